@@ -1,0 +1,209 @@
+"""The ``oms`` command line.
+
+``oms devnet up``      start the local world (L1, optionally L2 or a fork) and keep it up
+``oms devnet status``  show whether the world started by ``devnet up`` answers
+``oms demo``           the end-to-end demo on a fresh world
+
+Every error of ours is printed as one line (``error: …``) with a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from oms_chain import __version__
+from oms_chain.model.errors import InvalidInput, OmsError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="oms",
+    help="oms-chain: non-custodial order management and execution across CEXs and AMMs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+devnet_app = typer.Typer(help="The local world: Anvil L1 + L2 with real protocol bytecode.")
+app.add_typer(devnet_app, name="devnet")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _runtime_file() -> Path:
+    """Where ``devnet up`` records the running world for ``devnet status``."""
+    from oms_chain.devnet.paths import build_dir
+
+    return Path(os.environ.get("OMS_CHAIN_RUNTIME", build_dir() / "devnet-running.json"))
+
+
+@app.command()
+def version() -> None:
+    """Print the oms-chain version."""
+    console.print(__version__)
+
+
+@devnet_app.command("up")
+def devnet_up(
+    l2: Annotated[
+        bool, typer.Option("--l2/--no-l2", help="Also start the L2 (chain 31338).")
+    ] = True,
+    fork_url: Annotated[
+        str | None, typer.Option("--fork-url", help="Start the L1 as a fork of this RPC URL.")
+    ] = None,
+    fork_block: Annotated[
+        int | None, typer.Option("--fork-block", help="Block number to fork at.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print URLs and addresses as JSON.")
+    ] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Deploy afresh, ignore saved state.")
+    ] = False,
+) -> None:
+    """Start the devnet, print RPC URLs and the address book, stay up until Ctrl-C."""
+    from oms_chain.devnet.world import Devnet, DevnetConfig
+
+    config = DevnetConfig(
+        with_l2=l2, fork_url=fork_url, fork_block_number=fork_block, use_state_cache=not fresh
+    )
+    with err_console.status("starting the devnet…") as status:
+        world = Devnet(config, progress=lambda m: status.update(m)).start()
+    runtime = _runtime_file()
+    try:
+        summary = world.describe()
+        runtime.parent.mkdir(parents=True, exist_ok=True)
+        runtime.write_text(json.dumps({"pid": os.getpid(), "chains": summary}, indent=2))
+        if as_json:
+            print(json.dumps(summary, indent=2), flush=True)
+        else:
+            _print_world(summary)
+            err_console.print("[dim]devnet is up; press Ctrl-C to stop[/]")
+        signal.signal(signal.SIGTERM, _interrupt)
+        while all(c.process.is_running() for c in world.chains.values()):
+            time.sleep(0.5)
+        raise OmsError("a devnet node exited unexpectedly; see its log for why")
+    except KeyboardInterrupt:
+        err_console.print("stopping the devnet")
+    finally:
+        world.stop()
+        runtime.unlink(missing_ok=True)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM stops ``devnet up`` the same way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def _print_world(summary: dict[str, Any]) -> None:
+    chains = Table(title="devnet chains")
+    for col in ("chain", "chain id", "RPC URL", "websocket", "block time"):
+        chains.add_column(col)
+    for name, c in summary.items():
+        bt = "automine" if c["block_time"] is None else f"{c['block_time'] * 1000:g} ms"
+        chains.add_row(name, str(c["chain_id"]), c["rpc_url"], c["ws_url"], bt)
+    console.print(chains)
+    first = next(iter(summary.values()))
+    book = first["address_book"]
+    table = Table(title=f"address book of {book['name']} (same layout on every devnet chain)")
+    table.add_column("name")
+    table.add_column("address")
+    for name, addr in book["contracts"].items():
+        table.add_row(name, addr)
+    for sym, tok in book["tokens"].items():
+        table.add_row(f"{sym} ({tok['decimals']} decimals)", tok["address"])
+    for pool in book["pools"]:
+        table.add_row(f"pool {pool['protocol']} fee {pool['fee'] / 10_000:g}%", pool["address"])
+    console.print(table)
+
+
+@devnet_app.command("status")
+def devnet_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Show the chains started by ``oms devnet up`` and whether they answer."""
+    from oms_chain.devnet.anvil import json_rpc
+
+    runtime = _runtime_file()
+    if not runtime.is_file():
+        raise OmsError("no devnet is running (start one with `oms devnet up`)")
+    try:
+        info = json.loads(runtime.read_text())
+    except ValueError as exc:
+        raise OmsError(f"{runtime} is unreadable ({exc}); delete it and start the devnet") from exc
+    rows = []
+    for name, c in info["chains"].items():
+        try:
+            block: int | None = int(json_rpc(c["rpc_url"], "eth_blockNumber", timeout=2.0), 16)
+        except OmsError:
+            block = None
+        rows.append(
+            {"name": name, "chain_id": c["chain_id"], "rpc_url": c["rpc_url"], "block": block}
+        )
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        table = Table(title=f"devnet (pid {info.get('pid')})")
+        for col in ("chain", "chain id", "RPC URL", "latest block", "status"):
+            table.add_column(col)
+        for r in rows:
+            up = r["block"] is not None
+            table.add_row(
+                r["name"],
+                str(r["chain_id"]),
+                r["rpc_url"],
+                str(r["block"] if up else "-"),
+                "[green]up[/]" if up else "[red]not answering[/]",
+            )
+        console.print(table)
+    if any(r["block"] is None for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Deploy afresh, ignore saved state.")
+    ] = False,
+) -> None:
+    """Start the devnet and execute a WETH→USDC swap end to end, printing what happened."""
+    from oms_chain.demo import run_demo
+
+    run_demo(console, fresh=fresh)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``oms`` console script; returns the process exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except OmsError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2 if isinstance(exc, InvalidInput) else 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 130
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

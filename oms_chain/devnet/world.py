@@ -1,0 +1,339 @@
+"""The devnet world: an L1 and an L2 Anvil with every protocol deployed, ready in about a second.
+
+The first start on a machine deploys the world on a throwaway automine node and saves the chain
+state under ``build/devnet-cache/`` (keyed by a fingerprint of the bytecode, the deployer and the
+chain settings). Later starts load that state directly (warm start). Fork mode starts the L1 as a
+fork of a given RPC URL instead, with the address book of the forked chain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from oms_chain.chain.addressbook import (
+    AddressBook,
+    UnknownAddress,
+    deployments_dir,
+    load_address_book,
+)
+from oms_chain.devnet import artifacts as _artifacts_module
+from oms_chain.devnet import deploy as _deploy_module
+from oms_chain.devnet.anvil import DEFAULT_MNEMONIC, AnvilConfig, AnvilProcess, json_rpc
+from oms_chain.devnet.artifacts import PROTOCOL_ARTIFACTS, load_protocol_artifact
+from oms_chain.devnet.deploy import deploy_world
+from oms_chain.devnet.paths import build_dir
+from oms_chain.devnet.solidity import load_artifact
+from oms_chain.model.errors import DevnetError, InvalidInput, StateFileCorrupt
+
+if TYPE_CHECKING:
+    from web3 import Web3
+
+__all__ = ["DevAccount", "Devnet", "DevnetChain", "DevnetConfig", "derive_accounts"]
+
+_CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DevAccount:
+    """A funded devnet account. Its key is derived from a public mnemonic: devnet use only."""
+
+    index: int
+    address: str
+    private_key: str
+
+
+@cache
+def derive_accounts(mnemonic: str, count: int) -> tuple[DevAccount, ...]:
+    """The first ``count`` accounts of ``mnemonic`` on the standard path m/44'/60'/0'/0/i."""
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    out = []
+    for i in range(count):
+        acct = Account.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{i}")
+        out.append(DevAccount(i, acct.address, "0x" + bytes(acct.key).hex()))
+    return tuple(out)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DevnetConfig:
+    """Settings of the devnet world; every field has a working default."""
+
+    l1_chain_id: int = 31337
+    l2_chain_id: int = 31338
+    with_l2: bool = True
+    l2_block_time: float = 0.25
+    accounts: int = 10
+    balance_eth: int = 1_000_000
+    mnemonic: str = DEFAULT_MNEMONIC
+    fork_url: str | None = None
+    fork_block_number: int | None = None
+    use_state_cache: bool = True
+    cache_dir: Path | None = None
+    deployments_dir: Path | None = None
+    write_address_books: bool = True
+    log_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.l1_chain_id == self.l2_chain_id:
+            raise InvalidInput(
+                f"l1_chain_id and l2_chain_id must differ (both are {self.l1_chain_id})"
+            )
+        if not 1 <= self.accounts <= 1000:
+            raise InvalidInput(f"accounts must be between 1 and 1000, got {self.accounts}")
+        if self.l2_block_time <= 0:
+            raise InvalidInput(f"l2_block_time must be > 0 seconds, got {self.l2_block_time}")
+
+
+@dataclass(slots=True)
+class DevnetChain:
+    """One running chain of the devnet: its node, address book and funded accounts."""
+
+    name: str
+    process: AnvilProcess
+    book: AddressBook
+    accounts: tuple[DevAccount, ...]
+    block_time: float | None = None
+    _w3: Any = field(default=None, repr=False)
+
+    @property
+    def chain_id(self) -> int:
+        """EIP-155 chain id."""
+        return self.book.chain_id
+
+    @property
+    def rpc_url(self) -> str:
+        """HTTP JSON-RPC URL."""
+        return self.process.rpc_url
+
+    @property
+    def ws_url(self) -> str:
+        """Websocket JSON-RPC URL."""
+        return self.process.ws_url
+
+    @property
+    def w3(self) -> Web3:
+        """A web3 client on this chain (created once)."""
+        if self._w3 is None:
+            from web3 import Web3
+
+            self._w3 = Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 60}))
+        return self._w3
+
+    def snapshot(self) -> str:
+        """``evm_snapshot``; returns the id for :meth:`revert`."""
+        return self.process.snapshot()
+
+    def revert(self, snapshot_id: str) -> None:
+        """``evm_revert`` to a snapshot (which Anvil then forgets)."""
+        self.process.revert(snapshot_id)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready summary: chain id, URLs, block time, address book."""
+        return {
+            "name": self.name,
+            "chain_id": self.chain_id,
+            "rpc_url": self.rpc_url,
+            "ws_url": self.ws_url,
+            "block_time": self.block_time,
+            "pid": self.process.pid,
+            "address_book": self.book.to_json(),
+        }
+
+
+class Devnet:
+    """Start and stop the local world. Use as a context manager::
+
+    with Devnet() as world:
+        print(world.l1.rpc_url, world.l1.book.address("SwapRouter"))
+    """
+
+    def __init__(
+        self, config: DevnetConfig | None = None, progress: Callable[[str], None] | None = None
+    ) -> None:
+        self.config = config or DevnetConfig()
+        self._progress = progress or (lambda _msg: None)
+        self.chains: dict[str, DevnetChain] = {}
+
+    @property
+    def l1(self) -> DevnetChain:
+        """The L1 chain (chain id 31337 by default, automine)."""
+        return self._chain("l1")
+
+    @property
+    def l2(self) -> DevnetChain:
+        """The L2 chain (chain id 31338 by default, 250 ms blocks)."""
+        return self._chain("l2")
+
+    def _chain(self, name: str) -> DevnetChain:
+        try:
+            return self.chains[name]
+        except KeyError:
+            raise DevnetError(f"the devnet has no running {name}; start it first") from None
+
+    def start(self) -> Self:
+        """Start the L1 (and the L2 unless ``with_l2=False``); on failure nothing stays up."""
+        cfg = self.config
+        try:
+            if cfg.fork_url is not None:
+                self.chains["l1"] = self._start_fork()
+            else:
+                self.chains["l1"] = self._start_chain("l1", cfg.l1_chain_id, None)
+            if cfg.with_l2:
+                self.chains["l2"] = self._start_chain("l2", cfg.l2_chain_id, cfg.l2_block_time)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every chain. Idempotent."""
+        for chain in self.chains.values():
+            chain.process.stop()
+        self.chains.clear()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready summary of every running chain."""
+        return {name: chain.describe() for name, chain in self.chains.items()}
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _anvil_config(self, chain_id: int, **kw: Any) -> AnvilConfig:
+        cfg = self.config
+        return AnvilConfig(
+            chain_id=chain_id,
+            accounts=cfg.accounts,
+            balance_eth=cfg.balance_eth,
+            mnemonic=cfg.mnemonic,
+            log_dir=cfg.log_dir,
+            **kw,
+        )
+
+    def _accounts(self) -> tuple[DevAccount, ...]:
+        return derive_accounts(self.config.mnemonic, self.config.accounts)
+
+    def _start_chain(self, name: str, chain_id: int, block_time: float | None) -> DevnetChain:
+        cfg = self.config
+        cache_dir = cfg.cache_dir or build_dir() / "devnet-cache"
+        key = self._fingerprint(chain_id)
+        state_path = cache_dir / f"state-{chain_id}-{key}.json"
+        book_path = cache_dir / f"book-{chain_id}-{key}.json"
+        book: AddressBook | None = None
+        if cfg.use_state_cache and state_path.is_file() and book_path.is_file():
+            try:
+                book = AddressBook.from_json(json.loads(book_path.read_text()), str(book_path))
+                proc = AnvilProcess(
+                    self._anvil_config(
+                        chain_id, block_time=block_time, load_state=state_path, name=name
+                    )
+                ).start()
+                self._progress(f"{name}: loaded deployed world from {state_path.name}")
+            except (StateFileCorrupt, ValueError, InvalidInput) as exc:
+                self._progress(f"{name}: state cache unusable ({exc}); deploying afresh")
+                for stale in (state_path, book_path):
+                    stale.unlink(missing_ok=True)
+                book = None
+        if book is None:
+            book, proc = self._deploy_fresh(name, chain_id, block_time, state_path, book_path)
+        if cfg.write_address_books:
+            self._write_book(book)
+        return DevnetChain(name, proc, book, self._accounts(), block_time)
+
+    def _deploy_fresh(
+        self,
+        name: str,
+        chain_id: int,
+        block_time: float | None,
+        state_path: Path,
+        book_path: Path,
+    ) -> tuple[AddressBook, AnvilProcess]:
+        builder = AnvilProcess(self._anvil_config(chain_id, name=f"{name} (deployer)")).start()
+        try:
+            self._progress(f"{name}: deploying protocols on chain {chain_id}")
+            book = deploy_world(
+                builder.rpc_url,
+                funded_accounts=[a.address for a in self._accounts()],
+                progress=self._progress,
+            )
+            if self.config.use_state_cache or block_time is not None:
+                builder.dump_state_to(state_path)
+                tmp = book_path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(book.to_json(), indent=2))
+                os.replace(tmp, book_path)
+        except BaseException:
+            builder.stop()
+            raise
+        if block_time is None:
+            return book, builder
+        builder.stop()
+        proc = AnvilProcess(
+            self._anvil_config(chain_id, block_time=block_time, load_state=state_path, name=name)
+        ).start()
+        return book, proc
+
+    def _start_fork(self) -> DevnetChain:
+        cfg = self.config
+        assert cfg.fork_url is not None
+        # The origin's chain id names the address book; a stdlib probe also gives a clear error
+        # for a URL that does not answer before anvil is even started.
+        probe = AnvilConfig(fork_url=cfg.fork_url)  # validates the URL's shape
+        origin_id = int(json_rpc(probe.fork_url or "", "eth_chainId", timeout=5.0), 16)
+        proc = AnvilProcess(
+            self._anvil_config(
+                origin_id,
+                fork_url=cfg.fork_url,
+                fork_block_number=cfg.fork_block_number,
+                name="l1 (fork)",
+            )
+        ).start()
+        try:
+            book = load_address_book(origin_id, cfg.deployments_dir)
+        except UnknownAddress:
+            book = AddressBook(chain_id=origin_id, name=f"fork-of-{origin_id}")
+        return DevnetChain("l1", proc, book, self._accounts(), None)
+
+    def _write_book(self, book: AddressBook) -> None:
+        folder = self.config.deployments_dir or deployments_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"devnet-{book.chain_id}.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(book.to_json(), indent=2) + "\n")
+        os.replace(tmp, path)
+
+    def _fingerprint(self, chain_id: int) -> str:
+        cfg = self.config
+        h = hashlib.sha256()
+        h.update(
+            f"{_CACHE_FORMAT}|{chain_id}|{cfg.accounts}|{cfg.balance_eth}|{cfg.mnemonic}".encode()
+        )
+        for module in (_deploy_module, _artifacts_module):
+            h.update(Path(str(module.__file__)).read_bytes())
+        for name in sorted(PROTOCOL_ARTIFACTS):
+            h.update(load_protocol_artifact(name).file_digest.encode())
+        for ours in ("DevToken", "DevOracle"):
+            h.update(json.dumps(load_artifact(ours).get("bytecode", "")).encode())
+        with contextlib.suppress(OSError):
+            from oms_chain.devnet.paths import node_bin
+
+            h.update(str(node_bin("anvil").stat().st_size).encode())
+        return h.hexdigest()[:16]

@@ -1,0 +1,90 @@
+"""Pytest plugin for oms-chain and for our users' own test suites.
+
+Installed as a ``pytest11`` entry point, so any project that installs oms-chain gets these
+fixtures without a ``conftest.py``:
+
+``oms_devnet`` (session)
+    The local world (:class:`oms_chain.devnet.Devnet`): an L1 (chain 31337, automine) and an L2
+    (chain 31338, 250 ms blocks) with WETH, Uniswap V2/V3, Safe and devnet tokens deployed.
+    Started once per test session from the saved state (about a second), stopped at the end.
+``l1`` / ``l2`` (function)
+    One chain of that world, isolated per test: an EVM snapshot is taken before the test and
+    reverted after it, so every test sees the freshly deployed world.
+``devnet_accounts``
+    The funded accounts (address + private key), the same on both chains.
+``address_book``
+    The L1 :class:`~oms_chain.chain.addressbook.AddressBook` (contracts, tokens, pools).
+
+Command-line options: ``--oms-fresh-devnet`` deploys afresh instead of loading the saved state.
+Nothing starts unless a test asks for one of these fixtures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from oms_chain.chain.addressbook import AddressBook
+    from oms_chain.devnet.world import DevAccount, Devnet, DevnetChain
+
+__all__ = ["address_book", "devnet_accounts", "l1", "l2", "oms_devnet"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the plugin's command-line options."""
+    group = parser.getgroup("oms-chain")
+    group.addoption(
+        "--oms-fresh-devnet",
+        action="store_true",
+        default=False,
+        help="deploy the devnet afresh instead of loading its saved state",
+    )
+
+
+@pytest.fixture(scope="session")
+def oms_devnet(request: pytest.FixtureRequest) -> Iterator[Devnet]:
+    """The running devnet world (L1 + L2), shared by the whole test session."""
+    from oms_chain.devnet.world import Devnet, DevnetConfig
+
+    fresh = bool(request.config.getoption("--oms-fresh-devnet"))
+    world = Devnet(DevnetConfig(use_state_cache=not fresh))
+    world.start()
+    try:
+        yield world
+    finally:
+        world.stop()
+
+
+def _isolated(chain: DevnetChain) -> Iterator[DevnetChain]:
+    snapshot = chain.snapshot()
+    try:
+        yield chain
+    finally:
+        chain.revert(snapshot)
+
+
+@pytest.fixture
+def l1(oms_devnet: Devnet) -> Iterator[DevnetChain]:
+    """The L1 chain, reverted to its deployed state after the test."""
+    yield from _isolated(oms_devnet.l1)
+
+
+@pytest.fixture
+def l2(oms_devnet: Devnet) -> Iterator[DevnetChain]:
+    """The L2 chain (250 ms blocks), reverted to its deployed state after the test."""
+    yield from _isolated(oms_devnet.l2)
+
+
+@pytest.fixture
+def devnet_accounts(oms_devnet: Devnet) -> tuple[DevAccount, ...]:
+    """Funded devnet accounts: ETH plus devnet USDC, WBTC and DAI on both chains."""
+    return oms_devnet.l1.accounts
+
+
+@pytest.fixture
+def address_book(l1: DevnetChain) -> AddressBook:
+    """The L1 address book (contracts, tokens, pools)."""
+    return l1.book
