@@ -70,12 +70,29 @@ def devnet_up(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Deploy afresh, ignore saved state.")
     ] = False,
+    port: Annotated[int | None, typer.Option("--port", help="L1 RPC port (default: free).")] = None,
+    l2_port: Annotated[
+        int | None, typer.Option("--l2-port", help="L2 RPC port (default: free).")
+    ] = None,
+    load_state: Annotated[
+        Path | None,
+        typer.Option("--load-state", help="Start the L1 from a state file saved by --dump-state."),
+    ] = None,
+    dump_state: Annotated[
+        Path | None, typer.Option("--dump-state", help="Save the L1 state to this file on exit.")
+    ] = None,
 ) -> None:
     """Start the devnet, print RPC URLs and the address book, stay up until Ctrl-C."""
     from oms_chain.devnet.world import Devnet, DevnetConfig
 
     config = DevnetConfig(
-        with_l2=l2, fork_url=fork_url, fork_block_number=fork_block, use_state_cache=not fresh
+        with_l2=l2,
+        fork_url=fork_url,
+        fork_block_number=fork_block,
+        use_state_cache=not fresh,
+        l1_port=port,
+        l2_port=l2_port,
+        l1_state=load_state,
     )
     with err_console.status("starting the devnet…") as status:
         world = Devnet(config, progress=lambda m: status.update(m)).start()
@@ -95,6 +112,9 @@ def devnet_up(
         raise OmsError("a devnet node exited unexpectedly; see its log for why")
     except KeyboardInterrupt:
         err_console.print("stopping the devnet")
+        if dump_state is not None:
+            world.l1.process.dump_state_to(dump_state)
+            err_console.print(f"L1 state saved to {dump_state}")
     finally:
         world.stop()
         runtime.unlink(missing_ok=True)

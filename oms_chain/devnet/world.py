@@ -77,6 +77,9 @@ class DevnetConfig:
     mnemonic: str = DEFAULT_MNEMONIC
     fork_url: str | None = None
     fork_block_number: int | None = None
+    l1_state: Path | None = None
+    l1_port: int | None = None
+    l2_port: int | None = None
     use_state_cache: bool = True
     cache_dir: Path | None = None
     deployments_dir: Path | None = None
@@ -90,6 +93,8 @@ class DevnetConfig:
             )
         if not 1 <= self.accounts <= 1000:
             raise InvalidInput(f"accounts must be between 1 and 1000, got {self.accounts}")
+        if self.l1_state is not None and self.fork_url is not None:
+            raise InvalidInput("l1_state and fork_url cannot be combined: pick one way to start")
         if self.l2_block_time <= 0:
             raise InvalidInput(f"l2_block_time must be > 0 seconds, got {self.l2_block_time}")
 
@@ -186,10 +191,14 @@ class Devnet:
         try:
             if cfg.fork_url is not None:
                 self.chains["l1"] = self._start_fork()
+            elif cfg.l1_state is not None:
+                self.chains["l1"] = self._start_from_state(cfg.l1_state)
             else:
-                self.chains["l1"] = self._start_chain("l1", cfg.l1_chain_id, None)
+                self.chains["l1"] = self._start_chain("l1", cfg.l1_chain_id, None, cfg.l1_port)
             if cfg.with_l2:
-                self.chains["l2"] = self._start_chain("l2", cfg.l2_chain_id, cfg.l2_block_time)
+                self.chains["l2"] = self._start_chain(
+                    "l2", cfg.l2_chain_id, cfg.l2_block_time, cfg.l2_port
+                )
         except BaseException:
             self.stop()
             raise
@@ -232,7 +241,9 @@ class Devnet:
     def _accounts(self) -> tuple[DevAccount, ...]:
         return derive_accounts(self.config.mnemonic, self.config.accounts)
 
-    def _start_chain(self, name: str, chain_id: int, block_time: float | None) -> DevnetChain:
+    def _start_chain(
+        self, name: str, chain_id: int, block_time: float | None, port: int | None
+    ) -> DevnetChain:
         cfg = self.config
         cache_dir = cfg.cache_dir or build_dir() / "devnet-cache"
         key = self._fingerprint(chain_id)
@@ -244,7 +255,7 @@ class Devnet:
                 book = AddressBook.from_json(json.loads(book_path.read_text()), str(book_path))
                 proc = AnvilProcess(
                     self._anvil_config(
-                        chain_id, block_time=block_time, load_state=state_path, name=name
+                        chain_id, block_time=block_time, load_state=state_path, name=name, port=port
                     )
                 ).start()
                 self._progress(f"{name}: loaded deployed world from {state_path.name}")
@@ -254,7 +265,7 @@ class Devnet:
                     stale.unlink(missing_ok=True)
                 book = None
         if book is None:
-            book, proc = self._deploy_fresh(name, chain_id, block_time, state_path, book_path)
+            book, proc = self._deploy_fresh(name, chain_id, block_time, state_path, book_path, port)
         if cfg.write_address_books:
             self._write_book(book)
         return DevnetChain(name, proc, book, self._accounts(), block_time)
@@ -266,8 +277,15 @@ class Devnet:
         block_time: float | None,
         state_path: Path,
         book_path: Path,
+        port: int | None,
     ) -> tuple[AddressBook, AnvilProcess]:
-        builder = AnvilProcess(self._anvil_config(chain_id, name=f"{name} (deployer)")).start()
+        # Deploy on an automine node (fast, one block per transaction), then restart from the
+        # saved state with the chain's real block time.
+        builder = AnvilProcess(
+            self._anvil_config(
+                chain_id, name=f"{name} (deployer)", port=port if block_time is None else None
+            )
+        ).start()
         try:
             self._progress(f"{name}: deploying protocols on chain {chain_id}")
             book = deploy_world(
@@ -287,9 +305,22 @@ class Devnet:
             return book, builder
         builder.stop()
         proc = AnvilProcess(
-            self._anvil_config(chain_id, block_time=block_time, load_state=state_path, name=name)
+            self._anvil_config(
+                chain_id, block_time=block_time, load_state=state_path, name=name, port=port
+            )
         ).start()
         return book, proc
+
+    def _start_from_state(self, state: Path) -> DevnetChain:
+        cfg = self.config
+        proc = AnvilProcess(
+            self._anvil_config(cfg.l1_chain_id, load_state=state, name="l1", port=cfg.l1_port)
+        ).start()
+        try:
+            book = load_address_book(cfg.l1_chain_id, cfg.deployments_dir)
+        except UnknownAddress:
+            book = AddressBook(chain_id=cfg.l1_chain_id, name=f"devnet-{cfg.l1_chain_id}")
+        return DevnetChain("l1", proc, book, self._accounts(), None)
 
     def _start_fork(self) -> DevnetChain:
         cfg = self.config
@@ -304,6 +335,7 @@ class Devnet:
                 fork_url=cfg.fork_url,
                 fork_block_number=cfg.fork_block_number,
                 name="l1 (fork)",
+                port=cfg.l1_port,
             )
         ).start()
         try:

@@ -1,0 +1,143 @@
+"""The ``oms devnet`` and ``oms demo`` commands, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+OMS = [sys.executable, "-m", "oms_chain.cli"]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["OMS_CHAIN_RUNTIME"] = str(tmp_path / "running.json")
+    env["COLUMNS"] = "200"
+    env.update(extra)
+    return env
+
+
+def _run(
+    args: list[str], env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(OMS + args, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _assert_one_line_error(proc: subprocess.CompletedProcess[str], pattern: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and pattern in lines[0], lines[0]
+
+
+def _dead_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_status_without_a_running_devnet_says_so(tmp_path: Path) -> None:
+    _assert_one_line_error(_run(["devnet", "status"], _env(tmp_path)), "no devnet is running")
+
+
+def test_a_fork_url_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
+    proc = _run(["devnet", "up", "--no-l2", "--fork-url", _dead_url()], _env(tmp_path))
+    _assert_one_line_error(proc, "does not answer")
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = _run(["devnet", "up", "--no-l2", "--port", str(port)], _env(tmp_path))
+    _assert_one_line_error(proc, f"port {port} on 127.0.0.1 is already in use")
+
+
+def test_a_corrupt_state_file_is_one_line(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text('{"block": ')
+    proc = _run(["devnet", "up", "--no-l2", "--load-state", str(state)], _env(tmp_path))
+    _assert_one_line_error(proc, "is not valid JSON")
+
+
+def test_a_missing_toolchain_is_one_line(tmp_path: Path) -> None:
+    proc = _run(
+        ["devnet", "up", "--no-l2", "--fresh"], _env(tmp_path, OMS_CHAIN_HOME=str(tmp_path))
+    )
+    _assert_one_line_error(proc, "make setup")
+
+
+def test_devnet_up_prints_json_status_sees_it_and_ctrl_c_saves_state(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    saved = tmp_path / "saved.json"
+    up = subprocess.Popen(
+        [*OMS, "devnet", "up", "--no-l2", "--json", "--dump-state", str(saved)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert up.stdout is not None
+        text = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = up.stdout.readline()
+            if not line:
+                break
+            text += line
+            if line.startswith("}"):
+                break
+        summary = json.loads(text)
+        assert summary["l1"]["chain_id"] == 31337
+        assert "SwapRouter" in summary["l1"]["address_book"]["contracts"]
+        status = _run(["devnet", "status", "--json"], env)
+        assert status.returncode == 0, status.stderr
+        rows = json.loads(status.stdout)
+        assert rows[0]["rpc_url"] == summary["l1"]["rpc_url"] and rows[0]["block"] > 0
+    finally:
+        up.send_signal(signal.SIGINT)
+        _out, err = up.communicate(timeout=30)
+    assert up.returncode == 0, err
+    assert not (tmp_path / "running.json").exists()
+    assert saved.is_file()
+    # the saved state starts again, with the deployed contracts in it
+    again = subprocess.Popen(
+        [*OMS, "devnet", "up", "--no-l2", "--json", "--load-state", str(saved)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert again.stdout is not None
+        text = ""
+        while not text.rstrip().endswith("}\n}") and (line := again.stdout.readline()):
+            text += line
+            if line.startswith("}"):
+                break
+        url = json.loads(text)["l1"]["rpc_url"]
+        from oms_chain.devnet.anvil import json_rpc
+
+        router = summary["l1"]["address_book"]["contracts"]["SwapRouter"]
+        assert len(json_rpc(url, "eth_getCode", [router, "latest"])) > 2
+    finally:
+        again.send_signal(signal.SIGINT)
+        again.communicate(timeout=30)
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_the_swap_matches_the_quote(tmp_path: Path) -> None:
+    proc = _run(["demo"], _env(tmp_path), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "exact to the wei" in proc.stdout
+    assert "Uniswap V3" in proc.stdout and "Uniswap V2" in proc.stdout
