@@ -21,7 +21,7 @@ from rich.table import Table
 from oms_chain.devnet.artifacts import load_protocol_artifact
 from oms_chain.devnet.deploy import ERC20_ABI
 from oms_chain.devnet.world import Devnet, DevnetChain, DevnetConfig
-from oms_chain.model.errors import DevnetError
+from oms_chain.model.errors import DevnetError, InvalidInput
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -114,8 +114,18 @@ def _quote_all(chain: DevnetChain, sell: str, buy: str, amount_in: int) -> list[
     return sorted(quotes, key=lambda q: -q["amount_out"])
 
 
-def run_demo(console: Console | None = None, *, fresh: bool = False) -> DemoResult:
-    """Run the demo and print what happened; returns the numbers for tests and scripts."""
+def run_demo(
+    console: Console | None = None, *, fresh: bool = False, amount_eth: Decimal = Decimal(10)
+) -> DemoResult:
+    """Wrap ``amount_eth`` ETH and swap it for USDC on the best V3 pool; print what happened.
+
+    Returns the numbers for tests and scripts. Raises :class:`InvalidInput` for a non-positive
+    amount and :class:`DevnetError` when a step reverts or the swap does not match the quote.
+    """
+    if not isinstance(amount_eth, Decimal) or not amount_eth.is_finite() or amount_eth <= 0:
+        raise InvalidInput(f"amount_eth must be a positive Decimal, got {amount_eth!r}")
+    if amount_eth > 100_000:
+        raise InvalidInput(f"amount_eth {amount_eth} exceeds the demo account's 100,000 ETH cap")
     console = console or Console()
     result = DemoResult()
     started = time.perf_counter()
@@ -140,17 +150,19 @@ def run_demo(console: Console | None = None, *, fresh: bool = False) -> DemoResu
             address=book.address("SwapRouter"), abi=load_protocol_artifact("SwapRouter").abi
         )
         usdc = l1.w3.eth.contract(address=book.address("USDC"), abi=ERC20_ABI)
-        amount_in = 10 * 10**18
+        amount_in = int(amount_eth * 10**18)
         result.amount_in = amount_in
         result.balances_before = _balances(l1, trader.address)
 
-        result.txs.append(_send(l1, trader, weth.functions.deposit(), "wrap 10 ETH", amount_in))
+        result.txs.append(
+            _send(l1, trader, weth.functions.deposit(), f"wrap {amount_eth} ETH", amount_in)
+        )
         result.txs.append(
             _send(
                 l1,
                 trader,
                 weth.functions.approve(router.address, amount_in),
-                "approve SwapRouter (exact amount)",
+                "approve router (exact)",
             )
         )
         result.quotes = _quote_all(l1, "WETH", "USDC", amount_in)
@@ -175,7 +187,7 @@ def run_demo(console: Console | None = None, *, fresh: bool = False) -> DemoResu
                         0,
                     )
                 ),
-                f"swap 10 WETH -> USDC on V3 {best['fee'] / 10_000:g}% pool",
+                f"swap WETH->USDC V3 {best['fee'] / 10_000:g}%",
             )
         )
         result.received_out = usdc.functions.balanceOf(trader.address).call() - before
@@ -193,7 +205,9 @@ def run_demo(console: Console | None = None, *, fresh: bool = False) -> DemoResu
 
 
 def _print(console: Console, result: DemoResult, trader: str) -> None:
-    quotes = Table(title="Quotes: sell 10 WETH for USDC on the L1 (chain 31337)")
+    quotes = Table(
+        title=f"Quotes: sell {Decimal(result.amount_in) / Decimal(10**18)} WETH for USDC on the L1"
+    )
     for col in ("venue", "fee", "pool", "USDC out", "ticks crossed", "gas (quoter)"):
         quotes.add_column(col, justify="right" if col not in ("venue", "pool") else "left")
     for q in result.quotes:

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Trader example: sell ETH for USDC on the best Uniswap V3 pool, signing with your own key.
+
+A non-custodial trader's script on the local devnet: wrap ETH into WETH, quote the sale on every
+WETH/USDC pool (Uniswap V2 and both V3 fee tiers), approve exactly the amount, and swap on the
+best V3 pool with a min-out guard. The key never leaves this process. The received USDC is
+checked against the quote to the wei.
+
+Run:  .venv/bin/python scripts/trader_swap.py --eth 25
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from decimal import Decimal, InvalidOperation
+
+from rich.console import Console
+
+from oms_chain.demo import run_demo
+from oms_chain.model.errors import OmsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--eth", default="10", help="ETH to sell (decimal, e.g. 2.5)")
+    args = parser.parse_args(argv)
+    try:
+        amount = Decimal(args.eth)
+    except InvalidOperation:
+        Console(stderr=True).print(f"[red]error:[/] --eth {args.eth!r} is not a number")
+        return 2
+    try:
+        run_demo(Console(), amount_eth=amount)
+    except OmsError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
