@@ -1,0 +1,173 @@
+"""Async JSON-RPC client for one chain, with several endpoints and failover.
+
+A thin layer over aiohttp rather than web3's provider stack: the chain layer needs exact control
+over what a timeout means. Reads fail over to the next URL on connection errors, timeouts and
+5xx answers. ``eth_sendRawTransaction`` is also safe to repeat on another node (the same signed
+bytes have the same hash, so a second send cannot create a second transaction); a node that
+answers "already known" counts as success.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+
+from oms_chain.model.errors import FinalError, InvalidInput, RetryableError
+
+__all__ = ["RpcClient", "RpcError", "RpcUnavailable"]
+
+
+class RpcUnavailable(RetryableError, ConnectionError):
+    """No endpoint of the chain answered (connection refused, timeout, 5xx on every URL)."""
+
+
+class RpcError(FinalError):
+    """The node answered with a JSON-RPC error object (e.g. a revert, nonce too low)."""
+
+    def __init__(self, method: str, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"{method}: {message} (code {code})")
+        self.method = method
+        self.code = code
+        self.rpc_message = message
+        self.data = data
+
+
+_ALREADY_KNOWN = ("already known", "known transaction", "already imported")
+
+
+class RpcClient:
+    """JSON-RPC over HTTP to one chain, trying ``urls`` in order until one answers.
+
+    Use ``async with RpcClient([...]) as rpc:`` or call :meth:`close`. ``timeout`` is per request
+    and per URL, in seconds.
+    """
+
+    def __init__(self, urls: Sequence[str], *, timeout: float = 10.0) -> None:
+        if not urls:
+            raise InvalidInput("RpcClient needs at least one URL")
+        for url in urls:
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise InvalidInput(f"RPC URL must start with http:// or https://, got {url!r}")
+        if timeout <= 0:
+            raise InvalidInput(f"timeout must be > 0 seconds, got {timeout}")
+        self.urls = tuple(urls)
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._ids = itertools.count(1)
+        self._preferred = 0
+
+    async def __aenter__(self) -> RpcClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                json_serialize=json.dumps,
+            )
+        return self._session
+
+    async def call(self, method: str, params: Sequence[Any] = ()) -> Any:
+        """Call ``method``; returns its ``result``.
+
+        Raises :class:`RpcError` for an error object (final) and :class:`RpcUnavailable` when no
+        URL answered (retryable).
+        """
+        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
+        failures: list[str] = []
+        order = [*range(self._preferred, len(self.urls)), *range(self._preferred)]
+        for index in order:
+            url = self.urls[index]
+            try:
+                async with self._http().post(url, json=body) as response:
+                    if response.status >= 500 or response.status == 429:
+                        failures.append(f"{url}: HTTP {response.status}")
+                        continue
+                    reply = await response.json(content_type=None)
+            except (TimeoutError, aiohttp.ClientError, ValueError, OSError) as exc:
+                failures.append(f"{url}: {exc.__class__.__name__} {exc}".strip())
+                continue
+            self._preferred = index
+            error = reply.get("error") if isinstance(reply, dict) else None
+            if error:
+                message = str(error.get("message", ""))
+                if method == "eth_sendRawTransaction" and any(
+                    k in message.lower() for k in _ALREADY_KNOWN
+                ):
+                    return None
+                raise RpcError(method, int(error.get("code", 0)), message, error.get("data"))
+            return reply.get("result") if isinstance(reply, dict) else None
+        raise RpcUnavailable(f"{method}: no RPC endpoint answered ({'; '.join(failures)})")
+
+    async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """Several calls in one HTTP request (JSON-RPC batch); results in order.
+
+        An error object in any answer raises :class:`RpcError` for that call.
+        """
+        if not calls:
+            return []
+        ids = [next(self._ids) for _ in calls]
+        body = [
+            {"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)}
+            for i, (m, p) in zip(ids, calls, strict=True)
+        ]
+        failures: list[str] = []
+        for url in self.urls:
+            try:
+                async with self._http().post(url, json=body) as response:
+                    if response.status >= 500:
+                        failures.append(f"{url}: HTTP {response.status}")
+                        continue
+                    replies = await response.json(content_type=None)
+            except (TimeoutError, aiohttp.ClientError, ValueError, OSError) as exc:
+                failures.append(f"{url}: {exc.__class__.__name__}")
+                continue
+            by_id = {r.get("id"): r for r in replies} if isinstance(replies, list) else {}
+            out = []
+            for i, (method, _params) in zip(ids, calls, strict=True):
+                reply = by_id.get(i)
+                if reply is None:
+                    raise RpcError(method, -32603, "missing from batch answer")
+                if reply.get("error"):
+                    err = reply["error"]
+                    raise RpcError(
+                        method, int(err.get("code", 0)), str(err.get("message")), err.get("data")
+                    )
+                out.append(reply.get("result"))
+            return out
+        raise RpcUnavailable(
+            f"batch of {len(calls)}: no RPC endpoint answered ({'; '.join(failures)})"
+        )
+
+    # -- typed helpers -------------------------------------------------------------------------
+
+    async def chain_id(self) -> int:
+        """``eth_chainId`` as an int."""
+        return int(await self.call("eth_chainId"), 16)
+
+    async def block_number(self) -> int:
+        """Latest block number."""
+        return int(await self.call("eth_blockNumber"), 16)
+
+    async def get_block(self, tag: int | str) -> dict[str, Any] | None:
+        """Block header (no transaction bodies) by number or tag; ``None`` if unknown."""
+        ref = hex(tag) if isinstance(tag, int) else tag
+        result = await self.call("eth_getBlockByNumber", [ref, False])
+        return result if isinstance(result, dict) else None
+
+    async def nonce(self, address: str, tag: str = "pending") -> int:
+        """Transaction count of ``address`` at ``tag``."""
+        return int(await self.call("eth_getTransactionCount", [address, tag]), 16)

@@ -1,0 +1,297 @@
+"""Settlement tracker: follows our transactions through inclusion, confirmations and reorgs.
+
+Each :meth:`SettlementTracker.poll` reads the head (and the ``finalized`` block where the chain's
+finality model uses it), all receipts in one batch, and moves every tracked transaction through
+the settlement table of :mod:`oms_chain.model.orders`:
+
+``submitted → included(block, hash) → confirmed(n) → final``
+
+- a receipt whose block hash differs from the one recorded, or a receipt that disappeared, means
+  the block left the canonical chain: ``reorged``, then ``included`` again at its new block, or
+  ``submitted`` after we rebroadcast the same signed bytes;
+- a submitted transaction that is neither mined nor in the node's pool is rebroadcast (it was
+  dropped); if its nonce was used by another transaction it is ``replaced``; if the node refuses
+  the bytes for good it is ``dropped``.
+
+Every transition is returned as a :class:`SettlementReport` (our type; RPC payloads stop here).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from oms_chain.chain.registry import ChainInfo, FinalityModel
+from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
+from oms_chain.custody.base import SignedTransaction
+from oms_chain.model.errors import InvalidInput
+from oms_chain.model.ids import TxHash
+from oms_chain.model.orders import SettlementState, SettlementStatus
+
+__all__ = ["Receipt", "SettlementReport", "SettlementTracker"]
+
+_S = SettlementStatus
+_TERMINAL = frozenset({_S.FINAL, _S.DROPPED, _S.REPLACED})
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The parts of a transaction receipt the tracker needs."""
+
+    tx_hash: TxHash
+    block_number: int
+    block_hash: str
+    status: int
+    gas_used: int
+    effective_gas_price: int
+
+    @classmethod
+    def from_rpc(cls, payload: dict[str, Any]) -> Receipt:
+        """Build from an ``eth_getTransactionReceipt`` result."""
+        return cls(
+            tx_hash=TxHash(payload["transactionHash"]),
+            block_number=int(payload["blockNumber"], 16),
+            block_hash=str(payload["blockHash"]),
+            status=int(payload.get("status", "0x1"), 16),
+            gas_used=int(payload.get("gasUsed", "0x0"), 16),
+            effective_gas_price=int(payload.get("effectiveGasPrice", "0x0"), 16),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementReport:
+    """One settlement transition of one transaction. ``ts_event`` in integer nanoseconds."""
+
+    tx_hash: TxHash
+    status: SettlementStatus
+    confirmations: int
+    block_number: int | None
+    block_hash: str | None
+    succeeded: bool | None
+    detail: str
+    ts_event: int
+
+
+@dataclass
+class _Tracked:
+    signed: SignedTransaction
+    state: SettlementState
+    block_hash: str | None = None
+    succeeded: bool | None = None
+    missing_since: float | None = None
+    rebroadcasts: int = 0
+    replaced_by: TxHash | None = None
+    history: list[SettlementStatus] = field(default_factory=list)
+
+
+class SettlementTracker:
+    """Tracks signed transactions of one chain until they are final, dropped or replaced.
+
+    ``missing_grace`` is how long (seconds, on ``clock``) a submitted transaction may be absent
+    from both the chain and the node's pool before it is rebroadcast; ``max_rebroadcasts`` bounds
+    how often. ``clock`` returns seconds and is injected for tests.
+    """
+
+    def __init__(
+        self,
+        rpc: RpcClient,
+        chain: ChainInfo,
+        *,
+        missing_grace: float = 0.0,
+        max_rebroadcasts: int = 5,
+        clock: Callable[[], float] = time.monotonic,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        if missing_grace < 0 or max_rebroadcasts < 0:
+            raise InvalidInput("missing_grace and max_rebroadcasts must be >= 0")
+        self._rpc = rpc
+        self.chain = chain
+        self.missing_grace = missing_grace
+        self.max_rebroadcasts = max_rebroadcasts
+        self._clock = clock
+        self._clock_ns = clock_ns
+        self._txs: dict[TxHash, _Tracked] = {}
+
+    def track(self, signed: SignedTransaction, *, replaces: TxHash | None = None) -> None:
+        """Start tracking a broadcast (or possibly broadcast) transaction.
+
+        ``replaces`` names an earlier transaction of ours at the same nonce (speed-up or cancel);
+        when the replacement lands, the earlier one is reported ``replaced``.
+        """
+        if signed.tx_hash in self._txs:
+            return
+        self._txs[signed.tx_hash] = _Tracked(signed, SettlementState(tx_hash=signed.tx_hash))
+        if replaces is not None and replaces in self._txs:
+            self._txs[replaces].replaced_by = signed.tx_hash
+
+    def state(self, tx_hash: TxHash) -> SettlementState:
+        """Current settlement state of a tracked transaction."""
+        try:
+            return self._txs[tx_hash].state
+        except KeyError:
+            raise InvalidInput(f"transaction {tx_hash} is not tracked") from None
+
+    def history(self, tx_hash: TxHash) -> list[SettlementStatus]:
+        """Every status the transaction has been through, in order."""
+        return list(self._txs[tx_hash].history)
+
+    @property
+    def open(self) -> list[TxHash]:
+        """Transactions not yet final, dropped or replaced."""
+        return [h for h, t in self._txs.items() if t.state.status not in _TERMINAL]
+
+    async def poll(self) -> list[SettlementReport]:
+        """One pass over every open transaction; returns the transitions it made."""
+        hashes = self.open
+        if not hashes:
+            return []
+        calls: list[tuple[str, list[Any]]] = [("eth_blockNumber", [])]
+        calls += [("eth_getTransactionReceipt", [h]) for h in hashes]
+        if self.chain.finality is FinalityModel.FINALIZED_TAG:
+            calls.append(("eth_getBlockByNumber", ["finalized", False]))
+        answers = await self._rpc.batch(calls)
+        head = int(answers[0], 16)
+        finalized: int | None = None
+        if self.chain.finality is FinalityModel.FINALIZED_TAG and isinstance(answers[-1], dict):
+            finalized = int(answers[-1]["number"], 16)
+        reports: list[SettlementReport] = []
+        for tx_hash, raw in zip(hashes, answers[1 : 1 + len(hashes)], strict=True):
+            tracked = self._txs[tx_hash]
+            receipt = (
+                Receipt.from_rpc(raw) if isinstance(raw, dict) and raw.get("blockHash") else None
+            )
+            if receipt is not None:
+                self._on_receipt(tracked, receipt, head, finalized, reports)
+            else:
+                await self._on_missing(tracked, reports)
+        return reports
+
+    # -- transitions ---------------------------------------------------------------------------
+
+    def _move(
+        self,
+        tracked: _Tracked,
+        to: SettlementStatus,
+        reports: list[SettlementReport],
+        detail: str,
+        **kw: Any,
+    ) -> None:
+        tracked.state = tracked.state.advance(to, **kw)
+        tracked.history.append(to)
+        reports.append(
+            SettlementReport(
+                tx_hash=tracked.signed.tx_hash,
+                status=to,
+                confirmations=tracked.state.confirmations,
+                block_number=tracked.state.block_number,
+                block_hash=tracked.block_hash if to not in (_S.REORGED, _S.SUBMITTED) else None,
+                succeeded=tracked.succeeded,
+                detail=detail,
+                ts_event=self._clock_ns(),
+            )
+        )
+
+    def _on_receipt(
+        self,
+        tracked: _Tracked,
+        receipt: Receipt,
+        head: int,
+        finalized: int | None,
+        reports: list[SettlementReport],
+    ) -> None:
+        tracked.missing_since = None
+        status = tracked.state.status
+        if status in (_S.INCLUDED, _S.CONFIRMED) and receipt.block_hash != tracked.block_hash:
+            self._move(
+                tracked,
+                _S.REORGED,
+                reports,
+                f"block {tracked.state.block_number} {tracked.block_hash} left the chain",
+            )
+            status = _S.REORGED
+        if status in (_S.SUBMITTED, _S.REORGED):
+            tracked.block_hash = receipt.block_hash
+            tracked.succeeded = receipt.status == 1
+            self._move(
+                tracked,
+                _S.INCLUDED,
+                reports,
+                f"in block {receipt.block_number} "
+                f"({'success' if tracked.succeeded else 'reverted'})",
+                block_number=receipt.block_number,
+                confirmations=0,
+            )
+        confirmations = max(0, head - receipt.block_number)
+        is_final = (
+            finalized is not None and receipt.block_number <= finalized
+        ) or confirmations >= self.chain.final_confirmations
+        if is_final:
+            self._move(
+                tracked,
+                _S.FINAL,
+                reports,
+                f"final with {confirmations} blocks on top",
+                confirmations=confirmations,
+            )
+        elif confirmations >= 1 and confirmations > tracked.state.confirmations:
+            self._move(
+                tracked,
+                _S.CONFIRMED,
+                reports,
+                f"{confirmations} blocks on top",
+                confirmations=confirmations,
+            )
+
+    async def _on_missing(self, tracked: _Tracked, reports: list[SettlementReport]) -> None:
+        signed = tracked.signed
+        if tracked.state.status in (_S.INCLUDED, _S.CONFIRMED):
+            self._move(
+                tracked,
+                _S.REORGED,
+                reports,
+                f"receipt in block {tracked.state.block_number} vanished: reorged out",
+            )
+            tracked.block_hash = None
+        # Not mined (any more). Is it still in the node's pool?
+        in_pool = await self._rpc.call("eth_getTransactionByHash", [signed.tx_hash])
+        if in_pool:
+            tracked.missing_since = None
+            if tracked.state.status is _S.REORGED:
+                self._move(tracked, _S.SUBMITTED, reports, "back in the pool after the reorg")
+            return
+        chain_nonce = await self._rpc.nonce(signed.sender, "latest")
+        if chain_nonce > signed.nonce:
+            by = tracked.replaced_by or "another transaction"
+            self._move(tracked, _S.REPLACED, reports, f"nonce {signed.nonce} was used by {by}")
+            return
+        now = self._clock()
+        if tracked.missing_since is None:
+            tracked.missing_since = now
+        if (
+            now - tracked.missing_since < self.missing_grace
+            and tracked.state.status is _S.SUBMITTED
+        ):
+            return
+        if tracked.rebroadcasts >= self.max_rebroadcasts:
+            self._move(
+                tracked,
+                _S.DROPPED,
+                reports,
+                f"not in the pool after {tracked.rebroadcasts} rebroadcasts",
+            )
+            return
+        try:
+            await self._rpc.call("eth_sendRawTransaction", ["0x" + signed.raw.hex()])
+        except RpcError as exc:
+            self._move(
+                tracked, _S.DROPPED, reports, f"node refused the rebroadcast: {exc.rpc_message}"
+            )
+            return
+        except RpcUnavailable:
+            return  # try again on the next poll
+        tracked.rebroadcasts += 1
+        tracked.missing_since = None
+        if tracked.state.status is _S.REORGED:
+            self._move(tracked, _S.SUBMITTED, reports, "rebroadcast after the reorg")

@@ -1,0 +1,251 @@
+"""Sending and settlement on a real Anvil: nonces, simulation, drops, replacements, reorgs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
+
+from oms_chain.chain.registry import chain_info
+from oms_chain.chain.revert import TransactionWouldRevert, error_selectors
+from oms_chain.chain.rpc import RpcClient
+from oms_chain.chain.sender import BroadcastUncertain, TxSender
+from oms_chain.chain.tracker import SettlementTracker
+from oms_chain.custody.local import LocalSigner
+from oms_chain.devnet.deploy import ERC20_ABI
+from oms_chain.devnet.solidity import load_artifact
+from oms_chain.devnet.world import DevAccount, DevnetChain
+from oms_chain.model.orders import SettlementStatus as S
+
+RECIPIENT = "0x000000000000000000000000000000000000dEaD"
+
+
+def _transfer(to: str, amount: int) -> bytes:
+    return keccak(text="transfer(address,uint256)")[:4] + abi_encode(
+        ["address", "uint256"], [to, amount]
+    )
+
+
+@pytest.fixture
+async def rpc(l1: DevnetChain) -> AsyncIterator[RpcClient]:
+    async with RpcClient([l1.rpc_url]) as client:
+        yield client
+
+
+def _sender(rpc: RpcClient, account: DevAccount, **kw: Any) -> TxSender:
+    known = error_selectors([load_artifact("DevToken")["abi"]])
+    return TxSender(
+        rpc,
+        chain_info(31337),
+        LocalSigner(account.private_key),
+        known_errors=known,
+        tracker=SettlementTracker(rpc, chain_info(31337)),
+        **kw,
+    )
+
+
+def _usdc_balance(l1: DevnetChain, who: str) -> int:
+    c = l1.w3.eth.contract(address=l1.book.address("USDC"), abi=ERC20_ABI)
+    return int(c.functions.balanceOf(who).call())
+
+
+async def test_concurrent_sends_use_consecutive_nonces_and_settle_to_final(
+    l1: DevnetChain, rpc: RpcClient, devnet_accounts: tuple[DevAccount, ...]
+) -> None:
+    sender = _sender(rpc, devnet_accounts[2])
+    start_nonce = await rpc.nonce(devnet_accounts[2].address, "latest")
+    sent = await asyncio.gather(
+        *(
+            sender.send(
+                to=l1.book.address("USDC"), data=_transfer(RECIPIENT, 1_000 + i), what=f"t{i}"
+            )
+            for i in range(12)
+        )
+    )
+    assert sorted(s.signed.nonce for s in sent) == list(range(start_nonce, start_nonce + 12))
+    reports = await sender.tracker.poll()
+    assert {r.status for r in reports} <= {S.INCLUDED, S.CONFIRMED, S.FINAL}
+    await asyncio.sleep(0.1)  # let automine take the last of them
+    l1.process.mine(3)
+    await sender.tracker.poll()
+    for s in sent:
+        assert sender.tracker.state(s.tx_hash).status is S.FINAL
+        assert sender.tracker.history(s.tx_hash)[0] is S.INCLUDED
+    assert _usdc_balance(l1, RECIPIENT) == sum(1_000 + i for i in range(12))
+
+
+async def test_a_revert_is_decoded_before_signing_and_the_nonce_is_not_used(
+    l1: DevnetChain, rpc: RpcClient, devnet_accounts: tuple[DevAccount, ...]
+) -> None:
+    account = devnet_accounts[3]
+    sender = _sender(rpc, account)
+    before = await rpc.nonce(account.address)
+    too_much = _usdc_balance(l1, account.address) + 1
+    with pytest.raises(TransactionWouldRevert) as info:
+        await sender.send(to=l1.book.address("USDC"), data=_transfer(RECIPIENT, too_much))
+    assert info.value.reason.kind == "custom"
+    assert "Insufficient" in info.value.reason.message
+    # Error(string) from the real Uniswap V2 router: a deadline in the past
+    router = l1.w3.eth.contract(address=l1.book.address("UniswapV2Router02"), abi=_v2_router_abi())
+    data = router.encode_abi(
+        "swapExactTokensForTokens",
+        args=[1, 0, [l1.book.address("USDC"), l1.book.address("WETH")], account.address, 1],
+    )
+    with pytest.raises(TransactionWouldRevert, match="UniswapV2Router: EXPIRED"):
+        await sender.send(to=router.address, data=data, what="swap")
+    assert await rpc.nonce(account.address) == before
+    assert sender.nonces.next_nonce in (None, before)
+
+
+def _v2_router_abi() -> list[dict[str, Any]]:
+    from oms_chain.devnet.artifacts import load_protocol_artifact
+
+    return load_protocol_artifact("UniswapV2Router02").abi
+
+
+async def test_a_dropped_transaction_is_rebroadcast_and_then_included(
+    l1: DevnetChain, rpc: RpcClient, devnet_accounts: tuple[DevAccount, ...]
+) -> None:
+    sender = _sender(rpc, devnet_accounts[4])
+    l1.process.rpc("evm_setAutomine", [False])
+    try:
+        sent = await sender.send(to=l1.book.address("USDC"), data=_transfer(RECIPIENT, 5))
+        assert await sender.tracker.poll() == []  # pending in the pool: nothing to report
+        assert l1.process.rpc("anvil_dropTransaction", [sent.tx_hash]) is not None or True
+        assert await rpc.call("eth_getTransactionByHash", [sent.tx_hash]) is None
+        await sender.tracker.poll()  # missing: rebroadcast
+        assert await rpc.call("eth_getTransactionByHash", [sent.tx_hash]) is not None
+        l1.process.mine(1)
+        reports = await sender.tracker.poll()
+        assert [r.status for r in reports] == [S.INCLUDED]
+    finally:
+        l1.process.rpc("evm_setAutomine", [True])
+    assert _usdc_balance(l1, RECIPIENT) == 5
+
+
+async def test_a_stuck_transaction_is_replaced_with_bumped_fees(
+    l1: DevnetChain, rpc: RpcClient, devnet_accounts: tuple[DevAccount, ...]
+) -> None:
+    sender = _sender(rpc, devnet_accounts[5])
+    l1.process.rpc("evm_setAutomine", [False])
+    try:
+        stuck = await sender.send(to=l1.book.address("USDC"), data=_transfer(RECIPIENT, 7))
+        faster = await sender.replace(stuck)
+        assert faster.signed.nonce == stuck.signed.nonce and faster.tx_hash != stuck.tx_hash
+        assert faster.fees.max_priority_fee_per_gas is not None
+        assert stuck.fees.max_priority_fee_per_gas is not None
+        assert (
+            faster.fees.max_priority_fee_per_gas >= stuck.fees.max_priority_fee_per_gas * 11 // 10
+        )
+        l1.process.mine(1)
+        await sender.tracker.poll()
+    finally:
+        l1.process.rpc("evm_setAutomine", [True])
+    assert sender.tracker.state(stuck.tx_hash).status is S.REPLACED
+    assert sender.tracker.state(faster.tx_hash).status is S.INCLUDED
+    assert _usdc_balance(l1, RECIPIENT) == 7  # once, not twice
+
+
+async def test_a_pending_transaction_can_be_cancelled(
+    l1: DevnetChain, rpc: RpcClient, devnet_accounts: tuple[DevAccount, ...]
+) -> None:
+    sender = _sender(rpc, devnet_accounts[6])
+    l1.process.rpc("evm_setAutomine", [False])
+    try:
+        order = await sender.send(to=l1.book.address("USDC"), data=_transfer(RECIPIENT, 9))
+        cancel = await sender.cancel(order)
+        l1.process.mine(1)
+        await sender.tracker.poll()
+    finally:
+        l1.process.rpc("evm_setAutomine", [True])
+    assert sender.tracker.state(order.tx_hash).status is S.REPLACED
+    assert sender.tracker.state(cancel.tx_hash).status is S.INCLUDED
+    assert _usdc_balance(l1, RECIPIENT) == 0
+
+
+async def test_a_reorged_transaction_is_detected_rebroadcast_and_included_again(
+    l1: DevnetChain, rpc: RpcClient, devnet_accounts: tuple[DevAccount, ...]
+) -> None:
+    sender = _sender(rpc, devnet_accounts[7])
+    fork_point = l1.snapshot()
+    sent = await sender.send(to=l1.book.address("USDC"), data=_transfer(RECIPIENT, 11))
+    l1.process.mine(1)
+    first = await sender.tracker.poll()
+    assert [r.status for r in first] == [S.INCLUDED, S.CONFIRMED]
+    old_block = first[0].block_number
+    # The chain reorganises: the block holding our transaction is replaced by other blocks.
+    l1.revert(fork_point)
+    l1.process.mine(2)
+    second = await sender.tracker.poll()
+    assert [r.status for r in second][:2] == [S.REORGED, S.SUBMITTED]
+    assert _usdc_balance(l1, RECIPIENT) in (0, 11)  # automine may already have re-mined it
+    third: list[S] = []
+    for _ in range(100):  # automine mines the rebroadcast bytes within moments
+        third += [r.status for r in await sender.tracker.poll()]
+        if S.INCLUDED in third:
+            break
+        await asyncio.sleep(0.02)
+    assert S.INCLUDED in third
+    state = sender.tracker.state(sent.tx_hash)
+    assert state.block_number is not None and state.block_number > old_block
+    assert _usdc_balance(l1, RECIPIENT) == 11
+
+
+async def test_a_lost_broadcast_response_is_uncertain_then_settles(
+    l1: DevnetChain, rpc: RpcClient, devnet_accounts: tuple[DevAccount, ...]
+) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    async with RpcClient([dead], timeout=1) as relay:
+        sender = _sender(rpc, devnet_accounts[8], broadcast=relay)
+        with pytest.raises(BroadcastUncertain) as info:
+            await sender.send(to=l1.book.address("USDC"), data=_transfer(RECIPIENT, 13))
+        tx_hash = info.value.tx_hash
+        assert sender.tracker.state(tx_hash).status is S.SUBMITTED
+        await sender.tracker.poll()  # not anywhere: rebroadcast through the main endpoint
+        for _ in range(100):  # automine mines the rebroadcast bytes within moments
+            await sender.tracker.poll()
+            if sender.tracker.state(tx_hash).status is S.INCLUDED:
+                break
+            await asyncio.sleep(0.02)
+        assert sender.tracker.state(tx_hash).status is S.INCLUDED
+    assert _usdc_balance(l1, RECIPIENT) == 13
+
+
+async def test_nonces_used_elsewhere_are_detected(
+    l1: DevnetChain, rpc: RpcClient, devnet_accounts: tuple[DevAccount, ...]
+) -> None:
+    account = devnet_accounts[9]
+    sender = _sender(rpc, account)
+    first = await sender.nonces.allocate()
+    sender.nonces.release(first)
+    # the same key used by another wallet: an unlocked-account send behind our back
+    l1.w3.eth.send_transaction({"from": account.address, "to": RECIPIENT, "value": 1})
+    sync = await sender.nonces.sync()
+    assert sync.external == (first,)
+    assert sync.next_nonce == first + 1
+    sent = await sender.send(to=RECIPIENT, value=2)
+    assert sent.signed.nonce == first + 1
+
+
+async def test_settlement_on_the_l2_reaches_final(
+    l2: DevnetChain, devnet_accounts: tuple[DevAccount, ...]
+) -> None:
+    async with RpcClient([l2.rpc_url]) as rpc:
+        sender = TxSender(rpc, chain_info(31338), LocalSigner(devnet_accounts[2].private_key))
+        sent = await sender.send(to=RECIPIENT, value=3)
+        seen: list[S] = []
+        for _ in range(80):
+            seen += [r.status for r in await sender.tracker.poll()]
+            if S.FINAL in seen:
+                break
+            await asyncio.sleep(0.1)
+        assert seen[0] is S.INCLUDED and seen[-1] is S.FINAL
+        assert sender.tracker.state(sent.tx_hash).confirmations >= 8
