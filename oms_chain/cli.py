@@ -35,6 +35,8 @@ app = typer.Typer(
 )
 devnet_app = typer.Typer(help="The local world: Anvil L1 + L2 with real protocol bytecode.")
 app.add_typer(devnet_app, name="devnet")
+tx_app = typer.Typer(help="On-chain transactions.")
+app.add_typer(tx_app, name="tx")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -188,6 +190,65 @@ def devnet_status(
         console.print(table)
     if any(r["block"] is None for r in rows):
         raise typer.Exit(1)
+
+
+def _devnet_l1_url() -> str:
+    runtime = _runtime_file()
+    try:
+        return str(json.loads(runtime.read_text())["chains"]["l1"]["rpc_url"])
+    except (OSError, ValueError, KeyError):
+        raise InvalidInput(
+            "no --rpc-url given and no devnet running (start one with `oms devnet up`)"
+        ) from None
+
+
+@tx_app.command("status")
+def tx_status(
+    tx_hash: Annotated[str, typer.Argument(help="Transaction hash (0x + 64 hex).")],
+    rpc_url: Annotated[
+        str | None, typer.Option("--rpc-url", help="Chain RPC URL (default: the devnet L1).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Settlement state of a transaction: pending, included, confirmed(n) or final."""
+    import asyncio
+
+    from oms_chain.chain.registry import ChainInfo, chain_info
+    from oms_chain.chain.rpc import RpcClient
+    from oms_chain.chain.tracker import lookup_settlement
+    from oms_chain.model.ids import TxHash
+
+    url = rpc_url or _devnet_l1_url()
+
+    async def lookup() -> Any:
+        async with RpcClient([url]) as rpc:
+            chain_id = await rpc.chain_id()
+            try:
+                info = chain_info(chain_id)
+            except InvalidInput:
+                info = ChainInfo(chain_id=chain_id, name=f"chain-{chain_id}")
+            return info, await lookup_settlement(rpc, info, TxHash(tx_hash))
+
+    info, report = asyncio.run(lookup())
+    row = {
+        "tx_hash": report.tx_hash,
+        "chain": f"{info.name} ({info.chain_id})",
+        "status": report.status.value,
+        "confirmations": report.confirmations,
+        "final_after": info.final_confirmations,
+        "block": report.block_number,
+        "succeeded": report.succeeded,
+        "detail": report.detail,
+    }
+    if as_json:
+        print(json.dumps(row, indent=2))
+        return
+    table = Table(title="transaction settlement")
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in row.items():
+        table.add_row(key, str(value))
+    console.print(table)
 
 
 @app.command()

@@ -30,7 +30,7 @@ from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import TxHash
 from oms_chain.model.orders import SettlementState, SettlementStatus
 
-__all__ = ["Receipt", "SettlementReport", "SettlementTracker"]
+__all__ = ["Receipt", "SettlementReport", "SettlementTracker", "lookup_settlement"]
 
 _S = SettlementStatus
 _TERMINAL = frozenset({_S.FINAL, _S.DROPPED, _S.REPLACED})
@@ -295,3 +295,48 @@ class SettlementTracker:
         tracked.missing_since = None
         if tracked.state.status is _S.REORGED:
             self._move(tracked, _S.SUBMITTED, reports, "rebroadcast after the reorg")
+
+
+async def lookup_settlement(rpc: RpcClient, chain: ChainInfo, tx_hash: TxHash) -> SettlementReport:
+    """One-shot settlement status of any transaction (ours or not), e.g. for ``oms tx status``.
+
+    Returns ``submitted`` for a transaction in the node's pool, and raises :class:`InvalidInput`
+    when the node knows nothing of it.
+    """
+    if not (isinstance(tx_hash, str) and tx_hash.startswith("0x") and len(tx_hash) == 66):
+        raise InvalidInput(f"{tx_hash!r} is not a transaction hash (0x + 64 hex digits)")
+    calls: list[tuple[str, list[Any]]] = [
+        ("eth_blockNumber", []),
+        ("eth_getTransactionReceipt", [tx_hash]),
+        ("eth_getTransactionByHash", [tx_hash]),
+    ]
+    if chain.finality is FinalityModel.FINALIZED_TAG:
+        calls.append(("eth_getBlockByNumber", ["finalized", False]))
+    answers = await rpc.batch(calls)
+    head = int(answers[0], 16)
+    now = time.time_ns()
+    if isinstance(answers[1], dict) and answers[1].get("blockHash"):
+        receipt = Receipt.from_rpc(answers[1])
+        confirmations = max(0, head - receipt.block_number)
+        finalized = (
+            int(answers[3]["number"], 16)
+            if len(answers) > 3 and isinstance(answers[3], dict)
+            else None
+        )
+        final = confirmations >= chain.final_confirmations or (
+            finalized is not None and receipt.block_number <= finalized
+        )
+        status = _S.FINAL if final else _S.CONFIRMED if confirmations else _S.INCLUDED
+        return SettlementReport(
+            tx_hash=tx_hash,
+            status=status,
+            confirmations=confirmations,
+            block_number=receipt.block_number,
+            block_hash=receipt.block_hash,
+            succeeded=receipt.status == 1,
+            detail=f"gas used {receipt.gas_used:,}",
+            ts_event=now,
+        )
+    if answers[2]:
+        return SettlementReport(tx_hash, _S.SUBMITTED, 0, None, None, None, "in the pool", now)
+    raise InvalidInput(f"chain {chain.chain_id} does not know transaction {tx_hash}")

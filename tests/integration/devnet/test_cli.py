@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,27 @@ def test_demo_runs_end_to_end_and_the_swap_matches_the_quote(tmp_path: Path) -> 
     assert proc.returncode == 0, proc.stderr
     assert "exact to the wei" in proc.stdout
     assert "Uniswap V3" in proc.stdout and "Uniswap V2" in proc.stdout
+
+
+def test_tx_status_follows_a_transaction_to_final(tmp_path: Path, l1: Any) -> None:
+    env = _env(tmp_path)
+    sender = l1.accounts[1].address
+    tx_hash = (
+        "0x" + bytes(l1.w3.eth.send_transaction({"from": sender, "to": sender, "value": 1})).hex()
+    )
+    l1.w3.eth.wait_for_transaction_receipt(tx_hash)
+    first = _run(["tx", "status", tx_hash, "--rpc-url", l1.rpc_url, "--json"], env)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["status"] == "included"
+    l1.process.mine(3)
+    final = json.loads(
+        _run(["tx", "status", tx_hash, "--rpc-url", l1.rpc_url, "--json"], env).stdout
+    )
+    assert (final["status"], final["confirmations"], final["succeeded"]) == ("final", 3, True)
+    unknown = "0x" + "ab" * 32
+    _assert_one_line_error(
+        _run(["tx", "status", unknown, "--rpc-url", l1.rpc_url], env), "does not know"
+    )
+    _assert_one_line_error(
+        _run(["tx", "status", "0x12", "--rpc-url", l1.rpc_url], env), "not a transaction hash"
+    )
