@@ -1,4 +1,5 @@
-"""Chain layer: per-chain clients, transaction building, nonces, settlement, address books."""
+"""Chain layer: RPC clients, address books, chain registry, fees, nonces, revert decoding,
+sending, and settlement tracking through confirmations and reorgs."""
 
 from oms_chain.chain.addressbook import (
     AddressBook,
@@ -8,12 +9,44 @@ from oms_chain.chain.addressbook import (
     deployments_dir,
     load_address_book,
 )
+from oms_chain.chain.fees import FeeCapExceeded, FeeHistory, FeePolicy, FeeQuote, suggest_fees
+from oms_chain.chain.nonces import NonceManager, NonceSync, StoreNonceJournal
+from oms_chain.chain.registry import ChainInfo, FinalityModel, chain_info, register_chain
+from oms_chain.chain.revert import RevertReason, TransactionWouldRevert, decode_revert
+from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
+from oms_chain.chain.sender import BroadcastRejected, BroadcastUncertain, SentTransaction, TxSender
+from oms_chain.chain.tracker import SettlementReport, SettlementTracker, lookup_settlement
 
 __all__ = [
     "AddressBook",
+    "BroadcastRejected",
+    "BroadcastUncertain",
+    "ChainInfo",
+    "FeeCapExceeded",
+    "FeeHistory",
+    "FeePolicy",
+    "FeeQuote",
+    "FinalityModel",
+    "NonceManager",
+    "NonceSync",
     "PoolEntry",
+    "RevertReason",
+    "RpcClient",
+    "RpcError",
+    "RpcUnavailable",
+    "SentTransaction",
+    "SettlementReport",
+    "SettlementTracker",
+    "StoreNonceJournal",
     "TokenEntry",
+    "TransactionWouldRevert",
+    "TxSender",
     "UnknownAddress",
+    "chain_info",
+    "decode_revert",
     "deployments_dir",
     "load_address_book",
+    "lookup_settlement",
+    "register_chain",
+    "suggest_fees",
 ]

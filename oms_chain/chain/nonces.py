@@ -20,8 +20,15 @@ from typing import Protocol
 
 from oms_chain.chain.rpc import RpcClient
 from oms_chain.model.errors import InvalidInput
+from oms_chain.store.base import EventStore
 
-__all__ = ["InMemoryNonceJournal", "NonceJournal", "NonceManager", "NonceSync"]
+__all__ = [
+    "InMemoryNonceJournal",
+    "NonceJournal",
+    "NonceManager",
+    "NonceSync",
+    "StoreNonceJournal",
+]
 
 
 class NonceJournal(Protocol):
@@ -47,6 +54,32 @@ class InMemoryNonceJournal:
 
     def save(self, chain_id: int, address: str, next_nonce: int, released: tuple[int, ...]) -> None:
         self.data[(chain_id, address.lower())] = (next_nonce, released)
+
+
+class StoreNonceJournal:
+    """A :class:`NonceJournal` kept in the event store (SQLite or PostgreSQL), so a restarted
+    process, or another process sharing the store, continues from the same nonces."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    @staticmethod
+    def _name(chain_id: int, address: str) -> str:
+        return f"nonces/{chain_id}/{address.lower()}"
+
+    def load(self, chain_id: int, address: str) -> tuple[int, tuple[int, ...]] | None:
+        found = self._store.load_snapshot(self._name(chain_id, address))
+        if found is None:
+            return None
+        state = found[1]
+        return int(state["next"]), tuple(int(n) for n in state.get("released", []))
+
+    def save(self, chain_id: int, address: str, next_nonce: int, released: tuple[int, ...]) -> None:
+        self._store.save_snapshot(
+            self._name(chain_id, address),
+            self._store.last_position(),
+            {"next": next_nonce, "released": list(released)},
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -249,3 +249,24 @@ async def test_settlement_on_the_l2_reaches_final(
             await asyncio.sleep(0.1)
         assert seen[0] is S.INCLUDED and seen[-1] is S.FINAL
         assert sender.tracker.state(sent.tx_hash).confirmations >= 8
+
+
+async def test_nonces_survive_a_restart_through_the_event_store(
+    tmp_path: Any, l1: DevnetChain, rpc: RpcClient, devnet_accounts: tuple[DevAccount, ...]
+) -> None:
+    from oms_chain.chain.nonces import NonceManager, StoreNonceJournal
+    from oms_chain.store import open_store
+
+    account = devnet_accounts[1].address
+    url = f"sqlite:///{tmp_path / 'oms.db'}"
+    with open_store(url) as store:
+        first = NonceManager(rpc, 31337, account, StoreNonceJournal(store))
+        a = await first.allocate()
+        b = await first.allocate()
+        c = await first.allocate()
+        first.release(b)  # b was never broadcast
+    with open_store(url) as store:  # the process restarts
+        second = NonceManager(rpc, 31337, account, StoreNonceJournal(store))
+        assert await second.allocate() == b  # the released nonce is reused first
+        assert await second.allocate() == c + 1
+        assert a < b < c
