@@ -8,20 +8,25 @@ amount received must equal the quote to the wei (nothing else trades on the devn
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from eth_account import Account
 from eth_typing import ChecksumAddress
 from rich.console import Console
 from rich.table import Table
 
+from oms_chain.chain.registry import chain_info
+from oms_chain.chain.rpc import RpcClient
+from oms_chain.chain.sender import TxSender
+from oms_chain.custody.local import LocalSigner
 from oms_chain.devnet.artifacts import load_protocol_artifact
 from oms_chain.devnet.deploy import ERC20_ABI
 from oms_chain.devnet.world import Devnet, DevnetChain, DevnetConfig
 from oms_chain.model.errors import DevnetError, InvalidInput
+from oms_chain.model.orders import SettlementStatus
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -41,34 +46,37 @@ class DemoResult:
     received_out: int = 0
 
 
-def _send(chain: DevnetChain, account: Any, fn: Any, label: str, value: int = 0) -> dict[str, Any]:
-    """Build an EIP-1559 transaction, sign it with the local key, broadcast, wait for receipt."""
-    w3 = chain.w3
-    base_fee = int(w3.eth.get_block("latest")["baseFeePerGas"])
-    priority = 10**9
-    tx = fn.build_transaction(
-        {
-            "from": account.address,
-            "value": value,
-            "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-            "chainId": chain.chain_id,
-            "maxPriorityFeePerGas": priority,
-            "maxFeePerGas": 2 * base_fee + priority,
-        }
-    )
-    tx["gas"] = int(w3.eth.estimate_gas(tx) * 12 // 10)
-    signed = account.sign_transaction(tx)
-    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.05)
-    if receipt["status"] != 1:
-        raise DevnetError(f"demo step {label!r} reverted (tx 0x{bytes(tx_hash).hex()})")
-    return {
-        "step": label,
-        "tx_hash": "0x" + bytes(tx_hash).hex(),
-        "block": int(receipt["blockNumber"]),
-        "gas_used": int(receipt["gasUsed"]),
-        "gas_price_gwei": Decimal(int(receipt["effectiveGasPrice"])) / Decimal(10**9),
-    }
+async def _execute(
+    chain: DevnetChain, signer: LocalSigner, steps: list[tuple[str, str, str, int]]
+) -> list[dict[str, Any]]:
+    """Send each (label, to, calldata, value) through the chain layer and settle it to final.
+
+    Every transaction is simulated, priced from fee history, signed by the local key and
+    tracked by the settlement tracker; the devnet mines the blocks that make them final.
+    """
+    info = chain_info(chain.chain_id)
+    rows: list[dict[str, Any]] = []
+    async with RpcClient([chain.rpc_url]) as rpc:
+        sender = TxSender(rpc, info, signer)
+        for label, to, data, value in steps:
+            sent = await sender.send(to=to, data=data, value=value, what=label)
+            rows.append({"step": label, "tx_hash": sent.tx_hash, "history": []})
+            for _ in range(200):  # automine: the receipt is there within moments
+                if sender.tracker.state(sent.tx_hash).status is not SettlementStatus.SUBMITTED:
+                    break
+                await sender.tracker.poll()
+                await asyncio.sleep(0.01)
+        chain.process.mine(info.final_confirmations)  # the devnet's blocks on top of ours
+        await sender.tracker.poll()
+        for row in rows:
+            row["history"] = [s.value for s in sender.tracker.history(row["tx_hash"])]
+            receipt = chain.w3.eth.get_transaction_receipt(row["tx_hash"])
+            if receipt["status"] != 1:
+                raise DevnetError(f"demo step {row['step']!r} reverted (tx {row['tx_hash']})")
+            row["block"] = int(receipt["blockNumber"])
+            row["gas_used"] = int(receipt["gasUsed"])
+            row["gas_price_gwei"] = Decimal(int(receipt["effectiveGasPrice"])) / Decimal(10**9)
+    return rows
 
 
 def _balances(chain: DevnetChain, address: ChecksumAddress) -> dict[str, Decimal]:
@@ -141,7 +149,7 @@ def run_demo(
                 f"{c.name} chain {c.chain_id} at {c.rpc_url}" for c in world.chains.values()
             )
         )
-        trader = Account.from_key(l1.accounts[1].private_key)
+        trader = LocalSigner(l1.accounts[1].private_key)
         book = l1.book
         weth = l1.w3.eth.contract(
             address=book.address("WETH"), abi=load_protocol_artifact("WETH9").abi
@@ -154,15 +162,19 @@ def run_demo(
         result.amount_in = amount_in
         result.balances_before = _balances(l1, trader.address)
 
-        result.txs.append(
-            _send(l1, trader, weth.functions.deposit(), f"wrap {amount_eth} ETH", amount_in)
-        )
-        result.txs.append(
-            _send(
+        result.txs += asyncio.run(
+            _execute(
                 l1,
                 trader,
-                weth.functions.approve(router.address, amount_in),
-                "approve router (exact)",
+                [
+                    (f"wrap {amount_eth} ETH", weth.address, weth.encode_abi("deposit"), amount_in),
+                    (
+                        "approve router (exact)",
+                        weth.address,
+                        weth.encode_abi("approve", args=[router.address, amount_in]),
+                        0,
+                    ),
+                ],
             )
         )
         result.quotes = _quote_all(l1, "WETH", "USDC", amount_in)
@@ -171,25 +183,23 @@ def run_demo(
         min_out = best["amount_out"] * (10_000 - SLIPPAGE_BPS) // 10_000
         before = usdc.functions.balanceOf(trader.address).call()
         deadline = int(l1.w3.eth.get_block("latest")["timestamp"]) + 600
-        result.txs.append(
-            _send(
-                l1,
-                trader,
-                router.functions.exactInputSingle(
-                    (
-                        book.address("WETH"),
-                        book.address("USDC"),
-                        best["fee"],
-                        trader.address,
-                        deadline,
-                        amount_in,
-                        min_out,
-                        0,
-                    )
-                ),
-                f"swap WETH->USDC V3 {best['fee'] / 10_000:g}%",
-            )
+        swap = router.encode_abi(
+            "exactInputSingle",
+            args=[
+                (
+                    book.address("WETH"),
+                    book.address("USDC"),
+                    best["fee"],
+                    trader.address,
+                    deadline,
+                    amount_in,
+                    min_out,
+                    0,
+                )
+            ],
         )
+        label = f"swap WETH->USDC V3 {best['fee'] / 10_000:g}%"
+        result.txs += asyncio.run(_execute(l1, trader, [(label, router.address, swap, 0)]))
         result.received_out = usdc.functions.balanceOf(trader.address).call() - before
         result.balances_after = _balances(l1, trader.address)
     finally:
@@ -222,7 +232,7 @@ def _print(console: Console, result: DemoResult, trader: str) -> None:
     console.print(quotes)
 
     txs = Table(title=f"Transactions signed locally by {trader}")
-    for col in ("step", "tx hash", "block", "gas used", "gas price (gwei)"):
+    for col in ("step", "tx hash", "block", "gas used", "gwei", "settlement"):
         txs.add_column(col)
     for t in result.txs:
         txs.add_row(
@@ -231,6 +241,7 @@ def _print(console: Console, result: DemoResult, trader: str) -> None:
             str(t["block"]),
             f"{t['gas_used']:,}",
             f"{t['gas_price_gwei']:.3f}",
+            " → ".join(t["history"]),
         )
     console.print(txs)
 
