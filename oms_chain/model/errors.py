@@ -9,16 +9,26 @@ marks outcomes that will not change by retrying (rejected, reverted, insufficien
 from __future__ import annotations
 
 __all__ = [
+    "AmountPrecisionError",
     "ConfigError",
     "DevnetError",
+    "EngineNotReady",
     "FinalError",
+    "IllegalTransition",
     "InvalidInput",
+    "InvalidIntent",
     "OmsError",
     "PortInUse",
+    "ReconciliationFailed",
     "RetryableError",
     "StateFileCorrupt",
     "ToolchainMissing",
+    "UnknownEventType",
+    "UnknownOrder",
     "UpstreamUnavailable",
+    "VenueRejected",
+    "VenueTimeout",
+    "VenueUnavailable",
 ]
 
 
@@ -60,3 +70,44 @@ class UpstreamUnavailable(DevnetError, ConnectionError):
 
 class StateFileCorrupt(DevnetError, ValueError):
     """A saved chain state file cannot be read; delete it to rebuild the world."""
+
+
+class InvalidIntent(InvalidInput):
+    """An intent failed validation; the message names the field and the accepted range."""
+
+
+class AmountPrecisionError(InvalidInput):
+    """A quantity has more fractional digits than its asset's decimals allow (never rounded)."""
+
+
+class UnknownOrder(InvalidInput):
+    """No order with the given id exists in this engine's state."""
+
+
+class UnknownEventType(InvalidInput):
+    """A stored event's (type, version) pair has no registered class to decode it."""
+
+
+class IllegalTransition(FinalError, RuntimeError):
+    """An order or settlement was asked to move along an edge its transition table does not have."""
+
+
+class VenueRejected(FinalError):
+    """The venue received the request and refused it; the message carries the venue's reason."""
+
+
+class VenueTimeout(RetryableError, TimeoutError):
+    """No answer from the venue in time. After a write this is an *ambiguous* outcome: the request
+    may or may not have been executed, so it must be reconciled, never blindly retried."""
+
+
+class VenueUnavailable(RetryableError, ConnectionError):
+    """The venue could not be reached and the request provably did not leave this process."""
+
+
+class ReconciliationFailed(OmsError, RuntimeError):
+    """Reconciling our state with a venue failed; trading on that venue stays stopped."""
+
+
+class EngineNotReady(OmsError, RuntimeError):
+    """The engine has not finished replay and reconciliation (or refused to start); see message."""

@@ -1,0 +1,372 @@
+"""Configuration: one TOML file, one frozen keyword-only type per component.
+
+``load_config(path)`` reads the file with :mod:`tomllib` and builds :class:`OmsConfig`. Unknown
+keys, missing keys and bad values raise :class:`~oms_chain.model.errors.ConfigError` naming the
+key (``risk.max_order_notional: expected a decimal number, got 'lots'``). Secrets never live in
+the file: a key that looks like one (``api_key``, ``secret``, ``password``, ``private_key``...)
+is refused; name an environment variable instead (``api_key_env = "BINANCE_KEY"``) and read it
+with :meth:`VenueConfig.credentials`, which returns :class:`Secret` values that never print.
+
+Example::
+
+    [engine]
+    send_timeout_s = 10
+
+    [store]
+    url = "sqlite:///oms.db"
+
+    [risk]
+    currency = "USDC"
+    max_order_notional = "50000"
+    allowed_venues = ["binance", "uniswap-v3"]
+    [risk.max_position]
+    ETH = "100"
+
+    [[chains]]
+    name = "arbitrum"
+    chain_id = 42161
+    rpc_url_env = "ARBITRUM_RPC"
+
+    [[venues]]
+    name = "binance"
+    kind = "ccxt"
+    exchange = "binance"
+    api_key_env = "BINANCE_KEY"
+    secret_env = "BINANCE_SECRET"
+
+    [[accounts]]
+    name = "main"
+    signer = "keystore"
+    keystore_path = "~/.oms/main.json"
+    password_env = "OMS_MAIN_PASSWORD"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from oms_chain.model.errors import ConfigError, InvalidInput
+from oms_chain.risk.limits import RiskLimits
+
+__all__ = [
+    "AccountConfig",
+    "ChainConfig",
+    "EngineConfig",
+    "OmsConfig",
+    "Secret",
+    "StoreConfig",
+    "VenueConfig",
+    "load_config",
+    "parse_config",
+]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+_SECRET_KEY = re.compile(r"(^|_)(api_?key|secret|password|passphrase|private_?key|mnemonic|seed)$")
+
+
+class Secret:
+    """A secret value that does not print itself (``repr`` and ``str`` show ``'***'``)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself; pass it straight to the library that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+
+def _secret_from_env(var: str | None, key: str, env: Mapping[str, str]) -> Secret | None:
+    if var is None:
+        return None
+    value = env.get(var)
+    if value is None:
+        raise ConfigError(f"{key}: environment variable {var!r} is not set")
+    return Secret(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineConfig:
+    """Engine timeouts and naming. ``client_order_id_prefix``: 1-6 letters/digits;
+    ``snapshot_every``: save a projection snapshot every this many events (0: never), so a
+    restart replays only the events after it."""
+
+    send_timeout_s: float = 10.0
+    reconcile_timeout_s: float = 30.0
+    client_order_id_prefix: str = "oms"
+    snapshot_every: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.send_timeout_s <= 0:
+            raise ConfigError("engine.send_timeout_s: must be positive")
+        if self.reconcile_timeout_s <= 0:
+            raise ConfigError("engine.reconcile_timeout_s: must be positive")
+        if self.snapshot_every < 0:
+            raise ConfigError("engine.snapshot_every: must be 0 (off) or positive")
+        if not re.fullmatch(r"[A-Za-z0-9]{1,6}", self.client_order_id_prefix):
+            raise ConfigError("engine.client_order_id_prefix: must be 1-6 letters or digits")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreConfig:
+    """Where events are stored: ``sqlite:///path`` or ``postgresql://user@host/db``
+    (a password, if any, comes from ``password_env``)."""
+
+    url: str = "sqlite:///oms.db"
+    password_env: str | None = None
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^(sqlite|postgresql|postgres)://", self.url):
+            raise ConfigError(f"store.url: {self.url!r} must start with sqlite:// or postgresql://")
+        if re.match(r"^postgres(ql)?://[^/@]*:[^/@]*@", self.url):
+            raise ConfigError(
+                "store.url: contains a password; remove it and set store.password_env instead"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChainConfig:
+    """A chain: ``rpc_url`` (no credentials in it) or ``rpc_url_env`` naming a variable."""
+
+    name: str
+    chain_id: int
+    rpc_url: str | None = None
+    rpc_url_env: str | None = None
+    confirmations: int = 12
+
+    def __post_init__(self) -> None:
+        if self.chain_id <= 0:
+            raise ConfigError(f"chains.{self.name}.chain_id: must be a positive integer")
+        if self.confirmations < 0:
+            raise ConfigError(f"chains.{self.name}.confirmations: must not be negative")
+
+    def rpc(self, env: Mapping[str, str] | None = None) -> Secret | None:
+        """The RPC URL (from the environment when ``rpc_url_env`` is set)."""
+        if self.rpc_url is not None:
+            return Secret(self.rpc_url)
+        return _secret_from_env(
+            self.rpc_url_env, f"chains.{self.name}.rpc_url_env", os.environ if env is None else env
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueConfig:
+    """A venue adapter: ``kind`` (``paper``, ``ccxt``, ``uniswap_v2``, ``uniswap_v3``,
+    ``options``), optional ``exchange`` (ccxt id), ``chain`` (on-chain venues) and the names of
+    the environment variables holding its credentials."""
+
+    name: str
+    kind: str
+    exchange: str | None = None
+    chain: str | None = None
+    api_key_env: str | None = None
+    secret_env: str | None = None
+    password_env: str | None = None
+    testnet: bool = False
+
+    def __post_init__(self) -> None:
+        kinds = ("paper", "ccxt", "uniswap_v2", "uniswap_v3", "options")
+        if self.kind not in kinds:
+            raise ConfigError(f"venues.{self.name}.kind: {self.kind!r} is not one of {kinds}")
+        if self.kind == "ccxt" and not self.exchange:
+            raise ConfigError(f"venues.{self.name}.exchange: required for kind 'ccxt'")
+
+    def credentials(self, env: Mapping[str, str] | None = None) -> dict[str, Secret]:
+        """API credentials read from the environment (only those configured)."""
+        e = os.environ if env is None else env
+        out: dict[str, Secret] = {}
+        for attr in ("api_key_env", "secret_env", "password_env"):
+            s = _secret_from_env(getattr(self, attr), f"venues.{self.name}.{attr}", e)
+            if s is not None:
+                out[attr.removesuffix("_env")] = s
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountConfig:
+    """A trading account and how it signs: ``signer`` is ``keystore`` (``keystore_path`` +
+    ``password_env``), ``env_key`` (``private_key_env``), ``safe``, ``threshold`` or ``remote``."""
+
+    name: str
+    signer: str
+    address: str | None = None
+    keystore_path: str | None = None
+    password_env: str | None = None
+    private_key_env: str | None = None
+    safe_address: str | None = None
+    remote_url: str | None = None
+
+    def __post_init__(self) -> None:
+        signers = ("keystore", "env_key", "safe", "threshold", "remote")
+        if self.signer not in signers:
+            raise ConfigError(f"accounts.{self.name}.signer: {self.signer!r} not one of {signers}")
+        if self.signer == "keystore" and not self.keystore_path:
+            raise ConfigError(f"accounts.{self.name}.keystore_path: required for a keystore")
+        if self.signer == "env_key" and not self.private_key_env:
+            raise ConfigError(f"accounts.{self.name}.private_key_env: required for env_key")
+        if self.address is not None and not re.fullmatch(r"0x[0-9a-fA-F]{40}", self.address):
+            raise ConfigError(f"accounts.{self.name}.address: {self.address!r} is not an address")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OmsConfig:
+    """The whole configuration file."""
+
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    chains: tuple[ChainConfig, ...] = ()
+    venues: tuple[VenueConfig, ...] = ()
+    accounts: tuple[AccountConfig, ...] = ()
+
+    def __post_init__(self) -> None:
+        for section in ("chains", "venues", "accounts"):
+            names = [item.name for item in getattr(self, section)]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ConfigError(f"{section}: duplicate name(s) {dupes}")
+        chain_names = {c.name for c in self.chains}
+        for v in self.venues:
+            if v.chain is not None and v.chain not in chain_names:
+                raise ConfigError(f"venues.{v.name}.chain: no chain named {v.chain!r}")
+
+
+def load_config(path: str | Path) -> OmsConfig:
+    """Read and validate a TOML configuration file.
+
+    Raises:
+        ConfigError: the file is missing, not TOML, or a key is unknown / missing / bad.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(p)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(p)!r} is not UTF-8 text") from None
+    return parse_config(text)
+
+
+def parse_config(text: str) -> OmsConfig:
+    """Parse TOML ``text`` into :class:`OmsConfig` (see :func:`load_config`)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config is not valid TOML: {exc}") from None
+    return _build(OmsConfig, data, "")
+
+
+# --- generic, strict builder -----------------------------------------------------------------
+
+
+def _key(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def _build(cls: type, table: Any, where: str) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where or 'config'}: expected a table, got {_show(table)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for k in table:
+        if k not in fields:
+            if _SECRET_KEY.search(k):
+                raise ConfigError(
+                    f"{_key(where, k)}: secrets must not be written in the config file; set an "
+                    f"environment variable and name it with '{k}_env'"
+                )
+            raise ConfigError(f"{_key(where, k)}: unknown key; expected one of {sorted(fields)}")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        key = _key(where, name)
+        if name not in table:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{key}: missing required key")
+            continue
+        kwargs[name] = _coerce(hints[name], table[name], key)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except InvalidInput as exc:
+        raise ConfigError(f"{where or 'config'}: {exc}") from None
+
+
+def _show(v: Any) -> str:
+    return f"{type(v).__name__} {v!r}"[:80]
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if hint is Decimal:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ConfigError(f"{key}: expected a decimal number, got {_show(value)}")
+        try:
+            d = Decimal(repr(value) if isinstance(value, float) else str(value))
+        except InvalidOperation:
+            raise ConfigError(f"{key}: expected a decimal number, got {value!r}") from None
+        if not d.is_finite():
+            raise ConfigError(f"{key}: must be finite, got {value!r}")
+        return d
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {_show(value)}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {_show(value)}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {_show(value)}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {_show(value)}")
+        return value
+    if origin in (frozenset, tuple):
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected an array, got {_show(value)}")
+        item = args[0]
+        items = [_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+        if origin is frozenset:
+            return frozenset(items)
+        return tuple(items)
+    if origin in (Mapping, dict) or origin is typing.get_origin(Mapping[str, int]):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {_show(value)}")
+        return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(hint):
+        where = key
+        if isinstance(value, dict) and "name" in value and isinstance(value["name"], str):
+            if not _NAME.match(value["name"]):
+                raise ConfigError(f"{key}.name: {value['name']!r} must be lower-case a-z 0-9 _ -")
+            where = f"{key.split('[')[0]}.{value['name']}"
+        return _build(hint, value, where)  # type: ignore[arg-type]
+    raise ConfigError(f"{key}: unsupported type {hint!r}")

@@ -1,0 +1,1007 @@
+"""The OMS engine: intents → risk gate → child orders → venues, every step an event.
+
+Lifecycle: :meth:`Engine.start` replays the event log into :class:`Projections`, then reconciles
+every venue (orders whose send was in flight, open orders, fills we missed). Only then does it
+accept intents; if a venue cannot be reconciled the engine refuses to trade and says why
+(:attr:`Engine.refusal`).
+
+Write-ahead: the events describing a send (order accepted, child created, submitted) are
+appended *before* the venue is called, with a client order id reserved in the store for life.
+If the answer never comes (timeout, lost response, crash) the child stays ``IN_FLIGHT`` — never
+failed — and the venue is marked for reconciliation: new intents for it wait until
+reconciliation proves what happened. Nothing is ever re-sent blindly.
+
+Every change is applied to the projections and appended to the store inside one projection
+transaction: if either fails, neither happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import replace
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from oms_chain.engine.config import EngineConfig
+from oms_chain.engine.eventlog import EventLog
+from oms_chain.model.clock import Clock
+from oms_chain.model.errors import (
+    EngineNotReady,
+    InvalidInput,
+    InvalidIntent,
+    ReconciliationFailed,
+    VenueRejected,
+    VenueTimeout,
+    VenueUnavailable,
+)
+from oms_chain.model.events import (
+    ChildOrderCreated,
+    Event,
+    FillRecorded,
+    OrderAccepted,
+    OrderAcknowledged,
+    OrderAmended,
+    OrderCancelled,
+    OrderCancelRequested,
+    OrderExpired,
+    OrderFailed,
+    OrderInitialized,
+    OrderOutcomeUnknown,
+    OrderRejected,
+    OrderSubmitted,
+    TradingStateChanged,
+    VenueReconciled,
+    VenueReconciliationFailed,
+    event_from_payload,
+)
+from oms_chain.model.fills import Fill
+from oms_chain.model.ids import (
+    AccountId,
+    EventId,
+    InstrumentId,
+    OrderId,
+    VenueId,
+    child_order_id,
+    client_order_id,
+    parent_order_id,
+)
+from oms_chain.model.intent import Intent
+from oms_chain.model.orders import Order, OrderStatus
+from oms_chain.model.positions import Portfolio, Position
+from oms_chain.risk.limits import RiskGate, RiskView, TradingState
+from oms_chain.store.errors import DuplicateClientOrderId, StoreUnavailable
+from oms_chain.store.events import NewEvent
+from oms_chain.store.projections import Projections
+from oms_chain.venues.base import (
+    AmendOrder,
+    FillReport,
+    OrderStatusReport,
+    PlaceOrder,
+    Venue,
+    VenueOrderStatus,
+    VenueReport,
+)
+
+__all__ = ["ENGINE_STREAM", "SNAPSHOT_NAME", "Engine", "EnginePhase"]
+
+log = logging.getLogger(__name__)
+
+#: Stream of engine-wide events (trading state, reconciliation outcomes).
+ENGINE_STREAM = "engine"
+#: Name under which the engine saves its projection snapshot in the store.
+SNAPSHOT_NAME = "engine-projections"
+
+_S = OrderStatus
+_UNSETTLED = (_S.SENDING, _S.IN_FLIGHT)
+_CLOSE = object()
+
+
+class EnginePhase(Enum):
+    """Where the engine is in its life."""
+
+    CREATED = "created"
+    REPLAYING = "replaying"
+    RECONCILING = "reconciling"
+    READY = "ready"
+    REFUSED = "refused"
+    STOPPED = "stopped"
+
+
+class _View:
+    """The engine's state as the risk gate sees it."""
+
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def reference_price(self, instrument_id: InstrumentId) -> Decimal | None:
+        return self._engine._prices.get(instrument_id)
+
+    def net_position(self, account: AccountId, instrument_id: InstrumentId) -> Decimal:
+        return self._engine._net_position(account, instrument_id)
+
+    def asset_exposure(self, account: AccountId, symbol: str) -> Decimal:
+        return self._engine._proj.exposure.get((account, symbol), Decimal(0))
+
+    def open_order_count(self) -> int:
+        return self._engine._proj.open_parent_count()
+
+    def daily_realized_pnl(self, currency: str) -> Decimal:
+        day = self._engine._clock.now_ns() // (86_400 * 1_000_000_000)
+        return self._engine._proj.daily_pnl.get((day, currency), Decimal(0))
+
+
+class Engine:
+    """Order management engine.
+
+    Args:
+        store: event log (any :class:`~oms_chain.store.EventStore` backend, or
+            :class:`~oms_chain.engine.eventlog.InMemoryEventLog`).
+        venues: venue adapters by their ``venue_id``.
+        risk: the pre-trade gate.
+        clock: injected clock (integer nanoseconds).
+        config: timeouts and naming.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: EventLog,
+        venues: Iterable[Venue],
+        risk: RiskGate,
+        clock: Clock,
+        config: EngineConfig | None = None,
+    ) -> None:
+        self._store = store
+        self._venues: dict[VenueId, Venue] = {}
+        for v in venues:
+            if v.venue_id in self._venues:
+                raise InvalidInput(f"venue {v.venue_id!r} registered twice")
+            self._venues[v.venue_id] = v
+        self._risk = risk
+        self._clock = clock
+        self._config = config or EngineConfig()
+        self._proj = Projections()
+        self._versions: dict[str, int] = {}
+        self._locks: dict[VenueId, asyncio.Lock] = {}
+        self._needs_reconcile: set[VenueId] = set()
+        self._prices: dict[InstrumentId, Decimal] = {}
+        self._subscribers: list[asyncio.Queue[Any]] = []
+        self._pumps: list[asyncio.Task[None]] = []
+        self._phase = EnginePhase.CREATED
+        self._refusal: str | None = None
+        self._view = _View(self)
+        self._report_errors: list[str] = []
+        self._snapshot_position = 0
+        #: Events folded at start after the snapshot (restart cost).
+        self.replayed_at_start = 0
+        self.last_position = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def phase(self) -> EnginePhase:
+        return self._phase
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the engine refuses to trade, or ``None``."""
+        return self._refusal
+
+    async def start(self) -> None:
+        """Replay the event log, reconcile every venue, start the venue report pumps.
+
+        Raises:
+            ReconciliationFailed: a venue could not be reconciled; the engine stays in
+                ``REFUSED`` and :attr:`refusal` says why. Cancels and queries still work.
+        """
+        if self._phase is not EnginePhase.CREATED:
+            raise EngineNotReady(f"engine already started (phase {self._phase.value})")
+        self._phase = EnginePhase.REPLAYING
+        self._load_snapshot()
+        self.replayed_at_start = self.replay()
+        self._phase = EnginePhase.RECONCILING
+        failures: list[str] = []
+        for vid in self._venues:
+            self._needs_reconcile.add(vid)
+            try:
+                async with self._lock(vid):
+                    await self._reconcile_locked(vid)
+            except Exception as exc:
+                failures.append(f"venue {vid!r}: {exc}")
+        for vid, venue in self._venues.items():
+            self._pumps.append(asyncio.create_task(self._pump(vid, venue), name=f"pump-{vid}"))
+        if failures:
+            self._phase = EnginePhase.REFUSED
+            self._refusal = "reconciliation failed, not trading: " + "; ".join(failures)
+            log.error("%s", self._refusal)
+            raise ReconciliationFailed(self._refusal)
+        self._phase = EnginePhase.READY
+
+    def _load_snapshot(self) -> None:
+        load = getattr(self._store, "load_snapshot", None)
+        if load is None or self.last_position:
+            return
+        found = load(SNAPSHOT_NAME)
+        if found is None:
+            return
+        position, state = found
+        try:
+            self._proj = Projections.from_snapshot(state)
+        except InvalidInput as exc:
+            log.warning("ignoring projection snapshot, replaying everything: %s", exc)
+            return
+        self.last_position = self._snapshot_position = position
+
+    def save_snapshot(self) -> bool:
+        """Save the projections at the current position (if the store keeps snapshots)."""
+        save = getattr(self._store, "save_snapshot", None)
+        if save is None:
+            return False
+        save(SNAPSHOT_NAME, self.last_position, self._proj.to_snapshot())
+        self._snapshot_position = self.last_position
+        return True
+
+    def replay(self) -> int:
+        """Fold every stored event into the projections; return how many were applied."""
+        n = 0
+        for rec in self._store.read_all(self.last_position):
+            event = event_from_payload(rec.event_type, rec.version, rec.payload)
+            self._proj.apply(event)
+            self._versions[rec.stream_id] = rec.stream_version
+            self.last_position = rec.position
+            n += 1
+        st = self._proj.trading_state
+        self._risk.set_trading_state(TradingState(st["state"]), st["reason"])
+        return n
+
+    async def stop(self) -> None:
+        """Stop the pumps and end every subscription."""
+        for t in self._pumps:
+            t.cancel()
+        for t in self._pumps:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._pumps.clear()
+        for q in self._subscribers:
+            q.put_nowait(_CLOSE)
+        self._phase = EnginePhase.STOPPED
+
+    # --- queries ---------------------------------------------------------------------------
+
+    @property
+    def risk_view(self) -> RiskView:
+        """The state the risk gate reads (positions, open orders, PnL, reference prices)."""
+        return self._view
+
+    @property
+    def report_errors(self) -> list[str]:
+        """Venue reports that could not be applied (each also schedules a reconciliation)."""
+        return list(self._report_errors)
+
+    @property
+    def projections(self) -> Projections:
+        """The live state (read-only by convention)."""
+        return self._proj
+
+    def order(self, order_id: OrderId) -> Order:
+        """The order with ``order_id``; raises ``UnknownOrder``."""
+        return self._proj.order(order_id)
+
+    def orders(self) -> list[Order]:
+        return list(self._proj.orders.values())
+
+    def open_orders(self) -> list[Order]:
+        return [o for o in self._proj.orders.values() if o.is_open]
+
+    def positions(self) -> list[Position]:
+        return list(self._proj.portfolio())
+
+    def portfolio(self) -> Portfolio:
+        return self._proj.portfolio()
+
+    @property
+    def trading_state(self) -> TradingState:
+        return self._risk.trading_state
+
+    def set_reference_price(self, instrument_id: InstrumentId, price: Decimal) -> None:
+        """Reference price for the risk gate (notional, collar), quote per base."""
+        if price <= 0:
+            raise InvalidInput(f"reference price must be positive, got {price}")
+        self._prices[instrument_id] = price
+
+    def subscribe(self) -> AsyncIterator[Event]:
+        """Async iterator over every event committed from now on (ends on :meth:`stop`)."""
+        q: asyncio.Queue[Any] = asyncio.Queue()
+        self._subscribers.append(q)
+
+        async def gen() -> AsyncIterator[Event]:
+            try:
+                while True:
+                    item = await q.get()
+                    if item is _CLOSE:
+                        return
+                    yield item
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._subscribers.remove(q)
+
+        return gen()
+
+    # --- commands --------------------------------------------------------------------------
+
+    def set_trading_state(self, state: TradingState, reason: str) -> None:
+        """Kill switch: takes effect for the next intent, recorded as an event.
+
+        Raises:
+            EngineNotReady: before :meth:`start` has replayed the log (the state would be
+                recorded against a stale view).
+        """
+        if self._phase in (EnginePhase.CREATED, EnginePhase.REPLAYING, EnginePhase.STOPPED):
+            raise EngineNotReady(f"engine is {self._phase.value}; start it before switching")
+        now = self._clock.now_ns()
+        self._commit(
+            ENGINE_STREAM,
+            [
+                TradingStateChanged(
+                    event_id=self._eid(),
+                    ts_event=now,
+                    ts_init=now,
+                    state=state.value,
+                    reason=reason,
+                )
+            ],
+        )
+        self._risk.set_trading_state(state, reason)
+
+    async def submit(self, intent: Intent) -> Order:
+        """Check ``intent`` and, if accepted, send it; returns the parent order.
+
+        Idempotent on ``intent.intent_id``: submitting an intent again returns its order.
+
+        Raises:
+            EngineNotReady: not started, or refused to trade (message says why).
+            InvalidIntent: not an Intent, or none of its venues is registered. Nothing written.
+            VenueTimeout / VenueUnavailable: the venue is being reconciled and could not be;
+                nothing written, retry later.
+        """
+        self._require_ready()
+        if not isinstance(intent, Intent):
+            raise InvalidIntent(f"submit() takes an Intent, got {type(intent).__name__}")
+        existing = self._proj.intents.get(intent.intent_id)
+        if existing is not None:
+            return self._proj.order(existing)
+        venue_id = next((v for v in intent.venues if v in self._venues), None)
+        if venue_id is None:
+            raise InvalidIntent(
+                f"none of the intent's venues {list(intent.venues)} is configured "
+                f"(configured: {sorted(self._venues)})"
+            )
+        async with self._lock(venue_id):
+            existing = self._proj.intents.get(intent.intent_id)
+            if existing is not None:
+                return self._proj.order(existing)
+            if venue_id in self._needs_reconcile:
+                await self._reconcile_locked(venue_id)
+            return await self._submit_locked(intent, venue_id)
+
+    async def cancel(self, order_id: OrderId) -> Order:
+        """Cancel a parent order (all its open children) or one child. Passes in every trading
+        state. Returns the (parent) order as it stands afterwards.
+
+        Raises:
+            UnknownOrder: no such order.
+            VenueTimeout: the venue did not answer; the order stays open until reconciled.
+        """
+        if self._phase not in (EnginePhase.READY, EnginePhase.REFUSED):
+            raise EngineNotReady(f"engine is {self._phase.value}; cannot cancel yet")
+        order = self._proj.order(order_id)
+        parent = order if order.parent_id is None else self._proj.order(order.parent_id)
+        if order.is_terminal:
+            return parent
+        targets = (
+            [order]
+            if order.parent_id is not None
+            else [c for c in self._proj.children(order) if not c.is_terminal]
+        )
+        if not targets:
+            now = self._clock.now_ns()
+            self._commit(
+                order.order_id,
+                [
+                    OrderCancelled(
+                        event_id=self._eid(),
+                        ts_event=now,
+                        ts_init=now,
+                        order_id=order.order_id,
+                        reason="cancelled before sending",
+                        correlation_id=order.intent_id,
+                    )
+                ],
+            )
+            return self._proj.order(parent.order_id)
+        for child in targets:
+            assert child.venue is not None and child.client_order_id is not None
+            async with self._lock(child.venue):
+                now = self._clock.now_ns()
+                self._commit(
+                    parent.order_id,
+                    [
+                        OrderCancelRequested(
+                            event_id=self._eid(),
+                            ts_event=now,
+                            ts_init=now,
+                            order_id=child.order_id,
+                            requested_by="user",
+                            correlation_id=child.intent_id,
+                        )
+                    ],
+                )
+                current = self._proj.order(child.order_id)
+                if current.status in _UNSETTLED:
+                    self._needs_reconcile.add(child.venue)
+                    await self._reconcile_locked(child.venue)
+                    current = self._proj.order(child.order_id)
+                if current.is_terminal:
+                    continue
+                venue = self._venues[child.venue]
+                try:
+                    report = await asyncio.wait_for(
+                        venue.cancel(current.client_order_id),  # type: ignore[arg-type]
+                        self._config.send_timeout_s,
+                    )
+                except VenueRejected:
+                    self._needs_reconcile.add(child.venue)
+                    await self._reconcile_locked(child.venue)
+                    continue
+                except Exception as exc:
+                    self._needs_reconcile.add(child.venue)
+                    raise VenueTimeout(
+                        f"cancel of {child.order_id} on {child.venue}: no answer ({exc!r}); "
+                        f"the order stays open until reconciled"
+                    ) from exc
+                self._commit(parent.order_id, self._events_from_report(current, report))
+        return self._proj.order(parent.order_id)
+
+    async def amend(
+        self,
+        order_id: OrderId,
+        *,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+    ) -> Order:
+        """Change a parent order's total quantity and/or limit price.
+
+        The parent must have exactly one open child. An increase goes through the risk gate for
+        the added quantity; a decrease always passes (even when halted).
+
+        Raises:
+            InvalidInput: nothing to change, bad values, or the order has no single open child.
+            VenueRejected: the venue refused; nothing changed.
+            VenueTimeout: no answer; the child is reconciled before the venue is used again.
+        """
+        self._require_ready()
+        parent = self._proj.order(order_id)
+        if parent.parent_id is not None:
+            parent = self._proj.order(parent.parent_id)
+        if quantity is None and limit_price is None:
+            raise InvalidInput("amend needs a new quantity and/or limit_price")
+        if quantity is not None and quantity <= 0:
+            raise InvalidInput(f"amend quantity must be positive, got {quantity}")
+        if limit_price is not None and limit_price <= 0:
+            raise InvalidInput(f"amend limit_price must be positive, got {limit_price}")
+        open_kids = [c for c in self._proj.children(parent) if not c.is_terminal]
+        if len(open_kids) != 1:
+            raise InvalidInput(
+                f"order {parent.order_id} has {len(open_kids)} open child orders; amend needs one"
+            )
+        child = open_kids[0]
+        venue_id = child.venue
+        assert venue_id is not None and child.client_order_id is not None
+        new_total = parent.quantity if quantity is None else quantity
+        others_filled = parent.filled_quantity - child.filled_quantity
+        new_child_qty = new_total - others_filled
+        new_limit = child.limit_price if limit_price is None else limit_price
+        if new_child_qty < child.filled_quantity:
+            raise InvalidInput(
+                f"amend quantity {new_total} is below what is already filled "
+                f"({parent.filled_quantity})"
+            )
+        async with self._lock(venue_id):
+            if venue_id in self._needs_reconcile:
+                await self._reconcile_locked(venue_id)
+            child = self._proj.order(child.order_id)
+            if child.is_terminal or child.status in _UNSETTLED:
+                raise InvalidInput(f"order {child.order_id} is {child.status.value}; cannot amend")
+            added = new_total - parent.quantity
+            if added > 0 or (
+                limit_price is not None
+                and self._risk.trading_state is not TradingState.ACTIVE
+                and added >= 0
+            ):
+                intent = self._proj.intent_data[parent.intent_id]
+                probe = replace(
+                    intent,
+                    quantity=added if added > 0 else child.leaves_quantity,
+                    notional=None,
+                    limit_price=new_limit,
+                )
+                decision = self._risk.check(probe, self._view)
+                if not decision.accepted:
+                    raise InvalidInput(f"amend rejected by risk: {decision.reason}")
+            venue = self._venues[venue_id]
+            request = AmendOrder(
+                client_order_id=child.client_order_id,  # type: ignore[arg-type]
+                quantity=new_child_qty,
+                limit_price=new_limit,
+            )
+            try:
+                report = await asyncio.wait_for(venue.amend(request), self._config.send_timeout_s)
+            except VenueRejected:
+                raise
+            except Exception as exc:
+                self._needs_reconcile.add(venue_id)
+                raise VenueTimeout(
+                    f"amend of {child.order_id} on {child.venue}: no answer ({exc!r}); "
+                    f"it will be reconciled before the venue is used again"
+                ) from exc
+            self._commit(parent.order_id, self._events_from_report(child, report))
+        return self._proj.order(parent.order_id)
+
+    async def reconcile(self, venue_id: VenueId) -> None:
+        """Reconcile one venue now (also done automatically after an ambiguous outcome).
+
+        If the engine refused to trade because reconciliation failed at start, and this brings
+        every venue in line, the engine becomes ``READY``.
+
+        Raises:
+            ReconciliationFailed: the venue's answer contradicts our state, or it did not answer.
+        """
+        if venue_id not in self._venues:
+            raise InvalidInput(f"unknown venue {venue_id!r}")
+        async with self._lock(venue_id):
+            self._needs_reconcile.add(venue_id)
+            await self._reconcile_locked(venue_id)
+        if (
+            self._phase is EnginePhase.REFUSED
+            and self._refusal is not None
+            and self._refusal.startswith("reconciliation failed")
+            and not self._needs_reconcile
+        ):
+            log.info("all venues reconciled; engine is ready to trade")
+            self._phase = EnginePhase.READY
+            self._refusal = None
+
+    # --- internals: submit -----------------------------------------------------------------
+
+    def _require_ready(self) -> None:
+        if self._phase is EnginePhase.READY:
+            return
+        if self._phase is EnginePhase.REFUSED:
+            raise EngineNotReady(self._refusal or "engine refused to trade")
+        raise EngineNotReady(
+            f"engine is {self._phase.value}; call start() and wait for replay and reconciliation"
+        )
+
+    def _lock(self, venue_id: VenueId) -> asyncio.Lock:
+        lock = self._locks.get(venue_id)
+        if lock is None:
+            lock = self._locks[venue_id] = asyncio.Lock()
+        return lock
+
+    def _eid(self) -> EventId:
+        # Replaced by the stream position in _commit; a placeholder keeps constructors simple.
+        return EventId("pending")
+
+    async def _submit_locked(self, intent: Intent, venue_id: VenueId) -> Order:
+        decision = self._risk.check(intent, self._view)
+        pid = parent_order_id(intent.intent_id)
+        now = self._clock.now_ns()
+        cid = intent.intent_id
+        qty = (
+            decision.quantity if decision.quantity is not None else (intent.quantity or Decimal(0))
+        )
+        init = OrderInitialized(
+            event_id=self._eid(),
+            ts_event=now,
+            ts_init=intent.ts_init,
+            correlation_id=cid,
+            order_id=pid,
+            intent=intent,
+            quantity=qty,
+            limit_price=intent.limit_price,
+        )
+        if not decision.accepted:
+            self._commit(
+                pid,
+                [
+                    init,
+                    OrderRejected(
+                        event_id=self._eid(),
+                        ts_event=now,
+                        ts_init=now,
+                        correlation_id=cid,
+                        order_id=pid,
+                        reason=decision.reason,
+                        source="risk",
+                    ),
+                ],
+            )
+            return self._proj.order(pid)
+        seq = 0
+        child_id = child_order_id(pid, seq)
+        coid = client_order_id(intent.intent_id, seq, prefix=self._config.client_order_id_prefix)
+        while True:
+            try:
+                self._store.reserve_client_order_id(coid, child_id)
+                break
+            except DuplicateClientOrderId:
+                # Held by another order: a different intent hashed to it (or was reserved by a
+                # crashed process under another id). Never reuse; take the next sequence.
+                seq += 1
+                child_id = child_order_id(pid, seq)
+                coid = client_order_id(
+                    intent.intent_id, seq, prefix=self._config.client_order_id_prefix
+                )
+        events: list[Event] = [
+            init,
+            OrderAccepted(
+                event_id=self._eid(),
+                ts_event=now,
+                ts_init=now,
+                correlation_id=cid,
+                order_id=pid,
+                checks=tuple(str(c) for c in decision.checks),
+            ),
+            ChildOrderCreated(
+                event_id=self._eid(),
+                ts_event=now,
+                ts_init=now,
+                correlation_id=cid,
+                order_id=child_id,
+                parent_id=pid,
+                seq=seq,
+                client_order_id=coid,
+                venue=venue_id,
+                quantity=qty,
+                limit_price=intent.limit_price,
+            ),
+            OrderSubmitted(
+                event_id=self._eid(),
+                ts_event=now,
+                ts_init=now,
+                correlation_id=cid,
+                order_id=child_id,
+                client_order_id=coid,
+                venue=venue_id,
+            ),
+        ]
+        self._commit(pid, events)
+        await self._send(self._proj.order(child_id), intent)
+        return self._proj.order(pid)
+
+    async def _send(self, child: Order, intent: Intent) -> None:
+        assert child.venue is not None and child.client_order_id is not None
+        venue = self._venues[child.venue]
+        request = PlaceOrder(
+            client_order_id=child.client_order_id,
+            instrument=child.instrument,
+            side=child.side,
+            quantity=child.quantity,
+            limit_price=child.limit_price,
+            max_slippage_bps=intent.max_slippage_bps,
+            deadline_ns=intent.deadline_ns,
+        )
+        pid = child.parent_id or child.order_id
+        try:
+            report = await asyncio.wait_for(venue.place(request), self._config.send_timeout_s)
+        except VenueRejected as exc:
+            now = self._clock.now_ns()
+            self._commit(
+                pid,
+                [
+                    OrderRejected(
+                        event_id=self._eid(),
+                        ts_event=now,
+                        ts_init=now,
+                        correlation_id=child.intent_id,
+                        order_id=child.order_id,
+                        reason=str(exc),
+                        source="venue",
+                    )
+                ],
+            )
+            return
+        except VenueUnavailable as exc:
+            now = self._clock.now_ns()
+            self._commit(
+                pid,
+                [
+                    OrderFailed(
+                        event_id=self._eid(),
+                        ts_event=now,
+                        ts_init=now,
+                        correlation_id=child.intent_id,
+                        order_id=child.order_id,
+                        reason=f"not sent: {exc}",
+                    )
+                ],
+            )
+            return
+        except Exception as exc:
+            now = self._clock.now_ns()
+            self._needs_reconcile.add(child.venue)
+            log.warning("send of %s to %s ambiguous: %r", child.order_id, child.venue, exc)
+            self._commit(
+                pid,
+                [
+                    OrderOutcomeUnknown(
+                        event_id=self._eid(),
+                        ts_event=now,
+                        ts_init=now,
+                        correlation_id=child.intent_id,
+                        order_id=child.order_id,
+                        reason=f"outcome unknown: {exc!r}",
+                    )
+                ],
+            )
+            return
+        self._commit(pid, self._events_from_report(child, report))
+
+    # --- internals: reports and reconciliation ---------------------------------------------
+
+    def _events_from_report(self, order: Order, report: OrderStatusReport) -> list[Event]:
+        """Events that bring ``order`` to the state the venue reports (idempotent)."""
+        now = self._clock.now_ns()
+        cid = order.intent_id
+        out: list[Event] = []
+        changed = report.quantity != order.quantity or report.limit_price != order.limit_price
+        if changed and not order.is_terminal and report.quantity >= order.filled_quantity:
+            out.append(
+                OrderAmended(
+                    event_id=self._eid(),
+                    ts_event=report.ts_event,
+                    ts_init=now,
+                    correlation_id=cid,
+                    order_id=order.order_id,
+                    quantity=report.quantity,
+                    limit_price=report.limit_price,
+                )
+            )
+        if order.venue_order_id is None and not order.is_terminal:
+            out.append(
+                OrderAcknowledged(
+                    event_id=self._eid(),
+                    ts_event=report.ts_event,
+                    ts_init=now,
+                    correlation_id=cid,
+                    order_id=order.order_id,
+                    venue_order_id=report.venue_order_id,
+                )
+            )
+        out.extend(self._fill_events(order, report.fills))
+        terminal = self._proj.order(order.order_id).is_terminal
+        reason = report.reason or f"venue reports {report.status.value}"
+        if not terminal:
+            kw: dict[str, Any] = dict(
+                event_id=self._eid(),
+                ts_event=report.ts_event,
+                ts_init=now,
+                correlation_id=cid,
+                order_id=order.order_id,
+            )
+            if report.status is VenueOrderStatus.CANCELLED:
+                out.append(OrderCancelled(reason=reason, **kw))
+            elif report.status is VenueOrderStatus.EXPIRED:
+                out.append(OrderExpired(reason=reason, **kw))
+            elif report.status is VenueOrderStatus.REJECTED:
+                if order.status in _UNSETTLED:
+                    out.append(OrderRejected(reason=reason, source="venue", **kw))
+                else:
+                    out.append(OrderFailed(reason=reason, **kw))
+        return out
+
+    def _fill_events(self, order: Order, fills: Sequence[FillReport]) -> list[Event]:
+        now = self._clock.now_ns()
+        out: list[Event] = []
+        for f in fills:
+            if f"{f.venue}:{f.trade_id}" in self._proj.fills:
+                continue
+            fill = Fill(
+                trade_id=f.trade_id,
+                order_id=order.order_id,
+                client_order_id=f.client_order_id,
+                venue=f.venue,
+                account=order.account,
+                instrument_id=order.instrument.id,
+                side=order.side,
+                quantity=f.quantity,
+                price=f.price,
+                fee=f.fee,
+                fee_currency=f.fee_currency,
+                ts_event=f.ts_event,
+            )
+            out.append(
+                FillRecorded(
+                    event_id=self._eid(),
+                    ts_event=f.ts_event,
+                    ts_init=now,
+                    correlation_id=order.intent_id,
+                    fill=fill,
+                )
+            )
+        return out
+
+    async def _reconcile_locked(self, venue_id: VenueId) -> None:
+        """Reconcile ``venue_id``; caller holds its lock. Records the outcome as an event."""
+        venue = self._venues[venue_id]
+        ours = [
+            o
+            for o in self._proj.orders.values()
+            if o.venue == venue_id and o.parent_id is not None and not o.is_terminal
+        ]
+        coids = [o.client_order_id for o in ours if o.client_order_id is not None]
+        now = self._clock.now_ns()
+        try:
+            report = await asyncio.wait_for(
+                venue.reconcile(coids), self._config.reconcile_timeout_s
+            )
+            by_coid = {r.client_order_id: r for r in report.orders}
+            unknown = set(report.unknown)
+            per_stream: dict[OrderId, list[Event]] = {}
+            recovered = 0
+            problems: list[str] = []
+            for o in ours:
+                coid = o.client_order_id
+                assert coid is not None
+                stream = o.parent_id or o.order_id
+                r = by_coid.get(coid)
+                if r is not None:
+                    evs = self._events_from_report(o, r)
+                    recovered += sum(isinstance(e, FillRecorded) for e in evs)
+                    per_stream.setdefault(stream, []).extend(evs)
+                elif coid in unknown and o.status in _UNSETTLED:
+                    per_stream.setdefault(stream, []).append(
+                        OrderFailed(
+                            event_id=self._eid(),
+                            ts_event=report.ts_event,
+                            ts_init=now,
+                            correlation_id=o.intent_id,
+                            order_id=o.order_id,
+                            reason=f"venue {venue_id} never received client order id {coid}; "
+                            f"proven not executed, not re-sent",
+                        )
+                    )
+                elif coid in unknown:
+                    problems.append(f"venue has no record of {o.status.value} order {coid}")
+                else:
+                    problems.append(f"venue did not report order {coid}")
+            prefix = self._config.client_order_id_prefix + "-"
+            for r in report.orders:
+                if (
+                    r.client_order_id not in self._proj.by_client_order_id
+                    and r.client_order_id.startswith(prefix)
+                ):
+                    problems.append(
+                        f"venue holds order {r.client_order_id} that is not in our event log"
+                    )
+            if problems:
+                raise ReconciliationFailed("; ".join(problems))
+            for stream, evs in per_stream.items():
+                if evs:
+                    self._commit(stream, evs)
+        except Exception as exc:
+            reason = str(exc) or repr(exc)
+            self._commit(
+                ENGINE_STREAM,
+                [
+                    VenueReconciliationFailed(
+                        event_id=self._eid(),
+                        ts_event=now,
+                        ts_init=now,
+                        venue=venue_id,
+                        reason=reason,
+                    )
+                ],
+            )
+            if isinstance(exc, ReconciliationFailed | VenueTimeout | VenueUnavailable):
+                raise
+            raise ReconciliationFailed(f"venue {venue_id}: {reason}") from exc
+        self._commit(
+            ENGINE_STREAM,
+            [
+                VenueReconciled(
+                    event_id=self._eid(),
+                    ts_event=report.ts_event,
+                    ts_init=now,
+                    venue=venue_id,
+                    orders_checked=len(ours),
+                    fills_recovered=recovered,
+                )
+            ],
+        )
+        self._needs_reconcile.discard(venue_id)
+
+    async def _pump(self, venue_id: VenueId, venue: Venue) -> None:
+        async for report in venue.events():
+            try:
+                async with self._lock(venue_id):
+                    self._on_report(venue_id, report)
+            except Exception:
+                log.exception("report from %s could not be applied; will reconcile", venue_id)
+                self._needs_reconcile.add(venue_id)
+
+    def _on_report(self, venue_id: VenueId, report: VenueReport) -> None:
+        oid = self._proj.by_client_order_id.get(report.client_order_id)
+        if oid is None:
+            return
+        order = self._proj.order(oid)
+        stream = order.parent_id or order.order_id
+        if isinstance(report, FillReport):
+            evs = self._fill_events(order, [report])
+        else:
+            evs = self._events_from_report(order, report)
+        if evs:
+            self._commit(stream, evs)
+
+    def _net_position(self, account: AccountId, instrument_id: InstrumentId) -> Decimal:
+        return self._proj.net_positions.get((account, instrument_id), Decimal(0))
+
+    # --- internals: persistence ------------------------------------------------------------
+
+    def _commit(self, stream: str, events: Sequence[Event]) -> None:
+        """Apply ``events`` to the projections and append them to ``stream``, or neither."""
+        if not events:
+            return
+        version = self._versions.get(stream)
+        if version is None:  # not seen since the snapshot (or new): ask the store
+            version = self._store.stream_version(stream)
+        first: str | None = None
+        stamped: list[Event] = []
+        for i, e in enumerate(events, start=1):
+            eid = EventId(f"{stream}#{version + i}")
+            stamped.append(replace(e, event_id=eid, causation_id=e.causation_id or first))
+            first = first or eid
+        new = [
+            NewEvent(
+                event_id=e.event_id,
+                event_type=e.TYPE,
+                version=e.VERSION,
+                payload=e.to_payload(),
+                ts_event=e.ts_event,
+                ts_init=e.ts_init,
+                causation_id=e.causation_id,
+                correlation_id=e.correlation_id,
+            )
+            for e in stamped
+        ]
+        with self._proj.transaction():
+            self._proj.apply_all(stamped)
+            recorded = self._append(stream, new, version)
+        self._versions[stream] = recorded[-1].stream_version
+        self.last_position = max(self.last_position, recorded[-1].position)
+        every = self._config.snapshot_every
+        if every and self.last_position - self._snapshot_position >= every:
+            try:
+                self.save_snapshot()
+            except Exception:
+                log.exception("could not save a projection snapshot")
+        for e in stamped:
+            for q in self._subscribers:
+                q.put_nowait(e)
+
+    def _append(self, stream: str, new: list[NewEvent], version: int) -> list[Any]:
+        for attempt in range(3):
+            try:
+                return self._store.append(stream, new, version)
+            except StoreUnavailable:
+                if attempt == 2:
+                    self._phase = EnginePhase.REFUSED
+                    self._refusal = "event store unavailable; restart to replay and reconcile"
+                    raise
+        raise AssertionError("unreachable")

@@ -1,0 +1,260 @@
+"""Orders and their state machines.
+
+An :class:`Order` moves only along :data:`ORDER_TRANSITIONS`; on-chain child orders also carry a
+:class:`SettlementState` that moves only along :data:`SETTLEMENT_TRANSITIONS`. Any other move
+raises :class:`~oms_chain.model.errors.IllegalTransition`.
+
+Parent orders stand for an intent; child orders are what is sent to one venue. A child's client
+order id is derived from the intent id and the child's sequence number (see
+:func:`~oms_chain.model.ids.client_order_id`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from enum import Enum
+
+from oms_chain.model.errors import IllegalTransition, InvalidInput
+from oms_chain.model.ids import (
+    AccountId,
+    ClientOrderId,
+    IntentId,
+    OrderId,
+    TxHash,
+    VenueId,
+    VenueOrderId,
+)
+from oms_chain.model.instruments import Instrument
+from oms_chain.model.intent import Side
+
+__all__ = [
+    "OPEN_STATUSES",
+    "ORDER_TRANSITIONS",
+    "SETTLEMENT_TRANSITIONS",
+    "TERMINAL_STATUSES",
+    "Order",
+    "OrderStatus",
+    "SettlementState",
+    "SettlementStatus",
+]
+
+
+class OrderStatus(Enum):
+    """Lifecycle of an order.
+
+    ``SENDING``: the send is recorded and under way. ``IN_FLIGHT``: the send's outcome is
+    unknown (timeout, lost response, crash); only reconciliation may move it on.
+    """
+
+    NEW = "new"
+    RISK_ACCEPTED = "risk_accepted"
+    REJECTED = "rejected"
+    SENDING = "sending"
+    IN_FLIGHT = "in_flight"
+    WORKING = "working"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+_S = OrderStatus
+_ENDS = frozenset({_S.FILLED, _S.CANCELLED, _S.EXPIRED, _S.FAILED})
+
+#: Allowed moves. Keys absent from a value's set are illegal; terminal states map to nothing.
+ORDER_TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
+    _S.NEW: frozenset({_S.RISK_ACCEPTED, _S.REJECTED}),
+    _S.RISK_ACCEPTED: frozenset({_S.SENDING, _S.WORKING, _S.CANCELLED, _S.EXPIRED, _S.FAILED}),
+    _S.SENDING: frozenset({_S.IN_FLIGHT, _S.WORKING, _S.REJECTED, _S.PARTIALLY_FILLED} | _ENDS),
+    _S.IN_FLIGHT: frozenset({_S.WORKING, _S.REJECTED, _S.PARTIALLY_FILLED} | _ENDS),
+    _S.WORKING: frozenset({_S.PARTIALLY_FILLED} | _ENDS),
+    _S.PARTIALLY_FILLED: frozenset({_S.PARTIALLY_FILLED} | _ENDS),
+    _S.REJECTED: frozenset(),
+    _S.FILLED: frozenset(),
+    _S.CANCELLED: frozenset(),
+    _S.EXPIRED: frozenset(),
+    _S.FAILED: frozenset(),
+}
+
+TERMINAL_STATUSES = frozenset(s for s, nxt in ORDER_TRANSITIONS.items() if not nxt)
+OPEN_STATUSES = frozenset(OrderStatus) - TERMINAL_STATUSES - {_S.NEW}
+
+
+class SettlementStatus(Enum):
+    """Settlement of an on-chain child order's transaction."""
+
+    SUBMITTED = "submitted"
+    INCLUDED = "included"
+    CONFIRMED = "confirmed"
+    FINAL = "final"
+    REORGED = "reorged"
+    DROPPED = "dropped"
+    REPLACED = "replaced"
+
+
+_T = SettlementStatus
+SETTLEMENT_TRANSITIONS: Mapping[SettlementStatus, frozenset[SettlementStatus]] = {
+    _T.SUBMITTED: frozenset({_T.INCLUDED, _T.DROPPED, _T.REPLACED}),
+    _T.INCLUDED: frozenset({_T.CONFIRMED, _T.FINAL, _T.REORGED}),
+    _T.CONFIRMED: frozenset({_T.CONFIRMED, _T.FINAL, _T.REORGED}),
+    _T.REORGED: frozenset({_T.SUBMITTED, _T.INCLUDED, _T.DROPPED, _T.REPLACED}),
+    _T.FINAL: frozenset(),
+    _T.DROPPED: frozenset(),
+    _T.REPLACED: frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettlementState:
+    """Where a transaction is: status, confirmations (blocks on top of inclusion) and block."""
+
+    tx_hash: TxHash
+    status: SettlementStatus = SettlementStatus.SUBMITTED
+    confirmations: int = 0
+    block_number: int | None = None
+
+    def advance(
+        self,
+        to: SettlementStatus,
+        *,
+        confirmations: int | None = None,
+        block_number: int | None = None,
+        tx_hash: TxHash | None = None,
+    ) -> SettlementState:
+        """Move to ``to``; ``CONFIRMED → CONFIRMED`` must increase ``confirmations``.
+
+        Raises:
+            IllegalTransition: the edge is not in :data:`SETTLEMENT_TRANSITIONS`.
+        """
+        if to not in SETTLEMENT_TRANSITIONS[self.status]:
+            raise IllegalTransition(
+                f"settlement of tx {self.tx_hash} cannot go from {self.status.value} to {to.value}"
+            )
+        conf = self.confirmations if confirmations is None else confirmations
+        if to is SettlementStatus.CONFIRMED and (
+            conf < 1 or (self.status is SettlementStatus.CONFIRMED and conf <= self.confirmations)
+        ):
+            raise IllegalTransition(
+                f"tx {self.tx_hash}: confirmations must grow past {self.confirmations}, got {conf}"
+            )
+        block = self.block_number if block_number is None else block_number
+        if to in (SettlementStatus.REORGED, SettlementStatus.SUBMITTED, SettlementStatus.DROPPED):
+            conf, block = 0, None
+        return SettlementState(
+            tx_hash=tx_hash or self.tx_hash, status=to, confirmations=conf, block_number=block
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Order:
+    """An order (parent: one per intent; child: one placement on one venue).
+
+    ``quantity`` and ``filled_quantity`` are in the instrument's base; ``avg_fill_price`` is the
+    quantity-weighted average fill price in quote per base. Immutable: every change returns a new
+    ``Order`` through :meth:`transition`, :meth:`with_fill` and friends.
+    """
+
+    order_id: OrderId
+    intent_id: IntentId
+    account: AccountId
+    instrument: Instrument
+    side: Side
+    quantity: Decimal
+    limit_price: Decimal | None
+    status: OrderStatus = OrderStatus.NEW
+    parent_id: OrderId | None = None
+    seq: int = 0
+    client_order_id: ClientOrderId | None = None
+    venue: VenueId | None = None
+    venue_order_id: VenueOrderId | None = None
+    filled_quantity: Decimal = Decimal(0)
+    avg_fill_price: Decimal | None = None
+    reason: str | None = None
+    settlement: SettlementState | None = None
+    children: tuple[OrderId, ...] = ()
+    ts_init: int = 0
+    ts_last: int = 0
+
+    def __post_init__(self) -> None:
+        if self.quantity < 0:
+            raise InvalidInput(f"order {self.order_id}: quantity must not be negative")
+
+    @property
+    def is_parent(self) -> bool:
+        return self.parent_id is None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def leaves_quantity(self) -> Decimal:
+        """Quantity not yet filled (zero once terminal)."""
+        return Decimal(0) if self.is_terminal else self.quantity - self.filled_quantity
+
+    def can_transition(self, to: OrderStatus) -> bool:
+        return to in ORDER_TRANSITIONS[self.status]
+
+    def transition(self, to: OrderStatus, *, ts: int, reason: str | None = None) -> Order:
+        """Return this order in status ``to``.
+
+        Raises:
+            IllegalTransition: ``to`` is not reachable from the current status.
+        """
+        if to not in ORDER_TRANSITIONS[self.status]:
+            raise IllegalTransition(
+                f"order {self.order_id} cannot go from {self.status.value} to {to.value}"
+            )
+        return replace(self, status=to, ts_last=ts, reason=reason or self.reason)
+
+    def with_fill(self, quantity: Decimal, price: Decimal, *, ts: int) -> Order:
+        """Add a fill of ``quantity`` at ``price``; moves to partially filled / filled.
+
+        Raises:
+            IllegalTransition: the order cannot take fills now, or the fill would overfill it.
+        """
+        if quantity <= 0 or price <= 0:
+            raise InvalidInput(f"order {self.order_id}: fill quantity and price must be positive")
+        filled = self.filled_quantity + quantity
+        if filled > self.quantity:
+            raise IllegalTransition(
+                f"order {self.order_id}: fill of {quantity} would overfill "
+                f"({self.filled_quantity} of {self.quantity} already filled)"
+            )
+        prev = self.avg_fill_price or Decimal(0)
+        avg = (prev * self.filled_quantity + price * quantity) / filled
+        to = OrderStatus.FILLED if filled == self.quantity else OrderStatus.PARTIALLY_FILLED
+        moved = self.transition(to, ts=ts)
+        return replace(moved, filled_quantity=filled, avg_fill_price=avg)
+
+    def with_quantity(self, quantity: Decimal, limit_price: Decimal | None, *, ts: int) -> Order:
+        """Amend quantity / limit of an open order; quantity may not drop below what is filled.
+
+        Raises:
+            IllegalTransition: the order is terminal or the new quantity is below the filled one.
+        """
+        if self.is_terminal:
+            raise IllegalTransition(f"order {self.order_id} is {self.status.value}; cannot amend")
+        if quantity < self.filled_quantity or quantity <= 0:
+            raise IllegalTransition(
+                f"order {self.order_id}: new quantity {quantity} is below filled "
+                f"{self.filled_quantity}"
+            )
+        return replace(self, quantity=quantity, limit_price=limit_price, ts_last=ts)
+
+    def with_settlement(self, settlement: SettlementState, *, ts: int) -> Order:
+        """Attach or replace the settlement state (validated by the caller via ``advance``)."""
+        return replace(self, settlement=settlement, ts_last=ts)
+
+    def updated(self, **changes: object) -> Order:
+        """Copy with bookkeeping fields changed (venue ids, children, reason); not the status."""
+        if "status" in changes:
+            raise IllegalTransition("use transition() to change an order's status")
+        return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,211 @@
+"""The :class:`Venue` protocol every adapter implements, and the report types it returns.
+
+Reports are our own immutable types: adapters turn a venue's shapes (ccxt dicts, RPC receipts)
+into them at the edge. Errors: :class:`~oms_chain.model.errors.VenueRejected` (final: the venue
+received the request and refused it), :class:`~oms_chain.model.errors.VenueTimeout` (ambiguous:
+the request may have been executed — reconcile, never retry blindly) and
+:class:`~oms_chain.model.errors.VenueUnavailable` (the request provably never left).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from typing import Protocol, runtime_checkable
+
+from oms_chain.model.ids import ClientOrderId, InstrumentId, TradeId, VenueId, VenueOrderId
+from oms_chain.model.instruments import Instrument
+from oms_chain.model.intent import Side
+
+__all__ = [
+    "AmendOrder",
+    "FillReport",
+    "LiquidityCurve",
+    "LiquidityLevel",
+    "OrderStatusReport",
+    "PlaceOrder",
+    "Quote",
+    "ReconciliationReport",
+    "Venue",
+    "VenueOrderStatus",
+    "VenueReport",
+]
+
+
+class VenueOrderStatus(Enum):
+    """An order's status as the venue reports it."""
+
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (VenueOrderStatus.OPEN, VenueOrderStatus.PARTIALLY_FILLED)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaceOrder:
+    """Request to place one order. ``limit_price`` ``None`` = market order bounded by
+    ``max_slippage_bps`` against the venue's price; ``deadline_ns`` ends its life."""
+
+    client_order_id: ClientOrderId
+    instrument: Instrument
+    side: Side
+    quantity: Decimal
+    limit_price: Decimal | None = None
+    max_slippage_bps: Decimal | None = None
+    deadline_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AmendOrder:
+    """Request to change an open order's total quantity and/or limit price."""
+
+    client_order_id: ClientOrderId
+    quantity: Decimal
+    limit_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FillReport:
+    """One execution as reported by the venue (``fee`` in ``fee_currency``)."""
+
+    venue: VenueId
+    trade_id: TradeId
+    client_order_id: ClientOrderId
+    venue_order_id: VenueOrderId
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_currency: str
+    ts_event: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderStatusReport:
+    """The venue's full view of one order, with every fill it knows of."""
+
+    venue: VenueId
+    client_order_id: ClientOrderId
+    venue_order_id: VenueOrderId
+    status: VenueOrderStatus
+    quantity: Decimal
+    filled_quantity: Decimal
+    limit_price: Decimal | None
+    fills: tuple[FillReport, ...]
+    ts_event: int
+    reason: str | None = None
+
+
+VenueReport = OrderStatusReport | FillReport
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconciliationReport:
+    """Answer to :meth:`Venue.reconcile`: reports for the asked ids and every open order;
+    ``unknown`` lists asked ids the venue has provably never received."""
+
+    venue: VenueId
+    orders: tuple[OrderStatusReport, ...]
+    unknown: tuple[ClientOrderId, ...]
+    balances: Mapping[str, Decimal]
+    ts_event: int
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidityLevel:
+    """``quantity`` of base available at ``price`` (quote per base)."""
+
+    price: Decimal
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiquidityCurve:
+    """What a venue offers on one side: price levels best first, taker fee and fixed cost
+    (gas, in quote) per execution."""
+
+    venue: VenueId
+    instrument_id: InstrumentId
+    side: Side
+    levels: tuple[LiquidityLevel, ...]
+    taker_fee_bps: Decimal
+    fixed_cost: Decimal
+    ts_event: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Quote:
+    """Expected execution of ``quantity``: volume-weighted ``avg_price`` and ``fee`` in quote."""
+
+    venue: VenueId
+    instrument_id: InstrumentId
+    side: Side
+    quantity: Decimal
+    avg_price: Decimal
+    fee: Decimal
+    ts_event: int
+
+
+@runtime_checkable
+class Venue(Protocol):
+    """One trading venue (CEX, AMM, options protocol), all behind the same calls."""
+
+    @property
+    def venue_id(self) -> VenueId:
+        """Short lower-case name, e.g. ``binance`` or ``uniswap-v3-arbitrum``."""
+        ...
+
+    async def liquidity(self, instrument: Instrument, side: Side) -> LiquidityCurve:
+        """Liquidity on ``side`` (``BUY`` = what we can buy: the asks)."""
+        ...
+
+    async def quote(self, instrument: Instrument, side: Side, quantity: Decimal) -> Quote:
+        """Expected execution of ``quantity`` now (no state change)."""
+        ...
+
+    async def place(self, order: PlaceOrder) -> OrderStatusReport:
+        """Place ``order``. Client order ids are idempotency keys: a venue must never execute
+        the same id twice.
+
+        Raises:
+            VenueRejected: refused (bad price, no funds, duplicate id).
+            VenueTimeout: outcome unknown; reconcile.
+            VenueUnavailable: not sent.
+        """
+        ...
+
+    async def cancel(self, client_order_id: ClientOrderId) -> OrderStatusReport:
+        """Cancel an open order; returns its final report (which may show it filled first)."""
+        ...
+
+    async def amend(self, request: AmendOrder) -> OrderStatusReport:
+        """Change an open order's quantity / limit price."""
+        ...
+
+    async def status(self, client_order_id: ClientOrderId) -> OrderStatusReport | None:
+        """The venue's report for one order, ``None`` if it never received it."""
+        ...
+
+    async def reconcile(self, client_order_ids: Collection[ClientOrderId]) -> ReconciliationReport:
+        """Reports for ``client_order_ids`` and every open order, plus balances.
+
+        Raises:
+            VenueTimeout / VenueUnavailable: could not reconcile now.
+        """
+        ...
+
+    async def balances(self) -> Mapping[str, Decimal]:
+        """Free balance per asset code."""
+        ...
+
+    def events(self) -> AsyncIterator[VenueReport]:
+        """Endless stream of reports the venue pushes (fills, status changes)."""
+        ...

