@@ -1,0 +1,469 @@
+"""The backend-independent half of the SQL event stores.
+
+Subclasses provide a DB-API connection and a few dialect hooks (how to open a write transaction
+that serializes appenders, placeholder style, how to look up many event ids); everything about
+versions, idempotency, the hash chain and validation lives here once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from hashlib import sha256
+from types import TracebackType
+from typing import Any, Self
+
+from oms_chain.store.base import AppendRequest, AuditRow, ChainHead
+from oms_chain.store.errors import (
+    ConcurrencyConflict,
+    DuplicateClientOrderId,
+    DuplicateEvent,
+    InvalidEvent,
+    StoreClosed,
+)
+from oms_chain.store.events import (
+    NewEvent,
+    RecordedEvent,
+    check_id,
+    check_int,
+    json_text,
+    quoted,
+)
+
+__all__: list[str] = []
+
+_INT64_MAX = 2**63 - 1
+PAGE_SIZE = 5000
+
+# Column order matches RecordedEvent's fields, so rows map onto it positionally.
+_RECORDED_COLUMNS = (
+    "event_id, event_type, version, payload, ts_event, ts_init, causation_id, correlation_id, "
+    "position, stream_id, stream_version, hash, prev_hash"
+)
+AUDIT_COLUMNS = (
+    "position, stream_id, stream_version, event_id, event_type, version, payload, ts_event, "
+    "ts_init, causation_id, correlation_id, prev_hash, hash"
+)
+_INSERT_EVENT = (
+    f"INSERT INTO events ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+Cursor = Any  # a DB-API cursor of the backend's driver
+
+
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _payload(text: str) -> Any:
+    # raw_decode skips json.loads' whitespace handling; stored payloads are canonical JSON.
+    value, end = _raw_decode(text)
+    return value if end == len(text) else json.loads(text)
+
+
+def _recorded(row: Sequence[Any]) -> RecordedEvent:
+    return RecordedEvent(
+        row[0], row[1], row[2], _payload(row[3]), row[4], row[5], row[6], row[7],
+        row[8], row[9], row[10], row[11], row[12],
+    )  # fmt: skip
+
+
+class SqlEventStore:
+    """Shared implementation of :class:`~oms_chain.store.base.EventStore` over DB-API."""
+
+    url: str
+    _placeholder = "?"
+    _integrity_errors: tuple[type[Exception], ...] = ()
+    """The driver's unique-violation exceptions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._lock = threading.RLock()
+        self._closed = False
+        self._sql_cache: dict[str, str] = {}
+
+    # -- dialect hooks -----------------------------------------------------------------------
+
+    def _write_tx(self) -> AbstractContextManager[Cursor]:
+        """A transaction that excludes every other writer (of any process) until it ends."""
+        raise NotImplementedError
+
+    def _read_cursor(self) -> AbstractContextManager[Cursor]:
+        """A cursor for reads outside any long-lived transaction."""
+        raise NotImplementedError
+
+    def _lock_head(self, cur: Cursor) -> tuple[int, str]:
+        """Inside ``_write_tx``: read (and lock, where the dialect needs it) the chain head."""
+        raise NotImplementedError
+
+    def _rows_for_event_ids(self, cur: Cursor, event_ids: list[str]) -> list[Sequence[Any]]:
+        """``_RECORDED_COLUMNS`` rows (payload as text) for the given event ids."""
+        raise NotImplementedError
+
+    def _close_connection(self) -> None:
+        raise NotImplementedError
+
+    def _insert_events(self, cur: Cursor, rows: list[tuple[Any, ...]]) -> None:
+        """Insert ``events`` rows (columns in ``AUDIT_COLUMNS`` order)."""
+        cur.executemany(self._q(_INSERT_EVENT), rows)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _q(self, sql: str) -> str:
+        if self._placeholder == "?":
+            return sql
+        cached = self._sql_cache.get(sql)
+        if cached is None:
+            cached = self._sql_cache[sql] = sql.replace("?", self._placeholder)
+        return cached
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed(f"event store {self.url} is closed")
+
+    def _fetch_recorded(self, sql: str, params: Sequence[Any]) -> list[RecordedEvent]:
+        with self._lock:
+            self._check_open()
+            with self._read_cursor() as cur:
+                cur.execute(self._q(sql), params)
+                rows = cur.fetchall()
+        make, payload = RecordedEvent, _payload
+        return [
+            make(r[0], r[1], r[2], payload(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+                 r[11], r[12])
+            for r in rows
+        ]  # fmt: skip
+
+    # -- appends -----------------------------------------------------------------------------
+
+    def append(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
+    ) -> list[RecordedEvent]:
+        return self.append_batch([(stream_id, events, expected_version)])[0]
+
+    def append_batch(self, requests: Sequence[AppendRequest]) -> list[list[RecordedEvent]]:
+        items = _validate_requests(requests)
+        with self._lock:
+            self._check_open()
+            # Fast path: assume every event id is new (the normal case) and let the unique index
+            # say otherwise. A duplicate id or a version conflict may be a retried append, so
+            # the transaction is rolled back and redone looking up the ids first.
+            redo: tuple[type[Exception], ...] = (ConcurrencyConflict, *self._integrity_errors)
+            try:
+                with self._write_tx() as cur:
+                    return self._append_locked(cur, items, look_up_ids=False)
+            except redo:
+                pass
+            with self._write_tx() as cur:
+                return self._append_locked(cur, items, look_up_ids=True)
+
+    def _append_locked(
+        self,
+        cur: Cursor,
+        items: list[tuple[str, list[NewEvent], int | None]],
+        *,
+        look_up_ids: bool,
+    ) -> list[list[RecordedEvent]]:
+        position, prev_hash = self._lock_head(cur)
+        existing: dict[str, Sequence[Any]] = {}
+        all_ids = [e.event_id for _, events, _ in items for e in events]
+        if all_ids and look_up_ids:
+            existing = {row[0]: row for row in self._rows_for_event_ids(cur, all_ids)}
+        versions: dict[str, int] = {}
+        rows: list[tuple[Any, ...]] = []
+        results: list[list[RecordedEvent]] = []
+        for stream_id, events, expected in items:
+            if existing and events:
+                known = [e for e in events if e.event_id in existing]
+                if known:
+                    results.append(_replayed(stream_id, events, known, existing))
+                    continue
+            current = versions.get(stream_id)
+            if current is None:
+                cur.execute(
+                    self._q("SELECT MAX(stream_version) FROM events WHERE stream_id = ?"),
+                    (stream_id,),
+                )
+                current = cur.fetchone()[0] or 0
+            if expected is not None and max(expected, 0) != current:
+                raise ConcurrencyConflict(stream_id, expected, current)
+            recorded = []
+            quoted_stream = quoted(stream_id)
+            for e in events:
+                position += 1
+                current += 1
+                record = (
+                    f'{e._head}"position":{position},"stream_id":{quoted_stream},'
+                    f'"stream_version":{current},{e._tail}'
+                )
+                digest = sha256((prev_hash + record).encode()).hexdigest()
+                rows.append(
+                    (position, stream_id, current, e.event_id, e.event_type, e.version,
+                     e.payload_json, e.ts_event, e.ts_init, e.causation_id, e.correlation_id,
+                     prev_hash, digest)
+                )  # fmt: skip
+                recorded.append(
+                    RecordedEvent(
+                        e.event_id, e.event_type, e.version, e.payload, e.ts_event, e.ts_init,
+                        e.causation_id, e.correlation_id, position, stream_id, current, digest,
+                        prev_hash,
+                    )
+                )  # fmt: skip
+                prev_hash = digest
+            versions[stream_id] = current
+            results.append(recorded)
+        if rows:
+            self._insert_events(cur, rows)
+            cur.execute(
+                self._q("UPDATE chain_head SET position = ?, hash = ? WHERE id = 1"),
+                (position, prev_hash),
+            )
+        return results
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def read_stream(self, stream_id: str, from_version: int = 0) -> list[RecordedEvent]:
+        check_id(stream_id, "stream_id")
+        check_int(from_version, "from_version", 0, _INT64_MAX)
+        return self._fetch_recorded(
+            f"SELECT {_RECORDED_COLUMNS} FROM events WHERE stream_id = ? AND stream_version > ? "
+            "ORDER BY stream_version",
+            (stream_id, from_version),
+        )
+
+    def read_all(self, from_position: int = 0, limit: int | None = None) -> Iterator[RecordedEvent]:
+        check_int(from_position, "from_position", 0, _INT64_MAX)
+        if limit is not None:
+            check_int(limit, "limit", 0, _INT64_MAX)
+        return self._read_all(from_position, limit)
+
+    def _read_all(self, after: int, limit: int | None) -> Iterator[RecordedEvent]:
+        remaining = _INT64_MAX if limit is None else limit
+        sql = f"SELECT {_RECORDED_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
+        while remaining > 0:
+            page = self._fetch_recorded(sql, (after, min(PAGE_SIZE, remaining)))
+            if not page:
+                return
+            yield from page
+            after = page[-1].position
+            remaining -= len(page)
+
+    def read_audit_rows(self, from_position: int = 0) -> Iterator[AuditRow]:
+        check_int(from_position, "from_position", 0, _INT64_MAX)
+        return self._read_audit_rows(from_position)
+
+    def _read_audit_rows(self, after: int) -> Iterator[AuditRow]:
+        sql = self._q(
+            f"SELECT {AUDIT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
+        )
+        while True:
+            with self._lock:
+                self._check_open()
+                with self._read_cursor() as cur:
+                    cur.execute(sql, (after, PAGE_SIZE))
+                    rows = cur.fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield AuditRow(*row)
+            after = rows[-1][0]
+
+    def read_by_correlation(self, correlation_id: str) -> list[RecordedEvent]:
+        check_id(correlation_id, "correlation_id")
+        return self._fetch_recorded(
+            f"SELECT {_RECORDED_COLUMNS} FROM events WHERE correlation_id = ? ORDER BY position",
+            (correlation_id,),
+        )
+
+    def read_between(self, ts_from: int, ts_to: int) -> list[RecordedEvent]:
+        check_int(ts_from, "ts_from", 0, _INT64_MAX)
+        check_int(ts_to, "ts_to", 0, _INT64_MAX)
+        return self._fetch_recorded(
+            f"SELECT {_RECORDED_COLUMNS} FROM events WHERE ts_event >= ? AND ts_event < ? "
+            "ORDER BY position",
+            (ts_from, ts_to),
+        )
+
+    def _scalar(self, sql: str, params: Sequence[Any]) -> Any:
+        with self._lock:
+            self._check_open()
+            with self._read_cursor() as cur:
+                cur.execute(self._q(sql), params)
+                row = cur.fetchone()
+        return None if row is None else row[0]
+
+    def last_position(self) -> int:
+        return int(self._scalar("SELECT position FROM chain_head WHERE id = 1", ()))
+
+    def stream_version(self, stream_id: str) -> int:
+        check_id(stream_id, "stream_id")
+        found = self._scalar(
+            "SELECT MAX(stream_version) FROM events WHERE stream_id = ?", (stream_id,)
+        )
+        return int(found or 0)
+
+    def head(self) -> ChainHead:
+        with self._lock:
+            self._check_open()
+            with self._read_cursor() as cur:
+                cur.execute("SELECT position, hash FROM chain_head WHERE id = 1")
+                position, digest = cur.fetchone()
+        return ChainHead(int(position), digest)
+
+    # -- client order ids --------------------------------------------------------------------
+
+    def reserve_client_order_id(self, client_order_id: str, order_id: str) -> None:
+        check_id(client_order_id, "client_order_id")
+        check_id(order_id, "order_id")
+        with self._lock:
+            self._check_open()
+            with self._write_tx() as cur:
+                cur.execute(
+                    self._q(
+                        "INSERT INTO client_order_ids (client_order_id, order_id) VALUES (?, ?) "
+                        "ON CONFLICT (client_order_id) DO NOTHING"
+                    ),
+                    (client_order_id, order_id),
+                )
+                cur.execute(
+                    self._q("SELECT order_id FROM client_order_ids WHERE client_order_id = ?"),
+                    (client_order_id,),
+                )
+                owner = cur.fetchone()[0]
+        if owner != order_id:
+            raise DuplicateClientOrderId(client_order_id, order_id, owner)
+
+    def client_order_id_owner(self, client_order_id: str) -> str | None:
+        check_id(client_order_id, "client_order_id")
+        owner = self._scalar(
+            "SELECT order_id FROM client_order_ids WHERE client_order_id = ?", (client_order_id,)
+        )
+        return None if owner is None else str(owner)
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def save_snapshot(self, name: str, position: int, state: dict[str, Any]) -> None:
+        check_id(name, "snapshot name")
+        check_int(position, "snapshot position", 0, _INT64_MAX)
+        text = json_text(state, f"state of snapshot {name!r}")
+        with self._lock:
+            self._check_open()
+            with self._write_tx() as cur:
+                cur.execute("SELECT position FROM chain_head WHERE id = 1")
+                last = cur.fetchone()[0]
+                if position > last:
+                    raise InvalidEvent(
+                        f"snapshot {name!r} claims position {position}, but the store's last "
+                        f"position is {last}"
+                    )
+                cur.execute(
+                    self._q(
+                        "INSERT INTO snapshots (name, position, state) VALUES (?, ?, ?) "
+                        "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
+                        "state = excluded.state"
+                    ),
+                    (name, position, text),
+                )
+
+    def load_snapshot(self, name: str) -> tuple[int, dict[str, Any]] | None:
+        check_id(name, "snapshot name")
+        with self._lock:
+            self._check_open()
+            with self._read_cursor() as cur:
+                cur.execute(
+                    self._q("SELECT position, state FROM snapshots WHERE name = ?"), (name,)
+                )
+                row = cur.fetchone()
+        if row is None:
+            return None
+        return int(row[0]), json.loads(row[1])
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._close_connection()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"{type(self).__name__}({self.url!r}, {state})"
+
+
+def _validate_requests(
+    requests: Sequence[AppendRequest],
+) -> list[tuple[str, list[NewEvent], int | None]]:
+    """Check every argument before any I/O, so a bad one writes nothing."""
+    if isinstance(requests, (str, bytes)) or not isinstance(requests, Sequence):
+        raise InvalidEvent(f"append_batch takes a sequence of requests, not {requests!r}")
+    items = []
+    seen: set[str] = set()
+    for index, request in enumerate(requests):
+        if not isinstance(request, tuple) or len(request) != 3:
+            raise InvalidEvent(
+                f"request {index} must be a (stream_id, events, expected_version) tuple, "
+                f"not {request!r}"
+            )
+        stream_id, events, expected = request
+        check_id(stream_id, "stream_id")
+        if expected is not None:
+            check_int(expected, f"expected_version of stream {stream_id!r}", -1, _INT64_MAX)
+        if isinstance(events, (str, bytes, NewEvent)) or not isinstance(events, Sequence):
+            raise InvalidEvent(
+                f"events for stream {stream_id!r} must be a list of NewEvent, not {events!r}"
+            )
+        for event in events:
+            if not isinstance(event, NewEvent):
+                raise InvalidEvent(
+                    f"events for stream {stream_id!r} must be NewEvent instances, got "
+                    f"{type(event).__name__} {event!r}"
+                )
+            if event.event_id in seen:
+                raise InvalidEvent(f"event_id {event.event_id!r} appears twice in one append")
+            seen.add(event.event_id)
+        items.append((stream_id, list(events), expected))
+    return items
+
+
+def _replayed(
+    stream_id: str,
+    events: list[NewEvent],
+    known: list[NewEvent],
+    existing: dict[str, Sequence[Any]],
+) -> list[RecordedEvent]:
+    """Events of a retried append, all already recorded identically; else DuplicateEvent."""
+    if len(known) != len(events):
+        ids = ", ".join(repr(e.event_id) for e in known)
+        raise DuplicateEvent(
+            f"append to stream {stream_id!r} mixes new events with already recorded ones "
+            f"({ids}); re-append exactly the earlier batch, or give new events new ids"
+        )
+    for e in events:
+        row = existing[e.event_id]
+        if row[9] != stream_id:
+            raise DuplicateEvent(
+                f"event_id {e.event_id!r} is already recorded in stream {row[9]!r} "
+                f"(position {row[8]}), not in {stream_id!r}"
+            )
+        stored = (row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+        given = (e.event_type, e.version, e.payload_json, e.ts_event, e.ts_init,
+                 e.causation_id, e.correlation_id)  # fmt: skip
+        if stored != given:
+            raise DuplicateEvent(
+                f"event_id {e.event_id!r} is already recorded (position {row[8]}) with other "
+                f"content; event ids must not be reused"
+            )
+    return [_recorded(existing[e.event_id]) for e in events]

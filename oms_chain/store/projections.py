@@ -1,0 +1,540 @@
+"""Projections: orders, fills and positions folded from domain events.
+
+:class:`Projections` applies :mod:`oms_chain.model.events` one by one; every order change goes
+through the order's transition table, so an event stream that would make an illegal move raises
+:class:`~oms_chain.model.errors.IllegalTransition`. :meth:`Projections.transaction` undoes every
+change made inside it if an exception escapes — callers apply events, then append them to the
+store, inside one transaction, so state and store never diverge.
+
+Parent orders are derived from their children: filled quantity and average price are the
+children's sums, and the status follows (working → partially filled → filled; once every child
+is terminal: cancelled, expired or failed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from oms_chain.model.errors import IllegalTransition, InvalidInput, UnknownOrder
+from oms_chain.model.events import (
+    ChildOrderCreated,
+    Event,
+    FillRecorded,
+    OrderAccepted,
+    OrderAcknowledged,
+    OrderAmended,
+    OrderCancelled,
+    OrderCancelRequested,
+    OrderExpired,
+    OrderFailed,
+    OrderInitialized,
+    OrderOutcomeUnknown,
+    OrderRejected,
+    OrderSubmitted,
+    SettlementUpdated,
+    TradingStateChanged,
+    VenueReconciled,
+    VenueReconciliationFailed,
+)
+from oms_chain.model.fills import Fill
+from oms_chain.model.ids import (
+    AccountId,
+    ClientOrderId,
+    InstrumentId,
+    IntentId,
+    OrderId,
+    TxHash,
+    VenueId,
+)
+from oms_chain.model.instruments import instrument_from_payload
+from oms_chain.model.intent import Intent, Side
+from oms_chain.model.orders import Order, OrderStatus, SettlementState, SettlementStatus
+from oms_chain.model.positions import Portfolio, Position, PositionKey
+
+__all__ = ["SNAPSHOT_VERSION", "Projections"]
+
+#: Version of the :meth:`Projections.to_snapshot` format; other versions are replayed instead.
+SNAPSHOT_VERSION = 1
+
+_ZERO = Decimal(0)
+_DAY_NS = 86_400 * 1_000_000_000
+_MISSING = object()
+_S = OrderStatus
+
+
+class Projections:
+    """Current state folded from events: orders, fills, positions, daily PnL, trading state."""
+
+    def __init__(self) -> None:
+        self.orders: dict[OrderId, Order] = {}
+        self.intents: dict[IntentId, OrderId] = {}
+        self.intent_data: dict[IntentId, Intent] = {}
+        self.by_client_order_id: dict[ClientOrderId, OrderId] = {}
+        self.fills: dict[str, Fill] = {}
+        self.positions: dict[PositionKey, Position] = {}
+        self.exposure: dict[tuple[AccountId, str], Decimal] = {}
+        self.net_positions: dict[tuple[AccountId, InstrumentId], Decimal] = {}
+        self.open_parents: dict[OrderId, bool] = {}
+        self.daily_pnl: dict[tuple[int, str], Decimal] = {}
+        self.trading_state: dict[str, str] = {"state": "active", "reason": "initial state"}
+        self.reconciled: dict[VenueId, str] = {}
+        self.event_count = 0
+        self._undo: list[tuple[dict[Any, Any], Any, Any]] | None = None
+
+    # --- transactions ----------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Undo every change made inside the block if it raises."""
+        if self._undo is not None:
+            yield
+            return
+        self._undo = []
+        count = self.event_count
+        try:
+            yield
+        except BaseException:
+            for d, key, old in reversed(self._undo):
+                if old is _MISSING:
+                    d.pop(key, None)
+                else:
+                    d[key] = old
+            self.event_count = count
+            raise
+        finally:
+            self._undo = None
+
+    def _discard(self, d: dict[Any, Any], key: Any) -> None:
+        if self._undo is not None:
+            self._undo.append((d, key, d.get(key, _MISSING)))
+        d.pop(key, None)
+
+    def _set(self, d: dict[Any, Any], key: Any, value: Any) -> None:
+        if self._undo is not None:
+            self._undo.append((d, key, d.get(key, _MISSING)))
+        d[key] = value
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def order(self, order_id: OrderId) -> Order:
+        try:
+            return self.orders[order_id]
+        except KeyError:
+            raise UnknownOrder(f"no order {order_id!r}") from None
+
+    def portfolio(self) -> Portfolio:
+        return Portfolio(self.positions)
+
+    def open_parent_count(self) -> int:
+        """Parent orders accepted and not yet terminal (O(1))."""
+        return len(self.open_parents)
+
+    def children(self, parent: Order) -> list[Order]:
+        return [self.orders[c] for c in parent.children]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-safe digest of the whole state (equal states give equal digests)."""
+
+        def num(d: Decimal | None) -> str | None:
+            return None if d is None else str(d.normalize())
+
+        return {
+            "orders": {
+                oid: {
+                    "status": o.status.value,
+                    "quantity": num(o.quantity),
+                    "filled": num(o.filled_quantity),
+                    "avg_price": num(o.avg_fill_price),
+                    "client_order_id": o.client_order_id,
+                    "venue_order_id": o.venue_order_id,
+                    "children": list(o.children),
+                }
+                for oid, o in sorted(self.orders.items())
+            },
+            "fills": sorted(self.fills),
+            "positions": {
+                f"{k.account}|{k.venue}|{k.instrument_id}": {
+                    "quantity": num(p.quantity),
+                    "avg_price": num(p.avg_price),
+                    "realized_pnl": num(p.realized_pnl),
+                    "fees": num(p.fees),
+                }
+                for k, p in sorted(self.positions.items())
+            },
+            "trading_state": dict(self.trading_state),
+        }
+
+    # --- snapshots -------------------------------------------------------------------------
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """JSON-safe state: orders, intents and fills (in recorded order) plus engine flags.
+
+        Positions, exposure and daily PnL are not stored: :meth:`from_snapshot` re-folds them
+        from the fills, so they cannot disagree with them.
+        """
+        return {
+            "format": SNAPSHOT_VERSION,
+            "event_count": self.event_count,
+            "orders": [_order_to_payload(o) for o in self.orders.values()],
+            "intents": [i.to_payload() for i in self.intent_data.values()],
+            "fills": [f.to_payload() for f in self.fills.values()],
+            "trading_state": dict(self.trading_state),
+            "reconciled": dict(self.reconciled),
+        }
+
+    @classmethod
+    def from_snapshot(cls, state: dict[str, Any]) -> Projections:
+        """Rebuild from :meth:`to_snapshot`.
+
+        Raises:
+            InvalidInput: unknown snapshot format or malformed content.
+        """
+        if state.get("format") != SNAPSHOT_VERSION:
+            raise InvalidInput(
+                f"projection snapshot format {state.get('format')!r} is not "
+                f"{SNAPSHOT_VERSION}; replay from the start instead"
+            )
+        p = cls()
+        try:
+            for raw in state["intents"]:
+                it = Intent.from_payload(raw)
+                p.intent_data[it.intent_id] = it
+            for raw in state["orders"]:
+                o = _order_from_payload(raw)
+                p.orders[o.order_id] = o
+                if o.parent_id is None:
+                    p.intents[o.intent_id] = o.order_id
+                    if o.is_open:
+                        p.open_parents[o.order_id] = True
+                if o.client_order_id is not None:
+                    p.by_client_order_id[o.client_order_id] = o.order_id
+            for raw in state["fills"]:
+                f = Fill.from_payload(raw)
+                p.fills[f.key] = f
+                p._fold_fill_money(f, p.orders[f.order_id])
+            p.trading_state = dict(state["trading_state"])
+            p.reconciled = {VenueId(k): v for k, v in state["reconciled"].items()}
+            p.event_count = int(state["event_count"])
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, InvalidInput):
+                raise
+            raise InvalidInput(f"malformed projection snapshot: {exc!r}") from exc
+        return p
+
+    # --- folding ---------------------------------------------------------------------------
+
+    def apply_all(self, events: Iterable[Event]) -> None:
+        for e in events:
+            self.apply(e)
+
+    def apply(self, event: Event) -> None:
+        """Fold one event into the state.
+
+        Raises:
+            IllegalTransition: the event asks for a move the transition tables do not allow
+                (or records a fill twice).
+            UnknownOrder: the event names an order that does not exist.
+        """
+        handler = _HANDLERS.get(type(event))
+        if handler is None:
+            raise IllegalTransition(f"projections cannot apply {type(event).__name__}")
+        handler(self, event)
+        self.event_count += 1
+
+    def _put(self, order: Order) -> None:
+        self._set(self.orders, order.order_id, order)
+        if order.parent_id is None:
+            if order.is_open:
+                if order.order_id not in self.open_parents:
+                    self._set(self.open_parents, order.order_id, True)
+            elif order.order_id in self.open_parents:
+                self._discard(self.open_parents, order.order_id)
+
+    def _on_initialized(self, e: OrderInitialized) -> None:
+        if e.order_id in self.orders:
+            raise IllegalTransition(f"order {e.order_id} initialized twice")
+        it = e.intent
+        self._put(
+            Order(
+                order_id=e.order_id,
+                intent_id=it.intent_id,
+                account=it.account,
+                instrument=it.instrument,
+                side=it.side,
+                quantity=e.quantity,
+                limit_price=e.limit_price,
+                ts_init=e.ts_init,
+                ts_last=e.ts_event,
+            )
+        )
+        self._set(self.intents, it.intent_id, e.order_id)
+        self._set(self.intent_data, it.intent_id, it)
+
+    def _on_accepted(self, e: OrderAccepted) -> None:
+        self._put(self.order(e.order_id).transition(_S.RISK_ACCEPTED, ts=e.ts_event))
+
+    def _on_rejected(self, e: OrderRejected) -> None:
+        o = self.order(e.order_id)
+        to = _S.REJECTED if o.can_transition(_S.REJECTED) else _S.FAILED
+        self._put(o.transition(to, ts=e.ts_event, reason=f"{e.source}: {e.reason}"))
+        self._sync_parent(o, e.ts_event)
+
+    def _on_child(self, e: ChildOrderCreated) -> None:
+        parent = self.order(e.parent_id)
+        if e.order_id in self.orders:
+            raise IllegalTransition(f"child order {e.order_id} created twice")
+        if parent.is_terminal:
+            raise IllegalTransition(f"order {parent.order_id} is {parent.status.value}; no child")
+        child = Order(
+            order_id=e.order_id,
+            intent_id=parent.intent_id,
+            account=parent.account,
+            instrument=parent.instrument,
+            side=parent.side,
+            quantity=e.quantity,
+            limit_price=e.limit_price,
+            parent_id=parent.order_id,
+            seq=e.seq,
+            client_order_id=e.client_order_id,
+            venue=e.venue,
+            ts_init=e.ts_init,
+            ts_last=e.ts_event,
+        ).transition(_S.RISK_ACCEPTED, ts=e.ts_event)
+        self._put(child)
+        self._set(self.by_client_order_id, e.client_order_id, e.order_id)
+        self._put(parent.updated(children=(*parent.children, e.order_id)))
+        self._sync_parent(child, e.ts_event)
+
+    def _on_submitted(self, e: OrderSubmitted) -> None:
+        self._put(self.order(e.order_id).transition(_S.SENDING, ts=e.ts_event))
+
+    def _on_ack(self, e: OrderAcknowledged) -> None:
+        o = self.order(e.order_id).updated(venue_order_id=e.venue_order_id)
+        if o.status in (_S.SENDING, _S.IN_FLIGHT):
+            o = o.transition(_S.WORKING, ts=e.ts_event)
+        self._put(o)
+
+    def _on_unknown(self, e: OrderOutcomeUnknown) -> None:
+        o = self.order(e.order_id)
+        self._put(o.transition(_S.IN_FLIGHT, ts=e.ts_event, reason=e.reason))
+
+    def _on_fill(self, e: FillRecorded) -> None:
+        f = e.fill
+        if f.key in self.fills:
+            raise IllegalTransition(f"fill {f.key} recorded twice")
+        o = self.order(f.order_id)
+        if o.parent_id is None:
+            raise IllegalTransition(f"fill {f.key} names parent order {o.order_id}")
+        self._put(o.with_fill(f.quantity, f.price, ts=e.ts_event))
+        self._set(self.fills, f.key, f)
+        self._fold_fill_money(f, o)
+        self._sync_parent(o, e.ts_event)
+
+    def _fold_fill_money(self, f: Fill, o: Order) -> None:
+        """Positions, net positions, exposure and daily PnL after fill ``f`` of order ``o``."""
+        key = PositionKey(f.account, f.venue, f.instrument_id)
+        before = self.positions.get(key) or Position(key=key)
+        after = before.apply(f)
+        self._set(self.positions, key, after)
+        nk = (f.account, f.instrument_id)
+        signed = f.quantity * f.side.sign
+        self._set(self.net_positions, nk, self.net_positions.get(nk, _ZERO) + signed)
+        ek = (f.account, o.instrument.base.symbol)
+        self._set(self.exposure, ek, self.exposure.get(ek, _ZERO) + signed)
+        quote = o.instrument.quote.symbol
+        pnl = after.realized_pnl - before.realized_pnl
+        if f.fee_currency == quote:
+            pnl -= f.fee
+        dk = (f.ts_event // _DAY_NS, quote)
+        self._set(self.daily_pnl, dk, self.daily_pnl.get(dk, _ZERO) + pnl)
+
+    def _on_cancel_requested(self, e: OrderCancelRequested) -> None:
+        self.order(e.order_id)
+
+    def _terminal(self, order_id: OrderId, to: OrderStatus, ts: int, reason: str) -> None:
+        o = self.order(order_id)
+        self._put(o.transition(to, ts=ts, reason=reason))
+        self._sync_parent(o, ts)
+
+    def _on_cancelled(self, e: OrderCancelled) -> None:
+        self._terminal(e.order_id, _S.CANCELLED, e.ts_event, e.reason)
+
+    def _on_expired(self, e: OrderExpired) -> None:
+        self._terminal(e.order_id, _S.EXPIRED, e.ts_event, e.reason)
+
+    def _on_failed(self, e: OrderFailed) -> None:
+        self._terminal(e.order_id, _S.FAILED, e.ts_event, e.reason)
+
+    def _on_amended(self, e: OrderAmended) -> None:
+        o = self.order(e.order_id)
+        self._put(o.with_quantity(e.quantity, e.limit_price, ts=e.ts_event))
+        if o.parent_id is not None:
+            parent = self.order(o.parent_id)
+            total = sum(
+                (
+                    (c.quantity if not c.is_terminal else c.filled_quantity)
+                    for c in self.children(parent)
+                ),
+                _ZERO,
+            )
+            if total > 0:
+                self._put(parent.with_quantity(total, e.limit_price, ts=e.ts_event))
+            self._sync_parent(o, e.ts_event)
+
+    def _on_settlement(self, e: SettlementUpdated) -> None:
+        o = self.order(e.order_id)
+        new = e.settlement
+        if o.settlement is None:
+            if new.status is not SettlementStatus.SUBMITTED:
+                raise IllegalTransition(
+                    f"order {o.order_id}: settlement must start as submitted, got "
+                    f"{new.status.value}"
+                )
+        else:
+            new = o.settlement.advance(
+                new.status,
+                confirmations=new.confirmations,
+                block_number=new.block_number,
+                tx_hash=new.tx_hash,
+            )
+        self._put(o.with_settlement(new, ts=e.ts_event))
+
+    def _on_trading_state(self, e: TradingStateChanged) -> None:
+        self._set(self.trading_state, "state", e.state)
+        self._set(self.trading_state, "reason", e.reason)
+
+    def _on_reconciled(self, e: VenueReconciled) -> None:
+        self._set(self.reconciled, e.venue, "ok")
+
+    def _on_reconcile_failed(self, e: VenueReconciliationFailed) -> None:
+        self._set(self.reconciled, e.venue, f"failed: {e.reason}")
+
+    def _sync_parent(self, child: Order, ts: int) -> None:
+        if child.parent_id is None:
+            return
+        p = self.order(child.parent_id)
+        kids = self.children(p)
+        filled = sum((k.filled_quantity for k in kids), _ZERO)
+        avg = (
+            sum(((k.avg_fill_price or _ZERO) * k.filled_quantity for k in kids), _ZERO) / filled
+            if filled
+            else None
+        )
+        if filled > p.quantity:
+            raise IllegalTransition(
+                f"order {p.order_id}: children filled {filled}, more than its {p.quantity}"
+            )
+        if filled >= p.quantity:
+            target = _S.FILLED
+        elif any(not k.is_terminal for k in kids):
+            target = _S.PARTIALLY_FILLED if filled else _S.WORKING
+        else:
+            ends = {k.status for k in kids}
+            target = (
+                _S.CANCELLED
+                if _S.CANCELLED in ends
+                else _S.EXPIRED
+                if _S.EXPIRED in ends
+                else _S.FAILED
+            )
+        p = p.updated(filled_quantity=filled, avg_fill_price=avg)
+        if target is not p.status:
+            reason = None
+            if target in (_S.CANCELLED, _S.EXPIRED, _S.FAILED):
+                reason = next((k.reason for k in reversed(kids) if k.reason), None)
+            p = p.transition(target, ts=ts, reason=reason)
+        self._put(p)
+
+
+_HANDLERS: dict[type[Event], Any] = {
+    OrderInitialized: Projections._on_initialized,
+    OrderAccepted: Projections._on_accepted,
+    OrderRejected: Projections._on_rejected,
+    ChildOrderCreated: Projections._on_child,
+    OrderSubmitted: Projections._on_submitted,
+    OrderAcknowledged: Projections._on_ack,
+    OrderOutcomeUnknown: Projections._on_unknown,
+    FillRecorded: Projections._on_fill,
+    OrderCancelRequested: Projections._on_cancel_requested,
+    OrderCancelled: Projections._on_cancelled,
+    OrderExpired: Projections._on_expired,
+    OrderFailed: Projections._on_failed,
+    OrderAmended: Projections._on_amended,
+    SettlementUpdated: Projections._on_settlement,
+    TradingStateChanged: Projections._on_trading_state,
+    VenueReconciled: Projections._on_reconciled,
+    VenueReconciliationFailed: Projections._on_reconcile_failed,
+}
+
+
+def _dec(v: str | None) -> Decimal | None:
+    return None if v is None else Decimal(v)
+
+
+def _order_to_payload(o: Order) -> dict[str, Any]:
+    st = o.settlement
+    return {
+        "order_id": o.order_id,
+        "intent_id": o.intent_id,
+        "account": o.account,
+        "instrument": o.instrument.to_payload(),
+        "side": o.side.value,
+        "quantity": str(o.quantity),
+        "limit_price": None if o.limit_price is None else str(o.limit_price),
+        "status": o.status.value,
+        "parent_id": o.parent_id,
+        "seq": o.seq,
+        "client_order_id": o.client_order_id,
+        "venue": o.venue,
+        "venue_order_id": o.venue_order_id,
+        "filled_quantity": str(o.filled_quantity),
+        "avg_fill_price": None if o.avg_fill_price is None else str(o.avg_fill_price),
+        "reason": o.reason,
+        "settlement": None
+        if st is None
+        else {
+            "tx_hash": st.tx_hash,
+            "status": st.status.value,
+            "confirmations": st.confirmations,
+            "block_number": st.block_number,
+        },
+        "children": list(o.children),
+        "ts_init": o.ts_init,
+        "ts_last": o.ts_last,
+    }
+
+
+def _order_from_payload(p: dict[str, Any]) -> Order:
+    st = p["settlement"]
+    return Order(
+        order_id=OrderId(p["order_id"]),
+        intent_id=IntentId(p["intent_id"]),
+        account=AccountId(p["account"]),
+        instrument=instrument_from_payload(p["instrument"]),
+        side=Side(p["side"]),
+        quantity=Decimal(p["quantity"]),
+        limit_price=_dec(p["limit_price"]),
+        status=OrderStatus(p["status"]),
+        parent_id=p["parent_id"],
+        seq=p["seq"],
+        client_order_id=p["client_order_id"],
+        venue=p["venue"],
+        venue_order_id=p["venue_order_id"],
+        filled_quantity=Decimal(p["filled_quantity"]),
+        avg_fill_price=_dec(p["avg_fill_price"]),
+        reason=p["reason"],
+        settlement=None
+        if st is None
+        else SettlementState(
+            tx_hash=TxHash(st["tx_hash"]),
+            status=SettlementStatus(st["status"]),
+            confirmations=st["confirmations"],
+            block_number=st["block_number"],
+        ),
+        children=tuple(OrderId(c) for c in p["children"]),
+        ts_init=p["ts_init"],
+        ts_last=p["ts_last"],
+    )
