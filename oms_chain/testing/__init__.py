@@ -14,6 +14,9 @@ fixtures without a ``conftest.py``:
     The funded accounts (address + private key), the same on both chains.
 ``address_book``
     The L1 :class:`~oms_chain.chain.addressbook.AddressBook` (contracts, tokens, pools).
+``postgres_cluster`` (session) / ``postgres_url`` (function)
+    A throwaway PostgreSQL server on loopback (initdb + pg_ctl, removed at the end) and a fresh
+    empty schema on it per test, for the event store's PostgreSQL backend.
 
 Command-line options: ``--oms-fresh-devnet`` deploys afresh instead of loading the saved state.
 Nothing starts unless a test asks for one of these fixtures.
@@ -26,11 +29,21 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from oms_chain.testing.postgres import postgres_cluster, postgres_url
+
 if TYPE_CHECKING:
     from oms_chain.chain.addressbook import AddressBook
     from oms_chain.devnet.world import DevAccount, Devnet, DevnetChain
 
-__all__ = ["address_book", "devnet_accounts", "l1", "l2", "oms_devnet"]
+__all__ = [
+    "address_book",
+    "devnet_accounts",
+    "l1",
+    "l2",
+    "oms_devnet",
+    "postgres_cluster",
+    "postgres_url",
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,9 +1,9 @@
 """Fixtures for the store's integration tests: a PostgreSQL server started by the suite itself.
 
-``postgres_cluster`` (session) and ``postgres_url`` (a fresh database per test) come from
-:mod:`oms_chain.testing.postgres`; the server is stopped and its data removed at the end of the
-session, whether tests passed or not. Without server programs the fixture fails and says to run
-``scripts/install-postgres.sh``.
+``postgres_cluster`` (session) and ``postgres_url`` (a fresh schema per test) come from the
+oms-chain pytest plugin (:mod:`oms_chain.testing.postgres`); the server is stopped and its
+data removed at the end of the session, whether tests passed or not. Without server programs
+the fixture fails and says to run ``scripts/install-postgres.sh``.
 """
 
 from __future__ import annotations
@@ -11,10 +11,6 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
-
-from oms_chain.testing.postgres import postgres_cluster, postgres_url
-
-__all__ = ["postgres_cluster", "postgres_url"]
 
 # The conformance suite lives beside the SQLite unit tests; load it by path so both test trees
 # share one copy without making tests/ a package.
