@@ -119,7 +119,14 @@ def chain_hash(prev_hash: str, record_json: str) -> str:
     return hashlib.sha256((prev_hash + record_json).encode("utf-8")).hexdigest()
 
 
-def _check_json_safe(value: Any, where: str) -> None:
+#: Deepest nesting of dicts and lists a payload may have (checked explicitly, not by relying on
+#: the interpreter's recursion limit, which test runners and plugins change).
+MAX_PAYLOAD_DEPTH = 64
+
+
+def _check_json_safe(value: Any, where: str, depth: int = 0) -> None:
+    if depth > MAX_PAYLOAD_DEPTH:
+        raise RecursionError
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return
@@ -134,11 +141,11 @@ def _check_json_safe(value: Any, where: str) -> None:
                     f"{where} has key {key!r} of type {type(key).__name__}; JSON object keys "
                     f"must be str"
                 )
-            _check_json_safe(item, f"{where}[{key!r}]")
+            _check_json_safe(item, f"{where}[{key!r}]", depth + 1)
         return
     if kind is list:
         for index, item in enumerate(value):
-            _check_json_safe(item, f"{where}[{index}]")
+            _check_json_safe(item, f"{where}[{index}]", depth + 1)
         return
     hint = " (store Decimal amounts as str)" if kind.__name__ == "Decimal" else ""
     raise InvalidEvent(
@@ -147,8 +154,10 @@ def _check_json_safe(value: Any, where: str) -> None:
     )
 
 
-def _is_json_safe(value: Any) -> bool:
+def _is_json_safe(value: Any, depth: int = 0) -> bool:
     """Fast yes/no version of :func:`_check_json_safe` (which says where and why)."""
+    if depth > MAX_PAYLOAD_DEPTH:
+        return False
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return True
@@ -156,11 +165,11 @@ def _is_json_safe(value: Any) -> bool:
         return math.isfinite(value)
     if kind is dict:
         for key, item in value.items():
-            if type(key) is not str or not _is_json_safe(item):
+            if type(key) is not str or not _is_json_safe(item, depth + 1):
                 return False
         return True
     if kind is list:
-        return all(map(_is_json_safe, value))
+        return all(_is_json_safe(item, depth + 1) for item in value)
     return False
 
 
