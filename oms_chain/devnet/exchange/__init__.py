@@ -1,0 +1,76 @@
+"""A local exchange speaking Binance's spot REST and websocket APIs, for unmodified ccxt clients.
+
+Start one with :class:`ExchangeSimulator` (async) or :func:`run_in_thread` (sync), or from a shell
+with ``python -m oms_chain.devnet.exchange``. Pieces: :class:`MatchingEngine` (price-time
+priority, balances, fees, filters), market-maker / taker agents on a :class:`PriceBoard`, and
+fault injection (dropped websockets, skipped depth ids, slow / failing / unanswered REST calls,
+throttling) through Python methods or ``/_sim/`` admin endpoints.
+
+Pointing unmodified ccxt at it (only public options and ``urls['api']`` change)::
+
+    sim = await ExchangeSimulator(SimulatorConfig(seed=1)).start()
+    sim.create_account("key", "secret", {"USDC": 100_000})
+    exchange = ccxt.pro.binance({
+        "apiKey": "key", "secret": "secret",
+        "options": {"fetchCurrencies": False, "fetchMargins": False,
+                    "fetchMarkets": {"types": ["spot"]}},
+    })
+    exchange.urls["api"] = sim.binance_urls(exchange.urls["api"])  # REST and websockets
+
+Spot user data reaches ccxt.pro through the WebSocket API (``/ws-api/v3``,
+``userDataStream.subscribe.signature``); the legacy listenKey stream (``/ws/<listenKey>``) is
+served too.
+"""
+
+from oms_chain.devnet.exchange.agents import (
+    AgentRunner,
+    GbmPath,
+    ListPath,
+    MarketMaker,
+    PriceBoard,
+    PricePath,
+    Taker,
+)
+from oms_chain.devnet.exchange.errors import ExchangeApiError
+from oms_chain.devnet.exchange.faults import Faults, RestFault
+from oms_chain.devnet.exchange.markets import DEFAULT_PRICES_USD, SymbolSpec, default_markets
+from oms_chain.devnet.exchange.matching import (
+    Account,
+    MatchingEngine,
+    Order,
+    PlaceResult,
+    Trade,
+    check_invariants,
+)
+from oms_chain.devnet.exchange.simulator import (
+    ExchangeSimulator,
+    SimulatorConfig,
+    SimulatorThread,
+    run_in_thread,
+)
+
+__all__ = [
+    "DEFAULT_PRICES_USD",
+    "Account",
+    "AgentRunner",
+    "ExchangeApiError",
+    "ExchangeSimulator",
+    "Faults",
+    "GbmPath",
+    "ListPath",
+    "MarketMaker",
+    "MatchingEngine",
+    "Order",
+    "PlaceResult",
+    "PriceBoard",
+    "PricePath",
+    "RestFault",
+    "SimulatorConfig",
+    "SimulatorThread",
+    "SymbolSpec",
+    "Taker",
+    "Trade",
+    "check_invariants",
+    "default_markets",
+    "run_in_thread",
+]

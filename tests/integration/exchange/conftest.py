@@ -1,0 +1,48 @@
+"""Fixtures: a simulator on a free loopback port and unmodified ccxt clients pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from exchange_helpers import API_KEY, BALANCES, SECRET, SkewClock, rest_client
+
+from oms_chain.devnet.exchange import ExchangeSimulator, SimulatorConfig
+
+
+@pytest.fixture
+def skew_clock() -> SkewClock:
+    return SkewClock()
+
+
+@pytest.fixture
+async def sim(skew_clock: SkewClock) -> AsyncIterator[ExchangeSimulator]:
+    """A still market: agents seed the book with 5 steps (seed 7), then stay paused."""
+    simulator = ExchangeSimulator(SimulatorConfig(seed=7, clock=skew_clock))
+    await simulator.start()
+    simulator.pause_agents()
+    simulator.step_agents(4)
+    simulator.create_account(API_KEY, SECRET, BALANCES)
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+async def live_sim() -> AsyncIterator[ExchangeSimulator]:
+    """A moving market: agents step every 20 ms, tickers stream every 200 ms."""
+    simulator = ExchangeSimulator(
+        SimulatorConfig(seed=11, agent_interval_s=0.02, ticker_interval_s=0.2)
+    )
+    await simulator.start()
+    simulator.create_account(API_KEY, SECRET, BALANCES)
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+async def exchange(sim: ExchangeSimulator) -> AsyncIterator[Any]:
+    client = rest_client(sim)
+    await client.load_markets()
+    yield client
+    await client.close()
