@@ -71,6 +71,10 @@ def devnet_up(
     l2: Annotated[
         bool, typer.Option("--l2/--no-l2", help="Also start the L2 (chain 31338).")
     ] = True,
+    exchange: Annotated[
+        bool,
+        typer.Option("--exchange/--no-exchange", help="Also start the Binance-speaking simulator."),
+    ] = True,
     fork_url: Annotated[
         str | None, typer.Option("--fork-url", help="Start the L1 as a fork of this RPC URL.")
     ] = None,
@@ -100,6 +104,7 @@ def devnet_up(
 
     config = DevnetConfig(
         with_l2=l2,
+        with_exchange=exchange,
         fork_url=fork_url,
         fork_block_number=fork_block,
         use_state_cache=not fresh,
@@ -143,11 +148,22 @@ def _print_world(summary: dict[str, Any]) -> None:
     for col in ("chain", "chain id", "RPC URL", "websocket", "block time"):
         chains.add_column(col)
     for name, c in summary.items():
+        if name == "exchange":
+            continue
         bt = "automine" if c["block_time"] is None else f"{c['block_time'] * 1000:g} ms"
         chains.add_row(name, str(c["chain_id"]), c["rpc_url"], c["ws_url"], bt)
     console.print(chains)
-    first = next(iter(summary.values()))
-    book = first["address_book"]
+    if "exchange" in summary:
+        ex = summary["exchange"]
+        sim = Table(
+            title="exchange simulator (speaks Binance spot REST + websockets; ccxt binance)"
+        )
+        for col in ("REST", "websocket", "API key", "secret"):
+            sim.add_column(col)
+        for acct in ex["accounts"]:
+            sim.add_row(ex["rest_url"], ex["ws_url"], acct["api_key"], acct["secret"])
+        console.print(sim)
+    book = summary["l1"]["address_book"]
     table = Table(title=f"address book of {book['name']} (same layout on every devnet chain)")
     table.add_column("name")
     table.add_column("address")
@@ -158,6 +174,17 @@ def _print_world(summary: dict[str, Any]) -> None:
     for pool in book["pools"]:
         table.add_row(f"pool {pool['protocol']} fee {pool['fee'] / 10_000:g}%", pool["address"])
     console.print(table)
+
+
+def _ping(exchange: dict[str, Any]) -> int | None:
+    """Server time (ms) of the exchange simulator, ``None`` when it does not answer."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{exchange['rest_url']}/api/v3/time", timeout=2) as r:
+            return int(json.loads(r.read())["serverTime"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 @devnet_app.command("status")
@@ -176,6 +203,11 @@ def devnet_status(
         raise OmsError(f"{runtime} is unreadable ({exc}); delete it and start the devnet") from exc
     rows = []
     for name, c in info["chains"].items():
+        if name == "exchange":
+            rows.append(
+                {"name": name, "chain_id": None, "rpc_url": c["rest_url"], "block": _ping(c)}
+            )
+            continue
         try:
             block: int | None = int(json_rpc(c["rpc_url"], "eth_blockNumber", timeout=2.0), 16)
         except OmsError:
@@ -187,13 +219,13 @@ def devnet_status(
         print(json.dumps(rows, indent=2))
     else:
         table = Table(title=f"devnet (pid {info.get('pid')})")
-        for col in ("chain", "chain id", "RPC URL", "latest block", "status"):
+        for col in ("chain", "chain id", "URL", "latest block / server time", "status"):
             table.add_column(col)
         for r in rows:
             up = r["block"] is not None
             table.add_row(
                 r["name"],
-                str(r["chain_id"]),
+                str(r["chain_id"] or "-"),
                 r["rpc_url"],
                 str(r["block"] if up else "-"),
                 "[green]up[/]" if up else "[red]not answering[/]",

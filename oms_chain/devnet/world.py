@@ -30,6 +30,7 @@ from oms_chain.devnet import deploy as _deploy_module
 from oms_chain.devnet.anvil import DEFAULT_MNEMONIC, AnvilConfig, AnvilProcess, json_rpc
 from oms_chain.devnet.artifacts import PROTOCOL_ARTIFACTS, load_protocol_artifact
 from oms_chain.devnet.deploy import deploy_world
+from oms_chain.devnet.exchange.simulator import SimulatorConfig, SimulatorThread, run_in_thread
 from oms_chain.devnet.paths import build_dir
 from oms_chain.devnet.solidity import load_artifact
 from oms_chain.model.errors import DevnetError, InvalidInput, StateFileCorrupt
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["DevAccount", "Devnet", "DevnetChain", "DevnetConfig", "derive_accounts"]
 
 _CACHE_FORMAT = 1
+
+#: Starting balances of each simulator account (devnet only).
+_EXCHANGE_GRANTS = {"USDC": 1_000_000, "ETH": 200, "BTC": 10}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,9 @@ class DevnetConfig:
     l1_state: Path | None = None
     l1_port: int | None = None
     l2_port: int | None = None
+    with_exchange: bool = False
+    exchange_seed: int = 0
+    exchange_accounts: int = 3
     use_state_cache: bool = True
     cache_dir: Path | None = None
     deployments_dir: Path | None = None
@@ -168,6 +175,9 @@ class Devnet:
         self.config = config or DevnetConfig()
         self._progress = progress or (lambda _msg: None)
         self.chains: dict[str, DevnetChain] = {}
+        self.exchange: SimulatorThread | None = None
+        #: API credentials of the simulator's accounts (devnet only: derived, public)
+        self.exchange_credentials: list[tuple[str, str]] = []
 
     @property
     def l1(self) -> DevnetChain:
@@ -199,13 +209,18 @@ class Devnet:
                 self.chains["l2"] = self._start_chain(
                     "l2", cfg.l2_chain_id, cfg.l2_block_time, cfg.l2_port
                 )
+            if cfg.with_exchange:
+                self._start_exchange()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
-        """Stop every chain. Idempotent."""
+        """Stop every chain and the exchange simulator. Idempotent."""
+        if self.exchange is not None:
+            self.exchange.stop()
+            self.exchange = None
         for chain in self.chains.values():
             chain.process.stop()
         self.chains.clear()
@@ -222,8 +237,25 @@ class Devnet:
         self.stop()
 
     def describe(self) -> dict[str, Any]:
-        """JSON-ready summary of every running chain."""
-        return {name: chain.describe() for name, chain in self.chains.items()}
+        """JSON-ready summary of every running chain (and the exchange simulator)."""
+        out: dict[str, Any] = {name: chain.describe() for name, chain in self.chains.items()}
+        if self.exchange is not None:
+            out["exchange"] = {
+                "kind": "binance-spot-simulator",
+                "rest_url": self.exchange.url,
+                "ws_url": self.exchange.ws_url,
+                "accounts": [{"api_key": k, "secret": s} for k, s in self.exchange_credentials],
+            }
+        return out
+
+    def _start_exchange(self) -> None:
+        cfg = self.config
+        self.exchange = run_in_thread(SimulatorConfig(seed=cfg.exchange_seed))
+        for i in range(cfg.exchange_accounts):
+            key, secret = f"oms-devnet-key-{i}", f"oms-devnet-secret-{i}"
+            self.exchange.create_account(key, secret, _EXCHANGE_GRANTS)
+            self.exchange_credentials.append((key, secret))
+        self._progress(f"exchange simulator at {self.exchange.url}")
 
     # -- internals -----------------------------------------------------------------------------
 

@@ -103,8 +103,12 @@ def test_devnet_up_prints_json_status_sees_it_and_ctrl_c_saves_state(tmp_path: P
         assert "SwapRouter" in summary["l1"]["address_book"]["contracts"]
         status = _run(["devnet", "status", "--json"], env)
         assert status.returncode == 0, status.stderr
-        rows = json.loads(status.stdout)
-        assert rows[0]["rpc_url"] == summary["l1"]["rpc_url"] and rows[0]["block"] > 0
+        rows = {r["name"]: r for r in json.loads(status.stdout)}
+        assert rows["l1"]["rpc_url"] == summary["l1"]["rpc_url"] and rows["l1"]["block"] > 0
+        # the exchange simulator came up beside the chain and answers Binance's REST API
+        exchange = summary["exchange"]
+        assert exchange["accounts"][0]["api_key"] == "oms-devnet-key-0"
+        assert rows["exchange"]["block"] is not None and rows["exchange"]["block"] > 0
     finally:
         up.send_signal(signal.SIGINT)
         _out, err = up.communicate(timeout=30)
