@@ -276,13 +276,24 @@ def audit_export(
 
 
 def _devnet_l1_url() -> str:
+    return _devnet_url(None)
+
+
+def _devnet_url(chain_id: int | None) -> str:
+    """RPC URL of the running devnet's chain ``chain_id`` (default: its L1)."""
     runtime = _runtime_file()
     try:
-        return str(json.loads(runtime.read_text())["chains"]["l1"]["rpc_url"])
+        chains = json.loads(runtime.read_text())["chains"]
     except (OSError, ValueError, KeyError):
         raise InvalidInput(
             "no --rpc-url given and no devnet running (start one with `oms devnet up`)"
         ) from None
+    for name, c in chains.items():
+        if name != "exchange" and (
+            (chain_id is None and name == "l1") or c["chain_id"] == chain_id
+        ):
+            return str(c["rpc_url"])
+    raise InvalidInput(f"the running devnet has no chain {chain_id}; pass --rpc-url")
 
 
 @tx_app.command("status")
@@ -331,6 +342,79 @@ def tx_status(
     table.add_column("value")
     for key, value in row.items():
         table.add_row(key, str(value))
+    console.print(table)
+
+
+@app.command()
+def quote(
+    sell: Annotated[str, typer.Option("--sell", help="Token to sell (symbol, e.g. WETH).")],
+    buy: Annotated[str, typer.Option("--buy", help="Token to buy (symbol, e.g. USDC).")],
+    amount: Annotated[str, typer.Option("--amount", help="Amount to sell, in whole tokens.")],
+    chain: Annotated[
+        int | None, typer.Option("--chain", help="Chain id (default: the RPC's).")
+    ] = None,
+    rpc_url: Annotated[
+        str | None, typer.Option("--rpc-url", help="Chain RPC URL (default: the devnet L1).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Exact amount out, price impact and gas on every Uniswap pool of the pair (off-chain)."""
+    from decimal import Decimal, InvalidOperation
+
+    from web3 import Web3
+
+    from oms_chain.chain.addressbook import load_address_book
+    from oms_chain.venues.amm.quotes import quote_pools
+
+    try:
+        human = Decimal(amount)
+    except InvalidOperation:
+        raise InvalidInput(f"--amount {amount!r} is not a number") from None
+    if not human.is_finite() or human <= 0:
+        raise InvalidInput(f"--amount must be positive, got {amount}")
+    url = rpc_url or _devnet_url(chain)
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+    try:
+        chain_id = int(w3.eth.chain_id)
+    except Exception as exc:
+        raise InvalidInput(f"{url} does not answer eth_chainId: {exc}") from None
+    if chain is not None and chain != chain_id:
+        raise InvalidInput(f"--chain {chain} but {url} is chain {chain_id}")
+    book = load_address_book(chain_id)
+    token_in, token_out = book.token(sell), book.token(buy)
+    base_units = human * 10**token_in.decimals
+    if base_units != base_units.to_integral_value():
+        raise InvalidInput(f"--amount {amount} has more than {token_in.decimals} decimals")
+    quotes = quote_pools(w3, book, sell, buy, int(base_units))
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "chain_id": chain_id,
+                    "sell": sell,
+                    "buy": buy,
+                    "amount_in": int(base_units),
+                    "decimals_out": token_out.decimals,
+                    "quotes": [q.as_dict() for q in quotes],
+                },
+                indent=2,
+            )
+        )
+        return
+    table = Table(title=f"sell {human} {sell} for {buy} on {book.name} (exact, off-chain)")
+    for col in ("venue", "fee", "pool", f"{buy} out", "impact (bps)", "ticks", "gas (model)"):
+        table.add_column(col, justify="left" if col in ("venue", "pool") else "right")
+    for q in quotes:
+        out = Decimal(q.amount_out) / Decimal(10**token_out.decimals)
+        table.add_row(
+            "Uniswap V3" if q.protocol == "uniswap-v3" else "Uniswap V2",
+            f"{q.fee / 10_000:g}%",
+            q.pool,
+            f"{out:,.{token_out.decimals}f}" + (" (partial)" if q.filled_in < q.amount_in else ""),
+            f"{q.price_impact_bps:.2f}",
+            str(q.ticks_crossed),
+            f"{q.gas_estimate:,}",
+        )
     console.print(table)
 
 
