@@ -13,7 +13,7 @@ import json
 import os
 import signal
 import sys
-import time
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -115,6 +115,12 @@ def devnet_up(
     with err_console.status("starting the devnet…") as status:
         world = Devnet(config, progress=lambda m: status.update(m)).start()
     runtime = _runtime_file()
+    # Ctrl-C / SIGTERM only set a flag: shutdown then runs in normal control flow, never from
+    # an exception raised in the middle of a subprocess call (which can leave its locks held).
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         summary = world.describe()
         runtime.parent.mkdir(parents=True, exist_ok=True)
@@ -124,11 +130,9 @@ def devnet_up(
         else:
             _print_world(summary)
             err_console.print("[dim]devnet is up; press Ctrl-C to stop[/]")
-        signal.signal(signal.SIGTERM, _interrupt)
-        while all(c.process.is_running() for c in world.chains.values()):
-            time.sleep(0.5)
-        raise OmsError("a devnet node exited unexpectedly; see its log for why")
-    except KeyboardInterrupt:
+        while not stop.wait(0.5):
+            if not all(c.process.is_running() for c in world.chains.values()):
+                raise OmsError("a devnet node exited unexpectedly; see its log for why")
         err_console.print("stopping the devnet")
         if dump_state is not None:
             world.l1.process.dump_state_to(dump_state)
@@ -136,11 +140,8 @@ def devnet_up(
     finally:
         world.stop()
         runtime.unlink(missing_ok=True)
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    """SIGTERM stops ``devnet up`` the same way Ctrl-C does."""
-    raise KeyboardInterrupt
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _print_world(summary: dict[str, Any]) -> None:
