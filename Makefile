@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
-.PHONY: setup contracts postgres demo test lint typecheck layers pytest forge bench clean
+.PHONY: setup contracts postgres demo test lint typecheck layers pytest forge compat bench clean
 
 ## setup: Python venv (package editable + dev extras, pinned by constraints.txt), npm toolchain
 ## and protocol artifacts, our contract build. Idempotent; quick when already done.
@@ -53,6 +53,15 @@ pytest:
 
 forge:
 	$(FORGE) test --root . -q
+
+## compat: the oldest stack we promise to work with (web3 7, eth-account 0.13, numpy 1.26 --
+## what eth-ape 0.8 and eth-brownie 1.22 need), in its own venv, on the suites that touch web3.
+COMPAT_VENV := .venv-web3v7
+compat: node_modules/.installed contracts
+	@test -x $(COMPAT_VENV)/bin/python || $(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-web3v7.txt -e '.[dev]'
+	$(COMPAT_VENV)/bin/pytest -q -p no:cacheprovider tests/integration/devnet tests/integration/chain \
+		tests/unit/chain tests/integration/amm tests/unit/model tests/unit/engine tests/integration/scripts
 
 ## bench: performance benchmarks; results in bench/results/*.json and a table.
 bench: setup postgres

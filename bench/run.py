@@ -56,7 +56,9 @@ def main(argv: list[str]) -> int:
     for name, entry in results.items():
         for metric, value in entry["metrics"].items():
             shown = (
-                f"{value:,.3f}"
+                ("yes" if value else "NO")
+                if isinstance(value, bool)
+                else f"{value:,.3f}"
                 if isinstance(value, float)
                 else f"{value:,}"
                 if isinstance(value, int)
