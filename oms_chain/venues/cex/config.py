@@ -1,0 +1,78 @@
+"""Configuration of one ccxt venue: which exchange, which account, which URLs, how fast."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from oms_chain.model.errors import ConfigError
+
+__all__ = ["CcxtVenueConfig"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CcxtVenueConfig:
+    """Settings of one :class:`~oms_chain.venues.cex.CcxtVenue`. Keyword-only and frozen.
+
+    ``exchange`` is a ccxt exchange id (``binance``); ``venue_id`` our name for the venue
+    (default: the exchange id). ``options`` are ccxt's public ``options``; ``urls`` replaces
+    ccxt's ``urls['api']`` (how a local simulator is reached — nothing else changes).
+    ``rate_per_s`` / ``burst`` size our own token bucket in front of every REST call (ccxt's
+    ``enableRateLimit`` stays on as well). ``timeout_s`` bounds each REST call.
+    ``poll_interval_s`` is the REST polling period while the user stream is down;
+    ``backoff_*`` shape reconnection delays (exponential, capped, with seeded jitter).
+    ``symbols`` (ccxt symbols, e.g. ``ETH/USDC``) are the markets this venue trades: where
+    :meth:`reconcile` looks for open orders and where an order of unknown market (placed before a
+    restart) is searched, together with every market used since start. Empty: all markets when
+    nothing was used yet — fine for a simulator, too many requests on a real exchange.
+    """
+
+    exchange: str
+    venue_id: str | None = None
+    api_key: str | None = None
+    secret: str | None = None
+    password: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    urls: Mapping[str, Any] | None = None
+    symbols: tuple[str, ...] = ()
+    enable_rate_limit: bool = True
+    rate_per_s: float = 20.0
+    burst: int = 20
+    timeout_s: float = 10.0
+    poll_interval_s: float = 1.0
+    book_depth: int | None = None
+    book_timeout_s: float = 5.0
+    backoff_initial_s: float = 0.1
+    backoff_max_s: float = 5.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.exchange or not isinstance(self.exchange, str):
+            raise ConfigError("cex venue key 'exchange' must be a ccxt exchange id, e.g. 'binance'")
+        for name in ("rate_per_s", "timeout_s", "poll_interval_s", "book_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"cex venue key {name!r} must be positive")
+        if self.burst < 1:
+            raise ConfigError("cex venue key 'burst' must be at least 1")
+        if not 0 < self.backoff_initial_s <= self.backoff_max_s:
+            raise ConfigError(
+                "cex venue keys 'backoff_initial_s' / 'backoff_max_s' need 0 < initial <= max"
+            )
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> CcxtVenueConfig:
+        """Build from a TOML table; unknown keys raise :class:`ConfigError` naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown cex venue key(s) {unknown}; known: {sorted(known)}")
+        settings = dict(data)
+        if "symbols" in settings:
+            settings["symbols"] = tuple(settings["symbols"])
+        return cls(**settings)
+
+    @property
+    def name(self) -> str:
+        """The venue id we report under."""
+        return self.venue_id or self.exchange
