@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from oms_chain.chain.registry import ChainInfo, FinalityModel
 from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
@@ -29,8 +29,16 @@ from oms_chain.custody.base import SignedTransaction
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import TxHash
 from oms_chain.model.orders import SettlementState, SettlementStatus
+from oms_chain.store.base import EventStore
 
-__all__ = ["Receipt", "SettlementReport", "SettlementTracker", "lookup_settlement"]
+__all__ = [
+    "Receipt",
+    "SettlementReport",
+    "SettlementTracker",
+    "StoreTrackerJournal",
+    "TrackerJournal",
+    "lookup_settlement",
+]
 
 _S = SettlementStatus
 _TERMINAL = frozenset({_S.FINAL, _S.DROPPED, _S.REPLACED})
@@ -74,6 +82,34 @@ class SettlementReport:
     ts_event: int
 
 
+class TrackerJournal(Protocol):
+    """Where a tracker keeps its transactions so a restarted process tracks them to the end."""
+
+    def load(self, chain_id: int) -> list[dict[str, Any]]:
+        """The entries saved last (empty when none)."""
+        ...
+
+    def save(self, chain_id: int, entries: list[dict[str, Any]]) -> None:
+        """Replace the saved entries."""
+        ...
+
+
+class StoreTrackerJournal:
+    """A :class:`TrackerJournal` in the event store (a snapshot per chain)."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    def load(self, chain_id: int) -> list[dict[str, Any]]:
+        found = self._store.load_snapshot(f"settlement/{chain_id}")
+        return list(found[1]["txs"]) if found else []
+
+    def save(self, chain_id: int, entries: list[dict[str, Any]]) -> None:
+        self._store.save_snapshot(
+            f"settlement/{chain_id}", self._store.last_position(), {"txs": entries}
+        )
+
+
 @dataclass
 class _Tracked:
     signed: SignedTransaction
@@ -84,6 +120,47 @@ class _Tracked:
     rebroadcasts: int = 0
     replaced_by: TxHash | None = None
     history: list[SettlementStatus] = field(default_factory=list)
+
+    def to_entry(self) -> dict[str, Any]:
+        return {
+            "raw": self.signed.raw.hex(),
+            "tx_hash": self.signed.tx_hash,
+            "sender": self.signed.sender,
+            "nonce": self.signed.nonce,
+            "status": self.state.status.value,
+            "confirmations": self.state.confirmations,
+            "block_number": self.state.block_number,
+            "block_hash": self.block_hash,
+            "succeeded": self.succeeded,
+            "rebroadcasts": self.rebroadcasts,
+            "replaced_by": self.replaced_by,
+            "history": [h.value for h in self.history],
+        }
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any]) -> _Tracked:
+        tx_hash = TxHash(entry["tx_hash"])
+        signed = SignedTransaction(
+            raw=bytes.fromhex(entry["raw"]),
+            tx_hash=tx_hash,
+            sender=entry["sender"],
+            nonce=int(entry["nonce"]),
+        )
+        state = SettlementState(
+            tx_hash=tx_hash,
+            status=SettlementStatus(entry["status"]),
+            confirmations=int(entry["confirmations"]),
+            block_number=entry["block_number"],
+        )
+        return cls(
+            signed,
+            state,
+            block_hash=entry["block_hash"],
+            succeeded=entry["succeeded"],
+            rebroadcasts=int(entry["rebroadcasts"]),
+            replaced_by=entry["replaced_by"],
+            history=[SettlementStatus(h) for h in entry["history"]],
+        )
 
 
 class SettlementTracker:
@@ -103,6 +180,7 @@ class SettlementTracker:
         max_rebroadcasts: int = 5,
         clock: Callable[[], float] = time.monotonic,
         clock_ns: Callable[[], int] = time.time_ns,
+        journal: TrackerJournal | None = None,
     ) -> None:
         if missing_grace < 0 or max_rebroadcasts < 0:
             raise InvalidInput("missing_grace and max_rebroadcasts must be >= 0")
@@ -113,6 +191,15 @@ class SettlementTracker:
         self._clock = clock
         self._clock_ns = clock_ns
         self._txs: dict[TxHash, _Tracked] = {}
+        self._journal = journal
+        if journal is not None:  # a restart: pick up where the last process left off
+            for entry in journal.load(chain.chain_id):
+                tracked = _Tracked.from_entry(entry)
+                self._txs[tracked.signed.tx_hash] = tracked
+
+    def _persist(self) -> None:
+        if self._journal is not None:
+            self._journal.save(self.chain.chain_id, [t.to_entry() for t in self._txs.values()])
 
     def track(self, signed: SignedTransaction, *, replaces: TxHash | None = None) -> None:
         """Start tracking a broadcast (or possibly broadcast) transaction.
@@ -125,6 +212,7 @@ class SettlementTracker:
         self._txs[signed.tx_hash] = _Tracked(signed, SettlementState(tx_hash=signed.tx_hash))
         if replaces is not None and replaces in self._txs:
             self._txs[replaces].replaced_by = signed.tx_hash
+        self._persist()
 
     def state(self, tx_hash: TxHash) -> SettlementState:
         """Current settlement state of a tracked transaction."""
@@ -166,6 +254,7 @@ class SettlementTracker:
                 self._on_receipt(tracked, receipt, head, finalized, reports)
             else:
                 await self._on_missing(tracked, reports)
+        self._persist()  # also keeps rebroadcast counts, which make no report
         return reports
 
     # -- transitions ---------------------------------------------------------------------------
