@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from eth_utils import to_checksum_address
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oms_chain.custody import LocalSigner, Signer
 from oms_chain.model.errors import ConfigError, InvalidInput
@@ -72,3 +75,43 @@ def test_env_keys_and_bad_keys_give_errors_that_never_show_the_key(
     assert "OMS_TEST_KEY" in str(info.value) and "1234" not in str(info.value)
     with pytest.raises(ConfigError, match="not set"):
         LocalSigner.from_env("OMS_TEST_KEY_MISSING")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    chain_id=st.integers(min_value=1, max_value=2**32),
+    nonce=st.integers(min_value=0, max_value=2**64 - 1),
+    tip=st.integers(min_value=0, max_value=10**12),
+    extra=st.integers(min_value=0, max_value=10**12),
+    gas=st.integers(min_value=21000, max_value=30_000_000),
+    value=st.integers(min_value=0, max_value=2**128),
+    data=st.binary(max_size=300),
+    to=st.binary(min_size=20, max_size=20),
+)
+def test_fast_eip1559_signing_gives_the_same_bytes_as_eth_account(
+    chain_id: int, nonce: int, tip: int, extra: int, gas: int, value: int, data: bytes, to: bytes
+) -> None:
+    tx = {
+        "chainId": chain_id,
+        "nonce": nonce,
+        "maxPriorityFeePerGas": tip,
+        "maxFeePerGas": tip + extra,
+        "gas": gas,
+        "to": to_checksum_address(to),
+        "value": value,
+        "data": "0x" + data.hex(),
+    }
+    ours = LocalSigner(KEY)._sign_tx_sync(tx)
+    reference = Account.from_key(KEY).sign_transaction(tx)
+    assert ours.raw == bytes(reference.raw_transaction)
+    assert ours.tx_hash == "0x" + bytes(reference.hash).hex()
+
+
+def test_fast_path_rejects_bad_fields() -> None:
+    signer = LocalSigner(KEY)
+    with pytest.raises(InvalidInput, match="<= maxFeePerGas"):
+        signer._sign_tx_sync({**TX, "maxPriorityFeePerGas": 3 * 10**9})
+    with pytest.raises(InvalidInput, match="20 bytes"):
+        signer._sign_tx_sync({**TX, "to": "0x1234"})
+    with pytest.raises(InvalidInput, match=">= 0"):
+        signer._sign_tx_sync({**TX, "value": -1})
