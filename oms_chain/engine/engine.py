@@ -810,7 +810,7 @@ class Engine:
         now = self._clock.now_ns()
         out: list[Event] = []
         for f in fills:
-            if f"{f.venue}:{f.trade_id}" in self._proj.fills:
+            if Fill.key_for(f.venue, f.trade_id, f.client_order_id) in self._proj.fills:
                 continue
             fill = Fill(
                 trade_id=f.trade_id,

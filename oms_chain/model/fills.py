@@ -23,7 +23,8 @@ __all__ = ["Fill"]
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fill:
     """One execution. ``quantity`` in base, ``price`` in quote per base, ``fee`` in
-    ``fee_currency``. ``(venue, trade_id)`` identifies a fill uniquely (used for de-duplication).
+    ``fee_currency``. ``(venue, trade_id, client_order_id)`` identifies a fill uniquely (used for
+    de-duplication): a trade between two of our own orders is two fills with one trade id.
     """
 
     trade_id: TradeId
@@ -49,8 +50,13 @@ class Fill:
 
     @property
     def key(self) -> str:
-        """Globally unique key ``<venue>:<trade_id>``."""
-        return f"{self.venue}:{self.trade_id}"
+        """Globally unique key ``<venue>:<trade_id>:<client_order_id>``."""
+        return self.key_for(self.venue, self.trade_id, self.client_order_id)
+
+    @staticmethod
+    def key_for(venue: str, trade_id: str, client_order_id: str) -> str:
+        """The :attr:`key` of a fill, from a venue report's fields."""
+        return f"{venue}:{trade_id}:{client_order_id}"
 
     @property
     def notional(self) -> Decimal:

@@ -39,6 +39,7 @@ from oms_chain.model import (
     SystemClock,
     event_from_payload,
 )
+from oms_chain.model.fills import Fill
 from oms_chain.risk import RiskGate, RiskLimits
 from oms_chain.store import open_store, verify_audit
 from oms_chain.store.projections import Projections
@@ -171,7 +172,11 @@ def test_sigkill_at_random_points_loses_nothing_and_sends_nothing_twice(tmp_path
     venue = _venue(tmp_path, 0)
     received = venue.received()
     assert received and max(received.values()) == 1, Counter(received.values())
-    venue_fills = {f"{f.venue}:{f.trade_id}" for r in venue.reports() for f in r.fills}
+    venue_fills = {
+        Fill.key_for(f.venue, f.trade_id, f.client_order_id)
+        for r in venue.reports()
+        for f in r.fills
+    }
     assert venue_fills == set(replay.fills)
     for report in venue.reports():
         oid = replay.by_client_order_id[report.client_order_id]

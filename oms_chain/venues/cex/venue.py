@@ -111,7 +111,8 @@ class CcxtVenue:
         self._coid_of: dict[VenueOrderId, ClientOrderId] = {}
         self._last: dict[ClientOrderId, tuple[str, Decimal]] = {}
         self._open: set[ClientOrderId] = set()
-        self._seen_trades: set[TradeId] = set()
+        # (trade id, client order id): a self-trade is one trade id for two of our orders
+        self._seen_trades: set[tuple[TradeId, ClientOrderId]] = set()
         self._queue: asyncio.Queue[VenueReport] = asyncio.Queue()
         self._book_tasks: dict[str, asyncio.Task[None]] = {}
         self._book_ready: dict[str, asyncio.Event] = {}
@@ -276,8 +277,9 @@ class CcxtVenue:
         Returns how many reports were new."""
         new = 0
         for fill in report.fills:
-            if fill.trade_id not in self._seen_trades:
-                self._seen_trades.add(fill.trade_id)
+            seen = (fill.trade_id, fill.client_order_id)
+            if seen not in self._seen_trades:
+                self._seen_trades.add(seen)
                 new += 1
                 if emit:
                     self._queue.put_nowait(fill)

@@ -344,3 +344,24 @@ async def test_reads_wait_out_429_and_lose_nothing(
     balances = await venue.balances()
     assert balances["USDC"] == Decimal(100_000)
     assert venue.stats["rate_limited"] >= 1
+
+
+async def test_a_self_trade_is_two_fills_one_per_order(venue: CcxtVenue) -> None:
+    instrument = venue.market("ETH/USDC").instrument
+    asks = await venue.liquidity(instrument, Side.BUY)
+    bids = await venue.liquidity(instrument, Side.SELL)
+    price = bids.levels[0].price + Decimal("0.01")
+    assert price < asks.levels[0].price, "needs a spread of at least two ticks"
+    sell = order(venue, "self-sell", side=Side.SELL, limit=str(price))
+    buy = order(venue, "self-buy", side=Side.BUY, limit=str(price))
+    await venue.place(sell)
+    await venue.place(buy)
+    report = await venue.reconcile([sell.client_order_id, buy.client_order_id])
+    by_id = {r.client_order_id: r for r in report.orders}
+    for coid in (sell.client_order_id, buy.client_order_id):
+        r = by_id[coid]
+        assert r.status is VenueOrderStatus.FILLED and r.filled_quantity == Decimal("0.1")
+        assert [f.client_order_id for f in r.fills] == [coid]
+    (sell_fill,) = by_id[sell.client_order_id].fills
+    (buy_fill,) = by_id[buy.client_order_id].fills
+    assert sell_fill.trade_id == buy_fill.trade_id  # one trade, two fills of ours

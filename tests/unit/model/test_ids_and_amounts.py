@@ -68,3 +68,9 @@ def test_floats_are_refused_as_money():
 def test_huge_wei_amounts_convert_without_context_rounding():
     units = 123456789012345678901234567890123456789
     assert from_base_units(units, 18) == Decimal("123456789012345678901.234567890123456789")
+
+
+def test_fill_keys_tell_apart_the_two_sides_of_a_self_trade() -> None:
+    from oms_chain.model.fills import Fill
+
+    assert Fill.key_for("binance", "77", "oms-a") != Fill.key_for("binance", "77", "oms-b")
