@@ -594,6 +594,17 @@ class Engine:
             lock = self._locks[venue_id] = asyncio.Lock()
         return lock
 
+    def _order_kw(self, order: Order) -> dict[str, Any]:
+        """The fields every event about ``order`` carries, stamped now."""
+        now = self._clock.now_ns()
+        return {
+            "event_id": self._eid(),
+            "ts_event": now,
+            "ts_init": now,
+            "correlation_id": order.intent_id,
+            "order_id": order.order_id,
+        }
+
     def _eid(self) -> EventId:
         # Replaced by the stream position in _commit; a placeholder keeps constructors simple.
         return EventId("pending")
@@ -701,55 +712,20 @@ class Engine:
         try:
             report = await asyncio.wait_for(venue.place(request), self._config.send_timeout_s)
         except VenueRejected as exc:
-            now = self._clock.now_ns()
             self._commit(
-                pid,
-                [
-                    OrderRejected(
-                        event_id=self._eid(),
-                        ts_event=now,
-                        ts_init=now,
-                        correlation_id=child.intent_id,
-                        order_id=child.order_id,
-                        reason=str(exc),
-                        source="venue",
-                    )
-                ],
+                pid, [OrderRejected(**self._order_kw(child), reason=str(exc), source="venue")]
             )
             return
         except VenueUnavailable as exc:
-            now = self._clock.now_ns()
-            self._commit(
-                pid,
-                [
-                    OrderFailed(
-                        event_id=self._eid(),
-                        ts_event=now,
-                        ts_init=now,
-                        correlation_id=child.intent_id,
-                        order_id=child.order_id,
-                        reason=f"not sent: {exc}",
-                    )
-                ],
-            )
+            self._commit(pid, [OrderFailed(**self._order_kw(child), reason=f"not sent: {exc}")])
             return
         except Exception as exc:
-            now = self._clock.now_ns()
             self._needs_reconcile.add(child.venue)
             log.warning("send of %s to %s ambiguous: %r", child.order_id, child.venue, exc)
-            self._commit(
-                pid,
-                [
-                    OrderOutcomeUnknown(
-                        event_id=self._eid(),
-                        ts_event=now,
-                        ts_init=now,
-                        correlation_id=child.intent_id,
-                        order_id=child.order_id,
-                        reason=f"outcome unknown: {exc!r}",
-                    )
-                ],
+            unknown = OrderOutcomeUnknown(
+                **self._order_kw(child), reason=f"outcome unknown: {exc!r}"
             )
+            self._commit(pid, [unknown])
             return
         self._commit(pid, self._events_from_report(child, report))
 
