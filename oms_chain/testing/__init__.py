@@ -14,6 +14,10 @@ fixtures without a ``conftest.py``:
     The funded accounts (address + private key), the same on both chains.
 ``address_book``
     The L1 :class:`~oms_chain.chain.addressbook.AddressBook` (contracts, tokens, pools).
+``exchange_simulator`` (session)
+    The local exchange speaking Binance's spot API (:mod:`oms_chain.devnet.exchange`), in a
+    background thread, with one funded account; ``exchange_credentials`` gives its
+    ``(api_key, secret)``. Point ccxt at it with ``sim.simulator.binance_urls(ex.urls["api"])``.
 ``postgres_cluster`` (session) / ``postgres_url`` (function)
     A throwaway PostgreSQL server on loopback (initdb + pg_ctl, removed at the end) and a fresh
     empty schema on it per test, for the event store's PostgreSQL backend.
@@ -33,11 +37,14 @@ from oms_chain.testing.postgres import postgres_cluster, postgres_url
 
 if TYPE_CHECKING:
     from oms_chain.chain.addressbook import AddressBook
+    from oms_chain.devnet.exchange.simulator import SimulatorThread
     from oms_chain.devnet.world import DevAccount, Devnet, DevnetChain
 
 __all__ = [
     "address_book",
     "devnet_accounts",
+    "exchange_credentials",
+    "exchange_simulator",
     "l1",
     "l2",
     "oms_devnet",
@@ -101,3 +108,26 @@ def devnet_accounts(oms_devnet: Devnet) -> tuple[DevAccount, ...]:
 def address_book(l1: DevnetChain) -> AddressBook:
     """The L1 address book (contracts, tokens, pools)."""
     return l1.book
+
+
+#: API credentials of the plugin's exchange account (devnet only).
+EXCHANGE_CREDENTIALS = ("oms-test-key", "oms-test-secret")
+
+
+@pytest.fixture(scope="session")
+def exchange_simulator() -> Iterator[SimulatorThread]:
+    """A seeded exchange simulator with one account funded with USDC, ETH and BTC."""
+    from oms_chain.devnet.exchange.simulator import SimulatorConfig, run_in_thread
+
+    sim = run_in_thread(SimulatorConfig(seed=0))
+    try:
+        sim.create_account(*EXCHANGE_CREDENTIALS, {"USDC": 1_000_000, "ETH": 200, "BTC": 10})
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture
+def exchange_credentials(exchange_simulator: SimulatorThread) -> tuple[str, str]:
+    """``(api_key, secret)`` of the simulator account."""
+    return EXCHANGE_CREDENTIALS
