@@ -839,7 +839,15 @@ class Engine:
                 r = by_coid.get(coid)
                 if r is not None:
                     evs = self._events_from_report(o, r)
-                    recovered += sum(isinstance(e, FillRecorded) for e in evs)
+                    new_fills = [e.fill for e in evs if isinstance(e, FillRecorded)]
+                    recovered += len(new_fills)
+                    backed = o.filled_quantity + sum((f.quantity for f in new_fills), Decimal(0))
+                    if r.filled_quantity > backed:
+                        problems.append(
+                            f"venue reports {r.filled_quantity} filled for order {coid} but only "
+                            f"{backed} is backed by fills it reported; not trading on "
+                            f"{venue_id} until the fills are accounted for"
+                        )
                     per_stream.setdefault(stream, []).extend(evs)
                 elif coid in unknown and o.status in _UNSETTLED:
                     per_stream.setdefault(stream, []).append(

@@ -419,3 +419,30 @@ async def test_deadline_expiry_at_the_venue_expires_the_order(world):
     world.venue.tick()
     await world.venue.flush()
     assert world.engine.order(order.order_id).status is OrderStatus.EXPIRED
+
+
+async def test_a_venue_fill_without_its_fill_reports_stops_trading_there_and_says_why(world):
+    import dataclasses
+
+    from oms_chain.model.errors import ReconciliationFailed
+
+    world.venue.inject(Fault.LOSE_RESPONSE)
+    order = await world.engine.submit(world.intent("hidden"))  # fills at the venue, reply lost
+    child = world.engine.order(order.children[0])
+    assert child.status is OrderStatus.IN_FLIGHT
+    honest = world.venue.reconcile
+
+    async def without_fills(ids):  # a venue that says "filled" but shows no fills
+        report = await honest(ids)
+        return dataclasses.replace(
+            report, orders=tuple(dataclasses.replace(r, fills=()) for r in report.orders)
+        )
+
+    world.venue.reconcile = without_fills
+    with pytest.raises(ReconciliationFailed, match="backed by fills"):
+        await world.engine.reconcile("paper")
+    assert world.engine.order(order.children[0]).filled_quantity == 0
+    world.venue.reconcile = honest  # the fills become visible: reconciliation recovers them
+    await world.engine.reconcile("paper")
+    child = world.engine.order(order.children[0])
+    assert child.status is OrderStatus.FILLED and child.filled_quantity == child.quantity
