@@ -410,38 +410,14 @@ class Engine:
             else [c for c in self._proj.children(order) if not c.is_terminal]
         )
         if not targets:
-            now = self._clock.now_ns()
-            self._commit(
-                order.order_id,
-                [
-                    OrderCancelled(
-                        event_id=self._eid(),
-                        ts_event=now,
-                        ts_init=now,
-                        order_id=order.order_id,
-                        reason="cancelled before sending",
-                        correlation_id=order.intent_id,
-                    )
-                ],
-            )
+            cancelled = OrderCancelled(**self._order_kw(order), reason="cancelled before sending")
+            self._commit(order.order_id, [cancelled])
             return self._proj.order(parent.order_id)
         for child in targets:
             assert child.venue is not None and child.client_order_id is not None
             async with self._lock(child.venue):
-                now = self._clock.now_ns()
-                self._commit(
-                    parent.order_id,
-                    [
-                        OrderCancelRequested(
-                            event_id=self._eid(),
-                            ts_event=now,
-                            ts_init=now,
-                            order_id=child.order_id,
-                            requested_by="user",
-                            correlation_id=child.intent_id,
-                        )
-                    ],
-                )
+                requested = OrderCancelRequested(**self._order_kw(child), requested_by="user")
+                self._commit(parent.order_id, [requested])
                 current = self._proj.order(child.order_id)
                 if current.status in _UNSETTLED:
                     self._needs_reconcile.add(child.venue)
