@@ -276,10 +276,6 @@ def audit_export(
     console.print(f"wrote {count:,} events to {out}")
 
 
-def _devnet_l1_url() -> str:
-    return _devnet_url(None)
-
-
 def _devnet_url(chain_id: int | None) -> str:
     """RPC URL of the running devnet's chain ``chain_id`` (default: its L1)."""
     runtime = _runtime_file()
@@ -313,7 +309,7 @@ def tx_status(
     from oms_chain.chain.tracker import lookup_settlement
     from oms_chain.model.ids import TxHash
 
-    url = rpc_url or _devnet_l1_url()
+    url = rpc_url or _devnet_url(None)
 
     async def lookup() -> Any:
         async with RpcClient([url]) as rpc:

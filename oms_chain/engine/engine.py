@@ -570,12 +570,13 @@ class Engine:
             lock = self._locks[venue_id] = asyncio.Lock()
         return lock
 
-    def _order_kw(self, order: Order) -> dict[str, Any]:
-        """The fields every event about ``order`` carries, stamped now."""
+    def _order_kw(self, order: Order, ts_event: int | None = None) -> dict[str, Any]:
+        """The fields every event about ``order`` carries; learned now, happened at ``ts_event``
+        (default: now)."""
         now = self._clock.now_ns()
         return {
             "event_id": self._eid(),
-            "ts_event": now,
+            "ts_event": now if ts_event is None else ts_event,
             "ts_init": now,
             "correlation_id": order.intent_id,
             "order_id": order.order_id,
@@ -709,18 +710,12 @@ class Engine:
 
     def _events_from_report(self, order: Order, report: OrderStatusReport) -> list[Event]:
         """Events that bring ``order`` to the state the venue reports (idempotent)."""
-        now = self._clock.now_ns()
-        cid = order.intent_id
         out: list[Event] = []
         changed = report.quantity != order.quantity or report.limit_price != order.limit_price
         if changed and not order.is_terminal and report.quantity >= order.filled_quantity:
             out.append(
                 OrderAmended(
-                    event_id=self._eid(),
-                    ts_event=report.ts_event,
-                    ts_init=now,
-                    correlation_id=cid,
-                    order_id=order.order_id,
+                    **self._order_kw(order, report.ts_event),
                     quantity=report.quantity,
                     limit_price=report.limit_price,
                 )
@@ -728,25 +723,14 @@ class Engine:
         if order.venue_order_id is None and not order.is_terminal:
             out.append(
                 OrderAcknowledged(
-                    event_id=self._eid(),
-                    ts_event=report.ts_event,
-                    ts_init=now,
-                    correlation_id=cid,
-                    order_id=order.order_id,
-                    venue_order_id=report.venue_order_id,
+                    **self._order_kw(order, report.ts_event), venue_order_id=report.venue_order_id
                 )
             )
         out.extend(self._fill_events(order, report.fills))
         terminal = self._proj.order(order.order_id).is_terminal
         reason = report.reason or f"venue reports {report.status.value}"
         if not terminal:
-            kw: dict[str, Any] = dict(
-                event_id=self._eid(),
-                ts_event=report.ts_event,
-                ts_init=now,
-                correlation_id=cid,
-                order_id=order.order_id,
-            )
+            kw = self._order_kw(order, report.ts_event)
             if report.status is VenueOrderStatus.CANCELLED:
                 out.append(OrderCancelled(reason=reason, **kw))
             elif report.status is VenueOrderStatus.EXPIRED:
