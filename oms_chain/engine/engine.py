@@ -39,9 +39,11 @@ from oms_chain.model.errors import (
     VenueUnavailable,
 )
 from oms_chain.model.events import (
+    AlgoStateChanged,
     ChildOrderCreated,
     Event,
     FillRecorded,
+    FillReversed,
     OrderAccepted,
     OrderAcknowledged,
     OrderAmended,
@@ -53,6 +55,7 @@ from oms_chain.model.events import (
     OrderOutcomeUnknown,
     OrderRejected,
     OrderSubmitted,
+    SettlementUpdated,
     TradingStateChanged,
     VenueReconciled,
     VenueReconciliationFailed,
@@ -70,7 +73,7 @@ from oms_chain.model.ids import (
     parent_order_id,
 )
 from oms_chain.model.intent import Intent
-from oms_chain.model.orders import Order, OrderStatus
+from oms_chain.model.orders import Order, OrderStatus, SettlementState, SettlementStatus
 from oms_chain.model.positions import Portfolio, Position
 from oms_chain.risk.limits import RiskGate, RiskView, TradingState
 from oms_chain.store.errors import DuplicateClientOrderId, StoreUnavailable
@@ -98,6 +101,69 @@ SNAPSHOT_NAME = "engine-projections"
 _S = OrderStatus
 _UNSETTLED = (_S.SENDING, _S.IN_FLIGHT)
 _CLOSE = object()
+_T = SettlementStatus
+_MINED = (_T.INCLUDED, _T.CONFIRMED)
+_SETTLED = (_T.FINAL, _T.DROPPED, _T.REPLACED)
+
+
+def _same(a: SettlementState, b: SettlementState) -> bool:
+    return (a.tx_hash, a.status, a.confirmations, a.block_number) == (
+        b.tx_hash,
+        b.status,
+        b.confirmations,
+        b.block_number,
+    )
+
+
+def _settlement_moves(
+    current: SettlementState | None, reported: SettlementState
+) -> list[SettlementState]:
+    """The legal settlement moves from ``current`` to what a venue ``reported`` (which may skip
+    steps we missed: a report seen after a restart can say ``confirmed(4)`` of a transaction we
+    last saw ``submitted``, or ``included`` in another block than the one we recorded).
+
+    Stale reports (fewer confirmations, a settled transaction) give no moves.
+
+    Raises:
+        IllegalTransition: the report contradicts the settlement table.
+    """
+    out: list[SettlementState] = []
+    cur = current
+    if cur is None:
+        cur = SettlementState(tx_hash=reported.tx_hash)
+        out.append(cur)
+    if _same(cur, reported) or cur.status in _SETTLED:
+        return out
+    new = reported.status
+    if cur.status in _MINED and new is not _T.REORGED:
+        moved_block = new in (*_MINED, _T.FINAL) and reported.block_number != cur.block_number
+        if new not in (*_MINED, _T.FINAL) or moved_block:
+            cur = cur.advance(_T.REORGED)
+            out.append(cur)
+    if cur.status in (_T.SUBMITTED, _T.REORGED) and new in (_T.CONFIRMED, _T.FINAL):
+        cur = cur.advance(_T.INCLUDED, block_number=reported.block_number, tx_hash=reported.tx_hash)
+        out.append(cur)
+    if cur.status is _T.REORGED and new is _T.REORGED:
+        return out
+    if cur.status is _T.INCLUDED and new is _T.INCLUDED:
+        return out
+    if (
+        cur.status is _T.CONFIRMED
+        and new is _T.CONFIRMED
+        and reported.confirmations <= cur.confirmations
+    ):
+        return out
+    if cur.status is _T.CONFIRMED and new is _T.INCLUDED:
+        return out
+    out.append(
+        cur.advance(
+            new,
+            confirmations=reported.confirmations,
+            block_number=reported.block_number,
+            tx_hash=reported.tx_hash,
+        )
+    )
+    return out
 
 
 class EnginePhase(Enum):
@@ -146,6 +212,10 @@ class Engine:
         risk: the pre-trade gate.
         clock: injected clock (integer nanoseconds).
         config: timeouts and naming.
+        sleeper: how algorithmic parents wait (an ``oms_chain.algos`` ``Sleeper``; default:
+            real time on ``clock``). Tests pass a manual one to run schedules in simulated time.
+        market_data: what algorithms observe (volumes, all-in prices); ``None``: the venues'
+            quotes only.
     """
 
     def __init__(
@@ -156,6 +226,8 @@ class Engine:
         risk: RiskGate,
         clock: Clock,
         config: EngineConfig | None = None,
+        sleeper: Any | None = None,
+        market_data: Any | None = None,
     ) -> None:
         self._store = store
         self._venues: dict[VenueId, Venue] = {}
@@ -178,6 +250,9 @@ class Engine:
         self._view = _View(self)
         self._report_errors: list[str] = []
         self._snapshot_position = 0
+        self._sleeper = sleeper
+        self._market_data = market_data
+        self._runners: dict[OrderId, asyncio.Task[None]] = {}
         #: Events folded at start after the snapshot (restart cost).
         self.replayed_at_start = 0
         self.last_position = 0
@@ -222,6 +297,9 @@ class Engine:
             log.error("%s", self._refusal)
             raise ReconciliationFailed(self._refusal)
         self._phase = EnginePhase.READY
+        for order in list(self._proj.orders.values()):
+            if order.parent_id is None and order.is_open and self._is_algo(order):
+                self._start_runner(order)
 
     def _load_snapshot(self) -> None:
         load = getattr(self._store, "load_snapshot", None)
@@ -261,7 +339,14 @@ class Engine:
         return n
 
     async def stop(self) -> None:
-        """Stop the pumps and end every subscription."""
+        """Stop the algorithm runners and the pumps, and end every subscription."""
+        runners = list(self._runners.values())
+        self._runners.clear()
+        for t in runners:
+            t.cancel()
+        for t in runners:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
         for t in self._pumps:
             t.cancel()
         for t in self._pumps:
@@ -382,6 +467,8 @@ class Engine:
                 f"none of the intent's venues {list(intent.venues)} is configured "
                 f"(configured: {sorted(self._venues)})"
             )
+        if intent.algo != "direct":
+            return await self._submit_algo(intent)
         async with self._lock(venue_id):
             existing = self._proj.intents.get(intent.intent_id)
             if existing is not None:
@@ -529,6 +616,175 @@ class Engine:
             self._commit(parent.order_id, self._events_from_report(child, report))
         return self._proj.order(parent.order_id)
 
+    async def spawn_child(
+        self,
+        parent_id: OrderId,
+        *,
+        seq: int,
+        venue: VenueId,
+        quantity: Decimal,
+        limit_price: Decimal | None,
+    ) -> Order:
+        """Create and send child ``seq`` of an accepted parent (algorithms and split routes).
+
+        Idempotent on ``(parent_id, seq)``: if that child exists it is returned and nothing is
+        sent, so a schedule recomputed after a restart never sends a slice twice. The child is
+        recorded (write-ahead) before the venue is called; returns it as it stands afterwards.
+
+        Raises:
+            EngineNotReady: not ready, or trading is halted.
+            InvalidInput: unknown parent / venue, a child order id, a terminal parent, a
+                non-positive quantity, or more than the parent's unallocated quantity.
+        """
+        self._require_ready()
+        parent = self._proj.order(parent_id)
+        if parent.parent_id is not None:
+            raise InvalidInput(f"order {parent_id} is a child; children hang off parents")
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise InvalidInput(f"child seq must be an int >= 0, got {seq!r}")
+        if venue not in self._venues:
+            raise InvalidInput(f"unknown venue {venue!r} (configured: {sorted(self._venues)})")
+        if not isinstance(quantity, Decimal) or quantity <= 0:
+            raise InvalidInput(f"child quantity must be a positive Decimal, got {quantity!r}")
+        if limit_price is not None and limit_price <= 0:
+            raise InvalidInput(f"child limit_price must be positive, got {limit_price}")
+        async with self._lock(venue):
+            parent = self._proj.order(parent_id)
+            for c in self._proj.children(parent):
+                if c.seq == seq:
+                    return c
+            if parent.is_terminal:
+                raise InvalidInput(f"order {parent_id} is {parent.status.value}; no new child")
+            if self._risk.trading_state is TradingState.HALTED:
+                raise EngineNotReady(
+                    f"trading is halted ({self._proj.trading_state['reason']}); no new child orders"
+                )
+            allocated = sum(
+                (
+                    c.filled_quantity if c.is_terminal else c.quantity
+                    for c in self._proj.children(parent)
+                ),
+                Decimal(0),
+            )
+            if allocated + quantity > parent.quantity:
+                raise InvalidInput(
+                    f"child of {quantity} would take order {parent_id} past its quantity "
+                    f"({allocated} of {parent.quantity} already allocated)"
+                )
+            if venue in self._needs_reconcile:
+                await self._reconcile_locked(venue)
+            intent = self._proj.intent_data[parent.intent_id]
+            child_id = child_order_id(parent.order_id, seq)
+            coid = client_order_id(
+                intent.intent_id, seq, prefix=self._config.client_order_id_prefix
+            )
+            try:
+                self._store.reserve_client_order_id(coid, child_id)
+            except DuplicateClientOrderId as exc:
+                raise InvalidInput(
+                    f"client order id {coid} for child {seq} of {parent_id} is held by another "
+                    f"order; use another seq"
+                ) from exc
+            self._commit(
+                parent.order_id,
+                self._child_events(
+                    (parent.order_id, parent.intent_id),
+                    seq,
+                    child_id,
+                    coid,
+                    venue,
+                    quantity,
+                    limit_price,
+                ),
+            )
+            await self._send(self._proj.order(child_id), intent)
+            return self._proj.order(child_id)
+
+    def algo_state(self, parent_id: OrderId) -> str:
+        """``running``, ``paused`` or ``cancelled`` for an algorithmic parent order.
+
+        Raises:
+            UnknownOrder / InvalidInput: no such order, or it is not an algorithmic parent.
+        """
+        parent = self._proj.order(parent_id)
+        if parent.parent_id is not None or not self._is_algo(parent):
+            raise InvalidInput(f"order {parent_id} is not an algorithmic parent order")
+        return self._proj.algo_states.get(parent_id, "running")
+
+    def pause(self, parent_id: OrderId, reason: str = "paused by user") -> None:
+        """Stop an algorithm from sending new children (open children stay working)."""
+        self._set_algo_state(parent_id, "paused", reason)
+
+    def resume(self, parent_id: OrderId, reason: str = "resumed by user") -> None:
+        """Let a paused algorithm go on; it catches up from where its schedule stands."""
+        self._set_algo_state(parent_id, "running", reason)
+
+    def _set_algo_state(self, parent_id: OrderId, state: str, reason: str) -> None:
+        if self._phase not in (EnginePhase.READY, EnginePhase.REFUSED):
+            raise EngineNotReady(f"engine is {self._phase.value}")
+        current = self.algo_state(parent_id)
+        parent = self._proj.order(parent_id)
+        if current == state:
+            return
+        if current == "cancelled" or parent.is_terminal:
+            raise InvalidInput(f"order {parent_id} is {parent.status.value}; its algo is over")
+        self._commit(
+            parent_id,
+            [AlgoStateChanged(**self._order_kw(parent), state=state, reason=reason)],
+        )
+
+    async def stop_algo(self, parent_id: OrderId, reason: str) -> Order:
+        """End an algorithm: no more children; open children are cancelled; the parent ends
+        (filled if everything filled, else cancelled with ``reason``)."""
+        if self.algo_state(parent_id) != "cancelled":
+            parent = self._proj.order(parent_id)
+            if not parent.is_terminal:
+                self._commit(
+                    parent_id,
+                    [AlgoStateChanged(**self._order_kw(parent), state="cancelled", reason=reason)],
+                )
+        task = self._runners.get(parent_id)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        parent = self._proj.order(parent_id)
+        if any(not c.is_terminal for c in self._proj.children(parent)):
+            return await self.cancel(parent_id)
+        return parent
+
+    def _is_algo(self, parent: Order) -> bool:
+        intent = self._proj.intent_data.get(parent.intent_id)
+        return intent is not None and intent.algo != "direct"
+
+    def _start_runner(self, parent: Order) -> None:
+        from oms_chain.engine.algo_runner import runner_for
+
+        intent = self._proj.intent_data[parent.intent_id]
+        runner = runner_for(self, parent, intent, sleeper=self._sleeper, market=self._market_data)
+        task = asyncio.create_task(runner.run(), name=f"algo-{parent.order_id}")
+        self._runners[parent.order_id] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            if self._runners.get(parent.order_id) is t:
+                del self._runners[parent.order_id]
+            if not t.cancelled() and t.exception() is not None:
+                log.error("algorithm of %s stopped on an error: %r", parent.order_id, t.exception())
+
+        task.add_done_callback(done)
+
+    async def _submit_algo(self, intent: Intent) -> Order:
+        async with self._lock(VenueId("~parents")):
+            existing = self._proj.intents.get(intent.intent_id)
+            if existing is not None:
+                return self._proj.order(existing)
+            decision = self._risk.check(intent, self._view)
+            pid = parent_order_id(intent.intent_id)
+            events = self._parent_events(intent, decision, pid)
+            self._commit(pid, events)
+            parent = self._proj.order(pid)
+            if decision.accepted:
+                self._start_runner(parent)
+            return parent
+
     async def reconcile(self, venue_id: VenueId) -> None:
         """Reconcile one venue now (also done automatically after an ambiguous outcome).
 
@@ -586,11 +842,9 @@ class Engine:
         # Replaced by the stream position in _commit; a placeholder keeps constructors simple.
         return EventId("pending")
 
-    async def _submit_locked(self, intent: Intent, venue_id: VenueId) -> Order:
-        decision = self._risk.check(intent, self._view)
-        pid = parent_order_id(intent.intent_id)
+    def _parent_events(self, intent: Intent, decision: Any, pid: OrderId) -> list[Event]:
+        """The parent's first events: initialized, then accepted or rejected by risk."""
         now = self._clock.now_ns()
-        cid = intent.intent_id
         qty = (
             decision.quantity if decision.quantity is not None else (intent.quantity or Decimal(0))
         )
@@ -598,28 +852,73 @@ class Engine:
             event_id=self._eid(),
             ts_event=now,
             ts_init=intent.ts_init,
-            correlation_id=cid,
+            correlation_id=intent.intent_id,
             order_id=pid,
             intent=intent,
             quantity=qty,
             limit_price=intent.limit_price,
         )
+        env: dict[str, Any] = {"event_id": self._eid(), "ts_event": now, "ts_init": now}
         if not decision.accepted:
-            self._commit(
-                pid,
-                [
-                    init,
-                    OrderRejected(
-                        event_id=self._eid(),
-                        ts_event=now,
-                        ts_init=now,
-                        correlation_id=cid,
-                        order_id=pid,
-                        reason=decision.reason,
-                        source="risk",
-                    ),
-                ],
-            )
+            return [
+                init,
+                OrderRejected(
+                    **env,
+                    correlation_id=intent.intent_id,
+                    order_id=pid,
+                    reason=decision.reason,
+                    source="risk",
+                ),
+            ]
+        return [
+            init,
+            OrderAccepted(
+                **env,
+                correlation_id=intent.intent_id,
+                order_id=pid,
+                checks=tuple(str(c) for c in decision.checks),
+            ),
+        ]
+
+    def _child_events(
+        self,
+        parent: tuple[OrderId, Any],
+        seq: int,
+        child_id: OrderId,
+        coid: Any,
+        venue_id: VenueId,
+        quantity: Decimal,
+        limit_price: Decimal | None,
+    ) -> list[Event]:
+        """A child's write-ahead events: created, then submitted (before the venue is called).
+        ``parent`` is ``(parent order id, intent id)``."""
+        now = self._clock.now_ns()
+        env: dict[str, Any] = {
+            "event_id": self._eid(),
+            "ts_event": now,
+            "ts_init": now,
+            "correlation_id": parent[1],
+            "order_id": child_id,
+        }
+        return [
+            ChildOrderCreated(
+                **env,
+                parent_id=parent[0],
+                seq=seq,
+                client_order_id=coid,
+                venue=venue_id,
+                quantity=quantity,
+                limit_price=limit_price,
+            ),
+            OrderSubmitted(**env, client_order_id=coid, venue=venue_id),
+        ]
+
+    async def _submit_locked(self, intent: Intent, venue_id: VenueId) -> Order:
+        decision = self._risk.check(intent, self._view)
+        pid = parent_order_id(intent.intent_id)
+        events = self._parent_events(intent, decision, pid)
+        if not decision.accepted:
+            self._commit(pid, events)
             return self._proj.order(pid)
         seq = 0
         child_id = child_order_id(pid, seq)
@@ -636,40 +935,11 @@ class Engine:
                 coid = client_order_id(
                     intent.intent_id, seq, prefix=self._config.client_order_id_prefix
                 )
-        events: list[Event] = [
-            init,
-            OrderAccepted(
-                event_id=self._eid(),
-                ts_event=now,
-                ts_init=now,
-                correlation_id=cid,
-                order_id=pid,
-                checks=tuple(str(c) for c in decision.checks),
-            ),
-            ChildOrderCreated(
-                event_id=self._eid(),
-                ts_event=now,
-                ts_init=now,
-                correlation_id=cid,
-                order_id=child_id,
-                parent_id=pid,
-                seq=seq,
-                client_order_id=coid,
-                venue=venue_id,
-                quantity=qty,
-                limit_price=intent.limit_price,
-            ),
-            OrderSubmitted(
-                event_id=self._eid(),
-                ts_event=now,
-                ts_init=now,
-                correlation_id=cid,
-                order_id=child_id,
-                client_order_id=coid,
-                venue=venue_id,
-            ),
-        ]
-        self._commit(pid, events)
+        qty = events[0].quantity  # type: ignore[attr-defined]
+        children = self._child_events(
+            (pid, intent.intent_id), seq, child_id, coid, venue_id, qty, intent.limit_price
+        )
+        self._commit(pid, events + children)
         await self._send(self._proj.order(child_id), intent)
         return self._proj.order(pid)
 
@@ -726,8 +996,29 @@ class Engine:
                     **self._order_kw(order, report.ts_event), venue_order_id=report.venue_order_id
                 )
             )
+        reversed_any = False
+        if report.settlement is not None:
+            out.extend(
+                SettlementUpdated(**self._order_kw(order, report.ts_event), settlement=st)
+                for st in _settlement_moves(order.settlement, report.settlement)
+            )
+            if order.filled_quantity:
+                canonical = {
+                    Fill.key_for(f.venue, f.trade_id, f.client_order_id) for f in report.fills
+                }
+                for key, f in list(self._proj.fills.items()):
+                    if f.order_id == order.order_id and key not in canonical:
+                        reversed_any = True
+                        out.append(
+                            FillReversed(
+                                **self._order_kw(order, report.ts_event),
+                                fill_key=key,
+                                reason=f"not on the canonical chain any more "
+                                f"(settlement {report.settlement.status.value})",
+                            )
+                        )
         out.extend(self._fill_events(order, report.fills))
-        terminal = self._proj.order(order.order_id).is_terminal
+        terminal = self._proj.order(order.order_id).is_terminal and not reversed_any
         reason = report.reason or f"venue reports {report.status.value}"
         if not terminal:
             kw = self._order_kw(order, report.ts_event)
@@ -776,10 +1067,17 @@ class Engine:
     async def _reconcile_locked(self, venue_id: VenueId) -> None:
         """Reconcile ``venue_id``; caller holds its lock. Records the outcome as an event."""
         venue = self._venues[venue_id]
+        # Open children, and on-chain children whose transaction is not settled yet (a filled
+        # swap can still be reorged out).
         ours = [
             o
             for o in self._proj.orders.values()
-            if o.venue == venue_id and o.parent_id is not None and not o.is_terminal
+            if o.venue == venue_id
+            and o.parent_id is not None
+            and (
+                not o.is_terminal
+                or (o.settlement is not None and o.settlement.status not in _SETTLED)
+            )
         ]
         coids = [o.client_order_id for o in ours if o.client_order_id is not None]
         now = self._clock.now_ns()

@@ -45,9 +45,11 @@ from oms_chain.model.errors import (
     VenueUnavailable,
 )
 from oms_chain.model.events import (
+    AlgoStateChanged,
     ChildOrderCreated,
     Event,
     FillRecorded,
+    FillReversed,
     OrderAccepted,
     OrderAcknowledged,
     OrderAmended,
@@ -128,6 +130,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "AccountId",
     "AlgoParam",
+    "AlgoStateChanged",
     "AmountPrecisionError",
     "Asset",
     "BaseUnits",
@@ -141,6 +144,7 @@ __all__ = [
     "EventId",
     "Fill",
     "FillRecorded",
+    "FillReversed",
     "FinalError",
     "IllegalTransition",
     "Instrument",

@@ -25,9 +25,11 @@ from oms_chain.model.intent import Intent
 from oms_chain.model.orders import SettlementState
 
 __all__ = [
+    "AlgoStateChanged",
     "ChildOrderCreated",
     "Event",
     "FillRecorded",
+    "FillReversed",
     "OrderAccepted",
     "OrderAcknowledged",
     "OrderAmended",
@@ -263,6 +265,20 @@ class FillRecorded(Event):
 
 @register_event()
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FillReversed(Event):
+    """A recorded fill is no longer true: its transaction left the canonical chain (reorg).
+
+    ``fill_key`` is the :attr:`~oms_chain.model.fills.Fill.key` of the reversed fill; its order's
+    filled quantity and its position go back as if it had never been recorded.
+    """
+
+    order_id: OrderId
+    fill_key: str
+    reason: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class OrderCancelRequested(Event):
     """A cancel was requested by ``requested_by``; the order changes only when the venue says."""
 
@@ -341,4 +357,15 @@ class VenueReconciliationFailed(Event):
     """Reconciliation with ``venue`` failed; trading there stays stopped."""
 
     venue: VenueId
+    reason: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AlgoStateChanged(Event):
+    """An algorithmic parent order was paused, resumed or stopped (``running``, ``paused``,
+    ``cancelled``)."""
+
+    order_id: OrderId
+    state: str
     reason: str

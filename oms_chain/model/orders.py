@@ -97,7 +97,8 @@ class SettlementStatus(Enum):
 
 _T = SettlementStatus
 SETTLEMENT_TRANSITIONS: Mapping[SettlementStatus, frozenset[SettlementStatus]] = {
-    _T.SUBMITTED: frozenset({_T.INCLUDED, _T.DROPPED, _T.REPLACED}),
+    # submitted -> submitted: replaced by a fee bump (same nonce, new hash) and still pending.
+    _T.SUBMITTED: frozenset({_T.SUBMITTED, _T.INCLUDED, _T.DROPPED, _T.REPLACED}),
     _T.INCLUDED: frozenset({_T.CONFIRMED, _T.FINAL, _T.REORGED}),
     _T.CONFIRMED: frozenset({_T.CONFIRMED, _T.FINAL, _T.REORGED}),
     _T.REORGED: frozenset({_T.SUBMITTED, _T.INCLUDED, _T.DROPPED, _T.REPLACED}),
@@ -233,6 +234,50 @@ class Order:
         to = OrderStatus.FILLED if filled == self.quantity else OrderStatus.PARTIALLY_FILLED
         moved = self.transition(to, ts=ts)
         return replace(moved, filled_quantity=filled, avg_fill_price=avg)
+
+    def without_fill(self, quantity: Decimal, price: Decimal, *, ts: int) -> Order:
+        """Take back a fill of ``quantity`` at ``price`` that left the canonical chain.
+
+        The one way out of ``FILLED``: the order is working again (partially filled if other
+        fills remain), as the transaction may be mined again.
+
+        Raises:
+            IllegalTransition: the order is not filled / partially filled, or holds less than
+                ``quantity``.
+        """
+        if self.status not in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
+            raise IllegalTransition(
+                f"order {self.order_id} is {self.status.value}; it has no fill to take back"
+            )
+        if quantity <= 0 or quantity > self.filled_quantity:
+            raise IllegalTransition(
+                f"order {self.order_id}: cannot take back {quantity} of {self.filled_quantity} "
+                f"filled"
+            )
+        filled = self.filled_quantity - quantity
+        if filled:
+            avg: Decimal | None = (
+                (self.avg_fill_price or Decimal(0)) * self.filled_quantity - price * quantity
+            ) / filled
+            to = OrderStatus.PARTIALLY_FILLED
+        else:
+            avg, to = None, OrderStatus.WORKING
+        return replace(self, status=to, filled_quantity=filled, avg_fill_price=avg, ts_last=ts)
+
+    def reopened(self, to: OrderStatus, *, ts: int) -> Order:
+        """A filled parent whose child lost a fill to a reorg goes back to working.
+
+        Raises:
+            IllegalTransition: not ``FILLED``, or ``to`` is not working / partially filled.
+        """
+        if self.status is not OrderStatus.FILLED or to not in (
+            OrderStatus.WORKING,
+            OrderStatus.PARTIALLY_FILLED,
+        ):
+            raise IllegalTransition(
+                f"order {self.order_id} cannot reopen from {self.status.value} to {to.value}"
+            )
+        return replace(self, status=to, ts_last=ts)
 
     def with_quantity(self, quantity: Decimal, limit_price: Decimal | None, *, ts: int) -> Order:
         """Amend quantity / limit of an open order; quantity may not drop below what is filled.

@@ -20,9 +20,11 @@ from typing import Any
 
 from oms_chain.model.errors import IllegalTransition, InvalidInput, UnknownOrder
 from oms_chain.model.events import (
+    AlgoStateChanged,
     ChildOrderCreated,
     Event,
     FillRecorded,
+    FillReversed,
     OrderAccepted,
     OrderAcknowledged,
     OrderAmended,
@@ -81,6 +83,10 @@ class Projections:
         self.daily_pnl: dict[tuple[int, str], Decimal] = {}
         self.trading_state: dict[str, str] = {"state": "active", "reason": "initial state"}
         self.reconciled: dict[VenueId, str] = {}
+        #: State of algorithmic parents (``running``/``paused``/``cancelled``) once changed.
+        self.algo_states: dict[OrderId, str] = {}
+        #: Reversed fills (reorged out) by key, with the reason; no longer in :attr:`fills`.
+        self.reversed_fills: dict[str, str] = {}
         self.event_count = 0
         self._undo: list[tuple[dict[Any, Any], Any, Any]] | None = None
 
@@ -183,6 +189,8 @@ class Projections:
             "fills": [f.to_payload() for f in self.fills.values()],
             "trading_state": dict(self.trading_state),
             "reconciled": dict(self.reconciled),
+            "algo_states": dict(self.algo_states),
+            "reversed_fills": dict(self.reversed_fills),
         }
 
     @classmethod
@@ -217,6 +225,8 @@ class Projections:
                 p._fold_fill_money(f, p.orders[f.order_id])
             p.trading_state = dict(state["trading_state"])
             p.reconciled = {VenueId(k): v for k, v in state["reconciled"].items()}
+            p.algo_states = {OrderId(k): v for k, v in state.get("algo_states", {}).items()}
+            p.reversed_fills = dict(state.get("reversed_fills", {}))
             p.event_count = int(state["event_count"])
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, InvalidInput):
@@ -351,6 +361,67 @@ class Projections:
         dk = (f.ts_event // _DAY_NS, quote)
         self._set(self.daily_pnl, dk, self.daily_pnl.get(dk, _ZERO) + pnl)
 
+    def _on_fill_reversed(self, e: FillReversed) -> None:
+        f = self.fills.get(e.fill_key)
+        if f is None:
+            raise IllegalTransition(f"fill {e.fill_key} is not recorded; nothing to reverse")
+        if f.order_id != e.order_id:
+            raise IllegalTransition(f"fill {e.fill_key} belongs to {f.order_id}, not {e.order_id}")
+        o = self.order(f.order_id)
+        self._discard(self.fills, e.fill_key)
+        self._set(self.reversed_fills, e.fill_key, e.reason)
+        rest = [g for g in self.fills.values() if g.order_id == o.order_id]
+        moved = o.without_fill(f.quantity, f.price, ts=e.ts_event)
+        left = sum((g.quantity for g in rest), _ZERO)
+        avg = sum((g.quantity * g.price for g in rest), _ZERO) / left if left else None
+        self._put(moved.updated(avg_fill_price=avg))
+        self._unfold_fill_money(f, o)
+        if o.parent_id is not None:
+            parent = self.order(o.parent_id)
+            if parent.status is _S.FILLED:
+                kids = self.children(parent)
+                filled = sum((k.filled_quantity for k in kids), _ZERO)
+                to = _S.PARTIALLY_FILLED if filled else _S.WORKING
+                self._put(parent.reopened(to, ts=e.ts_event))
+            self._sync_parent(o, e.ts_event)
+
+    def _unfold_fill_money(self, f: Fill, o: Order) -> None:
+        """Positions etc. after fill ``f`` (already removed from :attr:`fills`) is taken back:
+        the position is re-folded from the remaining fills, in recorded order."""
+        key = PositionKey(f.account, f.venue, f.instrument_id)
+        before = self.positions.get(key) or Position(key=key)
+        after = Position(key=key)
+        for g in self.fills.values():
+            if PositionKey(g.account, g.venue, g.instrument_id) == key:
+                after = after.apply(g)
+        if after.fill_count:
+            self._set(self.positions, key, after)
+        else:
+            self._discard(self.positions, key)
+        nk = (f.account, f.instrument_id)
+        signed = f.quantity * f.side.sign
+        self._set(self.net_positions, nk, self.net_positions.get(nk, _ZERO) - signed)
+        ek = (f.account, o.instrument.base.symbol)
+        self._set(self.exposure, ek, self.exposure.get(ek, _ZERO) - signed)
+        quote = o.instrument.quote.symbol
+        pnl = after.realized_pnl - before.realized_pnl
+        if f.fee_currency == quote:
+            pnl += f.fee
+        dk = (f.ts_event // _DAY_NS, quote)
+        self._set(self.daily_pnl, dk, self.daily_pnl.get(dk, _ZERO) + pnl)
+
+    def _on_algo_state(self, e: AlgoStateChanged) -> None:
+        o = self.order(e.order_id)
+        if o.parent_id is not None:
+            raise IllegalTransition(f"order {o.order_id} is a child; algo state is per parent")
+        if e.state not in ("running", "paused", "cancelled"):
+            raise IllegalTransition(f"unknown algo state {e.state!r} for {o.order_id}")
+        if self.algo_states.get(e.order_id) == "cancelled":
+            raise IllegalTransition(f"algo of {o.order_id} is cancelled; it cannot move again")
+        self._set(self.algo_states, e.order_id, e.state)
+        if e.state == "cancelled" and not o.is_terminal:
+            self._sync(o, e.ts_event, e.reason)
+
     def _on_cancel_requested(self, e: OrderCancelRequested) -> None:
         self.order(e.order_id)
 
@@ -412,10 +483,16 @@ class Projections:
     def _on_reconcile_failed(self, e: VenueReconciliationFailed) -> None:
         self._set(self.reconciled, e.venue, f"failed: {e.reason}")
 
-    def _sync_parent(self, child: Order, ts: int) -> None:
-        if child.parent_id is None:
-            return
-        p = self.order(child.parent_id)
+    def _is_algo(self, parent: Order) -> bool:
+        intent = self.intent_data.get(parent.intent_id)
+        return intent is not None and intent.algo != "direct"
+
+    def _sync_parent(self, child: Order, ts: int, reason: str | None = None) -> None:
+        if child.parent_id is not None:
+            self._sync(self.order(child.parent_id), ts, reason)
+
+    def _sync(self, p: Order, ts: int, reason: str | None = None) -> None:
+        """Derive parent ``p``'s fill and status from its children (and its algo's state)."""
         kids = self.children(p)
         filled = sum((k.filled_quantity for k in kids), _ZERO)
         avg = (
@@ -427,10 +504,14 @@ class Projections:
             raise IllegalTransition(
                 f"order {p.order_id}: children filled {filled}, more than its {p.quantity}"
             )
+        algo = self._is_algo(p)
+        algo_live = algo and self.algo_states.get(p.order_id, "running") != "cancelled"
         if filled >= p.quantity:
             target = _S.FILLED
-        elif any(not k.is_terminal for k in kids):
+        elif any(not k.is_terminal for k in kids) or algo_live:
             target = _S.PARTIALLY_FILLED if filled else _S.WORKING
+        elif algo:
+            target = _S.CANCELLED
         else:
             ends = {k.status for k in kids}
             target = (
@@ -442,9 +523,10 @@ class Projections:
             )
         p = p.updated(filled_quantity=filled, avg_fill_price=avg)
         if target is not p.status:
-            reason = None
-            if target in (_S.CANCELLED, _S.EXPIRED, _S.FAILED):
+            if target in (_S.CANCELLED, _S.EXPIRED, _S.FAILED) and reason is None:
                 reason = next((k.reason for k in reversed(kids) if k.reason), None)
+            if target is _S.PARTIALLY_FILLED and p.status is _S.RISK_ACCEPTED:
+                p = p.transition(_S.WORKING, ts=ts)
             p = p.transition(target, ts=ts, reason=reason)
         self._put(p)
 
@@ -458,6 +540,8 @@ _HANDLERS: dict[type[Event], Any] = {
     OrderAcknowledged: Projections._on_ack,
     OrderOutcomeUnknown: Projections._on_unknown,
     FillRecorded: Projections._on_fill,
+    FillReversed: Projections._on_fill_reversed,
+    AlgoStateChanged: Projections._on_algo_state,
     OrderCancelRequested: Projections._on_cancel_requested,
     OrderCancelled: Projections._on_cancelled,
     OrderExpired: Projections._on_expired,

@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 from oms_chain.model.ids import ClientOrderId, InstrumentId, TradeId, VenueId, VenueOrderId
 from oms_chain.model.instruments import Instrument
 from oms_chain.model.intent import Side
+from oms_chain.model.orders import SettlementState
 
 __all__ = [
     "AmendOrder",
@@ -90,7 +91,15 @@ class FillReport:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderStatusReport:
-    """The venue's full view of one order, with every fill it knows of."""
+    """The venue's full view of one order, with every fill it knows of.
+
+    On-chain venues also set ``settlement`` (where the order's transaction is: submitted,
+    included, confirmed(n), final, reorged, ...). Their ``fills`` are then authoritative: they
+    are exactly the fills on the canonical chain now, so a fill the engine recorded earlier and
+    that is missing from a report with ``settlement`` set has left the chain (reorg) and is
+    reversed. Trade ids of on-chain fills name the block they were mined in, so the same
+    transaction re-mined in another block is a new fill.
+    """
 
     venue: VenueId
     client_order_id: ClientOrderId
@@ -102,6 +111,7 @@ class OrderStatusReport:
     fills: tuple[FillReport, ...]
     ts_event: int
     reason: str | None = None
+    settlement: SettlementState | None = None
 
 
 VenueReport = OrderStatusReport | FillReport
