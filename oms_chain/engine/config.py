@@ -111,12 +111,16 @@ def _secret_from_env(var: str | None, key: str, env: Mapping[str, str]) -> Secre
 class EngineConfig:
     """Engine timeouts and naming. ``client_order_id_prefix``: 1-6 letters/digits;
     ``snapshot_every``: save a projection snapshot every this many events (0: never), so a
-    restart replays only the events after it."""
+    restart replays only the events after it. ``max_reroutes``: how many times a split order
+    re-routes what its children failed to fill; ``split_poll_s``: how often a split order
+    looks at its children when no event arrives."""
 
     send_timeout_s: float = 10.0
     reconcile_timeout_s: float = 30.0
     client_order_id_prefix: str = "oms"
     snapshot_every: int = 10_000
+    max_reroutes: int = 2
+    split_poll_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.send_timeout_s <= 0:
@@ -125,6 +129,10 @@ class EngineConfig:
             raise ConfigError("engine.reconcile_timeout_s: must be positive")
         if self.snapshot_every < 0:
             raise ConfigError("engine.snapshot_every: must be 0 (off) or positive")
+        if isinstance(self.max_reroutes, bool) or not 0 <= self.max_reroutes <= 10:
+            raise ConfigError("engine.max_reroutes: must be an integer from 0 to 10")
+        if self.split_poll_s <= 0:
+            raise ConfigError("engine.split_poll_s: must be positive")
         if not re.fullmatch(r"[A-Za-z0-9]{1,6}", self.client_order_id_prefix):
             raise ConfigError("engine.client_order_id_prefix: must be 1-6 letters or digits")
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from oms_chain.engine.config import EngineConfig
 from oms_chain.engine.eventlog import EventLog
+from oms_chain.engine.split import Splitter
 from oms_chain.model.clock import Clock
 from oms_chain.model.errors import (
     EngineNotReady,
@@ -216,6 +217,9 @@ class Engine:
             real time on ``clock``). Tests pass a manual one to run schedules in simulated time.
         market_data: what algorithms observe (volumes, all-in prices); ``None``: the venues'
             quotes only.
+        splitter: sizes direct intents naming several configured venues into concurrent
+            children (:class:`~oms_chain.engine.split.RoutingSplitter`); ``None``: such intents
+            go whole to their first configured venue.
     """
 
     def __init__(
@@ -228,6 +232,7 @@ class Engine:
         config: EngineConfig | None = None,
         sleeper: Any | None = None,
         market_data: Any | None = None,
+        splitter: Splitter | None = None,
     ) -> None:
         self._store = store
         self._venues: dict[VenueId, Venue] = {}
@@ -252,7 +257,8 @@ class Engine:
         self._snapshot_position = 0
         self._sleeper = sleeper
         self._market_data = market_data
-        self._runners: dict[OrderId, asyncio.Task[None]] = {}
+        self._splitter = splitter
+        self._runners: dict[OrderId, asyncio.Task[Any]] = {}
         #: Events folded at start after the snapshot (restart cost).
         self.replayed_at_start = 0
         self.last_position = 0
@@ -300,6 +306,12 @@ class Engine:
         for order in list(self._proj.orders.values()):
             if order.parent_id is None and order.is_open and self._is_algo(order):
                 self._start_runner(order)
+            elif (
+                order.parent_id is None
+                and order.is_open
+                and order.order_id in (self._proj.algo_states)
+            ):
+                self._start_split(order.order_id)
 
     def _load_snapshot(self) -> None:
         load = getattr(self._store, "load_snapshot", None)
@@ -469,6 +481,8 @@ class Engine:
             )
         if intent.algo != "direct":
             return await self._submit_algo(intent)
+        if self._splitter is not None and sum(v in self._venues for v in intent.venues) > 1:
+            return await self._submit_split(intent)
         async with self._lock(venue_id):
             existing = self._proj.intents.get(intent.intent_id)
             if existing is not None:
@@ -707,8 +721,10 @@ class Engine:
             UnknownOrder / InvalidInput: no such order, or it is not an algorithmic parent.
         """
         parent = self._proj.order(parent_id)
-        if parent.parent_id is not None or not self._is_algo(parent):
-            raise InvalidInput(f"order {parent_id} is not an algorithmic parent order")
+        if parent.parent_id is not None or not (
+            self._is_algo(parent) or parent_id in self._proj.algo_states
+        ):
+            raise InvalidInput(f"order {parent_id} is not an algorithmic or split parent order")
         return self._proj.algo_states.get(parent_id, "running")
 
     def pause(self, parent_id: OrderId, reason: str = "paused by user") -> None:
@@ -756,18 +772,23 @@ class Engine:
         return intent is not None and intent.algo != "direct"
 
     def _start_runner(self, parent: Order) -> None:
+        from oms_chain.algos.base import ClockSleeper
         from oms_chain.engine.algo_runner import runner_for
 
         intent = self._proj.intent_data[parent.intent_id]
-        runner = runner_for(self, parent, intent, sleeper=self._sleeper, market=self._market_data)
-        task = asyncio.create_task(runner.run(), name=f"algo-{parent.order_id}")
-        self._runners[parent.order_id] = task
+        sleeper = self._sleeper if self._sleeper is not None else ClockSleeper(self._clock)
+        runner = runner_for(self, parent, intent, sleeper=sleeper, market=self._market_data)
+        self._track_task(parent.order_id, runner.run(), "algorithm")
 
-        def done(t: asyncio.Task[None]) -> None:
-            if self._runners.get(parent.order_id) is t:
-                del self._runners[parent.order_id]
+    def _track_task(self, pid: OrderId, work: Any, what: str) -> None:
+        task: asyncio.Task[Any] = asyncio.create_task(work, name=f"{what}-{pid}")
+        self._runners[pid] = task
+
+        def done(t: asyncio.Task[Any]) -> None:
+            if self._runners.get(pid) is t:
+                del self._runners[pid]
             if not t.cancelled() and t.exception() is not None:
-                log.error("algorithm of %s stopped on an error: %r", parent.order_id, t.exception())
+                log.error("%s of %s stopped on an error: %r", what, pid, t.exception())
 
         task.add_done_callback(done)
 
@@ -784,6 +805,112 @@ class Engine:
             if decision.accepted:
                 self._start_runner(parent)
             return parent
+
+    # --- split execution -----------------------------------------------------------------
+
+    async def _submit_split(self, intent: Intent) -> Order:
+        """Parent + first round of routed children, sent concurrently; a background task
+        re-routes what they fail to fill and ends the parent."""
+        async with self._lock(VenueId("~parents")):
+            existing = self._proj.intents.get(intent.intent_id)
+            if existing is not None:
+                return self._proj.order(existing)
+            decision = self._risk.check(intent, self._view)
+            pid = parent_order_id(intent.intent_id)
+            events = self._parent_events(intent, decision, pid)
+            if decision.accepted:
+                venues = [v for v in intent.venues if v in self._venues]
+                events.append(
+                    AlgoStateChanged(
+                        event_id=self._eid(),
+                        ts_event=events[0].ts_event,
+                        ts_init=events[0].ts_event,
+                        correlation_id=intent.intent_id,
+                        order_id=pid,
+                        state="running",
+                        reason=f"split route over {', '.join(venues)}",
+                    )
+                )
+            self._commit(pid, events)
+            if not decision.accepted:
+                return self._proj.order(pid)
+        await self._split_round(pid)
+        self._start_split(pid)
+        return self._proj.order(pid)
+
+    def _start_split(self, pid: OrderId) -> None:
+        self._track_task(pid, self._run_split(pid), "split route")
+
+    async def _split_round(self, pid: OrderId) -> str | None:
+        """Route what is left of split parent ``pid`` over its venues that have not failed it
+        and send the legs concurrently. Returns why it cannot go on, or ``None``."""
+        parent = self._proj.order(pid)
+        intent = self._proj.intent_data[parent.intent_id]
+        kids = self._proj.children(parent)
+        allocated = sum(
+            (k.filled_quantity if k.is_terminal else k.quantity for k in kids), Decimal(0)
+        )
+        rest = parent.quantity - allocated
+        if rest <= 0:
+            return None
+        if intent.deadline_ns is not None and self._clock.now_ns() >= intent.deadline_ns:
+            return "deadline passed"
+        failed = {k.venue for k in kids if k.status in (_S.REJECTED, _S.FAILED)}
+        venues = {
+            v: self._venues[v] for v in intent.venues if v in self._venues and v not in failed
+        }
+        if not venues:
+            last = next((k.reason for k in reversed(kids) if k.reason), "no reason given")
+            return f"no venue left to route to (last failure: {last})"
+        if kids and len(kids) >= len(intent.venues) * (1 + self._config.max_reroutes):
+            return f"re-routed {self._config.max_reroutes} times"
+        assert self._splitter is not None
+        try:
+            legs = await self._splitter.split(intent, rest, venues)
+        except Exception as exc:
+            return f"no route for {rest}: {exc}"
+        first_seq = max((k.seq for k in kids), default=-1) + 1
+        results = await asyncio.gather(
+            *(
+                self.spawn_child(
+                    pid,
+                    seq=first_seq + i,
+                    venue=leg.venue,
+                    quantity=leg.quantity,
+                    limit_price=leg.limit_price,
+                )
+                for i, leg in enumerate(legs)
+            ),
+            return_exceptions=True,
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors and len(errors) == len(results):
+            return f"could not send any leg: {errors[0]!r}"
+        return None
+
+    async def _run_split(self, pid: OrderId) -> None:
+        events = self.subscribe()
+        try:
+            while True:
+                parent = self._proj.order(pid)
+                if parent.is_terminal or self._proj.algo_states.get(pid) == "cancelled":
+                    return
+                kids = self._proj.children(parent)
+                if any(not k.is_terminal for k in kids):
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(anext(events), self._config.split_poll_s)
+                    continue
+                if parent.filled_quantity >= parent.quantity:
+                    return
+                why = await self._split_round(pid)
+                if why is not None:
+                    filled = self._proj.order(pid).filled_quantity
+                    await self.stop_algo(
+                        pid, f"split route ended with {filled} of {parent.quantity} filled: {why}"
+                    )
+                    return
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
 
     async def reconcile(self, venue_id: VenueId) -> None:
         """Reconcile one venue now (also done automatically after an ambiguous outcome).

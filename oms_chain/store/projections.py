@@ -504,7 +504,7 @@ class Projections:
             raise IllegalTransition(
                 f"order {p.order_id}: children filled {filled}, more than its {p.quantity}"
             )
-        algo = self._is_algo(p)
+        algo = self._is_algo(p) or p.order_id in self.algo_states
         algo_live = algo and self.algo_states.get(p.order_id, "running") != "cancelled"
         if filled >= p.quantity:
             target = _S.FILLED
