@@ -3,6 +3,7 @@
 ``oms devnet up``      start the local world (L1, optionally L2 or a fork) and keep it up
 ``oms devnet status``  show whether the world started by ``devnet up`` answers
 ``oms demo``           the end-to-end demo on a fresh world
+``oms orders``         parent orders with their children, from the event store
 
 Every error of ours is printed as one line (``error: …``) with a non-zero exit, never a traceback.
 """
@@ -274,6 +275,110 @@ def audit_export(
     with _open_existing_store(store) as es:
         count = export_audit(es, out, fmt)  # type: ignore[arg-type]
     console.print(f"wrote {count:,} events to {out}")
+
+
+def _order_row(o: Any, algo: str | None = None) -> dict[str, Any]:
+    st = o.settlement
+    return {
+        "order_id": o.order_id,
+        "instrument": o.instrument.symbol,
+        "side": o.side.value,
+        "quantity": str(o.quantity),
+        "filled": str(o.filled_quantity),
+        "avg_price": None if o.avg_fill_price is None else str(o.avg_fill_price),
+        "status": o.status.value,
+        "venue": o.venue,
+        "client_order_id": o.client_order_id,
+        "settlement": None
+        if st is None
+        else {
+            "status": st.status.value,
+            "tx_hash": st.tx_hash,
+            "block": st.block_number,
+            "confirmations": st.confirmations,
+        },
+        "algo": algo,
+        "reason": o.reason,
+    }
+
+
+@app.command()
+def orders(
+    store: StoreOption,
+    open_only: Annotated[
+        bool, typer.Option("--open", help="Only parents that are still working.")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", help="Show the last N parents.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Parent orders with their children (venue, fills, settlement), from the event store."""
+    from oms_chain.model.events import event_from_payload
+    from oms_chain.store.projections import Projections
+
+    if limit <= 0:
+        raise InvalidInput(f"--limit must be positive, got {limit}")
+    proj = Projections()
+    with _open_existing_store(store) as es:
+        for rec in es.read_all():
+            proj.apply(event_from_payload(rec.event_type, rec.version, rec.payload))
+    parents = [o for o in proj.orders.values() if o.parent_id is None]
+    if open_only:
+        parents = [o for o in parents if not o.is_terminal]
+    parents = parents[-limit:]
+    rows = []
+    for p in parents:
+        intent = proj.intent_data.get(p.intent_id)
+        algo = intent.algo if intent is not None else None
+        row = _order_row(p, algo)
+        row["algo_state"] = proj.algo_states.get(p.order_id)
+        row["children"] = [_order_row(proj.orders[c]) for c in p.children]
+        rows.append(row)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{len(rows)} parent orders" + (" (open)" if open_only else ""))
+    for col in ("order", "side", "instrument", "qty", "filled", "avg px", "status", "venue / algo"):
+        table.add_column(col, justify="right" if col in ("qty", "filled", "avg px") else "left")
+    for row in rows:
+        algo = row["algo"] or ""
+        if row["algo_state"] and algo != "direct":
+            algo += f" ({row['algo_state']})"
+        table.add_row(
+            f"[bold]{row['order_id']}[/]",
+            row["side"],
+            row["instrument"],
+            row["quantity"],
+            row["filled"],
+            _short_price(row["avg_price"]),
+            row["status"],
+            algo,
+        )
+        for child in row["children"]:
+            st = child["settlement"]
+            where = child["venue"] or ""
+            if st is not None:
+                where += f" tx {st['status']}"
+                if st["confirmations"]:
+                    where += f"({st['confirmations']})"
+            table.add_row(
+                f"  └ {child['order_id']}",
+                "",
+                "",
+                child["quantity"],
+                child["filled"],
+                _short_price(child["avg_price"]),
+                child["status"],
+                where,
+            )
+    console.print(table)
+
+
+def _short_price(p: str | None) -> str:
+    if p is None:
+        return "-"
+    from decimal import Decimal
+
+    return f"{Decimal(p):,.6f}".rstrip("0").rstrip(".")
 
 
 def _devnet_url(chain_id: int | None) -> str:
