@@ -73,7 +73,7 @@ from oms_chain.model.ids import (
     client_order_id,
     parent_order_id,
 )
-from oms_chain.model.intent import Intent
+from oms_chain.model.intent import Intent, Side
 from oms_chain.model.orders import Order, OrderStatus, SettlementState, SettlementStatus
 from oms_chain.model.positions import Portfolio, Position
 from oms_chain.risk.limits import RiskGate, RiskView, TradingState
@@ -305,7 +305,10 @@ class Engine:
         self._phase = EnginePhase.READY
         for order in list(self._proj.orders.values()):
             if order.parent_id is None and order.is_open and self._is_algo(order):
-                self._start_runner(order)
+                try:
+                    self._start_runner(order)
+                except Exception as exc:
+                    log.error("algorithm of %s not resumed: %s", order.order_id, exc)
             elif (
                 order.parent_id is None
                 and order.is_open
@@ -505,6 +508,26 @@ class Engine:
         parent = order if order.parent_id is None else self._proj.order(order.parent_id)
         if order.is_terminal:
             return parent
+        if (
+            order.parent_id is None
+            and self._proj.algo_states.get(order.order_id, "running") != "cancelled"
+            and (self._is_algo(order) or order.order_id in self._proj.algo_states)
+        ):
+            # An algorithm or split route: stop it first, so it sends nothing more.
+            self._commit(
+                order.order_id,
+                [
+                    AlgoStateChanged(
+                        **self._order_kw(order), state="cancelled", reason="cancelled by user"
+                    )
+                ],
+            )
+            task = self._runners.get(order.order_id)
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+            order = parent = self._proj.order(order.order_id)
+            if order.is_terminal:
+                return order
         targets = (
             [order]
             if order.parent_id is not None
@@ -714,6 +737,65 @@ class Engine:
             await self._send(self._proj.order(child_id), intent)
             return self._proj.order(child_id)
 
+    async def spawn_routed(
+        self,
+        parent_id: OrderId,
+        *,
+        seq: int,
+        quantity: Decimal,
+        limit_price: Decimal | None,
+    ) -> list[Order]:
+        """Send a slice of a parent through routing at this moment: with a splitter and several
+        configured venues, one child per leg (sequence numbers ``seq``, ``seq + 1``, …, sent
+        concurrently, each no worse than ``limit_price``); otherwise one child on the intent's
+        first configured venue. Returns the children created (or found: idempotent per seq).
+
+        Raises:
+            like :meth:`spawn_child`; InvalidInput also when no route exists.
+        """
+        parent = self._proj.order(parent_id)
+        intent = self._proj.intent_data[parent.intent_id]
+        venues = {v: self._venues[v] for v in intent.venues if v in self._venues}
+        if not venues:
+            raise InvalidInput(f"none of the venues of {parent_id} is configured")
+        existing = [c for c in self._proj.children(parent) if c.seq >= seq]
+        if existing:
+            return existing
+        if self._splitter is None or len(venues) == 1:
+            venue = next(iter(venues))
+            child = await self.spawn_child(
+                parent_id, seq=seq, venue=venue, quantity=quantity, limit_price=limit_price
+            )
+            return [child]
+        legs = await self._splitter.split(intent, quantity, venues)
+        sell = intent.side is Side.SELL
+
+        def bounded(leg_limit: Decimal | None) -> Decimal | None:
+            if limit_price is None:
+                return leg_limit
+            if leg_limit is None:
+                return limit_price
+            return max(leg_limit, limit_price) if sell else min(leg_limit, limit_price)
+
+        results = await asyncio.gather(
+            *(
+                self.spawn_child(
+                    parent_id,
+                    seq=seq + i,
+                    venue=leg.venue,
+                    quantity=leg.quantity,
+                    limit_price=bounded(leg.limit_price),
+                )
+                for i, leg in enumerate(legs)
+            ),
+            return_exceptions=True,
+        )
+        kids = [r for r in results if isinstance(r, Order)]
+        if not kids:
+            errors = [r for r in results if isinstance(r, BaseException)]
+            raise errors[0] if errors else InvalidInput(f"no leg of {parent_id} was sent")
+        return kids
+
     def algo_state(self, parent_id: OrderId) -> str:
         """``running``, ``paused`` or ``cancelled`` for an algorithmic parent order.
 
@@ -773,11 +855,12 @@ class Engine:
 
     def _start_runner(self, parent: Order) -> None:
         from oms_chain.algos.base import ClockSleeper
-        from oms_chain.engine.algo_runner import runner_for
+        from oms_chain.engine.algo_runner import VenueMarketData, runner_for
 
         intent = self._proj.intent_data[parent.intent_id]
         sleeper = self._sleeper if self._sleeper is not None else ClockSleeper(self._clock)
-        runner = runner_for(self, parent, intent, sleeper=sleeper, market=self._market_data)
+        market = self._market_data or VenueMarketData(self._venues.values())
+        runner = runner_for(self, parent, intent, sleeper=sleeper, market=market)
         self._track_task(parent.order_id, runner.run(), "algorithm")
 
     def _track_task(self, pid: OrderId, work: Any, what: str) -> None:
@@ -797,6 +880,14 @@ class Engine:
             existing = self._proj.intents.get(intent.intent_id)
             if existing is not None:
                 return self._proj.order(existing)
+            from oms_chain.algos import needs_market, scheduler_for
+
+            scheduler = scheduler_for(intent)  # bad params: InvalidIntent, nothing written
+            if self._market_data is None and needs_market(scheduler):
+                raise InvalidIntent(
+                    f"algo {intent.algo!r} needs market volume (a volume profile or traded "
+                    f"volume); give the engine market_data, or a 'profile' param for vwap"
+                )
             decision = self._risk.check(intent, self._view)
             pid = parent_order_id(intent.intent_id)
             events = self._parent_events(intent, decision, pid)
