@@ -1,9 +1,12 @@
 """The ccxt venue: centralized exchanges behind the :class:`~oms_chain.venues.base.Venue` protocol.
 
 Configure with :class:`CcxtVenueConfig` (exchange id, credentials, options, optional URL
-overrides); ccxt's dicts become our types in :mod:`.normalize`.
+overrides); ccxt's dicts become our types in :mod:`.normalize`. :class:`DepthBook` is the local
+order book kept from Binance's diff-depth stream (used by :class:`CcxtVenue` for
+Binance-protocol exchanges).
 """
 
+from oms_chain.venues.cex.book import DepthBook, DiffResult
 from oms_chain.venues.cex.config import CcxtVenueConfig
 from oms_chain.venues.cex.normalize import (
     CcxtMarket,
@@ -21,6 +24,8 @@ __all__ = [
     "CcxtMarket",
     "CcxtVenue",
     "CcxtVenueConfig",
+    "DepthBook",
+    "DiffResult",
     "TokenBucket",
     "balances_from_ccxt",
     "exact_decimal",

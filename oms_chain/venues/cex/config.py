@@ -8,7 +8,12 @@ from typing import Any
 
 from oms_chain.model.errors import ConfigError
 
-__all__ = ["CcxtVenueConfig"]
+__all__ = ["BINANCE_PROTOCOL_EXCHANGES", "CcxtVenueConfig"]
+
+#: ccxt exchange ids whose spot market streams speak Binance's diff-depth protocol, served by
+#: our own :class:`~oms_chain.venues.cex.book.DepthBook` when ``book_source`` is ``"auto"``.
+BINANCE_PROTOCOL_EXCHANGES = frozenset({"binance", "binanceus"})
+_BOOK_SOURCES = ("auto", "native", "ccxt")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +31,14 @@ class CcxtVenueConfig:
     :meth:`reconcile` looks for open orders and where an order of unknown market (placed before a
     restart) is searched, together with every market used since start. Empty: all markets when
     nothing was used yet — fine for a simulator, too many requests on a real exchange.
+    ``book_source`` picks who keeps local order books: ``"native"`` is our
+    :class:`~oms_chain.venues.cex.book.DepthBook` fed from the exchange's raw diff-depth
+    websocket (Binance protocol only, see :data:`BINANCE_PROTOCOL_EXCHANGES`), ``"ccxt"`` is
+    ccxt.pro's ``watch_order_book``; ``"auto"`` (default) means native for Binance-protocol
+    exchanges and ccxt otherwise. ``book_depth`` is the REST snapshot depth (default: ccxt's
+    ``watchOrderBookLimit`` option, else 1000) and, when set, the depth :meth:`book` returns; a
+    level beyond the snapshot's depth is unknown until the stream changes it, so keep the
+    snapshot deeper than what routing reads.
     """
 
     exchange: str
@@ -42,6 +55,7 @@ class CcxtVenueConfig:
     timeout_s: float = 10.0
     poll_interval_s: float = 1.0
     book_depth: int | None = None
+    book_source: str = "auto"
     book_timeout_s: float = 5.0
     backoff_initial_s: float = 0.1
     backoff_max_s: float = 5.0
@@ -53,6 +67,18 @@ class CcxtVenueConfig:
         for name in ("rate_per_s", "timeout_s", "poll_interval_s", "book_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"cex venue key {name!r} must be positive")
+        if self.book_source not in _BOOK_SOURCES:
+            raise ConfigError(
+                f"cex venue key 'book_source' must be one of {list(_BOOK_SOURCES)}, "
+                f"got {self.book_source!r}"
+            )
+        if self.book_source == "native" and self.exchange not in BINANCE_PROTOCOL_EXCHANGES:
+            raise ConfigError(
+                f"cex venue key 'book_source': 'native' reads Binance's diff-depth stream, which "
+                f"{self.exchange!r} does not speak; use 'ccxt' or 'auto'"
+            )
+        if self.book_depth is not None and self.book_depth < 1:
+            raise ConfigError("cex venue key 'book_depth' must be at least 1")
         if self.burst < 1:
             raise ConfigError("cex venue key 'burst' must be at least 1")
         if not 0 < self.backoff_initial_s <= self.backoff_max_s:
@@ -71,6 +97,13 @@ class CcxtVenueConfig:
         if "symbols" in settings:
             settings["symbols"] = tuple(settings["symbols"])
         return cls(**settings)
+
+    @property
+    def native_book(self) -> bool:
+        """True when local books come from our own diff-depth book, not ccxt.pro."""
+        return self.book_source == "native" or (
+            self.book_source == "auto" and self.exchange in BINANCE_PROTOCOL_EXCHANGES
+        )
 
     @property
     def name(self) -> str:

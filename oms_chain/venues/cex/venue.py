@@ -1,9 +1,13 @@
 """The ccxt venue: any ccxt exchange behind the :class:`~oms_chain.venues.base.Venue` protocol.
 
 REST calls go through ccxt's async classes (``ccxt.pro`` instances, which also speak websockets),
-paced by our token bucket on top of ccxt's ``enableRateLimit``. Local order books come from
-``watch_order_book`` (ccxt performs the documented snapshot + diff synchronization and raises on
-a gap; our watcher then resubscribes with backoff, which takes a fresh snapshot). Fills come
+paced by our token bucket on top of ccxt's ``enableRateLimit``. Local order books of
+Binance-protocol exchanges are our own :class:`~oms_chain.venues.cex.book.DepthBook`, fed from
+the raw diff-depth websocket (``<symbol>@depth@100ms`` under the exchange's configured stream
+URL) and resynced from ``GET /api/v3/depth`` (the endpoint ccxt's ``fetch_order_book`` calls)
+after every connect and every gap; a dropped connection is reopened with backoff. Other
+exchanges (or ``book_source="ccxt"``) use ccxt.pro's ``watch_order_book`` (ccxt performs the
+synchronization and raises on a gap; our watcher then resubscribes with backoff). Fills come
 from ``watch_orders``; while that stream is down, tracked orders are polled over REST, and every
 reconnect is followed by a REST pass, because private streams lose events across reconnects.
 """
@@ -19,6 +23,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import aiohttp
 import ccxt
 import ccxt.pro as ccxt_pro
 
@@ -38,6 +43,7 @@ from oms_chain.venues.base import (
     ReconciliationReport,
     VenueReport,
 )
+from oms_chain.venues.cex.book import DepthBook, DiffResult
 from oms_chain.venues.cex.config import CcxtVenueConfig
 from oms_chain.venues.cex.normalize import (
     CcxtMarket,
@@ -58,6 +64,8 @@ _T = TypeVar("_T")
 _AMBIGUOUS = (ccxt.OperationFailed, TimeoutError)
 _RATE_LIMITED = (ccxt.RateLimitExceeded, ccxt.DDoSProtection)
 _RATE_LIMIT_RETRIES = 5
+_WS_HEARTBEAT_S = 20.0  # ping the depth stream; no pong within half of it = connection lost
+_SNAPSHOT_LIMIT = 1000  # ccxt's default ``watchOrderBookLimit``
 
 
 def _make_exchange(config: CcxtVenueConfig) -> Any:
@@ -116,6 +124,8 @@ class CcxtVenue:
         self._queue: asyncio.Queue[VenueReport] = asyncio.Queue()
         self._book_tasks: dict[str, asyncio.Task[None]] = {}
         self._book_ready: dict[str, asyncio.Event] = {}
+        self._books: dict[str, DepthBook] = {}  # native books by ccxt symbol
+        self._ws_session: aiohttp.ClientSession | None = None
         self._user_task: asyncio.Task[None] | None = None
         self._poll_lock = asyncio.Lock()
         #: True while the user stream delivers; False while we poll REST instead.
@@ -127,6 +137,8 @@ class CcxtVenue:
             "rest_polls": 0,
             "polled_reports": 0,
             "book_resyncs": 0,
+            "book_snapshots": 0,
+            "book_bad_frames": 0,
             "rate_limited": 0,
         }
 
@@ -170,7 +182,11 @@ class CcxtVenue:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._book_tasks.clear()
+        self._books.clear()
         self._user_task = None
+        if self._ws_session is not None:
+            await self._ws_session.close()
+            self._ws_session = None
         await self._ex.close()
 
     async def __aenter__(self) -> CcxtVenue:
@@ -296,10 +312,114 @@ class CcxtVenue:
     def _ensure_book(self, symbol: str) -> asyncio.Event:
         if symbol not in self._book_tasks:
             self._book_ready[symbol] = asyncio.Event()
+            loop = self._native_book_loop if self._cfg.native_book else self._book_loop
             self._book_tasks[symbol] = asyncio.create_task(
-                self._book_loop(symbol), name=f"{self._id}-book-{symbol}"
+                loop(symbol), name=f"{self._id}-book-{symbol}"
             )
         return self._book_ready[symbol]
+
+    def _depth_stream_url(self, symbol: str) -> str:
+        """The raw diff-depth stream of ``symbol`` under the exchange's configured spot stream
+        URL, at ccxt's ``watchOrderBookRate`` (ms; 100 unless configured)."""
+        market = self._ex.market(symbol)
+        options = self._ex.options
+        nested = options.get("watchOrderBookForSymbols")
+        rate = (nested or {}).get("watchOrderBookRate") if isinstance(nested, dict) else None
+        rate = str(rate or options.get("watchOrderBookRate") or "100")
+        stream = market.get("lowercaseId") or str(market["id"]).lower()
+        suffix = "@depth" if rate == "1000" else f"@depth@{rate}ms"
+        base = str(self._ex.urls["api"]["ws"]["spot"]).rstrip("/")
+        return f"{base}/{stream}{suffix}"
+
+    def _snapshot_limit(self) -> int:
+        if self._cfg.book_depth is not None:
+            return self._cfg.book_depth
+        return int(self._ex.options.get("watchOrderBookLimit") or _SNAPSHOT_LIMIT)
+
+    async def _native_book_loop(self, symbol: str) -> None:
+        """Keep ``self._books[symbol]`` in sync: connect, buffer, snapshot, apply; on a gap a
+        new snapshot, on a lost connection a new connection (with backoff) and a new snapshot."""
+        ready = self._book_ready[symbol]
+        book = self._books[symbol] = DepthBook(str(self._ex.market(symbol)["id"]))
+        url = self._depth_stream_url(symbol)
+        backoff = Backoff(self._cfg.backoff_initial_s, self._cfg.backoff_max_s, rng=self._rng)
+        while True:
+            snapshot: asyncio.Task[None] | None = None
+            try:
+                if self._ws_session is None or self._ws_session.closed:
+                    self._ws_session = aiohttp.ClientSession(
+                        timeout=aiohttp.ClientTimeout(total=self._cfg.timeout_s)
+                    )
+                async with self._ws_session.ws_connect(url, heartbeat=_WS_HEARTBEAT_S) as ws:
+                    book.reset()  # buffer from the first event of this connection
+                    snapshot = self._start_snapshot(symbol, book, ready, backoff)
+                    async for msg in ws:
+                        if msg.type is aiohttp.WSMsgType.ERROR:
+                            raise ConnectionError(f"websocket error: {ws.exception()}")
+                        if msg.type is not aiohttp.WSMsgType.TEXT:
+                            continue
+                        try:
+                            result = book.on_frame(msg.data)
+                        except InvalidInput as exc:
+                            self.stats["book_bad_frames"] += 1
+                            _log.warning("%s: book %s: %s; resyncing", self._id, symbol, exc)
+                            book.reset()
+                            result = DiffResult.GAP
+                        if result is DiffResult.GAP:
+                            ready.clear()
+                            self.stats["book_resyncs"] += 1
+                            _log.info("%s: book %s has a gap; new snapshot", self._id, symbol)
+                            if snapshot.done():
+                                snapshot = self._start_snapshot(symbol, book, ready, backoff)
+                    lost: BaseException = ConnectionError(f"stream closed ({ws.close_code})")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # aiohttp / OS errors
+                lost = exc
+            finally:
+                # a snapshot of the lost connection must not mark the book in sync
+                if snapshot is not None and not snapshot.done():
+                    snapshot.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await snapshot
+            ready.clear()
+            book.reset()
+            self.stats["book_resyncs"] += 1
+            _log.info("%s: book %s stream lost (%s); reconnecting", self._id, symbol, lost)
+            await asyncio.sleep(backoff.next_delay())
+
+    def _start_snapshot(
+        self, symbol: str, book: DepthBook, ready: asyncio.Event, backoff: Backoff
+    ) -> asyncio.Task[None]:
+        return asyncio.create_task(
+            self._snapshot_into(symbol, book, ready, backoff), name=f"{self._id}-depth-{symbol}"
+        )
+
+    async def _snapshot_into(
+        self, symbol: str, book: DepthBook, ready: asyncio.Event, backoff: Backoff
+    ) -> None:
+        """Fetch REST depth snapshots until one continues the buffered stream; then the book
+        is in sync. Cancelled when the connection it belongs to is lost."""
+        retry = Backoff(self._cfg.backoff_initial_s, self._cfg.backoff_max_s, rng=self._rng)
+        request = {"symbol": book.symbol, "limit": self._snapshot_limit()}
+        while True:
+            self.stats["book_snapshots"] += 1
+            try:
+                raw = await self._rest(
+                    f"fetch depth snapshot {symbol}", self._ex.publicGetDepth, dict(request)
+                )
+                synced = book.apply_snapshot(raw["lastUpdateId"], raw["bids"], raw["asks"])
+            except (VenueTimeout, VenueUnavailable, VenueRejected, InvalidInput) as exc:
+                _log.warning("%s: depth snapshot %s failed: %s", self._id, symbol, exc)
+            except (KeyError, TypeError) as exc:
+                _log.warning("%s: depth snapshot %s malformed: %r", self._id, symbol, exc)
+            else:
+                if synced:
+                    ready.set()
+                    backoff.reset()
+                    return
+                _log.info("%s: depth snapshot %s older than the stream; again", self._id, symbol)
+            await asyncio.sleep(retry.next_delay())
 
     async def _book_loop(self, symbol: str) -> None:
         ready = self._book_ready[symbol]
@@ -341,6 +461,16 @@ class CcxtVenue:
     ) -> tuple[int | None, tuple[LiquidityLevel, ...], tuple[LiquidityLevel, ...]]:
         """The local book as ``(nonce, bids, asks)``, best first (empty before the first sync)."""
         market = self.market(instrument)
+        if self._cfg.native_book:
+            native = self._books.get(market.symbol)
+            if native is None or not self.book_synced(instrument) or not native.synced:
+                return None, (), ()
+            depth = self._cfg.book_depth
+            return (
+                native.last_update_id,
+                tuple(LiquidityLevel(p, q) for p, q in native.bids(depth)),
+                tuple(LiquidityLevel(p, q) for p, q in native.asks(depth)),
+            )
         book = self._ex.orderbooks.get(market.symbol) if self.book_synced(instrument) else None
         if book is None:
             return None, (), ()

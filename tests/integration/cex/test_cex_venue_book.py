@@ -1,11 +1,16 @@
-"""The local order book from ccxt.pro's websocket stream: liquidity, quotes, resync after faults."""
+"""The local order book from the websocket stream, kept by our own DepthBook (the default for
+Binance) and by ccxt.pro: liquidity, quotes, resync after faults."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import aiohttp
 import pytest
+from aiohttp import web
+from cex_helpers import venue_config
 
 from oms_chain.devnet.exchange import ExchangeSimulator
 from oms_chain.model import Side, VenueRejected
@@ -13,6 +18,34 @@ from oms_chain.venues import LiquidityLevel
 from oms_chain.venues.cex import CcxtVenue, levels_from_ccxt
 
 SYMBOL = "ETH/USDC"
+
+
+@pytest.fixture(params=["auto", "ccxt"])
+async def venue(sim: ExchangeSimulator, request: pytest.FixtureRequest) -> AsyncIterator[CcxtVenue]:
+    """The still market's venue, with our book (``auto`` = native for Binance) or ccxt.pro's."""
+    v = CcxtVenue(venue_config(sim, book_source=request.param))
+    await v.start()
+    yield v
+    await v.close()
+
+
+@pytest.fixture(params=["auto", "ccxt"])
+async def live_venue(
+    live_sim: ExchangeSimulator, request: pytest.FixtureRequest
+) -> AsyncIterator[CcxtVenue]:
+    """The moving market's venue (no user stream), with our book or ccxt.pro's."""
+    v = CcxtVenue(venue_config(live_sim, book_source=request.param))
+    await v.start(user_stream=False)
+    yield v
+    await v.close()
+
+
+@pytest.fixture
+async def native_venue(live_sim: ExchangeSimulator) -> AsyncIterator[CcxtVenue]:
+    v = CcxtVenue(venue_config(live_sim))
+    await v.start(user_stream=False)
+    yield v
+    await v.close()
 
 
 def engine_levels(
@@ -111,3 +144,126 @@ async def test_a_skipped_update_id_forces_a_resync_to_the_exchange_book(
     assert live_sim.faults.fired["skip_depth"] == 1
     await live_venue.watch_book(instrument)
     await assert_book_equals_exchange(live_venue, live_sim)
+
+
+async def wait_for(predicate: object, what: str, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def test_binance_books_are_ours_fed_by_the_raw_diff_stream(
+    native_venue: CcxtVenue, live_sim: ExchangeSimulator
+) -> None:
+    instrument = native_venue.market(SYMBOL).instrument
+    await native_venue.watch_book(instrument)
+    assert native_venue.stats["book_snapshots"] >= 1
+    assert native_venue.exchange.orderbooks == {}  # ccxt.pro keeps no book of its own
+    assert len(live_sim.hub.conns) == 1
+    (conn,) = live_sim.hub.conns
+    assert conn.streams == {"ethusdc@depth@100ms"} and not conn.combined
+    await assert_book_equals_exchange(native_venue, live_sim)
+
+
+async def test_a_reconnect_while_the_snapshot_is_in_flight_discards_that_snapshot(
+    native_venue: CcxtVenue, live_sim: ExchangeSimulator
+) -> None:
+    instrument = native_venue.market(SYMBOL).instrument
+    # the exchange takes the snapshot now but answers 0.6 s later, after the stream is gone
+    live_sim.inject_rest_fault("timeout", method="GET", path="/api/v3/depth", delay_s=0.6)
+    watching = asyncio.ensure_future(native_venue.watch_book(instrument))
+    await wait_for(lambda: native_venue.stats["book_snapshots"] == 1, "the first snapshot")
+    await asyncio.sleep(0.1)
+    assert not native_venue.book_synced(instrument)
+    assert await live_sim.drop_websockets() == 1
+    await watching
+    assert native_venue.stats["book_resyncs"] >= 1
+    assert native_venue.stats["book_snapshots"] >= 2
+    await asyncio.sleep(0.7)  # the held answer would have arrived by now
+    await assert_book_equals_exchange(native_venue, live_sim)
+
+
+async def test_a_gap_while_the_snapshot_is_in_flight_takes_a_newer_snapshot(
+    native_venue: CcxtVenue, live_sim: ExchangeSimulator
+) -> None:
+    instrument = native_venue.market(SYMBOL).instrument
+    live_sim.inject_rest_fault("timeout", method="GET", path="/api/v3/depth", delay_s=0.4)
+    watching = asyncio.ensure_future(native_venue.watch_book(instrument))
+    await wait_for(lambda: native_venue.stats["book_snapshots"] == 1, "the first snapshot")
+    await asyncio.sleep(0.15)  # events after the snapshot's id are buffered ...
+    live_sim.skip_depth_updates("ETHUSDC")  # ... and one of them is lost
+    await wait_for(lambda: live_sim.faults.fired.get("skip_depth") == 1, "the skipped update")
+    await watching
+    assert native_venue.stats["book_snapshots"] >= 2
+    await assert_book_equals_exchange(native_venue, live_sim)
+
+
+async def test_failed_snapshots_are_retried_until_the_book_is_in_sync(
+    native_venue: CcxtVenue, live_sim: ExchangeSimulator
+) -> None:
+    live_sim.inject_rest_fault("fail", method="GET", path="/api/v3/depth", count=2, status=503)
+    await native_venue.watch_book(native_venue.market(SYMBOL).instrument)
+    assert native_venue.stats["book_snapshots"] >= 3
+    await assert_book_equals_exchange(native_venue, live_sim)
+
+
+async def test_the_native_book_is_trimmed_to_book_depth(live_sim: ExchangeSimulator) -> None:
+    venue = CcxtVenue(venue_config(live_sim, book_depth=3))
+    await venue.start(user_stream=False)
+    try:
+        instrument = venue.market(SYMBOL).instrument
+        await venue.watch_book(instrument)
+        _, bids, asks = venue.book(instrument)
+        assert len(bids) == 3 and len(asks) == 3
+        assert bids[0].price < asks[0].price
+    finally:
+        await venue.close()
+
+
+async def test_a_malformed_frame_forces_a_resync(live_sim: ExchangeSimulator) -> None:
+    """A relay between the simulator's stream and the venue slips one broken event in."""
+
+    upstreams: list[aiohttp.ClientWebSocketResponse] = []
+
+    async def relay(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        upstream = f"{live_sim.ws_url}/ws/{request.match_info['name']}"
+        async with aiohttp.ClientSession() as session, session.ws_connect(upstream) as up:
+            upstreams.append(up)
+            sent = 0
+            async for msg in up:
+                if ws.closed:
+                    break
+                sent += 1
+                if sent == 3:
+                    await ws.send_str('{"e":"depthUpdate","s":"ETHUSDC","U":1}')  # no "u"
+                await ws.send_str(msg.data)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws/{name}", relay)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    urls = dict(venue_config(live_sim).urls or {})
+    urls["ws"] = {**urls["ws"], "spot": f"ws://127.0.0.1:{port}/ws"}
+    venue = CcxtVenue(venue_config(live_sim, urls=urls))
+    await venue.start(user_stream=False)
+    try:
+        instrument = venue.market(SYMBOL).instrument
+        await venue.watch_book(instrument)
+        await wait_for(lambda: venue.stats["book_bad_frames"] == 1, "the broken event")
+        assert venue.stats["book_resyncs"] >= 1
+        await venue.watch_book(instrument)
+        assert venue.stats["book_snapshots"] >= 2
+        await assert_book_equals_exchange(venue, live_sim)
+    finally:
+        await venue.close()
+        for up in upstreams:
+            await up.close()
+        await runner.cleanup()

@@ -72,6 +72,8 @@ def test_public_api_is_explicit() -> None:
         "CcxtMarket",
         "CcxtVenue",
         "CcxtVenueConfig",
+        "DepthBook",
+        "DiffResult",
         "TokenBucket",
         "balances_from_ccxt",
         "exact_decimal",
@@ -80,3 +82,22 @@ def test_public_api_is_explicit() -> None:
         "order_report_from_ccxt",
     }
     assert all(hasattr(cex, name) for name in cex.__all__)
+
+
+def test_book_source_defaults_to_our_book_for_binance_and_ccxt_elsewhere() -> None:
+    assert CcxtVenueConfig(exchange="binance").native_book
+    assert CcxtVenueConfig(exchange="binanceus").native_book
+    assert not CcxtVenueConfig(exchange="kraken").native_book
+    assert not CcxtVenueConfig(exchange="binance", book_source="ccxt").native_book
+    assert CcxtVenueConfig.from_mapping(
+        {"exchange": "binance", "book_source": "native"}
+    ).native_book
+
+
+def test_book_source_and_depth_are_checked_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match="'book_source' must be one of"):
+        CcxtVenueConfig(exchange="binance", book_source="fast")
+    with pytest.raises(ConfigError, match="'book_source': 'native' reads Binance"):
+        CcxtVenueConfig(exchange="kraken", book_source="native")
+    with pytest.raises(ConfigError, match="book_depth"):
+        CcxtVenueConfig(exchange="binance", book_depth=0)
