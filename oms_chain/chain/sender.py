@@ -13,7 +13,7 @@ transaction hash, the nonce stays taken and the tracker finds out what happened.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from oms_chain.custody.base import SignedTransaction, Signer
 from oms_chain.model.errors import FinalError, InvalidInput, RetryableError
 from oms_chain.model.ids import TxHash
 
-__all__ = ["BroadcastRejected", "BroadcastUncertain", "SentTransaction", "TxSender"]
+__all__ = ["BroadcastRejected", "BroadcastUncertain", "OnSigned", "SentTransaction", "TxSender"]
 
 
 class BroadcastUncertain(RetryableError):
@@ -54,6 +54,11 @@ class SentTransaction:
     def tx_hash(self) -> TxHash:
         """Hash of the signed transaction."""
         return self.signed.tx_hash
+
+
+OnSigned = Callable[[SentTransaction], Awaitable[None]]
+"""Hook run after signing and before broadcasting (e.g. journal the signed bytes first, so a
+crash between the two leaves a record of the transaction). If it raises, nothing is sent."""
 
 
 class TxSender:
@@ -125,8 +130,11 @@ class TxSender:
         value: int = 0,
         gas: int | None = None,
         what: str = "transaction",
+        on_signed: OnSigned | None = None,
     ) -> SentTransaction:
         """Simulate, sign and broadcast a call; returns once the node accepted the bytes.
+
+        ``on_signed`` runs between signing and broadcasting (see :data:`OnSigned`).
 
         Raises :class:`TransactionWouldRevert` (nothing sent), :class:`BroadcastRejected`
         (nothing sent, nonce given back) or :class:`BroadcastUncertain` (maybe sent; tracked).
@@ -149,6 +157,8 @@ class TxSender:
         }
         try:
             signed = await self.signer.sign_transaction(tx)
+            if on_signed is not None:
+                await on_signed(SentTransaction(signed, tx, fees))
         except Exception:
             self.nonces.release(nonce)
             raise
@@ -185,8 +195,12 @@ class TxSender:
         signed = await self.signer.sign_transaction(tx)
         return await self._broadcast_signed(signed, tx, fees, "replacement", sent.tx_hash)
 
-    async def cancel(self, sent: SentTransaction, *, bump_percent: int = 10) -> SentTransaction:
-        """Cancel a pending transaction: a 0-value self-transfer at the same nonce, fees bumped."""
+    async def cancel(
+        self, sent: SentTransaction, *, bump_percent: int = 10, on_signed: OnSigned | None = None
+    ) -> SentTransaction:
+        """Cancel a pending transaction: a 0-value self-transfer at the same nonce, fees bumped.
+
+        ``on_signed`` runs between signing and broadcasting (see :data:`OnSigned`)."""
         fees = bump_fees(sent.fees, await self.fees(), bump_percent=bump_percent)
         tx = {
             "chainId": self.chain.chain_id,
@@ -198,4 +212,6 @@ class TxSender:
             **fees.as_tx_fields(),
         }
         signed = await self.signer.sign_transaction(tx)
+        if on_signed is not None:
+            await on_signed(SentTransaction(signed, tx, fees))
         return await self._broadcast_signed(signed, tx, fees, "cancellation", sent.tx_hash)

@@ -1,5 +1,9 @@
-"""AMM venues: exact Uniswap V2 / V3 math and pool state kept fresh from chain events."""
+"""AMM venues: exact Uniswap V2 / V3 math, pool state kept fresh from chain events, and the
+Uniswap V2 / V3 venues that execute through the real routers."""
 
+from oms_chain.venues.amm.account import AmmOrderJournal, ChainAccount
+from oms_chain.venues.amm.approvals import ApprovalPolicy, ensure_allowance
+from oms_chain.venues.amm.factory import UniswapVenues, book_routes, uniswap_venues
 from oms_chain.venues.amm.v2_math import (
     InsufficientReserves,
     get_amount_in,
@@ -17,16 +21,28 @@ from oms_chain.venues.amm.v3_math import (
     quote_exact_output_path,
 )
 from oms_chain.venues.amm.v3_pool import PoolLoadError, V3PoolState, load_v3_pool, v3_path_hops
+from oms_chain.venues.amm.venue import AmmVenueConfig, UniswapV2Venue, UniswapV3Venue
+from oms_chain.venues.amm.weth import ensure_wrapped, unwrap, wrap
 
 __all__ = [
+    "AmmOrderJournal",
+    "AmmVenueConfig",
+    "ApprovalPolicy",
+    "ChainAccount",
     "InsufficientLiquidity",
     "InsufficientReserves",
     "MathRevert",
     "PoolLoadError",
     "SwapResult",
     "TickDataMissing",
+    "UniswapV2Venue",
+    "UniswapV3Venue",
+    "UniswapVenues",
     "V2PoolState",
     "V3PoolState",
+    "book_routes",
+    "ensure_allowance",
+    "ensure_wrapped",
     "get_amount_in",
     "get_amount_out",
     "get_amounts_in",
@@ -35,5 +51,8 @@ __all__ = [
     "load_v3_pool",
     "quote_exact_input_path",
     "quote_exact_output_path",
+    "uniswap_venues",
+    "unwrap",
     "v3_path_hops",
+    "wrap",
 ]

@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 import oms_chain.venues.amm as amm
-from oms_chain.venues.amm import v2_math, v2_pool, v3_math, v3_pool
+from oms_chain.venues.amm import (
+    account,
+    approvals,
+    factory,
+    v2_math,
+    v2_pool,
+    v3_math,
+    v3_pool,
+    venue,
+    weth,
+)
 
 
 def test_public_api() -> None:
     assert set(amm.__all__) == {
+        "AmmOrderJournal",
+        "AmmVenueConfig",
+        "ApprovalPolicy",
+        "ChainAccount",
+        "UniswapV2Venue",
+        "UniswapV3Venue",
+        "UniswapVenues",
+        "book_routes",
+        "ensure_allowance",
+        "ensure_wrapped",
+        "unwrap",
+        "uniswap_venues",
+        "wrap",
         "InsufficientLiquidity",
         "InsufficientReserves",
         "MathRevert",
@@ -31,7 +54,7 @@ def test_public_api() -> None:
 
 
 def test_every_module_declares_its_public_names() -> None:
-    for module in (v2_math, v2_pool, v3_math, v3_pool):
+    for module in (v2_math, v2_pool, v3_math, v3_pool, account, approvals, factory, venue, weth):
         for name in module.__all__:
             assert hasattr(module, name), (module.__name__, name)
             assert not name.startswith("_")

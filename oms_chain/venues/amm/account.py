@@ -1,0 +1,286 @@
+"""One trading account on one chain, shared by every on-chain venue that signs with it.
+
+Several venues on one chain and one signer (Uniswap V2, three V3 fee tiers, ...) must not hand
+out the same nonce twice nor poll the chain once each. :class:`ChainAccount` owns, per
+(chain, signer):
+
+- the :class:`~oms_chain.chain.sender.TxSender` with its nonce manager (journaled in the event
+  store, so a restart continues from the same nonces);
+- the :class:`~oms_chain.chain.tracker.SettlementTracker` (journaled per chain *and* signer) and
+  one polling loop, whose settlement moves go to the venue that owns each transaction;
+- the order journal (:class:`AmmOrderJournal`): client order id -> signed transaction, written
+  between signing and broadcasting, so a crashed process can always tell what it sent;
+- a lock and an in-flight reservation per (token, spender), so concurrent swaps through one
+  router never overwrite each other's exact approvals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from oms_chain.chain.fees import FeePolicy
+from oms_chain.chain.nonces import NonceManager, StoreNonceJournal
+from oms_chain.chain.registry import ChainInfo
+from oms_chain.chain.rpc import RpcClient
+from oms_chain.chain.sender import TxSender
+from oms_chain.chain.tracker import SettlementReport, SettlementTracker
+from oms_chain.custody.base import SignedTransaction, Signer
+from oms_chain.model.errors import InvalidInput, OmsError
+from oms_chain.model.ids import TxHash, VenueId
+from oms_chain.store.base import EventStore
+from oms_chain.venues.amm.approvals import ApprovalPolicy
+
+__all__ = ["AmmOrderJournal", "ChainAccount", "SettlementListener"]
+
+_log = logging.getLogger(__name__)
+
+
+class SettlementListener(Protocol):
+    """A venue that owns transactions of a :class:`ChainAccount`."""
+
+    @property
+    def venue_id(self) -> VenueId: ...
+
+    async def on_settlement(self, report: SettlementReport) -> None:
+        """Called with every settlement move of a transaction the venue owns."""
+        ...
+
+    def owned_transactions(self) -> list[tuple[TxHash, dict[str, Any]]]:
+        """(tx hash, journal entry) of every transaction the venue journaled, for resuming."""
+        ...
+
+
+class AmmOrderJournal:
+    """Client order id -> order and signed transaction, kept in the event store as one snapshot
+    per (chain, signer). Entries are JSON-safe dicts written by the venues."""
+
+    def __init__(self, store: EventStore, chain_id: int, address: str) -> None:
+        self._store = store
+        self._name = f"amm-orders/{chain_id}/{address.lower()}"
+        found = store.load_snapshot(self._name)
+        self._entries: dict[str, dict[str, Any]] = dict(found[1]["orders"]) if found else {}
+
+    def get(self, client_order_id: str) -> dict[str, Any] | None:
+        """The entry of ``client_order_id``, ``None`` if it was never journaled."""
+        return self._entries.get(client_order_id)
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        """Every entry by client order id (a copy)."""
+        return dict(self._entries)
+
+    def remove(self, client_order_id: str) -> None:
+        """Forget an entry whose transaction provably never left (the node refused it)."""
+        if self._entries.pop(client_order_id, None) is not None:
+            self._save()
+
+    def put(self, client_order_id: str, entry: dict[str, Any]) -> None:
+        """Write (or replace) an entry; durable when this returns."""
+        self._entries[client_order_id] = entry
+        self._save()
+
+    def _save(self) -> None:
+        self._store.save_snapshot(
+            self._name, self._store.last_position(), {"orders": self._entries}
+        )
+
+
+class _SignerTrackerJournal:
+    """A tracker journal per (chain, signer): two accounts on one chain and one store must not
+    overwrite each other's tracked transactions."""
+
+    def __init__(self, store: EventStore, address: str) -> None:
+        self._store = store
+        self._address = address.lower()
+
+    def _name(self, chain_id: int) -> str:
+        return f"settlement/{chain_id}/{self._address}"
+
+    def load(self, chain_id: int) -> list[dict[str, Any]]:
+        found = self._store.load_snapshot(self._name(chain_id))
+        return list(found[1]["txs"]) if found else []
+
+    def save(self, chain_id: int, entries: list[dict[str, Any]]) -> None:
+        self._store.save_snapshot(
+            self._name(chain_id), self._store.last_position(), {"txs": entries}
+        )
+
+
+class ChainAccount:
+    """Sender, settlement tracker, order journal and polling for ``signer`` on ``chain``.
+
+    Build one per (chain, signer) and pass it to every venue that trades with that signer.
+    ``weth`` is the chain's wrapped native token (needed for instruments on the native asset).
+    ``poll_interval`` (seconds) defaults to a quarter of the chain's block time, within
+    [0.05, 1]. Call :meth:`start` to poll in the background (or :meth:`poll` yourself) and
+    :meth:`close` at the end; ``async with`` does both.
+    """
+
+    def __init__(
+        self,
+        rpc: RpcClient,
+        chain: ChainInfo,
+        signer: Signer,
+        store: EventStore,
+        *,
+        weth: str | None = None,
+        fee_policy: FeePolicy | None = None,
+        approvals: ApprovalPolicy | None = None,
+        poll_interval: float | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        if poll_interval is not None and poll_interval <= 0:
+            raise InvalidInput(f"poll_interval must be > 0 seconds, got {poll_interval}")
+        self.rpc = rpc
+        self.chain = chain
+        self.signer = signer
+        self.store = store
+        self.weth = weth
+        self.approvals = approvals or ApprovalPolicy()
+        self.clock_ns = clock_ns
+        self.poll_interval = poll_interval or min(1.0, max(0.05, chain.block_time / 4))
+        nonces = NonceManager(rpc, chain.chain_id, signer.address, journal=StoreNonceJournal(store))
+        tracker = SettlementTracker(
+            rpc,
+            chain,
+            journal=_SignerTrackerJournal(store, signer.address),
+            clock_ns=clock_ns,
+        )
+        self.sender = TxSender(
+            rpc, chain, signer, nonces=nonces, tracker=tracker, fee_policy=fee_policy
+        )
+        self.journal = AmmOrderJournal(store, chain.chain_id, signer.address)
+        self._owners: dict[TxHash, SettlementListener] = {}
+        self._listeners: dict[VenueId, SettlementListener] = {}
+        self._poll_lock = asyncio.Lock()
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._reserved: dict[tuple[str, str], int] = {}
+        self.placing: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._w3: Any = None
+
+    @property
+    def address(self) -> str:
+        """The signer's address."""
+        return str(self.signer.address)
+
+    @property
+    def tracker(self) -> SettlementTracker:
+        """The shared settlement tracker."""
+        return self.sender.tracker
+
+    @property
+    def w3(self) -> Any:
+        """A synchronous web3 on the first RPC URL, for the pool-state loaders (run them in a
+        worker thread)."""
+        if self._w3 is None:
+            from web3 import Web3
+
+            self._w3 = Web3(Web3.HTTPProvider(self.rpc.urls[0]))
+        return self._w3
+
+    # -- venues --------------------------------------------------------------------------------
+
+    def register(self, venue: SettlementListener) -> None:
+        """Attach a venue; resumes tracking of every transaction it journaled earlier (a
+        journaled transaction the tracker never saw, e.g. after a crash between signing and
+        broadcasting, is tracked now and broadcast by the tracker's next poll)."""
+        if venue.venue_id in self._listeners and self._listeners[venue.venue_id] is not venue:
+            raise InvalidInput(
+                f"venue id {venue.venue_id!r} is already registered on this account; give each "
+                "venue its own venue_id"
+            )
+        self._listeners[venue.venue_id] = venue
+        for tx_hash, tx in venue.owned_transactions():
+            self._owners[tx_hash] = venue
+            try:
+                self.tracker.state(tx_hash)
+            except InvalidInput:
+                self.tracker.track(
+                    SignedTransaction(
+                        raw=bytes.fromhex(tx["raw"]),
+                        tx_hash=tx_hash,
+                        sender=self.signer.address,
+                        nonce=int(tx["nonce"]),
+                    )
+                )
+
+    def own(self, tx_hash: TxHash, venue: SettlementListener) -> None:
+        """Route settlement moves of ``tx_hash`` to ``venue``."""
+        self._owners[tx_hash] = venue
+
+    def is_tracked(self, tx_hash: TxHash) -> bool:
+        """True when the tracker follows ``tx_hash``."""
+        try:
+            self.tracker.state(tx_hash)
+        except InvalidInput:
+            return False
+        return True
+
+    # -- approvals bookkeeping -------------------------------------------------------------------
+
+    def spend_lock(self, token: str, spender: str) -> asyncio.Lock:
+        """The lock serializing allowance checks and swap broadcasts for (token, spender)."""
+        key = (token.lower(), spender.lower())
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def reserved(self, token: str, spender: str) -> int:
+        """Base units of ``token`` that broadcast, not yet mined swaps will pull via ``spender``."""
+        return self._reserved.get((token.lower(), spender.lower()), 0)
+
+    def reserve(self, token: str, spender: str, amount: int) -> None:
+        """Add (or, negative, remove) an in-flight pull."""
+        key = (token.lower(), spender.lower())
+        self._reserved[key] = max(0, self._reserved.get(key, 0) + amount)
+
+    # -- polling ---------------------------------------------------------------------------------
+
+    async def poll(self) -> list[SettlementReport]:
+        """One tracker pass; every move is handed to the venue owning the transaction."""
+        async with self._poll_lock:
+            reports = await self.tracker.poll()
+            for report in reports:
+                owner = self._owners.get(report.tx_hash)
+                if owner is None:
+                    continue
+                try:
+                    await owner.on_settlement(report)
+                except Exception:  # one venue's bug must not stop settlement of the others
+                    _log.exception("%s: settlement report %s failed", owner.venue_id, report)
+            return reports
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.poll()
+            except OmsError as exc:
+                _log.info("settlement poll on chain %s failed: %s", self.chain.chain_id, exc)
+            except Exception:
+                _log.exception("settlement poll on chain %s failed", self.chain.chain_id)
+            await asyncio.sleep(self.poll_interval)
+
+    def start(self) -> ChainAccount:
+        """Start polling in the background (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(
+                self._loop(), name=f"settlement-{self.chain.chain_id}-{self.address[:10]}"
+            )
+        return self
+
+    async def close(self) -> None:
+        """Stop polling (the RPC client and the store are the caller's to close)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def __aenter__(self) -> ChainAccount:
+        return self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
