@@ -1,5 +1,6 @@
-"""Chain layer: RPC clients, address books, chain registry, fees, nonces, revert decoding,
-sending, and settlement tracking through confirmations and reorgs."""
+"""Chain layer: RPC clients (HTTP and websocket, with subscriptions), address books, chain
+registry, fees, nonces, revert decoding, sending, and settlement tracking through confirmations
+and reorgs."""
 
 from oms_chain.chain.addressbook import (
     AddressBook,
@@ -16,6 +17,7 @@ from oms_chain.chain.revert import RevertReason, TransactionWouldRevert, decode_
 from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
 from oms_chain.chain.sender import BroadcastRejected, BroadcastUncertain, SentTransaction, TxSender
 from oms_chain.chain.tracker import SettlementReport, SettlementTracker, lookup_settlement
+from oms_chain.chain.ws import Head, LogEntry, LogFilter, Subscription, WsRpcClient
 
 __all__ = [
     "AddressBook",
@@ -27,6 +29,9 @@ __all__ = [
     "FeePolicy",
     "FeeQuote",
     "FinalityModel",
+    "Head",
+    "LogEntry",
+    "LogFilter",
     "NonceManager",
     "NonceSync",
     "PoolEntry",
@@ -38,10 +43,12 @@ __all__ = [
     "SettlementReport",
     "SettlementTracker",
     "StoreNonceJournal",
+    "Subscription",
     "TokenEntry",
     "TransactionWouldRevert",
     "TxSender",
     "UnknownAddress",
+    "WsRpcClient",
     "chain_info",
     "decode_revert",
     "deployments_dir",

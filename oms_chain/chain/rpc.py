@@ -1,7 +1,9 @@
 """Async JSON-RPC client for one chain, with several endpoints and failover.
 
 A thin layer over aiohttp rather than web3's provider stack: the chain layer needs exact control
-over what a timeout means. Reads fail over to the next URL on connection errors, timeouts and
+over what a timeout means. ``ws://`` / ``wss://`` URLs are served by a
+:class:`~oms_chain.chain.ws.WsRpcClient` (which also offers subscriptions: :attr:`RpcClient.ws`).
+Reads fail over to the next URL on connection errors, timeouts and
 5xx answers. ``eth_sendRawTransaction`` is also safe to repeat on another node (the same signed
 bytes have the same hash, so a second send cannot create a second transaction); a node that
 answers "already known" counts as success.
@@ -12,11 +14,14 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from oms_chain.model.errors import FinalError, InvalidInput, RetryableError
+
+if TYPE_CHECKING:
+    from oms_chain.chain.ws import WsRpcClient
 
 __all__ = ["RpcClient", "RpcError", "RpcUnavailable"]
 
@@ -40,8 +45,10 @@ _ALREADY_KNOWN = ("already known", "known transaction", "already imported")
 
 
 class RpcClient:
-    """JSON-RPC over HTTP to one chain, trying ``urls`` in order until one answers.
+    """JSON-RPC to one chain over HTTP and/or websockets, trying ``urls`` in order.
 
+    HTTP(S) URLs are tried one by one; the ``ws://`` / ``wss://`` URLs form one endpoint, placed
+    where the first of them appears, served by :attr:`ws` (which fails over among them itself).
     Use ``async with RpcClient([...]) as rpc:`` or call :meth:`close`. ``timeout`` is per request
     and per URL, in seconds.
     """
@@ -50,8 +57,12 @@ class RpcClient:
         if not urls:
             raise InvalidInput("RpcClient needs at least one URL")
         for url in urls:
-            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-                raise InvalidInput(f"RPC URL must start with http:// or https://, got {url!r}")
+            if not isinstance(url, str) or not url.startswith(
+                ("http://", "https://", "ws://", "wss://")
+            ):
+                raise InvalidInput(
+                    f"RPC URL must start with http://, https://, ws:// or wss://, got {url!r}"
+                )
         if timeout <= 0:
             raise InvalidInput(f"timeout must be > 0 seconds, got {timeout}")
         self.urls = tuple(urls)
@@ -59,6 +70,23 @@ class RpcClient:
         self._session: aiohttp.ClientSession | None = None
         self._ids = itertools.count(1)
         self._preferred = 0
+        ws_urls = [u for u in self.urls if u.startswith(("ws://", "wss://"))]
+        self._ws: WsRpcClient | None = None
+        if ws_urls:
+            from oms_chain.chain.ws import WsRpcClient
+
+            self._ws = WsRpcClient(ws_urls, timeout=timeout)
+        # Endpoints in failover order: an HTTP URL, or None for the websocket group.
+        self._endpoints: tuple[str | None, ...] = tuple(
+            None if u.startswith(("ws://", "wss://")) else u
+            for u in self.urls
+            if not u.startswith(("ws://", "wss://")) or u == ws_urls[0]
+        )
+
+    @property
+    def ws(self) -> WsRpcClient | None:
+        """The websocket client serving this chain's ``ws://`` URLs (subscriptions), if any."""
+        return self._ws
 
     async def __aenter__(self) -> RpcClient:
         return self
@@ -67,10 +95,12 @@ class RpcClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session."""
+        """Close the HTTP session and the websocket client."""
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._ws is not None:
+            await self._ws.close()
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -88,9 +118,18 @@ class RpcClient:
         """
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
         failures: list[str] = []
-        order = [*range(self._preferred, len(self.urls)), *range(self._preferred)]
+        order = [*range(self._preferred, len(self._endpoints)), *range(self._preferred)]
         for index in order:
-            url = self.urls[index]
+            url = self._endpoints[index]
+            if url is None:
+                assert self._ws is not None
+                try:
+                    result = await self._ws.call(method, params)
+                except RpcUnavailable as exc:
+                    failures.append(str(exc))
+                    continue
+                self._preferred = index
+                return result
             try:
                 async with self._http().post(url, json=body) as response:
                     if response.status >= 500 or response.status == 429:
@@ -125,7 +164,14 @@ class RpcClient:
             for i, (m, p) in zip(ids, calls, strict=True)
         ]
         failures: list[str] = []
-        for url in self.urls:
+        for url in self._endpoints:
+            if url is None:
+                assert self._ws is not None
+                try:
+                    return await self._ws.batch(calls)
+                except RpcUnavailable as exc:
+                    failures.append(str(exc))
+                    continue
             try:
                 async with self._http().post(url, json=body) as response:
                     if response.status >= 500:

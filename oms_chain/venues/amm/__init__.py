@@ -4,6 +4,13 @@ Uniswap V2 / V3 venues that execute through the real routers."""
 from oms_chain.venues.amm.account import AmmOrderJournal, ChainAccount
 from oms_chain.venues.amm.approvals import ApprovalPolicy, ensure_allowance
 from oms_chain.venues.amm.factory import UniswapVenues, book_routes, uniswap_venues
+from oms_chain.venues.amm.follower import (
+    FollowerLagging,
+    FollowerStopped,
+    PoolFollower,
+    PoolFollowerConfig,
+    PoolState,
+)
 from oms_chain.venues.amm.v2_math import (
     InsufficientReserves,
     get_amount_in,
@@ -21,7 +28,12 @@ from oms_chain.venues.amm.v3_math import (
     quote_exact_output_path,
 )
 from oms_chain.venues.amm.v3_pool import PoolLoadError, V3PoolState, load_v3_pool, v3_path_hops
-from oms_chain.venues.amm.venue import AmmVenueConfig, UniswapV2Venue, UniswapV3Venue
+from oms_chain.venues.amm.venue import (
+    AmmVenueConfig,
+    SwapPath,
+    UniswapV2Venue,
+    UniswapV3Venue,
+)
 from oms_chain.venues.amm.weth import ensure_wrapped, unwrap, wrap
 
 __all__ = [
@@ -29,10 +41,16 @@ __all__ = [
     "AmmVenueConfig",
     "ApprovalPolicy",
     "ChainAccount",
+    "FollowerLagging",
+    "FollowerStopped",
     "InsufficientLiquidity",
     "InsufficientReserves",
     "MathRevert",
+    "PoolFollower",
+    "PoolFollowerConfig",
     "PoolLoadError",
+    "PoolState",
+    "SwapPath",
     "SwapResult",
     "TickDataMissing",
     "UniswapV2Venue",

@@ -7,6 +7,7 @@ from oms_chain.venues.amm import (
     account,
     approvals,
     factory,
+    follower,
     v2_math,
     v2_pool,
     v3_math,
@@ -22,6 +23,8 @@ def test_public_api() -> None:
         "AmmVenueConfig",
         "ApprovalPolicy",
         "ChainAccount",
+        "FollowerLagging",
+        "FollowerStopped",
         "UniswapV2Venue",
         "UniswapV3Venue",
         "UniswapVenues",
@@ -34,7 +37,11 @@ def test_public_api() -> None:
         "InsufficientLiquidity",
         "InsufficientReserves",
         "MathRevert",
+        "PoolFollower",
+        "PoolFollowerConfig",
         "PoolLoadError",
+        "PoolState",
+        "SwapPath",
         "SwapResult",
         "TickDataMissing",
         "V2PoolState",
@@ -54,7 +61,18 @@ def test_public_api() -> None:
 
 
 def test_every_module_declares_its_public_names() -> None:
-    for module in (v2_math, v2_pool, v3_math, v3_pool, account, approvals, factory, venue, weth):
+    for module in (
+        v2_math,
+        v2_pool,
+        v3_math,
+        v3_pool,
+        account,
+        approvals,
+        factory,
+        follower,
+        venue,
+        weth,
+    ):
         for name in module.__all__:
             assert hasattr(module, name), (module.__name__, name)
             assert not name.startswith("_")
