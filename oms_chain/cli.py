@@ -520,6 +520,202 @@ def quote(
     console.print(table)
 
 
+def _local_exchange_urls(urls: Any, rest_url: str) -> Any:
+    """ccxt's ``urls['api']`` with every entry's host replaced by ``rest_url``'s, paths kept
+    (websocket entries get the ws scheme): how ccxt reaches a local exchange that speaks its API."""
+    from urllib.parse import urlsplit
+
+    target = urlsplit(rest_url)
+    if target.scheme not in ("http", "https") or not target.netloc:
+        raise InvalidInput(f"--exchange-url must be http(s)://host:port, got {rest_url!r}")
+    if isinstance(urls, dict):
+        return {k: _local_exchange_urls(v, rest_url) for k, v in urls.items()}
+    if isinstance(urls, str) and "://" in urls:
+        parts = urlsplit(urls)
+        ws = "wss" if target.scheme == "https" else "ws"
+        scheme = ws if parts.scheme in ("ws", "wss") else target.scheme
+        query = f"?{parts.query}" if parts.query else ""
+        return f"{scheme}://{target.netloc}{parts.path}{query}"
+    return urls
+
+
+@app.command("route")
+def route_cmd(
+    sell: Annotated[str, typer.Option("--sell", help="Token to sell (symbol, e.g. WETH).")],
+    buy: Annotated[str, typer.Option("--buy", help="Token to buy (symbol, e.g. USDC).")],
+    amount: Annotated[
+        str,
+        typer.Option("--amount", help="Whole tokens: to sell, or to buy with --exact-output."),
+    ],
+    exact_output: Annotated[
+        bool,
+        typer.Option("--exact-output", help="Buy exactly --amount of --buy for the least input."),
+    ] = False,
+    chain: Annotated[
+        int | None, typer.Option("--chain", help="Chain id (default: the RPC's).")
+    ] = None,
+    rpc_url: Annotated[
+        str | None, typer.Option("--rpc-url", help="Chain RPC URL (default: the devnet L1).")
+    ] = None,
+    exchange_url: Annotated[
+        str | None,
+        typer.Option(
+            "--exchange-url", help="REST URL of an exchange speaking --exchange's API (its book)."
+        ),
+    ] = None,
+    exchange: Annotated[
+        str, typer.Option("--exchange", help="ccxt exchange id for --exchange-url.")
+    ] = "binance",
+    gas_price_gwei: Annotated[
+        str | None, typer.Option("--gas-price-gwei", help="Gas price (default: the node's).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """The best split of an order across the pair's Uniswap pools, two-hop paths and an exchange
+    book (exact, off-chain; nothing is executed), compared with the best single venue and the
+    5 % greedy split."""
+    import asyncio
+    from decimal import Decimal, InvalidOperation
+
+    from web3 import Web3
+
+    from oms_chain.chain.addressbook import load_address_book
+    from oms_chain.routing import route, route_exact_output
+    from oms_chain.routing.live import source_from_exchange_book, sources_for_pair
+
+    try:
+        human = Decimal(amount)
+    except InvalidOperation:
+        raise InvalidInput(f"--amount {amount!r} is not a number") from None
+    if not human.is_finite() or human <= 0:
+        raise InvalidInput(f"--amount must be positive, got {amount}")
+    gas_price_wei: int | None = None
+    if gas_price_gwei is not None:
+        try:
+            gwei = Decimal(gas_price_gwei)
+        except InvalidOperation:
+            raise InvalidInput(f"--gas-price-gwei {gas_price_gwei!r} is not a number") from None
+        if not gwei.is_finite() or gwei < 0:
+            raise InvalidInput(f"--gas-price-gwei must be >= 0, got {gas_price_gwei}")
+        gas_price_wei = int(gwei * 10**9)
+    url = rpc_url or _devnet_url(chain)
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+    try:
+        chain_id = int(w3.eth.chain_id)
+    except Exception as exc:
+        raise InvalidInput(f"{url} does not answer eth_chainId: {exc}") from None
+    if chain is not None and chain != chain_id:
+        raise InvalidInput(f"--chain {chain} but {url} is chain {chain_id}")
+    book = load_address_book(chain_id)
+    token_in, token_out = book.token(sell), book.token(buy)
+    sized = token_out if exact_output else token_in
+    base_units = human * 10**sized.decimals
+    if base_units != base_units.to_integral_value():
+        raise InvalidInput(f"--amount {amount} has more than {sized.decimals} decimals")
+    block = int(w3.eth.block_number)
+    gas_price = int(w3.eth.gas_price) if gas_price_wei is None else gas_price_wei
+    sources = sources_for_pair(w3, book, sell, buy, gas_price_wei=gas_price, block_identifier=block)
+    if exchange_url is not None:
+        import ccxt.pro as ccxt_pro
+
+        from oms_chain.venues.cex import CcxtVenue, CcxtVenueConfig
+
+        try:
+            api_urls = getattr(ccxt_pro, exchange)().urls["api"]
+        except AttributeError:
+            raise InvalidInput(f"--exchange {exchange!r} is not a ccxt exchange id") from None
+
+        async def book_source() -> Any:
+            config = CcxtVenueConfig(
+                exchange=exchange,
+                options={
+                    "fetchCurrencies": False,
+                    "fetchMargins": False,
+                    "fetchMarkets": {"types": ["spot"]},
+                },
+                urls=_local_exchange_urls(api_urls, exchange_url),
+                book_timeout_s=3.0,
+            )
+            venue = CcxtVenue(config)
+            try:
+                await venue.start(user_stream=False)
+                return await source_from_exchange_book(
+                    venue,
+                    sell,
+                    buy,
+                    sell_decimals=token_in.decimals,
+                    buy_decimals=token_out.decimals,
+                )
+            finally:
+                await venue.close()
+
+        sources.append(asyncio.run(book_source()))
+    if exact_output:
+        plan = route_exact_output(sources, int(base_units))
+    else:
+        plan = route(sources, int(base_units))
+    data = plan.to_dict()
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "chain_id": chain_id,
+                    "block": block,
+                    "sell": sell,
+                    "buy": buy,
+                    "mode": plan.mode,
+                    "decimals_in": token_in.decimals,
+                    "decimals_out": token_out.decimals,
+                    "gas_price_wei": gas_price,
+                    "sources": [str(s.venue) for s in sources],
+                    "plan": data,
+                },
+                indent=2,
+            )
+        )
+        return
+
+    def tokens(value: int, decimals: int) -> str:
+        return f"{Decimal(value) / Decimal(10**decimals):,.{min(decimals, 6)}f}"
+
+    gas_decimals = token_in.decimals if exact_output else token_out.decimals
+    gas_symbol = sell if exact_output else buy
+    what = f"buy {human} {buy} with {sell}" if exact_output else f"sell {human} {sell} for {buy}"
+    table = Table(title=f"route: {what} on {book.name}, block {block} (plan only)")
+    for col in ("venue", "kind", f"{sell} in", f"{buy} out", f"gas ({gas_symbol})", "impact bps"):
+        table.add_column(col, justify="left" if col in ("venue", "kind") else "right")
+    for leg in plan.legs:
+        table.add_row(
+            str(leg.venue),
+            leg.kind,
+            tokens(leg.amount_in, token_in.decimals),
+            tokens(leg.amount_out, token_out.decimals),
+            tokens(leg.fixed_cost, gas_decimals),
+            f"{leg.price_impact_bps}",
+        )
+    table.add_section()
+    table.add_row(
+        "total",
+        plan.mode,
+        tokens(plan.amount_in, token_in.decimals),
+        tokens(plan.expected_output, token_out.decimals),
+        tokens(plan.gas_cost, gas_decimals),
+        f"{plan.price_impact_bps}",
+    )
+    console.print(table)
+    if exact_output:
+        console.print(f"net input (swaps + gas): {tokens(plan.net_input or 0, token_in.decimals)}")
+    else:
+        console.print(f"net output (after gas): {tokens(plan.net_output, token_out.decimals)}")
+    console.print(f"venue fees (est.): {tokens(plan.fees, token_out.decimals)} {buy}")
+    if plan.best_single is not None:
+        console.print(
+            f"vs best single venue ({plan.best_single.name}): {plan.vs_best_single_bps:+} bps"
+        )
+    if plan.greedy is not None:
+        console.print(f"vs 5 % greedy split: {plan.vs_greedy_bps:+} bps")
+
+
 @app.command()
 def demo(
     fresh: Annotated[

@@ -1,22 +1,38 @@
 """Smart order routing: split one order across CEX books and AMM pools for the best net output.
 
-Every venue becomes a :class:`LiquiditySource` (exact output for an input, fixed cost, minimum
-size, inventory); :func:`route` returns a :class:`RoutePlan` that maximizes net output, with the
-best single source and the 5 %-step greedy split (:func:`greedy_split`) for comparison.
+Every venue becomes a :class:`LiquiditySource` (exact output for an input and its inverse, fixed
+cost, minimum size, inventory and shared inventory group); :func:`route` returns a
+:class:`RoutePlan` that maximizes net output for an exact input, :func:`route_exact_output` one
+that minimizes net input for an exact output, each with the best single source and the 5 %-step
+greedy split (:func:`greedy_split`) for comparison. :func:`sources_for_pair` builds the sources
+of a chain's pools and two-hop paths, :func:`source_from_exchange_book` one of a CEX book.
 """
 
 from oms_chain.routing.baselines import best_single, greedy_split
-from oms_chain.routing.optimizer import route
-from oms_chain.routing.plan import Baseline, RouteLeg, RoutePlan
-from oms_chain.routing.sources import LiquiditySource, OutputFunction
+from oms_chain.routing.live import source_from_exchange_book, sources_for_pair
+from oms_chain.routing.optimizer import route, route_exact_output
+from oms_chain.routing.plan import EXACT_INPUT, EXACT_OUTPUT, Baseline, RouteLeg, RoutePlan
+from oms_chain.routing.sources import (
+    InputFunction,
+    LiquiditySource,
+    OutputFunction,
+    OutputUnavailable,
+)
 
 __all__ = [
+    "EXACT_INPUT",
+    "EXACT_OUTPUT",
     "Baseline",
+    "InputFunction",
     "LiquiditySource",
     "OutputFunction",
+    "OutputUnavailable",
     "RouteLeg",
     "RoutePlan",
     "best_single",
     "greedy_split",
     "route",
+    "route_exact_output",
+    "source_from_exchange_book",
+    "sources_for_pair",
 ]

@@ -2,39 +2,81 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from oms_chain.model.ids import VenueId
+from oms_chain.routing._problem import Exact, Problem, conflicts_of, group_index
 from oms_chain.routing.plan import Baseline
 from oms_chain.routing.sources import LiquiditySource, OutputFunction
 
 __all__ = ["best_single", "greedy_split"]
 
 
-def _room(source: LiquiditySource, amount_in: int) -> int:
-    limit = source.max_input
-    return amount_in if limit is None else min(limit, amount_in)
+def _input_problem(
+    sources: Sequence[LiquiditySource],
+    amount_in: int,
+    quotes: Sequence[OutputFunction] | None,
+    inventories: Mapping[str, int] | None,
+) -> Problem:
+    group, caps = group_index(sources, dict(inventories or {}))
+    quote = quotes or [s.quote for s in sources]
+    return Problem(
+        sources=sources,
+        amount=amount_in,
+        values=[q if isinstance(q, Exact) else Exact(q) for q in quote],
+        lo=[s.min_size for s in sources],
+        cap=[amount_in if s.max_input is None else min(s.max_input, amount_in) for s in sources],
+        fixed=[s.fixed_cost for s in sources],
+        group=group,
+        group_cap=caps,
+        conflicts=conflicts_of(sources),
+    )
+
+
+def _baseline(problem: Problem, name: str, net: int, alloc: Sequence[int]) -> Baseline:
+    allocation: tuple[tuple[VenueId, int], ...] = tuple(
+        (s.venue, a) for s, a in zip(problem.sources, alloc, strict=True) if a
+    )
+    if problem.exact_output:
+        return Baseline(name=name, net_output=problem.amount, allocation=allocation, net_input=-net)
+    return Baseline(name=name, net_output=net, allocation=allocation)
 
 
 def best_single(
     sources: Sequence[LiquiditySource],
     amount_in: int,
     quotes: Sequence[OutputFunction] | None = None,
+    *,
+    inventories: Mapping[str, int] | None = None,
 ) -> Baseline | None:
     """The best net output from one source taking all of ``amount_in`` (``None``: none can).
 
-    ``quotes`` may replace the sources' ``quote`` (e.g. memoized), one per source."""
-    quote = quotes or [s.quote for s in sources]
-    best: Baseline | None = None
-    for source, q in zip(sources, quote, strict=True):
-        if _room(source, amount_in) < amount_in or source.min_size > amount_in:
+    ``quotes`` may replace the sources' ``quote`` (e.g. memoized), one per source;
+    ``inventories`` caps the input of inventory groups as in :func:`~oms_chain.routing.route`.
+    """
+    return single_of(_input_problem(sources, amount_in, quotes, inventories))
+
+
+def single_of(problem: Problem) -> Baseline | None:
+    """:func:`best_single` on the optimizer's problem (either mode)."""
+    amount = problem.amount
+    best: tuple[int, int] | None = None
+    for i in range(len(problem.sources)):
+        if problem.cap[i] < amount or problem.lo[i] > amount:
             continue
-        net = q(amount_in) - source.fixed_cost
-        if best is None or net > best.net_output:
-            best = Baseline(
-                name=str(source.venue), net_output=net, allocation=((source.venue, amount_in),)
-            )
-    return best
+        alloc = [0] * len(problem.sources)
+        alloc[i] = amount
+        if not problem.group_room_ok(alloc):
+            continue
+        net = problem.values[i](amount) - problem.fixed[i]
+        if best is None or net > best[0]:
+            best = (net, i)
+    if best is None:
+        return None
+    net, i = best
+    alloc = [0] * len(problem.sources)
+    alloc[i] = amount
+    return _baseline(problem, str(problem.sources[i].venue), net, alloc)
 
 
 def greedy_split(
@@ -42,42 +84,66 @@ def greedy_split(
     amount_in: int,
     steps: int = 20,
     quotes: Sequence[OutputFunction] | None = None,
+    *,
+    inventories: Mapping[str, int] | None = None,
 ) -> Baseline | None:
     """The split of Uniswap's smart order router: ``steps`` equal chunks (5 % each by default),
     each given to the source whose exact net output grows most per unit of input by taking it
     (its fixed cost counts on first use). A source's first allocation is as many chunks as its
-    minimum size needs. ``None`` if the chunks cannot all be placed (inventory, depth).
-    ``quotes`` may replace the sources' ``quote`` (e.g. memoized), one per source."""
-    quote = quotes or [s.quote for s in sources]
-    chunk, rest = divmod(amount_in, steps)
+    minimum size needs; sources sharing a pool are not combined. ``None`` if the chunks cannot
+    all be placed (inventory, depth, shared inventory groups). ``quotes`` may replace the
+    sources' ``quote`` (e.g. memoized), one per source."""
+    return greedy_of(_input_problem(sources, amount_in, quotes, inventories), steps)
+
+
+def greedy_of(problem: Problem, steps: int = 20) -> Baseline | None:
+    """:func:`greedy_split` on the optimizer's problem (either mode: in exact-output mode the
+    chunks are of output and each goes where it costs the least extra input)."""
+    amount = problem.amount
+    n = len(problem.sources)
+    chunk, rest = divmod(amount, steps)
     sizes = [chunk] * steps
     sizes[-1] += rest
     sizes = [s for s in sizes if s > 0]
-    rooms = [_room(s, amount_in) for s in sources]
-    alloc = [0] * len(sources)
-    out = [0] * len(sources)
+    value = problem.values
+    alloc = [0] * n
+    out = [0] * n
+    used = [0] * len(problem.group_cap)
+    rivals: list[set[int]] = [set() for _ in range(n)]
+    for i, j in problem.conflicts:
+        rivals[i].add(j)
+        rivals[j].add(i)
     k = 0
     while k < len(sizes):
         best_i, best_take, best_gain, best_len = -1, 0, 0, 1
-        for i, source in enumerate(sources):
+        for i in range(n):
             take, x = 0, alloc[i]
-            while k + take < len(sizes) and (take == 0 or x < source.min_size):
+            while k + take < len(sizes) and (take == 0 or x < problem.lo[i]):
                 x += sizes[k + take]
                 take += 1
-            if x > rooms[i] or x < source.min_size:
+            if x > problem.cap[i] or x < problem.lo[i] or any(alloc[r] for r in rivals[i]):
                 continue
-            gain = quote[i](x) - out[i] - (source.fixed_cost if alloc[i] == 0 else 0)
+            g = problem.group[i]
+            if (
+                g >= 0
+                and used[g] + problem.spend(i, x) - problem.spend(i, alloc[i])
+                > (problem.group_cap[g])
+            ):
+                continue
+            gain = value[i](x) - out[i] - (problem.fixed[i] if alloc[i] == 0 else 0)
             length = x - alloc[i]
-            # best gain per unit of input, compared exactly
+            # best gain per unit, compared exactly
             if best_i < 0 or gain * best_len > best_gain * length:
                 best_i, best_take, best_gain, best_len = i, take, gain, length
         if best_i < 0:
             return None
+        g = problem.group[best_i]
+        if g >= 0:
+            used[g] -= problem.spend(best_i, alloc[best_i])
         alloc[best_i] += best_len
-        out[best_i] = quote[best_i](alloc[best_i])
+        out[best_i] = value[best_i](alloc[best_i])
+        if g >= 0:
+            used[g] += problem.spend(best_i, alloc[best_i])
         k += best_take
-    net = sum(o - s.fixed_cost for o, a, s in zip(out, alloc, sources, strict=True) if a)
-    allocation: tuple[tuple[VenueId, int], ...] = tuple(
-        (s.venue, a) for s, a in zip(sources, alloc, strict=True) if a
-    )
-    return Baseline(name=f"greedy-{steps}", net_output=net, allocation=allocation)
+    net = sum(o - f for o, a, f in zip(out, alloc, problem.fixed, strict=True) if a)
+    return _baseline(problem, f"greedy-{steps}", net, alloc)

@@ -1,21 +1,32 @@
-"""Split one order across liquidity sources to maximize net output.
+"""Split one order across liquidity sources: the most net output for an exact input, or the
+least net input for an exact output.
 
-maximize  Σ output_i(x_i) − Σ fixed_i·[x_i > 0]
-s.t.      Σ x_i = amount_in,  0 ≤ x_i ≤ max_input_i,  x_i = 0 or x_i ≥ min_size_i   (integers)
+Exact input (:func:`route`)::
+
+    maximize  Σ output_i(x_i) − Σ fixed_i·[x_i > 0]
+    s.t.      Σ x_i = amount_in,  0 ≤ x_i ≤ max_input_i,  x_i = 0 or x_i ≥ min_size_i  (integers)
+              Σ_{i ∈ g} x_i ≤ inventory_g  for every shared inventory group g
+
+Exact output (:func:`route_exact_output`) is the mirror image over the outputs ``y_i``: minimize
+``Σ cost_i(y_i) + Σ fixed_i·[y_i > 0]`` (exact inverse quotes, fixed costs in input units) with
+``Σ y_i = amount_out``; ``−cost_i`` is concave where ``output_i`` is, so the same search solves
+it, with each source's limits turned into output units and a group's cap applying to its inputs.
 
 Outputs are concave (each AMM's and book's price only gets worse with size) but fixed costs and
 minimum sizes are not, so the search has two levels:
 
-1. Each source's exact output is sampled on a grid from its minimum size to its capacity and
+1. Each source's exact value is sampled on a grid from its minimum size to its capacity and
    turned into a concave piecewise-linear curve. For a fixed set of active sources, the best
    split of such curves is water-filling: take segments best slope first (equal marginal prices),
-   each active source starting at its minimum size. Every subset of sources (all of them up to
-   :data:`EXHAUSTIVE_MAX`, else a backward elimination) is scored this way at once with numpy,
-   fixed costs subtracted.
+   each active source starting at its minimum size; a shared inventory group stops taking
+   segments when its cap is spent (with groups that do not overlap, best slope first stays
+   optimal). Every subset of sources (all of them up to :data:`EXHAUSTIVE_MAX`, else a backward
+   elimination) is scored this way at once with numpy, fixed costs subtracted; subsets with two
+   sources trading through one pool (a path and the direct pool it reuses) are not allowed.
 2. For the best few subsets, the water-filled split is made integer (summing exactly to the
-   input) and polished on the exact output functions: move ``t`` units from the source losing
-   least to the one gaining most while that helps, shrinking ``t``. For concave outputs this is
-   the equal-marginal-price condition, to within ``t``.
+   amount) and polished on the exact functions: move ``t`` units from the source losing least to
+   the one gaining most while that helps and no group cap is crossed, shrinking ``t``. For
+   concave values this is the equal-marginal-price condition, to within ``t``.
 3. The grid gets exact sample points where the polished splits ended, every subset is scored
    again, and new leaders are polished too (a few rounds), as are runners-up whose score is
    within twice the largest underestimate seen so far: the coarse model's error, which can
@@ -28,7 +39,7 @@ than either (if a baseline ever won, its split would be returned).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from functools import cache
 from itertools import combinations
@@ -36,11 +47,12 @@ from itertools import combinations
 import numpy as np
 
 from oms_chain.model.errors import InvalidInput
-from oms_chain.routing.baselines import best_single, greedy_split
-from oms_chain.routing.plan import Baseline, RouteLeg, RoutePlan
+from oms_chain.routing._problem import Exact, Problem, conflicts_of, group_index
+from oms_chain.routing.baselines import greedy_of, single_of
+from oms_chain.routing.plan import EXACT_INPUT, EXACT_OUTPUT, Baseline, RouteLeg, RoutePlan
 from oms_chain.routing.sources import LiquiditySource
 
-__all__ = ["EXHAUSTIVE_MAX", "route"]
+__all__ = ["EXHAUSTIVE_MAX", "route", "route_exact_output"]
 
 #: Up to this many usable sources every subset is scored; above it, backward elimination.
 EXHAUSTIVE_MAX = 12
@@ -48,25 +60,11 @@ _GRID = 12  # grid intervals per source for the piecewise-linear model
 _CANDIDATES = 3  # best-scored subsets polished on the exact outputs, per round
 _SMALL = (400, 1_600, 6_400)  # extra grid points at these fractions of a source's span
 _ROUNDS = 3  # rounds of scoring, polishing and refining the grid where the polish ended
-_POLISH_RESOLUTION = 10**6  # polish down to steps of amount_in / this (at least 1 unit)
+_POLISH_RESOLUTION = 10**6  # polish down to steps of amount / this (at least 1 unit)
+_COARSE_RESOLUTION = 10**3  # every candidate is polished this far first ...
+_FINE_MARGIN = 1e-6  # ... and on to the full resolution only if within this fraction of the best
 _SHRINK = 8  # step divisor between polish rounds
-
-
-class _Exact:
-    """A source's exact output with memo (the same points are asked for repeatedly)."""
-
-    __slots__ = ("cache", "fn")
-
-    def __init__(self, source: LiquiditySource) -> None:
-        self.fn = source.output
-        self.cache: dict[int, int] = {0: 0}
-
-    def __call__(self, x: int) -> int:
-        value = self.cache.get(x)
-        if value is None:
-            value = self.fn(x)
-            self.cache[x] = value
-        return value
+_NEG = float("-inf")
 
 
 def _concave_segments(points: list[int], values: list[int]) -> list[tuple[int, int]]:
@@ -85,35 +83,36 @@ def _concave_segments(points: list[int], values: list[int]) -> list[tuple[int, i
 class _Model:
     """Grid model of the usable sources and the vectorized subset scoring."""
 
-    def __init__(self, sources: Sequence[LiquiditySource], amount_in: int) -> None:
-        self.sources = sources
-        self.amount = amount_in
-        self.exact = [_Exact(s) for s in sources]
-        self.lo_int: list[int] = []
-        self.cap_int: list[int] = []
+    def __init__(self, problem: Problem) -> None:
+        self.p = problem
+        self.sources = problem.sources
+        self.amount = problem.amount
+        self.exact = problem.values
+        self.lo_int = list(problem.lo)
+        self.cap_int = list(problem.cap)
         self.points: list[set[int]] = []
-        for source in sources:
-            limit = source.max_input
-            cap = amount_in if limit is None else min(limit, amount_in)
-            lo = source.min_size
-            self.lo_int.append(lo)
-            self.cap_int.append(cap)
+        for lo, cap in zip(self.lo_int, self.cap_int, strict=True):
             # quadratic spacing, plus a few small sizes (where a fixed cost decides)
             grid = {lo + (cap - lo) * k * k // (_GRID * _GRID) for k in range(_GRID + 1)}
             grid.update(lo + (cap - lo) // d for d in _SMALL)
             self.points.append(grid)
+        n = len(self.sources)
         self.lo = np.array(self.lo_int, dtype=float)
-        self.cap = np.array(self.cap_int, dtype=float)
         self.base = np.array(
-            [
-                f(lo) - s.fixed_cost
-                for f, lo, s in zip(self.exact, self.lo_int, sources, strict=True)
-            ],
+            [f(lo) - c for f, lo, c in zip(self.exact, self.lo_int, problem.fixed, strict=True)],
             dtype=float,
         )
-        self.sorted_points: list[list[int]] = [[] for _ in sources]
-        self._segments: list[list[tuple[int, int]]] = [[] for _ in sources]
-        self._dirty = set(range(len(sources)))
+        groups = len(problem.group_cap)
+        self.group_of = np.array(problem.group, dtype=np.intp)
+        # what each source's minimum size spends, by group (rows: groups)
+        self.group_lo = np.zeros((groups, n))
+        for i, g in enumerate(problem.group):
+            if g >= 0:
+                self.group_lo[g, i] = problem.spend(i, self.lo_int[i])
+        self.group_cap = np.array(problem.group_cap, dtype=float)
+        self.sorted_points: list[list[int]] = [[] for _ in range(n)]
+        self._segments: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        self._dirty = set(range(n))
         self.build()
 
     def refine(self, x: Sequence[int], active: Sequence[int]) -> None:
@@ -148,21 +147,40 @@ class _Model:
         self.seg_src = np.array(seg_src, dtype=np.intp)[order]
         self.seg_len_int = [seg_len[k] for k in order]
         self.seg_len = np.array(seg_len, dtype=float)[order]
-        self.seg_gain = np.array(seg_gain, dtype=float)[order]
         self.seg_slope = slope[order]
+        # what a segment spends from its source's group: its length, or its input (−gain)
+        self.seg_spend = (
+            -np.array(seg_gain, dtype=float)[order] if self.p.exact_output else self.seg_len
+        )
+        group_of_seg = self.group_of[self.seg_src] if len(order) else np.zeros(0, dtype=np.intp)
+        self.group_cols = [np.flatnonzero(group_of_seg == g) for g in range(len(self.group_cap))]
 
     def score(self, masks: np.ndarray) -> np.ndarray:
-        """Approximate best net output of each subset (rows of a bool matrix); -inf if
-        infeasible (minimum sizes above the input, or capacities below it)."""
+        """Approximate best net value of each subset (rows of a bool matrix); -inf if
+        infeasible (minimum sizes above the amount, capacities or group caps below it)."""
         m = masks.astype(float)
-        lo_sum, cap_sum = m @ self.lo, m @ self.cap
+        lo_sum = m @ self.lo
         rest = self.amount - lo_sum
-        feasible = (lo_sum <= self.amount) & (cap_sum >= self.amount)
+        feasible = lo_sum <= self.amount
+        for i, j in self.p.conflicts:  # sources sharing a pool are never used together
+            feasible &= ~(masks[:, i] & masks[:, j])
         if not len(self.seg_len):  # every source is pinned at its minimum size = capacity
+            feasible &= rest <= 0.5
             return np.where(feasible, m @ self.base, -np.inf)
         take = m[:, self.seg_src]
-        cum_len = np.cumsum(take * self.seg_len, axis=1)
-        cum_gain = np.cumsum(take * self.seg_gain, axis=1)
+        length = take * self.seg_len
+        for g, cols in enumerate(self.group_cols):
+            room = self.group_cap[g] - m @ self.group_lo[g]
+            feasible &= room >= 0
+            if len(cols):
+                spend = take[:, cols] * self.seg_spend[cols]
+                before = np.cumsum(spend, axis=1) - spend
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    frac = np.clip((room[:, None] - before) / spend, 0.0, 1.0)
+                length[:, cols] *= np.where(spend > 0, frac, 1.0)
+        cum_len = np.cumsum(length, axis=1)
+        cum_gain = np.cumsum(length * self.seg_slope, axis=1)
+        feasible &= cum_len[:, -1] >= rest - 0.5
         last = len(self.seg_len) - 1
         idx = np.minimum((cum_len < rest[:, None]).sum(axis=1), last)
         rows = np.arange(len(masks))
@@ -174,32 +192,104 @@ class _Model:
         value = m @ self.base + fill
         return np.where(feasible, value, -np.inf)
 
-    def split(self, active: Sequence[int]) -> list[int]:
-        """Integer water-filling split of the input over ``active`` (sums exactly)."""
+    def _fit(self, i: int, x: int, step: int, used: list[int]) -> int:
+        """The largest part of ``step`` source ``i`` can add at ``x`` within its group's cap."""
+        g = self.p.group[i]
+        if g < 0 or step <= 0:
+            return step
+        room = self.p.group_cap[g] - used[g]
+        if not self.p.exact_output:
+            return max(0, min(step, room))
+        spend = self.p.spend
+        base = spend(i, x)
+        if spend(i, x + step) - base <= room:
+            return step
+        lo, hi = 0, step  # fits at lo, not at hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if spend(i, x + mid) - base <= room:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    def _add(self, i: int, x: list[int], step: int, used: list[int]) -> None:
+        g = self.p.group[i]
+        if g >= 0:
+            used[g] += self.p.spend(i, x[i] + step) - self.p.spend(i, x[i])
+        x[i] += step
+
+    def split(self, active: Sequence[int]) -> list[int] | None:
+        """Integer water-filling split of the amount over ``active`` (sums exactly), or
+        ``None`` when minimum sizes, capacities and group caps leave part of it unplaced."""
+        if not self.p.group_cap:
+            return self._split_free(active)
         x = [0] * len(self.sources)
+        used = [0] * len(self.p.group_cap)
         for i in active:
-            x[i] = self.lo_int[i]
+            self._add(i, x, self.lo_int[i], used)
+        if any(u > c for u, c in zip(used, self.p.group_cap, strict=True)):
+            return None
         rest = self.amount - sum(x)
+        if rest < 0:
+            return None
         chosen = set(active)
         for src, length in zip(self.seg_src.tolist(), self.seg_len_int, strict=True):
             if rest <= 0:
                 break
             if src in chosen:
-                step = min(length, rest, self.cap_int[src] - x[src])
+                step = self._fit(src, x[src], min(length, rest, self.cap_int[src] - x[src]), used)
+                self._add(src, x, step, used)
+                rest -= step
+        for i in active:  # segments are exact integers: only capacity or a group leaves a rest
+            step = self._fit(i, x[i], min(rest, self.cap_int[i] - x[i]), used)
+            self._add(i, x, step, used)
+            rest -= step
+        return x if rest == 0 else None
+
+    def _split_free(self, active: Sequence[int]) -> list[int] | None:
+        """:meth:`split` without inventory groups (the common, fast case)."""
+        x = [0] * len(self.sources)
+        for i in active:
+            x[i] = self.lo_int[i]
+        rest = self.amount - sum(x)
+        if rest < 0:
+            return None
+        chosen = set(active)
+        cap = self.cap_int
+        for src, length in zip(self.seg_src.tolist(), self.seg_len_int, strict=True):
+            if rest <= 0:
+                break
+            if src in chosen:
+                step = min(length, rest, cap[src] - x[src])
                 x[src] += step
                 rest -= step
         for i in active:  # segments are exact integers, so only capacity can leave a rest
-            step = min(rest, self.cap_int[i] - x[i])
+            step = min(rest, cap[i] - x[i])
             x[i] += step
             rest -= step
-        return x
+        return x if rest == 0 else None
 
-    def polish(self, x: list[int], active: Sequence[int]) -> list[int]:
-        """Pairwise exact transfers between active sources, shrinking the step (module doc)."""
+    def polish(
+        self,
+        x: list[int],
+        active: Sequence[int],
+        resolution: int = _POLISH_RESOLUTION,
+        start_step: int | None = None,
+    ) -> list[int]:
+        """Pairwise exact transfers between active sources, shrinking the step (module doc)
+        from ``start_step`` (default: the grid spacing) to ``amount / resolution``."""
         x = list(x)
         if len(active) < 2:
             return x
         f = self.exact
+        p = self.p
+        group, caps = p.group, p.group_cap
+        grouped = any(group[i] >= 0 for i in active)
+        used = [0] * len(caps)
+        for i in active:
+            if group[i] >= 0:
+                used[group[i]] += p.spend(i, x[i])
         floor = {i: max(self.lo_int[i], 1) for i in active}
         # start from the grid spacing around each allocation: the model was exact at the points
         t = 1
@@ -207,37 +297,57 @@ class _Model:
             pts = self.sorted_points[i]
             k = bisect_left(pts, x[i])
             t = max(t, pts[min(k, len(pts) - 1)] - pts[max(k - 1, 0)])
-        t_min = max(1, self.amount // _POLISH_RESOLUTION)
-        neg = float("-inf")
+        if start_step is not None:
+            t = start_step
+        t_min = max(1, self.amount // resolution)
+
+        def spent_by_gain(gain: float) -> float:  # spend change of a move with this value change
+            return -gain if p.exact_output else t
+
+        def allowed(i: int, j: int, gi: float, lj: float) -> bool:
+            g = group[i]
+            if g < 0 or g == group[j]:  # within one group a helping move never spends more
+                return True
+            return used[g] + spent_by_gain(gi) <= caps[g]
+
         while True:
             gains = {
-                i: (f[i](x[i] + t) - f[i](x[i]) if x[i] + t <= self.cap_int[i] else neg)
+                i: (f[i](x[i] + t) - f[i](x[i]) if x[i] + t <= self.cap_int[i] else _NEG)
                 for i in active
             }
             losses = {
-                i: (f[i](x[i]) - f[i](x[i] - t) if x[i] - t >= floor[i] else -neg) for i in active
+                i: (f[i](x[i]) - f[i](x[i] - t) if x[i] - t >= floor[i] else -_NEG) for i in active
             }
             while True:
                 i = max(gains, key=gains.__getitem__)
                 j = min((k for k in losses if k != i), key=losses.__getitem__)
                 if not gains[i] > losses[j]:
                     break
+                if grouped and not allowed(i, j, gains[i], losses[j]):
+                    pairs = [
+                        (gains[a] - losses[b], a, b)
+                        for a in active
+                        for b in active
+                        if a != b and gains[a] > losses[b] and allowed(a, b, gains[a], losses[b])
+                    ]
+                    if not pairs:
+                        break
+                    _, i, j = max(pairs)
+                for k, sign, delta in ((i, 1, gains[i]), (j, -1, losses[j])):
+                    if group[k] >= 0:
+                        used[group[k]] += sign * int(spent_by_gain(delta))
                 x[i] += t
                 x[j] -= t
                 for k in (i, j):
-                    gains[k] = f[k](x[k] + t) - f[k](x[k]) if x[k] + t <= self.cap_int[k] else neg
-                    losses[k] = f[k](x[k]) - f[k](x[k] - t) if x[k] - t >= floor[k] else -neg
+                    gains[k] = f[k](x[k] + t) - f[k](x[k]) if x[k] + t <= self.cap_int[k] else _NEG
+                    losses[k] = f[k](x[k]) - f[k](x[k] - t) if x[k] - t >= floor[k] else -_NEG
             # no transfer of t helps any more (gains and losses are current)
             if t <= t_min:
                 return x
             t = max(t_min, t // _SHRINK)
 
     def net(self, x: Sequence[int]) -> int:
-        return sum(
-            self.exact[i](xi) - s.fixed_cost
-            for i, (xi, s) in enumerate(zip(x, self.sources, strict=True))
-            if xi
-        )
+        return sum(self.exact[i](xi) - self.p.fixed[i] for i, xi in enumerate(x) if xi)
 
 
 @cache
@@ -264,7 +374,7 @@ def _elimination_masks(model: _Model, n: int) -> np.ndarray:
     return np.array([*visited, *singles, *pairs])
 
 
-def _marginal_price(source: LiquiditySource, f: _Exact, cap: int) -> Decimal:
+def _marginal_price(source: LiquiditySource, f: Callable[[int], int], cap: int) -> Decimal:
     """Output per input for a tiny amount (a millionth of what the source can take, grown until
     the output has at least six significant digits)."""
     probe = max(1, source.min_size, cap // 10**6)
@@ -273,53 +383,243 @@ def _marginal_price(source: LiquiditySource, f: _Exact, cap: int) -> Decimal:
     return Decimal(f(probe)) / Decimal(probe)
 
 
-def route(
-    sources: Sequence[LiquiditySource], amount_in: int, *, compare_greedy: bool = True
-) -> RoutePlan:
-    """The split of ``amount_in`` (input base units) that maximizes net output.
-
-    ``compare_greedy`` also computes the 5 %-step greedy split for the plan's comparison (about
-    ``20 + len(sources)`` extra exact quotes).
-
-    Raises:
-        InvalidInput: ``amount_in`` not a positive integer, no sources, or no feasible split
-            (every source's minimum size above the amount or no inventory; capacities too small),
-            or repeated venue ids. Errors of a source's ``output`` (e.g.
-            :class:`~oms_chain.venues.amm.v3_math.TickDataMissing`) propagate.
-    """
-    if isinstance(amount_in, bool) or not isinstance(amount_in, int):
-        raise InvalidInput(f"amount_in must be an integer number of base units, got {amount_in!r}")
-    if amount_in <= 0:
-        raise InvalidInput(f"amount_in must be > 0 base units, got {amount_in}")
+def _check_request(
+    sources: Sequence[LiquiditySource],
+    amount: object,
+    name: str,
+    inventories: Mapping[str, int] | None,
+) -> dict[str, int]:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidInput(f"{name} must be an integer number of base units, got {amount!r}")
+    if amount <= 0:
+        raise InvalidInput(f"{name} must be > 0 base units, got {amount}")
     if not sources:
         raise InvalidInput("no liquidity sources given: pass at least one venue to route over")
     venues = [s.venue for s in sources]
     if len(set(venues)) != len(venues):
         twice = sorted({str(v) for v in venues if venues.count(v) > 1})
         raise InvalidInput(f"venue ids must be unique per route; repeated: {', '.join(twice)}")
-    usable = [
-        s
-        for s in sources
-        if (s.max_input is None or s.max_input >= max(s.min_size, 1)) and s.min_size <= amount_in
+    caps = dict(inventories or {})
+    for group, cap in caps.items():
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
+            raise InvalidInput(
+                f"inventory of group {group!r} must be an integer >= 0 base units, got {cap!r}"
+            )
+    return caps
+
+
+def _input_cap(source: LiquiditySource, caps: Mapping[str, int]) -> int | None:
+    """The most input the source may spend: inventory, depth and its group's balance."""
+    limits = [
+        v for v in (source.max_input, caps.get(source.inventory_group or "")) if v is not None
     ]
+    return min(limits) if limits else None
+
+
+def route(
+    sources: Sequence[LiquiditySource],
+    amount_in: int,
+    *,
+    inventories: Mapping[str, int] | None = None,
+    compare_greedy: bool = True,
+) -> RoutePlan:
+    """The split of ``amount_in`` (input base units) that maximizes net output.
+
+    ``inventories`` maps an ``inventory_group`` to the balance (input base units) its sources
+    share: the split never spends more than that across them (each source's own ``inventory``
+    still applies; groups not listed are not capped). ``compare_greedy`` also computes the
+    5 %-step greedy split for the plan's comparison (about ``20 + len(sources)`` extra quotes).
+
+    Raises:
+        InvalidInput: ``amount_in`` not a positive integer, no sources, or no feasible split
+            (every source's minimum size above the amount or no inventory; capacities or shared
+            inventories too small), repeated venue ids or a bad inventory. Errors of a source's
+            ``output`` (e.g. :class:`~oms_chain.venues.amm.v3_math.TickDataMissing`) propagate.
+    """
+    caps = _check_request(sources, amount_in, "amount_in", inventories)
+    usable = []
+    for s in sources:
+        limit = _input_cap(s, caps)
+        if (limit is None or limit >= max(s.min_size, 1)) and s.min_size <= amount_in:
+            usable.append(s)
     if not usable:
         detail = ", ".join(
-            f"{s.venue} (min_size {s.min_size}, max_input {s.max_input})" for s in sources
+            f"{s.venue} (min_size {s.min_size}, max_input {_input_cap(s, caps)})" for s in sources
         )
         raise InvalidInput(
             f"no source can take any of amount_in {amount_in}: each one's min_size is above it "
             f"or it has no inventory: {detail}"
         )
-    capacity = sum(
-        amount_in if s.max_input is None else min(s.max_input, amount_in) for s in usable
+    room = [min(amount_in, _input_cap(s, caps) or amount_in) for s in usable]
+    group, group_caps = group_index(usable, caps)
+    capacity = sum(r for r, g in zip(room, group, strict=True) if g < 0) + sum(
+        min(cap, sum(r for r, gi in zip(room, group, strict=True) if gi == g))
+        for g, cap in enumerate(group_caps)
     )
     if capacity < amount_in:
         raise InvalidInput(
             f"amount_in {amount_in} exceeds what all sources together can take ({capacity}: "
-            "inventory and book depth); reduce the order or add inventory"
+            "inventory, shared inventories and book depth); reduce the order or add inventory"
         )
-    model = _Model(usable, amount_in)
-    n = len(usable)
+    problem = Problem(
+        sources=usable,
+        amount=amount_in,
+        values=[Exact(s.output) for s in usable],
+        lo=[s.min_size for s in usable],
+        cap=room,
+        fixed=[s.fixed_cost for s in usable],
+        group=group,
+        group_cap=group_caps,
+        conflicts=conflicts_of(usable),
+    )
+    model, x, single, greedy = _solve(problem, compare_greedy)
+    return _plan(model, x, single, greedy)
+
+
+def route_exact_output(
+    sources: Sequence[LiquiditySource],
+    amount_out: int,
+    *,
+    inventories: Mapping[str, int] | None = None,
+    compare_greedy: bool = True,
+) -> RoutePlan:
+    """The split that delivers exactly ``amount_out`` (output base units) for the least net
+    input: the legs' exact inputs (each source's :meth:`~LiquiditySource.cost`) plus the fixed
+    costs of the sources used, in input units (:meth:`~LiquiditySource.fixed_cost_in_input`).
+
+    Limits are as in :func:`route`, all on the input side: a leg's input stays within the
+    source's inventory and depth, and at least its ``min_size``; a group's legs spend together at
+    most its ``inventories`` balance. The plan has ``mode`` ``"exact-output"``; its baselines are
+    the best single source and the 5 %-step greedy split of the output.
+
+    Raises:
+        InvalidInput: ``amount_out`` not a positive integer, no sources, repeated venue ids, a
+            bad inventory, or no split delivering ``amount_out`` within the limits.
+    """
+    caps = _check_request(sources, amount_out, "amount_out", inventories)
+    usable: list[LiquiditySource] = []
+    values: list[Exact] = []
+    lo: list[int] = []
+    cap: list[int] = []
+    for s in sources:
+        value = Exact(_negated_cost(s))
+        limit = _input_cap(s, caps)
+        top = _max_output(s, value, amount_out, limit)
+        if top <= 0:
+            continue
+        least = _min_output(s, value, s.min_size, top)
+        if least is None:
+            continue
+        usable.append(s)
+        values.append(value)
+        lo.append(least)
+        cap.append(top)
+    if not usable:
+        raise InvalidInput(
+            f"no source can deliver any of amount_out {amount_out} within its inventory, depth "
+            "and minimum size"
+        )
+    if sum(cap) < amount_out:
+        raise InvalidInput(
+            f"amount_out {amount_out} exceeds what all sources together can deliver "
+            f"({sum(cap)}: inventory, shared inventories and depth); reduce the order"
+        )
+    group, group_caps = group_index(usable, caps)
+    problem = Problem(
+        sources=usable,
+        amount=amount_out,
+        values=values,
+        lo=lo,
+        cap=cap,
+        fixed=[s.fixed_cost_in_input() for s in usable],
+        group=group,
+        group_cap=group_caps,
+        exact_output=True,
+        conflicts=conflicts_of(usable),
+    )
+    model, x, single, greedy = _solve(problem, compare_greedy)
+    return _plan(model, x, single, greedy)
+
+
+def _negated_cost(source: LiquiditySource) -> Callable[[int], int]:
+    def value(amount_out: int) -> int:
+        return -source.cost(amount_out)
+
+    return value
+
+
+def _max_output(source: LiquiditySource, value: Exact, amount_out: int, limit: int | None) -> int:
+    """The largest output <= ``amount_out`` the source delivers for at most ``limit`` input."""
+
+    def ok(y: int) -> bool:
+        try:
+            spent = -value(y)
+        except InvalidInput:
+            return False
+        return limit is None or spent <= limit
+
+    hint = 0
+    if limit:
+        try:
+            hint = source.quote(limit)
+        except InvalidInput:
+            hint = 0
+    # what ``limit`` buys is less than the amount: do not quote the whole amount (on a V3 pool
+    # that would walk the ticks far beyond the depth the source allows)
+    if not 0 < hint < amount_out and ok(amount_out):
+        return amount_out
+    lo, hi = 0, amount_out  # ok(lo), not ok(hi)
+    if limit:
+        hint = min(hint, amount_out - 1)
+        if hint > 0 and ok(hint):
+            lo, step = hint, 1
+            while lo + step < hi and ok(lo + step):
+                lo += step
+                step *= 2
+            hi = min(hi, lo + step)
+        elif hint > 0:
+            hi = hint
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _min_output(source: LiquiditySource, value: Exact, min_size: int, top: int) -> int | None:
+    """The smallest output whose input reaches ``min_size`` (``None``: not within ``top``)."""
+    if min_size <= 0:
+        return 0
+    if -value(top) < min_size:
+        return None
+    lo, hi = 0, top  # input(lo) < min_size <= input(hi)
+    try:
+        hint = source.quote(min_size - 1) + 1 if min_size > 1 else 1
+    except InvalidInput:
+        hint = 0
+    if 0 < hint < top:
+        if -value(hint) >= min_size:
+            hi = hint
+            if hint == 1 or -value(hint - 1) < min_size:
+                return hint
+        else:
+            lo = hint
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if -value(mid) >= min_size:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _solve(
+    problem: Problem, compare_greedy: bool
+) -> tuple[_Model, list[int], Baseline | None, Baseline | None]:
+    model = _Model(problem)
+    n = len(problem.sources)
     masks = _all_masks(n) if n <= EXHAUSTIVE_MAX else _elimination_masks(model, n)
     best_x: list[int] | None = None
     best_net = 0
@@ -335,13 +635,21 @@ def route(
                 break
             active = np.flatnonzero(masks[row]).tolist()
             start = model.split(active)
+            if start is None:
+                continue
             used = frozenset(i for i in active if start[i])
             if used in seen:  # same split as a subset already polished (idle extra sources)
                 continue
             seen.add(used)
             fresh += 1
-            x = model.polish(start, sorted(used))
+            order = sorted(used)
+            x = model.polish(start, order, _COARSE_RESOLUTION)
             net = model.net(x)
+            if best_x is None or net >= best_net - abs(best_net) * _FINE_MARGIN:
+                # a candidate far below the best cannot catch up below the coarse step
+                coarse_step = max(1, problem.amount // _COARSE_RESOLUTION)
+                x = model.polish(x, order, start_step=coarse_step)
+                net = model.net(x)
             error = max(error, net - float(scores[row]))
             if best_x is None or net > best_net:
                 best_x, best_net = x, net
@@ -349,61 +657,76 @@ def route(
         if not fresh:
             break
         model.build()
-    if best_x is None:
-        raise InvalidInput(
-            f"no split of {amount_in} satisfies the sources' minimum sizes and capacities together"
-        )
-    single = best_single(usable, amount_in, quotes=model.exact)
-    greedy = greedy_split(usable, amount_in, quotes=model.exact) if compare_greedy else None
+    single = single_of(problem)
+    greedy = greedy_of(problem) if compare_greedy else None
     for baseline in (single, greedy):
-        if baseline is not None and baseline.net_output > best_net:
-            best_x = [0] * n
-            index = {s.venue: k for k, s in enumerate(usable)}
-            for venue, amount in baseline.allocation:
-                best_x[index[venue]] = amount
-            best_net = model.net(best_x)
-    return _plan(model, best_x, single, greedy)
+        if baseline is None:
+            continue
+        alt = [0] * n
+        index = {s.venue: k for k, s in enumerate(problem.sources)}
+        for venue, amount in baseline.allocation:
+            alt[index[venue]] = amount
+        if best_x is None or model.net(alt) > best_net:
+            best_x, best_net = alt, model.net(alt)
+    if best_x is None:
+        what = "amount_out" if problem.exact_output else "amount_in"
+        raise InvalidInput(
+            f"no split of {what} {problem.amount} satisfies the sources' minimum sizes, "
+            "capacities and shared inventories together"
+        )
+    return model, best_x, single, greedy
 
 
 def _plan(
     model: _Model, x: Sequence[int], single: Baseline | None, greedy: Baseline | None
 ) -> RoutePlan:
-    prices = [
-        _marginal_price(s, model.exact[i], model.cap_int[i]) for i, s in enumerate(model.sources)
-    ]
+    p = model.p
+    exact_output = p.exact_output
+    prices = []
+    for i, s in enumerate(model.sources):
+        if exact_output:
+            prices.append(_marginal_price(s, Exact(s.output), max(1, p.spend(i, model.cap_int[i]))))
+        else:
+            prices.append(_marginal_price(s, model.exact[i], model.cap_int[i]))
     best_price = max(prices)
     legs = []
     for i, (xi, source) in enumerate(zip(x, model.sources, strict=True)):
         if not xi:
             continue
-        out = model.exact[i](xi)
-        price = Decimal(out) / Decimal(xi)
+        if exact_output:
+            amount_in, out = p.spend(i, xi), xi
+        else:
+            amount_in, out = xi, model.exact[i](xi)
+        price = Decimal(out) / Decimal(amount_in)
         fee = int(Decimal(out) * source.fee_bps / (10_000 - source.fee_bps))
         legs.append(
             RouteLeg(
                 venue=source.venue,
                 kind=source.kind,
-                amount_in=xi,
+                amount_in=amount_in,
                 amount_out=out,
-                fixed_cost=source.fixed_cost,
+                fixed_cost=p.fixed[i],
                 fee=fee,
                 price=price,
                 price_impact_bps=_impact(price, best_price),
             )
         )
     expected = sum(leg.amount_out for leg in legs)
+    spent = sum(leg.amount_in for leg in legs)
     gas = sum(leg.fixed_cost for leg in legs)
     return RoutePlan(
-        amount_in=model.amount,
+        amount_in=spent,
         legs=tuple(legs),
         expected_output=expected,
-        net_output=expected - gas,
+        net_output=expected if exact_output else expected - gas,
         fees=sum(leg.fee for leg in legs),
         gas_cost=gas,
         best_marginal_price=best_price,
-        price_impact_bps=_impact(Decimal(expected) / Decimal(model.amount), best_price),
+        price_impact_bps=_impact(Decimal(expected) / Decimal(spent), best_price),
         best_single=single,
         greedy=greedy,
+        mode=EXACT_OUTPUT if exact_output else EXACT_INPUT,
+        net_input=spent + gas if exact_output else None,
     )
 
 

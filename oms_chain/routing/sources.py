@@ -2,10 +2,12 @@
 
 A :class:`LiquiditySource` is what the optimizer sees of a venue: an exact, non-decreasing
 integer function from input base units to output base units (AMMs: the pool's exact swap math;
-CEX: a walk over the book with the taker fee; multi-hop paths: the hops chained), a fixed cost per
-use already expressed in output base units (gas × gas price × price; a CEX order costs none), a
-minimum size and the inventory that can be spent there (wallet balance on that chain for a swap,
-exchange balance for a CEX order).
+CEX: a walk over the book with the taker fee; multi-hop paths: the hops chained), optionally its
+exact inverse (the input the venue charges for an exact output), a fixed cost per use already
+expressed in output base units (gas × gas price × price; a CEX order costs none) and, for
+exact-output routing, in input base units, a minimum size and the inventory that can be spent
+there (wallet balance on that chain for a swap, exchange balance for a CEX order); sources that
+spend the same balance share an ``inventory_group``.
 """
 
 from __future__ import annotations
@@ -20,18 +22,27 @@ from math import isqrt
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import VenueId
 from oms_chain.model.intent import Side
-from oms_chain.venues.amm.v2_math import get_amount_out
+from oms_chain.venues.amm.v2_math import get_amount_in, get_amount_out
 from oms_chain.venues.amm.v3_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO, MathRevert
 from oms_chain.venues.amm.v3_pool import V3PoolState
 from oms_chain.venues.base import LiquidityCurve, LiquidityLevel
 
-__all__ = ["LiquiditySource", "OutputFunction"]
+__all__ = ["InputFunction", "LiquiditySource", "OutputFunction", "OutputUnavailable"]
 
 #: Exact output (base units) for an input (base units) > 0.
 OutputFunction = Callable[[int], int]
+#: Exact input (base units) the venue charges to deliver an output (base units) > 0; raises
+#: :class:`OutputUnavailable` (or another :class:`InvalidInput`) when it cannot deliver it.
+InputFunction = Callable[[int], int]
+
+
+class OutputUnavailable(InvalidInput):
+    """A source cannot deliver the requested output at any input (pool or book too shallow)."""
+
 
 _BPS = Decimal(10_000)
 _MAX_INT256 = (1 << 255) - 1
+_MAX_SEARCH_BITS = 256  # the bisection fallback never tries inputs above 2**256
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,11 +50,21 @@ class LiquiditySource:
     """One place an order (or part of it) can go, in integer base units.
 
     ``output`` must be exact and non-decreasing; it is only called with ``0 < x <= max_input``.
-    ``fixed_cost`` is paid once if the source is used at all (output base units). ``min_size``:
-    a used source takes at least that much input. ``inventory``: the most input that can be spent
-    there (``None``: no limit); ``depth``: the most input the venue itself can absorb (a book's
-    total size; ``None``: no limit). ``fee_bps`` (venue fee, for the plan's explanation only) and
-    ``kind`` describe the source.
+    ``input_for`` is its exact inverse as the venue charges it for an exact-output trade (V2
+    ``getAmountIn``, V3 exact-output swap, a walk over the book), non-decreasing; ``None``: the
+    smallest input whose ``output`` reaches the amount, by integer bisection (:meth:`cost`).
+    ``fixed_cost`` is paid once if the source is used at all (output base units);
+    ``input_fixed_cost`` is the same cost in input base units, for exact-output routing (``None``:
+    the input this source charges for ``fixed_cost`` of output, see :meth:`fixed_cost_in_input`).
+    ``min_size``: a used source takes at least that much input. ``inventory``: the most input
+    that can be spent there (``None``: no limit); ``depth``: the most input the venue itself can
+    absorb (a book's total size; ``None``: no limit). ``inventory_group`` names the balance the
+    source spends (e.g. ``"31337:0xWallet:USDC"`` or ``"binance:USDC"``): sources of one group
+    share the cap given for it to :func:`~oms_chain.routing.route`. ``pools`` names the pools
+    (or books) the source trades through: two sources sharing one are never used together, as
+    each one's quotes assume the pool's whole liquidity (constructors set the venue id, paths the
+    union of their hops'). ``fee_bps`` (venue fee, for the plan's explanation only) and ``kind``
+    describe the source.
     """
 
     venue: VenueId
@@ -54,8 +75,17 @@ class LiquiditySource:
     depth: int | None = None
     fee_bps: Decimal = Decimal(0)
     kind: str = "custom"
+    input_for: InputFunction | None = None
+    input_fixed_cost: int | None = None
+    inventory_group: str | None = None
+    pools: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        if self.input_fixed_cost is not None and self.input_fixed_cost < 0:
+            raise InvalidInput(
+                f"source {self.venue}: input_fixed_cost must be >= 0 or None, "
+                f"got {self.input_fixed_cost}"
+            )
         if self.fixed_cost < 0:
             raise InvalidInput(
                 f"source {self.venue}: fixed_cost must be >= 0, got {self.fixed_cost}"
@@ -83,6 +113,41 @@ class LiquiditySource:
             raise InvalidInput(f"amount_in must be >= 0, got {amount_in}")
         return self.output(amount_in) if amount_in else 0
 
+    def cost(self, amount_out: int) -> int:
+        """Exact input (base units) needed to receive ``amount_out`` (0 for 0).
+
+        Uses ``input_for`` when the source has one, else the smallest input whose exact
+        ``output`` reaches ``amount_out`` (doubling, then integer bisection: exact, about
+        ``2·log2(input)`` quotes). Ignores inventory and depth. Raises
+        :class:`OutputUnavailable` when no input delivers that much.
+        """
+        if amount_out < 0:
+            raise InvalidInput(f"amount_out must be >= 0, got {amount_out}")
+        if not amount_out:
+            return 0
+        if self.input_for is not None:
+            return self.input_for(amount_out)
+        return _smallest_input(self.output, amount_out, str(self.venue))
+
+    def fixed_cost_in_input(self) -> int:
+        """The fixed cost in input base units: ``input_fixed_cost``, else what this source
+        charges for ``fixed_cost`` of output (pro rata when it cannot deliver that much)."""
+        if self.input_fixed_cost is not None:
+            return self.input_fixed_cost
+        if not self.fixed_cost:
+            return 0
+        try:
+            return self.cost(self.fixed_cost)
+        except InvalidInput:
+            probe = max(1, self.max_input or 10**6)
+            got = self.output(probe)
+            if got <= 0:
+                raise OutputUnavailable(
+                    f"source {self.venue}: cannot convert fixed_cost {self.fixed_cost} into "
+                    "input units; give input_fixed_cost"
+                ) from None
+            return -((-self.fixed_cost * probe) // got)
+
     # -- named constructors ---------------------------------------------------------------------
 
     @classmethod
@@ -96,19 +161,33 @@ class LiquiditySource:
         fixed_cost: int = 0,
         min_size: int = 0,
         inventory: int | None = None,
+        input_fixed_cost: int | None = None,
+        inventory_group: str | None = None,
     ) -> LiquiditySource:
-        """A Uniswap V2 pair (reserves in base units, as ``getReserves`` in trading order)."""
+        """A Uniswap V2 pair (reserves in base units, as ``getReserves`` in trading order);
+        exact-output quotes are ``getAmountIn``."""
         get_amount_out(1, reserve_in, reserve_out, fee_bps)  # validates reserves and fee now
 
         def output(amount_in: int) -> int:
             return get_amount_out(amount_in, reserve_in, reserve_out, fee_bps)
 
+        def input_for(amount_out: int) -> int:
+            if amount_out >= reserve_out:
+                raise OutputUnavailable(
+                    f"pool {venue} holds {reserve_out}; cannot deliver {amount_out}"
+                )
+            return get_amount_in(amount_out, reserve_in, reserve_out, fee_bps)
+
         return cls(
             venue=VenueId(venue),
             output=output,
+            input_for=input_for,
             fixed_cost=fixed_cost,
+            input_fixed_cost=input_fixed_cost,
             min_size=min_size,
             inventory=inventory,
+            inventory_group=inventory_group,
+            pools=frozenset({str(venue)}),
             fee_bps=Decimal(fee_bps),
             kind="uniswap-v2",
         )
@@ -124,8 +203,11 @@ class LiquiditySource:
         min_size: int = 0,
         inventory: int | None = None,
         max_price_move_bps: int = 5_000,
+        input_fixed_cost: int | None = None,
+        inventory_group: str | None = None,
     ) -> LiquiditySource:
-        """A Uniswap V3 pool, quoted exactly by :meth:`V3PoolState.swap` (as QuoterV2).
+        """A Uniswap V3 pool, quoted exactly by :meth:`V3PoolState.swap` (as QuoterV2; exact
+        output as ``quoteExactOutputSingle``).
 
         ``depth`` is the input that moves the pool's rate ``max_price_move_bps`` against us
         (default: halves it), found with one swap to that price limit, so the optimizer never
@@ -151,12 +233,27 @@ class LiquiditySource:
         def output(amount_in: int) -> int:
             return pool.swap(zero_for_one, amount_in).amount_out
 
+        def input_for(amount_out: int) -> int:
+            try:
+                result = pool.swap(zero_for_one, -amount_out)
+            except MathRevert as exc:
+                raise OutputUnavailable(f"pool {venue} cannot deliver {amount_out}: {exc}") from exc
+            if result.amount_out != amount_out:
+                raise OutputUnavailable(
+                    f"pool {venue} delivers only {result.amount_out} of {amount_out}"
+                )
+            return result.amount_in
+
         return cls(
             venue=VenueId(venue),
             output=output,
+            input_for=input_for,
             fixed_cost=fixed_cost,
+            input_fixed_cost=input_fixed_cost,
             min_size=min_size,
             inventory=inventory,
+            inventory_group=inventory_group,
+            pools=frozenset({str(venue)}),
             depth=depth,
             fee_bps=Decimal(pool.fee) / 100,
             kind="uniswap-v3",
@@ -175,13 +272,16 @@ class LiquiditySource:
         fixed_cost: int = 0,
         min_size: int = 0,
         inventory: int | None = None,
+        input_fixed_cost: int | None = None,
+        inventory_group: str | None = None,
     ) -> LiquiditySource:
         """A CEX book side, levels best first (``price`` quote per base, ``quantity`` base).
 
         ``side`` ``BUY``: input is quote, output base (walk the asks); ``SELL``: input base,
         output quote (walk the bids). The taker fee is taken from what is received, and the result
         is truncated to the output asset's base units. ``depth`` is the book's total size in input
-        units, so the optimizer never sends more than the book holds.
+        units, so the optimizer never sends more than the book holds. The exact-output inverse
+        walks the same levels: the smallest input whose output reaches the amount.
         """
         fee = Decimal(taker_fee_bps)
         if not Decimal(0) <= fee < _BPS:
@@ -233,12 +333,37 @@ class LiquiditySource:
             a, b, d = terms[bisect_right(starts, amount_in) - 1]
             return (a + amount_in * b) // d
 
+        # the output at each level's first input, for the inverse
+        out_starts = [_level(x) for x in starts]
+
+        def input_for(amount_out: int) -> int:
+            if amount_out > full:
+                raise OutputUnavailable(
+                    f"book of {venue} holds {full}; cannot deliver {amount_out}"
+                )
+            k = max(bisect_right(out_starts, amount_out) - 1, 0)
+            a, b, d = terms[k]
+            # smallest x of level k with a + x*b >= amount_out*d, then fix level-edge rounding
+            x = max(starts[k], 1, -((a - amount_out * d) // b))
+            for _ in range(8):
+                if output(x) < amount_out:
+                    x += 1
+                elif x > 1 and output(x - 1) >= amount_out:
+                    x -= 1
+                else:
+                    return x
+            return _smallest_input(output, amount_out, str(venue))
+
         return cls(
             venue=VenueId(venue),
             output=output,
+            input_for=input_for,
             fixed_cost=fixed_cost,
+            input_fixed_cost=input_fixed_cost,
             min_size=min_size,
             inventory=inventory,
+            inventory_group=inventory_group,
+            pools=frozenset({str(venue)}),
             depth=depth,
             fee_bps=fee,
             kind="cex-book",
@@ -254,6 +379,8 @@ class LiquiditySource:
         fixed_cost: int | None = None,
         min_size: int = 0,
         inventory: int | None = None,
+        input_fixed_cost: int | None = None,
+        inventory_group: str | None = None,
     ) -> LiquiditySource:
         """A venue's :class:`LiquidityCurve` report (see :meth:`from_book`).
 
@@ -277,6 +404,8 @@ class LiquiditySource:
             fixed_cost=fixed_cost,
             min_size=min_size,
             inventory=inventory,
+            input_fixed_cost=input_fixed_cost,
+            inventory_group=inventory_group,
         )
 
     @classmethod
@@ -288,12 +417,15 @@ class LiquiditySource:
         fixed_cost: int,
         min_size: int = 0,
         inventory: int | None = None,
+        input_fixed_cost: int | None = None,
+        inventory_group: str | None = None,
     ) -> LiquiditySource:
         """A multi-hop path (e.g. USDC→WETH→WBTC): each hop spends the previous hop's output.
 
         ``fixed_cost`` is the whole path's gas in the final output's base units (the hops' own
         fixed costs, in their own units, are ignored). Inventory and depth of the first hop
-        bound the input.
+        bound the input. Exact output is solved from the last hop back, each hop asked for the
+        next one's input (as QuoterV2 ``quoteExactOutput`` and V2 ``getAmountsIn``).
         """
         if not hops:
             raise InvalidInput("a path needs at least one hop")
@@ -307,6 +439,12 @@ class LiquiditySource:
                 amount = hop(amount)
             return amount
 
+        def input_for(amount_out: int) -> int:
+            amount = amount_out
+            for h in reversed(hops):
+                amount = h.cost(amount)
+            return amount
+
         keep = Decimal(1)
         for h in hops:
             keep *= 1 - h.fee_bps / _BPS
@@ -315,10 +453,43 @@ class LiquiditySource:
         return cls(
             venue=VenueId(venue),
             output=output,
+            input_for=input_for,
             fixed_cost=fixed_cost,
+            input_fixed_cost=input_fixed_cost,
             min_size=max(min_size, first.min_size),
             inventory=min(limits) if limits else None,
+            inventory_group=inventory_group or first.inventory_group,
+            pools=frozenset().union(*(h.pools for h in hops)),
             depth=first.depth,
             fee_bps=(1 - keep) * _BPS,
             kind="path:" + ">".join(h.kind for h in hops),
         )
+
+
+def _smallest_input(output: OutputFunction, amount_out: int, venue: str) -> int:
+    """The smallest ``x > 0`` with ``output(x) >= amount_out`` (``output`` non-decreasing; an
+    input the venue's math refuses counts as too much)."""
+
+    def reaches(x: int) -> bool:
+        try:
+            return output(x) >= amount_out
+        except InvalidInput:
+            return True
+
+    lo, hi = 0, 1  # output(lo) < amount_out (lo = 0 by convention)
+    while not reaches(hi):
+        lo, hi = hi, hi * 2
+        if hi.bit_length() > _MAX_SEARCH_BITS:
+            raise OutputUnavailable(f"source {venue} cannot deliver {amount_out} at any input")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if reaches(mid):
+            hi = mid
+        else:
+            lo = mid
+    try:
+        if output(hi) >= amount_out:
+            return hi
+    except InvalidInput:
+        pass
+    raise OutputUnavailable(f"source {venue} cannot deliver {amount_out} at any input")

@@ -277,3 +277,193 @@ def reference_optimum(
 
 def gap_bps(value: int, reference: int) -> float:
     return (value - reference) / reference * 1e4
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact output and shared inventories: the same independent grid search, generalized
+#
+# Every source is an "item" of the dynamic program, except that the sources of a capped inventory
+# group are first merged into one item: for each total of the group, the best combination of its
+# members (max-plus convolution) whose inputs together stay within the group's balance.
+
+
+def item_value(
+    source: LiquiditySource, x: int, exact_output: bool, limit: int | None
+) -> tuple[float, int]:
+    """(net value, input spent) of putting ``x`` on ``source``; value -inf if not allowed.
+
+    Exact input: ``x`` is input, value = output - fixed cost. Exact output: ``x`` is output,
+    value = -(input + fixed cost in input units)."""
+    if x == 0:
+        return 0.0, 0
+    if x < 0:
+        return -np.inf, 0
+    if exact_output:
+        try:
+            spent = source.cost(x)
+        except ValueError:
+            return -np.inf, 0
+        value = -float(spent + source.fixed_cost_in_input())
+    else:
+        spent = x
+        if not _within(source, spent, limit):
+            return -np.inf, 0
+        value = float(source.quote(x) - source.fixed_cost)
+    if not _within(source, spent, limit):
+        return -np.inf, 0
+    return value, spent
+
+
+def _within(source: LiquiditySource, spent: int, limit: int | None) -> bool:
+    if spent < source.min_size:
+        return False
+    caps = [v for v in (source.max_input, limit) if v is not None]
+    return not caps or spent <= min(caps)
+
+
+def _merge(rows: list[tuple[np.ndarray, np.ndarray]], cap: int) -> tuple[np.ndarray, list]:
+    """Best value per total index of a group's rows with Σ spend <= cap, and member indices."""
+    values, spends = rows[0]
+    choices: list[tuple[int, ...]] = [(k,) for k in range(len(values))]
+    for v2, s2 in rows[1:]:
+        size = len(values)
+        total_v = values[:, None] + v2[None, :]
+        total_s = spends[:, None] + s2[None, :]
+        total_v = np.where(total_s <= cap, total_v, -np.inf)
+        new_v = np.full(size, -np.inf)
+        new_s = np.zeros(size)
+        new_c: list[tuple[int, ...]] = [()] * size
+        for k in range(size):
+            k1 = np.arange(k + 1)
+            cand = total_v[k1, k - k1]
+            best = int(np.argmax(cand))
+            if np.isfinite(cand[best]):
+                new_v[k] = cand[best]
+                new_s[k] = total_s[best, k - best]
+                new_c[k] = (*choices[best], k - best)
+        values, spends, choices = new_v, new_s, new_c
+    return values, choices
+
+
+def _solve_items(
+    sources: Sequence[LiquiditySource],
+    xs: list[list[int]],
+    budget: int,
+    exact_output: bool,
+    inventories: dict[str, int],
+) -> list[int] | None:
+    """Indices per source on the grids ``xs`` (one per source, same length) summing to
+    ``budget`` with the best total value, group caps respected."""
+    rows = []
+    for s, points in zip(sources, xs, strict=True):
+        vs = [
+            item_value(s, x, exact_output, inventories.get(s.inventory_group or "")) for x in points
+        ]
+        rows.append((np.array([v for v, _ in vs]), np.array([float(p) for _, p in vs])))
+    items: list[tuple[np.ndarray, list[int], list | None]] = []
+    grouped: dict[str, list[int]] = {}
+    for i, s in enumerate(sources):
+        if s.inventory_group in inventories:
+            grouped.setdefault(s.inventory_group, []).append(i)  # type: ignore[arg-type]
+        else:
+            items.append((rows[i][0], [i], None))
+    for name, members in grouped.items():
+        values, choices = _merge([rows[i] for i in members], inventories[name])
+        items.append((values, members, choices))
+    ks = _dp([v for v, _, _ in items], budget)
+    if not np.isfinite(sum(float(v[k]) for (v, _, _), k in zip(items, ks, strict=True))):
+        return None
+    out = [0] * len(sources)
+    for (_, members, choices), k in zip(items, ks, strict=True):
+        if choices is None:
+            out[members[0]] = k
+        else:
+            for i, ki in zip(members, choices[k], strict=True):
+                out[i] = ki
+    return out
+
+
+def general_net(
+    sources: Sequence[LiquiditySource],
+    x: Sequence[int],
+    exact_output: bool,
+    inventories: dict[str, int],
+) -> float:
+    """Net value of a split (exact output: minus the net input); -inf when not allowed."""
+    total = 0.0
+    used: dict[str, int] = {}
+    for s, xi in zip(sources, x, strict=True):
+        value, spent = item_value(s, xi, exact_output, None)
+        total += value
+        if s.inventory_group in inventories and xi:
+            used[s.inventory_group] = used.get(s.inventory_group, 0) + spent  # type: ignore[index]
+    if any(used[g] > inventories[g] for g in used):
+        return -np.inf
+    return total
+
+
+def reference_general(
+    sources: Sequence[LiquiditySource],
+    amount: int,
+    *,
+    exact_output: bool = False,
+    inventories: dict[str, int] | None = None,
+    grid: int = 240,
+    fine: int = 160,
+) -> tuple[float, list[int]]:
+    """Best net value (exact output: minus the least net input) and split of ``amount`` found by
+    a coarse grid search and a finer one around it; inputs and outputs exact at every point."""
+    inv = dict(inventories or {})
+    coarse_step = amount // grid
+    coarse = [[k * amount // grid for k in range(grid + 1)] for _ in sources]
+    ks = _solve_items(sources, coarse, grid, exact_output, inv)
+    if ks is None:
+        return -np.inf, []
+    x = [coarse[i][k] for i, k in enumerate(ks)]
+    x[max(range(len(x)), key=lambda i: x[i])] += amount - sum(x)
+    best_x, best = list(x), general_net(sources, x, exact_output, inv)
+    step = max(1, 4 * coarse_step // fine)
+    lows = [max(0, xi - 2 * coarse_step) if xi else 0 for xi in x]
+    budget = (amount - sum(lows)) // step
+    if 0 <= budget <= len(sources) * fine:
+        fine_xs = [
+            [lo + j * step for j in range(min(fine, budget) + 1)]
+            if xi
+            else [0] * (min(fine, budget) + 1)
+            for xi, lo in zip(x, lows, strict=True)
+        ]
+        # an unused source stays at 0: only its index 0 is allowed
+        for i, xi in enumerate(x):
+            if not xi:
+                fine_xs[i] = [0] + [-1] * min(fine, budget)
+        ks = _solve_items(sources, fine_xs, budget, exact_output, inv)
+        if ks is not None:
+            refined = [fine_xs[i][k] for i, k in enumerate(ks)]
+            rest = amount - sum(refined)
+            for i in sorted(range(len(refined)), key=lambda i: -refined[i]):
+                trial = list(refined)
+                trial[i] += rest
+                value = general_net(sources, trial, exact_output, inv)
+                if value > best:
+                    best, best_x = value, trial
+                    break
+    return best, best_x
+
+
+def grouped_scenario(seed: int, n_sources: int) -> tuple[Scenario, dict[str, int]]:
+    """:func:`scenario` where 2-3 sources (never the unlimited first one) spend one shared
+    wallet balance, capped at 10-70 % of the order."""
+    from dataclasses import replace
+
+    sc = scenario(seed, n_sources)
+    rng = random.Random(seed + 1)
+    unlimited = [s for s in sc.sources if s.venue.startswith("v2-0")]
+    others = [s for s in sc.sources if not s.venue.startswith("v2-0")]
+    members = set(rng.sample(range(len(others)), min(len(others), rng.randint(2, 3))))
+    grouped = [
+        replace(s, inventory_group="wallet") if k in members else s for k, s in enumerate(others)
+    ]
+    sources = [*unlimited, *grouped]
+    rng.shuffle(sources)
+    cap = int(sc.amount_in * rng.uniform(0.1, 0.7))
+    return Scenario(tuple(sources), sc.amount_in, seed), {"wallet": cap}

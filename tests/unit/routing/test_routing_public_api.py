@@ -7,14 +7,21 @@ import oms_chain.routing as routing
 
 def test_public_api() -> None:
     assert set(routing.__all__) == {
+        "EXACT_INPUT",
+        "EXACT_OUTPUT",
         "Baseline",
+        "InputFunction",
         "LiquiditySource",
         "OutputFunction",
+        "OutputUnavailable",
         "RouteLeg",
         "RoutePlan",
         "best_single",
         "greedy_split",
         "route",
+        "route_exact_output",
+        "sources_for_pair",
+        "source_from_exchange_book",
     }
     for name in routing.__all__:
         assert getattr(routing, name) is not None

@@ -154,3 +154,24 @@ def test_v3_price_move_bound_is_checked() -> None:
         LiquiditySource.from_v3_pool(
             "v3", v3_pool(random.Random(1), 2500.0), "0xa", max_price_move_bps=10_000
         )
+
+
+def test_fixed_cost_in_input_units_is_given_or_bought_on_the_source() -> None:
+    pool = LiquiditySource.from_v2_reserves("v2", 10**12, 4 * 10**20, fixed_cost=10**15)
+    assert pool.fixed_cost_in_input() == pool.cost(10**15)  # ~2.5 USDC buys 0.001 WETH
+    given_ = LiquiditySource.from_v2_reserves("v2", 10**12, 4 * 10**20, input_fixed_cost=7)
+    assert given_.fixed_cost_in_input() == 7
+    free = LiquiditySource.from_v2_reserves("v2", 10**12, 4 * 10**20)
+    assert free.fixed_cost_in_input() == 0
+    with pytest.raises(InvalidInput, match="input_fixed_cost"):
+        LiquiditySource(venue=VenueId("x"), output=lambda x: x, input_fixed_cost=-1)
+
+
+def test_sources_name_the_pools_they_trade_through() -> None:
+    first = LiquiditySource.from_v2_reserves("a", 10**12, 10**24, fee_bps=5)
+    second = LiquiditySource.from_v2_reserves("b", 10**24, 4 * 10**20, inventory_group="w")
+    assert first.pools == {"a"}
+    path = LiquiditySource.from_path("a>b", [first, second], fixed_cost=0, inventory_group="w")
+    assert path.pools == {"a", "b"} and path.inventory_group == "w"
+    assert path.cost(10**18) == first.cost(second.cost(10**18))
+    assert LiquiditySource(venue=VenueId("x"), output=lambda x: x).pools == frozenset()

@@ -1,0 +1,82 @@
+"""The optimizer's own view of a routing problem, shared by the optimizer and the baselines.
+
+Both modes become one problem: maximize ``Σ value_i(x_i) − fixed_i·[x_i > 0]`` subject to
+``Σ x_i = amount``, ``x_i = 0 or lo_i ≤ x_i ≤ cap_i`` and, per inventory group ``g``,
+``Σ_{i∈g} spend_i(x_i) ≤ group_cap_g``.
+
+- exact input: ``x`` is input, ``value`` the exact output, ``spend(x) = x``;
+- exact output: ``x`` is output, ``value(y) = −cost(y)`` (the exact input, negated: concave
+  where the input is convex), fixed costs in input units, ``spend(y) = cost(y)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from oms_chain.routing.sources import LiquiditySource
+
+
+class Exact:
+    """An exact integer function with memo (the same points are asked for repeatedly)."""
+
+    __slots__ = ("cache", "fn")
+
+    def __init__(self, fn: Callable[[int], int]) -> None:
+        self.fn = fn
+        self.cache: dict[int, int] = {0: 0}
+
+    def __call__(self, x: int) -> int:
+        value = self.cache.get(x)
+        if value is None:
+            value = self.fn(x)
+            self.cache[x] = value
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """See the module docstring; lists are per source, ``group[i]`` is -1 outside any group."""
+
+    sources: Sequence[LiquiditySource]
+    amount: int
+    values: Sequence[Exact]
+    lo: Sequence[int]
+    cap: Sequence[int]
+    fixed: Sequence[int]
+    group: Sequence[int]
+    group_cap: Sequence[int]
+    exact_output: bool = False
+    conflicts: Sequence[tuple[int, int]] = ()
+
+    def spend(self, i: int, x: int) -> int:
+        """What ``x`` on source ``i`` takes from its inventory group (input base units)."""
+        return -self.values[i](x) if self.exact_output else x
+
+    def group_room_ok(self, x: Sequence[int]) -> bool:
+        """True when no group spends more than its cap at allocation ``x``."""
+        used = [0] * len(self.group_cap)
+        for i, xi in enumerate(x):
+            if xi and self.group[i] >= 0:
+                used[self.group[i]] += self.spend(i, xi)
+        return all(u <= c for u, c in zip(used, self.group_cap, strict=True))
+
+
+def conflicts_of(sources: Sequence[LiquiditySource]) -> list[tuple[int, int]]:
+    """Pairs of sources that trade through a common pool (never used together)."""
+    return [
+        (i, j)
+        for i in range(len(sources))
+        for j in range(i + 1, len(sources))
+        if sources[i].pools & sources[j].pools
+    ]
+
+
+def group_index(
+    sources: Sequence[LiquiditySource], inventories: dict[str, int]
+) -> tuple[list[int], list[int]]:
+    """Group index per source (-1: no cap applies) and the caps, for groups in ``inventories``."""
+    names = sorted({s.inventory_group for s in sources if s.inventory_group in inventories})
+    index: dict[str | None, int] = {name: k for k, name in enumerate(names)}
+    group = [index.get(s.inventory_group, -1) for s in sources]
+    return group, [inventories[name] for name in names if name is not None]
