@@ -482,6 +482,8 @@ class Engine:
                 f"none of the intent's venues {list(intent.venues)} is configured "
                 f"(configured: {sorted(self._venues)})"
             )
+        if intent.instrument.id not in self._prices:
+            await self._learn_reference_price(intent)
         if intent.algo != "direct":
             return await self._submit_algo(intent)
         if self._splitter is not None and sum(v in self._venues for v in intent.venues) > 1:
@@ -874,6 +876,26 @@ class Engine:
                 log.error("%s of %s stopped on an error: %r", what, pid, t.exception())
 
         task.add_done_callback(done)
+
+    async def _learn_reference_price(self, intent: Intent) -> None:
+        """No reference price set for the instrument: take the first configured venue's quote
+        for the intent's size (all-in average price). Failing that, the risk gate rejects the
+        intent saying it cannot value it."""
+        size = intent.quantity or Decimal(1)
+        for vid in intent.venues:
+            venue = self._venues.get(vid)
+            if venue is None:
+                continue
+            try:
+                q = await asyncio.wait_for(
+                    venue.quote(intent.instrument, intent.side, size), self._config.send_timeout_s
+                )
+            except Exception as exc:
+                log.info("no reference price from %s for %s: %r", vid, intent.instrument, exc)
+                continue
+            if q.avg_price > 0:
+                self._prices[intent.instrument.id] = q.avg_price
+                return
 
     async def _submit_algo(self, intent: Intent) -> Order:
         async with self._lock(VenueId("~parents")):

@@ -14,18 +14,19 @@ The engine sends the legs concurrently and re-routes what a leg fails to fill (s
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from dataclasses import dataclass, replace
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from typing import Protocol
 
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import VenueId
 from oms_chain.model.instruments import Instrument
 from oms_chain.model.intent import Intent, Side
-from oms_chain.routing import LiquiditySource, route
+from oms_chain.routing import LiquiditySource, route, route_exact_output
+from oms_chain.venues.amm import UniswapV2Venue, UniswapV3Venue, V2PoolState
 from oms_chain.venues.base import Venue
 
-__all__ = ["RoutingSplitter", "SourceFor", "SplitLeg", "Splitter"]
+__all__ = ["RoutingSplitter", "SourceFor", "SplitLeg", "Splitter", "amm_source"]
 
 _BPS = Decimal(10_000)
 
@@ -58,16 +59,52 @@ class Splitter(Protocol):
         ...
 
 
+async def amm_source(venue: Venue, instrument: Instrument, side: Side) -> LiquiditySource | None:
+    """Exact liquidity of a Uniswap venue (its pools' exact math, read at one block; gas as a
+    fixed cost on both sides); ``None`` for any other venue."""
+    if not isinstance(venue, UniswapV2Venue | UniswapV3Venue):
+        return None
+    path = await venue.swap_path(instrument, side)
+    hops = []
+    for state, token_in in zip(path.states, path.tokens, strict=False):
+        if isinstance(state, V2PoolState):
+            r_in, r_out = state.reserves_for(token_in)
+            hops.append(
+                LiquiditySource.from_v2_reserves(venue.venue_id, r_in, r_out, fee_bps=state.fee_bps)
+            )
+        else:
+            hops.append(LiquiditySource.from_v3_pool(venue.venue_id, state, token_in))
+    inst = path.instrument
+    gas_quote = int(
+        (path.gas_cost_quote * Decimal(10) ** inst.quote.decimals).to_integral_value(ROUND_CEILING)
+    )
+    source = (
+        hops[0] if len(hops) == 1 else LiquiditySource.from_path(venue.venue_id, hops, fixed_cost=0)
+    )
+    # Gas in the other asset at the path's small-size rate (rounded up: never understated).
+    in_decimals = inst.base.decimals if side is Side.SELL else inst.quote.decimals
+    probe = max(1, 10**in_decimals // 1000)
+    got = source.output(probe) if gas_quote else 0
+    if side is Side.SELL:  # input base, output quote
+        fixed_out = gas_quote
+        fixed_in = -((-gas_quote * probe) // got) if got else 0
+    else:  # input quote, output base
+        fixed_in = gas_quote
+        fixed_out = -((-gas_quote * got) // probe) if got else 0
+    return replace(source, fixed_cost=fixed_out, input_fixed_cost=fixed_in, kind=f"{path.protocol}")
+
+
 class RoutingSplitter:
     """A :class:`Splitter` over :func:`oms_chain.routing.route` (sells: exact input of base)
     and :func:`oms_chain.routing.route_exact_output` (buys: exact output of base).
 
     Args:
-        source_for: exact liquidity per venue (e.g. an AMM pool's exact math); venues it
-            returns ``None`` for are read through :meth:`Venue.liquidity`.
+        source_for: exact liquidity per venue; venues it returns ``None`` for are read through
+            :meth:`Venue.liquidity`. Default: :func:`amm_source` (Uniswap venues quoted with
+            their pools' exact math).
     """
 
-    def __init__(self, *, source_for: SourceFor | None = None) -> None:
+    def __init__(self, *, source_for: SourceFor | None = amm_source) -> None:
         self._source_for = source_for
 
     async def _source(self, venue: Venue, instrument: Instrument, side: Side) -> LiquiditySource:
@@ -105,15 +142,11 @@ class RoutingSplitter:
                 price = Decimal(net) / quote_scale / (Decimal(leg.amount_in) / base_scale)
                 raw.append((leg.venue, leg.amount_in, price))
         else:
-            from oms_chain.routing import route_exact_output  # type: ignore[attr-defined]
-
             plan = route_exact_output(sources, units, compare_greedy=False)
-            for leg in plan.legs:
-                base_got = leg.amount_out - leg.fixed_cost
-                if base_got <= 0:
-                    continue
-                price = Decimal(leg.amount_in) / quote_scale / (Decimal(base_got) / base_scale)
-                raw.append((leg.venue, base_got, price))
+            for leg in plan.legs:  # fixed cost (gas) is extra input here
+                paid = leg.amount_in + leg.fixed_cost
+                price = Decimal(paid) / quote_scale / (Decimal(leg.amount_out) / base_scale)
+                raw.append((leg.venue, leg.amount_out, price))
         if not raw:
             raise InvalidInput(f"no route for {quantity} {instrument.base.symbol}")
         # Quantities on the instrument's size grid; the largest leg takes the rounding rest so

@@ -224,9 +224,16 @@ class ChainAccount:
     # -- approvals bookkeeping -------------------------------------------------------------------
 
     def spend_lock(self, token: str, spender: str) -> asyncio.Lock:
-        """The lock serializing allowance checks and swap broadcasts for (token, spender)."""
-        key = (token.lower(), spender.lower())
+        """The lock serializing balance and allowance checks and swap broadcasts that spend
+        ``token``: one per token, whatever the spender, as every router draws on the same
+        wallet balance (``spender`` is accepted for the call sites' readability)."""
+        key = (token.lower(), "*")
         return self._locks.setdefault(key, asyncio.Lock())
+
+    def reserved_total(self, token: str) -> int:
+        """Base units of ``token`` that broadcast, not yet mined swaps will pull, all spenders."""
+        t = token.lower()
+        return sum(v for (tok, _), v in self._reserved.items() if tok == t)
 
     def reserved(self, token: str, spender: str) -> int:
         """Base units of ``token`` that broadcast, not yet mined swaps will pull via ``spender``."""

@@ -81,7 +81,7 @@ from oms_chain.venues.base import (
     VenueReport,
 )
 
-__all__ = ["AmmVenueConfig", "UniswapV2Venue", "UniswapV3Venue"]
+__all__ = ["AmmVenueConfig", "SwapPath", "UniswapV2Venue", "UniswapV3Venue"]
 
 _log = logging.getLogger(__name__)
 _S = SettlementStatus
@@ -122,6 +122,22 @@ class AmmVenueConfig:
             raise InvalidInput(f"cancel_timeout must be >= 0 seconds, got {self.cancel_timeout}")
         if not self.curve_sizes or any(s <= 0 for s in self.curve_sizes):
             raise InvalidInput("curve_sizes must be positive quantities")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SwapPath:
+    """What a router sees of one venue for (instrument, side), read at one block: the pool
+    states in trading order (``V2PoolState`` / ``V3PoolState``), the tokens along the path
+    (``tokens[0]`` is spent, ``tokens[-1]`` received), and one swap's gas cost in the
+    instrument's quote (``0`` when the native asset cannot be priced)."""
+
+    venue: VenueId
+    protocol: str
+    instrument: SpotPair
+    side: Side
+    states: tuple[Any, ...]
+    tokens: tuple[str, ...]
+    gas_cost_quote: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +345,28 @@ class _UniswapVenue:
             return native * inst.quote.from_base_units(out)
         return Decimal(0)
 
+    async def swap_path(self, instrument: Instrument, side: Side) -> SwapPath:
+        """Freshly loaded pool states of ``instrument``'s route in trading order for ``side``
+        (``SELL`` spends base for quote, ``BUY`` spends quote for base), for exact routing.
+
+        Raises:
+            VenueRejected: no route for ``instrument``. VenueUnavailable: pools unreadable.
+        """
+        route = self._route(instrument)
+        states = await self._states(route)
+        inst = route.instrument
+        token_in = self._token(inst.base if side is Side.SELL else inst.quote)
+        ordered, tokens = self._path(states, token_in)
+        return SwapPath(
+            venue=self._id,
+            protocol=self.protocol,
+            instrument=inst,
+            side=side,
+            states=tuple(ordered),
+            tokens=tuple(tokens),
+            gas_cost_quote=await self._gas_cost_quote(route, states),
+        )
+
     async def liquidity(self, instrument: Instrument, side: Side) -> LiquidityCurve:
         """Levels from the exact swap math on freshly loaded pool state (LP fee included in
         the prices, so ``taker_fee_bps`` is 0); ``fixed_cost`` is one swap's gas in quote."""
@@ -453,15 +491,24 @@ class _UniswapVenue:
         )
         sender = account.sender
         async with account.spend_lock(swap.token_in, self._router):
+            # Allowance per router; balance shared by every router spending from this wallet.
+            # Settle what was mined first, so swaps already paid are not reserved twice.
+            await account.poll()
             need = account.reserved(swap.token_in, self._router) + swap.spend
+            need_held = account.reserved_total(swap.token_in) + swap.spend
             if native_in and self._cfg.wrap_native:
                 await ensure_wrapped(
-                    sender, account.rpc, swap.token_in, need, timeout=account.approvals.timeout
+                    sender,
+                    account.rpc,
+                    swap.token_in,
+                    need_held,
+                    timeout=account.approvals.timeout,
                 )
             held = await erc20_balance(account.rpc, swap.token_in, account.address)
-            if held < need:
+            if held < need_held:
                 raise VenueRejected(
-                    f"{self._id}: {coid} needs {need} base units of {swap.token_in} but "
+                    f"{self._id}: {coid} needs {swap.spend} base units of {swap.token_in} "
+                    f"(+{need_held - swap.spend} reserved by swaps in flight) but "
                     f"{account.address} holds {held}; fund the account or trade less"
                 )
             await ensure_allowance(

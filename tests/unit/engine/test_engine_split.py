@@ -269,3 +269,21 @@ def test_split_config_is_validated() -> None:
         EngineConfig(max_reroutes=11)
     with pytest.raises(ConfigError, match="split_poll_s"):
         EngineConfig(split_poll_s=0)
+
+
+async def test_routing_splitter_buys_an_exact_quantity_over_two_books(clock: ManualClock) -> None:
+    a = BookVenue("pa", clock, PRICE, Decimal(2))
+    b = BookVenue("pb", clock, PRICE + 1, Decimal(2))
+    splitter = RoutingSplitter()
+    rig = Rig(splitter, a, b, clock=clock)
+    intent = rig.intent(qty="5", side="buy")
+    legs = await splitter.split(intent, Decimal(5), {v.venue_id: v for v in (a, b)})
+    assert sum((leg.quantity for leg in legs), Decimal(0)) == 5
+    by_venue = {leg.venue: leg for leg in legs}
+    # Asks: pa 2000 (2), 2001 (2), ...; pb 2001 (2), 2002 (2): the cheapest 5 take pa's 2000
+    # level and most of the 2001s; pa's legs are never dearer than pb's.
+    assert by_venue["pa"].quantity >= 2
+    assert by_venue["pa"].expected_price <= by_venue["pb"].expected_price
+    # All-in prices: the 10 bps taker fee on top of levels between 2000 and 2002.
+    assert all(PRICE * Decimal("1.001") <= leg.expected_price for leg in legs)
+    assert all(leg.expected_price <= (PRICE + 2) * Decimal("1.0011") for leg in legs)
