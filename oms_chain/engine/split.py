@@ -149,14 +149,22 @@ class RoutingSplitter:
                 raw.append((leg.venue, leg.amount_out, price))
         if not raw:
             raise InvalidInput(f"no route for {quantity} {instrument.base.symbol}")
-        # Quantities on the instrument's size grid; the largest leg takes the rounding rest so
-        # the legs sum to the order exactly.
-        step = Decimal(1).scaleb(-min(instrument.size_decimals, instrument.base.decimals))
-        sized = [(v, (Decimal(u) / base_scale).quantize(step, ROUND_DOWN), p) for v, u, p in raw]
-        largest = max(range(len(sized)), key=lambda i: sized[i][1])
+        # Quantities on each venue's grid (an exchange's step, else the instrument's); the
+        # largest leg on the finest grid takes the rounding rest, so the legs sum exactly.
+        fine = Decimal(1).scaleb(-instrument.size_decimals)
+        steps = {v: _quantity_step(venues[v], instrument) or fine for v, _, _ in raw}
+        sized = [(v, _round_down(Decimal(u) / base_scale, steps[v]), p) for v, u, p in raw]
         rest = quantity - sum((q for _, q, _ in sized), Decimal(0))
-        v, q, p = sized[largest]
-        sized[largest] = (v, q + rest, p)
+        if rest:
+            finest = min(steps.values())
+            takers = [i for i, (v, _, _) in enumerate(sized) if steps[v] == finest]
+            i = max(takers, key=lambda k: sized[k][1])
+            v, q, p = sized[i]
+            if (rest / finest) != (rest / finest).to_integral_value():
+                raise InvalidInput(
+                    f"{quantity} is not on the quantity grid ({finest}) of any of the venues"
+                )
+            sized[i] = (v, q + rest, p)
         # Book legs go as market orders bounded by the intent's slippage (the venue knows its
         # price grid); swaps carry the limit as their min-out / max-in.
         return [
@@ -169,6 +177,21 @@ class RoutingSplitter:
             for v, q, p in sized
             if q > 0
         ]
+
+
+def _quantity_step(venue: Venue, instrument: Instrument) -> Decimal | None:
+    step = getattr(venue, "quantity_step", None)
+    if step is None:
+        return None
+    try:
+        found = step(instrument)
+    except Exception:
+        return None
+    return found if isinstance(found, Decimal) and found > 0 else None
+
+
+def _round_down(value: Decimal, step: Decimal) -> Decimal:
+    return (value / step).to_integral_value(ROUND_DOWN) * step
 
 
 def _leg_limit(intent: Intent, expected: Decimal) -> Decimal | None:

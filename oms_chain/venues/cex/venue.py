@@ -212,6 +212,15 @@ class CcxtVenue:
         except KeyError:
             raise VenueRejected(f"{self._id}: no spot market {symbol}") from None
 
+    def quantity_step(self, instrument: Instrument) -> Decimal | None:
+        """The exchange's quantity step for ``instrument`` (orders off this grid are refused),
+        ``None`` when it has none.
+
+        Raises:
+            VenueRejected: no such spot market.
+        """
+        return self.market(instrument).amount_step
+
     def instruments(self) -> list[Instrument]:
         """Every spot instrument the exchange lists."""
         return [m.instrument for m in self._markets.values()]

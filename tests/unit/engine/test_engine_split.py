@@ -287,3 +287,21 @@ async def test_routing_splitter_buys_an_exact_quantity_over_two_books(clock: Man
     # All-in prices: the 10 bps taker fee on top of levels between 2000 and 2002.
     assert all(PRICE * Decimal("1.001") <= leg.expected_price for leg in legs)
     assert all(leg.expected_price <= (PRICE + 2) * Decimal("1.0011") for leg in legs)
+
+
+async def test_legs_respect_an_exchanges_quantity_step(clock: ManualClock) -> None:
+    class Stepped(BookVenue):
+        def quantity_step(self, instrument: Instrument) -> Decimal:
+            return Decimal("0.5")
+
+    a = Stepped("pa", clock, PRICE, Decimal("2.3"))
+    b = BookVenue("pb", clock, PRICE - 1, Decimal("2.3"))
+    splitter = RoutingSplitter()
+    rig = Rig(splitter, a, b, clock=clock)
+    intent = rig.intent(qty="3.37", side="sell")
+    legs = {
+        leg.venue: leg.quantity
+        for leg in await splitter.split(intent, Decimal("3.37"), {v.venue_id: v for v in (a, b)})
+    }
+    assert legs["pa"] % Decimal("0.5") == 0  # the exchange's grid
+    assert legs["pa"] + legs["pb"] == Decimal("3.37")  # the fine-grid venue takes the rest
