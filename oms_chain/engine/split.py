@@ -152,19 +152,24 @@ class RoutingSplitter:
         # Quantities on each venue's grid (an exchange's step, else the instrument's); the
         # largest leg on the finest grid takes the rounding rest, so the legs sum exactly.
         fine = Decimal(1).scaleb(-instrument.size_decimals)
-        steps = {v: _quantity_step(venues[v], instrument) or fine for v, _, _ in raw}
+        steps = {v: _quantity_step(venue, instrument) or fine for v, venue in venues.items()}
         sized = [(v, _round_down(Decimal(u) / base_scale, steps[v]), p) for v, u, p in raw]
         rest = quantity - sum((q for _, q, _ in sized), Decimal(0))
         if rest:
             finest = min(steps.values())
-            takers = [i for i, (v, _, _) in enumerate(sized) if steps[v] == finest]
-            i = max(takers, key=lambda k: sized[k][1])
-            v, q, p = sized[i]
-            if (rest / finest) != (rest / finest).to_integral_value():
+            if rest % finest:
                 raise InvalidInput(
                     f"{quantity} is not on the quantity grid ({finest}) of any of the venues"
                 )
-            sized[i] = (v, q + rest, p)
+            takers = [i for i, (v, _, _) in enumerate(sized) if steps[v] == finest]
+            if takers:
+                i = max(takers, key=lambda k: sized[k][1])
+                v, q, p = sized[i]
+                sized[i] = (v, q + rest, p)
+            else:  # the plan used only coarse venues: the rest goes to a fine one
+                v = next(v for v in venues if steps[v] == finest)
+                worst = min if side is Side.SELL else max
+                sized.append((v, rest, worst(p for _, _, p in sized)))
         # Book legs go as market orders bounded by the intent's slippage (the venue knows its
         # price grid); swaps carry the limit as their min-out / max-in.
         return [
