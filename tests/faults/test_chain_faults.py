@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
+from hexbytes import HexBytes
 
 from oms_chain.chain.registry import ChainInfo, FinalityModel, chain_info
 from oms_chain.chain.rpc import RpcClient
@@ -97,6 +98,13 @@ async def test_a_reorg_that_moves_the_transaction_to_another_block_is_followed(
     depth = chain.process.block_number() - first + 1
     # a new branch from the block before ours carries the same signed bytes in a new block
     chain.process.rpc("anvil_reorg", [depth + 1, [["0x" + sent.signed.raw.hex(), 1]]])
+    # On the interval-mined L2 the new branch's receipt shows up a moment after the call
+    # returns: wait for the node to say the block moved, then let the tracker find out.
+    for _ in range(100):
+        moved = await rpc.call("eth_getTransactionReceipt", [sent.tx_hash])
+        if moved is None or HexBytes(moved["blockHash"]) != HexBytes(first_hash):
+            break
+        await asyncio.sleep(0.05)
     seen = await _until(sender.tracker, sent.tx_hash, S.INCLUDED)
     assert S.REORGED in seen
     assert chain.w3.eth.get_transaction_receipt(sent.tx_hash)["blockHash"] != first_hash
