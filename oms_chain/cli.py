@@ -2,7 +2,10 @@
 
 ``oms devnet up``      start the local world (L1, optionally L2 or a fork) and keep it up
 ``oms devnet status``  show whether the world started by ``devnet up`` answers
-``oms demo``           the end-to-end demo on a fresh world
+``oms demo``           the end-to-end demo on a fresh world, through the engine
+``oms swap``           one intent routed across pools and an exchange, followed to inclusion
+``oms order``          an algorithmic order (TWAP, VWAP, Iceberg, Sniper) with progress; resumable
+``oms route``          the best split of an order, plan only
 ``oms orders``         parent orders with their children, from the event store
 
 Every error of ours is printed as one line (``error: …``) with a non-zero exit, never a traceback.
@@ -521,22 +524,15 @@ def quote(
 
 
 def _local_exchange_urls(urls: Any, rest_url: str) -> Any:
-    """ccxt's ``urls['api']`` with every entry's host replaced by ``rest_url``'s, paths kept
-    (websocket entries get the ws scheme): how ccxt reaches a local exchange that speaks its API."""
-    from urllib.parse import urlsplit
+    """ccxt's ``urls['api']`` pointed at the local exchange ``rest_url`` (``--exchange-url``)."""
+    from oms_chain.service import local_exchange_urls
 
-    target = urlsplit(rest_url)
-    if target.scheme not in ("http", "https") or not target.netloc:
-        raise InvalidInput(f"--exchange-url must be http(s)://host:port, got {rest_url!r}")
-    if isinstance(urls, dict):
-        return {k: _local_exchange_urls(v, rest_url) for k, v in urls.items()}
-    if isinstance(urls, str) and "://" in urls:
-        parts = urlsplit(urls)
-        ws = "wss" if target.scheme == "https" else "ws"
-        scheme = ws if parts.scheme in ("ws", "wss") else target.scheme
-        query = f"?{parts.query}" if parts.query else ""
-        return f"{scheme}://{target.netloc}{parts.path}{query}"
-    return urls
+    try:
+        return local_exchange_urls(urls, rest_url)
+    except InvalidInput:
+        raise InvalidInput(
+            f"--exchange-url must be http(s)://host:port, got {rest_url!r}"
+        ) from None
 
 
 @app.command("route")
@@ -716,13 +712,510 @@ def route_cmd(
         console.print(f"vs 5 % greedy split: {plan.vs_greedy_bps:+} bps")
 
 
+# --- trading through the engine: oms swap / oms order ----------------------------------------
+
+KeyEnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key-env",
+        help="Environment variable holding the signing key (hex). Default on the devnet: its "
+        "first funded key.",
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="OMS TOML config (chains, exchange, account) instead of the devnet."
+    ),
+]
+TradeStoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="OMS_STORE_URL",
+        help="Event store URL (env OMS_STORE_URL). Default: the config's, or one store per "
+        "running devnet next to its runtime file.",
+    ),
+]
+
+
+def _trading_session(
+    *,
+    chain: int | None,
+    store: str | None,
+    key_env: str | None,
+    config: Path | None,
+    exchange: bool,
+    venue_market_data: bool = False,
+) -> tuple[Any, str]:
+    """The TradingSession for a trading command and the store URL it uses (not yet opened)."""
+    from oms_chain.custody.local import LocalSigner
+    from oms_chain.engine import EngineConfig, load_config
+    from oms_chain.service import TradingSession
+
+    if config is not None:
+        cfg = load_config(config)
+        if chain is not None:
+            cfg = replace_chains(cfg, chain)
+        kw: dict[str, Any] = {"venue_market_data": venue_market_data}
+        if store is not None:
+            kw["store_url"] = store
+        session = TradingSession.from_config(cfg, os.environ, with_exchange=exchange, **kw)
+        return session, session.store_url
+    runtime = _runtime_file()
+    try:
+        info = json.loads(runtime.read_text())
+        chains = info["chains"]
+    except (OSError, ValueError, KeyError):
+        raise InvalidInput(
+            "no devnet is running (start one with `oms devnet up`), or pass --config for a real "
+            "chain"
+        ) from None
+    from oms_chain.devnet.anvil import json_rpc
+
+    l1 = chains.get("l1", {})
+    try:
+        json_rpc(l1["rpc_url"], "eth_chainId", timeout=2.0)
+    except (OmsError, KeyError):
+        raise InvalidInput(
+            f"the devnet recorded in {runtime} does not answer (stopped?); start one with "
+            "`oms devnet up`"
+        ) from None
+    chain_id = int(l1["chain_id"]) if chain is None else chain
+    if key_env is not None:
+        signer = LocalSigner.from_env(key_env)
+    else:
+        from oms_chain.devnet.anvil import DEFAULT_MNEMONIC
+        from oms_chain.devnet.world import derive_accounts
+
+        signer = LocalSigner(derive_accounts(DEFAULT_MNEMONIC, 1)[0].private_key)
+    pid = info.get("pid", 0)
+    url = store or f"sqlite:///{runtime.parent / f'oms-devnet-{pid}.db'}"
+    session = TradingSession.from_devnet_runtime(
+        info,
+        url,
+        signer,
+        chain_ids=[chain_id],
+        with_exchange=exchange,
+        poll_interval=0.1,
+        # A split wakes on every event; a long poll keeps it clear of the engine's
+        # subscription ending after a timed-out wait (see the engine's _run_split).
+        engine_config=EngineConfig(split_poll_s=30.0),
+        venue_market_data=venue_market_data,
+    )
+    return session, url
+
+
+def replace_chains(cfg: Any, chain: int) -> Any:
+    """``cfg`` with only the chain ``chain`` (``--chain`` with ``--config``)."""
+    from dataclasses import replace
+
+    kept = tuple(c for c in cfg.chains if c.chain_id == chain)
+    if not kept:
+        known = [c.chain_id for c in cfg.chains]
+        raise InvalidInput(f"--chain {chain} is not in the config's chains {known}")
+    return replace(cfg, chains=kept)
+
+
+def _positive_decimal(value: str, option: str) -> Any:
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        d = Decimal(value)
+    except InvalidOperation:
+        raise InvalidInput(f"{option} {value!r} is not a number") from None
+    if not d.is_finite() or d <= 0:
+        raise InvalidInput(f"{option} must be positive, got {value}")
+    return d
+
+
+def _child_rows(session: Any, parent_id: str) -> list[dict[str, Any]]:
+    rows = []
+    for k in session.children(parent_id):
+        st = k.settlement
+        rows.append(
+            {
+                "order_id": k.order_id,
+                "venue": k.venue,
+                "quantity": str(k.quantity),
+                "filled": str(k.filled_quantity),
+                "avg_price": None if k.avg_fill_price is None else str(k.avg_fill_price),
+                "status": k.status.value,
+                "tx_hash": None if st is None else st.tx_hash,
+                "settlement": None if st is None else st.status.value,
+                "confirmations": None if st is None else st.confirmations,
+                "reason": k.reason,
+            }
+        )
+    return rows
+
+
+def _print_children(title: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=title)
+    for col in ("child", "venue", "quantity", "avg price", "status", "tx", "settlement"):
+        table.add_column(col, justify="right" if col in ("quantity", "avg price") else "left")
+    for r in rows:
+        settle = "-"
+        if r["settlement"] is not None:
+            settle = r["settlement"]
+            if r["confirmations"]:
+                settle += f" ({r['confirmations']} conf)"
+        table.add_row(
+            "#" + r["order_id"].rsplit("/", 1)[-1],
+            r["venue"] or "-",
+            _short_price(r["filled"]),
+            _short_price(r["avg_price"]),
+            r["status"],
+            r["tx_hash"] or "-",
+            settle,
+        )
+    console.print(table)
+
+
+def _order_outcome(parent: Any, rows: list[dict[str, Any]], as_json: bool, store: str) -> None:
+    from oms_chain.model.orders import OrderStatus
+
+    summary = {
+        "order_id": parent.order_id,
+        "instrument": parent.instrument.symbol,
+        "side": parent.side.value,
+        "quantity": str(parent.quantity),
+        "filled": str(parent.filled_quantity),
+        "avg_price": None if parent.avg_fill_price is None else str(parent.avg_fill_price),
+        "status": parent.status.value,
+        "reason": parent.reason,
+        "store": store,
+        "children": rows,
+    }
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_children(
+            f"{parent.order_id}: {parent.side.value} {_short_price(str(parent.filled_quantity))}"
+            f" of {_short_price(str(parent.quantity))} {parent.instrument.symbol} "
+            f"({parent.status.value}, avg {_short_price(summary['avg_price'])})",
+            rows,
+        )
+        err_console.print(f"[dim]events: oms orders --store {store}[/]", highlight=False)
+    if parent.status is not OrderStatus.FILLED:
+        raise OmsError(
+            f"order {parent.order_id} ended {parent.status.value} with "
+            f"{parent.filled_quantity} of {parent.quantity} filled: {parent.reason or 'no reason'}"
+        )
+
+
+def _resolve_pair(session: Any, sell: str, buy: str) -> tuple[Any, str]:
+    """(instrument, side) for selling ``sell`` for ``buy``."""
+    sell, buy = sell.strip().upper(), buy.strip().upper()
+    if sell == buy:
+        raise InvalidInput(f"--sell and --buy are both {sell}")
+    try:
+        return session.instrument(f"{sell}/{buy}"), "sell"
+    except InvalidInput:
+        pass
+    try:
+        return session.instrument(f"{buy}/{sell}"), "buy"
+    except InvalidInput as exc:
+        known = str(exc).split("known pairs: ", 1)[-1]
+        raise InvalidInput(f"no venue trades {sell} for {buy}; known pairs: {known}") from None
+
+
+@app.command()
+def swap(
+    sell: Annotated[str, typer.Option("--sell", help="Asset to sell (ETH, WETH, USDC, ...).")],
+    buy: Annotated[str, typer.Option("--buy", help="Asset to buy.")],
+    amount: Annotated[str, typer.Option("--amount", help="Amount of --sell, in whole units.")],
+    chain: Annotated[
+        int | None, typer.Option("--chain", help="Chain id (default: the devnet's L1).")
+    ] = None,
+    venue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--venue",
+            help="Venue id (repeat for several: the router splits across them). Default: every "
+            "venue trading the pair (the chain's Uniswap pools and the exchange).",
+        ),
+    ] = None,
+    slippage_bps: Annotated[
+        str, typer.Option("--slippage-bps", help="Worst price vs the plan, in bps.")
+    ] = "50",
+    exchange: Annotated[
+        bool, typer.Option("--exchange/--no-exchange", help="Also trade on the exchange.")
+    ] = True,
+    confirmations: Annotated[
+        int,
+        typer.Option(
+            "--confirmations",
+            help="Wait until each transaction has this many blocks on top (0: included; "
+            "final always ends the wait).",
+        ),
+    ] = 0,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait.")] = 120.0,
+    store: TradeStoreOption = None,
+    key_env: KeyEnvOption = None,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Swap through the engine: one intent routed across the pools and the exchange.
+
+    Several venues make a split (one child per venue, sent concurrently); swaps are signed by
+    your key and followed until the children are filled and their transactions included (or
+    --confirmations deep), then a table of the children is printed. Selling the quote asset
+    (--sell USDC --buy ETH) buys the ETH that --amount USDC pays for at the best single venue's
+    price for that size (the split does at least as well: at most about --amount is spent).
+
+    Default: the devnet of `oms devnet up` (its runtime file) and its first funded key (account
+    0 of the public devnet mnemonic); --key-env for your own key, --config for real chains.
+    """
+    import asyncio
+
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    qty = _positive_decimal(amount, "--amount")
+    slip = _positive_decimal(slippage_bps, "--slippage-bps") if slippage_bps != "0" else 0
+    if confirmations < 0:
+        raise InvalidInput(f"--confirmations must be >= 0, got {confirmations}")
+    if timeout <= 0:
+        raise InvalidInput(f"--timeout must be positive, got {timeout}")
+    session, url = _trading_session(
+        chain=chain, store=store, key_env=key_env, config=config, exchange=exchange
+    )
+
+    async def run() -> tuple[Any, list[dict[str, Any]]]:
+        async with session:
+            inst, side = _resolve_pair(session, sell, buy)
+            if side == "buy":  # spend --amount of the quote: size the base at the best price
+                qty_base = await session.quantity_for_notional(inst, side, qty, venue or None)
+            else:
+                qty_base = qty
+            intent = session.intent(
+                inst,
+                side,
+                qty_base,
+                venues=venue or None,
+                exchange=exchange,
+                max_slippage_bps=slip,
+            )
+            parent = await session.submit(intent)
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[detail]}"),
+                console=err_console,
+                transient=True,
+            ) as progress:
+                task = progress.add_task(f"{side} {inst.symbol}", total=1, detail="")
+
+                def show(p: Any, kids: list[Any]) -> None:
+                    done = sum(1 for k in kids if k.is_terminal)
+                    progress.update(
+                        task,
+                        total=float(p.quantity),
+                        completed=float(p.filled_quantity),
+                        detail=f"{p.status.value}, {done}/{len(kids)} children done",
+                    )
+
+                parent = await session.wait(
+                    parent.order_id, confirmations=confirmations, timeout=timeout, on_progress=show
+                )
+            return parent, _child_rows(session, parent.order_id)
+
+    parent, rows = asyncio.run(run())
+    _order_outcome(parent, rows, as_json, url)
+
+
+_ALGOS = ("twap", "vwap", "iceberg", "sniper")
+
+
+@app.command("order")
+def order_cmd(
+    side: Annotated[str | None, typer.Option("--side", help="buy or sell.")] = None,
+    symbol: Annotated[
+        str | None, typer.Option("--symbol", help="Pair, base/quote (e.g. ETH/USDC).")
+    ] = None,
+    quantity: Annotated[
+        str | None, typer.Option("--quantity", help="Base quantity (e.g. 200 ETH).")
+    ] = None,
+    algo: Annotated[str, typer.Option("--algo", help="twap, vwap, iceberg or sniper.")] = "twap",
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="Horizon, e.g. 90s, 30m, 2h.")
+    ] = None,
+    slices: Annotated[int | None, typer.Option("--slices", help="Number of slices.")] = None,
+    venues: Annotated[
+        list[str] | None,
+        typer.Option("--venues", help="Venue id (repeat). Default: every venue of the pair."),
+    ] = None,
+    limit: Annotated[
+        str | None, typer.Option("--limit", help="Limit price (quote per base).")
+    ] = None,
+    display: Annotated[
+        str | None, typer.Option("--display", help="Iceberg: the visible quantity.")
+    ] = None,
+    slippage_bps: Annotated[
+        str, typer.Option("--slippage-bps", help="Worst price per child vs its plan, in bps.")
+    ] = "50",
+    exchange: Annotated[
+        bool, typer.Option("--exchange/--no-exchange", help="Also trade on the exchange.")
+    ] = True,
+    resume: Annotated[
+        str | None,
+        typer.Option("--resume", help="Resume an order interrupted with Ctrl-C (its id)."),
+    ] = None,
+    chain: Annotated[
+        int | None, typer.Option("--chain", help="Chain id (default: the devnet's L1).")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds to wait (default: no limit).")
+    ] = None,
+    store: TradeStoreOption = None,
+    key_env: KeyEnvOption = None,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """An algorithmic order (TWAP, VWAP, Iceberg, Sniper) through the engine, with progress.
+
+    Each child is routed across the venues when it is due; a progress bar shows filled /
+    quantity until the order is done. Ctrl-C pauses the order in the store and stops cleanly
+    (open children are reconciled on the next start); `oms order --resume ORDER_ID` with the
+    same --store resumes it and catches up with the schedule. Another trading command on the
+    same store resumes only running (not paused) orders.
+
+    Default: the devnet of `oms devnet up` (its runtime file) and its first funded key (account
+    0 of the public devnet mnemonic); --key-env for your own key, --config for real chains.
+    """
+    import asyncio
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if resume is None:
+        missing = [
+            n
+            for n, v in (("--side", side), ("--symbol", symbol), ("--quantity", quantity))
+            if v is None
+        ]
+        if missing:
+            raise InvalidInput(f"{', '.join(missing)} required (or --resume ORDER_ID)")
+        assert side is not None and symbol is not None and quantity is not None
+        if side.lower() not in ("buy", "sell"):
+            raise InvalidInput(f"--side must be buy or sell, got {side!r}")
+        if algo not in _ALGOS:
+            raise InvalidInput(f"--algo must be one of {', '.join(_ALGOS)}, got {algo!r}")
+        qty = _positive_decimal(quantity, "--quantity")
+        if algo in ("twap", "vwap") and duration is None:
+            raise InvalidInput(f"--algo {algo} needs --duration (e.g. 90s, 30m, 2h)")
+        params: dict[str, Any] = {}
+        if duration is not None:
+            params["duration"] = duration
+        if slices is not None:
+            if slices <= 0:
+                raise InvalidInput(f"--slices must be positive, got {slices}")
+            params["slices"] = slices
+        if display is not None:
+            params["display_quantity"] = str(_positive_decimal(display, "--display"))
+        px = None if limit is None else _positive_decimal(limit, "--limit")
+        slip = _positive_decimal(slippage_bps, "--slippage-bps") if slippage_bps != "0" else 0
+    if timeout is not None and timeout <= 0:
+        raise InvalidInput(f"--timeout must be positive, got {timeout}")
+    session, url = _trading_session(
+        chain=chain,
+        store=store,
+        key_env=key_env,
+        config=config,
+        exchange=exchange,
+        venue_market_data=algo == "sniper",
+    )
+    order_id: list[str] = []
+
+    async def run() -> tuple[Any, list[dict[str, Any]]]:
+        async with session:
+            engine = session.engine
+            if resume is not None:
+                from oms_chain.model.errors import UnknownOrder
+                from oms_chain.model.ids import OrderId
+
+                try:
+                    parent = engine.order(OrderId(resume))
+                except UnknownOrder:
+                    raise InvalidInput(
+                        f"no order {resume!r} in {url}; list them with `oms orders --store {url}`"
+                    ) from None
+                if parent.parent_id is not None:
+                    raise InvalidInput(f"{resume} is a child order; resume its parent")
+                if not parent.is_terminal and engine.algo_state(parent.order_id) == "paused":
+                    engine.resume(parent.order_id, "resumed by `oms order --resume`")
+            else:
+                intent = session.intent(
+                    symbol,
+                    side.lower(),  # type: ignore[union-attr]
+                    qty,
+                    venues=venues or None,
+                    exchange=exchange,
+                    algo=algo,
+                    algo_params=params,
+                    limit_price=px,
+                    max_slippage_bps=slip,
+                )
+                parent = await session.submit(intent)
+            order_id.append(parent.order_id)
+            if parent.is_terminal and parent.filled_quantity == 0:
+                return parent, _child_rows(session, parent.order_id)
+            err_console.print(f"order {parent.order_id} ({url}); Ctrl-C pauses it", highlight=False)
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:g}/{task.total:g}"),
+                TextColumn("{task.fields[detail]}"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            ) as progress:
+                task = progress.add_task(parent.instrument.symbol, total=1, detail="")
+
+                def show(p: Any, kids: list[Any]) -> None:
+                    progress.update(
+                        task,
+                        total=float(p.quantity),
+                        completed=float(p.filled_quantity),
+                        detail=f"{p.status.value}, {len(kids)} children",
+                    )
+
+                try:
+                    parent = await session.wait(
+                        parent.order_id, timeout=timeout, poll=0.2, on_progress=show
+                    )
+                except asyncio.CancelledError:
+                    current = engine.order(parent.order_id)
+                    if not current.is_terminal:
+                        engine.pause(parent.order_id, "interrupted (Ctrl-C)")
+                    raise
+            return parent, _child_rows(session, parent.order_id)
+
+    try:
+        parent, rows = asyncio.run(run())
+    except KeyboardInterrupt:
+        if order_id:
+            err_console.print(
+                f"interrupted: order {order_id[0]} is paused in {url}; resume it with "
+                f"`oms order --resume {order_id[0]} --store {url}`",
+                highlight=False,
+                soft_wrap=True,
+            )
+        raise typer.Exit(130) from None
+    _order_outcome(parent, rows, as_json, url)
+
+
 @app.command()
 def demo(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Deploy afresh, ignore saved state.")
     ] = False,
 ) -> None:
-    """Start the devnet and execute a WETH→USDC swap end to end, printing what happened."""
+    """Start the devnet and sell 25 ETH for USDC through the engine, end to end.
+
+    The devnet runs with the exchange simulator; the route plan, the split across the exchange
+    and the pools, settlement to final, fills, balances, the per-swap exactness check and the
+    audit log are printed.
+    """
     from oms_chain.demo import run_demo
 
     run_demo(console, fresh=fresh)

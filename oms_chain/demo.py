@@ -1,260 +1,452 @@
-"""The end-to-end demo behind ``oms demo`` / ``make demo``.
+"""The end-to-end demo behind ``oms demo`` / ``make demo``: the main job, through the engine.
 
-Starts the local world (L1 + L2), then a trader with a local key wraps ETH, quotes WETH→USDC on
-every Uniswap pool of the L1 (V3 through QuoterV2, V2 through the router), and swaps on the best
-V3 pool with a min-out guard. Every transaction is signed locally and the outcome is checked: the
-amount received must equal the quote to the wei (nothing else trades on the devnet).
+Starts the local world (L1 + L2 with the Uniswap pools, and the exchange simulator speaking
+Binance's API), opens a :class:`~oms_chain.service.TradingSession` for a trader with a local key
+(the L1's pools and the exchange account), shows the route plan for selling ETH for USDC (per
+venue amounts, expected output, gain over the best single venue), submits ONE intent that the
+engine splits across the exchange and the pools, follows every on-chain child to final and
+prints children, fills and balances. Then it checks:
+
+* each AMM child received exactly what the protocol's own quoter (QuoterV2 for V3, Router02's
+  ``getAmountsOut`` for V2) says for its amount, called at the block just before the swap's —
+  the state the swap executed on — to the wei;
+* the fills the engine recorded add up to the intent's quantity;
+* the event store's hash-chained audit log verifies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
 from typing import Any
 
-from eth_typing import ChecksumAddress
 from rich.console import Console
 from rich.table import Table
+from web3 import Web3
 
-from oms_chain.chain.registry import chain_info
-from oms_chain.chain.rpc import RpcClient
-from oms_chain.chain.sender import TxSender
-from oms_chain.custody.local import LocalSigner
 from oms_chain.devnet.artifacts import load_protocol_artifact
 from oms_chain.devnet.deploy import ERC20_ABI
+from oms_chain.devnet.paths import build_dir
 from oms_chain.devnet.world import Devnet, DevnetChain, DevnetConfig
+from oms_chain.engine import EngineConfig
+from oms_chain.engine.split import amm_source
 from oms_chain.model.errors import DevnetError, InvalidInput
-from oms_chain.model.orders import SettlementStatus
+from oms_chain.model.instruments import Instrument
+from oms_chain.model.intent import Side
+from oms_chain.model.orders import Order, SettlementStatus
+from oms_chain.routing import LiquiditySource, RoutePlan, route
+from oms_chain.service import TradingSession
+from oms_chain.store import verify_audit
 
 __all__ = ["DemoResult", "run_demo"]
 
 SLIPPAGE_BPS = 50
+_TRANSFER = Web3.keccak(text="Transfer(address,address,uint256)")
 
 
 @dataclass
 class DemoResult:
-    """What the demo did: quotes per pool, the transactions sent, balances before and after."""
+    """What the demo did: the plan, the children with their fills and checks, balances."""
 
-    quotes: list[dict[str, Any]] = field(default_factory=list)
-    txs: list[dict[str, Any]] = field(default_factory=list)
+    amount_in: int = 0
+    plan: dict[str, Any] = field(default_factory=dict)
+    children: list[dict[str, Any]] = field(default_factory=list)
+    fills: list[dict[str, Any]] = field(default_factory=list)
     balances_before: dict[str, Decimal] = field(default_factory=dict)
     balances_after: dict[str, Decimal] = field(default_factory=dict)
-    amount_in: int = 0
-    quoted_out: int = 0
-    received_out: int = 0
+    parent_status: str = ""
+    filled: Decimal = Decimal(0)
+    audit: str = ""
+    audit_ok: bool = False
+    store_url: str = ""
+    order_id: str = ""
+    with_exchange: bool = True
+
+    @property
+    def amm_children(self) -> list[dict[str, Any]]:
+        return [c for c in self.children if c["kind"] == "amm"]
+
+    @property
+    def exact(self) -> bool:
+        """Every AMM child received exactly its quote at the block before its swap."""
+        return all(c["received"] == c["quoted"] for c in self.amm_children)
 
 
-async def _execute(
-    chain: DevnetChain, signer: LocalSigner, steps: list[tuple[str, str, str, int]]
-) -> list[dict[str, Any]]:
-    """Send each (label, to, calldata, value) through the chain layer and settle it to final.
-
-    Every transaction is simulated, priced from fee history, signed by the local key and
-    tracked by the settlement tracker; the devnet mines the blocks that make them final.
-    """
-    info = chain_info(chain.chain_id)
-    rows: list[dict[str, Any]] = []
-    async with RpcClient([chain.rpc_url]) as rpc:
-        sender = TxSender(rpc, info, signer)
-        for label, to, data, value in steps:
-            sent = await sender.send(to=to, data=data, value=value, what=label)
-            rows.append({"step": label, "tx_hash": sent.tx_hash, "history": []})
-            for _ in range(200):  # automine: the receipt is there within moments
-                if sender.tracker.state(sent.tx_hash).status is not SettlementStatus.SUBMITTED:
-                    break
-                await sender.tracker.poll()
-                await asyncio.sleep(0.01)
-        chain.process.mine(info.final_confirmations)  # the devnet's blocks on top of ours
-        await sender.tracker.poll()
-        for row in rows:
-            row["history"] = [s.value for s in sender.tracker.history(row["tx_hash"])]
-            receipt = chain.w3.eth.get_transaction_receipt(row["tx_hash"])
-            if receipt["status"] != 1:
-                raise DevnetError(f"demo step {row['step']!r} reverted (tx {row['tx_hash']})")
-            row["block"] = int(receipt["blockNumber"])
-            row["gas_used"] = int(receipt["gasUsed"])
-            row["gas_price_gwei"] = Decimal(int(receipt["effectiveGasPrice"])) / Decimal(10**9)
-    return rows
-
-
-def _balances(chain: DevnetChain, address: ChecksumAddress) -> dict[str, Decimal]:
+def _wallet(chain: DevnetChain, address: str) -> dict[str, Decimal]:
     w3 = chain.w3
-    out = {"ETH": Decimal(w3.eth.get_balance(address)) / Decimal(10**18)}
-    for symbol, token in chain.book.tokens.items():
+    wei = w3.eth.get_balance(address)  # type: ignore[arg-type]
+    out = {"wallet ETH": Decimal(wei).scaleb(-18)}
+    for symbol in ("WETH", "USDC"):
+        token = chain.book.token(symbol)
         c = w3.eth.contract(address=token.address, abi=ERC20_ABI)
-        out[symbol] = Decimal(c.functions.balanceOf(address).call()) / Decimal(10**token.decimals)
+        units = c.functions.balanceOf(address).call()
+        out[f"wallet {symbol}"] = Decimal(units).scaleb(-token.decimals)
     return out
 
 
-def _quote_all(chain: DevnetChain, sell: str, buy: str, amount_in: int) -> list[dict[str, Any]]:
-    w3, book = chain.w3, chain.book
-    quoter = w3.eth.contract(
-        address=book.address("QuoterV2"), abi=load_protocol_artifact("QuoterV2").abi
-    )
-    router2 = w3.eth.contract(
+async def _exchange(session: TradingSession) -> dict[str, Decimal]:
+    if session.exchange is None:
+        return {}
+    got = await session.exchange.balances()
+    return {f"exchange {a}": got.get(a, Decimal(0)) for a in ("ETH", "USDC")}
+
+
+async def _plan(session: TradingSession, inst: Instrument, venues: list[str], units: int) -> Any:
+    """The router's plan over the same liquidity the engine's splitter reads (exact pool math,
+    the exchange's book), for display: the engine sizes its legs again when it sends them."""
+    sources: list[LiquiditySource] = []
+    all_venues = session.venues()
+    for vid in venues:
+        venue = all_venues[vid]
+        found = await amm_source(venue, inst, Side.SELL)
+        if found is None:
+            curve = await venue.liquidity(inst, Side.SELL)
+            found = LiquiditySource.from_curve(
+                curve, base_decimals=inst.base.decimals, quote_decimals=inst.quote.decimals
+            )
+        sources.append(found)
+    return route(sources, units)
+
+
+def _received(chain: DevnetChain, tx_hash: str, token: str, to: str) -> tuple[int, int]:
+    """(amount of ``token`` transferred to ``to`` in the transaction, its block number)."""
+    receipt = chain.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+    if receipt["status"] != 1:
+        raise DevnetError(f"transaction {tx_hash} reverted")
+    total = 0
+    for log in receipt["logs"]:
+        topics = log["topics"]
+        if (
+            log["address"].lower() == token.lower()
+            and len(topics) == 3
+            and bytes(topics[0]) == bytes(_TRANSFER)
+            and bytes(topics[2])[-20:] == bytes.fromhex(to[2:])
+        ):
+            total += int.from_bytes(bytes(log["data"]), "big")
+    return total, int(receipt["blockNumber"])
+
+
+def _quote_at(chain: DevnetChain, venue_id: str, amount_in: int, block: int) -> int:
+    """The protocol's own quote for selling ``amount_in`` WETH for USDC at ``block``."""
+    book, w3 = chain.book, chain.w3
+    weth, usdc = book.address("WETH"), book.address("USDC")
+    if venue_id.startswith("uniswap-v3-"):
+        fee = int(venue_id.split("-")[2])
+        quoter = w3.eth.contract(
+            address=book.address("QuoterV2"), abi=load_protocol_artifact("QuoterV2").abi
+        )
+        out = quoter.functions.quoteExactInputSingle((weth, usdc, amount_in, fee, 0)).call(
+            block_identifier=block
+        )[0]
+        return int(out)
+    router = w3.eth.contract(
         address=book.address("UniswapV2Router02"),
         abi=load_protocol_artifact("UniswapV2Router02").abi,
     )
-    t_in, t_out = book.token(sell), book.token(buy)
-    quotes = []
-    for pool in book.pools_for(sell, buy):
-        if pool.protocol == "uniswap-v3":
-            out, _sqrt_after, ticks, gas = quoter.functions.quoteExactInputSingle(
-                (t_in.address, t_out.address, amount_in, pool.fee, 0)
-            ).call()
-        else:
-            out = router2.functions.getAmountsOut(amount_in, [t_in.address, t_out.address]).call()[
-                -1
-            ]
-            ticks, gas = 0, None
-        quotes.append(
-            {
-                "protocol": pool.protocol,
-                "fee": pool.fee,
-                "pool": pool.address,
-                "amount_out": int(out),
-                "ticks_crossed": int(ticks),
-                "gas_estimate": gas,
-            }
+    amounts = router.functions.getAmountsOut(amount_in, [weth, usdc]).call(block_identifier=block)
+    return int(amounts[-1])
+
+
+def _child_row(chain: DevnetChain, child: Order, trader: str) -> dict[str, Any]:
+    st = child.settlement
+    row: dict[str, Any] = {
+        "order_id": child.order_id,
+        "venue": child.venue,
+        "kind": "amm" if st is not None else "exchange",
+        "quantity": child.quantity,
+        "filled": child.filled_quantity,
+        "avg_price": child.avg_fill_price,
+        "status": child.status.value,
+        "tx_hash": None if st is None else st.tx_hash,
+        "settlement": "-" if st is None else st.status.value,
+        "confirmations": 0 if st is None else st.confirmations,
+    }
+    if st is not None and child.filled_quantity > 0:
+        amount_in = int(child.filled_quantity.scaleb(18))
+        received, block = _received(chain, st.tx_hash, chain.book.address("USDC"), trader)
+        row.update(
+            amount_in=amount_in,
+            block=block,
+            received=received,
+            quoted=_quote_at(chain, str(child.venue), amount_in, block - 1),
         )
-    return sorted(quotes, key=lambda q: -q["amount_out"])
+    return row
+
+
+async def _trade(
+    world: Devnet, console: Console, amount_eth: Decimal, result: DemoResult, with_exchange: bool
+) -> None:
+    l1 = world.l1
+    trader = l1.accounts[1]
+    db = build_dir() / "demo" / "oms.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    for stale in db.parent.glob("oms.db*"):
+        stale.unlink()
+    result.store_url = f"sqlite:///{db}"
+    session = TradingSession.from_devnet_runtime(
+        world.describe(),
+        result.store_url,
+        trader.private_key,
+        chain_ids=[l1.chain_id],
+        with_exchange=with_exchange,
+        account="demo-trader",
+        poll_interval=0.1,
+        # A split wakes on every event; a long poll keeps it clear of the engine's
+        # subscription ending after a timed-out wait (see the engine's _run_split).
+        engine_config=EngineConfig(split_poll_s=30.0),
+    )
+    async with session:
+        inst = session.instrument("ETH/USDC")
+        venues = session.venues_for(inst)
+        result.balances_before = _wallet(l1, trader.address) | await _exchange(session)
+        title = "exchange book + L1 pools" if with_exchange else "L1 pools"
+        result.amount_in = int(amount_eth.scaleb(18))
+        plan = await _plan(session, inst, venues, result.amount_in)
+        result.plan = _plan_dict(plan)
+        _print_plan(console, plan, amount_eth, title)
+
+        intent = session.intent(
+            inst, "sell", amount_eth, venues=venues, max_slippage_bps=SLIPPAGE_BPS
+        )
+        parent = await session.submit(intent)
+        if parent.is_terminal and parent.filled_quantity == 0:
+            raise DevnetError(f"the engine did not take the intent: {parent.reason}")
+        final_after = 3  # devnet L1 (automine): final after 3 blocks on top
+
+        async def mine() -> None:  # the devnet's "other traffic": blocks on top of ours
+            while True:
+                await asyncio.sleep(0.2)
+                await asyncio.to_thread(l1.process.mine, 1)
+
+        miner = asyncio.create_task(mine())
+        try:
+            with console.status("executing…") as status:
+
+                def progress(p: Order, kids: list[Order]) -> None:
+                    done = sum(
+                        1
+                        for k in kids
+                        if k.settlement is None or k.settlement.status is SettlementStatus.FINAL
+                    )
+                    status.update(
+                        f"{p.status.value}: filled {p.filled_quantity.normalize()} of "
+                        f"{p.quantity.normalize()} ETH, {len(kids)} children, {done} settled"
+                    )
+
+                parent = await session.wait(
+                    parent.order_id,
+                    confirmations=final_after,
+                    timeout=120,
+                    on_progress=progress,
+                )
+        finally:
+            miner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await miner
+        result.parent_status = parent.status.value
+        result.order_id = parent.order_id
+        result.filled = parent.filled_quantity
+        kids = session.children(parent.order_id)
+        result.children = [_child_row(l1, k, trader.address) for k in kids]
+        ids = {k.order_id for k in kids}
+        result.fills = [
+            {
+                "order_id": f.order_id,
+                "venue": f.venue,
+                "quantity": f.quantity,
+                "price": f.price,
+                "fee": f"{f.fee:.6g} {f.fee_currency}",
+            }
+            for f in session.engine.projections.fills.values()
+            if f.order_id in ids
+        ]
+        result.balances_after = _wallet(l1, trader.address) | await _exchange(session)
+        report = verify_audit(session.store)
+        result.audit, result.audit_ok = str(report), bool(report.ok)
 
 
 def run_demo(
-    console: Console | None = None, *, fresh: bool = False, amount_eth: Decimal = Decimal(10)
+    console: Console | None = None,
+    *,
+    fresh: bool = False,
+    amount_eth: Decimal = Decimal(25),
+    with_exchange: bool = True,
 ) -> DemoResult:
-    """Wrap ``amount_eth`` ETH and swap it for USDC on the best V3 pool; print what happened.
+    """Sell ``amount_eth`` ETH for USDC through the engine, split across the exchange simulator
+    (unless ``with_exchange=False``: the pools only) and the L1's Uniswap pools; print the plan,
+    children, fills and balances.
 
-    Returns the numbers for tests and scripts. Raises :class:`InvalidInput` for a non-positive
-    amount and :class:`DevnetError` when a step reverts or the swap does not match the quote.
+    Returns the numbers for tests and scripts. Raises :class:`InvalidInput` for a bad amount,
+    :class:`DevnetError` when the order does not fill, an AMM child's output differs from the
+    quote at its block, or the audit log does not verify.
     """
     if not isinstance(amount_eth, Decimal) or not amount_eth.is_finite() or amount_eth <= 0:
         raise InvalidInput(f"amount_eth must be a positive Decimal, got {amount_eth!r}")
     if amount_eth > 100_000:
         raise InvalidInput(f"amount_eth {amount_eth} exceeds the demo account's 100,000 ETH cap")
+    if amount_eth != amount_eth.quantize(Decimal("0.0001"), rounding=ROUND_DOWN):
+        raise InvalidInput(f"amount_eth {amount_eth} has more than 4 decimals (exchange step)")
     console = console or Console()
-    result = DemoResult()
+    result = DemoResult(with_exchange=with_exchange)
     started = time.perf_counter()
-    with console.status("starting the devnet (L1 + L2)…") as status:
+    what = "L1 + L2 + exchange simulator" if with_exchange else "L1 + L2"
+    with console.status(f"starting the devnet ({what})…") as status:
         world = Devnet(
-            DevnetConfig(use_state_cache=not fresh), progress=lambda m: status.update(m)
+            DevnetConfig(use_state_cache=not fresh, with_exchange=with_exchange),
+            progress=lambda m: status.update(m),
         ).start()
     try:
-        l1 = world.l1
         console.print(
             f"[bold]devnet up[/] in {time.perf_counter() - started:.1f} s: "
             + ", ".join(
                 f"{c.name} chain {c.chain_id} at {c.rpc_url}" for c in world.chains.values()
             )
+            + (f", exchange simulator at {world.exchange.url}" if world.exchange else "")
         )
-        trader = LocalSigner(l1.accounts[1].private_key)
-        book = l1.book
-        weth = l1.w3.eth.contract(
-            address=book.address("WETH"), abi=load_protocol_artifact("WETH9").abi
-        )
-        router = l1.w3.eth.contract(
-            address=book.address("SwapRouter"), abi=load_protocol_artifact("SwapRouter").abi
-        )
-        usdc = l1.w3.eth.contract(address=book.address("USDC"), abi=ERC20_ABI)
-        amount_in = int(amount_eth * 10**18)
-        result.amount_in = amount_in
-        result.balances_before = _balances(l1, trader.address)
-
-        result.txs += asyncio.run(
-            _execute(
-                l1,
-                trader,
-                [
-                    (f"wrap {amount_eth} ETH", weth.address, weth.encode_abi("deposit"), amount_in),
-                    (
-                        "approve router (exact)",
-                        weth.address,
-                        weth.encode_abi("approve", args=[router.address, amount_in]),
-                        0,
-                    ),
-                ],
-            )
-        )
-        result.quotes = _quote_all(l1, "WETH", "USDC", amount_in)
-        best = next(q for q in result.quotes if q["protocol"] == "uniswap-v3")
-        result.quoted_out = best["amount_out"]
-        min_out = best["amount_out"] * (10_000 - SLIPPAGE_BPS) // 10_000
-        before = usdc.functions.balanceOf(trader.address).call()
-        deadline = int(l1.w3.eth.get_block("latest")["timestamp"]) + 600
-        swap = router.encode_abi(
-            "exactInputSingle",
-            args=[
-                (
-                    book.address("WETH"),
-                    book.address("USDC"),
-                    best["fee"],
-                    trader.address,
-                    deadline,
-                    amount_in,
-                    min_out,
-                    0,
-                )
-            ],
-        )
-        label = f"swap WETH->USDC V3 {best['fee'] / 10_000:g}%"
-        result.txs += asyncio.run(_execute(l1, trader, [(label, router.address, swap, 0)]))
-        result.received_out = usdc.functions.balanceOf(trader.address).call() - before
-        result.balances_after = _balances(l1, trader.address)
+        asyncio.run(_trade(world, console, amount_eth, result, with_exchange))
     finally:
         world.stop()
 
-    _print(console, result, trader.address)
-    if result.received_out != result.quoted_out:
+    _print(console, result, Path(result.store_url.removeprefix("sqlite:///")))
+    if result.filled != amount_eth:
         raise DevnetError(
-            f"swap received {result.received_out} USDC base units but QuoterV2 quoted "
-            f"{result.quoted_out}; nothing else trades on the devnet, so they must be equal"
+            f"the order ended {result.parent_status} with {result.filled} of {amount_eth} ETH "
+            f"filled; see `oms orders --store {result.store_url}`"
         )
+    bad = [c for c in result.amm_children if c["received"] != c["quoted"]]
+    if bad:
+        c = bad[0]
+        raise DevnetError(
+            f"child {c['order_id']} on {c['venue']} received {c['received']} USDC base units but "
+            f"the quote at block {c['block'] - 1} is {c['quoted']}; they must be equal"
+        )
+    if not result.audit_ok:
+        raise DevnetError(f"audit log does not verify: {result.audit}")
     return result
 
 
-def _print(console: Console, result: DemoResult, trader: str) -> None:
-    quotes = Table(
-        title=f"Quotes: sell {Decimal(result.amount_in) / Decimal(10**18)} WETH for USDC on the L1"
+def _filled(filled: Decimal, quantity: Decimal) -> str:
+    if filled == quantity:
+        return f"{quantity.normalize():f}"
+    return f"{filled.normalize():f} of {quantity.normalize():f}"
+
+
+def _short(order_id: str) -> str:
+    """``#n`` for child ``n`` of the demo's parent."""
+    return "#" + order_id.rsplit("/", 1)[-1]
+
+
+def _usdc(units: int) -> str:
+    return f"{Decimal(units).scaleb(-6):,.6f}"
+
+
+def _plan_dict(plan: RoutePlan) -> dict[str, Any]:
+    return {
+        "legs": [
+            {"venue": str(leg.venue), "amount_in": leg.amount_in, "amount_out": leg.amount_out}
+            for leg in plan.legs
+        ],
+        "expected_output": plan.expected_output,
+        "net_output": plan.net_output,
+        "best_single": None if plan.best_single is None else plan.best_single.name,
+        "vs_best_single_bps": plan.vs_best_single_bps,
+    }
+
+
+def _print_plan(console: Console, plan: RoutePlan, amount_eth: Decimal, where: str) -> None:
+    table = Table(title=f"Route plan: sell {amount_eth} ETH for USDC ({where})")
+    for col in ("venue", "kind", "ETH in", "USDC out (expected)", "gas (USDC)"):
+        table.add_column(col, justify="left" if col in ("venue", "kind") else "right")
+    for leg in plan.legs:
+        table.add_row(
+            str(leg.venue),
+            leg.kind,
+            f"{Decimal(leg.amount_in).scaleb(-18):,.4f}",
+            _usdc(leg.amount_out),
+            _usdc(leg.fixed_cost),
+        )
+    table.add_section()
+    table.add_row(
+        "total",
+        "",
+        f"{Decimal(plan.amount_in).scaleb(-18):,.4f}",
+        _usdc(plan.expected_output),
+        _usdc(plan.gas_cost),
     )
-    for col in ("venue", "fee", "pool", "USDC out", "ticks crossed", "gas (quoter)"):
-        quotes.add_column(col, justify="right" if col not in ("venue", "pool") else "left")
-    for q in result.quotes:
-        quotes.add_row(
-            "Uniswap V3" if q["protocol"] == "uniswap-v3" else "Uniswap V2",
-            f"{q['fee'] / 10_000:g}%",
-            q["pool"][:10] + "…",
-            f"{Decimal(q['amount_out']) / Decimal(10**6):,.6f}",
-            str(q["ticks_crossed"]) if q["protocol"] == "uniswap-v3" else "-",
-            f"{q['gas_estimate']:,}" if q["gas_estimate"] else "-",
-        )
-    console.print(quotes)
+    console.print(table)
+    line = f"net output after gas: {_usdc(plan.net_output)} USDC"
+    if plan.best_single is not None:
+        line += f"; vs best single venue ({plan.best_single.name}): {plan.vs_best_single_bps:+} bps"
+    console.print(line)
 
-    txs = Table(title=f"Transactions signed locally by {trader}")
-    for col in ("step", "tx hash", "block", "gas used", "gwei", "settlement"):
-        txs.add_column(col)
-    for t in result.txs:
-        txs.add_row(
-            t["step"],
-            t["tx_hash"],
-            str(t["block"]),
-            f"{t['gas_used']:,}",
-            f"{t['gas_price_gwei']:.3f}",
-            " → ".join(t["history"]),
-        )
-    console.print(txs)
 
-    bal = Table(title="Trader balances")
+def _print(console: Console, result: DemoResult, db: Path) -> None:
+    kids = Table(
+        title=f"Children of {result.order_id} ({result.parent_status}, "
+        f"{result.filled.normalize():f} ETH sold)"
+    )
+    for col in ("child", "venue", "ETH filled", "avg price", "status", "tx", "settlement"):
+        kids.add_column(col, justify="right" if col in ("ETH filled", "avg price") else "left")
+    for c in result.children:
+        tx = "-" if c["tx_hash"] is None else f"{c['tx_hash'][:10]}… #{c.get('block', '?')}"
+        kids.add_row(
+            _short(c["order_id"]),
+            str(c["venue"]),
+            _filled(c["filled"], c["quantity"]),
+            "-" if c["avg_price"] is None else f"{c['avg_price']:,.4f}",
+            c["status"],
+            tx,
+            c["settlement"],
+        )
+    console.print(kids)
+
+    fills = Table(title="Fills recorded by the engine")
+    for col in ("order", "venue", "qty ETH", "price", "fee"):
+        fills.add_column(col, justify="right" if col in ("qty ETH", "price") else "left")
+    for f in result.fills:
+        fills.add_row(
+            _short(f["order_id"]),
+            str(f["venue"]),
+            f"{f['quantity'].normalize():f}",
+            f"{f['price']:,.6f}",
+            f["fee"],
+        )
+    console.print(fills)
+
+    checks = Table(title="AMM children: USDC received vs the protocol quote at the block before")
+    for col in ("child", "venue", "ETH in", "received", "quoted", "check"):
+        checks.add_column(col, justify="left" if col in ("child", "venue", "check") else "right")
+    for c in result.amm_children:
+        ok = c["received"] == c["quoted"]
+        checks.add_row(
+            _short(c["order_id"]),
+            str(c["venue"]),
+            f"{Decimal(c['amount_in']).scaleb(-18):,.4f}",
+            _usdc(c["received"]),
+            _usdc(c["quoted"]),
+            "[green]exact to the wei[/]" if ok else "[red]MISMATCH[/]",
+        )
+    console.print(checks)
+
+    where = "wallet on the L1" + (", account on the exchange" if result.with_exchange else "")
+    bal = Table(title=f"Trader balances ({where})")
     for col in ("asset", "before", "after", "change"):
         bal.add_column(col, justify="right" if col != "asset" else "left")
     for asset, before in result.balances_before.items():
         after = result.balances_after.get(asset, before)
         bal.add_row(asset, f"{before:,.6f}", f"{after:,.6f}", f"{after - before:+,.6f}")
     console.print(bal)
-    ok = result.received_out == result.quoted_out
     console.print(
-        f"received {Decimal(result.received_out) / Decimal(10**6):,.6f} USDC; quoted "
-        f"{Decimal(result.quoted_out) / Decimal(10**6):,.6f} -> "
-        + ("[green]exact to the wei[/]" if ok else "[red]MISMATCH[/]")
+        ("[green]" if result.audit_ok else "[red]") + f"audit log: {result.audit}[/]",
+        highlight=False,
     )
+    if result.amm_children:
+        verdict = "exact to the wei" if result.exact else "MISMATCH"
+        console.print(f"AMM children vs quote at their block: {verdict}")
+    else:
+        console.print("no AMM child in this split: the exchange took it all (nothing to quote)")
+    console.print(f"[dim]events: oms orders --store sqlite:///{db}[/]", highlight=False)

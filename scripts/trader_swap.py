@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Trader example: sell ETH for USDC on the best Uniswap V3 pool, signing with your own key.
+"""Trader example: sell ETH for USDC across the Uniswap pools, signing with your own key.
 
-A non-custodial trader's script on the local devnet: wrap ETH into WETH, quote the sale on every
-WETH/USDC pool (Uniswap V2 and both V3 fee tiers), approve exactly the amount, and swap on the
-best V3 pool with a min-out guard. The key never leaves this process. The received USDC is
-checked against the quote to the wei.
+A non-custodial trader's script on the local devnet: one intent goes through the engine, which
+routes it across Uniswap V2 and both V3 fee tiers of WETH/USDC (exact pool math), wraps and
+approves exactly what each swap needs, and swaps with a min-out guard per child. The key never
+leaves this process. Every child's USDC is checked, to the wei, against the protocol's quote at
+the block before its swap. (``oms demo`` does the same with the exchange simulator in the split.)
 
 Run:  .venv/bin/python scripts/trader_swap.py --eth 25
 """
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         Console(stderr=True).print(f"[red]error:[/] --eth {args.eth!r} is not a number")
         return 2
     try:
-        run_demo(Console(), amount_eth=amount)
+        run_demo(Console(), amount_eth=amount, with_exchange=False)
     except OmsError as exc:
         Console(stderr=True).print(f"[red]error:[/] {exc}")
         return 1

@@ -1,0 +1,684 @@
+"""A trading session: the engine wired to real venues, opened and closed in the right order.
+
+:class:`TradingSession` is what a script, the ``oms swap`` / ``oms order`` commands and the demo
+use: it opens the event store, builds the Uniswap venues of every configured chain for one
+signer, a ccxt venue for an exchange when one is given, a routing splitter and the engine, then
+starts the engine (replay of the store, reconciliation with every venue). On exit it stops the
+engine first (no report is lost half-applied), then closes the venues and the store.
+
+Two named constructors cover the usual cases: :meth:`TradingSession.from_devnet_runtime` (the
+world started by ``oms devnet up``, from its runtime JSON) and :meth:`TradingSession.from_config`
+(an :class:`~oms_chain.engine.OmsConfig` for real chains, secrets from the environment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+from oms_chain.chain.addressbook import AddressBook
+from oms_chain.custody.base import Signer
+from oms_chain.custody.local import LocalSigner
+from oms_chain.engine import Engine, EngineConfig, OmsConfig
+from oms_chain.engine.algo_runner import VenueMarketData
+from oms_chain.engine.split import RoutingSplitter
+from oms_chain.model.clock import Clock, SystemClock
+from oms_chain.model.errors import ConfigError, InvalidInput, OmsError
+from oms_chain.model.ids import OrderId
+from oms_chain.model.instruments import Instrument, SpotPair
+from oms_chain.model.intent import Intent, Side
+from oms_chain.model.orders import Order, SettlementStatus
+from oms_chain.risk import RiskGate, RiskLimits
+from oms_chain.store import EventStore, open_store
+from oms_chain.store.url import redact_url
+from oms_chain.venues.amm import UniswapVenues, uniswap_venues
+from oms_chain.venues.base import Venue
+from oms_chain.venues.cex import CcxtVenue, CcxtVenueConfig
+
+_log = logging.getLogger(__name__)
+
+__all__ = [
+    "ChainEndpoint",
+    "ExchangeEndpoint",
+    "SessionTimeout",
+    "TradingSession",
+    "is_settled",
+    "local_exchange_urls",
+]
+
+
+class SessionTimeout(OmsError, TimeoutError):
+    """An order did not reach the awaited state in time (it keeps working; nothing is undone)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChainEndpoint:
+    """A chain to trade on: its id, RPC URL(s) and, for chains without a committed address book
+    (a devnet), the address book itself."""
+
+    chain_id: int
+    rpc_url: str | tuple[str, ...]
+    book: AddressBook | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExchangeEndpoint:
+    """An exchange reached through ccxt: ``exchange`` is the ccxt id, ``venue_id`` our name for
+    it (default: the ccxt id). ``rest_url`` points every ccxt API URL at a local server speaking
+    that exchange's API (the devnet simulator); ``None`` for the real exchange."""
+
+    exchange: str = "binance"
+    venue_id: str | None = None
+    api_key: str | None = None
+    secret: str | None = None
+    password: str | None = None
+    rest_url: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never show credentials
+        return f"ExchangeEndpoint(exchange={self.exchange!r}, rest_url={self.rest_url!r})"
+
+
+def local_exchange_urls(urls: Any, rest_url: str) -> Any:
+    """ccxt's ``urls['api']`` with every entry's host replaced by ``rest_url``'s, paths kept
+    (websocket entries get the ws scheme): how ccxt reaches a local server speaking its API.
+
+    Raises:
+        InvalidInput: ``rest_url`` is not ``http(s)://host:port``.
+    """
+    target = urlsplit(rest_url)
+    if target.scheme not in ("http", "https") or not target.netloc:
+        raise InvalidInput(f"exchange REST URL must be http(s)://host:port, got {rest_url!r}")
+    if isinstance(urls, dict):
+        return {k: local_exchange_urls(v, rest_url) for k, v in urls.items()}
+    if isinstance(urls, str) and "://" in urls:
+        parts = urlsplit(urls)
+        ws = "wss" if target.scheme == "https" else "ws"
+        scheme = ws if parts.scheme in ("ws", "wss") else target.scheme
+        query = f"?{parts.query}" if parts.query else ""
+        return f"{scheme}://{target.netloc}{parts.path}{query}"
+    return urls
+
+
+def is_settled(order: Order, confirmations: int = 0) -> bool:
+    """True when ``order`` is terminal and, if it sent a transaction, that transaction is final
+    or has at least ``confirmations`` blocks on top of it (0: included in a block)."""
+    if not order.is_terminal:
+        return False
+    st = order.settlement
+    if st is None:
+        return True
+    if st.status in (SettlementStatus.FINAL, SettlementStatus.DROPPED, SettlementStatus.REPLACED):
+        return True
+    mined = st.status in (SettlementStatus.INCLUDED, SettlementStatus.CONFIRMED)
+    return mined and st.confirmations >= confirmations
+
+
+_CCXT_LOCAL_OPTIONS = {
+    "fetchCurrencies": False,
+    "fetchMargins": False,
+    "fetchMarkets": {"types": ["spot"]},
+}
+
+
+class TradingSession:
+    """The engine over the Uniswap venues of ``chains`` (signed by ``signer``) and, optionally,
+    an exchange. Use as ``async with``::
+
+        async with TradingSession.from_devnet_runtime(runtime, "sqlite:///oms.db", key) as s:
+            parent = await s.submit(s.intent("ETH/USDC", "sell", "10"))
+            parent = await s.wait(parent.order_id)
+
+    Args:
+        store_url: event store (``sqlite:///path`` or ``postgresql://…``); a store that already
+            holds orders is replayed and reconciled before anything new is sent.
+        chains: chains to trade on (one Uniswap venue per V3 fee tier plus V2, per chain).
+        signer: signs every on-chain transaction.
+        exchange: an exchange to trade on as well, or ``None``.
+        risk_limits / engine_config: the pre-trade gate's limits and the engine's settings.
+        account: the account name recorded on intents built by :meth:`intent`.
+        poll_interval: seconds between settlement polls of the chains (default: per chain).
+        clock: injected clock (default: the system clock).
+        venue_market_data: let algorithms observe the venues' liquidity (what the Sniper
+            needs); volume questions (VWAP without a profile, participation caps) still fail.
+
+    Raises (on entering):
+        InvalidInput / ConfigError: bad store URL, unknown chain, exchange without the market.
+        ReconciliationFailed: a venue could not be reconciled; nothing is traded.
+        VenueUnavailable: the exchange does not answer.
+    """
+
+    def __init__(
+        self,
+        *,
+        store_url: str,
+        chains: Sequence[ChainEndpoint],
+        signer: Signer,
+        exchange: ExchangeEndpoint | None = None,
+        risk_limits: RiskLimits | None = None,
+        engine_config: EngineConfig | None = None,
+        account: str = "main",
+        poll_interval: float | None = None,
+        clock: Clock | None = None,
+        venue_market_data: bool = False,
+    ) -> None:
+        if not chains and exchange is None:
+            raise InvalidInput("a trading session needs at least one chain or an exchange")
+        ids = [c.chain_id for c in chains]
+        if len(set(ids)) != len(ids):
+            raise InvalidInput(f"chain listed twice in {ids}")
+        self._store_url = store_url
+        self._chains = tuple(chains)
+        self._signer = signer
+        self._exchange = exchange
+        self._limits = risk_limits or RiskLimits()
+        self._engine_config = engine_config or EngineConfig()
+        self._account = account
+        self._poll_interval = poll_interval
+        self._clock = clock or SystemClock()
+        self._venue_market_data = venue_market_data
+        self._store: EventStore | None = None
+        self._uniswap: dict[int, UniswapVenues] = {}
+        self._cex: CcxtVenue | None = None
+        self._engine: Engine | None = None
+
+    # --- named constructors --------------------------------------------------------------
+
+    @classmethod
+    def from_devnet_runtime(
+        cls,
+        runtime: Mapping[str, Any],
+        store_url: str,
+        key: str | Signer,
+        *,
+        chain_ids: Sequence[int] | None = None,
+        with_exchange: bool = True,
+        exchange_account: int = 0,
+        **kw: Any,
+    ) -> Self:
+        """A session on the world started by ``oms devnet up``: ``runtime`` is its runtime JSON
+        (``{"pid": …, "chains": {…}}``) or the ``chains`` part itself (``Devnet.describe()``).
+
+        Args:
+            key: a hex private key or a signer.
+            chain_ids: chains to trade on (default: every chain of the world).
+            with_exchange: also trade on the exchange simulator when it runs.
+            exchange_account: which of the simulator's API key pairs to use.
+            kw: passed to the constructor (``risk_limits``, ``engine_config``, ...).
+
+        Raises:
+            InvalidInput: the runtime JSON lacks a chain asked for, or is malformed.
+        """
+        world = runtime.get("chains", runtime)
+        if not isinstance(world, Mapping):
+            raise InvalidInput("devnet runtime JSON has no 'chains' table")
+        chains: list[ChainEndpoint] = []
+        try:
+            for name, c in world.items():
+                if name == "exchange":
+                    continue
+                if chain_ids is not None and int(c["chain_id"]) not in chain_ids:
+                    continue
+                book = AddressBook.from_json(c["address_book"], f"devnet runtime ({name})")
+                chains.append(
+                    ChainEndpoint(chain_id=int(c["chain_id"]), rpc_url=str(c["rpc_url"]), book=book)
+                )
+            exchange = None
+            if with_exchange and "exchange" in world:
+                ex = world["exchange"]
+                creds = ex["accounts"][exchange_account]
+                exchange = ExchangeEndpoint(
+                    exchange="binance",
+                    api_key=str(creds["api_key"]),
+                    secret=str(creds["secret"]),
+                    rest_url=str(ex["rest_url"]),
+                )
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"devnet runtime JSON is malformed ({exc!r}); restart it") from None
+        have = sorted(int(c["chain_id"]) for n, c in world.items() if n != "exchange")
+        missing = sorted(set(chain_ids or ()) - set(have))
+        if missing:
+            raise InvalidInput(f"the running devnet has no chain {missing[0]}; it has {have}")
+        signer = LocalSigner(key) if isinstance(key, str) else key
+        return cls(store_url=store_url, chains=chains, signer=signer, exchange=exchange, **kw)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: OmsConfig,
+        env: Mapping[str, str],
+        *,
+        account: str | None = None,
+        store_url: str | None = None,
+        with_exchange: bool = True,
+        **kw: Any,
+    ) -> Self:
+        """A session from a configuration file (:func:`oms_chain.engine.load_config`): every
+        ``[[chains]]`` entry gets its Uniswap venues (address book from ``deployments/``), the
+        first ``kind = "ccxt"`` venue is the exchange, ``account`` (default: the first
+        ``[[accounts]]``) signs. Secrets (RPC URLs, API keys, key or keystore password) are read
+        from ``env``. ``store_url`` overrides the config's store; ``with_exchange=False``
+        leaves the exchange out.
+
+        Raises:
+            ConfigError: no account, an unsupported signer kind here, or a variable not set.
+        """
+        if not config.accounts:
+            raise ConfigError("accounts: at least one [[accounts]] entry is needed to sign")
+        acct = config.accounts[0]
+        if account is not None:
+            acct = next((a for a in config.accounts if a.name == account), None)  # type: ignore[assignment]
+            if acct is None:
+                known = [a.name for a in config.accounts]
+                raise ConfigError(f"accounts: no account named {account!r}; known: {known}")
+        signer = _signer_from_config(acct, env)
+        chains = []
+        for c in config.chains:
+            url = c.rpc(env)
+            if url is None:
+                raise ConfigError(f"chains.{c.name}: set rpc_url or rpc_url_env")
+            chains.append(ChainEndpoint(chain_id=c.chain_id, rpc_url=url.reveal()))
+        exchange = None
+        ccxt_venues = [v for v in config.venues if v.kind == "ccxt"]
+        if ccxt_venues and with_exchange:
+            v = ccxt_venues[0]
+            creds = v.credentials(env)
+            exchange = ExchangeEndpoint(
+                exchange=v.exchange or v.name,
+                venue_id=v.name,
+                api_key=creds["api_key"].reveal() if "api_key" in creds else None,
+                secret=creds["secret"].reveal() if "secret" in creds else None,
+                password=creds["password"].reveal() if "password" in creds else None,
+                options={"sandboxMode": True} if v.testnet else {},
+            )
+        if store_url is None and config.store.password_env is not None:
+            password = env.get(config.store.password_env)
+            if password is None:
+                raise ConfigError(
+                    f"store.password_env: environment variable "
+                    f"{config.store.password_env!r} is not set"
+                )
+            store_url = _with_password(config.store.url, password)
+        elif store_url is None:
+            store_url = config.store.url
+        kw.setdefault("risk_limits", config.risk)
+        kw.setdefault("engine_config", config.engine)
+        kw.setdefault("account", acct.name)
+        return cls(store_url=store_url, chains=chains, signer=signer, exchange=exchange, **kw)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._open()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _open(self) -> None:
+        self._store = open_store(self._store_url)
+        venues: list[Venue] = []
+        for c in self._chains:
+            uni = uniswap_venues(
+                c.chain_id,
+                c.rpc_url if isinstance(c.rpc_url, str) else list(c.rpc_url),
+                self._signer,
+                self._store,
+                book=c.book,
+                poll_interval=self._poll_interval,
+            )
+            self._uniswap[c.chain_id] = uni
+            uni.account.start()
+            venues.extend(uni.venues)
+        if self._exchange is not None:
+            self._cex = CcxtVenue(_ccxt_config(self._exchange), clock=self._clock)
+            await self._cex.start()
+            venues.append(self._cex)
+        self._engine = Engine(
+            store=self._store,
+            venues=venues,
+            risk=RiskGate(self._limits, clock=self._clock),
+            clock=self._clock,
+            config=self._engine_config,
+            splitter=RoutingSplitter(),
+            market_data=VenueMarketData(venues) if self._venue_market_data else None,
+        )
+        await self._engine.start()
+
+    async def close(self) -> None:
+        """Stop the engine, then close the exchange, the chains' venues and the store
+        (each step runs even when an earlier one fails; failures are logged). Idempotent."""
+        steps: list[tuple[str, Callable[[], Any]]] = []
+        if self._engine is not None:
+            steps.append(("engine", self._engine.stop))
+        if self._cex is not None:
+            steps.append(("exchange", self._cex.close))
+        steps += [(f"chain {cid}", uni.close) for cid, uni in self._uniswap.items()]
+        for what, step in steps:
+            try:
+                await step()
+            except Exception as exc:
+                _log.warning("closing the session's %s failed: %r", what, exc)
+        self._cex = None
+        self._uniswap.clear()
+        if self._store is not None:
+            try:
+                self._store.close()
+            except Exception as exc:
+                _log.warning("closing the event store failed: %r", exc)
+            self._store = None
+
+    # --- what the session holds ----------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The running engine; raises :class:`InvalidInput` outside ``async with``."""
+        if self._engine is None:
+            raise InvalidInput("the trading session is not open; use `async with session:`")
+        return self._engine
+
+    @property
+    def store(self) -> EventStore:
+        """The open event store."""
+        if self._store is None:
+            raise InvalidInput("the trading session is not open; use `async with session:`")
+        return self._store
+
+    @property
+    def signer(self) -> Signer:
+        """Signs every on-chain transaction of the session."""
+        return self._signer
+
+    @property
+    def store_url(self) -> str:
+        """The event store's URL (a password in it redacted)."""
+        return redact_url(self._store_url)
+
+    @property
+    def chains(self) -> tuple[ChainEndpoint, ...]:
+        """The chains the session trades on."""
+        return self._chains
+
+    @property
+    def chain_ids(self) -> tuple[int, ...]:
+        return tuple(c.chain_id for c in self._chains)
+
+    @property
+    def exchange_endpoint(self) -> ExchangeEndpoint | None:
+        """The exchange the session trades on (as configured), or ``None``."""
+        return self._exchange
+
+    @property
+    def account(self) -> str:
+        """The account name recorded on intents built by :meth:`intent`."""
+        return self._account
+
+    @property
+    def exchange(self) -> CcxtVenue | None:
+        """The exchange venue, when the session has one."""
+        return self._cex
+
+    def chain_venues(self, chain_id: int) -> UniswapVenues:
+        """The Uniswap venues of ``chain_id`` (for balances, the account, the address book)."""
+        try:
+            return self._uniswap[chain_id]
+        except KeyError:
+            raise InvalidInput(
+                f"the session does not trade on chain {chain_id}; it has {list(self._uniswap)}"
+            ) from None
+
+    def venues(self) -> dict[str, Venue]:
+        """Every venue of the session by id (chains' pools first, then the exchange)."""
+        out: dict[str, Venue] = {}
+        for uni in self._uniswap.values():
+            out.update({v.venue_id: v for v in uni.venues})
+        if self._cex is not None:
+            out[self._cex.venue_id] = self._cex
+        return out
+
+    def instrument(self, symbol: str, *, chain_id: int | None = None) -> Instrument:
+        """The spot instrument ``symbol`` (``ETH/USDC``, ``WETH/USDC``) as the chain's pools
+        route it (first chain by default), else as the exchange lists it.
+
+        Raises:
+            InvalidInput: no venue of the session trades ``symbol``; lists what they do trade.
+        """
+        wanted = symbol.strip().upper()
+        chains = [chain_id] if chain_id is not None else list(self._uniswap)
+        known: set[str] = set()
+        for cid in chains:
+            for v in self.chain_venues(cid).venues:
+                for inst in v.instruments():
+                    known.add(inst.symbol)
+                    if inst.symbol.upper() == wanted:
+                        return inst
+        if self._cex is not None and chain_id is None:
+            for listed in self._cex.instruments():
+                known.add(listed.symbol)
+                if listed.symbol.upper() == wanted:
+                    return listed
+        raise InvalidInput(f"no venue trades {symbol!r}; known pairs: {', '.join(sorted(known))}")
+
+    def venues_for(self, instrument: Instrument, *, exchange: bool = True) -> list[str]:
+        """Ids of the session's venues that trade ``instrument`` (by symbol; on-chain venues
+        only on the instrument's chain), the exchange last."""
+        chains = instrument.chain_ids
+        out = []
+        for cid, uni in self._uniswap.items():
+            if chains and cid not in chains:
+                continue
+            for v in uni.venues:
+                if any(i.symbol == instrument.symbol for i in v.instruments()):
+                    out.append(str(v.venue_id))
+        if exchange and self._cex is not None and isinstance(instrument, SpotPair):
+            with contextlib.suppress(OmsError):
+                self._cex.market(instrument)
+                out.append(str(self._cex.venue_id))
+        return out
+
+    def intent(
+        self,
+        symbol: str | Instrument,
+        side: str,
+        quantity: Decimal | int | str | None = None,
+        *,
+        venues: Sequence[str] | None = None,
+        exchange: bool = True,
+        intent_id: str | None = None,
+        **kw: Any,
+    ) -> Intent:
+        """An intent on this session's account: ``side`` (``buy`` / ``sell``) ``quantity`` of
+        the base of ``symbol`` (or ``notional=`` in its quote), on ``venues`` (default: every
+        venue trading it; several venues are split by the router). Other keywords go to
+        :meth:`Intent.create` (``limit_price``, ``max_slippage_bps``, ``algo``,
+        ``algo_params``, ``deadline_ns``...).
+
+        Raises:
+            InvalidInput / InvalidIntent: unknown symbol or venue, bad quantity or parameter.
+        """
+        inst = self.instrument(symbol) if isinstance(symbol, str) else symbol
+        trading = self.venues_for(inst, exchange=exchange)
+        if venues:
+            unknown = [v for v in venues if v not in trading]
+            if unknown:
+                raise InvalidInput(
+                    f"venue {unknown[0]!r} does not trade {inst.symbol} in this session; "
+                    f"venues that do: {', '.join(trading) or 'none'}"
+                )
+            chosen = list(venues)
+        else:
+            chosen = trading
+        if not chosen:
+            raise InvalidInput(f"no venue of this session trades {inst.symbol}")
+        now = self._clock.now_ns()
+        return Intent.create(
+            intent_id=intent_id or f"{self._account}-{now}",
+            account=self._account,
+            instrument=inst,
+            side=side,
+            quantity=quantity,
+            venues=chosen,
+            now_ns=now,
+            **kw,
+        )
+
+    async def best_price(
+        self,
+        instrument: Instrument,
+        side: str,
+        quantity: Decimal,
+        venues: Sequence[str] | None = None,
+    ) -> Decimal:
+        """The best all-in average price (quote per base, venue fee included) any one of
+        ``venues`` (default: all trading ``instrument``) quotes for ``quantity``.
+
+        Raises:
+            InvalidInput: no venue can quote that size.
+        """
+        want = Side(side.lower())
+        ids = list(venues) if venues else self.venues_for(instrument)
+        found = self.venues()
+        best: Decimal | None = None
+        for vid in ids:
+            try:
+                q = await found[vid].quote(instrument, want, quantity)
+            except (OmsError, KeyError):
+                continue
+            if q.avg_price <= 0:
+                continue
+            fee = q.fee / quantity if quantity else Decimal(0)
+            price = q.avg_price + fee if want is Side.BUY else q.avg_price - fee
+            if best is None or (price < best if want is Side.BUY else price > best):
+                best = price
+        if best is None:
+            raise InvalidInput(f"no venue quotes {quantity} {instrument.symbol} ({side})")
+        return best
+
+    async def quantity_for_notional(
+        self,
+        instrument: Instrument,
+        side: str,
+        notional: Decimal,
+        venues: Sequence[str] | None = None,
+    ) -> Decimal:
+        """The base quantity worth ``notional`` (quote) at the best single venue's all-in price
+        for that size, rounded down to the instrument's precision; routing across several
+        venues then does at least as well. Raises :class:`InvalidInput` like
+        :meth:`best_price`."""
+        rough = await self.best_price(instrument, side, Decimal(1), venues)
+        size = (notional / rough).quantize(Decimal(1).scaleb(-instrument.size_decimals))
+        price = await self.best_price(instrument, side, size, venues)
+        step = Decimal(1).scaleb(-min(instrument.size_decimals, 8))
+        return (notional / price).quantize(step, rounding=ROUND_DOWN)
+
+    async def submit(self, intent: Intent) -> Order:
+        """Submit ``intent`` to the engine; returns the parent order (see
+        :meth:`oms_chain.engine.Engine.submit` for what it raises)."""
+        return await self.engine.submit(intent)
+
+    def children(self, order_id: OrderId) -> list[Order]:
+        """The children of parent ``order_id`` as they stand now."""
+        engine = self.engine
+        return [engine.order(c) for c in engine.order(order_id).children]
+
+    async def wait(
+        self,
+        order_id: OrderId,
+        *,
+        confirmations: int = 0,
+        timeout: float | None = None,
+        poll: float = 0.1,
+        on_progress: Callable[[Order, list[Order]], None] | None = None,
+    ) -> Order:
+        """Wait until parent ``order_id`` is terminal and every child is settled
+        (:func:`is_settled` with ``confirmations``); returns the parent.
+
+        ``on_progress(parent, children)`` is called on every poll. Raises
+        :class:`SessionTimeout` after ``timeout`` seconds (the order keeps working).
+        """
+        engine = self.engine
+        start = time.monotonic()
+        while True:
+            parent = engine.order(order_id)
+            kids = self.children(order_id)
+            if on_progress is not None:
+                on_progress(parent, kids)
+            if parent.is_terminal and all(is_settled(k, confirmations) for k in kids):
+                return parent
+            if timeout is not None and time.monotonic() - start > timeout:
+                open_kids = [k.order_id for k in kids if not is_settled(k, confirmations)]
+                raise SessionTimeout(
+                    f"order {order_id} is {parent.status.value} after {timeout:g} s"
+                    + (f"; unsettled children: {', '.join(open_kids)}" if open_kids else "")
+                    + "; it keeps working: follow it with `oms orders`"
+                )
+            await asyncio.sleep(poll)
+
+
+def _ccxt_config(ex: ExchangeEndpoint) -> CcxtVenueConfig:
+    import ccxt.pro as ccxt_pro
+
+    options: dict[str, Any] = dict(ex.options)
+    urls = None
+    if ex.rest_url is not None:
+        try:
+            api_urls = getattr(ccxt_pro, ex.exchange)().urls["api"]
+        except AttributeError:
+            raise InvalidInput(f"{ex.exchange!r} is not a ccxt exchange id") from None
+        urls = local_exchange_urls(api_urls, ex.rest_url)
+        for k, v in _CCXT_LOCAL_OPTIONS.items():
+            options.setdefault(k, v)
+    return CcxtVenueConfig(
+        exchange=ex.exchange,
+        venue_id=ex.venue_id,
+        api_key=ex.api_key,
+        secret=ex.secret,
+        password=ex.password,
+        options=options,
+        urls=urls,
+    )
+
+
+def _signer_from_config(acct: Any, env: Mapping[str, str]) -> Signer:
+    where = f"accounts.{acct.name}"
+    if acct.signer == "env_key":
+        value = env.get(acct.private_key_env)
+        if not value:
+            raise ConfigError(f"{where}.private_key_env: {acct.private_key_env!r} is not set")
+        try:
+            return LocalSigner(value.strip())
+        except InvalidInput:
+            raise ConfigError(
+                f"{where}.private_key_env: {acct.private_key_env!r} does not hold a valid key"
+            ) from None
+    if acct.signer == "keystore":
+        password = env.get(acct.password_env) if acct.password_env else None
+        if password is None:
+            raise ConfigError(f"{where}.password_env: set it to the keystore password variable")
+        return LocalSigner.from_keystore(Path(acct.keystore_path).expanduser(), password)
+    raise ConfigError(
+        f"{where}.signer: {acct.signer!r} is not supported by TradingSession yet; use "
+        f"'env_key' or 'keystore'"
+    )
+
+
+def _with_password(url: str, password: str) -> str:
+    from urllib.parse import quote
+
+    scheme, rest = url.split("://", 1)
+    user, sep, host = rest.partition("@")
+    if not sep:
+        raise ConfigError("store.password_env: the store URL has no user@ to attach a password to")
+    return f"{scheme}://{user}:{quote(password, safe='')}@{host}"
