@@ -8,7 +8,8 @@ too; its venue limit price is the worst level taken, so it can never execute wor
 
 Params:
 
-- ``poll_interval`` (duration, default ``1s``): how often the market is looked at.
+- ``poll_interval`` (duration, default ``1s``): how often the market is looked at; after
+  children are sent, the next look (and take) is one interval later.
 - ``child_ttl`` (duration, default ``poll_interval``): cancel a child still open after this.
 - ``duration`` (optional): stop at ``start + duration`` (or the intent's deadline, if earlier).
 - common: ``venue`` (watch only this one), ``max_participation``, ``max_failed_children``.
@@ -145,6 +146,13 @@ class SniperScheduler:
             old = stale(view.open_children, now, self.child_ttl_ns)
             cancels = tuple(CancelChild(seq=c.seq, reason="not filled in time") for c in old)
             return Decision(cancel=cancels, wake_at_ns=wake)
+        if view.children:
+            # One round of takes per poll: the curves observed right after a take may not show
+            # it yet (a CEX book follows its depth stream), and taking that liquidity again
+            # would leave a child resting on the book instead of taking.
+            next_look = max(c.ts_init for c in view.children) + self.poll_ns
+            if now < next_look:
+                return Decision(wake_at_ns=min(wake, next_look))
         side = self.intent.side
         decimals = self.intent.instrument.size_decimals
         room = view.room

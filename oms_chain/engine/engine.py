@@ -652,7 +652,7 @@ class Engine:
                     f"amend of {child.order_id} on {child.venue}: no answer ({exc!r}); "
                     f"it will be reconciled before the venue is used again"
                 ) from exc
-            self._commit(parent.order_id, self._events_from_report(child, report))
+            self._commit(parent.order_id, self._events_from_report(child, report, amended=True))
         return self._proj.order(parent.order_id)
 
     async def spawn_child(
@@ -1002,7 +1002,10 @@ class Engine:
         return None
 
     async def _run_split(self, pid: OrderId) -> None:
-        events = self.subscribe()
+        # A plain queue, not subscribe()'s generator: a wait that times out cancels only the
+        # get(), where cancelling a generator's anext() would close the generator for good.
+        events: asyncio.Queue[Any] = asyncio.Queue()
+        self._subscribers.append(events)
         try:
             while True:
                 parent = self._proj.order(pid)
@@ -1011,7 +1014,11 @@ class Engine:
                 kids = self._proj.children(parent)
                 if any(not k.is_terminal for k in kids):
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(anext(events), self._config.split_poll_s)
+                        if (
+                            await asyncio.wait_for(events.get(), self._config.split_poll_s)
+                            is _CLOSE
+                        ):
+                            return
                     continue
                 if parent.filled_quantity >= parent.quantity:
                     return
@@ -1023,7 +1030,8 @@ class Engine:
                     )
                     return
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(events)
 
     async def reconcile(self, venue_id: VenueId) -> None:
         """Reconcile one venue now (also done automatically after an ambiguous outcome).
@@ -1218,10 +1226,20 @@ class Engine:
 
     # --- internals: reports and reconciliation ---------------------------------------------
 
-    def _events_from_report(self, order: Order, report: OrderStatusReport) -> list[Event]:
-        """Events that bring ``order`` to the state the venue reports (idempotent)."""
+    def _events_from_report(
+        self, order: Order, report: OrderStatusReport, *, amended: bool = False
+    ) -> list[Event]:
+        """Events that bring ``order`` to the state the venue reports (idempotent).
+
+        ``amended``: the report answers our :meth:`amend`. Otherwise a limit price the venue
+        reports for an order we sent without one (a market order it bounded by the slippage,
+        e.g. an IOC limit at the touch) is not an amendment: recording it as one would resize
+        a split or algo parent to the children allocated so far.
+        """
         out: list[Event] = []
-        changed = report.quantity != order.quantity or report.limit_price != order.limit_price
+        changed = report.quantity != order.quantity or (
+            report.limit_price != order.limit_price and (amended or order.limit_price is not None)
+        )
         if changed and not order.is_terminal and report.quantity >= order.filled_quantity:
             out.append(
                 OrderAmended(

@@ -33,6 +33,7 @@ from oms_chain.custody.base import SignedTransaction, Signer
 from oms_chain.model.errors import InvalidInput, OmsError
 from oms_chain.model.ids import TxHash, VenueId
 from oms_chain.store.base import EventStore
+from oms_chain.venues.amm._calls import encode_call
 from oms_chain.venues.amm.approvals import ApprovalPolicy
 
 __all__ = ["AmmOrderJournal", "ChainAccount", "SettlementListener"]
@@ -159,6 +160,8 @@ class ChainAccount:
         self._poll_lock = asyncio.Lock()
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._reserved: dict[tuple[str, str], int] = {}
+        # swap transactions broadcast and not known to be mined: hash -> (token, base units)
+        self._pulls: dict[str, tuple[str, int]] = {}
         self.placing: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._w3: Any = None
@@ -238,6 +241,43 @@ class ChainAccount:
     def reserved(self, token: str, spender: str) -> int:
         """Base units of ``token`` that broadcast, not yet mined swaps will pull via ``spender``."""
         return self._reserved.get((token.lower(), spender.lower()), 0)
+
+    def track_pull(self, tx_hash: str, token: str, amount: int) -> None:
+        """Remember that transaction ``tx_hash`` will pull ``amount`` of ``token`` when mined."""
+        self._pulls[tx_hash.lower()] = (token.lower(), amount)
+
+    def forget_pull(self, tx_hash: str) -> None:
+        """The transaction was mined, dropped, replaced or never sent."""
+        self._pulls.pop(tx_hash.lower(), None)
+
+    async def holdings(self, token: str) -> tuple[int, int]:
+        """``(balance, pending)`` of ``token`` as of one block: the wallet's balance and what
+        the tracked swaps not mined by that block will still pull from it.
+
+        Read together at one block number, so a swap mined between two reads is counted either
+        as spent (in the balance) or as pending, never as both (which would over-wrap) nor
+        neither.
+        """
+        t = token.lower()
+        pulls = [(h, amount) for h, (tok, amount) in self._pulls.items() if tok == t]
+        number = await self.rpc.block_number()
+        data = "0x" + encode_call("balanceOf(address)", self.address).hex()
+        calls: list[tuple[str, list[Any]]] = [
+            ("eth_call", [{"to": token, "data": data}, hex(number)])
+        ]
+        calls += [("eth_getTransactionReceipt", [h]) for h, _ in pulls]
+        answers = await self.rpc.batch(calls)
+        held = int(answers[0], 16)
+        pending = 0
+        for (_, amount), receipt in zip(pulls, answers[1:], strict=True):
+            mined = (
+                isinstance(receipt, dict)
+                and receipt.get("blockNumber") is not None
+                and int(receipt["blockNumber"], 16) <= number
+            )
+            if not mined:
+                pending += amount
+        return held, pending
 
     def reserve(self, token: str, spender: str, amount: int) -> None:
         """Add (or, negative, remove) an in-flight pull."""

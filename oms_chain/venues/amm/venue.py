@@ -67,7 +67,7 @@ from oms_chain.venues.amm.v3_math import (
     quote_exact_output_path,
 )
 from oms_chain.venues.amm.v3_pool import PoolLoadError, V3PoolState, load_v3_pool, v3_path_hops
-from oms_chain.venues.amm.weth import ensure_wrapped, unwrap
+from oms_chain.venues.amm.weth import unwrap, wrap
 from oms_chain.venues.base import (
     AmendOrder,
     FillReport,
@@ -216,6 +216,8 @@ class _UniswapVenue:
         for coid, entry in account.journal.entries().items():
             if entry.get("venue") == venue_id:
                 self._coid_of[TxHash(entry["tx"]["hash"])] = ClientOrderId(coid)
+                if not entry.get("settled"):  # mined or not, holdings() asks the chain
+                    account.track_pull(entry["tx"]["hash"], entry["token_in"], int(entry["spend"]))
                 if entry.get("cancel"):
                     self._coid_of[TxHash(entry["cancel"]["hash"])] = ClientOrderId(coid)
         account.register(self)
@@ -495,20 +497,20 @@ class _UniswapVenue:
             # Settle what was mined first, so swaps already paid are not reserved twice.
             await account.poll()
             need = account.reserved(swap.token_in, self._router) + swap.spend
-            need_held = account.reserved_total(swap.token_in) + swap.spend
-            if native_in and self._cfg.wrap_native:
-                await ensure_wrapped(
+            held, pending = await account.holdings(swap.token_in)
+            if native_in and self._cfg.wrap_native and held < pending + swap.spend:
+                await wrap(
                     sender,
                     account.rpc,
                     swap.token_in,
-                    need_held,
+                    pending + swap.spend - held,
                     timeout=account.approvals.timeout,
                 )
-            held = await erc20_balance(account.rpc, swap.token_in, account.address)
-            if held < need_held:
+                held, pending = await account.holdings(swap.token_in)
+            if held < pending + swap.spend:
                 raise VenueRejected(
                     f"{self._id}: {coid} needs {swap.spend} base units of {swap.token_in} "
-                    f"(+{need_held - swap.spend} reserved by swaps in flight) but "
+                    f"(+{pending} pulled by swaps in flight) but "
                     f"{account.address} holds {held}; fund the account or trade less"
                 )
             await ensure_allowance(
@@ -535,29 +537,39 @@ class _UniswapVenue:
             }
 
             async def journal(sent: SentTransaction) -> None:
+                account.track_pull(sent.tx_hash, swap.token_in, swap.spend)
                 entry["tx"] = _tx_entry(sent)
                 account.journal.put(coid, entry)
                 self._coid_of[sent.tx_hash] = coid
                 account.own(sent.tx_hash, self)
 
             what = f"{self._id} {order.side.value} {order.quantity} {inst.symbol}"
-            for attempt in (1, 2):
-                try:
-                    sent = await sender.send(
-                        to=self._router, data=calldata, what=what, on_signed=journal
-                    )
-                    tx_hash = sent.tx_hash
-                    break
-                except BroadcastUncertain as exc:
-                    tx_hash = exc.tx_hash
-                    break
-                except BroadcastRejected as exc:
-                    # the node refused the bytes: they were never sent, forget them
-                    account.journal.remove(coid)
-                    if attempt == 2 or "nonce too low" not in str(exc).lower():
-                        raise
-                    # another wallet used our nonce; the sender has resynced, sign again
+            # Reserved before the broadcast: the swap can be mined, and its settlement release
+            # the reservation, before send() returns.
             account.reserve(swap.token_in, self._router, swap.spend)
+            try:
+                for attempt in (1, 2):
+                    try:
+                        sent = await sender.send(
+                            to=self._router, data=calldata, what=what, on_signed=journal
+                        )
+                        tx_hash = sent.tx_hash
+                        break
+                    except BroadcastUncertain as exc:
+                        tx_hash = exc.tx_hash
+                        break
+                    except BroadcastRejected as exc:
+                        # the node refused the bytes: they were never sent, forget them
+                        if entry["tx"] is not None:
+                            account.forget_pull(entry["tx"]["hash"])
+                        account.journal.remove(coid)
+                        if attempt == 2 or "nonce too low" not in str(exc).lower():
+                            raise
+                        # another wallet used our nonce; the sender has resynced, sign again
+            except BaseException:
+                if account.journal.get(coid) is None:  # never signed or refused: nothing pulls
+                    account.reserve(swap.token_in, self._router, -swap.spend)
+                raise
         return self._open_report(coid, entry, tx_hash)
 
     def _price_swap(
@@ -775,7 +787,13 @@ class _UniswapVenue:
         entry = self._account.journal.get(coid)
         if entry is None or entry["tx"]["hash"] != report.tx_hash:
             return  # a cancellation: the swap's own REPLACED move reports the outcome
-        if report.status in (_S.INCLUDED, _S.DROPPED, _S.REPLACED) and not entry.get("settled"):
+        # The first move that says the swap no longer waits in the mempool releases what it
+        # reserved (a swap first seen already confirmed skips INCLUDED).
+        done = (_S.INCLUDED, _S.CONFIRMED, _S.FINAL, _S.DROPPED, _S.REPLACED)
+        if report.status in (_S.FINAL, _S.DROPPED, _S.REPLACED):
+            # until then holdings() asks the chain whether it was mined (a reorg can undo that)
+            self._account.forget_pull(report.tx_hash)
+        if report.status in done and not entry.get("settled"):
             entry["settled"] = True
             self._account.journal.put(coid, entry)
             self._account.reserve(entry["token_in"], self._router, -int(entry["spend"]))

@@ -173,8 +173,15 @@ async def test_sniper_runner_fires_when_the_market_reaches_its_limit() -> None:
     await sleeper.advance_to(START + 9 * SECOND)
     assert engine.children() == []  # looks again at its next poll
     await sleeper.advance_to(START + 10 * SECOND)
-    # 1997 * 1.001 = 1998.997 <= 2000; 1999 * 1.001 > 2000: only the first level; the fake
-    # book does not shrink, so once the first child fills the rest is taken there too
+    # 1997 * 1.001 = 1998.997 <= 2000; 1999 * 1.001 > 2000: only the first level
+    assert [(c.venue, c.quantity, c.limit_price) for c in engine.children()] == [
+        ("paper", Decimal(3), Decimal(1997)),
+    ]
+    # the child filled at once, but the next take waits for the next look (a real book may
+    # not show the take yet); the fake book does not shrink, so the rest is taken there
+    await sleeper.advance_to(START + 14 * SECOND)
+    assert len(engine.children()) == 1
+    await sleeper.advance_to(START + 15 * SECOND)
     assert [(c.venue, c.quantity, c.limit_price) for c in engine.children()] == [
         ("paper", Decimal(3), Decimal(1997)),
         ("paper", Decimal(1), Decimal(1997)),

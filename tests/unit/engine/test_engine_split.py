@@ -67,7 +67,8 @@ class FixedSplitter:
         ]
         legs[0] = (legs[0][0], quantity - sum((q for _, q in legs[1:]), Decimal(0)))
         return [
-            SplitLeg(venue=v, quantity=q, expected_price=PRICE, limit_price=None) for v, q in legs
+            SplitLeg(venue=v, quantity=q, expected_price=PRICE, limit_price=intent.limit_price)
+            for v, q in legs
         ]
 
 
@@ -107,7 +108,7 @@ class Rig:
         return Intent.create(**args)  # type: ignore[arg-type]
 
     async def until_done(self, pid: str) -> None:
-        for _ in range(500):
+        for _ in range(2000):
             if self.engine.order(pid).is_terminal and not self.engine._runners:
                 return
             await asyncio.sleep(0.005)
@@ -305,3 +306,29 @@ async def test_legs_respect_an_exchanges_quantity_step(clock: ManualClock) -> No
     }
     assert legs["pa"] % Decimal("0.5") == 0  # the exchange's grid
     assert legs["pa"] + legs["pb"] == Decimal("3.37")  # the fine-grid venue takes the rest
+
+
+async def test_a_split_keeps_rerouting_after_quiet_polls(clock: ManualClock) -> None:
+    """Regression: a poll that timed out with no event used to end the split's task."""
+    a = PaperVenue("pa", clock=clock, prices={PAIR.id: PRICE})
+    b = PaperVenue("pb", clock=clock, prices={PAIR.id: PRICE})
+    rig = Rig(FixedSplitter(Decimal(1), Decimal(1)), a, b, clock=clock)
+    await rig.engine.start()
+    try:
+        parent = await rig.engine.submit(rig.intent(limit_price="1900"))  # both legs rest
+        await asyncio.sleep(0.1)  # ten quiet polls of 10 ms
+        assert parent.order_id in rig.engine._runners
+        first = rig.engine.order(parent.order_id).children
+        for child in first:  # both legs go away (cancelled, not failed): all 10 re-routed
+            await rig.engine.cancel(child)
+        for _ in range(500):  # generous: the machine may be loaded
+            if len(rig.engine.order(parent.order_id).children) > 2:
+                break
+            await asyncio.sleep(0.01)
+        kids = [rig.engine.order(c) for c in rig.engine.order(parent.order_id).children]
+        assert [(k.venue, k.quantity) for k in kids[2:]] == [
+            ("pa", Decimal(5)),
+            ("pb", Decimal(5)),
+        ]
+    finally:
+        await rig.engine.stop()
