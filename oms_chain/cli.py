@@ -750,7 +750,7 @@ def _trading_session(
 ) -> tuple[Any, str]:
     """The TradingSession for a trading command and the store URL it uses (not yet opened)."""
     from oms_chain.custody.local import LocalSigner
-    from oms_chain.engine import EngineConfig, load_config
+    from oms_chain.engine import load_config
     from oms_chain.service import TradingSession
 
     if config is not None:
@@ -798,9 +798,6 @@ def _trading_session(
         chain_ids=[chain_id],
         with_exchange=exchange,
         poll_interval=0.1,
-        # A split wakes on every event; a long poll keeps it clear of the engine's
-        # subscription ending after a timed-out wait (see the engine's _run_split).
-        engine_config=EngineConfig(split_poll_s=30.0),
         venue_market_data=venue_market_data,
     )
     return session, url

@@ -32,7 +32,6 @@ from oms_chain.devnet.artifacts import load_protocol_artifact
 from oms_chain.devnet.deploy import ERC20_ABI
 from oms_chain.devnet.paths import build_dir
 from oms_chain.devnet.world import Devnet, DevnetChain, DevnetConfig
-from oms_chain.engine import EngineConfig
 from oms_chain.engine.split import amm_source
 from oms_chain.model.errors import DevnetError, InvalidInput
 from oms_chain.model.instruments import Instrument
@@ -195,9 +194,6 @@ async def _trade(
         with_exchange=with_exchange,
         account="demo-trader",
         poll_interval=0.1,
-        # A split wakes on every event; a long poll keeps it clear of the engine's
-        # subscription ending after a timed-out wait (see the engine's _run_split).
-        engine_config=EngineConfig(split_poll_s=30.0),
     )
     async with session:
         inst = session.instrument("ETH/USDC")
