@@ -65,6 +65,16 @@ async def amm_source(venue: Venue, instrument: Instrument, side: Side) -> Liquid
     if not isinstance(venue, UniswapV2Venue | UniswapV3Venue):
         return None
     path = await venue.swap_path(instrument, side)
+    for mine, theirs in (
+        (instrument.base, path.instrument.base),
+        (instrument.quote, path.instrument.quote),
+    ):
+        if mine.decimals != theirs.decimals:
+            raise InvalidInput(
+                f"{venue.venue_id} trades {theirs.symbol} with {theirs.decimals} decimals but the "
+                f"intent's {mine.symbol} has {mine.decimals}; build the intent on the venue's "
+                f"instrument (venue.instruments())"
+            )
     hops = []
     for state, token_in in zip(path.states, path.tokens, strict=False):
         if isinstance(state, V2PoolState):
@@ -133,16 +143,27 @@ class RoutingSplitter:
         if units <= 0:
             raise InvalidInput(f"split quantity {quantity} is below one base unit")
         sources = [await self._source(v, instrument, side) for v in venues.values()]
+        # What each venue can spend: a wallet's balance is shared by its venues on a chain,
+        # an exchange's by its markets; the split never spends more than is there.
+        in_scale = base_scale if side is Side.SELL else quote_scale
+        inventories: dict[str, int] = {}
+        for i, venue in enumerate(venues.values()):
+            found = await _inventory(venue, instrument, side)
+            if found is None:
+                continue
+            group, amount = found
+            inventories[group] = int((amount * in_scale).to_integral_value(ROUND_DOWN))
+            sources[i] = replace(sources[i], inventory_group=group)
         kinds = {s.venue: s.kind for s in sources}
         raw: list[tuple[VenueId, int, Decimal]] = []  # venue, base units, quote per base
         if side is Side.SELL:
-            plan = route(sources, units, compare_greedy=False)
+            plan = route(sources, units, inventories=inventories, compare_greedy=False)
             for leg in plan.legs:
                 net = leg.amount_out - leg.fixed_cost
                 price = Decimal(net) / quote_scale / (Decimal(leg.amount_in) / base_scale)
                 raw.append((leg.venue, leg.amount_in, price))
         else:
-            plan = route_exact_output(sources, units, compare_greedy=False)
+            plan = route_exact_output(sources, units, inventories=inventories, compare_greedy=False)
             for leg in plan.legs:  # fixed cost (gas) is extra input here
                 paid = leg.amount_in + leg.fixed_cost
                 price = Decimal(paid) / quote_scale / (Decimal(leg.amount_out) / base_scale)
@@ -182,6 +203,29 @@ class RoutingSplitter:
             for v, q, p in sized
             if q > 0
         ]
+
+
+async def _inventory(
+    venue: Venue, instrument: Instrument, side: Side
+) -> tuple[str, Decimal] | None:
+    """``(balance group, amount)`` the venue can spend for ``side``, ``None`` when unknown.
+
+    Uniswap venues say it themselves (:meth:`spendable`: the wallet on that chain); other
+    venues report balances per asset code, one group per venue.
+    """
+    spendable = getattr(venue, "spendable", None)
+    if spendable is not None:
+        found: tuple[str, Decimal] = await spendable(instrument, side)
+        return found
+    asset = instrument.base if side is Side.SELL else instrument.quote
+    try:
+        balances = await venue.balances()
+    except Exception:
+        return None
+    amount = balances.get(asset.symbol)
+    if amount is None:
+        return None
+    return f"venue:{venue.venue_id}:{asset.symbol}", amount
 
 
 def _quantity_step(venue: Venue, instrument: Instrument) -> Decimal | None:

@@ -100,6 +100,7 @@ class AmmVenueConfig:
     when the order has no ``deadline_ns``. ``wrap_native`` / ``unwrap_native``: wrap ETH before
     spending it, unwrap bought WETH after the swap, for instruments on the native asset.
     ``cancel_timeout``: seconds :meth:`cancel` waits for the cancellation to land.
+    ``gas_reserve``: native asset (whole units) :meth:`spendable` leaves for gas.
     ``word_radius``: V3 tick-bitmap words loaded around the price (``None``: all).
     ``curve_sizes``: cumulative base quantities (in units of one base token) of the liquidity
     curve's levels.
@@ -110,6 +111,7 @@ class AmmVenueConfig:
     wrap_native: bool = True
     unwrap_native: bool = False
     cancel_timeout: float = 10.0
+    gas_reserve: Decimal = Decimal("0.05")
     word_radius: int | None = None
     curve_sizes: tuple[Decimal, ...] = tuple(Decimal(2) ** k for k in range(-6, 9))
 
@@ -118,6 +120,8 @@ class AmmVenueConfig:
             raise InvalidInput(f"slippage_bps must be in [0, 10000), got {self.slippage_bps}")
         if self.deadline_s <= 0:
             raise InvalidInput(f"deadline_s must be > 0 seconds, got {self.deadline_s}")
+        if self.gas_reserve < 0:
+            raise InvalidInput(f"gas_reserve must be >= 0, got {self.gas_reserve}")
         if self.cancel_timeout < 0:
             raise InvalidInput(f"cancel_timeout must be >= 0 seconds, got {self.cancel_timeout}")
         if not self.curve_sizes or any(s <= 0 for s in self.curve_sizes):
@@ -368,6 +372,27 @@ class _UniswapVenue:
             tokens=tuple(tokens),
             gas_cost_quote=await self._gas_cost_quote(route, states),
         )
+
+    async def spendable(self, instrument: Instrument, side: Side) -> tuple[str, Decimal]:
+        """What this wallet can spend on ``side`` of ``instrument`` (``SELL`` spends base,
+        ``BUY`` quote), as ``(group, amount)``: ``group`` names the balance, shared by every
+        venue of this wallet on this chain (so a router never spends it twice); the amount is
+        in whole tokens. The native asset counts what is wrapped plus what can be wrapped,
+        less ``gas_reserve`` native for the transactions.
+
+        Raises:
+            VenueRejected: no route for ``instrument``.
+        """
+        inst = self._route(instrument).instrument
+        asset = inst.base if side is Side.SELL else inst.quote
+        account = self._account
+        token = self._token(asset)
+        units = await erc20_balance(account.rpc, token, account.address)
+        if asset.is_native and self._cfg.wrap_native:
+            native = await native_balance(account.rpc, account.address)
+            units += max(0, native - int(self._cfg.gas_reserve.scaleb(18)))
+        group = f"wallet:{account.chain.chain_id}:{account.address.lower()}:{token}"
+        return group, asset.from_base_units(units)
 
     async def liquidity(self, instrument: Instrument, side: Side) -> LiquidityCurve:
         """Levels from the exact swap math on freshly loaded pool state (LP fee included in

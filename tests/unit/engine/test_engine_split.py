@@ -30,8 +30,15 @@ from oms_chain.venues import Fault, LiquidityCurve, LiquidityLevel, PaperVenue, 
 class BookVenue(PaperVenue):
     """A paper venue whose liquidity is a small book: ``levels`` of (price, size) a side."""
 
-    def __init__(self, name: str, clock: ManualClock, price: Decimal, size: Decimal) -> None:
-        super().__init__(name, clock=clock, prices={PAIR.id: price})
+    def __init__(
+        self,
+        name: str,
+        clock: ManualClock,
+        price: Decimal,
+        size: Decimal,
+        balances: dict[str, Decimal] | None = None,
+    ) -> None:
+        super().__init__(name, clock=clock, prices={PAIR.id: price}, balances=balances)
         self.book_price, self.size = price, size
 
     async def liquidity(self, instrument: Instrument, side: Side) -> LiquidityCurve:
@@ -332,3 +339,17 @@ async def test_a_split_keeps_rerouting_after_quiet_polls(clock: ManualClock) -> 
         ]
     finally:
         await rig.engine.stop()
+
+
+async def test_a_venue_never_gets_more_than_its_balance(clock: ManualClock) -> None:
+    rich = BookVenue("pa", clock, PRICE + 5, Decimal(9), balances={"ETH": Decimal("1.5")})
+    poor = BookVenue("pb", clock, PRICE, Decimal(9))  # no balance reported: no cap
+    splitter = RoutingSplitter()
+    rig = Rig(splitter, rich, poor, clock=clock)
+    intent = rig.intent(qty="4", side="sell")
+    legs = {
+        leg.venue: leg.quantity
+        for leg in await splitter.split(intent, Decimal(4), {v.venue_id: v for v in (rich, poor)})
+    }
+    # pa bids 5 higher and would take everything, but holds only 1.5 ETH to sell.
+    assert legs == {"pa": Decimal("1.5"), "pb": Decimal("2.5")}
