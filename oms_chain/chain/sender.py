@@ -179,6 +179,12 @@ class TxSender:
             self.tracker.track(signed, replaces=replaces)
             raise BroadcastUncertain(signed.tx_hash, str(exc)) from exc
         except RpcError as exc:
+            if "nonce too low" in exc.rpc_message.lower() and await self._landed(signed):
+                # These very bytes are already in: a resend (RPC failover, a retried socket)
+                # of a transaction that made it the first time. Not a refusal.
+                self.nonces.mark_broadcast(signed.nonce)
+                self.tracker.track(signed, replaces=replaces)
+                return SentTransaction(signed, tx, fees)
             if replaces is None:
                 self.nonces.release(signed.nonce)
             if "nonce too low" in exc.rpc_message.lower():
@@ -187,6 +193,14 @@ class TxSender:
         self.nonces.mark_broadcast(signed.nonce)
         self.tracker.track(signed, replaces=replaces)
         return SentTransaction(signed, tx, fees)
+
+    async def _landed(self, signed: SignedTransaction) -> bool:
+        """Does the node know ``signed`` (mined or pending)? ``False`` when it cannot say."""
+        try:
+            found = await self._rpc.call("eth_getTransactionByHash", [signed.tx_hash])
+        except (RpcError, RpcUnavailable):
+            return False
+        return found is not None
 
     async def replace(self, sent: SentTransaction, *, bump_percent: int = 10) -> SentTransaction:
         """Speed up a stuck transaction: same nonce and call, fees bumped past the node's rule."""

@@ -107,6 +107,15 @@ _MINED = (_T.INCLUDED, _T.CONFIRMED)
 _SETTLED = (_T.FINAL, _T.DROPPED, _T.REPLACED)
 
 
+def _clip_limit(side: Side, limit: Decimal | None, bound: Decimal | None) -> Decimal | None:
+    """``limit`` made no worse than ``bound`` (a sell never below it, a buy never above)."""
+    if bound is None:
+        return limit
+    if limit is None:
+        return bound
+    return max(limit, bound) if side is Side.SELL else min(limit, bound)
+
+
 def _same(a: SettlementState, b: SettlementState) -> bool:
     return (a.tx_hash, a.status, a.confirmations, a.block_number) == (
         b.tx_hash,
@@ -136,6 +145,8 @@ def _settlement_moves(
     if _same(cur, reported) or cur.status in _SETTLED:
         return out
     new = reported.status
+    if new is _T.REORGED and cur.status in (_T.SUBMITTED, _T.REORGED):
+        return out  # never seen mined (or already reorged): still pending, nothing to move
     if cur.status in _MINED and new is not _T.REORGED:
         moved_block = new in (*_MINED, _T.FINAL) and reported.block_number != cur.block_number
         if new not in (*_MINED, _T.FINAL) or moved_block:
@@ -411,8 +422,8 @@ class Engine:
 
     def set_reference_price(self, instrument_id: InstrumentId, price: Decimal) -> None:
         """Reference price for the risk gate (notional, collar), quote per base."""
-        if price <= 0:
-            raise InvalidInput(f"reference price must be positive, got {price}")
+        if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
+            raise InvalidInput(f"reference price must be a positive Decimal, got {price!r}")
         self._prices[instrument_id] = price
 
     def subscribe(self) -> AsyncIterator[Event]:
@@ -755,7 +766,14 @@ class Engine:
         Raises:
             like :meth:`spawn_child`; InvalidInput also when no route exists.
         """
+        self._require_ready()
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise InvalidInput(f"child seq must be an int >= 0, got {seq!r}")
+        if not isinstance(quantity, Decimal) or quantity <= 0:
+            raise InvalidInput(f"slice quantity must be a positive Decimal, got {quantity!r}")
         parent = self._proj.order(parent_id)
+        if parent.parent_id is not None:
+            raise InvalidInput(f"order {parent_id} is a child; slices hang off parents")
         intent = self._proj.intent_data[parent.intent_id]
         venues = {v: self._venues[v] for v in intent.venues if v in self._venues}
         if not venues:
@@ -770,14 +788,11 @@ class Engine:
             )
             return [child]
         legs = await self._splitter.split(intent, quantity, venues)
-        sell = intent.side is Side.SELL
 
         def bounded(leg_limit: Decimal | None) -> Decimal | None:
-            if limit_price is None:
-                return leg_limit
-            if leg_limit is None:
-                return limit_price
-            return max(leg_limit, limit_price) if sell else min(leg_limit, limit_price)
+            return _clip_limit(
+                intent.side, _clip_limit(intent.side, leg_limit, limit_price), intent.limit_price
+            )
 
         results = await asyncio.gather(
             *(
@@ -812,7 +827,16 @@ class Engine:
         return self._proj.algo_states.get(parent_id, "running")
 
     def pause(self, parent_id: OrderId, reason: str = "paused by user") -> None:
-        """Stop an algorithm from sending new children (open children stay working)."""
+        """Stop an algorithm from sending new children (open children stay working).
+
+        Raises:
+            InvalidInput: not an algorithmic parent (a split route cannot be paused; cancel it).
+        """
+        if not self._is_algo(self._proj.order(parent_id)):
+            raise InvalidInput(
+                f"order {parent_id} is a split route, not an algorithm; it cannot be paused "
+                f"(cancel it instead)"
+            )
         self._set_algo_state(parent_id, "paused", reason)
 
     def resume(self, parent_id: OrderId, reason: str = "resumed by user") -> None:
@@ -990,7 +1014,8 @@ class Engine:
                     seq=first_seq + i,
                     venue=leg.venue,
                     quantity=leg.quantity,
-                    limit_price=leg.limit_price,
+                    # whatever the splitter says, never worse than the intent's limit
+                    limit_price=_clip_limit(intent.side, leg.limit_price, intent.limit_price),
                 )
                 for i, leg in enumerate(legs)
             ),
@@ -1204,8 +1229,16 @@ class Engine:
             deadline_ns=intent.deadline_ns,
         )
         pid = child.parent_id or child.order_id
+        # A venue may need longer than the engine's default (an on-chain venue waits for an
+        # approval or a wrap to be mined before it sends the swap).
+        budget = max(self._config.send_timeout_s, float(getattr(venue, "send_timeout_s", 0)))
         try:
-            report = await asyncio.wait_for(venue.place(request), self._config.send_timeout_s)
+            report = await asyncio.wait_for(venue.place(request), budget)
+        except asyncio.CancelledError:
+            # Stopped mid-send (engine stop, task cancelled): the child stays SENDING and the
+            # venue is reconciled before it is used again.
+            self._needs_reconcile.add(child.venue)
+            raise
         except VenueRejected as exc:
             self._commit(
                 pid, [OrderRejected(**self._order_kw(child), reason=str(exc), source="venue")]
@@ -1260,7 +1293,8 @@ class Engine:
                 SettlementUpdated(**self._order_kw(order, report.ts_event), settlement=st)
                 for st in _settlement_moves(order.settlement, report.settlement)
             )
-            if order.filled_quantity:
+            final = order.settlement is not None and order.settlement.status is _T.FINAL
+            if order.filled_quantity and not final:
                 canonical = {
                     Fill.key_for(f.venue, f.trade_id, f.client_order_id) for f in report.fills
                 }
@@ -1448,6 +1482,27 @@ class Engine:
             evs = self._events_from_report(order, report)
         if evs:
             self._commit(stream, evs)
+            if any(isinstance(e, FillReversed) for e in evs):
+                self._revive(OrderId(stream))
+
+    def _revive(self, pid: OrderId) -> None:
+        """A reorg took a fill back from a split or algo parent that had finished: its task
+        ended with it, so start it again to see the order through."""
+        parent = self._proj.order(pid)
+        if (
+            self._phase is not EnginePhase.READY
+            or parent.is_terminal
+            or pid in self._runners
+            or self._proj.algo_states.get(pid, "running") == "cancelled"
+        ):
+            return
+        if self._is_algo(parent):
+            try:
+                self._start_runner(parent)
+            except Exception as exc:
+                log.error("algorithm of %s not restarted after a reorg: %s", pid, exc)
+        elif pid in self._proj.algo_states:
+            self._start_split(pid)
 
     def _net_position(self, account: AccountId, instrument_id: InstrumentId) -> Decimal:
         return self._proj.net_positions.get((account, instrument_id), Decimal(0))

@@ -239,13 +239,15 @@ class Order:
         """Take back a fill of ``quantity`` at ``price`` that left the canonical chain.
 
         The one way out of ``FILLED``: the order is working again (partially filled if other
-        fills remain), as the transaction may be mined again.
+        fills remain), as the transaction may be mined again. An order that ended cancelled,
+        expired or failed with a fill stays ended, with the fill taken off.
 
         Raises:
             IllegalTransition: the order is not filled / partially filled, or holds less than
                 ``quantity``.
         """
-        if self.status not in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
+        ended = self.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.FAILED)
+        if self.status not in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED) and not ended:
             raise IllegalTransition(
                 f"order {self.order_id} is {self.status.value}; it has no fill to take back"
             )
@@ -262,6 +264,8 @@ class Order:
             to = OrderStatus.PARTIALLY_FILLED
         else:
             avg, to = None, OrderStatus.WORKING
+        if ended:  # cancelled / expired / failed with a fill: it stays ended, with less filled
+            to = self.status
         return replace(self, status=to, filled_quantity=filled, avg_fill_price=avg, ts_last=ts)
 
     def reopened(self, to: OrderStatus, *, ts: int) -> Order:

@@ -522,6 +522,11 @@ class Projections:
                 else _S.FAILED
             )
         p = p.updated(filled_quantity=filled, avg_fill_price=avg)
+        if p.is_terminal and p.status is not _S.FILLED:
+            # Ended (cancelled, expired, failed, rejected): it stays so; a late fill or a fill
+            # taken back by a reorg only changes what it filled.
+            self._put(p)
+            return
         if target is not p.status:
             if target in (_S.CANCELLED, _S.EXPIRED, _S.FAILED) and reason is None:
                 reason = next((k.reason for k in reversed(kids) if k.reason), None)

@@ -234,6 +234,12 @@ class _UniswapVenue:
         return self._id
 
     @property
+    def send_timeout_s(self) -> float:
+        """How long :meth:`place` may take: it can wait for a wrap and an approval to be mined
+        before it sends the swap (the engine gives a venue at least this long)."""
+        return 2 * self._account.approvals.timeout + 15.0
+
+    @property
     def account(self) -> ChainAccount:
         """The shared account (sender, tracker, journal) of this venue."""
         return self._account

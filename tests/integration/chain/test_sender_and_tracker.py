@@ -270,3 +270,18 @@ async def test_nonces_survive_a_restart_through_the_event_store(
         assert await second.allocate() == b  # the released nonce is reused first
         assert await second.allocate() == c + 1
         assert a < b < c
+
+
+async def test_a_resend_of_bytes_that_already_landed_is_not_a_refusal(
+    l1: DevnetChain, rpc: RpcClient, devnet_accounts: tuple[DevAccount, ...]
+) -> None:
+    """A failover or retried socket sends the same signed bytes again after they were mined:
+    the node says "nonce too low", but the transaction is ours and in; nothing is re-signed."""
+    sender = _sender(rpc, devnet_accounts[9])
+    first = await sender.send(to=l1.book.address("USDC"), data=_transfer(RECIPIENT, 7))
+    assert await rpc.call("eth_getTransactionReceipt", [first.tx_hash]) is not None
+    next_nonce = sender.nonces.next_nonce
+    again = await sender._broadcast_signed(first.signed, first.tx, first.fees, "resend", None)
+    assert again.tx_hash == first.tx_hash
+    assert sender.nonces.next_nonce == next_nonce  # the nonce was not given back
+    assert sender.tracker.state(first.tx_hash).status is not None  # still tracked

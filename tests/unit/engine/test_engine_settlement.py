@@ -308,8 +308,11 @@ def test_stale_and_skipping_settlement_reports_give_legal_moves() -> None:
         _T.REORGED,
         _T.REPLACED,
     ]
-    with pytest.raises(IllegalTransition):  # never mined, so it cannot have been reorged
-        _settlement_moves(sub, REORGED)
+    # Reported reorged before we ever saw it mined (or seen after a restart): still pending.
+    assert _settlement_moves(sub, REORGED) == []
+    assert _settlement_moves(None, REORGED) == [SettlementState(tx_hash=TX)]
+    with pytest.raises(IllegalTransition):  # confirmed needs at least one confirmation
+        _settlement_moves(included(5), SettlementState(tx_hash=TX, status=_T.CONFIRMED))
     assert [s.status for s in _settlement_moves(included(5), dropped)] == [_T.REORGED, _T.DROPPED]
 
 
@@ -328,3 +331,86 @@ def test_reversing_an_unknown_or_foreign_fill_is_refused() -> None:
                 reason="test",
             )
         )
+
+
+def test_a_fill_taken_back_from_an_ended_parent_leaves_it_ended_with_less_filled() -> None:
+    """A split parent ended cancelled with one swap filled; that swap's block is reorged out:
+    the parent stays cancelled, its filled quantity and the position go back."""
+    from decimal import Decimal as D
+
+    from oms_chain.model import (
+        ChildOrderCreated,
+        ClientOrderId,
+        EventId,
+        Fill,
+        FillRecorded,
+        FillReversed,
+        OrderAccepted,
+        OrderCancelled,
+        OrderId,
+        OrderInitialized,
+        OrderSubmitted,
+    )
+
+    it = Intent.create(
+        intent_id="ended",
+        account="acct",
+        instrument=PAIR,
+        side="buy",
+        quantity="2",
+        venues=["chain"],
+        now_ns=1,
+    )
+    env = {"event_id": EventId("e"), "ts_event": 1, "ts_init": 1}
+    pid, a, b = OrderId("p"), OrderId("p/0"), OrderId("p/1")
+    fill = Fill(
+        trade_id=TradeId(f"{TX}@0xaaa"),
+        order_id=a,
+        client_order_id=ClientOrderId("c0"),
+        venue=VenueId("chain"),
+        account=it.account,
+        instrument_id=PAIR.id,
+        side=Side.BUY,
+        quantity=D(1),
+        price=D(2000),
+        fee=D(0),
+        fee_currency="ETH",
+        ts_event=1,
+    )
+    p = Projections()
+    p.apply_all(
+        [
+            OrderInitialized(**env, order_id=pid, intent=it, quantity=D(2), limit_price=None),
+            OrderAccepted(**env, order_id=pid, checks=()),
+            *(
+                ev
+                for seq, child in enumerate((a, b))
+                for ev in (
+                    ChildOrderCreated(
+                        **env,
+                        order_id=child,
+                        parent_id=pid,
+                        seq=seq,
+                        client_order_id=ClientOrderId(f"c{seq}"),
+                        venue=VenueId("chain"),
+                        quantity=D(1),
+                        limit_price=None,
+                    ),
+                    OrderSubmitted(
+                        **env,
+                        order_id=child,
+                        client_order_id=ClientOrderId(f"c{seq}"),
+                        venue=VenueId("chain"),
+                    ),
+                )
+            ),
+            FillRecorded(**env, fill=fill),
+            OrderCancelled(**env, order_id=b, reason="cancelled by user"),
+        ]
+    )
+    assert p.order(pid).status is OrderStatus.CANCELLED and p.order(pid).filled_quantity == 1
+    p.apply(FillReversed(**env, order_id=a, fill_key=fill.key, reason="reorg"))
+    parent = p.order(pid)
+    assert (parent.status, parent.filled_quantity) == (OrderStatus.CANCELLED, 0)
+    assert p.order(a).status is OrderStatus.WORKING  # its transaction may be mined again
+    assert p.positions == {}

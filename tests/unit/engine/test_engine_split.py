@@ -353,3 +353,31 @@ async def test_a_venue_never_gets_more_than_its_balance(clock: ManualClock) -> N
     }
     # pa bids 5 higher and would take everything, but holds only 1.5 ETH to sell.
     assert legs == {"pa": Decimal("1.5"), "pb": Decimal("2.5")}
+
+
+async def test_legs_never_go_beyond_the_intents_limit_and_a_split_cannot_be_paused(
+    clock: ManualClock,
+) -> None:
+    class Careless(FixedSplitter):
+        async def split(self, intent, quantity, venues):  # type: ignore[no-untyped-def]
+            legs = await super().split(intent, quantity, venues)
+            return [
+                SplitLeg(
+                    venue=leg.venue, quantity=leg.quantity, expected_price=PRICE, limit_price=None
+                )
+                for leg in legs
+            ]
+
+    a = PaperVenue("pa", clock=clock, prices={PAIR.id: PRICE})
+    b = PaperVenue("pb", clock=clock, prices={PAIR.id: PRICE})
+    rig = Rig(Careless(Decimal(1), Decimal(1)), a, b, clock=clock)
+    await rig.engine.start()
+    try:
+        parent = await rig.engine.submit(rig.intent(limit_price="1990"))
+        kids = [rig.engine.order(c) for c in parent.children]
+        assert [k.limit_price for k in kids] == [Decimal(1990), Decimal(1990)]
+        assert all(k.filled_quantity == 0 for k in kids)  # the market is at 2000
+        with pytest.raises(InvalidInput, match="cannot be paused"):
+            rig.engine.pause(parent.order_id)
+    finally:
+        await rig.engine.stop()
