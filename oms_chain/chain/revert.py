@@ -14,9 +14,10 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
+from eth_abi.grammar import parse as parse_abi_type
 from eth_utils import keccak
 
-from oms_chain.model.errors import FinalError
+from oms_chain.model.errors import FinalError, InvalidInput
 
 __all__ = [
     "PANIC_CODES",
@@ -24,6 +25,7 @@ __all__ = [
     "TransactionWouldRevert",
     "decode_revert",
     "error_selectors",
+    "split_abi_types",
 ]
 
 _ERROR_STRING = bytes.fromhex("08c379a0")
@@ -86,23 +88,26 @@ def error_selectors(
                 continue
             sig = _signature(entry)
             types = sig[sig.index("(") + 1 : -1]
-            out[keccak(text=sig)[:4]] = (sig, _split_types(types))
+            out[keccak(text=sig)[:4]] = (sig, split_abi_types(types))
     return out
 
 
-def _split_types(types: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for ch in types:
-        if ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
-            continue
-        depth += ch == "("
-        depth -= ch == ")"
-        current += ch
-    if current:
-        parts.append(current)
-    return parts
+def split_abi_types(types: str) -> list[str]:
+    """The comma-separated ABI types inside a signature's parentheses, tuples kept whole
+    (``"address,(uint256,bool)[]"`` -> ``["address", "(uint256,bool)[]"]``), parsed by
+    eth-abi's type grammar.
+
+    Raises:
+        InvalidInput: not a valid ABI type list.
+    """
+    if not types.strip():
+        return []
+    try:
+        parsed = parse_abi_type(f"({types})")
+        parsed.validate()
+    except Exception as exc:
+        raise InvalidInput(f"not an ABI type list: {types!r} ({exc})") from None
+    return [c.to_type_str() for c in parsed.components]
 
 
 def decode_revert(

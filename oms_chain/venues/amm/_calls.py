@@ -12,6 +12,7 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
+from oms_chain.chain.revert import split_abi_types
 from oms_chain.chain.rpc import RpcClient
 from oms_chain.model.errors import VenueRejected, VenueTimeout
 
@@ -20,23 +21,8 @@ TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 
 def encode_call(signature: str, *args: Any) -> bytes:
     """Calldata for ``signature`` (e.g. ``approve(address,uint256)``) with ``args``."""
-    types = _split(signature[signature.index("(") + 1 : -1])
+    types = split_abi_types(signature[signature.index("(") + 1 : -1])
     return keccak(text=signature)[:4] + abi_encode(types, list(args))
-
-
-def _split(types: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for ch in types:
-        if ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
-            continue
-        depth += ch == "("
-        depth -= ch == ")"
-        current += ch
-    if current:
-        parts.append(current)
-    return parts
 
 
 async def eth_call(

@@ -139,3 +139,16 @@ def test_registry_knows_l1_and_l2_finality_and_rejects_unknown_chains() -> None:
     assert chain_info(999_998) is custom
     with pytest.raises(InvalidInput, match="confirmations"):
         ChainInfo(chain_id=5, name="bad", confirmations=5, final_confirmations=2)
+
+
+def test_abi_type_lists_keep_tuples_whole_and_refuse_garbage() -> None:
+    import pytest
+
+    from oms_chain.chain.revert import split_abi_types
+    from oms_chain.model import InvalidInput
+
+    assert split_abi_types("") == []
+    assert split_abi_types("address,uint256") == ["address", "uint256"]
+    assert split_abi_types("(address,uint24)[],bytes") == ["(address,uint24)[]", "bytes"]
+    with pytest.raises(InvalidInput, match="not an ABI type list"):
+        split_abi_types("uint257,foo")
