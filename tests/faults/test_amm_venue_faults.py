@@ -146,6 +146,9 @@ async def _restart_while_pending(chain: DevnetChain, trader: DevAccount, tmp_pat
         assert pending is not None and pending.venue_order_id == placed.venue_order_id
         if chain.chain_id == 31337:
             assert pending.status is OPEN
+            # the restarted account still holds the router's allowance for the pending swap
+            wbtc = l1.book.address("WBTC")
+            assert venues.account.reserved(wbtc, venue.router) == 10**7
             l1.process.mine(1)
         done = await settle(venues, vid, placed.client_order_id)
         assert done.fills[0].quantity == Decimal("0.1")

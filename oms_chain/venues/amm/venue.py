@@ -222,6 +222,8 @@ class _UniswapVenue:
                 self._coid_of[TxHash(entry["tx"]["hash"])] = ClientOrderId(coid)
                 if not entry.get("settled"):  # mined or not, holdings() asks the chain
                     account.track_pull(entry["tx"]["hash"], entry["token_in"], int(entry["spend"]))
+                    # and the router's allowance stays reserved for it until it settles
+                    account.reserve(entry["token_in"], self._router, int(entry["spend"]))
                 if entry.get("cancel"):
                     self._coid_of[TxHash(entry["cancel"]["hash"])] = ClientOrderId(coid)
         account.register(self)
