@@ -66,6 +66,7 @@ _RATE_LIMITED = (ccxt.RateLimitExceeded, ccxt.DDoSProtection)
 _RATE_LIMIT_RETRIES = 5
 _WS_HEARTBEAT_S = 20.0  # ping the depth stream; no pong within half of it = connection lost
 _SNAPSHOT_LIMIT = 1000  # ccxt's default ``watchOrderBookLimit``
+_BOOK_READ_ATTEMPTS = 3  # reads of the local book before falling back to a REST snapshot
 
 
 def _make_exchange(config: CcxtVenueConfig) -> Any:
@@ -491,8 +492,15 @@ class CcxtVenue:
 
     async def _levels(self, market: CcxtMarket, side: Side) -> tuple[LiquidityLevel, ...]:
         try:
-            await self.watch_book(market.instrument)
-            _, bids, asks = self.book(market.instrument)
+            # The book can fall out of sync (a gap) between the wait returning and the read:
+            # then it reads empty, and we wait for the next sync.
+            for _ in range(_BOOK_READ_ATTEMPTS):
+                await self.watch_book(market.instrument)
+                if self.book_synced(market.instrument):
+                    _, bids, asks = self.book(market.instrument)
+                    if bids or asks:
+                        return asks if side is Side.BUY else bids
+            raise VenueTimeout(f"{self._id}: order book {market.symbol} keeps losing sync")
         except VenueTimeout:  # websocket book unavailable: one REST snapshot instead
             book = await self._rest(
                 f"fetch order book {market.symbol}", self._ex.fetch_order_book, market.symbol

@@ -279,7 +279,12 @@ async def test_a_resend_of_bytes_that_already_landed_is_not_a_refusal(
     the node says "nonce too low", but the transaction is ours and in; nothing is re-signed."""
     sender = _sender(rpc, devnet_accounts[9])
     first = await sender.send(to=l1.book.address("USDC"), data=_transfer(RECIPIENT, 7))
-    assert await rpc.call("eth_getTransactionReceipt", [first.tx_hash]) is not None
+    for _ in range(100):  # automine answers the send first, then mines
+        if await rpc.call("eth_getTransactionReceipt", [first.tx_hash]) is not None:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("the first send was not mined")
     next_nonce = sender.nonces.next_nonce
     again = await sender._broadcast_signed(first.signed, first.tx, first.fees, "resend", None)
     assert again.tx_hash == first.tx_hash
