@@ -53,6 +53,14 @@ StoreOption = Annotated[
     ),
 ]
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
+ChainOption = Annotated[int | None, typer.Option("--chain", help="Chain id (default: the RPC's).")]
+RpcUrlOption = Annotated[
+    str | None, typer.Option("--rpc-url", help="Chain RPC URL (default: the devnet L1).")
+]
+SellOption = Annotated[str, typer.Option("--sell", help="Token to sell (symbol, e.g. WETH).")]
+BuyOption = Annotated[str, typer.Option("--buy", help="Token to buy (symbol, e.g. USDC).")]
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -194,7 +202,7 @@ def _ping(exchange: dict[str, Any]) -> int | None:
 
 @devnet_app.command("status")
 def devnet_status(
-    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Show the chains started by ``oms devnet up`` and whether they answer."""
     from oms_chain.devnet.anvil import json_rpc
@@ -312,7 +320,7 @@ def orders(
         bool, typer.Option("--open", help="Only parents that are still working.")
     ] = False,
     limit: Annotated[int, typer.Option("--limit", help="Show the last N parents.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Parent orders with their children (venue, fills, settlement), from the event store."""
     from oms_chain.model.events import event_from_payload
@@ -404,10 +412,8 @@ def _devnet_url(chain_id: int | None) -> str:
 @tx_app.command("status")
 def tx_status(
     tx_hash: Annotated[str, typer.Argument(help="Transaction hash (0x + 64 hex).")],
-    rpc_url: Annotated[
-        str | None, typer.Option("--rpc-url", help="Chain RPC URL (default: the devnet L1).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    rpc_url: RpcUrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Settlement state of a transaction: pending, included, confirmed(n) or final."""
     import asyncio
@@ -452,16 +458,12 @@ def tx_status(
 
 @app.command()
 def quote(
-    sell: Annotated[str, typer.Option("--sell", help="Token to sell (symbol, e.g. WETH).")],
-    buy: Annotated[str, typer.Option("--buy", help="Token to buy (symbol, e.g. USDC).")],
+    sell: SellOption,
+    buy: BuyOption,
     amount: Annotated[str, typer.Option("--amount", help="Amount to sell, in whole tokens.")],
-    chain: Annotated[
-        int | None, typer.Option("--chain", help="Chain id (default: the RPC's).")
-    ] = None,
-    rpc_url: Annotated[
-        str | None, typer.Option("--rpc-url", help="Chain RPC URL (default: the devnet L1).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    chain: ChainOption = None,
+    rpc_url: RpcUrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Exact amount out, price impact and gas on every Uniswap pool of the pair (off-chain)."""
     from decimal import Decimal, InvalidOperation
@@ -537,8 +539,8 @@ def _local_exchange_urls(urls: Any, rest_url: str) -> Any:
 
 @app.command("route")
 def route_cmd(
-    sell: Annotated[str, typer.Option("--sell", help="Token to sell (symbol, e.g. WETH).")],
-    buy: Annotated[str, typer.Option("--buy", help="Token to buy (symbol, e.g. USDC).")],
+    sell: SellOption,
+    buy: BuyOption,
     amount: Annotated[
         str,
         typer.Option("--amount", help="Whole tokens: to sell, or to buy with --exact-output."),
@@ -547,12 +549,8 @@ def route_cmd(
         bool,
         typer.Option("--exact-output", help="Buy exactly --amount of --buy for the least input."),
     ] = False,
-    chain: Annotated[
-        int | None, typer.Option("--chain", help="Chain id (default: the RPC's).")
-    ] = None,
-    rpc_url: Annotated[
-        str | None, typer.Option("--rpc-url", help="Chain RPC URL (default: the devnet L1).")
-    ] = None,
+    chain: ChainOption = None,
+    rpc_url: RpcUrlOption = None,
     exchange_url: Annotated[
         str | None,
         typer.Option(
@@ -565,7 +563,7 @@ def route_cmd(
     gas_price_gwei: Annotated[
         str | None, typer.Option("--gas-price-gwei", help="Gas price (default: the node's).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """The best split of an order across the pair's Uniswap pools, two-hop paths and an exchange
     book (exact, off-chain; nothing is executed), compared with the best single venue and the
