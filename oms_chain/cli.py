@@ -466,28 +466,12 @@ def quote(
     as_json: JsonOption = False,
 ) -> None:
     """Exact amount out, price impact and gas on every Uniswap pool of the pair (off-chain)."""
-    from decimal import Decimal, InvalidOperation
+    from decimal import Decimal
 
-    from web3 import Web3
-
-    from oms_chain.chain.addressbook import load_address_book
     from oms_chain.venues.amm.quotes import quote_pools
 
-    try:
-        human = Decimal(amount)
-    except InvalidOperation:
-        raise InvalidInput(f"--amount {amount!r} is not a number") from None
-    if not human.is_finite() or human <= 0:
-        raise InvalidInput(f"--amount must be positive, got {amount}")
-    url = rpc_url or _devnet_url(chain)
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
-    try:
-        chain_id = int(w3.eth.chain_id)
-    except Exception as exc:
-        raise InvalidInput(f"{url} does not answer eth_chainId: {exc}") from None
-    if chain is not None and chain != chain_id:
-        raise InvalidInput(f"--chain {chain} but {url} is chain {chain_id}")
-    book = load_address_book(chain_id)
+    human = _positive_decimal(amount, "--amount")
+    w3, chain_id, book = _chain_client(rpc_url, chain)
     token_in, token_out = book.token(sell), book.token(buy)
     base_units = human * 10**token_in.decimals
     if base_units != base_units.to_integral_value():
@@ -571,18 +555,10 @@ def route_cmd(
     import asyncio
     from decimal import Decimal, InvalidOperation
 
-    from web3 import Web3
-
-    from oms_chain.chain.addressbook import load_address_book
     from oms_chain.routing import route, route_exact_output
     from oms_chain.routing.live import source_from_exchange_book, sources_for_pair
 
-    try:
-        human = Decimal(amount)
-    except InvalidOperation:
-        raise InvalidInput(f"--amount {amount!r} is not a number") from None
-    if not human.is_finite() or human <= 0:
-        raise InvalidInput(f"--amount must be positive, got {amount}")
+    human = _positive_decimal(amount, "--amount")
     gas_price_wei: int | None = None
     if gas_price_gwei is not None:
         try:
@@ -592,15 +568,7 @@ def route_cmd(
         if not gwei.is_finite() or gwei < 0:
             raise InvalidInput(f"--gas-price-gwei must be >= 0, got {gas_price_gwei}")
         gas_price_wei = int(gwei * 10**9)
-    url = rpc_url or _devnet_url(chain)
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
-    try:
-        chain_id = int(w3.eth.chain_id)
-    except Exception as exc:
-        raise InvalidInput(f"{url} does not answer eth_chainId: {exc}") from None
-    if chain is not None and chain != chain_id:
-        raise InvalidInput(f"--chain {chain} but {url} is chain {chain_id}")
-    book = load_address_book(chain_id)
+    w3, chain_id, book = _chain_client(rpc_url, chain)
     token_in, token_out = book.token(sell), book.token(buy)
     sized = token_out if exact_output else token_in
     base_units = human * 10**sized.decimals
@@ -810,6 +778,24 @@ def replace_chains(cfg: Any, chain: int) -> Any:
         known = [c.chain_id for c in cfg.chains]
         raise InvalidInput(f"--chain {chain} is not in the config's chains {known}")
     return replace(cfg, chains=kept)
+
+
+def _chain_client(rpc_url: str | None, chain: int | None) -> tuple[Any, int, Any]:
+    """``(web3, chain id, address book)`` of ``--rpc-url`` (default: the devnet's ``--chain``),
+    checking that the node is the chain asked for."""
+    from web3 import Web3
+
+    from oms_chain.chain.addressbook import load_address_book
+
+    url = rpc_url or _devnet_url(chain)
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+    try:
+        chain_id = int(w3.eth.chain_id)
+    except Exception as exc:
+        raise InvalidInput(f"{url} does not answer eth_chainId: {exc}") from None
+    if chain is not None and chain != chain_id:
+        raise InvalidInput(f"--chain {chain} but {url} is chain {chain_id}")
+    return w3, chain_id, load_address_book(chain_id)
 
 
 def _positive_decimal(value: str, option: str) -> Any:
