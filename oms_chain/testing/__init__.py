@@ -18,6 +18,8 @@ fixtures without a ``conftest.py``:
     The local exchange speaking Binance's spot API (:mod:`oms_chain.devnet.exchange`), in a
     background thread, with one funded account; ``exchange_credentials`` gives its
     ``(api_key, secret)``. Point ccxt at it with ``sim.simulator.binance_urls(ex.urls["api"])``.
+``running_simulator(config, accounts)`` (async context manager, not a fixture)
+    An exchange simulator on the test's own event loop, for tests that step its agents.
 ``postgres_cluster`` (session) / ``postgres_url`` (function)
     A throwaway PostgreSQL server on loopback (initdb + pg_ctl, removed at the end) and a fresh
     empty schema on it per test, for the event store's PostgreSQL backend.
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from oms_chain.testing.exchange import running_simulator
 from oms_chain.testing.postgres import postgres_cluster, postgres_url
 
 if TYPE_CHECKING:
@@ -50,6 +53,7 @@ __all__ = [
     "oms_devnet",
     "postgres_cluster",
     "postgres_url",
+    "running_simulator",
 ]
 
 

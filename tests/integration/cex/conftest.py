@@ -8,31 +8,26 @@ import pytest
 from cex_helpers import API_KEY, BALANCES, SECRET, venue_config
 
 from oms_chain.devnet.exchange import ExchangeSimulator, SimulatorConfig
+from oms_chain.testing import running_simulator
 from oms_chain.venues.cex import CcxtVenue
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[ExchangeSimulator]:
     """A still market: agents seed the book (seed 5), then move only when stepped."""
-    simulator = ExchangeSimulator(SimulatorConfig(seed=5, fast_depth_interval_s=0.05))
-    await simulator.start()
-    simulator.pause_agents()
-    simulator.step_agents(4)
-    simulator.create_account(API_KEY, SECRET, BALANCES)
-    yield simulator
-    await simulator.stop()
+    config = SimulatorConfig(seed=5, fast_depth_interval_s=0.05)
+    async with running_simulator(config, {API_KEY: (SECRET, BALANCES)}) as simulator:
+        yield simulator
 
 
 @pytest.fixture
 async def live_sim() -> AsyncIterator[ExchangeSimulator]:
     """A moving market: agents step every 20 ms."""
-    simulator = ExchangeSimulator(
-        SimulatorConfig(seed=13, agent_interval_s=0.02, fast_depth_interval_s=0.05)
-    )
-    await simulator.start()
-    simulator.create_account(API_KEY, SECRET, BALANCES)
-    yield simulator
-    await simulator.stop()
+    config = SimulatorConfig(seed=13, agent_interval_s=0.02, fast_depth_interval_s=0.05)
+    async with running_simulator(
+        config, {API_KEY: (SECRET, BALANCES)}, seed_steps=None
+    ) as simulator:
+        yield simulator
 
 
 @pytest.fixture

@@ -12,25 +12,21 @@ from e2e_world import (
     OTHER_SECRET,
     SECRET,
     cex_config,
-    still_simulator,
+    still_config,
 )
 
 from oms_chain.devnet.exchange import ExchangeSimulator
 from oms_chain.devnet.world import DevAccount
+from oms_chain.testing import running_simulator
 from oms_chain.venues.cex import CcxtVenue
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[ExchangeSimulator]:
     """Book seeded by four agent steps around ETH = 3000 USDC, then still until stepped."""
-    simulator = still_simulator()
-    await simulator.start()
-    simulator.pause_agents()
-    simulator.step_agents(4)
-    simulator.create_account(API_KEY, SECRET, CEX_START)
-    simulator.create_account(OTHER_KEY, OTHER_SECRET, CEX_START)
-    yield simulator
-    await simulator.stop()
+    accounts = {API_KEY: (SECRET, CEX_START), OTHER_KEY: (OTHER_SECRET, CEX_START)}
+    async with running_simulator(still_config(), accounts) as simulator:
+        yield simulator
 
 
 @pytest.fixture

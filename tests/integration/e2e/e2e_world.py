@@ -52,16 +52,15 @@ SECOND = 1_000_000_000
 _OPTIONS = {"fetchCurrencies": False, "fetchMargins": False, "fetchMarkets": {"types": ["spot"]}}
 
 
-def still_simulator(**kw: Any) -> ExchangeSimulator:
+def still_config(**kw: Any) -> SimulatorConfig:
     """The simulator with ETH held at 3000 USD (the devnet pools' price) and BTC at 60000:
     market makers quote around that mid; agents act only when stepped (or resumed)."""
-    config = SimulatorConfig(
+    return SimulatorConfig(
         seed=21,
         price_paths={"ETH": ListPath([ETH]), "BTC": ListPath([60000])},
         fast_depth_interval_s=0.05,
         **kw,
     )
-    return ExchangeSimulator(config)
 
 
 def cex_config(sim: ExchangeSimulator, api_key: str = API_KEY, secret: str = SECRET) -> Any:

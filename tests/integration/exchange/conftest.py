@@ -9,6 +9,7 @@ import pytest
 from exchange_helpers import API_KEY, BALANCES, SECRET, SkewClock, rest_client
 
 from oms_chain.devnet.exchange import ExchangeSimulator, SimulatorConfig
+from oms_chain.testing import running_simulator
 
 
 @pytest.fixture
@@ -19,25 +20,19 @@ def skew_clock() -> SkewClock:
 @pytest.fixture
 async def sim(skew_clock: SkewClock) -> AsyncIterator[ExchangeSimulator]:
     """A still market: agents seed the book with 5 steps (seed 7), then stay paused."""
-    simulator = ExchangeSimulator(SimulatorConfig(seed=7, clock=skew_clock))
-    await simulator.start()
-    simulator.pause_agents()
-    simulator.step_agents(4)
-    simulator.create_account(API_KEY, SECRET, BALANCES)
-    yield simulator
-    await simulator.stop()
+    config = SimulatorConfig(seed=7, clock=skew_clock)
+    async with running_simulator(config, {API_KEY: (SECRET, BALANCES)}) as simulator:
+        yield simulator
 
 
 @pytest.fixture
 async def live_sim() -> AsyncIterator[ExchangeSimulator]:
     """A moving market: agents step every 20 ms, tickers stream every 200 ms."""
-    simulator = ExchangeSimulator(
-        SimulatorConfig(seed=11, agent_interval_s=0.02, ticker_interval_s=0.2)
-    )
-    await simulator.start()
-    simulator.create_account(API_KEY, SECRET, BALANCES)
-    yield simulator
-    await simulator.stop()
+    config = SimulatorConfig(seed=11, agent_interval_s=0.02, ticker_interval_s=0.2)
+    async with running_simulator(
+        config, {API_KEY: (SECRET, BALANCES)}, seed_steps=None
+    ) as simulator:
+        yield simulator
 
 
 @pytest.fixture
