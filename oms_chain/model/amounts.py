@@ -6,9 +6,10 @@ precision raises :class:`~oms_chain.model.errors.AmountPrecisionError` instead o
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Decimal, localcontext
 from typing import NewType
 
+from oms_chain.model.checks import MAX_UINT256, check_decimal, check_int, shown
 from oms_chain.model.errors import AmountPrecisionError, InvalidInput
 
 __all__ = [
@@ -34,41 +35,26 @@ BaseUnits = NewType("BaseUnits", int)
 Wei = NewType("Wei", int)
 
 _MAX_DECIMALS = 36
-# Enough digits for any uint256 amount at any supported decimals.
-_PRECISION = 120
+# Enough digits for any decimal check_decimal lets through (78 integer + 100 fractional digits)
+# scaled by any supported decimals: conversions never round.
+_PRECISION = 256
 
 
 def to_decimal(value: object, *, what: str = "value") -> Decimal:
-    """Parse ``value`` (``Decimal``, ``int`` or decimal string) into a finite ``Decimal``.
+    """Parse ``value`` (``Decimal``, ``int`` or decimal string of ASCII digits) into a finite
+    ``Decimal``.
 
     Floats are refused: they cannot represent most decimal amounts exactly.
 
     Raises:
-        InvalidInput: the value is a float, not a number, or not finite.
+        InvalidInput: the value is a float, not a number, not finite, or beyond the limits of
+            :func:`~oms_chain.model.checks.check_decimal` (magnitude 1e78, 100 fractional digits).
     """
-    if isinstance(value, (bool, float)):
-        raise InvalidInput(f"{what} must be a Decimal, int or decimal string, not {value!r}")
-    if isinstance(value, Decimal):
-        d = value
-    elif isinstance(value, int):
-        d = Decimal(value)
-    elif isinstance(value, str):
-        try:
-            d = Decimal(value.strip().replace("_", ""))
-        except InvalidOperation:
-            raise InvalidInput(f"{what} {value!r} is not a decimal number") from None
-    else:
-        raise InvalidInput(f"{what} must be a Decimal, int or decimal string, not {value!r}")
-    if not d.is_finite():
-        raise InvalidInput(f"{what} must be finite, got {value!r}")
-    return d
+    return check_decimal(value, what, strings=True)
 
 
 def _check_decimals(decimals: int) -> None:
-    if not isinstance(decimals, int) or isinstance(decimals, bool):
-        raise InvalidInput(f"decimals must be an int, got {decimals!r}")
-    if not 0 <= decimals <= _MAX_DECIMALS:
-        raise InvalidInput(f"decimals must be within 0..{_MAX_DECIMALS}, got {decimals}")
+    check_int(decimals, "decimals", minimum=0, maximum=_MAX_DECIMALS)
 
 
 def to_base_units(quantity: Decimal, decimals: int) -> BaseUnits:
@@ -76,6 +62,8 @@ def to_base_units(quantity: Decimal, decimals: int) -> BaseUnits:
 
     Raises:
         AmountPrecisionError: ``quantity`` has more than ``decimals`` fractional digits.
+        InvalidInput: ``quantity`` is not a finite decimal (see :func:`to_decimal`), the result
+            is beyond uint256, or ``decimals`` is not an int in 0..36.
     """
     _check_decimals(decimals)
     q = to_decimal(quantity, what="quantity")
@@ -88,14 +76,23 @@ def to_base_units(quantity: Decimal, decimals: int) -> BaseUnits:
             f"quantity {q} has more than {decimals} decimal places; "
             f"round it to a multiple of {Decimal(1).scaleb(-decimals)} first"
         )
-    return BaseUnits(int(integral))
+    units = int(integral)
+    if abs(units) > MAX_UINT256:
+        raise InvalidInput(
+            f"quantity {q} is {shown(units)} base units at {decimals} decimals, beyond uint256"
+        )
+    return BaseUnits(units)
 
 
 def from_base_units(units: int, decimals: int) -> Decimal:
-    """Convert integer base units to a human ``Decimal`` quantity (always exact)."""
+    """Convert integer base units (at most uint256 in magnitude) to a human ``Decimal``
+    quantity (always exact).
+
+    Raises:
+        InvalidInput: ``units`` is not an int or beyond uint256; bad ``decimals``.
+    """
     _check_decimals(decimals)
-    if not isinstance(units, int) or isinstance(units, bool):
-        raise InvalidInput(f"base units must be an int, got {units!r}")
+    check_int(units, "base units", minimum=-MAX_UINT256, maximum=MAX_UINT256)
     with localcontext() as ctx:
         ctx.prec = _PRECISION
         return Decimal(units).scaleb(-decimals)

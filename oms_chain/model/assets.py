@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from oms_chain.model.amounts import BaseUnits, from_base_units, to_base_units
+from oms_chain.model.checks import check_int, check_str
 from oms_chain.model.errors import InvalidInput
 
 __all__ = ["NATIVE_ADDRESS", "Asset"]
@@ -15,9 +17,12 @@ __all__ = ["NATIVE_ADDRESS", "Asset"]
 #: Placeholder address for a chain's native asset (ETH on Ethereum and most L2s).
 NATIVE_ADDRESS = "0x0000000000000000000000000000000000000000"
 
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_SYMBOL = re.compile(r"^[A-Za-z0-9.\-_+]{1,32}$")
-_VENUE = re.compile(r"^[a-z0-9_\-]{1,32}$")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_SYMBOL = re.compile(r"[A-Za-z0-9.\-_+]{1,32}")
+_SYMBOL_RULE = "1-32 characters from A-Z a-z 0-9 . - _ +"
+_VENUE = re.compile(r"[a-z0-9_\-]{1,32}")
+#: Chain ids are stored as signed 64-bit integers.
+_MAX_CHAIN = (1 << 63) - 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,28 +40,30 @@ class Asset:
     venue: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.symbol, str) or not _SYMBOL.match(self.symbol):
-            raise InvalidInput(f"asset symbol {self.symbol!r} must be 1-32 letters/digits/.-_+")
-        if not isinstance(self.decimals, int) or not 0 <= self.decimals <= 36:
-            raise InvalidInput(
-                f"asset {self.symbol}: decimals must be 0..36, got {self.decimals!r}"
-            )
+        check_str(self.symbol, "asset symbol", pattern=_SYMBOL, rule=_SYMBOL_RULE)
+        check_int(self.decimals, f"asset {self.symbol}: decimals", minimum=0, maximum=36)
         on_chain = self.chain_id is not None or self.address is not None
         if on_chain == (self.venue is not None):
             raise InvalidInput(
                 f"asset {self.symbol}: give either chain_id + address (on-chain) or venue (CEX)"
             )
         if on_chain:
-            if not isinstance(self.chain_id, int) or self.chain_id <= 0:
-                raise InvalidInput(f"asset {self.symbol}: chain_id must be a positive int")
-            if not isinstance(self.address, str) or not _ADDRESS.match(self.address):
-                raise InvalidInput(
-                    f"asset {self.symbol}: address {self.address!r} must be 0x + 40 hex digits"
-                )
-            object.__setattr__(self, "address", self.address.lower())
-        elif not isinstance(self.venue, str) or not _VENUE.match(self.venue):
-            raise InvalidInput(
-                f"asset {self.symbol}: venue {self.venue!r} must be a lower-case code"
+            check_int(
+                self.chain_id, f"asset {self.symbol}: chain_id", minimum=1, maximum=_MAX_CHAIN
+            )
+            check_str(
+                self.address,
+                f"asset {self.symbol}: address",
+                pattern=_ADDRESS,
+                rule="0x and 40 hex digits",
+            )
+            object.__setattr__(self, "address", self.address.lower())  # type: ignore[union-attr]
+        else:
+            check_str(
+                self.venue,
+                f"asset {self.symbol}: venue",
+                pattern=_VENUE,
+                rule="a lower-case code of 1-32 characters a-z 0-9 _ -",
             )
 
     @classmethod
@@ -106,7 +113,17 @@ class Asset:
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Asset:
-        """Inverse of :meth:`to_payload`."""
+        """Inverse of :meth:`to_payload`.
+
+        Raises:
+            InvalidInput: ``payload`` is not a mapping, lacks ``symbol`` / ``decimals``, or a
+                field is invalid.
+        """
+        if not isinstance(payload, Mapping):
+            raise InvalidInput(f"asset payload must be a mapping, got {type(payload).__name__}")
+        missing = [k for k in ("symbol", "decimals") if k not in payload]
+        if missing:
+            raise InvalidInput(f"asset payload lacks {', '.join(missing)}")
         return cls(
             symbol=payload["symbol"],
             decimals=payload["decimals"],

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from oms_chain.model.amounts import to_decimal
+from oms_chain.model.checks import check_decimal, check_instance, check_ns, check_str, shown
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import (
     AccountId,
@@ -41,12 +44,17 @@ class Fill:
     ts_event: int
 
     def __post_init__(self) -> None:
-        if self.quantity <= 0:
-            raise InvalidInput(f"fill {self.trade_id}: quantity must be positive")
-        if self.price <= 0:
-            raise InvalidInput(f"fill {self.trade_id}: price must be positive")
-        if self.fee < 0:
-            raise InvalidInput(f"fill {self.trade_id}: fee must not be negative")
+        check_str(self.trade_id, "fill trade_id")
+        what = f"fill {self.trade_id}"
+        for name in ("order_id", "client_order_id", "venue", "account", "instrument_id"):
+            check_str(getattr(self, name), f"{what}: {name}")
+        check_instance(self.side, f"{what}: side", Side, "a Side")
+        set_ = object.__setattr__
+        set_(self, "quantity", check_decimal(self.quantity, f"{what}: quantity", gt=0))
+        set_(self, "price", check_decimal(self.price, f"{what}: price", gt=0))
+        set_(self, "fee", check_decimal(self.fee, f"{what}: fee", ge=0))
+        check_instance(self.fee_currency, f"{what}: fee_currency", str, "a str")
+        check_ns(self.ts_event, f"{what}: ts_event")
 
     @property
     def key(self) -> str:
@@ -80,6 +88,22 @@ class Fill:
 
     @classmethod
     def from_payload(cls, p: dict[str, Any]) -> Fill:
+        """Inverse of :meth:`to_payload`.
+
+        Raises:
+            InvalidInput: ``p`` is not a mapping, lacks a field or has a bad value.
+        """
+        if not isinstance(p, Mapping):
+            raise InvalidInput(f"fill payload must be a mapping, got {type(p).__name__}")
+        try:
+            return cls._from_payload(p)
+        except InvalidInput:
+            raise
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            raise InvalidInput(f"malformed fill payload: {shown(exc)}") from None
+
+    @classmethod
+    def _from_payload(cls, p: Mapping[str, Any]) -> Fill:
         return cls(
             trade_id=TradeId(p["trade_id"]),
             order_id=OrderId(p["order_id"]),
@@ -88,9 +112,9 @@ class Fill:
             account=AccountId(p["account"]),
             instrument_id=InstrumentId(p["instrument_id"]),
             side=Side(p["side"]),
-            quantity=Decimal(p["quantity"]),
-            price=Decimal(p["price"]),
-            fee=Decimal(p["fee"]),
+            quantity=to_decimal(p["quantity"], what="fill quantity"),
+            price=to_decimal(p["price"], what="fill price"),
+            fee=to_decimal(p["fee"], what="fill fee"),
             fee_currency=p["fee_currency"],
             ts_event=p["ts_event"],
         )

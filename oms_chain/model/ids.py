@@ -11,6 +11,7 @@ import hashlib
 import re
 from typing import NewType
 
+from oms_chain.model.checks import check_int, check_str
 from oms_chain.model.errors import InvalidInput
 
 __all__ = [
@@ -44,14 +45,16 @@ TxHash = NewType("TxHash", str)
 #: Binance's ``newClientOrderId`` rule, the strictest among the venues we target.
 CLIENT_ORDER_ID_PATTERN = re.compile(r"^[a-zA-Z0-9\-_]{1,36}$")
 
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_ID_PATTERN = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_PREFIX = re.compile(r"[a-zA-Z0-9]{1,6}")
+_ORDER_ID = re.compile(r"[A-Za-z0-9._:/\-]{1,256}")
+_MAX_SEQ = 10**9 - 1
 
 
 def _check_id(kind: str, value: str) -> None:
-    if not isinstance(value, str) or not _ID_PATTERN.match(value):
-        raise InvalidInput(
-            f"{kind} {value!r} is not valid: use 1-128 characters from A-Z a-z 0-9 . _ : -"
-        )
+    check_str(
+        value, kind, pattern=_ID_PATTERN, rule="use 1-128 characters from A-Z a-z 0-9 . _ : -"
+    )
 
 
 def parent_order_id(intent_id: IntentId) -> OrderId:
@@ -61,9 +64,15 @@ def parent_order_id(intent_id: IntentId) -> OrderId:
 
 
 def child_order_id(parent: OrderId, seq: int) -> OrderId:
-    """The id of the ``seq``-th child (0-based) of ``parent``."""
-    if seq < 0:
-        raise InvalidInput(f"child sequence must be >= 0, got {seq}")
+    """The id of the ``seq``-th child (0-based) of ``parent``.
+
+    Raises:
+        InvalidInput: ``parent`` is not an order id or ``seq`` not an int in 0..999,999,999.
+    """
+    check_str(
+        parent, "parent order id", pattern=_ORDER_ID, rule="an order id (A-Z a-z 0-9 . _ : / -)"
+    )
+    check_int(seq, "child sequence seq", minimum=0, maximum=_MAX_SEQ)
     return OrderId(f"{parent}/{seq}")
 
 
@@ -76,10 +85,8 @@ def client_order_id(intent_id: IntentId, seq: int, *, prefix: str = "oms") -> Cl
     enforced by the store's client order id table.
     """
     _check_id("intent id", intent_id)
-    if seq < 0:
-        raise InvalidInput(f"child sequence must be >= 0, got {seq}")
-    if not re.fullmatch(r"[a-zA-Z0-9]{1,6}", prefix):
-        raise InvalidInput(f"client order id prefix {prefix!r} must be 1-6 letters or digits")
+    check_int(seq, "child sequence seq", minimum=0, maximum=_MAX_SEQ)
+    check_str(prefix, "client order id prefix", pattern=_PREFIX, rule="1-6 letters or digits")
     digest = hashlib.blake2b(f"{intent_id}\x00{seq}".encode(), digest_size=12).hexdigest()
     coid = f"{prefix}-{digest}-{seq}"
     if not CLIENT_ORDER_ID_PATTERN.match(coid):

@@ -6,6 +6,7 @@ Every instrument has an ``id`` (stable string key), a ``base`` (what a quantity 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,6 +15,7 @@ from typing import Any
 
 from oms_chain.model.amounts import to_decimal
 from oms_chain.model.assets import Asset
+from oms_chain.model.checks import check_instance, check_int, check_ns
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import InstrumentId
 
@@ -61,6 +63,8 @@ class SpotPair:
     quote: Asset
 
     def __post_init__(self) -> None:
+        check_instance(self.base, "spot pair base", Asset, "an Asset")
+        check_instance(self.quote, "spot pair quote", Asset, "an Asset")
         if self.base == self.quote:
             raise InvalidInput(f"spot pair needs two different assets, got {self.base} twice")
 
@@ -102,14 +106,17 @@ class OptionContract:
     size_decimals: int = 4
 
     def __post_init__(self) -> None:
-        strike = to_decimal(self.strike, what="strike")
+        check_instance(self.underlying, "option underlying", Asset, "an Asset")
+        check_instance(self.quote, "option quote", Asset, "an Asset")
+        strike = to_decimal(self.strike, what="option strike")
         if strike <= 0:
             raise InvalidInput(f"option strike must be positive, got {strike}")
         object.__setattr__(self, "strike", strike)
-        if not isinstance(self.expiry_ns, int) or self.expiry_ns <= 0:
-            raise InvalidInput(f"option expiry_ns must be a positive int, got {self.expiry_ns!r}")
-        if not 0 <= self.size_decimals <= 18:
-            raise InvalidInput(f"option size_decimals must be 0..18, got {self.size_decimals}")
+        check_ns(self.expiry_ns, "option expiry_ns", positive=True)
+        check_instance(self.option_kind, "option option_kind", OptionKind, "an OptionKind")
+        check_instance(self.settlement, "option settlement", Settlement, "a Settlement")
+        check_instance(self.style, "option style", OptionStyle, "an OptionStyle")
+        check_int(self.size_decimals, "option size_decimals", minimum=0, maximum=18)
         if self.underlying == self.quote:
             raise InvalidInput("option underlying and quote must differ")
 
@@ -160,8 +167,11 @@ class Perpetual:
     size_decimals: int = 8
 
     def __post_init__(self) -> None:
-        if not 0 <= self.size_decimals <= 18:
-            raise InvalidInput(f"perpetual size_decimals must be 0..18, got {self.size_decimals}")
+        for name in ("base", "quote", "settle"):
+            check_instance(getattr(self, name), f"perpetual {name}", Asset, "an Asset")
+        if self.base == self.quote:
+            raise InvalidInput(f"perpetual needs two different assets, got {self.base} twice")
+        check_int(self.size_decimals, "perpetual size_decimals", minimum=0, maximum=18)
 
     @property
     def id(self) -> InstrumentId:
@@ -194,8 +204,10 @@ def instrument_from_payload(payload: dict[str, Any]) -> Instrument:
     Raises:
         InvalidInput: unknown ``kind`` or malformed fields.
     """
+    if not isinstance(payload, Mapping):
+        raise InvalidInput(f"instrument payload must be a mapping, got {type(payload).__name__}")
+    kind = payload.get("kind")
     try:
-        kind = payload["kind"]
         if kind == "spot":
             return SpotPair(
                 base=Asset.from_payload(payload["base"]),
@@ -205,7 +217,7 @@ def instrument_from_payload(payload: dict[str, Any]) -> Instrument:
             return OptionContract(
                 underlying=Asset.from_payload(payload["underlying"]),
                 quote=Asset.from_payload(payload["quote"]),
-                strike=Decimal(payload["strike"]),
+                strike=to_decimal(payload["strike"], what="option strike"),
                 expiry_ns=payload["expiry_ns"],
                 option_kind=OptionKind(payload["option_kind"]),
                 settlement=Settlement(payload["settlement"]),
@@ -219,6 +231,8 @@ def instrument_from_payload(payload: dict[str, Any]) -> Instrument:
                 settle=Asset.from_payload(payload["settle"]),
                 size_decimals=payload["size_decimals"],
             )
-    except (KeyError, TypeError, ValueError) as exc:
+    except InvalidInput:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise InvalidInput(f"malformed instrument payload: {exc!r}") from exc
     raise InvalidInput(f"unknown instrument kind {kind!r}; expected spot, option or perp")

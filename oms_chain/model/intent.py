@@ -10,6 +10,16 @@ from enum import Enum
 from typing import Any
 
 from oms_chain.model.amounts import to_decimal
+from oms_chain.model.checks import (
+    MAX_UINT256,
+    check_bool,
+    check_decimal,
+    check_instance,
+    check_int,
+    check_ns,
+    check_str,
+    shown,
+)
 from oms_chain.model.errors import AmountPrecisionError, InvalidInput, InvalidIntent
 from oms_chain.model.ids import AccountId, IntentId, VenueId
 from oms_chain.model.instruments import Instrument, instrument_from_payload
@@ -38,9 +48,11 @@ ALGOS = frozenset({"direct", "twap", "vwap", "iceberg", "sniper"})
 
 AlgoParam = str | int | bool | Decimal
 
-_NAME = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_PARAM_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_NAME_RULE = "1-128 characters from A-Z a-z 0-9 ._:-"
+_PARAM_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _MAX_BPS = Decimal(10_000)
+_MAX_PARAM_STR = 256
 
 
 def _bad(msg: str) -> InvalidIntent:
@@ -55,6 +67,22 @@ def _positive(value: object, field: str) -> Decimal:
     if d <= 0:
         raise _bad(f"intent {field} must be positive, got {d}")
     return d
+
+
+def _param(key: str, value: object) -> AlgoParam:
+    """One algo parameter value: a finite Decimal, an int within uint256, a bool or a short str."""
+    name = f"intent algo_params[{key!r}]"
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return check_int(value, name, minimum=-MAX_UINT256, maximum=MAX_UINT256)
+    if isinstance(value, Decimal):
+        return check_decimal(value, name)
+    if isinstance(value, str):
+        if len(value) > _MAX_PARAM_STR:
+            raise InvalidIntent(f"{name} must be at most {_MAX_PARAM_STR} characters")
+        return value
+    raise InvalidIntent(f"{name} must be str, int, bool or Decimal, got {shown(value)}")
 
 
 def _fits(value: Decimal, decimals: int, field: str, unit: str) -> None:
@@ -89,6 +117,43 @@ class Intent:
     reduce_only: bool
     ts_init: int
 
+    def __post_init__(self) -> None:
+        # The invariants of a built intent, for direct construction and payloads; create()
+        # parses and explains each field first, so there this only re-checks cheap facts.
+        try:
+            check_str(self.intent_id, "intent_id", pattern=_NAME)
+            check_str(self.account, "intent account", pattern=_NAME)
+            check_instance(self.side, "intent side", Side, "a Side")
+            if (self.quantity is None) == (self.notional is None):
+                raise InvalidIntent("intent needs exactly one of quantity or notional")
+            for name in ("quantity", "notional", "limit_price"):
+                value = getattr(self, name)
+                if value is not None:
+                    check_decimal(value, f"intent {name}", gt=0)
+            if self.max_slippage_bps is not None:
+                check_decimal(self.max_slippage_bps, "intent max_slippage_bps", ge=0, le=_MAX_BPS)
+            if self.deadline_ns is not None:
+                check_ns(self.deadline_ns, "intent deadline_ns")
+            check_ns(self.ts_init, "intent ts_init")
+            if self.algo not in ALGOS:
+                raise InvalidIntent(f"intent algo {shown(self.algo)} is unknown")
+            check_instance(self.algo_params, "intent algo_params", tuple, "a tuple of pairs")
+            check_instance(self.venues, "intent venues", tuple, "a tuple of venue names")
+            if not self.venues:
+                raise InvalidIntent("intent venues must name at least one allowed venue")
+            for k, v in enumerate(self.venues):
+                check_str(v, f"intent venues[{k}]", pattern=_NAME)
+            check_bool(self.reduce_only, "intent reduce_only")
+        except InvalidIntent:
+            raise
+        except InvalidInput as exc:
+            raise InvalidIntent(str(exc)) from None
+        if not isinstance(self.instrument, Instrument):  # type: ignore[arg-type,misc]
+            raise InvalidIntent(
+                f"intent instrument must be a SpotPair, OptionContract or Perpetual, "
+                f"got {type(self.instrument).__name__}"
+            )
+
     @classmethod
     def create(
         cls,
@@ -114,10 +179,14 @@ class Intent:
             InvalidIntent: a field is missing, malformed or out of range; the message names it.
             AmountPrecisionError: quantity or notional is finer than the instrument allows.
         """
-        if not isinstance(intent_id, str) or not _NAME.match(intent_id):
-            raise _bad(f"intent_id {intent_id!r} must be 1-128 characters from A-Z a-z 0-9 ._:-")
-        if not isinstance(account, str) or not _NAME.match(account):
-            raise _bad(f"intent account {account!r} must be 1-128 characters from A-Z a-z 0-9 ._:-")
+        if not isinstance(intent_id, str) or not _NAME.fullmatch(intent_id):
+            raise _bad(
+                f"intent_id {shown(intent_id)} must be 1-128 characters from A-Z a-z 0-9 ._:-"
+            )
+        if not isinstance(account, str) or not _NAME.fullmatch(account):
+            raise _bad(
+                f"intent account {shown(account)} must be 1-128 characters from A-Z a-z 0-9 ._:-"
+            )
         if not isinstance(instrument, Instrument):  # type: ignore[arg-type,misc]
             raise _bad(
                 f"intent instrument must be a SpotPair, OptionContract or Perpetual, "
@@ -127,9 +196,9 @@ class Intent:
             try:
                 side = Side(side.lower())
             except ValueError:
-                raise _bad(f"intent side {side!r} must be 'buy' or 'sell'") from None
+                raise _bad(f"intent side {shown(side)} must be 'buy' or 'sell'") from None
         if not isinstance(side, Side):
-            raise _bad(f"intent side {side!r} must be 'buy' or 'sell'")
+            raise _bad(f"intent side {shown(side)} must be 'buy' or 'sell'")
         if (quantity is None) == (notional is None):
             raise _bad("intent needs exactly one of quantity (base units) or notional (quote)")
         qty = None if quantity is None else _positive(quantity, "quantity")
@@ -147,42 +216,44 @@ class Intent:
                 raise _bad(f"intent {exc}") from None
             if not 0 <= slip <= _MAX_BPS:
                 raise _bad(f"intent max_slippage_bps must be within 0..10000, got {slip}")
-        if not isinstance(now_ns, int) or isinstance(now_ns, bool):
-            raise _bad(f"now_ns must be an int of nanoseconds, got {now_ns!r}")
-        if deadline_ns is not None:
-            if not isinstance(deadline_ns, int) or isinstance(deadline_ns, bool):
-                raise _bad(f"intent deadline_ns must be an int of nanoseconds, got {deadline_ns!r}")
-            if deadline_ns <= now_ns:
-                raise _bad(
-                    f"intent deadline_ns {deadline_ns} is not in the future (now is {now_ns})"
-                )
+        try:
+            check_ns(now_ns, "now_ns (int nanoseconds)")
+            if deadline_ns is not None:
+                check_ns(deadline_ns, "intent deadline_ns (int nanoseconds)")
+        except InvalidInput as exc:
+            raise _bad(str(exc)) from None
+        if deadline_ns is not None and deadline_ns <= now_ns:
+            raise _bad(f"intent deadline_ns {deadline_ns} is not in the future (now is {now_ns})")
         if not isinstance(algo, str) or algo not in ALGOS:
-            raise _bad(f"intent algo {algo!r} is unknown; choose one of {sorted(ALGOS)}")
+            raise _bad(f"intent algo {shown(algo)} is unknown; choose one of {sorted(ALGOS)}")
         params: list[tuple[str, AlgoParam]] = []
         if algo_params is not None and not isinstance(algo_params, Mapping):
-            raise _bad(f"intent algo_params must be a mapping, got {algo_params!r}")
+            raise _bad(f"intent algo_params must be a mapping, got {shown(algo_params)}")
         for key, value in sorted((algo_params or {}).items(), key=lambda kv: str(kv[0])):
-            if not isinstance(key, str) or not _PARAM_KEY.match(key):
-                raise _bad(f"intent algo_params key {key!r} must be snake_case")
-            if isinstance(value, float) or not isinstance(value, str | int | bool | Decimal):
-                raise _bad(
-                    f"intent algo_params[{key!r}] must be str, int, bool or Decimal, got {value!r}"
-                )
-            params.append((key, value))
+            if not isinstance(key, str) or not _PARAM_KEY.fullmatch(key):
+                raise _bad(f"intent algo_params key {shown(key)} must be snake_case")
+            try:
+                params.append((key, _param(key, value)))
+            except InvalidIntent:
+                raise
+            except InvalidInput as exc:
+                raise _bad(str(exc)) from None
         if isinstance(venues, str):
             raise _bad("intent venues must be a list of venue names, not one string")
         if not isinstance(venues, Iterable):
-            raise _bad(f"intent venues must be a list of venue names, got {venues!r}")
+            raise _bad(f"intent venues must be a list of venue names, got {shown(venues)}")
         venue_list = tuple(venues)
         if not venue_list:
             raise _bad("intent venues must name at least one allowed venue")
-        for v in venue_list:
-            if not isinstance(v, str) or not _NAME.match(v):
-                raise _bad(f"intent venue {v!r} is not a valid venue name")
+        for k, v in enumerate(venue_list):
+            if not isinstance(v, str) or not _NAME.fullmatch(v):
+                raise _bad(
+                    f"intent venues[{k}] {shown(v)} is not a valid venue name: use {_NAME_RULE}"
+                )
         if len(set(venue_list)) != len(venue_list):
             raise _bad(f"intent venues {list(venue_list)} contain duplicates")
         if not isinstance(reduce_only, bool):
-            raise _bad(f"intent reduce_only must be a bool, got {reduce_only!r}")
+            raise _bad(f"intent reduce_only must be a bool, got {shown(reduce_only)}")
         return cls(
             intent_id=IntentId(intent_id),
             account=AccountId(account),
@@ -232,13 +303,27 @@ class Intent:
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Intent:
-        """Inverse of :meth:`to_payload` (does not re-check the deadline against a clock)."""
+        """Inverse of :meth:`to_payload` (does not re-check the deadline against a clock).
 
+        Raises:
+            InvalidIntent: ``payload`` is not a mapping, lacks a field or has a bad value.
+        """
+        if not isinstance(payload, Mapping):
+            raise InvalidIntent(f"intent payload must be a mapping, got {type(payload).__name__}")
+        try:
+            return cls._from_payload(payload)
+        except InvalidInput:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            raise InvalidIntent(f"malformed intent payload: {shown(exc)}") from None
+
+    @classmethod
+    def _from_payload(cls, payload: Mapping[str, Any]) -> Intent:
         def dec(v: Any) -> AlgoParam:
             return Decimal(v["decimal"]) if isinstance(v, dict) else v
 
         def opt(v: str | None) -> Decimal | None:
-            return None if v is None else Decimal(v)
+            return None if v is None else to_decimal(v)
 
         return cls(
             intent_id=IntentId(payload["intent_id"]),

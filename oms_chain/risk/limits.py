@@ -10,12 +10,22 @@ The gate is synchronous and allocation-light: the target is p99 < 200 µs per in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
+from oms_chain.model.checks import (
+    check_bool,
+    check_decimal,
+    check_instance,
+    check_int,
+    check_ns,
+    check_str,
+    shown,
+)
 from oms_chain.model.clock import Clock
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import AccountId, InstrumentId
@@ -33,6 +43,18 @@ __all__ = [
 
 _BPS = Decimal(10_000)
 _ZERO = Decimal(0)
+_CODE = re.compile(r"[A-Za-z0-9.\-_+]{1,32}")
+_CODE_RULE = "1-32 characters from A-Z a-z 0-9 . - _ +"
+_MAX_BURST = 10**6
+_MAX_CHAIN = (1 << 63) - 1
+#: Decimal limits and their upper bounds (``None``: any finite positive value).
+_DECIMAL_LIMITS: tuple[tuple[str, Decimal | None], ...] = (
+    ("max_order_notional", None),
+    ("max_daily_loss", None),
+    ("max_slippage_bps", _BPS),
+    ("price_collar_bps", None),
+    ("max_submits_per_second", Decimal(10**9)),  # one per nanosecond: the clock's resolution
+)
 
 
 class TradingState(Enum):
@@ -47,7 +69,17 @@ class TradingState(Enum):
 class RiskLimits:
     """Hard limits. ``None`` disables a limit. Money limits are in ``currency`` (the quote of the
     instruments they apply to); ``max_position`` maps a base asset symbol to the largest absolute
-    net position (summed over venues) an account may hold."""
+    net position (summed over venues) an account may hold.
+
+    Every limit is checked when built: money limits and ``price_collar_bps`` are positive finite
+    Decimals (an int converts exactly), ``max_slippage_bps`` at most 10,000,
+    ``max_submits_per_second`` at most 1e9, ``max_open_orders`` and ``submit_burst`` positive
+    ints, the allow-lists sets (of venue names, of positive chain ids).
+
+    Raises:
+        InvalidInput: a limit has the wrong type, is NaN or infinite, or is out of range; the
+            message names it.
+    """
 
     currency: str = "USDC"
     max_order_notional: Decimal | None = None
@@ -62,23 +94,52 @@ class RiskLimits:
     submit_burst: int = 10
 
     def __post_init__(self) -> None:
-        for name in (
-            "max_order_notional",
-            "max_daily_loss",
-            "max_slippage_bps",
-            "price_collar_bps",
-            "max_submits_per_second",
-        ):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, Decimal) or v <= 0):
-                raise InvalidInput(f"risk limit {name!r} must be a positive Decimal, got {v!r}")
+        # Each limit is checked (and an int converted to Decimal) once, here, never per intent.
+        set_ = object.__setattr__
+        check_str(self.currency, "risk limit 'currency'", pattern=_CODE, rule=_CODE_RULE)
+        for name, upper in _DECIMAL_LIMITS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            d = check_decimal(value, f"risk limit {name!r}")
+            if d <= 0 or (upper is not None and d > upper):
+                most = "" if upper is None else f" of at most {_fmt(upper)}"
+                raise InvalidInput(f"risk limit {name!r} must be a positive Decimal{most}, got {d}")
+            set_(self, name, d)
+        if not isinstance(self.max_position, Mapping):
+            raise InvalidInput(
+                "risk limit 'max_position' must map a base asset symbol to a Decimal, "
+                f"got {shown(self.max_position)}"
+            )
+        caps: dict[str, Decimal] = {}
         for sym, v in self.max_position.items():
-            if not isinstance(v, Decimal) or v <= 0:
-                raise InvalidInput(f"risk limit 'max_position.{sym}' must be positive, got {v!r}")
-        if self.max_open_orders is not None and self.max_open_orders <= 0:
-            raise InvalidInput("risk limit 'max_open_orders' must be a positive int")
-        if self.submit_burst <= 0:
-            raise InvalidInput("risk limit 'submit_burst' must be a positive int")
+            check_str(sym, "risk limit 'max_position' key", pattern=_CODE, rule=_CODE_RULE)
+            caps[sym] = cap = check_decimal(v, f"risk limit 'max_position.{sym}'")
+            if cap <= 0:
+                raise InvalidInput(f"risk limit 'max_position.{sym}' must be positive, got {cap}")
+        set_(self, "max_position", caps)
+        if self.max_open_orders is not None:
+            check_int(self.max_open_orders, "risk limit 'max_open_orders'", minimum=1)
+        check_int(self.submit_burst, "risk limit 'submit_burst'", minimum=1, maximum=_MAX_BURST)
+        if self.allowed_venues is not None:
+            venues = _set_of(self.allowed_venues, "allowed_venues", "venue names")
+            for v in venues:
+                check_str(v, "risk limit 'allowed_venues' item")
+            set_(self, "allowed_venues", venues)
+        if self.allowed_chains is not None:
+            chains = _set_of(self.allowed_chains, "allowed_chains", "chain ids")
+            for c in chains:
+                check_int(c, "risk limit 'allowed_chains' item", minimum=1, maximum=_MAX_CHAIN)
+            set_(self, "allowed_chains", chains)
+
+
+def _set_of(value: object, name: str, what: str) -> frozenset[Any]:
+    if isinstance(value, str | bytes) or not isinstance(value, Set | list | tuple):
+        raise InvalidInput(
+            f"risk limit {name!r} must be a set of {what}, got {shown(value)}; "
+            f"write frozenset({{...}}) or a list"
+        )
+    return frozenset(value)
 
 
 class RiskView(Protocol):
@@ -113,6 +174,14 @@ class CheckResult:
     passed: bool
     reason: str
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InvalidInput(f"check result name must be a non-empty str, got {shown(self.name)}")
+        if not isinstance(self.passed, bool):
+            raise InvalidInput(f"check result passed must be a bool, got {shown(self.passed)}")
+        if not isinstance(self.reason, str):
+            raise InvalidInput(f"check result reason must be a str, got {shown(self.reason)}")
+
     def __str__(self) -> str:
         return f"{self.name}: {'ok' if self.passed else 'FAILED'} - {self.reason}"
 
@@ -131,6 +200,21 @@ class RiskDecision:
     quantity: Decimal | None
     notional: Decimal | None
 
+    def __post_init__(self) -> None:
+        check_bool(self.accepted, "risk decision accepted")
+        if not isinstance(self.checks, tuple) or not all(
+            isinstance(c, CheckResult) for c in self.checks
+        ):
+            raise InvalidInput(
+                f"risk decision checks must be a tuple of CheckResult, got {shown(self.checks)}"
+            )
+        for name in ("quantity", "notional"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, Decimal) and value.is_finite()):
+                raise InvalidInput(
+                    f"risk decision {name} must be a finite Decimal or None, got {shown(value)}"
+                )
+
     @property
     def reason(self) -> str:
         for c in self.checks:
@@ -140,12 +224,20 @@ class RiskDecision:
 
 
 class TokenBucket:
-    """Token bucket on integer-nanosecond timestamps: ``rate`` tokens per second, ``burst`` max."""
+    """Token bucket on integer-nanosecond timestamps: ``rate`` tokens per second, ``burst`` max.
+
+    Raises:
+        InvalidInput: ``rate_per_s`` not a Decimal (or int) in (0, 1e9], ``burst`` not an int in
+            1..1,000,000, or a timestamp not an int of nanoseconds.
+    """
 
     __slots__ = ("_burst", "_last_ns", "_ns_per_token", "_tokens")
 
     def __init__(self, rate_per_s: Decimal, burst: int, now_ns: int) -> None:
-        self._ns_per_token = int(Decimal(1_000_000_000) / rate_per_s)
+        rate = check_decimal(rate_per_s, "rate_per_s", gt=0, le=10**9)
+        check_int(burst, "burst", minimum=1, maximum=_MAX_BURST)
+        check_ns(now_ns, "now_ns")
+        self._ns_per_token = int(Decimal(1_000_000_000) / rate)
         self._burst = burst * self._ns_per_token
         self._tokens = self._burst  # tokens scaled by ns_per_token to stay in integers
         self._last_ns = now_ns
@@ -156,11 +248,14 @@ class TokenBucket:
             self._last_ns = now_ns
 
     def available(self, now_ns: int) -> bool:
+        """Whether a token could be taken at ``now_ns`` (none is taken)."""
+        check_ns(now_ns, "now_ns")
         self._refill(now_ns)
         return self._tokens >= self._ns_per_token
 
     def take(self, now_ns: int) -> bool:
         """Take one token if available; return whether it was taken."""
+        check_ns(now_ns, "now_ns")
         self._refill(now_ns)
         if self._tokens >= self._ns_per_token:
             self._tokens -= self._ns_per_token
@@ -180,6 +275,10 @@ class RiskGate:
     """Evaluates intents against :class:`RiskLimits` and the current :class:`TradingState`.
 
     ``clock`` (integer nanoseconds) drives the rate limit and the deadline check.
+
+    Raises:
+        InvalidInput: ``limits`` is not :class:`RiskLimits`, ``clock`` has no ``now_ns()``,
+            or ``state`` is not a :class:`TradingState`.
     """
 
     __slots__ = ("_bucket", "_clock", "_limits", "_state", "_state_reason")
@@ -191,6 +290,10 @@ class RiskGate:
         clock: Clock,
         state: TradingState = TradingState.ACTIVE,
     ) -> None:
+        check_instance(limits, "limits", RiskLimits, "a RiskLimits")
+        if not isinstance(clock, Clock):
+            raise InvalidInput(f"clock must have now_ns() (a Clock), got {shown(clock)}")
+        check_instance(state, "state", TradingState, "a TradingState")
         self._limits = limits
         self._clock = clock
         self._state = state
@@ -210,7 +313,13 @@ class RiskGate:
         return self._state
 
     def set_trading_state(self, state: TradingState, reason: str) -> None:
-        """Switch the kill switch; takes effect for the very next check."""
+        """Switch the kill switch; takes effect for the very next check.
+
+        Raises:
+            InvalidInput: ``state`` is not a :class:`TradingState` or ``reason`` not a str.
+        """
+        check_instance(state, "state", TradingState, "a TradingState")
+        check_instance(reason, "reason", str, "a str")
         self._state = state
         self._state_reason = reason
 
@@ -219,7 +328,12 @@ class RiskGate:
         return CheckResult("trading_state", True, f"cancels allowed while {self._state.value}")
 
     def check(self, intent: Intent, view: RiskView) -> RiskDecision:
-        """Run every check for ``intent``. Consumes a rate-limit token only when accepted."""
+        """Run every check for ``intent``. Consumes a rate-limit token only when accepted.
+
+        Raises:
+            InvalidInput: ``intent`` is not an :class:`Intent`.
+        """
+        check_instance(intent, "intent", Intent, "an Intent")
         lim = self._limits
         now = self._clock.now_ns()
         checks: list[CheckResult] = []
