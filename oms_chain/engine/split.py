@@ -13,7 +13,7 @@ The engine sends the legs concurrently and re-routes what a leg fails to fill (s
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from typing import Protocol
@@ -112,10 +112,15 @@ class RoutingSplitter:
         source_for: exact liquidity per venue; venues it returns ``None`` for are read through
             :meth:`Venue.liquidity`. Default: :func:`amm_source` (Uniswap venues quoted with
             their pools' exact math).
+        allow_warnings: plan warning codes (:data:`oms_chain.routing.WARNING_CODES`) to accept;
+            a plan with any other warning is refused (:class:`~oms_chain.routing.PlanRefused`).
     """
 
-    def __init__(self, *, source_for: SourceFor | None = amm_source) -> None:
+    def __init__(
+        self, *, source_for: SourceFor | None = amm_source, allow_warnings: Collection[str] = ()
+    ) -> None:
         self._source_for = source_for
+        self._allow = allow_warnings
 
     async def _source(self, venue: Venue, instrument: Instrument, side: Side) -> LiquiditySource:
         if self._source_for is not None:
@@ -168,6 +173,7 @@ class RoutingSplitter:
                 paid = leg.amount_in + leg.fixed_cost
                 price = Decimal(paid) / quote_scale / (Decimal(leg.amount_out) / base_scale)
                 raw.append((leg.venue, leg.amount_out, price))
+        plan.refuse_warnings(self._allow)  # nothing is sent for a plan with a warning not allowed
         if not raw:
             raise InvalidInput(f"no route for {quantity} {instrument.base.symbol}")
         # Quantities on each venue's grid (an exchange's step, else the instrument's); the

@@ -4,14 +4,28 @@ Every venue becomes a :class:`LiquiditySource` (exact output for an input and it
 cost, minimum size, inventory and shared inventory group); :func:`route` returns a
 :class:`RoutePlan` that maximizes net output for an exact input, :func:`route_exact_output` one
 that minimizes net input for an exact output, each with the best single source and the 5 %-step
-greedy split (:func:`greedy_split`) for comparison. :func:`sources_for_pair` builds the sources
-of a chain's pools and two-hop paths, :func:`source_from_exchange_book` one of a CEX book.
+greedy split (:func:`greedy_split`) for comparison, and typed warnings (negative net output,
+price impact over a bound) that a caller refuses unless allowed
+(:meth:`RoutePlan.refuse_warnings`). :func:`sources_for_pair` builds the sources of a chain's
+pools and two-hop paths, :func:`source_from_exchange_book` one of a CEX book.
 """
 
 from oms_chain.routing.baselines import best_single, greedy_split
 from oms_chain.routing.live import source_from_exchange_book, sources_for_pair
 from oms_chain.routing.optimizer import route, route_exact_output
-from oms_chain.routing.plan import EXACT_INPUT, EXACT_OUTPUT, Baseline, RouteLeg, RoutePlan
+from oms_chain.routing.plan import (
+    DEFAULT_MAX_PRICE_IMPACT_BPS,
+    EXACT_INPUT,
+    EXACT_OUTPUT,
+    WARNING_CODES,
+    Baseline,
+    NegativeNetOutput,
+    PlanRefused,
+    PlanWarning,
+    PriceImpactAboveBound,
+    RouteLeg,
+    RoutePlan,
+)
 from oms_chain.routing.sources import (
     InputFunction,
     LiquiditySource,
@@ -20,13 +34,19 @@ from oms_chain.routing.sources import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_PRICE_IMPACT_BPS",
     "EXACT_INPUT",
     "EXACT_OUTPUT",
+    "WARNING_CODES",
     "Baseline",
     "InputFunction",
     "LiquiditySource",
+    "NegativeNetOutput",
     "OutputFunction",
     "OutputUnavailable",
+    "PlanRefused",
+    "PlanWarning",
+    "PriceImpactAboveBound",
     "RouteLeg",
     "RoutePlan",
     "best_single",

@@ -11,25 +11,36 @@ Both modes become one problem: maximize ``Σ value_i(x_i) − fixed_i·[x_i > 0]
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from oms_chain.model.checks import MAX_UINT256, check_bool, check_int, shown
+from oms_chain.model.errors import InvalidInput
 from oms_chain.routing.sources import LiquiditySource
 
 
 class Exact:
-    """An exact integer function with memo (the same points are asked for repeatedly)."""
+    """An exact integer function with memo (the same points are asked for repeatedly).
 
-    __slots__ = ("cache", "fn")
+    A value that is not an ``int`` (a float, a Decimal, NaN from a user's function) raises
+    :class:`InvalidInput` naming ``what``: one type check per new point, nothing per cached one.
+    """
 
-    def __init__(self, fn: Callable[[int], int]) -> None:
+    __slots__ = ("cache", "fn", "what")
+
+    def __init__(self, fn: Callable[[int], int], what: str = "output") -> None:
         self.fn = fn
+        self.what = what
         self.cache: dict[int, int] = {0: 0}
 
     def __call__(self, x: int) -> int:
         value = self.cache.get(x)
         if value is None:
             value = self.fn(x)
+            if type(value) is not int:
+                raise InvalidInput(
+                    f"{self.what} must return an int of base units, returned {shown(value)} for {x}"
+                )
             self.cache[x] = value
         return value
 
@@ -80,3 +91,48 @@ def group_index(
     index: dict[str | None, int] = {name: k for k, name in enumerate(names)}
     group = [index.get(s.inventory_group, -1) for s in sources]
     return group, [inventories[name] for name in names if name is not None]
+
+
+def check_request(
+    sources: object,
+    amount: object,
+    name: str,
+    inventories: object,
+    compare_greedy: object = True,
+) -> tuple[list[LiquiditySource], dict[str, int]]:
+    """The sources as a list and the inventory caps as a dict, after checking a routing call's
+    arguments (``name`` is the amount's argument name).
+
+    Raises:
+        InvalidInput: ``amount`` not an int in 1..2**256-1; ``sources`` not a non-empty
+            sequence of :class:`LiquiditySource` with unique venues; ``inventories`` not a
+            mapping of group name to an int >= 0; ``compare_greedy`` not a bool.
+    """
+    check_int(amount, f"{name} (base units)", minimum=1, maximum=MAX_UINT256)
+    check_bool(compare_greedy, "compare_greedy")
+    if isinstance(sources, str) or not isinstance(sources, Sequence):
+        raise InvalidInput(
+            f"sources must be a list of LiquiditySource, got {type(sources).__name__}"
+        )
+    if not sources:
+        raise InvalidInput("no liquidity sources given: pass at least one venue to route over")
+    for k, s in enumerate(sources):
+        if not isinstance(s, LiquiditySource):
+            raise InvalidInput(f"sources[{k}] must be a LiquiditySource, got {shown(s)}")
+    venues = [s.venue for s in sources]
+    if len(set(venues)) != len(venues):
+        twice = sorted({str(v) for v in venues if venues.count(v) > 1})
+        raise InvalidInput(f"venue ids must be unique per route; repeated: {', '.join(twice)}")
+    if inventories is not None and not isinstance(inventories, Mapping):
+        raise InvalidInput(
+            f"inventories must map an inventory group to base units, got {shown(inventories)}"
+        )
+    caps = dict(inventories or {})
+    for group, cap in caps.items():
+        if not isinstance(group, str):
+            raise InvalidInput(f"inventories key {shown(group)} must be an inventory group name")
+        if isinstance(cap, bool) or not isinstance(cap, int) or not 0 <= cap <= MAX_UINT256:
+            raise InvalidInput(
+                f"inventory of group {group!r} must be an integer >= 0 base units, got {shown(cap)}"
+            )
+    return list(sources), caps

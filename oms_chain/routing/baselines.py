@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from oms_chain.model.checks import check_callable, check_int, shown
+from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import VenueId
-from oms_chain.routing._problem import Exact, Problem, conflicts_of, group_index
+from oms_chain.routing._problem import Exact, Problem, check_request, conflicts_of, group_index
 from oms_chain.routing.plan import Baseline
 from oms_chain.routing.sources import LiquiditySource, OutputFunction
 
 __all__ = ["best_single", "greedy_split"]
+
+_MAX_STEPS = 10_000
 
 
 def _input_problem(
@@ -18,12 +22,25 @@ def _input_problem(
     quotes: Sequence[OutputFunction] | None,
     inventories: Mapping[str, int] | None,
 ) -> Problem:
-    group, caps = group_index(sources, dict(inventories or {}))
+    sources, inventory_caps = check_request(sources, amount_in, "amount_in", inventories)
+    if quotes is not None:
+        if isinstance(quotes, str) or not isinstance(quotes, Sequence):
+            raise InvalidInput(f"quotes must be a list of functions, got {shown(quotes)}")
+        if len(quotes) != len(sources):
+            raise InvalidInput(
+                f"quotes must have one function per source: {len(quotes)} for {len(sources)}"
+            )
+        for k, q in enumerate(quotes):
+            check_callable(q, f"quotes[{k}]", "a function of input base units")
+    group, caps = group_index(sources, inventory_caps)
     quote = quotes or [s.quote for s in sources]
     return Problem(
         sources=sources,
         amount=amount_in,
-        values=[q if isinstance(q, Exact) else Exact(q) for q in quote],
+        values=[
+            q if isinstance(q, Exact) else Exact(q, f"source {s.venue}: quote")
+            for q, s in zip(quote, sources, strict=True)
+        ],
         lo=[s.min_size for s in sources],
         cap=[amount_in if s.max_input is None else min(s.max_input, amount_in) for s in sources],
         fixed=[s.fixed_cost for s in sources],
@@ -53,6 +70,10 @@ def best_single(
 
     ``quotes`` may replace the sources' ``quote`` (e.g. memoized), one per source;
     ``inventories`` caps the input of inventory groups as in :func:`~oms_chain.routing.route`.
+
+    Raises:
+        InvalidInput: bad arguments as for :func:`~oms_chain.routing.route`, or ``quotes`` not
+            one function per source.
     """
     return single_of(_input_problem(sources, amount_in, quotes, inventories))
 
@@ -92,7 +113,13 @@ def greedy_split(
     (its fixed cost counts on first use). A source's first allocation is as many chunks as its
     minimum size needs; sources sharing a pool are not combined. ``None`` if the chunks cannot
     all be placed (inventory, depth, shared inventory groups). ``quotes`` may replace the
-    sources' ``quote`` (e.g. memoized), one per source."""
+    sources' ``quote`` (e.g. memoized), one per source.
+
+    Raises:
+        InvalidInput: bad arguments as for :func:`~oms_chain.routing.route`, ``steps`` not an
+            int in 1..10,000, or ``quotes`` not one function per source.
+    """
+    check_int(steps, "steps", minimum=1, maximum=_MAX_STEPS)
     return greedy_of(_input_problem(sources, amount_in, quotes, inventories), steps)
 
 

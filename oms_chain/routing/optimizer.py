@@ -47,9 +47,18 @@ from itertools import combinations
 import numpy as np
 
 from oms_chain.model.errors import InvalidInput
-from oms_chain.routing._problem import Exact, Problem, conflicts_of, group_index
+from oms_chain.routing._problem import Exact, Problem, check_request, conflicts_of, group_index
 from oms_chain.routing.baselines import greedy_of, single_of
-from oms_chain.routing.plan import EXACT_INPUT, EXACT_OUTPUT, Baseline, RouteLeg, RoutePlan
+from oms_chain.routing.plan import (
+    DEFAULT_MAX_PRICE_IMPACT_BPS,
+    EXACT_INPUT,
+    EXACT_OUTPUT,
+    Baseline,
+    RouteLeg,
+    RoutePlan,
+    impact_bound,
+    plan_warnings,
+)
 from oms_chain.routing.sources import LiquiditySource
 
 __all__ = ["EXHAUSTIVE_MAX", "route", "route_exact_output"]
@@ -383,31 +392,6 @@ def _marginal_price(source: LiquiditySource, f: Callable[[int], int], cap: int) 
     return Decimal(f(probe)) / Decimal(probe)
 
 
-def _check_request(
-    sources: Sequence[LiquiditySource],
-    amount: object,
-    name: str,
-    inventories: Mapping[str, int] | None,
-) -> dict[str, int]:
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise InvalidInput(f"{name} must be an integer number of base units, got {amount!r}")
-    if amount <= 0:
-        raise InvalidInput(f"{name} must be > 0 base units, got {amount}")
-    if not sources:
-        raise InvalidInput("no liquidity sources given: pass at least one venue to route over")
-    venues = [s.venue for s in sources]
-    if len(set(venues)) != len(venues):
-        twice = sorted({str(v) for v in venues if venues.count(v) > 1})
-        raise InvalidInput(f"venue ids must be unique per route; repeated: {', '.join(twice)}")
-    caps = dict(inventories or {})
-    for group, cap in caps.items():
-        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
-            raise InvalidInput(
-                f"inventory of group {group!r} must be an integer >= 0 base units, got {cap!r}"
-            )
-    return caps
-
-
 def _input_cap(source: LiquiditySource, caps: Mapping[str, int]) -> int | None:
     """The most input the source may spend: inventory, depth and its group's balance."""
     limits = [
@@ -422,6 +406,7 @@ def route(
     *,
     inventories: Mapping[str, int] | None = None,
     compare_greedy: bool = True,
+    max_price_impact_bps: Decimal | int | None = DEFAULT_MAX_PRICE_IMPACT_BPS,
 ) -> RoutePlan:
     """The split of ``amount_in`` (input base units) that maximizes net output.
 
@@ -429,14 +414,22 @@ def route(
     share: the split never spends more than that across them (each source's own ``inventory``
     still applies; groups not listed are not capped). ``compare_greedy`` also computes the
     5 %-step greedy split for the plan's comparison (about ``20 + len(sources)`` extra quotes).
+    The plan carries :attr:`~RoutePlan.warnings`: :class:`NegativeNetOutput` when gas takes the
+    whole output, :class:`PriceImpactAboveBound` when its price impact exceeds
+    ``max_price_impact_bps`` (``None``: no bound); it is returned all the same, for the caller
+    to refuse (:meth:`RoutePlan.refuse_warnings`) or allow.
 
     Raises:
-        InvalidInput: ``amount_in`` not a positive integer, no sources, or no feasible split
-            (every source's minimum size above the amount or no inventory; capacities or shared
-            inventories too small), repeated venue ids or a bad inventory. Errors of a source's
-            ``output`` (e.g. :class:`~oms_chain.venues.amm.v3_math.TickDataMissing`) propagate.
+        InvalidInput: ``amount_in`` not a positive integer, no sources (or not
+            :class:`LiquiditySource`), ``max_price_impact_bps`` not a Decimal >= 0, no
+            feasible split (every source's minimum size above the amount or no inventory;
+            capacities or shared inventories too small), repeated venue ids or a bad inventory,
+            or a source's ``output`` returning something else than an int. Other errors of a
+            source's ``output`` (e.g. :class:`~oms_chain.venues.amm.v3_math.TickDataMissing`)
+            propagate.
     """
-    caps = _check_request(sources, amount_in, "amount_in", inventories)
+    sources, caps = check_request(sources, amount_in, "amount_in", inventories, compare_greedy)
+    bound = impact_bound(max_price_impact_bps)
     usable = []
     for s in sources:
         limit = _input_cap(s, caps)
@@ -464,7 +457,7 @@ def route(
     problem = Problem(
         sources=usable,
         amount=amount_in,
-        values=[Exact(s.output) for s in usable],
+        values=[Exact(s.output, f"source {s.venue}: output") for s in usable],
         lo=[s.min_size for s in usable],
         cap=room,
         fixed=[s.fixed_cost for s in usable],
@@ -473,7 +466,7 @@ def route(
         conflicts=conflicts_of(usable),
     )
     model, x, single, greedy = _solve(problem, compare_greedy)
-    return _plan(model, x, single, greedy)
+    return _plan(model, x, single, greedy, bound)
 
 
 def route_exact_output(
@@ -482,6 +475,7 @@ def route_exact_output(
     *,
     inventories: Mapping[str, int] | None = None,
     compare_greedy: bool = True,
+    max_price_impact_bps: Decimal | int | None = DEFAULT_MAX_PRICE_IMPACT_BPS,
 ) -> RoutePlan:
     """The split that delivers exactly ``amount_out`` (output base units) for the least net
     input: the legs' exact inputs (each source's :meth:`~LiquiditySource.cost`) plus the fixed
@@ -490,19 +484,21 @@ def route_exact_output(
     Limits are as in :func:`route`, all on the input side: a leg's input stays within the
     source's inventory and depth, and at least its ``min_size``; a group's legs spend together at
     most its ``inventories`` balance. The plan has ``mode`` ``"exact-output"``; its baselines are
-    the best single source and the 5 %-step greedy split of the output.
+    the best single source and the 5 %-step greedy split of the output; its warnings are as in
+    :func:`route` (price impact over ``max_price_impact_bps``).
 
     Raises:
         InvalidInput: ``amount_out`` not a positive integer, no sources, repeated venue ids, a
             bad inventory, or no split delivering ``amount_out`` within the limits.
     """
-    caps = _check_request(sources, amount_out, "amount_out", inventories)
+    sources, caps = check_request(sources, amount_out, "amount_out", inventories, compare_greedy)
+    bound = impact_bound(max_price_impact_bps)
     usable: list[LiquiditySource] = []
     values: list[Exact] = []
     lo: list[int] = []
     cap: list[int] = []
     for s in sources:
-        value = Exact(_negated_cost(s))
+        value = Exact(_negated_cost(s), f"source {s.venue}: input_for (or output)")
         limit = _input_cap(s, caps)
         top = _max_output(s, value, amount_out, limit)
         if top <= 0:
@@ -538,7 +534,7 @@ def route_exact_output(
         conflicts=conflicts_of(usable),
     )
     model, x, single, greedy = _solve(problem, compare_greedy)
-    return _plan(model, x, single, greedy)
+    return _plan(model, x, single, greedy, bound)
 
 
 def _negated_cost(source: LiquiditySource) -> Callable[[int], int]:
@@ -678,7 +674,11 @@ def _solve(
 
 
 def _plan(
-    model: _Model, x: Sequence[int], single: Baseline | None, greedy: Baseline | None
+    model: _Model,
+    x: Sequence[int],
+    single: Baseline | None,
+    greedy: Baseline | None,
+    bound: Decimal | None,
 ) -> RoutePlan:
     p = model.p
     exact_output = p.exact_output
@@ -714,6 +714,7 @@ def _plan(
     expected = sum(leg.amount_out for leg in legs)
     spent = sum(leg.amount_in for leg in legs)
     gas = sum(leg.fixed_cost for leg in legs)
+    impact = _impact(Decimal(expected) / Decimal(spent), best_price)
     return RoutePlan(
         amount_in=spent,
         legs=tuple(legs),
@@ -722,11 +723,12 @@ def _plan(
         fees=sum(leg.fee for leg in legs),
         gas_cost=gas,
         best_marginal_price=best_price,
-        price_impact_bps=_impact(Decimal(expected) / Decimal(spent), best_price),
+        price_impact_bps=impact,
         best_single=single,
         greedy=greedy,
         mode=EXACT_OUTPUT if exact_output else EXACT_INPUT,
         net_input=spent + gas if exact_output else None,
+        warnings=plan_warnings(exact_output, expected, gas, impact, bound),
     )
 
 

@@ -14,11 +14,21 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from math import isqrt
 
+from oms_chain.model.checks import (
+    MAX_UINT256,
+    check_callable,
+    check_decimal,
+    check_instance,
+    check_int,
+    check_str,
+    shown,
+)
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import VenueId
 from oms_chain.model.intent import Side
@@ -41,6 +51,8 @@ class OutputUnavailable(InvalidInput):
 
 
 _BPS = Decimal(10_000)
+_MAX_DECIMALS = 36
+_MAX_UINT112 = (1 << 112) - 1
 _MAX_INT256 = (1 << 255) - 1
 _MAX_SEARCH_BITS = 256  # the bisection fallback never tries inputs above 2**256
 
@@ -81,25 +93,31 @@ class LiquiditySource:
     pools: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        if self.input_fixed_cost is not None and self.input_fixed_cost < 0:
-            raise InvalidInput(
-                f"source {self.venue}: input_fixed_cost must be >= 0 or None, "
-                f"got {self.input_fixed_cost}"
-            )
-        if self.fixed_cost < 0:
-            raise InvalidInput(
-                f"source {self.venue}: fixed_cost must be >= 0, got {self.fixed_cost}"
-            )
-        if self.min_size < 0:
-            raise InvalidInput(f"source {self.venue}: min_size must be >= 0, got {self.min_size}")
-        for name in ("inventory", "depth"):
+        # Checked once per source, never per quote: the optimizer's inner loop stays as fast.
+        check_str(self.venue, "source venue")
+        what = f"source {self.venue}:"
+        check_callable(self.output, f"{what} output", "a function of input base units (int)")
+        if self.input_for is not None:
+            check_callable(self.input_for, f"{what} input_for", "a function of output base units")
+        for name in ("fixed_cost", "min_size"):
+            check_int(getattr(self, name), f"{what} {name}", minimum=0, maximum=MAX_UINT256)
+        for name in ("inventory", "depth", "input_fixed_cost"):
             value = getattr(self, name)
-            if value is not None and value < 0:
-                raise InvalidInput(f"source {self.venue}: {name} must be >= 0 or None, got {value}")
-        if not Decimal(0) <= self.fee_bps < _BPS:
+            if value is not None:
+                check_int(value, f"{what} {name} (or None)", minimum=0, maximum=MAX_UINT256)
+        fee = check_decimal(self.fee_bps, f"{what} fee_bps", ge=0, lt=_BPS)
+        object.__setattr__(self, "fee_bps", fee)
+        check_str(self.kind, f"{what} kind")
+        if self.inventory_group is not None:
+            check_str(self.inventory_group, f"{what} inventory_group (or None)")
+        if isinstance(self.pools, str) or not isinstance(self.pools, AbstractSet):
             raise InvalidInput(
-                f"source {self.venue}: fee_bps must be in [0, 10000), got {self.fee_bps}"
+                f"{what} pools must be a frozenset of pool names, got {shown(self.pools)}"
             )
+        for pool in self.pools:
+            check_str(pool, f"{what} pools item")
+        if not isinstance(self.pools, frozenset):
+            object.__setattr__(self, "pools", frozenset(self.pools))
 
     @property
     def max_input(self) -> int | None:
@@ -108,9 +126,12 @@ class LiquiditySource:
         return min(limits) if limits else None
 
     def quote(self, amount_in: int) -> int:
-        """Exact output for ``amount_in`` (0 for 0), before the fixed cost."""
-        if amount_in < 0:
-            raise InvalidInput(f"amount_in must be >= 0, got {amount_in}")
+        """Exact output for ``amount_in`` (0 for 0), before the fixed cost.
+
+        Raises:
+            InvalidInput: ``amount_in`` is not an int in 0..2**256-1 (or the venue refuses it).
+        """
+        check_int(amount_in, "amount_in", minimum=0, maximum=MAX_UINT256)
         return self.output(amount_in) if amount_in else 0
 
     def cost(self, amount_out: int) -> int:
@@ -121,8 +142,7 @@ class LiquiditySource:
         ``2·log2(input)`` quotes). Ignores inventory and depth. Raises
         :class:`OutputUnavailable` when no input delivers that much.
         """
-        if amount_out < 0:
-            raise InvalidInput(f"amount_out must be >= 0, got {amount_out}")
+        check_int(amount_out, "amount_out", minimum=0, maximum=MAX_UINT256)
         if not amount_out:
             return 0
         if self.input_for is not None:
@@ -165,7 +185,17 @@ class LiquiditySource:
         inventory_group: str | None = None,
     ) -> LiquiditySource:
         """A Uniswap V2 pair (reserves in base units, as ``getReserves`` in trading order);
-        exact-output quotes are ``getAmountIn``."""
+        exact-output quotes are ``getAmountIn``.
+
+        Raises:
+            InvalidInput: a reserve is not an int in 1..2**112-1, ``fee_bps`` not an int in
+                0..9999 (V2 math is integral: no fractional basis points), or another argument
+                is invalid (see the class).
+        """
+        check_str(venue, "venue")
+        check_int(reserve_in, "reserve_in", minimum=1, maximum=_MAX_UINT112)
+        check_int(reserve_out, "reserve_out", minimum=1, maximum=_MAX_UINT112)
+        check_int(fee_bps, "fee_bps (integer basis points)", minimum=0, maximum=9_999)
         get_amount_out(1, reserve_in, reserve_out, fee_bps)  # validates reserves and fee now
 
         def output(amount_in: int) -> int:
@@ -214,11 +244,16 @@ class LiquiditySource:
         asks for more and never walks an exhausted pool's empty tick words up to the extreme
         price. A quote needing tick words that were not loaded raises
         :class:`~oms_chain.venues.amm.v3_math.TickDataMissing`.
+
+        Raises:
+            InvalidInput: ``pool`` is not a :class:`V3PoolState`, ``token_in`` not one of its
+                tokens, ``max_price_move_bps`` not an int in 1..9999, or another argument is
+                invalid (see the class).
         """
-        if not 0 < max_price_move_bps < 10_000:
-            raise InvalidInput(
-                f"max_price_move_bps must be in (0, 10000), got {max_price_move_bps}"
-            )
+        check_str(venue, "venue")
+        check_instance(pool, "pool", V3PoolState, "a V3PoolState")
+        check_str(token_in, "token_in")
+        check_int(max_price_move_bps, "max_price_move_bps", minimum=1, maximum=9_999)
         zero_for_one = pool.zero_for_one(token_in)
         square = pool.sqrt_price_x96 * pool.sqrt_price_x96
         if zero_for_one:
@@ -282,12 +317,28 @@ class LiquiditySource:
         is truncated to the output asset's base units. ``depth`` is the book's total size in input
         units, so the optimizer never sends more than the book holds. The exact-output inverse
         walks the same levels: the smallest input whose output reaches the amount.
+
+        Raises:
+            InvalidInput: no levels; a level's ``price`` or ``quantity`` not a finite Decimal
+                > 0, or levels not best price first; ``side`` not a :class:`Side`;
+                ``taker_fee_bps`` not a Decimal (or int) in [0, 10000); decimals not ints in
+                0..36; or another argument is invalid (see the class).
         """
-        fee = Decimal(taker_fee_bps)
-        if not Decimal(0) <= fee < _BPS:
-            raise InvalidInput(f"taker_fee_bps must be in [0, 10000), got {taker_fee_bps}")
+        check_str(venue, "venue")
+        check_instance(side, "side", Side, "a Side (BUY walks asks, SELL walks bids)")
+        fee = check_decimal(taker_fee_bps, "taker_fee_bps", ge=0, lt=_BPS)
+        check_int(base_decimals, "base_decimals", minimum=0, maximum=_MAX_DECIMALS)
+        check_int(quote_decimals, "quote_decimals", minimum=0, maximum=_MAX_DECIMALS)
+        if isinstance(levels, str) or not isinstance(levels, Sequence):
+            raise InvalidInput(f"book of {venue}: levels must be a sequence, got {shown(levels)}")
         if not levels:
             raise InvalidInput(f"book of {venue} has no levels")
+        for k, level in enumerate(levels):
+            check_instance(
+                level, f"book of {venue}: levels[{k}]", LiquidityLevel, "a LiquidityLevel"
+            )
+            check_decimal(level.price, f"book of {venue}: levels[{k}].price", gt=0)
+            check_decimal(level.quantity, f"book of {venue}: levels[{k}].quantity", gt=0)
         base_scale = Fraction(10) ** base_decimals
         quote_scale = Fraction(10) ** quote_decimals
         cum_in: list[Fraction] = [Fraction(0)]
@@ -386,7 +437,18 @@ class LiquiditySource:
 
         ``fixed_cost`` in output base units; by default the curve's ``fixed_cost`` (in quote) is
         converted, at the best level's price when the output is base, rounded up.
+
+        Raises:
+            InvalidInput: ``curve`` is not a :class:`LiquidityCurve`, its ``fixed_cost`` not a
+                finite Decimal >= 0, or anything :meth:`from_book` refuses.
         """
+        check_instance(curve, "curve", LiquidityCurve, "a LiquidityCurve")
+        check_decimal(curve.fixed_cost, f"curve of {curve.venue}: fixed_cost", ge=0)
+        check_int(base_decimals, "base_decimals", minimum=0, maximum=_MAX_DECIMALS)
+        check_int(quote_decimals, "quote_decimals", minimum=0, maximum=_MAX_DECIMALS)
+        if fixed_cost is None and curve.side is Side.BUY and curve.levels:
+            check_instance(curve.levels[0], "curve levels[0]", LiquidityLevel, "a LiquidityLevel")
+            check_decimal(curve.levels[0].price, f"curve of {curve.venue}: levels[0].price", gt=0)
         if fixed_cost is None:
             cost = Fraction(curve.fixed_cost)
             if curve.side is Side.BUY and cost and curve.levels:
@@ -426,9 +488,20 @@ class LiquiditySource:
         fixed costs, in their own units, are ignored). Inventory and depth of the first hop
         bound the input. Exact output is solved from the last hop back, each hop asked for the
         next one's input (as QuoterV2 ``quoteExactOutput`` and V2 ``getAmountsIn``).
+
+        Raises:
+            InvalidInput: no hops, a hop that is not a :class:`LiquiditySource`, or another
+                argument is invalid (see the class).
         """
+        check_str(venue, "venue")
+        if isinstance(hops, str) or not isinstance(hops, Sequence):
+            raise InvalidInput(
+                f"path {venue}: hops must be a sequence of sources, not {shown(hops)}"
+            )
         if not hops:
             raise InvalidInput("a path needs at least one hop")
+        for k, hop in enumerate(hops):
+            check_instance(hop, f"path {venue}: hops[{k}]", LiquiditySource, "a LiquiditySource")
         outputs = tuple(h.output for h in hops)
 
         def output(amount_in: int) -> int:

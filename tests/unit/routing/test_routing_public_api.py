@@ -7,13 +7,19 @@ import oms_chain.routing as routing
 
 def test_public_api() -> None:
     assert set(routing.__all__) == {
+        "DEFAULT_MAX_PRICE_IMPACT_BPS",
         "EXACT_INPUT",
         "EXACT_OUTPUT",
+        "WARNING_CODES",
         "Baseline",
         "InputFunction",
         "LiquiditySource",
+        "NegativeNetOutput",
         "OutputFunction",
         "OutputUnavailable",
+        "PlanRefused",
+        "PlanWarning",
+        "PriceImpactAboveBound",
         "RouteLeg",
         "RoutePlan",
         "best_single",
