@@ -231,8 +231,8 @@ def instrument_from_payload(payload: dict[str, Any]) -> Instrument:
                 settle=Asset.from_payload(payload["settle"]),
                 size_decimals=payload["size_decimals"],
             )
-    except InvalidInput:
-        raise
+    except InvalidInput as exc:
+        raise InvalidInput(f"instrument payload: {exc}") from None
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise InvalidInput(f"malformed instrument payload: {exc!r}") from exc
     raise InvalidInput(f"unknown instrument kind {kind!r}; expected spot, option or perp")

@@ -312,8 +312,10 @@ class Intent:
             raise InvalidIntent(f"intent payload must be a mapping, got {type(payload).__name__}")
         try:
             return cls._from_payload(payload)
-        except InvalidInput:
+        except InvalidIntent:
             raise
+        except InvalidInput as exc:
+            raise InvalidIntent(f"malformed intent payload: {exc}") from None
         except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
             raise InvalidIntent(f"malformed intent payload: {shown(exc)}") from None
 
@@ -322,18 +324,19 @@ class Intent:
         def dec(v: Any) -> AlgoParam:
             return Decimal(v["decimal"]) if isinstance(v, dict) else v
 
-        def opt(v: str | None) -> Decimal | None:
-            return None if v is None else to_decimal(v)
+        def opt(name: str) -> Decimal | None:
+            v = payload[name]
+            return None if v is None else to_decimal(v, what=f"intent {name}")
 
         return cls(
             intent_id=IntentId(payload["intent_id"]),
             account=AccountId(payload["account"]),
             instrument=instrument_from_payload(payload["instrument"]),
             side=Side(payload["side"]),
-            quantity=opt(payload["quantity"]),
-            notional=opt(payload["notional"]),
-            limit_price=opt(payload["limit_price"]),
-            max_slippage_bps=opt(payload["max_slippage_bps"]),
+            quantity=opt("quantity"),
+            notional=opt("notional"),
+            limit_price=opt("limit_price"),
+            max_slippage_bps=opt("max_slippage_bps"),
             deadline_ns=payload["deadline_ns"],
             algo=payload["algo"],
             algo_params=tuple((k, dec(v)) for k, v in payload["algo_params"].items()),

@@ -122,7 +122,9 @@ def check_request(
     venues = [s.venue for s in sources]
     if len(set(venues)) != len(venues):
         twice = sorted({str(v) for v in venues if venues.count(v) > 1})
-        raise InvalidInput(f"venue ids must be unique per route; repeated: {', '.join(twice)}")
+        raise InvalidInput(
+            f"sources: venue ids must be unique per route; repeated: {', '.join(twice)}"
+        )
     if inventories is not None and not isinstance(inventories, Mapping):
         raise InvalidInput(
             f"inventories must map an inventory group to base units, got {shown(inventories)}"

@@ -499,7 +499,7 @@ class LiquiditySource:
                 f"path {venue}: hops must be a sequence of sources, not {shown(hops)}"
             )
         if not hops:
-            raise InvalidInput("a path needs at least one hop")
+            raise InvalidInput(f"path {venue}: hops must list at least one hop")
         for k, hop in enumerate(hops):
             check_instance(hop, f"path {venue}: hops[{k}]", LiquiditySource, "a LiquiditySource")
         outputs = tuple(h.output for h in hops)
