@@ -75,9 +75,7 @@ def test_factory_answers_are_cached_and_refresh_asks_the_factory_again(
     assert data["chain_id"] == 31337 and data["format"] == 1
     assert len(data["lookups"]) == 6 * 4  # every pair of the 4 tokens, every fee tier
     # the cache is what a second discovery believes: forget one pool there
-    weth_usdc_500 = next(
-        p for p in l1.book.pools if p.protocol == "uniswap-v3" and p.fee == 500
-    )
+    weth_usdc_500 = next(p for p in l1.book.pools if p.protocol == "uniswap-v3" and p.fee == 500)
     key = f"{weth_usdc_500.token0.lower()}-{weth_usdc_500.token1.lower()}-500"
     assert data["lookups"][key] == weth_usdc_500.address
     data["lookups"][key] = None
@@ -119,9 +117,7 @@ def test_an_empty_pool_is_found_but_left_out_of_the_book(l1: DevnetChain, tmp_pa
     l1.w3.eth.wait_for_transaction_receipt(tx)
     bare = replace(book, pools=())
     found = _discover(l1.rpc_url, bare, tmp_path, pairs=[("WBTC", "DAI")])
-    assert [(d.pool.protocol, d.liquidity, d.is_empty) for d in found] == [
-        ("uniswap-v2", 0, True)
-    ]
+    assert [(d.pool.protocol, d.liquidity, d.is_empty) for d in found] == [("uniswap-v2", 0, True)]
     assert _with_pools(l1.rpc_url, bare, tmp_path, pairs=[("WBTC", "DAI")]).pools == ()
 
 
@@ -141,5 +137,5 @@ def test_pair_candidates_are_the_pair_and_its_hub_pairs(l1: DevnetChain) -> None
 
 def test_discovery_refuses_a_node_of_another_chain(l1: DevnetChain, tmp_path: Path) -> None:
     other = replace(l1.book, chain_id=1, pools=())
-    with pytest.raises(InvalidInput, match="the node is chain 31337 but .* chain 1"):
+    with pytest.raises(InvalidInput, match=r"the node is chain 31337 but .* chain 1"):
         _discover(l1.rpc_url, other, tmp_path)
