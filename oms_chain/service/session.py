@@ -29,6 +29,7 @@ from oms_chain.custody.base import Signer
 from oms_chain.custody.local import LocalSigner
 from oms_chain.engine import Engine, EngineConfig, OmsConfig
 from oms_chain.engine.algo_runner import VenueMarketData
+from oms_chain.engine.config import is_loopback_url
 from oms_chain.engine.split import RoutingSplitter
 from oms_chain.model.clock import Clock, SystemClock
 from oms_chain.model.errors import ConfigError, InvalidInput, OmsError
@@ -39,7 +40,8 @@ from oms_chain.model.orders import Order, SettlementStatus
 from oms_chain.risk import RiskGate, RiskLimits
 from oms_chain.store import EventStore, open_store
 from oms_chain.store.url import redact_url
-from oms_chain.venues.amm import UniswapVenues, uniswap_venues
+from oms_chain.venues.amm import UniswapVenues
+from oms_chain.venues.amm.factory import open_uniswap_venues
 from oms_chain.venues.base import Venue
 from oms_chain.venues.cex import CcxtVenue, CcxtVenueConfig
 
@@ -72,8 +74,11 @@ class ChainEndpoint:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExchangeEndpoint:
     """An exchange reached through ccxt: ``exchange`` is the ccxt id, ``venue_id`` our name for
-    it (default: the ccxt id). ``rest_url`` points every ccxt API URL at a local server speaking
-    that exchange's API (the devnet simulator); ``None`` for the real exchange."""
+    it (default: the ccxt id). Where it trades, one of: ``rest_url`` points every ccxt API URL
+    at a server speaking that exchange's API (the devnet simulator); ``sandbox=True`` is the
+    exchange's testnet (ccxt ``set_sandbox_mode(True)``); ``live=True`` is the production
+    exchange, real money. A session refuses an endpoint that would reach production (no
+    ``rest_url`` and no ``sandbox``, or a ``rest_url`` off this machine) without ``live=True``."""
 
     exchange: str = "binance"
     venue_id: str | None = None
@@ -82,9 +87,28 @@ class ExchangeEndpoint:
     password: str | None = None
     rest_url: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    sandbox: bool = False
+    live: bool = False
+
+    def __post_init__(self) -> None:
+        if self.sandbox and (self.live or self.rest_url is not None):
+            raise InvalidInput(
+                "ExchangeEndpoint: sandbox=True (the exchange's testnet) excludes "
+                + ("live=True" if self.live else "rest_url")
+            )
+
+    @property
+    def reaches_production(self) -> bool:
+        """True when orders would reach the real exchange (not its sandbox, not this machine)."""
+        if self.sandbox:
+            return False
+        return self.rest_url is None or not is_loopback_url(self.rest_url)
 
     def __repr__(self) -> str:  # never show credentials
-        return f"ExchangeEndpoint(exchange={self.exchange!r}, rest_url={self.rest_url!r})"
+        return (
+            f"ExchangeEndpoint(exchange={self.exchange!r}, rest_url={self.rest_url!r}, "
+            f"sandbox={self.sandbox}, live={self.live})"
+        )
 
 
 def local_exchange_urls(urls: Any, rest_url: str) -> Any:
@@ -149,6 +173,10 @@ class TradingSession:
         clock: injected clock (default: the system clock).
         venue_market_data: let algorithms observe the venues' liquidity (what the Sniper
             needs); volume questions (VWAP without a profile, participation caps) still fail.
+        discover_pools: ``None`` (default): a chain whose address book lists no pools (a live
+            chain, a fork) gets the pools its Uniswap factories know; a book that lists pools
+            is pinned to them. ``True``: always discover; ``False``: never.
+        refresh_pools: ask the factories again instead of trusting the pool cache.
 
     Raises (on entering):
         InvalidInput / ConfigError: bad store URL, unknown chain, exchange without the market.
@@ -169,12 +197,21 @@ class TradingSession:
         poll_interval: float | None = None,
         clock: Clock | None = None,
         venue_market_data: bool = False,
+        discover_pools: bool | None = None,
+        refresh_pools: bool = False,
     ) -> None:
         if not chains and exchange is None:
             raise InvalidInput("a trading session needs at least one chain or an exchange")
         ids = [c.chain_id for c in chains]
         if len(set(ids)) != len(ids):
             raise InvalidInput(f"chain listed twice in {ids}")
+        if exchange is not None and exchange.reaches_production and not exchange.live:
+            where = exchange.rest_url or f"{exchange.exchange}'s production API"
+            raise InvalidInput(
+                f"exchange {exchange.venue_id or exchange.exchange!r} would trade real money on "
+                f"{where}; set live = true on the venue in the config (ExchangeEndpoint(live="
+                "True)) to confirm, or testnet = true for the exchange's sandbox"
+            )
         self._store_url = store_url
         self._chains = tuple(chains)
         self._signer = signer
@@ -185,6 +222,8 @@ class TradingSession:
         self._poll_interval = poll_interval
         self._clock = clock or SystemClock()
         self._venue_market_data = venue_market_data
+        self._discover_pools = discover_pools
+        self._refresh_pools = refresh_pools
         self._store: EventStore | None = None
         self._uniswap: dict[int, UniswapVenues] = {}
         self._cex: CcxtVenue | None = None
@@ -297,7 +336,9 @@ class TradingSession:
                 api_key=creds["api_key"].reveal() if "api_key" in creds else None,
                 secret=creds["secret"].reveal() if "secret" in creds else None,
                 password=creds["password"].reveal() if "password" in creds else None,
-                options={"sandboxMode": True} if v.testnet else {},
+                rest_url=v.rest_url,
+                sandbox=v.testnet,
+                live=v.live,
             )
         if store_url is None and config.store.password_env is not None:
             password = env.get(config.store.password_env)
@@ -331,12 +372,14 @@ class TradingSession:
         self._store = open_store(self._store_url)
         venues: list[Venue] = []
         for c in self._chains:
-            uni = uniswap_venues(
+            uni = await open_uniswap_venues(
                 c.chain_id,
                 c.rpc_url if isinstance(c.rpc_url, str) else list(c.rpc_url),
                 self._signer,
                 self._store,
                 book=c.book,
+                discover=self._discover_pools,
+                refresh_pools=self._refresh_pools,
                 poll_interval=self._poll_interval,
             )
             self._uniswap[c.chain_id] = uni
@@ -648,6 +691,7 @@ def _ccxt_config(ex: ExchangeEndpoint) -> CcxtVenueConfig:
         password=ex.password,
         options=options,
         urls=urls,
+        sandbox=ex.sandbox,
     )
 
 
