@@ -119,6 +119,8 @@ def _enter_sandbox(exchange: Any) -> None:
     exchange without a testnet or one whose testnet shares a host with production."""
     production = _url_hosts(exchange.urls.get("api"))
     try:
+        if not exchange.urls.get("test"):  # some list the key with no URLs in it
+            raise ccxt.NotSupported(exchange.id)
         exchange.set_sandbox_mode(True)
     except ccxt.NotSupported:
         raise ConfigError(
