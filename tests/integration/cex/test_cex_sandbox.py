@@ -67,7 +67,7 @@ def test_the_ignored_sandbox_option_alone_leaves_production_urls() -> None:
 def test_sandbox_and_local_urls_exclude_each_other_and_an_exchange_without_testnet_is_refused() -> (
     None
 ):
-    with pytest.raises(ConfigError, match="'sandbox'.*exclude each other"):
+    with pytest.raises(ConfigError, match=r"'sandbox'.*exclude each other"):
         CcxtVenueConfig(exchange="binance", sandbox=True, urls={"public": "http://127.0.0.1:1"})
     with pytest.raises(ConfigError, match="'upbit' has no sandbox"):
         CcxtVenue(CcxtVenueConfig(exchange="upbit", sandbox=True))
@@ -135,7 +135,7 @@ def test_a_session_refuses_a_production_exchange_without_live() -> None:
     with pytest.raises(InvalidInput, match=r"would trade real money .* set live = true"):
         TradingSession(store_url="sqlite:///:memory:", chains=[], signer=signer, exchange=prod)
     remote = ExchangeEndpoint(exchange="binance", rest_url="http://10.1.2.3:8080")
-    with pytest.raises(InvalidInput, match="10.1.2.3"):
+    with pytest.raises(InvalidInput, match=r"10\.1\.2\.3"):
         TradingSession(store_url="sqlite:///:memory:", chains=[], signer=signer, exchange=remote)
     for ok in (
         ExchangeEndpoint(exchange="binance", live=True),
