@@ -190,3 +190,31 @@ def test_devnet_fork_mode_keeps_a_book_that_matches_the_fork_and_drops_one_that_
         assert "SwapRouter" not in world.l1.book.contracts
         assert world.l1.book.pools == ()
         assert world.l1.book.address("QuoterV2") == fork.origin_book.address("QuoterV2")
+
+
+def test_a_session_on_devnet_fork_mode_trades_the_discovered_pools(
+    fork: Fork, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from oms_chain.service import TradingSession
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("OMS_CHAIN_HOME", raising=False)
+    folder = fork.home / "deployments"
+    with Devnet(DevnetConfig(with_l2=False, fork_url=fork.url, deployments_dir=folder)) as world:
+        runtime = {"pid": 0, "chains": world.describe()}
+        assert runtime["chains"]["l1"]["address_book"]["pools"] == []
+
+        async def run() -> tuple[list[str], list[str]]:
+            session = TradingSession.from_devnet_runtime(
+                runtime, f"sqlite:///{tmp_path / 's.db'}", TRADER.private_key,
+                with_exchange=False, poll_interval=0.1,
+            )  # fmt: skip
+            async with session:
+                inst = session.instrument("ETH/USDC")
+                return sorted(session.venues()), session.venues_for(inst)
+
+        venues, trading = asyncio.run(run())
+    assert venues == ["uniswap-v2-1", "uniswap-v3-3000-1", "uniswap-v3-500-1"]
+    assert sorted(trading) == venues
