@@ -18,18 +18,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 from oms_chain.chain.addressbook import AddressBook
 from oms_chain.custody.base import Signer
 from oms_chain.custody.local import LocalSigner
 from oms_chain.engine import Engine, EngineConfig, OmsConfig
 from oms_chain.engine.algo_runner import VenueMarketData
-from oms_chain.engine.config import is_loopback_url
 from oms_chain.engine.split import RoutingSplitter
 from oms_chain.model.clock import Clock, SystemClock
 from oms_chain.model.errors import ConfigError, InvalidInput, OmsError
@@ -38,12 +35,18 @@ from oms_chain.model.instruments import Instrument, SpotPair
 from oms_chain.model.intent import Intent, Side
 from oms_chain.model.orders import Order, SettlementStatus
 from oms_chain.risk import RiskGate, RiskLimits
+from oms_chain.service.endpoints import (
+    ChainEndpoint,
+    ExchangeEndpoint,
+    ccxt_venue_config,
+    local_exchange_urls,
+)
 from oms_chain.store import EventStore, open_store
 from oms_chain.store.url import redact_url
 from oms_chain.venues.amm import UniswapVenues
 from oms_chain.venues.amm.factory import open_uniswap_venues
 from oms_chain.venues.base import Venue
-from oms_chain.venues.cex import CcxtVenue, CcxtVenueConfig
+from oms_chain.venues.cex import CcxtVenue
 
 _log = logging.getLogger(__name__)
 
@@ -61,77 +64,6 @@ class SessionTimeout(OmsError, TimeoutError):
     """An order did not reach the awaited state in time (it keeps working; nothing is undone)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ChainEndpoint:
-    """A chain to trade on: its id, RPC URL(s) and, for chains without a committed address book
-    (a devnet), the address book itself."""
-
-    chain_id: int
-    rpc_url: str | tuple[str, ...]
-    book: AddressBook | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExchangeEndpoint:
-    """An exchange reached through ccxt: ``exchange`` is the ccxt id, ``venue_id`` our name for
-    it (default: the ccxt id). Where it trades, one of: ``rest_url`` points every ccxt API URL
-    at a server speaking that exchange's API (the devnet simulator); ``sandbox=True`` is the
-    exchange's testnet (ccxt ``set_sandbox_mode(True)``); ``live=True`` is the production
-    exchange, real money. A session refuses an endpoint that would reach production (no
-    ``rest_url`` and no ``sandbox``, or a ``rest_url`` off this machine) without ``live=True``."""
-
-    exchange: str = "binance"
-    venue_id: str | None = None
-    api_key: str | None = None
-    secret: str | None = None
-    password: str | None = None
-    rest_url: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-    sandbox: bool = False
-    live: bool = False
-
-    def __post_init__(self) -> None:
-        if self.sandbox and (self.live or self.rest_url is not None):
-            raise InvalidInput(
-                "ExchangeEndpoint: sandbox=True (the exchange's testnet) excludes "
-                + ("live=True" if self.live else "rest_url")
-            )
-
-    @property
-    def reaches_production(self) -> bool:
-        """True when orders would reach the real exchange (not its sandbox, not this machine)."""
-        if self.sandbox:
-            return False
-        return self.rest_url is None or not is_loopback_url(self.rest_url)
-
-    def __repr__(self) -> str:  # never show credentials
-        return (
-            f"ExchangeEndpoint(exchange={self.exchange!r}, rest_url={self.rest_url!r}, "
-            f"sandbox={self.sandbox}, live={self.live})"
-        )
-
-
-def local_exchange_urls(urls: Any, rest_url: str) -> Any:
-    """ccxt's ``urls['api']`` with every entry's host replaced by ``rest_url``'s, paths kept
-    (websocket entries get the ws scheme): how ccxt reaches a local server speaking its API.
-
-    Raises:
-        InvalidInput: ``rest_url`` is not ``http(s)://host:port``.
-    """
-    target = urlsplit(rest_url)
-    if target.scheme not in ("http", "https") or not target.netloc:
-        raise InvalidInput(f"exchange REST URL must be http(s)://host:port, got {rest_url!r}")
-    if isinstance(urls, dict):
-        return {k: local_exchange_urls(v, rest_url) for k, v in urls.items()}
-    if isinstance(urls, str) and "://" in urls:
-        parts = urlsplit(urls)
-        ws = "wss" if target.scheme == "https" else "ws"
-        scheme = ws if parts.scheme in ("ws", "wss") else target.scheme
-        query = f"?{parts.query}" if parts.query else ""
-        return f"{scheme}://{target.netloc}{parts.path}{query}"
-    return urls
-
-
 def is_settled(order: Order, confirmations: int = 0) -> bool:
     """True when ``order`` is terminal and, if it sent a transaction, that transaction is final
     or has at least ``confirmations`` blocks on top of it (0: included in a block)."""
@@ -144,13 +76,6 @@ def is_settled(order: Order, confirmations: int = 0) -> bool:
         return True
     mined = st.status in (SettlementStatus.INCLUDED, SettlementStatus.CONFIRMED)
     return mined and st.confirmations >= confirmations
-
-
-_CCXT_LOCAL_OPTIONS = {
-    "fetchCurrencies": False,
-    "fetchMargins": False,
-    "fetchMarkets": {"types": ["spot"]},
-}
 
 
 class TradingSession:
@@ -386,7 +311,7 @@ class TradingSession:
             uni.account.start()
             venues.extend(uni.venues)
         if self._exchange is not None:
-            self._cex = CcxtVenue(_ccxt_config(self._exchange), clock=self._clock)
+            self._cex = CcxtVenue(ccxt_venue_config(self._exchange), clock=self._clock)
             await self._cex.start()
             venues.append(self._cex)
         self._engine = Engine(
@@ -668,31 +593,6 @@ class TradingSession:
                     + "; it keeps working: follow it with `oms orders`"
                 )
             await asyncio.sleep(poll)
-
-
-def _ccxt_config(ex: ExchangeEndpoint) -> CcxtVenueConfig:
-    import ccxt.pro as ccxt_pro
-
-    options: dict[str, Any] = dict(ex.options)
-    urls = None
-    if ex.rest_url is not None:
-        try:
-            api_urls = getattr(ccxt_pro, ex.exchange)().urls["api"]
-        except AttributeError:
-            raise InvalidInput(f"{ex.exchange!r} is not a ccxt exchange id") from None
-        urls = local_exchange_urls(api_urls, ex.rest_url)
-        for k, v in _CCXT_LOCAL_OPTIONS.items():
-            options.setdefault(k, v)
-    return CcxtVenueConfig(
-        exchange=ex.exchange,
-        venue_id=ex.venue_id,
-        api_key=ex.api_key,
-        secret=ex.secret,
-        password=ex.password,
-        options=options,
-        urls=urls,
-        sandbox=ex.sandbox,
-    )
 
 
 def _signer_from_config(acct: Any, env: Mapping[str, str]) -> Signer:
