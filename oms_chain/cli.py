@@ -463,9 +463,13 @@ def quote(
     amount: Annotated[str, typer.Option("--amount", help="Amount to sell, in whole tokens.")],
     chain: ChainOption = None,
     rpc_url: RpcUrlOption = None,
+    refresh_pools: RefreshPoolsOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Exact amount out, price impact and gas on every Uniswap pool of the pair (off-chain)."""
+    """Exact amount out, price impact and gas on every Uniswap pool of the pair (off-chain).
+
+    Pools: those the chain's address book lists, else the ones its Uniswap factories know
+    (discovered, cached per chain)."""
     from decimal import Decimal
 
     from oms_chain.venues.amm.quotes import quote_pools
@@ -473,6 +477,7 @@ def quote(
     human = _positive_decimal(amount, "--amount")
     w3, chain_id, book = _chain_client(rpc_url, chain)
     token_in, token_out = book.token(sell), book.token(buy)
+    book = _pools_for_pair(w3, book, sell, buy, refresh_pools)
     base_units = human * 10**token_in.decimals
     if base_units != base_units.to_integral_value():
         raise InvalidInput(f"--amount {amount} has more than {token_in.decimals} decimals")
@@ -547,6 +552,7 @@ def route_cmd(
     gas_price_gwei: Annotated[
         str | None, typer.Option("--gas-price-gwei", help="Gas price (default: the node's).")
     ] = None,
+    refresh_pools: RefreshPoolsOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """The best split of an order across the pair's Uniswap pools, two-hop paths and an exchange
@@ -570,6 +576,7 @@ def route_cmd(
         gas_price_wei = int(gwei * 10**9)
     w3, chain_id, book = _chain_client(rpc_url, chain)
     token_in, token_out = book.token(sell), book.token(buy)
+    book = _pools_for_pair(w3, book, sell, buy, refresh_pools)
     sized = token_out if exact_output else token_in
     base_units = human * 10**sized.decimals
     if base_units != base_units.to_integral_value():
@@ -713,6 +720,7 @@ def _trading_session(
     config: Path | None,
     exchange: bool,
     venue_market_data: bool = False,
+    refresh_pools: bool = False,
 ) -> tuple[Any, str]:
     """The TradingSession for a trading command and the store URL it uses (not yet opened)."""
     from oms_chain.custody.local import LocalSigner
@@ -723,7 +731,10 @@ def _trading_session(
         cfg = load_config(config)
         if chain is not None:
             cfg = replace_chains(cfg, chain)
-        kw: dict[str, Any] = {"venue_market_data": venue_market_data}
+        kw: dict[str, Any] = {
+            "venue_market_data": venue_market_data,
+            "refresh_pools": refresh_pools,
+        }
         if store is not None:
             kw["store_url"] = store
         session = TradingSession.from_config(cfg, os.environ, with_exchange=exchange, **kw)
@@ -765,6 +776,7 @@ def _trading_session(
         with_exchange=exchange,
         poll_interval=0.1,
         venue_market_data=venue_market_data,
+        refresh_pools=refresh_pools,
     )
     return session, url
 
@@ -796,6 +808,33 @@ def _chain_client(rpc_url: str | None, chain: int | None) -> tuple[Any, int, Any
     if chain is not None and chain != chain_id:
         raise InvalidInput(f"--chain {chain} but {url} is chain {chain_id}")
     return w3, chain_id, load_address_book(chain_id)
+
+
+RefreshPoolsOption = Annotated[
+    bool,
+    typer.Option(
+        "--refresh-pools",
+        help="Ask the Uniswap factories again for the pools of a chain whose address book "
+        "lists none, instead of the per-chain pool cache.",
+    ),
+]
+
+
+def _pools_for_pair(w3: Any, book: Any, sell: str, buy: str, refresh: bool) -> Any:
+    """``book`` with the pools of ``sell``/``buy`` and of each with WETH / USDC (two-hop paths,
+    gas pricing) found from its factories, when the book lists no pools (a live chain, a fork)."""
+    import asyncio
+
+    from oms_chain.chain.rpc import RpcClient
+    from oms_chain.venues.amm.discovery import pair_candidates, with_discovered_pools
+
+    pairs = pair_candidates(book, sell, buy)
+
+    async def run() -> Any:
+        async with RpcClient([str(w3.provider.endpoint_uri)], timeout=30.0) as rpc:
+            return await with_discovered_pools(rpc, book, pairs, refresh=refresh)
+
+    return asyncio.run(run())
 
 
 def _positive_decimal(value: str, option: str) -> Any:
@@ -935,6 +974,7 @@ def swap(
     store: TradeStoreOption = None,
     key_env: KeyEnvOption = None,
     config: ConfigOption = None,
+    refresh_pools: RefreshPoolsOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
 ) -> None:
     """Swap through the engine: one intent routed across the pools and the exchange.
@@ -959,7 +999,12 @@ def swap(
     if timeout <= 0:
         raise InvalidInput(f"--timeout must be positive, got {timeout}")
     session, url = _trading_session(
-        chain=chain, store=store, key_env=key_env, config=config, exchange=exchange
+        chain=chain,
+        store=store,
+        key_env=key_env,
+        config=config,
+        exchange=exchange,
+        refresh_pools=refresh_pools,
     )
 
     async def run() -> tuple[Any, list[dict[str, Any]]]:

@@ -371,10 +371,43 @@ class Devnet:
             )
         ).start()
         try:
-            book = load_address_book(origin_id, cfg.deployments_dir)
+            book = self._checked_fork_book(proc, load_address_book(origin_id, cfg.deployments_dir))
         except UnknownAddress:
+            self._progress(
+                f"l1 (fork): no address book for chain {origin_id} in "
+                f"{cfg.deployments_dir or deployments_dir()}; add <name>.json with its WETH and "
+                "Uniswap factories/routers to quote, route and swap on the fork"
+            )
             book = AddressBook(chain_id=origin_id, name=f"fork-of-{origin_id}")
+        except BaseException:
+            proc.stop()
+            raise
         return DevnetChain("l1", proc, book, self._accounts(), None)
+
+    def _checked_fork_book(self, proc: AnvilProcess, book: AddressBook) -> AddressBook:
+        """``book`` without the contracts, tokens and pools that have no code on the fork (a
+        book written for another chain behind the same id, e.g. another devnet): the fork's
+        pools are then discovered from its factories rather than taken from a stale list."""
+        names = [*book.contracts, *(f"token {s}" for s in book.tokens)]
+        addresses = [*book.contracts.values(), *(t.address for t in book.tokens.values())]
+        addresses += [p.address for p in book.pools]
+        present = {
+            a for a in dict.fromkeys(addresses) if proc.rpc("eth_getCode", [a, "latest"]) != "0x"
+        }
+        missing = [n for n, a in zip(names, addresses, strict=False) if a not in present]
+        if not missing and all(p.address in present for p in book.pools):
+            return book
+        self._progress(
+            f"l1 (fork): address book {book.name!r} names contracts with no code on the fork "
+            f"({', '.join(missing[:5]) or 'pools'}); left out, pools are discovered instead"
+        )
+        return AddressBook(
+            chain_id=book.chain_id,
+            name=book.name,
+            contracts={k: v for k, v in book.contracts.items() if v in present},
+            tokens={k: t for k, t in book.tokens.items() if t.address in present},
+            pools=(),
+        )
 
     def _write_book(self, book: AddressBook) -> None:
         folder = self.config.deployments_dir or deployments_dir()

@@ -7,6 +7,12 @@ the file: a key that looks like one (``api_key``, ``secret``, ``password``, ``pr
 is refused; name an environment variable instead (``api_key_env = "BINANCE_KEY"``) and read it
 with :meth:`VenueConfig.credentials`, which returns :class:`Secret` values that never print.
 
+Safe defaults: a ``kind = "ccxt"`` venue trades the exchange's sandbox (``testnet = true``), a
+local server speaking its API (``rest_url`` on a loopback host), or, only with ``live = true``,
+the production exchange; anything else is refused. A config that trades real money — a chain
+other than a local devnet (:data:`LOCAL_CHAIN_IDS`) or a ``live`` exchange — must set
+``risk.max_order_notional``; without it the config is refused (no silent "no limit").
+
 Example::
 
     [engine]
@@ -31,6 +37,7 @@ Example::
     name = "binance"
     kind = "ccxt"
     exchange = "binance"
+    testnet = true          # the exchange's sandbox; `live = true` for real money instead
     api_key_env = "BINANCE_KEY"
     secret_env = "BINANCE_SECRET"
 
@@ -44,6 +51,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -54,11 +62,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from oms_chain.model.errors import ConfigError, InvalidInput
 from oms_chain.risk.limits import RiskLimits
 
 __all__ = [
+    "LOCAL_CHAIN_IDS",
     "AccountConfig",
     "ChainConfig",
     "EngineConfig",
@@ -66,9 +76,14 @@ __all__ = [
     "Secret",
     "StoreConfig",
     "VenueConfig",
+    "is_loopback_url",
     "load_config",
     "parse_config",
 ]
+
+#: Chain ids of local development chains (the devnet's L1 and L2, Hardhat / Ganache's 1337):
+#: trading on them needs no risk limits. Every other chain is treated as real money.
+LOCAL_CHAIN_IDS: frozenset[int] = frozenset({1337, 31337, 31338})
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 _SECRET_KEY = re.compile(r"(^|_)(api_?key|secret|password|passphrase|private_?key|mnemonic|seed)$")
@@ -96,6 +111,17 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(("Secret", self._value))
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when ``url``'s host is this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _secret_from_env(var: str | None, key: str, env: Mapping[str, str]) -> Secret | None:
@@ -183,7 +209,13 @@ class ChainConfig:
 class VenueConfig:
     """A venue adapter: ``kind`` (``paper``, ``ccxt``, ``uniswap_v2``, ``uniswap_v3``,
     ``options``), optional ``exchange`` (ccxt id), ``chain`` (on-chain venues) and the names of
-    the environment variables holding its credentials."""
+    the environment variables holding its credentials.
+
+    Where a ``ccxt`` venue trades: ``testnet = true`` is the exchange's sandbox (ccxt
+    ``set_sandbox_mode``); ``rest_url`` a server speaking the exchange's API (the devnet
+    simulator; a non-loopback host counts as live); ``live = true`` the production exchange,
+    real money. One of them is required and they exclude each other (``live`` may accompany a
+    non-loopback ``rest_url``)."""
 
     name: str
     kind: str
@@ -193,13 +225,55 @@ class VenueConfig:
     secret_env: str | None = None
     password_env: str | None = None
     testnet: bool = False
+    live: bool = False
+    rest_url: str | None = None
 
     def __post_init__(self) -> None:
         kinds = ("paper", "ccxt", "uniswap_v2", "uniswap_v3", "options")
+        where = f"venues.{self.name}"
         if self.kind not in kinds:
-            raise ConfigError(f"venues.{self.name}.kind: {self.kind!r} is not one of {kinds}")
-        if self.kind == "ccxt" and not self.exchange:
-            raise ConfigError(f"venues.{self.name}.exchange: required for kind 'ccxt'")
+            raise ConfigError(f"{where}.kind: {self.kind!r} is not one of {kinds}")
+        if self.kind != "ccxt":
+            for key in ("testnet", "live", "rest_url"):
+                if getattr(self, key) not in (False, None):
+                    raise ConfigError(f"{where}.{key}: only for kind 'ccxt'")
+            return
+        if not self.exchange:
+            raise ConfigError(f"{where}.exchange: required for kind 'ccxt'")
+        if self.rest_url is not None:
+            parts = urlsplit(self.rest_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(
+                    f"{where}.rest_url: must be http(s)://host:port, got {self.rest_url!r}"
+                )
+            if parts.username or parts.password:
+                raise ConfigError(f"{where}.rest_url: must not contain credentials")
+        if self.testnet and (self.live or self.rest_url is not None):
+            other = "live" if self.live else "rest_url"
+            raise ConfigError(
+                f"{where}.testnet: the exchange's sandbox excludes {other}; keep one of them"
+            )
+        local = self.rest_url is not None and is_loopback_url(self.rest_url)
+        if self.live and local:
+            raise ConfigError(
+                f"{where}.live: rest_url {self.rest_url!r} is this machine (a simulator), not "
+                "the live exchange; remove live"
+            )
+        if not (self.testnet or self.live or local):
+            target = (
+                f"the server at {self.rest_url!r}"
+                if self.rest_url
+                else f"{self.exchange}'s production API"
+            )
+            raise ConfigError(
+                f"{where}.live: this venue would trade real money on {target}; set "
+                "live = true to confirm, or testnet = true for the exchange's sandbox"
+            )
+
+    @property
+    def is_live(self) -> bool:
+        """True for a ``ccxt`` venue that trades real money (not the sandbox, not local)."""
+        return self.kind == "ccxt" and self.live
 
     def credentials(self, env: Mapping[str, str] | None = None) -> dict[str, Secret]:
         """API credentials read from the environment (only those configured)."""
@@ -259,6 +333,17 @@ class OmsConfig:
         for v in self.venues:
             if v.chain is not None and v.chain not in chain_names:
                 raise ConfigError(f"venues.{v.name}.chain: no chain named {v.chain!r}")
+        live = [
+            f"chain {c.name} ({c.chain_id})"
+            for c in self.chains
+            if c.chain_id not in LOCAL_CHAIN_IDS
+        ] + [f"live exchange venue {v.name}" for v in self.venues if v.is_live]
+        if live and self.risk.max_order_notional is None:
+            raise ConfigError(
+                f"risk.max_order_notional: required when trading real money ({', '.join(live)}); "
+                'set it in [risk] (e.g. max_order_notional = "1000"), with max_position and '
+                "max_daily_loss as you see fit"
+            )
 
 
 def load_config(path: str | Path) -> OmsConfig:

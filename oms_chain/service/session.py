@@ -18,11 +18,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 from oms_chain.chain.addressbook import AddressBook
 from oms_chain.custody.base import Signer
@@ -37,11 +35,18 @@ from oms_chain.model.instruments import Instrument, SpotPair
 from oms_chain.model.intent import Intent, Side
 from oms_chain.model.orders import Order, SettlementStatus
 from oms_chain.risk import RiskGate, RiskLimits
+from oms_chain.service.endpoints import (
+    ChainEndpoint,
+    ExchangeEndpoint,
+    ccxt_venue_config,
+    local_exchange_urls,
+)
 from oms_chain.store import EventStore, open_store
 from oms_chain.store.url import redact_url
-from oms_chain.venues.amm import UniswapVenues, uniswap_venues
+from oms_chain.venues.amm import UniswapVenues
+from oms_chain.venues.amm.factory import open_uniswap_venues
 from oms_chain.venues.base import Venue
-from oms_chain.venues.cex import CcxtVenue, CcxtVenueConfig
+from oms_chain.venues.cex import CcxtVenue
 
 _log = logging.getLogger(__name__)
 
@@ -59,55 +64,6 @@ class SessionTimeout(OmsError, TimeoutError):
     """An order did not reach the awaited state in time (it keeps working; nothing is undone)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ChainEndpoint:
-    """A chain to trade on: its id, RPC URL(s) and, for chains without a committed address book
-    (a devnet), the address book itself."""
-
-    chain_id: int
-    rpc_url: str | tuple[str, ...]
-    book: AddressBook | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExchangeEndpoint:
-    """An exchange reached through ccxt: ``exchange`` is the ccxt id, ``venue_id`` our name for
-    it (default: the ccxt id). ``rest_url`` points every ccxt API URL at a local server speaking
-    that exchange's API (the devnet simulator); ``None`` for the real exchange."""
-
-    exchange: str = "binance"
-    venue_id: str | None = None
-    api_key: str | None = None
-    secret: str | None = None
-    password: str | None = None
-    rest_url: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    def __repr__(self) -> str:  # never show credentials
-        return f"ExchangeEndpoint(exchange={self.exchange!r}, rest_url={self.rest_url!r})"
-
-
-def local_exchange_urls(urls: Any, rest_url: str) -> Any:
-    """ccxt's ``urls['api']`` with every entry's host replaced by ``rest_url``'s, paths kept
-    (websocket entries get the ws scheme): how ccxt reaches a local server speaking its API.
-
-    Raises:
-        InvalidInput: ``rest_url`` is not ``http(s)://host:port``.
-    """
-    target = urlsplit(rest_url)
-    if target.scheme not in ("http", "https") or not target.netloc:
-        raise InvalidInput(f"exchange REST URL must be http(s)://host:port, got {rest_url!r}")
-    if isinstance(urls, dict):
-        return {k: local_exchange_urls(v, rest_url) for k, v in urls.items()}
-    if isinstance(urls, str) and "://" in urls:
-        parts = urlsplit(urls)
-        ws = "wss" if target.scheme == "https" else "ws"
-        scheme = ws if parts.scheme in ("ws", "wss") else target.scheme
-        query = f"?{parts.query}" if parts.query else ""
-        return f"{scheme}://{target.netloc}{parts.path}{query}"
-    return urls
-
-
 def is_settled(order: Order, confirmations: int = 0) -> bool:
     """True when ``order`` is terminal and, if it sent a transaction, that transaction is final
     or has at least ``confirmations`` blocks on top of it (0: included in a block)."""
@@ -120,13 +76,6 @@ def is_settled(order: Order, confirmations: int = 0) -> bool:
         return True
     mined = st.status in (SettlementStatus.INCLUDED, SettlementStatus.CONFIRMED)
     return mined and st.confirmations >= confirmations
-
-
-_CCXT_LOCAL_OPTIONS = {
-    "fetchCurrencies": False,
-    "fetchMargins": False,
-    "fetchMarkets": {"types": ["spot"]},
-}
 
 
 class TradingSession:
@@ -149,6 +98,10 @@ class TradingSession:
         clock: injected clock (default: the system clock).
         venue_market_data: let algorithms observe the venues' liquidity (what the Sniper
             needs); volume questions (VWAP without a profile, participation caps) still fail.
+        discover_pools: ``None`` (default): a chain whose address book lists no pools (a live
+            chain, a fork) gets the pools its Uniswap factories know; a book that lists pools
+            is pinned to them. ``True``: always discover; ``False``: never.
+        refresh_pools: ask the factories again instead of trusting the pool cache.
 
     Raises (on entering):
         InvalidInput / ConfigError: bad store URL, unknown chain, exchange without the market.
@@ -169,12 +122,21 @@ class TradingSession:
         poll_interval: float | None = None,
         clock: Clock | None = None,
         venue_market_data: bool = False,
+        discover_pools: bool | None = None,
+        refresh_pools: bool = False,
     ) -> None:
         if not chains and exchange is None:
             raise InvalidInput("a trading session needs at least one chain or an exchange")
         ids = [c.chain_id for c in chains]
         if len(set(ids)) != len(ids):
             raise InvalidInput(f"chain listed twice in {ids}")
+        if exchange is not None and exchange.reaches_production and not exchange.live:
+            where = exchange.rest_url or f"{exchange.exchange}'s production API"
+            raise InvalidInput(
+                f"exchange {exchange.venue_id or exchange.exchange!r} would trade real money on "
+                f"{where}; set live = true on the venue in the config (ExchangeEndpoint(live="
+                "True)) to confirm, or testnet = true for the exchange's sandbox"
+            )
         self._store_url = store_url
         self._chains = tuple(chains)
         self._signer = signer
@@ -185,6 +147,8 @@ class TradingSession:
         self._poll_interval = poll_interval
         self._clock = clock or SystemClock()
         self._venue_market_data = venue_market_data
+        self._discover_pools = discover_pools
+        self._refresh_pools = refresh_pools
         self._store: EventStore | None = None
         self._uniswap: dict[int, UniswapVenues] = {}
         self._cex: CcxtVenue | None = None
@@ -297,7 +261,9 @@ class TradingSession:
                 api_key=creds["api_key"].reveal() if "api_key" in creds else None,
                 secret=creds["secret"].reveal() if "secret" in creds else None,
                 password=creds["password"].reveal() if "password" in creds else None,
-                options={"sandboxMode": True} if v.testnet else {},
+                rest_url=v.rest_url,
+                sandbox=v.testnet,
+                live=v.live,
             )
         if store_url is None and config.store.password_env is not None:
             password = env.get(config.store.password_env)
@@ -331,19 +297,21 @@ class TradingSession:
         self._store = open_store(self._store_url)
         venues: list[Venue] = []
         for c in self._chains:
-            uni = uniswap_venues(
+            uni = await open_uniswap_venues(
                 c.chain_id,
                 c.rpc_url if isinstance(c.rpc_url, str) else list(c.rpc_url),
                 self._signer,
                 self._store,
                 book=c.book,
+                discover=self._discover_pools,
+                refresh_pools=self._refresh_pools,
                 poll_interval=self._poll_interval,
             )
             self._uniswap[c.chain_id] = uni
             uni.account.start()
             venues.extend(uni.venues)
         if self._exchange is not None:
-            self._cex = CcxtVenue(_ccxt_config(self._exchange), clock=self._clock)
+            self._cex = CcxtVenue(ccxt_venue_config(self._exchange), clock=self._clock)
             await self._cex.start()
             venues.append(self._cex)
         self._engine = Engine(
@@ -625,30 +593,6 @@ class TradingSession:
                     + "; it keeps working: follow it with `oms orders`"
                 )
             await asyncio.sleep(poll)
-
-
-def _ccxt_config(ex: ExchangeEndpoint) -> CcxtVenueConfig:
-    import ccxt.pro as ccxt_pro
-
-    options: dict[str, Any] = dict(ex.options)
-    urls = None
-    if ex.rest_url is not None:
-        try:
-            api_urls = getattr(ccxt_pro, ex.exchange)().urls["api"]
-        except AttributeError:
-            raise InvalidInput(f"{ex.exchange!r} is not a ccxt exchange id") from None
-        urls = local_exchange_urls(api_urls, ex.rest_url)
-        for k, v in _CCXT_LOCAL_OPTIONS.items():
-            options.setdefault(k, v)
-    return CcxtVenueConfig(
-        exchange=ex.exchange,
-        venue_id=ex.venue_id,
-        api_key=ex.api_key,
-        secret=ex.secret,
-        password=ex.password,
-        options=options,
-        urls=urls,
-    )
 
 
 def _signer_from_config(acct: Any, env: Mapping[str, str]) -> Signer:

@@ -2,12 +2,15 @@
 
 :func:`uniswap_venues` is what the CLI (``oms swap``) and scripts use: one V2 venue and one V3
 venue per fee tier, sharing one :class:`~oms_chain.venues.amm.account.ChainAccount`.
+:func:`open_uniswap_venues` does the same after discovering the pools of a book that lists none
+(a live chain or a fork of one; see :mod:`oms_chain.venues.amm.discovery`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from oms_chain.chain.addressbook import AddressBook, load_address_book
 from oms_chain.chain.fees import FeePolicy
@@ -20,9 +23,16 @@ from oms_chain.model.instruments import Instrument, SpotPair
 from oms_chain.store.base import EventStore
 from oms_chain.venues.amm.account import ChainAccount
 from oms_chain.venues.amm.approvals import ApprovalPolicy
+from oms_chain.venues.amm.discovery import with_discovered_pools
 from oms_chain.venues.amm.venue import AmmVenueConfig, UniswapV2Venue, UniswapV3Venue
 
-__all__ = ["QUOTE_PREFERENCE", "UniswapVenues", "book_routes", "uniswap_venues"]
+__all__ = [
+    "QUOTE_PREFERENCE",
+    "UniswapVenues",
+    "book_routes",
+    "open_uniswap_venues",
+    "uniswap_venues",
+]
 
 
 #: Preferred quote assets, best first: the other token of a pair is its base.
@@ -184,5 +194,49 @@ def uniswap_venues(
                     )
                 )
     if not venues:
-        raise InvalidInput(f"the address book of chain {chain_id} has no Uniswap router with pools")
+        raise InvalidInput(
+            f"the address book of chain {chain_id} has no Uniswap router with pools (none listed "
+            "and none found from its factories); add UniswapV2Router02 / SwapRouter and the "
+            "factories to the address book, or list pools in it"
+        )
     return UniswapVenues(account, venues)
+
+
+async def open_uniswap_venues(
+    chain_id: int,
+    rpc_url: str | Sequence[str],
+    signer: Signer,
+    store: EventStore,
+    *,
+    book: AddressBook | None = None,
+    discover: bool | None = None,
+    refresh_pools: bool = False,
+    pool_cache_dir: Path | None = None,
+    config: AmmVenueConfig | None = None,
+    approvals: ApprovalPolicy | None = None,
+    fee_policy: FeePolicy | None = None,
+    poll_interval: float | None = None,
+) -> UniswapVenues:
+    """:func:`uniswap_venues` over the pools of the book (default: the chain's address book):
+    the pools it lists (pinned), or, when it lists none, the non-empty pools its factories know
+    for every pair of its tokens (:func:`~oms_chain.venues.amm.discovery.with_discovered_pools`;
+    ``discover`` / ``refresh_pools`` / ``pool_cache_dir`` as its ``discover`` / ``refresh`` /
+    ``cache_dir``). Raises like :func:`uniswap_venues`, and ``RpcUnavailable`` when discovery
+    cannot reach the node."""
+    book = book or load_address_book(chain_id)
+    urls = [rpc_url] if isinstance(rpc_url, str) else list(rpc_url)
+    async with RpcClient(urls) as rpc:
+        book = await with_discovered_pools(
+            rpc, book, discover=discover, refresh=refresh_pools, cache_dir=pool_cache_dir
+        )
+    return uniswap_venues(
+        chain_id,
+        urls,
+        signer,
+        store,
+        book=book,
+        config=config,
+        approvals=approvals,
+        fee_policy=fee_policy,
+        poll_interval=poll_interval,
+    )

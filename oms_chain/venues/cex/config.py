@@ -23,6 +23,8 @@ class CcxtVenueConfig:
     ``exchange`` is a ccxt exchange id (``binance``); ``venue_id`` our name for the venue
     (default: the exchange id). ``options`` are ccxt's public ``options``; ``urls`` replaces
     ccxt's ``urls['api']`` (how a local simulator is reached — nothing else changes).
+    ``sandbox`` switches ccxt to the exchange's testnet with ``set_sandbox_mode(True)`` (its
+    ``urls['test']``; an exchange without one is refused), never combined with ``urls``.
     ``rate_per_s`` / ``burst`` size our own token bucket in front of every REST call (ccxt's
     ``enableRateLimit`` stays on as well). ``timeout_s`` bounds each REST call.
     ``poll_interval_s`` is the REST polling period while the user stream is down;
@@ -48,6 +50,7 @@ class CcxtVenueConfig:
     password: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     urls: Mapping[str, Any] | None = None
+    sandbox: bool = False
     symbols: tuple[str, ...] = ()
     enable_rate_limit: bool = True
     rate_per_s: float = 20.0
@@ -81,6 +84,11 @@ class CcxtVenueConfig:
             raise ConfigError("cex venue key 'book_depth' must be at least 1")
         if self.burst < 1:
             raise ConfigError("cex venue key 'burst' must be at least 1")
+        if self.sandbox and self.urls is not None:
+            raise ConfigError(
+                "cex venue key 'sandbox': the exchange's testnet URLs and 'urls' (a local "
+                "server) exclude each other; pick one"
+            )
         if not 0 < self.backoff_initial_s <= self.backoff_max_s:
             raise ConfigError(
                 "cex venue keys 'backoff_initial_s' / 'backoff_max_s' need 0 < initial <= max"

@@ -22,13 +22,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapp
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import ccxt
 import ccxt.pro as ccxt_pro
 
 from oms_chain.model.clock import Clock, SystemClock
-from oms_chain.model.errors import InvalidInput, VenueRejected, VenueTimeout, VenueUnavailable
+from oms_chain.model.errors import (
+    ConfigError,
+    InvalidInput,
+    VenueRejected,
+    VenueTimeout,
+    VenueUnavailable,
+)
 from oms_chain.model.ids import ClientOrderId, TradeId, VenueId, VenueOrderId
 from oms_chain.model.instruments import Instrument, SpotPair
 from oms_chain.model.intent import Side
@@ -91,7 +98,41 @@ def _make_exchange(config: CcxtVenueConfig) -> Any:
     exchange = cls(settings)
     if config.urls is not None:
         exchange.urls["api"] = dict(config.urls)
+    if config.sandbox:
+        _enter_sandbox(exchange)
     return exchange
+
+
+def _url_hosts(urls: Any) -> set[str]:
+    """Hosts of every URL in a (nested) ccxt ``urls`` entry."""
+    if isinstance(urls, Mapping):
+        return set().union(*(_url_hosts(v) for v in urls.values())) if urls else set()
+    if isinstance(urls, list | tuple):
+        return set().union(*(_url_hosts(v) for v in urls)) if urls else set()
+    if isinstance(urls, str) and "://" in urls:
+        return {(urlsplit(urls).hostname or "").lower()}
+    return set()
+
+
+def _enter_sandbox(exchange: Any) -> None:
+    """ccxt's ``set_sandbox_mode(True)`` (``urls['api']`` becomes ``urls['test']``), refusing an
+    exchange without a testnet or one whose testnet shares a host with production."""
+    production = _url_hosts(exchange.urls.get("api"))
+    try:
+        if not exchange.urls.get("test"):  # some list the key with no URLs in it
+            raise ccxt.NotSupported(exchange.id)
+        exchange.set_sandbox_mode(True)
+    except ccxt.NotSupported:
+        raise ConfigError(
+            f"cex venue key 'sandbox': ccxt's {exchange.id!r} has no sandbox (testnet) URLs; "
+            "trade it live (set live = true) or not at all"
+        ) from None
+    shared = _url_hosts(exchange.urls["api"]) & production
+    if shared:
+        raise ConfigError(
+            f"cex venue key 'sandbox': ccxt's {exchange.id!r} testnet URLs use production "
+            f"host(s) {sorted(shared)}; refusing to call them in sandbox mode"
+        )
 
 
 class CcxtVenue:

@@ -34,6 +34,7 @@ rpc_url_env = "ARB_RPC"
 name = "binance"
 kind = "ccxt"
 exchange = "binance"
+live = true
 api_key_env = "BINANCE_KEY"
 secret_env = "BINANCE_SECRET"
 

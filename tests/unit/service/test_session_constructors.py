@@ -76,6 +76,9 @@ CONFIG = """
 url = "postgresql://oms@db.internal/oms"
 password_env = "PGPASS"
 
+[risk]
+max_order_notional = "5000"
+
 [[chains]]
 name = "mainnet"
 chain_id = 1
@@ -85,6 +88,7 @@ rpc_url_env = "MAINNET_RPC"
 name = "binance"
 kind = "ccxt"
 exchange = "binance"
+live = true
 api_key_env = "BINANCE_KEY"
 secret_env = "BINANCE_SECRET"
 
@@ -107,7 +111,7 @@ def test_config_wires_chains_exchange_account_and_store_from_the_environment() -
     s = TradingSession.from_config(parse_config(CONFIG), ENV)
     assert s.chains[0].chain_id == 1 and s.chains[0].rpc_url == "https://rpc.example/key"
     assert s.exchange_endpoint == ExchangeEndpoint(
-        exchange="binance", venue_id="binance", api_key="bk", secret="bs"
+        exchange="binance", venue_id="binance", api_key="bk", secret="bs", live=True
     )
     assert s.account == "desk"
     assert "p@ss" not in s.store_url and "p%40ss" not in s.store_url
