@@ -35,7 +35,7 @@ from oms_chain.chain.fees import FeeCapExceeded, FeeQuote
 from oms_chain.chain.revert import TransactionWouldRevert, decode_revert
 from oms_chain.chain.rpc import RpcError, RpcUnavailable
 from oms_chain.chain.sender import BroadcastRejected, BroadcastUncertain, SentTransaction
-from oms_chain.chain.tracker import SettlementReport
+from oms_chain.chain.tracker import MalformedReceipt, SettlementReport, receipt_status
 from oms_chain.custody.base import SignedTransaction
 from oms_chain.model.errors import (
     InvalidInput,
@@ -103,7 +103,9 @@ class AmmVenueConfig:
     ``gas_reserve``: native asset (whole units) :meth:`spendable` leaves for gas.
     ``word_radius``: V3 tick-bitmap words loaded around the price (``None``: all).
     ``curve_sizes``: cumulative base quantities (in units of one base token) of the liquidity
-    curve's levels.
+    curve's levels. ``min_quote_amount``: orders whose quote side (received by a sell, paid by
+    a buy; whole quote tokens) is below it are refused before sending; an order whose quote
+    side floors to 0 base units is always refused (dust).
     """
 
     slippage_bps: Decimal = Decimal(50)
@@ -114,6 +116,7 @@ class AmmVenueConfig:
     gas_reserve: Decimal = Decimal("0.05")
     word_radius: int | None = None
     curve_sizes: tuple[Decimal, ...] = tuple(Decimal(2) ** k for k in range(-6, 9))
+    min_quote_amount: Decimal = Decimal(0)
 
     def __post_init__(self) -> None:
         if not Decimal(0) <= Decimal(self.slippage_bps) < _BPS:
@@ -126,6 +129,12 @@ class AmmVenueConfig:
             raise InvalidInput(f"cancel_timeout must be >= 0 seconds, got {self.cancel_timeout}")
         if not self.curve_sizes or any(s <= 0 for s in self.curve_sizes):
             raise InvalidInput("curve_sizes must be positive quantities")
+        if not isinstance(self.min_quote_amount, Decimal) or not (
+            self.min_quote_amount.is_finite() and self.min_quote_amount >= 0
+        ):
+            raise InvalidInput(
+                f"min_quote_amount must be a finite Decimal >= 0, got {self.min_quote_amount!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -448,6 +457,11 @@ class _UniswapVenue:
             raise VenueRejected(
                 f"{self._id}: cannot quote {quantity} {inst.symbol}: {exc}"
             ) from exc
+        if quote_units <= 0:
+            raise VenueRejected(
+                f"{self._id}: cannot quote {quantity} {inst.symbol}: its quote side floors to 0 "
+                f"base units of {inst.quote.symbol} (dust); quote a larger quantity"
+            )
         with localcontext() as ctx:
             ctx.prec = _PREC
             avg = inst.quote.from_base_units(quote_units) / inst.base.from_base_units(base_units)
@@ -619,6 +633,7 @@ class _UniswapVenue:
             raise VenueRejected(
                 f"{self._id}: the route of {inst.symbol} cannot fill {order.quantity}: {exc}"
             ) from exc
+        self._refuse_dust(order, route, quoted)
         with localcontext() as ctx:
             ctx.prec = _PREC
             limit_notional = (
@@ -632,13 +647,42 @@ class _UniswapVenue:
                     if limit_notional is not None
                     else _floor(quoted * (_BPS - bps) / _BPS)
                 )
-                return _Swap(base, quote, True, base_units, max(bound, 0), quoted, base_units)
+                if bound <= 0:
+                    raise VenueRejected(
+                        f"{self._id}: {order.client_order_id} refused before sending: its minimum "
+                        f"output ({quoted} base units of {inst.quote.symbol} less "
+                        f"{bps} bps slippage) floors to 0, so the swap could be mined for "
+                        "nothing; sell a larger quantity or give a limit price"
+                    )
+                return _Swap(base, quote, True, base_units, bound, quoted, base_units)
             bound = (
                 _floor(limit_notional)
                 if limit_notional is not None
                 else _ceil(quoted * (_BPS + bps) / _BPS)
             )
         return _Swap(quote, base, False, base_units, bound, quoted, bound)
+
+    def _refuse_dust(self, order: PlaceOrder, route: _Route, quoted: int) -> None:
+        """Refuse, before anything is signed, an order whose quote side floors to zero or is
+        below ``min_quote_amount``."""
+        inst = route.instrument
+        what = "would receive" if order.side is Side.SELL else "would pay"
+        if quoted <= 0:
+            raise VenueRejected(
+                f"{self._id}: {order.client_order_id} refused before sending: "
+                f"{order.side.value} {order.quantity} {inst.base.symbol} {what} 0 base units "
+                f"of {inst.quote.symbol} (dust: the output floors to zero); trade a larger "
+                "quantity"
+            )
+        minimum = self._cfg.min_quote_amount
+        amount = inst.quote.from_base_units(quoted)
+        if minimum > 0 and amount < minimum:
+            raise VenueRejected(
+                f"{self._id}: {order.client_order_id} refused before sending: "
+                f"{order.side.value} {order.quantity} {inst.base.symbol} {what} {amount} "
+                f"{inst.quote.symbol}, below this venue's minimum of {minimum} "
+                f"{inst.quote.symbol} (min_quote_amount); trade a larger quantity"
+            )
 
     # -- reports ---------------------------------------------------------------------------------
 
@@ -682,6 +726,13 @@ class _UniswapVenue:
         raw = await self._account.rpc.call("eth_getTransactionReceipt", [tx_hash])
         return raw if isinstance(raw, dict) and raw.get("blockHash") else None
 
+    def _succeeded(self, receipt: dict[str, Any]) -> bool:
+        """The receipt's status; a receipt without one is an error, never a success."""
+        try:
+            return receipt_status(receipt) == 1
+        except MalformedReceipt as exc:
+            raise VenueUnavailable(f"{self._id}: {exc}") from exc
+
     async def _build(
         self,
         coid: ClientOrderId,
@@ -707,7 +758,7 @@ class _UniswapVenue:
             cancel = entry.get("cancel")
             if cancel:
                 receipt = await self._receipt(cancel["hash"])
-                if receipt is not None and int(receipt.get("status", "0x1"), 16) == 1:
+                if receipt is not None and self._succeeded(receipt):
                     return self._report(
                         coid,
                         entry,
@@ -728,7 +779,7 @@ class _UniswapVenue:
             return self._report(
                 coid, entry, VenueOrderStatus.OPEN, SettlementState(tx_hash=TxHash(tx_hash))
             )
-        if int(receipt.get("status", "0x1"), 16) != 1:
+        if not self._succeeded(receipt):
             reason = await self._revert_reason(entry, receipt)
             expired = any(r in reason for r in _EXPIRY_REASONS)
             return self._report(
@@ -739,11 +790,30 @@ class _UniswapVenue:
                 reason=f"reverted on chain in block {int(receipt['blockNumber'], 16)}: {reason}",
             )
         fill = self._fill(coid, entry, receipt)
+        if fill is None:
+            # A degenerate swap (dust sent before the venue refused it): mined, but one side
+            # moved nothing, so there is no fill with a positive price to record. The order
+            # ends unfilled with the facts, instead of failing every report (and restart).
+            flows = WalletFlows.from_receipt(receipt, self._account.address)
+            return self._report(
+                coid,
+                entry,
+                VenueOrderStatus.REJECTED,
+                settlement,
+                reason=(
+                    f"the swap was mined in block {int(receipt['blockNumber'], 16)} but moved "
+                    f"{flows.sent.get(entry['token_in'], 0)} base units of {entry['token_in']} "
+                    f"for {flows.received.get(entry['token_out'], 0)} of {entry['token_out']}: "
+                    "a zero-output (dust) swap, recorded with nothing filled"
+                ),
+            )
         return self._report(coid, entry, VenueOrderStatus.FILLED, settlement, fills=(fill,))
 
     def _fill(
         self, coid: ClientOrderId, entry: dict[str, Any], receipt: dict[str, Any]
-    ) -> FillReport:
+    ) -> FillReport | None:
+        """The swap's fill from the wallet's Transfer logs; ``None`` when either side moved
+        nothing (no fill with a positive quantity and price exists)."""
         inst = instrument_from_payload(entry["instrument"])
         assert isinstance(inst, SpotPair)
         flows = WalletFlows.from_receipt(receipt, self._account.address)
@@ -751,13 +821,15 @@ class _UniswapVenue:
         got = flows.received.get(entry["token_out"], 0)
         side = Side(entry["side"])
         base_units, quote_units = (paid, got) if side is Side.SELL else (got, paid)
+        if base_units <= 0 or quote_units <= 0:
+            return None
         gas = int(receipt.get("gasUsed", "0x0"), 16) * int(
             receipt.get("effectiveGasPrice", "0x0"), 16
         )
         with localcontext() as ctx:
             ctx.prec = _PREC
             quantity = inst.base.from_base_units(base_units)
-            price = inst.quote.from_base_units(quote_units) / quantity if quantity else Decimal(0)
+            price = inst.quote.from_base_units(quote_units) / quantity
         return FillReport(
             venue=self._id,
             trade_id=TradeId(f"{receipt['transactionHash']}@{receipt['blockHash']}"),
