@@ -55,18 +55,19 @@ from oms_chain.venues.amm._calls import (
     erc20_balance,
     native_balance,
 )
+from oms_chain.venues.amm._states import PoolStates
 from oms_chain.venues.amm.account import ChainAccount
 from oms_chain.venues.amm.approvals import ensure_allowance
 from oms_chain.venues.amm.quotes import GAS_MODEL
 from oms_chain.venues.amm.v2_math import InsufficientReserves, get_amounts_in, get_amounts_out
-from oms_chain.venues.amm.v2_pool import V2PoolState, load_v2_pool
+from oms_chain.venues.amm.v2_pool import V2PoolState
 from oms_chain.venues.amm.v3_math import (
     MathRevert,
     TickDataMissing,
     quote_exact_input_path,
     quote_exact_output_path,
 )
-from oms_chain.venues.amm.v3_pool import PoolLoadError, V3PoolState, load_v3_pool, v3_path_hops
+from oms_chain.venues.amm.v3_pool import PoolLoadError, v3_path_hops
 from oms_chain.venues.amm.weth import unwrap, wrap
 from oms_chain.venues.base import (
     AmendOrder,
@@ -102,6 +103,9 @@ class AmmVenueConfig:
     ``cancel_timeout``: seconds :meth:`cancel` waits for the cancellation to land.
     ``gas_reserve``: native asset (whole units) :meth:`spendable` leaves for gas.
     ``word_radius``: V3 tick-bitmap words loaded around the price (``None``: all).
+    ``follow_pools``: quote from a :class:`~oms_chain.venues.amm.follower.PoolFollower` of the
+    venue's pools (started on first use, checked to be at the node's latest block) instead of
+    reloading every pool per quote; ``follow_timeout``: seconds to wait for it before loading.
     ``curve_sizes``: cumulative base quantities (in units of one base token) of the liquidity
     curve's levels. ``min_quote_amount``: orders whose quote side (received by a sell, paid by
     a buy; whole quote tokens) is below it are refused before sending; an order whose quote
@@ -115,6 +119,8 @@ class AmmVenueConfig:
     cancel_timeout: float = 10.0
     gas_reserve: Decimal = Decimal("0.05")
     word_radius: int | None = None
+    follow_pools: bool = True
+    follow_timeout: float = 5.0
     curve_sizes: tuple[Decimal, ...] = tuple(Decimal(2) ** k for k in range(-6, 9))
     min_quote_amount: Decimal = Decimal(0)
 
@@ -125,6 +131,8 @@ class AmmVenueConfig:
             raise InvalidInput(f"deadline_s must be > 0 seconds, got {self.deadline_s}")
         if self.gas_reserve < 0:
             raise InvalidInput(f"gas_reserve must be >= 0, got {self.gas_reserve}")
+        if not self.follow_timeout > 0:
+            raise InvalidInput(f"follow_timeout must be > 0 seconds, got {self.follow_timeout}")
         if self.cancel_timeout < 0:
             raise InvalidInput(f"cancel_timeout must be >= 0 seconds, got {self.cancel_timeout}")
         if not self.curve_sizes or any(s <= 0 for s in self.curve_sizes):
@@ -221,6 +229,15 @@ class _UniswapVenue:
                     "ChainAccount the chain's WETH address (weth=...)"
                 )
             self._routes[instrument.id] = _Route(instrument, tuple(pools))
+        self._pool_states = PoolStates(
+            account.rpc,
+            self.protocol,
+            [p for r in self._routes.values() for p in r.pools],
+            follow=self._cfg.follow_pools,
+            follow_timeout=self._cfg.follow_timeout,
+            word_radius=self._cfg.word_radius,
+            poll_interval=max(0.25, account.poll_interval),
+        )
         self._queue: asyncio.Queue[VenueReport] = asyncio.Queue()
         self._coid_of: dict[TxHash, ClientOrderId] = {}
         self._receipts: dict[TxHash, dict[str, Any]] = {}
@@ -295,9 +312,6 @@ class _UniswapVenue:
 
     # -- protocol-specific (subclasses) ----------------------------------------------------------
 
-    async def _load(self, pools: Sequence[str]) -> list[Any]:
-        raise NotImplementedError
-
     def _path(self, states: Sequence[Any], token_in: str) -> tuple[list[Any], list[str]]:
         """States in trading order starting from ``token_in``, and the tokens along the path."""
         ordered = list(states)
@@ -334,7 +348,7 @@ class _UniswapVenue:
 
     async def _states(self, route: _Route) -> list[Any]:
         try:
-            return await self._load(route.pools)
+            return await self._pool_states.read(route.pools)
         except (PoolLoadError, RetryableError) as exc:
             raise VenueUnavailable(f"{self._id}: could not read pool state: {exc}") from exc
         except Exception as exc:
@@ -1077,11 +1091,19 @@ class _UniswapVenue:
                 out[asset.symbol] = asset.from_base_units(units)
         return out
 
+    @property
+    def pool_follower(self) -> Any:
+        """The :class:`~oms_chain.venues.amm.follower.PoolFollower` quotes read from, once
+        started (``None`` before the first quote or with ``follow_pools=False``)."""
+        return self._pool_states.follower
+
     async def close(self) -> None:
-        """Wait for background unwraps to finish (the account is closed by its owner)."""
+        """Wait for background unwraps to finish and stop the pool follower (the account is
+        closed by its owner)."""
         for task in list(self._tasks):
             with contextlib.suppress(Exception):
                 await task
+        await self._pool_states.close()
 
 
 def _tx_entry(sent: SentTransaction) -> dict[str, Any]:
@@ -1130,13 +1152,6 @@ class UniswapV2Venue(_UniswapVenue):
     """
 
     protocol = "uniswap-v2"
-
-    async def _load(self, pools: Sequence[str]) -> list[V2PoolState]:
-        w3 = self._account.w3
-        block = await self._account.rpc.block_number()
-        return await asyncio.to_thread(
-            lambda: [load_v2_pool(w3, p, block_identifier=block) for p in pools]
-        )
 
     def _reserves(self, states: Sequence[V2PoolState], token_in: str) -> list[tuple[int, int]]:
         ordered, tokens = self._path(states, token_in)
@@ -1201,14 +1216,6 @@ class UniswapV3Venue(_UniswapVenue):
     """
 
     protocol = "uniswap-v3"
-
-    async def _load(self, pools: Sequence[str]) -> list[V3PoolState]:
-        w3 = self._account.w3
-        block = await self._account.rpc.block_number()
-        radius = self._cfg.word_radius
-        return await asyncio.to_thread(
-            lambda: [load_v3_pool(w3, p, word_radius=radius, block_identifier=block) for p in pools]
-        )
 
     def _quote_in(self, states: Sequence[Any], token_in: str, amount_in: int) -> int:
         ordered, _ = self._path(states, token_in)
