@@ -478,10 +478,8 @@ def quote(
     w3, chain_id, book = _chain_client(rpc_url, chain)
     token_in, token_out = book.token(sell), book.token(buy)
     book = _pools_for_pair(w3, book, sell, buy, refresh_pools)
-    base_units = human * 10**token_in.decimals
-    if base_units != base_units.to_integral_value():
-        raise InvalidInput(f"--amount {amount} has more than {token_in.decimals} decimals")
-    quotes = quote_pools(w3, book, sell, buy, int(base_units))
+    base_units = _exact_base_units(human, token_in.decimals, "--amount", amount)
+    quotes = quote_pools(w3, book, sell, buy, base_units)
     if as_json:
         print(
             json.dumps(
@@ -489,7 +487,7 @@ def quote(
                     "chain_id": chain_id,
                     "sell": sell,
                     "buy": buy,
-                    "amount_in": int(base_units),
+                    "amount_in": base_units,
                     "decimals_out": token_out.decimals,
                     "quotes": [q.as_dict() for q in quotes],
                 },
@@ -501,7 +499,18 @@ def quote(
     for col in ("venue", "fee", "pool", f"{buy} out", "impact (bps)", "ticks", "gas (model)"):
         table.add_column(col, justify="left" if col in ("venue", "pool") else "right")
     for q in quotes:
-        out = Decimal(q.amount_out) / Decimal(10**token_out.decimals)
+        if q.error is not None:
+            table.add_row(
+                "Uniswap V3" if q.protocol == "uniswap-v3" else "Uniswap V2",
+                f"{q.fee / 10_000:g}%",
+                q.pool,
+                f"cannot quote: {q.error}",
+                "-",
+                "-",
+                "-",
+            )
+            continue
+        out = Decimal(q.amount_out).scaleb(-token_out.decimals, context=_exact(q.amount_out))
         table.add_row(
             "Uniswap V3" if q.protocol == "uniswap-v3" else "Uniswap V2",
             f"{q.fee / 10_000:g}%",
@@ -559,7 +568,7 @@ def route_cmd(
     book (exact, off-chain; nothing is executed), compared with the best single venue and the
     5 % greedy split."""
     import asyncio
-    from decimal import Decimal, InvalidOperation
+    from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 
     from oms_chain.routing import route, route_exact_output
     from oms_chain.routing.live import source_from_exchange_book, sources_for_pair
@@ -573,14 +582,12 @@ def route_cmd(
             raise InvalidInput(f"--gas-price-gwei {gas_price_gwei!r} is not a number") from None
         if not gwei.is_finite() or gwei < 0:
             raise InvalidInput(f"--gas-price-gwei must be >= 0, got {gas_price_gwei}")
-        gas_price_wei = int(gwei * 10**9)
+        gas_price_wei = int(gwei.scaleb(9, context=_exact(gwei)).to_integral_value(ROUND_FLOOR))
     w3, chain_id, book = _chain_client(rpc_url, chain)
     token_in, token_out = book.token(sell), book.token(buy)
     book = _pools_for_pair(w3, book, sell, buy, refresh_pools)
     sized = token_out if exact_output else token_in
-    base_units = human * 10**sized.decimals
-    if base_units != base_units.to_integral_value():
-        raise InvalidInput(f"--amount {amount} has more than {sized.decimals} decimals")
+    base_units = _exact_base_units(human, sized.decimals, "--amount", amount)
     block = int(w3.eth.block_number)
     gas_price = int(w3.eth.gas_price) if gas_price_wei is None else gas_price_wei
     sources = sources_for_pair(w3, book, sell, buy, gas_price_wei=gas_price, block_identifier=block)
@@ -619,10 +626,7 @@ def route_cmd(
                 await venue.close()
 
         sources.append(asyncio.run(book_source()))
-    if exact_output:
-        plan = route_exact_output(sources, int(base_units))
-    else:
-        plan = route(sources, int(base_units))
+    plan = route_exact_output(sources, base_units) if exact_output else route(sources, base_units)
     data = plan.to_dict()
     if as_json:
         print(
@@ -835,6 +839,28 @@ def _pools_for_pair(w3: Any, book: Any, sell: str, buy: str, refresh: bool) -> A
             return await with_discovered_pools(rpc, book, pairs, refresh=refresh)
 
     return asyncio.run(run())
+
+
+def _exact(value: Any) -> Any:
+    """A decimal context wide enough that scaling ``value`` (a Decimal or an int) by a power of
+    ten is exact: the default 28 digits would round a 31-digit amount silently."""
+    from decimal import Context, Decimal
+
+    digits = len(Decimal(value).as_tuple().digits)
+    return Context(prec=digits + 100, Emax=999_999, Emin=-999_999)
+
+
+def _exact_base_units(human: Any, decimals: int, option: str, given: str) -> int:
+    """``human`` whole tokens in base units, exactly; :class:`InvalidInput` when ``given`` has
+    more decimals than the token."""
+    if human.adjusted() + decimals > 77:  # uint256 holds 77 digits
+        raise InvalidInput(f"{option} {given} is too large for a token amount")
+    if human.adjusted() < -decimals:
+        raise InvalidInput(f"{option} {given} has more than {decimals} decimals")
+    units = human.scaleb(decimals, context=_exact(human))
+    if units != units.to_integral_value():
+        raise InvalidInput(f"{option} {given} has more than {decimals} decimals")
+    return int(units)
 
 
 def _positive_decimal(value: str, option: str) -> Any:

@@ -16,7 +16,13 @@ from oms_chain.chain.registry import ChainInfo, FinalityModel, chain_info, regis
 from oms_chain.chain.revert import RevertReason, TransactionWouldRevert, decode_revert
 from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
 from oms_chain.chain.sender import BroadcastRejected, BroadcastUncertain, SentTransaction, TxSender
-from oms_chain.chain.tracker import SettlementReport, SettlementTracker, lookup_settlement
+from oms_chain.chain.tracker import (
+    MalformedReceipt,
+    SettlementReport,
+    SettlementTracker,
+    lookup_settlement,
+    receipt_status,
+)
 from oms_chain.chain.ws import Head, LogEntry, LogFilter, Subscription, WsRpcClient
 
 __all__ = [
@@ -32,6 +38,7 @@ __all__ = [
     "Head",
     "LogEntry",
     "LogFilter",
+    "MalformedReceipt",
     "NonceManager",
     "NonceSync",
     "PoolEntry",
@@ -54,6 +61,7 @@ __all__ = [
     "deployments_dir",
     "load_address_book",
     "lookup_settlement",
+    "receipt_status",
     "register_chain",
     "suggest_fees",
 ]

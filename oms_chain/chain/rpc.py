@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,9 @@ class RpcClient:
             raise InvalidInput(f"timeout must be > 0 seconds, got {timeout}")
         self.urls = tuple(urls)
         self.timeout = timeout
+        #: Every JSON-RPC call asked of this client, by method (each call of a batch counts),
+        #: for monitoring, benchmarks and tests.
+        self.calls: Counter[str] = Counter()
         self._session: aiohttp.ClientSession | None = None
         self._ids = itertools.count(1)
         self._preferred = 0
@@ -116,6 +120,7 @@ class RpcClient:
         Raises :class:`RpcError` for an error object (final) and :class:`RpcUnavailable` when no
         URL answered (retryable).
         """
+        self.calls[method] += 1
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
         failures: list[str] = []
         order = [*range(self._preferred, len(self._endpoints)), *range(self._preferred)]
@@ -158,6 +163,7 @@ class RpcClient:
         """
         if not calls:
             return []
+        self.calls.update(method for method, _ in calls)
         ids = [next(self._ids) for _ in calls]
         body = [
             {"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)}

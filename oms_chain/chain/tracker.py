@@ -18,30 +18,60 @@ Every transition is returned as a :class:`SettlementReport` (our type; RPC paylo
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from oms_chain.chain.registry import ChainInfo, FinalityModel
 from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
 from oms_chain.custody.base import SignedTransaction
-from oms_chain.model.errors import InvalidInput
+from oms_chain.model.errors import InvalidInput, RetryableError
 from oms_chain.model.ids import TxHash
 from oms_chain.model.orders import SettlementState, SettlementStatus
 from oms_chain.store.base import EventStore
 
 __all__ = [
+    "MalformedReceipt",
     "Receipt",
     "SettlementReport",
     "SettlementTracker",
     "StoreTrackerJournal",
     "TrackerJournal",
     "lookup_settlement",
+    "receipt_status",
 ]
 
 _S = SettlementStatus
 _TERMINAL = frozenset({_S.FINAL, _S.DROPPED, _S.REPLACED})
+
+_log = logging.getLogger(__name__)
+
+
+class MalformedReceipt(RetryableError, ValueError):
+    """A node answered a receipt without a readable ``status`` (0x0 / 0x1). Whether the
+    transaction succeeded is unknown: it is not a success; ask again or ask another node."""
+
+
+def receipt_status(payload: Mapping[str, Any]) -> int:
+    """The ``status`` of an ``eth_getTransactionReceipt`` result: 1 success, 0 reverted.
+
+    Raises :class:`MalformedReceipt` when the field is missing or not 0x0 / 0x1 (a pre-Byzantium
+    ``root`` receipt, or a broken node): such a receipt never counts as a success.
+    """
+    raw = payload.get("status")
+    try:
+        value = int(raw, 16) if isinstance(raw, str) else None
+    except ValueError:
+        value = None
+    if value not in (0, 1):
+        tx = payload.get("transactionHash", "?")
+        raise MalformedReceipt(
+            f"the receipt of {tx} has no valid status field (got {raw!r}); its outcome is "
+            "unknown: ask the node again or use another RPC endpoint"
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +87,14 @@ class Receipt:
 
     @classmethod
     def from_rpc(cls, payload: dict[str, Any]) -> Receipt:
-        """Build from an ``eth_getTransactionReceipt`` result."""
+        """Build from an ``eth_getTransactionReceipt`` result.
+
+        Raises :class:`MalformedReceipt` for a receipt without a valid ``status``."""
         return cls(
             tx_hash=TxHash(payload["transactionHash"]),
             block_number=int(payload["blockNumber"], 16),
             block_hash=str(payload["blockHash"]),
-            status=int(payload.get("status", "0x1"), 16),
+            status=receipt_status(payload),
             gas_used=int(payload.get("gasUsed", "0x0"), 16),
             effective_gas_price=int(payload.get("effectiveGasPrice", "0x0"), 16),
         )
@@ -247,9 +279,16 @@ class SettlementTracker:
         reports: list[SettlementReport] = []
         for tx_hash, raw in zip(hashes, answers[1 : 1 + len(hashes)], strict=True):
             tracked = self._txs[tx_hash]
-            receipt = (
-                Receipt.from_rpc(raw) if isinstance(raw, dict) and raw.get("blockHash") else None
-            )
+            try:
+                receipt = (
+                    Receipt.from_rpc(raw)
+                    if isinstance(raw, dict) and raw.get("blockHash")
+                    else None
+                )
+            except MalformedReceipt as exc:
+                # unknown outcome: no transition (neither mined-and-succeeded nor missing)
+                _log.warning("settlement of %s left as it is: %s", tx_hash, exc)
+                continue
             if receipt is not None:
                 self._on_receipt(tracked, receipt, head, finalized, reports)
             else:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,13 +18,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "am
 
 from test_amm_venue import balance, devnet_venues, instrument, store_at
 
+from oms_chain.chain.registry import chain_info
+from oms_chain.chain.rpc import RpcClient
+from oms_chain.custody.local import LocalSigner
 from oms_chain.devnet.world import DevAccount, DevnetChain
 from oms_chain.engine import Engine, EngineConfig
 from oms_chain.engine.split import RoutingSplitter
 from oms_chain.model import Intent, OrderStatus, SystemClock
 from oms_chain.model.orders import SettlementStatus
 from oms_chain.risk import RiskGate, RiskLimits
-from oms_chain.venues.amm import UniswapVenues
+from oms_chain.venues.amm import ChainAccount, UniswapV3Venue, UniswapVenues, book_routes
+from oms_chain.venues.amm.venue import _Swap
+from oms_chain.venues.base import PlaceOrder
 
 V3_3000 = "uniswap-v3-3000-{}"
 
@@ -190,5 +196,100 @@ async def test_a_split_over_three_pools_fills_within_its_bounds_and_matches_the_
             assert abs(received - Decimal(got).scaleb(-6)) < Decimal("0.00001")
             net = sum((p.quantity for p in rig.engine.positions()), Decimal(0))
             assert net == Decimal(-300)
+        finally:
+            await rig.engine.stop()
+
+
+def _nonce(chain: DevnetChain, who: str) -> int:
+    return int(chain.w3.eth.get_transaction_count(who))  # type: ignore[arg-type]
+
+
+async def test_a_one_wei_sell_is_refused_before_anything_is_sent(
+    chain: DevnetChain, trader: DevAccount, rig: Rig
+) -> None:
+    l1 = chain
+    vid = V3_3000.format(l1.chain_id)
+    nonce = _nonce(l1, trader.address)
+    intent = _intent(rig.venues, vid, "WETH/USDC", quantity="0.000000000000000001")
+    rig.engine.set_reference_price(intent.instrument.id, Decimal(3000))  # the gate values it
+    parent = await rig.engine.submit(intent)
+    await rig.until("the parent to end", lambda: rig.engine.order(parent.order_id).is_terminal)
+    (child_id,) = rig.engine.order(parent.order_id).children
+    child = rig.engine.order(child_id)
+    assert child.status is OrderStatus.REJECTED, child
+    assert child.reason is not None and "floors to zero" in child.reason
+    assert child.filled_quantity == 0 and child.venue_order_id is None
+    assert _nonce(l1, trader.address) == nonce  # nothing was signed or sent
+    assert rig.engine.positions() == []
+
+
+class _VenueBeforeTheDustGuard(UniswapV3Venue):
+    """The V3 venue as it was before dust was refused: prices the swap with a minimum output of
+    0 and sends it, so the store records what that version recorded."""
+
+    def _refuse_dust(self, order: PlaceOrder, route: Any, quoted: int) -> None:
+        return None
+
+    def _price_swap(self, order: PlaceOrder, route: Any, states: Any, base_units: int) -> Any:
+        quoted = self._price(states, route, order.side, base_units)
+        base, quote = self._token(route.instrument.base), self._token(route.instrument.quote)
+        return _Swap(base, quote, True, base_units, 0, quoted, base_units)
+
+
+async def test_a_store_that_recorded_a_zero_output_swap_keeps_trading_after_reopening(
+    l1: DevnetChain, trader: DevAccount, tmp_path: Path
+) -> None:
+    vid = V3_3000.format(l1.chain_id)
+    store = store_at(tmp_path)
+    usdc_before = balance(l1, "USDC", trader.address)
+    account = ChainAccount(
+        RpcClient([l1.rpc_url]),
+        chain_info(l1.chain_id),
+        LocalSigner(trader.private_key),
+        store,
+        weth=l1.book.contracts["WETH"],
+        poll_interval=0.05,
+    )
+    old = _VenueBeforeTheDustGuard(
+        account,
+        venue_id=vid,
+        router=l1.book.contracts["SwapRouter"],
+        routes=book_routes(l1.book, "uniswap-v3", 3000),
+    )
+    async with UniswapVenues(account, [old]) as venues:
+        rig = Rig(venues, store)
+        await rig.engine.start()
+        try:
+            intent = _intent(
+                venues, vid, "ETH/USDC", quantity="0.000000000000000001", intent_id="dust"
+            )
+            rig.engine.set_reference_price(intent.instrument.id, Decimal(3000))
+            parent = await rig.engine.submit(intent)
+            await rig.until(
+                "the dust swap to end", lambda: rig.engine.order(parent.order_id).is_terminal
+            )
+            (child_id,) = rig.engine.order(parent.order_id).children
+            child = rig.engine.order(child_id)
+            # mined, nothing received: ended with nothing filled, the reason says so
+            assert child.venue_order_id is not None
+            assert child.status is OrderStatus.FAILED, child
+            assert child.reason is not None and "zero-output" in child.reason
+            assert child.filled_quantity == 0
+        finally:
+            await rig.engine.stop()
+    assert balance(l1, "USDC", trader.address) == usdc_before  # it really got 0
+
+    # A new session on the same store reconciles and trades.
+    async with devnet_venues(l1, trader.private_key, store, poll_interval=0.05) as venues:
+        venues.account.start()
+        rig = Rig(venues, store)
+        await rig.engine.start()
+        try:
+            parent = await rig.engine.submit(_intent(venues, vid, "WBTC/USDC", intent_id="after"))
+            await rig.until("the next swap", lambda: rig.engine.order(parent.order_id).is_terminal)
+            assert rig.engine.order(parent.order_id).status is OrderStatus.FILLED
+            got = balance(l1, "USDC", trader.address) - usdc_before
+            (fill,) = rig.engine.projections.fills.values()
+            assert fill.quantity == Decimal("0.1") and got > 0
         finally:
             await rig.engine.stop()

@@ -14,6 +14,7 @@ from eth_utils import keccak
 
 from oms_chain.chain.revert import split_abi_types
 from oms_chain.chain.rpc import RpcClient
+from oms_chain.chain.tracker import MalformedReceipt, receipt_status
 from oms_chain.model.errors import VenueRejected, VenueTimeout
 
 TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
@@ -65,7 +66,14 @@ async def wait_for_receipt(
     while True:
         receipt = await rpc.call("eth_getTransactionReceipt", [tx_hash])
         if isinstance(receipt, dict) and receipt.get("blockHash"):
-            if int(receipt.get("status", "0x1"), 16) != 1:
+            try:
+                status = receipt_status(receipt)
+            except MalformedReceipt as exc:
+                raise VenueTimeout(
+                    f"{what} ({tx_hash}) was mined but {exc}; it is tracked, retry the order "
+                    "once it settles"
+                ) from exc
+            if status != 1:
                 raise VenueRejected(f"{what} ({tx_hash}) reverted on chain; nothing else was sent")
             return receipt
         if loop.time() >= end:

@@ -36,8 +36,10 @@ from eth_utils import keccak, to_checksum_address
 from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
 from oms_chain.chain.ws import Head, LogEntry, LogFilter, Subscription
 from oms_chain.model.errors import ConfigError, InvalidInput, OmsError, RetryableError
+from oms_chain.venues.amm._bridge import bridged_web3
 from oms_chain.venues.amm.v2_math import DEFAULT_FEE_BPS
 from oms_chain.venues.amm.v2_pool import V2PoolState, load_v2_pool
+from oms_chain.venues.amm.v3_math import MAX_TICK, MIN_TICK
 from oms_chain.venues.amm.v3_pool import V3PoolState, load_v3_pool
 
 if TYPE_CHECKING:
@@ -79,7 +81,8 @@ class PoolFollowerConfig:
     checked anyway. ``max_log_range``: blocks per ``eth_getLogs`` / header batch when catching up.
     ``reload_after_blocks``: when further behind than this, reload instead of replaying logs.
     ``v3_word_radius``: bitmap words loaded around the current tick (``None``: all, so quotes
-    never run out of tick data). ``v2_fee_bps``: fee of the V2 pairs.
+    never run out of tick data); a pool whose price walks into the outer half of its window is
+    reloaded around the new price at the head where that happened. ``v2_fee_bps``: V2 fee.
     """
 
     history_depth: int = 64
@@ -161,10 +164,12 @@ class PoolFollower:
         self._running = False
         self._subscribed = False
         self._w3: Web3 | None = None
-        #: Counters, for monitoring and tests: blocks applied, rollbacks, full reloads.
+        #: Counters, for monitoring and tests: blocks applied, rollbacks, full reloads, and
+        #: V3 pools reloaded around a price that walked towards the edge of their word window.
         self.blocks_applied = 0
         self.rollbacks = 0
         self.reloads = 0
+        self.recentres = 0
 
     async def __aenter__(self) -> PoolFollower:
         await self.start()
@@ -179,6 +184,11 @@ class PoolFollower:
     def head(self) -> Head | None:
         """The last applied block (``None`` before :meth:`start`)."""
         return self._history[-1].head if self._history else None
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`close`, unless the loop failed."""
+        return self._running and self._failure is None
 
     @property
     def pools(self) -> tuple[str, ...]:
@@ -332,6 +342,40 @@ class PoolFollower:
             self._notify()
 
     async def _round(self) -> None:
+        await self._advance()
+        await self._recentre()
+
+    async def _recentre(self) -> None:
+        """Reload, at the applied head, every V3 pool whose price walked into the outer half of
+        its loaded bitmap words (``v3_word_radius``), so quotes around the price never run out
+        of tick data. The new state is swapped in only if the head is still canonical."""
+        radius = self.config.v3_word_radius
+        if radius is None:
+            return
+        last = self._history[-1]
+        stale = [k for k, st in last.states.items() if _off_centre(st, radius)]
+        if not stale:
+            return
+        w3 = self._bridge()
+        fresh: dict[str, PoolState] = {}
+        for key in stale:
+            fresh[key] = await asyncio.to_thread(
+                load_v3_pool,
+                w3,
+                to_checksum_address(key),
+                word_radius=radius,
+                block_identifier=last.head.number,
+            )
+        check = await self._header(last.head.number)
+        if check.hash != last.head.hash or self._history[-1] is not last:
+            raise _Raced(f"block {last.head.number} changed while re-centring pools")
+        states = {**last.states, **fresh}
+        self._history[-1] = _Applied(last.head, states)
+        self._states = states
+        self.recentres += len(fresh)
+        self._notify()
+
+    async def _advance(self) -> None:
         last = self._history[-1]
         hint, self._hint = self._hint, None
         suspect, self._suspect = self._suspect, False
@@ -513,8 +557,23 @@ class PoolFollower:
         """A synchronous web3 whose requests go through ``self.rpc`` on this event loop, for the
         ``load_*`` functions running in a worker thread."""
         if self._w3 is None:
-            self._w3 = _bridged_web3(self.rpc, asyncio.get_running_loop())
+            self._w3 = bridged_web3(self.rpc, asyncio.get_running_loop())
         return self._w3
+
+
+def _off_centre(state: PoolState, radius: int) -> bool:
+    """True when a V3 state's current tick-bitmap word lies in the outer half of its loaded
+    window (an edge clipped at the end of the tick range does not count)."""
+    if not isinstance(state, V3PoolState) or state.word_range is None:
+        return False
+    lo, hi = state.word_range
+    here = (state.tick // state.tick_spacing) >> 8
+    margin = radius // 2
+    min_word = (MIN_TICK // state.tick_spacing) >> 8
+    max_word = (MAX_TICK // state.tick_spacing) >> 8
+    low_edge = lo > min_word and here < lo + margin
+    high_edge = hi < max_word and here > hi - margin
+    return low_edge or high_edge or not lo <= here <= hi
 
 
 def _apply(state: PoolState, log: LogEntry) -> PoolState:
@@ -547,38 +606,3 @@ def _apply(state: PoolState, log: LogEntry) -> PoolState:
             f"{log.address}: {exc}"
         ) from exc
     return state
-
-
-def _bridged_web3(rpc: RpcClient, loop: asyncio.AbstractEventLoop) -> Web3:
-    from web3 import Web3
-    from web3.providers.base import BaseProvider
-
-    timeout = rpc.timeout * 3
-
-    async def one(method: str, params: Any) -> dict[str, Any]:
-        try:
-            result = await rpc.call(method, list(params or ()))
-        except RpcError as exc:
-            error = {"code": exc.code, "message": exc.rpc_message, "data": exc.data}
-            return {"jsonrpc": "2.0", "id": 0, "error": error}
-        return {"jsonrpc": "2.0", "id": 0, "result": result}
-
-    async def many(requests: list[tuple[str, Any]]) -> list[dict[str, Any]]:
-        try:
-            results = await rpc.batch([(m, list(p or ())) for m, p in requests])
-        except RpcError:  # answer each call on its own, errors included
-            return [await one(m, p) for m, p in requests]
-        return [{"jsonrpc": "2.0", "id": i, "result": r} for i, r in enumerate(results)]
-
-    class _Bridge(BaseProvider):
-        def make_request(self, method: Any, params: Any) -> Any:
-            return asyncio.run_coroutine_threadsafe(one(method, params), loop).result(timeout)
-
-        def make_batch_request(self, requests: Any) -> Any:
-            future = asyncio.run_coroutine_threadsafe(many(list(requests)), loop)
-            return future.result(timeout)
-
-        def is_connected(self, show_traceback: bool = False) -> bool:
-            return True
-
-    return Web3(_Bridge())

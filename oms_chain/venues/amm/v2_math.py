@@ -43,16 +43,46 @@ def _check(amount: int, reserve_in: int, reserve_out: int, fee_bps: int, what: s
         raise InvalidInput(f"fee_bps must be in [0, 10000), got {fee_bps}")
 
 
+def _fee_fraction(fee_bps: int) -> tuple[int, int]:
+    """``(denominator, denominator - fee)`` as the library writes them: Uniswap V2 and forks
+    with a whole-tenth fee use thousandths (997 / 1000), others basis points (9975 / 10000).
+    The SafeMath overflow bounds depend on that scale, so it must be the library's."""
+    if fee_bps % 10 == 0:
+        return 1000, 1000 - fee_bps // 10
+    return _BPS, _BPS - fee_bps
+
+
+def _mul(a: int, b: int, what: str) -> int:
+    """SafeMath ``mul``: reverts ('ds-math-mul-overflow') when the product exceeds uint256."""
+    product = a * b
+    if product > _MAX_UINT256:
+        raise InvalidInput(
+            f"{what} overflows uint256 (UniswapV2Library reverts: ds-math-mul-overflow)"
+        )
+    return product
+
+
+def _add(a: int, b: int, what: str) -> int:
+    total = a + b
+    if total > _MAX_UINT256:
+        raise InvalidInput(
+            f"{what} overflows uint256 (UniswapV2Library reverts: ds-math-add-overflow)"
+        )
+    return total
+
+
 def get_amount_out(
     amount_in: int, reserve_in: int, reserve_out: int, fee_bps: int = DEFAULT_FEE_BPS
 ) -> int:
-    """Output for ``amount_in`` into a pool with these reserves (UniswapV2Library.getAmountOut)."""
+    """Output for ``amount_in`` into a pool with these reserves (UniswapV2Library.getAmountOut),
+    raising :class:`InvalidInput` exactly where its SafeMath overflows."""
     _check(amount_in, reserve_in, reserve_out, fee_bps, "amount_in")
-    with_fee = amount_in * (_BPS - fee_bps)
-    numerator = with_fee * reserve_out
-    if numerator > _MAX_UINT256:
-        raise InvalidInput(f"amount_in {amount_in} overflows uint256 in getAmountOut")
-    return numerator // (reserve_in * _BPS + with_fee)
+    scale, keep = _fee_fraction(fee_bps)
+    what = f"amount_in {amount_in}"
+    with_fee = _mul(amount_in, keep, what)
+    numerator = _mul(with_fee, reserve_out, what)
+    denominator = _add(_mul(reserve_in, scale, what), with_fee, what)
+    return numerator // denominator
 
 
 def get_amount_in(
@@ -60,17 +90,19 @@ def get_amount_in(
 ) -> int:
     """Input needed to receive ``amount_out`` (UniswapV2Library.getAmountIn, rounded up by 1).
 
-    Raises :class:`InsufficientReserves` if ``amount_out`` is not below ``reserve_out``.
+    Raises :class:`InsufficientReserves` if ``amount_out`` is not below ``reserve_out``, and
+    :class:`InvalidInput` exactly where the library's SafeMath overflows.
     """
     _check(amount_out, reserve_in, reserve_out, fee_bps, "amount_out")
     if amount_out >= reserve_out:
         raise InsufficientReserves(
             f"amount_out {amount_out} must be below the pool's reserve {reserve_out}"
         )
-    numerator = reserve_in * amount_out * _BPS
-    if numerator > _MAX_UINT256:
-        raise InvalidInput(f"amount_out {amount_out} overflows uint256 in getAmountIn")
-    return numerator // ((reserve_out - amount_out) * (_BPS - fee_bps)) + 1
+    scale, keep = _fee_fraction(fee_bps)
+    what = f"amount_out {amount_out}"
+    numerator = _mul(_mul(reserve_in, amount_out, what), scale, what)
+    denominator = _mul(reserve_out - amount_out, keep, what)
+    return _add(numerator // denominator, 1, what)
 
 
 def get_amounts_out(

@@ -34,6 +34,7 @@ __all__ = [
     "Q128",
     "InsufficientLiquidity",
     "MathRevert",
+    "NoLiquidity",
     "SwapPool",
     "SwapResult",
     "SwapWalk",
@@ -77,6 +78,11 @@ class MathRevert(InvalidInput):
 
 class InsufficientLiquidity(MathRevert):
     """The pool cannot deliver the requested output amount before hitting its price limit."""
+
+
+class NoLiquidity(MathRevert):
+    """The swap would cross only ranges without liquidity: no amount moves, and the router and
+    the quoter revert (their callbacks require a positive delta)."""
 
 
 class TickDataMissing(InvalidInput):
@@ -576,6 +582,14 @@ def _result(
     if calculated < -_MAX_INT256 - 1 or calculated > _MAX_INT256:
         raise MathRevert("swap result is outside int256")
     specified_used = amount_specified - remaining
+    if specified_used == 0 and calculated == 0:
+        # SwapRouter's and QuoterV2's swap callbacks both require amount0Delta > 0 or
+        # amount1Delta > 0: a swap that only moves the price through ranges without liquidity
+        # reverts on chain, so it is no quote of 0.
+        raise NoLiquidity(
+            "the swap moves only through price ranges without liquidity: nothing would be paid "
+            "or received (SwapRouter and QuoterV2 revert); nothing can trade on this pool now"
+        )
     if zero_for_one == (amount_specified > 0):
         return SwapResult(specified_used, calculated, price, tick, liquidity, crossed, zero_for_one)
     return SwapResult(calculated, specified_used, price, tick, liquidity, crossed, zero_for_one)

@@ -35,7 +35,7 @@ from oms_chain.chain.fees import FeeCapExceeded, FeeQuote
 from oms_chain.chain.revert import TransactionWouldRevert, decode_revert
 from oms_chain.chain.rpc import RpcError, RpcUnavailable
 from oms_chain.chain.sender import BroadcastRejected, BroadcastUncertain, SentTransaction
-from oms_chain.chain.tracker import SettlementReport
+from oms_chain.chain.tracker import MalformedReceipt, SettlementReport, receipt_status
 from oms_chain.custody.base import SignedTransaction
 from oms_chain.model.errors import (
     InvalidInput,
@@ -55,18 +55,19 @@ from oms_chain.venues.amm._calls import (
     erc20_balance,
     native_balance,
 )
+from oms_chain.venues.amm._states import PoolStates
 from oms_chain.venues.amm.account import ChainAccount
 from oms_chain.venues.amm.approvals import ensure_allowance
 from oms_chain.venues.amm.quotes import GAS_MODEL
 from oms_chain.venues.amm.v2_math import InsufficientReserves, get_amounts_in, get_amounts_out
-from oms_chain.venues.amm.v2_pool import V2PoolState, load_v2_pool
+from oms_chain.venues.amm.v2_pool import V2PoolState
 from oms_chain.venues.amm.v3_math import (
     MathRevert,
     TickDataMissing,
     quote_exact_input_path,
     quote_exact_output_path,
 )
-from oms_chain.venues.amm.v3_pool import PoolLoadError, V3PoolState, load_v3_pool, v3_path_hops
+from oms_chain.venues.amm.v3_pool import PoolLoadError, v3_path_hops
 from oms_chain.venues.amm.weth import unwrap, wrap
 from oms_chain.venues.base import (
     AmendOrder,
@@ -102,8 +103,13 @@ class AmmVenueConfig:
     ``cancel_timeout``: seconds :meth:`cancel` waits for the cancellation to land.
     ``gas_reserve``: native asset (whole units) :meth:`spendable` leaves for gas.
     ``word_radius``: V3 tick-bitmap words loaded around the price (``None``: all).
+    ``follow_pools``: quote from a :class:`~oms_chain.venues.amm.follower.PoolFollower` of the
+    venue's pools (started on first use, checked to be at the node's latest block) instead of
+    reloading every pool per quote; ``follow_timeout``: seconds to wait for it before loading.
     ``curve_sizes``: cumulative base quantities (in units of one base token) of the liquidity
-    curve's levels.
+    curve's levels. ``min_quote_amount``: orders whose quote side (received by a sell, paid by
+    a buy; whole quote tokens) is below it are refused before sending; an order whose quote
+    side floors to 0 base units is always refused (dust).
     """
 
     slippage_bps: Decimal = Decimal(50)
@@ -113,7 +119,10 @@ class AmmVenueConfig:
     cancel_timeout: float = 10.0
     gas_reserve: Decimal = Decimal("0.05")
     word_radius: int | None = None
+    follow_pools: bool = True
+    follow_timeout: float = 5.0
     curve_sizes: tuple[Decimal, ...] = tuple(Decimal(2) ** k for k in range(-6, 9))
+    min_quote_amount: Decimal = Decimal(0)
 
     def __post_init__(self) -> None:
         if not Decimal(0) <= Decimal(self.slippage_bps) < _BPS:
@@ -122,10 +131,18 @@ class AmmVenueConfig:
             raise InvalidInput(f"deadline_s must be > 0 seconds, got {self.deadline_s}")
         if self.gas_reserve < 0:
             raise InvalidInput(f"gas_reserve must be >= 0, got {self.gas_reserve}")
+        if not self.follow_timeout > 0:
+            raise InvalidInput(f"follow_timeout must be > 0 seconds, got {self.follow_timeout}")
         if self.cancel_timeout < 0:
             raise InvalidInput(f"cancel_timeout must be >= 0 seconds, got {self.cancel_timeout}")
         if not self.curve_sizes or any(s <= 0 for s in self.curve_sizes):
             raise InvalidInput("curve_sizes must be positive quantities")
+        if not isinstance(self.min_quote_amount, Decimal) or not (
+            self.min_quote_amount.is_finite() and self.min_quote_amount >= 0
+        ):
+            raise InvalidInput(
+                f"min_quote_amount must be a finite Decimal >= 0, got {self.min_quote_amount!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,6 +229,15 @@ class _UniswapVenue:
                     "ChainAccount the chain's WETH address (weth=...)"
                 )
             self._routes[instrument.id] = _Route(instrument, tuple(pools))
+        self._pool_states = PoolStates(
+            account.rpc,
+            self.protocol,
+            [p for r in self._routes.values() for p in r.pools],
+            follow=self._cfg.follow_pools,
+            follow_timeout=self._cfg.follow_timeout,
+            word_radius=self._cfg.word_radius,
+            poll_interval=max(0.25, account.poll_interval),
+        )
         self._queue: asyncio.Queue[VenueReport] = asyncio.Queue()
         self._coid_of: dict[TxHash, ClientOrderId] = {}
         self._receipts: dict[TxHash, dict[str, Any]] = {}
@@ -286,9 +312,6 @@ class _UniswapVenue:
 
     # -- protocol-specific (subclasses) ----------------------------------------------------------
 
-    async def _load(self, pools: Sequence[str]) -> list[Any]:
-        raise NotImplementedError
-
     def _path(self, states: Sequence[Any], token_in: str) -> tuple[list[Any], list[str]]:
         """States in trading order starting from ``token_in``, and the tokens along the path."""
         ordered = list(states)
@@ -325,7 +348,7 @@ class _UniswapVenue:
 
     async def _states(self, route: _Route) -> list[Any]:
         try:
-            return await self._load(route.pools)
+            return await self._pool_states.read(route.pools)
         except (PoolLoadError, RetryableError) as exc:
             raise VenueUnavailable(f"{self._id}: could not read pool state: {exc}") from exc
         except Exception as exc:
@@ -448,6 +471,11 @@ class _UniswapVenue:
             raise VenueRejected(
                 f"{self._id}: cannot quote {quantity} {inst.symbol}: {exc}"
             ) from exc
+        if quote_units <= 0:
+            raise VenueRejected(
+                f"{self._id}: cannot quote {quantity} {inst.symbol}: its quote side floors to 0 "
+                f"base units of {inst.quote.symbol} (dust); quote a larger quantity"
+            )
         with localcontext() as ctx:
             ctx.prec = _PREC
             avg = inst.quote.from_base_units(quote_units) / inst.base.from_base_units(base_units)
@@ -619,6 +647,7 @@ class _UniswapVenue:
             raise VenueRejected(
                 f"{self._id}: the route of {inst.symbol} cannot fill {order.quantity}: {exc}"
             ) from exc
+        self._refuse_dust(order, route, quoted)
         with localcontext() as ctx:
             ctx.prec = _PREC
             limit_notional = (
@@ -632,13 +661,42 @@ class _UniswapVenue:
                     if limit_notional is not None
                     else _floor(quoted * (_BPS - bps) / _BPS)
                 )
-                return _Swap(base, quote, True, base_units, max(bound, 0), quoted, base_units)
+                if bound <= 0:
+                    raise VenueRejected(
+                        f"{self._id}: {order.client_order_id} refused before sending: its minimum "
+                        f"output ({quoted} base units of {inst.quote.symbol} less "
+                        f"{bps} bps slippage) floors to 0, so the swap could be mined for "
+                        "nothing; sell a larger quantity or give a limit price"
+                    )
+                return _Swap(base, quote, True, base_units, bound, quoted, base_units)
             bound = (
                 _floor(limit_notional)
                 if limit_notional is not None
                 else _ceil(quoted * (_BPS + bps) / _BPS)
             )
         return _Swap(quote, base, False, base_units, bound, quoted, bound)
+
+    def _refuse_dust(self, order: PlaceOrder, route: _Route, quoted: int) -> None:
+        """Refuse, before anything is signed, an order whose quote side floors to zero or is
+        below ``min_quote_amount``."""
+        inst = route.instrument
+        what = "would receive" if order.side is Side.SELL else "would pay"
+        if quoted <= 0:
+            raise VenueRejected(
+                f"{self._id}: {order.client_order_id} refused before sending: "
+                f"{order.side.value} {order.quantity} {inst.base.symbol} {what} 0 base units "
+                f"of {inst.quote.symbol} (dust: the output floors to zero); trade a larger "
+                "quantity"
+            )
+        minimum = self._cfg.min_quote_amount
+        amount = inst.quote.from_base_units(quoted)
+        if minimum > 0 and amount < minimum:
+            raise VenueRejected(
+                f"{self._id}: {order.client_order_id} refused before sending: "
+                f"{order.side.value} {order.quantity} {inst.base.symbol} {what} {amount} "
+                f"{inst.quote.symbol}, below this venue's minimum of {minimum} "
+                f"{inst.quote.symbol} (min_quote_amount); trade a larger quantity"
+            )
 
     # -- reports ---------------------------------------------------------------------------------
 
@@ -682,6 +740,13 @@ class _UniswapVenue:
         raw = await self._account.rpc.call("eth_getTransactionReceipt", [tx_hash])
         return raw if isinstance(raw, dict) and raw.get("blockHash") else None
 
+    def _succeeded(self, receipt: dict[str, Any]) -> bool:
+        """The receipt's status; a receipt without one is an error, never a success."""
+        try:
+            return receipt_status(receipt) == 1
+        except MalformedReceipt as exc:
+            raise VenueUnavailable(f"{self._id}: {exc}") from exc
+
     async def _build(
         self,
         coid: ClientOrderId,
@@ -707,7 +772,7 @@ class _UniswapVenue:
             cancel = entry.get("cancel")
             if cancel:
                 receipt = await self._receipt(cancel["hash"])
-                if receipt is not None and int(receipt.get("status", "0x1"), 16) == 1:
+                if receipt is not None and self._succeeded(receipt):
                     return self._report(
                         coid,
                         entry,
@@ -728,7 +793,7 @@ class _UniswapVenue:
             return self._report(
                 coid, entry, VenueOrderStatus.OPEN, SettlementState(tx_hash=TxHash(tx_hash))
             )
-        if int(receipt.get("status", "0x1"), 16) != 1:
+        if not self._succeeded(receipt):
             reason = await self._revert_reason(entry, receipt)
             expired = any(r in reason for r in _EXPIRY_REASONS)
             return self._report(
@@ -739,11 +804,30 @@ class _UniswapVenue:
                 reason=f"reverted on chain in block {int(receipt['blockNumber'], 16)}: {reason}",
             )
         fill = self._fill(coid, entry, receipt)
+        if fill is None:
+            # A degenerate swap (dust sent before the venue refused it): mined, but one side
+            # moved nothing, so there is no fill with a positive price to record. The order
+            # ends unfilled with the facts, instead of failing every report (and restart).
+            flows = WalletFlows.from_receipt(receipt, self._account.address)
+            return self._report(
+                coid,
+                entry,
+                VenueOrderStatus.REJECTED,
+                settlement,
+                reason=(
+                    f"the swap was mined in block {int(receipt['blockNumber'], 16)} but moved "
+                    f"{flows.sent.get(entry['token_in'], 0)} base units of {entry['token_in']} "
+                    f"for {flows.received.get(entry['token_out'], 0)} of {entry['token_out']}: "
+                    "a zero-output (dust) swap, recorded with nothing filled"
+                ),
+            )
         return self._report(coid, entry, VenueOrderStatus.FILLED, settlement, fills=(fill,))
 
     def _fill(
         self, coid: ClientOrderId, entry: dict[str, Any], receipt: dict[str, Any]
-    ) -> FillReport:
+    ) -> FillReport | None:
+        """The swap's fill from the wallet's Transfer logs; ``None`` when either side moved
+        nothing (no fill with a positive quantity and price exists)."""
         inst = instrument_from_payload(entry["instrument"])
         assert isinstance(inst, SpotPair)
         flows = WalletFlows.from_receipt(receipt, self._account.address)
@@ -751,13 +835,15 @@ class _UniswapVenue:
         got = flows.received.get(entry["token_out"], 0)
         side = Side(entry["side"])
         base_units, quote_units = (paid, got) if side is Side.SELL else (got, paid)
+        if base_units <= 0 or quote_units <= 0:
+            return None
         gas = int(receipt.get("gasUsed", "0x0"), 16) * int(
             receipt.get("effectiveGasPrice", "0x0"), 16
         )
         with localcontext() as ctx:
             ctx.prec = _PREC
             quantity = inst.base.from_base_units(base_units)
-            price = inst.quote.from_base_units(quote_units) / quantity if quantity else Decimal(0)
+            price = inst.quote.from_base_units(quote_units) / quantity
         return FillReport(
             venue=self._id,
             trade_id=TradeId(f"{receipt['transactionHash']}@{receipt['blockHash']}"),
@@ -1005,11 +1091,19 @@ class _UniswapVenue:
                 out[asset.symbol] = asset.from_base_units(units)
         return out
 
+    @property
+    def pool_follower(self) -> Any:
+        """The :class:`~oms_chain.venues.amm.follower.PoolFollower` quotes read from, once
+        started (``None`` before the first quote or with ``follow_pools=False``)."""
+        return self._pool_states.follower
+
     async def close(self) -> None:
-        """Wait for background unwraps to finish (the account is closed by its owner)."""
+        """Wait for background unwraps to finish and stop the pool follower (the account is
+        closed by its owner)."""
         for task in list(self._tasks):
             with contextlib.suppress(Exception):
                 await task
+        await self._pool_states.close()
 
 
 def _tx_entry(sent: SentTransaction) -> dict[str, Any]:
@@ -1058,13 +1152,6 @@ class UniswapV2Venue(_UniswapVenue):
     """
 
     protocol = "uniswap-v2"
-
-    async def _load(self, pools: Sequence[str]) -> list[V2PoolState]:
-        w3 = self._account.w3
-        block = await self._account.rpc.block_number()
-        return await asyncio.to_thread(
-            lambda: [load_v2_pool(w3, p, block_identifier=block) for p in pools]
-        )
 
     def _reserves(self, states: Sequence[V2PoolState], token_in: str) -> list[tuple[int, int]]:
         ordered, tokens = self._path(states, token_in)
@@ -1129,14 +1216,6 @@ class UniswapV3Venue(_UniswapVenue):
     """
 
     protocol = "uniswap-v3"
-
-    async def _load(self, pools: Sequence[str]) -> list[V3PoolState]:
-        w3 = self._account.w3
-        block = await self._account.rpc.block_number()
-        radius = self._cfg.word_radius
-        return await asyncio.to_thread(
-            lambda: [load_v3_pool(w3, p, word_radius=radius, block_identifier=block) for p in pools]
-        )
 
     def _quote_in(self, states: Sequence[Any], token_in: str, amount_in: int) -> int:
         ordered, _ = self._path(states, token_in)

@@ -457,3 +457,62 @@ def test_the_devnet_venues_route_direct_two_hop_and_native_pairs(l1: DevnetChain
         first = next(p for p in l1.book.pools if p.address == pools[0])
         base = l1.book.address("WETH") if inst.base.is_native else inst.base.address
         assert base is not None and base.lower() in {first.token0.lower(), first.token1.lower()}
+
+
+# -- quoting from the followed pools ------------------------------------------------------------
+
+
+def _quoter_out(chain: DevnetChain, amount: int) -> int:
+    return int(
+        contract(chain, "QuoterV2")
+        .functions.quoteExactInputSingle(
+            (chain.book.address("WBTC"), chain.book.address("USDC"), amount, 3000, 0)
+        )
+        .call()[0]
+    )
+
+
+async def test_a_quote_reads_the_followed_pools_in_a_bounded_number_of_rpc_calls(
+    chain: DevnetChain,
+    trader: DevAccount,
+    devnet_accounts: tuple[DevAccount, ...],
+    tmp_path: Path,
+) -> None:
+    vid = V3_3000.format(chain.chain_id)
+    async with devnet_venues(chain, trader.private_key, store_at(tmp_path)) as venues:
+        venue = venues.venue(vid)
+        inst = instrument(venues, vid, "WBTC/USDC")
+        rpc = venues.account.rpc
+        await venue.quote(inst, Side.SELL, Decimal("0.1"))  # starts the follower: one full load
+        assert venue.pool_follower is not None and venue.pool_follower.running
+        per_quote = []
+        for _ in range(5):
+            before = sum(rpc.calls.values())
+            quoted = await venue.quote(inst, Side.SELL, Decimal("0.1"))
+            per_quote.append(sum(rpc.calls.values()) - before)
+        # the follower's head check, its round, the gas price (and at most a poll or two)
+        assert max(per_quote) <= 8, per_quote
+        assert quoted.avg_price * Decimal("0.1") == Decimal(_quoter_out(chain, 10**7)).scaleb(-6)
+
+        # Another account moves the pool: the next quote is at the new head, exactly.
+        other = devnet_accounts[8].address
+        router = contract(chain, "SwapRouter")
+        transact(chain, erc20(chain, "USDC").functions.approve(router.address, 2**256 - 1), other)
+        usdc, wbtc = chain.book.address("USDC"), chain.book.address("WBTC")
+        params = (usdc, wbtc, 3000, other, 2**32 - 1, 50_000 * 10**6, 0, 0)
+        transact(chain, router.functions.exactInputSingle(params), other)
+        moved = await venue.quote(inst, Side.SELL, Decimal("0.1"))
+        assert moved.avg_price != quoted.avg_price
+        assert moved.avg_price * Decimal("0.1") == Decimal(_quoter_out(chain, 10**7)).scaleb(-6)
+
+    config = AmmVenueConfig(follow_pools=False)
+    async with devnet_venues(
+        chain, trader.private_key, store_at(tmp_path, "b.db"), config=config
+    ) as venues:
+        venue = venues.venue(vid)
+        rpc = venues.account.rpc
+        before = sum(rpc.calls.values())
+        reloaded = await venue.quote(inst, Side.SELL, Decimal("0.1"))
+        assert venue.pool_follower is None
+        assert sum(rpc.calls.values()) - before > 100  # the whole bitmap, every quote
+        assert reloaded.avg_price == moved.avg_price

@@ -262,3 +262,64 @@ async def test_bad_configuration_and_use_are_clear(l1: DevnetChain) -> None:
                 await follower.wait_for_block(10**9, timeout=0.2)
         with pytest.raises(FollowerStopped):
             await follower.wait_for_block(1, timeout=0.1)
+
+
+async def test_a_narrow_word_window_re_centres_on_the_price_as_it_moves(
+    l1: DevnetChain, devnet_accounts: tuple[DevAccount, ...]
+) -> None:
+    owner = devnet_accounts[9].address
+    fund_with_weth(l1, owner, 20_000 * 10**18)
+    entry = next(
+        p for p in l1.book.pools_for("WETH", "USDC") if p.protocol == "uniswap-v3" and p.fee == 500
+    )
+    router = contract(l1, "SwapRouter")
+    weth, usdc = l1.book.address("WETH"), l1.book.address("USDC")
+    token_at(l1, weth).functions.approve(router.address, MAX).transact({"from": owner})
+    config = PoolFollowerConfig(v3_word_radius=2, poll_interval=0.05)
+    async with (
+        RpcClient([l1.rpc_url]) as rpc,
+        PoolFollower(rpc, v3_pools=[entry.address], config=config) as follower,
+    ):
+        before = follower.state(entry.address)
+        assert isinstance(before, V3PoolState) and before.word_range is not None
+        # 10,000 WETH into the 0.05 % pool walks the price many bitmap words down
+        swap = router.functions.exactInputSingle(
+            (weth, usdc, 500, owner, DEADLINE, 10_000 * 10**18, 0, 0)
+        )
+        receipt = l1.w3.eth.wait_for_transaction_receipt(
+            swap.transact({"from": owner, "gas": 5_000_000})
+        )
+        assert receipt["status"] == 1
+        head = await follower.catch_up(timeout=15)
+        for _ in range(100):  # the re-centre follows the commit of that block in the same round
+            if follower.recentres:
+                break
+            await asyncio.sleep(0.05)
+        after = follower.state(entry.address)
+        assert isinstance(after, V3PoolState) and after.word_range is not None
+        here = (after.tick // after.tick_spacing) >> 8
+        assert abs(here - ((before.tick // before.tick_spacing) >> 8)) >= 2  # it really moved
+        assert follower.recentres == 1 and after.word_range == (here - 2, here + 2)
+        assert after == load_v3_pool(
+            l1.w3, entry.address, word_radius=2, block_identifier=head.number
+        )
+        # quotes around the new price stay inside the window and equal QuoterV2's
+        quoter = RawContract("QuoterV2", l1.book.address("QuoterV2"))
+        amounts = [(weth, usdc, 10**18), (usdc, weth, 10**9)]
+        calls = [
+            (
+                "eth_call",
+                [
+                    {
+                        "to": quoter.address,
+                        "data": quoter.call_data("quoteExactInputSingle", (t_in, t_out, a, 500, 0)),
+                    },
+                    hex(head.number),
+                ],
+            )
+            for t_in, t_out, a in amounts
+        ]
+        answers = l1.w3.provider.make_batch_request(calls)  # type: ignore[attr-defined]
+        for (t_in, _, a), answer in zip(amounts, answers, strict=True):
+            expected = quoter.decode("quoteExactInputSingle", answer["result"])[0]
+            assert after.quote_exact_input(t_in, a).amount_out == expected
