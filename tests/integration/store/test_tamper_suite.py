@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ class Db:
 
     def sql(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         if self.sqlite_path is not None:
-            with sqlite3.connect(self.sqlite_path) as db:
+            with closing(sqlite3.connect(self.sqlite_path)) as db, db:
                 return db.execute(sql, params).fetchall()
         with psycopg.connect(self.url, autocommit=True) as conn:
             cur = conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
@@ -73,7 +74,7 @@ def _fill(url: str, n: int, start: int = 1) -> Anchor:
 
 
 def _rehash_from(db: Db, first: int) -> None:
-    """Recompute prev_hash/hash of every row from ``first`` on, and the head: a consistent forgery."""
+    """Recompute prev_hash/hash of every row from ``first`` on, and the head (a forgery)."""
     rows = db.sql(
         "SELECT position, stream_id, stream_version, event_id, event_type, version, payload, "
         "ts_event, ts_init, causation_id, correlation_id FROM events ORDER BY position"
