@@ -339,7 +339,11 @@ def audit_verify(
             broken.insert(0, str(report))
         broken += [str(p) for p in state_problems(es, projections_snapshot=SNAPSHOT_NAME)]
     if not broken:
-        console.print(f"[green]{report}; snapshots and client order ids match the events[/]")
+        console.print(
+            f"[green]{report}; snapshots and client order ids match the events[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
         return
     for line in broken:
         err_console.print(f"[red]{line}[/]", highlight=False, soft_wrap=True)

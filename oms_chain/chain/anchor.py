@@ -35,6 +35,7 @@ from oms_chain.store.anchors import Anchor
 
 __all__ = [
     "ANCHORED_TOPIC",
+    "ANCHOR_ERRORS",
     "AnchorNotMined",
     "AnchorReverted",
     "ChainAnchor",
@@ -46,6 +47,15 @@ __all__ = [
 ANCHORED_TOPIC = "0x" + keccak(text="Anchored(address,bytes32,uint64,bytes32)").hex()
 _ANCHOR_SELECTOR = keccak(text="anchor(bytes32,uint64,bytes32)")[:4]
 _STORE_ID = re.compile(r"[0-9a-f]{32}")
+
+#: The contract's custom errors, so a refused anchor is explained by name.
+ANCHOR_ERRORS: dict[bytes, tuple[str, list[str]]] = {
+    keccak(text=f"{name}({','.join(types)})")[:4]: (name, types)
+    for name, types in (
+        ("PositionRewound", ["bytes32", "uint64", "uint64"]),
+        ("HeadConflict", ["bytes32", "uint64", "bytes32", "bytes32"]),
+    )
+}
 
 
 class AnchorReverted(FinalError):
@@ -97,8 +107,9 @@ async def publish_anchor(
 
     Raises:
         InvalidInput: the anchor has no store id, or ``contract`` is not an address.
-        TransactionWouldRevert: the contract refuses it (a rewind, another hash at an anchored
-            position); nothing was sent.
+        TransactionWouldRevert: the contract refuses it (``PositionRewound``: an older position
+            than this writer anchored; ``HeadConflict``: another hash at an anchored position);
+            nothing was sent. (The errors are added to ``sender.known_errors`` to name them.)
         AnchorReverted: mined, but reverted.
         AnchorNotMined: no receipt within ``timeout_s`` (the transaction may still land).
     """
@@ -110,6 +121,8 @@ async def publish_anchor(
         ["bytes32", "uint64", "bytes32"],
         [bytes.fromhex(topic[2:]), anchor.position, bytes.fromhex(anchor.hash)],
     )
+    for selector, error in ANCHOR_ERRORS.items():
+        sender.known_errors.setdefault(selector, error)
     sent = await sender.send(to=address, data=data, what="audit anchor")
     deadline = time.monotonic() + timeout_s
     while True:
