@@ -9,6 +9,8 @@ caught by their seals and by re-deriving them from the events — before anythin
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import closing
 from decimal import Decimal
@@ -257,23 +259,47 @@ async def test_an_untouched_engine_store_restarts(db: Db) -> None:
         assert state_problems(store, projections_snapshot=SNAPSHOT_NAME) == []
 
 
-async def test_a_resealed_forged_projections_snapshot_is_caught_by_re_deriving_it(db: Db) -> None:
-    await _trade(db.url)
+def _forge_projections(db: Db, *, reseal: bool) -> None:
     ((position, state),) = db.sql(
         "SELECT position, state FROM snapshots WHERE name = ?", (SNAPSHOT_NAME,)
     )
     forged = state.replace('"filled_quantity":"0.5"', '"filled_quantity":"0.1"', 1)
     assert forged != state
-    (digest,) = db.sql("SELECT hash FROM events WHERE position = ?", (position,))[0]
     db.sql("UPDATE snapshots SET state = ? WHERE name = ?", (forged, SNAPSHOT_NAME))
-    db.sql(
-        "UPDATE snapshot_seals SET seal = ? WHERE name = ?",
-        (snapshot_seal(SNAPSHOT_NAME, position, forged, digest), SNAPSHOT_NAME),
-    )
+    if reseal:
+        (digest,) = db.sql("SELECT hash FROM events WHERE position = ?", (position,))[0]
+        db.sql(
+            "UPDATE snapshot_seals SET seal = ? WHERE name = ?",
+            (snapshot_seal(SNAPSHOT_NAME, position, forged, digest), SNAPSHOT_NAME),
+        )
+
+
+async def test_an_edited_projections_snapshot_stops_the_restart(db: Db) -> None:
+    await _trade(db.url)
+    _forge_projections(db, reseal=False)
     with pytest.raises(StoreTampered) as caught:
         await _restart(db.url)
     assert (caught.value.table, caught.value.row) == ("snapshots", SNAPSHOT_NAME)
+
+
+async def test_a_resealed_forged_projections_snapshot_is_caught_by_re_deriving_it(db: Db) -> None:
+    await _trade(db.url)
+    _forge_projections(db, reseal=True)
+    with open_store(db.url, read_only=True) as store:
+        check_restart_state(store, projections_snapshot=SNAPSHOT_NAME)  # the seal is fooled
+        with pytest.raises(StoreTampered) as caught:
+            check_restart_state(
+                store, projections_snapshot=SNAPSHOT_NAME, rederive_projections=True
+            )
+    assert (caught.value.table, caught.value.row) == ("snapshots", SNAPSHOT_NAME)
     assert "re-derived from the events in orders" in str(caught.value)
+    proc = subprocess.run(
+        [sys.executable, "-m", "oms_chain.cli", "audit", "verify", "--store", db.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 3 and SNAPSHOT_NAME in proc.stderr, proc.stderr
 
 
 async def test_a_deleted_client_order_id_reservation_stops_the_restart(db: Db) -> None:
