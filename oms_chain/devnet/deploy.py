@@ -1,4 +1,5 @@
-"""Deploy the devnet world: WETH9, Uniswap V2/V3, Safe v1.4.1, devnet tokens, oracles, liquidity.
+"""Deploy the devnet world: WETH9, Uniswap V2/V3, Safe v1.4.1, devnet tokens, oracles, liquidity,
+and the ``AuditAnchor`` contract (address book name ``AuditAnchor``).
 
 Third-party contracts come from their npm packages' bytecode (:mod:`oms_chain.devnet.artifacts`);
 our own (tokens, oracles) from ``build/contracts`` (:mod:`oms_chain.devnet.solidity`). Liquidity
@@ -289,6 +290,10 @@ def deploy_world(
     pool_entries = [
         _seed_pool(d, spec, tokens, v2_factory, v2_router, v3_factory, npm) for spec in pools
     ]
+    # Last, so it shifts no other address: where `oms audit anchor` publishes chain heads.
+    anchor_art = load_artifact("AuditAnchor")
+    anchor = d.deploy("AuditAnchor", anchor_art["abi"], anchor_art["bytecode"])
+    contracts["AuditAnchor"] = anchor.address
     book = AddressBook(
         chain_id=chain_id,
         name=name or f"devnet-{chain_id}",

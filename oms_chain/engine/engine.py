@@ -79,6 +79,7 @@ from oms_chain.model.positions import Portfolio, Position
 from oms_chain.risk.limits import RiskGate, RiskView, TradingState
 from oms_chain.store.errors import DuplicateClientOrderId, StoreUnavailable
 from oms_chain.store.events import NewEvent
+from oms_chain.store.integrity import check_restart_state
 from oms_chain.store.projections import Projections
 from oms_chain.venues.base import (
     AmendOrder,
@@ -289,12 +290,16 @@ class Engine:
         """Replay the event log, reconcile every venue, start the venue report pumps.
 
         Raises:
+            StoreTampered: the store's chain, a snapshot or a client order id does not match
+                the events (edited outside oms-chain); nothing is loaded or sent.
             ReconciliationFailed: a venue could not be reconciled; the engine stays in
                 ``REFUSED`` and :attr:`refusal` says why. Cancels and queries still work.
         """
         if self._phase is not EnginePhase.CREATED:
             raise EngineNotReady(f"engine already started (phase {self._phase.value})")
         self._phase = EnginePhase.REPLAYING
+        # Snapshots and client order ids are trusted below: check them against the chain first.
+        check_restart_state(self._store, projections_snapshot=SNAPSHOT_NAME)
         self._load_snapshot()
         self.replayed_at_start = self.replay()
         self._phase = EnginePhase.RECONCILING

@@ -48,11 +48,24 @@ Appends are serialized across processes (SQLite ``BEGIN IMMEDIATE``; PostgreSQL 
 
 Audit: :func:`verify_audit` recomputes the chain (``hash = sha256(prev_hash || canonical JSON of
 the record)``, global across streams in position order) and names the first edited, deleted,
-inserted or reordered row; :func:`export_audit` writes JSONL or CSV.
+inserted or reordered row; :func:`export_audit` writes JSONL or CSV. ``open_store(url,
+read_only=True)`` opens a store for auditing without ever changing it (SQLite ``immutable=1`` /
+``mode=ro``; PostgreSQL ``default_transaction_read_only``); a missing or empty store is an error.
+An :class:`Anchor` (:mod:`oms_chain.store.anchors`) is a chain head published outside the store
+(a JSON-lines file, :func:`append_anchor_file` / :func:`read_anchor_file`; an ``AuditAnchor``
+contract event); ``verify_audit(store, anchors=...)``
+detects a truncated, re-hashed or rewritten log against it.
+
+Restart state beside the chain: every snapshot is sealed to the chain hash at its position and
+checked by every ``load_snapshot`` (:class:`StoreTampered` names the table and row);
+:func:`check_restart_state` (called by the engine at start) also re-derives the projections
+snapshot and the client-order-id reservations from the events; :func:`state_problems` lists
+every mismatch (``oms audit verify``).
 
 Projections (orders, fills, positions) live in :mod:`oms_chain.store.projections`.
 """
 
+from oms_chain.store.anchors import Anchor, append_anchor_file, read_anchor_file
 from oms_chain.store.audit import AuditReport, export_audit, verify_audit
 from oms_chain.store.base import AppendRequest, AuditRow, ChainHead, EventStore
 from oms_chain.store.errors import (
@@ -63,16 +76,20 @@ from oms_chain.store.errors import (
     InvalidStoreUrl,
     StoreClosed,
     StoreError,
+    StoreReadOnly,
     StoreSchemaMismatch,
+    StoreTampered,
     StoreUnavailable,
 )
 from oms_chain.store.events import GENESIS_HASH, NewEvent, RecordedEvent
+from oms_chain.store.integrity import StateProblem, check_restart_state, state_problems
 from oms_chain.store.postgres import PostgresEventStore
 from oms_chain.store.sqlite import SqliteEventStore
 from oms_chain.store.url import open_store
 
 __all__ = [
     "GENESIS_HASH",
+    "Anchor",
     "AppendRequest",
     "AuditReport",
     "AuditRow",
@@ -87,11 +104,18 @@ __all__ = [
     "PostgresEventStore",
     "RecordedEvent",
     "SqliteEventStore",
+    "StateProblem",
     "StoreClosed",
     "StoreError",
+    "StoreReadOnly",
     "StoreSchemaMismatch",
+    "StoreTampered",
     "StoreUnavailable",
+    "append_anchor_file",
+    "check_restart_state",
     "export_audit",
     "open_store",
+    "read_anchor_file",
+    "state_problems",
     "verify_audit",
 ]

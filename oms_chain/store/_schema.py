@@ -7,7 +7,11 @@
                       serializes appends so the global chain cannot fork.
 ``client_order_ids``  every client order id ever reserved, and its order.
 ``snapshots``         named projection snapshots: position and canonical JSON state.
-``store_meta``        key/value, holds ``schema_version``.
+``snapshot_seals``    one seal per snapshot: ``sha256`` over the name, position, state and the
+                      chain hash at that position (see :mod:`oms_chain.store.integrity`), so an
+                      edited, moved or deleted snapshot row is found before it is trusted.
+``store_meta``        key/value, holds ``schema_version`` and ``store_id`` (random, set when the
+                      store is created; anchors name the store by it).
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ _TABLES: dict[str, list[tuple[str, str, str, str]]] = {
         ("name", "TEXT", "TEXT", "PRIMARY KEY"),
         ("position", "INTEGER", "BIGINT", "NOT NULL"),
         ("state", "TEXT", "TEXT", "NOT NULL"),
+    ],
+    "snapshot_seals": [
+        ("name", "TEXT", "TEXT", "PRIMARY KEY"),
+        ("seal", "TEXT", "TEXT", "NOT NULL"),
     ],
     "store_meta": [
         ("key", "TEXT", "TEXT", "PRIMARY KEY"),

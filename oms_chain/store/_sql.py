@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from hashlib import sha256
 from types import TracebackType
 from typing import Any, Self
 
+from oms_chain.store._schema import SCHEMA_VERSION
 from oms_chain.store.base import AppendRequest, AuditRow, ChainHead
 from oms_chain.store.errors import (
     ConcurrencyConflict,
@@ -22,14 +24,18 @@ from oms_chain.store.errors import (
     DuplicateEvent,
     InvalidEvent,
     StoreClosed,
+    StoreReadOnly,
+    StoreTampered,
 )
 from oms_chain.store.events import (
+    GENESIS_HASH,
     NewEvent,
     RecordedEvent,
     check_id,
     check_int,
     json_text,
     quoted,
+    snapshot_seal,
 )
 
 __all__: list[str] = []
@@ -76,9 +82,13 @@ class SqlEventStore:
     _placeholder = "?"
     _integrity_errors: tuple[type[Exception], ...] = ()
     """The driver's unique-violation exceptions."""
+    has_seals = True
+    """False only for a store opened read-only that predates snapshot seals."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = url
+        #: Opened with ``read_only=True``: every write raises :class:`StoreReadOnly`.
+        self.read_only = read_only
         self._lock = threading.RLock()
         self._closed = False
         self._sql_cache: dict[str, str] = {}
@@ -122,6 +132,57 @@ class SqlEventStore:
         if self._closed:
             raise StoreClosed(f"event store {self.url} is closed")
 
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreReadOnly(
+                f"event store {self.url} is open read-only (for auditing); open it without "
+                f"read_only to write"
+            )
+
+    def _chain_hash_at(self, cur: Cursor, position: int) -> str | None:
+        """Hash of the event at ``position`` (the genesis hash for 0), ``None`` if missing."""
+        if position == 0:
+            return GENESIS_HASH
+        cur.execute(self._q("SELECT hash FROM events WHERE position = ?"), (position,))
+        row = cur.fetchone()
+        return None if row is None else str(row[0])
+
+    def _init_rows(self, cur: Cursor) -> str:
+        """Inside the writer's setup: the head row, schema version and store id if missing, and
+        seals for old snapshots; returns the stored schema version."""
+        cur.execute(
+            self._q(
+                "INSERT INTO chain_head (id, position, hash) VALUES (1, 0, ?) "
+                "ON CONFLICT (id) DO NOTHING"
+            ),
+            (GENESIS_HASH,),
+        )
+        for key, value in (("schema_version", SCHEMA_VERSION), ("store_id", uuid.uuid4().hex)):
+            cur.execute(
+                self._q(
+                    "INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
+                ),
+                (key, value),
+            )
+        cur.execute("SELECT value FROM store_meta WHERE key = 'schema_version'")
+        found = str(cur.fetchone()[0])
+        if found == SCHEMA_VERSION:
+            self._seal_unsealed(cur)
+        return found
+
+    def _seal_unsealed(self, cur: Cursor) -> None:
+        """Inside the writer's setup: seal snapshot rows saved before seals existed."""
+        cur.execute(
+            "SELECT name, position, state FROM snapshots "
+            "WHERE name NOT IN (SELECT name FROM snapshot_seals)"
+        )
+        for name, position, state in cur.fetchall():
+            digest = self._chain_hash_at(cur, int(position)) or ""
+            cur.execute(
+                self._q("INSERT INTO snapshot_seals (name, seal) VALUES (?, ?)"),
+                (name, snapshot_seal(name, int(position), state, digest)),
+            )
+
     def _fetch_recorded(self, sql: str, params: Sequence[Any]) -> list[RecordedEvent]:
         with self._lock:
             self._check_open()
@@ -144,6 +205,7 @@ class SqlEventStore:
 
     def append_batch(self, requests: Sequence[AppendRequest]) -> list[list[RecordedEvent]]:
         items = _validate_requests(requests)
+        self._check_writable()
         with self._lock:
             self._check_open()
             # Fast path: assume every event id is new (the normal case) and let the unique index
@@ -316,6 +378,7 @@ class SqlEventStore:
     def reserve_client_order_id(self, client_order_id: str, order_id: str) -> None:
         check_id(client_order_id, "client_order_id")
         check_id(order_id, "order_id")
+        self._check_writable()
         with self._lock:
             self._check_open()
             with self._write_tx() as cur:
@@ -347,6 +410,7 @@ class SqlEventStore:
         check_id(name, "snapshot name")
         check_int(position, "snapshot position", 0, _INT64_MAX)
         text = json_text(state, f"state of snapshot {name!r}")
+        self._check_writable()
         with self._lock:
             self._check_open()
             with self._write_tx() as cur:
@@ -365,6 +429,14 @@ class SqlEventStore:
                     ),
                     (name, position, text),
                 )
+                seal = snapshot_seal(name, position, text, self._chain_hash_at(cur, position) or "")
+                cur.execute(
+                    self._q(
+                        "INSERT INTO snapshot_seals (name, seal) VALUES (?, ?) "
+                        "ON CONFLICT (name) DO UPDATE SET seal = excluded.seal"
+                    ),
+                    (name, seal),
+                )
 
     def load_snapshot(self, name: str) -> tuple[int, dict[str, Any]] | None:
         check_id(name, "snapshot name")
@@ -375,9 +447,91 @@ class SqlEventStore:
                     self._q("SELECT position, state FROM snapshots WHERE name = ?"), (name,)
                 )
                 row = cur.fetchone()
+                problem = self._snapshot_problem(cur, name, row)
+        if problem is not None:
+            raise StoreTampered("snapshots", name, problem)
         if row is None:
             return None
         return int(row[0]), json.loads(row[1])
+
+    def _snapshot_problem(self, cur: Cursor, name: str, row: Sequence[Any] | None) -> str | None:
+        """Why the snapshot row ``row`` of ``name`` cannot be trusted, or ``None``."""
+        if not self.has_seals:
+            return None
+        cur.execute(self._q("SELECT seal FROM snapshot_seals WHERE name = ?"), (name,))
+        found = cur.fetchone()
+        if row is None:
+            if found is None:
+                return None
+            return "its seal is recorded but the snapshot row is gone (deleted)"
+        if found is None:
+            return "the snapshot has no seal (added or re-inserted outside oms-chain)"
+        position, state = int(row[0]), str(row[1])
+        digest = self._chain_hash_at(cur, position)
+        if digest is None:
+            return (
+                f"it claims position {position}, which is not in the event log (the log was "
+                f"truncated, or the row was moved)"
+            )
+        if snapshot_seal(name, position, state, digest) != found[0]:
+            return (
+                f"its content or position does not match its seal, or the event at position "
+                f"{position} it was taken at was rewritten"
+            )
+        return None
+
+    def snapshot_problems(self) -> list[tuple[str, str]]:
+        """``(name, problem)`` for every snapshot row or seal that does not check out.
+
+        Used by :func:`oms_chain.store.integrity.check_restart_state` and ``oms audit verify``;
+        an empty list means every snapshot is sealed, bound to the chain and unedited.
+        """
+        if not self.has_seals:
+            return [
+                (
+                    "*",
+                    "this store has no snapshot seals (written by an older oms-chain): its "
+                    "snapshots cannot be checked; open it once with a writer to seal them",
+                )
+            ]
+        with self._lock:
+            self._check_open()
+            with self._read_cursor() as cur:
+                cur.execute("SELECT name FROM snapshots UNION SELECT name FROM snapshot_seals")
+                names = sorted(str(r[0]) for r in cur.fetchall())
+                problems = []
+                for name in names:
+                    cur.execute(
+                        self._q("SELECT position, state FROM snapshots WHERE name = ?"), (name,)
+                    )
+                    problem = self._snapshot_problem(cur, name, cur.fetchone())
+                    if problem is not None:
+                        problems.append((name, problem))
+        return problems
+
+    def client_order_ids(self) -> dict[str, str]:
+        """Every reserved client order id and the order holding it."""
+        with self._lock:
+            self._check_open()
+            with self._read_cursor() as cur:
+                cur.execute("SELECT client_order_id, order_id FROM client_order_ids")
+                rows = cur.fetchall()
+        return {str(c): str(o) for c, o in rows}
+
+    def store_id(self) -> str | None:
+        """The store's identity (``store_meta.store_id``), ``None`` for a store written before
+        identities existed and not opened by a writer since."""
+        found = self._scalar("SELECT value FROM store_meta WHERE key = 'store_id'", ())
+        return None if found is None else str(found)
+
+    def head_row(self) -> ChainHead | None:
+        """The chain-head row as stored, ``None`` when the row is missing (deleted)."""
+        with self._lock:
+            self._check_open()
+            with self._read_cursor() as cur:
+                cur.execute("SELECT position, hash FROM chain_head WHERE id = 1")
+                row = cur.fetchone()
+        return None if row is None else ChainHead(int(row[0]), str(row[1]))
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -7,8 +7,9 @@ position order and compares its end with the ``chain_head`` row, so an edited, d
 or reordered row is reported with the first bad position and why.
 
 Someone able to rewrite the whole table *and* the head row can forge a consistent chain; to
-rule that out, keep :attr:`AuditReport.head_hash` somewhere else (a ticket, a signed message, a
-chain) and pass it back as ``anchor``.
+rule that out, publish the head somewhere the store's writer cannot rewrite
+(:mod:`oms_chain.store.anchors`: a JSON-lines file the user keeps; ``oms audit anchor`` also
+sends it to an ``AuditAnchor`` contract) and pass those anchors back to :func:`verify_audit`.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ import csv
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from oms_chain.store.base import AuditRow, EventStore
+from oms_chain.store._sql import SqlEventStore
+from oms_chain.store.anchors import Anchor
+from oms_chain.store.base import AuditRow, ChainHead, EventStore
 from oms_chain.store.errors import InvalidEvent
 from oms_chain.store.events import GENESIS_HASH, canonical_record, chain_hash
 
@@ -45,12 +49,15 @@ class AuditReport:
     head_hash: str
     first_bad_position: int | None = None
     reason: str | None = None
+    anchors_checked: int = 0
+    """How many external anchors the chain was checked against."""
 
     def __str__(self) -> str:
         if self.ok:
+            against = f", matches {self.anchors_checked} anchor(s)" if self.anchors_checked else ""
             return (
                 f"audit chain OK: {self.checked} events, head position {self.head_position}, "
-                f"hash {self.head_hash}"
+                f"hash {self.head_hash}{against}"
             )
         return f"audit chain BROKEN at position {self.first_bad_position}: {self.reason}"
 
@@ -72,24 +79,54 @@ def _row_hash(row: AuditRow) -> str:
     return chain_hash(row.prev_hash, record)
 
 
-def verify_audit(store: EventStore, *, anchor: tuple[int, str] | None = None) -> AuditReport:
+def verify_audit(
+    store: EventStore,
+    *,
+    anchor: tuple[int, str] | None = None,
+    anchors: Sequence[Anchor] = (),
+    store_id: str | None = None,
+) -> AuditReport:
     """Recompute the hash chain of ``store`` and report the first bad row, if any.
 
     Args:
-        store: any :class:`~oms_chain.store.base.EventStore`.
+        store: any :class:`~oms_chain.store.base.EventStore`; open it read-only
+            (``open_store(url, read_only=True)``) to be sure verifying changes nothing.
         anchor: optional ``(position, hash)`` kept outside the store; the row at that position
             must carry that hash.
+        anchors: chain heads published earlier by :func:`~oms_chain.store.anchors.make_anchor`
+            (a file the user keeps, a transaction on a chain). Each must name this store
+            (``store_id``) and the row at its position must carry its hash: this detects what
+            the chain alone cannot — a truncated log with a rewritten head, a re-hashed log, a
+            tail appended and then rewritten. Rows after the newest anchor can only be checked
+            against the chain itself.
+        store_id: the store's identity, compared with each anchor's (``None``: not compared).
 
     Never raises for a damaged chain: damage is reported in the returned :class:`AuditReport`.
     """
-    recorded_head = store.head()
+    checks: dict[int, list[Anchor]] = {}
+    if anchor is not None:
+        checks.setdefault(anchor[0], []).append(Anchor(anchor[0], anchor[1], None, "anchor"))
+    for a in anchors:
+        if store_id is not None and a.store_id is not None and a.store_id != store_id:
+            return AuditReport(
+                False, 0, 0, GENESIS_HASH, a.position,
+                f"{a.source} anchors store {a.store_id}, but this store is {store_id}: the "
+                f"store was replaced or its identity rewritten (or it is the wrong anchor)",
+                len(anchors),
+            )  # fmt: skip
+        checks.setdefault(a.position, []).append(a)
+    recorded_head = _head_row(store)
     expected = 1
     prev = GENESIS_HASH
     versions: dict[str, int] = {}
+    n_anchors = sum(len(v) for v in checks.values())
 
     def bad(position: int, reason: str) -> AuditReport:
-        return AuditReport(False, expected - 1, expected - 1, prev, position, reason)
+        return AuditReport(False, expected - 1, expected - 1, prev, position, reason, n_anchors)
 
+    for a in checks.get(0, []):
+        if a.hash != GENESIS_HASH:
+            return bad(0, f"{a.source} records position 0 with a hash other than the genesis")
     for row in store.read_audit_rows():
         if row.position != expected:
             return bad(
@@ -117,12 +154,28 @@ def verify_audit(store: EventStore, *, anchor: tuple[int, str] | None = None) ->
                 f"stream {row.stream_id!r} jumps from version {version - 1} to "
                 f"{row.stream_version}: an event of that stream was removed",
             )
-        if anchor is not None and anchor[0] == expected and anchor[1] != digest:
-            return bad(expected, f"hash {digest} differs from the anchor {anchor[1]}")
+        for a in checks.get(expected, ()):
+            if a.hash != digest:
+                return bad(
+                    expected,
+                    f"hash {digest} differs from {a.source}, which recorded {a.hash} at this "
+                    f"position: the log up to here was rewritten (re-hashed, or truncated and "
+                    f"appended again)",
+                )
         versions[row.stream_id] = version
         prev = digest
         expected += 1
     last = expected - 1
+    beyond = [a for p, found in sorted(checks.items()) if p > last for a in found]
+    if beyond:
+        a = beyond[0]
+        return bad(
+            last + 1,
+            f"the log ends at position {last}, but {a.source} recorded position {a.position}: "
+            f"events were deleted from the end (the chain head rewritten to match)",
+        )
+    if recorded_head is None:
+        return bad(last + 1, "the chain_head row is missing (deleted outside oms-chain)")
     if recorded_head.position > last:
         return bad(
             last + 1,
@@ -139,9 +192,13 @@ def verify_audit(store: EventStore, *, anchor: tuple[int, str] | None = None) ->
         return bad(
             last, "the chain head's hash differs from the last row's: head or last row rewritten"
         )
-    if anchor is not None and anchor[0] > last:
-        return bad(last + 1, f"the anchor position {anchor[0]} is beyond the end of the log")
-    return AuditReport(True, last, last, prev)
+    return AuditReport(True, last, last, prev, anchors_checked=n_anchors)
+
+
+def _head_row(store: EventStore) -> ChainHead | None:
+    if isinstance(store, SqlEventStore):
+        return store.head_row()
+    return store.head()
 
 
 AuditFormat = Literal["jsonl", "csv"]

@@ -16,7 +16,9 @@ __all__ = [
     "InvalidStoreUrl",
     "StoreClosed",
     "StoreError",
+    "StoreReadOnly",
     "StoreSchemaMismatch",
+    "StoreTampered",
     "StoreUnavailable",
 ]
 
@@ -88,3 +90,26 @@ class StoreClosed(StoreError, RuntimeError):
 
 class StoreSchemaMismatch(FinalError, StoreError):
     """The database holds a store schema of another version than this code understands."""
+
+
+class StoreReadOnly(StoreError, PermissionError):
+    """A write was attempted on a store opened with ``read_only=True`` (``oms audit verify``)."""
+
+
+class StoreTampered(FinalError, StoreError):
+    """State the store keeps beside the hash chain (a snapshot, a client order id) does not
+    match the chain or the events: someone edited the database outside oms-chain.
+
+    ``table`` and ``row`` name what is wrong (e.g. ``snapshots`` / ``amm-orders/31337/0xab...``).
+    Nothing was loaded from it; restore the store from a backup or investigate with
+    ``oms audit verify``.
+    """
+
+    def __init__(self, table: str, row: str, problem: str) -> None:
+        self.table = table
+        self.row = row
+        self.problem = problem
+        super().__init__(
+            f"store tampered: table {table!r}, row {row!r}: {problem}; nothing was loaded from "
+            f"it — restore the store from a backup, or run `oms audit verify` to investigate"
+        )

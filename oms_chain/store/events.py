@@ -31,6 +31,7 @@ __all__ = [
     "canonical_json",
     "canonical_record",
     "chain_hash",
+    "snapshot_seal",
 ]
 
 GENESIS_HASH = "0" * 64
@@ -315,3 +316,18 @@ class RecordedEvent:
     stream_version: int
     hash: str
     prev_hash: str
+
+
+def snapshot_seal(name: str, position: int, state_json: str, chain_hash_at_position: str) -> str:
+    """Seal of a snapshot row: ``sha256`` over a format tag, the chain hash at ``position``
+    (the genesis hash for 0), the position, the quoted name and the stored state text.
+
+    Binding the seal to the chain hash ties the snapshot to the history it was taken from: a
+    snapshot edited in place, moved to another name or position, or left over from a rewritten
+    chain no longer matches.
+    """
+    text = (
+        f"oms-snapshot-seal/1\n{chain_hash_at_position}\n{int(position)}\n{quoted(name)}\n"
+        f"{state_json}"
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -12,10 +12,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from oms_chain.store._schema import SCHEMA_VERSION, schema_statements
+from oms_chain.store._schema import SCHEMA_VERSION, TABLE_COLUMNS, schema_statements
 from oms_chain.store._sql import _RECORDED_COLUMNS, AUDIT_COLUMNS, Cursor, SqlEventStore
 from oms_chain.store.errors import InvalidStoreUrl, StoreSchemaMismatch, StoreUnavailable
-from oms_chain.store.events import GENESIS_HASH
 from oms_chain.store.url import redact_url
 
 try:
@@ -40,6 +39,10 @@ class PostgresEventStore(SqlEventStore):
         url: the URL to show in messages (password removed); defaults to a redacted conninfo.
         connect_timeout_s: how long to wait for the server.
         create: create the tables if the database has none (else :class:`InvalidStoreUrl`).
+        read_only: open for auditing: the session runs with
+            ``default_transaction_read_only = on`` (the server refuses any write), the tables
+            must exist already, and every write raises
+            :class:`~oms_chain.store.errors.StoreReadOnly`.
 
     Raises:
         StoreUnavailable: the server cannot be reached or refuses the login.
@@ -56,26 +59,34 @@ class PostgresEventStore(SqlEventStore):
         url: str | None = None,
         connect_timeout_s: int = 10,
         create: bool = True,
+        read_only: bool = False,
     ) -> None:
         if psycopg is None:
             raise StoreUnavailable(
                 "the PostgreSQL store needs psycopg 3: pip install 'oms-chain[postgres]'"
             )
-        super().__init__(url or redact_url(conninfo))
+        super().__init__(url or redact_url(conninfo), read_only=read_only)
         self._conninfo = conninfo
         self._connect_timeout_s = connect_timeout_s
         self._conn = self._connect()
         try:
-            self._setup(create)
+            if read_only:
+                self._check_read_only()
+            else:
+                self._setup(create)
         except BaseException:
             self._conn.close()
             raise
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
-            return psycopg.connect(
+            conn = psycopg.connect(
                 self._conninfo, autocommit=True, connect_timeout=self._connect_timeout_s
             )
+            if self.read_only:
+                # Every transaction of this session is read-only: the server refuses writes.
+                conn.execute("SET default_transaction_read_only = on")
+            return conn
         except psycopg.Error as exc:
             raise StoreUnavailable(
                 f"cannot connect to PostgreSQL store {self.url}: {str(exc).strip()}"
@@ -96,18 +107,34 @@ class PostgresEventStore(SqlEventStore):
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
             for statement in schema_statements("postgresql"):
                 cur.execute(statement)
+            found = self._init_rows(cur)
+        self._check_version(found)
+
+    def _check_read_only(self) -> None:
+        """Read-only open: the tables must be there already; nothing is created or changed."""
+        with self._read_cursor() as cur:
             cur.execute(
-                "INSERT INTO chain_head (id, position, hash) VALUES (1, 0, %s) "
-                "ON CONFLICT (id) DO NOTHING",
-                (GENESIS_HASH,),
+                "SELECT t, to_regclass(t) IS NOT NULL FROM unnest(%s::text[]) AS t",
+                (list(TABLE_COLUMNS),),
             )
-            cur.execute(
-                "INSERT INTO store_meta (key, value) VALUES ('schema_version', %s) "
-                "ON CONFLICT (key) DO NOTHING",
-                (SCHEMA_VERSION,),
-            )
+            present = {str(name): bool(ok) for name, ok in cur.fetchall()}
+            if not present.get("store_meta") or not present.get("events"):
+                raise InvalidStoreUrl(
+                    f"no event store in {self.url}: the schema has no oms-chain tables (empty "
+                    f"schema or wrong search_path); check the store URL"
+                )
             cur.execute("SELECT value FROM store_meta WHERE key = 'schema_version'")
-            found = cur.fetchone()[0]
+            row = cur.fetchone()
+        self._check_version("" if row is None else str(row[0]))
+        missing = sorted(t for t, ok in present.items() if not ok and t != "snapshot_seals")
+        if missing:
+            raise InvalidStoreUrl(
+                f"PostgreSQL store {self.url} lacks table(s) {', '.join(missing)}: not a "
+                f"complete oms-chain store (dropped tables?)"
+            )
+        self.has_seals = present.get("snapshot_seals", False)
+
+    def _check_version(self, found: str) -> None:
         if found != SCHEMA_VERSION:
             raise StoreSchemaMismatch(
                 f"PostgreSQL store {self.url} has schema version {found}; this oms-chain "
@@ -116,6 +143,7 @@ class PostgresEventStore(SqlEventStore):
 
     @contextmanager
     def _write_tx(self) -> Iterator[Cursor]:
+        self._check_writable()
         conn = self._live_connection()
         try:
             with conn.transaction(), conn.cursor() as cur:

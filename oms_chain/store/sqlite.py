@@ -14,16 +14,29 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
+from urllib.parse import quote
 
-from oms_chain.store._schema import SCHEMA_VERSION, schema_statements
+from oms_chain.store._schema import SCHEMA_VERSION, TABLE_COLUMNS, schema_statements
 from oms_chain.store._sql import _RECORDED_COLUMNS, Cursor, SqlEventStore
 from oms_chain.store.errors import InvalidStoreUrl, StoreSchemaMismatch, StoreUnavailable
-from oms_chain.store.events import GENESIS_HASH
 
 __all__ = ["SqliteEventStore"]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 _IN_CHUNK = 500
+
+
+def _read_only_uri(path: str) -> str:
+    """SQLite URI opening ``path`` without ever writing the database or its WAL.
+
+    A fully checkpointed store (no ``-wal`` file: no writer is open, none crashed) is opened
+    ``immutable=1``: no lock, no side file is created. Otherwise ``mode=ro``, which reads the
+    WAL's committed transactions; SQLite then keeps its wal-index in the ``-shm`` file (shared
+    memory, no data), and neither the database nor the WAL is written.
+    """
+    absolute = os.path.abspath(path)
+    option = "mode=ro" if os.path.exists(absolute + "-wal") else "immutable=1"
+    return f"file:{quote(absolute)}?{option}"
 
 
 class SqliteEventStore(SqlEventStore):
@@ -34,6 +47,9 @@ class SqliteEventStore(SqlEventStore):
         synchronous: SQLite ``synchronous`` pragma (see module docstring).
         busy_timeout_ms: how long a writer waits for another process's write transaction.
         create: create the file if it does not exist (else :class:`InvalidStoreUrl`).
+        read_only: open for auditing: the file must hold a store already, and neither the
+            database nor its WAL is ever written (see :func:`_read_only_uri`); every write
+            raises :class:`~oms_chain.store.errors.StoreReadOnly`.
 
     Raises:
         InvalidStoreUrl: the directory does not exist or the file is not a database.
@@ -48,22 +64,29 @@ class SqliteEventStore(SqlEventStore):
         busy_timeout_ms: int = 30_000,
         url: str | None = None,
         create: bool = True,
+        read_only: bool = False,
     ) -> None:
-        super().__init__(url or f"sqlite:///{path}")
+        super().__init__(url or f"sqlite:///{path}", read_only=read_only)
         self.path = path
-        if not create and path != ":memory:" and not os.path.isfile(path):
+        if (read_only or not create) and path != ":memory:" and not os.path.isfile(path):
             raise InvalidStoreUrl(f"no event store at {path!r} (check the store URL)")
+        if read_only and path == ":memory:":
+            raise InvalidStoreUrl("an in-memory SQLite store cannot be opened read-only")
         try:
             self._conn = sqlite3.connect(
-                path,
+                _read_only_uri(path) if read_only else path,
                 isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
                 check_same_thread=False,  # guarded by self._lock
                 timeout=busy_timeout_ms / 1000,
+                uri=read_only,
             )
         except sqlite3.OperationalError as exc:
             raise InvalidStoreUrl(f"cannot open SQLite store {path!r}: {exc}") from exc
         try:
-            self._setup(synchronous)
+            if read_only:
+                self._check_read_only()
+            else:
+                self._setup(synchronous)
         except BaseException:
             self._conn.close()
             raise
@@ -80,26 +103,47 @@ class SqliteEventStore(SqlEventStore):
             with self._write_tx() as cur:
                 for statement in schema_statements("sqlite"):
                     cur.execute(statement)
-                cur.execute(
-                    "INSERT OR IGNORE INTO chain_head (id, position, hash) VALUES (1, 0, ?)",
-                    (GENESIS_HASH,),
-                )
-                cur.execute(
-                    "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('schema_version', ?)",
-                    (SCHEMA_VERSION,),
-                )
-                cur.execute("SELECT value FROM store_meta WHERE key = 'schema_version'")
-                found = cur.fetchone()[0]
+                found = self._init_rows(cur)
         except sqlite3.DatabaseError as exc:
             raise InvalidStoreUrl(f"{self.path!r} is not a usable SQLite store: {exc}") from exc
+        self._check_version(found)
+
+    def _check_version(self, found: str) -> None:
         if found != SCHEMA_VERSION:
             raise StoreSchemaMismatch(
                 f"SQLite store {self.path!r} has schema version {found}; this oms-chain "
                 f"understands version {SCHEMA_VERSION}"
             )
 
+    def _check_read_only(self) -> None:
+        """Read-only open: the tables must be there already; nothing is created or changed."""
+        try:
+            tables = {
+                str(r[0])
+                for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            if "store_meta" not in tables or "events" not in tables:
+                raise InvalidStoreUrl(
+                    f"no event store in {self.path!r}: the file has no oms-chain tables (empty "
+                    f"or another database); check the store URL"
+                )
+            row = self._conn.execute(
+                "SELECT value FROM store_meta WHERE key = 'schema_version'"
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise InvalidStoreUrl(f"{self.path!r} is not a usable SQLite store: {exc}") from exc
+        self._check_version("" if row is None else str(row[0]))
+        missing = sorted(t for t in TABLE_COLUMNS if t not in tables and t != "snapshot_seals")
+        if missing:
+            raise InvalidStoreUrl(
+                f"SQLite store {self.path!r} lacks table(s) {', '.join(missing)}: not a complete "
+                f"oms-chain store (dropped tables?)"
+            )
+        self.has_seals = "snapshot_seals" in tables
+
     @contextmanager
     def _write_tx(self) -> Iterator[Cursor]:
+        self._check_writable()
         cur = self._conn.cursor()
         try:
             cur.execute("BEGIN IMMEDIATE")

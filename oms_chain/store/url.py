@@ -40,10 +40,12 @@ def redact_url(url: str) -> str:
         return "<unparseable url>"
 
 
-def open_store(url: str, *, create: bool = True) -> EventStore:
+def open_store(url: str, *, create: bool = True, read_only: bool = False) -> EventStore:
     """Open the event store at ``url``, creating it (file, tables) first unless ``create=False``.
 
-    Pass ``create=False`` where an empty new store would be a mistake (``oms audit verify``).
+    Pass ``create=False`` where an empty new store would be a mistake. ``read_only=True``
+    (``oms audit verify``) never changes the store: it must exist already, nothing is created,
+    migrated or switched, and writes raise :class:`~oms_chain.store.errors.StoreReadOnly`.
 
     Raises:
         InvalidStoreUrl: unknown scheme, malformed URL, missing directory or unknown option
@@ -54,17 +56,17 @@ def open_store(url: str, *, create: bool = True) -> EventStore:
         raise InvalidStoreUrl(f"store URL must look like {_EXAMPLES}; got {url!r}")
     scheme = url.split("://", 1)[0].lower()
     if scheme == "sqlite":
-        return _open_sqlite(url, create)
+        return _open_sqlite(url, create and not read_only, read_only)
     if scheme in ("postgresql", "postgres"):
         from oms_chain.store.postgres import PostgresEventStore
 
-        return PostgresEventStore(url, create=create)
+        return PostgresEventStore(url, create=create and not read_only, read_only=read_only)
     raise InvalidStoreUrl(
         f"unsupported store URL scheme {scheme!r} in {redact_url(url)!r}; use {_EXAMPLES}"
     )
 
 
-def _open_sqlite(url: str, create: bool) -> EventStore:
+def _open_sqlite(url: str, create: bool, read_only: bool) -> EventStore:
     from oms_chain.store.sqlite import SqliteEventStore, Synchronous
 
     rest = url[len("sqlite://") :]
@@ -105,4 +107,5 @@ def _open_sqlite(url: str, create: bool) -> EventStore:
         busy_timeout_ms=int(timeout_text),
         url=url,
         create=create,
+        read_only=read_only,
     )

@@ -18,11 +18,13 @@ from oms_chain.store.events import canonical_json, canonical_record
 def test_public_api_is_exactly_what_the_package_documents() -> None:
     assert sorted(store_pkg.__all__) == sorted(
         [
-            "GENESIS_HASH", "AppendRequest", "AuditReport", "AuditRow", "ChainHead",
+            "GENESIS_HASH", "Anchor", "AppendRequest", "AuditReport", "AuditRow", "ChainHead",
             "ConcurrencyConflict", "DuplicateClientOrderId", "DuplicateEvent", "EventStore",
             "InvalidEvent", "InvalidStoreUrl", "NewEvent", "PostgresEventStore", "RecordedEvent",
-            "SqliteEventStore", "StoreClosed", "StoreError", "StoreSchemaMismatch",
-            "StoreUnavailable", "export_audit", "open_store", "verify_audit",
+            "SqliteEventStore", "StateProblem", "StoreClosed", "StoreError", "StoreReadOnly",
+            "StoreSchemaMismatch", "StoreTampered", "StoreUnavailable", "append_anchor_file",
+            "check_restart_state", "export_audit", "open_store", "read_anchor_file",
+            "state_problems", "verify_audit",
         ]
     )  # fmt: skip
     for name in store_pkg.__all__:
