@@ -16,7 +16,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
@@ -29,12 +29,17 @@ from oms_chain.devnet.exchange.errors import (
 )
 from oms_chain.devnet.exchange.markets import SymbolSpec, fmt
 from oms_chain.devnet.exchange.matching import Trade
+from oms_chain.devnet.exchange.orders_api import (
+    cancel_order,
+    cancel_replace,
+    place_order,
+    query_order,
+)
 from oms_chain.devnet.exchange.security import ApiKey, check_timestamp, strip_signature, verify
 from oms_chain.devnet.exchange.wire import (
     account_json,
     account_trade_json,
     cancel_json,
-    new_order_json,
     order_json,
     public_trade_json,
     ticker_json,
@@ -114,6 +119,7 @@ class RestApi:
             ("GET", "ticker/bookTicker"): (self.book_ticker, _NONE, _by_symbol(2, 4)),
             ("GET", "account"): (self.account, _SIGNED, _fixed(20)),
             ("POST", "order"): (self.new_order, _SIGNED, _fixed(1)),
+            ("POST", "order/cancelReplace"): (self.cancel_replace, _SIGNED, _fixed(1)),
             ("GET", "order"): (self.query_order, _SIGNED, _fixed(4)),
             ("DELETE", "order"): (self.cancel_order, _SIGNED, _fixed(1)),
             ("GET", "openOrders"): (self.open_orders, _SIGNED, _by_symbol(6, 80)),
@@ -134,6 +140,8 @@ class RestApi:
                 ("GET", "sapi/v1/margin/isolated/allPairs"): (self.no_pairs, _KEY, _fixed(10)),
                 ("GET", "fapi/v1/exchangeInfo"): (self.no_markets, _NONE, _fixed(1)),
                 ("GET", "dapi/v1/exchangeInfo"): (self.no_markets, _NONE, _fixed(1)),
+                ("GET", "sapi/v1/system/status"): (self.system_status, _NONE, _fixed(1)),
+                ("GET", "sapi/v1/asset/tradeFee"): (self.trade_fee, _SIGNED, _fixed(1)),
             }
         )
 
@@ -438,65 +446,27 @@ class RestApi:
 
     async def new_order(self, call: _Call) -> object:
         assert call.key is not None
-        p = call.params
-        spec = self._spec(p)
-        side = p.get("side")
-        if not side:
-            raise mandatory_param("side")
-        order_type = p.get("type")
-        if not order_type:
-            raise mandatory_param("type")
-        resp_type = p.get("newOrderRespType") or (
-            "FULL" if order_type in ("LIMIT", "MARKET") else "ACK"
-        )
-        if resp_type not in ("ACK", "RESULT", "FULL"):
-            raise ExchangeApiError(
-                -1130, "Data sent for parameter 'newOrderRespType' is not valid."
-            )
-        orders = self.sim.order_counter
-        orders.check(call.key.account_id)
-        result = self.engine.place(
-            call.key.account_id,
-            spec.symbol,
-            side,
-            order_type,
-            quantity=_decimal(p, "quantity"),
-            quote_quantity=_decimal(p, "quoteOrderQty"),
-            price=_decimal(p, "price"),
-            time_in_force=p.get("timeInForce") or None,
-            client_order_id=p.get("newClientOrderId"),
-        )
-        call.headers["X-MBX-ORDER-COUNT-10S"] = str(orders.add(call.key.account_id))
-        return new_order_json(result.order, result.trades, resp_type)
+        return place_order(self.sim, call.key.account_id, call.params, call.headers)
 
-    def _order_ref(self, params: Mapping[str, str]) -> tuple[int | None, str | None]:
-        order_id = params.get("orderId")
-        client_id = params.get("origClientOrderId")
-        try:
-            return (int(order_id) if order_id else None), (client_id or None)
-        except ValueError:
-            raise mandatory_param("orderId") from None
+    async def cancel_replace(self, call: _Call) -> object:
+        """``POST /api/v3/order/cancelReplace``: cancel one order and place a new one.
+
+        The new order's parameters and filters are checked first (a plain error, nothing
+        cancelled). Then, as Binance: both succeed -> 200 with ``cancelResponse`` and
+        ``newOrderResponse``; with ``cancelReplaceMode=STOP_ON_FAILURE`` a failed cancel is -2022
+        (new order NOT_ATTEMPTED); with ``ALLOW_FAILURE`` the new order is placed anyway
+        (-2021 when exactly one part failed, -2022 when both did); a cancel that worked followed by
+        a refused order is -2021. Errors carry ``data`` with both results."""
+        assert call.key is not None
+        return cancel_replace(self.sim, call.key.account_id, call.params, call.headers)
 
     async def query_order(self, call: _Call) -> object:
         assert call.key is not None
-        spec = self._spec(call.params)
-        order_id, client_id = self._order_ref(call.params)
-        return order_json(
-            self.engine.get_order(call.key.account_id, spec.symbol, order_id, client_id)
-        )
+        return query_order(self.sim, call.key.account_id, call.params)
 
     async def cancel_order(self, call: _Call) -> object:
         assert call.key is not None
-        spec = self._spec(call.params)
-        order_id, client_id = self._order_ref(call.params)
-        order = self.engine.cancel(
-            call.key.account_id,
-            spec.symbol,
-            order_id,
-            client_id,
-            cancel_client_order_id=call.params.get("newClientOrderId") or None,
-        )
-        return cancel_json(order, self.engine.now_ms())
+        return cancel_order(self.sim, call.key.account_id, call.params)
 
     async def cancel_open_orders(self, call: _Call) -> object:
         assert call.key is not None
@@ -589,6 +559,32 @@ class RestApi:
             for asset in assets
         ]
 
+    async def system_status(self, call: _Call) -> object:
+        """``GET /sapi/v1/system/status``: ``{"status": 0, "msg": "normal"}``, or
+        ``{"status": 1, "msg": "system_maintenance"}`` while the simulator is in maintenance."""
+        if self.sim.maintenance:
+            return {"status": 1, "msg": "system_maintenance"}
+        return {"status": 0, "msg": "normal"}
+
+    async def trade_fee(self, call: _Call) -> object:
+        """``GET /sapi/v1/asset/tradeFee``: the account's maker / taker rates per symbol (all, or
+        ``symbol``)."""
+        assert call.key is not None
+        account = self.engine.accounts[call.key.account_id]
+        specs = (
+            [self._spec(call.params)]
+            if call.params.get("symbol")
+            else list(self.engine.markets.values())
+        )
+        return [
+            {
+                "symbol": spec.symbol,
+                "makerCommission": _rate(account.maker_fee),
+                "takerCommission": _rate(account.taker_fee),
+            }
+            for spec in specs
+        ]
+
     async def no_pairs(self, call: _Call) -> object:
         """``GET /sapi/v1/margin/(isolated/)allPairs``: no margin trading here."""
         return []
@@ -627,6 +623,12 @@ class RestApi:
         return {}
 
 
+def _rate(rate: Decimal) -> str:
+    """A fee rate as Binance writes it in tradeFee: ``0.001``, ``0``."""
+    text = format(rate.normalize(), "f")
+    return text
+
+
 def _form(body: str) -> dict[str, str]:
     from urllib.parse import parse_qsl
 
@@ -662,23 +664,6 @@ def _select(
         hi = end if end >= 0 else 2**62
         return [i for i in items if start <= time_of(i) <= hi][:limit]
     return items[-limit:]
-
-
-def _decimal(params: Mapping[str, str], name: str) -> Decimal | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        result = Decimal(value)
-    except InvalidOperation:
-        raise ExchangeApiError(
-            -1100,
-            f"Illegal characters found in parameter '{name}'; legal range is "
-            "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'.",
-        ) from None
-    if not result.is_finite():
-        raise ExchangeApiError(-1100, f"Illegal characters found in parameter '{name}'.")
-    return result
 
 
 def _dumps(obj: object) -> str:

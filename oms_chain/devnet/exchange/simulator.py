@@ -145,6 +145,8 @@ class ExchangeSimulator:
         )
         self.engine.listener = self.hub
         self.rest = RestApi(self)
+        #: ``GET /sapi/v1/system/status`` answers ``system_maintenance`` while True
+        self.maintenance = False
         self.board, self.agents = self._make_agents(markets)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
