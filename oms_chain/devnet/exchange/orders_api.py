@@ -10,14 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, TypedDict
+from typing import Protocol, TypedDict
 
 from oms_chain.devnet.exchange.errors import ExchangeApiError, bad_symbol, mandatory_param
 from oms_chain.devnet.exchange.markets import SymbolSpec
+from oms_chain.devnet.exchange.matching import MatchingEngine
+from oms_chain.devnet.exchange.security import OrderCounter
 from oms_chain.devnet.exchange.wire import cancel_json, new_order_json, order_json
 
-if TYPE_CHECKING:
-    from oms_chain.devnet.exchange.simulator import ExchangeSimulator
+
+class OrderDesk(Protocol):
+    """What an order request needs: the engine and the per-account order counter."""
+
+    @property
+    def engine(self) -> MatchingEngine: ...
+
+    @property
+    def order_counter(self) -> OrderCounter: ...
+
 
 __all__ = [
     "cancel_order",
@@ -26,6 +36,7 @@ __all__ = [
     "place_order",
     "query_order",
     "symbol_spec",
+    "test_order",
 ]
 
 _CANCEL_REPLACE_MODES = ("STOP_ON_FAILURE", "ALLOW_FAILURE")
@@ -49,7 +60,7 @@ def parse_decimal(params: Mapping[str, str], name: str) -> Decimal | None:
     return result
 
 
-def symbol_spec(sim: ExchangeSimulator, params: Mapping[str, str]) -> SymbolSpec:
+def symbol_spec(sim: OrderDesk, params: Mapping[str, str]) -> SymbolSpec:
     """The market named by ``symbol``; -1102 when missing, -1121 when unknown."""
     symbol = params.get("symbol")
     if not symbol:
@@ -91,7 +102,7 @@ class _OrderArgs(TypedDict):
     stop_price: Decimal | None
 
 
-def _order_args(sim: ExchangeSimulator, params: Mapping[str, str]) -> _OrderArgs:
+def _order_args(sim: OrderDesk, params: Mapping[str, str]) -> _OrderArgs:
     spec = symbol_spec(sim, params)
     side = params.get("side")
     if not side:
@@ -114,7 +125,7 @@ def _order_args(sim: ExchangeSimulator, params: Mapping[str, str]) -> _OrderArgs
 
 
 def place_order(
-    sim: ExchangeSimulator,
+    sim: OrderDesk,
     account_id: str,
     params: Mapping[str, str],
     headers: MutableMapping[str, str] | None = None,
@@ -131,18 +142,22 @@ def place_order(
     return new_order_json(result.order, result.trades, resp_type)
 
 
-def query_order(
-    sim: ExchangeSimulator, account_id: str, params: Mapping[str, str]
-) -> dict[str, object]:
+def test_order(sim: OrderDesk, account_id: str, params: Mapping[str, str]) -> dict[str, object]:
+    """``order.test`` / ``POST /api/v3/order/test``: check the order, place nothing: ``{}``."""
+    args = _order_args(sim, params)
+    _resp_type(params, args["order_type"])
+    sim.engine.check_order(**args)
+    return {}
+
+
+def query_order(sim: OrderDesk, account_id: str, params: Mapping[str, str]) -> dict[str, object]:
     """An order by ``orderId`` or ``origClientOrderId`` (-2013 when unknown)."""
     spec = symbol_spec(sim, params)
     order_id, client_id = _order_ref(params, "orderId", "origClientOrderId")
     return order_json(sim.engine.get_order(account_id, spec.symbol, order_id, client_id))
 
 
-def cancel_order(
-    sim: ExchangeSimulator, account_id: str, params: Mapping[str, str]
-) -> dict[str, object]:
+def cancel_order(sim: OrderDesk, account_id: str, params: Mapping[str, str]) -> dict[str, object]:
     """Cancel an open order by ``orderId`` or ``origClientOrderId`` (-2011 when not open)."""
     spec = symbol_spec(sim, params)
     order_id, client_id = _order_ref(params, "orderId", "origClientOrderId")
@@ -157,7 +172,7 @@ def cancel_order(
 
 
 def cancel_replace(
-    sim: ExchangeSimulator,
+    sim: OrderDesk,
     account_id: str,
     params: Mapping[str, str],
     headers: MutableMapping[str, str] | None = None,

@@ -27,6 +27,7 @@ from oms_chain.devnet.exchange.errors import (
     invalid_listen_key,
     mandatory_param,
 )
+from oms_chain.devnet.exchange.klines import KLINE_MS, candles
 from oms_chain.devnet.exchange.markets import SymbolSpec, fmt
 from oms_chain.devnet.exchange.matching import Trade
 from oms_chain.devnet.exchange.orders_api import (
@@ -34,6 +35,7 @@ from oms_chain.devnet.exchange.orders_api import (
     cancel_replace,
     place_order,
     query_order,
+    test_order,
 )
 from oms_chain.devnet.exchange.security import ApiKey, check_timestamp, strip_signature, verify
 from oms_chain.devnet.exchange.wire import (
@@ -51,23 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["RestApi"]
 
 _NONE, _KEY, _SIGNED = "NONE", "USER_STREAM", "SIGNED"
-_KLINE_MS = {
-    "1s": 1_000,
-    "1m": 60_000,
-    "3m": 180_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "6h": 21_600_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1d": 86_400_000,
-    "3d": 259_200_000,
-    "1w": 604_800_000,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +105,7 @@ class RestApi:
             ("GET", "account"): (self.account, _SIGNED, _fixed(20)),
             ("POST", "order"): (self.new_order, _SIGNED, _fixed(1)),
             ("POST", "order/cancelReplace"): (self.cancel_replace, _SIGNED, _fixed(1)),
+            ("POST", "order/test"): (self.test_order, _SIGNED, _fixed(1)),
             ("GET", "order"): (self.query_order, _SIGNED, _fixed(4)),
             ("DELETE", "order"): (self.cancel_order, _SIGNED, _fixed(1)),
             ("GET", "openOrders"): (self.open_orders, _SIGNED, _by_symbol(6, 80)),
@@ -367,38 +353,13 @@ class RestApi:
         interval = call.params.get("interval")
         if not interval:
             raise mandatory_param("interval")
-        span = _KLINE_MS.get(interval)
-        if span is None:
+        if interval not in KLINE_MS:
             raise ExchangeApiError(-1120, "Invalid interval.")
         limit = min(_int(call.params, "limit", 500), 1000)
         lo = _int(call.params, "startTime", 0)
         hi = _int(call.params, "endTime", 2**62)
-        buckets: dict[int, list[Trade]] = {}
-        for trade in self.engine.trades[spec.symbol]:
-            if lo <= trade.time <= hi:
-                buckets.setdefault(trade.time // span * span, []).append(trade)
-        rows = []
-        for open_time in sorted(buckets)[-limit:]:
-            group = buckets[open_time]
-            prices = [t.price for t in group]
-            taker_buys = [t for t in group if not t.buyer_is_maker]
-            rows.append(
-                [
-                    open_time,
-                    fmt(prices[0]),
-                    fmt(max(prices)),
-                    fmt(min(prices)),
-                    fmt(prices[-1]),
-                    fmt(sum((t.qty for t in group), Decimal(0))),
-                    open_time + span - 1,
-                    fmt(sum((t.quote_qty for t in group), Decimal(0))),
-                    len(group),
-                    fmt(sum((t.qty for t in taker_buys), Decimal(0))),
-                    fmt(sum((t.quote_qty for t in taker_buys), Decimal(0))),
-                    "0",
-                ]
-            )
-        return rows
+        rows = candles(self.engine.trades[spec.symbol], interval, lo, hi)
+        return [c.row() for c in rows[-limit:]]
 
     async def avg_price(self, call: _Call) -> object:
         spec = self._spec(call.params)
@@ -459,6 +420,11 @@ class RestApi:
         a refused order is -2021. Errors carry ``data`` with both results."""
         assert call.key is not None
         return cancel_replace(self.sim, call.key.account_id, call.params, call.headers)
+
+    async def test_order(self, call: _Call) -> object:
+        """``POST /api/v3/order/test``: validate an order without placing it."""
+        assert call.key is not None
+        return test_order(self.sim, call.key.account_id, call.params)
 
     async def query_order(self, call: _Call) -> object:
         assert call.key is not None

@@ -142,6 +142,7 @@ class ExchangeSimulator:
             fast_depth_interval_s=config.fast_depth_interval_s,
             ticker_interval_s=config.ticker_interval_s,
             ping_interval_s=config.ws_ping_interval_s,
+            order_counter=self.order_counter,
         )
         self.engine.listener = self.hub
         self.rest = RestApi(self)

@@ -1,8 +1,8 @@
 """Unmodified ccxt ``binance`` against the simulator: system status, trading fees, edit_order
 (``POST /api/v3/order/cancelReplace``) and stop-limit orders triggered by the last trade price.
 
-The market here is still and empty (no agents): two helper accounts trade with each other
-through the engine at exact prices, so every trigger and fill price is known in advance.
+The market here is still and empty (the ``quiet`` fixture: no agents): two helper accounts trade
+with each other through the engine at exact prices, so every trigger and fill price is known.
 """
 
 from __future__ import annotations
@@ -14,33 +14,12 @@ from typing import Any
 
 import ccxt
 import pytest
-from exchange_helpers import API_KEY, BALANCES, SECRET, rest_client
+from exchange_helpers import API_KEY, rest_client, trade_at
 
-from oms_chain.devnet.exchange import ExchangeSimulator, SimulatorConfig, check_invariants
-from oms_chain.model.clock import ManualClock
-from oms_chain.testing import running_simulator
+from oms_chain.devnet.exchange import ExchangeSimulator, check_invariants
 
 SYMBOL = "ETH/USDC"
 D = Decimal
-
-
-@pytest.fixture
-async def quiet() -> AsyncIterator[ExchangeSimulator]:
-    """No agents, a manual clock (ccxt's timestamps still pass: the window is wide)."""
-    config = SimulatorConfig(seed=1, agents=False, clock=_WallLikeClock())
-    async with running_simulator(config, {API_KEY: (SECRET, BALANCES)}, seed_steps=None) as sim:
-        for name in ("maker", "taker"):
-            sim.engine.create_account(name, {"ETH": 100, "USDC": 1_000_000})
-        yield sim
-
-
-class _WallLikeClock(ManualClock):
-    """A manual clock started at the wall clock's time, so ccxt's signed timestamps fit."""
-
-    def __init__(self) -> None:
-        import time
-
-        super().__init__(time.time_ns())
 
 
 @pytest.fixture
@@ -54,13 +33,6 @@ async def client(quiet: ExchangeSimulator) -> AsyncIterator[Any]:
 def error_body(exc: BaseException) -> Any:
     """The JSON body Binance answered, as ccxt quotes it in the exception text."""
     return json.loads(str(exc).partition(" ")[2])
-
-
-def trade_at(sim: ExchangeSimulator, price: str, qty: str = "0.01") -> None:
-    """One trade between the helper accounts at exactly ``price`` (and whatever it triggers)."""
-    sim.engine.place("maker", "ETHUSDC", "SELL", "LIMIT_MAKER", quantity=D(qty), price=D(price))
-    result = sim.engine.place("taker", "ETHUSDC", "BUY", "MARKET", quantity=D(qty))
-    assert [t.price for t in result.trades] == [D(price)]
 
 
 async def test_fetch_status_is_ok_and_maintenance_when_the_simulator_says_so(
