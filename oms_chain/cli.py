@@ -78,6 +78,13 @@ def version() -> None:
     console.print(__version__)
 
 
+def _on_off(value: str) -> str:
+    """``--agents`` accepts ``on`` or ``off`` (any case)."""
+    if value.lower() not in ("on", "off"):
+        raise typer.BadParameter(f"expected on or off, got {value!r}")
+    return value.lower()
+
+
 @devnet_app.command("up")
 def devnet_up(
     l2: Annotated[
@@ -110,11 +117,39 @@ def devnet_up(
     dump_state: Annotated[
         Path | None, typer.Option("--dump-state", help="Save the L1 state to this file on exit.")
     ] = None,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed", min=0, max=2**63 - 1, help="Seed of the exchange simulator's agents."
+        ),
+    ] = 0,
+    volatility: Annotated[
+        float,
+        typer.Option(
+            "--volatility",
+            min=0.0,
+            max=0.05,
+            help="Exchange price volatility per agent step (0.1 s): the deviation from the "
+            "pools' price, at most 25 bps (0 = quote exactly at the pools' price).",
+        ),
+    ] = 0.0005,
+    agents: Annotated[
+        str,
+        typer.Option(
+            "--agents",
+            metavar="on|off",
+            help="Exchange market makers and takers: on (default) or off (an empty book).",
+            callback=_on_off,
+        ),
+    ] = "on",
 ) -> None:
     """Start the devnet, print RPC URLs and the address book, stay up until Ctrl-C."""
     from oms_chain.devnet.world import Devnet, DevnetConfig
 
     config = DevnetConfig(
+        exchange_seed=seed,
+        exchange_volatility=volatility,
+        exchange_agents=agents == "on",
         with_l2=l2,
         with_exchange=exchange,
         fork_url=fork_url,

@@ -30,7 +30,12 @@ from oms_chain.devnet import deploy as _deploy_module
 from oms_chain.devnet.anvil import DEFAULT_MNEMONIC, AnvilConfig, AnvilProcess, json_rpc
 from oms_chain.devnet.artifacts import PROTOCOL_ARTIFACTS, load_protocol_artifact
 from oms_chain.devnet.deploy import deploy_world
-from oms_chain.devnet.exchange.simulator import SimulatorConfig, SimulatorThread, run_in_thread
+from oms_chain.devnet.exchange.simulator import (
+    MAX_VOLATILITY,
+    SimulatorConfig,
+    SimulatorThread,
+    run_in_thread,
+)
 from oms_chain.devnet.paths import build_dir
 from oms_chain.devnet.solidity import load_artifact
 from oms_chain.model.errors import DevnetError, InvalidInput, StateFileCorrupt
@@ -86,6 +91,9 @@ class DevnetConfig:
     l2_port: int | None = None
     with_exchange: bool = False
     exchange_seed: int = 0
+    exchange_volatility: float = 0.0005
+    exchange_agents: bool = True
+    exchange_anchor: bool = True
     exchange_accounts: int = 3
     use_state_cache: bool = True
     cache_dir: Path | None = None
@@ -104,6 +112,13 @@ class DevnetConfig:
             raise InvalidInput("l1_state and fork_url cannot be combined: pick one way to start")
         if self.l2_block_time <= 0:
             raise InvalidInput(f"l2_block_time must be > 0 seconds, got {self.l2_block_time}")
+        if not 0 <= self.exchange_volatility <= MAX_VOLATILITY:
+            raise InvalidInput(
+                f"exchange_volatility must be within [0, {MAX_VOLATILITY}] per agent step "
+                f"(default 0.0005), got {self.exchange_volatility}"
+            )
+        if not 0 <= self.exchange_seed < 2**63:
+            raise InvalidInput(f"exchange_seed must be within [0, 2**63), got {self.exchange_seed}")
 
 
 @dataclass(slots=True)
@@ -240,17 +255,38 @@ class Devnet:
         """JSON-ready summary of every running chain (and the exchange simulator)."""
         out: dict[str, Any] = {name: chain.describe() for name, chain in self.chains.items()}
         if self.exchange is not None:
+            cfg = self.config
             out["exchange"] = {
                 "kind": "binance-spot-simulator",
                 "rest_url": self.exchange.url,
                 "ws_url": self.exchange.ws_url,
+                "seed": cfg.exchange_seed,
+                "volatility": cfg.exchange_volatility,
+                "agents": cfg.exchange_agents,
+                "anchored_to_pools": self.exchange.simulator.config.anchor is not None,
                 "accounts": [{"api_key": k, "secret": s} for k, s in self.exchange_credentials],
             }
         return out
 
     def _start_exchange(self) -> None:
         cfg = self.config
-        self.exchange = run_in_thread(SimulatorConfig(seed=cfg.exchange_seed))
+        anchor = None
+        if cfg.exchange_anchor:
+            from oms_chain.devnet.pool_anchor import PoolAnchor, anchor_pools
+
+            pools = anchor_pools(self.l1.book)
+            if pools:
+                anchor = PoolAnchor(self.l1.rpc_url, pools)
+            else:
+                self._progress("no WETH/USDC or WBTC/USDC pool on the L1: exchange prices float")
+        self.exchange = run_in_thread(
+            SimulatorConfig(
+                seed=cfg.exchange_seed,
+                price_sigma=cfg.exchange_volatility,
+                agents=cfg.exchange_agents,
+                anchor=anchor,
+            )
+        )
         for i in range(cfg.exchange_accounts):
             key, secret = f"oms-devnet-key-{i}", f"oms-devnet-secret-{i}"
             self.exchange.create_account(key, secret, _EXCHANGE_GRANTS)

@@ -24,11 +24,14 @@ served too.
 
 from oms_chain.devnet.exchange.agents import (
     AgentRunner,
+    AnchoredPath,
     GbmPath,
     ListPath,
     MarketMaker,
+    PriceAnchor,
     PriceBoard,
     PricePath,
+    StaticAnchor,
     Taker,
 )
 from oms_chain.devnet.exchange.errors import ExchangeApiError
@@ -53,6 +56,7 @@ __all__ = [
     "DEFAULT_PRICES_USD",
     "Account",
     "AgentRunner",
+    "AnchoredPath",
     "ExchangeApiError",
     "ExchangeSimulator",
     "Faults",
@@ -62,11 +66,13 @@ __all__ = [
     "MatchingEngine",
     "Order",
     "PlaceResult",
+    "PriceAnchor",
     "PriceBoard",
     "PricePath",
     "RestFault",
     "SimulatorConfig",
     "SimulatorThread",
+    "StaticAnchor",
     "SymbolSpec",
     "Taker",
     "Trade",

@@ -2,8 +2,10 @@
 
 Prices are per asset in USD (ETH, BTC, USDC), so every symbol's mid is ``price(base) /
 price(quote)`` and ETHBTC stays coherent with ETHUSDC / BTCUSDC - and with the devnet AMMs when
-they are fed the same :class:`PriceBoard`. All randomness comes from seeded
-:class:`random.Random` instances: the same seed and the same number of steps give the same book.
+they are fed the same :class:`PriceBoard`, or when each asset's path is an
+:class:`AnchoredPath` that follows a :class:`PriceAnchor` (e.g. the devnet's pool prices). All
+randomness comes from seeded :class:`random.Random` instances: the same seed and the same number
+of steps give the same book.
 The path itself is computed in floats (a random walk is not money) and converted to 8-decimal
 ``Decimal`` at the boundary.
 """
@@ -25,11 +27,14 @@ from oms_chain.devnet.exchange.matching import BUY, SELL, MatchingEngine
 __all__ = [
     "Agent",
     "AgentRunner",
+    "AnchoredPath",
     "GbmPath",
     "ListPath",
     "MarketMaker",
+    "PriceAnchor",
     "PriceBoard",
     "PricePath",
+    "StaticAnchor",
     "Taker",
 ]
 
@@ -70,6 +75,95 @@ class GbmPath:
         self._price *= math.exp((self._mu - self._sigma**2 / 2) + self._sigma * shock)
         self._current = Decimal(repr(self._price)).quantize(_PRICE_QUANT)
         return self._current
+
+
+class AnchoredPath:
+    """A price that wanders around an anchor it is told (e.g. the pools' price) and never
+    strays further than ``band_bps``.
+
+    ``price = anchor * exp(x)``, where the log deviation ``x`` is mean-reverting (a discrete
+    Ornstein-Uhlenbeck walk): ``x <- x * (1 - reversion) + sigma * N(0, 1)``, clamped to
+    ``+-band_bps / 10_000``. ``sigma=0`` pins the price to the anchor. The same seed, the same
+    anchors and the same number of steps give the same prices.
+    """
+
+    def __init__(
+        self,
+        anchor: Decimal,
+        *,
+        sigma: float = 0.0005,
+        reversion: float = 0.05,
+        band_bps: float = 25.0,
+        rng: random.Random,
+    ) -> None:
+        if anchor <= 0:
+            raise ValueError(f"an anchor price must be > 0, got {anchor}")
+        if not 0 <= reversion <= 1:
+            raise ValueError(f"reversion must be within [0, 1], got {reversion}")
+        self._anchor = Decimal(anchor)
+        self._sigma = sigma
+        self._reversion = reversion
+        self._band = band_bps / 10_000
+        self._rng = rng
+        self._deviation = 0.0
+        self._current = self._price()
+
+    @property
+    def anchor(self) -> Decimal:
+        """The price the path follows."""
+        return self._anchor
+
+    @property
+    def current(self) -> Decimal:
+        return self._current
+
+    def set_anchor(self, anchor: Decimal) -> None:
+        """Follow ``anchor`` from now on (the current price moves with it at once)."""
+        if anchor <= 0:
+            raise ValueError(f"an anchor price must be > 0, got {anchor}")
+        self._anchor = Decimal(anchor)
+        self._current = self._price()
+
+    def advance(self) -> Decimal:
+        shock = self._rng.gauss(0.0, 1.0)
+        moved = self._deviation * (1 - self._reversion) + self._sigma * shock
+        self._deviation = max(-self._band, min(self._band, moved))
+        self._current = self._price()
+        return self._current
+
+    def _price(self) -> Decimal:
+        factor = Decimal(repr(math.exp(self._deviation)))
+        return (self._anchor * factor).quantize(_PRICE_QUANT)
+
+
+class PriceAnchor(Protocol):
+    """Where anchored prices come from: current USD prices per asset (``{"ETH": ...}``)."""
+
+    async def prices_usd(self) -> Mapping[str, Decimal]:
+        """Read the prices now (may do I/O); assets it does not know are left out."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class StaticAnchor:
+    """A :class:`PriceAnchor` that answers the prices it was given (change them with
+    :meth:`set`): for tests, and for pinning a simulator to prices of your choice."""
+
+    def __init__(self, prices: Mapping[str, Decimal | int | str]) -> None:
+        self.prices = {asset: Decimal(price) for asset, price in prices.items()}
+
+    def set(self, asset: str, price: Decimal | int | str) -> None:
+        """Answer ``price`` for ``asset`` from now on."""
+        self.prices[asset] = Decimal(price)
+
+    async def prices_usd(self) -> Mapping[str, Decimal]:
+        return dict(self.prices)
+
+    async def close(self) -> None:
+        return None
 
 
 class ListPath:

@@ -29,15 +29,22 @@ __all__ = [
 class ExchangeApiError(FinalError, ValueError):
     """A request the simulated exchange refuses: Binance's ``code``, ``msg`` and HTTP status."""
 
-    def __init__(self, code: int, msg: str, http_status: int = 400) -> None:
+    def __init__(
+        self, code: int, msg: str, http_status: int = 400, data: object | None = None
+    ) -> None:
         super().__init__(f"{code}: {msg}")
         self.code = code
         self.msg = msg
         self.http_status = http_status
+        self.data = data
 
     def to_json(self) -> dict[str, object]:
-        """The error body Binance sends: ``{"code": -2010, "msg": "..."}``."""
-        return {"code": self.code, "msg": self.msg}
+        """The error body Binance sends: ``{"code": -2010, "msg": "..."}`` (plus ``data`` for the
+        two parts of a failed cancel-replace)."""
+        body: dict[str, object] = {"code": self.code, "msg": self.msg}
+        if self.data is not None:
+            body["data"] = self.data
+        return body
 
 
 def insufficient_balance() -> ExchangeApiError:

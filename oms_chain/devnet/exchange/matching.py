@@ -17,6 +17,14 @@ Semantics follow Binance spot:
   ``sum(free + locked over accounts) + fees_collected`` never changes except by deposits.
 * Each operation that changes a book bumps that book's ``update_id`` by exactly one and reports
   the changed price levels, which is what the diff-depth stream needs for gap-free ``U``/``u``.
+* ``STOP_LOSS_LIMIT`` / ``TAKE_PROFIT_LIMIT`` lock their funds when accepted and wait off the
+  book (``isWorking`` false) until the last trade price reaches ``stopPrice`` (stop-loss: a buy
+  at or above, a sell at or below; take-profit: the reverse); then they work as a LIMIT order of
+  the same id. One that would trigger at once is refused (-2010 ``Stop price would trigger
+  immediately.``).
+
+Over ~600 lines on purpose: the order semantics are one state machine over shared book and
+balance state; splitting them would spread the invariants over several modules.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from oms_chain.devnet.exchange.markets import ASSET_DECIMALS, SymbolSpec
 __all__ = [
     "BUY",
     "SELL",
+    "STOP_LIMIT_TYPES",
     "Account",
     "EngineListener",
     "MatchingEngine",
@@ -58,7 +67,8 @@ BUY = "BUY"
 SELL = "SELL"
 ZERO = Decimal(0)
 _QUANT = Decimal(1).scaleb(-ASSET_DECIMALS)
-_ORDER_TYPES = frozenset({"LIMIT", "MARKET", "LIMIT_MAKER"})
+STOP_LIMIT_TYPES = frozenset({"STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
+_ORDER_TYPES = frozenset({"LIMIT", "MARKET", "LIMIT_MAKER"}) | STOP_LIMIT_TYPES
 _TIFS = frozenset({"GTC", "IOC", "FOK"})
 _OPEN = frozenset({"NEW", "PARTIALLY_FILLED"})
 _CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
@@ -114,6 +124,8 @@ class Order:
     status: str = "NEW"
     locked: Decimal = ZERO
     cancel_client_order_id: str = ""
+    stop_price: Decimal = ZERO
+    is_working: bool = True
 
     @property
     def remaining(self) -> Decimal:
@@ -303,6 +315,7 @@ class MatchingEngine:
         self._history_limit = history_limit
         self._rng = random.Random(seed)
         self._touched_balances: dict[str, set[str]] = {}
+        self._stops: dict[str, dict[int, Order]] = {s: {} for s in self.markets}
 
     # ----------------------------------------------------------------- accounts
 
@@ -442,6 +455,11 @@ class MatchingEngine:
         self.market(symbol)
         return list(self._account_trades.get((account_id, symbol), ()))
 
+    def pending_stops(self, symbol: str) -> list[Order]:
+        """Stop-limit orders of ``symbol`` accepted but not yet triggered, oldest first."""
+        self.market(symbol)
+        return [self._stops[symbol][i] for i in sorted(self._stops[symbol])]
+
     def book_orders(self, symbol: str) -> Iterable[Order]:
         """All resting orders of a book (for invariants and tests)."""
         book = self._books[symbol]
@@ -484,9 +502,8 @@ class MatchingEngine:
         """A fresh 22-character client order id (deterministic for a given seed)."""
         return "sim" + format(self._rng.getrandbits(96), "024x")[:19]
 
-    def place(
+    def check_order(
         self,
-        account_id: str,
         symbol: str,
         side: str,
         order_type: str,
@@ -495,20 +512,24 @@ class MatchingEngine:
         quote_quantity: Decimal | None = None,
         price: Decimal | None = None,
         time_in_force: str | None = None,
-        client_order_id: str | None = None,
-    ) -> PlaceResult:
-        """Validate, accept and match one order. Raises ExchangeApiError (nothing changed) on
-        a bad parameter (-11xx), a filter failure (-1013) or a refusal (-2010)."""
+        stop_price: Decimal | None = None,
+    ) -> SymbolSpec:
+        """Check an order's parameters and the symbol's filters without placing it (what
+        Binance evaluates before anything else, e.g. before the cancel of a cancel-replace).
+        Raises ExchangeApiError (-11xx, -1013, -2010 ``Stop price would trigger immediately.``)."""
         spec = self.market(symbol)
-        account = self._account(account_id)
         if side not in (BUY, SELL):
             raise ExchangeApiError(-1117, "Invalid side.")
         if order_type not in _ORDER_TYPES:
             raise ExchangeApiError(-1116, "Invalid orderType.")
-        book = self._books[symbol]
-        now = self.now_ms()
 
-        if order_type == "LIMIT":
+        is_stop = order_type in STOP_LIMIT_TYPES
+        if is_stop:
+            if stop_price is None:
+                raise mandatory_param("stopPrice")
+        elif stop_price is not None:
+            raise ExchangeApiError(-1106, "Parameter 'stopPrice' sent when not required.")
+        if order_type == "LIMIT" or is_stop:
             if time_in_force is None:
                 raise mandatory_param("timeInForce")
             if time_in_force not in _TIFS:
@@ -518,7 +539,7 @@ class MatchingEngine:
                 raise ExchangeApiError(-1106, "Parameter 'timeInForce' sent when not required.")
             if time_in_force != "GTC":
                 raise ExchangeApiError(-1115, "Invalid timeInForce.")
-        if order_type in ("LIMIT", "LIMIT_MAKER"):
+        if order_type in ("LIMIT", "LIMIT_MAKER") or is_stop:
             if price is None:
                 raise mandatory_param("price")
             if quantity is None:
@@ -537,13 +558,18 @@ class MatchingEngine:
             ("price", price),
             ("quantity", quantity),
             ("quoteOrderQty", quote_quantity),
+            ("stopPrice", stop_price),
         ):
             if value is not None:
                 spec.check_precision(name, value)
                 if value <= 0:
                     raise ExchangeApiError(
-                        -1013, "Invalid quantity." if name != "price" else "Invalid price."
+                        -1013, "Invalid quantity." if "rice" not in name else "Invalid price."
                     )
+        if stop_price is not None:
+            spec.check_price(stop_price)
+            if _triggered(order_type, side, stop_price, self.reference_price(symbol)):
+                raise ExchangeApiError(-2010, "Stop price would trigger immediately.")
 
         if price is not None:
             spec.check_price(price)
@@ -556,6 +582,39 @@ class MatchingEngine:
         elif quote_quantity is not None:
             spec.check_notional(quote_quantity, market=True)
 
+        return spec
+
+    def place(
+        self,
+        account_id: str,
+        symbol: str,
+        side: str,
+        order_type: str,
+        *,
+        quantity: Decimal | None = None,
+        quote_quantity: Decimal | None = None,
+        price: Decimal | None = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+        stop_price: Decimal | None = None,
+    ) -> PlaceResult:
+        """Validate, accept and match one order. Raises ExchangeApiError (nothing changed) on
+        a bad parameter (-11xx), a filter failure (-1013) or a refusal (-2010). A stop-limit
+        order (``stop_price`` given) is accepted without matching; it works once triggered."""
+        spec = self.check_order(
+            symbol,
+            side,
+            order_type,
+            quantity=quantity,
+            quote_quantity=quote_quantity,
+            price=price,
+            time_in_force=time_in_force,
+            stop_price=stop_price,
+        )
+        account = self._account(account_id)
+        book = self._books[symbol]
+        now = self.now_ms()
+        is_stop = order_type in STOP_LIMIT_TYPES
         cid = client_order_id if client_order_id is not None else self.new_client_order_id()
         if client_order_id is not None:
             if client_order_id == "":
@@ -581,8 +640,10 @@ class MatchingEngine:
 
         # How much can be taken now, and what must be locked.
         limit = price if order_type != "MARKET" else None
-        plan_qty, plan_cost, satisfied = self._plan(
-            opposite, side, limit, quantity, quote_quantity, spec
+        plan_qty, plan_cost, satisfied = (
+            (ZERO, ZERO, True)
+            if is_stop
+            else self._plan(opposite, side, limit, quantity, quote_quantity, spec)
         )
         tif = time_in_force or "GTC"
         fok_fails = (
@@ -629,16 +690,44 @@ class MatchingEngine:
         account.free[lock_asset] -= lock
         account.locked[lock_asset] += lock
         self._register(order)
+        if is_stop:
+            assert stop_price is not None
+            order.stop_price = stop_price
+            order.is_working = False
+            order.working_time = -1
+            self._stops[symbol][order_id] = order
         touched = self._touched_balances = {account_id: {lock_asset}} if lock else {}
-        listener = self.listener
-        if listener is not None:
-            listener.on_execution(order, "NEW", None)
+        if self.listener is not None:
+            self.listener.on_execution(order, "NEW", None)
+        if is_stop:
+            self._finish(book, symbol, touched)
+            return PlaceResult(order=order, trades=())
+        trades = self._work(book, spec, order, account, satisfied=satisfied, fok_fails=fok_fails)
+        self._finish(book, symbol, touched)
+        self._trigger_stops(symbol)
+        return PlaceResult(order=order, trades=tuple(trades))
 
+    def _work(
+        self,
+        book: _Book,
+        spec: SymbolSpec,
+        order: Order,
+        account: Account,
+        *,
+        satisfied: bool = True,
+        fok_fails: bool = False,
+    ) -> list[Trade]:
+        """Match an accepted order against the book, then rest it or end it."""
+        now = self.now_ms()
+        side = order.side
+        lock_asset = spec.quote if side == BUY else spec.base
+        opposite = book.asks if side == BUY else book.bids
+        limit = order.price if order.type != "MARKET" else None
         trades: list[Trade] = []
         if not fok_fails:
             self._take(book, spec, order, opposite, limit, trades, now)
-
-        rests = order_type in ("LIMIT", "LIMIT_MAKER") and tif == "GTC" and order.remaining > 0
+        rests = order.type != "MARKET" and order.time_in_force == "GTC" and order.remaining > 0
+        listener = self.listener
         if rests:
             required = order.price * order.remaining if side == BUY else order.remaining
             self._release(account, lock_asset, order, order.locked - required)
@@ -655,8 +744,39 @@ class MatchingEngine:
             if order.status == "EXPIRED" and listener is not None:
                 order.update_time = now
                 listener.on_execution(order, "EXPIRED", None)
-        self._finish(book, symbol, touched)
-        return PlaceResult(order=order, trades=tuple(trades))
+        return trades
+
+    def _trigger_stops(self, symbol: str) -> None:
+        """Work every pending stop of ``symbol`` that the last trade price has reached, oldest
+        first, until no more trigger (a triggered order's own trades may trigger others)."""
+        pending = self._stops[symbol]
+        book, spec = self._books[symbol], self.markets[symbol]
+        while pending:
+            last = self.last_price.get(symbol)
+            if last is None:
+                return
+            due = [
+                i
+                for i in sorted(pending)
+                if _triggered(pending[i].type, pending[i].side, pending[i].stop_price, last)
+            ]
+            if not due:
+                return
+            order = pending.pop(due[0])
+            order.is_working = True
+            order.working_time = order.update_time = self.now_ms()
+            account = self.accounts[order.account_id]
+            lock_asset = spec.quote if order.side == BUY else spec.base
+            self._touched_balances = {order.account_id: {lock_asset}}
+            fok_fails = False
+            if order.time_in_force == "FOK":
+                opposite = book.asks if order.side == BUY else book.bids
+                got, _, _ = self._plan(
+                    opposite, order.side, order.price, order.remaining, None, spec
+                )
+                fok_fails = got < order.remaining
+            self._work(book, spec, order, account, fok_fails=fok_fails)
+            self._finish(book, symbol, self._touched_balances)
 
     def cancel(
         self,
@@ -677,8 +797,11 @@ class MatchingEngine:
             raise unknown_order()
         order.cancel_client_order_id = cancel_client_order_id or self.new_client_order_id()
         book = self._books[symbol]
-        book.side(order.side).remove(order)
-        book.mark(order.side, order.price)
+        if order.is_working:
+            book.side(order.side).remove(order)
+            book.mark(order.side, order.price)
+        else:
+            del self._stops[symbol][order.order_id]
         spec = self.markets[symbol]
         lock_asset = spec.quote if order.side == BUY else spec.base
         self._release(account, lock_asset, order, order.locked)
@@ -895,6 +1018,13 @@ class MatchingEngine:
         self._touched_balances = {}
 
 
+def _triggered(order_type: str, side: str, stop_price: Decimal, last: Decimal) -> bool:
+    """Whether a stop order of ``order_type`` / ``side`` triggers at last trade price ``last``."""
+    if order_type == "STOP_LOSS_LIMIT":
+        return last >= stop_price if side == BUY else last <= stop_price
+    return last <= stop_price if side == BUY else last >= stop_price
+
+
 def check_invariants(engine: MatchingEngine) -> list[str]:
     """Invariant violations of an engine's state (empty list = healthy). Used by tests."""
     problems: list[str] = []
@@ -902,7 +1032,7 @@ def check_invariants(engine: MatchingEngine) -> list[str]:
     for symbol, spec in engine.markets.items():
         if engine.is_crossed(symbol):
             problems.append(f"{symbol} book crossed")
-        for order in engine.book_orders(symbol):
+        for order in [*engine.book_orders(symbol), *engine.pending_stops(symbol)]:
             asset = spec.quote if order.side == BUY else spec.base
             locked[(order.account_id, asset)] += order.locked
             if order.executed_qty > order.orig_qty:

@@ -16,7 +16,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
@@ -27,14 +27,21 @@ from oms_chain.devnet.exchange.errors import (
     invalid_listen_key,
     mandatory_param,
 )
+from oms_chain.devnet.exchange.klines import KLINE_MS, candles
 from oms_chain.devnet.exchange.markets import SymbolSpec, fmt
 from oms_chain.devnet.exchange.matching import Trade
+from oms_chain.devnet.exchange.orders_api import (
+    cancel_order,
+    cancel_replace,
+    place_order,
+    query_order,
+    test_order,
+)
 from oms_chain.devnet.exchange.security import ApiKey, check_timestamp, strip_signature, verify
 from oms_chain.devnet.exchange.wire import (
     account_json,
     account_trade_json,
     cancel_json,
-    new_order_json,
     order_json,
     public_trade_json,
     ticker_json,
@@ -46,23 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["RestApi"]
 
 _NONE, _KEY, _SIGNED = "NONE", "USER_STREAM", "SIGNED"
-_KLINE_MS = {
-    "1s": 1_000,
-    "1m": 60_000,
-    "3m": 180_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "6h": 21_600_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1d": 86_400_000,
-    "3d": 259_200_000,
-    "1w": 604_800_000,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +104,8 @@ class RestApi:
             ("GET", "ticker/bookTicker"): (self.book_ticker, _NONE, _by_symbol(2, 4)),
             ("GET", "account"): (self.account, _SIGNED, _fixed(20)),
             ("POST", "order"): (self.new_order, _SIGNED, _fixed(1)),
+            ("POST", "order/cancelReplace"): (self.cancel_replace, _SIGNED, _fixed(1)),
+            ("POST", "order/test"): (self.test_order, _SIGNED, _fixed(1)),
             ("GET", "order"): (self.query_order, _SIGNED, _fixed(4)),
             ("DELETE", "order"): (self.cancel_order, _SIGNED, _fixed(1)),
             ("GET", "openOrders"): (self.open_orders, _SIGNED, _by_symbol(6, 80)),
@@ -134,6 +126,8 @@ class RestApi:
                 ("GET", "sapi/v1/margin/isolated/allPairs"): (self.no_pairs, _KEY, _fixed(10)),
                 ("GET", "fapi/v1/exchangeInfo"): (self.no_markets, _NONE, _fixed(1)),
                 ("GET", "dapi/v1/exchangeInfo"): (self.no_markets, _NONE, _fixed(1)),
+                ("GET", "sapi/v1/system/status"): (self.system_status, _NONE, _fixed(1)),
+                ("GET", "sapi/v1/asset/tradeFee"): (self.trade_fee, _SIGNED, _fixed(1)),
             }
         )
 
@@ -359,38 +353,13 @@ class RestApi:
         interval = call.params.get("interval")
         if not interval:
             raise mandatory_param("interval")
-        span = _KLINE_MS.get(interval)
-        if span is None:
+        if interval not in KLINE_MS:
             raise ExchangeApiError(-1120, "Invalid interval.")
         limit = min(_int(call.params, "limit", 500), 1000)
         lo = _int(call.params, "startTime", 0)
         hi = _int(call.params, "endTime", 2**62)
-        buckets: dict[int, list[Trade]] = {}
-        for trade in self.engine.trades[spec.symbol]:
-            if lo <= trade.time <= hi:
-                buckets.setdefault(trade.time // span * span, []).append(trade)
-        rows = []
-        for open_time in sorted(buckets)[-limit:]:
-            group = buckets[open_time]
-            prices = [t.price for t in group]
-            taker_buys = [t for t in group if not t.buyer_is_maker]
-            rows.append(
-                [
-                    open_time,
-                    fmt(prices[0]),
-                    fmt(max(prices)),
-                    fmt(min(prices)),
-                    fmt(prices[-1]),
-                    fmt(sum((t.qty for t in group), Decimal(0))),
-                    open_time + span - 1,
-                    fmt(sum((t.quote_qty for t in group), Decimal(0))),
-                    len(group),
-                    fmt(sum((t.qty for t in taker_buys), Decimal(0))),
-                    fmt(sum((t.quote_qty for t in taker_buys), Decimal(0))),
-                    "0",
-                ]
-            )
-        return rows
+        rows = candles(self.engine.trades[spec.symbol], interval, lo, hi)
+        return [c.row() for c in rows[-limit:]]
 
     async def avg_price(self, call: _Call) -> object:
         spec = self._spec(call.params)
@@ -438,65 +407,32 @@ class RestApi:
 
     async def new_order(self, call: _Call) -> object:
         assert call.key is not None
-        p = call.params
-        spec = self._spec(p)
-        side = p.get("side")
-        if not side:
-            raise mandatory_param("side")
-        order_type = p.get("type")
-        if not order_type:
-            raise mandatory_param("type")
-        resp_type = p.get("newOrderRespType") or (
-            "FULL" if order_type in ("LIMIT", "MARKET") else "ACK"
-        )
-        if resp_type not in ("ACK", "RESULT", "FULL"):
-            raise ExchangeApiError(
-                -1130, "Data sent for parameter 'newOrderRespType' is not valid."
-            )
-        orders = self.sim.order_counter
-        orders.check(call.key.account_id)
-        result = self.engine.place(
-            call.key.account_id,
-            spec.symbol,
-            side,
-            order_type,
-            quantity=_decimal(p, "quantity"),
-            quote_quantity=_decimal(p, "quoteOrderQty"),
-            price=_decimal(p, "price"),
-            time_in_force=p.get("timeInForce") or None,
-            client_order_id=p.get("newClientOrderId"),
-        )
-        call.headers["X-MBX-ORDER-COUNT-10S"] = str(orders.add(call.key.account_id))
-        return new_order_json(result.order, result.trades, resp_type)
+        return place_order(self.sim, call.key.account_id, call.params, call.headers)
 
-    def _order_ref(self, params: Mapping[str, str]) -> tuple[int | None, str | None]:
-        order_id = params.get("orderId")
-        client_id = params.get("origClientOrderId")
-        try:
-            return (int(order_id) if order_id else None), (client_id or None)
-        except ValueError:
-            raise mandatory_param("orderId") from None
+    async def cancel_replace(self, call: _Call) -> object:
+        """``POST /api/v3/order/cancelReplace``: cancel one order and place a new one.
+
+        The new order's parameters and filters are checked first (a plain error, nothing
+        cancelled). Then, as Binance: both succeed -> 200 with ``cancelResponse`` and
+        ``newOrderResponse``; with ``cancelReplaceMode=STOP_ON_FAILURE`` a failed cancel is -2022
+        (new order NOT_ATTEMPTED); with ``ALLOW_FAILURE`` the new order is placed anyway
+        (-2021 when exactly one part failed, -2022 when both did); a cancel that worked followed by
+        a refused order is -2021. Errors carry ``data`` with both results."""
+        assert call.key is not None
+        return cancel_replace(self.sim, call.key.account_id, call.params, call.headers)
+
+    async def test_order(self, call: _Call) -> object:
+        """``POST /api/v3/order/test``: validate an order without placing it."""
+        assert call.key is not None
+        return test_order(self.sim, call.key.account_id, call.params)
 
     async def query_order(self, call: _Call) -> object:
         assert call.key is not None
-        spec = self._spec(call.params)
-        order_id, client_id = self._order_ref(call.params)
-        return order_json(
-            self.engine.get_order(call.key.account_id, spec.symbol, order_id, client_id)
-        )
+        return query_order(self.sim, call.key.account_id, call.params)
 
     async def cancel_order(self, call: _Call) -> object:
         assert call.key is not None
-        spec = self._spec(call.params)
-        order_id, client_id = self._order_ref(call.params)
-        order = self.engine.cancel(
-            call.key.account_id,
-            spec.symbol,
-            order_id,
-            client_id,
-            cancel_client_order_id=call.params.get("newClientOrderId") or None,
-        )
-        return cancel_json(order, self.engine.now_ms())
+        return cancel_order(self.sim, call.key.account_id, call.params)
 
     async def cancel_open_orders(self, call: _Call) -> object:
         assert call.key is not None
@@ -589,6 +525,32 @@ class RestApi:
             for asset in assets
         ]
 
+    async def system_status(self, call: _Call) -> object:
+        """``GET /sapi/v1/system/status``: ``{"status": 0, "msg": "normal"}``, or
+        ``{"status": 1, "msg": "system_maintenance"}`` while the simulator is in maintenance."""
+        if self.sim.maintenance:
+            return {"status": 1, "msg": "system_maintenance"}
+        return {"status": 0, "msg": "normal"}
+
+    async def trade_fee(self, call: _Call) -> object:
+        """``GET /sapi/v1/asset/tradeFee``: the account's maker / taker rates per symbol (all, or
+        ``symbol``)."""
+        assert call.key is not None
+        account = self.engine.accounts[call.key.account_id]
+        specs = (
+            [self._spec(call.params)]
+            if call.params.get("symbol")
+            else list(self.engine.markets.values())
+        )
+        return [
+            {
+                "symbol": spec.symbol,
+                "makerCommission": _rate(account.maker_fee),
+                "takerCommission": _rate(account.taker_fee),
+            }
+            for spec in specs
+        ]
+
     async def no_pairs(self, call: _Call) -> object:
         """``GET /sapi/v1/margin/(isolated/)allPairs``: no margin trading here."""
         return []
@@ -627,6 +589,12 @@ class RestApi:
         return {}
 
 
+def _rate(rate: Decimal) -> str:
+    """A fee rate as Binance writes it in tradeFee: ``0.001``, ``0``."""
+    text = format(rate.normalize(), "f")
+    return text
+
+
 def _form(body: str) -> dict[str, str]:
     from urllib.parse import parse_qsl
 
@@ -662,23 +630,6 @@ def _select(
         hi = end if end >= 0 else 2**62
         return [i for i in items if start <= time_of(i) <= hi][:limit]
     return items[-limit:]
-
-
-def _decimal(params: Mapping[str, str], name: str) -> Decimal | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        result = Decimal(value)
-    except InvalidOperation:
-        raise ExchangeApiError(
-            -1100,
-            f"Illegal characters found in parameter '{name}'; legal range is "
-            "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'.",
-        ) from None
-    if not result.is_finite():
-        raise ExchangeApiError(-1100, f"Illegal characters found in parameter '{name}'.")
-    return result
 
 
 def _dumps(obj: object) -> str:

@@ -13,6 +13,7 @@ thread and returns a handle with the same helpers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -26,8 +27,10 @@ from aiohttp import web
 
 from oms_chain.devnet.exchange.agents import (
     AgentRunner,
+    AnchoredPath,
     GbmPath,
     MarketMaker,
+    PriceAnchor,
     PriceBoard,
     PricePath,
     Taker,
@@ -38,10 +41,11 @@ from oms_chain.devnet.exchange.matching import MatchingEngine
 from oms_chain.devnet.exchange.rest import RestApi
 from oms_chain.devnet.exchange.security import ApiKey, KeyRing, OrderCounter, WeightLimiter
 from oms_chain.devnet.exchange.streams import StreamHub
-from oms_chain.model.errors import DevnetError
+from oms_chain.model.errors import DevnetError, InvalidInput
 
 __all__ = [
     "AGENT_BALANCES",
+    "MAX_VOLATILITY",
     "ExchangeSimulator",
     "SimulatorConfig",
     "SimulatorThread",
@@ -73,6 +77,10 @@ class SimulatorConfig:
     for ``ban_s`` seconds, like Binance's automated bans (None = never ban).
     ``ws_ping_interval_s``: server ping frames; a connection without pong is closed.
     ``depth_interval_s`` / ``fast_depth_interval_s`` pace ``@depth`` / ``@depth@100ms``.
+    ``price_sigma`` is the volatility per agent step: of the free GBM paths, or with ``anchor``
+    of the mean-reverting deviation from the anchor (at most ``anchor_band_bps``). ``anchor``
+    (a :class:`~oms_chain.devnet.exchange.agents.PriceAnchor`, e.g. the devnet's pools) is read
+    at start and every ``anchor_interval_s``; each asset it prices then follows it.
     ``price_paths`` overrides the GBM paths (per asset, USD); ``price_board`` shares a board
     owned by someone else (the simulator then never advances it: the owner does, e.g. a scenario
     driver that moves the AMM pools to the same prices). ``clock`` is any object with
@@ -89,6 +97,9 @@ class SimulatorConfig:
     mm_levels: int = 10
     taker_prob: float = 0.5
     price_sigma: float = 0.0005
+    anchor: PriceAnchor | None = None
+    anchor_interval_s: float = 1.0
+    anchor_band_bps: float = 25.0
     price_paths: Mapping[str, PricePath] | None = None
     price_board: PriceBoard | None = None
     weight_limit: int = 6000
@@ -101,6 +112,23 @@ class SimulatorConfig:
     ban_s: int = 120
     history_limit: int = 20_000
     clock: _ClockLike | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.price_sigma <= MAX_VOLATILITY:
+            raise InvalidInput(
+                f"price_sigma (volatility) must be within [0, {MAX_VOLATILITY}] per step, got "
+                f"{self.price_sigma}"
+            )
+        if self.anchor_interval_s <= 0:
+            raise InvalidInput(f"anchor_interval_s must be > 0, got {self.anchor_interval_s}")
+        if not 0 <= self.anchor_band_bps <= 1000:
+            raise InvalidInput(
+                f"anchor_band_bps must be within [0, 1000], got {self.anchor_band_bps}"
+            )
+
+
+MAX_VOLATILITY = 0.05
+"""Largest accepted volatility per agent step (5 %; the default is 0.0005)."""
 
 
 class ExchangeSimulator:
@@ -142,10 +170,16 @@ class ExchangeSimulator:
             fast_depth_interval_s=config.fast_depth_interval_s,
             ticker_interval_s=config.ticker_interval_s,
             ping_interval_s=config.ws_ping_interval_s,
+            order_counter=self.order_counter,
         )
         self.engine.listener = self.hub
         self.rest = RestApi(self)
+        #: ``GET /sapi/v1/system/status`` answers ``system_maintenance`` while True
+        self.maintenance = False
         self.board, self.agents = self._make_agents(markets)
+        self._anchor_task: asyncio.Task[None] | None = None
+        #: anchor reads that failed (the prices then keep their last anchor)
+        self.anchor_failures = 0
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._port: int | None = None
@@ -157,6 +191,18 @@ class ExchangeSimulator:
             paths = config.price_board.paths
         elif config.price_paths is not None:
             paths = dict(config.price_paths)
+        elif config.anchor is not None:
+            assets = sorted({m.base for m in markets} | {m.quote for m in markets})
+            paths = {
+                asset: AnchoredPath(
+                    Decimal(config.prices_usd[asset]),
+                    sigma=config.price_sigma,
+                    band_bps=config.anchor_band_bps,
+                    rng=random.Random(master.getrandbits(64)),
+                )
+                for asset in assets
+                if asset in config.prices_usd and config.prices_usd[asset] != 1
+            }
         else:
             assets = sorted({m.base for m in markets} | {m.quote for m in markets})
             paths = {
@@ -240,14 +286,48 @@ class ExchangeSimulator:
         self._port = sockets[0].getsockname()[1]
         self._runner, self._site = runner, site
         self.hub.start()
+        if self.config.anchor is not None:
+            await self.refresh_anchor()
+            self._anchor_task = asyncio.get_running_loop().create_task(self._follow_anchor())
         if self.config.agents:
             self.agents.step()
             self.agents.start()
         return self
 
+    async def refresh_anchor(self) -> dict[str, Decimal]:
+        """Read the anchor now and move every anchored asset to it; returns what was applied
+        (empty when there is no anchor or the read failed, counted in ``anchor_failures``)."""
+        anchor = self.config.anchor
+        if anchor is None:
+            return {}
+        try:
+            prices = await anchor.prices_usd()
+        except Exception:  # a node hiccup: keep the last anchor, try again next time
+            self.anchor_failures += 1
+            return {}
+        applied: dict[str, Decimal] = {}
+        for asset, price in prices.items():
+            path = self.board.paths.get(asset)
+            if isinstance(path, AnchoredPath) and price > 0:
+                path.set_anchor(price)
+                applied[asset] = path.anchor
+        return applied
+
+    async def _follow_anchor(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.anchor_interval_s)
+            await self.refresh_anchor()
+
     async def stop(self) -> None:
         """Stop agents, close websockets and the HTTP server."""
         await self.agents.stop()
+        if self._anchor_task is not None:
+            self._anchor_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._anchor_task
+            self._anchor_task = None
+        if self.config.anchor is not None:
+            await self.config.anchor.close()
         await self.hub.stop()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -414,6 +494,12 @@ class SimulatorThread:
 
         self._loop.call_soon_threadsafe(run)
         return future.result(timeout=30)
+
+    def refresh_anchor(self) -> dict[str, Decimal]:
+        """Thread-safe :meth:`ExchangeSimulator.refresh_anchor` (waits for the read)."""
+        return asyncio.run_coroutine_threadsafe(self.simulator.refresh_anchor(), self._loop).result(
+            timeout=30
+        )
 
     @property
     def url(self) -> str:

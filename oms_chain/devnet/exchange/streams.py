@@ -6,14 +6,17 @@ Connections (all on the HTTP server's port):
   listenKey (legacy user data stream) or anything else (ccxt connects to ``/ws/0`` and then sends
   ``SUBSCRIBE``). Events are sent bare.
 * ``/stream?streams=a/b`` - combined streams; events are wrapped ``{"stream": ..., "data": ...}``.
-* ``/ws-api/v3`` - the WebSocket API subset ccxt.pro uses for spot user data:
-  ``userDataStream.subscribe.signature`` (events wrapped ``{"subscriptionId": n, "event": ...}``),
-  ``userDataStream.unsubscribe``, ``session.subscriptions``, ``ping``, ``time``.
+* ``/ws-api/v3`` - the WebSocket API subset ccxt.pro uses: spot user data
+  (``userDataStream.subscribe.signature``, events wrapped ``{"subscriptionId": n, "event":
+  ...}``; ``userDataStream.unsubscribe``, ``session.subscriptions``), ``ping``, ``time``, and the
+  SIGNED order requests ``order.place``, ``order.cancel``, ``order.status``,
+  ``order.cancelReplace``, ``openOrders.status`` and ``openOrders.cancelAll`` (the same
+  parameters and answers as their REST twins; HMAC signature over the sorted parameters).
 
 Market streams: ``<symbol>@depth`` (every ``depth_interval_s``, default 1 s),
 ``<symbol>@depth@100ms`` (every 0.1 s), ``<symbol>@trade``, ``<symbol>@aggTrade`` and
 ``<symbol>@bookTicker`` (real time), ``<symbol>@ticker`` / ``@miniTicker`` (24 h statistics,
-every second).
+every second), ``<symbol>@kline_<interval>`` (see :mod:`.klines`).
 Diff-depth events carry ``U`` (first) and ``u`` (last) update id; consecutive events of one
 stream satisfy ``U == previous u + 1`` unless a ``skip_depth`` fault drops one.
 """
@@ -32,13 +35,23 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
+from oms_chain.devnet.exchange import orders_api
 from oms_chain.devnet.exchange.errors import ExchangeApiError
+from oms_chain.devnet.exchange.klines import KLINE_MS, Candle, candles
 from oms_chain.devnet.exchange.markets import fmt
 from oms_chain.devnet.exchange.matching import MatchingEngine, Order, Trade
-from oms_chain.devnet.exchange.security import KeyRing, check_timestamp, hmac_hex
+from oms_chain.devnet.exchange.security import (
+    ApiKey,
+    KeyRing,
+    OrderCounter,
+    check_timestamp,
+    hmac_hex,
+)
 from oms_chain.devnet.exchange.wire import (
     balance_event,
+    cancel_json,
     execution_report,
+    order_json,
     ticker_event,
     ticker_json,
 )
@@ -91,8 +104,10 @@ class StreamHub:
         fast_depth_interval_s: float = 0.1,
         ticker_interval_s: float = 1.0,
         ping_interval_s: float | None = 20.0,
+        order_counter: OrderCounter | None = None,
     ) -> None:
         self.engine = engine
+        self.order_counter = order_counter or OrderCounter(100, engine.now_ms)
         self.keys = keys
         self.listen_keys = listen_keys
         self.faults = faults
@@ -106,6 +121,7 @@ class StreamHub:
         self._user: dict[str, set[tuple[_Conn, int | None]]] = {}
         self._buffers: dict[str, _DepthBuffer] = {}
         self._stream_symbol: dict[str, str] = {}
+        self._candles: dict[str, Candle | None] = {}
         self._sub_ids = itertools.count()
         self._tasks: list[asyncio.Task[None]] = []
         self.messages_sent = 0
@@ -163,8 +179,12 @@ class StreamHub:
             self._to_user(subs, balance_event(account, assets, self.engine.now_ms()))
 
     def on_trade(self, trade: Trade) -> None:
-        """Push ``trade`` / ``aggTrade`` events (real time)."""
+        """Push ``trade`` / ``aggTrade`` / ``kline`` events (real time)."""
         lower = trade.symbol.lower()
+        for interval in KLINE_MS:
+            stream = f"{lower}@kline_{interval}"
+            if stream in self._subs:
+                self._kline_trade(stream, trade, interval)
         stream = f"{lower}@trade"
         if stream in self._subs:
             self._broadcast(
@@ -273,6 +293,25 @@ class StreamHub:
                 },
             )
 
+    def _kline_trade(self, stream: str, trade: Trade, interval: str) -> None:
+        candle = self._candles.get(stream)
+        now = self.engine.now_ms()
+        if candle is not None and candle.covers(trade.time):
+            candle.add(trade)
+        else:
+            if candle is not None and trade.time > candle.close_time:
+                self._broadcast(stream, candle.event(now, closed=True))
+            candle = self._candles[stream] = Candle.start(trade, interval)
+        self._broadcast(stream, candle.event(now, closed=False))
+
+    def flush_klines(self) -> None:
+        """Send the final event (``"x": true``) of every streamed candle whose time is over."""
+        now = self.engine.now_ms()
+        for stream, candle in list(self._candles.items()):
+            if candle is not None and now > candle.close_time and stream in self._subs:
+                self._broadcast(stream, candle.event(now, closed=True))
+                self._candles[stream] = None
+
     def flush_tickers(self) -> None:
         """Send ``24hrTicker`` / ``24hrMiniTicker`` events on every subscribed ``<symbol>@ticker``
         / ``<symbol>@miniTicker`` stream now."""
@@ -288,6 +327,7 @@ class StreamHub:
         while True:
             await asyncio.sleep(self.ticker_interval_s)
             self.flush_tickers()
+            self.flush_klines()
             self.expire_listen_keys()
 
     async def _flusher(self, key: str) -> None:
@@ -300,18 +340,28 @@ class StreamHub:
 
     def _parse_stream(self, name: str) -> str | None:
         symbol_id, sep, rest = name.partition("@")
-        if not sep or rest not in _STREAM_KINDS:
+        if not sep or (rest not in _STREAM_KINDS and rest.removeprefix("kline_") not in KLINE_MS):
             return None
         for spec in self.engine.markets.values():
             if spec.lower_id == symbol_id:
                 return spec.symbol
         return None
 
+    def subscribers(self, stream: str) -> int:
+        """How many connections are subscribed to ``stream`` (e.g. ``ethusdc@kline_1m``)."""
+        return len(self._subs.get(stream, ()))
+
     def _subscribe(self, conn: _Conn, stream: str) -> bool:
         symbol = self._parse_stream(stream)
         if symbol is None:
             return False
         self._stream_symbol[stream] = symbol
+        interval = stream.partition("@kline_")[2]
+        if interval and stream not in self._subs:  # the open candle so far, from the history
+            now = self.engine.now_ms()
+            span = KLINE_MS[interval]
+            current = candles(self.engine.trades[symbol], interval, now // span * span)
+            self._candles[stream] = current[-1] if current else None
         self._subs.setdefault(stream, set()).add(conn)
         conn.streams.add(stream)
         return True
@@ -324,6 +374,7 @@ class StreamHub:
             if not subs:
                 del self._subs[stream]
                 self._buffers.pop(stream, None)
+                self._candles.pop(stream, None)
 
     def _forget(self, conn: _Conn) -> None:
         self.conns.discard(conn)
@@ -532,17 +583,12 @@ class StreamHub:
             return {}
         if method == "time":
             return {"serverTime": now}
+        order_call = self._order_calls.get(method)
+        if order_call is not None:
+            key = self._signed(params, now)
+            return order_call(key.account_id, {k: _api_value(v) for k, v in params.items()})
         if method == "userDataStream.subscribe.signature":
-            key = self.keys.lookup(str(params.get("apiKey") or ""))
-            signature = params.get("signature")
-            payload = "&".join(
-                f"{k}={_api_value(v)}" for k, v in sorted(params.items()) if k != "signature"
-            )
-            if not isinstance(signature, str) or hmac_hex(key.secret, payload) != signature.lower():
-                raise ExchangeApiError(-1022, "Signature for this request is not valid.")
-            check_timestamp(
-                _opt_str(params.get("timestamp")), _opt_str(params.get("recvWindow")), now
-            )
+            key = self._signed(params, now)
             sub_id = next(self._sub_ids)
             conn.api_subs[sub_id] = key.account_id
             self._add_user(conn, key.account_id, sub_id)
@@ -557,6 +603,40 @@ class StreamHub:
         if method == "session.subscriptions":
             return [{"subscriptionId": s} for s in sorted(conn.api_subs)]
         raise ExchangeApiError(-1020, "This operation is not supported.")
+
+    def _signed(self, params: dict[str, object], now: int) -> ApiKey:
+        """The key of a SIGNED ws-api request: ``apiKey``, HMAC ``signature`` over the other
+        parameters sorted by name, ``timestamp`` within ``recvWindow``."""
+        key = self.keys.lookup(str(params.get("apiKey") or ""))
+        signature = params.get("signature")
+        payload = "&".join(
+            f"{k}={_api_value(v)}" for k, v in sorted(params.items()) if k != "signature"
+        )
+        if not isinstance(signature, str) or hmac_hex(key.secret, payload) != signature.lower():
+            raise ExchangeApiError(-1022, "Signature for this request is not valid.")
+        check_timestamp(_opt_str(params.get("timestamp")), _opt_str(params.get("recvWindow")), now)
+        return key
+
+    @property
+    def _order_calls(self) -> dict[str, Callable[[str, dict[str, str]], object]]:
+        return {
+            "order.place": lambda acct, p: orders_api.place_order(self, acct, p),
+            "order.test": lambda acct, p: orders_api.test_order(self, acct, p),
+            "order.status": lambda acct, p: orders_api.query_order(self, acct, p),
+            "order.cancel": lambda acct, p: orders_api.cancel_order(self, acct, p),
+            "order.cancelReplace": lambda acct, p: orders_api.cancel_replace(self, acct, p),
+            "openOrders.status": self._open_orders,
+            "openOrders.cancelAll": self._cancel_all,
+        }
+
+    def _open_orders(self, account_id: str, params: dict[str, str]) -> object:
+        symbol = orders_api.symbol_spec(self, params).symbol if params.get("symbol") else None
+        return [order_json(o) for o in self.engine.open_orders(account_id, symbol)]
+
+    def _cancel_all(self, account_id: str, params: dict[str, str]) -> object:
+        symbol = orders_api.symbol_spec(self, params).symbol
+        now = self.engine.now_ms()
+        return [cancel_json(o, now) for o in self.engine.cancel_all(account_id, symbol)]
 
 
 def _api_value(value: object) -> str:

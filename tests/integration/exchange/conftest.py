@@ -36,6 +36,17 @@ async def live_sim() -> AsyncIterator[ExchangeSimulator]:
 
 
 @pytest.fixture
+async def quiet(skew_clock: SkewClock) -> AsyncIterator[ExchangeSimulator]:
+    """An empty, still market (no agents) with helper accounts ``maker`` and ``taker`` (100 ETH,
+    1,000,000 USDC each) for trades at exact prices (see ``exchange_helpers.trade_at``)."""
+    config = SimulatorConfig(seed=1, agents=False, clock=skew_clock)
+    async with running_simulator(config, {API_KEY: (SECRET, BALANCES)}, seed_steps=None) as sim:
+        for name in ("maker", "taker"):
+            sim.engine.create_account(name, {"ETH": 100, "USDC": 1_000_000})
+        yield sim
+
+
+@pytest.fixture
 async def exchange(sim: ExchangeSimulator) -> AsyncIterator[Any]:
     client = rest_client(sim)
     await client.load_markets()

@@ -84,3 +84,13 @@ async def assert_book_equals_rest(client: Any, sim: ExchangeSimulator) -> int:
     assert book["asks"] == snapshot["asks"]
     assert book["bids"][0][0] < book["asks"][0][0]
     return target
+
+
+def trade_at(sim: ExchangeSimulator, price: str, qty: str = "0.01") -> None:
+    """One ETHUSDC trade between the ``quiet`` fixture's helper accounts at exactly ``price``
+    (plus whatever stop orders it triggers)."""
+    sim.engine.place(
+        "maker", "ETHUSDC", "SELL", "LIMIT_MAKER", quantity=Decimal(qty), price=Decimal(price)
+    )
+    result = sim.engine.place("taker", "ETHUSDC", "BUY", "MARKET", quantity=Decimal(qty))
+    assert [t.price for t in result.trades] == [Decimal(price)]

@@ -1,0 +1,115 @@
+"""Anchored prices: the simulator's mid follows an anchor (the devnet's pools), stays within its
+band whatever the volatility, and is deterministic by seed."""
+
+from __future__ import annotations
+
+import math
+import random
+from decimal import Decimal as D
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from oms_chain.devnet.exchange import (
+    AnchoredPath,
+    ExchangeSimulator,
+    SimulatorConfig,
+    StaticAnchor,
+    check_invariants,
+)
+from oms_chain.model.errors import InvalidInput
+
+
+def mid(sim: ExchangeSimulator, symbol: str) -> D:
+    bid, ask = sim.engine.best_bid_ask(symbol)
+    assert bid is not None and ask is not None
+    return (bid[0] + ask[0]) / 2
+
+
+async def anchored(seed: int, anchor: StaticAnchor, sigma: float = 0.0005) -> ExchangeSimulator:
+    sim = ExchangeSimulator(SimulatorConfig(seed=seed, anchor=anchor, price_sigma=sigma))
+    await sim.refresh_anchor()
+    return sim
+
+
+def test_anchored_path_with_no_volatility_is_the_anchor_exactly() -> None:
+    path = AnchoredPath(D(3000), sigma=0.0, rng=random.Random(1))
+    assert [path.advance() for _ in range(3)] == [D(3000)] * 3
+    path.set_anchor(D("2950.5"))
+    assert path.current == D("2950.5") and path.advance() == D("2950.5")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    sigma=st.floats(0, 0.05),
+    band=st.floats(0, 200),
+    anchors=st.lists(st.decimals("0.01", "1000000", places=2), min_size=1, max_size=20),
+)
+def test_anchored_path_never_leaves_its_band_around_the_latest_anchor(
+    seed: int, sigma: float, band: float, anchors: list[D]
+) -> None:
+    path = AnchoredPath(D(3000), sigma=sigma, band_bps=band, rng=random.Random(seed))
+    limit = math.exp(band / 10_000) * (1 + 1e-9)
+    for anchor in anchors:
+        path.set_anchor(anchor)
+        for _ in range(5):
+            price = float(path.advance())  # 8 decimals: half a unit of rounding
+            assert float(anchor) / limit - 5e-9 <= price <= float(anchor) * limit + 5e-9
+
+
+def test_anchored_path_refuses_a_non_positive_anchor() -> None:
+    path = AnchoredPath(D(3000), rng=random.Random(0))
+    with pytest.raises(ValueError, match="must be > 0"):
+        path.set_anchor(D(0))
+
+
+async def test_the_simulator_quotes_around_the_anchor_and_follows_it_when_it_moves() -> None:
+    anchor = StaticAnchor({"ETH": 3000, "BTC": 60000})
+    sim = await anchored(3, anchor)
+    sim.step_agents(20)
+    for symbol, fair in (("ETHUSDC", D(3000)), ("BTCUSDC", D(60000)), ("ETHBTC", D("0.05"))):
+        assert abs(mid(sim, symbol) / fair - 1) < D("0.004"), symbol  # band 25 bps + spread
+    anchor.set("ETH", 2700)
+    assert await sim.refresh_anchor() == {"ETH": D(2700), "BTC": D(60000)}
+    sim.step_agents(2)
+    assert abs(mid(sim, "ETHUSDC") / D(2700) - 1) < D("0.004")
+    assert abs(mid(sim, "ETHBTC") / D("0.045") - 1) < D("0.004")
+    assert check_invariants(sim.engine) == []
+
+
+async def test_same_seed_and_anchors_give_the_same_book_and_another_seed_does_not() -> None:
+    books = []
+    for seed in (9, 9, 10):
+        sim = await anchored(seed, StaticAnchor({"ETH": 3100, "BTC": 61000}))
+        sim.step_agents(25)
+        books.append(tuple(sim.engine.depth(s, 20) for s in sim.engine.markets))
+    assert books[0] == books[1] and books[0] != books[2]
+
+
+async def test_a_failing_anchor_read_keeps_the_last_anchor_and_is_counted() -> None:
+    class Broken(StaticAnchor):
+        async def prices_usd(self) -> dict[str, D]:
+            raise ConnectionError("node down")
+
+    sim = ExchangeSimulator(SimulatorConfig(seed=1, anchor=Broken({})))
+    assert await sim.refresh_anchor() == {}
+    assert sim.anchor_failures == 1
+    assert sim.prices_usd()["ETH"] == D(3000)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("price_sigma", -0.1),
+        ("price_sigma", 0.06),
+        ("anchor_interval_s", 0),
+        ("anchor_band_bps", -1),
+    ],
+)
+def test_bad_simulator_price_settings_are_invalid_input_naming_the_field(
+    field: str, value: float
+) -> None:
+    with pytest.raises(InvalidInput, match=field):
+        SimulatorConfig(**{field: value})
