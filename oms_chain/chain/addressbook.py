@@ -2,7 +2,9 @@
 
 One JSON file per chain in ``deployments/``: committed files for mainnet and the major L2s, and
 ``devnet-<chain id>.json`` written by the devnet deployer. Code looks addresses up by
-(chain id, name) through :func:`load_address_book`, never by hard-coding them.
+(chain id, name) through :func:`load_address_book`, never by hard-coding them. A wheel install
+carries the committed files in ``oms_chain/_data/deployments`` and keeps the devnet's (and the
+user's own) in the per-user folder's ``deployments/``; those win over the packaged ones.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 
+from oms_chain._locations import checkout_root, home, package_data
 from oms_chain.model.errors import ConfigError, InvalidInput
 
 __all__ = [
@@ -36,13 +39,26 @@ class UnknownAddress(InvalidInput, KeyError):
 
 
 def deployments_dir() -> Path:
-    """Folder of address books: ``$OMS_CHAIN_DEPLOYMENTS``, else the repo's ``deployments/``."""
+    """Writable folder of address books (the devnet writes its own here).
+
+    ``$OMS_CHAIN_DEPLOYMENTS``, else ``deployments/`` of ``$OMS_CHAIN_HOME``, of the checkout,
+    or of the per-user folder (``~/.cache/oms-chain``) of a wheel install.
+    """
     env = os.environ.get("OMS_CHAIN_DEPLOYMENTS")
     if env:
         return Path(env)
-    home = os.environ.get("OMS_CHAIN_HOME")
-    root = Path(home) if home else Path(__file__).resolve().parents[2]
-    return root / "deployments"
+    return home() / "deployments"
+
+
+def _search_dirs(directory: Path | None) -> list[Path]:
+    """Folders :func:`load_address_book` reads, in order: the given one alone, else
+    :func:`deployments_dir` then the committed books (the checkout's or the wheel's)."""
+    if directory is not None:
+        return [directory]
+    first = deployments_dir()
+    root = checkout_root()
+    committed = root / "deployments" if root is not None else package_data() / "deployments"
+    return [first] if committed.resolve() == first.resolve() else [first, committed]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +189,13 @@ def load_address_book(chain_id: int, directory: Path | None = None) -> AddressBo
     A devnet file (``devnet-<id>.json``) wins over a committed one for the same chain id.
     Raises :class:`UnknownAddress` when no file covers the chain.
     """
-    folder = directory or deployments_dir()
-    devnet = folder / f"devnet-{chain_id}.json"
-    candidates = [devnet] if devnet.is_file() else []
-    candidates += sorted(p for p in folder.glob("*.json") if p != devnet)
+    folders = _search_dirs(directory)
+    folder = folders[0]  # where a user adds a book of their own
+    candidates: list[Path] = []
+    for searched in folders:
+        devnet = searched / f"devnet-{chain_id}.json"
+        candidates += [devnet] if devnet.is_file() else []
+        candidates += sorted(p for p in searched.glob("*.json") if p != devnet)
     for path in candidates:
         try:
             data = json.loads(path.read_text())
@@ -184,7 +203,8 @@ def load_address_book(chain_id: int, directory: Path | None = None) -> AddressBo
             raise ConfigError(f"address book {path} is not valid JSON: {exc}") from exc
         if isinstance(data, dict) and data.get("chain_id") == chain_id:
             return AddressBook.from_json(data, source=str(path))
+    looked_in = " or ".join(str(f) for f in folders)
     raise UnknownAddress(
-        f"no address book for chain {chain_id} in {folder}; start the devnet "
-        "(`oms devnet up`) or add deployments/<name>.json"
+        f"no address book for chain {chain_id} in {looked_in}; start the devnet "
+        f"(`oms devnet up`) or add {folder / '<name>.json'}"
     )

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from oms_chain.devnet.paths import node_modules
+from oms_chain.devnet.paths import protocol_artifact_file, setup_hint
 from oms_chain.model.errors import InvalidInput, ToolchainMissing
 
 __all__ = ["PROTOCOL_ARTIFACTS", "ProtocolArtifact", "link_bytecode", "load_protocol_artifact"]
@@ -86,10 +86,10 @@ def load_protocol_artifact(name: str) -> ProtocolArtifact:
     except KeyError:
         known = ", ".join(sorted(PROTOCOL_ARTIFACTS))
         raise InvalidInput(f"unknown protocol artifact {name!r}; known: {known}") from None
-    path = node_modules() / rel
+    path = protocol_artifact_file(rel)
     if not path.is_file():
         raise ToolchainMissing(
-            f"artifact for {name} not found at {path}; run `make setup` to install the npm packages"
+            f"artifact for {name} not found at {path}; {setup_hint()} to install the npm packages"
         )
     data = json.loads(path.read_text())
     raw = data.get("bytecode")

@@ -6,6 +6,9 @@ standard-JSON interface with the optimizer on (200 runs) for the ``cancun`` EVM,
 we run (Anvil 1.7 defaults to a later fork) executes. The build is incremental: a manifest records
 the hash of every source, the compiler version and the settings, and nothing is compiled when
 none of them changed. ``python -m oms_chain.devnet.solidity`` builds (``make setup`` runs it).
+
+A wheel carries the artifacts built when it was made (``oms_chain/_data/contracts``);
+:func:`load_artifact` reads them there, and from ``build/contracts`` in a checkout.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from solcx.exceptions import SolcError, SolcNotInstalled
 from solcx.install import get_executable
 from solcx.wrapper import get_solc_version
 
-from oms_chain.devnet.paths import build_dir, node_modules, repo_root
+from oms_chain.devnet.paths import build_dir, node_modules, package_data, repo_root, setup_hint
 from oms_chain.model.errors import DevnetError, ToolchainMissing
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "CompileError",
     "artifacts_dir",
     "build_contracts",
+    "build_output_dir",
     "find_solc",
     "load_artifact",
     "main",
@@ -93,13 +97,21 @@ class BuildReport:
 
 
 def shim_path() -> Path:
-    """The solc-js shim shipped in the repository (``scripts/solc``)."""
+    """The solc-js shim: ``scripts/solc`` of the checkout, or of the per-user folder where
+    ``oms setup`` puts it beside npm's solc-js."""
     return repo_root() / "scripts" / "solc"
 
 
-def artifacts_dir() -> Path:
-    """Where artifacts of our contracts are written: ``build/contracts``."""
+def build_output_dir() -> Path:
+    """Where :func:`build_contracts` writes artifacts by default: ``build/contracts``."""
     return build_dir() / "contracts"
+
+
+def artifacts_dir() -> Path:
+    """Where artifacts of our contracts are read: the wheel's ``_data/contracts`` when the
+    package carries them, else ``build/contracts``."""
+    packaged = package_data() / "contracts"
+    return packaged if packaged.is_dir() else build_output_dir()
 
 
 def _native_version(binary: Path) -> Version | None:
@@ -117,7 +129,8 @@ def find_solc() -> Path:
     ``scripts/solc`` when ``node`` and ``node_modules/solc`` are present.
 
     Raises:
-        ToolchainMissing: no usable compiler; the message says to run ``make setup``.
+        ToolchainMissing: no usable compiler; the message says to run ``make setup`` (in a
+            checkout) or ``oms setup``.
     """
     shim = shim_path().resolve()
     on_path = shutil.which("solc")
@@ -142,17 +155,17 @@ def find_solc() -> Path:
     if not shim.is_file():
         raise ToolchainMissing(
             f"no solc >= {MIN_SOLC_VERSION} found and the solc-js shim {shim} is missing; "
-            "restore scripts/solc, then run `make setup`"
+            f"{setup_hint()}"
         )
     if shutil.which("node") is None:
         raise ToolchainMissing(
             f"no solc >= {MIN_SOLC_VERSION} found and `node` (needed by the solc-js shim) is not "
-            "on PATH; install Node.js, then run `make setup`"
+            f"on PATH; install Node.js, then {setup_hint()}"
         )
     if not (node_modules() / "solc" / "package.json").is_file():
         raise ToolchainMissing(
             f"no solc >= {MIN_SOLC_VERSION} found and npm's solc-js is not installed under "
-            f"{node_modules()}; run `make setup`"
+            f"{node_modules()}; {setup_hint()}"
         )
     return shim
 
@@ -185,7 +198,7 @@ def _compiler_version(binary: Path, previous: Mapping[str, Any]) -> str:
     try:
         return str(get_solc_version(binary, with_commit_hash=True))
     except (OSError, subprocess.SubprocessError, SolcError, InvalidVersion) as exc:
-        raise ToolchainMissing(f"cannot run {binary} --version ({exc}); run `make setup`") from exc
+        raise ToolchainMissing(f"cannot run {binary} --version ({exc}); {setup_hint()}") from exc
 
 
 def _settings() -> dict[str, Any]:
@@ -241,7 +254,7 @@ def _compile(
             ) from None
         detail = (exc.stderr_data or exc.message or "").strip()
         raise CompileError(
-            f"{binary} failed (exit {exc.return_code}): {detail}; is `make setup` done?"
+            f"{binary} failed (exit {exc.return_code}): {detail}; did you {setup_hint()}?"
         ) from None
     return output
 
@@ -268,7 +281,7 @@ def build_contracts(
     """
     root = repo_root()
     src = (src_dir or root / "contracts" / "src").resolve()
-    out = (out_dir or artifacts_dir()).resolve()
+    out = (out_dir or build_output_dir()).resolve()
     binary = solc_binary or find_solc()
     manifest_path = out / _MANIFEST
     previous = _read_manifest(manifest_path)
@@ -359,7 +372,8 @@ def load_artifact(name: str, *, out_dir: Path | None = None) -> dict[str, Any]:
     Returns the dict written by :func:`build_contracts` (``abi``, ``bytecode``, ...).
 
     Raises:
-        ToolchainMissing: the artifact has not been built; run ``make setup``.
+        ToolchainMissing: the artifact has not been built; run ``make setup`` (checkout) or
+            reinstall the wheel.
         DevnetError: the artifact file exists but is not valid JSON.
     """
     out = out_dir or artifacts_dir()
@@ -368,14 +382,14 @@ def load_artifact(name: str, *, out_dir: Path | None = None) -> dict[str, Any]:
         known = sorted(p.stem for p in out.glob("*.json")) if out.is_dir() else []
         hint = f" (built: {', '.join(known)})" if known else ""
         raise ToolchainMissing(
-            f"no artifact for contract {name!r} at {path}{hint}; run `make setup` to build "
+            f"no artifact for contract {name!r} at {path}{hint}; {setup_hint()} to build "
             "contracts/src"
         )
     try:
         data: dict[str, Any] = json.loads(path.read_text())
     except ValueError as exc:
         raise DevnetError(
-            f"artifact {path} is not valid JSON ({exc}); delete it and run `make setup`"
+            f"artifact {path} is not valid JSON ({exc}); delete it and {setup_hint()}"
         ) from exc
     return data
 

@@ -8,7 +8,7 @@ user owns.
 
 Server programs are looked for in ``$OMS_PG_BINDIR``, then the newest
 ``/usr/lib/postgresql/*/bin`` (Debian's layout), then ``PATH``; install them with
-``scripts/install-postgres.sh``.
+``scripts/install-postgres.sh`` in a checkout, or the system's ``postgresql`` package.
 
 Fixtures (exposed by the oms-chain pytest plugin): ``postgres_cluster`` (session-wide) and
 ``postgres_url`` (a fresh, empty schema per test, selected through the URL's ``search_path``).
@@ -32,11 +32,23 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from oms_chain._locations import in_checkout
 from oms_chain.model import DevnetError, ToolchainMissing
 
 __all__ = ["PostgresCluster", "find_postgres_bindir", "postgres_cluster", "postgres_url"]
 
-INSTALL_HINT = "run scripts/install-postgres.sh (as root) or set OMS_PG_BINDIR"
+
+def _install_hint() -> str:
+    if in_checkout():
+        return "run scripts/install-postgres.sh (as root) or set OMS_PG_BINDIR"
+    return (
+        "install PostgreSQL's server programs (Debian/Ubuntu: `apt-get install postgresql`) "
+        "or set OMS_PG_BINDIR to the folder holding initdb"
+    )
+
+
+#: What to do when the server programs are missing (in a checkout: its install script).
+INSTALL_HINT = _install_hint()
 _RUN_AS = "postgres"
 
 
