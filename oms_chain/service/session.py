@@ -149,6 +149,8 @@ class TradingSession:
         clock: injected clock (default: the system clock).
         venue_market_data: let algorithms observe the venues' liquidity (what the Sniper
             needs); volume questions (VWAP without a profile, participation caps) still fail.
+        resume_parents: open algo / split parents of the store the engine works on at start
+            (``True`` all, ``False`` none, or their ids; see :class:`~oms_chain.engine.Engine`).
 
     Raises (on entering):
         InvalidInput / ConfigError: bad store URL, unknown chain, exchange without the market.
@@ -169,6 +171,7 @@ class TradingSession:
         poll_interval: float | None = None,
         clock: Clock | None = None,
         venue_market_data: bool = False,
+        resume_parents: bool | Sequence[str] = True,
     ) -> None:
         if not chains and exchange is None:
             raise InvalidInput("a trading session needs at least one chain or an exchange")
@@ -185,6 +188,7 @@ class TradingSession:
         self._poll_interval = poll_interval
         self._clock = clock or SystemClock()
         self._venue_market_data = venue_market_data
+        self._resume_parents = resume_parents
         self._store: EventStore | None = None
         self._uniswap: dict[int, UniswapVenues] = {}
         self._cex: CcxtVenue | None = None
@@ -354,6 +358,7 @@ class TradingSession:
             config=self._engine_config,
             splitter=RoutingSplitter(),
             market_data=VenueMarketData(venues) if self._venue_market_data else None,
+            resume_parents=self._resume_parents,
         )
         await self._engine.start()
 
