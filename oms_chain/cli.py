@@ -1,23 +1,36 @@
 """The ``oms`` command line.
 
-``oms devnet up``      start the local world (L1, optionally L2 or a fork) and keep it up
-``oms devnet status``  show whether the world started by ``devnet up`` answers
-``oms demo``           the end-to-end demo on a fresh world, through the engine
-``oms swap``           one intent routed across pools and an exchange, followed to inclusion
-``oms order``          an algorithmic order (TWAP, VWAP, Iceberg, Sniper) with progress; resumable
-``oms route``          the best split of an order, plan only
-``oms orders``         parent orders with their children, from the event store
+``oms devnet up``        start the local world (L1, optionally L2 or a fork) and keep it up
+``oms devnet status``    show whether the world started by ``devnet up`` answers
+``oms devnet down``      stop the world started by ``devnet up``
+``oms demo``             the end-to-end demo on a fresh world, through the engine
+``oms swap``             one intent routed across pools and an exchange, followed to inclusion
+``oms order``            an algorithmic order (TWAP, VWAP, Iceberg, Sniper) with progress; resumable
+``oms cancel``           cancel a parent (and its open children) or one child order
+``oms halt``             kill switch: only cancels pass (``--reducing``: reduce-only)
+``oms resume-trading``   lift the kill switch
+``oms route``            the best split of an order, plan only
+``oms orders``           parent orders with their children, from the event store
 
-Every error of ours is printed as one line (``error: …``) with a non-zero exit, never a traceback.
+Every error is printed as one line (``error: …``; with ``--json`` a JSON object on stdout) with
+the exit code of :data:`EXIT_CODES`, never a traceback. Every argument is checked before a
+session, a chain client or a store is opened.
+
+This module is over 600 lines: the command groups move into a ``cli/`` package in a later
+change (kept in one file now so that concurrent edits merge cleanly).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import signal
 import sys
 import threading
+import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,23 +39,191 @@ from rich.console import Console
 from rich.table import Table
 
 from oms_chain import __version__
-from oms_chain.model.errors import InvalidInput, OmsError
+from oms_chain.model.errors import EngineNotReady, InvalidInput, OmsError
 
-__all__ = ["app", "main"]
+__all__ = ["EXIT_CODES", "app", "main"]
+
+EXIT_CODES: dict[int, str] = {
+    0: "ok",
+    1: "failed: the command ran and did not succeed (venue, chain or store error; order ended "
+    "unfilled)",
+    2: "usage or invalid input: nothing was sent and nothing was written",
+    3: "audit verification found a broken hash chain",
+    4: "refused: trading halted, risk limit, engine not ready, or a live plan not confirmed",
+    5: "timed out waiting; the order keeps working (follow it with `oms orders`)",
+    70: "internal error (a bug: please report it with the --log-file output)",
+    130: "interrupted (Ctrl-C); an algorithmic order is paused",
+}
+"""Exit codes of every ``oms`` command."""
+
+_EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {c:>3}  {t}" for c, t in EXIT_CODES.items())
 
 app = typer.Typer(
     name="oms",
     help="oms-chain: non-custodial order management and execution across CEXs and AMMs.",
+    epilog=_EPILOG,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-devnet_app = typer.Typer(help="The local world: Anvil L1 + L2 with real protocol bytecode.")
+devnet_app = typer.Typer(
+    help="The local world: Anvil L1 + L2 with real protocol bytecode.", rich_markup_mode=None
+)
 app.add_typer(devnet_app, name="devnet")
-tx_app = typer.Typer(help="On-chain transactions.")
+tx_app = typer.Typer(help="On-chain transactions.", rich_markup_mode=None)
 app.add_typer(tx_app, name="tx")
-audit_app = typer.Typer(help="The tamper-evident audit log of the event store.")
+audit_app = typer.Typer(
+    help="The tamper-evident audit log of the event store.", rich_markup_mode=None
+)
 app.add_typer(audit_app, name="audit")
+
+# --- strict arguments: ASCII notation, bounded, checked before anything is opened --------
+
+_ASCII_DECIMAL = re.compile(r"[0-9]{1,40}(?:\.[0-9]{1,40})?", re.ASCII)
+_ASCII_INT = re.compile(r"[0-9]{1,40}", re.ASCII)
+_DURATION_RE = re.compile(r"([0-9]{1,12}(?:\.[0-9]{1,9})?)(ms|s|m|h|d)", re.ASCII)
+_DURATION_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
+MAX_AMOUNT = Decimal(10) ** 15
+"""Largest amount / quantity / price any command takes (whole units)."""
+MAX_FRACTION_DIGITS = 18
+MIN_DURATION_NS = 10**9
+MAX_DURATION_NS = 30 * 86400 * 10**9
+MAX_SLICES = 10_000
+MAX_TIMEOUT_S = 7 * 86400
+MAX_CHAIN_ID = 2**53 - 1
+_SYMBOL_RE = re.compile(r"[A-Za-z0-9.]{1,20}", re.ASCII)
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/#@+=-]{0,199}", re.ASCII)
+
+
+def _shown(value: str) -> str:
+    """``value`` quoted for an error message, cut to a readable length."""
+    return repr(value if len(value) <= 60 else value[:57] + "...")
+
+
+def _decimal_text(value: str, option: str) -> Decimal:
+    """A non-negative ASCII decimal (``[0-9]+(.[0-9]+)?``), no sign, exponent or separator."""
+    if not isinstance(value, str) or not _ASCII_DECIMAL.fullmatch(value.strip(" ")):
+        raise InvalidInput(
+            f"{option} {_shown(str(value))} is not a number in plain ASCII decimal notation "
+            f"(digits 0-9 and one '.', e.g. 1.5; no exponent, sign, separator or other digits)"
+        )
+    d = Decimal(value.strip(" "))
+    if d > MAX_AMOUNT:
+        raise InvalidInput(f"{option} must be at most {MAX_AMOUNT:,}, got {_shown(value)}")
+    exponent = d.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MAX_FRACTION_DIGITS:
+        raise InvalidInput(
+            f"{option} has more than {MAX_FRACTION_DIGITS} decimal places: {_shown(value)}"
+        )
+    return d
+
+
+def _positive_decimal(value: str, option: str) -> Any:
+    """A positive ASCII decimal at most :data:`MAX_AMOUNT` (see :func:`_decimal_text`)."""
+    d = _decimal_text(value, option)
+    if d <= 0:
+        raise InvalidInput(f"{option} must be positive, got {_shown(value)}")
+    return d
+
+
+def _bps(value: str, option: str) -> Decimal:
+    """Basis points from 0 to 10,000."""
+    d = _decimal_text(value, option)
+    if d > 10_000:
+        raise InvalidInput(f"{option} must be between 0 and 10000 bps, got {_shown(value)}")
+    return d
+
+
+def _bounded_int(value: str, option: str, low: int, high: int) -> int:
+    if not isinstance(value, str) or not _ASCII_INT.fullmatch(value.strip(" ")):
+        raise InvalidInput(
+            f"{option} {_shown(str(value))} is not a whole number in ASCII digits 0-9 "
+            f"(between {low} and {high:,})"
+        )
+    n = int(value.strip(" "))
+    if not low <= n <= high:
+        raise InvalidInput(f"{option} must be between {low} and {high:,}, got {_shown(value)}")
+    return n
+
+
+def _duration(value: str, option: str = "--duration") -> str:
+    """A horizon like ``90s``, ``30m``, ``2h``, ``1.5d`` or ``500ms``, between 1 s and 30 days;
+    returned as the algo parameter (integer nanoseconds, as text)."""
+    m = _DURATION_RE.fullmatch(value.strip(" ")) if isinstance(value, str) else None
+    if m is None:
+        raise InvalidInput(
+            f"{option} {_shown(str(value))} is not a duration: ASCII digits and a unit ms, s, "
+            f"m, h or d (e.g. 90s, 30m, 2h)"
+        )
+    ns = int(Decimal(m.group(1)) * _DURATION_NS[m.group(2)])
+    if not MIN_DURATION_NS <= ns <= MAX_DURATION_NS:
+        raise InvalidInput(f"{option} must be between 1s and 30d, got {_shown(value)}")
+    return f"{ns}ns"
+
+
+def _seconds(value: str, option: str, high: float = MAX_TIMEOUT_S) -> float:
+    d = _decimal_text(value, option)
+    if d <= 0 or d > Decimal(str(high)):
+        raise InvalidInput(f"{option} must be more than 0 and at most {high:g} s, got {value}")
+    return float(d)
+
+
+def _symbol(value: str, option: str) -> str:
+    """An asset symbol (ASCII letters, digits, '.'), upper-cased."""
+    if not isinstance(value, str) or not _SYMBOL_RE.fullmatch(value.strip(" ")):
+        raise InvalidInput(
+            f"{option} {_shown(str(value))} is not an asset symbol (ASCII letters and digits, "
+            f"e.g. ETH, WETH, USDC)"
+        )
+    return value.strip(" ").upper()
+
+
+def _pair(value: str, option: str = "--symbol") -> str:
+    """``BASE/QUOTE`` in any case, returned upper-cased."""
+    parts = value.split("/") if isinstance(value, str) else []
+    if len(parts) != 2:
+        raise InvalidInput(f"{option} {_shown(str(value))} is not a pair BASE/QUOTE (ETH/USDC)")
+    base, quote = _symbol(parts[0], option), _symbol(parts[1], option)
+    if base == quote:
+        raise InvalidInput(f"{option} {_shown(value)} trades {base} against itself")
+    return f"{base}/{quote}"
+
+
+def _identifier(value: str, what: str) -> str:
+    """An order id, venue id or similar token: ASCII, no spaces, at most 200 characters."""
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
+        raise InvalidInput(
+            f"{what} {_shown(str(value))} is not a valid id (ASCII letters, digits and "
+            f"_ . : / # @ + = -, at most 200 characters)"
+        )
+    return value
+
+
+def _text(value: str, option: str, limit: int = 200) -> str:
+    """Free text (a reason): printable, one line, at most ``limit`` characters."""
+    if len(value) > limit or not value.isprintable() or not value.strip():
+        raise InvalidInput(f"{option} must be one printable line of 1-{limit} characters")
+    return value.strip()
+
+
+def _parser(check: Any, *args: Any) -> Any:
+    """A typer ``parser=`` that runs ``check(value, *args)``; a bad value is a usage error."""
+
+    def parse(value: str) -> Any:
+        if not isinstance(value, str):  # a default, already typed
+            return value
+        try:
+            return check(value, *args)
+        except InvalidInput as exc:
+            message = str(exc).removeprefix(f"{args[0]} ")  # click names the option itself
+            raise typer.BadParameter(message) from None
+
+    return parse
+
+
+_chain_id_parser = _parser(_bounded_int, "--chain", 1, MAX_CHAIN_ID)
+
 
 StoreOption = Annotated[
     str,
@@ -54,7 +235,12 @@ StoreOption = Annotated[
 ]
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
-ChainOption = Annotated[int | None, typer.Option("--chain", help="Chain id (default: the RPC's).")]
+ChainOption = Annotated[
+    int | None,
+    typer.Option(
+        "--chain", help="Chain id (default: the RPC's).", metavar="ID", parser=_chain_id_parser
+    ),
+]
 RpcUrlOption = Annotated[
     str | None, typer.Option("--rpc-url", help="Chain RPC URL (default: the devnet L1).")
 ]
@@ -63,6 +249,124 @@ BuyOption = Annotated[str, typer.Option("--buy", help="Token to buy (symbol, e.g
 
 console = Console()
 err_console = Console(stderr=True)
+
+_log = logging.getLogger("oms_chain.cli")
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class _Output:
+    """How tables print: wide (full ids, hashes and URLs) when stdout is not a terminal or with
+    ``--wide``; readable on a terminal."""
+
+    wide = False
+
+
+class _Refused(OmsError):
+    """The command was refused before anything was sent (exit code 4)."""
+
+
+class _JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: ``ts`` (UTC ISO 8601), ``level``, ``logger``, ``msg`` (and
+    ``exc`` with the traceback when there is one)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def _setup_logging(level: str | None, log_file: Path | None) -> None:
+    """Structured log lines to ``log_file`` (default level info) or, with only ``level``, to
+    stderr; without either nothing is logged (errors still print their one line)."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_oms_cli", False):
+            root.removeHandler(h)
+    if level is None and log_file is None:
+        root.addHandler(_tagged(logging.NullHandler()))
+        logging.lastResort = None
+        return
+    if log_file is not None:
+        try:
+            handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(
+                f"--log-file {log_file}: cannot write there ({exc.strerror})"
+            ) from None
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonLogFormatter())
+    root.addHandler(_tagged(handler))
+    root.setLevel((level or "info").upper())
+
+
+def _tagged(handler: logging.Handler) -> logging.Handler:
+    handler._oms_cli = True  # type: ignore[attr-defined]
+    return handler
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(__version__)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            is_eager=True,
+            callback=_version_callback,
+        ),
+    ] = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide",
+            help="Full ids, hashes and URLs in tables (default when stdout is not a terminal).",
+        ),
+    ] = False,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level",
+            help="debug, info, warning or error (env OMS_LOG_LEVEL); logs go to "
+            "--log-file, else to stderr.",
+            envvar="OMS_LOG_LEVEL",
+            metavar="LEVEL",
+        ),
+    ] = None,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-file",
+            help="Append structured (JSON lines) logs to this file (env OMS_LOG_FILE).",
+            envvar="OMS_LOG_FILE",
+            metavar="FILE",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """oms-chain: non-custodial order management and execution across CEXs and AMMs."""
+    if log_level is not None and log_level.lower() not in _LOG_LEVELS:
+        raise typer.BadParameter(
+            f"must be one of {', '.join(_LOG_LEVELS)}, got {_shown(log_level)}",
+            param_hint="'--log-level'",
+        )
+    _setup_logging(None if log_level is None else log_level.lower(), log_file)
+    _Output.wide = wide or not sys.stdout.isatty()
+    if _Output.wide:
+        console.width = 4096
 
 
 def _runtime_file() -> Path:
@@ -146,6 +450,7 @@ def devnet_up(
     """Start the devnet, print RPC URLs and the address book, stay up until Ctrl-C."""
     from oms_chain.devnet.world import Devnet, DevnetConfig
 
+    _refuse_second_devnet(_runtime_file())
     config = DevnetConfig(
         exchange_seed=seed,
         exchange_volatility=volatility,
@@ -302,6 +607,97 @@ def setup_toolchain(as_json: JsonOption = False) -> None:
     console.print(f"toolchain in {report.home}: {state}", highlight=False, soft_wrap=True)
     for name, path in tools.items():
         console.print(f"  {name}: {path}", highlight=False, soft_wrap=True)
+
+
+def _devnet_pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` (recorded by ``devnet up``) still runs."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _looks_like_devnet_up(pid: int) -> bool:
+    """Whether ``pid``'s command line is ``… devnet up …`` (where /proc shows it)."""
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    try:
+        args = cmdline.read_bytes().split(b"\0")
+    except OSError:
+        return not cmdline.parent.exists()  # no /proc here: trust the runtime file
+    return b"devnet" in args and b"up" in args
+
+
+def _refuse_second_devnet(runtime: Path) -> None:
+    """``devnet up`` on a home whose runtime file names a live devnet refuses; a stale file
+    (its process is gone) is removed."""
+    if not runtime.is_file():
+        return
+    try:
+        pid = int(json.loads(runtime.read_text()).get("pid", 0))
+    except (OSError, ValueError, AttributeError, TypeError):
+        pid = 0
+    if _devnet_pid_alive(pid):
+        raise _Refused(
+            f"a devnet is already running (pid {pid}, {runtime}); stop it with `oms devnet "
+            f"down`, or set OMS_CHAIN_RUNTIME to another file to run a second one"
+        )
+    runtime.unlink(missing_ok=True)
+
+
+@devnet_app.command("down")
+def devnet_down(
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            help="Seconds to wait for it to stop.",
+            metavar="SECONDS",
+            parser=_parser(_seconds, "--timeout", 600),
+        ),
+    ] = 60.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Stop the devnet started by ``oms devnet up`` (its nodes, the exchange simulator) and
+    remove its runtime file. Nothing running: says so, exit 0."""
+    runtime = _runtime_file()
+    pid = 0
+    if runtime.is_file():
+        try:
+            pid = int(json.loads(runtime.read_text()).get("pid", 0))
+        except (OSError, ValueError, AttributeError, TypeError):
+            pid = 0
+    if not _devnet_pid_alive(pid):
+        runtime.unlink(missing_ok=True)
+        out: dict[str, Any] = {
+            "stopped": False,
+            "pid": None,
+            "detail": "no devnet is running; nothing to stop",
+        }
+    else:
+        if not _looks_like_devnet_up(pid):
+            raise OmsError(
+                f"process {pid} named in {runtime} is not `oms devnet up`; not stopping it "
+                f"(delete {runtime} if it is stale)"
+            )
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _devnet_pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)  # waiting for another process to exit; nothing to synchronise on
+        if _devnet_pid_alive(pid):
+            raise OmsError(
+                f"the devnet (pid {pid}) did not stop within {timeout:g} s; try again or kill it"
+            )
+        runtime.unlink(missing_ok=True)
+        out = {"stopped": True, "pid": pid, "detail": f"devnet (pid {pid}) stopped"}
+    if as_json:
+        print(json.dumps(out))
+    else:
+        err_console.print(out["detail"], highlight=False)
 
 
 def _open_existing_store(url: str) -> Any:
@@ -581,6 +977,10 @@ def audit_export(
 
     if fmt not in ("jsonl", "csv"):
         raise InvalidInput(f"--format must be jsonl or csv, got {fmt!r}")
+    if not out.parent.is_dir():
+        raise InvalidInput(f"--out: folder {out.parent} does not exist; create it first")
+    if out.is_dir():
+        raise InvalidInput(f"--out {out} is a folder; give a file name")
     with _open_audit_store(store) as es:
         count = export_audit(es, out, fmt)  # type: ignore[arg-type]
     console.print(f"wrote {count:,} events to {out}")
@@ -617,7 +1017,15 @@ def orders(
     open_only: Annotated[
         bool, typer.Option("--open", help="Only parents that are still working.")
     ] = False,
-    limit: Annotated[int, typer.Option("--limit", help="Show the last N parents.")] = 50,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit",
+            help="Show the last N parents (1-100000).",
+            metavar="N",
+            parser=_parser(_bounded_int, "--limit", 1, 100_000),
+        ),
+    ] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """Parent orders with their children (venue, fills, settlement), from the event store."""
@@ -1003,6 +1411,19 @@ ConfigOption = Annotated[
         "--config", help="OMS TOML config (chains, exchange, account) instead of the devnet."
     ),
 ]
+DryRunOption = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Print the plan and stop: nothing is sent, nothing is written."),
+]
+YesOption = Annotated[
+    bool,
+    typer.Option(
+        "--yes",
+        "-y",
+        help="Do not ask for confirmation on a live target (non-devnet chain or "
+        "non-sandbox exchange).",
+    ),
+]
 TradeStoreOption = Annotated[
     str | None,
     typer.Option(
@@ -1023,8 +1444,11 @@ def _trading_session(
     exchange: bool,
     venue_market_data: bool = False,
     refresh_pools: bool = False,
+    resume_parents: bool | list[str] = False,
 ) -> tuple[Any, str]:
-    """The TradingSession for a trading command and the store URL it uses (not yet opened)."""
+    """The TradingSession for a trading command and the store URL it uses (not yet opened).
+    ``resume_parents``: the open algo / split parents of the store this process works on
+    (default none: a command never works someone else's order)."""
     from oms_chain.custody.local import LocalSigner
     from oms_chain.engine import load_config
     from oms_chain.service import TradingSession
@@ -1036,6 +1460,7 @@ def _trading_session(
         kw: dict[str, Any] = {
             "venue_market_data": venue_market_data,
             "refresh_pools": refresh_pools,
+            "resume_parents": resume_parents,
         }
         if store is not None:
             kw["store_url"] = store
@@ -1079,8 +1504,369 @@ def _trading_session(
         poll_interval=0.1,
         venue_market_data=venue_market_data,
         refresh_pools=refresh_pools,
+        resume_parents=resume_parents,
     )
     return session, url
+
+
+# --- checks before anything is opened: assets, venues, live targets, plans -------------------
+
+_WRAPPED = {"ETH": "WETH", "BTC": "WBTC"}
+_DEVNET_CHAIN_IDS = frozenset({31337, 31338})
+
+
+def _aliases(symbol: str) -> list[str]:
+    """``symbol`` and its wrapped / native counterpart (ETH and WETH, BTC and WBTC)."""
+    out = [symbol]
+    for native, wrapped in _WRAPPED.items():
+        if symbol == native:
+            out.append(wrapped)
+        elif symbol == wrapped:
+            out.append(native)
+    return out
+
+
+def _venue_ids(venues: list[str] | None) -> list[str]:
+    """``--venue`` values checked (ASCII ids), stripped, without repeats, order kept."""
+    out: list[str] = []
+    for v in venues or []:
+        vid = _identifier(v.strip(" "), "--venue")
+        if vid.lower() not in (o.lower() for o in out):
+            out.append(vid)
+    return out
+
+
+def _read_runtime() -> tuple[Path, dict[str, Any]]:
+    runtime = _runtime_file()
+    try:
+        info = json.loads(runtime.read_text())
+        if not isinstance(info.get("chains"), dict):
+            raise ValueError("no chains")
+    except (OSError, ValueError, AttributeError):
+        raise InvalidInput(
+            "no devnet is running (start one with `oms devnet up`), or pass --config for a real "
+            "chain"
+        ) from None
+    return runtime, info
+
+
+def _precheck(
+    plan: dict[str, Any],
+    symbols: list[str],
+    venues: list[str] | None,
+    *,
+    config: Path | None,
+    chain: int | None,
+    exchange: bool,
+) -> None:
+    """Check what can be checked without opening anything (the config file, or the devnet's
+    runtime file: its assets, pools and exchange), and note the target in ``plan``.
+
+    Raises:
+        InvalidInput: unknown asset or venue, bad config, no devnet running.
+    """
+    if config is not None:
+        from oms_chain.engine import load_config
+
+        cfg = load_config(config)
+        if chain is not None:
+            cfg = replace_chains(cfg, chain)
+        plan["target"] = f"config {config}"
+        plan["chains"] = [c.chain_id for c in cfg.chains]
+        plan["live"] = _live_targets(cfg, exchange)
+        return
+    runtime, info = _read_runtime()
+    chains = info["chains"]
+    books = []
+    for name, c in chains.items():
+        if name == "exchange" or not isinstance(c, dict):
+            continue
+        if (chain is None and name == "l1") or c.get("chain_id") == chain:
+            books.append(c.get("address_book") or {})
+    if not books:
+        have = [c.get("chain_id") for n, c in chains.items() if n != "exchange"]
+        raise InvalidInput(f"the running devnet has no chain {chain}; it has {have}")
+    plan["target"] = f"devnet ({runtime})"
+    plan["chains"] = [b.get("chain_id") for b in books]
+    plan["live"] = []
+    tokens: dict[str, str] = {}  # address (lower) -> symbol
+    for b in books:
+        for sym, t in dict(b.get("tokens", {})).items():
+            tokens[str(t.get("address", "")).lower()] = str(sym).upper()
+    known = {a for sym in tokens.values() for a in _aliases(sym)}
+    pair = "/".join(symbols)
+    for sym in symbols:
+        if sym not in known:
+            raise InvalidInput(
+                f"no venue trades {' for '.join(symbols)} ({sym} is not an asset of the devnet; "
+                f"known: {', '.join(sorted(known))})"
+            )
+    if not venues:
+        return
+    wanted = {a for sym in symbols for a in _aliases(sym)}
+    trading: list[str] = []
+    for b in books:
+        cid = b.get("chain_id")
+        for pool in b.get("pools", []):
+            ends = {tokens.get(str(pool.get(k, "")).lower(), "") for k in ("token0", "token1")}
+            if symbols and not ends <= wanted:
+                continue
+            proto = str(pool.get("protocol", ""))
+            vid = f"{proto}-{cid}" if proto == "uniswap-v2" else f"{proto}-{pool.get('fee')}-{cid}"
+            trading.append(vid)
+    if exchange and "exchange" in chains:
+        trading.append("binance")
+    for v in venues:
+        if v.lower() not in (t.lower() for t in trading):
+            raise InvalidInput(
+                f"venue {v!r} does not trade {pair} on the devnet; venues that do: "
+                f"{', '.join(dict.fromkeys(trading)) or 'none'}"
+            )
+
+
+def _live_targets(cfg: Any, exchange: bool) -> list[str]:
+    """What in ``cfg`` trades for real: chains that are not a devnet, exchanges not in
+    sandbox mode."""
+    out = [
+        f"chain {c.name} ({c.chain_id})" for c in cfg.chains if c.chain_id not in _DEVNET_CHAIN_IDS
+    ]
+    if exchange:
+        out += [
+            f"exchange {v.name} (not sandbox)"
+            for v in cfg.venues
+            if v.kind == "ccxt" and not v.testnet
+        ]
+    return out
+
+
+def _plan_gate(plan: dict[str, Any], *, dry_run: bool, yes: bool, as_json: bool) -> bool:
+    """``--dry-run``: print ``plan`` and tell the caller to stop (``True``). On a live target
+    without ``--yes``: show the plan and ask (refused when stdin is not a terminal)."""
+    live = plan.get("live") or []
+    if dry_run:
+        _print_plan({**plan, "dry_run": True}, as_json)
+        return True
+    if live and not yes:
+        _print_plan(plan, as_json=False, stream=err_console)
+        where = ", ".join(live)
+        if not sys.stdin.isatty():
+            raise _Refused(
+                f"live target ({where}): nothing sent; confirm with --yes (stdin is not a "
+                f"terminal, so there is no one to ask)"
+            )
+        if not typer.confirm(f"send this to {where}?", default=False, err=True):
+            raise _Refused("not confirmed; nothing was sent")
+    return False
+
+
+def _print_plan(plan: dict[str, Any], as_json: bool, stream: Console | None = None) -> None:
+    if as_json:
+        print(json.dumps(plan, indent=2, default=str))
+        return
+    title = "plan (dry run: nothing sent, nothing written)" if plan.get("dry_run") else "plan"
+    table = Table(title=title)
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in plan.items():
+        if key == "dry_run":
+            continue
+        shown = json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value)
+        table.add_row(key, shown)
+    (stream or console).print(table)
+
+
+def _default_store_url(store: str | None, config: Path | None) -> str:
+    """The store a command uses: ``--store``, else the config's, else the running devnet's."""
+    if store is not None:
+        return store
+    if config is not None:
+        from oms_chain.engine import load_config
+
+        cfg = load_config(config)
+        if cfg.store.password_env is not None:
+            raise InvalidInput(
+                "the config's store takes a password (store.password_env): pass --store with "
+                "the full URL"
+            )
+        return str(cfg.store.url)
+    runtime, info = _read_runtime()
+    pid = info.get("pid", 0)
+    return f"sqlite:///{runtime.parent / f'oms-devnet-{pid}.db'}"
+
+
+def _require_existing_store(url: str) -> None:
+    """A SQLite store file must exist (nothing to act on otherwise; never create one)."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise InvalidInput(f"no event store at {path} (check --store)")
+
+
+def _read_profile(path: Path, slices: int | None) -> str:
+    """``--profile FILE``: non-negative weights (commas, spaces or lines between them)."""
+    try:
+        if not path.is_file():
+            raise InvalidInput(f"--profile {path}: no such file")
+        if path.stat().st_size > 1_000_000:
+            raise InvalidInput(f"--profile {path}: over 1 MB; give one weight per slice")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"--profile {path}: cannot read it ({exc})") from None
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    weights = [_decimal_text(p, "--profile weight") for p in parts]
+    if not 1 <= len(weights) <= MAX_SLICES or sum(weights) <= 0:
+        raise InvalidInput(
+            f"--profile {path}: needs 1 to {MAX_SLICES} non-negative weights with a positive sum"
+        )
+    if slices is not None and slices != len(weights):
+        raise InvalidInput(
+            f"--slices {slices} conflicts with the {len(weights)} weights of --profile; give one"
+        )
+    return ",".join(str(w) for w in weights)
+
+
+_TIMEFRAMES = (
+    ("1s", 1),
+    ("1m", 60),
+    ("3m", 180),
+    ("5m", 300),
+    ("15m", 900),
+    ("30m", 1800),
+    ("1h", 3600),
+    ("2h", 7200),
+    ("4h", 14400),
+    ("6h", 21600),
+    ("12h", 43200),
+    ("1d", 86400),
+)
+
+
+def _kline_timeframe(duration_ns: int, buckets: int) -> tuple[str, int]:
+    """The largest Binance kline interval that fits a bucket, coarse enough that the window
+    takes at most 1000 klines."""
+    bucket_s = duration_ns / 10**9 / buckets
+    chosen = _TIMEFRAMES[0]
+    for tf in _TIMEFRAMES:
+        if tf[1] <= bucket_s:
+            chosen = tf
+    while duration_ns / 10**9 / chosen[1] > 1000 and chosen != _TIMEFRAMES[-1]:
+        chosen = _TIMEFRAMES[_TIMEFRAMES.index(chosen) + 1]
+    return chosen
+
+
+def _kline_profile(
+    symbol: str, duration_ns: int, buckets: int, *, config: Path | None, exchange: bool
+) -> str:
+    """VWAP weights: the exchange's traded volume (ccxt ``fetch_ohlcv``, Binance
+    ``GET /api/v3/klines``) in ``buckets`` equal buckets over the ``duration_ns`` just before
+    now. A window without volume gives an even profile.
+
+    Raises:
+        InvalidInput: no exchange to ask; VenueUnavailable: the exchange did not answer.
+    """
+    import ccxt
+
+    from oms_chain.model.errors import VenueUnavailable
+    from oms_chain.service import local_exchange_urls
+
+    hint = "pass --profile FILE"
+    if not exchange:
+        raise InvalidInput(f"--algo vwap without --profile reads the exchange's klines; {hint}")
+    rest_url: str | None = None
+    sandbox = False
+    ex_id = "binance"
+    if config is not None:
+        from oms_chain.engine import load_config
+
+        found = [v for v in load_config(config).venues if v.kind == "ccxt"]
+        if not found:
+            raise InvalidInput(f"--algo vwap: the config has no exchange for klines; {hint}")
+        ex_id, sandbox = found[0].exchange or found[0].name, found[0].testnet
+    else:
+        _, info = _read_runtime()
+        ex = info["chains"].get("exchange")
+        if not isinstance(ex, dict) or "rest_url" not in ex:
+            raise InvalidInput(f"--algo vwap: the running devnet has no exchange; {hint}")
+        rest_url = str(ex["rest_url"])
+    klass = getattr(ccxt, ex_id, None)
+    if klass is None:
+        raise InvalidInput(f"{ex_id!r} is not a ccxt exchange id")
+    client = klass(
+        {
+            "enableRateLimit": False,
+            "timeout": 10_000,
+            "options": {
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+                "fetchMarkets": {"types": ["spot"]},
+            },
+        }
+    )
+    if rest_url is not None:
+        client.urls["api"] = local_exchange_urls(client.urls["api"], rest_url)
+    elif sandbox:
+        client.set_sandbox_mode(True)
+    base, quote = (_unwrapped(a) for a in symbol.split("/"))
+    timeframe, tf_s = _kline_timeframe(duration_ns, buckets)
+    duration_ms = duration_ns // 10**6
+    try:
+        now_ms = int(client.fetch_time())
+        since = now_ms - duration_ms
+        rows = client.fetch_ohlcv(
+            f"{base}/{quote}",
+            timeframe,
+            since=since,
+            limit=min(1000, duration_ms // (tf_s * 1000) + 1),
+        )
+    except ccxt.BaseError as exc:
+        raise VenueUnavailable(
+            f"could not read {base}/{quote} klines from {ex_id} for the VWAP profile "
+            f"({type(exc).__name__}: {_one_line(str(exc))[:200]}); {hint}"
+        ) from None
+    volumes = [Decimal(0)] * buckets
+    for row in rows:
+        ts, volume = int(row[0]), row[5]
+        if ts < since or volume is None:
+            continue
+        idx = min(buckets - 1, (ts - since) * buckets // max(duration_ms, 1))
+        volumes[idx] += Decimal(str(volume))
+    if sum(volumes) <= 0:
+        err_console.print(
+            f"[dim]no {base}/{quote} volume on {ex_id} in the last window: even VWAP profile[/]",
+            highlight=False,
+        )
+        volumes = [Decimal(1)] * buckets
+    return ",".join(f"{v.normalize():f}" for v in volumes)
+
+
+def _unwrapped(symbol: str) -> str:
+    """The exchange's name of an asset (WETH -> ETH, WBTC -> BTC)."""
+    for native, wrapped in _WRAPPED.items():
+        if symbol == wrapped:
+            return native
+    return symbol
+
+
+def _session_symbol(session: Any, symbol: str) -> Any:
+    """The session's instrument for ``symbol``, trying ETH / WETH (BTC / WBTC) either way."""
+    base, quote = symbol.split("/")
+    first: InvalidInput | None = None
+    for b in _aliases(base):
+        for q in _aliases(quote):
+            try:
+                return session.instrument(f"{b}/{q}")
+            except InvalidInput as exc:
+                first = first or exc
+    assert first is not None
+    raise first
+
+
+def _canonical_venues(session: Any, venues: list[str] | None) -> list[str] | None:
+    """``--venue`` ids as the session spells them (case-insensitive match)."""
+    if not venues:
+        return None
+    ids = {v.lower(): v for v in session.venues()}
+    return [ids.get(v.lower(), v) for v in venues]
 
 
 def replace_chains(cfg: Any, chain: int) -> Any:
@@ -1161,18 +1947,6 @@ def _exact_base_units(human: Any, decimals: int, option: str, given: str) -> int
     return int(units)
 
 
-def _positive_decimal(value: str, option: str) -> Any:
-    from decimal import Decimal, InvalidOperation
-
-    try:
-        d = Decimal(value)
-    except InvalidOperation:
-        raise InvalidInput(f"{option} {value!r} is not a number") from None
-    if not d.is_finite() or d <= 0:
-        raise InvalidInput(f"{option} must be positive, got {value}")
-    return d
-
-
 def _child_rows(session: Any, parent_id: str) -> list[dict[str, Any]]:
     rows = []
     for k in session.children(parent_id):
@@ -1205,7 +1979,7 @@ def _print_children(title: str, rows: list[dict[str, Any]]) -> None:
             if r["confirmations"]:
                 settle += f" ({r['confirmations']} conf)"
         table.add_row(
-            "#" + r["order_id"].rsplit("/", 1)[-1],
+            r["order_id"] if _Output.wide else "#" + r["order_id"].rsplit("/", 1)[-1],
             r["venue"] or "-",
             _short_price(r["filled"]),
             _short_price(r["avg_price"]),
@@ -1242,26 +2016,31 @@ def _order_outcome(parent: Any, rows: list[dict[str, Any]], as_json: bool, store
         )
         err_console.print(f"[dim]events: oms orders --store {store}[/]", highlight=False)
     if parent.status is not OrderStatus.FILLED:
-        raise OmsError(
+        refused = parent.status is OrderStatus.REJECTED
+        if as_json:  # the outcome above says it all; one JSON document on stdout
+            raise typer.Exit(4 if refused else 1)
+        raise (_Refused if refused else OmsError)(
             f"order {parent.order_id} ended {parent.status.value} with "
             f"{parent.filled_quantity} of {parent.quantity} filled: {parent.reason or 'no reason'}"
         )
 
 
 def _resolve_pair(session: Any, sell: str, buy: str) -> tuple[Any, str]:
-    """(instrument, side) for selling ``sell`` for ``buy``."""
+    """(instrument, side) for selling ``sell`` for ``buy`` (ETH and WETH alike, any case)."""
     sell, buy = sell.strip().upper(), buy.strip().upper()
     if sell == buy:
         raise InvalidInput(f"--sell and --buy are both {sell}")
-    try:
-        return session.instrument(f"{sell}/{buy}"), "sell"
-    except InvalidInput:
-        pass
-    try:
-        return session.instrument(f"{buy}/{sell}"), "buy"
-    except InvalidInput as exc:
-        known = str(exc).split("known pairs: ", 1)[-1]
-        raise InvalidInput(f"no venue trades {sell} for {buy}; known pairs: {known}") from None
+    for s in _aliases(sell):
+        for b in _aliases(buy):
+            try:
+                return session.instrument(f"{s}/{b}"), "sell"
+            except InvalidInput:
+                pass
+            try:
+                return session.instrument(f"{b}/{s}"), "buy"
+            except InvalidInput as exc:
+                known = str(exc).split("known pairs: ", 1)[-1]
+    raise InvalidInput(f"no venue trades {sell} for {buy}; known pairs: {known}") from None
 
 
 @app.command()
@@ -1270,7 +2049,13 @@ def swap(
     buy: Annotated[str, typer.Option("--buy", help="Asset to buy.")],
     amount: Annotated[str, typer.Option("--amount", help="Amount of --sell, in whole units.")],
     chain: Annotated[
-        int | None, typer.Option("--chain", help="Chain id (default: the devnet's L1).")
+        int | None,
+        typer.Option(
+            "--chain",
+            help="Chain id (default: the devnet's L1).",
+            metavar="ID",
+            parser=_chain_id_parser,
+        ),
     ] = None,
     venue: Annotated[
         list[str] | None,
@@ -1291,15 +2076,27 @@ def swap(
         typer.Option(
             "--confirmations",
             help="Wait until each transaction has this many blocks on top (0: included; "
-            "final always ends the wait).",
+            "final always ends the wait; at most 1000).",
+            metavar="N",
+            parser=_parser(_bounded_int, "--confirmations", 0, 1000),
         ),
     ] = 0,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait.")] = 120.0,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            help="Seconds to wait (at most 7 days).",
+            metavar="SECONDS",
+            parser=_parser(_seconds, "--timeout"),
+        ),
+    ] = 120.0,
     store: TradeStoreOption = None,
     key_env: KeyEnvOption = None,
     config: ConfigOption = None,
     refresh_pools: RefreshPoolsOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Swap through the engine: one intent routed across the pools and the exchange.
 
@@ -1316,12 +2113,29 @@ def swap(
 
     from rich.progress import BarColumn, Progress, TextColumn
 
+    sell, buy = _symbol(sell, "--sell"), _symbol(buy, "--buy")
     qty = _positive_decimal(amount, "--amount")
-    slip = _positive_decimal(slippage_bps, "--slippage-bps") if slippage_bps != "0" else 0
+    slip = _bps(slippage_bps, "--slippage-bps")
+    venue = _venue_ids(venue)
     if confirmations < 0:
         raise InvalidInput(f"--confirmations must be >= 0, got {confirmations}")
     if timeout <= 0:
         raise InvalidInput(f"--timeout must be positive, got {timeout}")
+    if sell == buy or {sell, buy} <= {"ETH", "WETH"}:
+        raise InvalidInput(f"--sell and --buy are both {sell}")
+    plan = {
+        "command": "swap",
+        "sell": sell,
+        "buy": buy,
+        "amount": str(qty),
+        "venues": venue or "every venue trading the pair",
+        "exchange": exchange,
+        "max_slippage_bps": str(slip),
+        "confirmations": confirmations,
+    }
+    _precheck(plan, [sell, buy], venue, config=config, chain=chain, exchange=exchange)
+    if _plan_gate(plan, dry_run=dry_run, yes=yes, as_json=as_json):
+        return
     session, url = _trading_session(
         chain=chain,
         store=store,
@@ -1329,20 +2143,22 @@ def swap(
         config=config,
         exchange=exchange,
         refresh_pools=refresh_pools,
+        resume_parents=False,
     )
 
     async def run() -> tuple[Any, list[dict[str, Any]]]:
         async with session:
             inst, side = _resolve_pair(session, sell, buy)
+            venues = _canonical_venues(session, venue)
             if side == "buy":  # spend --amount of the quote: size the base at the best price
-                qty_base = await session.quantity_for_notional(inst, side, qty, venue or None)
+                qty_base = await session.quantity_for_notional(inst, side, qty, venues)
             else:
                 qty_base = qty
             intent = session.intent(
                 inst,
                 side,
                 qty_base,
-                venues=venue or None,
+                venues=venues,
                 exchange=exchange,
                 max_slippage_bps=slip,
             )
@@ -1388,9 +2204,27 @@ def order_cmd(
     ] = None,
     algo: Annotated[str, typer.Option("--algo", help="twap, vwap, iceberg or sniper.")] = "twap",
     duration: Annotated[
-        str | None, typer.Option("--duration", help="Horizon, e.g. 90s, 30m, 2h.")
+        str | None,
+        typer.Option("--duration", help="Horizon, e.g. 90s, 30m, 2h (1s to 30d).", metavar="TIME"),
     ] = None,
-    slices: Annotated[int | None, typer.Option("--slices", help="Number of slices.")] = None,
+    slices: Annotated[
+        int | None,
+        typer.Option(
+            "--slices",
+            help="Number of slices (1-10000).",
+            metavar="N",
+            parser=_parser(_bounded_int, "--slices", 1, MAX_SLICES),
+        ),
+    ] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--profile",
+            help="VWAP: a file of volume weights, one per slice (numbers separated by commas, "
+            "spaces or lines). Default: the exchange's klines over the last --duration.",
+            metavar="FILE",
+        ),
+    ] = None,
     venues: Annotated[
         list[str] | None,
         typer.Option("--venues", help="Venue id (repeat). Default: every venue of the pair."),
@@ -1412,15 +2246,29 @@ def order_cmd(
         typer.Option("--resume", help="Resume an order interrupted with Ctrl-C (its id)."),
     ] = None,
     chain: Annotated[
-        int | None, typer.Option("--chain", help="Chain id (default: the devnet's L1).")
+        int | None,
+        typer.Option(
+            "--chain",
+            help="Chain id (default: the devnet's L1).",
+            metavar="ID",
+            parser=_chain_id_parser,
+        ),
     ] = None,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Seconds to wait (default: no limit).")
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="Seconds to wait (default: no limit; at most 7 days).",
+            metavar="SECONDS",
+            parser=_parser(_seconds, "--timeout"),
+        ),
     ] = None,
     store: TradeStoreOption = None,
     key_env: KeyEnvOption = None,
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
 ) -> None:
     """An algorithmic order (TWAP, VWAP, Iceberg, Sniper) through the engine, with progress.
 
@@ -1437,6 +2285,7 @@ def order_cmd(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    params: dict[str, Any] = {}
     if resume is None:
         missing = [
             n
@@ -1446,26 +2295,63 @@ def order_cmd(
         if missing:
             raise InvalidInput(f"{', '.join(missing)} required (or --resume ORDER_ID)")
         assert side is not None and symbol is not None and quantity is not None
-        if side.lower() not in ("buy", "sell"):
-            raise InvalidInput(f"--side must be buy or sell, got {side!r}")
+        side = side.strip(" ").lower()
+        if side not in ("buy", "sell"):
+            raise InvalidInput(f"--side must be buy or sell, got {_shown(side)}")
+        algo = algo.strip(" ").lower()
         if algo not in _ALGOS:
-            raise InvalidInput(f"--algo must be one of {', '.join(_ALGOS)}, got {algo!r}")
+            raise InvalidInput(f"--algo must be one of {', '.join(_ALGOS)}, got {_shown(algo)}")
+        symbol = _pair(symbol)
         qty = _positive_decimal(quantity, "--quantity")
         if algo in ("twap", "vwap") and duration is None:
             raise InvalidInput(f"--algo {algo} needs --duration (e.g. 90s, 30m, 2h)")
-        params: dict[str, Any] = {}
         if duration is not None:
-            params["duration"] = duration
+            params["duration"] = _duration(duration)
         if slices is not None:
             if slices <= 0:
                 raise InvalidInput(f"--slices must be positive, got {slices}")
             params["slices"] = slices
         if display is not None:
             params["display_quantity"] = str(_positive_decimal(display, "--display"))
+        if profile is not None:
+            if algo != "vwap":
+                raise InvalidInput("--profile is for --algo vwap only")
+            params.pop("slices", None)
+            params["profile"] = _read_profile(profile, slices)
         px = None if limit is None else _positive_decimal(limit, "--limit")
-        slip = _positive_decimal(slippage_bps, "--slippage-bps") if slippage_bps != "0" else 0
+        slip = _bps(slippage_bps, "--slippage-bps")
+        venues = _venue_ids(venues)
+        plan: dict[str, Any] = {
+            "command": "order",
+            "side": side,
+            "symbol": symbol,
+            "quantity": str(qty),
+            "algo": algo,
+            "algo_params": params,
+            "limit_price": None if px is None else str(px),
+            "venues": venues or "every venue trading the pair",
+            "exchange": exchange,
+            "max_slippage_bps": str(slip),
+        }
+        _precheck(plan, symbol.split("/"), venues, config=config, chain=chain, exchange=exchange)
+    else:
+        resume = _identifier(resume, "--resume")
+        plan = {"command": "order", "resume": resume}
+        _precheck(plan, [], None, config=config, chain=chain, exchange=exchange)
+        _require_existing_store(_default_store_url(store, config))
     if timeout is not None and timeout <= 0:
         raise InvalidInput(f"--timeout must be positive, got {timeout}")
+    if resume is None and algo == "vwap" and "profile" not in params:
+        params.pop("slices", None)
+        params["profile"] = _kline_profile(
+            str(symbol),
+            int(params["duration"][:-2]),
+            slices or 10,
+            config=config,
+            exchange=exchange,
+        )
+    if _plan_gate(plan, dry_run=dry_run, yes=yes, as_json=as_json):
+        return
     session, url = _trading_session(
         chain=chain,
         store=store,
@@ -1473,6 +2359,7 @@ def order_cmd(
         config=config,
         exchange=exchange,
         venue_market_data=algo == "sniper",
+        resume_parents=False if resume is None else [resume],
     )
     order_id: list[str] = []
 
@@ -1495,10 +2382,10 @@ def order_cmd(
                     engine.resume(parent.order_id, "resumed by `oms order --resume`")
             else:
                 intent = session.intent(
-                    symbol,
-                    side.lower(),  # type: ignore[union-attr]
+                    _session_symbol(session, symbol),  # type: ignore[arg-type]
+                    side,  # type: ignore[arg-type]
                     qty,
-                    venues=venues or None,
+                    venues=_canonical_venues(session, venues),
                     exchange=exchange,
                     algo=algo,
                     algo_params=params,
@@ -1554,6 +2441,159 @@ def order_cmd(
     _order_outcome(parent, rows, as_json, url)
 
 
+@app.command("cancel")
+def cancel_cmd(
+    order_id: Annotated[str, typer.Argument(help="Parent or child order id (see `oms orders`).")],
+    exchange: Annotated[
+        bool, typer.Option("--exchange/--no-exchange", help="Also connect to the exchange.")
+    ] = True,
+    chain: ChainOption = None,
+    store: TradeStoreOption = None,
+    key_env: KeyEnvOption = None,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Cancel an order through the engine: a parent (its algorithm stops, its open children are
+    cancelled) or one child. Passes in every trading state, halted included."""
+    import asyncio
+
+    from oms_chain.model.errors import UnknownOrder
+    from oms_chain.model.ids import OrderId
+
+    oid = _identifier(order_id, "ORDER_ID")
+    plan: dict[str, Any] = {"command": "cancel", "order_id": oid}
+    _precheck(plan, [], None, config=config, chain=chain, exchange=exchange)
+    url = _default_store_url(store, config)
+    _require_existing_store(url)
+    if dry_run:
+        _print_plan({**plan, "store": url, "dry_run": True}, as_json)
+        return
+    session, url = _trading_session(
+        chain=chain, store=url, key_env=key_env, config=config, exchange=exchange
+    )
+
+    async def run() -> Any:
+        async with session:
+            engine = session.engine
+            try:
+                order = engine.order(OrderId(oid))
+            except UnknownOrder:
+                raise InvalidInput(
+                    f"no order {oid!r} in {url}; list them with `oms orders --store {url}`"
+                ) from None
+            if order.is_terminal:
+                raise InvalidInput(
+                    f"order {oid} is already {order.status.value}; nothing to cancel"
+                )
+            if order.parent_id is None and engine.projections.intent_data.get(order.intent_id):
+                intent = engine.projections.intent_data[order.intent_id]
+                if intent.algo != "direct":
+                    return await engine.stop_algo(order.order_id, "cancelled by `oms cancel`")
+            return await engine.cancel(order.order_id)
+
+    parent = asyncio.run(run())
+    row = _order_row(parent)
+    if as_json:
+        print(json.dumps(row, indent=2))
+        return
+    console.print(
+        f"{row['order_id']}: {row['status']} ({row['filled']} of {row['quantity']} "
+        f"{row['instrument']} filled)",
+        highlight=False,
+    )
+
+
+_STATES = {"halt": "halted", "reducing": "reducing", "resume": "active"}
+
+
+def _switch_trading(
+    state: str, reason: str, store: str | None, config: Path | None, as_json: bool, dry_run: bool
+) -> None:
+    """Record the kill switch ``state`` in the store (an engine event every later process
+    replays); no venue is contacted and no order is worked."""
+    import asyncio
+
+    from oms_chain.engine import Engine
+    from oms_chain.model import SystemClock
+    from oms_chain.risk import RiskGate, RiskLimits, TradingState
+    from oms_chain.store import open_store
+
+    reason = _text(reason, "--reason")
+    url = _default_store_url(store, config)
+    if dry_run:
+        _print_plan(
+            {"command": "trading state", "state": state, "store": url, "dry_run": True}, as_json
+        )
+        return
+
+    async def run() -> tuple[str, str]:
+        clock = SystemClock()
+        with open_store(url) as es:
+            engine = Engine(
+                store=es,
+                venues=[],
+                risk=RiskGate(RiskLimits(), clock=clock),
+                clock=clock,
+                resume_parents=False,
+            )
+            await engine.start()
+            try:
+                before = engine.trading_state.value
+                if before != state:
+                    engine.set_trading_state(TradingState(state), reason)
+                return before, engine.trading_state.value
+            finally:
+                await engine.stop()
+
+    before, after = asyncio.run(run())
+    out = {"store": url, "previous": before, "state": after, "reason": reason}
+    if as_json:
+        print(json.dumps(out, indent=2))
+    else:
+        what = {
+            "halted": "halted: only cancels pass",
+            "reducing": "reduce-only: only intents that reduce a position pass",
+            "active": "active",
+        }[after]
+        console.print(f"trading is {what} (was {before}) in {url}", highlight=False)
+
+
+ReasonOption = Annotated[
+    str, typer.Option("--reason", help="Why (recorded with the event).", metavar="TEXT")
+]
+
+
+@app.command("halt")
+def halt_cmd(
+    reducing: Annotated[
+        bool,
+        typer.Option("--reducing", help="Reduce-only instead of a full halt."),
+    ] = False,
+    reason: ReasonOption = "halted from the command line",
+    store: TradeStoreOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Kill switch: from now on only cancels pass (--reducing: only position-reducing
+    intents). Recorded in the event store, so every process that opens it sees it; algorithms
+    already running in another process see it when that process restarts."""
+    _switch_trading("reducing" if reducing else "halted", reason, store, config, as_json, dry_run)
+
+
+@app.command("resume-trading")
+def resume_trading_cmd(
+    reason: ReasonOption = "resumed from the command line",
+    store: TradeStoreOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Lift the kill switch (`oms halt`): new intents pass the risk gate again."""
+    _switch_trading("active", reason, store, config, as_json, dry_run)
+
+
 @app.command()
 def demo(
     fresh: Annotated[
@@ -1571,29 +2611,135 @@ def demo(
     run_demo(console, fresh=fresh)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``oms`` console script; returns the process exit code."""
+def _wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for JSON output (``--json`` before any ``--``)."""
+    for a in args:
+        if a == "--":
+            return False
+        if a == "--json":
+            return True
+    return False
+
+
+def _usage_error_types() -> tuple[type[BaseException], ...]:
+    """The usage-error classes of the click that typer runs on: typer >= 0.25 bundles its own
+    (``typer._click``), older typer uses ``click``."""
+    found: list[type[BaseException]] = []
     try:
-        code = app(args=argv, standalone_mode=False)
+        from typer._click import exceptions as bundled  # type: ignore[import-not-found,unused-ignore]
+
+        found.append(bundled.ClickException)
+    except ImportError:
+        pass
+    try:
+        import click
+
+        found.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(found)
+
+
+def _abort_types() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [typer.Abort]
+    try:
+        import click
+
+        found.append(click.exceptions.Abort)
+    except ImportError:
+        pass
+    return tuple(found)
+
+
+def _usage_message(exc: BaseException) -> str:
+    """One line: what was wrong, the command's usage and where to get help."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" or (
+        ctx is not None and str(getattr(exc, "message", "")).startswith("Usage:")
+    ):
+        message = "missing command"
+    else:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    message = " ".join(message.split()).rstrip(".")
+    if ctx is None:
+        return message
+    usage = " ".join(ctx.get_usage().split()).removeprefix("Usage: ")
+    if hasattr(ctx.command, "list_commands"):
+        names = ctx.command.list_commands(ctx)
+        if names and message == "missing command":
+            message += f" (one of: {', '.join(names)})"
+    return f"{message}; usage: {usage} (see `{ctx.command_path} --help`)"
+
+
+def _exit_code(exc: OmsError) -> int:
+    from oms_chain.service.session import SessionTimeout
+
+    if isinstance(exc, InvalidInput):
+        return 2
+    if isinstance(exc, (_Refused, EngineNotReady)):
+        return 4
+    if isinstance(exc, SessionTimeout):
+        return 5
+    return 1
+
+
+def _report_error(message: str, code: int, kind: str, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"error": message, "code": code, "kind": kind}), flush=True)
+    else:
+        err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``oms`` console script; returns the process exit code
+    (:data:`EXIT_CODES`). Every error is one line on stderr (with ``--json``: a JSON object
+    ``{"error", "code", "kind"}`` on stdout), never a traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(args)
+    try:
+        code = app(args=args, standalone_mode=False, prog_name="oms")
         if isinstance(code, int):  # click returns the code of typer.Exit in this mode
             return code
     except typer.Exit as exc:
         return int(exc.exit_code)
     except OmsError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        return 2 if isinstance(exc, InvalidInput) else 1
+        _log.info("command failed: %s", exc, exc_info=True)
+        code = _exit_code(exc)
+        return _report_error(_one_line(str(exc)), code, type(exc).__name__, as_json)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
-        raise
+    except _abort_types():
+        return 130
+    except _usage_error_types() as exc:
+        code = int(getattr(exc, "exit_code", 2) or 2)
+        if code == 1:  # a click error that is not a usage error (a file that cannot be opened)
+            return _report_error(_one_line(exc.format_message()), 1, "error", as_json)  # type: ignore[attr-defined]
+        return _report_error(_usage_message(exc), 2, "usage", as_json)
+    except OSError as exc:
+        _log.info("command failed: %s", exc, exc_info=True)
+        return _report_error(_one_line(_os_error(exc)), 1, type(exc).__name__, as_json)
+    except Exception as exc:
+        _log.error("internal error", exc_info=True)
+        return _report_error(
+            _one_line(
+                f"internal error {type(exc).__name__}: {exc} (a bug; please report it, "
+                f"with the traceback from --log-file)"
+            ),
+            70,
+            "internal",
+            as_json,
+        )
     return 0
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split()) or "unknown error"
+
+
+def _os_error(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
 
 
 if __name__ == "__main__":

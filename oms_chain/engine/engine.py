@@ -232,6 +232,11 @@ class Engine:
         splitter: sizes direct intents naming several configured venues into concurrent
             children (:class:`~oms_chain.engine.split.RoutingSplitter`); ``None``: such intents
             go whole to their first configured venue.
+        resume_parents: which open algo / split parents found in the store :meth:`start`
+            works on: ``True`` every one (a restart of the process that owns them), ``False``
+            none (a process that only queries, cancels or trades its own new intents), or the
+            ids of those this process takes over (``oms order --resume ID``). Parents not
+            taken over stay as they are in the store for their owner.
     """
 
     def __init__(
@@ -245,8 +250,12 @@ class Engine:
         sleeper: Any | None = None,
         market_data: Any | None = None,
         splitter: Splitter | None = None,
+        resume_parents: bool | Iterable[str] = True,
     ) -> None:
         self._store = store
+        self._resume_parents: bool | frozenset[str] = (
+            resume_parents if isinstance(resume_parents, bool) else frozenset(resume_parents)
+        )
         self._venues: dict[VenueId, Venue] = {}
         for v in venues:
             if v.venue_id in self._venues:
@@ -271,6 +280,8 @@ class Engine:
         self._market_data = market_data
         self._splitter = splitter
         self._runners: dict[OrderId, asyncio.Task[Any]] = {}
+        #: Open parents found at start that another process owns (never worked here).
+        self._foreign: set[OrderId] = set()
         #: Events folded at start after the snapshot (restart cost).
         self.replayed_at_start = 0
         self.last_position = 0
@@ -320,6 +331,10 @@ class Engine:
             raise ReconciliationFailed(self._refusal)
         self._phase = EnginePhase.READY
         for order in list(self._proj.orders.values()):
+            if not self._works_on(order.order_id):
+                if order.parent_id is None and order.is_open:
+                    self._foreign.add(order.order_id)
+                continue
             if order.parent_id is None and order.is_open and self._is_algo(order):
                 try:
                     self._start_runner(order)
@@ -331,6 +346,12 @@ class Engine:
                 and order.order_id in (self._proj.algo_states)
             ):
                 self._start_split(order.order_id)
+
+    def _works_on(self, parent_id: OrderId) -> bool:
+        """Whether this engine works parent ``parent_id`` found in the store at start."""
+        if isinstance(self._resume_parents, bool):
+            return self._resume_parents
+        return parent_id in self._resume_parents
 
     def _load_snapshot(self) -> None:
         load = getattr(self._store, "load_snapshot", None)
@@ -1499,6 +1520,7 @@ class Engine:
             or parent.is_terminal
             or pid in self._runners
             or self._proj.algo_states.get(pid, "running") == "cancelled"
+            or pid in self._foreign
         ):
             return
         if self._is_algo(parent):

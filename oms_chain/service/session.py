@@ -102,6 +102,8 @@ class TradingSession:
             chain, a fork) gets the pools its Uniswap factories know; a book that lists pools
             is pinned to them. ``True``: always discover; ``False``: never.
         refresh_pools: ask the factories again instead of trusting the pool cache.
+        resume_parents: open algo / split parents of the store the engine works on at start
+            (``True`` all, ``False`` none, or their ids; see :class:`~oms_chain.engine.Engine`).
 
     Raises (on entering):
         InvalidInput / ConfigError: bad store URL, unknown chain, exchange without the market.
@@ -124,6 +126,7 @@ class TradingSession:
         venue_market_data: bool = False,
         discover_pools: bool | None = None,
         refresh_pools: bool = False,
+        resume_parents: bool | Sequence[str] = True,
     ) -> None:
         if not chains and exchange is None:
             raise InvalidInput("a trading session needs at least one chain or an exchange")
@@ -149,6 +152,7 @@ class TradingSession:
         self._venue_market_data = venue_market_data
         self._discover_pools = discover_pools
         self._refresh_pools = refresh_pools
+        self._resume_parents = resume_parents
         self._store: EventStore | None = None
         self._uniswap: dict[int, UniswapVenues] = {}
         self._cex: CcxtVenue | None = None
@@ -322,6 +326,7 @@ class TradingSession:
             config=self._engine_config,
             splitter=RoutingSplitter(),
             market_data=VenueMarketData(venues) if self._venue_market_data else None,
+            resume_parents=self._resume_parents,
         )
         await self._engine.start()
 

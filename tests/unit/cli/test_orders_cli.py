@@ -105,4 +105,4 @@ def test_orders_on_a_missing_store_or_bad_limit_is_one_clear_line(tmp_path: Path
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: no event store") and "Traceback" not in proc.stderr
     proc = _oms("orders", "--store", f"sqlite:///{tmp_path / 'none.db'}", "--limit", "0")
-    assert proc.returncode == 2 and "--limit must be positive" in proc.stderr
+    assert proc.returncode == 2 and "'--limit': must be between 1 and 100,000" in proc.stderr
