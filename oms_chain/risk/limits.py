@@ -210,10 +210,8 @@ class RiskDecision:
             )
         for name in ("quantity", "notional"):
             value = getattr(self, name)
-            if value is not None and not (isinstance(value, Decimal) and value.is_finite()):
-                raise InvalidInput(
-                    f"risk decision {name} must be a finite Decimal or None, got {shown(value)}"
-                )
+            if value is not None:
+                check_decimal(value, f"risk decision {name} (or None)")
 
     @property
     def reason(self) -> str:
@@ -291,7 +289,7 @@ class RiskGate:
         state: TradingState = TradingState.ACTIVE,
     ) -> None:
         check_instance(limits, "limits", RiskLimits, "a RiskLimits")
-        if not isinstance(clock, Clock):
+        if isinstance(clock, type) or not isinstance(clock, Clock):
             raise InvalidInput(f"clock must have now_ns() (a Clock), got {shown(clock)}")
         check_instance(state, "state", TradingState, "a TradingState")
         self._limits = limits
