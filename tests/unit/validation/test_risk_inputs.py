@@ -11,13 +11,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from validation_support import Case, anything, bad_decimal, bad_int, bad_text, cases, given_, not_a
+from validation_support import Case, anything, bad_decimal, bad_int, cases, given_, not_a
 
 from oms_chain.model import Asset, Intent, InvalidInput, ManualClock, OmsError, SpotPair
 from oms_chain.model.checks import MAX_NS
 from oms_chain.risk import (
-    CheckResult,
-    RiskDecision,
     RiskGate,
     RiskLimits,
     TokenBucket,
@@ -147,28 +145,6 @@ CASES: list[Case] = [
         lambda intent: _gate().check(intent, View()),
         {},
         {"intent": not_a(INTENT.to_payload())},
-    ),
-    *cases(
-        "CheckResult",
-        CheckResult,
-        {"name": "max_notional", "passed": True, "reason": "within limit"},
-        {
-            "name": bad_text(),
-            "passed": st.sampled_from([None, 0, 1, "yes"]),
-            "reason": st.sampled_from([None, 1, b"x"]),
-        },
-        names={"name": "name"},
-    ),
-    *cases(
-        "RiskDecision",
-        RiskDecision,
-        {"accepted": True, "checks": (), "quantity": Decimal(1), "notional": Decimal(2000)},
-        {
-            "accepted": st.sampled_from([None, 0, 1, "yes"]),
-            "checks": st.sampled_from([None, [], ("x",), "ok"]),
-            "quantity": given_(bad_decimal()),
-            "notional": given_(bad_decimal()),
-        },
     ),
 ]
 
