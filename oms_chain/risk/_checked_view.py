@@ -24,12 +24,18 @@ _METHODS = (
     "open_order_count",
     "daily_realized_pnl",
 )
-_CHECKED_TYPES: set[type] = set()  # view classes already seen to have every method
+#: View classes already seen to have every method.
+_CHECKED_TYPES: set[type] = set()
+#: Magnitudes the fast path takes without the full check (the rest go through check_decimal).
+_SANE_MIN = Decimal("1e-60")
+_SANE_MAX = Decimal("1e60")
 
 
 def _finite(value: object, method: str, *args: object) -> Decimal:
     # fast path first (this runs on every gate check); the message is built only on failure
-    if type(value) is Decimal and value.is_finite():
+    if type(value) is Decimal and value.is_finite() and _SANE_MIN < abs(value) < _SANE_MAX:
+        return value
+    if type(value) is Decimal and not value:
         return value
     return check_decimal(value, f"risk view {method}({', '.join(map(str, args))})")
 
@@ -40,25 +46,28 @@ class CheckedView:
     __slots__ = ("_view",)
 
     def __init__(self, view: object) -> None:
+        if isinstance(view, type):
+            raise InvalidInput(f"view must be a RiskView instance, got the class {view.__name__}")
         if type(view) not in _CHECKED_TYPES:
             for name in _METHODS:
                 if not callable(getattr(view, name, None)):
                     raise InvalidInput(
                         f"view must be a RiskView with {name}(), got {type(view).__name__}"
                     )
-            if not isinstance(view, type):
-                _CHECKED_TYPES.add(type(view))
+            _CHECKED_TYPES.add(type(view))
         self._view = view
 
     def reference_price(self, instrument_id: InstrumentId) -> Decimal | None:
         value = self._view.reference_price(instrument_id)  # type: ignore[attr-defined]
         if value is None:
             return None
-        if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
+        if type(value) is not Decimal or not value.is_finite() or value <= 0:
             raise InvalidInput(
                 f"risk view reference_price({instrument_id}) returned {shown(value)}; it must "
                 "be a finite Decimal > 0, or None when unknown"
             )
+        if not _SANE_MIN < value < _SANE_MAX:
+            check_decimal(value, f"risk view reference_price({instrument_id})")
         return value
 
     def net_position(self, account: AccountId, instrument_id: InstrumentId) -> Decimal:

@@ -61,22 +61,32 @@ BAD_CURRENCIES = st.sampled_from([None, 1, "", "US DC", "usdc\n", "\u00e9", "x" 
 
 
 class View:
-    """A risk view with nothing open and no position."""
+    """A risk view with nothing open and no position, unless told to answer otherwise."""
+
+    def __init__(self, **answers: object) -> None:
+        self.answers = answers
 
     def reference_price(self, instrument_id: str) -> Decimal | None:
-        return Decimal(2000)
+        return self.answers.get("reference_price", Decimal(2000))  # type: ignore[return-value]
 
     def net_position(self, account: str, instrument_id: str) -> Decimal:
-        return Decimal(0)
+        return self.answers.get("net_position", Decimal(0))  # type: ignore[return-value]
 
     def asset_exposure(self, account: str, symbol: str) -> Decimal:
-        return Decimal(0)
+        return self.answers.get("asset_exposure", Decimal(0))  # type: ignore[return-value]
 
     def open_order_count(self) -> int:
-        return 0
+        return self.answers.get("open_order_count", 0)  # type: ignore[return-value]
 
     def daily_realized_pnl(self, currency: str) -> Decimal:
-        return Decimal(0)
+        return self.answers.get("daily_realized_pnl", Decimal(0))  # type: ignore[return-value]
+
+
+def _gated(**answers: object) -> object:
+    limits = RiskLimits(
+        max_position={"ETH": Decimal(10)}, max_daily_loss=Decimal(100), max_open_orders=5
+    )
+    return RiskGate(limits, clock=ManualClock(0)).check(INTENT, View(**answers))
 
 
 def _gate(**kw: Any) -> RiskGate:
@@ -145,6 +155,24 @@ CASES: list[Case] = [
         lambda intent: _gate().check(intent, View()),
         {},
         {"intent": not_a(INTENT.to_payload())},
+    ),
+    *cases(
+        "RiskGate.check view",
+        _gated,
+        {},
+        {
+            "reference_price": given_(bad_decimal(gt=0)),
+            "net_position": bad_decimal(),
+            "asset_exposure": bad_decimal(),
+            "open_order_count": bad_int(0),
+            "daily_realized_pnl": bad_decimal(),
+        },
+    ),
+    *cases(
+        "RiskGate.check",
+        lambda view: _gate().check(INTENT, view),
+        {},
+        {"view": not_a(View, INTENT)},
     ),
 ]
 
