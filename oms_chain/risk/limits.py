@@ -18,7 +18,6 @@ from enum import Enum
 from typing import Any, Protocol
 
 from oms_chain.model.checks import (
-    check_bool,
     check_decimal,
     check_instance,
     check_int,
@@ -30,6 +29,7 @@ from oms_chain.model.clock import Clock
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import AccountId, InstrumentId
 from oms_chain.model.intent import Intent
+from oms_chain.risk._checked_view import CheckedView
 
 __all__ = [
     "CheckResult",
@@ -168,19 +168,14 @@ class RiskView(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    """Outcome of one check: ``name``, ``passed`` and a sentence a human can act on."""
+    """Outcome of one check: ``name``, ``passed`` and a sentence a human can act on.
+
+    Built by the gate on every check, so not re-validated (the gate stays allocation-light).
+    """
 
     name: str
     passed: bool
     reason: str
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise InvalidInput(f"check result name must be a non-empty str, got {shown(self.name)}")
-        if not isinstance(self.passed, bool):
-            raise InvalidInput(f"check result passed must be a bool, got {shown(self.passed)}")
-        if not isinstance(self.reason, str):
-            raise InvalidInput(f"check result reason must be a str, got {shown(self.reason)}")
 
     def __str__(self) -> str:
         return f"{self.name}: {'ok' if self.passed else 'FAILED'} - {self.reason}"
@@ -199,21 +194,6 @@ class RiskDecision:
     checks: tuple[CheckResult, ...]
     quantity: Decimal | None
     notional: Decimal | None
-
-    def __post_init__(self) -> None:
-        check_bool(self.accepted, "risk decision accepted")
-        if not isinstance(self.checks, tuple) or not all(
-            isinstance(c, CheckResult) for c in self.checks
-        ):
-            raise InvalidInput(
-                f"risk decision checks must be a tuple of CheckResult, got {shown(self.checks)}"
-            )
-        for name in ("quantity", "notional"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, Decimal) and value.is_finite()):
-                raise InvalidInput(
-                    f"risk decision {name} must be a finite Decimal or None, got {shown(value)}"
-                )
 
     @property
     def reason(self) -> str:
@@ -291,7 +271,7 @@ class RiskGate:
         state: TradingState = TradingState.ACTIVE,
     ) -> None:
         check_instance(limits, "limits", RiskLimits, "a RiskLimits")
-        if not isinstance(clock, Clock):
+        if isinstance(clock, type) or not isinstance(clock, Clock):
             raise InvalidInput(f"clock must have now_ns() (a Clock), got {shown(clock)}")
         check_instance(state, "state", TradingState, "a TradingState")
         self._limits = limits
@@ -331,9 +311,11 @@ class RiskGate:
         """Run every check for ``intent``. Consumes a rate-limit token only when accepted.
 
         Raises:
-            InvalidInput: ``intent`` is not an :class:`Intent`.
+            InvalidInput: ``intent`` is not an :class:`Intent`, or ``view`` lacks a method or
+                answers with a value the gate cannot compute with (NaN, a float, a price <= 0).
         """
         check_instance(intent, "intent", Intent, "an Intent")
+        view = CheckedView(view)  # its answers are checked before any limit uses them
         lim = self._limits
         now = self._clock.now_ns()
         checks: list[CheckResult] = []

@@ -26,21 +26,25 @@ class Exact:
     :class:`InvalidInput` naming ``what``: one type check per new point, nothing per cached one.
     """
 
-    __slots__ = ("cache", "fn", "what")
+    __slots__ = ("broken", "cache", "fn", "what")
 
     def __init__(self, fn: Callable[[int], int], what: str = "output") -> None:
         self.fn = fn
         self.what = what
         self.cache: dict[int, int] = {0: 0}
+        #: The error raised for a value that is not an int (kept so that searches which treat
+        #: InvalidInput as "cannot deliver that much" can tell a broken function apart).
+        self.broken: InvalidInput | None = None
 
     def __call__(self, x: int) -> int:
         value = self.cache.get(x)
         if value is None:
             value = self.fn(x)
             if type(value) is not int:
-                raise InvalidInput(
+                self.broken = InvalidInput(
                     f"{self.what} must return an int of base units, returned {shown(value)} for {x}"
                 )
+                raise self.broken
             self.cache[x] = value
         return value
 

@@ -46,6 +46,7 @@ from itertools import combinations
 
 import numpy as np
 
+from oms_chain.model.checks import shown
 from oms_chain.model.errors import InvalidInput
 from oms_chain.routing._problem import Exact, Problem, check_request, conflicts_of, group_index
 from oms_chain.routing.baselines import greedy_of, single_of
@@ -539,9 +540,20 @@ def route_exact_output(
 
 def _negated_cost(source: LiquiditySource) -> Callable[[int], int]:
     def value(amount_out: int) -> int:
-        return -source.cost(amount_out)
+        cost = source.cost(amount_out)
+        return -cost if type(cost) is int else cost  # not an int: refused by Exact
 
     return value
+
+
+def _quoted(source: LiquiditySource, amount_in: int) -> int:
+    got = source.quote(amount_in)
+    if type(got) is not int:
+        raise InvalidInput(
+            f"source {source.venue}: output must return an int of base units, returned "
+            f"{shown(got)} for {amount_in}"
+        )
+    return got
 
 
 def _max_output(source: LiquiditySource, value: Exact, amount_out: int, limit: int | None) -> int:
@@ -551,13 +563,15 @@ def _max_output(source: LiquiditySource, value: Exact, amount_out: int, limit: i
         try:
             spent = -value(y)
         except InvalidInput:
+            if value.broken is not None:  # the function itself is wrong: say so
+                raise value.broken from None
             return False
         return limit is None or spent <= limit
 
     hint = 0
     if limit:
         try:
-            hint = source.quote(limit)
+            hint = _quoted(source, limit)
         except InvalidInput:
             hint = 0
     # what ``limit`` buys is less than the amount: do not quote the whole amount (on a V3 pool
@@ -592,7 +606,7 @@ def _min_output(source: LiquiditySource, value: Exact, min_size: int, top: int) 
         return None
     lo, hi = 0, top  # input(lo) < min_size <= input(hi)
     try:
-        hint = source.quote(min_size - 1) + 1 if min_size > 1 else 1
+        hint = _quoted(source, min_size - 1) + 1 if min_size > 1 else 1
     except InvalidInput:
         hint = 0
     if 0 < hint < top:

@@ -253,6 +253,11 @@ class LiquiditySource:
         check_str(venue, "venue")
         check_instance(pool, "pool", V3PoolState, "a V3PoolState")
         check_str(token_in, "token_in")
+        if token_in.lower() not in (pool.token0.lower(), pool.token1.lower()):
+            raise InvalidInput(
+                f"token_in {token_in} is not a token of pool {pool.address} "
+                f"({pool.token0}, {pool.token1})"
+            )
         check_int(max_price_move_bps, "max_price_move_bps", minimum=1, maximum=9_999)
         zero_for_one = pool.zero_for_one(token_in)
         square = pool.sqrt_price_x96 * pool.sqrt_price_x96
@@ -446,6 +451,10 @@ class LiquiditySource:
         check_decimal(curve.fixed_cost, f"curve of {curve.venue}: fixed_cost", ge=0)
         check_int(base_decimals, "base_decimals", minimum=0, maximum=_MAX_DECIMALS)
         check_int(quote_decimals, "quote_decimals", minimum=0, maximum=_MAX_DECIMALS)
+        if isinstance(curve.levels, str) or not isinstance(curve.levels, Sequence):
+            raise InvalidInput(
+                f"curve of {curve.venue}: levels must be a sequence, got {shown(curve.levels)}"
+            )
         if fixed_cost is None and curve.side is Side.BUY and curve.levels:
             check_instance(curve.levels[0], "curve levels[0]", LiquidityLevel, "a LiquidityLevel")
             check_decimal(curve.levels[0].price, f"curve of {curve.venue}: levels[0].price", gt=0)
@@ -502,6 +511,9 @@ class LiquiditySource:
             raise InvalidInput(f"path {venue}: hops must list at least one hop")
         for k, hop in enumerate(hops):
             check_instance(hop, f"path {venue}: hops[{k}]", LiquiditySource, "a LiquiditySource")
+        check_int(min_size, f"path {venue}: min_size", minimum=0, maximum=MAX_UINT256)
+        if inventory is not None:
+            check_int(inventory, f"path {venue}: inventory", minimum=0, maximum=MAX_UINT256)
         outputs = tuple(h.output for h in hops)
 
         def output(amount_in: int) -> int:

@@ -1,19 +1,32 @@
 import importlib
+import types
 
 import pytest
 
 
 @pytest.mark.parametrize(
     "package",
-    ["oms_chain.model", "oms_chain.risk", "oms_chain.venues", "oms_chain.engine"],
+    [
+        "oms_chain.model",
+        "oms_chain.risk",
+        "oms_chain.routing",
+        "oms_chain.venues",
+        "oms_chain.engine",
+    ],
 )
-def test_every_exported_name_exists_and_is_public(package):
+def test_every_exported_name_exists_and_every_public_name_is_exported(package):
     mod = importlib.import_module(package)
-    assert mod.__all__ == sorted(mod.__all__, key=lambda n: (not n.isupper(), n)) or True
+    assert mod.__all__ == sorted(mod.__all__, key=lambda n: (not n.isupper(), n))
     for name in mod.__all__:
         assert hasattr(mod, name), f"{package}.{name} listed in __all__ but missing"
         assert not name.startswith("_")
     assert len(set(mod.__all__)) == len(mod.__all__)
+    public = {
+        name
+        for name, value in vars(mod).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public - set(mod.__all__) == set(), f"{package} binds public names not in __all__"
 
 
 def test_model_keeps_the_error_tree_rooted_at_oms_error():
