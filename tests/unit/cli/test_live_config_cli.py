@@ -36,9 +36,9 @@ def test_an_unsafe_config_is_refused_in_one_line_before_anything_opens(
     store = tmp_path / "desk.db"
     config = tmp_path / "oms.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{store}"\n\n{body}\n{ACCOUNT}')
+    args = ["swap", "--config", str(config), "--sell", "ETH", "--buy", "USDC", "--amount", "1"]
     proc = subprocess.run(
-        [sys.executable, "-m", "oms_chain.cli", "swap", "--config", str(config)]
-        + ["--sell", "ETH", "--buy", "USDC", "--amount", "1"],
+        [sys.executable, "-m", "oms_chain.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,
