@@ -195,6 +195,17 @@ class ChainConfig:
             raise ConfigError(f"chains.{self.name}.chain_id: must be a positive integer")
         if self.confirmations < 0:
             raise ConfigError(f"chains.{self.name}.confirmations: must not be negative")
+        if self.rpc_url is not None and self.rpc_url_env is not None:
+            raise ConfigError(
+                f"chains.{self.name}.rpc_url_env: set rpc_url or rpc_url_env, not both"
+            )
+        if self.rpc_url is not None and not self.rpc_url.startswith(
+            ("http://", "https://", "ws://", "wss://")
+        ):
+            raise ConfigError(
+                f"chains.{self.name}.rpc_url: must start with http://, https://, ws:// or "
+                f"wss://, got {self.rpc_url!r}"
+            )
 
     def rpc(self, env: Mapping[str, str] | None = None) -> Secret | None:
         """The RPC URL (from the environment when ``rpc_url_env`` is set)."""

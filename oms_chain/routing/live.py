@@ -2,6 +2,11 @@
 (V2, each V3 fee tier, and two-hop paths through any other token of the book), loaded exactly at
 one block, and a CEX book side through a :class:`~oms_chain.venues.cex.CcxtVenue`.
 
+On a chain whose address book lists no pools (mainnet, an L2, a fork of one), pass the book
+returned by :func:`~oms_chain.venues.amm.discovery.with_discovered_pools` for the pairs of
+:func:`~oms_chain.venues.amm.discovery.pair_candidates` (the pair, and each side with WETH and
+USDC: the two-hop paths and the WETH pools that price gas), as ``oms route`` does.
+
 Gas is the router's fixed cost per swap (:data:`~oms_chain.venues.amm.quotes.GAS_MODEL`, per
 hop for a path) times the gas price, converted into the output token (``fixed_cost``) and the
 input token (``input_fixed_cost``, for exact-output routing) at the mid price of a WETH pool of
@@ -152,7 +157,10 @@ def sources_for_pair(
                     venue = f"{pool_venue_id(first)}>{mid}>{pool_venue_id(second)}"
                     routes.append((venue, hops, gas))
     if not routes:
-        raise InvalidInput(f"no Uniswap pool or path trades {sell}/{buy} on {book.name}")
+        raise InvalidInput(
+            f"no Uniswap pool or path trades {sell}/{buy} on {book.name} "
+            f"({len(book.pools)} pools known; none for the pair or a two-hop path)"
+        )
     sources = []
     for venue, hops, gas_units in routes:
         wei = gas_units * gas_price

@@ -38,7 +38,7 @@ from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 
 from oms_chain.chain.addressbook import AddressBook, PoolEntry
-from oms_chain.chain.rpc import RpcClient
+from oms_chain.chain.rpc import RpcClient, RpcError
 from oms_chain.model.errors import InvalidInput
 from oms_chain.venues.amm._calls import encode_call
 
@@ -63,7 +63,7 @@ V2_FEE = 3000
 HUB_TOKENS: tuple[str, ...] = ("WETH", "USDC")
 
 _CACHE_FORMAT = 1
-_BATCH = 100  # calls per JSON-RPC batch (public providers cap batch sizes)
+_BATCH = 50  # calls per JSON-RPC batch (public providers cap batch sizes)
 _ZERO = "0x" + "00" * 20
 _FACTORIES = (("uniswap-v2", "UniswapV2Factory"), ("uniswap-v3", "UniswapV3Factory"))
 
@@ -187,9 +187,15 @@ class _Cache:
 
 
 async def _batch(rpc: RpcClient, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+    """Answers of ``calls`` in order: JSON-RPC batches of :data:`_BATCH`, or one call at a time
+    for a node that refuses batches (its refusal is an error object, not a list)."""
     out: list[Any] = []
     for start in range(0, len(calls), _BATCH):
-        out += await rpc.batch(calls[start : start + _BATCH])
+        chunk = calls[start : start + _BATCH]
+        try:
+            out += await rpc.batch(chunk)
+        except RpcError:
+            out += [await rpc.call(method, params) for method, params in chunk]
     return out
 
 
@@ -231,8 +237,9 @@ async def discover_pools(
     factories = [(p, book.contracts[n]) for p, n in _FACTORIES if n in book.contracts]
     if not factories or not wanted:
         return []
-    chain_hex, block_hex, genesis = await rpc.batch(
-        [("eth_chainId", []), ("eth_blockNumber", []), ("eth_getBlockByNumber", ["0x0", False])]
+    chain_hex, block_hex, genesis = await _batch(
+        rpc,
+        [("eth_chainId", []), ("eth_blockNumber", []), ("eth_getBlockByNumber", ["0x0", False])],
     )
     chain_id, block = int(chain_hex, 16), int(block_hex, 16)
     if chain_id != book.chain_id:

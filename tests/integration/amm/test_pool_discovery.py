@@ -139,3 +139,43 @@ def test_discovery_refuses_a_node_of_another_chain(l1: DevnetChain, tmp_path: Pa
     other = replace(l1.book, chain_id=1, pools=())
     with pytest.raises(InvalidInput, match=r"the node is chain 31337 but .* chain 1"):
         _discover(l1.rpc_url, other, tmp_path)
+
+
+def test_discovery_works_through_a_node_that_refuses_batches(
+    l1: DevnetChain, tmp_path: Path
+) -> None:
+    """Some public RPC providers answer a JSON-RPC batch with one error object: discovery then
+    asks one call at a time and finds the same pools."""
+    import aiohttp
+    from aiohttp import web
+
+    singles: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.json()
+        if isinstance(body, list):
+            refusal = {"code": -32600, "message": "batch requests are not supported"}
+            return web.json_response({"jsonrpc": "2.0", "id": None, "error": refusal})
+        singles.append(body["method"])
+        async with aiohttp.ClientSession() as http, http.post(l1.rpc_url, json=body) as reply:
+            return web.json_response(await reply.json())
+
+    async def run() -> AddressBook:
+        app = web.Application()
+        app.router.add_post("/", handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            async with RpcClient([f"http://127.0.0.1:{port}/"]) as rpc:
+                return await with_discovered_pools(
+                    rpc, replace(l1.book, pools=()), cache_dir=tmp_path
+                )
+        finally:
+            await runner.cleanup()
+
+    found = asyncio.run(run())
+    assert set(found.pools) == set(l1.book.pools)
+    assert singles.count("eth_call") == 6 * 5 + 9  # every look-up, then every pool's liquidity

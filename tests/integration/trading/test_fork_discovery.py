@@ -197,6 +197,7 @@ def test_a_session_on_devnet_fork_mode_trades_the_discovered_pools(
 ) -> None:
     import asyncio
 
+    from oms_chain.model.intent import Side
     from oms_chain.service import TradingSession
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -206,15 +207,20 @@ def test_a_session_on_devnet_fork_mode_trades_the_discovered_pools(
         runtime = {"pid": 0, "chains": world.describe()}
         assert runtime["chains"]["l1"]["address_book"]["pools"] == []
 
-        async def run() -> tuple[list[str], list[str]]:
+        async def run() -> tuple[list[str], list[str], list[str]]:
             session = TradingSession.from_devnet_runtime(
                 runtime, f"sqlite:///{tmp_path / 's.db'}", TRADER.private_key,
                 with_exchange=False, poll_interval=0.1,
             )  # fmt: skip
             async with session:
                 inst = session.instrument("ETH/USDC")
-                return sorted(session.venues()), session.venues_for(inst)
+                two_hop = session.instrument("WBTC/DAI")  # no WBTC/DAI pool: through WETH
+                v2 = session.venues()["uniswap-v2-1"]
+                path = await v2.swap_path(two_hop, Side.SELL)  # type: ignore[attr-defined]
+                return sorted(session.venues()), session.venues_for(inst), list(path.tokens)
 
-        venues, trading = asyncio.run(run())
+        venues, trading, tokens = asyncio.run(run())
     assert venues == ["uniswap-v2-1", "uniswap-v3-3000-1", "uniswap-v3-500-1"]
     assert sorted(trading) == venues
+    book = fork.origin_book
+    assert tokens == [book.address(s).lower() for s in ("WBTC", "WETH", "DAI")]

@@ -48,6 +48,11 @@ def _chain(chain_id: int) -> str:
         (_venue(live=True), r"risk\.max_order_notional: required when trading real money "),
         (_chain(1), r"risk\.max_order_notional: required .*\(chain c \(1\)\)"),
         (_chain(42161) + "[risk]\nmax_open_orders = 3\n", r"risk\.max_order_notional: required"),
+        (
+            _chain(31337).replace("http://127.0.0.1:8545", "ftp://node"),
+            r"chains\.c\.rpc_url: must start with http://",
+        ),
+        (_chain(31337) + 'rpc_url_env = "RPC"\n', r"chains\.c\.rpc_url_env: set rpc_url or"),
     ],
 )
 def test_an_unsafe_config_is_refused_naming_the_key(text: str, message: str) -> None:
