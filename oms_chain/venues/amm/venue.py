@@ -281,6 +281,10 @@ class _UniswapVenue:
         """Instruments this venue routes."""
         return [r.instrument for r in self._routes.values()]
 
+    def forget_transaction(self, tx_hash: TxHash) -> None:
+        """The account pruned ``tx_hash`` (settled long ago): stop mapping it to its order."""
+        self._coid_of.pop(tx_hash, None)
+
     def owned_transactions(self) -> list[tuple[TxHash, dict[str, Any]]]:
         """(hash, journaled tx) of the swaps and cancellations this venue signed."""
         out = []
@@ -916,6 +920,10 @@ class _UniswapVenue:
             entry["settled"] = True
             self._account.journal.put(coid, entry)
             self._account.reserve(entry["token_in"], self._router, -int(entry["spend"]))
+        if report.status in (_S.FINAL, _S.DROPPED, _S.REPLACED) and entry.get("ended_ns") is None:
+            # from now on nothing moves: the account prunes it after its retention
+            entry["ended_ns"] = self._account.clock_ns()
+            self._account.journal.put(coid, entry)
         settlement = SettlementState(
             tx_hash=report.tx_hash,
             status=report.status,
