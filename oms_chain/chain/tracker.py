@@ -154,6 +154,11 @@ class StoreTrackerJournal:
             found = self._maps[chain_id] = SnapshotMap(self._store, name, legacy=_legacy_txs)
         return found
 
+    @property
+    def writes(self) -> int:
+        """Snapshot rows written so far, all chains (monitoring and tests)."""
+        return sum(m.writes for m in self._maps.values())
+
     def load(self, chain_id: int) -> list[dict[str, Any]]:
         return list(self._map(chain_id).load().values())
 

@@ -290,3 +290,38 @@ async def test_a_resend_of_bytes_that_already_landed_is_not_a_refusal(
     assert again.tx_hash == first.tx_hash
     assert sender.nonces.next_nonce == next_nonce  # the nonce was not given back
     assert sender.tracker.state(first.tx_hash).status is not None  # still tracked
+
+
+async def test_the_tracker_journal_writes_only_what_moved_and_forgets_what_settled(
+    l1: DevnetChain, rpc: RpcClient, devnet_accounts: tuple[DevAccount, ...], tmp_path: Any
+) -> None:
+    from oms_chain.chain.tracker import StoreTrackerJournal
+    from oms_chain.model.errors import InvalidInput
+    from oms_chain.store import open_store
+
+    with open_store(f"sqlite:///{tmp_path / 't.db'}") as store:
+        journal = StoreTrackerJournal(store)
+        tracker = SettlementTracker(rpc, chain_info(31337), journal=journal)
+        sender = TxSender(
+            rpc, chain_info(31337), LocalSigner(devnet_accounts[3].private_key), tracker=tracker
+        )
+        sent = await sender.send(to=l1.book.address("USDC"), data=_transfer(RECIPIENT, 5))
+        while tracker.state(sent.tx_hash).status is S.SUBMITTED:
+            await tracker.poll()
+        assert tracker.open == [sent.tx_hash]
+        written = journal.writes
+        for _ in range(5):
+            await tracker.poll()  # polled, but no block came: nothing moved, nothing written
+        assert journal.writes == written
+        l1.process.mine(3)
+        await tracker.poll()
+        assert tracker.state(sent.tx_hash).status is S.FINAL and tracker.open == []
+        assert journal.writes == written + 1  # that one transaction's row, not the journal
+        # a restart reads the same state back
+        again = SettlementTracker(rpc, chain_info(31337), journal=StoreTrackerJournal(store))
+        assert again.state(sent.tx_hash).status is S.FINAL
+        tracker.forget(sent.tx_hash)
+        fresh = SettlementTracker(rpc, chain_info(31337), journal=StoreTrackerJournal(store))
+        assert fresh.open == []
+        with pytest.raises(InvalidInput, match="not tracked"):
+            fresh.state(sent.tx_hash)
