@@ -19,6 +19,11 @@ through :meth:`events`: ``FILLED`` with one fill per inclusion (trade id
 while the transaction is included / confirmed / final; ``OPEN`` / ``reorged`` without fills when
 its block leaves the chain; ``REJECTED`` when it reverted on chain; ``EXPIRED`` when it was
 dropped or its deadline passed; ``CANCELLED`` when a cancellation took its nonce.
+
+Pool state comes from :mod:`~oms_chain.venues.amm._states` (a pool follower checked at the
+latest block). This module is about twice the ~600-line guideline: placing, settling and
+reporting share the journal entries and reservations of one venue; splitting them (e.g. the V2
+and V3 subclasses and the report builders into modules of their own) is a known follow-up.
 """
 
 from __future__ import annotations
