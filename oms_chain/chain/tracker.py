@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from oms_chain.chain.journal import SnapshotMap
 from oms_chain.chain.registry import ChainInfo, FinalityModel
 from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
 from oms_chain.custody.base import SignedTransaction
@@ -122,24 +123,50 @@ class TrackerJournal(Protocol):
         ...
 
     def save(self, chain_id: int, entries: list[dict[str, Any]]) -> None:
-        """Replace the saved entries."""
+        """Write (insert or replace) these entries, keyed by their ``tx_hash``; the others stay."""
+        ...
+
+    def forget(self, chain_id: int, tx_hashes: list[str]) -> None:
+        """Drop the entries of these transactions."""
         ...
 
 
-class StoreTrackerJournal:
-    """A :class:`TrackerJournal` in the event store (a snapshot per chain)."""
+def _legacy_txs(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Entries of a journal saved whole (``{"txs": [...]}``) by an earlier version."""
+    return {str(e["tx_hash"]): e for e in state.get("txs", [])}
 
-    def __init__(self, store: EventStore) -> None:
+
+class StoreTrackerJournal:
+    """A :class:`TrackerJournal` in the event store: one snapshot row per transaction plus an
+    index (:class:`~oms_chain.chain.journal.SnapshotMap`), under ``settlement/<chain id>``
+    followed by ``suffix`` (e.g. ``/<signer>``), so a poll writes only the transactions that
+    moved."""
+
+    def __init__(self, store: EventStore, *, suffix: str = "") -> None:
         self._store = store
+        self._suffix = suffix
+        self._maps: dict[int, SnapshotMap] = {}
+
+    def _map(self, chain_id: int) -> SnapshotMap:
+        found = self._maps.get(chain_id)
+        if found is None:
+            name = f"settlement/{chain_id}{self._suffix}"
+            found = self._maps[chain_id] = SnapshotMap(self._store, name, legacy=_legacy_txs)
+        return found
+
+    @property
+    def writes(self) -> int:
+        """Snapshot rows written so far, all chains (monitoring and tests)."""
+        return sum(m.writes for m in self._maps.values())
 
     def load(self, chain_id: int) -> list[dict[str, Any]]:
-        found = self._store.load_snapshot(f"settlement/{chain_id}")
-        return list(found[1]["txs"]) if found else []
+        return list(self._map(chain_id).load().values())
 
     def save(self, chain_id: int, entries: list[dict[str, Any]]) -> None:
-        self._store.save_snapshot(
-            f"settlement/{chain_id}", self._store.last_position(), {"txs": entries}
-        )
+        self._map(chain_id).put_many({str(e["tx_hash"]): e for e in entries})
+
+    def forget(self, chain_id: int, tx_hashes: list[str]) -> None:
+        self._map(chain_id).remove(tx_hashes)
 
 
 @dataclass
@@ -223,6 +250,7 @@ class SettlementTracker:
         self._clock = clock
         self._clock_ns = clock_ns
         self._txs: dict[TxHash, _Tracked] = {}
+        self._dirty: set[TxHash] = set()
         self._journal = journal
         if journal is not None:  # a restart: pick up where the last process left off
             for entry in journal.load(chain.chain_id):
@@ -230,8 +258,32 @@ class SettlementTracker:
                 self._txs[tracked.signed.tx_hash] = tracked
 
     def _persist(self) -> None:
+        """Write the transactions that changed since the last write (only those)."""
+        dirty, self._dirty = self._dirty, set()
+        if self._journal is not None and dirty:
+            entries = [self._txs[h].to_entry() for h in dirty if h in self._txs]
+            self._journal.save(self.chain.chain_id, entries)
+
+    def is_settled(self, tx_hash: TxHash) -> bool:
+        """True when a tracked transaction is final, dropped or replaced (no more moves)."""
+        return self.state(tx_hash).status in _TERMINAL
+
+    def forget(self, tx_hash: TxHash) -> None:
+        """Stop tracking a transaction that is final, dropped or replaced, and drop it from the
+        journal (its owner keeps what it needs). Raises :class:`InvalidInput` for one that is
+        not tracked or not settled yet."""
+        tracked = self._txs.get(tx_hash)
+        if tracked is None:
+            raise InvalidInput(f"transaction {tx_hash} is not tracked")
+        if tracked.state.status not in _TERMINAL:
+            raise InvalidInput(
+                f"transaction {tx_hash} is {tracked.state.status.value}: only a final, dropped "
+                "or replaced transaction can be forgotten"
+            )
+        del self._txs[tx_hash]
+        self._dirty.discard(tx_hash)
         if self._journal is not None:
-            self._journal.save(self.chain.chain_id, [t.to_entry() for t in self._txs.values()])
+            self._journal.forget(self.chain.chain_id, [tx_hash])
 
     def track(self, signed: SignedTransaction, *, replaces: TxHash | None = None) -> None:
         """Start tracking a broadcast (or possibly broadcast) transaction.
@@ -242,8 +294,10 @@ class SettlementTracker:
         if signed.tx_hash in self._txs:
             return
         self._txs[signed.tx_hash] = _Tracked(signed, SettlementState(tx_hash=signed.tx_hash))
+        self._dirty.add(signed.tx_hash)
         if replaces is not None and replaces in self._txs:
             self._txs[replaces].replaced_by = signed.tx_hash
+            self._dirty.add(replaces)
         self._persist()
 
     def state(self, tx_hash: TxHash) -> SettlementState:
@@ -293,7 +347,7 @@ class SettlementTracker:
                 self._on_receipt(tracked, receipt, head, finalized, reports)
             else:
                 await self._on_missing(tracked, reports)
-        self._persist()  # also keeps rebroadcast counts, which make no report
+        self._persist()  # what moved (and rebroadcast counts, which make no report)
         return reports
 
     # -- transitions ---------------------------------------------------------------------------
@@ -308,6 +362,7 @@ class SettlementTracker:
     ) -> None:
         tracked.state = tracked.state.advance(to, **kw)
         tracked.history.append(to)
+        self._dirty.add(tracked.signed.tx_hash)
         reports.append(
             SettlementReport(
                 tx_hash=tracked.signed.tx_hash,
@@ -420,6 +475,7 @@ class SettlementTracker:
         except RpcUnavailable:
             return  # try again on the next poll
         tracked.rebroadcasts += 1
+        self._dirty.add(signed.tx_hash)
         tracked.missing_since = None
         if tracked.state.status is _S.REORGED:
             self._move(tracked, _S.SUBMITTED, reports, "rebroadcast after the reorg")

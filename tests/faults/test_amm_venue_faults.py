@@ -274,3 +274,73 @@ async def test_a_swap_front_run_past_its_limit_reverts_on_chain_and_is_rejected(
         assert done.reason is not None and "Too little received" in done.reason
         assert done.fills == ()
     assert balance(l1, "WBTC", me.address) == before
+
+
+# -- bounded journals ------------------------------------------------------------------------
+
+
+def _account(chain: DevnetChain, key: str, store: Any, clock: Any) -> Any:
+    from oms_chain.chain.registry import chain_info
+    from oms_chain.chain.rpc import RpcClient
+    from oms_chain.custody.local import LocalSigner
+    from oms_chain.venues.amm import ChainAccount, UniswapV3Venue, UniswapVenues, book_routes
+
+    account = ChainAccount(
+        RpcClient([chain.rpc_url]),
+        chain_info(chain.chain_id),
+        LocalSigner(key),
+        store,
+        weth=chain.book.contracts["WETH"],
+        clock_ns=clock,
+        journal_retention_s=60,
+    )
+    venue = UniswapV3Venue(
+        account,
+        venue_id=V3.format(chain.chain_id),
+        router=chain.book.contracts["SwapRouter"],
+        routes=book_routes(chain.book, "uniswap-v3", 3000),
+    )
+    return UniswapVenues(account, [venue])
+
+
+async def test_a_settled_order_is_pruned_after_its_retention_and_a_pending_one_survives_a_restart(
+    l1: DevnetChain, trader: DevAccount, tmp_path: Path
+) -> None:
+    now = [time.time_ns()]
+    store = store_at(tmp_path)
+    vid = V3.format(l1.chain_id)
+    approve_router(l1, trader.address)
+    async with _account(l1, trader.private_key, store, lambda: now[0]) as venues:
+        venue = venues.venue(vid)
+        inst = instrument(venues, vid, "WBTC/USDC")
+        done = await venue.place(order(inst, Side.SELL, "0.1", 1))
+        await settle(venues, vid, done.client_order_id)
+        l1.process.mine(3)  # final on the devnet L1
+        await venues.account.poll()
+        tx = done.venue_order_id
+        assert venues.account.tracker.state(tx).status is S.FINAL
+        entry = venues.account.journal.get(done.client_order_id)
+        assert entry is not None and entry["ended_ns"] == now[0]
+        # within the retention it still answers
+        assert venues.account.prune() == []
+        assert (await venue.status(done.client_order_id)).status is FILLED  # type: ignore[union-attr]
+
+        l1.process.rpc("evm_setAutomine", [False])
+        try:
+            pending = await venue.place(order(inst, Side.SELL, "0.1", 2))
+            now[0] += 61 * 10**9
+            await venues.account.poll()  # prunes the settled order, keeps the pending one
+            assert venues.account.journal.get(done.client_order_id) is None
+            assert not venues.account.is_tracked(tx)
+            assert venues.account.journal.get(pending.client_order_id) is not None
+        finally:
+            l1.process.rpc("evm_setAutomine", [True])
+
+    # A restart on the same store: only the pending order comes back, and it lands once.
+    async with _account(l1, trader.private_key, store, lambda: now[0]) as venues:
+        assert list(venues.account.journal.entries()) == [pending.client_order_id]
+        assert venues.account.tracker.open == [pending.venue_order_id]
+        assert not venues.account.is_tracked(tx)
+        l1.process.mine(1)
+        landed = await settle(venues, vid, pending.client_order_id)
+        assert landed.fills[0].quantity == Decimal("0.1")

@@ -6,7 +6,8 @@ Reloading a V3 pool costs one ``eth_call`` per tick-bitmap word and per initiali
 the venue's pools, started on first use, and answers from its states once the follower has
 applied the node's latest block (checked by number *and* hash, one ``eth_getBlockByNumber``).
 When the follower cannot be started, lags or stopped, the pools are loaded afresh at one block
-(the previous behaviour), so a quote is never answered from a stale state.
+(the previous behaviour), so a quote is never answered from a stale state; the follower is then
+left aside for 30 s before a new one is started.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from oms_chain.venues.amm.v3_pool import load_v3_pool
 __all__ = ["PoolStates"]
 
 _log = logging.getLogger(__name__)
+
+#: Seconds reads load the pools directly after the follower failed, before trying it again.
+_RETRY_AFTER_S = 30.0
 
 
 class PoolStates:
@@ -57,6 +61,7 @@ class PoolStates:
         self._follower: PoolFollower | None = None
         self._starting = asyncio.Lock()
         self._w3: Any = None
+        self._skip_until = 0.0
 
     @property
     def follower(self) -> PoolFollower | None:
@@ -77,13 +82,25 @@ class PoolStates:
                 if all(s.block_number == head.number for s in states):
                     return states
             except Exception as exc:  # lagging, stopped, node error: load instead
-                _log.info("pool follower could not answer (%r); loading the pools", exc)
-                if not follower.running:
-                    await self._drop()
+                _log.warning(
+                    "pool follower could not answer (%r); loading the pools, and doing so for "
+                    "the next %.0f s",
+                    exc,
+                    _RETRY_AFTER_S,
+                )
+                self._pause()
+                await self._drop()
         return await self._load(pools)
+
+    def _pause(self) -> None:
+        """Do not wait on a follower again for a while: a node that makes it fail or lag
+        would otherwise cost every read a full ``follow_timeout``."""
+        self._skip_until = asyncio.get_running_loop().time() + _RETRY_AFTER_S
 
     async def _running(self) -> PoolFollower | None:
         if not self._follow or not self._pools:
+            return None
+        if asyncio.get_running_loop().time() < self._skip_until:
             return None
         if self._follower is not None:
             return self._follower
@@ -95,7 +112,8 @@ class PoolStates:
                 try:
                     await follower.start()
                 except Exception as exc:
-                    _log.info("pool follower did not start (%r); loading the pools", exc)
+                    _log.warning("pool follower did not start (%r); loading the pools", exc)
+                    self._pause()
                     return None
                 self._follower = follower
         return self._follower

@@ -20,15 +20,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from oms_chain.chain.fees import FeePolicy
+from oms_chain.chain.journal import SnapshotMap
 from oms_chain.chain.nonces import NonceManager, StoreNonceJournal
 from oms_chain.chain.registry import ChainInfo
 from oms_chain.chain.rpc import RpcClient
 from oms_chain.chain.sender import TxSender
-from oms_chain.chain.tracker import SettlementReport, SettlementTracker
+from oms_chain.chain.tracker import SettlementReport, SettlementTracker, StoreTrackerJournal
 from oms_chain.custody.base import SignedTransaction, Signer
 from oms_chain.model.errors import InvalidInput, OmsError
 from oms_chain.model.ids import TxHash, VenueId
@@ -55,19 +56,36 @@ class SettlementListener(Protocol):
         """(tx hash, journal entry) of every transaction the venue journaled, for resuming."""
         ...
 
+    def forget_transaction(self, tx_hash: TxHash) -> None:
+        """The account pruned ``tx_hash`` (settled long ago) from its journals."""
+        ...
+
+
+def _legacy_orders(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Entries of a journal saved whole (``{"orders": {...}}``) by an earlier version."""
+    return dict(state.get("orders", {}))
+
 
 class AmmOrderJournal:
-    """Client order id -> order and signed transaction, kept in the event store as one snapshot
-    per (chain, signer). Entries are JSON-safe dicts written by the venues."""
+    """Client order id -> order and signed transaction, kept in the event store per (chain,
+    signer) as one snapshot row per order plus an index
+    (:class:`~oms_chain.chain.journal.SnapshotMap`): a change writes that order's row only.
+    Entries are JSON-safe dicts written by the venues; settled ones are pruned by
+    :meth:`ChainAccount.prune`."""
 
     def __init__(self, store: EventStore, chain_id: int, address: str) -> None:
-        self._store = store
-        self._name = f"amm-orders/{chain_id}/{address.lower()}"
-        found = store.load_snapshot(self._name)
-        self._entries: dict[str, dict[str, Any]] = dict(found[1]["orders"]) if found else {}
+        self._map = SnapshotMap(
+            store, f"amm-orders/{chain_id}/{address.lower()}", legacy=_legacy_orders
+        )
+        self._entries: dict[str, dict[str, Any]] = self._map.load()
+
+    @property
+    def writes(self) -> int:
+        """Snapshot rows written since this journal was opened (monitoring and tests)."""
+        return self._map.writes
 
     def get(self, client_order_id: str) -> dict[str, Any] | None:
-        """The entry of ``client_order_id``, ``None`` if it was never journaled."""
+        """The entry of ``client_order_id``, ``None`` if it was never journaled (or pruned)."""
         return self._entries.get(client_order_id)
 
     def entries(self) -> dict[str, dict[str, Any]]:
@@ -75,40 +93,23 @@ class AmmOrderJournal:
         return dict(self._entries)
 
     def remove(self, client_order_id: str) -> None:
-        """Forget an entry whose transaction provably never left (the node refused it)."""
+        """Forget an entry: its transaction provably never left (the node refused it), or it
+        settled long enough ago to be pruned."""
         if self._entries.pop(client_order_id, None) is not None:
-            self._save()
+            self._map.remove([client_order_id])
 
     def put(self, client_order_id: str, entry: dict[str, Any]) -> None:
         """Write (or replace) an entry; durable when this returns."""
         self._entries[client_order_id] = entry
-        self._save()
-
-    def _save(self) -> None:
-        self._store.save_snapshot(
-            self._name, self._store.last_position(), {"orders": self._entries}
-        )
+        self._map.put(client_order_id, entry)
 
 
-class _SignerTrackerJournal:
+class _SignerTrackerJournal(StoreTrackerJournal):
     """A tracker journal per (chain, signer): two accounts on one chain and one store must not
     overwrite each other's tracked transactions."""
 
     def __init__(self, store: EventStore, address: str) -> None:
-        self._store = store
-        self._address = address.lower()
-
-    def _name(self, chain_id: int) -> str:
-        return f"settlement/{chain_id}/{self._address}"
-
-    def load(self, chain_id: int) -> list[dict[str, Any]]:
-        found = self._store.load_snapshot(self._name(chain_id))
-        return list(found[1]["txs"]) if found else []
-
-    def save(self, chain_id: int, entries: list[dict[str, Any]]) -> None:
-        self._store.save_snapshot(
-            self._name(chain_id), self._store.last_position(), {"txs": entries}
-        )
+        super().__init__(store, suffix=f"/{address.lower()}")
 
 
 class ChainAccount:
@@ -117,7 +118,10 @@ class ChainAccount:
     Build one per (chain, signer) and pass it to every venue that trades with that signer.
     ``weth`` is the chain's wrapped native token (needed for instruments on the native asset).
     ``poll_interval`` (seconds) defaults to a quarter of the chain's block time, within
-    [0.05, 1]. Call :meth:`start` to poll in the background (or :meth:`poll` yourself) and
+    [0.05, 1]. ``journal_retention_s``: how long an order stays in the journal (and its
+    transactions in the tracker) after all of them settled (final, dropped or replaced) before
+    :meth:`prune` drops them; until then the venues' ``status`` and ``reconcile`` answer for it.
+    Call :meth:`start` to poll in the background (or :meth:`poll` yourself) and
     :meth:`close` at the end; ``async with`` does both.
     """
 
@@ -133,9 +137,15 @@ class ChainAccount:
         approvals: ApprovalPolicy | None = None,
         poll_interval: float | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        journal_retention_s: float = 3600.0,
     ) -> None:
         if poll_interval is not None and poll_interval <= 0:
             raise InvalidInput(f"poll_interval must be > 0 seconds, got {poll_interval}")
+        if not journal_retention_s >= 0:
+            raise InvalidInput(
+                f"journal_retention_s must be >= 0 seconds, got {journal_retention_s!r}"
+            )
+        self.journal_retention_s = journal_retention_s
         self.rpc = rpc
         self.chain = chain
         self.signer = signer
@@ -298,7 +308,33 @@ class ChainAccount:
                     await owner.on_settlement(report)
                 except Exception:  # one venue's bug must not stop settlement of the others
                     _log.exception("%s: settlement report %s failed", owner.venue_id, report)
+            self.prune()
             return reports
+
+    def prune(self) -> list[str]:
+        """Drop journal entries whose transactions all settled more than
+        ``journal_retention_s`` ago (and nothing waits on them, e.g. an unwrap), with their
+        tracked transactions; returns the client order ids dropped."""
+        horizon = self.clock_ns() - int(self.journal_retention_s * 1e9)
+        dropped: list[str] = []
+        for coid, entry in self.journal.entries().items():
+            ended = entry.get("ended_ns")
+            if ended is None or int(ended) > horizon or entry.get("unwrap") == "pending":
+                continue
+            hashes = [TxHash(entry["tx"]["hash"])]
+            if entry.get("cancel"):
+                hashes.append(TxHash(entry["cancel"]["hash"]))
+            if any(self.is_tracked(h) and not self.tracker.is_settled(h) for h in hashes):
+                continue
+            for h in hashes:
+                if self.is_tracked(h):
+                    self.tracker.forget(h)
+                owner = self._owners.pop(h, None)
+                if owner is not None:
+                    owner.forget_transaction(h)
+            self.journal.remove(coid)
+            dropped.append(coid)
+        return dropped
 
     async def _loop(self) -> None:
         while True:

@@ -19,6 +19,11 @@ through :meth:`events`: ``FILLED`` with one fill per inclusion (trade id
 while the transaction is included / confirmed / final; ``OPEN`` / ``reorged`` without fills when
 its block leaves the chain; ``REJECTED`` when it reverted on chain; ``EXPIRED`` when it was
 dropped or its deadline passed; ``CANCELLED`` when a cancellation took its nonce.
+
+Pool state comes from :mod:`~oms_chain.venues.amm._states` (a pool follower checked at the
+latest block). This module is about twice the ~600-line guideline: placing, settling and
+reporting share the journal entries and reservations of one venue; splitting them (e.g. the V2
+and V3 subclasses and the report builders into modules of their own) is a known follow-up.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ from oms_chain.venues.amm._calls import (
 from oms_chain.venues.amm._states import PoolStates
 from oms_chain.venues.amm.account import ChainAccount
 from oms_chain.venues.amm.approvals import ensure_allowance
-from oms_chain.venues.amm.quotes import GAS_MODEL
+from oms_chain.venues.amm.quotes import GAS_MODEL, V3_GAS, v3_swap_gas
 from oms_chain.venues.amm.v2_math import InsufficientReserves, get_amounts_in, get_amounts_out
 from oms_chain.venues.amm.v2_pool import V2PoolState
 from oms_chain.venues.amm.v3_math import (
@@ -281,6 +286,10 @@ class _UniswapVenue:
         """Instruments this venue routes."""
         return [r.instrument for r in self._routes.values()]
 
+    def forget_transaction(self, tx_hash: TxHash) -> None:
+        """The account pruned ``tx_hash`` (settled long ago): stop mapping it to its order."""
+        self._coid_of.pop(tx_hash, None)
+
     def owned_transactions(self) -> list[tuple[TxHash, dict[str, Any]]]:
         """(hash, journaled tx) of the swaps and cancellations this venue signed."""
         out = []
@@ -362,13 +371,21 @@ class _UniswapVenue:
             return self._quote_in(states, base, base_units)
         return self._quote_out(states, quote, base_units)
 
-    async def _gas_cost_quote(self, route: _Route, states: Sequence[Any]) -> Decimal:
-        """Gas of one swap in quote units (0 when no price of the native asset is at hand)."""
+    def _swap_gas(self, states: Sequence[Any], route: _Route, side: Side, base_units: int) -> int:
+        """Modelled gas of this swap (subclasses that can model it per size override this)."""
+        return self._gas_units(len(route.pools))
+
+    async def _gas_cost_quote(
+        self, route: _Route, states: Sequence[Any], gas_units: int | None = None
+    ) -> Decimal:
+        """Gas of one swap (``gas_units``, else the fixed model) in quote units (0 when no price
+        of the native asset is at hand)."""
         try:
             gas_price = int(await self._account.rpc.call("eth_gasPrice"), 16)
         except OmsError:
             return Decimal(0)
-        native = Decimal(self._gas_units(len(route.pools)) * gas_price).scaleb(-18)
+        units = self._gas_units(len(route.pools)) if gas_units is None else gas_units
+        native = Decimal(units * gas_price).scaleb(-18)
         inst = route.instrument
         weth = (self._account.weth or "").lower()
         if self._token(inst.quote) == weth:
@@ -485,7 +502,9 @@ class _UniswapVenue:
             side=side,
             quantity=quantity,
             avg_price=avg,
-            fee=await self._gas_cost_quote(route, states),
+            fee=await self._gas_cost_quote(
+                route, states, self._swap_gas(states, route, side, base_units)
+            ),
             ts_event=self._account.clock_ns(),
         )
 
@@ -916,6 +935,10 @@ class _UniswapVenue:
             entry["settled"] = True
             self._account.journal.put(coid, entry)
             self._account.reserve(entry["token_in"], self._router, -int(entry["spend"]))
+        if report.status in (_S.FINAL, _S.DROPPED, _S.REPLACED) and entry.get("ended_ns") is None:
+            # from now on nothing moves: the account prunes it after its retention
+            entry["ended_ns"] = self._account.clock_ns()
+            self._account.journal.put(coid, entry)
         settlement = SettlementState(
             tx_hash=report.tx_hash,
             status=report.status,
@@ -1264,6 +1287,26 @@ class UniswapV3Venue(_UniswapVenue):
     def _gas_units(self, hops: int) -> int:
         fixed, per_tick = GAS_MODEL[self.protocol]
         return fixed * hops + per_tick
+
+    def _swap_gas(self, states: Sequence[Any], route: _Route, side: Side, base_units: int) -> int:
+        """SwapRouter's overhead plus each hop's pool swap as QuoterV2 would measure it (per
+        initialized tick crossed and bitmap word walked): a sweeping swap costs millions."""
+        inst = route.instrument
+        try:
+            if side is Side.SELL:
+                token_in = self._token(inst.base)
+                ordered, _ = self._path(states, token_in)
+                hops = v3_path_hops(ordered, token_in)
+                results = quote_exact_input_path(hops, base_units)[1]
+            else:
+                token_in = self._token(inst.quote)
+                ordered, _ = self._path(states, token_in)
+                hops = v3_path_hops(ordered, token_in)
+                results = quote_exact_output_path(hops, base_units)[1]
+        except (InvalidInput, VenueRejected):
+            return self._gas_units(len(route.pools))
+        pools = [pool for pool, _ in hops]
+        return V3_GAS.router + sum(v3_swap_gas(p, r) for p, r in zip(pools, results, strict=True))
 
 
 def _v3_path(tokens: Sequence[str], fees: Sequence[int]) -> bytes:

@@ -516,3 +516,45 @@ async def test_a_quote_reads_the_followed_pools_in_a_bounded_number_of_rpc_calls
         assert venue.pool_follower is None
         assert sum(rpc.calls.values()) - before > 100  # the whole bitmap, every quote
         assert reloaded.avg_price == moved.avg_price
+
+
+async def test_a_quotes_gas_fee_grows_with_the_ticks_and_words_its_swap_sweeps_like_the_quoter(
+    l1: DevnetChain, trader: DevAccount, tmp_path: Path
+) -> None:
+    from oms_chain.venues.amm.quotes import V3_GAS
+
+    vid = V3_500.format(l1.chain_id)
+    weth, usdc = l1.book.address("WETH"), l1.book.address("USDC")
+    quoter = contract(l1, "QuoterV2")
+    async with devnet_venues(l1, trader.private_key, store_at(tmp_path)) as venues:
+        venue = venues.venue(vid)
+        inst = instrument(venues, vid, "WETH/USDC")
+        small = await venue.quote(inst, Side.SELL, Decimal("1"))
+        big = await venue.quote(inst, Side.SELL, Decimal("10000"))
+    gas = [
+        V3_GAS.router
+        + quoter.functions.quoteExactInputSingle((weth, usdc, amount, 500, 0)).call()[3]
+        for amount in (10**18, 10_000 * 10**18)
+    ]
+    assert gas[1] > 2 * gas[0]  # tens of bitmap words and an initialized tick
+    assert float(big.fee / small.fee) == pytest.approx(gas[1] / gas[0], rel=0.1)
+
+
+async def test_a_stopped_pool_follower_is_set_aside_and_quotes_load_the_pools_instead(
+    l1: DevnetChain, trader: DevAccount, tmp_path: Path
+) -> None:
+    vid = V3_3000.format(l1.chain_id)
+    async with devnet_venues(l1, trader.private_key, store_at(tmp_path)) as venues:
+        venue = venues.venue(vid)
+        inst = instrument(venues, vid, "WBTC/USDC")
+        first = await venue.quote(inst, Side.SELL, Decimal("0.1"))
+        follower = venue.pool_follower
+        assert follower is not None
+        await follower.close()  # e.g. its loop died
+        rpc = venues.account.rpc
+        before = rpc.calls["eth_call"]
+        again = await venue.quote(inst, Side.SELL, Decimal("0.1"))
+        assert again.avg_price == first.avg_price
+        assert again.avg_price * Decimal("0.1") == Decimal(_quoter_out(l1, 10**7)).scaleb(-6)
+        assert rpc.calls["eth_call"] - before > 100  # loaded afresh: the whole bitmap
+        assert venue.pool_follower is None

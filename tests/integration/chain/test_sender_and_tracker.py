@@ -290,3 +290,94 @@ async def test_a_resend_of_bytes_that_already_landed_is_not_a_refusal(
     assert again.tx_hash == first.tx_hash
     assert sender.nonces.next_nonce == next_nonce  # the nonce was not given back
     assert sender.tracker.state(first.tx_hash).status is not None  # still tracked
+
+
+async def test_the_tracker_journal_writes_only_what_moved_and_forgets_what_settled(
+    l1: DevnetChain, rpc: RpcClient, devnet_accounts: tuple[DevAccount, ...], tmp_path: Any
+) -> None:
+    from oms_chain.chain.tracker import StoreTrackerJournal
+    from oms_chain.model.errors import InvalidInput
+    from oms_chain.store import open_store
+
+    with open_store(f"sqlite:///{tmp_path / 't.db'}") as store:
+        journal = StoreTrackerJournal(store)
+        tracker = SettlementTracker(rpc, chain_info(31337), journal=journal)
+        sender = TxSender(
+            rpc, chain_info(31337), LocalSigner(devnet_accounts[3].private_key), tracker=tracker
+        )
+        sent = await sender.send(to=l1.book.address("USDC"), data=_transfer(RECIPIENT, 5))
+        while tracker.state(sent.tx_hash).status is S.SUBMITTED:
+            await tracker.poll()
+        assert tracker.open == [sent.tx_hash]
+        written = journal.writes
+        for _ in range(5):
+            await tracker.poll()  # polled, but no block came: nothing moved, nothing written
+        assert journal.writes == written
+        l1.process.mine(3)
+        await tracker.poll()
+        assert tracker.state(sent.tx_hash).status is S.FINAL and tracker.open == []
+        assert journal.writes == written + 1  # that one transaction's row, not the journal
+        # a restart reads the same state back
+        again = SettlementTracker(rpc, chain_info(31337), journal=StoreTrackerJournal(store))
+        assert again.state(sent.tx_hash).status is S.FINAL
+        tracker.forget(sent.tx_hash)
+        fresh = SettlementTracker(rpc, chain_info(31337), journal=StoreTrackerJournal(store))
+        assert fresh.open == []
+        with pytest.raises(InvalidInput, match="not tracked"):
+            fresh.state(sent.tx_hash)
+
+
+async def test_a_receipt_without_status_leaves_the_transaction_in_flight_never_succeeded(
+    l1: DevnetChain, devnet_accounts: tuple[DevAccount, ...]
+) -> None:
+    """A node (here a loopback proxy in front of Anvil) answers receipts without ``status``: the
+    tracker does not read them as a success; once real receipts come back it moves on."""
+    import json
+
+    from aiohttp import ClientSession, web
+
+    from oms_chain.chain.tracker import MalformedReceipt, lookup_settlement
+
+    strip = {"on": True}
+
+    def scrub(reply: Any) -> Any:
+        if strip["on"] and isinstance(reply, dict) and isinstance(reply.get("result"), dict):
+            reply["result"].pop("status", None)
+        return reply
+
+    async with ClientSession() as upstream:
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.json()
+            async with upstream.post(l1.rpc_url, json=body) as answer:
+                reply = await answer.json(content_type=None)
+            calls = body if isinstance(body, list) else [body]
+            replies = reply if isinstance(reply, list) else [reply]
+            by_id = {c["id"]: c["method"] for c in calls}
+            for r in replies:
+                if by_id.get(r.get("id")) == "eth_getTransactionReceipt":
+                    scrub(r)
+            return web.Response(text=json.dumps(reply), content_type="application/json")
+
+        app = web.Application()
+        app.router.add_post("/", handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            async with RpcClient([f"http://127.0.0.1:{port}"]) as proxied:
+                sender = _sender(proxied, devnet_accounts[3])
+                sent = await sender.send(to=l1.book.address("USDC"), data=_transfer(RECIPIENT, 3))
+                assert l1.w3.eth.get_transaction_receipt(sent.tx_hash)["status"] == 1  # mined
+                for _ in range(3):
+                    assert await sender.tracker.poll() == []
+                assert sender.tracker.state(sent.tx_hash).status is S.SUBMITTED
+                with pytest.raises(MalformedReceipt, match="no valid status"):
+                    await lookup_settlement(proxied, chain_info(31337), sent.tx_hash)
+                strip["on"] = False
+                (report,) = await sender.tracker.poll()
+                assert report.status is S.INCLUDED and report.succeeded is True
+        finally:
+            await runner.cleanup()

@@ -1,0 +1,102 @@
+"""A durable map of JSON entries in an event store's snapshots, written as deltas.
+
+The chain layer's journals (settlement tracker, the AMM order journal) used to keep all their
+entries in one snapshot rewritten whole on every change (the tracker's on every poll), growing
+with every transaction ever sent. :class:`SnapshotMap` keeps one snapshot per entry plus an index
+of the live keys: changing an entry writes that entry only, adding or removing one also writes
+the index (its keys only), and a removed entry's row is overwritten with ``{}`` so nothing grows
+with the history. A map saved in the old single-snapshot format is read and migrated on load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from oms_chain.model.errors import InvalidInput
+from oms_chain.store.base import EventStore
+
+__all__ = ["SnapshotMap"]
+
+_FORMAT = 2
+
+
+class SnapshotMap:
+    """Entries (JSON-safe dicts) by key, in ``store`` under snapshot ``name`` (the index) and
+    ``name + "/" + key`` (one per entry).
+
+    ``legacy`` turns a snapshot of the old whole-map format found under ``name`` into entries
+    by key; it is migrated to this format on :meth:`load`.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        name: str,
+        *,
+        legacy: Callable[[Mapping[str, Any]], dict[str, dict[str, Any]]] | None = None,
+    ) -> None:
+        if not name:
+            raise InvalidInput("a SnapshotMap needs a snapshot name")
+        self._store = store
+        self._name = name
+        self._legacy = legacy
+        self._keys: list[str] = []
+        #: Snapshot rows written so far (monitoring and tests).
+        self.writes = 0
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        """Every live entry by key (and the index becomes this map's)."""
+        found = self._store.load_snapshot(self._name)
+        if found is None:
+            self._keys = []
+            return {}
+        state = found[1]
+        if state.get("format") != _FORMAT:
+            entries = self._legacy(state) if self._legacy is not None else {}
+            self._keys = []
+            self.put_many(entries)
+            return entries
+        out: dict[str, dict[str, Any]] = {}
+        for key in state.get("keys", []):
+            row = self._store.load_snapshot(self._entry(key))
+            if row is not None and row[1]:
+                out[key] = row[1]
+        self._keys = list(out)
+        return out
+
+    def put(self, key: str, entry: Mapping[str, Any]) -> None:
+        """Write one entry; durable when this returns."""
+        self.put_many({key: entry})
+
+    def put_many(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
+        """Write several entries (each its own row), then the index if a key is new."""
+        if not entries:
+            return
+        position = self._store.last_position()
+        for key, entry in entries.items():
+            self._store.save_snapshot(self._entry(key), position, dict(entry))
+            self.writes += 1
+        new = [k for k in entries if k not in self._keys]
+        if new:
+            self._keys.extend(new)
+            self._save_index(position)
+
+    def remove(self, keys: Iterable[str]) -> None:
+        """Drop entries: out of the index first, then their rows emptied."""
+        gone = [k for k in keys if k in self._keys]
+        if not gone:
+            return
+        position = self._store.last_position()
+        self._keys = [k for k in self._keys if k not in set(gone)]
+        self._save_index(position)
+        for key in gone:
+            self._store.save_snapshot(self._entry(key), position, {})
+            self.writes += 1
+
+    def _entry(self, key: str) -> str:
+        return f"{self._name}/{key}"
+
+    def _save_index(self, position: int) -> None:
+        self._store.save_snapshot(self._name, position, {"format": _FORMAT, "keys": self._keys})
+        self.writes += 1
