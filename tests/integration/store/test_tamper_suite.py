@@ -331,3 +331,15 @@ async def test_an_edited_event_stops_the_restart_before_any_snapshot_is_used(db:
     with pytest.raises(StoreTampered) as caught:
         await _restart(db.url)
     assert (caught.value.table, caught.value.row) == ("events", "3")
+
+
+def test_snapshots_of_a_store_from_before_seals_are_sealed_once_then_never_again(db: Db) -> None:
+    _journal(db.url)
+    # A store as an older oms-chain left it: no seals, no marker.
+    db.sql("DELETE FROM snapshot_seals")
+    db.sql("DELETE FROM store_meta WHERE key = 'snapshot_seals'")
+    assert _load(db.url, "nonces/31337/0xabc") == (2, {"next": 7, "released": []})
+    # From now on an unsealed row is not blessed by the next writer.
+    db.sql("DELETE FROM snapshot_seals WHERE name = ?", ("nonces/31337/0xabc",))
+    with pytest.raises(StoreTampered, match="no seal"):
+        _load(db.url, "nonces/31337/0xabc")
