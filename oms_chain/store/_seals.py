@@ -7,7 +7,7 @@ store's placeholder translation (``?`` to the driver's style). The seal itself i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from oms_chain.store.events import GENESIS_HASH, snapshot_seal
@@ -40,28 +40,49 @@ def seal_unsealed(q: Callable[[str], str], cur: Cursor) -> None:
         )
 
 
-def snapshot_problem(
-    q: Callable[[str], str], cur: Cursor, name: str, row: Sequence[Any] | None
-) -> str | None:
-    """Why the snapshot row ``row`` (``position, state``) of ``name`` cannot be trusted."""
-    cur.execute(q("SELECT seal FROM snapshot_seals WHERE name = ?"), (name,))
-    found = cur.fetchone()
-    if row is None:
-        if found is None:
-            return None
-        return "its seal is recorded but the snapshot row is gone (deleted)"
-    if found is None:
-        return "the snapshot has no seal (added or re-inserted outside oms-chain)"
-    position, state = int(row[0]), str(row[1])
+_ROW_AND_SEAL = (
+    "SELECT s.position, s.state, x.seal FROM snapshots s "
+    "LEFT JOIN snapshot_seals x ON x.name = s.name WHERE s.name = ?"
+)
+
+
+def read_snapshot(
+    q: Callable[[str], str], cur: Cursor, name: str, *, sealed: bool = True
+) -> tuple[tuple[int, str] | None, str | None]:
+    """``((position, state text) or None, problem or None)`` of snapshot ``name``.
+
+    The row and its seal are read in one statement, so a concurrent ``save_snapshot`` (another
+    process on a shared store) is never mistaken for tampering. ``sealed=False``: a store that
+    has no seal table (opened read-only, older than seals): the row unchecked.
+    """
+    if not sealed:
+        cur.execute(q("SELECT position, state FROM snapshots WHERE name = ?"), (name,))
+        plain = cur.fetchone()
+        return (None if plain is None else (int(plain[0]), str(plain[1]))), None
+    for _ in range(2):
+        cur.execute(q(_ROW_AND_SEAL), (name,))
+        row = cur.fetchone()
+        if row is not None:
+            break
+        cur.execute(q("SELECT seal FROM snapshot_seals WHERE name = ?"), (name,))
+        if cur.fetchone() is None:
+            return None, None
+        # A seal without its row: deleted, unless a first save landed in between; look again.
+    else:
+        return None, "its seal is recorded but the snapshot row is gone (deleted)"
+    position, state, seal = int(row[0]), str(row[1]), row[2]
+    found = (position, state)
+    if seal is None:
+        return found, "the snapshot has no seal (added or re-inserted outside oms-chain)"
     digest = chain_hash_at(q, cur, position)
     if digest is None:
-        return (
+        return found, (
             f"it claims position {position}, which is not in the event log (the log was "
             f"truncated, or the row was moved)"
         )
-    if snapshot_seal(name, position, state, digest) != found[0]:
-        return (
+    if snapshot_seal(name, position, state, digest) != seal:
+        return found, (
             f"its content or position does not match its seal, or the event at position "
             f"{position} it was taken at was rewritten"
         )
-    return None
+    return found, None

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from oms_chain.store._schema import SCHEMA_VERSION
-from oms_chain.store._seals import chain_hash_at, seal_unsealed, snapshot_problem
+from oms_chain.store._seals import chain_hash_at, read_snapshot, seal_unsealed
 from oms_chain.store.base import AppendRequest, AuditRow, ChainHead
 from oms_chain.store.errors import (
     ConcurrencyConflict,
@@ -435,11 +435,7 @@ class SqlEventStore:
         with self._lock:
             self._check_open()
             with self._read_cursor() as cur:
-                cur.execute(
-                    self._q("SELECT position, state FROM snapshots WHERE name = ?"), (name,)
-                )
-                row = cur.fetchone()
-                problem = snapshot_problem(self._q, cur, name, row) if self.has_seals else None
+                row, problem = read_snapshot(self._q, cur, name, sealed=self.has_seals)
         if problem is not None:
             raise StoreTampered("snapshots", name, problem)
         if row is None:
@@ -467,10 +463,7 @@ class SqlEventStore:
                 names = sorted(str(r[0]) for r in cur.fetchall())
                 problems = []
                 for name in names:
-                    cur.execute(
-                        self._q("SELECT position, state FROM snapshots WHERE name = ?"), (name,)
-                    )
-                    problem = snapshot_problem(self._q, cur, name, cur.fetchone())
+                    _row, problem = read_snapshot(self._q, cur, name)
                     if problem is not None:
                         problems.append((name, problem))
         return problems

@@ -166,3 +166,36 @@ def test_any_damaged_anchor_line_is_an_invalid_event_naming_the_line(
 def test_bad_anchor_values_are_refused(position: Any, digest: str) -> None:
     with pytest.raises(InvalidEvent):
         Anchor(position, digest, None, "x")
+
+
+class _AnotherWriterAppends:
+    """The store as seen while another process appends: after the first row is read, three
+    events are appended through a second real connection to the same file."""
+
+    def __init__(self, path: Path) -> None:
+        self.reader = SqliteEventStore(str(path))
+        self.writer = SqliteEventStore(str(path))
+
+    def head(self) -> Any:
+        return self.reader.head()
+
+    def read_audit_rows(self, from_position: int = 0) -> Any:
+        for n, row in enumerate(self.reader.read_audit_rows(from_position)):
+            yield row
+            if n == 0 and from_position == 0:
+                for i in (101, 102, 103):
+                    self.writer.append("other", [ev(i)], None)
+
+
+def test_appends_by_another_writer_during_verification_are_not_tampering(tmp_path: Path) -> None:
+    path = tmp_path / "oms.db"
+    with SqliteEventStore(str(path)) as store:
+        for i in range(1, 4):
+            store.append("s", [ev(i)], None)
+    live = _AnotherWriterAppends(path)
+    try:
+        report = verify_audit(live)  # type: ignore[arg-type]
+    finally:
+        live.reader.close()
+        live.writer.close()
+    assert report.ok and report.checked == 6
