@@ -305,8 +305,10 @@ def audit_verify(
 ) -> None:
     """Check the store without changing it: hash chain, anchors, snapshots, client order ids.
 
-    Opens the store read-only. Exit 0: all consistent; 3: something was rewritten (the first
-    problem is named); 2: no store, an empty store, or a bad option.
+    Opens the store read-only and never changes it.
+
+    Exit 0: all consistent. 3: something was rewritten (each problem is named). 2: no store, an
+    empty store, or a bad option.
     """
     from oms_chain.engine import SNAPSHOT_NAME
     from oms_chain.store import read_anchor_file, state_problems, verify_audit
