@@ -455,10 +455,12 @@ def audit_anchor(
         "position": head.position,
         "hash": head.hash,
     }
+    published: dict[str, Any] = {}
     if rpc_url is not None:
-        row.update(_publish_on_chain(rpc_url, contract, key_env, head))
+        published = _publish_on_chain(rpc_url, contract, key_env, head)
+        row.update(published)
     if file is not None:
-        append_anchor_file(file, head, url)
+        append_anchor_file(file, head, url, published)
         row["file"] = str(file)
     if as_json:
         print(json.dumps(row, indent=2))
