@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_conformance import ev
 
-from oms_chain.model import OmsError
+from oms_chain.chain.anchor import store_id_topic
+from oms_chain.model import InvalidInput, OmsError
 from oms_chain.store import (
     Anchor,
     InvalidEvent,
     SqliteEventStore,
     append_anchor_file,
+    open_store,
     read_anchor_file,
     verify_audit,
 )
@@ -199,3 +202,25 @@ def test_appends_by_another_writer_during_verification_are_not_tampering(tmp_pat
         live.reader.close()
         live.writer.close()
     assert report.ok and report.checked == 6
+
+
+@settings(max_examples=30)
+@given(content=st.binary(max_size=600))
+def test_read_only_open_of_any_file_is_an_oms_error_or_a_store_and_never_writes(
+    tmp_path_factory: Any, content: bytes
+) -> None:
+    folder = tmp_path_factory.mktemp("ro")
+    path = folder / "x.db"
+    path.write_bytes(content)
+    with contextlib.suppress(OmsError):
+        open_store(f"sqlite:///{path}", read_only=True).close()
+    assert [p.name for p in folder.iterdir()] == ["x.db"] and path.read_bytes() == content
+
+
+@given(value=st.one_of(st.text(max_size=40), st.integers(), st.none(), st.binary(max_size=8)))
+def test_store_id_topic_takes_only_32_lowercase_hex_digits(value: Any) -> None:
+    try:
+        topic = store_id_topic(value)
+    except InvalidInput:
+        return
+    assert topic == "0x" + value + "0" * 32 and len(topic) == 66
