@@ -242,11 +242,17 @@ def export_audit(
     and renamed, so a failed export leaves no partial file.
 
     Raises:
-        InvalidEvent: ``fmt`` is not ``jsonl`` or ``csv``.
+        InvalidEvent: ``fmt`` is not ``jsonl`` or ``csv``, or the directory of ``path`` does not
+            exist.
     """
     if fmt not in ("jsonl", "csv"):
         raise InvalidEvent(f"audit export format must be 'jsonl' or 'csv', not {fmt!r}")
     target = Path(path)
+    if not target.parent.is_dir():
+        raise InvalidEvent(
+            f"directory {target.parent} of the export file {target.name} does not exist; "
+            f"create it first"
+        )
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
     count = 0
     try:
