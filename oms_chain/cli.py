@@ -757,8 +757,10 @@ def audit_verify(
 ) -> None:
     """Check the store without changing it: hash chain, anchors, snapshots, client order ids.
 
-    Opens the store read-only. Exit 0: all consistent; 3: something was rewritten (the first
-    problem is named); 2: no store, an empty store, or a bad option.
+    Opens the store read-only and never changes it.
+
+    Exit 0: all consistent. 3: something was rewritten (each problem is named). 2: no store, an
+    empty store, or a bad option.
     """
     from oms_chain.engine import SNAPSHOT_NAME
     from oms_chain.store import read_anchor_file, state_problems, verify_audit
@@ -905,10 +907,12 @@ def audit_anchor(
         "position": head.position,
         "hash": head.hash,
     }
+    published: dict[str, Any] = {}
     if rpc_url is not None:
-        row.update(_publish_on_chain(rpc_url, contract, key_env, head))
+        published = _publish_on_chain(rpc_url, contract, key_env, head)
+        row.update(published)
     if file is not None:
-        append_anchor_file(file, head, url)
+        append_anchor_file(file, head, url, published)
         row["file"] = str(file)
     if as_json:
         print(json.dumps(row, indent=2))

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from oms_chain.store._schema import SCHEMA_VERSION
+from oms_chain.store._seals import chain_hash_at, read_snapshot, seal_unsealed
 from oms_chain.store.base import AppendRequest, AuditRow, ChainHead
 from oms_chain.store.errors import (
     ConcurrencyConflict,
@@ -140,12 +141,7 @@ class SqlEventStore:
             )
 
     def _chain_hash_at(self, cur: Cursor, position: int) -> str | None:
-        """Hash of the event at ``position`` (the genesis hash for 0), ``None`` if missing."""
-        if position == 0:
-            return GENESIS_HASH
-        cur.execute(self._q("SELECT hash FROM events WHERE position = ?"), (position,))
-        row = cur.fetchone()
-        return None if row is None else str(row[0])
+        return chain_hash_at(self._q, cur, position)
 
     def _init_rows(self, cur: Cursor) -> str:
         """Inside the writer's setup: the head row, schema version and store id if missing, and
@@ -166,22 +162,18 @@ class SqlEventStore:
             )
         cur.execute("SELECT value FROM store_meta WHERE key = 'schema_version'")
         found = str(cur.fetchone()[0])
-        if found == SCHEMA_VERSION:
-            self._seal_unsealed(cur)
-        return found
-
-    def _seal_unsealed(self, cur: Cursor) -> None:
-        """Inside the writer's setup: seal snapshot rows saved before seals existed."""
-        cur.execute(
-            "SELECT name, position, state FROM snapshots "
-            "WHERE name NOT IN (SELECT name FROM snapshot_seals)"
-        )
-        for name, position, state in cur.fetchall():
-            digest = self._chain_hash_at(cur, int(position)) or ""
+        cur.execute("SELECT value FROM store_meta WHERE key = 'snapshot_seals'")
+        if found == SCHEMA_VERSION and cur.fetchone() is None:
+            # Once, for a store written before seals existed; afterwards an unsealed snapshot
+            # is an intruder's, reported and never blessed.
+            seal_unsealed(self._q, cur)
             cur.execute(
-                self._q("INSERT INTO snapshot_seals (name, seal) VALUES (?, ?)"),
-                (name, snapshot_seal(name, int(position), state, digest)),
+                self._q(
+                    "INSERT INTO store_meta (key, value) VALUES ('snapshot_seals', '1') "
+                    "ON CONFLICT (key) DO NOTHING"
+                )
             )
+        return found
 
     def _fetch_recorded(self, sql: str, params: Sequence[Any]) -> list[RecordedEvent]:
         with self._lock:
@@ -443,42 +435,12 @@ class SqlEventStore:
         with self._lock:
             self._check_open()
             with self._read_cursor() as cur:
-                cur.execute(
-                    self._q("SELECT position, state FROM snapshots WHERE name = ?"), (name,)
-                )
-                row = cur.fetchone()
-                problem = self._snapshot_problem(cur, name, row)
+                row, problem = read_snapshot(self._q, cur, name, sealed=self.has_seals)
         if problem is not None:
             raise StoreTampered("snapshots", name, problem)
         if row is None:
             return None
         return int(row[0]), json.loads(row[1])
-
-    def _snapshot_problem(self, cur: Cursor, name: str, row: Sequence[Any] | None) -> str | None:
-        """Why the snapshot row ``row`` of ``name`` cannot be trusted, or ``None``."""
-        if not self.has_seals:
-            return None
-        cur.execute(self._q("SELECT seal FROM snapshot_seals WHERE name = ?"), (name,))
-        found = cur.fetchone()
-        if row is None:
-            if found is None:
-                return None
-            return "its seal is recorded but the snapshot row is gone (deleted)"
-        if found is None:
-            return "the snapshot has no seal (added or re-inserted outside oms-chain)"
-        position, state = int(row[0]), str(row[1])
-        digest = self._chain_hash_at(cur, position)
-        if digest is None:
-            return (
-                f"it claims position {position}, which is not in the event log (the log was "
-                f"truncated, or the row was moved)"
-            )
-        if snapshot_seal(name, position, state, digest) != found[0]:
-            return (
-                f"its content or position does not match its seal, or the event at position "
-                f"{position} it was taken at was rewritten"
-            )
-        return None
 
     def snapshot_problems(self) -> list[tuple[str, str]]:
         """``(name, problem)`` for every snapshot row or seal that does not check out.
@@ -501,10 +463,7 @@ class SqlEventStore:
                 names = sorted(str(r[0]) for r in cur.fetchall())
                 problems = []
                 for name in names:
-                    cur.execute(
-                        self._q("SELECT position, state FROM snapshots WHERE name = ?"), (name,)
-                    )
-                    problem = self._snapshot_problem(cur, name, cur.fetchone())
+                    _row, problem = read_snapshot(self._q, cur, name)
                     if problem is not None:
                         problems.append((name, problem))
         return problems

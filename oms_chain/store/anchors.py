@@ -13,6 +13,9 @@ rewritten; :func:`append_anchor_file` / :func:`read_anchor_file`), and a chain
 
     {"format": "oms-audit-anchor/1", "hash": "<64 hex>", "position": 42,
      "store": "sqlite:///oms.db", "store_id": "<32 hex>", "ts_ns": 1764662400000000000}
+
+plus, when the same head was also sent to a chain, ``"published": {"chain_id": ..., "contract":
+..., "tx_hash": ..., "block": ..., "writer": ...}``.
 """
 
 from __future__ import annotations
@@ -54,8 +57,12 @@ class Anchor:
         if not isinstance(self.hash, str) or not _HASH.fullmatch(self.hash):
             raise InvalidEvent(f"anchor hash must be 64 lowercase hex digits, not {self.hash!r}")
 
-    def to_json(self, store_url: str) -> str:
-        """The anchor as one line of an anchor file (``store_url`` without password)."""
+    def to_json(self, store_url: str, published: dict[str, Any] | None = None) -> str:
+        """The anchor as one line of an anchor file (``store_url`` without password).
+
+        ``published`` (JSON-safe) records where else the same head went, e.g. the chain, contract
+        and transaction of an on-chain anchor; it is kept for people, not read back.
+        """
         item: dict[str, Any] = {
             "format": ANCHOR_FORMAT,
             "store_id": self.store_id,
@@ -64,11 +71,20 @@ class Anchor:
             "hash": self.hash,
             "ts_ns": self.ts_ns,
         }
+        if published:
+            item["published"] = published
         return json.dumps(item, sort_keys=True)
 
 
-def append_anchor_file(path: str | os.PathLike[str], anchor: Anchor, store_url: str) -> None:
+def append_anchor_file(
+    path: str | os.PathLike[str],
+    anchor: Anchor,
+    store_url: str,
+    published: dict[str, Any] | None = None,
+) -> None:
     """Append ``anchor`` as one line to the anchor file at ``path`` (created if missing).
+
+    ``published``: see :meth:`Anchor.to_json`.
 
     The line is written with one ``write`` in append mode and flushed to disk before this
     returns; earlier lines are never touched.
@@ -79,7 +95,7 @@ def append_anchor_file(path: str | os.PathLike[str], anchor: Anchor, store_url: 
     target = Path(path)
     if not target.parent.is_dir():
         raise InvalidEvent(f"directory {target.parent} of anchor file {target} does not exist")
-    line = anchor.to_json(store_url) + "\n"
+    line = anchor.to_json(store_url, published) + "\n"
     try:
         fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     except OSError as exc:

@@ -127,44 +127,65 @@ def verify_audit(
     for a in checks.get(0, []):
         if a.hash != GENESIS_HASH:
             return bad(0, f"{a.source} records position 0 with a hash other than the genesis")
-    for row in store.read_audit_rows():
-        if row.position != expected:
-            return bad(
-                expected,
-                f"position {expected} is missing (deleted row?): the next row has position "
-                f"{row.position}",
-            )
-        if row.prev_hash != prev:
-            where = "the chain start" if expected == 1 else f"position {expected - 1}"
-            return bad(
-                expected,
-                f"prev_hash does not match the hash of {where}: this row was moved or replaced, "
-                f"or the row before it was rewritten",
-            )
-        try:
-            digest = _row_hash(row)
-        except (TypeError, ValueError) as exc:
-            return bad(expected, f"row cannot be hashed ({exc}): a column was edited")
-        if digest != row.hash:
-            return bad(expected, "content does not match its hash: the row was edited or moved")
-        version = versions.get(row.stream_id, 0) + 1
-        if row.stream_version != version:
-            return bad(
-                expected,
-                f"stream {row.stream_id!r} jumps from version {version - 1} to "
-                f"{row.stream_version}: an event of that stream was removed",
-            )
-        for a in checks.get(expected, ()):
-            if a.hash != digest:
+
+    def walk(after: int) -> AuditReport | None:
+        nonlocal expected, prev
+        for row in store.read_audit_rows(after):
+            if row.position != expected:
                 return bad(
                     expected,
-                    f"hash {digest} differs from {a.source}, which recorded {a.hash} at this "
-                    f"position: the log up to here was rewritten (re-hashed, or truncated and "
-                    f"appended again)",
+                    f"position {expected} is missing (deleted row?): the next row has position "
+                    f"{row.position}",
                 )
-        versions[row.stream_id] = version
-        prev = digest
-        expected += 1
+            if row.prev_hash != prev:
+                where = "the chain start" if expected == 1 else f"position {expected - 1}"
+                return bad(
+                    expected,
+                    f"prev_hash does not match the hash of {where}: this row was moved or "
+                    f"replaced, or the row before it was rewritten",
+                )
+            try:
+                digest = _row_hash(row)
+            except (TypeError, ValueError) as exc:
+                return bad(expected, f"row cannot be hashed ({exc}): a column was edited")
+            if digest != row.hash:
+                return bad(expected, "content does not match its hash: the row was edited or moved")
+            version = versions.get(row.stream_id, 0) + 1
+            if row.stream_version != version:
+                return bad(
+                    expected,
+                    f"stream {row.stream_id!r} jumps from version {version - 1} to "
+                    f"{row.stream_version}: an event of that stream was removed",
+                )
+            for a in checks.get(expected, ()):
+                if a.hash != digest:
+                    return bad(
+                        expected,
+                        f"hash {digest} differs from {a.source}, which recorded {a.hash} at this "
+                        f"position: the log up to here was rewritten (re-hashed, or truncated and "
+                        f"appended again)",
+                    )
+            versions[row.stream_id] = version
+            prev = digest
+            expected += 1
+        return None
+
+    failed = walk(0)
+    if failed is not None:
+        return failed
+    # Other writers may append while we read (rows past the head read first): follow the head.
+    for _ in range(_FOLLOW_HEAD):
+        last = expected - 1
+        if recorded_head is None or recorded_head.position >= last:
+            break
+        fresh = _head_row(store)
+        if fresh is None or fresh.position < last:
+            break  # rows past the head that no writer recorded: reported below
+        recorded_head = fresh
+        if fresh.position > last:
+            failed = walk(last)
+            if failed is not None:
+                return failed
     last = expected - 1
     beyond = [a for p, found in sorted(checks.items()) if p > last for a in found]
     if beyond:
@@ -195,6 +216,10 @@ def verify_audit(
     return AuditReport(True, last, last, prev, anchors_checked=n_anchors)
 
 
+#: How many times verification follows a head that moves (appends by other writers) while it reads.
+_FOLLOW_HEAD = 100
+
+
 def _head_row(store: EventStore) -> ChainHead | None:
     if isinstance(store, SqlEventStore):
         return store.head_row()
@@ -217,11 +242,17 @@ def export_audit(
     and renamed, so a failed export leaves no partial file.
 
     Raises:
-        InvalidEvent: ``fmt`` is not ``jsonl`` or ``csv``.
+        InvalidEvent: ``fmt`` is not ``jsonl`` or ``csv``, or the directory of ``path`` does not
+            exist.
     """
     if fmt not in ("jsonl", "csv"):
         raise InvalidEvent(f"audit export format must be 'jsonl' or 'csv', not {fmt!r}")
     target = Path(path)
+    if not target.parent.is_dir():
+        raise InvalidEvent(
+            f"directory {target.parent} of the export file {target.name} does not exist; "
+            f"create it first"
+        )
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
     count = 0
     try:

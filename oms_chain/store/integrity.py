@@ -102,7 +102,6 @@ def state_problems(
 
 def _client_order_id_problems(store: SqlEventStore) -> list[StateProblem]:
     """Every client order id the events assign must be reserved for that order."""
-    reserved = store.client_order_ids()
     assigned: dict[str, str] = {}
     for row in store.read_audit_rows():
         if row.event_type not in _COID_EVENTS:
@@ -114,6 +113,9 @@ def _client_order_id_problems(store: SqlEventStore) -> list[StateProblem]:
             continue  # not an engine event; the chain check covers its bytes
         if isinstance(coid, str) and isinstance(order_id, str):
             assigned.setdefault(coid, order_id)
+    # Read after the events: an id is reserved before its first event, so a writer appending
+    # meanwhile cannot make a reservation look missing.
+    reserved = store.client_order_ids()
     problems = []
     for coid, order_id in sorted(assigned.items()):
         owner = reserved.get(coid)

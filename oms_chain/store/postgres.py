@@ -125,7 +125,12 @@ class PostgresEventStore(SqlEventStore):
                 )
             cur.execute("SELECT value FROM store_meta WHERE key = 'schema_version'")
             row = cur.fetchone()
-        self._check_version("" if row is None else str(row[0]))
+        if row is None:
+            raise InvalidStoreUrl(
+                f"PostgreSQL store {self.url} has no schema_version in store_meta: "
+                f"not an oms-chain store, or store_meta was edited"
+            )
+        self._check_version(str(row[0]))
         missing = sorted(t for t, ok in present.items() if not ok and t != "snapshot_seals")
         if missing:
             raise InvalidStoreUrl(

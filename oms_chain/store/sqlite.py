@@ -132,7 +132,12 @@ class SqliteEventStore(SqlEventStore):
             ).fetchone()
         except sqlite3.DatabaseError as exc:
             raise InvalidStoreUrl(f"{self.path!r} is not a usable SQLite store: {exc}") from exc
-        self._check_version("" if row is None else str(row[0]))
+        if row is None:
+            raise InvalidStoreUrl(
+                f"SQLite store {self.path!r} has no schema_version in store_meta: "
+                f"not an oms-chain store, or store_meta was edited"
+            )
+        self._check_version(str(row[0]))
         missing = sorted(t for t in TABLE_COLUMNS if t not in tables and t != "snapshot_seals")
         if missing:
             raise InvalidStoreUrl(

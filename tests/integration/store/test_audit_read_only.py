@@ -227,3 +227,10 @@ def test_a_postgres_store_opened_read_only_is_refused_writes_by_the_server_too(
         conn = store._conn  # the session itself: the server refuses writes
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("INSERT INTO store_meta (key, value) VALUES ('x', 'y')")
+
+
+def test_export_to_a_missing_folder_is_a_one_line_error(store_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "missing" / "export.jsonl"
+    proc = _oms("audit", "export", "--store", f"sqlite:///{store_file}", "--out", str(out))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

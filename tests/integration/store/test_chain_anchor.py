@@ -104,6 +104,8 @@ def test_oms_audit_anchor_on_chain_then_verify_catches_a_full_rehash(
     assert made.returncode == 0, made.stderr
     row = json.loads(made.stdout)
     assert row["position"] == 5 and row["chain_id"] == l1.chain_id and row["block"] > 0
+    (line,) = [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert (line["hash"], line["published"]["tx_hash"]) == (row["hash"], row["tx_hash"])
     chain_args = ("--anchor-chain", l1.rpc_url, "--anchor-contract", contract)
     ok = _oms("audit", "verify", "--store", url, *chain_args)
     assert ok.returncode == 0 and "matches 1 anchor(s)" in ok.stdout, ok.stderr

@@ -331,3 +331,53 @@ async def test_an_edited_event_stops_the_restart_before_any_snapshot_is_used(db:
     with pytest.raises(StoreTampered) as caught:
         await _restart(db.url)
     assert (caught.value.table, caught.value.row) == ("events", "3")
+
+
+def test_snapshots_of_a_store_from_before_seals_are_sealed_once_then_never_again(db: Db) -> None:
+    _journal(db.url)
+    # A store as an older oms-chain left it: no seals, no marker.
+    db.sql("DELETE FROM snapshot_seals")
+    db.sql("DELETE FROM store_meta WHERE key = 'snapshot_seals'")
+    assert _load(db.url, "nonces/31337/0xabc") == (2, {"next": 7, "released": []})
+    # From now on an unsealed row is not blessed by the next writer.
+    db.sql("DELETE FROM snapshot_seals WHERE name = ?", ("nonces/31337/0xabc",))
+    with pytest.raises(StoreTampered, match="no seal"):
+        _load(db.url, "nonces/31337/0xabc")
+
+
+# -- the journals that restart loads, through their own classes ---------------------------------
+
+
+def test_the_journals_restart_loads_refuse_tampered_rows(db: Db) -> None:
+    from oms_chain.chain.nonces import StoreNonceJournal
+    from oms_chain.chain.tracker import StoreTrackerJournal
+    from oms_chain.venues.amm.account import AmmOrderJournal
+
+    addr = "0x" + "ab" * 20
+    with open_store(db.url) as store:
+        store.append("s", [ev(1)], 0)
+        StoreNonceJournal(store).save(31337, addr, 12, (10,))
+        StoreTrackerJournal(store).save(31337, [{"tx_hash": "0x01", "nonce": 11}])
+        AmmOrderJournal(store, 31337, addr).put("coid-1", {"order_id": "o1", "raw": "0x02"})
+    with open_store(db.url) as store:  # untouched: everything loads
+        assert StoreNonceJournal(store).load(31337, addr) == (12, (10,))
+        assert AmmOrderJournal(store, 31337, addr).get("coid-1") == {
+            "order_id": "o1",
+            "raw": "0x02",
+        }
+    db.sql(
+        "UPDATE snapshots SET state = ? WHERE name LIKE ?", ('{"next":5,"released":[]}', "nonces/%")
+    )
+    db.sql("DELETE FROM snapshots WHERE name LIKE ?", ("amm-orders/%",))
+    db.sql("UPDATE snapshots SET state = ? WHERE name LIKE ?", ('{"txs":[]}', "settlement/%"))
+    with open_store(db.url) as store:
+        with pytest.raises(StoreTampered) as nonces:
+            StoreNonceJournal(store).load(31337, addr)
+        with pytest.raises(StoreTampered) as orders:
+            AmmOrderJournal(store, 31337, addr)
+        with pytest.raises(StoreTampered) as tracker:
+            StoreTrackerJournal(store).load(31337)
+    # (names as the journals write them today; only their prefixes are relied on)
+    assert nonces.value.table == "snapshots" and nonces.value.row.startswith("nonces/")
+    assert orders.value.row.startswith("amm-orders/") and "deleted" in str(orders.value)
+    assert tracker.value.row.startswith("settlement/31337")

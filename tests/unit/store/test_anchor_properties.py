@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_conformance import ev
 
-from oms_chain.model import OmsError
+from oms_chain.chain.anchor import store_id_topic
+from oms_chain.model import InvalidInput, OmsError
 from oms_chain.store import (
     Anchor,
     InvalidEvent,
     SqliteEventStore,
     append_anchor_file,
+    open_store,
     read_anchor_file,
     verify_audit,
 )
@@ -166,3 +169,58 @@ def test_any_damaged_anchor_line_is_an_invalid_event_naming_the_line(
 def test_bad_anchor_values_are_refused(position: Any, digest: str) -> None:
     with pytest.raises(InvalidEvent):
         Anchor(position, digest, None, "x")
+
+
+class _AnotherWriterAppends:
+    """The store as seen while another process appends: after the first row is read, three
+    events are appended through a second real connection to the same file."""
+
+    def __init__(self, path: Path) -> None:
+        self.reader = SqliteEventStore(str(path))
+        self.writer = SqliteEventStore(str(path))
+
+    def head(self) -> Any:
+        return self.reader.head()
+
+    def read_audit_rows(self, from_position: int = 0) -> Any:
+        for n, row in enumerate(self.reader.read_audit_rows(from_position)):
+            yield row
+            if n == 0 and from_position == 0:
+                for i in (101, 102, 103):
+                    self.writer.append("other", [ev(i)], None)
+
+
+def test_appends_by_another_writer_during_verification_are_not_tampering(tmp_path: Path) -> None:
+    path = tmp_path / "oms.db"
+    with SqliteEventStore(str(path)) as store:
+        for i in range(1, 4):
+            store.append("s", [ev(i)], None)
+    live = _AnotherWriterAppends(path)
+    try:
+        report = verify_audit(live)  # type: ignore[arg-type]
+    finally:
+        live.reader.close()
+        live.writer.close()
+    assert report.ok and report.checked == 6
+
+
+@settings(max_examples=30)
+@given(content=st.binary(max_size=600))
+def test_read_only_open_of_any_file_is_an_oms_error_or_a_store_and_never_writes(
+    tmp_path_factory: Any, content: bytes
+) -> None:
+    folder = tmp_path_factory.mktemp("ro")
+    path = folder / "x.db"
+    path.write_bytes(content)
+    with contextlib.suppress(OmsError):
+        open_store(f"sqlite:///{path}", read_only=True).close()
+    assert [p.name for p in folder.iterdir()] == ["x.db"] and path.read_bytes() == content
+
+
+@given(value=st.one_of(st.text(max_size=40), st.integers(), st.none(), st.binary(max_size=8)))
+def test_store_id_topic_takes_only_32_lowercase_hex_digits(value: Any) -> None:
+    try:
+        topic = store_id_topic(value)
+    except InvalidInput:
+        return
+    assert topic == "0x" + value + "0" * 32 and len(topic) == 66
