@@ -47,6 +47,10 @@ __all__ = ["DevAccount", "Devnet", "DevnetChain", "DevnetConfig", "derive_accoun
 
 _CACHE_FORMAT = 1
 
+#: ``exchange_agents``: ``live`` market makers and takers act every 0.1 s; ``still`` they seed
+#: the book once (deterministic for a seed) and wait; ``off`` no agents, an empty book.
+EXCHANGE_AGENT_MODES = ("live", "still", "off")
+
 #: Starting balances of each simulator account (devnet only).
 _EXCHANGE_GRANTS = {"USDC": 1_000_000, "ETH": 200, "BTC": 10}
 
@@ -92,7 +96,7 @@ class DevnetConfig:
     with_exchange: bool = False
     exchange_seed: int = 0
     exchange_volatility: float = 0.0005
-    exchange_agents: bool = True
+    exchange_agents: str = "live"
     exchange_anchor: bool = True
     exchange_accounts: int = 3
     use_state_cache: bool = True
@@ -116,6 +120,11 @@ class DevnetConfig:
             raise InvalidInput(
                 f"exchange_volatility must be within [0, {MAX_VOLATILITY}] per agent step "
                 f"(default 0.0005), got {self.exchange_volatility}"
+            )
+        if self.exchange_agents not in EXCHANGE_AGENT_MODES:
+            raise InvalidInput(
+                f"exchange_agents must be one of {', '.join(EXCHANGE_AGENT_MODES)}, got "
+                f"{self.exchange_agents!r}"
             )
         if not 0 <= self.exchange_seed < 2**63:
             raise InvalidInput(f"exchange_seed must be within [0, 2**63), got {self.exchange_seed}")
@@ -283,7 +292,8 @@ class Devnet:
             SimulatorConfig(
                 seed=cfg.exchange_seed,
                 price_sigma=cfg.exchange_volatility,
-                agents=cfg.exchange_agents,
+                agents=cfg.exchange_agents != "off",
+                agents_running=cfg.exchange_agents == "live",
                 anchor=anchor,
             )
         )
