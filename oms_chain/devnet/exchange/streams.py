@@ -35,23 +35,18 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
-from oms_chain.devnet.exchange import orders_api
+from oms_chain.devnet.exchange import ws_api
 from oms_chain.devnet.exchange.errors import ExchangeApiError
 from oms_chain.devnet.exchange.klines import KLINE_MS, Candle, candles
 from oms_chain.devnet.exchange.markets import fmt
 from oms_chain.devnet.exchange.matching import MatchingEngine, Order, Trade
 from oms_chain.devnet.exchange.security import (
-    ApiKey,
     KeyRing,
     OrderCounter,
-    check_timestamp,
-    hmac_hex,
 )
 from oms_chain.devnet.exchange.wire import (
     balance_event,
-    cancel_json,
     execution_report,
-    order_json,
     ticker_event,
     ticker_json,
 )
@@ -583,12 +578,12 @@ class StreamHub:
             return {}
         if method == "time":
             return {"serverTime": now}
-        order_call = self._order_calls.get(method)
+        order_call = ws_api.ORDER_METHODS.get(method)
         if order_call is not None:
-            key = self._signed(params, now)
-            return order_call(key.account_id, {k: _api_value(v) for k, v in params.items()})
+            key = ws_api.signed_key(self.keys, params, now)
+            return order_call(self, key.account_id, ws_api.string_params(params))
         if method == "userDataStream.subscribe.signature":
-            key = self._signed(params, now)
+            key = ws_api.signed_key(self.keys, params, now)
             sub_id = next(self._sub_ids)
             conn.api_subs[sub_id] = key.account_id
             self._add_user(conn, key.account_id, sub_id)
@@ -603,47 +598,3 @@ class StreamHub:
         if method == "session.subscriptions":
             return [{"subscriptionId": s} for s in sorted(conn.api_subs)]
         raise ExchangeApiError(-1020, "This operation is not supported.")
-
-    def _signed(self, params: dict[str, object], now: int) -> ApiKey:
-        """The key of a SIGNED ws-api request: ``apiKey``, HMAC ``signature`` over the other
-        parameters sorted by name, ``timestamp`` within ``recvWindow``."""
-        key = self.keys.lookup(str(params.get("apiKey") or ""))
-        signature = params.get("signature")
-        payload = "&".join(
-            f"{k}={_api_value(v)}" for k, v in sorted(params.items()) if k != "signature"
-        )
-        if not isinstance(signature, str) or hmac_hex(key.secret, payload) != signature.lower():
-            raise ExchangeApiError(-1022, "Signature for this request is not valid.")
-        check_timestamp(_opt_str(params.get("timestamp")), _opt_str(params.get("recvWindow")), now)
-        return key
-
-    @property
-    def _order_calls(self) -> dict[str, Callable[[str, dict[str, str]], object]]:
-        return {
-            "order.place": lambda acct, p: orders_api.place_order(self, acct, p),
-            "order.test": lambda acct, p: orders_api.test_order(self, acct, p),
-            "order.status": lambda acct, p: orders_api.query_order(self, acct, p),
-            "order.cancel": lambda acct, p: orders_api.cancel_order(self, acct, p),
-            "order.cancelReplace": lambda acct, p: orders_api.cancel_replace(self, acct, p),
-            "openOrders.status": self._open_orders,
-            "openOrders.cancelAll": self._cancel_all,
-        }
-
-    def _open_orders(self, account_id: str, params: dict[str, str]) -> object:
-        symbol = orders_api.symbol_spec(self, params).symbol if params.get("symbol") else None
-        return [order_json(o) for o in self.engine.open_orders(account_id, symbol)]
-
-    def _cancel_all(self, account_id: str, params: dict[str, str]) -> object:
-        symbol = orders_api.symbol_spec(self, params).symbol
-        now = self.engine.now_ms()
-        return [cancel_json(o, now) for o in self.engine.cancel_all(account_id, symbol)]
-
-
-def _api_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value is None else str(value)

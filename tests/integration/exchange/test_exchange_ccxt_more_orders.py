@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import ccxt
 import pytest
 from exchange_helpers import API_KEY, rest_client, trade_at
@@ -44,6 +45,27 @@ async def test_fetch_status_is_ok_and_maintenance_when_the_simulator_says_so(
     status = await client.fetch_status()
     assert status["status"] == "maintenance"
     assert status["info"] == {"status": 1, "msg": "system_maintenance"}
+
+
+async def test_maintenance_is_switched_through_the_admin_endpoint(
+    client: Any, quiet: ExchangeSimulator
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{quiet.url}/_sim/maintenance", json={"on": True}) as response:
+            assert await response.json() == {"maintenance": True}
+        assert (await client.fetch_status())["status"] == "maintenance"
+        async with http.post(f"{quiet.url}/_sim/maintenance", json={"on": False}) as response:
+            assert await response.json() == {"maintenance": False}
+        async with http.get(f"{quiet.url}/_sim/state") as response:
+            state = await response.json()
+    assert state["maintenance"] is False and state["anchor"] == {"anchored": False, "failures": 0}
+    assert (await client.fetch_status())["status"] == "ok"
+
+
+async def test_fetch_trading_fee_of_one_symbol_asks_for_that_symbol(client: Any) -> None:
+    fee = await client.fetch_trading_fee("BTC/USDC")
+    assert fee["symbol"] == "BTC/USDC" and fee["maker"] == 0.001 and fee["taker"] == 0.001
+    assert fee["info"]["symbol"] == "BTCUSDC"
 
 
 async def test_fetch_trading_fees_gives_the_accounts_rates_for_every_market(
@@ -183,6 +205,16 @@ async def test_take_profit_limit_buy_triggers_when_last_price_falls_to_the_stop(
     working = await client.fetch_order(order["id"], SYMBOL)
     assert working["status"] == "open" and working["info"]["isWorking"] is True
     assert quiet.engine.best_bid_ask("ETHUSDC")[0] == (D(2810), D(1))
+
+
+async def test_unified_stop_loss_price_makes_ccxt_send_a_stop_loss_limit(
+    client: Any, quiet: ExchangeSimulator
+) -> None:
+    trade_at(quiet, "3000")
+    order = await client.create_order(SYMBOL, "limit", "sell", 0.2, 2790, {"stopLossPrice": 2800})
+    assert order["info"]["type"] == "STOP_LOSS_LIMIT" and order["triggerPrice"] == 2800
+    (pending,) = quiet.engine.pending_stops("ETHUSDC")
+    assert (pending.stop_price, pending.price, pending.side) == (2800, 2790, "SELL")
 
 
 async def test_stop_orders_that_would_trigger_at_once_are_refused(
