@@ -346,6 +346,10 @@ class StreamHub:
         """How many connections are subscribed to ``stream`` (e.g. ``ethusdc@kline_1m``)."""
         return len(self._subs.get(stream, ()))
 
+    def user_subscribers(self, account_id: str) -> int:
+        """How many user-data subscriptions (ws-api or listenKey) the account has."""
+        return len(self._user.get(account_id, ()))
+
     def _subscribe(self, conn: _Conn, stream: str) -> bool:
         symbol = self._parse_stream(stream)
         if symbol is None:
