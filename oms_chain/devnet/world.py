@@ -79,7 +79,14 @@ def derive_accounts(mnemonic: str, count: int) -> tuple[DevAccount, ...]:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DevnetConfig:
-    """Settings of the devnet world; every field has a working default."""
+    """Settings of the devnet world; every field has a working default.
+
+    The exchange simulator (``with_exchange``): ``exchange_seed`` seeds its agents;
+    ``exchange_volatility`` is the price volatility per agent step (0.1 s; 0..0.05); with
+    ``exchange_anchor`` (default) its ETH and BTC prices follow the L1's WETH/USDC and WBTC/USDC
+    pools (read every second, never traded), within 25 bps; ``exchange_agents`` is ``live``,
+    ``still`` (the book seeded once, then still: deterministic for a seed) or ``off``.
+    """
 
     l1_chain_id: int = 31337
     l2_chain_id: int = 31338
