@@ -37,7 +37,7 @@ from aiohttp import WSMsgType, web
 
 from oms_chain.devnet.exchange import ws_api
 from oms_chain.devnet.exchange.errors import ExchangeApiError
-from oms_chain.devnet.exchange.klines import KLINE_MS, Candle, candles
+from oms_chain.devnet.exchange.klines import KLINE_MS, CandleStreams
 from oms_chain.devnet.exchange.markets import fmt
 from oms_chain.devnet.exchange.matching import MatchingEngine, Order, Trade
 from oms_chain.devnet.exchange.security import (
@@ -116,7 +116,7 @@ class StreamHub:
         self._user: dict[str, set[tuple[_Conn, int | None]]] = {}
         self._buffers: dict[str, _DepthBuffer] = {}
         self._stream_symbol: dict[str, str] = {}
-        self._candles: dict[str, Candle | None] = {}
+        self._candles = CandleStreams()
         self._sub_ids = itertools.count()
         self._tasks: list[asyncio.Task[None]] = []
         self.messages_sent = 0
@@ -176,10 +176,8 @@ class StreamHub:
     def on_trade(self, trade: Trade) -> None:
         """Push ``trade`` / ``aggTrade`` / ``kline`` events (real time)."""
         lower = trade.symbol.lower()
-        for interval in KLINE_MS:
-            stream = f"{lower}@kline_{interval}"
-            if stream in self._subs:
-                self._kline_trade(stream, trade, interval)
+        for stream, event in self._candles.on_trade(trade, self.engine.now_ms()):
+            self._broadcast(stream, event)
         stream = f"{lower}@trade"
         if stream in self._subs:
             self._broadcast(
@@ -288,24 +286,10 @@ class StreamHub:
                 },
             )
 
-    def _kline_trade(self, stream: str, trade: Trade, interval: str) -> None:
-        candle = self._candles.get(stream)
-        now = self.engine.now_ms()
-        if candle is not None and candle.covers(trade.time):
-            candle.add(trade)
-        else:
-            if candle is not None and trade.time > candle.close_time:
-                self._broadcast(stream, candle.event(now, closed=True))
-            candle = self._candles[stream] = Candle.start(trade, interval)
-        self._broadcast(stream, candle.event(now, closed=False))
-
     def flush_klines(self) -> None:
         """Send the final event (``"x": true``) of every streamed candle whose time is over."""
-        now = self.engine.now_ms()
-        for stream, candle in list(self._candles.items()):
-            if candle is not None and now > candle.close_time and stream in self._subs:
-                self._broadcast(stream, candle.event(now, closed=True))
-                self._candles[stream] = None
+        for stream, event in self._candles.closing(self.engine.now_ms()):
+            self._broadcast(stream, event)
 
     def flush_tickers(self) -> None:
         """Send ``24hrTicker`` / ``24hrMiniTicker`` events on every subscribed ``<symbol>@ticker``
@@ -355,12 +339,8 @@ class StreamHub:
         if symbol is None:
             return False
         self._stream_symbol[stream] = symbol
-        interval = stream.partition("@kline_")[2]
-        if interval and stream not in self._subs:  # the open candle so far, from the history
-            now = self.engine.now_ms()
-            span = KLINE_MS[interval]
-            current = candles(self.engine.trades[symbol], interval, now // span * span)
-            self._candles[stream] = current[-1] if current else None
+        if "@kline_" in stream and stream not in self._subs:
+            self._candles.open(stream, self.engine.trades[symbol], self.engine.now_ms())
         self._subs.setdefault(stream, set()).add(conn)
         conn.streams.add(stream)
         return True
@@ -373,7 +353,7 @@ class StreamHub:
             if not subs:
                 del self._subs[stream]
                 self._buffers.pop(stream, None)
-                self._candles.pop(stream, None)
+                self._candles.close(stream)
 
     def _forget(self, conn: _Conn) -> None:
         self.conns.discard(conn)
@@ -569,10 +549,31 @@ class StreamHub:
                 {"id": None, "status": 400, "error": {"code": -1135, "msg": "Invalid JSON Request"}}
             )
             return
+        if not isinstance(params, dict):
+            conn.send(
+                {
+                    "id": request_id,
+                    "status": 400,
+                    "error": {
+                        "code": -1135,
+                        "msg": "JSON sent for parameter 'params' is not valid.",
+                    },
+                }
+            )
+            return
         try:
             result = self._api_call(conn, str(method), params)
         except ExchangeApiError as exc:
             conn.send({"id": request_id, "status": exc.http_status, "error": exc.to_json()})
+            return
+        except (ValueError, TypeError, ArithmeticError):  # a malformed value no check caught
+            conn.send(
+                {
+                    "id": request_id,
+                    "status": 400,
+                    "error": {"code": -1100, "msg": "Illegal characters found in a parameter."},
+                }
+            )
             return
         conn.send({"id": request_id, "status": 200, "result": result, "rateLimits": []})
 

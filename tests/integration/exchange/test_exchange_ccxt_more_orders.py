@@ -33,7 +33,8 @@ async def client(quiet: ExchangeSimulator) -> AsyncIterator[Any]:
 
 def error_body(exc: BaseException) -> Any:
     """The JSON body Binance answered, as ccxt quotes it in the exception text."""
-    return json.loads(str(exc).partition(" ")[2])
+    text = str(exc)
+    return json.loads(text[text.index("{") :])
 
 
 async def test_fetch_status_is_ok_and_maintenance_when_the_simulator_says_so(
@@ -156,6 +157,64 @@ async def test_cancel_replace_whose_new_order_is_unfunded_cancels_and_says_parti
     assert (await client.fetch_order(first["id"], SYMBOL))["status"] == "canceled"
     assert await client.fetch_open_orders(SYMBOL) == []
     assert check_invariants(quiet.engine) == []
+
+
+async def test_cancel_replace_allow_failure_places_the_new_order_even_if_the_cancel_fails(
+    client: Any, quiet: ExchangeSimulator
+) -> None:
+    # ccxt's implicit method for the endpoint: unmodified ccxt signing, our parameters
+    with pytest.raises(ccxt.ExchangeError) as err:
+        await client.privatePostOrderCancelReplace(
+            {
+                "symbol": "ETHUSDC",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.5",
+                "price": "2500",
+                "cancelReplaceMode": "ALLOW_FAILURE",
+                "cancelOrderId": "777",
+                "newClientOrderId": "allow-1",
+            }
+        )
+    body = error_body(err.value)
+    assert body["code"] == -2021 and body["data"]["cancelResult"] == "FAILURE"
+    assert body["data"]["newOrderResult"] == "SUCCESS"
+    assert body["data"]["newOrderResponse"]["clientOrderId"] == "allow-1"
+    (placed,) = await client.fetch_open_orders(SYMBOL)
+    assert placed["clientOrderId"] == "allow-1" and placed["price"] == 2500
+
+
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        ({"cancelReplaceMode": "SOMETIMES"}, -1130),
+        ({"cancelReplaceMode": None}, -1102),
+        ({"cancelOrderId": None}, -1102),
+        ({"stopPrice": "2400"}, -1106),
+        ({"price": "abc"}, -1100),
+        ({"quantity": "0.00001"}, -1013),
+    ],
+)
+async def test_malformed_cancel_replace_changes_nothing(
+    client: Any, quiet: ExchangeSimulator, extra: dict[str, Any], code: int
+) -> None:
+    first = await client.create_order(SYMBOL, "limit", "buy", 1, 2500)
+    params = {
+        "symbol": "ETHUSDC",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.5",
+        "price": "2400",
+        "cancelReplaceMode": "STOP_ON_FAILURE",
+        "cancelOrderId": first["id"],
+    }
+    params.update(extra)
+    with pytest.raises(ccxt.BaseError) as err:
+        await client.privatePostOrderCancelReplace({k: v for k, v in params.items() if v})
+    assert error_body(err.value)["code"] == code
+    assert [o["id"] for o in await client.fetch_open_orders(SYMBOL)] == [first["id"]]
 
 
 async def test_stop_loss_limit_sell_waits_off_the_book_then_fills_when_last_price_falls(

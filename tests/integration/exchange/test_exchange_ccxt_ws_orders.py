@@ -148,6 +148,32 @@ async def test_websocket_api_order_place_refuses_a_bad_signature(
     assert len(quiet.engine.open_orders("acct-" + API_KEY)) == 1
 
 
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("not json", -1135),
+        ('["a list"]', -1135),
+        ('{"id": 1, "method": "order.place", "params": ["x"]}', -1135),
+        ('{"id": 2, "method": "order.place", "params": {}}', -2014),
+        ('{"id": 3, "method": "order.place", "params": {"apiKey": "nobody"}}', -2015),
+        ('{"id": 4, "method": "order.place", "params": {"apiKey": "test-key"}}', -1022),
+        ('{"id": 5, "method": "order.teleport", "params": {}}', -1020),
+        ('{"id": 6, "method": "ping", "params": 5}', -1135),
+    ],
+)
+async def test_hostile_websocket_api_requests_get_an_error_and_the_connection_stays_up(
+    quiet: ExchangeSimulator, message: str, code: int
+) -> None:
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{quiet.ws_url}/ws-api/v3") as ws:
+        await ws.send_str(message)
+        answer = json.loads((await ws.receive(timeout=5)).data)
+        assert answer["status"] in (400, 401) and answer["error"]["code"] == code
+        await ws.send_str('{"id": "still-there", "method": "ping"}')
+        pong = json.loads((await ws.receive(timeout=5)).data)
+        assert pong["id"] == "still-there" and pong["status"] == 200
+    assert quiet.engine.open_orders("acct-" + API_KEY) == []
+
+
 async def test_watch_orders_reports_a_stop_order_waiting_then_filled_after_its_trigger(
     pro: Any, quiet: ExchangeSimulator
 ) -> None:
