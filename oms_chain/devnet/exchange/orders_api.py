@@ -211,9 +211,13 @@ def cancel_replace(
             "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, but both were "
             "empty/null!",
         )
-    # Filters and the order count are evaluated before anything happens.
+    # Filters and the order count are evaluated before anything happens; the new order counts
+    # even when it is not attempted (as on Binance).
     engine.check_order(**args)
     desk.order_counter.check(account_id)
+    count = desk.order_counter.add(account_id)
+    if headers is not None:
+        headers["X-MBX-ORDER-COUNT-10S"] = str(count)
     symbol = args["symbol"]
     cancel_response: dict[str, object]
     try:
@@ -248,9 +252,6 @@ def cancel_replace(
     except ExchangeApiError as exc:
         new_ok = False
         new_response = exc.to_json()
-    count = desk.order_counter.add(account_id)
-    if headers is not None:
-        headers["X-MBX-ORDER-COUNT-10S"] = str(count)
     body: dict[str, object] = {
         "cancelResult": "SUCCESS" if cancel_ok else "FAILURE",
         "newOrderResult": "SUCCESS" if new_ok else "FAILURE",
