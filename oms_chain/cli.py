@@ -383,9 +383,9 @@ def version() -> None:
 
 
 def _on_off(value: str) -> str:
-    """``--agents`` accepts ``on`` or ``off`` (any case)."""
-    if value.lower() not in ("on", "off"):
-        raise typer.BadParameter(f"expected on or off, got {value!r}")
+    """``--agents`` accepts ``on``, ``off`` or ``still`` (any case)."""
+    if value.lower() not in ("on", "off", "still"):
+        raise typer.BadParameter(f"expected on, off or still, got {value!r}")
     return value.lower()
 
 
@@ -441,8 +441,9 @@ def devnet_up(
         str,
         typer.Option(
             "--agents",
-            metavar="on|off",
-            help="Exchange market makers and takers: on (default) or off (an empty book).",
+            metavar="on|off|still",
+            help="Exchange market makers and takers: on (default), off (an empty book) or "
+            "still (they seed the book once, then wait: deterministic for a --seed).",
             callback=_on_off,
         ),
     ] = "on",
@@ -454,7 +455,7 @@ def devnet_up(
     config = DevnetConfig(
         exchange_seed=seed,
         exchange_volatility=volatility,
-        exchange_agents=agents == "on",
+        exchange_agents={"on": "live"}.get(agents, agents),
         with_l2=l2,
         with_exchange=exchange,
         fork_url=fork_url,

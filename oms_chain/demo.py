@@ -292,7 +292,10 @@ def run_demo(
     what = "L1 + L2 + exchange simulator" if with_exchange else "L1 + L2"
     with console.status(f"starting the devnet ({what})…") as status:
         world = Devnet(
-            DevnetConfig(use_state_cache=not fresh, with_exchange=with_exchange),
+            # a still exchange book (seeded once by the agents): the same plan and fills each run
+            DevnetConfig(
+                use_state_cache=not fresh, with_exchange=with_exchange, exchange_agents="still"
+            ),
             progress=lambda m: status.update(m),
         ).start()
     try:

@@ -47,6 +47,10 @@ __all__ = ["DevAccount", "Devnet", "DevnetChain", "DevnetConfig", "derive_accoun
 
 _CACHE_FORMAT = 1
 
+#: ``exchange_agents``: ``live`` market makers and takers act every 0.1 s; ``still`` they seed
+#: the book once (deterministic for a seed) and wait; ``off`` no agents, an empty book.
+EXCHANGE_AGENT_MODES = ("live", "still", "off")
+
 #: Starting balances of each simulator account (devnet only).
 _EXCHANGE_GRANTS = {"USDC": 1_000_000, "ETH": 200, "BTC": 10}
 
@@ -75,7 +79,14 @@ def derive_accounts(mnemonic: str, count: int) -> tuple[DevAccount, ...]:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DevnetConfig:
-    """Settings of the devnet world; every field has a working default."""
+    """Settings of the devnet world; every field has a working default.
+
+    The exchange simulator (``with_exchange``): ``exchange_seed`` seeds its agents;
+    ``exchange_volatility`` is the price volatility per agent step (0.1 s; 0..0.05); with
+    ``exchange_anchor`` (default) its ETH and BTC prices follow the L1's WETH/USDC and WBTC/USDC
+    pools (read every second, never traded), within 25 bps; ``exchange_agents`` is ``live``,
+    ``still`` (the book seeded once, then still: deterministic for a seed) or ``off``.
+    """
 
     l1_chain_id: int = 31337
     l2_chain_id: int = 31338
@@ -92,7 +103,7 @@ class DevnetConfig:
     with_exchange: bool = False
     exchange_seed: int = 0
     exchange_volatility: float = 0.0005
-    exchange_agents: bool = True
+    exchange_agents: str = "live"
     exchange_anchor: bool = True
     exchange_accounts: int = 3
     use_state_cache: bool = True
@@ -116,6 +127,11 @@ class DevnetConfig:
             raise InvalidInput(
                 f"exchange_volatility must be within [0, {MAX_VOLATILITY}] per agent step "
                 f"(default 0.0005), got {self.exchange_volatility}"
+            )
+        if self.exchange_agents not in EXCHANGE_AGENT_MODES:
+            raise InvalidInput(
+                f"exchange_agents must be one of {', '.join(EXCHANGE_AGENT_MODES)}, got "
+                f"{self.exchange_agents!r}"
             )
         if not 0 <= self.exchange_seed < 2**63:
             raise InvalidInput(f"exchange_seed must be within [0, 2**63), got {self.exchange_seed}")
@@ -283,7 +299,8 @@ class Devnet:
             SimulatorConfig(
                 seed=cfg.exchange_seed,
                 price_sigma=cfg.exchange_volatility,
-                agents=cfg.exchange_agents,
+                agents=cfg.exchange_agents != "off",
+                agents_running=cfg.exchange_agents == "live",
                 anchor=anchor,
             )
         )

@@ -19,7 +19,16 @@ Pointing unmodified ccxt at it (only public options and ``urls['api']`` change):
 
 Spot user data reaches ccxt.pro through the WebSocket API (``/ws-api/v3``,
 ``userDataStream.subscribe.signature``); the legacy listenKey stream (``/ws/<listenKey>``) is
-served too.
+served too. ``binance_urls`` also points ``urls['api']['ws']['ws-api']`` here, so ccxt.pro's
+``create_order_ws`` / ``cancel_order_ws`` / ``fetch_order_ws`` / ``edit_order_ws`` /
+``fetch_open_orders_ws`` use the simulator's ``order.*`` / ``openOrders.*`` methods.
+
+Beyond orders, books, trades and tickers it answers ``fetch_status`` (``/sapi/v1/system/status``),
+``fetch_trading_fees`` (``/sapi/v1/asset/tradeFee``), ``edit_order``
+(``/api/v3/order/cancelReplace``), ``STOP_LOSS_LIMIT`` / ``TAKE_PROFIT_LIMIT`` orders (triggered
+by the last trade price) and ``watch_ohlcv`` (``<symbol>@kline_<interval>``). Prices can follow
+an anchor (``SimulatorConfig(anchor=...)``, e.g. the devnet's pools through
+:class:`oms_chain.devnet.pool_anchor.PoolAnchor`, or a :class:`StaticAnchor`).
 """
 
 from oms_chain.devnet.exchange.agents import (

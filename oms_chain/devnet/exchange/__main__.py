@@ -22,6 +22,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-agents", action="store_true", help="no market maker / taker")
     parser.add_argument(
+        "--volatility",
+        type=float,
+        default=0.0005,
+        help="price volatility per agent step (0.1 s), 0..0.05 (default 0.0005)",
+    )
+    parser.add_argument(
         "--account",
         action="append",
         default=[],
@@ -33,7 +39,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 async def _main(args: argparse.Namespace) -> None:
     sim = ExchangeSimulator(
-        SimulatorConfig(host=args.host, port=args.port, seed=args.seed, agents=not args.no_agents)
+        SimulatorConfig(
+            host=args.host,
+            port=args.port,
+            seed=args.seed,
+            agents=not args.no_agents,
+            price_sigma=args.volatility,
+        )
     )
     await sim.start()
     for spec in args.account:

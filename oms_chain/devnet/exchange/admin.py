@@ -10,6 +10,8 @@
 * ``POST /_sim/faults/throttle``       - ``{"weight_limit": 100 | null}``
 * ``POST /_sim/faults/clear``
 * ``POST /_sim/agents/pause`` / ``resume`` / ``step`` (``{"steps": n}``)
+* ``POST /_sim/anchor/refresh``        - read the price anchor (the pools) now -> applied prices
+* ``POST /_sim/maintenance``           - ``{"on": true}``: system status says maintenance
 """
 
 from __future__ import annotations
@@ -69,6 +71,11 @@ def add_admin_routes(app: web.Application, sim: ExchangeSimulator) -> None:
                 "weight_limit": sim.limiter.limit,
             },
             "agents": {"running": sim.agents.running, "steps": sim.agents.steps},
+            "anchor": {
+                "anchored": sim.config.anchor is not None,
+                "failures": sim.anchor_failures,
+            },
+            "maintenance": sim.maintenance,
         }
 
     async def prices(_: dict[str, Any]) -> object:
@@ -133,3 +140,13 @@ def add_admin_routes(app: web.Application, sim: ExchangeSimulator) -> None:
     app.router.add_post("/_sim/agents/pause", guarded(pause))
     app.router.add_post("/_sim/agents/resume", guarded(resume))
     app.router.add_post("/_sim/agents/step", guarded(step))
+
+    async def refresh_anchor(_: dict[str, Any]) -> object:
+        return {asset: fmt(price) for asset, price in (await sim.refresh_anchor()).items()}
+
+    async def maintenance(data: dict[str, Any]) -> object:
+        sim.maintenance = bool(data.get("on", True))
+        return {"maintenance": sim.maintenance}
+
+    app.router.add_post("/_sim/anchor/refresh", guarded(refresh_anchor))
+    app.router.add_post("/_sim/maintenance", guarded(maintenance))

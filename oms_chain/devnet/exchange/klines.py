@@ -8,14 +8,14 @@ final one (``"x": true``) once a trade lands in a later candle or the candle's t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
 from oms_chain.devnet.exchange.markets import fmt
 from oms_chain.devnet.exchange.matching import Trade
 
-__all__ = ["KLINE_MS", "Candle", "candles"]
+__all__ = ["KLINE_MS", "Candle", "CandleStreams", "candles"]
 
 KLINE_MS: dict[str, int] = {
     "1s": 1_000,
@@ -159,3 +159,47 @@ def candles(trades: Iterable[Trade], interval: str, lo: int = 0, hi: int = 2**62
         else:
             candle.add(trade)
     return [by_open[t] for t in sorted(by_open)]
+
+
+class CandleStreams:
+    """The open candle of every subscribed ``<symbol>@kline_<interval>`` stream, and the events
+    to send when trades arrive or candles end."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, Candle | None] = {}
+        self._by_symbol: dict[str, dict[str, str]] = {}  # lower symbol -> stream -> interval
+
+    def open(self, stream: str, history: Iterable[Trade], now_ms: int) -> None:
+        """Start following ``stream`` (e.g. ``ethusdc@kline_1m``); the candle of ``now_ms`` so
+        far is rebuilt from the ``history`` of trades."""
+        lower, _, interval = stream.partition("@kline_")
+        span = KLINE_MS[interval]
+        current = candles(history, interval, now_ms // span * span)
+        self._open[stream] = current[-1] if current else None
+        self._by_symbol.setdefault(lower, {})[stream] = interval
+
+    def close(self, stream: str) -> None:
+        """Stop following ``stream``."""
+        self._open.pop(stream, None)
+        lower = stream.partition("@kline_")[0]
+        self._by_symbol.get(lower, {}).pop(stream, None)
+
+    def on_trade(self, trade: Trade, now_ms: int) -> Iterator[tuple[str, dict[str, object]]]:
+        """``(stream, event)`` to send for ``trade``: the final event of a candle it ends, then
+        the candle it is in."""
+        for stream, interval in list(self._by_symbol.get(trade.symbol.lower(), {}).items()):
+            candle = self._open.get(stream)
+            if candle is not None and candle.covers(trade.time):
+                candle.add(trade)
+            else:
+                if candle is not None and trade.time > candle.close_time:
+                    yield stream, candle.event(now_ms, closed=True)
+                candle = self._open[stream] = Candle.start(trade, interval)
+            yield stream, candle.event(now_ms, closed=False)
+
+    def closing(self, now_ms: int) -> Iterator[tuple[str, dict[str, object]]]:
+        """``(stream, final event)`` of every candle whose time is over at ``now_ms``."""
+        for stream, candle in list(self._open.items()):
+            if candle is not None and now_ms > candle.close_time:
+                yield stream, candle.event(now_ms, closed=True)
+                self._open[stream] = None

@@ -30,8 +30,11 @@ class OrderDesk(Protocol):
 
 
 __all__ = [
+    "OrderDesk",
+    "cancel_open_orders",
     "cancel_order",
     "cancel_replace",
+    "open_orders",
     "parse_decimal",
     "place_order",
     "query_order",
@@ -60,12 +63,12 @@ def parse_decimal(params: Mapping[str, str], name: str) -> Decimal | None:
     return result
 
 
-def symbol_spec(sim: OrderDesk, params: Mapping[str, str]) -> SymbolSpec:
+def symbol_spec(desk: OrderDesk, params: Mapping[str, str]) -> SymbolSpec:
     """The market named by ``symbol``; -1102 when missing, -1121 when unknown."""
     symbol = params.get("symbol")
     if not symbol:
         raise mandatory_param("symbol")
-    spec = sim.engine.markets.get(symbol)
+    spec = desk.engine.markets.get(symbol)
     if spec is None:
         raise bad_symbol()
     return spec
@@ -102,8 +105,8 @@ class _OrderArgs(TypedDict):
     stop_price: Decimal | None
 
 
-def _order_args(sim: OrderDesk, params: Mapping[str, str]) -> _OrderArgs:
-    spec = symbol_spec(sim, params)
+def _order_args(desk: OrderDesk, params: Mapping[str, str]) -> _OrderArgs:
+    spec = symbol_spec(desk, params)
     side = params.get("side")
     if not side:
         raise mandatory_param("side")
@@ -125,54 +128,67 @@ def _order_args(sim: OrderDesk, params: Mapping[str, str]) -> _OrderArgs:
 
 
 def place_order(
-    sim: OrderDesk,
+    desk: OrderDesk,
     account_id: str,
     params: Mapping[str, str],
     headers: MutableMapping[str, str] | None = None,
 ) -> dict[str, object]:
     """Place an order from Binance parameters; the answer for its ``newOrderRespType``."""
-    args = _order_args(sim, params)
+    args = _order_args(desk, params)
     resp_type = _resp_type(params, args["order_type"])
-    counter = sim.order_counter
+    counter = desk.order_counter
     counter.check(account_id)
-    result = sim.engine.place(account_id, **args, client_order_id=params.get("newClientOrderId"))
+    result = desk.engine.place(account_id, **args, client_order_id=params.get("newClientOrderId"))
     count = counter.add(account_id)
     if headers is not None:
         headers["X-MBX-ORDER-COUNT-10S"] = str(count)
     return new_order_json(result.order, result.trades, resp_type)
 
 
-def test_order(sim: OrderDesk, account_id: str, params: Mapping[str, str]) -> dict[str, object]:
+def test_order(desk: OrderDesk, account_id: str, params: Mapping[str, str]) -> dict[str, object]:
     """``order.test`` / ``POST /api/v3/order/test``: check the order, place nothing: ``{}``."""
-    args = _order_args(sim, params)
+    args = _order_args(desk, params)
     _resp_type(params, args["order_type"])
-    sim.engine.check_order(**args)
+    desk.engine.check_order(**args)
     return {}
 
 
-def query_order(sim: OrderDesk, account_id: str, params: Mapping[str, str]) -> dict[str, object]:
+def query_order(desk: OrderDesk, account_id: str, params: Mapping[str, str]) -> dict[str, object]:
     """An order by ``orderId`` or ``origClientOrderId`` (-2013 when unknown)."""
-    spec = symbol_spec(sim, params)
+    spec = symbol_spec(desk, params)
     order_id, client_id = _order_ref(params, "orderId", "origClientOrderId")
-    return order_json(sim.engine.get_order(account_id, spec.symbol, order_id, client_id))
+    return order_json(desk.engine.get_order(account_id, spec.symbol, order_id, client_id))
 
 
-def cancel_order(sim: OrderDesk, account_id: str, params: Mapping[str, str]) -> dict[str, object]:
+def cancel_order(desk: OrderDesk, account_id: str, params: Mapping[str, str]) -> dict[str, object]:
     """Cancel an open order by ``orderId`` or ``origClientOrderId`` (-2011 when not open)."""
-    spec = symbol_spec(sim, params)
+    spec = symbol_spec(desk, params)
     order_id, client_id = _order_ref(params, "orderId", "origClientOrderId")
-    order = sim.engine.cancel(
+    order = desk.engine.cancel(
         account_id,
         spec.symbol,
         order_id,
         client_id,
         cancel_client_order_id=params.get("newClientOrderId") or None,
     )
-    return cancel_json(order, sim.engine.now_ms())
+    return cancel_json(order, desk.engine.now_ms())
+
+
+def open_orders(desk: OrderDesk, account_id: str, params: Mapping[str, str]) -> object:
+    """Open orders of the account (of ``symbol``, or all), oldest first."""
+    symbol = symbol_spec(desk, params).symbol if params.get("symbol") else None
+    return [order_json(o) for o in desk.engine.open_orders(account_id, symbol)]
+
+
+def cancel_open_orders(desk: OrderDesk, account_id: str, params: Mapping[str, str]) -> object:
+    """Cancel every open order of the account on ``symbol``."""
+    symbol = symbol_spec(desk, params).symbol
+    now = desk.engine.now_ms()
+    return [cancel_json(o, now) for o in desk.engine.cancel_all(account_id, symbol)]
 
 
 def cancel_replace(
-    sim: OrderDesk,
+    desk: OrderDesk,
     account_id: str,
     params: Mapping[str, str],
     headers: MutableMapping[str, str] | None = None,
@@ -180,13 +196,13 @@ def cancel_replace(
     """Cancel ``cancelOrderId`` / ``cancelOrigClientOrderId`` and place the new order described
     by the other parameters, with Binance's ``cancelReplaceMode`` rules (see
     :meth:`~oms_chain.devnet.exchange.rest.RestApi.cancel_replace`)."""
-    engine = sim.engine
+    engine = desk.engine
     mode = params.get("cancelReplaceMode")
     if not mode:
         raise mandatory_param("cancelReplaceMode")
     if mode not in _CANCEL_REPLACE_MODES:
         raise ExchangeApiError(-1130, "Data sent for parameter 'cancelReplaceMode' is not valid.")
-    args = _order_args(sim, params)
+    args = _order_args(desk, params)
     resp_type = _resp_type(params, args["order_type"])
     cancel_id, cancel_client_id = _order_ref(params, "cancelOrderId", "cancelOrigClientOrderId")
     if cancel_id is None and cancel_client_id is None:
@@ -195,9 +211,13 @@ def cancel_replace(
             "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, but both were "
             "empty/null!",
         )
-    # Filters and the order count are evaluated before anything happens.
+    # Filters and the order count are evaluated before anything happens; the new order counts
+    # even when it is not attempted (as on Binance).
     engine.check_order(**args)
-    sim.order_counter.check(account_id)
+    desk.order_counter.check(account_id)
+    count = desk.order_counter.add(account_id)
+    if headers is not None:
+        headers["X-MBX-ORDER-COUNT-10S"] = str(count)
     symbol = args["symbol"]
     cancel_response: dict[str, object]
     try:
@@ -232,9 +252,6 @@ def cancel_replace(
     except ExchangeApiError as exc:
         new_ok = False
         new_response = exc.to_json()
-    count = sim.order_counter.add(account_id)
-    if headers is not None:
-        headers["X-MBX-ORDER-COUNT-10S"] = str(count)
     body: dict[str, object] = {
         "cancelResult": "SUCCESS" if cancel_ok else "FAILURE",
         "newOrderResult": "SUCCESS" if new_ok else "FAILURE",

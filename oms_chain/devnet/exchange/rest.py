@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
 
+from oms_chain.devnet.exchange import sapi
 from oms_chain.devnet.exchange.errors import (
     ExchangeApiError,
     bad_symbol,
@@ -481,75 +482,23 @@ class RestApi:
         rows = _select(rows, p, "fromId", lambda r: r[0].trade_id, lambda r: r[0].time, 500)
         return [account_trade_json(t, account_id, as_buyer) for t, as_buyer in rows]
 
-    # ------------------------------------------------------------ ccxt load_markets() defaults
+    # ------------------------------------------------------------ /sapi (see .sapi)
 
     async def coins(self, call: _Call) -> object:
-        """``GET /sapi/v1/capital/config/getall``: every asset of the markets with the account's
-        balance and one (simulated) network; deposits and withdrawals are not simulated."""
         assert call.key is not None
-        account = self.engine.accounts[call.key.account_id]
-        assets = sorted({a for s in self.engine.markets.values() for a in (s.base, s.quote)})
-        return [
-            {
-                "coin": asset,
-                "name": asset,
-                "depositAllEnable": False,
-                "withdrawAllEnable": False,
-                "free": fmt(account.free[asset]),
-                "locked": fmt(account.locked[asset]),
-                "freeze": fmt(Decimal(0)),
-                "withdrawing": fmt(Decimal(0)),
-                "ipoing": fmt(Decimal(0)),
-                "ipoable": fmt(Decimal(0)),
-                "storage": fmt(Decimal(0)),
-                "isLegalMoney": False,
-                "trading": True,
-                "networkList": [
-                    {
-                        "network": "SIM",
-                        "coin": asset,
-                        "name": "oms-chain exchange simulator",
-                        "isDefault": True,
-                        "depositEnable": False,
-                        "withdrawEnable": False,
-                        "withdrawIntegerMultiple": fmt(Decimal("0.00000001")),
-                        "withdrawFee": fmt(Decimal(0)),
-                        "withdrawMin": fmt(Decimal(0)),
-                        "withdrawMax": fmt(Decimal(0)),
-                        "depositDust": fmt(Decimal("0.00000001")),
-                        "minConfirm": 0,
-                        "unLockConfirm": 0,
-                    }
-                ],
-            }
-            for asset in assets
-        ]
+        return sapi.capital_config(self.engine, self.engine.accounts[call.key.account_id])
 
     async def system_status(self, call: _Call) -> object:
-        """``GET /sapi/v1/system/status``: ``{"status": 0, "msg": "normal"}``, or
-        ``{"status": 1, "msg": "system_maintenance"}`` while the simulator is in maintenance."""
-        if self.sim.maintenance:
-            return {"status": 1, "msg": "system_maintenance"}
-        return {"status": 0, "msg": "normal"}
+        return sapi.system_status(self.sim.maintenance)
 
     async def trade_fee(self, call: _Call) -> object:
-        """``GET /sapi/v1/asset/tradeFee``: the account's maker / taker rates per symbol (all, or
-        ``symbol``)."""
         assert call.key is not None
-        account = self.engine.accounts[call.key.account_id]
         specs = (
             [self._spec(call.params)]
             if call.params.get("symbol")
             else list(self.engine.markets.values())
         )
-        return [
-            {
-                "symbol": spec.symbol,
-                "makerCommission": _rate(account.maker_fee),
-                "takerCommission": _rate(account.taker_fee),
-            }
-            for spec in specs
-        ]
+        return sapi.trade_fees(self.engine.accounts[call.key.account_id], specs)
 
     async def no_pairs(self, call: _Call) -> object:
         """``GET /sapi/v1/margin/(isolated/)allPairs``: no margin trading here."""
@@ -557,13 +506,7 @@ class RestApi:
 
     async def no_markets(self, call: _Call) -> object:
         """``GET /fapi/v1/exchangeInfo`` / ``/dapi/v1/exchangeInfo``: no futures here."""
-        return {
-            "timezone": "UTC",
-            "serverTime": self.engine.now_ms(),
-            "rateLimits": [],
-            "exchangeFilters": [],
-            "symbols": [],
-        }
+        return sapi.no_markets(self.engine.now_ms())
 
     # ------------------------------------------------------------ user stream (listenKey)
 
@@ -587,12 +530,6 @@ class RestApi:
     async def close_user_stream(self, call: _Call) -> object:
         self.sim.hub.close_listen_key(self._listen_key(call))
         return {}
-
-
-def _rate(rate: Decimal) -> str:
-    """A fee rate as Binance writes it in tradeFee: ``0.001``, ``0``."""
-    text = format(rate.normalize(), "f")
-    return text
 
 
 def _form(body: str) -> dict[str, str]:

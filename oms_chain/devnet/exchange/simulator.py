@@ -70,7 +70,9 @@ class _ClockLike(Protocol):
 class SimulatorConfig:
     """Settings of one simulator. Keyword-only; unknown keys are a TypeError.
 
-    ``port=0`` picks a free loopback port. ``agents=False`` gives an empty, still market.
+    ``port=0`` picks a free loopback port. ``agents=False`` gives an empty, still market;
+    ``agents_running=False`` lets the agents seed the book with one step at start and then wait
+    (a still market, moved only by :meth:`ExchangeSimulator.step_agents`).
     ``weight_limit`` is the REST request weight per IP per minute (Binance: 6000);
     ``order_limit_10s`` the new orders per account per 10 seconds (Binance: 100).
     ``ban_after_429s``: after that many 429 answers to one IP within a minute, the IP gets 418
@@ -93,6 +95,7 @@ class SimulatorConfig:
     prices_usd: Mapping[str, Decimal] = field(default_factory=lambda: dict(DEFAULT_PRICES_USD))
     seed: int = 0
     agents: bool = True
+    agents_running: bool = True
     agent_interval_s: float = 0.1
     mm_levels: int = 10
     taker_prob: float = 0.5
@@ -291,7 +294,8 @@ class ExchangeSimulator:
             self._anchor_task = asyncio.get_running_loop().create_task(self._follow_anchor())
         if self.config.agents:
             self.agents.step()
-            self.agents.start()
+            if self.config.agents_running:
+                self.agents.start()
         return self
 
     async def refresh_anchor(self) -> dict[str, Decimal]:

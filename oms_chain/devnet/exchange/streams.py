@@ -35,23 +35,18 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
-from oms_chain.devnet.exchange import orders_api
+from oms_chain.devnet.exchange import ws_api
 from oms_chain.devnet.exchange.errors import ExchangeApiError
-from oms_chain.devnet.exchange.klines import KLINE_MS, Candle, candles
+from oms_chain.devnet.exchange.klines import KLINE_MS, CandleStreams
 from oms_chain.devnet.exchange.markets import fmt
 from oms_chain.devnet.exchange.matching import MatchingEngine, Order, Trade
 from oms_chain.devnet.exchange.security import (
-    ApiKey,
     KeyRing,
     OrderCounter,
-    check_timestamp,
-    hmac_hex,
 )
 from oms_chain.devnet.exchange.wire import (
     balance_event,
-    cancel_json,
     execution_report,
-    order_json,
     ticker_event,
     ticker_json,
 )
@@ -121,7 +116,7 @@ class StreamHub:
         self._user: dict[str, set[tuple[_Conn, int | None]]] = {}
         self._buffers: dict[str, _DepthBuffer] = {}
         self._stream_symbol: dict[str, str] = {}
-        self._candles: dict[str, Candle | None] = {}
+        self._candles = CandleStreams()
         self._sub_ids = itertools.count()
         self._tasks: list[asyncio.Task[None]] = []
         self.messages_sent = 0
@@ -181,10 +176,8 @@ class StreamHub:
     def on_trade(self, trade: Trade) -> None:
         """Push ``trade`` / ``aggTrade`` / ``kline`` events (real time)."""
         lower = trade.symbol.lower()
-        for interval in KLINE_MS:
-            stream = f"{lower}@kline_{interval}"
-            if stream in self._subs:
-                self._kline_trade(stream, trade, interval)
+        for stream, event in self._candles.on_trade(trade, self.engine.now_ms()):
+            self._broadcast(stream, event)
         stream = f"{lower}@trade"
         if stream in self._subs:
             self._broadcast(
@@ -293,24 +286,10 @@ class StreamHub:
                 },
             )
 
-    def _kline_trade(self, stream: str, trade: Trade, interval: str) -> None:
-        candle = self._candles.get(stream)
-        now = self.engine.now_ms()
-        if candle is not None and candle.covers(trade.time):
-            candle.add(trade)
-        else:
-            if candle is not None and trade.time > candle.close_time:
-                self._broadcast(stream, candle.event(now, closed=True))
-            candle = self._candles[stream] = Candle.start(trade, interval)
-        self._broadcast(stream, candle.event(now, closed=False))
-
     def flush_klines(self) -> None:
         """Send the final event (``"x": true``) of every streamed candle whose time is over."""
-        now = self.engine.now_ms()
-        for stream, candle in list(self._candles.items()):
-            if candle is not None and now > candle.close_time and stream in self._subs:
-                self._broadcast(stream, candle.event(now, closed=True))
-                self._candles[stream] = None
+        for stream, event in self._candles.closing(self.engine.now_ms()):
+            self._broadcast(stream, event)
 
     def flush_tickers(self) -> None:
         """Send ``24hrTicker`` / ``24hrMiniTicker`` events on every subscribed ``<symbol>@ticker``
@@ -351,17 +330,17 @@ class StreamHub:
         """How many connections are subscribed to ``stream`` (e.g. ``ethusdc@kline_1m``)."""
         return len(self._subs.get(stream, ()))
 
+    def user_subscribers(self, account_id: str) -> int:
+        """How many user-data subscriptions (ws-api or listenKey) the account has."""
+        return len(self._user.get(account_id, ()))
+
     def _subscribe(self, conn: _Conn, stream: str) -> bool:
         symbol = self._parse_stream(stream)
         if symbol is None:
             return False
         self._stream_symbol[stream] = symbol
-        interval = stream.partition("@kline_")[2]
-        if interval and stream not in self._subs:  # the open candle so far, from the history
-            now = self.engine.now_ms()
-            span = KLINE_MS[interval]
-            current = candles(self.engine.trades[symbol], interval, now // span * span)
-            self._candles[stream] = current[-1] if current else None
+        if "@kline_" in stream and stream not in self._subs:
+            self._candles.open(stream, self.engine.trades[symbol], self.engine.now_ms())
         self._subs.setdefault(stream, set()).add(conn)
         conn.streams.add(stream)
         return True
@@ -374,7 +353,7 @@ class StreamHub:
             if not subs:
                 del self._subs[stream]
                 self._buffers.pop(stream, None)
-                self._candles.pop(stream, None)
+                self._candles.close(stream)
 
     def _forget(self, conn: _Conn) -> None:
         self.conns.discard(conn)
@@ -570,10 +549,31 @@ class StreamHub:
                 {"id": None, "status": 400, "error": {"code": -1135, "msg": "Invalid JSON Request"}}
             )
             return
+        if not isinstance(params, dict):
+            conn.send(
+                {
+                    "id": request_id,
+                    "status": 400,
+                    "error": {
+                        "code": -1135,
+                        "msg": "JSON sent for parameter 'params' is not valid.",
+                    },
+                }
+            )
+            return
         try:
             result = self._api_call(conn, str(method), params)
         except ExchangeApiError as exc:
             conn.send({"id": request_id, "status": exc.http_status, "error": exc.to_json()})
+            return
+        except (ValueError, TypeError, ArithmeticError):  # a malformed value no check caught
+            conn.send(
+                {
+                    "id": request_id,
+                    "status": 400,
+                    "error": {"code": -1100, "msg": "Illegal characters found in a parameter."},
+                }
+            )
             return
         conn.send({"id": request_id, "status": 200, "result": result, "rateLimits": []})
 
@@ -583,12 +583,12 @@ class StreamHub:
             return {}
         if method == "time":
             return {"serverTime": now}
-        order_call = self._order_calls.get(method)
+        order_call = ws_api.ORDER_METHODS.get(method)
         if order_call is not None:
-            key = self._signed(params, now)
-            return order_call(key.account_id, {k: _api_value(v) for k, v in params.items()})
+            key = ws_api.signed_key(self.keys, params, now)
+            return order_call(self, key.account_id, ws_api.string_params(params))
         if method == "userDataStream.subscribe.signature":
-            key = self._signed(params, now)
+            key = ws_api.signed_key(self.keys, params, now)
             sub_id = next(self._sub_ids)
             conn.api_subs[sub_id] = key.account_id
             self._add_user(conn, key.account_id, sub_id)
@@ -603,47 +603,3 @@ class StreamHub:
         if method == "session.subscriptions":
             return [{"subscriptionId": s} for s in sorted(conn.api_subs)]
         raise ExchangeApiError(-1020, "This operation is not supported.")
-
-    def _signed(self, params: dict[str, object], now: int) -> ApiKey:
-        """The key of a SIGNED ws-api request: ``apiKey``, HMAC ``signature`` over the other
-        parameters sorted by name, ``timestamp`` within ``recvWindow``."""
-        key = self.keys.lookup(str(params.get("apiKey") or ""))
-        signature = params.get("signature")
-        payload = "&".join(
-            f"{k}={_api_value(v)}" for k, v in sorted(params.items()) if k != "signature"
-        )
-        if not isinstance(signature, str) or hmac_hex(key.secret, payload) != signature.lower():
-            raise ExchangeApiError(-1022, "Signature for this request is not valid.")
-        check_timestamp(_opt_str(params.get("timestamp")), _opt_str(params.get("recvWindow")), now)
-        return key
-
-    @property
-    def _order_calls(self) -> dict[str, Callable[[str, dict[str, str]], object]]:
-        return {
-            "order.place": lambda acct, p: orders_api.place_order(self, acct, p),
-            "order.test": lambda acct, p: orders_api.test_order(self, acct, p),
-            "order.status": lambda acct, p: orders_api.query_order(self, acct, p),
-            "order.cancel": lambda acct, p: orders_api.cancel_order(self, acct, p),
-            "order.cancelReplace": lambda acct, p: orders_api.cancel_replace(self, acct, p),
-            "openOrders.status": self._open_orders,
-            "openOrders.cancelAll": self._cancel_all,
-        }
-
-    def _open_orders(self, account_id: str, params: dict[str, str]) -> object:
-        symbol = orders_api.symbol_spec(self, params).symbol if params.get("symbol") else None
-        return [order_json(o) for o in self.engine.open_orders(account_id, symbol)]
-
-    def _cancel_all(self, account_id: str, params: dict[str, str]) -> object:
-        symbol = orders_api.symbol_spec(self, params).symbol
-        now = self.engine.now_ms()
-        return [cancel_json(o, now) for o in self.engine.cancel_all(account_id, symbol)]
-
-
-def _api_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value is None else str(value)

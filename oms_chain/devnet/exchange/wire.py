@@ -236,7 +236,7 @@ def execution_report(
         "Z": fmt(order.cum_quote),
         "Y": fmt(last_quote),
         "Q": fmt(order.orig_quote_qty),
-        "W": order.working_time,
+        **({"W": order.working_time} if order.is_working else {}),  # only once on the book
         "V": "NONE",
     }
 

@@ -42,17 +42,36 @@ def test_with_no_volatility_the_exchange_quotes_the_pools_price_within_its_half_
 
 
 def test_with_agents_off_the_book_is_empty() -> None:
-    config = DevnetConfig(with_l2=False, with_exchange=True, exchange_agents=False)
+    config = DevnetConfig(with_l2=False, with_exchange=True, exchange_agents="off")
     with Devnet(config) as world:
         assert world.exchange is not None
         book = _get(f"{world.exchange.url}/api/v3/depth?symbol=ETHUSDC")
         assert book["bids"] == [] and book["asks"] == []
-        assert world.describe()["exchange"]["agents"] is False
+        assert world.describe()["exchange"]["agents"] == "off"
+
+
+def test_still_agents_with_one_seed_give_the_same_book_in_every_world() -> None:
+    books = []
+    for seed in (7, 7, 8):
+        config = DevnetConfig(
+            with_l2=False, with_exchange=True, exchange_agents="still", exchange_seed=seed
+        )
+        with Devnet(config) as world:
+            assert world.exchange is not None
+            books.append(_get(f"{world.exchange.url}/api/v3/depth?symbol=ETHUSDC&limit=20"))
+            assert not world.exchange.simulator.agents.running
+    assert books[0]["bids"] == books[1]["bids"] and books[0]["asks"] == books[1]["asks"]
+    assert books[0]["bids"] != books[2]["bids"]
 
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("exchange_volatility", -0.001), ("exchange_volatility", 0.2), ("exchange_seed", -1)],
+    [
+        ("exchange_volatility", -0.001),
+        ("exchange_volatility", 0.2),
+        ("exchange_seed", -1),
+        ("exchange_agents", "sometimes"),
+    ],
 )
 def test_bad_exchange_settings_are_invalid_input_naming_the_field(field: str, value: float) -> None:
     with pytest.raises(InvalidInput, match=field):
@@ -80,7 +99,7 @@ def test_devnet_up_passes_seed_volatility_and_agents_to_the_simulator(tmp_path: 
             if line.startswith("}"):
                 break
         exchange = json.loads(text)["exchange"]
-        assert (exchange["seed"], exchange["volatility"], exchange["agents"]) == (42, 0.001, False)
+        assert (exchange["seed"], exchange["volatility"], exchange["agents"]) == (42, 0.001, "off")
         assert exchange["anchored_to_pools"] is True
         book = _get(f"{exchange['rest_url']}/api/v3/depth?symbol=ETHUSDC")
         assert book["bids"] == [] and book["asks"] == []

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import ccxt
 import pytest
 from exchange_helpers import API_KEY, rest_client, trade_at
@@ -32,7 +33,8 @@ async def client(quiet: ExchangeSimulator) -> AsyncIterator[Any]:
 
 def error_body(exc: BaseException) -> Any:
     """The JSON body Binance answered, as ccxt quotes it in the exception text."""
-    return json.loads(str(exc).partition(" ")[2])
+    text = str(exc)
+    return json.loads(text[text.index("{") :])
 
 
 async def test_fetch_status_is_ok_and_maintenance_when_the_simulator_says_so(
@@ -44,6 +46,27 @@ async def test_fetch_status_is_ok_and_maintenance_when_the_simulator_says_so(
     status = await client.fetch_status()
     assert status["status"] == "maintenance"
     assert status["info"] == {"status": 1, "msg": "system_maintenance"}
+
+
+async def test_maintenance_is_switched_through_the_admin_endpoint(
+    client: Any, quiet: ExchangeSimulator
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{quiet.url}/_sim/maintenance", json={"on": True}) as response:
+            assert await response.json() == {"maintenance": True}
+        assert (await client.fetch_status())["status"] == "maintenance"
+        async with http.post(f"{quiet.url}/_sim/maintenance", json={"on": False}) as response:
+            assert await response.json() == {"maintenance": False}
+        async with http.get(f"{quiet.url}/_sim/state") as response:
+            state = await response.json()
+    assert state["maintenance"] is False and state["anchor"] == {"anchored": False, "failures": 0}
+    assert (await client.fetch_status())["status"] == "ok"
+
+
+async def test_fetch_trading_fee_of_one_symbol_asks_for_that_symbol(client: Any) -> None:
+    fee = await client.fetch_trading_fee("BTC/USDC")
+    assert fee["symbol"] == "BTC/USDC" and fee["maker"] == 0.001 and fee["taker"] == 0.001
+    assert fee["info"]["symbol"] == "BTCUSDC"
 
 
 async def test_fetch_trading_fees_gives_the_accounts_rates_for_every_market(
@@ -136,6 +159,64 @@ async def test_cancel_replace_whose_new_order_is_unfunded_cancels_and_says_parti
     assert check_invariants(quiet.engine) == []
 
 
+async def test_cancel_replace_allow_failure_places_the_new_order_even_if_the_cancel_fails(
+    client: Any, quiet: ExchangeSimulator
+) -> None:
+    # ccxt's implicit method for the endpoint: unmodified ccxt signing, our parameters
+    with pytest.raises(ccxt.ExchangeError) as err:
+        await client.privatePostOrderCancelReplace(
+            {
+                "symbol": "ETHUSDC",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.5",
+                "price": "2500",
+                "cancelReplaceMode": "ALLOW_FAILURE",
+                "cancelOrderId": "777",
+                "newClientOrderId": "allow-1",
+            }
+        )
+    body = error_body(err.value)
+    assert body["code"] == -2021 and body["data"]["cancelResult"] == "FAILURE"
+    assert body["data"]["newOrderResult"] == "SUCCESS"
+    assert body["data"]["newOrderResponse"]["clientOrderId"] == "allow-1"
+    (placed,) = await client.fetch_open_orders(SYMBOL)
+    assert placed["clientOrderId"] == "allow-1" and placed["price"] == 2500
+
+
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        ({"cancelReplaceMode": "SOMETIMES"}, -1130),
+        ({"cancelReplaceMode": None}, -1102),
+        ({"cancelOrderId": None}, -1102),
+        ({"stopPrice": "2400"}, -1106),
+        ({"price": "abc"}, -1100),
+        ({"quantity": "0.00001"}, -1013),
+    ],
+)
+async def test_malformed_cancel_replace_changes_nothing(
+    client: Any, quiet: ExchangeSimulator, extra: dict[str, Any], code: int
+) -> None:
+    first = await client.create_order(SYMBOL, "limit", "buy", 1, 2500)
+    params = {
+        "symbol": "ETHUSDC",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.5",
+        "price": "2400",
+        "cancelReplaceMode": "STOP_ON_FAILURE",
+        "cancelOrderId": first["id"],
+    }
+    params.update(extra)
+    with pytest.raises(ccxt.BaseError) as err:
+        await client.privatePostOrderCancelReplace({k: v for k, v in params.items() if v})
+    assert error_body(err.value)["code"] == code
+    assert [o["id"] for o in await client.fetch_open_orders(SYMBOL)] == [first["id"]]
+
+
 async def test_stop_loss_limit_sell_waits_off_the_book_then_fills_when_last_price_falls(
     client: Any, quiet: ExchangeSimulator
 ) -> None:
@@ -183,6 +264,16 @@ async def test_take_profit_limit_buy_triggers_when_last_price_falls_to_the_stop(
     working = await client.fetch_order(order["id"], SYMBOL)
     assert working["status"] == "open" and working["info"]["isWorking"] is True
     assert quiet.engine.best_bid_ask("ETHUSDC")[0] == (D(2810), D(1))
+
+
+async def test_unified_stop_loss_price_makes_ccxt_send_a_stop_loss_limit(
+    client: Any, quiet: ExchangeSimulator
+) -> None:
+    trade_at(quiet, "3000")
+    order = await client.create_order(SYMBOL, "limit", "sell", 0.2, 2790, {"stopLossPrice": 2800})
+    assert order["info"]["type"] == "STOP_LOSS_LIMIT" and order["triggerPrice"] == 2800
+    (pending,) = quiet.engine.pending_stops("ETHUSDC")
+    assert (pending.stop_price, pending.price, pending.side) == (2800, 2790, "SELL")
 
 
 async def test_stop_orders_that_would_trigger_at_once_are_refused(

@@ -148,6 +148,69 @@ async def test_websocket_api_order_place_refuses_a_bad_signature(
     assert len(quiet.engine.open_orders("acct-" + API_KEY)) == 1
 
 
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("not json", -1135),
+        ('["a list"]', -1135),
+        ('{"id": 1, "method": "order.place", "params": ["x"]}', -1135),
+        ('{"id": 2, "method": "order.place", "params": {}}', -2014),
+        ('{"id": 3, "method": "order.place", "params": {"apiKey": "nobody"}}', -2015),
+        ('{"id": 4, "method": "order.place", "params": {"apiKey": "test-key"}}', -1022),
+        ('{"id": 5, "method": "order.teleport", "params": {}}', -1020),
+        ('{"id": 6, "method": "ping", "params": 5}', -1135),
+    ],
+)
+async def test_hostile_websocket_api_requests_get_an_error_and_the_connection_stays_up(
+    quiet: ExchangeSimulator, message: str, code: int
+) -> None:
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{quiet.ws_url}/ws-api/v3") as ws:
+        await ws.send_str(message)
+        answer = json.loads((await ws.receive(timeout=5)).data)
+        assert answer["status"] in (400, 401) and answer["error"]["code"] == code
+        await ws.send_str('{"id": "still-there", "method": "ping"}')
+        pong = json.loads((await ws.receive(timeout=5)).data)
+        assert pong["id"] == "still-there" and pong["status"] == 200
+    assert quiet.engine.open_orders("acct-" + API_KEY) == []
+
+
+async def test_watch_orders_reports_a_stop_order_waiting_then_filled_after_its_trigger(
+    pro: Any, quiet: ExchangeSimulator
+) -> None:
+    trade_at(quiet, "3000")
+    watching = asyncio.ensure_future(pro.watch_orders(SYMBOL))
+    for _ in range(500):  # bounded wait for the ws-api user-data subscription
+        if quiet.hub.user_subscribers("acct-" + API_KEY):
+            break
+        await asyncio.sleep(0.01)
+    created = await pro.create_order(
+        SYMBOL, "STOP_LOSS_LIMIT", "sell", 0.3, 2950, {"stopPrice": 2960}
+    )
+    (event,) = await asyncio.wait_for(watching, 5)
+    assert event["id"] == created["id"] and event["status"] == "open"
+    assert event["triggerPrice"] == 2960 and event["info"]["x"] == "NEW"
+    assert "W" not in event["info"]  # not working on the book yet
+    quiet.engine.place(
+        "taker",
+        "ETHUSDC",
+        "BUY",
+        "LIMIT",
+        quantity=Decimal(1),
+        price=Decimal(2955),
+        time_in_force="GTC",
+    )
+    trade_at(quiet, "2960")  # triggers: the stop sells 0.3 into the 2955 bid
+    filled = None
+    for _ in range(5):
+        for order in await asyncio.wait_for(pro.watch_orders(SYMBOL), 5):
+            if order["id"] == created["id"] and order["status"] == "closed":
+                filled = order
+        if filled is not None:
+            break
+    assert filled is not None and filled["filled"] == 0.3 and filled["average"] == 2955
+    assert filled["info"]["W"] > 0
+
+
 async def test_watch_ohlcv_follows_trades_and_closes_the_candle_when_the_minute_is_over(
     quiet: ExchangeSimulator, skew_clock: SkewClock
 ) -> None:

@@ -1,6 +1,7 @@
-"""Stateful test of the matching engine: random accounts place, take and cancel; after every
-step the book is uncrossed, funds are conserved and locked exactly, and a book rebuilt only from
-the engine's depth deltas equals the engine's own book, with gap-free update ids."""
+"""Stateful test of the matching engine: random accounts place (stop-limit orders too), take and
+cancel; after every step the book is uncrossed, funds are conserved and locked exactly, no
+waiting stop order should already have triggered, and a book rebuilt only from the engine's depth
+deltas equals the engine's own book, with gap-free update ids."""
 
 from __future__ import annotations
 
@@ -91,6 +92,28 @@ class EngineMachine(RuleBasedStateMachine):
     def market_by_quote(self, account: str, side: str, qty: D) -> None:
         self._try(account_id=account, side=side, order_type="MARKET", quote_quantity=qty / 20)
 
+    @rule(
+        account=ACCOUNTS,
+        side=SIDES,
+        qty=QTY,
+        price=PRICE,
+        stop=PRICE,
+        kind=st.sampled_from(["STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]),
+        tif=st.sampled_from(["GTC", "IOC", "FOK"]),
+    )
+    def stop_limit(
+        self, account: str, side: str, qty: D, price: D, stop: D, kind: str, tif: str
+    ) -> None:
+        self._try(
+            account_id=account,
+            side=side,
+            order_type=kind,
+            quantity=qty,
+            price=price,
+            time_in_force=tif,
+            stop_price=stop,
+        )
+
     @precondition(lambda self: any(self.engine.open_orders(a) for a in "abc"))
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
@@ -102,6 +125,15 @@ class EngineMachine(RuleBasedStateMachine):
     def engine_is_consistent(self) -> None:
         assert not self.engine.is_crossed("ETHBTC")
         assert check_invariants(self.engine) == []
+
+    @invariant()
+    def no_pending_stop_is_already_triggered(self) -> None:
+        last = self.engine.last_price.get("ETHBTC")
+        for order in self.engine.pending_stops("ETHBTC"):
+            assert order.is_open and not order.is_working
+            if last is not None:
+                rises = (order.type == "STOP_LOSS_LIMIT") == (order.side == "BUY")
+                assert (last < order.stop_price) if rises else (last > order.stop_price)
 
     @invariant()
     def delta_book_equals_engine_book(self) -> None:
