@@ -102,6 +102,8 @@ class BuildPyWithData(build_py):
 
     def run(self) -> None:
         super().run()
+        if getattr(self, "editable_mode", False):
+            return  # `pip install -e .`: the checkout's own files are used in place
         if _in_checkout():
             collect_data(Path(self.build_lib) / DATA)
         elif not (Path(self.build_lib) / DATA / "contracts").is_dir():
