@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.main
 from rich.console import Console
 from rich.table import Table
 
@@ -108,11 +109,12 @@ def _decimal_text(value: str, option: str) -> Decimal:
             f"{option} {_shown(str(value))} is not a number in plain ASCII decimal notation "
             f"(digits 0-9 and one '.', e.g. 1.5; no exponent, sign, separator or other digits)"
         )
-    d = Decimal(value.strip(" "))
+    text = value.strip(" ")
+    d = Decimal(text)  # exact: the constructor never rounds
     if d > MAX_AMOUNT:
         raise InvalidInput(f"{option} must be at most {MAX_AMOUNT:,}, got {_shown(value)}")
-    exponent = d.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > MAX_FRACTION_DIGITS:
+    fraction = text.partition(".")[2].rstrip("0")
+    if len(fraction) > MAX_FRACTION_DIGITS:
         raise InvalidInput(
             f"{option} has more than {MAX_FRACTION_DIGITS} decimal places: {_shown(value)}"
         )
@@ -291,7 +293,6 @@ def _setup_logging(level: str | None, log_file: Path | None) -> None:
             root.removeHandler(h)
     if level is None and log_file is None:
         root.addHandler(_tagged(logging.NullHandler()))
-        logging.lastResort = None
         return
     if log_file is not None:
         try:
@@ -644,14 +645,48 @@ def devnet_down(
         err_console.print(out["detail"], highlight=False)
 
 
+_TX_HASH_RE = re.compile(r"0x[0-9a-fA-F]{64}", re.ASCII)
+
+
+def _tx_hash(value: str) -> str:
+    """A transaction hash: 0x and 64 hex digits."""
+    if not _TX_HASH_RE.fullmatch(value.strip(" ")):
+        raise InvalidInput(f"TX_HASH {_shown(value)} is not 0x followed by 64 hex digits")
+    return value.strip(" ").lower()
+
+
+def _exchange_id(value: str) -> str:
+    """A ccxt exchange id (``binance``, ``kraken``...)."""
+    import ccxt
+
+    if value not in ccxt.exchanges:
+        raise InvalidInput(f"--exchange {_shown(value)} is not a ccxt exchange id (e.g. binance)")
+    return value
+
+
+def _book_symbol(book: Any, symbol: str) -> str:
+    """``symbol`` as the address book spells it (ETH -> WETH where only WETH is listed)."""
+    names = {name.upper(): name for name in book.tokens}
+    for alias in _aliases(symbol):
+        if alias in names:
+            return str(names[alias])
+    return symbol
+
+
 def _open_existing_store(url: str) -> Any:
     from oms_chain.store import open_store
+    from oms_chain.store.url import redact_url
 
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         path = Path(url.removeprefix("sqlite:///"))
         if not path.is_file():
             raise InvalidInput(f"no event store at {path} (check --store)")
-    return open_store(url)
+    import sqlite3
+
+    try:
+        return open_store(url)
+    except sqlite3.DatabaseError as exc:
+        raise InvalidInput(f"{redact_url(url)} is not an event store ({exc})") from None
 
 
 @audit_app.command("verify")
@@ -831,6 +866,7 @@ def tx_status(
     from oms_chain.chain.tracker import lookup_settlement
     from oms_chain.model.ids import TxHash
 
+    tx_hash = _tx_hash(tx_hash)
     url = rpc_url or _devnet_url(None)
 
     async def lookup() -> Any:
@@ -879,7 +915,9 @@ def quote(
     from oms_chain.venues.amm.quotes import quote_pools
 
     human = _positive_decimal(amount, "--amount")
+    sell, buy = _symbol(sell, "--sell"), _symbol(buy, "--buy")
     w3, chain_id, book = _chain_client(rpc_url, chain)
+    sell, buy = _book_symbol(book, sell), _book_symbol(book, buy)
     token_in, token_out = book.token(sell), book.token(buy)
     base_units = human * 10**token_in.decimals
     if base_units != base_units.to_integral_value():
@@ -961,7 +999,7 @@ def route_cmd(
     book (exact, off-chain; nothing is executed), compared with the best single venue and the
     5 % greedy split."""
     import asyncio
-    from decimal import Decimal, InvalidOperation
+    from decimal import Decimal
 
     from oms_chain.routing import route, route_exact_output
     from oms_chain.routing.live import source_from_exchange_book, sources_for_pair
@@ -969,14 +1007,15 @@ def route_cmd(
     human = _positive_decimal(amount, "--amount")
     gas_price_wei: int | None = None
     if gas_price_gwei is not None:
-        try:
-            gwei = Decimal(gas_price_gwei)
-        except InvalidOperation:
-            raise InvalidInput(f"--gas-price-gwei {gas_price_gwei!r} is not a number") from None
+        gwei = _decimal_text(gas_price_gwei, "--gas-price-gwei")
         if not gwei.is_finite() or gwei < 0:
             raise InvalidInput(f"--gas-price-gwei must be >= 0, got {gas_price_gwei}")
         gas_price_wei = int(gwei * 10**9)
+    sell, buy = _symbol(sell, "--sell"), _symbol(buy, "--buy")
+    if exchange_url is not None:
+        _exchange_id(exchange)
     w3, chain_id, book = _chain_client(rpc_url, chain)
+    sell, buy = _book_symbol(book, sell), _book_symbol(book, buy)
     token_in, token_out = book.token(sell), book.token(buy)
     sized = token_out if exact_output else token_in
     base_units = human * 10**sized.decimals
@@ -2248,6 +2287,16 @@ def demo(
     run_demo(console, fresh=fresh)
 
 
+_CLICK: list[Any] = []
+
+
+def _click_command() -> Any:
+    """The click command typer builds from :data:`app` (built once per process)."""
+    if not _CLICK:
+        _CLICK.append(typer.main.get_command(app))
+    return _CLICK[0]
+
+
 def _wants_json(args: list[str]) -> bool:
     """Whether the command line asks for JSON output (``--json`` before any ``--``)."""
     for a in args:
@@ -2288,7 +2337,7 @@ def _abort_types() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-def _usage_message(exc: BaseException) -> str:
+def _usage_message(exc: BaseException, args: list[str]) -> str:
     """One line: what was wrong, the command's usage and where to get help."""
     ctx = getattr(exc, "ctx", None)
     if type(exc).__name__ == "NoArgsIsHelpError" or (
@@ -2299,7 +2348,8 @@ def _usage_message(exc: BaseException) -> str:
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
     message = " ".join(message.split()).rstrip(".")
     if ctx is None:
-        return message
+        path = " ".join(["oms", *(a for a in args[:2] if not a.startswith("-"))][:3])
+        return f"{message}; see `{path} --help`"
     usage = " ".join(ctx.get_usage().split()).removeprefix("Usage: ")
     if hasattr(ctx.command, "list_commands"):
         names = ctx.command.list_commands(ctx)
@@ -2335,7 +2385,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _wants_json(args)
     try:
-        code = app(args=args, standalone_mode=False, prog_name="oms")
+        code = _click_command().main(args=args, standalone_mode=False, prog_name="oms")
         if isinstance(code, int):  # click returns the code of typer.Exit in this mode
             return code
     except typer.Exit as exc:
@@ -2352,7 +2402,7 @@ def main(argv: list[str] | None = None) -> int:
         code = int(getattr(exc, "exit_code", 2) or 2)
         if code == 1:  # a click error that is not a usage error (a file that cannot be opened)
             return _report_error(_one_line(exc.format_message()), 1, "error", as_json)  # type: ignore[attr-defined]
-        return _report_error(_usage_message(exc), 2, "usage", as_json)
+        return _report_error(_usage_message(exc, args), 2, "usage", as_json)
     except OSError as exc:
         _log.info("command failed: %s", exc, exc_info=True)
         return _report_error(_one_line(_os_error(exc)), 1, type(exc).__name__, as_json)
