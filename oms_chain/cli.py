@@ -104,6 +104,8 @@ def _shown(value: str) -> str:
 
 def _decimal_text(value: str, option: str) -> Decimal:
     """A non-negative ASCII decimal (``[0-9]+(.[0-9]+)?``), no sign, exponent or separator."""
+    if isinstance(value, str) and value.startswith("-") and _ASCII_DECIMAL.fullmatch(value[1:]):
+        raise InvalidInput(f"{option} must not be negative, got {_shown(value)}")
     if not isinstance(value, str) or not _ASCII_DECIMAL.fullmatch(value.strip(" ")):
         raise InvalidInput(
             f"{option} {_shown(str(value))} is not a number in plain ASCII decimal notation "
@@ -123,6 +125,8 @@ def _decimal_text(value: str, option: str) -> Decimal:
 
 def _positive_decimal(value: str, option: str) -> Any:
     """A positive ASCII decimal at most :data:`MAX_AMOUNT` (see :func:`_decimal_text`)."""
+    if isinstance(value, str) and value.startswith("-") and _ASCII_DECIMAL.fullmatch(value[1:]):
+        raise InvalidInput(f"{option} must be positive, got {_shown(value)}")
     d = _decimal_text(value, option)
     if d <= 0:
         raise InvalidInput(f"{option} must be positive, got {_shown(value)}")
@@ -378,8 +382,13 @@ def _runtime_file() -> Path:
 
 
 @app.command()
-def version() -> None:
+def version(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
     """Print the oms-chain version."""
+    if as_json:
+        print(json.dumps({"version": __version__}))
+        return
     console.print(__version__)
 
 
@@ -564,7 +573,11 @@ def _devnet_pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # an exited child its parent has not reaped yet is a zombie: gone for us
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _looks_like_devnet_up(pid: int) -> bool:
@@ -932,7 +945,9 @@ def quote(
                     "buy": buy,
                     "amount_in": int(base_units),
                     "decimals_out": token_out.decimals,
-                    "quotes": [q.as_dict() for q in quotes],
+                    "quotes": [
+                        {"venue": _quote_venue_id(q, chain_id), **q.as_dict()} for q in quotes
+                    ],
                 },
                 indent=2,
             )
@@ -944,7 +959,7 @@ def quote(
     for q in quotes:
         out = Decimal(q.amount_out) / Decimal(10**token_out.decimals)
         table.add_row(
-            "Uniswap V3" if q.protocol == "uniswap-v3" else "Uniswap V2",
+            _quote_venue_id(q, chain_id),
             f"{q.fee / 10_000:g}%",
             q.pool,
             f"{out:,.{token_out.decimals}f}" + (" (partial)" if q.filled_in < q.amount_in else ""),
@@ -953,6 +968,42 @@ def quote(
             f"{q.gas_estimate:,}",
         )
     console.print(table)
+
+
+_ROUTE_POOL_ID = re.compile(r"v([23])-([0-9]+)-0x[0-9a-f]+", re.ASCII)
+
+
+def _engine_venue_id(route_venue: str, chain_id: int) -> str:
+    """A route source's id as ``oms swap --venue`` takes it (``uniswap-v3-500-31337``); a
+    two-hop path keeps its shape with each hop renamed; other ids (``binance``) as they are."""
+
+    def one(part: str) -> str:
+        m = _ROUTE_POOL_ID.fullmatch(part)
+        if m is None:
+            return part
+        return (
+            f"uniswap-v2-{chain_id}" if m.group(1) == "2" else f"uniswap-v3-{m.group(2)}-{chain_id}"
+        )
+
+    return ">".join(one(p) for p in route_venue.split(">"))
+
+
+def _quote_venue_id(q: Any, chain_id: int) -> str:
+    """The venue id of a pool quote (``uniswap-v2-31337``, ``uniswap-v3-500-31337``)."""
+    if q.protocol == "uniswap-v2":
+        return f"uniswap-v2-{chain_id}"
+    return f"{q.protocol}-{q.fee}-{chain_id}"
+
+
+def _renamed(value: Any, ids: dict[str, str]) -> Any:
+    """``value`` (JSON-shaped) with every string found in ``ids`` replaced by its new name."""
+    if isinstance(value, dict):
+        return {k: _renamed(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, ids) for v in value]
+    if isinstance(value, str):
+        return ids.get(value, value)
+    return value
 
 
 def _local_exchange_urls(urls: Any, rest_url: str) -> Any:
@@ -1063,7 +1114,8 @@ def route_cmd(
         plan = route_exact_output(sources, int(base_units))
     else:
         plan = route(sources, int(base_units))
-    data = plan.to_dict()
+    ids = {str(s.venue): _engine_venue_id(str(s.venue), chain_id) for s in sources}
+    data = _renamed(plan.to_dict(), ids)
     if as_json:
         print(
             json.dumps(
@@ -1076,7 +1128,7 @@ def route_cmd(
                     "decimals_in": token_in.decimals,
                     "decimals_out": token_out.decimals,
                     "gas_price_wei": gas_price,
-                    "sources": [str(s.venue) for s in sources],
+                    "sources": [ids[str(s.venue)] for s in sources],
                     "plan": data,
                 },
                 indent=2,
@@ -1095,7 +1147,7 @@ def route_cmd(
         table.add_column(col, justify="left" if col in ("venue", "kind") else "right")
     for leg in plan.legs:
         table.add_row(
-            str(leg.venue),
+            ids.get(str(leg.venue), str(leg.venue)),
             leg.kind,
             tokens(leg.amount_in, token_in.decimals),
             tokens(leg.amount_out, token_out.decimals),
@@ -1119,7 +1171,8 @@ def route_cmd(
     console.print(f"venue fees (est.): {tokens(plan.fees, token_out.decimals)} {buy}")
     if plan.best_single is not None:
         console.print(
-            f"vs best single venue ({plan.best_single.name}): {plan.vs_best_single_bps:+} bps"
+            f"vs best single venue ({ids.get(plan.best_single.name, plan.best_single.name)}): "
+            f"{plan.vs_best_single_bps:+} bps"
         )
     if plan.greedy is not None:
         console.print(f"vs 5 % greedy split: {plan.vs_greedy_bps:+} bps")
