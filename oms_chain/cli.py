@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.main
 from rich.console import Console
 from rich.table import Table
 
@@ -103,16 +104,19 @@ def _shown(value: str) -> str:
 
 def _decimal_text(value: str, option: str) -> Decimal:
     """A non-negative ASCII decimal (``[0-9]+(.[0-9]+)?``), no sign, exponent or separator."""
+    if isinstance(value, str) and value.startswith("-") and _ASCII_DECIMAL.fullmatch(value[1:]):
+        raise InvalidInput(f"{option} must not be negative, got {_shown(value)}")
     if not isinstance(value, str) or not _ASCII_DECIMAL.fullmatch(value.strip(" ")):
         raise InvalidInput(
             f"{option} {_shown(str(value))} is not a number in plain ASCII decimal notation "
             f"(digits 0-9 and one '.', e.g. 1.5; no exponent, sign, separator or other digits)"
         )
-    d = Decimal(value.strip(" "))
+    text = value.strip(" ")
+    d = Decimal(text)  # exact: the constructor never rounds
     if d > MAX_AMOUNT:
         raise InvalidInput(f"{option} must be at most {MAX_AMOUNT:,}, got {_shown(value)}")
-    exponent = d.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > MAX_FRACTION_DIGITS:
+    fraction = text.partition(".")[2].rstrip("0")
+    if len(fraction) > MAX_FRACTION_DIGITS:
         raise InvalidInput(
             f"{option} has more than {MAX_FRACTION_DIGITS} decimal places: {_shown(value)}"
         )
@@ -121,6 +125,8 @@ def _decimal_text(value: str, option: str) -> Decimal:
 
 def _positive_decimal(value: str, option: str) -> Any:
     """A positive ASCII decimal at most :data:`MAX_AMOUNT` (see :func:`_decimal_text`)."""
+    if isinstance(value, str) and value.startswith("-") and _ASCII_DECIMAL.fullmatch(value[1:]):
+        raise InvalidInput(f"{option} must be positive, got {_shown(value)}")
     d = _decimal_text(value, option)
     if d <= 0:
         raise InvalidInput(f"{option} must be positive, got {_shown(value)}")
@@ -291,7 +297,6 @@ def _setup_logging(level: str | None, log_file: Path | None) -> None:
             root.removeHandler(h)
     if level is None and log_file is None:
         root.addHandler(_tagged(logging.NullHandler()))
-        logging.lastResort = None
         return
     if log_file is not None:
         try:
@@ -377,8 +382,13 @@ def _runtime_file() -> Path:
 
 
 @app.command()
-def version() -> None:
+def version(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
     """Print the oms-chain version."""
+    if as_json:
+        print(json.dumps({"version": __version__}))
+        return
     console.print(__version__)
 
 
@@ -620,7 +630,11 @@ def _devnet_pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # an exited child its parent has not reaped yet is a zombie: gone for us
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _looks_like_devnet_up(pid: int) -> bool:
@@ -701,14 +715,48 @@ def devnet_down(
         err_console.print(out["detail"], highlight=False)
 
 
+_TX_HASH_RE = re.compile(r"0x[0-9a-fA-F]{64}", re.ASCII)
+
+
+def _tx_hash(value: str) -> str:
+    """A transaction hash: 0x and 64 hex digits."""
+    if not _TX_HASH_RE.fullmatch(value.strip(" ")):
+        raise InvalidInput(f"TX_HASH {_shown(value)} is not 0x followed by 64 hex digits")
+    return value.strip(" ").lower()
+
+
+def _exchange_id(value: str) -> str:
+    """A ccxt exchange id (``binance``, ``kraken``...)."""
+    import ccxt
+
+    if value not in ccxt.exchanges:
+        raise InvalidInput(f"--exchange {_shown(value)} is not a ccxt exchange id (e.g. binance)")
+    return value
+
+
+def _book_symbol(book: Any, symbol: str) -> str:
+    """``symbol`` as the address book spells it (ETH -> WETH where only WETH is listed)."""
+    names = {name.upper(): name for name in book.tokens}
+    for alias in _aliases(symbol):
+        if alias in names:
+            return str(names[alias])
+    return symbol
+
+
 def _open_existing_store(url: str) -> Any:
     from oms_chain.store import open_store
+    from oms_chain.store.url import redact_url
 
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         path = Path(url.removeprefix("sqlite:///"))
         if not path.is_file():
             raise InvalidInput(f"no event store at {path} (check --store)")
-    return open_store(url)
+    import sqlite3
+
+    try:
+        return open_store(url)
+    except sqlite3.DatabaseError as exc:
+        raise InvalidInput(f"{redact_url(url)} is not an event store ({exc})") from None
 
 
 def _open_audit_store(url: str) -> Any:
@@ -1134,6 +1182,7 @@ def tx_status(
     from oms_chain.chain.tracker import lookup_settlement
     from oms_chain.model.ids import TxHash
 
+    tx_hash = _tx_hash(tx_hash)
     url = rpc_url or _devnet_url(None)
 
     async def lookup() -> Any:
@@ -1186,7 +1235,9 @@ def quote(
     from oms_chain.venues.amm.quotes import quote_pools
 
     human = _positive_decimal(amount, "--amount")
+    sell, buy = _symbol(sell, "--sell"), _symbol(buy, "--buy")
     w3, chain_id, book = _chain_client(rpc_url, chain)
+    sell, buy = _book_symbol(book, sell), _book_symbol(book, buy)
     token_in, token_out = book.token(sell), book.token(buy)
     book = _pools_for_pair(w3, book, sell, buy, refresh_pools)
     base_units = _exact_base_units(human, token_in.decimals, "--amount", amount)
@@ -1200,7 +1251,9 @@ def quote(
                     "buy": buy,
                     "amount_in": base_units,
                     "decimals_out": token_out.decimals,
-                    "quotes": [q.as_dict() for q in quotes],
+                    "quotes": [
+                        {"venue": _quote_venue_id(q, chain_id), **q.as_dict()} for q in quotes
+                    ],
                 },
                 indent=2,
             )
@@ -1223,7 +1276,7 @@ def quote(
             continue
         out = Decimal(q.amount_out).scaleb(-token_out.decimals, context=_exact(q.amount_out))
         table.add_row(
-            "Uniswap V3" if q.protocol == "uniswap-v3" else "Uniswap V2",
+            _quote_venue_id(q, chain_id),
             f"{q.fee / 10_000:g}%",
             q.pool,
             f"{out:,.{token_out.decimals}f}" + (" (partial)" if q.filled_in < q.amount_in else ""),
@@ -1232,6 +1285,42 @@ def quote(
             f"{q.gas_estimate:,}",
         )
     console.print(table)
+
+
+_ROUTE_POOL_ID = re.compile(r"v([23])-([0-9]+)-0x[0-9a-f]+", re.ASCII)
+
+
+def _engine_venue_id(route_venue: str, chain_id: int) -> str:
+    """A route source's id as ``oms swap --venue`` takes it (``uniswap-v3-500-31337``); a
+    two-hop path keeps its shape with each hop renamed; other ids (``binance``) as they are."""
+
+    def one(part: str) -> str:
+        m = _ROUTE_POOL_ID.fullmatch(part)
+        if m is None:
+            return part
+        return (
+            f"uniswap-v2-{chain_id}" if m.group(1) == "2" else f"uniswap-v3-{m.group(2)}-{chain_id}"
+        )
+
+    return ">".join(one(p) for p in route_venue.split(">"))
+
+
+def _quote_venue_id(q: Any, chain_id: int) -> str:
+    """The venue id of a pool quote (``uniswap-v2-31337``, ``uniswap-v3-500-31337``)."""
+    if q.protocol == "uniswap-v2":
+        return f"uniswap-v2-{chain_id}"
+    return f"{q.protocol}-{q.fee}-{chain_id}"
+
+
+def _renamed(value: Any, ids: dict[str, str]) -> Any:
+    """``value`` (JSON-shaped) with every string found in ``ids`` replaced by its new name."""
+    if isinstance(value, dict):
+        return {k: _renamed(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, ids) for v in value]
+    if isinstance(value, str):
+        return ids.get(value, value)
+    return value
 
 
 def _local_exchange_urls(urls: Any, rest_url: str) -> Any:
@@ -1279,7 +1368,7 @@ def route_cmd(
     book (exact, off-chain; nothing is executed), compared with the best single venue and the
     5 % greedy split."""
     import asyncio
-    from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+    from decimal import ROUND_FLOOR, Decimal
 
     from oms_chain.routing import route, route_exact_output
     from oms_chain.routing.live import source_from_exchange_book, sources_for_pair
@@ -1287,14 +1376,15 @@ def route_cmd(
     human = _positive_decimal(amount, "--amount")
     gas_price_wei: int | None = None
     if gas_price_gwei is not None:
-        try:
-            gwei = Decimal(gas_price_gwei)
-        except InvalidOperation:
-            raise InvalidInput(f"--gas-price-gwei {gas_price_gwei!r} is not a number") from None
+        gwei = _decimal_text(gas_price_gwei, "--gas-price-gwei")
         if not gwei.is_finite() or gwei < 0:
             raise InvalidInput(f"--gas-price-gwei must be >= 0, got {gas_price_gwei}")
         gas_price_wei = int(gwei.scaleb(9, context=_exact(gwei)).to_integral_value(ROUND_FLOOR))
+    sell, buy = _symbol(sell, "--sell"), _symbol(buy, "--buy")
+    if exchange_url is not None:
+        _exchange_id(exchange)
     w3, chain_id, book = _chain_client(rpc_url, chain)
+    sell, buy = _book_symbol(book, sell), _book_symbol(book, buy)
     token_in, token_out = book.token(sell), book.token(buy)
     book = _pools_for_pair(w3, book, sell, buy, refresh_pools)
     sized = token_out if exact_output else token_in
@@ -1338,7 +1428,8 @@ def route_cmd(
 
         sources.append(asyncio.run(book_source()))
     plan = route_exact_output(sources, base_units) if exact_output else route(sources, base_units)
-    data = plan.to_dict()
+    ids = {str(s.venue): _engine_venue_id(str(s.venue), chain_id) for s in sources}
+    data = _renamed(plan.to_dict(), ids)
     if as_json:
         print(
             json.dumps(
@@ -1351,7 +1442,7 @@ def route_cmd(
                     "decimals_in": token_in.decimals,
                     "decimals_out": token_out.decimals,
                     "gas_price_wei": gas_price,
-                    "sources": [str(s.venue) for s in sources],
+                    "sources": [ids[str(s.venue)] for s in sources],
                     "plan": data,
                 },
                 indent=2,
@@ -1370,7 +1461,7 @@ def route_cmd(
         table.add_column(col, justify="left" if col in ("venue", "kind") else "right")
     for leg in plan.legs:
         table.add_row(
-            str(leg.venue),
+            ids.get(str(leg.venue), str(leg.venue)),
             leg.kind,
             tokens(leg.amount_in, token_in.decimals),
             tokens(leg.amount_out, token_out.decimals),
@@ -1394,7 +1485,8 @@ def route_cmd(
     console.print(f"venue fees (est.): {tokens(plan.fees, token_out.decimals)} {buy}")
     if plan.best_single is not None:
         console.print(
-            f"vs best single venue ({plan.best_single.name}): {plan.vs_best_single_bps:+} bps"
+            f"vs best single venue ({ids.get(plan.best_single.name, plan.best_single.name)}): "
+            f"{plan.vs_best_single_bps:+} bps"
         )
     if plan.greedy is not None:
         console.print(f"vs 5 % greedy split: {plan.vs_greedy_bps:+} bps")
@@ -2616,6 +2708,16 @@ def demo(
     run_demo(console, fresh=fresh)
 
 
+_CLICK: list[Any] = []
+
+
+def _click_command() -> Any:
+    """The click command typer builds from :data:`app` (built once per process)."""
+    if not _CLICK:
+        _CLICK.append(typer.main.get_command(app))
+    return _CLICK[0]
+
+
 def _wants_json(args: list[str]) -> bool:
     """Whether the command line asks for JSON output (``--json`` before any ``--``)."""
     for a in args:
@@ -2656,7 +2758,7 @@ def _abort_types() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-def _usage_message(exc: BaseException) -> str:
+def _usage_message(exc: BaseException, args: list[str]) -> str:
     """One line: what was wrong, the command's usage and where to get help."""
     ctx = getattr(exc, "ctx", None)
     if type(exc).__name__ == "NoArgsIsHelpError" or (
@@ -2667,7 +2769,8 @@ def _usage_message(exc: BaseException) -> str:
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
     message = " ".join(message.split()).rstrip(".")
     if ctx is None:
-        return message
+        path = " ".join(["oms", *(a for a in args[:2] if not a.startswith("-"))][:3])
+        return f"{message}; see `{path} --help`"
     usage = " ".join(ctx.get_usage().split()).removeprefix("Usage: ")
     if hasattr(ctx.command, "list_commands"):
         names = ctx.command.list_commands(ctx)
@@ -2703,7 +2806,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _wants_json(args)
     try:
-        code = app(args=args, standalone_mode=False, prog_name="oms")
+        code = _click_command().main(args=args, standalone_mode=False, prog_name="oms")
         if isinstance(code, int):  # click returns the code of typer.Exit in this mode
             return code
     except typer.Exit as exc:
@@ -2720,7 +2823,7 @@ def main(argv: list[str] | None = None) -> int:
         code = int(getattr(exc, "exit_code", 2) or 2)
         if code == 1:  # a click error that is not a usage error (a file that cannot be opened)
             return _report_error(_one_line(exc.format_message()), 1, "error", as_json)  # type: ignore[attr-defined]
-        return _report_error(_usage_message(exc), 2, "usage", as_json)
+        return _report_error(_usage_message(exc, args), 2, "usage", as_json)
     except OSError as exc:
         _log.info("command failed: %s", exc, exc_info=True)
         return _report_error(_one_line(_os_error(exc)), 1, type(exc).__name__, as_json)

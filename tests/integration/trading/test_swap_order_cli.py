@@ -63,13 +63,18 @@ def devnet_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
                 pytest.fail("oms devnet up did not write its runtime file in 180 s")
             time.sleep(0.2)
         yield env
+        down = _run(["devnet", "down", "--json"], env, timeout=60)
+        assert down.returncode == 0, down.stderr
+        assert json.loads(down.stdout)["stopped"] is True
+        assert proc.wait(timeout=30) == 0 and not runtime.exists()
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
 
 
 def _json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -247,3 +252,105 @@ def test_swap_from_a_config_file_takes_chain_account_and_store_from_it(
     assert all(k["venue"] in L1_POOLS for k in out["children"])  # no exchange configured
     del env["DESK_KEY"]
     _assert_one_line_error(_run(args, env), "accounts.desk.private_key_env")
+
+
+def test_a_second_devnet_up_on_the_same_runtime_file_refuses(devnet_env: dict[str, str]) -> None:
+    proc = _run(["devnet", "up", "--no-l2"], devnet_env, timeout=60)
+    assert proc.returncode == 4
+    _assert_one_line_error(proc, "a devnet is already running")
+
+
+def _first_line_order_id(proc: subprocess.Popen[str]) -> str:
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    assert "Ctrl-C pauses it" in first, first
+    return first.split()[1]
+
+
+def _parent(env: dict[str, str], store: str, order_id: str) -> dict[str, Any]:
+    listed = _json(_run(["orders", "--store", store, "--json"], env))
+    (parent,) = [o for o in listed if o["order_id"] == order_id]
+    return parent
+
+
+@pytest.mark.slow
+def test_a_twap_of_a_dead_process_is_not_worked_by_a_later_swap_and_is_cancelled(
+    devnet_env: dict[str, str], tmp_path: Path
+) -> None:
+    store = f"sqlite:///{tmp_path / 'owned.db'}"
+    args = ["order", "--side", "sell", "--symbol", "ETH/USDC", "--quantity", "2", "--no-exchange"]
+    args += ["--algo", "twap", "--duration", "4s", "--slices", "2", "--store", store, "--json"]
+    proc = subprocess.Popen(
+        OMS + args, env=devnet_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        order_id = _first_line_order_id(proc)
+    finally:
+        proc.kill()  # the owner dies (SIGKILL: nothing paused the order)
+        proc.communicate(timeout=30)
+    before = _parent(devnet_env, store, order_id)
+    assert before["status"] != "filled" and before["algo_state"] == "running"
+    # a later, unrelated command on the same store, after slice 2 fell due
+    swap = ["swap", "--sell", "ETH", "--buy", "USDC", "--amount", "1", "--no-exchange"]
+    assert _json(_run([*swap, "--store", store, "--json"], devnet_env))["status"] == "filled"
+    after = _parent(devnet_env, store, order_id)
+    assert [k["order_id"] for k in after["children"]] == [
+        k["order_id"] for k in before["children"]
+    ]  # the swap did not work the TWAP
+    out = _json(_run(["cancel", order_id, "--store", store, "--json"], devnet_env))
+    assert out["status"] == "cancelled" and Decimal(out["filled"]) < 2
+    again = _run(["cancel", order_id, "--store", store], devnet_env)
+    _assert_one_line_error(again, "already cancelled")
+    assert again.returncode == 2
+
+
+@pytest.mark.slow
+def test_halt_refuses_a_swap_with_exit_4_and_resume_trading_lifts_it(
+    devnet_env: dict[str, str], tmp_path: Path
+) -> None:
+    store = f"sqlite:///{tmp_path / 'halted.db'}"
+    assert _run(["halt", "--store", store, "--reason", "test"], devnet_env).returncode == 0
+    swap = ["swap", "--sell", "ETH", "--buy", "USDC", "--amount", "1", "--store", store]
+    refused = _run([*swap, "--json"], devnet_env)
+    assert refused.returncode == 4, refused.stderr
+    assert json.loads(refused.stdout)["status"] == "rejected"
+    assert _run(["resume-trading", "--store", store], devnet_env).returncode == 0
+    assert _json(_run([*swap, "--json"], devnet_env))["status"] == "filled"
+
+
+@pytest.mark.slow
+def test_vwap_from_the_cli_takes_its_profile_from_the_exchange_klines(
+    devnet_env: dict[str, str],
+) -> None:
+    args = ["order", "--side", "sell", "--symbol", "eth/usdc", "--quantity", "2"]
+    out = _json(_run([*args, "--algo", "vwap", "--duration", "4s", "--slices", "2", "--json"],
+                     devnet_env))  # fmt: skip
+    assert out["status"] == "filled" and Decimal(out["filled"]) == Decimal(2)
+    assert sum(Decimal(k["filled"]) for k in out["children"]) == Decimal(2)
+
+
+@pytest.mark.slow
+def test_vwap_with_a_profile_file_fills_its_quantity(
+    devnet_env: dict[str, str], tmp_path: Path
+) -> None:
+    profile = tmp_path / "profile.txt"
+    profile.write_text("1\n3\n")
+    args = ["order", "--side", "sell", "--symbol", "WETH/USDC", "--quantity", "2", "--no-exchange"]
+    args += ["--algo", "vwap", "--duration", "4s", "--profile", str(profile), "--json"]
+    out = _json(_run(args, devnet_env))
+    assert out["status"] == "filled" and Decimal(out["filled"]) == Decimal(2)
+    assert sum(Decimal(k["filled"]) for k in out["children"]) == Decimal(2)
+
+
+def test_dry_run_swap_prints_the_plan_and_writes_no_store(
+    devnet_env: dict[str, str], tmp_path: Path
+) -> None:
+    store = tmp_path / "dry.db"
+    args = ["swap", "--sell", "weth", "--buy", "usdc", "--amount", "3", "--dry-run", "--json"]
+    plan = _json(_run([*args, "--store", f"sqlite:///{store}"], devnet_env))
+    assert plan["dry_run"] is True and (plan["sell"], plan["buy"], plan["amount"]) == (
+        "WETH",
+        "USDC",
+        "3",
+    )
+    assert not store.exists()

@@ -1,0 +1,473 @@
+"""Every ``oms`` command fed missing, malformed and hostile arguments (a generated matrix of
+several hundred invocations): one line on stderr (or one JSON object on stdout with ``--json``),
+the documented exit code, never a traceback, and not one byte created or changed in the
+folder holding the stores, the runtime file and the config.
+
+The world is a devnet runtime file whose RPC and exchange URLs point at a bound port nobody
+listens on, so a request that got past validation would fail at once; validation has to come
+first for the expected messages to appear. Invocations run in-process through
+``oms_chain.cli.main`` (an uncaught exception would fail the test), with a few through a real
+subprocess at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from oms_chain.cli import EXIT_CODES, main
+from oms_chain.store import NewEvent, open_store
+
+WETH = "0x1111111111111111111111111111111111111111"
+USDC = "0x2222222222222222222222222222222222222222"
+WBTC = "0x3333333333333333333333333333333333333333"
+V3_500 = "uniswap-v3-500-31337"
+
+
+@dataclass(frozen=True)
+class World:
+    root: Path
+    runtime: Path
+    store_url: str
+    garbage_store: Path
+    config: Path
+
+
+@pytest.fixture(scope="module")
+def dead_port() -> Iterator[int]:
+    """A loopback port that is bound but never listens: every connection is refused."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, dead_port: int) -> World:
+    root = tmp_path_factory.mktemp("hostile")
+    url = f"http://127.0.0.1:{dead_port}"
+    book = {
+        "chain_id": 31337,
+        "name": "devnet-l1",
+        "contracts": {},
+        "tokens": {
+            "WETH": {"address": WETH, "decimals": 18},
+            "USDC": {"address": USDC, "decimals": 6},
+            "WBTC": {"address": WBTC, "decimals": 8},
+        },
+        "pools": [
+            {"protocol": "uniswap-v3", "address": "0x" + "44" * 20, "token0": WETH,
+             "token1": USDC, "fee": 500},
+            {"protocol": "uniswap-v2", "address": "0x" + "55" * 20, "token0": WETH,
+             "token1": USDC, "fee": 3000},
+            {"protocol": "uniswap-v3", "address": "0x" + "66" * 20, "token0": WBTC,
+             "token1": USDC, "fee": 3000},
+        ],
+    }  # fmt: skip
+    runtime = root / "devnet-running.json"
+    runtime.write_text(
+        json.dumps(
+            {
+                # this test process: alive, and not `oms devnet up` (never to be signalled)
+                "pid": os.getpid(),
+                "chains": {
+                    "l1": {"name": "l1", "chain_id": 31337, "rpc_url": url, "ws_url": url,
+                           "block_time": None, "pid": 0, "address_book": book},
+                    "exchange": {"kind": "binance-spot-simulator", "rest_url": url,
+                                 "ws_url": url.replace("http", "ws"),
+                                 "accounts": [{"api_key": "k", "secret": "s"}]},
+                },
+            }
+        )
+    )  # fmt: skip
+    store = root / "desk.db"
+    with open_store(f"sqlite:///{store}") as es:
+        es.append(
+            "order-1",
+            [NewEvent(event_id="e1", event_type="OrderAccepted", version=1,
+                      payload={"qty": "1"}, ts_event=1, ts_init=1)],
+            expected_version=None,
+        )  # fmt: skip
+    garbage = root / "garbage.db"
+    garbage.write_bytes(b"this is not a SQLite database\n" * 8)
+    config = root / "bad.toml"
+    config.write_text('[[chains]]\nname = "x"\nchain_id = 31337\nno_such_key = 1\n')
+    (root / "broken.toml").write_text("[[chains]\nname = ")
+    return World(root, runtime, f"sqlite:///{store}", garbage, config)
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+# --- the matrix ------------------------------------------------------------------------------
+
+NOT_A_NUMBER = [
+    "", " ", "NaN", "nan", "-nan", "inf", "-inf", "Infinity", "1e80", "1e-30", "1E5", "-1",
+    "+1", "１０", "١٠", "۱۰", "१०", "1_000", "1,000", "1 000", "0x10", "1.", ".5", "1..2",
+    "abc", "∞", "½", "²", "1\x00", "1\n2", "../../etc/passwd", "😀", "' OR 1=1 --", "%s%n",
+    "9" * 41, "1" + "0" * 80, "0." + "0" * 30 + "1", "-0.5", "1/2", "١.٥",
+]  # fmt: skip
+NOT_POSITIVE_OR_TOO_BIG = ["0", "0.0", "00", "1" + "0" * 16, "0." + "0" * 18 + "1"]
+NOT_AN_INT = [*NOT_A_NUMBER, "1.5", "1.0", "-3", "99999999999999999999999"]
+BAD_DURATIONS = [
+    "", "0s", "-1s", "1", "1x", "s", "99999999999999999999h", "１０s", "١٠m", "1_000s",
+    "1e3s", "nanh", "infs", "31d", "500ms", "0.5s", "1 h", "2H", "1h30m", "../1h", "1ｈ",
+]  # fmt: skip
+BAD_SYMBOLS = ["", "ＥＴＨ", "ETH/USDC", "E T H", "../etc", "ETH;rm -rf", "X" * 21, "😀", "ETH\n"]
+UNKNOWN_SYMBOLS = ["FOO", "DOGE", "usdt", "ETH2"]
+BAD_PAIRS = [
+    "ETH",
+    "ETH/",
+    "/USDC",
+    "ETH/USDC/DAI",
+    "ETH/ETH",
+    "ＥＴＨ/USDC",
+    "FOO/USDC",
+    "eth-usdc",
+]
+BAD_VENUES = [
+    "uniswap-v9-1",
+    "../../x",
+    "",
+    "a b",
+    "binance\x00",
+    "x" * 201,
+    "ＢＩＮＡＮＣＥ",
+    "uniswap-v3-3000-31337",
+]  # fmt: skip  (the last: a pool, but of WBTC/USDC)
+BAD_IDS = ["", " ", "../../etc/passwd", "o 1", "o-1\n", "x" * 201, "😀", ".hidden", "o\x00"]
+BAD_HASHES = ["", "0x", "0x123", "0x" + "g" * 64, "0x" + "0" * 63, "0x" + "0" * 65, "１" * 66,
+              "../" * 22, "0X" + "ab" * 32 + "z"]  # fmt: skip
+BAD_SIDES = ["", "hold", "BUYY", "ｂｕｙ", "1", "sell;"]
+BAD_ALGOS = ["", "pov", "TWAP2", "ｔｗａｐ", "../twap"]
+
+
+def _spread(values: list[str], k: int, n: int = 3) -> list[str]:
+    """Every ``n``-th of ``values``, starting at ``k % n``: options share the hostile values."""
+    return values[k % n :: n]
+
+
+@dataclass(frozen=True)
+class Case:
+    argv: tuple[str, ...]
+    code: int
+    says: str  # a fragment the one error line must contain
+
+
+def _cases(world_root: str) -> list[Case]:
+    out: list[Case] = []
+
+    def add(argv: list[str], code: int = 2, says: str = "") -> None:
+        out.append(Case(tuple(argv), code, says))
+
+    swap = ["swap", "--sell", "ETH", "--buy", "USDC", "--amount", "1"]
+    order = ["order", "--side", "sell", "--symbol", "ETH/USDC", "--quantity", "1"]
+    twap = [*order, "--duration", "1m"]
+    quote = ["quote", "--sell", "ETH", "--buy", "USDC", "--amount", "1"]
+    route = ["route", "--sell", "ETH", "--buy", "USDC", "--amount", "1"]
+
+    def with_opt(base: list[str], opt: str, value: str) -> list[str]:
+        if opt in base:  # replace the value
+            i = base.index(opt)
+            return [*base[: i + 1], value, *base[i + 2 :]]
+        return [*base, opt, value]
+
+    amounts = NOT_A_NUMBER + NOT_POSITIVE_OR_TOO_BIG
+    for v in amounts:  # every hostile number on the two main quantities
+        add(with_opt(swap, "--amount", v), says="--amount")
+        add(with_opt(twap, "--quantity", v), says="--quantity")
+    # a third of them (a different third each) on every other numeric option
+    for k, (base, opt) in enumerate(
+        [(quote, "--amount"), (route, "--amount"), (twap, "--limit"),
+         ([*order, "--algo", "iceberg"], "--display")]
+    ):  # fmt: skip
+        for v in _spread(amounts, k):
+            add(with_opt(base, opt, v), says=opt)
+    for k, (base, opt) in enumerate(
+        [(swap, "--slippage-bps"), (twap, "--slippage-bps"), (route, "--gas-price-gwei"),
+         (swap, "--timeout"), (twap, "--timeout")]
+    ):  # fmt: skip
+        too_big = {"--slippage-bps": ["10001"], "--timeout": ["604801"]}.get(opt, [])
+        for v in [*_spread(NOT_A_NUMBER, k), *too_big]:
+            add(with_opt(base, opt, v), says=opt)
+    orders = ["orders", "--store", "sqlite:///x.db"]
+    for k, (base, opt) in enumerate(
+        [(orders, "--limit"), (swap, "--confirmations"), (twap, "--slices"), (swap, "--chain"),
+         (quote, "--chain")]
+    ):  # fmt: skip
+        for v in _spread(NOT_AN_INT, k):
+            add(with_opt(base, opt, v), says=opt)
+    for v in ["0", "100001"]:
+        add(with_opt(orders, "--limit", v), says="--limit")
+    add(with_opt(swap, "--confirmations", "1001"), says="--confirmations")
+    add(with_opt(twap, "--slices", "10001"), says="--slices")
+    for v in BAD_DURATIONS:
+        add(with_opt(twap, "--duration", v), says="--duration")
+        add(with_opt([*order, "--algo", "vwap"], "--duration", v), says="--duration")
+    for v in BAD_SYMBOLS:
+        add(with_opt(swap, "--sell", v), says="--sell")
+        add(with_opt(swap, "--buy", v), says="--buy")
+        add(with_opt(quote, "--sell", v), says="--sell")
+        add(with_opt(route, "--buy", v), says="--buy")
+    for v in UNKNOWN_SYMBOLS:
+        add(with_opt(swap, "--sell", v), says="no venue trades")
+        add(with_opt(twap, "--symbol", f"{v}/USDC"), says="no venue trades")
+    for v in BAD_PAIRS:
+        add(with_opt(twap, "--symbol", v), says="")
+    for v in BAD_VENUES:
+        add([*swap, "--venue", v], says="venue")
+        add([*twap, "--venues", v], says="venue")
+    for v in BAD_SIDES:
+        add(with_opt(twap, "--side", v), says="--side")
+    for v in BAD_ALGOS:
+        add(with_opt(twap, "--algo", v), says="--algo")
+    for v in BAD_IDS:
+        add(["cancel", v], says="ORDER_ID")
+        add(["order", "--resume", v], says="--resume")
+    for v in BAD_HASHES:
+        add(["tx", "status", v], says="TX_HASH")
+    for v in ["", "loud", "１", "DEBUG2"]:
+        add(["--log-level", v, "orders", "--store", "sqlite:///x.db"], says="--log-level")
+    add(["--log-file", f"{world_root}/no/such/dir/x.log", "version"], says="--log-file")
+    for reason in ["", " ", "a\nb", "x" * 201, "\x00abc", "tab\there"]:
+        add(["halt", "--reason", reason], says="--reason")
+        add(["halt", "--reducing", "--reason", reason], says="--reason")
+        add(["resume-trading", "--reason", reason], says="--reason")
+    # stores: missing, not a store, unsupported
+    for url in [
+        "",
+        "mysql://x",
+        "sqlite://relative.db",
+        "file:///etc/passwd",
+        f"sqlite:///{world_root}/missing.db",
+        f"sqlite:///{world_root}/../{Path(world_root).name}/nope/x.db",
+        f"sqlite:///{world_root}/garbage.db",
+    ]:
+        add(["orders", "--store", url], says="")
+        add(["audit", "verify", "--store", url], says="")
+        add(["cancel", "o-1", "--store", url], says="")
+        add(["order", "--resume", "o-1", "--store", url], says="")
+    for dest in [f"{world_root}/no/such/dir/out.jsonl", world_root]:
+        add(["audit", "export", "--store", "sqlite:///x.db", "--out", dest], says="--out")
+    # configs: missing, unknown key, broken TOML
+    for cfg in [
+        f"{world_root}/missing.toml",
+        f"{world_root}/bad.toml",
+        f"{world_root}/broken.toml",
+    ]:
+        add([*swap, "--config", cfg], says="")
+        add([*twap, "--config", cfg], says="")
+        add(["cancel", "o-1", "--config", cfg], says="")
+    # VWAP profiles
+    add([*order, "--algo", "vwap", "--duration", "1m", "--profile", f"{world_root}/none.txt"],
+        says="--profile")  # fmt: skip
+    add([*twap, "--profile", f"{world_root}/bad.toml"], says="--profile")
+    add([*order, "--algo", "vwap", "--duration", "1m", "--no-exchange"], says="--profile")
+    # the order's ids: unknown in the devnet's (absent) default store
+    add(["cancel", "o-unknown"], says="no event store")
+    add(["order", "--resume", "o-unknown"], says="no event store")
+    # usage errors: missing values, options and commands
+    for argv in (
+        [],
+        ["nosuch"],
+        ["devnet"],
+        ["devnet", "nope"],
+        ["tx"],
+        ["tx", "status"],
+        ["audit"],
+        ["audit", "export"],
+        ["orders"],
+        ["orders", "--limit"],
+        ["swap"],
+        ["swap", "--sell", "ETH"],
+        ["swap", "--nosuch"],
+        ["quote", "--amount", "1"],
+        ["route"],
+        ["cancel"],
+        ["order", "--side"],
+        ["halt", "--store"],
+        ["--version", "--nosuch"],
+        ["version", "extra"],
+        ["demo", "--nosuch"],
+        ["demo", "--fresh", "extra"],
+        ["devnet", "up", "--port", "abc"],
+        ["devnet", "up", "--nosuch"],
+        ["devnet", "down", "--timeout", "١٠"],
+        ["devnet", "down", "--timeout", "601"],
+    ):
+        add(list(argv), says="--help")
+    # missing required combinations the command checks itself
+    add(["order", "--symbol", "ETH/USDC", "--quantity", "1"], says="--side required")
+    add([*order], says="needs --duration")
+    add(["swap", "--sell", "ETH", "--buy", "WETH", "--amount", "1"], says="both ETH")
+    # the devnet recorded in the runtime file is "running" (its pid is alive): refused
+    add(["devnet", "up", "--no-l2"], code=4, says="already running")
+    # its pid is not `oms devnet up` (it is this test): never signalled
+    add(["devnet", "down"], code=1, says="not stopping it")
+    # valid requests reach the (dead) devnet only after every check
+    add(swap, says="does not answer")
+    add([*twap, "--venues", V3_500.upper()], says="does not answer")
+    add(["cancel", "o-1", "--store", "sqlite:///{store}"], says="does not answer")
+    return out
+
+
+def _json_variant(case: Case) -> Case | None:
+    """The same invocation with ``--json`` right after the command (where it takes one)."""
+    argv = list(case.argv)
+    takes_json = ("swap", "order", "quote", "route", "orders", "cancel", "halt",
+                  "resume-trading")  # fmt: skip
+    if not argv or (argv[0] not in takes_json and argv[:2] not in (["tx", "status"],)):
+        return None
+    at = 2 if argv[0] == "tx" else 1
+    return Case(tuple([*argv[:at], "--json", *argv[at:]]), case.code, case.says)
+
+
+_BASE = _cases("{root}")
+_JSON = [j for c in _BASE[::3] if (j := _json_variant(c)) is not None]
+CASES = [(c, False) for c in _BASE] + [(c, True) for c in _JSON]
+
+
+def test_the_matrix_is_large_and_covers_every_command() -> None:
+    assert len(CASES) >= 500
+    import typer.main
+
+    from oms_chain.cli import app
+
+    group = typer.main.get_command(app)
+    names = set(group.commands)  # type: ignore[attr-defined]
+    covered = {c.argv[0] for c, _ in CASES if c.argv}
+    covered |= {c.argv[2] for c, _ in CASES if c.argv[:1] == ("--log-level",)}
+    missing = names - covered
+    assert not missing, missing
+
+
+@pytest.mark.parametrize(
+    ("case", "as_json"),
+    CASES,
+    ids=[f"{i:03d}-{' '.join(c.argv[:1])}" for i, (c, _) in enumerate(CASES)],
+)
+def test_hostile_input_is_one_line_with_its_exit_code_and_writes_nothing(
+    case: Case,
+    as_json: bool,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("OMS_CHAIN_RUNTIME", str(world.runtime))
+    monkeypatch.delenv("OMS_STORE_URL", raising=False)
+    monkeypatch.chdir(world.root)
+    argv = [
+        a.replace("{root}", str(world.root)).replace("sqlite:///{store}", world.store_url)
+        for a in case.argv
+    ]
+    before = _snapshot(world.root)
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert code == case.code, (argv, out, err)
+    assert code in EXIT_CODES
+    if as_json:
+        assert err == "", err
+        doc = json.loads(out)
+        assert doc["code"] == case.code and case.says in doc["error"], doc
+    else:
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: "), err
+        assert case.says in lines[0], lines[0]
+        assert out == ""
+    assert _snapshot(world.root) == before, "a rejected request created or changed a file"
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    amount=st.one_of(
+        st.text(max_size=30), st.from_regex(r"[0-9]{1,20}(\.[0-9]{1,20})?", fullmatch=True)
+    )
+)
+def test_any_amount_text_is_checked_before_the_devnet_is_contacted(
+    amount: str,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import re
+    from decimal import Decimal
+
+    monkeypatch.setenv("OMS_CHAIN_RUNTIME", str(world.runtime))
+    before = _snapshot(world.root)
+    code = main(["swap", "--sell", "ETH", "--buy", "USDC", "--amount", amount])
+    _, err = capsys.readouterr()
+    plain = amount.strip(" ")
+    valid = (
+        re.fullmatch(r"[0-9]+(\.[0-9]+)?", plain, re.ASCII) is not None
+        and len(plain.split(".")[0]) <= 40
+        and 0 < Decimal(plain) <= 10**15
+        and len(plain.split(".")[1].rstrip("0") if "." in plain else "") <= 18
+    )
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    if valid:  # got as far as the devnet, which does not answer
+        assert "does not answer" in err, err
+    else:
+        assert "--amount" in err, err
+    assert _snapshot(world.root) == before
+
+
+def _oms(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "oms_chain.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_usage_errors_from_a_real_process_are_one_line_with_exit_code_2() -> None:
+    for args in (
+        [],
+        ["nosuch"],
+        ["orders"],
+        ["orders", "--store", "sqlite:///x", "--limit", "abc"],
+    ):
+        proc = _oms(*args)
+        assert proc.returncode == 2, proc
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "usage: oms" in lines[0]
+        assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_version_and_help_with_the_exit_code_table_from_a_real_process() -> None:
+    from oms_chain import __version__
+
+    version = _oms("--version")
+    assert (version.returncode, version.stdout.strip()) == (0, __version__)
+    helped = _oms("--help")
+    assert helped.returncode == 0 and "Exit codes:" in helped.stdout
+    for code in EXIT_CODES:
+        assert f" {code}  " in helped.stdout
+    assert "--install-completion" in helped.stdout
+    swap_help = _oms("swap", "--help")
+    assert "<bool>" not in swap_help.stdout
+    (json_line,) = [ln for ln in swap_help.stdout.splitlines() if ln.strip().startswith("--json")]
+    assert json_line.split()[:2] == ["--json", "Print"]  # a flag: no type noise
+    assert "--dry-run" in swap_help.stdout and "--yes" in swap_help.stdout
