@@ -26,6 +26,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from oms_chain.engine._checks import check_amount, check_id, check_int, check_text
 from oms_chain.engine.config import EngineConfig
 from oms_chain.engine.eventlog import EventLog
 from oms_chain.engine.reconciler import Reconciler
@@ -116,6 +117,8 @@ _T = SettlementStatus
 _MINED = (_T.INCLUDED, _T.CONFIRMED)
 _SETTLED = (_T.FINAL, _T.DROPPED, _T.REPLACED)
 _NS = 1_000_000_000
+#: Highest child sequence number (a schedule of a million slices is a bug, not a plan).
+_MAX_SEQ = 1_000_000
 #: Reason prefix of a child whose request provably never left (VenueUnavailable): retryable.
 _NOT_SENT = "not sent: "
 #: How long after a child ended its venue is still asked for late fills (venues with a
@@ -456,8 +459,9 @@ class Engine:
         return self._proj
 
     def order(self, order_id: OrderId) -> Order:
-        """The order with ``order_id``; raises ``UnknownOrder``."""
-        return self._proj.order(order_id)
+        """The order with ``order_id``; raises ``UnknownOrder`` (``InvalidInput`` for a
+        non-string id)."""
+        return self._proj.order(OrderId(check_id("order_id", order_id)))
 
     def orders(self) -> list[Order]:
         return list(self._proj.orders.values())
@@ -476,9 +480,14 @@ class Engine:
         return self._risk.trading_state
 
     def set_reference_price(self, instrument_id: InstrumentId, price: Decimal) -> None:
-        """Reference price for the risk gate (notional, collar), quote per base."""
-        if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
-            raise InvalidInput(f"reference price must be a positive Decimal, got {price!r}")
+        """Reference price for the risk gate (notional, collar), quote per base.
+
+        Raises:
+            InvalidInput: ``instrument_id`` is not a string, or ``price`` not a positive,
+                finite Decimal.
+        """
+        check_id("instrument_id", instrument_id)
+        check_amount("reference price", price)
         self._prices[instrument_id] = price
 
     def subscribe(self) -> AsyncIterator[Event]:
@@ -507,7 +516,14 @@ class Engine:
         Raises:
             EngineNotReady: before :meth:`start` has replayed the log (the state would be
                 recorded against a stale view).
+            InvalidInput: ``state`` is not a :class:`TradingState` or ``reason`` not a string.
         """
+        if not isinstance(state, TradingState):
+            raise InvalidInput(
+                f"state must be a TradingState ({', '.join(s.name for s in TradingState)}), "
+                f"got {state!r}"
+            )
+        check_text("reason", reason)
         if self._phase in (EnginePhase.CREATED, EnginePhase.REPLAYING, EnginePhase.STOPPED):
             raise EngineNotReady(f"engine is {self._phase.value}; start it before switching")
         now = self._clock.now_ns()
@@ -536,9 +552,9 @@ class Engine:
             VenueTimeout / VenueUnavailable: the venue is being reconciled and could not be;
                 nothing written, retry later.
         """
-        self._require_ready()
         if not isinstance(intent, Intent):
             raise InvalidIntent(f"submit() takes an Intent, got {type(intent).__name__}")
+        self._require_ready()
         existing = self._proj.intents.get(intent.intent_id)
         if existing is not None:
             return self._proj.order(existing)
@@ -569,7 +585,9 @@ class Engine:
         Raises:
             UnknownOrder: no such order.
             VenueTimeout: the venue did not answer; the order stays open until reconciled.
+            InvalidInput: ``order_id`` is not a string.
         """
+        check_id("order_id", order_id)
         if self._phase not in (EnginePhase.READY, EnginePhase.REFUSED):
             raise EngineNotReady(f"engine is {self._phase.value}; cannot cancel yet")
         order = self._proj.order(order_id)
@@ -653,16 +671,15 @@ class Engine:
             VenueRejected: the venue refused; nothing changed.
             VenueTimeout: no answer; the child is reconciled before the venue is used again.
         """
+        check_id("order_id", order_id)
+        check_amount("amend quantity", quantity, optional=True)
+        check_amount("amend limit_price", limit_price, optional=True)
+        if quantity is None and limit_price is None:
+            raise InvalidInput("amend needs a new quantity and/or limit_price")
         self._require_ready()
         parent = self._proj.order(order_id)
         if parent.parent_id is not None:
             parent = self._proj.order(parent.parent_id)
-        if quantity is None and limit_price is None:
-            raise InvalidInput("amend needs a new quantity and/or limit_price")
-        if quantity is not None and quantity <= 0:
-            raise InvalidInput(f"amend quantity must be positive, got {quantity}")
-        if limit_price is not None and limit_price <= 0:
-            raise InvalidInput(f"amend limit_price must be positive, got {limit_price}")
         open_kids = [c for c in self._proj.children(parent) if not c.is_terminal]
         if len(open_kids) != 1:
             raise InvalidInput(
@@ -741,18 +758,17 @@ class Engine:
             InvalidInput: unknown parent / venue, a child order id, a terminal parent, a
                 non-positive quantity, or more than the parent's unallocated quantity.
         """
+        check_id("parent_id", parent_id)
+        check_int("child seq", seq, low=0, high=_MAX_SEQ)
+        check_id("venue", venue)
+        check_amount("child quantity", quantity)
+        check_amount("child limit_price", limit_price, optional=True)
         self._require_ready()
         parent = self._proj.order(parent_id)
         if parent.parent_id is not None:
             raise InvalidInput(f"order {parent_id} is a child; children hang off parents")
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-            raise InvalidInput(f"child seq must be an int >= 0, got {seq!r}")
         if venue not in self._venues:
             raise InvalidInput(f"unknown venue {venue!r} (configured: {sorted(self._venues)})")
-        if not isinstance(quantity, Decimal) or quantity <= 0:
-            raise InvalidInput(f"child quantity must be a positive Decimal, got {quantity!r}")
-        if limit_price is not None and limit_price <= 0:
-            raise InvalidInput(f"child limit_price must be positive, got {limit_price}")
         async with self._lock(venue):
             parent = self._proj.order(parent_id)
             for c in self._proj.children(parent):
@@ -821,11 +837,11 @@ class Engine:
         Raises:
             like :meth:`spawn_child`; InvalidInput also when no route exists.
         """
+        check_id("parent_id", parent_id)
+        check_int("child seq", seq, low=0, high=_MAX_SEQ)
+        check_amount("slice quantity", quantity)
+        check_amount("slice limit_price", limit_price, optional=True)
         self._require_ready()
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-            raise InvalidInput(f"child seq must be an int >= 0, got {seq!r}")
-        if not isinstance(quantity, Decimal) or quantity <= 0:
-            raise InvalidInput(f"slice quantity must be a positive Decimal, got {quantity!r}")
         parent = self._proj.order(parent_id)
         if parent.parent_id is not None:
             raise InvalidInput(f"order {parent_id} is a child; slices hang off parents")
@@ -874,7 +890,7 @@ class Engine:
         Raises:
             UnknownOrder / InvalidInput: no such order, or it is not an algorithmic parent.
         """
-        parent = self._proj.order(parent_id)
+        parent = self._proj.order(OrderId(check_id("parent_id", parent_id)))
         if parent.parent_id is not None or not (
             self._is_algo(parent) or parent_id in self._proj.algo_states
         ):
@@ -885,8 +901,11 @@ class Engine:
         """Stop an algorithm from sending new children (open children stay working).
 
         Raises:
-            InvalidInput: not an algorithmic parent (a split route cannot be paused; cancel it).
+            InvalidInput: not an algorithmic parent (a split route cannot be paused; cancel it),
+                or a non-string id / reason.
         """
+        check_id("parent_id", parent_id)
+        check_text("reason", reason)
         if not self._is_algo(self._proj.order(parent_id)):
             raise InvalidInput(
                 f"order {parent_id} is a split route, not an algorithm; it cannot be paused "
@@ -895,7 +914,15 @@ class Engine:
         self._set_algo_state(parent_id, "paused", reason)
 
     def resume(self, parent_id: OrderId, reason: str = "resumed by user") -> None:
-        """Let a paused algorithm go on; it catches up from where its schedule stands."""
+        """Let a paused algorithm go on. Its schedule clock stood still while it was paused: the
+        rest of the schedule shifts by the pause (the intent's deadline does not).
+
+        Raises:
+            InvalidInput: not an algorithmic parent, its algo is over, or a non-string id /
+                reason.
+        """
+        check_id("parent_id", parent_id)
+        check_text("reason", reason)
         self._set_algo_state(parent_id, "running", reason)
 
     def _set_algo_state(self, parent_id: OrderId, state: str, reason: str) -> None:
@@ -914,7 +941,12 @@ class Engine:
 
     async def stop_algo(self, parent_id: OrderId, reason: str) -> Order:
         """End an algorithm: no more children; open children are cancelled; the parent ends
-        (filled if everything filled, else cancelled with ``reason``)."""
+        (filled if everything filled, else cancelled with ``reason``).
+
+        Raises:
+            InvalidInput: not an algorithmic or split parent, or a non-string id / reason.
+        """
+        check_text("reason", reason)
         if self.algo_state(parent_id) != "cancelled":
             parent = self._proj.order(parent_id)
             if not parent.is_terminal:
@@ -1144,7 +1176,9 @@ class Engine:
 
         Raises:
             ReconciliationFailed: the venue's answer contradicts our state, or it did not answer.
+            InvalidInput: not a configured venue id.
         """
+        check_id("venue_id", venue_id)
         if venue_id not in self._venues:
             raise InvalidInput(f"unknown venue {venue_id!r}")
         async with self._lock(venue_id):
@@ -1789,6 +1823,7 @@ class Engine:
     def algo_pauses(self, parent_id: OrderId) -> tuple[tuple[int, int | None], ...]:
         """When algorithmic parent ``parent_id`` was paused: ``(start_ns, end_ns)`` intervals,
         the last one ending ``None`` while it is paused now."""
+        check_id("parent_id", parent_id)
         if parent_id not in self._pauses and self._snapshot_position:
             # paused before the snapshot this process started from: read its stream once
             self._pauses[parent_id] = []
