@@ -30,6 +30,7 @@ from oms_chain.engine._checks import check_amount, check_id, check_int, check_te
 from oms_chain.engine.config import EngineConfig
 from oms_chain.engine.eventlog import EventLog
 from oms_chain.engine.reconciler import Reconciler
+from oms_chain.engine.reference import ReferencePrice, ReferencePrices
 from oms_chain.engine.retry import RetryPolicy, is_retryable
 from oms_chain.engine.split import Splitter
 from oms_chain.model.clock import Clock
@@ -228,7 +229,7 @@ class _View:
         self._engine = engine
 
     def reference_price(self, instrument_id: InstrumentId) -> Decimal | None:
-        return self._engine._prices.get(instrument_id)
+        return self._engine._refs.get(instrument_id, self._engine._clock.now_ns())
 
     def net_position(self, account: AccountId, instrument_id: InstrumentId) -> Decimal:
         return self._engine._net_position(account, instrument_id)
@@ -263,6 +264,9 @@ class Engine:
             go whole to their first configured venue.
         retry: backoff for background reconciliation and for split rounds that hit a
             retryable error (default :class:`~oms_chain.engine.retry.RetryPolicy`).
+        reference_max_age_s: how long a learned reference price may be used before it is
+            refreshed (and, if it cannot be, withheld from the risk gate). See
+            :mod:`oms_chain.engine.reference`.
     """
 
     def __init__(
@@ -277,6 +281,7 @@ class Engine:
         market_data: Any | None = None,
         splitter: Splitter | None = None,
         retry: RetryPolicy | None = None,
+        reference_max_age_s: float = 30.0,
     ) -> None:
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidInput(f"retry must be a RetryPolicy, got {type(retry).__name__}")
@@ -293,7 +298,19 @@ class Engine:
         self._versions: dict[str, int] = {}
         self._locks: dict[VenueId, asyncio.Lock] = {}
         self._needs_reconcile: set[VenueId] = set()
-        self._prices: dict[InstrumentId, Decimal] = {}
+        if (
+            isinstance(reference_max_age_s, bool)
+            or not isinstance(reference_max_age_s, int | float)
+            or not 0 < reference_max_age_s <= 86_400
+        ):
+            raise InvalidInput(
+                f"reference_max_age_s must be a number of seconds in (0, 86400], got "
+                f"{reference_max_age_s!r}"
+            )
+        self._refs = ReferencePrices(
+            max_age_ns=int(reference_max_age_s * 1_000_000_000),
+            timeout_s=(config or EngineConfig()).send_timeout_s,
+        )
         self._subscribers: list[asyncio.Queue[Any]] = []
         self._pumps: list[asyncio.Task[None]] = []
         self._phase = EnginePhase.CREATED
@@ -479,16 +496,35 @@ class Engine:
     def trading_state(self) -> TradingState:
         return self._risk.trading_state
 
-    def set_reference_price(self, instrument_id: InstrumentId, price: Decimal) -> None:
-        """Reference price for the risk gate (notional, collar), quote per base.
+    def set_reference_price(
+        self, instrument_id: InstrumentId, price: Decimal, *, max_age_s: float | None = None
+    ) -> None:
+        """Reference price for the risk gate (notional, collar), quote per base. It stands
+        until replaced, or for ``max_age_s`` seconds (then the engine learns one from the
+        venues again).
 
         Raises:
-            InvalidInput: ``instrument_id`` is not a string, or ``price`` not a positive,
-                finite Decimal.
+            InvalidInput: ``instrument_id`` is not a string, ``price`` not a positive, finite
+                Decimal, or ``max_age_s`` not a positive number.
         """
         check_id("instrument_id", instrument_id)
         check_amount("reference price", price)
-        self._prices[instrument_id] = price
+        if max_age_s is not None and (
+            isinstance(max_age_s, bool)
+            or not isinstance(max_age_s, int | float)
+            or not 0 < max_age_s <= 86_400
+        ):
+            raise InvalidInput(f"max_age_s must be seconds in (0, 86400], got {max_age_s!r}")
+        self._refs.set(
+            instrument_id,
+            price,
+            now_ns=self._clock.now_ns(),
+            max_age_ns=None if max_age_s is None else int(max_age_s * _NS),
+        )
+
+    def reference_price(self, instrument_id: InstrumentId) -> ReferencePrice | None:
+        """The reference price of ``instrument_id`` with its age and source (fresh or not)."""
+        return self._refs.entry(InstrumentId(check_id("instrument_id", instrument_id)))
 
     def subscribe(self) -> AsyncIterator[Event]:
         """Async iterator over every event committed from now on (ends on :meth:`stop`)."""
@@ -564,8 +600,7 @@ class Engine:
                 f"none of the intent's venues {list(intent.venues)} is configured "
                 f"(configured: {sorted(self._venues)})"
             )
-        if intent.instrument.id not in self._prices:
-            await self._learn_reference_price(intent)
+        await self._refresh_reference_price(intent, venue_id)
         if intent.algo != "direct":
             return await self._submit_algo(intent)
         if self._splitter is not None and sum(v in self._venues for v in intent.venues) > 1:
@@ -697,6 +732,7 @@ class Engine:
                 f"amend quantity {new_total} is below what is already filled "
                 f"({parent.filled_quantity})"
             )
+        await self._refresh_reference_price(self._proj.intent_data[parent.intent_id], venue_id)
         async with self._lock(venue_id):
             if venue_id in self._needs_reconcile:
                 await self._reconcile_locked(venue_id)
@@ -988,10 +1024,23 @@ class Engine:
 
         task.add_done_callback(done)
 
-    async def _learn_reference_price(self, intent: Intent) -> None:
-        """No reference price set for the instrument: take the first configured venue's quote
-        for the intent's size (all-in average price). Failing that, the risk gate rejects the
-        intent saying it cannot value it."""
+    async def _refresh_reference_price(self, intent: Intent, venue_id: VenueId) -> None:
+        """Refresh the intent's reference price if it is missing or old: the mid of the venues
+        that will not execute it (:mod:`oms_chain.engine.reference`). With no other venue
+        configured and no mid, the first configured venue's quote for the intent's size.
+        Failing that, the risk gate refuses what it cannot value or collar."""
+        now = self._clock.now_ns()
+        if not self._refs.needs_refresh(intent.instrument.id, now):
+            return
+        split = intent.algo != "direct" or (
+            self._splitter is not None and sum(v in self._venues for v in intent.venues) > 1
+        )
+        executing = [v for v in intent.venues if v in self._venues] if split else [venue_id]
+        found = await self._refs.refresh(intent.instrument, self._venues, executing, now_ns=now)
+        if found is not None or self._refs.get(intent.instrument.id, now) is not None:
+            return
+        if any(v not in executing for v in self._venues):
+            return  # independent venues exist but did not answer: never fall back on itself
         size = intent.quantity or Decimal(1)
         for vid in intent.venues:
             venue = self._venues.get(vid)
@@ -1004,8 +1053,8 @@ class Engine:
             except Exception as exc:
                 log.info("no reference price from %s for %s: %r", vid, intent.instrument, exc)
                 continue
-            if q.avg_price > 0:
-                self._prices[intent.instrument.id] = q.avg_price
+            if q.avg_price.is_finite() and q.avg_price > 0:
+                self._refs.learned(intent.instrument.id, q.avg_price, now_ns=now, source=vid)
                 return
 
     async def _submit_algo(self, intent: Intent) -> Order:
