@@ -25,6 +25,8 @@ from oms_chain.model.ids import VenueId
 from oms_chain.model.intent import Intent
 
 _ZERO = Decimal(0)
+#: Most slices a schedule may have (each is a child order; more is a typo, not a plan).
+MAX_SLICES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +148,11 @@ class HorizonParams:
             n = params.integer("slices", 10)
             assert n is not None
             slices = n
+        if slices > MAX_SLICES:
+            raise InvalidIntent(
+                f"{intent.algo} would cut its horizon into {slices} slices; at most {MAX_SLICES} "
+                f"(use fewer slices or a longer interval)"
+            )
         if (end - start) // slices <= 0:
             raise InvalidIntent(
                 f"{intent.algo} horizon of {end - start} ns is too short for {slices} slices"

@@ -53,6 +53,10 @@ __all__ = [
 _ZERO = Decimal(0)
 _NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 _NS["d"] = 24 * _NS["h"]
+#: Longest duration param accepted (ten years): beyond it a schedule is a typo.
+MAX_DURATION_NS = 10 * 366 * _NS["d"]
+#: Largest magnitude of a decimal param (base or quote units, ratios).
+MAX_PARAM_DECIMAL = Decimal(10) ** 18
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d)\s*$")
 
 
@@ -284,10 +288,10 @@ def parse_duration(name: str, value: AlgoParam) -> int:
         ns = value
     elif isinstance(value, str) and (m := _DURATION.match(value)):
         ns = int(Decimal(m.group(1)) * _NS[m.group(2)])
-    if ns is None or ns <= 0:
+    if ns is None or not 0 < ns <= MAX_DURATION_NS:
         raise InvalidIntent(
-            f"algo_params[{name!r}] must be a positive duration (int ns or e.g. '90s', '30m', "
-            f"'2h'), got {value!r}"
+            f"algo_params[{name!r}] must be a positive duration of at most ten years (int ns "
+            f"or e.g. '90s', '30m', '2h'), got {value!r}"
         )
     return ns
 
@@ -299,6 +303,8 @@ class ParamReader:
     """
 
     def __init__(self, intent: Intent) -> None:
+        if not isinstance(intent, Intent):
+            raise InvalidIntent(f"a scheduler takes an Intent, got {type(intent).__name__}")
         self._algo = intent.algo
         self._params: Mapping[str, AlgoParam] = intent.params
         self._seen: set[str] = set()
@@ -335,20 +341,23 @@ class ParamReader:
             value = Decimal(raw) if isinstance(raw, int | str) else raw
         except InvalidOperation:
             raise self._bad(name, want, raw) from None
-        if not value.is_finite():
-            raise self._bad(name, want, raw)
+        if not value.is_finite() or abs(value) > MAX_PARAM_DECIMAL:
+            raise self._bad(name, want + f" (magnitude at most {MAX_PARAM_DECIMAL:.0e})", raw)
         if low is not None and (value < low or (low_open and value == low)):
             raise self._bad(name, want, raw)
         if high is not None and value > high:
             raise self._bad(name, want, raw)
         return value
 
-    def integer(self, name: str, default: int | None = None, *, low: int = 1) -> int | None:
+    def integer(
+        self, name: str, default: int | None = None, *, low: int = 1, high: int = 10**9
+    ) -> int | None:
+        """An int (not a bool) within ``low..high``."""
         raw = self._get(name)
         if raw is None:
             return default
-        if isinstance(raw, bool) or not isinstance(raw, int) or raw < low:
-            raise self._bad(name, f"an int >= {low}", raw)
+        if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+            raise self._bad(name, f"an int in [{low}, {high}]", raw)
         return raw
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -384,6 +393,8 @@ class ParamReader:
 
 def require_quantity(intent: Intent) -> Decimal:
     """The intent's base quantity; algos schedule base quantities, not notionals."""
+    if not isinstance(intent, Intent):
+        raise InvalidIntent(f"a scheduler takes an Intent, got {type(intent).__name__}")
     if intent.quantity is None:
         raise InvalidIntent(
             f"algo {intent.algo!r} needs the intent's quantity (base); notional is not supported"

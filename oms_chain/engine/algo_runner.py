@@ -9,6 +9,11 @@ and never spawns a child twice.
 
 It wakes when something happens to the parent or one of its children (fills, acks, cancels,
 pause / resume) and at the time the scheduler asked for.
+
+A paused algo's schedule clock stops: the scheduler sees *schedule time* (now minus the time spent
+paused, :meth:`AlgoEngine.algo_pauses`), so the rest of the schedule shifts by the pause. The
+intent's ``deadline_ns`` is a hard deadline in real time: once it has passed the algo ends, with a
+reason saying so, paused or not.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from oms_chain.model.intent import Intent, Side
 from oms_chain.model.orders import Order
 from oms_chain.venues.base import LiquidityCurve, Venue
 
-__all__ = ["AlgoEngine", "AlgoRunner", "VenueMarketData", "runner_for"]
+__all__ = ["AlgoEngine", "AlgoRunner", "VenueMarketData", "paused_before", "runner_for"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,22 @@ class AlgoEngine(Protocol):
     async def cancel(self, order_id: OrderId) -> Order: ...
 
     async def stop_algo(self, parent_id: OrderId, reason: str) -> Order: ...
+
+    def algo_pauses(self, parent_id: OrderId) -> tuple[tuple[int, int | None], ...]: ...
+
+
+def _plain(d: Decimal) -> str:
+    return format(d.normalize(), "f")
+
+
+def paused_before(pauses: Iterable[tuple[int, int | None]], ts_ns: int) -> int:
+    """Nanoseconds spent paused before ``ts_ns`` (an open pause counts up to ``ts_ns``)."""
+    total = 0
+    for start, end in pauses:
+        stop = ts_ns if end is None else min(end, ts_ns)
+        if stop > start:
+            total += stop - start
+    return total
 
 
 def _about(event: Event) -> OrderId | None:
@@ -169,27 +190,41 @@ class AlgoRunner:
             state = self._engine.algo_state(self._pid)
             if state == "cancelled":
                 return await self._close(parent, "algo cancelled")
+            now = self._sleeper.now_ns()
+            deadline = self._intent.deadline_ns
+            if deadline is not None and now >= deadline:
+                left = parent.quantity - parent.filled_quantity
+                how = " while paused" if state == "paused" else ""
+                return await self._close(
+                    parent,
+                    f"hard deadline passed{how} with {_plain(left)} of "
+                    f"{_plain(parent.quantity)} unfilled",
+                )
             if state == "paused":
-                await self._wait(None)
+                await self._wait(deadline)
                 continue
-            view = self._view(parent)
+            pauses = self._engine.algo_pauses(self._pid)
+            shift = paused_before(pauses, now)
+            view = self._view(parent, now, pauses)
             try:
                 market = await self._observe(self._scheduler.market_request(view))
                 decision = self._scheduler.decide(view, market)
             except Exception:
                 log.exception("algo %s: could not decide; trying again later", self._pid)
-                await self._wait(self._retry_at(view.now_ns))
+                await self._wait(self._retry_at(now))
                 continue
             self.decisions.append(decision)
             ok = await self._act(view, decision)
             if decision.done and ok:
                 return await self._close(self._engine.order(self._pid), decision.reason)
-            wake = decision.wake_at_ns
+            wake = None if decision.wake_at_ns is None else decision.wake_at_ns + shift
             if ok:
                 self._failures = 0
             else:
-                retry = self._retry_at(view.now_ns)
+                retry = self._retry_at(now)
                 wake = retry if wake is None else min(wake, retry)
+            if deadline is not None:
+                wake = deadline if wake is None else min(wake, deadline)
             await self._wait(wake)
 
     def _retry_at(self, now_ns: int) -> int:
@@ -197,9 +232,17 @@ class AlgoRunner:
         delay = min(self._backoff_ns * 2 ** (self._failures - 1), _MAX_BACKOFF)
         return now_ns + delay
 
-    def _view(self, parent: Order) -> ParentView:
-        children = [self._engine.order(cid) for cid in parent.children]
-        return ParentView.of(self._intent, parent, children, self._sleeper.now_ns())
+    def _view(
+        self, parent: Order, now_ns: int, pauses: tuple[tuple[int, int | None], ...]
+    ) -> ParentView:
+        """The parent in schedule time: real times minus the time spent paused before them."""
+        children = []
+        for cid in parent.children:
+            child = self._engine.order(cid)
+            if pauses:
+                child = child.updated(ts_init=child.ts_init - paused_before(pauses, child.ts_init))
+            children.append(child)
+        return ParentView.of(self._intent, parent, children, now_ns - paused_before(pauses, now_ns))
 
     async def _observe(self, request: MarketRequest) -> MarketSnapshot:
         if request.empty or self._market is None:

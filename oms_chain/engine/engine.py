@@ -26,8 +26,12 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from oms_chain.engine._checks import check_amount, check_id, check_int, check_text
 from oms_chain.engine.config import EngineConfig
 from oms_chain.engine.eventlog import EventLog
+from oms_chain.engine.reconciler import Reconciler
+from oms_chain.engine.reference import ReferencePrice, ReferencePrices
+from oms_chain.engine.retry import RetryPolicy, is_retryable
 from oms_chain.engine.split import Splitter
 from oms_chain.model.clock import Clock
 from oms_chain.model.errors import (
@@ -56,6 +60,7 @@ from oms_chain.model.events import (
     OrderOutcomeUnknown,
     OrderRejected,
     OrderSubmitted,
+    RiskAlertRaised,
     SettlementUpdated,
     TradingStateChanged,
     VenueReconciled,
@@ -74,7 +79,13 @@ from oms_chain.model.ids import (
     parent_order_id,
 )
 from oms_chain.model.intent import Intent, Side
-from oms_chain.model.orders import Order, OrderStatus, SettlementState, SettlementStatus
+from oms_chain.model.orders import (
+    LATE_FILL_STATUSES,
+    Order,
+    OrderStatus,
+    SettlementState,
+    SettlementStatus,
+)
 from oms_chain.model.positions import Portfolio, Position
 from oms_chain.risk.limits import RiskGate, RiskView, TradingState
 from oms_chain.store.errors import DuplicateClientOrderId, StoreUnavailable
@@ -83,6 +94,7 @@ from oms_chain.store.integrity import check_restart_state
 from oms_chain.store.projections import Projections
 from oms_chain.venues.base import (
     AmendOrder,
+    BoundedAcceptance,
     FillReport,
     OrderStatusReport,
     PlaceOrder,
@@ -106,6 +118,14 @@ _CLOSE = object()
 _T = SettlementStatus
 _MINED = (_T.INCLUDED, _T.CONFIRMED)
 _SETTLED = (_T.FINAL, _T.DROPPED, _T.REPLACED)
+_NS = 1_000_000_000
+#: Highest child sequence number (a schedule of a million slices is a bug, not a plan).
+_MAX_SEQ = 1_000_000
+#: Reason prefix of a child whose request provably never left (VenueUnavailable): retryable.
+_NOT_SENT = "not sent: "
+#: How long after a child ended its venue is still asked for late fills (venues with a
+#: receive window; at least the window itself).
+_LATE_FILL_HORIZON_NS = 60 * _NS
 
 
 def _clip_limit(side: Side, limit: Decimal | None, bound: Decimal | None) -> Decimal | None:
@@ -179,6 +199,17 @@ def _settlement_moves(
     return out
 
 
+def _not_sent(order: Order) -> bool:
+    """A child that failed because its request provably never left (retryable)."""
+    return order.status is _S.FAILED and (order.reason or "").startswith(_NOT_SENT)
+
+
+class _RetryLater(str):
+    """Why a split round could not go on *now* (retryable errors only)."""
+
+    __slots__ = ()
+
+
 class EnginePhase(Enum):
     """Where the engine is in its life."""
 
@@ -199,7 +230,7 @@ class _View:
         self._engine = engine
 
     def reference_price(self, instrument_id: InstrumentId) -> Decimal | None:
-        return self._engine._prices.get(instrument_id)
+        return self._engine._refs.get(instrument_id, self._engine._clock.now_ns())
 
     def net_position(self, account: AccountId, instrument_id: InstrumentId) -> Decimal:
         return self._engine._net_position(account, instrument_id)
@@ -237,6 +268,11 @@ class Engine:
             none (a process that only queries, cancels or trades its own new intents), or the
             ids of those this process takes over (``oms order --resume ID``). Parents not
             taken over stay as they are in the store for their owner.
+        retry: backoff for background reconciliation and for split rounds that hit a
+            retryable error (default :class:`~oms_chain.engine.retry.RetryPolicy`).
+        reference_max_age_s: how long a learned reference price may be used before it is
+            refreshed (and, if it cannot be, withheld from the risk gate). See
+            :mod:`oms_chain.engine.reference`.
     """
 
     def __init__(
@@ -251,7 +287,11 @@ class Engine:
         market_data: Any | None = None,
         splitter: Splitter | None = None,
         resume_parents: bool | Iterable[str] = True,
+        retry: RetryPolicy | None = None,
+        reference_max_age_s: float = 30.0,
     ) -> None:
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidInput(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         self._store = store
         self._resume_parents: bool | frozenset[str] = (
             resume_parents if isinstance(resume_parents, bool) else frozenset(resume_parents)
@@ -268,7 +308,19 @@ class Engine:
         self._versions: dict[str, int] = {}
         self._locks: dict[VenueId, asyncio.Lock] = {}
         self._needs_reconcile: set[VenueId] = set()
-        self._prices: dict[InstrumentId, Decimal] = {}
+        if (
+            isinstance(reference_max_age_s, bool)
+            or not isinstance(reference_max_age_s, int | float)
+            or not 0 < reference_max_age_s <= 86_400
+        ):
+            raise InvalidInput(
+                f"reference_max_age_s must be a number of seconds in (0, 86400], got "
+                f"{reference_max_age_s!r}"
+            )
+        self._refs = ReferencePrices(
+            max_age_ns=int(reference_max_age_s * 1_000_000_000),
+            timeout_s=(config or EngineConfig()).send_timeout_s,
+        )
         self._subscribers: list[asyncio.Queue[Any]] = []
         self._pumps: list[asyncio.Task[None]] = []
         self._phase = EnginePhase.CREATED
@@ -282,6 +334,22 @@ class Engine:
         self._runners: dict[OrderId, asyncio.Task[Any]] = {}
         #: Open parents found at start that another process owns (never worked here).
         self._foreign: set[OrderId] = set()
+        self._retry = retry or RetryPolicy()
+        self._reconciler = Reconciler(
+            reconcile=self._background_reconcile,
+            wanted=self._reconcile_wanted,
+            now_ns=clock.now_ns,
+            sleep_until=lambda ts: self._sleeper_now().sleep_until(ts),
+            policy=self._retry,
+        )
+        self._alerted: dict[OrderId, Decimal] = {}
+        self._sending: set[OrderId] = set()
+        self._stopping = False
+        #: Parent id -> pause intervals ``(start_ns, end_ns or None while paused)``.
+        self._pauses: dict[OrderId, list[tuple[int, int | None]]] = {}
+        self._started_ns = 0
+        #: Alerts raised (overfills), newest last, for operators and tests.
+        self.alerts: list[str] = []
         #: Events folded at start after the snapshot (restart cost).
         self.replayed_at_start = 0
         self.last_position = 0
@@ -311,6 +379,7 @@ class Engine:
         self._phase = EnginePhase.REPLAYING
         # Snapshots and client order ids are trusted below: check them against the chain first.
         check_restart_state(self._store, projections_snapshot=SNAPSHOT_NAME)
+        self._started_ns = self._clock.now_ns()
         self._load_snapshot()
         self.replayed_at_start = self.replay()
         self._phase = EnginePhase.RECONCILING
@@ -330,6 +399,8 @@ class Engine:
             log.error("%s", self._refusal)
             raise ReconciliationFailed(self._refusal)
         self._phase = EnginePhase.READY
+        if self._reconcile_wanted():  # sends still in their receive window: settle them
+            self._reconciler.poke()
         for order in list(self._proj.orders.values()):
             if not self._works_on(order.order_id):
                 if order.parent_id is None and order.is_open:
@@ -383,6 +454,7 @@ class Engine:
         for rec in self._store.read_all(self.last_position):
             event = event_from_payload(rec.event_type, rec.version, rec.payload)
             self._proj.apply(event)
+            self._note_pause(event)
             self._versions[rec.stream_id] = rec.stream_version
             self.last_position = rec.position
             n += 1
@@ -391,7 +463,10 @@ class Engine:
         return n
 
     async def stop(self) -> None:
-        """Stop the algorithm runners and the pumps, and end every subscription."""
+        """Stop the algorithm runners, the background reconciler and the pumps, and end
+        every subscription."""
+        self._stopping = True
+        await self._reconciler.stop()
         runners = list(self._runners.values())
         self._runners.clear()
         for t in runners:
@@ -427,8 +502,9 @@ class Engine:
         return self._proj
 
     def order(self, order_id: OrderId) -> Order:
-        """The order with ``order_id``; raises ``UnknownOrder``."""
-        return self._proj.order(order_id)
+        """The order with ``order_id``; raises ``UnknownOrder`` (``InvalidInput`` for a
+        non-string id)."""
+        return self._proj.order(OrderId(check_id("order_id", order_id)))
 
     def orders(self) -> list[Order]:
         return list(self._proj.orders.values())
@@ -446,11 +522,35 @@ class Engine:
     def trading_state(self) -> TradingState:
         return self._risk.trading_state
 
-    def set_reference_price(self, instrument_id: InstrumentId, price: Decimal) -> None:
-        """Reference price for the risk gate (notional, collar), quote per base."""
-        if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
-            raise InvalidInput(f"reference price must be a positive Decimal, got {price!r}")
-        self._prices[instrument_id] = price
+    def set_reference_price(
+        self, instrument_id: InstrumentId, price: Decimal, *, max_age_s: float | None = None
+    ) -> None:
+        """Reference price for the risk gate (notional, collar), quote per base. It stands
+        until replaced, or for ``max_age_s`` seconds (then the engine learns one from the
+        venues again).
+
+        Raises:
+            InvalidInput: ``instrument_id`` is not a string, ``price`` not a positive, finite
+                Decimal, or ``max_age_s`` not a positive number.
+        """
+        check_id("instrument_id", instrument_id)
+        check_amount("reference price", price)
+        if max_age_s is not None and (
+            isinstance(max_age_s, bool)
+            or not isinstance(max_age_s, int | float)
+            or not 0 < max_age_s <= 86_400
+        ):
+            raise InvalidInput(f"max_age_s must be seconds in (0, 86400], got {max_age_s!r}")
+        self._refs.set(
+            instrument_id,
+            price,
+            now_ns=self._clock.now_ns(),
+            max_age_ns=None if max_age_s is None else int(max_age_s * _NS),
+        )
+
+    def reference_price(self, instrument_id: InstrumentId) -> ReferencePrice | None:
+        """The reference price of ``instrument_id`` with its age and source (fresh or not)."""
+        return self._refs.entry(InstrumentId(check_id("instrument_id", instrument_id)))
 
     def subscribe(self) -> AsyncIterator[Event]:
         """Async iterator over every event committed from now on (ends on :meth:`stop`)."""
@@ -478,7 +578,14 @@ class Engine:
         Raises:
             EngineNotReady: before :meth:`start` has replayed the log (the state would be
                 recorded against a stale view).
+            InvalidInput: ``state`` is not a :class:`TradingState` or ``reason`` not a string.
         """
+        if not isinstance(state, TradingState):
+            raise InvalidInput(
+                f"state must be a TradingState ({', '.join(s.name for s in TradingState)}), "
+                f"got {state!r}"
+            )
+        check_text("reason", reason)
         if self._phase in (EnginePhase.CREATED, EnginePhase.REPLAYING, EnginePhase.STOPPED):
             raise EngineNotReady(f"engine is {self._phase.value}; start it before switching")
         now = self._clock.now_ns()
@@ -507,9 +614,9 @@ class Engine:
             VenueTimeout / VenueUnavailable: the venue is being reconciled and could not be;
                 nothing written, retry later.
         """
-        self._require_ready()
         if not isinstance(intent, Intent):
             raise InvalidIntent(f"submit() takes an Intent, got {type(intent).__name__}")
+        self._require_ready()
         existing = self._proj.intents.get(intent.intent_id)
         if existing is not None:
             return self._proj.order(existing)
@@ -519,8 +626,7 @@ class Engine:
                 f"none of the intent's venues {list(intent.venues)} is configured "
                 f"(configured: {sorted(self._venues)})"
             )
-        if intent.instrument.id not in self._prices:
-            await self._learn_reference_price(intent)
+        await self._refresh_reference_price(intent, venue_id)
         if intent.algo != "direct":
             return await self._submit_algo(intent)
         if self._splitter is not None and sum(v in self._venues for v in intent.venues) > 1:
@@ -540,7 +646,9 @@ class Engine:
         Raises:
             UnknownOrder: no such order.
             VenueTimeout: the venue did not answer; the order stays open until reconciled.
+            InvalidInput: ``order_id`` is not a string.
         """
+        check_id("order_id", order_id)
         if self._phase not in (EnginePhase.READY, EnginePhase.REFUSED):
             raise EngineNotReady(f"engine is {self._phase.value}; cannot cancel yet")
         order = self._proj.order(order_id)
@@ -583,7 +691,7 @@ class Engine:
                 self._commit(parent.order_id, [requested])
                 current = self._proj.order(child.order_id)
                 if current.status in _UNSETTLED:
-                    self._needs_reconcile.add(child.venue)
+                    self._want_reconcile(child.venue)
                     await self._reconcile_locked(child.venue)
                     current = self._proj.order(child.order_id)
                 if current.is_terminal:
@@ -595,11 +703,11 @@ class Engine:
                         self._config.send_timeout_s,
                     )
                 except VenueRejected:
-                    self._needs_reconcile.add(child.venue)
+                    self._want_reconcile(child.venue)
                     await self._reconcile_locked(child.venue)
                     continue
                 except Exception as exc:
-                    self._needs_reconcile.add(child.venue)
+                    self._want_reconcile(child.venue)
                     raise VenueTimeout(
                         f"cancel of {child.order_id} on {child.venue}: no answer ({exc!r}); "
                         f"the order stays open until reconciled"
@@ -624,16 +732,15 @@ class Engine:
             VenueRejected: the venue refused; nothing changed.
             VenueTimeout: no answer; the child is reconciled before the venue is used again.
         """
+        check_id("order_id", order_id)
+        check_amount("amend quantity", quantity, optional=True)
+        check_amount("amend limit_price", limit_price, optional=True)
+        if quantity is None and limit_price is None:
+            raise InvalidInput("amend needs a new quantity and/or limit_price")
         self._require_ready()
         parent = self._proj.order(order_id)
         if parent.parent_id is not None:
             parent = self._proj.order(parent.parent_id)
-        if quantity is None and limit_price is None:
-            raise InvalidInput("amend needs a new quantity and/or limit_price")
-        if quantity is not None and quantity <= 0:
-            raise InvalidInput(f"amend quantity must be positive, got {quantity}")
-        if limit_price is not None and limit_price <= 0:
-            raise InvalidInput(f"amend limit_price must be positive, got {limit_price}")
         open_kids = [c for c in self._proj.children(parent) if not c.is_terminal]
         if len(open_kids) != 1:
             raise InvalidInput(
@@ -651,6 +758,7 @@ class Engine:
                 f"amend quantity {new_total} is below what is already filled "
                 f"({parent.filled_quantity})"
             )
+        await self._refresh_reference_price(self._proj.intent_data[parent.intent_id], venue_id)
         async with self._lock(venue_id):
             if venue_id in self._needs_reconcile:
                 await self._reconcile_locked(venue_id)
@@ -684,7 +792,7 @@ class Engine:
             except VenueRejected:
                 raise
             except Exception as exc:
-                self._needs_reconcile.add(venue_id)
+                self._want_reconcile(venue_id)
                 raise VenueTimeout(
                     f"amend of {child.order_id} on {child.venue}: no answer ({exc!r}); "
                     f"it will be reconciled before the venue is used again"
@@ -712,18 +820,17 @@ class Engine:
             InvalidInput: unknown parent / venue, a child order id, a terminal parent, a
                 non-positive quantity, or more than the parent's unallocated quantity.
         """
+        check_id("parent_id", parent_id)
+        check_int("child seq", seq, low=0, high=_MAX_SEQ)
+        check_id("venue", venue)
+        check_amount("child quantity", quantity)
+        check_amount("child limit_price", limit_price, optional=True)
         self._require_ready()
         parent = self._proj.order(parent_id)
         if parent.parent_id is not None:
             raise InvalidInput(f"order {parent_id} is a child; children hang off parents")
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-            raise InvalidInput(f"child seq must be an int >= 0, got {seq!r}")
         if venue not in self._venues:
             raise InvalidInput(f"unknown venue {venue!r} (configured: {sorted(self._venues)})")
-        if not isinstance(quantity, Decimal) or quantity <= 0:
-            raise InvalidInput(f"child quantity must be a positive Decimal, got {quantity!r}")
-        if limit_price is not None and limit_price <= 0:
-            raise InvalidInput(f"child limit_price must be positive, got {limit_price}")
         async with self._lock(venue):
             parent = self._proj.order(parent_id)
             for c in self._proj.children(parent):
@@ -792,11 +899,11 @@ class Engine:
         Raises:
             like :meth:`spawn_child`; InvalidInput also when no route exists.
         """
+        check_id("parent_id", parent_id)
+        check_int("child seq", seq, low=0, high=_MAX_SEQ)
+        check_amount("slice quantity", quantity)
+        check_amount("slice limit_price", limit_price, optional=True)
         self._require_ready()
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-            raise InvalidInput(f"child seq must be an int >= 0, got {seq!r}")
-        if not isinstance(quantity, Decimal) or quantity <= 0:
-            raise InvalidInput(f"slice quantity must be a positive Decimal, got {quantity!r}")
         parent = self._proj.order(parent_id)
         if parent.parent_id is not None:
             raise InvalidInput(f"order {parent_id} is a child; slices hang off parents")
@@ -845,7 +952,7 @@ class Engine:
         Raises:
             UnknownOrder / InvalidInput: no such order, or it is not an algorithmic parent.
         """
-        parent = self._proj.order(parent_id)
+        parent = self._proj.order(OrderId(check_id("parent_id", parent_id)))
         if parent.parent_id is not None or not (
             self._is_algo(parent) or parent_id in self._proj.algo_states
         ):
@@ -856,8 +963,11 @@ class Engine:
         """Stop an algorithm from sending new children (open children stay working).
 
         Raises:
-            InvalidInput: not an algorithmic parent (a split route cannot be paused; cancel it).
+            InvalidInput: not an algorithmic parent (a split route cannot be paused; cancel it),
+                or a non-string id / reason.
         """
+        check_id("parent_id", parent_id)
+        check_text("reason", reason)
         if not self._is_algo(self._proj.order(parent_id)):
             raise InvalidInput(
                 f"order {parent_id} is a split route, not an algorithm; it cannot be paused "
@@ -866,7 +976,15 @@ class Engine:
         self._set_algo_state(parent_id, "paused", reason)
 
     def resume(self, parent_id: OrderId, reason: str = "resumed by user") -> None:
-        """Let a paused algorithm go on; it catches up from where its schedule stands."""
+        """Let a paused algorithm go on. Its schedule clock stood still while it was paused: the
+        rest of the schedule shifts by the pause (the intent's deadline does not).
+
+        Raises:
+            InvalidInput: not an algorithmic parent, its algo is over, or a non-string id /
+                reason.
+        """
+        check_id("parent_id", parent_id)
+        check_text("reason", reason)
         self._set_algo_state(parent_id, "running", reason)
 
     def _set_algo_state(self, parent_id: OrderId, state: str, reason: str) -> None:
@@ -885,7 +1003,12 @@ class Engine:
 
     async def stop_algo(self, parent_id: OrderId, reason: str) -> Order:
         """End an algorithm: no more children; open children are cancelled; the parent ends
-        (filled if everything filled, else cancelled with ``reason``)."""
+        (filled if everything filled, else cancelled with ``reason``).
+
+        Raises:
+            InvalidInput: not an algorithmic or split parent, or a non-string id / reason.
+        """
+        check_text("reason", reason)
         if self.algo_state(parent_id) != "cancelled":
             parent = self._proj.order(parent_id)
             if not parent.is_terminal:
@@ -927,10 +1050,23 @@ class Engine:
 
         task.add_done_callback(done)
 
-    async def _learn_reference_price(self, intent: Intent) -> None:
-        """No reference price set for the instrument: take the first configured venue's quote
-        for the intent's size (all-in average price). Failing that, the risk gate rejects the
-        intent saying it cannot value it."""
+    async def _refresh_reference_price(self, intent: Intent, venue_id: VenueId) -> None:
+        """Refresh the intent's reference price if it is missing or old: the mid of the venues
+        that will not execute it (:mod:`oms_chain.engine.reference`). With no other venue
+        configured and no mid, the first configured venue's quote for the intent's size.
+        Failing that, the risk gate refuses what it cannot value or collar."""
+        now = self._clock.now_ns()
+        if not self._refs.needs_refresh(intent.instrument.id, now):
+            return
+        split = intent.algo != "direct" or (
+            self._splitter is not None and sum(v in self._venues for v in intent.venues) > 1
+        )
+        executing = [v for v in intent.venues if v in self._venues] if split else [venue_id]
+        found = await self._refs.refresh(intent.instrument, self._venues, executing, now_ns=now)
+        if found is not None or self._refs.get(intent.instrument.id, now) is not None:
+            return
+        if any(v not in executing for v in self._venues):
+            return  # independent venues exist but did not answer: never fall back on itself
         size = intent.quantity or Decimal(1)
         for vid in intent.venues:
             venue = self._venues.get(vid)
@@ -943,8 +1079,8 @@ class Engine:
             except Exception as exc:
                 log.info("no reference price from %s for %s: %r", vid, intent.instrument, exc)
                 continue
-            if q.avg_price > 0:
-                self._prices[intent.instrument.id] = q.avg_price
+            if q.avg_price.is_finite() and q.avg_price > 0:
+                self._refs.learned(intent.instrument.id, q.avg_price, now_ns=now, source=vid)
                 return
 
     async def _submit_algo(self, intent: Intent) -> Order:
@@ -1004,9 +1140,11 @@ class Engine:
     def _start_split(self, pid: OrderId) -> None:
         self._track_task(pid, self._run_split(pid), "split route")
 
-    async def _split_round(self, pid: OrderId) -> str | None:
+    async def _split_round(self, pid: OrderId) -> str | _RetryLater | None:
         """Route what is left of split parent ``pid`` over its venues that have not failed it
-        and send the legs concurrently. Returns why it cannot go on, or ``None``."""
+        finally and send the legs concurrently. Returns why it cannot go on, a
+        :class:`_RetryLater` when only retryable errors stood in the way (unavailable venue,
+        timeout: back off and route again), or ``None``."""
         parent = self._proj.order(pid)
         intent = self._proj.intent_data[parent.intent_id]
         kids = self._proj.children(parent)
@@ -1018,19 +1156,26 @@ class Engine:
             return None
         if intent.deadline_ns is not None and self._clock.now_ns() >= intent.deadline_ns:
             return "deadline passed"
-        failed = {k.venue for k in kids if k.status in (_S.REJECTED, _S.FAILED)}
+        failed = {
+            k.venue
+            for k in kids
+            if k.status in (_S.REJECTED, _S.FAILED) and not _not_sent(k) and not k.filled_quantity
+        }
         venues = {
             v: self._venues[v] for v in intent.venues if v in self._venues and v not in failed
         }
         if not venues:
             last = next((k.reason for k in reversed(kids) if k.reason), "no reason given")
             return f"no venue left to route to (last failure: {last})"
-        if kids and len(kids) >= len(intent.venues) * (1 + self._config.max_reroutes):
+        sent = [k for k in kids if not _not_sent(k)]
+        if sent and len(sent) >= len(intent.venues) * (1 + self._config.max_reroutes):
             return f"re-routed {self._config.max_reroutes} times"
         assert self._splitter is not None
         try:
             legs = await self._splitter.split(intent, rest, venues)
         except Exception as exc:
+            if is_retryable(exc):
+                return _RetryLater(f"no route for {rest} now: {exc}")
             return f"no route for {rest}: {exc}"
         first_seq = max((k.seq for k in kids), default=-1) + 1
         results = await asyncio.gather(
@@ -1049,7 +1194,13 @@ class Engine:
         )
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors and len(errors) == len(results):
+            if all(is_retryable(e) for e in errors):
+                return _RetryLater(f"could not send any leg now: {errors[0]!r}")
             return f"could not send any leg: {errors[0]!r}"
+        kids_now = self._proj.children(self._proj.order(pid))
+        new = [k for k in kids_now if k.seq >= first_seq]
+        if new and all(_not_sent(k) for k in new):
+            return _RetryLater(f"no leg left: {new[-1].reason}")
         return None
 
     async def _run_split(self, pid: OrderId) -> None:
@@ -1057,6 +1208,7 @@ class Engine:
         # get(), where cancelling a generator's anext() would close the generator for good.
         events: asyncio.Queue[Any] = asyncio.Queue()
         self._subscribers.append(events)
+        attempts = 0
         try:
             while True:
                 parent = self._proj.order(pid)
@@ -1074,6 +1226,13 @@ class Engine:
                 if parent.filled_quantity >= parent.quantity:
                     return
                 why = await self._split_round(pid)
+                if isinstance(why, _RetryLater):
+                    attempts += 1
+                    log.info("split %s: %s; routing again (attempt %d)", pid, why, attempts + 1)
+                    sleeper = self._sleeper_now()
+                    await sleeper.sleep_until(sleeper.now_ns() + self._retry.delay_ns(attempts))
+                    continue
+                attempts = 0
                 if why is not None:
                     filled = self._proj.order(pid).filled_quantity
                     await self.stop_algo(
@@ -1092,7 +1251,9 @@ class Engine:
 
         Raises:
             ReconciliationFailed: the venue's answer contradicts our state, or it did not answer.
+            InvalidInput: not a configured venue id.
         """
+        check_id("venue_id", venue_id)
         if venue_id not in self._venues:
             raise InvalidInput(f"unknown venue {venue_id!r}")
         async with self._lock(venue_id):
@@ -1118,6 +1279,63 @@ class Engine:
         raise EngineNotReady(
             f"engine is {self._phase.value}; call start() and wait for replay and reconciliation"
         )
+
+    def _want_reconcile(self, venue_id: VenueId) -> None:
+        """``venue_id`` must be reconciled before it is used again; the background reconciler
+        does it now, without waiting for the next order."""
+        self._needs_reconcile.add(venue_id)
+        self._reconciler.poke(venue_id)
+
+    def _sleeper_now(self) -> Any:
+        if self._sleeper is not None:
+            return self._sleeper
+        from oms_chain.algos.base import ClockSleeper
+
+        return ClockSleeper(self._clock)
+
+    async def _background_reconcile(self, venue_id: VenueId) -> None:
+        if self._phase is not EnginePhase.READY:
+            return
+        await self.reconcile(venue_id)
+
+    def _reconcile_wanted(self) -> dict[VenueId, int | None]:
+        """Venues the background reconciler must look at, with the earliest time a look can
+        prove something (the close of a receive window), else ``None``."""
+        if self._phase is not EnginePhase.READY:
+            return {}
+        out: dict[VenueId, int | None] = {v: None for v in self._needs_reconcile}
+        for o in self._proj.orders.values():
+            if o.parent_id is None or o.venue is None or o.status not in _UNSETTLED:
+                continue
+            if o.venue in self._venues and self._runners_sending(o):
+                continue
+            deadline = self._acceptance_deadline(o)
+            prev = out.get(o.venue)
+            if o.venue not in out or (deadline is not None and (prev is None or deadline < prev)):
+                out[o.venue] = deadline if o.venue not in self._needs_reconcile else None
+        return out
+
+    def _runners_sending(self, order: Order) -> bool:
+        """True while ``order``'s own send is under way in this process (not yet ambiguous)."""
+        return order.order_id in self._sending
+
+    def _send_budget_s(self, venue: Venue) -> float:
+        return max(self._config.send_timeout_s, float(getattr(venue, "send_timeout_s", 0)))
+
+    def _acceptance_deadline(self, order: Order) -> int | None:
+        """When an unsettled ``order``'s request can no longer be accepted by its venue (the
+        latest moment it can have been signed + the venue's window), or ``None`` when the
+        venue's "unknown" is proof at once."""
+        venue = self._venues.get(order.venue) if order.venue is not None else None
+        if venue is None or not isinstance(venue, BoundedAcceptance):
+            return None
+        if order.status is _S.IN_FLIGHT:
+            signed_by = order.ts_last  # when the send was given up: it was signed before
+        else:  # SENDING after a crash or a cancelled send: bounded by the send budget
+            signed_by = order.ts_last + int(self._send_budget_s(venue) * _NS)
+            if order.ts_last < self._started_ns:  # sent by a process that is gone
+                signed_by = min(signed_by, self._started_ns)
+        return signed_by + int(venue.acceptance_window_ns)
 
     def _lock(self, venue_id: VenueId) -> asyncio.Lock:
         lock = self._locks.get(venue_id)
@@ -1257,13 +1475,14 @@ class Engine:
         pid = child.parent_id or child.order_id
         # A venue may need longer than the engine's default (an on-chain venue waits for an
         # approval or a wrap to be mined before it sends the swap).
-        budget = max(self._config.send_timeout_s, float(getattr(venue, "send_timeout_s", 0)))
+        budget = self._send_budget_s(venue)
+        self._sending.add(child.order_id)
         try:
             report = await asyncio.wait_for(venue.place(request), budget)
         except asyncio.CancelledError:
             # Stopped mid-send (engine stop, task cancelled): the child stays SENDING and the
             # venue is reconciled before it is used again.
-            self._needs_reconcile.add(child.venue)
+            self._want_reconcile(child.venue)
             raise
         except VenueRejected as exc:
             self._commit(
@@ -1271,16 +1490,21 @@ class Engine:
             )
             return
         except VenueUnavailable as exc:
-            self._commit(pid, [OrderFailed(**self._order_kw(child), reason=f"not sent: {exc}")])
+            failed = OrderFailed(
+                **self._order_kw(child), reason=f"{_NOT_SENT}{exc}", retryable=True
+            )
+            self._commit(pid, [failed])
             return
         except Exception as exc:
-            self._needs_reconcile.add(child.venue)
+            self._want_reconcile(child.venue)
             log.warning("send of %s to %s ambiguous: %r", child.order_id, child.venue, exc)
             unknown = OrderOutcomeUnknown(
                 **self._order_kw(child), reason=f"outcome unknown: {exc!r}"
             )
             self._commit(pid, [unknown])
             return
+        finally:
+            self._sending.discard(child.order_id)
         self._commit(pid, self._events_from_report(child, report))
 
     # --- internals: reports and reconciliation ---------------------------------------------
@@ -1335,9 +1559,25 @@ class Engine:
                                 f"(settlement {report.settlement.status.value})",
                             )
                         )
-        out.extend(self._fill_events(order, report.fills))
+        new_fills = self._fill_events(order, report.fills)
+        out.extend(new_fills)
         terminal = self._proj.order(order.order_id).is_terminal and not reversed_any
         reason = report.reason or f"venue reports {report.status.value}"
+        backed = order.filled_quantity + sum(
+            (e.fill.quantity for e in new_fills if isinstance(e, FillRecorded)), Decimal(0)
+        )
+        if (
+            not terminal
+            and report.settlement is None
+            and report.status.is_terminal
+            and report.filled_quantity > backed
+            and order.venue is not None
+        ):
+            # The venue ended it with more filled than the fills we hold (a cancel crossed a
+            # fill whose trade is not reported yet). Ending it now would let a schedule send
+            # the missing part again: it stays open until reconciliation brings the fills.
+            self._want_reconcile(order.venue)
+            return out
         if not terminal:
             kw = self._order_kw(order, report.ts_event)
             if report.status is VenueOrderStatus.CANCELLED:
@@ -1385,8 +1625,14 @@ class Engine:
     async def _reconcile_locked(self, venue_id: VenueId) -> None:
         """Reconcile ``venue_id``; caller holds its lock. Records the outcome as an event."""
         venue = self._venues[venue_id]
-        # Open children, and on-chain children whose transaction is not settled yet (a filled
-        # swap can still be reorged out).
+        now = self._clock.now_ns()
+        bounded = isinstance(venue, BoundedAcceptance)
+        # Open children, on-chain children whose transaction is not settled yet (a filled
+        # swap can still be reorged out) and, at venues with a receive window, children that
+        # ended lately without filling completely (a fill may have crossed their end).
+        horizon = 0
+        if isinstance(venue, BoundedAcceptance):
+            horizon = max(_LATE_FILL_HORIZON_NS, int(venue.acceptance_window_ns))
         ours = [
             o
             for o in self._proj.orders.values()
@@ -1395,14 +1641,16 @@ class Engine:
             and (
                 not o.is_terminal
                 or (o.settlement is not None and o.settlement.status not in _SETTLED)
+                or self._recently_ended(o, now, horizon)
             )
         ]
         coids = [o.client_order_id for o in ours if o.client_order_id is not None]
-        now = self._clock.now_ns()
         try:
             report = await asyncio.wait_for(
                 venue.reconcile(coids), self._config.reconcile_timeout_s
             )
+            if self._stopping:  # stop() cancelled us and wait_for swallowed it: record nothing
+                raise asyncio.CancelledError
             by_coid = {r.client_order_id: r for r in report.orders}
             unknown = set(report.unknown)
             per_stream: dict[OrderId, list[Event]] = {}
@@ -1425,6 +1673,15 @@ class Engine:
                             f"{venue_id} until the fills are accounted for"
                         )
                     per_stream.setdefault(stream, []).extend(evs)
+                elif o.is_terminal:
+                    pass  # ended lately and not (or no longer) shown: nothing came late
+                elif coid in unknown and o.status in _UNSETTLED and self._may_still_arrive(o):
+                    log.info(
+                        "venue %s does not show %s yet; its request may still be accepted "
+                        "until its receive window closes: it stays in flight",
+                        venue_id,
+                        coid,
+                    )
                 elif coid in unknown and o.status in _UNSETTLED:
                     per_stream.setdefault(stream, []).append(
                         OrderFailed(
@@ -1433,8 +1690,9 @@ class Engine:
                             ts_init=now,
                             correlation_id=o.intent_id,
                             order_id=o.order_id,
-                            reason=f"venue {venue_id} never received client order id {coid}; "
-                            f"proven not executed, not re-sent",
+                            reason=f"venue {venue_id} never received client order id {coid}"
+                            + (" within its receive window" if bounded else "")
+                            + "; proven not executed, not re-sent",
                         )
                     )
                 elif coid in unknown:
@@ -1487,6 +1745,20 @@ class Engine:
         )
         self._needs_reconcile.discard(venue_id)
 
+    def _recently_ended(self, order: Order, now: int, horizon: int) -> bool:
+        return (
+            order.status in LATE_FILL_STATUSES
+            and order.filled_quantity < order.quantity
+            and now - order.ts_last < horizon
+            and not (order.reason or "").startswith(_NOT_SENT)
+        )
+
+    def _may_still_arrive(self, order: Order) -> bool:
+        """An unsettled ``order`` its venue does not show may still be accepted (its receive
+        window is open): absence is not proof yet."""
+        deadline = self._acceptance_deadline(order)
+        return deadline is not None and self._clock.now_ns() < deadline
+
     async def _pump(self, venue_id: VenueId, venue: Venue) -> None:
         async for report in venue.events():
             try:
@@ -1494,7 +1766,7 @@ class Engine:
                     self._on_report(venue_id, report)
             except Exception:
                 log.exception("report from %s could not be applied; will reconcile", venue_id)
-                self._needs_reconcile.add(venue_id)
+                self._want_reconcile(venue_id)
 
     def _on_report(self, venue_id: VenueId, report: VenueReport) -> None:
         oid = self._proj.by_client_order_id.get(report.client_order_id)
@@ -1565,6 +1837,10 @@ class Engine:
         with self._proj.transaction():
             self._proj.apply_all(stamped)
             recorded = self._append(stream, new, version)
+        for e in stamped:
+            self._note_pause(e)
+            if isinstance(e, OrderOutcomeUnknown):
+                self._reconciler.poke()
         self._versions[stream] = recorded[-1].stream_version
         self.last_position = max(self.last_position, recorded[-1].position)
         every = self._config.snapshot_every
@@ -1576,6 +1852,61 @@ class Engine:
         for e in stamped:
             for q in self._subscribers:
                 q.put_nowait(e)
+        self._check_overfill(stamped)
+
+    def _check_overfill(self, events: Sequence[Event]) -> None:
+        """Raise a :class:`RiskAlertRaised` for every parent that ``events``' fills took past
+        its quantity (a late fill of a child already replaced)."""
+        parents: set[OrderId] = set()
+        for e in events:
+            if isinstance(e, FillRecorded):
+                child = self._proj.orders.get(e.fill.order_id)
+                if child is not None and child.parent_id is not None:
+                    parents.add(child.parent_id)
+        for pid in sorted(parents):
+            parent = self._proj.order(pid)
+            over = parent.filled_quantity - parent.quantity
+            if over <= 0 or self._alerted.get(pid, Decimal(0)) >= over:
+                continue
+            self._alerted[pid] = over
+            reason = (
+                f"order {pid} filled {parent.filled_quantity}, {over} more than its intent's "
+                f"{parent.quantity} (a late fill of a child that had ended); positions show "
+                f"what the venues did — review and unwind the excess"
+            )
+            log.error("overfill: %s", reason)
+            self.alerts.append(reason)
+            self._commit(
+                pid,
+                [
+                    RiskAlertRaised(
+                        **self._order_kw(parent), kind="overfill", reason=reason, quantity=over
+                    )
+                ],
+            )
+
+    def _note_pause(self, event: Event) -> None:
+        """Keep each algo parent's pause intervals (its schedule clock stops while paused)."""
+        if not isinstance(event, AlgoStateChanged):
+            return
+        spans = self._pauses.setdefault(event.order_id, [])
+        open_span = bool(spans) and spans[-1][1] is None
+        if event.state == "paused" and not open_span:
+            spans.append((event.ts_event, None))
+        elif event.state != "paused" and open_span:
+            spans[-1] = (spans[-1][0], event.ts_event)
+
+    def algo_pauses(self, parent_id: OrderId) -> tuple[tuple[int, int | None], ...]:
+        """When algorithmic parent ``parent_id`` was paused: ``(start_ns, end_ns)`` intervals,
+        the last one ending ``None`` while it is paused now."""
+        check_id("parent_id", parent_id)
+        if parent_id not in self._pauses and self._snapshot_position:
+            # paused before the snapshot this process started from: read its stream once
+            self._pauses[parent_id] = []
+            for rec in self._store.read_all(0):
+                if rec.stream_id == parent_id and rec.event_type == AlgoStateChanged.TYPE:
+                    self._note_pause(event_from_payload(rec.event_type, rec.version, rec.payload))
+        return tuple(self._pauses.get(parent_id, ()))
 
     def _append(self, stream: str, new: list[NewEvent], version: int) -> list[Any]:
         for attempt in range(3):

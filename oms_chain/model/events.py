@@ -41,6 +41,7 @@ __all__ = [
     "OrderOutcomeUnknown",
     "OrderRejected",
     "OrderSubmitted",
+    "RiskAlertRaised",
     "SettlementUpdated",
     "TradingStateChanged",
     "VenueReconciled",
@@ -307,10 +308,15 @@ class OrderExpired(Event):
 @register_event()
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class OrderFailed(Event):
-    """The order provably did not and will not execute (further)."""
+    """The order provably did not and will not execute (further).
+
+    ``retryable``: it failed for a passing reason (the venue was unavailable, the request
+    provably never left); the same quantity may be sent again, to the same venue too.
+    """
 
     order_id: OrderId
     reason: str
+    retryable: bool = False
 
 
 @register_event()
@@ -369,3 +375,16 @@ class AlgoStateChanged(Event):
     order_id: OrderId
     state: str
     reason: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RiskAlertRaised(Event):
+    """Something a risk officer must see happened to ``order_id`` (an alert, not a state
+    change). ``kind``: ``overfill`` (the children of a parent filled more than its intent, e.g.
+    a late fill of a child already replaced); ``quantity``: by how much (base)."""
+
+    order_id: OrderId
+    kind: str
+    reason: str
+    quantity: Decimal = Decimal(0)

@@ -30,6 +30,7 @@ from oms_chain.model.instruments import Instrument
 from oms_chain.model.intent import Side
 
 __all__ = [
+    "LATE_FILL_STATUSES",
     "OPEN_STATUSES",
     "ORDER_TRANSITIONS",
     "SETTLEMENT_TRANSITIONS",
@@ -80,6 +81,13 @@ ORDER_TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
 }
 
 TERMINAL_STATUSES = frozenset(s for s, nxt in ORDER_TRANSITIONS.items() if not nxt)
+
+#: Real-world edges of the table (NautilusTrader calls them "real world possibility"): an order
+#: that ended without filling completely may still take fills the venue executed — a cancel that
+#: crossed a fill, an expiry racing the last trade, a request that arrived after a lookup found
+#: nothing. Such a *late fill* is recorded and the order keeps its ended status
+#: (``CANCELLED -> CANCELLED`` with more filled); see :meth:`Order.with_fill`.
+LATE_FILL_STATUSES = frozenset({_S.CANCELLED, _S.EXPIRED, _S.FAILED})
 OPEN_STATUSES = frozenset(OrderStatus) - TERMINAL_STATUSES - {_S.NEW}
 
 
@@ -218,6 +226,9 @@ class Order:
     def with_fill(self, quantity: Decimal, price: Decimal, *, ts: int) -> Order:
         """Add a fill of ``quantity`` at ``price``; moves to partially filled / filled.
 
+        A late fill of an order that ended cancelled, expired or failed
+        (:data:`LATE_FILL_STATUSES`) is taken too: the order stays ended, with more filled.
+
         Raises:
             IllegalTransition: the order cannot take fills now, or the fill would overfill it.
         """
@@ -231,6 +242,8 @@ class Order:
             )
         prev = self.avg_fill_price or Decimal(0)
         avg = (prev * self.filled_quantity + price * quantity) / filled
+        if self.status in LATE_FILL_STATUSES:
+            return replace(self, filled_quantity=filled, avg_fill_price=avg, ts_last=ts)
         to = OrderStatus.FILLED if filled == self.quantity else OrderStatus.PARTIALLY_FILLED
         moved = self.transition(to, ts=ts)
         return replace(moved, filled_quantity=filled, avg_fill_price=avg)

@@ -36,6 +36,7 @@ from oms_chain.model.events import (
     OrderOutcomeUnknown,
     OrderRejected,
     OrderSubmitted,
+    RiskAlertRaised,
     SettlementUpdated,
     TradingStateChanged,
     VenueReconciled,
@@ -439,6 +440,9 @@ class Projections:
     def _on_failed(self, e: OrderFailed) -> None:
         self._terminal(e.order_id, _S.FAILED, e.ts_event, e.reason)
 
+    def _on_alert(self, e: RiskAlertRaised) -> None:
+        self.order(e.order_id)  # an alert changes no state; it must name a known order
+
     def _on_amended(self, e: OrderAmended) -> None:
         o = self.order(e.order_id)
         self._put(o.with_quantity(e.quantity, e.limit_price, ts=e.ts_event))
@@ -500,10 +504,8 @@ class Projections:
             if filled
             else None
         )
-        if filled > p.quantity:
-            raise IllegalTransition(
-                f"order {p.order_id}: children filled {filled}, more than its {p.quantity}"
-            )
+        # filled > p.quantity: an overfill (a late fill of a child already replaced). It is what
+        # the venues did, so it is recorded; the engine raises a RiskAlertRaised for it.
         algo = self._is_algo(p) or p.order_id in self.algo_states
         algo_live = algo and self.algo_states.get(p.order_id, "running") != "cancelled"
         if filled >= p.quantity:
@@ -551,6 +553,7 @@ _HANDLERS: dict[type[Event], Any] = {
     OrderCancelled: Projections._on_cancelled,
     OrderExpired: Projections._on_expired,
     OrderFailed: Projections._on_failed,
+    RiskAlertRaised: Projections._on_alert,
     OrderAmended: Projections._on_amended,
     SettlementUpdated: Projections._on_settlement,
     TradingStateChanged: Projections._on_trading_state,

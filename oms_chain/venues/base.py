@@ -22,6 +22,7 @@ from oms_chain.model.orders import SettlementState
 
 __all__ = [
     "AmendOrder",
+    "BoundedAcceptance",
     "FillReport",
     "LiquidityCurve",
     "LiquidityLevel",
@@ -120,7 +121,9 @@ VenueReport = OrderStatusReport | FillReport
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReconciliationReport:
     """Answer to :meth:`Venue.reconcile`: reports for the asked ids and every open order;
-    ``unknown`` lists asked ids the venue has provably never received."""
+    ``unknown`` lists asked ids the venue does not know *now*. For a venue that is
+    :class:`BoundedAcceptance` that is "not yet" until its acceptance window has passed since
+    the send; for any other venue it is proof the request was never received."""
 
     venue: VenueId
     orders: tuple[OrderStatusReport, ...]
@@ -162,6 +165,19 @@ class Quote:
     avg_price: Decimal
     fee: Decimal
     ts_event: int
+
+
+@runtime_checkable
+class BoundedAcceptance(Protocol):
+    """A venue that may still accept a request for a while after it was sent (a signed
+    exchange request is valid for its receive window). Absence of an order there proves
+    nothing until :attr:`acceptance_window_ns` has passed since the last moment the request can
+    have been signed; the engine keeps such an order in flight until then."""
+
+    @property
+    def acceptance_window_ns(self) -> int:
+        """Receive window plus clock-skew margin, in nanoseconds."""
+        ...
 
 
 @runtime_checkable

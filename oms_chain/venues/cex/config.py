@@ -41,6 +41,12 @@ class CcxtVenueConfig:
     ``watchOrderBookLimit`` option, else 1000) and, when set, the depth :meth:`book` returns; a
     level beyond the snapshot's depth is unknown until the stream changes it, so keep the
     snapshot deeper than what routing reads.
+    ``receive_window_s``: how long after its signed timestamp the exchange may still accept a
+    request (``None``: ccxt's ``options['recvWindow']`` when the exchange has one — Binance's
+    ccxt default is 10 s — else 60 s, the longest Binance allows). ``clock_skew_margin_s`` is
+    added for the difference between our clock and the exchange's. Until both have passed since
+    a send whose answer was lost, an order the exchange does not show is "not yet", never "never
+    received".
     """
 
     exchange: str
@@ -62,6 +68,8 @@ class CcxtVenueConfig:
     book_timeout_s: float = 5.0
     backoff_initial_s: float = 0.1
     backoff_max_s: float = 5.0
+    receive_window_s: float | None = None
+    clock_skew_margin_s: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -80,6 +88,10 @@ class CcxtVenueConfig:
                 f"cex venue key 'book_source': 'native' reads Binance's diff-depth stream, which "
                 f"{self.exchange!r} does not speak; use 'ccxt' or 'auto'"
             )
+        if self.receive_window_s is not None and not 0 < self.receive_window_s <= 3600:
+            raise ConfigError("cex venue key 'receive_window_s' must be in (0, 3600] seconds")
+        if not 0 <= self.clock_skew_margin_s <= 600:
+            raise ConfigError("cex venue key 'clock_skew_margin_s' must be in [0, 600] seconds")
         if self.book_depth is not None and self.book_depth < 1:
             raise ConfigError("cex venue key 'book_depth' must be at least 1")
         if self.burst < 1:

@@ -191,6 +191,17 @@ class CcxtVenue:
         return self._id
 
     @property
+    def acceptance_window_ns(self) -> int:
+        """How long after a send this exchange may still accept it: the receive window it is
+        sent with (``recvWindow``) plus the configured clock-skew margin, in nanoseconds.
+        (:class:`~oms_chain.venues.base.BoundedAcceptance`.)"""
+        window = self._cfg.receive_window_s
+        if window is None:
+            ms = self._ex.options.get("recvWindow") if isinstance(self._ex.options, dict) else None
+            window = float(ms) / 1000 if isinstance(ms, int | float) and ms > 0 else 60.0
+        return int((window + self._cfg.clock_skew_margin_s) * 1_000_000_000)
+
+    @property
     def exchange(self) -> Any:
         """The underlying ccxt instance (for diagnostics; do not trade through it)."""
         return self._ex

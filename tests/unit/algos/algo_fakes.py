@@ -96,6 +96,7 @@ class FakeEngine:
         self.sent: Counter[int] = Counter()
         self.spawn_log: list[tuple[int, int, Decimal, Decimal | None, VenueId]] = []
         self.max_committed = Decimal(0)
+        self.pauses: list[tuple[int, int | None]] = []
         self._queues: list[asyncio.Queue[Any]] = []
 
     # --- the hooks ---------------------------------------------------------------------
@@ -122,6 +123,9 @@ class FakeEngine:
 
     def algo_state(self, parent_id: OrderId) -> str:
         return self.state
+
+    def algo_pauses(self, parent_id: OrderId) -> tuple[tuple[int, int | None], ...]:
+        return tuple(self.pauses)
 
     async def spawn_child(
         self,
@@ -228,6 +232,11 @@ class FakeEngine:
         self._publish(child.order_id)
 
     def set_state(self, state: str) -> None:
+        now = self.clock.now_ns()
+        if state == "paused" and self.state != "paused":
+            self.pauses.append((now, None))
+        elif state != "paused" and self.state == "paused":
+            self.pauses[-1] = (self.pauses[-1][0], now)
         self.state = state
         self._publish(self.pid)
 

@@ -115,7 +115,7 @@ async def test_sniper_through_the_engine_fires_at_its_limit() -> None:
     await w.engine.stop()
 
 
-async def test_pause_resume_and_stop_through_the_engine() -> None:
+async def test_pause_stops_the_schedule_clock_and_resume_shifts_the_rest() -> None:
     w = _World()
     await w.engine.start()
     intent = w.intent("tw-2", "twap", {"duration": "1h", "slices": 4})
@@ -126,11 +126,46 @@ async def test_pause_resume_and_stop_through_the_engine() -> None:
     assert w.engine.order(parent.order_id).filled_quantity == 1
     w.engine.resume(parent.order_id)
     await w.sleeper.settle()
-    assert w.engine.order(parent.order_id).filled_quantity == 3
+    # 31 paused minutes do not count: the schedule stands at minute 0, no catch-up burst
+    assert w.engine.order(parent.order_id).filled_quantity == 1
+    await w.sleeper.advance_to(intent.ts_init + 31 * MINUTE + 15 * MINUTE)
+    assert w.engine.order(parent.order_id).filled_quantity == 2
     await w.engine.stop_algo(parent.order_id, "user stop")
-    await w.sleeper.advance_to(intent.ts_init + 50 * MINUTE)
+    await w.sleeper.advance_to(intent.ts_init + 80 * MINUTE)
     final = w.engine.order(parent.order_id)
-    assert final.status.value == "cancelled" and final.filled_quantity == 3
+    assert final.status.value == "cancelled" and final.filled_quantity == 2
+    await w.engine.stop()
+
+
+async def test_a_twap_paused_longer_than_its_window_completes_its_quantity() -> None:
+    w = _World()
+    await w.engine.start()
+    intent = w.intent("tw-long", "twap", {"duration": "1h", "slices": 4})
+    parent = await w.engine.submit(intent)
+    await w.sleeper.settle()
+    w.engine.pause(parent.order_id)
+    await w.sleeper.advance_to(intent.ts_init + 3 * 60 * MINUTE)  # paused 3h, window 1h
+    w.engine.resume(parent.order_id)
+    await w.sleeper.advance_to(intent.ts_init + 3 * 60 * MINUTE + 61 * MINUTE)
+    final = w.engine.order(parent.order_id)
+    assert final.status.value == "filled" and final.filled_quantity == 4
+    assert [c.quantity for c in w.children(parent)] == [Decimal(1)] * 4
+    await w.engine.stop()
+
+
+async def test_a_paused_algo_past_its_hard_deadline_ends_saying_so() -> None:
+    w = _World()
+    await w.engine.start()
+    deadline = w.clock.now_ns() + 2 * 60 * MINUTE
+    intent = w.intent("tw-dl", "twap", {"duration": "1h", "slices": 4}, deadline_ns=deadline)
+    parent = await w.engine.submit(intent)
+    await w.sleeper.settle()
+    w.engine.pause(parent.order_id)
+    await w.sleeper.advance_to(deadline + MINUTE)
+    final = w.engine.order(parent.order_id)
+    assert final.status.value == "cancelled" and final.filled_quantity == 1
+    assert final.reason is not None
+    assert "hard deadline passed while paused with 3 of 4 unfilled" in final.reason
     await w.engine.stop()
 
 

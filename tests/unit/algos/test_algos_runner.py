@@ -41,7 +41,7 @@ def _start(engine: FakeEngine, intent: Any, sleeper: ManualSleeper, **kw: Any) -
     return runner, asyncio.create_task(runner.run())
 
 
-async def test_paused_algo_spawns_nothing_and_catches_up_on_resume() -> None:
+async def test_paused_algo_spawns_nothing_and_its_schedule_resumes_where_it_stood() -> None:
     _clock, sleeper, engine, intent = _twap_world()
     _runner, task = _start(engine, intent, sleeper)
     await sleeper.settle()
@@ -51,8 +51,10 @@ async def test_paused_algo_spawns_nothing_and_catches_up_on_resume() -> None:
     assert engine.parent.filled_quantity == 25
     engine.set_state("running")
     await sleeper.settle()
-    assert engine.parent.filled_quantity == 75  # slices 1 and 2 at once
-    assert engine.spawn_log[-1][2] == Decimal(50)
+    assert engine.parent.filled_quantity == 25  # the 31 paused minutes do not count
+    await sleeper.advance_to(START + 31 * MINUTE + 15 * MINUTE)
+    assert engine.parent.filled_quantity == 50  # slice 1, 15 schedule minutes in
+    assert engine.spawn_log[-1][2] == Decimal(25)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 

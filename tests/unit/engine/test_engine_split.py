@@ -381,3 +381,75 @@ async def test_legs_never_go_beyond_the_intents_limit_and_a_split_cannot_be_paus
             rig.engine.pause(parent.order_id)
     finally:
         await rig.engine.stop()
+
+
+class _SleepRig(Rig):
+    """A rig whose engine waits on a manual sleeper (backoff in simulated time)."""
+
+    def __init__(self, splitter: object, *venues: PaperVenue, clock: ManualClock) -> None:
+        from oms_chain.algos import ManualSleeper
+
+        self.sleeper = ManualSleeper(clock)
+        super().__init__(splitter, *venues, clock=clock)
+
+    def new_engine(self) -> Engine:
+        self.engine = Engine(
+            store=self.store,
+            venues=self.venues,
+            risk=RiskGate(RiskLimits(), clock=self.clock),
+            clock=self.clock,
+            splitter=self.splitter,  # type: ignore[arg-type]
+            sleeper=self.sleeper,
+            config=EngineConfig(split_poll_s=0.01),
+        )
+        self.engine.set_reference_price(PAIR.id, PRICE)
+        return self.engine
+
+
+async def test_a_split_parent_survives_rounds_of_venue_unavailable_and_completes(
+    clock: ManualClock,
+) -> None:
+    a = PaperVenue("pa", clock=clock, prices={PAIR.id: PRICE})
+    b = PaperVenue("pb", clock=clock, prices={PAIR.id: PRICE})
+    a.inject(Fault.UNAVAILABLE, times=2)  # the first two rounds cannot reach either venue
+    b.inject(Fault.UNAVAILABLE, times=3)  # and b is down one round longer
+    rig = _SleepRig(FixedSplitter(Decimal(6), Decimal(4)), a, b, clock=clock)
+    await rig.engine.start()
+    try:
+        parent = await rig.engine.submit(rig.intent())
+        for _ in range(6):  # backoff waits run on the manual sleeper: let them pass
+            await rig.sleeper.advance(10 * 1_000_000_000)
+            if rig.engine.order(parent.order_id).is_terminal:
+                break
+        await rig.until_done(parent.order_id)
+        parent = rig.engine.order(parent.order_id)
+        assert parent.status is OrderStatus.FILLED
+        assert parent.filled_quantity == Decimal(10)
+        kids = [rig.engine.order(c) for c in parent.children]
+        not_sent = [k for k in kids if k.status is OrderStatus.FAILED]
+        assert len(not_sent) == 5 and all("not sent" in (k.reason or "") for k in not_sent)
+        assert all(k.filled_quantity == 0 for k in not_sent)
+        filled = sum((k.filled_quantity for k in kids), Decimal(0))
+        assert filled == Decimal(10)
+        # every quantity that executed was received exactly once
+        assert len(a.received()) + len(b.received()) == len(kids) - len(not_sent)
+    finally:
+        await rig.engine.stop()
+
+
+async def test_a_final_rejection_still_takes_a_venue_out_of_the_split(clock: ManualClock) -> None:
+    a = PaperVenue("pa", clock=clock, prices={PAIR.id: PRICE})
+    b = PaperVenue("pb", clock=clock, prices={PAIR.id: PRICE})
+    b.inject(Fault.REJECT)
+    rig = _SleepRig(FixedSplitter(Decimal(6), Decimal(4)), a, b, clock=clock)
+    await rig.engine.start()
+    try:
+        parent = await rig.engine.submit(rig.intent())
+        await rig.until_done(parent.order_id)
+        parent = rig.engine.order(parent.order_id)
+        assert parent.status is OrderStatus.FILLED
+        kids = [rig.engine.order(c) for c in parent.children]
+        assert [k.venue for k in kids if k.status is OrderStatus.REJECTED] == ["pb"]
+        assert all(k.venue == "pa" for k in kids[2:])  # never routed to pb again
+    finally:
+        await rig.engine.stop()
