@@ -28,7 +28,7 @@ def test_any_amount_with_at_most_the_tokens_decimals_is_exact(
     digits: int, scale: int, decimals: int
 ) -> None:
     # the CLI's parser bounds what a user may type; the conversion itself is exact for any value
-    human = Decimal(digits).scaleb(-scale)
+    human = Decimal((0, tuple(int(c) for c in str(digits)), -scale))  # exact, no context
     text = str(human)
     exact = Fraction(digits, 10**scale) * 10**decimals
     if exact.denominator != 1:
