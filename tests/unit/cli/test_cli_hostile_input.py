@@ -306,6 +306,8 @@ def _cases(world_root: str) -> list[Case]:
         ["halt", "--store"],
         ["--version", "--nosuch"],
         ["version", "extra"],
+        ["setup", "extra"],
+        ["setup", "--nosuch"],
         ["demo", "--nosuch"],
         ["demo", "--fresh", "extra"],
         ["devnet", "up", "--port", "abc"],

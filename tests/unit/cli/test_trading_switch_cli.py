@@ -114,6 +114,7 @@ def _live_config(tmp_path: Path) -> Path:
     config = tmp_path / "live.toml"
     config.write_text(
         f'[store]\nurl = "sqlite:///{tmp_path / "live.db"}"\n\n'
+        '[risk]\nmax_order_notional = "10000"\n\n'
         '[[chains]]\nname = "mainnet"\nchain_id = 1\nrpc_url = "http://127.0.0.1:9"\n\n'
         '[[accounts]]\nname = "desk"\nsigner = "env_key"\nprivate_key_env = "DESK_KEY"\n'
     )
