@@ -3,7 +3,7 @@ default 28 digits) or refuse it with the reason."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal
 from fractions import Fraction
 
 import pytest
@@ -27,7 +27,7 @@ def test_a_31_digit_amount_is_converted_exactly() -> None:
 def test_any_amount_with_at_most_the_tokens_decimals_is_exact(
     digits: int, scale: int, decimals: int
 ) -> None:
-    text = str(Decimal(digits).scaleb(-scale))
+    text = str(Decimal(digits).scaleb(-scale, context=Context(prec=100)))  # exact text
     human = _positive_decimal(text, "--amount")
     exact = Fraction(digits, 10**scale) * 10**decimals
     if exact.denominator != 1:
