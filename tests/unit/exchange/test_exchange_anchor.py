@@ -119,6 +119,13 @@ def test_bad_simulator_price_settings_are_invalid_input_naming_the_field(
         SimulatorConfig(**{field: value})
 
 
+def test_an_anchor_with_its_own_price_paths_is_refused() -> None:
+    from oms_chain.devnet.exchange import ListPath
+
+    with pytest.raises(InvalidInput, match="anchor cannot be combined"):
+        SimulatorConfig(anchor=StaticAnchor({}), price_paths={"ETH": ListPath([3000])})
+
+
 def _pool(protocol: str, base_is_token0: bool) -> AnchorPool:
     return AnchorPool(
         protocol=protocol,
