@@ -381,3 +381,31 @@ def test_dry_run_swap_prints_the_plan_and_writes_no_store(
         "3",
     )
     assert not store.exists()
+
+
+@pytest.mark.slow
+def test_a_running_twap_stops_paused_when_another_process_halts_its_store(
+    devnet_env: dict[str, str], tmp_path: Path
+) -> None:
+    store = f"sqlite:///{tmp_path / 'halt-live.db'}"
+    args = ["order", "--side", "sell", "--symbol", "ETH/USDC", "--quantity", "2"]
+    args += ["--venues", "binance", "--store", store, "--json"]
+    args += ["--algo", "twap", "--duration", "60s", "--slices", "2"]
+    proc = subprocess.Popen(
+        OMS + args, env=devnet_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        order_id = _first_line_order_id(proc)
+        _wait_for_children(store, order_id, 1, deadline=time.monotonic() + 60)
+        assert _run(["halt", "--store", store, "--reason", "desk"], devnet_env).returncode == 0
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 4, err + out
+    error = json.loads(out)  # --json: the error is a JSON object on stdout
+    assert error["code"] == 4 and "trading was switched to halted" in error["error"]
+    assert f"--resume {order_id}" in error["error"]
+    parent = _parent(devnet_env, store, order_id)
+    assert parent["algo_state"] == "paused" and len(parent["children"]) == 1
