@@ -361,7 +361,8 @@ def test_vwap_with_a_profile_file_fills_its_quantity(
 ) -> None:
     profile = tmp_path / "profile.txt"
     profile.write_text("1\n3\n")
-    args = ["order", "--side", "sell", "--symbol", "WETH/USDC", "--quantity", "2", "--no-exchange"]
+    # a buy: the module's earlier tests sold most of the default wallet's ETH
+    args = ["order", "--side", "buy", "--symbol", "WETH/USDC", "--quantity", "2", "--no-exchange"]
     args += ["--algo", "vwap", "--duration", "12s", "--profile", str(profile), "--json"]
     args = ["--log-file", str(tmp_path / "vwap.log"), "--log-level", "debug", *args]
     out = _json(_run(args, devnet_env))
