@@ -235,6 +235,7 @@ StoreOption = Annotated[
     str,
     typer.Option(
         "--store",
+        metavar="URL",
         envvar="OMS_STORE_URL",
         help="Event store URL: sqlite:///path.db or postgresql://… (env OMS_STORE_URL).",
     ),
@@ -248,10 +249,15 @@ ChainOption = Annotated[
     ),
 ]
 RpcUrlOption = Annotated[
-    str | None, typer.Option("--rpc-url", help="Chain RPC URL (default: the devnet L1).")
+    str | None,
+    typer.Option("--rpc-url", metavar="URL", help="Chain RPC URL (default: the devnet L1)."),
 ]
-SellOption = Annotated[str, typer.Option("--sell", help="Token to sell (symbol, e.g. WETH).")]
-BuyOption = Annotated[str, typer.Option("--buy", help="Token to buy (symbol, e.g. USDC).")]
+SellOption = Annotated[
+    str, typer.Option("--sell", metavar="SYMBOL", help="Token to sell (symbol, e.g. WETH).")
+]
+BuyOption = Annotated[
+    str, typer.Option("--buy", metavar="SYMBOL", help="Token to buy (symbol, e.g. USDC).")
+]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -1498,6 +1504,7 @@ KeyEnvOption = Annotated[
     str | None,
     typer.Option(
         "--key-env",
+        metavar="VAR",
         help="Environment variable holding the signing key (hex). Default on the devnet: its "
         "first funded key.",
     ),
@@ -1505,7 +1512,9 @@ KeyEnvOption = Annotated[
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
-        "--config", help="OMS TOML config (chains, exchange, account) instead of the devnet."
+        "--config",
+        metavar="FILE",
+        help="OMS TOML config (chains, exchange, account) instead of the devnet.",
     ),
 ]
 DryRunOption = Annotated[
@@ -1525,6 +1534,7 @@ TradeStoreOption = Annotated[
     str | None,
     typer.Option(
         "--store",
+        metavar="URL",
         envvar="OMS_STORE_URL",
         help="Event store URL (env OMS_STORE_URL). Default: the config's, or one store per "
         "running devnet next to its runtime file.",
@@ -2142,9 +2152,13 @@ def _resolve_pair(session: Any, sell: str, buy: str) -> tuple[Any, str]:
 
 @app.command()
 def swap(
-    sell: Annotated[str, typer.Option("--sell", help="Asset to sell (ETH, WETH, USDC, ...).")],
-    buy: Annotated[str, typer.Option("--buy", help="Asset to buy.")],
-    amount: Annotated[str, typer.Option("--amount", help="Amount of --sell, in whole units.")],
+    sell: Annotated[
+        str, typer.Option("--sell", metavar="SYMBOL", help="Asset to sell (ETH, WETH, USDC, ...).")
+    ],
+    buy: Annotated[str, typer.Option("--buy", metavar="SYMBOL", help="Asset to buy.")],
+    amount: Annotated[
+        str, typer.Option("--amount", metavar="AMOUNT", help="Amount of --sell, in whole units.")
+    ],
     chain: Annotated[
         int | None,
         typer.Option(
@@ -2158,12 +2172,13 @@ def swap(
         list[str] | None,
         typer.Option(
             "--venue",
+            metavar="VENUE",
             help="Venue id (repeat for several: the router splits across them). Default: every "
             "venue trading the pair (the chain's Uniswap pools and the exchange).",
         ),
     ] = None,
     slippage_bps: Annotated[
-        str, typer.Option("--slippage-bps", help="Worst price vs the plan, in bps.")
+        str, typer.Option("--slippage-bps", metavar="BPS", help="Worst price vs the plan, in bps.")
     ] = "50",
     exchange: Annotated[
         bool, typer.Option("--exchange/--no-exchange", help="Also trade on the exchange.")
@@ -2292,14 +2307,17 @@ _ALGOS = ("twap", "vwap", "iceberg", "sniper")
 
 @app.command("order")
 def order_cmd(
-    side: Annotated[str | None, typer.Option("--side", help="buy or sell.")] = None,
+    side: Annotated[str | None, typer.Option("--side", metavar="SIDE", help="buy or sell.")] = None,
     symbol: Annotated[
-        str | None, typer.Option("--symbol", help="Pair, base/quote (e.g. ETH/USDC).")
+        str | None,
+        typer.Option("--symbol", metavar="PAIR", help="Pair, base/quote (e.g. ETH/USDC)."),
     ] = None,
     quantity: Annotated[
-        str | None, typer.Option("--quantity", help="Base quantity (e.g. 200 ETH).")
+        str | None, typer.Option("--quantity", metavar="QTY", help="Base quantity (e.g. 200 ETH).")
     ] = None,
-    algo: Annotated[str, typer.Option("--algo", help="twap, vwap, iceberg or sniper.")] = "twap",
+    algo: Annotated[
+        str, typer.Option("--algo", metavar="ALGO", help="twap, vwap, iceberg or sniper.")
+    ] = "twap",
     duration: Annotated[
         str | None,
         typer.Option("--duration", help="Horizon, e.g. 90s, 30m, 2h (1s to 30d).", metavar="TIME"),
@@ -2324,23 +2342,30 @@ def order_cmd(
     ] = None,
     venues: Annotated[
         list[str] | None,
-        typer.Option("--venues", help="Venue id (repeat). Default: every venue of the pair."),
+        typer.Option(
+            "--venues", metavar="VENUE", help="Venue id (repeat). Default: every venue of the pair."
+        ),
     ] = None,
     limit: Annotated[
-        str | None, typer.Option("--limit", help="Limit price (quote per base).")
+        str | None, typer.Option("--limit", metavar="PRICE", help="Limit price (quote per base).")
     ] = None,
     display: Annotated[
-        str | None, typer.Option("--display", help="Iceberg: the visible quantity.")
+        str | None, typer.Option("--display", metavar="QTY", help="Iceberg: the visible quantity.")
     ] = None,
     slippage_bps: Annotated[
-        str, typer.Option("--slippage-bps", help="Worst price per child vs its plan, in bps.")
+        str,
+        typer.Option(
+            "--slippage-bps", metavar="BPS", help="Worst price per child vs its plan, in bps."
+        ),
     ] = "50",
     exchange: Annotated[
         bool, typer.Option("--exchange/--no-exchange", help="Also trade on the exchange.")
     ] = True,
     resume: Annotated[
         str | None,
-        typer.Option("--resume", help="Resume an order interrupted with Ctrl-C (its id)."),
+        typer.Option(
+            "--resume", metavar="ORDER_ID", help="Resume an order interrupted with Ctrl-C (its id)."
+        ),
     ] = None,
     chain: Annotated[
         int | None,
@@ -2372,8 +2397,8 @@ def order_cmd(
     Each child is routed across the venues when it is due; a progress bar shows filled /
     quantity until the order is done. Ctrl-C pauses the order in the store and stops cleanly
     (open children are reconciled on the next start); `oms order --resume ORDER_ID` with the
-    same --store resumes it and catches up with the schedule. Another trading command on the
-    same store resumes only running (not paused) orders.
+    same --store resumes it and catches up with the schedule. Only the process that placed an
+    order, or `oms order --resume`, works it: another command on the same store never does.
 
     Default: the devnet of `oms devnet up` (its runtime file) and its first funded key (account
     0 of the public devnet mnemonic); --key-env for your own key, --config for real chains.
@@ -2505,6 +2530,8 @@ def order_cmd(
             ) as progress:
                 task = progress.add_task(parent.instrument.symbol, total=1, detail="")
 
+                polls = [0]
+
                 def show(p: Any, kids: list[Any]) -> None:
                     progress.update(
                         task,
@@ -2512,6 +2539,9 @@ def order_cmd(
                         completed=float(p.filled_quantity),
                         detail=f"{p.status.value}, {len(kids)} children",
                     )
+                    polls[0] += 1
+                    if polls[0] % 5 == 0 and not p.is_terminal:
+                        _stop_if_halted_elsewhere(session, p.order_id, url)
 
                 try:
                     parent = await session.wait(
@@ -2536,6 +2566,28 @@ def order_cmd(
             )
         raise typer.Exit(130) from None
     _order_outcome(parent, rows, as_json, url)
+
+
+def _stop_if_halted_elsewhere(session: Any, parent_id: str, url: str) -> None:
+    """``oms halt`` in another process recorded the kill switch in the store this order runs
+    on: pause the order here and stop (exit code 4). This process's engine read the trading
+    state when it started; the store is the one place every process shares."""
+    from oms_chain.engine import ENGINE_STREAM
+
+    changes = [
+        r for r in session.store.read_stream(ENGINE_STREAM) if r.event_type == "TradingStateChanged"
+    ]
+    if not changes:
+        return
+    state = str(changes[-1].payload.get("state"))
+    if state == "active" or state == session.engine.trading_state.value:
+        return
+    reason = str(changes[-1].payload.get("reason") or "no reason given")
+    session.engine.pause(parent_id, f"trading {state} by another process: {reason}")
+    raise _Refused(
+        f"trading was switched to {state} in {url} ({reason}): order {parent_id} is paused; "
+        f"after `oms resume-trading` resume it with `oms order --resume {parent_id} --store {url}`"
+    )
 
 
 @app.command("cancel")

@@ -13,6 +13,19 @@ reconciliation proves what happened. Nothing is ever re-sent blindly.
 
 Every change is applied to the projections and appended to the store inside one projection
 transaction: if either fails, neither happens.
+
+Absence is not proof: at a venue with a receive window
+(:class:`~oms_chain.venues.base.BoundedAcceptance`, e.g. ccxt's ``recvWindow``), a child the venue
+does not show stays in flight until its request can no longer be accepted (the latest moment it can
+have been signed + the window + a clock-skew margin). Ambiguity is resolved actively: the
+:class:`~oms_chain.engine.reconciler.Reconciler` reconciles such venues in the background with
+backoff, and exactly when a window closes. Late fills (after a cancel, an expiry or a failure) are
+recorded on the ended child; a parent taken past its intent raises
+:class:`~oms_chain.model.events.RiskAlertRaised`. Split rounds back off and retry on retryable
+errors (:mod:`oms_chain.engine.retry`); only final errors end an order.
+
+This module is over 600 lines: it is the command surface and its write-ahead bookkeeping, to be
+split into modules by issue 12.
 """
 
 from __future__ import annotations
@@ -202,6 +215,12 @@ def _settlement_moves(
 def _not_sent(order: Order) -> bool:
     """A child that failed because its request provably never left (retryable)."""
     return order.status is _S.FAILED and (order.reason or "").startswith(_NOT_SENT)
+
+
+def _passing(exc: BaseException) -> bool:
+    """An error a split round waits out: retryable, or a venue under reconciliation (the
+    background reconciler is settling it; the order itself did nothing wrong)."""
+    return is_retryable(exc) or isinstance(exc, ReconciliationFailed)
 
 
 class _RetryLater(str):
@@ -1174,7 +1193,7 @@ class Engine:
         try:
             legs = await self._splitter.split(intent, rest, venues)
         except Exception as exc:
-            if is_retryable(exc):
+            if _passing(exc):
                 return _RetryLater(f"no route for {rest} now: {exc}")
             return f"no route for {rest}: {exc}"
         first_seq = max((k.seq for k in kids), default=-1) + 1
@@ -1194,7 +1213,7 @@ class Engine:
         )
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors and len(errors) == len(results):
-            if all(is_retryable(e) for e in errors):
+            if all(_passing(e) for e in errors):
                 return _RetryLater(f"could not send any leg now: {errors[0]!r}")
             return f"could not send any leg: {errors[0]!r}"
         kids_now = self._proj.children(self._proj.order(pid))

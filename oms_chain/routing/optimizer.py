@@ -34,6 +34,9 @@ minimum sizes are not, so the search has two levels:
 
 The best one-source fill and the 5 %-step greedy split are computed too; the plan is never worse
 than either (if a baseline ever won, its split would be returned).
+
+(Longer than 600 lines: the grid model, the subset scoring and the polish are one algorithm whose
+parts share the model's state; the request checks, plan values and warnings live elsewhere.)
 """
 
 from __future__ import annotations

@@ -122,6 +122,13 @@ class SimulatorConfig:
                 f"price_sigma (volatility) must be within [0, {MAX_VOLATILITY}] per step, got "
                 f"{self.price_sigma}"
             )
+        if self.anchor is not None and (
+            self.price_board is not None or self.price_paths is not None
+        ):
+            raise InvalidInput(
+                "anchor cannot be combined with price_board or price_paths: the anchor makes "
+                "its own paths; pass one of them"
+            )
         if self.anchor_interval_s <= 0:
             raise InvalidInput(f"anchor_interval_s must be > 0, got {self.anchor_interval_s}")
         if not 0 <= self.anchor_band_bps <= 1000:

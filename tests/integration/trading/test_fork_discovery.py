@@ -43,6 +43,7 @@ def get_create_address(sender: str, nonce: int) -> str:
 @dataclass
 class Fork:
     origin_book: AddressBook  # as deployed, with its pools
+    origin_url: str
     url: str
     w3: Web3
     env: dict[str, str]
@@ -74,12 +75,12 @@ def fork(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fork]:
                 COLUMNS="200",
             )
             w3 = Web3(Web3.HTTPProvider(node.rpc_url, request_kwargs={"timeout": 60}))
-            yield Fork(deployed, node.rpc_url, w3, env, home)
+            yield Fork(deployed, origin.rpc_url, node.rpc_url, w3, env, home)
 
 
-def _oms(fork: Fork, *args: str) -> dict[str, Any]:
+def _oms(env: dict[str, str], *args: str) -> dict[str, Any]:
     proc = subprocess.run(
-        [*OMS, *args, "--json"], env=fork.env, capture_output=True, text=True, timeout=240
+        [*OMS, *args, "--json"], env=env, capture_output=True, text=True, timeout=240
     )
     assert proc.returncode == 0, proc.stderr
     data: dict[str, Any] = json.loads(proc.stdout)
@@ -99,7 +100,7 @@ def test_the_origin_world_is_not_the_devnet_and_its_book_lists_no_pools(fork: Fo
 def test_oms_quote_on_the_fork_equals_quoterv2_to_the_wei(fork: Fork) -> None:
     amount = 7 * 10**18
     data = _oms(
-        fork, "quote", "--rpc-url", fork.url, "--chain", "1",
+        fork.env, "quote", "--rpc-url", fork.url, "--chain", "1",
         "--sell", "WETH", "--buy", "USDC", "--amount", "7",
     )  # fmt: skip
     book = fork.origin_book
@@ -134,7 +135,7 @@ def test_oms_route_on_the_fork_splits_over_discovered_pools_and_two_hop_paths(
     fork: Fork,
 ) -> None:
     data = _oms(
-        fork, "route", "--rpc-url", fork.url, "--sell", "WETH", "--buy", "USDC",
+        fork.env, "route", "--rpc-url", fork.url, "--sell", "WETH", "--buy", "USDC",
         "--amount", "300", "--gas-price-gwei", "1",
     )  # fmt: skip
     plan = data["plan"]
@@ -143,7 +144,7 @@ def test_oms_route_on_the_fork_splits_over_discovered_pools_and_two_hop_paths(
     assert len(plan["legs"]) >= 2
     # WBTC/DAI has no pool: only paths through WETH or USDC, found with the hub pairs
     hop = _oms(
-        fork, "route", "--rpc-url", fork.url, "--sell", "WBTC", "--buy", "DAI",
+        fork.env, "route", "--rpc-url", fork.url, "--sell", "WBTC", "--buy", "DAI",
         "--amount", "1", "--gas-price-gwei", "0",
     )  # fmt: skip
     assert hop["sources"] and all(">" in s for s in hop["sources"])
@@ -165,7 +166,7 @@ def test_oms_swap_on_the_fork_fills_through_discovered_pools(fork: Fork) -> None
     before = usdc.functions.balanceOf(TRADER.address).call()
     fork.env["DESK_KEY"] = TRADER.private_key
     out = _oms(
-        fork, "swap", "--config", str(config), "--sell", "ETH", "--buy", "USDC",
+        fork.env, "swap", "--config", str(config), "--sell", "ETH", "--buy", "USDC",
         "--amount", "2", "--timeout", "120",
     )  # fmt: skip
     assert out["status"] == "filled", out
@@ -181,10 +182,9 @@ def test_devnet_fork_mode_keeps_a_book_that_matches_the_fork_and_drops_one_that_
     with Devnet(DevnetConfig(with_l2=False, fork_url=fork.url, deployments_dir=folder)) as world:
         assert world.l1.chain_id == 1
         assert world.l1.book.contracts == fork.origin_book.contracts
-    stale = replace(
-        fork.origin_book,
-        contracts={**fork.origin_book.contracts, "SwapRouter": "0x" + "12" * 20},
-    )
+    nowhere = to_checksum_address("0x" + "12" * 20)
+    contracts = {**fork.origin_book.contracts, "SwapRouter": nowhere}
+    stale = replace(fork.origin_book, contracts=contracts)
     (tmp_path / "stale-1.json").write_text(json.dumps(stale.to_json()))
     with Devnet(DevnetConfig(with_l2=False, fork_url=fork.url, deployments_dir=tmp_path)) as world:
         assert "SwapRouter" not in world.l1.book.contracts
@@ -204,7 +204,7 @@ def test_a_session_on_devnet_fork_mode_trades_the_discovered_pools(
     monkeypatch.delenv("OMS_CHAIN_HOME", raising=False)
     folder = fork.home / "deployments"
     with Devnet(DevnetConfig(with_l2=False, fork_url=fork.url, deployments_dir=folder)) as world:
-        runtime = {"pid": 0, "chains": world.describe()}
+        runtime: dict[str, Any] = {"pid": 0, "chains": world.describe()}
         assert runtime["chains"]["l1"]["address_book"]["pools"] == []
 
         async def run() -> tuple[list[str], list[str], list[str]]:
@@ -224,3 +224,43 @@ def test_a_session_on_devnet_fork_mode_trades_the_discovered_pools(
     assert sorted(trading) == venues
     book = fork.origin_book
     assert tokens == [book.address(s).lower() for s in ("WBTC", "WETH", "DAI")]
+
+
+@pytest.mark.slow
+def test_oms_devnet_up_fork_url_then_quote_and_swap_without_a_config(fork: Fork) -> None:
+    """The forked-mainnet walk: ``oms devnet up --fork-url`` (the origin's book has no pools),
+    then ``oms quote`` and ``oms swap`` against the running fork with the devnet defaults."""
+    import signal
+    import time
+
+    runtime = fork.home / "fork-runtime.json"
+    env = {**fork.env, "OMS_CHAIN_RUNTIME": str(runtime)}
+    up = subprocess.Popen(
+        [*OMS, "devnet", "up", "--no-l2", "--no-exchange", "--fork-url", fork.origin_url],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not runtime.is_file():
+            assert up.poll() is None, up.stderr.read() if up.stderr else ""
+            assert time.monotonic() < deadline, "oms devnet up wrote no runtime file in 120 s"
+            time.sleep(0.1)
+        chains = json.loads(runtime.read_text())["chains"]
+        assert chains["l1"]["chain_id"] == 1 and chains["l1"]["address_book"]["pools"] == []
+        quoted = _oms(env, "quote", "--sell", "WETH", "--buy", "USDC", "--amount", "1")
+        assert len(quoted["quotes"]) == 3 and quoted["chain_id"] == 1
+        swapped = _oms(
+            env, "swap", "--sell", "ETH", "--buy", "USDC", "--amount", "1", "--no-exchange"
+        )
+        assert swapped["status"] == "filled", swapped
+        assert all(k["venue"].endswith("-1") for k in swapped["children"])
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            up.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            up.communicate()

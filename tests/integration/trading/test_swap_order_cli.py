@@ -78,7 +78,7 @@ def devnet_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
 
 
 def _json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, proc.stderr + proc.stdout
     return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
 
@@ -177,7 +177,8 @@ def test_an_interrupted_order_is_paused_and_resumes_from_the_same_store(
     devnet_env: dict[str, str],
 ) -> None:
     args = ["order", "--side", "sell", "--symbol", "ETH/USDC", "--quantity", "3", "--no-exchange"]
-    args += ["--algo", "twap", "--duration", "9s", "--slices", "3", "--json"]
+    # long enough that the resume below comes before the horizon ends on a loaded machine
+    args += ["--algo", "twap", "--duration", "30s", "--slices", "3", "--json"]
     proc = subprocess.Popen(
         OMS + args, env=devnet_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -185,7 +186,7 @@ def test_an_interrupted_order_is_paused_and_resumes_from_the_same_store(
     first = proc.stderr.readline()
     assert "Ctrl-C pauses it" in first, first
     order_id = first.split()[1]
-    time.sleep(2)  # the first slice goes out at once; the next is due at 3 s
+    time.sleep(2)  # the first slice goes out at once; the next is due at 10 s
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -267,6 +268,25 @@ def _first_line_order_id(proc: subprocess.Popen[str]) -> str:
     return first.split()[1]
 
 
+def _wait_for_children(store: str, order_id: str, count: int, *, deadline: float) -> None:
+    """Poll the store another process writes until ``order_id`` has ``count`` children."""
+    from oms_chain.model.events import event_from_payload
+    from oms_chain.store import open_store
+    from oms_chain.store.projections import Projections
+
+    while time.monotonic() < deadline:
+        if Path(store.removeprefix("sqlite:///")).is_file():
+            proj = Projections()
+            with open_store(store, create=False) as es:
+                for rec in es.read_all():
+                    proj.apply(event_from_payload(rec.event_type, rec.version, rec.payload))
+            parent = proj.orders.get(order_id)  # type: ignore[call-overload]
+            if parent is not None and len(parent.children) >= count:
+                return
+        time.sleep(0.2)  # another process is working; nothing of ours to wait on
+    pytest.fail(f"{order_id} did not get {count} children in time")
+
+
 def _parent(env: dict[str, str], store: str, order_id: str) -> dict[str, Any]:
     listed = _json(_run(["orders", "--store", store, "--json"], env))
     (parent,) = [o for o in listed if o["order_id"] == order_id]
@@ -278,20 +298,26 @@ def test_a_twap_of_a_dead_process_is_not_worked_by_a_later_swap_and_is_cancelled
     devnet_env: dict[str, str], tmp_path: Path
 ) -> None:
     store = f"sqlite:///{tmp_path / 'owned.db'}"
-    args = ["order", "--side", "sell", "--symbol", "ETH/USDC", "--quantity", "2", "--no-exchange"]
-    args += ["--algo", "twap", "--duration", "4s", "--slices", "2", "--store", store, "--json"]
+    # on the exchange only: a SIGKILL mid-swap would leave an on-chain send for the faults tests
+    args = ["order", "--side", "sell", "--symbol", "ETH/USDC", "--quantity", "2"]
+    args += ["--venues", "binance", "--store", store, "--json"]
+    args += ["--algo", "twap", "--duration", "12s", "--slices", "2"]
     proc = subprocess.Popen(
         OMS + args, env=devnet_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         order_id = _first_line_order_id(proc)
+        started = time.monotonic()
+        _wait_for_children(store, order_id, 1, deadline=started + 60)
     finally:
         proc.kill()  # the owner dies (SIGKILL: nothing paused the order)
         proc.communicate(timeout=30)
+    # slice 2 falls due 6 s after the start (the schedule runs in real time): wait past it
+    time.sleep(max(0.0, started + 7 - time.monotonic()))
     before = _parent(devnet_env, store, order_id)
-    assert before["status"] != "filled" and before["algo_state"] == "running"
+    assert before["status"] != "filled" and before["algo_state"] in (None, "running")
     # a later, unrelated command on the same store, after slice 2 fell due
-    swap = ["swap", "--sell", "ETH", "--buy", "USDC", "--amount", "1", "--no-exchange"]
+    swap = ["swap", "--sell", "ETH", "--buy", "USDC", "--amount", "1", "--venue", "binance"]
     assert _json(_run([*swap, "--store", store, "--json"], devnet_env))["status"] == "filled"
     after = _parent(devnet_env, store, order_id)
     assert [k["order_id"] for k in after["children"]] == [
@@ -323,7 +349,7 @@ def test_vwap_from_the_cli_takes_its_profile_from_the_exchange_klines(
     devnet_env: dict[str, str],
 ) -> None:
     args = ["order", "--side", "sell", "--symbol", "eth/usdc", "--quantity", "2"]
-    out = _json(_run([*args, "--algo", "vwap", "--duration", "4s", "--slices", "2", "--json"],
+    out = _json(_run([*args, "--algo", "vwap", "--duration", "12s", "--slices", "2", "--json"],
                      devnet_env))  # fmt: skip
     assert out["status"] == "filled" and Decimal(out["filled"]) == Decimal(2)
     assert sum(Decimal(k["filled"]) for k in out["children"]) == Decimal(2)
@@ -335,8 +361,10 @@ def test_vwap_with_a_profile_file_fills_its_quantity(
 ) -> None:
     profile = tmp_path / "profile.txt"
     profile.write_text("1\n3\n")
-    args = ["order", "--side", "sell", "--symbol", "WETH/USDC", "--quantity", "2", "--no-exchange"]
-    args += ["--algo", "vwap", "--duration", "4s", "--profile", str(profile), "--json"]
+    # a buy: the module's earlier tests sold most of the default wallet's ETH
+    args = ["order", "--side", "buy", "--symbol", "WETH/USDC", "--quantity", "2", "--no-exchange"]
+    args += ["--algo", "vwap", "--duration", "12s", "--profile", str(profile), "--json"]
+    args = ["--log-file", str(tmp_path / "vwap.log"), "--log-level", "debug", *args]
     out = _json(_run(args, devnet_env))
     assert out["status"] == "filled" and Decimal(out["filled"]) == Decimal(2)
     assert sum(Decimal(k["filled"]) for k in out["children"]) == Decimal(2)
@@ -354,3 +382,31 @@ def test_dry_run_swap_prints_the_plan_and_writes_no_store(
         "3",
     )
     assert not store.exists()
+
+
+@pytest.mark.slow
+def test_a_running_twap_stops_paused_when_another_process_halts_its_store(
+    devnet_env: dict[str, str], tmp_path: Path
+) -> None:
+    store = f"sqlite:///{tmp_path / 'halt-live.db'}"
+    args = ["order", "--side", "sell", "--symbol", "ETH/USDC", "--quantity", "2"]
+    args += ["--venues", "binance", "--store", store, "--json"]
+    args += ["--algo", "twap", "--duration", "60s", "--slices", "2"]
+    proc = subprocess.Popen(
+        OMS + args, env=devnet_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        order_id = _first_line_order_id(proc)
+        _wait_for_children(store, order_id, 1, deadline=time.monotonic() + 60)
+        assert _run(["halt", "--store", store, "--reason", "desk"], devnet_env).returncode == 0
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 4, err + out
+    error = json.loads(out)  # --json: the error is a JSON object on stdout
+    assert error["code"] == 4 and "trading was switched to halted" in error["error"]
+    assert f"--resume {order_id}" in error["error"]
+    parent = _parent(devnet_env, store, order_id)
+    assert parent["algo_state"] == "paused" and len(parent["children"]) == 1

@@ -101,3 +101,36 @@ def test_book_source_and_depth_are_checked_naming_the_key() -> None:
         CcxtVenueConfig(exchange="kraken", book_source="native")
     with pytest.raises(ConfigError, match="book_depth"):
         CcxtVenueConfig(exchange="binance", book_depth=0)
+
+
+def test_the_acceptance_window_is_ccxts_recv_window_plus_the_skew_margin() -> None:
+    from oms_chain.venues.base import BoundedAcceptance
+
+    default = CcxtVenue(CcxtVenueConfig(exchange="binance"))
+    assert isinstance(default, BoundedAcceptance)
+    # ccxt's binance sends recvWindow 10 000 ms; our default margin is 1 s
+    assert default.acceptance_window_ns == 11_000_000_000
+    told = CcxtVenue(
+        CcxtVenueConfig(exchange="binance", options={"recvWindow": 2500}, clock_skew_margin_s=0.25)
+    )
+    assert told.acceptance_window_ns == 2_750_000_000
+    fixed = CcxtVenue(CcxtVenueConfig(exchange="binance", receive_window_s=30.0))
+    assert fixed.acceptance_window_ns == 31_000_000_000
+    # an exchange without a receive window option: Binance's longest, 60 s
+    other = CcxtVenue(CcxtVenueConfig(exchange="kraken", clock_skew_margin_s=0))
+    assert other.acceptance_window_ns == 60_000_000_000
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("receive_window_s", 0),
+        ("receive_window_s", 4000),
+        ("receive_window_s", float("nan")),
+        ("clock_skew_margin_s", -1),
+        ("clock_skew_margin_s", float("inf")),
+    ],
+)
+def test_receive_window_keys_are_checked_naming_the_key(key: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=key):
+        CcxtVenueConfig(exchange="binance", **{key: value})

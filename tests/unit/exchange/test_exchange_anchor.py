@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import math
 import random
+import socket
 from decimal import Decimal as D
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oms_chain.devnet.deploy import sqrt_price_x96
 from oms_chain.devnet.exchange import (
     AnchoredPath,
     ExchangeSimulator,
@@ -18,7 +21,8 @@ from oms_chain.devnet.exchange import (
     StaticAnchor,
     check_invariants,
 )
-from oms_chain.model.errors import InvalidInput
+from oms_chain.devnet.pool_anchor import AnchorPool, PoolAnchor, pool_price
+from oms_chain.model.errors import DevnetError, InvalidInput
 
 
 def mid(sim: ExchangeSimulator, symbol: str) -> D:
@@ -113,3 +117,59 @@ def test_bad_simulator_price_settings_are_invalid_input_naming_the_field(
 ) -> None:
     with pytest.raises(InvalidInput, match=field):
         SimulatorConfig(**{field: value})
+
+
+def test_an_anchor_with_its_own_price_paths_is_refused() -> None:
+    from oms_chain.devnet.exchange import ListPath
+
+    with pytest.raises(InvalidInput, match="anchor cannot be combined"):
+        SimulatorConfig(anchor=StaticAnchor({}), price_paths={"ETH": ListPath([3000])})
+
+
+def _pool(protocol: str, base_is_token0: bool) -> AnchorPool:
+    return AnchorPool(
+        protocol=protocol,
+        address="0x" + "11" * 20,
+        asset="ETH",
+        base_is_token0=base_is_token0,
+        base_decimals=18,
+        quote_decimals=6,
+        quote_token="0x" + "22" * 20,
+    )
+
+
+def test_v2_pool_price_is_the_reserve_ratio_in_whole_tokens_either_way_round() -> None:
+    weth, usdc = 1_000 * 10**18, 3_000_000 * 10**6
+    assert pool_price(_pool("uniswap-v2", True), (weth, usdc)) == 3000
+    assert pool_price(_pool("uniswap-v2", False), (usdc, weth)) == 3000
+
+
+def test_v3_pool_price_inverts_the_deployers_sqrt_price_within_its_flooring() -> None:
+    for base_is_token0 in (True, False):
+        prices = (D(3000), D(1)) if base_is_token0 else (D(1), D(3000))
+        decimals = (18, 6) if base_is_token0 else (6, 18)
+        sqrt_p = sqrt_price_x96(*prices, *decimals)
+        price = pool_price(_pool("uniswap-v3", base_is_token0), (sqrt_p,))
+        assert abs(price - 3000) < Fraction(1, 10**9)
+
+
+def test_a_pool_without_reserves_or_an_unknown_protocol_is_a_devnet_error() -> None:
+    with pytest.raises(DevnetError, match="no reserves"):
+        pool_price(_pool("uniswap-v2", True), (0, 5))
+    with pytest.raises(DevnetError, match="unknown protocol"):
+        pool_price(_pool("curve", True), (1,))
+    with pytest.raises(DevnetError, match="at least one"):
+        PoolAnchor("http://127.0.0.1:1", [])
+
+
+async def test_an_unreachable_node_counts_as_an_anchor_failure_and_prices_stay() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    anchor = PoolAnchor(dead, [_pool("uniswap-v3", True)], timeout_s=2)
+    sim = ExchangeSimulator(SimulatorConfig(seed=1, anchor=anchor))
+    try:
+        assert await sim.refresh_anchor() == {}
+        assert sim.anchor_failures == 1 and sim.prices_usd()["ETH"] == D(3000)
+    finally:
+        await anchor.close()
