@@ -172,5 +172,6 @@ def test_tx_status_follows_a_transaction_to_final(tmp_path: Path, l1: Any) -> No
         _run(["tx", "status", unknown, "--rpc-url", l1.rpc_url], env), "does not know"
     )
     _assert_one_line_error(
-        _run(["tx", "status", "0x12", "--rpc-url", l1.rpc_url], env), "not a transaction hash"
+        _run(["tx", "status", "0x12", "--rpc-url", l1.rpc_url], env),
+        "is not 0x followed by 64 hex digits",
     )

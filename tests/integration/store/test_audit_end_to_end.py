@@ -84,7 +84,8 @@ def test_trade_anchor_verify_restart_then_tamper(
     with closing(sqlite3.connect(db)) as conn, conn:
         conn.execute("DELETE FROM snapshots WHERE name LIKE 'amm-orders/%'")
     refused = _run(swap, env)
-    assert refused.returncode == 1 and "store tampered" in refused.stderr, refused.stderr
-    assert "amm-orders/" in refused.stderr and "Traceback" not in refused.stderr
+    said = refused.stdout + refused.stderr  # with --json the error is a JSON object on stdout
+    assert refused.returncode == 1 and "store tampered" in said, said
+    assert "amm-orders/" in said and "Traceback" not in said
     caught = _run(verify, env)
     assert caught.returncode == 3 and "amm-orders/" in caught.stderr

@@ -167,7 +167,7 @@ def test_oms_swap_on_the_fork_fills_through_discovered_pools(fork: Fork) -> None
     fork.env["DESK_KEY"] = TRADER.private_key
     out = _oms(
         fork.env, "swap", "--config", str(config), "--sell", "ETH", "--buy", "USDC",
-        "--amount", "2", "--timeout", "120",
+        "--amount", "2", "--timeout", "120", "--yes",
     )  # fmt: skip
     assert out["status"] == "filled", out
     assert out["children"] and all(k["venue"].endswith("-1") for k in out["children"])
