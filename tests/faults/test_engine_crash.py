@@ -125,7 +125,10 @@ def _spawn(workdir: Path, seed: int) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.xfail(
-    reason="known after the session-3 merge: replayed realized PnL differs from the live one in the 28th digit (Decimal context; issue 11 follow-up)",
+    reason=(
+        "known after the session-3 merge: replayed realized PnL differs from the live "
+        "one in the 28th digit (Decimal context; issue 11 follow-up)"
+    ),
     strict=False,
 )
 @pytest.mark.slow

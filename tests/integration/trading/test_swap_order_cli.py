@@ -294,7 +294,10 @@ def _parent(env: dict[str, str], store: str, order_id: str) -> dict[str, Any]:
 
 
 @pytest.mark.xfail(
-    reason="known after the session-3 merge: `oms cancel` of an algo no process runs leaves the parent working (issue 11 follow-up)",
+    reason=(
+        "known after the session-3 merge: `oms cancel` of an algo no process runs "
+        "leaves the parent working (issue 11 follow-up)"
+    ),
     strict=False,
 )
 @pytest.mark.slow
