@@ -19,7 +19,7 @@ The intent must carry a ``limit_price`` (worst all-in price, quote per base).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from oms_chain.algos._slices import CommonParams, end_of, stale, stop_checks
@@ -38,7 +38,7 @@ from oms_chain.algos.base import (
 from oms_chain.model.errors import InvalidIntent
 from oms_chain.model.ids import VenueId
 from oms_chain.model.intent import Intent, Side
-from oms_chain.venues.base import LiquidityCurve
+from oms_chain.venues.base import LiquidityCurve, LiquidityLevel
 
 __all__ = ["SniperScheduler", "Takeable", "takeable"]
 
@@ -127,6 +127,9 @@ class SniperScheduler:
         self.venues: tuple[VenueId, ...] = (
             (self.common.venue,) if self.common.venue is not None else intent.venues
         )
+        # What each child was sized on: seq -> (venue, {level price: quantity seen} best first,
+        # the prices the venue has changed since).
+        self._taken_from: dict[int, tuple[VenueId, dict[Decimal, Decimal], set[Decimal]]] = {}
 
     def market_request(self, view: ParentView) -> MarketRequest:
         return MarketRequest(
@@ -159,9 +162,10 @@ class SniperScheduler:
         cap = participation_room(view, self.common.max_participation, market.market_volume)
         if cap is not None:
             room = quantize_down(min(room, cap), decimals)
+        curves = [self._without_own_takes(c, view) for c in market.curves]
         offers = [
             t
-            for c in market.curves
+            for c in curves
             if c.venue in self.venues
             and c.side is side
             and c.instrument_id == self.intent.instrument.id
@@ -176,13 +180,54 @@ class SniperScheduler:
                 break
             if qty < t.quantity:
                 # a smaller take must still pay its fixed cost at or better than the limit
-                again = next(c for c in market.curves if c.venue == t.venue and c.side is side)
+                again = next(c for c in curves if c.venue == t.venue and c.side is side)
                 smaller = takeable(again, side, self.limit, qty, decimals)
                 if smaller is None:
                     continue
                 t = smaller
                 qty = t.quantity
             spawn.append(SpawnChild(seq=seq, quantity=qty, limit_price=t.price, venue=t.venue))
+            sized_on = next(c for c in curves if c.venue == t.venue and c.side is side)
+            seen = {lv.price: lv.quantity for lv in sized_on.levels}
+            self._taken_from[seq] = (t.venue, seen, set())
             seq += 1
             room -= qty
         return Decision(spawn=tuple(spawn), wake_at_ns=wake)
+
+    def _without_own_takes(self, curve: LiquidityCurve, view: ParentView) -> LiquidityCurve:
+        """``curve`` less what our own children already took from it while it has not shown it.
+
+        A CEX book follows the exchange's depth stream: right after a child filled, the book
+        may still show the levels it took. A level whose quantity is still exactly what the
+        child was sized on has not been updated since, so the child's fill (allocated best
+        level first, as it executed) is taken off it; once the venue changes a level, the
+        venue's quantity is trusted (it includes the take) and that level is forgotten."""
+        if curve.side is not self.intent.side:
+            return curve
+        present = {lv.price: lv.quantity for lv in curve.levels}
+        less: dict[Decimal, Decimal] = {}
+        by_seq = {c.seq: c for c in view.children}
+        for seq, (venue, seen, moved) in list(self._taken_from.items()):
+            child = by_seq.get(seq)
+            if venue != curve.venue or child is None:
+                continue
+            left = child.filled
+            for price, quantity in seen.items():  # best level first, as the child executed
+                took = min(quantity, left)
+                left -= took
+                if price in moved:
+                    continue
+                if present.get(price) != quantity:
+                    moved.add(price)  # the venue moved this level: its number includes the take
+                elif took > 0:
+                    less[price] = less.get(price, _ZERO) + took
+            if len(moved) == len(seen):
+                del self._taken_from[seq]
+        if not less:
+            return curve
+        levels = tuple(
+            LiquidityLevel(price=lv.price, quantity=lv.quantity - less.get(lv.price, _ZERO))
+            for lv in curve.levels
+            if lv.quantity - less.get(lv.price, _ZERO) > 0
+        )
+        return replace(curve, levels=levels)

@@ -662,6 +662,11 @@ class Engine:
         """Cancel a parent order (all its open children) or one child. Passes in every trading
         state. Returns the (parent) order as it stands afterwards.
 
+        For a parent that no runner of this process works (its owner is gone, e.g. ``oms
+        cancel``), a child whose send's outcome is unknown is waited for until its venue's
+        receive window has closed and then reconciled, so the parent ends here (a child that
+        arrived late is cancelled too) instead of staying open in a store nobody works.
+
         Raises:
             UnknownOrder: no such order.
             VenueTimeout: the venue did not answer; the order stays open until reconciled.
@@ -703,6 +708,35 @@ class Engine:
             cancelled = OrderCancelled(**self._order_kw(order), reason="cancelled before sending")
             self._commit(order.order_id, [cancelled])
             return self._proj.order(parent.order_id)
+        await self._cancel_at_venues(parent, targets)
+        if parent.order_id in self._foreign and await self._await_proof(parent):
+            # Proven now: children that arrived late are open at their venue; cancel them too.
+            late = [c for c in self._proj.children(parent) if not c.is_terminal]
+            if late:
+                await self._cancel_at_venues(parent, late)
+        return self._proj.order(parent.order_id)
+
+    async def _await_proof(self, parent: Order) -> bool:
+        """Wait until the receive windows of ``parent``'s children whose outcome is unknown have
+        closed, then reconcile their venues so that each is proven executed or never received.
+
+        Only for a parent no runner of this process works (its owner is gone, or another
+        process owns it): nothing else here would settle those children before this process
+        exits. Returns whether it waited."""
+        unknown = [c for c in self._proj.children(parent) if c.status in _UNSETTLED]
+        deadlines = [d for c in unknown if (d := self._acceptance_deadline(c)) is not None]
+        if not deadlines:
+            return False
+        await self._sleeper_now().sleep_until(max(deadlines))
+        for vid in sorted({c.venue for c in unknown if c.venue in self._venues}):
+            async with self._lock(vid):
+                self._want_reconcile(vid)
+                await self._reconcile_locked(vid)
+        return True
+
+    async def _cancel_at_venues(self, parent: Order, targets: Sequence[Order]) -> None:
+        """Cancel each of ``targets`` (children of ``parent``) at its venue, recording what the
+        venue answers; an unsettled child is reconciled first."""
         for child in targets:
             assert child.venue is not None and child.client_order_id is not None
             async with self._lock(child.venue):
@@ -732,7 +766,6 @@ class Engine:
                         f"the order stays open until reconciled"
                     ) from exc
                 self._commit(parent.order_id, self._events_from_report(current, report))
-        return self._proj.order(parent.order_id)
 
     async def amend(
         self,

@@ -231,13 +231,6 @@ async def _sell_into_pool(chain: DevnetChain, mover: DevAccount, tmp_path: Path,
         raise AssertionError("the mover's swap did not fill")
 
 
-@pytest.mark.xfail(
-    reason=(
-        "known after the session-3 merge: the sniper sends a second child after the "
-        "first is cancelled by the venue (issue 11 follow-up)"
-    ),
-    strict=False,
-)
 async def test_sniper_fires_only_when_a_venue_reaches_its_limit_and_never_fills_worse(
     rig: Rig, sim: ExchangeSimulator, l1: DevnetChain, mover: DevAccount, tmp_path: Path
 ) -> None:

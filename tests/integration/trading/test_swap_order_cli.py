@@ -293,13 +293,6 @@ def _parent(env: dict[str, str], store: str, order_id: str) -> dict[str, Any]:
     return parent
 
 
-@pytest.mark.xfail(
-    reason=(
-        "known after the session-3 merge: `oms cancel` of an algo no process runs "
-        "leaves the parent working (issue 11 follow-up)"
-    ),
-    strict=False,
-)
 @pytest.mark.slow
 def test_a_twap_of_a_dead_process_is_not_worked_by_a_later_swap_and_is_cancelled(
     devnet_env: dict[str, str], tmp_path: Path

@@ -181,11 +181,15 @@ async def test_sniper_runner_fires_when_the_market_reaches_its_limit() -> None:
     assert [(c.venue, c.quantity, c.limit_price) for c in engine.children()] == [
         ("paper", Decimal(3), Decimal(1997)),
     ]
-    # the child filled at once, but the next take waits for the next look (a real book may
-    # not show the take yet); the fake book does not shrink, so the rest is taken there
+    # the child filled at once, but the next take waits for the next look; and the book
+    # still shows the 3 it took (it has not applied the take): they are not taken again
     await sleeper.advance_to(START + 14 * SECOND)
     assert len(engine.children()) == 1
     await sleeper.advance_to(START + 15 * SECOND)
+    assert len(engine.children()) == 1
+    # the venue moves the level (a maker re-posted 1 there): that 1 is real
+    market.curves[VenueId("paper")] = curve("paper", [("1997", "1"), ("1999", "9")], fee_bps="10")
+    await sleeper.advance_to(START + 20 * SECOND)
     assert [(c.venue, c.quantity, c.limit_price) for c in engine.children()] == [
         ("paper", Decimal(3), Decimal(1997)),
         ("paper", Decimal(1), Decimal(1997)),

@@ -128,3 +128,39 @@ def test_sniper_fires_only_at_or_better_than_its_limit(
             for c in curves:
                 assert takeable(c, side, limit, sim.view().room, 8) is None
         assert sim.committed <= 5
+
+
+def test_sniper_does_not_take_again_what_a_stale_book_still_shows_after_its_own_fill() -> None:
+    clock = ManualClock(START)
+    intent = make_intent("sniper", {}, limit_price="2000", quantity="6")
+    sim = PureSim(intent, SniperScheduler(intent), clock)
+    book = MarketSnapshot(curves=(curve("paper", [("1999", "2"), ("2003", "9")]),))
+    (first,) = sim.step(book).spawn
+    assert (first.quantity, first.limit_price) == (Decimal(2), Decimal(1999))
+    # one poll later the book has not applied the fill yet: the same 2 at 1999 are ours
+    clock.advance(10**9)
+    assert sim.step(book).spawn == ()
+    clock.advance(10**9)
+    assert sim.step(book).spawn == ()
+    # the venue updates the level (1 left there after our take and a new maker): trusted
+    moved = MarketSnapshot(curves=(curve("paper", [("1999", "1"), ("2003", "9")]),))
+    clock.advance(10**9)
+    (second,) = sim.step(moved).spawn
+    assert (second.quantity, second.limit_price) == (Decimal(1), Decimal(1999))
+
+
+def test_sniper_trusts_a_level_once_the_venue_moved_it_even_if_it_later_returns() -> None:
+    clock = ManualClock(START)
+    intent = make_intent("sniper", {}, limit_price="2000", quantity="10")
+    sim = PureSim(intent, SniperScheduler(intent), clock)
+    book = MarketSnapshot(curves=(curve("paper", [("1998", "1"), ("1999", "2")]),))
+    (first,) = sim.step(book).spawn  # took 1 @ 1998 and 2 @ 1999
+    assert first.quantity == 3
+    clock.advance(10**9)
+    gone = MarketSnapshot(curves=(curve("paper", [("1999", "2")]),))  # 1998 applied; 1999 not
+    assert sim.step(gone).spawn == ()
+    clock.advance(10**9)
+    # a maker re-posts exactly 1 at 1998: the level moved before, so this 1 is real
+    back = MarketSnapshot(curves=(curve("paper", [("1998", "1"), ("1999", "5")]),))
+    (second,) = sim.step(back).spawn
+    assert (second.quantity, second.limit_price) == (Decimal(6), Decimal(1999))
