@@ -6,7 +6,16 @@ precision raises :class:`~oms_chain.model.errors.AmountPrecisionError` instead o
 
 from __future__ import annotations
 
-from decimal import Decimal, localcontext
+from contextlib import AbstractContextManager
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
 from typing import NewType
 
 from oms_chain.model.checks import MAX_UINT256, check_decimal, check_int, shown
@@ -19,6 +28,7 @@ __all__ = [
     "Quantity",
     "Wei",
     "from_base_units",
+    "ledger_context",
     "to_base_units",
     "to_decimal",
 ]
@@ -38,6 +48,21 @@ _MAX_DECIMALS = 36
 # Enough digits for any decimal check_decimal lets through (78 integer + 100 fractional digits)
 # scaled by any supported decimals: conversions never round.
 _PRECISION = 256
+
+# The one arithmetic context of the ledger (average prices, realized PnL, daily PnL): Python's
+# default precision and rounding, fixed here because the thread's context is shared with
+# libraries that change it (ccxt's decimal_to_precision sets ROUND_HALF_UP on the current
+# context), which made a replay in one process differ from the live fold in another.
+_LEDGER = Context(
+    prec=28, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
+
+
+def ledger_context() -> AbstractContextManager[Context]:
+    """A context manager running its block under the ledger's fixed Decimal context (28
+    significant digits, half-even), whatever the thread's context is. Every fold of fills into
+    orders, positions and PnL runs under it, so live and replayed state agree to the digit."""
+    return localcontext(_LEDGER)
 
 
 def to_decimal(value: object, *, what: str = "value") -> Decimal:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import Enum
 
+from oms_chain.model.amounts import ledger_context
 from oms_chain.model.errors import IllegalTransition, InvalidInput
 from oms_chain.model.ids import (
     AccountId,
@@ -234,14 +235,15 @@ class Order:
         """
         if quantity <= 0 or price <= 0:
             raise InvalidInput(f"order {self.order_id}: fill quantity and price must be positive")
-        filled = self.filled_quantity + quantity
+        with ledger_context():
+            filled = self.filled_quantity + quantity
+            prev = self.avg_fill_price or Decimal(0)
+            avg = (prev * self.filled_quantity + price * quantity) / filled
         if filled > self.quantity:
             raise IllegalTransition(
                 f"order {self.order_id}: fill of {quantity} would overfill "
                 f"({self.filled_quantity} of {self.quantity} already filled)"
             )
-        prev = self.avg_fill_price or Decimal(0)
-        avg = (prev * self.filled_quantity + price * quantity) / filled
         if self.status in LATE_FILL_STATUSES:
             return replace(self, filled_quantity=filled, avg_fill_price=avg, ts_last=ts)
         to = OrderStatus.FILLED if filled == self.quantity else OrderStatus.PARTIALLY_FILLED
@@ -269,14 +271,15 @@ class Order:
                 f"order {self.order_id}: cannot take back {quantity} of {self.filled_quantity} "
                 f"filled"
             )
-        filled = self.filled_quantity - quantity
-        if filled:
-            avg: Decimal | None = (
-                (self.avg_fill_price or Decimal(0)) * self.filled_quantity - price * quantity
-            ) / filled
-            to = OrderStatus.PARTIALLY_FILLED
-        else:
-            avg, to = None, OrderStatus.WORKING
+        with ledger_context():
+            filled = self.filled_quantity - quantity
+            if filled:
+                avg: Decimal | None = (
+                    (self.avg_fill_price or Decimal(0)) * self.filled_quantity - price * quantity
+                ) / filled
+                to = OrderStatus.PARTIALLY_FILLED
+            else:
+                avg, to = None, OrderStatus.WORKING
         if ended:  # cancelled / expired / failed with a fill: it stays ended, with less filled
             to = self.status
         return replace(self, status=to, filled_quantity=filled, avg_fill_price=avg, ts_last=ts)

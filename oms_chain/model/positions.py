@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from oms_chain.model.amounts import ledger_context
 from oms_chain.model.checks import check_decimal, check_instance, check_int, check_str, shown
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.fills import Fill
@@ -60,6 +61,10 @@ class Position:
             InvalidInput: ``fill`` is not a :class:`Fill`.
         """
         check_instance(fill, "fill", Fill, "a Fill")
+        with ledger_context():
+            return self._apply(fill)
+
+    def _apply(self, fill: Fill) -> Position:
         signed = fill.quantity * fill.side.sign
         qty, avg, realized = self.quantity, self.avg_price, self.realized_pnl
         if qty == 0 or (qty > 0) == (signed > 0):
@@ -154,7 +159,8 @@ class Portfolio:
         )
 
     def realized_pnl(self) -> Decimal:
-        return sum((p.realized_pnl for p in self._positions.values()), _ZERO)
+        with ledger_context():
+            return sum((p.realized_pnl for p in self._positions.values()), _ZERO)
 
     def unrealized_pnl(self, marks: Mapping[InstrumentId, Decimal]) -> Decimal:
         """Sum of unrealized PnL for positions whose instrument has a mark in ``marks``.

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+from oms_chain.model.amounts import ledger_context
 from oms_chain.model.errors import IllegalTransition, InvalidInput, UnknownOrder
 from oms_chain.model.events import (
     AlgoStateChanged,
@@ -223,7 +224,8 @@ class Projections:
             for raw in state["fills"]:
                 f = Fill.from_payload(raw)
                 p.fills[f.key] = f
-                p._fold_fill_money(f, p.orders[f.order_id])
+                with ledger_context():
+                    p._fold_fill_money(f, p.orders[f.order_id])
             p.trading_state = dict(state["trading_state"])
             p.reconciled = {VenueId(k): v for k, v in state["reconciled"].items()}
             p.algo_states = {OrderId(k): v for k, v in state.get("algo_states", {}).items()}
@@ -252,7 +254,8 @@ class Projections:
         handler = _HANDLERS.get(type(event))
         if handler is None:
             raise IllegalTransition(f"projections cannot apply {type(event).__name__}")
-        handler(self, event)
+        with ledger_context():  # the same digits whatever context the thread was left in
+            handler(self, event)
         self.event_count += 1
 
     def _put(self, order: Order) -> None:

@@ -124,13 +124,6 @@ def _spawn(workdir: Path, seed: int) -> subprocess.Popen[bytes]:
     )
 
 
-@pytest.mark.xfail(
-    reason=(
-        "known after the session-3 merge: replayed realized PnL differs from the live "
-        "one in the 28th digit (Decimal context; issue 11 follow-up)"
-    ),
-    strict=False,
-)
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_sigkill_at_random_points_loses_nothing_and_sends_nothing_twice(tmp_path: Path) -> None:

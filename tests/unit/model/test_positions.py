@@ -70,3 +70,31 @@ def test_portfolio_nets_across_venues():
     assert pf.net_quantity("spot:ETH/USDC") == Decimal(2)
     assert len(pf) == 2
     assert pf.unrealized_pnl({"spot:ETH/USDC": Decimal(100)}) == Decimal(1)
+
+
+def _fold(fills: list[Fill]) -> Position:
+    p = Position(key=KEY)
+    for f in fills:
+        p = p.apply(f)
+    return p
+
+
+def test_the_fold_gives_the_same_digits_whatever_decimal_context_the_thread_was_left_in():
+    """ccxt's decimal_to_precision sets ROUND_HALF_UP on the thread's context; a replay in such a
+    process once differed from the live fold in the 28th digit. The ledger's context is fixed."""
+    from decimal import ROUND_HALF_UP, localcontext
+
+    import ccxt
+
+    # buys at prices whose average is not exact at 28 digits, then a partial sell
+    fills = [fill(Side.BUY, "1", "2000.5", n=0), fill(Side.BUY, "2", "1999.25", n=1)]
+    fills += [fill(Side.BUY, "3", "2001.125", n=2), fill(Side.SELL, "5", "2003", n=3)]
+    fills += [fill(Side.BUY, "0.7", "1998.333", n=4), fill(Side.SELL, "1.1", "2000.01", n=5)]
+    expected = _fold(fills)
+    with localcontext() as ctx:
+        ctx.rounding = ROUND_HALF_UP  # what ccxt leaves behind
+        ccxt.decimal_to_precision("1.25", ccxt.ROUND, 1)  # and ccxt itself, for real
+        assert _fold(fills) == expected
+        ctx.prec = 12  # and a precision a library could lower
+        assert _fold(fills) == expected
+    assert expected.quantity == Decimal("0.6") and expected.fill_count == 6
