@@ -28,6 +28,14 @@ from oms_chain.custody.local import LocalSigner
 from oms_chain.engine import Engine, EngineConfig, OmsConfig
 from oms_chain.engine.algo_runner import VenueMarketData
 from oms_chain.engine.split import RoutingSplitter
+from oms_chain.model.checks import (
+    check_bool,
+    check_callable,
+    check_decimal,
+    check_instance,
+    check_int,
+    check_str,
+)
 from oms_chain.model.clock import Clock, SystemClock
 from oms_chain.model.errors import ConfigError, InvalidInput, OmsError
 from oms_chain.model.ids import OrderId
@@ -35,6 +43,12 @@ from oms_chain.model.instruments import Instrument, SpotPair
 from oms_chain.model.intent import Intent, Side
 from oms_chain.model.orders import Order, SettlementStatus
 from oms_chain.risk import RiskGate, RiskLimits
+from oms_chain.service._session_checks import (
+    INTENT_KEYWORDS,
+    check_instrument,
+    check_side,
+    check_venue_ids,
+)
 from oms_chain.service.endpoints import (
     ChainEndpoint,
     ExchangeEndpoint,
@@ -428,6 +442,9 @@ class TradingSession:
         Raises:
             InvalidInput: no venue of the session trades ``symbol``; lists what they do trade.
         """
+        check_str(symbol, "symbol", rule="a pair such as 'ETH/USDC'")
+        if chain_id is not None:
+            check_int(chain_id, "chain_id", minimum=1)
         wanted = symbol.strip().upper()
         chains = [chain_id] if chain_id is not None else list(self._uniswap)
         known: set[str] = set()
@@ -446,7 +463,13 @@ class TradingSession:
 
     def venues_for(self, instrument: Instrument, *, exchange: bool = True) -> list[str]:
         """Ids of the session's venues that trade ``instrument`` (by symbol; on-chain venues
-        only on the instrument's chain), the exchange last."""
+        only on the instrument's chain), the exchange last.
+
+        Raises:
+            InvalidInput: ``instrument`` is not an Instrument or ``exchange`` not a bool.
+        """
+        check_instrument(instrument)
+        check_bool(exchange, "exchange")
         chains = instrument.chain_ids
         out = []
         for cid, uni in self._uniswap.items():
@@ -479,8 +502,22 @@ class TradingSession:
         ``algo_params``, ``deadline_ns``...).
 
         Raises:
-            InvalidInput / InvalidIntent: unknown symbol or venue, bad quantity or parameter.
+            InvalidInput / InvalidIntent: unknown symbol or venue, bad quantity or parameter,
+                or an unknown keyword; the message names it.
         """
+        unknown_kw = sorted(set(kw) - INTENT_KEYWORDS)
+        if unknown_kw:
+            raise InvalidInput(
+                f"unknown keyword {unknown_kw[0]!r} for an intent; known: "
+                f"{', '.join(sorted(INTENT_KEYWORDS))}"
+            )
+        if not isinstance(symbol, str | Instrument):
+            raise InvalidInput(
+                f"symbol must be a pair such as 'ETH/USDC' or an Instrument, got "
+                f"{type(symbol).__name__} {symbol!r:.60}"
+            )
+        venues = check_venue_ids(venues)
+        check_bool(exchange, "exchange")
         inst = self.instrument(symbol) if isinstance(symbol, str) else symbol
         trading = self.venues_for(inst, exchange=exchange)
         if venues:
@@ -518,9 +555,12 @@ class TradingSession:
         ``venues`` (default: all trading ``instrument``) quotes for ``quantity``.
 
         Raises:
-            InvalidInput: no venue can quote that size.
+            InvalidInput: no venue can quote that size, or a bad argument (named).
         """
-        want = Side(side.lower())
+        check_instrument(instrument)
+        want = check_side(side)
+        check_decimal(quantity, "quantity", gt=0)
+        venues = check_venue_ids(venues)
         ids = list(venues) if venues else self.venues_for(instrument)
         found = self.venues()
         best: Decimal | None = None
@@ -550,6 +590,10 @@ class TradingSession:
         for that size, rounded down to the instrument's precision; routing across several
         venues then does at least as well. Raises :class:`InvalidInput` like
         :meth:`best_price`."""
+        check_instrument(instrument)
+        check_side(side)
+        notional = check_decimal(notional, "notional", gt=0)
+        venues = check_venue_ids(venues)
         rough = await self.best_price(instrument, side, Decimal(1), venues)
         size = (notional / rough).quantize(Decimal(1).scaleb(-instrument.size_decimals))
         price = await self.best_price(instrument, side, size, venues)
@@ -559,10 +603,16 @@ class TradingSession:
     async def submit(self, intent: Intent) -> Order:
         """Submit ``intent`` to the engine; returns the parent order (see
         :meth:`oms_chain.engine.Engine.submit` for what it raises)."""
+        check_instance(intent, "intent", Intent, "an Intent (see TradingSession.intent)")
         return await self.engine.submit(intent)
 
     def children(self, order_id: OrderId) -> list[Order]:
-        """The children of parent ``order_id`` as they stand now."""
+        """The children of parent ``order_id`` as they stand now.
+
+        Raises:
+            InvalidInput: ``order_id`` is not a str. UnknownOrder: no such order.
+        """
+        check_str(order_id, "order_id")
         engine = self.engine
         return [engine.order(c) for c in engine.order(order_id).children]
 
@@ -579,8 +629,20 @@ class TradingSession:
         (:func:`is_settled` with ``confirmations``); returns the parent.
 
         ``on_progress(parent, children)`` is called on every poll. Raises
-        :class:`SessionTimeout` after ``timeout`` seconds (the order keeps working).
+        :class:`SessionTimeout` after ``timeout`` seconds (the order keeps working), and
+        :class:`InvalidInput` for a bad argument (named).
         """
+        check_str(order_id, "order_id")
+        check_int(confirmations, "confirmations", minimum=0, maximum=10_000)
+        for name, value in (("timeout", timeout), ("poll", poll)):
+            if name == "timeout" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidInput(f"{name} must be a number of seconds, got {value!r:.60}")
+            if not 0 < value < 1e9:  # also refuses NaN
+                raise InvalidInput(f"{name} must be a positive, finite number of seconds")
+        if on_progress is not None:
+            check_callable(on_progress, "on_progress", "a function of (parent, children)")
         engine = self.engine
         start = time.monotonic()
         while True:

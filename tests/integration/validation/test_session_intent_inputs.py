@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oms_chain.devnet.world import DevAccount, Devnet, DevnetChain
-from oms_chain.model import AmountPrecisionError, InvalidIntent, ManualClock, OmsError
+from oms_chain.model import AmountPrecisionError, InvalidInput, InvalidIntent, ManualClock, OmsError
 from oms_chain.model.checks import MAX_NS
 from oms_chain.service import TradingSession
 
@@ -108,3 +108,40 @@ async def test_session_intents_refuse_every_bad_value_naming_it(
 
         refused()
         only_oms_errors()
+
+        # The session's own arguments: the symbol, the venues, the exchange switch, the keywords.
+        assert session.intent(symbol, "buy", "0.5", venues=None).quantity == Decimal("0.5")
+
+        @settings(
+            max_examples=60,
+            database=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture],
+        )
+        @given(
+            name=st.sampled_from(["symbol", "venues", "exchange", "keyword"]),
+            value=st.one_of(
+                st.none(), st.integers(), st.floats(), st.booleans(), st.binary(max_size=4),
+                st.text(max_size=8), st.lists(st.integers(), max_size=2),
+                st.sampled_from([Decimal(1), object(), ["uniswap", 1], ("x",), "ETH/USDC"]),
+            ),
+        )  # fmt: skip
+        def session_arguments(name: str, value: object) -> None:
+            try:
+                if name == "symbol":
+                    session.intent(value, "buy", "0.5")  # type: ignore[arg-type]
+                elif name == "venues":
+                    session.intent(symbol, "buy", "0.5", venues=value)  # type: ignore[arg-type]
+                elif name == "exchange":
+                    session.intent(symbol, "buy", "0.5", exchange=value)  # type: ignore[arg-type]
+                else:
+                    session.intent(symbol, "buy", "0.5", **{f"x{value!r:.8}": 1})
+            except InvalidInput as exc:
+                word = "keyword" if name == "keyword" else name
+                assert word in str(exc) or (name == "symbol" and "no venue trades" in str(exc))
+            else:
+                valid = (name == "symbol" and value == "ETH/USDC") or (
+                    name == "venues" and value in (None, [], ())
+                ) or (name == "exchange" and isinstance(value, bool))  # fmt: skip
+                assert valid, f"{name}={value!r} was accepted"
+
+        session_arguments()
