@@ -139,7 +139,11 @@ class EngineConfig:
     ``snapshot_every``: save a projection snapshot every this many events (0: never), so a
     restart replays only the events after it. ``max_reroutes``: how many times a split order
     re-routes what its children failed to fill; ``split_poll_s``: how often a split order
-    looks at its children when no event arrives."""
+    looks at its children when no event arrives. ``rederive_snapshot``: at start, fold the
+    events up to the projection snapshot and compare before trusting it (its seal alone is a
+    plain hash that anyone able to edit the store can recompute; the events are covered by the
+    hash chain and its anchors). ``False`` trusts a snapshot whose seal matches, for a faster
+    start on a store nobody else can write."""
 
     send_timeout_s: float = 10.0
     reconcile_timeout_s: float = 30.0
@@ -147,8 +151,11 @@ class EngineConfig:
     snapshot_every: int = 10_000
     max_reroutes: int = 2
     split_poll_s: float = 1.0
+    rederive_snapshot: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.rederive_snapshot, bool):
+            raise ConfigError("engine.rederive_snapshot: must be true or false")
         if self.send_timeout_s <= 0:
             raise ConfigError("engine.send_timeout_s: must be positive")
         if self.reconcile_timeout_s <= 0:

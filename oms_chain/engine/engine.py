@@ -396,8 +396,14 @@ class Engine:
         if self._phase is not EnginePhase.CREATED:
             raise EngineNotReady(f"engine already started (phase {self._phase.value})")
         self._phase = EnginePhase.REPLAYING
-        # Snapshots and client order ids are trusted below: check them against the chain first.
-        check_restart_state(self._store, projections_snapshot=SNAPSHOT_NAME)
+        # Snapshots and client order ids are trusted below: check them against the chain first
+        # (and the projections snapshot against the events it claims to fold: a seal can be
+        # recomputed by whoever edits the store, the events' chain is anchored).
+        check_restart_state(
+            self._store,
+            projections_snapshot=SNAPSHOT_NAME,
+            rederive_projections=self._config.rederive_snapshot,
+        )
         self._started_ns = self._clock.now_ns()
         self._load_snapshot()
         self.replayed_at_start = self.replay()

@@ -282,6 +282,16 @@ async def test_an_edited_projections_snapshot_stops_the_restart(db: Db) -> None:
     assert (caught.value.table, caught.value.row) == ("snapshots", SNAPSHOT_NAME)
 
 
+async def test_a_resealed_forged_projections_snapshot_stops_the_engine_restart(db: Db) -> None:
+    """The engine does not trust a snapshot on its seal alone: it re-derives it at start."""
+    await _trade(db.url)
+    _forge_projections(db, reseal=True)
+    with pytest.raises(StoreTampered) as caught:
+        await _restart(db.url)
+    assert (caught.value.table, caught.value.row) == ("snapshots", SNAPSHOT_NAME)
+    assert "re-derived from the events" in str(caught.value)
+
+
 async def test_a_resealed_forged_projections_snapshot_is_caught_by_re_deriving_it(db: Db) -> None:
     await _trade(db.url)
     _forge_projections(db, reseal=True)
