@@ -37,8 +37,10 @@ SLIP = 50
 
 @pytest.mark.xfail(
     reason=(
-        "seen once after the session-3 merge: the wallet spent more ETH than the plan "
-        "(a re-routed or retried on-chain leg?); passed in the run before; investigate first"
+        "seen once after the session-3 merge: the wallet spent more ETH than the plan; not "
+        "reproduced in 8 runs (3 under a CPU burner) next session; suspected over-wrap in "
+        "venues/amm holdings (owned by the amm engineer); the assertion now lists every "
+        "transaction's value, gas and the WETH left over, to name it next time"
     ),
     strict=False,
 )
@@ -65,6 +67,7 @@ async def test_one_sell_split_over_the_cex_and_three_pools_realizes_its_plan(
             first_block = l1.w3.eth.block_number + 1
             nonce0 = l1.w3.eth.get_transaction_count(trader.address)
             eth0, usdc0 = l1.w3.eth.get_balance(trader.address), usdc(l1, trader.address)
+            weth0 = _weth(l1, trader.address)
             cex0 = cex_balances(sim)
 
             parent = await engine.submit(order)
@@ -113,7 +116,15 @@ async def test_one_sell_split_over_the_cex_and_three_pools_realizes_its_plan(
                 range(nonce0, l1.w3.eth.get_transaction_count(trader.address))
             )
             gas = sum(tx["gas_paid"] for tx in sent)
-            assert eth0 - l1.w3.eth.get_balance(trader.address) == chain_sold * 10**18 + gas
+            spent = eth0 - l1.w3.eth.get_balance(trader.address)
+            assert spent == chain_sold * 10**18 + gas, (
+                f"spent {spent} wei for {chain_sold} ETH sold + {gas} gas; WETH held "
+                f"{weth0} -> {_weth(l1, trader.address)}; sent: "
+                + "; ".join(
+                    f"nonce {tx['nonce']} to {tx['to']} value {tx['value']} gas {tx['gas_paid']}"
+                    for tx in sent
+                )
+            )
             got = usdc(l1, trader.address) - usdc0
             assert got == sum(
                 int((f.quantity * f.price * 10**6).to_integral_value()) for f in chain_fills
@@ -122,3 +133,10 @@ async def test_one_sell_split_over_the_cex_and_three_pools_realizes_its_plan(
             assert realized >= expected_out * (1 - SLIP / BPS)
         finally:
             await engine.stop()
+
+
+def _weth(l1: DevnetChain, who: str) -> int:
+    from oms_chain.devnet.deploy import ERC20_ABI
+
+    token = l1.w3.eth.contract(address=l1.book.address("WETH"), abi=ERC20_ABI)
+    return int(token.functions.balanceOf(who).call())
