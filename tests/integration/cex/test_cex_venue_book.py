@@ -193,12 +193,14 @@ async def test_a_gap_while_the_snapshot_is_in_flight_takes_a_newer_snapshot(
     native_venue: CcxtVenue, live_sim: ExchangeSimulator
 ) -> None:
     instrument = native_venue.market(SYMBOL).instrument
-    live_sim.inject_rest_fault("timeout", method="GET", path="/api/v3/depth", delay_s=0.4)
+    # held 2 s: long enough that the gap below lands while it is in flight on a loaded machine
+    live_sim.inject_rest_fault("timeout", method="GET", path="/api/v3/depth", delay_s=2.0)
     watching = asyncio.ensure_future(native_venue.watch_book(instrument))
     await wait_for(lambda: native_venue.stats["book_snapshots"] == 1, "the first snapshot")
     await asyncio.sleep(0.15)  # events after the snapshot's id are buffered ...
     live_sim.skip_depth_updates("ETHUSDC")  # ... and one of them is lost
     await wait_for(lambda: live_sim.faults.fired.get("skip_depth") == 1, "the skipped update")
+    assert not watching.done(), "the snapshot came back before the gap: the case was not set up"
     await watching
     assert native_venue.stats["book_snapshots"] >= 2
     await assert_book_equals_exchange(native_venue, live_sim)
