@@ -10,7 +10,7 @@ from decimal import Decimal
 import aiohttp
 import pytest
 from aiohttp import web
-from cex_helpers import venue_config
+from cex_helpers import venue_config, wait_for
 
 from oms_chain.devnet.exchange import ExchangeSimulator
 from oms_chain.model import Side, VenueRejected
@@ -147,15 +147,6 @@ async def test_a_skipped_update_id_forces_a_resync_to_the_exchange_book(
     assert live_sim.faults.fired["skip_depth"] == 1
     await live_venue.watch_book(instrument)
     await assert_book_equals_exchange(live_venue, live_sim)
-
-
-async def wait_for(predicate: object, what: str, timeout: float = 30.0) -> None:
-    """Poll ``predicate`` until true; the timeout only bounds a failure (load makes it slow)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 async def test_binance_books_are_ours_fed_by_the_raw_diff_stream(
