@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -38,3 +40,12 @@ def venue_config(sim: ExchangeSimulator, **overrides: Any) -> CcxtVenueConfig:
     }
     settings.update(overrides)
     return CcxtVenueConfig(**settings)
+
+
+async def wait_for(predicate: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Poll ``predicate`` until true; the timeout only bounds a failure (load makes it slow)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)

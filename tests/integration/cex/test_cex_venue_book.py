@@ -10,7 +10,7 @@ from decimal import Decimal
 import aiohttp
 import pytest
 from aiohttp import web
-from cex_helpers import venue_config
+from cex_helpers import venue_config, wait_for
 
 from oms_chain.devnet.exchange import ExchangeSimulator
 from oms_chain.model import Side, VenueRejected
@@ -65,7 +65,7 @@ async def assert_book_equals_exchange(venue: CcxtVenue, sim: ExchangeSimulator) 
     instrument = venue.market(SYMBOL).instrument
     target, bids, asks = engine_levels(sim)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5
+    deadline = loop.time() + 30  # bounds a failure only
     while venue.book(instrument)[0] != target:
         assert loop.time() < deadline, f"book stuck at {venue.book(instrument)[0]} != {target}"
         await asyncio.sleep(0.02)
@@ -107,11 +107,14 @@ async def test_quote_walks_the_book_exactly(venue: CcxtVenue, sim: ExchangeSimul
 async def test_book_follows_a_moving_market(
     live_venue: CcxtVenue, live_sim: ExchangeSimulator
 ) -> None:
-    await live_venue.watch_book(live_venue.market(SYMBOL).instrument)
-    first = live_venue.book(live_venue.market(SYMBOL).instrument)[0]
-    await asyncio.sleep(0.5)
+    instrument = live_venue.market(SYMBOL).instrument
+    await live_venue.watch_book(instrument)
+    first = live_venue.book(instrument)[0]
+    assert first is not None
+    # the agents move the market on their own schedule: wait for a newer book, not a guessed 0.5 s
+    await wait_for(lambda: (live_venue.book(instrument)[0] or 0) > first, "the market to move")
     last = await assert_book_equals_exchange(live_venue, live_sim)
-    assert first is not None and last > first
+    assert last > first
 
 
 async def test_after_dropped_websockets_the_book_resyncs_and_equals_rest_depth(
@@ -144,14 +147,6 @@ async def test_a_skipped_update_id_forces_a_resync_to_the_exchange_book(
     assert live_sim.faults.fired["skip_depth"] == 1
     await live_venue.watch_book(instrument)
     await assert_book_equals_exchange(live_venue, live_sim)
-
-
-async def wait_for(predicate: object, what: str, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 async def test_binance_books_are_ours_fed_by_the_raw_diff_stream(
@@ -189,12 +184,14 @@ async def test_a_gap_while_the_snapshot_is_in_flight_takes_a_newer_snapshot(
     native_venue: CcxtVenue, live_sim: ExchangeSimulator
 ) -> None:
     instrument = native_venue.market(SYMBOL).instrument
-    live_sim.inject_rest_fault("timeout", method="GET", path="/api/v3/depth", delay_s=0.4)
+    # held 2 s: long enough that the gap below lands while it is in flight on a loaded machine
+    live_sim.inject_rest_fault("timeout", method="GET", path="/api/v3/depth", delay_s=2.0)
     watching = asyncio.ensure_future(native_venue.watch_book(instrument))
     await wait_for(lambda: native_venue.stats["book_snapshots"] == 1, "the first snapshot")
     await asyncio.sleep(0.15)  # events after the snapshot's id are buffered ...
     live_sim.skip_depth_updates("ETHUSDC")  # ... and one of them is lost
     await wait_for(lambda: live_sim.faults.fired.get("skip_depth") == 1, "the skipped update")
+    assert not watching.done(), "the snapshot came back before the gap: the case was not set up"
     await watching
     assert native_venue.stats["book_snapshots"] >= 2
     await assert_book_equals_exchange(native_venue, live_sim)

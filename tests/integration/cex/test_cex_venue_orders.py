@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from cex_helpers import API_KEY, venue_config
+from cex_helpers import API_KEY, venue_config, wait_for
 
 from oms_chain.devnet.exchange import ExchangeSimulator
 from oms_chain.model import Side, VenueRejected, VenueTimeout, client_order_id
@@ -281,7 +281,7 @@ async def test_limit_order_filled_by_the_taker_agent_arrives_as_fill_reports(
 ) -> None:
     (bid, _), _ = sim.engine.best_bid_ask("ETHUSDC")  # type: ignore[misc]
     req = order(venue, "maker", qty="0.05", limit=str(bid + Decimal("0.01")))
-    await asyncio.sleep(0.3)  # user stream subscribed
+    await wait_for(lambda: venue.stream_up, "the user stream to be subscribed")
     fills = await _fill_by_agents(venue, sim, req)
     assert all(f.client_order_id == req.client_order_id and f.side is Side.BUY for f in fills)
     assert venue.stream_up and venue.stats["stream_errors"] == 0
@@ -302,11 +302,10 @@ async def test_fills_while_the_user_stream_is_down_are_polled_then_the_stream_re
     venue = slow_reconnect_venue
     (bid, _), _ = sim.engine.best_bid_ask("ETHUSDC")  # type: ignore[misc]
     req = order(venue, "down", qty="0.05", limit=str(bid + Decimal("0.01")))
-    await asyncio.sleep(0.3)
-    assert venue.stream_up
+    await wait_for(lambda: venue.stream_up, "the user stream to be subscribed")
     await sim.drop_websockets()
-    await asyncio.sleep(0.05)
-    assert not venue.stream_up
+    # it reconnects only 1.5 s after it saw the drop, so "down" is observable in between
+    await wait_for(lambda: not venue.stream_up, "the venue to see its stream drop")
     polled_before = venue.stats["polled_reports"]
     fills = await _fill_by_agents(venue, sim, req)
     assert len({f.trade_id for f in fills}) == len(fills)  # each fill exactly once

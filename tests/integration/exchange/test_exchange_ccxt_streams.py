@@ -55,7 +55,11 @@ async def test_watch_orders_and_watch_balance_follow_our_fills(sim: ExchangeSimu
     try:
         await client.load_markets()
         watching = asyncio.create_task(client.watch_orders(SYMBOL))
-        await asyncio.sleep(0.2)  # subscription through the WebSocket API
+        # the subscription goes through the WebSocket API: wait until the exchange holds it
+        deadline = asyncio.get_running_loop().time() + 30  # bounds a failure only
+        while not sim.hub.user_subscribers("acct-" + API_KEY):
+            assert asyncio.get_running_loop().time() < deadline, "no user-data subscription"
+            await asyncio.sleep(0.01)
         created = await client.create_order(
             SYMBOL, "limit", "buy", 0.2, 2000, {"clientOrderId": "w1"}
         )
@@ -213,9 +217,15 @@ async def test_watch_ticker_and_watch_bids_asks(live_sim: ExchangeSimulator) -> 
         assert full["bid"] < full["ask"] and full["vwap"] > 0
         await asyncio.wait_for(client.watch_bids_asks([SYMBOL]), 5)
         live_sim.pause_agents()
-        await asyncio.sleep(0.2)  # in-flight updates land in client.bidsasks
         bid, ask = live_sim.engine.best_bid_ask("ETHUSDC")
         assert bid is not None and ask is not None
+        # in-flight updates land in client.bidsasks: wait for the frozen top, 30 s bounds a failure
+        deadline = asyncio.get_running_loop().time() + 30
+        while (client.bidsasks[SYMBOL]["bid"], client.bidsasks[SYMBOL]["ask"]) != (
+            float(bid[0]),
+            float(ask[0]),
+        ) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
         latest = client.bidsasks[SYMBOL]
         assert (latest["bid"], latest["ask"]) == (float(bid[0]), float(ask[0]))
         assert (latest["bidVolume"], latest["askVolume"]) == (float(bid[1]), float(ask[1]))

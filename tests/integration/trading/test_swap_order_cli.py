@@ -174,9 +174,11 @@ def test_a_short_twap_runs_to_the_end_in_real_time(devnet_env: dict[str, str]) -
 
 @pytest.mark.slow
 def test_an_interrupted_order_is_paused_and_resumes_from_the_same_store(
-    devnet_env: dict[str, str],
+    devnet_env: dict[str, str], tmp_path: Path
 ) -> None:
+    own_store = f"sqlite:///{tmp_path / 'paused.db'}"
     args = ["order", "--side", "sell", "--symbol", "ETH/USDC", "--quantity", "3", "--no-exchange"]
+    args += ["--store", own_store]
     # long enough that the resume below comes before the horizon ends on a loaded machine
     args += ["--algo", "twap", "--duration", "30s", "--slices", "3", "--json"]
     proc = subprocess.Popen(
@@ -186,12 +188,15 @@ def test_an_interrupted_order_is_paused_and_resumes_from_the_same_store(
     first = proc.stderr.readline()
     assert "Ctrl-C pauses it" in first, first
     order_id = first.split()[1]
-    time.sleep(2)  # the first slice goes out at once; the next is due at 10 s
+    # the first slice goes out at once, the next is due at 10 s: interrupt once the first is
+    # in the store (a condition, not a guess of how long a loaded machine takes)
+    _wait_for_children(own_store, order_id, 1, deadline=time.monotonic() + 60)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and f"oms order --resume {order_id}" in err
     store = err.split("--store ")[-1].strip().rstrip("`")
+    assert store == own_store, err
 
     listed = _json(_run(["orders", "--store", store, "--json"], devnet_env))
     (parent,) = [o for o in listed if o["order_id"] == order_id]
