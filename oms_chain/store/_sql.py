@@ -430,6 +430,15 @@ class SqlEventStore:
                     (name, seal),
                 )
 
+    def delete_snapshot(self, name: str) -> None:
+        check_id(name, "snapshot name")
+        self._check_writable()
+        with self._lock:
+            self._check_open()
+            with self._write_tx() as cur:
+                cur.execute(self._q("DELETE FROM snapshots WHERE name = ?"), (name,))
+                cur.execute(self._q("DELETE FROM snapshot_seals WHERE name = ?"), (name,))
+
     def load_snapshot(self, name: str) -> tuple[int, dict[str, Any]] | None:
         check_id(name, "snapshot name")
         with self._lock:

@@ -146,6 +146,11 @@ class EventStore(Protocol):
         """``(position, state)`` of snapshot ``name``, or ``None`` if there is none."""
         ...
 
+    def delete_snapshot(self, name: str) -> None:
+        """Delete snapshot ``name`` and its seal together (a pruned journal entry); nothing
+        happens if there is none. A row deleted without its seal is still reported tampered."""
+        ...
+
     def close(self) -> None:
         """Close the connection; further calls raise :class:`StoreClosed`. Idempotent."""
         ...
