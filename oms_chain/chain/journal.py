@@ -48,7 +48,7 @@ class SnapshotMap:
         self._store = store
         self._name = name
         self._legacy = legacy
-        self._keys: list[str] = []
+        self._keys: dict[str, None] = {}
         #: Snapshot rows written and deleted so far (monitoring and tests).
         self.writes = 0
         self.deletes = 0
@@ -57,12 +57,12 @@ class SnapshotMap:
         """Every live entry by key (and the index becomes this map's)."""
         found = self._store.load_snapshot(self._name)
         if found is None:
-            self._keys = []
+            self._keys = {}
             return {}
         state = found[1]
         if state.get("format") != _FORMAT:
             entries = self._legacy(state) if self._legacy is not None else {}
-            self._keys = []
+            self._keys = {}
             self.put_many(entries)
             return entries
         out: dict[str, dict[str, Any]] = {}
@@ -76,7 +76,7 @@ class SnapshotMap:
                 )
             if row[1]:  # an entry emptied by an earlier version's remove()
                 out[key] = row[1]
-        self._keys = list(out)
+        self._keys = dict.fromkeys(out)
         return out
 
     def put(self, key: str, entry: Mapping[str, Any]) -> None:
@@ -93,24 +93,25 @@ class SnapshotMap:
             self.writes += 1
         new = [k for k in entries if k not in self._keys]
         if new:
-            self._keys.extend(new)
+            self._keys.update(dict.fromkeys(new))
             self._save_index(position)
 
     def remove(self, keys: Iterable[str]) -> None:
         """Drop entries: out of the index first, then their rows deleted."""
-        gone = [k for k in keys if k in self._keys]
+        gone = list(dict.fromkeys(k for k in keys if k in self._keys))
         if not gone:
             return
-        position = self._store.last_position()
-        self._keys = [k for k in self._keys if k not in set(gone)]
-        self._save_index(position)
         for key in gone:
-            self._store.delete_snapshot(self._entry(key))
-            self.deletes += 1
+            del self._keys[key]
+        self._save_index(self._store.last_position())
+        self._store.delete_snapshots([self._entry(key) for key in gone])
+        self.deletes += len(gone)
 
     def _entry(self, key: str) -> str:
         return f"{self._name}/{key}"
 
     def _save_index(self, position: int) -> None:
-        self._store.save_snapshot(self._name, position, {"format": _FORMAT, "keys": self._keys})
+        self._store.save_snapshot(
+            self._name, position, {"format": _FORMAT, "keys": list(self._keys)}
+        )
         self.writes += 1

@@ -146,9 +146,10 @@ class EventStore(Protocol):
         """``(position, state)`` of snapshot ``name``, or ``None`` if there is none."""
         ...
 
-    def delete_snapshot(self, name: str) -> None:
-        """Delete snapshot ``name`` and its seal together (a pruned journal entry); nothing
-        happens if there is none. A row deleted without its seal is still reported tampered."""
+    def delete_snapshots(self, names: Sequence[str]) -> None:
+        """Delete these snapshots and their seals together, in one transaction (pruned journal
+        entries); names without a snapshot are skipped. A row deleted without its seal is still
+        reported tampered."""
         ...
 
     def close(self) -> None:

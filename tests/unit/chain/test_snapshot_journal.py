@@ -48,7 +48,7 @@ def test_removed_entries_leave_the_index_and_their_rows_are_deleted(tmp_path: Pa
 def test_a_row_the_index_lists_deleted_outside_oms_chain_is_tampering(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path / 'j.db'}") as store:
         SnapshotMap(store, "j/1").put_many({str(i): _entry(i) for i in range(3)})
-        store.delete_snapshot("j/1/1")  # row and seal gone together
+        store.delete_snapshots(["j/1/1"])  # row and seal gone together
         with pytest.raises(StoreTampered) as caught:
             SnapshotMap(store, "j/1").load()
         assert caught.value.row == "j/1/1" and "lists it" in caught.value.problem
