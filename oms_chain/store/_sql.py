@@ -431,7 +431,7 @@ class SqlEventStore:
                 )
 
     def delete_snapshots(self, names: Sequence[str]) -> None:
-        if isinstance(names, str):
+        if isinstance(names, str) or not isinstance(names, Sequence):
             raise InvalidEvent(f"names must be a sequence of snapshot names, not {names!r}")
         for name in names:
             check_id(name, "snapshot name")

@@ -9,7 +9,7 @@ import pytest
 
 from oms_chain.chain.journal import SnapshotMap
 from oms_chain.chain.tracker import StoreTrackerJournal
-from oms_chain.store import StoreTampered, open_store, state_problems
+from oms_chain.store import InvalidEvent, StoreTampered, open_store, state_problems
 
 
 def _entry(n: int) -> dict[str, object]:
@@ -84,3 +84,41 @@ def test_an_empty_store_has_an_empty_journal(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path / 'j.db'}") as store:
         assert SnapshotMap(store, "nothing").load() == {}
         assert StoreTrackerJournal(store, suffix="/0xabc").load(1) == []
+
+
+@pytest.mark.parametrize("names", ["j/1/1", None, [1], [""], ["a\x00b"]])
+def test_delete_snapshots_refuses_bad_names_before_deleting_anything(
+    names: object, tmp_path: Path
+) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'j.db'}") as store:
+        SnapshotMap(store, "j/1").put_many({"1": _entry(1)})
+        with pytest.raises(InvalidEvent, match="name"):
+            store.delete_snapshots(["j/1/1", *names] if isinstance(names, list) else names)  # type: ignore[arg-type]
+        assert SnapshotMap(store, "j/1").load() == {"1": _entry(1)}
+
+
+class _DiesBeforeDeleting:
+    """The store of a process killed after the index was written, before the rows went."""
+
+    def __init__(self, store: object) -> None:
+        self._store = store
+
+    def delete_snapshots(self, names: object) -> None:
+        raise KeyboardInterrupt
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+
+def test_a_crash_between_the_index_and_the_row_deletes_leaves_a_consistent_journal(
+    tmp_path: Path,
+) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'j.db'}") as store:
+        SnapshotMap(store, "j/1").put_many({str(i): _entry(i) for i in range(3)})
+        dying = SnapshotMap(_DiesBeforeDeleting(store), "j/1")  # type: ignore[arg-type]
+        dying.load()
+        with pytest.raises(KeyboardInterrupt):
+            dying.remove(["0", "2"])
+        # restart: the index no longer names them; their rows linger, sealed and unread
+        assert SnapshotMap(store, "j/1").load() == {"1": _entry(1)}
+        assert state_problems(store) == []
