@@ -107,7 +107,8 @@ class _UniswapVenue(_Pricing, _Reports):
         for coid, entry in account.journal.entries().items():
             if entry.get("venue") == venue_id:
                 self._coid_of[TxHash(entry["tx"]["hash"])] = ClientOrderId(coid)
-                if entry_state(entry) is AmmOrderState.PENDING:  # mined or not, holdings() asks
+                if entry_state(entry) is AmmOrderState.PENDING:
+                    # mined or not by now, holdings() asks the chain
                     account.track_pull(entry["tx"]["hash"], entry["token_in"], int(entry["spend"]))
                     # and the router's allowance stays reserved for it until it settles
                     account.reserve(entry["token_in"], self._router, int(entry["spend"]))
