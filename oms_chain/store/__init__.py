@@ -30,7 +30,8 @@ Interface (the :class:`EventStore` protocol, implemented by :class:`SqliteEventS
 ``reserve_client_order_id(client_order_id, order_id)`` — persistent, unique for the life of the
     store; the same pair again is a no-op; another order raises :class:`DuplicateClientOrderId`.
     ``client_order_id_owner(client_order_id) -> str | None``.
-``save_snapshot(name, position, state)`` / ``load_snapshot(name) -> (position, state) | None``.
+``save_snapshot(name, position, state)`` / ``load_snapshot(name) -> (position, state) | None``
+    / ``delete_snapshots(names)`` (rows and their seals together, one transaction).
 ``close()``; stores are context managers and may be shared between threads.
 
 Bad arguments raise :class:`InvalidEvent` before anything is written (a :class:`NewEvent` with a

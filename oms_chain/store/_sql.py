@@ -430,6 +430,19 @@ class SqlEventStore:
                     (name, seal),
                 )
 
+    def delete_snapshots(self, names: Sequence[str]) -> None:
+        if isinstance(names, str) or not isinstance(names, Sequence):
+            raise InvalidEvent(f"names must be a sequence of snapshot names, not {names!r}")
+        for name in names:
+            check_id(name, "snapshot name")
+        rows = [(name,) for name in names]
+        self._check_writable()
+        with self._lock:
+            self._check_open()
+            with self._write_tx() as cur:
+                cur.executemany(self._q("DELETE FROM snapshots WHERE name = ?"), rows)
+                cur.executemany(self._q("DELETE FROM snapshot_seals WHERE name = ?"), rows)
+
     def load_snapshot(self, name: str) -> tuple[int, dict[str, Any]] | None:
         check_id(name, "snapshot name")
         with self._lock:

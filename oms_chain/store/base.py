@@ -146,6 +146,12 @@ class EventStore(Protocol):
         """``(position, state)`` of snapshot ``name``, or ``None`` if there is none."""
         ...
 
+    def delete_snapshots(self, names: Sequence[str]) -> None:
+        """Delete these snapshots and their seals together, in one transaction (pruned journal
+        entries); names without a snapshot are skipped. A row deleted without its seal is still
+        reported tampered."""
+        ...
+
     def close(self) -> None:
         """Close the connection; further calls raise :class:`StoreClosed`. Idempotent."""
         ...

@@ -110,3 +110,10 @@ class WalletFlows:
             if dst == me:
                 received[token] = received.get(token, 0) + amount
         return cls(sent, received)
+
+
+def checksum(address: str) -> str:
+    """The EIP-55 checksummed form of ``address``."""
+    from eth_utils import to_checksum_address
+
+    return str(to_checksum_address(address))

@@ -20,22 +20,23 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from oms_chain.chain.fees import FeePolicy
-from oms_chain.chain.journal import SnapshotMap
 from oms_chain.chain.nonces import NonceManager, StoreNonceJournal
 from oms_chain.chain.registry import ChainInfo
 from oms_chain.chain.rpc import RpcClient
 from oms_chain.chain.sender import TxSender
 from oms_chain.chain.tracker import SettlementReport, SettlementTracker, StoreTrackerJournal
 from oms_chain.custody.base import SignedTransaction, Signer
+from oms_chain.model.amm_orders import AmmOrderState
 from oms_chain.model.errors import InvalidInput, OmsError
 from oms_chain.model.ids import TxHash, VenueId
 from oms_chain.store.base import EventStore
 from oms_chain.venues.amm._calls import encode_call
 from oms_chain.venues.amm.approvals import ApprovalPolicy
+from oms_chain.venues.amm.journal import AmmOrderJournal, entry_state
 
 __all__ = ["AmmOrderJournal", "ChainAccount", "SettlementListener"]
 
@@ -59,49 +60,6 @@ class SettlementListener(Protocol):
     def forget_transaction(self, tx_hash: TxHash) -> None:
         """The account pruned ``tx_hash`` (settled long ago) from its journals."""
         ...
-
-
-def _legacy_orders(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Entries of a journal saved whole (``{"orders": {...}}``) by an earlier version."""
-    return dict(state.get("orders", {}))
-
-
-class AmmOrderJournal:
-    """Client order id -> order and signed transaction, kept in the event store per (chain,
-    signer) as one snapshot row per order plus an index
-    (:class:`~oms_chain.chain.journal.SnapshotMap`): a change writes that order's row only.
-    Entries are JSON-safe dicts written by the venues; settled ones are pruned by
-    :meth:`ChainAccount.prune`."""
-
-    def __init__(self, store: EventStore, chain_id: int, address: str) -> None:
-        self._map = SnapshotMap(
-            store, f"amm-orders/{chain_id}/{address.lower()}", legacy=_legacy_orders
-        )
-        self._entries: dict[str, dict[str, Any]] = self._map.load()
-
-    @property
-    def writes(self) -> int:
-        """Snapshot rows written since this journal was opened (monitoring and tests)."""
-        return self._map.writes
-
-    def get(self, client_order_id: str) -> dict[str, Any] | None:
-        """The entry of ``client_order_id``, ``None`` if it was never journaled (or pruned)."""
-        return self._entries.get(client_order_id)
-
-    def entries(self) -> dict[str, dict[str, Any]]:
-        """Every entry by client order id (a copy)."""
-        return dict(self._entries)
-
-    def remove(self, client_order_id: str) -> None:
-        """Forget an entry: its transaction provably never left (the node refused it), or it
-        settled long enough ago to be pruned."""
-        if self._entries.pop(client_order_id, None) is not None:
-            self._map.remove([client_order_id])
-
-    def put(self, client_order_id: str, entry: dict[str, Any]) -> None:
-        """Write (or replace) an entry; durable when this returns."""
-        self._entries[client_order_id] = entry
-        self._map.put(client_order_id, entry)
 
 
 class _SignerTrackerJournal(StoreTrackerJournal):
@@ -318,8 +276,9 @@ class ChainAccount:
         horizon = self.clock_ns() - int(self.journal_retention_s * 1e9)
         dropped: list[str] = []
         for coid, entry in self.journal.entries().items():
-            ended = entry.get("ended_ns")
-            if ended is None or int(ended) > horizon or entry.get("unwrap") == "pending":
+            if entry_state(entry) is not AmmOrderState.ENDED:
+                continue
+            if int(entry["ended_ns"]) > horizon or entry.get("unwrap") == "pending":
                 continue
             hashes = [TxHash(entry["tx"]["hash"])]
             if entry.get("cancel"):

@@ -374,6 +374,7 @@ def test_the_journals_restart_loads_refuse_tampered_rows(db: Db) -> None:
         assert AmmOrderJournal(store, 31337, addr).get("coid-1") == {
             "order_id": "o1",
             "raw": "0x02",
+            "state": "pending",
         }
     db.sql(
         "UPDATE snapshots SET state = ? WHERE name LIKE ?", ('{"next":5,"released":[]}', "nonces/%")

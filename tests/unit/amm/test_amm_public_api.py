@@ -8,10 +8,13 @@ from oms_chain.venues.amm import (
     approvals,
     factory,
     follower,
+    journal,
     v2_math,
     v2_pool,
+    v2_venue,
     v3_math,
     v3_pool,
+    v3_venue,
     venue,
     weth,
 )
@@ -70,7 +73,10 @@ def test_every_module_declares_its_public_names() -> None:
         approvals,
         factory,
         follower,
+        journal,
         venue,
+        v2_venue,
+        v3_venue,
         weth,
     ):
         for name in module.__all__:

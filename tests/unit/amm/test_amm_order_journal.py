@@ -1,0 +1,101 @@
+"""The AMM order journal: entry states move only along AMM_ORDER_TRANSITIONS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from oms_chain.model.amm_orders import (
+    AMM_ORDER_TRANSITIONS,
+    AmmOrderState,
+    check_amm_order_transition,
+)
+from oms_chain.model.errors import IllegalTransition, InvalidInput
+from oms_chain.store import open_store
+from oms_chain.venues.amm.journal import AmmOrderJournal, entry_state
+
+A = AmmOrderState
+ADDRESS = "0x" + "ab" * 20
+
+
+def _entry() -> dict[str, Any]:
+    return {"venue": "uniswap-v3-31337", "tx": {"hash": "0x" + "11" * 32}, "spend": "5"}
+
+
+def test_the_table_allows_exactly_the_documented_moves() -> None:
+    edges = {(a, b) for a, nxt in AMM_ORDER_TRANSITIONS.items() for b in nxt}
+    assert edges == {(A.PENDING, A.MINED), (A.PENDING, A.ENDED), (A.MINED, A.ENDED)}
+    assert set(AMM_ORDER_TRANSITIONS) == set(AmmOrderState)
+
+
+@given(st.sampled_from(list(AmmOrderState)), st.sampled_from(list(AmmOrderState)))
+def test_a_move_outside_the_table_raises_and_one_inside_does_not(
+    current: AmmOrderState, to: AmmOrderState
+) -> None:
+    if to in AMM_ORDER_TRANSITIONS[current]:
+        check_amm_order_transition("c", current, to)
+    else:
+        with pytest.raises(IllegalTransition, match=f"from {current.value} to {to.value}"):
+            check_amm_order_transition("c", current, to)
+
+
+def test_an_entry_starts_pending_moves_along_the_table_and_survives_a_reopen(
+    tmp_path: Path,
+) -> None:
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        journal = AmmOrderJournal(store, 31337, ADDRESS)
+        journal.put("c1", _entry())
+        assert journal.state("c1") is A.PENDING
+        journal.advance("c1", A.MINED)
+        with pytest.raises(IllegalTransition):
+            journal.advance("c1", A.PENDING)  # a reorg does not take the reservation again
+        journal.advance("c1", A.ENDED, ended_ns=42)
+        with pytest.raises(IllegalTransition):
+            journal.advance("c1", A.ENDED)
+        entry = journal.get("c1")
+        assert entry is not None
+        entry["unwrap"] = "pending"
+        journal.put("c1", entry)  # other fields change freely; the state stays
+        again = AmmOrderJournal(store, 31337, ADDRESS)
+        assert again.state("c1") is A.ENDED
+        assert again.get("c1") == {
+            **_entry(),
+            "state": "ended",
+            "ended_ns": 42,
+            "unwrap": "pending",
+        }
+
+
+def test_put_cannot_move_a_state_and_unknown_ids_are_refused(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        journal = AmmOrderJournal(store, 31337, ADDRESS)
+        journal.put("c1", _entry())
+        with pytest.raises(InvalidInput, match="use advance"):
+            journal.put("c1", {**_entry(), "state": "ended"})
+        assert journal.state("c1") is A.PENDING
+        with pytest.raises(InvalidInput, match="'nope'"):
+            journal.advance("nope", A.MINED)
+
+
+@pytest.mark.parametrize(
+    ("fields", "state"),
+    [({}, A.PENDING), ({"settled": True}, A.MINED), ({"settled": True, "ended_ns": 9}, A.ENDED)],
+)
+def test_entries_journaled_before_states_existed_read_as_their_state(
+    fields: dict[str, Any], state: AmmOrderState, tmp_path: Path
+) -> None:
+    assert entry_state({**_entry(), **fields}) is state
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        store.save_snapshot(
+            f"amm-orders/31337/{ADDRESS}", 0, {"orders": {"old": {**_entry(), **fields}}}
+        )
+        journal = AmmOrderJournal(store, 31337, ADDRESS)  # the whole-map format, migrated
+        assert journal.state("old") is state
+        if state is not A.ENDED:
+            journal.advance("old", A.ENDED, ended_ns=1)
+            found = journal.get("old")
+            assert found is not None and "settled" not in found
