@@ -48,6 +48,7 @@ from oms_chain.venues.base import (
     PlaceOrder,
     Quote,
     ReconciliationReport,
+    VenueCapabilities,
     VenueReport,
 )
 from oms_chain.venues.cex.book import DepthBook, DiffResult
@@ -189,6 +190,11 @@ class CcxtVenue:
     @property
     def venue_id(self) -> VenueId:
         return self._id
+
+    @property
+    def capabilities(self) -> VenueCapabilities:
+        """Limit orders rest; amend is not offered (cancel and place a new order)."""
+        return VenueCapabilities(amend=False)
 
     @property
     def acceptance_window_ns(self) -> int:
