@@ -1338,7 +1338,10 @@ class Engine:
         return order.order_id in self._sending
 
     def _send_budget_s(self, venue: Venue) -> float:
-        return max(self._config.send_timeout_s, venue.send_timeout_s if isinstance(venue, SendBudget) else 0.0)
+        return max(
+            self._config.send_timeout_s,
+            venue.send_timeout_s if isinstance(venue, SendBudget) else 0.0,
+        )
 
     def _acceptance_deadline(self, order: Order) -> int | None:
         """When an unsettled ``order``'s request can no longer be accepted by its venue (the

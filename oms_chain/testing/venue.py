@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from oms_chain.model.errors import VenueRejected
-from oms_chain.model.ids import ClientOrderId, client_order_id
+from oms_chain.model.ids import ClientOrderId, IntentId, client_order_id
 from oms_chain.model.instruments import Asset, Instrument, SpotPair
 from oms_chain.model.intent import Side
 from oms_chain.venues.base import (
@@ -66,7 +66,7 @@ def conformance_order(
 ) -> PlaceOrder:
     """Order number ``n`` of the suite (client order id ``conf-<n>``-derived, deterministic)."""
     return PlaceOrder(
-        client_order_id=client_order_id(f"conf-{n}", 0),
+        client_order_id=client_order_id(IntentId(f"conf-{n}"), 0),
         instrument=instrument,
         side=side,
         quantity=quantity,
@@ -102,7 +102,9 @@ class VenueConformance:
     @pytest.fixture
     def instrument(self) -> Instrument:
         """The instrument the suite trades: spot ETH/USDC unless overridden."""
-        return SpotPair(base=Asset.cex("conformance", "ETH", 8), quote=Asset.cex("conformance", "USDC", 6))
+        return SpotPair(
+            base=Asset.cex("conformance", "ETH", 8), quote=Asset.cex("conformance", "USDC", 6)
+        )
 
     @pytest.fixture
     def resting_buy_price(self) -> Decimal:
@@ -207,7 +209,7 @@ class VenueConformance:
 
     async def test_cancelling_an_id_never_sent_is_refused(self, venue: Venue) -> None:
         with pytest.raises(VenueRejected):
-            await venue.cancel(client_order_id("conf-never-sent", 0))
+            await venue.cancel(client_order_id(IntentId("conf-never-sent"), 0))
 
     async def test_a_client_order_id_is_never_executed_twice(
         self,
@@ -242,7 +244,7 @@ class VenueConformance:
         else:
             order = conformance_order(5, instrument)
             await self._filled(venue, order, venue_capabilities, settle_timeout_s)
-        ghost = client_order_id("conf-never-sent", 0)
+        ghost = client_order_id(IntentId("conf-never-sent"), 0)
         rep = await venue.reconcile([ghost, order.client_order_id])
         assert rep.venue == venue.venue_id
         assert rep.unknown == (ghost,)
@@ -289,7 +291,9 @@ class VenueConformance:
         assert (r.quantity, r.limit_price) == (Decimal(3), resting_buy_price + 1)
         with pytest.raises(VenueRejected, match="below filled"):
             await venue.amend(
-                AmendOrder(client_order_id=order.client_order_id, quantity=Decimal(0), limit_price=None)
+                AmendOrder(
+                    client_order_id=order.client_order_id, quantity=Decimal(0), limit_price=None
+                )
             )
 
     async def test_quote_and_liquidity_describe_the_same_side(
