@@ -109,7 +109,7 @@ class _OrderStream(_CcxtCore):
 
     def _ws_connected(self) -> bool:
         """True when ccxt holds websocket connections and every one of them is open."""
-        clients = list(getattr(self._ex, "clients", {}).values())
+        clients = list((self._ex.clients or {}).values())  # ccxt: a dict on every exchange
 
         def is_open(client: Any) -> bool:
             fut = client.connected
