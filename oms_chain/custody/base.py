@@ -13,9 +13,39 @@ from typing import Any, Protocol, runtime_checkable
 
 from eth_typing import ChecksumAddress
 
+from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import TxHash
 
-__all__ = ["SignedTransaction", "Signer"]
+__all__ = ["SignedTransaction", "Signer", "SignerCapabilities"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignerCapabilities:
+    """What a signer's signatures are, declared by the signer (never guessed from its class).
+
+    ``raw_transactions``: :meth:`Signer.sign_transaction` returns a raw transaction sent from
+    :attr:`Signer.address` (an externally owned account); a Safe or threshold account, whose
+    address is a contract, executes through another sender and sets it ``False``.
+    ``ecdsa_hashes``: :meth:`Signer.sign_hash` returns a 65-byte secp256k1 ECDSA signature that
+    ``ecrecover`` maps to :attr:`Signer.address`. ``contract_account``: signatures are checked
+    by the account contract (EIP-1271), not by ``ecrecover``. ``remote``: every signature is a
+    round trip to another process (a remote signer, a threshold group), so it can time out.
+    """
+
+    raw_transactions: bool = True
+    ecdsa_hashes: bool = True
+    contract_account: bool = False
+    remote: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("raw_transactions", "ecdsa_hashes", "contract_account", "remote"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInput(f"signer capability {name!r} must be a bool")
+        if self.contract_account and self.ecdsa_hashes:
+            raise InvalidInput(
+                "signer capabilities: a contract account's signatures are not ecrecover-able; "
+                "set ecdsa_hashes=False"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +65,11 @@ class Signer(Protocol):
     @property
     def address(self) -> ChecksumAddress:
         """The account that signs."""
+        ...
+
+    @property
+    def capabilities(self) -> SignerCapabilities:
+        """What this signer's signatures are (see :class:`SignerCapabilities`)."""
         ...
 
     async def sign_transaction(self, tx: dict[str, Any]) -> SignedTransaction:

@@ -19,7 +19,7 @@ from eth_account import Account
 from eth_typing import ChecksumAddress
 from eth_utils import keccak
 
-from oms_chain.custody.base import SignedTransaction
+from oms_chain.custody.base import SignedTransaction, SignerCapabilities
 from oms_chain.model.errors import ConfigError, InvalidInput
 from oms_chain.model.ids import TxHash
 
@@ -98,6 +98,11 @@ class LocalSigner:
     def address(self) -> ChecksumAddress:
         """The signing account."""
         return ChecksumAddress(self._account.address)
+
+    @property
+    def capabilities(self) -> SignerCapabilities:
+        """An externally owned account: raw transactions and ecrecover-able hash signatures."""
+        return SignerCapabilities()
 
     def encrypt(self, password: str, path: Path) -> None:
         """Write this key as an encrypted keystore file (mode 0600)."""

@@ -41,7 +41,7 @@ from typing import Any
 
 from oms_chain.engine._checks import check_amount, check_id, check_int, check_text
 from oms_chain.engine.config import EngineConfig
-from oms_chain.engine.eventlog import EventLog
+from oms_chain.engine.eventlog import EventLog, SnapshotLog
 from oms_chain.engine.reconciler import Reconciler
 from oms_chain.engine.reference import ReferencePrice, ReferencePrices
 from oms_chain.engine.retry import RetryPolicy, is_retryable
@@ -111,6 +111,7 @@ from oms_chain.venues.base import (
     FillReport,
     OrderStatusReport,
     PlaceOrder,
+    SendBudget,
     Venue,
     VenueOrderStatus,
     VenueReport,
@@ -450,10 +451,9 @@ class Engine:
         return parent_id in self._resume_parents
 
     def _load_snapshot(self) -> None:
-        load = getattr(self._store, "load_snapshot", None)
-        if load is None or self.last_position:
+        if not isinstance(self._store, SnapshotLog) or self.last_position:
             return
-        found = load(SNAPSHOT_NAME)
+        found = self._store.load_snapshot(SNAPSHOT_NAME)
         if found is None:
             return
         position, state = found
@@ -466,10 +466,9 @@ class Engine:
 
     def save_snapshot(self) -> bool:
         """Save the projections at the current position (if the store keeps snapshots)."""
-        save = getattr(self._store, "save_snapshot", None)
-        if save is None:
+        if not isinstance(self._store, SnapshotLog):
             return False
-        save(SNAPSHOT_NAME, self.last_position, self._proj.to_snapshot())
+        self._store.save_snapshot(SNAPSHOT_NAME, self.last_position, self._proj.to_snapshot())
         self._snapshot_position = self.last_position
         return True
 
@@ -1378,7 +1377,10 @@ class Engine:
         return order.order_id in self._sending
 
     def _send_budget_s(self, venue: Venue) -> float:
-        return max(self._config.send_timeout_s, float(getattr(venue, "send_timeout_s", 0)))
+        return max(
+            self._config.send_timeout_s,
+            venue.send_timeout_s if isinstance(venue, SendBudget) else 0.0,
+        )
 
     def _acceptance_deadline(self, order: Order) -> int | None:
         """When an unsettled ``order``'s request can no longer be accepted by its venue (the

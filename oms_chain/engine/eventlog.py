@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from oms_chain.store.errors import ConcurrencyConflict, DuplicateClientOrderId, DuplicateEvent
 from oms_chain.store.events import (
@@ -21,7 +21,21 @@ from oms_chain.store.events import (
     chain_hash,
 )
 
-__all__ = ["EventLog", "InMemoryEventLog"]
+__all__ = ["EventLog", "InMemoryEventLog", "SnapshotLog"]
+
+
+@runtime_checkable
+class SnapshotLog(Protocol):
+    """An event log that also keeps named projection snapshots (every store backend does;
+    :class:`InMemoryEventLog` does not, so the engine replays everything there)."""
+
+    def save_snapshot(self, name: str, position: int, state: dict[str, Any]) -> None:
+        """Save ``state`` as of ``position`` under ``name``."""
+        ...
+
+    def load_snapshot(self, name: str) -> tuple[int, dict[str, Any]] | None:
+        """The latest ``(position, state)`` saved under ``name``, ``None`` if none."""
+        ...
 
 
 @runtime_checkable

@@ -24,7 +24,7 @@ from oms_chain.model.instruments import Instrument
 from oms_chain.model.intent import Intent, Side
 from oms_chain.routing import LiquiditySource, route, route_exact_output
 from oms_chain.venues.amm import UniswapV2Venue, UniswapV3Venue, V2PoolState
-from oms_chain.venues.base import Venue
+from oms_chain.venues.base import QuantityGrid, SpendableInventory, Venue
 
 __all__ = ["RoutingSplitter", "SourceFor", "SplitLeg", "Splitter", "amm_source"]
 
@@ -216,12 +216,11 @@ async def _inventory(
 ) -> tuple[str, Decimal] | None:
     """``(balance group, amount)`` the venue can spend for ``side``, ``None`` when unknown.
 
-    Uniswap venues say it themselves (:meth:`spendable`: the wallet on that chain); other
-    venues report balances per asset code, one group per venue.
+    A :class:`SpendableInventory` venue says it itself (Uniswap: the wallet on that chain);
+    other venues report balances per asset code, one group per venue.
     """
-    spendable = getattr(venue, "spendable", None)
-    if spendable is not None:
-        found: tuple[str, Decimal] = await spendable(instrument, side)
+    if isinstance(venue, SpendableInventory):
+        found: tuple[str, Decimal] = await venue.spendable(instrument, side)
         return found
     asset = instrument.base if side is Side.SELL else instrument.quote
     try:
@@ -235,11 +234,10 @@ async def _inventory(
 
 
 def _quantity_step(venue: Venue, instrument: Instrument) -> Decimal | None:
-    step = getattr(venue, "quantity_step", None)
-    if step is None:
+    if not isinstance(venue, QuantityGrid):
         return None
     try:
-        found = step(instrument)
+        found = venue.quantity_step(instrument)
     except Exception:
         return None
     return found if isinstance(found, Decimal) and found > 0 else None

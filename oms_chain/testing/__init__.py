@@ -24,6 +24,11 @@ fixtures without a ``conftest.py``:
     A throwaway PostgreSQL server on loopback (initdb + pg_ctl, removed at the end) and a fresh
     empty schema on it per test, for the event store's PostgreSQL backend.
 
+Conformance suites (subclass them in your own tests; see each module):
+:class:`~oms_chain.testing.venue.VenueConformance` for a :class:`~oms_chain.venues.Venue`
+adapter, :class:`~oms_chain.testing.signer.SignerConformance` for a
+:class:`~oms_chain.custody.Signer`.
+
 Command-line options: ``--oms-fresh-devnet`` deploys afresh instead of loading the saved state.
 Nothing starts unless a test asks for one of these fixtures.
 """
@@ -37,6 +42,8 @@ import pytest
 
 from oms_chain.testing.exchange import running_simulator
 from oms_chain.testing.postgres import postgres_cluster, postgres_url
+from oms_chain.testing.signer import SignerConformance
+from oms_chain.testing.venue import VenueConformance
 
 if TYPE_CHECKING:
     from oms_chain.chain.addressbook import AddressBook
@@ -44,6 +51,8 @@ if TYPE_CHECKING:
     from oms_chain.devnet.world import DevAccount, Devnet, DevnetChain
 
 __all__ = [
+    "SignerConformance",
+    "VenueConformance",
     "address_book",
     "devnet_accounts",
     "exchange_credentials",

@@ -2,14 +2,20 @@
 
 from oms_chain.venues.base import (
     AmendOrder,
+    BoundedAcceptance,
+    DeclaresCapabilities,
     FillReport,
     LiquidityCurve,
     LiquidityLevel,
     OrderStatusReport,
     PlaceOrder,
+    QuantityGrid,
     Quote,
     ReconciliationReport,
+    SendBudget,
+    SpendableInventory,
     Venue,
+    VenueCapabilities,
     VenueOrderStatus,
     VenueReport,
 )
@@ -17,6 +23,8 @@ from oms_chain.venues.paper import Fault, PaperVenue
 
 __all__ = [
     "AmendOrder",
+    "BoundedAcceptance",
+    "DeclaresCapabilities",
     "Fault",
     "FillReport",
     "LiquidityCurve",
@@ -24,9 +32,13 @@ __all__ = [
     "OrderStatusReport",
     "PaperVenue",
     "PlaceOrder",
+    "QuantityGrid",
     "Quote",
     "ReconciliationReport",
+    "SendBudget",
+    "SpendableInventory",
     "Venue",
+    "VenueCapabilities",
     "VenueOrderStatus",
     "VenueReport",
 ]

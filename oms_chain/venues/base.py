@@ -15,6 +15,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
+from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import ClientOrderId, InstrumentId, TradeId, VenueId, VenueOrderId
 from oms_chain.model.instruments import Instrument
 from oms_chain.model.intent import Side
@@ -23,14 +24,19 @@ from oms_chain.model.orders import SettlementState
 __all__ = [
     "AmendOrder",
     "BoundedAcceptance",
+    "DeclaresCapabilities",
     "FillReport",
     "LiquidityCurve",
     "LiquidityLevel",
     "OrderStatusReport",
     "PlaceOrder",
+    "QuantityGrid",
     "Quote",
     "ReconciliationReport",
+    "SendBudget",
+    "SpendableInventory",
     "Venue",
+    "VenueCapabilities",
     "VenueOrderStatus",
     "VenueReport",
 ]
@@ -165,6 +171,71 @@ class Quote:
     avg_price: Decimal
     fee: Decimal
     ts_event: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueCapabilities:
+    """What a venue's orders can do, declared by the adapter (never guessed from its methods).
+
+    ``resting_orders``: a limit order away from the price rests until filled or cancelled (an
+    AMM swap executes when mined or not at all). ``amend``: :meth:`Venue.amend` changes an open
+    order (otherwise it always raises :class:`~oms_chain.model.errors.VenueRejected`).
+    ``fills_on_place``: a marketable order's fills are in the report :meth:`Venue.place`
+    returns (an on-chain venue answers once the transaction is out; fills come with the
+    receipt, through :meth:`Venue.status` and :meth:`Venue.events`).
+    """
+
+    resting_orders: bool = True
+    amend: bool = True
+    fills_on_place: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("resting_orders", "amend", "fills_on_place"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInput(f"venue capability {name!r} must be a bool")
+
+
+@runtime_checkable
+class DeclaresCapabilities(Protocol):
+    """A venue that declares its :class:`VenueCapabilities` (the conformance suite in
+    :mod:`oms_chain.testing.venue` reads them to choose which form of each test applies)."""
+
+    @property
+    def capabilities(self) -> VenueCapabilities:
+        """This venue's order capabilities."""
+        ...
+
+
+@runtime_checkable
+class SpendableInventory(Protocol):
+    """A venue that knows what its wallet can spend better than :meth:`Venue.balances` (an
+    on-chain venue: native asset wrappable, a gas reserve, a balance shared by every venue of
+    one wallet on one chain). The split runner uses it to size legs."""
+
+    async def spendable(self, instrument: Instrument, side: Side) -> tuple[str, Decimal]:
+        """``(balance group, amount)`` spendable on ``side`` (``SELL`` spends base, ``BUY``
+        quote), in whole units; one group names one balance, so it is never spent twice."""
+        ...
+
+
+@runtime_checkable
+class QuantityGrid(Protocol):
+    """A venue whose order quantities must lie on a grid (an exchange's lot step)."""
+
+    def quantity_step(self, instrument: Instrument) -> Decimal | None:
+        """The quantity step for ``instrument``, ``None`` when it has none."""
+        ...
+
+
+@runtime_checkable
+class SendBudget(Protocol):
+    """A venue whose :meth:`Venue.place` may take longer than the engine's send timeout (it
+    waits for approvals or wraps to be mined first); the engine gives it at least this long."""
+
+    @property
+    def send_timeout_s(self) -> float:
+        """Seconds :meth:`Venue.place` may take."""
+        ...
 
 
 @runtime_checkable

@@ -37,6 +37,7 @@ from oms_chain.venues.base import (
     PlaceOrder,
     Quote,
     ReconciliationReport,
+    VenueCapabilities,
     VenueOrderStatus,
     VenueReport,
 )
@@ -126,6 +127,11 @@ class PaperVenue:
     @property
     def venue_id(self) -> VenueId:
         return self._id
+
+    @property
+    def capabilities(self) -> VenueCapabilities:
+        """Orders rest, amend works and fills come with the place report."""
+        return VenueCapabilities()
 
     def inject(self, fault: Fault, *, op: str = "place", times: int = 1) -> None:
         """Make the next ``times`` requests of ``op`` (place, cancel, amend, status,

@@ -1,25 +1,19 @@
-"""The shared Venue contract (tests/unit/engine/test_paper_venue.py) run against CcxtVenue and
-the simulator: the paper test pair ETH/USDC maps onto the exchange's ETH/USDC market by symbol."""
+"""The shared Venue conformance suite (oms_chain.testing.venue) run against CcxtVenue and the
+simulator: the suite's ETH/USDC pair maps onto the exchange's ETH/USDC market by symbol. The
+venue declares that it does not amend, so the suite checks every amend is refused."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "engine"))
-
-from test_paper_venue import VenueContract, place
-
-from oms_chain.model import VenueRejected
-from oms_chain.venues import AmendOrder
+from oms_chain.testing.venue import VenueConformance
+from oms_chain.venues import VenueCapabilities
 from oms_chain.venues.cex import CcxtVenue
 
 
-class TestCcxtVenueContract(VenueContract):
+class TestCcxtVenueConformance(VenueConformance):
     @pytest.fixture
     async def venue(self, sim: object) -> AsyncIterator[CcxtVenue]:
         from cex_helpers import venue_config
@@ -29,14 +23,9 @@ class TestCcxtVenueContract(VenueContract):
         yield v
         await v.close()
 
-    async def test_amend_below_filled_is_refused(self, venue: CcxtVenue) -> None:
-        """Amend is not offered by the ccxt venue: every amend is refused with advice."""
-        r = await venue.place(place(5, limit="1000", qty="2"))
-        with pytest.raises(VenueRejected, match="cancel it and place a new order"):
-            await venue.amend(
-                AmendOrder(
-                    client_order_id=r.client_order_id,
-                    quantity=Decimal(3),
-                    limit_price=Decimal(1001),
-                )
-            )
+
+async def test_the_ccxt_venue_declares_resting_orders_without_amend(sim: object) -> None:
+    from cex_helpers import venue_config
+
+    v = CcxtVenue(venue_config(sim))  # type: ignore[arg-type]
+    assert v.capabilities == VenueCapabilities(amend=False)

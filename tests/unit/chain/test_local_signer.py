@@ -10,8 +10,9 @@ from eth_utils import to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oms_chain.custody import LocalSigner, Signer
+from oms_chain.custody import LocalSigner, Signer, SignerCapabilities
 from oms_chain.model.errors import ConfigError, InvalidInput
+from oms_chain.testing.signer import SignerConformance
 
 KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"  # anvil account 1
 ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
@@ -25,6 +26,23 @@ TX = {
     "maxPriorityFeePerGas": 10**9,
     "data": "0x",
 }
+
+
+class TestLocalSignerConformance(SignerConformance):
+    @pytest.fixture
+    def signer(self) -> LocalSigner:
+        return LocalSigner(KEY)
+
+
+def test_a_local_signer_declares_an_externally_owned_account() -> None:
+    assert LocalSigner(KEY).capabilities == SignerCapabilities()
+
+
+def test_signer_capabilities_refuse_an_ecrecover_able_contract_account() -> None:
+    with pytest.raises(InvalidInput, match="ecdsa_hashes"):
+        SignerCapabilities(contract_account=True)
+    with pytest.raises(InvalidInput, match="'remote'"):
+        SignerCapabilities(remote=1)  # type: ignore[arg-type]
 
 
 async def test_signed_transactions_recover_to_the_account() -> None:

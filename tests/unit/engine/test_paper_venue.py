@@ -1,5 +1,5 @@
-"""The paper venue: the Venue contract (written to be reused by every adapter) plus its faults
-and its journal."""
+"""The paper venue: the shared Venue conformance suite (oms_chain.testing.venue) plus its
+faults and its journal."""
 
 from __future__ import annotations
 
@@ -17,12 +17,11 @@ from oms_chain.model import (
     VenueUnavailable,
     client_order_id,
 )
+from oms_chain.testing.venue import VenueConformance
 from oms_chain.venues import (
-    AmendOrder,
     Fault,
     PaperVenue,
     PlaceOrder,
-    Venue,
     VenueOrderStatus,
 )
 
@@ -37,54 +36,11 @@ def place(n: int, *, limit: str | None = None, qty: str = "1", side: Side = Side
     )
 
 
-class VenueContract:
-    """What every Venue must do. Subclass with a ``venue`` fixture at price 2000 for PAIR."""
+class TestPaperVenue(VenueConformance):
+    @pytest.fixture
+    def instrument(self):
+        return PAIR
 
-    async def test_is_a_venue(self, venue):
-        assert isinstance(venue, Venue)
-
-    async def test_market_order_fills_and_reports_every_fill(self, venue):
-        r = await venue.place(place(1))
-        assert r.status is VenueOrderStatus.FILLED
-        assert sum(f.quantity for f in r.fills) == r.filled_quantity == Decimal(1)
-
-    async def test_resting_order_can_be_cancelled_once(self, venue):
-        r = await venue.place(place(2, limit="1000"))
-        assert r.status is VenueOrderStatus.OPEN
-        r = await venue.cancel(r.client_order_id)
-        assert r.status is VenueOrderStatus.CANCELLED
-        again = await venue.cancel(r.client_order_id)
-        assert again.status is VenueOrderStatus.CANCELLED
-
-    async def test_a_client_order_id_is_never_executed_twice(self, venue):
-        await venue.place(place(3))
-        with pytest.raises(VenueRejected, match="duplicate client order id"):
-            await venue.place(place(3))
-        assert len((await venue.status(place(3).client_order_id)).fills) == 1
-
-    async def test_reconcile_reports_asked_ids_open_orders_and_unknown_ids(self, venue):
-        await venue.place(place(4, limit="1000"))
-        ghost = client_order_id("never-sent", 0)
-        rep = await venue.reconcile([ghost, place(4).client_order_id])
-        assert rep.unknown == (ghost,)
-        assert [o.client_order_id for o in rep.orders] == [place(4).client_order_id]
-        assert await venue.status(ghost) is None
-
-    async def test_amend_below_filled_is_refused(self, venue):
-        r = await venue.place(place(5, limit="1000", qty="2"))
-        r = await venue.amend(
-            AmendOrder(
-                client_order_id=r.client_order_id, quantity=Decimal(3), limit_price=Decimal(1001)
-            )
-        )
-        assert (r.quantity, r.limit_price) == (Decimal(3), Decimal(1001))
-        with pytest.raises(VenueRejected, match="below filled"):
-            await venue.amend(
-                AmendOrder(client_order_id=r.client_order_id, quantity=Decimal(0), limit_price=None)
-            )
-
-
-class TestPaperVenue(VenueContract):
     @pytest.fixture
     def venue(self):
         return PaperVenue("paper", clock=ManualClock(), prices={PAIR.id: Decimal(2000)})

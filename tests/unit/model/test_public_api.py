@@ -12,6 +12,7 @@ import pytest
         "oms_chain.routing",
         "oms_chain.venues",
         "oms_chain.engine",
+        "oms_chain.custody",
     ],
 )
 def test_every_exported_name_exists_and_every_public_name_is_exported(package):
@@ -39,3 +40,26 @@ def test_model_keeps_the_error_tree_rooted_at_oms_error():
     assert issubclass(model.InvalidIntent, ValueError)
     assert issubclass(model.VenueTimeout, model.RetryableError)
     assert issubclass(model.VenueRejected, model.FinalError)
+
+
+def test_the_conformance_suites_and_capabilities_are_public():
+    from oms_chain import custody, testing, venues
+    from oms_chain.testing import signer, venue
+
+    assert {"SignerConformance", "VenueConformance"} <= set(testing.__all__)
+    assert testing.VenueConformance is venue.VenueConformance
+    assert testing.SignerConformance is signer.SignerConformance
+    for mod in (testing, venue, signer):
+        for name in mod.__all__:
+            assert hasattr(mod, name), f"{mod.__name__}.{name}"
+    assert set(venue.__all__) == {"VenueConformance", "conformance_order", "settled"}
+    assert set(signer.__all__) == {"SignerConformance"}
+    assert {
+        "BoundedAcceptance",
+        "DeclaresCapabilities",
+        "QuantityGrid",
+        "SendBudget",
+        "SpendableInventory",
+        "VenueCapabilities",
+    } <= set(venues.__all__)
+    assert "SignerCapabilities" in custody.__all__
