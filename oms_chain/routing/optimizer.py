@@ -68,7 +68,9 @@ from oms_chain.routing.sources import LiquiditySource
 __all__ = ["EXHAUSTIVE_MAX", "route", "route_exact_output"]
 
 #: Up to this many usable sources every subset is scored; above it, backward elimination.
-EXHAUSTIVE_MAX = 12
+EXHAUSTIVE_MAX = 20
+_COMPLETIONS = 24  # nodes completed into real subsets per level of the tree search
+_SMALL_EXHAUSTIVE = 8  # up to this many sources, score every subset outright (no tree)
 _GRID = 12  # grid intervals per source for the piecewise-linear model
 _CANDIDATES = 3  # best-scored subsets polished on the exact outputs, per round
 _SMALL = (400, 1_600, 6_400)  # extra grid points at these fractions of a source's span
@@ -167,6 +169,95 @@ class _Model:
         )
         group_of_seg = self.group_of[self.seg_src] if len(order) else np.zeros(0, dtype=np.intp)
         self.group_cols = [np.flatnonzero(group_of_seg == g) for g in range(len(self.group_cap))]
+
+    def _dual_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Dual values ``g_i(λ)`` of every source at trial prices ``λ`` (the segment slopes):
+        the most ``value_i(x) − fixed_i − λ·x`` over ``lo_i ≤ x ≤ cap_i`` on the model's curve.
+
+        For any ``λ`` and any subset ``S``, ``λ·amount + Σ_{i∈S} g_i(λ)`` bounds the subset's
+        score from above (Lagrange: the amount constraint priced at ``λ``, group caps dropped);
+        with concave curves and no caps its least value over ``λ`` is the score itself."""
+        lam = np.unique(self.seg_slope) if len(self.seg_slope) else np.zeros(1)
+        n = len(self.sources)
+        table = self.base[:, None] - self.lo[:, None] * lam[None, :]
+        if len(self.seg_slope):
+            gain = self.seg_len[:, None] * np.maximum(self.seg_slope[:, None] - lam[None, :], 0.0)
+            owner = np.zeros((n, len(self.seg_src)))
+            owner[self.seg_src, np.arange(len(self.seg_src))] = 1.0
+            table = table + owner @ gain
+        return lam, table
+
+    def best_subsets(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best-scored subsets (rows of a bool matrix, best first, ties in the order
+        of :func:`_all_masks`) and their scores, found by branch and bound over the sources.
+
+        A node fixes some sources in and some out; the rest are open. Its bound, the dual bound
+        of :meth:`_dual_table` with each open source counted only where it helps
+        (``max(0, g_i)``), holds for every subset below it. Nodes below the ``k``-th best score
+        of a few subsets scored up front (:func:`_seed_masks`) are cut, as
+        are those whose minimum sizes exceed the amount, whose capacities cannot reach it or
+        that hold two sources sharing a pool; the leaves left are scored exactly as before."""
+        n = len(self.sources)
+        if n <= _SMALL_EXHAUSTIVE:
+            masks = _all_masks(n)
+            scores = self.score(masks)
+            order = np.argsort(-scores, kind="stable")[:k]
+            return masks[order], scores[order]
+        weights = np.int64(1) << np.arange(n, dtype=np.int64)
+        known: dict[int, float] = {}  # subset code -> score, of every subset scored so far
+
+        def scored(masks: np.ndarray) -> float:
+            """Score ``masks`` (new ones only) and return the k-th best score known."""
+            codes = (masks.astype(np.int64) @ weights).tolist()
+            fresh = [r for r, c in enumerate(codes) if c and c not in known]
+            if fresh:
+                values = self.score(masks[fresh]).tolist()
+                known.update((codes[r], v) for r, v in zip(fresh, values, strict=True))
+            top = sorted((v for v in known.values() if v > _NEG), reverse=True)
+            return top[k - 1] if len(top) >= k else _NEG
+
+        floor = scored(_seed_masks(n))
+        lam, table = self._dual_table()
+        helps = np.maximum(table, 0.0)
+        offset = lam * self.amount
+        conflict = np.zeros((n, n), dtype=bool)
+        for i, j in self.p.conflicts:
+            conflict[i, j] = conflict[j, i] = True
+        cap = np.array(self.cap_int, dtype=float)
+        # decide the sources whose dual values vary most first: they cut the tree soonest
+        order = np.argsort(-(table.max(axis=1) - np.minimum(table.min(axis=1), 0.0)))
+        chosen = np.zeros((1, n), dtype=bool)
+        open_ = np.ones((1, n), dtype=bool)
+        for d in order.tolist():
+            rest = open_.copy()
+            rest[:, d] = False
+            with_d = chosen.copy()
+            with_d[:, d] = True
+            ok = ~(chosen & conflict[d]).any(axis=1)
+            chosen = np.concatenate([chosen, with_d[ok]])
+            open_ = np.concatenate([rest, rest[ok]])
+            reach = (chosen | open_).astype(float) @ cap
+            live = (chosen.astype(float) @ self.lo <= self.amount) & (reach >= self.amount - 0.5)
+            chosen, open_ = chosen[live], open_[live]
+            duals = offset + chosen.astype(float) @ table + open_.astype(float) @ helps
+            best_lam = duals.argmin(axis=1)
+            bound = duals[np.arange(len(duals)), best_lam]
+            # complete the most promising nodes with the open sources that help at their price:
+            # real subsets, whose scores raise the floor the tree is cut at
+            top = np.argsort(-bound, kind="stable")[:_COMPLETIONS]
+            completion = chosen[top] | (open_[top] & (table[:, best_lam[top]].T > 0))
+            floor = scored(np.concatenate([chosen[top], completion]))
+            if floor > _NEG:
+                keep = bound >= floor - (1e-7 * abs(floor) + 1.0)
+                chosen, open_ = chosen[keep], open_[keep]
+        leaves = chosen[chosen.any(axis=1)]
+        if not len(leaves):
+            return leaves, np.zeros(0)
+        scored(leaves)
+        codes = (leaves.astype(np.int64) @ weights).tolist()
+        scores = np.array([known[c] for c in codes])
+        best = np.lexsort((np.array(codes), -scores))[:k]
+        return leaves[best], scores[best]
 
     def score(self, masks: np.ndarray) -> np.ndarray:
         """Approximate best net value of each subset (rows of a bool matrix); -inf if
@@ -382,9 +473,26 @@ def _elimination_masks(model: _Model, n: int) -> np.ndarray:
         scores = model.score(np.array(trials))
         current = trials[int(np.argmax(scores))]
         visited.extend(trials)
-    singles = np.eye(n, dtype=bool)
-    pairs = [np.isin(np.arange(n), pair) for pair in combinations(range(n), 2)]
-    return np.array([*visited, *singles, *pairs])
+    return np.concatenate([np.array(visited), _small_masks(n)])
+
+
+@cache
+def _seed_masks(n: int) -> np.ndarray:
+    """Subsets scored before the tree search, for a first ``k``-th best score: every one- and
+    two-source subset, all sources, and all sources but one."""
+    every = np.ones((1, n), dtype=bool)
+    return np.concatenate([_small_masks(n), every, ~np.eye(n, dtype=bool)])
+
+
+@cache
+def _small_masks(n: int) -> np.ndarray:
+    """Every one- and two-source subset of ``n`` sources."""
+    pairs = np.array(list(combinations(range(n), 2)), dtype=np.intp).reshape(-1, 2)
+    two = np.zeros((len(pairs), n), dtype=bool)
+    rows = np.arange(len(pairs))
+    two[rows, pairs[:, 0]] = True
+    two[rows, pairs[:, 1]] = True
+    return np.concatenate([np.eye(n, dtype=bool), two])
 
 
 def _marginal_price(source: LiquiditySource, f: Callable[[int], int], cap: int) -> Decimal:
@@ -633,13 +741,16 @@ def _solve(
 ) -> tuple[_Model, list[int], Baseline | None, Baseline | None]:
     model = _Model(problem)
     n = len(problem.sources)
-    masks = _all_masks(n) if n <= EXHAUSTIVE_MAX else _elimination_masks(model, n)
     best_x: list[int] | None = None
     best_net = 0
     error = 0.0  # largest amount by which the model underestimated a polished subset
     seen: set[frozenset[int]] = set()  # sources actually used by the splits polished so far
     for _ in range(_ROUNDS):
-        scores = model.score(masks)
+        if n <= EXHAUSTIVE_MAX:
+            masks, scores = model.best_subsets(_CANDIDATES * 4)
+        else:
+            masks = _elimination_masks(model, n)
+            scores = model.score(masks)
         fresh = 0
         for row in np.argsort(-scores, kind="stable")[: _CANDIDATES * 4].tolist():
             if not np.isfinite(scores[row]) or (
