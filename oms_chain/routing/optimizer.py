@@ -113,6 +113,7 @@ class _Model:
             self.points.append(grid)
         n = len(self.sources)
         self.lo = np.array(self.lo_int, dtype=float)
+        self.cap = np.array(self.cap_int, dtype=float)
         self.base = np.array(
             [f(lo) - c for f, lo, c in zip(self.exact, self.lo_int, problem.fixed, strict=True)],
             dtype=float,
@@ -149,6 +150,7 @@ class _Model:
             self.sorted_points[i] = pts
             self._segments[i] = _concave_segments(pts, [self.exact[i](p) for p in pts])
         self._dirty.clear()
+        self._dual: tuple[np.ndarray, np.ndarray] | None = None
         seg_src: list[int] = []
         seg_len: list[int] = []
         seg_gain: list[int] = []
@@ -178,13 +180,16 @@ class _Model:
         score from above (Lagrange: the amount constraint priced at ``λ``, group caps dropped);
         with concave curves and no caps its least value over ``λ`` is the score itself."""
         lam = np.unique(self.seg_slope) if len(self.seg_slope) else np.zeros(1)
-        n = len(self.sources)
         table = self.base[:, None] - self.lo[:, None] * lam[None, :]
-        if len(self.seg_slope):
-            gain = self.seg_len[:, None] * np.maximum(self.seg_slope[:, None] - lam[None, :], 0.0)
-            owner = np.zeros((n, len(self.seg_src)))
-            owner[self.seg_src, np.arange(len(self.seg_src))] = 1.0
-            table = table + owner @ gain
+        for i in range(len(self.sources)):
+            cols = np.flatnonzero(self.seg_src == i)  # this source's segments, best slope first
+            if not len(cols):
+                continue
+            slope, length = self.seg_slope[cols], self.seg_len[cols]
+            run_len = np.concatenate([[0.0], np.cumsum(length)])
+            run_gain = np.concatenate([[0.0], np.cumsum(length * slope)])
+            above = np.searchsorted(-slope, -lam, side="left")  # segments steeper than λ
+            table[i] += run_gain[above] - lam * run_len[above]
         return lam, table
 
     def best_subsets(self, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -217,39 +222,47 @@ class _Model:
             return top[k - 1] if len(top) >= k else _NEG
 
         floor = scored(_seed_masks(n))
-        lam, table = self._dual_table()
+        if self._dual is None:
+            self._dual = self._dual_table()
+        lam, table = self._dual
         helps = np.maximum(table, 0.0)
         offset = lam * self.amount
         conflict = np.zeros((n, n), dtype=bool)
         for i, j in self.p.conflicts:
             conflict[i, j] = conflict[j, i] = True
-        cap = np.array(self.cap_int, dtype=float)
+        cap = self.cap
         # decide the sources whose dual values vary most first: they cut the tree soonest
         order = np.argsort(-(table.max(axis=1) - np.minimum(table.min(axis=1), 0.0)))
         chosen = np.zeros((1, n), dtype=bool)
         open_ = np.ones((1, n), dtype=bool)
+        # each node's dual bound at every trial price, kept up to date as sources are decided
+        duals = (offset + helps.sum(axis=0))[None, :]
+        lo_sum = np.zeros(1)
+        reach = np.full(1, float(cap.sum()))
         for d in order.tolist():
-            rest = open_.copy()
-            rest[:, d] = False
-            with_d = chosen.copy()
-            with_d[:, d] = True
             ok = ~(chosen & conflict[d]).any(axis=1)
-            chosen = np.concatenate([chosen, with_d[ok]])
-            open_ = np.concatenate([rest, rest[ok]])
-            reach = (chosen | open_).astype(float) @ cap
-            live = (chosen.astype(float) @ self.lo <= self.amount) & (reach >= self.amount - 0.5)
-            chosen, open_ = chosen[live], open_[live]
-            duals = offset + chosen.astype(float) @ table + open_.astype(float) @ helps
+            with_d = chosen[ok]
+            with_d[:, d] = True
+            chosen = np.concatenate([chosen, with_d])
+            open_ = np.concatenate([open_, open_[ok]])
+            open_[:, d] = False
+            out = duals - helps[d]
+            duals = np.concatenate([out, out[ok] + table[d]])
+            lo_sum = np.concatenate([lo_sum, lo_sum[ok] + self.lo[d]])
+            reach = np.concatenate([reach - cap[d], reach[ok]])
+            live = (lo_sum <= self.amount) & (reach >= self.amount - 0.5)
             best_lam = duals.argmin(axis=1)
             bound = duals[np.arange(len(duals)), best_lam]
             # complete the most promising nodes with the open sources that help at their price:
             # real subsets, whose scores raise the floor the tree is cut at
-            top = np.argsort(-bound, kind="stable")[:_COMPLETIONS]
+            top = np.argsort(-np.where(live, bound, _NEG), kind="stable")[:_COMPLETIONS]
+            top = top[live[top]]
             completion = chosen[top] | (open_[top] & (table[:, best_lam[top]].T > 0))
             floor = scored(np.concatenate([chosen[top], completion]))
             if floor > _NEG:
-                keep = bound >= floor - (1e-7 * abs(floor) + 1.0)
-                chosen, open_ = chosen[keep], open_[keep]
+                live &= bound >= floor - (1e-7 * abs(floor) + 1.0)
+            chosen, open_, duals = chosen[live], open_[live], duals[live]
+            lo_sum, reach = lo_sum[live], reach[live]
         leaves = chosen[chosen.any(axis=1)]
         if not len(leaves):
             return leaves, np.zeros(0)
@@ -261,7 +274,24 @@ class _Model:
 
     def score(self, masks: np.ndarray) -> np.ndarray:
         """Approximate best net value of each subset (rows of a bool matrix); -inf if
-        infeasible (minimum sizes above the amount, capacities or group caps below it)."""
+        infeasible (minimum sizes above the amount, capacities or group caps below it).
+
+        Without inventory groups this is the dual of the water-filling (:meth:`_dual_table`):
+        one matrix product and a minimum over the trial prices, exact for concave curves."""
+        if self.p.group_cap or not len(self.seg_len):
+            return self._score_filled(masks)
+        if self._dual is None:
+            self._dual = self._dual_table()
+        lam, table = self._dual
+        m = masks.astype(float)
+        value = (lam * self.amount + _rows_dot(m, table)).min(axis=1)
+        feasible = (m @ self.lo <= self.amount) & (m @ self.cap >= self.amount - 0.5)
+        for i, j in self.p.conflicts:  # sources sharing a pool are never used together
+            feasible &= ~(masks[:, i] & masks[:, j])
+        return np.where(feasible, value, -np.inf)
+
+    def _score_filled(self, masks: np.ndarray) -> np.ndarray:
+        """:meth:`score` by filling the segments best slope first (inventory groups capped)."""
         m = masks.astype(float)
         lo_sum = m @ self.lo
         rest = self.amount - lo_sum
@@ -452,6 +482,12 @@ class _Model:
 
     def net(self, x: Sequence[int]) -> int:
         return sum(self.exact[i](xi) - self.p.fixed[i] for i, xi in enumerate(x) if xi)
+
+
+def _rows_dot(rows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``rows @ matrix`` without BLAS: these products are small, and a multi-threaded BLAS
+    call leaves its threads spinning, which on a loaded machine costs more than the product."""
+    return np.einsum("ij,jk->ik", rows, matrix)
 
 
 @cache
