@@ -165,6 +165,10 @@ class _Model:
         self.seg_len_int = [seg_len[k] for k in order]
         self.seg_len = np.array(seg_len, dtype=float)[order]
         self.seg_slope = slope[order]
+        # per source, the exact running length of its segments (taken in this global order)
+        self._prefix: list[list[int]] = [[0] for _ in self._segments]
+        for i, length in zip(self.seg_src.tolist(), self.seg_len_int, strict=True):
+            self._prefix[i].append(self._prefix[i][-1] + length)
         # what a segment spends from its source's group: its length, or its input (−gain)
         self.seg_spend = (
             -np.array(seg_gain, dtype=float)[order] if self.p.exact_output else self.seg_len
@@ -181,15 +185,17 @@ class _Model:
         with concave curves and no caps its least value over ``λ`` is the score itself."""
         lam = np.unique(self.seg_slope) if len(self.seg_slope) else np.zeros(1)
         table = self.base[:, None] - self.lo[:, None] * lam[None, :]
-        for i in range(len(self.sources)):
-            cols = np.flatnonzero(self.seg_src == i)  # this source's segments, best slope first
-            if not len(cols):
-                continue
-            slope, length = self.seg_slope[cols], self.seg_len[cols]
-            run_len = np.concatenate([[0.0], np.cumsum(length)])
-            run_gain = np.concatenate([[0.0], np.cumsum(length * slope)])
-            above = np.searchsorted(-slope, -lam, side="left")  # segments steeper than λ
-            table[i] += run_gain[above] - lam * run_len[above]
+        if len(self.seg_slope):
+            # running length and gain of each source's segments along the global slope order
+            n = len(self.sources)
+            own = self.seg_src[None, :] == np.arange(n)[:, None]
+            zero = np.zeros((n, 1))
+            run_len = np.concatenate([zero, np.cumsum(own * self.seg_len, axis=1)], axis=1)
+            run_gain = np.concatenate(
+                [zero, np.cumsum(own * (self.seg_len * self.seg_slope), axis=1)], axis=1
+            )
+            above = np.searchsorted(-self.seg_slope, -lam, side="left")  # steeper than λ
+            table += run_gain[:, above] - lam * run_len[:, above]
         return lam, table
 
     def best_subsets(self, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -382,27 +388,42 @@ class _Model:
         return x if rest == 0 else None
 
     def _split_free(self, active: Sequence[int]) -> list[int] | None:
-        """:meth:`split` without inventory groups (the common, fast case)."""
-        x = [0] * len(self.sources)
+        """:meth:`split` without inventory groups (the common, fast case): the active sources'
+        segments best slope first, the cut found on their cumulative lengths with numpy and
+        checked in exact integers (a source's segments are taken in its own order, so what it
+        gets is a prefix sum of its segment lengths)."""
+        n = len(self.sources)
+        x = [0] * n
         for i in active:
             x[i] = self.lo_int[i]
         rest = self.amount - sum(x)
-        if rest < 0:
+        if rest <= 0:
+            return x if rest == 0 else None
+        mask = np.zeros(n, dtype=bool)
+        mask[list(active)] = True
+        sel = np.flatnonzero(mask[self.seg_src])
+        if not len(sel):
             return None
-        chosen = set(active)
-        cap = self.cap_int
-        for src, length in zip(self.seg_src.tolist(), self.seg_len_int, strict=True):
-            if rest <= 0:
+        src = self.seg_src[sel]
+        last = len(sel) - 1
+        k = min(int(np.searchsorted(np.cumsum(self.seg_len[sel]), float(rest))), last)
+        prefix = self._prefix
+        while True:  # the float cut is off only by rounding: move it to the exact one
+            counts = np.bincount(src[:k], minlength=n).tolist()
+            left = rest - sum(prefix[i][counts[i]] for i in active)
+            if left < 0:
+                k -= 1
+            elif left > self.seg_len_int[sel[k]] and k < last:
+                k += 1
+            else:
                 break
-            if src in chosen:
-                step = min(length, rest, cap[src] - x[src])
-                x[src] += step
-                rest -= step
-        for i in active:  # segments are exact integers, so only capacity can leave a rest
-            step = min(rest, cap[i] - x[i])
-            x[i] += step
-            rest -= step
-        return x if rest == 0 else None
+        length = self.seg_len_int[sel[k]]
+        if left > length:  # all segments taken: capacities leave part of the amount
+            return None
+        for i in active:
+            x[i] += prefix[i][counts[i]]
+        x[int(src[k])] += left
+        return x
 
     def polish(
         self,
