@@ -44,14 +44,22 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from functools import cache
-from itertools import combinations
 
 import numpy as np
 
-from oms_chain.model.checks import shown
 from oms_chain.model.errors import InvalidInput
-from oms_chain.routing._problem import Exact, Problem, check_request, conflicts_of, group_index
+from oms_chain.routing._problem import (
+    Exact,
+    Problem,
+    check_request,
+    conflicts_of,
+    group_index,
+    input_cap,
+    max_output,
+    min_output,
+    negated_cost,
+)
+from oms_chain.routing._subsets import best_subsets, dual_table, elimination_masks, rows_dot
 from oms_chain.routing.baselines import greedy_of, single_of
 from oms_chain.routing.plan import (
     DEFAULT_MAX_PRICE_IMPACT_BPS,
@@ -69,8 +77,6 @@ __all__ = ["EXHAUSTIVE_MAX", "route", "route_exact_output"]
 
 #: Up to this many usable sources every subset is scored; above it, backward elimination.
 EXHAUSTIVE_MAX = 20
-_COMPLETIONS = 24  # nodes completed into real subsets per level of the tree search
-_SMALL_EXHAUSTIVE = 8  # up to this many sources, score every subset outright (no tree)
 _GRID = 12  # grid intervals per source for the piecewise-linear model
 _CANDIDATES = 3  # best-scored subsets polished on the exact outputs, per round
 _SMALL = (400, 1_600, 6_400)  # extra grid points at these fractions of a source's span
@@ -176,121 +182,23 @@ class _Model:
         group_of_seg = self.group_of[self.seg_src] if len(order) else np.zeros(0, dtype=np.intp)
         self.group_cols = [np.flatnonzero(group_of_seg == g) for g in range(len(self.group_cap))]
 
-    def _dual_table(self) -> tuple[np.ndarray, np.ndarray]:
-        """Dual values ``g_i(λ)`` of every source at trial prices ``λ`` (the segment slopes):
-        the most ``value_i(x) − fixed_i − λ·x`` over ``lo_i ≤ x ≤ cap_i`` on the model's curve.
-
-        For any ``λ`` and any subset ``S``, ``λ·amount + Σ_{i∈S} g_i(λ)`` bounds the subset's
-        score from above (Lagrange: the amount constraint priced at ``λ``, group caps dropped);
-        with concave curves and no caps its least value over ``λ`` is the score itself."""
-        lam = np.unique(self.seg_slope) if len(self.seg_slope) else np.zeros(1)
-        table = self.base[:, None] - self.lo[:, None] * lam[None, :]
-        if len(self.seg_slope):
-            # running length and gain of each source's segments along the global slope order
-            n = len(self.sources)
-            own = self.seg_src[None, :] == np.arange(n)[:, None]
-            zero = np.zeros((n, 1))
-            run_len = np.concatenate([zero, np.cumsum(own * self.seg_len, axis=1)], axis=1)
-            run_gain = np.concatenate(
-                [zero, np.cumsum(own * (self.seg_len * self.seg_slope), axis=1)], axis=1
-            )
-            above = np.searchsorted(-self.seg_slope, -lam, side="left")  # steeper than λ
-            table += run_gain[:, above] - lam * run_len[:, above]
-        return lam, table
-
-    def best_subsets(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best-scored subsets (rows of a bool matrix, best first, ties in the order
-        of :func:`_all_masks`) and their scores, found by branch and bound over the sources.
-
-        A node fixes some sources in and some out; the rest are open. Its bound, the dual bound
-        of :meth:`_dual_table` with each open source counted only where it helps
-        (``max(0, g_i)``), holds for every subset below it. Nodes below the ``k``-th best score
-        of a few subsets scored up front (:func:`_seed_masks`) are cut, as
-        are those whose minimum sizes exceed the amount, whose capacities cannot reach it or
-        that hold two sources sharing a pool; the leaves left are scored exactly as before."""
-        n = len(self.sources)
-        if n <= _SMALL_EXHAUSTIVE:
-            masks = _all_masks(n)
-            scores = self.score(masks)
-            order = np.argsort(-scores, kind="stable")[:k]
-            return masks[order], scores[order]
-        weights = np.int64(1) << np.arange(n, dtype=np.int64)
-        known: dict[int, float] = {}  # subset code -> score, of every subset scored so far
-
-        def scored(masks: np.ndarray) -> float:
-            """Score ``masks`` (new ones only) and return the k-th best score known."""
-            codes = (masks.astype(np.int64) @ weights).tolist()
-            fresh = [r for r, c in enumerate(codes) if c and c not in known]
-            if fresh:
-                values = self.score(masks[fresh]).tolist()
-                known.update((codes[r], v) for r, v in zip(fresh, values, strict=True))
-            top = sorted((v for v in known.values() if v > _NEG), reverse=True)
-            return top[k - 1] if len(top) >= k else _NEG
-
-        floor = scored(_seed_masks(n))
+    def dual(self) -> tuple[np.ndarray, np.ndarray]:
+        """The trial prices and dual values of the current segments (:func:`dual_table`)."""
         if self._dual is None:
-            self._dual = self._dual_table()
-        lam, table = self._dual
-        helps = np.maximum(table, 0.0)
-        offset = lam * self.amount
-        conflict = np.zeros((n, n), dtype=bool)
-        for i, j in self.p.conflicts:
-            conflict[i, j] = conflict[j, i] = True
-        cap = self.cap
-        # decide the sources whose dual values vary most first: they cut the tree soonest
-        order = np.argsort(-(table.max(axis=1) - np.minimum(table.min(axis=1), 0.0)))
-        chosen = np.zeros((1, n), dtype=bool)
-        open_ = np.ones((1, n), dtype=bool)
-        # each node's dual bound at every trial price, kept up to date as sources are decided
-        duals = (offset + helps.sum(axis=0))[None, :]
-        lo_sum = np.zeros(1)
-        reach = np.full(1, float(cap.sum()))
-        for d in order.tolist():
-            ok = ~(chosen & conflict[d]).any(axis=1)
-            with_d = chosen[ok]
-            with_d[:, d] = True
-            chosen = np.concatenate([chosen, with_d])
-            open_ = np.concatenate([open_, open_[ok]])
-            open_[:, d] = False
-            out = duals - helps[d]
-            duals = np.concatenate([out, out[ok] + table[d]])
-            lo_sum = np.concatenate([lo_sum, lo_sum[ok] + self.lo[d]])
-            reach = np.concatenate([reach - cap[d], reach[ok]])
-            live = (lo_sum <= self.amount) & (reach >= self.amount - 0.5)
-            best_lam = duals.argmin(axis=1)
-            bound = duals[np.arange(len(duals)), best_lam]
-            # complete the most promising nodes with the open sources that help at their price:
-            # real subsets, whose scores raise the floor the tree is cut at
-            top = np.argsort(-np.where(live, bound, _NEG), kind="stable")[:_COMPLETIONS]
-            top = top[live[top]]
-            completion = chosen[top] | (open_[top] & (table[:, best_lam[top]].T > 0))
-            floor = scored(np.concatenate([chosen[top], completion]))
-            if floor > _NEG:
-                live &= bound >= floor - (1e-7 * abs(floor) + 1.0)
-            chosen, open_, duals = chosen[live], open_[live], duals[live]
-            lo_sum, reach = lo_sum[live], reach[live]
-        leaves = chosen[chosen.any(axis=1)]
-        if not len(leaves):
-            return leaves, np.zeros(0)
-        scored(leaves)
-        codes = (leaves.astype(np.int64) @ weights).tolist()
-        scores = np.array([known[c] for c in codes])
-        best = np.lexsort((np.array(codes), -scores))[:k]
-        return leaves[best], scores[best]
+            self._dual = dual_table(self)
+        return self._dual
 
     def score(self, masks: np.ndarray) -> np.ndarray:
         """Approximate best net value of each subset (rows of a bool matrix); -inf if
         infeasible (minimum sizes above the amount, capacities or group caps below it).
 
-        Without inventory groups this is the dual of the water-filling (:meth:`_dual_table`):
-        one matrix product and a minimum over the trial prices, exact for concave curves."""
+        Without inventory groups this is the dual of the water-filling (:meth:`dual`): one
+        matrix product and a minimum over the trial prices, exact for concave curves."""
         if self.p.group_cap or not len(self.seg_len):
             return self._score_filled(masks)
-        if self._dual is None:
-            self._dual = self._dual_table()
-        lam, table = self._dual
+        lam, table = self.dual()
         m = masks.astype(float)
-        value = (lam * self.amount + _rows_dot(m, table)).min(axis=1)
+        value = (lam * self.amount + rows_dot(m, table)).min(axis=1)
         feasible = (m @ self.lo <= self.amount) & (m @ self.cap >= self.amount - 0.5)
         for i, j in self.p.conflicts:  # sources sharing a pool are never used together
             feasible &= ~(masks[:, i] & masks[:, j])
@@ -505,53 +413,6 @@ class _Model:
         return sum(self.exact[i](xi) - self.p.fixed[i] for i, xi in enumerate(x) if xi)
 
 
-def _rows_dot(rows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """``rows @ matrix`` without BLAS: these products are small, and a multi-threaded BLAS
-    call leaves its threads spinning, which on a loaded machine costs more than the product."""
-    return np.einsum("ij,jk->ik", rows, matrix)
-
-
-@cache
-def _all_masks(n: int) -> np.ndarray:
-    codes = np.arange(1, 1 << n)
-    return ((codes[:, None] >> np.arange(n)) & 1).astype(bool)
-
-
-def _elimination_masks(model: _Model, n: int) -> np.ndarray:
-    """Subsets visited by backward elimination from all sources (for many sources)."""
-    current = np.ones(n, dtype=bool)
-    visited = [current.copy()]
-    while current.sum() > 1:
-        trials = []
-        for i in np.flatnonzero(current):
-            trial = current.copy()
-            trial[i] = False
-            trials.append(trial)
-        scores = model.score(np.array(trials))
-        current = trials[int(np.argmax(scores))]
-        visited.extend(trials)
-    return np.concatenate([np.array(visited), _small_masks(n)])
-
-
-@cache
-def _seed_masks(n: int) -> np.ndarray:
-    """Subsets scored before the tree search, for a first ``k``-th best score: every one- and
-    two-source subset, all sources, and all sources but one."""
-    every = np.ones((1, n), dtype=bool)
-    return np.concatenate([_small_masks(n), every, ~np.eye(n, dtype=bool)])
-
-
-@cache
-def _small_masks(n: int) -> np.ndarray:
-    """Every one- and two-source subset of ``n`` sources."""
-    pairs = np.array(list(combinations(range(n), 2)), dtype=np.intp).reshape(-1, 2)
-    two = np.zeros((len(pairs), n), dtype=bool)
-    rows = np.arange(len(pairs))
-    two[rows, pairs[:, 0]] = True
-    two[rows, pairs[:, 1]] = True
-    return np.concatenate([np.eye(n, dtype=bool), two])
-
-
 def _marginal_price(source: LiquiditySource, f: Callable[[int], int], cap: int) -> Decimal:
     """Output per input for a tiny amount (a millionth of what the source can take, grown until
     the output has at least six significant digits)."""
@@ -559,14 +420,6 @@ def _marginal_price(source: LiquiditySource, f: Callable[[int], int], cap: int) 
     while f(probe) < 10**6 and probe * 10 <= max(cap // 100, 1):
         probe *= 10
     return Decimal(f(probe)) / Decimal(probe)
-
-
-def _input_cap(source: LiquiditySource, caps: Mapping[str, int]) -> int | None:
-    """The most input the source may spend: inventory, depth and its group's balance."""
-    limits = [
-        v for v in (source.max_input, caps.get(source.inventory_group or "")) if v is not None
-    ]
-    return min(limits) if limits else None
 
 
 def route(
@@ -601,18 +454,18 @@ def route(
     bound = impact_bound(max_price_impact_bps)
     usable = []
     for s in sources:
-        limit = _input_cap(s, caps)
+        limit = input_cap(s, caps)
         if (limit is None or limit >= max(s.min_size, 1)) and s.min_size <= amount_in:
             usable.append(s)
     if not usable:
         detail = ", ".join(
-            f"{s.venue} (min_size {s.min_size}, max_input {_input_cap(s, caps)})" for s in sources
+            f"{s.venue} (min_size {s.min_size}, max_input {input_cap(s, caps)})" for s in sources
         )
         raise InvalidInput(
             f"no source can take any of amount_in {amount_in}: each one's min_size is above it "
             f"or it has no inventory: {detail}"
         )
-    room = [min(amount_in, _input_cap(s, caps) or amount_in) for s in usable]
+    room = [min(amount_in, input_cap(s, caps) or amount_in) for s in usable]
     group, group_caps = group_index(usable, caps)
     capacity = sum(r for r, g in zip(room, group, strict=True) if g < 0) + sum(
         min(cap, sum(r for r, gi in zip(room, group, strict=True) if gi == g))
@@ -667,12 +520,12 @@ def route_exact_output(
     lo: list[int] = []
     cap: list[int] = []
     for s in sources:
-        value = Exact(_negated_cost(s), f"source {s.venue}: input_for (or output)")
-        limit = _input_cap(s, caps)
-        top = _max_output(s, value, amount_out, limit)
+        value = Exact(negated_cost(s), f"source {s.venue}: input_for (or output)")
+        limit = input_cap(s, caps)
+        top = max_output(s, value, amount_out, limit)
         if top <= 0:
             continue
-        least = _min_output(s, value, s.min_size, top)
+        least = min_output(s, value, s.min_size, top)
         if least is None:
             continue
         usable.append(s)
@@ -706,93 +559,6 @@ def route_exact_output(
     return _plan(model, x, single, greedy, bound)
 
 
-def _negated_cost(source: LiquiditySource) -> Callable[[int], int]:
-    def value(amount_out: int) -> int:
-        cost = source.cost(amount_out)
-        return -cost if type(cost) is int else cost  # not an int: refused by Exact
-
-    return value
-
-
-def _quoted(source: LiquiditySource, amount_in: int) -> int:
-    got = source.quote(amount_in)
-    if type(got) is not int:
-        raise InvalidInput(
-            f"source {source.venue}: output must return an int of base units, returned "
-            f"{shown(got)} for {amount_in}"
-        )
-    return got
-
-
-def _max_output(source: LiquiditySource, value: Exact, amount_out: int, limit: int | None) -> int:
-    """The largest output <= ``amount_out`` the source delivers for at most ``limit`` input."""
-
-    def ok(y: int) -> bool:
-        try:
-            spent = -value(y)
-        except InvalidInput:
-            if value.broken is not None:  # the function itself is wrong: say so
-                raise value.broken from None
-            return False
-        return limit is None or spent <= limit
-
-    hint = 0
-    if limit:
-        try:
-            hint = _quoted(source, limit)
-        except InvalidInput:
-            hint = 0
-    # what ``limit`` buys is less than the amount: do not quote the whole amount (on a V3 pool
-    # that would walk the ticks far beyond the depth the source allows)
-    if not 0 < hint < amount_out and ok(amount_out):
-        return amount_out
-    lo, hi = 0, amount_out  # ok(lo), not ok(hi)
-    if limit:
-        hint = min(hint, amount_out - 1)
-        if hint > 0 and ok(hint):
-            lo, step = hint, 1
-            while lo + step < hi and ok(lo + step):
-                lo += step
-                step *= 2
-            hi = min(hi, lo + step)
-        elif hint > 0:
-            hi = hint
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-def _min_output(source: LiquiditySource, value: Exact, min_size: int, top: int) -> int | None:
-    """The smallest output whose input reaches ``min_size`` (``None``: not within ``top``)."""
-    if min_size <= 0:
-        return 0
-    if -value(top) < min_size:
-        return None
-    lo, hi = 0, top  # input(lo) < min_size <= input(hi)
-    try:
-        hint = _quoted(source, min_size - 1) + 1 if min_size > 1 else 1
-    except InvalidInput:
-        hint = 0
-    if 0 < hint < top:
-        if -value(hint) >= min_size:
-            hi = hint
-            if hint == 1 or -value(hint - 1) < min_size:
-                return hint
-        else:
-            lo = hint
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if -value(mid) >= min_size:
-            hi = mid
-        else:
-            lo = mid
-    return hi
-
-
 def _solve(
     problem: Problem, compare_greedy: bool
 ) -> tuple[_Model, list[int], Baseline | None, Baseline | None]:
@@ -804,9 +570,9 @@ def _solve(
     seen: set[frozenset[int]] = set()  # sources actually used by the splits polished so far
     for _ in range(_ROUNDS):
         if n <= EXHAUSTIVE_MAX:
-            masks, scores = model.best_subsets(_CANDIDATES * 4)
+            masks, scores = best_subsets(model, _CANDIDATES * 4)
         else:
-            masks = _elimination_masks(model, n)
+            masks = elimination_masks(model, n)
             scores = model.score(masks)
         fresh = 0
         for row in np.argsort(-scores, kind="stable")[: _CANDIDATES * 4].tolist():

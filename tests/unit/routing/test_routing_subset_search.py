@@ -13,7 +13,8 @@ from routing_support import feasible, gap_bps, net_output, reference_optimum, sc
 
 from oms_chain.routing import LiquiditySource, route
 from oms_chain.routing._problem import Exact, Problem, conflicts_of
-from oms_chain.routing.optimizer import _all_masks, _Model
+from oms_chain.routing._subsets import all_masks, best_subsets
+from oms_chain.routing.optimizer import _Model
 
 QUALITY_BPS = 0.1
 TOP = 12
@@ -38,7 +39,7 @@ def model_of(sources: tuple[LiquiditySource, ...], amount: int) -> _Model:
 
 def enumerated(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k best subsets by scoring every one of them (no bound, no pruning)."""
-    masks = _all_masks(len(model.sources))
+    masks = all_masks(len(model.sources))
     scores = model._score_filled(masks)  # the segment filling, not the dual used by the tree
     order = np.argsort(-scores, kind="stable")[:k]
     return masks[order], scores[order]
@@ -46,12 +47,10 @@ def enumerated(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 @settings(max_examples=12, deadline=None)
 @given(seed=st.integers(0, 10**6), n=st.integers(9, 12))
-def test_the_tree_search_finds_the_same_best_subsets_as_full_enumeration(
-    seed: int, n: int
-) -> None:
+def test_the_tree_search_finds_the_same_best_subsets_as_full_enumeration(seed: int, n: int) -> None:
     sc = scenario(seed, n)
     model = model_of(sc.sources, sc.amount_in)
-    found, found_scores = model.best_subsets(TOP)
+    found, found_scores = best_subsets(model, TOP)
     want, want_scores = enumerated(model, TOP)
     finite = np.isfinite(want_scores)
     assert len(found) == int(finite.sum()) or len(found) >= TOP
@@ -74,7 +73,7 @@ def test_the_tree_search_cuts_most_of_the_tree() -> None:
         return original(masks)
 
     model.score = counted  # type: ignore[method-assign]
-    model.best_subsets(TOP)
+    best_subsets(model, TOP)
     assert 0 < sum(calls) < (1 << 16) // 20, f"scored {sum(calls)} of 65535 subsets"
 
 

@@ -90,9 +90,7 @@ def test_a_v2_fee_is_integral_basis_points(fee: object) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    field=st.sampled_from(["fixed_cost", "min_size", "inventory"]), value=NOT_BASE_UNITS
-)
+@given(field=st.sampled_from(["fixed_cost", "min_size", "inventory"]), value=NOT_BASE_UNITS)
 def test_named_constructors_check_their_integer_fields(field: str, value: object) -> None:
     with pytest.raises(InvalidInput, match=field):
         LiquiditySource.from_v2_reserves("v2", 10**12, 10**12, **{field: value})  # type: ignore[arg-type]
