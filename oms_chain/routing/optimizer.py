@@ -20,14 +20,17 @@ minimum sizes are not, so the search has two levels:
    split of such curves is water-filling: take segments best slope first (equal marginal prices),
    each active source starting at its minimum size; a shared inventory group stops taking
    segments when its cap is spent (with groups that do not overlap, best slope first stays
-   optimal). Every subset of sources (all of them up to :data:`EXHAUSTIVE_MAX`, else a backward
-   elimination) is scored this way at once with numpy, fixed costs subtracted; subsets with two
-   sources trading through one pool (a path and the direct pool it reuses) are not allowed.
+   optimal). Subsets are scored this way with numpy, fixed costs subtracted (without groups
+   through the dual: one matrix product over trial prices); subsets with two sources trading
+   through one pool (a path and the direct pool it reuses) are not allowed. The best few of all
+   subsets are found by a branch and bound over the sources whose Lagrangian bound cuts almost
+   all of the tree (:mod:`oms_chain.routing._subsets`; every subset is scored outright up to 8
+   sources); above :data:`EXHAUSTIVE_MAX` sources a backward elimination chooses them.
 2. For the best few subsets, the water-filled split is made integer (summing exactly to the
    amount) and polished on the exact functions: move ``t`` units from the source losing least to
    the one gaining most while that helps and no group cap is crossed, shrinking ``t``. For
    concave values this is the equal-marginal-price condition, to within ``t``.
-3. The grid gets exact sample points where the polished splits ended, every subset is scored
+3. The grid gets exact sample points where the polished splits ended, the subsets are scored
    again, and new leaders are polished too (a few rounds), as are runners-up whose score is
    within twice the largest underestimate seen so far: the coarse model's error, which can
    exceed the differences between subsets, is removed where it matters.
@@ -75,7 +78,8 @@ from oms_chain.routing.sources import LiquiditySource
 
 __all__ = ["EXHAUSTIVE_MAX", "route", "route_exact_output"]
 
-#: Up to this many usable sources every subset is scored; above it, backward elimination.
+#: Up to this many usable sources the best subsets are exact (tree search); above, backward
+#: elimination.
 EXHAUSTIVE_MAX = 20
 _GRID = 12  # grid intervals per source for the piecewise-linear model
 _CANDIDATES = 3  # best-scored subsets polished on the exact outputs, per round
