@@ -31,7 +31,7 @@ def dual_table(model: _Model) -> tuple[np.ndarray, np.ndarray]:
 
     For any ``λ`` and any subset ``S``, ``λ·amount + Σ_{i∈S} g_i(λ)`` bounds the subset's
     score from above (Lagrange: the amount constraint priced at ``λ``, group caps dropped);
-    with concave curves and no caps its least value over ``λ`` is the score itmodel."""
+    with concave curves and no caps its least value over ``λ`` is the score itself."""
     lam = np.unique(model.seg_slope) if len(model.seg_slope) else np.zeros(1)
     table = model.base[:, None] - model.lo[:, None] * lam[None, :]
     if len(model.seg_slope):
@@ -55,9 +55,10 @@ def best_subsets(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:
     A node fixes some sources in and some out; the rest are open. Its bound, the dual bound
     of :func:`dual_table` with each open source counted only where it helps
     (``max(0, g_i)``), holds for every subset below it. Nodes below the ``k``-th best score
-    of a few subsets scored up front (:func:`seed_masks`) are cut, as
-    are those whose minimum sizes exceed the amount, whose capacities cannot reach it or
-    that hold two sources sharing a pool; the leaves left are scored exactly as before."""
+    of the subsets scored so far are cut (the floor starts from :func:`seed_masks` and rises
+    as each level completes its most promising nodes into real subsets), as are those whose
+    minimum sizes exceed the amount, whose capacities cannot reach it or that hold two
+    sources sharing a pool; the leaves left are scored by the model."""
     n = len(model.sources)
     if n <= SMALL_EXHAUSTIVE:
         masks = all_masks(n)
