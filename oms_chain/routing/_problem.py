@@ -142,3 +142,101 @@ def check_request(
                 f"inventory of group {group!r} must be an integer >= 0 base units, got {shown(cap)}"
             )
     return list(sources), caps
+
+
+# -- the request side: what each source can take and deliver ---------------------------------
+
+
+def input_cap(source: LiquiditySource, caps: Mapping[str, int]) -> int | None:
+    """The most input the source may spend: inventory, depth and its group's balance."""
+    limits = [
+        v for v in (source.max_input, caps.get(source.inventory_group or "")) if v is not None
+    ]
+    return min(limits) if limits else None
+
+
+def negated_cost(source: LiquiditySource) -> Callable[[int], int]:
+    def value(amount_out: int) -> int:
+        cost = source.cost(amount_out)
+        return -cost if type(cost) is int else cost  # not an int: refused by Exact
+
+    return value
+
+
+def quoted(source: LiquiditySource, amount_in: int) -> int:
+    got = source.quote(amount_in)
+    if type(got) is not int:
+        raise InvalidInput(
+            f"source {source.venue}: output must return an int of base units, returned "
+            f"{shown(got)} for {amount_in}"
+        )
+    return got
+
+
+def max_output(source: LiquiditySource, value: Exact, amount_out: int, limit: int | None) -> int:
+    """The largest output <= ``amount_out`` the source delivers for at most ``limit`` input."""
+
+    def ok(y: int) -> bool:
+        try:
+            spent = -value(y)
+        except InvalidInput:
+            if value.broken is not None:  # the function itself is wrong: say so
+                raise value.broken from None
+            return False
+        return limit is None or spent <= limit
+
+    hint = 0
+    if limit:
+        try:
+            hint = quoted(source, limit)
+        except InvalidInput:
+            hint = 0
+    # what ``limit`` buys is less than the amount: do not quote the whole amount (on a V3 pool
+    # that would walk the ticks far beyond the depth the source allows)
+    if not 0 < hint < amount_out and ok(amount_out):
+        return amount_out
+    lo, hi = 0, amount_out  # ok(lo), not ok(hi)
+    if limit:
+        hint = min(hint, amount_out - 1)
+        if hint > 0 and ok(hint):
+            lo, step = hint, 1
+            while lo + step < hi and ok(lo + step):
+                lo += step
+                step *= 2
+            hi = min(hi, lo + step)
+        elif hint > 0:
+            hi = hint
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def min_output(source: LiquiditySource, value: Exact, min_size: int, top: int) -> int | None:
+    """The smallest output whose input reaches ``min_size`` (``None``: not within ``top``)."""
+    if min_size <= 0:
+        return 0
+    if -value(top) < min_size:
+        return None
+    lo, hi = 0, top  # input(lo) < min_size <= input(hi)
+    try:
+        hint = quoted(source, min_size - 1) + 1 if min_size > 1 else 1
+    except InvalidInput:
+        hint = 0
+    if 0 < hint < top:
+        if -value(hint) >= min_size:
+            hi = hint
+            if hint == 1 or -value(hint - 1) < min_size:
+                return hint
+        else:
+            lo = hint
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if -value(mid) >= min_size:
+            hi = mid
+        else:
+            lo = mid
+    return hi

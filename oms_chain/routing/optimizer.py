@@ -20,14 +20,17 @@ minimum sizes are not, so the search has two levels:
    split of such curves is water-filling: take segments best slope first (equal marginal prices),
    each active source starting at its minimum size; a shared inventory group stops taking
    segments when its cap is spent (with groups that do not overlap, best slope first stays
-   optimal). Every subset of sources (all of them up to :data:`EXHAUSTIVE_MAX`, else a backward
-   elimination) is scored this way at once with numpy, fixed costs subtracted; subsets with two
-   sources trading through one pool (a path and the direct pool it reuses) are not allowed.
+   optimal). Subsets are scored this way with numpy, fixed costs subtracted (without groups
+   through the dual: one matrix product over trial prices); subsets with two sources trading
+   through one pool (a path and the direct pool it reuses) are not allowed. The best few of all
+   subsets are found by a branch and bound over the sources whose Lagrangian bound cuts almost
+   all of the tree (:mod:`oms_chain.routing._subsets`; every subset is scored outright up to 8
+   sources); above :data:`EXHAUSTIVE_MAX` sources a backward elimination chooses them.
 2. For the best few subsets, the water-filled split is made integer (summing exactly to the
    amount) and polished on the exact functions: move ``t`` units from the source losing least to
    the one gaining most while that helps and no group cap is crossed, shrinking ``t``. For
    concave values this is the equal-marginal-price condition, to within ``t``.
-3. The grid gets exact sample points where the polished splits ended, every subset is scored
+3. The grid gets exact sample points where the polished splits ended, the subsets are scored
    again, and new leaders are polished too (a few rounds), as are runners-up whose score is
    within twice the largest underestimate seen so far: the coarse model's error, which can
    exceed the differences between subsets, is removed where it matters.
@@ -44,14 +47,22 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from functools import cache
-from itertools import combinations
 
 import numpy as np
 
-from oms_chain.model.checks import shown
 from oms_chain.model.errors import InvalidInput
-from oms_chain.routing._problem import Exact, Problem, check_request, conflicts_of, group_index
+from oms_chain.routing._problem import (
+    Exact,
+    Problem,
+    check_request,
+    conflicts_of,
+    group_index,
+    input_cap,
+    max_output,
+    min_output,
+    negated_cost,
+)
+from oms_chain.routing._subsets import best_subsets, dual_table, elimination_masks, rows_dot
 from oms_chain.routing.baselines import greedy_of, single_of
 from oms_chain.routing.plan import (
     DEFAULT_MAX_PRICE_IMPACT_BPS,
@@ -67,8 +78,9 @@ from oms_chain.routing.sources import LiquiditySource
 
 __all__ = ["EXHAUSTIVE_MAX", "route", "route_exact_output"]
 
-#: Up to this many usable sources every subset is scored; above it, backward elimination.
-EXHAUSTIVE_MAX = 12
+#: Up to this many usable sources the best subsets are exact (tree search); above, backward
+#: elimination.
+EXHAUSTIVE_MAX = 20
 _GRID = 12  # grid intervals per source for the piecewise-linear model
 _CANDIDATES = 3  # best-scored subsets polished on the exact outputs, per round
 _SMALL = (400, 1_600, 6_400)  # extra grid points at these fractions of a source's span
@@ -111,6 +123,7 @@ class _Model:
             self.points.append(grid)
         n = len(self.sources)
         self.lo = np.array(self.lo_int, dtype=float)
+        self.cap = np.array(self.cap_int, dtype=float)
         self.base = np.array(
             [f(lo) - c for f, lo, c in zip(self.exact, self.lo_int, problem.fixed, strict=True)],
             dtype=float,
@@ -147,6 +160,7 @@ class _Model:
             self.sorted_points[i] = pts
             self._segments[i] = _concave_segments(pts, [self.exact[i](p) for p in pts])
         self._dirty.clear()
+        self._dual: tuple[np.ndarray, np.ndarray] | None = None
         seg_src: list[int] = []
         seg_len: list[int] = []
         seg_gain: list[int] = []
@@ -161,6 +175,10 @@ class _Model:
         self.seg_len_int = [seg_len[k] for k in order]
         self.seg_len = np.array(seg_len, dtype=float)[order]
         self.seg_slope = slope[order]
+        # per source, the exact running length of its segments (taken in this global order)
+        self._prefix: list[list[int]] = [[0] for _ in self._segments]
+        for i, length in zip(self.seg_src.tolist(), self.seg_len_int, strict=True):
+            self._prefix[i].append(self._prefix[i][-1] + length)
         # what a segment spends from its source's group: its length, or its input (−gain)
         self.seg_spend = (
             -np.array(seg_gain, dtype=float)[order] if self.p.exact_output else self.seg_len
@@ -168,9 +186,30 @@ class _Model:
         group_of_seg = self.group_of[self.seg_src] if len(order) else np.zeros(0, dtype=np.intp)
         self.group_cols = [np.flatnonzero(group_of_seg == g) for g in range(len(self.group_cap))]
 
+    def dual(self) -> tuple[np.ndarray, np.ndarray]:
+        """The trial prices and dual values of the current segments (:func:`dual_table`)."""
+        if self._dual is None:
+            self._dual = dual_table(self)
+        return self._dual
+
     def score(self, masks: np.ndarray) -> np.ndarray:
         """Approximate best net value of each subset (rows of a bool matrix); -inf if
-        infeasible (minimum sizes above the amount, capacities or group caps below it)."""
+        infeasible (minimum sizes above the amount, capacities or group caps below it).
+
+        Without inventory groups this is the dual of the water-filling (:meth:`dual`): one
+        matrix product and a minimum over the trial prices, exact for concave curves."""
+        if self.p.group_cap or not len(self.seg_len):
+            return self._score_filled(masks)
+        lam, table = self.dual()
+        m = masks.astype(float)
+        value = (lam * self.amount + rows_dot(m, table)).min(axis=1)
+        feasible = (m @ self.lo <= self.amount) & (m @ self.cap >= self.amount - 0.5)
+        for i, j in self.p.conflicts:  # sources sharing a pool are never used together
+            feasible &= ~(masks[:, i] & masks[:, j])
+        return np.where(feasible, value, -np.inf)
+
+    def _score_filled(self, masks: np.ndarray) -> np.ndarray:
+        """:meth:`score` by filling the segments best slope first (inventory groups capped)."""
         m = masks.astype(float)
         lo_sum = m @ self.lo
         rest = self.amount - lo_sum
@@ -261,27 +300,42 @@ class _Model:
         return x if rest == 0 else None
 
     def _split_free(self, active: Sequence[int]) -> list[int] | None:
-        """:meth:`split` without inventory groups (the common, fast case)."""
-        x = [0] * len(self.sources)
+        """:meth:`split` without inventory groups (the common, fast case): the active sources'
+        segments best slope first, the cut found on their cumulative lengths with numpy and
+        checked in exact integers (a source's segments are taken in its own order, so what it
+        gets is a prefix sum of its segment lengths)."""
+        n = len(self.sources)
+        x = [0] * n
         for i in active:
             x[i] = self.lo_int[i]
         rest = self.amount - sum(x)
-        if rest < 0:
+        if rest <= 0:
+            return x if rest == 0 else None
+        mask = np.zeros(n, dtype=bool)
+        mask[list(active)] = True
+        sel = np.flatnonzero(mask[self.seg_src])
+        if not len(sel):
             return None
-        chosen = set(active)
-        cap = self.cap_int
-        for src, length in zip(self.seg_src.tolist(), self.seg_len_int, strict=True):
-            if rest <= 0:
+        src = self.seg_src[sel]
+        last = len(sel) - 1
+        k = min(int(np.searchsorted(np.cumsum(self.seg_len[sel]), float(rest))), last)
+        prefix = self._prefix
+        while True:  # the float cut is off only by rounding: move it to the exact one
+            counts = np.bincount(src[:k], minlength=n).tolist()
+            left = rest - sum(prefix[i][counts[i]] for i in active)
+            if left < 0:
+                k -= 1
+            elif left > self.seg_len_int[sel[k]] and k < last:
+                k += 1
+            else:
                 break
-            if src in chosen:
-                step = min(length, rest, cap[src] - x[src])
-                x[src] += step
-                rest -= step
-        for i in active:  # segments are exact integers, so only capacity can leave a rest
-            step = min(rest, cap[i] - x[i])
-            x[i] += step
-            rest -= step
-        return x if rest == 0 else None
+        length = self.seg_len_int[sel[k]]
+        if left > length:  # all segments taken: capacities leave part of the amount
+            return None
+        for i in active:
+            x[i] += prefix[i][counts[i]]
+        x[int(src[k])] += left
+        return x
 
     def polish(
         self,
@@ -363,30 +417,6 @@ class _Model:
         return sum(self.exact[i](xi) - self.p.fixed[i] for i, xi in enumerate(x) if xi)
 
 
-@cache
-def _all_masks(n: int) -> np.ndarray:
-    codes = np.arange(1, 1 << n)
-    return ((codes[:, None] >> np.arange(n)) & 1).astype(bool)
-
-
-def _elimination_masks(model: _Model, n: int) -> np.ndarray:
-    """Subsets visited by backward elimination from all sources (for many sources)."""
-    current = np.ones(n, dtype=bool)
-    visited = [current.copy()]
-    while current.sum() > 1:
-        trials = []
-        for i in np.flatnonzero(current):
-            trial = current.copy()
-            trial[i] = False
-            trials.append(trial)
-        scores = model.score(np.array(trials))
-        current = trials[int(np.argmax(scores))]
-        visited.extend(trials)
-    singles = np.eye(n, dtype=bool)
-    pairs = [np.isin(np.arange(n), pair) for pair in combinations(range(n), 2)]
-    return np.array([*visited, *singles, *pairs])
-
-
 def _marginal_price(source: LiquiditySource, f: Callable[[int], int], cap: int) -> Decimal:
     """Output per input for a tiny amount (a millionth of what the source can take, grown until
     the output has at least six significant digits)."""
@@ -394,14 +424,6 @@ def _marginal_price(source: LiquiditySource, f: Callable[[int], int], cap: int) 
     while f(probe) < 10**6 and probe * 10 <= max(cap // 100, 1):
         probe *= 10
     return Decimal(f(probe)) / Decimal(probe)
-
-
-def _input_cap(source: LiquiditySource, caps: Mapping[str, int]) -> int | None:
-    """The most input the source may spend: inventory, depth and its group's balance."""
-    limits = [
-        v for v in (source.max_input, caps.get(source.inventory_group or "")) if v is not None
-    ]
-    return min(limits) if limits else None
 
 
 def route(
@@ -436,18 +458,18 @@ def route(
     bound = impact_bound(max_price_impact_bps)
     usable = []
     for s in sources:
-        limit = _input_cap(s, caps)
+        limit = input_cap(s, caps)
         if (limit is None or limit >= max(s.min_size, 1)) and s.min_size <= amount_in:
             usable.append(s)
     if not usable:
         detail = ", ".join(
-            f"{s.venue} (min_size {s.min_size}, max_input {_input_cap(s, caps)})" for s in sources
+            f"{s.venue} (min_size {s.min_size}, max_input {input_cap(s, caps)})" for s in sources
         )
         raise InvalidInput(
             f"no source can take any of amount_in {amount_in}: each one's min_size is above it "
             f"or it has no inventory: {detail}"
         )
-    room = [min(amount_in, _input_cap(s, caps) or amount_in) for s in usable]
+    room = [min(amount_in, input_cap(s, caps) or amount_in) for s in usable]
     group, group_caps = group_index(usable, caps)
     capacity = sum(r for r, g in zip(room, group, strict=True) if g < 0) + sum(
         min(cap, sum(r for r, gi in zip(room, group, strict=True) if gi == g))
@@ -502,12 +524,12 @@ def route_exact_output(
     lo: list[int] = []
     cap: list[int] = []
     for s in sources:
-        value = Exact(_negated_cost(s), f"source {s.venue}: input_for (or output)")
-        limit = _input_cap(s, caps)
-        top = _max_output(s, value, amount_out, limit)
+        value = Exact(negated_cost(s), f"source {s.venue}: input_for (or output)")
+        limit = input_cap(s, caps)
+        top = max_output(s, value, amount_out, limit)
         if top <= 0:
             continue
-        least = _min_output(s, value, s.min_size, top)
+        least = min_output(s, value, s.min_size, top)
         if least is None:
             continue
         usable.append(s)
@@ -541,105 +563,21 @@ def route_exact_output(
     return _plan(model, x, single, greedy, bound)
 
 
-def _negated_cost(source: LiquiditySource) -> Callable[[int], int]:
-    def value(amount_out: int) -> int:
-        cost = source.cost(amount_out)
-        return -cost if type(cost) is int else cost  # not an int: refused by Exact
-
-    return value
-
-
-def _quoted(source: LiquiditySource, amount_in: int) -> int:
-    got = source.quote(amount_in)
-    if type(got) is not int:
-        raise InvalidInput(
-            f"source {source.venue}: output must return an int of base units, returned "
-            f"{shown(got)} for {amount_in}"
-        )
-    return got
-
-
-def _max_output(source: LiquiditySource, value: Exact, amount_out: int, limit: int | None) -> int:
-    """The largest output <= ``amount_out`` the source delivers for at most ``limit`` input."""
-
-    def ok(y: int) -> bool:
-        try:
-            spent = -value(y)
-        except InvalidInput:
-            if value.broken is not None:  # the function itself is wrong: say so
-                raise value.broken from None
-            return False
-        return limit is None or spent <= limit
-
-    hint = 0
-    if limit:
-        try:
-            hint = _quoted(source, limit)
-        except InvalidInput:
-            hint = 0
-    # what ``limit`` buys is less than the amount: do not quote the whole amount (on a V3 pool
-    # that would walk the ticks far beyond the depth the source allows)
-    if not 0 < hint < amount_out and ok(amount_out):
-        return amount_out
-    lo, hi = 0, amount_out  # ok(lo), not ok(hi)
-    if limit:
-        hint = min(hint, amount_out - 1)
-        if hint > 0 and ok(hint):
-            lo, step = hint, 1
-            while lo + step < hi and ok(lo + step):
-                lo += step
-                step *= 2
-            hi = min(hi, lo + step)
-        elif hint > 0:
-            hi = hint
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-def _min_output(source: LiquiditySource, value: Exact, min_size: int, top: int) -> int | None:
-    """The smallest output whose input reaches ``min_size`` (``None``: not within ``top``)."""
-    if min_size <= 0:
-        return 0
-    if -value(top) < min_size:
-        return None
-    lo, hi = 0, top  # input(lo) < min_size <= input(hi)
-    try:
-        hint = _quoted(source, min_size - 1) + 1 if min_size > 1 else 1
-    except InvalidInput:
-        hint = 0
-    if 0 < hint < top:
-        if -value(hint) >= min_size:
-            hi = hint
-            if hint == 1 or -value(hint - 1) < min_size:
-                return hint
-        else:
-            lo = hint
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if -value(mid) >= min_size:
-            hi = mid
-        else:
-            lo = mid
-    return hi
-
-
 def _solve(
     problem: Problem, compare_greedy: bool
 ) -> tuple[_Model, list[int], Baseline | None, Baseline | None]:
     model = _Model(problem)
     n = len(problem.sources)
-    masks = _all_masks(n) if n <= EXHAUSTIVE_MAX else _elimination_masks(model, n)
     best_x: list[int] | None = None
     best_net = 0
     error = 0.0  # largest amount by which the model underestimated a polished subset
     seen: set[frozenset[int]] = set()  # sources actually used by the splits polished so far
     for _ in range(_ROUNDS):
-        scores = model.score(masks)
+        if n <= EXHAUSTIVE_MAX:
+            masks, scores = best_subsets(model, _CANDIDATES * 4)
+        else:
+            masks = elimination_masks(model, n)
+            scores = model.score(masks)
         fresh = 0
         for row in np.argsort(-scores, kind="stable")[: _CANDIDATES * 4].tolist():
             if not np.isfinite(scores[row]) or (

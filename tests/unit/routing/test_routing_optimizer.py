@@ -22,6 +22,7 @@ from routing_support import (
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.intent import Side
 from oms_chain.routing import LiquiditySource, RoutePlan, greedy_split, route
+from oms_chain.routing.optimizer import EXHAUSTIVE_MAX
 from oms_chain.venues.base import LiquidityLevel
 
 QUALITY_BPS = 0.1
@@ -229,10 +230,18 @@ def test_book_and_pool_split_equalizes_marginal_prices() -> None:
         assert alt <= base
 
 
-def test_many_sources_use_backward_elimination_and_stay_sound() -> None:
+def test_fourteen_sources_use_the_tree_search_and_stay_sound() -> None:
     sc = scenario(99, 14, v3=False)
     plan = route(sc.sources, sc.amount_in)
     check_plan(plan, sc)
+
+
+def test_more_sources_than_the_tree_search_takes_use_backward_elimination_and_stay_sound() -> None:
+    sc = scenario(98, EXHAUSTIVE_MAX + 2, v3=False)
+    plan = route(sc.sources, sc.amount_in)
+    check_plan(plan, sc)
+    reference, _ = reference_optimum(sc.sources, sc.amount_in, grid=200, fine=100)
+    assert gap_bps(plan.net_output, reference) >= -QUALITY_BPS
 
 
 def test_the_plan_explains_itself() -> None:

@@ -8,6 +8,9 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from routing_support import scenario
 
 from oms_chain.engine.split import RoutingSplitter
 from oms_chain.model import (
@@ -137,3 +140,30 @@ def test_the_split_runner_refuses_a_plan_with_a_warning_unless_it_is_allowed() -
     assert sum(leg.quantity for leg in legs) == Decimal(6)
     small = asyncio.run(RoutingSplitter().split(intent, Decimal(1), venues))
     assert sum(leg.quantity for leg in small) == Decimal(1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(1, 6),
+    bound=st.sampled_from([Decimal(0), Decimal("0.5"), Decimal(5), Decimal(50), None]),
+    scale=st.sampled_from([10**-4, 10**-2, 1.0]),
+)
+def test_every_plan_warns_exactly_when_its_totals_say_so(
+    seed: int, n: int, bound: Decimal | None, scale: float
+) -> None:
+    # tiny orders make gas exceed the output; tight bounds make any impact a warning
+    sc = scenario(seed, n)
+    amount = max(1, int(sc.amount_in * scale))
+    try:
+        plan = route(sc.sources, amount, max_price_impact_bps=bound)
+    except InvalidInput:
+        return  # minimum sizes above a tiny amount: refused, nothing to warn about
+    codes = {w.code for w in plan.warnings}
+    assert (NegativeNetOutput.code in codes) == (plan.net_output <= 0)
+    over = bound is not None and plan.price_impact_bps > bound
+    assert (PriceImpactAboveBound.code in codes) == over
+    if plan.warnings:
+        with pytest.raises(PlanRefused):
+            plan.refuse_warnings()
+    plan.refuse_warnings(allow=codes)

@@ -1,0 +1,175 @@
+"""Which subsets of sources the optimizer polishes: the best few by the grid model's score.
+
+Up to :data:`SMALL_EXHAUSTIVE` sources every subset is scored at once; above, a branch and bound
+over the sources finds the same best subsets while scoring a small part of them. Its bound is
+Lagrangian: price the amount constraint at ``λ`` and each source's best use at that price is
+independent of the others (:func:`dual_table`); for concave curves without inventory caps the
+least bound over ``λ`` is the water-filled score itself, so the bound is tight near the leaves.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from itertools import combinations
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from oms_chain.routing.optimizer import _Model
+
+__all__ = ["SMALL_EXHAUSTIVE", "all_masks", "best_subsets", "dual_table", "elimination_masks"]
+
+COMPLETIONS = 24  # nodes completed into real subsets per level of the tree search
+SMALL_EXHAUSTIVE = 8  # up to this many sources, score every subset outright (no tree)
+_NEG = float("-inf")
+
+
+def dual_table(model: _Model) -> tuple[np.ndarray, np.ndarray]:
+    """Dual values ``g_i(λ)`` of every source at trial prices ``λ`` (the segment slopes):
+    the most ``value_i(x) − fixed_i − λ·x`` over ``lo_i ≤ x ≤ cap_i`` on the model's curve.
+
+    For any ``λ`` and any subset ``S``, ``λ·amount + Σ_{i∈S} g_i(λ)`` bounds the subset's
+    score from above (Lagrange: the amount constraint priced at ``λ``, group caps dropped);
+    with concave curves and no caps its least value over ``λ`` is the score itself."""
+    lam = np.unique(model.seg_slope) if len(model.seg_slope) else np.zeros(1)
+    table = model.base[:, None] - model.lo[:, None] * lam[None, :]
+    if len(model.seg_slope):
+        # running length and gain of each source's segments along the global slope order
+        n = len(model.sources)
+        own = model.seg_src[None, :] == np.arange(n)[:, None]
+        zero = np.zeros((n, 1))
+        run_len = np.concatenate([zero, np.cumsum(own * model.seg_len, axis=1)], axis=1)
+        run_gain = np.concatenate(
+            [zero, np.cumsum(own * (model.seg_len * model.seg_slope), axis=1)], axis=1
+        )
+        above = np.searchsorted(-model.seg_slope, -lam, side="left")  # steeper than λ
+        table += run_gain[:, above] - lam * run_len[:, above]
+    return lam, table
+
+
+def best_subsets(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best-scored subsets (rows of a bool matrix, best first, ties in the order
+    of :func:`all_masks`) and their scores, found by branch and bound over the sources.
+
+    A node fixes some sources in and some out; the rest are open. Its bound, the dual bound
+    of :func:`dual_table` with each open source counted only where it helps
+    (``max(0, g_i)``), holds for every subset below it. Nodes below the ``k``-th best score
+    of the subsets scored so far are cut (the floor starts from :func:`seed_masks` and rises
+    as each level completes its most promising nodes into real subsets), as are those whose
+    minimum sizes exceed the amount, whose capacities cannot reach it or that hold two
+    sources sharing a pool; the leaves left are scored by the model."""
+    n = len(model.sources)
+    if n <= SMALL_EXHAUSTIVE:
+        masks = all_masks(n)
+        scores = model.score(masks)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return masks[order], scores[order]
+    weights = np.int64(1) << np.arange(n, dtype=np.int64)
+    known: dict[int, float] = {}  # subset code -> score, of every subset scored so far
+
+    def scored(masks: np.ndarray) -> float:
+        """Score ``masks`` (new ones only) and return the k-th best score known."""
+        codes = (masks.astype(np.int64) @ weights).tolist()
+        fresh = [r for r, c in enumerate(codes) if c and c not in known]
+        if fresh:
+            values = model.score(masks[fresh]).tolist()
+            known.update((codes[r], v) for r, v in zip(fresh, values, strict=True))
+        top = sorted((v for v in known.values() if v > _NEG), reverse=True)
+        return top[k - 1] if len(top) >= k else _NEG
+
+    floor = scored(seed_masks(n))
+    lam, table = model.dual()
+    helps = np.maximum(table, 0.0)
+    offset = lam * model.amount
+    conflict = np.zeros((n, n), dtype=bool)
+    for i, j in model.p.conflicts:
+        conflict[i, j] = conflict[j, i] = True
+    cap = model.cap
+    # decide the sources whose dual values vary most first: they cut the tree soonest
+    order = np.argsort(-(table.max(axis=1) - np.minimum(table.min(axis=1), 0.0)))
+    chosen = np.zeros((1, n), dtype=bool)
+    open_ = np.ones((1, n), dtype=bool)
+    # each node's dual bound at every trial price, kept up to date as sources are decided
+    duals = (offset + helps.sum(axis=0))[None, :]
+    lo_sum = np.zeros(1)
+    reach = np.full(1, float(cap.sum()))
+    for d in order.tolist():
+        ok = ~(chosen & conflict[d]).any(axis=1)
+        with_d = chosen[ok]
+        with_d[:, d] = True
+        chosen = np.concatenate([chosen, with_d])
+        open_ = np.concatenate([open_, open_[ok]])
+        open_[:, d] = False
+        out = duals - helps[d]
+        duals = np.concatenate([out, out[ok] + table[d]])
+        lo_sum = np.concatenate([lo_sum, lo_sum[ok] + model.lo[d]])
+        reach = np.concatenate([reach - cap[d], reach[ok]])
+        live = (lo_sum <= model.amount) & (reach >= model.amount - 0.5)
+        best_lam = duals.argmin(axis=1)
+        bound = duals[np.arange(len(duals)), best_lam]
+        # complete the most promising nodes with the open sources that help at their price:
+        # real subsets, whose scores raise the floor the tree is cut at
+        top = np.argsort(-np.where(live, bound, _NEG), kind="stable")[:COMPLETIONS]
+        top = top[live[top]]
+        completion = chosen[top] | (open_[top] & (table[:, best_lam[top]].T > 0))
+        floor = scored(np.concatenate([chosen[top], completion]))
+        if floor > _NEG:
+            live &= bound >= floor - (1e-7 * abs(floor) + 1.0)
+        chosen, open_, duals = chosen[live], open_[live], duals[live]
+        lo_sum, reach = lo_sum[live], reach[live]
+    leaves = chosen[chosen.any(axis=1)]
+    if not len(leaves):
+        return leaves, np.zeros(0)
+    scored(leaves)
+    codes = (leaves.astype(np.int64) @ weights).tolist()
+    scores = np.array([known[c] for c in codes])
+    best = np.lexsort((np.array(codes), -scores))[:k]
+    return leaves[best], scores[best]
+
+
+def rows_dot(rows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``rows @ matrix`` without BLAS: these products are small, and a multi-threaded BLAS
+    call leaves its threads spinning, which on a loaded machine costs more than the product."""
+    return np.einsum("ij,jk->ik", rows, matrix)
+
+
+@cache
+def all_masks(n: int) -> np.ndarray:
+    codes = np.arange(1, 1 << n)
+    return ((codes[:, None] >> np.arange(n)) & 1).astype(bool)
+
+
+def elimination_masks(model: _Model, n: int) -> np.ndarray:
+    """Subsets visited by backward elimination from all sources (for many sources)."""
+    current = np.ones(n, dtype=bool)
+    visited = [current.copy()]
+    while current.sum() > 1:
+        trials = []
+        for i in np.flatnonzero(current):
+            trial = current.copy()
+            trial[i] = False
+            trials.append(trial)
+        scores = model.score(np.array(trials))
+        current = trials[int(np.argmax(scores))]
+        visited.extend(trials)
+    return np.concatenate([np.array(visited), small_masks(n)])
+
+
+@cache
+def seed_masks(n: int) -> np.ndarray:
+    """Subsets scored before the tree search, for a first ``k``-th best score: every one- and
+    two-source subset, all sources, and all sources but one."""
+    every = np.ones((1, n), dtype=bool)
+    return np.concatenate([small_masks(n), every, ~np.eye(n, dtype=bool)])
+
+
+@cache
+def small_masks(n: int) -> np.ndarray:
+    """Every one- and two-source subset of ``n`` sources."""
+    pairs = np.array(list(combinations(range(n), 2)), dtype=np.intp).reshape(-1, 2)
+    two = np.zeros((len(pairs), n), dtype=bool)
+    rows = np.arange(len(pairs))
+    two[rows, pairs[:, 0]] = True
+    two[rows, pairs[:, 1]] = True
+    return np.concatenate([np.eye(n, dtype=bool), two])

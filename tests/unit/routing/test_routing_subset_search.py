@@ -1,0 +1,105 @@
+"""The subset search: the tree search finds exactly the subsets full enumeration would, and
+plans over 12 and 16 sources stay at the independent optimum."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from routing_support import feasible, gap_bps, net_output, reference_optimum, scenario
+
+from oms_chain.routing import LiquiditySource, route
+from oms_chain.routing._problem import Exact, Problem, conflicts_of
+from oms_chain.routing._subsets import all_masks, best_subsets
+from oms_chain.routing.optimizer import _Model
+
+QUALITY_BPS = 0.1
+TOP = 12
+
+
+def model_of(sources: tuple[LiquiditySource, ...], amount: int) -> _Model:
+    usable = [s for s in sources if s.min_size <= amount]
+    return _Model(
+        Problem(
+            sources=usable,
+            amount=amount,
+            values=[Exact(s.output) for s in usable],
+            lo=[s.min_size for s in usable],
+            cap=[min(amount, amount if s.max_input is None else s.max_input) for s in usable],
+            fixed=[s.fixed_cost for s in usable],
+            group=[-1] * len(usable),
+            group_cap=[],
+            conflicts=conflicts_of(usable),
+        )
+    )
+
+
+def enumerated(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best subsets by scoring every one of them (no bound, no pruning)."""
+    masks = all_masks(len(model.sources))
+    scores = model._score_filled(masks)  # the segment filling, not the dual used by the tree
+    order = np.argsort(-scores, kind="stable")[:k]
+    return masks[order], scores[order]
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(9, 12))
+def test_the_tree_search_finds_the_same_best_subsets_as_full_enumeration(seed: int, n: int) -> None:
+    sc = scenario(seed, n)
+    model = model_of(sc.sources, sc.amount_in)
+    found, found_scores = best_subsets(model, TOP)
+    want, want_scores = enumerated(model, TOP)
+    finite = np.isfinite(want_scores)
+    assert len(found) == int(finite.sum()) or len(found) >= TOP
+    # same scores rank by rank (the dual and the filling agree to float rounding) ...
+    tolerance = 1e-9 * np.abs(want_scores[finite]) + 1.0
+    assert np.all(np.abs(found_scores[: finite.sum()] - want_scores[finite]) <= tolerance)
+    # ... and the best subset itself, unless another one ties with it
+    if finite.sum() > 1 and want_scores[0] - want_scores[1] > tolerance[0]:
+        assert (found[0] == want[0]).all()
+
+
+def test_the_tree_search_cuts_most_of_the_tree() -> None:
+    calls: list[int] = []
+    sc = scenario(4242, 16)
+    model = model_of(sc.sources, sc.amount_in)
+    original = model.score
+
+    def counted(masks: np.ndarray) -> np.ndarray:
+        calls.append(len(masks))
+        return original(masks)
+
+    model.score = counted  # type: ignore[method-assign]
+    best_subsets(model, TOP)
+    assert 0 < sum(calls) < (1 << 16) // 20, f"scored {sum(calls)} of 65535 subsets"
+
+
+@pytest.mark.parametrize("n_sources", [12, 16])
+def test_plans_over_many_sources_stay_at_the_reference_optimum(n_sources: int) -> None:
+    for seed in range(4):
+        sc = scenario(20_000 * n_sources + seed, n_sources)
+        plan = route(sc.sources, sc.amount_in)
+        by_venue = plan.allocation()
+        x = [by_venue.get(s.venue, 0) for s in sc.sources]
+        assert feasible(sc.sources, x, sc.amount_in)
+        assert plan.net_output == net_output(sc.sources, x)
+        reference, _ = reference_optimum(sc.sources, sc.amount_in, grid=300, fine=200)
+        gap = gap_bps(plan.net_output, reference)
+        assert gap >= -QUALITY_BPS, f"seed {sc.seed}: {gap:.4f} bps below the reference"
+
+
+def test_a_fixed_cost_that_outweighs_a_source_keeps_it_out_of_the_tree_search() -> None:
+    rng = random.Random(5)
+    sources = [
+        LiquiditySource.from_v2_reserves(
+            f"v2-{i}", 10**12 + rng.randrange(10**10), 10**12, fixed_cost=10**3
+        )
+        for i in range(10)
+    ]
+    costly = LiquiditySource.from_v2_reserves("costly", 10**14, 10**14, fixed_cost=10**12)
+    plan = route([*sources, costly], 10**9)
+    assert "costly" not in plan.allocation()
+    assert plan.net_output == sum(leg.amount_out - leg.fixed_cost for leg in plan.legs)
