@@ -1,4 +1,4 @@
-"""docs/configuration.md names every configuration key and every environment variable the code reads."""
+"""docs/configuration.md names every config key and every environment variable the code reads."""
 
 from __future__ import annotations
 
