@@ -3,13 +3,16 @@
 
 What a DAO engineer automating a treasury hedge does, end to end on the local devnet:
 
-1. start the devnet (or reuse the one ``oms devnet up`` keeps running, with ``--rpc-url``),
+1. start a devnet L1 of its own (it does not reuse the one of ``oms devnet up``),
 2. create a Safe v1.4.1 (SafeL2 singleton, proxy factory, fallback handler) owned by three
    signers with threshold 2, and fund it with USDC,
 3. build one Safe transaction: a MultiSendCallOnly batch of ``approve`` + ``exactInputSingle``,
    with the swap's min-out taken from QuoterV2 minus the slippage budget,
 4. two owners sign the Safe transaction hash with their own keys (nothing leaves the machine),
 5. any account submits ``execTransaction``; the script checks the Safe received the quoted WETH.
+
+It drives the Safe with web3 directly: the engine, the risk gate and the event store are not
+involved (oms-chain has no Safe signer yet).
 
 Run:  .venv/bin/python scripts/dao_safe_swap.py [--usdc 250000] [--slippage-bps 30]
 """
