@@ -18,7 +18,7 @@ import typer.main
 from oms_chain import __version__
 from oms_chain.cli._args import _shown
 from oms_chain.cli._errors import EXIT_CODES
-from oms_chain.cli._output import _Output, console
+from oms_chain.cli._output import _Output, console, print_json
 from oms_chain.model.errors import InvalidInput
 
 _EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {c:>3}  {t}" for c, t in EXIT_CODES.items())
@@ -173,7 +173,7 @@ def version(
 ) -> None:
     """Print the oms-chain version."""
     if as_json:
-        print(json.dumps({"version": __version__}))
+        print_json({"version": __version__}, indent=None)
         return
     console.print(__version__)
 

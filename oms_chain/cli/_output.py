@@ -5,6 +5,7 @@ with ``--json``)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -12,9 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console()
-
-
+"""Tables and results (stdout)."""
 err_console = Console(stderr=True)
+"""Progress, hints and error lines (stderr)."""
 
 
 class _Output:
@@ -22,6 +23,34 @@ class _Output:
     ``--wide``; readable on a terminal."""
 
     wide = False
+
+
+def print_json(doc: Any, *, indent: int | None = 2) -> None:
+    """``doc`` as one JSON document on stdout (values JSON does not know, as text)."""
+    print(json.dumps(doc, indent=indent, default=str), flush=True)
+
+
+def table(title: str | None, columns: Iterable[str], *, right: Iterable[str] = ()) -> Table:
+    """A table with ``columns`` (those in ``right`` right-aligned) for :data:`console`."""
+    out = Table(title=title)
+    right = set(right)
+    for col in columns:
+        out.add_column(col, justify="right" if col in right else "left")
+    return out
+
+
+def print_fields(title: str, row: dict[str, Any], stream: Console | None = None) -> None:
+    """``row`` as a two-column table (field, value); lists and mappings as JSON text."""
+    out = table(title, ("field", "value"))
+    for key, value in row.items():
+        shown = json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value)
+        out.add_row(key, shown)
+    (stream or console).print(out)
+
+
+def say(text: str, stream: Console | None = None) -> None:
+    """One line of plain text (no markup guessing, no wrapping of ids and paths)."""
+    (stream or console).print(text, highlight=False, soft_wrap=True, markup=False)
 
 
 def _short_price(p: str | None) -> str:
@@ -33,23 +62,15 @@ def _short_price(p: str | None) -> str:
 
 def _print_plan(plan: dict[str, Any], as_json: bool, stream: Console | None = None) -> None:
     if as_json:
-        print(json.dumps(plan, indent=2, default=str))
+        print_json(plan)
         return
     title = "plan (dry run: nothing sent, nothing written)" if plan.get("dry_run") else "plan"
-    table = Table(title=title)
-    table.add_column("field")
-    table.add_column("value")
-    for key, value in plan.items():
-        if key == "dry_run":
-            continue
-        shown = json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value)
-        table.add_row(key, shown)
-    (stream or console).print(table)
+    print_fields(title, {k: v for k, v in plan.items() if k != "dry_run"}, stream)
 
 
 def _report_error(message: str, code: int, kind: str, as_json: bool) -> int:
     if as_json:
-        print(json.dumps({"error": message, "code": code, "kind": kind}), flush=True)
+        print_json({"error": message, "code": code, "kind": kind}, indent=None)
     else:
         err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
     return code

@@ -16,7 +16,14 @@ from rich.table import Table
 from oms_chain.cli._app import _read_runtime, _runtime_file
 from oms_chain.cli._args import _DEVNET_CHAIN_IDS, _aliases
 from oms_chain.cli._errors import _Refused
-from oms_chain.cli._output import _Output, _print_plan, _short_price, console, err_console
+from oms_chain.cli._output import (
+    _Output,
+    _print_plan,
+    _short_price,
+    console,
+    err_console,
+    print_json,
+)
 from oms_chain.model.errors import InvalidInput, OmsError
 
 
@@ -322,7 +329,7 @@ def _order_outcome(parent: Any, rows: list[dict[str, Any]], as_json: bool, store
         "children": rows,
     }
     if as_json:
-        print(json.dumps(summary, indent=2))
+        print_json(summary)
     else:
         _print_children(
             f"{parent.order_id}: {parent.side.value} {_short_price(str(parent.filled_quantity))}"

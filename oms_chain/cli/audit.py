@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +11,7 @@ import typer.main
 
 from oms_chain.cli._app import audit_app
 from oms_chain.cli._args import JsonOption, StoreOption
-from oms_chain.cli._output import console, err_console
+from oms_chain.cli._output import console, err_console, print_json
 from oms_chain.model.errors import InvalidInput, OmsError
 
 
@@ -220,7 +219,7 @@ def audit_anchor(
         append_anchor_file(file, head, url, published)
         row["file"] = str(file)
     if as_json:
-        print(json.dumps(row, indent=2))
+        print_json(row)
         return
     where = [f"file {file}"] if file is not None else []
     if "tx_hash" in row:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,7 +20,7 @@ from oms_chain.cli._args import (
     _identifier,
     _text,
 )
-from oms_chain.cli._output import _print_plan, console
+from oms_chain.cli._output import _print_plan, console, print_json
 from oms_chain.cli._session import (
     _default_store_url,
     _precheck,
@@ -86,7 +85,7 @@ def cancel_cmd(
     parent = asyncio.run(run())
     row = _order_row(parent)
     if as_json:
-        print(json.dumps(row, indent=2))
+        print_json(row)
         return
     console.print(
         f"{row['order_id']}: {row['status']} ({row['filled']} of {row['quantity']} "
@@ -140,7 +139,7 @@ def _switch_trading(
     before, after = asyncio.run(run())
     out = {"store": url, "previous": before, "state": after, "reason": reason}
     if as_json:
-        print(json.dumps(out, indent=2))
+        print_json(out)
     else:
         what = {
             "halted": "halted: only cancels pass",

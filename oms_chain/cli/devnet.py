@@ -17,7 +17,7 @@ from rich.table import Table
 from oms_chain.cli._app import _runtime_file, devnet_app
 from oms_chain.cli._args import JsonOption, _on_off, _parser, _seconds
 from oms_chain.cli._errors import _Refused
-from oms_chain.cli._output import console, err_console
+from oms_chain.cli._output import console, err_console, print_json
 from oms_chain.model.errors import OmsError
 
 
@@ -111,7 +111,7 @@ def devnet_up(
         runtime.parent.mkdir(parents=True, exist_ok=True)
         runtime.write_text(json.dumps({"pid": os.getpid(), "chains": summary}, indent=2))
         if as_json:
-            print(json.dumps(summary, indent=2), flush=True)
+            print_json(summary)
         else:
             _print_world(summary)
             err_console.print("[dim]devnet is up; press Ctrl-C to stop[/]")
@@ -202,7 +202,7 @@ def devnet_status(
             {"name": name, "chain_id": c["chain_id"], "rpc_url": c["rpc_url"], "block": block}
         )
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
     else:
         table = Table(title=f"devnet (pid {info.get('pid')})")
         for col in ("chain", "chain id", "URL", "latest block / server time", "status"):
@@ -311,6 +311,6 @@ def devnet_down(
         runtime.unlink(missing_ok=True)
         out = {"stopped": True, "pid": pid, "detail": f"devnet (pid {pid}) stopped"}
     if as_json:
-        print(json.dumps(out))
+        print_json(out, indent=None)
     else:
         err_console.print(out["detail"], highlight=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from decimal import Decimal
 from typing import Annotated, Any
@@ -27,7 +26,7 @@ from oms_chain.cli._args import (
     _positive_decimal,
     _symbol,
 )
-from oms_chain.cli._output import console
+from oms_chain.cli._output import console, print_json
 from oms_chain.model.errors import InvalidInput
 
 
@@ -66,20 +65,15 @@ def quote(
     base_units = _exact_base_units(human, token_in.decimals, "--amount", amount)
     quotes = quote_pools(w3, book, sell, buy, base_units)
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "chain_id": chain_id,
-                    "sell": sell,
-                    "buy": buy,
-                    "amount_in": base_units,
-                    "decimals_out": token_out.decimals,
-                    "quotes": [
-                        {"venue": _quote_venue_id(q, chain_id), **q.as_dict()} for q in quotes
-                    ],
-                },
-                indent=2,
-            )
+        print_json(
+            {
+                "chain_id": chain_id,
+                "sell": sell,
+                "buy": buy,
+                "amount_in": base_units,
+                "decimals_out": token_out.decimals,
+                "quotes": [{"venue": _quote_venue_id(q, chain_id), **q.as_dict()} for q in quotes],
+            },
         )
         return
     table = Table(title=f"sell {human} {sell} for {buy} on {book.name} (exact, off-chain)")
@@ -254,22 +248,19 @@ def route_cmd(
     ids = {str(s.venue): _engine_venue_id(str(s.venue), chain_id) for s in sources}
     data = _renamed(plan.to_dict(), ids)
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "chain_id": chain_id,
-                    "block": block,
-                    "sell": sell,
-                    "buy": buy,
-                    "mode": plan.mode,
-                    "decimals_in": token_in.decimals,
-                    "decimals_out": token_out.decimals,
-                    "gas_price_wei": gas_price,
-                    "sources": [ids[str(s.venue)] for s in sources],
-                    "plan": data,
-                },
-                indent=2,
-            )
+        print_json(
+            {
+                "chain_id": chain_id,
+                "block": block,
+                "sell": sell,
+                "buy": buy,
+                "mode": plan.mode,
+                "decimals_in": token_in.decimals,
+                "decimals_out": token_out.decimals,
+                "gas_price_wei": gas_price,
+                "sources": [ids[str(s.venue)] for s in sources],
+                "plan": data,
+            },
         )
         return
 

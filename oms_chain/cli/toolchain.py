@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from oms_chain.cli._app import app
 from oms_chain.cli._args import JsonOption
-from oms_chain.cli._output import console, err_console
+from oms_chain.cli._output import console, err_console, print_json
 
 
 @app.command("setup")
@@ -22,7 +20,9 @@ def setup_toolchain(as_json: JsonOption = False) -> None:
     report = install_toolchain(progress=progress)
     tools = {name: str(path) for name, path in sorted(report.tools.items())}
     if as_json:
-        print(json.dumps({"home": str(report.home), "installed": list(report.installed), **tools}))
+        print_json(
+            {"home": str(report.home), "installed": list(report.installed), **tools}, indent=None
+        )
         return
     state = "up to date" if report.up_to_date else f"installed {', '.join(report.installed)}"
     console.print(f"toolchain in {report.home}: {state}", highlight=False, soft_wrap=True)

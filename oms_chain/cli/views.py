@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +18,7 @@ from oms_chain.cli._args import (
     _parser,
     _tx_hash,
 )
-from oms_chain.cli._output import _short_price, console
+from oms_chain.cli._output import _short_price, console, print_fields, print_json
 from oms_chain.model.errors import InvalidInput
 
 
@@ -104,7 +103,7 @@ def orders(
         row["children"] = [_order_row(proj.orders[c]) for c in p.children]
         rows.append(row)
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     table = Table(title=f"{len(rows)} parent orders" + (" (open)" if open_only else ""))
     for col in ("order", "side", "instrument", "qty", "filled", "avg px", "status", "venue / algo"):
@@ -181,11 +180,6 @@ def tx_status(
         "detail": report.detail,
     }
     if as_json:
-        print(json.dumps(row, indent=2))
+        print_json(row)
         return
-    table = Table(title="transaction settlement")
-    table.add_column("field")
-    table.add_column("value")
-    for key, value in row.items():
-        table.add_row(key, str(value))
-    console.print(table)
+    print_fields("transaction settlement", row)
