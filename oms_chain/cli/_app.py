@@ -207,3 +207,29 @@ def _read_runtime() -> tuple[Path, dict[str, Any]]:
             "chain"
         ) from None
     return runtime, info
+
+
+_SHELLS = ("bash", "zsh", "fish")
+
+
+def _shell(value: str) -> str:
+    if value not in _SHELLS:
+        raise typer.BadParameter(f"must be one of {', '.join(_SHELLS)}, got {_shown(value)}")
+    return value
+
+
+@app.command("completion")
+def completion(
+    shell: Annotated[
+        str,
+        typer.Argument(metavar="SHELL", help="bash, zsh or fish.", callback=_shell),
+    ],
+) -> None:
+    """Print the shell completion script of `oms` for SHELL.
+
+    Load it in the current shell with `eval "$(oms completion bash)"` (zsh alike; fish:
+    `oms completion fish | source`), or add that line to the shell's startup file.
+    `oms --install-completion` does the latter for the shell it detects."""
+    from typer._completion_shared import get_completion_script
+
+    print(get_completion_script(prog_name="oms", complete_var="_OMS_COMPLETE", shell=shell))

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import typer
+import typer.core
 import typer.main
 
 from oms_chain.cli._app import _log, app
@@ -20,8 +21,20 @@ _CLICK: list[Any] = []
 def _click_command() -> Any:
     """The click command typer builds from :data:`app` (built once per process)."""
     if not _CLICK:
-        _CLICK.append(typer.main.get_command(app))
+        command = typer.main.get_command(app)
+        _plain_argument_help(command)
+        _CLICK.append(command)
     return _CLICK[0]
+
+
+def _plain_argument_help(command: Any) -> None:
+    """Drop typer's type label (``ORDER_ID <str>``) from the help of every positional argument:
+    the help text says what the argument is; options show their metavar instead."""
+    for param in getattr(command, "params", []):
+        if isinstance(param, typer.core.TyperArgument):
+            param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+    for sub in getattr(command, "commands", {}).values():
+        _plain_argument_help(sub)
 
 
 def _wants_json(args: list[str]) -> bool:

@@ -35,6 +35,7 @@ def audit_verify(
         list[Path] | None,
         typer.Option(
             "--anchor",
+            metavar="FILE",
             help="Anchor file written by `oms audit anchor --file` (repeatable).",
         ),
     ] = None,
@@ -42,6 +43,7 @@ def audit_verify(
         list[str] | None,
         typer.Option(
             "--anchor-chain",
+            metavar="URL",
             help="RPC URL of a chain holding anchors of this store (repeatable).",
         ),
     ] = None,
@@ -49,15 +51,21 @@ def audit_verify(
         str | None,
         typer.Option(
             "--anchor-contract",
+            metavar="ADDRESS",
             help="AuditAnchor address (default: the chain's address book entry).",
         ),
     ] = None,
     anchor_writer: Annotated[
         str | None,
-        typer.Option("--anchor-writer", help="Only trust on-chain anchors sent by this address."),
+        typer.Option(
+            "--anchor-writer",
+            metavar="ADDRESS",
+            help="Only trust on-chain anchors sent by this address.",
+        ),
     ] = None,
     from_block: Annotated[
-        int, typer.Option("--from-block", help="First block to search for anchors.")
+        int,
+        typer.Option("--from-block", metavar="BLOCK", help="First block to search for anchors."),
     ] = 0,
 ) -> None:
     """Check the store without changing it: hash chain, anchors, snapshots, client order ids.
@@ -158,20 +166,29 @@ def audit_anchor(
     store: StoreOption,
     file: Annotated[
         Path | None,
-        typer.Option("--file", help="Append the head to this anchor file (JSON lines)."),
+        typer.Option(
+            "--file", metavar="FILE", help="Append the head to this anchor file (JSON lines)."
+        ),
     ] = None,
     rpc_url: Annotated[
         str | None,
-        typer.Option("--rpc-url", help="Publish the head to the AuditAnchor on this chain."),
+        typer.Option(
+            "--rpc-url", metavar="URL", help="Publish the head to the AuditAnchor on this chain."
+        ),
     ] = None,
     contract: Annotated[
         str | None,
-        typer.Option("--contract", help="AuditAnchor address (default: the address book's)."),
+        typer.Option(
+            "--contract",
+            metavar="ADDRESS",
+            help="AuditAnchor address (default: the address book's).",
+        ),
     ] = None,
     key_env: Annotated[
         str | None,
         typer.Option(
             "--key-env",
+            metavar="VAR",
             help="Environment variable holding the anchoring key (hex). Default on the devnet "
             "chains: the devnet's first funded key.",
         ),
@@ -277,8 +294,10 @@ def _publish_on_chain(
 @audit_app.command("export")
 def audit_export(
     store: StoreOption,
-    out: Annotated[Path, typer.Option("--out", help="File to write.")],
-    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="File to write.")],
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="jsonl|csv", help="jsonl or csv.")
+    ] = "jsonl",
 ) -> None:
     """Write every event with its hash-chain columns to a JSONL or CSV file (store read-only)."""
     from oms_chain.store import export_audit

@@ -33,7 +33,9 @@ from oms_chain.model.errors import InvalidInput
 
 @app.command("cancel")
 def cancel_cmd(
-    order_id: Annotated[str, typer.Argument(help="Parent or child order id (see `oms orders`).")],
+    order_id: Annotated[
+        str, typer.Argument(metavar="ORDER_ID", help="Parent or child order id (see `oms orders`).")
+    ],
     exchange: Annotated[
         bool, typer.Option("--exchange/--no-exchange", help="Also connect to the exchange.")
     ] = True,

@@ -15,9 +15,9 @@ import typer.main
 from rich.table import Table
 
 from oms_chain.cli._app import _runtime_file, devnet_app
-from oms_chain.cli._args import JsonOption, _on_off, _parser, _seconds
+from oms_chain.cli._args import JsonOption, _bounded_int, _on_off, _parser, _seconds
 from oms_chain.cli._errors import _Refused
-from oms_chain.cli._output import console, err_console, print_json
+from oms_chain.cli._output import console, err_console, print_json, say, table
 from oms_chain.model.errors import OmsError
 
 
@@ -31,10 +31,11 @@ def devnet_up(
         typer.Option("--exchange/--no-exchange", help="Also start the Binance-speaking simulator."),
     ] = True,
     fork_url: Annotated[
-        str | None, typer.Option("--fork-url", help="Start the L1 as a fork of this RPC URL.")
+        str | None,
+        typer.Option("--fork-url", metavar="URL", help="Start the L1 as a fork of this RPC URL."),
     ] = None,
     fork_block: Annotated[
-        int | None, typer.Option("--fork-block", help="Block number to fork at.")
+        int | None, typer.Option("--fork-block", metavar="BLOCK", help="Block number to fork at.")
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print URLs and addresses as JSON.")
@@ -42,27 +43,41 @@ def devnet_up(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Deploy afresh, ignore saved state.")
     ] = False,
-    port: Annotated[int | None, typer.Option("--port", help="L1 RPC port (default: free).")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", metavar="PORT", help="L1 RPC port (default: free).")
+    ] = None,
     l2_port: Annotated[
-        int | None, typer.Option("--l2-port", help="L2 RPC port (default: free).")
+        int | None, typer.Option("--l2-port", metavar="PORT", help="L2 RPC port (default: free).")
     ] = None,
     load_state: Annotated[
         Path | None,
-        typer.Option("--load-state", help="Start the L1 from a state file saved by --dump-state."),
+        typer.Option(
+            "--load-state",
+            metavar="FILE",
+            help="Start the L1 from a state file saved by --dump-state.",
+        ),
     ] = None,
     dump_state: Annotated[
-        Path | None, typer.Option("--dump-state", help="Save the L1 state to this file on exit.")
+        Path | None,
+        typer.Option(
+            "--dump-state", metavar="FILE", help="Save the L1 state to this file on exit."
+        ),
     ] = None,
     seed: Annotated[
         int,
         typer.Option(
-            "--seed", min=0, max=2**63 - 1, help="Seed of the exchange simulator's agents."
+            "--seed",
+            metavar="N",
+            min=0,
+            max=2**63 - 1,
+            help="Seed of the exchange simulator's agents.",
         ),
     ] = 0,
     volatility: Annotated[
         float,
         typer.Option(
             "--volatility",
+            metavar="FRACTION",
             min=0.0,
             max=0.05,
             help="Exchange price volatility per agent step (0.1 s): the deviation from the "
@@ -314,3 +329,67 @@ def devnet_down(
         print_json(out, indent=None)
     else:
         err_console.print(out["detail"], highlight=False)
+
+
+_DEVNET_ONLY = (
+    "DEVNET ONLY: these keys come from the public test mnemonic, which everyone knows; "
+    "anything sent to these addresses on a real chain is taken at once"
+)
+
+
+@devnet_app.command("keys")
+def devnet_keys(
+    count: Annotated[
+        int | None,
+        typer.Option(
+            "--count",
+            metavar="N",
+            help="How many of the funded accounts (default: all the devnet funds, 10).",
+            parser=_parser(_bounded_int, "--count", 1, 10),
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The devnet's funded accounts: index, address and private key (DEVNET ONLY: derived
+    from the public test mnemonic, never use them on a real chain). Account 0 is the one
+    `oms swap` / `oms order` sign with by default; with a devnet running, also the exchange
+    simulator's API keys. Needs no running devnet."""
+    from oms_chain.devnet.anvil import DEFAULT_MNEMONIC
+    from oms_chain.devnet.world import DevnetConfig, derive_accounts
+
+    funded = DevnetConfig().accounts
+    accounts = derive_accounts(DEFAULT_MNEMONIC, min(count or funded, funded))
+    exchange: list[dict[str, Any]] = []
+    runtime = _runtime_file()
+    try:
+        info = json.loads(runtime.read_text())
+        ex = info["chains"].get("exchange") or {}
+        exchange = [
+            {"api_key": str(a["api_key"]), "secret": str(a["secret"]), "rest_url": ex["rest_url"]}
+            for a in ex.get("accounts", [])
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        exchange = []  # no devnet running (or an unreadable runtime file): chain keys only
+    doc = {
+        "devnet_only": True,
+        "warning": _DEVNET_ONLY,
+        "mnemonic": DEFAULT_MNEMONIC,
+        "derivation_path": "m/44'/60'/0'/0/{index}",
+        "accounts": [
+            {"index": a.index, "address": a.address, "private_key": a.private_key} for a in accounts
+        ],
+        "exchange_accounts": exchange,
+    }
+    if as_json:
+        print_json(doc)
+        return
+    keys = table("devnet accounts (funded on every devnet chain)", ("#", "address", "private key"))
+    for a in accounts:
+        keys.add_row(str(a.index), a.address, a.private_key)
+    console.print(keys)
+    if exchange:
+        sim = table("exchange simulator accounts", ("REST", "API key", "secret"))
+        for e in exchange:
+            sim.add_row(e["rest_url"], e["api_key"], e["secret"])
+        console.print(sim)
+    say(f"{_DEVNET_ONLY}. Mnemonic: {DEFAULT_MNEMONIC!r}.", err_console)

@@ -43,7 +43,9 @@ def _book_symbol(book: Any, symbol: str) -> str:
 def quote(
     sell: SellOption,
     buy: BuyOption,
-    amount: Annotated[str, typer.Option("--amount", help="Amount to sell, in whole tokens.")],
+    amount: Annotated[
+        str, typer.Option("--amount", metavar="AMOUNT", help="Amount to sell, in whole tokens.")
+    ],
     chain: ChainOption = None,
     rpc_url: RpcUrlOption = None,
     refresh_pools: RefreshPoolsOption = False,
@@ -158,7 +160,11 @@ def route_cmd(
     buy: BuyOption,
     amount: Annotated[
         str,
-        typer.Option("--amount", help="Whole tokens: to sell, or to buy with --exact-output."),
+        typer.Option(
+            "--amount",
+            metavar="AMOUNT",
+            help="Whole tokens: to sell, or to buy with --exact-output.",
+        ),
     ],
     exact_output: Annotated[
         bool,
@@ -169,14 +175,17 @@ def route_cmd(
     exchange_url: Annotated[
         str | None,
         typer.Option(
-            "--exchange-url", help="REST URL of an exchange speaking --exchange's API (its book)."
+            "--exchange-url",
+            metavar="URL",
+            help="REST URL of an exchange speaking --exchange's API (its book).",
         ),
     ] = None,
     exchange: Annotated[
-        str, typer.Option("--exchange", help="ccxt exchange id for --exchange-url.")
+        str, typer.Option("--exchange", metavar="ID", help="ccxt exchange id for --exchange-url.")
     ] = "binance",
     gas_price_gwei: Annotated[
-        str | None, typer.Option("--gas-price-gwei", help="Gas price (default: the node's).")
+        str | None,
+        typer.Option("--gas-price-gwei", metavar="GWEI", help="Gas price (default: the node's)."),
     ] = None,
     refresh_pools: RefreshPoolsOption = False,
     as_json: JsonOption = False,

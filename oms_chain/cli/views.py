@@ -144,7 +144,9 @@ def orders(
 
 @tx_app.command("status")
 def tx_status(
-    tx_hash: Annotated[str, typer.Argument(help="Transaction hash (0x + 64 hex).")],
+    tx_hash: Annotated[
+        str, typer.Argument(metavar="TX_HASH", help="Transaction hash (0x + 64 hex).")
+    ],
     rpc_url: RpcUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
