@@ -11,7 +11,8 @@ import typer.main
 
 from oms_chain.cli._app import audit_app
 from oms_chain.cli._args import JsonOption, StoreOption
-from oms_chain.cli._output import console, err_console, print_json
+from oms_chain.cli._errors import _one_line
+from oms_chain.cli._output import console, err_console, print_json, say
 from oms_chain.model.errors import InvalidInput, OmsError
 
 
@@ -67,6 +68,7 @@ def audit_verify(
         int,
         typer.Option("--from-block", metavar="BLOCK", help="First block to search for anchors."),
     ] = 0,
+    as_json: JsonOption = False,
 ) -> None:
     """Check the store without changing it: hash chain, anchors, snapshots, client order ids.
 
@@ -97,6 +99,7 @@ def audit_verify(
             if missing:
                 broken.append(missing)
         report = verify_audit(es, anchors=anchors, store_id=store_id)
+        store_url = es.url
         if report.ok and report.checked == 0 and not anchors and not broken:
             raise InvalidInput(
                 f"store {es.url} holds no events: nothing to verify (a wiped store looks like "
@@ -105,16 +108,30 @@ def audit_verify(
         if not report.ok:
             broken.insert(0, str(report))
         broken += [str(p) for p in state_problems(es, projections_snapshot=SNAPSHOT_NAME)]
-    if not broken:
+    if as_json:
+        doc: dict[str, Any] = {
+            "ok": not broken,
+            "store": str(store_url),
+            "store_id": store_id,
+            "checked": report.checked,
+            "head_position": report.head_position,
+            "head_hash": report.head_hash,
+            "anchors_checked": report.anchors_checked,
+            "problems": broken,
+        }
+        if broken:  # also an error object, as every failing command prints with --json
+            doc.update(error=_one_line(broken[0]), code=3, kind="AuditBroken")
+        print_json(doc)
+    elif not broken:
         console.print(
             f"[green]{report}; snapshots and client order ids match the events[/]",
             highlight=False,
             soft_wrap=True,
         )
-        return
-    for line in broken:
+    for line in [] if as_json else broken:
         err_console.print(f"[red]{line}[/]", highlight=False, soft_wrap=True)
-    raise typer.Exit(3)
+    if broken:
+        raise typer.Exit(3)
 
 
 def _anchor_contract(chain_id: int, contract: str | None) -> str:
@@ -298,6 +315,7 @@ def audit_export(
     fmt: Annotated[
         str, typer.Option("--format", metavar="jsonl|csv", help="jsonl or csv.")
     ] = "jsonl",
+    as_json: JsonOption = False,
 ) -> None:
     """Write every event with its hash-chain columns to a JSONL or CSV file (store read-only)."""
     from oms_chain.store import export_audit
@@ -310,4 +328,8 @@ def audit_export(
         raise InvalidInput(f"--out {out} is a folder; give a file name")
     with _open_audit_store(store) as es:
         count = export_audit(es, out, fmt)  # type: ignore[arg-type]
-    console.print(f"wrote {count:,} events to {out}")
+        url = es.url
+    if as_json:
+        print_json({"store": url, "out": str(out), "format": fmt, "events": count})
+        return
+    say(f"wrote {count:,} events to {out}")

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
-import typer.main
 
 from oms_chain.cli._app import app
-from oms_chain.cli._output import console
+from oms_chain.cli._output import console, err_console, print_json
 
 
 @app.command()
 def demo(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Deploy afresh, ignore saved state.")
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the outcome (plan, children, fills, balances, audit) as JSON on "
+            "stdout; the walk-through goes to stderr.",
+        ),
     ] = False,
 ) -> None:
     """Start the devnet and sell 25 ETH for USDC through the engine, end to end.
@@ -25,4 +33,6 @@ def demo(
     """
     from oms_chain.demo import run_demo
 
-    run_demo(console, fresh=fresh)
+    result = run_demo(err_console if as_json else console, fresh=fresh)
+    if as_json:
+        print_json({**dataclasses.asdict(result), "exact": result.exact})
