@@ -147,9 +147,20 @@ def _pair(value: str, option: str = "--symbol") -> str:
     if len(parts) != 2:
         raise InvalidInput(f"{option} {_shown(str(value))} is not a pair BASE/QUOTE (ETH/USDC)")
     base, quote = _symbol(parts[0], option), _symbol(parts[1], option)
-    if base == quote:
+    if quote in _aliases(base):
         raise InvalidInput(f"{option} {_shown(value)} trades {base} against itself")
     return f"{base}/{quote}"
+
+
+def _sell_buy(sell: str, buy: str) -> tuple[str, str]:
+    """``--sell`` and ``--buy`` as asset symbols (upper-cased), two different assets: ETH and
+    WETH (BTC and WBTC) are one asset here, as every command trades them alike."""
+    sell, buy = _symbol(sell, "--sell"), _symbol(buy, "--buy")
+    if buy in _aliases(sell):
+        raise InvalidInput(
+            f"--sell and --buy are both {sell}" + ("" if sell == buy else f" ({buy})")
+        )
+    return sell, buy
 
 
 def _identifier(value: str, what: str) -> str:

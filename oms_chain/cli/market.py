@@ -24,7 +24,7 @@ from oms_chain.cli._args import (
     _exact_base_units,
     _exchange_id,
     _positive_decimal,
-    _symbol,
+    _sell_buy,
 )
 from oms_chain.cli._output import console, print_json
 from oms_chain.model.errors import InvalidInput
@@ -59,7 +59,7 @@ def quote(
     from oms_chain.venues.amm.quotes import quote_pools
 
     human = _positive_decimal(amount, "--amount")
-    sell, buy = _symbol(sell, "--sell"), _symbol(buy, "--buy")
+    sell, buy = _sell_buy(sell, buy)
     w3, chain_id, book = _chain_client(rpc_url, chain)
     sell, buy = _book_symbol(book, sell), _book_symbol(book, buy)
     token_in, token_out = book.token(sell), book.token(buy)
@@ -206,7 +206,7 @@ def route_cmd(
         if not gwei.is_finite() or gwei < 0:
             raise InvalidInput(f"--gas-price-gwei must be >= 0, got {gas_price_gwei}")
         gas_price_wei = int(gwei.scaleb(9, context=_exact(gwei)).to_integral_value(ROUND_FLOOR))
-    sell, buy = _symbol(sell, "--sell"), _symbol(buy, "--buy")
+    sell, buy = _sell_buy(sell, buy)
     if exchange_url is not None:
         _exchange_id(exchange)
     w3, chain_id, book = _chain_client(rpc_url, chain)

@@ -26,8 +26,8 @@ from oms_chain.cli._args import (
     _parser,
     _positive_decimal,
     _seconds,
+    _sell_buy,
     _shown,
-    _symbol,
     _venue_ids,
 )
 from oms_chain.cli._errors import _Refused
@@ -123,7 +123,7 @@ def swap(
 
     from rich.progress import BarColumn, Progress, TextColumn
 
-    sell, buy = _symbol(sell, "--sell"), _symbol(buy, "--buy")
+    sell, buy = _sell_buy(sell, buy)
     qty = _positive_decimal(amount, "--amount")
     slip = _bps(slippage_bps, "--slippage-bps")
     venue = _venue_ids(venue)
@@ -131,8 +131,6 @@ def swap(
         raise InvalidInput(f"--confirmations must be >= 0, got {confirmations}")
     if timeout <= 0:
         raise InvalidInput(f"--timeout must be positive, got {timeout}")
-    if sell == buy or {sell, buy} <= {"ETH", "WETH"}:
-        raise InvalidInput(f"--sell and --buy are both {sell}")
     plan = {
         "command": "swap",
         "sell": sell,
