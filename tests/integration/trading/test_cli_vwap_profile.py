@@ -10,7 +10,7 @@ from pathlib import Path
 import ccxt
 import pytest
 
-from oms_chain.cli import _kline_profile, _kline_timeframe, _read_profile
+from oms_chain.cli._profile import _kline_profile, _kline_timeframe, _read_profile
 from oms_chain.devnet.exchange.simulator import SimulatorThread
 from oms_chain.model.errors import InvalidInput
 from oms_chain.service import local_exchange_urls

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oms_chain.cli import _exact_base_units, _positive_decimal
+from oms_chain.cli._args import _exact_base_units, _positive_decimal
 from oms_chain.model.errors import InvalidInput
 
 
