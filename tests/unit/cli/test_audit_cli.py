@@ -97,3 +97,35 @@ def test_bad_store_url_and_format_are_one_line_errors(tmp_path: Path, store_file
         "xml",
     )
     assert fmt.returncode == 2 and "--format" in fmt.stderr
+
+
+def test_verify_json_reports_the_checked_chain(store_file: Path) -> None:
+    proc = _oms("audit", "verify", "--json", "--store", f"sqlite:///{store_file}")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert (doc["ok"], doc["checked"], doc["head_position"], doc["problems"]) == (True, 5, 5, [])
+    assert len(doc["head_hash"]) == 64 or doc["head_hash"].startswith("0x")
+
+
+def test_verify_json_on_a_tampered_store_is_an_error_object_with_exit_3(store_file: Path) -> None:
+    with sqlite3.connect(store_file) as db:
+        db.execute("UPDATE events SET payload = ? WHERE position = 3", ('{"qty":"999"}',))
+    before = store_file.read_bytes()
+    proc = _oms("audit", "verify", "--store", f"sqlite:///{store_file}", "--json")
+    assert proc.returncode == 3 and proc.stderr == ""
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] is False and doc["code"] == 3 and doc["kind"] == "AuditBroken"
+    assert "BROKEN at position 3" in doc["error"] and "BROKEN at position 3" in doc["problems"][0]
+    assert store_file.read_bytes() == before
+
+
+def test_export_json_names_the_file_and_the_count(store_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "e.csv"
+    proc = _oms(
+        "audit", "export", "--json", "--store", f"sqlite:///{store_file}", "--out", str(out),
+        "--format", "csv",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert (doc["events"], doc["out"], doc["format"]) == (5, str(out), "csv")
+    assert len(out.read_text().splitlines()) == 6  # header + 5 events

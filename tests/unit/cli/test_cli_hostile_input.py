@@ -316,6 +316,18 @@ def _cases(world_root: str) -> list[Case]:
         ["devnet", "down", "--timeout", "601"],
     ):
         add(list(argv), says="--help")
+    # oms completion SHELL and oms devnet keys --count N
+    for v in ["", "powershell", "BASH", "../bash", "bash;rm", "ｂａｓｈ", "bash\n"]:
+        add(["completion", v], says="SHELL")
+    for v in [*_spread(NOT_AN_INT, 0), "0", "11"]:
+        add(["devnet", "keys", "--count", v], says="--count")
+    for argv in (["completion"], ["completion", "bash", "extra"], ["devnet", "keys", "x"]):
+        add(list(argv), says="--help")
+    # one asset on both sides (ETH and WETH alike, any case) is refused on every command
+    add(["quote", "--sell", "eth", "--buy", "WETH", "--amount", "1"], says="both ETH")
+    add(["route", "--sell", "weth", "--buy", "Eth", "--amount", "1"], says="both WETH")
+    add(["swap", "--sell", "wbtc", "--buy", "btc", "--amount", "1"], says="both WBTC")
+    add(with_opt(twap, "--symbol", "eth/weth"), says="against itself")
     # missing required combinations the command checks itself
     add(["order", "--symbol", "ETH/USDC", "--quantity", "1"], says="--side required")
     add([*order], says="needs --duration")
