@@ -13,6 +13,7 @@ import pytest
         "oms_chain.venues",
         "oms_chain.engine",
         "oms_chain.custody",
+        "oms_chain.custody.safe",
     ],
 )
 def test_every_exported_name_exists_and_every_public_name_is_exported(package):
