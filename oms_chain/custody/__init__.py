@@ -1,6 +1,21 @@
-"""Custody: who signs. Local keys now; Safe, FROST threshold groups and remote signers next."""
+"""Custody: who signs. Local keys, remote JSON-RPC signers; Safe accounts in custody.safe."""
 
-from oms_chain.custody.base import SignedTransaction, Signer, SignerCapabilities
+from oms_chain.custody.base import (
+    SignedTransaction,
+    Signer,
+    SignerCapabilities,
+    SignerUnsupported,
+    TypedDataSigner,
+)
 from oms_chain.custody.local import LocalSigner
+from oms_chain.custody.remote import RemoteSigner
 
-__all__ = ["LocalSigner", "SignedTransaction", "Signer", "SignerCapabilities"]
+__all__ = [
+    "LocalSigner",
+    "RemoteSigner",
+    "SignedTransaction",
+    "Signer",
+    "SignerCapabilities",
+    "SignerUnsupported",
+    "TypedDataSigner",
+]

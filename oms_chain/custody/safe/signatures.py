@@ -18,7 +18,7 @@ from typing import Any
 from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 
-from oms_chain.custody.base import Signer
+from oms_chain.custody.base import Signer, TypedDataSigner
 from oms_chain.custody.safe._safe_eth import (
     SafeSignature,
     SafeSignatureApprovedHash,
@@ -118,7 +118,12 @@ class OwnerSignature:
 
 
 async def sign_safe_transaction(signer: Signer, tx: SafeTransaction) -> OwnerSignature:
-    """Have ``signer`` (an owner with ecrecover-able hash signatures) sign ``tx``'s SafeTx hash."""
+    """Have ``signer`` (an owner with ecrecover-able signatures) sign ``tx``'s SafeTx hash.
+
+    A signer that cannot sign raw digests (a remote JSON-RPC signer) signs the SafeTx as EIP-712
+    typed data, which yields the same EOA signature over the same hash."""
+    if not signer.capabilities.digests and isinstance(signer, TypedDataSigner):
+        return OwnerSignature.eoa(signer.address, await signer.sign_typed_data(tx.typed_data()))
     if not signer.capabilities.ecdsa_hashes:
         raise InvalidInput(
             f"signer {signer.address} does not make ECDSA hash signatures; a contract owner "
