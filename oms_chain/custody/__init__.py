@@ -1,4 +1,4 @@
-"""Custody: who signs. Local keys, remote JSON-RPC signers; Safe accounts in custody.safe."""
+"""Custody: who signs. Local keys, remote JSON-RPC signers, signing policy; Safe in custody.safe."""
 
 from oms_chain.custody.base import (
     SignedTransaction,
@@ -8,14 +8,18 @@ from oms_chain.custody.base import (
     TypedDataSigner,
 )
 from oms_chain.custody.local import LocalSigner
+from oms_chain.custody.policy import PolicySigner, PolicyViolation, SigningPolicy
 from oms_chain.custody.remote import RemoteSigner
 
 __all__ = [
     "LocalSigner",
+    "PolicySigner",
+    "PolicyViolation",
     "RemoteSigner",
     "SignedTransaction",
     "Signer",
     "SignerCapabilities",
     "SignerUnsupported",
+    "SigningPolicy",
     "TypedDataSigner",
 ]

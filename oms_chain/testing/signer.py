@@ -13,6 +13,9 @@ signatures are checked by its contract, not here::
         def signer(self):
             return MySigner(...)
 
+Typed-data signers (:class:`~oms_chain.custody.TypedDataSigner`) also sign an EIP-712 message
+on chain 31337 for verifying contract ``0x00000000000000000000000000000000000c0ffe``.
+
 Fixture a subclass may override: ``transaction`` (an EIP-1559 transaction dict the signer
 accepts; by default a 1-wei transfer on chain 31337 at nonce 7). The tests are coroutines and
 need pytest-asyncio (installed with oms-chain).
@@ -39,11 +42,16 @@ _TYPED = {
         "EIP712Domain": [
             {"name": "name", "type": "string"},
             {"name": "chainId", "type": "uint256"},
+            {"name": "verifyingContract", "type": "address"},
         ],
         "Check": [{"name": "note", "type": "string"}, {"name": "amount", "type": "uint256"}],
     },
     "primaryType": "Check",
-    "domain": {"name": "oms-chain conformance", "chainId": 31337},
+    "domain": {
+        "name": "oms-chain conformance",
+        "chainId": 31337,
+        "verifyingContract": "0x00000000000000000000000000000000000c0ffe",
+    },
     "message": {"note": "signer conformance", "amount": 12345},
 }
 

@@ -51,12 +51,17 @@ async def test_a_remotely_signed_transaction_is_sent_and_mined(l1: DevnetChain) 
     ):
         sender = TxSender(rpc, chain_info(31337), s)
         sent = await sender.send(to="0x000000000000000000000000000000000000dEaD", value=7)
-        for _ in range(200):
-            receipt = await rpc.call("eth_getTransactionReceipt", [sent.tx_hash])
-            if receipt:
-                break
-            await asyncio.sleep(0.01)
-        assert receipt["status"] == "0x1"
+        assert (await _receipt(rpc, sent.tx_hash))["status"] == "0x1"
+
+
+async def _receipt(rpc: RpcClient, tx_hash: str) -> dict[str, Any]:
+    """Anvil's receipt, polled until automine has mined the transaction."""
+    for _ in range(500):
+        receipt = await rpc.call("eth_getTransactionReceipt", [tx_hash])
+        if receipt:
+            return dict(receipt)
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{tx_hash} was not mined")
 
 
 async def test_remote_owners_sign_a_safe_transaction_as_typed_data(l1: DevnetChain) -> None:
@@ -70,9 +75,10 @@ async def test_remote_owners_sign_a_safe_transaction_as_typed_data(l1: DevnetCha
     async with RpcClient([l1.rpc_url]) as rpc:
         owners = [RemoteSigner(l1.rpc_url, a.address) for a in l1.accounts[5:7]]
         relayer = TxSender(rpc, chain_info(31337), RemoteSigner(l1.rpc_url, l1.accounts[8].address))
-        safe, _ = await SafeFactory(rpc, addresses, 31337).create(
+        safe, sent = await SafeFactory(rpc, addresses, 31337).create(
             relayer, [o.address for o in owners], 2, 9
         )
+        assert (await _receipt(rpc, sent.tx_hash))["status"] == "0x1"
         tx = await safe.transaction([Call("0x000000000000000000000000000000000000dEaD")])
         sigs = [await sign_safe_transaction(o, tx) for o in owners]
         assert [s.kind.value for s in await safe.check(tx, sigs)] == ["eoa", "eoa"]
