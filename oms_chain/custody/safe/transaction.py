@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from eth_abi import encode as abi_encode
@@ -112,6 +112,7 @@ class SafeTransaction:
     gas_token: ChecksumAddress = ZERO_ADDRESS
     refund_receiver: ChecksumAddress = ZERO_ADDRESS
     nonce: int
+    _preimage: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("safe", "to", "gas_token", "refund_receiver"):
@@ -181,7 +182,10 @@ class SafeTransaction:
     @property
     def hash_preimage(self) -> bytes:
         """``0x19 0x01 || domainSeparator || safeTxStructHash`` (what EIP-1271 owners are shown)."""
-        return bytes(self._safe_tx().safe_tx_hash_preimage)
+        if self._preimage is None:
+            object.__setattr__(self, "_preimage", bytes(self._safe_tx().safe_tx_hash_preimage))
+        assert self._preimage is not None
+        return self._preimage
 
     @property
     def safe_tx_hash(self) -> bytes:
