@@ -28,6 +28,7 @@ from oms_chain.custody.safe.transaction import (
     SafeTransaction,
     encode_multisend,
 )
+from oms_chain.custody.safe.txbuilder import TransactionBatch, batch_checksum
 
 __all__ = [
     "SAFE_VERSION",
@@ -44,6 +45,8 @@ __all__ = [
     "SafeTransaction",
     "SignatureKind",
     "SignatureRejected",
+    "TransactionBatch",
+    "batch_checksum",
     "check_signatures",
     "encode_multisend",
     "pack_signatures",
