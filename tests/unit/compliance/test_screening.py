@@ -138,3 +138,39 @@ def test_transfers_out_are_recorded_per_account_and_a_blocked_beneficiary_is_ref
         )  # fmt: skip
     assert log.records("treasury") == (ok,) and log.records("other") == ()
     assert event_from_payload(ok.TYPE, ok.VERSION, ok.to_payload()) == ok
+
+
+async def test_the_engine_records_the_screening_rejection_with_the_entry_in_its_event_log() -> None:
+    from oms_chain.engine import Engine, InMemoryEventLog
+    from oms_chain.venues import PaperVenue
+
+    listed_token = Asset.erc20(1, BLOCKED, "MIXR", 18)
+    pair = SpotPair(base=listed_token, quote=PAIR.quote)
+    clock = ManualClock()
+    gate = RiskGate(
+        RiskLimits(), clock=clock, screen=AddressScreen([BlockList.from_file(DEVNET_LIST)])
+    )
+    log = InMemoryEventLog()
+    venue = PaperVenue("paper", clock=clock, prices={pair.id: Decimal(2000)})
+    engine = Engine(store=log, venues=[venue], risk=gate, clock=clock)
+    engine.set_reference_price(pair.id, Decimal(2000))
+    await engine.start()
+    try:
+        order = await engine.submit(
+            Intent.create(
+                intent_id="screened",
+                account="desk",
+                instrument=pair,
+                side="buy",
+                quantity="1",
+                venues=["paper"],
+                now_ns=clock.now_ns(),
+            )
+        )
+    finally:
+        await engine.stop()
+    assert order.status.value == "rejected"
+    (rejected,) = [e for e in log.read_all() if e.event_type == "OrderRejected"]
+    assert rejected.payload["source"] == "risk"
+    assert "blocklist-test.csv:2" in rejected.payload["reason"]
+    assert BLOCKED in rejected.payload["reason"]
