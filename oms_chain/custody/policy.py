@@ -37,6 +37,7 @@ Errors on load name the signer, the rule and the key. Nothing here ever sees key
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -502,10 +503,25 @@ class PolicySigner:
                 )
         return pending
 
-    def _consume(self, pending: list[tuple[str, int]]) -> None:
+    def _reserve(
+        self, pending: list[tuple[str, int]]
+    ) -> list[tuple[deque[tuple[int, int]], tuple[int, int]]]:
+        """Count ``pending`` in the rolling windows now, before the (awaited) signature, so
+        concurrent requests cannot both pass a limit; :meth:`_release` undoes it on failure."""
         now = self._clock.now_ns()
+        taken = []
         for key, amount in pending:
-            (self._value_window if key == "" else self._volume[key]).append((now, amount))
+            window = self._value_window if key == "" else self._volume[key]
+            entry = (now, amount)
+            window.append(entry)
+            taken.append((window, entry))
+        return taken
+
+    @staticmethod
+    def _release(taken: list[tuple[deque[tuple[int, int]], tuple[int, int]]]) -> None:
+        for window, entry in taken:
+            with contextlib.suppress(ValueError):  # already pruned from the window
+                window.remove(entry)
 
     @staticmethod
     def _tx_call(tx: dict[str, Any]) -> tuple[str, int, bytes]:
@@ -535,10 +551,12 @@ class PolicySigner:
         """Check ``tx`` against the policy, then sign it with the wrapped signer."""
         if not isinstance(tx, dict):
             raise InvalidInput("transaction must be a dict")
-        pending = self._check(tx.get("chainId"), [self._tx_call(tx)])
-        signed = await self._inner.sign_transaction(tx)
-        self._consume(pending)
-        return signed
+        taken = self._reserve(self._check(tx.get("chainId"), [self._tx_call(tx)]))
+        try:
+            return await self._inner.sign_transaction(tx)
+        except BaseException:
+            self._release(taken)
+            raise
 
     async def sign_hash(self, digest: bytes) -> bytes:
         """Refused: a digest cannot be checked against a policy."""
@@ -561,6 +579,17 @@ class PolicySigner:
         if isinstance(chain_id, str) and chain_id.isdigit():
             chain_id = int(chain_id)
         if typed_data.get("primaryType") == "SafeTx":
+            verifying = str(domain.get("verifyingContract", "")).lower()
+            if verifying != self.policy.account.lower() and (
+                verifying not in self.policy.typed_data_contracts
+            ):
+                self._refuse(
+                    "safe",
+                    f"Safe transaction for {verifying or 'no Safe'}, not the account "
+                    f"{self.policy.account}",
+                    chain_id if isinstance(chain_id, int) else None,
+                    verifying or None,
+                )
             pending = self._check(chain_id, self._safe_tx_calls(typed_data, chain_id))
         else:
             verifying = str(domain.get("verifyingContract", "")).lower()
@@ -572,9 +601,12 @@ class PolicySigner:
                     verifying or None,
                 )
             pending = self._check(chain_id, [])
-        sig = await self._inner.sign_typed_data(typed_data)
-        self._consume(pending)
-        return sig
+        taken = self._reserve(pending)
+        try:
+            return await self._inner.sign_typed_data(typed_data)
+        except BaseException:
+            self._release(taken)
+            raise
 
     def _safe_tx_calls(self, typed: dict[str, Any], chain_id: Any) -> list[tuple[str, int, bytes]]:
         msg = typed.get("message")

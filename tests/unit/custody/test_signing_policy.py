@@ -209,6 +209,9 @@ def test_rolling_24h_volume_and_value_limits_follow_the_injected_clock() -> None
     asyncio.run(signer.sign_transaction(_tx(1, ME, b"", 2)))
     with pytest.raises(PolicyViolation, match="max_value_24h"):
         asyncio.run(signer.sign_transaction(_tx(1, ME, b"", 2)))
+    with pytest.raises(ValueError):  # the inner signer refuses: nothing is counted
+        asyncio.run(signer.sign_transaction({**_tx(1, ME, b"", 1), "nonce": "x"}))
+    asyncio.run(signer.sign_transaction(_tx(1, ME, b"", 1)))  # 2 + 1 = the 24 h limit of 3
 
 
 def test_safe_transactions_are_checked_through_their_typed_data_calls_and_batches() -> None:
@@ -222,6 +225,11 @@ def test_safe_transactions_are_checked_through_their_typed_data_calls_and_batche
         )
         sig = asyncio.run(signer.sign_typed_data(tx.typed_data()))
         assert Account._recover_hash(tx.safe_tx_hash, signature=sig) == ME
+    other_safe = SafeTransaction.batch(
+        safe=EVIL, chain_id=1, nonce=3, calls=[good_swap], multisend_call_only=MULTISEND
+    )
+    with pytest.raises(PolicyViolation, match="rule 'safe'"):
+        asyncio.run(signer.sign_typed_data(other_safe.typed_data()))
     bad = Call(ROUTER, _swap(USDC, WETH, EVIL, 10))  # recipient is not the Safe
     for calls, multisend in (
         ([bad], MULTISEND),
