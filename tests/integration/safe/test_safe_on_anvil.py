@@ -201,6 +201,16 @@ async def test_two_of_three_safe_executes_a_transfer_and_a_multisend_batch(
     assert _usdc(l1, safe.address) == 3_000_000
     assert await safe.nonce() == 2
 
+    # the Safe calls itself (enableModule): state reads see the module
+    enable = keccak(text="enableModule(address)")[:4] + abi_encode(["address"], [OTHER])
+    _, sent3 = await safe.execute_calls([Call(safe.address, enable)], owners[1:], relayer)
+    assert (await _mined(rpc, sent3.tx_hash))["status"] == "0x1"
+    assert (await safe.modules(), await safe.nonce()) == ((OTHER,), 3)
+    enable2 = keccak(text="enableModule(address)")[:4] + abi_encode(["address"], [RECIPIENT])
+    _, sent4 = await safe.execute_calls([Call(safe.address, enable2)], owners[:2], relayer)
+    assert (await _mined(rpc, sent4.tx_hash))["status"] == "0x1"
+    assert set(await safe.modules(page_size=1)) == {OTHER, RECIPIENT}  # two pages
+
 
 async def test_every_signature_kind_is_accepted_eth_sign_approved_hash_and_eip1271(
     l1: DevnetChain, rpc: RpcClient, relayer: RecordingRelayer, owners: list[LocalSigner]
