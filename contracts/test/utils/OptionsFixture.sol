@@ -14,6 +14,7 @@ interface VmSigning {
     function addr(uint256 privateKey) external pure returns (address);
     function chainId(uint256 newChainId) external;
     function expectRevert() external;
+    function deal(address account, uint256 newBalance) external;
 }
 
 /// A feed whose rounds are set one by one, for cases DevOracle cannot produce
