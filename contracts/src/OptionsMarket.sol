@@ -7,6 +7,7 @@ import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
@@ -35,7 +36,10 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 /// rest of the collateral. Call payoffs are paid in the underlying (worth (S - K) per whole
 /// underlying), put payoffs in the quote token; both are floored per contract, so the market
 /// never owes more than it holds.
-contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuard {
+///
+/// `multicall` (OpenZeppelin's, no ETH accepted anywhere) batches calls of one sender, e.g. a
+/// lister's listings or a keeper's settlements.
+contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuard, Multicall {
     using SafeERC20 for IERC20;
 
     struct Series {
