@@ -36,8 +36,8 @@ __all__ = [
     "EIP712_NAME",
     "EIP712_VERSION",
     "EXPIRY_COUNT",
-    "FEED_DECIMALS",
     "FEEDS",
+    "FEED_DECIMALS",
     "QUOTE_TYPES",
     "STRIKES_USD",
     "OptionsMarketClient",
@@ -193,9 +193,22 @@ class SeriesInfo:
     @classmethod
     def from_call(cls, series_id: int, raw: Sequence[Any]) -> SeriesInfo:
         """From the tuple ``OptionsMarket.series(id)`` returns."""
-        (und, quote, feed, expiry, is_call, udec, qdec, fdec, strike, size, coll, price, pay, done) = (
-            raw
-        )
+        (
+            und,
+            quote,
+            feed,
+            expiry,
+            is_call,
+            udec,
+            qdec,
+            fdec,
+            strike,
+            size,
+            coll,
+            price,
+            pay,
+            done,
+        ) = raw
         return cls(
             series_id,
             to_checksum_address(und),

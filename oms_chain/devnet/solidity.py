@@ -36,8 +36,8 @@ from oms_chain.model.errors import DevnetError, ToolchainMissing
 
 __all__ = [
     "EVM_VERSION",
-    "MIN_SOLC_VERSION",
     "IMPORT_PACKAGES",
+    "MIN_SOLC_VERSION",
     "OPTIMIZER_RUNS",
     "REMAPPINGS",
     "BuildReport",
