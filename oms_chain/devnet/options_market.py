@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from eth_typing import ChecksumAddress
 from eth_utils import is_address, to_checksum_address
 
 from oms_chain.devnet.solidity import load_artifact
@@ -164,7 +165,7 @@ def _check_uint(name: str, value: int, bits: int = 256) -> None:
         raise InvalidInput(f"{name} must be an integer in [0, 2**{bits}), got {value!r}")
 
 
-def _check_address(name: str, value: str) -> str:
+def _check_address(name: str, value: str) -> ChecksumAddress:
     if not isinstance(value, str) or not is_address(value):
         raise InvalidInput(f"{name} must be a 0x-prefixed 20-byte address, got {value!r}")
     return to_checksum_address(value)
@@ -175,9 +176,9 @@ class SeriesInfo:
     """One listed series as the contract stores it (integers in base units, see the contract)."""
 
     series_id: int
-    underlying: str
-    quote: str
-    feed: str
+    underlying: ChecksumAddress
+    quote: ChecksumAddress
+    feed: ChecksumAddress
     expiry: int
     is_call: bool
     underlying_decimals: int
