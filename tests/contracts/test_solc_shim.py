@@ -294,7 +294,7 @@ def test_npm_imports_resolve_through_node_modules_and_ship_no_artifacts(tmp_path
     assert sorted(p.name for p in out.glob("[!.]*.json")) == ["Positions.json"]
     metadata = json.loads(load_artifact("Positions", out_dir=out)["metadata"])
     assert "node_modules/@openzeppelin/contracts/token/ERC1155/ERC1155.sol" in metadata["sources"]
-    assert "@openzeppelin/=node_modules/@openzeppelin/" in metadata["settings"]["remappings"]
+    assert ":@openzeppelin/=node_modules/@openzeppelin/" in metadata["settings"]["remappings"]
 
 
 def test_options_contracts_build_below_the_contract_size_limit(tmp_path: Path) -> None:
