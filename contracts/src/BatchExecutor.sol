@@ -6,7 +6,7 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ERC1155Holder} from "@openzeppelin/contracts/token/ERC1155/utils/ERC1155Holder.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 /// @title BatchExecutor
@@ -23,7 +23,7 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 ///
 /// It answers ERC-1271 for signatures of its owner, so it can also be an RFQ maker, and accepts
 /// ERC-1155 transfers (option positions).
-contract BatchExecutor is Ownable2Step, ERC1155Holder, ReentrancyGuard, IERC1271 {
+contract BatchExecutor is Ownable2Step, ERC1155Holder, ReentrancyGuardTransient, IERC1271 {
     struct Call {
         address target;
         uint256 value;

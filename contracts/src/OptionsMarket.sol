@@ -8,7 +8,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 
@@ -39,12 +39,14 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 ///
 /// `multicall` (OpenZeppelin's, no ETH accepted anywhere) batches calls of one sender, e.g. a
 /// lister's listings or a keeper's settlements.
-contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuard, Multicall {
+contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Multicall {
     using SafeERC20 for IERC20;
 
+    /// Field order packs storage: settle() writes two slots.
     struct Series {
         address underlying;
         address quote;
+        bool settled;
         AggregatorV3Interface feed;
         uint64 expiry;
         bool isCall;
@@ -53,13 +55,12 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuard, Multicall {
         uint8 feedDecimals;
         uint256 strike;
         uint256 contractSize;
-        /// collateral token base units locked per contract written
+        /// collateral token base units locked per contract written (< 2**128)
         uint256 collateralPerContract;
         /// set by settle(): quote base units per whole underlying
-        uint256 settlementPrice;
+        uint128 settlementPrice;
         /// set by settle(): collateral token base units a long receives per contract
-        uint256 payoffPerContract;
-        bool settled;
+        uint128 payoffPerContract;
     }
 
     /// A maker's signed offer. `makerSells`: the maker sells (writes) and the taker buys.
@@ -208,6 +209,7 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuard, Multicall {
             }
             collateral = (strike * contractSize) / (10 ** uDec);
         }
+        if (collateral >= 2 ** 128) revert InvalidSeries("collateral per contract must be below 2**128");
 
         seriesId = ++seriesCount;
         seriesIdOf[key] = seriesId;
@@ -368,9 +370,10 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuard, Multicall {
         } else if (price < s.strike) {
             payoff = ((s.strike - price) * s.contractSize) / 10 ** s.underlyingDecimals;
         }
+        if (price >= 2 ** 128) revert BadPrice(roundId, answer);
         s.settled = true;
-        s.settlementPrice = price;
-        s.payoffPerContract = payoff;
+        s.settlementPrice = uint128(price);
+        s.payoffPerContract = uint128(payoff); // payoff <= collateralPerContract < 2**128
         emit Settled(seriesId, roundId, price, payoff);
     }
 
