@@ -1,6 +1,7 @@
 """Options market gas on the devnet L1 (real Anvil, our compiled bytecode): fill (open), a batch
 of 4 fills through the BatchExecutor against the same 4 fills as separate transactions, settle,
-redeem, withdraw. Gas is each receipt's ``gasUsed`` (intrinsic 21,000 included, as a user pays).
+redeem, withdraw; and a four-leg structure (one fill on each of four series) both ways. Gas is
+each receipt's ``gasUsed`` (intrinsic 21,000 included, as a user pays).
 
 Baseline in the same run: a plain ERC-20 transfer (gas and send-to-receipt latency). Fill gas
 and latency are reported as p50/p90/p99 over :data:`FILLS` fills. Target: the batch costs
@@ -108,6 +109,41 @@ def run() -> dict[str, Any]:
         )
         chain.revert(snap)
 
+        # a four-leg structure: one fill on each of four put series (every position new)
+        legs = [
+            x.series_id
+            for x in market.all_series()
+            if x.underlying == chain.book.token("WETH").address and not x.is_call
+        ][:4]
+
+        def leg(series_id: int) -> tuple[Quote, bytes]:
+            q = Quote(
+                maker=maker.address,
+                series_id=series_id,
+                maker_sells=True,
+                size=1,
+                premium=40 * 10**6,
+                deadline=deadline,
+                salt=next(salt),
+            )
+            return q, market.sign(q, maker.private_key)
+
+        snap = chain.snapshot()
+        legs_separate = 0
+        for series_id in legs:
+            q, sig = leg(series_id)
+            fn = market.contract.functions.fill(q.as_tuple(), sig, 1)
+            legs_separate += _send(chain, fn, taker.address)[0]
+        chain.revert(snap)
+        snap = chain.snapshot()
+        leg_calls = []
+        for series_id in legs:
+            q, sig = leg(series_id)
+            data = market.contract.encode_abi("fill", args=[q.as_tuple(), sig, 1])
+            leg_calls.append((market.address, 0, data, _NONE, 0))
+        legs_batched, _ = _send(chain, batch.functions.execute(leg_calls, []), owner.address)
+        chain.revert(snap)
+
         fill_gas, fill_lat = [], []
         for _ in range(FILLS):
             q, sig = quote()
@@ -141,6 +177,9 @@ def run() -> dict[str, Any]:
         "batch_of_four_fills_gas": batched,
         "batch_vs_separate_pct": round(100 * ratio, 1),
         "target_batch_le_60pct": ratio <= 0.60,
+        "four_leg_structure_separate_gas": legs_separate,
+        "four_leg_structure_batch_gas": legs_batched,
+        "four_leg_batch_vs_separate_pct": round(100 * legs_batched / legs_separate, 1),
         "settle_gas": settle_gas,
         "redeem_gas": redeem_gas,
         "withdraw_gas": withdraw_gas,
