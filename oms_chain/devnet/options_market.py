@@ -83,6 +83,26 @@ QUOTE_TYPES: list[dict[str, str]] = [
 ]
 _UINT256_MAX = 2**256 - 1
 _ZERO = "0x0000000000000000000000000000000000000000"
+_ERC1271_MAGIC = bytes.fromhex("1626ba7e")
+_ERC1271_ABI: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "name": "isValidSignature",
+        "stateMutability": "view",
+        "inputs": [{"name": "hash", "type": "bytes32"}, {"name": "signature", "type": "bytes"}],
+        "outputs": [{"name": "", "type": "bytes4"}],
+    }
+]
+_ERC20_VIEWS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "name": name,
+        "stateMutability": "view",
+        "inputs": [{"name": f"a{i}", "type": "address"} for i in range(args)],
+        "outputs": [{"name": "", "type": "uint256"}],
+    }
+    for name, args in (("balanceOf", 1), ("allowance", 2))
+]
 
 
 def expiry_schedule(now: int) -> tuple[int, ...]:
@@ -404,15 +424,96 @@ class OptionsMarketClient:
         """:func:`sign_quote` for this market and chain."""
         return sign_quote(quote, private_key, chain_id=self.chain_id, market=self.address)
 
-    def fill(self, quote: Quote, signature: bytes, amount: int, *, taker: str) -> Any:
-        """Fill ``amount`` contracts of ``quote`` as ``taker``; returns the receipt."""
+    def check_fill(self, quote: Quote, signature: bytes, amount: int, *, taker: str) -> None:
+        """Everything :meth:`fill` would be refused for, checked with calls only (nothing sent):
+        the amount, the series (listed, not expired), the quote (deadline, taker, nonce,
+        cancellation, what remains), the signature on this chain and market (ECDSA for an
+        account without code, ERC-1271 for a contract), and the seller's collateral and the
+        buyer's premium (balance and allowance). Raises :class:`InvalidInput` naming the
+        problem."""
         _check_uint("amount", amount)
         if not 1 <= amount <= quote.size:
             raise InvalidInput(f"amount must be within 1..{quote.size} (the quote's size)")
         if not isinstance(signature, bytes) or not signature:
             raise InvalidInput("signature must be the maker's non-empty signature bytes")
-        if quote.maker == _check_address("taker", taker):
+        who = _check_address("taker", taker)
+        maker = _check_address("maker", quote.maker)
+        if maker == who:
             raise InvalidInput(f"{taker} is the quote's maker: a maker cannot fill its own quote")
+        info = self.series(quote.series_id)
+        now = int(self.w3.eth.get_block("latest")["timestamp"])
+        if now >= info.expiry:
+            raise InvalidInput(
+                f"series {info.series_id} expired at {info.expiry} (chain time {now}): no trading"
+            )
+        if quote.deadline <= now:
+            raise InvalidInput(
+                f"the quote expired at {quote.deadline} (chain time {now}); ask for a new one"
+            )
+        if quote.taker != _ZERO and quote.taker != who:
+            raise InvalidInput(f"the quote may only be filled by {quote.taker}, not {who}")
+        current = self.nonce(maker)
+        if quote.nonce != current:
+            raise InvalidInput(
+                f"the quote's nonce {quote.nonce} is not the maker's current nonce {current}: "
+                "the maker cancelled its quotes; ask for a new one"
+            )
+        digest = self.hash_quote(quote)
+        if self.contract.functions.cancelled(digest).call():
+            raise InvalidInput("the maker cancelled this quote; ask for a new one")
+        left = quote.size - int(self.contract.functions.filled(digest).call())
+        if amount > left:
+            raise InvalidInput(f"only {left} of the quote's {quote.size} contracts remain")
+        if not quote.allow_partial and amount != quote.size:
+            raise InvalidInput(f"the quote is all-or-none: fill all {quote.size} contracts")
+        if not self._signature_valid(maker, digest, signature):
+            raise InvalidInput(
+                f"the signature does not verify for maker {quote.maker} on chain "
+                f"{self.chain_id} and market {self.address} (signed for another chain or "
+                "market, for other quote fields, or by another key)"
+            )
+        seller, buyer = (maker, who) if quote.maker_sells else (who, maker)
+        collateral_token = info.underlying if info.is_call else info.quote
+        self._check_funds(seller, collateral_token, amount * info.collateral_per_contract, "seller")
+        self._check_funds(buyer, info.quote, amount * quote.premium, "buyer")
+
+    def _signature_valid(self, maker: ChecksumAddress, digest: bytes, signature: bytes) -> bool:
+        if self.w3.eth.get_code(maker):
+            wallet = self.w3.eth.contract(address=maker, abi=_ERC1271_ABI)
+            try:
+                magic = bytes(wallet.functions.isValidSignature(digest, signature).call())
+            except Exception:  # a contract without ERC-1271, or one that reverts: not valid
+                return False
+            return magic == _ERC1271_MAGIC
+        from eth_account import Account
+
+        try:
+            return bool(Account._recover_hash(digest, signature=signature) == maker)
+        except Exception:  # malformed signature bytes
+            return False
+
+    def _check_funds(
+        self, owner: ChecksumAddress, token: ChecksumAddress, need: int, role: str
+    ) -> None:
+        if need == 0:
+            return
+        erc20 = self.w3.eth.contract(address=token, abi=_ERC20_VIEWS)
+        balance = int(erc20.functions.balanceOf(owner).call())
+        allowed = int(erc20.functions.allowance(owner, self.address).call())
+        if balance < need:
+            raise InvalidInput(
+                f"the {role} {owner} holds {balance} base units of {token}, the fill needs {need}"
+            )
+        if allowed < need:
+            raise InvalidInput(
+                f"the {role} {owner} allows the market {allowed} base units of {token}, the fill "
+                f"needs {need}: approve the market first"
+            )
+
+    def fill(self, quote: Quote, signature: bytes, amount: int, *, taker: str) -> Any:
+        """Fill ``amount`` contracts of ``quote`` as ``taker`` after :meth:`check_fill`;
+        returns the receipt."""
+        self.check_fill(quote, signature, amount, taker=taker)
         fn = self.contract.functions.fill(quote.as_tuple(), signature, amount)
         return _send(self.w3, f"fill {amount} of quote on series {quote.series_id}", fn, taker)
 

@@ -27,7 +27,7 @@ from oms_chain.devnet.options_market import (
 )
 from oms_chain.devnet.solidity import load_artifact
 from oms_chain.devnet.world import DevnetChain
-from oms_chain.model.errors import DevnetError, InvalidInput
+from oms_chain.model.errors import InvalidInput
 
 MAX = 2**256 - 1
 
@@ -220,9 +220,65 @@ def test_a_quote_signed_for_another_chain_is_refused(
         maker=maker.address, series_id=2, maker_sells=True, size=1, premium=1, deadline=now + 600
     )
     sig = sign_quote(q, maker.private_key, chain_id=1, market=market.address)
-    with pytest.raises(DevnetError, match="fill"):
+    sent = l1.w3.eth.get_transaction_count(taker.address)
+    with pytest.raises(InvalidInput, match=f"does not verify .* on chain {l1.chain_id}"):
         market.fill(q, sig, 1, taker=taker.address)
+    assert l1.w3.eth.get_transaction_count(taker.address) == sent
+    # and the contract itself refuses it
+    refused = _custom_error(market.contract.functions.fill(q.as_tuple(), sig, 1), taker.address)
+    assert refused == _selector("BadSignature(bytes32,address)") + (
+        market.hash_quote(q).hex() + f"{int(maker.address, 16):064x}"
+    )
     assert market.position(taker.address, 2) == (0, 0)
+
+
+def test_every_reason_a_fill_would_fail_is_named_before_sending(
+    l1: DevnetChain, market: OptionsMarketClient
+) -> None:
+    maker, taker, poor = l1.accounts[1], l1.accounts[2], l1.accounts[5]
+    _approve_all(l1, maker.address, market.address)
+    _approve_all(l1, taker.address, market.address)
+    now = int(l1.w3.eth.get_block("latest")["timestamp"])
+    sid = _find(market, l1.book.token("WETH").address, 3000, is_call=False)
+
+    def quote(**kw: Any) -> Quote:
+        fields: dict[str, Any] = {
+            "maker": maker.address,
+            "series_id": sid,
+            "maker_sells": True,
+            "size": 4,
+            "premium": 10**6,
+            "deadline": now + 600,
+        }
+        fields.update(kw)
+        return Quote(**fields)
+
+    def refused(q: Quote, amount: int, match: str, by: str = taker.address) -> None:
+        with pytest.raises(InvalidInput, match=match):
+            market.fill(q, market.sign(q, maker.private_key), amount, taker=by)
+
+    sent = l1.w3.eth.get_transaction_count(taker.address)
+    refused(quote(series_id=999), 1, "unknown series 999")
+    refused(quote(deadline=now - 1), 1, "the quote expired")
+    refused(quote(taker=maker.address), 1, "may only be filled by")
+    refused(quote(nonce=7), 1, "nonce 7 is not the maker's current nonce 0")
+    refused(quote(allow_partial=False), 2, "all-or-none")
+    # the taker writes (maker buys) without the USDC to lock: insufficient collateral
+    usdc = _erc20(l1, "USDC")
+    _send(l1, usdc.functions.approve(market.address, MAX), poor.address)
+    balance = usdc.functions.balanceOf(poor.address).call()
+    _send(l1, usdc.functions.transfer(maker.address, balance - 299 * 10**6), poor.address)
+    refused(
+        quote(maker_sells=False),
+        1,
+        "seller .* holds 299000000 base units .* needs 300000000",
+        by=poor.address,
+    )
+    assert l1.w3.eth.get_transaction_count(taker.address) == sent
+    # a valid quote passes the same checks and fills
+    ok = quote()
+    market.fill(ok, market.sign(ok, maker.private_key), 4, taker=taker.address)
+    assert market.position(taker.address, sid) == (4, 0)
 
 
 def test_bad_input_is_refused_before_anything_is_sent(
