@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {BatchExecutor} from "../src/BatchExecutor.sol";
 import {DevOracle} from "../src/DevOracle.sol";
 import {OptionsMarket} from "../src/OptionsMarket.sol";
@@ -300,6 +301,47 @@ contract OptionsMarketTradingTest is OptionsFixture {
         assertEq(market.balanceOf(maker, market.shortId(ethCall)), 3, "shorts left");
     }
 
+    function test_multicall_lists_many_series_and_refuses_strangers() public {
+        bytes[] memory calls = new bytes[](2);
+        calls[0] = abi.encodeCall(market.listSeries, (address(weth), address(usdc), 4_000e6, EXPIRY, true, ETH_SIZE));
+        calls[1] = abi.encodeCall(market.listSeries, (address(weth), address(usdc), 4_000e6, EXPIRY, false, ETH_SIZE));
+        bytes[] memory results = market.multicall(calls);
+        assertEq(abi.decode(results[1], (uint256)), 5, "second listing's id");
+        vm.prank(taker);
+        vm.expectRevert(abi.encodeWithSelector(OptionsMarket.NotLister.selector, taker));
+        market.multicall(calls);
+    }
+
+    function test_a_receiver_that_reenters_cannot_fill_twice() public {
+        Reenterer evil = new Reenterer(market);
+        usdc.mint(address(evil), 1_000e6);
+        evil.approve(DevTokenApprove(address(usdc)));
+        OptionsMarket.Quote memory q = _quote(ethPut, true, 2, 1e6);
+        bytes memory sig = _sign(MAKER_KEY, q);
+        evil.arm(q, sig);
+        vm.expectRevert(abi.encodeWithSelector(ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector));
+        evil.fill(q, sig, 1);
+        assertEq(market.filled(market.hashQuote(q)), 0, "nothing filled");
+    }
+
+    function test_shorts_move_with_the_token_and_the_holder_withdraws() public {
+        vm.prank(maker);
+        market.write(ethPut, 2);
+        address buyer = address(0xC0FFEE);
+        uint256 shortToken = market.shortId(ethPut);
+        vm.prank(maker);
+        market.safeTransferFrom(maker, buyer, shortToken, 2, "");
+        vm.prank(maker);
+        vms.expectRevert(); // the maker no longer holds shorts to close against its longs
+        market.close(ethPut, 1);
+        market.settle(ethPut, _expireAt(ethFeed, 3_100e8));
+        vm.prank(buyer);
+        assertEq(market.withdraw(ethPut, 2), 600e6, "the short holder takes the put collateral");
+        vm.prank(maker);
+        vm.expectRevert(abi.encodeWithSelector(OptionsMarket.AlreadySettled.selector, ethPut));
+        market.close(ethPut, 1);
+    }
+
     function testFuzz_fills_move_exact_premium_and_collateral(uint256 size, uint256 premium, uint256 part) public {
         size = bound(size, 1, 10_000);
         premium = bound(premium, 0, 1_000e6);
@@ -514,4 +556,37 @@ contract OptionsMarketSettlementTest is OptionsFixture {
 
 interface DevTokenLike {
     function balanceOf(address) external view returns (uint256);
+}
+
+/// A taker contract whose ERC-1155 receive hook tries to fill the same quote again.
+contract Reenterer {
+    OptionsMarket internal immutable market;
+    OptionsMarket.Quote internal quote;
+    bytes internal signature;
+
+    constructor(OptionsMarket market_) {
+        market = market_;
+    }
+
+    function approve(DevTokenApprove token) external {
+        token.approve(address(market), type(uint256).max);
+    }
+
+    function arm(OptionsMarket.Quote calldata q, bytes calldata sig) external {
+        quote = q;
+        signature = sig;
+    }
+
+    function fill(OptionsMarket.Quote calldata q, bytes calldata sig, uint256 amount) external {
+        market.fill(q, sig, amount);
+    }
+
+    function onERC1155Received(address, address, uint256, uint256, bytes calldata) external returns (bytes4) {
+        market.fill(quote, signature, 1);
+        return this.onERC1155Received.selector;
+    }
+}
+
+interface DevTokenApprove {
+    function approve(address spender, uint256 amount) external returns (bool);
 }
