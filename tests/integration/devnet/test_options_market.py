@@ -411,3 +411,79 @@ def test_batch_swaps_on_uniswap_and_fills_in_one_transaction_or_not_at_all(
         == 50_000 * 10**6 - 3_000 * 10**6 + 122 * 10**6
     )
     assert weth.functions.balanceOf(market.address).call() == 4 * 10**17
+
+
+def _protocol(chain: DevnetChain, name: str, address: str | None = None) -> Any:
+    from oms_chain.devnet.artifacts import load_protocol_artifact
+
+    art = load_protocol_artifact(name)
+    return chain.w3.eth.contract(address=address or chain.book.address(name), abi=art.abi)
+
+
+def test_a_safe_maker_signs_its_quote_through_erc1271(
+    l1: DevnetChain, market: OptionsMarketClient
+) -> None:
+    owner, taker = l1.accounts[6], l1.accounts[2]
+    zero = "0x" + "00" * 20
+    singleton = _protocol(l1, "SafeL2")
+    handler = _protocol(l1, "CompatibilityFallbackHandler")
+    setup = singleton.encode_abi(
+        "setup", args=[[owner.address], 1, zero, b"", handler.address, zero, 0, zero]
+    )
+    create = _protocol(l1, "SafeProxyFactory").functions.createProxyWithNonce(
+        singleton.address, setup, 1931
+    )
+    safe_address = create.call({"from": owner.address})
+    _send(l1, create, owner.address)
+    safe = _protocol(l1, "SafeL2", safe_address)
+    usdc = _erc20(l1, "USDC")
+    _send(l1, usdc.functions.transfer(safe_address, 10_000 * 10**6), owner.address)
+    # the owner sends the Safe's approval itself: a v=1 signature by msg.sender
+    approved_by_sender = bytes.fromhex(f"{int(owner.address, 16):064x}{0:064x}01")
+    approve = usdc.encode_abi("approve", args=[market.address, MAX])
+    _send(
+        l1,
+        safe.functions.execTransaction(
+            usdc.address, 0, approve, 0, 0, 0, 0, zero, zero, approved_by_sender
+        ),
+        owner.address,
+    )
+    _approve_all(l1, taker.address, market.address)
+
+    sid = _find(market, l1.book.token("WETH").address, 2500, is_call=False)
+    now = int(l1.w3.eth.get_block("latest")["timestamp"])
+    q = Quote(
+        maker=safe_address,
+        series_id=sid,
+        maker_sells=True,
+        size=3,
+        premium=15 * 10**6,
+        deadline=now + 600,
+    )
+    safe_message = handler.functions.getMessageHashForSafe(
+        safe_address, market.hash_quote(q)
+    ).call()
+    signed = Account.unsafe_sign_hash(safe_message, owner.private_key)
+    signature = signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([signed.v])
+
+    market.fill(q, signature, 3, taker=taker.address)
+    assert market.position(safe_address, sid) == (0, 3)
+    assert market.position(taker.address, sid) == (3, 0)
+    # 3 puts at 2500 lock 750 USDC; the Safe keeps 45 USDC of premium
+    assert (
+        usdc.functions.balanceOf(safe_address).call() == 10_000 * 10**6 - 750 * 10**6 + 45 * 10**6
+    )
+    q2 = Quote(
+        maker=safe_address,
+        series_id=sid,
+        maker_sells=True,
+        size=1,
+        premium=1,
+        deadline=now + 600,
+        salt=2,
+    )
+    message2 = handler.functions.getMessageHashForSafe(safe_address, market.hash_quote(q2)).call()
+    forged = Account.unsafe_sign_hash(message2, taker.private_key)  # not an owner of the Safe
+    bad = forged.r.to_bytes(32, "big") + forged.s.to_bytes(32, "big") + bytes([forged.v])
+    with pytest.raises(InvalidInput, match="does not verify"):
+        market.fill(q2, bad, 1, taker=taker.address)
