@@ -532,6 +532,22 @@ contract OptionsMarketSettlementTest is OptionsFixture {
         return market.listSeries(address(wbtc), address(usdc), 1e6, EXPIRY, false, 1e8);
     }
 
+    function testFuzz_wbtc_put_payoff_is_exact_with_eight_decimals(uint256 price8, uint256 amount) public {
+        price8 = bound(price8, 1, 200_000e8);
+        amount = bound(amount, 1, 1_000);
+        _openPosition(btcPut, amount);
+        market.settle(btcPut, _expireAt(btcFeed, int256(price8)));
+        uint256 price = price8 / 100;
+        uint256 want = price < K_BTC ? ((K_BTC - price) * BTC_SIZE) / 1e8 : 0;
+        assertEq(market.series(btcPut).payoffPerContract, want, "payoff per contract");
+        vm.prank(taker);
+        uint256 toHolder = market.redeem(btcPut, amount);
+        vm.prank(maker);
+        uint256 toWriter = market.withdraw(btcPut, amount);
+        assertEq(toHolder, amount * want, "holder payout");
+        assertEq(toHolder + toWriter, amount * 600e6, "holder + writer = collateral");
+    }
+
     function testFuzz_payoffs_conserve_collateral(uint256 price8, uint256 amount, bool isCall) public {
         price8 = bound(price8, 1, 1_000_000e8);
         amount = bound(amount, 1, 1_000);
