@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -27,6 +28,7 @@ from oms_chain.chain.addressbook import (
 )
 from oms_chain.devnet import artifacts as _artifacts_module
 from oms_chain.devnet import deploy as _deploy_module
+from oms_chain.devnet import options_market as _options_module
 from oms_chain.devnet.anvil import DEFAULT_MNEMONIC, AnvilConfig, AnvilProcess, json_rpc
 from oms_chain.devnet.artifacts import PROTOCOL_ARTIFACTS, load_protocol_artifact
 from oms_chain.devnet.deploy import deploy_world
@@ -476,11 +478,13 @@ class Devnet:
         h.update(
             f"{_CACHE_FORMAT}|{chain_id}|{cfg.accounts}|{cfg.balance_eth}|{cfg.mnemonic}".encode()
         )
-        for module in (_deploy_module, _artifacts_module):
+        for module in (_deploy_module, _artifacts_module, _options_module):
             h.update(Path(str(module.__file__)).read_bytes())
+        # the listed series expire: the cache rolls when the nearest expiry is a day away
+        h.update(repr(_options_module.expiry_schedule(int(time.time()))).encode())
         for name in sorted(PROTOCOL_ARTIFACTS):
             h.update(load_protocol_artifact(name).file_digest.encode())
-        for ours in ("DevToken", "DevOracle"):
+        for ours in ("DevToken", "DevOracle", "OptionsMarket", "BatchExecutor"):
             h.update(json.dumps(load_artifact(ours).get("bytecode", "")).encode())
         with contextlib.suppress(OSError):
             from oms_chain.devnet.paths import node_bin
