@@ -76,7 +76,28 @@ class DeribitServer:
         self.tokens: dict[str, tuple[str, int]] = {}
         self.refresh_tokens: dict[str, str] = {}
         self.sessions: set[_Session] = set()
+        self._subscribed: asyncio.Condition | None = None
         sim.exchange.listeners.append(self._on_event)
+
+    async def wait_for_channel(self, prefix: str, timeout_s: float = 10.0) -> str:
+        """Wait until some connection is subscribed to a channel starting with ``prefix``
+        (tests: subscribe, then act); returns the channel."""
+        if self._subscribed is None:
+            self._subscribed = asyncio.Condition()
+        async with self._subscribed:
+            await asyncio.wait_for(
+                self._subscribed.wait_for(lambda: self._channel(prefix) is not None), timeout_s
+            )
+        found = self._channel(prefix)
+        assert found is not None
+        return found
+
+    def _channel(self, prefix: str) -> str | None:
+        for session in self.sessions:
+            for channel in session.channels:
+                if channel.startswith(prefix):
+                    return channel
+        return None
 
     def routes(self, app: web.Application) -> None:
         """Register the HTTP and websocket routes."""
@@ -280,6 +301,8 @@ class DeribitServer:
                 raise DeribitApiError(**_fault_kwargs(fault.code))
             params = _params(message)
             result = self._ws_call(session, method, params)
+            if method.endswith("/subscribe"):
+                await self._notify_subscribed()
             answer: dict[str, object] = {**_envelope(rid, started), "result": result}
         except DeribitApiError as exc:
             answer = {**_envelope(rid, started), "error": exc.to_json()}
@@ -337,6 +360,12 @@ class DeribitServer:
                     session.client_id = session.client_id or client
                 accepted.append(channel)
         return accepted
+
+    async def _notify_subscribed(self) -> None:
+        if self._subscribed is None:
+            return
+        async with self._subscribed:
+            self._subscribed.notify_all()
 
     def _snapshot(self, session: _Session, channel: str) -> None:
         ex = self.sim.exchange
