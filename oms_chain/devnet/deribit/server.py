@@ -103,6 +103,13 @@ class DeribitServer:
         """Register the HTTP and websocket routes."""
         app.router.add_route("*", "/api/v2/{scope}/{method}", self.http)
         app.router.add_get("/ws/api/v2", self.websocket)
+        app.router.add_route("*", "/api/v2/{tail:.*}", self.not_found)
+
+    async def not_found(self, request: web.Request) -> web.StreamResponse:
+        """Any other ``/api/v2/...`` path: -32601 ``Method not found``."""
+        error = DeribitApiError(-32601, "Method not found", {"method": request.path[8:][:100]})
+        started = time.time_ns() // 1000
+        return web.json_response({**_envelope(None, started), "error": error.to_json()}, status=400)
 
     # ------------------------------------------------------------------ auth
 
