@@ -212,26 +212,15 @@ class DeribitSimulator:
         """Arm a fault for calls of a Deribit ``method`` (``private/buy``; None = any): see
         :mod:`oms_chain.devnet.exchange.faults` for the kinds. HTTP and websocket calls both
         match; a ``fail`` answers Deribit's 10040 ``retry`` (or 10028 ``too_many_requests``)."""
-        path = None if method is None else f"/{method}"
-        fault = RestFault(
+        fault = _MethodFault(
             kind=kind,
             method=None,
-            path=None,
+            path=None if method is None else f"/{method}",
             count=count,
             delay_s=delay_s,
             status=status,
             code=code,
         )
-        if path is not None:
-            fault = _MethodFault(
-                kind=kind,
-                method=None,
-                path=path,
-                count=count,
-                delay_s=delay_s,
-                status=status,
-                code=code,
-            )
         self.faults.add_rest(fault)
         return fault
 
