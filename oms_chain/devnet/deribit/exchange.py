@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from oms_chain.devnet.deribit import wire
+from oms_chain.devnet.deribit import expiry, margin, wire
 from oms_chain.devnet.deribit.errors import (
     DeribitApiError,
     already_closed,
@@ -37,8 +37,6 @@ from oms_chain.devnet.deribit.ledger import (
     DeribitAccount,
     option_fee,
     perp_fee,
-    q8,
-    short_option_margin,
 )
 from oms_chain.devnet.deribit.marks import OptionMark, VolSurface, option_mark
 from oms_chain.devnet.exchange.errors import ExchangeApiError
@@ -458,28 +456,6 @@ class DeribitExchange:
 
     # ------------------------------------------------------------------ margin
 
-    def _order_margin(
-        self,
-        account: DeribitAccount,
-        instrument: Instrument,
-        direction: str,
-        amount: Decimal,
-        price: Decimal,
-    ) -> Decimal:
-        position = account.positions.get(instrument.name)
-        held = position.size if position is not None else ZERO
-        opening = amount
-        if held and (held > 0) != (direction == "buy"):
-            opening = max(ZERO, amount - abs(held))
-        if instrument.is_option:
-            if direction == "buy":
-                return price * amount + option_fee(amount, price)
-            initial, _ = short_option_margin(
-                instrument, self.mark_price(instrument), self.index[instrument.currency]
-            )
-            return opening * initial
-        return q8(opening / price * Decimal("0.02"))
-
     def _check_margin(
         self,
         account: DeribitAccount,
@@ -489,54 +465,16 @@ class DeribitExchange:
         price: Decimal,
         excluding: OrderRecord | None = None,
     ) -> None:
-        needed = self._order_margin(account, instrument, direction, amount, price)
-        summary = self.margin(account, instrument.currency, excluding=excluding)
-        available = summary["available_funds"]
+        needed = margin.order_margin(self, account, instrument, direction, amount, price)
+        available = self.margin(account, instrument.currency, excluding)["available_funds"]
         if needed > 0 and available - needed < 0:
             raise not_enough_funds(needed, available, instrument.currency)
 
     def margin(
         self, account: DeribitAccount, currency: str, excluding: OrderRecord | None = None
     ) -> dict[str, Decimal]:
-        """Standard-margin figures of one currency (see :mod:`.ledger`), Decimal."""
-        balance = account.balance[currency]
-        options_value = futures_upl = options_upl = ZERO
-        initial = maintenance = ZERO
-        for pos in account.positions.values():
-            instrument = pos.instrument
-            if instrument.currency != currency or pos.size == 0:
-                continue
-            mark = self.mark_price(instrument)
-            im, mm = pos.margins(mark, self.index[currency])
-            initial += im
-            maintenance += mm
-            if instrument.is_option:
-                options_value += pos.size * mark
-                options_upl += pos.floating_pnl(mark)
-            else:
-                futures_upl += pos.floating_pnl(mark)
-        orders_margin = ZERO
-        for record in self.open_orders(account.client_id, currency):
-            if record is excluding:
-                continue
-            assert record.price is not None
-            orders_margin += self._order_margin(
-                account, record.instrument, record.direction, record.remaining, record.price
-            )
-        equity = balance + options_value + futures_upl
-        initial += orders_margin
-        return {
-            "balance": balance,
-            "equity": equity,
-            "margin_balance": equity,
-            "initial_margin": q8(initial),
-            "maintenance_margin": q8(maintenance),
-            "open_orders_margin": q8(orders_margin),
-            "available_funds": q8(equity - initial),
-            "options_value": q8(options_value),
-            "options_pl": q8(options_upl),
-            "futures_pl": futures_upl,
-        }
+        """Standard-margin figures of one currency (see :mod:`.margin`), Decimal."""
+        return margin.account_margin(self, account, currency, excluding)
 
     # ------------------------------------------------------------------ queries
 
@@ -554,48 +492,19 @@ class DeribitExchange:
     # ------------------------------------------------------------------ expiry
 
     def settle_expired(self, delivery_usd: Mapping[str, Decimal] | None = None) -> list[str]:
-        """Deliver every option whose expiry has passed: open orders are cancelled, positions
-        closed for cash in the underlying at the delivery price (``delivery_usd`` per currency,
-        default the index): a call pays ``max(0, S - K) / S`` per contract, a put
-        ``max(0, K - S) / S``, rounded to 8 decimals per position. Returns the names settled."""
-        now = self.now_ms()
-        due = sorted(
-            name
-            for name in self.active
-            if (exp := self.instruments[name].expiry_ms) is not None and exp <= now
-        )
-        recorded: set[str] = set()
-        for name in due:
-            instrument = self.instruments[name]
-            currency = instrument.currency
-            delivery = Decimal((delivery_usd or {}).get(currency, self.index[currency]))
-            if currency not in recorded:
-                self.delivery_prices[currency].append((now, delivery))
-                recorded.add(currency)
-            for opened in list(self._open.values()):
-                for record in [r for r in opened.values() if r.instrument is instrument]:
-                    self._engine_cancel(record)
-                    self._close(record, "cancelled")
-                    record.cancel_reason = "settlement"
-                    record.updated_ms = now
-                    self._touched[record.order_id] = record
-            assert instrument.strike is not None
-            strike = instrument.strike
-            intrinsic = max(ZERO, delivery - strike if instrument.is_call else strike - delivery)
-            payoff = intrinsic / delivery
-            for account in self.accounts.values():
-                pos = account.positions.get(name)
-                if pos is None or pos.size == 0:
-                    continue
-                cash = q8(pos.size * payoff)
-                account.balance[currency] += cash
-                account.settlements.append(
-                    wire.settlement_json(instrument, pos, cash, payoff, delivery, now)
-                )
-                del account.positions[name]
-            self.active.discard(name)
+        """Deliver every option whose expiry has passed (see :func:`.expiry.deliver`): open
+        orders cancelled, positions closed for cash in the underlying. Returns the names."""
+        due = expiry.deliver(self, delivery_usd)
         self._flush()
         return due
+
+    def cancel_for_settlement(self, record: OrderRecord) -> None:
+        """Cancel an open order of an expiring instrument (``cancel_reason`` ``settlement``)."""
+        self._engine_cancel(record)
+        self._close(record, "cancelled")
+        record.cancel_reason = "settlement"
+        record.updated_ms = self.now_ms()
+        self._touched[record.order_id] = record
 
     # ------------------------------------------------------------------ engine listener
 
