@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -15,13 +14,15 @@ from oms_chain.model.clock import ManualClock
 
 API_KEY, SECRET = "deribit-test-key", "deribit-test-secret"
 BALANCES = {"ETH": Decimal(100), "BTC": Decimal(10)}
+START_NS = 1_796_288_400 * 1_000_000_000  # 2026-12-03T09:00:00Z
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[DeribitSimulator]:
-    """A still market: the maker quotes once (seed 3) and waits; the clock stands at the wall
-    time of the test's start (ccxt signs with wall-clock timestamps, checked within 60 s)."""
-    config = DeribitConfig(seed=3, agents_running=False, clock=ManualClock(time.time_ns()))
+    """A still market: the maker quotes once (seed 3) and waits; the exchange's clock stands
+    at Thursday 3 Dec 2026 09:00 UTC (signatures are checked against wall time, so ccxt
+    signs as usual)."""
+    config = DeribitConfig(seed=3, agents_running=False, clock=ManualClock(START_NS))
     async with DeribitSimulator(config) as simulator:
         simulator.create_account(API_KEY, SECRET, BALANCES)
         yield simulator

@@ -49,6 +49,8 @@ async def test_load_markets_lists_the_options_and_the_perpetuals(
     )
     assert perp["precision"]["price"] == 0.05
     name = _atm_call(sim)
+    assert name == "ETH-11DEC26-3000-C"  # the clock stands at Thursday 3 Dec 2026
+    assert _symbol(exchange, name) == "ETH/USD:ETH-261211-3000-C"
     option = markets[_symbol(exchange, name)]
     instrument = sim.exchange.instruments[name]
     assert option["option"] is True and option["type"] == "option"
@@ -79,7 +81,7 @@ async def test_fetch_option_chain_and_greeks_report_the_books_marks_and_surface(
     assert entry["markPrice"] == float(mark.price) and entry["underlyingPrice"] == 3000.0
     greeks = await exchange.fetch_greeks(symbol)
     assert greeks["markPrice"] == float(mark.price)
-    assert greeks["markImpliedVolatility"] == round(mark.iv * 100, 2)
+    assert greeks["markImpliedVolatility"] == round(mark.iv * 100, 2) == 65.0  # ATM vol
     assert greeks["delta"] == round(mark.greeks.delta, 5)
     assert 0.45 < greeks["delta"] < 0.6 and greeks["gamma"] > 0 and greeks["vega"] > 0
     assert greeks["theta"] < 0
