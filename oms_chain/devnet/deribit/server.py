@@ -16,7 +16,8 @@ Authentication:
 
 Subscriptions (``public/subscribe`` / ``private/subscribe``, answered with the channels
 accepted): ``book.<instrument>.<100ms|agg2|raw>`` (a ``snapshot`` first, then ``change``
-messages with ``prev_change_id``), ``user.orders.<instrument>.<interval>``,
+messages with ``prev_change_id``), ``ticker.<instrument>.<interval>`` (on subscribe and on every
+book change), ``user.orders.<instrument>.<interval>``,
 ``user.orders.<kind>.<currency>.<interval>``, ``user.trades.<instrument>.<interval>``,
 ``user.trades.<kind>.<currency>.<interval>``. Book changes are sent as they happen for every
 interval (no 100 ms batching). Unknown channels are left out of the answer, as Deribit does.
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from oms_chain.devnet.deribit import wire
 from oms_chain.devnet.deribit.errors import DeribitApiError, invalid_params
 from oms_chain.devnet.deribit.rpc import METHODS, text
 
@@ -50,6 +52,7 @@ __all__ = ["DeribitServer"]
 TOKEN_LIFETIME_S = 31_536_000
 _SIGNATURE_WINDOW_MS = 60_000
 _MAX_BODY = 64 * 1024
+_INTERVALS = ("100ms", "agg2", "raw")
 
 
 @dataclass(slots=True, eq=False)
@@ -326,6 +329,8 @@ class DeribitServer:
             for channel in answer["result"]:
                 if isinstance(channel, str) and channel.startswith("book."):
                     self._snapshot(session, channel)
+                elif isinstance(channel, str) and channel.startswith("ticker."):
+                    self._ticker(session, channel)
 
     def _ws_call(self, session: _Session, method: str, params: Mapping[str, object]) -> object:
         if method == "public/auth":
@@ -360,7 +365,7 @@ class DeribitServer:
         for channel in _channel_list(params):
             parts = channel.split(".")
             ok = False
-            if parts[0] == "book" and len(parts) == 3 and parts[2] in ("100ms", "agg2", "raw"):
+            if parts[0] in ("book", "ticker") and len(parts) == 3 and parts[2] in _INTERVALS:
                 ok = parts[1] in self.sim.exchange.instruments
             elif parts[0] == "user" and len(parts) in (4, 5) and parts[1] in ("orders", "trades"):
                 ok = private and client is not None
@@ -391,6 +396,11 @@ class DeribitServer:
         }
         session.queue.put_nowait(_notification(channel, data))
 
+    def _ticker(self, session: _Session, channel: str) -> None:
+        ex = self.sim.exchange
+        data = wire.ticker_json(ex, ex.instruments[channel.split(".")[1]])
+        session.queue.put_nowait(_notification(channel, data))
+
     def _on_event(self, kind: str, key: str, payload: object) -> None:
         if not self.sessions:
             return
@@ -400,8 +410,13 @@ class DeribitServer:
                 return
             for session in self.sessions:
                 for channel in session.channels:
-                    if channel.startswith("book.") and channel.split(".")[1] == key:
+                    parts = channel.split(".")
+                    if parts[1] != key:
+                        continue
+                    if parts[0] == "book":
                         session.queue.put_nowait(_notification(channel, payload))
+                    elif parts[0] == "ticker":  # best prices may have moved
+                        self._ticker(session, channel)
             return
         assert isinstance(payload, dict)
         instrument = ex.instruments[str(payload["instrument_name"])]

@@ -212,3 +212,22 @@ async def test_watch_orders_and_my_trades_stream_the_accounts_activity(
     trades = await asyncio.wait_for(trades_task, 10)
     assert orders[-1]["id"] == placed["id"] and orders[-1]["status"] == "closed"
     assert trades[-1]["order"] == placed["id"] and trades[-1]["amount"] == 1.0
+
+
+async def test_watch_ticker_streams_best_prices_and_the_mark(
+    sim: DeribitSimulator, exchange: Any
+) -> None:
+    name = _atm_call(sim)
+    symbol = _symbol(exchange, name)
+    ticker = await asyncio.wait_for(exchange.watch_ticker(symbol), 10)
+    (bid, _), (ask, _) = sim.exchange.engine.best_bid_ask(name)  # type: ignore[misc]
+    mark = sim.exchange.mark_price(sim.exchange.instruments[name])
+    assert (ticker["bid"], ticker["ask"], ticker["markPrice"]) == (
+        float(bid),
+        float(ask),
+        float(mark),
+    )
+    assert ticker["indexPrice"] == 3000.0
+    await exchange.create_order(symbol, "limit", "buy", 1, float(bid + D("0.0005")))
+    ticker = await asyncio.wait_for(exchange.watch_ticker(symbol), 10)
+    assert ticker["bid"] == float(bid + D("0.0005"))
