@@ -409,6 +409,19 @@ def devnet_keys(
         ]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         exchange = []  # no devnet running (or an unreadable runtime file): chain keys only
+    deribit: list[dict[str, Any]] = []
+    try:
+        dx = json.loads(runtime.read_text())["chains"].get("deribit") or {}
+        deribit = [
+            {
+                "client_id": str(a["client_id"]),
+                "client_secret": str(a["client_secret"]),
+                "rest_url": dx["rest_url"],
+            }
+            for a in dx.get("accounts", [])
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        deribit = []
     doc = {
         "devnet_only": True,
         "warning": _DEVNET_ONLY,
@@ -418,6 +431,7 @@ def devnet_keys(
             {"index": a.index, "address": a.address, "private_key": a.private_key} for a in accounts
         ],
         "exchange_accounts": exchange,
+        "deribit_accounts": deribit,
     }
     if as_json:
         print_json(doc)
@@ -431,4 +445,9 @@ def devnet_keys(
         for e in exchange:
             sim.add_row(e["rest_url"], e["api_key"], e["secret"])
         console.print(sim)
+    if deribit:
+        options = table("options exchange accounts (Deribit API)", ("REST", "client id", "secret"))
+        for d in deribit:
+            options.add_row(d["rest_url"], d["client_id"], d["client_secret"])
+        console.print(options)
     say(f"{_DEVNET_ONLY}. Mnemonic: {DEFAULT_MNEMONIC!r}.", err_console)

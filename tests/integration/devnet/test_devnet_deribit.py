@@ -41,7 +41,9 @@ def test_the_world_starts_the_options_exchange_with_its_index_on_the_pools() -> 
     assert world.deribit is None
 
 
-def test_devnet_up_json_names_the_deribit_exchange_and_status_pings_it(tmp_path: Path) -> None:
+def test_devnet_up_json_names_the_deribit_exchange_status_pings_it_keys_list_it(
+    tmp_path: Path,
+) -> None:
     env = {**os.environ, "OMS_CHAIN_RUNTIME": str(tmp_path / "running.json"), "COLUMNS": "200"}
     up = subprocess.Popen(
         [sys.executable, "-m", "oms_chain.cli", "devnet", "up", "--no-l2", "--no-exchange",
@@ -69,6 +71,16 @@ def test_devnet_up_json_names_the_deribit_exchange_and_status_pings_it(tmp_path:
         assert status.returncode == 0, status.stderr
         rows = {r["name"]: r for r in json.loads(status.stdout)}
         assert rows["deribit"]["block"] > 0  # its server time
+        keys = subprocess.run(
+            [sys.executable, "-m", "oms_chain.cli", "devnet", "keys", "--json"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert keys.returncode == 0, keys.stderr
+        assert json.loads(keys.stdout)["deribit_accounts"][0] == {
+            "client_id": "oms-deribit-id-0",
+            "client_secret": "oms-deribit-secret-0",
+            "rest_url": deribit["rest_url"],
+        }
     finally:
         up.send_signal(signal.SIGINT)
         _out, err = up.communicate(timeout=30)
