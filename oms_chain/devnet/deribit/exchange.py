@@ -43,6 +43,7 @@ from oms_chain.devnet.exchange.errors import ExchangeApiError
 from oms_chain.devnet.exchange.matching import MatchingEngine
 from oms_chain.devnet.exchange.matching import Order as EngineOrder
 from oms_chain.devnet.exchange.matching import Trade as EngineTrade
+from oms_chain.model.errors import InvalidInput
 
 __all__ = ["DEFAULT_INDEX_USD", "DeribitExchange", "OrderRecord"]
 
@@ -172,10 +173,16 @@ class DeribitExchange:
     ) -> DeribitAccount:
         """Open an API account with starting cash per currency (``{"ETH": 100}``)."""
         if client_id in self.accounts:
-            raise ValueError(f"account {client_id!r} already exists")
-        for currency in balances:
+            raise InvalidInput(f"account {client_id!r} already exists; pick another client id")
+        if not client_id or len(client_id) > 64:
+            raise InvalidInput(f"client_id must be 1 to 64 characters, got {client_id!r}")
+        for currency, amount in balances.items():
             if currency not in CURRENCIES:
-                raise ValueError(f"unknown currency {currency!r}; use one of {CURRENCIES}")
+                raise InvalidInput(f"unknown currency {currency!r}; use one of {CURRENCIES}")
+            if not _non_negative(amount):
+                raise InvalidInput(
+                    f"starting balance of {currency} must be a number >= 0, got {amount!r}"
+                )
         engine_id = f"deribit:{client_id}"
         synthetic: dict[str, Decimal] = {}
         for name in self.instruments:
@@ -214,11 +221,12 @@ class DeribitExchange:
     def set_index(self, currency: str, price: Decimal) -> None:
         """Move the index of ``currency`` (USD); marks, margins and agents follow."""
         if currency not in self.index:
-            raise ValueError(f"unknown index {currency!r}; known: {sorted(self.index)}")
-        price = Decimal(price)
-        if not price.is_finite() or price <= 0:
-            raise ValueError(f"index price must be positive, got {price}")
-        self.index[currency] = price
+            raise InvalidInput(f"unknown index {currency!r}; known: {sorted(self.index)}")
+        if not _non_negative(price) or Decimal(price) == 0:
+            raise InvalidInput(
+                f"index price of {currency} must be a positive number, got {price!r}"
+            )
+        self.index[currency] = Decimal(price)
 
     def option_mark(self, instrument: Instrument) -> OptionMark:
         """Black-76 mark of an option at the current index and time."""
@@ -604,6 +612,14 @@ class DeribitExchange:
                 listener("trade", client_id, data)
             for record in touched.values():
                 listener("order", record.client_id, wire.order_json(self, record))
+
+
+def _non_negative(value: object) -> bool:
+    try:
+        number = Decimal(value)  # type: ignore[arg-type]
+    except (ArithmeticError, ValueError, TypeError):
+        return False
+    return number.is_finite() and number >= 0
 
 
 def _actions(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from oms_chain.devnet.deribit import wire
 from oms_chain.devnet.deribit.ledger import ZERO, q8
+from oms_chain.model.errors import InvalidInput
 
 if TYPE_CHECKING:
     from oms_chain.devnet.deribit.exchange import DeribitExchange
@@ -25,6 +26,13 @@ __all__ = ["deliver"]
 def deliver(ex: DeribitExchange, delivery_usd: Mapping[str, Decimal] | None = None) -> list[str]:
     """Deliver every active option whose expiry is at or before the exchange's clock, at
     ``delivery_usd[currency]`` (default: the index). Returns the instrument names delivered."""
+    for currency, price in (delivery_usd or {}).items():
+        try:
+            valid = Decimal(price).is_finite() and Decimal(price) > 0
+        except (ArithmeticError, ValueError, TypeError):
+            valid = False
+        if not valid:
+            raise InvalidInput(f"delivery price of {currency} must be positive, got {price!r}")
     now = ex.now_ms()
     due = sorted(
         name
@@ -36,8 +44,6 @@ def deliver(ex: DeribitExchange, delivery_usd: Mapping[str, Decimal] | None = No
         instrument = ex.instruments[name]
         currency = instrument.currency
         delivery = Decimal((delivery_usd or {}).get(currency, ex.index[currency]))
-        if not delivery.is_finite() or delivery <= 0:
-            raise ValueError(f"delivery price of {currency} must be positive, got {delivery}")
         if currency not in recorded:
             ex.delivery_prices[currency].append((now, delivery))
             recorded.add(currency)

@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from oms_chain.devnet.deribit.errors import DeribitApiError, invalid_amount, invalid_params
 from oms_chain.devnet.exchange.markets import SymbolSpec
+from oms_chain.model.errors import InvalidInput
 
 __all__ = [
     "CURRENCIES",
@@ -242,5 +243,7 @@ def default_instruments(
                     )
     for instrument in out:
         if not _NAME.match(instrument.name):
-            raise ValueError(f"instrument name {instrument.name!r} is not Deribit-shaped")
+            raise InvalidInput(
+                f"instrument name {instrument.name!r} is not Deribit-shaped; check the strikes"
+            )
     return out

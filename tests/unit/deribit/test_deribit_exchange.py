@@ -7,10 +7,16 @@ from decimal import Decimal
 
 import pytest
 
-from oms_chain.devnet.deribit import DeribitApiError, DeribitExchange, default_instruments
+from oms_chain.devnet.deribit import (
+    DeribitApiError,
+    DeribitConfig,
+    DeribitExchange,
+    default_instruments,
+)
 from oms_chain.devnet.deribit.agents import QuotingMaker
 from oms_chain.devnet.deribit.ledger import q8
 from oms_chain.model.clock import ManualClock
+from oms_chain.model.errors import InvalidInput
 
 NOW_MS = int(datetime(2026, 12, 3, 9, tzinfo=UTC).timestamp() * 1000)
 EXPIRY_MS = int(datetime(2026, 12, 27, 8, tzinfo=UTC).timestamp() * 1000)
@@ -230,3 +236,37 @@ def test_the_maker_quotes_around_the_mark_on_valid_ticks_and_follows_the_index(
     ex.set_index("ETH", D(3300))
     assert maker.step() >= 3
     assert ex.engine.best_bid_ask(CALL)[0][0] > before[0][0]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda ex: ex.create_account("maker", "s", {}), "already exists"),
+        (lambda ex: ex.create_account("x", "s", {"DOGE": 1}), "unknown currency"),
+        (lambda ex: ex.create_account("x", "s", {"ETH": -1}), "must be a number >= 0"),
+        (lambda ex: ex.create_account("x", "s", {"ETH": "lots"}), "must be a number >= 0"),
+        (lambda ex: ex.create_account("", "s", {}), "client_id"),
+        (lambda ex: ex.set_index("SOL", D(1)), "unknown index"),
+        (lambda ex: ex.set_index("ETH", D(0)), "positive"),
+        (lambda ex: ex.set_index("ETH", "NaN"), "positive"),
+        (lambda ex: ex.settle_expired({"ETH": D(-5)}), "delivery price"),
+    ],
+)
+def test_bad_operator_input_is_invalid_input_naming_it(
+    ex: DeribitExchange, call: object, match: str
+) -> None:
+    before = {n: dict(a.balance) for n, a in ex.accounts.items()}
+    with pytest.raises(InvalidInput, match=match):
+        call(ex)  # type: ignore[operator]
+    assert {n: dict(a.balance) for n, a in ex.accounts.items()} == before
+    assert ex.index["ETH"] == D(3000)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"agent_interval_s": 0}, {"anchor_interval_s": -1}, {"index_usd": {"ETH": 0}},
+     {"index_usd": {"SOL": 10}}],
+)  # fmt: skip
+def test_bad_simulator_settings_are_invalid_input(kwargs: dict[str, object]) -> None:
+    with pytest.raises(InvalidInput):
+        DeribitConfig(**kwargs)  # type: ignore[arg-type]
