@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
+from oms_chain.devnet.deribit.admin import add_admin_routes
 from oms_chain.devnet.deribit.agents import MM_BALANCES, QuotingMaker
 from oms_chain.devnet.deribit.exchange import DEFAULT_INDEX_USD, DeribitExchange
 from oms_chain.devnet.deribit.instruments import Instrument
@@ -118,6 +119,7 @@ class DeribitSimulator:
         """Bind the port, quote once, start the agent loop; returns self."""
         app = web.Application()
         self.server.routes(app)
+        add_admin_routes(app, self)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
