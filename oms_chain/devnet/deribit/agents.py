@@ -10,16 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 
 from oms_chain.devnet.deribit.errors import DeribitApiError
 from oms_chain.devnet.deribit.exchange import DeribitExchange
-from oms_chain.devnet.deribit.instruments import (
-    OPTION_TICK,
-    OPTION_TICK_ABOVE,
-    OPTION_TICK_STEP_PRICE,
-    Instrument,
-)
+from oms_chain.devnet.deribit.instruments import OPTION_TICK, Instrument
 
 __all__ = ["MM_BALANCES", "QuotingMaker", "round_to_tick"]
 
@@ -31,16 +26,9 @@ _PERP_SIZE: Mapping[str, Decimal] = {"ETH": Decimal(100_000), "BTC": Decimal(1_0
 
 
 def round_to_tick(instrument: Instrument, price: Decimal, up: bool) -> Decimal:
-    """Round ``price`` to the instrument's tick at that price (options: 0.0001 below 0.005,
-    0.0005 from there), up or down."""
-    rounding = ROUND_CEILING if up else ROUND_FLOOR
-    if not instrument.is_option:
-        tick = instrument.tick_size
-        return (price / tick).to_integral_value(rounding) * tick
-    fine = (price / OPTION_TICK).to_integral_value(rounding) * OPTION_TICK
-    if fine < OPTION_TICK_STEP_PRICE:
-        return fine
-    return (price / OPTION_TICK_ABOVE).to_integral_value(rounding) * OPTION_TICK_ABOVE
+    """Round ``price`` to the instrument's tick at that price, up or down (see
+    :meth:`Instrument.round_price`)."""
+    return instrument.round_price(price, up)
 
 
 @dataclass(slots=True)

@@ -293,8 +293,12 @@ class DeribitExchange:
                     11054, "post_only_reject", {"reason": "post-only order would take"}
                 )
             if crosses and best is not None:  # Deribit re-prices one tick inside the book
-                tick = instrument.tick_at(best)
-                price = best - tick if sign > 0 else best + tick
+                fine = instrument.tick_size
+                price = (
+                    instrument.round_price(best - fine, up=False)
+                    if sign > 0
+                    else instrument.round_price(best + fine, up=True)
+                )
                 if price <= 0:
                     raise DeribitApiError(11054, "post_only_reject", {"reason": "no price left"})
             engine_type = "LIMIT_MAKER"

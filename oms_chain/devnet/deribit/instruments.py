@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from oms_chain.devnet.deribit.errors import DeribitApiError, invalid_amount, invalid_params
 from oms_chain.devnet.exchange.markets import SymbolSpec
@@ -88,6 +88,15 @@ class Instrument:
         if self.is_option and abs(price) >= OPTION_TICK_STEP_PRICE:
             return OPTION_TICK_ABOVE
         return self.tick_size
+
+    def round_price(self, price: Decimal, up: bool) -> Decimal:
+        """``price`` rounded up or down to a price this instrument accepts (options: to 0.0001
+        below 0.005, to 0.0005 from there)."""
+        rounding = ROUND_CEILING if up else ROUND_FLOOR
+        fine = (price / self.tick_size).to_integral_value(rounding) * self.tick_size
+        if not self.is_option or fine < OPTION_TICK_STEP_PRICE:
+            return fine
+        return (price / OPTION_TICK_ABOVE).to_integral_value(rounding) * OPTION_TICK_ABOVE
 
     def check_price(self, price: Decimal) -> None:
         """Raise 10043 ``price_wrong_tick`` / -32602 for a price this instrument refuses."""

@@ -270,3 +270,12 @@ def test_bad_operator_input_is_invalid_input_naming_it(
 def test_bad_simulator_settings_are_invalid_input(kwargs: dict[str, object]) -> None:
     with pytest.raises(InvalidInput):
         DeribitConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_post_only_repricing_respects_the_finer_tick_below_0_005(ex: DeribitExchange) -> None:
+    ex.place("maker", CALL, "sell", D(1), price=D("0.005"))
+    order, _ = ex.place("taker", CALL, "buy", D(1), price=D("0.006"), post_only=True)
+    assert order["price"] == 0.0049  # one 0.0001 tick under the 0.005 ask
+    ex.place("maker", PUT, "buy", D(1), price=D("0.0049"))
+    order, _ = ex.place("taker", PUT, "sell", D(1), price=D("0.004"), post_only=True)
+    assert order["price"] == 0.005  # one tick over the bid is the 0.0005 grid's 0.005
