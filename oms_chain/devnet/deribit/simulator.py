@@ -109,6 +109,8 @@ class DeribitSimulator:
             self.maker = QuotingMaker(self.exchange, self.MM_ACCOUNT)
         #: anchor reads that failed (the index then keeps its last value)
         self.anchor_failures = 0
+        #: agent steps that raised (the loop goes on)
+        self.agent_failures = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -239,7 +241,10 @@ class DeribitSimulator:
     async def _agent_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.agent_interval_s)
-            self.step_agents()
+            try:
+                self.step_agents()
+            except Exception:  # one bad step must not stop the market; counted for tests
+                self.agent_failures += 1
 
     async def _read_anchor(self) -> None:
         anchor = self.config.anchor
