@@ -269,6 +269,33 @@ def _open_by_instrument(ex: DeribitExchange, client_id: str | None, params: Para
     return [wire.order_json(ex, r) for r in ex.open_orders(client) if r.instrument is instrument]
 
 
+def _order_history(by_instrument: bool) -> Handler:
+    def handler(ex: DeribitExchange, client_id: str | None, params: Params) -> object:
+        client = _client(client_id)
+        count = integer(params, "count", 20, 1, 1000)
+        offset = integer(params, "offset", 0, 0, 10**9)
+        if by_instrument:
+            instrument = ex.instrument(text(params, "instrument_name"))
+            rows = [r for r in ex.orders.values() if r.instrument is instrument]
+        else:
+            code, wanted = currency(params), kind(params)
+            rows = [
+                r
+                for r in ex.orders.values()
+                if r.instrument.currency == code and (wanted is None or r.instrument.kind == wanted)
+            ]
+        closed = [r for r in rows if r.client_id == client and r.state != "open"]
+        closed.sort(key=lambda r: r.updated_ms, reverse=True)
+        return [wire.order_json(ex, r) for r in closed[offset : offset + count]]
+
+    return handler
+
+
+def _trades_by_order(ex: DeribitExchange, client_id: str | None, params: Params) -> object:
+    record = ex.own_order(_client(client_id), text(params, "order_id"))
+    return list(record.trades)
+
+
 def _user_trades(by_instrument: bool) -> Handler:
     def handler(ex: DeribitExchange, client_id: str | None, params: Params) -> object:
         account = ex.account(_client(client_id))
@@ -354,6 +381,9 @@ METHODS: Mapping[str, Handler] = {
     "private/get_order_state": _get_order_state,
     "private/get_open_orders_by_currency": _open_by_currency,
     "private/get_open_orders_by_instrument": _open_by_instrument,
+    "private/get_order_history_by_currency": _order_history(False),
+    "private/get_order_history_by_instrument": _order_history(True),
+    "private/get_user_trades_by_order": _trades_by_order,
     "private/get_user_trades_by_currency": _user_trades(False),
     "private/get_user_trades_by_currency_and_time": _user_trades(False),
     "private/get_user_trades_by_instrument": _user_trades(True),

@@ -231,3 +231,20 @@ async def test_watch_ticker_streams_best_prices_and_the_mark(
     await exchange.create_order(symbol, "limit", "buy", 1, float(bid + D("0.0005")))
     ticker = await asyncio.wait_for(exchange.watch_ticker(symbol), 10)
     assert ticker["bid"] == float(bid + D("0.0005"))
+
+
+async def test_fetch_order_closed_orders_and_order_trades(
+    sim: DeribitSimulator, exchange: Any
+) -> None:
+    symbol = _symbol(exchange, _atm_call(sim))
+    filled = await exchange.create_order(symbol, "market", "buy", 1)
+    resting = await exchange.create_order(symbol, "limit", "buy", 2, 0.0125)
+    await exchange.cancel_order(resting["id"], symbol)
+    fetched = await exchange.fetch_order(filled["id"], symbol)
+    assert (fetched["id"], fetched["status"], fetched["filled"]) == (filled["id"], "closed", 1.0)
+    closed = await exchange.fetch_closed_orders(params={"code": "ETH"})
+    assert sorted((o["id"], o["status"]) for o in closed) == sorted(
+        [(resting["id"], "canceled"), (filled["id"], "closed")]
+    )
+    trades = await exchange.fetch_order_trades(filled["id"], symbol)
+    assert [(t["order"], t["amount"]) for t in trades] == [(filled["id"], 1.0)]
