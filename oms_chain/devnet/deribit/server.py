@@ -19,7 +19,8 @@ accepted): ``book.<instrument>.<100ms|agg2|raw>`` (a ``snapshot`` first, then ``
 messages with ``prev_change_id``), ``ticker.<instrument>.<interval>`` (on subscribe and on every
 book change), ``user.orders.<instrument>.<interval>``,
 ``user.orders.<kind>.<currency>.<interval>``, ``user.trades.<instrument>.<interval>``,
-``user.trades.<kind>.<currency>.<interval>``. Book changes are sent as they happen for every
+``user.trades.<kind>.<currency>.<interval>``; ``raw`` feeds need an authenticated
+connection. Book changes are sent as they happen for every
 interval (no 100 ms batching). Unknown channels are left out of the answer, as Deribit does.
 
 Every failure is a JSON-RPC error object (HTTP 400, or 401 for authentication), never a 500.
@@ -366,7 +367,10 @@ class DeribitServer:
             parts = channel.split(".")
             ok = False
             if parts[0] in ("book", "ticker") and len(parts) == 3 and parts[2] in _INTERVALS:
-                ok = parts[1] in self.sim.exchange.instruments
+                # raw feeds need an authenticated connection, as on Deribit
+                ok = parts[1] in self.sim.exchange.instruments and (
+                    parts[2] != "raw" or client is not None
+                )
             elif parts[0] == "user" and len(parts) in (4, 5) and parts[1] in ("orders", "trades"):
                 ok = private and client is not None
             if ok:

@@ -248,3 +248,15 @@ async def test_fetch_order_closed_orders_and_order_trades(
     )
     trades = await exchange.fetch_order_trades(filled["id"], symbol)
     assert [(t["order"], t["amount"]) for t in trades] == [(filled["id"], 1.0)]
+
+
+async def test_watch_order_book_raw_authenticates_first(
+    sim: DeribitSimulator, exchange: Any
+) -> None:
+    name = _atm_call(sim)
+    book = await asyncio.wait_for(
+        exchange.watch_order_book(_symbol(exchange, name), params={"interval": "raw"}), 10
+    )
+    _, bids, _ = sim.exchange.engine.depth(name, 100)
+    assert [b[:2] for b in book["bids"]] == [[float(p), float(q)] for p, q in bids]
+    assert await sim.server.wait_for_channel(f"book.{name}.raw") == f"book.{name}.raw"

@@ -58,10 +58,10 @@ async def test_skipped_book_changes_leave_a_change_id_gap_and_drops_close_websoc
     async with aiohttp.ClientSession() as http, http.ws_connect(sim.ws_url) as ws:
         await ws.send_json(
             {"jsonrpc": "2.0", "id": 1, "method": "public/subscribe",
-             "params": {"channels": ["book.ETH-PERPETUAL.raw"]}}
+             "params": {"channels": ["book.ETH-PERPETUAL.raw", "book.ETH-PERPETUAL.100ms"]}}
         )  # fmt: skip
         answer = await ws.receive_json(timeout=5)
-        assert answer["result"] == ["book.ETH-PERPETUAL.raw"]
+        assert answer["result"] == ["book.ETH-PERPETUAL.100ms"]  # raw needs auth
         snapshot = (await ws.receive_json(timeout=5))["params"]["data"]
         assert snapshot["type"] == "snapshot"
         sim.skip_book_changes("ETH-PERPETUAL")
