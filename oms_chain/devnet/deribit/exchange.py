@@ -11,6 +11,10 @@ Synchronous and free of I/O; time from an injected clock. Public methods validat
 raise :class:`~oms_chain.devnet.deribit.errors.DeribitApiError` without changing state. What
 happened is reported to ``listeners`` as ``(kind, key, payload)``: ``("book", instrument,
 change)``, ``("order", client_id, order)``, ``("trade", client_id, trade)``.
+
+A little over 600 lines on purpose: placing, editing, cancelling and booking fills are one state
+machine over the orders and account ledgers; margin (:mod:`.margin`) and delivery
+(:mod:`.expiry`) live in their own modules.
 """
 
 from __future__ import annotations
