@@ -1,0 +1,16 @@
+"""Option pricing: Black-Scholes-Merton and Black-76 prices and Greeks, implied volatility.
+
+Pure, vectorized numpy, no I/O: every function takes broadcastable float64 arrays (``is_call`` a
+boolean array) and returns arrays. Floats live here; :mod:`oms_chain.risk.pricing.convert` turns
+``Decimal`` contracts and quotes into arrays at the boundary.
+"""
+
+from oms_chain.risk.pricing.black import Greeks, black76, black76_price, bsm, bsm_price
+
+__all__ = [
+    "Greeks",
+    "black76",
+    "black76_price",
+    "bsm",
+    "bsm_price",
+]
