@@ -1,5 +1,8 @@
-"""Risk: the pre-trade gate (limits, kill switch) and, in later modules, pricing and Greeks."""
+"""Risk: the pre-trade gate (limits, kill switch), and portfolio risk: Greeks by underlying,
+VaR / ES, portfolio margin and liquidation prices (pure, vectorized; pricing in ``risk.pricing``).
+"""
 
+from oms_chain.risk.holdings import Holding
 from oms_chain.risk.limits import (
     CheckResult,
     RiskDecision,
@@ -9,13 +12,61 @@ from oms_chain.risk.limits import (
     TokenBucket,
     TradingState,
 )
+from oms_chain.risk.liquidation import LiquidationResult, liquidation_price
+from oms_chain.risk.margin import (
+    MarginResult,
+    Scenario,
+    SegmentMargin,
+    VenueMargin,
+    VenueMarginRule,
+    portfolio_margin,
+    venue_margin,
+)
+from oms_chain.risk.margin_config import PortfolioMarginConfig
+from oms_chain.risk.market import NS_PER_YEAR, MarketSnapshot, VolSurface
+from oms_chain.risk.portfolio import PortfolioRisk, UnderlyingRisk, portfolio_risk
+from oms_chain.risk.var import (
+    KupiecResult,
+    VarResult,
+    historical_var,
+    kupiec_pof,
+    monte_carlo_var,
+    parametric_var,
+    var_backtest,
+    var_es,
+)
 
 __all__ = [
+    "NS_PER_YEAR",
     "CheckResult",
+    "Holding",
+    "KupiecResult",
+    "LiquidationResult",
+    "MarginResult",
+    "MarketSnapshot",
+    "PortfolioMarginConfig",
+    "PortfolioRisk",
     "RiskDecision",
     "RiskGate",
     "RiskLimits",
     "RiskView",
+    "Scenario",
+    "SegmentMargin",
     "TokenBucket",
     "TradingState",
+    "UnderlyingRisk",
+    "VarResult",
+    "VenueMargin",
+    "VenueMarginRule",
+    "VolSurface",
+    "historical_var",
+    "kupiec_pof",
+    "liquidation_price",
+    "monte_carlo_var",
+    "parametric_var",
+    "portfolio_margin",
+    "portfolio_risk",
+    "var_backtest",
+    "var_es",
+    "venue_margin",
 ]

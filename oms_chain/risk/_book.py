@@ -62,7 +62,7 @@ class Book:
     def linear_exposure(self) -> Array:
         """Units of each underlying held linearly (balances, spot pairs, perpetuals)."""
         lin = self.kind != OPTION
-        return np.bincount(self.u[lin], weights=self.qty[lin], minlength=self.n_underlyings)
+        return sum_by(self.u[lin], self.qty[lin], self.n_underlyings)
 
     def option_prices(self, spot: Array, vol: Array | None = None, dt: float = 0.0) -> Array:
         """Per-contract option prices for ``spot`` of shape (..., m) (each option's own spot)."""
@@ -107,8 +107,13 @@ class Book:
     def greeks(self) -> Greeks:
         """BSM Greeks of every option at the snapshot (per contract, unscaled)."""
         s = self.spot0[self.opt_u]
-        t = np.maximum(self.t, _T_EXPIRED)
+        t = np.maximum(self.t, 0.0)
         return bsm(self.is_call, s, self.strike, t, self.rate, self.q, self.vol)
+
+
+def sum_by(index: npt.NDArray[np.intp], weights: Array, n: int) -> Array:
+    """Sum of ``weights`` per group ``index`` (0 .. n-1), as float64 of length ``n``."""
+    return np.bincount(index, weights=weights, minlength=n).astype(np.float64, copy=False)
 
 
 def price_options(
@@ -121,16 +126,12 @@ def price_options(
     vol: Array,
 ) -> Array:
     """BSM prices with broadcasting; contracts at or past expiry are worth their intrinsic value."""
-    t_eff = np.maximum(t, _T_EXPIRED)
-    prices = np.asarray(bsm_price(is_call, spot, strike, t_eff, rate, q, vol), dtype=np.float64)
-    expired = t <= 0
-    if expired.any():
-        intrinsic = np.where(is_call, np.maximum(spot - strike, 0.0), np.maximum(strike - spot, 0.0))
-        prices = np.where(expired, intrinsic, prices)
-    return prices
+    return bsm_price(is_call, spot, strike, np.maximum(t, 0.0), rate, q, vol)
 
 
-def _vols(options: list[tuple[int, OptionContract, str]], t: Array, market: MarketSnapshot) -> Array:
+def _vols(
+    options: list[tuple[int, OptionContract, str]], t: Array, market: MarketSnapshot
+) -> Array:
     vols = np.empty(len(options))
     missing: dict[str, list[int]] = {}
     for j, (_, contract, und) in enumerate(options):
@@ -229,10 +230,14 @@ def to_float_array(value: Any, name: str, *, ndim: int | tuple[int, ...]) -> Arr
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{name} must be an array of numbers, got {type(value).__name__}") from None
+        raise InvalidInput(
+            f"{name} must be an array of numbers, got {type(value).__name__}"
+        ) from None
     dims = (ndim,) if isinstance(ndim, int) else ndim
     if arr.ndim not in dims:
-        raise InvalidInput(f"{name} must have {' or '.join(map(str, dims))} dimension(s), got {arr.ndim}")
+        raise InvalidInput(
+            f"{name} must have {' or '.join(map(str, dims))} dimension(s), got {arr.ndim}"
+        )
     if not np.all(np.isfinite(arr)):
         raise InvalidInput(f"{name} must hold finite numbers only (found NaN or infinity)")
     return arr

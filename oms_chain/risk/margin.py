@@ -19,6 +19,7 @@ from decimal import Decimal
 from types import MappingProxyType
 
 import numpy as np
+import numpy.typing as npt
 
 from oms_chain.model.checks import check_decimal, check_instance
 from oms_chain.model.errors import InvalidInput
@@ -54,7 +55,7 @@ class Scenario:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SegmentMargin:
-    """Margin of one underlying. ``table[i][j]`` is the PnL at ``moves[i]`` and ``VOL_STATES[j]``."""
+    """Margin of one underlying; ``table[i][j]`` is the PnL at ``moves[i]``, ``VOL_STATES[j]``."""
 
     underlying: str
     maintenance: Decimal
@@ -89,16 +90,18 @@ class _Segments:
         self.ext_moves = np.array(cfg.extended_moves)
         b = book
         days = np.maximum(b.t * 365.0, cfg.dte_floor_days)
-        power = np.where(days < cfg.vega_power_cutoff_days, cfg.short_term_vega_power,
-                         cfg.long_term_vega_power)
+        power = np.where(
+            days < cfg.vega_power_cutoff_days, cfg.short_term_vega_power, cfg.long_term_vega_power
+        )
         scale = (30.0 / days) ** power
         up = np.maximum(b.vol * (1.0 + cfg.vol_range_up * scale), cfg.min_vol_for_shock_up)
         down = np.maximum(b.vol * (1.0 - cfg.vol_range_down * scale), cfg.min_vol)
         self.vols = np.stack([up, b.vol, down])  # (3, m)
-        self.lin = np.array([b.qty[(b.u == k) & (b.kind != OPTION)].sum()
-                             for k in range(b.n_underlyings)])
+        self.lin = np.array(
+            [b.qty[(b.u == k) & (b.kind != OPTION)].sum() for k in range(b.n_underlyings)]
+        )
 
-    def _options_of(self, k: int) -> Array:
+    def _options_of(self, k: int) -> npt.NDArray[np.intp]:
         return np.flatnonzero(self.book.opt_u == k)
 
     def contingency(self, k: int, spot: Array) -> Array:
@@ -131,8 +134,10 @@ class _Segments:
         if j.size:
             args = (b.is_call[j], b.strike[j], b.t[j], b.rate, b.q[j])
             qty = b.qty[b.opt[j]]
-            base = price_options(args[0], spot[:, None], args[1], args[2], args[3], args[4],
-                                 b.vol[j]) @ qty  # (G,)
+            base = (
+                price_options(args[0], spot[:, None], args[1], args[2], args[3], args[4], b.vol[j])
+                @ qty
+            )  # (G,)
             s = shocked[:, :, None, None]  # (G, M, 1, 1)
             v = vols[:, j][None, None, :, :]  # (1, 1, V, m_k)
             prices = price_options(args[0], s, args[1], args[2], args[3], args[4], v)
@@ -167,13 +172,23 @@ def _segment(seg: _Segments, k: int) -> SegmentMargin:
     mm, core, ext, table = seg.maintenance(k, spot)
     t = table[0]
     i, j = np.unravel_index(int(np.argmin(t)), t.shape)
-    worst = Scenario(underlying=name, move=to_decimal_float(cfg.moves[i]), vol=VOL_STATES[j],
-                     extended=False, pnl=to_decimal_float(t[i, j]))
+    worst = Scenario(
+        underlying=name,
+        move=to_decimal_float(cfg.moves[i]),
+        vol=VOL_STATES[j],
+        extended=False,
+        pnl=to_decimal_float(t[i, j]),
+    )
     if ext[0] > core[0]:
         e = seg.pnl_grid(k, spot, seg.ext_moves, seg.vols[:1])[0, :, 0]
         w = int(np.argmin(e))
-        worst = Scenario(underlying=name, move=to_decimal_float(cfg.extended_moves[w]),
-                         vol="up", extended=True, pnl=to_decimal_float(e[w]))
+        worst = Scenario(
+            underlying=name,
+            move=to_decimal_float(cfg.extended_moves[w]),
+            vol="up",
+            extended=True,
+            pnl=to_decimal_float(e[w]),
+        )
     maint = float(mm[0])
     return SegmentMargin(
         underlying=name,
@@ -246,8 +261,13 @@ class VenueMarginRule:
     option_maintenance: Decimal = Decimal("0.075")
 
     def __post_init__(self) -> None:
-        for name in ("perp_initial", "perp_maintenance", "option_initial",
-                     "option_initial_floor", "option_maintenance"):
+        for name in (
+            "perp_initial",
+            "perp_maintenance",
+            "option_initial",
+            "option_initial_floor",
+            "option_maintenance",
+        ):
             value = check_decimal(getattr(self, name), f"venue margin rule {name}", ge=0, le=1)
             object.__setattr__(self, name, value)
         if self.perp_maintenance > self.perp_initial:
@@ -285,9 +305,19 @@ def venue_margin(
     spot = book.spot0[book.u]
     im = np.zeros(len(book.labels))
     mm = np.zeros(len(book.labels))
-    rate = {v: tuple(float(x) for x in (r.perp_initial, r.perp_maintenance, r.option_initial,
-                                          r.option_initial_floor, r.option_maintenance))
-            for v, r in rules.items()}
+    rate = {
+        v: tuple(
+            float(x)
+            for x in (
+                r.perp_initial,
+                r.perp_maintenance,
+                r.option_initial,
+                r.option_initial_floor,
+                r.option_maintenance,
+            )
+        )
+        for v, r in rules.items()
+    }
     marks = book.option_prices(book.spot0[book.opt_u]) if len(book.opt) else np.zeros(0)
     pos_to_opt = {int(p): j for j, p in enumerate(book.opt)}
     for i, venue in enumerate(book.venues):

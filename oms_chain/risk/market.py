@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from oms_chain.model.checks import check_callable, check_decimal, check_instance, check_ns, check_str
+from oms_chain.model.checks import (
+    check_callable,
+    check_decimal,
+    check_instance,
+    check_ns,
+    check_str,
+)
 from oms_chain.model.errors import InvalidInput
 
 __all__ = ["NS_PER_YEAR", "MarketSnapshot", "VolSurface"]
@@ -37,7 +43,9 @@ def _frozen_decimals(
     value: object, name: str, *, gt: Decimal | None = None, le: Decimal | None = None
 ) -> Mapping[str, Decimal]:
     if not isinstance(value, Mapping):
-        raise InvalidInput(f"{name} must be a mapping of str to Decimal, got {type(value).__name__}")
+        raise InvalidInput(
+            f"{name} must be a mapping of str to Decimal, got {type(value).__name__}"
+        )
     out: dict[str, Decimal] = {}
     for key, v in value.items():
         check_str(key, f"{name} key")
@@ -73,7 +81,9 @@ class MarketSnapshot:
 
     def __post_init__(self) -> None:
         check_ns(self.now_ns, "market now_ns")
-        object.__setattr__(self, "spots", _frozen_decimals(self.spots, "market spots", gt=Decimal(0)))
+        object.__setattr__(
+            self, "spots", _frozen_decimals(self.spots, "market spots", gt=Decimal(0))
+        )
         object.__setattr__(
             self, "vols", _frozen_decimals(self.vols, "market vols", gt=Decimal(0), le=_MAX_VOL)
         )

@@ -24,11 +24,11 @@ from types import MappingProxyType
 import numpy as np
 
 from oms_chain.model.errors import InvalidInput
-from oms_chain.risk._book import Book, compile_book
+from oms_chain.risk._book import Book, compile_book, sum_by
 from oms_chain.risk.holdings import Holding
 from oms_chain.risk.market import MarketSnapshot
 
-__all__ = ["PortfolioRisk", "UnderlyingRisk", "portfolio_risk", "to_decimal_float"]
+__all__ = ["PortfolioRisk", "UnderlyingRisk", "portfolio_risk"]
 
 
 def to_decimal_float(x: float, what: str = "risk value") -> Decimal:
@@ -86,11 +86,11 @@ def _aggregate(book: Book, market: MarketSnapshot) -> PortfolioRisk:
         g = book.greeks()
         qty = book.qty[book.opt]
         ou = book.opt_u
-        delta += np.bincount(ou, weights=qty * g.delta, minlength=n_u)
-        gamma = np.bincount(ou, weights=qty * g.gamma, minlength=n_u)
-        vega = np.bincount(ou, weights=qty * g.vega, minlength=n_u)
-        theta = np.bincount(ou, weights=qty * g.theta, minlength=n_u)
-    values = np.bincount(book.u, weights=book.position_values(book.spot0), minlength=n_u)
+        delta += sum_by(ou, qty * g.delta, n_u)
+        gamma = sum_by(ou, qty * g.gamma, n_u)
+        vega = sum_by(ou, qty * g.vega, n_u)
+        theta = sum_by(ou, qty * g.theta, n_u)
+    values = sum_by(book.u, book.position_values(book.spot0), n_u)
     s = book.spot0
     cols = {
         "delta": delta,
@@ -105,8 +105,10 @@ def _aggregate(book: Book, market: MarketSnapshot) -> PortfolioRisk:
     for k, name in enumerate(book.underlyings):
         fields = {c: to_decimal_float(v[k], f"{name} {c}") for c, v in cols.items()}
         by[name] = UnderlyingRisk(underlying=name, spot=market.spots[name], **fields)
-    total = {c: to_decimal_float(float(cols[c].sum()), f"total {c}") for c in
-             ("delta_usd", "gamma_1pct_usd", "vega_1pt", "theta_day", "value")}
+    total = {
+        c: to_decimal_float(float(cols[c].sum()), f"total {c}")
+        for c in ("delta_usd", "gamma_1pct_usd", "vega_1pt", "theta_day", "value")
+    }
     return PortfolioRisk(
         by_underlying=MappingProxyType(by), cash=to_decimal_float(book.cash, "cash"), **total
     )

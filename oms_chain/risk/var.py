@@ -29,7 +29,7 @@ import numpy as np
 
 from oms_chain.model.checks import check_int
 from oms_chain.model.errors import InvalidInput
-from oms_chain.risk._book import Array, Book, compile_book, to_float_array
+from oms_chain.risk._book import Array, Book, compile_book, sum_by, to_float_array
 from oms_chain.risk.holdings import Holding
 from oms_chain.risk.market import MarketSnapshot
 from oms_chain.risk.portfolio import to_decimal_float
@@ -108,7 +108,9 @@ def _result(method: str, pnl: Array, c: float, h: int) -> VarResult:
 
 def _history_matrix(book: Book, history: Mapping[str, Any]) -> Array:
     if not isinstance(history, Mapping):
-        raise InvalidInput(f"history must map underlying symbol to prices, got {type(history).__name__}")
+        raise InvalidInput(
+            f"history must map underlying symbol to prices, got {type(history).__name__}"
+        )
     cols = []
     for name in book.underlyings:
         if name not in history:
@@ -166,7 +168,9 @@ def _covariance(book: Book, cov: Any, underlyings: Sequence[str]) -> Array:
         raise InvalidInput(f"underlyings must not repeat a symbol, got {names}")
     m = to_float_array(cov, "cov", ndim=2)
     if m.shape != (len(names), len(names)):
-        raise InvalidInput(f"cov must be {len(names)}x{len(names)} (one row per underlying), got {m.shape}")
+        raise InvalidInput(
+            f"cov must be {len(names)}x{len(names)} (one row per underlying), got {m.shape}"
+        )
     if not np.allclose(m, m.T, rtol=1e-10, atol=1e-14):
         raise InvalidInput("cov must be symmetric")
     if m.size and np.linalg.eigvalsh(m).min() < -1e-12 * max(1.0, float(np.abs(m).max())):
@@ -186,8 +190,8 @@ def _dollar_delta_gamma(book: Book) -> tuple[Array, Array]:
     if len(book.opt):
         g = book.greeks()
         qty = book.qty[book.opt]
-        delta = delta + np.bincount(book.opt_u, weights=qty * g.delta, minlength=n_u)
-        gamma = np.bincount(book.opt_u, weights=qty * g.gamma, minlength=n_u)
+        delta = delta + sum_by(book.opt_u, qty * g.delta, n_u)
+        gamma = sum_by(book.opt_u, qty * g.gamma, n_u)
     s = book.spot0
     return delta * s, gamma * s * s
 
@@ -261,10 +265,10 @@ def parametric_var(
 
 def _factor(sigma: Array) -> Array:
     try:
-        return np.linalg.cholesky(sigma)
+        return np.asarray(np.linalg.cholesky(sigma), dtype=np.float64)
     except np.linalg.LinAlgError:  # singular (perfectly correlated): symmetric square root
         vals, vecs = np.linalg.eigh(sigma)
-        return vecs * np.sqrt(np.clip(vals, 0.0, None))
+        return np.asarray(vecs * np.sqrt(np.clip(vals, 0.0, None)), dtype=np.float64)
 
 
 def monte_carlo_var(
@@ -293,7 +297,8 @@ def monte_carlo_var(
     c, h = _confidence(confidence), _horizon(horizon_days)
     if not isinstance(rng, np.random.Generator):
         raise InvalidInput(
-            f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}"
+            "rng must be a numpy.random.Generator (np.random.default_rng(seed)), got "
+            f"{type(rng).__name__}"
         )
     n = check_int(paths, "paths", minimum=1, maximum=_MAX_PATHS)
     if not isinstance(age_options, bool):
@@ -371,6 +376,7 @@ def var_backtest(pnl: Any, var_forecasts: Any, confidence: float) -> KupiecResul
     var = to_float_array(var_forecasts, "var_forecasts", ndim=1)
     if realized.size == 0 or realized.shape != var.shape:
         raise InvalidInput(
-            f"pnl and var_forecasts must have one non-zero length, got {realized.size} and {var.size}"
+            "pnl and var_forecasts must have one non-zero length, got "
+            f"{realized.size} and {var.size}"
         )
     return kupiec_pof(int(np.count_nonzero(-realized > var)), int(realized.size), confidence)
