@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from _riskbook_fixtures import BTC, DAY_NS, ETH, ETH_ARB, ETH_CEX, NOW, PERP, USDC, option
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,8 +15,6 @@ from oms_chain.model import InvalidInput
 from oms_chain.model.ids import AccountId, InstrumentId, VenueId
 from oms_chain.model.positions import Position, PositionKey
 from oms_chain.risk import Holding, MarketSnapshot, portfolio_risk
-
-from _riskbook_fixtures import BTC, DAY_NS, ETH, ETH_ARB, ETH_CEX, NOW, PERP, USDC, option
 
 D = Decimal
 

@@ -170,7 +170,7 @@ def test_bad_covariances_and_histories_are_refused_before_any_work():
         parametric_var(holdings, market, [[-0.01]], ["ETH"])
     with pytest.raises(InvalidInput, match="symmetric"):
         parametric_var(holdings, market, [[0.01, 0.0], [0.002, 0.01]], ["ETH", "BTC"])
-    with pytest.raises(InvalidInput, match="rng must be a numpy.random.Generator"):
+    with pytest.raises(InvalidInput, match=r"rng must be a numpy\.random\.Generator"):
         monte_carlo_var(holdings, market, [[0.01]], ["ETH"], rng=42)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="needs at least 3"):
         historical_var(holdings, market, {"ETH": [1.0, 2.0]}, horizon_days=2)
