@@ -41,7 +41,8 @@ class LiquidationResult:
 
     ``below`` / ``above``: the nearest liquidation price under / over ``spot`` within the
     searched range, or ``None`` (``reason`` says why). ``liquidatable_now`` is true when equity
-    is already at or under maintenance at ``spot``.
+    is already at or under maintenance at ``spot``; ``below`` / ``above`` are then the nearest
+    prices where equity climbs back to maintenance.
     """
 
     underlying: str
