@@ -104,11 +104,65 @@ class Book:
             out[lo:hi] += prices @ qty - base
         return out
 
+    def pnl_on_grid(self, spot_u: Array, dt: float = 0.0, nodes: int = 4097) -> Array:
+        """PnL like :meth:`pnl`, with each underlying's options priced exactly (BSM price and
+        delta) on ``nodes`` log-spaced spots spanning every path, and the segment value between
+        nodes by cubic Hermite interpolation (error O(h^4) for smooth values; next to a strike
+        of an option expiring within ``dt``, O(h) with h the node spacing, a few cents here).
+        An option's value depends on its own underlying only, so this is exact at the nodes and
+        costs O(paths) instead of O(paths x options)."""
+        spot_u = np.asarray(spot_u, dtype=np.float64)
+        out = (spot_u - self.spot0) @ self.linear_exposure()
+        ou = self.opt_u
+        for k in range(self.n_underlyings):
+            j = np.flatnonzero(ou == k)
+            if not j.size:
+                continue
+            qty = self.qty[self.opt[j]]
+            p0 = price_options(
+                self.is_call[j],
+                self.spot0[k],
+                self.strike[j],
+                self.t[j],
+                self.rate,
+                self.q[j],
+                self.vol[j],
+            )
+            base = float(p0 @ qty)
+            s = spot_u[:, k]
+            lo, hi = float(s.min()), float(s.max())
+            grid = np.geomspace(lo, hi, nodes) if hi > lo else np.array([lo, lo * (1 + 1e-12)])
+            g = bsm(
+                self.is_call[j],
+                grid[:, None],
+                self.strike[j],
+                np.maximum(self.t[j] - dt, 0.0),
+                self.rate,
+                self.q[j],
+                self.vol[j],
+            )
+            out += hermite(grid, g.price @ qty, g.delta @ qty, s) - base
+        return out
+
     def greeks(self) -> Greeks:
         """BSM Greeks of every option at the snapshot (per contract, unscaled)."""
         s = self.spot0[self.opt_u]
         t = np.maximum(self.t, 0.0)
         return bsm(self.is_call, s, self.strike, t, self.rate, self.q, self.vol)
+
+
+def hermite(x: Array, y: Array, dy: Array, at: Array) -> Array:
+    """Cubic Hermite interpolation of values ``y`` with slopes ``dy`` at sorted nodes ``x``."""
+    i = np.clip(np.searchsorted(x, at) - 1, 0, x.size - 2)
+    h = x[i + 1] - x[i]
+    tau = (at - x[i]) / h
+    t2, t3 = tau * tau, tau * tau * tau
+    return (
+        (2 * t3 - 3 * t2 + 1) * y[i]
+        + (t3 - 2 * t2 + tau) * h * dy[i]
+        + (3 * t2 - 2 * t3) * y[i + 1]
+        + (t3 - t2) * h * dy[i + 1]
+    )
 
 
 def sum_by(index: npt.NDArray[np.intp], weights: Array, n: int) -> Array:

@@ -282,6 +282,7 @@ def monte_carlo_var(
     confidence: float = 0.99,
     horizon_days: int = 1,
     age_options: bool = True,
+    revaluation: str = "full",
 ) -> VarResult:
     """Monte Carlo VaR / ES with full revaluation of every path.
 
@@ -290,9 +291,14 @@ def monte_carlo_var(
     on every path, aged by ``horizon_days / 365`` years when ``age_options``. ``rng`` is the
     caller's seeded ``numpy.random.Generator``: the same seed gives the same numbers.
 
+    ``revaluation="full"`` prices every option on every path. ``"grid"`` prices every option
+    exactly on 4097 spots per underlying spanning all paths and interpolates each underlying's
+    option value between them (cubic Hermite on price and delta): O(paths) instead of
+    O(paths x options), equal to full revaluation within about 1e-6 of the VaR in our tests.
+
     Raises:
-        InvalidInput: as :func:`parametric_var`, ``rng`` not a Generator, or ``paths`` not in
-            [1, 10,000,000].
+        InvalidInput: as :func:`parametric_var`, ``rng`` not a Generator, ``paths`` not in
+            [1, 10,000,000], or ``revaluation`` not "full" / "grid".
     """
     c, h = _confidence(confidence), _horizon(horizon_days)
     if not isinstance(rng, np.random.Generator):
@@ -303,6 +309,8 @@ def monte_carlo_var(
     n = check_int(paths, "paths", minimum=1, maximum=_MAX_PATHS)
     if not isinstance(age_options, bool):
         raise InvalidInput(f"age_options must be True or False, got {age_options!r}")
+    if revaluation not in ("full", "grid"):
+        raise InvalidInput(f"revaluation must be 'full' or 'grid', got {revaluation!r}")
     book = compile_book(holdings, market)
     sigma = _covariance(book, cov, underlyings) * h
     if book.n_underlyings == 0:
@@ -310,8 +318,10 @@ def monte_carlo_var(
     z = rng.standard_normal((n, book.n_underlyings))
     returns = z @ _factor(sigma).T - 0.5 * np.diag(sigma)
     spots = book.spot0 * np.exp(returns)
-    pnl = book.pnl(spots, dt=h / 365.0 if age_options else 0.0)
-    return _result("monte carlo", pnl, c, h)
+    dt = h / 365.0 if age_options else 0.0
+    if revaluation == "grid":
+        return _result("monte carlo (grid revaluation)", book.pnl_on_grid(spots, dt), c, h)
+    return _result("monte carlo", book.pnl(spots, dt=dt), c, h)
 
 
 def _chi2_1_sf(x: float) -> float:

@@ -178,3 +178,25 @@ def test_bad_covariances_and_histories_are_refused_before_any_work():
         historical_var(holdings, market, {"BTC": [1.0, 2.0]})
     with pytest.raises(InvalidInput, match="positive prices"):
         historical_var(holdings, market, {"ETH": [1.0, -2.0]})
+
+
+def test_grid_revaluation_equals_full_revaluation_of_every_path():
+    contracts = [
+        option(k, strike, days)
+        for k, strike, days in [("C", 2000, 30), ("P", 1800, 3), ("C", 2600, 200), ("P", 2000, 0.5)]
+    ]
+    vols = {c.id: D("0.75") for c in contracts}
+    market = MarketSnapshot(now_ns=NOW, spots={"ETH": D(2000)}, vols=vols)
+    holdings = [
+        Holding(instrument=c, quantity=D(q)) for c, q in zip(contracts, (-3, 2, 5, -4), strict=True)
+    ]
+    holdings.append(Holding(instrument=ETH, quantity=D(1)))
+    args = (holdings, market, [[0.05**2]], ["ETH"])
+    full = monte_carlo_var(*args, rng=np.random.default_rng(3), paths=20_000, horizon_days=1)
+    grid = monte_carlo_var(
+        *args, rng=np.random.default_rng(3), paths=20_000, horizon_days=1, revaluation="grid"
+    )
+    assert float(grid.var) == pytest.approx(float(full.var), rel=1e-6)
+    assert float(grid.es) == pytest.approx(float(full.es), rel=1e-6)
+    with pytest.raises(InvalidInput, match="revaluation must be"):
+        monte_carlo_var(*args, rng=np.random.default_rng(3), paths=10, revaluation="fast")
