@@ -129,7 +129,9 @@ def _initial_guess(x: Array, lower: npt.NDArray[np.bool_], target: Array, s_c: A
     return np.where(s > 0.0, s, np.where(s_c > 0, 0.5 * s_c, 1e-3))
 
 
-def _solve(x: Array, lower: npt.NDArray[np.bool_], target: Array) -> tuple[Array, Array]:
+def _solve(
+    x: Array, lower: npt.NDArray[np.bool_], target: Array
+) -> tuple[Array, npt.NDArray[np.bool_]]:
     """Halley in s with a bracket; returns (s, converged)."""
     n = x.size
     s_c = np.sqrt(-2.0 * x)
