@@ -6,11 +6,15 @@ boolean array) and returns arrays. Floats live here; :mod:`oms_chain.risk.pricin
 """
 
 from oms_chain.risk.pricing.black import Greeks, black76, black76_price, bsm, bsm_price
+from oms_chain.risk.pricing.iv import IVReason, IVResult, implied_vol
 
 __all__ = [
     "Greeks",
+    "IVReason",
+    "IVResult",
     "black76",
     "black76_price",
     "bsm",
     "bsm_price",
+    "implied_vol",
 ]

@@ -18,12 +18,14 @@ import numpy as np
 import numpy.typing as npt
 
 from oms_chain.model.errors import InvalidInput
-from oms_chain.risk.pricing._erf import norm_cdf
+from oms_chain.risk.pricing._erf import erfcx_nonneg, norm_cdf
 
 __all__ = ["Greeks", "black76", "black76_price", "bsm", "bsm_price"]
 
 Array = npt.NDArray[np.float64]
 _INV_SQRT_2PI = 0.39894228040143267794
+_INV_SQRT_2 = 0.70710678118654752440
+_TAIL = -1.0  # both sign*d1 and sign*d2 below this: use the cancellation-free tail form
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +156,7 @@ def _greeks(
     pdf = _INV_SQRT_2PI * np.exp(-0.5 * d1 * d1)
     under_df = under * carry_df  # S e^{-qt}, or F e^{-rt}
     k_df = strike * df
-    price = sign * (under_df * nd1 - k_df * nd2)
+    price = _tail_fix(sign * (under_df * nd1 - k_df * nd2), sign, fwd, strike, df, d1, d2, safe_sig)
     delta = sign * carry_df * nd1
     gamma = carry_df * pdf / (under * safe_sig)
     vega = under_df * pdf * sqrt_t
@@ -247,6 +249,43 @@ def black76(
     return _greeks(ic, f, k, tt, rr, rr, v, forward=True)
 
 
+def _tail_fix(
+    price: Array,
+    sign: Array,
+    fwd: Array,
+    strike: Array,
+    df: Array,
+    d1: Array,
+    d2: Array,
+    sig_t: Array,
+) -> Array:
+    """Recompute deep out-of-the-money prices without cancellation.
+
+    ``F N(-|d1|) - K N(-|d2|)`` subtracts two nearly equal tails whose exponentials carry the
+    rounding of ``d**2 / 2``; both share the factor ``sqrt(FK) exp(h)`` with
+    ``h = -(x**2 / s**2 + s**2 / 4) / 2``, so the price is
+    ``sqrt(FK) exp(h) (erfcx(-d1 / sqrt 2) - erfcx(-d2 / sqrt 2)) / 2`` (call side; the put
+    mirrors it), which is accurate to a few ulps times ``|x| / s**2``.
+    """
+    sd1 = sign * d1
+    sd2 = sign * d2
+    tail = (sd1 < _TAIL) & (sd2 < _TAIL)
+    if not tail.any():
+        return price
+    shape = price.shape
+    b = np.broadcast_arrays(price, sign, fwd, strike, df, sd1, sd2, sig_t)
+    pr, _, f, k, dd, a1, a2, st = (np.ravel(v) for v in b)
+    m = np.ravel(np.broadcast_to(tail, shape))
+    pr = pr.copy()
+    lf, lk = np.log(f[m]), np.log(k[m])
+    x = lf - lk
+    s = st[m]
+    h = -0.5 * ((x / s) ** 2 + 0.25 * s * s)
+    diff = erfcx_nonneg(-a1[m] * _INV_SQRT_2) - erfcx_nonneg(-a2[m] * _INV_SQRT_2)
+    pr[m] = dd[m] * 0.5 * np.exp(h + 0.5 * (lf + lk)) * np.abs(diff)
+    return pr.reshape(shape)
+
+
 def _price(
     is_call: Array,
     fwd: Array,
@@ -264,6 +303,7 @@ def _price(
     d1 = np.log(fwd / strike) / safe_sig + 0.5 * safe_sig
     d2 = d1 - safe_sig
     price = sign * df * (fwd * norm_cdf(sign * d1) - strike * norm_cdf(sign * d2))
+    price = _tail_fix(price, sign, fwd, strike, df, d1, d2, safe_sig)
     if any_degenerate:
         price = np.where(degenerate, df * np.maximum(sign * (fwd - strike), 0.0), price)
     return price
