@@ -125,7 +125,7 @@ def run() -> dict[str, Any]:
         "mc_paths": PATHS,
         "mc_options": len(opts),
         "mc_var_99_usd": round(float(result.var), 2),
-        "mc_grid_var_rel_diff": float(abs(grid_result.var - result.var) / result.var),
+        "mc_grid_var_rel_diff": f"{float(abs(grid_result.var - result.var) / result.var):.1e}",
         "mc_full_reval_p50_s": round(full50, 3),
         "mc_full_reval_p99_s": round(full99, 3),
         "mc_grid_reval_p50_s": round(grid50, 3),

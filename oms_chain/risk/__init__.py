@@ -2,6 +2,7 @@
 VaR / ES, portfolio margin and liquidation prices (pure, vectorized; pricing in ``risk.pricing``).
 """
 
+from oms_chain.risk.history import closes_from_klines, load_price_history, price_history_from_klines
 from oms_chain.risk.holdings import Holding
 from oms_chain.risk.limits import (
     CheckResult,
@@ -59,13 +60,16 @@ __all__ = [
     "VenueMargin",
     "VenueMarginRule",
     "VolSurface",
+    "closes_from_klines",
     "historical_var",
     "kupiec_pof",
     "liquidation_price",
+    "load_price_history",
     "monte_carlo_var",
     "parametric_var",
     "portfolio_margin",
     "portfolio_risk",
+    "price_history_from_klines",
     "var_backtest",
     "var_es",
     "venue_margin",
