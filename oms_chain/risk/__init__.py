@@ -13,7 +13,12 @@ from oms_chain.risk.limits import (
     TokenBucket,
     TradingState,
 )
-from oms_chain.risk.liquidation import LiquidationResult, liquidation_price
+from oms_chain.risk.liquidation import (
+    LiquidationResult,
+    liquidation_price,
+    liquidation_prices,
+    position_liquidation_price,
+)
 from oms_chain.risk.margin import (
     MarginResult,
     Scenario,
@@ -64,11 +69,13 @@ __all__ = [
     "historical_var",
     "kupiec_pof",
     "liquidation_price",
+    "liquidation_prices",
     "load_price_history",
     "monte_carlo_var",
     "parametric_var",
     "portfolio_margin",
     "portfolio_risk",
+    "position_liquidation_price",
     "price_history_from_klines",
     "var_backtest",
     "var_es",

@@ -8,18 +8,20 @@ scenario losses). There may be none on a side: the result says so rather than in
 At a reported price, |equity - maintenance| <= 1e-6 x max(1, maintenance) USD.
 
 A position's own liquidation price is the portfolio of that position and the collateral put up
-for it (isolated margin): pass ``[holding, Holding(instrument=usdc, quantity=collateral)]``.
+for it (isolated margin): :func:`position_liquidation_price`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 
 import numpy as np
 
-from oms_chain.model.checks import check_str
+from oms_chain.model.assets import Asset
+from oms_chain.model.checks import check_decimal, check_instance, check_str
 from oms_chain.model.errors import InvalidInput
 from oms_chain.risk._book import Array, compile_book
 from oms_chain.risk.holdings import Holding
@@ -28,9 +30,16 @@ from oms_chain.risk.margin_config import PortfolioMarginConfig
 from oms_chain.risk.market import MarketSnapshot
 from oms_chain.risk.portfolio import to_decimal_float
 
-__all__ = ["LiquidationResult", "liquidation_price"]
+__all__ = [
+    "LiquidationResult",
+    "liquidation_price",
+    "liquidation_prices",
+    "position_liquidation_price",
+]
 
 _GRID = 257
+#: Cash backing an isolated position (valued at one USD like every cash symbol).
+_COLLATERAL = Asset.cex("collateral", "USD", 2)
 _REL_TOL = 1e-12
 _MAX_ITER = 200
 
@@ -164,3 +173,38 @@ def liquidation_price(
         above=None if above is None else to_decimal_float(above),
         reason=reason,
     )
+
+
+def liquidation_prices(
+    holdings: Sequence[Holding],
+    market: MarketSnapshot,
+    config: PortfolioMarginConfig | None = None,
+) -> Mapping[str, LiquidationResult]:
+    """:func:`liquidation_price` of the whole portfolio for each underlying it moves with.
+
+    Raises:
+        InvalidInput: as :func:`liquidation_price`.
+    """
+    book = compile_book(holdings, market)
+    return MappingProxyType(
+        {name: liquidation_price(holdings, market, name, config) for name in book.underlyings}
+    )
+
+
+def position_liquidation_price(
+    holding: Holding,
+    collateral: Decimal,
+    market: MarketSnapshot,
+    config: PortfolioMarginConfig | None = None,
+) -> LiquidationResult:
+    """Liquidation price of one position margined on its own with ``collateral`` USD
+    (isolated margin): the portfolio of that position and that cash.
+
+    Raises:
+        InvalidInput: ``holding`` is not a Holding, ``collateral`` not a Decimal >= 0, or as
+            :func:`liquidation_price`.
+    """
+    check_instance(holding, "holding", Holding, "a Holding")
+    amount = check_decimal(collateral, "collateral", ge=0)
+    cash = Holding(instrument=_COLLATERAL, quantity=amount, venue=holding.venue)
+    return liquidation_price([holding, cash], market, holding.underlying, config)

@@ -16,7 +16,9 @@ from oms_chain.risk import (
     PortfolioMarginConfig,
     VenueMarginRule,
     liquidation_price,
+    liquidation_prices,
     portfolio_margin,
+    position_liquidation_price,
     venue_margin,
 )
 
@@ -221,3 +223,22 @@ def test_per_venue_margin_follows_the_venue_rule():
     assert float(out["deribit"].maintenance) == pytest.approx(150 + mark, rel=1e-9)
     with pytest.raises(InvalidInput, match="maintenance must not exceed initial"):
         VenueMarginRule(perp_initial=D("0.01"), perp_maintenance=D("0.02"))
+
+
+def test_a_position_on_its_own_collateral_and_every_underlying_of_a_portfolio():
+    short_btc = Holding(instrument=BTC_PERP, quantity=D(-1), venue="deribit")
+    iso = position_liquidation_price(short_btc, D(10000), _market())
+    # 10000 - (S - 40000) = 0.16 S  =>  S = 50000 / 1.16
+    assert iso.above is not None and float(iso.above) == pytest.approx(50000 / 1.16, rel=1e-12)
+    assert iso.below is None
+    both = liquidation_prices(
+        [
+            short_btc,
+            Holding(instrument=PERP, quantity=D(1)),
+            Holding(instrument=USDC, quantity=D(10_000)),
+        ],
+        _market(),
+    )
+    assert set(both) == {"BTC", "ETH"}
+    with pytest.raises(InvalidInput, match="collateral must be >= 0"):
+        position_liquidation_price(short_btc, D(-1), _market())
