@@ -1,7 +1,9 @@
 """Risk: the pre-trade gate (limits, kill switch), and portfolio risk: Greeks by underlying,
-VaR / ES, portfolio margin and liquidation prices (pure, vectorized; pricing in ``risk.pricing``).
+VaR / ES, portfolio margin and liquidation prices, alert rules (pure, vectorized; option pricing
+in ``risk.pricing``).
 """
 
+from oms_chain.risk.alerts import Alert, AlertRule, AlertState, Metric, RiskReading, evaluate_alerts
 from oms_chain.risk.history import closes_from_klines, load_price_history, price_history_from_klines
 from oms_chain.risk.holdings import Holding
 from oms_chain.risk.limits import (
@@ -44,17 +46,22 @@ from oms_chain.risk.var import (
 
 __all__ = [
     "NS_PER_YEAR",
+    "Alert",
+    "AlertRule",
+    "AlertState",
     "CheckResult",
     "Holding",
     "KupiecResult",
     "LiquidationResult",
     "MarginResult",
     "MarketSnapshot",
+    "Metric",
     "PortfolioMarginConfig",
     "PortfolioRisk",
     "RiskDecision",
     "RiskGate",
     "RiskLimits",
+    "RiskReading",
     "RiskView",
     "Scenario",
     "SegmentMargin",
@@ -66,6 +73,7 @@ __all__ = [
     "VenueMarginRule",
     "VolSurface",
     "closes_from_klines",
+    "evaluate_alerts",
     "historical_var",
     "kupiec_pof",
     "liquidation_price",
