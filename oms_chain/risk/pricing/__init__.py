@@ -6,6 +6,13 @@ boolean array) and returns arrays. Floats live here; :mod:`oms_chain.risk.pricin
 """
 
 from oms_chain.risk.pricing.black import Greeks, black76, black76_price, bsm, bsm_price
+from oms_chain.risk.pricing.convert import (
+    NS_PER_YEAR,
+    ContractArrays,
+    contract_arrays,
+    option_quote,
+    to_decimals,
+)
 from oms_chain.risk.pricing.iv import IVReason, IVResult, implied_vol
 from oms_chain.risk.pricing.svi import (
     ArbitrageReport,
@@ -19,9 +26,11 @@ from oms_chain.risk.pricing.svi import (
 )
 
 __all__ = [
+    "NS_PER_YEAR",
     "ArbitrageReport",
     "ButterflyViolation",
     "CalendarViolation",
+    "ContractArrays",
     "Greeks",
     "IVReason",
     "IVResult",
@@ -33,6 +42,9 @@ __all__ = [
     "black76_price",
     "bsm",
     "bsm_price",
+    "contract_arrays",
     "fit_svi",
     "implied_vol",
+    "option_quote",
+    "to_decimals",
 ]
