@@ -6,15 +6,45 @@ boolean array) and returns arrays. Floats live here; :mod:`oms_chain.risk.pricin
 """
 
 from oms_chain.risk.pricing.black import Greeks, black76, black76_price, bsm, bsm_price
+from oms_chain.risk.pricing.convert import (
+    NS_PER_YEAR,
+    ContractArrays,
+    contract_arrays,
+    option_quote,
+    to_decimals,
+)
 from oms_chain.risk.pricing.iv import IVReason, IVResult, implied_vol
+from oms_chain.risk.pricing.svi import (
+    ArbitrageReport,
+    ButterflyViolation,
+    CalendarViolation,
+    OptionQuote,
+    SVIFit,
+    SVIParams,
+    VolSurface,
+    fit_svi,
+)
 
 __all__ = [
+    "NS_PER_YEAR",
+    "ArbitrageReport",
+    "ButterflyViolation",
+    "CalendarViolation",
+    "ContractArrays",
     "Greeks",
     "IVReason",
     "IVResult",
+    "OptionQuote",
+    "SVIFit",
+    "SVIParams",
+    "VolSurface",
     "black76",
     "black76_price",
     "bsm",
     "bsm_price",
+    "contract_arrays",
+    "fit_svi",
     "implied_vol",
+    "option_quote",
+    "to_decimals",
 ]

@@ -228,7 +228,8 @@ def bsm(
     infinite, ``spot`` or ``strike`` is not positive, or ``t`` or ``vol`` is negative.
     """
     ic, s, k, tt, rr, qq, v = _prepare(is_call, spot, strike, t, r, q, vol, "spot")
-    return _greeks(ic, s, k, tt, rr, qq, v, forward=False)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _greeks(ic, s, k, tt, rr, qq, v, forward=False)
 
 
 def black76(
@@ -246,7 +247,8 @@ def black76(
     the same bad inputs as :func:`bsm`.
     """
     ic, f, k, tt, rr, _, v = _prepare(is_call, forward, strike, t, r, 0.0, vol, "forward")
-    return _greeks(ic, f, k, tt, rr, rr, v, forward=True)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _greeks(ic, f, k, tt, rr, rr, v, forward=True)
 
 
 def _tail_fix(
@@ -320,9 +322,10 @@ def bsm_price(
 ) -> Array:
     """Black-Scholes-Merton price only (the fast path of :func:`bsm`); same inputs and errors."""
     ic, s, k, tt, rr, qq, v = _prepare(is_call, spot, strike, t, r, q, vol, "spot")
-    df = np.exp(-rr * tt)
-    fwd = s * np.exp((rr - qq) * tt)
-    return _price(ic, fwd, k, tt, df, v)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        df = np.exp(-rr * tt)
+        fwd = s * np.exp((rr - qq) * tt)
+        return _price(ic, fwd, k, tt, df, v)
 
 
 def black76_price(
@@ -335,4 +338,5 @@ def black76_price(
 ) -> Array:
     """Black-76 price only (the fast path of :func:`black76`); same inputs and errors."""
     ic, f, k, tt, rr, _, v = _prepare(is_call, forward, strike, t, r, 0.0, vol, "forward")
-    return _price(ic, f, k, tt, np.exp(-rr * tt), v)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _price(ic, f, k, tt, np.exp(-rr * tt), v)
