@@ -31,7 +31,7 @@ from oms_chain.risk.margin import (
     venue_margin,
 )
 from oms_chain.risk.margin_config import PortfolioMarginConfig
-from oms_chain.risk.market import NS_PER_YEAR, MarketSnapshot, VolSurface
+from oms_chain.risk.market import NS_PER_YEAR, MarketSnapshot, VolFunction
 from oms_chain.risk.portfolio import PortfolioRisk, UnderlyingRisk, portfolio_risk
 from oms_chain.risk.var import (
     KupiecResult,
@@ -71,7 +71,7 @@ __all__ = [
     "VarResult",
     "VenueMargin",
     "VenueMarginRule",
-    "VolSurface",
+    "VolFunction",
     "closes_from_klines",
     "evaluate_alerts",
     "historical_var",

@@ -195,15 +195,20 @@ def _vols(
         else:
             missing.setdefault(und, []).append(j)
     for und, idx in missing.items():
+        ix = np.asarray(idx)
+        strikes = np.array([float(options[j][1].strike) for j in idx])
+        t_pos = np.maximum(t[ix], _T_EXPIRED)
+        fitted = market.surfaces.get(und)
+        if fitted is not None:
+            vols[ix] = fitted.implied_vol(strikes, t_pos)
+            continue
         if market.surface is None:
             names = ", ".join(options[j][1].symbol for j in idx[:5])
             raise InvalidInput(
                 f"no vol for {len(idx)} option(s) on {und} ({names}): give MarketSnapshot.vols "
-                "per contract id or a surface"
+                "per contract id, a VolSurface in MarketSnapshot.surfaces, or a surface function"
             )
-        ix = np.asarray(idx)
-        strikes = np.array([float(options[j][1].strike) for j in idx])
-        got = np.asarray(market.surface(und, strikes, np.maximum(t[ix], _T_EXPIRED)), dtype=float)
+        got = np.asarray(market.surface(und, strikes, t_pos), dtype=float)
         if got.shape != strikes.shape or not np.all(np.isfinite(got)) or np.any(got <= 0):
             raise InvalidInput(
                 f"vol surface for {und} must return positive finite vols of shape "

@@ -25,15 +25,13 @@ from oms_chain.model.checks import (
     check_str,
 )
 from oms_chain.model.errors import InvalidInput
+from oms_chain.risk.pricing import NS_PER_YEAR, VolSurface
 
-__all__ = ["NS_PER_YEAR", "MarketSnapshot", "VolSurface"]
-
-#: Nanoseconds in a year of 365 days: option times to expiry are measured in these years.
-NS_PER_YEAR = 365 * 86_400 * 1_000_000_000
+__all__ = ["NS_PER_YEAR", "MarketSnapshot", "VolFunction"]
 
 #: ``surface(underlying, strikes, t_years) -> vols``: annualized vols for arrays of strikes and
 #: times to expiry (years) of one underlying, same shape as ``strikes``.
-VolSurface = Callable[[str, npt.NDArray[np.float64], npt.NDArray[np.float64]], Any]
+VolFunction = Callable[[str, npt.NDArray[np.float64], npt.NDArray[np.float64]], Any]
 
 _DEFAULT_CASH = frozenset({"USD", "USDC", "USDT", "DAI"})
 _MAX_VOL = Decimal(20)
@@ -61,20 +59,24 @@ class MarketSnapshot:
         now_ns: the snapshot instant (integer ns since the epoch); times to expiry count from it.
         spots: index price in USD per underlying symbol (``{"ETH": Decimal("2000")}``), > 0.
         vols: annualized implied vol per option instrument id, > 0 and <= 20.
-        surface: optional :data:`VolSurface` used for options without an entry in ``vols``.
+        surfaces: per underlying, a fitted :class:`~oms_chain.risk.pricing.VolSurface` (SVI)
+            for options without an entry in ``vols``.
+        surface: optional :data:`VolFunction` for options found in neither.
         rate: risk-free rate (continuous, per year), between -1 and 1.
         carry: continuous carry / dividend yield per underlying (default 0), between -1 and 1.
         cash_symbols: asset symbols valued at one USD with no market risk.
 
     Raises:
         InvalidInput: a price is not a positive finite Decimal, a vol is out of (0, 20], a rate
-            out of [-1, 1], ``surface`` is not callable, or a symbol is empty.
+            out of [-1, 1], a surface is not a VolSurface, ``surface`` is not callable, or a
+            symbol is empty.
     """
 
     now_ns: int
     spots: Mapping[str, Decimal]
     vols: Mapping[str, Decimal] = field(default_factory=dict)
-    surface: VolSurface | None = None
+    surfaces: Mapping[str, VolSurface] = field(default_factory=dict)
+    surface: VolFunction | None = None
     rate: Decimal = Decimal(0)
     carry: Mapping[str, Decimal] = field(default_factory=dict)
     cash_symbols: frozenset[str] = _DEFAULT_CASH
@@ -87,6 +89,12 @@ class MarketSnapshot:
         object.__setattr__(
             self, "vols", _frozen_decimals(self.vols, "market vols", gt=Decimal(0), le=_MAX_VOL)
         )
+        if not isinstance(self.surfaces, Mapping):
+            raise InvalidInput("market surfaces must map underlying symbol to a VolSurface")
+        for key, surf in self.surfaces.items():
+            check_str(key, "market surfaces key")
+            check_instance(surf, f"market surfaces[{key!r}]", VolSurface, "a pricing.VolSurface")
+        object.__setattr__(self, "surfaces", MappingProxyType(dict(self.surfaces)))
         if self.surface is not None:
             check_callable(self.surface, "market surface", "a function (underlying, strikes, t)")
         object.__setattr__(
@@ -133,6 +141,7 @@ class MarketSnapshot:
             now_ns=self.now_ns,
             spots=merged,
             vols=self.vols,
+            surfaces=self.surfaces,
             surface=self.surface,
             rate=self.rate,
             carry=self.carry,

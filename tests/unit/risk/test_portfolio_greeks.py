@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from _riskbook_fixtures import BTC, DAY_NS, ETH, ETH_ARB, ETH_CEX, NOW, PERP, USDC, option
+from _riskbook_fixtures import BTC, DAY_NS, ETH, ETH_ARB, ETH_CEX, NOW, PERP, USDC, option, years
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,6 +15,7 @@ from oms_chain.model import InvalidInput
 from oms_chain.model.ids import AccountId, InstrumentId, VenueId
 from oms_chain.model.positions import Position, PositionKey
 from oms_chain.risk import Holding, MarketSnapshot, portfolio_risk
+from oms_chain.risk.pricing import SVIParams, VolSurface
 
 D = Decimal
 
@@ -88,6 +89,19 @@ def test_a_vol_surface_prices_options_without_a_quoted_vol():
     quoted = portfolio_risk(h, _market(vols={call.id: D("0.8")}))
     assert seen == [("ETH", [2000.0])]
     assert by_surface.value == quoted.value
+
+
+def test_a_fitted_svi_surface_gives_the_vol_of_an_unquoted_option():
+    call = option("C", 2200, 30)
+    t = years(30)
+    flat = SVIParams(a=0.64 * t, b=0.0, rho=0.0, m=0.0, sigma=0.1)  # 80 % everywhere
+    surf = VolSurface.from_params([t], [2000.0], [flat])
+    h = [Holding(instrument=call, quantity=D(1))]
+    by_svi = portfolio_risk(h, _market(surfaces={"ETH": surf}))
+    quoted = portfolio_risk(h, _market(vols={call.id: D("0.8")}))
+    assert float(by_svi.value) == pytest.approx(float(quoted.value), rel=1e-12)
+    with pytest.raises(InvalidInput, match=r"a pricing\.VolSurface"):
+        _market(surfaces={"ETH": object()})
 
 
 def test_a_position_becomes_a_holding_with_its_entry_price():
