@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from _riskbook_fixtures import BTC_PERP, ETH, NOW, PERP, USDC, bs, option, years
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oms_chain.model import ConfigError, InvalidInput
@@ -242,3 +242,76 @@ def test_a_position_on_its_own_collateral_and_every_underlying_of_a_portfolio():
     assert set(both) == {"BTC", "ETH"}
     with pytest.raises(InvalidInput, match="collateral must be >= 0"):
         position_liquidation_price(short_btc, D(-1), _market())
+
+
+_LEG = st.tuples(
+    st.sampled_from(["C", "P", "perp", "spot"]),
+    st.integers(min_value=1200, max_value=3000),  # strike
+    st.sampled_from([1, 7, 30, 90]),  # days to expiry
+    st.integers(min_value=-5, max_value=5).filter(bool),  # quantity
+)
+
+
+def _book(legs: list[tuple[str, int, int, int]]) -> tuple[list[Holding], MarketSnapshot]:
+    holdings, vols = [], {}
+    for kind, strike, days, qty in legs:
+        if kind in ("C", "P"):
+            c = option(kind, strike, days)
+            vols[c.id] = D("0.75")
+            holdings.append(Holding(instrument=c, quantity=D(qty)))
+        else:
+            # a perpetual without an entry price is marked at each snapshot's spot: give one so
+            # that re-marking at the liquidation price keeps its PnL
+            entry = D(2000) if kind == "perp" else None
+            inst = PERP if kind == "perp" else ETH
+            holdings.append(Holding(instrument=inst, quantity=D(qty), entry_price=entry))
+    return holdings, _market(**vols)
+
+
+@settings(max_examples=30)
+@given(legs=st.lists(_LEG, min_size=1, max_size=6))
+def test_margin_is_positively_homogeneous_and_order_free(legs: list[tuple[str, int, int, int]]):
+    holdings, m = _book(legs)
+    one = portfolio_margin(holdings, m)
+    doubled, _ = _book([(k, s, d, 2 * q) for k, s, d, q in legs])
+    two = portfolio_margin(doubled, m)
+    backwards = portfolio_margin(holdings[::-1], m)
+    assert one.maintenance >= 0
+    assert float(two.maintenance) == pytest.approx(2 * float(one.maintenance), rel=1e-9, abs=1e-9)
+    assert float(backwards.maintenance) == pytest.approx(float(one.maintenance), rel=1e-12)
+    assert one.initial == pytest.approx(one.maintenance * D("1.25"))
+
+
+@settings(max_examples=30)
+@given(legs=st.lists(_LEG, min_size=1, max_size=4), cash=st.integers(min_value=0, max_value=20_000))
+def test_every_reported_liquidation_price_is_a_root(
+    legs: list[tuple[str, int, int, int]], cash: int
+):
+    holdings, m = _book(legs)
+    holdings.append(Holding(instrument=USDC, quantity=D(cash)))
+    res = liquidation_price(holdings, m, "ETH")
+    for price in (res.below, res.above):
+        if price is not None:
+            at = portfolio_margin(holdings, m.with_spots({"ETH": price}))
+            gap = abs(float(at.equity - at.maintenance))
+            assert gap <= TOL * max(1.0, float(at.maintenance)), (price, gap)
+
+
+@given(
+    lower=st.one_of(st.floats(), st.integers(), st.booleans(), st.none()),
+    upper=st.one_of(st.floats(), st.integers()),
+)
+def test_liquidation_search_bounds_are_checked(lower: object, upper: object):
+    ok = (
+        isinstance(lower, int | float)
+        and not isinstance(lower, bool)
+        and isinstance(upper, int | float)
+        and not isinstance(upper, bool)
+        and 0 < lower < 1 < upper <= 1000
+    )
+    holdings = [Holding(instrument=PERP, quantity=D(1)), Holding(instrument=USDC, quantity=D(500))]
+    if ok:
+        liquidation_price(holdings, _market(), "ETH", lower=lower, upper=upper)  # type: ignore[arg-type]
+    else:
+        with pytest.raises(InvalidInput):
+            liquidation_price(holdings, _market(), "ETH", lower=lower, upper=upper)  # type: ignore[arg-type]
