@@ -25,8 +25,9 @@ from oms_chain.risk.pricing import Greeks, bsm, bsm_price
 Array = npt.NDArray[np.float64]
 
 SPOT, PERP, OPTION = 0, 1, 2
-#: Paths revalued at once: bounds the temporaries to a few tens of MB for 200 options.
-CHUNK = 8192
+#: (path, option) pairs revalued at once: ~1 MB per float64 temporary, so the pricer's dozens
+#: of passes stay in cache (8192 x 200 pairs at a time was 2x slower in CPU time here).
+CHUNK_PAIRS = 1 << 17
 _T_EXPIRED = 1e-12
 
 
@@ -88,7 +89,8 @@ class Book:
         """Full-revaluation PnL (USD) of the book for each row of ``spot_u`` (P, n_u): (P,).
 
         ``vol`` (m,) or (P, m) replaces the option vols; ``dt`` (years) ages the options.
-        Rows are revalued in chunks of :data:`CHUNK`, so memory stays bounded.
+        Rows are revalued in chunks of about :data:`CHUNK_PAIRS` (path, option) pairs, so
+        memory stays bounded and the temporaries stay in cache.
         """
         spot_u = np.asarray(spot_u, dtype=np.float64)
         out = (spot_u - self.spot0) @ self.linear_exposure()
@@ -97,8 +99,9 @@ class Book:
         qty = self.qty[self.opt]
         base = float(self.option_prices(self.spot0[self.opt_u]) @ qty)
         ou = self.opt_u
-        for lo in range(0, spot_u.shape[0], CHUNK):
-            hi = lo + CHUNK
+        rows = max(16, CHUNK_PAIRS // len(self.opt))
+        for lo in range(0, spot_u.shape[0], rows):
+            hi = lo + rows
             v = vol if vol is None or np.ndim(vol) == 1 else vol[lo:hi]
             prices = self.option_prices(spot_u[lo:hi, ou], v, dt)
             out[lo:hi] += prices @ qty - base
