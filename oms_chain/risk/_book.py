@@ -17,10 +17,10 @@ import numpy.typing as npt
 
 from oms_chain.model.assets import Asset
 from oms_chain.model.errors import InvalidInput
-from oms_chain.model.instruments import OptionContract, OptionKind, Perpetual
+from oms_chain.model.instruments import OptionContract, Perpetual
 from oms_chain.risk.holdings import Holding
-from oms_chain.risk.market import NS_PER_YEAR, MarketSnapshot
-from oms_chain.risk.pricing import Greeks, bsm, bsm_price
+from oms_chain.risk.market import MarketSnapshot
+from oms_chain.risk.pricing import Greeks, bsm, bsm_price, contract_arrays
 
 Array = npt.NDArray[np.float64]
 
@@ -47,7 +47,7 @@ class Book:
     opt: npt.NDArray[np.intp]  # (m,) position index of each option
     is_call: npt.NDArray[np.bool_]  # (m,)
     strike: Array  # (m,)
-    t: Array  # (m,) years to expiry, <= 0 when expired
+    t: Array  # (m,) years to expiry (ACT/365), 0 when expired
     vol: Array  # (m,)
     q: Array  # (m,) carry of the option's underlying
     rate: float
@@ -265,7 +265,8 @@ def compile_book(holdings: Sequence[Holding], market: MarketSnapshot) -> Book:
         else:
             rows.append((k, SPOT, qty, 0.0, h.label, h.venue))
     names = tuple(underlyings)
-    t = np.array([(c.expiry_ns - market.now_ns) / NS_PER_YEAR for _, c, _ in options])
+    arrays = contract_arrays([c for _, c, _ in options], market.now_ns)  # t clipped at 0
+    t = arrays.t
     opt_idx = np.array([r for r, _, _ in options], dtype=np.intp)
     return Book(
         underlyings=names,
@@ -278,9 +279,9 @@ def compile_book(holdings: Sequence[Holding], market: MarketSnapshot) -> Book:
         qty=np.array([r[2] for r in rows], dtype=np.float64),
         entry=np.array([r[3] for r in rows], dtype=np.float64),
         opt=opt_idx,
-        is_call=np.array([c.option_kind is OptionKind.CALL for _, c, _ in options], dtype=bool),
-        strike=np.array([float(c.strike) for _, c, _ in options], dtype=np.float64),
-        t=t.astype(np.float64),
+        is_call=arrays.is_call,
+        strike=arrays.strike,
+        t=t,
         vol=_vols(options, t, market),
         q=np.array([market.carry_float(u) for _, _, u in options], dtype=np.float64),
         rate=float(market.rate),
