@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from oms_chain.model import InvalidInput
 from oms_chain.model.ids import AccountId, InstrumentId, VenueId
+from oms_chain.model.instruments import SpotPair
 from oms_chain.model.positions import Position, PositionKey
 from oms_chain.risk import Holding, MarketSnapshot, portfolio_risk
 from oms_chain.risk.pricing import SVIParams, VolSurface
@@ -145,3 +146,16 @@ def test_market_snapshot_refuses_bad_prices_and_vols(spot: object, vol: object):
         MarketSnapshot(now_ns=NOW, spots={"ETH": spot})  # type: ignore[dict-item]
     with pytest.raises(InvalidInput):
         MarketSnapshot(now_ns=NOW, spots={"ETH": D(1)}, vols={"x": vol})  # type: ignore[dict-item]
+
+
+def test_a_spot_pair_position_counts_its_base_and_other_quotes_are_refused():
+    pair = SpotPair(base=ETH, quote=USDC)
+    risk = portfolio_risk([Holding(instrument=pair, quantity=D("-0.5"))], _market())
+    assert risk.by_underlying["ETH"].delta_usd == D(-1000)
+    eth_btc = SpotPair(base=ETH, quote=BTC)
+    with pytest.raises(InvalidInput, match="BTC is not a cash asset"):
+        portfolio_risk([Holding(instrument=eth_btc, quantity=D(1))], _market())
+    with pytest.raises(InvalidInput, match="holdings must be a sequence"):
+        portfolio_risk("ETH", _market())  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match=r"holdings\[0\] must be a Holding"):
+        portfolio_risk([ETH], _market())  # type: ignore[list-item]
