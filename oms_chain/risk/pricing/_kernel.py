@@ -15,6 +15,8 @@ Elements with ``vol * sqrt(t) == 0`` are left to the caller (``black._limits``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -190,7 +192,7 @@ def greeks_into(
         hi = min(lo + CHUNK, n)
         m = hi - lo
         cc, ss, kk, tt, rr, vv = (_slice(a, lo, hi) for a in (c, s, k, t, r, v))
-        qq = None if q is None else _slice(q, lo, hi)
+        qq: Any = None if q is None else _slice(q, lo, hi)
         n1, n2 = _prologue(cc, ss, kk, tt, rr, qq, vv, w, m)
         b = w.buf
         sqt, st, df, cq, d1, d2, e1 = (
@@ -266,5 +268,5 @@ def greeks_into(
             ch -= big_b
 
 
-def _slice(a: npt.NDArray[np.generic], lo: int, hi: int) -> npt.NDArray[np.generic]:
+def _slice(a: Any, lo: int, hi: int) -> Any:
     return a if a.ndim == 0 else a[lo:hi]
