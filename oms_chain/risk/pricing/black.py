@@ -12,12 +12,15 @@ forward, delta a step (0 or the discount factor at the money), the other Greeks 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from oms_chain.model.errors import InvalidInput
+from oms_chain.risk.pricing import _kernel
 from oms_chain.risk.pricing._erf import erfcx_nonneg, norm_cdf
 
 __all__ = ["Greeks", "black76", "black76_price", "bsm", "bsm_price"]
@@ -124,7 +127,7 @@ def _prepare(
     return ic, s, k, tt, rr, qq, v
 
 
-def _greeks(
+def _greeks_reference(
     is_call: Array,
     under: Array,
     strike: Array,
@@ -135,7 +138,10 @@ def _greeks(
     *,
     forward: bool,
 ) -> Greeks:
-    """Shared kernel. For Black-76 ``under`` is the forward and ``q`` is ignored (= r)."""
+    """Straightforward formulas; the fused kernel's reference and its zero-vol / zero-time path.
+
+    For Black-76 ``under`` is the forward and ``q`` is ignored (= r).
+    """
     sign = np.where(is_call, 1.0, -1.0)
     sqrt_t = np.sqrt(t)
     sig_t = vol * sqrt_t
@@ -212,6 +218,67 @@ def _greeks(
     )
 
 
+def _flat(args: tuple[npt.NDArray[np.generic], ...]) -> tuple[tuple[int, ...], list[Any]]:
+    """Broadcast shape, and each argument as a 0-d array (a scalar) or a flat array of it."""
+    shape = np.broadcast_shapes(*(a.shape for a in args))
+    flat: list[Any] = []
+    for a in args:
+        if a.size == 1:
+            flat.append(a.reshape(()))
+        elif a.shape == shape:
+            flat.append(np.ravel(a))
+        else:
+            flat.append(np.ascontiguousarray(np.broadcast_to(a, shape)).ravel())
+    return shape, flat
+
+
+def _fast_greeks(
+    is_call: Array,
+    under: Array,
+    strike: Array,
+    t: Array,
+    r: Array,
+    q: Array,
+    vol: Array,
+    *,
+    forward: bool,
+) -> Greeks:
+    shape, (c, s, k, tt, rr, qq, v) = _flat((is_call, under, strike, t, r, q, vol))
+    n = math.prod(shape)
+    outs = tuple(np.empty(n) for _ in range(9))
+    _kernel.greeks_into(outs, c, s, k, tt, rr, None if forward else qq, v)
+    degenerate = np.flatnonzero(np.ravel(np.broadcast_to(vol * np.sqrt(t) <= 0.0, shape)))
+    if degenerate.size:
+        sub = [np.broadcast_to(a, (n,))[degenerate] for a in (c, s, k, tt, rr, qq, v)]
+        ref = _greeks_reference(*sub, forward=forward)
+        for o, name in zip(outs, Greeks.__slots__, strict=True):
+            o[degenerate] = getattr(ref, name)
+    return Greeks(*(o.reshape(shape) for o in outs))
+
+
+def _fast_price(
+    is_call: Array,
+    under: Array,
+    strike: Array,
+    t: Array,
+    r: Array,
+    q: Array,
+    vol: Array,
+    *,
+    forward: bool,
+) -> Array:
+    shape, (c, s, k, tt, rr, qq, v) = _flat((is_call, under, strike, t, r, q, vol))
+    n = math.prod(shape)
+    out = np.empty(n)
+    _kernel.price_into(out, c, s, k, tt, rr, None if forward else qq, v)
+    degenerate = np.flatnonzero(np.ravel(np.broadcast_to(vol * np.sqrt(t) <= 0.0, shape)))
+    if degenerate.size:
+        sub = [np.broadcast_to(a, (n,))[degenerate] for a in (c, s, k, tt, rr, qq, v)]
+        ref = _greeks_reference(*sub, forward=forward)
+        out[degenerate] = ref.price
+    return out.reshape(shape)
+
+
 def bsm(
     is_call: npt.ArrayLike,
     spot: npt.ArrayLike,
@@ -229,7 +296,7 @@ def bsm(
     """
     ic, s, k, tt, rr, qq, v = _prepare(is_call, spot, strike, t, r, q, vol, "spot")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _greeks(ic, s, k, tt, rr, qq, v, forward=False)
+        return _fast_greeks(ic, s, k, tt, rr, qq, v, forward=False)
 
 
 def black76(
@@ -248,7 +315,7 @@ def black76(
     """
     ic, f, k, tt, rr, _, v = _prepare(is_call, forward, strike, t, r, 0.0, vol, "forward")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _greeks(ic, f, k, tt, rr, rr, v, forward=True)
+        return _fast_greeks(ic, f, k, tt, rr, rr, v, forward=True)
 
 
 def _tail_fix(
@@ -288,7 +355,7 @@ def _tail_fix(
     return pr.reshape(shape)
 
 
-def _price(
+def _price_reference(
     is_call: Array,
     fwd: Array,
     strike: Array,
@@ -323,9 +390,7 @@ def bsm_price(
     """Black-Scholes-Merton price only (the fast path of :func:`bsm`); same inputs and errors."""
     ic, s, k, tt, rr, qq, v = _prepare(is_call, spot, strike, t, r, q, vol, "spot")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        df = np.exp(-rr * tt)
-        fwd = s * np.exp((rr - qq) * tt)
-        return _price(ic, fwd, k, tt, df, v)
+        return _fast_price(ic, s, k, tt, rr, qq, v, forward=False)
 
 
 def black76_price(
@@ -339,4 +404,4 @@ def black76_price(
     """Black-76 price only (the fast path of :func:`black76`); same inputs and errors."""
     ic, f, k, tt, rr, _, v = _prepare(is_call, forward, strike, t, r, 0.0, vol, "forward")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _price(ic, f, k, tt, np.exp(-rr * tt), v)
+        return _fast_price(ic, f, k, tt, rr, rr, v, forward=True)

@@ -41,7 +41,7 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _EPS = float(np.finfo(np.float64).eps)
 _MAX_ITER = 60
-_STEP_TOL = 1e-12  # relative Halley step; the step after it is below 1e-30
+_STEP_TOL = 1e-8  # relative Halley step accepted as the last (cubic: next error ~1e-24)
 
 
 class IVReason(IntEnum):
@@ -103,6 +103,59 @@ def _objective(
     return f, f1, f2
 
 
+# Acklam's rational approximation of the inverse normal CDF (relative error ~1.2e-9), used only
+# for initial guesses; the coefficients are his.
+_ACK_A = (
+    -3.969683028665376e01,
+    2.209460984245205e02,
+    -2.759285104469687e02,
+    1.383577518672690e02,
+    -3.066479806614716e01,
+    2.506628277459239e00,
+)
+_ACK_B = (
+    -5.447609879822406e01,
+    1.615858368580409e02,
+    -1.556989798598866e02,
+    6.680131188771972e01,
+    -1.328068155288572e01,
+)
+_ACK_C = (
+    -7.784894002430293e-03,
+    -3.223964580411365e-01,
+    -2.400758277161838e00,
+    -2.549732539343734e00,
+    4.374664141464968e00,
+    2.938163982698783e00,
+)
+_ACK_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
+_ACK_LOW = math.log(0.02425)
+
+
+def _inv_norm_cdf_log(lp: Array) -> Array:
+    """N^{-1}(exp(lp)) for lp <= ln(1/2), without forming exp(lp) in the tail."""
+    q = np.sqrt(-2.0 * lp)
+    num = _ACK_C[0] * q
+    for coef in _ACK_C[1:5]:
+        num = (num + coef) * q
+    num = num + _ACK_C[5]
+    den = _ACK_D[0] * q
+    for coef in _ACK_D[1:]:
+        den = (den + coef) * q
+    tail = num / (den + 1.0)
+    qc = np.exp(lp) - 0.5
+    rr = qc * qc
+    num = _ACK_A[0] * rr
+    for coef in _ACK_A[1:5]:
+        num = (num + coef) * rr
+    num = (num + _ACK_A[5]) * qc
+    den = _ACK_B[0] * rr
+    for coef in _ACK_B[1:]:
+        den = (den + coef) * rr
+    central = num / (den + 1.0)
+    return np.where(lp < _ACK_LOW, tail, central)
+
+
 def _initial_guess(x: Array, lower: npt.NDArray[np.bool_], target: Array, s_c: Array) -> Array:
     ax = -x
     s = np.empty_like(x)
@@ -118,14 +171,10 @@ def _initial_guess(x: Array, lower: npt.NDArray[np.bool_], target: Array, s_c: A
         s[lo] = np.minimum(sl, s_c[lo])
     up = ~lower
     if up.any():
-        # u ~ 2 N(-s/2) for large s, x small: ln u ~ -s^2/8 + ln(4 / (s sqrt(2 pi))).
-        tu = target[up]
-        su = np.sqrt(np.maximum(-8.0 * tu, 0.0))
-        for _ in range(2):
-            corr = np.log(4.0 / (np.maximum(su, 1e-3) * math.sqrt(2 * math.pi)))
-            corr = np.minimum(corr, 0.0)
-            su = np.sqrt(np.maximum(-8.0 * (tu - corr), 0.0))
-        s[up] = np.maximum(su, s_c[up])
+        # For large s, u ~ 2 cosh(x/2) N(-s/2) (exact at x = 0): invert it.
+        xu = x[up]
+        lp = target[up] - np.log(2.0 * np.cosh(0.5 * xu))
+        s[up] = np.maximum(-2.0 * _inv_norm_cdf_log(np.minimum(lp, math.log(0.5))), s_c[up])
     return np.where(s > 0.0, s, np.where(s_c > 0, 0.5 * s_c, 1e-3))
 
 

@@ -95,17 +95,19 @@ def test_against_vollib_lets_be_rational():
     f = black76_price(c, s, k, t, r, v)
     ours = implied_vol(p, c, s, k, t, r, q).vol
     ours76 = implied_vol(f, c, s, k, t, r, model="black76").vol
+    # skip where the price does not determine the vol (no time value above rounding, or none)
+    determined = bsm(c, s, k, t, r, q, v).vega * v > 1e-6 * p
     checked = 0
     for i in range(n):
         flag = "c" if c[i] else "p"
-        if p[i] < 1e-8 * s:
+        if p[i] < 1e-8 * s or not determined[i]:
             continue
         ref = bsm_iv(float(p[i]), s, float(k[i]), float(t[i]), r, q, flag)
         ref76 = black_iv(float(f[i]), s, float(k[i]), r, float(t[i]), flag)
         assert ours[i] == pytest.approx(ref, rel=1e-9), i
         assert ours76[i] == pytest.approx(ref76, rel=1e-9), i
         checked += 1
-    assert checked > 250
+    assert checked > 200
 
 
 def test_against_quantlib_black_implied_std_dev():
