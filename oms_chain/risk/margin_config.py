@@ -10,7 +10,10 @@ Defaults follow Deribit's segregated portfolio margin (S:PM) where Deribit docum
   0.5), down = vol x (1 - 0.25 x (30 / days)^power), power 0.3 under 30 days and 0.13 beyond
   (Deribit's BTC parameters priceRange 0.16, volRangeUp 0.5, volRangeDown 0.25,
   minVolForShockUp 0.5, shortTermVegaPower 0.3, longTermVegaPower 0.13, as listed by
-  docs.oreome.com "Advanced Risk Scenarios", which mimics Deribit's margin calculation).
+  docs.oreome.com "Advanced Risk Scenarios", which mimics Deribit's margin calculation; its
+  printed down formula repeats volRangeUp, which we read as the volRangeDown it lists).
+* Maintenance margin is the worst scenario loss (deribit.com/pages/docs/portfoliomargin:
+  "determined by calculating the maximum loss"), plus the contingencies below.
 * Contingencies: 0.01 underlying units (1 % of spot) per net short option per strike and 1 % of
   the underlying value of offsetting futures (deribit.com/pages/docs/portfoliomargin).
 
