@@ -9,6 +9,7 @@ import pytest
     [
         "oms_chain.model",
         "oms_chain.risk",
+        "oms_chain.risk.pricing",
         "oms_chain.routing",
         "oms_chain.venues",
         "oms_chain.engine",
