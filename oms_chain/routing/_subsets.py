@@ -18,7 +18,14 @@ import numpy as np
 if TYPE_CHECKING:
     from oms_chain.routing.optimizer import _Model
 
-__all__ = ["SMALL_EXHAUSTIVE", "all_masks", "best_subsets", "dual_table", "elimination_masks"]
+__all__ = [
+    "SMALL_EXHAUSTIVE",
+    "all_masks",
+    "best_subsets",
+    "dual_table",
+    "elimination_masks",
+    "free_sources",
+]
 
 COMPLETIONS = 24  # nodes completed into real subsets per level of the tree search
 SMALL_EXHAUSTIVE = 8  # up to this many sources, score every subset outright (no tree)
@@ -58,10 +65,20 @@ def best_subsets(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:
     of the subsets scored so far are cut (the floor starts from :func:`seed_masks` and rises
     as each level completes its most promising nodes into real subsets), as are those whose
     minimum sizes exceed the amount, whose capacities cannot reach it or that hold two
-    sources sharing a pool; the leaves left are scored by the model."""
+    sources sharing a pool; the leaves left are scored by the model.
+
+    Free sources (:func:`free_sources`) are in every subset: with them the score is never
+    lower, and a subset with one of them idle only repeats the subset without it (the repeats
+    of a few idle books could fill all ``k`` places and raise the floor above a better subset
+    the coarse model underestimates)."""
     n = len(model.sources)
-    if n <= SMALL_EXHAUSTIVE:
-        masks = all_masks(n)
+    free = free_sources(model)
+    costly = int(n - free.sum())
+    if costly <= SMALL_EXHAUSTIVE:
+        masks = np.zeros(((1 << costly) - (0 if free.any() else 1), n), dtype=bool)
+        if costly:
+            masks[len(masks) - (1 << costly) + 1 :, ~free] = all_masks(costly)
+        masks[:, free] = True
         scores = model.score(masks)
         order = np.argsort(-scores, kind="stable")[:k]
         return masks[order], scores[order]
@@ -78,7 +95,7 @@ def best_subsets(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:
         top = sorted((v for v in known.values() if v > _NEG), reverse=True)
         return top[k - 1] if len(top) >= k else _NEG
 
-    floor = scored(seed_masks(n))
+    floor = scored(seed_masks(n) | free)
     lam, table = model.dual()
     helps = np.maximum(table, 0.0)
     offset = lam * model.amount
@@ -87,14 +104,15 @@ def best_subsets(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:
         conflict[i, j] = conflict[j, i] = True
     cap = model.cap
     # decide the sources whose dual values vary most first: they cut the tree soonest
-    order = np.argsort(-(table.max(axis=1) - np.minimum(table.min(axis=1), 0.0)))
-    chosen = np.zeros((1, n), dtype=bool)
-    open_ = np.ones((1, n), dtype=bool)
+    spread = table.max(axis=1) - np.minimum(table.min(axis=1), 0.0)
+    order = [d for d in np.argsort(-spread).tolist() if not free[d]]
+    chosen = free[None, :].copy()
+    open_ = ~chosen
     # each node's dual bound at every trial price, kept up to date as sources are decided
-    duals = (offset + helps.sum(axis=0))[None, :]
-    lo_sum = np.zeros(1)
+    duals = (offset + helps[~free].sum(axis=0) + table[free].sum(axis=0))[None, :]
+    lo_sum = np.full(1, float(model.lo[free].sum()))
     reach = np.full(1, float(cap.sum()))
-    for d in order.tolist():
+    for d in order:
         ok = ~(chosen & conflict[d]).any(axis=1)
         with_d = chosen[ok]
         with_d[:, d] = True
@@ -126,6 +144,21 @@ def best_subsets(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:
     scores = np.array([known[c] for c in codes])
     best = np.lexsort((np.array(codes), -scores))[:k]
     return leaves[best], scores[best]
+
+
+def free_sources(model: _Model) -> np.ndarray:
+    """Sources that cost nothing to include (bool per source): no fixed cost, no minimum size,
+    no inventory group and no pool shared with another source (a CEX book, typically). Adding
+    one to a subset never lowers its best split (it can stay idle), so the search keeps them
+    in every subset rather than branching on them."""
+    p = model.p
+    free = np.array(
+        [f == 0 and lo == 0 and g < 0 for f, lo, g in zip(p.fixed, p.lo, p.group, strict=True)],
+        dtype=bool,
+    )
+    for i, j in p.conflicts:
+        free[i] = free[j] = False
+    return free
 
 
 def rows_dot(rows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
