@@ -105,14 +105,14 @@ def best_subsets(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:
     cap = model.cap
     # decide the sources whose dual values vary most first: they cut the tree soonest
     spread = table.max(axis=1) - np.minimum(table.min(axis=1), 0.0)
-    order = [d for d in np.argsort(-spread).tolist() if not free[d]]
+    decide = [d for d in np.argsort(-spread).tolist() if not free[d]]
     chosen = free[None, :].copy()
     open_ = ~chosen
     # each node's dual bound at every trial price, kept up to date as sources are decided
     duals = (offset + helps[~free].sum(axis=0) + table[free].sum(axis=0))[None, :]
     lo_sum = np.full(1, float(model.lo[free].sum()))
     reach = np.full(1, float(cap.sum()))
-    for d in order:
+    for d in decide:
         ok = ~(chosen & conflict[d]).any(axis=1)
         with_d = chosen[ok]
         with_d[:, d] = True
