@@ -25,6 +25,7 @@ __all__ = [
     "dual_table",
     "elimination_masks",
     "free_sources",
+    "upper_table",
 ]
 
 COMPLETIONS = 24  # nodes completed into real subsets per level of the tree search
@@ -53,6 +54,50 @@ def dual_table(model: _Model) -> tuple[np.ndarray, np.ndarray]:
         above = np.searchsorted(-model.seg_slope, -lam, side="left")  # steeper than λ
         table += run_gain[:, above] - lam * run_len[:, above]
     return lam, table
+
+
+def upper_table(model: _Model, lam: np.ndarray, *, monotone: bool) -> np.ndarray:
+    """Upper dual values of every source at trial prices ``lam`` (sources x prices): the most
+    ``u_i(x) − fixed_i − λ·x`` over ``lo_i ≤ x ≤ cap_i``, where ``u_i`` bounds a concave value
+    from above between its sample points.
+
+    Between two samples a concave function lies below the lines of the neighbouring chords
+    (extended): on a segment, ``u`` is the lower of the previous and the next chord's line,
+    and it peaks where they cross; on the first and last segments the one neighbour's line.
+    A source with a single segment is bounded by its last value when values only grow
+    (``monotone``, exact input), else not at all (+inf). So for any subset and any price,
+    ``λ·amount + Σ_{i∈S} upper_i(λ)`` is at least the subset's best exact net value."""
+    n = len(model.sources)
+    table = np.empty((n, len(lam)))
+    for i, segments in enumerate(model._segments):
+        if not segments:  # pinned at its minimum size: exact
+            table[i] = model.base[i] - model.lo[i] * lam
+            continue
+        length = np.array([seg[0] for seg in segments], dtype=float)
+        gain = np.array([seg[1] for seg in segments], dtype=float)
+        slope = gain / length
+        d = np.concatenate([[0.0], np.cumsum(length)])  # sample points, from lo
+        w = np.concatenate([[0.0], np.cumsum(gain)])
+        if len(segments) == 1:
+            if not monotone:
+                table[i] = np.inf
+                continue
+            px, py = d, np.array([w[1], w[1]])
+        else:
+            py = w.copy()
+            py[0] = w[1] - slope[1] * length[0]  # first segment: the next chord's line
+            py[-1] = w[-2] + slope[-2] * length[-1]  # last segment: the previous chord's line
+            px = d
+            if len(segments) > 2:  # inner segments: where the neighbouring lines cross
+                prev, here, nxt = slope[:-2], slope[1:-1], slope[2:]
+                span = prev - nxt
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    run = np.where(span > 0, length[1:-1] * (here - nxt) / span, 0.0)
+                px = np.concatenate([px, d[1:-2] + run])
+                py = np.concatenate([py, w[1:-2] + prev * run])
+        best = (py[:, None] - px[:, None] * lam[None, :]).max(axis=0)
+        table[i] = model.base[i] - model.lo[i] * lam + best
+    return table
 
 
 def best_subsets(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:

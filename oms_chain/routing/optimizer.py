@@ -62,7 +62,13 @@ from oms_chain.routing._problem import (
     min_output,
     negated_cost,
 )
-from oms_chain.routing._subsets import best_subsets, dual_table, elimination_masks, rows_dot
+from oms_chain.routing._subsets import (
+    best_subsets,
+    dual_table,
+    elimination_masks,
+    rows_dot,
+    upper_table,
+)
 from oms_chain.routing.baselines import greedy_of, single_of
 from oms_chain.routing.plan import (
     DEFAULT_MAX_PRICE_IMPACT_BPS,
@@ -161,6 +167,7 @@ class _Model:
             self._segments[i] = _concave_segments(pts, [self.exact[i](p) for p in pts])
         self._dirty.clear()
         self._dual: tuple[np.ndarray, np.ndarray] | None = None
+        self._upper: np.ndarray | None = None
         seg_src: list[int] = []
         seg_len: list[int] = []
         seg_gain: list[int] = []
@@ -191,6 +198,15 @@ class _Model:
         if self._dual is None:
             self._dual = dual_table(self)
         return self._dual
+
+    def upper(self, mask: np.ndarray) -> float:
+        """An upper bound on the exact best net value of one subset (bool row), for concave
+        values: :func:`~oms_chain.routing._subsets.upper_table` at every trial price of the
+        dual, the least of them (+inf when a source's curve has a single segment)."""
+        lam, _ = self.dual()
+        if self._upper is None:
+            self._upper = upper_table(self, lam, monotone=not self.p.exact_output)
+        return float((lam * self.amount + self._upper[mask].sum(axis=0)).min())
 
     def score(self, masks: np.ndarray) -> np.ndarray:
         """Approximate best net value of each subset (rows of a bool matrix); -inf if
@@ -343,12 +359,20 @@ class _Model:
         active: Sequence[int],
         resolution: int = _POLISH_RESOLUTION,
         start_step: int | None = None,
-    ) -> list[int]:
+        target: float | None = None,
+    ) -> tuple[list[int], float | None]:
         """Pairwise exact transfers between active sources, shrinking the step (module doc)
-        from ``start_step`` (default: the grid spacing) to ``amount / resolution``."""
+        from ``start_step`` (default: the grid spacing) to ``amount / resolution``.
+
+        Returns the allocation and, if the polish gave up early, an upper bound on the
+        subset's best net value (else ``None``). It gives up when that bound is below
+        ``target``: once no transfer of ``t`` helps, each source's value changes by at most
+        ``λ·δ + (loss − gain)`` for a move ``δ`` (concavity, any price ``λ`` between the
+        largest gain and the least loss per unit), so no split of these sources beats the
+        current net by more than ``Σ (loss_i − gain_i)``."""
         x = list(x)
         if len(active) < 2:
-            return x
+            return x, None
         f = self.exact
         p = self.p
         group, caps = p.group, p.group_cap
@@ -410,7 +434,11 @@ class _Model:
                     losses[k] = f[k](x[k]) - f[k](x[k] - t) if x[k] - t >= floor[k] else -_NEG
             # no transfer of t helps any more (gains and losses are current)
             if t <= t_min:
-                return x
+                return x, None
+            if target is not None:
+                bound = self.net(x) + sum(losses[i] - gains[i] for i in active)
+                if bound < target:  # (an infinite loss, at a limit, never gives up)
+                    return x, bound
             t = max(t_min, t // _SHRINK)
 
     def net(self, x: Sequence[int]) -> int:
@@ -563,6 +591,12 @@ def route_exact_output(
     return _plan(model, x, single, greedy, bound)
 
 
+def _slack(net: int, n: int) -> float:
+    """What the float upper bound may be off by at a net value (rounding of the float model
+    and of each exact quote)."""
+    return 1e-9 * abs(net) + 1_000.0 * n
+
+
 def _solve(
     problem: Problem, compare_greedy: bool
 ) -> tuple[_Model, list[int], Baseline | None, Baseline | None]:
@@ -584,6 +618,8 @@ def _solve(
                 fresh >= _CANDIDATES and scores[row] + 2 * error < best_net
             ):
                 break
+            if best_x is not None and model.upper(masks[row]) < best_net - _slack(best_net, n):
+                continue  # even the concave upper bound of this subset is below the best
             active = np.flatnonzero(masks[row]).tolist()
             start = model.split(active)
             if start is None:
@@ -594,14 +630,16 @@ def _solve(
             seen.add(used)
             fresh += 1
             order = sorted(used)
-            x = model.polish(start, order, _COARSE_RESOLUTION)
+            target = None if best_x is None else best_net - _slack(best_net, n)
+            x, bound = model.polish(start, order, _COARSE_RESOLUTION, target=target)
             net = model.net(x)
-            if best_x is None or net >= best_net - abs(best_net) * _FINE_MARGIN:
+            if bound is None and (best_x is None or net >= best_net - abs(best_net) * _FINE_MARGIN):
                 # a candidate far below the best cannot catch up below the coarse step
                 coarse_step = max(1, problem.amount // _COARSE_RESOLUTION)
-                x = model.polish(x, order, start_step=coarse_step)
+                x, bound = model.polish(x, order, start_step=coarse_step, target=target)
                 net = model.net(x)
-            error = max(error, net - float(scores[row]))
+            # what the polish gained over the model's score (a bound of it, if it gave up)
+            error = max(error, (net if bound is None else bound) - float(scores[row]))
             if best_x is None or net > best_net:
                 best_x, best_net = x, net
             model.refine(x, sorted(used))
