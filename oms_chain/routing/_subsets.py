@@ -9,6 +9,7 @@ least bound over ``λ`` is the water-filled score itself, so the bound is tight 
 
 from __future__ import annotations
 
+import heapq
 from functools import cache
 from itertools import combinations
 from typing import TYPE_CHECKING
@@ -68,35 +69,44 @@ def upper_table(model: _Model, lam: np.ndarray, *, monotone: bool) -> np.ndarray
     (``monotone``, exact input), else not at all (+inf). So for any subset and any price,
     ``λ·amount + Σ_{i∈S} upper_i(λ)`` is at least the subset's best exact net value."""
     n = len(model.sources)
-    table = np.empty((n, len(lam)))
+    px: list[float] = []  # the breakpoints of every u_i, from lo_i, source after source
+    py: list[float] = []
+    starts: list[int] = []
+    unbounded = np.zeros(n, dtype=bool)
     for i, segments in enumerate(model._segments):
-        if not segments:  # pinned at its minimum size: exact
-            table[i] = model.base[i] - model.lo[i] * lam
+        starts.append(len(px))
+        m = len(segments)
+        if m <= 1:  # pinned at its minimum size (exact), or a single chord
+            top = float(segments[0][1]) if m else 0.0
+            length = float(segments[0][0]) if m else 0.0
+            px += [0.0, length]
+            py += [top, top]
+            unbounded[i] = m == 1 and not monotone
             continue
-        length = np.array([seg[0] for seg in segments], dtype=float)
-        gain = np.array([seg[1] for seg in segments], dtype=float)
-        slope = gain / length
-        d = np.concatenate([[0.0], np.cumsum(length)])  # sample points, from lo
-        w = np.concatenate([[0.0], np.cumsum(gain)])
-        if len(segments) == 1:
-            if not monotone:
-                table[i] = np.inf
-                continue
-            px, py = d, np.array([w[1], w[1]])
-        else:
-            py = w.copy()
-            py[0] = w[1] - slope[1] * length[0]  # first segment: the next chord's line
-            py[-1] = w[-2] + slope[-2] * length[-1]  # last segment: the previous chord's line
-            px = d
-            if len(segments) > 2:  # inner segments: where the neighbouring lines cross
-                prev, here, nxt = slope[:-2], slope[1:-1], slope[2:]
-                span = prev - nxt
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    run = np.where(span > 0, length[1:-1] * (here - nxt) / span, 0.0)
-                px = np.concatenate([px, d[1:-2] + run])
-                py = np.concatenate([py, w[1:-2] + prev * run])
-        best = (py[:, None] - px[:, None] * lam[None, :]).max(axis=0)
-        table[i] = model.base[i] - model.lo[i] * lam + best
+        d, w = 0.0, 0.0
+        slopes = [gain / length for length, gain in segments]
+        for k, (length, gain) in enumerate(segments):
+            if k == 0:  # first segment: the next chord's line, extended back to lo
+                px.append(0.0)
+                py.append(gain - slopes[1] * length)
+            else:
+                px.append(d)
+                py.append(w)
+                if k < m - 1:  # inner segment: where the neighbouring lines cross
+                    span = slopes[k - 1] - slopes[k + 1]
+                    if span > 0:
+                        run = length * (slopes[k] - slopes[k + 1]) / span
+                        px.append(d + run)
+                        py.append(w + slopes[k - 1] * run)
+            d += length
+            w += gain
+        px.append(d)  # last segment: the previous chord's line, extended to the cap
+        py.append(w - segments[-1][1] + slopes[-2] * segments[-1][0])
+    x = np.array(px)
+    values = np.array(py)[:, None] - x[:, None] * lam[None, :]
+    table = np.maximum.reduceat(values, np.array(starts), axis=0)
+    table += model.base[:, None] - model.lo[:, None] * lam[None, :]
+    table[unbounded] = np.inf
     return table
 
 
@@ -129,16 +139,20 @@ def best_subsets(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:
         return masks[order], scores[order]
     weights = np.int64(1) << np.arange(n, dtype=np.int64)
     known: dict[int, float] = {}  # subset code -> score, of every subset scored so far
+    leaders: list[float] = []  # the k best finite scores known, best first
 
     def scored(masks: np.ndarray) -> float:
         """Score ``masks`` (new ones only) and return the k-th best score known."""
         codes = (masks.astype(np.int64) @ weights).tolist()
-        fresh = [r for r, c in enumerate(codes) if c and c not in known]
+        fresh: dict[int, int] = {}  # code -> row, each new subset once
+        for r, c in enumerate(codes):
+            if c and c not in known and c not in fresh:
+                fresh[c] = r
         if fresh:
-            values = model.score(masks[fresh]).tolist()
-            known.update((codes[r], v) for r, v in zip(fresh, values, strict=True))
-        top = sorted((v for v in known.values() if v > _NEG), reverse=True)
-        return top[k - 1] if len(top) >= k else _NEG
+            values = model.score(masks[list(fresh.values())]).tolist()
+            known.update(zip(fresh, values, strict=True))
+            leaders[:] = heapq.nlargest(k, leaders + [v for v in values if v > _NEG])
+        return leaders[k - 1] if len(leaders) >= k else _NEG
 
     floor = scored(seed_masks(n) | free)
     lam, table = model.dual()

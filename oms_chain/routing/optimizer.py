@@ -199,14 +199,16 @@ class _Model:
             self._dual = dual_table(self)
         return self._dual
 
-    def upper(self, mask: np.ndarray) -> float:
-        """An upper bound on the exact best net value of one subset (bool row), for concave
-        values: :func:`~oms_chain.routing._subsets.upper_table` at every trial price of the
-        dual, the least of them (+inf when a source's curve has a single segment)."""
+    def upper(self, masks: np.ndarray) -> np.ndarray:
+        """Upper bounds on the exact best net value of subsets (rows of a bool matrix), for
+        concave values: :func:`~oms_chain.routing._subsets.upper_table` at every trial price
+        of the dual, the least of them (+inf with a single-chord curve in exact output)."""
         lam, _ = self.dual()
         if self._upper is None:
             self._upper = upper_table(self, lam, monotone=not self.p.exact_output)
-        return float((lam * self.amount + self._upper[mask].sum(axis=0)).min())
+        with np.errstate(invalid="ignore"):
+            values = lam * self.amount + rows_dot(masks.astype(float), self._upper)
+        return np.where(np.isnan(values), np.inf, values).min(axis=1)
 
     def score(self, masks: np.ndarray) -> np.ndarray:
         """Approximate best net value of each subset (rows of a bool matrix); -inf if
@@ -613,12 +615,14 @@ def _solve(
             masks = elimination_masks(model, n)
             scores = model.score(masks)
         fresh = 0
-        for row in np.argsort(-scores, kind="stable")[: _CANDIDATES * 4].tolist():
+        rows = np.argsort(-scores, kind="stable")[: _CANDIDATES * 4]
+        uppers = dict(zip(rows.tolist(), model.upper(masks[rows]).tolist(), strict=True))
+        for row in rows.tolist():
             if not np.isfinite(scores[row]) or (
                 fresh >= _CANDIDATES and scores[row] + 2 * error < best_net
             ):
                 break
-            if best_x is not None and model.upper(masks[row]) < best_net - _slack(best_net, n):
+            if best_x is not None and uppers[row] < best_net - _slack(best_net, n):
                 continue  # even the concave upper bound of this subset is below the best
             active = np.flatnonzero(masks[row]).tolist()
             start = model.split(active)

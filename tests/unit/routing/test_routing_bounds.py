@@ -94,7 +94,7 @@ def test_the_envelope_and_the_polish_bound_hold_against_brute_force(
         exact_best = brute_force(model, pair)
         mask = np.zeros(len(sources), dtype=bool)
         mask[list(pair)] = True
-        assert model.upper(mask) >= exact_best - 1e-6 * abs(exact_best) - 10
+        assert model.upper(mask[None, :])[0] >= exact_best - 1e-6 * abs(exact_best) - 10
         start = model.split(list(pair))
         if start is None or not all(start[k] for k in pair):
             continue
@@ -113,7 +113,7 @@ def test_a_single_segment_has_no_upper_bound_in_exact_output_mode() -> None:
     source = LiquiditySource.from_v2_reserves("v2", 10**6, 10**6, fee_bps=30)
     model = model_of([source], 1)  # one unit: the curve is one segment
     assert len(model._segments[0]) == 1
-    assert np.isfinite(model.upper(np.array([True])))  # exact input: bounded by its last value
+    assert np.isfinite(model.upper(np.array([[True]]))[0])  # exact input: bounded by its last value
     problem = model.p
     mirrored = _Model(
         Problem(
@@ -128,4 +128,6 @@ def test_a_single_segment_has_no_upper_bound_in_exact_output_mode() -> None:
             exact_output=True,
         )
     )
-    assert model.upper(np.array([True])) <= mirrored.upper(np.array([True])) == float("inf")
+    assert (
+        model.upper(np.array([[True]]))[0] <= mirrored.upper(np.array([[True]]))[0] == float("inf")
+    )
