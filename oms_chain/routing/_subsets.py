@@ -69,44 +69,46 @@ def upper_table(model: _Model, lam: np.ndarray, *, monotone: bool) -> np.ndarray
     (``monotone``, exact input), else not at all (+inf). So for any subset and any price,
     ``λ·amount + Σ_{i∈S} upper_i(λ)`` is at least the subset's best exact net value."""
     n = len(model.sources)
-    px: list[float] = []  # the breakpoints of every u_i, from lo_i, source after source
-    py: list[float] = []
-    starts: list[int] = []
-    unbounded = np.zeros(n, dtype=bool)
-    for i, segments in enumerate(model._segments):
-        starts.append(len(px))
-        m = len(segments)
-        if m <= 1:  # pinned at its minimum size (exact), or a single chord
-            top = float(segments[0][1]) if m else 0.0
-            length = float(segments[0][0]) if m else 0.0
-            px += [0.0, length]
-            py += [top, top]
-            unbounded[i] = m == 1 and not monotone
-            continue
-        d, w = 0.0, 0.0
-        slopes = [gain / length for length, gain in segments]
-        for k, (length, gain) in enumerate(segments):
-            if k == 0:  # first segment: the next chord's line, extended back to lo
-                px.append(0.0)
-                py.append(gain - slopes[1] * length)
-            else:
-                px.append(d)
-                py.append(w)
-                if k < m - 1:  # inner segment: where the neighbouring lines cross
-                    span = slopes[k - 1] - slopes[k + 1]
-                    if span > 0:
-                        run = length * (slopes[k] - slopes[k + 1]) / span
-                        px.append(d + run)
-                        py.append(w + slopes[k - 1] * run)
-            d += length
-            w += gain
-        px.append(d)  # last segment: the previous chord's line, extended to the cap
-        py.append(w - segments[-1][1] + slopes[-2] * segments[-1][0])
-    x = np.array(px)
-    values = np.array(py)[:, None] - x[:, None] * lam[None, :]
-    table = np.maximum.reduceat(values, np.array(starts), axis=0)
+    count = np.array([len(segments) for segments in model._segments], dtype=np.intp)
+    src = np.repeat(np.arange(n), count)
+    length, gain = model.flat_len, model.flat_gain
+    slope = gain / length if len(length) else length
+    first = np.concatenate([[0], np.cumsum(count)[:-1]])  # each source's first segment
+    pos = np.arange(len(src)) - first[src]  # position of a segment within its source
+    is_first = pos == 0
+    is_last = pos == count[src] - 1
+    end_d = np.cumsum(length)
+    end_w = np.cumsum(gain)
+    base_d = (end_d - length)[first[src]]  # running totals from each source's first segment
+    base_w = (end_w - gain)[first[src]]
+    d_end, w_end = end_d - base_d, end_w - base_w
+    d0, w0 = d_end - length, w_end - gain
+    prev = np.where(is_first, 0.0, np.roll(slope, 1))
+    nxt = np.where(is_last, 0.0, np.roll(slope, -1))
+    # u - λ·x peaks only at the two ends and where the neighbouring lines cross on an inner
+    # segment (at a sample point u turns up): one point per segment, with two or more
+    span = prev - nxt
+    with np.errstate(divide="ignore", invalid="ignore"):
+        run = np.clip(np.where(span > 0, length * (slope - nxt) / span, 0.0), 0.0, length)
+    px = np.where(is_first, 0.0, np.where(is_last, d_end, d0 + run))
+    py = np.where(
+        is_first,
+        gain - nxt * length,  # the next chord's line, extended back to lo
+        np.where(is_last, w0 + prev * length, w0 + prev * run),  # ... the previous one's
+    )
+    table = np.empty((n, len(lam)))
+    used = count > 0
+    if used.any():  # (a source without segments has no range here)
+        values = py[:, None] - px[:, None] * lam[None, :]
+        table[used] = np.maximum.reduceat(values, first[used], axis=0)
+    single = np.flatnonzero(count == 1)  # one chord: its top value, anywhere on it
+    if len(single):
+        top, span_x = gain[first[single], None], length[first[single], None]
+        table[single] = top + np.maximum(0.0, -lam[None, :] * span_x)
+    table[count == 0] = 0.0  # pinned at the minimum size: exact
     table += model.base[:, None] - model.lo[:, None] * lam[None, :]
-    table[unbounded] = np.inf
+    if not monotone:
+        table[count == 1] = np.inf
     return table
 
 

@@ -176,20 +176,21 @@ class _Model:
                 seg_src.append(i)
                 seg_len.append(length)
                 seg_gain.append(gain)
-        slope = np.array(seg_gain, dtype=float) / np.array(seg_len, dtype=float)
+        #: the segments in source order (lengths, gains), for the upper envelope
+        self.flat_len = np.array(seg_len, dtype=float)
+        self.flat_gain = np.array(seg_gain, dtype=float)
+        slope = self.flat_gain / self.flat_len
         order = np.argsort(-slope, kind="stable")
         self.seg_src = np.array(seg_src, dtype=np.intp)[order]
         self.seg_len_int = [seg_len[k] for k in order]
-        self.seg_len = np.array(seg_len, dtype=float)[order]
+        self.seg_len = self.flat_len[order]
         self.seg_slope = slope[order]
         # per source, the exact running length of its segments (taken in this global order)
         self._prefix: list[list[int]] = [[0] for _ in self._segments]
         for i, length in zip(self.seg_src.tolist(), self.seg_len_int, strict=True):
             self._prefix[i].append(self._prefix[i][-1] + length)
         # what a segment spends from its source's group: its length, or its input (−gain)
-        self.seg_spend = (
-            -np.array(seg_gain, dtype=float)[order] if self.p.exact_output else self.seg_len
-        )
+        self.seg_spend = -self.flat_gain[order] if self.p.exact_output else self.seg_len
         group_of_seg = self.group_of[self.seg_src] if len(order) else np.zeros(0, dtype=np.intp)
         self.group_cols = [np.flatnonzero(group_of_seg == g) for g in range(len(self.group_cap))]
 
