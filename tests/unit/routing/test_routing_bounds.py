@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from oms_chain.model.intent import Side
 from oms_chain.routing import LiquiditySource
 from oms_chain.routing._problem import Exact, Problem, conflicts_of
+from oms_chain.routing._subsets import upper_table
 from oms_chain.routing.optimizer import _Model
 from oms_chain.venues.base import LiquidityLevel
 
@@ -131,3 +132,67 @@ def test_a_single_segment_has_no_upper_bound_in_exact_output_mode() -> None:
     assert (
         model.upper(np.array([[True]]))[0] <= mirrored.upper(np.array([[True]]))[0] == float("inf")
     )
+
+
+def envelope_reference(model: _Model, i: int, lam: np.ndarray) -> np.ndarray:
+    """``upper_table``'s row ``i`` the long way: the envelope ``u`` (the lower of the
+    neighbouring chords' lines on each segment) evaluated at every sample point and every
+    crossing, the most ``u(x) − λ·x`` over them, plus the source's base."""
+    segments = model._segments[i]
+    xs, ys = [0.0], [0.0]
+    for length, gain in segments:
+        xs.append(xs[-1] + length)
+        ys.append(ys[-1] + gain)
+    m = len(segments)
+    slope = [g / n for n, g in segments]
+
+    def line(k: int, x: float) -> float:  # chord k's line (segment k joins points k, k+1)
+        return ys[k] + slope[k] * (x - xs[k])
+
+    points: list[tuple[float, float]] = []
+    if m == 0:
+        points = [(0.0, 0.0)]
+    elif m == 1:
+        points = [(0.0, ys[1]), (xs[1], ys[1])]
+    else:
+        for k in range(m):
+            lines = [j for j in (k - 1, k + 1) if 0 <= j < m]
+            candidates = [xs[k], xs[k + 1]]
+            if len(lines) == 2:
+                a, b = lines
+                candidates.append(
+                    (ys[b] - ys[a] + slope[a] * xs[a] - slope[b] * xs[b]) / (slope[a] - slope[b])
+                )
+            for x in candidates:
+                points.append((x, min(line(j, x) for j in lines)))
+    best = np.max([y - x * lam for x, y in points], axis=0)
+    return best + model.base[i] - model.lo[i] * lam
+
+
+def test_the_envelope_table_matches_its_definition_source_by_source() -> None:
+    sources = [
+        LiquiditySource.from_v2_reserves("deep", 10**8, 10**8, fee_bps=30, fixed_cost=7),
+        LiquiditySource.from_v2_reserves("tiny", 10**12, 10**12, fee_bps=30, inventory=1),
+        LiquiditySource.from_v2_reserves("pinned", 10**12, 10**12, min_size=3, inventory=3),
+        LiquiditySource.from_v2_reserves("shallow", 10**7, 10**7, fee_bps=5),
+    ]
+    amount = 10**6
+    model = _Model(
+        Problem(
+            sources=sources,
+            amount=amount,
+            values=[Exact(s.output) for s in sources],
+            lo=[s.min_size for s in sources],
+            cap=[min(amount, s.max_input or amount) for s in sources],
+            fixed=[s.fixed_cost for s in sources],
+            group=[-1] * len(sources),
+            group_cap=[],
+        )
+    )
+    assert [len(s) for s in model._segments][1:3] == [1, 0]
+    assert len(model._segments[0]) > 2 and len(model._segments[3]) > 2
+    lam, _ = model.dual()
+    table = upper_table(model, lam, monotone=True)
+    for i in range(len(sources)):
+        want = envelope_reference(model, i, lam)
+        assert np.allclose(table[i], want, rtol=1e-9, atol=1e-3), sources[i].venue
