@@ -96,6 +96,7 @@ _COARSE_RESOLUTION = 10**3  # every candidate is polished this far first ...
 _FINE_MARGIN = 1e-6  # ... and on to the full resolution only if within this fraction of the best
 _SHRINK = 8  # step divisor between polish rounds
 _NEG = float("-inf")
+_BOUND_MIN_SOURCES = 3  # candidates are cut by their upper bound from this many sources on
 
 
 def _concave_segments(points: list[int], values: list[int]) -> list[tuple[int, int]]:
@@ -617,15 +618,19 @@ def _solve(
             scores = model.score(masks)
         fresh = 0
         rows = np.argsort(-scores, kind="stable")[: _CANDIDATES * 4]
-        uppers = dict(zip(rows.tolist(), model.upper(masks[rows]).tolist(), strict=True))
-        for row in rows.tolist():
+        uppers: list[float] = []  # of these rows, computed when first needed
+        for rank, row in enumerate(rows.tolist()):
             if not np.isfinite(scores[row]) or (
                 fresh >= _CANDIDATES and scores[row] + 2 * error < best_net
             ):
                 break
-            if best_x is not None and uppers[row] < best_net - _slack(best_net, n):
-                continue  # even the concave upper bound of this subset is below the best
             active = np.flatnonzero(masks[row]).tolist()
+            # (one source: nothing to polish; two: polishing costs less than the bound)
+            if best_x is not None and len(active) > 1 and n >= _BOUND_MIN_SOURCES:
+                if not uppers:
+                    uppers = model.upper(masks[rows]).tolist()
+                if uppers[rank] < best_net - _slack(best_net, n):
+                    continue  # even the concave upper bound of this subset is below the best
             start = model.split(active)
             if start is None:
                 continue
