@@ -25,11 +25,17 @@ minimum sizes are not, so the search has two levels:
    through one pool (a path and the direct pool it reuses) are not allowed. The best few of all
    subsets are found by a branch and bound over the sources whose Lagrangian bound cuts almost
    all of the tree (:mod:`oms_chain.routing._subsets`; every subset is scored outright up to 8
-   sources); above :data:`EXHAUSTIVE_MAX` sources a backward elimination chooses them.
+   sources); sources that cost nothing to include (no fixed cost, minimum size, group or shared
+   pool: books) are in every subset. Above :data:`EXHAUSTIVE_MAX` sources a backward
+   elimination chooses them.
 2. For the best few subsets, the water-filled split is made integer (summing exactly to the
    amount) and polished on the exact functions: move ``t`` units from the source losing least to
    the one gaining most while that helps and no group cap is crossed, shrinking ``t``. For
-   concave values this is the equal-marginal-price condition, to within ``t``.
+   concave values this is the equal-marginal-price condition, to within ``t``. Once one split
+   is polished, a candidate subset is skipped when an upper bound of its exact optimum is below
+   it (the dual over an envelope of the samples that concave values stay under:
+   :func:`~oms_chain.routing._subsets.upper_table`), and a polish gives up when its own bound
+   at the current step (:meth:`_Model.polish`) is.
 3. The grid gets exact sample points where the polished splits ended, the subsets are scored
    again, and new leaders are polished too (a few rounds), as are runners-up whose score is
    within twice the largest underestimate seen so far: the coarse model's error, which can
