@@ -4,37 +4,22 @@ force over every integer split of a small amount."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from itertools import combinations
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from routing_support import model_of
 
 from oms_chain.model.intent import Side
 from oms_chain.routing import LiquiditySource
-from oms_chain.routing._problem import Exact, Problem, conflicts_of
 from oms_chain.routing._subsets import upper_table
 from oms_chain.routing.optimizer import _Model
 from oms_chain.venues.base import LiquidityLevel
 
 AMOUNT = 1_500
-
-
-def model_of(sources: list[LiquiditySource], amount: int) -> _Model:
-    return _Model(
-        Problem(
-            sources=sources,
-            amount=amount,
-            values=[Exact(s.output) for s in sources],
-            lo=[s.min_size for s in sources],
-            cap=[amount] * len(sources),
-            fixed=[s.fixed_cost for s in sources],
-            group=[-1] * len(sources),
-            group_cap=[],
-            conflicts=conflicts_of(sources),
-        )
-    )
 
 
 def brute_force(model: _Model, pair: tuple[int, int]) -> int:
@@ -115,20 +100,7 @@ def test_a_single_segment_has_no_upper_bound_in_exact_output_mode() -> None:
     model = model_of([source], 1)  # one unit: the curve is one segment
     assert len(model._segments[0]) == 1
     assert np.isfinite(model.upper(np.array([[True]]))[0])  # exact input: bounded by its last value
-    problem = model.p
-    mirrored = _Model(
-        Problem(
-            sources=problem.sources,
-            amount=1,
-            values=problem.values,
-            lo=problem.lo,
-            cap=problem.cap,
-            fixed=problem.fixed,
-            group=problem.group,
-            group_cap=problem.group_cap,
-            exact_output=True,
-        )
-    )
+    mirrored = _Model(replace(model.p, exact_output=True))
     assert (
         model.upper(np.array([[True]]))[0] <= mirrored.upper(np.array([[True]]))[0] == float("inf")
     )
@@ -176,19 +148,7 @@ def test_the_envelope_table_matches_its_definition_source_by_source() -> None:
         LiquiditySource.from_v2_reserves("pinned", 10**12, 10**12, min_size=3, inventory=3),
         LiquiditySource.from_v2_reserves("shallow", 10**7, 10**7, fee_bps=5),
     ]
-    amount = 10**6
-    model = _Model(
-        Problem(
-            sources=sources,
-            amount=amount,
-            values=[Exact(s.output) for s in sources],
-            lo=[s.min_size for s in sources],
-            cap=[min(amount, s.max_input or amount) for s in sources],
-            fixed=[s.fixed_cost for s in sources],
-            group=[-1] * len(sources),
-            group_cap=[],
-        )
-    )
+    model = model_of(sources, 10**6)
     assert [len(s) for s in model._segments][1:3] == [1, 0]
     assert len(model._segments[0]) > 2 and len(model._segments[3]) > 2
     lam, _ = model.dual()

@@ -9,32 +9,21 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from routing_support import feasible, gap_bps, net_output, reference_optimum, scenario
+from routing_support import (
+    feasible,
+    gap_bps,
+    model_of,
+    net_output,
+    reference_optimum,
+    scenario,
+)
 
 from oms_chain.routing import LiquiditySource, route
-from oms_chain.routing._problem import Exact, Problem, conflicts_of
 from oms_chain.routing._subsets import all_masks, best_subsets, free_sources
 from oms_chain.routing.optimizer import _Model
 
 QUALITY_BPS = 0.1
 TOP = 12
-
-
-def model_of(sources: tuple[LiquiditySource, ...], amount: int) -> _Model:
-    usable = [s for s in sources if s.min_size <= amount]
-    return _Model(
-        Problem(
-            sources=usable,
-            amount=amount,
-            values=[Exact(s.output) for s in usable],
-            lo=[s.min_size for s in usable],
-            cap=[min(amount, amount if s.max_input is None else s.max_input) for s in usable],
-            fixed=[s.fixed_cost for s in usable],
-            group=[-1] * len(usable),
-            group_cap=[],
-            conflicts=conflicts_of(usable),
-        )
-    )
 
 
 def enumerated(model: _Model, k: int, *, with_free: bool = True) -> tuple[np.ndarray, np.ndarray]:
