@@ -102,10 +102,8 @@ def allowed_warnings(value: object) -> frozenset[str]:
     codes = frozenset(c.strip() for c in value.split(",") if c.strip())
     unknown = sorted(codes - WARNING_CODES)
     if unknown or not codes:
-        raise InvalidInput(
-            f"{name} names unknown warning codes {unknown or [value]}; "
-            f"known: {sorted(WARNING_CODES)}"
-        )
+        what = f"unknown warning codes {unknown}" if unknown else f"no warning code ({value!r})"
+        raise InvalidInput(f"{name} names {what}; known: {sorted(WARNING_CODES)}")
     return codes
 
 
