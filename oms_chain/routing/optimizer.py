@@ -379,7 +379,8 @@ class _Model:
         ``target``: once no transfer of ``t`` helps, each source's value changes by at most
         ``λ·δ + (loss − gain)`` for a move ``δ`` (concavity, any price ``λ`` between the
         largest gain and the least loss per unit), so no split of these sources beats the
-        current net by more than ``Σ (loss_i − gain_i)``."""
+        current net by more than ``Σ (loss_i − gain_i)``. Sources in an inventory group never
+        give up (a cap can block a helpful transfer)."""
         x = list(x)
         if len(active) < 2:
             return x, None
@@ -445,9 +446,11 @@ class _Model:
             # no transfer of t helps any more (gains and losses are current)
             if t <= t_min:
                 return x, None
-            if target is not None:
+            # (not with a group: a cap can block a transfer that would help, and then no such
+            # price need exist; an infinite loss or gain, at a limit, never gives up either)
+            if target is not None and not grouped:
                 bound = self.net(x) + sum(losses[i] - gains[i] for i in active)
-                if bound < target:  # (an infinite loss, at a limit, never gives up)
+                if bound < target:
                     return x, bound
             t = max(t_min, t // _SHRINK)
 
