@@ -619,6 +619,7 @@ def _solve(
     best_net = 0
     error = 0.0  # largest amount by which the model underestimated a polished subset
     seen: set[frozenset[int]] = set()  # sources actually used by the splits polished so far
+    grouped = bool(problem.group_cap)  # (the bound drops the caps: too loose to cut with them)
     for _ in range(_ROUNDS):
         if n <= EXHAUSTIVE_MAX:
             masks, scores = best_subsets(model, _CANDIDATES * 4)
@@ -635,7 +636,7 @@ def _solve(
                 break
             active = np.flatnonzero(masks[row]).tolist()
             # (one source: nothing to polish; two: polishing costs less than the bound)
-            if best_x is not None and len(active) > 1 and n >= _BOUND_MIN_SOURCES:
+            if best_x is not None and len(active) > 1 and n >= _BOUND_MIN_SOURCES and not grouped:
                 if not uppers:
                     uppers = model.upper(masks[rows]).tolist()
                 if uppers[rank] < best_net - _slack(best_net, n):
