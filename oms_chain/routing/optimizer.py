@@ -32,10 +32,10 @@ minimum sizes are not, so the search has two levels:
    amount) and polished on the exact functions: move ``t`` units from the source losing least to
    the one gaining most while that helps and no group cap is crossed, shrinking ``t``. For
    concave values this is the equal-marginal-price condition, to within ``t``. Once one split
-   is polished, a candidate subset is skipped when an upper bound of its exact optimum is below
-   it (the dual over an envelope of the samples that concave values stay under:
-   :func:`~oms_chain.routing._subsets.upper_table`), and a polish gives up when its own bound
-   at the current step (:meth:`_Model.polish`) is.
+   is polished (and without inventory groups), a candidate subset is skipped when an upper
+   bound of its exact optimum is below it (the dual over an envelope of the samples that
+   concave values stay under: :func:`~oms_chain.routing._subsets.upper_table`), and a polish
+   gives up when its own bound at the current step (:meth:`_Model.polish`) is.
 3. The grid gets exact sample points where the polished splits ended, the subsets are scored
    again, and new leaders are polished too (a few rounds), as are runners-up whose score is
    within twice the largest underestimate seen so far: the coarse model's error, which can
