@@ -11,18 +11,20 @@ Measured in the same run, per size: ``route()`` CPU time (``time.process_time``,
 :data:`ROUNDS` runs on fresh sources, so that other processes on the machine count as little as
 possible) at p50 / p90 / p99 over :data:`SCENARIOS` scenarios, of the default call (which also
 computes the 5 % greedy split for the plan's comparison); the same for the baseline, the
-optimizer as it was before the subset tree search (``oms_chain/routing/optimizer.py`` at commit
-:data:`BASELINE_COMMIT`, read from git: every subset scored up to 12 sources, backward
-elimination above); the number of exact quotes a call makes (independent of load); the plan's
-net output against an independent reference optimum (a two-level grid dynamic program; gap in
-bps, negative = plan below it), for the plan and for the baseline; and the improvement in bps
-over the best single source and over the 5 %-step greedy split of Uniswap's router. Targets from
-issue 12: 8 sources p99 under 5 ms, 16 sources p99 under 20 ms.
+optimizer and its subset search as they were before this round of speed work
+(``oms_chain/routing/optimizer.py`` and ``_subsets.py`` at commit :data:`BASELINE_COMMIT`,
+read from git: branch and bound over the subsets, every candidate polished to the end); the
+number of exact quotes a call makes (independent of load); the plan's net output against an
+independent, exhaustive reference optimum (a dynamic program over every allocation of a grid
+of the input to every subset, refined once on a finer grid; gap in bps, negative = plan below
+it), for the plan and for the baseline; and the improvement in bps over the best single source
+and over the 5 %-step greedy split of Uniswap's router. Targets from issue 12 (printed beside
+the p99): 8 sources p99 under 5 ms, 16 sources p99 under 20 ms.
 
 Exact output (``route_exact_output``, buying what the exact-input plan of the same scenario
-yields): time (median and p90 ms, fresh sources), the plan's net input against the independent
+yields): CPU time (median and p90 ms, fresh sources), the plan's net input against the independent
 grid search (gap in bps, negative = plan spends more) and the saving in bps against the best
-single source and the 5 % greedy split of the output. Shared inventory: time and gap for
+single source and the 5 % greedy split of the output. Shared inventory: CPU time and gap for
 8 sources of which 2-3 share one capped wallet balance.
 """
 
@@ -46,8 +48,9 @@ SCENARIOS = 40
 EXACT_OUTPUT_SCENARIOS = 15
 ROUNDS = 3  # each time is the least of this many runs (least disturbed by other load)
 TARGET_P99_MS = {8: 5.0, 16: 20.0}
-#: The last commit before the subset tree search: its optimizer is the baseline.
-BASELINE_COMMIT = "2465851"
+#: The optimizer before this round of speed work (session 5: free sources, concave upper bounds
+#: of candidates, polishes that give up): its optimizer and subset search are the baseline.
+BASELINE_COMMIT = "69fe253"
 _ROOT = Path(__file__).resolve().parents[1]
 _SUPPORT = _ROOT / "tests" / "unit" / "routing" / "routing_support.py"
 
@@ -61,11 +64,10 @@ def _support() -> Any:
     return module
 
 
-def _baseline_route() -> Callable[..., Any] | None:
-    """``route`` of the optimizer at :data:`BASELINE_COMMIT` (``None`` outside a git clone)."""
+def _git_show(path: str) -> str | None:
     try:
-        source = subprocess.run(
-            ["git", "show", f"{BASELINE_COMMIT}:oms_chain/routing/optimizer.py"],
+        return subprocess.run(
+            ["git", "show", f"{BASELINE_COMMIT}:{path}"],
             cwd=_ROOT,
             capture_output=True,
             text=True,
@@ -73,9 +75,24 @@ def _baseline_route() -> Callable[..., Any] | None:
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    module = types.ModuleType("routing_optimizer_baseline")
-    exec(compile(source, f"optimizer.py@{BASELINE_COMMIT}", "exec"), module.__dict__)
-    baseline: Callable[..., Any] = module.route
+
+
+def _baseline_route() -> Callable[..., Any] | None:
+    """``route`` of the optimizer at :data:`BASELINE_COMMIT`, with its subset search module of
+    that commit (``None`` outside a git clone); the rest of the package is today's."""
+    source = _git_show("oms_chain/routing/optimizer.py")
+    if source is None:
+        return None
+    subsets = _git_show("oms_chain/routing/_subsets.py")
+    if subsets is not None:
+        name = "routing_subsets_baseline"
+        module = types.ModuleType(name)
+        sys.modules[name] = module
+        exec(compile(subsets, f"_subsets.py@{BASELINE_COMMIT}", "exec"), module.__dict__)
+        source = source.replace("from oms_chain.routing._subsets import", f"from {name} import")
+    optimizer = types.ModuleType("routing_optimizer_baseline")
+    exec(compile(source, f"optimizer.py@{BASELINE_COMMIT}", "exec"), optimizer.__dict__)
+    baseline: Callable[..., Any] = optimizer.route
     return baseline
 
 
@@ -138,6 +155,7 @@ def run() -> dict[str, float | bool]:
         metrics[f"route_cpu_ms_{n}_sources_p90"] = p90
         metrics[f"route_cpu_ms_{n}_sources_p99"] = p99
         if n in TARGET_P99_MS:
+            metrics[f"route_cpu_ms_{n}_sources_p99_target"] = TARGET_P99_MS[n]
             metrics[f"route_{n}_sources_p99_under_{TARGET_P99_MS[n]:g}_ms"] = p99 < TARGET_P99_MS[n]
         if old_times:
             b50, b90, b99 = _quantiles(old_times)
@@ -170,9 +188,9 @@ def _exact_output(support: Any) -> dict[str, float]:
             best = float("inf")
             for _ in range(ROUNDS):
                 fresh = support.scenario(seed_n, n)  # cold caches
-                started = time.perf_counter()
+                started = time.process_time()
                 plan = route_exact_output(fresh.sources, target)
-                best = min(best, time.perf_counter() - started)
+                best = min(best, time.process_time() - started)
             times.append(best * 1e3)
             reference, _ = support.reference_general(fresh.sources, target, exact_output=True)
             gaps.append((-reference - plan.net_input) / -reference * 1e4)
@@ -200,9 +218,9 @@ def _shared_inventory(support: Any) -> dict[str, float]:
         best = float("inf")
         for _ in range(ROUNDS):
             fresh, _ = support.grouped_scenario(700_000 + seed, 8)
-            started = time.perf_counter()
+            started = time.process_time()
             plan = route(fresh.sources, fresh.amount_in, inventories=caps)
-            best = min(best, time.perf_counter() - started)
+            best = min(best, time.process_time() - started)
         times.append(best * 1e3)
         reference, _ = support.reference_general(sc.sources, sc.amount_in, inventories=caps)
         gaps.append((plan.net_output - reference) / reference * 1e4)

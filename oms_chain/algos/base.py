@@ -22,11 +22,12 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Protocol, runtime_checkable
 
 from oms_chain.model.clock import Clock, ManualClock
-from oms_chain.model.errors import InvalidIntent
+from oms_chain.model.errors import InvalidInput, InvalidIntent
 from oms_chain.model.ids import OrderId, VenueId
 from oms_chain.model.instruments import Instrument
 from oms_chain.model.intent import AlgoParam, Intent, Side
 from oms_chain.model.orders import Order, OrderStatus
+from oms_chain.routing.plan import ALLOW_WARNINGS_PARAM, allowed_warnings
 from oms_chain.venues.base import LiquidityCurve
 
 __all__ = [
@@ -307,7 +308,12 @@ class ParamReader:
             raise InvalidIntent(f"a scheduler takes an Intent, got {type(intent).__name__}")
         self._algo = intent.algo
         self._params: Mapping[str, AlgoParam] = intent.params
-        self._seen: set[str] = set()
+        # the plan warnings an intent allows are for the engine's splitter, whatever the algo
+        self._seen: set[str] = {ALLOW_WARNINGS_PARAM}
+        try:
+            allowed_warnings(self._params.get(ALLOW_WARNINGS_PARAM))
+        except InvalidInput as exc:
+            raise InvalidIntent(f"{self._algo} {exc}") from None
 
     def _get(self, name: str) -> AlgoParam | None:
         self._seen.add(name)

@@ -22,7 +22,14 @@ from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import VenueId
 from oms_chain.model.instruments import Instrument
 from oms_chain.model.intent import Intent, Side
-from oms_chain.routing import LiquiditySource, route, route_exact_output
+from oms_chain.routing import (
+    ALLOW_WARNINGS_PARAM,
+    WARNING_CODES,
+    LiquiditySource,
+    allowed_warnings,
+    route,
+    route_exact_output,
+)
 from oms_chain.venues.amm import UniswapV2Venue, UniswapV3Venue, V2PoolState
 from oms_chain.venues.base import QuantityGrid, SpendableInventory, Venue
 
@@ -114,13 +121,20 @@ class RoutingSplitter:
             their pools' exact math).
         allow_warnings: plan warning codes (:data:`oms_chain.routing.WARNING_CODES`) to accept;
             a plan with any other warning is refused (:class:`~oms_chain.routing.PlanRefused`).
+            An intent accepts more with its algo parameter
+            :data:`~oms_chain.routing.ALLOW_WARNINGS_PARAM` (comma-separated codes).
     """
 
     def __init__(
         self, *, source_for: SourceFor | None = amm_source, allow_warnings: Collection[str] = ()
     ) -> None:
         self._source_for = source_for
-        self._allow = allow_warnings
+        if isinstance(allow_warnings, str) or not set(allow_warnings) <= WARNING_CODES:
+            raise InvalidInput(
+                f"allow_warnings must be a collection of codes from {sorted(WARNING_CODES)}, "
+                f"got {allow_warnings!r}"
+            )
+        self._allow = frozenset(allow_warnings)
 
     async def _source(self, venue: Venue, instrument: Instrument, side: Side) -> LiquiditySource:
         if self._source_for is not None:
@@ -141,6 +155,7 @@ class RoutingSplitter:
             raise InvalidInput(f"split quantity must be positive, got {quantity}")
         if not venues:
             raise InvalidInput("split needs at least one venue")
+        allow = self._allow | allowed_warnings(intent.params.get(ALLOW_WARNINGS_PARAM))
         instrument, side = intent.instrument, intent.side
         base_scale = Decimal(10) ** instrument.base.decimals
         quote_scale = Decimal(10) ** instrument.quote.decimals
@@ -173,7 +188,7 @@ class RoutingSplitter:
                 paid = leg.amount_in + leg.fixed_cost
                 price = Decimal(paid) / quote_scale / (Decimal(leg.amount_out) / base_scale)
                 raw.append((leg.venue, leg.amount_out, price))
-        plan.refuse_warnings(self._allow)  # nothing is sent for a plan with a warning not allowed
+        plan.refuse_warnings(allow)  # nothing is sent for a plan with a warning not allowed
         if not raw:
             raise InvalidInput(f"no route for {quantity} {instrument.base.symbol}")
         # Quantities on each venue's grid (an exchange's step, else the instrument's); the

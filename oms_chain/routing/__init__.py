@@ -6,7 +6,8 @@ cost, minimum size, inventory and shared inventory group); :func:`route` returns
 that minimizes net input for an exact output, each with the best single source and the 5 %-step
 greedy split (:func:`greedy_split`) for comparison, and typed warnings (negative net output,
 price impact over a bound) that a caller refuses unless allowed
-(:meth:`RoutePlan.refuse_warnings`). :func:`sources_for_pair` builds the sources of a chain's
+(:meth:`RoutePlan.refuse_warnings`; an intent allows some with the algo parameter
+:data:`ALLOW_WARNINGS_PARAM`). :func:`sources_for_pair` builds the sources of a chain's
 pools and two-hop paths, :func:`source_from_exchange_book` one of a CEX book.
 """
 
@@ -14,6 +15,7 @@ from oms_chain.routing.baselines import best_single, greedy_split
 from oms_chain.routing.live import source_from_exchange_book, sources_for_pair
 from oms_chain.routing.optimizer import route, route_exact_output
 from oms_chain.routing.plan import (
+    ALLOW_WARNINGS_PARAM,
     DEFAULT_MAX_PRICE_IMPACT_BPS,
     EXACT_INPUT,
     EXACT_OUTPUT,
@@ -25,6 +27,7 @@ from oms_chain.routing.plan import (
     PriceImpactAboveBound,
     RouteLeg,
     RoutePlan,
+    allowed_warnings,
 )
 from oms_chain.routing.sources import (
     InputFunction,
@@ -34,6 +37,7 @@ from oms_chain.routing.sources import (
 )
 
 __all__ = [
+    "ALLOW_WARNINGS_PARAM",
     "DEFAULT_MAX_PRICE_IMPACT_BPS",
     "EXACT_INPUT",
     "EXACT_OUTPUT",
@@ -49,6 +53,7 @@ __all__ = [
     "PriceImpactAboveBound",
     "RouteLeg",
     "RoutePlan",
+    "allowed_warnings",
     "best_single",
     "greedy_split",
     "route",

@@ -9,6 +9,7 @@ least bound over ``λ`` is the water-filled score itself, so the bound is tight 
 
 from __future__ import annotations
 
+import heapq
 from functools import cache
 from itertools import combinations
 from typing import TYPE_CHECKING
@@ -18,7 +19,15 @@ import numpy as np
 if TYPE_CHECKING:
     from oms_chain.routing.optimizer import _Model
 
-__all__ = ["SMALL_EXHAUSTIVE", "all_masks", "best_subsets", "dual_table", "elimination_masks"]
+__all__ = [
+    "SMALL_EXHAUSTIVE",
+    "all_masks",
+    "best_subsets",
+    "dual_table",
+    "elimination_masks",
+    "free_sources",
+    "upper_table",
+]
 
 COMPLETIONS = 24  # nodes completed into real subsets per level of the tree search
 SMALL_EXHAUSTIVE = 8  # up to this many sources, score every subset outright (no tree)
@@ -48,6 +57,61 @@ def dual_table(model: _Model) -> tuple[np.ndarray, np.ndarray]:
     return lam, table
 
 
+def upper_table(model: _Model, lam: np.ndarray, *, monotone: bool) -> np.ndarray:
+    """Upper dual values of every source at trial prices ``lam`` (sources x prices): the most
+    ``u_i(x) − fixed_i − λ·x`` over ``lo_i ≤ x ≤ cap_i``, where ``u_i`` bounds a concave value
+    from above between its sample points.
+
+    Between two samples a concave function lies below the lines of the neighbouring chords
+    (extended): on a segment, ``u`` is the lower of the previous and the next chord's line,
+    and it peaks where they cross; on the first and last segments the one neighbour's line.
+    A source with a single segment is bounded by its last value when values only grow
+    (``monotone``, exact input), else not at all (+inf). So for any subset and any price,
+    ``λ·amount + Σ_{i∈S} upper_i(λ)`` is at least the subset's best exact net value."""
+    n = len(model.sources)
+    count = np.array([len(segments) for segments in model._segments], dtype=np.intp)
+    src = np.repeat(np.arange(n), count)
+    length, gain = model.flat_len, model.flat_gain
+    slope = gain / length if len(length) else length
+    first = np.concatenate([[0], np.cumsum(count)[:-1]])  # each source's first segment
+    pos = np.arange(len(src)) - first[src]  # position of a segment within its source
+    is_first = pos == 0
+    is_last = pos == count[src] - 1
+    end_d = np.cumsum(length)
+    end_w = np.cumsum(gain)
+    base_d = (end_d - length)[first[src]]  # running totals from each source's first segment
+    base_w = (end_w - gain)[first[src]]
+    d_end, w_end = end_d - base_d, end_w - base_w
+    d0, w0 = d_end - length, w_end - gain
+    prev = np.where(is_first, 0.0, np.roll(slope, 1))
+    nxt = np.where(is_last, 0.0, np.roll(slope, -1))
+    # u - λ·x peaks only at the two ends and where the neighbouring lines cross on an inner
+    # segment (at a sample point u turns up): one point per segment, with two or more
+    span = prev - nxt
+    with np.errstate(divide="ignore", invalid="ignore"):
+        run = np.clip(np.where(span > 0, length * (slope - nxt) / span, 0.0), 0.0, length)
+    px = np.where(is_first, 0.0, np.where(is_last, d_end, d0 + run))
+    py = np.where(
+        is_first,
+        gain - nxt * length,  # the next chord's line, extended back to lo
+        np.where(is_last, w0 + prev * length, w0 + prev * run),  # ... the previous one's
+    )
+    table = np.empty((n, len(lam)))
+    used = count > 0
+    if used.any():  # (a source without segments has no range here)
+        values = py[:, None] - px[:, None] * lam[None, :]
+        table[used] = np.maximum.reduceat(values, first[used], axis=0)
+    single = np.flatnonzero(count == 1)  # one chord: its top value, anywhere on it
+    if len(single):
+        top, span_x = gain[first[single], None], length[first[single], None]
+        table[single] = top + np.maximum(0.0, -lam[None, :] * span_x)
+    table[count == 0] = 0.0  # pinned at the minimum size: exact
+    table += model.base[:, None] - model.lo[:, None] * lam[None, :]
+    if not monotone:
+        table[count == 1] = np.inf
+    return table
+
+
 def best_subsets(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best-scored subsets (rows of a bool matrix, best first, ties in the order
     of :func:`all_masks`) and their scores, found by branch and bound over the sources.
@@ -58,27 +122,41 @@ def best_subsets(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:
     of the subsets scored so far are cut (the floor starts from :func:`seed_masks` and rises
     as each level completes its most promising nodes into real subsets), as are those whose
     minimum sizes exceed the amount, whose capacities cannot reach it or that hold two
-    sources sharing a pool; the leaves left are scored by the model."""
+    sources sharing a pool; the leaves left are scored by the model.
+
+    Free sources (:func:`free_sources`) are in every subset: with them the score is never
+    lower, and a subset with one of them idle only repeats the subset without it (the repeats
+    of a few idle books could fill all ``k`` places and raise the floor above a better subset
+    the coarse model underestimates)."""
     n = len(model.sources)
-    if n <= SMALL_EXHAUSTIVE:
-        masks = all_masks(n)
+    free = free_sources(model)
+    costly = int(n - free.sum())
+    if costly <= SMALL_EXHAUSTIVE:
+        masks = np.zeros(((1 << costly) - (0 if free.any() else 1), n), dtype=bool)
+        if costly:
+            masks[len(masks) - (1 << costly) + 1 :, ~free] = all_masks(costly)
+        masks[:, free] = True
         scores = model.score(masks)
         order = np.argsort(-scores, kind="stable")[:k]
         return masks[order], scores[order]
     weights = np.int64(1) << np.arange(n, dtype=np.int64)
     known: dict[int, float] = {}  # subset code -> score, of every subset scored so far
+    leaders: list[float] = []  # the k best finite scores known, best first
 
     def scored(masks: np.ndarray) -> float:
         """Score ``masks`` (new ones only) and return the k-th best score known."""
         codes = (masks.astype(np.int64) @ weights).tolist()
-        fresh = [r for r, c in enumerate(codes) if c and c not in known]
+        fresh: dict[int, int] = {}  # code -> row, each new subset once
+        for r, c in enumerate(codes):
+            if c and c not in known and c not in fresh:
+                fresh[c] = r
         if fresh:
-            values = model.score(masks[fresh]).tolist()
-            known.update((codes[r], v) for r, v in zip(fresh, values, strict=True))
-        top = sorted((v for v in known.values() if v > _NEG), reverse=True)
-        return top[k - 1] if len(top) >= k else _NEG
+            values = model.score(masks[list(fresh.values())]).tolist()
+            known.update(zip(fresh, values, strict=True))
+            leaders[:] = heapq.nlargest(k, leaders + [v for v in values if v > _NEG])
+        return leaders[k - 1] if len(leaders) >= k else _NEG
 
-    floor = scored(seed_masks(n))
+    floor = scored(seed_masks(n) | free)
     lam, table = model.dual()
     helps = np.maximum(table, 0.0)
     offset = lam * model.amount
@@ -87,14 +165,15 @@ def best_subsets(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:
         conflict[i, j] = conflict[j, i] = True
     cap = model.cap
     # decide the sources whose dual values vary most first: they cut the tree soonest
-    order = np.argsort(-(table.max(axis=1) - np.minimum(table.min(axis=1), 0.0)))
-    chosen = np.zeros((1, n), dtype=bool)
-    open_ = np.ones((1, n), dtype=bool)
+    spread = table.max(axis=1) - np.minimum(table.min(axis=1), 0.0)
+    decide = [d for d in np.argsort(-spread).tolist() if not free[d]]
+    chosen = free[None, :].copy()
+    open_ = ~chosen
     # each node's dual bound at every trial price, kept up to date as sources are decided
-    duals = (offset + helps.sum(axis=0))[None, :]
-    lo_sum = np.zeros(1)
+    duals = (offset + helps[~free].sum(axis=0) + table[free].sum(axis=0))[None, :]
+    lo_sum = np.full(1, float(model.lo[free].sum()))
     reach = np.full(1, float(cap.sum()))
-    for d in order.tolist():
+    for d in decide:
         ok = ~(chosen & conflict[d]).any(axis=1)
         with_d = chosen[ok]
         with_d[:, d] = True
@@ -126,6 +205,21 @@ def best_subsets(model: _Model, k: int) -> tuple[np.ndarray, np.ndarray]:
     scores = np.array([known[c] for c in codes])
     best = np.lexsort((np.array(codes), -scores))[:k]
     return leaves[best], scores[best]
+
+
+def free_sources(model: _Model) -> np.ndarray:
+    """Sources that cost nothing to include (bool per source): no fixed cost, no minimum size,
+    no inventory group and no pool shared with another source (a CEX book, typically). Adding
+    one to a subset never lowers its best split (it can stay idle), so the search keeps them
+    in every subset rather than branching on them."""
+    p = model.p
+    free = np.array(
+        [f == 0 and lo == 0 and g < 0 for f, lo, g in zip(p.fixed, p.lo, p.group, strict=True)],
+        dtype=bool,
+    )
+    for i, j in p.conflicts:
+        free[i] = free[j] = False
+    return free
 
 
 def rows_dot(rows: np.ndarray, matrix: np.ndarray) -> np.ndarray:

@@ -25,11 +25,17 @@ minimum sizes are not, so the search has two levels:
    through one pool (a path and the direct pool it reuses) are not allowed. The best few of all
    subsets are found by a branch and bound over the sources whose Lagrangian bound cuts almost
    all of the tree (:mod:`oms_chain.routing._subsets`; every subset is scored outright up to 8
-   sources); above :data:`EXHAUSTIVE_MAX` sources a backward elimination chooses them.
+   sources); sources that cost nothing to include (no fixed cost, minimum size, group or shared
+   pool: books) are in every subset. Above :data:`EXHAUSTIVE_MAX` sources a backward
+   elimination chooses them.
 2. For the best few subsets, the water-filled split is made integer (summing exactly to the
    amount) and polished on the exact functions: move ``t`` units from the source losing least to
    the one gaining most while that helps and no group cap is crossed, shrinking ``t``. For
-   concave values this is the equal-marginal-price condition, to within ``t``.
+   concave values this is the equal-marginal-price condition, to within ``t``. Once one split
+   is polished (and without inventory groups), a candidate subset is skipped when an upper
+   bound of its exact optimum is below it (the dual over an envelope of the samples that
+   concave values stay under: :func:`~oms_chain.routing._subsets.upper_table`), and a polish
+   gives up when its own bound at the current step (:meth:`_Model.polish`) is.
 3. The grid gets exact sample points where the polished splits ended, the subsets are scored
    again, and new leaders are polished too (a few rounds), as are runners-up whose score is
    within twice the largest underestimate seen so far: the coarse model's error, which can
@@ -62,7 +68,13 @@ from oms_chain.routing._problem import (
     min_output,
     negated_cost,
 )
-from oms_chain.routing._subsets import best_subsets, dual_table, elimination_masks, rows_dot
+from oms_chain.routing._subsets import (
+    best_subsets,
+    dual_table,
+    elimination_masks,
+    rows_dot,
+    upper_table,
+)
 from oms_chain.routing.baselines import greedy_of, single_of
 from oms_chain.routing.plan import (
     DEFAULT_MAX_PRICE_IMPACT_BPS,
@@ -90,6 +102,7 @@ _COARSE_RESOLUTION = 10**3  # every candidate is polished this far first ...
 _FINE_MARGIN = 1e-6  # ... and on to the full resolution only if within this fraction of the best
 _SHRINK = 8  # step divisor between polish rounds
 _NEG = float("-inf")
+_BOUND_MIN_SOURCES = 3  # candidates are cut by their upper bound from this many sources on
 
 
 def _concave_segments(points: list[int], values: list[int]) -> list[tuple[int, int]]:
@@ -161,6 +174,7 @@ class _Model:
             self._segments[i] = _concave_segments(pts, [self.exact[i](p) for p in pts])
         self._dirty.clear()
         self._dual: tuple[np.ndarray, np.ndarray] | None = None
+        self._upper: np.ndarray | None = None
         seg_src: list[int] = []
         seg_len: list[int] = []
         seg_gain: list[int] = []
@@ -169,20 +183,21 @@ class _Model:
                 seg_src.append(i)
                 seg_len.append(length)
                 seg_gain.append(gain)
-        slope = np.array(seg_gain, dtype=float) / np.array(seg_len, dtype=float)
+        #: the segments in source order (lengths, gains), for the upper envelope
+        self.flat_len = np.array(seg_len, dtype=float)
+        self.flat_gain = np.array(seg_gain, dtype=float)
+        slope = self.flat_gain / self.flat_len
         order = np.argsort(-slope, kind="stable")
         self.seg_src = np.array(seg_src, dtype=np.intp)[order]
         self.seg_len_int = [seg_len[k] for k in order]
-        self.seg_len = np.array(seg_len, dtype=float)[order]
+        self.seg_len = self.flat_len[order]
         self.seg_slope = slope[order]
         # per source, the exact running length of its segments (taken in this global order)
         self._prefix: list[list[int]] = [[0] for _ in self._segments]
         for i, length in zip(self.seg_src.tolist(), self.seg_len_int, strict=True):
             self._prefix[i].append(self._prefix[i][-1] + length)
         # what a segment spends from its source's group: its length, or its input (−gain)
-        self.seg_spend = (
-            -np.array(seg_gain, dtype=float)[order] if self.p.exact_output else self.seg_len
-        )
+        self.seg_spend = -self.flat_gain[order] if self.p.exact_output else self.seg_len
         group_of_seg = self.group_of[self.seg_src] if len(order) else np.zeros(0, dtype=np.intp)
         self.group_cols = [np.flatnonzero(group_of_seg == g) for g in range(len(self.group_cap))]
 
@@ -191,6 +206,17 @@ class _Model:
         if self._dual is None:
             self._dual = dual_table(self)
         return self._dual
+
+    def upper(self, masks: np.ndarray) -> np.ndarray:
+        """Upper bounds on the exact best net value of subsets (rows of a bool matrix), for
+        concave values: :func:`~oms_chain.routing._subsets.upper_table` at every trial price
+        of the dual, the least of them (+inf with a single-chord curve in exact output)."""
+        lam, _ = self.dual()
+        if self._upper is None:
+            self._upper = upper_table(self, lam, monotone=not self.p.exact_output)
+        with np.errstate(invalid="ignore"):
+            values = lam * self.amount + rows_dot(masks.astype(float), self._upper)
+        return np.where(np.isnan(values), np.inf, values).min(axis=1)
 
     def score(self, masks: np.ndarray) -> np.ndarray:
         """Approximate best net value of each subset (rows of a bool matrix); -inf if
@@ -343,12 +369,21 @@ class _Model:
         active: Sequence[int],
         resolution: int = _POLISH_RESOLUTION,
         start_step: int | None = None,
-    ) -> list[int]:
+        target: float | None = None,
+    ) -> tuple[list[int], float | None]:
         """Pairwise exact transfers between active sources, shrinking the step (module doc)
-        from ``start_step`` (default: the grid spacing) to ``amount / resolution``."""
+        from ``start_step`` (default: the grid spacing) to ``amount / resolution``.
+
+        Returns the allocation and, if the polish gave up early, an upper bound on the
+        subset's best net value (else ``None``). It gives up when that bound is below
+        ``target``: once no transfer of ``t`` helps, each source's value changes by at most
+        ``λ·δ + (loss − gain)`` for a move ``δ`` (concavity, any price ``λ`` between the
+        largest gain and the least loss per unit), so no split of these sources beats the
+        current net by more than ``Σ (loss_i − gain_i)``. Sources in an inventory group never
+        give up (a cap can block a helpful transfer)."""
         x = list(x)
         if len(active) < 2:
-            return x
+            return x, None
         f = self.exact
         p = self.p
         group, caps = p.group, p.group_cap
@@ -410,7 +445,13 @@ class _Model:
                     losses[k] = f[k](x[k]) - f[k](x[k] - t) if x[k] - t >= floor[k] else -_NEG
             # no transfer of t helps any more (gains and losses are current)
             if t <= t_min:
-                return x
+                return x, None
+            # (not with a group: a cap can block a transfer that would help, and then no such
+            # price need exist; an infinite loss or gain, at a limit, never gives up either)
+            if target is not None and not grouped:
+                bound = self.net(x) + sum(losses[i] - gains[i] for i in active)
+                if bound < target:
+                    return x, bound
             t = max(t_min, t // _SHRINK)
 
     def net(self, x: Sequence[int]) -> int:
@@ -563,6 +604,12 @@ def route_exact_output(
     return _plan(model, x, single, greedy, bound)
 
 
+def _slack(net: int, n: int) -> float:
+    """What the float upper bound may be off by at a net value (rounding of the float model
+    and of each exact quote)."""
+    return 1e-9 * abs(net) + 1_000.0 * n
+
+
 def _solve(
     problem: Problem, compare_greedy: bool
 ) -> tuple[_Model, list[int], Baseline | None, Baseline | None]:
@@ -572,6 +619,7 @@ def _solve(
     best_net = 0
     error = 0.0  # largest amount by which the model underestimated a polished subset
     seen: set[frozenset[int]] = set()  # sources actually used by the splits polished so far
+    grouped = bool(problem.group_cap)  # (the bound drops the caps: too loose to cut with them)
     for _ in range(_ROUNDS):
         if n <= EXHAUSTIVE_MAX:
             masks, scores = best_subsets(model, _CANDIDATES * 4)
@@ -579,12 +627,20 @@ def _solve(
             masks = elimination_masks(model, n)
             scores = model.score(masks)
         fresh = 0
-        for row in np.argsort(-scores, kind="stable")[: _CANDIDATES * 4].tolist():
+        rows = np.argsort(-scores, kind="stable")[: _CANDIDATES * 4]
+        uppers: list[float] = []  # of these rows, computed when first needed
+        for rank, row in enumerate(rows.tolist()):
             if not np.isfinite(scores[row]) or (
                 fresh >= _CANDIDATES and scores[row] + 2 * error < best_net
             ):
                 break
             active = np.flatnonzero(masks[row]).tolist()
+            # (one source: nothing to polish; two: polishing costs less than the bound)
+            if best_x is not None and len(active) > 1 and n >= _BOUND_MIN_SOURCES and not grouped:
+                if not uppers:
+                    uppers = model.upper(masks[rows]).tolist()
+                if uppers[rank] < best_net - _slack(best_net, n):
+                    continue  # even the concave upper bound of this subset is below the best
             start = model.split(active)
             if start is None:
                 continue
@@ -594,14 +650,16 @@ def _solve(
             seen.add(used)
             fresh += 1
             order = sorted(used)
-            x = model.polish(start, order, _COARSE_RESOLUTION)
+            target = None if best_x is None else best_net - _slack(best_net, n)
+            x, bound = model.polish(start, order, _COARSE_RESOLUTION, target=target)
             net = model.net(x)
-            if best_x is None or net >= best_net - abs(best_net) * _FINE_MARGIN:
+            if bound is None and (best_x is None or net >= best_net - abs(best_net) * _FINE_MARGIN):
                 # a candidate far below the best cannot catch up below the coarse step
                 coarse_step = max(1, problem.amount // _COARSE_RESOLUTION)
-                x = model.polish(x, order, start_step=coarse_step)
+                x, bound = model.polish(x, order, start_step=coarse_step, target=target)
                 net = model.net(x)
-            error = max(error, net - float(scores[row]))
+            # what the polish gained over the model's score (a bound of it, if it gave up)
+            error = max(error, (net if bound is None else bound) - float(scores[row]))
             if best_x is None or net > best_net:
                 best_x, best_net = x, net
             model.refine(x, sorted(used))

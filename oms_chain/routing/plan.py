@@ -80,6 +80,33 @@ PlanWarning = NegativeNetOutput | PriceImpactAboveBound
 WARNING_CODES = frozenset({NegativeNetOutput.code, PriceImpactAboveBound.code})
 
 
+#: The intent algo parameter with which an intent accepts plans carrying some warnings: their
+#: codes, comma-separated (e.g. ``"price-impact"``); the engine's splitter reads it.
+ALLOW_WARNINGS_PARAM = "allow_plan_warnings"
+
+
+def allowed_warnings(value: object) -> frozenset[str]:
+    """The warning codes an intent's :data:`ALLOW_WARNINGS_PARAM` value allows (``None``: none).
+
+    Raises:
+        InvalidInput: not a string of comma-separated codes from :data:`WARNING_CODES`.
+    """
+    name = f"algo_params[{ALLOW_WARNINGS_PARAM!r}]"
+    if value is None:
+        return frozenset()
+    if not isinstance(value, str):
+        raise InvalidInput(
+            f"{name} must be a string of comma-separated warning codes "
+            f"({', '.join(sorted(WARNING_CODES))}), got {shown(value)}"
+        )
+    codes = frozenset(c.strip() for c in value.split(",") if c.strip())
+    unknown = sorted(codes - WARNING_CODES)
+    if unknown or not codes:
+        what = f"unknown warning codes {unknown}" if unknown else f"no warning code ({value!r})"
+        raise InvalidInput(f"{name} names {what}; known: {sorted(WARNING_CODES)}")
+    return codes
+
+
 def impact_bound(value: object) -> Decimal | None:
     """``max_price_impact_bps`` checked: ``None`` (no bound) or a Decimal (or int) >= 0."""
     if value is None:

@@ -62,6 +62,9 @@ class LiquiditySource:
     """One place an order (or part of it) can go, in integer base units.
 
     ``output`` must be exact and non-decreasing; it is only called with ``0 < x <= max_input``.
+    The optimizer takes it to be concave too (the price per unit never improves with size, as
+    on every pool, path and book, to integer rounding): its bounds, which cut candidate splits,
+    rely on that; a function that is not concave still gets a valid plan, maybe not the best.
     ``input_for`` is its exact inverse as the venue charges it for an exact-output trade (V2
     ``getAmountIn``, V3 exact-output swap, a walk over the book), non-decreasing; ``None``: the
     smallest input whose ``output`` reaches the amount, by integer bisection (:meth:`cost`).

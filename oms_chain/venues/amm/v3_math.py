@@ -697,7 +697,7 @@ class SwapWalk:
     a new walk.
     """
 
-    _CHUNK = 64
+    _CHUNK = 8  # steps an extension walks first, doubling while the amount needs more
 
     def __init__(
         self,

@@ -19,6 +19,8 @@ import numpy as np
 
 from oms_chain.model.intent import Side
 from oms_chain.routing import LiquiditySource
+from oms_chain.routing._problem import Exact, Problem, conflicts_of
+from oms_chain.routing.optimizer import _Model
 from oms_chain.venues.amm import V3PoolState
 from oms_chain.venues.amm.v3_math import get_sqrt_ratio_at_tick
 from oms_chain.venues.base import LiquidityLevel
@@ -164,6 +166,25 @@ def scenario(seed: int, n_sources: int, *, v3: bool = True) -> Scenario:
         sources.append(maker(rng, f"{maker.__name__.split('_')[0]}-{i}", price, **kw))
     rng.shuffle(sources)
     return Scenario(tuple(sources), amount_in, seed)
+
+
+def model_of(sources: Sequence[LiquiditySource], amount: int) -> _Model:
+    """The optimizer's grid model of an exact-input problem (no inventory groups) over the
+    sources whose minimum size fits the amount, capped by the amount and their inventory."""
+    usable = [s for s in sources if s.min_size <= amount]
+    return _Model(
+        Problem(
+            sources=usable,
+            amount=amount,
+            values=[Exact(s.output) for s in usable],
+            lo=[s.min_size for s in usable],
+            cap=[min(amount, amount if s.max_input is None else s.max_input) for s in usable],
+            fixed=[s.fixed_cost for s in usable],
+            group=[-1] * len(usable),
+            group_cap=[],
+            conflicts=conflicts_of(usable),
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from routing_support import scenario
 
+from oms_chain.algos.base import ParamReader
 from oms_chain.engine.split import RoutingSplitter
 from oms_chain.model import (
     Asset,
@@ -23,7 +24,9 @@ from oms_chain.model import (
     SpotPair,
     VenueId,
 )
+from oms_chain.model.errors import InvalidIntent
 from oms_chain.routing import (
+    ALLOW_WARNINGS_PARAM,
     DEFAULT_MAX_PRICE_IMPACT_BPS,
     WARNING_CODES,
     LiquiditySource,
@@ -140,6 +143,69 @@ def test_the_split_runner_refuses_a_plan_with_a_warning_unless_it_is_allowed() -
     assert sum(leg.quantity for leg in legs) == Decimal(6)
     small = asyncio.run(RoutingSplitter().split(intent, Decimal(1), venues))
     assert sum(leg.quantity for leg in small) == Decimal(1)
+
+
+def thin_intent(clock: ManualClock, venues: list[str], **kw: object) -> Intent:
+    return Intent.create(
+        intent_id="i-2",
+        account="acct",
+        instrument=PAIR,
+        side="buy",
+        venues=venues,
+        now_ns=clock.now_ns(),
+        quantity="6",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_an_intent_allows_plan_warnings_with_its_algo_parameter() -> None:
+    clock = ManualClock()
+    venues = {VenueId(n): ThinBook(n, clock=clock) for n in ("book-a", "book-b")}
+    allowing = thin_intent(clock, list(venues), algo_params={ALLOW_WARNINGS_PARAM: "price-impact"})
+    legs = asyncio.run(RoutingSplitter().split(allowing, Decimal(6), venues))
+    assert sum(leg.quantity for leg in legs) == Decimal(6)
+    # allowing the other warning only does not let this plan through
+    other = thin_intent(
+        clock, list(venues), algo_params={ALLOW_WARNINGS_PARAM: " negative-net-output "}
+    )
+    with pytest.raises(PlanRefused, match="price-impact"):
+        asyncio.run(RoutingSplitter().split(other, Decimal(6), venues))
+    # every algo's parameter reader accepts the parameter and checks it
+    twap = thin_intent(
+        clock,
+        list(venues),
+        algo="twap",
+        algo_params={ALLOW_WARNINGS_PARAM: "price-impact,negative-net-output"},
+    )
+    ParamReader(twap).finish()
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("price_impact", "unknown warning codes \\['price_impact'\\]"),
+        (" , ", "names no warning code"),
+        (7, "must be a string of comma-separated warning codes"),
+    ],
+)
+def test_a_bad_allowance_is_refused_before_anything_is_quoted(value: object, message: str) -> None:
+    clock = ManualClock()
+
+    class Untouchable(ThinBook):
+        async def liquidity(self, instrument: Instrument, side: Side) -> LiquidityCurve:
+            raise AssertionError("quoted before the intent was checked")
+
+    venues = {VenueId(n): Untouchable(n, clock=clock) for n in ("book-a", "book-b")}
+    intent = thin_intent(clock, list(venues), algo_params={ALLOW_WARNINGS_PARAM: value})
+    with pytest.raises(InvalidInput, match=message):
+        asyncio.run(RoutingSplitter().split(intent, Decimal(6), venues))
+    twap = thin_intent(clock, list(venues), algo="twap", algo_params={ALLOW_WARNINGS_PARAM: value})
+    with pytest.raises(InvalidIntent, match=message):
+        ParamReader(twap)
+    with pytest.raises(InvalidInput, match="allow_warnings must be a collection of codes"):
+        RoutingSplitter(allow_warnings="price-impact")
+    with pytest.raises(InvalidInput, match="allow_warnings must be a collection of codes"):
+        RoutingSplitter(allow_warnings={"price_impact"})
 
 
 @settings(max_examples=25, deadline=None)

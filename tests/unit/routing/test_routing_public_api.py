@@ -7,6 +7,7 @@ import oms_chain.routing as routing
 
 def test_public_api() -> None:
     assert set(routing.__all__) == {
+        "ALLOW_WARNINGS_PARAM",
         "DEFAULT_MAX_PRICE_IMPACT_BPS",
         "EXACT_INPUT",
         "EXACT_OUTPUT",
@@ -22,6 +23,7 @@ def test_public_api() -> None:
         "PriceImpactAboveBound",
         "RouteLeg",
         "RoutePlan",
+        "allowed_warnings",
         "best_single",
         "greedy_split",
         "route",
