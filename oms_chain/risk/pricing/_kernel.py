@@ -67,10 +67,10 @@ def _tails(w: _Work, m: int) -> tuple[Array, Array]:
     den += _D[7]
     num /= den  # erfcx(y)
     # ... then the few outside it, by index.
-    big = np.flatnonzero(y > _MID)
-    if big.size:
-        flat = num.reshape(-1)
-        flat[big] = _erfcx_large(y.reshape(-1)[big])
+    for row in range(2):  # rows of a partial chunk are views: patch them one by one
+        big = np.flatnonzero(y[row] > _MID)
+        if big.size:
+            num[row][big] = _erfcx_large(y[row][big])
     tails = w.tails[:, :m]
     n1, n2 = tails[0], tails[1]
     np.multiply(e1, num[0], out=n1)
@@ -195,6 +195,7 @@ def price_into(
         tmp *= n2
         o -= tmp
         o *= w.sg[:m]
+        np.maximum(o, 0.0, out=o)  # rounding below the smallest normal can leave -1e-322
 
 
 def greeks_into(
@@ -236,6 +237,7 @@ def greeks_into(
         big_b *= n2
         big_b *= sg
         np.subtract(big_a, big_b, out=p)
+        np.maximum(p, 0.0, out=p)  # rounding below the smallest normal can leave -1e-322
         np.multiply(cq, n1, out=de)
         de *= sg
         # e1 -> pdf(d1)

@@ -22,6 +22,7 @@ element of an array.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from enum import IntEnum
@@ -31,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from oms_chain.model.errors import InvalidInput
-from oms_chain.risk.pricing._erf import erfcx_nonneg
+from oms_chain.risk.pricing._erf import erfcx, erfcx_nonneg
 
 __all__ = ["IVReason", "IVResult", "implied_vol"]
 
@@ -70,18 +71,6 @@ class IVResult:
         return (self.reason == IVReason.OK) | (self.reason == IVReason.AT_INTRINSIC)
 
 
-def _erfcx(z: Array) -> Array:
-    """erfcx on the whole real line (negative arguments only occur just past a region edge)."""
-    neg = z < 0.0
-    if not neg.any():
-        return erfcx_nonneg(z)
-    za = np.abs(z)
-    out = erfcx_nonneg(za)
-    zn = za[neg]
-    out[neg] = 2.0 * np.exp(np.minimum(zn * zn, 700.0)) - out[neg]
-    return out
-
-
 def _objective(
     s: Array, x: Array, lower: npt.NDArray[np.bool_], target: Array
 ) -> tuple[Array, Array, Array]:
@@ -91,9 +80,11 @@ def _objective(
     d1 = xs + 0.5 * s
     d2 = xs - 0.5 * s
     h = -0.5 * (xs * xs + 0.25 * s * s)
-    e2 = _erfcx(-d2 * _INV_SQRT_2)
     sgn = np.where(lower, -1.0, 1.0)
-    e1 = _erfcx(sgn * d1 * _INV_SQRT_2)
+    args = np.empty((2, s.size))
+    np.multiply(sgn * _INV_SQRT_2, d1, out=args[0])
+    np.multiply(d2, -_INV_SQRT_2, out=args[1])
+    e1, e2 = erfcx(args)
     # lower: erfcx(-d1/√2) - erfcx(-d2/√2) > 0; upper: erfcx(d1/√2) + erfcx(-d2/√2) > 0
     comb = e1 + sgn * e2
     f = h + np.log(0.5 * comb) - target
@@ -156,19 +147,63 @@ def _inv_norm_cdf_log(lp: Array) -> Array:
     return np.where(lp < _ACK_LOW, tail, central)
 
 
+def _log_b_c(x: Array, s_c: Array) -> Array:
+    """ln b at the inflection point s_c: ln(e^{x/2} (1 - erfcx(s_c / sqrt 2)) / 2)."""
+    return 0.5 * x + np.log(0.5 * (1.0 - erfcx_nonneg(s_c * _INV_SQRT_2)))
+
+
+_TAB_LX = np.linspace(math.log(1e-4), math.log(16.0), 64)  # ln |x|
+_TAB_U = np.linspace(0.0, 1.0, 65)  # u = sqrt(ln b_c / ln b), 0 at s = 0, 1 at s_c
+
+
+@functools.cache
+def _lower_table() -> Array:
+    """G(ln|x|, u) = (s / s_c) / u below the inflection point, for bilinear initial guesses.
+
+    Built once from forward evaluations of the objective; as s -> 0, ln b ~ -x^2 / (2 s^2) makes
+    (s / s_c)^2 nearly proportional to u^2, so G is smooth and bounded.
+    """
+    sh = np.geomspace(1e-3, 1.0, 800)
+    xs = -np.exp(_TAB_LX)
+    xx, ss = np.meshgrid(xs, sh, indexing="ij")
+    s_c = np.sqrt(-2.0 * xx)
+    lb, _, _ = _objective(
+        (ss * s_c).ravel(), xx.ravel(), np.ones(xx.size, dtype=bool), np.zeros(xx.size)
+    )
+    lb = lb.reshape(xx.shape)
+    lb_c = _log_b_c(xs, np.sqrt(-2.0 * xs))
+    table = np.empty((xs.size, _TAB_U.size))
+    for i in range(xs.size):
+        u = np.sqrt(np.clip(lb_c[i] / lb[i], 0.0, 1.0))
+        g = sh / np.maximum(u, 1e-300)
+        order = np.argsort(u)
+        table[i] = np.interp(_TAB_U, u[order], g[order])
+    return table
+
+
+def _lower_guess(x: Array, lb: Array, s_c: Array) -> Array:
+    table = _lower_table()
+    lx = np.log(-x)
+    fx = np.clip((lx - _TAB_LX[0]) / (_TAB_LX[1] - _TAB_LX[0]), 0.0, _TAB_LX.size - 1.000001)
+    u = np.sqrt(np.clip(_log_b_c(x, s_c) / lb, 0.0, 1.0))
+    fu = np.minimum(u * (_TAB_U.size - 1), _TAB_U.size - 1.000001)
+    ix = fx.astype(np.intp)
+    iu = fu.astype(np.intp)
+    wx = fx - ix
+    wu = fu - iu
+    flat = table.ravel()
+    base = ix * _TAB_U.size + iu
+    g = (1.0 - wx) * ((1.0 - wu) * flat[base] + wu * flat[base + 1]) + wx * (
+        (1.0 - wu) * flat[base + _TAB_U.size] + wu * flat[base + _TAB_U.size + 1]
+    )
+    return np.asarray(s_c * g * u, dtype=np.float64)
+
+
 def _initial_guess(x: Array, lower: npt.NDArray[np.bool_], target: Array, s_c: Array) -> Array:
-    ax = -x
     s = np.empty_like(x)
     lo = lower
     if lo.any():
-        # b ~ s^3 / (sqrt(2 pi) x^2) exp(-x^2 / (2 s^2)) for small s: two fixed-point steps.
-        xl = ax[lo]
-        tl = target[lo]
-        sl = xl / np.sqrt(-2.0 * tl)
-        for _ in range(2):
-            corr = np.log(sl**3 / (math.sqrt(2 * math.pi) * xl * xl))
-            sl = xl / np.sqrt(np.maximum(-2.0 * (tl - corr), 1e-300))
-        s[lo] = np.minimum(sl, s_c[lo])
+        s[lo] = np.minimum(_lower_guess(x[lo], target[lo], s_c[lo]), s_c[lo])
     up = ~lower
     if up.any():
         # For large s, u ~ 2 cosh(x/2) N(-s/2) (exact at x = 0): invert it.
