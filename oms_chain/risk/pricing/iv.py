@@ -182,21 +182,64 @@ def _lower_table() -> Array:
 
 
 def _lower_guess(x: Array, lb: Array, s_c: Array) -> Array:
-    table = _lower_table()
-    lx = np.log(-x)
-    fx = np.clip((lx - _TAB_LX[0]) / (_TAB_LX[1] - _TAB_LX[0]), 0.0, _TAB_LX.size - 1.000001)
     u = np.sqrt(np.clip(_log_b_c(x, s_c) / lb, 0.0, 1.0))
-    fu = np.minimum(u * (_TAB_U.size - 1), _TAB_U.size - 1.000001)
-    ix = fx.astype(np.intp)
-    iu = fu.astype(np.intp)
-    wx = fx - ix
-    wu = fu - iu
-    flat = table.ravel()
-    base = ix * _TAB_U.size + iu
-    g = (1.0 - wx) * ((1.0 - wu) * flat[base] + wu * flat[base + 1]) + wx * (
-        (1.0 - wu) * flat[base + _TAB_U.size] + wu * flat[base + _TAB_U.size + 1]
-    )
+    fx = (np.log(-x) - _TAB_LX[0]) / (_TAB_LX[1] - _TAB_LX[0])
+    g = _bilinear(_lower_table(), fx, u * (_TAB_U.size - 1))
     return np.asarray(s_c * g * u, dtype=np.float64)
+
+
+_TAB_RX = np.linspace(0.0, 4.0, 64)  # sqrt |x|
+_TAB_A = np.linspace(0.0, 1.5, 65)  # s_c / s_asymptotic
+
+
+def _asymptotic_upper(lu: Array) -> Array:
+    """s with 2 N(-s/2) = u: exact at x = 0 and as s -> infinity for any x."""
+    return np.asarray(-2.0 * _inv_norm_cdf_log(np.minimum(lu - math.log(2.0), math.log(0.5))))
+
+
+@functools.cache
+def _upper_table() -> Array:
+    """C(sqrt|x|, s_c / s_asym) = s / s_asym above the inflection point (see _upper_guess)."""
+    xs = -(_TAB_RX**2)
+    s_c = np.sqrt(-2.0 * xs)
+    off = np.concatenate([[0.0], np.geomspace(1e-3, 60.0, 799)])
+    xx, oo = np.meshgrid(xs, off, indexing="ij")
+    ss = np.sqrt(-2.0 * xx) + oo
+    ss = np.where(ss > 0, ss, 1e-3)
+    lu, _, _ = _objective(ss.ravel(), xx.ravel(), np.zeros(xx.size, dtype=bool), np.zeros(xx.size))
+    sa = _asymptotic_upper(lu).reshape(xx.shape)
+    table = np.empty((xs.size, _TAB_A.size))
+    for i in range(xs.size):
+        a = s_c[i] / sa[i]
+        ratio = ss[i] / sa[i]
+        order = np.argsort(a)
+        table[i] = np.interp(_TAB_A, a[order], ratio[order])
+    return table
+
+
+def _upper_guess(x: Array, lu: Array, s_c: Array) -> Array:
+    sa = _asymptotic_upper(lu)
+    return sa * _bilinear(
+        _upper_table(), np.sqrt(-x) / (_TAB_RX[1] - _TAB_RX[0]), s_c / sa / (_TAB_A[1] - _TAB_A[0])
+    )
+
+
+def _bilinear(table: Array, fx: Array, fy: Array) -> Array:
+    """Bilinear lookup at fractional indices (clipped to the table)."""
+    nx, ny = table.shape
+    fx = np.clip(fx, 0.0, nx - 1.000001)
+    fy = np.clip(fy, 0.0, ny - 1.000001)
+    ix = fx.astype(np.intp)
+    iy = fy.astype(np.intp)
+    wx = fx - ix
+    wy = fy - iy
+    flat = table.ravel()
+    base = ix * ny + iy
+    return np.asarray(
+        (1.0 - wx) * ((1.0 - wy) * flat[base] + wy * flat[base + 1])
+        + wx * ((1.0 - wy) * flat[base + ny] + wy * flat[base + ny + 1]),
+        dtype=np.float64,
+    )
 
 
 def _initial_guess(x: Array, lower: npt.NDArray[np.bool_], target: Array, s_c: Array) -> Array:
@@ -206,10 +249,7 @@ def _initial_guess(x: Array, lower: npt.NDArray[np.bool_], target: Array, s_c: A
         s[lo] = np.minimum(_lower_guess(x[lo], target[lo], s_c[lo]), s_c[lo])
     up = ~lower
     if up.any():
-        # For large s, u ~ 2 cosh(x/2) N(-s/2) (exact at x = 0): invert it.
-        xu = x[up]
-        lp = target[up] - np.log(2.0 * np.cosh(0.5 * xu))
-        s[up] = np.maximum(-2.0 * _inv_norm_cdf_log(np.minimum(lp, math.log(0.5))), s_c[up])
+        s[up] = np.maximum(_upper_guess(x[up], target[up], s_c[up]), s_c[up])
     return np.where(s > 0.0, s, np.where(s_c > 0, 0.5 * s_c, 1e-3))
 
 
@@ -244,7 +284,7 @@ def _solve(
             )
             new = np.where(outside, bis, new)
         finished = (~outside & (np.abs(step) <= _STEP_TOL * s)) | (f == 0.0)
-        finished |= (hi - lo) <= 4.0 * _EPS * hi
+        finished |= np.isfinite(hi) & ((hi - lo) <= 4.0 * _EPS * hi)
         if finished.any():
             out[idx[finished]] = np.where(f[finished] == 0.0, s[finished], new[finished])
             done[idx[finished]] = True
@@ -321,7 +361,8 @@ def implied_vol(
             upper = np.where(cl, fwd, kl)
             tv = beta - intrinsic
             room = upper - beta
-            tol = np.where(intrinsic > 0.0, 16.0 * _EPS * beta, 0.0)
+            # parity and discounting round at the scale of F and K, not of the time value
+            tol = np.where(intrinsic > 0.0, 32.0 * _EPS * (fwd + kl), 0.0)
             sub = np.zeros(live.size, dtype=np.int8)
             sub[tv <= tol] = IVReason.AT_INTRINSIC
             sub[tv < -tol] = IVReason.BELOW_INTRINSIC
