@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from oms_chain.model.errors import InvalidInput
-from oms_chain.risk.pricing._erf import erfcx, erfcx_nonneg
+from oms_chain.risk.pricing._erf import erfcx
 
 __all__ = ["IVReason", "IVResult", "implied_vol"]
 
@@ -149,7 +149,7 @@ def _inv_norm_cdf_log(lp: Array) -> Array:
 
 def _log_b_c(x: Array, s_c: Array) -> Array:
     """ln b at the inflection point s_c: ln(e^{x/2} (1 - erfcx(s_c / sqrt 2)) / 2)."""
-    return 0.5 * x + np.log(0.5 * (1.0 - erfcx_nonneg(s_c * _INV_SQRT_2)))
+    return 0.5 * x + np.log(0.5 * (1.0 - erfcx(s_c * _INV_SQRT_2)))
 
 
 _TAB_LX = np.linspace(math.log(1e-4), math.log(16.0), 64)  # ln |x|
@@ -227,8 +227,8 @@ def _upper_guess(x: Array, lu: Array, s_c: Array) -> Array:
 def _bilinear(table: Array, fx: Array, fy: Array) -> Array:
     """Bilinear lookup at fractional indices (clipped to the table)."""
     nx, ny = table.shape
-    fx = np.clip(fx, 0.0, nx - 1.000001)
-    fy = np.clip(fy, 0.0, ny - 1.000001)
+    fx = np.fmin(np.fmax(fx, 0.0), nx - 1.000001)  # fmax: NaN (0 / 0 at the money) -> 0
+    fy = np.fmin(np.fmax(fy, 0.0), ny - 1.000001)
     ix = fx.astype(np.intp)
     iy = fy.astype(np.intp)
     wx = fx - ix
@@ -352,7 +352,10 @@ def implied_vol(
     vol = np.full(n, np.nan)
     live = np.flatnonzero(reason == 0)
     if live.size:
-        cl, pl, sl, kl, tl, rl, ql = (a[live] for a in (c, p, s, k, tt, rr, qq))
+        everything = live.size == n  # the usual case: skip the gathers
+        cl, pl, sl, kl, tl, rl, ql = (
+            (a if everything else a[live]) for a in (c, p, s, k, tt, rr, qq)
+        )
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             df = np.exp(-rl * tl)
             fwd = sl if model == "black76" else sl * np.exp((rl - ql) * tl)
@@ -379,7 +382,7 @@ def implied_vol(
                 lu = np.log(room[go]) - half_log_fk
                 s_c = np.sqrt(-2.0 * x)
                 # u at the inflection point: e^{x/2} (1 + erfcx(s_c / sqrt 2)) / 2
-                lu_c = 0.5 * x + np.log(0.5 * (1.0 + erfcx_nonneg(s_c * _INV_SQRT_2)))
+                lu_c = 0.5 * x + np.log(0.5 * (1.0 + erfcx(s_c * _INV_SQRT_2)))
                 lower = lu > lu_c
                 target = np.where(lower, lb, lu)
                 ssol, conv = _solve(x, lower, target)

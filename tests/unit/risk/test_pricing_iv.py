@@ -194,3 +194,10 @@ def test_any_input_gives_a_reason_never_an_exception(vals):
     assert res.reason.shape == ()
     assert IVReason(int(res.reason)) in IVReason
     assert np.isnan(res.vol) != bool(res.ok)
+
+
+@pytest.mark.parametrize("price", [1e-300, 2.974935772290959e-85, 1e-12])
+def test_near_zero_time_value_at_the_money_solves(price):
+    res = implied_vol(price, np.array([True, False]), 1.0, 1.0, 1.0, 0.0, 0.0)
+    assert res.ok.all()
+    np.testing.assert_allclose(res.vol, price * math.sqrt(2 * math.pi), rtol=1e-10)
