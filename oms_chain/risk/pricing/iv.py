@@ -42,6 +42,8 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _EPS = float(np.finfo(np.float64).eps)
 _MAX_ITER = 60
+_TINY_S = 1e-7  # below this vol * sqrt(t) the lower objective takes its small-s form
+_TINY_LB = math.log(1e-9)
 _STEP_TOL = 1e-8  # relative Halley step accepted as the last (cubic: next error ~1e-24)
 
 
@@ -87,6 +89,13 @@ def _objective(
     e1, e2 = erfcx(args)
     # lower: erfcx(-d1/√2) - erfcx(-d2/√2) > 0; upper: erfcx(d1/√2) + erfcx(-d2/√2) > 0
     comb = e1 + sgn * e2
+    tiny = np.flatnonzero(lower & (s < _TINY_S))
+    if tiny.size:
+        # e1 - e2 cancels completely for s -> 0; there it is s / sqrt 2 times -erfcx' at the
+        # midpoint xi = -x / (s sqrt 2) (relative error ~ s^2),
+        # with erfcx'(z) = 2 z erfcx(z) - 2 / sqrt(pi)
+        xi = -x[tiny] * inv_s[tiny] * _INV_SQRT_2
+        comb[tiny] = s[tiny] * _INV_SQRT_2 * (2.0 / math.sqrt(math.pi) - 2.0 * xi * erfcx(xi))
     f = h + np.log(0.5 * comb) - target
     f1 = _SQRT_2_OVER_PI / comb
     f1 = np.where(lower, f1, -f1)
@@ -254,14 +263,17 @@ def _initial_guess(x: Array, lower: npt.NDArray[np.bool_], target: Array, s_c: A
 
 
 def _solve(
-    x: Array, lower: npt.NDArray[np.bool_], target: Array
+    x: Array, lower: npt.NDArray[np.bool_], target: Array, wide: npt.NDArray[np.bool_]
 ) -> tuple[Array, npt.NDArray[np.bool_]]:
     """Halley in s with a bracket; returns (s, converged)."""
     n = x.size
     s_c = np.sqrt(-2.0 * x)
     s = _initial_guess(x, lower, target, s_c)
     lo = np.where(lower, 0.0, s_c * 0.5)
-    hi = np.where(lower, np.maximum(s_c * 1.5, 1e-300), np.inf)
+    hi = np.where(lower & ~wide, np.maximum(s_c * 1.5, 1e-300), np.inf)
+    if wide.any():
+        # b ~ s / sqrt(2 pi) when s and |x| are tiny
+        s[wide] = math.sqrt(2.0 * math.pi) * np.exp(target[wide])
     out = np.full(n, np.nan)
     done = np.zeros(n, dtype=bool)
     idx = np.arange(n)
@@ -384,8 +396,12 @@ def implied_vol(
                 # u at the inflection point: e^{x/2} (1 + erfcx(s_c / sqrt 2)) / 2
                 lu_c = 0.5 * x + np.log(0.5 * (1.0 + erfcx(s_c * _INV_SQRT_2)))
                 lower = lu > lu_c
+                # at (almost) the money with a time value below 1e-9 of the forward, u* = 1 - b*
+                # has lost b*: solve ln b there too, on (0, inf)
+                wide = ~lower & (lb < _TINY_LB)
+                lower |= wide
                 target = np.where(lower, lb, lu)
-                ssol, conv = _solve(x, lower, target)
+                ssol, conv = _solve(x, lower, target, wide)
                 vg = ssol / np.sqrt(tl[go])
                 vg[~conv] = np.nan
                 sub_go = sub[go]
