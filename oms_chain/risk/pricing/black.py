@@ -232,6 +232,13 @@ def _flat(args: tuple[npt.NDArray[np.generic], ...]) -> tuple[tuple[int, ...], l
     return shape, flat
 
 
+def _degenerate(vol: Array, t: Array, shape: tuple[int, ...]) -> npt.NDArray[np.intp]:
+    """Flat indices where vol * sqrt(t) == 0 (validated inputs: both are >= 0)."""
+    if vol.size == 0 or t.size == 0 or (vol.min() > 0.0 and t.min() > 0.0):
+        return np.empty(0, dtype=np.intp)
+    return np.flatnonzero(np.ravel(np.broadcast_to((vol == 0.0) | (t == 0.0), shape)))
+
+
 def _fast_greeks(
     is_call: Array,
     under: Array,
@@ -247,7 +254,7 @@ def _fast_greeks(
     n = math.prod(shape)
     outs = tuple(np.empty(n) for _ in range(9))
     _kernel.greeks_into(outs, c, s, k, tt, rr, None if forward else qq, v)
-    degenerate = np.flatnonzero(np.ravel(np.broadcast_to(vol * np.sqrt(t) <= 0.0, shape)))
+    degenerate = _degenerate(vol, t, shape)
     if degenerate.size:
         sub = [np.broadcast_to(a, (n,))[degenerate] for a in (c, s, k, tt, rr, qq, v)]
         ref = _greeks_reference(*sub, forward=forward)
@@ -271,7 +278,7 @@ def _fast_price(
     n = math.prod(shape)
     out = np.empty(n)
     _kernel.price_into(out, c, s, k, tt, rr, None if forward else qq, v)
-    degenerate = np.flatnonzero(np.ravel(np.broadcast_to(vol * np.sqrt(t) <= 0.0, shape)))
+    degenerate = _degenerate(vol, t, shape)
     if degenerate.size:
         sub = [np.broadcast_to(a, (n,))[degenerate] for a in (c, s, k, tt, rr, qq, v)]
         ref = _greeks_reference(*sub, forward=forward)
