@@ -7,7 +7,8 @@ rho per 1.0 of rate, theta per year of calendar time with time to expiry decreas
 negative for a long option, usually), charm likewise ``-d(delta)/dt``.
 
 ``t == 0`` or ``vol == 0`` give the deterministic limit: the discounted intrinsic value of the
-forward, delta a step (0 or the discount factor at the money), the other Greeks 0.
+forward, delta a step (0, or the carry discount factor in the money), gamma, vega, vanna and
+volga 0, theta, rho and charm those of the discounted payoff.
 """
 
 from __future__ import annotations
