@@ -201,3 +201,23 @@ def test_near_zero_time_value_at_the_money_solves(price):
     res = implied_vol(price, np.array([True, False]), 1.0, 1.0, 1.0, 0.0, 0.0)
     assert res.ok.all()
     np.testing.assert_allclose(res.vol, price * math.sqrt(2 * math.pi), rtol=1e-10)
+
+
+def test_blocks_of_a_large_batch_join_up():
+    from oms_chain.risk.pricing.iv import _CHUNK
+
+    rng = np.random.default_rng(8)
+    n = 2 * _CHUNK + 7
+    c = rng.random(n) < 0.5
+    k = 100.0 * np.exp(rng.uniform(-0.5, 0.5, n))
+    t = rng.uniform(0.01, 2.0, n)
+    v = rng.uniform(0.1, 1.5, n)
+    p = bsm_price(c, 100.0, k, t, 0.02, 0.0, v)
+    p[_CHUNK] = -1.0  # one bad quote at a block edge
+    res = implied_vol(p, c, 100.0, k, t, 0.02, 0.0)
+    assert res.reason[_CHUNK] == IVReason.NONPOSITIVE_INPUT
+    good = np.ones(n, dtype=bool)
+    good[_CHUNK] = False
+    assert res.ok[good].all()
+    back = bsm_price(c[good], 100.0, k[good], t[good], 0.02, 0.0, res.vol[good])
+    np.testing.assert_allclose(back, p[good], rtol=1e-10)
