@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
+
 /// @title DevOracle
 /// @notice A price feed the devnet controls, read through the Chainlink AggregatorV3 interface.
 ///         Every answer the owner posts opens a new round; all rounds stay readable. The owner
 ///         may post a round with past timestamps to simulate a stale feed. Answers are not
 ///         range-checked, so consumers can also be tested against zero or negative prices.
-contract DevOracle {
+contract DevOracle is AggregatorV3Interface {
     struct Round {
         int256 answer;
         uint64 startedAt;

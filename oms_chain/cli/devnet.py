@@ -30,6 +30,12 @@ def devnet_up(
         bool,
         typer.Option("--exchange/--no-exchange", help="Also start the Binance-speaking simulator."),
     ] = True,
+    deribit: Annotated[
+        bool,
+        typer.Option(
+            "--deribit/--no-deribit", help="Also start the Deribit-speaking options exchange."
+        ),
+    ] = True,
     fork_url: Annotated[
         str | None,
         typer.Option("--fork-url", metavar="URL", help="Start the L1 as a fork of this RPC URL."),
@@ -105,6 +111,7 @@ def devnet_up(
         exchange_agents={"on": "live"}.get(agents, agents),
         with_l2=l2,
         with_exchange=exchange,
+        with_deribit=deribit,
         fork_url=fork_url,
         fork_block_number=fork_block,
         use_state_cache=not fresh,
@@ -149,7 +156,7 @@ def _print_world(summary: dict[str, Any]) -> None:
     for col in ("chain", "chain id", "RPC URL", "websocket", "block time"):
         chains.add_column(col)
     for name, c in summary.items():
-        if name == "exchange":
+        if name in ("exchange", "deribit"):
             continue
         bt = "automine" if c["block_time"] is None else f"{c['block_time'] * 1000:g} ms"
         chains.add_row(name, str(c["chain_id"]), c["rpc_url"], c["ws_url"], bt)
@@ -164,6 +171,16 @@ def _print_world(summary: dict[str, Any]) -> None:
         for acct in ex["accounts"]:
             sim.add_row(ex["rest_url"], ex["ws_url"], acct["api_key"], acct["secret"])
         console.print(sim)
+    if "deribit" in summary:
+        dx = summary["deribit"]
+        options = Table(
+            title="options exchange (speaks Deribit API v2 over HTTP + websocket; ccxt deribit)"
+        )
+        for col in ("REST", "websocket", "client id (apiKey)", "client secret"):
+            options.add_column(col)
+        for acct in dx["accounts"]:
+            options.add_row(dx["rest_url"], dx["ws_url"], acct["client_id"], acct["client_secret"])
+        console.print(options)
     book = summary["l1"]["address_book"]
     table = Table(title=f"address book of {book['name']} (same layout on every devnet chain)")
     table.add_column("name")
@@ -188,6 +205,18 @@ def _ping(exchange: dict[str, Any]) -> int | None:
         return None
 
 
+def _ping_deribit(deribit: dict[str, Any]) -> int | None:
+    """Server time (ms) of the Deribit-protocol exchange, ``None`` when it does not answer."""
+    import urllib.request
+
+    try:
+        url = f"{deribit['rest_url']}/api/v2/public/get_time"
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return int(json.loads(r.read())["result"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 @devnet_app.command("status")
 def devnet_status(
     as_json: JsonOption = False,
@@ -204,6 +233,16 @@ def devnet_status(
         raise OmsError(f"{runtime} is unreadable ({exc}); delete it and start the devnet") from exc
     rows = []
     for name, c in info["chains"].items():
+        if name == "deribit":
+            rows.append(
+                {
+                    "name": name,
+                    "chain_id": None,
+                    "rpc_url": c["rest_url"],
+                    "block": _ping_deribit(c),
+                }
+            )
+            continue
         if name == "exchange":
             rows.append(
                 {"name": name, "chain_id": None, "rpc_url": c["rest_url"], "block": _ping(c)}
@@ -370,6 +409,19 @@ def devnet_keys(
         ]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         exchange = []  # no devnet running (or an unreadable runtime file): chain keys only
+    deribit: list[dict[str, Any]] = []
+    try:
+        dx = json.loads(runtime.read_text())["chains"].get("deribit") or {}
+        deribit = [
+            {
+                "client_id": str(a["client_id"]),
+                "client_secret": str(a["client_secret"]),
+                "rest_url": dx["rest_url"],
+            }
+            for a in dx.get("accounts", [])
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        deribit = []
     doc = {
         "devnet_only": True,
         "warning": _DEVNET_ONLY,
@@ -379,6 +431,7 @@ def devnet_keys(
             {"index": a.index, "address": a.address, "private_key": a.private_key} for a in accounts
         ],
         "exchange_accounts": exchange,
+        "deribit_accounts": deribit,
     }
     if as_json:
         print_json(doc)
@@ -392,4 +445,9 @@ def devnet_keys(
         for e in exchange:
             sim.add_row(e["rest_url"], e["api_key"], e["secret"])
         console.print(sim)
+    if deribit:
+        options = table("options exchange accounts (Deribit API)", ("REST", "client id", "secret"))
+        for d in deribit:
+            options.add_row(d["rest_url"], d["client_id"], d["client_secret"])
+        console.print(options)
     say(f"{_DEVNET_ONLY}. Mnemonic: {DEFAULT_MNEMONIC!r}.", err_console)

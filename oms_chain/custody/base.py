@@ -13,10 +13,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from eth_typing import ChecksumAddress
 
-from oms_chain.model.errors import InvalidInput
+from oms_chain.model.errors import InvalidInput, OmsError
 from oms_chain.model.ids import TxHash
 
-__all__ = ["SignedTransaction", "Signer", "SignerCapabilities"]
+__all__ = [
+    "SignedTransaction",
+    "Signer",
+    "SignerCapabilities",
+    "SignerUnsupported",
+    "TypedDataSigner",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,15 +36,20 @@ class SignerCapabilities:
     ``ecrecover`` maps to :attr:`Signer.address`. ``contract_account``: signatures are checked
     by the account contract (EIP-1271), not by ``ecrecover``. ``remote``: every signature is a
     round trip to another process (a remote signer, a threshold group), so it can time out.
+    ``digests``: :meth:`Signer.sign_hash` signs an arbitrary 32-byte digest. A remote JSON-RPC
+    signer (web3signer, Clef) cannot: its interface signs transactions and EIP-712 typed data
+    only, so its ``sign_hash`` raises :class:`SignerUnsupported` and it is a
+    :class:`TypedDataSigner` instead.
     """
 
     raw_transactions: bool = True
     ecdsa_hashes: bool = True
     contract_account: bool = False
     remote: bool = False
+    digests: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("raw_transactions", "ecdsa_hashes", "contract_account", "remote"):
+        for name in ("raw_transactions", "ecdsa_hashes", "contract_account", "remote", "digests"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidInput(f"signer capability {name!r} must be a bool")
         if self.contract_account and self.ecdsa_hashes:
@@ -46,6 +57,10 @@ class SignerCapabilities:
                 "signer capabilities: a contract account's signatures are not ecrecover-able; "
                 "set ecdsa_hashes=False"
             )
+
+
+class SignerUnsupported(OmsError, NotImplementedError):
+    """The signer cannot make this kind of signature (see its :class:`SignerCapabilities`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,4 +93,18 @@ class Signer(Protocol):
 
     async def sign_hash(self, digest: bytes) -> bytes:
         """Sign a 32-byte digest; returns 65 bytes r || s || v with v in {27, 28}."""
+        ...
+
+
+@runtime_checkable
+class TypedDataSigner(Protocol):
+    """A signer that signs EIP-712 typed data (``eth_signTypedData_v4``'s JSON shape)."""
+
+    @property
+    def address(self) -> ChecksumAddress:
+        """The account that signs."""
+        ...
+
+    async def sign_typed_data(self, typed_data: dict[str, Any]) -> bytes:
+        """Sign ``typed_data`` (types, primaryType, domain, message); 65 bytes r || s || v."""
         ...

@@ -16,6 +16,7 @@ from typing import Any
 import coincurve
 import rlp
 from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_typing import ChecksumAddress
 from eth_utils import keccak
 
@@ -185,3 +186,14 @@ class LocalSigner:
             raise InvalidInput("sign_hash needs exactly 32 bytes")
         sig = await asyncio.to_thread(Account.unsafe_sign_hash, bytes(digest), self._account.key)
         return sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v])
+
+    async def sign_typed_data(self, typed_data: dict[str, Any]) -> bytes:
+        """Sign EIP-712 ``typed_data`` (the ``eth_signTypedData_v4`` shape); 65 bytes, v 27/28."""
+        if not isinstance(typed_data, dict):
+            raise InvalidInput("typed data must be a dict with types, primaryType, domain, message")
+        try:
+            message = encode_typed_data(full_message=typed_data)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise InvalidInput(f"typed data cannot be encoded: {exc}") from None
+        signed = await asyncio.to_thread(Account.sign_message, message, self._account.key)
+        return bytes(signed.signature)

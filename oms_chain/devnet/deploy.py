@@ -1,5 +1,6 @@
 """Deploy the devnet world: WETH9, Uniswap V2/V3, Safe v1.4.1, devnet tokens, oracles, liquidity,
-and the ``AuditAnchor`` contract (address book name ``AuditAnchor``).
+the ``AuditAnchor`` contract (address book name ``AuditAnchor``), and our options market with its
+series and a batch executor (:mod:`oms_chain.devnet.options_market`).
 
 Third-party contracts come from their npm packages' bytecode (:mod:`oms_chain.devnet.artifacts`);
 our own (tokens, oracles) from ``build/contracts`` (:mod:`oms_chain.devnet.solidity`). Liquidity
@@ -26,6 +27,7 @@ from web3 import Web3
 
 from oms_chain.chain.addressbook import AddressBook, PoolEntry, TokenEntry
 from oms_chain.devnet.artifacts import link_bytecode, load_protocol_artifact
+from oms_chain.devnet.options_market import deploy_options
 from oms_chain.devnet.solidity import load_artifact
 from oms_chain.model.errors import DevnetError
 
@@ -294,6 +296,9 @@ def deploy_world(
     anchor_art = load_artifact("AuditAnchor")
     anchor = d.deploy("AuditAnchor", anchor_art["abi"], anchor_art["bytecode"])
     contracts["AuditAnchor"] = anchor.address
+    # After the anchor, so no earlier address moves: the options market and a batch executor.
+    now = int(w3.eth.get_block("latest")["timestamp"])
+    deploy_options(d, contracts, tokens, now, progress)
     book = AddressBook(
         chain_id=chain_id,
         name=name or f"devnet-{chain_id}",

@@ -36,8 +36,10 @@ from oms_chain.model.errors import DevnetError, ToolchainMissing
 
 __all__ = [
     "EVM_VERSION",
+    "IMPORT_PACKAGES",
     "MIN_SOLC_VERSION",
     "OPTIMIZER_RUNS",
+    "REMAPPINGS",
     "BuildReport",
     "CompileError",
     "artifacts_dir",
@@ -53,6 +55,11 @@ EVM_VERSION = "cancun"
 OPTIMIZER_RUNS = 200
 #: Oldest compiler our sources accept (``pragma solidity ^0.8.24``).
 MIN_SOLC_VERSION = Version("0.8.24")
+
+#: npm packages our sources import, mapped the way foundry.toml maps them for forge: an import
+#: of ``@openzeppelin/...`` is the source unit ``node_modules/@openzeppelin/...`` of the root.
+IMPORT_PACKAGES = ("@openzeppelin/contracts", "@chainlink/contracts")
+REMAPPINGS = ("@openzeppelin/=node_modules/@openzeppelin/", "@chainlink/=node_modules/@chainlink/")
 
 _MANIFEST = ".manifest.json"
 _MANIFEST_FORMAT = 1
@@ -205,6 +212,7 @@ def _settings() -> dict[str, Any]:
     return {
         "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
         "evmVersion": EVM_VERSION,
+        "remappings": list(REMAPPINGS),
         "outputSelection": {"*": {"*": list(_OUTPUTS)}},
     }
 
@@ -244,7 +252,11 @@ def _compile(
     }
     try:
         output: dict[str, Any] = solcx.compile_standard(
-            standard_input, base_path=root, allow_paths=[root], solc_binary=binary
+            standard_input,
+            base_path=root,
+            # node_modules may be a symlink out of the checkout (a shared toolchain folder)
+            allow_paths=[root, node_modules().resolve()],
+            solc_binary=binary,
         )
     except SolcError as exc:
         errors = [e for e in (exc.error_dict or []) if e.get("severity") == "error"]
@@ -272,7 +284,9 @@ def build_contracts(
     ``bytecode`` and ``deployedBytecode`` (0x-hex), ``metadata`` (solc's JSON string),
     ``sourceName`` (path relative to the repository root) and ``compiler``. Sources are
     compiled together; source unit names are relative to the repository root, as forge names
-    them. Artifacts of contracts that no longer exist are removed.
+    them; imports of ``@openzeppelin/`` and ``@chainlink/`` resolve to ``node_modules`` (see
+    :data:`REMAPPINGS`) and get no artifact of their own. Artifacts of contracts that no longer
+    exist are removed.
 
     Raises:
         ToolchainMissing: no compiler (see :func:`find_solc`).
@@ -295,6 +309,12 @@ def build_contracts(
             name = path.as_posix()
         sources[name] = path
     hashes = {name: _sha256(path) for name, path in sources.items()}
+    for package in IMPORT_PACKAGES:
+        # imported library code changes only with its npm version: a new version rebuilds
+        manifest = node_modules() / package / "package.json"
+        hashes[f"node_modules/{package}/package.json"] = (
+            _sha256(manifest) if manifest.is_file() else "missing"
+        )
     solc_version = _compiler_version(binary, previous)
     settings = _settings()
 
@@ -320,6 +340,8 @@ def build_contracts(
             if e.get("severity") != "error"
         ]
         for source_name, contracts in sorted(output.get("contracts", {}).items()):
+            if source_name not in sources:
+                continue  # an imported library's unit (node_modules/...): not ours to ship
             for contract_name, data in sorted(contracts.items()):
                 if contract_name in artifacts:
                     other = artifacts[contract_name]["sourceName"]

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -27,9 +28,11 @@ from oms_chain.chain.addressbook import (
 )
 from oms_chain.devnet import artifacts as _artifacts_module
 from oms_chain.devnet import deploy as _deploy_module
+from oms_chain.devnet import options_market as _options_module
 from oms_chain.devnet.anvil import DEFAULT_MNEMONIC, AnvilConfig, AnvilProcess, json_rpc
 from oms_chain.devnet.artifacts import PROTOCOL_ARTIFACTS, load_protocol_artifact
 from oms_chain.devnet.deploy import deploy_world
+from oms_chain.devnet.deribit.simulator import DeribitConfig, DeribitThread, run_deribit_in_thread
 from oms_chain.devnet.exchange.simulator import (
     MAX_VOLATILITY,
     SimulatorConfig,
@@ -53,6 +56,9 @@ EXCHANGE_AGENT_MODES = ("live", "still", "off")
 
 #: Starting balances of each simulator account (devnet only).
 _EXCHANGE_GRANTS = {"USDC": 1_000_000, "ETH": 200, "BTC": 10}
+
+#: Starting balances of each Deribit-protocol exchange account (devnet only).
+_DERIBIT_GRANTS = {"ETH": 100, "BTC": 10}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,10 @@ class DevnetConfig:
     ``exchange_anchor`` (default) its ETH and BTC prices follow the L1's WETH/USDC and WBTC/USDC
     pools (read every second, never traded), within 25 bps; ``exchange_agents`` is ``live``,
     ``still`` (the book seeded once, then still: deterministic for a seed) or ``off``.
+
+    The Deribit-protocol options exchange (``with_deribit``) shares ``exchange_seed``,
+    ``exchange_agents`` and ``exchange_anchor`` (its ETH / BTC indices follow the same pools)
+    and opens ``exchange_accounts`` accounts of its own.
     """
 
     l1_chain_id: int = 31337
@@ -106,6 +116,7 @@ class DevnetConfig:
     exchange_agents: str = "live"
     exchange_anchor: bool = True
     exchange_accounts: int = 3
+    with_deribit: bool = False
     use_state_cache: bool = True
     cache_dir: Path | None = None
     deployments_dir: Path | None = None
@@ -209,6 +220,9 @@ class Devnet:
         self.exchange: SimulatorThread | None = None
         #: API credentials of the simulator's accounts (devnet only: derived, public)
         self.exchange_credentials: list[tuple[str, str]] = []
+        self.deribit: DeribitThread | None = None
+        #: client id / secret of the Deribit-protocol exchange's accounts (devnet only)
+        self.deribit_credentials: list[tuple[str, str]] = []
 
     @property
     def l1(self) -> DevnetChain:
@@ -242,13 +256,18 @@ class Devnet:
                 )
             if cfg.with_exchange:
                 self._start_exchange()
+            if cfg.with_deribit:
+                self._start_deribit()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
-        """Stop every chain and the exchange simulator. Idempotent."""
+        """Stop every chain and the exchange simulators. Idempotent."""
+        if self.deribit is not None:
+            self.deribit.stop()
+            self.deribit = None
         if self.exchange is not None:
             self.exchange.stop()
             self.exchange = None
@@ -282,7 +301,43 @@ class Devnet:
                 "anchored_to_pools": self.exchange.simulator.config.anchor is not None,
                 "accounts": [{"api_key": k, "secret": s} for k, s in self.exchange_credentials],
             }
+        if self.deribit is not None:
+            ex = self.deribit.simulator.exchange
+            out["deribit"] = {
+                "kind": "deribit-options-simulator",
+                "rest_url": self.deribit.url,
+                "ws_url": self.deribit.ws_url,
+                "instruments": len(ex.instruments),
+                "index_usd": {k: str(v) for k, v in sorted(ex.index.items())},
+                "anchored_to_pools": self.deribit.simulator.config.anchor is not None,
+                "accounts": [
+                    {"client_id": k, "client_secret": s} for k, s in self.deribit_credentials
+                ],
+            }
         return out
+
+    def _start_deribit(self) -> None:
+        cfg = self.config
+        anchor = None
+        if cfg.exchange_anchor:
+            from oms_chain.devnet.pool_anchor import PoolAnchor, anchor_pools
+
+            pools = anchor_pools(self.l1.book)
+            if pools:
+                anchor = PoolAnchor(self.l1.rpc_url, pools)
+        self.deribit = run_deribit_in_thread(
+            DeribitConfig(
+                seed=cfg.exchange_seed,
+                agents=cfg.exchange_agents != "off",
+                agents_running=cfg.exchange_agents == "live",
+                anchor=anchor,
+            )
+        )
+        for i in range(cfg.exchange_accounts):
+            key, secret = f"oms-deribit-id-{i}", f"oms-deribit-secret-{i}"
+            self.deribit.create_account(key, secret, _DERIBIT_GRANTS)
+            self.deribit_credentials.append((key, secret))
+        self._progress(f"Deribit-protocol options exchange at {self.deribit.url}")
 
     def _start_exchange(self) -> None:
         cfg = self.config
@@ -476,11 +531,13 @@ class Devnet:
         h.update(
             f"{_CACHE_FORMAT}|{chain_id}|{cfg.accounts}|{cfg.balance_eth}|{cfg.mnemonic}".encode()
         )
-        for module in (_deploy_module, _artifacts_module):
+        for module in (_deploy_module, _artifacts_module, _options_module):
             h.update(Path(str(module.__file__)).read_bytes())
+        # the listed series expire: the cache rolls when the nearest expiry is a day away
+        h.update(repr(_options_module.expiry_schedule(int(time.time()))).encode())
         for name in sorted(PROTOCOL_ARTIFACTS):
             h.update(load_protocol_artifact(name).file_digest.encode())
-        for ours in ("DevToken", "DevOracle"):
+        for ours in ("DevToken", "DevOracle", "OptionsMarket", "BatchExecutor"):
             h.update(json.dumps(load_artifact(ours).get("bytecode", "")).encode())
         with contextlib.suppress(OSError):
             from oms_chain.devnet.paths import node_bin

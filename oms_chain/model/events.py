@@ -25,6 +25,7 @@ from oms_chain.model.intent import Intent
 from oms_chain.model.orders import SettlementState
 
 __all__ = [
+    "AddressScreeningMatched",
     "AlgoStateChanged",
     "ChildOrderCreated",
     "Event",
@@ -43,7 +44,9 @@ __all__ = [
     "OrderSubmitted",
     "RiskAlertRaised",
     "SettlementUpdated",
+    "SigningRefused",
     "TradingStateChanged",
+    "TransferRecorded",
     "VenueReconciled",
     "VenueReconciliationFailed",
     "event_from_payload",
@@ -388,3 +391,47 @@ class RiskAlertRaised(Event):
     kind: str
     reason: str
     quantity: Decimal = Decimal(0)
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AddressScreeningMatched(Event):
+    """An address an intent or transfer would touch is on a block list the user supplied.
+    ``role``: ``account``, ``destination``, ``counterparty`` or ``token``; ``entry``: the list
+    line that matched (``source:line``) and its ``label``."""
+
+    account: str
+    address: str
+    role: str
+    list_name: str
+    entry: str
+    label: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TransferRecorded(Event):
+    """A transfer out of one of our accounts (travel-rule style record): who sent what to whom,
+    on which chain and in which transaction. ``amount`` is in the asset's units."""
+
+    account: str
+    chain_id: int
+    tx_hash: str
+    asset: str
+    amount: Decimal
+    sender: str
+    beneficiary: str
+    beneficiary_name: str = ""
+    originator_name: str = ""
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SigningRefused(Event):
+    """A signing policy refused a request before anything was signed; ``rule`` names the rule."""
+
+    signer: str
+    rule: str
+    reason: str
+    chain_id: int | None = None
+    to: str | None = None

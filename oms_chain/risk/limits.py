@@ -11,12 +11,13 @@ The gate is synchronous and allocation-light: the target is p99 < 200 µs per in
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Set
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from enum import Enum
 from typing import Any, Protocol
 
+from oms_chain.compliance.screening import AddressScreen, ScreeningMatch
 from oms_chain.model.checks import (
     check_decimal,
     check_instance,
@@ -194,6 +195,8 @@ class RiskDecision:
     checks: tuple[CheckResult, ...]
     quantity: Decimal | None
     notional: Decimal | None
+    #: block-list matches found by compliance screening (for the audit trail)
+    screening: tuple[ScreeningMatch, ...] = ()
 
     @property
     def reason(self) -> str:
@@ -261,7 +264,7 @@ class RiskGate:
             or ``state`` is not a :class:`TradingState`.
     """
 
-    __slots__ = ("_bucket", "_clock", "_limits", "_state", "_state_reason")
+    __slots__ = ("_bucket", "_clock", "_limits", "_screen", "_state", "_state_reason")
 
     def __init__(
         self,
@@ -269,8 +272,12 @@ class RiskGate:
         *,
         clock: Clock,
         state: TradingState = TradingState.ACTIVE,
+        screen: AddressScreen | None = None,
     ) -> None:
         check_instance(limits, "limits", RiskLimits, "a RiskLimits")
+        if screen is not None:
+            check_instance(screen, "screen", AddressScreen, "an AddressScreen")
+        self._screen = screen
         if isinstance(clock, type) or not isinstance(clock, Clock):
             raise InvalidInput(f"clock must have now_ns() (a Clock), got {shown(clock)}")
         check_instance(state, "state", TradingState, "a TradingState")
@@ -307,14 +314,35 @@ class RiskGate:
         """Cancels pass in every trading state."""
         return CheckResult("trading_state", True, f"cancels allowed while {self._state.value}")
 
-    def check(self, intent: Intent, view: RiskView) -> RiskDecision:
+    def check(
+        self,
+        intent: Intent,
+        view: RiskView,
+        *,
+        destinations: Mapping[str, Iterable[str]] | None = None,
+    ) -> RiskDecision:
         """Run every check for ``intent``. Consumes a rate-limit token only when accepted.
+
+        With a compliance ``screen``, the account (when it is an address), the instrument's token
+        addresses and ``destinations`` (role -> addresses: recipients, routers, counterparties)
+        are screened against its block lists; a match rejects with the list entry named.
 
         Raises:
             InvalidInput: ``intent`` is not an :class:`Intent`, or ``view`` lacks a method or
                 answers with a value the gate cannot compute with (NaN, a float, a price <= 0).
         """
         check_instance(intent, "intent", Intent, "an Intent")
+        if destinations is not None and (
+            not isinstance(destinations, Mapping)
+            or not all(
+                isinstance(k, str) and not isinstance(v, str | bytes)
+                for k, v in destinations.items()
+            )
+        ):
+            raise InvalidInput(
+                "destinations must map a role name to a list of addresses, got "
+                f"{shown(destinations)}"
+            )
         view = CheckedView(view)  # its answers are checked before any limit uses them
         lim = self._limits
         now = self._clock.now_ns()
@@ -412,6 +440,21 @@ class RiskGate:
                 )
             else:
                 add(CheckResult("allowed_chains", True, "all chains allowed"))
+
+        # 3b. compliance screening
+        matches: tuple[ScreeningMatch, ...] = ()
+        if self._screen is not None:
+            roles: dict[str, list[str]] = {
+                "account": [intent.account],
+                "token": [a.address for a in (inst.base, inst.quote) if a.address],
+            }
+            for role, group in (destinations or {}).items():
+                roles.setdefault(role, []).extend(group)
+            matches = tuple(self._screen.screen(roles))
+            if matches:
+                add(CheckResult("compliance_screening", False, str(matches[0])))
+            else:
+                add(CheckResult("compliance_screening", True, "no address on a block list"))
 
         # 4. deadline
         if intent.deadline_ns is not None and intent.deadline_ns <= now:
@@ -584,4 +627,4 @@ class RiskGate:
                         f"/s, burst {lim.submit_burst}) exceeded; retry later",
                     )
                 )
-        return RiskDecision(accepted, tuple(checks), quantity, notional)
+        return RiskDecision(accepted, tuple(checks), quantity, notional, matches)

@@ -18,6 +18,11 @@ fixtures without a ``conftest.py``:
     The local exchange speaking Binance's spot API (:mod:`oms_chain.devnet.exchange`), in a
     background thread, with one funded account; ``exchange_credentials`` gives its
     ``(api_key, secret)``. Point ccxt at it with ``sim.simulator.binance_urls(ex.urls["api"])``.
+``deribit_simulator`` (session)
+    The local options exchange speaking Deribit's API v2 (:mod:`oms_chain.devnet.deribit`), in
+    a background thread, with one funded account; ``deribit_credentials`` gives its
+    ``(client_id, client_secret)``. Point ccxt at it with
+    ``ex.urls["api"] = sim.simulator.deribit_urls()``.
 ``running_simulator(config, accounts)`` (async context manager, not a fixture)
     An exchange simulator on the test's own event loop, for tests that step its agents.
 ``postgres_cluster`` (session) / ``postgres_url`` (function)
@@ -47,6 +52,7 @@ from oms_chain.testing.venue import VenueConformance
 
 if TYPE_CHECKING:
     from oms_chain.chain.addressbook import AddressBook
+    from oms_chain.devnet.deribit.simulator import DeribitThread
     from oms_chain.devnet.exchange.simulator import SimulatorThread
     from oms_chain.devnet.world import DevAccount, Devnet, DevnetChain
 
@@ -54,6 +60,8 @@ __all__ = [
     "SignerConformance",
     "VenueConformance",
     "address_book",
+    "deribit_credentials",
+    "deribit_simulator",
     "devnet_accounts",
     "exchange_credentials",
     "exchange_simulator",
@@ -144,3 +152,26 @@ def exchange_simulator() -> Iterator[SimulatorThread]:
 def exchange_credentials(exchange_simulator: SimulatorThread) -> tuple[str, str]:
     """``(api_key, secret)`` of the simulator account."""
     return EXCHANGE_CREDENTIALS
+
+
+#: Client id and secret of the plugin's Deribit-protocol exchange account (devnet only).
+DERIBIT_CREDENTIALS = ("oms-test-deribit-id", "oms-test-deribit-secret")
+
+
+@pytest.fixture(scope="session")
+def deribit_simulator() -> Iterator[DeribitThread]:
+    """A seeded Deribit-protocol options exchange with one account funded with ETH and BTC."""
+    from oms_chain.devnet.deribit.simulator import DeribitConfig, run_deribit_in_thread
+
+    sim = run_deribit_in_thread(DeribitConfig(seed=0))
+    try:
+        sim.create_account(*DERIBIT_CREDENTIALS, {"ETH": 100, "BTC": 10})
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture
+def deribit_credentials(deribit_simulator: DeribitThread) -> tuple[str, str]:
+    """``(client_id, client_secret)`` of the Deribit-protocol exchange account."""
+    return DERIBIT_CREDENTIALS

@@ -13,6 +13,9 @@ signatures are checked by its contract, not here::
         def signer(self):
             return MySigner(...)
 
+Typed-data signers (:class:`~oms_chain.custody.TypedDataSigner`) also sign an EIP-712 message
+on chain 31337 for verifying contract ``0x00000000000000000000000000000000000c0ffe``.
+
 Fixture a subclass may override: ``transaction`` (an EIP-1559 transaction dict the signer
 accepts; by default a 1-wei transfer on chain 31337 at nonce 7). The tests are coroutines and
 need pytest-asyncio (installed with oms-chain).
@@ -24,15 +27,33 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_keys import keys
 from eth_utils import keccak, to_checksum_address
 
-from oms_chain.custody.base import SignedTransaction, Signer, SignerCapabilities
+from oms_chain.custody.base import SignedTransaction, Signer, SignerCapabilities, TypedDataSigner
 from oms_chain.model.errors import OmsError
 
 __all__ = ["SignerConformance"]
 
 _DIGEST = keccak(b"oms-chain signer conformance")
+_TYPED = {
+    "types": {
+        "EIP712Domain": [
+            {"name": "name", "type": "string"},
+            {"name": "chainId", "type": "uint256"},
+            {"name": "verifyingContract", "type": "address"},
+        ],
+        "Check": [{"name": "note", "type": "string"}, {"name": "amount", "type": "uint256"}],
+    },
+    "primaryType": "Check",
+    "domain": {
+        "name": "oms-chain conformance",
+        "chainId": 31337,
+        "verifyingContract": "0x00000000000000000000000000000000000c0ffe",
+    },
+    "message": {"note": "signer conformance", "amount": 12345},
+}
 
 
 class SignerConformance:
@@ -65,6 +86,10 @@ class SignerConformance:
     async def test_hash_signature_is_65_bytes_and_recovers_the_address(
         self, signer: Signer
     ) -> None:
+        if not signer.capabilities.digests:
+            with pytest.raises(OmsError):
+                await signer.sign_hash(_DIGEST)
+            return
         sig = await signer.sign_hash(_DIGEST)
         assert isinstance(sig, bytes)
         if not signer.capabilities.ecdsa_hashes:
@@ -109,3 +134,22 @@ class SignerConformance:
         assert other != signer.address
         with pytest.raises(OmsError):
             await signer.sign_transaction({**transaction, "from": other})
+
+    async def test_typed_data_signature_recovers_the_address_when_declared(
+        self, signer: Signer
+    ) -> None:
+        if not isinstance(signer, TypedDataSigner):
+            return  # not a typed-data signer
+        sig = await signer.sign_typed_data(dict(_TYPED))
+        assert len(sig) == 65 and sig[64] in (27, 28)
+        if signer.capabilities.ecdsa_hashes or not signer.capabilities.contract_account:
+            recovered = Account.recover_message(
+                encode_typed_data(full_message=_TYPED), signature=sig
+            )
+            assert recovered == signer.address
+
+    async def test_typed_data_that_does_not_encode_is_refused(self, signer: Signer) -> None:
+        if not isinstance(signer, TypedDataSigner):
+            return
+        with pytest.raises(OmsError):
+            await signer.sign_typed_data({"types": {}, "primaryType": "Nope", "message": {}})

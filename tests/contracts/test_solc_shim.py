@@ -275,3 +275,30 @@ def test_load_artifact_of_unknown_name_names_the_contract_and_make_setup(
         load_artifact("NoSuchContract", out_dir=tmp_path)
     assert "'NoSuchContract'" in str(info.value)
     assert "make setup" in str(info.value)
+
+
+def test_npm_imports_resolve_through_node_modules_and_ship_no_artifacts(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    (src / "UsesLibraries.sol").write_text(
+        "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\n"
+        'import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";\n'
+        "import {AggregatorV3Interface} from "
+        '"@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";\n'
+        'contract Positions is ERC1155("") {\n'
+        "    function price(AggregatorV3Interface feed) external view returns (int256 a) {\n"
+        "        (, a,,,) = feed.latestRoundData();\n    }\n}\n"
+    )
+    report = build_contracts(src_dir=src, out_dir=out, solc_binary=SHIM)
+    assert report.compiled == ("Positions",)
+    assert sorted(p.name for p in out.glob("[!.]*.json")) == ["Positions.json"]
+    metadata = json.loads(load_artifact("Positions", out_dir=out)["metadata"])
+    assert "node_modules/@openzeppelin/contracts/token/ERC1155/ERC1155.sol" in metadata["sources"]
+    assert ":@openzeppelin/=node_modules/@openzeppelin/" in metadata["settings"]["remappings"]
+
+
+def test_options_contracts_build_below_the_contract_size_limit() -> None:
+    build_contracts()  # the checkout's build (incremental: nothing to do after make setup)
+    for name in ("OptionsMarket", "BatchExecutor"):
+        runtime = load_artifact(name)["deployedBytecode"]
+        assert 0 < (len(runtime) - 2) // 2 <= 24_576, name  # EIP-170

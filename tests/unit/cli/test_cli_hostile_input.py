@@ -340,6 +340,26 @@ def _cases(world_root: str) -> list[Case]:
     add(swap, says="does not answer")
     add([*twap, "--venues", V3_500.upper()], says="does not answer")
     add(["cancel", "o-1", "--store", "sqlite:///{store}"], says="does not answer")
+    # oms safe: addresses, nonces, files and keys are checked before anything is opened
+    dead = "0x000000000000000000000000000000000000dEaD"
+    add(["safe"], says="--help")
+    for v in ["", "0x12", "dead", "0x" + "g" * 40, "../../etc"]:
+        add(["safe", "show", v], says="SAFE")
+        add(["safe", "export", "--safe", v, "--chain", "1", "--call", dead,
+             "--out", f"{world_root}/b.json"], says="--safe")  # fmt: skip
+    for v in _spread(NOT_AN_INT, 0):
+        add(["safe", "hash", f"{world_root}/bad.toml", "--nonce", v], says="--nonce")
+    add(["safe", "hash", f"{world_root}/none.json", "--nonce", "0"], says="cannot be read")
+    add(["safe", "hash", f"{world_root}/bad.toml", "--nonce", "0"], says="not JSON")
+    add(["safe", "export", "--safe", dead, "--chain", "1", "--call", f"{dead},1,zz",
+         "--out", f"{world_root}/b.json"], says="not hex")  # fmt: skip
+    add(["safe", "export", "--safe", dead, "--chain", "1", "--call", dead,
+         "--out", f"{world_root}/no/such/b.json"], says="--out")  # fmt: skip
+    add(["safe", "sign", f"{world_root}/bad.toml", "--nonce", "0", "--key-env",
+         "OMS_NO_SUCH_KEY"], says="OMS_NO_SUCH_KEY")  # fmt: skip
+    add(["safe", "execute", f"{world_root}/bad.toml", "--nonce", "0", "--signature", "zz",
+         "--key-env", "OMS_NO_SUCH_KEY"], says="--signature 1")  # fmt: skip
+    add(["safe", "show", dead], code=1, says="no RPC endpoint answered")
     return out
 
 

@@ -14,6 +14,8 @@ import pytest
         "oms_chain.venues",
         "oms_chain.engine",
         "oms_chain.custody",
+        "oms_chain.custody.safe",
+        "oms_chain.compliance",
     ],
 )
 def test_every_exported_name_exists_and_every_public_name_is_exported(package):

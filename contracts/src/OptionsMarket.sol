@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+
+/// @title OptionsMarket
+/// @notice European options on ERC-20 underlyings, quoted and cash-settled in a stablecoin.
+///
+/// Series. A series is (underlying, quote, strike, expiry, call/put) plus its contract size and
+/// the price feed of its underlying, listed by the owner or a lister. Ids are sequential from 1;
+/// the ERC-1155 id of the long position is `2 * seriesId`, of the short `2 * seriesId + 1`.
+///
+/// Units. One token unit is one contract of `contractSize` underlying base units (e.g. 1e17 =
+/// 0.1 WETH, 1e6 = 0.01 WBTC). `strike` and the settlement price are quote-token base units per
+/// one whole underlying (10**underlyingDecimals base units): a 3,000 USDC strike is 3000e6.
+/// Premiums are quote-token base units per contract. Collateral per contract is `contractSize`
+/// underlying for a call and `strike * contractSize / 10**underlyingDecimals` quote for a put
+/// (listing requires that to be exact).
+///
+/// Trading is by RFQ: a maker signs an EIP-712 `Quote` (EOA or ERC-1271 contract such as a Safe)
+/// and a taker fills it, in part when the quote allows. The seller of each fill writes: it posts
+/// the collateral, receives the short tokens and the premium; the buyer receives the long tokens.
+///
+/// Settlement. After expiry anyone settles a series with the first round of its feed updated at
+/// or after expiry (no later than `SETTLEMENT_WINDOW` after it, with a positive answer and
+/// `answeredInRound >= roundId`). A long then redeems `payoffPerContract`; a short withdraws the
+/// rest of the collateral. Call payoffs are paid in the underlying (worth (S - K) per whole
+/// underlying), put payoffs in the quote token; both are floored per contract, so the market
+/// never owes more than it holds.
+///
+/// `multicall` (OpenZeppelin's, no ETH accepted anywhere) batches calls of one sender, e.g. a
+/// lister's listings or a keeper's settlements.
+contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Multicall {
+    using SafeERC20 for IERC20;
+
+    /// Field order packs storage: settle() writes two slots.
+    struct Series {
+        address underlying;
+        address quote;
+        bool settled;
+        AggregatorV3Interface feed;
+        uint64 expiry;
+        bool isCall;
+        uint8 underlyingDecimals;
+        uint8 quoteDecimals;
+        uint8 feedDecimals;
+        uint256 strike;
+        uint256 contractSize;
+        /// collateral token base units locked per contract written (< 2**128)
+        uint256 collateralPerContract;
+        /// set by settle(): quote base units per whole underlying
+        uint128 settlementPrice;
+        /// set by settle(): collateral token base units a long receives per contract
+        uint128 payoffPerContract;
+    }
+
+    /// A maker's signed offer. `makerSells`: the maker sells (writes) and the taker buys.
+    /// `taker` is the only address that may fill, or address(0) for anyone. `premium` is in quote
+    /// base units per contract; `size` in contracts; `deadline` a unix time (inclusive); `nonce`
+    /// must equal the maker's current nonce; `allowPartial` lets takers fill less than `size`
+    /// (the filled amount is tracked per quote hash); `salt` tells equal quotes apart.
+    struct Quote {
+        address maker;
+        address taker;
+        uint256 seriesId;
+        bool makerSells;
+        uint256 size;
+        uint256 premium;
+        uint256 deadline;
+        uint256 nonce;
+        bool allowPartial;
+        uint256 salt;
+    }
+
+    bytes32 public constant QUOTE_TYPEHASH = keccak256(
+        "Quote(address maker,address taker,uint256 seriesId,bool makerSells,uint256 size,"
+        "uint256 premium,uint256 deadline,uint256 nonce,bool allowPartial,uint256 salt)"
+    );
+    /// Latest time after expiry at which a feed round may settle a series.
+    uint256 public constant SETTLEMENT_WINDOW = 1 hours;
+
+    uint256 public seriesCount;
+    mapping(uint256 seriesId => Series) private _series;
+    mapping(bytes32 key => uint256 seriesId) public seriesIdOf;
+    mapping(address underlying => AggregatorV3Interface) public feedOf;
+    mapping(address account => bool) public isLister;
+    mapping(address maker => uint256) public nonces;
+    mapping(bytes32 quoteHash => uint256) public filled;
+    mapping(bytes32 quoteHash => bool) public cancelled;
+
+    event ListerSet(address indexed account, bool enabled);
+    event FeedSet(address indexed underlying, address indexed feed);
+    event SeriesListed(
+        uint256 indexed seriesId,
+        address indexed underlying,
+        address indexed quote,
+        uint256 strike,
+        uint64 expiry,
+        bool isCall,
+        uint256 contractSize,
+        address feed
+    );
+    event Written(uint256 indexed seriesId, address indexed writer, uint256 amount, uint256 collateral);
+    event QuoteFilled(
+        bytes32 indexed quoteHash,
+        address indexed maker,
+        address indexed taker,
+        uint256 seriesId,
+        bool makerSells,
+        uint256 amount,
+        uint256 premiumTotal,
+        uint256 filledTotal
+    );
+    event QuoteCancelled(bytes32 indexed quoteHash, address indexed maker);
+    event NonceBumped(address indexed maker, uint256 newNonce);
+    event Closed(uint256 indexed seriesId, address indexed account, uint256 amount, uint256 collateral);
+    event Settled(uint256 indexed seriesId, uint80 roundId, uint256 price, uint256 payoffPerContract);
+    event Redeemed(uint256 indexed seriesId, address indexed holder, uint256 amount, uint256 payout);
+    event Withdrawn(uint256 indexed seriesId, address indexed writer, uint256 amount, uint256 payout);
+
+    error NotLister(address caller);
+    error InvalidSeries(string reason);
+    error SeriesExists(uint256 seriesId);
+    error UnknownSeries(uint256 seriesId);
+    error NoFeed(address underlying);
+    error SeriesExpired(uint256 seriesId, uint64 expiry);
+    error NotExpired(uint256 seriesId, uint64 expiry);
+    error AlreadySettled(uint256 seriesId);
+    error NotSettled(uint256 seriesId);
+    error ZeroAmount();
+    error QuoteExpired(bytes32 quoteHash, uint256 deadline);
+    error QuoteIsCancelled(bytes32 quoteHash);
+    error StaleNonce(address maker, uint256 quoteNonce, uint256 currentNonce);
+    error WrongTaker(address taker, address caller);
+    error SelfTrade(address account);
+    error Overfill(bytes32 quoteHash, uint256 size, uint256 alreadyFilled, uint256 amount);
+    error PartialFillNotAllowed(bytes32 quoteHash, uint256 size, uint256 amount);
+    error BadSignature(bytes32 quoteHash, address maker);
+    error NotMaker(address maker, address caller);
+    error RoundBeforeExpiry(uint80 roundId, uint256 updatedAt, uint64 expiry);
+    error RoundTooLate(uint80 roundId, uint256 updatedAt, uint256 latestAllowed);
+    error NotFirstRoundAfterExpiry(uint80 roundId, uint80 earlierRoundId, uint256 earlierUpdatedAt);
+    error IncompleteRound(uint80 roundId, uint80 answeredInRound);
+    error BadPrice(uint80 roundId, int256 answer);
+
+    modifier onlyLister() {
+        if (msg.sender != owner() && !isLister[msg.sender]) revert NotLister(msg.sender);
+        _;
+    }
+
+    constructor(address initialOwner, string memory uri_)
+        ERC1155(uri_)
+        EIP712("OptionsMarket", "1")
+        Ownable(initialOwner)
+    {}
+
+    // -- administration ----------------------------------------------------------------------
+
+    function setLister(address account, bool enabled) external onlyOwner {
+        isLister[account] = enabled;
+        emit ListerSet(account, enabled);
+    }
+
+    /// @notice The price feed (quote-currency, e.g. USD, per whole underlying) for new series.
+    function setFeed(address underlying, AggregatorV3Interface feed) external onlyOwner {
+        feedOf[underlying] = feed;
+        emit FeedSet(underlying, address(feed));
+    }
+
+    /// @notice List a series; the feed of the underlying at this moment is the series' feed.
+    function listSeries(
+        address underlying,
+        address quote,
+        uint256 strike,
+        uint64 expiry,
+        bool isCall,
+        uint256 contractSize
+    ) external onlyLister returns (uint256 seriesId) {
+        if (underlying == address(0) || quote == address(0) || underlying == quote) {
+            revert InvalidSeries("underlying and quote must be two distinct tokens");
+        }
+        if (strike == 0) revert InvalidSeries("strike must be > 0");
+        if (contractSize == 0) revert InvalidSeries("contract size must be > 0");
+        if (expiry <= block.timestamp) revert InvalidSeries("expiry must be in the future");
+        AggregatorV3Interface feed = feedOf[underlying];
+        if (address(feed) == address(0)) revert NoFeed(underlying);
+        bytes32 key = keccak256(abi.encode(underlying, quote, strike, expiry, isCall, contractSize));
+        if (seriesIdOf[key] != 0) revert SeriesExists(seriesIdOf[key]);
+
+        uint8 uDec = IERC20Metadata(underlying).decimals();
+        uint8 qDec = IERC20Metadata(quote).decimals();
+        uint8 fDec = feed.decimals();
+        if (uDec > 36 || qDec > 36 || fDec > 36) revert InvalidSeries("decimals above 36");
+        uint256 collateral;
+        if (isCall) {
+            collateral = contractSize;
+        } else {
+            if ((strike * contractSize) % (10 ** uDec) != 0) {
+                revert InvalidSeries("put collateral strike * contractSize / 10**decimals is not whole");
+            }
+            collateral = (strike * contractSize) / (10 ** uDec);
+        }
+        if (collateral >= 2 ** 128) revert InvalidSeries("collateral per contract must be below 2**128");
+
+        seriesId = ++seriesCount;
+        seriesIdOf[key] = seriesId;
+        Series storage s = _series[seriesId];
+        s.underlying = underlying;
+        s.quote = quote;
+        s.feed = feed;
+        s.expiry = expiry;
+        s.isCall = isCall;
+        s.underlyingDecimals = uDec;
+        s.quoteDecimals = qDec;
+        s.feedDecimals = fDec;
+        s.strike = strike;
+        s.contractSize = contractSize;
+        s.collateralPerContract = collateral;
+        emit SeriesListed(seriesId, underlying, quote, strike, expiry, isCall, contractSize, address(feed));
+    }
+
+    // -- views -------------------------------------------------------------------------------
+
+    function series(uint256 seriesId) external view returns (Series memory) {
+        return _existing(seriesId);
+    }
+
+    function longId(uint256 seriesId) public pure returns (uint256) {
+        return seriesId << 1;
+    }
+
+    function shortId(uint256 seriesId) public pure returns (uint256) {
+        return (seriesId << 1) | 1;
+    }
+
+    /// @notice The token writers lock: the underlying for a call, the quote for a put.
+    function collateralToken(uint256 seriesId) public view returns (address) {
+        Series storage s = _existing(seriesId);
+        return s.isCall ? s.underlying : s.quote;
+    }
+
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    /// @notice The EIP-712 digest a maker signs for `q`; also the key of `filled` and `cancelled`.
+    function hashQuote(Quote calldata q) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(QUOTE_TYPEHASH, q)));
+    }
+
+    /// @notice Contracts of `q` still fillable now (0 if expired, cancelled or nonce-bumped).
+    function remaining(Quote calldata q) external view returns (uint256) {
+        bytes32 h = hashQuote(q);
+        if (cancelled[h] || q.nonce != nonces[q.maker] || block.timestamp > q.deadline) return 0;
+        if (_series[q.seriesId].expiry <= block.timestamp) return 0;
+        return q.size - filled[h];
+    }
+
+    // -- writing and trading -----------------------------------------------------------------
+
+    /// @notice Lock collateral for `amount` contracts and receive both the long and the short.
+    function write(uint256 seriesId, uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        Series storage s = _existing(seriesId);
+        _requireOpen(seriesId, s);
+        uint256 collateral = amount * s.collateralPerContract;
+        IERC20(s.isCall ? s.underlying : s.quote).safeTransferFrom(msg.sender, address(this), collateral);
+        emit Written(seriesId, msg.sender, amount, collateral);
+        _mint(msg.sender, longId(seriesId), amount, "");
+        _mint(msg.sender, shortId(seriesId), amount, "");
+    }
+
+    /// @notice Fill `amount` contracts of a signed quote; the caller is the taker. The seller
+    ///         posts the collateral and gets the short tokens and the premium; the buyer pays the
+    ///         premium and gets the long tokens. Returns the premium paid.
+    function fill(Quote calldata q, bytes calldata signature, uint256 amount)
+        external
+        nonReentrant
+        returns (uint256 premiumTotal)
+    {
+        if (amount == 0) revert ZeroAmount();
+        Series storage s = _existing(q.seriesId);
+        _requireOpen(q.seriesId, s);
+        bytes32 h = hashQuote(q);
+        if (block.timestamp > q.deadline) revert QuoteExpired(h, q.deadline);
+        if (cancelled[h]) revert QuoteIsCancelled(h);
+        if (q.nonce != nonces[q.maker]) revert StaleNonce(q.maker, q.nonce, nonces[q.maker]);
+        if (q.taker != address(0) && q.taker != msg.sender) revert WrongTaker(q.taker, msg.sender);
+        if (q.maker == msg.sender) revert SelfTrade(msg.sender);
+        uint256 done = filled[h];
+        if (done + amount > q.size) revert Overfill(h, q.size, done, amount);
+        if (!q.allowPartial && amount != q.size) revert PartialFillNotAllowed(h, q.size, amount);
+        if (!SignatureChecker.isValidSignatureNowCalldata(q.maker, h, signature)) revert BadSignature(h, q.maker);
+
+        filled[h] = done + amount;
+        (address seller, address buyer) = q.makerSells ? (q.maker, msg.sender) : (msg.sender, q.maker);
+        premiumTotal = amount * q.premium;
+        IERC20(s.isCall ? s.underlying : s.quote).safeTransferFrom(
+            seller, address(this), amount * s.collateralPerContract
+        );
+        if (premiumTotal != 0) IERC20(s.quote).safeTransferFrom(buyer, seller, premiumTotal);
+        emit QuoteFilled(h, q.maker, msg.sender, q.seriesId, q.makerSells, amount, premiumTotal, done + amount);
+        _mint(buyer, longId(q.seriesId), amount, "");
+        _mint(seller, shortId(q.seriesId), amount, "");
+    }
+
+    /// @notice Cancel one quote of the caller (the maker) for good.
+    function cancelQuote(Quote calldata q) external {
+        if (q.maker != msg.sender) revert NotMaker(q.maker, msg.sender);
+        bytes32 h = hashQuote(q);
+        cancelled[h] = true;
+        emit QuoteCancelled(h, msg.sender);
+    }
+
+    /// @notice Invalidate every outstanding quote of the caller at once.
+    function bumpNonce() external returns (uint256 newNonce) {
+        newNonce = ++nonces[msg.sender];
+        emit NonceBumped(msg.sender, newNonce);
+    }
+
+    /// @notice Before settlement, burn `amount` longs and shorts of the caller and unlock their
+    ///         collateral.
+    function close(uint256 seriesId, uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        Series storage s = _existing(seriesId);
+        if (s.settled) revert AlreadySettled(seriesId);
+        _burn(msg.sender, longId(seriesId), amount);
+        _burn(msg.sender, shortId(seriesId), amount);
+        uint256 collateral = amount * s.collateralPerContract;
+        emit Closed(seriesId, msg.sender, amount, collateral);
+        IERC20(s.isCall ? s.underlying : s.quote).safeTransfer(msg.sender, collateral);
+    }
+
+    // -- settlement --------------------------------------------------------------------------
+
+    /// @notice Settle an expired series with round `roundId` of its feed: the first round updated
+    ///         at or after expiry, within SETTLEMENT_WINDOW, complete, with a positive answer.
+    function settle(uint256 seriesId, uint80 roundId) external {
+        Series storage s = _existing(seriesId);
+        if (s.settled) revert AlreadySettled(seriesId);
+        if (block.timestamp < s.expiry) revert NotExpired(seriesId, s.expiry);
+        (, int256 answer,, uint256 updatedAt, uint80 answeredInRound) = s.feed.getRoundData(roundId);
+        if (updatedAt < s.expiry) revert RoundBeforeExpiry(roundId, updatedAt, s.expiry);
+        if (updatedAt > s.expiry + SETTLEMENT_WINDOW) {
+            revert RoundTooLate(roundId, updatedAt, s.expiry + SETTLEMENT_WINDOW);
+        }
+        if (answeredInRound < roundId) revert IncompleteRound(roundId, answeredInRound);
+        if (answer <= 0) revert BadPrice(roundId, answer);
+        // Chainlink round ids are (phase << 64 | round in phase); the first round of a phase has
+        // no earlier round in it to compare with.
+        if (uint64(roundId) > 1) {
+            uint80 earlier = roundId - 1;
+            (,,, uint256 earlierAt,) = s.feed.getRoundData(earlier);
+            if (earlierAt >= s.expiry) revert NotFirstRoundAfterExpiry(roundId, earlier, earlierAt);
+        }
+
+        uint256 price = (uint256(answer) * 10 ** s.quoteDecimals) / 10 ** s.feedDecimals;
+        uint256 payoff;
+        if (s.isCall) {
+            if (price > s.strike) payoff = (s.contractSize * (price - s.strike)) / price;
+        } else if (price < s.strike) {
+            payoff = ((s.strike - price) * s.contractSize) / 10 ** s.underlyingDecimals;
+        }
+        if (price >= 2 ** 128) revert BadPrice(roundId, answer);
+        s.settled = true;
+        s.settlementPrice = uint128(price);
+        s.payoffPerContract = uint128(payoff); // payoff <= collateralPerContract < 2**128
+        emit Settled(seriesId, roundId, price, payoff);
+    }
+
+    /// @notice Burn `amount` long tokens of a settled series and receive their payoff.
+    function redeem(uint256 seriesId, uint256 amount) external nonReentrant returns (uint256 payout) {
+        if (amount == 0) revert ZeroAmount();
+        Series storage s = _settledSeries(seriesId);
+        _burn(msg.sender, longId(seriesId), amount);
+        payout = amount * s.payoffPerContract;
+        emit Redeemed(seriesId, msg.sender, amount, payout);
+        if (payout != 0) IERC20(s.isCall ? s.underlying : s.quote).safeTransfer(msg.sender, payout);
+    }
+
+    /// @notice Burn `amount` short tokens of a settled series and receive the collateral left
+    ///         after the longs' payoff.
+    function withdraw(uint256 seriesId, uint256 amount) external nonReentrant returns (uint256 payout) {
+        if (amount == 0) revert ZeroAmount();
+        Series storage s = _settledSeries(seriesId);
+        _burn(msg.sender, shortId(seriesId), amount);
+        payout = amount * (s.collateralPerContract - s.payoffPerContract);
+        emit Withdrawn(seriesId, msg.sender, amount, payout);
+        if (payout != 0) IERC20(s.isCall ? s.underlying : s.quote).safeTransfer(msg.sender, payout);
+    }
+
+    // -- internals ---------------------------------------------------------------------------
+
+    function _existing(uint256 seriesId) private view returns (Series storage s) {
+        s = _series[seriesId];
+        if (s.underlying == address(0)) revert UnknownSeries(seriesId);
+    }
+
+    function _settledSeries(uint256 seriesId) private view returns (Series storage s) {
+        s = _existing(seriesId);
+        if (!s.settled) revert NotSettled(seriesId);
+    }
+
+    function _requireOpen(uint256 seriesId, Series storage s) private view {
+        if (block.timestamp >= s.expiry) revert SeriesExpired(seriesId, s.expiry);
+    }
+}

@@ -1,0 +1,293 @@
+"""``oms safe show | export | hash | sign | execute``: Safe v1.4.1 accounts from the shell.
+
+A Safe{Wallet} Transaction Builder batch file is the unit that travels between people: ``export``
+writes one (owners can review it in the Safe web app), ``hash`` shows the SafeTx hash a given
+nonce gives it, ``sign`` prints one owner's signature, and ``execute`` checks the collected
+signatures against the Safe on chain and has a relayer account send it. Proposals are files, not
+events: nothing is written to an event store. Needs the ``safe`` extra.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from oms_chain.cli._app import _devnet_url, app
+from oms_chain.cli._args import JsonOption, RpcUrlOption, _bounded_int, _shown
+from oms_chain.cli._output import print_fields, print_json, say
+from oms_chain.model.errors import InvalidInput
+
+safe_app = typer.Typer(
+    help="Safe v1.4.1 accounts: show, export / hash / sign / execute batches.",
+    rich_markup_mode=None,
+)
+app.add_typer(safe_app, name="safe")
+
+_MAX_NONCE = 2**64
+
+
+def _address(value: str, what: str) -> str:
+    from eth_utils import is_address, to_checksum_address
+
+    if not is_address(value.strip()):
+        raise InvalidInput(f"{what} {_shown(value)} is not a 0x address (40 hex digits)")
+    return str(to_checksum_address(value.strip()))
+
+
+def _read_batch(path: Path) -> Any:
+    from oms_chain.custody.safe import TransactionBatch
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"FILE {path} cannot be read: {exc.__class__.__name__}") from None
+    return TransactionBatch.from_json(text)
+
+
+def _multisend_for(chain_id: int, given: str | None) -> str:
+    if given is not None:
+        return _address(given, "--multisend")
+    from oms_chain.chain.addressbook import load_address_book
+
+    try:
+        return str(load_address_book(chain_id).address("MultiSendCallOnly"))
+    except InvalidInput:
+        raise InvalidInput(
+            f"no MultiSendCallOnly in the address book of chain {chain_id}; pass --multisend"
+        ) from None
+
+
+def _safe_tx(batch: Any, nonce: int, multisend: str | None) -> Any:
+    from oms_chain.custody.safe import SafeTransaction
+
+    return SafeTransaction.batch(
+        safe=batch.safe,
+        chain_id=batch.chain_id,
+        nonce=nonce,
+        calls=batch.calls,
+        multisend_call_only=_multisend_for(batch.chain_id, multisend)
+        if len(batch.calls) > 1
+        else batch.safe,
+    )
+
+
+FileArg = Annotated[
+    Path, typer.Argument(metavar="FILE", help="Transaction Builder batch file (JSON).")
+]
+NonceOption = Annotated[
+    str, typer.Option("--nonce", metavar="N", help="The Safe nonce the transaction takes.")
+]
+MultisendOption = Annotated[
+    str | None,
+    typer.Option(
+        "--multisend",
+        metavar="ADDRESS",
+        help="MultiSendCallOnly address (default: the chain's address book).",
+    ),
+]
+
+
+@safe_app.command("show")
+def safe_show(
+    safe: Annotated[str, typer.Argument(metavar="SAFE", help="The Safe's address.")],
+    rpc_url: RpcUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Owners, threshold, nonce, modules, guard, fallback handler and version of a Safe."""
+    from oms_chain.chain.rpc import RpcClient
+    from oms_chain.custody.safe import SafeAccount, SafeAddresses
+
+    address = _address(safe, "SAFE")
+    url = rpc_url or _devnet_url(None)
+    zero: Any = "0x" + "00" * 20
+
+    async def read() -> Any:
+        async with RpcClient([url]) as rpc:
+            chain_id = await rpc.chain_id()
+            none = SafeAddresses(
+                singleton=zero, proxy_factory=zero, fallback_handler=zero, multisend_call_only=zero
+            )
+            return await SafeAccount(rpc, address, chain_id, none).state()
+
+    state = asyncio.run(read())
+    row = {
+        "safe": state.address,
+        "version": state.version,
+        "owners": list(state.owners),
+        "threshold": state.threshold,
+        "nonce": state.nonce,
+        "modules": list(state.modules),
+        "guard": state.guard,
+        "fallback_handler": state.fallback_handler,
+    }
+    if as_json:
+        print_json(row)
+        return
+    print_fields(
+        f"Safe {state.address}",
+        {**row, "owners": "\n".join(state.owners), "modules": "\n".join(state.modules) or "-"},
+    )
+
+
+@safe_app.command("export")
+def safe_export(
+    safe: Annotated[str, typer.Option("--safe", metavar="ADDRESS", help="The Safe's address.")],
+    chain: Annotated[str, typer.Option("--chain", metavar="ID", help="Chain id.")],
+    call: Annotated[
+        list[str],
+        typer.Option(
+            "--call",
+            metavar="TO[,VALUE[,DATA]]",
+            help="One call: target, wei value (default 0), hex calldata (repeatable, in order).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Batch file to write.")],
+    name: Annotated[str, typer.Option("--name", help="Batch name shown in the app.")] = "",
+) -> None:
+    """Write a Transaction Builder batch file (importable in the Safe web app)."""
+    import time
+
+    from oms_chain.custody.safe import Call, TransactionBatch
+
+    address = _address(safe, "--safe")
+    chain_id = _bounded_int(chain, "--chain", 1, 2**63)
+    calls = []
+    for i, spec in enumerate(call, 1):
+        parts = spec.split(",")
+        if not 1 <= len(parts) <= 3:
+            raise InvalidInput(f"--call {i} {_shown(spec)} is not TO[,VALUE[,DATA]]")
+        to = _address(parts[0], f"--call {i} target")
+        value = _bounded_int(parts[1], f"--call {i} value", 0, 2**256 - 1) if len(parts) > 1 else 0
+        data = parts[2] if len(parts) > 2 else "0x"
+        try:
+            body = bytes.fromhex(data.removeprefix("0x"))
+        except ValueError:
+            raise InvalidInput(f"--call {i} data {_shown(data)} is not hex") from None
+        calls.append(Call(to, body, value))  # type: ignore[arg-type]
+    if len(name) > 200 or any(ord(ch) < 32 for ch in name):
+        raise InvalidInput("--name must be at most 200 printable characters")
+    if not out.parent.is_dir() or out.is_dir():
+        raise InvalidInput(f"--out {out} is not a file in an existing folder")
+    batch = TransactionBatch.of(chain_id, address, calls, name=name)
+    out.write_text(json.dumps(batch.to_json(int(time.time() * 1000)), indent=2))
+    say(f"wrote {len(calls)} call(s) for Safe {address} on chain {chain_id} to {out}")
+
+
+@safe_app.command("hash")
+def safe_hash(
+    file: FileArg,
+    nonce: NonceOption,
+    multisend: MultisendOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The SafeTx hash of a batch file at a nonce (offline)."""
+    n = _bounded_int(nonce, "--nonce", 0, _MAX_NONCE)
+    batch = _read_batch(file)
+    tx = _safe_tx(batch, n, multisend)
+    row = {
+        "safe": tx.safe,
+        "chain_id": tx.chain_id,
+        "nonce": tx.nonce,
+        "to": tx.to,
+        "operation": "DELEGATECALL (MultiSendCallOnly)" if tx.operation else "CALL",
+        "calls": len(batch.calls),
+        "safe_tx_hash": "0x" + tx.safe_tx_hash.hex(),
+    }
+    if as_json:
+        print_json({**row, "typed_data": tx.typed_data()})
+        return
+    print_fields("Safe transaction", row)
+
+
+@safe_app.command("sign")
+def safe_sign(
+    file: FileArg,
+    nonce: NonceOption,
+    key_env: Annotated[
+        str, typer.Option("--key-env", metavar="VAR", help="Environment variable with the key.")
+    ],
+    multisend: MultisendOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One owner's signature of the batch at a nonce, as OWNER:SIGNATURE for ``execute``."""
+    from oms_chain.custody import LocalSigner
+    from oms_chain.custody.safe import sign_safe_transaction
+
+    n = _bounded_int(nonce, "--nonce", 0, _MAX_NONCE)
+    signer = LocalSigner.from_env(key_env)
+    tx = _safe_tx(_read_batch(file), n, multisend)
+    sig = asyncio.run(sign_safe_transaction(signer, tx))
+    token = f"{sig.owner}:0x{sig.data.hex()}"
+    if as_json:
+        print_json({"owner": sig.owner, "signature": "0x" + sig.data.hex(), "token": token})
+        return
+    say(token)
+
+
+@safe_app.command("execute")
+def safe_execute(
+    file: FileArg,
+    nonce: NonceOption,
+    signature: Annotated[
+        list[str],
+        typer.Option(
+            "--signature", metavar="OWNER:SIG", help="An owner's signature from `oms safe sign`."
+        ),
+    ],
+    key_env: Annotated[
+        str,
+        typer.Option(
+            "--key-env", metavar="VAR", help="Environment variable with the relayer's key."
+        ),
+    ],
+    multisend: MultisendOption = None,
+    rpc_url: RpcUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the signatures against the Safe on chain, then send execTransaction."""
+    from oms_chain.chain.registry import ChainInfo, chain_info
+    from oms_chain.chain.rpc import RpcClient
+    from oms_chain.chain.sender import TxSender
+    from oms_chain.custody import LocalSigner
+    from oms_chain.custody.safe import OwnerSignature, SafeAccount, SafeAddresses
+
+    n = _bounded_int(nonce, "--nonce", 0, _MAX_NONCE)
+    sigs = []
+    for i, token in enumerate(signature, 1):
+        owner, _, hex_sig = token.partition(":")
+        try:
+            raw = bytes.fromhex(hex_sig.removeprefix("0x"))
+        except ValueError:
+            raise InvalidInput(f"--signature {i} is not OWNER:0xHEX") from None
+        sigs.append(OwnerSignature.eoa(_address(owner, f"--signature {i} owner"), raw))
+    relayer_key = LocalSigner.from_env(key_env)
+    tx = _safe_tx(_read_batch(file), n, multisend)
+    url = rpc_url or _devnet_url(None)
+
+    async def run() -> Any:
+        async with RpcClient([url]) as rpc:
+            chain_id = await rpc.chain_id()
+            if chain_id != tx.chain_id:
+                raise InvalidInput(f"the batch is for chain {tx.chain_id}; the RPC is {chain_id}")
+            try:
+                info = chain_info(chain_id)
+            except InvalidInput:
+                info = ChainInfo(chain_id=chain_id, name=f"chain-{chain_id}")
+            ms: Any = tx.to if tx.operation else tx.safe
+            addresses = SafeAddresses(
+                singleton=tx.safe, proxy_factory=tx.safe, fallback_handler=tx.safe,
+                multisend_call_only=ms,
+            )  # fmt: skip
+            account = SafeAccount(rpc, tx.safe, chain_id, addresses)
+            return await account.execute(tx, sigs, TxSender(rpc, info, relayer_key))
+
+    sent = asyncio.run(run())
+    row = {"safe_tx_hash": "0x" + tx.safe_tx_hash.hex(), "tx_hash": sent.tx_hash}
+    if as_json:
+        print_json(row)
+        return
+    say(f"sent execTransaction {sent.tx_hash} for Safe tx {row['safe_tx_hash']}")
