@@ -27,6 +27,7 @@ CHUNK = 16_384
 _INV_SQRT_2 = 0.70710678118654752440
 _INV_SQRT_2PI = 0.39894228040143267794
 _SMALL = 0.46875
+_ONE = np.float64(1.0).reshape(())
 _MID = 4.0
 
 
@@ -67,10 +68,10 @@ def _tails(w: _Work, m: int) -> tuple[Array, Array]:
     den += _D[7]
     num /= den  # erfcx(y)
     # ... then the few outside it, by index.
-    big = np.flatnonzero(y > _MID)
-    if big.size:
-        flat = num.reshape(-1)
-        flat[big] = _erfcx_large(y.reshape(-1)[big])
+    for row in range(2):  # rows of a partial chunk are views: patch them one by one
+        big = np.flatnonzero(y[row] > _MID)
+        if big.size:
+            num[row][big] = _erfcx_large(y[row][big])
     tails = w.tails[:, :m]
     n1, n2 = tails[0], tails[1]
     np.multiply(e1, num[0], out=n1)
@@ -112,9 +113,13 @@ def _prologue(
     v: Array,
     w: _Work,
     m: int,
-) -> tuple[Array, Array]:
-    """sqrt(t), vol sqrt(t), discount factors, F/K, d1, d2, e1 and N(theta d1), N(theta d2)."""
+) -> tuple[Array, Array, Any]:
+    """sqrt(t), vol sqrt(t), discount factors, F/K, d1, d2, e1 into ``w``.
+
+    Returns N(theta d1), N(theta d2) and e^{-qt} (an array, or a 0-d one when there is no carry).
+    """
     b = w.buf
+    cq: Any
     sqt, st, df, cq, fk, d1, d2, e1 = (
         b[n][:m] for n in ("sqt", "st", "df", "cq", "fk", "d1", "d2", "e1")
     )
@@ -124,9 +129,13 @@ def _prologue(
     np.multiply(r, t, out=df)
     np.negative(df, out=df)
     np.exp(df, out=df)
-    if q is None:  # Black-76: under is the forward
-        np.copyto(cq, df)
+    if q is None:  # Black-76: under is the forward, discounted like the premium
+        cq = df
         np.divide(s, k, out=fk)
+    elif q.ndim == 0 and q == 0.0:  # no carry: skip an exponential
+        cq = _ONE
+        np.divide(s, df, out=fk)
+        fk /= k
     else:
         np.multiply(q, t, out=cq)
         np.negative(cq, out=cq)
@@ -159,7 +168,7 @@ def _prologue(
         np.subtract(1.0, tail, out=tmp)
         comp *= tmp
         n += comp
-    return n1, n2
+    return n1, n2, cq
 
 
 def price_into(
@@ -181,13 +190,10 @@ def price_into(
         args = [_slice(a, lo, hi) for a in (c, s, k, t, r, v)]
         cc, ss, kk, tt, rr, vv = args
         qq = None if q is None else _slice(q, lo, hi)
-        n1, n2 = _prologue(cc, ss, kk, tt, rr, qq, vv, w, m)
+        n1, n2, cq = _prologue(cc, ss, kk, tt, rr, qq, vv, w, m)
         b = w.buf
         under_df = b["a"][:m]
-        if q is None:
-            np.multiply(ss, b["df"][:m], out=under_df)
-        else:
-            np.multiply(ss, b["cq"][:m], out=under_df)
+        np.multiply(ss, cq, out=under_df)
         o = out[lo:hi]
         np.multiply(under_df, n1, out=o)
         tmp = b["tmp"][:m]
@@ -195,6 +201,7 @@ def price_into(
         tmp *= n2
         o -= tmp
         o *= w.sg[:m]
+        np.maximum(o, 0.0, out=o)  # rounding below the smallest normal can leave -1e-322
 
 
 def greeks_into(
@@ -217,11 +224,9 @@ def greeks_into(
         m = hi - lo
         cc, ss, kk, tt, rr, vv = (_slice(a, lo, hi) for a in (c, s, k, t, r, v))
         qq: Any = None if q is None else _slice(q, lo, hi)
-        n1, n2 = _prologue(cc, ss, kk, tt, rr, qq, vv, w, m)
+        n1, n2, cq = _prologue(cc, ss, kk, tt, rr, qq, vv, w, m)
         b = w.buf
-        sqt, st, df, cq, d1, d2, e1 = (
-            b[x][:m] for x in ("sqt", "st", "df", "cq", "d1", "d2", "e1")
-        )
+        sqt, st, df, d1, d2, e1 = (b[x][:m] for x in ("sqt", "st", "df", "d1", "d2", "e1"))
         big_a, big_b, tmp = b["a"][:m], b["b"][:m], b["tmp"][:m]
         sg = w.sg[:m]
         p, de, ga, ve, th, rh, va, vo, ch = (
@@ -236,6 +241,7 @@ def greeks_into(
         big_b *= n2
         big_b *= sg
         np.subtract(big_a, big_b, out=p)
+        np.maximum(p, 0.0, out=p)  # rounding below the smallest normal can leave -1e-322
         np.multiply(cq, n1, out=de)
         de *= sg
         # e1 -> pdf(d1)

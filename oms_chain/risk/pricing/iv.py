@@ -22,16 +22,17 @@ element of an array.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from oms_chain.model.errors import InvalidInput
-from oms_chain.risk.pricing._erf import erfcx_nonneg
+from oms_chain.risk.pricing._erf import erfcx
 
 __all__ = ["IVReason", "IVResult", "implied_vol"]
 
@@ -41,6 +42,9 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _EPS = float(np.finfo(np.float64).eps)
 _MAX_ITER = 60
+_CHUNK = 8_192
+_TINY_S = 1e-7  # below this vol * sqrt(t) the lower objective takes its small-s form
+_TINY_LB = math.log(1e-9)
 _STEP_TOL = 1e-8  # relative Halley step accepted as the last (cubic: next error ~1e-24)
 
 
@@ -70,18 +74,6 @@ class IVResult:
         return (self.reason == IVReason.OK) | (self.reason == IVReason.AT_INTRINSIC)
 
 
-def _erfcx(z: Array) -> Array:
-    """erfcx on the whole real line (negative arguments only occur just past a region edge)."""
-    neg = z < 0.0
-    if not neg.any():
-        return erfcx_nonneg(z)
-    za = np.abs(z)
-    out = erfcx_nonneg(za)
-    zn = za[neg]
-    out[neg] = 2.0 * np.exp(np.minimum(zn * zn, 700.0)) - out[neg]
-    return out
-
-
 def _objective(
     s: Array, x: Array, lower: npt.NDArray[np.bool_], target: Array
 ) -> tuple[Array, Array, Array]:
@@ -91,11 +83,20 @@ def _objective(
     d1 = xs + 0.5 * s
     d2 = xs - 0.5 * s
     h = -0.5 * (xs * xs + 0.25 * s * s)
-    e2 = _erfcx(-d2 * _INV_SQRT_2)
     sgn = np.where(lower, -1.0, 1.0)
-    e1 = _erfcx(sgn * d1 * _INV_SQRT_2)
+    args = np.empty((2, s.size))
+    np.multiply(sgn * _INV_SQRT_2, d1, out=args[0])
+    np.multiply(d2, -_INV_SQRT_2, out=args[1])
+    e1, e2 = erfcx(args)
     # lower: erfcx(-d1/√2) - erfcx(-d2/√2) > 0; upper: erfcx(d1/√2) + erfcx(-d2/√2) > 0
     comb = e1 + sgn * e2
+    tiny = np.flatnonzero(lower & (s < _TINY_S))
+    if tiny.size:
+        # e1 - e2 cancels completely for s -> 0; there it is s / sqrt 2 times -erfcx' at the
+        # midpoint xi = -x / (s sqrt 2) (relative error ~ s^2),
+        # with erfcx'(z) = 2 z erfcx(z) - 2 / sqrt(pi)
+        xi = -x[tiny] * inv_s[tiny] * _INV_SQRT_2
+        comb[tiny] = s[tiny] * _INV_SQRT_2 * (2.0 / math.sqrt(math.pi) - 2.0 * xi * erfcx(xi))
     f = h + np.log(0.5 * comb) - target
     f1 = _SQRT_2_OVER_PI / comb
     f1 = np.where(lower, f1, -f1)
@@ -156,37 +157,124 @@ def _inv_norm_cdf_log(lp: Array) -> Array:
     return np.where(lp < _ACK_LOW, tail, central)
 
 
+def _log_b_c(x: Array, s_c: Array) -> Array:
+    """ln b at the inflection point s_c: ln(e^{x/2} (1 - erfcx(s_c / sqrt 2)) / 2)."""
+    return 0.5 * x + np.log(0.5 * (1.0 - erfcx(s_c * _INV_SQRT_2)))
+
+
+_TAB_LX = np.linspace(math.log(1e-4), math.log(16.0), 64)  # ln |x|
+_TAB_U = np.linspace(0.0, 1.0, 65)  # u = sqrt(ln b_c / ln b), 0 at s = 0, 1 at s_c
+
+
+@functools.cache
+def _lower_table() -> Array:
+    """G(ln|x|, u) = (s / s_c) / u below the inflection point, for bilinear initial guesses.
+
+    Built once from forward evaluations of the objective; as s -> 0, ln b ~ -x^2 / (2 s^2) makes
+    (s / s_c)^2 nearly proportional to u^2, so G is smooth and bounded.
+    """
+    sh = np.geomspace(1e-3, 1.0, 800)
+    xs = -np.exp(_TAB_LX)
+    xx, ss = np.meshgrid(xs, sh, indexing="ij")
+    s_c = np.sqrt(-2.0 * xx)
+    lb, _, _ = _objective(
+        (ss * s_c).ravel(), xx.ravel(), np.ones(xx.size, dtype=bool), np.zeros(xx.size)
+    )
+    lb = lb.reshape(xx.shape)
+    lb_c = _log_b_c(xs, np.sqrt(-2.0 * xs))
+    table = np.empty((xs.size, _TAB_U.size))
+    for i in range(xs.size):
+        u = np.sqrt(np.clip(lb_c[i] / lb[i], 0.0, 1.0))
+        g = sh / np.maximum(u, 1e-300)
+        order = np.argsort(u)
+        table[i] = np.interp(_TAB_U, u[order], g[order])
+    return table
+
+
+def _lower_guess(x: Array, lb: Array, s_c: Array) -> Array:
+    u = np.sqrt(np.clip(_log_b_c(x, s_c) / lb, 0.0, 1.0))
+    fx = (np.log(-x) - _TAB_LX[0]) / (_TAB_LX[1] - _TAB_LX[0])
+    g = _bilinear(_lower_table(), fx, u * (_TAB_U.size - 1))
+    return np.asarray(s_c * g * u, dtype=np.float64)
+
+
+_TAB_RX = np.linspace(0.0, 4.0, 64)  # sqrt |x|
+_TAB_A = np.linspace(0.0, 1.5, 65)  # s_c / s_asymptotic
+
+
+def _asymptotic_upper(lu: Array) -> Array:
+    """s with 2 N(-s/2) = u: exact at x = 0 and as s -> infinity for any x."""
+    return np.asarray(-2.0 * _inv_norm_cdf_log(np.minimum(lu - math.log(2.0), math.log(0.5))))
+
+
+@functools.cache
+def _upper_table() -> Array:
+    """C(sqrt|x|, s_c / s_asym) = s / s_asym above the inflection point (see _upper_guess)."""
+    xs = -(_TAB_RX**2)
+    s_c = np.sqrt(-2.0 * xs)
+    off = np.concatenate([[0.0], np.geomspace(1e-3, 60.0, 799)])
+    xx, oo = np.meshgrid(xs, off, indexing="ij")
+    ss = np.sqrt(-2.0 * xx) + oo
+    ss = np.where(ss > 0, ss, 1e-3)
+    lu, _, _ = _objective(ss.ravel(), xx.ravel(), np.zeros(xx.size, dtype=bool), np.zeros(xx.size))
+    sa = _asymptotic_upper(lu).reshape(xx.shape)
+    table = np.empty((xs.size, _TAB_A.size))
+    for i in range(xs.size):
+        a = s_c[i] / sa[i]
+        ratio = ss[i] / sa[i]
+        order = np.argsort(a)
+        table[i] = np.interp(_TAB_A, a[order], ratio[order])
+    return table
+
+
+def _upper_guess(x: Array, lu: Array, s_c: Array) -> Array:
+    sa = _asymptotic_upper(lu)
+    return sa * _bilinear(
+        _upper_table(), np.sqrt(-x) / (_TAB_RX[1] - _TAB_RX[0]), s_c / sa / (_TAB_A[1] - _TAB_A[0])
+    )
+
+
+def _bilinear(table: Array, fx: Array, fy: Array) -> Array:
+    """Bilinear lookup at fractional indices (clipped to the table)."""
+    nx, ny = table.shape
+    fx = np.fmin(np.fmax(fx, 0.0), nx - 1.000001)  # fmax: NaN (0 / 0 at the money) -> 0
+    fy = np.fmin(np.fmax(fy, 0.0), ny - 1.000001)
+    ix = fx.astype(np.intp)
+    iy = fy.astype(np.intp)
+    wx = fx - ix
+    wy = fy - iy
+    flat = table.ravel()
+    base = ix * ny + iy
+    return np.asarray(
+        (1.0 - wx) * ((1.0 - wy) * flat[base] + wy * flat[base + 1])
+        + wx * ((1.0 - wy) * flat[base + ny] + wy * flat[base + ny + 1]),
+        dtype=np.float64,
+    )
+
+
 def _initial_guess(x: Array, lower: npt.NDArray[np.bool_], target: Array, s_c: Array) -> Array:
-    ax = -x
     s = np.empty_like(x)
     lo = lower
     if lo.any():
-        # b ~ s^3 / (sqrt(2 pi) x^2) exp(-x^2 / (2 s^2)) for small s: two fixed-point steps.
-        xl = ax[lo]
-        tl = target[lo]
-        sl = xl / np.sqrt(-2.0 * tl)
-        for _ in range(2):
-            corr = np.log(sl**3 / (math.sqrt(2 * math.pi) * xl * xl))
-            sl = xl / np.sqrt(np.maximum(-2.0 * (tl - corr), 1e-300))
-        s[lo] = np.minimum(sl, s_c[lo])
+        s[lo] = np.minimum(_lower_guess(x[lo], target[lo], s_c[lo]), s_c[lo])
     up = ~lower
     if up.any():
-        # For large s, u ~ 2 cosh(x/2) N(-s/2) (exact at x = 0): invert it.
-        xu = x[up]
-        lp = target[up] - np.log(2.0 * np.cosh(0.5 * xu))
-        s[up] = np.maximum(-2.0 * _inv_norm_cdf_log(np.minimum(lp, math.log(0.5))), s_c[up])
+        s[up] = np.maximum(_upper_guess(x[up], target[up], s_c[up]), s_c[up])
     return np.where(s > 0.0, s, np.where(s_c > 0, 0.5 * s_c, 1e-3))
 
 
 def _solve(
-    x: Array, lower: npt.NDArray[np.bool_], target: Array
+    x: Array, lower: npt.NDArray[np.bool_], target: Array, wide: npt.NDArray[np.bool_]
 ) -> tuple[Array, npt.NDArray[np.bool_]]:
     """Halley in s with a bracket; returns (s, converged)."""
     n = x.size
     s_c = np.sqrt(-2.0 * x)
     s = _initial_guess(x, lower, target, s_c)
     lo = np.where(lower, 0.0, s_c * 0.5)
-    hi = np.where(lower, np.maximum(s_c * 1.5, 1e-300), np.inf)
+    hi = np.where(lower & ~wide, np.maximum(s_c * 1.5, 1e-300), np.inf)
+    if wide.any():
+        # b ~ s / sqrt(2 pi) when s and |x| are tiny
+        s[wide] = math.sqrt(2.0 * math.pi) * np.exp(target[wide])
     out = np.full(n, np.nan)
     done = np.zeros(n, dtype=bool)
     idx = np.arange(n)
@@ -209,7 +297,7 @@ def _solve(
             )
             new = np.where(outside, bis, new)
         finished = (~outside & (np.abs(step) <= _STEP_TOL * s)) | (f == 0.0)
-        finished |= (hi - lo) <= 4.0 * _EPS * hi
+        finished |= np.isfinite(hi) & ((hi - lo) <= 4.0 * _EPS * hi)
         if finished.any():
             out[idx[finished]] = np.where(f[finished] == 0.0, s[finished], new[finished])
             done[idx[finished]] = True
@@ -266,6 +354,30 @@ def implied_vol(
     if model == "black76":
         qq = rr
     n = p.size
+    vol = np.empty(n)
+    reason = np.empty(n, dtype=np.int8)
+    # cache-sized blocks: every step of the solver then works in L2 (about 1.7x at 200k quotes)
+    for lo in range(0, n, _CHUNK):
+        hi = min(lo + _CHUNK, n)
+        v_, r_ = _implied_vol_flat(
+            c[lo:hi], p[lo:hi], s[lo:hi], k[lo:hi], tt[lo:hi], rr[lo:hi], qq[lo:hi], model
+        )
+        vol[lo:hi] = v_
+        reason[lo:hi] = r_
+    return IVResult(vol=vol.reshape(shape), reason=reason.reshape(shape))
+
+
+def _implied_vol_flat(
+    c: npt.NDArray[np.bool_],
+    p: Array,
+    s: Array,
+    k: Array,
+    tt: Array,
+    rr: Array,
+    qq: Array,
+    model: str,
+) -> tuple[Array, npt.NDArray[np.int8]]:
+    n = p.size
     reason = np.zeros(n, dtype=np.int8)
     finite = np.isfinite(p) & np.isfinite(s) & np.isfinite(k) & np.isfinite(tt)
     finite &= np.isfinite(rr) & np.isfinite(qq)
@@ -277,7 +389,9 @@ def implied_vol(
     vol = np.full(n, np.nan)
     live = np.flatnonzero(reason == 0)
     if live.size:
-        cl, pl, sl, kl, tl, rl, ql = (a[live] for a in (c, p, s, k, tt, rr, qq))
+        everything = live.size == n  # the usual case: skip the gathers
+        picked: list[Any] = [(a if everything else a[live]) for a in (c, p, s, k, tt, rr, qq)]
+        cl, pl, sl, kl, tl, rl, ql = picked
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             df = np.exp(-rl * tl)
             fwd = sl if model == "black76" else sl * np.exp((rl - ql) * tl)
@@ -286,7 +400,8 @@ def implied_vol(
             upper = np.where(cl, fwd, kl)
             tv = beta - intrinsic
             room = upper - beta
-            tol = np.where(intrinsic > 0.0, 16.0 * _EPS * beta, 0.0)
+            # parity and discounting round at the scale of F and K, not of the time value
+            tol = np.where(intrinsic > 0.0, 32.0 * _EPS * (fwd + kl), 0.0)
             sub = np.zeros(live.size, dtype=np.int8)
             sub[tv <= tol] = IVReason.AT_INTRINSIC
             sub[tv < -tol] = IVReason.BELOW_INTRINSIC
@@ -303,10 +418,14 @@ def implied_vol(
                 lu = np.log(room[go]) - half_log_fk
                 s_c = np.sqrt(-2.0 * x)
                 # u at the inflection point: e^{x/2} (1 + erfcx(s_c / sqrt 2)) / 2
-                lu_c = 0.5 * x + np.log(0.5 * (1.0 + erfcx_nonneg(s_c * _INV_SQRT_2)))
+                lu_c = 0.5 * x + np.log(0.5 * (1.0 + erfcx(s_c * _INV_SQRT_2)))
                 lower = lu > lu_c
+                # at (almost) the money with a time value below 1e-9 of the forward, u* = 1 - b*
+                # has lost b*: solve ln b there too, on (0, inf)
+                wide = ~lower & (lb < _TINY_LB)
+                lower |= wide
                 target = np.where(lower, lb, lu)
-                ssol, conv = _solve(x, lower, target)
+                ssol, conv = _solve(x, lower, target, wide)
                 vg = ssol / np.sqrt(tl[go])
                 vg[~conv] = np.nan
                 sub_go = sub[go]
@@ -315,4 +434,4 @@ def implied_vol(
                 volsub[go] = vg
             vol[live] = volsub
             reason[live] = sub
-    return IVResult(vol=vol.reshape(shape), reason=reason.reshape(shape))
+    return vol, reason

@@ -23,21 +23,22 @@ from oms_chain.risk.pricing import (
 HOUR = 1 / (365 * 24)
 
 
-def _grid(model):
+def _grid(model, s=2000.0):
     """Moneyness K/S 0.2-5, expiries 1 hour - 3 years, vols 1 %-400 %, calls and puts."""
     m = np.geomspace(0.2, 5.0, 41)
     t = np.geomspace(HOUR, 3.0, 30)
     v = np.array([0.01, 0.05, 0.2, 0.5, 1.0, 2.0, 4.0])
     mm, tt, vv, cc = (a.ravel() for a in np.meshgrid(m, t, v, [True, False], indexing="ij"))
-    s, r, q = 2000.0, 0.03, 0.01
+    r, q = 0.03, 0.01
     k = s * mm
     p = bsm_price(cc, s, k, tt, r, q, vv) if model == "bsm" else black76_price(cc, s, k, tt, r, vv)
     return cc, s, k, tt, r, q, vv, p
 
 
+@pytest.mark.parametrize("spot", [100.0, 2000.0])
 @pytest.mark.parametrize("model", ["bsm", "black76"])
-def test_round_trip_price_iv_price_within_1e_10_on_the_whole_grid(model):
-    c, s, k, t, r, q, v, p = _grid(model)
+def test_round_trip_price_iv_price_within_1e_10_on_the_whole_grid(model, spot):
+    c, s, k, t, r, q, v, p = _grid(model, spot)
     # Points whose price underflows double precision (deep out of the money at short expiry:
     # the price is 0 or subnormal) carry no information and are dropped; what is left is
     # asserted point by point. At-intrinsic answers (time value below the rounding of the
@@ -193,3 +194,30 @@ def test_any_input_gives_a_reason_never_an_exception(vals):
     assert res.reason.shape == ()
     assert IVReason(int(res.reason)) in IVReason
     assert np.isnan(res.vol) != bool(res.ok)
+
+
+@pytest.mark.parametrize("price", [1e-300, 2.974935772290959e-85, 1e-12])
+def test_near_zero_time_value_at_the_money_solves(price):
+    res = implied_vol(price, np.array([True, False]), 1.0, 1.0, 1.0, 0.0, 0.0)
+    assert res.ok.all()
+    np.testing.assert_allclose(res.vol, price * math.sqrt(2 * math.pi), rtol=1e-10)
+
+
+def test_blocks_of_a_large_batch_join_up():
+    from oms_chain.risk.pricing.iv import _CHUNK
+
+    rng = np.random.default_rng(8)
+    n = 2 * _CHUNK + 7
+    c = rng.random(n) < 0.5
+    k = 100.0 * np.exp(rng.uniform(-0.5, 0.5, n))
+    t = rng.uniform(0.01, 2.0, n)
+    v = rng.uniform(0.1, 1.5, n)
+    p = bsm_price(c, 100.0, k, t, 0.02, 0.0, v)
+    p[_CHUNK] = -1.0  # one bad quote at a block edge
+    res = implied_vol(p, c, 100.0, k, t, 0.02, 0.0)
+    assert res.reason[_CHUNK] == IVReason.NONPOSITIVE_INPUT
+    good = np.ones(n, dtype=bool)
+    good[_CHUNK] = False
+    assert res.ok[good].all()
+    back = bsm_price(c[good], 100.0, k[good], t[good], 0.02, 0.0, res.vol[good])
+    np.testing.assert_allclose(back, p[good], rtol=1e-10)
