@@ -36,6 +36,7 @@ from oms_chain.algos.base import (
     Scheduler,
     Sleeper,
 )
+from oms_chain.model.algo_state import AlgoState
 from oms_chain.model.errors import InvalidInput, InvalidIntent, OmsError
 from oms_chain.model.events import Event
 from oms_chain.model.ids import OrderId, VenueId
@@ -60,7 +61,7 @@ class AlgoEngine(Protocol):
 
     def subscribe(self) -> AsyncIterator[Event]: ...
 
-    def algo_state(self, parent_id: OrderId) -> str: ...
+    def algo_state(self, parent_id: OrderId) -> AlgoState: ...
 
     async def spawn_child(
         self,
@@ -187,20 +188,20 @@ class AlgoRunner:
             parent = self._engine.order(self._pid)
             if parent.is_terminal or self._closed:
                 return parent
-            state = self._engine.algo_state(self._pid)
-            if state == "cancelled":
+            state = AlgoState(self._engine.algo_state(self._pid))
+            if state is AlgoState.CANCELLED:
                 return await self._close(parent, "algo cancelled")
             now = self._sleeper.now_ns()
             deadline = self._intent.deadline_ns
             if deadline is not None and now >= deadline:
                 left = parent.quantity - parent.filled_quantity
-                how = " while paused" if state == "paused" else ""
+                how = " while paused" if state is AlgoState.PAUSED else ""
                 return await self._close(
                     parent,
                     f"hard deadline passed{how} with {_plain(left)} of "
                     f"{_plain(parent.quantity)} unfilled",
                 )
-            if state == "paused":
+            if state is AlgoState.PAUSED:
                 await self._wait(deadline)
                 continue
             pauses = self._engine.algo_pauses(self._pid)
@@ -240,7 +241,7 @@ class AlgoRunner:
         for cid in parent.children:
             child = self._engine.order(cid)
             if pauses:
-                child = child.updated(ts_init=child.ts_init - paused_before(pauses, child.ts_init))
+                child = child.in_schedule_time(paused_before(pauses, child.ts_init))
             children.append(child)
         return ParentView.of(self._intent, parent, children, now_ns - paused_before(pauses, now_ns))
 
