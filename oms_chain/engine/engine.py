@@ -41,11 +41,22 @@ from typing import Any
 
 from oms_chain.engine._checks import check_amount, check_id, check_int, check_text
 from oms_chain.engine.config import EngineConfig
-from oms_chain.engine.eventlog import EventLog, SnapshotLog
+from oms_chain.engine.eventlog import EventLog
+from oms_chain.engine.journal import CLOSE, SNAPSHOT_NAME, Journal
 from oms_chain.engine.reconciler import Reconciler
 from oms_chain.engine.reference import ReferencePrice, ReferencePrices
 from oms_chain.engine.retry import RetryPolicy, is_retryable
 from oms_chain.engine.split import Splitter
+from oms_chain.engine.translator import (
+    NOT_SENT,
+    child_events,
+    events_from_report,
+    fill_events,
+    not_sent,
+    order_envelope,
+    parent_events,
+)
+from oms_chain.model.algo_state import AlgoState
 from oms_chain.model.clock import Clock
 from oms_chain.model.errors import (
     EngineNotReady,
@@ -58,29 +69,18 @@ from oms_chain.model.errors import (
 )
 from oms_chain.model.events import (
     AlgoStateChanged,
-    ChildOrderCreated,
     Event,
     FillRecorded,
     FillReversed,
-    OrderAccepted,
-    OrderAcknowledged,
-    OrderAmended,
     OrderCancelled,
     OrderCancelRequested,
-    OrderExpired,
     OrderFailed,
-    OrderInitialized,
     OrderOutcomeUnknown,
     OrderRejected,
-    OrderSubmitted,
-    RiskAlertRaised,
-    SettlementUpdated,
     TradingStateChanged,
     VenueReconciled,
     VenueReconciliationFailed,
-    event_from_payload,
 )
-from oms_chain.model.fills import Fill
 from oms_chain.model.ids import (
     AccountId,
     EventId,
@@ -96,13 +96,11 @@ from oms_chain.model.orders import (
     LATE_FILL_STATUSES,
     Order,
     OrderStatus,
-    SettlementState,
     SettlementStatus,
 )
 from oms_chain.model.positions import Portfolio, Position
 from oms_chain.risk.limits import RiskGate, RiskView, TradingState
-from oms_chain.store.errors import DuplicateClientOrderId, StoreUnavailable
-from oms_chain.store.events import NewEvent
+from oms_chain.store.errors import DuplicateClientOrderId
 from oms_chain.store.integrity import check_restart_state
 from oms_chain.store.projections import Projections
 from oms_chain.venues.base import (
@@ -113,7 +111,6 @@ from oms_chain.venues.base import (
     PlaceOrder,
     SendBudget,
     Venue,
-    VenueOrderStatus,
     VenueReport,
 )
 
@@ -123,20 +120,14 @@ log = logging.getLogger(__name__)
 
 #: Stream of engine-wide events (trading state, reconciliation outcomes).
 ENGINE_STREAM = "engine"
-#: Name under which the engine saves its projection snapshot in the store.
-SNAPSHOT_NAME = "engine-projections"
 
 _S = OrderStatus
 _UNSETTLED = (_S.SENDING, _S.IN_FLIGHT)
-_CLOSE = object()
 _T = SettlementStatus
-_MINED = (_T.INCLUDED, _T.CONFIRMED)
 _SETTLED = (_T.FINAL, _T.DROPPED, _T.REPLACED)
 _NS = 1_000_000_000
 #: Highest child sequence number (a schedule of a million slices is a bug, not a plan).
 _MAX_SEQ = 1_000_000
-#: Reason prefix of a child whose request provably never left (VenueUnavailable): retryable.
-_NOT_SENT = "not sent: "
 #: How long after a child ended its venue is still asked for late fills (venues with a
 #: receive window; at least the window itself).
 _LATE_FILL_HORIZON_NS = 60 * _NS
@@ -149,73 +140,6 @@ def _clip_limit(side: Side, limit: Decimal | None, bound: Decimal | None) -> Dec
     if limit is None:
         return bound
     return max(limit, bound) if side is Side.SELL else min(limit, bound)
-
-
-def _same(a: SettlementState, b: SettlementState) -> bool:
-    return (a.tx_hash, a.status, a.confirmations, a.block_number) == (
-        b.tx_hash,
-        b.status,
-        b.confirmations,
-        b.block_number,
-    )
-
-
-def _settlement_moves(
-    current: SettlementState | None, reported: SettlementState
-) -> list[SettlementState]:
-    """The legal settlement moves from ``current`` to what a venue ``reported`` (which may skip
-    steps we missed: a report seen after a restart can say ``confirmed(4)`` of a transaction we
-    last saw ``submitted``, or ``included`` in another block than the one we recorded).
-
-    Stale reports (fewer confirmations, a settled transaction) give no moves.
-
-    Raises:
-        IllegalTransition: the report contradicts the settlement table.
-    """
-    out: list[SettlementState] = []
-    cur = current
-    if cur is None:
-        cur = SettlementState(tx_hash=reported.tx_hash)
-        out.append(cur)
-    if _same(cur, reported) or cur.status in _SETTLED:
-        return out
-    new = reported.status
-    if new is _T.REORGED and cur.status in (_T.SUBMITTED, _T.REORGED):
-        return out  # never seen mined (or already reorged): still pending, nothing to move
-    if cur.status in _MINED and new is not _T.REORGED:
-        moved_block = new in (*_MINED, _T.FINAL) and reported.block_number != cur.block_number
-        if new not in (*_MINED, _T.FINAL) or moved_block:
-            cur = cur.advance(_T.REORGED)
-            out.append(cur)
-    if cur.status in (_T.SUBMITTED, _T.REORGED) and new in (_T.CONFIRMED, _T.FINAL):
-        cur = cur.advance(_T.INCLUDED, block_number=reported.block_number, tx_hash=reported.tx_hash)
-        out.append(cur)
-    if cur.status is _T.REORGED and new is _T.REORGED:
-        return out
-    if cur.status is _T.INCLUDED and new is _T.INCLUDED:
-        return out
-    if (
-        cur.status is _T.CONFIRMED
-        and new is _T.CONFIRMED
-        and reported.confirmations <= cur.confirmations
-    ):
-        return out
-    if cur.status is _T.CONFIRMED and new is _T.INCLUDED:
-        return out
-    out.append(
-        cur.advance(
-            new,
-            confirmations=reported.confirmations,
-            block_number=reported.block_number,
-            tx_hash=reported.tx_hash,
-        )
-    )
-    return out
-
-
-def _not_sent(order: Order) -> bool:
-    """A child that failed because its request provably never left (retryable)."""
-    return order.status is _S.FAILED and (order.reason or "").startswith(_NOT_SENT)
 
 
 def _passing(exc: BaseException) -> bool:
@@ -324,8 +248,13 @@ class Engine:
         self._risk = risk
         self._clock = clock
         self._config = config or EngineConfig()
-        self._proj = Projections()
-        self._versions: dict[str, int] = {}
+        self._journal = Journal(
+            store,
+            now_ns=clock.now_ns,
+            snapshot_every=self._config.snapshot_every,
+            on_committed=self._committed,
+            on_store_lost=self._store_lost,
+        )
         self._locks: dict[VenueId, asyncio.Lock] = {}
         self._needs_reconcile: set[VenueId] = set()
         if (
@@ -341,13 +270,11 @@ class Engine:
             max_age_ns=int(reference_max_age_s * 1_000_000_000),
             timeout_s=(config or EngineConfig()).send_timeout_s,
         )
-        self._subscribers: list[asyncio.Queue[Any]] = []
         self._pumps: list[asyncio.Task[None]] = []
         self._phase = EnginePhase.CREATED
         self._refusal: str | None = None
         self._view = _View(self)
         self._report_errors: list[str] = []
-        self._snapshot_position = 0
         self._sleeper = sleeper
         self._market_data = market_data
         self._splitter = splitter
@@ -362,17 +289,11 @@ class Engine:
             sleep_until=lambda ts: self._sleeper_now().sleep_until(ts),
             policy=self._retry,
         )
-        self._alerted: dict[OrderId, Decimal] = {}
         self._sending: set[OrderId] = set()
         self._stopping = False
-        #: Parent id -> pause intervals ``(start_ns, end_ns or None while paused)``.
-        self._pauses: dict[OrderId, list[tuple[int, int | None]]] = {}
         self._started_ns = 0
-        #: Alerts raised (overfills), newest last, for operators and tests.
-        self.alerts: list[str] = []
         #: Events folded at start after the snapshot (restart cost).
         self.replayed_at_start = 0
-        self.last_position = 0
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -406,7 +327,7 @@ class Engine:
             rederive_projections=self._config.rederive_snapshot,
         )
         self._started_ns = self._clock.now_ns()
-        self._load_snapshot()
+        self._journal.load_snapshot()
         self.replayed_at_start = self.replay()
         self._phase = EnginePhase.RECONCILING
         failures: list[str] = []
@@ -450,41 +371,26 @@ class Engine:
             return self._resume_parents
         return parent_id in self._resume_parents
 
-    def _load_snapshot(self) -> None:
-        if not isinstance(self._store, SnapshotLog) or self.last_position:
-            return
-        found = self._store.load_snapshot(SNAPSHOT_NAME)
-        if found is None:
-            return
-        position, state = found
-        try:
-            self._proj = Projections.from_snapshot(state)
-        except InvalidInput as exc:
-            log.warning("ignoring projection snapshot, replaying everything: %s", exc)
-            return
-        self.last_position = self._snapshot_position = position
-
     def save_snapshot(self) -> bool:
         """Save the projections at the current position (if the store keeps snapshots)."""
-        if not isinstance(self._store, SnapshotLog):
-            return False
-        self._store.save_snapshot(SNAPSHOT_NAME, self.last_position, self._proj.to_snapshot())
-        self._snapshot_position = self.last_position
-        return True
+        return self._journal.save_snapshot()
 
     def replay(self) -> int:
         """Fold every stored event into the projections; return how many were applied."""
-        n = 0
-        for rec in self._store.read_all(self.last_position):
-            event = event_from_payload(rec.event_type, rec.version, rec.payload)
-            self._proj.apply(event)
-            self._note_pause(event)
-            self._versions[rec.stream_id] = rec.stream_version
-            self.last_position = rec.position
-            n += 1
+        n = self._journal.replay()
         st = self._proj.trading_state
         self._risk.set_trading_state(TradingState(st["state"]), st["reason"])
         return n
+
+    @property
+    def last_position(self) -> int:
+        """Position in the store of the last event folded into the projections."""
+        return self._journal.last_position
+
+    @property
+    def alerts(self) -> list[str]:
+        """Alerts raised (overfills), newest last, for operators and tests."""
+        return self._journal.alerts
 
     async def stop(self) -> None:
         """Stop the algorithm runners, the background reconciler and the pumps, and end
@@ -504,8 +410,7 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._pumps.clear()
-        for q in self._subscribers:
-            q.put_nowait(_CLOSE)
+        self._journal.close()
         self._phase = EnginePhase.STOPPED
 
     # --- queries ---------------------------------------------------------------------------
@@ -578,21 +483,7 @@ class Engine:
 
     def subscribe(self) -> AsyncIterator[Event]:
         """Async iterator over every event committed from now on (ends on :meth:`stop`)."""
-        q: asyncio.Queue[Any] = asyncio.Queue()
-        self._subscribers.append(q)
-
-        async def gen() -> AsyncIterator[Event]:
-            try:
-                while True:
-                    item = await q.get()
-                    if item is _CLOSE:
-                        return
-                    yield item
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._subscribers.remove(q)
-
-        return gen()
+        return self._journal.subscribe()
 
     # --- commands --------------------------------------------------------------------------
 
@@ -686,7 +577,7 @@ class Engine:
             return parent
         if (
             order.parent_id is None
-            and self._proj.algo_states.get(order.order_id, "running") != "cancelled"
+            and self._proj.algo_states.get(order.order_id) is not AlgoState.CANCELLED
             and (self._is_algo(order) or order.order_id in self._proj.algo_states)
         ):
             # An algorithm or split route: stop it first, so it sends nothing more.
@@ -694,7 +585,9 @@ class Engine:
                 order.order_id,
                 [
                     AlgoStateChanged(
-                        **self._order_kw(order), state="cancelled", reason="cancelled by user"
+                        **self._order_kw(order),
+                        state=AlgoState.CANCELLED.value,
+                        reason="cancelled by user",
                     )
                 ],
             )
@@ -1003,8 +896,9 @@ class Engine:
             raise errors[0] if errors else InvalidInput(f"no leg of {parent_id} was sent")
         return kids
 
-    def algo_state(self, parent_id: OrderId) -> str:
-        """``running``, ``paused`` or ``cancelled`` for an algorithmic parent order.
+    def algo_state(self, parent_id: OrderId) -> AlgoState:
+        """``running``, ``paused`` or ``cancelled`` for an algorithmic parent order (an
+        :class:`~oms_chain.model.AlgoState`, a ``str`` enum: it compares equal to those strings).
 
         Raises:
             UnknownOrder / InvalidInput: no such order, or it is not an algorithmic parent.
@@ -1014,7 +908,7 @@ class Engine:
             self._is_algo(parent) or parent_id in self._proj.algo_states
         ):
             raise InvalidInput(f"order {parent_id} is not an algorithmic or split parent order")
-        return self._proj.algo_states.get(parent_id, "running")
+        return self._proj.algo_states.get(parent_id, AlgoState.RUNNING)
 
     def pause(self, parent_id: OrderId, reason: str = "paused by user") -> None:
         """Stop an algorithm from sending new children (open children stay working).
@@ -1030,7 +924,7 @@ class Engine:
                 f"order {parent_id} is a split route, not an algorithm; it cannot be paused "
                 f"(cancel it instead)"
             )
-        self._set_algo_state(parent_id, "paused", reason)
+        self._set_algo_state(parent_id, AlgoState.PAUSED, reason)
 
     def resume(self, parent_id: OrderId, reason: str = "resumed by user") -> None:
         """Let a paused algorithm go on. Its schedule clock stood still while it was paused: the
@@ -1042,20 +936,20 @@ class Engine:
         """
         check_id("parent_id", parent_id)
         check_text("reason", reason)
-        self._set_algo_state(parent_id, "running", reason)
+        self._set_algo_state(parent_id, AlgoState.RUNNING, reason)
 
-    def _set_algo_state(self, parent_id: OrderId, state: str, reason: str) -> None:
+    def _set_algo_state(self, parent_id: OrderId, state: AlgoState, reason: str) -> None:
         if self._phase not in (EnginePhase.READY, EnginePhase.REFUSED):
             raise EngineNotReady(f"engine is {self._phase.value}")
         current = self.algo_state(parent_id)
         parent = self._proj.order(parent_id)
-        if current == state:
+        if current is state:
             return
-        if current == "cancelled" or parent.is_terminal:
+        if current is AlgoState.CANCELLED or parent.is_terminal:
             raise InvalidInput(f"order {parent_id} is {parent.status.value}; its algo is over")
         self._commit(
             parent_id,
-            [AlgoStateChanged(**self._order_kw(parent), state=state, reason=reason)],
+            [AlgoStateChanged(**self._order_kw(parent), state=state.value, reason=reason)],
         )
 
     async def stop_algo(self, parent_id: OrderId, reason: str) -> Order:
@@ -1066,12 +960,18 @@ class Engine:
             InvalidInput: not an algorithmic or split parent, or a non-string id / reason.
         """
         check_text("reason", reason)
-        if self.algo_state(parent_id) != "cancelled":
+        if self.algo_state(parent_id) is not AlgoState.CANCELLED:
             parent = self._proj.order(parent_id)
             if not parent.is_terminal:
                 self._commit(
                     parent_id,
-                    [AlgoStateChanged(**self._order_kw(parent), state="cancelled", reason=reason)],
+                    [
+                        AlgoStateChanged(
+                            **self._order_kw(parent),
+                            state=AlgoState.CANCELLED.value,
+                            reason=reason,
+                        )
+                    ],
                 )
         task = self._runners.get(parent_id)
         if task is not None and task is not asyncio.current_task():
@@ -1183,7 +1083,7 @@ class Engine:
                         ts_init=events[0].ts_event,
                         correlation_id=intent.intent_id,
                         order_id=pid,
-                        state="running",
+                        state=AlgoState.RUNNING.value,
                         reason=f"split route over {', '.join(venues)}",
                     )
                 )
@@ -1216,7 +1116,7 @@ class Engine:
         failed = {
             k.venue
             for k in kids
-            if k.status in (_S.REJECTED, _S.FAILED) and not _not_sent(k) and not k.filled_quantity
+            if k.status in (_S.REJECTED, _S.FAILED) and not not_sent(k) and not k.filled_quantity
         }
         venues = {
             v: self._venues[v] for v in intent.venues if v in self._venues and v not in failed
@@ -1224,7 +1124,7 @@ class Engine:
         if not venues:
             last = next((k.reason for k in reversed(kids) if k.reason), "no reason given")
             return f"no venue left to route to (last failure: {last})"
-        sent = [k for k in kids if not _not_sent(k)]
+        sent = [k for k in kids if not not_sent(k)]
         if sent and len(sent) >= len(intent.venues) * (1 + self._config.max_reroutes):
             return f"re-routed {self._config.max_reroutes} times"
         assert self._splitter is not None
@@ -1256,28 +1156,24 @@ class Engine:
             return f"could not send any leg: {errors[0]!r}"
         kids_now = self._proj.children(self._proj.order(pid))
         new = [k for k in kids_now if k.seq >= first_seq]
-        if new and all(_not_sent(k) for k in new):
+        if new and all(not_sent(k) for k in new):
             return _RetryLater(f"no leg left: {new[-1].reason}")
         return None
 
     async def _run_split(self, pid: OrderId) -> None:
         # A plain queue, not subscribe()'s generator: a wait that times out cancels only the
         # get(), where cancelling a generator's anext() would close the generator for good.
-        events: asyncio.Queue[Any] = asyncio.Queue()
-        self._subscribers.append(events)
+        events = self._journal.listen()
         attempts = 0
         try:
             while True:
                 parent = self._proj.order(pid)
-                if parent.is_terminal or self._proj.algo_states.get(pid) == "cancelled":
+                if parent.is_terminal or self._proj.algo_states.get(pid) is AlgoState.CANCELLED:
                     return
                 kids = self._proj.children(parent)
                 if any(not k.is_terminal for k in kids):
                     with contextlib.suppress(TimeoutError):
-                        if (
-                            await asyncio.wait_for(events.get(), self._config.split_poll_s)
-                            is _CLOSE
-                        ):
+                        if await asyncio.wait_for(events.get(), self._config.split_poll_s) is CLOSE:
                             return
                     continue
                 if parent.filled_quantity >= parent.quantity:
@@ -1297,8 +1193,7 @@ class Engine:
                     )
                     return
         finally:
-            with contextlib.suppress(ValueError):
-                self._subscribers.remove(events)
+            self._journal.unlisten(events)
 
     async def reconcile(self, venue_id: VenueId) -> None:
         """Reconcile one venue now (also done automatically after an ambiguous outcome).
@@ -1404,58 +1299,14 @@ class Engine:
         return lock
 
     def _order_kw(self, order: Order, ts_event: int | None = None) -> dict[str, Any]:
-        """The fields every event about ``order`` carries; learned now, happened at ``ts_event``
-        (default: now)."""
-        now = self._clock.now_ns()
-        return {
-            "event_id": self._eid(),
-            "ts_event": now if ts_event is None else ts_event,
-            "ts_init": now,
-            "correlation_id": order.intent_id,
-            "order_id": order.order_id,
-        }
+        return order_envelope(order, now=self._clock.now_ns(), ts_event=ts_event)
 
     def _eid(self) -> EventId:
         # Replaced by the stream position in _commit; a placeholder keeps constructors simple.
         return EventId("pending")
 
     def _parent_events(self, intent: Intent, decision: Any, pid: OrderId) -> list[Event]:
-        """The parent's first events: initialized, then accepted or rejected by risk."""
-        now = self._clock.now_ns()
-        qty = (
-            decision.quantity if decision.quantity is not None else (intent.quantity or Decimal(0))
-        )
-        init = OrderInitialized(
-            event_id=self._eid(),
-            ts_event=now,
-            ts_init=intent.ts_init,
-            correlation_id=intent.intent_id,
-            order_id=pid,
-            intent=intent,
-            quantity=qty,
-            limit_price=intent.limit_price,
-        )
-        env: dict[str, Any] = {"event_id": self._eid(), "ts_event": now, "ts_init": now}
-        if not decision.accepted:
-            return [
-                init,
-                OrderRejected(
-                    **env,
-                    correlation_id=intent.intent_id,
-                    order_id=pid,
-                    reason=decision.reason,
-                    source="risk",
-                ),
-            ]
-        return [
-            init,
-            OrderAccepted(
-                **env,
-                correlation_id=intent.intent_id,
-                order_id=pid,
-                checks=tuple(str(c) for c in decision.checks),
-            ),
-        ]
+        return parent_events(intent, decision, pid, now=self._clock.now_ns())
 
     def _child_events(
         self,
@@ -1467,28 +1318,9 @@ class Engine:
         quantity: Decimal,
         limit_price: Decimal | None,
     ) -> list[Event]:
-        """A child's write-ahead events: created, then submitted (before the venue is called).
-        ``parent`` is ``(parent order id, intent id)``."""
-        now = self._clock.now_ns()
-        env: dict[str, Any] = {
-            "event_id": self._eid(),
-            "ts_event": now,
-            "ts_init": now,
-            "correlation_id": parent[1],
-            "order_id": child_id,
-        }
-        return [
-            ChildOrderCreated(
-                **env,
-                parent_id=parent[0],
-                seq=seq,
-                client_order_id=coid,
-                venue=venue_id,
-                quantity=quantity,
-                limit_price=limit_price,
-            ),
-            OrderSubmitted(**env, client_order_id=coid, venue=venue_id),
-        ]
+        return child_events(
+            parent, seq, child_id, coid, venue_id, quantity, limit_price, now=self._clock.now_ns()
+        )
 
     async def _submit_locked(self, intent: Intent, venue_id: VenueId) -> Order:
         decision = self._risk.check(intent, self._view)
@@ -1550,9 +1382,7 @@ class Engine:
             )
             return
         except VenueUnavailable as exc:
-            failed = OrderFailed(
-                **self._order_kw(child), reason=f"{_NOT_SENT}{exc}", retryable=True
-            )
+            failed = OrderFailed(**self._order_kw(child), reason=f"{NOT_SENT}{exc}", retryable=True)
             self._commit(pid, [failed])
             return
         except Exception as exc:
@@ -1572,115 +1402,23 @@ class Engine:
     def _events_from_report(
         self, order: Order, report: OrderStatusReport, *, amended: bool = False
     ) -> list[Event]:
-        """Events that bring ``order`` to the state the venue reports (idempotent).
-
-        ``amended``: the report answers our :meth:`amend`. Otherwise a limit price the venue
-        reports for an order we sent without one (a market order it bounded by the slippage,
-        e.g. an IOC limit at the touch) is not an amendment: recording it as one would resize
-        a split or algo parent to the children allocated so far.
-        """
-        out: list[Event] = []
-        changed = report.quantity != order.quantity or (
-            report.limit_price != order.limit_price and (amended or order.limit_price is not None)
+        """Events that bring ``order`` to the state the venue reports (see
+        :func:`~oms_chain.engine.translator.events_from_report`); marks the venue for
+        reconciliation when the report ends the order with fills not reported yet."""
+        t = events_from_report(
+            order,
+            report,
+            current=self._proj.order(order.order_id),
+            fills=self._proj.fills,
+            now=self._clock.now_ns(),
+            amended=amended,
         )
-        if changed and not order.is_terminal and report.quantity >= order.filled_quantity:
-            out.append(
-                OrderAmended(
-                    **self._order_kw(order, report.ts_event),
-                    quantity=report.quantity,
-                    limit_price=report.limit_price,
-                )
-            )
-        if order.venue_order_id is None and not order.is_terminal:
-            out.append(
-                OrderAcknowledged(
-                    **self._order_kw(order, report.ts_event), venue_order_id=report.venue_order_id
-                )
-            )
-        reversed_any = False
-        if report.settlement is not None:
-            out.extend(
-                SettlementUpdated(**self._order_kw(order, report.ts_event), settlement=st)
-                for st in _settlement_moves(order.settlement, report.settlement)
-            )
-            final = order.settlement is not None and order.settlement.status is _T.FINAL
-            if order.filled_quantity and not final:
-                canonical = {
-                    Fill.key_for(f.venue, f.trade_id, f.client_order_id) for f in report.fills
-                }
-                for key, f in list(self._proj.fills.items()):
-                    if f.order_id == order.order_id and key not in canonical:
-                        reversed_any = True
-                        out.append(
-                            FillReversed(
-                                **self._order_kw(order, report.ts_event),
-                                fill_key=key,
-                                reason=f"not on the canonical chain any more "
-                                f"(settlement {report.settlement.status.value})",
-                            )
-                        )
-        new_fills = self._fill_events(order, report.fills)
-        out.extend(new_fills)
-        terminal = self._proj.order(order.order_id).is_terminal and not reversed_any
-        reason = report.reason or f"venue reports {report.status.value}"
-        backed = order.filled_quantity + sum(
-            (e.fill.quantity for e in new_fills if isinstance(e, FillRecorded)), Decimal(0)
-        )
-        if (
-            not terminal
-            and report.settlement is None
-            and report.status.is_terminal
-            and report.filled_quantity > backed
-            and order.venue is not None
-        ):
-            # The venue ended it with more filled than the fills we hold (a cancel crossed a
-            # fill whose trade is not reported yet). Ending it now would let a schedule send
-            # the missing part again: it stays open until reconciliation brings the fills.
+        if t.reconcile and order.venue is not None:
             self._want_reconcile(order.venue)
-            return out
-        if not terminal:
-            kw = self._order_kw(order, report.ts_event)
-            if report.status is VenueOrderStatus.CANCELLED:
-                out.append(OrderCancelled(reason=reason, **kw))
-            elif report.status is VenueOrderStatus.EXPIRED:
-                out.append(OrderExpired(reason=reason, **kw))
-            elif report.status is VenueOrderStatus.REJECTED:
-                if order.status in _UNSETTLED:
-                    out.append(OrderRejected(reason=reason, source="venue", **kw))
-                else:
-                    out.append(OrderFailed(reason=reason, **kw))
-        return out
+        return t.events
 
     def _fill_events(self, order: Order, fills: Sequence[FillReport]) -> list[Event]:
-        now = self._clock.now_ns()
-        out: list[Event] = []
-        for f in fills:
-            if Fill.key_for(f.venue, f.trade_id, f.client_order_id) in self._proj.fills:
-                continue
-            fill = Fill(
-                trade_id=f.trade_id,
-                order_id=order.order_id,
-                client_order_id=f.client_order_id,
-                venue=f.venue,
-                account=order.account,
-                instrument_id=order.instrument.id,
-                side=order.side,
-                quantity=f.quantity,
-                price=f.price,
-                fee=f.fee,
-                fee_currency=f.fee_currency,
-                ts_event=f.ts_event,
-            )
-            out.append(
-                FillRecorded(
-                    event_id=self._eid(),
-                    ts_event=f.ts_event,
-                    ts_init=now,
-                    correlation_id=order.intent_id,
-                    fill=fill,
-                )
-            )
-        return out
+        return fill_events(order, fills, known=self._proj.fills, now=self._clock.now_ns())
 
     async def _reconcile_locked(self, venue_id: VenueId) -> None:
         """Reconcile ``venue_id``; caller holds its lock. Records the outcome as an event."""
@@ -1810,7 +1548,7 @@ class Engine:
             order.status in LATE_FILL_STATUSES
             and order.filled_quantity < order.quantity
             and now - order.ts_last < horizon
-            and not (order.reason or "").startswith(_NOT_SENT)
+            and not (order.reason or "").startswith(NOT_SENT)
         )
 
     def _may_still_arrive(self, order: Order) -> bool:
@@ -1851,7 +1589,7 @@ class Engine:
             self._phase is not EnginePhase.READY
             or parent.is_terminal
             or pid in self._runners
-            or self._proj.algo_states.get(pid, "running") == "cancelled"
+            or self._proj.algo_states.get(pid) is AlgoState.CANCELLED
             or pid in self._foreign
         ):
             return
@@ -1868,113 +1606,24 @@ class Engine:
 
     # --- internals: persistence ------------------------------------------------------------
 
+    @property
+    def _proj(self) -> Projections:
+        return self._journal.proj
+
     def _commit(self, stream: str, events: Sequence[Event]) -> None:
         """Apply ``events`` to the projections and append them to ``stream``, or neither."""
-        if not events:
-            return
-        version = self._versions.get(stream)
-        if version is None:  # not seen since the snapshot (or new): ask the store
-            version = self._store.stream_version(stream)
-        first: str | None = None
-        stamped: list[Event] = []
-        for i, e in enumerate(events, start=1):
-            eid = EventId(f"{stream}#{version + i}")
-            stamped.append(replace(e, event_id=eid, causation_id=e.causation_id or first))
-            first = first or eid
-        new = [
-            NewEvent(
-                event_id=e.event_id,
-                event_type=e.TYPE,
-                version=e.VERSION,
-                payload=e.to_payload(),
-                ts_event=e.ts_event,
-                ts_init=e.ts_init,
-                causation_id=e.causation_id,
-                correlation_id=e.correlation_id,
-            )
-            for e in stamped
-        ]
-        with self._proj.transaction():
-            self._proj.apply_all(stamped)
-            recorded = self._append(stream, new, version)
-        for e in stamped:
-            self._note_pause(e)
-            if isinstance(e, OrderOutcomeUnknown):
-                self._reconciler.poke()
-        self._versions[stream] = recorded[-1].stream_version
-        self.last_position = max(self.last_position, recorded[-1].position)
-        every = self._config.snapshot_every
-        if every and self.last_position - self._snapshot_position >= every:
-            try:
-                self.save_snapshot()
-            except Exception:
-                log.exception("could not save a projection snapshot")
-        for e in stamped:
-            for q in self._subscribers:
-                q.put_nowait(e)
-        self._check_overfill(stamped)
+        self._journal.commit(stream, events)
 
-    def _check_overfill(self, events: Sequence[Event]) -> None:
-        """Raise a :class:`RiskAlertRaised` for every parent that ``events``' fills took past
-        its quantity (a late fill of a child already replaced)."""
-        parents: set[OrderId] = set()
-        for e in events:
-            if isinstance(e, FillRecorded):
-                child = self._proj.orders.get(e.fill.order_id)
-                if child is not None and child.parent_id is not None:
-                    parents.add(child.parent_id)
-        for pid in sorted(parents):
-            parent = self._proj.order(pid)
-            over = parent.filled_quantity - parent.quantity
-            if over <= 0 or self._alerted.get(pid, Decimal(0)) >= over:
-                continue
-            self._alerted[pid] = over
-            reason = (
-                f"order {pid} filled {parent.filled_quantity}, {over} more than its intent's "
-                f"{parent.quantity} (a late fill of a child that had ended); positions show "
-                f"what the venues did — review and unwind the excess"
-            )
-            log.error("overfill: %s", reason)
-            self.alerts.append(reason)
-            self._commit(
-                pid,
-                [
-                    RiskAlertRaised(
-                        **self._order_kw(parent), kind="overfill", reason=reason, quantity=over
-                    )
-                ],
-            )
+    def _committed(self, events: Sequence[Event]) -> None:
+        if any(isinstance(e, OrderOutcomeUnknown) for e in events):
+            self._reconciler.poke()
 
-    def _note_pause(self, event: Event) -> None:
-        """Keep each algo parent's pause intervals (its schedule clock stops while paused)."""
-        if not isinstance(event, AlgoStateChanged):
-            return
-        spans = self._pauses.setdefault(event.order_id, [])
-        open_span = bool(spans) and spans[-1][1] is None
-        if event.state == "paused" and not open_span:
-            spans.append((event.ts_event, None))
-        elif event.state != "paused" and open_span:
-            spans[-1] = (spans[-1][0], event.ts_event)
+    def _store_lost(self, reason: str) -> None:
+        self._phase = EnginePhase.REFUSED
+        self._refusal = reason
 
     def algo_pauses(self, parent_id: OrderId) -> tuple[tuple[int, int | None], ...]:
         """When algorithmic parent ``parent_id`` was paused: ``(start_ns, end_ns)`` intervals,
         the last one ending ``None`` while it is paused now."""
         check_id("parent_id", parent_id)
-        if parent_id not in self._pauses and self._snapshot_position:
-            # paused before the snapshot this process started from: read its stream once
-            self._pauses[parent_id] = []
-            for rec in self._store.read_all(0):
-                if rec.stream_id == parent_id and rec.event_type == AlgoStateChanged.TYPE:
-                    self._note_pause(event_from_payload(rec.event_type, rec.version, rec.payload))
-        return tuple(self._pauses.get(parent_id, ()))
-
-    def _append(self, stream: str, new: list[NewEvent], version: int) -> list[Any]:
-        for attempt in range(3):
-            try:
-                return self._store.append(stream, new, version)
-            except StoreUnavailable:
-                if attempt == 2:
-                    self._phase = EnginePhase.REFUSED
-                    self._refusal = "event store unavailable; restart to replay and reconcile"
-                    raise
-        raise AssertionError("unreachable")
+        return self._journal.algo_pauses(parent_id)
