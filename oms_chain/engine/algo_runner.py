@@ -36,6 +36,7 @@ from oms_chain.algos.base import (
     Scheduler,
     Sleeper,
 )
+from oms_chain.engine.retry import RetryPolicy
 from oms_chain.model.algo_state import AlgoState
 from oms_chain.model.errors import InvalidInput, InvalidIntent, OmsError
 from oms_chain.model.events import Event
@@ -45,12 +46,19 @@ from oms_chain.model.intent import Intent, Side
 from oms_chain.model.orders import Order
 from oms_chain.venues.base import LiquidityCurve, Venue
 
-__all__ = ["AlgoEngine", "AlgoRunner", "VenueMarketData", "paused_before", "runner_for"]
+__all__ = [
+    "ALGO_RETRY",
+    "AlgoEngine",
+    "AlgoRunner",
+    "VenueMarketData",
+    "paused_before",
+    "runner_for",
+]
 
 log = logging.getLogger(__name__)
 
-_SECOND = 1_000_000_000
-_MAX_BACKOFF = 60 * _SECOND
+#: Backoff of a runner built without the engine's policy: 1 s, doubling, at most 60 s.
+ALGO_RETRY = RetryPolicy(initial_s=1.0, factor=2.0, max_s=60.0)
 _CLOSE_ATTEMPTS = 3
 
 
@@ -121,7 +129,9 @@ class AlgoRunner:
         sleeper: the time source and the way to wait (manual in tests).
         market: market observations, for schedulers that ask for them.
         intent: the parent's intent (default: the scheduler's ``intent`` attribute).
-        backoff_ns: wait after a failed engine call before trying again (doubles up to 60 s).
+        retry: backoff after a failed engine call or decision (default :data:`ALGO_RETRY`;
+            the engine passes its own policy, the one its split runners and background
+            reconciliation use).
     """
 
     def __init__(
@@ -133,7 +143,7 @@ class AlgoRunner:
         sleeper: Sleeper,
         market: MarketData | None = None,
         intent: Intent | None = None,
-        backoff_ns: int = _SECOND,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._engine = engine
         self._pid = parent_id
@@ -144,7 +154,7 @@ class AlgoRunner:
         if not isinstance(found, Intent):
             raise InvalidIntent(f"AlgoRunner for {parent_id} needs the parent's intent")
         self._intent: Intent = found
-        self._backoff_ns = backoff_ns
+        self._retry = retry or ALGO_RETRY
         self._failures = 0
         self._wake = asyncio.Event()
         self._closed = False
@@ -230,8 +240,7 @@ class AlgoRunner:
 
     def _retry_at(self, now_ns: int) -> int:
         self._failures += 1
-        delay = min(self._backoff_ns * 2 ** (self._failures - 1), _MAX_BACKOFF)
-        return now_ns + delay
+        return now_ns + self._retry.delay_ns(self._failures)
 
     def _view(
         self, parent: Order, now_ns: int, pauses: tuple[tuple[int, int | None], ...]
@@ -365,6 +374,7 @@ def runner_for(
     *,
     sleeper: Sleeper,
     market: MarketData | None,
+    retry: RetryPolicy | None = None,
 ) -> AlgoRunner:
     """The runner for an algorithmic ``parent`` of ``intent`` (scheduler picked by
     ``intent.algo``). The engine calls it on submit and, after a restart, for every open algo
@@ -381,5 +391,11 @@ def runner_for(
             f"(volume profile, liquidity or traded volume) and the engine has none"
         )
     return AlgoRunner(
-        engine, parent.order_id, scheduler=scheduler, sleeper=sleeper, market=market, intent=intent
+        engine,
+        parent.order_id,
+        scheduler=scheduler,
+        sleeper=sleeper,
+        market=market,
+        intent=intent,
+        retry=retry,
     )

@@ -42,17 +42,17 @@ from typing import Any
 from oms_chain.engine._checks import check_amount, check_id, check_int, check_text
 from oms_chain.engine.config import EngineConfig
 from oms_chain.engine.eventlog import EventLog
-from oms_chain.engine.journal import CLOSE, SNAPSHOT_NAME, Journal
+from oms_chain.engine.journal import SNAPSHOT_NAME, Journal
 from oms_chain.engine.reconciler import Reconciler
 from oms_chain.engine.reference import ReferencePrice, ReferencePrices
-from oms_chain.engine.retry import RetryPolicy, is_retryable
+from oms_chain.engine.retry import RetryPolicy
 from oms_chain.engine.split import Splitter
+from oms_chain.engine.split_runner import SplitRunner, clip_limit
 from oms_chain.engine.translator import (
     NOT_SENT,
     child_events,
     events_from_report,
     fill_events,
-    not_sent,
     order_envelope,
     parent_events,
 )
@@ -91,7 +91,7 @@ from oms_chain.model.ids import (
     client_order_id,
     parent_order_id,
 )
-from oms_chain.model.intent import Intent, Side
+from oms_chain.model.intent import Intent
 from oms_chain.model.orders import (
     LATE_FILL_STATUSES,
     Order,
@@ -131,27 +131,6 @@ _MAX_SEQ = 1_000_000
 #: How long after a child ended its venue is still asked for late fills (venues with a
 #: receive window; at least the window itself).
 _LATE_FILL_HORIZON_NS = 60 * _NS
-
-
-def _clip_limit(side: Side, limit: Decimal | None, bound: Decimal | None) -> Decimal | None:
-    """``limit`` made no worse than ``bound`` (a sell never below it, a buy never above)."""
-    if bound is None:
-        return limit
-    if limit is None:
-        return bound
-    return max(limit, bound) if side is Side.SELL else min(limit, bound)
-
-
-def _passing(exc: BaseException) -> bool:
-    """An error a split round waits out: retryable, or a venue under reconciliation (the
-    background reconciler is settling it; the order itself did nothing wrong)."""
-    return is_retryable(exc) or isinstance(exc, ReconciliationFailed)
-
-
-class _RetryLater(str):
-    """Why a split round could not go on *now* (retryable errors only)."""
-
-    __slots__ = ()
 
 
 class EnginePhase(Enum):
@@ -873,8 +852,8 @@ class Engine:
         legs = await self._splitter.split(intent, quantity, venues)
 
         def bounded(leg_limit: Decimal | None) -> Decimal | None:
-            return _clip_limit(
-                intent.side, _clip_limit(intent.side, leg_limit, limit_price), intent.limit_price
+            return clip_limit(
+                intent.side, clip_limit(intent.side, leg_limit, limit_price), intent.limit_price
             )
 
         results = await asyncio.gather(
@@ -992,7 +971,7 @@ class Engine:
         intent = self._proj.intent_data[parent.intent_id]
         sleeper = self._sleeper if self._sleeper is not None else ClockSleeper(self._clock)
         market = self._market_data or VenueMarketData(self._venues.values())
-        runner = runner_for(self, parent, intent, sleeper=sleeper, market=market)
+        runner = runner_for(self, parent, intent, sleeper=sleeper, market=market, retry=self._retry)
         self._track_task(parent.order_id, runner.run(), "algorithm")
 
     def _track_task(self, pid: OrderId, work: Any, what: str) -> None:
@@ -1090,110 +1069,29 @@ class Engine:
             self._commit(pid, events)
             if not decision.accepted:
                 return self._proj.order(pid)
-        await self._split_round(pid)
-        self._start_split(pid)
+        runner = self._split_runner(pid)
+        await runner.round()
+        self._start_split(pid, runner)
         return self._proj.order(pid)
 
-    def _start_split(self, pid: OrderId) -> None:
-        self._track_task(pid, self._run_split(pid), "split route")
-
-    async def _split_round(self, pid: OrderId) -> str | _RetryLater | None:
-        """Route what is left of split parent ``pid`` over its venues that have not failed it
-        finally and send the legs concurrently. Returns why it cannot go on, a
-        :class:`_RetryLater` when only retryable errors stood in the way (unavailable venue,
-        timeout: back off and route again), or ``None``."""
-        parent = self._proj.order(pid)
-        intent = self._proj.intent_data[parent.intent_id]
-        kids = self._proj.children(parent)
-        allocated = sum(
-            (k.filled_quantity if k.is_terminal else k.quantity for k in kids), Decimal(0)
-        )
-        rest = parent.quantity - allocated
-        if rest <= 0:
-            return None
-        if intent.deadline_ns is not None and self._clock.now_ns() >= intent.deadline_ns:
-            return "deadline passed"
-        failed = {
-            k.venue
-            for k in kids
-            if k.status in (_S.REJECTED, _S.FAILED) and not not_sent(k) and not k.filled_quantity
-        }
-        venues = {
-            v: self._venues[v] for v in intent.venues if v in self._venues and v not in failed
-        }
-        if not venues:
-            last = next((k.reason for k in reversed(kids) if k.reason), "no reason given")
-            return f"no venue left to route to (last failure: {last})"
-        sent = [k for k in kids if not not_sent(k)]
-        if sent and len(sent) >= len(intent.venues) * (1 + self._config.max_reroutes):
-            return f"re-routed {self._config.max_reroutes} times"
+    def _split_runner(self, pid: OrderId) -> SplitRunner:
         assert self._splitter is not None
-        try:
-            legs = await self._splitter.split(intent, rest, venues)
-        except Exception as exc:
-            if _passing(exc):
-                return _RetryLater(f"no route for {rest} now: {exc}")
-            return f"no route for {rest}: {exc}"
-        first_seq = max((k.seq for k in kids), default=-1) + 1
-        results = await asyncio.gather(
-            *(
-                self.spawn_child(
-                    pid,
-                    seq=first_seq + i,
-                    venue=leg.venue,
-                    quantity=leg.quantity,
-                    # whatever the splitter says, never worse than the intent's limit
-                    limit_price=_clip_limit(intent.side, leg.limit_price, intent.limit_price),
-                )
-                for i, leg in enumerate(legs)
-            ),
-            return_exceptions=True,
+        return SplitRunner(
+            self,
+            pid,
+            journal=self._journal,
+            venues=self._venues,
+            splitter=self._splitter,
+            retry=self._retry,
+            sleeper=self._sleeper_now(),
+            now_ns=self._clock.now_ns,
+            max_reroutes=self._config.max_reroutes,
+            poll_s=self._config.split_poll_s,
         )
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors and len(errors) == len(results):
-            if all(_passing(e) for e in errors):
-                return _RetryLater(f"could not send any leg now: {errors[0]!r}")
-            return f"could not send any leg: {errors[0]!r}"
-        kids_now = self._proj.children(self._proj.order(pid))
-        new = [k for k in kids_now if k.seq >= first_seq]
-        if new and all(not_sent(k) for k in new):
-            return _RetryLater(f"no leg left: {new[-1].reason}")
-        return None
 
-    async def _run_split(self, pid: OrderId) -> None:
-        # A plain queue, not subscribe()'s generator: a wait that times out cancels only the
-        # get(), where cancelling a generator's anext() would close the generator for good.
-        events = self._journal.listen()
-        attempts = 0
-        try:
-            while True:
-                parent = self._proj.order(pid)
-                if parent.is_terminal or self._proj.algo_states.get(pid) is AlgoState.CANCELLED:
-                    return
-                kids = self._proj.children(parent)
-                if any(not k.is_terminal for k in kids):
-                    with contextlib.suppress(TimeoutError):
-                        if await asyncio.wait_for(events.get(), self._config.split_poll_s) is CLOSE:
-                            return
-                    continue
-                if parent.filled_quantity >= parent.quantity:
-                    return
-                why = await self._split_round(pid)
-                if isinstance(why, _RetryLater):
-                    attempts += 1
-                    log.info("split %s: %s; routing again (attempt %d)", pid, why, attempts + 1)
-                    sleeper = self._sleeper_now()
-                    await sleeper.sleep_until(sleeper.now_ns() + self._retry.delay_ns(attempts))
-                    continue
-                attempts = 0
-                if why is not None:
-                    filled = self._proj.order(pid).filled_quantity
-                    await self.stop_algo(
-                        pid, f"split route ended with {filled} of {parent.quantity} filled: {why}"
-                    )
-                    return
-        finally:
-            self._journal.unlisten(events)
+    def _start_split(self, pid: OrderId, runner: SplitRunner | None = None) -> None:
+        work = (runner or self._split_runner(pid)).run()
+        self._track_task(pid, work, "split route")
 
     async def reconcile(self, venue_id: VenueId) -> None:
         """Reconcile one venue now (also done automatically after an ambiguous outcome).
