@@ -43,7 +43,13 @@ from oms_chain.engine._checks import check_amount, check_id, check_int, check_te
 from oms_chain.engine.config import EngineConfig
 from oms_chain.engine.eventlog import EventLog
 from oms_chain.engine.journal import SNAPSHOT_NAME, Journal
-from oms_chain.engine.reconciler import Reconciler
+from oms_chain.engine.reconciler import (
+    Reconciler,
+    acceptance_deadline,
+    judge,
+    orders_to_check,
+    send_budget_s,
+)
 from oms_chain.engine.reference import ReferencePrice, ReferencePrices
 from oms_chain.engine.retry import RetryPolicy
 from oms_chain.engine.split import Splitter
@@ -70,7 +76,6 @@ from oms_chain.model.errors import (
 from oms_chain.model.events import (
     AlgoStateChanged,
     Event,
-    FillRecorded,
     FillReversed,
     OrderCancelled,
     OrderCancelRequested,
@@ -93,7 +98,6 @@ from oms_chain.model.ids import (
 )
 from oms_chain.model.intent import Intent
 from oms_chain.model.orders import (
-    LATE_FILL_STATUSES,
     Order,
     OrderStatus,
     SettlementStatus,
@@ -109,7 +113,6 @@ from oms_chain.venues.base import (
     FillReport,
     OrderStatusReport,
     PlaceOrder,
-    SendBudget,
     Venue,
     VenueReport,
 )
@@ -128,9 +131,6 @@ _SETTLED = (_T.FINAL, _T.DROPPED, _T.REPLACED)
 _NS = 1_000_000_000
 #: Highest child sequence number (a schedule of a million slices is a bug, not a plan).
 _MAX_SEQ = 1_000_000
-#: How long after a child ended its venue is still asked for late fills (venues with a
-#: receive window; at least the window itself).
-_LATE_FILL_HORIZON_NS = 60 * _NS
 
 
 class EnginePhase(Enum):
@@ -1170,25 +1170,16 @@ class Engine:
         return order.order_id in self._sending
 
     def _send_budget_s(self, venue: Venue) -> float:
-        return max(
-            self._config.send_timeout_s,
-            venue.send_timeout_s if isinstance(venue, SendBudget) else 0.0,
-        )
+        return send_budget_s(venue, self._config.send_timeout_s)
 
     def _acceptance_deadline(self, order: Order) -> int | None:
-        """When an unsettled ``order``'s request can no longer be accepted by its venue (the
-        latest moment it can have been signed + the venue's window), or ``None`` when the
-        venue's "unknown" is proof at once."""
-        venue = self._venues.get(order.venue) if order.venue is not None else None
-        if venue is None or not isinstance(venue, BoundedAcceptance):
-            return None
-        if order.status is _S.IN_FLIGHT:
-            signed_by = order.ts_last  # when the send was given up: it was signed before
-        else:  # SENDING after a crash or a cancelled send: bounded by the send budget
-            signed_by = order.ts_last + int(self._send_budget_s(venue) * _NS)
-            if order.ts_last < self._started_ns:  # sent by a process that is gone
-                signed_by = min(signed_by, self._started_ns)
-        return signed_by + int(venue.acceptance_window_ns)
+        """When an unsettled ``order``'s request can no longer be accepted by its venue."""
+        return acceptance_deadline(
+            order,
+            self._venues.get(order.venue) if order.venue is not None else None,
+            started_ns=self._started_ns,
+            send_timeout_s=self._config.send_timeout_s,
+        )
 
     def _lock(self, venue_id: VenueId) -> asyncio.Lock:
         lock = self._locks.get(venue_id)
@@ -1322,24 +1313,7 @@ class Engine:
         """Reconcile ``venue_id``; caller holds its lock. Records the outcome as an event."""
         venue = self._venues[venue_id]
         now = self._clock.now_ns()
-        bounded = isinstance(venue, BoundedAcceptance)
-        # Open children, on-chain children whose transaction is not settled yet (a filled
-        # swap can still be reorged out) and, at venues with a receive window, children that
-        # ended lately without filling completely (a fill may have crossed their end).
-        horizon = 0
-        if isinstance(venue, BoundedAcceptance):
-            horizon = max(_LATE_FILL_HORIZON_NS, int(venue.acceptance_window_ns))
-        ours = [
-            o
-            for o in self._proj.orders.values()
-            if o.venue == venue_id
-            and o.parent_id is not None
-            and (
-                not o.is_terminal
-                or (o.settlement is not None and o.settlement.status not in _SETTLED)
-                or self._recently_ended(o, now, horizon)
-            )
-        ]
+        ours = orders_to_check(self._proj.orders.values(), venue_id, venue, now)
         coids = [o.client_order_id for o in ours if o.client_order_id is not None]
         try:
             report = await asyncio.wait_for(
@@ -1347,66 +1321,20 @@ class Engine:
             )
             if self._stopping:  # stop() cancelled us and wait_for swallowed it: record nothing
                 raise asyncio.CancelledError
-            by_coid = {r.client_order_id: r for r in report.orders}
-            unknown = set(report.unknown)
-            per_stream: dict[OrderId, list[Event]] = {}
-            recovered = 0
-            problems: list[str] = []
-            for o in ours:
-                coid = o.client_order_id
-                assert coid is not None
-                stream = o.parent_id or o.order_id
-                r = by_coid.get(coid)
-                if r is not None:
-                    evs = self._events_from_report(o, r)
-                    new_fills = [e.fill for e in evs if isinstance(e, FillRecorded)]
-                    recovered += len(new_fills)
-                    backed = o.filled_quantity + sum((f.quantity for f in new_fills), Decimal(0))
-                    if r.filled_quantity > backed:
-                        problems.append(
-                            f"venue reports {r.filled_quantity} filled for order {coid} but only "
-                            f"{backed} is backed by fills it reported; not trading on "
-                            f"{venue_id} until the fills are accounted for"
-                        )
-                    per_stream.setdefault(stream, []).extend(evs)
-                elif o.is_terminal:
-                    pass  # ended lately and not (or no longer) shown: nothing came late
-                elif coid in unknown and o.status in _UNSETTLED and self._may_still_arrive(o):
-                    log.info(
-                        "venue %s does not show %s yet; its request may still be accepted "
-                        "until its receive window closes: it stays in flight",
-                        venue_id,
-                        coid,
-                    )
-                elif coid in unknown and o.status in _UNSETTLED:
-                    per_stream.setdefault(stream, []).append(
-                        OrderFailed(
-                            event_id=self._eid(),
-                            ts_event=report.ts_event,
-                            ts_init=now,
-                            correlation_id=o.intent_id,
-                            order_id=o.order_id,
-                            reason=f"venue {venue_id} never received client order id {coid}"
-                            + (" within its receive window" if bounded else "")
-                            + "; proven not executed, not re-sent",
-                        )
-                    )
-                elif coid in unknown:
-                    problems.append(f"venue has no record of {o.status.value} order {coid}")
-                else:
-                    problems.append(f"venue did not report order {coid}")
-            prefix = self._config.client_order_id_prefix + "-"
-            for r in report.orders:
-                if (
-                    r.client_order_id not in self._proj.by_client_order_id
-                    and r.client_order_id.startswith(prefix)
-                ):
-                    problems.append(
-                        f"venue holds order {r.client_order_id} that is not in our event log"
-                    )
-            if problems:
-                raise ReconciliationFailed("; ".join(problems))
-            for stream, evs in per_stream.items():
+            verdict = judge(
+                ours,
+                report,
+                venue_id=venue_id,
+                bounded=isinstance(venue, BoundedAcceptance),
+                now=now,
+                translate=self._events_from_report,
+                may_still_arrive=self._may_still_arrive,
+                known_client_order_ids=self._proj.by_client_order_id,
+                prefix=self._config.client_order_id_prefix + "-",
+            )
+            if verdict.problems:
+                raise ReconciliationFailed("; ".join(verdict.problems))
+            for stream, evs in verdict.per_stream.items():
                 if evs:
                     self._commit(stream, evs)
         except Exception as exc:
@@ -1435,19 +1363,11 @@ class Engine:
                     ts_init=now,
                     venue=venue_id,
                     orders_checked=len(ours),
-                    fills_recovered=recovered,
+                    fills_recovered=verdict.recovered,
                 )
             ],
         )
         self._needs_reconcile.discard(venue_id)
-
-    def _recently_ended(self, order: Order, now: int, horizon: int) -> bool:
-        return (
-            order.status in LATE_FILL_STATUSES
-            and order.filled_quantity < order.quantity
-            and now - order.ts_last < horizon
-            and not (order.reason or "").startswith(NOT_SENT)
-        )
 
     def _may_still_arrive(self, order: Order) -> bool:
         """An unsettled ``order`` its venue does not show may still be accepted (its receive
