@@ -43,20 +43,18 @@ from oms_chain.engine._checks import check_amount, check_id, check_int, check_te
 from oms_chain.engine.config import EngineConfig
 from oms_chain.engine.eventlog import EventLog
 from oms_chain.engine.journal import SNAPSHOT_NAME, Journal
+from oms_chain.engine.placement import Placement
 from oms_chain.engine.reconciler import (
     Reconciler,
     acceptance_deadline,
     judge,
     orders_to_check,
-    send_budget_s,
 )
 from oms_chain.engine.reference import ReferencePrice, ReferencePrices
 from oms_chain.engine.retry import RetryPolicy
 from oms_chain.engine.split import Splitter
 from oms_chain.engine.split_runner import SplitRunner, clip_limit
 from oms_chain.engine.translator import (
-    NOT_SENT,
-    child_events,
     events_from_report,
     fill_events,
     order_envelope,
@@ -69,7 +67,6 @@ from oms_chain.model.errors import (
     InvalidInput,
     InvalidIntent,
     ReconciliationFailed,
-    VenueRejected,
     VenueTimeout,
     VenueUnavailable,
 )
@@ -78,10 +75,7 @@ from oms_chain.model.events import (
     Event,
     FillReversed,
     OrderCancelled,
-    OrderCancelRequested,
-    OrderFailed,
     OrderOutcomeUnknown,
-    OrderRejected,
     TradingStateChanged,
     VenueReconciled,
     VenueReconciliationFailed,
@@ -92,8 +86,6 @@ from oms_chain.model.ids import (
     InstrumentId,
     OrderId,
     VenueId,
-    child_order_id,
-    client_order_id,
     parent_order_id,
 )
 from oms_chain.model.intent import Intent
@@ -104,15 +96,12 @@ from oms_chain.model.orders import (
 )
 from oms_chain.model.positions import Portfolio, Position
 from oms_chain.risk.limits import RiskGate, RiskView, TradingState
-from oms_chain.store.errors import DuplicateClientOrderId
 from oms_chain.store.integrity import check_restart_state
 from oms_chain.store.projections import Projections
 from oms_chain.venues.base import (
-    AmendOrder,
     BoundedAcceptance,
     FillReport,
     OrderStatusReport,
-    PlaceOrder,
     Venue,
     VenueReport,
 )
@@ -268,7 +257,17 @@ class Engine:
             sleep_until=lambda ts: self._sleeper_now().sleep_until(ts),
             policy=self._retry,
         )
-        self._sending: set[OrderId] = set()
+        self._placement = Placement(
+            journal=self._journal,
+            store=store,
+            venues=self._venues,
+            config=self._config,
+            now_ns=clock.now_ns,
+            lock=self._lock,
+            want_reconcile=self._want_reconcile,
+            reconcile_locked=self._reconcile_locked,
+            translate=self._events_from_report,
+        )
         self._stopping = False
         self._started_ns = 0
         #: Events folded at start after the snapshot (restart cost).
@@ -585,12 +584,12 @@ class Engine:
             cancelled = OrderCancelled(**self._order_kw(order), reason="cancelled before sending")
             self._commit(order.order_id, [cancelled])
             return self._proj.order(parent.order_id)
-        await self._cancel_at_venues(parent, targets)
+        await self._placement.cancel(parent, targets)
         if parent.order_id in self._foreign and await self._await_proof(parent):
             # Proven now: children that arrived late are open at their venue; cancel them too.
             late = [c for c in self._proj.children(parent) if not c.is_terminal]
             if late:
-                await self._cancel_at_venues(parent, late)
+                await self._placement.cancel(parent, late)
         return self._proj.order(parent.order_id)
 
     async def _await_proof(self, parent: Order) -> bool:
@@ -610,39 +609,6 @@ class Engine:
                 self._want_reconcile(vid)
                 await self._reconcile_locked(vid)
         return True
-
-    async def _cancel_at_venues(self, parent: Order, targets: Sequence[Order]) -> None:
-        """Cancel each of ``targets`` (children of ``parent``) at its venue, recording what the
-        venue answers; an unsettled child is reconciled first."""
-        for child in targets:
-            assert child.venue is not None and child.client_order_id is not None
-            async with self._lock(child.venue):
-                requested = OrderCancelRequested(**self._order_kw(child), requested_by="user")
-                self._commit(parent.order_id, [requested])
-                current = self._proj.order(child.order_id)
-                if current.status in _UNSETTLED:
-                    self._want_reconcile(child.venue)
-                    await self._reconcile_locked(child.venue)
-                    current = self._proj.order(child.order_id)
-                if current.is_terminal:
-                    continue
-                venue = self._venues[child.venue]
-                try:
-                    report = await asyncio.wait_for(
-                        venue.cancel(current.client_order_id),  # type: ignore[arg-type]
-                        self._config.send_timeout_s,
-                    )
-                except VenueRejected:
-                    self._want_reconcile(child.venue)
-                    await self._reconcile_locked(child.venue)
-                    continue
-                except Exception as exc:
-                    self._want_reconcile(child.venue)
-                    raise VenueTimeout(
-                        f"cancel of {child.order_id} on {child.venue}: no answer ({exc!r}); "
-                        f"the order stays open until reconciled"
-                    ) from exc
-                self._commit(parent.order_id, self._events_from_report(current, report))
 
     async def amend(
         self,
@@ -710,23 +676,7 @@ class Engine:
                 decision = self._risk.check(probe, self._view)
                 if not decision.accepted:
                     raise InvalidInput(f"amend rejected by risk: {decision.reason}")
-            venue = self._venues[venue_id]
-            request = AmendOrder(
-                client_order_id=child.client_order_id,  # type: ignore[arg-type]
-                quantity=new_child_qty,
-                limit_price=new_limit,
-            )
-            try:
-                report = await asyncio.wait_for(venue.amend(request), self._config.send_timeout_s)
-            except VenueRejected:
-                raise
-            except Exception as exc:
-                self._want_reconcile(venue_id)
-                raise VenueTimeout(
-                    f"amend of {child.order_id} on {child.venue}: no answer ({exc!r}); "
-                    f"it will be reconciled before the venue is used again"
-                ) from exc
-            self._commit(parent.order_id, self._events_from_report(child, report, amended=True))
+            await self._placement.amend(parent, child, new_child_qty, new_limit)
         return self._proj.order(parent.order_id)
 
     async def spawn_child(
@@ -785,32 +735,14 @@ class Engine:
                 )
             if venue in self._needs_reconcile:
                 await self._reconcile_locked(venue)
-            intent = self._proj.intent_data[parent.intent_id]
-            child_id = child_order_id(parent.order_id, seq)
-            coid = client_order_id(
-                intent.intent_id, seq, prefix=self._config.client_order_id_prefix
+            return await self._placement.open_child(
+                parent,
+                self._proj.intent_data[parent.intent_id],
+                seq=seq,
+                venue=venue,
+                quantity=quantity,
+                limit_price=limit_price,
             )
-            try:
-                self._store.reserve_client_order_id(coid, child_id)
-            except DuplicateClientOrderId as exc:
-                raise InvalidInput(
-                    f"client order id {coid} for child {seq} of {parent_id} is held by another "
-                    f"order; use another seq"
-                ) from exc
-            self._commit(
-                parent.order_id,
-                self._child_events(
-                    (parent.order_id, parent.intent_id),
-                    seq,
-                    child_id,
-                    coid,
-                    venue,
-                    quantity,
-                    limit_price,
-                ),
-            )
-            await self._send(self._proj.order(child_id), intent)
-            return self._proj.order(child_id)
 
     async def spawn_routed(
         self,
@@ -1167,10 +1099,7 @@ class Engine:
 
     def _runners_sending(self, order: Order) -> bool:
         """True while ``order``'s own send is under way in this process (not yet ambiguous)."""
-        return order.order_id in self._sending
-
-    def _send_budget_s(self, venue: Venue) -> float:
-        return send_budget_s(venue, self._config.send_timeout_s)
+        return order.order_id in self._placement.sending
 
     def _acceptance_deadline(self, order: Order) -> int | None:
         """When an unsettled ``order``'s request can no longer be accepted by its venue."""
@@ -1197,20 +1126,6 @@ class Engine:
     def _parent_events(self, intent: Intent, decision: Any, pid: OrderId) -> list[Event]:
         return parent_events(intent, decision, pid, now=self._clock.now_ns())
 
-    def _child_events(
-        self,
-        parent: tuple[OrderId, Any],
-        seq: int,
-        child_id: OrderId,
-        coid: Any,
-        venue_id: VenueId,
-        quantity: Decimal,
-        limit_price: Decimal | None,
-    ) -> list[Event]:
-        return child_events(
-            parent, seq, child_id, coid, venue_id, quantity, limit_price, now=self._clock.now_ns()
-        )
-
     async def _submit_locked(self, intent: Intent, venue_id: VenueId) -> Order:
         decision = self._risk.check(intent, self._view)
         pid = parent_order_id(intent.intent_id)
@@ -1218,73 +1133,8 @@ class Engine:
         if not decision.accepted:
             self._commit(pid, events)
             return self._proj.order(pid)
-        seq = 0
-        child_id = child_order_id(pid, seq)
-        coid = client_order_id(intent.intent_id, seq, prefix=self._config.client_order_id_prefix)
-        while True:
-            try:
-                self._store.reserve_client_order_id(coid, child_id)
-                break
-            except DuplicateClientOrderId:
-                # Held by another order: a different intent hashed to it (or was reserved by a
-                # crashed process under another id). Never reuse; take the next sequence.
-                seq += 1
-                child_id = child_order_id(pid, seq)
-                coid = client_order_id(
-                    intent.intent_id, seq, prefix=self._config.client_order_id_prefix
-                )
-        qty = events[0].quantity  # type: ignore[attr-defined]
-        children = self._child_events(
-            (pid, intent.intent_id), seq, child_id, coid, venue_id, qty, intent.limit_price
-        )
-        self._commit(pid, events + children)
-        await self._send(self._proj.order(child_id), intent)
+        await self._placement.open_direct(intent, venue_id, pid, events)
         return self._proj.order(pid)
-
-    async def _send(self, child: Order, intent: Intent) -> None:
-        assert child.venue is not None and child.client_order_id is not None
-        venue = self._venues[child.venue]
-        request = PlaceOrder(
-            client_order_id=child.client_order_id,
-            instrument=child.instrument,
-            side=child.side,
-            quantity=child.quantity,
-            limit_price=child.limit_price,
-            max_slippage_bps=intent.max_slippage_bps,
-            deadline_ns=intent.deadline_ns,
-        )
-        pid = child.parent_id or child.order_id
-        # A venue may need longer than the engine's default (an on-chain venue waits for an
-        # approval or a wrap to be mined before it sends the swap).
-        budget = self._send_budget_s(venue)
-        self._sending.add(child.order_id)
-        try:
-            report = await asyncio.wait_for(venue.place(request), budget)
-        except asyncio.CancelledError:
-            # Stopped mid-send (engine stop, task cancelled): the child stays SENDING and the
-            # venue is reconciled before it is used again.
-            self._want_reconcile(child.venue)
-            raise
-        except VenueRejected as exc:
-            self._commit(
-                pid, [OrderRejected(**self._order_kw(child), reason=str(exc), source="venue")]
-            )
-            return
-        except VenueUnavailable as exc:
-            failed = OrderFailed(**self._order_kw(child), reason=f"{NOT_SENT}{exc}", retryable=True)
-            self._commit(pid, [failed])
-            return
-        except Exception as exc:
-            self._want_reconcile(child.venue)
-            log.warning("send of %s to %s ambiguous: %r", child.order_id, child.venue, exc)
-            unknown = OrderOutcomeUnknown(
-                **self._order_kw(child), reason=f"outcome unknown: {exc!r}"
-            )
-            self._commit(pid, [unknown])
-            return
-        finally:
-            self._sending.discard(child.order_id)
-        self._commit(pid, self._events_from_report(child, report))
 
     # --- internals: reports and reconciliation ---------------------------------------------
 
