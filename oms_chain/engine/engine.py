@@ -52,8 +52,9 @@ from oms_chain.engine.reconciler import (
 )
 from oms_chain.engine.reference import ReferencePrice, ReferencePrices
 from oms_chain.engine.retry import RetryPolicy
+from oms_chain.engine.runners import Runners
 from oms_chain.engine.split import Splitter
-from oms_chain.engine.split_runner import SplitRunner, clip_limit
+from oms_chain.engine.split_runner import clip_limit
 from oms_chain.engine.translator import (
     events_from_report,
     fill_events,
@@ -246,10 +247,18 @@ class Engine:
         self._sleeper = sleeper
         self._market_data = market_data
         self._splitter = splitter
-        self._runners: dict[OrderId, asyncio.Task[Any]] = {}
-        #: Open parents found at start that another process owns (never worked here).
-        self._foreign: set[OrderId] = set()
         self._retry = retry or RetryPolicy()
+        self._runs = Runners(
+            self,
+            journal=self._journal,
+            venues=self._venues,
+            splitter=splitter,
+            retry=self._retry,
+            sleeper=self._sleeper_now,
+            market_data=market_data,
+            config=lambda: self._config,
+            now_ns=clock.now_ns,
+        )
         self._reconciler = Reconciler(
             reconcile=self._background_reconcile,
             wanted=self._reconcile_wanted,
@@ -326,22 +335,7 @@ class Engine:
         self._phase = EnginePhase.READY
         if self._reconcile_wanted():  # sends still in their receive window: settle them
             self._reconciler.poke()
-        for order in list(self._proj.orders.values()):
-            if not self._works_on(order.order_id):
-                if order.parent_id is None and order.is_open:
-                    self._foreign.add(order.order_id)
-                continue
-            if order.parent_id is None and order.is_open and self._is_algo(order):
-                try:
-                    self._start_runner(order)
-                except Exception as exc:
-                    log.error("algorithm of %s not resumed: %s", order.order_id, exc)
-            elif (
-                order.parent_id is None
-                and order.is_open
-                and order.order_id in (self._proj.algo_states)
-            ):
-                self._start_split(order.order_id)
+        self._runs.resume(list(self._proj.orders.values()), self._works_on)
 
     def _works_on(self, parent_id: OrderId) -> bool:
         """Whether this engine works parent ``parent_id`` found in the store at start."""
@@ -375,13 +369,7 @@ class Engine:
         every subscription."""
         self._stopping = True
         await self._reconciler.stop()
-        runners = list(self._runners.values())
-        self._runners.clear()
-        for t in runners:
-            t.cancel()
-        for t in runners:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await self._runs.stop()
         for t in self._pumps:
             t.cancel()
         for t in self._pumps:
@@ -569,9 +557,7 @@ class Engine:
                     )
                 ],
             )
-            task = self._runners.get(order.order_id)
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
+            self._runs.cancel(order.order_id)
             order = parent = self._proj.order(order.order_id)
             if order.is_terminal:
                 return order
@@ -585,7 +571,7 @@ class Engine:
             self._commit(order.order_id, [cancelled])
             return self._proj.order(parent.order_id)
         await self._placement.cancel(parent, targets)
-        if parent.order_id in self._foreign and await self._await_proof(parent):
+        if parent.order_id in self._runs.foreign and await self._await_proof(parent):
             # Proven now: children that arrived late are open at their venue; cancel them too.
             late = [c for c in self._proj.children(parent) if not c.is_terminal]
             if late:
@@ -884,39 +870,18 @@ class Engine:
                         )
                     ],
                 )
-        task = self._runners.get(parent_id)
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
+        self._runs.cancel(parent_id)
         parent = self._proj.order(parent_id)
         if any(not c.is_terminal for c in self._proj.children(parent)):
             return await self.cancel(parent_id)
         return parent
 
     def _is_algo(self, parent: Order) -> bool:
-        intent = self._proj.intent_data.get(parent.intent_id)
-        return intent is not None and intent.algo != "direct"
+        return self._runs.is_algo(parent)
 
-    def _start_runner(self, parent: Order) -> None:
-        from oms_chain.algos.base import ClockSleeper
-        from oms_chain.engine.algo_runner import VenueMarketData, runner_for
-
-        intent = self._proj.intent_data[parent.intent_id]
-        sleeper = self._sleeper if self._sleeper is not None else ClockSleeper(self._clock)
-        market = self._market_data or VenueMarketData(self._venues.values())
-        runner = runner_for(self, parent, intent, sleeper=sleeper, market=market, retry=self._retry)
-        self._track_task(parent.order_id, runner.run(), "algorithm")
-
-    def _track_task(self, pid: OrderId, work: Any, what: str) -> None:
-        task: asyncio.Task[Any] = asyncio.create_task(work, name=f"{what}-{pid}")
-        self._runners[pid] = task
-
-        def done(t: asyncio.Task[Any]) -> None:
-            if self._runners.get(pid) is t:
-                del self._runners[pid]
-            if not t.cancelled() and t.exception() is not None:
-                log.error("%s of %s stopped on an error: %r", what, pid, t.exception())
-
-        task.add_done_callback(done)
+    @property
+    def _runners(self) -> dict[OrderId, asyncio.Task[Any]]:
+        return self._runs.tasks
 
     async def _refresh_reference_price(self, intent: Intent, venue_id: VenueId) -> None:
         """Refresh the intent's reference price if it is missing or old: the mid of the venues
@@ -970,7 +935,7 @@ class Engine:
             self._commit(pid, events)
             parent = self._proj.order(pid)
             if decision.accepted:
-                self._start_runner(parent)
+                self._runs.start_algo(parent)
             return parent
 
     # --- split execution -----------------------------------------------------------------
@@ -1001,29 +966,10 @@ class Engine:
             self._commit(pid, events)
             if not decision.accepted:
                 return self._proj.order(pid)
-        runner = self._split_runner(pid)
+        runner = self._runs.split_runner(pid)
         await runner.round()
-        self._start_split(pid, runner)
+        self._runs.start_split(pid, runner)
         return self._proj.order(pid)
-
-    def _split_runner(self, pid: OrderId) -> SplitRunner:
-        assert self._splitter is not None
-        return SplitRunner(
-            self,
-            pid,
-            journal=self._journal,
-            venues=self._venues,
-            splitter=self._splitter,
-            retry=self._retry,
-            sleeper=self._sleeper_now(),
-            now_ns=self._clock.now_ns,
-            max_reroutes=self._config.max_reroutes,
-            poll_s=self._config.split_poll_s,
-        )
-
-    def _start_split(self, pid: OrderId, runner: SplitRunner | None = None) -> None:
-        work = (runner or self._split_runner(pid)).run()
-        self._track_task(pid, work, "split route")
 
     async def reconcile(self, venue_id: VenueId) -> None:
         """Reconcile one venue now (also done automatically after an ambiguous outcome).
@@ -1246,28 +1192,8 @@ class Engine:
             evs = self._events_from_report(order, report)
         if evs:
             self._commit(stream, evs)
-            if any(isinstance(e, FillReversed) for e in evs):
-                self._revive(OrderId(stream))
-
-    def _revive(self, pid: OrderId) -> None:
-        """A reorg took a fill back from a split or algo parent that had finished: its task
-        ended with it, so start it again to see the order through."""
-        parent = self._proj.order(pid)
-        if (
-            self._phase is not EnginePhase.READY
-            or parent.is_terminal
-            or pid in self._runners
-            or self._proj.algo_states.get(pid) is AlgoState.CANCELLED
-            or pid in self._foreign
-        ):
-            return
-        if self._is_algo(parent):
-            try:
-                self._start_runner(parent)
-            except Exception as exc:
-                log.error("algorithm of %s not restarted after a reorg: %s", pid, exc)
-        elif pid in self._proj.algo_states:
-            self._start_split(pid)
+            if any(isinstance(e, FillReversed) for e in evs) and self._phase is EnginePhase.READY:
+                self._runs.revive(OrderId(stream))
 
     def _net_position(self, account: AccountId, instrument_id: InstrumentId) -> Decimal:
         return self._proj.net_positions.get((account, instrument_id), Decimal(0))
