@@ -884,37 +884,13 @@ class Engine:
         return self._runs.tasks
 
     async def _refresh_reference_price(self, intent: Intent, venue_id: VenueId) -> None:
-        """Refresh the intent's reference price if it is missing or old: the mid of the venues
-        that will not execute it (:mod:`oms_chain.engine.reference`). With no other venue
-        configured and no mid, the first configured venue's quote for the intent's size.
-        Failing that, the risk gate refuses what it cannot value or collar."""
-        now = self._clock.now_ns()
-        if not self._refs.needs_refresh(intent.instrument.id, now):
-            return
+        """Refresh the intent's reference price if missing or old, from the venues that will
+        not execute it (:meth:`~oms_chain.engine.reference.ReferencePrices.refresh_for`)."""
         split = intent.algo != "direct" or (
             self._splitter is not None and sum(v in self._venues for v in intent.venues) > 1
         )
         executing = [v for v in intent.venues if v in self._venues] if split else [venue_id]
-        found = await self._refs.refresh(intent.instrument, self._venues, executing, now_ns=now)
-        if found is not None or self._refs.get(intent.instrument.id, now) is not None:
-            return
-        if any(v not in executing for v in self._venues):
-            return  # independent venues exist but did not answer: never fall back on itself
-        size = intent.quantity or Decimal(1)
-        for vid in intent.venues:
-            venue = self._venues.get(vid)
-            if venue is None:
-                continue
-            try:
-                q = await asyncio.wait_for(
-                    venue.quote(intent.instrument, intent.side, size), self._config.send_timeout_s
-                )
-            except Exception as exc:
-                log.info("no reference price from %s for %s: %r", vid, intent.instrument, exc)
-                continue
-            if q.avg_price.is_finite() and q.avg_price > 0:
-                self._refs.learned(intent.instrument.id, q.avg_price, now_ns=now, source=vid)
-                return
+        await self._refs.refresh_for(intent, self._venues, executing, now_ns=self._clock.now_ns())
 
     async def _submit_algo(self, intent: Intent) -> Order:
         async with self._lock(VenueId("~parents")):
