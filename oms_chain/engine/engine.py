@@ -31,7 +31,6 @@ split into modules by issue 12.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import replace
@@ -42,25 +41,18 @@ from typing import Any
 from oms_chain.engine._checks import check_amount, check_id, check_int, check_text
 from oms_chain.engine.config import EngineConfig
 from oms_chain.engine.eventlog import EventLog
-from oms_chain.engine.journal import SNAPSHOT_NAME, Journal
+from oms_chain.engine.journal import ENGINE_STREAM, SNAPSHOT_NAME, Journal
 from oms_chain.engine.placement import Placement
-from oms_chain.engine.reconciler import (
-    Reconciler,
-    acceptance_deadline,
-    judge,
-    orders_to_check,
-)
 from oms_chain.engine.reference import ReferencePrice, ReferencePrices
 from oms_chain.engine.retry import RetryPolicy
 from oms_chain.engine.runners import Runners
 from oms_chain.engine.split import Splitter
 from oms_chain.engine.split_runner import clip_limit
 from oms_chain.engine.translator import (
-    events_from_report,
-    fill_events,
     order_envelope,
     parent_events,
 )
+from oms_chain.engine.venue_sync import VenueSync
 from oms_chain.model.algo_state import AlgoState
 from oms_chain.model.clock import Clock
 from oms_chain.model.errors import (
@@ -68,18 +60,13 @@ from oms_chain.model.errors import (
     InvalidInput,
     InvalidIntent,
     ReconciliationFailed,
-    VenueTimeout,
-    VenueUnavailable,
 )
 from oms_chain.model.events import (
     AlgoStateChanged,
     Event,
-    FillReversed,
     OrderCancelled,
     OrderOutcomeUnknown,
     TradingStateChanged,
-    VenueReconciled,
-    VenueReconciliationFailed,
 )
 from oms_chain.model.ids import (
     AccountId,
@@ -100,9 +87,6 @@ from oms_chain.risk.limits import RiskGate, RiskView, TradingState
 from oms_chain.store.integrity import check_restart_state
 from oms_chain.store.projections import Projections
 from oms_chain.venues.base import (
-    BoundedAcceptance,
-    FillReport,
-    OrderStatusReport,
     Venue,
     VenueReport,
 )
@@ -111,8 +95,6 @@ __all__ = ["ENGINE_STREAM", "SNAPSHOT_NAME", "Engine", "EnginePhase"]
 
 log = logging.getLogger(__name__)
 
-#: Stream of engine-wide events (trading state, reconciliation outcomes).
-ENGINE_STREAM = "engine"
 
 _S = OrderStatus
 _UNSETTLED = (_S.SENDING, _S.IN_FLIGHT)
@@ -224,8 +206,6 @@ class Engine:
             on_committed=self._committed,
             on_store_lost=self._store_lost,
         )
-        self._locks: dict[VenueId, asyncio.Lock] = {}
-        self._needs_reconcile: set[VenueId] = set()
         if (
             isinstance(reference_max_age_s, bool)
             or not isinstance(reference_max_age_s, int | float)
@@ -239,7 +219,6 @@ class Engine:
             max_age_ns=int(reference_max_age_s * 1_000_000_000),
             timeout_s=(config or EngineConfig()).send_timeout_s,
         )
-        self._pumps: list[asyncio.Task[None]] = []
         self._phase = EnginePhase.CREATED
         self._refusal: str | None = None
         self._view = _View(self)
@@ -259,12 +238,18 @@ class Engine:
             config=lambda: self._config,
             now_ns=clock.now_ns,
         )
-        self._reconciler = Reconciler(
-            reconcile=self._background_reconcile,
-            wanted=self._reconcile_wanted,
+        sending: set[OrderId] = set()
+        self._sync = VenueSync(
+            journal=self._journal,
+            venues=self._venues,
+            config=self._config,
             now_ns=clock.now_ns,
-            sleep_until=lambda ts: self._sleeper_now().sleep_until(ts),
-            policy=self._retry,
+            sending=sending,
+            retry=self._retry,
+            sleeper=self._sleeper_now,
+            ready=lambda: self._phase is EnginePhase.READY,
+            reconcile_in_background=self._background_reconcile,
+            on_fill_reversed=self._revive,
         )
         self._placement = Placement(
             journal=self._journal,
@@ -272,13 +257,12 @@ class Engine:
             venues=self._venues,
             config=self._config,
             now_ns=clock.now_ns,
-            lock=self._lock,
-            want_reconcile=self._want_reconcile,
-            reconcile_locked=self._reconcile_locked,
-            translate=self._events_from_report,
+            lock=self._sync.lock,
+            want_reconcile=self._sync.want,
+            reconcile_locked=self._sync.reconcile_locked,
+            translate=self._sync.translate,
+            sending=sending,
         )
-        self._stopping = False
-        self._started_ns = 0
         #: Events folded at start after the snapshot (restart cost).
         self.replayed_at_start = 0
 
@@ -313,28 +297,27 @@ class Engine:
             projections_snapshot=SNAPSHOT_NAME,
             rederive_projections=self._config.rederive_snapshot,
         )
-        self._started_ns = self._clock.now_ns()
+        self._sync.started_ns = self._clock.now_ns()
         self._journal.load_snapshot()
         self.replayed_at_start = self.replay()
         self._phase = EnginePhase.RECONCILING
         failures: list[str] = []
         for vid in self._venues:
-            self._needs_reconcile.add(vid)
+            self._sync.needs.add(vid)
             try:
-                async with self._lock(vid):
-                    await self._reconcile_locked(vid)
+                async with self._sync.lock(vid):
+                    await self._sync.reconcile_locked(vid)
             except Exception as exc:
                 failures.append(f"venue {vid!r}: {exc}")
-        for vid, venue in self._venues.items():
-            self._pumps.append(asyncio.create_task(self._pump(vid, venue), name=f"pump-{vid}"))
+        self._sync.start_pumps()
         if failures:
             self._phase = EnginePhase.REFUSED
             self._refusal = "reconciliation failed, not trading: " + "; ".join(failures)
             log.error("%s", self._refusal)
             raise ReconciliationFailed(self._refusal)
         self._phase = EnginePhase.READY
-        if self._reconcile_wanted():  # sends still in their receive window: settle them
-            self._reconciler.poke()
+        if self._sync.wanted():  # sends still in their receive window: settle them
+            self._sync.reconciler.poke()
         self._runs.resume(list(self._proj.orders.values()), self._works_on)
 
     def _works_on(self, parent_id: OrderId) -> bool:
@@ -367,15 +350,10 @@ class Engine:
     async def stop(self) -> None:
         """Stop the algorithm runners, the background reconciler and the pumps, and end
         every subscription."""
-        self._stopping = True
-        await self._reconciler.stop()
+        self._sync.stopping = True
+        await self._sync.reconciler.stop()
         await self._runs.stop()
-        for t in self._pumps:
-            t.cancel()
-        for t in self._pumps:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        self._pumps.clear()
+        await self._sync.stop_pumps()
         self._journal.close()
         self._phase = EnginePhase.STOPPED
 
@@ -512,12 +490,12 @@ class Engine:
             return await self._submit_algo(intent)
         if self._splitter is not None and sum(v in self._venues for v in intent.venues) > 1:
             return await self._submit_split(intent)
-        async with self._lock(venue_id):
+        async with self._sync.lock(venue_id):
             existing = self._proj.intents.get(intent.intent_id)
             if existing is not None:
                 return self._proj.order(existing)
-            if venue_id in self._needs_reconcile:
-                await self._reconcile_locked(venue_id)
+            if venue_id in self._sync.needs:
+                await self._sync.reconcile_locked(venue_id)
             return await self._submit_locked(intent, venue_id)
 
     async def cancel(self, order_id: OrderId) -> Order:
@@ -586,14 +564,14 @@ class Engine:
         process owns it): nothing else here would settle those children before this process
         exits. Returns whether it waited."""
         unknown = [c for c in self._proj.children(parent) if c.status in _UNSETTLED]
-        deadlines = [d for c in unknown if (d := self._acceptance_deadline(c)) is not None]
+        deadlines = [d for c in unknown if (d := self._sync.acceptance_deadline(c)) is not None]
         if not deadlines:
             return False
         await self._sleeper_now().sleep_until(max(deadlines))
         for vid in sorted({c.venue for c in unknown if c.venue in self._venues}):
-            async with self._lock(vid):
-                self._want_reconcile(vid)
-                await self._reconcile_locked(vid)
+            async with self._sync.lock(vid):
+                self._sync.want(vid)
+                await self._sync.reconcile_locked(vid)
         return True
 
     async def amend(
@@ -640,9 +618,9 @@ class Engine:
                 f"({parent.filled_quantity})"
             )
         await self._refresh_reference_price(self._proj.intent_data[parent.intent_id], venue_id)
-        async with self._lock(venue_id):
-            if venue_id in self._needs_reconcile:
-                await self._reconcile_locked(venue_id)
+        async with self._sync.lock(venue_id):
+            if venue_id in self._sync.needs:
+                await self._sync.reconcile_locked(venue_id)
             child = self._proj.order(child.order_id)
             if child.is_terminal or child.status in _UNSETTLED:
                 raise InvalidInput(f"order {child.order_id} is {child.status.value}; cannot amend")
@@ -696,7 +674,7 @@ class Engine:
             raise InvalidInput(f"order {parent_id} is a child; children hang off parents")
         if venue not in self._venues:
             raise InvalidInput(f"unknown venue {venue!r} (configured: {sorted(self._venues)})")
-        async with self._lock(venue):
+        async with self._sync.lock(venue):
             parent = self._proj.order(parent_id)
             for c in self._proj.children(parent):
                 if c.seq == seq:
@@ -719,8 +697,8 @@ class Engine:
                     f"child of {quantity} would take order {parent_id} past its quantity "
                     f"({allocated} of {parent.quantity} already allocated)"
                 )
-            if venue in self._needs_reconcile:
-                await self._reconcile_locked(venue)
+            if venue in self._sync.needs:
+                await self._sync.reconcile_locked(venue)
             return await self._placement.open_child(
                 parent,
                 self._proj.intent_data[parent.intent_id],
@@ -893,7 +871,7 @@ class Engine:
         await self._refs.refresh_for(intent, self._venues, executing, now_ns=self._clock.now_ns())
 
     async def _submit_algo(self, intent: Intent) -> Order:
-        async with self._lock(VenueId("~parents")):
+        async with self._sync.lock(VenueId("~parents")):
             existing = self._proj.intents.get(intent.intent_id)
             if existing is not None:
                 return self._proj.order(existing)
@@ -919,7 +897,7 @@ class Engine:
     async def _submit_split(self, intent: Intent) -> Order:
         """Parent + first round of routed children, sent concurrently; a background task
         re-routes what they fail to fill and ends the parent."""
-        async with self._lock(VenueId("~parents")):
+        async with self._sync.lock(VenueId("~parents")):
             existing = self._proj.intents.get(intent.intent_id)
             if existing is not None:
                 return self._proj.order(existing)
@@ -960,14 +938,14 @@ class Engine:
         check_id("venue_id", venue_id)
         if venue_id not in self._venues:
             raise InvalidInput(f"unknown venue {venue_id!r}")
-        async with self._lock(venue_id):
-            self._needs_reconcile.add(venue_id)
-            await self._reconcile_locked(venue_id)
+        async with self._sync.lock(venue_id):
+            self._sync.needs.add(venue_id)
+            await self._sync.reconcile_locked(venue_id)
         if (
             self._phase is EnginePhase.REFUSED
             and self._refusal is not None
             and self._refusal.startswith("reconciliation failed")
-            and not self._needs_reconcile
+            and not self._sync.needs
         ):
             log.info("all venues reconciled; engine is ready to trade")
             self._phase = EnginePhase.READY
@@ -984,12 +962,6 @@ class Engine:
             f"engine is {self._phase.value}; call start() and wait for replay and reconciliation"
         )
 
-    def _want_reconcile(self, venue_id: VenueId) -> None:
-        """``venue_id`` must be reconciled before it is used again; the background reconciler
-        does it now, without waiting for the next order."""
-        self._needs_reconcile.add(venue_id)
-        self._reconciler.poke(venue_id)
-
     def _sleeper_now(self) -> Any:
         if self._sleeper is not None:
             return self._sleeper
@@ -1001,42 +973,6 @@ class Engine:
         if self._phase is not EnginePhase.READY:
             return
         await self.reconcile(venue_id)
-
-    def _reconcile_wanted(self) -> dict[VenueId, int | None]:
-        """Venues the background reconciler must look at, with the earliest time a look can
-        prove something (the close of a receive window), else ``None``."""
-        if self._phase is not EnginePhase.READY:
-            return {}
-        out: dict[VenueId, int | None] = {v: None for v in self._needs_reconcile}
-        for o in self._proj.orders.values():
-            if o.parent_id is None or o.venue is None or o.status not in _UNSETTLED:
-                continue
-            if o.venue in self._venues and self._runners_sending(o):
-                continue
-            deadline = self._acceptance_deadline(o)
-            prev = out.get(o.venue)
-            if o.venue not in out or (deadline is not None and (prev is None or deadline < prev)):
-                out[o.venue] = deadline if o.venue not in self._needs_reconcile else None
-        return out
-
-    def _runners_sending(self, order: Order) -> bool:
-        """True while ``order``'s own send is under way in this process (not yet ambiguous)."""
-        return order.order_id in self._placement.sending
-
-    def _acceptance_deadline(self, order: Order) -> int | None:
-        """When an unsettled ``order``'s request can no longer be accepted by its venue."""
-        return acceptance_deadline(
-            order,
-            self._venues.get(order.venue) if order.venue is not None else None,
-            started_ns=self._started_ns,
-            send_timeout_s=self._config.send_timeout_s,
-        )
-
-    def _lock(self, venue_id: VenueId) -> asyncio.Lock:
-        lock = self._locks.get(venue_id)
-        if lock is None:
-            lock = self._locks[venue_id] = asyncio.Lock()
-        return lock
 
     def _order_kw(self, order: Order, ts_event: int | None = None) -> dict[str, Any]:
         return order_envelope(order, now=self._clock.now_ns(), ts_event=ts_event)
@@ -1060,116 +996,12 @@ class Engine:
 
     # --- internals: reports and reconciliation ---------------------------------------------
 
-    def _events_from_report(
-        self, order: Order, report: OrderStatusReport, *, amended: bool = False
-    ) -> list[Event]:
-        """Events that bring ``order`` to the state the venue reports (see
-        :func:`~oms_chain.engine.translator.events_from_report`); marks the venue for
-        reconciliation when the report ends the order with fills not reported yet."""
-        t = events_from_report(
-            order,
-            report,
-            current=self._proj.order(order.order_id),
-            fills=self._proj.fills,
-            now=self._clock.now_ns(),
-            amended=amended,
-        )
-        if t.reconcile and order.venue is not None:
-            self._want_reconcile(order.venue)
-        return t.events
-
-    def _fill_events(self, order: Order, fills: Sequence[FillReport]) -> list[Event]:
-        return fill_events(order, fills, known=self._proj.fills, now=self._clock.now_ns())
-
-    async def _reconcile_locked(self, venue_id: VenueId) -> None:
-        """Reconcile ``venue_id``; caller holds its lock. Records the outcome as an event."""
-        venue = self._venues[venue_id]
-        now = self._clock.now_ns()
-        ours = orders_to_check(self._proj.orders.values(), venue_id, venue, now)
-        coids = [o.client_order_id for o in ours if o.client_order_id is not None]
-        try:
-            report = await asyncio.wait_for(
-                venue.reconcile(coids), self._config.reconcile_timeout_s
-            )
-            if self._stopping:  # stop() cancelled us and wait_for swallowed it: record nothing
-                raise asyncio.CancelledError
-            verdict = judge(
-                ours,
-                report,
-                venue_id=venue_id,
-                bounded=isinstance(venue, BoundedAcceptance),
-                now=now,
-                translate=self._events_from_report,
-                may_still_arrive=self._may_still_arrive,
-                known_client_order_ids=self._proj.by_client_order_id,
-                prefix=self._config.client_order_id_prefix + "-",
-            )
-            if verdict.problems:
-                raise ReconciliationFailed("; ".join(verdict.problems))
-            for stream, evs in verdict.per_stream.items():
-                if evs:
-                    self._commit(stream, evs)
-        except Exception as exc:
-            reason = str(exc) or repr(exc)
-            self._commit(
-                ENGINE_STREAM,
-                [
-                    VenueReconciliationFailed(
-                        event_id=self._eid(),
-                        ts_event=now,
-                        ts_init=now,
-                        venue=venue_id,
-                        reason=reason,
-                    )
-                ],
-            )
-            if isinstance(exc, ReconciliationFailed | VenueTimeout | VenueUnavailable):
-                raise
-            raise ReconciliationFailed(f"venue {venue_id}: {reason}") from exc
-        self._commit(
-            ENGINE_STREAM,
-            [
-                VenueReconciled(
-                    event_id=self._eid(),
-                    ts_event=report.ts_event,
-                    ts_init=now,
-                    venue=venue_id,
-                    orders_checked=len(ours),
-                    fills_recovered=verdict.recovered,
-                )
-            ],
-        )
-        self._needs_reconcile.discard(venue_id)
-
-    def _may_still_arrive(self, order: Order) -> bool:
-        """An unsettled ``order`` its venue does not show may still be accepted (its receive
-        window is open): absence is not proof yet."""
-        deadline = self._acceptance_deadline(order)
-        return deadline is not None and self._clock.now_ns() < deadline
-
-    async def _pump(self, venue_id: VenueId, venue: Venue) -> None:
-        async for report in venue.events():
-            try:
-                async with self._lock(venue_id):
-                    self._on_report(venue_id, report)
-            except Exception:
-                log.exception("report from %s could not be applied; will reconcile", venue_id)
-                self._want_reconcile(venue_id)
-
     def _on_report(self, venue_id: VenueId, report: VenueReport) -> None:
-        oid = self._proj.by_client_order_id.get(report.client_order_id)
-        if oid is None:
-            return
-        order = self._proj.order(oid)
-        stream = order.parent_id or order.order_id
-        if isinstance(report, FillReport):
-            evs = self._fill_events(order, [report])
-        else:
-            evs = self._events_from_report(order, report)
-        if evs:
-            self._commit(stream, evs)
-            if any(isinstance(e, FillReversed) for e in evs) and self._phase is EnginePhase.READY:
-                self._runs.revive(OrderId(stream))
+        self._sync.on_report(venue_id, report)
+
+    def _revive(self, pid: OrderId) -> None:
+        if self._phase is EnginePhase.READY:
+            self._runs.revive(pid)
 
     def _net_position(self, account: AccountId, instrument_id: InstrumentId) -> Decimal:
         return self._proj.net_positions.get((account, instrument_id), Decimal(0))
@@ -1186,7 +1018,7 @@ class Engine:
 
     def _committed(self, events: Sequence[Event]) -> None:
         if any(isinstance(e, OrderOutcomeUnknown) for e in events):
-            self._reconciler.poke()
+            self._sync.reconciler.poke()
 
     def _store_lost(self, reason: str) -> None:
         self._phase = EnginePhase.REFUSED

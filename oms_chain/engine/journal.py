@@ -35,10 +35,12 @@ from oms_chain.store.errors import StoreUnavailable
 from oms_chain.store.events import NewEvent
 from oms_chain.store.projections import Projections
 
-__all__ = ["CLOSE", "SNAPSHOT_NAME", "Journal"]
+__all__ = ["CLOSE", "ENGINE_STREAM", "SNAPSHOT_NAME", "Journal"]
 
 log = logging.getLogger(__name__)
 
+#: Stream of engine-wide events (trading state, reconciliation outcomes).
+ENGINE_STREAM = "engine"
 #: Name under which the engine saves its projection snapshot in the store.
 SNAPSHOT_NAME = "engine-projections"
 #: Put on a subscriber's queue when the journal closes (the engine stops).

@@ -67,6 +67,8 @@ class Placement:
         want_reconcile: marks a venue for reconciliation before it is used again.
         reconcile_locked: reconciles a venue now (its lock held).
         translate: the events of a venue's report (the engine's report translator).
+        sending: where the children whose send is under way are kept (shared with the
+            reconciliation, which leaves them alone).
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class Placement:
         want_reconcile: Callable[[VenueId], None],
         reconcile_locked: Callable[[VenueId], Awaitable[None]],
         translate: Translate,
+        sending: set[OrderId],
     ) -> None:
         self._journal = journal
         self._store = store
@@ -92,7 +95,7 @@ class Placement:
         self._reconcile_locked = reconcile_locked
         self._translate = translate
         #: Children whose send is under way in this process (not yet ambiguous).
-        self.sending: set[OrderId] = set()
+        self.sending = sending
 
     def _kw(self, order: Order) -> dict[str, Any]:
         return order_envelope(order, now=self._now())
