@@ -1,31 +1,30 @@
-"""The OMS engine: intents → risk gate → child orders → venues, every step an event.
+"""The OMS engine's command surface: intents → risk gate → child orders → venues.
 
-Lifecycle: :meth:`Engine.start` replays the event log into :class:`Projections`, then reconciles
+Lifecycle: :meth:`Engine.start` replays the event log into the projections, then reconciles
 every venue (orders whose send was in flight, open orders, fills we missed). Only then does it
 accept intents; if a venue cannot be reconciled the engine refuses to trade and says why
 (:attr:`Engine.refusal`).
 
-Write-ahead: the events describing a send (order accepted, child created, submitted) are
-appended *before* the venue is called, with a client order id reserved in the store for life.
-If the answer never comes (timeout, lost response, crash) the child stays ``IN_FLIGHT`` — never
-failed — and the venue is marked for reconciliation: new intents for it wait until
-reconciliation proves what happened. Nothing is ever re-sent blindly.
+:class:`Engine` is what users call. Every public command validates its input before anything is
+opened or sent, takes the lock of the venue it uses and runs the risk gate; the work is done by
+the modules beside it:
 
-Every change is applied to the projections and appended to the store inside one projection
-transaction: if either fails, neither happens.
+- :mod:`~oms_chain.engine.journal`: every change is an event, applied to the projections and
+  appended to the store in one transaction (or neither), then fanned out to subscribers;
+- :mod:`~oms_chain.engine.placement`: write-ahead place / cancel / amend at a venue (a child is
+  recorded before it is sent; an unanswered send stays ``IN_FLIGHT``, never failed, and is
+  never re-sent blindly);
+- :mod:`~oms_chain.engine.translator`: venue reports → events (pure);
+- :mod:`~oms_chain.engine.venue_sync` and :mod:`~oms_chain.engine.reconciler`: report pumps,
+  per-venue locks, reconciliation on demand, before use and in the background (absence is not
+  proof until a venue's receive window has closed);
+- :mod:`~oms_chain.engine.runners`, :mod:`~oms_chain.engine.algo_runner`,
+  :mod:`~oms_chain.engine.split_runner`: the parents worked in the background, on one
+  :mod:`~oms_chain.engine.retry` policy.
 
-Absence is not proof: at a venue with a receive window
-(:class:`~oms_chain.venues.base.BoundedAcceptance`, e.g. ccxt's ``recvWindow``), a child the venue
-does not show stays in flight until its request can no longer be accepted (the latest moment it can
-have been signed + the window + a clock-skew margin). Ambiguity is resolved actively: the
-:class:`~oms_chain.engine.reconciler.Reconciler` reconciles such venues in the background with
-backoff, and exactly when a window closes. Late fills (after a cancel, an expiry or a failure) are
-recorded on the ended child; a parent taken past its intent raises
-:class:`~oms_chain.model.events.RiskAlertRaised`. Split rounds back off and retry on retryable
-errors (:mod:`oms_chain.engine.retry`); only final errors end an order.
-
-This module is over 600 lines: it is the command surface and its write-ahead bookkeeping, to be
-split into modules by issue 12.
+This module is over 600 lines (about 1,000) because it is the whole public command surface:
+some twenty public calls, each with its input validation, its venue lock and risk check, and a
+docstring that names what it raises. Their implementation lives in the modules above.
 """
 
 from __future__ import annotations
