@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from oms_chain.engine.algo_runner import VenueMarketData, runner_for
+from oms_chain.engine.algo_runner import AlgoEngine, VenueMarketData, runner_for
 from oms_chain.engine.config import EngineConfig
 from oms_chain.engine.journal import Journal
 from oms_chain.engine.retry import RetryPolicy
@@ -36,8 +36,7 @@ class Runners:
 
     Args:
         engine: the engine the runners drive (an
-            :class:`~oms_chain.engine.algo_runner.AlgoEngine` and a
-            :class:`~oms_chain.engine.split_runner.SplitEngine`).
+            :class:`~oms_chain.engine.algo_runner.AlgoEngine`).
         journal: the engine's journal.
         venues: the engine's venues by id.
         splitter: sizes split legs (``None``: the engine makes no split parents).
@@ -50,7 +49,7 @@ class Runners:
 
     def __init__(
         self,
-        engine: Any,
+        engine: AlgoEngine,
         *,
         journal: Journal,
         venues: Mapping[VenueId, Venue],

@@ -18,8 +18,9 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
+from oms_chain.engine.algo_runner import AlgoEngine
 from oms_chain.engine.journal import CLOSE, Journal
 from oms_chain.engine.retry import RetryPolicy, is_retryable
 from oms_chain.engine.split import Splitter
@@ -28,10 +29,10 @@ from oms_chain.model.algo_state import AlgoState
 from oms_chain.model.errors import ReconciliationFailed
 from oms_chain.model.ids import OrderId, VenueId
 from oms_chain.model.intent import Side
-from oms_chain.model.orders import Order, OrderStatus
+from oms_chain.model.orders import OrderStatus
 from oms_chain.venues.base import Venue
 
-__all__ = ["RetryLater", "SplitEngine", "SplitRunner", "clip_limit"]
+__all__ = ["RetryLater", "SplitRunner", "clip_limit"]
 
 log = logging.getLogger(__name__)
 
@@ -57,27 +58,12 @@ class RetryLater(str):
     __slots__ = ()
 
 
-class SplitEngine(Protocol):
-    """What a :class:`SplitRunner` calls on the engine."""
-
-    async def spawn_child(
-        self,
-        parent_id: OrderId,
-        *,
-        seq: int,
-        venue: VenueId,
-        quantity: Decimal,
-        limit_price: Decimal | None,
-    ) -> Order: ...
-
-    async def stop_algo(self, parent_id: OrderId, reason: str) -> Order: ...
-
-
 class SplitRunner:
     """Runs one split parent until it is terminal or its split is cancelled.
 
     Args:
-        engine: the engine (see :class:`SplitEngine`).
+        engine: the engine (the calls of
+            :class:`~oms_chain.engine.algo_runner.AlgoEngine`: ``spawn_child``, ``stop_algo``).
         parent_id: the split parent.
         journal: the engine's journal (the projections read, the events waited on).
         venues: the engine's venues by id.
@@ -91,7 +77,7 @@ class SplitRunner:
 
     def __init__(
         self,
-        engine: SplitEngine,
+        engine: AlgoEngine,
         parent_id: OrderId,
         *,
         journal: Journal,
