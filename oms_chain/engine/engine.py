@@ -76,11 +76,7 @@ from oms_chain.model.ids import (
     parent_order_id,
 )
 from oms_chain.model.intent import Intent
-from oms_chain.model.orders import (
-    Order,
-    OrderStatus,
-    SettlementStatus,
-)
+from oms_chain.model.orders import Order, OrderStatus
 from oms_chain.model.positions import Portfolio, Position
 from oms_chain.risk.limits import RiskGate, RiskView, TradingState
 from oms_chain.store.integrity import check_restart_state
@@ -95,10 +91,7 @@ __all__ = ["ENGINE_STREAM", "SNAPSHOT_NAME", "Engine", "EnginePhase"]
 log = logging.getLogger(__name__)
 
 
-_S = OrderStatus
-_UNSETTLED = (_S.SENDING, _S.IN_FLIGHT)
-_T = SettlementStatus
-_SETTLED = (_T.FINAL, _T.DROPPED, _T.REPLACED)
+_UNSETTLED = (OrderStatus.SENDING, OrderStatus.IN_FLIGHT)
 _NS = 1_000_000_000
 #: Highest child sequence number (a schedule of a million slices is a bug, not a plan).
 _MAX_SEQ = 1_000_000
