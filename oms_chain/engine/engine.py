@@ -152,8 +152,9 @@ class Engine(ParentCommands):
             none (a process that only queries, cancels or trades its own new intents), or the
             ids of those this process takes over (``oms order --resume ID``). Parents not
             taken over stay as they are in the store for their owner.
-        retry: backoff for background reconciliation and for split rounds that hit a
-            retryable error (default :class:`~oms_chain.engine.retry.RetryPolicy`).
+        retry: one backoff for background reconciliation, split rounds that hit a retryable
+            error and algorithm runners whose engine call failed (default
+            :class:`~oms_chain.engine.retry.RetryPolicy`: 0.25 s doubling to 5 s).
         reference_max_age_s: how long a learned reference price may be used before it is
             refreshed (and, if it cannot be, withheld from the risk gate). See
             :mod:`oms_chain.engine.reference`.
