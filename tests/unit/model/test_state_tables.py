@@ -178,3 +178,49 @@ def test_settlement_moves_walk_the_table_whatever_the_venue_reports(reports):
             else:
                 assert step.status in SETTLEMENT_TRANSITIONS[current.status]
             current = step
+
+
+#: Moves outside ORDER_TRANSITIONS that the named methods may make, all real-world edges of
+#: a reorg taking a fill back (``without_fill``): filled or partially filled -> working again.
+_REORG_EDGES = {
+    (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED),
+    (OrderStatus.FILLED, OrderStatus.WORKING),
+    (OrderStatus.PARTIALLY_FILLED, OrderStatus.WORKING),
+}
+
+_MOVES = st.one_of(
+    st.tuples(st.just("transition"), st.sampled_from(list(OrderStatus))),
+    st.tuples(st.just("fill"), st.integers(min_value=1, max_value=6)),
+    st.tuples(st.just("unfill"), st.integers(min_value=1, max_value=6)),
+    st.tuples(st.just("ack"), st.just(0)),
+)
+
+
+@given(st.lists(_MOVES, max_size=25))
+def test_named_moves_never_leave_the_table_nor_overfill(moves):
+    from oms_chain.model import ORDER_TRANSITIONS
+
+    o = order()
+    for kind, arg in moves:
+        before = o
+        try:
+            if kind == "transition":
+                o = o.transition(arg, ts=1)
+            elif kind == "fill":
+                o = o.with_fill(Decimal(arg), Decimal(2), ts=1)
+            elif kind == "unfill":
+                o = o.without_fill(Decimal(arg), Decimal(2), ts=1)
+            else:
+                o = o.acknowledged(VenueOrderId("v"), ts=1)
+        except IllegalTransition:
+            assert o is before
+            continue
+        assert Decimal(0) <= o.filled_quantity <= o.quantity
+        edge = (before.status, o.status)
+        assert (
+            o.status is before.status
+            or o.status in ORDER_TRANSITIONS[before.status]
+            or edge in _REORG_EDGES
+        ), edge
+        if o.filled_quantity != before.filled_quantity:
+            assert kind in ("fill", "unfill")  # only fills change what is filled
