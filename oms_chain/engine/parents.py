@@ -4,34 +4,25 @@
 works parents through children: ``spawn_child`` / ``spawn_routed`` (the
 :class:`~oms_chain.engine.algo_runner.AlgoEngine` calls of algorithm and split runners),
 ``algo_state`` / ``pause`` / ``resume`` / ``stop_algo`` / ``algo_pauses``, and the start of an
-algo or split parent on submit. It is a base class of the engine (one object, one command
-surface in two modules), so it names below what it uses of the engine.
+algo or split parent on submit. It is a base class of the engine (one object, its command
+surface in three modules), on :class:`~oms_chain.engine._base.EngineBase`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from typing import Any
 
+from oms_chain.engine._base import EngineBase
 from oms_chain.engine._checks import check_amount, check_id, check_int, check_text
-from oms_chain.engine.config import EngineConfig
-from oms_chain.engine.journal import Journal
-from oms_chain.engine.placement import Placement
-from oms_chain.engine.runners import Runners
-from oms_chain.engine.split import Splitter
 from oms_chain.engine.split_runner import clip_limit
-from oms_chain.engine.translator import order_envelope, parent_events
-from oms_chain.engine.venue_sync import VenueSync
 from oms_chain.model.algo_state import AlgoState
 from oms_chain.model.errors import EngineNotReady, InvalidInput, InvalidIntent
-from oms_chain.model.events import AlgoStateChanged, Event
-from oms_chain.model.ids import EventId, OrderId, VenueId, parent_order_id
+from oms_chain.model.events import AlgoStateChanged
+from oms_chain.model.ids import OrderId, VenueId, parent_order_id
 from oms_chain.model.intent import Intent
 from oms_chain.model.orders import Order
-from oms_chain.risk.limits import RiskGate, RiskView, TradingState
-from oms_chain.store.projections import Projections
-from oms_chain.venues.base import Venue
+from oms_chain.risk.limits import TradingState
 
 __all__ = ["ParentCommands"]
 
@@ -39,55 +30,8 @@ __all__ = ["ParentCommands"]
 MAX_SEQ = 1_000_000
 
 
-class ParentCommands:
+class ParentCommands(EngineBase):
     """Commands of algorithmic and split parents (a base class of the engine)."""
-
-    # What the engine provides (set in its constructor).
-    _journal: Journal
-    _sync: VenueSync
-    _runs: Runners
-    _placement: Placement
-    _risk: RiskGate
-    _venues: dict[VenueId, Venue]
-    _splitter: Splitter | None
-    _config: EngineConfig
-    _market_data: Any | None
-    _view: RiskView
-
-    def _require_ready(self) -> None:
-        raise NotImplementedError
-
-    def _require_started(self) -> None:
-        raise NotImplementedError
-
-    async def cancel(self, order_id: OrderId) -> Order:
-        raise NotImplementedError
-
-    def _now(self) -> int:
-        raise NotImplementedError
-
-    # --- shared helpers ---------------------------------------------------------------------
-
-    @property
-    def _proj(self) -> Projections:
-        return self._journal.proj
-
-    def _commit(self, stream: str, events: list[Event]) -> None:
-        """Apply ``events`` to the projections and append them to ``stream``, or neither."""
-        self._journal.commit(stream, events)
-
-    def _order_kw(self, order: Order, ts_event: int | None = None) -> dict[str, Any]:
-        return order_envelope(order, now=self._now(), ts_event=ts_event)
-
-    def _eid(self) -> EventId:
-        # Replaced by the stream position in the journal; a placeholder keeps constructors simple.
-        return EventId("pending")
-
-    def _parent_events(self, intent: Intent, decision: Any, pid: OrderId) -> list[Event]:
-        return parent_events(intent, decision, pid, now=self._now())
-
-    def _is_algo(self, parent: Order) -> bool:
-        return self._runs.is_algo(parent)
 
     # --- commands -----------------------------------------------------------------------------
 
