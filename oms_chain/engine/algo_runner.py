@@ -36,6 +36,8 @@ from oms_chain.algos.base import (
     Scheduler,
     Sleeper,
 )
+from oms_chain.engine.retry import RetryPolicy
+from oms_chain.model.algo_state import AlgoState
 from oms_chain.model.errors import InvalidInput, InvalidIntent, OmsError
 from oms_chain.model.events import Event
 from oms_chain.model.ids import OrderId, VenueId
@@ -44,12 +46,19 @@ from oms_chain.model.intent import Intent, Side
 from oms_chain.model.orders import Order
 from oms_chain.venues.base import LiquidityCurve, Venue
 
-__all__ = ["AlgoEngine", "AlgoRunner", "VenueMarketData", "paused_before", "runner_for"]
+__all__ = [
+    "ALGO_RETRY",
+    "AlgoEngine",
+    "AlgoRunner",
+    "VenueMarketData",
+    "paused_before",
+    "runner_for",
+]
 
 log = logging.getLogger(__name__)
 
-_SECOND = 1_000_000_000
-_MAX_BACKOFF = 60 * _SECOND
+#: Backoff of a runner built without the engine's policy: 1 s, doubling, at most 60 s.
+ALGO_RETRY = RetryPolicy(initial_s=1.0, factor=2.0, max_s=60.0)
 _CLOSE_ATTEMPTS = 3
 
 
@@ -60,7 +69,7 @@ class AlgoEngine(Protocol):
 
     def subscribe(self) -> AsyncIterator[Event]: ...
 
-    def algo_state(self, parent_id: OrderId) -> str: ...
+    def algo_state(self, parent_id: OrderId) -> AlgoState: ...
 
     async def spawn_child(
         self,
@@ -120,7 +129,9 @@ class AlgoRunner:
         sleeper: the time source and the way to wait (manual in tests).
         market: market observations, for schedulers that ask for them.
         intent: the parent's intent (default: the scheduler's ``intent`` attribute).
-        backoff_ns: wait after a failed engine call before trying again (doubles up to 60 s).
+        retry: backoff after a failed engine call or decision (default :data:`ALGO_RETRY`;
+            the engine passes its own policy, the one its split runners and background
+            reconciliation use).
     """
 
     def __init__(
@@ -132,7 +143,7 @@ class AlgoRunner:
         sleeper: Sleeper,
         market: MarketData | None = None,
         intent: Intent | None = None,
-        backoff_ns: int = _SECOND,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._engine = engine
         self._pid = parent_id
@@ -143,7 +154,7 @@ class AlgoRunner:
         if not isinstance(found, Intent):
             raise InvalidIntent(f"AlgoRunner for {parent_id} needs the parent's intent")
         self._intent: Intent = found
-        self._backoff_ns = backoff_ns
+        self._retry = retry or ALGO_RETRY
         self._failures = 0
         self._wake = asyncio.Event()
         self._closed = False
@@ -187,20 +198,20 @@ class AlgoRunner:
             parent = self._engine.order(self._pid)
             if parent.is_terminal or self._closed:
                 return parent
-            state = self._engine.algo_state(self._pid)
-            if state == "cancelled":
+            state = AlgoState(self._engine.algo_state(self._pid))
+            if state is AlgoState.CANCELLED:
                 return await self._close(parent, "algo cancelled")
             now = self._sleeper.now_ns()
             deadline = self._intent.deadline_ns
             if deadline is not None and now >= deadline:
                 left = parent.quantity - parent.filled_quantity
-                how = " while paused" if state == "paused" else ""
+                how = " while paused" if state is AlgoState.PAUSED else ""
                 return await self._close(
                     parent,
                     f"hard deadline passed{how} with {_plain(left)} of "
                     f"{_plain(parent.quantity)} unfilled",
                 )
-            if state == "paused":
+            if state is AlgoState.PAUSED:
                 await self._wait(deadline)
                 continue
             pauses = self._engine.algo_pauses(self._pid)
@@ -229,8 +240,7 @@ class AlgoRunner:
 
     def _retry_at(self, now_ns: int) -> int:
         self._failures += 1
-        delay = min(self._backoff_ns * 2 ** (self._failures - 1), _MAX_BACKOFF)
-        return now_ns + delay
+        return now_ns + self._retry.delay_ns(self._failures)
 
     def _view(
         self, parent: Order, now_ns: int, pauses: tuple[tuple[int, int | None], ...]
@@ -240,7 +250,7 @@ class AlgoRunner:
         for cid in parent.children:
             child = self._engine.order(cid)
             if pauses:
-                child = child.updated(ts_init=child.ts_init - paused_before(pauses, child.ts_init))
+                child = child.in_schedule_time(paused_before(pauses, child.ts_init))
             children.append(child)
         return ParentView.of(self._intent, parent, children, now_ns - paused_before(pauses, now_ns))
 
@@ -364,6 +374,7 @@ def runner_for(
     *,
     sleeper: Sleeper,
     market: MarketData | None,
+    retry: RetryPolicy | None = None,
 ) -> AlgoRunner:
     """The runner for an algorithmic ``parent`` of ``intent`` (scheduler picked by
     ``intent.algo``). The engine calls it on submit and, after a restart, for every open algo
@@ -380,5 +391,11 @@ def runner_for(
             f"(volume profile, liquidity or traded volume) and the engine has none"
         )
     return AlgoRunner(
-        engine, parent.order_id, scheduler=scheduler, sleeper=sleeper, market=market, intent=intent
+        engine,
+        parent.order_id,
+        scheduler=scheduler,
+        sleeper=sleeper,
+        market=market,
+        intent=intent,
+        retry=retry,
     )

@@ -1,119 +1,81 @@
-"""The OMS engine: intents → risk gate → child orders → venues, every step an event.
+"""The OMS engine's command surface: intents → risk gate → child orders → venues.
 
-Lifecycle: :meth:`Engine.start` replays the event log into :class:`Projections`, then reconciles
+Lifecycle: :meth:`Engine.start` replays the event log into the projections, then reconciles
 every venue (orders whose send was in flight, open orders, fills we missed). Only then does it
 accept intents; if a venue cannot be reconciled the engine refuses to trade and says why
 (:attr:`Engine.refusal`).
 
-Write-ahead: the events describing a send (order accepted, child created, submitted) are
-appended *before* the venue is called, with a client order id reserved in the store for life.
-If the answer never comes (timeout, lost response, crash) the child stays ``IN_FLIGHT`` — never
-failed — and the venue is marked for reconciliation: new intents for it wait until
-reconciliation proves what happened. Nothing is ever re-sent blindly.
+:class:`Engine` is what users call. Every public command validates its input before anything is
+opened or sent, takes the lock of the venue it uses and runs the risk gate; the work is done by
+the modules beside it:
 
-Every change is applied to the projections and appended to the store inside one projection
-transaction: if either fails, neither happens.
+- :mod:`~oms_chain.engine.journal`: every change is an event, applied to the projections and
+  appended to the store in one transaction (or neither), then fanned out to subscribers;
+- :mod:`~oms_chain.engine.placement`: write-ahead place / cancel / amend at a venue (a child is
+  recorded before it is sent; an unanswered send stays ``IN_FLIGHT``, never failed, and is
+  never re-sent blindly);
+- :mod:`~oms_chain.engine.translator`: venue reports → events (pure);
+- :mod:`~oms_chain.engine.venue_sync` and :mod:`~oms_chain.engine.reconciler`: report pumps,
+  per-venue locks, reconciliation on demand, before use and in the background (absence is not
+  proof until a venue's receive window has closed);
+- :mod:`~oms_chain.engine.runners`, :mod:`~oms_chain.engine.algo_runner`,
+  :mod:`~oms_chain.engine.split_runner`: the parents worked in the background, on one
+  :mod:`~oms_chain.engine.retry` policy.
 
-Absence is not proof: at a venue with a receive window
-(:class:`~oms_chain.venues.base.BoundedAcceptance`, e.g. ccxt's ``recvWindow``), a child the venue
-does not show stays in flight until its request can no longer be accepted (the latest moment it can
-have been signed + the window + a clock-skew margin). Ambiguity is resolved actively: the
-:class:`~oms_chain.engine.reconciler.Reconciler` reconciles such venues in the background with
-backoff, and exactly when a window closes. Late fills (after a cancel, an expiry or a failure) are
-recorded on the ended child; a parent taken past its intent raises
-:class:`~oms_chain.model.events.RiskAlertRaised`. Split rounds back off and retry on retryable
-errors (:mod:`oms_chain.engine.retry`); only final errors end an order.
-
-This module is over 600 lines: it is the command surface and its write-ahead bookkeeping, to be
-split into modules by issue 12.
+The command surface is one object written in three modules: this one (lifecycle, queries,
+submit, the kill switch, reconcile), :mod:`~oms_chain.engine.orders` (cancel, amend) and
+:mod:`~oms_chain.engine.parents` (the commands of algorithmic and split parents:
+``spawn_child``, ``spawn_routed``, ``pause``, ``resume``, ``stop_algo``, …), on the shared
+:class:`~oms_chain.engine._base.EngineBase`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import replace
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from oms_chain.engine._checks import check_amount, check_id, check_int, check_text
+from oms_chain.engine._checks import check_amount, check_id, check_text
 from oms_chain.engine.config import EngineConfig
-from oms_chain.engine.eventlog import EventLog, SnapshotLog
-from oms_chain.engine.reconciler import Reconciler
+from oms_chain.engine.eventlog import EventLog
+from oms_chain.engine.journal import ENGINE_STREAM, SNAPSHOT_NAME, Journal
+from oms_chain.engine.orders import OrderCommands
+from oms_chain.engine.parents import ParentCommands
+from oms_chain.engine.placement import Placement
 from oms_chain.engine.reference import ReferencePrice, ReferencePrices
-from oms_chain.engine.retry import RetryPolicy, is_retryable
+from oms_chain.engine.retry import RetryPolicy
+from oms_chain.engine.runners import Runners
 from oms_chain.engine.split import Splitter
+from oms_chain.engine.venue_sync import VenueSync
 from oms_chain.model.clock import Clock
 from oms_chain.model.errors import (
     EngineNotReady,
     InvalidInput,
     InvalidIntent,
     ReconciliationFailed,
-    VenueRejected,
-    VenueTimeout,
-    VenueUnavailable,
 )
 from oms_chain.model.events import (
-    AlgoStateChanged,
-    ChildOrderCreated,
     Event,
-    FillRecorded,
-    FillReversed,
-    OrderAccepted,
-    OrderAcknowledged,
-    OrderAmended,
-    OrderCancelled,
-    OrderCancelRequested,
-    OrderExpired,
-    OrderFailed,
-    OrderInitialized,
     OrderOutcomeUnknown,
-    OrderRejected,
-    OrderSubmitted,
-    RiskAlertRaised,
-    SettlementUpdated,
     TradingStateChanged,
-    VenueReconciled,
-    VenueReconciliationFailed,
-    event_from_payload,
 )
-from oms_chain.model.fills import Fill
 from oms_chain.model.ids import (
     AccountId,
-    EventId,
     InstrumentId,
     OrderId,
     VenueId,
-    child_order_id,
-    client_order_id,
     parent_order_id,
 )
-from oms_chain.model.intent import Intent, Side
-from oms_chain.model.orders import (
-    LATE_FILL_STATUSES,
-    Order,
-    OrderStatus,
-    SettlementState,
-    SettlementStatus,
-)
+from oms_chain.model.intent import Intent
+from oms_chain.model.orders import Order, OrderStatus
 from oms_chain.model.positions import Portfolio, Position
 from oms_chain.risk.limits import RiskGate, RiskView, TradingState
-from oms_chain.store.errors import DuplicateClientOrderId, StoreUnavailable
-from oms_chain.store.events import NewEvent
 from oms_chain.store.integrity import check_restart_state
 from oms_chain.store.projections import Projections
 from oms_chain.venues.base import (
-    AmendOrder,
-    BoundedAcceptance,
-    FillReport,
-    OrderStatusReport,
-    PlaceOrder,
-    SendBudget,
     Venue,
-    VenueOrderStatus,
     VenueReport,
 )
 
@@ -121,113 +83,9 @@ __all__ = ["ENGINE_STREAM", "SNAPSHOT_NAME", "Engine", "EnginePhase"]
 
 log = logging.getLogger(__name__)
 
-#: Stream of engine-wide events (trading state, reconciliation outcomes).
-ENGINE_STREAM = "engine"
-#: Name under which the engine saves its projection snapshot in the store.
-SNAPSHOT_NAME = "engine-projections"
 
-_S = OrderStatus
-_UNSETTLED = (_S.SENDING, _S.IN_FLIGHT)
-_CLOSE = object()
-_T = SettlementStatus
-_MINED = (_T.INCLUDED, _T.CONFIRMED)
-_SETTLED = (_T.FINAL, _T.DROPPED, _T.REPLACED)
+_UNSETTLED = (OrderStatus.SENDING, OrderStatus.IN_FLIGHT)
 _NS = 1_000_000_000
-#: Highest child sequence number (a schedule of a million slices is a bug, not a plan).
-_MAX_SEQ = 1_000_000
-#: Reason prefix of a child whose request provably never left (VenueUnavailable): retryable.
-_NOT_SENT = "not sent: "
-#: How long after a child ended its venue is still asked for late fills (venues with a
-#: receive window; at least the window itself).
-_LATE_FILL_HORIZON_NS = 60 * _NS
-
-
-def _clip_limit(side: Side, limit: Decimal | None, bound: Decimal | None) -> Decimal | None:
-    """``limit`` made no worse than ``bound`` (a sell never below it, a buy never above)."""
-    if bound is None:
-        return limit
-    if limit is None:
-        return bound
-    return max(limit, bound) if side is Side.SELL else min(limit, bound)
-
-
-def _same(a: SettlementState, b: SettlementState) -> bool:
-    return (a.tx_hash, a.status, a.confirmations, a.block_number) == (
-        b.tx_hash,
-        b.status,
-        b.confirmations,
-        b.block_number,
-    )
-
-
-def _settlement_moves(
-    current: SettlementState | None, reported: SettlementState
-) -> list[SettlementState]:
-    """The legal settlement moves from ``current`` to what a venue ``reported`` (which may skip
-    steps we missed: a report seen after a restart can say ``confirmed(4)`` of a transaction we
-    last saw ``submitted``, or ``included`` in another block than the one we recorded).
-
-    Stale reports (fewer confirmations, a settled transaction) give no moves.
-
-    Raises:
-        IllegalTransition: the report contradicts the settlement table.
-    """
-    out: list[SettlementState] = []
-    cur = current
-    if cur is None:
-        cur = SettlementState(tx_hash=reported.tx_hash)
-        out.append(cur)
-    if _same(cur, reported) or cur.status in _SETTLED:
-        return out
-    new = reported.status
-    if new is _T.REORGED and cur.status in (_T.SUBMITTED, _T.REORGED):
-        return out  # never seen mined (or already reorged): still pending, nothing to move
-    if cur.status in _MINED and new is not _T.REORGED:
-        moved_block = new in (*_MINED, _T.FINAL) and reported.block_number != cur.block_number
-        if new not in (*_MINED, _T.FINAL) or moved_block:
-            cur = cur.advance(_T.REORGED)
-            out.append(cur)
-    if cur.status in (_T.SUBMITTED, _T.REORGED) and new in (_T.CONFIRMED, _T.FINAL):
-        cur = cur.advance(_T.INCLUDED, block_number=reported.block_number, tx_hash=reported.tx_hash)
-        out.append(cur)
-    if cur.status is _T.REORGED and new is _T.REORGED:
-        return out
-    if cur.status is _T.INCLUDED and new is _T.INCLUDED:
-        return out
-    if (
-        cur.status is _T.CONFIRMED
-        and new is _T.CONFIRMED
-        and reported.confirmations <= cur.confirmations
-    ):
-        return out
-    if cur.status is _T.CONFIRMED and new is _T.INCLUDED:
-        return out
-    out.append(
-        cur.advance(
-            new,
-            confirmations=reported.confirmations,
-            block_number=reported.block_number,
-            tx_hash=reported.tx_hash,
-        )
-    )
-    return out
-
-
-def _not_sent(order: Order) -> bool:
-    """A child that failed because its request provably never left (retryable)."""
-    return order.status is _S.FAILED and (order.reason or "").startswith(_NOT_SENT)
-
-
-def _passing(exc: BaseException) -> bool:
-    """An error a split round waits out: retryable, or a venue under reconciliation (the
-    background reconciler is settling it; the order itself did nothing wrong)."""
-    return is_retryable(exc) or isinstance(exc, ReconciliationFailed)
-
-
-class _RetryLater(str):
-    """Why a split round could not go on *now* (retryable errors only)."""
-
-    __slots__ = ()
 
 
 class EnginePhase(Enum):
@@ -266,7 +124,7 @@ class _View:
         return self._engine._proj.daily_pnl.get((day, currency), Decimal(0))
 
 
-class Engine:
+class Engine(OrderCommands, ParentCommands):
     """Order management engine.
 
     Args:
@@ -288,8 +146,9 @@ class Engine:
             none (a process that only queries, cancels or trades its own new intents), or the
             ids of those this process takes over (``oms order --resume ID``). Parents not
             taken over stay as they are in the store for their owner.
-        retry: backoff for background reconciliation and for split rounds that hit a
-            retryable error (default :class:`~oms_chain.engine.retry.RetryPolicy`).
+        retry: one backoff for background reconciliation, split rounds that hit a retryable
+            error and algorithm runners whose engine call failed (default
+            :class:`~oms_chain.engine.retry.RetryPolicy`: 0.25 s doubling to 5 s).
         reference_max_age_s: how long a learned reference price may be used before it is
             refreshed (and, if it cannot be, withheld from the risk gate). See
             :mod:`oms_chain.engine.reference`.
@@ -324,10 +183,13 @@ class Engine:
         self._risk = risk
         self._clock = clock
         self._config = config or EngineConfig()
-        self._proj = Projections()
-        self._versions: dict[str, int] = {}
-        self._locks: dict[VenueId, asyncio.Lock] = {}
-        self._needs_reconcile: set[VenueId] = set()
+        self._journal = Journal(
+            store,
+            now_ns=clock.now_ns,
+            snapshot_every=self._config.snapshot_every,
+            on_committed=self._committed,
+            on_store_lost=self._store_lost,
+        )
         if (
             isinstance(reference_max_age_s, bool)
             or not isinstance(reference_max_age_s, int | float)
@@ -341,38 +203,52 @@ class Engine:
             max_age_ns=int(reference_max_age_s * 1_000_000_000),
             timeout_s=(config or EngineConfig()).send_timeout_s,
         )
-        self._subscribers: list[asyncio.Queue[Any]] = []
-        self._pumps: list[asyncio.Task[None]] = []
         self._phase = EnginePhase.CREATED
         self._refusal: str | None = None
         self._view = _View(self)
         self._report_errors: list[str] = []
-        self._snapshot_position = 0
         self._sleeper = sleeper
         self._market_data = market_data
         self._splitter = splitter
-        self._runners: dict[OrderId, asyncio.Task[Any]] = {}
-        #: Open parents found at start that another process owns (never worked here).
-        self._foreign: set[OrderId] = set()
         self._retry = retry or RetryPolicy()
-        self._reconciler = Reconciler(
-            reconcile=self._background_reconcile,
-            wanted=self._reconcile_wanted,
+        self._runs = Runners(
+            self,
+            journal=self._journal,
+            venues=self._venues,
+            splitter=splitter,
+            retry=self._retry,
+            sleeper=self._sleeper_now,
+            market_data=market_data,
+            config=lambda: self._config,
             now_ns=clock.now_ns,
-            sleep_until=lambda ts: self._sleeper_now().sleep_until(ts),
-            policy=self._retry,
         )
-        self._alerted: dict[OrderId, Decimal] = {}
-        self._sending: set[OrderId] = set()
-        self._stopping = False
-        #: Parent id -> pause intervals ``(start_ns, end_ns or None while paused)``.
-        self._pauses: dict[OrderId, list[tuple[int, int | None]]] = {}
-        self._started_ns = 0
-        #: Alerts raised (overfills), newest last, for operators and tests.
-        self.alerts: list[str] = []
+        sending: set[OrderId] = set()
+        self._sync = VenueSync(
+            journal=self._journal,
+            venues=self._venues,
+            config=self._config,
+            now_ns=clock.now_ns,
+            sending=sending,
+            retry=self._retry,
+            sleeper=self._sleeper_now,
+            ready=lambda: self._phase is EnginePhase.READY,
+            reconcile_in_background=self._background_reconcile,
+            on_fill_reversed=self._revive,
+        )
+        self._placement = Placement(
+            journal=self._journal,
+            store=store,
+            venues=self._venues,
+            config=self._config,
+            now_ns=clock.now_ns,
+            lock=self._sync.lock,
+            want_reconcile=self._sync.want,
+            reconcile_locked=self._sync.reconcile_locked,
+            translate=self._sync.translate,
+            sending=sending,
+        )
         #: Events folded at start after the snapshot (restart cost).
         self.replayed_at_start = 0
-        self.last_position = 0
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -405,44 +281,28 @@ class Engine:
             projections_snapshot=SNAPSHOT_NAME,
             rederive_projections=self._config.rederive_snapshot,
         )
-        self._started_ns = self._clock.now_ns()
-        self._load_snapshot()
+        self._sync.started_ns = self._clock.now_ns()
+        self._journal.load_snapshot()
         self.replayed_at_start = self.replay()
         self._phase = EnginePhase.RECONCILING
         failures: list[str] = []
         for vid in self._venues:
-            self._needs_reconcile.add(vid)
+            self._sync.needs.add(vid)
             try:
-                async with self._lock(vid):
-                    await self._reconcile_locked(vid)
+                async with self._sync.lock(vid):
+                    await self._sync.reconcile_locked(vid)
             except Exception as exc:
                 failures.append(f"venue {vid!r}: {exc}")
-        for vid, venue in self._venues.items():
-            self._pumps.append(asyncio.create_task(self._pump(vid, venue), name=f"pump-{vid}"))
+        self._sync.start_pumps()
         if failures:
             self._phase = EnginePhase.REFUSED
             self._refusal = "reconciliation failed, not trading: " + "; ".join(failures)
             log.error("%s", self._refusal)
             raise ReconciliationFailed(self._refusal)
         self._phase = EnginePhase.READY
-        if self._reconcile_wanted():  # sends still in their receive window: settle them
-            self._reconciler.poke()
-        for order in list(self._proj.orders.values()):
-            if not self._works_on(order.order_id):
-                if order.parent_id is None and order.is_open:
-                    self._foreign.add(order.order_id)
-                continue
-            if order.parent_id is None and order.is_open and self._is_algo(order):
-                try:
-                    self._start_runner(order)
-                except Exception as exc:
-                    log.error("algorithm of %s not resumed: %s", order.order_id, exc)
-            elif (
-                order.parent_id is None
-                and order.is_open
-                and order.order_id in (self._proj.algo_states)
-            ):
-                self._start_split(order.order_id)
+        if self._sync.wanted():  # sends still in their receive window: settle them
+            self._sync.reconciler.poke()
+        self._runs.resume(list(self._proj.orders.values()), self._works_on)
 
     def _works_on(self, parent_id: OrderId) -> bool:
         """Whether this engine works parent ``parent_id`` found in the store at start."""
@@ -450,62 +310,35 @@ class Engine:
             return self._resume_parents
         return parent_id in self._resume_parents
 
-    def _load_snapshot(self) -> None:
-        if not isinstance(self._store, SnapshotLog) or self.last_position:
-            return
-        found = self._store.load_snapshot(SNAPSHOT_NAME)
-        if found is None:
-            return
-        position, state = found
-        try:
-            self._proj = Projections.from_snapshot(state)
-        except InvalidInput as exc:
-            log.warning("ignoring projection snapshot, replaying everything: %s", exc)
-            return
-        self.last_position = self._snapshot_position = position
-
     def save_snapshot(self) -> bool:
         """Save the projections at the current position (if the store keeps snapshots)."""
-        if not isinstance(self._store, SnapshotLog):
-            return False
-        self._store.save_snapshot(SNAPSHOT_NAME, self.last_position, self._proj.to_snapshot())
-        self._snapshot_position = self.last_position
-        return True
+        return self._journal.save_snapshot()
 
     def replay(self) -> int:
         """Fold every stored event into the projections; return how many were applied."""
-        n = 0
-        for rec in self._store.read_all(self.last_position):
-            event = event_from_payload(rec.event_type, rec.version, rec.payload)
-            self._proj.apply(event)
-            self._note_pause(event)
-            self._versions[rec.stream_id] = rec.stream_version
-            self.last_position = rec.position
-            n += 1
+        n = self._journal.replay()
         st = self._proj.trading_state
         self._risk.set_trading_state(TradingState(st["state"]), st["reason"])
         return n
 
+    @property
+    def last_position(self) -> int:
+        """Position in the store of the last event folded into the projections."""
+        return self._journal.last_position
+
+    @property
+    def alerts(self) -> list[str]:
+        """Alerts raised (overfills), newest last, for operators and tests."""
+        return self._journal.alerts
+
     async def stop(self) -> None:
         """Stop the algorithm runners, the background reconciler and the pumps, and end
         every subscription."""
-        self._stopping = True
-        await self._reconciler.stop()
-        runners = list(self._runners.values())
-        self._runners.clear()
-        for t in runners:
-            t.cancel()
-        for t in runners:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        for t in self._pumps:
-            t.cancel()
-        for t in self._pumps:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        self._pumps.clear()
-        for q in self._subscribers:
-            q.put_nowait(_CLOSE)
+        self._sync.stopping = True
+        await self._sync.reconciler.stop()
+        await self._runs.stop()
+        await self._sync.stop_pumps()
+        self._journal.close()
         self._phase = EnginePhase.STOPPED
 
     # --- queries ---------------------------------------------------------------------------
@@ -578,21 +411,7 @@ class Engine:
 
     def subscribe(self) -> AsyncIterator[Event]:
         """Async iterator over every event committed from now on (ends on :meth:`stop`)."""
-        q: asyncio.Queue[Any] = asyncio.Queue()
-        self._subscribers.append(q)
-
-        async def gen() -> AsyncIterator[Event]:
-            try:
-                while True:
-                    item = await q.get()
-                    if item is _CLOSE:
-                        return
-                    yield item
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._subscribers.remove(q)
-
-        return gen()
+        return self._journal.subscribe()
 
     # --- commands --------------------------------------------------------------------------
 
@@ -655,650 +474,22 @@ class Engine:
             return await self._submit_algo(intent)
         if self._splitter is not None and sum(v in self._venues for v in intent.venues) > 1:
             return await self._submit_split(intent)
-        async with self._lock(venue_id):
+        async with self._sync.lock(venue_id):
             existing = self._proj.intents.get(intent.intent_id)
             if existing is not None:
                 return self._proj.order(existing)
-            if venue_id in self._needs_reconcile:
-                await self._reconcile_locked(venue_id)
+            if venue_id in self._sync.needs:
+                await self._sync.reconcile_locked(venue_id)
             return await self._submit_locked(intent, venue_id)
 
-    async def cancel(self, order_id: OrderId) -> Order:
-        """Cancel a parent order (all its open children) or one child. Passes in every trading
-        state. Returns the (parent) order as it stands afterwards.
-
-        For a parent that no runner of this process works (its owner is gone, e.g. ``oms
-        cancel``), a child whose send's outcome is unknown is waited for until its venue's
-        receive window has closed and then reconciled, so the parent ends here (a child that
-        arrived late is cancelled too) instead of staying open in a store nobody works.
-
-        Raises:
-            UnknownOrder: no such order.
-            VenueTimeout: the venue did not answer; the order stays open until reconciled.
-            InvalidInput: ``order_id`` is not a string.
-        """
-        check_id("order_id", order_id)
-        if self._phase not in (EnginePhase.READY, EnginePhase.REFUSED):
-            raise EngineNotReady(f"engine is {self._phase.value}; cannot cancel yet")
-        order = self._proj.order(order_id)
-        parent = order if order.parent_id is None else self._proj.order(order.parent_id)
-        if order.is_terminal:
-            return parent
-        if (
-            order.parent_id is None
-            and self._proj.algo_states.get(order.order_id, "running") != "cancelled"
-            and (self._is_algo(order) or order.order_id in self._proj.algo_states)
-        ):
-            # An algorithm or split route: stop it first, so it sends nothing more.
-            self._commit(
-                order.order_id,
-                [
-                    AlgoStateChanged(
-                        **self._order_kw(order), state="cancelled", reason="cancelled by user"
-                    )
-                ],
-            )
-            task = self._runners.get(order.order_id)
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
-            order = parent = self._proj.order(order.order_id)
-            if order.is_terminal:
-                return order
-        targets = (
-            [order]
-            if order.parent_id is not None
-            else [c for c in self._proj.children(order) if not c.is_terminal]
-        )
-        if not targets:
-            cancelled = OrderCancelled(**self._order_kw(order), reason="cancelled before sending")
-            self._commit(order.order_id, [cancelled])
-            return self._proj.order(parent.order_id)
-        await self._cancel_at_venues(parent, targets)
-        if parent.order_id in self._foreign and await self._await_proof(parent):
-            # Proven now: children that arrived late are open at their venue; cancel them too.
-            late = [c for c in self._proj.children(parent) if not c.is_terminal]
-            if late:
-                await self._cancel_at_venues(parent, late)
-        return self._proj.order(parent.order_id)
-
-    async def _await_proof(self, parent: Order) -> bool:
-        """Wait until the receive windows of ``parent``'s children whose outcome is unknown have
-        closed, then reconcile their venues so that each is proven executed or never received.
-
-        Only for a parent no runner of this process works (its owner is gone, or another
-        process owns it): nothing else here would settle those children before this process
-        exits. Returns whether it waited."""
-        unknown = [c for c in self._proj.children(parent) if c.status in _UNSETTLED]
-        deadlines = [d for c in unknown if (d := self._acceptance_deadline(c)) is not None]
-        if not deadlines:
-            return False
-        await self._sleeper_now().sleep_until(max(deadlines))
-        for vid in sorted({c.venue for c in unknown if c.venue in self._venues}):
-            async with self._lock(vid):
-                self._want_reconcile(vid)
-                await self._reconcile_locked(vid)
-        return True
-
-    async def _cancel_at_venues(self, parent: Order, targets: Sequence[Order]) -> None:
-        """Cancel each of ``targets`` (children of ``parent``) at its venue, recording what the
-        venue answers; an unsettled child is reconciled first."""
-        for child in targets:
-            assert child.venue is not None and child.client_order_id is not None
-            async with self._lock(child.venue):
-                requested = OrderCancelRequested(**self._order_kw(child), requested_by="user")
-                self._commit(parent.order_id, [requested])
-                current = self._proj.order(child.order_id)
-                if current.status in _UNSETTLED:
-                    self._want_reconcile(child.venue)
-                    await self._reconcile_locked(child.venue)
-                    current = self._proj.order(child.order_id)
-                if current.is_terminal:
-                    continue
-                venue = self._venues[child.venue]
-                try:
-                    report = await asyncio.wait_for(
-                        venue.cancel(current.client_order_id),  # type: ignore[arg-type]
-                        self._config.send_timeout_s,
-                    )
-                except VenueRejected:
-                    self._want_reconcile(child.venue)
-                    await self._reconcile_locked(child.venue)
-                    continue
-                except Exception as exc:
-                    self._want_reconcile(child.venue)
-                    raise VenueTimeout(
-                        f"cancel of {child.order_id} on {child.venue}: no answer ({exc!r}); "
-                        f"the order stays open until reconciled"
-                    ) from exc
-                self._commit(parent.order_id, self._events_from_report(current, report))
-
-    async def amend(
-        self,
-        order_id: OrderId,
-        *,
-        quantity: Decimal | None = None,
-        limit_price: Decimal | None = None,
-    ) -> Order:
-        """Change a parent order's total quantity and/or limit price.
-
-        The parent must have exactly one open child. An increase goes through the risk gate for
-        the added quantity; a decrease always passes (even when halted).
-
-        Raises:
-            InvalidInput: nothing to change, bad values, or the order has no single open child.
-            VenueRejected: the venue refused; nothing changed.
-            VenueTimeout: no answer; the child is reconciled before the venue is used again.
-        """
-        check_id("order_id", order_id)
-        check_amount("amend quantity", quantity, optional=True)
-        check_amount("amend limit_price", limit_price, optional=True)
-        if quantity is None and limit_price is None:
-            raise InvalidInput("amend needs a new quantity and/or limit_price")
-        self._require_ready()
-        parent = self._proj.order(order_id)
-        if parent.parent_id is not None:
-            parent = self._proj.order(parent.parent_id)
-        open_kids = [c for c in self._proj.children(parent) if not c.is_terminal]
-        if len(open_kids) != 1:
-            raise InvalidInput(
-                f"order {parent.order_id} has {len(open_kids)} open child orders; amend needs one"
-            )
-        child = open_kids[0]
-        venue_id = child.venue
-        assert venue_id is not None and child.client_order_id is not None
-        new_total = parent.quantity if quantity is None else quantity
-        others_filled = parent.filled_quantity - child.filled_quantity
-        new_child_qty = new_total - others_filled
-        new_limit = child.limit_price if limit_price is None else limit_price
-        if new_child_qty < child.filled_quantity:
-            raise InvalidInput(
-                f"amend quantity {new_total} is below what is already filled "
-                f"({parent.filled_quantity})"
-            )
-        await self._refresh_reference_price(self._proj.intent_data[parent.intent_id], venue_id)
-        async with self._lock(venue_id):
-            if venue_id in self._needs_reconcile:
-                await self._reconcile_locked(venue_id)
-            child = self._proj.order(child.order_id)
-            if child.is_terminal or child.status in _UNSETTLED:
-                raise InvalidInput(f"order {child.order_id} is {child.status.value}; cannot amend")
-            added = new_total - parent.quantity
-            if added > 0 or (
-                limit_price is not None
-                and self._risk.trading_state is not TradingState.ACTIVE
-                and added >= 0
-            ):
-                intent = self._proj.intent_data[parent.intent_id]
-                probe = replace(
-                    intent,
-                    quantity=added if added > 0 else child.leaves_quantity,
-                    notional=None,
-                    limit_price=new_limit,
-                )
-                decision = self._risk.check(probe, self._view)
-                if not decision.accepted:
-                    raise InvalidInput(f"amend rejected by risk: {decision.reason}")
-            venue = self._venues[venue_id]
-            request = AmendOrder(
-                client_order_id=child.client_order_id,  # type: ignore[arg-type]
-                quantity=new_child_qty,
-                limit_price=new_limit,
-            )
-            try:
-                report = await asyncio.wait_for(venue.amend(request), self._config.send_timeout_s)
-            except VenueRejected:
-                raise
-            except Exception as exc:
-                self._want_reconcile(venue_id)
-                raise VenueTimeout(
-                    f"amend of {child.order_id} on {child.venue}: no answer ({exc!r}); "
-                    f"it will be reconciled before the venue is used again"
-                ) from exc
-            self._commit(parent.order_id, self._events_from_report(child, report, amended=True))
-        return self._proj.order(parent.order_id)
-
-    async def spawn_child(
-        self,
-        parent_id: OrderId,
-        *,
-        seq: int,
-        venue: VenueId,
-        quantity: Decimal,
-        limit_price: Decimal | None,
-    ) -> Order:
-        """Create and send child ``seq`` of an accepted parent (algorithms and split routes).
-
-        Idempotent on ``(parent_id, seq)``: if that child exists it is returned and nothing is
-        sent, so a schedule recomputed after a restart never sends a slice twice. The child is
-        recorded (write-ahead) before the venue is called; returns it as it stands afterwards.
-
-        Raises:
-            EngineNotReady: not ready, or trading is halted.
-            InvalidInput: unknown parent / venue, a child order id, a terminal parent, a
-                non-positive quantity, or more than the parent's unallocated quantity.
-        """
-        check_id("parent_id", parent_id)
-        check_int("child seq", seq, low=0, high=_MAX_SEQ)
-        check_id("venue", venue)
-        check_amount("child quantity", quantity)
-        check_amount("child limit_price", limit_price, optional=True)
-        self._require_ready()
-        parent = self._proj.order(parent_id)
-        if parent.parent_id is not None:
-            raise InvalidInput(f"order {parent_id} is a child; children hang off parents")
-        if venue not in self._venues:
-            raise InvalidInput(f"unknown venue {venue!r} (configured: {sorted(self._venues)})")
-        async with self._lock(venue):
-            parent = self._proj.order(parent_id)
-            for c in self._proj.children(parent):
-                if c.seq == seq:
-                    return c
-            if parent.is_terminal:
-                raise InvalidInput(f"order {parent_id} is {parent.status.value}; no new child")
-            if self._risk.trading_state is TradingState.HALTED:
-                raise EngineNotReady(
-                    f"trading is halted ({self._proj.trading_state['reason']}); no new child orders"
-                )
-            allocated = sum(
-                (
-                    c.filled_quantity if c.is_terminal else c.quantity
-                    for c in self._proj.children(parent)
-                ),
-                Decimal(0),
-            )
-            if allocated + quantity > parent.quantity:
-                raise InvalidInput(
-                    f"child of {quantity} would take order {parent_id} past its quantity "
-                    f"({allocated} of {parent.quantity} already allocated)"
-                )
-            if venue in self._needs_reconcile:
-                await self._reconcile_locked(venue)
-            intent = self._proj.intent_data[parent.intent_id]
-            child_id = child_order_id(parent.order_id, seq)
-            coid = client_order_id(
-                intent.intent_id, seq, prefix=self._config.client_order_id_prefix
-            )
-            try:
-                self._store.reserve_client_order_id(coid, child_id)
-            except DuplicateClientOrderId as exc:
-                raise InvalidInput(
-                    f"client order id {coid} for child {seq} of {parent_id} is held by another "
-                    f"order; use another seq"
-                ) from exc
-            self._commit(
-                parent.order_id,
-                self._child_events(
-                    (parent.order_id, parent.intent_id),
-                    seq,
-                    child_id,
-                    coid,
-                    venue,
-                    quantity,
-                    limit_price,
-                ),
-            )
-            await self._send(self._proj.order(child_id), intent)
-            return self._proj.order(child_id)
-
-    async def spawn_routed(
-        self,
-        parent_id: OrderId,
-        *,
-        seq: int,
-        quantity: Decimal,
-        limit_price: Decimal | None,
-    ) -> list[Order]:
-        """Send a slice of a parent through routing at this moment: with a splitter and several
-        configured venues, one child per leg (sequence numbers ``seq``, ``seq + 1``, …, sent
-        concurrently, each no worse than ``limit_price``); otherwise one child on the intent's
-        first configured venue. Returns the children created (or found: idempotent per seq).
-
-        Raises:
-            like :meth:`spawn_child`; InvalidInput also when no route exists.
-        """
-        check_id("parent_id", parent_id)
-        check_int("child seq", seq, low=0, high=_MAX_SEQ)
-        check_amount("slice quantity", quantity)
-        check_amount("slice limit_price", limit_price, optional=True)
-        self._require_ready()
-        parent = self._proj.order(parent_id)
-        if parent.parent_id is not None:
-            raise InvalidInput(f"order {parent_id} is a child; slices hang off parents")
-        intent = self._proj.intent_data[parent.intent_id]
-        venues = {v: self._venues[v] for v in intent.venues if v in self._venues}
-        if not venues:
-            raise InvalidInput(f"none of the venues of {parent_id} is configured")
-        existing = [c for c in self._proj.children(parent) if c.seq >= seq]
-        if existing:
-            return existing
-        if self._splitter is None or len(venues) == 1:
-            venue = next(iter(venues))
-            child = await self.spawn_child(
-                parent_id, seq=seq, venue=venue, quantity=quantity, limit_price=limit_price
-            )
-            return [child]
-        legs = await self._splitter.split(intent, quantity, venues)
-
-        def bounded(leg_limit: Decimal | None) -> Decimal | None:
-            return _clip_limit(
-                intent.side, _clip_limit(intent.side, leg_limit, limit_price), intent.limit_price
-            )
-
-        results = await asyncio.gather(
-            *(
-                self.spawn_child(
-                    parent_id,
-                    seq=seq + i,
-                    venue=leg.venue,
-                    quantity=leg.quantity,
-                    limit_price=bounded(leg.limit_price),
-                )
-                for i, leg in enumerate(legs)
-            ),
-            return_exceptions=True,
-        )
-        kids = [r for r in results if isinstance(r, Order)]
-        if not kids:
-            errors = [r for r in results if isinstance(r, BaseException)]
-            raise errors[0] if errors else InvalidInput(f"no leg of {parent_id} was sent")
-        return kids
-
-    def algo_state(self, parent_id: OrderId) -> str:
-        """``running``, ``paused`` or ``cancelled`` for an algorithmic parent order.
-
-        Raises:
-            UnknownOrder / InvalidInput: no such order, or it is not an algorithmic parent.
-        """
-        parent = self._proj.order(OrderId(check_id("parent_id", parent_id)))
-        if parent.parent_id is not None or not (
-            self._is_algo(parent) or parent_id in self._proj.algo_states
-        ):
-            raise InvalidInput(f"order {parent_id} is not an algorithmic or split parent order")
-        return self._proj.algo_states.get(parent_id, "running")
-
-    def pause(self, parent_id: OrderId, reason: str = "paused by user") -> None:
-        """Stop an algorithm from sending new children (open children stay working).
-
-        Raises:
-            InvalidInput: not an algorithmic parent (a split route cannot be paused; cancel it),
-                or a non-string id / reason.
-        """
-        check_id("parent_id", parent_id)
-        check_text("reason", reason)
-        if not self._is_algo(self._proj.order(parent_id)):
-            raise InvalidInput(
-                f"order {parent_id} is a split route, not an algorithm; it cannot be paused "
-                f"(cancel it instead)"
-            )
-        self._set_algo_state(parent_id, "paused", reason)
-
-    def resume(self, parent_id: OrderId, reason: str = "resumed by user") -> None:
-        """Let a paused algorithm go on. Its schedule clock stood still while it was paused: the
-        rest of the schedule shifts by the pause (the intent's deadline does not).
-
-        Raises:
-            InvalidInput: not an algorithmic parent, its algo is over, or a non-string id /
-                reason.
-        """
-        check_id("parent_id", parent_id)
-        check_text("reason", reason)
-        self._set_algo_state(parent_id, "running", reason)
-
-    def _set_algo_state(self, parent_id: OrderId, state: str, reason: str) -> None:
-        if self._phase not in (EnginePhase.READY, EnginePhase.REFUSED):
-            raise EngineNotReady(f"engine is {self._phase.value}")
-        current = self.algo_state(parent_id)
-        parent = self._proj.order(parent_id)
-        if current == state:
-            return
-        if current == "cancelled" or parent.is_terminal:
-            raise InvalidInput(f"order {parent_id} is {parent.status.value}; its algo is over")
-        self._commit(
-            parent_id,
-            [AlgoStateChanged(**self._order_kw(parent), state=state, reason=reason)],
-        )
-
-    async def stop_algo(self, parent_id: OrderId, reason: str) -> Order:
-        """End an algorithm: no more children; open children are cancelled; the parent ends
-        (filled if everything filled, else cancelled with ``reason``).
-
-        Raises:
-            InvalidInput: not an algorithmic or split parent, or a non-string id / reason.
-        """
-        check_text("reason", reason)
-        if self.algo_state(parent_id) != "cancelled":
-            parent = self._proj.order(parent_id)
-            if not parent.is_terminal:
-                self._commit(
-                    parent_id,
-                    [AlgoStateChanged(**self._order_kw(parent), state="cancelled", reason=reason)],
-                )
-        task = self._runners.get(parent_id)
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-        parent = self._proj.order(parent_id)
-        if any(not c.is_terminal for c in self._proj.children(parent)):
-            return await self.cancel(parent_id)
-        return parent
-
-    def _is_algo(self, parent: Order) -> bool:
-        intent = self._proj.intent_data.get(parent.intent_id)
-        return intent is not None and intent.algo != "direct"
-
-    def _start_runner(self, parent: Order) -> None:
-        from oms_chain.algos.base import ClockSleeper
-        from oms_chain.engine.algo_runner import VenueMarketData, runner_for
-
-        intent = self._proj.intent_data[parent.intent_id]
-        sleeper = self._sleeper if self._sleeper is not None else ClockSleeper(self._clock)
-        market = self._market_data or VenueMarketData(self._venues.values())
-        runner = runner_for(self, parent, intent, sleeper=sleeper, market=market)
-        self._track_task(parent.order_id, runner.run(), "algorithm")
-
-    def _track_task(self, pid: OrderId, work: Any, what: str) -> None:
-        task: asyncio.Task[Any] = asyncio.create_task(work, name=f"{what}-{pid}")
-        self._runners[pid] = task
-
-        def done(t: asyncio.Task[Any]) -> None:
-            if self._runners.get(pid) is t:
-                del self._runners[pid]
-            if not t.cancelled() and t.exception() is not None:
-                log.error("%s of %s stopped on an error: %r", what, pid, t.exception())
-
-        task.add_done_callback(done)
-
     async def _refresh_reference_price(self, intent: Intent, venue_id: VenueId) -> None:
-        """Refresh the intent's reference price if it is missing or old: the mid of the venues
-        that will not execute it (:mod:`oms_chain.engine.reference`). With no other venue
-        configured and no mid, the first configured venue's quote for the intent's size.
-        Failing that, the risk gate refuses what it cannot value or collar."""
-        now = self._clock.now_ns()
-        if not self._refs.needs_refresh(intent.instrument.id, now):
-            return
+        """Refresh the intent's reference price if missing or old, from the venues that will
+        not execute it (:meth:`~oms_chain.engine.reference.ReferencePrices.refresh_for`)."""
         split = intent.algo != "direct" or (
             self._splitter is not None and sum(v in self._venues for v in intent.venues) > 1
         )
         executing = [v for v in intent.venues if v in self._venues] if split else [venue_id]
-        found = await self._refs.refresh(intent.instrument, self._venues, executing, now_ns=now)
-        if found is not None or self._refs.get(intent.instrument.id, now) is not None:
-            return
-        if any(v not in executing for v in self._venues):
-            return  # independent venues exist but did not answer: never fall back on itself
-        size = intent.quantity or Decimal(1)
-        for vid in intent.venues:
-            venue = self._venues.get(vid)
-            if venue is None:
-                continue
-            try:
-                q = await asyncio.wait_for(
-                    venue.quote(intent.instrument, intent.side, size), self._config.send_timeout_s
-                )
-            except Exception as exc:
-                log.info("no reference price from %s for %s: %r", vid, intent.instrument, exc)
-                continue
-            if q.avg_price.is_finite() and q.avg_price > 0:
-                self._refs.learned(intent.instrument.id, q.avg_price, now_ns=now, source=vid)
-                return
-
-    async def _submit_algo(self, intent: Intent) -> Order:
-        async with self._lock(VenueId("~parents")):
-            existing = self._proj.intents.get(intent.intent_id)
-            if existing is not None:
-                return self._proj.order(existing)
-            from oms_chain.algos import needs_market, scheduler_for
-
-            scheduler = scheduler_for(intent)  # bad params: InvalidIntent, nothing written
-            if self._market_data is None and needs_market(scheduler):
-                raise InvalidIntent(
-                    f"algo {intent.algo!r} needs market volume (a volume profile or traded "
-                    f"volume); give the engine market_data, or a 'profile' param for vwap"
-                )
-            decision = self._risk.check(intent, self._view)
-            pid = parent_order_id(intent.intent_id)
-            events = self._parent_events(intent, decision, pid)
-            self._commit(pid, events)
-            parent = self._proj.order(pid)
-            if decision.accepted:
-                self._start_runner(parent)
-            return parent
-
-    # --- split execution -----------------------------------------------------------------
-
-    async def _submit_split(self, intent: Intent) -> Order:
-        """Parent + first round of routed children, sent concurrently; a background task
-        re-routes what they fail to fill and ends the parent."""
-        async with self._lock(VenueId("~parents")):
-            existing = self._proj.intents.get(intent.intent_id)
-            if existing is not None:
-                return self._proj.order(existing)
-            decision = self._risk.check(intent, self._view)
-            pid = parent_order_id(intent.intent_id)
-            events = self._parent_events(intent, decision, pid)
-            if decision.accepted:
-                venues = [v for v in intent.venues if v in self._venues]
-                events.append(
-                    AlgoStateChanged(
-                        event_id=self._eid(),
-                        ts_event=events[0].ts_event,
-                        ts_init=events[0].ts_event,
-                        correlation_id=intent.intent_id,
-                        order_id=pid,
-                        state="running",
-                        reason=f"split route over {', '.join(venues)}",
-                    )
-                )
-            self._commit(pid, events)
-            if not decision.accepted:
-                return self._proj.order(pid)
-        await self._split_round(pid)
-        self._start_split(pid)
-        return self._proj.order(pid)
-
-    def _start_split(self, pid: OrderId) -> None:
-        self._track_task(pid, self._run_split(pid), "split route")
-
-    async def _split_round(self, pid: OrderId) -> str | _RetryLater | None:
-        """Route what is left of split parent ``pid`` over its venues that have not failed it
-        finally and send the legs concurrently. Returns why it cannot go on, a
-        :class:`_RetryLater` when only retryable errors stood in the way (unavailable venue,
-        timeout: back off and route again), or ``None``."""
-        parent = self._proj.order(pid)
-        intent = self._proj.intent_data[parent.intent_id]
-        kids = self._proj.children(parent)
-        allocated = sum(
-            (k.filled_quantity if k.is_terminal else k.quantity for k in kids), Decimal(0)
-        )
-        rest = parent.quantity - allocated
-        if rest <= 0:
-            return None
-        if intent.deadline_ns is not None and self._clock.now_ns() >= intent.deadline_ns:
-            return "deadline passed"
-        failed = {
-            k.venue
-            for k in kids
-            if k.status in (_S.REJECTED, _S.FAILED) and not _not_sent(k) and not k.filled_quantity
-        }
-        venues = {
-            v: self._venues[v] for v in intent.venues if v in self._venues and v not in failed
-        }
-        if not venues:
-            last = next((k.reason for k in reversed(kids) if k.reason), "no reason given")
-            return f"no venue left to route to (last failure: {last})"
-        sent = [k for k in kids if not _not_sent(k)]
-        if sent and len(sent) >= len(intent.venues) * (1 + self._config.max_reroutes):
-            return f"re-routed {self._config.max_reroutes} times"
-        assert self._splitter is not None
-        try:
-            legs = await self._splitter.split(intent, rest, venues)
-        except Exception as exc:
-            if _passing(exc):
-                return _RetryLater(f"no route for {rest} now: {exc}")
-            return f"no route for {rest}: {exc}"
-        first_seq = max((k.seq for k in kids), default=-1) + 1
-        results = await asyncio.gather(
-            *(
-                self.spawn_child(
-                    pid,
-                    seq=first_seq + i,
-                    venue=leg.venue,
-                    quantity=leg.quantity,
-                    # whatever the splitter says, never worse than the intent's limit
-                    limit_price=_clip_limit(intent.side, leg.limit_price, intent.limit_price),
-                )
-                for i, leg in enumerate(legs)
-            ),
-            return_exceptions=True,
-        )
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors and len(errors) == len(results):
-            if all(_passing(e) for e in errors):
-                return _RetryLater(f"could not send any leg now: {errors[0]!r}")
-            return f"could not send any leg: {errors[0]!r}"
-        kids_now = self._proj.children(self._proj.order(pid))
-        new = [k for k in kids_now if k.seq >= first_seq]
-        if new and all(_not_sent(k) for k in new):
-            return _RetryLater(f"no leg left: {new[-1].reason}")
-        return None
-
-    async def _run_split(self, pid: OrderId) -> None:
-        # A plain queue, not subscribe()'s generator: a wait that times out cancels only the
-        # get(), where cancelling a generator's anext() would close the generator for good.
-        events: asyncio.Queue[Any] = asyncio.Queue()
-        self._subscribers.append(events)
-        attempts = 0
-        try:
-            while True:
-                parent = self._proj.order(pid)
-                if parent.is_terminal or self._proj.algo_states.get(pid) == "cancelled":
-                    return
-                kids = self._proj.children(parent)
-                if any(not k.is_terminal for k in kids):
-                    with contextlib.suppress(TimeoutError):
-                        if (
-                            await asyncio.wait_for(events.get(), self._config.split_poll_s)
-                            is _CLOSE
-                        ):
-                            return
-                    continue
-                if parent.filled_quantity >= parent.quantity:
-                    return
-                why = await self._split_round(pid)
-                if isinstance(why, _RetryLater):
-                    attempts += 1
-                    log.info("split %s: %s; routing again (attempt %d)", pid, why, attempts + 1)
-                    sleeper = self._sleeper_now()
-                    await sleeper.sleep_until(sleeper.now_ns() + self._retry.delay_ns(attempts))
-                    continue
-                attempts = 0
-                if why is not None:
-                    filled = self._proj.order(pid).filled_quantity
-                    await self.stop_algo(
-                        pid, f"split route ended with {filled} of {parent.quantity} filled: {why}"
-                    )
-                    return
-        finally:
-            with contextlib.suppress(ValueError):
-                self._subscribers.remove(events)
+        await self._refs.refresh_for(intent, self._venues, executing, now_ns=self._clock.now_ns())
 
     async def reconcile(self, venue_id: VenueId) -> None:
         """Reconcile one venue now (also done automatically after an ambiguous outcome).
@@ -1313,20 +504,27 @@ class Engine:
         check_id("venue_id", venue_id)
         if venue_id not in self._venues:
             raise InvalidInput(f"unknown venue {venue_id!r}")
-        async with self._lock(venue_id):
-            self._needs_reconcile.add(venue_id)
-            await self._reconcile_locked(venue_id)
+        async with self._sync.lock(venue_id):
+            self._sync.needs.add(venue_id)
+            await self._sync.reconcile_locked(venue_id)
         if (
             self._phase is EnginePhase.REFUSED
             and self._refusal is not None
             and self._refusal.startswith("reconciliation failed")
-            and not self._needs_reconcile
+            and not self._sync.needs
         ):
             log.info("all venues reconciled; engine is ready to trade")
             self._phase = EnginePhase.READY
             self._refusal = None
 
     # --- internals: submit -----------------------------------------------------------------
+
+    def _require_started(self, doing: str = "") -> None:
+        if self._phase not in (EnginePhase.READY, EnginePhase.REFUSED):
+            raise EngineNotReady(f"engine is {self._phase.value}{doing}")
+
+    def _now(self) -> int:
+        return self._clock.now_ns()
 
     def _require_ready(self) -> None:
         if self._phase is EnginePhase.READY:
@@ -1336,12 +534,6 @@ class Engine:
         raise EngineNotReady(
             f"engine is {self._phase.value}; call start() and wait for replay and reconciliation"
         )
-
-    def _want_reconcile(self, venue_id: VenueId) -> None:
-        """``venue_id`` must be reconciled before it is used again; the background reconciler
-        does it now, without waiting for the next order."""
-        self._needs_reconcile.add(venue_id)
-        self._reconciler.poke(venue_id)
 
     def _sleeper_now(self) -> Any:
         if self._sleeper is not None:
@@ -1355,141 +547,6 @@ class Engine:
             return
         await self.reconcile(venue_id)
 
-    def _reconcile_wanted(self) -> dict[VenueId, int | None]:
-        """Venues the background reconciler must look at, with the earliest time a look can
-        prove something (the close of a receive window), else ``None``."""
-        if self._phase is not EnginePhase.READY:
-            return {}
-        out: dict[VenueId, int | None] = {v: None for v in self._needs_reconcile}
-        for o in self._proj.orders.values():
-            if o.parent_id is None or o.venue is None or o.status not in _UNSETTLED:
-                continue
-            if o.venue in self._venues and self._runners_sending(o):
-                continue
-            deadline = self._acceptance_deadline(o)
-            prev = out.get(o.venue)
-            if o.venue not in out or (deadline is not None and (prev is None or deadline < prev)):
-                out[o.venue] = deadline if o.venue not in self._needs_reconcile else None
-        return out
-
-    def _runners_sending(self, order: Order) -> bool:
-        """True while ``order``'s own send is under way in this process (not yet ambiguous)."""
-        return order.order_id in self._sending
-
-    def _send_budget_s(self, venue: Venue) -> float:
-        return max(
-            self._config.send_timeout_s,
-            venue.send_timeout_s if isinstance(venue, SendBudget) else 0.0,
-        )
-
-    def _acceptance_deadline(self, order: Order) -> int | None:
-        """When an unsettled ``order``'s request can no longer be accepted by its venue (the
-        latest moment it can have been signed + the venue's window), or ``None`` when the
-        venue's "unknown" is proof at once."""
-        venue = self._venues.get(order.venue) if order.venue is not None else None
-        if venue is None or not isinstance(venue, BoundedAcceptance):
-            return None
-        if order.status is _S.IN_FLIGHT:
-            signed_by = order.ts_last  # when the send was given up: it was signed before
-        else:  # SENDING after a crash or a cancelled send: bounded by the send budget
-            signed_by = order.ts_last + int(self._send_budget_s(venue) * _NS)
-            if order.ts_last < self._started_ns:  # sent by a process that is gone
-                signed_by = min(signed_by, self._started_ns)
-        return signed_by + int(venue.acceptance_window_ns)
-
-    def _lock(self, venue_id: VenueId) -> asyncio.Lock:
-        lock = self._locks.get(venue_id)
-        if lock is None:
-            lock = self._locks[venue_id] = asyncio.Lock()
-        return lock
-
-    def _order_kw(self, order: Order, ts_event: int | None = None) -> dict[str, Any]:
-        """The fields every event about ``order`` carries; learned now, happened at ``ts_event``
-        (default: now)."""
-        now = self._clock.now_ns()
-        return {
-            "event_id": self._eid(),
-            "ts_event": now if ts_event is None else ts_event,
-            "ts_init": now,
-            "correlation_id": order.intent_id,
-            "order_id": order.order_id,
-        }
-
-    def _eid(self) -> EventId:
-        # Replaced by the stream position in _commit; a placeholder keeps constructors simple.
-        return EventId("pending")
-
-    def _parent_events(self, intent: Intent, decision: Any, pid: OrderId) -> list[Event]:
-        """The parent's first events: initialized, then accepted or rejected by risk."""
-        now = self._clock.now_ns()
-        qty = (
-            decision.quantity if decision.quantity is not None else (intent.quantity or Decimal(0))
-        )
-        init = OrderInitialized(
-            event_id=self._eid(),
-            ts_event=now,
-            ts_init=intent.ts_init,
-            correlation_id=intent.intent_id,
-            order_id=pid,
-            intent=intent,
-            quantity=qty,
-            limit_price=intent.limit_price,
-        )
-        env: dict[str, Any] = {"event_id": self._eid(), "ts_event": now, "ts_init": now}
-        if not decision.accepted:
-            return [
-                init,
-                OrderRejected(
-                    **env,
-                    correlation_id=intent.intent_id,
-                    order_id=pid,
-                    reason=decision.reason,
-                    source="risk",
-                ),
-            ]
-        return [
-            init,
-            OrderAccepted(
-                **env,
-                correlation_id=intent.intent_id,
-                order_id=pid,
-                checks=tuple(str(c) for c in decision.checks),
-            ),
-        ]
-
-    def _child_events(
-        self,
-        parent: tuple[OrderId, Any],
-        seq: int,
-        child_id: OrderId,
-        coid: Any,
-        venue_id: VenueId,
-        quantity: Decimal,
-        limit_price: Decimal | None,
-    ) -> list[Event]:
-        """A child's write-ahead events: created, then submitted (before the venue is called).
-        ``parent`` is ``(parent order id, intent id)``."""
-        now = self._clock.now_ns()
-        env: dict[str, Any] = {
-            "event_id": self._eid(),
-            "ts_event": now,
-            "ts_init": now,
-            "correlation_id": parent[1],
-            "order_id": child_id,
-        }
-        return [
-            ChildOrderCreated(
-                **env,
-                parent_id=parent[0],
-                seq=seq,
-                client_order_id=coid,
-                venue=venue_id,
-                quantity=quantity,
-                limit_price=limit_price,
-            ),
-            OrderSubmitted(**env, client_order_id=coid, venue=venue_id),
-        ]
-
     async def _submit_locked(self, intent: Intent, venue_id: VenueId) -> Order:
         decision = self._risk.check(intent, self._view)
         pid = parent_order_id(intent.intent_id)
@@ -1497,484 +554,27 @@ class Engine:
         if not decision.accepted:
             self._commit(pid, events)
             return self._proj.order(pid)
-        seq = 0
-        child_id = child_order_id(pid, seq)
-        coid = client_order_id(intent.intent_id, seq, prefix=self._config.client_order_id_prefix)
-        while True:
-            try:
-                self._store.reserve_client_order_id(coid, child_id)
-                break
-            except DuplicateClientOrderId:
-                # Held by another order: a different intent hashed to it (or was reserved by a
-                # crashed process under another id). Never reuse; take the next sequence.
-                seq += 1
-                child_id = child_order_id(pid, seq)
-                coid = client_order_id(
-                    intent.intent_id, seq, prefix=self._config.client_order_id_prefix
-                )
-        qty = events[0].quantity  # type: ignore[attr-defined]
-        children = self._child_events(
-            (pid, intent.intent_id), seq, child_id, coid, venue_id, qty, intent.limit_price
-        )
-        self._commit(pid, events + children)
-        await self._send(self._proj.order(child_id), intent)
+        await self._placement.open_direct(intent, venue_id, pid, events)
         return self._proj.order(pid)
-
-    async def _send(self, child: Order, intent: Intent) -> None:
-        assert child.venue is not None and child.client_order_id is not None
-        venue = self._venues[child.venue]
-        request = PlaceOrder(
-            client_order_id=child.client_order_id,
-            instrument=child.instrument,
-            side=child.side,
-            quantity=child.quantity,
-            limit_price=child.limit_price,
-            max_slippage_bps=intent.max_slippage_bps,
-            deadline_ns=intent.deadline_ns,
-        )
-        pid = child.parent_id or child.order_id
-        # A venue may need longer than the engine's default (an on-chain venue waits for an
-        # approval or a wrap to be mined before it sends the swap).
-        budget = self._send_budget_s(venue)
-        self._sending.add(child.order_id)
-        try:
-            report = await asyncio.wait_for(venue.place(request), budget)
-        except asyncio.CancelledError:
-            # Stopped mid-send (engine stop, task cancelled): the child stays SENDING and the
-            # venue is reconciled before it is used again.
-            self._want_reconcile(child.venue)
-            raise
-        except VenueRejected as exc:
-            self._commit(
-                pid, [OrderRejected(**self._order_kw(child), reason=str(exc), source="venue")]
-            )
-            return
-        except VenueUnavailable as exc:
-            failed = OrderFailed(
-                **self._order_kw(child), reason=f"{_NOT_SENT}{exc}", retryable=True
-            )
-            self._commit(pid, [failed])
-            return
-        except Exception as exc:
-            self._want_reconcile(child.venue)
-            log.warning("send of %s to %s ambiguous: %r", child.order_id, child.venue, exc)
-            unknown = OrderOutcomeUnknown(
-                **self._order_kw(child), reason=f"outcome unknown: {exc!r}"
-            )
-            self._commit(pid, [unknown])
-            return
-        finally:
-            self._sending.discard(child.order_id)
-        self._commit(pid, self._events_from_report(child, report))
 
     # --- internals: reports and reconciliation ---------------------------------------------
 
-    def _events_from_report(
-        self, order: Order, report: OrderStatusReport, *, amended: bool = False
-    ) -> list[Event]:
-        """Events that bring ``order`` to the state the venue reports (idempotent).
-
-        ``amended``: the report answers our :meth:`amend`. Otherwise a limit price the venue
-        reports for an order we sent without one (a market order it bounded by the slippage,
-        e.g. an IOC limit at the touch) is not an amendment: recording it as one would resize
-        a split or algo parent to the children allocated so far.
-        """
-        out: list[Event] = []
-        changed = report.quantity != order.quantity or (
-            report.limit_price != order.limit_price and (amended or order.limit_price is not None)
-        )
-        if changed and not order.is_terminal and report.quantity >= order.filled_quantity:
-            out.append(
-                OrderAmended(
-                    **self._order_kw(order, report.ts_event),
-                    quantity=report.quantity,
-                    limit_price=report.limit_price,
-                )
-            )
-        if order.venue_order_id is None and not order.is_terminal:
-            out.append(
-                OrderAcknowledged(
-                    **self._order_kw(order, report.ts_event), venue_order_id=report.venue_order_id
-                )
-            )
-        reversed_any = False
-        if report.settlement is not None:
-            out.extend(
-                SettlementUpdated(**self._order_kw(order, report.ts_event), settlement=st)
-                for st in _settlement_moves(order.settlement, report.settlement)
-            )
-            final = order.settlement is not None and order.settlement.status is _T.FINAL
-            if order.filled_quantity and not final:
-                canonical = {
-                    Fill.key_for(f.venue, f.trade_id, f.client_order_id) for f in report.fills
-                }
-                for key, f in list(self._proj.fills.items()):
-                    if f.order_id == order.order_id and key not in canonical:
-                        reversed_any = True
-                        out.append(
-                            FillReversed(
-                                **self._order_kw(order, report.ts_event),
-                                fill_key=key,
-                                reason=f"not on the canonical chain any more "
-                                f"(settlement {report.settlement.status.value})",
-                            )
-                        )
-        new_fills = self._fill_events(order, report.fills)
-        out.extend(new_fills)
-        terminal = self._proj.order(order.order_id).is_terminal and not reversed_any
-        reason = report.reason or f"venue reports {report.status.value}"
-        backed = order.filled_quantity + sum(
-            (e.fill.quantity for e in new_fills if isinstance(e, FillRecorded)), Decimal(0)
-        )
-        if (
-            not terminal
-            and report.settlement is None
-            and report.status.is_terminal
-            and report.filled_quantity > backed
-            and order.venue is not None
-        ):
-            # The venue ended it with more filled than the fills we hold (a cancel crossed a
-            # fill whose trade is not reported yet). Ending it now would let a schedule send
-            # the missing part again: it stays open until reconciliation brings the fills.
-            self._want_reconcile(order.venue)
-            return out
-        if not terminal:
-            kw = self._order_kw(order, report.ts_event)
-            if report.status is VenueOrderStatus.CANCELLED:
-                out.append(OrderCancelled(reason=reason, **kw))
-            elif report.status is VenueOrderStatus.EXPIRED:
-                out.append(OrderExpired(reason=reason, **kw))
-            elif report.status is VenueOrderStatus.REJECTED:
-                if order.status in _UNSETTLED:
-                    out.append(OrderRejected(reason=reason, source="venue", **kw))
-                else:
-                    out.append(OrderFailed(reason=reason, **kw))
-        return out
-
-    def _fill_events(self, order: Order, fills: Sequence[FillReport]) -> list[Event]:
-        now = self._clock.now_ns()
-        out: list[Event] = []
-        for f in fills:
-            if Fill.key_for(f.venue, f.trade_id, f.client_order_id) in self._proj.fills:
-                continue
-            fill = Fill(
-                trade_id=f.trade_id,
-                order_id=order.order_id,
-                client_order_id=f.client_order_id,
-                venue=f.venue,
-                account=order.account,
-                instrument_id=order.instrument.id,
-                side=order.side,
-                quantity=f.quantity,
-                price=f.price,
-                fee=f.fee,
-                fee_currency=f.fee_currency,
-                ts_event=f.ts_event,
-            )
-            out.append(
-                FillRecorded(
-                    event_id=self._eid(),
-                    ts_event=f.ts_event,
-                    ts_init=now,
-                    correlation_id=order.intent_id,
-                    fill=fill,
-                )
-            )
-        return out
-
-    async def _reconcile_locked(self, venue_id: VenueId) -> None:
-        """Reconcile ``venue_id``; caller holds its lock. Records the outcome as an event."""
-        venue = self._venues[venue_id]
-        now = self._clock.now_ns()
-        bounded = isinstance(venue, BoundedAcceptance)
-        # Open children, on-chain children whose transaction is not settled yet (a filled
-        # swap can still be reorged out) and, at venues with a receive window, children that
-        # ended lately without filling completely (a fill may have crossed their end).
-        horizon = 0
-        if isinstance(venue, BoundedAcceptance):
-            horizon = max(_LATE_FILL_HORIZON_NS, int(venue.acceptance_window_ns))
-        ours = [
-            o
-            for o in self._proj.orders.values()
-            if o.venue == venue_id
-            and o.parent_id is not None
-            and (
-                not o.is_terminal
-                or (o.settlement is not None and o.settlement.status not in _SETTLED)
-                or self._recently_ended(o, now, horizon)
-            )
-        ]
-        coids = [o.client_order_id for o in ours if o.client_order_id is not None]
-        try:
-            report = await asyncio.wait_for(
-                venue.reconcile(coids), self._config.reconcile_timeout_s
-            )
-            if self._stopping:  # stop() cancelled us and wait_for swallowed it: record nothing
-                raise asyncio.CancelledError
-            by_coid = {r.client_order_id: r for r in report.orders}
-            unknown = set(report.unknown)
-            per_stream: dict[OrderId, list[Event]] = {}
-            recovered = 0
-            problems: list[str] = []
-            for o in ours:
-                coid = o.client_order_id
-                assert coid is not None
-                stream = o.parent_id or o.order_id
-                r = by_coid.get(coid)
-                if r is not None:
-                    evs = self._events_from_report(o, r)
-                    new_fills = [e.fill for e in evs if isinstance(e, FillRecorded)]
-                    recovered += len(new_fills)
-                    backed = o.filled_quantity + sum((f.quantity for f in new_fills), Decimal(0))
-                    if r.filled_quantity > backed:
-                        problems.append(
-                            f"venue reports {r.filled_quantity} filled for order {coid} but only "
-                            f"{backed} is backed by fills it reported; not trading on "
-                            f"{venue_id} until the fills are accounted for"
-                        )
-                    per_stream.setdefault(stream, []).extend(evs)
-                elif o.is_terminal:
-                    pass  # ended lately and not (or no longer) shown: nothing came late
-                elif coid in unknown and o.status in _UNSETTLED and self._may_still_arrive(o):
-                    log.info(
-                        "venue %s does not show %s yet; its request may still be accepted "
-                        "until its receive window closes: it stays in flight",
-                        venue_id,
-                        coid,
-                    )
-                elif coid in unknown and o.status in _UNSETTLED:
-                    per_stream.setdefault(stream, []).append(
-                        OrderFailed(
-                            event_id=self._eid(),
-                            ts_event=report.ts_event,
-                            ts_init=now,
-                            correlation_id=o.intent_id,
-                            order_id=o.order_id,
-                            reason=f"venue {venue_id} never received client order id {coid}"
-                            + (" within its receive window" if bounded else "")
-                            + "; proven not executed, not re-sent",
-                        )
-                    )
-                elif coid in unknown:
-                    problems.append(f"venue has no record of {o.status.value} order {coid}")
-                else:
-                    problems.append(f"venue did not report order {coid}")
-            prefix = self._config.client_order_id_prefix + "-"
-            for r in report.orders:
-                if (
-                    r.client_order_id not in self._proj.by_client_order_id
-                    and r.client_order_id.startswith(prefix)
-                ):
-                    problems.append(
-                        f"venue holds order {r.client_order_id} that is not in our event log"
-                    )
-            if problems:
-                raise ReconciliationFailed("; ".join(problems))
-            for stream, evs in per_stream.items():
-                if evs:
-                    self._commit(stream, evs)
-        except Exception as exc:
-            reason = str(exc) or repr(exc)
-            self._commit(
-                ENGINE_STREAM,
-                [
-                    VenueReconciliationFailed(
-                        event_id=self._eid(),
-                        ts_event=now,
-                        ts_init=now,
-                        venue=venue_id,
-                        reason=reason,
-                    )
-                ],
-            )
-            if isinstance(exc, ReconciliationFailed | VenueTimeout | VenueUnavailable):
-                raise
-            raise ReconciliationFailed(f"venue {venue_id}: {reason}") from exc
-        self._commit(
-            ENGINE_STREAM,
-            [
-                VenueReconciled(
-                    event_id=self._eid(),
-                    ts_event=report.ts_event,
-                    ts_init=now,
-                    venue=venue_id,
-                    orders_checked=len(ours),
-                    fills_recovered=recovered,
-                )
-            ],
-        )
-        self._needs_reconcile.discard(venue_id)
-
-    def _recently_ended(self, order: Order, now: int, horizon: int) -> bool:
-        return (
-            order.status in LATE_FILL_STATUSES
-            and order.filled_quantity < order.quantity
-            and now - order.ts_last < horizon
-            and not (order.reason or "").startswith(_NOT_SENT)
-        )
-
-    def _may_still_arrive(self, order: Order) -> bool:
-        """An unsettled ``order`` its venue does not show may still be accepted (its receive
-        window is open): absence is not proof yet."""
-        deadline = self._acceptance_deadline(order)
-        return deadline is not None and self._clock.now_ns() < deadline
-
-    async def _pump(self, venue_id: VenueId, venue: Venue) -> None:
-        async for report in venue.events():
-            try:
-                async with self._lock(venue_id):
-                    self._on_report(venue_id, report)
-            except Exception:
-                log.exception("report from %s could not be applied; will reconcile", venue_id)
-                self._want_reconcile(venue_id)
-
     def _on_report(self, venue_id: VenueId, report: VenueReport) -> None:
-        oid = self._proj.by_client_order_id.get(report.client_order_id)
-        if oid is None:
-            return
-        order = self._proj.order(oid)
-        stream = order.parent_id or order.order_id
-        if isinstance(report, FillReport):
-            evs = self._fill_events(order, [report])
-        else:
-            evs = self._events_from_report(order, report)
-        if evs:
-            self._commit(stream, evs)
-            if any(isinstance(e, FillReversed) for e in evs):
-                self._revive(OrderId(stream))
+        self._sync.on_report(venue_id, report)
 
     def _revive(self, pid: OrderId) -> None:
-        """A reorg took a fill back from a split or algo parent that had finished: its task
-        ended with it, so start it again to see the order through."""
-        parent = self._proj.order(pid)
-        if (
-            self._phase is not EnginePhase.READY
-            or parent.is_terminal
-            or pid in self._runners
-            or self._proj.algo_states.get(pid, "running") == "cancelled"
-            or pid in self._foreign
-        ):
-            return
-        if self._is_algo(parent):
-            try:
-                self._start_runner(parent)
-            except Exception as exc:
-                log.error("algorithm of %s not restarted after a reorg: %s", pid, exc)
-        elif pid in self._proj.algo_states:
-            self._start_split(pid)
+        if self._phase is EnginePhase.READY:
+            self._runs.revive(pid)
 
     def _net_position(self, account: AccountId, instrument_id: InstrumentId) -> Decimal:
         return self._proj.net_positions.get((account, instrument_id), Decimal(0))
 
     # --- internals: persistence ------------------------------------------------------------
 
-    def _commit(self, stream: str, events: Sequence[Event]) -> None:
-        """Apply ``events`` to the projections and append them to ``stream``, or neither."""
-        if not events:
-            return
-        version = self._versions.get(stream)
-        if version is None:  # not seen since the snapshot (or new): ask the store
-            version = self._store.stream_version(stream)
-        first: str | None = None
-        stamped: list[Event] = []
-        for i, e in enumerate(events, start=1):
-            eid = EventId(f"{stream}#{version + i}")
-            stamped.append(replace(e, event_id=eid, causation_id=e.causation_id or first))
-            first = first or eid
-        new = [
-            NewEvent(
-                event_id=e.event_id,
-                event_type=e.TYPE,
-                version=e.VERSION,
-                payload=e.to_payload(),
-                ts_event=e.ts_event,
-                ts_init=e.ts_init,
-                causation_id=e.causation_id,
-                correlation_id=e.correlation_id,
-            )
-            for e in stamped
-        ]
-        with self._proj.transaction():
-            self._proj.apply_all(stamped)
-            recorded = self._append(stream, new, version)
-        for e in stamped:
-            self._note_pause(e)
-            if isinstance(e, OrderOutcomeUnknown):
-                self._reconciler.poke()
-        self._versions[stream] = recorded[-1].stream_version
-        self.last_position = max(self.last_position, recorded[-1].position)
-        every = self._config.snapshot_every
-        if every and self.last_position - self._snapshot_position >= every:
-            try:
-                self.save_snapshot()
-            except Exception:
-                log.exception("could not save a projection snapshot")
-        for e in stamped:
-            for q in self._subscribers:
-                q.put_nowait(e)
-        self._check_overfill(stamped)
+    def _committed(self, events: Sequence[Event]) -> None:
+        if any(isinstance(e, OrderOutcomeUnknown) for e in events):
+            self._sync.reconciler.poke()
 
-    def _check_overfill(self, events: Sequence[Event]) -> None:
-        """Raise a :class:`RiskAlertRaised` for every parent that ``events``' fills took past
-        its quantity (a late fill of a child already replaced)."""
-        parents: set[OrderId] = set()
-        for e in events:
-            if isinstance(e, FillRecorded):
-                child = self._proj.orders.get(e.fill.order_id)
-                if child is not None and child.parent_id is not None:
-                    parents.add(child.parent_id)
-        for pid in sorted(parents):
-            parent = self._proj.order(pid)
-            over = parent.filled_quantity - parent.quantity
-            if over <= 0 or self._alerted.get(pid, Decimal(0)) >= over:
-                continue
-            self._alerted[pid] = over
-            reason = (
-                f"order {pid} filled {parent.filled_quantity}, {over} more than its intent's "
-                f"{parent.quantity} (a late fill of a child that had ended); positions show "
-                f"what the venues did — review and unwind the excess"
-            )
-            log.error("overfill: %s", reason)
-            self.alerts.append(reason)
-            self._commit(
-                pid,
-                [
-                    RiskAlertRaised(
-                        **self._order_kw(parent), kind="overfill", reason=reason, quantity=over
-                    )
-                ],
-            )
-
-    def _note_pause(self, event: Event) -> None:
-        """Keep each algo parent's pause intervals (its schedule clock stops while paused)."""
-        if not isinstance(event, AlgoStateChanged):
-            return
-        spans = self._pauses.setdefault(event.order_id, [])
-        open_span = bool(spans) and spans[-1][1] is None
-        if event.state == "paused" and not open_span:
-            spans.append((event.ts_event, None))
-        elif event.state != "paused" and open_span:
-            spans[-1] = (spans[-1][0], event.ts_event)
-
-    def algo_pauses(self, parent_id: OrderId) -> tuple[tuple[int, int | None], ...]:
-        """When algorithmic parent ``parent_id`` was paused: ``(start_ns, end_ns)`` intervals,
-        the last one ending ``None`` while it is paused now."""
-        check_id("parent_id", parent_id)
-        if parent_id not in self._pauses and self._snapshot_position:
-            # paused before the snapshot this process started from: read its stream once
-            self._pauses[parent_id] = []
-            for rec in self._store.read_all(0):
-                if rec.stream_id == parent_id and rec.event_type == AlgoStateChanged.TYPE:
-                    self._note_pause(event_from_payload(rec.event_type, rec.version, rec.payload))
-        return tuple(self._pauses.get(parent_id, ()))
-
-    def _append(self, stream: str, new: list[NewEvent], version: int) -> list[Any]:
-        for attempt in range(3):
-            try:
-                return self._store.append(stream, new, version)
-            except StoreUnavailable:
-                if attempt == 2:
-                    self._phase = EnginePhase.REFUSED
-                    self._refusal = "event store unavailable; restart to replay and reconcile"
-                    raise
-        raise AssertionError("unreachable")
+    def _store_lost(self, reason: str) -> None:
+        self._phase = EnginePhase.REFUSED
+        self._refusal = reason

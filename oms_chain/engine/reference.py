@@ -23,7 +23,7 @@ from statistics import median
 
 from oms_chain.model.ids import InstrumentId, VenueId
 from oms_chain.model.instruments import Instrument
-from oms_chain.model.intent import Side
+from oms_chain.model.intent import Intent, Side
 from oms_chain.venues.base import Venue
 
 __all__ = ["ReferencePrice", "ReferencePrices"]
@@ -127,6 +127,41 @@ class ReferencePrices:
         )
         self._prices[instrument.id] = ref
         return ref
+
+    async def refresh_for(
+        self,
+        intent: Intent,
+        venues: Mapping[VenueId, Venue],
+        executing: list[VenueId],
+        *,
+        now_ns: int,
+    ) -> None:
+        """Refresh ``intent``'s reference price if it is missing or old: the mid of the venues
+        that will not execute it (``executing``). With no other venue configured and no mid,
+        the first configured venue's quote for the intent's size. Failing that, the risk gate
+        refuses what it cannot value or collar."""
+        if not self.needs_refresh(intent.instrument.id, now_ns):
+            return
+        found = await self.refresh(intent.instrument, venues, executing, now_ns=now_ns)
+        if found is not None or self.get(intent.instrument.id, now_ns) is not None:
+            return
+        if any(v not in executing for v in venues):
+            return  # independent venues exist but did not answer: never fall back on itself
+        size = intent.quantity or Decimal(1)
+        for vid in intent.venues:
+            venue = venues.get(vid)
+            if venue is None:
+                continue
+            try:
+                q = await asyncio.wait_for(
+                    venue.quote(intent.instrument, intent.side, size), self._timeout_s
+                )
+            except Exception as exc:
+                log.info("no reference price from %s for %s: %r", vid, intent.instrument, exc)
+                continue
+            if q.avg_price.is_finite() and q.avg_price > 0:
+                self.learned(intent.instrument.id, q.avg_price, now_ns=now_ns, source=vid)
+                return
 
     async def _mid(self, venue: Venue, instrument: Instrument) -> Decimal | None:
         try:

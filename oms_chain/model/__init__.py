@@ -3,6 +3,7 @@
 No I/O, no web3, no ccxt: everything here can be constructed and tested in isolation.
 """
 
+from oms_chain.model.algo_state import ALGO_TRANSITIONS, AlgoState
 from oms_chain.model.amounts import (
     BaseUnits,
     Money,
@@ -113,23 +114,28 @@ from oms_chain.model.orders import (
     OrderStatus,
     SettlementState,
     SettlementStatus,
+    settlement_moves,
 )
 from oms_chain.model.positions import (
     Portfolio,
     Position,
     PositionKey,
 )
+from oms_chain.model.trading_state import TRADING_TRANSITIONS, TradingState
 
 __all__ = [
     "ALGOS",
+    "ALGO_TRANSITIONS",
     "CLIENT_ORDER_ID_PATTERN",
     "NATIVE_ADDRESS",
     "OPEN_STATUSES",
     "ORDER_TRANSITIONS",
     "SETTLEMENT_TRANSITIONS",
     "TERMINAL_STATUSES",
+    "TRADING_TRANSITIONS",
     "AccountId",
     "AlgoParam",
+    "AlgoState",
     "AlgoStateChanged",
     "AmountPrecisionError",
     "Asset",
@@ -192,6 +198,7 @@ __all__ = [
     "SystemClock",
     "ToolchainMissing",
     "TradeId",
+    "TradingState",
     "TradingStateChanged",
     "TxHash",
     "UnknownEventType",
@@ -213,6 +220,7 @@ __all__ = [
     "instrument_from_payload",
     "parent_order_id",
     "register_event",
+    "settlement_moves",
     "to_base_units",
     "to_decimal",
 ]

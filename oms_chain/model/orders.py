@@ -40,6 +40,7 @@ __all__ = [
     "OrderStatus",
     "SettlementState",
     "SettlementStatus",
+    "settlement_moves",
 ]
 
 
@@ -158,13 +159,81 @@ class SettlementState:
         )
 
 
+_MINED = (_T.INCLUDED, _T.CONFIRMED)
+_SETTLED = (_T.FINAL, _T.DROPPED, _T.REPLACED)
+
+
+def settlement_moves(
+    current: SettlementState | None, reported: SettlementState
+) -> list[SettlementState]:
+    """The legal settlement moves from ``current`` to what a venue ``reported`` (which may skip
+    steps we missed: a report seen after a restart can say ``confirmed(4)`` of a transaction we
+    last saw ``submitted``, or ``included`` in another block than the one we recorded).
+
+    Stale reports (fewer confirmations, a settled transaction) give no moves. Each move is one
+    edge of :data:`SETTLEMENT_TRANSITIONS` (taken through :meth:`SettlementState.advance`).
+
+    Raises:
+        IllegalTransition: the report contradicts the settlement table.
+    """
+    out: list[SettlementState] = []
+    cur = current
+    if cur is None:
+        cur = SettlementState(tx_hash=reported.tx_hash)
+        out.append(cur)
+    if _same(cur, reported) or cur.status in _SETTLED:
+        return out
+    new = reported.status
+    if new is _T.REORGED and cur.status in (_T.SUBMITTED, _T.REORGED):
+        return out  # never seen mined (or already reorged): still pending, nothing to move
+    if cur.status in _MINED and new is not _T.REORGED:
+        moved_block = new in (*_MINED, _T.FINAL) and reported.block_number != cur.block_number
+        if new not in (*_MINED, _T.FINAL) or moved_block:
+            cur = cur.advance(_T.REORGED)
+            out.append(cur)
+    if cur.status in (_T.SUBMITTED, _T.REORGED) and new in (_T.CONFIRMED, _T.FINAL):
+        cur = cur.advance(_T.INCLUDED, block_number=reported.block_number, tx_hash=reported.tx_hash)
+        out.append(cur)
+    if cur.status is _T.REORGED and new is _T.REORGED:
+        return out
+    if cur.status is _T.INCLUDED and new is _T.INCLUDED:
+        return out
+    if (
+        cur.status is _T.CONFIRMED
+        and new is _T.CONFIRMED
+        and reported.confirmations <= cur.confirmations
+    ):
+        return out
+    if cur.status is _T.CONFIRMED and new is _T.INCLUDED:
+        return out
+    out.append(
+        cur.advance(
+            new,
+            confirmations=reported.confirmations,
+            block_number=reported.block_number,
+            tx_hash=reported.tx_hash,
+        )
+    )
+    return out
+
+
+def _same(a: SettlementState, b: SettlementState) -> bool:
+    return (a.tx_hash, a.status, a.confirmations, a.block_number) == (
+        b.tx_hash,
+        b.status,
+        b.confirmations,
+        b.block_number,
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Order:
     """An order (parent: one per intent; child: one placement on one venue).
 
     ``quantity`` and ``filled_quantity`` are in the instrument's base; ``avg_fill_price`` is the
     quantity-weighted average fill price in quote per base. Immutable: every change returns a new
-    ``Order`` through :meth:`transition`, :meth:`with_fill` and friends.
+    ``Order`` through :meth:`transition`, :meth:`with_fill` and the other named moves; no
+    method rewrites the status or the filled quantity around the order table.
     """
 
     order_id: OrderId
@@ -250,8 +319,18 @@ class Order:
         moved = self.transition(to, ts=ts)
         return replace(moved, filled_quantity=filled, avg_fill_price=avg)
 
-    def without_fill(self, quantity: Decimal, price: Decimal, *, ts: int) -> Order:
+    def without_fill(
+        self,
+        quantity: Decimal,
+        price: Decimal,
+        *,
+        ts: int,
+        remaining_avg_price: Decimal | None = None,
+    ) -> Order:
         """Take back a fill of ``quantity`` at ``price`` that left the canonical chain.
+
+        ``remaining_avg_price``: the exact average price of the fills that remain (the caller
+        holds them); default: derived from the current average.
 
         The one way out of ``FILLED``: the order is working again (partially filled if other
         fills remain), as the transaction may be mined again. An order that ended cancelled,
@@ -282,6 +361,8 @@ class Order:
                 avg, to = None, OrderStatus.WORKING
         if ended:  # cancelled / expired / failed with a fill: it stays ended, with less filled
             to = self.status
+        if filled and remaining_avg_price is not None:
+            avg = remaining_avg_price
         return replace(self, status=to, filled_quantity=filled, avg_fill_price=avg, ts_last=ts)
 
     def reopened(self, to: OrderStatus, *, ts: int) -> Order:
@@ -315,11 +396,86 @@ class Order:
         return replace(self, quantity=quantity, limit_price=limit_price, ts_last=ts)
 
     def with_settlement(self, settlement: SettlementState, *, ts: int) -> Order:
-        """Attach or replace the settlement state (validated by the caller via ``advance``)."""
-        return replace(self, settlement=settlement, ts_last=ts)
+        """Move the settlement of this order's transaction to ``settlement``.
 
-    def updated(self, **changes: object) -> Order:
-        """Copy with bookkeeping fields changed (venue ids, children, reason); not the status."""
-        if "status" in changes:
-            raise IllegalTransition("use transition() to change an order's status")
-        return replace(self, **changes)  # type: ignore[arg-type]
+        The first settlement must be ``SUBMITTED``; after that the move goes through
+        :meth:`SettlementState.advance` (:data:`SETTLEMENT_TRANSITIONS`).
+
+        Raises:
+            IllegalTransition: the move is not in the settlement table.
+        """
+        if self.settlement is None:
+            if settlement.status is not SettlementStatus.SUBMITTED:
+                raise IllegalTransition(
+                    f"order {self.order_id}: settlement must start as submitted, got "
+                    f"{settlement.status.value}"
+                )
+            new = settlement
+        else:
+            new = self.settlement.advance(
+                settlement.status,
+                confirmations=settlement.confirmations,
+                block_number=settlement.block_number,
+                tx_hash=settlement.tx_hash,
+            )
+        return replace(self, settlement=new, ts_last=ts)
+
+    def acknowledged(self, venue_order_id: VenueOrderId, *, ts: int) -> Order:
+        """The venue acknowledged this child under ``venue_order_id``: a child whose send was
+        under way or in flight is working now; any other keeps its status.
+
+        Raises:
+            IllegalTransition: a parent order (parents are never at a venue).
+        """
+        if self.parent_id is None:
+            raise IllegalTransition(f"order {self.order_id} is a parent; it has no venue order")
+        moved = replace(self, venue_order_id=venue_order_id)
+        if self.status in (OrderStatus.SENDING, OrderStatus.IN_FLIGHT):
+            moved = moved.transition(OrderStatus.WORKING, ts=ts)
+        return moved
+
+    def with_child(self, child_id: OrderId) -> Order:
+        """This parent with child ``child_id`` appended to :attr:`children`.
+
+        Raises:
+            IllegalTransition: a child order, a terminal parent, or ``child_id`` already there.
+        """
+        if self.parent_id is not None:
+            raise IllegalTransition(f"order {self.order_id} is a child; children hang off parents")
+        if self.is_terminal:
+            raise IllegalTransition(f"order {self.order_id} is {self.status.value}; no child")
+        if child_id in self.children:
+            raise IllegalTransition(f"order {self.order_id} already has child {child_id}")
+        return replace(self, children=(*self.children, child_id))
+
+    def with_children_filled(self, filled: Decimal, avg_fill_price: Decimal | None) -> Order:
+        """This parent with the fill its children add up to (``filled`` base at
+        ``avg_fill_price``); the status is moved separately, along the table.
+
+        ``filled`` may exceed :attr:`quantity`: an overfill (a late fill of a child already
+        replaced) is what the venues did, so it is recorded.
+
+        Raises:
+            IllegalTransition: a child order (its fills come only through :meth:`with_fill`).
+            InvalidInput: a negative ``filled``, or an average without a fill.
+        """
+        if self.parent_id is not None:
+            raise IllegalTransition(
+                f"order {self.order_id} is a child; its fills come through with_fill()"
+            )
+        if filled < 0 or (avg_fill_price is not None) != (filled > 0):
+            raise InvalidInput(
+                f"order {self.order_id}: filled {filled} at {avg_fill_price} is not a fill"
+            )
+        return replace(self, filled_quantity=filled, avg_fill_price=avg_fill_price)
+
+    def in_schedule_time(self, shift_ns: int) -> Order:
+        """A copy created ``shift_ns`` later (an algorithm's view of a child in schedule time,
+        which stands still while the algorithm is paused). Status and fills are unchanged.
+
+        Raises:
+            InvalidInput: a negative shift.
+        """
+        if shift_ns < 0:
+            raise InvalidInput(f"order {self.order_id}: schedule shift must not be negative")
+        return replace(self, ts_init=self.ts_init - shift_ns) if shift_ns else self

@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
-from enum import Enum
 from typing import Any, Protocol
 
 from oms_chain.compliance.screening import AddressScreen, ScreeningMatch
@@ -30,6 +29,7 @@ from oms_chain.model.clock import Clock
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import AccountId, InstrumentId
 from oms_chain.model.intent import Intent
+from oms_chain.model.trading_state import TradingState
 from oms_chain.risk._checked_view import CheckedView
 
 __all__ = [
@@ -56,14 +56,6 @@ _DECIMAL_LIMITS: tuple[tuple[str, Decimal | None], ...] = (
     ("price_collar_bps", None),
     ("max_submits_per_second", Decimal(10**9)),  # one per nanosecond: the clock's resolution
 )
-
-
-class TradingState(Enum):
-    """Kill switch. ``REDUCING`` lets only position-reducing intents through; ``HALTED`` none."""
-
-    ACTIVE = "active"
-    REDUCING = "reducing"
-    HALTED = "halted"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

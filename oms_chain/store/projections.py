@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+from oms_chain.model.algo_state import AlgoState, advance_algo_state
 from oms_chain.model.amounts import ledger_context
 from oms_chain.model.errors import IllegalTransition, InvalidInput, UnknownOrder
 from oms_chain.model.events import (
@@ -57,6 +58,7 @@ from oms_chain.model.instruments import instrument_from_payload
 from oms_chain.model.intent import Intent, Side
 from oms_chain.model.orders import Order, OrderStatus, SettlementState, SettlementStatus
 from oms_chain.model.positions import Portfolio, Position, PositionKey
+from oms_chain.model.trading_state import TradingState, advance_trading_state
 
 __all__ = ["SNAPSHOT_VERSION", "Projections"]
 
@@ -86,7 +88,7 @@ class Projections:
         self.trading_state: dict[str, str] = {"state": "active", "reason": "initial state"}
         self.reconciled: dict[VenueId, str] = {}
         #: State of algorithmic parents (``running``/``paused``/``cancelled``) once changed.
-        self.algo_states: dict[OrderId, str] = {}
+        self.algo_states: dict[OrderId, AlgoState] = {}
         #: Reversed fills (reorged out) by key, with the reason; no longer in :attr:`fills`.
         self.reversed_fills: dict[str, str] = {}
         self.event_count = 0
@@ -191,7 +193,7 @@ class Projections:
             "fills": [f.to_payload() for f in self.fills.values()],
             "trading_state": dict(self.trading_state),
             "reconciled": dict(self.reconciled),
-            "algo_states": dict(self.algo_states),
+            "algo_states": {k: v.value for k, v in self.algo_states.items()},
             "reversed_fills": dict(self.reversed_fills),
         }
 
@@ -228,7 +230,9 @@ class Projections:
                     p._fold_fill_money(f, p.orders[f.order_id])
             p.trading_state = dict(state["trading_state"])
             p.reconciled = {VenueId(k): v for k, v in state["reconciled"].items()}
-            p.algo_states = {OrderId(k): v for k, v in state.get("algo_states", {}).items()}
+            p.algo_states = {
+                OrderId(k): AlgoState(v) for k, v in state.get("algo_states", {}).items()
+            }
             p.reversed_fills = dict(state.get("reversed_fills", {}))
             p.event_count = int(state["event_count"])
         except (KeyError, TypeError, ValueError) as exc:
@@ -319,17 +323,14 @@ class Projections:
         ).transition(_S.RISK_ACCEPTED, ts=e.ts_event)
         self._put(child)
         self._set(self.by_client_order_id, e.client_order_id, e.order_id)
-        self._put(parent.updated(children=(*parent.children, e.order_id)))
+        self._put(parent.with_child(e.order_id))
         self._sync_parent(child, e.ts_event)
 
     def _on_submitted(self, e: OrderSubmitted) -> None:
         self._put(self.order(e.order_id).transition(_S.SENDING, ts=e.ts_event))
 
     def _on_ack(self, e: OrderAcknowledged) -> None:
-        o = self.order(e.order_id).updated(venue_order_id=e.venue_order_id)
-        if o.status in (_S.SENDING, _S.IN_FLIGHT):
-            o = o.transition(_S.WORKING, ts=e.ts_event)
-        self._put(o)
+        self._put(self.order(e.order_id).acknowledged(e.venue_order_id, ts=e.ts_event))
 
     def _on_unknown(self, e: OrderOutcomeUnknown) -> None:
         o = self.order(e.order_id)
@@ -375,10 +376,9 @@ class Projections:
         self._discard(self.fills, e.fill_key)
         self._set(self.reversed_fills, e.fill_key, e.reason)
         rest = [g for g in self.fills.values() if g.order_id == o.order_id]
-        moved = o.without_fill(f.quantity, f.price, ts=e.ts_event)
         left = sum((g.quantity for g in rest), _ZERO)
         avg = sum((g.quantity * g.price for g in rest), _ZERO) / left if left else None
-        self._put(moved.updated(avg_fill_price=avg))
+        self._put(o.without_fill(f.quantity, f.price, ts=e.ts_event, remaining_avg_price=avg))
         self._unfold_fill_money(f, o)
         if o.parent_id is not None:
             parent = self.order(o.parent_id)
@@ -418,12 +418,10 @@ class Projections:
         o = self.order(e.order_id)
         if o.parent_id is not None:
             raise IllegalTransition(f"order {o.order_id} is a child; algo state is per parent")
-        if e.state not in ("running", "paused", "cancelled"):
-            raise IllegalTransition(f"unknown algo state {e.state!r} for {o.order_id}")
-        if self.algo_states.get(e.order_id) == "cancelled":
-            raise IllegalTransition(f"algo of {o.order_id} is cancelled; it cannot move again")
-        self._set(self.algo_states, e.order_id, e.state)
-        if e.state == "cancelled" and not o.is_terminal:
+        current = self.algo_states.get(e.order_id, AlgoState.RUNNING)
+        state = advance_algo_state(current, e.state, order=o.order_id)
+        self._set(self.algo_states, e.order_id, state)
+        if state is AlgoState.CANCELLED and not o.is_terminal:
             self._sync(o, e.ts_event, e.reason)
 
     def _on_cancel_requested(self, e: OrderCancelRequested) -> None:
@@ -463,25 +461,11 @@ class Projections:
             self._sync_parent(o, e.ts_event)
 
     def _on_settlement(self, e: SettlementUpdated) -> None:
-        o = self.order(e.order_id)
-        new = e.settlement
-        if o.settlement is None:
-            if new.status is not SettlementStatus.SUBMITTED:
-                raise IllegalTransition(
-                    f"order {o.order_id}: settlement must start as submitted, got "
-                    f"{new.status.value}"
-                )
-        else:
-            new = o.settlement.advance(
-                new.status,
-                confirmations=new.confirmations,
-                block_number=new.block_number,
-                tx_hash=new.tx_hash,
-            )
-        self._put(o.with_settlement(new, ts=e.ts_event))
+        self._put(self.order(e.order_id).with_settlement(e.settlement, ts=e.ts_event))
 
     def _on_trading_state(self, e: TradingStateChanged) -> None:
-        self._set(self.trading_state, "state", e.state)
+        current = TradingState(self.trading_state["state"])
+        self._set(self.trading_state, "state", advance_trading_state(current, e.state).value)
         self._set(self.trading_state, "reason", e.reason)
 
     def _on_reconciled(self, e: VenueReconciled) -> None:
@@ -510,7 +494,7 @@ class Projections:
         # filled > p.quantity: an overfill (a late fill of a child already replaced). It is what
         # the venues did, so it is recorded; the engine raises a RiskAlertRaised for it.
         algo = self._is_algo(p) or p.order_id in self.algo_states
-        algo_live = algo and self.algo_states.get(p.order_id, "running") != "cancelled"
+        algo_live = algo and self.algo_states.get(p.order_id) is not AlgoState.CANCELLED
         if filled >= p.quantity:
             target = _S.FILLED
         elif any(not k.is_terminal for k in kids) or algo_live:
@@ -526,7 +510,7 @@ class Projections:
                 if _S.EXPIRED in ends
                 else _S.FAILED
             )
-        p = p.updated(filled_quantity=filled, avg_fill_price=avg)
+        p = p.with_children_filled(filled, avg)
         if p.is_terminal and p.status is not _S.FILLED:
             # Ended (cancelled, expired, failed, rejected): it stays so; a late fill or a fill
             # taken back by a reorg only changes what it filled.

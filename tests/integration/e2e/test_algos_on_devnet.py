@@ -191,7 +191,9 @@ async def test_iceberg_on_the_cex_never_shows_more_than_its_display_size(
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-    assert len(seen) > 100 and max(seen) == display
+    # What the exchange showed, sampled while it worked: never more than the display size, and
+    # the display size itself at some point. (No count of samples: that is wall time.)
+    assert max(seen, default=Decimal(0)) == display
     final = rig.engine.order(parent.order_id)
     assert final.status is OrderStatus.FILLED and final.filled_quantity == 2
     kids = children(rig.engine, parent)

@@ -164,7 +164,7 @@ class FakeEngine:
         ).transition(_S.RISK_ACCEPTED, ts=now)
         child = child.transition(_S.SENDING, ts=now)
         self.orders[cid] = child
-        self.orders[parent_id] = parent.updated(children=(*parent.children, cid))
+        self.orders[parent_id] = parent.with_child(cid)
         self.recorded[seq] += 1
         self.spawn_log.append((now, seq, quantity, limit_price, venue))
         self._sync()
@@ -271,7 +271,8 @@ class FakeEngine:
         p = self.orders[self.pid]
         kids = self.children()
         filled = sum((k.filled_quantity for k in kids), Decimal(0))
-        p = p.updated(filled_quantity=filled)
+        paid = sum(((k.avg_fill_price or Decimal(0)) * k.filled_quantity for k in kids), Decimal(0))
+        p = p.with_children_filled(filled, paid / filled if filled else None)
         if filled >= p.quantity:
             target = _S.FILLED
         elif self.state == "cancelled" and all(k.is_terminal for k in kids):

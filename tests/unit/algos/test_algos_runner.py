@@ -21,6 +21,7 @@ from algo_fakes import (
 
 from oms_chain.algos import ManualSleeper, SniperScheduler, TwapScheduler, scheduler_for
 from oms_chain.engine.algo_runner import AlgoRunner, runner_for
+from oms_chain.engine.retry import RetryPolicy
 from oms_chain.model import ManualClock
 from oms_chain.model.errors import EngineNotReady
 from oms_chain.model.ids import OrderId, VenueId
@@ -149,7 +150,7 @@ async def test_runner_backs_off_when_the_engine_refuses_a_child() -> None:
         return await original(parent_id, **kw)
 
     engine.spawn_child = refuse  # type: ignore[method-assign]
-    _runner, task = _start(engine, intent, sleeper, backoff_ns=SECOND)
+    _runner, task = _start(engine, intent, sleeper, retry=RetryPolicy(initial_s=1, max_s=60))
     await sleeper.settle()
     assert engine.children() == [] and sleeper.pending[0] == START + SECOND
     await sleeper.advance_to(START + SECOND)

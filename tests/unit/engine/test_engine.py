@@ -392,8 +392,8 @@ def test_a_snapshot_of_another_format_is_refused():
 async def test_an_illegal_event_is_neither_applied_nor_stored(world):
     order = await world.engine.submit(world.intent("ill"))
     n, before = len(world.store), world.engine.projections.summary()
-    bogus = OrderAcknowledged(
-        event_id="x", ts_event=1, ts_init=1, order_id=order.order_id, venue_order_id="v"
+    bogus = OrderAcknowledged(  # legal alone: the child learns another venue order id
+        event_id="x", ts_event=1, ts_init=1, order_id=order.children[0], venue_order_id="v"
     )
     again = OrderInitialized(
         event_id="y",

@@ -286,7 +286,7 @@ async def test_reorged_transaction_that_reverts_in_its_new_block_fails_the_order
 
 
 def test_stale_and_skipping_settlement_reports_give_legal_moves() -> None:
-    from oms_chain.engine.engine import _settlement_moves
+    from oms_chain.model import settlement_moves as _settlement_moves
 
     sub = SettlementState(tx_hash=TX)
     assert _settlement_moves(None, sub) == [sub]

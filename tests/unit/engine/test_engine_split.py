@@ -115,11 +115,14 @@ class Rig:
         return Intent.create(**args)  # type: ignore[arg-type]
 
     async def until_done(self, pid: str) -> None:
-        for _ in range(2000):
-            if self.engine.order(pid).is_terminal and not self.engine._runners:
-                return
-            await asyncio.sleep(0.005)
-        raise AssertionError(f"split {pid} did not finish: {self.engine.order(pid)}")
+        """Wait for the split's runners to end (no wall-clock polling: on the tasks)."""
+        async with asyncio.timeout(30):
+            while not (self.engine.order(pid).is_terminal and not self.engine._runners):
+                runners = set(self.engine._runners.values())
+                if runners:
+                    await asyncio.wait(runners)
+                else:
+                    await asyncio.sleep(0)  # a report being applied: let it land
 
 
 @pytest.fixture
@@ -326,12 +329,12 @@ async def test_a_split_keeps_rerouting_after_quiet_polls(clock: ManualClock) -> 
         await asyncio.sleep(0.1)  # ten quiet polls of 10 ms
         assert parent.order_id in rig.engine._runners
         first = rig.engine.order(parent.order_id).children
+        events = rig.engine.subscribe()
         for child in first:  # both legs go away (cancelled, not failed): all 10 re-routed
             await rig.engine.cancel(child)
-        for _ in range(500):  # generous: the machine may be loaded
-            if len(rig.engine.order(parent.order_id).children) > 2:
-                break
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(30):  # woken by events, not by polling the clock
+            while len(rig.engine.order(parent.order_id).children) <= 2:
+                await anext(events)
         kids = [rig.engine.order(c) for c in rig.engine.order(parent.order_id).children]
         assert [(k.venue, k.quantity) for k in kids[2:]] == [
             ("pa", Decimal(5)),

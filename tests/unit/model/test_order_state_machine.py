@@ -94,8 +94,7 @@ def test_average_fill_price_is_quantity_weighted():
 
 
 def test_status_cannot_be_assigned_directly():
-    with pytest.raises(IllegalTransition, match="use transition"):
-        new_order().updated(status=OrderStatus.FILLED)
+    assert not hasattr(Order, "updated")  # no copy-with-anything around the table
     with pytest.raises(AttributeError):
         new_order().status = OrderStatus.FILLED  # type: ignore[misc]
 
