@@ -125,7 +125,9 @@ class Structure:
         for i, leg in enumerate(legs):
             if not isinstance(leg, Leg):
                 raise InvalidStructure(
-                    f"leg {i} is a {type(leg).__name__}, not a Leg; build it with Leg(...)", i
+                    f"leg {i} ({type(leg).__name__}) is not a Leg; build it with Leg(contract=..., "
+                    "side=..., quantity=...)",
+                    i,
                 )
         first = legs[0].contract
         seen: dict[InstrumentId, int] = {}
