@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import math
 from decimal import Decimal
 
-from _strategies_fixtures import EXPIRY, SERIES, contract, independent_payoff
+from _strategies_fixtures import DAY_NS, EXPIRY, SERIES, contract, independent_payoff
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oms_chain.model.instruments import OptionKind
 from oms_chain.strategies import (
+    ExpiryValuation,
     Leg,
     Side,
     Structure,
@@ -108,3 +110,72 @@ def test_price_grid_is_round_and_holds_the_strikes() -> None:
     assert grid[0] == Decimal(800) and str(grid[0]) == "800"
     assert set(ic.strikes) <= set(grid)
     assert grid == tuple(sorted(grid))
+
+
+def _bsm(is_call: bool, s: float, k: float, t: float, r: float, vol: float) -> float:
+    """Black-Scholes (no carry) written out with math.erf, independent of risk.pricing."""
+    if s <= 0:
+        return 0.0 if is_call else k * math.exp(-r * t)
+    sd = vol * math.sqrt(t)
+    d1 = (math.log(s / k) + (r + vol * vol / 2) * t) / sd
+    d2 = d1 - sd
+
+    def n(x: float) -> float:
+        return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+    call = s * n(d1) - k * math.exp(-r * t) * n(d2)
+    return call if is_call else call - s + k * math.exp(-r * t)
+
+
+@st.composite
+def two_expiry_structures(draw: st.DrawFn) -> Structure:
+    near = EXPIRY
+    far = EXPIRY + draw(st.integers(min_value=1, max_value=365)) * DAY_NS
+    n = draw(st.integers(min_value=2, max_value=5))
+    keys = draw(
+        st.lists(
+            st.tuples(st.sampled_from(list(OptionKind)), strikes, st.sampled_from([near, far])),
+            min_size=n,
+            max_size=n,
+            unique=True,
+        ).filter(lambda ks: {e for _, _, e in ks} == {near, far})
+    )
+    legs = [
+        Leg(
+            contract=contract(kind, k, e),
+            side=draw(st.sampled_from(list(Side))),
+            quantity=draw(quantities),
+        )
+        for kind, k, e in keys
+    ]
+    return custom(legs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    two_expiry_structures(),
+    st.lists(prices, min_size=1, max_size=20),
+    st.decimals(min_value="0.05", max_value="2", places=2),
+    st.decimals(min_value="0", max_value="0.1", places=3),
+)
+def test_multi_expiry_table_equals_intrinsic_plus_independent_bsm(
+    s: Structure, ps: list[Decimal], vol: Decimal, rate: Decimal
+) -> None:
+    val = ExpiryValuation(vol=vol, rate=rate)
+    first = s.expiries[0]
+    rows = payoff_table(s, ps, valuation=val)
+    for row in rows:
+        p = float(row.price)
+        expected = 0.0
+        for leg in s.legs:
+            c = leg.contract
+            is_call = c.option_kind is OptionKind.CALL
+            k = float(c.strike)
+            if c.expiry_ns == first:
+                v = max(p - k, 0.0) if is_call else max(k - p, 0.0)
+            else:
+                t = (c.expiry_ns - first) / (365 * DAY_NS)
+                v = _bsm(is_call, p, k, t, float(rate), float(vol))
+            expected += float(leg.signed_quantity) * v
+        scale = sum(float(leg.quantity) for leg in s.legs) * max(p, float(s.strikes[-1]))
+        assert abs(float(row.payoff) - expected) <= 1e-9 * scale + 1e-8
