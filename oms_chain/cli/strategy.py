@@ -508,7 +508,9 @@ def _write_chart(structure: Any, doc: dict[str, Any], path: Path) -> None:
         PayoffRow(price=Decimal(r["price"]), payoff=Decimal(r["payoff"]), pnl=Decimal(r["pnl"]))
         for r in doc["payoff"]
     ]
-    png = payoff_chart_png(rows, None, title=f"{structure.kind} ({doc['quotes']})")
+    png = payoff_chart_png(
+        rows, [Decimal(b) for b in doc["breakevens"]], title=f"{structure.kind} ({doc['quotes']})"
+    )
     try:
         path.write_bytes(png)
     except OSError as exc:

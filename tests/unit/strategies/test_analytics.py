@@ -151,7 +151,9 @@ def test_diagonal_with_a_per_leg_vol_and_an_unbounded_short_far_put() -> None:
 def test_payoff_chart_is_a_png() -> None:
     pytest.importorskip("matplotlib")
     rows = payoff_table(IC, price_grid(IC, 41), net_premium=-65)
-    png = payoff_chart_png(rows, payoff_summary(IC, net_premium=-65), title="iron condor")
+    png = payoff_chart_png(
+        rows, payoff_summary(IC, net_premium=-65).breakevens, title="iron condor"
+    )
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     with pytest.raises(InvalidInput, match="two"):
         payoff_chart_png(rows[:1])
