@@ -360,6 +360,55 @@ def _cases(world_root: str) -> list[Case]:
     add(["safe", "execute", f"{world_root}/bad.toml", "--nonce", "0", "--signature", "zz",
          "--key-env", "OMS_NO_SUCH_KEY"], says="--signature 1")  # fmt: skip
     add(["safe", "show", dead], code=1, says="no RPC endpoint answered")
+    # oms strategy KIND: every argument checked before quotes are fetched or a file written
+    ic = ["strategy", "iron-condor", "--underlying", "ETH", "--expiry", "2099-01-16",
+          "--strikes", "1800,1900,2100,2200", "--size", "1", "--dry-run"]  # fmt: skip
+    cal = ["strategy", "calendar", "--underlying", "ETH", "--expiry", "2099-01-16",
+           "--strikes", "2000", "--size", "1", "--dry-run"]  # fmt: skip
+    for v in ["", "iron_condor", "IRON-CONDOR", "ｓｔｒａｄｄｌｅ", "../x", "custom"]:
+        add(["strategy", v, *ic[2:]], says="KIND")
+    for k, v in enumerate([*NOT_A_NUMBER, *NOT_POSITIVE_OR_TOO_BIG]):
+        add(with_opt(ic, "--size", v), says="--size")
+        if k % 3 == 0:
+            add(with_opt(ic, "--strikes", f"1800,{v},2100,2200"), says="--strikes")
+    add(with_opt(ic, "--size", "0.00001"), says="leg 0 (buy put 1800)")
+    for v in ["1800,1900,2100", "1800,1900,2100,2200,2300", "", "1800;1900;2100;2200"]:
+        add(with_opt(ic, "--strikes", v), says="--strikes")
+    add(with_opt(ic, "--strikes", "1900,1800,2100,2200"), says="leg 1 (put 1800)")
+    add(with_opt(ic, "--strikes", "1800,1900,2100,2100"), says="leg 3 (call 2100)")
+    for v in ["2099-13-01", "16JAN99", "", "2099-1-6", "２０９９-01-16", "2099-02-30"]:
+        add(with_opt(ic, "--expiry", v), says="--expiry")
+    add(with_opt(ic, "--expiry", "2020-01-03"), says="has passed")
+    for v in [*BAD_SYMBOLS[:4], "DOGE"]:
+        add(with_opt(ic, "--underlying", v), says="--underlying")
+    add(cal, says="needs --far-expiry")
+    add([*ic, "--far-expiry", "2099-02-13"], says="--far-expiry is only for")
+    add([*cal, "--far-expiry", "2099-01-16"], says="leg 1")
+    add([*cal, "--far-expiry", "2099-1-1"], says="--far-expiry")
+    add([*ic, "--type", "put"], says="--type")
+    add([*cal, "--far-expiry", "2099-02-13", "--type", "straddle"], says="--type")
+    add(["strategy", "bull-call-spread", *ic[2:6], "--strikes", "1,2", "--size", "1",
+         "--direction", "short"], says="--direction")  # fmt: skip
+    add([*ic, "--direction", "up"], says="--direction")
+    add([*ic, "--ratio", "1x2"], says="--ratio")
+    ratio = ["strategy", "ratio-spread", *ic[2:6], "--strikes", "2000,2100", "--size", "1",
+             "--dry-run"]  # fmt: skip
+    for v in ["1:2", "x2", "1x", "1x2x3", "１x2"]:
+        add([*ratio, "--ratio", v], says="--ratio")
+    add([*ratio, "--ratio", "2x2"], says="vertical spread")
+    add([*ratio, "--ratio", "0x2"], says="ratio")
+    for v in ["binance", "", "DERIBIT", "deribit;rm"]:
+        add([*ic, "--venue", v], says="--venue")
+    add([*ic, "--venue", "deribit"], says="no devnet with the Deribit-protocol exchange")
+    add([*ic, "--venue", "deribit", "--spot", "2000"], says="--spot")
+    for opt, v in [("--vol", "9"), ("--vol", "0"), ("--vol", "x"), ("--rate", "0.9"),
+                   ("--rate", "-0.1"), ("--spot", "0"), ("--spot", "1e3"), ("--points", "1"),
+                   ("--points", "202"), ("--points", "x")]:  # fmt: skip
+        add([*ic, opt, v], says=opt)
+    add([*ic, "--chart", f"{world_root}/no/such/dir/c.png"], says="--chart")
+    add(ic[:-1], says="not available yet")
+    for argv in (["strategy"], ["strategy", "straddle"], ["strategy", "straddle", "--nosuch"]):
+        add(list(argv), says="--help")
     return out
 
 
@@ -367,7 +416,7 @@ def _json_variant(case: Case) -> Case | None:
     """The same invocation with ``--json`` right after the command (where it takes one)."""
     argv = list(case.argv)
     takes_json = ("swap", "order", "quote", "route", "orders", "cancel", "halt",
-                  "resume-trading")  # fmt: skip
+                  "resume-trading", "strategy")  # fmt: skip
     if not argv or (argv[0] not in takes_json and argv[:2] not in (["tx", "status"],)):
         return None
     at = 2 if argv[0] == "tx" else 1

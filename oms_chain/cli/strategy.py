@@ -1,0 +1,559 @@
+"""``oms strategy KIND``: an option structure before trading (dry run only).
+
+Builds the structure (:mod:`oms_chain.strategies`), quotes every leg, and shows the legs,
+net premium, max profit / loss, breakevens, the payoff table at expiry, Greeks now and the
+portfolio margin it needs. Quotes come from the running devnet's Deribit-protocol exchange
+through unmodified ``ccxt.deribit`` with ``--venue deribit``, else from a small synthetic
+surface around ``--spot`` and ``--vol``. Executing a structure is not available yet: without
+``--dry-run`` the command says so and exits with a usage error, after every argument has been
+checked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from oms_chain.cli._app import _runtime_file, app
+from oms_chain.cli._args import (
+    DryRunOption,
+    JsonOption,
+    _bounded_int,
+    _decimal_text,
+    _positive_decimal,
+    _shown,
+    _symbol,
+)
+from oms_chain.cli._output import console, print_json, say, table
+from oms_chain.model.errors import InvalidInput
+
+_KINDS = {
+    # CLI name: (number of strikes, takes --type, takes --direction, needs --far-expiry)
+    "straddle": (1, False, True, False),
+    "strangle": (2, False, True, False),
+    "bull-call-spread": (2, False, False, False),
+    "bear-call-spread": (2, False, False, False),
+    "bull-put-spread": (2, False, False, False),
+    "bear-put-spread": (2, False, False, False),
+    "butterfly": (3, True, True, False),
+    "condor": (4, True, True, False),
+    "iron-condor": (4, False, True, False),
+    "iron-butterfly": (3, False, True, False),
+    "collar": (2, False, False, False),
+    "risk-reversal": (2, False, True, False),
+    "calendar": (1, True, True, True),
+    "diagonal": (2, True, True, True),
+    "ratio-spread": (2, True, True, False),
+}
+
+_UNDERLYINGS = ("ETH", "BTC")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_RATIO_RE = re.compile(r"([0-9]{1,3})x([0-9]{1,3})", re.ASCII)
+_EXPIRY_HOUR = 8  # Deribit's options expire at 08:00 UTC
+_HALF_SPREAD = Decimal("0.02")  # synthetic quotes: mid -/+ 2 %
+
+
+def _now_ns() -> int:
+    """The clock of the preview (Greeks and time to expiry); tests replace it."""
+    return time.time_ns()
+
+
+def _kind(value: str) -> str:
+    if value not in _KINDS:
+        raise typer.BadParameter(
+            f"must be one of {', '.join(_KINDS)}, got {_shown(value)}", param_hint="'KIND'"
+        )
+    return value
+
+
+def _expiry(value: str, option: str) -> int:
+    text = value.strip(" ") if isinstance(value, str) else ""
+    if not _DATE_RE.fullmatch(text):
+        raise InvalidInput(
+            f"{option} {_shown(str(value))} is not a date YYYY-MM-DD (expiry at 08:00 UTC)"
+        )
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").replace(hour=_EXPIRY_HOUR, tzinfo=UTC)
+    except ValueError:
+        raise InvalidInput(f"{option} {_shown(value)} is not a calendar date") from None
+    if day.year > 2200:
+        raise InvalidInput(f"{option} {_shown(value)} is too far away (before 2200, please)")
+    return int(day.timestamp()) * 10**9
+
+
+def _strikes(value: str, n: int, kind: str) -> list[Decimal]:
+    parts = value.split(",") if isinstance(value, str) else []
+    if len(parts) != n:
+        raise InvalidInput(
+            f"--strikes: {kind} takes {n} strike{'s' if n > 1 else ''} separated by commas "
+            f"(lowest first), got {_shown(str(value))}"
+        )
+    return [_positive_decimal(p, "--strikes") for p in parts]
+
+
+def _ratio(value: str) -> tuple[int, int]:
+    m = _RATIO_RE.fullmatch(value.strip(" ")) if isinstance(value, str) else None
+    if m is None:
+        raise InvalidInput(f"--ratio {_shown(str(value))} is not LONGxSHORT, e.g. 1x2")
+    return int(m.group(1)), int(m.group(2))
+
+
+@app.command("strategy")
+def strategy(
+    kind: Annotated[
+        str,
+        typer.Argument(
+            metavar="KIND", help=f"One of: {', '.join(_KINDS)}.", callback=_kind, show_default=False
+        ),
+    ],
+    underlying: Annotated[str, typer.Option("--underlying", metavar="SYMBOL", help="ETH or BTC.")],
+    expiry: Annotated[
+        str,
+        typer.Option(
+            "--expiry",
+            metavar="DATE",
+            help="Expiry YYYY-MM-DD (08:00 UTC); the near expiry of a calendar or diagonal.",
+        ),
+    ],
+    strikes: Annotated[
+        str,
+        typer.Option(
+            "--strikes",
+            metavar="K1,K2,...",
+            help="Strikes, lowest first (diagonal: near,far; ratio-spread: long,short).",
+        ),
+    ],
+    size: Annotated[
+        str, typer.Option("--size", metavar="CONTRACTS", help="Contracts per unit of the ratio.")
+    ],
+    far_expiry: Annotated[
+        str | None,
+        typer.Option("--far-expiry", metavar="DATE", help="Far expiry (calendar, diagonal)."),
+    ] = None,
+    option_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            metavar="call|put",
+            help="Calls or puts (butterfly, condor, "
+            "calendar, diagonal, ratio-spread; default call).",
+        ),
+    ] = None,
+    direction: Annotated[
+        str | None,
+        typer.Option(
+            "--direction",
+            metavar="long|short",
+            help="long or short (straddle, strangle, butterfly, condor, iron-*, risk-reversal, "
+            "calendar, diagonal, ratio-spread); default: the textbook one (iron condor and iron "
+            "butterfly short, the others long).",
+        ),
+    ] = None,
+    ratio: Annotated[
+        str | None, typer.Option("--ratio", metavar="NxM", help="ratio-spread: default 1x2.")
+    ] = None,
+    venue: Annotated[
+        str | None,
+        typer.Option(
+            "--venue",
+            metavar="VENUE",
+            help="Quote from the running devnet's "
+            "Deribit-protocol exchange: deribit. Default: a synthetic surface.",
+        ),
+    ] = None,
+    spot: Annotated[
+        str | None,
+        typer.Option(
+            "--spot",
+            metavar="USD",
+            help="Synthetic quotes: the underlying's price (default: the middle strike).",
+        ),
+    ] = None,
+    vol: Annotated[
+        str, typer.Option("--vol", metavar="VOL", help="Synthetic quotes: ATM vol, e.g. 0.6.")
+    ] = "0.6",
+    rate: Annotated[
+        str, typer.Option("--rate", metavar="RATE", help="Risk-free rate (fraction per year).")
+    ] = "0",
+    points: Annotated[
+        str, typer.Option("--points", metavar="N", help="Rows of the payoff table (2-201).")
+    ] = "21",
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart",
+            metavar="FILE",
+            help="Also write a PNG payoff chart to FILE (needs the charts extra: matplotlib).",
+            dir_okay=False,
+        ),
+    ] = None,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show an option structure before trading: legs, quotes, net premium, max profit / loss,
+    breakevens, payoff at expiry, Greeks and margin. Execution is not available yet: pass
+    --dry-run."""
+    n_strikes, takes_type, takes_short, calendar = _KINDS[kind]
+    und = _symbol(underlying, "--underlying")
+    if und not in _UNDERLYINGS:
+        raise InvalidInput(f"--underlying must be ETH or BTC, got {_shown(underlying)}")
+    near = _expiry(expiry, "--expiry")
+    far = _expiry(far_expiry, "--far-expiry") if far_expiry is not None else None
+    if calendar and far is None:
+        raise InvalidInput(f"{kind} needs --far-expiry (after --expiry)")
+    if not calendar and far is not None:
+        raise InvalidInput(f"--far-expiry is only for calendar and diagonal, not {kind}")
+    ks = _strikes(strikes, n_strikes, kind)
+    qty = _positive_decimal(size, "--size")
+    if option_type is not None and not takes_type:
+        raise InvalidInput(f"--type does not apply to {kind} (its legs are fixed)")
+    if option_type is not None and option_type not in ("call", "put"):
+        raise InvalidInput(f"--type must be call or put, got {_shown(option_type)}")
+    if direction is not None and not takes_short:
+        raise InvalidInput(f"--direction does not apply to {kind}: its name says its direction")
+    if direction is not None and direction not in ("long", "short"):
+        raise InvalidInput(f"--direction must be long or short, got {_shown(direction)}")
+    if ratio is not None and kind != "ratio-spread":
+        raise InvalidInput(f"--ratio is only for ratio-spread, not {kind}")
+    ratio_t = _ratio(ratio) if ratio is not None else (1, 2)
+    if venue is not None and venue != "deribit":
+        raise InvalidInput(
+            f"--venue must be deribit (the devnet's options exchange), got {_shown(venue)}"
+        )
+    if venue is not None and spot is not None:
+        raise InvalidInput("--spot is for synthetic quotes; --venue deribit quotes its index")
+    spot_d = _positive_decimal(spot, "--spot") if spot is not None else None
+    vol_d = _positive_decimal(vol, "--vol")
+    if vol_d > 5:
+        raise InvalidInput(f"--vol must be at most 5 (500 %), got {_shown(vol)}")
+    rate_d = _decimal_text(rate, "--rate")
+    if rate_d > Decimal("0.5"):
+        raise InvalidInput(f"--rate must be between 0 and 0.5, got {_shown(rate)}")
+    n_points = _bounded_int(points, "--points", 2, 201)
+    if chart is not None and not chart.parent.is_dir():
+        raise InvalidInput(f"--chart {chart}: folder {chart.parent} does not exist")
+    now_ns = _now_ns()
+    if near <= now_ns:
+        raise InvalidInput(f"--expiry {expiry} has passed; pick a future date")
+
+    from oms_chain.model.assets import Asset
+    from oms_chain.model.instruments import OptionKind
+    from oms_chain.strategies import Direction, OptionSeries
+
+    label = venue or "synthetic"
+    series = OptionSeries(
+        underlying=Asset.cex(label, und), quote=Asset.cex(label, "USD", 2), size_decimals=4
+    )
+    okind = OptionKind.PUT if option_type == "put" else OptionKind.CALL
+    dirn = None if direction is None else Direction(direction)
+    structure = _build(kind, series, near, far, ks, qty, okind, dirn, ratio_t)
+    if not dry_run:
+        raise InvalidInput(
+            "executing a structure is not available yet (structure intents, atomic on-chain "
+            "batches and the leg-risk coordinator are in progress); pass --dry-run to preview it"
+        )
+    if venue == "deribit":
+        market = _deribit_quotes(structure, series)
+    else:
+        market = _synthetic_quotes(structure, spot_d or _median(ks), vol_d, rate_d, now_ns)
+    doc = _preview(structure, market, rate_d, now_ns, n_points)
+    if chart is not None:
+        _write_chart(structure, doc, chart)
+        doc["chart"] = str(chart)
+    if as_json:
+        print_json(doc)
+        return
+    _print(doc)
+
+
+def _median(ks: list[Decimal]) -> Decimal:
+    s = sorted(ks)
+    return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
+
+
+def _build(
+    kind: str,
+    series: Any,
+    near: int,
+    far: int | None,
+    ks: list[Decimal],
+    qty: Decimal,
+    okind: Any,
+    direction: Any,
+    ratio: tuple[int, int],
+) -> Any:
+    from oms_chain import strategies as st
+
+    d = {} if direction is None else {"direction": direction}
+    t = {"option_kind": okind}
+    k3: Any = tuple(ks)
+    far_ns: Any = far
+    builders: dict[str, Any] = {
+        "straddle": lambda: st.straddle(series, near, ks[0], qty, **d),
+        "strangle": lambda: st.strangle(series, near, ks[0], ks[1], qty, **d),
+        "bull-call-spread": lambda: st.bull_call_spread(series, near, ks[0], ks[1], qty),
+        "bear-call-spread": lambda: st.bear_call_spread(series, near, ks[0], ks[1], qty),
+        "bull-put-spread": lambda: st.bull_put_spread(series, near, ks[0], ks[1], qty),
+        "bear-put-spread": lambda: st.bear_put_spread(series, near, ks[0], ks[1], qty),
+        "butterfly": lambda: st.butterfly(series, near, k3, qty, **t, **d),
+        "condor": lambda: st.condor(series, near, k3, qty, **t, **d),
+        "iron-condor": lambda: st.iron_condor(series, near, k3, qty, **d),
+        "iron-butterfly": lambda: st.iron_butterfly(series, near, k3, qty, **d),
+        "collar": lambda: st.collar(series, near, ks[0], ks[1], qty),
+        "risk-reversal": lambda: st.risk_reversal(series, near, ks[0], ks[1], qty, **d),
+        "calendar": lambda: st.calendar_spread(series, near, far_ns, ks[0], qty, **t, **d),
+        "diagonal": lambda: st.diagonal_spread(series, near, far_ns, ks[0], ks[1], qty, **t, **d),
+        "ratio-spread": lambda: st.ratio_spread(
+            series, near, ks[0], ks[1], qty, ratio=ratio, **t, **d
+        ),
+    }
+    return builders[kind]()
+
+
+class _Market:
+    """Quotes (USD per contract), vols per leg, the spot and the source of one preview."""
+
+    def __init__(
+        self, source: str, spot: Decimal, quotes: dict[str, Any], vols: dict[str, Decimal]
+    ):
+        self.source, self.spot, self.quotes, self.vols = source, spot, quotes, vols
+
+
+def _cents(x: Decimal) -> Decimal:
+    return x.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+
+
+def _synthetic_quotes(
+    structure: Any, spot: Decimal, vol: Decimal, rate: Decimal, now_ns: int
+) -> _Market:
+    """Mid from BSM off a small SVI surface (ATM vol ``vol``, a mild put skew) at ``spot``;
+    bid / ask 2 % either side."""
+    from oms_chain.risk.pricing import NS_PER_YEAR, SVIParams, VolSurface, bsm_price
+    from oms_chain.strategies import LegQuote
+
+    ts = [(e - now_ns) / NS_PER_YEAR for e in structure.expiries]
+    v = float(vol)
+    params = [SVIParams(v * v * t * 0.9, 0.5 * v * v * t, -0.3, 0.0, 0.2) for t in ts]
+    surf = VolSurface.from_params(ts, float(spot), params)
+    quotes: dict[str, Any] = {}
+    vols: dict[str, Decimal] = {}
+    for leg in structure.legs:
+        c = leg.contract
+        t = (c.expiry_ns - now_ns) / NS_PER_YEAR
+        iv = float(surf.implied_vol(float(c.strike), t))
+        mid = Decimal(
+            repr(
+                float(
+                    bsm_price(
+                        c.option_kind.value == "call",
+                        float(spot),
+                        float(c.strike),
+                        t,
+                        float(rate),
+                        0.0,
+                        iv,
+                    )
+                )
+            )
+        )
+        quotes[c.id] = LegQuote(
+            bid=_cents(max(mid * (1 - _HALF_SPREAD), Decimal(0))),
+            ask=max(_cents(mid * (1 + _HALF_SPREAD)), Decimal("0.01")),
+        )
+        vols[c.id] = Decimal(repr(iv)).quantize(Decimal("1e-6"))
+    return _Market("synthetic surface", spot, quotes, vols)
+
+
+def _deribit_quotes(structure: Any, series: Any) -> _Market:
+    """Every leg's ticker from the running devnet's Deribit-protocol exchange (ccxt.deribit,
+    only ``urls['api']`` changed); premiums in the underlying become USD at the index."""
+    runtime = _runtime_file()
+    try:
+        dx = json.loads(runtime.read_text())["chains"]["deribit"]
+        urls = {"rest": str(dx["rest_url"]), "ws": str(dx["ws_url"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InvalidInput(
+            "--venue deribit: no devnet with the Deribit-protocol exchange is running (start "
+            "one with `oms devnet up`)"
+        ) from None
+    import ccxt
+
+    from oms_chain.model.instruments import OptionKind
+    from oms_chain.strategies import LegQuote
+
+    ex = ccxt.deribit({"timeout": 10_000})
+    ex.urls["api"] = urls
+    try:
+        markets = ex.load_markets()
+        listed: dict[str, str] = {}
+        und = structure.underlying_symbol
+        for sym, m in markets.items():
+            if m.get("option") and m.get("base") == und and m.get("expiry"):
+                k = OptionKind.CALL if m.get("optionType") == "call" else OptionKind.PUT
+                c = series.contract(k, Decimal(repr(m["strike"])), int(m["expiry"]) * 10**6)
+                listed[c.id] = sym
+        structure.check_listed(set(listed))
+        quotes: dict[str, Any] = {}
+        vols: dict[str, Decimal] = {}
+        spot = Decimal(0)
+        for leg in structure.legs:
+            tk = ex.fetch_ticker(listed[leg.contract.id])
+            info = tk.get("info") or {}
+            index = Decimal(str(info.get("index_price") or info.get("underlying_price")))
+            spot = index
+
+            def usd(x: Any, index: Decimal = index) -> Decimal | None:
+                return None if x is None else _cents(Decimal(str(x)) * index)
+
+            quotes[leg.contract.id] = LegQuote(bid=usd(tk.get("bid")), ask=usd(tk.get("ask")))
+            vols[leg.contract.id] = Decimal(str(info["mark_iv"])) / 100
+    except ccxt.BaseError as exc:
+        raise InvalidInput(f"--venue deribit: the exchange did not answer ({exc})") from None
+    return _Market(f"deribit devnet {urls['rest']}", spot, quotes, vols)
+
+
+def _preview(
+    structure: Any, market: _Market, rate: Decimal, now_ns: int, n_points: int
+) -> dict[str, Any]:
+    from oms_chain.risk import MarketSnapshot
+    from oms_chain.strategies import (
+        ExpiryValuation,
+        net_premium,
+        payoff_summary,
+        payoff_table,
+        price_grid,
+        structure_greeks,
+        structure_margin,
+    )
+
+    premium = net_premium(structure, market.quotes)
+    valuation = ExpiryValuation(vol=market.vols, rate=rate) if len(structure.expiries) > 1 else None
+    summary = payoff_summary(structure, net_premium=premium.net, valuation=valuation)
+    rows = payoff_table(
+        structure, price_grid(structure, n_points), net_premium=premium.net, valuation=valuation
+    )
+    greeks = structure_greeks(
+        structure, spot=market.spot, now_ns=now_ns, vol=market.vols, rate=rate
+    )
+    snap = MarketSnapshot(
+        now_ns=now_ns,
+        spots={structure.underlying_symbol: market.spot},
+        vols=market.vols,
+        rate=rate,
+    )
+    margin = structure_margin(structure, snap)
+
+    def g(x: Any) -> dict[str, str]:
+        return {
+            f: str(_cents_or(getattr(x, f)))
+            for f in ("value", "delta", "gamma", "vega_1pt", "theta_day", "rho_1pct")
+        }
+
+    return {
+        "dry_run": True,
+        "kind": structure.kind,
+        "quotes": market.source,
+        "spot": str(market.spot),
+        "legs": [
+            {
+                "leg": i,
+                "side": leg.side.value,
+                "quantity": str(leg.quantity),
+                "contract": leg.contract.symbol,
+                "instrument_id": leg.contract.id,
+                "bid": _s(market.quotes[leg.contract.id].bid),
+                "ask": _s(market.quotes[leg.contract.id].ask),
+                "price": str(p.price),
+                "premium": str(p.amount),
+                "vol": str(market.vols[leg.contract.id]),
+            }
+            for i, (leg, p) in enumerate(zip(structure.legs, premium.legs, strict=True))
+        ],
+        "net_premium": str(premium.net),
+        "premium_kind": "debit" if premium.net > 0 else "credit" if premium.net < 0 else "zero",
+        "max_profit": "unbounded" if summary.max_profit is None else str(summary.max_profit),
+        "max_loss": "unbounded" if summary.max_loss is None else str(summary.max_loss),
+        "breakevens": [str(b) for b in summary.breakevens],
+        "exact": summary.exact,
+        "payoff": [
+            {"price": str(r.price), "payoff": str(r.payoff), "pnl": str(r.pnl)} for r in rows
+        ],
+        "greeks": {"legs": [g(x) for x in greeks.legs], "total": g(greeks.total)},
+        "margin": {
+            "initial": str(_cents(margin.initial)),
+            "maintenance": str(_cents(margin.maintenance)),
+        },
+    }
+
+
+def _s(x: Decimal | None) -> str | None:
+    return None if x is None else str(x)
+
+
+def _cents_or(x: Decimal) -> Decimal:
+    return x.quantize(Decimal("1e-6"), rounding=ROUND_HALF_EVEN)
+
+
+def _write_chart(structure: Any, doc: dict[str, Any], path: Path) -> None:
+    from oms_chain.strategies import PayoffRow, payoff_chart_png
+
+    rows = [
+        PayoffRow(price=Decimal(r["price"]), payoff=Decimal(r["payoff"]), pnl=Decimal(r["pnl"]))
+        for r in doc["payoff"]
+    ]
+    png = payoff_chart_png(
+        rows, [Decimal(b) for b in doc["breakevens"]], title=f"{structure.kind} ({doc['quotes']})"
+    )
+    try:
+        path.write_bytes(png)
+    except OSError as exc:
+        raise InvalidInput(f"--chart {path}: cannot write there ({exc.strerror})") from None
+
+
+def _print(doc: dict[str, Any]) -> None:
+    legs = table(
+        f"{doc['kind']} (dry run: nothing sent; quotes: {doc['quotes']}, spot {doc['spot']})",
+        ("leg", "side", "qty", "contract", "bid", "ask", "vol", "premium"),
+        right=("qty", "bid", "ask", "vol", "premium"),
+    )
+    for leg in doc["legs"]:
+        legs.add_row(
+            str(leg["leg"]),
+            leg["side"],
+            leg["quantity"],
+            leg["contract"],
+            leg["bid"] or "-",
+            leg["ask"] or "-",
+            leg["vol"],
+            leg["premium"],
+        )
+    console.print(legs)
+    say(
+        f"net premium {doc['net_premium']} USD ({doc['premium_kind']}); max profit "
+        f"{doc['max_profit']}, max loss {doc['max_loss']}; breakevens "
+        f"{', '.join(doc['breakevens']) or 'none'}"
+        + ("" if doc["exact"] else " (at the first expiry, later legs by BSM)")
+    )
+    say(
+        f"margin: initial {doc['margin']['initial']} USD, maintenance "
+        f"{doc['margin']['maintenance']} USD (portfolio margin of the legs)"
+    )
+    pay = table("payoff at expiry", ("price", "payoff", "P&L"), right=("price", "payoff", "P&L"))
+    for r in doc["payoff"]:
+        pay.add_row(r["price"], r["payoff"], r["pnl"])
+    console.print(pay)
+    cols = ("value", "delta", "gamma", "vega_1pt", "theta_day", "rho_1pct")
+    gt = table("Greeks now (BSM)", ("leg", *cols), right=cols)
+    for i, x in enumerate(doc["greeks"]["legs"]):
+        gt.add_row(str(i), *(x[c] for c in cols))
+    gt.add_row("total", *(doc["greeks"]["total"][c] for c in cols))
+    console.print(gt)
+    if "chart" in doc:
+        say(f"chart written to {doc['chart']}")
