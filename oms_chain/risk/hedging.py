@@ -54,11 +54,13 @@ def _dec(value: Any, key: str, *, gt: Decimal | None = None, ge: Decimal | None 
     return d
 
 
-def _name(value: Any, key: str) -> str:
+def _name(value: Any, key: str, extra: str = "") -> str:
     if not isinstance(value, str) or not value or len(value) > 64:
         raise ConfigError(f"{key}: expected a non-empty name of at most 64 characters")
-    if not all(c.isalnum() or c in "-_./:" for c in value):
-        raise ConfigError(f"{key}: {value!r} may contain only letters, digits and - _ . / :")
+    allowed = "-_.:" + extra
+    if not all((c.isascii() and c.isalnum()) or c in allowed for c in value):
+        shown = " ".join(allowed)
+        raise ConfigError(f"{key}: {value!r} may contain only letters, digits and {shown}")
     return value
 
 
@@ -103,7 +105,7 @@ class HedgePolicy:
     def __post_init__(self) -> None:
         _name(self.name, "name")
         _name(self.underlying, "underlying")
-        _name(self.instrument, "instrument")
+        _name(self.instrument, "instrument", "/")
         venues = self.venues
         if isinstance(venues, str) or not isinstance(venues, tuple | list) or not venues:
             raise ConfigError("venues: expected a non-empty list of venue names")
