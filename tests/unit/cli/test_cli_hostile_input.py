@@ -360,6 +360,21 @@ def _cases(world_root: str) -> list[Case]:
     add(["safe", "execute", f"{world_root}/bad.toml", "--nonce", "0", "--signature", "zz",
          "--key-env", "OMS_NO_SUCH_KEY"], says="--signature 1")  # fmt: skip
     add(["safe", "show", dead], code=1, says="no RPC endpoint answered")
+    # oms risk: the portfolio / quotes files and every option are checked, nothing is opened
+    add(["risk"], says="--portfolio FILE is required")
+    add(["risk", "--portfolio", f"{world_root}/none.toml"], says="cannot read portfolio")
+    add(["risk", "--portfolio", f"{world_root}/broken.toml"], says="not valid TOML")
+    add(["risk", "--portfolio", f"{world_root}/bad.toml"], says="portfolio.chains: unknown key")
+    for v in [*_spread(NOT_A_NUMBER, 1), "0.4", "1", "0.99999"]:
+        add(["risk", "--portfolio", f"{world_root}/none.toml", "--confidence", v],
+            says="--confidence")  # fmt: skip
+    for v in [*_spread(NOT_AN_INT, 2), "0", "366"]:
+        add(["risk", "--portfolio", f"{world_root}/none.toml", "--horizon-days", v],
+            says="--horizon-days")  # fmt: skip
+    for v in BAD_SYMBOLS:
+        add(["risk", "surface", v], says="SYMBOL")
+    add(["risk", "surface", "ETH", "--quotes", f"{world_root}/none.csv"], says="cannot read")
+    add(["risk", "surface", "ETH", "--quotes", f"{world_root}/bad.toml"], says="# forward=")
     return out
 
 
