@@ -164,6 +164,11 @@ class Hedger:
                 return d, o
         return None
 
+    def status_in_flight(self) -> str | None:
+        """The intent id of the hedge still open in the engine, or ``None``."""
+        flying = self._in_flight()
+        return None if flying is None else flying[0].intent_id
+
     def state(self) -> HedgeState:
         """Time and spot of the last hedge decided (what cool-down and scalping use)."""
         if not self._decided:
