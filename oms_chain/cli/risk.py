@@ -1,5 +1,6 @@
-"""``oms risk`` (Greeks, VaR / ES, portfolio margin, liquidation prices of a portfolio file)
-and ``oms risk surface`` (a fitted SVI smile per expiry with its arbitrage checks).
+"""``oms risk`` (Greeks, VaR / ES, portfolio margin, liquidation prices of a portfolio file),
+``oms risk surface`` (a fitted SVI smile per expiry with its arbitrage checks) and ``oms hedge``
+(a hedge policy run against the live portfolio through the engine).
 
 A portfolio file is TOML; every key is checked and unknown keys are refused::
 
@@ -35,8 +36,21 @@ from typing import Annotated, Any
 import typer
 
 from oms_chain.cli._app import app
-from oms_chain.cli._args import JsonOption, _bounded_int, _decimal_text, _parser, _shown, _symbol
+from oms_chain.cli._args import (
+    ChainOption,
+    ConfigOption,
+    JsonOption,
+    KeyEnvOption,
+    TradeStoreOption,
+    _bounded_int,
+    _decimal_text,
+    _parser,
+    _seconds,
+    _shown,
+    _symbol,
+)
 from oms_chain.cli._output import console, print_json, table
+from oms_chain.cli._session import _precheck, _trading_session
 from oms_chain.model.errors import InvalidInput
 
 risk_app = typer.Typer(
@@ -393,3 +407,143 @@ def surface_cmd(
         console.print(
             f"calendar arbitrage between {v['days_1']} d and {v['days_2']} d at {v['strike']}"
         )
+
+
+@app.command("hedge")
+def hedge_cmd(
+    policy: Annotated[
+        Path, typer.Option("--policy", help="Hedge policy TOML (see docs/hedging.md).")
+    ],
+    portfolio: Annotated[
+        Path | None,
+        typer.Option(
+            "--portfolio",
+            help="Holdings outside the engine (options, wallets) and their vols (TOML).",
+        ),
+    ] = None,
+    interval: Annotated[
+        float,
+        typer.Option(
+            "--interval",
+            parser=_parser(_seconds, "--interval", 3600.0),
+            help="Seconds between evaluations.",
+        ),
+    ] = 5.0,
+    iterations: Annotated[
+        int | None,
+        typer.Option(
+            "--iterations",
+            parser=_parser(_bounded_int, "--iterations", 1, 10**6),
+            help="Stop after this many evaluations (default: until Ctrl-C).",
+        ),
+    ] = None,
+    exchange: Annotated[
+        bool, typer.Option("--exchange/--no-exchange", help="Also connect to the exchange.")
+    ] = True,
+    chain: ChainOption = None,
+    store: TradeStoreOption = None,
+    key_env: KeyEnvOption = None,
+    config: ConfigOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per evaluation instead of a table.")
+    ] = False,
+) -> None:
+    """Run a hedge policy against the live portfolio: each evaluation prices delta (engine
+    positions plus --portfolio holdings), and hedges through the engine when it leaves its
+    band. A live table shows delta, band and hedges; Ctrl-C stops cleanly (a hedge already
+    sent keeps working and is found again at the next start)."""
+    import asyncio
+
+    from oms_chain.risk import HedgePolicy
+
+    pol = HedgePolicy.load(policy)
+    held: list[Any] = []
+    vols: dict[str, Decimal] = {}
+    if portfolio is not None:
+        held, snap, _ = _load_portfolio(portfolio, time.time_ns())
+        vols = dict(snap.vols)
+    base, _, quote = pol.instrument.partition("/")
+    plan: dict[str, Any] = {"command": "hedge", "policy": pol.name}
+    _precheck(plan, [base, quote], list(pol.venues), config=config, chain=chain, exchange=exchange)
+    session, _ = _trading_session(
+        chain=chain, store=store, key_env=key_env, config=config, exchange=exchange
+    )
+    asyncio.run(_hedge_loop(session, pol, held, vols, interval, iterations, as_json))
+
+
+async def _hedge_loop(
+    session: Any,
+    pol: Any,
+    held: list[Any],
+    vols: dict[str, Decimal],
+    interval: float,
+    iterations: int | None,
+    as_json: bool,
+) -> None:
+    import asyncio
+
+    from rich.live import Live
+
+    from oms_chain.model import SystemClock
+    from oms_chain.risk import MarketSnapshot
+    from oms_chain.service.hedger import Hedger
+
+    rows: list[tuple[str, ...]] = []
+
+    def render() -> Any:
+        t = table(
+            f"hedge {pol.name}: {pol.underlying} delta, band {pol.target} ± {pol.band}",
+            ("time", "spot", "delta", "action", "hedges", "in flight", "scalped", "reason"),
+            right=("spot", "delta", "hedges", "scalped"),
+        )
+        for r in rows[-20:]:
+            t.add_row(*r)
+        return t
+
+    async with session:
+        instrument = session.instrument(pol.instrument)
+        clock = SystemClock()
+        hedger = Hedger(
+            engine=session.engine,
+            store=session.store,
+            policy=pol,
+            instrument=instrument,
+            account=session.account,
+            clock=clock,
+            holdings=lambda: held,
+        )
+        hedger.start()
+        live = None if as_json else Live(render(), console=console, auto_refresh=False)
+        n = 0
+        try:
+            if live is not None:
+                live.start()
+            while iterations is None or n < iterations:
+                n += 1
+                spot = await session.best_price(instrument, "sell", Decimal(1), list(pol.venues))
+                market = MarketSnapshot(
+                    now_ns=clock.now_ns(), spots={pol.underlying: spot}, vols=vols
+                )
+                st = await hedger.step(market)
+                d = st.decision
+                row = {
+                    "time": time.strftime("%H:%M:%S", time.gmtime()),
+                    "spot": _s(spot),
+                    "delta": _s(st.delta, "0.0001"),
+                    "action": d.action if d.action != "hedge" else f"{d.side} {d.quantity}",
+                    "hedges": str(st.hedges),
+                    "in_flight": st.in_flight or "",
+                    "scalped_pnl": _s(st.scalped_pnl),
+                    "reason": d.reason,
+                }
+                if as_json:
+                    print_json(row, indent=None)
+                else:
+                    rows.append(tuple(str(v) for v in row.values()))
+                    assert live is not None
+                    live.update(render(), refresh=True)
+                if iterations is None or n < iterations:
+                    await asyncio.sleep(interval)
+        finally:
+            if live is not None:
+                live.stop()

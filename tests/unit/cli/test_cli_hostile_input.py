@@ -375,6 +375,16 @@ def _cases(world_root: str) -> list[Case]:
         add(["risk", "surface", v], says="SYMBOL")
     add(["risk", "surface", "ETH", "--quotes", f"{world_root}/none.csv"], says="cannot read")
     add(["risk", "surface", "ETH", "--quotes", f"{world_root}/bad.toml"], says="# forward=")
+    # oms hedge: the policy file and every option before a session is opened
+    add(["hedge"], says="--policy")
+    add(["hedge", "--policy", f"{world_root}/none.toml"], says="cannot read hedge policy")
+    add(["hedge", "--policy", f"{world_root}/broken.toml"], says="not valid TOML")
+    add(["hedge", "--policy", f"{world_root}/bad.toml"], says="chains: unknown key")
+    for v in [*_spread(NOT_A_NUMBER, 2), "0", "3601"]:
+        add(["hedge", "--policy", f"{world_root}/none.toml", "--interval", v], says="--interval")
+    for v in [*_spread(NOT_AN_INT, 0), "0"]:
+        add(["hedge", "--policy", f"{world_root}/none.toml", "--iterations", v],
+            says="--iterations")  # fmt: skip
     return out
 
 
