@@ -513,7 +513,9 @@ async def _hedge_loop(
             holdings=lambda: held,
         )
         hedger.start()
-        live = None if as_json else Live(render(), console=console, auto_refresh=False)
+        # a live table on a terminal; one line per evaluation when piped
+        use_live = not as_json and console.is_terminal
+        live = Live(render(), console=console, auto_refresh=False) if use_live else None
         n = 0
         try:
             if live is not None:
@@ -538,10 +540,11 @@ async def _hedge_loop(
                 }
                 if as_json:
                     print_json(row, indent=None)
-                else:
+                elif live is not None:
                     rows.append(tuple(str(v) for v in row.values()))
-                    assert live is not None
                     live.update(render(), refresh=True)
+                else:
+                    console.print("  ".join(f"{k}={v}" for k, v in row.items()), soft_wrap=True)
                 if iterations is None or n < iterations:
                     await asyncio.sleep(interval)
         finally:
