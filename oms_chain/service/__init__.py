@@ -3,7 +3,7 @@
 
 from oms_chain.service.endpoints import ChainEndpoint, ExchangeEndpoint, local_exchange_urls
 from oms_chain.service.hedger import Hedger, HedgeStatus, engine_holdings
-from oms_chain.service.risk_monitor import MONITOR_STREAM, RiskMonitor, WebhookSender
+from oms_chain.service.risk_monitor import MONITOR_STREAM, RiskMonitor, WebhookSender, quote_feed
 from oms_chain.service.session import SessionTimeout, TradingSession, is_settled
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "engine_holdings",
     "is_settled",
     "local_exchange_urls",
+    "quote_feed",
 ]

@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 
 from oms_chain.engine import EventLog
+from oms_chain.model import Instrument, Side
 from oms_chain.model.clock import Clock
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.events import (
@@ -51,8 +52,9 @@ from oms_chain.risk import (
     portfolio_risk,
 )
 from oms_chain.store.events import NewEvent
+from oms_chain.venues.base import Venue
 
-__all__ = ["MONITOR_STREAM", "RiskMonitor", "WebhookSender"]
+__all__ = ["MONITOR_STREAM", "RiskMonitor", "WebhookSender", "quote_feed"]
 
 log = logging.getLogger("oms_chain.risk_monitor")
 
@@ -366,6 +368,43 @@ class RiskMonitor:
 
 
 _EMPTY = RiskReading(ts_ns=0)
+
+
+async def quote_feed(
+    sources: Mapping[str, tuple[Venue, Instrument]],
+    *,
+    clock: Clock,
+    interval_s: float,
+    sleep: Sleep = asyncio.sleep,
+    size: Decimal = Decimal("0.01"),
+    vols: Mapping[str, Decimal] | None = None,
+    updates: int | None = None,
+) -> AsyncIterator[MarketSnapshot]:
+    """Market snapshots from venue quotes, every ``interval_s``: the spot of each underlying
+    is the mid of the venue's all-in sell and buy prices for ``size`` of its instrument (an
+    exchange's book, a pool's exact swap maths: any :class:`~oms_chain.venues.base.Venue`).
+    ``updates`` stops after that many snapshots (default: never).
+
+    Raises:
+        InvalidInput: empty ``sources``, a bad interval or size (before any quote is asked).
+    """
+    if not isinstance(sources, Mapping) or not sources:
+        raise InvalidInput("sources must map each underlying to (venue, instrument)")
+    if isinstance(interval_s, bool) or not isinstance(interval_s, int | float) or interval_s <= 0:
+        raise InvalidInput(f"interval_s must be seconds > 0, got {interval_s!r}")
+    if not isinstance(size, Decimal) or not size > 0:
+        raise InvalidInput(f"size must be a Decimal > 0, got {size!r}")
+    n = 0
+    while updates is None or n < updates:
+        spots: dict[str, Decimal] = {}
+        for underlying, (venue, instrument) in sources.items():
+            sell = await venue.quote(instrument, Side.SELL, size)
+            buy = await venue.quote(instrument, Side.BUY, size)
+            spots[underlying] = (sell.avg_price + buy.avg_price) / 2
+        yield MarketSnapshot(now_ns=clock.now_ns(), spots=spots, vols=dict(vols or {}))
+        n += 1
+        if updates is None or n < updates:
+            await sleep(float(interval_s))
 
 
 def _clear_at(rule: AlertRule) -> Decimal:

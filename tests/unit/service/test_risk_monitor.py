@@ -212,3 +212,27 @@ async def test_a_bad_market_is_refused():
     mon = RiskMonitor(rules=[RULE], holdings=lambda: HELD, clock=ManualClock())
     with pytest.raises(InvalidInput, match="MarketSnapshot"):
         await mon.on_market({"ETH": 1})  # type: ignore[arg-type]
+
+
+async def test_a_venue_quote_feed_drives_the_monitor_on_the_injected_clock():
+    from oms_chain.model import SpotPair
+    from oms_chain.service.risk_monitor import quote_feed
+    from oms_chain.venues import PaperVenue
+
+    clock = ManualClock()
+    eth = Asset.cex("paper", "ETH", 8)
+    pair = SpotPair(base=eth, quote=Asset.cex("paper", "USDC", 6))
+    venue = PaperVenue("paper", clock=clock, prices={pair.id: D(2000)})
+    path = iter([D(2200), D(2300), D(1800)])
+
+    async def sleep(s: float) -> None:  # time passes and the market moves
+        clock.advance(int(s * NS))
+        venue.set_price(pair.id, next(path))
+
+    mon = RiskMonitor(rules=[RULE], holdings=lambda: HELD, clock=clock, min_interval_s=1)
+    feed = quote_feed({"ETH": (venue, pair)}, clock=clock, interval_s=2, sleep=sleep, updates=4)
+    await mon.run(feed)
+    assert mon.evaluations == 4
+    assert [(a.raised, a.value) for a in mon.alerts] == [(True, D(15400)), (False, D(12600))]
+    with pytest.raises(InvalidInput, match="sources"):
+        await anext(quote_feed({}, clock=clock, interval_s=1))

@@ -25,6 +25,7 @@ def test_public_api() -> None:
         "RiskMonitor",
         "WebhookSender",
         "engine_holdings",
+        "quote_feed",
         "ChainEndpoint",
         "ExchangeEndpoint",
         "SessionTimeout",
