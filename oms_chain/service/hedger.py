@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, replace
+from decimal import ROUND_DOWN, Decimal
 
 from oms_chain.engine import Engine, EventLog
 from oms_chain.model import Instrument, Intent, Order, Side
@@ -237,7 +237,7 @@ class Hedger:
             self._last_skip = None
         else:
             self._last_skip = None
-            await self._hedge(decision, delta, spot, now)
+            decision = await self._hedge(decision, delta, spot, now)
         flying = self._in_flight()
         return HedgeStatus(
             delta=delta,
@@ -250,17 +250,31 @@ class Hedger:
             decision=decision,
         )
 
-    async def _hedge(self, d: HedgeDecision, delta: Decimal, spot: Decimal, now: int) -> None:
+    async def _hedge(
+        self, d: HedgeDecision, delta: Decimal, spot: Decimal, now: int
+    ) -> HedgeDecision:
+        """Record and submit ``d``; returns the decision as sent (or as skipped)."""
         p = self.policy
         seq = (self._decided[-1].seq if self._decided else 0) + 1
         intent_id = f"hedge-{p.name}-{seq}"
-        assert d.side is not None
+        side = d.side
+        assert side is not None
+        # the instrument's precision may be coarser than the policy's quantity step
+        step = Decimal(1).scaleb(-self._instrument.size_decimals)
+        quantity = d.quantity.quantize(step, rounding=ROUND_DOWN)
+        if quantity <= 0:
+            why = f"{d.reason}; below the precision of {self._instrument.symbol} ({step})"
+            self._record_skip(delta, why)
+            return HedgeDecision(action="skip", reason=why, delta_after=delta)
+        if quantity != d.quantity:
+            change = (quantity - d.quantity) * p.hedge_delta * (-1 if side == "sell" else 1)
+            d = replace(d, quantity=quantity, delta_after=d.delta_after + change)
         # Build the intent first: a bad one is refused before anything is recorded.
         intent = Intent.create(
             intent_id=intent_id,
             account=self._account,
             instrument=self._instrument,
-            side=d.side,
+            side=side,
             quantity=d.quantity,
             venues=p.venues,
             now_ns=now,
@@ -276,7 +290,7 @@ class Hedger:
             intent_id=intent_id,
             mode=p.mode,
             instrument_id=str(self._instrument.id),
-            side=d.side,
+            side=side,
             quantity=d.quantity,
             delta=delta,
             target=p.target,
@@ -293,9 +307,10 @@ class Hedger:
             if self._order(event) is None:
                 self._record_skip(delta, f"hedge {intent_id} not submitted: {exc}", seq=seq)
             log.warning("hedger %s: hedge %s not submitted: %s", p.name, intent_id, exc)
-            return
+            return d
         if order.reason and not order.is_open and order.filled_quantity == 0:
             log.warning("hedger %s: hedge %s ended: %s", p.name, intent_id, order.reason)
+        return d
 
     def _record_skip(self, delta: Decimal, reason: str, *, seq: int = 0) -> None:
         now = self._clock.now_ns()

@@ -63,10 +63,11 @@ async def make_rig(
     *,
     clock: ManualClock | None = None,
     venue: PaperVenue | None = None,
+    instrument: SpotPair = PAIR,
     **limits: Any,
 ) -> Rig:
     clock = clock or ManualClock(start_ns=1_700_000_000 * NS)
-    venue = venue or PaperVenue("paper", clock=clock, prices={PAIR.id: D(2000)})
+    venue = venue or PaperVenue("paper", clock=clock, prices={instrument.id: D(2000)})
     store = open_store(f"sqlite:///{path}")
     engine = Engine(
         store=store, venues=[venue], risk=RiskGate(RiskLimits(**limits), clock=clock), clock=clock
@@ -76,7 +77,7 @@ async def make_rig(
         engine=engine,
         store=store,
         policy=policy,
-        instrument=PAIR,
+        instrument=instrument,
         account="acct",
         clock=clock,
         holdings=lambda: held,
@@ -207,6 +208,19 @@ async def test_a_hedge_in_flight_at_a_crash_is_not_sent_again_after_restart(tmp_
     st = await again.hedger.step(again.market(D(2000)))
     assert (st.decision.action, st.hedges, st.delta) == ("none", 1, D(0))
     assert sum(again.venue.received().values()) == 1
+
+
+async def test_hedge_size_is_rounded_down_to_the_instruments_precision(tmp_path):
+    coarse = SpotPair(base=Asset.cex("paper", "ETH", 2), quote=USDC)
+    held = [Holding(instrument=WALLET_ETH, quantity=D("7.123456"), venue="wallet:1")]
+    rig = await make_rig(tmp_path / "s.db", band_policy(), held, instrument=coarse)
+    st = await rig.hedger.step(rig.market(D(2000)))
+    assert (st.decision.quantity, rig.engine.orders()[0].quantity) == (D("7.12"), D("7.12"))
+    tiny = [Holding(instrument=WALLET_ETH, quantity=D("0.004"), venue="wallet:1")]
+    rig2 = await make_rig(tmp_path / "t.db", band_policy(band=D(0)), tiny, instrument=coarse)
+    await rig2.hedger.step(rig2.market(D(2000)))
+    assert rig2.engine.orders() == []
+    assert "below the precision of ETH/USDC (0.01)" in rig2.hedger.events[-1].reason
 
 
 async def test_bad_arguments_are_refused_before_anything_is_read(tmp_path):
