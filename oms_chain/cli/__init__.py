@@ -12,6 +12,7 @@
 ``oms completion bash|zsh|fish``    a shell completion script: :mod:`._app`
 ``oms safe show|export|hash|sign|execute``  Safe accounts and batch files: :mod:`.safe`
 ``oms strategy KIND --dry-run``     an option structure before trading: :mod:`.strategy`
+``oms risk`` / ``oms risk surface``  portfolio risk of a file; SVI smiles: :mod:`.risk`
 
 Every error is printed as one line (``error: …``; with ``--json`` a JSON object on stdout) with
 the exit code of :data:`EXIT_CODES`, never a traceback (:mod:`._main`). Every argument is checked
@@ -27,6 +28,7 @@ from oms_chain.cli import toolchain, views, market, trading, control, demo  # no
 from oms_chain.cli import devnet, audit  # noqa: F401
 from oms_chain.cli import safe  # noqa: F401
 from oms_chain.cli import strategy  # noqa: F401
+from oms_chain.cli import risk  # noqa: F401
 
 # isort: on
 from oms_chain.cli._app import app

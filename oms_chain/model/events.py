@@ -31,6 +31,8 @@ __all__ = [
     "Event",
     "FillRecorded",
     "FillReversed",
+    "HedgeDecided",
+    "HedgeSkipped",
     "OrderAccepted",
     "OrderAcknowledged",
     "OrderAmended",
@@ -42,6 +44,8 @@ __all__ = [
     "OrderOutcomeUnknown",
     "OrderRejected",
     "OrderSubmitted",
+    "PortfolioAlertCleared",
+    "PortfolioAlertRaised",
     "RiskAlertRaised",
     "SettlementUpdated",
     "SigningRefused",
@@ -435,3 +439,65 @@ class SigningRefused(Event):
     reason: str
     chain_id: int | None = None
     to: str | None = None
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HedgeDecided(Event):
+    """Hedger ``policy`` decided its ``seq``-th hedge: ``side`` ``quantity`` of
+    ``instrument_id``, sent as intent ``intent_id`` (derived from policy and seq, recorded
+    before the intent is submitted). ``delta`` / ``target`` / ``band`` are in underlying
+    units at ``spot``; ``mode`` is ``delta_band`` or ``gamma_scalp``."""
+
+    policy: str
+    seq: int
+    intent_id: str
+    mode: str
+    instrument_id: str
+    side: str
+    quantity: Decimal
+    delta: Decimal
+    target: Decimal
+    band: Decimal
+    spot: Decimal
+    reason: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HedgeSkipped(Event):
+    """Hedger ``policy`` saw delta outside its band (or a decision left over from a restart)
+    and did not hedge; ``reason`` says why (cool-down, hedge in flight, below minimum size,
+    decided before a restart and never submitted)."""
+
+    policy: str
+    delta: Decimal
+    reason: str
+    seq: int = 0
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PortfolioAlertRaised(Event):
+    """Portfolio alert rule ``rule`` (metric ``metric``, optional ``underlying``) crossed its
+    ``threshold`` with ``value``; ``message`` says it in words."""
+
+    rule: str
+    metric: str
+    value: Decimal
+    threshold: Decimal
+    message: str
+    underlying: str | None = None
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PortfolioAlertCleared(Event):
+    """Portfolio alert rule ``rule`` is back past its ``clear_at`` with ``value``."""
+
+    rule: str
+    metric: str
+    value: Decimal
+    clear_at: Decimal
+    message: str
+    underlying: str | None = None

@@ -4,6 +4,13 @@ in ``risk.pricing``).
 """
 
 from oms_chain.risk.alerts import Alert, AlertRule, AlertState, Metric, RiskReading, evaluate_alerts
+from oms_chain.risk.hedging import (
+    HedgeDecision,
+    HedgePolicy,
+    HedgeState,
+    ScalpLedger,
+    decide_hedge,
+)
 from oms_chain.risk.history import closes_from_klines, load_price_history, price_history_from_klines
 from oms_chain.risk.holdings import Holding
 from oms_chain.risk.limits import (
@@ -50,6 +57,9 @@ __all__ = [
     "AlertRule",
     "AlertState",
     "CheckResult",
+    "HedgeDecision",
+    "HedgePolicy",
+    "HedgeState",
     "Holding",
     "KupiecResult",
     "LiquidationResult",
@@ -63,6 +73,7 @@ __all__ = [
     "RiskLimits",
     "RiskReading",
     "RiskView",
+    "ScalpLedger",
     "Scenario",
     "SegmentMargin",
     "TokenBucket",
@@ -73,6 +84,7 @@ __all__ = [
     "VenueMarginRule",
     "VolFunction",
     "closes_from_klines",
+    "decide_hedge",
     "evaluate_alerts",
     "historical_var",
     "kupiec_pof",

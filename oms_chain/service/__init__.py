@@ -2,13 +2,22 @@
 (Uniswap pools on each chain, an exchange through ccxt) for scripts and the ``oms`` command."""
 
 from oms_chain.service.endpoints import ChainEndpoint, ExchangeEndpoint, local_exchange_urls
+from oms_chain.service.hedger import Hedger, HedgeStatus, engine_holdings
+from oms_chain.service.risk_monitor import MONITOR_STREAM, RiskMonitor, WebhookSender, quote_feed
 from oms_chain.service.session import SessionTimeout, TradingSession, is_settled
 
 __all__ = [
+    "MONITOR_STREAM",
     "ChainEndpoint",
     "ExchangeEndpoint",
+    "HedgeStatus",
+    "Hedger",
+    "RiskMonitor",
     "SessionTimeout",
     "TradingSession",
+    "WebhookSender",
+    "engine_holdings",
     "is_settled",
     "local_exchange_urls",
+    "quote_feed",
 ]

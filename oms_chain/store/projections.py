@@ -27,6 +27,8 @@ from oms_chain.model.events import (
     Event,
     FillRecorded,
     FillReversed,
+    HedgeDecided,
+    HedgeSkipped,
     OrderAccepted,
     OrderAcknowledged,
     OrderAmended,
@@ -38,6 +40,8 @@ from oms_chain.model.events import (
     OrderOutcomeUnknown,
     OrderRejected,
     OrderSubmitted,
+    PortfolioAlertCleared,
+    PortfolioAlertRaised,
     RiskAlertRaised,
     SettlementUpdated,
     TradingStateChanged,
@@ -444,6 +448,9 @@ class Projections:
     def _on_alert(self, e: RiskAlertRaised) -> None:
         self.order(e.order_id)  # an alert changes no state; it must name a known order
 
+    def _on_noted(self, e: Event) -> None:
+        """Risk monitor and hedger events are recorded for the audit and change no order."""
+
     def _on_amended(self, e: OrderAmended) -> None:
         o = self.order(e.order_id)
         self._put(o.with_quantity(e.quantity, e.limit_price, ts=e.ts_event))
@@ -546,6 +553,11 @@ _HANDLERS: dict[type[Event], Any] = {
     TradingStateChanged: Projections._on_trading_state,
     VenueReconciled: Projections._on_reconciled,
     VenueReconciliationFailed: Projections._on_reconcile_failed,
+    # risk monitor / hedger decisions share the store (audit) but change no order
+    HedgeDecided: Projections._on_noted,
+    HedgeSkipped: Projections._on_noted,
+    PortfolioAlertRaised: Projections._on_noted,
+    PortfolioAlertCleared: Projections._on_noted,
 }
 
 

@@ -409,6 +409,31 @@ def _cases(world_root: str) -> list[Case]:
     add(ic[:-1], says="not available yet")
     for argv in (["strategy"], ["strategy", "straddle"], ["strategy", "straddle", "--nosuch"]):
         add(list(argv), says="--help")
+    # oms risk: the portfolio / quotes files and every option are checked, nothing is opened
+    add(["risk"], says="--portfolio FILE is required")
+    add(["risk", "--portfolio", f"{world_root}/none.toml"], says="cannot read portfolio")
+    add(["risk", "--portfolio", f"{world_root}/broken.toml"], says="not valid TOML")
+    add(["risk", "--portfolio", f"{world_root}/bad.toml"], says="portfolio.chains: unknown key")
+    for v in [*_spread(NOT_A_NUMBER, 1), "0.4", "1", "0.99999"]:
+        add(["risk", "--portfolio", f"{world_root}/none.toml", "--confidence", v],
+            says="--confidence")  # fmt: skip
+    for v in [*_spread(NOT_AN_INT, 2), "0", "366"]:
+        add(["risk", "--portfolio", f"{world_root}/none.toml", "--horizon-days", v],
+            says="--horizon-days")  # fmt: skip
+    for v in BAD_SYMBOLS:
+        add(["risk", "surface", v], says="SYMBOL")
+    add(["risk", "surface", "ETH", "--quotes", f"{world_root}/none.csv"], says="cannot read")
+    add(["risk", "surface", "ETH", "--quotes", f"{world_root}/bad.toml"], says="# forward=")
+    # oms hedge: the policy file and every option before a session is opened
+    add(["hedge"], says="--policy")
+    add(["hedge", "--policy", f"{world_root}/none.toml"], says="cannot read hedge policy")
+    add(["hedge", "--policy", f"{world_root}/broken.toml"], says="not valid TOML")
+    add(["hedge", "--policy", f"{world_root}/bad.toml"], says="chains: unknown key")
+    for v in [*_spread(NOT_A_NUMBER, 2), "0", "3601"]:
+        add(["hedge", "--policy", f"{world_root}/none.toml", "--interval", v], says="--interval")
+    for v in [*_spread(NOT_AN_INT, 0), "0"]:
+        add(["hedge", "--policy", f"{world_root}/none.toml", "--iterations", v],
+            says="--iterations")  # fmt: skip
     return out
 
 

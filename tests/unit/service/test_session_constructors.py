@@ -19,6 +19,13 @@ KEY = "0x" + "11" * 32
 
 def test_public_api() -> None:
     assert set(service.__all__) == {
+        "MONITOR_STREAM",
+        "HedgeStatus",
+        "Hedger",
+        "RiskMonitor",
+        "WebhookSender",
+        "engine_holdings",
+        "quote_feed",
         "ChainEndpoint",
         "ExchangeEndpoint",
         "SessionTimeout",

@@ -1,0 +1,411 @@
+"""The risk monitor: re-evaluates the portfolio on price updates at a bounded rate, runs the
+alert rules (:func:`~oms_chain.risk.evaluate_alerts`, with hysteresis) and sends each alert
+as an event, a log line and webhook POSTs.
+
+* **Bounded rate**: at most one evaluation per ``min_interval_s`` of the injected clock. An
+  update inside the interval is kept (the newest wins) and evaluated by the first update after
+  it, or by :meth:`RiskMonitor.flush`.
+* **Never blocking trading**: a webhook is a bounded queue and one task
+  (:class:`WebhookSender`); :meth:`WebhookSender.send` never waits. When the queue is full the
+  oldest payload is dropped (and counted); a POST that fails is retried with exponential
+  backoff, then given up (and counted). A dead receiver stalls neither the monitor nor the
+  other webhooks.
+* **Restart**: raised rules are read back from the monitor's stream in the store, so an alert
+  that was raised before a restart is not sent again while it stays true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+from oms_chain.engine import EventLog
+from oms_chain.model import Instrument, Side
+from oms_chain.model.clock import Clock
+from oms_chain.model.errors import InvalidInput
+from oms_chain.model.events import (
+    PortfolioAlertCleared,
+    PortfolioAlertRaised,
+    event_from_payload,
+)
+from oms_chain.model.ids import EventId
+from oms_chain.risk import (
+    Alert,
+    AlertRule,
+    AlertState,
+    Holding,
+    MarketSnapshot,
+    PortfolioMarginConfig,
+    RiskReading,
+    VarResult,
+    evaluate_alerts,
+    liquidation_prices,
+    portfolio_margin,
+    portfolio_risk,
+)
+from oms_chain.store.events import NewEvent
+from oms_chain.venues.base import Venue
+
+__all__ = ["MONITOR_STREAM", "RiskMonitor", "WebhookSender", "quote_feed"]
+
+log = logging.getLogger("oms_chain.risk_monitor")
+
+MONITOR_STREAM = "risk-monitor"
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class WebhookSender:
+    """POSTs JSON payloads to ``url`` from a bounded queue, in one background task.
+
+    Args:
+        url: ``http://`` or ``https://`` address of the receiver.
+        max_queue: payloads kept while the receiver is slow (oldest dropped beyond).
+        attempts: tries per payload (>= 1); backoff_s / max_backoff_s: the wait before the
+            second try, doubled each time up to the maximum.
+        timeout_s: per-request timeout.
+        sleep: injected sleep for the backoff (default :func:`asyncio.sleep`).
+
+    Raises:
+        InvalidInput: a bad argument (named).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_queue: int = 1000,
+        attempts: int = 5,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        timeout_s: float = 5.0,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise InvalidInput(f"webhook url must start with http:// or https://, got {url!r}")
+        for name, v, lo in (("max_queue", max_queue, 1), ("attempts", attempts, 1)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise InvalidInput(f"webhook {name} must be an int >= {lo}, got {v!r}")
+        for name, f in (
+            ("backoff_s", backoff_s),
+            ("max_backoff_s", max_backoff_s),
+            ("timeout_s", timeout_s),
+        ):
+            if isinstance(f, bool) or not isinstance(f, int | float) or not 0 <= f <= 3600:
+                raise InvalidInput(f"webhook {name} must be seconds in [0, 3600], got {f!r}")
+        self.url = url
+        self._queue: deque[dict[str, Any]] = deque(maxlen=max_queue)
+        self._wake = asyncio.Event()
+        self._attempts = attempts
+        self._backoff = float(backoff_s)
+        self._max_backoff = float(max_backoff_s)
+        self._timeout = float(timeout_s)
+        self._sleep = sleep
+        self._task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        #: Counters: payloads delivered, dropped (queue full), given up after every attempt.
+        self.delivered = 0
+        self.dropped = 0
+        self.failed = 0
+
+    def send(self, payload: Mapping[str, Any]) -> None:
+        """Queue ``payload`` (JSON-safe); never waits. Starts the task on first use."""
+        if len(self._queue) == self._queue.maxlen:
+            self.dropped += 1
+            log.warning("webhook %s: queue full, dropped the oldest alert", self.url)
+        self._queue.append(dict(payload))
+        self._idle.clear()
+        self._wake.set()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    @property
+    def pending(self) -> int:
+        """Payloads waiting (not counting the one being sent)."""
+        return len(self._queue)
+
+    async def drain(self) -> None:
+        """Wait until every queued payload is delivered or given up (tests, shutdown)."""
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        """Stop the task (what is still queued is dropped) and close the HTTP session."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _run(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+        while True:
+            if not self._queue:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            payload = self._queue.popleft()
+            await self._deliver(payload)
+
+    async def _deliver(self, payload: dict[str, Any]) -> None:
+        assert self._session is not None
+        wait = self._backoff
+        for attempt in range(1, self._attempts + 1):
+            try:
+                async with self._session.post(self.url, json=payload) as resp:
+                    if resp.status < 300:
+                        self.delivered += 1
+                        return
+                    why = f"HTTP {resp.status}"
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                why = f"{type(exc).__name__}: {exc}"
+            if attempt == self._attempts:
+                break
+            log.info("webhook %s: attempt %d failed (%s); retrying", self.url, attempt, why)
+            await self._sleep(wait)
+            wait = min(wait * 2, self._max_backoff)
+        self.failed += 1
+        log.warning("webhook %s: gave up after %d attempts (%s)", self.url, self._attempts, why)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Pending:
+    market: MarketSnapshot
+
+
+class RiskMonitor:
+    """Evaluates ``holdings()`` on each market update (at most once per ``min_interval_s``)
+    and sends the alerts of ``rules``.
+
+    Args:
+        rules: the alert rules (unique names).
+        holdings: what the portfolio holds now (called at each evaluation).
+        clock: injected clock (nanoseconds); ``min_interval_s``: the bounded rate (>= 0).
+        store: where alert events are recorded (stream ``risk-monitor``), or ``None``.
+        webhooks: senders every alert is POSTed to.
+        margin_config: portfolio margin parameters (default Deribit-style).
+        var: optional ``(holdings, market) -> VarResult`` for ``VAR`` rules.
+        liquidation: compute liquidation prices (needed by ``LIQUIDATION_DISTANCE_PCT``).
+
+    Raises:
+        InvalidInput: a bad argument (named), before anything is read or sent.
+    """
+
+    def __init__(
+        self,
+        *,
+        rules: Sequence[AlertRule],
+        holdings: Callable[[], Sequence[Holding]],
+        clock: Clock,
+        min_interval_s: float = 1.0,
+        store: EventLog | None = None,
+        webhooks: Sequence[WebhookSender] = (),
+        margin_config: PortfolioMarginConfig | None = None,
+        var: Callable[[Sequence[Holding], MarketSnapshot], VarResult] | None = None,
+        liquidation: bool = True,
+    ) -> None:
+        # evaluate_alerts checks rules fully; an empty reading does it here, up front
+        evaluate_alerts(list(rules) if isinstance(rules, Sequence) else rules, _EMPTY, AlertState())
+        if not callable(holdings):
+            raise InvalidInput("holdings must be a callable returning the current holdings")
+        if not callable(getattr(clock, "now_ns", None)):
+            raise InvalidInput("clock must have now_ns()")
+        m = min_interval_s
+        if isinstance(m, bool) or not isinstance(m, int | float) or not 0 <= m <= 3600:
+            raise InvalidInput(f"min_interval_s must be seconds in [0, 3600], got {m!r}")
+        if store is not None and not isinstance(store, EventLog):
+            raise InvalidInput(f"store must be an event store, got {type(store).__name__}")
+        if not all(isinstance(w, WebhookSender) for w in webhooks):
+            raise InvalidInput("webhooks must be WebhookSender instances")
+        if margin_config is not None and not isinstance(margin_config, PortfolioMarginConfig):
+            raise InvalidInput("margin_config must be a PortfolioMarginConfig")
+        if var is not None and not callable(var):
+            raise InvalidInput("var must be a callable (holdings, market) -> VarResult")
+        self._rules = tuple(rules)
+        self._holdings = holdings
+        self._clock = clock
+        self._interval_ns = int(m * 1_000_000_000)
+        self._store = store
+        self._webhooks = tuple(webhooks)
+        self._config = margin_config
+        self._var = var
+        self._liquidation = bool(liquidation)
+        self._last_eval_ns: int | None = None
+        self._pending: _Pending | None = None
+        self._version = 0
+        self.state = AlertState()
+        #: Every alert sent since start, oldest first; the last reading evaluated.
+        self.alerts: list[Alert] = []
+        self.last_reading: RiskReading | None = None
+        self.evaluations = 0
+        if store is not None:
+            self._restore(store)
+
+    def _restore(self, store: EventLog) -> None:
+        active: set[str] = set()
+        for rec in store.read_all(0):
+            if rec.stream_id != MONITOR_STREAM:
+                continue
+            self._version = rec.stream_version
+            e = event_from_payload(rec.event_type, rec.version, rec.payload)
+            if isinstance(e, PortfolioAlertRaised):
+                active.add(e.rule)
+            elif isinstance(e, PortfolioAlertCleared):
+                active.discard(e.rule)
+        self.state = AlertState(active=frozenset(active))
+
+    async def on_market(self, market: MarketSnapshot) -> tuple[Alert, ...] | None:
+        """A price update: evaluate now if the interval has passed (returns the alerts), else
+        keep it for later (returns ``None``).
+
+        Raises:
+            InvalidInput: ``market`` is not a MarketSnapshot, or the holdings / market are
+                refused by the risk functions.
+        """
+        if not isinstance(market, MarketSnapshot):
+            raise InvalidInput(f"market must be a MarketSnapshot, got {type(market).__name__}")
+        now = self._clock.now_ns()
+        if self._last_eval_ns is not None and now - self._last_eval_ns < self._interval_ns:
+            self._pending = _Pending(market=market)
+            return None
+        self._pending = None
+        return self._evaluate(market, now)
+
+    async def flush(self) -> tuple[Alert, ...] | None:
+        """Evaluate the update kept back by the rate limit, if any (regardless of the rate)."""
+        if self._pending is None:
+            return None
+        market, self._pending = self._pending.market, None
+        return self._evaluate(market, self._clock.now_ns())
+
+    async def run(self, feed: AsyncIterator[MarketSnapshot]) -> None:
+        """Evaluate every update of ``feed`` (rate-bounded) until it ends."""
+        async for market in feed:
+            await self.on_market(market)
+        await self.flush()
+
+    def _evaluate(self, market: MarketSnapshot, now: int) -> tuple[Alert, ...]:
+        held = list(self._holdings())
+        risk = portfolio_risk(held, market)
+        margin = portfolio_margin(held, market, self._config)
+        liq = liquidation_prices(held, market, self._config) if self._liquidation else None
+        var = self._var(held, market) if self._var is not None else None
+        reading = RiskReading.from_results(now, risk=risk, margin=margin, liquidation=liq, var=var)
+        alerts, self.state = evaluate_alerts(self._rules, reading, self.state)
+        self._last_eval_ns = now
+        self.last_reading = reading
+        self.evaluations += 1
+        for alert in alerts:
+            self._emit(alert)
+        return alerts
+
+    def _emit(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+        rule = alert.rule
+        if alert.raised:
+            log.warning("risk alert: %s", alert.message)
+        else:
+            log.info("risk alert cleared: %s", alert.message)
+        if self._store is not None:
+            env: dict[str, Any] = {
+                "event_id": EventId("pending"),
+                "ts_event": alert.ts_ns,
+                "ts_init": alert.ts_ns,
+            }
+            common: dict[str, Any] = {
+                "rule": rule.name,
+                "metric": rule.metric.value,
+                "value": alert.value,
+                "message": alert.message,
+                "underlying": rule.underlying,
+            }
+            event: PortfolioAlertRaised | PortfolioAlertCleared = (
+                PortfolioAlertRaised(**env, **common, threshold=rule.threshold)
+                if alert.raised
+                else PortfolioAlertCleared(**env, **common, clear_at=_clear_at(rule))
+            )
+            eid = f"{MONITOR_STREAM}#{self._version + 1}"
+            rec = self._store.append(
+                MONITOR_STREAM,
+                [
+                    NewEvent(
+                        event_id=eid,
+                        event_type=event.TYPE,
+                        version=event.VERSION,
+                        payload={**event.to_payload(), "event_id": eid},
+                        ts_event=event.ts_event,
+                        ts_init=event.ts_init,
+                    )
+                ],
+                self._version,
+            )
+            self._version = rec[-1].stream_version
+        payload = {
+            "rule": rule.name,
+            "metric": rule.metric.value,
+            "underlying": rule.underlying,
+            "raised": alert.raised,
+            "value": "Infinity" if not alert.value.is_finite() else str(alert.value),
+            "threshold": str(rule.threshold),
+            "clear_at": str(rule.clear_at),
+            "ts_ns": alert.ts_ns,
+            "message": alert.message,
+        }
+        for hook in self._webhooks:
+            hook.send(payload)
+
+
+_EMPTY = RiskReading(ts_ns=0)
+
+
+async def quote_feed(
+    sources: Mapping[str, tuple[Venue, Instrument]],
+    *,
+    clock: Clock,
+    interval_s: float,
+    sleep: Sleep = asyncio.sleep,
+    size: Decimal = Decimal("0.01"),
+    vols: Mapping[str, Decimal] | None = None,
+    updates: int | None = None,
+) -> AsyncIterator[MarketSnapshot]:
+    """Market snapshots from venue quotes, every ``interval_s``: the spot of each underlying
+    is the mid of the venue's all-in sell and buy prices for ``size`` of its instrument (an
+    exchange's book, a pool's exact swap maths: any :class:`~oms_chain.venues.base.Venue`).
+    ``updates`` stops after that many snapshots (default: never).
+
+    Raises:
+        InvalidInput: empty ``sources``, a bad interval or size (before any quote is asked).
+    """
+    if not isinstance(sources, Mapping) or not sources:
+        raise InvalidInput("sources must map each underlying to (venue, instrument)")
+    if isinstance(interval_s, bool) or not isinstance(interval_s, int | float) or interval_s <= 0:
+        raise InvalidInput(f"interval_s must be seconds > 0, got {interval_s!r}")
+    if not isinstance(size, Decimal) or not size > 0:
+        raise InvalidInput(f"size must be a Decimal > 0, got {size!r}")
+    n = 0
+    while updates is None or n < updates:
+        spots: dict[str, Decimal] = {}
+        for underlying, (venue, instrument) in sources.items():
+            sell = await venue.quote(instrument, Side.SELL, size)
+            buy = await venue.quote(instrument, Side.BUY, size)
+            spots[underlying] = (sell.avg_price + buy.avg_price) / 2
+        yield MarketSnapshot(now_ns=clock.now_ns(), spots=spots, vols=dict(vols or {}))
+        n += 1
+        if updates is None or n < updates:
+            await sleep(float(interval_s))
+
+
+def _clear_at(rule: AlertRule) -> Decimal:
+    return rule.threshold if rule.clear_at is None else rule.clear_at
