@@ -88,6 +88,11 @@ class _Peer:
             raise ThresholdUnavailable(
                 f"participant {self.name} at {self.url} is unreachable ({exc.__class__.__name__})"
             ) from None
+        if status == 401 and not sig:
+            raise ParticipantAuthError(
+                f"participant {self.name} refused the coordinator's authentication: "
+                f"{raw[:200].decode('utf-8', 'replace')}"
+            )
         auth.verify_response(self.auth_key, headers["X-Oms-Nonce"], raw, sig, self.name)
         try:
             out = json.loads(raw)
