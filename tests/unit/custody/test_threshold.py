@@ -290,7 +290,7 @@ async def test_threshold_signer_protocol(tmp_path: Path) -> None:
 
 
 async def test_coordinator_key_is_pinned_both_ways(tmp_path: Path) -> None:
-    roster, key, servers = await _group(tmp_path, 2, 2)
+    roster, _key, servers = await _group(tmp_path, 2, 2)
     try:
         with pytest.raises(ParticipantAuthError, match="not the one the group roster pins"):
             Coordinator(roster, auth.new_signing_key(), {})
