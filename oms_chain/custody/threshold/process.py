@@ -18,7 +18,7 @@ from oms_chain.custody.threshold.errors import ThresholdError
 from oms_chain.custody.threshold.group import check_name
 from oms_chain.custody.threshold.keystore import DEFAULT_PASSPHRASE_ENV
 
-__all__ = ["ParticipantProcess", "spawn_participant"]
+__all__ = ["ParticipantProcess", "spawn_participant", "spawn_participants"]
 
 
 @dataclass
@@ -62,6 +62,40 @@ def spawn_participant(
     timeout_s: float = 30.0,
 ) -> ParticipantProcess:
     """Start ``oms signer participant`` for ``name`` in ``directory``; returns once it serves."""
+    return _wait(_start(directory, name, coordinator_key, passphrase_env, env), timeout_s)
+
+
+def spawn_participants(
+    directory: Path,
+    names: list[str],
+    *,
+    coordinator_key: str | None = None,
+    passphrase_env: str = DEFAULT_PASSPHRASE_ENV,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 60.0,
+) -> list[ParticipantProcess]:
+    """Start several participants at once (they boot in parallel); returns once all serve."""
+    started = [_start(directory, n, coordinator_key, passphrase_env, env) for n in names]
+    out: list[ParticipantProcess] = []
+    try:
+        for s in started:
+            out.append(_wait(s, timeout_s))
+    except BaseException:
+        for _name, proc, _ in started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        raise
+    return out
+
+
+def _start(
+    directory: Path,
+    name: str,
+    coordinator_key: str | None,
+    passphrase_env: str,
+    env: dict[str, str] | None,
+) -> tuple[str, subprocess.Popen[bytes], str]:
     check_name(name)
     cmd = [
         sys.executable,
@@ -81,6 +115,13 @@ def spawn_participant(
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("RUST_BACKTRACE", "0")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env)
+    return name, proc, passphrase_env
+
+
+def _wait(
+    started: tuple[str, subprocess.Popen[bytes], str], timeout_s: float
+) -> ParticipantProcess:
+    name, proc, passphrase_env = started
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout_s
     buf = b""
