@@ -116,9 +116,10 @@ def threshold_status(
     as_json: JsonOption = False,
 ) -> None:
     """The group key, threshold, account, and which participants are online."""
-    from oms_chain.custody.threshold import Coordinator, passphrase_from_env
+    from oms_chain.custody.threshold import Coordinator, GroupRoster, passphrase_from_env
 
     seconds = _bounded_int(timeout, "--timeout", 1, 600)
+    GroupRoster.load(directory)  # a missing or malformed roster is named before anything else
     coordinator = Coordinator.from_directory(
         directory, passphrase_from_env(passphrase_env), timeout_s=seconds
     )
