@@ -95,6 +95,16 @@ contract ThresholdAccount {
         return FrostSecp256k1.verifySignature(groupKeyX, groupKeyParity, abi.encodePacked(digest), signature);
     }
 
+    /// @notice True when `signature` (65 or 97 bytes) is a FROST(secp256k1, SHA-256) signature of
+    ///         `message` under the key (keyX, keyParity): the verifier, for off-chain checks.
+    function verifyFrost(uint256 keyX, uint8 keyParity, bytes calldata message, bytes calldata signature)
+        external
+        view
+        returns (bool)
+    {
+        return FrostSecp256k1.verifySignature(keyX, keyParity, message, signature);
+    }
+
     /// @notice Runs one call signed by the group (a relayer may submit it).
     function execute(address to, uint256 value, bytes calldata data, uint256 deadline, bytes calldata signature)
         external

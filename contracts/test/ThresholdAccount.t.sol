@@ -141,6 +141,11 @@ contract ThresholdAccountTest is TestBase {
         assertTrue(!okLen, "a 66-byte signature verified");
     }
 
+    function testAccountExposesTheVerifier() public view {
+        assertTrue(account.verifyFrost(RFC_PX, 0, "test", RFC_SIG), "RFC vector through the account");
+        assertTrue(!account.verifyFrost(RFC_PX, 0, "tesu", RFC_SIG), "another message");
+    }
+
     function testEcrecoverBaseline() public view {
         (, uint256 g) = frost.ecrecoverGas(bytes32(uint256(1)), 27, bytes32(RFC_PX), bytes32(uint256(7)));
         assertTrue(g >= 3_000, "ecrecover costs at least its 3000");

@@ -114,6 +114,16 @@ async def test_2_of_3_from_processes_signs_for_the_account_on_anvil(
     chain_id = w3.eth.chain_id
     deadline = w3.eth.get_block("latest")["timestamp"] + 3600
 
+    # RFC 9591's secp256k1 vector through the contract's verifier on Anvil
+    rfc_x = 0xF37C34B66CED1FB51C34A90BDAE006901F10625CC06C4F64663B0EAE87D87B4F
+    rfc_sig = bytes.fromhex(
+        "024c1ad4e031872661fa6ebd05dfc7fb30db08b38d79f0edbc82051ae931381bc6"
+        "a46881e25c7989d3816eae32074f1ab0d49ee908a59713ed5284c6bade7cfb02"
+    )
+    assert _frost.verify(b"test", bytes([2]) + rfc_x.to_bytes(32, "big"), rfc_sig)
+    assert account.functions.verifyFrost(rfc_x, 0, b"test", rfc_sig).call() is True
+    assert account.functions.verifyFrost(rfc_x, 0, b"tesu", rfc_sig).call() is False
+
     calls = [AccountCall(RECIPIENT, 25 * 10**16, b"")]
     digest = execute_digest(chain_id, account.address, calls, 0, deadline)
     assert account.functions.executeDigest([(RECIPIENT, 25 * 10**16, b"")], 0, deadline).call() == (
@@ -123,6 +133,7 @@ async def test_2_of_3_from_processes_signs_for_the_account_on_anvil(
     sig = await signer.sign_execute(calls, 0, deadline)
     assert coordinator.rounds == 2 and len(killed) == 1  # finished with another subset
     assert _frost.verify(digest, coordinator.roster.group_key, sig[:65])
+    assert account.functions.verifyFrost(x, parity, digest, sig[:65]).call() is True
 
     before = w3.eth.get_balance(RECIPIENT)
     h = account.functions.execute(RECIPIENT, 25 * 10**16, b"", deadline, sig).transact(

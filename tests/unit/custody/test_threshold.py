@@ -307,3 +307,40 @@ async def test_coordinator_key_is_pinned_both_ways(tmp_path: Path) -> None:
     finally:
         for s in servers:
             await s.stop()
+
+
+async def test_the_signing_policy_applies_before_a_round_starts(tmp_path: Path) -> None:
+    from oms_chain.custody import PolicySigner, PolicyViolation, SigningPolicy
+
+    roster, key, servers = await _group(tmp_path, 2, 2)
+    try:
+        coordinator = Coordinator(roster, key, {s.name: s.url or "" for s in servers})
+        group = ThresholdSigner(coordinator, ACCOUNT, 31337)
+        allowed = "0x" + "ab" * 20
+        policy = SigningPolicy.from_toml(
+            f'[signers."{ACCOUNT}"]\nchains = [31337]\ntyped_data_contracts = ["{allowed}"]\n'
+        )
+        guarded = PolicySigner(group, policy, clock=SystemClock())
+
+        def typed(contract: str) -> dict[str, Any]:
+            return {
+                "types": {
+                    "EIP712Domain": [
+                        {"name": "chainId", "type": "uint256"},
+                        {"name": "verifyingContract", "type": "address"},
+                    ],
+                    "Note": [{"name": "text", "type": "string"}],
+                },
+                "primaryType": "Note",
+                "domain": {"chainId": 31337, "verifyingContract": contract},
+                "message": {"text": "hello"},
+            }
+
+        with pytest.raises(PolicyViolation, match="typed_data_contracts"):
+            await guarded.sign_typed_data(typed("0x" + "cd" * 20))
+        assert coordinator.rounds == 0  # refused before any participant was asked
+        sig = await guarded.sign_typed_data(typed(allowed))
+        assert coordinator.rounds == 1 and len(sig) == 97
+    finally:
+        for s in servers:
+            await s.stop()
