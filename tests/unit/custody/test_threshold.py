@@ -36,6 +36,7 @@ from oms_chain.custody.threshold import (
 from oms_chain.custody.threshold.keystore import read_sealed, write_sealed
 from oms_chain.model.clock import SystemClock
 from oms_chain.model.errors import InvalidInput
+from oms_chain.testing.signer import SignerConformance
 
 # RFC 9591 Appendix E.5, FROST(secp256k1, SHA-256)
 RFC_GROUP_KEY = bytes.fromhex("02f37c34b66ced1fb51c34a90bdae006901f10625cc06c4f64663b0eae87d87b4f")
@@ -342,5 +343,17 @@ async def test_the_signing_policy_applies_before_a_round_starts(tmp_path: Path) 
         sig = await guarded.sign_typed_data(typed(allowed))
         assert coordinator.rounds == 1 and len(sig) == 97
     finally:
+        for s in servers:
+            await s.stop()
+
+
+class TestThresholdSignerConformance(SignerConformance):
+    """The shared Signer conformance suite, on a 2-of-2 group with in-process participants."""
+
+    @pytest.fixture
+    async def signer(self, tmp_path: Path) -> Any:
+        roster, key, servers = await _group(tmp_path, 2, 2)
+        coordinator = Coordinator(roster, key, {s.name: s.url or "" for s in servers})
+        yield ThresholdSigner(coordinator, ACCOUNT, 31337)
         for s in servers:
             await s.stop()
