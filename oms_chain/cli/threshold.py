@@ -1,10 +1,11 @@
-"""``oms threshold keygen | status`` and ``oms signer participant``: FROST threshold groups.
+"""``oms threshold keygen | deploy | status``, ``oms signer participant``: FROST groups.
 
 ``keygen`` starts the n participants as separate processes, runs the distributed key generation
 through them (each writes only its own encrypted share) and writes the public roster
-``group.json``. ``signer participant`` is one participant's long-running process: it serves the
-coordinator on 127.0.0.1 and announces itself with one JSON line on stdout. ``status`` asks each
-participant (authenticated) whether it is online. Passphrases come from an environment variable
+``group.json``; ``deploy`` creates the group's ``ThresholdAccount`` and records it there.
+``signer participant`` is one participant's long-running process: it serves the coordinator on
+127.0.0.1 and announces itself with one JSON line on stdout. ``status`` asks each participant
+(authenticated) whether it is online. Passphrases come from an environment variable
 (``--passphrase-env``, default ``OMS_THRESHOLD_PASSPHRASE``). Needs the ``threshold`` extra.
 """
 
@@ -19,8 +20,8 @@ from typing import Annotated, Any
 
 import typer
 
-from oms_chain.cli._app import app
-from oms_chain.cli._args import JsonOption, _bounded_int
+from oms_chain.cli._app import _devnet_url, app
+from oms_chain.cli._args import JsonOption, RpcUrlOption, _bounded_int
 from oms_chain.cli._output import print_fields, print_json, say
 from oms_chain.model.errors import InvalidInput
 
@@ -104,6 +105,81 @@ def threshold_keygen(
     else:
         print_fields("threshold group", row)
         say(f"start each participant: oms signer participant --dir {directory} --name NAME")
+
+
+@threshold_app.command("deploy")
+def threshold_deploy(
+    key_env: Annotated[
+        str,
+        typer.Option("--key-env", metavar="VAR", help="Environment variable with the payer's key."),
+    ],
+    directory: DirOption = Path("threshold-group"),
+    rpc_url: RpcUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deploy the group's ThresholdAccount (owned by its group key); record it in group.json."""
+    import dataclasses
+    import os
+
+    from eth_account import Account
+
+    from oms_chain.custody.threshold import GroupRoster, key_coordinates
+    from oms_chain.model.errors import ConfigError
+
+    roster = GroupRoster.load(directory)
+    if roster.account is not None:
+        raise InvalidInput(
+            f"the group in {directory} already has account {roster.account} on chain "
+            f"{roster.chain_id}"
+        )
+    raw_key = os.environ.get(key_env, "").strip()
+    if not raw_key:
+        raise ConfigError(f"environment variable {key_env} is not set (expected a hex key)")
+    try:
+        payer = Account.from_key(raw_key)
+    except (ValueError, TypeError):
+        raise ConfigError(f"environment variable {key_env} does not hold a valid key") from None
+    url = rpc_url or _devnet_url(None)
+    from web3 import Web3
+    from web3.exceptions import Web3Exception
+
+    from oms_chain.devnet.solidity import load_artifact
+
+    art = load_artifact("ThresholdAccount")
+    x, parity = key_coordinates(roster.group_key)
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+    try:
+        chain_id = w3.eth.chain_id
+        tx = (
+            w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+            .constructor(x, parity)
+            .build_transaction(
+                {
+                    "from": payer.address,
+                    "nonce": w3.eth.get_transaction_count(payer.address),
+                    "chainId": chain_id,
+                }
+            )
+        )
+        signed = payer.sign_transaction(tx)
+        receipt = w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_raw_transaction(signed.raw_transaction), timeout=120
+        )
+    except (OSError, Web3Exception, ValueError) as exc:
+        from oms_chain.model.errors import OmsError
+
+        raise OmsError(f"deploying the threshold account via {url} failed: {exc}") from None
+    if receipt["status"] != 1:
+        from oms_chain.model.errors import OmsError
+
+        raise OmsError(f"the deployment transaction {receipt['transactionHash'].hex()} reverted")
+    account = str(receipt["contractAddress"])
+    dataclasses.replace(roster, account=account, chain_id=chain_id).save(directory)
+    row = {"account": account, "chain_id": chain_id, "gas_used": receipt["gasUsed"]}
+    if as_json:
+        print_json(row)
+    else:
+        say(f"threshold account {account} on chain {chain_id} (owned by the group key)")
 
 
 @threshold_app.command("status")

@@ -28,6 +28,8 @@ from oms_chain.custody.threshold import (
     auth,
     execute_digest,
     key_coordinates,
+    message_digest,
+    rotate_digest,
     run_keygen,
     write_coordinator_key,
 )
@@ -107,9 +109,19 @@ async def test_2_of_3_from_processes_signs_for_the_account_on_anvil(
     relayer = l1.accounts[0].address
     art = load_artifact("ThresholdAccount")
     x, parity = key_coordinates(coordinator.roster.group_key)
-    tx = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]).constructor(x, parity)
-    receipt = w3.eth.wait_for_transaction_receipt(tx.transact({"from": relayer}))
-    account = w3.eth.contract(address=receipt.contractAddress, abi=art["abi"])
+    deploy_env = {**env, "OMS_TEST_PAYER_KEY": l1.accounts[1].private_key}
+    out = _oms(deploy_env, "threshold", "deploy", "--dir", str(group), "--key-env",
+               "OMS_TEST_PAYER_KEY", "--rpc-url", l1.rpc_url, "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    deployed = json.loads(out.stdout)
+    assert deployed["chain_id"] == w3.eth.chain_id
+    account = w3.eth.contract(address=deployed["account"], abi=art["abi"])
+    assert (account.functions.groupKeyX().call(), account.functions.groupKeyParity().call()) == (
+        x,
+        parity,
+    )
+    status = _oms(env, "threshold", "status", "--dir", str(group), "--json")
+    assert json.loads(status.stdout)["account"] == deployed["account"]
     w3.eth.send_transaction({"from": relayer, "to": account.address, "value": 10**18})
     chain_id = w3.eth.chain_id
     deadline = w3.eth.get_block("latest")["timestamp"] + 3600
@@ -142,6 +154,13 @@ async def test_2_of_3_from_processes_signs_for_the_account_on_anvil(
     assert w3.eth.wait_for_transaction_receipt(h).status == 1
     assert w3.eth.get_balance(RECIPIENT) - before == 25 * 10**16
     assert account.functions.nonce().call() == 1
+    new_key = b"\x02" + (x ^ 1).to_bytes(32, "big")
+    assert account.functions.rotateDigest(x ^ 1, 0, 1, deadline).call() == rotate_digest(
+        chain_id, account.address, new_key, 1, deadline
+    )
+    assert account.functions.messageDigest(b"\x5a" * 32).call() == message_digest(
+        chain_id, account.address, b"\x5a" * 32
+    )
     # the same signature again (replay) and the 65-byte RFC form of a fresh one
     with pytest.raises(Exception, match="0x"):
         account.functions.execute(RECIPIENT, 25 * 10**16, b"", deadline, sig).call(

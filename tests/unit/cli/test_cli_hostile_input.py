@@ -375,6 +375,9 @@ def _cases(world_root: str) -> list[Case]:
     add(["threshold", "keygen", "--t", "2", "--n", "3", "--dir", grp, "--passphrase-env",
          "OMS_NO_SUCH_PASS"], says="OMS_NO_SUCH_PASS")  # fmt: skip
     add(["threshold", "status", "--dir", grp], says="no threshold group")
+    add(["threshold", "deploy", "--dir", grp, "--key-env", "OMS_NO_SUCH_KEY"],
+        says="no threshold group")  # fmt: skip
+    add(["threshold", "deploy", "--dir", grp], says="--key-env")
     for v in ["0", "601", "x"]:
         add(["threshold", "status", "--dir", grp, "--timeout", v], says="--timeout")
     for v in ["", "BAD", "../p1", "p" * 40]:
