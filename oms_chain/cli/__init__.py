@@ -11,7 +11,7 @@
 ``oms audit verify|anchor|export``  the tamper-evident audit log: :mod:`.audit`
 ``oms completion bash|zsh|fish``    a shell completion script: :mod:`._app`
 ``oms safe show|export|hash|sign|execute``  Safe accounts and batch files: :mod:`.safe`
-``oms threshold keygen|status`` /  FROST threshold groups and their participant processes:
+``oms threshold keygen|deploy|status`` / FROST groups, their account and participant processes:
 ``oms signer participant``         :mod:`.threshold`
 
 Every error is printed as one line (``error: …``; with ``--json`` a JSON object on stdout) with

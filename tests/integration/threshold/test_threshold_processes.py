@@ -39,6 +39,7 @@ from oms_chain.custody.threshold.process import (
 )
 
 PASS = "threshold-test-passphrase"
+pytestmark = pytest.mark.timeout(180)
 RECIPIENT = "0x000000000000000000000000000000000000dEaD"
 
 
@@ -69,6 +70,7 @@ def _oms(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 async def test_2_of_3_from_processes_signs_for_the_account_on_anvil(
     tmp_path: Path, env: dict[str, str], procs: list[ParticipantProcess], l1
 ) -> None:
@@ -181,6 +183,7 @@ async def test_2_of_3_from_processes_signs_for_the_account_on_anvil(
         await coordinator.sign(b"\x01" * 32)
 
 
+@pytest.mark.slow
 async def test_3_of_5_with_two_offline_then_a_stalled_participant(
     tmp_path: Path, env: dict[str, str], procs: list[ParticipantProcess]
 ) -> None:
@@ -209,3 +212,17 @@ async def test_3_of_5_with_two_offline_then_a_stalled_participant(
     with pytest.raises(ThresholdUnavailable, match=r"only 2 usable .*did not answer"):
         await coordinator.sign(message)
     assert stalled[0] in ("b", "c", "e")
+
+
+def test_a_participant_with_the_wrong_passphrase_does_not_start(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    from oms_chain.custody.threshold import ThresholdError
+    from oms_chain.custody.threshold.keystore import write_sealed
+
+    folder = tmp_path / "participants"
+    folder.mkdir()
+    write_sealed(folder / "p1.share", {"participant": "p1"}, {"x": "y"}, b"another passphrase")
+    with pytest.raises(ThresholdError, match="exited with code 1 before serving"):
+        spawn_participants(tmp_path, ["p1"], env=env)
+    assert not (folder / "p1.endpoint.json").exists()
