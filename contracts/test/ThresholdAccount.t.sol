@@ -60,6 +60,8 @@ contract Target {
 }
 
 contract ThresholdAccountTest is TestBase {
+    event log_named_uint(string key, uint256 val);
+
     VmExtra internal constant vmx = VmExtra(0x7109709ECfa91a80626fF3989D68f67F5b1DD12D);
     uint256 internal constant N = FrostSecp256k1.N;
 
@@ -112,13 +114,15 @@ contract ThresholdAccountTest is TestBase {
 
     // --- RFC 9591 vectors
 
-    function testRfcVectorVerifies() public view {
+    function testRfcVectorVerifies() public {
         (bool ok, uint256 gasUsed) = frost.verifySignature(RFC_PX, 0, "test", RFC_SIG);
         assertTrue(ok, "RFC 9591 secp256k1 vector (65-byte encoding)");
         (bool ok97, uint256 gas97) = frost.verifySignature(RFC_PX, 0, "test", abi.encodePacked(RFC_SIG, RFC_RY));
         assertTrue(ok97, "RFC 9591 secp256k1 vector (97-byte encoding)");
         assertTrue(gas97 <= 6_000, string.concat("verification gas ", vm.toString(gas97), " > 6000"));
         assertTrue(gasUsed > gas97, "the 65-byte form costs the square root on top");
+        emit log_named_uint("verification gas, 97-byte signature", gas97);
+        emit log_named_uint("verification gas, 65-byte signature", gasUsed);
     }
 
     function testRfcVectorTamperedRefused() public {
@@ -146,9 +150,10 @@ contract ThresholdAccountTest is TestBase {
         assertTrue(!account.verifyFrost(RFC_PX, 0, "tesu", RFC_SIG), "another message");
     }
 
-    function testEcrecoverBaseline() public view {
+    function testEcrecoverBaseline() public {
         (, uint256 g) = frost.ecrecoverGas(bytes32(uint256(1)), 27, bytes32(RFC_PX), bytes32(uint256(7)));
         assertTrue(g >= 3_000, "ecrecover costs at least its 3000");
+        emit log_named_uint("plain ecrecover gas", g);
     }
 
     // --- the account
