@@ -132,7 +132,8 @@ class Coordinator:
         self.endpoints = dict(endpoints)
         self.timeout_s = float(timeout_s)
         self._clock = clock or SystemClock()
-        self._on_phase = on_phase
+        self.on_phase = on_phase
+        self._directory: Path | None = None
         self.rounds = 0
 
     @classmethod
@@ -145,10 +146,11 @@ class Coordinator:
         clock: Clock | None = None,
         on_phase: PhaseHook | None = None,
     ) -> Coordinator:
-        """The coordinator of the group in ``directory`` (its key sealed in coordinator.key)."""
+        """The coordinator of the group in ``directory`` (its key sealed in coordinator.key);
+        it re-reads the participants' endpoint files before every signature."""
         roster = GroupRoster.load(directory)
         _, secret = read_sealed(Path(directory) / "coordinator.key", passphrase)
-        return cls(
+        coordinator = cls(
             roster,
             auth.signing_key_from_hex(secret["auth_key"]),
             read_endpoints(directory),
@@ -156,6 +158,8 @@ class Coordinator:
             clock=clock,
             on_phase=on_phase,
         )
+        coordinator._directory = Path(directory)  # endpoints re-read before each round
+        return coordinator
 
     def _peers(self, exclude: set[str]) -> list[_Peer]:
         return [
@@ -193,6 +197,8 @@ class Coordinator:
         if not isinstance(message, bytes) or not 1 <= len(message) <= 4096:
             raise InvalidInput("the message to sign must be 1-4096 bytes")
         t = self.roster.t
+        if self._directory is not None:
+            self.endpoints = read_endpoints(self._directory)
         excluded: set[str] = set()
         reasons: dict[str, str] = {}
         async with aiohttp.ClientSession() as http:
@@ -249,8 +255,8 @@ class Coordinator:
         committed.sort(key=lambda pc: order[pc[0].name])
         chosen = tuple(p.name for p, _ in committed)
         commitments = {ident[p.name]: c for p, c in committed}
-        if self._on_phase is not None:
-            await self._on_phase("committed", chosen)
+        if self.on_phase is not None:
+            await self.on_phase("committed", chosen)
         round2 = {**request, "commitments": commitments}
 
         async def share(peer: _Peer) -> tuple[str, str]:
