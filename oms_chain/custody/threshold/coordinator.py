@@ -105,7 +105,13 @@ class _Peer:
 
 
 class Coordinator:
-    """Signing rounds for one group (``roster``) with the coordinator's Ed25519 ``key``."""
+    """Signing rounds for one group (``roster``) with the coordinator's Ed25519 ``key``.
+
+    ``endpoints`` maps participant names to their loopback URLs; ``timeout_s`` bounds each
+    request; ``on_phase(phase, chosen)``, if set, is awaited after round 1 with the t signers
+    chosen (``"committed"``), before round 2 (a hook for logging and tests). ``rounds`` counts
+    the signing attempts made.
+    """
 
     def __init__(
         self,
