@@ -13,6 +13,8 @@
 ``oms safe show|export|hash|sign|execute``  Safe accounts and batch files: :mod:`.safe`
 ``oms strategy KIND --dry-run``     an option structure before trading: :mod:`.strategy`
 ``oms risk`` / ``oms risk surface``  portfolio risk of a file; SVI smiles: :mod:`.risk`
+``oms threshold keygen|deploy|status`` / FROST groups, their account and participant processes:
+``oms signer participant``         :mod:`.threshold`
 
 Every error is printed as one line (``error: …``; with ``--json`` a JSON object on stdout) with
 the exit code of :data:`EXIT_CODES`, never a traceback (:mod:`._main`). Every argument is checked
@@ -29,6 +31,7 @@ from oms_chain.cli import devnet, audit  # noqa: F401
 from oms_chain.cli import safe  # noqa: F401
 from oms_chain.cli import strategy  # noqa: F401
 from oms_chain.cli import risk  # noqa: F401
+from oms_chain.cli import threshold  # noqa: F401
 
 # isort: on
 from oms_chain.cli._app import app

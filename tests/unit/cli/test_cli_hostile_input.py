@@ -434,6 +434,34 @@ def _cases(world_root: str) -> list[Case]:
     for v in [*_spread(NOT_AN_INT, 0), "0"]:
         add(["hedge", "--policy", f"{world_root}/none.toml", "--iterations", v],
             says="--iterations")  # fmt: skip
+    # oms threshold / oms signer participant: every argument checked before a file is written
+    grp = f"{world_root}/group"
+    add(["threshold"], says="--help")
+    add(["signer"], says="--help")
+    for v in _spread(NOT_AN_INT, 0):
+        add(["threshold", "keygen", "--t", v, "--n", "3", "--dir", grp], says="--t")
+        add(["threshold", "keygen", "--t", "2", "--n", v, "--dir", grp], says="--n")
+    for t, n, says in (("1", "3", "--t"), ("4", "3", "t=4"), ("2", "65", "--n"), ("2", "1", "--n")):
+        add(["threshold", "keygen", "--t", t, "--n", n, "--dir", grp], says=says)
+    for names in ("a,a,b", "a,b", "A,b,c", "a,b,../c", "a,b,"):
+        add(["threshold", "keygen", "--t", "2", "--n", "3", "--dir", grp, "--names", names],
+            says="name")  # fmt: skip
+    add(["threshold", "keygen", "--t", "2", "--n", "3", "--dir", grp, "--passphrase-env",
+         "OMS_NO_SUCH_PASS"], says="OMS_NO_SUCH_PASS")  # fmt: skip
+    add(["threshold", "status", "--dir", grp], says="no threshold group")
+    add(["threshold", "deploy", "--dir", grp, "--key-env", "OMS_NO_SUCH_KEY"],
+        says="no threshold group")  # fmt: skip
+    add(["threshold", "deploy", "--dir", grp], says="--key-env")
+    for v in ["0", "601", "x"]:
+        add(["threshold", "status", "--dir", grp, "--timeout", v], says="--timeout")
+    for v in ["", "BAD", "../p1", "p" * 40]:
+        add(["signer", "participant", "--name", v, "--dir", grp], says="participant name")
+    for v in ["70000", "-1", "x"]:
+        add(["signer", "participant", "--name", "p1", "--dir", grp, "--port", v], says="--port")
+    add(["signer", "participant", "--name", "p1", "--dir", grp, "--coordinator-key", "zz"],
+        says="--coordinator-key")  # fmt: skip
+    add(["signer", "participant", "--name", "p1", "--dir", grp, "--passphrase-env",
+         "OMS_NO_SUCH_PASS"], says="OMS_NO_SUCH_PASS")  # fmt: skip
     return out
 
 

@@ -15,6 +15,7 @@ import pytest
         "oms_chain.engine",
         "oms_chain.custody",
         "oms_chain.custody.safe",
+        "oms_chain.custody.threshold",
         "oms_chain.compliance",
     ],
 )
