@@ -19,6 +19,7 @@ from oms_chain import __version__
 from oms_chain.cli._args import _shown
 from oms_chain.cli._errors import EXIT_CODES
 from oms_chain.cli._output import _Output, console, print_json
+from oms_chain.devnet.paths import RUNTIME_SERVICES
 from oms_chain.model.errors import InvalidInput
 
 _EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {c:>3}  {t}" for c, t in EXIT_CODES.items())
@@ -188,7 +189,7 @@ def _devnet_url(chain_id: int | None) -> str:
             "no --rpc-url given and no devnet running (start one with `oms devnet up`)"
         ) from None
     for name, c in chains.items():
-        if name != "exchange" and (
+        if name not in RUNTIME_SERVICES and (
             (chain_id is None and name == "l1") or c["chain_id"] == chain_id
         ):
             return str(c["rpc_url"])

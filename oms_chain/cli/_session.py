@@ -24,6 +24,7 @@ from oms_chain.cli._output import (
     err_console,
     print_json,
 )
+from oms_chain.devnet.paths import RUNTIME_SERVICES
 from oms_chain.model.errors import InvalidInput, OmsError
 
 
@@ -130,12 +131,12 @@ def _precheck(
     chains = info["chains"]
     books = []
     for name, c in chains.items():
-        if name == "exchange" or not isinstance(c, dict):
+        if name in RUNTIME_SERVICES or not isinstance(c, dict):
             continue
         if (chain is None and name == "l1") or c.get("chain_id") == chain:
             books.append(c.get("address_book") or {})
     if not books:
-        have = [c.get("chain_id") for n, c in chains.items() if n != "exchange"]
+        have = [c.get("chain_id") for n, c in chains.items() if n not in RUNTIME_SERVICES]
         raise InvalidInput(f"the running devnet has no chain {chain}; it has {have}")
     plan["target"] = f"devnet ({runtime})"
     plan["chains"] = [b.get("chain_id") for b in books]

@@ -18,6 +18,7 @@ from oms_chain.cli._app import _runtime_file, devnet_app
 from oms_chain.cli._args import JsonOption, _bounded_int, _on_off, _parser, _seconds
 from oms_chain.cli._errors import _Refused
 from oms_chain.cli._output import console, err_console, print_json, say, table
+from oms_chain.devnet.paths import RUNTIME_SERVICES
 from oms_chain.model.errors import OmsError
 
 
@@ -156,7 +157,7 @@ def _print_world(summary: dict[str, Any]) -> None:
     for col in ("chain", "chain id", "RPC URL", "websocket", "block time"):
         chains.add_column(col)
     for name, c in summary.items():
-        if name in ("exchange", "deribit"):
+        if name in RUNTIME_SERVICES:
             continue
         bt = "automine" if c["block_time"] is None else f"{c['block_time'] * 1000:g} ms"
         chains.add_row(name, str(c["chain_id"]), c["rpc_url"], c["ws_url"], bt)

@@ -12,6 +12,7 @@ from typing import Any
 from oms_chain.chain.addressbook import AddressBook
 from oms_chain.custody.base import Signer
 from oms_chain.custody.local import LocalSigner
+from oms_chain.devnet.paths import RUNTIME_SERVICES
 from oms_chain.engine import OmsConfig
 from oms_chain.model.errors import ConfigError, InvalidInput
 from oms_chain.service.endpoints import ChainEndpoint, ExchangeEndpoint
@@ -38,7 +39,7 @@ def endpoints_from_runtime(
     chains: list[ChainEndpoint] = []
     try:
         for name, c in world.items():
-            if name == "exchange":
+            if name in RUNTIME_SERVICES:
                 continue
             if chain_ids is not None and int(c["chain_id"]) not in chain_ids:
                 continue
@@ -58,7 +59,7 @@ def endpoints_from_runtime(
             )
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise InvalidInput(f"devnet runtime JSON is malformed ({exc!r}); restart it") from None
-    have = sorted(int(c["chain_id"]) for n, c in world.items() if n != "exchange")
+    have = sorted(int(c["chain_id"]) for n, c in world.items() if n not in RUNTIME_SERVICES)
     missing = sorted(set(chain_ids or ()) - set(have))
     if missing:
         raise InvalidInput(f"the running devnet has no chain {missing[0]}; it has {have}")
