@@ -11,6 +11,8 @@
 ``oms audit verify|anchor|export``  the tamper-evident audit log: :mod:`.audit`
 ``oms completion bash|zsh|fish``    a shell completion script: :mod:`._app`
 ``oms safe show|export|hash|sign|execute``  Safe accounts and batch files: :mod:`.safe`
+``oms token create|list|revoke``    API tokens (stored hashed): :mod:`.token`
+``oms serve``                       the HTTP / websocket API and dashboard: :mod:`.serve`
 
 Every error is printed as one line (``error: …``; with ``--json`` a JSON object on stdout) with
 the exit code of :data:`EXIT_CODES`, never a traceback (:mod:`._main`). Every argument is checked
@@ -25,6 +27,7 @@ from __future__ import annotations
 from oms_chain.cli import toolchain, views, market, trading, control, demo  # noqa: F401
 from oms_chain.cli import devnet, audit  # noqa: F401
 from oms_chain.cli import safe  # noqa: F401
+from oms_chain.cli import token, serve  # noqa: F401
 
 # isort: on
 from oms_chain.cli._app import app
