@@ -54,13 +54,19 @@ def serve_cmd(
         async with session:
             with TokenStore(url) as tokens:
                 if not any(t.active for t in tokens.list()):
-                    say("no active token yet: create one with `oms token create --name me "
-                        "--scope trade`")  # fmt: skip
+                    say(
+                        "no active token yet: create one with `oms token create --name me "
+                        "--scope trade`"
+                    )
                 application = create_app(session, tokens)
                 await run_api(
-                    application, host, port,
-                    on_ready=lambda u: say(f"serving {u} (dashboard {u}/, API {u}/api/v1, "
-                                           f"OpenAPI {u}/openapi.json); Ctrl-C stops"),
-                )  # fmt: skip
+                    application,
+                    host,
+                    port,
+                    on_ready=lambda u: say(
+                        f"serving {u} (dashboard {u}/, API {u}/api/v1, "
+                        f"OpenAPI {u}/openapi.json); Ctrl-C stops"
+                    ),
+                )
 
     asyncio.run(run())

@@ -40,7 +40,8 @@ def create_cmd(
     scope: Annotated[
         str,
         typer.Option(
-            "--scope", help="read (views and the stream) or trade (also submit and cancel).",
+            "--scope",
+            help="read (views and the stream) or trade (also submit and cancel).",
             callback=_scope,
         ),
     ] = "read",
@@ -55,8 +56,14 @@ def create_cmd(
     with TokenStore(url) as tokens:
         token, info = tokens.create(name, scope)
     if as_json:
-        print_json({"token": token, "token_id": info.token_id, "name": info.name,
-                    "scope": info.scope.value})  # fmt: skip
+        print_json(
+            {
+                "token": token,
+                "token_id": info.token_id,
+                "name": info.name,
+                "scope": info.scope.value,
+            }
+        )
         return
     say(token)
     import sys
@@ -80,8 +87,18 @@ def list_cmd(
     with TokenStore(url) as tokens:
         rows = tokens.list()
     if as_json:
-        print_json([{"token_id": t.token_id, "name": t.name, "scope": t.scope.value,
-                     "created_ns": t.created_ns, "revoked_ns": t.revoked_ns} for t in rows])  # fmt: skip
+        print_json(
+            [
+                {
+                    "token_id": t.token_id,
+                    "name": t.name,
+                    "scope": t.scope.value,
+                    "created_ns": t.created_ns,
+                    "revoked_ns": t.revoked_ns,
+                }
+                for t in rows
+            ]
+        )
         return
     out = table("API tokens", ("id", "name", "scope", "created", "revoked"))
     for t in rows:

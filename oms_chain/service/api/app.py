@@ -30,6 +30,7 @@ from oms_chain.model.errors import (
     RetryableError,
     UnknownOrder,
 )
+from oms_chain.model.ids import OrderId
 from oms_chain.service.api.limits import RateLimiter
 from oms_chain.service.api.models import (
     BalanceOut,
@@ -152,8 +153,13 @@ def _json(model: BaseModel | list[BaseModel], status: int = 200) -> web.Response
     return web.Response(status=status, text=text, content_type="application/json")
 
 
-_KIND = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
-         415: "unsupported_media_type"}  # fmt: skip
+_KIND = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
 
 
 @web.middleware
@@ -181,9 +187,7 @@ async def _errors(
         if exc.status < 400:
             raise
         if exc.status == 413:
-            message = (
-                f"request body too large: at most {request.app[_CONFIG].max_body_bytes} bytes"
-            )
+            message = f"request body too large: at most {request.app[_CONFIG].max_body_bytes} bytes"
         elif exc.status == 404:
             message = f"no such endpoint {request.path!r}; see /openapi.json"
         elif exc.status == 405:
@@ -208,8 +212,7 @@ def _bearer(request: web.Request) -> str | None:
         raise _Refusal(
             401,
             "unauthenticated",
-            "Authorization header must be 'Bearer <token>'; create a token with "
-            "`oms token create`",
+            "Authorization header must be 'Bearer <token>'; create a token with `oms token create`",
             **{"WWW-Authenticate": "Bearer"},
         )
     return value.strip()
@@ -274,8 +277,6 @@ _SESSION = web.AppKey("session", TradingSession)
 _TOKENS = web.AppKey("tokens", TokenStore)
 _LIMITER = web.AppKey("limiter", RateLimiter)
 _CONFIG = web.AppKey("config", ApiConfig)
-_WAKE = web.AppKey("wake", "_Wakeup")
-_PUMP = web.AppKey("pump", asyncio.Task)
 
 
 class _Wakeup:
@@ -290,6 +291,10 @@ class _Wakeup:
     def bump(self) -> None:
         self._event.set()
         self._event = asyncio.Event()
+
+
+_WAKE = web.AppKey("wake", _Wakeup)
+_PUMP: web.AppKey[asyncio.Task[None]] = web.AppKey("pump")
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,11 +349,11 @@ async def submit_intent(request: web.Request) -> web.Response:
     return _json(OrderOut.of(order), status=200 if known else 201)
 
 
-def _order_id(request: web.Request) -> str:
+def _order_id(request: web.Request) -> OrderId:
     oid = request.match_info["order_id"]
     if not re.fullmatch(_ORDER_ID, oid):
         raise _Refusal(422, "validation", f"order id {oid!r:.80} is not a valid order id")
-    return oid
+    return OrderId(oid)
 
 
 async def cancel_order(request: web.Request) -> web.Response:
@@ -384,7 +389,7 @@ async def list_fills(request: web.Request) -> web.Response:
     q = _query(request, FillsQuery)
     fills = list(session.engine.projections.fills.values())
     if q.order_id is not None:
-        order = session.engine.order(q.order_id)
+        order = session.engine.order(OrderId(q.order_id))
         wanted = {order.order_id, *order.children}
         fills = [f for f in fills if f.order_id in wanted]
     return _json([FillOut.of(f) for f in fills])
@@ -460,13 +465,20 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 raise ValueError("no token")
             _check_token(app, token, Scope.READ)
         except _Refusal as exc:
-            await ws.send_json({"type": "error", "status": exc.status, "kind": exc.kind,
-                                "error": str(exc)})  # fmt: skip
+            await ws.send_json(
+                {"type": "error", "status": exc.status, "kind": exc.kind, "error": str(exc)}
+            )
             await ws.close(code=4000 + exc.status)
             return ws
         except (ValueError, TimeoutError, AttributeError, TypeError):
-            await ws.send_json({"type": "error", "status": 401, "kind": "unauthenticated",
-                                "error": 'send {"token": "<token>"} as the first message'})  # fmt: skip
+            await ws.send_json(
+                {
+                    "type": "error",
+                    "status": 401,
+                    "kind": "unauthenticated",
+                    "error": 'send {"token": "<token>"} as the first message',
+                }
+            )
             await ws.close(code=4401)
             return ws
     session = app[_SESSION]
@@ -521,33 +533,105 @@ async def dashboard(request: web.Request) -> web.FileResponse:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/api/v1/intents", submit_intent, Scope.TRADE,
-          "Submit an intent (spot or algo); answers its parent order", OrderOut, 201,
-          body=SubmitIntent),
-    Route("POST", "/api/v1/orders/{order_id}/cancel", cancel_order, Scope.TRADE,
-          "Cancel an order (a parent: all its open children)", CancelOut, 202,
-          path_params=("order_id",)),
-    Route("GET", "/api/v1/orders", list_orders, Scope.READ,
-          "Parent orders, newest first (children by id)", OrderOut, many=True,
-          query=OrdersQuery),
-    Route("GET", "/api/v1/orders/{order_id}", get_order, Scope.READ,
-          "One order with its children in full", OrderDetail, path_params=("order_id",)),
-    Route("GET", "/api/v1/fills", list_fills, Scope.READ, "Fills, in recorded order", FillOut,
-          many=True, query=FillsQuery),
-    Route("GET", "/api/v1/positions", list_positions, Scope.READ, "Positions", PositionOut,
-          many=True),
-    Route("GET", "/api/v1/balances", list_balances, Scope.READ,
-          "Balances per venue, as each venue reports them now", BalanceOut, many=True),
-    Route("GET", "/api/v1/settlements", list_settlements, Scope.READ,
-          "Settlement of each transaction sent", SettlementOut, many=True),
-    Route("GET", "/api/v1/events", list_events, Scope.READ,
-          "Audit events of the store, paged by position", EventPage, query=EventsQuery),
-    Route("GET", "/api/v1/stream", stream, Scope.READ,
-          "Websocket: every event from `after` on, live (resume with the last position)",
-          None, 101, query=StreamQuery, websocket=True),
-    Route("GET", "/api/v1/health", health, Scope.READ,
-          "Engine phase, trading state and the store's last position", None),
-)  # fmt: skip
+    Route(
+        "POST",
+        "/api/v1/intents",
+        submit_intent,
+        Scope.TRADE,
+        "Submit an intent (spot or algo); answers its parent order",
+        OrderOut,
+        201,
+        body=SubmitIntent,
+    ),
+    Route(
+        "POST",
+        "/api/v1/orders/{order_id}/cancel",
+        cancel_order,
+        Scope.TRADE,
+        "Cancel an order (a parent: all its open children)",
+        CancelOut,
+        202,
+        path_params=("order_id",),
+    ),
+    Route(
+        "GET",
+        "/api/v1/orders",
+        list_orders,
+        Scope.READ,
+        "Parent orders, newest first (children by id)",
+        OrderOut,
+        many=True,
+        query=OrdersQuery,
+    ),
+    Route(
+        "GET",
+        "/api/v1/orders/{order_id}",
+        get_order,
+        Scope.READ,
+        "One order with its children in full",
+        OrderDetail,
+        path_params=("order_id",),
+    ),
+    Route(
+        "GET",
+        "/api/v1/fills",
+        list_fills,
+        Scope.READ,
+        "Fills, in recorded order",
+        FillOut,
+        many=True,
+        query=FillsQuery,
+    ),
+    Route(
+        "GET", "/api/v1/positions", list_positions, Scope.READ, "Positions", PositionOut, many=True
+    ),
+    Route(
+        "GET",
+        "/api/v1/balances",
+        list_balances,
+        Scope.READ,
+        "Balances per venue, as each venue reports them now",
+        BalanceOut,
+        many=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/settlements",
+        list_settlements,
+        Scope.READ,
+        "Settlement of each transaction sent",
+        SettlementOut,
+        many=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/events",
+        list_events,
+        Scope.READ,
+        "Audit events of the store, paged by position",
+        EventPage,
+        query=EventsQuery,
+    ),
+    Route(
+        "GET",
+        "/api/v1/stream",
+        stream,
+        Scope.READ,
+        "Websocket: every event from `after` on, live (resume with the last position)",
+        None,
+        101,
+        query=StreamQuery,
+        websocket=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/health",
+        health,
+        Scope.READ,
+        "Engine phase, trading state and the store's last position",
+        None,
+    ),
+)
 
 
 def create_app(

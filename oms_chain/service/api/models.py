@@ -4,10 +4,19 @@ is accepted on input); times are nanoseconds since the epoch (UTC)."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
 
 from oms_chain.model.checks import MAX_NS
 from oms_chain.model.fills import Fill
@@ -30,8 +39,22 @@ __all__ = [
 ]
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$"
-Amount = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=40, decimal_places=18)]
-Bps = Annotated[Decimal, Field(ge=0, le=10_000, allow_inf_nan=False, max_digits=12)]
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?", re.ASCII)
+
+
+def _ascii_number(value: Any) -> Any:
+    """Decimal strings in ASCII digits only (``Decimal()`` itself takes other scripts'
+    digits, such as ``'\u0661'``)."""
+    if isinstance(value, str) and not _NUMBER.fullmatch(value):
+        raise ValueError("must be a decimal number in ASCII digits, such as '0.5'")
+    return value
+
+
+_Num = BeforeValidator(_ascii_number)
+Amount = Annotated[
+    Decimal, _Num, Field(gt=0, allow_inf_nan=False, max_digits=40, decimal_places=18)
+]
+Bps = Annotated[Decimal, _Num, Field(ge=0, le=10_000, allow_inf_nan=False, max_digits=12)]
 VenueName = Annotated[str, Field(min_length=1, max_length=128, pattern=_ID)]
 ParamName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
 ParamValue = Annotated[
@@ -54,7 +77,9 @@ class SubmitIntent(_In):
     split by the router), directly or by an algorithm with its parameters."""
 
     symbol: str = Field(
-        min_length=3, max_length=40, pattern=r"^[A-Za-z0-9.]{1,19}/[A-Za-z0-9.]{1,19}$",
+        min_length=3,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9.]{1,19}/[A-Za-z0-9.]{1,19}$",
         examples=["WETH/USDC"],
     )
     side: Literal["buy", "sell"]

@@ -83,9 +83,7 @@ def _scope(value: Scope | str) -> Scope:
     try:
         return Scope(value)
     except ValueError:
-        raise InvalidInput(
-            f"token scope must be 'read' or 'trade', got {value!r:.40}"
-        ) from None
+        raise InvalidInput(f"token scope must be 'read' or 'trade', got {value!r:.40}") from None
 
 
 class TokenStore:
@@ -186,7 +184,9 @@ class TokenStore:
         """
         check_str(token_id, "token id")
         if not re.fullmatch(r"[0-9a-f]{8}", token_id):
-            raise InvalidInput(f"token id {token_id!r:.40} must be 8 hex digits (see `oms token list`)")
+            raise InvalidInput(
+                f"token id {token_id!r:.40} must be 8 hex digits (see `oms token list`)"
+            )
         now = self._clock.now_ns()
         with self._lock:
             self._conn.execute(
@@ -233,4 +233,3 @@ class TokenStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-

@@ -54,7 +54,9 @@ async def api(
         tokens = TokenStore(store_url)
         trade, _ = tokens.create("trader", "trade")
         read, _ = tokens.create("viewer", "read")
-        app = create_app(session, tokens, config=ApiConfig(ws_idle_poll_s=0.2, burst=1_000_000), clock=clock)
+        app = create_app(
+            session, tokens, config=ApiConfig(ws_idle_poll_s=0.2, burst=1_000_000), clock=clock
+        )
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         try:

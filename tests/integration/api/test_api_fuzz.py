@@ -10,24 +10,56 @@ import urllib.request
 from typing import Any
 
 from conftest import Api
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 VALID: dict[str, Any] = {"symbol": "WETH/USDC", "side": "buy", "quantity": "0.01"}
 
 JSONISH = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 NOT_AMOUNT = st.sampled_from(
-    [0, -1, "0", "-0.5", "abc", "", "NaN", "Infinity", "1e999", "1" * 45, True, [], {},
-     "0x10", "1.5.2", "\u0661", "1" + "0" * 30 + ".0000000000000000001"]
-)  # fmt: skip
+    [
+        0,
+        -1,
+        "0",
+        "-0.5",
+        "abc",
+        "",
+        "NaN",
+        "Infinity",
+        "1e999",
+        "1" * 45,
+        True,
+        [],
+        {},
+        "0x10",
+        "1.5.2",
+        "\u0661",
+        "1" + "0" * 30 + ".0000000000000000001",
+    ]
+)
 #: One field of a valid intent replaced by a value its schema refuses.
 BAD_FIELD: dict[str, st.SearchStrategy[Any]] = {
-    "symbol": st.sampled_from(["", "ETH", "ETH/", "/USDC", "E T H/USDC", 5, None, "A" * 50,
-                               "FOO/BAR", "ETH/USDC/DAI", "é/USDC"]),  # fmt: skip
+    "symbol": st.sampled_from(
+        [
+            "",
+            "ETH",
+            "ETH/",
+            "/USDC",
+            "E T H/USDC",
+            5,
+            None,
+            "A" * 50,
+            "FOO/BAR",
+            "ETH/USDC/DAI",
+            "é/USDC",
+        ]
+    ),
     "side": st.sampled_from(["", "long", "BUY", "buy ", 1, None, True, ["buy"]]),
     "quantity": NOT_AMOUNT,
     "limit_price": NOT_AMOUNT,
@@ -36,8 +68,9 @@ BAD_FIELD: dict[str, st.SearchStrategy[Any]] = {
     "venues": st.sampled_from([[], "uniswap", [""], [1], ["nope-venue"], ["a b"], ["x"] * 33]),
     "exchange": st.sampled_from(["yes", 1, 0, None, "true"]),
     "algo": st.sampled_from(["", "fast", "TWAP", 1, None]),
-    "algo_params": st.sampled_from(["x", [1], {"Bad": 1}, {"k": 1.5}, {"k": None},
-                                    {"slices": "many"}, {"k": {"a": 1}}]),  # fmt: skip
+    "algo_params": st.sampled_from(
+        ["x", [1], {"Bad": 1}, {"k": 1.5}, {"k": None}, {"slices": "many"}, {"k": {"a": 1}}]
+    ),
     "intent_id": st.sampled_from(["", " ", "a b", "x" * 200, 1, True, "\n", "é"]),
     "deadline_ns": st.sampled_from([0, -1, 2**63, "1", 1.5, True, 1]),
     "reduce_only": st.sampled_from([1, "yes", None, 0]),
@@ -71,9 +104,11 @@ def bad_bodies(draw: st.DrawFn) -> bytes:
 
 def _post(url: str, token: str, data: bytes) -> tuple[int, dict[str, Any]]:
     req = urllib.request.Request(
-        url, data=data, method="POST",
+        url,
+        data=data,
+        method="POST",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )  # fmt: skip
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, json.loads(r.read())
@@ -95,9 +130,15 @@ async def test_bad_intents_are_4xx_and_write_nothing(api: Api) -> None:
     before = store.last_position()
     answers: dict[int, int] = {}
 
-    @settings(max_examples=150, database=None, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+    @settings(
+        max_examples=150,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(body=bad_bodies())
+    @example(body=b'{"symbol": "WETH/USDC", "side": "buy", "notional": "\\u0661"}')
+    @example(body=b'{"symbol": "WETH/USDC", "side": "buy", "quantity": "\\uff11"}')
     def check(body: bytes) -> None:
         status, out = _post(f"{api.url}/api/v1/intents", api.trade, body)
         answers[status] = answers.get(status, 0) + 1
@@ -110,21 +151,33 @@ async def test_bad_intents_are_4xx_and_write_nothing(api: Api) -> None:
     assert not api.session.engine.orders()
 
 
-QUERY_VALUES = st.one_of(st.text(max_size=12), st.integers().map(str), st.just("-1"),
-                         st.just("1e9999"), st.just("open"))  # fmt: skip
-PATHS = ["/api/v1/orders", "/api/v1/fills", "/api/v1/events", "/api/v1/positions",
-         "/api/v1/settlements", "/api/v1/health"]  # fmt: skip
+QUERY_VALUES = st.one_of(
+    st.text(max_size=12), st.integers().map(str), st.just("-1"), st.just("1e9999"), st.just("open")
+)
+PATHS = [
+    "/api/v1/orders",
+    "/api/v1/fills",
+    "/api/v1/events",
+    "/api/v1/positions",
+    "/api/v1/settlements",
+    "/api/v1/health",
+]
 
 
 async def test_bad_queries_and_ids_never_500(api: Api) -> None:
     before = api.session.store.last_position()
 
-    @settings(max_examples=120, database=None, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+    @settings(
+        max_examples=120,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(
         path=st.sampled_from(PATHS),
-        params=st.dictionaries(st.sampled_from(["status", "limit", "after", "order_id", "x"]),
-                               QUERY_VALUES, max_size=3),  # fmt: skip
+        params=st.dictionaries(
+            st.sampled_from(["status", "limit", "after", "order_id", "x"]), QUERY_VALUES, max_size=3
+        ),
         order_id=st.text(min_size=1, max_size=20),
     )
     def check(path: str, params: dict[str, str], order_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 from conftest import Api
@@ -75,7 +76,7 @@ async def test_submit_fills_and_every_view_shows_it(api: Api) -> None:
         seen += page["events"]
         after = page["next_after"]
     assert [e["position"] for e in seen] == list(range(1, last + 1))
-    assert all(e["prev_hash"] == p["hash"] for p, e in zip(seen, seen[1:], strict=False))
+    assert all(e["prev_hash"] == p["hash"] for p, e in itertools.pairwise(seen))
 
     async with api.http.get(f"{api.url}/api/v1/health", headers=hr) as r:
         health = await r.json()
@@ -109,15 +110,24 @@ async def test_openapi_is_3_1_and_names_every_route(api: Api) -> None:
         doc = await r.json()
     assert doc["openapi"] == "3.1.0"
     assert set(doc["paths"]) == {
-        "/api/v1/intents", "/api/v1/orders/{order_id}/cancel", "/api/v1/orders",
-        "/api/v1/orders/{order_id}", "/api/v1/fills", "/api/v1/positions", "/api/v1/balances",
-        "/api/v1/settlements", "/api/v1/events", "/api/v1/stream", "/api/v1/health",
-    }  # fmt: skip
+        "/api/v1/intents",
+        "/api/v1/orders/{order_id}/cancel",
+        "/api/v1/orders",
+        "/api/v1/orders/{order_id}",
+        "/api/v1/fills",
+        "/api/v1/positions",
+        "/api/v1/balances",
+        "/api/v1/settlements",
+        "/api/v1/events",
+        "/api/v1/stream",
+        "/api/v1/health",
+    }
     submit = doc["paths"]["/api/v1/intents"]["post"]
     assert submit["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/SubmitIntent"
     }
     assert set(submit["responses"]) == {"201", "401", "403", "422", "429"}
     assert doc["components"]["schemas"]["SubmitIntent"]["properties"]["side"]["enum"] == [
-        "buy", "sell",
-    ]  # fmt: skip
+        "buy",
+        "sell",
+    ]

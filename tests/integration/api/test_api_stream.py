@@ -43,7 +43,9 @@ async def test_stream_resumes_without_gaps_or_duplicates(api: Api) -> None:
         got += await _take(ws, 3)  # then drop the connection mid-backlog
     await _submit(api, "ws-2")  # written while nobody listens
     end = api.session.store.last_position()
-    async with api.http.ws_connect(f"{api.url}/api/v1/stream", params={"after": got[-1]["position"]}) as ws:  # fmt: skip
+    async with api.http.ws_connect(
+        f"{api.url}/api/v1/stream", params={"after": got[-1]["position"]}
+    ) as ws:
         await ws.send_json({"token": api.read})  # the browser's way: token as first message
         assert (await ws.receive_json(timeout=10))["after"] == 3
         got += await _take(ws, end - 3)
