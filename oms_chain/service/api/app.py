@@ -78,7 +78,9 @@ class ApiConfig:
         for name in ("rate_per_s", "ws_auth_timeout_s", "ws_idle_poll_s"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < 1e6:
-                raise InvalidInput(f"ApiConfig.{name} must be a positive number, got {v!r:.40}")
+                raise InvalidInput(
+                    f"ApiConfig.{name} must be a positive number below 1e6, got {v!r:.40}"
+                )
 
 
 class _Query(BaseModel):
