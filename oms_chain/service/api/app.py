@@ -363,7 +363,13 @@ async def cancel_order(request: web.Request) -> web.Response:
     oid = _order_id(request)
     if request.can_read_body and await request.read():
         raise _Refusal(422, "validation", "cancel takes no body")
-    session.engine.order(oid)  # 404 before anything is written
+    current = session.engine.order(oid)  # 404 before anything is written
+    if current.is_terminal:
+        raise _Refusal(
+            409,
+            "already_terminal",
+            f"order {oid} is already {current.status.value}; nothing to cancel",
+        )
     order = await session.engine.cancel(oid)
     return _json(CancelOut(order=OrderOut.of(order)), status=202)
 

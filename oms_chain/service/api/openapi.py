@@ -14,6 +14,13 @@ from oms_chain.service.api.models import ErrorOut
 if TYPE_CHECKING:
     from oms_chain.service.api.app import Route
 
+
+def _fills_query() -> type[BaseModel]:
+    from oms_chain.service.api.app import FillsQuery
+
+    return FillsQuery
+
+
 __all__ = ["openapi_document"]
 
 _REF = "#/components/schemas/{model}"
@@ -79,7 +86,12 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
         elif not r.websocket:
             ok["content"] = {"application/json": {"schema": {"type": "object"}}}
         responses: dict[str, Any] = {str(r.status): ok}
-        for code, text in _ERRORS.items():
+        errors = dict(_ERRORS)
+        if r.path_params or r.query is _fills_query():
+            errors["404"] = "No such order"
+        if r.scope is not None and r.scope.value == "trade":
+            errors["409"] = "Refused: the engine is not ready, the order is already terminal"
+        for code, text in sorted(errors.items()):
             if code == "403" and r.scope is not None and r.scope.value == "read":
                 continue
             responses[code] = {

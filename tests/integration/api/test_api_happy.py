@@ -101,8 +101,16 @@ async def test_cancel_an_open_algo_parent(api: Api) -> None:
         assert r.status == 202, await r.text()
         out = await r.json()
     assert out["order"]["order_id"] == parent["order_id"]
-    order = api.session.engine.order(parent["order_id"])
-    assert order.is_terminal or api.session.engine.algo_state(order.order_id) == "cancelled"
+    assert (out["order"]["status"], out["order"]["reason"]) == ("cancelled", "cancelled by user")
+    assert api.session.engine.algo_state(parent["order_id"]) == "cancelled"
+    before = api.session.store.last_position()
+    async with api.http.post(
+        f"{api.url}/api/v1/orders/{parent['order_id']}/cancel", headers=h
+    ) as r:
+        assert r.status == 409
+        again = await r.json()
+    assert again["kind"] == "already_terminal" and "nothing to cancel" in again["error"]
+    assert api.session.store.last_position() == before
 
 
 async def test_openapi_is_3_1_and_names_every_route(api: Api) -> None:
@@ -126,7 +134,9 @@ async def test_openapi_is_3_1_and_names_every_route(api: Api) -> None:
     assert submit["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/SubmitIntent"
     }
-    assert set(submit["responses"]) == {"201", "401", "403", "422", "429"}
+    assert set(submit["responses"]) == {"201", "401", "403", "409", "422", "429"}
+    cancel = doc["paths"]["/api/v1/orders/{order_id}/cancel"]["post"]
+    assert set(cancel["responses"]) == {"202", "401", "403", "404", "409", "422", "429"}
     assert doc["components"]["schemas"]["SubmitIntent"]["properties"]["side"]["enum"] == [
         "buy",
         "sell",
