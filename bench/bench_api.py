@@ -8,7 +8,9 @@ directly, interleaved with the API's (the API's own share is the difference). Th
 ``GET /api/v1/orders`` (auth, rate limiter, pydantic serialization of every parent; about 120
 parents after the submits) with 8 concurrent clients for 3 s;
 baseline: a bare aiohttp handler answering a small JSON body on the same loop with the same
-client.
+client. Stream: 10 websocket subscribers each reading every event of the store from position 0
+(a few hundred after the submits); events/s delivered in total; baseline: a bare aiohttp
+websocket handler sending the same number of messages of the same size to 10 clients.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from oms_chain.service.api import ApiConfig, TokenStore, create_app
 SUBMITS = 60
 SECONDS = 3.0
 CLIENTS = 8
+SUBSCRIBERS = 10
 
 
 def _pct(samples: list[float], q: float) -> float:
@@ -64,6 +67,23 @@ async def _throughput(url: str, headers: dict[str, str]) -> float:
         return count / (time.perf_counter() - started)
 
 
+async def _fan_out(url: str, headers: dict[str, str], count: int) -> float:
+    """Events/s delivered to SUBSCRIBERS clients each reading ``count`` event messages."""
+    async with aiohttp.ClientSession() as http:
+
+        async def one() -> None:
+            async with http.ws_connect(url, headers=headers) as ws:
+                got = 0
+                while got < count:
+                    msg = await ws.receive_json(timeout=60)
+                    if msg.get("type") == "event":
+                        got += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(SUBSCRIBERS)))
+        return SUBSCRIBERS * count / (time.perf_counter() - started)
+
+
 async def _bench(world: Devnet, tmp: Path) -> dict[str, Any]:
     url = f"sqlite:///{tmp / 'bench.db'}"
     session = TradingSession.from_devnet_runtime(
@@ -86,7 +106,18 @@ async def _bench(world: Devnet, tmp: Path) -> dict[str, Any]:
         async def hello(request: web.Request) -> web.Response:
             return web.json_response({"ok": True})
 
+        sample: list[str] = []
+
+        async def bare_ws(request: web.Request) -> web.WebSocketResponse:
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            for text in sample:
+                await ws.send_str(text)
+            await ws.close()
+            return ws
+
         bare.router.add_get("/", hello)
+        bare.router.add_get("/ws", bare_ws)
         bare_server = TestServer(bare, host="127.0.0.1")
         await bare_server.start_server()
         try:
@@ -122,6 +153,21 @@ async def _bench(world: Devnet, tmp: Path) -> dict[str, Any]:
             out["get_orders_rps"] = round(orders, 1)
             out["bare_aiohttp_rps"] = round(baseline, 1)
             out["get_orders_vs_bare"] = round(orders / baseline, 3)
+            events = session.store.last_position()
+            from oms_chain.service.api.models import EventOut
+
+            sample.extend(
+                '{"type":"event","event":' + EventOut.of(r).model_dump_json() + "}"
+                for r in session.store.read_all()
+            )
+            stream_url = str(server.make_url("/api/v1/stream")) + "?after=0"
+            out["stream_events"] = events
+            out["stream_events_per_s_10_subscribers"] = round(
+                await _fan_out(stream_url, headers, events), 1
+            )
+            out["bare_ws_events_per_s_10_subscribers"] = round(
+                await _fan_out(str(bare_server.make_url("/ws")), {}, events), 1
+            )
         finally:
             await server.close()
             await bare_server.close()
