@@ -3,6 +3,7 @@ event store)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,7 +11,7 @@ import typer
 from oms_chain.cli._app import app
 from oms_chain.cli._args import ConfigOption, JsonOption, TradeStoreOption
 from oms_chain.cli._output import console, print_json, say, table
-from oms_chain.cli._session import _default_store_url
+from oms_chain.cli._session import _default_store_url, _require_existing_store
 
 token_app = typer.Typer(
     help="API tokens for `oms serve`: created once, stored only as their SHA-256.",
@@ -24,6 +25,16 @@ def _scope(value: str) -> str:
     if value not in ("read", "trade"):
         raise typer.BadParameter(f"must be read or trade, got {value!r:.40}")
     return value
+
+
+def _existing_store(store: str | None, config: Path | None) -> str:
+    """The store's URL, once it is known to be an existing event store (nothing created)."""
+    from oms_chain.store import open_store
+
+    url = _default_store_url(store, config)
+    _require_existing_store(url)
+    open_store(url, read_only=True).close()
+    return url
 
 
 def _iso(ns: int | None) -> str:
@@ -49,10 +60,15 @@ def create_cmd(
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create a token and print it once (only its SHA-256 is kept)."""
+    """Create a token and print it once (only its SHA-256 is kept). The event store is created
+    when missing, as `oms swap` would."""
     from oms_chain.service.api import TokenStore
+    from oms_chain.service.api.tokens import check_token_request
+    from oms_chain.store import open_store
 
+    check_token_request(name, scope)
     url = _default_store_url(store, config)
+    open_store(url).close()  # checks the URL (and that it is an event store) first
     with TokenStore(url) as tokens:
         token, info = tokens.create(name, scope)
     if as_json:
@@ -81,10 +97,10 @@ def list_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """List every token (id, name, scope, created, revoked); never the secrets."""
+    url = _existing_store(store, config)
     from oms_chain.service.api import TokenStore
 
-    url = _default_store_url(store, config)
-    with TokenStore(url) as tokens:
+    with TokenStore(url, create=False) as tokens:
         rows = tokens.list()
     if as_json:
         print_json(
@@ -115,9 +131,11 @@ def revoke_cmd(
 ) -> None:
     """Revoke a token: the API refuses it from the next request on."""
     from oms_chain.service.api import TokenStore
+    from oms_chain.service.api.tokens import check_token_id
 
-    url = _default_store_url(store, config)
-    with TokenStore(url) as tokens:
+    check_token_id(token_id)
+    url = _existing_store(store, config)
+    with TokenStore(url, create=False) as tokens:
         info = tokens.revoke(token_id)
     if as_json:
         print_json({"token_id": info.token_id, "revoked_ns": info.revoked_ns})

@@ -19,13 +19,21 @@ import threading
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
+from urllib.parse import quote
 
 from oms_chain.model.checks import check_str
 from oms_chain.model.clock import Clock, SystemClock
 from oms_chain.model.errors import InvalidInput
 from oms_chain.store.url import redact_url
 
-__all__ = ["Scope", "TokenInfo", "TokenStore", "UnknownToken"]
+__all__ = [
+    "Scope",
+    "TokenInfo",
+    "TokenStore",
+    "UnknownToken",
+    "check_token_id",
+    "check_token_request",
+]
 
 _TOKEN = re.compile(r"^oms_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$")
@@ -40,6 +48,30 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     revoked_ns BIGINT
 )
 """
+
+
+def check_token_request(name: object, scope: object) -> None:
+    """Refuse a token name that is not 1-64 letters, digits, spaces or ``._@-`` (starting
+    with a letter or digit), or a scope other than ``read`` / ``trade``, with
+    :class:`InvalidInput` naming it."""
+    check_str(name, "token name")
+    assert isinstance(name, str)
+    if not _NAME.match(name):
+        raise InvalidInput(
+            f"token name {name!r:.80} must be 1-64 letters, digits, spaces or ._@- and "
+            "start with a letter or digit"
+        )
+    if not isinstance(scope, Scope | str):
+        raise InvalidInput(f"token scope must be 'read' or 'trade', got {scope!r:.40}")
+    _scope(scope)
+
+
+def check_token_id(token_id: object) -> str:
+    """``token_id`` if it is 8 hex digits (as :meth:`TokenStore.list` shows), else
+    :class:`InvalidInput`."""
+    if not isinstance(token_id, str) or not re.fullmatch(r"[0-9a-f]{8}", token_id):
+        raise InvalidInput(f"token id {token_id!r:.40} must be 8 hex digits (see `oms token list`)")
+    return token_id
 
 
 class UnknownToken(InvalidInput):
@@ -95,7 +127,7 @@ class TokenStore:
         InvalidInput: ``store_url`` is not a ``sqlite:///`` or ``postgresql://`` URL.
     """
 
-    def __init__(self, store_url: str, *, clock: Clock | None = None) -> None:
+    def __init__(self, store_url: str, *, clock: Clock | None = None, create: bool = True) -> None:
         check_str(store_url, "store_url", rule="a sqlite:/// or postgresql:// URL")
         self._url = store_url
         self._clock = clock or SystemClock()
@@ -104,10 +136,13 @@ class TokenStore:
         self._conn: Any
         if scheme == "sqlite":
             path = store_url[len("sqlite:///") :].partition("?")[0]
-            if not path:
+            if not store_url.startswith("sqlite:///") or not path:
                 raise InvalidInput(f"SQLite store URL {store_url!r} has no path")
+            target = path if create else f"file:{quote(path)}?mode=rw"
             try:
-                self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+                self._conn = sqlite3.connect(
+                    target, check_same_thread=False, timeout=30, uri=not create
+                )
             except sqlite3.Error as exc:
                 raise InvalidInput(f"cannot open the token table in {store_url!r}: {exc}") from None
             self._param = "?"
@@ -131,9 +166,25 @@ class TokenStore:
                 f"tokens live beside the event store: expected a sqlite:/// or postgresql:// "
                 f"store URL, got {redact_url(store_url)!r}"
             )
+        self._have_table = True
         with self._lock:
-            self._conn.execute(_SCHEMA)
+            if create:
+                self._conn.execute(_SCHEMA)
+            else:
+                self._have_table = self._table_exists()
             self._conn.commit()
+
+    def _table_exists(self) -> bool:
+        try:
+            if self._param == "?":
+                row = self._conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'api_tokens'"
+                ).fetchone()
+                return row is not None
+            row = self._conn.execute("SELECT to_regclass('api_tokens')").fetchone()
+            return row is not None and row[0] is not None
+        except sqlite3.DatabaseError as exc:
+            raise InvalidInput(f"{self._url!r} is not a usable SQLite store: {exc}") from None
 
     def _sql(self, text: str) -> str:
         return text.replace("?", self._param)
@@ -145,13 +196,10 @@ class TokenStore:
         Raises:
             InvalidInput: a name that is not 1-64 letters, digits, `` ._@-``, or a bad scope.
         """
-        check_str(name, "token name")
-        if not _NAME.match(name):
-            raise InvalidInput(
-                f"token name {name!r:.80} must be 1-64 letters, digits, spaces or ._@- and "
-                "start with a letter or digit"
-            )
+        check_token_request(name, scope)
         sc = _scope(scope)
+        if not self._have_table:
+            raise InvalidInput("this token store was opened with create=False: cannot create")
         token_id = secrets.token_hex(4)
         token = f"oms_{token_id}_{secrets.token_urlsafe(32)}"
         now = self._clock.now_ns()
@@ -168,6 +216,8 @@ class TokenStore:
 
     def list(self) -> list[TokenInfo]:
         """Every token ever created (revoked ones too), oldest first."""
+        if not self._have_table:
+            return []
         with self._lock:
             rows = self._conn.execute(
                 "SELECT token_id, name, scope, created_ns, revoked_ns FROM api_tokens "
@@ -182,11 +232,9 @@ class TokenStore:
         Raises:
             UnknownToken: no such token (the message lists how to find the ids).
         """
-        check_str(token_id, "token id")
-        if not re.fullmatch(r"[0-9a-f]{8}", token_id):
-            raise InvalidInput(
-                f"token id {token_id!r:.40} must be 8 hex digits (see `oms token list`)"
-            )
+        check_token_id(token_id)
+        if not self._have_table:
+            raise UnknownToken(f"no token with id {token_id}: this store has no tokens yet")
         now = self._clock.now_ns()
         with self._lock:
             self._conn.execute(
@@ -206,7 +254,7 @@ class TokenStore:
         if not isinstance(token, str):
             return None
         m = _TOKEN.match(token)
-        if m is None:
+        if m is None or not self._have_table:
             return None
         with self._lock:
             row = self._conn.execute(
