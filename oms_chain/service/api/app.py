@@ -704,7 +704,20 @@ async def run_api(
     *,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve ``app`` on ``host:port`` until cancelled; ``on_ready(url)`` once listening."""
+    """Serve ``app`` on ``host:port`` until cancelled; ``on_ready(url)`` once listening.
+
+    Raises:
+        InvalidInput: not an application, a host that is not a non-empty string, a port
+            outside 0-65535 (0: any free port), or an ``on_ready`` that is not callable.
+    """
+    if not isinstance(app, web.Application):
+        raise InvalidInput(f"app must be an aiohttp Application, got {type(app).__name__}")
+    if not isinstance(host, str) or not host.strip():
+        raise InvalidInput(f"host must be an address such as '127.0.0.1', got {host!r:.60}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InvalidInput(f"port must be 0-65535 (0: any free port), got {port!r:.20}")
+    if on_ready is not None and not callable(on_ready):
+        raise InvalidInput("on_ready must be a function of the URL")
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:

@@ -105,3 +105,26 @@ def test_submit_intent_model() -> None:
 def test_submit_intent_model_refuses_junk_with_validation_errors_only(raw: bytes) -> None:
     with contextlib.suppress(ValidationError):
         SubmitIntent.model_validate_json(raw)
+
+
+def test_create_app_and_run_api_check_their_arguments() -> None:
+    import asyncio
+
+    from aiohttp import web
+
+    from oms_chain.service.api import create_app, run_api
+
+    with pytest.raises(InvalidInput, match="TradingSession"):
+        create_app(object(), object())  # type: ignore[arg-type]
+    app = web.Application()
+    for host, port in (
+        ("", 80),
+        (None, 80),
+        ("127.0.0.1", -1),
+        ("127.0.0.1", 70_000),
+        ("127.0.0.1", True),
+    ):
+        with pytest.raises(InvalidInput, match=r"host|port"):
+            asyncio.run(run_api(app, host, port))  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="Application"):
+        asyncio.run(run_api(object(), "127.0.0.1", 0))  # type: ignore[arg-type]
