@@ -521,7 +521,20 @@ async def stream(request: web.Request) -> web.StreamResponse:
             waiter.cancel()
             stopper.cancel()
     except (ConnectionResetError, RuntimeError):
-        pass
+        pass  # the client went away
+    except OmsError as exc:  # the store went away (the session is closing): say so, then close
+        _log.warning("stream stopped: %s", exc)
+        with contextlib.suppress(Exception):
+            await ws.send_json(
+                {
+                    "type": "error",
+                    "status": 503,
+                    "kind": "unavailable",
+                    "error": f"{exc}; reconnect with after={last}",
+                }
+            )
+        with contextlib.suppress(Exception):
+            await ws.close(code=1011)
     finally:
         reading.cancel()
         with contextlib.suppress(BaseException):
