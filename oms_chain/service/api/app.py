@@ -417,8 +417,10 @@ async def list_balances(request: web.Request) -> web.Response:
         try:
             bal = await asyncio.wait_for(venue.balances(), timeout=10)
             out.append(BalanceOut(venue=vid, balances=dict(bal)))
-        except (OmsError, TimeoutError) as exc:
-            out.append(BalanceOut(venue=vid, balances={}, error=str(exc) or "timed out"))
+        except Exception as exc:  # one venue's failure does not hide the others' balances
+            _log.info("balances of %s failed: %r", vid, exc)
+            text = str(exc) or type(exc).__name__
+            out.append(BalanceOut(venue=vid, balances={}, error=text if text else "timed out"))
     return _json(out)  # type: ignore[arg-type]
 
 
