@@ -420,7 +420,7 @@ async def list_balances(request: web.Request) -> web.Response:
         except Exception as exc:  # one venue's failure does not hide the others' balances
             _log.info("balances of %s failed: %r", vid, exc)
             text = str(exc) or type(exc).__name__
-            out.append(BalanceOut(venue=vid, balances={}, error=text if text else "timed out"))
+            out.append(BalanceOut(venue=vid, balances={}, error=text))
     return _json(out)  # type: ignore[arg-type]
 
 
