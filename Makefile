@@ -1,6 +1,7 @@
 # oms-chain: the two commands a new user needs are `make demo` and `make test`.
 # Everything they depend on (Python venv, node toolchain, contract build, PostgreSQL server
-# binaries for the scale-backend tests) is installed by the targets below.
+# binaries for the scale-backend tests, Debian chromium for the browser test) is installed by
+# the targets below.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
-.PHONY: setup contracts postgres demo test lint typecheck layers pytest forge compat bench clean
+.PHONY: setup contracts postgres chromium demo test lint typecheck layers pytest forge compat bench clean
 
 ## setup: Python venv (package editable + dev extras, pinned by constraints.txt), npm toolchain
 ## and protocol artifacts, our contract build. Idempotent; quick when already done.
@@ -31,12 +32,17 @@ contracts: $(VENV)/.installed node_modules/.installed
 postgres:
 	@bash scripts/install-postgres.sh
 
+## chromium: Debian's chromium for the dashboard's headless browser test (Playwright drives it
+## with executable_path=/usr/bin/chromium; `playwright install` is never run). Needs root.
+chromium:
+	@bash scripts/install-chromium.sh
+
 ## demo: start the local devnet and run the main job end to end.
 demo: setup
 	$(VENV)/bin/oms demo
 
 ## test: lint, format check, types, layering contracts, pytest, forge.
-test: setup postgres lint typecheck layers pytest forge
+test: setup postgres chromium lint typecheck layers pytest forge
 
 lint:
 	$(VENV)/bin/ruff check .

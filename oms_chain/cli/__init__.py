@@ -15,6 +15,8 @@
 ``oms risk`` / ``oms risk surface``  portfolio risk of a file; SVI smiles: :mod:`.risk`
 ``oms threshold keygen|deploy|status`` / FROST groups, their account and participant processes:
 ``oms signer participant``         :mod:`.threshold`
+``oms token create|list|revoke``    API tokens (stored hashed): :mod:`.token`
+``oms serve``                       the HTTP / websocket API and dashboard: :mod:`.serve`
 
 Every error is printed as one line (``error: …``; with ``--json`` a JSON object on stdout) with
 the exit code of :data:`EXIT_CODES`, never a traceback (:mod:`._main`). Every argument is checked
@@ -32,6 +34,7 @@ from oms_chain.cli import safe  # noqa: F401
 from oms_chain.cli import strategy  # noqa: F401
 from oms_chain.cli import risk  # noqa: F401
 from oms_chain.cli import threshold  # noqa: F401
+from oms_chain.cli import token, serve  # noqa: F401
 
 # isort: on
 from oms_chain.cli._app import app

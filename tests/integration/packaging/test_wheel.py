@@ -153,6 +153,8 @@ def test_the_wheel_carries_books_artifacts_protocol_bytecode_the_shim_and_the_pi
     assert {f"{data}solc/solc", f"{data}toolchain/package.json"} <= names
     info = zipfile.ZipFile(install.wheel).getinfo(f"{data}solc/solc")
     assert (info.external_attr >> 16) & 0o111, "the shim must stay executable"
+    static = "oms_chain/service/api/static/"
+    assert {f"{static}index.html", f"{static}app.js", f"{static}style.css"} <= names
 
 
 def test_the_packaged_v2_pair_is_the_canonical_init_code(install: Install) -> None:

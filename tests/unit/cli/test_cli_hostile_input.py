@@ -462,6 +462,33 @@ def _cases(world_root: str) -> list[Case]:
         says="--coordinator-key")  # fmt: skip
     add(["signer", "participant", "--name", "p1", "--dir", grp, "--passphrase-env",
          "OMS_NO_SUCH_PASS"], says="OMS_NO_SUCH_PASS")  # fmt: skip
+    # oms token / oms serve: names, scopes, ids, ports and hosts before any store is opened
+    add(["token"], says="--help")
+    add(["token", "create"], says="--name")
+    for v in ["", " lead", "x" * 65, "semi;colon", "new\nline", "\u202etxt"]:
+        add(["token", "create", "--name", v], says="token name")
+    for v in ["", "admin", "READ", "trade "]:
+        add(["token", "create", "--name", "me", "--scope", v], says="--scope")
+    for v in ["", "zz", "0000000", "000000000", "ABCDEF12", "../x"]:
+        add(["token", "revoke", v], says="token id")
+    for url in [
+        "",
+        "mysql://x",
+        "sqlite://relative.db",
+        f"sqlite:///{world_root}/missing.db",
+        f"sqlite:///{world_root}/garbage.db",
+    ]:
+        add(["token", "list", "--store", url], says="")
+        add(["token", "revoke", "00000000", "--store", url], says="")
+    for url in ["", "mysql://x", f"sqlite:///{world_root}/nope/x.db"]:
+        add(["token", "create", "--name", "me", "--store", url], says="")
+    add(["token", "revoke", "00000000", "--store", "sqlite:///{store}"], says="no token with id")
+    for v in ["abc", "-1", "65536", "1e3"]:
+        add(["serve", "--port", v], says="--port")
+    for v in ["", "example.com", "1.2.3", "127.0.0.1;rm"]:
+        add(["serve", "--host", v], says="--host")
+    add(["serve", "extra"], says="--help")
+    add(["serve"], says="does not answer")
     return out
 
 

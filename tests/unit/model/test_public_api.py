@@ -17,6 +17,7 @@ import pytest
         "oms_chain.custody.safe",
         "oms_chain.custody.threshold",
         "oms_chain.compliance",
+        "oms_chain.service.api",
     ],
 )
 def test_every_exported_name_exists_and_every_public_name_is_exported(package):
