@@ -19,8 +19,8 @@ from oms_chain import __version__
 from oms_chain.cli._args import _shown
 from oms_chain.cli._errors import EXIT_CODES
 from oms_chain.cli._output import _Output, console, print_json
-from oms_chain.devnet.paths import RUNTIME_SERVICES
 from oms_chain.model.errors import InvalidInput
+from oms_chain.service.endpoints import RUNTIME_SERVICES
 
 _EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {c:>3}  {t}" for c, t in EXIT_CODES.items())
 

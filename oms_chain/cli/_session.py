@@ -24,8 +24,8 @@ from oms_chain.cli._output import (
     err_console,
     print_json,
 )
-from oms_chain.devnet.paths import RUNTIME_SERVICES
 from oms_chain.model.errors import InvalidInput, OmsError
+from oms_chain.service.endpoints import RUNTIME_SERVICES
 
 
 def _trading_session(

@@ -18,8 +18,8 @@ from oms_chain.cli._app import _runtime_file, devnet_app
 from oms_chain.cli._args import JsonOption, _bounded_int, _on_off, _parser, _seconds
 from oms_chain.cli._errors import _Refused
 from oms_chain.cli._output import console, err_console, print_json, say, table
-from oms_chain.devnet.paths import RUNTIME_SERVICES
 from oms_chain.model.errors import OmsError
+from oms_chain.service.endpoints import RUNTIME_SERVICES
 
 
 @devnet_app.command("up")

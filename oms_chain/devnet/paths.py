@@ -106,9 +106,3 @@ def node_bin(tool: FoundryTool) -> Path:
         f"{tool} not found on PATH nor at {installed} (npm package {package}); {setup_hint()} "
         f"or install Foundry so that `{tool}` is on PATH"
     )
-
-
-#: Entries of a running devnet's runtime JSON (``oms devnet up``) that are services, not chains:
-#: the Binance-protocol exchange simulator and the Deribit-protocol options exchange. Every
-#: other entry of its ``chains`` table is a chain with a ``chain_id``.
-RUNTIME_SERVICES = frozenset({"exchange", "deribit"})

@@ -12,10 +12,9 @@ from typing import Any
 from oms_chain.chain.addressbook import AddressBook
 from oms_chain.custody.base import Signer
 from oms_chain.custody.local import LocalSigner
-from oms_chain.devnet.paths import RUNTIME_SERVICES
 from oms_chain.engine import OmsConfig
 from oms_chain.model.errors import ConfigError, InvalidInput
-from oms_chain.service.endpoints import ChainEndpoint, ExchangeEndpoint
+from oms_chain.service.endpoints import RUNTIME_SERVICES, ChainEndpoint, ExchangeEndpoint
 
 __all__ = ["endpoints_from_config", "endpoints_from_runtime"]
 

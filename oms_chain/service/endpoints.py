@@ -14,7 +14,13 @@ from oms_chain.engine.config import is_loopback_url
 from oms_chain.model.errors import InvalidInput
 from oms_chain.venues.cex import CcxtVenueConfig
 
-__all__ = ["ChainEndpoint", "ExchangeEndpoint", "ccxt_venue_config", "local_exchange_urls"]
+__all__ = [
+    "RUNTIME_SERVICES",
+    "ChainEndpoint",
+    "ExchangeEndpoint",
+    "ccxt_venue_config",
+    "local_exchange_urls",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,3 +130,9 @@ def ccxt_venue_config(ex: ExchangeEndpoint) -> CcxtVenueConfig:
         urls=urls,
         sandbox=ex.sandbox,
     )
+
+
+#: Entries of a running devnet's runtime JSON (``oms devnet up``) that are services, not chains:
+#: the Binance-protocol exchange simulator and the Deribit-protocol options exchange. Every
+#: other entry of its ``chains`` table is a chain with a ``chain_id``.
+RUNTIME_SERVICES = frozenset({"exchange", "deribit"})
