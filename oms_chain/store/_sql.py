@@ -205,12 +205,19 @@ class SqlEventStore:
             # the transaction is rolled back and redone looking up the ids first.
             redo: tuple[type[Exception], ...] = (ConcurrencyConflict, *self._integrity_errors)
             try:
-                with self._write_tx() as cur:
-                    return self._append_locked(cur, items, look_up_ids=False)
+                return self._fast_append(items)
             except redo:
                 pass
             with self._write_tx() as cur:
                 return self._append_locked(cur, items, look_up_ids=True)
+
+    def _fast_append(
+        self, items: list[tuple[str, list[NewEvent], int | None]]
+    ) -> list[list[RecordedEvent]]:
+        """The append of (presumably) new event ids; raises ConcurrencyConflict or a unique
+        violation of the driver to have the caller redo it looking the ids up."""
+        with self._write_tx() as cur:
+            return self._append_locked(cur, items, look_up_ids=False)
 
     def _append_locked(
         self,

@@ -64,3 +64,28 @@ def test_four_processes_append_concurrently_without_loss_duplicates_or_a_forked_
         assert report.ok and report.checked == total
         assert state_problems(store) == []  # type: ignore[arg-type]
     assert sum(r["retries"] for r in results.values()) > 0  # they really contended
+
+
+def test_server_side_appends_chain_exactly_like_the_client_side_ones(postgres_url: str) -> None:
+    # Small appends run as one PostgreSQL function call, big ones through COPY: the same events
+    # must give the same positions, versions and hashes as SQLite's Python chaining.
+    from oms_chain.store import NewEvent, SqliteEventStore
+
+    def batch(tag: str, n: int) -> list[NewEvent]:
+        return [
+            NewEvent(f"{tag}-{i}", "Happened", 1, {"i": i, "s": "é\u2603"}, i, i, None, tag)
+            for i in range(n)
+        ]
+
+    requests = [
+        [("a", batch("a1", 1), 0)],
+        [("a", batch("a2", 64), 1), ("b", batch("b1", 2), None)],
+        [("c", batch("c1", 65), 0)],
+        [("a", batch("a3", 3), 65), ("a", batch("a4", 2), 68), ("d", batch("d1", 1), -1)],
+    ]
+    with open_store(postgres_url) as pg, SqliteEventStore(":memory:") as lite:
+        for items in requests:
+            assert pg.append_batch(items) == lite.append_batch(items)
+        assert pg.head() == lite.head()
+        assert list(pg.read_audit_rows()) == list(lite.read_audit_rows())
+        assert verify_audit(pg).ok
