@@ -183,7 +183,7 @@ def _writers(cluster: Any) -> dict[str, Any]:
     table: dict[str, Any] = {"appends_per_writer": WRITER_APPENDS}
     for writers in (1, 2, 4):
         for baseline in (True, False):
-            url = cluster.create_database(f"w{writers}{'b' if baseline else 's'}")
+            url = cluster.create_database()
             if baseline:
                 with psycopg.connect(url, autocommit=True) as conn:
                     conn.execute("CREATE TABLE floor_rows (stream_id TEXT, payload TEXT)")
