@@ -118,3 +118,25 @@ def test_a_worker_sigstopped_past_its_lease_is_fenced_when_it_resumes(postgres_u
             os.kill(proc.pid, signal.SIGCONT)
             proc.kill()
             proc.wait()
+
+
+def test_a_store_from_before_leases_and_server_side_appends_opens_and_gains_them(
+    postgres_url: str,
+) -> None:
+    import psycopg
+
+    from oms_chain.store import NewEvent, verify_audit
+
+    with open_store(postgres_url) as store:
+        store.append("old", [NewEvent("old-1", "Happened", 1, {}, 1, 1)], 0)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # what an older oms-chain left
+        conn.execute("DROP FUNCTION oms_append_v1")
+        assert conn.execute("SELECT to_regclass('leases') IS NULL").fetchone() == (True,)
+    with open_store(postgres_url) as store:
+        assert isinstance(store, PostgresEventStore)
+        store.append("old", [NewEvent("old-2", "Happened", 1, {}, 2, 2)], 1)
+        leases = Leases(store)
+        lease = leases.try_acquire("account:1:0xa", "a", ttl_ns=60 * S)
+        assert lease is not None and lease.token == 1
+        assert [e.stream_version for e in store.read_stream("old")] == [1, 2]
+        assert verify_audit(store).ok
