@@ -458,10 +458,16 @@ class Leases:
         payload: dict[str, Any],
         *,
         appends: Sequence[AppendRequest] = (),
+        also_fenced: Sequence[tuple[str, int]] = (),
     ) -> tuple[SendRecord, list[list[RecordedEvent]]]:
         """Record that the holder of ``resource`` at epoch ``token`` is about to send
         ``send_id`` (an order, a transaction), and append ``appends`` — in one transaction that
         first checks the token against the lease. Call it *before* the request leaves.
+
+        ``also_fenced``: more ``(resource, token)`` leases the send needs, checked in the same
+        transaction (an on-chain child needs its parent's lease *and* its account's, whose
+        nonce sequence it uses). Rows are locked in resource order, so concurrent sends cannot
+        deadlock. The send is recorded under ``resource``.
 
         Idempotent on ``send_id``: recording the same send again (same resource, token and
         payload) returns the first record and appends nothing.
@@ -482,9 +488,22 @@ class Leases:
         check_id(send_id, "send_id")
         text = json_text(payload, f"payload of send {send_id!r}")
         items = _validate_requests(appends) if appends else []
-        probe = Lease(resource, "", token, 0)
+        fences = {resource: token}
+        if isinstance(also_fenced, (str, bytes)) or not isinstance(also_fenced, Sequence):
+            raise InvalidEvent(f"also_fenced must be (resource, token) pairs, not {also_fenced!r}")
+        for pair in also_fenced:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise InvalidEvent(f"also_fenced items are (resource, token) pairs, not {pair!r}")
+            check_id(pair[0], "resource in also_fenced")
+            check_int(pair[1], f"token for {pair[0]!r}", 1, _INT64_MAX)
+            if fences.setdefault(pair[0], pair[1]) != pair[1]:
+                raise InvalidEvent(f"resource {pair[0]!r} is fenced twice with other tokens")
         with self._tx() as cur:
-            now, owner = self._fenced(cur, probe, f"send {send_id!r}")
+            owners = {
+                r: self._fenced(cur, Lease(r, "", t, 0), f"send {send_id!r}")
+                for r, t in sorted(fences.items())
+            }
+            now, owner = owners[resource]
             inserted = self._x(
                 cur,
                 "INSERT INTO lease_sends (send_id, resource, epoch, owner, recorded_at, payload) "

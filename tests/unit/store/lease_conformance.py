@@ -193,3 +193,20 @@ class LeaseConformance:
 
         with pytest.raises(InvalidEvent, match=match):
             leases.record_send(*args)  # type: ignore[arg-type]
+
+    def test_a_send_can_need_its_account_lease_too(
+        self, leases: Leases, clock: ManualClock
+    ) -> None:
+        leases.enqueue("p", {})
+        (parent,) = leases.claim("a", ttl_ns=TTL)
+        account = leases.try_acquire("account:1:0xa", "a", ttl_ns=TTL // 2)
+        assert account is not None
+        fences = [(account.resource, account.token)]
+        leases.record_send(parent.lease.resource, parent.lease.token, "s1", {}, also_fenced=fences)
+        clock.now += TTL // 2
+        assert leases.try_acquire("account:1:0xa", "b", ttl_ns=TTL) is not None
+        with pytest.raises(StaleFencingToken, match="'account:1:0xa'"):
+            leases.record_send(
+                parent.lease.resource, parent.lease.token, "s2", {}, also_fenced=fences
+            )
+        assert [s.send_id for s in leases.sends(parent.lease.resource)] == ["s1"]
