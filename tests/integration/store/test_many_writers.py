@@ -64,6 +64,16 @@ def test_four_processes_append_concurrently_without_loss_duplicates_or_a_forked_
         assert report.ok and report.checked == total
         assert state_problems(store) == []  # type: ignore[arg-type]
     assert sum(r["retries"] for r in results.values()) > 0  # they really contended
+    oms = Path(sys.executable).with_name("oms")
+    verified = subprocess.run(
+        [str(oms), "audit", "verify", "--store", postgres_url, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    doc = json.loads(verified.stdout)
+    assert doc["ok"] and doc["checked"] == total and doc["problems"] == []
 
 
 def test_server_side_appends_chain_exactly_like_the_client_side_ones(postgres_url: str) -> None:
