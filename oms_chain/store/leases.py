@@ -392,6 +392,12 @@ class Leases:
         if not isinstance(lease, Lease) or not lease.resource.startswith(PARENT_PREFIX):
             raise InvalidEvent(f"finish takes the Lease of a claimed intent, not {lease!r}")
         with self._tx() as cur:
+            if self._pg:  # lock order intent -> lease, as claim takes them (no deadlock)
+                self._x(
+                    cur,
+                    "SELECT 1 FROM work_intents WHERE intent_id = ? FOR UPDATE",
+                    (lease.resource[len(PARENT_PREFIX) :],),
+                )
             now, _ = self._fenced(cur, lease, f"finishing {lease.resource!r}", renewing=True)
             self._x(
                 cur,
