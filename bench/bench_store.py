@@ -12,11 +12,20 @@ Event ids are ``<stream>#<version>``, as the engine builds them; random UUID4 id
 ``event_id`` index and are reported separately.
 
 Targets on this machine: >= 50k events/s on SQLite with batching.
+
+Several writers on PostgreSQL (``postgres_writers``): 1, 2 and 4 processes each append single
+events (one transaction each, ``expected_version`` checked, UUIDv7 ids) to their own parent
+streams, all through the one chain head; the baseline is the same number of processes each
+committing one-row ``INSERT`` transactions into an unindexed table (the server's floor for a
+committed write, fsync included). ``postgres_leases``: latency p50 / p90 / p99 of ``claim``,
+``heartbeat`` and ``record_send`` (with one event) against a one-row ``UPDATE`` transaction.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
+import statistics
 import tempfile
 import time
 import uuid
@@ -129,8 +138,136 @@ def _postgres(results: dict[str, Any]) -> None:
     try:
         rate, _, _ = _append_rate(cluster.create_database("bench"), PG_EVENTS)
         results["postgres_batched_events_per_s"] = round(rate)
+        results["postgres_writers"] = _writers(cluster)
+        results["postgres_leases"] = _lease_latency(cluster.create_database("leases"))
     finally:
         cluster.stop()
+
+
+WRITER_APPENDS = 600
+LEASE_SAMPLES = 400
+
+
+def _writer(url: str, name: str, n: int, baseline: bool, barrier: Any, out: Any) -> None:
+    from oms_chain.store.concurrency import new_event_id
+
+    if baseline:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            barrier.wait()
+            started = time.perf_counter()
+            for i in range(n):
+                with conn.transaction():
+                    conn.execute(
+                        "INSERT INTO floor_rows (stream_id, payload) VALUES (%s, %s)",
+                        (f"{name}-{i}", '{"qty":"1.25"}'),
+                    )
+            out.put(time.perf_counter() - started)
+        return
+    with open_store(url) as store:
+        barrier.wait()
+        started = time.perf_counter()
+        for i in range(n):
+            now = T0 + i
+            event = NewEvent(new_event_id(), "OrderSent", 1, {"qty": "1.25"}, now, now)
+            store.append(f"parent-{name}-{i // 10}", [event], i % 10)
+        out.put(time.perf_counter() - started)
+
+
+def _writers(cluster: Any) -> dict[str, Any]:
+    """Committed single-event appends/s with 1, 2, 4 writer processes, and the floor."""
+    import psycopg
+
+    ctx = multiprocessing.get_context("fork")
+    table: dict[str, Any] = {"appends_per_writer": WRITER_APPENDS}
+    for writers in (1, 2, 4):
+        for baseline in (True, False):
+            url = cluster.create_database()
+            if baseline:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("CREATE TABLE floor_rows (stream_id TEXT, payload TEXT)")
+            else:
+                open_store(url).close()
+            barrier, out = ctx.Barrier(writers + 1), ctx.Queue()
+            procs = [
+                ctx.Process(
+                    target=_writer, args=(url, f"w{k}", WRITER_APPENDS, baseline, barrier, out)
+                )
+                for k in range(writers)
+            ]
+            for proc in procs:
+                proc.start()
+            barrier.wait()
+            started = time.perf_counter()
+            for proc in procs:
+                proc.join()
+            wall = time.perf_counter() - started
+            assert all(proc.exitcode == 0 for proc in procs)
+            key = "baseline_insert_tx" if baseline else "store_append"
+            table[f"{key}_{writers}_writers_per_s"] = round(writers * WRITER_APPENDS / wall)
+        table[f"store_vs_baseline_{writers}_writers"] = round(
+            table[f"store_append_{writers}_writers_per_s"]
+            / table[f"baseline_insert_tx_{writers}_writers_per_s"],
+            3,
+        )
+    return table
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return {
+        "p50_us": round(cuts[49] * 1e6, 1),
+        "p90_us": round(cuts[89] * 1e6, 1),
+        "p99_us": round(cuts[98] * 1e6, 1),
+    }
+
+
+def _lease_latency(url: str) -> dict[str, Any]:
+    """claim / heartbeat / record_send latency on the database clock, vs a one-row UPDATE."""
+    import psycopg
+
+    from oms_chain.store import PostgresEventStore
+    from oms_chain.store.concurrency import new_event_id
+    from oms_chain.store.leases import Leases
+
+    ttl = 60 * 1_000_000_000
+    out: dict[str, Any] = {"samples": LEASE_SAMPLES}
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE floor_one (id INT PRIMARY KEY, n BIGINT)")
+        conn.execute("INSERT INTO floor_one VALUES (1, 0)")
+        samples = []
+        for _ in range(LEASE_SAMPLES):
+            started = time.perf_counter()
+            with conn.transaction():
+                conn.execute("UPDATE floor_one SET n = n + 1 WHERE id = 1")
+            samples.append(time.perf_counter() - started)
+        out["baseline_update_tx"] = _percentiles(samples)
+    with open_store(url) as store:
+        assert isinstance(store, PostgresEventStore)
+        leases = Leases(store)
+        for k in range(LEASE_SAMPLES):
+            leases.enqueue(f"i{k:05d}", {"k": k})
+        claims, beats, sends = [], [], []
+        for k in range(LEASE_SAMPLES):
+            started = time.perf_counter()
+            (item,) = leases.claim("bench", ttl_ns=ttl)
+            claimed = time.perf_counter()
+            lease = leases.heartbeat(item.lease, ttl_ns=ttl)
+            beat = time.perf_counter()
+            event = NewEvent(new_event_id(), "OrderSent", 1, {"k": k}, T0, T0)
+            leases.record_send(
+                lease.resource, lease.token, f"s{k}", {"k": k},
+                appends=[(f"parent-{item.intent_id}", [event], 0)],
+            )  # fmt: skip
+            sent = time.perf_counter()
+            claims.append(claimed - started)
+            beats.append(beat - claimed)
+            sends.append(sent - beat)
+        out["claim"] = _percentiles(claims)
+        out["heartbeat"] = _percentiles(beats)
+        out["record_send_with_event"] = _percentiles(sends)
+    return out
 
 
 def run() -> dict[str, Any]:

@@ -63,12 +63,27 @@ checked by every ``load_snapshot`` (:class:`StoreTampered` names the table and r
 snapshot and the client-order-id reservations from the events; :func:`state_problems` lists
 every mismatch (``oms audit verify``).
 
+Several writers (:mod:`oms_chain.store.concurrency`): :func:`new_event_id` makes UUIDv7 ids that
+no two processes share; :func:`append_with_retry` re-reads a stream's version and rebuilds the
+events after a :class:`ConcurrencyConflict` (:class:`RetriesExhausted` when every attempt lost).
+An append whose version-derived ids (``"stream#n"``) collide because its view was stale reports
+:class:`ConcurrencyConflict`, not :class:`DuplicateEvent`. On PostgreSQL, appends of up to 64
+events are one server-side call, so the chain-head lock that orders all writers is held briefly.
+
+Work distribution (:mod:`oms_chain.store.leases`): :class:`Leases` over an open SQL store holds
+an intents queue (``enqueue``, ``claim`` with ``FOR UPDATE SKIP LOCKED``, ``finish``), leases with
+expiry and fencing tokens on any resource (``try_acquire``, ``heartbeat``, ``release``; parents
+are ``PARENT_PREFIX + intent id``), and ``record_send(resource, token, send_id, payload,
+appends=...)``, which refuses a stale token (:class:`StaleFencingToken`) or an expired lease
+(:class:`LeaseExpired`) in the same transaction that records the send and its events.
+
 Projections (orders, fills, positions) live in :mod:`oms_chain.store.projections`.
 """
 
 from oms_chain.store.anchors import Anchor, append_anchor_file, read_anchor_file
 from oms_chain.store.audit import AuditReport, export_audit, verify_audit
 from oms_chain.store.base import AppendRequest, AuditRow, ChainHead, EventStore
+from oms_chain.store.concurrency import RetriesExhausted, append_with_retry, new_event_id
 from oms_chain.store.errors import (
     ConcurrencyConflict,
     DuplicateClientOrderId,
@@ -84,27 +99,54 @@ from oms_chain.store.errors import (
 )
 from oms_chain.store.events import GENESIS_HASH, NewEvent, RecordedEvent
 from oms_chain.store.integrity import StateProblem, check_restart_state, state_problems
+from oms_chain.store.leases import (
+    PARENT_PREFIX,
+    ClaimedIntent,
+    DuplicateIntent,
+    DuplicateSend,
+    Lease,
+    LeaseError,
+    LeaseExpired,
+    LeaseInfo,
+    LeaseLost,
+    Leases,
+    SendRecord,
+    StaleFencingToken,
+)
 from oms_chain.store.postgres import PostgresEventStore
 from oms_chain.store.sqlite import SqliteEventStore
 from oms_chain.store.url import open_store
 
 __all__ = [
     "GENESIS_HASH",
+    "PARENT_PREFIX",
     "Anchor",
     "AppendRequest",
     "AuditReport",
     "AuditRow",
     "ChainHead",
+    "ClaimedIntent",
     "ConcurrencyConflict",
     "DuplicateClientOrderId",
     "DuplicateEvent",
+    "DuplicateIntent",
+    "DuplicateSend",
     "EventStore",
     "InvalidEvent",
     "InvalidStoreUrl",
+    "Lease",
+    "LeaseError",
+    "LeaseExpired",
+    "LeaseInfo",
+    "LeaseLost",
+    "Leases",
     "NewEvent",
     "PostgresEventStore",
     "RecordedEvent",
+    "RetriesExhausted",
+    "SendRecord",
     "SqliteEventStore",
+    "StaleFencingToken",
     "StateProblem",
     "StoreClosed",
     "StoreError",
@@ -113,8 +155,10 @@ __all__ = [
     "StoreTampered",
     "StoreUnavailable",
     "append_anchor_file",
+    "append_with_retry",
     "check_restart_state",
     "export_audit",
+    "new_event_id",
     "open_store",
     "read_anchor_file",
     "state_problems",

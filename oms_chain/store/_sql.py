@@ -205,12 +205,19 @@ class SqlEventStore:
             # the transaction is rolled back and redone looking up the ids first.
             redo: tuple[type[Exception], ...] = (ConcurrencyConflict, *self._integrity_errors)
             try:
-                with self._write_tx() as cur:
-                    return self._append_locked(cur, items, look_up_ids=False)
+                return self._fast_append(items)
             except redo:
                 pass
             with self._write_tx() as cur:
                 return self._append_locked(cur, items, look_up_ids=True)
+
+    def _fast_append(
+        self, items: list[tuple[str, list[NewEvent], int | None]]
+    ) -> list[list[RecordedEvent]]:
+        """The append of (presumably) new event ids; raises ConcurrencyConflict or a unique
+        violation of the driver to have the caller redo it looking the ids up."""
+        with self._write_tx() as cur:
+            return self._append_locked(cur, items, look_up_ids=False)
 
     def _append_locked(
         self,
@@ -228,11 +235,6 @@ class SqlEventStore:
         rows: list[tuple[Any, ...]] = []
         results: list[list[RecordedEvent]] = []
         for stream_id, events, expected in items:
-            if existing and events:
-                known = [e for e in events if e.event_id in existing]
-                if known:
-                    results.append(_replayed(stream_id, events, known, existing))
-                    continue
             current = versions.get(stream_id)
             if current is None:
                 cur.execute(
@@ -240,6 +242,18 @@ class SqlEventStore:
                     (stream_id,),
                 )
                 current = cur.fetchone()[0] or 0
+            if existing and events:
+                known = [e for e in events if e.event_id in existing]
+                if known:
+                    try:
+                        results.append(_replayed(stream_id, events, known, existing))
+                    except DuplicateEvent:
+                        if _stale_ids(stream_id, expected, current, known, existing):
+                            # Ids derived from a stale view of this stream (e.g. "stream#n"):
+                            # another writer got there first, which is a conflict, not reuse.
+                            raise ConcurrencyConflict(stream_id, expected or 0, current) from None
+                        raise
+                    continue
             if expected is not None and max(expected, 0) != current:
                 raise ConcurrencyConflict(stream_id, expected, current)
             recorded = []
@@ -562,6 +576,19 @@ def _validate_requests(
             seen.add(event.event_id)
         items.append((stream_id, list(events), expected))
     return items
+
+
+def _stale_ids(
+    stream_id: str,
+    expected: int | None,
+    current: int,
+    known: list[NewEvent],
+    existing: dict[str, Sequence[Any]],
+) -> bool:
+    """True when the colliding ids all sit in ``stream_id`` and the caller's version is stale."""
+    if expected is None or max(expected, 0) == current:
+        return False
+    return all(existing[e.event_id][9] == stream_id for e in known)
 
 
 def _replayed(

@@ -14,7 +14,13 @@ from typing import Any
 
 from oms_chain.store._schema import SCHEMA_VERSION, TABLE_COLUMNS, schema_statements
 from oms_chain.store._sql import _RECORDED_COLUMNS, AUDIT_COLUMNS, Cursor, SqlEventStore
-from oms_chain.store.errors import InvalidStoreUrl, StoreSchemaMismatch, StoreUnavailable
+from oms_chain.store.errors import (
+    ConcurrencyConflict,
+    InvalidStoreUrl,
+    StoreSchemaMismatch,
+    StoreUnavailable,
+)
+from oms_chain.store.events import NewEvent, RecordedEvent, quoted
 from oms_chain.store.url import redact_url
 
 try:
@@ -26,6 +32,69 @@ __all__ = ["PostgresEventStore"]
 
 # pg_advisory_xact_lock key guarding schema creation: 'oms-chn' as an integer.
 _SCHEMA_LOCK_KEY = 0x6F6D_732D_6368_6E
+
+# Appends of up to this many events run as one server-side call in one round trip (commit
+# included), so the chain-head row lock is held for the server's work and the commit only, not
+# for five client round trips: what lets several writers share the chain. Larger batches use
+# COPY, which moves rows faster than the function inserts them.
+_SERVER_APPEND_MAX_EVENTS = 64
+
+# The same record text, hash and checks as SqlEventStore._append_locked (tests compare both).
+# Canonical records are ASCII, so sha256 over convert_to(..., 'UTF8') hashes the same bytes.
+_APPEND_FUNCTION = """
+CREATE OR REPLACE FUNCTION oms_append_v1(
+    p_streams text[], p_quoted text[], p_expected bigint[], p_counts int[],
+    p_event_id text[], p_event_type text[], p_version int[], p_payload text[],
+    p_ts_event bigint[], p_ts_init bigint[], p_causation text[], p_correlation text[],
+    p_head text[], p_tail text[])
+RETURNS TABLE (o_position bigint, o_stream_version bigint, o_hash text, o_prev_hash text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    pos bigint; prev text; cur bigint; rec text; digest text;
+    e int := 0; k int; j int; n int;
+    versions bigint[] := '{}';
+BEGIN
+    SELECT position, hash INTO pos, prev FROM chain_head WHERE id = 1 FOR UPDATE;
+    FOR k IN 1 .. coalesce(array_length(p_streams, 1), 0) LOOP
+        cur := NULL;
+        FOR j IN REVERSE k - 1 .. 1 LOOP
+            IF p_streams[j] = p_streams[k] THEN cur := versions[j]; EXIT; END IF;
+        END LOOP;
+        IF cur IS NULL THEN
+            SELECT coalesce(max(stream_version), 0) INTO cur FROM events
+            WHERE stream_id = p_streams[k];
+        END IF;
+        IF p_expected[k] IS NOT NULL AND greatest(p_expected[k], 0) <> cur THEN
+            RAISE EXCEPTION 'oms-conflict|%|%', k, cur USING ERRCODE = 'P0001';
+        END IF;
+        FOR n IN 1 .. p_counts[k] LOOP
+            e := e + 1; pos := pos + 1; cur := cur + 1;
+            rec := p_head[e] || '"position":' || pos || ',"stream_id":' || p_quoted[k]
+                || ',"stream_version":' || cur || ',' || p_tail[e];
+            digest := encode(sha256(convert_to(prev || rec, 'UTF8')), 'hex');
+            INSERT INTO events (position, stream_id, stream_version, event_id, event_type,
+                version, payload, ts_event, ts_init, causation_id, correlation_id, prev_hash,
+                hash)
+            VALUES (pos, p_streams[k], cur, p_event_id[e], p_event_type[e], p_version[e],
+                p_payload[e], p_ts_event[e], p_ts_init[e], p_causation[e], p_correlation[e],
+                prev, digest);
+            o_position := pos; o_stream_version := cur; o_hash := digest; o_prev_hash := prev;
+            RETURN NEXT;
+            prev := digest;
+        END LOOP;
+        versions[k] := cur;
+    END LOOP;
+    IF e > 0 THEN
+        UPDATE chain_head SET position = pos, hash = prev WHERE id = 1;
+    END IF;
+END
+$fn$
+"""
+_CALL_APPEND = (
+    "SELECT * FROM oms_append_v1(%s::text[], %s::text[], %s::bigint[], %s::int[], %s::text[], "
+    "%s::text[], %s::int[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], "
+    "%s::text[], %s::text[])"
+)
 
 
 class PostgresEventStore(SqlEventStore):
@@ -107,6 +176,7 @@ class PostgresEventStore(SqlEventStore):
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
             for statement in schema_statements("postgresql"):
                 cur.execute(statement)
+            cur.execute(_APPEND_FUNCTION)
             found = self._init_rows(cur)
         self._check_version(found)
 
@@ -167,6 +237,52 @@ class PostgresEventStore(SqlEventStore):
                 yield cur
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"PostgreSQL store {self.url}: {str(exc).strip()}") from exc
+
+    def _fast_append(
+        self, items: list[tuple[str, list[NewEvent], int | None]]
+    ) -> list[list[RecordedEvent]]:
+        events = [e for _, evs, _ in items for e in evs]
+        if not events or len(events) > _SERVER_APPEND_MAX_EVENTS:
+            return super()._fast_append(items)
+        params = (
+            [s for s, _, _ in items], [quoted(s) for s, _, _ in items],
+            [x for _, _, x in items], [len(evs) for _, evs, _ in items],
+            [e.event_id for e in events], [e.event_type for e in events],
+            [e.version for e in events], [e.payload_json for e in events],
+            [e.ts_event for e in events], [e.ts_init for e in events],
+            [e.causation_id for e in events], [e.correlation_id for e in events],
+            [e._head for e in events], [e._tail for e in events],
+        )  # fmt: skip
+        conn = self._live_connection()
+        try:
+            rows = conn.execute(_CALL_APPEND, params).fetchall()  # autocommit: one round trip
+        except psycopg.errors.RaiseException as exc:
+            text = exc.diag.message_primary or ""
+            if not text.startswith("oms-conflict|"):
+                raise
+            _, k, actual = text.split("|")
+            stream_id, _, expected = items[int(k) - 1]
+            raise ConcurrencyConflict(stream_id, int(expected or 0), int(actual)) from None
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(
+                f"PostgreSQL store {self.url}: {str(exc).strip()}; if this interrupted an "
+                f"append its outcome is unknown: append the same events again"
+            ) from exc
+        results: list[list[RecordedEvent]] = []
+        it = iter(zip(events, rows, strict=True))
+        for stream_id, evs, _ in items:
+            recorded = []
+            for _ in evs:
+                e, (position, version, digest, prev_hash) = next(it)
+                recorded.append(
+                    RecordedEvent(
+                        e.event_id, e.event_type, e.version, e.payload, e.ts_event, e.ts_init,
+                        e.causation_id, e.correlation_id, int(position), stream_id, int(version),
+                        digest, prev_hash,
+                    )
+                )  # fmt: skip
+            results.append(recorded)
+        return results
 
     def _lock_head(self, cur: Cursor) -> tuple[int, str]:
         cur.execute("SELECT position, hash FROM chain_head WHERE id = 1 FOR UPDATE")

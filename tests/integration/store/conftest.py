@@ -14,10 +14,11 @@ from pathlib import Path
 
 # The conformance suite lives beside the SQLite unit tests; load it by path so both test trees
 # share one copy without making tests/ a package.
-if "store_conformance" not in sys.modules:
-    _path = Path(__file__).resolve().parents[2] / "unit" / "store" / "store_conformance.py"
-    _spec = importlib.util.spec_from_file_location("store_conformance", _path)
-    assert _spec is not None and _spec.loader is not None
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules["store_conformance"] = _module
-    _spec.loader.exec_module(_module)
+for _name in ("store_conformance", "lease_conformance"):
+    if _name not in sys.modules:
+        _path = Path(__file__).resolve().parents[2] / "unit" / "store" / f"{_name}.py"
+        _spec = importlib.util.spec_from_file_location(_name, _path)
+        assert _spec is not None and _spec.loader is not None
+        _module = importlib.util.module_from_spec(_spec)
+        sys.modules[_name] = _module
+        _spec.loader.exec_module(_module)

@@ -25,6 +25,10 @@ def test_public_api_is_exactly_what_the_package_documents() -> None:
             "StoreSchemaMismatch", "StoreTampered", "StoreUnavailable", "append_anchor_file",
             "check_restart_state", "export_audit", "open_store", "read_anchor_file",
             "state_problems", "verify_audit",
+            # several writers and leases
+            "PARENT_PREFIX", "ClaimedIntent", "DuplicateIntent", "DuplicateSend", "Lease",
+            "LeaseError", "LeaseExpired", "LeaseInfo", "LeaseLost", "Leases", "RetriesExhausted",
+            "SendRecord", "StaleFencingToken", "append_with_retry", "new_event_id",
         ]
     )  # fmt: skip
     for name in store_pkg.__all__:
