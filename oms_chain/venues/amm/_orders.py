@@ -44,12 +44,14 @@ from oms_chain.venues.base import (
     OrderStatusReport,
     PlaceOrder,
     ReconciliationReport,
+    VenueCapabilities,
     VenueOrderStatus,
     VenueReport,
 )
 
 _log = logging.getLogger(__name__)
 _S = SettlementStatus
+_CAPABILITIES = VenueCapabilities(resting_orders=False, amend=False, fills_on_place=False)
 
 
 class _UniswapVenue(_Pricing, _Reports):
@@ -109,7 +111,12 @@ class _UniswapVenue(_Pricing, _Reports):
                 self._coid_of[TxHash(entry["tx"]["hash"])] = ClientOrderId(coid)
                 if entry_state(entry) is AmmOrderState.PENDING:
                     # mined or not by now, holdings() asks the chain
-                    account.track_pull(entry["tx"]["hash"], entry["token_in"], int(entry["spend"]))
+                    account.track_pull(
+                        entry["tx"]["hash"],
+                        entry["token_in"],
+                        int(entry["spend"]),
+                        int(entry["tx"]["nonce"]),
+                    )
                     # and the router's allowance stays reserved for it until it settles
                     account.reserve(entry["token_in"], self._router, int(entry["spend"]))
                 if entry.get("cancel"):
@@ -122,6 +129,13 @@ class _UniswapVenue(_Pricing, _Reports):
     def venue_id(self) -> VenueId:
         """The name given at construction, e.g. ``uniswap-v3-500-31337``."""
         return self._id
+
+    @property
+    def capabilities(self) -> VenueCapabilities:
+        """A swap executes when mined or not at all: nothing rests, nothing can be amended,
+        and :meth:`place` answers once the transaction is out (the fill comes with the receipt,
+        through :meth:`status` and :meth:`events`)."""
+        return _CAPABILITIES
 
     @property
     def send_timeout_s(self) -> float:
@@ -267,7 +281,7 @@ class _UniswapVenue(_Pricing, _Reports):
             }
 
             async def journal(sent: SentTransaction) -> None:
-                account.track_pull(sent.tx_hash, swap.token_in, swap.spend)
+                account.track_pull(sent.tx_hash, swap.token_in, swap.spend, sent.signed.nonce)
                 entry["tx"] = tx_entry(sent)
                 account.journal.put(coid, entry)
                 self._coid_of[sent.tx_hash] = coid
