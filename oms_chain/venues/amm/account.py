@@ -133,7 +133,6 @@ class ChainAccount:
         self._pulls: dict[str, tuple[str, int, int]] = {}
         self.placing: set[str] = set()
         self._task: asyncio.Task[None] | None = None
-        self._w3: Any = None
 
     @property
     def address(self) -> str:
@@ -144,16 +143,6 @@ class ChainAccount:
     def tracker(self) -> SettlementTracker:
         """The shared settlement tracker."""
         return self.sender.tracker
-
-    @property
-    def w3(self) -> Any:
-        """A synchronous web3 on the first RPC URL, for the pool-state loaders (run them in a
-        worker thread)."""
-        if self._w3 is None:
-            from web3 import Web3
-
-            self._w3 = Web3(Web3.HTTPProvider(self.rpc.urls[0]))
-        return self._w3
 
     # -- venues --------------------------------------------------------------------------------
 
