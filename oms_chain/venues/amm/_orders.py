@@ -223,9 +223,9 @@ class _UniswapVenue(_Pricing, _Reports):
             raise VenueRejected(f"{self._id}: {exc}") from exc
         states = await self._states(route)
         swap = self._price_swap(order, route, states, base_units)
-        latest = await account.rpc.get_block("latest")
+        latest = await account.rpc.head("latest")
         # the next block is stamped no earlier than the wall clock (nor than the latest block)
-        now_s = max(int(latest["timestamp"], 16) if latest else 0, account.clock_ns() // 10**9)
+        now_s = max(latest.timestamp if latest else 0, account.clock_ns() // 10**9)
         deadline = (
             order.deadline_ns // 1_000_000_000
             if order.deadline_ns is not None

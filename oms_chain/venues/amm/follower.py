@@ -503,10 +503,10 @@ class PoolFollower:
     # -- node reads --------------------------------------------------------------------------------
 
     async def _header(self, tag: int | str) -> Head:
-        raw = await self.rpc.get_block(tag)
-        if raw is None:
+        head = await self.rpc.head(tag)
+        if head is None:
             raise _Raced(f"the node has no block {tag!r} (yet)")
-        return Head.from_rpc(raw)
+        return head
 
     async def _headers(self, first: int, last: int, *, linked: bool = True) -> list[Head]:
         """Canonical headers ``first..last``; with ``linked``, checked to form one chain."""
