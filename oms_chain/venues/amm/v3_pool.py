@@ -378,7 +378,10 @@ async def fetch_v3_pool(
     _check_load_args(word_radius, batch_size)
     from eth_utils import to_checksum_address
 
-    pool_address = str(to_checksum_address(address))
+    try:
+        pool_address = str(to_checksum_address(address))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"not an address: {address!r}") from exc
     block = await rpc.block_number() if isinstance(block_identifier, str) else int(block_identifier)
     plan = _load_plan(pool_address, block, word_radius)
     calls = next(plan)

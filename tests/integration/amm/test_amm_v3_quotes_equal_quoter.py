@@ -403,3 +403,14 @@ async def test_the_async_loaders_read_the_same_pools_as_the_sync_ones(
             await fetch_v3_pool(rpc, l1.book.address("USDC"))
         with pytest.raises(InvalidInput, match="not a Uniswap V3 pool"):
             await fetch_v3_pool(rpc, devnet_accounts[0].address)
+        with pytest.raises(InvalidInput, match="not a Uniswap V2 pair"):
+            await fetch_v2_pool(rpc, v3.address)  # a V3 pool has no getReserves
+        with pytest.raises(InvalidInput, match="not a Uniswap V2 pair"):
+            await fetch_v2_pool(rpc, devnet_accounts[0].address)  # no code at all
+        for bad in ("0x12", "not an address"):
+            with pytest.raises(InvalidInput, match="not an address"):
+                await fetch_v3_pool(rpc, bad)
+            with pytest.raises(InvalidInput, match="not an address"):
+                await fetch_v2_pool(rpc, bad)
+        with pytest.raises(InvalidInput, match="fee_bps"):
+            await fetch_v2_pool(rpc, v3.address, fee_bps=-1)
