@@ -115,6 +115,7 @@ async def test_one_sell_split_over_the_cex_and_three_pools_realizes_its_plan(
                     for tx in sent
                 )
             )
+            assert _weth(l1, trader.address) == weth0  # the pools wrapped exactly what they sold
             got = usdc(l1, trader.address) - usdc0
             assert got == sum(
                 int((f.quantity * f.price * 10**6).to_integral_value()) for f in chain_fills
