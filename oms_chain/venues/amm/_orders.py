@@ -57,6 +57,9 @@ _CAPABILITIES = VenueCapabilities(resting_orders=False, amend=False, fills_on_pl
 class _UniswapVenue(_Pricing, _Reports):
     """What V2 and V3 venues share; subclasses price and encode swaps."""
 
+    #: Gas added per pool to a swap's estimate (see the subclasses).
+    _oracle_gas = 0
+
     def __init__(
         self,
         account: ChainAccount,
@@ -298,7 +301,11 @@ class _UniswapVenue(_Pricing, _Reports):
                     for attempt in (1, 2):
                         try:
                             sent = await sender.send(
-                                to=self._router, data=calldata, what=what, on_signed=journal
+                                to=self._router,
+                                data=calldata,
+                                what=what,
+                                on_signed=journal,
+                                gas_margin=self._oracle_gas * len(states),
                             )
                             tx_hash = sent.tx_hash
                             break
