@@ -6,8 +6,8 @@ since its last update (a V3 pool, an oracle observation). Under several blocks a
 the swap lands in the next second: ``test_v2_sell_and_buy_match_router_quotes[l2]`` failed so,
 about once in 25 runs, with an out-of-gas revert (gas used 114,107 of a 114,991 limit, no revert
 data, and a replay that passes). The test forces that interleaving on the L1 with
-``evm_setNextBlockTimestamp`` and no headroom on the estimate: the venue's margin alone must
-pay for the accumulators."""
+``evm_setNextBlockTimestamp``, on a pair whose accumulators are zero (the costliest writes), with
+no headroom on the estimate: the venue's margin alone must pay for the accumulators."""
 
 from __future__ import annotations
 
@@ -46,6 +46,18 @@ async def test_a_v2_swap_estimated_in_its_pairs_second_and_mined_later_has_the_g
         first = await venues.venue(V2).place(order(inst, Side.SELL, "1000", "gas-1"))
         await settle(venues, V2, first.client_order_id)
         second_of_pair = int(l1.w3.eth.get_block("latest")["timestamp"])
+        # The worst case: accumulators still zero (a pair not traded since it was seeded), so
+        # both writes are zero -> nonzero. UniswapV2Pair keeps them in slots 9 and 10.
+        pair = next(
+            p.address
+            for p in l1.book.pools
+            if p.protocol == "uniswap-v2"
+            and {p.token0.lower(), p.token1.lower()}
+            == {l1.book.address("DAI").lower(), l1.book.address("USDC").lower()}
+        )
+        for slot in (9, 10):
+            assert int(l1.w3.eth.get_storage_at(pair, slot).hex(), 16) != 0
+            l1.process.rpc("anvil_setStorageAt", [pair, hex(slot), "0x" + "00" * 32])
         simulate = sender.simulate
 
         async def estimate_now_mine_later(tx: Any, what: str = "transaction") -> int:
