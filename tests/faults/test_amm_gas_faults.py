@@ -55,8 +55,8 @@ async def test_a_v2_swap_estimated_in_its_pairs_second_and_mined_later_has_the_g
             and {p.token0.lower(), p.token1.lower()}
             == {l1.book.address("DAI").lower(), l1.book.address("USDC").lower()}
         )
+        # (Still zero at times: the first swap can land in the second the pair was seeded in.)
         for slot in (9, 10):
-            assert int(l1.w3.eth.get_storage_at(pair, slot).hex(), 16) != 0
             l1.process.rpc("anvil_setStorageAt", [pair, hex(slot), "0x" + "00" * 32])
         simulate = sender.simulate
 
