@@ -23,6 +23,7 @@ from oms_chain.chain.tracker import (
     lookup_settlement,
     receipt_status,
 )
+from oms_chain.chain.types import Receipt
 from oms_chain.chain.ws import Head, LogEntry, LogFilter, Subscription, WsRpcClient
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "NonceManager",
     "NonceSync",
     "PoolEntry",
+    "Receipt",
     "RevertReason",
     "RpcClient",
     "RpcError",

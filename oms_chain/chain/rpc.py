@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from oms_chain.chain.types import Head, Receipt
 from oms_chain.model.errors import FinalError, InvalidInput, RetryableError
 
 if TYPE_CHECKING:
@@ -219,6 +220,24 @@ class RpcClient:
         ref = hex(tag) if isinstance(tag, int) else tag
         result = await self.call("eth_getBlockByNumber", [ref, False])
         return result if isinstance(result, dict) else None
+
+    async def head(self, tag: int | str = "latest") -> Head | None:
+        """The block header ``tag`` (number or tag) as a :class:`Head`; ``None`` if unknown.
+
+        Raises :class:`~oms_chain.model.errors.InvalidInput` for a malformed header."""
+        raw = await self.get_block(tag)
+        return None if raw is None else Head.from_rpc(raw)
+
+    async def receipt(self, tx_hash: str) -> Receipt | None:
+        """The receipt of ``tx_hash`` as a :class:`Receipt`; ``None`` while it is not mined
+        (or unknown to this node).
+
+        Raises :class:`~oms_chain.chain.types.MalformedReceipt` (retryable) for a receipt
+        without a valid status, block or logs."""
+        raw = await self.call("eth_getTransactionReceipt", [tx_hash])
+        if not isinstance(raw, dict) or not raw.get("blockHash"):
+            return None
+        return Receipt.from_rpc(raw)
 
     async def nonce(self, address: str, tag: str = "pending") -> int:
         """Transaction count of ``address`` at ``tag``."""

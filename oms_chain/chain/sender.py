@@ -131,16 +131,23 @@ class TxSender:
         gas: int | None = None,
         what: str = "transaction",
         on_signed: OnSigned | None = None,
+        gas_margin: int = 0,
     ) -> SentTransaction:
         """Simulate, sign and broadcast a call; returns once the node accepted the bytes.
 
-        ``on_signed`` runs between signing and broadcasting (see :data:`OnSigned`).
+        ``on_signed`` runs between signing and broadcasting (see :data:`OnSigned`). The gas
+        limit is ``gas``, else the estimate times ``gas_headroom`` plus ``gas_margin``: gas the
+        caller knows the estimate cannot see (it runs in the pending block; a contract that
+        writes storage only when the including block's timestamp moved on, like a Uniswap
+        pool's price oracle, can need more in a later block).
 
         Raises :class:`TransactionWouldRevert` (nothing sent), :class:`BroadcastRejected`
         (nothing sent, nonce given back) or :class:`BroadcastUncertain` (maybe sent; tracked).
         """
         if value < 0:
             raise InvalidInput(f"value must be >= 0 wei, got {value}")
+        if isinstance(gas_margin, bool) or not isinstance(gas_margin, int) or gas_margin < 0:
+            raise InvalidInput(f"gas_margin must be an integer >= 0, got {gas_margin!r}")
         data_hex = data if isinstance(data, str) else "0x" + data.hex()
         base = {"from": self.signer.address, "to": to, "data": data_hex, "value": value}
         estimate = await self.simulate(base, what)
@@ -152,7 +159,7 @@ class TxSender:
             "to": to,
             "value": value,
             "data": data_hex,
-            "gas": gas or int(estimate * self.gas_headroom),
+            "gas": gas or int(estimate * self.gas_headroom) + gas_margin,
             **fees.as_tx_fields(),
         }
         try:

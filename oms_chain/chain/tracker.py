@@ -27,8 +27,9 @@ from typing import Any, Protocol
 from oms_chain.chain.journal import SnapshotMap
 from oms_chain.chain.registry import ChainInfo, FinalityModel
 from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
+from oms_chain.chain.types import MalformedReceipt, Receipt, receipt_status
 from oms_chain.custody.base import SignedTransaction
-from oms_chain.model.errors import InvalidInput, RetryableError
+from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import TxHash
 from oms_chain.model.orders import SettlementState, SettlementStatus
 from oms_chain.store.base import EventStore
@@ -48,57 +49,6 @@ _S = SettlementStatus
 _TERMINAL = frozenset({_S.FINAL, _S.DROPPED, _S.REPLACED})
 
 _log = logging.getLogger(__name__)
-
-
-class MalformedReceipt(RetryableError, ValueError):
-    """A node answered a receipt without a readable ``status`` (0x0 / 0x1). Whether the
-    transaction succeeded is unknown: it is not a success; ask again or ask another node."""
-
-
-def receipt_status(payload: Mapping[str, Any]) -> int:
-    """The ``status`` of an ``eth_getTransactionReceipt`` result: 1 success, 0 reverted.
-
-    Raises :class:`MalformedReceipt` when the field is missing or not 0x0 / 0x1 (a pre-Byzantium
-    ``root`` receipt, or a broken node): such a receipt never counts as a success.
-    """
-    raw = payload.get("status")
-    try:
-        value = int(raw, 16) if isinstance(raw, str) else None
-    except ValueError:
-        value = None
-    if value not in (0, 1):
-        tx = payload.get("transactionHash", "?")
-        raise MalformedReceipt(
-            f"the receipt of {tx} has no valid status field (got {raw!r}); its outcome is "
-            "unknown: ask the node again or use another RPC endpoint"
-        )
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """The parts of a transaction receipt the tracker needs."""
-
-    tx_hash: TxHash
-    block_number: int
-    block_hash: str
-    status: int
-    gas_used: int
-    effective_gas_price: int
-
-    @classmethod
-    def from_rpc(cls, payload: dict[str, Any]) -> Receipt:
-        """Build from an ``eth_getTransactionReceipt`` result.
-
-        Raises :class:`MalformedReceipt` for a receipt without a valid ``status``."""
-        return cls(
-            tx_hash=TxHash(payload["transactionHash"]),
-            block_number=int(payload["blockNumber"], 16),
-            block_hash=str(payload["blockHash"]),
-            status=receipt_status(payload),
-            gas_used=int(payload.get("gasUsed", "0x0"), 16),
-            effective_gas_price=int(payload.get("effectiveGasPrice", "0x0"), 16),
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,102 +20,19 @@ import contextlib
 import itertools
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import aiohttp
 
 from oms_chain.chain.rpc import _ALREADY_KNOWN, RpcError, RpcUnavailable
+from oms_chain.chain.types import Head, LogEntry
 from oms_chain.model.errors import InvalidInput
 
 __all__ = ["Head", "LogEntry", "LogFilter", "Subscription", "WsRpcClient"]
 
 _log = logging.getLogger(__name__)
-
-
-def _int(raw: Mapping[str, Any], key: str, what: str) -> int:
-    value = raw.get(key)
-    if isinstance(value, int):
-        return value
-    if not isinstance(value, str):
-        raise InvalidInput(f"{what} has no {key!r} (got {value!r})")
-    try:
-        return int(value, 16)
-    except ValueError as exc:
-        raise InvalidInput(f"{what} has a bad {key!r}: {value!r}") from exc
-
-
-def _str(raw: Mapping[str, Any], key: str, what: str) -> str:
-    value = raw.get(key)
-    if not isinstance(value, str):
-        raise InvalidInput(f"{what} has no {key!r} (got {value!r})")
-    return value
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Head:
-    """A block header as far as following the chain needs it (hashes as 0x-hex, timestamp in s)."""
-
-    number: int
-    hash: str
-    parent_hash: str
-    timestamp: int
-
-    @classmethod
-    def from_rpc(cls, raw: Mapping[str, Any]) -> Head:
-        """From a ``newHeads`` notification or an ``eth_getBlockByNumber`` result.
-
-        Raises :class:`InvalidInput` if a field is missing or malformed.
-        """
-        return cls(
-            number=_int(raw, "number", "block header"),
-            hash=_str(raw, "hash", "block header").lower(),
-            parent_hash=_str(raw, "parentHash", "block header").lower(),
-            timestamp=_int(raw, "timestamp", "block header"),
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogEntry:
-    """One event log. ``removed`` is true when the node retracts it after a reorg.
-
-    ``address`` is as the node sent it (compare lower-cased); topics, data and hashes are 0x-hex.
-    """
-
-    address: str
-    topics: tuple[str, ...]
-    data: str
-    block_number: int
-    block_hash: str
-    tx_hash: str
-    log_index: int
-    removed: bool = False
-
-    @classmethod
-    def from_rpc(cls, raw: Mapping[str, Any]) -> LogEntry:
-        """From a ``logs`` notification or an ``eth_getLogs`` result item.
-
-        Raises :class:`InvalidInput` for a pending log (no block yet) or a malformed field.
-        """
-        topics = raw.get("topics")
-        if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
-            raise InvalidInput(f"log has bad 'topics': {topics!r}")
-        return cls(
-            address=_str(raw, "address", "log"),
-            topics=tuple(t.lower() for t in topics),
-            data=_str(raw, "data", "log"),
-            block_number=_int(raw, "blockNumber", "log"),
-            block_hash=_str(raw, "blockHash", "log").lower(),
-            tx_hash=_str(raw, "transactionHash", "log").lower(),
-            log_index=_int(raw, "logIndex", "log"),
-            removed=bool(raw.get("removed", False)),
-        )
-
-    @property
-    def key(self) -> tuple[str, int]:
-        """``(block_hash, log_index)``: identifies the log on one branch of the chain."""
-        return self.block_hash, self.log_index
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,7 @@ import typer
 import typer.main
 
 from oms_chain.cli._app import audit_app
-from oms_chain.cli._args import JsonOption, StoreOption
+from oms_chain.cli._args import _DEVNET_CHAIN_IDS, JsonOption, StoreOption
 from oms_chain.cli._errors import _one_line
 from oms_chain.cli._output import console, err_console, print_json, say
 from oms_chain.model.errors import InvalidInput, OmsError
@@ -24,9 +24,6 @@ def _open_audit_store(url: str) -> Any:
         return open_store(url, read_only=True)
     except InvalidStoreUrl as exc:
         raise InvalidInput(f"{exc} (check --store)") from None
-
-
-_DEVNET_CHAINS = (31337, 31338)
 
 
 @audit_app.command("verify")
@@ -282,7 +279,7 @@ def _publish_on_chain(
             chain_id = await rpc.chain_id()
             if key_env is not None:
                 signer = LocalSigner.from_env(key_env)
-            elif chain_id in _DEVNET_CHAINS:
+            elif chain_id in _DEVNET_CHAIN_IDS:
                 from oms_chain.devnet.anvil import DEFAULT_MNEMONIC
                 from oms_chain.devnet.world import derive_accounts
 

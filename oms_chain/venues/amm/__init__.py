@@ -18,7 +18,7 @@ from oms_chain.venues.amm.v2_math import (
     get_amounts_in,
     get_amounts_out,
 )
-from oms_chain.venues.amm.v2_pool import V2PoolState, load_v2_pool
+from oms_chain.venues.amm.v2_pool import V2PoolState, fetch_v2_pool, load_v2_pool
 from oms_chain.venues.amm.v3_math import (
     InsufficientLiquidity,
     MathRevert,
@@ -27,7 +27,13 @@ from oms_chain.venues.amm.v3_math import (
     quote_exact_input_path,
     quote_exact_output_path,
 )
-from oms_chain.venues.amm.v3_pool import PoolLoadError, V3PoolState, load_v3_pool, v3_path_hops
+from oms_chain.venues.amm.v3_pool import (
+    PoolLoadError,
+    V3PoolState,
+    fetch_v3_pool,
+    load_v3_pool,
+    v3_path_hops,
+)
 from oms_chain.venues.amm.venue import (
     AmmVenueConfig,
     SwapPath,
@@ -61,6 +67,8 @@ __all__ = [
     "book_routes",
     "ensure_allowance",
     "ensure_wrapped",
+    "fetch_v2_pool",
+    "fetch_v3_pool",
     "get_amount_in",
     "get_amount_out",
     "get_amounts_in",

@@ -14,7 +14,7 @@ from eth_utils import keccak
 
 from oms_chain.chain.revert import split_abi_types
 from oms_chain.chain.rpc import RpcClient
-from oms_chain.chain.tracker import MalformedReceipt, receipt_status
+from oms_chain.chain.types import MalformedReceipt, Receipt
 from oms_chain.model.errors import VenueRejected, VenueTimeout
 
 TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
@@ -55,7 +55,7 @@ async def native_balance(rpc: RpcClient, owner: str) -> int:
 
 async def wait_for_receipt(
     rpc: RpcClient, tx_hash: str, what: str, *, timeout: float = 30.0, interval: float = 0.05
-) -> dict[str, Any]:
+) -> Receipt:
     """Poll until ``tx_hash`` is mined; returns the receipt.
 
     Raises :class:`VenueRejected` when it reverted and :class:`VenueTimeout` when it was not
@@ -64,16 +64,15 @@ async def wait_for_receipt(
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while True:
-        receipt = await rpc.call("eth_getTransactionReceipt", [tx_hash])
-        if isinstance(receipt, dict) and receipt.get("blockHash"):
-            try:
-                status = receipt_status(receipt)
-            except MalformedReceipt as exc:
-                raise VenueTimeout(
-                    f"{what} ({tx_hash}) was mined but {exc}; it is tracked, retry the order "
-                    "once it settles"
-                ) from exc
-            if status != 1:
+        try:
+            receipt = await rpc.receipt(tx_hash)
+        except MalformedReceipt as exc:
+            raise VenueTimeout(
+                f"{what} ({tx_hash}) was mined but {exc}; it is tracked, retry the order "
+                "once it settles"
+            ) from exc
+        if receipt is not None:
+            if receipt.status != 1:
                 raise VenueRejected(f"{what} ({tx_hash}) reverted on chain; nothing else was sent")
             return receipt
         if loop.time() >= end:
@@ -92,19 +91,18 @@ class WalletFlows:
     received: Mapping[str, int]
 
     @classmethod
-    def from_receipt(cls, receipt: Mapping[str, Any], wallet: str) -> WalletFlows:
+    def from_receipt(cls, receipt: Receipt, wallet: str) -> WalletFlows:
         """Sum the ERC-20 Transfer logs of ``receipt`` from and to ``wallet`` per token
         (lower-case token address)."""
         me = wallet.lower()
         sent: dict[str, int] = {}
         received: dict[str, int] = {}
-        for log in receipt.get("logs", []):
-            topics = [str(t).lower() for t in log.get("topics", [])]
-            if len(topics) != 3 or topics[0] != TRANSFER_TOPIC:
+        for log in receipt.logs:
+            if len(log.topics) != 3 or log.topics[0] != TRANSFER_TOPIC:
                 continue
-            token = str(log["address"]).lower()
-            src, dst = "0x" + topics[1][-40:], "0x" + topics[2][-40:]
-            amount = int(str(log.get("data", "0x0")), 16) if log.get("data") != "0x" else 0
+            token = log.address.lower()
+            src, dst = "0x" + log.topics[1][-40:], "0x" + log.topics[2][-40:]
+            amount = int(log.data, 16) if log.data not in ("0x", "") else 0
             if src == me:
                 sent[token] = sent.get(token, 0) + amount
             if dst == me:

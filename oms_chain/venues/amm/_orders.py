@@ -44,16 +44,21 @@ from oms_chain.venues.base import (
     OrderStatusReport,
     PlaceOrder,
     ReconciliationReport,
+    VenueCapabilities,
     VenueOrderStatus,
     VenueReport,
 )
 
 _log = logging.getLogger(__name__)
 _S = SettlementStatus
+_CAPABILITIES = VenueCapabilities(resting_orders=False, amend=False, fills_on_place=False)
 
 
 class _UniswapVenue(_Pricing, _Reports):
     """What V2 and V3 venues share; subclasses price and encode swaps."""
+
+    #: Gas added per pool to a swap's estimate (see the subclasses).
+    _oracle_gas = 0
 
     def __init__(
         self,
@@ -109,7 +114,12 @@ class _UniswapVenue(_Pricing, _Reports):
                 self._coid_of[TxHash(entry["tx"]["hash"])] = ClientOrderId(coid)
                 if entry_state(entry) is AmmOrderState.PENDING:
                     # mined or not by now, holdings() asks the chain
-                    account.track_pull(entry["tx"]["hash"], entry["token_in"], int(entry["spend"]))
+                    account.track_pull(
+                        entry["tx"]["hash"],
+                        entry["token_in"],
+                        int(entry["spend"]),
+                        int(entry["tx"]["nonce"]),
+                    )
                     # and the router's allowance stays reserved for it until it settles
                     account.reserve(entry["token_in"], self._router, int(entry["spend"]))
                 if entry.get("cancel"):
@@ -122,6 +132,13 @@ class _UniswapVenue(_Pricing, _Reports):
     def venue_id(self) -> VenueId:
         """The name given at construction, e.g. ``uniswap-v3-500-31337``."""
         return self._id
+
+    @property
+    def capabilities(self) -> VenueCapabilities:
+        """A swap executes when mined or not at all: nothing rests, nothing can be amended,
+        and :meth:`place` answers once the transaction is out (the fill comes with the receipt,
+        through :meth:`status` and :meth:`events`)."""
+        return _CAPABILITIES
 
     @property
     def send_timeout_s(self) -> float:
@@ -209,9 +226,9 @@ class _UniswapVenue(_Pricing, _Reports):
             raise VenueRejected(f"{self._id}: {exc}") from exc
         states = await self._states(route)
         swap = self._price_swap(order, route, states, base_units)
-        latest = await account.rpc.get_block("latest")
+        latest = await account.rpc.head("latest")
         # the next block is stamped no earlier than the wall clock (nor than the latest block)
-        now_s = max(int(latest["timestamp"], 16) if latest else 0, account.clock_ns() // 10**9)
+        now_s = max(latest.timestamp if latest else 0, account.clock_ns() // 10**9)
         deadline = (
             order.deadline_ns // 1_000_000_000
             if order.deadline_ns is not None
@@ -228,79 +245,113 @@ class _UniswapVenue(_Pricing, _Reports):
             await account.poll()
             need = account.reserved(swap.token_in, self._router) + swap.spend
             held, pending = await account.holdings(swap.token_in)
-            if native_in and self._cfg.wrap_native and held < pending + swap.spend:
-                await wrap(
-                    sender,
-                    account.rpc,
-                    swap.token_in,
-                    pending + swap.spend - held,
-                    timeout=account.approvals.timeout,
-                )
-                held, pending = await account.holdings(swap.token_in)
-            if held < pending + swap.spend:
-                raise VenueRejected(
-                    f"{self._id}: {coid} needs {swap.spend} base units of {swap.token_in} "
-                    f"(+{pending} pulled by swaps in flight) but "
-                    f"{account.address} holds {held}; fund the account or trade less"
-                )
-            await ensure_allowance(
-                sender, account.rpc, swap.token_in, self._router, need, account.approvals
-            )
-            entry: dict[str, Any] = {
-                "venue": self._id,
-                "instrument": inst.to_payload(),
-                "side": order.side.value,
-                "quantity": str(order.quantity),
-                "limit_price": None if order.limit_price is None else str(order.limit_price),
-                "deadline": deadline,
-                "token_in": swap.token_in,
-                "token_out": swap.token_out,
-                "exact_in": swap.exact_in,
-                "amount": str(swap.amount),
-                "bound": str(swap.bound),
-                "quoted": str(swap.quoted),
-                "spend": str(swap.spend),
-                "ts": account.clock_ns(),
-                "tx": None,
-                "cancel": None,
-                "unwrap": None,
-            }
-
-            async def journal(sent: SentTransaction) -> None:
-                account.track_pull(sent.tx_hash, swap.token_in, swap.spend)
-                entry["tx"] = tx_entry(sent)
-                account.journal.put(coid, entry)
-                self._coid_of[sent.tx_hash] = coid
-                account.own(sent.tx_hash, self)
-
-            what = f"{self._id} {order.side.value} {order.quantity} {inst.symbol}"
-            # Reserved before the broadcast: the swap can be mined, and its settlement release
-            # the reservation, before send() returns.
-            account.reserve(swap.token_in, self._router, swap.spend)
+            wrapped = 0
             try:
-                for attempt in (1, 2):
-                    try:
-                        sent = await sender.send(
-                            to=self._router, data=calldata, what=what, on_signed=journal
-                        )
-                        tx_hash = sent.tx_hash
-                        break
-                    except BroadcastUncertain as exc:
-                        tx_hash = exc.tx_hash
-                        break
-                    except BroadcastRejected as exc:
-                        # the node refused the bytes: they were never sent, forget them
-                        if entry["tx"] is not None:
-                            account.forget_pull(entry["tx"]["hash"])
-                        account.journal.remove(coid)
-                        if attempt == 2 or "nonce too low" not in str(exc).lower():
-                            raise
-                        # another wallet used our nonce; the sender has resynced, sign again
-            except BaseException:
-                if account.journal.get(coid) is None:  # never signed or refused: nothing pulls
-                    account.reserve(swap.token_in, self._router, -swap.spend)
+                if native_in and self._cfg.wrap_native and held < pending + swap.spend:
+                    await wrap(
+                        sender,
+                        account.rpc,
+                        swap.token_in,
+                        pending + swap.spend - held,
+                        timeout=account.approvals.timeout,
+                    )
+                    wrapped = pending + swap.spend - held
+                    held, pending = await account.holdings(swap.token_in)
+                if held < pending + swap.spend:
+                    raise VenueRejected(
+                        f"{self._id}: {coid} needs {swap.spend} base units of {swap.token_in} "
+                        f"(+{pending} pulled by swaps in flight) but "
+                        f"{account.address} holds {held}; fund the account or trade less"
+                    )
+                await ensure_allowance(
+                    sender, account.rpc, swap.token_in, self._router, need, account.approvals
+                )
+                entry: dict[str, Any] = {
+                    "venue": self._id,
+                    "instrument": inst.to_payload(),
+                    "side": order.side.value,
+                    "quantity": str(order.quantity),
+                    "limit_price": None if order.limit_price is None else str(order.limit_price),
+                    "deadline": deadline,
+                    "token_in": swap.token_in,
+                    "token_out": swap.token_out,
+                    "exact_in": swap.exact_in,
+                    "amount": str(swap.amount),
+                    "bound": str(swap.bound),
+                    "quoted": str(swap.quoted),
+                    "spend": str(swap.spend),
+                    "ts": account.clock_ns(),
+                    "tx": None,
+                    "cancel": None,
+                    "unwrap": None,
+                }
+
+                async def journal(sent: SentTransaction) -> None:
+                    account.track_pull(sent.tx_hash, swap.token_in, swap.spend, sent.signed.nonce)
+                    entry["tx"] = tx_entry(sent)
+                    account.journal.put(coid, entry)
+                    self._coid_of[sent.tx_hash] = coid
+                    account.own(sent.tx_hash, self)
+
+                what = f"{self._id} {order.side.value} {order.quantity} {inst.symbol}"
+                # Reserved before the broadcast: the swap can be mined, and its settlement release
+                # the reservation, before send() returns.
+                account.reserve(swap.token_in, self._router, swap.spend)
+                try:
+                    for attempt in (1, 2):
+                        try:
+                            sent = await sender.send(
+                                to=self._router,
+                                data=calldata,
+                                what=what,
+                                on_signed=journal,
+                                gas_margin=self._oracle_gas * len(states),
+                            )
+                            tx_hash = sent.tx_hash
+                            break
+                        except BroadcastUncertain as exc:
+                            tx_hash = exc.tx_hash
+                            break
+                        except BroadcastRejected as exc:
+                            # the node refused the bytes: they were never sent, forget them
+                            if entry["tx"] is not None:
+                                account.forget_pull(entry["tx"]["hash"])
+                            account.journal.remove(coid)
+                            if attempt == 2 or "nonce too low" not in str(exc).lower():
+                                raise
+                            # another wallet used our nonce; the sender has resynced, sign again
+                except BaseException:
+                    if account.journal.get(coid) is None:  # never signed or refused: nothing pulls
+                        account.reserve(swap.token_in, self._router, -swap.spend)
+                    raise
+            except OmsError:
+                if wrapped and account.journal.get(coid) is None:
+                    await self._unwrap_unsent(coid, swap.token_in, wrapped)
                 raise
         return self._open_report(coid, entry, tx_hash)
+
+    async def _unwrap_unsent(self, coid: ClientOrderId, weth: str, wrapped: int) -> None:
+        """``coid`` wrapped ``wrapped`` wei and then sent no swap: unwrap it again, so an order
+        that did nothing leaves the wallet's native balance as it was (less gas) instead of
+        holding WETH nobody asked for. Never more than the wallet holds beyond what swaps in
+        flight will pull; called under the token's spend lock. A failure is logged, the
+        order's own error is what the caller raises."""
+        account = self._account
+        try:
+            held, pending = await account.holdings(weth)
+            amount = min(wrapped, held - pending)
+            if amount > 0:
+                await unwrap(
+                    account.sender, account.rpc, weth, amount, timeout=account.approvals.timeout
+                )
+        except OmsError as exc:
+            _log.warning(
+                "%s: %s sent no swap; unwrapping the %d wei it wrapped failed: %s",
+                self._id,
+                coid,
+                wrapped,
+                exc,
+            )
 
     async def _current(self, coid: ClientOrderId) -> OrderStatusReport:
         entry = self._account.journal.get(coid)

@@ -9,7 +9,7 @@ from typing import Any
 
 from oms_chain.chain.revert import decode_revert
 from oms_chain.chain.rpc import RpcError, RpcUnavailable
-from oms_chain.chain.tracker import MalformedReceipt, receipt_status
+from oms_chain.chain.types import MalformedReceipt, Receipt
 from oms_chain.model.errors import VenueUnavailable
 from oms_chain.model.ids import ClientOrderId, TradeId, TxHash, VenueId, VenueOrderId
 from oms_chain.model.instruments import SpotPair, instrument_from_payload
@@ -67,14 +67,11 @@ class _Reports:
             settlement=settlement,
         )
 
-    async def _receipt(self, tx_hash: str) -> dict[str, Any] | None:
-        raw = await self._account.rpc.call("eth_getTransactionReceipt", [tx_hash])
-        return raw if isinstance(raw, dict) and raw.get("blockHash") else None
-
-    def _succeeded(self, receipt: dict[str, Any]) -> bool:
-        """The receipt's status; a receipt without one is an error, never a success."""
+    async def _receipt(self, tx_hash: str) -> Receipt | None:
+        """The mined receipt of ``tx_hash`` (``None`` while not mined); a receipt without a
+        valid status is an error, never a success."""
         try:
-            return receipt_status(receipt) == 1
+            return await self._account.rpc.receipt(tx_hash)
         except MalformedReceipt as exc:
             raise VenueUnavailable(f"{self._id}: {exc}") from exc
 
@@ -103,7 +100,7 @@ class _Reports:
             cancel = entry.get("cancel")
             if cancel:
                 receipt = await self._receipt(cancel["hash"])
-                if receipt is not None and self._succeeded(receipt):
+                if receipt is not None and receipt.status == 1:
                     return self._report(
                         coid,
                         entry,
@@ -119,12 +116,12 @@ class _Reports:
                 reason=f"nonce {entry['tx']['nonce']} was used by another transaction",
             )
         receipt = await self._receipt(tx_hash)
-        if receipt is None or (block_hash is not None and receipt["blockHash"] != block_hash):
+        if receipt is None or (block_hash is not None and receipt.block_hash != block_hash):
             # the block moved under us; the tracker's next pass reports where it went
             return self._report(
                 coid, entry, VenueOrderStatus.OPEN, SettlementState(tx_hash=TxHash(tx_hash))
             )
-        if not self._succeeded(receipt):
+        if receipt.status != 1:
             reason = await self._revert_reason(entry, receipt)
             expired = any(r in reason for r in _EXPIRY_REASONS)
             return self._report(
@@ -132,7 +129,7 @@ class _Reports:
                 entry,
                 VenueOrderStatus.EXPIRED if expired else VenueOrderStatus.REJECTED,
                 settlement,
-                reason=f"reverted on chain in block {int(receipt['blockNumber'], 16)}: {reason}",
+                reason=f"reverted on chain in block {receipt.block_number}: {reason}",
             )
         fill = self._fill(coid, entry, receipt)
         if fill is None:
@@ -146,7 +143,7 @@ class _Reports:
                 VenueOrderStatus.REJECTED,
                 settlement,
                 reason=(
-                    f"the swap was mined in block {int(receipt['blockNumber'], 16)} but moved "
+                    f"the swap was mined in block {receipt.block_number} but moved "
                     f"{flows.sent.get(entry['token_in'], 0)} base units of {entry['token_in']} "
                     f"for {flows.received.get(entry['token_out'], 0)} of {entry['token_out']}: "
                     "a zero-output (dust) swap, recorded with nothing filled"
@@ -155,7 +152,7 @@ class _Reports:
         return self._report(coid, entry, VenueOrderStatus.FILLED, settlement, fills=(fill,))
 
     def _fill(
-        self, coid: ClientOrderId, entry: dict[str, Any], receipt: dict[str, Any]
+        self, coid: ClientOrderId, entry: dict[str, Any], receipt: Receipt
     ) -> FillReport | None:
         """The swap's fill from the wallet's Transfer logs; ``None`` when either side moved
         nothing (no fill with a positive quantity and price exists)."""
@@ -168,16 +165,14 @@ class _Reports:
         base_units, quote_units = (paid, got) if side is Side.SELL else (got, paid)
         if base_units <= 0 or quote_units <= 0:
             return None
-        gas = int(receipt.get("gasUsed", "0x0"), 16) * int(
-            receipt.get("effectiveGasPrice", "0x0"), 16
-        )
+        gas = receipt.gas_paid
         with localcontext() as ctx:
             ctx.prec = _PREC
             quantity = inst.base.from_base_units(base_units)
             price = inst.quote.from_base_units(quote_units) / quantity
         return FillReport(
             venue=self._id,
-            trade_id=TradeId(f"{receipt['transactionHash']}@{receipt['blockHash']}"),
+            trade_id=TradeId(f"{receipt.tx_hash}@{receipt.block_hash}"),
             client_order_id=coid,
             venue_order_id=VenueOrderId(entry["tx"]["hash"]),
             side=side,
@@ -188,11 +183,11 @@ class _Reports:
             ts_event=self._account.clock_ns(),
         )
 
-    async def _revert_reason(self, entry: dict[str, Any], receipt: dict[str, Any]) -> str:
-        key = f"{receipt['transactionHash']}@{receipt['blockHash']}"
+    async def _revert_reason(self, entry: dict[str, Any], receipt: Receipt) -> str:
+        key = f"{receipt.tx_hash}@{receipt.block_hash}"
         if key in self._reasons:
             return self._reasons[key]
-        block = int(receipt["blockNumber"], 16)
+        block = receipt.block_number
         fields = entry["tx"]["fields"]
         call = {
             "from": self._account.address,
@@ -217,5 +212,5 @@ class _Reports:
         return reason
 
     async def _block_time(self, number: int) -> int:
-        block = await self._account.rpc.get_block(number)
-        return int(block["timestamp"], 16) if block else 0
+        head = await self._account.rpc.head(number)
+        return head.timestamp if head else 0

@@ -15,13 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from oms_chain.chain.rpc import RpcClient
-from oms_chain.venues.amm._bridge import bridged_web3
 from oms_chain.venues.amm.follower import PoolFollower, PoolFollowerConfig, PoolState
-from oms_chain.venues.amm.v2_pool import load_v2_pool
-from oms_chain.venues.amm.v3_pool import load_v3_pool
+from oms_chain.venues.amm.v2_pool import fetch_v2_pool
+from oms_chain.venues.amm.v3_pool import fetch_v3_pool
 
 __all__ = ["PoolStates"]
 
@@ -60,7 +58,6 @@ class PoolStates:
         self._poll = poll_interval
         self._follower: PoolFollower | None = None
         self._starting = asyncio.Lock()
-        self._w3: Any = None
         self._skip_until = 0.0
 
     @property
@@ -119,20 +116,13 @@ class PoolStates:
         return self._follower
 
     async def _load(self, pools: Sequence[str]) -> list[PoolState]:
-        if self._w3 is None:
-            self._w3 = bridged_web3(self._rpc, asyncio.get_running_loop())
-        w3 = self._w3
         block = await self._rpc.block_number()
         if self._v3:
-            radius = self._radius
-            return await asyncio.to_thread(
-                lambda: [
-                    load_v3_pool(w3, p, word_radius=radius, block_identifier=block) for p in pools
-                ]
-            )
-        return await asyncio.to_thread(
-            lambda: [load_v2_pool(w3, p, block_identifier=block) for p in pools]
-        )
+            return [
+                await fetch_v3_pool(self._rpc, p, word_radius=self._radius, block_identifier=block)
+                for p in pools
+            ]
+        return [await fetch_v2_pool(self._rpc, p, block_identifier=block) for p in pools]
 
     async def _drop(self) -> None:
         follower, self._follower = self._follower, None

@@ -31,16 +31,17 @@ from oms_chain.chain.sender import TxSender
 from oms_chain.chain.tracker import SettlementReport, SettlementTracker, StoreTrackerJournal
 from oms_chain.custody.base import SignedTransaction, Signer
 from oms_chain.model.amm_orders import AmmOrderState
-from oms_chain.model.errors import InvalidInput, OmsError
+from oms_chain.model.errors import InvalidInput, OmsError, VenueUnavailable
 from oms_chain.model.ids import TxHash, VenueId
 from oms_chain.store.base import EventStore
-from oms_chain.venues.amm._calls import encode_call
+from oms_chain.venues.amm._calls import erc20_balance
 from oms_chain.venues.amm.approvals import ApprovalPolicy
 from oms_chain.venues.amm.journal import AmmOrderJournal, entry_state
 
 __all__ = ["AmmOrderJournal", "ChainAccount", "SettlementListener"]
 
 _log = logging.getLogger(__name__)
+_HOLDINGS_ATTEMPTS = 5
 
 
 class SettlementListener(Protocol):
@@ -128,11 +129,10 @@ class ChainAccount:
         self._poll_lock = asyncio.Lock()
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._reserved: dict[tuple[str, str], int] = {}
-        # swap transactions broadcast and not known to be mined: hash -> (token, base units)
-        self._pulls: dict[str, tuple[str, int]] = {}
+        # swaps signed and not known to be settled: hash -> (token, base units, nonce)
+        self._pulls: dict[str, tuple[str, int, int]] = {}
         self.placing: set[str] = set()
         self._task: asyncio.Task[None] | None = None
-        self._w3: Any = None
 
     @property
     def address(self) -> str:
@@ -143,16 +143,6 @@ class ChainAccount:
     def tracker(self) -> SettlementTracker:
         """The shared settlement tracker."""
         return self.sender.tracker
-
-    @property
-    def w3(self) -> Any:
-        """A synchronous web3 on the first RPC URL, for the pool-state loaders (run them in a
-        worker thread)."""
-        if self._w3 is None:
-            from web3 import Web3
-
-            self._w3 = Web3(Web3.HTTPProvider(self.rpc.urls[0]))
-        return self._w3
 
     # -- venues --------------------------------------------------------------------------------
 
@@ -210,42 +200,41 @@ class ChainAccount:
         """Base units of ``token`` that broadcast, not yet mined swaps will pull via ``spender``."""
         return self._reserved.get((token.lower(), spender.lower()), 0)
 
-    def track_pull(self, tx_hash: str, token: str, amount: int) -> None:
-        """Remember that transaction ``tx_hash`` will pull ``amount`` of ``token`` when mined."""
-        self._pulls[tx_hash.lower()] = (token.lower(), amount)
+    def track_pull(self, tx_hash: str, token: str, amount: int, nonce: int) -> None:
+        """Remember that transaction ``tx_hash`` (signed at ``nonce``) will pull ``amount`` of
+        ``token`` when mined."""
+        self._pulls[tx_hash.lower()] = (token.lower(), amount, nonce)
 
     def forget_pull(self, tx_hash: str) -> None:
         """The transaction was mined, dropped, replaced or never sent."""
         self._pulls.pop(tx_hash.lower(), None)
 
     async def holdings(self, token: str) -> tuple[int, int]:
-        """``(balance, pending)`` of ``token`` as of one block: the wallet's balance and what
-        the tracked swaps not mined by that block will still pull from it.
+        """``(balance, pending)`` of ``token`` in one state of the chain: the wallet's balance
+        and what the tracked swaps not mined in that state will still pull from it.
 
-        Read together at one block number, so a swap mined between two reads is counted either
-        as spent (in the balance) or as pending, never as both (which would over-wrap) nor
-        neither.
+        "Mined" is read from the same state as the balance (the wallet's nonce), never from
+        receipts or block numbers: a node can answer a read at the head block from the block
+        it is mining (Anvil does), so a balance read "at block n" may already show a swap
+        whose receipt, or block number, is not out yet; counted as spent *and* pending, it
+        would be wrapped twice. The nonce is read before and after the balance; when they
+        agree, the balance saw exactly the transactions below it (only our own transactions
+        take from the wallet). A nonce that keeps moving raises
+        :class:`~oms_chain.model.errors.VenueUnavailable` (retryable; nothing was sent).
         """
         t = token.lower()
-        pulls = [(h, amount) for h, (tok, amount) in self._pulls.items() if tok == t]
-        number = await self.rpc.block_number()
-        data = "0x" + encode_call("balanceOf(address)", self.address).hex()
-        calls: list[tuple[str, list[Any]]] = [
-            ("eth_call", [{"to": token, "data": data}, hex(number)])
-        ]
-        calls += [("eth_getTransactionReceipt", [h]) for h, _ in pulls]
-        answers = await self.rpc.batch(calls)
-        held = int(answers[0], 16)
-        pending = 0
-        for (_, amount), receipt in zip(pulls, answers[1:], strict=True):
-            mined = (
-                isinstance(receipt, dict)
-                and receipt.get("blockNumber") is not None
-                and int(receipt["blockNumber"], 16) <= number
+        pulls = [(nonce, amount) for tok, amount, nonce in self._pulls.values() if tok == t]
+        for _ in range(_HOLDINGS_ATTEMPTS):
+            before = await self.rpc.nonce(self.address, "latest")
+            held = await erc20_balance(self.rpc, token, self.address)
+            if await self.rpc.nonce(self.address, "latest") == before:
+                break
+        else:
+            raise VenueUnavailable(
+                f"the nonce of {self.address} moved during each of {_HOLDINGS_ATTEMPTS} reads "
+                f"of its {token} balance; try again when its transactions settle"
             )
-            if not mined:
-                pending += amount
-        return held, pending
+        return held, sum(amount for nonce, amount in pulls if nonce >= before)
 
     def reserve(self, token: str, spender: str, amount: int) -> None:
         """Add (or, negative, remove) an in-flight pull."""

@@ -28,7 +28,7 @@ import logging
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
@@ -36,14 +36,10 @@ from eth_utils import keccak, to_checksum_address
 from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
 from oms_chain.chain.ws import Head, LogEntry, LogFilter, Subscription
 from oms_chain.model.errors import ConfigError, InvalidInput, OmsError, RetryableError
-from oms_chain.venues.amm._bridge import bridged_web3
 from oms_chain.venues.amm.v2_math import DEFAULT_FEE_BPS
-from oms_chain.venues.amm.v2_pool import V2PoolState, load_v2_pool
+from oms_chain.venues.amm.v2_pool import V2PoolState, fetch_v2_pool
 from oms_chain.venues.amm.v3_math import MAX_TICK, MIN_TICK
-from oms_chain.venues.amm.v3_pool import V3PoolState, load_v3_pool
-
-if TYPE_CHECKING:
-    from web3 import Web3
+from oms_chain.venues.amm.v3_pool import V3PoolState, fetch_v3_pool
 
 __all__ = [
     "FollowerLagging",
@@ -163,7 +159,6 @@ class PoolFollower:
         self._failure: Exception | None = None
         self._running = False
         self._subscribed = False
-        self._w3: Web3 | None = None
         #: Counters, for monitoring and tests: blocks applied, rollbacks, full reloads, and
         #: V3 pools reloaded around a price that walked towards the edge of their word window.
         self.blocks_applied = 0
@@ -356,12 +351,10 @@ class PoolFollower:
         stale = [k for k, st in last.states.items() if _off_centre(st, radius)]
         if not stale:
             return
-        w3 = self._bridge()
         fresh: dict[str, PoolState] = {}
         for key in stale:
-            fresh[key] = await asyncio.to_thread(
-                load_v3_pool,
-                w3,
+            fresh[key] = await fetch_v3_pool(
+                self.rpc,
                 to_checksum_address(key),
                 word_radius=radius,
                 block_identifier=last.head.number,
@@ -478,19 +471,17 @@ class PoolFollower:
     async def _reload(self, at: Head) -> None:
         """Load every pool at block ``at`` and make that the only history."""
         cfg = self.config
-        w3 = self._bridge()
         states: dict[str, PoolState] = {}
         for key, kind in self._kinds.items():
             address = to_checksum_address(key)
             state: PoolState
             if kind == "v2":
-                state = await asyncio.to_thread(
-                    load_v2_pool, w3, address, fee_bps=cfg.v2_fee_bps, block_identifier=at.number
+                state = await fetch_v2_pool(
+                    self.rpc, address, fee_bps=cfg.v2_fee_bps, block_identifier=at.number
                 )
             else:
-                state = await asyncio.to_thread(
-                    load_v3_pool,
-                    w3,
+                state = await fetch_v3_pool(
+                    self.rpc,
                     address,
                     word_radius=cfg.v3_word_radius,
                     block_identifier=at.number,
@@ -512,10 +503,10 @@ class PoolFollower:
     # -- node reads --------------------------------------------------------------------------------
 
     async def _header(self, tag: int | str) -> Head:
-        raw = await self.rpc.get_block(tag)
-        if raw is None:
+        head = await self.rpc.head(tag)
+        if head is None:
             raise _Raced(f"the node has no block {tag!r} (yet)")
-        return Head.from_rpc(raw)
+        return head
 
     async def _headers(self, first: int, last: int, *, linked: bool = True) -> list[Head]:
         """Canonical headers ``first..last``; with ``linked``, checked to form one chain."""
@@ -552,13 +543,6 @@ class PoolFollower:
                     raise _Raced(f"log of block {log.block_number} is from another branch")
                 out.append(log)
         return out
-
-    def _bridge(self) -> Web3:
-        """A synchronous web3 whose requests go through ``self.rpc`` on this event loop, for the
-        ``load_*`` functions running in a worker thread."""
-        if self._w3 is None:
-            self._w3 = bridged_web3(self.rpc, asyncio.get_running_loop())
-        return self._w3
 
 
 def _off_centre(state: PoolState, radius: int) -> bool:

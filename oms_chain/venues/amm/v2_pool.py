@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from oms_chain.chain.rpc import RpcClient, RpcError
 from oms_chain.model.errors import InvalidInput
 from oms_chain.venues.amm.v2_math import DEFAULT_FEE_BPS, get_amount_in, get_amount_out
+from oms_chain.venues.amm.v3_pool import PoolLoadError
 
 if TYPE_CHECKING:
     from web3 import Web3
 
-__all__ = ["PAIR_ABI", "V2PoolState", "load_v2_pool"]
+__all__ = ["PAIR_ABI", "V2PoolState", "fetch_v2_pool", "load_v2_pool"]
 
 # The subset of the UniswapV2Pair interface we read.
 PAIR_ABI: list[dict[str, Any]] = [
@@ -99,6 +101,67 @@ def load_v2_pool(
         address=pair.address,
         token0=str(pair.functions.token0().call(block_identifier=block)),
         token1=str(pair.functions.token1().call(block_identifier=block)),
+        reserve0=int(r0),
+        reserve1=int(r1),
+        fee_bps=fee_bps,
+        block_number=block,
+    )
+
+
+async def fetch_v2_pool(
+    rpc: RpcClient,
+    address: str,
+    *,
+    fee_bps: int = DEFAULT_FEE_BPS,
+    block_identifier: int | str = "latest",
+) -> V2PoolState:
+    """:func:`load_v2_pool` on our async RPC client: tokens and reserves in one batch, pinned
+    to one block.
+
+    Raises:
+        InvalidInput: a bad address or fee, or ``address`` is not a Uniswap V2 pair.
+        PoolLoadError: the node answered a read with another error (retryable).
+        RpcUnavailable: no endpoint answered (retryable).
+    """
+    from eth_abi import decode as abi_decode
+    from eth_abi.exceptions import DecodingError
+    from eth_utils import keccak, to_checksum_address
+
+    if isinstance(fee_bps, bool) or not isinstance(fee_bps, int) or not 0 <= fee_bps < 10_000:
+        raise InvalidInput(f"fee_bps must be an integer in [0, 10000), got {fee_bps!r}")
+    try:
+        pair = str(to_checksum_address(address))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"not an address: {address!r}") from exc
+    block = await rpc.block_number() if isinstance(block_identifier, str) else int(block_identifier)
+    views = ("getReserves()", "token0()", "token1()")
+    try:
+        answers = await rpc.batch(
+            [
+                ("eth_call", [{"to": pair, "data": "0x" + keccak(text=v)[:4].hex()}, hex(block)])
+                for v in views
+            ]
+        )
+        raw = [bytes.fromhex(str(a)[2:]) for a in answers]
+        r0, r1, _ = abi_decode(["uint112", "uint112", "uint32"], raw[0])
+        (token0,) = abi_decode(["address"], raw[1])
+        (token1,) = abi_decode(["address"], raw[2])
+    except RpcError as exc:
+        if "revert" not in exc.rpc_message.lower():
+            raise PoolLoadError(f"reading pair {pair} at block {block} failed: {exc}") from exc
+        raise InvalidInput(
+            f"{pair} reverted on getReserves/token0/token1: not a Uniswap V2 pair (or not on "
+            "this chain)"
+        ) from exc
+    except (DecodingError, ValueError) as exc:
+        raise InvalidInput(
+            f"{pair} did not answer getReserves/token0/token1 at block {block} ({exc}): not a "
+            "Uniswap V2 pair (or not on this chain)"
+        ) from exc
+    return V2PoolState(
+        address=pair,
+        token0=str(to_checksum_address(token0)),
+        token1=str(to_checksum_address(token1)),
         reserve0=int(r0),
         reserve1=int(r1),
         fee_bps=fee_bps,

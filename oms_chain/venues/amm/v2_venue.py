@@ -28,6 +28,12 @@ class UniswapV2Venue(_UniswapVenue):
     """
 
     protocol = "uniswap-v2"
+    #: Gas per pair the pending-block estimate can miss: a pair writes its two price
+    #: accumulators only in a block whose timestamp moved on since its last update (two cold
+    #: slots, zero -> nonzero for a pair not traded since it was seeded: the estimate rose by
+    #: 45,324 gas here). Under several blocks a second (an L2) the estimate and the including
+    #: block often fall in different seconds; seen as an out-of-gas revert.
+    _oracle_gas = 50_000
 
     def _reserves(self, states: Sequence[V2PoolState], token_in: str) -> list[tuple[int, int]]:
         ordered, tokens = self._path(states, token_in)

@@ -8,7 +8,7 @@ Swap, Mint or Burn event, so a process can follow a pool from its logs without r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ from eth_abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_utils import keccak
 
+from oms_chain.chain.rpc import RpcClient, RpcError
 from oms_chain.model.errors import InvalidInput, RetryableError
 from oms_chain.venues.amm.v3_math import (
     MAX_TICK,
@@ -32,7 +33,7 @@ from oms_chain.venues.amm.v3_math import (
 if TYPE_CHECKING:
     from web3 import Web3
 
-__all__ = ["PoolLoadError", "V3PoolState", "load_v3_pool", "v3_path_hops"]
+__all__ = ["PoolLoadError", "V3PoolState", "fetch_v3_pool", "load_v3_pool", "v3_path_hops"]
 
 # The pool view functions we read: (signature, output types); selectors are derived on first use.
 _VIEWS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -298,6 +299,11 @@ class PoolLoadError(RetryableError):
     """The node answered a pool read with an error (or not at all); try again or another node."""
 
 
+_Calls = list[tuple[str, tuple[Any, ...]]]
+_Decoded = list[tuple[Any, ...]]
+_Plan = Generator[_Calls, _Decoded, "V3PoolState"]
+
+
 def load_v3_pool(
     w3: Web3,
     address: str,
@@ -307,7 +313,9 @@ def load_v3_pool(
     batch_size: int = 1000,
     use_batch: bool = True,
 ) -> V3PoolState:
-    """Read a pool's state in four round trips, all pinned to one block.
+    """Read a pool's state in four round trips, all pinned to one block, through a synchronous
+    web3 (scripts, the CLI's one-shot quotes); :func:`fetch_v3_pool` is the same on our async
+    :class:`~oms_chain.chain.rpc.RpcClient`.
 
     1. the block number (when ``block_identifier`` is a tag), 2. slot0, liquidity, fee,
     tickSpacing, token0, token1, 3. the bitmap words within ``word_radius`` words of the current
@@ -315,31 +323,105 @@ def load_v3_pool(
     about 700 words at tick spacing 10), 4. ``ticks(i)`` for every initialized tick found.
 
     Calls go out as JSON-RPC batches of at most ``batch_size`` through the provider's
-    ``make_batch_request`` (web3 7 and 8), or one by one when ``use_batch`` is false or the
-    provider cannot batch. web3's ``batch_requests()`` context gives the same wire traffic but
-    formats each call through the contract machinery, which measured ~20x slower here, so calls
-    are encoded with eth-abi directly. Raises :class:`PoolLoadError` if the node returns errors.
+    ``make_batch_request`` (web3's JSON providers, 7 and 8), or one by one when ``use_batch`` is
+    false or the provider is not a JSON provider. web3's ``batch_requests()`` context gives the
+    same wire traffic but formats each call through the contract machinery, which measured ~20x
+    slower here, so calls are encoded with eth-abi directly. Raises :class:`PoolLoadError` if
+    the node returns errors.
     """
+    _check_load_args(word_radius, batch_size)
+    from web3 import Web3 as _Web3
+    from web3.providers.base import JSONBaseProvider
+
+    pool_address = _Web3.to_checksum_address(address)
+    block = w3.eth.block_number if isinstance(block_identifier, str) else int(block_identifier)
+    provider: Any = w3.provider
+    batching = use_batch and isinstance(provider, JSONBaseProvider)
+    plan = _load_plan(pool_address, block, word_radius)
+    calls = next(plan)
+    while True:
+        requests = _requests(pool_address, block, calls)
+        responses: list[Any] = []
+        if batching:
+            try:
+                for at in range(0, len(requests), batch_size):
+                    answer = provider.make_batch_request(requests[at : at + batch_size])
+                    if not isinstance(answer, list):
+                        raise PoolLoadError(f"batch eth_call failed: {answer!r}")
+                    responses.extend(answer)
+            except NotImplementedError:  # a JSON provider that declares it cannot batch
+                batching, responses = False, []
+        if not batching:
+            responses = [provider.make_request(method, params) for method, params in requests]
+        try:
+            calls = plan.send(_decode(pool_address, calls, responses))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+async def fetch_v3_pool(
+    rpc: RpcClient,
+    address: str,
+    *,
+    word_radius: int | None = None,
+    block_identifier: int | str = "latest",
+    batch_size: int = 1000,
+) -> V3PoolState:
+    """:func:`load_v3_pool` on our async RPC client: the same reads, pinned to one block, as
+    JSON-RPC batches of at most ``batch_size`` (with the client's failover and call counting).
+
+    Raises:
+        InvalidInput: bad arguments, or ``address`` is not a Uniswap V3 pool.
+        PoolLoadError: the node answered a read with an error (retryable).
+        RpcUnavailable: no endpoint answered (retryable).
+    """
+    _check_load_args(word_radius, batch_size)
+    from eth_utils import to_checksum_address
+
+    try:
+        pool_address = str(to_checksum_address(address))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"not an address: {address!r}") from exc
+    block = await rpc.block_number() if isinstance(block_identifier, str) else int(block_identifier)
+    plan = _load_plan(pool_address, block, word_radius)
+    calls = next(plan)
+    while True:
+        requests = _requests(pool_address, block, calls)
+        responses: list[Any] = []
+        for at in range(0, len(requests), batch_size):
+            chunk = requests[at : at + batch_size]
+            try:
+                results = await rpc.batch([(m, list(p)) for m, p in chunk])
+            except RpcError as exc:
+                responses.extend({"error": {"message": exc.rpc_message}} for _ in chunk)
+                continue
+            responses.extend({"result": r} for r in results)
+        try:
+            calls = plan.send(_decode(pool_address, calls, responses))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+def _check_load_args(word_radius: int | None, batch_size: int) -> None:
     if word_radius is not None and word_radius < 0:
         raise InvalidInput(f"word_radius must be >= 0 or None, got {word_radius}")
     if batch_size <= 0:
         raise InvalidInput(f"batch_size must be > 0, got {batch_size}")
-    from web3 import Web3 as _Web3
 
-    pool_address = _Web3.to_checksum_address(address)
-    block = w3.eth.block_number if isinstance(block_identifier, str) else int(block_identifier)
-    reader = _Reader(w3, pool_address, block, batch_size if use_batch else 0)
 
-    slot0, (liquidity,), (fee,), (spacing,), (token0,), (token1,) = reader.read(
-        [
-            ("slot0", ()),
-            ("liquidity", ()),
-            ("fee", ()),
-            ("tickSpacing", ()),
-            ("token0", ()),
-            ("token1", ()),
-        ]
-    )
+def _load_plan(pool_address: str, block: int, word_radius: int | None) -> _Plan:
+    """The reads of one pool load, without I/O: yields the view calls of each round trip and
+    receives their decoded answers; returns the state."""
+    from eth_utils import to_checksum_address
+
+    slot0, (liquidity,), (fee,), (spacing,), (token0,), (token1,) = yield [
+        ("slot0", ()),
+        ("liquidity", ()),
+        ("fee", ()),
+        ("tickSpacing", ()),
+        ("token0", ()),
+        ("token1", ()),
+    ]
     tick = int(slot0[1])
     spacing = int(spacing)
     min_word = (MIN_TICK // spacing) >> 8
@@ -352,16 +434,16 @@ def load_v3_pool(
         lo, hi = max(min_word, here - word_radius), min(max_word, here + word_radius)
         word_range = (lo, hi)
     words = list(range(lo, hi + 1))
-    values = reader.read([("tickBitmap", (w,)) for w in words])
+    values = yield [("tickBitmap", (w,)) for w in words]
     bitmap = {w: int(v[0]) for w, v in zip(words, values, strict=True) if v[0]}
     initialized = [
         ((w << 8) + b) * spacing for w, v in bitmap.items() for b in range(256) if (v >> b) & 1
     ]
-    infos = reader.read([("ticks", (t,)) for t in initialized])
+    infos = yield [("ticks", (t,)) for t in initialized]
     return V3PoolState(
         address=pool_address,
-        token0=_Web3.to_checksum_address(token0),
-        token1=_Web3.to_checksum_address(token1),
+        token0=str(to_checksum_address(token0)),
+        token1=str(to_checksum_address(token1)),
         fee=int(fee),
         tick_spacing=spacing,
         sqrt_price_x96=int(slot0[0]),
@@ -375,60 +457,38 @@ def load_v3_pool(
     )
 
 
-class _Reader:
-    """eth_call view functions of one contract at one block, batched when the provider can."""
+def _requests(address: str, block: int, calls: _Calls) -> list[tuple[str, list[Any]]]:
+    """The ``eth_call`` requests of ``calls`` on ``address`` at ``block``."""
+    out: list[tuple[str, list[Any]]] = []
+    for name, args in calls:
+        signature, _ = _VIEWS[name]
+        selector, inputs = _selector(signature)
+        data = "0x" + (selector + abi_encode(inputs, args)).hex()
+        out.append(("eth_call", [{"to": address, "data": data}, hex(block)]))
+    return out
 
-    def __init__(self, w3: Web3, address: str, block: int, batch_size: int) -> None:
-        self.w3 = w3
-        self.address = address
-        self.block = hex(block)
-        self.batch_size = batch_size
 
-    def read(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
-        requests: list[tuple[Any, Any]] = []
-        out_types = []
-        for name, args in calls:
-            signature, outputs = _VIEWS[name]
-            selector, inputs = _selector(signature)
-            data = "0x" + (selector + abi_encode(inputs, args)).hex()
-            requests.append(("eth_call", [{"to": self.address, "data": data}, self.block]))
-            out_types.append(outputs)
-        responses = self._send(requests)
-        results = []
-        for (name, args), types, response in zip(calls, out_types, responses, strict=True):
-            if not isinstance(response, Mapping) or "result" not in response:
-                error = response.get("error") if isinstance(response, Mapping) else None
-                if isinstance(error, Mapping) and "revert" in str(error.get("message", "")):
-                    raise InvalidInput(
-                        f"{self.address} reverted on {name}{args}: not a Uniswap V3 pool "
-                        "(or not on this chain)"
-                    )
-                raise PoolLoadError(f"{name}{args} on {self.address} failed: {response!r}")
-            try:
-                results.append(abi_decode(types, bytes.fromhex(str(response["result"])[2:])))
-            except DecodingError as exc:
+def _decode(address: str, calls: _Calls, responses: Sequence[Any]) -> _Decoded:
+    """Decoded answers of ``calls`` from JSON-RPC responses (``result`` or ``error``)."""
+    results = []
+    for (name, args), response in zip(calls, responses, strict=True):
+        types = _VIEWS[name][1]
+        if not isinstance(response, Mapping) or "result" not in response:
+            error = response.get("error") if isinstance(response, Mapping) else None
+            if isinstance(error, Mapping) and "revert" in str(error.get("message", "")):
                 raise InvalidInput(
-                    f"{self.address} answered {name}{args} with {response['result']!r}: "
-                    "not a Uniswap V3 pool (or no contract at that address on this chain)"
-                ) from exc
-        return results
-
-    def _send(self, requests: list[tuple[Any, Any]]) -> list[Any]:
-        provider: Any = self.w3.provider
-        if self.batch_size and hasattr(provider, "make_batch_request"):
-            out: list[Any] = []
-            for start in range(0, len(requests), self.batch_size):
-                chunk = requests[start : start + self.batch_size]
-                try:
-                    answer = provider.make_batch_request(chunk)
-                except NotImplementedError:
-                    break
-                if not isinstance(answer, list):
-                    raise PoolLoadError(f"batch eth_call failed: {answer!r}")
-                out.extend(answer)
-            else:
-                return out
-        return [provider.make_request(method, params) for method, params in requests]
+                    f"{address} reverted on {name}{args}: not a Uniswap V3 pool "
+                    "(or not on this chain)"
+                )
+            raise PoolLoadError(f"{name}{args} on {address} failed: {response!r}")
+        try:
+            results.append(abi_decode(types, bytes.fromhex(str(response["result"])[2:])))
+        except DecodingError as exc:
+            raise InvalidInput(
+                f"{address} answered {name}{args} with {response['result']!r}: "
+                "not a Uniswap V3 pool (or no contract at that address on this chain)"
+            ) from exc
+    return results
 
 
 @cache

@@ -45,6 +45,10 @@ class UniswapV3Venue(_UniswapVenue):
     """
 
     protocol = "uniswap-v3"
+    #: Gas per pool the pending-block estimate can miss: a pool writes an oracle observation
+    #: only in a block whose timestamp moved on since its last one (one cold slot; half the
+    #: V2 pair's two).
+    _oracle_gas = 25_000
 
     def _quote_in(self, states: Sequence[Any], token_in: str, amount_in: int) -> int:
         ordered, _ = self._path(states, token_in)

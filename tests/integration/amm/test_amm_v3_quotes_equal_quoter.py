@@ -374,3 +374,43 @@ def test_loading_a_non_pool_address_says_so(
         load_v3_pool(l1.w3, devnet_accounts[0].address)  # no code at all
     with pytest.raises(InvalidInput, match="word_radius"):
         load_v3_pool(l1.w3, l1.book.address("USDC"), word_radius=-1)
+
+
+async def test_the_async_loaders_read_the_same_pools_as_the_sync_ones(
+    l1: DevnetChain, devnet_accounts: tuple[DevAccount, ...]
+) -> None:
+    from oms_chain.chain.rpc import RpcClient
+    from oms_chain.venues.amm import fetch_v2_pool, fetch_v3_pool, load_v2_pool
+
+    block = l1.w3.eth.block_number
+    async with RpcClient([l1.rpc_url]) as rpc:
+        for entry in l1.book.pools:
+            if entry.protocol == "uniswap-v3":
+                for radius in (None, 2):
+                    assert await fetch_v3_pool(
+                        rpc, entry.address, word_radius=radius, block_identifier=block
+                    ) == load_v3_pool(
+                        l1.w3, entry.address, word_radius=radius, block_identifier=block
+                    )
+            else:
+                assert await fetch_v2_pool(rpc, entry.address) == load_v2_pool(
+                    l1.w3, entry.address, block_identifier=block
+                )
+        v3 = next(p for p in l1.book.pools if p.protocol == "uniswap-v3")
+        small = await fetch_v3_pool(rpc, v3.address, batch_size=7, word_radius=3)
+        assert small == load_v3_pool(l1.w3, v3.address, batch_size=7, word_radius=3)
+        with pytest.raises(InvalidInput, match="not a Uniswap V3 pool"):
+            await fetch_v3_pool(rpc, l1.book.address("USDC"))
+        with pytest.raises(InvalidInput, match="not a Uniswap V3 pool"):
+            await fetch_v3_pool(rpc, devnet_accounts[0].address)
+        with pytest.raises(InvalidInput, match="not a Uniswap V2 pair"):
+            await fetch_v2_pool(rpc, v3.address)  # a V3 pool has no getReserves
+        with pytest.raises(InvalidInput, match="not a Uniswap V2 pair"):
+            await fetch_v2_pool(rpc, devnet_accounts[0].address)  # no code at all
+        for bad in ("0x12", "not an address"):
+            with pytest.raises(InvalidInput, match="not an address"):
+                await fetch_v3_pool(rpc, bad)
+            with pytest.raises(InvalidInput, match="not an address"):
+                await fetch_v2_pool(rpc, bad)
+        with pytest.raises(InvalidInput, match="fee_bps"):
+            await fetch_v2_pool(rpc, v3.address, fee_bps=-1)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from e2e_world import (
     ALL,
     CEX,
@@ -35,15 +34,6 @@ QTY = Decimal(40)
 SLIP = 50
 
 
-@pytest.mark.xfail(
-    reason=(
-        "seen once after the session-3 merge: the wallet spent more ETH than the plan; not "
-        "reproduced in 8 runs (3 under a CPU burner) next session; suspected over-wrap in "
-        "venues/amm holdings (owned by the amm engineer); the assertion now lists every "
-        "transaction's value, gas and the WETH left over, to name it next time"
-    ),
-    strict=False,
-)
 async def test_one_sell_split_over_the_cex_and_three_pools_realizes_its_plan(
     l1: DevnetChain,
     trader: DevAccount,
@@ -125,6 +115,7 @@ async def test_one_sell_split_over_the_cex_and_three_pools_realizes_its_plan(
                     for tx in sent
                 )
             )
+            assert _weth(l1, trader.address) == weth0  # the pools wrapped exactly what they sold
             got = usdc(l1, trader.address) - usdc0
             assert got == sum(
                 int((f.quantity * f.price * 10**6).to_integral_value()) for f in chain_fills

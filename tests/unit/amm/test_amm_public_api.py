@@ -34,6 +34,8 @@ def test_public_api() -> None:
         "book_routes",
         "ensure_allowance",
         "ensure_wrapped",
+        "fetch_v2_pool",
+        "fetch_v3_pool",
         "unwrap",
         "uniswap_venues",
         "wrap",

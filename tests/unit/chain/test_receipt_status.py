@@ -56,3 +56,44 @@ def test_any_status_but_0x0_or_0x1_is_refused_with_an_oms_error(raw: object) -> 
         assert isinstance(exc, MalformedReceipt)
         return
     assert value in (0, 1) and isinstance(raw, str)
+
+
+_LOG: dict[str, Any] = {
+    "address": "0x" + "Ee" * 20,
+    "topics": ["0x" + "AA" * 32, "0x" + "00" * 12 + "11" * 20],
+    "data": "0x" + "00" * 31 + "2a",
+    "blockNumber": "0x10",
+    "blockHash": "0x" + "CD" * 32,
+    "transactionHash": "0x" + "ab" * 32,
+    "logIndex": "0x3",
+}
+
+
+def test_a_receipt_is_parsed_once_into_typed_fields_and_logs() -> None:
+    receipt = Receipt.from_rpc({**_BASE, "status": "0x1", "logs": [_LOG]})
+    assert (receipt.block_number, receipt.gas_used, receipt.gas_paid) == (16, 21000, 21000)
+    (log,) = receipt.logs
+    assert log.address == "0x" + "Ee" * 20  # as sent; compare lower-cased
+    assert log.topics == ("0x" + "aa" * 32, "0x" + "00" * 12 + "11" * 20)
+    assert (log.data, log.log_index, log.block_hash) == (
+        "0x" + "00" * 31 + "2a",
+        3,
+        "0x" + "cd" * 32,
+    )
+    assert Receipt.from_rpc({**_BASE, "status": "0x0"}).logs == ()
+
+
+@given(
+    st.sampled_from(["blockNumber", "blockHash", "transactionHash", "logs"]),
+    st.one_of(st.none(), st.integers(), st.text(max_size=6), st.lists(st.integers(), max_size=2)),
+)
+def test_a_receipt_with_a_broken_field_is_malformed_never_a_builtin_error(
+    key: str, raw: object
+) -> None:
+    payload = {**_BASE, "status": "0x1", "logs": [_LOG], key: raw}
+    try:
+        receipt = Receipt.from_rpc(payload)
+    except MalformedReceipt as exc:
+        assert isinstance(exc, RetryableError)
+        return
+    assert isinstance(receipt, Receipt)
