@@ -16,6 +16,7 @@ import pytest
         "oms_chain.custody",
         "oms_chain.custody.safe",
         "oms_chain.compliance",
+        "oms_chain.venues.options",
     ],
 )
 def test_every_exported_name_exists_and_every_public_name_is_exported(package):

@@ -1,0 +1,26 @@
+"""Options venues behind the :class:`~oms_chain.venues.base.Venue` protocol.
+
+:class:`DeribitOptionsVenue` trades options on a Deribit-protocol exchange through unmodified
+ccxt (premiums in the underlying); :mod:`.types` holds what both options venues report besides
+orders: tickers with IV and Greeks, positions, expiry settlements.
+"""
+
+from oms_chain.venues.options.deribit import (
+    DeribitOptionsConfig,
+    DeribitOptionsVenue,
+)
+from oms_chain.venues.options.types import (
+    OptionPosition,
+    OptionSettlement,
+    OptionTicker,
+    premium_in_quote,
+)
+
+__all__ = [
+    "DeribitOptionsConfig",
+    "DeribitOptionsVenue",
+    "OptionPosition",
+    "OptionSettlement",
+    "OptionTicker",
+    "premium_in_quote",
+]
