@@ -2,12 +2,20 @@
 
 :class:`DeribitOptionsVenue` trades options on a Deribit-protocol exchange through unmodified
 ccxt (premiums in the underlying); :mod:`.types` holds what both options venues report besides
-orders: tickers with IV and Greeks, positions, expiry settlements.
+orders: tickers with IV and Greeks, positions, expiry settlements. :class:`OnchainOptionsVenue`
+trades our ``OptionsMarket`` contract by RFQ to makers, settled and tracked like every on-chain
+order (the shared :class:`~oms_chain.venues.amm.account.ChainAccount`).
 """
 
 from oms_chain.venues.options.deribit import (
     DeribitOptionsConfig,
     DeribitOptionsVenue,
+)
+from oms_chain.venues.options.onchain import (
+    MakerQuote,
+    OnchainOptionsConfig,
+    OnchainOptionsVenue,
+    SeriesListing,
 )
 from oms_chain.venues.options.types import (
     OptionPosition,
@@ -19,8 +27,12 @@ from oms_chain.venues.options.types import (
 __all__ = [
     "DeribitOptionsConfig",
     "DeribitOptionsVenue",
+    "MakerQuote",
+    "OnchainOptionsConfig",
+    "OnchainOptionsVenue",
     "OptionPosition",
     "OptionSettlement",
     "OptionTicker",
+    "SeriesListing",
     "premium_in_quote",
 ]

@@ -1,0 +1,199 @@
+"""The on-chain options venue on Anvil (our compiled OptionsMarket, the RFQ maker agent over
+loopback HTTP): series from events, RFQ fills tracked like every on-chain order, settlement and
+redeem to the wei, and bad input refused before anything is sent."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from onchain_helpers import (
+    balance,
+    call_of,
+    market,
+    onchain_venue,
+    order,
+    put_of,
+    settle,
+    store_at,
+)
+
+from oms_chain.devnet.options_maker import OptionsMaker
+from oms_chain.devnet.options_market import set_feed_price, warp_to
+from oms_chain.devnet.world import DevAccount, DevnetChain
+from oms_chain.model.instruments import OptionContract, OptionKind
+from oms_chain.model.intent import Side
+from oms_chain.testing.venue import VenueConformance
+from oms_chain.venues.base import VenueOrderStatus
+from oms_chain.venues.options import OnchainOptionsVenue
+
+D = Decimal
+
+
+class TestOnchainOptionsConformance(VenueConformance):
+    @pytest.fixture
+    async def venue(self, l1: DevnetChain, trader: DevAccount, maker: OptionsMaker, tmp_path: Path):  # type: ignore[no-untyped-def]
+        async with onchain_venue(l1, trader.private_key, store_at(tmp_path), (maker.url,)) as venue:
+            yield venue
+
+    @pytest.fixture
+    def instrument(self, venue: OnchainOptionsVenue) -> OptionContract:
+        return put_of(venue)
+
+    @pytest.fixture
+    def resting_buy_price(self) -> Decimal:
+        return D("0.01")  # USDC per ETH of underlying: far below any put premium
+
+
+async def test_series_are_discovered_from_the_markets_events(
+    l1: DevnetChain, trader: DevAccount, maker: OptionsMaker, tmp_path: Path
+) -> None:
+    async with onchain_venue(l1, trader.private_key, store_at(tmp_path), (maker.url,)) as venue:
+        contracts = venue.instruments()
+        assert len(contracts) == 36
+        chain_series = {s.series_id: s for s in market(l1).all_series()}
+        for c in contracts:
+            s = chain_series[venue.series_id(c)]
+            assert c.strike == D(s.strike).scaleb(-6)
+            assert c.expiry_ns == s.expiry * 1_000_000_000
+            assert (c.option_kind is OptionKind.CALL) is s.is_call
+            assert c.underlying.address == s.underlying.lower() and c.quote.symbol == "USDC"
+        put = put_of(venue)
+        assert venue.listing(put).unit == D("0.1") and put.size_decimals == 1
+
+
+async def test_buy_a_put_then_settle_and_redeem_pays_the_exact_payoff_to_the_wei(
+    l1: DevnetChain,
+    trader: DevAccount,
+    maker: OptionsMaker,
+    devnet_accounts: tuple[DevAccount, ...],
+    tmp_path: Path,
+) -> None:
+    async with onchain_venue(l1, trader.private_key, store_at(tmp_path), (maker.url,)) as venue:
+        put = put_of(venue)  # 3,000 strike, 0.1 WETH contracts
+        sid = venue.series_id(put)
+        usdc0 = balance(l1, "USDC", trader.address)
+        placed = await venue.place(order(put, "put", "1"))  # 1 ETH of underlying: 10 contracts
+        assert placed.status is VenueOrderStatus.OPEN and placed.settlement is not None
+        filled = await settle(venue, placed.client_order_id)
+        (fill,) = filled.fills
+        premium_units = usdc0 - balance(l1, "USDC", trader.address)
+        assert fill.quantity == D(1) and fill.price == D(premium_units).scaleb(-6)
+        assert market(l1).position(trader.address, sid) == (10, 0)
+        (pos,) = await venue.positions()
+        assert (pos.name, pos.quantity, pos.collateral) == (str(sid), D(1), D(0))
+
+        expiry = put.expiry_ns // 1_000_000_000
+        warp_to(l1.w3, expiry + 60)
+        set_feed_price(
+            l1.w3, l1.book.address("OracleETHUSD"), D("2500.5"), sender=devnet_accounts[0].address
+        )
+        before = balance(l1, "USDC", trader.address)
+        s = await venue.redeem(put)
+        # (3000 - 2500.5) USDC per ETH x 0.1 ETH per contract x 10 contracts = 499.5 USDC
+        assert (s.quantity, s.settlement_price, s.payoff, s.payoff_currency) == (
+            D(1),
+            D("2500.5"),
+            D("499.5"),
+            "USDC",
+        )
+        assert balance(l1, "USDC", trader.address) - before == 499_500_000
+        assert market(l1).position(trader.address, sid) == (0, 0)
+        assert await venue.positions() == []
+        assert await venue.settle_series(put) is False  # settled once, by the redeem
+
+
+async def _nonce(l1: DevnetChain, who: str) -> int:
+    return int(l1.w3.eth.get_transaction_count(who))
+
+
+async def test_bad_input_is_refused_with_a_clear_error_before_anything_is_sent(
+    l1: DevnetChain, trader: DevAccount, maker: OptionsMaker, tmp_path: Path
+) -> None:
+    from aiohttp import web
+
+    from oms_chain.devnet.options_market import Quote as MarketQuote
+    from oms_chain.devnet.options_market import sign_quote
+    from oms_chain.model.errors import VenueRejected
+
+    async with onchain_venue(l1, trader.private_key, store_at(tmp_path), (maker.url,)) as venue:
+        put = put_of(venue)
+        sid = venue.series_id(put)
+        start = await _nonce(l1, trader.address)
+        unknown = OptionContract(
+            underlying=put.underlying,
+            quote=put.quote,
+            strike=D(3333),
+            expiry_ns=put.expiry_ns,
+            option_kind=OptionKind.PUT,
+        )
+        with pytest.raises(VenueRejected, match="unknown series"):
+            await venue.place(order(unknown, "bad-1"))
+        with pytest.raises(VenueRejected, match=r"whole number of 0\.1"):
+            await venue.place(order(put, "bad-2", "0.05"))
+        # insufficient collateral: writing calls needs WETH the trader does not hold
+        with pytest.raises(VenueRejected, match="insufficient collateral"):
+            await venue.place(
+                order(
+                    call_of(venue),
+                    "bad-3",
+                    "1",
+                    side=Side.SELL,
+                )
+            )
+        assert await _nonce(l1, trader.address) == start and venue.account.journal.entries() == {}
+
+    # a maker whose quotes are stale or signed for another chain
+    now = int(l1.w3.eth.get_block("latest")["timestamp"])
+    m = market(l1)
+    mk = maker.address
+
+    def forge(deadline: int) -> MarketQuote:
+        return MarketQuote(
+            maker=mk,
+            series_id=sid,
+            maker_sells=True,
+            size=10,
+            premium=1_000_000,
+            deadline=deadline,
+            nonce=m.nonce(mk),
+        )
+
+    forged = {"stale": (forge(now - 1), m.chain_id), "chain": (forge(now + 600), 1)}
+    key = maker._key  # the maker agent's devnet key
+    mode = {"kind": "stale"}
+
+    async def rfq(_: web.Request) -> web.Response:
+        q, chain_id = forged[mode["kind"]]
+        sig = sign_quote(q, key, chain_id=chain_id, market=m.address)
+        body = {
+            "quote": {
+                "maker": q.maker, "taker": q.taker, "series_id": q.series_id,
+                "maker_sells": q.maker_sells, "size": q.size, "premium": str(q.premium),
+                "deadline": q.deadline, "nonce": q.nonce, "allow_partial": q.allow_partial,
+                "salt": str(q.salt),
+            },
+            "signature": "0x" + sig.hex(),
+        }  # fmt: skip
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_post("/rfq", rfq)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        url = f"http://127.0.0.1:{port}"
+        async with onchain_venue(l1, trader.private_key, store_at(tmp_path, "b.db"), (url,)) as v:
+            with pytest.raises(VenueRejected, match="expired at"):
+                await v.place(order(put, "bad-4"))
+            mode["kind"] = "chain"
+            with pytest.raises(VenueRejected, match=r"signature does not verify .* on chain 31337"):
+                await v.place(order(put, "bad-5"))
+            assert v.account.journal.entries() == {}
+    finally:
+        await runner.cleanup()
+    assert await _nonce(l1, trader.address) == start
