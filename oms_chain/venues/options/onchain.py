@@ -158,6 +158,11 @@ class SeriesListing:
         """Whole underlying per on-chain contract (``0.1`` for 0.1 WETH)."""
         return self.contract.underlying.from_base_units(self.contract_size)
 
+    def quantity(self, contracts: int) -> Decimal:
+        """``contracts`` on-chain contracts in whole underlying, to the contract's precision."""
+        exact = self.unit * contracts
+        return exact.quantize(Decimal(1).scaleb(-self.contract.size_decimals))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MakerQuote:
@@ -732,7 +737,7 @@ class OnchainOptionsVenue(_Reports):
             listing = self._series.get(int(entry["series_id"]))
             if listing is None or int(amount) == 0:
                 return None
-            quantity = listing.unit * int(amount)
+            quantity = listing.quantity(int(amount))
             with localcontext() as ctx:
                 ctx.prec = _PREC
                 price = listing.contract.quote.from_base_units(int(premium_total)) / quantity
@@ -970,7 +975,7 @@ class OnchainOptionsVenue(_Reports):
             if await self._problem(q, listing, side, self._cfg.liquidity_contracts, now, None):
                 continue
             levels.append(
-                LiquidityLevel(self._unit_price(listing, q.premium), listing.unit * q.size)
+                LiquidityLevel(self._unit_price(listing, q.premium), listing.quantity(q.size))
             )
         levels.sort(key=lambda lv: lv.price, reverse=side is Side.SELL)
         return LiquidityCurve(
@@ -1026,7 +1031,7 @@ class OnchainOptionsVenue(_Reports):
                         venue=self._id,
                         name=str(listing.series_id),
                         contract=listing.contract,
-                        quantity=sign * listing.unit * count,
+                        quantity=sign * listing.quantity(count),
                         premium_currency=listing.contract.quote.symbol,
                         average_price=None,
                         mark=None,
@@ -1149,7 +1154,7 @@ class OnchainOptionsVenue(_Reports):
             venue=self._id,
             name=str(sid),
             contract=listing.contract,
-            quantity=(1 if longs else -1) * listing.unit * int(held),
+            quantity=(1 if longs else -1) * listing.quantity(int(held)),
             settlement_price=listing.contract.quote.from_base_units(price),
             payoff=asset.from_base_units(received),
             payoff_currency=asset.symbol,
