@@ -25,6 +25,7 @@ from __future__ import annotations
 from oms_chain.cli import toolchain, views, market, trading, control, demo  # noqa: F401
 from oms_chain.cli import devnet, audit  # noqa: F401
 from oms_chain.cli import safe  # noqa: F401
+from oms_chain.cli import options  # noqa: F401
 
 # isort: on
 from oms_chain.cli._app import app

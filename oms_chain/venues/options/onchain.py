@@ -436,6 +436,25 @@ class OnchainOptionsVenue(_Reports):
             raise VenueRejected(f"{self._id}: unknown series id {series_id}")
         return found.contract
 
+    async def index_price(self, instrument: Instrument) -> Decimal:
+        """The latest answer of the series' feed: quote units per whole underlying.
+
+        Raises:
+            VenueRejected: unknown series.
+        """
+        listing = self.listing(instrument)
+        rpc = self._account.rpc
+        out = ["uint80", "int256", "uint256", "uint256", "uint80"]
+        _rid, answer, _s, _u, _i = await eth_call(
+            rpc, listing.feed, encode_call("latestRoundData()"), out
+        )
+        (decimals,) = await eth_call(rpc, listing.feed, encode_call("decimals()"), ["uint8"])
+        return Decimal(int(answer)).scaleb(-int(decimals))
+
+    async def chain_time(self) -> int:
+        """The latest block's timestamp (unix seconds): the clock quotes and expiry use."""
+        return await self._chain_time()
+
     async def _chain_time(self) -> int:
         block = await self._account.rpc.get_block("latest")
         return int(block["timestamp"], 16) if block else 0
