@@ -89,6 +89,7 @@ _QUOTE_FILLED = (
     "0x"
     + keccak(text="QuoteFilled(bytes32,address,address,uint256,bool,uint256,uint256,uint256)").hex()
 )
+_EXECUTE = "execute((address,uint256,bytes,address,int256)[],(address,int256)[])"
 _ERC1271_MAGIC = bytes.fromhex("1626ba7e")
 _QUOTE_TYPES: list[dict[str, str]] = [
     {"name": "maker", "type": "address"},
@@ -111,7 +112,10 @@ class OnchainOptionsConfig:
     URLs (``http://127.0.0.1:8123``; ``POST <url>/rfq``), the block to scan listings from,
     ``rfq_timeout_s`` per maker, ``liquidity_contracts`` (the size asked for in
     :meth:`~OnchainOptionsVenue.liquidity`), ``cancel_timeout`` (seconds a cancel waits for the
-    fill or its replacement to land), the EIP-712 domain name / version."""
+    fill or its replacement to land), the EIP-712 domain name / version. ``executor``: a
+    ``BatchExecutor`` owned by the signer that takes the quotes (it holds the funds and the
+    positions; each fill is one ``execute`` with an approval, the fill and a premium guard);
+    ``None``: the signer fills the market directly."""
 
     market: str
     makers: tuple[str, ...]
@@ -122,8 +126,13 @@ class OnchainOptionsConfig:
     cancel_timeout: float = 10.0
     eip712_name: str = "OptionsMarket"
     eip712_version: str = "1"
+    executor: str | None = None
 
     def __post_init__(self) -> None:
+        if self.executor is not None:
+            if not isinstance(self.executor, str) or not is_address(self.executor):
+                raise InvalidInput(f"executor must be a 20-byte address, got {self.executor!r}")
+            object.__setattr__(self, "executor", to_checksum_address(self.executor))
         if not isinstance(self.market, str) or not is_address(self.market):
             raise InvalidInput(f"options market must be a 20-byte address, got {self.market!r}")
         object.__setattr__(self, "market", to_checksum_address(self.market))
@@ -296,6 +305,19 @@ class OnchainOptionsVenue(_Reports):
     def market_address(self) -> str:
         return self._market
 
+    @property
+    def holder(self) -> str:
+        """Who takes the quotes and holds funds and positions: the executor, else the signer."""
+        return self._cfg.executor or to_checksum_address(self._account.address)
+
+    async def _held(self, token: str) -> tuple[int, int]:
+        """``(balance, pending)`` of ``token`` at the holder (pending: what fills in flight
+        will still pull)."""
+        if self._cfg.executor is None:
+            return await self._account.holdings(token)
+        held = await erc20_balance(self._account.rpc, token, self._cfg.executor)
+        return held, self._account.reserved(token, self._market)
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> OnchainOptionsVenue:
@@ -319,6 +341,20 @@ class OnchainOptionsVenue(_Reports):
             )
         if not code or code == "0x":
             raise InvalidInput(f"{self._id}: no contract at market {self._market} on {chain_id}")
+        if self._cfg.executor is not None:
+            try:
+                (owner,) = await eth_call(
+                    self._account.rpc, self._cfg.executor, encode_call("owner()"), ["address"]
+                )
+            except (RpcError, ValueError) as exc:
+                raise InvalidInput(
+                    f"{self._id}: {self._cfg.executor} is not a BatchExecutor: {exc}"
+                ) from exc
+            if to_checksum_address(owner) != to_checksum_address(self._account.address):
+                raise InvalidInput(
+                    f"{self._id}: the executor {self._cfg.executor} is owned by {owner}, not by "
+                    f"the signer {self._account.address}"
+                )
         await self.discover()
         return self
 
@@ -470,7 +506,7 @@ class OnchainOptionsVenue(_Reports):
             "series_id": listing.series_id,
             "side": side.value,
             "size": contracts,
-            "taker": self._account.address,
+            "taker": self.holder,
             "chain_id": self._account.chain.chain_id,
         }
         timeout = aiohttp.ClientTimeout(total=self._cfg.rfq_timeout_s)
@@ -553,9 +589,9 @@ class OnchainOptionsVenue(_Reports):
             return f"{where} is for series {q.series_id}, not {listing.series_id}"
         if q.maker_sells is not (side is Side.BUY):
             return f"{where} is on the wrong side"
-        if q.taker not in (_ZERO, to_checksum_address(self._account.address)):
+        if q.taker not in (_ZERO, self.holder):
             return f"{where} may only be filled by {q.taker}"
-        if q.maker == to_checksum_address(self._account.address):
+        if q.maker == self.holder:
             return f"{where} is our own"
         if q.size < contracts or (not q.allow_partial and q.size != contracts):
             return f"{where} is for {q.size} contracts, we need {contracts}"
@@ -674,22 +710,26 @@ class OnchainOptionsVenue(_Reports):
             token, spend = listing.quote, contracts * best.premium
         else:
             token, spend = listing.collateral_token, contracts * listing.collateral_per_contract
-        calldata = encode_call(_FILL, best.as_tuple(), best.signature, contracts)
+        fill = encode_call(_FILL, best.as_tuple(), best.signature, contracts)
+        to, calldata = self._market, fill
+        if self._cfg.executor is not None:
+            to, calldata = self._cfg.executor, self._batch(order.side, listing, best, contracts)
         async with account.spend_lock(token, self._market):
             await account.poll()
-            held, pending = await account.holdings(token)
+            held, pending = await self._held(token)
             if held < pending + spend:
                 role = "premium" if order.side is Side.BUY else "collateral"
                 raise VenueRejected(
                     f"{self._id}: {coid} needs {spend} base units of {token} as {role} "
-                    f"(+{pending} pulled by orders in flight) but {account.address} holds "
+                    f"(+{pending} pulled by orders in flight) but {self.holder} holds "
                     f"{held}: insufficient {role}; fund the account or trade less; nothing "
                     "was sent"
                 )
             need = account.reserved(token, self._market) + spend
-            await ensure_allowance(
-                account.sender, account.rpc, token, self._market, need, account.approvals
-            )
+            if self._cfg.executor is None:  # the executor approves inside its batch
+                await ensure_allowance(
+                    account.sender, account.rpc, token, self._market, need, account.approvals
+                )
             entry: dict[str, Any] = {
                 "venue": self._id,
                 "instrument": listing.contract.to_payload(),
@@ -702,6 +742,7 @@ class OnchainOptionsVenue(_Reports):
                 "quote": best.to_json(),
                 "token_in": token,
                 "spend": str(spend),
+                "executor": self._cfg.executor,
                 "ts": account.clock_ns(),
                 "tx": None,
                 "cancel": None,
@@ -720,7 +761,7 @@ class OnchainOptionsVenue(_Reports):
             try:
                 try:
                     sent = await account.sender.send(
-                        to=self._market, data=calldata, what=what, on_signed=journal
+                        to=to, data=calldata, what=what, on_signed=journal
                     )
                     tx_hash = sent.tx_hash
                 except BroadcastUncertain as exc:
@@ -735,6 +776,24 @@ class OnchainOptionsVenue(_Reports):
                     account.reserve(token, self._market, -spend)
                 raise
         return self._open_report(coid, entry, tx_hash)
+
+    def _batch(self, side: Side, listing: SeriesListing, q: MakerQuote, contracts: int) -> bytes:
+        """``execute`` calldata for the executor: approve what the fill pulls, fill, and guard
+        the quote token: a buyer pays at most the premium, a writer nets at least the premium
+        (less the collateral when a put's collateral is the quote token)."""
+        premium = contracts * q.premium
+        if side is Side.BUY:
+            token, pull, net = listing.quote, premium, -premium
+        else:
+            token = listing.collateral_token
+            pull = contracts * listing.collateral_per_contract
+            net = premium - (pull if token == listing.quote else 0)
+        fill = encode_call(_FILL, q.as_tuple(), q.signature, contracts)
+        calls = [
+            (token, 0, encode_call("approve(address,uint256)", self._market, pull), _ZERO, 0),
+            (self._market, 0, fill, listing.quote, net),
+        ]
+        return encode_call(_EXECUTE, calls, [(listing.quote, net)])
 
     # -- settlement moves -> reports -----------------------------------------------------------
 
@@ -949,7 +1008,7 @@ class OnchainOptionsVenue(_Reports):
             for asset in (listing.contract.underlying, listing.contract.quote):
                 seen.setdefault(asset.symbol, asset)
         for symbol, asset in sorted(seen.items()):
-            units = await erc20_balance(account.rpc, str(asset.address), account.address)
+            units = await erc20_balance(account.rpc, str(asset.address), self.holder)
             out[symbol] = asset.from_base_units(units)
         return out
 
@@ -1013,7 +1072,7 @@ class OnchainOptionsVenue(_Reports):
         """Longs (positive) and shorts (negative) of the account in every series, with the
         collateral locked for the shorts."""
         listings = [self._series[i] for i in sorted(self._series)]
-        me = self._account.address
+        me = self.holder
         calls = [
             (
                 "eth_call",
@@ -1098,11 +1157,21 @@ class OnchainOptionsVenue(_Reports):
             round_id -= 1
         return round_id
 
-    async def _send_and_wait(self, data: bytes, what: str) -> dict[str, Any]:
-        try:
-            sent = await self._account.sender.send(to=self._market, data=data, what=what)
-        except (TransactionWouldRevert, BroadcastRejected) as exc:
-            raise VenueRejected(f"{self._id}: {what} refused: {exc}; nothing was sent") from exc
+    async def _send_and_wait(
+        self, data: bytes, what: str, *, to: str | None = None
+    ) -> dict[str, Any]:
+        for attempt in (1, 2):
+            try:
+                sent = await self._account.sender.send(to=to or self._market, data=data, what=what)
+                break
+            except BroadcastRejected as exc:
+                # another wallet used our nonce: the sender has resynced, sign once more
+                if attempt == 2 or "nonce too low" not in str(exc).lower():
+                    raise VenueRejected(
+                        f"{self._id}: {what} refused: {exc}; nothing was sent"
+                    ) from exc
+            except TransactionWouldRevert as exc:
+                raise VenueRejected(f"{self._id}: {what} refused: {exc}; nothing was sent") from exc
         return await wait_for_receipt(self._account.rpc, sent.tx_hash, what)
 
     async def settle_series(self, instrument: Instrument) -> bool:
@@ -1149,21 +1218,22 @@ class OnchainOptionsVenue(_Reports):
         (held,) = await eth_call(
             self._account.rpc,
             self._market,
-            encode_call("balanceOf(address,uint256)", self._account.address, token_id),
+            encode_call("balanceOf(address,uint256)", self.holder, token_id),
             ["uint256"],
         )
         if int(held) == 0:
             what = "long" if longs else "short"
-            raise VenueRejected(
-                f"{self._id}: {self._account.address} holds no {what} of series {sid}"
-            )
+            raise VenueRejected(f"{self._id}: {self.holder} holds no {what} of series {sid}")
         await self.settle_series(instrument)
         _settled, price, _pay = await self._series_state(sid)
         name = "redeem" if longs else "withdraw"
+        call = encode_call(f"{name}(uint256,uint256)", sid, int(held))
+        if self._cfg.executor is not None:
+            call = encode_call(_EXECUTE, [(self._market, 0, call, _ZERO, 0)], [])
         receipt = await self._send_and_wait(
-            encode_call(f"{name}(uint256,uint256)", sid, int(held)), f"{name} series {sid}"
+            call, f"{name} series {sid}", to=self._cfg.executor or self._market
         )
-        flows = WalletFlows.from_receipt(receipt, self._account.address)
+        flows = WalletFlows.from_receipt(receipt, self.holder)
         token = listing.collateral_token
         received = flows.received.get(token.lower(), 0)
         asset = (

@@ -34,14 +34,20 @@ def store_at(tmp_path: Path, name: str = "oms.db") -> EventStore:
 
 @asynccontextmanager
 async def onchain_venue(
-    chain: DevnetChain, private_key: str, store: EventStore, makers: tuple[str, ...]
+    chain: DevnetChain,
+    private_key: str,
+    store: EventStore,
+    makers: tuple[str, ...],
+    executor: str | None = None,
 ) -> AsyncIterator[OnchainOptionsVenue]:
     """The options venue of ``chain`` for one key; no background polling (the venue polls)."""
     rpc = RpcClient([chain.rpc_url])
     account = ChainAccount(rpc, chain_info(chain.chain_id), LocalSigner(private_key), store)
     venue = OnchainOptionsVenue(
         account,
-        OnchainOptionsConfig(market=chain.book.address("OptionsMarket"), makers=makers),
+        OnchainOptionsConfig(
+            market=chain.book.address("OptionsMarket"), makers=makers, executor=executor
+        ),
     )
     try:
         yield await venue.start()

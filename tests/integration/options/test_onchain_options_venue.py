@@ -11,6 +11,7 @@ import pytest
 from onchain_helpers import (
     balance,
     call_of,
+    erc20,
     market,
     onchain_venue,
     order,
@@ -197,3 +198,51 @@ async def test_bad_input_is_refused_with_a_clear_error_before_anything_is_sent(
     finally:
         await runner.cleanup()
     assert await _nonce(l1, trader.address) == start
+
+
+async def test_fills_through_the_batch_executor_hold_the_position_in_it(
+    l1: DevnetChain,
+    maker: OptionsMaker,
+    devnet_accounts: tuple[DevAccount, ...],
+    tmp_path: Path,
+) -> None:
+    from oms_chain.model.errors import InvalidInput
+
+    owner = devnet_accounts[0]  # the world's BatchExecutor belongs to the deployer
+    executor = l1.book.address("BatchExecutor")
+    tx = (
+        erc20(l1, "USDC")
+        .functions.transfer(executor, 10_000 * 10**6)
+        .transact({"from": owner.address})
+    )
+    assert l1.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    async with onchain_venue(
+        l1, owner.private_key, store_at(tmp_path), (maker.url,), executor=executor
+    ) as venue:
+        assert venue.holder == executor
+        put = put_of(venue)
+        sid = venue.series_id(put)
+        before = balance(l1, "USDC", executor)
+        owner_usdc = balance(l1, "USDC", owner.address)
+        placed = await venue.place(order(put, "batch", "1"))
+        filled = await settle(venue, placed.client_order_id)
+        (fill,) = filled.fills
+        paid = before - balance(l1, "USDC", executor)
+        assert fill.price == D(paid).scaleb(-6) and fill.quantity == D(1)
+        assert market(l1).position(executor, sid) == (10, 0)
+        assert market(l1).position(owner.address, sid) == (0, 0)
+        assert balance(l1, "USDC", owner.address) == owner_usdc  # the executor paid
+        (pos,) = await venue.positions()
+        assert pos.quantity == D(1)
+        warp_to(l1.w3, put.expiry_ns // 1_000_000_000 + 60)
+        set_feed_price(l1.w3, l1.book.address("OracleETHUSD"), D(2000), sender=owner.address)
+        s = await venue.redeem(put)
+        # (3000 - 2000) x 0.1 ETH per contract x 10 contracts = 1,000 USDC, to the executor
+        assert s.payoff == D(1000)
+        assert balance(l1, "USDC", executor) == before - paid + 1000 * 10**6
+    with pytest.raises(InvalidInput, match="owned by"):
+        async with onchain_venue(
+            l1, devnet_accounts[5].private_key, store_at(tmp_path, "x.db"), (maker.url,),
+            executor=executor,
+        ):  # fmt: skip
+            pass
