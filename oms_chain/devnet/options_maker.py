@@ -97,6 +97,8 @@ class OptionsMaker:
         self._salt = 0
         self._lock = threading.Lock()
         self.url = ""
+        self._infos: dict[int, SeriesInfo] = {}  # listing terms never change
+        self._feeds: dict[str, Any] = {}
         #: quotes signed so far (tests and monitoring)
         self.quotes_signed = 0
 
@@ -160,7 +162,9 @@ class OptionsMaker:
             raise InvalidInput(f"size {size} is above the maker's {self.config.max_size}")
         if taker.lower() == self.address.lower():
             raise InvalidInput("the taker is the maker")
-        info = self.market.series(series_id)
+        info = self._infos.get(series_id)
+        if info is None:
+            info = self._infos[series_id] = self.market.series(series_id)
         now = int(self.market.w3.eth.get_block("latest")["timestamp"])
         if now >= info.expiry:
             raise InvalidInput(f"series {series_id} expired at {info.expiry}")
