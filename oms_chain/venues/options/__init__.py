@@ -11,6 +11,7 @@ from oms_chain.venues.options.deribit import (
     DeribitOptionsConfig,
     DeribitOptionsVenue,
 )
+from oms_chain.venues.options.factory import deribit_options_venue, onchain_options_venue
 from oms_chain.venues.options.onchain import (
     MakerQuote,
     OnchainOptionsConfig,
@@ -34,5 +35,7 @@ __all__ = [
     "OptionSettlement",
     "OptionTicker",
     "SeriesListing",
+    "deribit_options_venue",
+    "onchain_options_venue",
     "premium_in_quote",
 ]

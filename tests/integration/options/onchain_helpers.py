@@ -23,7 +23,7 @@ from oms_chain.store import open_store
 from oms_chain.store.base import EventStore
 from oms_chain.venues.amm.account import ChainAccount
 from oms_chain.venues.base import OrderStatusReport, PlaceOrder, VenueOrderStatus
-from oms_chain.venues.options import OnchainOptionsConfig, OnchainOptionsVenue
+from oms_chain.venues.options import OnchainOptionsVenue, onchain_options_venue
 
 MAX = 2**256 - 1
 
@@ -43,12 +43,7 @@ async def onchain_venue(
     """The options venue of ``chain`` for one key; no background polling (the venue polls)."""
     rpc = RpcClient([chain.rpc_url])
     account = ChainAccount(rpc, chain_info(chain.chain_id), LocalSigner(private_key), store)
-    venue = OnchainOptionsVenue(
-        account,
-        OnchainOptionsConfig(
-            market=chain.book.address("OptionsMarket"), makers=makers, executor=executor
-        ),
-    )
+    venue = onchain_options_venue(account, chain.book, makers, executor=executor)
     try:
         yield await venue.start()
     finally:

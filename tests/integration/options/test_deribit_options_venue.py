@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import API_KEY, venue_config
+from conftest import API_KEY, SECRET, venue_config
 
 from oms_chain.devnet.deribit import DeribitSimulator
 from oms_chain.model.assets import Asset
@@ -215,3 +215,18 @@ async def test_bad_input_is_refused_before_anything_is_sent(
 
     with pytest.raises(ConfigError, match="Deribit's protocol"):
         DeribitOptionsConfig(ccxt=CcxtVenueConfig(exchange="binance"))
+
+
+async def test_the_session_hook_builds_the_same_venue_from_a_rest_url(
+    sim: DeribitSimulator,
+) -> None:
+    from oms_chain.venues.options import deribit_options_venue
+
+    async with deribit_options_venue(
+        name="deribit-dev", rest_url=sim.url, api_key=API_KEY, secret=SECRET
+    ) as venue:
+        assert venue.venue_id == "deribit-dev"
+        assert venue.exchange.urls["api"] == sim.deribit_urls()
+        assert len(venue.instruments()) == 56
+    with pytest.raises(InvalidInput, match="http"):
+        deribit_options_venue(rest_url="ftp://x")

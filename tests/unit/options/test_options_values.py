@@ -113,3 +113,11 @@ def test_a_malformed_maker_answer_is_invalid_input_never_a_crash(
         MakerQuote.from_json("maker", fields, signature)
     except InvalidInput as exc:
         assert "maker" in str(exc)
+
+
+def test_the_onchain_hook_needs_an_options_market_in_the_book() -> None:
+    from oms_chain.chain.addressbook import AddressBook
+    from oms_chain.venues.options import onchain_options_venue
+
+    with pytest.raises(InvalidInput, match="names no OptionsMarket"):
+        onchain_options_venue(None, AddressBook(chain_id=1, name="mainnet"), ["http://127.0.0.1:1"])  # type: ignore[arg-type]
