@@ -108,14 +108,14 @@ class OptionsMaker:
         """Approve the market for every token of the listed series (and wrap ``wrap_eth`` wei
         of ETH into the first call series' underlying), from the maker's unlocked account."""
         w3 = self.market.w3
-        tokens = {s.quote for s in self.market.all_series()} | {
-            s.underlying for s in self.market.all_series()
-        }
+        listed = self.market.all_series()
+        self._infos.update({s.series_id: s for s in listed})
+        tokens = {s.quote for s in listed} | {s.underlying for s in listed}
         for token in sorted(tokens):
             c = w3.eth.contract(address=token, abi=_APPROVE_ABI)
             self._send(c.functions.approve(self.market.address, _MAX), f"approve {token}")
         if wrap_eth:
-            calls = [s for s in self.market.all_series() if s.is_call]
+            calls = [s for s in listed if s.is_call]
             if calls:
                 c = w3.eth.contract(address=calls[0].underlying, abi=_APPROVE_ABI)
                 self._send(c.functions.deposit(), "wrap ETH", value=wrap_eth)
