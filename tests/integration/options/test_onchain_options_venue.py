@@ -246,3 +246,35 @@ async def test_fills_through_the_batch_executor_hold_the_position_in_it(
             executor=executor,
         ):  # fmt: skip
             pass
+
+
+async def test_writing_a_put_posts_collateral_and_withdraw_returns_it_to_the_wei(
+    l1: DevnetChain,
+    trader: DevAccount,
+    maker: OptionsMaker,
+    devnet_accounts: tuple[DevAccount, ...],
+    tmp_path: Path,
+) -> None:
+    async with onchain_venue(l1, trader.private_key, store_at(tmp_path), (maker.url,)) as venue:
+        put = put_of(venue)
+        sid = venue.series_id(put)
+        usdc0 = balance(l1, "USDC", trader.address)
+        placed = await venue.place(order(put, "write", "1", side=Side.SELL))
+        (fill,) = (await settle(venue, placed.client_order_id)).fills
+        premium = int(fill.price * 10**6)  # USDC per ETH x 1 ETH, in base units
+        # 10 contracts x 300 USDC of collateral each left the wallet, the premium came in
+        assert balance(l1, "USDC", trader.address) == usdc0 - 3_000 * 10**6 + premium
+        assert market(l1).position(trader.address, sid) == (0, 10)
+        (pos,) = await venue.positions()
+        assert (pos.quantity, pos.collateral, pos.collateral_currency) == (
+            D(-1),
+            D(3000),
+            "USDC",
+        )
+        warp_to(l1.w3, put.expiry_ns // 1_000_000_000 + 60)
+        set_feed_price(
+            l1.w3, l1.book.address("OracleETHUSD"), D(3500), sender=devnet_accounts[0].address
+        )
+        s = await venue.withdraw(put)  # expired out of the money: all collateral back
+        assert (s.quantity, s.payoff, s.payoff_currency) == (D(-1), D(3000), "USDC")
+        assert balance(l1, "USDC", trader.address) == usdc0 + premium
