@@ -230,3 +230,34 @@ async def test_the_session_hook_builds_the_same_venue_from_a_rest_url(
         assert len(venue.instruments()) == 56
     with pytest.raises(InvalidInput, match="http"):
         deribit_options_venue(rest_url="ftp://x")
+
+
+async def test_a_fill_of_a_resting_order_arrives_on_the_stream_under_our_label(
+    sim: DeribitSimulator, deribit_venue: DeribitOptionsVenue
+) -> None:
+    import asyncio
+
+    import ccxt.pro as ccxtpro
+
+    from oms_chain.venues.base import FillReport
+
+    put = deribit_venue.contract(PUT)
+    resting = await deribit_venue.place(_buy("opt-stream", put, 2, "0.0380"))  # inside the spread
+    assert resting.status is VenueOrderStatus.OPEN
+    sim.create_account("other", "other-secret", {"ETH": D(100)})
+    other = ccxtpro.deribit({"apiKey": "other", "secret": "other-secret"})
+    other.urls["api"] = sim.deribit_urls()
+    events = deribit_venue.events()
+    try:
+        await other.load_markets()
+        symbol = deribit_venue.market(put).symbol
+        await other.create_order(symbol, "limit", "sell", 2, 0.0380)  # hits our bid
+        seen: list[object] = []
+        while not any(isinstance(e, FillReport) for e in seen):
+            seen.append(await asyncio.wait_for(anext(events), timeout=15))
+    finally:
+        await other.close()
+    fill = next(e for e in seen if isinstance(e, FillReport))
+    assert (fill.client_order_id, fill.quantity, fill.price) == ("opt-stream", D(2), D("0.0380"))
+    final = await deribit_venue.status(ClientOrderId("opt-stream"))
+    assert final is not None and final.status is VenueOrderStatus.FILLED
