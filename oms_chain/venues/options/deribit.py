@@ -45,7 +45,12 @@ from oms_chain.venues.base import (
 )
 from oms_chain.venues.cex._errors import AMBIGUOUS as _AMBIGUOUS
 from oms_chain.venues.cex.config import CcxtVenueConfig
-from oms_chain.venues.cex.normalize import CcxtMarket, balances_from_ccxt, exact_decimal
+from oms_chain.venues.cex.normalize import (
+    CcxtMarket,
+    balances_from_ccxt,
+    exact_decimal,
+    to_ccxt_number,
+)
 from oms_chain.venues.cex.venue import CcxtVenue
 from oms_chain.venues.options.types import OptionPosition, OptionSettlement, OptionTicker
 
@@ -136,6 +141,8 @@ class DeribitOptionsVenue(CcxtVenue):
         self._ocfg = config
         self._by_contract: dict[tuple[str, Decimal, int, OptionKind], str] = {}
         self._voi_of: dict[ClientOrderId, VenueOrderId] = {}
+        # symbol -> Deribit's tick_size_steps as (above price, tick), highest first
+        self._tick_steps: dict[str, list[tuple[Decimal, Decimal]]] = {}
         self._http: aiohttp.ClientSession | None = None
         self.stats["duplicates_by_label"] = 0
 
@@ -161,6 +168,17 @@ class DeribitOptionsVenue(CcxtVenue):
                 continue
             built = self._option_market(market, tick)
             self._markets[symbol] = built
+            steps = (market.get("info") or {}).get("tick_size_steps") or []
+            self._tick_steps[symbol] = sorted(
+                (
+                    (
+                        exact_decimal(st["above_price"], what="tick step price"),
+                        exact_decimal(st["tick_size"], what="tick step"),
+                    )
+                    for st in steps
+                ),
+                reverse=True,
+            )
             assert isinstance(built.instrument, OptionContract)
             self._by_contract[_key(built.instrument)] = symbol
         if not self._markets:
@@ -262,7 +280,28 @@ class DeribitOptionsVenue(CcxtVenue):
         """The currency premiums of ``instrument`` are quoted in: its underlying."""
         return self.market(instrument).instrument.base.symbol
 
+    def price_tick(self, instrument: Instrument, price: Decimal) -> Decimal:
+        """The tick ``price`` must be a multiple of: Deribit's ``tick_size_steps`` (options:
+        0.0005 from 0.005 up) over the market's base tick."""
+        market = self.market(instrument)
+        for above, tick in self._tick_steps.get(market.symbol, []):
+            if price >= above:
+                return tick
+        return market.price_step or Decimal("0.0001")
+
     # --- orders: our id is the label ---------------------------------------------------------
+
+    async def place(self, order: PlaceOrder) -> OrderStatusReport:
+        """As the ccxt venue's, with Deribit's tiered price ticks checked before sending."""
+        if order.limit_price is not None:
+            tick = self.price_tick(order.instrument, order.limit_price)
+            if order.limit_price % tick != 0:
+                raise VenueRejected(
+                    f"{order.limit_price} is not a multiple of the "
+                    f"{self.market(order.instrument).symbol} price tick {tick} at that price; "
+                    "round it first"
+                )
+        return await super().place(order)
 
     async def _order_args(
         self, order: PlaceOrder, market: CcxtMarket
@@ -273,6 +312,12 @@ class DeribitOptionsVenue(CcxtVenue):
                 f"Deribit's {_MAX_LABEL}-character label"
             )
         kind, price, params = await super()._order_args(order, market)
+        if price is not None and order.limit_price is None:  # a slippage bound: snap to the tier
+            bound = exact_decimal(price, what="slippage bound")
+            tick = self.price_tick(market.instrument, bound)
+            rounding = "ROUND_FLOOR" if order.side is Side.BUY else "ROUND_CEILING"
+            snapped = (bound / tick).to_integral_value(rounding=rounding) * tick
+            price = to_ccxt_number(snapped, what="slippage bound")
         params.pop("clientOrderId", None)
         params["label"] = order.client_order_id
         return kind, price, params

@@ -207,6 +207,9 @@ async def test_bad_input_is_refused_before_anything_is_sent(
         await deribit_venue.place(_buy("x" * 65, put))
     with pytest.raises(VenueRejected, match="price tick"):
         await deribit_venue.place(_buy("bad-3", put, 1, "0.00005"))
+    with pytest.raises(VenueRejected, match=r"price tick 0\.0005 at that price"):
+        await deribit_venue.place(_buy("bad-4", put, 1, "0.0412"))  # Deribit's upper tier
+    assert deribit_venue.price_tick(put, D("0.0049")) == D("0.0001")
     with pytest.raises(VenueRejected, match="no listed option named"):
         deribit_venue.contract("ETH-11DEC26-3333-P")
     assert sim.exchange.open_orders(deribit_venue.exchange.apiKey) == []
@@ -261,3 +264,20 @@ async def test_a_fill_of_a_resting_order_arrives_on_the_stream_under_our_label(
     assert (fill.client_order_id, fill.quantity, fill.price) == ("opt-stream", D(2), D("0.0380"))
     final = await deribit_venue.status(ClientOrderId("opt-stream"))
     assert final is not None and final.status is VenueOrderStatus.FILLED
+
+
+async def test_a_market_order_bounded_by_slippage_is_an_ioc_limit_at_the_touch(
+    sim: DeribitSimulator, deribit_venue: DeribitOptionsVenue
+) -> None:
+    put = deribit_venue.contract(PUT)
+    order = PlaceOrder(
+        client_order_id=ClientOrderId("opt-slip"),
+        instrument=put,
+        side=Side.BUY,
+        quantity=D(30),  # more than the best ask (25 at 0.0400) holds
+        max_slippage_bps=D(300),  # bound 0.0412: the 0.0415 level is out of reach
+    )
+    r = await deribit_venue.place(order)
+    assert r.filled_quantity == D(25) and {f.price for f in r.fills} == {D("0.0400")}
+    assert r.status is VenueOrderStatus.CANCELLED  # the rest was not left resting
+    assert sim.exchange.open_orders(API_KEY) == []
