@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from onchain_helpers import (
+    approve,
     balance,
     call_of,
     erc20,
@@ -278,3 +279,29 @@ async def test_writing_a_put_posts_collateral_and_withdraw_returns_it_to_the_wei
         s = await venue.withdraw(put)  # expired out of the money: all collateral back
         assert (s.quantity, s.payoff, s.payoff_currency) == (D(-1), D(3000), "USDC")
         assert balance(l1, "USDC", trader.address) == usdc0 + premium
+
+
+async def test_cancelling_a_pending_fill_replaces_it_and_nothing_is_bought(
+    l1: DevnetChain, trader: DevAccount, maker: OptionsMaker, tmp_path: Path
+) -> None:
+    from dataclasses import replace as with_
+
+    approve(l1, "USDC", trader.address, l1.book.address("OptionsMarket"))
+    async with onchain_venue(l1, trader.private_key, store_at(tmp_path), (maker.url,)) as venue:
+        venue._cfg = with_(venue._cfg, cancel_timeout=0.01)  # return at once; we mine below
+        put = put_of(venue)
+        l1.process.rpc("evm_setAutomine", [False])
+        try:
+            placed = await venue.place(order(put, "cancel-me"))
+            pending = await venue.cancel(placed.client_order_id)
+            # the replacement took the fill's place in the pool: not filled, never will be
+            assert pending.status is not VenueOrderStatus.FILLED and pending.filled_quantity == 0
+            l1.process.mine(1)
+        finally:
+            l1.process.rpc("evm_setAutomine", [True])
+        final = await venue.status(placed.client_order_id)
+        assert final is not None and final.status.is_terminal
+        assert final.status is not VenueOrderStatus.FILLED and final.filled_quantity == 0
+        entry = venue.account.journal.get(placed.client_order_id)
+        assert entry is not None and entry["cancel"] is not None  # the cancellation is journaled
+        assert market(l1).position(trader.address, venue.series_id(put)) == (0, 0)
