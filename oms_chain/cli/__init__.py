@@ -35,6 +35,7 @@ from oms_chain.cli import strategy  # noqa: F401
 from oms_chain.cli import risk  # noqa: F401
 from oms_chain.cli import threshold  # noqa: F401
 from oms_chain.cli import token, serve  # noqa: F401
+from oms_chain.cli import options  # noqa: F401
 
 # isort: on
 from oms_chain.cli._app import app

@@ -216,14 +216,7 @@ class _CcxtCore:
         coid = self._coid_of.get(voi) or fallback_coid or ClientOrderId(str(order["clientOrderId"]))
         fills: list[FillReport] = []
         if market.amount(order.get("filled") or 0) > 0:
-            trades = await self._rest(
-                f"fetch trades of order {coid}",
-                self._ex.fetch_my_trades,
-                market.symbol,
-                None,
-                None,
-                {"orderId": str(order["id"])},
-            )
+            trades = await self._order_trades(market, voi, coid)
             fills = [
                 fill_report_from_ccxt(
                     t, market, venue=self._id, client_order_id=coid, ts_default=self._now()
@@ -243,6 +236,20 @@ class _CcxtCore:
             report = _with_coid(report, coid)
         self._track(report, market.symbol)
         return report
+
+    async def _order_trades(
+        self, market: CcxtMarket, voi: VenueOrderId, coid: ClientOrderId
+    ) -> list[dict[str, Any]]:
+        """ccxt trades of one order (subclasses pick the exchange's cheapest call)."""
+        trades: list[dict[str, Any]] = await self._rest(
+            f"fetch trades of order {coid}",
+            self._ex.fetch_my_trades,
+            market.symbol,
+            None,
+            None,
+            {"orderId": str(voi)},
+        )
+        return trades
 
     def _track(self, report: OrderStatusReport, symbol: str) -> None:
         self._symbol_of[report.client_order_id] = symbol

@@ -16,7 +16,7 @@ from typing import Any
 from oms_chain.model.assets import Asset
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import ClientOrderId, TradeId, VenueId, VenueOrderId
-from oms_chain.model.instruments import SpotPair
+from oms_chain.model.instruments import Instrument, SpotPair
 from oms_chain.model.intent import Side
 from oms_chain.venues.base import FillReport, LiquidityLevel, OrderStatusReport, VenueOrderStatus
 
@@ -109,10 +109,13 @@ def _decimals(step: Decimal | None, default: int = 8) -> int:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CcxtMarket:
-    """What we keep of one ccxt market: its symbol, our instrument, steps and fees."""
+    """What we keep of one ccxt market: its symbol, our instrument, steps and fees.
+
+    :meth:`from_ccxt` builds spot markets; the options venue builds its own with an
+    :class:`~oms_chain.model.instruments.OptionContract` as ``instrument``."""
 
     symbol: str
-    instrument: SpotPair
+    instrument: Instrument
     amount_step: Decimal | None
     price_step: Decimal | None
     taker_fee_bps: Decimal

@@ -284,6 +284,15 @@ def _cases(world_root: str) -> list[Case]:
     # the order's ids: unknown in the devnet's (absent) default store
     add(["cancel", "o-unknown"], says="no event store")
     add(["order", "--resume", "o-unknown"], says="no event store")
+    # options chains: currency, venue, expiry, a market without makers
+    dx = ["--venue", "deribit", "--deribit-url", "http://127.0.0.1:9"]
+    for v in ["", "DOGE", "ETH/USD", "ｅｔｈ"]:
+        add(["options", "chain", v, *dx], says="currency")
+    for v in ["", "binance", "../x"]:
+        add(["options", "chain", "ETH", "--venue", v], says="--venue")
+    for v in ["soon", "2026-13-01", ""]:
+        add(["options", "chain", "ETH", "--expiry", v, *dx], says="--expiry")
+    add(["options", "chain", "ETH", "--venue", "onchain"], says="--maker")
     # usage errors: missing values, options and commands
     for argv in (
         [],

@@ -18,6 +18,7 @@ import pytest
         "oms_chain.custody.threshold",
         "oms_chain.compliance",
         "oms_chain.service.api",
+        "oms_chain.venues.options",
     ],
 )
 def test_every_exported_name_exists_and_every_public_name_is_exported(package):

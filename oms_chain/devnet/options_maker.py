@@ -1,0 +1,305 @@
+"""A small market maker for the on-chain options market, answering RFQs over loopback HTTP.
+
+``POST /rfq`` with ``{"series_id": 7, "side": "buy", "size": 10, "taker": "0x..."}`` (``side``
+is the taker's: ``buy`` means the maker sells and writes) answers ``{"quote": {...},
+"signature": "0x..."}``: an EIP-712 quote for this chain and market, priced by
+:func:`oms_chain.risk.pricing.bsm_price` from the series' feed (spot), the chain's time (time to
+expiry) and a volatility smile, widened by a spread, valid for ``ttl_s`` seconds of chain time.
+Errors answer 400 / 409 with ``{"error": "..."}`` (unknown or expired series, bad size, a taker
+that is the maker). ``GET /health`` answers ``{"maker": address}``.
+
+Devnet only: the maker's key is a devnet key, its approvals are sent from an unlocked Anvil
+account at start. It does not hedge its delta (yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import threading
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
+
+from aiohttp import web
+from eth_account import Account
+
+from oms_chain.devnet.options_market import OptionsMarketClient, Quote, SeriesInfo
+from oms_chain.devnet.solidity import load_artifact
+from oms_chain.model.errors import DevnetError, InvalidInput
+
+__all__ = ["MakerConfig", "OptionsMaker", "OptionsMakerThread", "run_maker_in_thread"]
+
+_YEAR_S = 365 * 24 * 3600
+_MAX = 2**256 - 1
+_APPROVE_ABI: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "name": "approve",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "bool"}],
+    },
+    {
+        "type": "function",
+        "name": "deposit",
+        "stateMutability": "payable",
+        "inputs": [],
+        "outputs": [],
+    },
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MakerConfig:
+    """How the maker prices: ``base_vol`` at the money, ``smile`` added per unit of
+    log-moneyness squared, ``spread`` (fraction of the model price, each side), a floor
+    ``min_premium`` (quote units per whole underlying), quotes valid ``ttl_s`` seconds and at
+    most ``max_size`` contracts."""
+
+    base_vol: Decimal = Decimal("0.65")
+    smile: Decimal = Decimal("0.4")
+    spread: Decimal = Decimal("0.02")
+    min_premium: Decimal = Decimal("0.5")
+    ttl_s: int = 120
+    max_size: int = 10_000
+    rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (Decimal(0) < self.base_vol < Decimal(5)):
+            raise InvalidInput(f"base_vol must be in (0, 5), got {self.base_vol}")
+        if not (Decimal(0) <= self.spread < Decimal(1)):
+            raise InvalidInput(f"spread must be in [0, 1), got {self.spread}")
+        if self.ttl_s <= 0 or self.max_size <= 0:
+            raise InvalidInput("ttl_s and max_size must be positive")
+
+
+class OptionsMaker:
+    """The maker: one key, one market; :meth:`price` and :meth:`quote` are the logic,
+    :meth:`start` serves them over HTTP on ``host:port`` (port 0: a free one)."""
+
+    def __init__(
+        self,
+        market: OptionsMarketClient,
+        private_key: str,
+        *,
+        config: MakerConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.market = market
+        self._key = private_key
+        self.address: str = Account.from_key(private_key).address
+        self.config = config or MakerConfig()
+        self._host, self._port = host, port
+        self._runner: web.AppRunner | None = None
+        self._salt = 0
+        self._lock = threading.Lock()
+        self.url = ""
+        self._infos: dict[int, SeriesInfo] = {}  # listing terms never change
+        self._feeds: dict[str, Any] = {}
+        #: quotes signed so far (tests and monitoring)
+        self.quotes_signed = 0
+
+    # --- setup -------------------------------------------------------------------------------
+
+    def prepare(self, *, wrap_eth: int = 0) -> None:
+        """Approve the market for every token of the listed series (and wrap ``wrap_eth`` wei
+        of ETH into the first call series' underlying), from the maker's unlocked account."""
+        w3 = self.market.w3
+        listed = self.market.all_series()
+        self._infos.update({s.series_id: s for s in listed})
+        tokens = {s.quote for s in listed} | {s.underlying for s in listed}
+        for token in sorted(tokens):
+            c = w3.eth.contract(address=token, abi=_APPROVE_ABI)
+            self._send(c.functions.approve(self.market.address, _MAX), f"approve {token}")
+        if wrap_eth:
+            calls = [s for s in listed if s.is_call]
+            if calls:
+                c = w3.eth.contract(address=calls[0].underlying, abi=_APPROVE_ABI)
+                self._send(c.functions.deposit(), "wrap ETH", value=wrap_eth)
+
+    def _send(self, fn: Any, what: str, value: int = 0) -> None:
+        w3 = self.market.w3
+        tx = fn.transact({"from": self.address, "value": value})
+        receipt = w3.eth.wait_for_transaction_receipt(tx, timeout=60, poll_latency=0.01)
+        if receipt["status"] != 1:
+            raise DevnetError(f"maker {what} reverted")
+
+    # --- pricing -----------------------------------------------------------------------------
+
+    def spot(self, info: SeriesInfo) -> Decimal:
+        """The series feed's latest answer, quote units per whole underlying."""
+        feed = self.market.w3.eth.contract(address=info.feed, abi=load_artifact("DevOracle")["abi"])
+        _round, answer, _s, _u, _a = feed.functions.latestRoundData().call()
+        return Decimal(int(answer)).scaleb(-info.feed_decimals)
+
+    def price(self, info: SeriesInfo, now: int) -> Decimal:
+        """Model premium per whole underlying (quote units) at chain time ``now``."""
+        from oms_chain.risk.pricing import bsm_price
+
+        spot = self.spot(info)
+        strike = Decimal(info.strike).scaleb(-info.quote_decimals)
+        t = max(info.expiry - now, 1) / _YEAR_S
+        moneyness = math.log(float(strike / spot))
+        vol = float(self.config.base_vol) + float(self.config.smile) * moneyness * moneyness
+        value = float(
+            bsm_price(info.is_call, float(spot), float(strike), t, self.config.rate, 0.0, vol)
+        )
+        return max(Decimal(repr(value)), self.config.min_premium)
+
+    def quote(self, series_id: int, taker_buys: bool, size: int, taker: str) -> tuple[Quote, bytes]:
+        """A signed quote for ``size`` contracts (premium per contract in quote base units,
+        rounded in the maker's favour).
+
+        Raises:
+            InvalidInput: unknown or expired series, bad size, the taker is the maker.
+        """
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise InvalidInput(f"size must be a positive integer of contracts, got {size!r}")
+        if size > self.config.max_size:
+            raise InvalidInput(f"size {size} is above the maker's {self.config.max_size}")
+        if taker.lower() == self.address.lower():
+            raise InvalidInput("the taker is the maker")
+        info = self._infos.get(series_id)
+        if info is None:
+            info = self._infos[series_id] = self.market.series(series_id)
+        now = int(self.market.w3.eth.get_block("latest")["timestamp"])
+        if now >= info.expiry:
+            raise InvalidInput(f"series {series_id} expired at {info.expiry}")
+        per_unit = self.price(info, now)
+        factor = 1 + self.config.spread if taker_buys else 1 - self.config.spread
+        per_contract = (
+            per_unit
+            * factor
+            * Decimal(info.contract_size).scaleb(-info.underlying_decimals)
+            * Decimal(10) ** info.quote_decimals
+        )
+        premium = int(
+            per_contract.to_integral_value(rounding=ROUND_CEILING if taker_buys else ROUND_FLOOR)
+        )
+        with self._lock:
+            self._salt += 1
+            salt = self._salt
+        q = Quote(
+            maker=self.address,
+            series_id=series_id,
+            maker_sells=taker_buys,
+            size=size,
+            premium=max(premium, 1),
+            deadline=now + self.config.ttl_s,
+            nonce=self.market.nonce(self.address),
+            taker=taker,
+            allow_partial=True,
+            salt=salt,
+        )
+        signature = self.market.sign(q, self._key)
+        self.quotes_signed += 1
+        return q, signature
+
+    # --- HTTP --------------------------------------------------------------------------------
+
+    async def _rfq(self, request: web.Request) -> web.Response:
+        try:
+            data = await request.json()
+            if not isinstance(data, dict):
+                raise InvalidInput("expected a JSON object")
+            side = data.get("side")
+            if side not in ("buy", "sell"):
+                raise InvalidInput(f"side must be 'buy' or 'sell', got {side!r}")
+            sid, size, taker = data.get("series_id"), data.get("size"), data.get("taker")
+            if not isinstance(sid, int) or not isinstance(taker, str) or not isinstance(size, int):
+                raise InvalidInput("series_id, size (integers) and taker (address) are required")
+            q, sig = await asyncio.to_thread(self.quote, sid, side == "buy", size, taker)
+        except InvalidInput as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        except ValueError as exc:
+            return web.json_response({"error": f"bad request: {exc}"}, status=400)
+        quote = {
+            "maker": q.maker,
+            "taker": q.taker,
+            "series_id": q.series_id,
+            "maker_sells": q.maker_sells,
+            "size": q.size,
+            "premium": str(q.premium),
+            "deadline": q.deadline,
+            "nonce": q.nonce,
+            "allow_partial": q.allow_partial,
+            "salt": str(q.salt),
+        }
+        return web.json_response({"quote": quote, "signature": "0x" + sig.hex()})
+
+    async def _health(self, _: web.Request) -> web.Response:
+        return web.json_response({"maker": self.address})
+
+    async def start(self) -> OptionsMaker:
+        """Serve ``/rfq`` and ``/health``; :attr:`url` is set once listening."""
+        app = web.Application()
+        app.router.add_post("/rfq", self._rfq)
+        app.router.add_get("/health", self._health)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.url = f"http://{self._host}:{port}"
+        return self
+
+    async def close(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> OptionsMaker:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class OptionsMakerThread:
+    """An :class:`OptionsMaker` served from its own thread and event loop (for tests whose
+    venue runs in another loop or process)."""
+
+    def __init__(self, maker: OptionsMaker) -> None:
+        self.maker = maker
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="options-maker", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self.maker.start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    def start(self) -> OptionsMakerThread:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise DevnetError("the options maker did not start within 30 s")
+        return self
+
+    @property
+    def url(self) -> str:
+        return self.maker.url
+
+    def stop(self) -> None:
+        """Stop serving and join the thread."""
+        fut = asyncio.run_coroutine_threadsafe(self.maker.close(), self._loop)
+        with contextlib.suppress(Exception):
+            fut.result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def run_maker_in_thread(
+    market: OptionsMarketClient, private_key: str, *, config: MakerConfig | None = None
+) -> OptionsMakerThread:
+    """Approve, then serve a maker for ``market`` from a thread; call ``stop()`` at the end."""
+    maker = OptionsMaker(market, private_key, config=config)
+    maker.prepare()
+    return OptionsMakerThread(maker).start()
