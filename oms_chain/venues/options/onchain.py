@@ -41,6 +41,7 @@ from oms_chain.chain.revert import TransactionWouldRevert
 from oms_chain.chain.rpc import RpcError, RpcUnavailable
 from oms_chain.chain.sender import BroadcastRejected, BroadcastUncertain, SentTransaction
 from oms_chain.chain.tracker import SettlementReport
+from oms_chain.chain.types import Receipt
 from oms_chain.model.amm_orders import AmmOrderState
 from oms_chain.model.assets import Asset
 from oms_chain.model.errors import InvalidInput, VenueRejected, VenueTimeout, VenueUnavailable
@@ -274,7 +275,12 @@ class OnchainOptionsVenue(_Reports):
             if entry.get("venue") == self._id:
                 self._coid_of[TxHash(entry["tx"]["hash"])] = ClientOrderId(coid)
                 if entry_state(entry) is AmmOrderState.PENDING:
-                    account.track_pull(entry["tx"]["hash"], entry["token_in"], int(entry["spend"]))
+                    account.track_pull(
+                        entry["tx"]["hash"],
+                        entry["token_in"],
+                        int(entry["spend"]),
+                        int(entry["tx"]["nonce"]),
+                    )
                     account.reserve(entry["token_in"], self._market, int(entry["spend"]))
                 if entry.get("cancel"):
                     self._coid_of[TxHash(entry["cancel"]["hash"])] = ClientOrderId(coid)
@@ -750,7 +756,7 @@ class OnchainOptionsVenue(_Reports):
             }
 
             async def journal(sent: SentTransaction) -> None:
-                account.track_pull(sent.tx_hash, token, spend)
+                account.track_pull(sent.tx_hash, token, spend, sent.signed.nonce)
                 entry["tx"] = tx_entry(sent)
                 account.journal.put(coid, entry)
                 self._coid_of[sent.tx_hash] = coid
@@ -798,19 +804,19 @@ class OnchainOptionsVenue(_Reports):
     # -- settlement moves -> reports -----------------------------------------------------------
 
     def _fill(
-        self, coid: ClientOrderId, entry: dict[str, Any], receipt: dict[str, Any]
+        self, coid: ClientOrderId, entry: dict[str, Any], receipt: Receipt
     ) -> FillReport | None:
         """The fill from the receipt's ``QuoteFilled`` log of our quote."""
         market = self._market.lower()
-        for log in receipt.get("logs", []):
-            topics = [str(t).lower() for t in log.get("topics", [])]
-            if str(log.get("address", "")).lower() != market or not topics:
+        for log in receipt.logs:
+            topics = [t.lower() for t in log.topics]
+            if log.address.lower() != market or not topics:
                 continue
             if topics[0] != _QUOTE_FILLED:
                 continue
             _sid, _sells, amount, premium_total, _total = abi_decode(
                 ["uint256", "bool", "uint256", "uint256", "uint256"],
-                bytes.fromhex(str(log["data"])[2:]),
+                bytes.fromhex(log.data[2:]),
             )
             listing = self._series.get(int(entry["series_id"]))
             if listing is None or int(amount) == 0:
@@ -819,12 +825,10 @@ class OnchainOptionsVenue(_Reports):
             with localcontext() as ctx:
                 ctx.prec = _PREC
                 price = listing.contract.quote.from_base_units(int(premium_total)) / quantity
-            gas = int(receipt.get("gasUsed", "0x0"), 16) * int(
-                receipt.get("effectiveGasPrice", "0x0"), 16
-            )
+            gas = receipt.gas_paid
             return FillReport(
                 venue=self._id,
-                trade_id=TradeId(f"{receipt['transactionHash']}@{receipt['blockHash']}"),
+                trade_id=TradeId(f"{receipt.tx_hash}@{receipt.block_hash}"),
                 client_order_id=coid,
                 venue_order_id=VenueOrderId(entry["tx"]["hash"]),
                 side=Side(entry["side"]),
@@ -1157,9 +1161,7 @@ class OnchainOptionsVenue(_Reports):
             round_id -= 1
         return round_id
 
-    async def _send_and_wait(
-        self, data: bytes, what: str, *, to: str | None = None
-    ) -> dict[str, Any]:
+    async def _send_and_wait(self, data: bytes, what: str, *, to: str | None = None) -> Receipt:
         for attempt in (1, 2):
             try:
                 sent = await self._account.sender.send(to=to or self._market, data=data, what=what)
@@ -1247,7 +1249,7 @@ class OnchainOptionsVenue(_Reports):
             settlement_price=listing.contract.quote.from_base_units(price),
             payoff=asset.from_base_units(received),
             payoff_currency=asset.symbol,
-            reference=str(receipt["transactionHash"]),
+            reference=str(receipt.tx_hash),
             ts_event=self._account.clock_ns(),
         )
 
