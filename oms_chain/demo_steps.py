@@ -470,7 +470,6 @@ def deribit_option(world: Devnet, console: Console) -> StepResult:
         "mark_iv": Decimal(str(info.get("mark_iv", 0))) / 100,
         "exchange_eth": Decimal(str(ex.fetch_balance({"code": "ETH"})["ETH"]["free"])),
     }
-    ex.close() if hasattr(ex, "close") else None
     return result
 
 
