@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -95,3 +96,35 @@ def test_a_failed_check_names_the_step_what_and_what_was_seen() -> None:
     )
     assert isinstance(info.value, DevnetError) and isinstance(info.value, OmsError)
     assert result.checks == []
+
+
+def test_steps_without_their_extra_or_service_are_skipped_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+    from types import SimpleNamespace
+
+    from oms_chain import demo_steps
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        demo_steps.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("safe_eth", "frost_rs") else real(name, *a),
+    )
+    world: Any = SimpleNamespace(deribit=None)  # nothing is touched when a step is skipped
+    safe = demo_steps.safe_multisend(world, _console())
+    frost = demo_steps.threshold_transfer(world, _console())
+    deribit = demo_steps.deribit_option(world, _console())
+    assert (safe.status, safe.reason) == (
+        "skipped",
+        "the 'safe' extra is not installed (pip install 'oms-chain[safe]')",
+    )
+    assert (frost.status, frost.reason) == (
+        "skipped",
+        "the 'threshold' extra is not installed (pip install 'oms-chain[threshold]')",
+    )
+    assert (deribit.status, deribit.reason) == (
+        "skipped",
+        "the devnet did not start the Deribit-protocol exchange",
+    )
