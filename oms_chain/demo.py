@@ -309,6 +309,9 @@ def run_demo(
         raise InvalidInput(f"amount_eth {amount_eth} exceeds the demo account's 100,000 ETH cap")
     if amount_eth != amount_eth.quantize(Decimal("0.0001"), rounding=ROUND_DOWN):
         raise InvalidInput(f"amount_eth {amount_eth} has more than 4 decimals (exchange step)")
+    for name, flag in (("with_exchange", with_exchange), ("with_deribit", with_deribit)):
+        if not isinstance(flag, bool):
+            raise InvalidInput(f"{name} must be True or False, got {flag!r}")
     console = console or Console()
     result = DemoResult(with_exchange=with_exchange)
     started = time.perf_counter()
