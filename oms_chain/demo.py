@@ -391,7 +391,7 @@ NOT_IN_DEMO = (
     ("hedger firing on a price jump", "not in the demo yet"),
     ("injected reorg, fill rolled back and settled again", "not in the demo yet"),
     ("HTML report", "`oms report` is not on main yet"),
-    ("dashboard URL (--serve)", "not in the demo yet"),
+    ("dashboard URL (--serve)", "the dashboard is not on main yet"),
 )
 
 
