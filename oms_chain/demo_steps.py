@@ -598,7 +598,9 @@ def portfolio_risk_step(
         _d(margin.maintenance),
         _d(margin.excess),
         liq_text,
-        "see below",
+        "[green]initial >= maintenance >= 0[/]"
+        if margin.initial >= margin.maintenance >= 0
+        else "[red]INCONSISTENT[/]",
     )
     console.print(m)
     _check(step, margin.maintenance >= 0, "maintenance >= 0", result, margin.maintenance)
