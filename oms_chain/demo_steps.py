@@ -568,7 +568,7 @@ def portfolio_risk_step(
     for col in ("method", "VaR USD", "ES USD", "scenarios"):
         v.add_column(col, justify="left" if col == "method" else "right")
     for r in (pvar, mvar):
-        v.add_row(r.method, _d(r.var), _d(r.es), f"{r.scenarios:,}")
+        v.add_row(r.method, _d(r.var), _d(r.es), f"{r.scenarios:,}" if r.scenarios else "-")
     console.print(v)
     m = Table(title="Portfolio margin and liquidation prices")
     for col in ("equity", "initial", "maintenance", "excess", "liquidation (ETH)", "check"):
@@ -597,7 +597,10 @@ def portfolio_risk_step(
         _d(margin.initial),
         _d(margin.maintenance),
         _d(margin.excess),
-        liq_text,
+        "; ".join(
+            f"{n} " + ("/".join(f"{p:,.2f}" for p in (r.below, r.above) if p is not None) or "none")
+            for n, r in liq.items()
+        ),
         "[green]initial >= maintenance >= 0[/]"
         if margin.initial >= margin.maintenance >= 0
         else "[red]INCONSISTENT[/]",
