@@ -12,6 +12,13 @@ prints children, fills and balances. Then it checks:
   the state the swap executed on — to the wei;
 * the fills the engine recorded add up to the intent's quantity;
 * the event store's hash-chained audit log verifies.
+
+Then the checked steps of :mod:`oms_chain.demo_steps` run on the same world, in order: an iron
+condor priced before trading, a put bought on our OptionsMarket by RFQ and settled, one option on
+the Deribit-protocol exchange through ccxt, the portfolio risk of what the demo holds, a Safe
+2-of-3 MultiSend, a FROST 2-of-3 transfer; the audit log check closes the story. A step whose
+extra is not installed is skipped with the reason; features not in the demo yet are listed as
+skipped.
 """
 
 from __future__ import annotations
@@ -28,6 +35,17 @@ from rich.console import Console
 from rich.table import Table
 from web3 import Web3
 
+from oms_chain.demo_steps import (
+    DemoCheckFailed,
+    StepResult,
+    deribit_option,
+    iron_condor_preview,
+    onchain_put,
+    portfolio_risk_step,
+    safe_multisend,
+    threshold_transfer,
+    timed,
+)
 from oms_chain.devnet.artifacts import load_protocol_artifact
 from oms_chain.devnet.deploy import ERC20_ABI
 from oms_chain.devnet.paths import build_dir
@@ -41,7 +59,7 @@ from oms_chain.routing import LiquiditySource, RoutePlan, route
 from oms_chain.service import TradingSession
 from oms_chain.store import verify_audit
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["DemoCheckFailed", "DemoResult", "StepResult", "run_demo"]
 
 SLIPPAGE_BPS = 50
 _TRANSFER = Web3.keccak(text="Transfer(address,address,uint256)")
@@ -64,6 +82,8 @@ class DemoResult:
     store_url: str = ""
     order_id: str = ""
     with_exchange: bool = True
+    #: the checked steps after the sale, in order (``status`` ok / skipped)
+    steps: list[StepResult] = field(default_factory=list)
 
     @property
     def amm_children(self) -> list[dict[str, Any]]:
@@ -271,14 +291,17 @@ def run_demo(
     fresh: bool = False,
     amount_eth: Decimal = Decimal(25),
     with_exchange: bool = True,
+    with_deribit: bool = True,
 ) -> DemoResult:
     """Sell ``amount_eth`` ETH for USDC through the engine, split across the exchange simulator
     (unless ``with_exchange=False``: the pools only) and the L1's Uniswap pools; print the plan,
-    children, fills and balances.
+    children, fills and balances; then run the checked steps of :mod:`oms_chain.demo_steps`
+    (the Deribit-protocol exchange's step only ``with_deribit``).
 
     Returns the numbers for tests and scripts. Raises :class:`InvalidInput` for a bad amount,
     :class:`DevnetError` when the order does not fill, an AMM child's output differs from the
-    quote at its block, or the audit log does not verify.
+    quote at its block, or the audit log does not verify, and :class:`DemoCheckFailed` (a
+    ``DevnetError``) naming the step when a step's check does not hold.
     """
     if not isinstance(amount_eth, Decimal) or not amount_eth.is_finite() or amount_eth <= 0:
         raise InvalidInput(f"amount_eth must be a positive Decimal, got {amount_eth!r}")
@@ -286,15 +309,23 @@ def run_demo(
         raise InvalidInput(f"amount_eth {amount_eth} exceeds the demo account's 100,000 ETH cap")
     if amount_eth != amount_eth.quantize(Decimal("0.0001"), rounding=ROUND_DOWN):
         raise InvalidInput(f"amount_eth {amount_eth} has more than 4 decimals (exchange step)")
+    for name, flag in (("with_exchange", with_exchange), ("with_deribit", with_deribit)):
+        if not isinstance(flag, bool):
+            raise InvalidInput(f"{name} must be True or False, got {flag!r}")
     console = console or Console()
     result = DemoResult(with_exchange=with_exchange)
     started = time.perf_counter()
     what = "L1 + L2 + exchange simulator" if with_exchange else "L1 + L2"
+    if with_deribit:
+        what += " + Deribit-protocol exchange"
     with console.status(f"starting the devnet ({what})…") as status:
         world = Devnet(
             # a still exchange book (seeded once by the agents): the same plan and fills each run
             DevnetConfig(
-                use_state_cache=not fresh, with_exchange=with_exchange, exchange_agents="still"
+                use_state_cache=not fresh,
+                with_exchange=with_exchange,
+                exchange_agents="still",
+                with_deribit=with_deribit,
             ),
             progress=lambda m: status.update(m),
         ).start()
@@ -305,12 +336,22 @@ def run_demo(
                 f"{c.name} chain {c.chain_id} at {c.rpc_url}" for c in world.chains.values()
             )
             + (f", exchange simulator at {world.exchange.url}" if world.exchange else "")
+            + (f", Deribit-protocol exchange at {world.deribit.url}" if world.deribit else "")
         )
+        _header(console, 1, "route one sale across the exchange and the pools")
+        sale_started = time.perf_counter()
         asyncio.run(_trade(world, console, amount_eth, result, with_exchange))
+        _print(console, result, Path(result.store_url.removeprefix("sqlite:///")))
+        _check_sale(result, amount_eth)
+        result.steps.append(_sale_step(result, time.perf_counter() - sale_started))
+        _steps(world, console, result)
     finally:
         world.stop()
+    _summary(console, result)
+    return result
 
-    _print(console, result, Path(result.store_url.removeprefix("sqlite:///")))
+
+def _check_sale(result: DemoResult, amount_eth: Decimal) -> None:
     if result.filled != amount_eth:
         raise DevnetError(
             f"the order ended {result.parent_status} with {result.filled} of {amount_eth} ETH "
@@ -325,7 +366,96 @@ def run_demo(
         )
     if not result.audit_ok:
         raise DevnetError(f"audit log does not verify: {result.audit}")
-    return result
+
+
+def _sale_step(result: DemoResult, seconds: float) -> StepResult:
+    checks = [f"filled {result.filled.normalize():f} ETH of the intent"]
+    if result.amm_children:
+        checks.append(f"{len(result.amm_children)} AMM children == the protocol quote, to the wei")
+    return StepResult(
+        "routed sale",
+        checks=checks,
+        detail={
+            "order_id": result.order_id,
+            "filled": result.filled,
+            "vs_best_single_bps": result.plan.get("vs_best_single_bps"),
+            "best_single": result.plan.get("best_single"),
+        },
+        seconds=round(seconds, 2),
+    )
+
+
+#: What issue 20's demo story also names that this demo does not run yet.
+NOT_IN_DEMO = (
+    ("TWAP on the L2", "not in the demo yet"),
+    ("hedger firing on a price jump", "not in the demo yet"),
+    ("injected reorg, fill rolled back and settled again", "not in the demo yet"),
+    ("HTML report", "`oms report` is not on main yet"),
+    ("dashboard URL (--serve)", "the dashboard is not on main yet"),
+)
+
+
+def _header(console: Console, n: int, title: str) -> None:
+    console.print(f"\n[bold]── step {n}: {title}[/]", highlight=False)
+
+
+def _steps(world: Devnet, console: Console, result: DemoResult) -> None:
+    """Steps 2-8, in order; each prints its tables and raises DemoCheckFailed on a bad check."""
+    plan: list[tuple[str, Any]] = [
+        ("an iron condor priced before trading", lambda: iron_condor_preview(console)),
+        ("a put on the OptionsMarket: RFQ, expiry, settle, redeem",
+         lambda: onchain_put(world, console)),
+        ("one option on the Deribit-protocol exchange via ccxt",
+         lambda: deribit_option(world, console)),
+        ("portfolio risk of what the demo holds", lambda: _risk(console, result)),
+        ("a Safe 2-of-3 executes a MultiSend", lambda: safe_multisend(world, console)),
+        ("a FROST 2-of-3 group transfers from its ThresholdAccount",
+         lambda: threshold_transfer(world, console)),
+    ]  # fmt: skip
+    for n, (title, run) in enumerate(plan, start=2):
+        _header(console, n, title)
+        step = timed(run)
+        result.steps.append(step)
+        _verdict(console, step)
+    _header(console, 8, "audit log verified")
+    audit = StepResult("audit log", detail={"report": result.audit})
+    if not result.audit_ok:
+        raise DemoCheckFailed(f"demo step 'audit log': does not verify: {result.audit}")
+    audit.checks.append("the hash chain of every event verifies")
+    console.print(f"[green]{result.audit}[/]", highlight=False)
+    result.steps.append(audit)
+
+
+def _risk(console: Console, result: DemoResult) -> StepResult:
+    deribit = next((s for s in result.steps if s.name == "deribit option"), None)
+    if deribit is not None and deribit.status == "ok":
+        spot = Decimal(deribit.detail["index"])
+    else:
+        total = sum((f["quantity"] for f in result.fills), Decimal(0))
+        spot = sum((f["quantity"] * f["price"] for f in result.fills), Decimal(0)) / total
+    return portfolio_risk_step(console, result.balances_after, deribit, spot)
+
+
+def _verdict(console: Console, step: StepResult) -> None:
+    if step.status == "skipped":
+        console.print(f"[yellow]{step.name}: skipped[/] ({step.reason})", highlight=False)
+    else:
+        console.print(
+            f"[green]{step.name}: {len(step.checks)} checks hold[/] in {step.seconds:.1f} s",
+            highlight=False,
+        )
+
+
+def _summary(console: Console, result: DemoResult) -> None:
+    table = Table(title="oms demo: every step")
+    for col in ("#", "step", "result", "checks", "s"):
+        table.add_column(col, justify="right" if col in ("#", "checks", "s") else "left")
+    for n, step in enumerate(result.steps, start=1):
+        verdict = "[green]ok[/]" if step.status == "ok" else f"[yellow]skipped[/]: {step.reason}"
+        table.add_row(str(n), step.name, verdict, str(len(step.checks)), f"{step.seconds:.1f}")
+    console.print(table)
+    for name, why in NOT_IN_DEMO:
+        console.print(f"[dim]{name}: skipped ({why})[/]", highlight=False)
 
 
 def _filled(filled: Decimal, quantity: Decimal) -> str:

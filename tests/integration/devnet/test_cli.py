@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -141,15 +142,58 @@ def test_devnet_up_prints_json_status_sees_it_and_ctrl_c_saves_state(tmp_path: P
 
 
 @pytest.mark.slow
-def test_demo_routes_one_intent_through_the_engine_and_checks_it(tmp_path: Path) -> None:
-    proc = _run(["demo"], _env(tmp_path), timeout=300)
+def test_demo_tells_the_story_and_every_step_is_checked(tmp_path: Path) -> None:
+    proc = _run(["demo", "--json"], _env(tmp_path), timeout=300)
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+    out = proc.stderr  # the walk-through; the JSON document is on stdout
     assert "Route plan: sell 25 ETH for USDC" in out and "vs best single venue" in out
     assert "filled, 25 ETH sold" in out and "final" in out
     assert "exact to the wei" in out or "the exchange took it all" in out
     assert "audit chain OK" in out
     assert "exchange ETH" in out and "wallet USDC" in out
+    for n in range(1, 9):
+        assert f"step {n}:" in out or n == 1
+    assert "hedger firing on a price jump: skipped" in out
+    doc = json.loads(proc.stdout)
+    assert doc["exact"] is True and doc["audit_ok"] is True
+    steps = {s["name"]: s for s in doc["steps"]}
+    assert list(steps) == [
+        "routed sale", "iron condor", "on-chain put", "deribit option", "portfolio risk",
+        "safe multisend", "threshold transfer", "audit log",
+    ]  # fmt: skip
+    assert all(s["status"] == "ok" and s["checks"] for s in doc["steps"]), doc["steps"]
+
+    sale = steps["routed sale"]["detail"]
+    assert Decimal(sale["filled"]) == 25 and sale["vs_best_single_bps"] is not None
+
+    condor = steps["iron condor"]
+    assert "payoff table == leg sum at 13 prices" in condor["checks"]
+    d = condor["detail"]
+    assert (d["net_premium"], d["max_profit"], d["max_loss"]) == ("-105.11", "105.11", "94.89")
+    assert d["breakevens"] == ["2694.89", "3305.11"]
+    assert all(r["payoff"] == r["leg_sum"] for r in d["payoff"])
+
+    put = steps["on-chain put"]["detail"]
+    assert (put["settlement_price"], put["payoff_per_contract"]) == (2_750_500_000, 24_950_000)
+    assert (put["redeemed"], put["withdrawn"]) == (49_900_000, 550_100_000)
+
+    deribit = steps["deribit option"]
+    assert "the position shows 1 long" in deribit["checks"]
+    assert deribit["detail"]["markets"] == 114 and deribit["detail"]["instrument"].endswith("-P")
+
+    risk = steps["portfolio risk"]
+    assert {"maintenance >= 0", "initial >= maintenance"} <= set(risk["checks"])
+    margin = risk["detail"]["margin"]
+    assert float(margin["initial"]) >= float(margin["maintenance"]) >= 0
+    assert "ETH" in risk["detail"]["greeks"] and "monte_carlo" in risk["detail"]["var"]
+
+    safe = steps["safe multisend"]["detail"]
+    assert [t["amount"] for t in safe["transfers"]] == [1_250_000, 750_000]
+    assert (safe["left"], safe["nonce"]) == (3_000_000, 1)
+
+    frost = steps["threshold transfer"]["detail"]
+    assert frost["received_wei"] == 25 * 10**16 and frost["in_process_participants"] is True
+    assert steps["audit log"]["checks"] == ["the hash chain of every event verifies"]
 
 
 def test_tx_status_follows_a_transaction_to_final(tmp_path: Path, l1: Any) -> None:
