@@ -125,6 +125,8 @@ class _Model:
         self.p = problem
         self.sources = problem.sources
         self.amount = problem.amount
+        # numpy 1.x turns an int above 2**63 into an object array: float for vector maths
+        self.amount_f = float(problem.amount)
         self.exact = problem.values
         self.lo_int = list(problem.lo)
         self.cap_int = list(problem.cap)
@@ -215,7 +217,7 @@ class _Model:
         if self._upper is None:
             self._upper = upper_table(self, lam, monotone=not self.p.exact_output)
         with np.errstate(invalid="ignore"):
-            values = lam * self.amount + rows_dot(masks.astype(float), self._upper)
+            values = lam * self.amount_f + rows_dot(masks.astype(float), self._upper)
         return np.where(np.isnan(values), np.inf, values).min(axis=1)
 
     def score(self, masks: np.ndarray) -> np.ndarray:
@@ -228,8 +230,8 @@ class _Model:
             return self._score_filled(masks)
         lam, table = self.dual()
         m = masks.astype(float)
-        value = (lam * self.amount + rows_dot(m, table)).min(axis=1)
-        feasible = (m @ self.lo <= self.amount) & (m @ self.cap >= self.amount - 0.5)
+        value = (lam * self.amount_f + rows_dot(m, table)).min(axis=1)
+        feasible = (m @ self.lo <= self.amount_f) & (m @ self.cap >= self.amount_f - 0.5)
         for i, j in self.p.conflicts:  # sources sharing a pool are never used together
             feasible &= ~(masks[:, i] & masks[:, j])
         return np.where(feasible, value, -np.inf)
@@ -238,8 +240,8 @@ class _Model:
         """:meth:`score` by filling the segments best slope first (inventory groups capped)."""
         m = masks.astype(float)
         lo_sum = m @ self.lo
-        rest = self.amount - lo_sum
-        feasible = lo_sum <= self.amount
+        rest = self.amount_f - lo_sum
+        feasible = lo_sum <= self.amount_f
         for i, j in self.p.conflicts:  # sources sharing a pool are never used together
             feasible &= ~(masks[:, i] & masks[:, j])
         if not len(self.seg_len):  # every source is pinned at its minimum size = capacity
