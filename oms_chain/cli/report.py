@@ -67,7 +67,9 @@ def report(
     since: Annotated[
         str | None,
         typer.Option(
-            "--since", metavar="TIME", help="Only parents and risk events from TIME (ISO-8601 or 2h)."
+            "--since",
+            metavar="TIME",
+            help="Only parents and risk events from TIME (ISO-8601 or 2h).",
         ),
     ] = None,
     out: Annotated[

@@ -17,7 +17,10 @@ def charts_unavailable() -> str | None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        return "matplotlib is not installed (pip install 'oms-chain[charts]'), so the report has tables only"
+        return (
+            "matplotlib is not installed (pip install 'oms-chain[charts]'), "
+            "so the report has tables only"
+        )
     return None
 
 
@@ -91,9 +94,9 @@ def report_charts(report: ExecutionReport) -> list[tuple[str, bytes]]:
         ax = fig.add_subplot()
         t0 = valued[0].ts_ns
         for kind in sorted({r.kind for r in valued}):
-            pts = [r for r in valued if r.kind == kind]
-            ax.scatter([(r.ts_ns - t0) / _TS for r in pts], [float(r.value) for r in pts],  # type: ignore[arg-type]
-                       label=kind)  # fmt: skip
+            xs = [(r.ts_ns - t0) / _TS for r in valued if r.kind == kind]
+            ys = [float(r.value or 0) for r in valued if r.kind == kind]
+            ax.scatter(xs, ys, label=kind)
         ax.set_xlabel("seconds after the first risk event")
         ax.set_ylabel("delta / metric value")
         ax.legend(fontsize="small")

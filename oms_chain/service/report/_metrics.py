@@ -277,9 +277,7 @@ def build_report(
         known = {o.order_id for o in all_parents}
         missing = [p for p in wanted if p not in known]
         if missing:
-            raise InvalidInput(
-                f"no parent order {missing[0]!r} in the store (see `oms orders`)"
-            )
+            raise InvalidInput(f"no parent order {missing[0]!r} in the store (see `oms orders`)")
         keep = set(wanted)
         all_parents = [o for o in all_parents if o.order_id in keep]
     if since_ns is not None:
@@ -391,4 +389,6 @@ def report_from_store(
                     f"cannot be read: {exc}; is this an oms-chain store?"
                 ) from None
 
-    return build_report(decoded(), parents=parents, since_ns=since_ns, arrival_prices=arrival_prices)
+    return build_report(
+        decoded(), parents=parents, since_ns=since_ns, arrival_prices=arrival_prices
+    )

@@ -61,7 +61,7 @@ def _table(cols: Sequence[str], rows: Sequence[Sequence[object]], table_id: str)
     body = []
     for r in rows:
         cells = "".join(
-            f'<td{"" if isinstance(v, int | float) else " class=t"}>{escape(_cell(v))}</td>'
+            f"<td{'' if isinstance(v, int | float) else ' class=t'}>{escape(_cell(v))}</td>"
             for v in r
         )
         body.append(f"<tr>{cells}</tr>")
@@ -142,7 +142,7 @@ def write_csv(report: ExecutionReport, directory: Path) -> list[Path]:
     into an existing ``directory``; returns the paths."""
     if not isinstance(directory, Path) or not directory.is_dir():
         raise InvalidInput(f"CSV directory {directory} does not exist (create it first)")
-    tables = {
+    tables: dict[str, tuple[list[str], list[list[object]]]] = {
         "parents.csv": (
             [k for k, _ in _PARENT_COLS],
             [[_cell(p.to_row()[k]) for k, _ in _PARENT_COLS] for p in report.parents],

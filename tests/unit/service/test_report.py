@@ -94,7 +94,9 @@ def test_sell_parent_defaults_to_its_first_fill_and_a_given_arrival_costs(
         Decimal(1990), "first_fill", Decimal("0.00"), Decimal(0)
     )  # fmt: skip
     with open_store(store_url) as es:
-        again = report_from_store(es, parents=["o-sell1"], arrival_prices={"o-sell1": Decimal(2000)})
+        again = report_from_store(
+            es, parents=["o-sell1"], arrival_prices={"o-sell1": Decimal(2000)}
+        )
     (q,) = again.parents
     assert q.slippage_bps == Decimal("50.00")  # sold 10 below 2000
     assert q.shortfall == Decimal(20)  # 2 * 10, no fee on pa
@@ -120,8 +122,14 @@ def test_filters_and_their_errors(store_url: str) -> None:
         assert (late.parents, late.risk) == ((), ())
         with pytest.raises(InvalidInput, match="no parent order 'nope'"):
             report_from_store(es, parents=["nope"])
-    for bad in ({"since_ns": -1}, {"since_ns": True}, {"parents": [""]},
-                {"arrival_prices": {"o-1": Decimal(0)}}, {"arrival_prices": {"o-1": 2.5}}):  # fmt: skip
+    bad_args = [
+        {"since_ns": -1},
+        {"since_ns": True},
+        {"parents": [""]},
+        {"arrival_prices": {"o-1": Decimal(0)}},
+        {"arrival_prices": {"o-1": 2.5}},
+    ]
+    for bad in bad_args:
         with pytest.raises(InvalidInput):
             build_report([], **bad)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput):
@@ -185,7 +193,7 @@ def test_cli_writes_html_csv_and_json_with_the_same_numbers(
         ]  # fmt: skip
     with (tmp_path / "risk.csv").open() as f:
         risk = list(csv.DictReader(f))
-    assert [r["detail"] for r in risk][0] == HOSTILE  # CSV keeps the text as it was
+    assert risk[0]["detail"] == HOSTILE  # CSV keeps the text as it was
 
 
 def test_cli_table_and_since(store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
