@@ -209,3 +209,31 @@ def test_cli_table_and_since(store_url: str, capsys: pytest.CaptureFixture[str])
 def test_write_csv_needs_an_existing_folder(rep: ExecutionReport, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="does not exist"):
         write_csv(rep, tmp_path / "nope")
+
+
+def test_time_to_settle_is_the_last_child_reaching_final(store_url: str) -> None:
+    from oms_chain.model.events import SettlementUpdated, event_from_payload
+    from oms_chain.model.ids import EventId, TxHash
+    from oms_chain.model.orders import SettlementState, SettlementStatus
+
+    with open_store(store_url) as es:
+        events = [event_from_payload(r.event_type, r.version, r.payload) for r in es.read_all()]
+    base = build_report(events, parents=["o-sell1"]).parents[0]
+    (child,) = [e.order_id for e in events if type(e).__name__ == "ChildOrderCreated"
+                and e.parent_id == "o-sell1"]  # type: ignore[attr-defined]  # fmt: skip
+    t0, tx = base.ts_submit_ns, TxHash("0x" + "ab" * 32)
+
+    def moved(status: SettlementStatus, after_s: float) -> SettlementUpdated:
+        ts = t0 + int(after_s * 1e9)
+        return SettlementUpdated(
+            event_id=EventId(f"s-{status.value}"), ts_event=ts, ts_init=ts, order_id=child,
+            settlement=SettlementState(tx_hash=tx, status=status, block_number=7),
+        )  # fmt: skip
+
+    _S = SettlementStatus
+    path = [moved(_S.SUBMITTED, 0.5), moved(_S.INCLUDED, 3), moved(_S.FINAL, 12.25)]
+    (p,) = build_report([*events, *path], parents=["o-sell1"]).parents
+    assert p.time_to_settle_s == Decimal("12.250")
+    reorged = [*path[:2], moved(_S.REORGED, 4)]
+    (q,) = build_report([*events, *reorged], parents=["o-sell1"]).parents
+    assert q.time_to_settle_s is None  # not final (yet)
