@@ -20,6 +20,7 @@ from oms_chain.model.events import (
     SettlementUpdated,
     event_from_payload,
 )
+from oms_chain.model.fills import Fill
 from oms_chain.model.orders import SettlementStatus
 from oms_chain.store.projections import Projections
 
@@ -284,12 +285,15 @@ def build_report(
         all_parents = [o for o in all_parents if accepted_ts.get(o.order_id, 0) >= since_ns]
 
     position = {k: i for i, k in enumerate(fill_order)}
+    fills_of: dict[str, list[Fill]] = {}
+    for f in proj.fills.values():
+        fills_of.setdefault(f.order_id, []).append(f)
     out: list[ParentExecution] = []
     for p in all_parents:
         kids = [proj.orders[c] for c in p.children if c in proj.orders]
         ids = {p.order_id, *(k.order_id for k in kids)}
         fills = sorted(
-            (f for f in proj.fills.values() if f.order_id in ids),
+            (f for i in ids for f in fills_of.get(i, ())),
             key=lambda f: position.get(f.key, 0),
         )
         intent = proj.intent_data.get(p.intent_id)
