@@ -3,7 +3,7 @@ arrival and average price, slippage, implementation shortfall, venue split, fees
 to fill and to final settlement; hedger decisions and portfolio alerts over time. Rendered as
 one offline HTML page (matplotlib PNGs inlined), CSV files and JSON."""
 
-from oms_chain.service.report._charts import charts_unavailable, report_charts
+from oms_chain.service.report._charts import MAX_PRICE_PLOTS, charts_unavailable, report_charts
 from oms_chain.service.report._metrics import (
     ExecutionReport,
     FillPoint,
@@ -16,6 +16,7 @@ from oms_chain.service.report._metrics import (
 from oms_chain.service.report._render import render_html, write_csv
 
 __all__ = [
+    "MAX_PRICE_PLOTS",
     "ExecutionReport",
     "FillPoint",
     "ParentExecution",

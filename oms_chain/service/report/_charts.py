@@ -7,9 +7,12 @@ from typing import Any
 
 from oms_chain.service.report._metrics import ExecutionReport
 
-__all__ = ["charts_unavailable", "report_charts"]
+__all__ = ["MAX_PRICE_PLOTS", "charts_unavailable", "report_charts"]
 
 _TS = 1_000_000_000
+#: Price-with-fills plots drawn at most (the most recent parents with fills); pick others
+#: with ``oms report --parent``.
+MAX_PRICE_PLOTS = 20
 
 
 def charts_unavailable() -> str | None:
@@ -39,9 +42,7 @@ def report_charts(report: ExecutionReport) -> list[tuple[str, bytes]]:
     from matplotlib.figure import Figure
 
     out: list[tuple[str, bytes]] = []
-    for p in report.parents:
-        if not p.fills:
-            continue
+    for p in [p for p in report.parents if p.fills][-MAX_PRICE_PLOTS:]:
         fig = Figure(figsize=(7, 3.2), dpi=90)
         ax = fig.add_subplot()
         t0 = p.ts_submit_ns

@@ -11,7 +11,7 @@ from html import escape
 from pathlib import Path
 
 from oms_chain.model.errors import InvalidInput
-from oms_chain.service.report._charts import charts_unavailable, report_charts
+from oms_chain.service.report._charts import MAX_PRICE_PLOTS, charts_unavailable, report_charts
 from oms_chain.service.report._metrics import ExecutionReport
 
 __all__ = ["render_html", "write_csv"]
@@ -124,6 +124,12 @@ def render_html(report: ExecutionReport, *, title: str = "oms-chain execution re
         parts.append(f'<p class="note" id="no-charts">No plots: {escape(why)}.</p>')
     else:
         charts = report_charts(report)
+        with_fills = sum(1 for p in report.parents if p.fills)
+        if with_fills > MAX_PRICE_PLOTS:
+            parts.append(
+                f"<p>Price plots for the last {MAX_PRICE_PLOTS} of {with_fills} parents with "
+                f"fills (choose others with --parent).</p>"
+            )
         if not charts:
             parts.append("<p>Nothing to plot (no fills, no risk events).</p>")
         for name, png in charts:

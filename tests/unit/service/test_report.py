@@ -59,8 +59,8 @@ class _Page(HTMLParser):
 
 def test_public_api() -> None:
     assert set(report_pkg.__all__) == {
-        "ExecutionReport", "FillPoint", "ParentExecution", "RiskEvent", "VenueShare",
-        "build_report", "charts_unavailable", "render_html", "report_charts",
+        "MAX_PRICE_PLOTS", "ExecutionReport", "FillPoint", "ParentExecution", "RiskEvent",
+        "VenueShare", "build_report", "charts_unavailable", "render_html", "report_charts",
         "report_from_store", "write_csv",
     }  # fmt: skip
 
@@ -237,3 +237,15 @@ def test_time_to_settle_is_the_last_child_reaching_final(store_url: str) -> None
     reorged = [*path[:2], moved(_S.REORGED, 4)]
     (q,) = build_report([*events, *reorged], parents=["o-sell1"]).parents
     assert q.time_to_settle_s is None  # not final (yet)
+
+
+def test_price_plots_are_capped_and_the_page_says_so(rep: ExecutionReport) -> None:
+    from dataclasses import replace
+
+    from oms_chain.service.report import MAX_PRICE_PLOTS
+
+    many = tuple(replace(rep.parents[0], order_id=f"p{i}") for i in range(MAX_PRICE_PLOTS + 1))
+    page = render_html(ExecutionReport(parents=many, risk=(), events_read=0))
+    assert page.count('<img class="chart"') == MAX_PRICE_PLOTS + 2  # + venue split, slippage
+    assert f"last {MAX_PRICE_PLOTS} of {MAX_PRICE_PLOTS + 1} parents" in page
+    assert "p0: price with fills" not in page and "p20: price with fills" in page
