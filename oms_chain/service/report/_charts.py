@@ -10,8 +10,8 @@ from oms_chain.service.report._metrics import ExecutionReport
 __all__ = ["MAX_PRICE_PLOTS", "charts_unavailable", "report_charts"]
 
 _TS = 1_000_000_000
-#: Price-with-fills plots drawn at most (the most recent parents with fills); pick others
-#: with ``oms report --parent``.
+#: Price-with-fills plots, and bars of the venue-split plot, drawn at most (the most recent
+#: parents with fills); pick others with ``oms report --parent``. The tables have them all.
 MAX_PRICE_PLOTS = 20
 
 
@@ -64,11 +64,12 @@ def report_charts(report: ExecutionReport) -> list[tuple[str, bytes]]:
         ax.legend(fontsize="small")
         fig.tight_layout()
         out.append((f"{p.order_id}: price with fills", _png(fig)))
-    split = [(p.order_id, v.venue, float(v.share)) for p in report.parents for v in p.venues]
+    shown = [p for p in report.parents if p.venues][-MAX_PRICE_PLOTS:]
+    split = [(p.order_id, v.venue, float(v.share)) for p in shown for v in p.venues]
     if split:
-        fig = Figure(figsize=(7, 0.6 + 0.35 * len(report.parents)), dpi=90)
+        fig = Figure(figsize=(7, 0.9 + 0.3 * len(shown)), dpi=90)
         ax = fig.add_subplot()
-        names = [p.order_id for p in report.parents if p.venues]
+        names = [p.order_id for p in shown]
         left = dict.fromkeys(names, 0.0)
         for venue in sorted({v for _, v, _ in split}):
             widths = [next((s for o, v, s in split if o == n and v == venue), 0.0) for n in names]

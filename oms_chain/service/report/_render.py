@@ -127,8 +127,8 @@ def render_html(report: ExecutionReport, *, title: str = "oms-chain execution re
         with_fills = sum(1 for p in report.parents if p.fills)
         if with_fills > MAX_PRICE_PLOTS:
             parts.append(
-                f"<p>Price plots for the last {MAX_PRICE_PLOTS} of {with_fills} parents with "
-                f"fills (choose others with --parent).</p>"
+                f"<p>Price plots and venue split for the last {MAX_PRICE_PLOTS} of {with_fills} "
+                f"parents with fills (choose others with --parent; the tables have all).</p>"
             )
         if not charts:
             parts.append("<p>Nothing to plot (no fills, no risk events).</p>")

@@ -248,4 +248,5 @@ def test_price_plots_are_capped_and_the_page_says_so(rep: ExecutionReport) -> No
     page = render_html(ExecutionReport(parents=many, risk=(), events_read=0))
     assert page.count('<img class="chart"') == MAX_PRICE_PLOTS + 2  # + venue split, slippage
     assert f"last {MAX_PRICE_PLOTS} of {MAX_PRICE_PLOTS + 1} parents" in page
+    assert page.count("<tr><td class=t>p") == 3 * (MAX_PRICE_PLOTS + 1)  # every parent + 2 venues
     assert "p0: price with fills" not in page and "p20: price with fills" in page
