@@ -40,7 +40,7 @@ def _since_ns(value: str, now: datetime) -> int:
         when = when.replace(tzinfo=UTC)
     if not 1970 <= when.year <= 2200:
         raise InvalidInput(f"--since {text!r} is out of range (1970-2200)")
-    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
+    return max(0, int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000)
 
 
 def _arrivals(values: list[str]) -> dict[str, Decimal]:

@@ -14,6 +14,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from report_world import HOSTILE, build_store
 
 from oms_chain.cli import main
@@ -200,8 +202,8 @@ def test_cli_table_and_since(store_url: str, capsys: pytest.CaptureFixture[str])
     assert main(["report", "--store", store_url, "--since", "2200-01-01T00:00:00"]) == 0
     assert "0 parent orders" in capsys.readouterr().out
     assert main(["report", "--store", store_url, "--parent", "o-sell1", "--since", "1d"]) == 0
-    assert "0 parent orders" in capsys.readouterr().out  # the store's clock is in 2025
-    assert main(["report", "--store", store_url, "--since", "2020-01-01"]) == 0
+    assert "0 parent orders" in capsys.readouterr().out  # the store's clock is in 2001
+    assert main(["report", "--store", store_url, "--since", "2001-09-01"]) == 0
     text = capsys.readouterr().out
     assert "o-split1" in text and "pa 60%, pb 40%" in text and "2 risk events" in text
 
@@ -250,3 +252,46 @@ def test_price_plots_are_capped_and_the_page_says_so(rep: ExecutionReport) -> No
     assert f"last {MAX_PRICE_PLOTS} of {MAX_PRICE_PLOTS + 1} parents" in page
     assert page.count("<tr><td class=t>p") == 3 * (MAX_PRICE_PLOTS + 1)  # every parent + 2 venues
     assert "p0: price with fills" not in page and "p20: price with fills" in page
+
+
+@settings(max_examples=60, deadline=None)
+@given(subject=st.text(max_size=40), detail=st.text(max_size=80))
+def test_any_text_in_the_page_is_text_not_markup(subject: str, detail: str) -> None:
+    from oms_chain.service.report import RiskEvent
+
+    event = RiskEvent(
+        ts_ns=1, kind="alert raised", subject=subject, value=None, threshold=None, detail=detail
+    )
+    monkey = ExecutionReport(parents=(), risk=(event,), events_read=1)
+    parsed = _Page()
+    parsed.feed(render_html(monkey))
+    tags = [t for t, _ in parsed.tags]
+    assert set(tags) <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p",
+                         "table", "thead", "tbody", "tr", "th", "td"}, tags  # fmt: skip
+    assert tags.count("td") == 6
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(max_size=40))
+def test_any_since_text_parses_or_is_one_invalid_input(text: str) -> None:
+    from datetime import UTC, datetime
+
+    from oms_chain.cli.report import _since_ns
+
+    try:
+        ns = _since_ns(text, datetime(2026, 1, 1, tzinfo=UTC))
+    except InvalidInput as exc:
+        assert str(exc).startswith("--since")
+    else:
+        assert isinstance(ns, int) and ns >= 0
+
+
+def test_since_before_the_epoch_in_its_zone_is_the_epoch() -> None:
+    from datetime import UTC, datetime
+
+    from oms_chain.cli.report import _since_ns
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert _since_ns("1970-01-01T00:00:00+01:00", now) == 0
+    assert _since_ns("2026-01-01T00:00:01.5Z", now) == 1_767_225_601_500_000_000
+    assert _since_ns("2h", now) == 1_767_218_400_000_000_000
