@@ -17,6 +17,7 @@
 ``oms signer participant``         :mod:`.threshold`
 ``oms token create|list|revoke``    API tokens (stored hashed): :mod:`.token`
 ``oms serve``                       the HTTP / websocket API and dashboard: :mod:`.serve`
+``oms report``                      execution quality and risk, HTML / CSV / JSON: :mod:`.report`
 
 Every error is printed as one line (``error: …``; with ``--json`` a JSON object on stdout) with
 the exit code of :data:`EXIT_CODES`, never a traceback (:mod:`._main`). Every argument is checked
@@ -36,6 +37,7 @@ from oms_chain.cli import risk  # noqa: F401
 from oms_chain.cli import threshold  # noqa: F401
 from oms_chain.cli import token, serve  # noqa: F401
 from oms_chain.cli import options  # noqa: F401
+from oms_chain.cli import report  # noqa: F401
 
 # isort: on
 from oms_chain.cli._app import app

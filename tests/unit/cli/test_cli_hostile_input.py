@@ -498,6 +498,22 @@ def _cases(world_root: str) -> list[Case]:
         add(["serve", "--host", v], says="--host")
     add(["serve", "extra"], says="--help")
     add(["serve"], says="does not answer")
+    # oms report: every option checked before the store is opened; a store it cannot read
+    rep = ["report", "--store", "sqlite:///x.db"]
+    add(["report"], says="--store")
+    for v in ["", " ", "yesterday", "0s", "2h ago", "2026-13-01", "1e9", "\uff19h", "9999-01-01"]:
+        add([*rep, "--since", v], says="--since")
+    for v in BAD_IDS:
+        add([*rep, "--parent", v], says="--parent")
+    for v in ["x", "o-1=", "=5", "o-1=-5", "o-1=abc", "o-1=0", "o 1=5", "o-1=1e3"]:
+        add([*rep, "--arrival", v], says="--arrival")
+    for dest in [f"{world_root}/no/such/dir/r.html", world_root]:
+        add([*rep, "--out", dest], says="--out")
+    add([*rep, "--csv", f"{world_root}/nope"], says="--csv")
+    for url in ["", "mysql://x", f"sqlite:///{world_root}/missing.db",
+                f"sqlite:///{world_root}/garbage.db"]:  # fmt: skip
+        add(["report", "--store", url], says="")
+    add(["report", "--store", "sqlite:///{store}"], says="cannot be read")
     return out
 
 
@@ -505,7 +521,7 @@ def _json_variant(case: Case) -> Case | None:
     """The same invocation with ``--json`` right after the command (where it takes one)."""
     argv = list(case.argv)
     takes_json = ("swap", "order", "quote", "route", "orders", "cancel", "halt",
-                  "resume-trading", "strategy")  # fmt: skip
+                  "resume-trading", "strategy", "report")  # fmt: skip
     if not argv or (argv[0] not in takes_json and argv[:2] not in (["tx", "status"],)):
         return None
     at = 2 if argv[0] == "tx" else 1
