@@ -10,7 +10,9 @@ and is reported as a :class:`~oms_chain.model.events.SigningRefused` event to ``
 
 A raw digest cannot be inspected, so a policy signer does not sign digests
 (``capabilities.digests`` is ``False``): Safe transactions reach it as EIP-712 typed data, whose
-inner call (or MultiSend batch) is checked like a transaction. Other typed data is refused
+inner call (or MultiSend batch) is checked like a transaction, and a SafeTx that pays a gas
+refund out of the Safe (``gasPrice`` or ``baseGas`` non-zero, or a ``gasToken`` /
+``refundReceiver`` set) is refused under rule ``safe_refund``. Other typed data is refused
 unless its verifying contract is listed in ``typed_data_contracts``.
 
 The policy file is TOML::
@@ -375,8 +377,24 @@ class PolicySigner:
             data = msg.get("data") or b""
             data = bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else bytes(data)
             operation = int(msg["operation"])
+            gas_price = int(msg["gasPrice"])
+            base_gas = int(msg["baseGas"])
+            gas_token = str(msg["gasToken"])
+            refund_receiver = str(msg["refundReceiver"])
+            pays_token, pays_receiver = int(gas_token, 16), int(refund_receiver, 16)
         except (KeyError, TypeError, ValueError):
             raise InvalidInput("SafeTx typed data has a malformed message") from None
+        # Safe v1.4.1 pays (gasUsed + baseGas) * gasPrice in gasToken to refundReceiver out of
+        # the Safe: an allowed call could carry a refund that empties it. No refund is allowed.
+        if gas_price or base_gas or pays_token or pays_receiver:
+            self._refuse(
+                "safe_refund",
+                f"Safe transaction pays a gas refund (gasPrice {gas_price}, baseGas {base_gas}, "
+                f"gasToken {gas_token}, refundReceiver {refund_receiver}); a policy signer signs "
+                "only SafeTxs with gasPrice = baseGas = 0 and zero gasToken/refundReceiver",
+                chain_id if isinstance(chain_id, int) else None,
+                to,
+            )
         if operation == 0:
             return [(to, value, data)]
         if self._multisend is None or to.lower() != self._multisend or value:
