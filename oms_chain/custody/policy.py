@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from eth_abi import decode as abi_decode
@@ -366,6 +366,42 @@ class PolicySigner:
         except BaseException:
             self._release(taken)
             raise
+
+    # --- a threshold account's own operations (ThresholdSigner) ---------------------------
+
+    async def sign_execute(self, calls: Sequence[Any], nonce: int, deadline: int) -> bytes:
+        """Check the calls of a threshold account's ``execute`` / ``executeBatch`` against the
+        policy (each like a transaction, limits counted), then have the wrapped
+        :class:`~oms_chain.custody.threshold.ThresholdSigner` sign it; a refusal starts no
+        signing round."""
+        sign = getattr(self._inner, "sign_execute", None)
+        if not callable(sign):
+            raise SignerUnsupported(f"signer {self.address} has no account execute to sign")
+        if isinstance(calls, str | bytes) or not isinstance(calls, Sequence) or not calls:
+            raise InvalidInput("execute needs a non-empty list of AccountCall")
+        try:
+            checked = [self._tx_call({"to": c.to, "value": c.value, "data": c.data}) for c in calls]
+        except AttributeError:
+            raise InvalidInput("execute calls must be AccountCall(to, value, data)") from None
+        taken = self._reserve(self._check(getattr(self._inner, "chain_id", None), checked))
+        try:
+            result: bytes = await sign(calls, nonce, deadline)
+            return result
+        except BaseException:
+            self._release(taken)
+            raise
+
+    async def sign_rotation(self, new_group_key: bytes, nonce: int, deadline: int) -> bytes:
+        """Refused: a key rotation hands the account to another group, which no call policy
+        can bound; rotate with the unwrapped ThresholdSigner under operator control."""
+        chain_id = getattr(self._inner, "chain_id", None)
+        self._refuse(
+            "key_rotation",
+            f"a policy signer does not sign key rotations of {self.address}; rotate with the "
+            "unwrapped ThresholdSigner (operator action, see docs/threshold.md)",
+            chain_id if isinstance(chain_id, int) else None,
+            self.address,
+        )
 
     def _safe_tx_calls(self, typed: dict[str, Any], chain_id: Any) -> list[tuple[str, int, bytes]]:
         msg = typed.get("message")
