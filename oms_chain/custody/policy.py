@@ -10,7 +10,9 @@ and is reported as a :class:`~oms_chain.model.events.SigningRefused` event to ``
 
 A raw digest cannot be inspected, so a policy signer does not sign digests
 (``capabilities.digests`` is ``False``): Safe transactions reach it as EIP-712 typed data, whose
-inner call (or MultiSend batch) is checked like a transaction. Other typed data is refused
+inner call (or MultiSend batch) is checked like a transaction, and a SafeTx that pays a gas
+refund out of the Safe (``gasPrice`` or ``baseGas`` non-zero, or a ``gasToken`` /
+``refundReceiver`` set) is refused under rule ``safe_refund``. Other typed data is refused
 unless its verifying contract is listed in ``typed_data_contracts``.
 
 The policy file is TOML::
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from eth_abi import decode as abi_decode
@@ -365,6 +367,42 @@ class PolicySigner:
             self._release(taken)
             raise
 
+    # --- a threshold account's own operations (ThresholdSigner) ---------------------------
+
+    async def sign_execute(self, calls: Sequence[Any], nonce: int, deadline: int) -> bytes:
+        """Check the calls of a threshold account's ``execute`` / ``executeBatch`` against the
+        policy (each like a transaction, limits counted), then have the wrapped
+        :class:`~oms_chain.custody.threshold.ThresholdSigner` sign it; a refusal starts no
+        signing round."""
+        sign = getattr(self._inner, "sign_execute", None)
+        if not callable(sign):
+            raise SignerUnsupported(f"signer {self.address} has no account execute to sign")
+        if isinstance(calls, str | bytes) or not isinstance(calls, Sequence) or not calls:
+            raise InvalidInput("execute needs a non-empty list of AccountCall")
+        try:
+            checked = [self._tx_call({"to": c.to, "value": c.value, "data": c.data}) for c in calls]
+        except AttributeError:
+            raise InvalidInput("execute calls must be AccountCall(to, value, data)") from None
+        taken = self._reserve(self._check(getattr(self._inner, "chain_id", None), checked))
+        try:
+            result: bytes = await sign(calls, nonce, deadline)
+            return result
+        except BaseException:
+            self._release(taken)
+            raise
+
+    async def sign_rotation(self, new_group_key: bytes, nonce: int, deadline: int) -> bytes:
+        """Refused: a key rotation hands the account to another group, which no call policy
+        can bound; rotate with the unwrapped ThresholdSigner under operator control."""
+        chain_id = getattr(self._inner, "chain_id", None)
+        self._refuse(
+            "key_rotation",
+            f"a policy signer does not sign key rotations of {self.address}; rotate with the "
+            "unwrapped ThresholdSigner (operator action, see docs/threshold.md)",
+            chain_id if isinstance(chain_id, int) else None,
+            self.address,
+        )
+
     def _safe_tx_calls(self, typed: dict[str, Any], chain_id: Any) -> list[tuple[str, int, bytes]]:
         msg = typed.get("message")
         if not isinstance(msg, dict):
@@ -375,8 +413,24 @@ class PolicySigner:
             data = msg.get("data") or b""
             data = bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else bytes(data)
             operation = int(msg["operation"])
+            gas_price = int(msg["gasPrice"])
+            base_gas = int(msg["baseGas"])
+            gas_token = str(msg["gasToken"])
+            refund_receiver = str(msg["refundReceiver"])
+            pays_token, pays_receiver = int(gas_token, 16), int(refund_receiver, 16)
         except (KeyError, TypeError, ValueError):
             raise InvalidInput("SafeTx typed data has a malformed message") from None
+        # Safe v1.4.1 pays (gasUsed + baseGas) * gasPrice in gasToken to refundReceiver out of
+        # the Safe: an allowed call could carry a refund that empties it. No refund is allowed.
+        if gas_price or base_gas or pays_token or pays_receiver:
+            self._refuse(
+                "safe_refund",
+                f"Safe transaction pays a gas refund (gasPrice {gas_price}, baseGas {base_gas}, "
+                f"gasToken {gas_token}, refundReceiver {refund_receiver}); a policy signer signs "
+                "only SafeTxs with gasPrice = baseGas = 0 and zero gasToken/refundReceiver",
+                chain_id if isinstance(chain_id, int) else None,
+                to,
+            )
         if operation == 0:
             return [(to, value, data)]
         if self._multisend is None or to.lower() != self._multisend or value:

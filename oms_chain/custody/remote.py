@@ -3,8 +3,9 @@
 Speaks the JSON-RPC interface those signers share: ``eth_accounts``, ``eth_signTransaction``
 and ``eth_signTypedData_v4`` over HTTP(S), with an optional bearer token and TLS context. It
 trusts nothing it gets back: a signed transaction must recover to the account and carry exactly
-the fields that were asked for, a typed-data signature must recover to the account, or the
-answer is refused. The token is never logged or put in an error message.
+the fields that were asked for (type 0, 1 and 2 are decoded and compared field by field: type,
+chainId, nonce, gas, fees, to, value, data, accessList), a typed-data signature must recover to
+the account, or the answer is refused. The token is never logged or put in an error message.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import ssl
 from typing import Any
 
 import aiohttp
+import rlp
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.typed_transactions import TypedTransaction
@@ -58,6 +60,91 @@ def _hex(value: Any, what: str) -> str:
             raise InvalidInput(f"transaction {what} is not hex: {value[:20]!r}") from None
         return value if value.startswith("0x") else "0x" + value
     raise InvalidInput(f"transaction {what} must be bytes or hex, not {type(value).__name__}")
+
+
+def _access_list(value: Any) -> tuple[tuple[str, tuple[bytes, ...]], ...]:
+    """An access list as ((address lowercase, (32-byte keys...)), ...); refuses anything else."""
+    if not isinstance(value, list | tuple):
+        raise InvalidInput("transaction accessList must be a list of {address, storageKeys}")
+    out = []
+    for entry in value:
+        if not isinstance(entry, dict) or set(entry) != {"address", "storageKeys"}:
+            raise InvalidInput("each accessList entry must be {address, storageKeys}")
+        address, keys = entry["address"], entry["storageKeys"]
+        if not isinstance(address, str) or not is_address(address):
+            raise InvalidInput(f"accessList address {address!r} is not an address")
+        if not isinstance(keys, list | tuple):
+            raise InvalidInput("accessList storageKeys must be a list of 32-byte keys")
+        parsed = []
+        for k in keys:
+            key = bytes.fromhex(_hex(k, "storage key")[2:])
+            if len(key) != 32:
+                raise InvalidInput("accessList storage keys must be 32 bytes each")
+            parsed.append(key)
+        out.append((address.lower(), tuple(parsed)))
+    return tuple(out)
+
+
+def _tx_type(tx: dict[str, Any]) -> int:
+    """The type the request asks for (given, or implied by its fields); its fees must be given."""
+    if "type" in tx:
+        tx_type = tx["type"]
+    elif "maxFeePerGas" in tx or "maxPriorityFeePerGas" in tx:
+        tx_type = 2
+    else:
+        tx_type = 1 if "accessList" in tx else 0
+    if tx_type not in (0, 1, 2):
+        raise InvalidInput(f"transaction type {tx_type} is not supported (0, 1 or 2)")
+    fees = ("maxFeePerGas", "maxPriorityFeePerGas") if tx_type == 2 else ("gasPrice",)
+    other = ("gasPrice",) if tx_type == 2 else ("maxFeePerGas", "maxPriorityFeePerGas")
+    missing = [k for k in fees if k not in tx]
+    if missing:
+        raise InvalidInput(
+            f"type-{tx_type} transaction is missing {', '.join(missing)}: give the fees "
+            "(a remote signer's own fee choice is not accepted)"
+        )
+    extra = [k for k in other if k in tx]
+    if extra:
+        raise InvalidInput(f"type-{tx_type} transaction may not carry {', '.join(extra)}")
+    if tx_type == 0 and "accessList" in tx:
+        raise InvalidInput("a type-0 (legacy) transaction has no accessList; use type 1 or 2")
+    return tx_type
+
+
+def _decode_signed(raw: bytes) -> dict[str, Any]:
+    """The fields of a signed type-0/1/2 transaction, normalised for comparison."""
+    if raw[:1] in (b"\x01", b"\x02"):
+        d = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
+        out: dict[str, Any] = {k: int(d[k]) for k in _QUANTITIES if k in d}
+        out["type"] = int(d["type"])
+        out["to"] = "0x" + bytes(d.get("to") or b"").hex()
+        out["data"] = bytes(d.get("data") or b"")
+        out["accessList"] = tuple(
+            (
+                "0x" + bytes(e["address"]).hex(),
+                tuple(int(k).to_bytes(32, "big") for k in e["storageKeys"]),
+            )
+            for e in d.get("accessList", ())
+        )
+        return out
+    if not raw or raw[0] < 0xC0:
+        raise ValueError("not a type 0, 1 or 2 transaction")
+    fields = rlp.decode(raw)
+    if not isinstance(fields, list) or len(fields) != 9:
+        raise ValueError("a legacy transaction has 9 fields")
+    nonce, gas_price, gas, to, value, data, v, _r, _s = (bytes(f) for f in fields)
+    v_int = int.from_bytes(v, "big")
+    return {
+        "type": 0,
+        # EIP-155: v = chainId * 2 + 35/36; v = 27/28 is a replayable pre-EIP-155 signature
+        "chainId": (v_int - 35) // 2 if v_int >= 35 else None,
+        "nonce": int.from_bytes(nonce, "big"),
+        "gasPrice": int.from_bytes(gas_price, "big"),
+        "gas": int.from_bytes(gas, "big"),
+        "to": "0x" + to.hex(),
+        "value": int.from_bytes(value, "big"),
+        "data": data,
+    }
 
 
 class RemoteSigner:
@@ -186,7 +273,8 @@ class RemoteSigner:
         return answer.get("result")
 
     async def sign_transaction(self, tx: dict[str, Any]) -> SignedTransaction:
-        """``eth_signTransaction``; the answer is decoded and checked before it is returned."""
+        """``eth_signTransaction``; the answer is decoded and every field checked before it is
+        returned (type 0, 1 and 2; the fees must be given, the signer's own choice is refused)."""
         if not isinstance(tx, dict):
             raise InvalidInput("transaction must be a dict")
         missing = [k for k in _REQUIRED if k not in tx]
@@ -196,7 +284,7 @@ class RemoteSigner:
             raise InvalidInput(f"transaction 'from' {tx['from']} is not the signer {self._address}")
         request: dict[str, Any] = {"from": self._address}
         for key, value in tx.items():
-            if key in ("from", "accessList"):
+            if key == "from":
                 continue
             if key in _QUANTITIES or key == "type":
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -208,21 +296,28 @@ class RemoteSigner:
                 if not isinstance(value, str) or not is_address(value):
                     raise InvalidInput("transaction 'to' must be an address")
                 request["to"] = to_checksum_address(value)
+            elif key == "accessList":
+                request["accessList"] = [
+                    {"address": to_checksum_address(a), "storageKeys": ["0x" + k.hex() for k in ks]}
+                    for a, ks in _access_list(value)
+                ]
             else:
                 raise InvalidInput(f"transaction field {key!r} is not supported")
+        tx_type = _tx_type(tx)
         raw_hex = await self._call("eth_signTransaction", [request])
         if isinstance(raw_hex, dict):  # some signers answer {"raw": ..., "tx": ...}
             raw_hex = raw_hex.get("raw")
         try:
             raw = bytes.fromhex(str(raw_hex).removeprefix("0x"))
             sender = Account.recover_transaction(raw)
+            signed = _decode_signed(raw)
         except Exception:
             raise RemoteSignerError(
                 "remote signer returned bytes that are not a signed tx"
             ) from None
         if sender != self._address:
             raise RemoteSignerError(f"remote signer signed as {sender}, not {self._address}")
-        self._check_fields(raw, tx)
+        self._check_fields(signed, tx, tx_type)
         return SignedTransaction(
             raw=raw,
             tx_hash=TxHash("0x" + keccak(raw).hex()),
@@ -231,19 +326,30 @@ class RemoteSigner:
         )
 
     @staticmethod
-    def _check_fields(raw: bytes, tx: dict[str, Any]) -> None:
-        if raw[:1] not in (b"\x01", b"\x02"):
-            return  # legacy: the sender was recovered; its fields are not re-checked
-        signed = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
-        for key in ("chainId", "nonce", "gas", "value", "maxFeePerGas", "maxPriorityFeePerGas"):
-            if key in tx and int(signed.get(key, -1)) != int(tx[key]):
+    def _check_fields(signed: dict[str, Any], tx: dict[str, Any], tx_type: int) -> None:
+        """Every field of the signed transaction must be the one asked for."""
+        if signed["type"] != tx_type:
+            raise RemoteSignerError(
+                f"remote signer changed the transaction's type ({signed['type']}, not {tx_type})"
+            )
+        want: dict[str, Any] = {
+            "chainId": int(tx["chainId"]),
+            "nonce": int(tx["nonce"]),
+            "gas": int(tx["gas"]),
+            "value": int(tx["value"]),
+            "to": str(tx["to"]).lower(),
+            "data": bytes.fromhex(_hex(tx.get("data", b""), "data")[2:]),
+        }
+        if tx_type == 2:
+            want["maxFeePerGas"] = int(tx["maxFeePerGas"])
+            want["maxPriorityFeePerGas"] = int(tx["maxPriorityFeePerGas"])
+        else:
+            want["gasPrice"] = int(tx["gasPrice"])
+        if tx_type != 0:
+            want["accessList"] = _access_list(tx.get("accessList", []))
+        for key, value in want.items():
+            if signed.get(key) != value:
                 raise RemoteSignerError(f"remote signer changed the transaction's {key}")
-        to = signed.get("to") or b""
-        if "0x" + bytes(HexBytes(to)).hex() != str(tx["to"]).lower():
-            raise RemoteSignerError("remote signer changed the transaction's 'to'")
-        want = bytes.fromhex(_hex(tx.get("data", b""), "data")[2:])
-        if bytes(signed.get("data", b"")) != want:
-            raise RemoteSignerError("remote signer changed the transaction's data")
 
     async def sign_hash(self, digest: bytes) -> bytes:
         """Not possible over this interface; raises :class:`SignerUnsupported`."""

@@ -6,7 +6,9 @@ The account is a contract, so there is no raw transaction (``sign_transaction`` 
 the contract's 97-byte form, checked by the account (EIP-1271), not by ``ecrecover``:
 
 * :meth:`sign_execute` / :meth:`sign_rotation`: the account's own operations (EIP-712 digests
-  computed offline, see :mod:`.account`);
+  computed offline, see :mod:`.account`); not policy-checked here: wrap the signer in a
+  :class:`~oms_chain.custody.policy.PolicySigner`, whose ``sign_execute`` checks the calls first
+  and whose ``sign_rotation`` is refused;
 * :meth:`sign_hash` (``digests``): an approval of a 32-byte hash that
   ``isValidSignature(hash, sig)`` accepts, which is what a Safe asks of a contract owner;
 * :meth:`sign_typed_data`: the same for EIP-712 typed data (its hash), so a

@@ -200,3 +200,135 @@ async def test_a_signature_for_another_account_or_changed_fields_is_refused(
             with pytest.raises(RemoteSignerError, match=message):
                 await s.sign_transaction(tx)
     assert json.dumps(tx)  # the request dict was not mutated into something unserialisable
+
+
+DEAD = "0x000000000000000000000000000000000000dEaD"
+SLOT = "0x" + "00" * 31 + "07"
+_LEGACY = {
+    "chainId": 31337, "nonce": 3, "to": DEAD, "value": 1, "gas": 30_000, "gasPrice": 2 * 10**9,
+}  # fmt: skip
+_TYPE1 = {**_LEGACY, "type": 1, "accessList": [{"address": DEAD, "storageKeys": [SLOT]}]}
+
+
+def _rewrite(**fields: Any) -> Callable[[dict[str, Any]], None]:
+    def rewrite(body: dict[str, Any]) -> None:
+        if body["method"] == "eth_signTransaction":
+            params = body["params"][0]
+            for key, value in fields.items():
+                if value is None:
+                    params.pop(key, None)
+                else:
+                    params[key] = value
+
+    return rewrite
+
+
+@pytest.mark.parametrize(
+    ("tx", "rewrite", "message"),
+    [
+        (_LEGACY, _rewrite(to="0x" + "66" * 20), "changed the transaction's to"),
+        (_LEGACY, _rewrite(value=hex(10**18)), "changed the transaction's value"),
+        (_LEGACY, _rewrite(data="0xdeadbeef"), "changed the transaction's data"),
+        (_LEGACY, _rewrite(gasPrice=hex(10**12)), "changed the transaction's gasPrice"),
+        (_LEGACY, _rewrite(nonce=hex(9)), "changed the transaction's nonce"),
+        (
+            _LEGACY,
+            _rewrite(type="0x2", maxFeePerGas="0x9", maxPriorityFeePerGas="0x1", gasPrice=None),
+            "changed the transaction's type",
+        ),
+        (_TYPE1, _rewrite(gasPrice=hex(10**12)), "changed the transaction's gasPrice"),
+        (_TYPE1, _rewrite(accessList=[]), "changed the transaction's accessList"),
+        (_TYPE1, _rewrite(to="0x" + "66" * 20), "changed the transaction's to"),
+    ],
+)
+async def test_legacy_and_type1_answers_are_checked_field_by_field(
+    l1: DevnetChain,
+    tmp_path: Path,
+    tx: dict[str, Any],
+    rewrite: Callable[[dict[str, Any]], None],
+    message: str,
+) -> None:
+    server_ssl, client_ssl = _self_signed(tmp_path)
+    victim = l1.accounts[5].address
+    async with (
+        _tls_proxy(l1.rpc_url, server_ssl, rewrite) as url,
+        RemoteSigner(url, victim, token=TOKEN, ssl_context=client_ssl) as s,
+    ):
+        with pytest.raises(RemoteSignerError, match=message):
+            await s.sign_transaction(dict(tx))
+
+
+async def test_untampered_legacy_and_type1_answers_are_accepted(l1: DevnetChain) -> None:
+    from eth_account import Account
+
+    async with RemoteSigner(l1.rpc_url, l1.accounts[5].address) as s:
+        legacy = await s.sign_transaction(dict(_LEGACY))
+        assert legacy.raw[0] >= 0xC0  # an RLP list: type 0, EIP-155 protected
+        type1 = await s.sign_transaction(dict(_TYPE1))
+        assert type1.raw[:1] == b"\x01"
+        for signed in (legacy, type1):
+            assert Account.recover_transaction(signed.raw) == l1.accounts[5].address
+
+
+@asynccontextmanager
+async def _hostile_signer(key: str, sign: Callable[[dict[str, Any]], bytes]) -> AsyncIterator[str]:
+    """A JSON-RPC signer holding ``key`` that answers eth_signTransaction with ``sign(request)``."""
+    from eth_account import Account
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.json()
+        if body["method"] == "eth_accounts":
+            result: Any = [Account.from_key(key).address]
+        else:
+            result = "0x" + sign(body["params"][0]).hex()
+        return web.json_response({"jsonrpc": "2.0", "id": body["id"], "result": result})
+
+    app = web.Application()
+    app.router.add_post("/", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_legacy_signature_for_another_chain_or_no_chain_is_refused() -> None:
+    from eth_account import Account
+
+    key = "0x" + "4c" * 32
+    legacy = {**_LEGACY, "to": DEAD, "data": b""}
+    for chain_id in (1, None):  # another chain; no chain id (pre-EIP-155, replayable anywhere)
+        answer = {k: v for k, v in legacy.items() if k != "chainId"}
+        if chain_id is not None:
+            answer["chainId"] = chain_id
+        raw = bytes(Account.sign_transaction(answer, key).raw_transaction)
+        async with (
+            _hostile_signer(key, lambda _req, raw=raw: raw) as url,
+            RemoteSigner(url, Account.from_key(key).address) as s,
+        ):
+            with pytest.raises(RemoteSignerError, match="changed the transaction's chainId"):
+                await s.sign_transaction(dict(_LEGACY))
+
+
+@pytest.mark.parametrize(
+    ("tx", "message"),
+    [
+        ({k: v for k, v in _LEGACY.items() if k != "gasPrice"}, "missing gasPrice"),
+        ({**_LEGACY, "maxFeePerGas": 1, "maxPriorityFeePerGas": 1}, "may not carry gasPrice"),
+        ({**_LEGACY, "type": 0, "accessList": []}, "has no accessList"),
+        ({**_LEGACY, "type": 3}, "type 3 is not supported"),
+        ({**_TYPE1, "accessList": [{"address": DEAD, "storageKeys": ["0x07"]}]}, "32 bytes"),
+        ({**_TYPE1, "accessList": [{"address": "dead"}]}, "address, storageKeys"),
+    ],
+)
+async def test_bad_fee_type_or_access_list_fields_are_refused_before_sending(
+    tx: dict[str, Any], message: str
+) -> None:
+    # port 9 (discard): nothing listens; a request that were sent would fail as unavailable
+    async with RemoteSigner("http://127.0.0.1:9/", DEAD) as s:
+        with pytest.raises(ValueError, match=message):
+            await s.sign_transaction(tx)

@@ -275,3 +275,56 @@ def test_no_key_material_in_logs_events_or_exception_messages(
     for text in texts:
         assert secret not in text.lower()
         assert secret[:16] not in text.lower()
+
+
+_REFUND = st.fixed_dictionaries(
+    {
+        "gas_price": st.one_of(st.just(0), st.integers(1, 2**256 - 1)),
+        "base_gas": st.one_of(st.just(0), st.integers(1, 2**256 - 1)),
+        "gas_token": st.one_of(st.just("0x" + "00" * 20), st.sampled_from([USDC, EVIL, ME])),
+        "refund_receiver": st.one_of(st.just("0x" + "00" * 20), st.sampled_from([EVIL, ME])),
+    }
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(refund=_REFUND)
+def test_a_safe_tx_that_pays_a_gas_refund_is_refused_by_default(refund: dict[str, Any]) -> None:
+    # Safe v1.4.1 pays (gasUsed + baseGas) * gasPrice in gasToken to refundReceiver: an
+    # allowed swap must not carry a refund that drains the Safe
+    policy = POLICY.replace(f'[signers."{ME}"]\n', f'[signers."{ME}"]\naccount = "{SAFE}"\n')
+    events: list[SigningRefused] = []
+    signer = _signer(events, policy=policy)
+    tx = SafeTransaction(
+        safe=SAFE, chain_id=1, nonce=3, to=ROUTER, data=_swap(USDC, WETH, SAFE, 10), **refund
+    )
+    pays = (
+        refund["gas_price"]
+        or refund["base_gas"]
+        or int(refund["gas_token"], 16)
+        or int(refund["refund_receiver"], 16)
+    )
+    if pays:
+        with pytest.raises(PolicyViolation, match=r"rule 'safe_refund'.*gas refund"):
+            asyncio.run(signer.sign_typed_data(tx.typed_data()))
+        assert [e.rule for e in events] == ["safe_refund"]
+    else:
+        sig = asyncio.run(signer.sign_typed_data(tx.typed_data()))
+        assert Account._recover_hash(tx.safe_tx_hash, signature=sig) == ME
+        assert events == []
+
+
+def test_a_safe_tx_without_refund_fields_is_refused_as_malformed() -> None:
+    from oms_chain.model.errors import InvalidInput
+
+    policy = POLICY.replace(f'[signers."{ME}"]\n', f'[signers."{ME}"]\naccount = "{SAFE}"\n')
+    typed = SafeTransaction(
+        safe=SAFE, chain_id=1, nonce=3, to=ROUTER, data=_swap(USDC, WETH, SAFE, 10)
+    ).typed_data()
+    for key in ("gasPrice", "baseGas", "gasToken", "refundReceiver"):
+        message = {k: v for k, v in typed["message"].items() if k != key}
+        with pytest.raises(InvalidInput, match="malformed message"):
+            asyncio.run(_signer(policy=policy).sign_typed_data({**typed, "message": message}))
+    bad = {**typed, "message": {**typed["message"], "gasToken": "0xnothex"}}
+    with pytest.raises(InvalidInput, match="malformed message"):
+        asyncio.run(_signer(policy=policy).sign_typed_data(bad))

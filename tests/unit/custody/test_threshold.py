@@ -347,6 +347,52 @@ async def test_the_signing_policy_applies_before_a_round_starts(tmp_path: Path) 
             await s.stop()
 
 
+async def test_the_accounts_own_execute_is_policy_checked_before_a_round_starts(
+    tmp_path: Path,
+) -> None:
+    from oms_chain.custody import PolicySigner, PolicyViolation, SigningPolicy
+    from oms_chain.model import ManualClock
+    from oms_chain.model.events import SigningRefused
+
+    dead, evil = "0x000000000000000000000000000000000000dEaD", "0x" + "66" * 20
+    roster, key, servers = await _group(tmp_path, 2, 2)
+    try:
+        coordinator = Coordinator(roster, key, {s.name: s.url or "" for s in servers})
+        group = ThresholdSigner(coordinator, ACCOUNT, 31337)
+        policy = SigningPolicy.from_toml(
+            f'[signers."{ACCOUNT}"]\nchains = [31337]\nmax_value = "10"\n'
+            f'max_value_24h = "15"\ntransfers_to = ["{dead}"]\n'
+        )
+        events: list[SigningRefused] = []
+        guarded = PolicySigner(group, policy, clock=ManualClock(), on_refused=events.append)
+        good = AccountCall(dead, 10, b"")
+        refused = [
+            ([AccountCall(evil, 1, b"")], "transfers_to"),
+            ([good, AccountCall(evil, 1, b"")], "transfers_to"),  # one bad call in a batch
+            ([AccountCall(dead, 11, b"")], "max_value"),
+            ([AccountCall(evil, 0, b"\xa9\x05\x9c\xbb" + b"\x00" * 64)], "allowed_calls"),
+        ]
+        for calls, rule in refused:
+            with pytest.raises(PolicyViolation, match=f"rule '{rule}'"):
+                await guarded.sign_execute(calls, 0, 2**40)
+        with pytest.raises(PolicyViolation, match="rule 'key_rotation'"):
+            await guarded.sign_rotation(roster.group_key, 0, 2**40)
+        with pytest.raises(InvalidInput, match="non-empty list"):
+            await guarded.sign_execute([], 0, 2**40)
+        assert coordinator.rounds == 0  # every refusal came before any participant was asked
+        assert [e.rule for e in events] == [r for _, r in refused] + ["key_rotation"]
+
+        sig = await guarded.sign_execute([good], 0, 2**40)
+        digest = execute_digest(31337, ACCOUNT, [good], 0, 2**40)
+        assert coordinator.rounds == 1 and _frost.verify(digest, roster.group_key, sig[:65])
+        with pytest.raises(PolicyViolation, match="24 h value would be 20 wei"):  # 10 counted
+            await guarded.sign_execute([good], 1, 2**40)
+        assert coordinator.rounds == 1
+    finally:
+        for s in servers:
+            await s.stop()
+
+
 class TestThresholdSignerConformance(SignerConformance):
     """The shared Signer conformance suite, on a 2-of-2 group with in-process participants."""
 
