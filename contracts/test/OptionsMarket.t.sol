@@ -254,7 +254,9 @@ contract OptionsMarketTradingTest is OptionsFixture {
         q.nonce = 0;
         // the owner's plain signature of the quote hash is not the account's (no cross-account replay)
         bytes memory plain = _sign(MAKER_KEY, q);
-        vm.expectRevert(abi.encodeWithSelector(OptionsMarket.BadSignature.selector, market.hashQuote(q), address(account)));
+        vm.expectRevert(
+            abi.encodeWithSelector(OptionsMarket.BadSignature.selector, market.hashQuote(q), address(account))
+        );
         _fillAs(taker, q, plain, 2);
         // the account's owner signs the executor-bound EIP-712 message wrapping the quote hash
         (uint8 v, bytes32 r, bytes32 s_) = vms.sign(MAKER_KEY, account.messageDigest(market.hashQuote(q)));
