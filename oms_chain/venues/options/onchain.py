@@ -73,6 +73,7 @@ from oms_chain.venues.base import (
     VenueCapabilities,
     VenueReport,
 )
+from oms_chain.venues.options.feed_rounds import first_round_at_or_after
 from oms_chain.venues.options.types import OptionPosition, OptionSettlement
 
 __all__ = ["MakerQuote", "OnchainOptionsConfig", "OnchainOptionsVenue", "SeriesListing"]
@@ -1151,15 +1152,15 @@ class OnchainOptionsVenue(_Reports):
                 f"{self._id}: series {listing.series_id}: the feed {listing.feed} has no round "
                 f"at or after expiry {expiry} yet; wait for the oracle"
             )
-        round_id = int(rid)
-        while round_id > 1:
-            earlier = await eth_call(
-                rpc, listing.feed, encode_call("getRoundData(uint80)", round_id - 1), out
+
+        async def updated_at(round_id: int) -> int:
+            got = await eth_call(
+                rpc, listing.feed, encode_call("getRoundData(uint80)", round_id), out
             )
-            if int(earlier[3]) < expiry:
-                break
-            round_id -= 1
-        return round_id
+            return int(got[3])
+
+        # within the latest round's phase (Chainlink ids are phase << 64 | n), by bisection
+        return await first_round_at_or_after(int(rid), expiry, updated_at)
 
     async def _send_and_wait(self, data: bytes, what: str, *, to: str | None = None) -> Receipt:
         for attempt in (1, 2):
