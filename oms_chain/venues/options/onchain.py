@@ -83,6 +83,7 @@ _S = SettlementStatus
 _ZERO = "0x0000000000000000000000000000000000000000"
 _QUOTE_TUPLE = "(address,address,uint256,bool,uint256,uint256,uint256,uint256,bool,uint256)"
 _FILL = f"fill({_QUOTE_TUPLE},bytes,uint256)"
+_REMAINING = f"remaining({_QUOTE_TUPLE})"
 _SERIES_LISTED = (
     "0x"
     + keccak(text="SeriesListed(uint256,address,address,uint256,uint64,bool,uint256,address)").hex()
@@ -587,10 +588,11 @@ class OnchainOptionsVenue(_Reports):
         listing: SeriesListing,
         side: Side,
         contracts: int,
-        now: int,
+        next_block: int,
         limit: Decimal | None,
     ) -> str | None:
-        """Why ``q`` must not be filled, or ``None`` when it may."""
+        """Why ``q`` must not be filled, or ``None`` when it may; ``next_block`` is the earliest
+        timestamp of the block the fill can land in."""
         where = f"quote from {q.source}"
         if q.series_id != listing.series_id:
             return f"{where} is for series {q.series_id}, not {listing.series_id}"
@@ -602,13 +604,23 @@ class OnchainOptionsVenue(_Reports):
             return f"{where} is our own"
         if q.size < contracts or (not q.allow_partial and q.size != contracts):
             return f"{where} is for {q.size} contracts, we need {contracts}"
-        if q.deadline <= now:
-            return f"{where} expired at {q.deadline} (chain time {now})"
+        if q.deadline < next_block:
+            # the fill reverts when its block's timestamp is past the (inclusive) deadline
+            return f"{where} expired at {q.deadline} (next block at {next_block} or later)"
         (nonce,) = await eth_call(
             self._account.rpc, self._market, encode_call("nonces(address)", q.maker), ["uint256"]
         )
         if int(nonce) != q.nonce:
             return f"{where} has nonce {q.nonce}, the maker's is {nonce} (cancelled)"
+        # what the market itself still lets fill: filled part, cancellation (and nonce, deadline)
+        (left,) = await eth_call(
+            self._account.rpc, self._market, encode_call(_REMAINING, q.as_tuple()), ["uint256"]
+        )
+        if int(left) < contracts:
+            return (
+                f"{where} has {left} of its {q.size} contracts left to fill on the market "
+                f"(partly filled or cancelled), we need {contracts}"
+            )
         if not await self._signature_ok(q):
             return (
                 f"{where}: the signature does not verify for maker {q.maker} on chain "
@@ -650,8 +662,13 @@ class OnchainOptionsVenue(_Reports):
             )
         quotes, problems = await self._ask(listing, order.side, contracts)
         good: list[MakerQuote] = []
+        # the fill lands in the next block at the earliest: at least a second after the latest
+        # block, and not before the wall clock (a node mines at about its clock)
+        next_block = max(now + 1, self._account.clock_ns() // 1_000_000_000)
         for q in quotes:
-            problem = await self._problem(q, listing, order.side, contracts, now, order.limit_price)
+            problem = await self._problem(
+                q, listing, order.side, contracts, next_block, order.limit_price
+            )
             if problem is None:
                 good.append(q)
             else:
