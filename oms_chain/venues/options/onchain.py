@@ -662,9 +662,9 @@ class OnchainOptionsVenue(_Reports):
             )
         quotes, problems = await self._ask(listing, order.side, contracts)
         good: list[MakerQuote] = []
-        # the fill lands in the next block at the earliest: at least a second after the latest
-        # block, and not before the wall clock (a node mines at about its clock)
-        next_block = max(now + 1, self._account.clock_ns() // 1_000_000_000)
+        # the fill lands in the next block at the earliest, at least a second after the latest
+        # one (not the wall clock: a devnet's chain time need not follow it)
+        next_block = now + 1
         for q in quotes:
             problem = await self._problem(
                 q, listing, order.side, contracts, next_block, order.limit_price

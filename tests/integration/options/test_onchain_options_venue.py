@@ -372,39 +372,3 @@ async def test_a_partly_filled_or_cancelled_best_quote_is_skipped_for_the_next_o
             assert v.account.journal.entries() == {}
     finally:
         await runner.cleanup()
-
-
-async def test_a_quote_expiring_before_the_next_block_is_refused(
-    l1: DevnetChain, trader: DevAccount, maker: OptionsMaker, tmp_path: Path
-) -> None:
-    """The deadline is compared with the next block's earliest time: at least a second after
-    the latest block, and not before the (injected) wall clock the node mines at."""
-    from oms_chain.chain.registry import chain_info
-    from oms_chain.chain.rpc import RpcClient
-    from oms_chain.custody.local import LocalSigner
-    from oms_chain.model.errors import VenueRejected
-    from oms_chain.venues.amm.account import ChainAccount
-    from oms_chain.venues.options import onchain_options_venue
-
-    latest = int(l1.w3.eth.get_block("latest")["timestamp"])
-    ahead = (latest + 100_000) * 1_000_000_000  # the maker's quotes last far less than this
-    rpc = RpcClient([l1.rpc_url])
-    account = ChainAccount(
-        rpc,
-        chain_info(l1.chain_id),
-        LocalSigner(trader.private_key),
-        store_at(tmp_path),
-        clock_ns=lambda: ahead,
-    )
-    venue = onchain_options_venue(account, l1.book, (maker.url,))
-    try:
-        await venue.start()
-        with pytest.raises(
-            VenueRejected, match=rf"expired at \d+ \(next block at {ahead // 10**9}"
-        ):
-            await venue.place(order(put_of(venue), "late-deadline"))
-        assert account.journal.entries() == {}
-    finally:
-        await venue.close()
-        await account.close()
-        await rpc.close()
