@@ -22,7 +22,10 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 /// the token bought. Any failing call or guard reverts the whole batch. `NATIVE` stands for ETH.
 ///
 /// It answers ERC-1271 for signatures of its owner, so it can also be an RFQ maker, and accepts
-/// ERC-1155 transfers (option positions).
+/// ERC-1155 transfers (option positions). The owner does not sign the asked hash itself but the
+/// EIP-712 message `BatchExecutorMessage(bytes32 hash)` under the domain {name "BatchExecutor",
+/// version "1", chainId, verifyingContract = this executor} (`messageDigest(hash)`): a signature
+/// the owner made for itself or for another account (e.g. a Permit2 permit) is not valid here.
 contract BatchExecutor is Ownable2Step, ERC1155Holder, ReentrancyGuardTransient, IERC1271 {
     struct Call {
         address target;
@@ -39,6 +42,9 @@ contract BatchExecutor is Ownable2Step, ERC1155Holder, ReentrancyGuardTransient,
     }
 
     address public constant NATIVE = 0xEeeeeEeeeEeEeeEeEeEeeEEEeeeeEeeeeeeeEEeE;
+    bytes32 public constant MESSAGE_TYPEHASH = keccak256("BatchExecutorMessage(bytes32 hash)");
+    bytes32 private constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
 
     event Executed(uint256 calls, uint256 guards);
 
@@ -86,9 +92,24 @@ contract BatchExecutor is Ownable2Step, ERC1155Holder, ReentrancyGuardTransient,
         emit Executed(calls.length, guards.length);
     }
 
+    /// @notice The EIP-712 domain separator on the current chain (rebuilt from `block.chainid`).
+    function domainSeparator() public view returns (bytes32) {
+        return keccak256(
+            abi.encode(DOMAIN_TYPEHASH, keccak256("BatchExecutor"), keccak256("1"), block.chainid, address(this))
+        );
+    }
+
+    /// @notice The digest the owner signs so that `isValidSignature(hash, sig)` holds.
+    function messageDigest(bytes32 hash) public view returns (bytes32) {
+        return keccak256(
+            abi.encodePacked("\x19\x01", domainSeparator(), keccak256(abi.encode(MESSAGE_TYPEHASH, hash)))
+        );
+    }
+
     /// @inheritdoc IERC1271
+    /// @dev `signature` is the owner's ECDSA signature of `messageDigest(hash)`, never of `hash`.
     function isValidSignature(bytes32 hash, bytes calldata signature) external view returns (bytes4) {
-        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(hash, signature);
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(messageDigest(hash), signature);
         if (err == ECDSA.RecoverError.NoError && signer == owner()) return IERC1271.isValidSignature.selector;
         return 0xffffffff;
     }

@@ -31,8 +31,9 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 /// the collateral, receives the short tokens and the premium; the buyer receives the long tokens.
 ///
 /// Settlement. After expiry anyone settles a series with the first round of its feed updated at
-/// or after expiry (no later than `SETTLEMENT_WINDOW` after it, with a positive answer and
-/// `answeredInRound >= roundId`). A long then redeems `payoffPerContract`; a short withdraws the
+/// or after expiry, however late it comes (feeds with a heartbeat longer than an hour may post
+/// nothing for hours; the collateral is never locked for want of a timely round), with a
+/// positive answer and `answeredInRound >= roundId`). A long then redeems `payoffPerContract`; a short withdraws the
 /// rest of the collateral. Call payoffs are paid in the underlying (worth (S - K) per whole
 /// underlying), put payoffs in the quote token; both are floored per contract, so the market
 /// never owes more than it holds.
@@ -85,8 +86,6 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         "Quote(address maker,address taker,uint256 seriesId,bool makerSells,uint256 size,"
         "uint256 premium,uint256 deadline,uint256 nonce,bool allowPartial,uint256 salt)"
     );
-    /// Latest time after expiry at which a feed round may settle a series.
-    uint256 public constant SETTLEMENT_WINDOW = 1 hours;
 
     uint256 public seriesCount;
     mapping(uint256 seriesId => Series) private _series;
@@ -147,7 +146,6 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
     error BadSignature(bytes32 quoteHash, address maker);
     error NotMaker(address maker, address caller);
     error RoundBeforeExpiry(uint80 roundId, uint256 updatedAt, uint64 expiry);
-    error RoundTooLate(uint80 roundId, uint256 updatedAt, uint256 latestAllowed);
     error NotFirstRoundAfterExpiry(uint80 roundId, uint80 earlierRoundId, uint256 earlierUpdatedAt);
     error IncompleteRound(uint80 roundId, uint80 answeredInRound);
     error BadPrice(uint80 roundId, int256 answer);
@@ -343,16 +341,15 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
     // -- settlement --------------------------------------------------------------------------
 
     /// @notice Settle an expired series with round `roundId` of its feed: the first round updated
-    ///         at or after expiry, within SETTLEMENT_WINDOW, complete, with a positive answer.
+    ///         at or after expiry (however late), complete, with a positive answer.
     function settle(uint256 seriesId, uint80 roundId) external {
         Series storage s = _existing(seriesId);
         if (s.settled) revert AlreadySettled(seriesId);
         if (block.timestamp < s.expiry) revert NotExpired(seriesId, s.expiry);
         (, int256 answer,, uint256 updatedAt, uint80 answeredInRound) = s.feed.getRoundData(roundId);
         if (updatedAt < s.expiry) revert RoundBeforeExpiry(roundId, updatedAt, s.expiry);
-        if (updatedAt > s.expiry + SETTLEMENT_WINDOW) {
-            revert RoundTooLate(roundId, updatedAt, s.expiry + SETTLEMENT_WINDOW);
-        }
+        // No lateness bound: the first round at or after expiry settles however late it comes
+        // (the anti-cherry-pick rule is that it is the FIRST, checked below).
         if (answeredInRound < roundId) revert IncompleteRound(roundId, answeredInRound);
         if (answer <= 0) revert BadPrice(roundId, answer);
         // Chainlink round ids are (phase << 64 | round in phase); the first round of a phase has

@@ -202,4 +202,40 @@ contract BatchExecutorTest is OptionsFixture {
         account.execute(calls, _guard(address(usdc), paid));
         assertEq(market.balanceOf(address(account), market.longId(ethCall)), size, "filled once");
     }
+
+    function _raw(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vms.sign(key, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
+    function test_erc1271_refuses_the_owners_plain_signature_of_the_hash() public {
+        // The owner signed `h` for itself (e.g. a Permit2 permit): that must not approve it here.
+        BatchExecutor keyed = new BatchExecutor(maker);
+        bytes32 h = keccak256("a permit the owner signed for its own address");
+        assertTrue(keyed.isValidSignature(h, _raw(MAKER_KEY, h)) == bytes4(0xffffffff), "plain refused");
+    }
+
+    function test_erc1271_accepts_the_owners_signature_of_the_executor_bound_message() public {
+        BatchExecutor keyed = new BatchExecutor(maker);
+        bytes32 h = keccak256("a quote hash");
+        bytes32 domain = keccak256(
+            abi.encode(
+                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                keccak256("BatchExecutor"),
+                keccak256("1"),
+                block.chainid,
+                address(keyed)
+            )
+        );
+        bytes32 digest = keccak256(
+            abi.encodePacked("\x19\x01", domain, keccak256(abi.encode(keccak256("BatchExecutorMessage(bytes32 hash)"), h)))
+        );
+        assertTrue(keyed.messageDigest(h) == digest, "digest is the documented EIP-712 message");
+        assertTrue(keyed.isValidSignature(h, _raw(MAKER_KEY, digest)) == bytes4(0x1626ba7e), "wrapped accepted");
+        // bound to this executor: the same owner's approval for another executor does not carry over
+        BatchExecutor other = new BatchExecutor(maker);
+        assertTrue(other.isValidSignature(h, _raw(MAKER_KEY, digest)) == bytes4(0xffffffff), "other refused");
+        // and to the owner: another key's signature of the right digest is refused
+        assertTrue(keyed.isValidSignature(h, _raw(TAKER_KEY, digest)) == bytes4(0xffffffff), "stranger refused");
+    }
 }

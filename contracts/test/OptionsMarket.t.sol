@@ -252,7 +252,15 @@ contract OptionsMarketTradingTest is OptionsFixture {
         OptionsMarket.Quote memory q = _quote(ethPut, true, 2, 5e6);
         q.maker = address(account);
         q.nonce = 0;
-        bytes memory sig = _sign(MAKER_KEY, q); // the account's owner signs for it
+        // the owner's plain signature of the quote hash is not the account's (no cross-account replay)
+        bytes memory plain = _sign(MAKER_KEY, q);
+        vm.expectRevert(
+            abi.encodeWithSelector(OptionsMarket.BadSignature.selector, market.hashQuote(q), address(account))
+        );
+        _fillAs(taker, q, plain, 2);
+        // the account's owner signs the executor-bound EIP-712 message wrapping the quote hash
+        (uint8 v, bytes32 r, bytes32 s_) = vms.sign(MAKER_KEY, account.messageDigest(market.hashQuote(q)));
+        bytes memory sig = abi.encodePacked(r, s_, v);
         _fillAs(taker, q, sig, 2);
         assertEq(market.balanceOf(address(account), market.shortId(ethPut)), 2, "the account wrote");
         assertEq(usdc.balanceOf(address(account)), 10_000e6 - 600e6 + 10e6, "collateral out, premium in");
@@ -484,14 +492,26 @@ contract OptionsMarketSettlementTest is OptionsFixture {
         market.settle(ethCall, first);
     }
 
-    function test_a_round_after_the_settlement_window_is_too_late() public {
-        uint256 window = market.SETTLEMENT_WINDOW();
-        vm.warp(EXPIRY + window + 1);
+    function test_a_feed_silent_for_three_hours_after_expiry_still_settles_with_its_first_round() public {
+        _openPosition(ethPut, 1);
+        vm.warp(EXPIRY - 60);
+        ethFeed.setAnswer(2_900e8); // the last round before expiry
+        vm.warp(EXPIRY + 3 hours); // heartbeat longer than an hour: nothing posted since
         uint80 late = ethFeed.setAnswer(2_000e8);
+        vm.warp(EXPIRY + 3 hours + 10);
+        uint80 later = ethFeed.setAnswer(3_500e8);
+        // still the FIRST round at or after expiry: the later one cannot be picked
         vm.expectRevert(
-            abi.encodeWithSelector(OptionsMarket.RoundTooLate.selector, late, EXPIRY + window + 1, EXPIRY + window)
+            abi.encodeWithSelector(OptionsMarket.NotFirstRoundAfterExpiry.selector, later, late, EXPIRY + 3 hours)
         );
+        market.settle(ethPut, later);
+        vm.expectEmit(true, false, false, true);
+        emit OptionsMarket.Settled(ethPut, late, 2_000e6, 100e6); // 0.1 * (3000 - 2000)
         market.settle(ethPut, late);
+        OptionsMarket.Series memory s = market.series(ethPut);
+        assertEq(uint256(s.settlementPrice), 2_000e6, "settled at the late first round");
+        vm.prank(taker);
+        assertEq(market.redeem(ethPut, 1), 100e6, "the long is paid: collateral not locked");
     }
 
     function test_zero_or_negative_prices_are_refused() public {

@@ -528,7 +528,8 @@ class OptionsMarketClient:
                 f"series {series_id}: its feed has no round at or after expiry {info.expiry}; "
                 "post a price after expiry first"
             )
-        while round_id > 1:
+        # Chainlink ids are phase << 64 | n: stop at the phase's round 1 (round 0 does not exist)
+        while round_id & (2**64 - 1) > 1:
             earlier = feed.functions.getRoundData(round_id - 1).call()
             if int(earlier[3]) < info.expiry:
                 break

@@ -73,6 +73,7 @@ from oms_chain.venues.base import (
     VenueCapabilities,
     VenueReport,
 )
+from oms_chain.venues.options.feed_rounds import first_round_at_or_after
 from oms_chain.venues.options.types import OptionPosition, OptionSettlement
 
 __all__ = ["MakerQuote", "OnchainOptionsConfig", "OnchainOptionsVenue", "SeriesListing"]
@@ -82,6 +83,7 @@ _S = SettlementStatus
 _ZERO = "0x0000000000000000000000000000000000000000"
 _QUOTE_TUPLE = "(address,address,uint256,bool,uint256,uint256,uint256,uint256,bool,uint256)"
 _FILL = f"fill({_QUOTE_TUPLE},bytes,uint256)"
+_REMAINING = f"remaining({_QUOTE_TUPLE})"
 _SERIES_LISTED = (
     "0x"
     + keccak(text="SeriesListed(uint256,address,address,uint256,uint64,bool,uint256,address)").hex()
@@ -586,10 +588,11 @@ class OnchainOptionsVenue(_Reports):
         listing: SeriesListing,
         side: Side,
         contracts: int,
-        now: int,
+        next_block: int,
         limit: Decimal | None,
     ) -> str | None:
-        """Why ``q`` must not be filled, or ``None`` when it may."""
+        """Why ``q`` must not be filled, or ``None`` when it may; ``next_block`` is the earliest
+        timestamp of the block the fill can land in."""
         where = f"quote from {q.source}"
         if q.series_id != listing.series_id:
             return f"{where} is for series {q.series_id}, not {listing.series_id}"
@@ -601,13 +604,23 @@ class OnchainOptionsVenue(_Reports):
             return f"{where} is our own"
         if q.size < contracts or (not q.allow_partial and q.size != contracts):
             return f"{where} is for {q.size} contracts, we need {contracts}"
-        if q.deadline <= now:
-            return f"{where} expired at {q.deadline} (chain time {now})"
+        if q.deadline < next_block:
+            # the fill reverts when its block's timestamp is past the (inclusive) deadline
+            return f"{where} expired at {q.deadline} (next block at {next_block} or later)"
         (nonce,) = await eth_call(
             self._account.rpc, self._market, encode_call("nonces(address)", q.maker), ["uint256"]
         )
         if int(nonce) != q.nonce:
             return f"{where} has nonce {q.nonce}, the maker's is {nonce} (cancelled)"
+        # what the market itself still lets fill: filled part, cancellation (and nonce, deadline)
+        (left,) = await eth_call(
+            self._account.rpc, self._market, encode_call(_REMAINING, q.as_tuple()), ["uint256"]
+        )
+        if int(left) < contracts:
+            return (
+                f"{where} has {left} of its {q.size} contracts left to fill on the market "
+                f"(partly filled or cancelled), we need {contracts}"
+            )
         if not await self._signature_ok(q):
             return (
                 f"{where}: the signature does not verify for maker {q.maker} on chain "
@@ -649,8 +662,13 @@ class OnchainOptionsVenue(_Reports):
             )
         quotes, problems = await self._ask(listing, order.side, contracts)
         good: list[MakerQuote] = []
+        # the fill lands in the next block at the earliest, at least a second after the latest
+        # one (not the wall clock: a devnet's chain time need not follow it)
+        next_block = now + 1
         for q in quotes:
-            problem = await self._problem(q, listing, order.side, contracts, now, order.limit_price)
+            problem = await self._problem(
+                q, listing, order.side, contracts, next_block, order.limit_price
+            )
             if problem is None:
                 good.append(q)
             else:
@@ -1151,15 +1169,15 @@ class OnchainOptionsVenue(_Reports):
                 f"{self._id}: series {listing.series_id}: the feed {listing.feed} has no round "
                 f"at or after expiry {expiry} yet; wait for the oracle"
             )
-        round_id = int(rid)
-        while round_id > 1:
-            earlier = await eth_call(
-                rpc, listing.feed, encode_call("getRoundData(uint80)", round_id - 1), out
+
+        async def updated_at(round_id: int) -> int:
+            got = await eth_call(
+                rpc, listing.feed, encode_call("getRoundData(uint80)", round_id), out
             )
-            if int(earlier[3]) < expiry:
-                break
-            round_id -= 1
-        return round_id
+            return int(got[3])
+
+        # within the latest round's phase (Chainlink ids are phase << 64 | n), by bisection
+        return await first_round_at_or_after(int(rid), expiry, updated_at)
 
     async def _send_and_wait(self, data: bytes, what: str, *, to: str | None = None) -> Receipt:
         for attempt in (1, 2):

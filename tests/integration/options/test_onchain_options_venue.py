@@ -305,3 +305,70 @@ async def test_cancelling_a_pending_fill_replaces_it_and_nothing_is_bought(
         entry = venue.account.journal.get(placed.client_order_id)
         assert entry is not None and entry["cancel"] is not None  # the cancellation is journaled
         assert market(l1).position(trader.address, venue.series_id(put)) == (0, 0)
+
+
+async def test_a_partly_filled_or_cancelled_best_quote_is_skipped_for_the_next_one(
+    l1: DevnetChain, trader: DevAccount, maker: OptionsMaker, tmp_path: Path
+) -> None:
+    """The cheapest quote has too little left on the market (partly filled, then cancelled):
+    the venue asks the market's ``remaining`` and fills the real maker's quote instead."""
+    from aiohttp import web
+
+    from oms_chain.devnet.options_market import Quote as MarketQuote
+
+    m = market(l1)
+    mk = maker.address
+    async with onchain_venue(l1, trader.private_key, store_at(tmp_path), (maker.url,)) as venue:
+        put = put_of(venue)
+    sid = venue.series_id(put)
+    now = int(l1.w3.eth.get_block("latest")["timestamp"])
+    cheap = MarketQuote(
+        maker=mk, series_id=sid, maker_sells=True, size=3, premium=1, deadline=now + 600,
+        nonce=m.nonce(mk), salt=77,
+    )  # fmt: skip
+    sig = m.sign(cheap, maker._key)
+    approve(l1, "USDC", trader.address, m.address)
+    m.fill(cheap, sig, 2, taker=trader.address)  # 1 of 3 left: too few for 2
+    assert m.remaining(cheap) == 1
+
+    async def rfq(_: web.Request) -> web.Response:
+        q = cheap
+        body = {
+            "quote": {
+                "maker": q.maker, "taker": q.taker, "series_id": q.series_id,
+                "maker_sells": q.maker_sells, "size": q.size, "premium": str(q.premium),
+                "deadline": q.deadline, "nonce": q.nonce, "allow_partial": q.allow_partial,
+                "salt": str(q.salt),
+            },
+            "signature": "0x" + sig.hex(),
+        }  # fmt: skip
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_post("/rfq", rfq)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    stale = f"http://127.0.0.1:{port}"
+    try:
+        async with onchain_venue(
+            l1, trader.private_key, store_at(tmp_path, "b.db"), (stale, maker.url)
+        ) as v:
+            coid = order(put, "skip-partly-filled", "0.2").client_order_id
+            await v.place(order(put, "skip-partly-filled", "0.2"))
+            report = await settle(v, coid)
+            assert report.filled_quantity == D("0.2")
+            assert m.remaining(cheap) == 1  # the cheap quote was not touched
+            # cancelled by its maker: refused with the reason when it is the only quote
+            tx = m.contract.functions.cancelQuote(cheap.as_tuple()).transact({"from": mk})
+            assert l1.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+        async with onchain_venue(l1, trader.private_key, store_at(tmp_path, "c.db"), (stale,)) as v:
+            from oms_chain.model.errors import VenueRejected
+
+            with pytest.raises(VenueRejected, match=r"has 0 of its 3 contracts left"):
+                await v.place(order(put, "only-cancelled", "0.1"))
+            assert v.account.journal.entries() == {}
+    finally:
+        await runner.cleanup()
