@@ -225,7 +225,8 @@ class Hedger:
         """Evaluate the policy on ``market`` and, if it asks, record and send one hedge.
 
         Raises:
-            InvalidInput: ``market`` is not a MarketSnapshot or has no spot for the underlying.
+            InvalidInput: ``market`` is not a MarketSnapshot or has no spot for the underlying,
+                or an engine position's instrument is unknown (:func:`engine_holdings`).
             OmsError: :meth:`start` was not called.
         """
         if not self._started:
