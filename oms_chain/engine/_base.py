@@ -19,6 +19,7 @@ from oms_chain.engine.runners import Runners
 from oms_chain.engine.split import Splitter
 from oms_chain.engine.translator import order_envelope, parent_events
 from oms_chain.engine.venue_sync import VenueSync
+from oms_chain.model.errors import IntentConflict
 from oms_chain.model.events import Event
 from oms_chain.model.ids import EventId, OrderId, VenueId
 from oms_chain.model.intent import Intent
@@ -83,6 +84,33 @@ class EngineBase:
     def _parent_events(self, intent: Intent, decision: Any, pid: OrderId) -> list[Event]:
         return parent_events(intent, decision, pid, now=self._now())
 
+    def _resubmitted(self, intent: Intent) -> Order | None:
+        """The order of an intent id already submitted with the same content, or ``None`` if
+        the id is new.
+
+        Raises:
+            IntentConflict: the id is known but ``intent`` asks for something else (the
+                message and ``fields`` name what differs); nothing is written.
+        """
+        oid = self._proj.intents.get(intent.intent_id)
+        if oid is None:
+            return None
+        stored = self._proj.intent_data.get(intent.intent_id)
+        if stored is not None:
+            fields = stored.differences(intent)
+            if fields:
+                shown = ", ".join(
+                    f"{f} {_show(getattr(stored, f))} -> {_show(getattr(intent, f))}"
+                    for f in fields
+                )
+                raise IntentConflict(
+                    f"intent {intent.intent_id} was already submitted with different "
+                    f"content ({shown}); resubmit it unchanged, or use a new intent id "
+                    f"for a different order",
+                    fields,
+                )
+        return self._proj.order(oid)
+
     def _is_algo(self, parent: Order) -> bool:
         return self._runs.is_algo(parent)
 
@@ -90,3 +118,12 @@ class EngineBase:
     def _runners(self) -> dict[OrderId, asyncio.Task[Any]]:
         """Parent id -> its runner's task (while it runs)."""
         return self._runs.tasks
+
+
+def _show(value: object) -> str:
+    """A field value for an error message, kept short."""
+    text = value.to_payload() if hasattr(value, "to_payload") else value
+    if isinstance(text, tuple) and text and all(isinstance(v, tuple) for v in text):
+        text = dict(text)
+    out = repr(text)
+    return out if len(out) <= 80 else out[:77] + "..."

@@ -449,20 +449,23 @@ class Engine(OrderCommands, ParentCommands):
     async def submit(self, intent: Intent) -> Order:
         """Check ``intent`` and, if accepted, send it; returns the parent order.
 
-        Idempotent on ``intent.intent_id``: submitting an intent again returns its order.
+        Idempotent on ``intent.intent_id``: submitting an intent again with the same content
+        (every field but ``ts_init``, also after a restart) returns its order.
 
         Raises:
             EngineNotReady: not started, or refused to trade (message says why).
             InvalidIntent: not an Intent, or none of its venues is registered. Nothing written.
+            IntentConflict: (an InvalidIntent) the intent id is known with different content;
+                ``fields`` names what differs. Nothing written.
             VenueTimeout / VenueUnavailable: the venue is being reconciled and could not be;
                 nothing written, retry later.
         """
         if not isinstance(intent, Intent):
             raise InvalidIntent(f"submit() takes an Intent, got {type(intent).__name__}")
         self._require_ready()
-        existing = self._proj.intents.get(intent.intent_id)
+        existing = self._resubmitted(intent)
         if existing is not None:
-            return self._proj.order(existing)
+            return existing
         venue_id = next((v for v in intent.venues if v in self._venues), None)
         if venue_id is None:
             raise InvalidIntent(
@@ -475,9 +478,9 @@ class Engine(OrderCommands, ParentCommands):
         if self._splitter is not None and sum(v in self._venues for v in intent.venues) > 1:
             return await self._submit_split(intent)
         async with self._sync.lock(venue_id):
-            existing = self._proj.intents.get(intent.intent_id)
+            existing = self._resubmitted(intent)
             if existing is not None:
-                return self._proj.order(existing)
+                return existing
             if venue_id in self._sync.needs:
                 await self._sync.reconcile_locked(venue_id)
             return await self._submit_locked(intent, venue_id)

@@ -247,9 +247,9 @@ class ParentCommands(EngineBase):
 
     async def _submit_algo(self, intent: Intent) -> Order:
         async with self._sync.lock(VenueId("~parents")):
-            existing = self._proj.intents.get(intent.intent_id)
+            existing = self._resubmitted(intent)
             if existing is not None:
-                return self._proj.order(existing)
+                return existing
             from oms_chain.algos import needs_market, scheduler_for
 
             scheduler = scheduler_for(intent)  # bad params: InvalidIntent, nothing written
@@ -271,9 +271,9 @@ class ParentCommands(EngineBase):
         """Parent + first round of routed children, sent concurrently; a background task
         re-routes what they fail to fill and ends the parent."""
         async with self._sync.lock(VenueId("~parents")):
-            existing = self._proj.intents.get(intent.intent_id)
+            existing = self._resubmitted(intent)
             if existing is not None:
-                return self._proj.order(existing)
+                return existing
             decision = self._risk.check(intent, self._view)
             pid = parent_order_id(intent.intent_id)
             events = self._parent_events(intent, decision, pid)

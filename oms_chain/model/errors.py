@@ -15,6 +15,7 @@ __all__ = [
     "EngineNotReady",
     "FinalError",
     "IllegalTransition",
+    "IntentConflict",
     "InvalidInput",
     "InvalidIntent",
     "OmsError",
@@ -74,6 +75,16 @@ class StateFileCorrupt(DevnetError, ValueError):
 
 class InvalidIntent(InvalidInput):
     """An intent failed validation; the message names the field and the accepted range."""
+
+
+class IntentConflict(InvalidIntent):
+    """An intent id was submitted again with different content; :attr:`fields` names what
+    differs. Nothing was written: use a new intent id for a different order."""
+
+    def __init__(self, message: str, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        #: The intent fields whose values differ from the stored intent, in field order.
+        self.fields = fields
 
 
 class AmountPrecisionError(InvalidInput):

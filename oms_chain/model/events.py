@@ -47,6 +47,7 @@ __all__ = [
     "PortfolioAlertCleared",
     "PortfolioAlertRaised",
     "RiskAlertRaised",
+    "RiskMonitorDegraded",
     "SettlementUpdated",
     "SigningRefused",
     "TradingStateChanged",
@@ -488,6 +489,17 @@ class PortfolioAlertRaised(Event):
     threshold: Decimal
     message: str
     underlying: str | None = None
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RiskMonitorDegraded(Event):
+    """The risk monitor could not evaluate one market snapshot (taken at ``snapshot_ns``):
+    ``reason`` says why. Monitoring goes on with the next snapshot; until one evaluates, the
+    alerts reflect the last good reading."""
+
+    reason: str
+    snapshot_ns: int
 
 
 @register_event()

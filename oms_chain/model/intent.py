@@ -55,6 +55,23 @@ _MAX_BPS = Decimal(10_000)
 _MAX_PARAM_STR = 256
 
 
+#: The fields of an :class:`Intent` that say what it asks for (all but its id and ``ts_init``).
+_CONTENT_FIELDS = (
+    "account",
+    "instrument",
+    "side",
+    "quantity",
+    "notional",
+    "limit_price",
+    "max_slippage_bps",
+    "deadline_ns",
+    "algo",
+    "algo_params",
+    "venues",
+    "reduce_only",
+)
+
+
 def _bad(msg: str) -> InvalidIntent:
     return InvalidIntent(msg)
 
@@ -270,6 +287,28 @@ class Intent:
             reduce_only=reduce_only,
             ts_init=now_ns,
         )
+
+    def differences(self, other: Intent) -> tuple[str, ...]:
+        """Names of the content fields in which ``other`` differs from this intent.
+
+        Content is everything the user asked for (account, instrument, side, size, limits,
+        deadline, algo and its params, venues, reduce-only); ``ts_init`` is when the intent was
+        built, not what it asks, so it is ignored. Amounts compare by value (``1.0`` equals
+        ``1``), algo params as a mapping, venues in order (the first is preferred).
+
+        Raises:
+            InvalidIntent: ``other`` is not an Intent.
+        """
+        if not isinstance(other, Intent):
+            raise InvalidIntent(f"can only compare with an Intent, got {type(other).__name__}")
+        out: list[str] = []
+        for name in _CONTENT_FIELDS:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if name == "algo_params":
+                mine, theirs = dict(mine), dict(theirs)
+            if type(mine) is not type(theirs) or mine != theirs:
+                out.append(name)
+        return tuple(out)
 
     @property
     def params(self) -> dict[str, AlgoParam]:

@@ -43,15 +43,28 @@ log = logging.getLogger("oms_chain.hedger")
 
 
 def engine_holdings(engine: Engine, account: str | None = None) -> list[Holding]:
-    """The engine's positions (of ``account``, or every account) as risk holdings."""
+    """The engine's positions (of ``account``, or every account) as risk holdings.
+
+    A position's instrument is taken from the engine's orders (positions carry only its id).
+
+    Raises:
+        InvalidInput: a non-zero position's instrument appears in none of the engine's orders
+            (leaving it out would give a wrong delta); the message names it.
+    """
     instruments = {o.instrument.id: o.instrument for o in engine.orders()}
     out: list[Holding] = []
     for p in engine.positions():
         if p.quantity == 0 or (account is not None and p.key.account != account):
             continue
         inst = instruments.get(p.key.instrument_id)
-        if inst is not None:
-            out.append(Holding.from_position(p, inst))
+        if inst is None:
+            raise InvalidInput(
+                f"position {p.quantity} of {p.key.instrument_id} (account {p.key.account}, "
+                f"venue {p.key.venue}) has no order naming its instrument, so its delta "
+                "cannot be computed; pass the instrument's holding explicitly instead of "
+                "relying on the engine's positions"
+            )
+        out.append(Holding.from_position(p, inst))
     return out
 
 
@@ -170,10 +183,17 @@ class Hedger:
         return None if flying is None else flying[0].intent_id
 
     def state(self) -> HedgeState:
-        """Time and spot of the last hedge decided (what cool-down and scalping use)."""
-        if not self._decided:
+        """Time and spot of the last hedge sent (what cool-down and scalping use).
+
+        A decision closed by a :class:`~oms_chain.model.events.HedgeSkipped` (the engine
+        refused it, or a restart found it never reached the engine) was never sent: it
+        starts no cool-down and moves no scalping reference. A hedge the engine recorded and
+        its risk gate rejected does count (it reached the engine; retrying at once would be
+        rejected again).
+        """
+        last = next((d for d in reversed(self._decided) if d.seq not in self._closed), None)
+        if last is None:
             return HedgeState()
-        last = self._decided[-1]
         return HedgeState(last_hedge_ns=last.ts_event, last_hedge_spot=last.spot)
 
     def ledger(self) -> ScalpLedger:
@@ -205,7 +225,8 @@ class Hedger:
         """Evaluate the policy on ``market`` and, if it asks, record and send one hedge.
 
         Raises:
-            InvalidInput: ``market`` is not a MarketSnapshot or has no spot for the underlying.
+            InvalidInput: ``market`` is not a MarketSnapshot or has no spot for the underlying,
+                or an engine position's instrument is unknown (:func:`engine_holdings`).
             OmsError: :meth:`start` was not called.
         """
         if not self._started:

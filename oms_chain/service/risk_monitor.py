@@ -3,8 +3,13 @@ alert rules (:func:`~oms_chain.risk.evaluate_alerts`, with hysteresis) and sends
 as an event, a log line and webhook POSTs.
 
 * **Bounded rate**: at most one evaluation per ``min_interval_s`` of the injected clock. An
-  update inside the interval is kept (the newest wins) and evaluated by the first update after
-  it, or by :meth:`RiskMonitor.flush`.
+  update inside the interval is kept (the newest wins) and evaluated when the interval ends,
+  by a timer (the injected ``sleep``, re-checked against the injected clock), so a sharp move
+  followed by a quiet market still alerts; or earlier by :meth:`RiskMonitor.flush`.
+* **Degraded, not dead**: a snapshot the risk functions refuse (``InvalidInput``) is logged
+  and recorded as a :class:`~oms_chain.model.events.RiskMonitorDegraded` event (and POSTed to
+  the webhooks with ``"kind": "monitor_degraded"``) once per distinct reason; monitoring goes
+  on with the next snapshot.
 * **Never blocking trading**: a webhook is a bounded queue and one task
   (:class:`WebhookSender`); :meth:`WebhookSender.send` never waits. When the queue is full the
   oldest payload is dropped (and counted); a POST that fails is retried with exponential
@@ -32,8 +37,10 @@ from oms_chain.model import Instrument, Side
 from oms_chain.model.clock import Clock
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.events import (
+    Event,
     PortfolioAlertCleared,
     PortfolioAlertRaised,
+    RiskMonitorDegraded,
     event_from_payload,
 )
 from oms_chain.model.ids import EventId
@@ -198,6 +205,8 @@ class RiskMonitor:
         margin_config: portfolio margin parameters (default Deribit-style).
         var: optional ``(holdings, market) -> VarResult`` for ``VAR`` rules.
         liquidation: compute liquidation prices (needed by ``LIQUIDATION_DISTANCE_PCT``).
+        sleep: injected sleep (seconds) of the timer that evaluates a held-back update when
+            the interval ends (default :func:`asyncio.sleep`).
 
     Raises:
         InvalidInput: a bad argument (named), before anything is read or sent.
@@ -215,6 +224,7 @@ class RiskMonitor:
         margin_config: PortfolioMarginConfig | None = None,
         var: Callable[[Sequence[Holding], MarketSnapshot], VarResult] | None = None,
         liquidation: bool = True,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         # evaluate_alerts checks rules fully; an empty reading does it here, up front
         evaluate_alerts(list(rules) if isinstance(rules, Sequence) else rules, _EMPTY, AlertState())
@@ -233,6 +243,10 @@ class RiskMonitor:
             raise InvalidInput("margin_config must be a PortfolioMarginConfig")
         if var is not None and not callable(var):
             raise InvalidInput("var must be a callable (holdings, market) -> VarResult")
+        if not callable(sleep):
+            raise InvalidInput("sleep must be a callable (seconds) -> awaitable")
+        self._sleep = sleep
+        self._timer: asyncio.Task[None] | None = None
         self._rules = tuple(rules)
         self._holdings = holdings
         self._clock = clock
@@ -250,6 +264,10 @@ class RiskMonitor:
         self.alerts: list[Alert] = []
         self.last_reading: RiskReading | None = None
         self.evaluations = 0
+        #: Snapshots that could not be evaluated; the reason of the last one while no later
+        #: snapshot has evaluated (``None``: healthy).
+        self.failed_evaluations = 0
+        self.degraded: str | None = None
         if store is not None:
             self._restore(store)
 
@@ -279,22 +297,108 @@ class RiskMonitor:
         now = self._clock.now_ns()
         if self._last_eval_ns is not None and now - self._last_eval_ns < self._interval_ns:
             self._pending = _Pending(market=market)
+            if self._timer is None or self._timer.done():
+                self._timer = asyncio.get_running_loop().create_task(self._on_timer())
             return None
         self._pending = None
         return self._evaluate(market, now)
 
     async def flush(self) -> tuple[Alert, ...] | None:
-        """Evaluate the update kept back by the rate limit, if any (regardless of the rate)."""
+        """Evaluate the update kept back by the rate limit, if any (regardless of the rate).
+
+        Raises:
+            InvalidInput: the risk functions refuse the holdings / market.
+        """
+        await self._stop_timer()
         if self._pending is None:
             return None
         market, self._pending = self._pending.market, None
         return self._evaluate(market, self._clock.now_ns())
 
+    async def drain(self) -> None:
+        """Wait until the timer has evaluated the update held back, if any (tests, shutdown);
+        returns at once when nothing is held back."""
+        timer = self._timer
+        if timer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+
+    async def close(self) -> None:
+        """Stop the timer; an update still held back is dropped (:meth:`flush` evaluates it)."""
+        await self._stop_timer()
+
     async def run(self, feed: AsyncIterator[MarketSnapshot]) -> None:
-        """Evaluate every update of ``feed`` (rate-bounded) until it ends."""
-        async for market in feed:
-            await self.on_market(market)
-        await self.flush()
+        """Evaluate every update of ``feed`` (rate-bounded) until it ends, then the one held
+        back. A snapshot that cannot be evaluated degrades the monitor (logged, an event and
+        a webhook payload) and does not end it."""
+        try:
+            async for market in feed:
+                try:
+                    await self.on_market(market)
+                except InvalidInput as exc:
+                    self._degrade(market, exc)
+            pending = self._pending
+            try:
+                await self.flush()
+            except InvalidInput as exc:
+                self._degrade(pending.market if pending else None, exc)
+        finally:
+            await self._stop_timer()
+
+    async def _stop_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None and not timer.done():
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+
+    async def _on_timer(self) -> None:
+        """Evaluate the held-back update once ``min_interval_s`` has passed since the last
+        evaluation (on the injected clock; woken by the injected sleep)."""
+        while self._pending is not None:
+            last = self._last_eval_ns
+            wait_ns = 0 if last is None else last + self._interval_ns - self._clock.now_ns()
+            if wait_ns > 0:
+                await self._sleep(wait_ns / 1_000_000_000)
+                continue
+            market, self._pending = self._pending.market, None
+            try:
+                self._evaluate(market, self._clock.now_ns())
+            except InvalidInput as exc:
+                self._degrade(market, exc)
+            except Exception as exc:  # nobody awaits the timer: never lose a failure
+                log.exception("risk monitor: evaluating a held-back update failed")
+                self._degrade(market, exc)
+
+    def _degrade(self, market: object, exc: Exception) -> None:
+        """Record that ``market`` could not be evaluated (once per distinct reason)."""
+        now = self._clock.now_ns()
+        self._last_eval_ns = now  # a failed evaluation counts against the rate too
+        self.failed_evaluations += 1
+        reason = f"{type(exc).__name__}: {exc}"
+        log.warning("risk monitor degraded: snapshot not evaluated (%s)", reason)
+        if reason == self.degraded:
+            return
+        self.degraded = reason
+        snap = getattr(market, "now_ns", None)
+        snapshot_ns = snap if isinstance(snap, int) and not isinstance(snap, bool) else now
+        event = RiskMonitorDegraded(
+            event_id=EventId("pending"),
+            ts_event=now,
+            ts_init=now,
+            reason=reason,
+            snapshot_ns=snapshot_ns,
+        )
+        self._record(event)
+        payload = {
+            "kind": "monitor_degraded",
+            "reason": reason,
+            "snapshot_ns": snapshot_ns,
+            "ts_ns": now,
+            "message": f"risk monitor degraded: a snapshot could not be evaluated ({reason})",
+        }
+        for hook in self._webhooks:
+            hook.send(payload)
 
     def _evaluate(self, market: MarketSnapshot, now: int) -> tuple[Alert, ...]:
         held = list(self._holdings())
@@ -307,6 +411,7 @@ class RiskMonitor:
         self._last_eval_ns = now
         self.last_reading = reading
         self.evaluations += 1
+        self.degraded = None
         for alert in alerts:
             self._emit(alert)
         return alerts
@@ -336,22 +441,7 @@ class RiskMonitor:
                 if alert.raised
                 else PortfolioAlertCleared(**env, **common, clear_at=_clear_at(rule))
             )
-            eid = f"{MONITOR_STREAM}#{self._version + 1}"
-            rec = self._store.append(
-                MONITOR_STREAM,
-                [
-                    NewEvent(
-                        event_id=eid,
-                        event_type=event.TYPE,
-                        version=event.VERSION,
-                        payload={**event.to_payload(), "event_id": eid},
-                        ts_event=event.ts_event,
-                        ts_init=event.ts_init,
-                    )
-                ],
-                self._version,
-            )
-            self._version = rec[-1].stream_version
+            self._record(event)
         payload = {
             "rule": rule.name,
             "metric": rule.metric.value,
@@ -365,6 +455,27 @@ class RiskMonitor:
         }
         for hook in self._webhooks:
             hook.send(payload)
+
+    def _record(self, event: Event) -> None:
+        """Append ``event`` to the monitor's stream (if there is a store)."""
+        if self._store is None:
+            return
+        eid = f"{MONITOR_STREAM}#{self._version + 1}"
+        rec = self._store.append(
+            MONITOR_STREAM,
+            [
+                NewEvent(
+                    event_id=eid,
+                    event_type=event.TYPE,
+                    version=event.VERSION,
+                    payload={**event.to_payload(), "event_id": eid},
+                    ts_event=event.ts_event,
+                    ts_init=event.ts_init,
+                )
+            ],
+            self._version,
+        )
+        self._version = rec[-1].stream_version
 
 
 _EMPTY = RiskReading(ts_ns=0)

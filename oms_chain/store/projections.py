@@ -43,6 +43,7 @@ from oms_chain.model.events import (
     PortfolioAlertCleared,
     PortfolioAlertRaised,
     RiskAlertRaised,
+    RiskMonitorDegraded,
     SettlementUpdated,
     TradingStateChanged,
     VenueReconciled,
@@ -558,6 +559,7 @@ _HANDLERS: dict[type[Event], Any] = {
     HedgeSkipped: Projections._on_noted,
     PortfolioAlertRaised: Projections._on_noted,
     PortfolioAlertCleared: Projections._on_noted,
+    RiskMonitorDegraded: Projections._on_noted,
 }
 
 

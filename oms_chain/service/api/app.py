@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from oms_chain.model.clock import Clock, SystemClock
 from oms_chain.model.errors import (
     EngineNotReady,
+    IntentConflict,
     InvalidInput,
     OmsError,
     RetryableError,
@@ -175,6 +176,16 @@ async def _errors(
         return _error(exc.status, exc.kind, str(exc), headers=exc.headers)
     except ValidationError as exc:
         return _error(422, "validation", "the request does not match its schema", _details(exc))
+    except IntentConflict as exc:  # an intent id re-used for different content
+        differs = [
+            {
+                "loc": ["body", f],
+                "msg": "differs from the intent submitted under this id",
+                "type": "intent_conflict",
+            }
+            for f in exc.fields
+        ]
+        return _error(409, "intent_conflict", str(exc), differs)
     except UnknownOrder as exc:
         return _error(404, "unknown_order", str(exc))
     except InvalidInput as exc:

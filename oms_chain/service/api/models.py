@@ -104,7 +104,8 @@ class SubmitIntent(_In):
 
 class ErrorOut(_Out):
     """Every 4xx answer: what was wrong and what to do, a machine-readable ``kind``, and for
-    a 422 the failing fields."""
+    a 422 the failing fields (for a 409 ``intent_conflict``: the fields that differ from the
+    intent already submitted under that id)."""
 
     error: str
     kind: str

@@ -90,7 +90,10 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
         if r.path_params or r.query is _fills_query():
             errors["404"] = "No such order"
         if r.scope is not None and r.scope.value == "trade":
-            errors["409"] = "Refused: the engine is not ready, the order is already terminal"
+            errors["409"] = (
+                "Refused: the engine is not ready, the order is already terminal, or the "
+                "intent id was already submitted with different content (kind intent_conflict)"
+            )
         for code, text in sorted(errors.items()):
             if code == "403" and r.scope is not None and r.scope.value == "read":
                 continue

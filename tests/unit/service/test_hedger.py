@@ -6,16 +6,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal as D
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from oms_chain.engine import Engine
 from oms_chain.model import Asset, ManualClock, OrderStatus, SpotPair
-from oms_chain.model.errors import InvalidInput, OmsError
+from oms_chain.model.errors import InvalidInput, OmsError, VenueUnavailable
 from oms_chain.model.instruments import OptionContract, OptionKind
-from oms_chain.risk import NS_PER_YEAR, HedgePolicy, Holding, MarketSnapshot, RiskGate, RiskLimits
-from oms_chain.service.hedger import Hedger
+from oms_chain.risk import (
+    NS_PER_YEAR,
+    HedgePolicy,
+    HedgeState,
+    Holding,
+    MarketSnapshot,
+    RiskGate,
+    RiskLimits,
+)
+from oms_chain.service.hedger import Hedger, engine_holdings
 from oms_chain.store import open_store
 from oms_chain.venues import Fault, PaperVenue
 
@@ -250,3 +259,67 @@ async def test_bad_arguments_are_refused_before_anything_is_read(tmp_path):
         await rig.hedger.step(MarketSnapshot(now_ns=1, spots={"BTC": D(1)}))
     with pytest.raises(InvalidInput, match="MarketSnapshot"):
         await rig.hedger.step({"ETH": D(1)})  # type: ignore[arg-type]
+
+
+async def test_a_decision_closed_unsent_after_a_restart_starts_no_cool_down(tmp_path):
+    held = [Holding(instrument=WALLET_ETH, quantity=D(7), venue="wallet:1")]
+    rig = await make_rig(tmp_path / "s.db", band_policy(cooldown_s=5), held)
+
+    async def crash(intent: Any) -> Any:
+        raise SystemExit("killed")
+
+    rig.engine.submit = crash  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        await rig.hedger.step(rig.market(D(2000)))
+    rig.store.close()
+    # restarted at once: the closed decision was never sent, so no cool-down is running
+    again = await make_rig(tmp_path / "s.db", band_policy(), held, clock=rig.clock, venue=rig.venue)
+    assert again.hedger.state() == HedgeState()
+    st = await again.hedger.step(again.market(D(2000)))
+    assert (st.decision.action, st.decision.quantity, st.hedges) == ("hedge", D(7), 2)
+    assert sum(again.venue.received().values()) == 1
+
+
+async def test_a_hedge_the_engine_refused_moves_neither_cool_down_nor_scalp_spot(tmp_path):
+    held = [Holding(instrument=WALLET_ETH, quantity=D(7), venue="wallet:1")]
+    rig = await make_rig(tmp_path / "s.db", band_policy(cooldown_s=5), held)
+    t0 = rig.clock.now_ns()
+    await rig.hedger.step(rig.market(D(2000)))
+    assert rig.hedger.state() == HedgeState(last_hedge_ns=t0, last_hedge_spot=D(2000))
+    rig.clock.advance(10 * NS)
+    held.append(Holding(instrument=WALLET_ETH, quantity=D(5), venue="wallet:1"))
+
+    async def down(intent: Any) -> Any:
+        raise VenueUnavailable("paper venue is down; retry later")
+
+    rig.engine.submit = down  # type: ignore[method-assign]
+    refused = await rig.hedger.step(rig.market(D(2100)))
+    assert refused.hedges == 2 and refused.in_flight is None
+    assert rig.types()[-2:] == ["HedgeDecided", "HedgeSkipped"]
+    assert rig.hedger.state() == HedgeState(last_hedge_ns=t0, last_hedge_spot=D(2000))
+    del rig.engine.submit
+    st = await rig.hedger.step(rig.market(D(2100)))  # same instant: no cool-down from the refusal
+    assert (st.decision.action, st.decision.quantity, st.hedges) == ("hedge", D(5), 3)
+    assert rig.hedger.state() == HedgeState(
+        last_hedge_ns=rig.clock.now_ns(), last_hedge_spot=D(2100)
+    )
+
+
+async def test_a_position_whose_instrument_no_order_names_is_refused_not_dropped(tmp_path):
+    held = [Holding(instrument=WALLET_ETH, quantity=D(7), venue="wallet:1")]
+    rig = await make_rig(tmp_path / "s.db", band_policy(), held)
+    await rig.hedger.step(rig.market(D(2000)))
+    (pos,) = rig.engine.positions()
+    assert pos.quantity == D(-7)
+    (h,) = engine_holdings(rig.engine, "acct")
+    assert h.quantity == D(-7)
+    # an engine view whose positions outlive the orders naming their instrument
+    partial = SimpleNamespace(orders=lambda: [], positions=rig.engine.positions)
+    with pytest.raises(InvalidInput) as info:
+        engine_holdings(partial, "acct")  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "position -7.0000 of spot:paper:ETH/paper:USDC (account acct, venue paper) has no "
+        "order naming its instrument, so its delta cannot be computed; pass the instrument's "
+        "holding explicitly instead of relying on the engine's positions"
+    )
+    assert engine_holdings(partial, "someone-else") == []  # (another account's is not read)

@@ -199,6 +199,7 @@ def test_bad_webhook_arguments_are_refused(kw, match):
         ({"min_interval_s": -1}, "min_interval_s"),
         ({"store": object()}, "store"),
         ({"webhooks": ["http://x"]}, "WebhookSender"),
+        ({"sleep": 3}, "sleep must be a callable"),
     ],
 )
 def test_bad_monitor_arguments_are_refused(kw, match):
@@ -236,3 +237,111 @@ async def test_a_venue_quote_feed_drives_the_monitor_on_the_injected_clock():
     assert [(a.raised, a.value) for a in mon.alerts] == [(True, D(15400)), (False, D(12600))]
     with pytest.raises(InvalidInput, match="sources"):
         await anext(quote_feed({}, clock=clock, interval_s=1))
+
+
+class TimerSleep:
+    """Injected sleep of the monitor's timer: records each delay and lets exactly that much
+    time pass on the manual clock."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.delays: list[float] = []
+
+    async def __call__(self, s: float) -> None:
+        self.delays.append(s)
+        self.clock.advance(round(s * NS))
+
+
+async def test_a_sharp_move_then_a_quiet_market_alerts_when_the_interval_ends(tmp_path):
+    clock = ManualClock(start_ns=1_000 * NS)
+    store = open_store(f"sqlite:///{tmp_path}/s.db")
+    timer = TimerSleep(clock)
+    mon = RiskMonitor(
+        rules=[RULE],
+        holdings=lambda: HELD,
+        clock=clock,
+        min_interval_s=1,
+        store=store,
+        sleep=timer,
+    )
+    assert await mon.on_market(market(clock, 2000)) == ()
+    clock.advance(NS // 5)
+    assert await mon.on_market(market(clock, 2300)) is None  # held back by the rate ...
+    clock.advance(3 * NS // 10)
+    assert await mon.on_market(market(clock, 2350)) is None  # ... the newest wins
+    await mon.drain()  # ... and no further update comes
+    assert timer.delays == [0.5]
+    assert mon.evaluations == 2
+    (alert,) = mon.alerts
+    assert (alert.raised, alert.value, alert.ts_ns) == (True, D(7 * 2350), 1_001 * NS)
+    assert [r.event_type for r in store.read_all()] == ["PortfolioAlertRaised"]
+    await mon.drain()  # nothing held back: returns at once
+    assert await mon.flush() is None
+    await mon.close()
+
+
+async def test_flush_evaluates_at_once_and_stops_the_timer():
+    clock = ManualClock()
+    timer = TimerSleep(clock)
+    mon = RiskMonitor(rules=[RULE], holdings=lambda: HELD, clock=clock, sleep=timer)
+    await mon.on_market(market(clock, 2000))
+    await mon.on_market(market(clock, 2300))
+    (alert,) = await mon.flush() or ()
+    assert (alert.value, alert.ts_ns, timer.delays) == (D(7 * 2300), clock.now_ns(), [])
+    await mon.drain()
+    assert mon.evaluations == 2
+
+
+async def test_a_snapshot_the_risk_functions_refuse_degrades_the_monitor_and_it_goes_on(tmp_path):
+    receiver = Receiver()
+    server = await serve(receiver)
+    hook = WebhookSender(str(server.make_url("/hook")), sleep=Sleeps())
+    clock = ManualClock(start_ns=5 * NS)
+    store = open_store(f"sqlite:///{tmp_path}/s.db")
+    mon = RiskMonitor(
+        rules=[RULE],
+        holdings=lambda: HELD,
+        clock=clock,
+        store=store,
+        webhooks=[hook],
+        sleep=TimerSleep(clock),
+    )
+    no_spot = MarketSnapshot(now_ns=7 * NS, spots={"BTC": D(1)})
+
+    async def feed() -> Any:
+        for m in (2000, no_spot, no_spot, 2300, 1700):
+            clock.advance(2 * NS)
+            yield m if isinstance(m, MarketSnapshot) else market(clock, m)
+
+    await mon.run(feed())
+    await hook.drain()
+    assert (mon.evaluations, mon.failed_evaluations, mon.degraded) == (3, 2, None)
+    assert [(a.raised, a.value) for a in mon.alerts] == [(True, D(16100)), (False, D(11900))]
+    recs = [r for r in store.read_all() if r.stream_id == MONITOR_STREAM]
+    # the same failure twice is recorded once
+    assert [r.event_type for r in recs] == [
+        "RiskMonitorDegraded",
+        "PortfolioAlertRaised",
+        "PortfolioAlertCleared",
+    ]
+    degraded = recs[0].payload
+    assert (degraded["snapshot_ns"], degraded["ts_event"]) == (7 * NS, 9 * NS)
+    assert degraded["reason"].startswith("InvalidInput: ") and "ETH" in degraded["reason"]
+    assert receiver.bodies[0]["kind"] == "monitor_degraded"
+    assert receiver.bodies[0]["reason"] == degraded["reason"]
+    assert [b.get("raised") for b in receiver.bodies[1:]] == [True, False]
+    await hook.close()
+    await server.close()
+
+
+async def test_a_held_back_snapshot_that_is_refused_degrades_from_the_timer():
+    clock = ManualClock()
+    mon = RiskMonitor(rules=[RULE], holdings=lambda: HELD, clock=clock, sleep=TimerSleep(clock))
+    await mon.on_market(market(clock, 2000))
+    assert await mon.on_market(MarketSnapshot(now_ns=0, spots={"BTC": D(1)})) is None
+    await mon.drain()  # the failure stays inside the monitor
+    assert (mon.evaluations, mon.failed_evaluations) == (1, 1)
+    assert mon.degraded is not None and mon.degraded.startswith("InvalidInput: ")
+    clock.advance(NS)
+    assert await mon.on_market(market(clock, 2000)) == ()
+    assert mon.degraded is None
