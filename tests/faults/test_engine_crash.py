@@ -81,13 +81,16 @@ async def _child(workdir: Path, seed: int) -> None:
     for i in range(N_INTENTS):
         if rng.random() < 0.15:
             venue.inject(rng.choice([Fault.LOSE_RESPONSE, Fault.TIMEOUT_BEFORE, Fault.PARTIAL]))
-        limit = None if rng.random() < 0.5 else str(2000 + rng.randint(-20, 5))
+        # an intent's content depends on its id only: every run resubmits the same i-th intent
+        # (a different content under a known id is refused as IntentConflict)
+        spec = random.Random(f"intent-{i}")
+        limit = None if spec.random() < 0.5 else str(2000 + spec.randint(-20, 5))
         intent = Intent.create(
             intent_id=f"i{i}",
             account="acct",
             instrument=PAIR,
-            side=rng.choice(["buy", "sell"]),
-            quantity=str(rng.randint(1, 500) / 100),
+            side=spec.choice(["buy", "sell"]),
+            quantity=str(spec.randint(1, 500) / 100),
             venues=["paper"],
             now_ns=clock.now_ns(),
             limit_price=limit,
