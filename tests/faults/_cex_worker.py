@@ -140,6 +140,11 @@ async def main(workdir: Path, seed: int, final: bool) -> None:
     if final:
         await asyncio.sleep(0.5)  # let the user stream deliver what the last orders did
         await engine.reconcile(venue.venue_id)
+        # a send killed before its answer stays "not yet" until the exchange can no longer
+        # accept it (its receive window + the clock-skew margin): wait that out, then reconcile
+        # again so that every child's outcome is proven before the summary is written
+        await asyncio.sleep(venue.acceptance_window_ns / 1e9)
+        await engine.reconcile(venue.venue_id)
         (workdir / "done.json").write_text(json.dumps(engine.projections.summary()))
     await engine.stop()
     await venue.close()
