@@ -26,17 +26,18 @@ from typing import Any, Protocol
 from oms_chain.chain.fees import FeePolicy
 from oms_chain.chain.nonces import NonceManager, StoreNonceJournal
 from oms_chain.chain.registry import ChainInfo
-from oms_chain.chain.rpc import RpcClient
-from oms_chain.chain.sender import TxSender
+from oms_chain.chain.rpc import RpcClient, RpcError
+from oms_chain.chain.sender import BroadcastRejected, BroadcastUncertain, SentTransaction, TxSender
 from oms_chain.chain.tracker import SettlementReport, SettlementTracker, StoreTrackerJournal
 from oms_chain.custody.base import SignedTransaction, Signer
 from oms_chain.model.amm_orders import AmmOrderState
-from oms_chain.model.errors import InvalidInput, OmsError, VenueUnavailable
-from oms_chain.model.ids import TxHash, VenueId
+from oms_chain.model.errors import InvalidInput, OmsError, VenueRejected, VenueUnavailable
+from oms_chain.model.ids import ClientOrderId, TxHash, VenueId
+from oms_chain.model.orders import SettlementStatus
 from oms_chain.store.base import EventStore
 from oms_chain.venues.amm._calls import erc20_balance
 from oms_chain.venues.amm.approvals import ApprovalPolicy
-from oms_chain.venues.amm.journal import AmmOrderJournal, entry_state
+from oms_chain.venues.amm.journal import AmmOrderJournal, entry_state, sent_from, tx_entry
 
 __all__ = ["AmmOrderJournal", "ChainAccount", "SettlementListener"]
 
@@ -242,6 +243,50 @@ class ChainAccount:
         self._reserved[key] = max(0, self._reserved.get(key, 0) + amount)
 
     # -- polling ---------------------------------------------------------------------------------
+
+    async def cancel_journaled(
+        self,
+        venue: SettlementListener,
+        venue_id: str,
+        client_order_id: ClientOrderId,
+        coid_of: dict[TxHash, ClientOrderId],
+        timeout: float,
+    ) -> None:
+        """Cancel the journaled transaction of ``client_order_id`` (sent by ``venue``) while it
+        is pending: a 0-value self-transfer at its nonce with higher fees, journaled before it
+        is broadcast; then wait up to ``timeout`` seconds for one of the two to land. A mined
+        transaction is left alone. Shared by every venue that trades through this account.
+
+        Raises:
+            VenueRejected: ``venue_id`` never sent such an order.
+        """
+        entry = self.journal.get(client_order_id)
+        if entry is None or entry.get("venue") != venue_id:
+            raise VenueRejected(
+                f"{venue_id}: cannot cancel {client_order_id}: no such order was sent"
+            )
+        await self.poll()
+        tx_hash = TxHash(entry["tx"]["hash"])
+        pending = (SettlementStatus.SUBMITTED, SettlementStatus.REORGED)
+        if self.tracker.state(tx_hash).status in pending and not entry.get("cancel"):
+
+            async def journal(sent: SentTransaction) -> None:
+                entry["cancel"] = tx_entry(sent)
+                self.journal.put(client_order_id, entry)
+                coid_of[sent.tx_hash] = client_order_id
+                self.own(sent.tx_hash, venue)
+
+            try:
+                await self.sender.cancel(sent_from(entry["tx"], self.address), on_signed=journal)
+            except BroadcastUncertain:
+                pass
+            except (BroadcastRejected, RpcError) as exc:
+                _log.info("%s: cancellation of %s refused: %s", venue_id, client_order_id, exc)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while self.tracker.state(tx_hash).status in pending and loop.time() < end:
+            await asyncio.sleep(self.poll_interval)
+            await self.poll()
 
     async def poll(self) -> list[SettlementReport]:
         """One tracker pass; every move is handed to the venue owning the transaction."""

@@ -60,7 +60,7 @@ from oms_chain.venues.amm._calls import (
 from oms_chain.venues.amm._reports import _Reports
 from oms_chain.venues.amm.account import ChainAccount
 from oms_chain.venues.amm.approvals import ensure_allowance
-from oms_chain.venues.amm.journal import entry_state, sent_from, tx_entry
+from oms_chain.venues.amm.journal import entry_state, tx_entry
 from oms_chain.venues.base import (
     AmendOrder,
     FillReport,
@@ -939,39 +939,9 @@ class OnchainOptionsVenue(_Reports):
         Raises:
             VenueRejected: no such order was sent.
         """
-        entry = self._account.journal.get(client_order_id)
-        if entry is None or entry.get("venue") != self._id:
-            raise VenueRejected(
-                f"{self._id}: cannot cancel {client_order_id}: no such order was sent"
-            )
-        account = self._account
-        await account.poll()
-        tx_hash = TxHash(entry["tx"]["hash"])
-        if account.tracker.state(tx_hash).status in (_S.SUBMITTED, _S.REORGED) and not entry.get(
-            "cancel"
-        ):
-
-            async def journal(sent: SentTransaction) -> None:
-                entry["cancel"] = tx_entry(sent)
-                account.journal.put(client_order_id, entry)
-                self._coid_of[sent.tx_hash] = client_order_id
-                account.own(sent.tx_hash, self)
-
-            try:
-                await account.sender.cancel(
-                    sent_from(entry["tx"], account.address), on_signed=journal
-                )
-            except BroadcastUncertain:
-                pass
-            except (BroadcastRejected, RpcError) as exc:
-                _log.info("%s: cancellation of %s refused: %s", self._id, client_order_id, exc)
-        loop = asyncio.get_running_loop()
-        end = loop.time() + self._cfg.cancel_timeout
-        while account.tracker.state(tx_hash).status in (_S.SUBMITTED, _S.REORGED):
-            if loop.time() >= end:
-                break
-            await asyncio.sleep(account.poll_interval)
-            await account.poll()
+        await self._account.cancel_journaled(
+            self, self._id, client_order_id, self._coid_of, self._cfg.cancel_timeout
+        )
         return await self._current(client_order_id)
 
     async def amend(self, request: AmendOrder) -> OrderStatusReport:
