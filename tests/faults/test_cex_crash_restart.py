@@ -96,7 +96,7 @@ def _run_until_killed(
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(300)  # a hang guard only: a busy machine slows every child's start
 def test_sigkill_while_trading_on_the_simulator_recovers_every_fill_exactly_once(
     tmp_path: Path,
 ) -> None:
@@ -127,7 +127,7 @@ def test_sigkill_while_trading_on_the_simulator_recovers_every_fill_exactly_once
             kills += killed
         sim.call(sim.simulator.pause_agents)  # a still market from here on: nothing moves
         final = _spawn(tmp_path, rng.randrange(2**31), final=True)
-        _, err = final.communicate(timeout=40)
+        _, err = final.communicate(timeout=180)
         assert final.returncode == 0, err.decode()
         assert kills >= KILLED_RUNS // 2, "the child finished before being killed; kill earlier"
 
