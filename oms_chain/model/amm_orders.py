@@ -67,7 +67,7 @@ class UnwrapState(Enum):
     """Where the unwrap of a filled order's WETH stands.
 
     ``NOT_STARTED``: nothing to unwrap yet (or the order does not buy the native asset).
-    ``PENDING``: the unwrap is being sent. ``SENT``: its transaction is out (its hash is kept).
+    ``PENDING``: the unwrap is being sent. ``SENT``: its transaction was mined (its hash is kept).
     ``FAILED``: it could not be sent (the reason is kept); the WETH stays in the wallet.
     """
 
