@@ -1,6 +1,7 @@
 """Liquidity sources from live venues: every Uniswap pool of a pair in a chain's address book
 (V2, each V3 fee tier, and two-hop paths through any other token of the book), loaded exactly at
-one block, and a CEX book side through a :class:`~oms_chain.venues.cex.CcxtVenue`.
+one block through our async :class:`~oms_chain.chain.rpc.RpcClient`, and a CEX book side
+through a :class:`~oms_chain.venues.cex.CcxtVenue`.
 
 On a chain whose address book lists no pools (mainnet, an L2, a fork of one), pass the book
 returned by :func:`~oms_chain.venues.amm.discovery.with_discovered_pools` for the pairs of
