@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from dataclasses import dataclass
 
 from eth_abi import decode as abi_decode
@@ -29,6 +28,7 @@ from eth_utils import keccak, to_checksum_address
 
 from oms_chain.chain.rpc import RpcClient
 from oms_chain.chain.sender import TxSender
+from oms_chain.chain.types import LogEntry
 from oms_chain.model.errors import FinalError, InvalidInput, RetryableError
 from oms_chain.model.ids import TxHash
 from oms_chain.store.anchors import Anchor
@@ -111,6 +111,7 @@ async def publish_anchor(
             than this writer anchored; ``HeadConflict``: another hash at an anchored position);
             nothing was sent. (The errors are added to ``sender.known_errors`` to name them.)
         AnchorReverted: mined, but reverted.
+        MalformedReceipt: the node's receipt has no valid status (outcome unknown; retryable).
         AnchorNotMined: no receipt within ``timeout_s`` (the transaction may still land).
     """
     address = _check_contract(contract)
@@ -124,27 +125,22 @@ async def publish_anchor(
     for selector, error in ANCHOR_ERRORS.items():
         sender.known_errors.setdefault(selector, error)
     sent = await sender.send(to=address, data=data, what="audit anchor")
-    deadline = time.monotonic() + timeout_s
-    while True:
-        receipt = await rpc.call("eth_getTransactionReceipt", [sent.tx_hash])
-        if receipt is not None and receipt.get("blockNumber"):
-            break
-        if time.monotonic() > deadline:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while (receipt := await rpc.receipt(sent.tx_hash)) is None:
+        if loop.time() > deadline:
             raise AnchorNotMined(
                 f"audit anchor {sent.tx_hash} has no receipt after {timeout_s:.0f} s; check it "
                 f"with `oms tx status {sent.tx_hash}`"
             )
         await asyncio.sleep(0.05)
-    status = receipt.get("status")
-    if status is None:
-        raise AnchorReverted(f"receipt of audit anchor {sent.tx_hash} has no status")
-    if int(status, 16) != 1:
+    if receipt.status != 1:
         raise AnchorReverted(f"audit anchor {sent.tx_hash} reverted on chain")
     return ChainAnchor(
         chain_id=sender.chain.chain_id,
         contract=address,
         tx_hash=sent.tx_hash,
-        block_number=int(receipt["blockNumber"], 16),
+        block_number=receipt.block_number,
         writer=sender.signer.address,
     )
 
@@ -186,20 +182,19 @@ async def read_chain_anchors(
         ],
     )
     anchors = []
-    for log in logs or []:
-        if log.get("removed"):
+    for log in (LogEntry.from_rpc(raw) for raw in logs or []):
+        if log.removed:
             continue
-        topics = log["topics"]
-        (head,) = abi_decode(["bytes32"], bytes.fromhex(log["data"][2:]))
-        who = to_checksum_address("0x" + topics[1][-40:])
+        (head,) = abi_decode(["bytes32"], bytes.fromhex(log.data[2:]))
+        who = to_checksum_address("0x" + log.topics[1][-40:])
         anchors.append(
             Anchor(
-                position=int(topics[3], 16),
+                position=int(log.topics[3], 16),
                 hash=head.hex(),
                 store_id=store_id,
                 source=(
-                    f"chain {chain_id} anchor tx {log['transactionHash']} (block "
-                    f"{int(log['blockNumber'], 16)}, writer {who})"
+                    f"chain {chain_id} anchor tx {log.tx_hash} (block "
+                    f"{log.block_number}, writer {who})"
                 ),
             )
         )

@@ -215,6 +215,10 @@ class RpcClient:
         """Latest block number."""
         return int(await self.call("eth_blockNumber"), 16)
 
+    async def gas_price(self) -> int:
+        """``eth_gasPrice`` in wei."""
+        return int(await self.call("eth_gasPrice"), 16)
+
     async def get_block(self, tag: int | str) -> dict[str, Any] | None:
         """Block header (no transaction bodies) by number or tag; ``None`` if unknown."""
         ref = hex(tag) if isinstance(tag, int) else tag

@@ -92,7 +92,7 @@ class TxSender:
     async def fees(self) -> FeeQuote:
         """Current fee suggestion for this chain under the fee policy."""
         if not self.chain.eip1559:
-            return FeeQuote(None, None, gas_price=int(await self._rpc.call("eth_gasPrice"), 16))  # type: ignore[arg-type]
+            return FeeQuote(None, None, gas_price=await self._rpc.gas_price())  # type: ignore[arg-type]
         raw = await self._rpc.call(
             "eth_feeHistory",
             [hex(self.fee_policy.history_blocks), "latest", [self.fee_policy.priority_percentile]],

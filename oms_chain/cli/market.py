@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import typer.main
@@ -28,6 +28,10 @@ from oms_chain.cli._args import (
 )
 from oms_chain.cli._output import console, print_json
 from oms_chain.model.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from oms_chain.chain.addressbook import AddressBook
+    from oms_chain.chain.rpc import RpcClient
 
 
 def _book_symbol(book: Any, symbol: str) -> str:
@@ -56,16 +60,22 @@ def quote(
     Pools: those the chain's address book lists, else the ones its Uniswap factories know
     (discovered, cached per chain)."""
 
+    import asyncio
+
     from oms_chain.venues.amm.quotes import quote_pools
 
     human = _positive_decimal(amount, "--amount")
     sell, buy = _sell_buy(sell, buy)
-    w3, chain_id, book = _chain_client(rpc_url, chain)
-    sell, buy = _book_symbol(book, sell), _book_symbol(book, buy)
-    token_in, token_out = book.token(sell), book.token(buy)
-    book = _pools_for_pair(w3, book, sell, buy, refresh_pools)
-    base_units = _exact_base_units(human, token_in.decimals, "--amount", amount)
-    quotes = quote_pools(w3, book, sell, buy, base_units)
+
+    async def run() -> tuple[int, Any, str, str, int, list[Any]]:
+        async with _chain_rpc(rpc_url, chain) as rpc:
+            chain_id, book, sell_, buy_ = await _pair_book(rpc, chain, sell, buy, refresh_pools)
+            base_units = _exact_base_units(human, book.token(sell_).decimals, "--amount", amount)
+            quotes = await quote_pools(rpc, book, sell_, buy_, base_units)
+            return chain_id, book, sell_, buy_, base_units, quotes
+
+    chain_id, book, sell, buy, base_units, quotes = asyncio.run(run())
+    token_out = book.token(buy)
     if as_json:
         print_json(
             {
@@ -209,24 +219,31 @@ def route_cmd(
     sell, buy = _sell_buy(sell, buy)
     if exchange_url is not None:
         _exchange_id(exchange)
-    w3, chain_id, book = _chain_client(rpc_url, chain)
-    sell, buy = _book_symbol(book, sell), _book_symbol(book, buy)
-    token_in, token_out = book.token(sell), book.token(buy)
-    book = _pools_for_pair(w3, book, sell, buy, refresh_pools)
-    sized = token_out if exact_output else token_in
-    base_units = _exact_base_units(human, sized.decimals, "--amount", amount)
-    block = int(w3.eth.block_number)
-    gas_price = int(w3.eth.gas_price) if gas_price_wei is None else gas_price_wei
-    sources = sources_for_pair(w3, book, sell, buy, gas_price_wei=gas_price, block_identifier=block)
+    api_urls: Any = None
     if exchange_url is not None:
         import ccxt.pro as ccxt_pro
-
-        from oms_chain.venues.cex import CcxtVenue, CcxtVenueConfig
 
         try:
             api_urls = getattr(ccxt_pro, exchange)().urls["api"]
         except AttributeError:
             raise InvalidInput(f"--exchange {exchange!r} is not a ccxt exchange id") from None
+
+    async def pool_sources() -> tuple[int, Any, str, str, int, int, int, list[Any]]:
+        async with _chain_rpc(rpc_url, chain) as rpc:
+            chain_id, book, sell_, buy_ = await _pair_book(rpc, chain, sell, buy, refresh_pools)
+            sized = book.token(buy_ if exact_output else sell_)
+            base_units = _exact_base_units(human, sized.decimals, "--amount", amount)
+            block = await rpc.block_number()
+            gas_price = await rpc.gas_price() if gas_price_wei is None else gas_price_wei
+            sources = await sources_for_pair(
+                rpc, book, sell_, buy_, gas_price_wei=gas_price, block_identifier=block
+            )
+            return chain_id, book, sell_, buy_, base_units, block, gas_price, sources
+
+    chain_id, book, sell, buy, base_units, block, gas_price, sources = asyncio.run(pool_sources())
+    token_in, token_out = book.token(sell), book.token(buy)
+    if exchange_url is not None:
+        from oms_chain.venues.cex import CcxtVenue, CcxtVenueConfig
 
         async def book_source() -> Any:
             config = CcxtVenueConfig(
@@ -315,36 +332,33 @@ def route_cmd(
         console.print(f"vs 5 % greedy split: {plan.vs_greedy_bps:+} bps")
 
 
-def _chain_client(rpc_url: str | None, chain: int | None) -> tuple[Any, int, Any]:
-    """``(web3, chain id, address book)`` of ``--rpc-url`` (default: the devnet's ``--chain``),
-    checking that the node is the chain asked for."""
-    from web3 import Web3
+def _chain_rpc(rpc_url: str | None, chain: int | None) -> RpcClient:
+    """The async RPC client of ``--rpc-url`` (default: the devnet's ``--chain``)."""
+    from oms_chain.chain.rpc import RpcClient
 
+    return RpcClient([rpc_url or _devnet_url(chain)], timeout=30.0)
+
+
+async def _pair_book(
+    rpc: RpcClient, chain: int | None, sell: str, buy: str, refresh: bool
+) -> tuple[int, AddressBook, str, str]:
+    """``(chain id, address book, sell, buy)`` of the node behind ``rpc``, checking that it is
+    the ``--chain`` asked for; the symbols as the book spells them, and the book with the pools
+    of ``sell``/``buy`` and of each with WETH / USDC (two-hop paths, gas pricing) found from its
+    factories when it lists no pools (a live chain, a fork)."""
     from oms_chain.chain.addressbook import load_address_book
+    from oms_chain.venues.amm.discovery import pair_candidates, with_discovered_pools
 
-    url = rpc_url or _devnet_url(chain)
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+    url = rpc.urls[0]
     try:
-        chain_id = int(w3.eth.chain_id)
+        chain_id = await rpc.chain_id()
     except Exception as exc:
         raise InvalidInput(f"{url} does not answer eth_chainId: {exc}") from None
     if chain is not None and chain != chain_id:
         raise InvalidInput(f"--chain {chain} but {url} is chain {chain_id}")
-    return w3, chain_id, load_address_book(chain_id)
-
-
-def _pools_for_pair(w3: Any, book: Any, sell: str, buy: str, refresh: bool) -> Any:
-    """``book`` with the pools of ``sell``/``buy`` and of each with WETH / USDC (two-hop paths,
-    gas pricing) found from its factories, when the book lists no pools (a live chain, a fork)."""
-    import asyncio
-
-    from oms_chain.chain.rpc import RpcClient
-    from oms_chain.venues.amm.discovery import pair_candidates, with_discovered_pools
-
+    book = load_address_book(chain_id)
+    sell, buy = _book_symbol(book, sell), _book_symbol(book, buy)
+    for symbol in (sell, buy):
+        book.token(symbol)  # unknown tokens are refused before any pool is searched
     pairs = pair_candidates(book, sell, buy)
-
-    async def run() -> Any:
-        async with RpcClient([str(w3.provider.endpoint_uri)], timeout=30.0) as rpc:
-            return await with_discovered_pools(rpc, book, pairs, refresh=refresh)
-
-    return asyncio.run(run())
+    return chain_id, await with_discovered_pools(rpc, book, pairs, refresh=refresh), sell, buy

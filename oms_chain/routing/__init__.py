@@ -7,8 +7,9 @@ that minimizes net input for an exact output, each with the best single source a
 greedy split (:func:`greedy_split`) for comparison, and typed warnings (negative net output,
 price impact over a bound) that a caller refuses unless allowed
 (:meth:`RoutePlan.refuse_warnings`; an intent allows some with the algo parameter
-:data:`ALLOW_WARNINGS_PARAM`). :func:`sources_for_pair` builds the sources of a chain's
-pools and two-hop paths, :func:`source_from_exchange_book` one of a CEX book.
+:data:`ALLOW_WARNINGS_PARAM`). :func:`sources_for_pair` (a coroutine on an
+:class:`~oms_chain.chain.rpc.RpcClient`) builds the sources of a chain's pools and two-hop
+paths, :func:`source_from_exchange_book` one of a CEX book.
 """
 
 from oms_chain.routing.baselines import best_single, greedy_split

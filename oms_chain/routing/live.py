@@ -1,6 +1,7 @@
 """Liquidity sources from live venues: every Uniswap pool of a pair in a chain's address book
 (V2, each V3 fee tier, and two-hop paths through any other token of the book), loaded exactly at
-one block, and a CEX book side through a :class:`~oms_chain.venues.cex.CcxtVenue`.
+one block through our async :class:`~oms_chain.chain.rpc.RpcClient`, and a CEX book side
+through a :class:`~oms_chain.venues.cex.CcxtVenue`.
 
 On a chain whose address book lists no pools (mainnet, an L2, a fork of one), pass the book
 returned by :func:`~oms_chain.venues.amm.discovery.with_discovered_pools` for the pairs of
@@ -24,12 +25,11 @@ from oms_chain.model.errors import InvalidInput
 from oms_chain.model.intent import Side
 from oms_chain.routing.sources import LiquiditySource
 from oms_chain.venues.amm.quotes import GAS_MODEL
-from oms_chain.venues.amm.v2_pool import V2PoolState, load_v2_pool
-from oms_chain.venues.amm.v3_pool import V3PoolState, load_v3_pool
+from oms_chain.venues.amm.v2_pool import V2PoolState, fetch_v2_pool
+from oms_chain.venues.amm.v3_pool import V3PoolState, fetch_v3_pool
 
 if TYPE_CHECKING:
-    from web3 import Web3
-
+    from oms_chain.chain.rpc import RpcClient
     from oms_chain.venues.cex.venue import CcxtVenue
 
 __all__ = ["CEX_ASSETS", "pool_venue_id", "source_from_exchange_book", "sources_for_pair"]
@@ -49,31 +49,34 @@ def pool_venue_id(pool: PoolEntry) -> str:
 class _Loader:
     """Pool states of one chain at one block, each read once."""
 
-    def __init__(self, w3: Web3, block: int, word_radius: int | None) -> None:
-        self.w3 = w3
+    def __init__(self, rpc: RpcClient, block: int, word_radius: int | None) -> None:
+        self.rpc = rpc
         self.block = block
         self.word_radius = word_radius
         self.states: dict[str, V2PoolState | V3PoolState] = {}
 
-    def state(self, pool: PoolEntry) -> V2PoolState | V3PoolState:
+    async def state(self, pool: PoolEntry) -> V2PoolState | V3PoolState:
         got = self.states.get(pool.address)
         if got is None:
             if pool.protocol == "uniswap-v2":
-                got = load_v2_pool(
-                    self.w3, pool.address, fee_bps=pool.fee // 100, block_identifier=self.block
+                got = await fetch_v2_pool(
+                    self.rpc, pool.address, fee_bps=pool.fee // 100, block_identifier=self.block
                 )
             elif pool.protocol == "uniswap-v3":
-                got = load_v3_pool(
-                    self.w3, pool.address, word_radius=self.word_radius, block_identifier=self.block
+                got = await fetch_v3_pool(
+                    self.rpc,
+                    pool.address,
+                    word_radius=self.word_radius,
+                    block_identifier=self.block,
                 )
             else:
                 raise InvalidInput(f"pool {pool.address}: unknown protocol {pool.protocol!r}")
             self.states[pool.address] = got
         return got
 
-    def hop(self, pool: PoolEntry, token_in: str) -> LiquiditySource:
+    async def hop(self, pool: PoolEntry, token_in: str) -> LiquiditySource:
         """One pool, selling ``token_in`` (address), without fixed cost."""
-        state = self.state(pool)
+        state = await self.state(pool)
         venue = pool_venue_id(pool)
         if isinstance(state, V2PoolState):
             reserve_in, reserve_out = state.reserves_for(token_in)
@@ -82,13 +85,13 @@ class _Loader:
             )
         return LiquiditySource.from_v3_pool(venue, state, token_in)
 
-    def eth_price(self, book: AddressBook, symbol: str) -> Fraction:
+    async def eth_price(self, book: AddressBook, symbol: str) -> Fraction:
         """Base units of ``symbol`` per wei, at the mid price of its first WETH pool."""
         if symbol == _NATIVE_WRAPPED:
             return Fraction(1)
         weth = book.token(_NATIVE_WRAPPED).address.lower()
         for pool in book.pools_for(_NATIVE_WRAPPED, symbol):
-            state = self.state(pool)
+            state = await self.state(pool)
             if isinstance(state, V2PoolState):
                 per_token0 = Fraction(state.reserve1, state.reserve0)  # token1 per token0
             else:
@@ -103,8 +106,8 @@ def _ceil(value: Fraction) -> int:
     return -((-value.numerator) // value.denominator)
 
 
-def sources_for_pair(
-    w3: Web3,
+async def sources_for_pair(
+    rpc: RpcClient,
     book: AddressBook,
     sell: str,
     buy: str,
@@ -118,7 +121,7 @@ def sources_for_pair(
 ) -> list[LiquiditySource]:
     """One :class:`LiquiditySource` per pool trading ``sell`` for ``buy`` and, with ``paths``,
     per two-hop path ``sell → X → buy`` through any other token ``X`` of the book, every pool
-    read exactly at one block.
+    read exactly at one block through ``rpc`` (JSON-RPC batches, with its failover).
 
     ``gas_price_wei`` defaults to the node's ``eth_gasPrice``. ``inventory`` (base units of
     ``sell``, e.g. the wallet's balance) is shared by all these sources through one
@@ -128,22 +131,27 @@ def sources_for_pair(
 
     Raises:
         InvalidInput: unknown tokens, no pool or path for the pair, or no WETH pool to price gas.
+        PoolLoadError / RpcUnavailable: the node failed a read or did not answer (retryable).
     """
     token_in = book.token(sell)
     book.token(buy)
-    block = w3.eth.block_number if isinstance(block_identifier, str) else int(block_identifier)
-    gas_price = int(w3.eth.gas_price) if gas_price_wei is None else gas_price_wei
-    if gas_price < 0:
-        raise InvalidInput(f"gas_price_wei must be >= 0, got {gas_price}")
-    loader = _Loader(w3, block, word_radius)
+    if gas_price_wei is not None and gas_price_wei < 0:
+        raise InvalidInput(f"gas_price_wei must be >= 0, got {gas_price_wei}")
+    block = await rpc.block_number() if isinstance(block_identifier, str) else int(block_identifier)
+    gas_price = await rpc.gas_price() if gas_price_wei is None else gas_price_wei
+    loader = _Loader(rpc, block, word_radius)
     group = inventory_group or f"{book.chain_id}:wallet:{sell}"
-    out_per_wei = loader.eth_price(book, buy)
-    in_per_wei = loader.eth_price(book, sell)
+    out_per_wei = await loader.eth_price(book, buy)
+    in_per_wei = await loader.eth_price(book, sell)
 
     routes: list[tuple[str, list[LiquiditySource], int]] = []  # (venue, hops, gas units)
     for pool in book.pools_for(sell, buy):
         routes.append(
-            (pool_venue_id(pool), [loader.hop(pool, token_in.address)], GAS_MODEL[pool.protocol][0])
+            (
+                pool_venue_id(pool),
+                [await loader.hop(pool, token_in.address)],
+                GAS_MODEL[pool.protocol][0],
+            )
         )
     if paths:
         for mid in book.tokens:
@@ -152,7 +160,10 @@ def sources_for_pair(
             mid_address = book.token(mid).address
             for first in book.pools_for(sell, mid):
                 for second in book.pools_for(mid, buy):
-                    hops = [loader.hop(first, token_in.address), loader.hop(second, mid_address)]
+                    hops = [
+                        await loader.hop(first, token_in.address),
+                        await loader.hop(second, mid_address),
+                    ]
                     gas = GAS_MODEL[first.protocol][0] + GAS_MODEL[second.protocol][0]
                     venue = f"{pool_venue_id(first)}>{mid}>{pool_venue_id(second)}"
                     routes.append((venue, hops, gas))

@@ -1,26 +1,25 @@
 """Child process of tests/faults/test_amm_journal_kill9.py: trades on a real Anvil through the
 Uniswap V3 venue with a zero journal retention, then waits to be killed with SIGKILL.
 
-Run as ``python _amm_prune_worker.py WORKDIR``. Reads ``WORKDIR/cfg.json`` (RPC URL, chain id,
-address book, private key, venue id), opens the SQLite store ``WORKDIR/oms.db``, sells 0.1
-WBTC and mines until that swap is final (the poll that sees it final prunes it), then turns
-automine off, sells 0.1 WBTC again (pending, journaled) and writes ``WORKDIR/ready.json`` with
-both orders' ids and transaction hashes. It then sleeps until the parent kills it.
+Run as ``python _amm_prune_worker.py WORKDIR`` (see :mod:`kill9_harness`); ``cfg.json`` holds
+the RPC URL, chain id, address book, private key and venue id. It sells 0.1 WBTC and mines
+until that swap is final (the poll that sees it final prunes it), then turns automine off,
+sells 0.1 WBTC again (pending, journaled) and says it is ready with both orders' ids and
+transaction hashes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
 from decimal import Decimal
-from pathlib import Path
+from typing import Any
+
+from kill9_harness import run_worker
 
 from oms_chain.chain.addressbook import AddressBook
 from oms_chain.custody.local import LocalSigner
 from oms_chain.model import Side
 from oms_chain.model.ids import client_order_id
-from oms_chain.store import open_store
+from oms_chain.store import EventStore
 from oms_chain.venues.amm import uniswap_venues
 from oms_chain.venues.base import PlaceOrder
 
@@ -36,9 +35,7 @@ def _order(venues: object, vid: str, n: str) -> PlaceOrder:
     )
 
 
-async def main(workdir: Path) -> None:
-    cfg = json.loads((workdir / "cfg.json").read_text())
-    store = open_store(f"sqlite:///{workdir / 'oms.db'}")
+async def prune_one_and_journal_one(cfg: dict[str, Any], store: EventStore) -> dict[str, Any]:
     venues = uniswap_venues(
         int(cfg["chain_id"]),
         str(cfg["rpc_url"]),
@@ -58,14 +55,12 @@ async def main(workdir: Path) -> None:
         await account.poll()  # the poll that sees it final prunes it (retention 0)
     await rpc.call("evm_setAutomine", [False])
     second = await venue.place(_order(venues, vid, "b"))
-    ready = {
+    return {
         "pruned": [first.client_order_id, tx],
         "pending": [second.client_order_id, second.venue_order_id],
         "journal": list(account.journal.entries()),
     }
-    (workdir / "ready.json").write_text(json.dumps(ready))
-    await asyncio.Event().wait()  # until SIGKILL
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1])))
+    run_worker(prune_one_and_journal_one)

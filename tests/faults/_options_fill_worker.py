@@ -2,33 +2,29 @@
 options venue on a real Anvil whose automine is off, so the fill is signed, journaled and
 broadcast but not mined; writes ``WORKDIR/ready.json`` and waits to be killed with SIGKILL.
 
-Run as ``python _options_fill_worker.py WORKDIR``. Reads ``WORKDIR/cfg.json`` (RPC URL, chain
-id, market address, maker URL, private key, series id) and opens the SQLite store
-``WORKDIR/oms.db``.
+Run as ``python _options_fill_worker.py WORKDIR`` (see :mod:`kill9_harness`); ``cfg.json`` holds
+the RPC URL, chain id, market address, maker URL, private key and series id.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
 from decimal import Decimal
-from pathlib import Path
+from typing import Any
+
+from kill9_harness import run_worker
 
 from oms_chain.chain.registry import chain_info
 from oms_chain.chain.rpc import RpcClient
 from oms_chain.custody.local import LocalSigner
 from oms_chain.model import Side
 from oms_chain.model.ids import client_order_id
-from oms_chain.store import open_store
+from oms_chain.store import EventStore
 from oms_chain.venues.amm.account import ChainAccount
 from oms_chain.venues.base import PlaceOrder
 from oms_chain.venues.options import OnchainOptionsConfig, OnchainOptionsVenue
 
 
-async def main(workdir: Path) -> None:
-    cfg = json.loads((workdir / "cfg.json").read_text())
-    store = open_store(f"sqlite:///{workdir / 'oms.db'}")
+async def buy_a_put(cfg: dict[str, Any], store: EventStore) -> dict[str, Any]:
     rpc = RpcClient([str(cfg["rpc_url"])])
     account = ChainAccount(rpc, chain_info(int(cfg["chain_id"])), LocalSigner(cfg["key"]), store)
     venue = OnchainOptionsVenue(
@@ -44,14 +40,12 @@ async def main(workdir: Path) -> None:
             quantity=Decimal(1),
         )
     )
-    ready = {
+    return {
         "coid": report.client_order_id,
         "tx": report.venue_order_id,
         "journal": list(account.journal.entries()),
     }
-    (workdir / "ready.json").write_text(json.dumps(ready))
-    await asyncio.Event().wait()  # until SIGKILL
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1])))
+    run_worker(buy_a_put)

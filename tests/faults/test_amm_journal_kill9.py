@@ -4,18 +4,14 @@ store's seals say nothing was tampered with."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "amm"))
 
 from amm_chain_helpers import erc20, transact
+from kill9_harness import kill_when_ready
 from test_amm_venue import balance, devnet_venues, settle, store_at
 
 from oms_chain.devnet.world import DevAccount, DevnetChain
@@ -24,18 +20,6 @@ from oms_chain.store import state_problems
 from oms_chain.venues.amm.approvals import MAX_UINT256
 
 WORKER = Path(__file__).with_name("_amm_prune_worker.py")
-
-
-def _wait_for(path: Path, proc: subprocess.Popen[bytes], seconds: float = 120.0) -> None:
-    end = time.monotonic() + seconds
-    while not path.exists():
-        if proc.poll() is not None:
-            log = path.with_name("worker.log").read_text()
-            raise AssertionError(f"worker exited {proc.returncode}: {log}")
-        if time.monotonic() > end:
-            log = path.with_name("worker.log").read_text()
-            raise AssertionError(f"worker never became ready: {log}")
-        time.sleep(0.05)  # waiting on another process's file, not synchronising our own code
 
 
 async def test_a_kill_9_after_pruning_keeps_only_the_pending_order_and_it_lands_once(
@@ -52,23 +36,9 @@ async def test_a_kill_9_after_pruning_keeps_only_the_pending_order_and_it_lands_
         "key": trader.private_key,
         "venue": vid,
     }
-    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     before = balance(l1, "WBTC", trader.address)
-    log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-X", "faulthandler", str(WORKER), str(tmp_path)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-    )
     try:
-        _wait_for(tmp_path / "ready.json", proc, 60.0)
-    finally:
-        log.close()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    try:
-        ready = json.loads((tmp_path / "ready.json").read_text())
+        ready = kill_when_ready(WORKER, tmp_path, cfg, seconds=60.0)
         pruned_coid, pruned_tx = ready["pruned"]
         coid, tx = ready["pending"]
         assert ready["journal"] == [coid]  # the worker had pruned the final order

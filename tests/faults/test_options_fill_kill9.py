@@ -4,12 +4,7 @@ again."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "options"))
 
+from kill9_harness import kill_when_ready
 from onchain_helpers import approve, balance, market, onchain_venue, order, settle, store_at
 
 from oms_chain.devnet.options_maker import OptionsMaker, OptionsMakerThread
@@ -27,18 +23,6 @@ from oms_chain.model.errors import VenueRejected
 from oms_chain.model.ids import ClientOrderId
 
 WORKER = Path(__file__).with_name("_options_fill_worker.py")
-
-
-def _wait_for(path: Path, proc: subprocess.Popen[bytes], seconds: float = 120.0) -> None:
-    end = time.monotonic() + seconds
-    while not path.exists():
-        if proc.poll() is not None:
-            log = path.with_name("worker.log").read_text()
-            raise AssertionError(f"worker exited {proc.returncode}: {log}")
-        if time.monotonic() > end:
-            log = path.with_name("worker.log").read_text()
-            raise AssertionError(f"worker never became ready: {log}")
-        time.sleep(0.05)  # waiting on another process's file, not synchronising our own code
 
 
 async def test_a_kill_9_after_sending_a_fill_records_it_once_and_never_sends_it_twice(
@@ -62,24 +46,10 @@ async def test_a_kill_9_after_sending_a_fill_records_it_once_and_never_sends_it_
         "key": trader.private_key,
         "series_id": put.series_id,
     }
-    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     usdc0 = balance(l1, "USDC", trader.address)
     l1.process.rpc("evm_setAutomine", [False])
     try:
-        log = (tmp_path / "worker.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-X", "faulthandler", str(WORKER), str(tmp_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-        )
-        try:
-            _wait_for(tmp_path / "ready.json", proc, 90.0)
-        finally:
-            log.close()
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        ready = json.loads((tmp_path / "ready.json").read_text())
+        ready = kill_when_ready(WORKER, tmp_path, cfg, seconds=90.0)
         coid, tx = ClientOrderId(ready["coid"]), ready["tx"]
         assert ready["journal"] == [coid]
         assert m.position(trader.address, put.series_id) == (0, 0)  # not mined when killed

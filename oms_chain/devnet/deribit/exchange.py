@@ -3,18 +3,18 @@
 Books and matching are the Binance simulator's :class:`~oms_chain.devnet.exchange.MatchingEngine`
 (price-time priority, IOC / FOK / market semantics, post-only via ``LIMIT_MAKER``): every
 instrument is one engine book whose engine accounts hold effectively unlimited synthetic
-position and cash units, so the engine only matches. What Deribit adds lives here: premiums in
-the underlying, inverse perpetual P&L, fees, standard margin (:mod:`.ledger`), marks from a
-volatility surface (:mod:`.marks`), an index the devnet moves, and delivery at expiry.
+position and cash units, so the engine only matches. What Deribit adds is around it: premiums in
+the underlying, inverse perpetual P&L and fees booked on the accounts' ledgers (:mod:`.ledger`,
+opened by :mod:`.accounts`), standard margin (:mod:`.margin`), marks from a volatility surface
+(:mod:`.marks`), an index the devnet moves, and delivery at expiry (:mod:`.expiry`).
 
 Synchronous and free of I/O; time from an injected clock. Public methods validate first and
 raise :class:`~oms_chain.devnet.deribit.errors.DeribitApiError` without changing state. What
 happened is reported to ``listeners`` as ``(kind, key, payload)``: ``("book", instrument,
 change)``, ``("order", client_id, order)``, ``("trade", client_id, trade)``.
 
-A little over 600 lines on purpose: placing, editing, cancelling and booking fills are one state
-machine over the orders and account ledgers; margin (:mod:`.margin`) and delivery
-(:mod:`.expiry`) live in their own modules.
+This module is the order side: placing (terms checked by :mod:`.orders`), editing, cancelling,
+and binding the engine's executions and trades back to Deribit orders.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from oms_chain.devnet.deribit import expiry, margin, wire
+from oms_chain.devnet.deribit import accounts, expiry, margin, wire
 from oms_chain.devnet.deribit.errors import (
     DeribitApiError,
     already_closed,
@@ -35,14 +35,10 @@ from oms_chain.devnet.deribit.errors import (
     order_not_found,
     unknown_instrument,
 )
-from oms_chain.devnet.deribit.instruments import CURRENCIES, Instrument, default_instruments
-from oms_chain.devnet.deribit.ledger import (
-    ZERO,
-    DeribitAccount,
-    option_fee,
-    perp_fee,
-)
+from oms_chain.devnet.deribit.instruments import Instrument, default_instruments
+from oms_chain.devnet.deribit.ledger import ZERO, DeribitAccount
 from oms_chain.devnet.deribit.marks import OptionMark, VolSurface, option_mark
+from oms_chain.devnet.deribit.orders import TIME_IN_FORCE, OrderRecord, order_terms
 from oms_chain.devnet.exchange.errors import ExchangeApiError
 from oms_chain.devnet.exchange.matching import MatchingEngine
 from oms_chain.devnet.exchange.matching import Order as EngineOrder
@@ -54,13 +50,6 @@ __all__ = ["DEFAULT_INDEX_USD", "DeribitExchange", "OrderRecord"]
 DEFAULT_INDEX_USD: Mapping[str, Decimal] = {"ETH": Decimal(3000), "BTC": Decimal(60000)}
 """Index prices the exchange starts at (the devnet AMMs' WETH and WBTC prices)."""
 
-_SYNTHETIC = Decimal("1e40")
-_TIFS = {
-    "good_til_cancelled": "GTC",
-    "good_til_day": "GTC",
-    "immediate_or_cancel": "IOC",
-    "fill_or_kill": "FOK",
-}
 Listener = Callable[[str, str, object], None]
 
 
@@ -73,44 +62,6 @@ class _SystemClock:
         import time
 
         return time.time_ns()
-
-
-@dataclass(slots=True, eq=False)
-class OrderRecord:
-    """One Deribit order. ``engine_key`` is its current engine order (an edit re-places it)."""
-
-    order_id: str
-    instrument: Instrument
-    client_id: str
-    direction: str
-    order_type: str
-    time_in_force: str
-    amount: Decimal
-    price: Decimal | None
-    created_ms: int
-    updated_ms: int
-    label: str = ""
-    post_only: bool = False
-    reduce_only: bool = False
-    filled: Decimal = ZERO
-    value: Decimal = ZERO
-    commission: Decimal = ZERO
-    profit_loss: Decimal = ZERO
-    state: str = "open"
-    replaced: bool = False
-    cancel_reason: str | None = None
-    engine_key: tuple[str, int] | None = None
-    trades: list[dict[str, object]] = field(default_factory=list)
-
-    @property
-    def remaining(self) -> Decimal:
-        """Amount not yet filled."""
-        return self.amount - self.filled
-
-    @property
-    def average_price(self) -> Decimal:
-        """Average fill price (0 before any fill)."""
-        return self.value / self.filled if self.filled else ZERO
 
 
 @dataclass(slots=True)
@@ -176,34 +127,8 @@ class DeribitExchange:
         self, client_id: str, client_secret: str, balances: Mapping[str, Decimal | int | str]
     ) -> DeribitAccount:
         """Open an API account with starting cash per currency (``{"ETH": 100}``)."""
-        if client_id in self.accounts:
-            raise InvalidInput(f"account {client_id!r} already exists; pick another client id")
-        if not client_id or len(client_id) > 64:
-            raise InvalidInput(f"client_id must be 1 to 64 characters, got {client_id!r}")
-        for currency, amount in balances.items():
-            if currency not in CURRENCIES:
-                raise InvalidInput(f"unknown currency {currency!r}; use one of {CURRENCIES}")
-            if not _non_negative(amount):
-                raise InvalidInput(
-                    f"starting balance of {currency} must be a number >= 0, got {amount!r}"
-                )
-        engine_id = f"deribit:{client_id}"
-        synthetic: dict[str, Decimal] = {}
-        for name in self.instruments:
-            synthetic[name] = _SYNTHETIC
-            synthetic[f"{name}:cash"] = _SYNTHETIC
-        self.engine.create_account(engine_id, synthetic, maker_fee=ZERO, taker_fee=ZERO)
-        account = DeribitAccount(
-            client_id=client_id,
-            client_secret=client_secret,
-            user_id=len(self.accounts) + 1,
-            engine_id=engine_id,
-        )
-        for currency, amount in balances.items():
-            account.balance[currency] += Decimal(amount)
-            account.deposits[currency] += Decimal(amount)
-        self.accounts[client_id] = account
-        self._by_engine_account[engine_id] = account
+        account = accounts.open_account(self, client_id, client_secret, balances)
+        self._by_engine_account[account.engine_id] = account
         return account
 
     def account(self, client_id: str) -> DeribitAccount:
@@ -226,7 +151,7 @@ class DeribitExchange:
         """Move the index of ``currency`` (USD); marks, margins and agents follow."""
         if currency not in self.index:
             raise InvalidInput(f"unknown index {currency!r}; known: {sorted(self.index)}")
-        if not _non_negative(price) or Decimal(price) == 0:
+        if not accounts.non_negative(price) or Decimal(price) == 0:
             raise InvalidInput(
                 f"index price of {currency} must be a positive number, got {price!r}"
             )
@@ -262,50 +187,20 @@ class DeribitExchange:
         """``private/buy`` / ``private/sell``: the order and the fills it made at once."""
         account = self.account(client_id)
         instrument = self.instrument(instrument_name, tradable=True)
-        if direction not in ("buy", "sell"):
-            raise invalid_params("direction", "must be buy or sell")
-        if order_type not in ("limit", "market"):
-            raise invalid_params("type", "supported order types are limit and market")
-        if time_in_force not in _TIFS:
-            raise invalid_params("time_in_force", f"must be one of {', '.join(_TIFS)}")
-        instrument.check_amount(amount)
-        if order_type == "limit":
-            if price is None:
-                raise invalid_params("price", "a limit order needs a price")
-            instrument.check_price(price)
-        else:
-            price = None
-            if post_only:
-                raise invalid_params("post_only", "a market order cannot be post-only")
-        if len(label) > 64:
-            raise invalid_params("label", "at most 64 characters")
-        sign = 1 if direction == "buy" else -1
-        position = account.positions.get(instrument.name)
-        held = position.size if position is not None else ZERO
-        if reduce_only and (held == 0 or (held > 0) == (sign > 0) or amount > abs(held)):
-            raise DeribitApiError(
-                11030,
-                "other_reject",
-                {"reason": f"reduce_only order of {amount} would not reduce position {held}"},
-            )
-        engine_type = "MARKET" if order_type == "market" else "LIMIT"
-        if post_only and price is not None:
-            best = self._best_opposite(instrument.name, direction)
-            crosses = best is not None and (price >= best if sign > 0 else price <= best)
-            if crosses and reject_post_only:
-                raise DeribitApiError(
-                    11054, "post_only_reject", {"reason": "post-only order would take"}
-                )
-            if crosses and best is not None:  # Deribit re-prices one tick inside the book
-                fine = instrument.tick_size
-                price = (
-                    instrument.round_price(best - fine, up=False)
-                    if sign > 0
-                    else instrument.round_price(best + fine, up=True)
-                )
-                if price <= 0:
-                    raise DeribitApiError(11054, "post_only_reject", {"reason": "no price left"})
-            engine_type = "LIMIT_MAKER"
+        price, engine_type = order_terms(
+            account,
+            instrument,
+            direction,
+            amount,
+            order_type=order_type,
+            price=price,
+            time_in_force=time_in_force,
+            post_only=post_only,
+            reject_post_only=reject_post_only,
+            reduce_only=reduce_only,
+            label=label,
+            best_opposite=lambda: self._best_opposite(instrument.name, direction),
+        )
         if client_id not in self.margin_exempt:
             margin_price = price if price is not None else self._market_price(instrument, direction)
             self._check_margin(account, instrument, direction, amount, margin_price)
@@ -346,7 +241,7 @@ class DeribitExchange:
         self, record: OrderRecord, amount: Decimal, price: Decimal | None, engine_type: str
     ) -> None:
         account = self.accounts[record.client_id]
-        tif = None if engine_type == "MARKET" else _TIFS[record.time_in_force]
+        tif = None if engine_type == "MARKET" else TIME_IN_FORCE[record.time_in_force]
         if engine_type == "LIMIT_MAKER":
             tif = None
         result = self.engine.place(
@@ -561,18 +456,7 @@ class DeribitExchange:
         trade_id: str,
     ) -> None:
         qty, price = trade.qty, trade.price
-        pos = account.position(instrument)
-        realized = pos.apply(sign * qty, price)
-        if instrument.is_option:
-            fee = option_fee(qty, price)
-            cash = -sign * price * qty
-        else:
-            fee = perp_fee(qty, price, maker)
-            cash = realized
-        account.balance[instrument.currency] += cash - fee
-        account.fees_paid[instrument.currency] += fee
-        if pos.size == 0:
-            del account.positions[instrument.name]
+        fee, realized = account.book_trade(instrument, sign, qty, price, maker)
         record.filled += qty
         record.value += price * qty
         record.commission += fee
@@ -596,16 +480,9 @@ class DeribitExchange:
         asks: list[tuple[Decimal, Decimal]],
     ) -> None:
         """Engine callback: changed levels -> a Deribit ``book.*`` change."""
-        known_bids, known_asks = self._levels[symbol]
-        change = {
-            "type": "change",
-            "timestamp": self.now_ms(),
-            "instrument_name": symbol,
-            "prev_change_id": update_id - 1,
-            "change_id": update_id,
-            "bids": _actions(known_bids, bids),
-            "asks": _actions(known_asks, asks),
-        }
+        change = wire.book_change_json(
+            self._levels[symbol], symbol, update_id, self.now_ms(), bids, asks
+        )
         for listener in self.listeners:
             listener("book", symbol, change)
 
@@ -620,26 +497,3 @@ class DeribitExchange:
                 listener("trade", client_id, data)
             for record in touched.values():
                 listener("order", record.client_id, wire.order_json(self, record))
-
-
-def _non_negative(value: object) -> bool:
-    try:
-        number = Decimal(value)  # type: ignore[arg-type]
-    except (ArithmeticError, ValueError, TypeError):
-        return False
-    return number.is_finite() and number >= 0
-
-
-def _actions(
-    known: dict[Decimal, Decimal], levels: list[tuple[Decimal, Decimal]]
-) -> list[list[object]]:
-    out: list[list[object]] = []
-    for price, amount in levels:
-        if amount == 0:
-            if known.pop(price, None) is not None:
-                out.append(["delete", float(price), 0.0])
-        else:
-            action = "change" if price in known else "new"
-            known[price] = amount
-            out.append([action, float(price), float(amount)])
-    return out

@@ -166,3 +166,23 @@ class DeribitAccount:
         if pos is None:
             pos = self.positions[instrument.name] = Position(instrument)
         return pos
+
+    def book_trade(
+        self, instrument: Instrument, sign: int, qty: Decimal, price: Decimal, maker: bool
+    ) -> tuple[Decimal, Decimal]:
+        """Book one fill of ``qty`` at ``price`` (``sign`` 1 bought, -1 sold) on the position
+        and the cash of the instrument's currency: an option's premium changes hands, the
+        perpetual realizes its P&L; the fee is paid either way. Returns ``(fee, realized)``."""
+        pos = self.position(instrument)
+        realized = pos.apply(sign * qty, price)
+        if instrument.is_option:
+            fee = option_fee(qty, price)
+            cash = -sign * price * qty
+        else:
+            fee = perp_fee(qty, price, maker)
+            cash = realized
+        self.balance[instrument.currency] += cash - fee
+        self.fees_paid[instrument.currency] += fee
+        if pos.size == 0:
+            del self.positions[instrument.name]
+        return fee, realized

@@ -23,7 +23,8 @@ from oms_chain.devnet.deribit.ledger import (
 )
 
 if TYPE_CHECKING:
-    from oms_chain.devnet.deribit.exchange import DeribitExchange, OrderRecord
+    from oms_chain.devnet.deribit.exchange import DeribitExchange
+    from oms_chain.devnet.deribit.orders import OrderRecord
 
 __all__ = ["account_margin", "order_margin"]
 

@@ -15,11 +15,13 @@ from oms_chain.devnet.deribit.instruments import Instrument
 from oms_chain.devnet.deribit.ledger import Position
 
 if TYPE_CHECKING:
-    from oms_chain.devnet.deribit.exchange import DeribitExchange, OrderRecord
+    from oms_chain.devnet.deribit.exchange import DeribitExchange
+    from oms_chain.devnet.deribit.orders import OrderRecord
     from oms_chain.devnet.exchange.matching import Trade as EngineTrade
 
 __all__ = [
     "account_summary_json",
+    "book_change_json",
     "book_summary_json",
     "order_book_json",
     "order_json",
@@ -359,4 +361,40 @@ def account_summary_json(ex: DeribitExchange, client_id: str, currency: str) -> 
         type="main",
         system_name=account.client_id,
     )
+    return out
+
+
+def book_change_json(
+    known: tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]],
+    instrument_name: str,
+    change_id: int,
+    timestamp_ms: int,
+    bids: list[tuple[Decimal, Decimal]],
+    asks: list[tuple[Decimal, Decimal]],
+) -> dict[str, object]:
+    """A ``book.*`` change notification of the engine's changed levels; ``known`` (bids, asks:
+    price -> amount the subscribers last saw) is updated to match."""
+    return {
+        "type": "change",
+        "timestamp": timestamp_ms,
+        "instrument_name": instrument_name,
+        "prev_change_id": change_id - 1,
+        "change_id": change_id,
+        "bids": _level_actions(known[0], bids),
+        "asks": _level_actions(known[1], asks),
+    }
+
+
+def _level_actions(
+    known: dict[Decimal, Decimal], levels: list[tuple[Decimal, Decimal]]
+) -> list[list[object]]:
+    out: list[list[object]] = []
+    for price, amount in levels:
+        if amount == 0:
+            if known.pop(price, None) is not None:
+                out.append(["delete", float(price), 0.0])
+        else:
+            action = "change" if price in known else "new"
+            known[price] = amount
+            out.append([action, float(price), float(amount)])
     return out

@@ -12,11 +12,11 @@ from oms_chain import __version__
 from oms_chain.service.api.models import ErrorOut
 
 if TYPE_CHECKING:
-    from oms_chain.service.api.app import Route
+    from oms_chain.service.api._http import Route
 
 
 def _fills_query() -> type[BaseModel]:
-    from oms_chain.service.api.app import FillsQuery
+    from oms_chain.service.api._http import FillsQuery
 
     return FillsQuery
 

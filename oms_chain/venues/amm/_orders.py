@@ -17,7 +17,7 @@ from oms_chain.chain.revert import TransactionWouldRevert
 from oms_chain.chain.rpc import RpcError, RpcUnavailable
 from oms_chain.chain.sender import BroadcastRejected, BroadcastUncertain, SentTransaction
 from oms_chain.chain.tracker import SettlementReport
-from oms_chain.model.amm_orders import AmmOrderState
+from oms_chain.model.amm_orders import AmmOrderState, UnwrapState
 from oms_chain.model.errors import (
     InvalidInput,
     OmsError,
@@ -36,7 +36,7 @@ from oms_chain.venues.amm._reports import _Reports
 from oms_chain.venues.amm._states import PoolStates
 from oms_chain.venues.amm.account import ChainAccount
 from oms_chain.venues.amm.approvals import ensure_allowance
-from oms_chain.venues.amm.journal import entry_state, tx_entry
+from oms_chain.venues.amm.journal import entry_state, tx_entry, unwrap_state
 from oms_chain.venues.amm.v3_pool import PoolLoadError
 from oms_chain.venues.amm.weth import unwrap, wrap
 from oms_chain.venues.base import (
@@ -398,7 +398,7 @@ class _UniswapVenue(_Pricing, _Reports):
         if (
             built.status is VenueOrderStatus.FILLED
             and self._cfg.unwrap_native
-            and entry.get("unwrap") is None
+            and unwrap_state(entry) is UnwrapState.NOT_STARTED
         ):
             self._start_unwrap(coid, entry)
 
@@ -410,8 +410,7 @@ class _UniswapVenue(_Pricing, _Reports):
         )
         if not native_out:
             return
-        entry["unwrap"] = "pending"
-        self._account.journal.put(coid, entry)
+        self._account.journal.advance_unwrap(coid, UnwrapState.PENDING)
         amount = int(entry["amount"]) if side is Side.BUY else int(entry["bound"])
 
         async def run() -> None:
@@ -421,11 +420,11 @@ class _UniswapVenue(_Pricing, _Reports):
                 tx = await unwrap(
                     account.sender, account.rpc, entry["token_out"], min(held, max(amount, 1))
                 )
-                entry["unwrap"] = tx
             except OmsError as exc:
-                entry["unwrap"] = f"failed: {exc}"
+                account.journal.advance_unwrap(coid, UnwrapState.FAILED, str(exc))
                 _log.warning("%s: unwrap after %s failed: %s", self._id, coid, exc)
-            account.journal.put(coid, entry)
+            else:
+                account.journal.advance_unwrap(coid, UnwrapState.SENT, tx)
 
         task = asyncio.create_task(run(), name=f"{self._id}-unwrap-{coid}")
         self._tasks.add(task)

@@ -126,7 +126,7 @@ class _Pricing:
         """Gas of one swap (``gas_units``, else the fixed model) in quote units (0 when no price
         of the native asset is at hand)."""
         try:
-            gas_price = int(await self._account.rpc.call("eth_gasPrice"), 16)
+            gas_price = await self._account.rpc.gas_price()
         except OmsError:
             return Decimal(0)
         units = self._gas_units(len(route.pools)) if gas_units is None else gas_units

@@ -30,14 +30,20 @@ from oms_chain.chain.rpc import RpcClient, RpcError
 from oms_chain.chain.sender import BroadcastRejected, BroadcastUncertain, SentTransaction, TxSender
 from oms_chain.chain.tracker import SettlementReport, SettlementTracker, StoreTrackerJournal
 from oms_chain.custody.base import SignedTransaction, Signer
-from oms_chain.model.amm_orders import AmmOrderState
+from oms_chain.model.amm_orders import AmmOrderState, UnwrapState
 from oms_chain.model.errors import InvalidInput, OmsError, VenueRejected, VenueUnavailable
 from oms_chain.model.ids import ClientOrderId, TxHash, VenueId
 from oms_chain.model.orders import SettlementStatus
 from oms_chain.store.base import EventStore
 from oms_chain.venues.amm._calls import erc20_balance
 from oms_chain.venues.amm.approvals import ApprovalPolicy
-from oms_chain.venues.amm.journal import AmmOrderJournal, entry_state, sent_from, tx_entry
+from oms_chain.venues.amm.journal import (
+    AmmOrderJournal,
+    entry_state,
+    sent_from,
+    tx_entry,
+    unwrap_state,
+)
 
 __all__ = ["AmmOrderJournal", "ChainAccount", "SettlementListener"]
 
@@ -312,7 +318,7 @@ class ChainAccount:
         for coid, entry in self.journal.entries().items():
             if entry_state(entry) is not AmmOrderState.ENDED:
                 continue
-            if int(entry["ended_ns"]) > horizon or entry.get("unwrap") == "pending":
+            if int(entry["ended_ns"]) > horizon or unwrap_state(entry) is UnwrapState.PENDING:
                 continue
             hashes = [TxHash(entry["tx"]["hash"])]
             if entry.get("cancel"):

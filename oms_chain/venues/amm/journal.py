@@ -5,7 +5,11 @@ sent. Kept in the event store as one snapshot row per order plus an index
 (:class:`~oms_chain.chain.journal.SnapshotMap`): a change writes that order's row only, and a
 pruned order's row is deleted. An entry's state (:class:`~oms_chain.model.amm_orders.AmmOrderState`)
 moves only along :data:`~oms_chain.model.amm_orders.AMM_ORDER_TRANSITIONS`, through
-:meth:`AmmOrderJournal.advance`.
+:meth:`AmmOrderJournal.advance`; its unwrap step (:class:`~oms_chain.model.amm_orders.UnwrapState`)
+along :data:`~oms_chain.model.amm_orders.UNWRAP_TRANSITIONS`, through
+:meth:`AmmOrderJournal.advance_unwrap`. Both are stored as they always were (``state``; ``unwrap``:
+absent, ``"pending"``, the transaction hash or ``"failed: <reason>"``), so stores written by
+earlier versions load unchanged.
 """
 
 from __future__ import annotations
@@ -17,12 +21,19 @@ from oms_chain.chain.fees import FeeQuote
 from oms_chain.chain.journal import SnapshotMap
 from oms_chain.chain.sender import SentTransaction
 from oms_chain.custody.base import SignedTransaction
-from oms_chain.model.amm_orders import AmmOrderState, check_amm_order_transition
+from oms_chain.model.amm_orders import (
+    AmmOrderState,
+    UnwrapState,
+    check_amm_order_transition,
+    check_unwrap_transition,
+)
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import TxHash
 from oms_chain.store.base import EventStore
 
-__all__ = ["AmmOrderJournal", "entry_state", "sent_from", "tx_entry"]
+__all__ = ["AmmOrderJournal", "entry_state", "sent_from", "tx_entry", "unwrap_state"]
+
+_FAILED = "failed: "
 
 
 def _legacy_orders(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -39,6 +50,18 @@ def entry_state(entry: Mapping[str, Any]) -> AmmOrderState:
     if entry.get("ended_ns") is not None:
         return AmmOrderState.ENDED
     return AmmOrderState.MINED if entry.get("settled") else AmmOrderState.PENDING
+
+
+def unwrap_state(entry: Mapping[str, Any]) -> UnwrapState:
+    """The state of a journal entry's unwrap step, read from its stored ``unwrap`` field."""
+    found = entry.get("unwrap")
+    if found is None:
+        return UnwrapState.NOT_STARTED
+    if found == UnwrapState.PENDING.value:
+        return UnwrapState.PENDING
+    if str(found).startswith(_FAILED):
+        return UnwrapState.FAILED
+    return UnwrapState.SENT
 
 
 class AmmOrderJournal:
@@ -88,6 +111,28 @@ class AmmOrderJournal:
         entry.update(fields, state=to.value)
         self._map.put(client_order_id, entry)
 
+    def advance_unwrap(self, client_order_id: str, to: UnwrapState, detail: str = "") -> None:
+        """Move an entry's unwrap step to ``to`` and write it: ``detail`` is the transaction
+        hash for ``SENT``, the reason for ``FAILED``.
+
+        Raises:
+            InvalidInput: unknown id, or ``SENT`` without a transaction hash.
+            IllegalTransition: the move is not in ``UNWRAP_TRANSITIONS``.
+        """
+        entry = self._entries.get(client_order_id)
+        if entry is None:
+            raise InvalidInput(f"client_order_id {client_order_id!r} is not in the AMM journal")
+        check_unwrap_transition(client_order_id, unwrap_state(entry), to)
+        if to is UnwrapState.SENT and not detail.startswith("0x"):
+            raise InvalidInput(f"AMM order {client_order_id}: a sent unwrap needs its tx hash")
+        stored = {
+            UnwrapState.PENDING: UnwrapState.PENDING.value,
+            UnwrapState.SENT: detail,
+            UnwrapState.FAILED: _FAILED + detail,
+        }
+        entry["unwrap"] = stored[to]
+        self._map.put(client_order_id, entry)
+
     def remove(self, client_order_id: str) -> None:
         """Forget an entry: its transaction provably never left (the node refused it), or it
         ended long enough ago to be pruned."""
@@ -103,6 +148,11 @@ class AmmOrderJournal:
             raise InvalidInput(
                 f"AMM order {client_order_id}: put() cannot move its state from {state.value} "
                 f"to {entry['state']}; use advance()"
+            )
+        if known is not None and unwrap_state(entry) is not unwrap_state(known):
+            raise InvalidInput(
+                f"AMM order {client_order_id}: put() cannot move its unwrap from "
+                f"{unwrap_state(known).value} to {unwrap_state(entry).value}; use advance_unwrap()"
             )
         entry["state"] = state.value
         self._entries[client_order_id] = entry

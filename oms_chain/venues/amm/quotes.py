@@ -1,11 +1,10 @@
 """Quote a swap on every Uniswap pool of a pair, off-chain and exact.
 
-Each pool's state is read once (:func:`load_v2_pool` / :func:`load_v3_pool`) and the swap is
-simulated with the exact integer math, so the amounts equal what the router would pay at that
-block to the wei. Price impact is measured against the pool's mid price net of its fee. Gas is a
-model of the router's cost (fixed cost per swap plus a cost per initialized tick crossed),
-calibrated on the devnet; :func:`verify_with_quoter` compares amounts (and shows QuoterV2's gas
-figure) on chain when a user wants the round trip.
+Each pool's state is read once, every pool at the same block, through our async RPC client
+(:func:`fetch_v2_pool` / :func:`fetch_v3_pool`) and the swap is simulated with the exact integer
+math, so the amounts equal what the router would pay at that block to the wei. Price impact is
+measured against the pool's mid price net of its fee. Gas is a model of the router's cost (fixed
+cost per swap plus a cost per initialized tick crossed), calibrated on the devnet.
 """
 
 from __future__ import annotations
@@ -16,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from oms_chain.chain.addressbook import AddressBook, PoolEntry
 from oms_chain.model.errors import InvalidInput, OmsError
-from oms_chain.venues.amm.v2_pool import load_v2_pool
+from oms_chain.venues.amm.v2_pool import fetch_v2_pool
 from oms_chain.venues.amm.v3_math import SwapResult
-from oms_chain.venues.amm.v3_pool import V3PoolState, load_v3_pool
+from oms_chain.venues.amm.v3_pool import V3PoolState, fetch_v3_pool
 
 if TYPE_CHECKING:
-    from web3 import Web3
+    from oms_chain.chain.rpc import RpcClient
 
 __all__ = [
     "GAS_MODEL",
@@ -141,14 +140,22 @@ def _impact(amount_in: int, amount_out: int, mid: Decimal, fee_fraction: Decimal
     return (1 - executed / (mid * (1 - fee_fraction))) * 10_000
 
 
-def quote_pools(
-    w3: Web3, book: AddressBook, sell: str, buy: str, amount_in: int
+async def quote_pools(
+    rpc: RpcClient,
+    book: AddressBook,
+    sell: str,
+    buy: str,
+    amount_in: int,
+    *,
+    block_identifier: int | str = "latest",
 ) -> list[PoolQuote]:
     """Exact quotes for selling ``amount_in`` base units of ``sell`` for ``buy`` on every pool
-    of the pair in ``book``, best output first; a pool that cannot quote comes last with its
-    ``error`` (the others are still quoted).
+    of the pair in ``book``, all read through ``rpc`` at one block (``block_identifier``; a tag
+    is resolved once), best output first; a pool that cannot quote comes last with its ``error``
+    (the others are still quoted).
 
-    Raises :class:`InvalidInput` for a non-positive amount, unknown tokens or a pair with no pool.
+    Raises :class:`InvalidInput` for a non-positive amount, unknown tokens or a pair with no
+    pool, and :class:`~oms_chain.chain.rpc.RpcUnavailable` when the node does not tell its block.
     """
     if not isinstance(amount_in, int) or amount_in <= 0:
         raise InvalidInput(f"amount must be a positive number of base units, got {amount_in!r}")
@@ -157,10 +164,11 @@ def quote_pools(
     pools = book.pools_for(sell, buy)
     if not pools:
         raise InvalidInput(f"no Uniswap pool trades {sell}/{buy} on {book.name}")
+    block = await rpc.block_number() if isinstance(block_identifier, str) else block_identifier
     quotes = []
     for pool in pools:
         try:
-            quotes.append(_quote_pool(w3, pool, token_in, amount_in))
+            quotes.append(await _quote_pool(rpc, block, pool, token_in, amount_in))
         except OmsError as exc:
             quotes.append(_failed(pool, amount_in, str(exc)))
         except Exception as exc:  # a node or decoding failure of this pool only
@@ -185,10 +193,12 @@ def _failed(pool: PoolEntry, amount_in: int, reason: str) -> PoolQuote:
     )
 
 
-def _quote_pool(w3: Web3, pool: PoolEntry, token_in: str, amount_in: int) -> PoolQuote:
+async def _quote_pool(
+    rpc: RpcClient, block: int, pool: PoolEntry, token_in: str, amount_in: int
+) -> PoolQuote:
     fixed, _ = GAS_MODEL[pool.protocol]
     if pool.protocol == "uniswap-v2":
-        v2 = load_v2_pool(w3, pool.address)
+        v2 = await fetch_v2_pool(rpc, pool.address, block_identifier=block)
         reserve_in, reserve_out = v2.reserves_for(token_in)
         out = v2.amount_out(token_in, amount_in)
         mid = Decimal(reserve_out) / Decimal(reserve_in)
@@ -207,7 +217,7 @@ def _quote_pool(w3: Web3, pool: PoolEntry, token_in: str, amount_in: int) -> Poo
             amount_in,
             pool_gas=fixed,
         )
-    v3 = load_v3_pool(w3, pool.address)
+    v3 = await fetch_v3_pool(rpc, pool.address, block_identifier=block)
     zero_for_one = v3.zero_for_one(token_in)
     price = (Decimal(v3.sqrt_price_x96) / Decimal(2**96)) ** 2
     mid = price if zero_for_one else 1 / price

@@ -262,16 +262,9 @@ class CcxtVenue(_BookFeed, _OrderStream):
         return balances_from_ccxt(raw)
 
     async def reconcile(self, client_order_ids: Collection[ClientOrderId]) -> ReconciliationReport:
-        """Open orders (of every market we use), the asked ids and balances. Changes since what
+        """Open orders (:meth:`_open_reports`), the asked ids and balances. Changes since what
         we last saw are also pushed to :meth:`events`."""
-        reports: dict[ClientOrderId, OrderStatusReport] = {}
-        for symbol in self._searched_symbols():
-            opened = await self._rest(
-                f"fetch open orders {symbol}", self._ex.fetch_open_orders, symbol
-            )
-            for raw in opened:
-                report = await self._report(raw)
-                reports[report.client_order_id] = report
+        reports = await self._open_reports()
         unknown: list[ClientOrderId] = []
         for coid in client_order_ids:
             if coid in reports:
@@ -290,6 +283,20 @@ class CcxtVenue(_BookFeed, _OrderStream):
             balances=await self.balances(),
             ts_event=self._now(),
         )
+
+    async def _open_reports(self) -> dict[ClientOrderId, OrderStatusReport]:
+        """Reconciliation's hook: our open orders on the exchange by client order id, here of
+        every market we use. A subclass that lists open orders another way (per currency, by
+        label) overrides this and keeps :meth:`reconcile`."""
+        reports: dict[ClientOrderId, OrderStatusReport] = {}
+        for symbol in self._searched_symbols():
+            opened = await self._rest(
+                f"fetch open orders {symbol}", self._ex.fetch_open_orders, symbol
+            )
+            for raw in opened:
+                report = await self._report(raw)
+                reports[report.client_order_id] = report
+        return reports
 
 
 def _check_grid(value: Decimal, step: Decimal | None, what: str) -> None:

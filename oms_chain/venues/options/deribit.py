@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -41,7 +41,6 @@ from oms_chain.venues.base import (
     OrderStatusReport,
     PlaceOrder,
     Quote,
-    ReconciliationReport,
 )
 from oms_chain.venues.cex._errors import AMBIGUOUS as _AMBIGUOUS
 from oms_chain.venues.cex.config import CcxtVenueConfig
@@ -433,9 +432,9 @@ class DeribitOptionsVenue(CcxtVenue):
         self._observe(report, emit=False)
         return report
 
-    async def reconcile(self, client_order_ids: Collection[ClientOrderId]) -> ReconciliationReport:
-        """Open orders of every configured currency, the asked ids (found by label) and
-        balances."""
+    async def _open_reports(self) -> dict[ClientOrderId, OrderStatusReport]:
+        """Open orders of every configured currency that carry our label (reconciliation then
+        finds the asked ids by label)."""
         reports: dict[ClientOrderId, OrderStatusReport] = {}
         for currency in self._ocfg.currencies:
             opened = await self._rest(
@@ -454,24 +453,7 @@ class DeribitOptionsVenue(CcxtVenue):
                     continue  # not ours: placed without a label
                 report = await self._report(labelled)
                 reports[report.client_order_id] = report
-        unknown: list[ClientOrderId] = []
-        for coid in client_order_ids:
-            if coid in reports:
-                continue
-            found = await self._locate(coid)
-            if found is None:
-                unknown.append(coid)
-            else:
-                reports[coid] = found
-        for report in reports.values():
-            self._observe(report)
-        return ReconciliationReport(
-            venue=self._id,
-            orders=tuple(reports.values()),
-            unknown=tuple(sorted(unknown)),
-            balances=await self.balances(),
-            ts_event=self._now(),
-        )
+        return reports
 
     async def balances(self) -> Mapping[str, Decimal]:
         """Available funds per configured currency (Deribit's account summary)."""

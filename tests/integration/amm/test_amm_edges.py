@@ -20,6 +20,7 @@ from amm_chain_helpers import (
 from test_amm_v3_quotes_equal_quoter import _mint_random_positions
 from typer.testing import CliRunner
 
+from oms_chain.chain.rpc import RpcClient
 from oms_chain.cli import app
 from oms_chain.devnet.world import DevAccount, DevnetChain
 from oms_chain.model.errors import InvalidInput
@@ -172,11 +173,14 @@ def test_v3_gas_model_is_close_to_the_quoters_gas_estimate_and_grows_with_a_swee
     assert V3_GAS.router > 0
 
 
-def test_a_pool_that_cannot_quote_is_reported_and_the_others_still_quote(l1: DevnetChain) -> None:
+async def test_a_pool_that_cannot_quote_is_reported_and_the_others_still_quote(
+    l1: DevnetChain,
+) -> None:
     # 10**62 wei overflows Router02's arithmetic (amountIn * 997 * reserveOut); the V3 pools
     # take what they can up to their price limit.
     amount = 10**62
-    quotes = quote_pools(l1.w3, l1.book, "WETH", "USDC", amount)
+    async with RpcClient([l1.rpc_url]) as rpc:
+        quotes = await quote_pools(rpc, l1.book, "WETH", "USDC", amount)
     assert len(quotes) == 3
     failed = [q for q in quotes if q.error is not None]
     assert [q.protocol for q in failed] == ["uniswap-v2"]
@@ -208,9 +212,12 @@ def _oms_quote(l1: DevnetChain, amount: str) -> Any:
     return json.loads(result.output)
 
 
-def test_quote_pools_reports_the_failing_pool_and_quotes_the_rest(l1: DevnetChain) -> None:
+async def test_quote_pools_reports_the_failing_pool_and_quotes_the_rest(
+    l1: DevnetChain,
+) -> None:
     # 1e44 WETH: beyond what `oms quote --amount` accepts (10^15), so asked of quote_pools itself
-    quotes = quote_pools(l1.w3, l1.book, "WETH", "USDC", 10**62)
+    async with RpcClient([l1.rpc_url]) as rpc:
+        quotes = await quote_pools(rpc, l1.book, "WETH", "USDC", 10**62)
     by_protocol = {q.protocol: q for q in quotes}
     assert "overflows uint256" in (by_protocol["uniswap-v2"].error or "")
     assert sum(1 for q in quotes if q.error is None and q.amount_out > 0) == 2

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from oms_chain.chain.rpc import RpcClient
 from oms_chain.devnet.artifacts import load_protocol_artifact
 from oms_chain.devnet.world import DevnetChain
 from oms_chain.model.errors import InvalidInput
@@ -23,11 +24,12 @@ from oms_chain.venues.amm.quotes import quote_pools
         ("DAI", "USDC", 400_000 * 10**18),
     ],
 )
-def test_every_pool_quote_equals_quoterv2_or_router02(
+async def test_every_pool_quote_equals_quoterv2_or_router02(
     l1: DevnetChain, sell: str, buy: str, amount: int
 ) -> None:
     book = l1.book
-    quotes = quote_pools(l1.w3, book, sell, buy, amount)
+    async with RpcClient([l1.rpc_url]) as rpc:
+        quotes = await quote_pools(rpc, book, sell, buy, amount)
     assert [q.amount_out for q in quotes] == sorted((q.amount_out for q in quotes), reverse=True)
     quoter = l1.w3.eth.contract(
         address=book.address("QuoterV2"), abi=load_protocol_artifact("QuoterV2").abi
@@ -49,13 +51,14 @@ def test_every_pool_quote_equals_quoterv2_or_router02(
         assert q.price_impact_bps >= 0
 
 
-def test_bad_requests_are_clear(l1: DevnetChain) -> None:
-    with pytest.raises(InvalidInput, match="positive"):
-        quote_pools(l1.w3, l1.book, "WETH", "USDC", 0)
-    with pytest.raises(InvalidInput, match="no token 'XYZ'"):
-        quote_pools(l1.w3, l1.book, "XYZ", "USDC", 1)
-    with pytest.raises(InvalidInput, match="no Uniswap pool"):
-        quote_pools(l1.w3, l1.book, "WBTC", "DAI", 1)
+async def test_bad_requests_are_clear(l1: DevnetChain) -> None:
+    async with RpcClient([l1.rpc_url]) as rpc:
+        with pytest.raises(InvalidInput, match="positive"):
+            await quote_pools(rpc, l1.book, "WETH", "USDC", 0)
+        with pytest.raises(InvalidInput, match="no token 'XYZ'"):
+            await quote_pools(rpc, l1.book, "XYZ", "USDC", 1)
+        with pytest.raises(InvalidInput, match="no Uniswap pool"):
+            await quote_pools(rpc, l1.book, "WBTC", "DAI", 1)
 
 
 def test_oms_quote_json(l1: DevnetChain) -> None:

@@ -1,4 +1,5 @@
-"""The AMM order journal: entry states move only along AMM_ORDER_TRANSITIONS."""
+"""The AMM order journal: entry states move only along AMM_ORDER_TRANSITIONS, their unwrap step
+only along UNWRAP_TRANSITIONS, and what earlier versions stored still loads."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from hypothesis import strategies as st
 
 from oms_chain.model.amm_orders import (
     AMM_ORDER_TRANSITIONS,
+    UNWRAP_TRANSITIONS,
     AmmOrderState,
+    UnwrapState,
     check_amm_order_transition,
+    check_unwrap_transition,
 )
 from oms_chain.model.errors import IllegalTransition, InvalidInput
 from oms_chain.store import open_store
-from oms_chain.venues.amm.journal import AmmOrderJournal, entry_state
+from oms_chain.venues.amm.journal import AmmOrderJournal, entry_state, unwrap_state
 
 A = AmmOrderState
 ADDRESS = "0x" + "ab" * 20
@@ -56,10 +60,11 @@ def test_an_entry_starts_pending_moves_along_the_table_and_survives_a_reopen(
         journal.advance("c1", A.ENDED, ended_ns=42)
         with pytest.raises(IllegalTransition):
             journal.advance("c1", A.ENDED)
+        journal.advance_unwrap("c1", UnwrapState.PENDING)
         entry = journal.get("c1")
         assert entry is not None
-        entry["unwrap"] = "pending"
-        journal.put("c1", entry)  # other fields change freely; the state stays
+        entry["note"] = "x"
+        journal.put("c1", entry)  # other fields change freely; the states stay
         again = AmmOrderJournal(store, 31337, ADDRESS)
         assert again.state("c1") is A.ENDED
         assert again.get("c1") == {
@@ -67,7 +72,9 @@ def test_an_entry_starts_pending_moves_along_the_table_and_survives_a_reopen(
             "state": "ended",
             "ended_ns": 42,
             "unwrap": "pending",
+            "note": "x",
         }
+        assert unwrap_state(again.get("c1") or {}) is UnwrapState.PENDING
 
 
 def test_put_cannot_move_a_state_and_unknown_ids_are_refused(tmp_path: Path) -> None:
@@ -99,3 +106,69 @@ def test_entries_journaled_before_states_existed_read_as_their_state(
             journal.advance("old", A.ENDED, ended_ns=1)
             found = journal.get("old")
             assert found is not None and "settled" not in found
+
+
+U = UnwrapState
+
+
+def test_the_unwrap_table_starts_once_and_ends_sent_or_failed() -> None:
+    edges = {(a, b) for a, nxt in UNWRAP_TRANSITIONS.items() for b in nxt}
+    assert edges == {(U.NOT_STARTED, U.PENDING), (U.PENDING, U.SENT), (U.PENDING, U.FAILED)}
+    for current in U:
+        for to in U:
+            if (current, to) in edges:
+                check_unwrap_transition("c", current, to)
+            else:
+                with pytest.raises(IllegalTransition, match=f"from {current.value} to {to.value}"):
+                    check_unwrap_transition("c", current, to)
+
+
+@pytest.mark.parametrize(
+    ("stored", "state"),
+    [
+        (None, U.NOT_STARTED),
+        ("pending", U.PENDING),
+        ("0x" + "22" * 32, U.SENT),
+        ("failed: insufficient funds", U.FAILED),
+    ],
+)
+def test_unwraps_stored_by_earlier_versions_read_as_their_state(
+    stored: str | None, state: UnwrapState, tmp_path: Path
+) -> None:
+    fields = {} if stored is None else {"unwrap": stored}
+    assert unwrap_state({**_entry(), **fields}) is state
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        store.save_snapshot(
+            f"amm-orders/31337/{ADDRESS}", 0, {"orders": {"old": {**_entry(), **fields}}}
+        )
+        journal = AmmOrderJournal(store, 31337, ADDRESS)
+        found = journal.get("old")
+        assert found is not None and unwrap_state(found) is state
+
+
+def test_an_unwrap_moves_along_its_table_is_stored_as_before_and_survives_a_reopen(
+    tmp_path: Path,
+) -> None:
+    tx = "0x" + "33" * 32
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        journal = AmmOrderJournal(store, 31337, ADDRESS)
+        journal.put("c1", _entry())
+        journal.put("c2", _entry())
+        with pytest.raises(IllegalTransition):
+            journal.advance_unwrap("c1", U.SENT, tx)  # never started
+        journal.advance_unwrap("c1", U.PENDING)
+        with pytest.raises(InvalidInput, match="tx hash"):
+            journal.advance_unwrap("c1", U.SENT, "")
+        journal.advance_unwrap("c1", U.SENT, tx)
+        with pytest.raises(IllegalTransition):
+            journal.advance_unwrap("c1", U.FAILED, "late")
+        journal.advance_unwrap("c2", U.PENDING)
+        journal.advance_unwrap("c2", U.FAILED, "no WETH")
+        with pytest.raises(InvalidInput, match="advance_unwrap"):
+            journal.put("c1", {**_entry(), "unwrap": "pending"})
+        with pytest.raises(InvalidInput, match="'nope'"):
+            journal.advance_unwrap("nope", U.PENDING)
+        again = AmmOrderJournal(store, 31337, ADDRESS)
+        assert (again.get("c1") or {})["unwrap"] == tx  # the stored form of earlier versions
+        assert (again.get("c2") or {})["unwrap"] == "failed: no WETH"
+        assert [unwrap_state(again.get(c) or {}) for c in ("c1", "c2")] == [U.SENT, U.FAILED]
