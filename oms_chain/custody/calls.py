@@ -54,3 +54,10 @@ class Call:
         object.__setattr__(self, "to", _address(self.to, "call target"))
         object.__setattr__(self, "data", _bytes(self.data, "call data"))
         _uint(self.value, "call value")
+
+    @classmethod
+    def to_address(cls, to: str, data: bytes = b"", value: int = 0) -> Call:
+        """A call to ``to`` given as any-case hex (checked and checksummed here).
+
+        Raises :class:`InvalidInput` for a target that is not an address."""
+        return cls(_address(to, "call target"), data, value)

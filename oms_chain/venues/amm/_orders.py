@@ -8,17 +8,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from oms_chain.chain.fees import FeeCapExceeded
 from oms_chain.chain.revert import TransactionWouldRevert
 from oms_chain.chain.rpc import RpcError, RpcUnavailable
-from oms_chain.chain.sender import BroadcastRejected, BroadcastUncertain, SentTransaction
+from oms_chain.chain.sender import BroadcastRejected, BroadcastUncertain, OnSigned, SentTransaction
 from oms_chain.chain.tracker import SettlementReport
+from oms_chain.custody.calls import Call
 from oms_chain.model.amm_orders import AmmOrderState
 from oms_chain.model.errors import (
+    FinalError,
     InvalidInput,
     OmsError,
     VenueRejected,
@@ -29,13 +31,18 @@ from oms_chain.model.ids import ClientOrderId, TxHash, VenueId
 from oms_chain.model.instruments import Instrument, SpotPair, instrument_from_payload
 from oms_chain.model.intent import Side
 from oms_chain.model.orders import SettlementState, SettlementStatus
-from oms_chain.venues.amm._calls import erc20_balance, native_balance
+from oms_chain.venues.amm._calls import (
+    encode_call,
+    erc20_balance,
+    native_balance,
+    wait_for_receipt,
+)
 from oms_chain.venues.amm._config import AmmVenueConfig, _Route
 from oms_chain.venues.amm._pricing import _Pricing
 from oms_chain.venues.amm._reports import _Reports
 from oms_chain.venues.amm._states import PoolStates
 from oms_chain.venues.amm.account import ChainAccount
-from oms_chain.venues.amm.approvals import ensure_allowance
+from oms_chain.venues.amm.approvals import approval_calls, ensure_allowance
 from oms_chain.venues.amm.journal import entry_state, tx_entry
 from oms_chain.venues.amm.v3_pool import PoolLoadError
 from oms_chain.venues.amm.weth import unwrap, wrap
@@ -118,7 +125,7 @@ class _UniswapVenue(_Pricing, _Reports):
                         entry["tx"]["hash"],
                         entry["token_in"],
                         int(entry["spend"]),
-                        int(entry["tx"]["nonce"]),
+                        account.pull_nonce(entry["tx"]),
                     )
                     # and the router's allowance stays reserved for it until it settles
                     account.reserve(entry["token_in"], self._router, int(entry["spend"]))
@@ -182,7 +189,8 @@ class _UniswapVenue(_Pricing, _Reports):
 
         Raises:
             VenueRejected: duplicate client order id, no route, bad quantity, too little balance,
-                or the router would revert (reason given); nothing was sent.
+                the router would revert (reason given), or a signer, its policy or a Safe's
+                owners refused; nothing was sent.
             VenueUnavailable: the node could not be reached before anything was signed.
             VenueTimeout: an approval or wrap was not mined in time (the swap was not sent).
         """
@@ -208,6 +216,10 @@ class _UniswapVenue(_Pricing, _Reports):
             ) from exc
         except RpcError as exc:
             raise VenueRejected(f"{self._id}: {coid} not sent: the node said {exc}") from exc
+        except VenueRejected:
+            raise
+        except FinalError as exc:  # a signer, its policy or the Safe's owners refused
+            raise VenueRejected(f"{self._id}: {coid} refused: {exc}; nothing was sent") from exc
         finally:
             account.placing.discard(coid)
 
@@ -238,6 +250,10 @@ class _UniswapVenue(_Pricing, _Reports):
         native_in = (order.side is Side.SELL and inst.base.is_native) or (
             order.side is Side.BUY and inst.quote.is_native
         )
+        if account.executor.batches:
+            return await self._place_batched(
+                order, inst, swap, calldata, native_in, deadline, self._oracle_gas * len(states)
+            )
         sender = account.sender
         async with account.spend_lock(swap.token_in, self._router):
             # Allowance per router; balance shared by every router spending from this wallet.
@@ -266,68 +282,143 @@ class _UniswapVenue(_Pricing, _Reports):
                 await ensure_allowance(
                     sender, account.rpc, swap.token_in, self._router, need, account.approvals
                 )
-                entry: dict[str, Any] = {
-                    "venue": self._id,
-                    "instrument": inst.to_payload(),
-                    "side": order.side.value,
-                    "quantity": str(order.quantity),
-                    "limit_price": None if order.limit_price is None else str(order.limit_price),
-                    "deadline": deadline,
-                    "token_in": swap.token_in,
-                    "token_out": swap.token_out,
-                    "exact_in": swap.exact_in,
-                    "amount": str(swap.amount),
-                    "bound": str(swap.bound),
-                    "quoted": str(swap.quoted),
-                    "spend": str(swap.spend),
-                    "ts": account.clock_ns(),
-                    "tx": None,
-                    "cancel": None,
-                    "unwrap": None,
-                }
-
-                async def journal(sent: SentTransaction) -> None:
-                    account.track_pull(sent.tx_hash, swap.token_in, swap.spend, sent.signed.nonce)
-                    entry["tx"] = tx_entry(sent)
-                    account.journal.put(coid, entry)
-                    self._coid_of[sent.tx_hash] = coid
-                    account.own(sent.tx_hash, self)
-
-                what = f"{self._id} {order.side.value} {order.quantity} {inst.symbol}"
-                # Reserved before the broadcast: the swap can be mined, and its settlement release
-                # the reservation, before send() returns.
-                account.reserve(swap.token_in, self._router, swap.spend)
-                try:
-                    for attempt in (1, 2):
-                        try:
-                            sent = await sender.send(
-                                to=self._router,
-                                data=calldata,
-                                what=what,
-                                on_signed=journal,
-                                gas_margin=self._oracle_gas * len(states),
-                            )
-                            tx_hash = sent.tx_hash
-                            break
-                        except BroadcastUncertain as exc:
-                            tx_hash = exc.tx_hash
-                            break
-                        except BroadcastRejected as exc:
-                            # the node refused the bytes: they were never sent, forget them
-                            if entry["tx"] is not None:
-                                account.forget_pull(entry["tx"]["hash"])
-                            account.journal.remove(coid)
-                            if attempt == 2 or "nonce too low" not in str(exc).lower():
-                                raise
-                            # another wallet used our nonce; the sender has resynced, sign again
-                except BaseException:
-                    if account.journal.get(coid) is None:  # never signed or refused: nothing pulls
-                        account.reserve(swap.token_in, self._router, -swap.spend)
-                    raise
+                entry = self._entry(order, inst, deadline, swap)
+                tx_hash = await self._send_swap(
+                    coid,
+                    entry,
+                    swap,
+                    lambda journal: sender.send(
+                        to=self._router,
+                        data=calldata,
+                        what=self._what(order, inst),
+                        on_signed=journal,
+                        gas_margin=self._oracle_gas * len(states),
+                    ),
+                )
             except OmsError:
                 if wrapped and account.journal.get(coid) is None:
                     await self._unwrap_unsent(coid, swap.token_in, wrapped)
                 raise
+        return self._open_report(coid, entry, tx_hash)
+
+    def _what(self, order: PlaceOrder, inst: SpotPair) -> str:
+        return f"{self._id} {order.side.value} {order.quantity} {inst.symbol}"
+
+    def _entry(self, order: PlaceOrder, inst: SpotPair, deadline: int, swap: Any) -> dict[str, Any]:
+        """The journal entry of a swap about to be signed (``tx`` set by :meth:`_send_swap`)."""
+        return {
+            "venue": self._id,
+            "instrument": inst.to_payload(),
+            "side": order.side.value,
+            "quantity": str(order.quantity),
+            "limit_price": None if order.limit_price is None else str(order.limit_price),
+            "deadline": deadline,
+            "token_in": swap.token_in,
+            "token_out": swap.token_out,
+            "exact_in": swap.exact_in,
+            "amount": str(swap.amount),
+            "bound": str(swap.bound),
+            "quoted": str(swap.quoted),
+            "spend": str(swap.spend),
+            "ts": self._account.clock_ns(),
+            "tx": None,
+            "cancel": None,
+            "unwrap": None,
+        }
+
+    async def _send_swap(
+        self,
+        coid: ClientOrderId,
+        entry: dict[str, Any],
+        swap: Any,
+        send: Callable[[OnSigned], Awaitable[SentTransaction]],
+    ) -> TxHash:
+        """Send the swap through ``send`` (given the journal hook), journaling its signed
+        transaction before the broadcast and reserving what it pulls; signs once more when the
+        node refused a nonce another wallet used. Called under the token's spend lock."""
+        account = self._account
+
+        async def journal(sent: SentTransaction) -> None:
+            entry["tx"] = tx_entry(sent)
+            account.track_pull(
+                sent.tx_hash, swap.token_in, swap.spend, account.pull_nonce(entry["tx"])
+            )
+            account.journal.put(coid, entry)
+            self._coid_of[sent.tx_hash] = coid
+            account.own(sent.tx_hash, self)
+
+        # Reserved before the broadcast: the swap can be mined, and its settlement release
+        # the reservation, before send() returns.
+        account.reserve(swap.token_in, self._router, swap.spend)
+        try:
+            for attempt in (1, 2):
+                try:
+                    return (await send(journal)).tx_hash
+                except BroadcastUncertain as exc:
+                    return exc.tx_hash
+                except BroadcastRejected as exc:
+                    # the node refused the bytes: they were never sent, forget them
+                    if entry["tx"] is not None:
+                        account.forget_pull(entry["tx"]["hash"])
+                    account.journal.remove(coid)
+                    if attempt == 2 or "nonce too low" not in str(exc).lower():
+                        raise
+                    # another wallet used our nonce; the sender has resynced, sign again
+            raise AssertionError("unreachable")
+        except BaseException:
+            if account.journal.get(coid) is None:  # never signed or refused: nothing pulls
+                account.reserve(swap.token_in, self._router, -swap.spend)
+            raise
+
+    async def _place_batched(
+        self,
+        order: PlaceOrder,
+        inst: SpotPair,
+        swap: Any,
+        calldata: bytes,
+        native_in: bool,
+        deadline: int,
+        gas_margin: int,
+    ) -> OrderStatusReport:
+        """The swap from a contract account (a Safe): the wrap it needs, the approval it needs
+        and the swap itself as one transaction of the account (all or nothing)."""
+        coid = order.client_order_id
+        account = self._account
+        async with account.spend_lock(swap.token_in, self._router):
+            await account.poll()
+            need = account.reserved(swap.token_in, self._router) + swap.spend
+            held, pending = await account.holdings(swap.token_in)
+            calls: list[Call] = []
+            short = pending + swap.spend - held
+            if native_in and self._cfg.wrap_native and short > 0:
+                have = await native_balance(account.rpc, account.address)
+                if have < short:
+                    raise VenueRejected(
+                        f"{self._id}: {coid} needs to wrap {short} wei but {account.address} "
+                        f"holds only {have} wei of {account.chain.native_symbol}; fund the "
+                        "account or trade less"
+                    )
+                calls.append(Call.to_address(swap.token_in, encode_call("deposit()"), short))
+                held += short
+            if held < pending + swap.spend:
+                raise VenueRejected(
+                    f"{self._id}: {coid} needs {swap.spend} base units of {swap.token_in} "
+                    f"(+{pending} pulled by swaps in flight) but "
+                    f"{account.address} holds {held}; fund the account or trade less"
+                )
+            calls += await approval_calls(
+                account.rpc, swap.token_in, account.address, self._router, need, account.approvals
+            )
+            calls.append(Call.to_address(self._router, calldata))
+            entry = self._entry(order, inst, deadline, swap)
+            tx_hash = await self._send_swap(
+                coid,
+                entry,
+                swap,
+                lambda journal: account.execute_calls(
+                    calls, what=self._what(order, inst), on_signed=journal, gas_margin=gas_margin
+                ),
+            )
         return self._open_report(coid, entry, tx_hash)
 
     async def _unwrap_unsent(self, coid: ClientOrderId, weth: str, wrapped: int) -> None:
@@ -418,10 +509,22 @@ class _UniswapVenue(_Pricing, _Reports):
             account = self._account
             try:
                 held = await erc20_balance(account.rpc, entry["token_out"], account.address)
-                tx = await unwrap(
-                    account.sender, account.rpc, entry["token_out"], min(held, max(amount, 1))
-                )
-                entry["unwrap"] = tx
+                value = min(held, max(amount, 1))
+                if account.executor.batches:
+                    sent = await account.execute_calls(
+                        [
+                            Call.to_address(
+                                entry["token_out"], encode_call("withdraw(uint256)", value)
+                            )
+                        ],
+                        what="unwrap",
+                    )
+                    await wait_for_receipt(account.rpc, sent.tx_hash, "unwrap")
+                    entry["unwrap"] = sent.tx_hash
+                else:
+                    entry["unwrap"] = await unwrap(
+                        account.sender, account.rpc, entry["token_out"], value
+                    )
             except OmsError as exc:
                 entry["unwrap"] = f"failed: {exc}"
                 _log.warning("%s: unwrap after %s failed: %s", self._id, coid, exc)

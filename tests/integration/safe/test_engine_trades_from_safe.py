@@ -1,0 +1,143 @@
+"""The engine trades from a 2-of-3 Safe created by the toolkit (Safe v1.4.1 from the npm
+artifacts on Anvil): the venue's wrap, approval and swap go out as one Safe transaction
+(MultiSendCallOnly), signed by two owners and executed by a relayer that pays gas; the order
+settles to final and the engine's positions equal what the Safe's balances moved, to the wei."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from safe_rig import create_safe, owner_signers, relayer_signer, safe_venues
+
+from oms_chain.custody.safe.proposals import read_proposals
+from oms_chain.devnet.world import DevnetChain
+from oms_chain.engine import Engine, EngineConfig
+from oms_chain.model import Intent, OrderStatus, SystemClock
+from oms_chain.model.errors import VenueRejected
+from oms_chain.model.ids import client_order_id
+from oms_chain.model.intent import Side
+from oms_chain.model.orders import SettlementStatus
+from oms_chain.risk import RiskGate, RiskLimits
+from oms_chain.store import open_store
+from oms_chain.venues.base import PlaceOrder
+
+V3 = "uniswap-v3-3000-{}"
+
+
+def _erc20(chain: DevnetChain, symbol: str, who: str) -> int:
+    from oms_chain.devnet.deploy import ERC20_ABI
+
+    c = chain.w3.eth.contract(address=chain.book.address(symbol), abi=ERC20_ABI)
+    return int(c.functions.balanceOf(who).call())
+
+
+async def _until(what: str, check: object, seconds: float = 30) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_a_swap_order_from_a_two_of_three_safe_fills_and_positions_equal_its_balances(
+    l1: DevnetChain, tmp_path: Path
+) -> None:
+    safe = await create_safe(l1, salt=1401, eth=2 * 10**18)
+    store = open_store(f"sqlite:///{tmp_path / 'oms.db'}")
+    venues, rpc = safe_venues(l1, safe, store, poll_interval=0.05)
+    relayer = relayer_signer(l1).address
+    vid = V3.format(l1.chain_id)
+    inst = next(i for i in venues.venue(vid).instruments() if i.symbol == "ETH/USDC")
+    eth_before = l1.w3.eth.get_balance(safe)
+    relayer_before = l1.w3.eth.get_balance(relayer)
+    engine = Engine(
+        store=store,
+        venues=venues.venues,
+        risk=RiskGate(RiskLimits(), clock=SystemClock()),
+        clock=SystemClock(),
+        config=EngineConfig(split_poll_s=0.05, send_timeout_s=30),
+    )
+    venues.account.start()
+    await engine.start()
+    try:
+        parent = await engine.submit(
+            Intent.create(
+                intent_id="safe-sell-eth",
+                account=safe,
+                instrument=inst,
+                side="sell",
+                quantity="0.25",
+                venues=[vid],
+                now_ns=SystemClock().now_ns(),
+                max_slippage_bps=100,
+            )
+        )
+        await _until("the fill", lambda: engine.order(parent.order_id).is_terminal)
+        (child_id,) = engine.order(parent.order_id).children
+        assert engine.order(child_id).status is OrderStatus.FILLED
+        l1.process.mine(4)
+
+        def final() -> bool:
+            s = engine.order(child_id).settlement
+            return s is not None and s.status is SettlementStatus.FINAL
+
+        await _until("final settlement", final)
+    finally:
+        await engine.stop()
+        await venues.close()
+        await rpc.close()
+
+    # One Safe transaction: wrap + approve + swap through MultiSendCallOnly, two owners signed.
+    (proposal,) = read_proposals(store, safe=safe)
+    assert proposal.nonce == 0 and proposal.proposed.operation == 1
+    assert proposal.proposed.to == l1.book.address("MultiSendCallOnly")
+    assert len(proposal.proposed.calls) == 3  # deposit, approve, swap
+    assert set(proposal.signers) == {s.address for s in owner_signers(l1)[:2]}
+    child = engine.order(child_id)
+    assert child.settlement is not None
+    assert proposal.execution is not None
+    assert proposal.execution.tx_hash == child.settlement.tx_hash
+
+    # Positions are the Safe's, to the wei; the relayer paid the gas.
+    (pos,) = engine.positions()
+    assert pos.key.account == safe
+    eth_paid = eth_before - l1.w3.eth.get_balance(safe)
+    assert eth_paid == 25 * 10**16
+    assert -pos.quantity == Decimal(eth_paid).scaleb(-18)
+    assert _erc20(l1, "WETH", safe) == 0
+    (fill,) = engine.projections.fills.values()
+    got = _erc20(l1, "USDC", safe)
+    assert got > 0
+    assert (fill.quantity * fill.price).quantize(Decimal("0.000001")) == Decimal(got).scaleb(-6)
+    assert l1.w3.eth.get_balance(relayer) < relayer_before
+    store.close()
+
+
+async def test_too_few_owner_signers_refuse_the_order_before_anything_is_sent(
+    l1: DevnetChain, tmp_path: Path
+) -> None:
+    safe = await create_safe(l1, salt=1402, eth=10**18)
+    store = open_store(f"sqlite:///{tmp_path / 'oms.db'}")
+    venues, rpc = safe_venues(l1, safe, store, owners=owner_signers(l1)[:1])
+    vid = V3.format(l1.chain_id)
+    inst = next(i for i in venues.venue(vid).instruments() if i.symbol == "ETH/USDC")
+    nonce = l1.w3.eth.get_transaction_count(relayer_signer(l1).address)
+    try:
+        with pytest.raises(VenueRejected, match="needs 2 owner signatures"):
+            await venues.venue(vid).place(
+                PlaceOrder(
+                    client_order_id=client_order_id("safe-one-owner", 0),
+                    instrument=inst,
+                    side=Side.SELL,
+                    quantity=Decimal("0.1"),
+                )
+            )
+    finally:
+        await venues.close()
+        await rpc.close()
+    assert l1.w3.eth.get_transaction_count(relayer_signer(l1).address) == nonce
+    assert read_proposals(store, safe=safe) == []
+    store.close()
