@@ -6,12 +6,14 @@ settles to final and the engine's positions equal what the Safe's balances moved
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from safe_rig import create_safe, owner_signers, relayer_signer, safe_venues
 
+from oms_chain.cli import main
 from oms_chain.custody.safe.proposals import read_proposals
 from oms_chain.devnet.world import DevnetChain
 from oms_chain.engine import Engine, EngineConfig
@@ -43,7 +45,7 @@ async def _until(what: str, check: object, seconds: float = 30) -> None:
 
 
 async def test_a_swap_order_from_a_two_of_three_safe_fills_and_positions_equal_its_balances(
-    l1: DevnetChain, tmp_path: Path
+    l1: DevnetChain, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     safe = await create_safe(l1, salt=1401, eth=2 * 10**18)
     store = open_store(f"sqlite:///{tmp_path / 'oms.db'}")
@@ -114,6 +116,17 @@ async def test_a_swap_order_from_a_two_of_three_safe_fills_and_positions_equal_i
     assert (fill.quantity * fill.price).quantize(Decimal("0.000001")) == Decimal(got).scaleb(-6)
     assert l1.w3.eth.get_balance(relayer) < relayer_before
     store.close()
+
+    # `oms safe proposals list | show` read the same from the store
+    url = f"sqlite:///{tmp_path / 'oms.db'}"
+    capsys.readouterr()
+    assert main(["safe", "proposals", "list", "--store", url, "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["nonce"], row["tx_hash"]) == (0, child.settlement.tx_hash)
+    assert sorted(row["signers"]) == sorted(proposal.signers)
+    assert main(["safe", "proposals", "show", proposal.safe_tx_hash, "--store", url]) == 0
+    assert proposal.safe_tx_hash in capsys.readouterr().out
+    assert main(["safe", "proposals", "show", "0x" + "00" * 32, "--store", url]) == 2
 
 
 async def test_too_few_owner_signers_refuse_the_order_before_anything_is_sent(
