@@ -9,11 +9,13 @@ import asyncio
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from safe_rig import create_safe, owner_signers, relayer_signer, safe_venues
 
 from oms_chain.cli import main
+from oms_chain.compliance.screening import AddressScreen
 from oms_chain.custody.safe.proposals import read_proposals
 from oms_chain.devnet.world import DevnetChain
 from oms_chain.engine import Engine, EngineConfig
@@ -44,6 +46,16 @@ async def _until(what: str, check: object, seconds: float = 30) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _engine(store: Any, venues: Any, screen: AddressScreen | None = None) -> Engine:
+    return Engine(
+        store=store,
+        venues=venues.venues,
+        risk=RiskGate(RiskLimits(), clock=SystemClock(), screen=screen),
+        clock=SystemClock(),
+        config=EngineConfig(split_poll_s=0.05, send_timeout_s=30),
+    )
+
+
 async def test_a_swap_order_from_a_two_of_three_safe_fills_and_positions_equal_its_balances(
     l1: DevnetChain, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -55,13 +67,7 @@ async def test_a_swap_order_from_a_two_of_three_safe_fills_and_positions_equal_i
     inst = next(i for i in venues.venue(vid).instruments() if i.symbol == "ETH/USDC")
     eth_before = l1.w3.eth.get_balance(safe)
     relayer_before = l1.w3.eth.get_balance(relayer)
-    engine = Engine(
-        store=store,
-        venues=venues.venues,
-        risk=RiskGate(RiskLimits(), clock=SystemClock()),
-        clock=SystemClock(),
-        config=EngineConfig(split_poll_s=0.05, send_timeout_s=30),
-    )
+    engine = _engine(store, venues)
     venues.account.start()
     await engine.start()
     try:
@@ -115,6 +121,18 @@ async def test_a_swap_order_from_a_two_of_three_safe_fills_and_positions_equal_i
     assert got > 0
     assert (fill.quantity * fill.price).quantize(Decimal("0.000001")) == Decimal(got).scaleb(-6)
     assert l1.w3.eth.get_balance(relayer) < relayer_before
+
+    # a restarted engine replays the store, Safe proposal events included, to the same position
+    venues2, rpc2 = safe_venues(l1, safe, store)
+    engine2 = _engine(store, venues2)
+    await engine2.start()
+    try:
+        assert [p.quantity for p in engine2.positions()] == [pos.quantity]
+        assert await venues2.account.executor.account_nonce() == 1
+    finally:
+        await engine2.stop()
+        await venues2.close()
+        await rpc2.close()
     store.close()
 
     # `oms safe proposals list | show` read the same from the store
