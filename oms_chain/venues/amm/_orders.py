@@ -167,6 +167,20 @@ class _UniswapVenue(_Pricing, _Reports):
         """Instruments this venue routes."""
         return [r.instrument for r in self._routes.values()]
 
+    def destinations(self, instrument: Instrument) -> Mapping[str, Sequence[str]]:
+        """Addresses a swap of ``instrument`` touches, for compliance screening: the router,
+        the route's pools and the wrapper (native legs) as ``destination``, the trading account
+        (it receives what the swap buys) as ``recipient``. Nothing for an instrument this
+        venue does not route."""
+        route = self._routes.get(instrument.id)
+        if route is None:
+            return {}
+        called = [self._router, *route.pools]
+        inst = route.instrument
+        if (inst.base.is_native or inst.quote.is_native) and self._account.weth:
+            called.append(self._account.weth)
+        return {"destination": called, "recipient": [self._account.address]}
+
     def forget_transaction(self, tx_hash: TxHash) -> None:
         """The account pruned ``tx_hash`` (settled long ago): stop mapping it to its order."""
         self._coid_of.pop(tx_hash, None)

@@ -15,7 +15,7 @@ import pytest
 from safe_rig import create_safe, owner_signers, relayer_signer, safe_venues
 
 from oms_chain.cli import main
-from oms_chain.compliance.screening import AddressScreen
+from oms_chain.compliance.screening import AddressScreen, BlockList
 from oms_chain.custody.safe.proposals import read_proposals
 from oms_chain.devnet.world import DevnetChain
 from oms_chain.engine import Engine, EngineConfig
@@ -171,4 +171,51 @@ async def test_too_few_owner_signers_refuse_the_order_before_anything_is_sent(
         await rpc.close()
     assert l1.w3.eth.get_transaction_count(relayer_signer(l1).address) == nonce
     assert read_proposals(store, safe=safe) == []
+    store.close()
+
+
+async def test_the_gate_screens_the_addresses_the_venue_calls_and_records_the_match(
+    l1: DevnetChain, tmp_path: Path
+) -> None:
+    safe = await create_safe(l1, salt=1403, eth=10**18)
+    router = l1.book.address("SwapRouter")
+    listed = BlockList.from_text(f"# test list\n{router},a listed router\n", "devnet-test")
+    store = open_store(f"sqlite:///{tmp_path / 'oms.db'}")
+    venues, rpc = safe_venues(l1, safe, store)
+    vid = V3.format(l1.chain_id)
+    inst = next(i for i in venues.venue(vid).instruments() if i.symbol == "ETH/USDC")
+    engine = _engine(store, venues, AddressScreen([listed]))
+    before = l1.w3.eth.get_balance(safe)
+    await engine.start()
+    try:
+        parent = await engine.submit(
+            Intent.create(
+                intent_id="safe-screened",
+                account=safe,
+                instrument=inst,
+                side="sell",
+                quantity="0.1",
+                venues=[vid],
+                now_ns=SystemClock().now_ns(),
+            )
+        )
+        order = engine.order(parent.order_id)
+        assert order.status is OrderStatus.REJECTED and not order.children
+    finally:
+        await engine.stop()
+        await venues.close()
+        await rpc.close()
+    records = [r for r in store.read_all() if r.event_type == "AddressScreeningMatched"]
+    (match,) = [r.payload for r in records]
+    assert (match["role"], match["address"].lower()) == ("destination", router.lower())
+    assert (match["list_name"], match["entry"], match["label"]) == (
+        "devnet-test",
+        "devnet-test:2",
+        "a listed router",
+    )
+    assert match["account"] == safe
+    rejected = next(r.payload for r in store.read_all() if r.event_type == "OrderRejected")
+    assert "destination" in rejected["reason"] and "devnet-test:2" in rejected["reason"]
+    assert read_proposals(store, safe=safe) == []  # nothing proposed, signed or sent
+    assert l1.w3.eth.get_balance(safe) == before
     store.close()
