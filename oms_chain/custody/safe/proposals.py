@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from oms_chain.custody.safe.signatures import OwnerSignature
 from oms_chain.custody.safe.transaction import SafeTransaction
@@ -155,24 +156,26 @@ class ProposalLog:
         self._version = recorded[-1].stream_version
         self._events.extend(stamped)
 
+    def _envelope(self, tx: SafeTransaction) -> dict[str, Any]:
+        now = self._clock_ns()
+        h = "0x" + tx.safe_tx_hash.hex()
+        return {"event_id": EventId(""), "ts_event": now, "ts_init": now, "correlation_id": h}
+
     def proposed(
         self, tx: SafeTransaction, *, proposer: str, what: str, calls: Sequence[str]
     ) -> None:
         """Record that ``tx`` was proposed by ``proposer``."""
         if tx.safe.lower() != self.safe.lower() or tx.chain_id != self.chain_id:
             raise InvalidInput(f"Safe tx for {tx.safe} is not for this log's Safe {self.safe}")
-        now = self._clock_ns()
+        env = self._envelope(tx)
         self._append(
             [
                 SafeTransactionProposed(
-                    event_id=EventId(""),
-                    ts_event=now,
-                    ts_init=now,
-                    correlation_id="0x" + tx.safe_tx_hash.hex(),
+                    **env,
                     safe=tx.safe,
                     chain_id=tx.chain_id,
                     nonce=tx.nonce,
-                    safe_tx_hash="0x" + tx.safe_tx_hash.hex(),
+                    safe_tx_hash=env["correlation_id"],
                     to=tx.to,
                     value=tx.value,
                     data="0x" + tx.data.hex(),
@@ -186,19 +189,12 @@ class ProposalLog:
 
     def signed(self, tx: SafeTransaction, signatures: Sequence[OwnerSignature]) -> None:
         """Record which owners signed ``tx`` (one event each; the bytes are not recorded)."""
-        now = self._clock_ns()
-        h = "0x" + tx.safe_tx_hash.hex()
+        env = self._envelope(tx)
+        h = env["correlation_id"]
         self._append(
             [
                 SafeTransactionSigned(
-                    event_id=EventId(""),
-                    ts_event=now,
-                    ts_init=now,
-                    correlation_id=h,
-                    safe=tx.safe,
-                    safe_tx_hash=h,
-                    owner=s.owner,
-                    kind=s.kind.value,
+                    **env, safe=tx.safe, safe_tx_hash=h, owner=s.owner, kind=s.kind.value
                 )
                 for s in signatures
             ]
@@ -206,17 +202,13 @@ class ProposalLog:
 
     def executed(self, tx: SafeTransaction, *, relayer: str, tx_hash: str) -> None:
         """Record the relayer's signed ``execTransaction`` (before it is broadcast)."""
-        now = self._clock_ns()
-        h = "0x" + tx.safe_tx_hash.hex()
+        env = self._envelope(tx)
         self._append(
             [
                 SafeTransactionExecuted(
-                    event_id=EventId(""),
-                    ts_event=now,
-                    ts_init=now,
-                    correlation_id=h,
+                    **env,
                     safe=tx.safe,
-                    safe_tx_hash=h,
+                    safe_tx_hash=env["correlation_id"],
                     nonce=tx.nonce,
                     relayer=relayer,
                     tx_hash=tx_hash,
