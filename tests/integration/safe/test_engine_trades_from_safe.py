@@ -219,3 +219,59 @@ async def test_the_gate_screens_the_addresses_the_venue_calls_and_records_the_ma
     assert read_proposals(store, safe=safe) == []  # nothing proposed, signed or sent
     assert l1.w3.eth.get_balance(safe) == before
     store.close()
+
+
+async def test_a_reorged_safe_fill_is_reversed_and_recorded_again_from_its_new_block(
+    l1: DevnetChain, tmp_path: Path
+) -> None:
+    safe = await create_safe(l1, salt=1404, eth=10**18)
+    store = open_store(f"sqlite:///{tmp_path / 'oms.db'}")
+    venues, rpc = safe_venues(l1, safe, store, poll_interval=0.05)
+    vid = V3.format(l1.chain_id)
+    inst = next(i for i in venues.venue(vid).instruments() if i.symbol == "ETH/USDC")
+    before = l1.w3.eth.get_balance(safe)
+    engine = _engine(store, venues)
+    venues.account.start()
+    await engine.start()
+
+    def types() -> list[str]:
+        return [r.event_type for r in store.read_all()]
+
+    try:
+        parent = await engine.submit(
+            Intent.create(
+                intent_id="safe-reorged",
+                account=safe,
+                instrument=inst,
+                side="sell",
+                quantity="0.1",
+                venues=[vid],
+                now_ns=SystemClock().now_ns(),
+                max_slippage_bps=100,
+            )
+        )
+        await _until("the fill", lambda: engine.order(parent.order_id).is_terminal)
+        (child_id,) = engine.order(parent.order_id).children
+        first = set(engine.projections.fills)
+        settlement = engine.order(child_id).settlement
+        assert settlement is not None and settlement.block_number is not None
+        depth = l1.process.block_number() - settlement.block_number + 1
+        l1.process.rpc("anvil_reorg", [depth, []])
+        await _until("the fill to leave", lambda: "FillReversed" in types())
+        await _until(
+            "the Safe transaction to be mined again",
+            lambda: (
+                engine.order(child_id).status is OrderStatus.FILLED
+                and set(engine.projections.fills) not in (set(), first)
+            ),
+        )
+        assert types().count("FillReversed") == 1 and types().count("FillRecorded") == 2
+        (pos,) = engine.positions()
+        assert -pos.quantity == Decimal(before - l1.w3.eth.get_balance(safe)).scaleb(-18)
+        assert pos.quantity == Decimal("-0.1") and pos.fill_count == 1
+        assert await venues.account.executor.account_nonce() == 1  # executed once
+    finally:
+        await engine.stop()
+        await venues.close()
+        await rpc.close()
+        store.close()
