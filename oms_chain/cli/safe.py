@@ -353,7 +353,8 @@ def proposals_show(
     store: StoreOption,
     as_json: JsonOption = False,
 ) -> None:
-    """One proposal: its fields, calls, owners that signed and the relayer's transaction."""
+    """One proposal: its fields, calls, owners that signed and the relayer's transaction (the
+    latest attempt when the same SafeTx was proposed again)."""
     wanted = safe_tx_hash.strip().lower()
     found = [p for p in _proposals(store, None) if p.safe_tx_hash.lower() == wanted]
     if not found:

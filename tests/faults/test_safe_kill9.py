@@ -106,10 +106,8 @@ async def test_a_safe_order_killed_between_signing_and_execution_is_sent_once(
             await venue.place(_order(venues, vid, "safe-kill9"))
             await settle(venues, vid, coid)
             proposals = read_proposals(store, safe=safe)
-            # the unsent nonce was reused (the same SafeTx hash again when the swap's deadline
-            # second did not move: then it is the same proposal, executed now)
-            assert {p.nonce for p in proposals} == {0}
-            assert proposals[-1].execution is not None
+            assert [p.nonce for p in proposals] == [0, 0]  # the unsent nonce was reused
+            assert proposals[0].execution is None and proposals[1].execution is not None
             spent = TENTH
         else:
             (journaled,) = read_proposals(store, safe=safe)
@@ -130,3 +128,44 @@ async def test_a_safe_order_killed_between_signing_and_execution_is_sent_once(
     assert before - l1.w3.eth.get_balance(safe) == spent  # each order exactly once
     n_sent = 1 if stage == "owners" else 2
     assert l1.w3.eth.get_transaction_count(relayer) == relayer_nonce + n_sent
+
+
+async def test_a_pending_safe_order_cancelled_by_the_relayer_frees_its_safe_nonce(
+    l1: DevnetChain, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from oms_chain.model.orders import SettlementStatus
+    from oms_chain.venues.base import VenueOrderStatus
+
+    safe = await create_safe(l1, salt=1510, eth=10**18)
+    before = l1.w3.eth.get_balance(safe)
+    store = open_store(f"sqlite:///{tmp_path / 'oms.db'}")
+    venues, rpc = safe_venues(l1, safe, store)
+    vid = f"uniswap-v3-3000-{l1.chain_id}"
+    l1.process.rpc("evm_setAutomine", [False])
+    try:
+        venue = venues.venue(vid)
+        placed = await venue.place(_order(venues, vid, "safe-cancelled"))
+        cancelling = asyncio.create_task(venue.cancel(placed.client_order_id))
+        for _ in range(100):  # the cancellation is in the pool
+            entry = venues.account.journal.get(placed.client_order_id)
+            if entry and entry.get("cancel"):
+                break
+            await asyncio.sleep(0.02)
+        l1.process.mine(1)
+        done = await cancelling
+        assert done.status is VenueOrderStatus.CANCELLED
+        assert done.settlement is not None and done.settlement.status is SettlementStatus.REPLACED
+        assert await venues.account.executor.account_nonce() == 0  # the Safe ran nothing
+        l1.process.rpc("evm_setAutomine", [True])
+        await venue.place(_order(venues, vid, "safe-after-cancel"))
+        await settle(venues, vid, client_order_id("safe-after-cancel", 0))
+        assert [p.nonce for p in read_proposals(store, safe=safe)] == [0, 0]  # nonce reused
+        assert await venues.account.executor.account_nonce() == 1
+    finally:
+        l1.process.rpc("evm_setAutomine", [True])
+        await venues.close()
+        await rpc.close()
+        store.close()
+    assert before - l1.w3.eth.get_balance(safe) == TENTH  # only the second order ran

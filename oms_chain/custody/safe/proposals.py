@@ -83,20 +83,28 @@ class Proposal:
 
 
 def _fold(events: Iterable[Event]) -> list[Proposal]:
-    by_hash: dict[str, Proposal] = {}
-    order: list[str] = []
+    """One proposal per ``SafeTransactionProposed`` (the same SafeTx proposed again, after an
+    attempt that was never sent or was cancelled, is a new entry); signatures and the execution
+    go to the latest proposal of their hash."""
+    out: list[Proposal] = []
+    latest: dict[str, int] = {}
     for e in events:
         if isinstance(e, SafeTransactionProposed):
-            if e.safe_tx_hash not in by_hash:
-                order.append(e.safe_tx_hash)
-            by_hash[e.safe_tx_hash] = Proposal(e)
-        elif isinstance(e, SafeTransactionSigned) and e.safe_tx_hash in by_hash:
-            p = by_hash[e.safe_tx_hash]
+            latest[e.safe_tx_hash] = len(out)
+            out.append(Proposal(e))
+            continue
+        if not isinstance(e, SafeTransactionSigned | SafeTransactionExecuted):
+            continue
+        i = latest.get(e.safe_tx_hash)
+        if i is None:
+            continue
+        p = out[i]
+        if isinstance(e, SafeTransactionSigned):
             if e.owner not in p.signers:
-                by_hash[e.safe_tx_hash] = replace(p, signers=(*p.signers, e.owner))
-        elif isinstance(e, SafeTransactionExecuted) and e.safe_tx_hash in by_hash:
-            by_hash[e.safe_tx_hash] = replace(by_hash[e.safe_tx_hash], execution=e)
-    return [by_hash[h] for h in order]
+                out[i] = replace(p, signers=(*p.signers, e.owner))
+        else:
+            out[i] = replace(p, execution=e)
+    return out
 
 
 def read_proposals(store: EventStore, *, safe: str | None = None) -> list[Proposal]:
