@@ -1,10 +1,12 @@
-"""``oms safe show | export | hash | sign | execute``: Safe v1.4.1 accounts from the shell.
+"""``oms safe show | export | hash | sign | execute | proposals``: Safe v1.4.1 from the shell.
 
 A Safe{Wallet} Transaction Builder batch file is the unit that travels between people: ``export``
 writes one (owners can review it in the Safe web app), ``hash`` shows the SafeTx hash a given
 nonce gives it, ``sign`` prints one owner's signature, and ``execute`` checks the collected
-signatures against the Safe on chain and has a relayer account send it. Proposals are files, not
-events: nothing is written to an event store. Needs the ``safe`` extra.
+signatures against the Safe on chain and has a relayer account send it; these batch files are
+not written to an event store. ``proposals list | show`` read the Safe transactions the engine
+proposed, signed and sent when trading from a Safe (events in the store). Needs the ``safe``
+extra.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from typing import Annotated, Any
 import typer
 
 from oms_chain.cli._app import _devnet_url, app
-from oms_chain.cli._args import JsonOption, RpcUrlOption, _bounded_int, _shown
-from oms_chain.cli._output import print_fields, print_json, say
+from oms_chain.cli._args import JsonOption, RpcUrlOption, StoreOption, _bounded_int, _shown
+from oms_chain.cli._output import console, print_fields, print_json, say, table
 from oms_chain.model.errors import InvalidInput
 
 safe_app = typer.Typer(
-    help="Safe v1.4.1 accounts: show, export / hash / sign / execute batches.",
+    help="Safe v1.4.1 accounts: show, export / hash / sign / execute batches, proposals.",
     rich_markup_mode=None,
 )
 app.add_typer(safe_app, name="safe")
@@ -291,3 +293,74 @@ def safe_execute(
         print_json(row)
         return
     say(f"sent execTransaction {sent.tx_hash} for Safe tx {row['safe_tx_hash']}")
+
+
+# -- proposals recorded by the engine ------------------------------------------------------------
+
+proposals_app = typer.Typer(
+    help="Safe transactions the engine proposed, signed and sent (events in the store).",
+    rich_markup_mode=None,
+)
+safe_app.add_typer(proposals_app, name="proposals")
+
+
+def _proposals(store_url: str, safe: str | None) -> list[Any]:
+    from oms_chain.cli.views import _open_existing_store
+    from oms_chain.custody.safe.proposals import read_proposals
+
+    store = _open_existing_store(store_url)
+    try:
+        return read_proposals(store, safe=None if safe is None else _address(safe, "--safe"))
+    finally:
+        store.close()
+
+
+@proposals_app.command("list")
+def proposals_list(
+    store: StoreOption,
+    safe: Annotated[
+        str | None, typer.Option("--safe", metavar="ADDRESS", help="Only this Safe's.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every proposal in the store, oldest first: Safe, nonce, hash, owners that signed, and
+    the relayer's transaction once one was signed."""
+    rows = [p.to_row() for p in _proposals(store, safe)]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        say("no Safe proposals in this store")
+        return
+    out = table("Safe proposals", ("safe", "nonce", "safe tx hash", "what", "signers", "tx"))
+    for r in rows:
+        out.add_row(
+            str(r["safe"]),
+            str(r["nonce"]),
+            str(r["safe_tx_hash"]),
+            str(r["what"]),
+            str(len(r["signers"])),  # type: ignore[arg-type]
+            str(r["tx_hash"] or "not sent"),
+        )
+    console.print(out)
+
+
+@proposals_app.command("show")
+def proposals_show(
+    safe_tx_hash: Annotated[
+        str, typer.Argument(metavar="SAFE_TX_HASH", help="The proposal's SafeTx hash (0x...).")
+    ],
+    store: StoreOption,
+    as_json: JsonOption = False,
+) -> None:
+    """One proposal: its fields, calls, owners that signed and the relayer's transaction (the
+    latest attempt when the same SafeTx was proposed again)."""
+    wanted = safe_tx_hash.strip().lower()
+    found = [p for p in _proposals(store, None) if p.safe_tx_hash.lower() == wanted]
+    if not found:
+        raise InvalidInput(f"no proposal with SafeTx hash {_shown(safe_tx_hash)} in this store")
+    row = found[-1].to_row()
+    if as_json:
+        print_json(row)
+        return
+    print_fields(f"Safe proposal {row['safe_tx_hash']}", row)

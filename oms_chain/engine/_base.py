@@ -26,7 +26,7 @@ from oms_chain.model.intent import Intent
 from oms_chain.model.orders import Order
 from oms_chain.risk.limits import RiskGate, RiskView
 from oms_chain.store.projections import Projections
-from oms_chain.venues.base import Venue
+from oms_chain.venues.base import DeclaresDestinations, Venue
 
 __all__ = ["EngineBase"]
 
@@ -83,6 +83,22 @@ class EngineBase:
 
     def _parent_events(self, intent: Intent, decision: Any, pid: OrderId) -> list[Event]:
         return parent_events(intent, decision, pid, now=self._now())
+
+    def _check(self, intent: Intent) -> Any:
+        """The pre-trade gate's decision for ``intent``, given every address the calls of its
+        venues would touch (compliance screening of destinations and recipients)."""
+        return self._risk.check(intent, self._view, destinations=self._destinations(intent))
+
+    def _destinations(self, intent: Intent) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name in intent.venues or tuple(self._venues):
+            venue = self._venues.get(VenueId(name))
+            if not isinstance(venue, DeclaresDestinations):
+                continue
+            for role, addresses in venue.destinations(intent.instrument).items():
+                group = out.setdefault(role, [])
+                group.extend(a for a in addresses if a not in group)
+        return out
 
     def _resubmitted(self, intent: Intent) -> Order | None:
         """The order of an intent id already submitted with the same content, or ``None`` if

@@ -307,7 +307,11 @@ class VenueConfig:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountConfig:
     """A trading account and how it signs: ``signer`` is ``keystore`` (``keystore_path`` +
-    ``password_env``), ``env_key`` (``private_key_env``), ``safe``, ``threshold`` or ``remote``."""
+    ``password_env``), ``env_key`` (``private_key_env``), ``safe``, ``threshold`` or ``remote``.
+
+    ``safe``: the account trades from the Safe at ``safe_address``; ``private_key_env`` names
+    the relayer's key (it executes and pays gas), ``owner_key_envs`` the owners' keys that sign
+    (at least the Safe's threshold of them)."""
 
     name: str
     signer: str
@@ -317,6 +321,7 @@ class AccountConfig:
     private_key_env: str | None = None
     safe_address: str | None = None
     remote_url: str | None = None
+    owner_key_envs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         signers = ("keystore", "env_key", "safe", "threshold", "remote")
@@ -328,6 +333,16 @@ class AccountConfig:
             raise ConfigError(f"accounts.{self.name}.private_key_env: required for env_key")
         if self.address is not None and not re.fullmatch(r"0x[0-9a-fA-F]{40}", self.address):
             raise ConfigError(f"accounts.{self.name}.address: {self.address!r} is not an address")
+        if self.signer == "safe":
+            where = f"accounts.{self.name}"
+            if self.safe_address is None or not re.fullmatch(
+                r"0x[0-9a-fA-F]{40}", self.safe_address
+            ):
+                raise ConfigError(f"{where}.safe_address: required, a 0x address of the Safe")
+            if not self.private_key_env:
+                raise ConfigError(f"{where}.private_key_env: required, the relayer's key variable")
+            if not self.owner_key_envs:
+                raise ConfigError(f"{where}.owner_key_envs: required, the owners' key variables")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

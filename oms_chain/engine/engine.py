@@ -551,7 +551,7 @@ class Engine(OrderCommands, ParentCommands):
         await self.reconcile(venue_id)
 
     async def _submit_locked(self, intent: Intent, venue_id: VenueId) -> Order:
-        decision = self._risk.check(intent, self._view)
+        decision = self._check(intent)
         pid = parent_order_id(intent.intent_id)
         events = self._parent_events(intent, decision, pid)
         if not decision.accepted:

@@ -165,7 +165,7 @@ class OrderCommands(EngineBase):
                     notional=None,
                     limit_price=new_limit,
                 )
-                decision = self._risk.check(probe, self._view)
+                decision = self._check(probe)
                 if not decision.accepted:
                     raise InvalidInput(f"amend rejected by risk: {decision.reason}")
             await self._placement.amend(parent, child, new_child_qty, new_limit)

@@ -258,7 +258,7 @@ class ParentCommands(EngineBase):
                     f"algo {intent.algo!r} needs market volume (a volume profile or traded "
                     f"volume); give the engine market_data, or a 'profile' param for vwap"
                 )
-            decision = self._risk.check(intent, self._view)
+            decision = self._check(intent)
             pid = parent_order_id(intent.intent_id)
             events = self._parent_events(intent, decision, pid)
             self._commit(pid, events)
@@ -274,7 +274,7 @@ class ParentCommands(EngineBase):
             existing = self._resubmitted(intent)
             if existing is not None:
                 return existing
-            decision = self._risk.check(intent, self._view)
+            decision = self._check(intent)
             pid = parent_order_id(intent.intent_id)
             events = self._parent_events(intent, decision, pid)
             if decision.accepted:

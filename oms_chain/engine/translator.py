@@ -13,10 +13,11 @@ Every event carries ``ts_init = now`` (when we learned it) and a placeholder eve
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from oms_chain.compliance.screening import match_events
 from oms_chain.model.events import (
     ChildOrderCreated,
     Event,
@@ -104,7 +105,10 @@ def parent_events(intent: Intent, decision: Any, pid: OrderId, *, now: int) -> l
         "order_id": pid,
     }
     if not decision.accepted:
-        return [init, OrderRejected(**env, reason=decision.reason, source="risk")]
+        rejected = OrderRejected(**env, reason=decision.reason, source="risk")
+        # the audit trail names every block-list entry the intent's addresses hit
+        matches = match_events(decision.screening, intent.account, now, _PENDING)
+        return [init, rejected, *(replace(m, correlation_id=intent.intent_id) for m in matches)]
     return [init, OrderAccepted(**env, checks=tuple(str(c) for c in decision.checks))]
 
 

@@ -48,6 +48,9 @@ __all__ = [
     "PortfolioAlertRaised",
     "RiskAlertRaised",
     "RiskMonitorDegraded",
+    "SafeTransactionExecuted",
+    "SafeTransactionProposed",
+    "SafeTransactionSigned",
     "SettlementUpdated",
     "SigningRefused",
     "TradingStateChanged",
@@ -513,3 +516,50 @@ class PortfolioAlertCleared(Event):
     clear_at: Decimal
     message: str
     underlying: str | None = None
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SafeTransactionProposed(Event):
+    """A Safe transaction was proposed for ``safe`` at Safe ``nonce``: ``safe_tx_hash`` is what
+    its owners sign; ``to`` / ``value`` (wei) / ``data`` (hex) / ``operation`` (0 CALL, 1
+    DELEGATECALL into MultiSendCallOnly) are its fields; ``calls``: ``to:value:selector`` of each
+    call it runs; ``proposer``: who proposed it (the relayer's address for the engine)."""
+
+    safe: str
+    chain_id: int
+    nonce: int
+    safe_tx_hash: str
+    to: str
+    value: int
+    data: str
+    operation: int
+    calls: tuple[str, ...]
+    proposer: str
+    what: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SafeTransactionSigned(Event):
+    """Owner ``owner`` signed Safe transaction ``safe_tx_hash`` (``kind``: eoa, eth_sign,
+    contract, approved_hash). Signatures themselves are not recorded."""
+
+    safe: str
+    safe_tx_hash: str
+    owner: str
+    kind: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SafeTransactionExecuted(Event):
+    """``relayer`` signed the ``execTransaction`` of ``safe_tx_hash`` (Safe ``nonce``) as
+    transaction ``tx_hash``, recorded before it is broadcast; the settlement tracker follows it
+    from there (it may still be dropped or replaced: the Safe's nonce says what ran)."""
+
+    safe: str
+    safe_tx_hash: str
+    nonce: int
+    relayer: str
+    tx_hash: str

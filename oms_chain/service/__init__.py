@@ -1,7 +1,12 @@
 """Service surfaces over the engine: :class:`TradingSession` wires the engine to real venues
 (Uniswap pools on each chain, an exchange through ccxt) for scripts and the ``oms`` command."""
 
-from oms_chain.service.endpoints import ChainEndpoint, ExchangeEndpoint, local_exchange_urls
+from oms_chain.service.endpoints import (
+    ChainEndpoint,
+    ExchangeEndpoint,
+    SafeOwners,
+    local_exchange_urls,
+)
 from oms_chain.service.hedger import Hedger, HedgeStatus, engine_holdings
 from oms_chain.service.risk_monitor import MONITOR_STREAM, RiskMonitor, WebhookSender, quote_feed
 from oms_chain.service.session import SessionTimeout, TradingSession, is_settled
@@ -13,6 +18,7 @@ __all__ = [
     "HedgeStatus",
     "Hedger",
     "RiskMonitor",
+    "SafeOwners",
     "SessionTimeout",
     "TradingSession",
     "WebhookSender",

@@ -14,7 +14,12 @@ from oms_chain.custody.base import Signer
 from oms_chain.custody.local import LocalSigner
 from oms_chain.engine import OmsConfig
 from oms_chain.model.errors import ConfigError, InvalidInput
-from oms_chain.service.endpoints import RUNTIME_SERVICES, ChainEndpoint, ExchangeEndpoint
+from oms_chain.service.endpoints import (
+    RUNTIME_SERVICES,
+    ChainEndpoint,
+    ExchangeEndpoint,
+    SafeOwners,
+)
 
 __all__ = ["endpoints_from_config", "endpoints_from_runtime"]
 
@@ -123,18 +128,32 @@ def endpoints_from_config(
     return acct, signer, chains, exchange, store_url
 
 
+def _key_from_env(name: str, where: str, env: Mapping[str, str]) -> LocalSigner:
+    value = env.get(name)
+    if not value:
+        raise ConfigError(f"{where}: {name!r} is not set")
+    try:
+        return LocalSigner(value.strip())
+    except InvalidInput:
+        raise ConfigError(f"{where}: {name!r} does not hold a valid key") from None
+
+
+def safe_owners_from_config(acct: Any, env: Mapping[str, str]) -> SafeOwners | None:
+    """The Safe an account trades from and its owners' signers (``None`` unless its signer is
+    ``safe``). Raises :class:`ConfigError` naming an owner variable that is unset or bad."""
+    if acct.signer != "safe":
+        return None
+    where = f"accounts.{acct.name}.owner_key_envs"
+    owners = tuple(
+        _key_from_env(n, f"{where}[{i}]", env) for i, n in enumerate(acct.owner_key_envs)
+    )
+    return SafeOwners(address=acct.safe_address, owners=owners)
+
+
 def _signer_from_config(acct: Any, env: Mapping[str, str]) -> Signer:
     where = f"accounts.{acct.name}"
-    if acct.signer == "env_key":
-        value = env.get(acct.private_key_env)
-        if not value:
-            raise ConfigError(f"{where}.private_key_env: {acct.private_key_env!r} is not set")
-        try:
-            return LocalSigner(value.strip())
-        except InvalidInput:
-            raise ConfigError(
-                f"{where}.private_key_env: {acct.private_key_env!r} does not hold a valid key"
-            ) from None
+    if acct.signer in ("env_key", "safe"):  # a Safe account's signer is its relayer
+        return _key_from_env(acct.private_key_env, f"{where}.private_key_env", env)
     if acct.signer == "keystore":
         password = env.get(acct.password_env) if acct.password_env else None
         if password is None:
@@ -142,7 +161,7 @@ def _signer_from_config(acct: Any, env: Mapping[str, str]) -> Signer:
         return LocalSigner.from_keystore(Path(acct.keystore_path).expanduser(), password)
     raise ConfigError(
         f"{where}.signer: {acct.signer!r} is not supported by TradingSession yet; use "
-        f"'env_key' or 'keystore'"
+        f"'env_key', 'keystore' or 'safe'"
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from oms_chain.chain.addressbook import AddressBook
+from oms_chain.custody.base import Signer
 from oms_chain.engine.config import is_loopback_url
 from oms_chain.model.errors import InvalidInput
 from oms_chain.venues.cex import CcxtVenueConfig
@@ -18,6 +19,7 @@ __all__ = [
     "RUNTIME_SERVICES",
     "ChainEndpoint",
     "ExchangeEndpoint",
+    "SafeOwners",
     "ccxt_venue_config",
     "local_exchange_urls",
 ]
@@ -31,6 +33,23 @@ class ChainEndpoint:
     chain_id: int
     rpc_url: str | tuple[str, ...]
     book: AddressBook | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SafeOwners:
+    """Trade from the Safe at ``address``: ``owners`` sign its transactions (the first
+    threshold of them that own it); the session's signer is the relayer that pays gas."""
+
+    address: str
+    owners: tuple[Signer, ...]
+
+    def __post_init__(self) -> None:
+        from eth_utils import is_address
+
+        if not isinstance(self.address, str) or not is_address(self.address):
+            raise InvalidInput(f"SafeOwners address {self.address!r} is not a 0x address")
+        if not self.owners:
+            raise InvalidInput("SafeOwners owners must name at least one owner signer")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

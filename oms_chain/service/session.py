@@ -47,10 +47,15 @@ from oms_chain.service._session_checks import (
     check_side,
     check_venue_ids,
 )
-from oms_chain.service._session_sources import endpoints_from_config, endpoints_from_runtime
+from oms_chain.service._session_sources import (
+    endpoints_from_config,
+    endpoints_from_runtime,
+    safe_owners_from_config,
+)
 from oms_chain.service.endpoints import (
     ChainEndpoint,
     ExchangeEndpoint,
+    SafeOwners,
     ccxt_venue_config,
     local_exchange_urls,
 )
@@ -117,6 +122,8 @@ class TradingSession:
         refresh_pools: ask the factories again instead of trusting the pool cache.
         resume_parents: open algo / split parents of the store the engine works on at start
             (``True`` all, ``False`` none, or their ids; see :class:`~oms_chain.engine.Engine`).
+        safe: trade from this Safe on every chain (its owners sign; ``signer`` is then the
+            relayer that executes and pays gas); from a config, ``signer = "safe"`` accounts.
 
     Raises (on entering):
         InvalidInput / ConfigError: bad store URL, unknown chain, exchange without the market.
@@ -140,6 +147,7 @@ class TradingSession:
         discover_pools: bool | None = None,
         refresh_pools: bool = False,
         resume_parents: bool | Sequence[str] = True,
+        safe: SafeOwners | None = None,
     ) -> None:
         if not chains and exchange is None:
             raise InvalidInput("a trading session needs at least one chain or an exchange")
@@ -156,6 +164,7 @@ class TradingSession:
         self._store_url = store_url
         self._chains = tuple(chains)
         self._signer = signer
+        self._safe = safe
         self._exchange = exchange
         self._limits = risk_limits or RiskLimits()
         self._engine_config = engine_config or EngineConfig()
@@ -168,6 +177,7 @@ class TradingSession:
         self._resume_parents = resume_parents
         self._store: EventStore | None = None
         self._uniswap: dict[int, UniswapVenues] = {}
+        self._rpcs: list[Any] = []
         self._cex: CcxtVenue | None = None
         self._engine: Engine | None = None
 
@@ -228,6 +238,7 @@ class TradingSession:
         acct, signer, chains, exchange, store_url = endpoints_from_config(
             config, env, account=account, store_url=store_url, with_exchange=with_exchange
         )
+        kw.setdefault("safe", safe_owners_from_config(acct, env))
         kw.setdefault("risk_limits", config.risk)
         kw.setdefault("engine_config", config.engine)
         kw.setdefault("account", acct.name)
@@ -259,6 +270,7 @@ class TradingSession:
                 discover=self._discover_pools,
                 refresh_pools=self._refresh_pools,
                 poll_interval=self._poll_interval,
+                executor=None if self._safe is None else self._safe_executor(c),
             )
             self._uniswap[c.chain_id] = uni
             uni.account.start()
@@ -279,6 +291,33 @@ class TradingSession:
         )
         await self._engine.start()
 
+    def _safe_executor(self, c: ChainEndpoint) -> Callable[[Any], Any]:
+        """The executor factory trading from the configured Safe on chain ``c``."""
+        from oms_chain.chain.addressbook import load_address_book
+        from oms_chain.chain.rpc import RpcClient
+        from oms_chain.chain.safe_executor import SafeExecutor
+        from oms_chain.custody.safe import SafeAccount, SafeAddresses
+
+        assert self._safe is not None and self._store is not None
+        book = c.book or load_address_book(c.chain_id)
+        rpc = RpcClient([c.rpc_url] if isinstance(c.rpc_url, str) else list(c.rpc_url))
+        self._rpcs.append(rpc)
+        safe = SafeAccount(
+            rpc,
+            self._safe.address,
+            c.chain_id,
+            SafeAddresses(
+                singleton=book.address("SafeL2"),
+                proxy_factory=book.address("SafeProxyFactory"),
+                fallback_handler=book.address("CompatibilityFallbackHandler"),
+                multisend_call_only=book.address("MultiSendCallOnly"),
+            ),
+        )
+        store, owners, clock = self._store, self._safe.owners, self._clock
+        return lambda sender: SafeExecutor(
+            safe, owners, sender, store, rpc=rpc, clock_ns=clock.now_ns
+        )
+
     async def close(self) -> None:
         """Stop the engine, then close the exchange, the chains' venues and the store
         (each step runs even when an earlier one fails; failures are logged). Idempotent."""
@@ -288,6 +327,7 @@ class TradingSession:
         if self._cex is not None:
             steps.append(("exchange", self._cex.close))
         steps += [(f"chain {cid}", uni.close) for cid, uni in self._uniswap.items()]
+        steps += [("Safe RPC client", rpc.close) for rpc in self._rpcs]
         for what, step in steps:
             try:
                 await step()
@@ -295,6 +335,7 @@ class TradingSession:
                 _log.warning("closing the session's %s failed: %r", what, exc)
         self._cex = None
         self._uniswap.clear()
+        self._rpcs.clear()
         if self._store is not None:
             try:
                 self._store.close()

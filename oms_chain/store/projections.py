@@ -22,6 +22,7 @@ from oms_chain.model.algo_state import AlgoState, advance_algo_state
 from oms_chain.model.amounts import ledger_context
 from oms_chain.model.errors import IllegalTransition, InvalidInput, UnknownOrder
 from oms_chain.model.events import (
+    AddressScreeningMatched,
     AlgoStateChanged,
     ChildOrderCreated,
     Event,
@@ -44,6 +45,9 @@ from oms_chain.model.events import (
     PortfolioAlertRaised,
     RiskAlertRaised,
     RiskMonitorDegraded,
+    SafeTransactionExecuted,
+    SafeTransactionProposed,
+    SafeTransactionSigned,
     SettlementUpdated,
     TradingStateChanged,
     VenueReconciled,
@@ -450,7 +454,8 @@ class Projections:
         self.order(e.order_id)  # an alert changes no state; it must name a known order
 
     def _on_noted(self, e: Event) -> None:
-        """Risk monitor and hedger events are recorded for the audit and change no order."""
+        """Risk monitor, hedger, screening and Safe proposal events are recorded for the audit
+        and change no order."""
 
     def _on_amended(self, e: OrderAmended) -> None:
         o = self.order(e.order_id)
@@ -560,6 +565,11 @@ _HANDLERS: dict[type[Event], Any] = {
     PortfolioAlertRaised: Projections._on_noted,
     PortfolioAlertCleared: Projections._on_noted,
     RiskMonitorDegraded: Projections._on_noted,
+    # compliance screening and Safe proposals: audit trail, no order changes
+    AddressScreeningMatched: Projections._on_noted,
+    SafeTransactionProposed: Projections._on_noted,
+    SafeTransactionSigned: Projections._on_noted,
+    SafeTransactionExecuted: Projections._on_noted,
 }
 
 

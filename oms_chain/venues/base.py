@@ -9,7 +9,7 @@ the request may have been executed — reconcile, never retry blindly) and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -25,6 +25,7 @@ __all__ = [
     "AmendOrder",
     "BoundedAcceptance",
     "DeclaresCapabilities",
+    "DeclaresDestinations",
     "FillReport",
     "LiquidityCurve",
     "LiquidityLevel",
@@ -203,6 +204,19 @@ class DeclaresCapabilities(Protocol):
     @property
     def capabilities(self) -> VenueCapabilities:
         """This venue's order capabilities."""
+        ...
+
+
+@runtime_checkable
+class DeclaresDestinations(Protocol):
+    """A venue whose orders call contracts and move tokens to addresses it can name before
+    anything is built (an on-chain venue): the pre-trade gate screens them against the
+    compliance block lists."""
+
+    def destinations(self, instrument: Instrument) -> Mapping[str, Sequence[str]]:
+        """Addresses an order on ``instrument`` would touch, by role: ``destination`` (every
+        contract called: router, pools, wrapper) and ``recipient`` (who receives the tokens
+        bought)."""
         ...
 
 

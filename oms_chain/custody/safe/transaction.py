@@ -15,8 +15,9 @@ from typing import Any, cast
 
 from eth_abi import encode as abi_encode
 from eth_typing import ChecksumAddress
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_utils import keccak
 
+from oms_chain.custody.calls import Call, _address, _bytes, _uint
 from oms_chain.custody.safe._safe_eth import MultiSendOperation, MultiSendTx, SafeTx
 from oms_chain.model.errors import InvalidInput
 
@@ -31,7 +32,6 @@ __all__ = [
 
 SAFE_VERSION = "1.4.1"
 ZERO_ADDRESS = cast(ChecksumAddress, "0x0000000000000000000000000000000000000000")
-_UINT256 = 2**256
 _MULTISEND = keccak(text="multiSend(bytes)")[:4]
 
 
@@ -40,43 +40,6 @@ class Operation(enum.IntEnum):
 
     CALL = 0
     DELEGATECALL = 1
-
-
-def _address(value: object, what: str) -> ChecksumAddress:
-    if not isinstance(value, str) or not is_address(value):
-        raise InvalidInput(f"{what} must be a 20-byte hex address, got {value!r}")
-    return ChecksumAddress(to_checksum_address(value))
-
-
-def _uint(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _UINT256:
-        raise InvalidInput(f"{what} must be an integer in [0, 2**256), got {value!r}")
-    return value
-
-
-def _bytes(value: object, what: str) -> bytes:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    if isinstance(value, str):
-        try:
-            return bytes.fromhex(value.removeprefix("0x"))
-        except ValueError:
-            raise InvalidInput(f"{what} is not hex: {value[:20]!r}") from None
-    raise InvalidInput(f"{what} must be bytes or hex, not {type(value).__name__}")
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One call a Safe makes: target, wei value and calldata (always a plain CALL)."""
-
-    to: ChecksumAddress
-    data: bytes = b""
-    value: int = 0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "to", _address(self.to, "call target"))
-        object.__setattr__(self, "data", _bytes(self.data, "call data"))
-        _uint(self.value, "call value")
 
 
 def encode_multisend(calls: Sequence[Call]) -> bytes:

@@ -190,7 +190,7 @@ class _Reports:
         block = receipt.block_number
         fields = entry["tx"]["fields"]
         call = {
-            "from": self._account.address,
+            "from": self._account.signer.address,
             "to": fields["to"],
             "data": fields["data"],
             "value": hex(int(fields["value"])),

@@ -20,16 +20,24 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from oms_chain.chain.executor import CallExecutor, EoaExecutor
 from oms_chain.chain.fees import FeePolicy
 from oms_chain.chain.nonces import NonceManager, StoreNonceJournal
 from oms_chain.chain.registry import ChainInfo
 from oms_chain.chain.rpc import RpcClient, RpcError
-from oms_chain.chain.sender import BroadcastRejected, BroadcastUncertain, SentTransaction, TxSender
+from oms_chain.chain.sender import (
+    BroadcastRejected,
+    BroadcastUncertain,
+    OnSigned,
+    SentTransaction,
+    TxSender,
+)
 from oms_chain.chain.tracker import SettlementReport, SettlementTracker, StoreTrackerJournal
 from oms_chain.custody.base import SignedTransaction, Signer
+from oms_chain.custody.calls import Call
 from oms_chain.model.amm_orders import AmmOrderState, UnwrapState
 from oms_chain.model.errors import InvalidInput, OmsError, VenueRejected, VenueUnavailable
 from oms_chain.model.ids import ClientOrderId, TxHash, VenueId
@@ -89,6 +97,12 @@ class ChainAccount:
     :meth:`prune` drops them; until then the venues' ``status`` and ``reconcile`` answer for it.
     Call :meth:`start` to poll in the background (or :meth:`poll` yourself) and
     :meth:`close` at the end; ``async with`` does both.
+
+    ``executor``: trade from a contract account instead of the signer's own address: a factory
+    given this account's sender (the relayer that pays gas) returning the
+    :class:`~oms_chain.chain.executor.CallExecutor` (e.g. a
+    :class:`~oms_chain.chain.safe_executor.SafeExecutor`). Then :attr:`address` is the contract
+    account's, and venues hand it their calls as one batch (:meth:`execute_calls`).
     """
 
     def __init__(
@@ -104,6 +118,7 @@ class ChainAccount:
         poll_interval: float | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         journal_retention_s: float = 3600.0,
+        executor: Callable[[TxSender], CallExecutor] | None = None,
     ) -> None:
         if poll_interval is not None and poll_interval <= 0:
             raise InvalidInput(f"poll_interval must be > 0 seconds, got {poll_interval}")
@@ -130,7 +145,10 @@ class ChainAccount:
         self.sender = TxSender(
             rpc, chain, signer, nonces=nonces, tracker=tracker, fee_policy=fee_policy
         )
-        self.journal = AmmOrderJournal(store, chain.chain_id, signer.address)
+        self.executor: CallExecutor = (
+            EoaExecutor(rpc, self.sender) if executor is None else executor(self.sender)
+        )
+        self.journal = AmmOrderJournal(store, chain.chain_id, self.executor.address)
         self._owners: dict[TxHash, SettlementListener] = {}
         self._listeners: dict[VenueId, SettlementListener] = {}
         self._poll_lock = asyncio.Lock()
@@ -143,8 +161,23 @@ class ChainAccount:
 
     @property
     def address(self) -> str:
-        """The signer's address."""
-        return str(self.signer.address)
+        """The trading account's address: the signer's, or the contract account's (a Safe)
+        when an ``executor`` runs the calls."""
+        return self.executor.address
+
+    async def execute_calls(
+        self, calls: Sequence[Call], *, what: str, on_signed: OnSigned | None = None,
+        gas_margin: int = 0,
+    ) -> SentTransaction:  # fmt: skip
+        """Run ``calls`` through the account's executor (one transaction; see
+        :class:`~oms_chain.chain.executor.CallExecutor`)."""
+        return await self.executor.execute_calls(
+            calls, what=what, on_signed=on_signed, gas_margin=gas_margin
+        )
+
+    def pull_nonce(self, tx: dict[str, Any]) -> int:
+        """Where a journaled transaction (:func:`tx_entry`) sits on the account's nonce."""
+        return self.executor.nonce_of(str(tx["hash"]), int(tx["nonce"]))
 
     @property
     def tracker(self) -> SettlementTracker:
@@ -232,9 +265,9 @@ class ChainAccount:
         t = token.lower()
         pulls = [(nonce, amount) for tok, amount, nonce in self._pulls.values() if tok == t]
         for _ in range(_HOLDINGS_ATTEMPTS):
-            before = await self.rpc.nonce(self.address, "latest")
+            before = await self.executor.account_nonce()
             held = await erc20_balance(self.rpc, token, self.address)
-            if await self.rpc.nonce(self.address, "latest") == before:
+            if await self.executor.account_nonce() == before:
                 break
         else:
             raise VenueUnavailable(
@@ -283,7 +316,9 @@ class ChainAccount:
                 self.own(sent.tx_hash, venue)
 
             try:
-                await self.sender.cancel(sent_from(entry["tx"], self.address), on_signed=journal)
+                await self.sender.cancel(
+                    sent_from(entry["tx"], self.signer.address), on_signed=journal
+                )
             except BroadcastUncertain:
                 pass
             except (BroadcastRejected, RpcError) as exc:

@@ -15,11 +15,18 @@ from dataclasses import dataclass
 from oms_chain.chain.revert import TransactionWouldRevert
 from oms_chain.chain.rpc import RpcClient
 from oms_chain.chain.sender import TxSender
+from oms_chain.custody.calls import Call
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import TxHash
 from oms_chain.venues.amm._calls import encode_call, erc20_allowance, wait_for_receipt
 
-__all__ = ["KNOWN_RESET_TOKENS", "MAX_UINT256", "ApprovalPolicy", "ensure_allowance"]
+__all__ = [
+    "KNOWN_RESET_TOKENS",
+    "MAX_UINT256",
+    "ApprovalPolicy",
+    "approval_calls",
+    "ensure_allowance",
+]
 
 MAX_UINT256 = 2**256 - 1
 
@@ -101,3 +108,32 @@ async def ensure_allowance(
         await approve(0)  # a USDT-style token not in the policy: learn it from the revert
         await approve(target)
     return tuple(sent)
+
+
+async def approval_calls(
+    rpc: RpcClient,
+    token: str,
+    owner: str,
+    spender: str,
+    amount: int,
+    policy: ApprovalPolicy | None = None,
+) -> list[Call]:
+    """The approvals a contract account (a Safe) runs in the same batch as its swap so that
+    ``spender`` may pull at least ``amount`` base units of ``token`` from ``owner``: none when
+    the allowance suffices, else ``approve(target)`` — preceded by ``approve(0)`` whenever an
+    allowance is standing (a batch cannot learn from a revert, and USDT-style tokens refuse to
+    change a non-zero allowance)."""
+    if amount <= 0:
+        raise InvalidInput(f"allowance amount must be > 0 base units, got {amount}")
+    policy = policy or ApprovalPolicy()
+    current = await erc20_allowance(rpc, token, owner, spender)
+    if current >= amount:
+        return []
+    target = MAX_UINT256 if policy.unlimited else amount
+    calls = (
+        [Call.to_address(token, encode_call("approve(address,uint256)", spender, 0))]
+        if current
+        else []
+    )
+    calls.append(Call.to_address(token, encode_call("approve(address,uint256)", spender, target)))
+    return calls

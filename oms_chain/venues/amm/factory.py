@@ -8,14 +8,16 @@ venue per fee tier, sharing one :class:`~oms_chain.venues.amm.account.ChainAccou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from oms_chain.chain.addressbook import AddressBook, load_address_book
+from oms_chain.chain.executor import CallExecutor
 from oms_chain.chain.fees import FeePolicy
 from oms_chain.chain.registry import chain_info
 from oms_chain.chain.rpc import RpcClient
+from oms_chain.chain.sender import TxSender
 from oms_chain.custody.base import Signer
 from oms_chain.model.assets import Asset
 from oms_chain.model.errors import InvalidInput
@@ -145,11 +147,13 @@ def uniswap_venues(
     approvals: ApprovalPolicy | None = None,
     fee_policy: FeePolicy | None = None,
     poll_interval: float | None = None,
+    executor: Callable[[TxSender], CallExecutor] | None = None,
 ) -> UniswapVenues:
     """Every Uniswap venue of chain ``chain_id`` for ``signer``, from the chain's address book:
     ``uniswap-v2-<chain id>`` and ``uniswap-v3-<fee>-<chain id>`` per V3 fee tier, each routing
     the pairs of its pools (and two-hop pairs), all sharing one :class:`ChainAccount` whose
-    journals live in ``store``.
+    journals live in ``store``. ``executor``: trade from a contract account (a Safe) with
+    ``signer`` as the relayer that pays gas (see :class:`ChainAccount`).
 
     Raises :class:`InvalidInput` for an unknown chain or an address book without Uniswap.
     """
@@ -166,6 +170,7 @@ def uniswap_venues(
         fee_policy=fee_policy,
         approvals=approvals,
         poll_interval=poll_interval,
+        executor=executor,
     )
     venues: list[UniswapV2Venue | UniswapV3Venue] = []
     if "UniswapV2Router02" in book.contracts:
@@ -216,6 +221,7 @@ async def open_uniswap_venues(
     approvals: ApprovalPolicy | None = None,
     fee_policy: FeePolicy | None = None,
     poll_interval: float | None = None,
+    executor: Callable[[TxSender], CallExecutor] | None = None,
 ) -> UniswapVenues:
     """:func:`uniswap_venues` over the pools of the book (default: the chain's address book):
     the pools it lists (pinned), or, when it lists none, the non-empty pools its factories know
@@ -239,4 +245,5 @@ async def open_uniswap_venues(
         approvals=approvals,
         fee_policy=fee_policy,
         poll_interval=poll_interval,
+        executor=executor,
     )

@@ -263,6 +263,12 @@ class OnchainOptionsVenue(_Reports):
     def __init__(self, account: ChainAccount, config: OnchainOptionsConfig) -> None:
         if not isinstance(config, OnchainOptionsConfig):
             raise InvalidInput(f"expected an OnchainOptionsConfig, got {type(config).__name__}")
+        if account.executor.batches:
+            # its fills, approvals and exercises are still sent from the signer's own address
+            raise InvalidInput(
+                f"the on-chain options venue cannot trade from contract account {account.address} "
+                "yet; give it a ChainAccount without an executor"
+            )
         self._account = account
         self._cfg = config
         self._id = VenueId(config.venue_id or f"options-{account.chain.chain_id}")

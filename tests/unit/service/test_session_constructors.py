@@ -28,6 +28,7 @@ def test_public_api() -> None:
         "quote_feed",
         "ChainEndpoint",
         "ExchangeEndpoint",
+        "SafeOwners",
         "SessionTimeout",
         "TradingSession",
         "is_settled",

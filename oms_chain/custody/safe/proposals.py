@@ -1,0 +1,225 @@
+"""Safe transaction proposals as events: who proposed what, which owners signed, what was sent.
+
+One stream per Safe (``safe-proposals/<chain id>/<safe>``) holds
+:class:`~oms_chain.model.events.SafeTransactionProposed`, ``...Signed`` and ``...Executed``
+events in order. :class:`ProposalLog` appends them (with the stream version as optimistic
+concurrency, so two writers cannot interleave a Safe's history) and folds them back into
+:class:`Proposal` values for ``oms safe proposals list | show`` and for the executor's nonce
+reconciliation after a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from oms_chain.custody.safe.signatures import OwnerSignature
+from oms_chain.custody.safe.transaction import SafeTransaction
+from oms_chain.model.errors import InvalidInput
+from oms_chain.model.events import (
+    Event,
+    SafeTransactionExecuted,
+    SafeTransactionProposed,
+    SafeTransactionSigned,
+    event_from_payload,
+)
+from oms_chain.model.ids import EventId
+from oms_chain.store.base import EventStore
+from oms_chain.store.events import NewEvent
+
+__all__ = ["Proposal", "ProposalLog", "proposal_stream", "read_proposals"]
+
+_PREFIX = "safe-proposals/"
+_SAFE_EVENTS = (SafeTransactionProposed, SafeTransactionSigned, SafeTransactionExecuted)
+
+
+def proposal_stream(chain_id: int, safe: str) -> str:
+    """The event stream of ``safe``'s proposals on ``chain_id``."""
+    return f"{_PREFIX}{chain_id}/{safe.lower()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """One proposed Safe transaction folded from its events. ``signers``: owners that signed,
+    in signing order; ``execution``: the relayer's transaction hash once it signed one (``None``
+    while the proposal waits for signatures or was abandoned before sending)."""
+
+    proposed: SafeTransactionProposed
+    signers: tuple[str, ...] = ()
+    execution: SafeTransactionExecuted | None = None
+
+    @property
+    def safe_tx_hash(self) -> str:
+        """The SafeTx hash (0x hex)."""
+        return self.proposed.safe_tx_hash
+
+    @property
+    def nonce(self) -> int:
+        """The Safe nonce the proposal takes."""
+        return self.proposed.nonce
+
+    def to_row(self) -> dict[str, object]:
+        """A JSON-ready summary (``oms safe proposals``)."""
+        p = self.proposed
+        return {
+            "safe": p.safe,
+            "chain_id": p.chain_id,
+            "nonce": p.nonce,
+            "safe_tx_hash": p.safe_tx_hash,
+            "what": p.what,
+            "proposer": p.proposer,
+            "proposed_ns": p.ts_event,
+            "to": p.to,
+            "value": str(p.value),
+            "operation": p.operation,
+            "calls": list(p.calls),
+            "data": p.data,
+            "signers": list(self.signers),
+            "tx_hash": None if self.execution is None else self.execution.tx_hash,
+            "relayer": None if self.execution is None else self.execution.relayer,
+            "sent_ns": None if self.execution is None else self.execution.ts_event,
+        }
+
+
+def _fold(events: Iterable[Event]) -> list[Proposal]:
+    """One proposal per ``SafeTransactionProposed`` (the same SafeTx proposed again, after an
+    attempt that was never sent or was cancelled, is a new entry); signatures and the execution
+    go to the latest proposal of their hash."""
+    out: list[Proposal] = []
+    latest: dict[str, int] = {}
+    for e in events:
+        if isinstance(e, SafeTransactionProposed):
+            latest[e.safe_tx_hash] = len(out)
+            out.append(Proposal(e))
+            continue
+        if not isinstance(e, SafeTransactionSigned | SafeTransactionExecuted):
+            continue
+        i = latest.get(e.safe_tx_hash)
+        if i is None:
+            continue
+        p = out[i]
+        if isinstance(e, SafeTransactionSigned):
+            if e.owner not in p.signers:
+                out[i] = replace(p, signers=(*p.signers, e.owner))
+        else:
+            out[i] = replace(p, execution=e)
+    return out
+
+
+def read_proposals(store: EventStore, *, safe: str | None = None) -> list[Proposal]:
+    """Every proposal in ``store`` (of ``safe`` only when given), oldest first."""
+    events: list[Event] = []
+    for rec in store.read_all():
+        if not rec.stream_id.startswith(_PREFIX):
+            continue
+        if safe is not None and not rec.stream_id.endswith("/" + safe.lower()):
+            continue
+        event = event_from_payload(rec.event_type, rec.version, rec.payload)
+        if isinstance(event, _SAFE_EVENTS):
+            events.append(event)
+    return _fold(events)
+
+
+class ProposalLog:
+    """Appends one Safe's proposal events and keeps them folded in memory."""
+
+    def __init__(self, store: EventStore, chain_id: int, safe: str, clock_ns: Callable[[], int]):
+        self._store = store
+        self._clock_ns = clock_ns
+        self.stream = proposal_stream(chain_id, safe)
+        self.chain_id = chain_id
+        self.safe = safe
+        self._events: list[Event] = []
+        self._version = 0
+        for rec in store.read_stream(self.stream):
+            event = event_from_payload(rec.event_type, rec.version, rec.payload)
+            self._events.append(event)
+            self._version = rec.stream_version
+
+    def proposals(self) -> list[Proposal]:
+        """This Safe's proposals, oldest first."""
+        return _fold(self._events)
+
+    def _append(self, events: Sequence[Event]) -> None:
+        new: list[NewEvent] = []
+        stamped: list[Event] = []
+        for i, e in enumerate(events, start=1):
+            eid = EventId(f"{self.stream}#{self._version + i}")
+            e = replace(e, event_id=eid)
+            stamped.append(e)
+            new.append(
+                NewEvent(
+                    event_id=eid,
+                    event_type=e.TYPE,
+                    version=e.VERSION,
+                    payload=e.to_payload(),
+                    ts_event=e.ts_event,
+                    ts_init=e.ts_init,
+                    causation_id=e.causation_id,
+                    correlation_id=e.correlation_id,
+                )
+            )
+        recorded = self._store.append(self.stream, new, self._version)
+        self._version = recorded[-1].stream_version
+        self._events.extend(stamped)
+
+    def _envelope(self, tx: SafeTransaction) -> dict[str, Any]:
+        now = self._clock_ns()
+        h = "0x" + tx.safe_tx_hash.hex()
+        return {"event_id": EventId(""), "ts_event": now, "ts_init": now, "correlation_id": h}
+
+    def proposed(
+        self, tx: SafeTransaction, *, proposer: str, what: str, calls: Sequence[str]
+    ) -> None:
+        """Record that ``tx`` was proposed by ``proposer``."""
+        if tx.safe.lower() != self.safe.lower() or tx.chain_id != self.chain_id:
+            raise InvalidInput(f"Safe tx for {tx.safe} is not for this log's Safe {self.safe}")
+        env = self._envelope(tx)
+        self._append(
+            [
+                SafeTransactionProposed(
+                    **env,
+                    safe=tx.safe,
+                    chain_id=tx.chain_id,
+                    nonce=tx.nonce,
+                    safe_tx_hash=env["correlation_id"],
+                    to=tx.to,
+                    value=tx.value,
+                    data="0x" + tx.data.hex(),
+                    operation=int(tx.operation),
+                    calls=tuple(calls),
+                    proposer=proposer,
+                    what=what,
+                )
+            ]
+        )
+
+    def signed(self, tx: SafeTransaction, signatures: Sequence[OwnerSignature]) -> None:
+        """Record which owners signed ``tx`` (one event each; the bytes are not recorded)."""
+        env = self._envelope(tx)
+        h = env["correlation_id"]
+        self._append(
+            [
+                SafeTransactionSigned(
+                    **env, safe=tx.safe, safe_tx_hash=h, owner=s.owner, kind=s.kind.value
+                )
+                for s in signatures
+            ]
+        )
+
+    def executed(self, tx: SafeTransaction, *, relayer: str, tx_hash: str) -> None:
+        """Record the relayer's signed ``execTransaction`` (before it is broadcast)."""
+        env = self._envelope(tx)
+        self._append(
+            [
+                SafeTransactionExecuted(
+                    **env,
+                    safe=tx.safe,
+                    safe_tx_hash=env["correlation_id"],
+                    nonce=tx.nonce,
+                    relayer=relayer,
+                    tx_hash=tx_hash,
+                )
+            ]
+        )
