@@ -86,7 +86,7 @@ def create_treasury(
     token = w3.eth.contract(address=chain.book.address("USDC"), abi=ERC20_ABI)
     _send(chain, token.functions.transfer(safe, usdc * 10**6), funder)
     w3.eth.wait_for_transaction_receipt(
-        w3.eth.send_transaction({"from": funder, "to": safe, "value": eth * 10**18})
+        w3.eth.send_transaction({"from": funder, "to": safe, "value": w3.to_wei(eth, "ether")})
     )
     return DevTreasury(safe, tuple(owner_keys), threshold, executor)
 
