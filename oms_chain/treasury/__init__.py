@@ -14,6 +14,7 @@ from oms_chain.treasury.options_book import MarketBook, OptionBook, OptionHoldin
 from oms_chain.treasury.plan import Candidate, Leg, Plan, PolicyViolation, make_plan
 from oms_chain.treasury.policy import INSTRUMENTS, TreasuryPolicy, load_policy
 from oms_chain.treasury.proposals import Proposal, build_proposals, spot_quoter
+from oms_chain.treasury.report import render_report, write_report
 
 __all__ = [
     "INSTRUMENTS",
@@ -35,7 +36,9 @@ __all__ = [
     "load_policy",
     "make_plan",
     "measure",
+    "render_report",
     "run_state",
     "spot_quoter",
     "value",
+    "write_report",
 ]

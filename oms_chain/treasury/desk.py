@@ -123,11 +123,12 @@ def run_state(store: EventStore, run_id: str) -> RunState:
 
 
 def budget_spent(store: EventStore, now_ns: int, period_days: int) -> Decimal:
-    """Net option premium executed (USD) in the ``period_days`` before ``now_ns``."""
+    """Option premium paid (USD) by proposals executed in the ``period_days`` before ``now_ns``;
+    a proposal that nets a credit (a zero-cost collar) spends nothing, and earns no budget."""
     start = max(0, now_ns - period_days * 86_400 * _NS)
     return sum(
         (
-            Decimal(e.payload["premium_usd"])
+            max(Decimal(e.payload["premium_usd"]), Decimal(0))
             for e in store.read_between(start, now_ns + 1)
             if e.event_type == "ProposalExecuted" and e.payload.get("success")
         ),
