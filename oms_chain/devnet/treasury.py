@@ -103,6 +103,8 @@ def policy_toml(
     max_slippage_bps: int = 100,
     approvals: Sequence[tuple[int, int]] = ((0, 2), (250_000, 3)),
     webhook_url: str | None = None,
+    twap_slices: int = 2,
+    slice_interval_s: int = 0,
 ) -> str:
     """A policy file for ``treasury`` on the devnet's contracts (see
     :mod:`oms_chain.treasury.policy` for the keys)."""
@@ -164,6 +166,6 @@ max_slippage_bps = {max_slippage_bps}
 max_notional_usd = 5000000
 {rules}
 [schedule]
-twap_slices = 2
-slice_interval_s = 0
+twap_slices = {twap_slices}
+slice_interval_s = {slice_interval_s}
 {notify}"""

@@ -87,7 +87,10 @@ class MarketBook:
         reader = ChainAccount(
             rpc, info, LocalSigner("0x" + "11" * 32), open_store("sqlite:///:memory:")
         )
-        config = OnchainOptionsConfig(market=market, makers=tuple(makers), executor=executor)
+        # the venue wants a maker; with none configured (positions read only) it gets a URL that
+        # is never asked: quote() below asks self._makers, which is empty then
+        asked = tuple(makers) or ("http://127.0.0.1:1",)
+        config = OnchainOptionsConfig(market=market, makers=asked, executor=executor)
         book = cls(OnchainOptionsVenue(reader, config), rpc, makers)
         book._series = await book._venue.discover()
         book._http = aiohttp.ClientSession()
