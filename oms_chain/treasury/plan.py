@@ -12,7 +12,7 @@ refused it. No candidate: :class:`PolicyViolation` naming the rules.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from oms_chain.model.errors import FinalError, InvalidInput, OmsError
@@ -202,15 +202,7 @@ class _Planner:
             reason = f"lands at a delta share of {c.after.delta_share:.4f}, outside the band"
         if refused is None:
             return c
-        return Candidate(
-            instrument=c.instrument,
-            legs=c.legs,
-            cost_usd=c.cost_usd,
-            notional_usd=c.notional_usd,
-            after=c.after,
-            refused=refused,
-            reason=reason,
-        )
+        return replace(c, refused=refused, reason=reason)
 
     async def sale(self, needed: Decimal) -> list[Candidate]:
         units = (-needed).quantize(_UNIT, rounding=ROUND_DOWN)
@@ -231,21 +223,11 @@ class _Planner:
         )
         bps = cost / index * 10_000 if index else Decimal(0)
         if bps > self.policy.limits.max_slippage_bps:
-            return [
-                Candidate(
-                    instrument=c.instrument,
-                    legs=c.legs,
-                    cost_usd=c.cost_usd,
-                    notional_usd=c.notional_usd,
-                    after=c.after,
-                    refused="limits.max_slippage_bps",
-                    reason=(
-                        f"the pool pays {proceeds:,.2f} USD for {units} "
-                        f"({bps:.0f} bps under the index), above limits.max_slippage_bps "
-                        f"{self.policy.limits.max_slippage_bps}"
-                    ),
-                )
-            ]
+            reason = (
+                f"the pool pays {proceeds:,.2f} USD for {units} ({bps:.0f} bps under the "
+                f"index), above limits.max_slippage_bps {self.policy.limits.max_slippage_bps}"
+            )
+            return [replace(c, refused="limits.max_slippage_bps", reason=reason)]
         return [self.check(c)]
 
     def _refusal(self, instrument: str, rule: str, reason: str) -> Candidate:
