@@ -57,12 +57,14 @@ def create_treasury(
     eth: int,
     usdc: int,
     salt: int = 18,
+    contract_owners: Sequence[str] = (),
 ) -> DevTreasury:
-    """Create a Safe owned by ``owner_keys`` with ``threshold``, fund it with ``eth`` ETH and
-    ``usdc`` USDC (whole units, from account 0) and deploy a BatchExecutor it owns."""
+    """Create a Safe owned by ``owner_keys`` (and ``contract_owners``: EIP-1271 accounts, e.g.
+    another Safe) with ``threshold``, fund it with ``eth`` ETH and ``usdc`` USDC (whole units,
+    from account 0) and deploy a BatchExecutor it owns."""
     w3 = chain.w3
     funder = chain.accounts[0].address
-    owners = [Account.from_key(k).address for k in owner_keys]
+    owners = [Account.from_key(k).address for k in owner_keys] + list(contract_owners)
     single = load_protocol_artifact("SafeL2")
     singleton = w3.eth.contract(address=chain.book.address("SafeL2"), abi=single.abi)
     setup = singleton.encode_abi(
@@ -84,7 +86,8 @@ def create_treasury(
     receipt = _send(chain, deployer.constructor(safe), funder)
     executor = receipt["contractAddress"]
     token = w3.eth.contract(address=chain.book.address("USDC"), abi=ERC20_ABI)
-    _send(chain, token.functions.transfer(safe, usdc * 10**6), funder)
+    if usdc:
+        _send(chain, token.functions.transfer(safe, usdc * 10**6), funder)
     w3.eth.wait_for_transaction_receipt(
         w3.eth.send_transaction({"from": funder, "to": safe, "value": w3.to_wei(eth, "ether")})
     )

@@ -31,6 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from oms_chain.chain.addressbook import load_address_book
@@ -43,7 +44,11 @@ from oms_chain.custody.safe import (
     OwnerSignature,
     SafeAccount,
     SafeAddresses,
+    SafeTransaction,
+    SignatureKind,
+    SignatureRejected,
     check_signatures,
+    pack_signatures,
 )
 from oms_chain.model.errors import FinalError, InvalidInput, OmsError
 from oms_chain.store import EventStore, NewEvent
@@ -57,6 +62,7 @@ from oms_chain.venues.amm._calls import WalletFlows, wait_for_receipt
 __all__ = ["ApprovalMissing", "RunState", "TreasuryDesk", "budget_spent", "run_state"]
 
 _NS = 1_000_000_000
+_CHECK_N = keccak(text="checkNSignatures(bytes32,bytes,bytes,uint256)")[:4]
 _EXECUTION_SUCCESS = "0x" + keccak(text="ExecutionSuccess(bytes32,uint256)").hex()
 
 
@@ -75,6 +81,7 @@ class RunState:
     created: set[str] = field(default_factory=set)
     notified: bool = False
     signatures: dict[str, dict[str, str]] = field(default_factory=dict)
+    signature_kinds: dict[str, dict[str, str]] = field(default_factory=dict)
     sent: dict[str, dict[str, Any]] = field(default_factory=dict)
     executed: dict[str, dict[str, Any]] = field(default_factory=dict)
     after: dict[str, Any] | None = None
@@ -113,6 +120,8 @@ def run_state(store: EventStore, run_id: str) -> RunState:
             st.notified = True
         elif e.event_type == "SignatureCollected":
             st.signatures.setdefault(p["proposal_id"], {})[p["owner"]] = p["signature"]
+            kinds = st.signature_kinds.setdefault(p["proposal_id"], {})
+            kinds[p["owner"]] = p.get("kind", "eoa")
         elif e.event_type == "ProposalSent":
             st.sent[p["proposal_id"]] = p
         elif e.event_type == "ProposalExecuted":
@@ -352,31 +361,54 @@ class TreasuryDesk:
             ) from None
 
     async def add_signature(self, run_id: str, proposal_id: str, token: str) -> RunState:
-        """Record ``OWNER:0xSIGNATURE`` (from ``oms safe sign``) for a proposal, after checking it
-        recovers to that owner for the proposal's SafeTx hash and that the owner owns the Safe.
+        """Record ``OWNER:0xSIGNATURE`` for a proposal: an EOA owner's 65 bytes from
+        ``oms safe sign`` (checked offline: it recovers to that owner for the proposal's SafeTx
+        hash) or, when ``OWNER`` is a contract (e.g. a threshold group's account), its EIP-1271
+        signature (checked by the Safe itself: ``checkNSignatures`` with one signature). The
+        owner must own the Safe.
 
         Raises :class:`InvalidInput` / :class:`~oms_chain.custody.safe.SignatureRejected`."""
         st = self.state(run_id)
         p = _proposal(st, proposal_id)
         owner, _, hex_sig = token.partition(":")
         try:
-            sig = OwnerSignature.eoa(
-                owner.strip(), bytes.fromhex(hex_sig.strip().removeprefix("0x"))
-            )
+            raw = bytes.fromhex(hex_sig.strip().removeprefix("0x"))
+            code = await self.rpc.call("eth_getCode", [owner.strip(), "latest"])
+            contract = code not in (None, "0x", "0x0")
+            sig = (OwnerSignature.contract if contract else OwnerSignature.eoa)(owner.strip(), raw)
         except ValueError:
             raise InvalidInput(f"signature {token[:20]!r}… is not OWNER:0xHEX") from None
         tx = p.safe_tx(self.policy, self.multisend)
         owners = await self._safe().owners()
-        check_signatures([sig], tx, owners=owners, threshold=1)
+        if contract:
+            if sig.owner not in owners:
+                raise SignatureRejected(f"{sig.owner} is not an owner of Safe {tx.safe}")
+            await self._safe_accepts(tx, sig)
+        else:
+            check_signatures([sig], tx, owners=owners, threshold=1)
         payload = {
             "proposal_id": p.proposal_id,
             "owner": sig.owner,
+            "kind": sig.kind.value,
             "signature": "0x" + sig.data.hex(),
         }
         event_id = f"{p.proposal_id}:sig:{sig.owner}"
         if st.signatures.get(p.proposal_id, {}).get(sig.owner) is None:
             self._append(run_id, event_id, "SignatureCollected", payload, await self.chain_ns())
         return self.state(run_id)
+
+    async def _safe_accepts(self, tx: SafeTransaction, sig: OwnerSignature) -> None:
+        call = _CHECK_N + abi_encode(
+            ["bytes32", "bytes", "bytes", "uint256"],
+            [tx.safe_tx_hash, tx.hash_preimage, pack_signatures([sig], tx), 1],
+        )
+        try:
+            await self.rpc.call("eth_call", [{"to": tx.safe, "data": "0x" + call.hex()}, "latest"])
+        except OmsError as exc:
+            raise SignatureRejected(
+                f"the Safe does not accept the EIP-1271 signature of {sig.owner} for Safe tx "
+                f"0x{tx.safe_tx_hash.hex()}: {exc}"
+            ) from None
 
     async def execute(self, run_id: str, relayer: Signer) -> RunState:
         """Execute every proposal that may run now, in nonce order, then re-measure when all
@@ -417,8 +449,11 @@ class TreasuryDesk:
                     f"proposal {p.proposal_id}: its quotes expired at {p.expires} (chain time "
                     f"{now_s}); nothing was sent; plan a new run"
                 )
+            kinds = st.signature_kinds.get(p.proposal_id, {})
             sigs = [
-                OwnerSignature.eoa(o, bytes.fromhex(s[2:]))
+                OwnerSignature(
+                    to_checksum_address(o), SignatureKind(kinds.get(o, "eoa")), bytes.fromhex(s[2:])
+                )
                 for o, s in st.signatures.get(p.proposal_id, {}).items()
             ]
             threshold = await safe.threshold()

@@ -20,7 +20,13 @@ from oms_chain.devnet.options_maker import OptionsMakerThread
 from oms_chain.devnet.treasury import DevTreasury, policy_toml
 from oms_chain.devnet.world import DevnetChain
 from oms_chain.store import EventStore, open_store
-from oms_chain.treasury import ApprovalMissing, PolicyViolation, TreasuryDesk, TreasuryPolicy
+from oms_chain.treasury import (
+    ApprovalMissing,
+    PolicyViolation,
+    RunState,
+    TreasuryDesk,
+    TreasuryPolicy,
+)
 
 T = TypeVar("T")
 
@@ -237,3 +243,49 @@ def test_a_proposal_executed_by_someone_else_is_recorded_not_sent(
     assert done.executed["jump-p0"]["success"] is True
     low, high = policy.exposure.low(), policy.exposure.high()
     assert low <= Decimal(done.after["delta_share"]) <= high  # type: ignore[index]
+
+
+def test_a_contract_owner_signs_through_eip_1271_and_a_bad_one_is_refused(
+    l1: DevnetChain, maker: OptionsMakerThread, tmp_path: Path
+) -> None:
+    from oms_chain.custody.safe import SafeAccount, SafeAddresses, SignatureRejected
+    from oms_chain.devnet.options_market import set_feed_price
+    from oms_chain.devnet.treasury import create_treasury
+
+    set_feed_price(
+        l1.w3, l1.book.address("OracleETHUSD"), Decimal(3000), sender=l1.accounts[0].address
+    )
+    council_key = l1.accounts[7].private_key
+    council = create_treasury(l1, [council_key], 1, eth=0, usdc=0, salt=1271)  # a 1-of-1 Safe
+    keys = tuple(a.private_key for a in l1.accounts[5:7])
+    treasury = create_treasury(l1, keys, 2, eth=100, usdc=450_000, contract_owners=[council.safe])
+    policy = TreasuryPolicy.from_toml(policy_toml(l1, treasury, makers=[maker.url]))
+    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+    jump(l1, 3450)
+
+    async def scenario() -> RunState:
+        async with RpcClient([l1.rpc_url]) as rpc:
+            desk = TreasuryDesk(policy, store, rpc)
+            st = await desk.plan("jump")
+            await desk.propose("jump")
+            (p,) = st.proposals
+            tx = p.safe_tx(policy, desk.multisend)
+            ms = l1.book.address("MultiSendCallOnly")
+            addresses = SafeAddresses(
+                singleton=ms, proxy_factory=ms, fallback_handler=ms, multisend_call_only=ms
+            )
+            inner = SafeAccount(rpc, council.safe, 31337, addresses)
+            good = await LocalSigner(council_key).sign_hash(inner.message_hash(tx.hash_preimage))
+            bad = await LocalSigner(council_key).sign_hash(inner.message_hash(b"other"))
+            with pytest.raises(SignatureRejected, match="EIP-1271"):
+                await desk.add_signature("jump", p.proposal_id, f"{council.safe}:0x{bad.hex()}")
+            await desk.add_signature("jump", p.proposal_id, f"{council.safe}:0x{good.hex()}")
+            eoa = await sign_safe_transaction(LocalSigner(keys[0]), tx)
+            await desk.add_signature("jump", p.proposal_id, f"{eoa.owner}:0x{eoa.data.hex()}")
+            done = await desk.execute("jump", LocalSigner(l1.accounts[9].private_key))
+            await desk.close()
+            return done
+
+    done = asyncio.run(scenario())
+    assert done.stage == "remeasured"
+    assert set(done.signature_kinds["jump-p0"].values()) == {"eoa", "contract"}
