@@ -167,12 +167,23 @@ class _Crash(BaseException):
     """The process dies here (not an Exception: nothing catches it)."""
 
 
-def test_a_crash_between_signing_and_broadcasting_resumes_with_the_same_transaction(
+@pytest.mark.parametrize(
+    ("dies_at", "after_recording", "broadcast"),
+    [
+        ("ProposalSent", True, False),  # signed and journaled, never broadcast
+        ("ProposalExecuted", False, True),  # mined, the receipt not recorded yet
+        ("TreasuryRemeasured", False, True),  # executed, not re-measured yet
+    ],
+)
+def test_a_crash_in_execute_resumes_without_a_second_transaction(
     l1: DevnetChain,
     treasury: DevTreasury,
     maker: OptionsMakerThread,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    dies_at: str,
+    after_recording: bool,
+    broadcast: bool,
 ) -> None:
     policy = TreasuryPolicy.from_toml(policy_toml(l1, treasury, makers=[maker.url]))
     store = open_store(f"sqlite:///{tmp_path / 't.db'}")
@@ -186,24 +197,27 @@ def test_a_crash_between_signing_and_broadcasting_resumes_with_the_same_transact
     relayer = LocalSigner(l1.accounts[9].private_key)
     original = TreasuryDesk._append
 
-    def dies_after_journaling(self: TreasuryDesk, run: str, eid: str, kind: str, *a: Any) -> None:
+    def dies(self: TreasuryDesk, run: str, eid: str, kind: str, *a: Any) -> None:
+        if kind == dies_at and not after_recording:
+            raise _Crash
         original(self, run, eid, kind, *a)
-        if kind == "ProposalSent":
+        if kind == dies_at:
             raise _Crash
 
-    monkeypatch.setattr(TreasuryDesk, "_append", dies_after_journaling)
+    monkeypatch.setattr(TreasuryDesk, "_append", dies)
     nonce_before = _relayer_nonce(l1)
     with pytest.raises(_Crash):
         _desk_run(l1, policy, store, lambda d: d.execute("jump", relayer))
-    assert _relayer_nonce(l1) == nonce_before  # signed, never broadcast
+    assert _relayer_nonce(l1) == nonce_before + (1 if broadcast else 0)
     monkeypatch.setattr(TreasuryDesk, "_append", original)
     done = _desk_run(l1, policy, store, lambda d: d.execute("jump", relayer))
     sent = done.sent["jump-p0"]["tx_hash"]
-    assert done.executed["jump-p0"]["tx_hash"] == sent  # the journaled bytes, rebroadcast
-    assert _relayer_nonce(l1) == nonce_before + 1
+    assert done.executed["jump-p0"]["tx_hash"] == sent  # the journaled transaction
+    assert done.stage == "remeasured" and _relayer_nonce(l1) == nonce_before + 1
     again = _desk_run(l1, policy, store, lambda d: d.execute("jump", relayer))
     assert again.stage == "remeasured" and _relayer_nonce(l1) == nonce_before + 1
     assert _types(store).count("ProposalExecuted") == 1
+    assert _types(store).count("TreasuryRemeasured") == 1
 
 
 def test_a_proposal_executed_by_someone_else_is_recorded_not_sent(
