@@ -59,9 +59,9 @@ class Measurement:
             "delta_usd": str(self.delta_usd),
             "delta_share": str(self.delta_share),
             "equity": str(self.equity),
-            "gamma_1pct_usd": str(self.risk.gamma_1pct_usd),
-            "vega_1pt": str(self.risk.vega_1pt),
-            "theta_day": str(self.risk.theta_day),
+            "gamma_1pct_usd": str(_q(self.risk.gamma_1pct_usd, "0.01")),
+            "vega_1pt": str(_q(self.risk.vega_1pt, "0.01")),
+            "theta_day": str(_q(self.risk.theta_day, "0.01")),
             "var_1d": str(self.var_1d),
         }
 

@@ -48,7 +48,9 @@ class Proposal:
 
     ``signatures``: owner signatures the policy needs (``rule`` says which approval rule);
     ``premium_usd``: net option premium it spends (counts against the budget); ``not_before``
-    and ``expires`` are chain times in seconds (``expires``: the earliest quote deadline).
+    and ``expires`` are chain times in seconds (``expires``: the earliest quote deadline);
+    ``expected_usd``: the quoted proceeds of a sale slice, or the quoted net premium flow of an
+    option batch (negative: paid).
     """
 
     proposal_id: str
@@ -63,6 +65,7 @@ class Proposal:
     description: str
     not_before: int = 0
     expires: int | None = None
+    expected_usd: Decimal = Decimal(0)
 
     def safe_tx(self, policy: TreasuryPolicy, multisend: str) -> SafeTransaction:
         """The Safe transaction owners sign (what ``oms safe hash`` shows for the batch file)."""
@@ -97,6 +100,7 @@ class Proposal:
             "description": self.description,
             "not_before": self.not_before,
             "expires": self.expires,
+            "expected_usd": str(self.expected_usd),
         }
 
     @classmethod
@@ -115,6 +119,7 @@ class Proposal:
             description=str(data["description"]),
             not_before=int(data["not_before"]),
             expires=None if data["expires"] is None else int(data["expires"]),
+            expected_usd=Decimal(data.get("expected_usd", "0")),
         )
 
 
@@ -253,6 +258,7 @@ async def build_proposals(
                 description=f"treasury hedge {run_id}: {chosen.label}"[:200],
                 not_before=now_s,
                 expires=expires,
+                expected_usd=-chosen.cost_usd,
             )
         ]
     if wrapped is None or policy.safe.swap_router is None or spot_quote is None:
@@ -314,6 +320,7 @@ async def build_proposals(
                     f"{stable.symbol}"
                 ),
                 not_before=now_s + policy.schedule.slice_interval_s * i,
+                expected_usd=quoted,
             )
         )
     return out

@@ -69,7 +69,7 @@ def report_rows(
     tables["treasury_candidates"] = cands
     props = [["proposal", "nonce", "kind", "notional_usd", "premium_usd", "signatures_needed",
               "rule", "signed_by", "tx_hash", "block", "gas_used", "success", "safe_sent",
-              "safe_received"]]  # fmt: skip
+              "safe_received", "quoted_usd", "vs_quote_bps"]]  # fmt: skip
     for p in st.proposals:
         ex = st.executed.get(p.proposal_id, {})
         props.append([
@@ -77,7 +77,8 @@ def report_rows(
             str(p.signatures), p.rule, " ".join(sorted(st.signatures.get(p.proposal_id, {}))),
             str(ex.get("tx_hash", "")), str(ex.get("block", "")), str(ex.get("gas_used", "")),
             str(ex.get("success", "")), _flows(ex.get("sent", {}), policy),
-            _flows(ex.get("received", {}), policy),
+            _flows(ex.get("received", {}), policy), str(p.expected_usd),
+            _vs_quote(p, ex, policy),
         ])  # fmt: skip
     tables["treasury_proposals"] = props
     audit = [["time", "event", "proposal", "who / what"]]
@@ -101,6 +102,17 @@ def report_rows(
          str(spent), str(policy.limits.premium_budget_usd - spent)],
     ]  # fmt: skip
     return tables
+
+
+def _vs_quote(p: Any, executed: dict[str, Any], policy: TreasuryPolicy) -> str:
+    """A sale slice's proceeds against its quote, in bps (options fill at their signed quote:
+    the executor's guard reverts anything else)."""
+    if p.kind != "twap_sale" or not executed or not p.expected_usd:
+        return "at quote" if executed and p.kind != "twap_sale" else ""
+    stable = next(a for a in policy.assets if a.underlying is None)
+    got = Decimal(executed.get("received", {}).get(str(stable.address), "0"))
+    got = got.scaleb(-stable.decimals)
+    return f"{(got - p.expected_usd) / p.expected_usd * 10_000:.1f}"
 
 
 def _flows(flows: dict[str, str], policy: TreasuryPolicy) -> str:

@@ -55,3 +55,9 @@ def test_a_twap_sale_runs_slice_by_slice_into_the_band(
         minimum = Decimal(p.description.split("at least ")[1].split()[0]) * 10**6
         assert received >= minimum
     assert policy.exposure.low() <= Decimal(done.after["delta_share"]) <= policy.exposure.high()  # type: ignore[index]
+    from oms_chain.treasury import write_report
+
+    paths = write_report(done, store, policy, tmp_path / "report")
+    rows = (tmp_path / "report" / "treasury_proposals-sale.csv").read_text().splitlines()
+    assert len(rows) == 4 and all(float(r.split(",")[-1]) > -100 for r in rows[1:])
+    assert paths[0].name == "treasury-sale.html"
