@@ -3,7 +3,8 @@ from a policy file, one step per command, every step recorded in the event store
 under a run id (``--run``), so each command can be repeated or resumed safely.
 
 Owners sign the batch files ``propose`` writes with ``oms safe sign FILE --nonce N``; ``approve``
-records their ``OWNER:SIGNATURE`` tokens; ``execute`` sends what has enough signatures.
+records their ``OWNER:SIGNATURE`` tokens; ``execute`` sends what has enough signatures. A
+policy refusal at planning or a proposal short of signatures exits with code 4 (refused).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import typer
 
 from oms_chain.cli._app import _devnet_url, app
 from oms_chain.cli._args import JsonOption, RpcUrlOption, StoreOption, _identifier
+from oms_chain.cli._errors import _Refused
 from oms_chain.cli._output import console as _console
 from oms_chain.cli._output import print_fields, print_json, say, table
 from oms_chain.model.errors import InvalidInput
@@ -39,7 +41,7 @@ def _with_desk(
 ) -> T:
     from oms_chain.chain.rpc import RpcClient
     from oms_chain.store import open_store
-    from oms_chain.treasury import TreasuryDesk, load_policy
+    from oms_chain.treasury import ApprovalMissing, PolicyViolation, TreasuryDesk, load_policy
 
     policy = load_policy(policy_path)
     url = rpc_url or _devnet_url(policy.safe.chain_id)
@@ -56,6 +58,8 @@ def _with_desk(
                 desk = TreasuryDesk(policy, store, rpc)
                 try:
                     return await step(desk)
+                except (PolicyViolation, ApprovalMissing) as exc:  # exit code 4: refused
+                    raise _Refused(str(exc)) from exc
                 finally:
                     await desk.close()
 

@@ -23,6 +23,7 @@ and recorded, not sent. The Safe contract itself refuses a SafeTx a second time 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
@@ -174,7 +175,8 @@ class TreasuryDesk:
     """One treasury (``policy``) on one node (``rpc``) with its event ``store``.
 
     ``clock_ns`` stamps ``ts_init``; event times (``ts_event``) are chain time, which is what
-    quote deadlines, TWAP slots and the budget period count in.
+    quote deadlines, TWAP slots and the budget period count in. An execution counts once
+    ``safe.confirmations`` blocks include it (polled every ``poll_s`` seconds).
     """
 
     def __init__(
@@ -185,12 +187,14 @@ class TreasuryDesk:
         *,
         clock_ns: Callable[[], int] = time.time_ns,
         receipt_timeout_s: float = 60.0,
+        poll_s: float = 1.0,
     ) -> None:
         self.policy = policy
         self.store = store
         self.rpc = rpc
         self.clock_ns = clock_ns
         self.receipt_timeout_s = receipt_timeout_s
+        self.poll_s = poll_s
         self.multisend = policy.safe.multisend or load_address_book(policy.safe.chain_id).address(
             "MultiSendCallOnly"
         )
@@ -509,10 +513,25 @@ class TreasuryDesk:
             "it (another transaction took the nonce); plan a new run"
         )
 
+    async def _final(self, p: Proposal, tx_hash: str) -> Receipt:
+        """The receipt once ``safe.confirmations`` blocks include it and it is still canonical
+        (a reorg that drops it: wait for it again)."""
+        need = self.policy.safe.confirmations
+        what = f"treasury {p.proposal_id}"
+        receipt = await wait_for_receipt(self.rpc, tx_hash, what, timeout=self.receipt_timeout_s)
+        while True:
+            if await self.rpc.block_number() - receipt.block_number + 1 >= need:
+                again = await self.rpc.receipt(tx_hash)
+                if again is not None and again.block_hash == receipt.block_hash:
+                    return again
+                receipt = await wait_for_receipt(
+                    self.rpc, tx_hash, what, timeout=self.receipt_timeout_s
+                )
+                continue
+            await asyncio.sleep(self.poll_s)
+
     async def _settle(self, run_id: str, p: Proposal, tx_hash: str) -> None:
-        receipt: Receipt = await wait_for_receipt(
-            self.rpc, tx_hash, f"treasury {p.proposal_id}", timeout=self.receipt_timeout_s
-        )
+        receipt = await self._final(p, tx_hash)
         safe = self.policy.safe.address.lower()
         success = any(
             log.address.lower() == safe
@@ -528,6 +547,7 @@ class TreasuryDesk:
             "tx_hash": receipt.tx_hash,
             "block": receipt.block_number,
             "gas_used": receipt.gas_used,
+            "confirmations": self.policy.safe.confirmations,
             "success": success,
             "premium_usd": str(p.premium_usd),
             "sent": {to_checksum_address(k): str(v) for k, v in flows.sent.items()},

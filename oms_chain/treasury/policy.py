@@ -15,6 +15,7 @@ Sections (every key is checked; an unknown key, a missing one or a bad value rai
     quoter = "0x…"
     pool_fee = 500
     multisend = "0x…"            # MultiSendCallOnly (default: the chain's address book)
+    confirmations = 1            # blocks on top of an execution before it counts as final
 
     [[assets]]                   # what counts; "native" is the chain's coin
     symbol = "ETH"
@@ -103,7 +104,7 @@ _TOP = {"name", "safe", "assets", "prices", "exposure", "instruments", "limits",
 _TOP_OPTIONAL = {"schedule", "notify"}
 _SAFE = {
     "chain_id", "address", "options_executor", "options_market", "makers", "swap_router",
-    "quoter", "pool_fee", "multisend",
+    "quoter", "pool_fee", "multisend", "confirmations",
 }  # fmt: skip
 _SAFE_REQUIRED = {"chain_id", "address"}
 _ASSET = {"symbol", "native", "address", "decimals", "underlying", "stable"}
@@ -190,6 +191,7 @@ class SafeSpec:
     quoter: ChecksumAddress | None = None
     pool_fee: int = 500
     multisend: ChecksumAddress | None = None
+    confirmations: int = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -375,6 +377,7 @@ def _safe(table: object) -> SafeSpec:
         quoter=_opt_address(t, "quoter", "safe"),
         pool_fee=_int(t.get("pool_fee", 500), "safe.pool_fee", 1, 1_000_000),
         multisend=_opt_address(t, "multisend", "safe"),
+        confirmations=_int(t.get("confirmations", 1), "safe.confirmations", 1, 1000),
     )
 
 

@@ -14,6 +14,7 @@ from aiohttp import web
 from treasury_helpers import jump
 
 from oms_chain.chain.rpc import RpcClient
+from oms_chain.cli import main
 from oms_chain.custody import LocalSigner
 from oms_chain.custody.safe import sign_safe_transaction
 from oms_chain.devnet.options_maker import OptionsMakerThread
@@ -119,6 +120,13 @@ def test_a_policy_violation_is_refused_at_planning_naming_the_rule(
         _desk_run(l1, policy, store, lambda d: d.plan("jump", instruments=ask))
     assert rule in err.value.rules and rule in str(err.value)
     assert _types(store) == []  # nothing recorded
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    args = ["treasury", "plan", str(path), "--run", "jump", "--store", url, "--rpc-url", l1.rpc_url]
+    args += ["--json", *[a for n in ask or [] for a in ("--instrument", n)]]
+    assert main(args) == 4  # refused
+    assert _types(store) == []
 
 
 def test_owners_are_notified_once_through_the_webhook(
