@@ -24,7 +24,7 @@ from oms_chain.custody import LocalSigner
 from oms_chain.model.errors import InvalidInput, VenueRejected
 from oms_chain.model.instruments import OptionContract
 from oms_chain.model.intent import Side
-from oms_chain.store import open_store
+from oms_chain.store import EventStore, open_store
 from oms_chain.venues.amm.account import ChainAccount
 from oms_chain.venues.options.onchain import (
     MakerQuote,
@@ -73,6 +73,7 @@ class MarketBook:
         self._makers = tuple(makers)
         self._series: list[SeriesListing] = []
         self._http: aiohttp.ClientSession | None = None
+        self._scratch: EventStore | None = None
 
     @classmethod
     async def open(
@@ -84,23 +85,26 @@ class MarketBook:
         except InvalidInput:
             info = ChainInfo(chain_id=chain_id, name=f"chain-{chain_id}")
         # a read-only account: the venue needs one to exist, it never signs here
-        reader = ChainAccount(
-            rpc, info, LocalSigner("0x" + "11" * 32), open_store("sqlite:///:memory:")
-        )
+        scratch = open_store("sqlite:///:memory:")
+        reader = ChainAccount(rpc, info, LocalSigner("0x" + "11" * 32), scratch)
         # the venue wants a maker; with none configured (positions read only) it gets a URL that
         # is never asked: quote() below asks self._makers, which is empty then
         asked = tuple(makers) or ("http://127.0.0.1:1",)
         config = OnchainOptionsConfig(market=market, makers=asked, executor=executor)
         book = cls(OnchainOptionsVenue(reader, config), rpc, makers)
+        book._scratch = scratch
         book._series = await book._venue.discover()
         book._http = aiohttp.ClientSession()
         return book
 
     async def close(self) -> None:
-        """Close the RFQ session."""
+        """Close the RFQ session (and the reader's scratch store)."""
         if self._http is not None:
             await self._http.close()
             self._http = None
+        if self._scratch is not None:
+            self._scratch.close()
+            self._scratch = None
 
     async def __aenter__(self) -> MarketBook:
         return self
