@@ -209,16 +209,18 @@ def treasury_status(
     policy: PolicyArg,
     run: RunOption,
     store: StoreOption,
-    rpc_url: RpcUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Where the run stands: plan, proposals, signatures, executions, the treasury after."""
+    """Where the run stands: plan, proposals, signatures, executions, the treasury after (from
+    the store alone; no node needed)."""
+    from oms_chain.store import open_store
+    from oms_chain.treasury import load_policy, run_state
+
     run_id = _identifier(run, "--run")
-
-    async def step(desk: Any) -> Any:
-        return desk.state(run_id)
-
-    _show(_with_desk(policy, store, rpc_url, step), as_json)
+    load_policy(policy)  # a bad file is refused here as everywhere
+    with open_store(store, read_only=True) as st_store:
+        st = run_state(st_store, run_id)
+    _show(st, as_json)
 
 
 @treasury_app.command("report")
