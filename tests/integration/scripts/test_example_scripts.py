@@ -45,3 +45,18 @@ def test_developer_example_passes_under_pytest() -> None:
     proc = _run("-m", "pytest", "-q", "-p", "no:cacheprovider", "scripts/example_strategy_test.py")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout
+
+
+def test_dao_treasury_hedge_brings_the_delta_back_into_the_band(tmp_path: Path) -> None:
+    proc = _run("scripts/dao_treasury_hedge.py", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "inside band" in proc.stdout and "(band 0.38..0.42)" in proc.stdout
+    assert "signed 2/2" in proc.stdout
+    html = (tmp_path / "report" / "treasury-jump.html").read_text()
+    assert "Audit trail" in html and "SignatureCollected" in html and "<img" in html
+
+
+def test_dao_treasury_hedge_rejects_a_bad_jump_with_one_line() -> None:
+    proc = _run("scripts/dao_treasury_hedge.py", "--jump", "abc")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr

@@ -19,6 +19,7 @@ import pytest
         "oms_chain.compliance",
         "oms_chain.service.api",
         "oms_chain.venues.options",
+        "oms_chain.treasury",
     ],
 )
 def test_every_exported_name_exists_and_every_public_name_is_exported(package):

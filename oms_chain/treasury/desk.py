@@ -1,0 +1,575 @@
+"""The treasury desk: plan -> propose -> collect signatures -> execute -> re-measure, every step
+an event in the event store (stream ``treasury-<run id>``), so any step can be resumed.
+
+Events (payloads JSON, Decimals as strings; ids derive from the run, proposal and owner, so a
+repeated step appends nothing):
+
+* ``TreasuryPlanned``: the measurement, every candidate with its cost / residual risk / refusal,
+  the choice and its explanation, and the proposals (Safe nonce, calls, signatures needed).
+* ``ProposalCreated``: one per proposal, with its SafeTx hash; ``OwnersNotified`` once the
+  webhook answered 2xx.
+* ``SignatureCollected``: an owner's signature, checked against the SafeTx hash and the
+  Safe's owners before it is recorded.
+* ``ProposalSent``: the relayer's signed ``execTransaction`` (hash and raw bytes), recorded
+  *before* broadcasting; ``ProposalExecuted``: its receipt once mined (gas, block, the Safe's
+  ``ExecutionSuccess``, the stable-coin flows of the Safe).
+* ``TreasuryRemeasured``: the treasury after the last proposal settled.
+
+Never twice: a proposal already executed is skipped; a proposal whose ``execTransaction`` was
+signed before a crash is rebroadcast from its recorded bytes (same hash) and followed; a
+proposal whose Safe nonce was consumed by someone else is found by its ``ExecutionSuccess`` log
+and recorded, not sent. The Safe contract itself refuses a SafeTx a second time (its nonce).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+from eth_abi import encode as abi_encode
+from eth_utils import keccak, to_checksum_address
+
+from oms_chain.chain.addressbook import load_address_book
+from oms_chain.chain.registry import ChainInfo, chain_info
+from oms_chain.chain.rpc import RpcClient
+from oms_chain.chain.sender import SentTransaction, TxSender
+from oms_chain.chain.types import Receipt
+from oms_chain.custody.base import Signer
+from oms_chain.custody.safe import (
+    OwnerSignature,
+    SafeAccount,
+    SafeAddresses,
+    SafeTransaction,
+    SignatureKind,
+    SignatureRejected,
+    check_signatures,
+    pack_signatures,
+)
+from oms_chain.model.errors import FinalError, InvalidInput, OmsError
+from oms_chain.store import EventStore, NewEvent
+from oms_chain.treasury.measure import Measurement, measure, read_balances
+from oms_chain.treasury.options_book import MarketBook, OptionBook
+from oms_chain.treasury.plan import Plan, make_plan
+from oms_chain.treasury.policy import TreasuryPolicy
+from oms_chain.treasury.proposals import Proposal, build_proposals, spot_quoter
+from oms_chain.venues.amm._calls import WalletFlows, wait_for_receipt
+
+__all__ = ["ApprovalMissing", "RunState", "TreasuryDesk", "budget_spent", "run_state"]
+
+_NS = 1_000_000_000
+_CHECK_N = keccak(text="checkNSignatures(bytes32,bytes,bytes,uint256)")[:4]
+_EXECUTION_SUCCESS = "0x" + keccak(text="ExecutionSuccess(bytes32,uint256)").hex()
+
+
+class ApprovalMissing(FinalError, ValueError):
+    """A proposal lacks the owner signatures its policy rule asks for; nothing was sent."""
+
+
+@dataclass(slots=True)
+class RunState:
+    """A run as its events tell it."""
+
+    run_id: str
+    plan: dict[str, Any] | None = None
+    proposals: list[Proposal] = field(default_factory=list)
+    safe_tx_hashes: dict[str, str] = field(default_factory=dict)
+    created: set[str] = field(default_factory=set)
+    notified: bool = False
+    signatures: dict[str, dict[str, str]] = field(default_factory=dict)
+    signature_kinds: dict[str, dict[str, str]] = field(default_factory=dict)
+    sent: dict[str, dict[str, Any]] = field(default_factory=dict)
+    executed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    after: dict[str, Any] | None = None
+    events: list[Any] = field(default_factory=list)
+
+    @property
+    def stage(self) -> str:
+        """``new``, ``planned``, ``proposed``, ``executing``, ``executed`` or ``remeasured``;
+        ``inside band`` when the plan found nothing to do."""
+        if self.plan is None:
+            return "new"
+        if self.plan.get("chosen") is None:
+            return "inside band"
+        if self.after is not None:
+            return "remeasured"
+        if self.proposals and len(self.executed) == len(self.proposals):
+            return "executed"
+        if self.sent or self.executed:
+            return "executing"
+        return "proposed" if self.created else "planned"
+
+
+def run_state(store: EventStore, run_id: str) -> RunState:
+    """Replay the run's stream."""
+    st = RunState(run_id)
+    for e in store.read_stream(f"treasury-{run_id}"):
+        st.events.append(e)
+        p = e.payload
+        if e.event_type == "TreasuryPlanned":
+            st.plan = p["plan"]
+            st.proposals = [Proposal.from_json(x) for x in p["proposals"]]
+        elif e.event_type == "ProposalCreated":
+            st.created.add(p["proposal_id"])
+            st.safe_tx_hashes[p["proposal_id"]] = p["safe_tx_hash"]
+        elif e.event_type == "OwnersNotified":
+            st.notified = True
+        elif e.event_type == "SignatureCollected":
+            st.signatures.setdefault(p["proposal_id"], {})[p["owner"]] = p["signature"]
+            kinds = st.signature_kinds.setdefault(p["proposal_id"], {})
+            kinds[p["owner"]] = p.get("kind", "eoa")
+        elif e.event_type == "ProposalSent":
+            st.sent[p["proposal_id"]] = p
+        elif e.event_type == "ProposalExecuted":
+            st.executed[p["proposal_id"]] = p
+        elif e.event_type == "TreasuryRemeasured":
+            st.after = p["after"]
+    return st
+
+
+def budget_spent(store: EventStore, now_ns: int, period_days: int) -> Decimal:
+    """Option premium paid (USD) by proposals executed in the ``period_days`` before ``now_ns``;
+    a proposal that nets a credit (a zero-cost collar) spends nothing, and earns no budget."""
+    start = max(0, now_ns - period_days * 86_400 * _NS)
+    return sum(
+        (
+            max(Decimal(e.payload["premium_usd"]), Decimal(0))
+            for e in store.read_between(start, now_ns + 1)
+            if e.event_type == "ProposalExecuted" and e.payload.get("success")
+        ),
+        Decimal(0),
+    )
+
+
+class _JournaledRelayer:
+    """The relayer :class:`SafeAccount` sends through, recording the signed bytes first."""
+
+    def __init__(self, sender: TxSender, on_signed: Callable[[SentTransaction], Any]) -> None:
+        self._sender = sender
+        self._on_signed = on_signed
+
+    @property
+    def signer(self) -> Signer:
+        return self._sender.signer
+
+    async def send(
+        self,
+        *,
+        to: str,
+        data: bytes | str = b"",
+        value: int = 0,
+        gas: int | None = None,
+        what: str = "transaction",
+    ) -> SentTransaction:
+        return await self._sender.send(
+            to=to, data=data, value=value, gas=gas, what=what, on_signed=self._on_signed
+        )
+
+
+class TreasuryDesk:
+    """One treasury (``policy``) on one node (``rpc``) with its event ``store``.
+
+    ``clock_ns`` stamps ``ts_init``; event times (``ts_event``) are chain time, which is what
+    quote deadlines, TWAP slots and the budget period count in. An execution counts once
+    ``safe.confirmations`` blocks include it (polled every ``poll_s`` seconds).
+    """
+
+    def __init__(
+        self,
+        policy: TreasuryPolicy,
+        store: EventStore,
+        rpc: RpcClient,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+        receipt_timeout_s: float = 60.0,
+        poll_s: float = 1.0,
+    ) -> None:
+        self.policy = policy
+        self.store = store
+        self.rpc = rpc
+        self.clock_ns = clock_ns
+        self.receipt_timeout_s = receipt_timeout_s
+        self.poll_s = poll_s
+        self.multisend = policy.safe.multisend or load_address_book(policy.safe.chain_id).address(
+            "MultiSendCallOnly"
+        )
+        self._book: OptionBook | None = None
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    async def book(self) -> OptionBook | None:
+        """The options market view (opened once), or ``None`` when no options are allowed."""
+        s = self.policy.safe
+        if self._book is None and s.options_market and s.options_executor:
+            self._book = await MarketBook.open(
+                self.rpc, s.chain_id, s.options_market, s.options_executor, s.makers
+            )
+        return self._book
+
+    async def close(self) -> None:
+        """Close the options market view."""
+        if isinstance(self._book, MarketBook):
+            await self._book.close()
+        self._book = None
+
+    async def chain_ns(self) -> int:
+        """The latest block's timestamp in ns."""
+        block = await self.rpc.get_block("latest")
+        return int(block["timestamp"], 16) * _NS if block else 0
+
+    def _safe(self) -> SafeAccount:
+        s = self.policy.safe.address
+        addresses = SafeAddresses(
+            singleton=s, proxy_factory=s, fallback_handler=s, multisend_call_only=self.multisend
+        )
+        return SafeAccount(self.rpc, s, self.policy.safe.chain_id, addresses)
+
+    def _append(
+        self, run_id: str, event_id: str, kind: str, payload: dict[str, Any], ts: int
+    ) -> None:
+        event = NewEvent(
+            event_id=f"{run_id}:{event_id}",
+            event_type=kind,
+            version=1,
+            payload=payload,
+            ts_event=ts,
+            ts_init=self.clock_ns(),
+            correlation_id=f"treasury-{run_id}",
+        )
+        self.store.append(f"treasury-{run_id}", [event], None)
+
+    def state(self, run_id: str) -> RunState:
+        """The run as recorded."""
+        return run_state(self.store, run_id)
+
+    async def measure(self) -> Measurement:
+        """The treasury now."""
+        return await measure(self.rpc, self.policy, await self.book())
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    async def plan(self, run_id: str, *, instruments: Sequence[str] | None = None) -> RunState:
+        """Measure, plan and record the run (once: a recorded plan is returned as it is).
+
+        Raises :class:`~oms_chain.treasury.plan.PolicyViolation` naming the rule; nothing is
+        recorded then."""
+        st = self.state(run_id)
+        if st.plan is not None:
+            return st
+        before = await self.measure()
+        spent = budget_spent(self.store, before.ts_ns, self.policy.limits.budget_period_days)
+        quote = (
+            spot_quoter(self.rpc, self.policy)
+            if "twap_sale" in self.policy.instruments.allowed
+            else None
+        )
+        plan = await make_plan(
+            self.policy,
+            before,
+            book=await self.book(),
+            spot_quote=quote,
+            spent_usd=spent,
+            instruments=instruments,
+        )
+        proposals = await self._proposals(run_id, plan, before)
+        payload = {
+            "plan": plan.to_json(),
+            "proposals": [p.to_json() for p in proposals],
+            "spent_usd": str(spent),
+        }
+        self._append(run_id, "planned", "TreasuryPlanned", payload, before.ts_ns)
+        return self.state(run_id)
+
+    async def _proposals(self, run_id: str, plan: Plan, before: Measurement) -> list[Proposal]:
+        if plan.chosen is None:
+            return []
+        nonce = await self._safe().nonce()
+        quote = (
+            spot_quoter(self.rpc, self.policy) if plan.chosen.instrument == "twap_sale" else None
+        )
+        safe_only = dict(before.balances)
+        if self.policy.safe.options_executor is not None:
+            # the executor's own balances are not the Safe's to move
+            safe_only = await read_balances(self.rpc, _only_safe(self.policy))
+        return await build_proposals(
+            self.policy,
+            plan.chosen,
+            run_id=run_id,
+            first_nonce=nonce,
+            now_s=before.ts_ns // _NS,
+            balances=safe_only,
+            spot_quote=quote,
+        )
+
+    async def propose(self, run_id: str, out_dir: Any = None) -> RunState:
+        """Record every proposal (with its SafeTx hash), write the Transaction Builder batch
+        files to ``out_dir`` (``<proposal id>.json``) and notify the owners' webhook."""
+        import json
+        from pathlib import Path
+
+        st = self.state(run_id)
+        if st.plan is None:
+            raise InvalidInput(f"run {run_id!r} has no plan; run `oms treasury plan` first")
+        ts = await self.chain_ns()
+        for p in st.proposals:
+            h = "0x" + p.safe_tx(self.policy, self.multisend).safe_tx_hash.hex()
+            if p.proposal_id not in st.created:
+                payload = {**p.to_json(), "safe_tx_hash": h}
+                self._append(run_id, f"{p.proposal_id}:created", "ProposalCreated", payload, ts)
+            if out_dir is not None:
+                path = Path(out_dir) / f"{p.proposal_id}.json"
+                batch = p.batch(self.policy).to_json(self.clock_ns() // 1_000_000)
+                path.write_text(json.dumps(batch, indent=2))
+        st = self.state(run_id)
+        if self.policy.webhook_url and st.proposals and not st.notified:
+            await self._notify(st)
+            self._append(run_id, "notified", "OwnersNotified", {"url": self.policy.webhook_url}, ts)
+        return self.state(run_id)
+
+    async def _notify(self, st: RunState) -> None:
+        assert self.policy.webhook_url is not None
+        body = {
+            "treasury": self.policy.name,
+            "safe": self.policy.safe.address,
+            "run": st.run_id,
+            "explanation": (st.plan or {}).get("explanation", ""),
+            "proposals": [
+                {
+                    "proposal_id": p.proposal_id,
+                    "nonce": p.nonce,
+                    "safe_tx_hash": st.safe_tx_hashes.get(p.proposal_id),
+                    "signatures_needed": p.signatures,
+                    "description": p.description,
+                }
+                for p in st.proposals
+            ],
+        }
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(
+                    self.policy.webhook_url, json=body, timeout=aiohttp.ClientTimeout(total=10)
+                ) as resp,
+            ):
+                if resp.status >= 300:
+                    raise OmsError(f"webhook {self.policy.webhook_url} answered {resp.status}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise OmsError(
+                f"webhook {self.policy.webhook_url} unreachable ({type(exc).__name__}); the "
+                "proposals are recorded, run propose again to notify"
+            ) from None
+
+    async def add_signature(self, run_id: str, proposal_id: str, token: str) -> RunState:
+        """Record ``OWNER:0xSIGNATURE`` for a proposal: an EOA owner's 65 bytes from
+        ``oms safe sign`` (checked offline: it recovers to that owner for the proposal's SafeTx
+        hash) or, when ``OWNER`` is a contract (e.g. a threshold group's account), its EIP-1271
+        signature (checked by the Safe itself: ``checkNSignatures`` with one signature). The
+        owner must own the Safe.
+
+        Raises :class:`InvalidInput` / :class:`~oms_chain.custody.safe.SignatureRejected`."""
+        st = self.state(run_id)
+        p = _proposal(st, proposal_id)
+        owner, _, hex_sig = token.partition(":")
+        try:
+            raw = bytes.fromhex(hex_sig.strip().removeprefix("0x"))
+            code = await self.rpc.call("eth_getCode", [owner.strip(), "latest"])
+            contract = code not in (None, "0x", "0x0")
+            sig = (OwnerSignature.contract if contract else OwnerSignature.eoa)(owner.strip(), raw)
+        except ValueError:
+            raise InvalidInput(f"signature {token[:20]!r}… is not OWNER:0xHEX") from None
+        tx = p.safe_tx(self.policy, self.multisend)
+        owners = await self._safe().owners()
+        if contract:
+            if sig.owner not in owners:
+                raise SignatureRejected(f"{sig.owner} is not an owner of Safe {tx.safe}")
+            await self._safe_accepts(tx, sig)
+        else:
+            check_signatures([sig], tx, owners=owners, threshold=1)
+        payload = {
+            "proposal_id": p.proposal_id,
+            "owner": sig.owner,
+            "kind": sig.kind.value,
+            "signature": "0x" + sig.data.hex(),
+        }
+        event_id = f"{p.proposal_id}:sig:{sig.owner}"
+        if st.signatures.get(p.proposal_id, {}).get(sig.owner) is None:
+            self._append(run_id, event_id, "SignatureCollected", payload, await self.chain_ns())
+        return self.state(run_id)
+
+    async def _safe_accepts(self, tx: SafeTransaction, sig: OwnerSignature) -> None:
+        call = _CHECK_N + abi_encode(
+            ["bytes32", "bytes", "bytes", "uint256"],
+            [tx.safe_tx_hash, tx.hash_preimage, pack_signatures([sig], tx), 1],
+        )
+        try:
+            await self.rpc.call("eth_call", [{"to": tx.safe, "data": "0x" + call.hex()}, "latest"])
+        except OmsError as exc:
+            raise SignatureRejected(
+                f"the Safe does not accept the EIP-1271 signature of {sig.owner} for Safe tx "
+                f"0x{tx.safe_tx_hash.hex()}: {exc}"
+            ) from None
+
+    async def execute(self, run_id: str, relayer: Signer) -> RunState:
+        """Execute every proposal that may run now, in nonce order, then re-measure when all
+        have. Stops (without error) at a TWAP slice whose time has not come.
+
+        Raises:
+            ApprovalMissing: a proposal has fewer signatures than its policy rule asks (or than
+                the Safe's threshold); nothing of it was sent.
+            FinalError: the proposal's quotes expired (plan a new run).
+        """
+        st = self.state(run_id)
+        if st.plan is None or not st.created:
+            raise InvalidInput(f"run {run_id!r} has no proposals; run plan and propose first")
+        safe = self._safe()
+        try:
+            info = chain_info(self.policy.safe.chain_id)
+        except InvalidInput:
+            info = ChainInfo(chain_id=self.policy.safe.chain_id, name="treasury")
+        for p in sorted(st.proposals, key=lambda x: x.nonce):
+            if p.proposal_id in st.executed:
+                continue
+            tx = p.safe_tx(self.policy, self.multisend)
+            sent = st.sent.get(p.proposal_id)
+            if sent is not None:
+                await self._resume_sent(run_id, p, sent)
+                st = self.state(run_id)
+                continue
+            current = await safe.nonce()
+            if current > p.nonce:
+                await self._found_elsewhere(run_id, p, "0x" + tx.safe_tx_hash.hex())
+                st = self.state(run_id)
+                continue
+            now_s = await self.chain_ns() // _NS
+            if now_s < p.not_before:
+                break
+            if p.expires is not None and now_s >= p.expires:
+                raise FinalError(
+                    f"proposal {p.proposal_id}: its quotes expired at {p.expires} (chain time "
+                    f"{now_s}); nothing was sent; plan a new run"
+                )
+            kinds = st.signature_kinds.get(p.proposal_id, {})
+            sigs = [
+                OwnerSignature(
+                    to_checksum_address(o), SignatureKind(kinds.get(o, "eoa")), bytes.fromhex(s[2:])
+                )
+                for o, s in st.signatures.get(p.proposal_id, {}).items()
+            ]
+            threshold = await safe.threshold()
+            need = max(p.signatures, threshold)
+            if len(sigs) < need:
+                rule = p.rule if p.signatures >= threshold else "the Safe's threshold"
+                raise ApprovalMissing(
+                    f"proposal {p.proposal_id} ({p.notional_usd:,.2f} USD) needs {need} owner "
+                    f"signatures by {rule}, has {len(sigs)}; nothing was sent"
+                )
+
+            async def journal(
+                s: SentTransaction, pid: str = p.proposal_id, ts_ns: int = now_s * _NS
+            ) -> None:
+                payload = {
+                    "proposal_id": pid,
+                    "tx_hash": s.tx_hash,
+                    "raw": "0x" + s.signed.raw.hex(),
+                }
+                self._append(run_id, f"{pid}:sent", "ProposalSent", payload, ts_ns)
+
+            relay = _JournaledRelayer(TxSender(self.rpc, info, relayer), journal)
+            out = await safe.execute(tx, sigs, relay, what=f"treasury {p.proposal_id}")
+            await self._settle(run_id, p, out.tx_hash)
+            st = self.state(run_id)
+        if st.proposals and len(st.executed) == len(st.proposals) and st.after is None:
+            after = await self.measure()
+            self._append(
+                run_id, "remeasured", "TreasuryRemeasured", {"after": after.to_json()}, after.ts_ns
+            )
+        return self.state(run_id)
+
+    async def _resume_sent(self, run_id: str, p: Proposal, sent: dict[str, Any]) -> None:
+        receipt = await self.rpc.receipt(sent["tx_hash"])
+        if receipt is None:
+            # the bytes may never have reached the node: the same bytes give the same hash;
+            # "already known" or "nonce too low" (it was mined or replaced): the wait tells
+            with contextlib.suppress(OmsError):
+                await self.rpc.call("eth_sendRawTransaction", [sent["raw"]])
+        await self._settle(run_id, p, sent["tx_hash"])
+
+    async def _found_elsewhere(self, run_id: str, p: Proposal, safe_tx_hash: str) -> None:
+        logs = await self.rpc.call(
+            "eth_getLogs",
+            [{"address": self.policy.safe.address, "fromBlock": "0x0", "toBlock": "latest",
+              "topics": [_EXECUTION_SUCCESS, safe_tx_hash]}],
+        )  # fmt: skip
+        for log in logs or []:
+            await self._settle(run_id, p, str(log["transactionHash"]))
+            return
+        raise FinalError(
+            f"proposal {p.proposal_id}: the Safe's nonce moved past {p.nonce} without executing "
+            "it (another transaction took the nonce); plan a new run"
+        )
+
+    async def _final(self, p: Proposal, tx_hash: str) -> Receipt:
+        """The receipt once ``safe.confirmations`` blocks include it and it is still canonical
+        (a reorg that drops it: wait for it again)."""
+        need = self.policy.safe.confirmations
+        what = f"treasury {p.proposal_id}"
+        receipt = await wait_for_receipt(self.rpc, tx_hash, what, timeout=self.receipt_timeout_s)
+        while True:
+            if await self.rpc.block_number() - receipt.block_number + 1 >= need:
+                again = await self.rpc.receipt(tx_hash)
+                if again is not None and again.block_hash == receipt.block_hash:
+                    return again
+                receipt = await wait_for_receipt(
+                    self.rpc, tx_hash, what, timeout=self.receipt_timeout_s
+                )
+                continue
+            await asyncio.sleep(self.poll_s)
+
+    async def _settle(self, run_id: str, p: Proposal, tx_hash: str) -> None:
+        receipt = await self._final(p, tx_hash)
+        safe = self.policy.safe.address.lower()
+        success = any(
+            log.address.lower() == safe
+            and log.topics
+            and log.topics[0].lower() == _EXECUTION_SUCCESS
+            for log in receipt.logs
+        )
+        flows = WalletFlows.from_receipt(receipt, self.policy.safe.address)
+        block = await self.rpc.get_block(receipt.block_number)
+        ts = int(block["timestamp"], 16) * _NS if block else await self.chain_ns()
+        payload = {
+            "proposal_id": p.proposal_id,
+            "tx_hash": receipt.tx_hash,
+            "block": receipt.block_number,
+            "gas_used": receipt.gas_used,
+            "confirmations": self.policy.safe.confirmations,
+            "success": success,
+            "premium_usd": str(p.premium_usd),
+            "sent": {to_checksum_address(k): str(v) for k, v in flows.sent.items()},
+            "received": {to_checksum_address(k): str(v) for k, v in flows.received.items()},
+        }
+        self._append(run_id, f"{p.proposal_id}:executed", "ProposalExecuted", payload, ts)
+        if not success:
+            raise FinalError(
+                f"proposal {p.proposal_id}: execTransaction {tx_hash} mined but the Safe reported "
+                "ExecutionFailure; the nonce is used, plan a new run"
+            )
+
+
+def _proposal(st: RunState, proposal_id: str) -> Proposal:
+    for p in st.proposals:
+        if p.proposal_id == proposal_id:
+            return p
+    known = [p.proposal_id for p in st.proposals]
+    raise InvalidInput(f"run {st.run_id!r} has no proposal {proposal_id!r} (has {known})")
+
+
+def _only_safe(policy: TreasuryPolicy) -> TreasuryPolicy:
+    from dataclasses import replace
+
+    return replace(policy, safe=replace(policy.safe, options_executor=None))
