@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -37,7 +38,7 @@ from oms_chain.model.checks import (
 from oms_chain.model.clock import Clock, SystemClock
 from oms_chain.model.errors import InvalidInput, OmsError
 from oms_chain.model.ids import OrderId
-from oms_chain.model.instruments import Instrument, SpotPair
+from oms_chain.model.instruments import Instrument, OptionContract, SpotPair
 from oms_chain.model.intent import Intent, Side
 from oms_chain.model.orders import Order, SettlementStatus
 from oms_chain.risk import RiskGate, RiskLimits
@@ -46,6 +47,12 @@ from oms_chain.service._session_checks import (
     check_instrument,
     check_side,
     check_venue_ids,
+)
+from oms_chain.service._session_options import (
+    OptionVenue,
+    find_option,
+    open_option_venues,
+    options_exchange_from_runtime,
 )
 from oms_chain.service._session_sources import endpoints_from_config, endpoints_from_runtime
 from oms_chain.service.endpoints import (
@@ -117,6 +124,8 @@ class TradingSession:
         refresh_pools: ask the factories again instead of trusting the pool cache.
         resume_parents: open algo / split parents of the store the engine works on at start
             (``True`` all, ``False`` none, or their ids; see :class:`~oms_chain.engine.Engine`).
+        options_exchange: a Deribit-protocol options exchange to trade options on as well; the
+            on-chain options venue of a chain comes with its ``option_makers``.
 
     Raises (on entering):
         InvalidInput / ConfigError: bad store URL, unknown chain, exchange without the market.
@@ -140,6 +149,7 @@ class TradingSession:
         discover_pools: bool | None = None,
         refresh_pools: bool = False,
         resume_parents: bool | Sequence[str] = True,
+        options_exchange: ExchangeEndpoint | None = None,
     ) -> None:
         if not chains and exchange is None:
             raise InvalidInput("a trading session needs at least one chain or an exchange")
@@ -166,6 +176,8 @@ class TradingSession:
         self._discover_pools = discover_pools
         self._refresh_pools = refresh_pools
         self._resume_parents = resume_parents
+        self._options_exchange = options_exchange
+        self._options: list[OptionVenue] = []
         self._store: EventStore | None = None
         self._uniswap: dict[int, UniswapVenues] = {}
         self._cex: CcxtVenue | None = None
@@ -183,6 +195,7 @@ class TradingSession:
         chain_ids: Sequence[int] | None = None,
         with_exchange: bool = True,
         exchange_account: int = 0,
+        with_options: bool = False,
         **kw: Any,
     ) -> Self:
         """A session on the world started by ``oms devnet up``: ``runtime`` is its runtime JSON
@@ -193,6 +206,8 @@ class TradingSession:
             chain_ids: chains to trade on (default: every chain of the world).
             with_exchange: also trade on the exchange simulator when it runs.
             exchange_account: which of the simulator's API key pairs to use.
+            with_options: also trade options: the on-chain market through the world's RFQ
+                makers and the Deribit-protocol exchange when it runs.
             kw: passed to the constructor (``risk_limits``, ``engine_config``, ...).
 
         Raises:
@@ -202,6 +217,13 @@ class TradingSession:
             runtime, chain_ids=chain_ids, with_exchange=with_exchange, account=exchange_account
         )
         signer = LocalSigner(key) if isinstance(key, str) else key
+        if with_options:
+            kw.setdefault(
+                "options_exchange",
+                options_exchange_from_runtime(runtime, account=exchange_account),
+            )
+        else:
+            chains = [dataclasses.replace(c, option_makers=()) for c in chains]
         return cls(store_url=store_url, chains=chains, signer=signer, exchange=exchange, **kw)
 
     @classmethod
@@ -267,6 +289,10 @@ class TradingSession:
             self._cex = CcxtVenue(ccxt_venue_config(self._exchange), clock=self._clock)
             await self._cex.start()
             venues.append(self._cex)
+        self._options = await open_option_venues(
+            self._chains, self._uniswap, self._options_exchange, self._clock
+        )
+        venues.extend(self._options)
         self._engine = Engine(
             store=self._store,
             venues=venues,
@@ -287,6 +313,7 @@ class TradingSession:
             steps.append(("engine", self._engine.stop))
         if self._cex is not None:
             steps.append(("exchange", self._cex.close))
+        steps += [(f"options venue {v.venue_id}", v.close) for v in self._options]
         steps += [(f"chain {cid}", uni.close) for cid, uni in self._uniswap.items()]
         for what, step in steps:
             try:
@@ -294,6 +321,7 @@ class TradingSession:
             except Exception as exc:
                 _log.warning("closing the session's %s failed: %r", what, exc)
         self._cex = None
+        self._options = []
         self._uniswap.clear()
         if self._store is not None:
             try:
@@ -368,7 +396,14 @@ class TradingSession:
             out.update({v.venue_id: v for v in uni.venues})
         if self._cex is not None:
             out[self._cex.venue_id] = self._cex
+        out.update({v.venue_id: v for v in self._options})
         return out
+
+    def option(self, series: str, *, venue: str | None = None) -> tuple[OptionContract, str]:
+        """``(contract, venue id)`` of an option series on the session's options venues:
+        ``ETH-11DEC26-3000-P`` (any venue, ``venue`` to pick one) or an on-chain series id.
+        Raises :class:`InvalidInput` naming what is wrong (see :func:`find_option`)."""
+        return find_option(self._options, series, venue)
 
     def instrument(self, symbol: str, *, chain_id: int | None = None) -> Instrument:
         """The spot instrument ``symbol`` (``ETH/USDC``, ``WETH/USDC``) as the chain's pools
@@ -413,6 +448,9 @@ class TradingSession:
             for v in uni.venues:
                 if any(i.symbol == instrument.symbol for i in v.instruments()):
                     out.append(str(v.venue_id))
+        for ov in self._options:
+            if instrument in ov.instruments():
+                out.append(str(ov.venue_id))
         if exchange and self._cex is not None and isinstance(instrument, SpotPair):
             with contextlib.suppress(OmsError):
                 self._cex.market(instrument)
