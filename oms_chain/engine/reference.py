@@ -24,7 +24,7 @@ from statistics import median
 from oms_chain.model.ids import InstrumentId, VenueId
 from oms_chain.model.instruments import Instrument, OptionContract
 from oms_chain.model.intent import Intent, Side
-from oms_chain.venues.base import Venue
+from oms_chain.venues.base import ListsInstruments, Venue
 
 __all__ = ["ReferencePrice", "ReferencePrices"]
 
@@ -186,4 +186,6 @@ def _may_quote(venue: Venue, instrument: Instrument) -> bool:
     """Whether ``venue`` can be asked for ``instrument``'s price: an option only where it is
     listed (a spot pool never prices one); spot and perpetuals everywhere (venues name the same
     pair with their own assets)."""
-    return not isinstance(instrument, OptionContract) or instrument in venue.instruments()
+    if not isinstance(instrument, OptionContract):
+        return True
+    return isinstance(venue, ListsInstruments) and instrument in venue.instruments()

@@ -9,7 +9,7 @@ the request may have been executed — reconcile, never retry blindly) and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -28,6 +28,7 @@ __all__ = [
     "FillReport",
     "LiquidityCurve",
     "LiquidityLevel",
+    "ListsInstruments",
     "OrderStatusReport",
     "PlaceOrder",
     "QuantityGrid",
@@ -215,6 +216,15 @@ class SpendableInventory(Protocol):
     async def spendable(self, instrument: Instrument, side: Side) -> tuple[str, Decimal]:
         """``(balance group, amount)`` spendable on ``side`` (``SELL`` spends base, ``BUY``
         quote), in whole units; one group names one balance, so it is never spent twice."""
+        ...
+
+
+@runtime_checkable
+class ListsInstruments(Protocol):
+    """A venue that knows every instrument it trades (its listings, pools or series)."""
+
+    def instruments(self) -> Sequence[Instrument]:
+        """Every instrument the venue trades now."""
         ...
 
 
