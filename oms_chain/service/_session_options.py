@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from oms_chain.chain.addressbook import load_address_book
@@ -29,7 +30,7 @@ OptionVenue = OnchainOptionsVenue | DeribitOptionsVenue
 
 _NAME = re.compile(r"^([A-Z]+)-(\d{1,2}[A-Z]{3}\d{2})-(\d+(?:\.\d+)?)-([CP])$")
 #: underlyings spelled either way (Deribit trades ETH, the chain its wrapped ERC-20)
-_ALIASES = {"ETH": "WETH", "WETH": "ETH", "BTC": "WBTC", "WBTC": "BTC"}
+_CANONICAL = {"WETH": "ETH", "WBTC": "BTC"}
 
 
 def options_exchange_from_runtime(
@@ -134,15 +135,25 @@ def find_option(
             f"series {series!r} is not a name like ETH-11DEC26-3000-P (underlying-DDMMMYY-"
             "strike-C/P) nor an on-chain series id"
         )
-    under, rest = text.split("-", 1)
-    wanted = {f"{u}-{rest}" for u in (under, _ALIASES.get(under, under))}
+    wanted = _key(text)
     seen: list[str] = []
     for v in pool:
         for c in v.instruments():
             if not isinstance(c, OptionContract):
                 continue
-            if c.symbol.upper() in wanted:
+            if _key(c.symbol.upper()) == wanted:
                 return c, str(v.venue_id)
-            seen.append(c.symbol)
+            seen.append(v.venue_name(c) if isinstance(v, DeribitOptionsVenue) else c.symbol)
     some = ", ".join(sorted(set(seen))[:6])
     raise InvalidInput(f"no options venue lists {series!r}; listed are e.g. {some or 'nothing'}")
+
+
+def _key(name: str) -> tuple[str, int, str, Decimal, str] | None:
+    """A name's (underlying, day, month+year, strike, C/P), ETH and WETH alike, ``4DEC26`` and
+    ``04DEC26`` alike."""
+    m = _NAME.match(name)
+    if m is None:
+        return None
+    under, day, strike, kind = m.groups()
+    under = _CANONICAL.get(under, under)
+    return under, int(day[:-5]), day[-5:], Decimal(strike), kind
