@@ -29,7 +29,6 @@ from oms_chain.engine.algo_runner import VenueMarketData
 from oms_chain.engine.split import RoutingSplitter
 from oms_chain.model.checks import (
     check_bool,
-    check_callable,
     check_decimal,
     check_instance,
     check_int,
@@ -40,13 +39,15 @@ from oms_chain.model.errors import InvalidInput, OmsError
 from oms_chain.model.ids import OrderId
 from oms_chain.model.instruments import Instrument, OptionContract, SpotPair
 from oms_chain.model.intent import Intent, Side
-from oms_chain.model.orders import Order, SettlementStatus
+from oms_chain.model.orders import Order
 from oms_chain.risk import RiskGate, RiskLimits
 from oms_chain.service._session_checks import (
-    INTENT_KEYWORDS,
     check_instrument,
+    check_intent_args,
     check_side,
     check_venue_ids,
+    check_wait_args,
+    is_settled,
 )
 from oms_chain.service._session_options import (
     OptionVenue,
@@ -82,20 +83,6 @@ __all__ = [
 
 class SessionTimeout(OmsError, TimeoutError):
     """An order did not reach the awaited state in time (it keeps working; nothing is undone)."""
-
-
-def is_settled(order: Order, confirmations: int = 0) -> bool:
-    """True when ``order`` is terminal and, if it sent a transaction, that transaction is final
-    or has at least ``confirmations`` blocks on top of it (0: included in a block)."""
-    if not order.is_terminal:
-        return False
-    st = order.settlement
-    if st is None:
-        return True
-    if st.status in (SettlementStatus.FINAL, SettlementStatus.DROPPED, SettlementStatus.REPLACED):
-        return True
-    mined = st.status in (SettlementStatus.INCLUDED, SettlementStatus.CONFIRMED)
-    return mined and st.confirmations >= confirmations
 
 
 class TradingSession:
@@ -478,17 +465,7 @@ class TradingSession:
             InvalidInput / InvalidIntent: unknown symbol or venue, bad quantity or parameter,
                 or an unknown keyword; the message names it.
         """
-        unknown_kw = sorted(set(kw) - INTENT_KEYWORDS)
-        if unknown_kw:
-            raise InvalidInput(
-                f"unknown keyword {unknown_kw[0]!r} for an intent; known: "
-                f"{', '.join(sorted(INTENT_KEYWORDS))}"
-            )
-        if not isinstance(symbol, str | Instrument):
-            raise InvalidInput(
-                f"symbol must be a pair such as 'ETH/USDC' or an Instrument, got "
-                f"{type(symbol).__name__} {symbol!r:.60}"
-            )
+        check_intent_args(symbol, kw)
         venues = check_venue_ids(venues)
         check_bool(exchange, "exchange")
         inst = self.instrument(symbol) if isinstance(symbol, str) else symbol
@@ -605,17 +582,7 @@ class TradingSession:
         :class:`SessionTimeout` after ``timeout`` seconds (the order keeps working), and
         :class:`InvalidInput` for a bad argument (named).
         """
-        check_str(order_id, "order_id")
-        check_int(confirmations, "confirmations", minimum=0, maximum=10_000)
-        for name, value in (("timeout", timeout), ("poll", poll)):
-            if name == "timeout" and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InvalidInput(f"{name} must be a number of seconds, got {value!r:.60}")
-            if not 0 < value < 1e9:  # also refuses NaN
-                raise InvalidInput(f"{name} must be a positive, finite number of seconds")
-        if on_progress is not None:
-            check_callable(on_progress, "on_progress", "a function of (parent, children)")
+        check_wait_args(order_id, confirmations, timeout, poll, on_progress)
         engine = self.engine
         start = time.monotonic()
         while True:

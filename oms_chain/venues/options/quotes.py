@@ -22,6 +22,7 @@ __all__ = [
     "EIP712_VERSION",
     "ERC1271_MAGIC",
     "FILL",
+    "FILL_MANY",
     "QUOTE_TUPLE",
     "QUOTE_TYPES",
     "REMAINING",
@@ -49,6 +50,8 @@ QUOTE_TYPES: list[dict[str, str]] = [
 #: The ABI tuple type of a quote, and the market's functions taking one.
 QUOTE_TUPLE = "(" + ",".join(f["type"] for f in QUOTE_TYPES) + ")"
 FILL = f"fill({QUOTE_TUPLE},bytes,uint256)"
+#: Several quotes in one call, tokens moved once per party (``OptionsMarket.fillMany``).
+FILL_MANY = f"fillMany({QUOTE_TUPLE}[],bytes[],uint256[])"
 REMAINING = f"remaining({QUOTE_TUPLE})"
 #: What ERC-1271 ``isValidSignature`` answers for a valid signature.
 ERC1271_MAGIC = bytes.fromhex("1626ba7e")
