@@ -38,6 +38,7 @@ from oms_chain.devnet.artifacts import load_protocol_artifact
 from oms_chain.devnet.options_market import OptionsMarketClient, Quote, SeriesInfo
 from oms_chain.devnet.solidity import load_artifact
 from oms_chain.model.errors import DevnetError, InvalidInput
+from oms_chain.venues.options.quotes import quote_json
 
 __all__ = [
     "HedgeTrade",
@@ -350,18 +351,7 @@ class OptionsMaker:
             return web.json_response({"error": str(exc)}, status=400)
         except ValueError as exc:
             return web.json_response({"error": f"bad request: {exc}"}, status=400)
-        quote = {
-            "maker": q.maker,
-            "taker": q.taker,
-            "series_id": q.series_id,
-            "maker_sells": q.maker_sells,
-            "size": q.size,
-            "premium": str(q.premium),
-            "deadline": q.deadline,
-            "nonce": q.nonce,
-            "allow_partial": q.allow_partial,
-            "salt": str(q.salt),
-        }
+        quote = quote_json(q)
         return web.json_response({"quote": quote, "signature": "0x" + sig.hex()})
 
     async def _health(self, _: web.Request) -> web.Response:

@@ -32,6 +32,7 @@ from oms_chain.venues.options.quotes import (
     ERC1271_MAGIC,
     QUOTE_TYPES,
     SeriesInfo,
+    quote_tuple,
     quote_typed_data,
     recovers_to,
 )
@@ -216,18 +217,7 @@ class Quote:
 
     def as_tuple(self) -> tuple[Any, ...]:
         """The ABI tuple, in the contract's field order."""
-        return (
-            self.maker,
-            self.taker,
-            self.series_id,
-            self.maker_sells,
-            self.size,
-            self.premium,
-            self.deadline,
-            self.nonce,
-            self.allow_partial,
-            self.salt,
-        )
+        return quote_tuple(self)
 
     def typed_data(self, *, chain_id: int, market: str) -> dict[str, Any]:
         """The EIP-712 message (``eth_account.messages.encode_typed_data(full_message=...)``)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -26,8 +26,11 @@ __all__ = [
     "QUOTE_TUPLE",
     "QUOTE_TYPES",
     "REMAINING",
+    "QuoteFields",
     "SeriesInfo",
     "quote_digest",
+    "quote_json",
+    "quote_tuple",
     "quote_typed_data",
     "recovers_to",
 ]
@@ -62,6 +65,64 @@ _DOMAIN_TYPES = [
     {"name": "chainId", "type": "uint256"},
     {"name": "verifyingContract", "type": "address"},
 ]
+
+
+class QuoteFields(Protocol):
+    """A quote's fields under their Python names (integers in base units)."""
+
+    @property
+    def maker(self) -> str: ...
+    @property
+    def taker(self) -> str: ...
+    @property
+    def series_id(self) -> int: ...
+    @property
+    def maker_sells(self) -> bool: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def premium(self) -> int: ...
+    @property
+    def deadline(self) -> int: ...
+    @property
+    def nonce(self) -> int: ...
+    @property
+    def allow_partial(self) -> bool: ...
+    @property
+    def salt(self) -> int: ...
+
+
+def quote_tuple(q: QuoteFields) -> tuple[Any, ...]:
+    """The ABI tuple of ``q``, in the contract's field order."""
+    return (
+        q.maker,
+        q.taker,
+        q.series_id,
+        q.maker_sells,
+        q.size,
+        q.premium,
+        q.deadline,
+        q.nonce,
+        q.allow_partial,
+        q.salt,
+    )
+
+
+def quote_json(q: QuoteFields) -> dict[str, Any]:
+    """``q`` as a maker's RFQ answer carries it (``premium`` and ``salt`` as decimal strings:
+    they may exceed what a JSON number holds exactly)."""
+    return {
+        "maker": q.maker,
+        "taker": q.taker,
+        "series_id": q.series_id,
+        "maker_sells": q.maker_sells,
+        "size": q.size,
+        "premium": str(q.premium),
+        "deadline": q.deadline,
+        "nonce": q.nonce,
+        "allow_partial": q.allow_partial,
+        "salt": str(q.salt),
+    }
 
 
 def quote_typed_data(

@@ -24,7 +24,14 @@ from oms_chain.venues.amm._calls import encode_call, eth_call
 from oms_chain.venues.base import LiquidityCurve, LiquidityLevel, PlaceOrder, Quote
 from oms_chain.venues.options.onchain._base import _PREC, _ZERO, SeriesListing
 from oms_chain.venues.options.onchain.series import _Series
-from oms_chain.venues.options.quotes import ERC1271_MAGIC, REMAINING, quote_digest, recovers_to
+from oms_chain.venues.options.quotes import (
+    ERC1271_MAGIC,
+    REMAINING,
+    quote_digest,
+    quote_json,
+    quote_tuple,
+    recovers_to,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,32 +52,14 @@ class MakerQuote:
     signature: bytes
 
     def as_tuple(self) -> tuple[Any, ...]:
-        return (
-            self.maker,
-            self.taker,
-            self.series_id,
-            self.maker_sells,
-            self.size,
-            self.premium,
-            self.deadline,
-            self.nonce,
-            self.allow_partial,
-            self.salt,
-        )
+        """The ABI tuple, in the contract's field order."""
+        return quote_tuple(self)
 
     def to_json(self) -> dict[str, Any]:
+        """The quote as the maker sent it, with its source and signature."""
         return {
             "source": self.source,
-            "maker": self.maker,
-            "taker": self.taker,
-            "series_id": self.series_id,
-            "maker_sells": self.maker_sells,
-            "size": self.size,
-            "premium": str(self.premium),
-            "deadline": self.deadline,
-            "nonce": self.nonce,
-            "allow_partial": self.allow_partial,
-            "salt": str(self.salt),
+            **quote_json(self),
             "signature": "0x" + self.signature.hex(),
         }
 
