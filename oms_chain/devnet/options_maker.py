@@ -394,6 +394,7 @@ class OptionsMakerThread:
         self._hedge_every = hedge_interval_s
         #: why the last hedge failed, if it did (the loop keeps going)
         self.hedge_error: str | None = None
+        self._hedger: asyncio.Task[None] | None = None
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="options-maker", daemon=True)
@@ -402,9 +403,16 @@ class OptionsMakerThread:
         asyncio.set_event_loop(self._loop)
         self._loop.run_until_complete(self.maker.start())
         if self._hedge_every is not None:
-            self._loop.create_task(self._hedging(self._hedge_every))
+            self._hedger = self._loop.create_task(self._hedging(self._hedge_every))
         self._ready.set()
         self._loop.run_forever()
+
+    async def _close(self) -> None:
+        if self._hedger is not None:
+            self._hedger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._hedger
+        await self.maker.close()
 
     async def _hedging(self, every: float) -> None:
         while True:
@@ -427,7 +435,7 @@ class OptionsMakerThread:
 
     def stop(self) -> None:
         """Stop serving and join the thread."""
-        fut = asyncio.run_coroutine_threadsafe(self.maker.close(), self._loop)
+        fut = asyncio.run_coroutine_threadsafe(self._close(), self._loop)
         with contextlib.suppress(Exception):
             fut.result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
