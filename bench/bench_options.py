@@ -1,7 +1,9 @@
 """Options market gas on the devnet L1 (real Anvil, our compiled bytecode): fill (open), a batch
-of 4 fills through the BatchExecutor against the same 4 fills as separate transactions, settle,
-redeem, withdraw; and a four-leg structure (one fill on each of four series) both ways. Gas is
-each receipt's ``gasUsed`` (intrinsic 21,000 included, as a user pays).
+of 4 fills through the BatchExecutor (one ``fillMany`` call under a premium guard) against the
+same 4 fills as separate transactions, and for comparison the executor running 4 ``fill``
+calls and ``fillMany`` sent directly by the taker; settle, redeem, withdraw; and a four-leg
+structure (one fill on each of four series) both ways. Gas is each receipt's ``gasUsed``
+(intrinsic 21,000 included, as a user pays).
 
 Baseline in the same run: a plain ERC-20 transfer (gas and send-to-receipt latency). Fill gas
 and latency are reported as p50/p90/p99 over :data:`FILLS` fills. Target: the batch costs
@@ -104,9 +106,28 @@ def run() -> dict[str, Any]:
             q, sig = quote()
             data = market.contract.encode_abi("fill", args=[q.as_tuple(), sig, 1])
             calls.append((market.address, 0, data, _NONE, 0))
-        batched, _ = _send(
+        per_call, _ = _send(
             chain, batch.functions.execute(calls, [(usdc.address, -160 * 10**6)]), owner.address
         )
+        chain.revert(snap)
+
+        def many(n: int, series: list[int] | None = None) -> list[Any]:
+            got = [leg(series[i]) if series else quote() for i in range(n)]
+            return [[q.as_tuple() for q, _ in got], [sig for _, sig in got], [1] * n]
+
+        # the same 4 fills as one fillMany call inside the executor (one guard), and directly
+        snap = chain.snapshot()
+        data = market.contract.encode_abi("fillMany", args=many(4))
+        batched, _ = _send(
+            chain,
+            batch.functions.execute(
+                [(market.address, 0, data, _NONE, 0)], [(usdc.address, -160 * 10**6)]
+            ),
+            owner.address,
+        )
+        chain.revert(snap)
+        snap = chain.snapshot()
+        direct, _ = _send(chain, market.contract.functions.fillMany(*many(4)), taker.address)
         chain.revert(snap)
 
         # a four-leg structure: one fill on each of four put series (every position new)
@@ -136,12 +157,10 @@ def run() -> dict[str, Any]:
             legs_separate += _send(chain, fn, taker.address)[0]
         chain.revert(snap)
         snap = chain.snapshot()
-        leg_calls = []
-        for series_id in legs:
-            q, sig = leg(series_id)
-            data = market.contract.encode_abi("fill", args=[q.as_tuple(), sig, 1])
-            leg_calls.append((market.address, 0, data, _NONE, 0))
-        legs_batched, _ = _send(chain, batch.functions.execute(leg_calls, []), owner.address)
+        data = market.contract.encode_abi("fillMany", args=many(4, legs))
+        legs_batched, _ = _send(
+            chain, batch.functions.execute([(market.address, 0, data, _NONE, 0)], []), owner.address
+        )
         chain.revert(snap)
 
         fill_gas, fill_lat = [], []
@@ -177,6 +196,10 @@ def run() -> dict[str, Any]:
         "batch_of_four_fills_gas": batched,
         "batch_vs_separate_pct": round(100 * ratio, 1),
         "target_batch_le_60pct": ratio <= 0.60,
+        "batch_of_four_fill_calls_gas": per_call,
+        "batch_of_four_fill_calls_vs_separate_pct": round(100 * per_call / separate, 1),
+        "fill_many_four_direct_gas": direct,
+        "fill_many_four_direct_vs_separate_pct": round(100 * direct / separate, 1),
         "four_leg_structure_separate_gas": legs_separate,
         "four_leg_structure_batch_gas": legs_batched,
         "four_leg_batch_vs_separate_pct": round(100 * legs_batched / legs_separate, 1),

@@ -93,8 +93,10 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
     mapping(address underlying => AggregatorV3Interface) public feedOf;
     mapping(address account => bool) public isLister;
     mapping(address maker => uint256) public nonces;
-    mapping(bytes32 quoteHash => uint256) public filled;
-    mapping(bytes32 quoteHash => bool) public cancelled;
+    /// Per quote hash, one slot read once per fill: the contracts filled, and `_CANCELLED` set
+    /// once the maker cancelled the quote (`filled` and `cancelled` read it).
+    mapping(bytes32 quoteHash => uint256) private _quoteState;
+    uint256 private constant _CANCELLED = 1 << 255;
 
     event ListerSet(address indexed account, bool enabled);
     event FeedSet(address indexed underlying, address indexed feed);
@@ -136,6 +138,7 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
     error AlreadySettled(uint256 seriesId);
     error NotSettled(uint256 seriesId);
     error ZeroAmount();
+    error BatchLengths(uint256 quotes, uint256 signatures, uint256 amounts);
     error QuoteExpired(bytes32 quoteHash, uint256 deadline);
     error QuoteIsCancelled(bytes32 quoteHash);
     error StaleNonce(address maker, uint256 quoteNonce, uint256 currentNonce);
@@ -258,9 +261,20 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
     /// @notice Contracts of `q` still fillable now (0 if expired, cancelled or nonce-bumped).
     function remaining(Quote calldata q) external view returns (uint256) {
         bytes32 h = hashQuote(q);
-        if (cancelled[h] || q.nonce != nonces[q.maker] || block.timestamp > q.deadline) return 0;
+        uint256 state = _quoteState[h];
+        if (state & _CANCELLED != 0 || q.nonce != nonces[q.maker] || block.timestamp > q.deadline) return 0;
         if (_series[q.seriesId].expiry <= block.timestamp) return 0;
-        return q.size - filled[h];
+        return q.size - state;
+    }
+
+    /// @notice Contracts filled so far of the quote with EIP-712 digest `quoteHash`.
+    function filled(bytes32 quoteHash) external view returns (uint256) {
+        return _quoteState[quoteHash] & ~_CANCELLED;
+    }
+
+    /// @notice Whether the maker cancelled the quote with EIP-712 digest `quoteHash`.
+    function cancelled(bytes32 quoteHash) external view returns (bool) {
+        return _quoteState[quoteHash] & _CANCELLED != 0;
     }
 
     // -- writing and trading -----------------------------------------------------------------
@@ -285,37 +299,46 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         nonReentrant
         returns (uint256 premiumTotal)
     {
-        if (amount == 0) revert ZeroAmount();
-        Series storage s = _existing(q.seriesId);
-        _requireOpen(q.seriesId, s);
-        bytes32 h = hashQuote(q);
-        if (block.timestamp > q.deadline) revert QuoteExpired(h, q.deadline);
-        if (cancelled[h]) revert QuoteIsCancelled(h);
-        if (q.nonce != nonces[q.maker]) revert StaleNonce(q.maker, q.nonce, nonces[q.maker]);
-        if (q.taker != address(0) && q.taker != msg.sender) revert WrongTaker(q.taker, msg.sender);
-        if (q.maker == msg.sender) revert SelfTrade(msg.sender);
-        uint256 done = filled[h];
-        if (done + amount > q.size) revert Overfill(h, q.size, done, amount);
-        if (!q.allowPartial && amount != q.size) revert PartialFillNotAllowed(h, q.size, amount);
-        if (!SignatureChecker.isValidSignatureNowCalldata(q.maker, h, signature)) revert BadSignature(h, q.maker);
-
-        filled[h] = done + amount;
+        Series storage s;
+        (s, premiumTotal) = _take(q, signature, amount);
         (address seller, address buyer) = q.makerSells ? (q.maker, msg.sender) : (msg.sender, q.maker);
-        premiumTotal = amount * q.premium;
         IERC20(s.isCall ? s.underlying : s.quote).safeTransferFrom(
             seller, address(this), amount * s.collateralPerContract
         );
         if (premiumTotal != 0) IERC20(s.quote).safeTransferFrom(buyer, seller, premiumTotal);
-        emit QuoteFilled(h, q.maker, msg.sender, q.seriesId, q.makerSells, amount, premiumTotal, done + amount);
         _mint(buyer, longId(q.seriesId), amount, "");
         _mint(seller, shortId(q.seriesId), amount, "");
+    }
+
+    /// @notice Fill `amounts[i]` contracts of each signed quote `quotes[i]` in one call, all or
+    ///         nothing; the caller is the taker of every one. Each quote is checked and recorded
+    ///         as by `fill` (one `QuoteFilled` each), but the tokens move once per party: one
+    ///         collateral transfer per (seller, token), one transfer of the net premium between
+    ///         the caller and each maker per quote token, one mint per holder (a batch mint
+    ///         when it receives several positions).
+    ///         Collateral is pulled before premiums move, as in `fill`. Returns each premium.
+    function fillMany(Quote[] calldata quotes, bytes[] calldata signatures, uint256[] calldata amounts)
+        external
+        nonReentrant
+        returns (uint256[] memory premiums)
+    {
+        uint256 n = quotes.length;
+        if (n == 0 || signatures.length != n || amounts.length != n) {
+            revert BatchLengths(n, signatures.length, amounts.length);
+        }
+        premiums = new uint256[](n);
+        _Ledger memory led = _Ledger(new _Move[](n), 0, new _Move[](n), 0, new _Move[](2 * n), 0);
+        for (uint256 i = 0; i < n; ++i) {
+            premiums[i] = _record(led, quotes[i], signatures[i], amounts[i]);
+        }
+        _settleLedger(led);
     }
 
     /// @notice Cancel one quote of the caller (the maker) for good.
     function cancelQuote(Quote calldata q) external {
         if (q.maker != msg.sender) revert NotMaker(q.maker, msg.sender);
         bytes32 h = hashQuote(q);
-        cancelled[h] = true;
+        _quoteState[h] |= _CANCELLED;
         emit QuoteCancelled(h, msg.sender);
     }
 
@@ -396,6 +419,124 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
     }
 
     // -- internals ---------------------------------------------------------------------------
+
+    /// Token moves of a `fillMany`, merged per party: `pulls` (collateral token as `key`,
+    /// seller, amount), `pays` (quote token, maker; `amount` the caller owes the maker, `owed`
+    /// what the maker owes the caller), `mints` (position id, holder, contracts).
+    struct _Move {
+        uint256 key;
+        address account;
+        uint256 amount;
+        uint256 owed;
+    }
+
+    struct _Ledger {
+        _Move[] pulls;
+        uint256 nPulls;
+        _Move[] pays;
+        uint256 nPays;
+        _Move[] mints;
+        uint256 nMints;
+    }
+
+    /// Every check of a fill, then its record (`filled`, `QuoteFilled`); no token moves.
+    function _take(Quote calldata q, bytes calldata signature, uint256 amount)
+        private
+        returns (Series storage s, uint256 premiumTotal)
+    {
+        if (amount == 0) revert ZeroAmount();
+        s = _existing(q.seriesId);
+        _requireOpen(q.seriesId, s);
+        bytes32 h = hashQuote(q);
+        if (block.timestamp > q.deadline) revert QuoteExpired(h, q.deadline);
+        uint256 done = _quoteState[h];
+        if (done & _CANCELLED != 0) revert QuoteIsCancelled(h);
+        uint256 nonce = nonces[q.maker];
+        if (q.nonce != nonce) revert StaleNonce(q.maker, q.nonce, nonce);
+        if (q.taker != address(0) && q.taker != msg.sender) revert WrongTaker(q.taker, msg.sender);
+        if (q.maker == msg.sender) revert SelfTrade(msg.sender);
+        // (a fill total at or above 2**255 would reach the cancelled flag: refused as an overfill)
+        if (done + amount > q.size || done + amount >= _CANCELLED) revert Overfill(h, q.size, done, amount);
+        if (!q.allowPartial && amount != q.size) revert PartialFillNotAllowed(h, q.size, amount);
+        if (!SignatureChecker.isValidSignatureNowCalldata(q.maker, h, signature)) revert BadSignature(h, q.maker);
+        _quoteState[h] = done + amount;
+        premiumTotal = amount * q.premium;
+        emit QuoteFilled(h, q.maker, msg.sender, q.seriesId, q.makerSells, amount, premiumTotal, done + amount);
+    }
+
+    /// Check and record one quote of a `fillMany` and merge its token moves into `led`.
+    function _record(_Ledger memory led, Quote calldata q, bytes calldata signature, uint256 amount)
+        private
+        returns (uint256 premium)
+    {
+        Series storage s;
+        (s, premium) = _take(q, signature, amount);
+        (address seller, address buyer) = q.makerSells ? (q.maker, msg.sender) : (msg.sender, q.maker);
+        uint256 j;
+        (j, led.nPulls) = _slot(led.pulls, led.nPulls, uint160(s.isCall ? s.underlying : s.quote), seller);
+        led.pulls[j].amount += amount * s.collateralPerContract;
+        if (premium != 0) {
+            (j, led.nPays) = _slot(led.pays, led.nPays, uint160(s.quote), q.maker);
+            if (q.makerSells) led.pays[j].amount += premium;
+            else led.pays[j].owed += premium;
+        }
+        (j, led.nMints) = _slot(led.mints, led.nMints, longId(q.seriesId), buyer);
+        led.mints[j].amount += amount;
+        (j, led.nMints) = _slot(led.mints, led.nMints, shortId(q.seriesId), seller);
+        led.mints[j].amount += amount;
+    }
+
+    /// The index of the move (key, account) among `moves[0..count)`, appended if new; and the
+    /// count afterwards.
+    function _slot(_Move[] memory moves, uint256 count, uint256 key, address account)
+        private
+        pure
+        returns (uint256 j, uint256)
+    {
+        for (j = 0; j < count; ++j) {
+            if (moves[j].key == key && moves[j].account == account) return (j, count);
+        }
+        moves[count].key = key;
+        moves[count].account = account;
+        return (count, count + 1);
+    }
+
+    /// Collateral first (into the market), then each maker's net premium, then the mints.
+    function _settleLedger(_Ledger memory led) private {
+        for (uint256 j = 0; j < led.nPulls; ++j) {
+            _Move memory m = led.pulls[j];
+            if (m.amount != 0) IERC20(address(uint160(m.key))).safeTransferFrom(m.account, address(this), m.amount);
+        }
+        for (uint256 j = 0; j < led.nPays; ++j) {
+            _Move memory m = led.pays[j];
+            IERC20 token = IERC20(address(uint160(m.key)));
+            if (m.amount > m.owed) token.safeTransferFrom(msg.sender, m.account, m.amount - m.owed);
+            else if (m.owed > m.amount) token.safeTransferFrom(m.account, msg.sender, m.owed - m.amount);
+        }
+        // one mint per holder: its positions in one TransferBatch (one acceptance check)
+        for (uint256 j = 0; j < led.nMints; ++j) {
+            address holder = led.mints[j].account;
+            if (holder == address(0)) continue; // already minted with an earlier holder's batch
+            uint256 count;
+            for (uint256 k = j; k < led.nMints; ++k) {
+                if (led.mints[k].account == holder) ++count;
+            }
+            if (count == 1) {
+                _mint(holder, led.mints[j].key, led.mints[j].amount, "");
+                continue;
+            }
+            uint256[] memory ids = new uint256[](count);
+            uint256[] memory values = new uint256[](count);
+            uint256 c;
+            for (uint256 k = j; k < led.nMints; ++k) {
+                if (led.mints[k].account != holder) continue;
+                ids[c] = led.mints[k].key;
+                values[c++] = led.mints[k].amount;
+                led.mints[k].account = address(0);
+            }
+            _mintBatch(holder, ids, values, "");
+        }
+    }
 
     function _existing(uint256 seriesId) private view returns (Series storage s) {
         s = _series[seriesId];

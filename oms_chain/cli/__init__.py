@@ -36,7 +36,7 @@ from oms_chain.cli import strategy  # noqa: F401
 from oms_chain.cli import risk  # noqa: F401
 from oms_chain.cli import threshold  # noqa: F401
 from oms_chain.cli import token, serve  # noqa: F401
-from oms_chain.cli import options  # noqa: F401
+from oms_chain.cli import options, options_trade  # noqa: F401
 from oms_chain.cli import report  # noqa: F401
 from oms_chain.cli import treasury  # noqa: F401
 

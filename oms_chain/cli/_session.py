@@ -38,15 +38,22 @@ def _trading_session(
     venue_market_data: bool = False,
     refresh_pools: bool = False,
     resume_parents: bool | list[str] = False,
+    options: bool = False,
 ) -> tuple[Any, str]:
     """The TradingSession for a trading command and the store URL it uses (not yet opened).
     ``resume_parents``: the open algo / split parents of the store this process works on
-    (default none: a command never works someone else's order)."""
+    (default none: a command never works someone else's order). ``options``: also the
+    devnet's options venues (RFQ makers, the Deribit-protocol exchange)."""
     from oms_chain.custody.local import LocalSigner
     from oms_chain.engine import load_config
     from oms_chain.service import TradingSession
 
     if config is not None:
+        if options:
+            raise InvalidInput(
+                "options trading runs on the devnet of `oms devnet up`; --config is not "
+                "supported for options yet"
+            )
         cfg = load_config(config)
         if chain is not None:
             cfg = replace_chains(cfg, chain)
@@ -98,6 +105,7 @@ def _trading_session(
         venue_market_data=venue_market_data,
         refresh_pools=refresh_pools,
         resume_parents=resume_parents,
+        with_options=options,
     )
     return session, url
 

@@ -113,6 +113,7 @@ def devnet_up(
         with_l2=l2,
         with_exchange=exchange,
         with_deribit=deribit,
+        with_options_maker=fork_url is None,
         fork_url=fork_url,
         fork_block_number=fork_block,
         use_state_cache=not fresh,
@@ -182,6 +183,8 @@ def _print_world(summary: dict[str, Any]) -> None:
         for acct in dx["accounts"]:
             options.add_row(dx["rest_url"], dx["ws_url"], acct["client_id"], acct["client_secret"])
         console.print(options)
+    for url in summary["l1"].get("options_makers", []):
+        console.print(f"options market RFQ maker (hedges in the L1 pools): {url}")
     book = summary["l1"]["address_book"]
     table = Table(title=f"address book of {book['name']} (same layout on every devnet chain)")
     table.add_column("name")

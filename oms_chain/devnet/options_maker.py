@@ -8,8 +8,15 @@ expiry) and a volatility smile, widened by a spread, valid for ``ttl_s`` seconds
 Errors answer 400 / 409 with ``{"error": "..."}`` (unknown or expired series, bad size, a taker
 that is the maker). ``GET /health`` answers ``{"maker": address}``.
 
+Hedging: :meth:`OptionsMaker.hedge` reads the maker's positions in every series, sums their
+Black-Scholes delta per underlying (the same smile it prices with) and swaps the difference to
+the opposite delta through the chain's Uniswap V2 router (underlying against the series' quote
+token) when it exceeds ``hedge_band``; it returns what it traded. Tests call it when they
+choose (deterministic); :class:`OptionsMakerThread` can run it every ``hedge_interval_s``
+(what ``oms devnet up`` does).
+
 Devnet only: the maker's key is a devnet key, its approvals are sent from an unlocked Anvil
-account at start. It does not hedge its delta (yet).
+account at start, and its hedge swaps take any price the pool gives.
 """
 
 from __future__ import annotations
@@ -18,18 +25,28 @@ import asyncio
 import contextlib
 import math
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from aiohttp import web
 from eth_account import Account
+from eth_utils import to_checksum_address
 
+from oms_chain.devnet.artifacts import load_protocol_artifact
 from oms_chain.devnet.options_market import OptionsMarketClient, Quote, SeriesInfo
 from oms_chain.devnet.solidity import load_artifact
 from oms_chain.model.errors import DevnetError, InvalidInput
+from oms_chain.venues.options.quotes import quote_json
 
-__all__ = ["MakerConfig", "OptionsMaker", "OptionsMakerThread", "run_maker_in_thread"]
+__all__ = [
+    "HedgeTrade",
+    "MakerConfig",
+    "OptionsMaker",
+    "OptionsMakerThread",
+    "run_maker_in_thread",
+]
 
 _YEAR_S = 365 * 24 * 3600
 _MAX = 2**256 - 1
@@ -54,9 +71,10 @@ _APPROVE_ABI: list[dict[str, Any]] = [
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MakerConfig:
     """How the maker prices: ``base_vol`` at the money, ``smile`` added per unit of
-    log-moneyness squared, ``spread`` (fraction of the model price, each side), a floor
-    ``min_premium`` (quote units per whole underlying), quotes valid ``ttl_s`` seconds and at
-    most ``max_size`` contracts."""
+        log-moneyness squared, ``spread`` (fraction of the model price, each side), a floor
+        ``min_premium`` (quote units per whole underlying), quotes valid ``ttl_s`` seconds and at
+        most ``max_size`` contracts. :meth:`OptionsMaker.hedge` trades once the delta is
+    ``hedge_band`` whole underlying away from the hedge held."""
 
     base_vol: Decimal = Decimal("0.65")
     smile: Decimal = Decimal("0.4")
@@ -65,6 +83,7 @@ class MakerConfig:
     ttl_s: int = 120
     max_size: int = 10_000
     rate: float = 0.0
+    hedge_band: Decimal = Decimal("0.05")
 
     def __post_init__(self) -> None:
         if not (Decimal(0) < self.base_vol < Decimal(5)):
@@ -73,6 +92,21 @@ class MakerConfig:
             raise InvalidInput(f"spread must be in [0, 1), got {self.spread}")
         if self.ttl_s <= 0 or self.max_size <= 0:
             raise InvalidInput("ttl_s and max_size must be positive")
+        if not isinstance(self.hedge_band, Decimal) or self.hedge_band <= 0:
+            raise InvalidInput(f"hedge_band must be a positive Decimal, got {self.hedge_band!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HedgeTrade:
+    """One hedge swap: ``quantity`` whole underlying bought (positive) or sold (negative)
+    against ``quote``, to bring the hedge to ``target`` (minus the options' ``delta``)."""
+
+    underlying: str
+    quote: str
+    delta: Decimal
+    target: Decimal
+    quantity: Decimal
+    tx_hash: str
 
 
 class OptionsMaker:
@@ -87,8 +121,11 @@ class OptionsMaker:
         config: MakerConfig | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        contracts: Mapping[str, str] | None = None,
     ) -> None:
         self.market = market
+        #: the address book's contracts (``UniswapV2Router02`` to hedge on)
+        self._book = contracts
         self._key = private_key
         self.address: str = Account.from_key(private_key).address
         self.config = config or MakerConfig()
@@ -101,6 +138,8 @@ class OptionsMaker:
         self._feeds: dict[str, Any] = {}
         #: quotes signed so far (tests and monitoring)
         self.quotes_signed = 0
+        #: whole underlying held as hedge, by underlying token (what :meth:`hedge` swapped)
+        self.hedge_held: dict[str, Decimal] = {}
 
     # --- setup -------------------------------------------------------------------------------
 
@@ -111,23 +150,120 @@ class OptionsMaker:
         listed = self.market.all_series()
         self._infos.update({s.series_id: s for s in listed})
         tokens = {s.quote for s in listed} | {s.underlying for s in listed}
+        router = self._router()
         for token in sorted(tokens):
             c = w3.eth.contract(address=token, abi=_APPROVE_ABI)
             self._send(c.functions.approve(self.market.address, _MAX), f"approve {token}")
+            if router is not None:
+                self._send(c.functions.approve(router, _MAX), f"approve {token} to the router")
         if wrap_eth:
             calls = [s for s in listed if s.is_call]
             if calls:
                 c = w3.eth.contract(address=calls[0].underlying, abi=_APPROVE_ABI)
                 self._send(c.functions.deposit(), "wrap ETH", value=wrap_eth)
 
-    def _send(self, fn: Any, what: str, value: int = 0) -> None:
+    def _send(self, fn: Any, what: str, value: int = 0) -> str:
         w3 = self.market.w3
-        tx = fn.transact({"from": self.address, "value": value})
+        try:
+            tx = fn.transact({"from": self.address, "value": value})
+        except Exception as exc:  # web3 raises many types for a revert seen at estimation
+            raise DevnetError(f"maker {what} failed: {exc}") from exc
         receipt = w3.eth.wait_for_transaction_receipt(tx, timeout=60, poll_latency=0.01)
         if receipt["status"] != 1:
             raise DevnetError(f"maker {what} reverted")
+        return "0x" + bytes(tx).hex()
+
+    def _router(self) -> str | None:
+        return self._book.get("UniswapV2Router02") if self._book is not None else None
+
+    # --- hedging -----------------------------------------------------------------------------
+
+    def delta(self) -> dict[str, Decimal]:
+        """The maker's option delta per underlying token (whole underlying; long calls
+        positive), at the feeds' spot and chain time, over every listed series."""
+        from oms_chain.risk.pricing import bsm
+
+        now = int(self.market.w3.eth.get_block("latest")["timestamp"])
+        if len(self._infos) < self.market.series_count():
+            self._infos.update({s.series_id: s for s in self.market.all_series()})
+        out: dict[str, Decimal] = {}
+        for sid, info in sorted(self._infos.items()):
+            longs, shorts = self.market.position(self.address, sid)
+            if longs == shorts or now >= info.expiry:
+                continue
+            spot = self.spot(info)
+            strike = Decimal(info.strike).scaleb(-info.quote_decimals)
+            t = max(info.expiry - now, 1) / _YEAR_S
+            g = bsm(
+                info.is_call,
+                float(spot),
+                float(strike),
+                t,
+                self.config.rate,
+                0.0,
+                self._vol(spot, strike),
+            )
+            per = Decimal(repr(float(g.delta))) * Decimal(info.contract_size).scaleb(
+                -info.underlying_decimals
+            )
+            out[info.underlying] = out.get(info.underlying, Decimal(0)) + (longs - shorts) * per
+        return out
+
+    def hedge(self) -> list[HedgeTrade]:
+        """Swap each underlying's hedge to minus its option delta where the two are
+        ``hedge_band`` or more apart; returns the swaps sent (each mined before the next).
+
+        Raises:
+            DevnetError: the chain has no Uniswap V2 router, or a swap reverted.
+        """
+        router = self._router()
+        if router is None:
+            raise DevnetError("the maker's address book names no UniswapV2Router02 to hedge on")
+        w3 = self.market.w3
+        r = w3.eth.contract(
+            address=to_checksum_address(router), abi=load_protocol_artifact("UniswapV2Router02").abi
+        )
+        trades = []
+        quotes: dict[str, tuple[str, int]] = {
+            i.underlying: (i.quote, i.underlying_decimals) for i in self._infos.values()
+        }
+        for underlying, delta in sorted(self.delta().items()):
+            quote, decimals = quotes[underlying]
+            held = self.hedge_held.get(underlying, Decimal(0))
+            target = -delta
+            step = Decimal(1).scaleb(-min(decimals, 8))
+            qty = (target - held).quantize(step, rounding=ROUND_FLOOR)
+            if abs(qty) < self.config.hedge_band:
+                continue
+            units = int(abs(qty).scaleb(decimals))
+            deadline = int(w3.eth.get_block("latest")["timestamp"]) + 600
+            if qty > 0:
+                fn = r.functions.swapTokensForExactTokens(
+                    units, _MAX, [quote, underlying], self.address, deadline
+                )
+            else:
+                fn = r.functions.swapExactTokensForTokens(
+                    units, 0, [underlying, quote], self.address, deadline
+                )
+            tx = self._send(fn, f"hedge {qty} of {underlying}")
+            self.hedge_held[underlying] = held + qty
+            trades.append(
+                HedgeTrade(
+                    underlying=underlying,
+                    quote=quote,
+                    delta=delta,
+                    target=target,
+                    quantity=qty,
+                    tx_hash=tx,
+                )
+            )
+        return trades
 
     # --- pricing -----------------------------------------------------------------------------
+
+    def _vol(self, spot: Decimal, strike: Decimal) -> float:
+        moneyness = math.log(float(strike / spot))
+        return float(self.config.base_vol) + float(self.config.smile) * moneyness * moneyness
 
     def spot(self, info: SeriesInfo) -> Decimal:
         """The series feed's latest answer, quote units per whole underlying."""
@@ -142,8 +278,7 @@ class OptionsMaker:
         spot = self.spot(info)
         strike = Decimal(info.strike).scaleb(-info.quote_decimals)
         t = max(info.expiry - now, 1) / _YEAR_S
-        moneyness = math.log(float(strike / spot))
-        vol = float(self.config.base_vol) + float(self.config.smile) * moneyness * moneyness
+        vol = self._vol(spot, strike)
         value = float(
             bsm_price(info.is_call, float(spot), float(strike), t, self.config.rate, 0.0, vol)
         )
@@ -216,18 +351,7 @@ class OptionsMaker:
             return web.json_response({"error": str(exc)}, status=400)
         except ValueError as exc:
             return web.json_response({"error": f"bad request: {exc}"}, status=400)
-        quote = {
-            "maker": q.maker,
-            "taker": q.taker,
-            "series_id": q.series_id,
-            "maker_sells": q.maker_sells,
-            "size": q.size,
-            "premium": str(q.premium),
-            "deadline": q.deadline,
-            "nonce": q.nonce,
-            "allow_partial": q.allow_partial,
-            "salt": str(q.salt),
-        }
+        quote = quote_json(q)
         return web.json_response({"quote": quote, "signature": "0x" + sig.hex()})
 
     async def _health(self, _: web.Request) -> web.Response:
@@ -265,8 +389,12 @@ class OptionsMakerThread:
     """An :class:`OptionsMaker` served from its own thread and event loop (for tests whose
     venue runs in another loop or process)."""
 
-    def __init__(self, maker: OptionsMaker) -> None:
+    def __init__(self, maker: OptionsMaker, *, hedge_interval_s: float | None = None) -> None:
         self.maker = maker
+        self._hedge_every = hedge_interval_s
+        #: why the last hedge failed, if it did (the loop keeps going)
+        self.hedge_error: str | None = None
+        self._hedger: asyncio.Task[None] | None = None
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="options-maker", daemon=True)
@@ -274,8 +402,26 @@ class OptionsMakerThread:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._loop.run_until_complete(self.maker.start())
+        if self._hedge_every is not None:
+            self._hedger = self._loop.create_task(self._hedging(self._hedge_every))
         self._ready.set()
         self._loop.run_forever()
+
+    async def _close(self) -> None:
+        if self._hedger is not None:
+            self._hedger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._hedger
+        await self.maker.close()
+
+    async def _hedging(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await asyncio.to_thread(self.maker.hedge)
+                self.hedge_error = None
+            except (DevnetError, OSError, ValueError) as exc:
+                self.hedge_error = str(exc)
 
     def start(self) -> OptionsMakerThread:
         self._thread.start()
@@ -289,7 +435,7 @@ class OptionsMakerThread:
 
     def stop(self) -> None:
         """Stop serving and join the thread."""
-        fut = asyncio.run_coroutine_threadsafe(self.maker.close(), self._loop)
+        fut = asyncio.run_coroutine_threadsafe(self._close(), self._loop)
         with contextlib.suppress(Exception):
             fut.result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -297,9 +443,17 @@ class OptionsMakerThread:
 
 
 def run_maker_in_thread(
-    market: OptionsMarketClient, private_key: str, *, config: MakerConfig | None = None
+    market: OptionsMarketClient,
+    private_key: str,
+    *,
+    config: MakerConfig | None = None,
+    contracts: Mapping[str, str] | None = None,
+    wrap_eth: int = 0,
+    hedge_interval_s: float | None = None,
 ) -> OptionsMakerThread:
-    """Approve, then serve a maker for ``market`` from a thread; call ``stop()`` at the end."""
-    maker = OptionsMaker(market, private_key, config=config)
-    maker.prepare()
-    return OptionsMakerThread(maker).start()
+    """Approve (and wrap ``wrap_eth`` wei), then serve a maker for ``market`` from a thread,
+    hedging every ``hedge_interval_s`` seconds on the router of ``contracts`` (``None``: no
+    hedging loop); call ``stop()`` at the end."""
+    maker = OptionsMaker(market, private_key, config=config, contracts=contracts)
+    maker.prepare(wrap_eth=wrap_eth)
+    return OptionsMakerThread(maker, hedge_interval_s=hedge_interval_s).start()

@@ -16,7 +16,7 @@ venue proper lives elsewhere; this is what tests and benchmarks need to drive th
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -26,6 +26,16 @@ from eth_utils import is_address, to_checksum_address
 
 from oms_chain.devnet.solidity import load_artifact
 from oms_chain.model.errors import DevnetError, InvalidInput
+from oms_chain.venues.options.quotes import (
+    EIP712_NAME,
+    EIP712_VERSION,
+    ERC1271_MAGIC,
+    QUOTE_TYPES,
+    SeriesInfo,
+    quote_tuple,
+    quote_typed_data,
+    recovers_to,
+)
 
 if TYPE_CHECKING:
     from web3 import Web3
@@ -51,8 +61,6 @@ __all__ = [
     "warp_to",
 ]
 
-EIP712_NAME = "OptionsMarket"
-EIP712_VERSION = "1"
 #: Decimals of the devnet feeds' answers (USD feeds, as Chainlink's).
 FEED_DECIMALS = 8
 #: Address book name of the feed of each underlying.
@@ -68,22 +76,8 @@ EXPIRY_COUNT = 3
 _EXPIRY_HOUR_UTC = 8
 _MIN_LEAD = _dt.timedelta(days=1)
 
-#: EIP-712 types of a quote, field for field as ``OptionsMarket.Quote``.
-QUOTE_TYPES: list[dict[str, str]] = [
-    {"name": "maker", "type": "address"},
-    {"name": "taker", "type": "address"},
-    {"name": "seriesId", "type": "uint256"},
-    {"name": "makerSells", "type": "bool"},
-    {"name": "size", "type": "uint256"},
-    {"name": "premium", "type": "uint256"},
-    {"name": "deadline", "type": "uint256"},
-    {"name": "nonce", "type": "uint256"},
-    {"name": "allowPartial", "type": "bool"},
-    {"name": "salt", "type": "uint256"},
-]
 _UINT256_MAX = 2**256 - 1
 _ZERO = "0x0000000000000000000000000000000000000000"
-_ERC1271_MAGIC = bytes.fromhex("1626ba7e")
 _ERC1271_ABI: list[dict[str, Any]] = [
     {
         "type": "function",
@@ -191,64 +185,6 @@ def _check_address(name: str, value: str) -> ChecksumAddress:
     return to_checksum_address(value)
 
 
-@dataclass(frozen=True, slots=True)
-class SeriesInfo:
-    """One listed series as the contract stores it (integers in base units, see the contract)."""
-
-    series_id: int
-    underlying: ChecksumAddress
-    quote: ChecksumAddress
-    feed: ChecksumAddress
-    expiry: int
-    is_call: bool
-    underlying_decimals: int
-    quote_decimals: int
-    feed_decimals: int
-    strike: int
-    contract_size: int
-    collateral_per_contract: int
-    settlement_price: int
-    payoff_per_contract: int
-    settled: bool
-
-    @classmethod
-    def from_call(cls, series_id: int, raw: Sequence[Any]) -> SeriesInfo:
-        """From the tuple ``OptionsMarket.series(id)`` returns."""
-        (
-            und,
-            quote,
-            done,
-            feed,
-            expiry,
-            is_call,
-            udec,
-            qdec,
-            fdec,
-            strike,
-            size,
-            coll,
-            price,
-            pay,
-        ) = raw
-        return cls(
-            series_id=series_id,
-            underlying=to_checksum_address(und),
-            quote=to_checksum_address(quote),
-            feed=to_checksum_address(feed),
-            expiry=int(expiry),
-            is_call=bool(is_call),
-            underlying_decimals=int(udec),
-            quote_decimals=int(qdec),
-            feed_decimals=int(fdec),
-            strike=int(strike),
-            contract_size=int(size),
-            collateral_per_contract=int(coll),
-            settlement_price=int(price),
-            payoff_per_contract=int(pay),
-            settled=bool(done),
-        )
-
-
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Quote:
     """An RFQ quote as ``OptionsMarket.Quote``: ``premium`` in quote-token base units per
@@ -281,42 +217,14 @@ class Quote:
 
     def as_tuple(self) -> tuple[Any, ...]:
         """The ABI tuple, in the contract's field order."""
-        return (
-            self.maker,
-            self.taker,
-            self.series_id,
-            self.maker_sells,
-            self.size,
-            self.premium,
-            self.deadline,
-            self.nonce,
-            self.allow_partial,
-            self.salt,
-        )
+        return quote_tuple(self)
 
     def typed_data(self, *, chain_id: int, market: str) -> dict[str, Any]:
         """The EIP-712 message (``eth_account.messages.encode_typed_data(full_message=...)``)."""
         _check_uint("chain_id", chain_id, 64)
-        names = [f["name"] for f in QUOTE_TYPES]
-        return {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Quote": QUOTE_TYPES,
-            },
-            "primaryType": "Quote",
-            "domain": {
-                "name": EIP712_NAME,
-                "version": EIP712_VERSION,
-                "chainId": chain_id,
-                "verifyingContract": _check_address("market", market),
-            },
-            "message": dict(zip(names, self.as_tuple(), strict=True)),
-        }
+        return quote_typed_data(
+            self.as_tuple(), chain_id=chain_id, market=_check_address("market", market)
+        )
 
 
 def sign_quote(quote: Quote, private_key: str | bytes, *, chain_id: int, market: str) -> bytes:
@@ -484,13 +392,8 @@ class OptionsMarketClient:
                 magic = bytes(wallet.functions.isValidSignature(digest, signature).call())
             except Exception:  # a contract without ERC-1271, or one that reverts: not valid
                 return False
-            return magic == _ERC1271_MAGIC
-        from eth_account import Account
-
-        try:
-            return bool(Account._recover_hash(digest, signature=signature) == maker)
-        except Exception:  # malformed signature bytes
-            return False
+            return magic == ERC1271_MAGIC
+        return recovers_to(digest, signature, maker)
 
     def _check_funds(
         self, owner: ChecksumAddress, token: ChecksumAddress, need: int, role: str

@@ -46,6 +46,8 @@ from oms_chain.model.errors import DevnetError, InvalidInput, StateFileCorrupt
 if TYPE_CHECKING:
     from web3 import Web3
 
+    from oms_chain.devnet.options_maker import OptionsMakerThread
+
 __all__ = ["DevAccount", "Devnet", "DevnetChain", "DevnetConfig", "derive_accounts"]
 
 _CACHE_FORMAT = 1
@@ -59,6 +61,8 @@ _EXCHANGE_GRANTS = {"USDC": 1_000_000, "ETH": 200, "BTC": 10}
 
 #: Starting balances of each Deribit-protocol exchange account (devnet only).
 _DERIBIT_GRANTS = {"ETH": 100, "BTC": 10}
+#: The devnet account the options market's RFQ maker quotes and hedges from.
+OPTIONS_MAKER_ACCOUNT = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,10 @@ class DevnetConfig:
     The Deribit-protocol options exchange (``with_deribit``) shares ``exchange_seed``,
     ``exchange_agents`` and ``exchange_anchor`` (its ETH / BTC indices follow the same pools)
     and opens ``exchange_accounts`` accounts of its own.
+
+    The options market's RFQ maker (``with_options_maker``) quotes the L1's ``OptionsMarket``
+    over loopback HTTP from account :data:`OPTIONS_MAKER_ACCOUNT` and hedges its delta in the
+    L1's WETH/USDC pool; its URL is the L1's ``options_makers`` in :meth:`Devnet.describe`.
     """
 
     l1_chain_id: int = 31337
@@ -117,6 +125,7 @@ class DevnetConfig:
     exchange_anchor: bool = True
     exchange_accounts: int = 3
     with_deribit: bool = False
+    with_options_maker: bool = False
     use_state_cache: bool = True
     cache_dir: Path | None = None
     deployments_dir: Path | None = None
@@ -223,6 +232,7 @@ class Devnet:
         self.deribit: DeribitThread | None = None
         #: client id / secret of the Deribit-protocol exchange's accounts (devnet only)
         self.deribit_credentials: list[tuple[str, str]] = []
+        self.options_maker: OptionsMakerThread | None = None
 
     @property
     def l1(self) -> DevnetChain:
@@ -258,6 +268,8 @@ class Devnet:
                 self._start_exchange()
             if cfg.with_deribit:
                 self._start_deribit()
+            if cfg.with_options_maker:
+                self._start_options_maker()
         except BaseException:
             self.stop()
             raise
@@ -265,6 +277,9 @@ class Devnet:
 
     def stop(self) -> None:
         """Stop every chain and the exchange simulators. Idempotent."""
+        if self.options_maker is not None:
+            self.options_maker.stop()
+            self.options_maker = None
         if self.deribit is not None:
             self.deribit.stop()
             self.deribit = None
@@ -289,6 +304,8 @@ class Devnet:
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary of every running chain (and the exchange simulator)."""
         out: dict[str, Any] = {name: chain.describe() for name, chain in self.chains.items()}
+        if self.options_maker is not None:
+            out["l1"]["options_makers"] = [self.options_maker.url]
         if self.exchange is not None:
             cfg = self.config
             out["exchange"] = {
@@ -315,6 +332,22 @@ class Devnet:
                 ],
             }
         return out
+
+    def _start_options_maker(self) -> None:
+        from oms_chain.devnet.options_maker import run_maker_in_thread
+        from oms_chain.devnet.options_market import OptionsMarketClient
+
+        l1 = self.l1
+        key = l1.accounts[OPTIONS_MAKER_ACCOUNT].private_key
+        market = OptionsMarketClient.from_book(l1.w3, l1.book)
+        self.options_maker = run_maker_in_thread(
+            market,
+            key,
+            contracts=l1.book.contracts,
+            wrap_eth=1_000 * 10**18,  # collateral for the calls it writes
+            hedge_interval_s=2.0,
+        )
+        self._progress(f"options RFQ maker at {self.options_maker.url}")
 
     def _start_deribit(self) -> None:
         cfg = self.config

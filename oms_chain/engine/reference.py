@@ -22,9 +22,9 @@ from decimal import Decimal
 from statistics import median
 
 from oms_chain.model.ids import InstrumentId, VenueId
-from oms_chain.model.instruments import Instrument
+from oms_chain.model.instruments import Instrument, OptionContract
 from oms_chain.model.intent import Intent, Side
-from oms_chain.venues.base import Venue
+from oms_chain.venues.base import ListsInstruments, Venue
 
 __all__ = ["ReferencePrice", "ReferencePrices"]
 
@@ -100,7 +100,7 @@ class ReferencePrices:
         """Learn ``instrument``'s price from the venues that will not execute (else, logged,
         from the executing ones). Keeps the old entry when no venue answers."""
         run = set(executing)
-        others = [v for vid, v in venues.items() if vid not in run]
+        others = [v for vid, v in venues.items() if vid not in run and _may_quote(v, instrument)]
         independent = bool(others)
         asked = others or [venues[v] for v in run if v in venues]
         mids = await asyncio.gather(*(self._mid(v, instrument) for v in asked))
@@ -145,7 +145,7 @@ class ReferencePrices:
         found = await self.refresh(intent.instrument, venues, executing, now_ns=now_ns)
         if found is not None or self.get(intent.instrument.id, now_ns) is not None:
             return
-        if any(v not in executing for v in venues):
+        if any(v not in executing and _may_quote(venues[v], intent.instrument) for v in venues):
             return  # independent venues exist but did not answer: never fall back on itself
         size = intent.quantity or Decimal(1)
         for vid in intent.venues:
@@ -180,3 +180,12 @@ class ReferencePrices:
         if not (ask.is_finite() and bid.is_finite()) or ask <= 0 or bid <= 0:
             return None
         return (ask + bid) / 2
+
+
+def _may_quote(venue: Venue, instrument: Instrument) -> bool:
+    """Whether ``venue`` can be asked for ``instrument``'s price: an option only where it is
+    listed (a spot pool never prices one); spot and perpetuals everywhere (venues name the same
+    pair with their own assets)."""
+    if not isinstance(instrument, OptionContract):
+        return True
+    return isinstance(venue, ListsInstruments) and instrument in venue.instruments()

@@ -1,18 +1,27 @@
 """Argument checks of :class:`~oms_chain.service.session.TradingSession`'s entry points: each
 raises :class:`~oms_chain.model.errors.InvalidInput` naming the argument before anything is
-opened or sent."""
+opened or sent; and :func:`is_settled`, what :meth:`TradingSession.wait` waits for."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import get_args
+from collections.abc import Mapping, Sequence
+from typing import Any, get_args
 
-from oms_chain.model.checks import check_instance, check_str
+from oms_chain.model.checks import check_callable, check_instance, check_int, check_str
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.instruments import Instrument
 from oms_chain.model.intent import Side
+from oms_chain.model.orders import Order, SettlementStatus
 
-__all__ = ["INTENT_KEYWORDS", "check_instrument", "check_side", "check_venue_ids"]
+__all__ = [
+    "INTENT_KEYWORDS",
+    "check_instrument",
+    "check_intent_args",
+    "check_side",
+    "check_venue_ids",
+    "check_wait_args",
+    "is_settled",
+]
 
 #: Keywords :meth:`TradingSession.intent` passes on to :meth:`Intent.create`.
 INTENT_KEYWORDS = frozenset(
@@ -57,3 +66,54 @@ def check_instrument(instrument: object) -> Instrument:
         get_args(Instrument),
         "an Instrument (see TradingSession.instrument)",
     )
+
+
+def check_intent_args(symbol: object, kw: Mapping[str, Any]) -> None:
+    """:meth:`TradingSession.intent`'s ``symbol`` (a pair or an Instrument) and keywords."""
+    unknown_kw = sorted(set(kw) - INTENT_KEYWORDS)
+    if unknown_kw:
+        raise InvalidInput(
+            f"unknown keyword {unknown_kw[0]!r} for an intent; known: "
+            f"{', '.join(sorted(INTENT_KEYWORDS))}"
+        )
+    if not isinstance(symbol, str | Instrument):
+        raise InvalidInput(
+            f"symbol must be a pair such as 'ETH/USDC' or an Instrument, got "
+            f"{type(symbol).__name__} {symbol!r:.60}"
+        )
+
+
+def check_wait_args(
+    order_id: object,
+    confirmations: object,
+    timeout: object,
+    poll: object,
+    on_progress: object,
+) -> None:
+    """:meth:`TradingSession.wait`'s arguments: seconds positive and finite (``timeout`` may be
+    ``None``), ``on_progress`` a function or ``None``."""
+    check_str(order_id, "order_id")
+    check_int(confirmations, "confirmations", minimum=0, maximum=10_000)
+    for name, value in (("timeout", timeout), ("poll", poll)):
+        if name == "timeout" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInput(f"{name} must be a number of seconds, got {value!r:.60}")
+        if not 0 < value < 1e9:  # also refuses NaN
+            raise InvalidInput(f"{name} must be a positive, finite number of seconds")
+    if on_progress is not None:
+        check_callable(on_progress, "on_progress", "a function of (parent, children)")
+
+
+def is_settled(order: Order, confirmations: int = 0) -> bool:
+    """True when ``order`` is terminal and, if it sent a transaction, that transaction is final
+    or has at least ``confirmations`` blocks on top of it (0: included in a block)."""
+    if not order.is_terminal:
+        return False
+    st = order.settlement
+    if st is None:
+        return True
+    if st.status in (SettlementStatus.FINAL, SettlementStatus.DROPPED, SettlementStatus.REPLACED):
+        return True
+    mined = st.status in (SettlementStatus.INCLUDED, SettlementStatus.CONFIRMED)
+    return mined and st.confirmations >= confirmations

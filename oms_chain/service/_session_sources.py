@@ -49,7 +49,12 @@ def endpoints_from_runtime(
                 continue
             book = AddressBook.from_json(c["address_book"], f"devnet runtime ({name})")
             chains.append(
-                ChainEndpoint(chain_id=int(c["chain_id"]), rpc_url=str(c["rpc_url"]), book=book)
+                ChainEndpoint(
+                    chain_id=int(c["chain_id"]),
+                    rpc_url=str(c["rpc_url"]),
+                    book=book,
+                    option_makers=tuple(str(u) for u in c.get("options_makers", ())),
+                )
             )
         exchange = None
         if with_exchange and "exchange" in world:

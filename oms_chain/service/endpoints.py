@@ -28,11 +28,13 @@ __all__ = [
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChainEndpoint:
     """A chain to trade on: its id, RPC URL(s) and, for chains without a committed address book
-    (a devnet), the address book itself."""
+    (a devnet), the address book itself; ``option_makers``: RFQ URLs of makers quoting the
+    chain's ``OptionsMarket`` (none: no on-chain options venue)."""
 
     chain_id: int
     rpc_url: str | tuple[str, ...]
     book: AddressBook | None = None
+    option_makers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +29,6 @@ from oms_chain.engine.algo_runner import VenueMarketData
 from oms_chain.engine.split import RoutingSplitter
 from oms_chain.model.checks import (
     check_bool,
-    check_callable,
     check_decimal,
     check_instance,
     check_int,
@@ -37,15 +37,23 @@ from oms_chain.model.checks import (
 from oms_chain.model.clock import Clock, SystemClock
 from oms_chain.model.errors import InvalidInput, OmsError
 from oms_chain.model.ids import OrderId
-from oms_chain.model.instruments import Instrument, SpotPair
+from oms_chain.model.instruments import Instrument, OptionContract, SpotPair
 from oms_chain.model.intent import Intent, Side
-from oms_chain.model.orders import Order, SettlementStatus
+from oms_chain.model.orders import Order
 from oms_chain.risk import RiskGate, RiskLimits
 from oms_chain.service._session_checks import (
-    INTENT_KEYWORDS,
     check_instrument,
+    check_intent_args,
     check_side,
     check_venue_ids,
+    check_wait_args,
+    is_settled,
+)
+from oms_chain.service._session_options import (
+    OptionVenue,
+    find_option,
+    open_option_venues,
+    options_exchange_from_runtime,
 )
 from oms_chain.service._session_sources import (
     endpoints_from_config,
@@ -82,20 +90,6 @@ class SessionTimeout(OmsError, TimeoutError):
     """An order did not reach the awaited state in time (it keeps working; nothing is undone)."""
 
 
-def is_settled(order: Order, confirmations: int = 0) -> bool:
-    """True when ``order`` is terminal and, if it sent a transaction, that transaction is final
-    or has at least ``confirmations`` blocks on top of it (0: included in a block)."""
-    if not order.is_terminal:
-        return False
-    st = order.settlement
-    if st is None:
-        return True
-    if st.status in (SettlementStatus.FINAL, SettlementStatus.DROPPED, SettlementStatus.REPLACED):
-        return True
-    mined = st.status in (SettlementStatus.INCLUDED, SettlementStatus.CONFIRMED)
-    return mined and st.confirmations >= confirmations
-
-
 class TradingSession:
     """The engine over the Uniswap venues of ``chains`` (signed by ``signer``) and, optionally,
     an exchange. Use as ``async with``::
@@ -124,6 +118,8 @@ class TradingSession:
             (``True`` all, ``False`` none, or their ids; see :class:`~oms_chain.engine.Engine`).
         safe: trade from this Safe on every chain (its owners sign; ``signer`` is then the
             relayer that executes and pays gas); from a config, ``signer = "safe"`` accounts.
+        options_exchange: a Deribit-protocol options exchange to trade options on as well; the
+            on-chain options venue of a chain comes with its ``option_makers``.
 
     Raises (on entering):
         InvalidInput / ConfigError: bad store URL, unknown chain, exchange without the market.
@@ -148,6 +144,7 @@ class TradingSession:
         refresh_pools: bool = False,
         resume_parents: bool | Sequence[str] = True,
         safe: SafeOwners | None = None,
+        options_exchange: ExchangeEndpoint | None = None,
     ) -> None:
         if not chains and exchange is None:
             raise InvalidInput("a trading session needs at least one chain or an exchange")
@@ -175,6 +172,8 @@ class TradingSession:
         self._discover_pools = discover_pools
         self._refresh_pools = refresh_pools
         self._resume_parents = resume_parents
+        self._options_exchange = options_exchange
+        self._options: list[OptionVenue] = []
         self._store: EventStore | None = None
         self._uniswap: dict[int, UniswapVenues] = {}
         self._rpcs: list[Any] = []
@@ -193,6 +192,7 @@ class TradingSession:
         chain_ids: Sequence[int] | None = None,
         with_exchange: bool = True,
         exchange_account: int = 0,
+        with_options: bool = False,
         **kw: Any,
     ) -> Self:
         """A session on the world started by ``oms devnet up``: ``runtime`` is its runtime JSON
@@ -203,6 +203,8 @@ class TradingSession:
             chain_ids: chains to trade on (default: every chain of the world).
             with_exchange: also trade on the exchange simulator when it runs.
             exchange_account: which of the simulator's API key pairs to use.
+            with_options: also trade options: the on-chain market through the world's RFQ
+                makers and the Deribit-protocol exchange when it runs.
             kw: passed to the constructor (``risk_limits``, ``engine_config``, ...).
 
         Raises:
@@ -212,6 +214,13 @@ class TradingSession:
             runtime, chain_ids=chain_ids, with_exchange=with_exchange, account=exchange_account
         )
         signer = LocalSigner(key) if isinstance(key, str) else key
+        if with_options:
+            kw.setdefault(
+                "options_exchange",
+                options_exchange_from_runtime(runtime, account=exchange_account),
+            )
+        else:
+            chains = [dataclasses.replace(c, option_makers=()) for c in chains]
         return cls(store_url=store_url, chains=chains, signer=signer, exchange=exchange, **kw)
 
     @classmethod
@@ -279,6 +288,10 @@ class TradingSession:
             self._cex = CcxtVenue(ccxt_venue_config(self._exchange), clock=self._clock)
             await self._cex.start()
             venues.append(self._cex)
+        self._options = await open_option_venues(
+            self._chains, self._uniswap, self._options_exchange, self._clock
+        )
+        venues.extend(self._options)
         self._engine = Engine(
             store=self._store,
             venues=venues,
@@ -326,6 +339,7 @@ class TradingSession:
             steps.append(("engine", self._engine.stop))
         if self._cex is not None:
             steps.append(("exchange", self._cex.close))
+        steps += [(f"options venue {v.venue_id}", v.close) for v in self._options]
         steps += [(f"chain {cid}", uni.close) for cid, uni in self._uniswap.items()]
         steps += [("Safe RPC client", rpc.close) for rpc in self._rpcs]
         for what, step in steps:
@@ -334,6 +348,7 @@ class TradingSession:
             except Exception as exc:
                 _log.warning("closing the session's %s failed: %r", what, exc)
         self._cex = None
+        self._options = []
         self._uniswap.clear()
         self._rpcs.clear()
         if self._store is not None:
@@ -409,7 +424,14 @@ class TradingSession:
             out.update({v.venue_id: v for v in uni.venues})
         if self._cex is not None:
             out[self._cex.venue_id] = self._cex
+        out.update({v.venue_id: v for v in self._options})
         return out
+
+    def option(self, series: str, *, venue: str | None = None) -> tuple[OptionContract, str]:
+        """``(contract, venue id)`` of an option series on the session's options venues:
+        ``ETH-11DEC26-3000-P`` (any venue, ``venue`` to pick one) or an on-chain series id.
+        Raises :class:`InvalidInput` naming what is wrong (see :func:`find_option`)."""
+        return find_option(self._options, series, venue)
 
     def instrument(self, symbol: str, *, chain_id: int | None = None) -> Instrument:
         """The spot instrument ``symbol`` (``ETH/USDC``, ``WETH/USDC``) as the chain's pools
@@ -454,6 +476,9 @@ class TradingSession:
             for v in uni.venues:
                 if any(i.symbol == instrument.symbol for i in v.instruments()):
                     out.append(str(v.venue_id))
+        for ov in self._options:
+            if instrument in ov.instruments():
+                out.append(str(ov.venue_id))
         if exchange and self._cex is not None and isinstance(instrument, SpotPair):
             with contextlib.suppress(OmsError):
                 self._cex.market(instrument)
@@ -481,17 +506,7 @@ class TradingSession:
             InvalidInput / InvalidIntent: unknown symbol or venue, bad quantity or parameter,
                 or an unknown keyword; the message names it.
         """
-        unknown_kw = sorted(set(kw) - INTENT_KEYWORDS)
-        if unknown_kw:
-            raise InvalidInput(
-                f"unknown keyword {unknown_kw[0]!r} for an intent; known: "
-                f"{', '.join(sorted(INTENT_KEYWORDS))}"
-            )
-        if not isinstance(symbol, str | Instrument):
-            raise InvalidInput(
-                f"symbol must be a pair such as 'ETH/USDC' or an Instrument, got "
-                f"{type(symbol).__name__} {symbol!r:.60}"
-            )
+        check_intent_args(symbol, kw)
         venues = check_venue_ids(venues)
         check_bool(exchange, "exchange")
         inst = self.instrument(symbol) if isinstance(symbol, str) else symbol
@@ -608,17 +623,7 @@ class TradingSession:
         :class:`SessionTimeout` after ``timeout`` seconds (the order keeps working), and
         :class:`InvalidInput` for a bad argument (named).
         """
-        check_str(order_id, "order_id")
-        check_int(confirmations, "confirmations", minimum=0, maximum=10_000)
-        for name, value in (("timeout", timeout), ("poll", poll)):
-            if name == "timeout" and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InvalidInput(f"{name} must be a number of seconds, got {value!r:.60}")
-            if not 0 < value < 1e9:  # also refuses NaN
-                raise InvalidInput(f"{name} must be a positive, finite number of seconds")
-        if on_progress is not None:
-            check_callable(on_progress, "on_progress", "a function of (parent, children)")
+        check_wait_args(order_id, confirmations, timeout, poll, on_progress)
         engine = self.engine
         start = time.monotonic()
         while True:

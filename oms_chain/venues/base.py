@@ -29,6 +29,7 @@ __all__ = [
     "FillReport",
     "LiquidityCurve",
     "LiquidityLevel",
+    "ListsInstruments",
     "OrderStatusReport",
     "PlaceOrder",
     "QuantityGrid",
@@ -229,6 +230,15 @@ class SpendableInventory(Protocol):
     async def spendable(self, instrument: Instrument, side: Side) -> tuple[str, Decimal]:
         """``(balance group, amount)`` spendable on ``side`` (``SELL`` spends base, ``BUY``
         quote), in whole units; one group names one balance, so it is never spent twice."""
+        ...
+
+
+@runtime_checkable
+class ListsInstruments(Protocol):
+    """A venue that knows every instrument it trades (its listings, pools or series)."""
+
+    def instruments(self) -> Sequence[Instrument]:
+        """Every instrument the venue trades now."""
         ...
 
 

@@ -64,6 +64,7 @@ def test_the_conformance_suites_and_capabilities_are_public():
     assert {
         "BoundedAcceptance",
         "DeclaresCapabilities",
+        "ListsInstruments",
         "QuantityGrid",
         "SendBudget",
         "SpendableInventory",
