@@ -41,8 +41,8 @@ async def _group_latency(t: int, n: int, folder: Path) -> dict[str, float]:
     from oms_chain.custody.threshold.process import spawn_participants
 
     key = write_coordinator_key(folder, PASS.encode())
-    env = {**os.environ, "OMS_THRESHOLD_PASSPHRASE": PASS}
     names = [f"p{i}" for i in range(1, n + 1)]
+    env = {**os.environ} | {f"OMS_THRESHOLD_PASSPHRASE_{x.upper()}": f"{PASS}-{x}" for x in names}
     procs = spawn_participants(folder, names, coordinator_key=auth.public_hex(key), env=env)
     try:
         await run_keygen(folder, t, n, [p.identity for p in procs], key)

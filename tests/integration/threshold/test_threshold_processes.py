@@ -43,10 +43,18 @@ pytestmark = pytest.mark.timeout(180)
 RECIPIENT = "0x000000000000000000000000000000000000dEaD"
 
 
+NAMES = ["p1", "p2", "p3", "a", "b", "c", "d", "e"]
+
+
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("OMS_THRESHOLD_PASSPHRASE", PASS)
-    return {**os.environ, "OMS_THRESHOLD_PASSPHRASE": PASS, "RUST_BACKTRACE": "0"}
+    """The coordinator's passphrase and one of its own for every participant."""
+    secrets = {"OMS_THRESHOLD_COORDINATOR_PASSPHRASE": PASS} | {
+        f"OMS_THRESHOLD_PASSPHRASE_{n.upper()}": f"{PASS}-{n}" for n in NAMES
+    }
+    for k, v in secrets.items():
+        monkeypatch.setenv(k, v)
+    return {**os.environ, **secrets, "RUST_BACKTRACE": "0"}
 
 
 @pytest.fixture
@@ -227,7 +235,22 @@ def test_a_participant_with_the_wrong_passphrase_does_not_start(
 
     folder = tmp_path / "participants"
     folder.mkdir()
-    write_sealed(folder / "p1.share", {"participant": "p1"}, {"x": "y"}, b"another passphrase")
+    # p1's share sealed with p2's passphrase: p1 (reading its own) does not start
+    write_sealed(folder / "p1.share", {"participant": "p1"}, {"x": "y"}, f"{PASS}-p2".encode())
     with pytest.raises(ThresholdError, match="exited with code 1 before serving"):
         spawn_participants(tmp_path, ["p1"], env=env)
     assert not (folder / "p1.endpoint.json").exists()
+
+
+def test_keygen_refuses_a_passphrase_shared_by_two_participants(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    same = {**env, "OMS_THRESHOLD_PASSPHRASE_P3": env["OMS_THRESHOLD_PASSPHRASE_P1"]}
+    out = _oms(same, "threshold", "keygen", "--t", "2", "--n", "3", "--dir", str(tmp_path / "g"))
+    assert out.returncode == 2, out.stderr
+    said = " ".join(out.stderr.split())
+    assert "_P3 holds the same passphrase as OMS_THRESHOLD_PASSPHRASE_P1" in said
+    assert not (tmp_path / "g").exists()  # refused before anything was written
+    unset = {k: v for k, v in env.items() if k != "OMS_THRESHOLD_PASSPHRASE_P2"}
+    out = _oms(unset, "threshold", "keygen", "--t", "2", "--n", "3", "--dir", str(tmp_path / "g"))
+    assert out.returncode == 2 and "OMS_THRESHOLD_PASSPHRASE_P2 is not set" in out.stderr
