@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_utils import keccak
 
 pytest.importorskip("frost_rs")
 
@@ -177,12 +178,15 @@ async def test_2_of_3_from_processes_signs_for_the_account_on_anvil(
             {"from": relayer}
         )
     approval = await signer.sign_hash(b"\x5a" * 32)
-    assert account.functions.isValidSignature(b"\x5a" * 32, approval).call() == bytes.fromhex(
-        "1626ba7e"
-    )
-    assert account.functions.isValidSignature(b"\x5a" * 32, approval[:65]).call() == (
-        bytes.fromhex("1626ba7e")
-    )
+    is_valid = account.get_function_by_signature("isValidSignature(bytes32,bytes)")
+    assert is_valid(b"\x5a" * 32, approval).call() == bytes.fromhex("1626ba7e")
+    assert is_valid(b"\x5a" * 32, approval[:65]).call() == bytes.fromhex("1626ba7e")
+    # the legacy form Safe v1.4.1 calls: the same approval for data whose keccak is the hash
+    preimage = b"a SafeTx preimage"
+    legacy = account.get_function_by_signature("isValidSignature(bytes,bytes)")
+    approval = await signer.sign_hash(keccak(preimage))
+    assert legacy(preimage, approval).call() == bytes.fromhex("20c13b0b")
+    assert legacy(preimage + b"!", approval).call() == bytes.fromhex("ffffffff")
 
     # a second participant gone: fewer than t, refused with the reason
     survivors = [p for p in procs if p.process.poll() is None]
