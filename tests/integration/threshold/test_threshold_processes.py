@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from eth_utils import keccak
+from threshold_rig import oms
 
 pytest.importorskip("frost_rs")
 
@@ -58,40 +56,19 @@ def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return {**os.environ, **secrets, "RUST_BACKTRACE": "0"}
 
 
-@pytest.fixture
-def procs() -> Iterator[list[ParticipantProcess]]:
-    running: list[ParticipantProcess] = []
-    yield running
-    for p in running:
-        if p.process.poll() is None:
-            os.kill(p.process.pid, signal.SIGCONT)
-        p.stop()
-
-
-def _oms(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "oms_chain.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.mark.slow
 async def test_2_of_3_from_processes_signs_for_the_account_on_anvil(
     tmp_path: Path, env: dict[str, str], procs: list[ParticipantProcess], l1
 ) -> None:
     group = tmp_path / "group"
-    out = _oms(env, "threshold", "keygen", "--t", "2", "--n", "3", "--dir", str(group), "--json")
+    out = oms(env, "threshold", "keygen", "--t", "2", "--n", "3", "--dir", str(group), "--json")
     assert out.returncode == 0, out.stderr
     made = json.loads(out.stdout)
     assert made["threshold"] == "2 of 3" and made["participants"] == "p1, p2, p3"
 
     # participants restart from their sealed shares; p2 stays offline
     procs += spawn_participants(group, ["p1", "p3"], env=env)
-    status = _oms(env, "threshold", "status", "--dir", str(group), "--json")
+    status = oms(env, "threshold", "status", "--dir", str(group), "--json")
     assert status.returncode == 0, status.stderr
     doc = json.loads(status.stdout)
     assert (doc["online"], doc["can_sign"]) == (2, True)
@@ -121,7 +98,7 @@ async def test_2_of_3_from_processes_signs_for_the_account_on_anvil(
     art = load_artifact("ThresholdAccount")
     x, parity = key_coordinates(coordinator.roster.group_key)
     deploy_env = {**env, "OMS_TEST_PAYER_KEY": l1.accounts[1].private_key}
-    out = _oms(deploy_env, "threshold", "deploy", "--dir", str(group), "--key-env",
+    out = oms(deploy_env, "threshold", "deploy", "--dir", str(group), "--key-env",
                "OMS_TEST_PAYER_KEY", "--rpc-url", l1.rpc_url, "--json")  # fmt: skip
     assert out.returncode == 0, out.stderr
     deployed = json.loads(out.stdout)
@@ -131,7 +108,7 @@ async def test_2_of_3_from_processes_signs_for_the_account_on_anvil(
         x,
         parity,
     )
-    status = _oms(env, "threshold", "status", "--dir", str(group), "--json")
+    status = oms(env, "threshold", "status", "--dir", str(group), "--json")
     assert json.loads(status.stdout)["account"] == deployed["account"]
     w3.eth.send_transaction({"from": relayer, "to": account.address, "value": 10**18})
     chain_id = w3.eth.chain_id
@@ -250,11 +227,11 @@ def test_keygen_refuses_a_passphrase_shared_by_two_participants(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     same = {**env, "OMS_THRESHOLD_PASSPHRASE_P3": env["OMS_THRESHOLD_PASSPHRASE_P1"]}
-    out = _oms(same, "threshold", "keygen", "--t", "2", "--n", "3", "--dir", str(tmp_path / "g"))
+    out = oms(same, "threshold", "keygen", "--t", "2", "--n", "3", "--dir", str(tmp_path / "g"))
     assert out.returncode == 2, out.stderr
     said = " ".join(out.stderr.split())
     assert "_P3 holds the same passphrase as OMS_THRESHOLD_PASSPHRASE_P1" in said
     assert not (tmp_path / "g").exists()  # refused before anything was written
     unset = {k: v for k, v in env.items() if k != "OMS_THRESHOLD_PASSPHRASE_P2"}
-    out = _oms(unset, "threshold", "keygen", "--t", "2", "--n", "3", "--dir", str(tmp_path / "g"))
+    out = oms(unset, "threshold", "keygen", "--t", "2", "--n", "3", "--dir", str(tmp_path / "g"))
     assert out.returncode == 2 and "OMS_THRESHOLD_PASSPHRASE_P2 is not set" in out.stderr

@@ -11,11 +11,10 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from threshold_rig import oms
 
 pytest.importorskip("frost_rs")
 
@@ -39,25 +38,6 @@ def env() -> dict[str, str]:
         f"OMS_THRESHOLD_PASSPHRASE_P{i}": f"{PASS}-p{i}" for i in (1, 2, 3)
     }
     return {**os.environ, **secrets, "RUST_BACKTRACE": "0"}
-
-
-@pytest.fixture
-def procs() -> Iterator[list[ParticipantProcess]]:
-    running: list[ParticipantProcess] = []
-    yield running
-    for p in running:
-        p.stop()
-
-
-def _oms(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "oms_chain.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def _ok(out: subprocess.CompletedProcess[str]) -> dict[str, object]:
@@ -89,9 +69,9 @@ def test_a_threshold_group_co_signs_a_2_of_3_safe_transaction(
     tmp_path: Path, env: dict[str, str], procs: list[ParticipantProcess], l1
 ) -> None:
     group = tmp_path / "group"
-    _ok(_oms(env, "threshold", "keygen", "--t", "2", "--n", "3", "--dir", str(group), "--json"))
+    _ok(oms(env, "threshold", "keygen", "--t", "2", "--n", "3", "--dir", str(group), "--json"))
     payer = {**env, "OMS_TEST_PAYER_KEY": l1.accounts[1].private_key}
-    deployed = _ok(_oms(payer, "threshold", "deploy", "--dir", str(group), "--key-env",
+    deployed = _ok(oms(payer, "threshold", "deploy", "--dir", str(group), "--key-env",
                         "OMS_TEST_PAYER_KEY", "--rpc-url", l1.rpc_url, "--json"))  # fmt: skip
     account = str(deployed["account"])
 
@@ -115,14 +95,14 @@ def test_a_threshold_group_co_signs_a_2_of_3_safe_transaction(
     def batch(to: str, amount: int, name: str) -> Path:
         data = "0xa9059cbb" + to[2:].lower().rjust(64, "0") + f"{amount:064x}"
         path = tmp_path / name
-        out = _oms(env, "safe", "export", "--safe", safe, "--chain", "31337", "--out", str(path),
+        out = oms(env, "safe", "export", "--safe", safe, "--chain", "31337", "--out", str(path),
                    "--call", f"{usdc.address},0,{data}")  # fmt: skip
         assert out.returncode == 0, out.stderr
         return path
 
     # outside p1's policy: p1 refuses, p3 alone is not enough, no group signature
     bad = batch(OTHER, 10**6, "bad.json")
-    out = _oms(env, "safe", "sign", str(bad), "--nonce", "0", "--threshold-group", str(group),
+    out = oms(env, "safe", "sign", str(bad), "--nonce", "0", "--threshold-group", str(group),
                "--json")  # fmt: skip
     assert out.returncode == 1
     refused = json.loads(out.stdout)
@@ -130,25 +110,25 @@ def test_a_threshold_group_co_signs_a_2_of_3_safe_transaction(
     assert "usdc-out" in refused["error"], refused
 
     good = batch(RECIPIENT, 15 * 10**5, "good.json")
-    signed = _ok(_oms(env, "safe", "sign", str(good), "--nonce", "0", "--threshold-group",
+    signed = _ok(oms(env, "safe", "sign", str(good), "--nonce", "0", "--threshold-group",
                       str(group), "--json"))  # fmt: skip
     assert signed["owner"] == account and signed["kind"] == "contract"
     assert str(signed["token"]).startswith(f"{account}:contract:0x")
     keyed = {**env, "OMS_TEST_OWNER": eoa.private_key}
-    mine = _ok(_oms(keyed, "safe", "sign", str(good), "--nonce", "0", "--key-env",
+    mine = _ok(oms(keyed, "safe", "sign", str(good), "--nonce", "0", "--key-env",
                     "OMS_TEST_OWNER", "--json"))  # fmt: skip
 
     relayer = {**env, "OMS_TEST_RELAYER": l1.accounts[9].private_key}
     execute = ["safe", "execute", str(good), "--nonce", "0", "--key-env", "OMS_TEST_RELAYER",
                "--rpc-url", l1.rpc_url, "--json"]  # fmt: skip
     # the group's approval alone is one of two: refused before anything is sent
-    alone = _oms(relayer, *execute, "--signature", str(signed["token"]))
+    alone = oms(relayer, *execute, "--signature", str(signed["token"]))
     assert alone.returncode == 1 and json.loads(alone.stdout)["kind"] == "SignatureRejected"
-    done = _ok(_oms(relayer, *execute, "--signature", str(signed["token"]),
+    done = _ok(oms(relayer, *execute, "--signature", str(signed["token"]),
                     "--signature", str(mine["token"])))  # fmt: skip
     receipt = l1.w3.eth.wait_for_transaction_receipt(str(done["tx_hash"]))
     assert receipt.status == 1
     assert usdc.functions.balanceOf(safe).call() == 15 * 10**5
     assert usdc.functions.balanceOf(RECIPIENT).call() >= 15 * 10**5
-    shown = _ok(_oms(env, "safe", "show", safe, "--rpc-url", l1.rpc_url, "--json"))
+    shown = _ok(oms(env, "safe", "show", safe, "--rpc-url", l1.rpc_url, "--json"))
     assert shown["nonce"] == 1 and account in shown["owners"]  # type: ignore[operator]
