@@ -227,7 +227,14 @@ def threshold_status(
         "online": online,
         "can_sign": online >= roster.t,
         "participants": [
-            {"name": s.name, "online": s.online, "state": s.state, "url": s.url, "detail": s.detail}
+            {
+                "name": s.name,
+                "online": s.online,
+                "state": s.state,
+                "policy": s.policy,
+                "url": s.url,
+                "detail": s.detail,
+            }
             for s in states
         ],
     }
@@ -236,7 +243,11 @@ def threshold_status(
         return
     print_fields("threshold group", {k: v for k, v in doc.items() if k != "participants"})
     for s in states:
-        say(f"{s.name}: {'online' if s.online else 'offline'} {s.state or s.detail or ''}".strip())
+        checks = " (own policy)" if s.policy else ""
+        say(
+            f"{s.name}: {'online' if s.online else 'offline'} {s.state or s.detail or ''}"
+            f"{checks}".strip()
+        )
 
 
 @signer_app.command("participant")

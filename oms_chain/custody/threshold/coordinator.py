@@ -61,6 +61,7 @@ class ParticipantStatus:
     online: bool
     state: str | None
     detail: str | None = None
+    policy: bool | None = None  # whether it checks requests against its own policy
 
 
 class _Peer:
@@ -197,7 +198,13 @@ class Coordinator:
                     doc = await peer.call(
                         http, self._key, self._clock, "/v1/status", {}, self.timeout_s
                     )
-                    out.append(ParticipantStatus(p.name, url, True, str(doc.get("state"))))
+                    policy = doc.get("policy")
+                    out.append(
+                        ParticipantStatus(
+                            p.name, url, True, str(doc.get("state")),
+                            policy=policy if isinstance(policy, bool) else None,
+                        )
+                    )  # fmt: skip
                 except ThresholdError as exc:
                     out.append(ParticipantStatus(p.name, url, False, None, str(exc)))
         return out

@@ -91,6 +91,12 @@ def test_a_threshold_group_co_signs_a_2_of_3_safe_transaction(
         f'args."1" = {{ max = "2000000" }}\n'
     )
     procs += spawn_participants(group, ["p1", "p3"], env=env, policies={"p1": policy})
+    status = _ok(oms(env, "threshold", "status", "--dir", str(group), "--json"))
+    assert [(p["name"], p["online"], p["policy"]) for p in status["participants"]] == [  # type: ignore[attr-defined]
+        ("p1", True, True),
+        ("p2", False, None),
+        ("p3", True, False),
+    ]
 
     def batch(to: str, amount: int, name: str) -> Path:
         data = "0xa9059cbb" + to[2:].lower().rjust(64, "0") + f"{amount:064x}"

@@ -509,6 +509,7 @@ async def test_one_refusing_participant_is_replaced_by_another(tmp_path: Path) -
             chosen.append(names)
 
         coordinator.on_phase = seen
+        assert [s.policy for s in await coordinator.status()] == [True, False, False]
         sig = await group.sign_execute(calls, 0, 2**40)  # p1 refuses; p2 and p3 sign
         assert chosen == [("p2", "p3")] and coordinator.rounds == 1
         digest = execute_digest(31337, ACCOUNT, calls, 0, 2**40)
