@@ -12,6 +12,7 @@ hash, a raw message) are refused under rule ``opaque``; a key rotation under ``k
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from typing import Any
 
@@ -25,6 +26,8 @@ from oms_chain.model.clock import Clock
 from oms_chain.model.errors import ConfigError, InvalidInput
 
 __all__ = ["ParticipantPolicy"]
+
+log = logging.getLogger(__name__)
 
 _REMEMBERED = 1024
 
@@ -88,7 +91,15 @@ class ParticipantPolicy:
 
     async def approve(self, request: SigningRequest) -> None:
         """Raise :class:`~oms_chain.custody.policy.PolicyViolation` unless the policy allows
-        ``request``; counts it in the rolling limits once per digest."""
+        ``request``; counts it in the rolling limits once per digest. Refusals are logged
+        (warning) with the rule and reason."""
+        try:
+            await self._approve(request)
+        except PolicyViolation as exc:
+            log.warning("participant %s refused the %s request: %s", self._who, request.kind, exc)
+            raise
+
+    async def _approve(self, request: SigningRequest) -> None:
         digest = request.digest()
         if digest in self._approved:
             return

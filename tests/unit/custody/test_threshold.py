@@ -447,7 +447,7 @@ def _policy(extra: str = "") -> Any:
 
 
 async def test_participants_recompute_the_digest_and_apply_their_own_policy(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from oms_chain.custody.threshold import SigningRequest, ThresholdRefused
 
@@ -463,6 +463,7 @@ async def test_participants_recompute_the_digest_and_apply_their_own_policy(
             await group.sign_execute([AccountCall(evil, 1, b"")], 0, 2**40)
         assert sorted(refused.value.refusals) == ["p1", "p2"]
         assert "rule 'transfers_to'" in refused.value.refusals["p1"]
+        assert "participant p2 refused the execute request" in caplog.text  # logged there
         # an opaque hash or raw message cannot be inspected: refused by policy holders
         with pytest.raises(ThresholdRefused, match="rule 'opaque'"):
             await group.sign_hash(b"\x07" * 32)
