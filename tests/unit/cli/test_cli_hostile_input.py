@@ -349,6 +349,22 @@ def _cases(world_root: str) -> list[Case]:
     add(swap, says="does not answer")
     add([*twap, "--venues", V3_500.upper()], says="does not answer")
     add(["cancel", "o-1", "--store", "sqlite:///{store}"], says="does not answer")
+    # oms treasury: the policy file and the run id are checked before any store is opened
+    add(["treasury"], says="--help")
+    for sub in ["plan", "propose", "status", "report"]:
+        extra = {"propose": ["--out", world_root], "report": ["--out", f"{world_root}/rep"]}.get(
+            sub, []
+        )
+        tail = ["--run", "w1", "--store", "sqlite:///{store}", *extra]
+        add(["treasury", sub, f"{world_root}/none.toml", *tail], says="none.toml")
+        add(["treasury", sub, f"{world_root}/broken.toml", *tail], says="TOML")
+        add(["treasury", sub, f"{world_root}/bad.toml", *tail], says="")
+    add(["treasury", "approve", f"{world_root}/bad.toml", "--run", "w1", "--store",
+         "sqlite:///{store}", "--proposal", "p",
+         "--signature", "zz"], says="")  # fmt: skip
+    add(["treasury", "execute", f"{world_root}/bad.toml", "--run", "w1", "--store",
+         "sqlite:///{store}", "--key-env",
+         "OMS_NO_SUCH_KEY"], says="")  # fmt: skip
     # oms safe: addresses, nonces, files and keys are checked before anything is opened
     dead = "0x000000000000000000000000000000000000dEaD"
     add(["safe"], says="--help")
