@@ -32,6 +32,7 @@ from oms_chain.model.errors import (
     UnknownOrder,
 )
 from oms_chain.model.ids import OrderId
+from oms_chain.service.api.docs_routes import install_docs
 from oms_chain.service.api.limits import RateLimiter
 from oms_chain.service.api.models import (
     BalanceOut,
@@ -667,6 +668,12 @@ ROUTES: tuple[Route, ...] = (
     ),
 )
 
+# Routes written in their own modules, which import the helpers above.
+from oms_chain.service.api import amend_routes as _amend_routes  # noqa: E402
+from oms_chain.service.api import risk_routes as _risk_routes  # noqa: E402
+
+ROUTES = ROUTES + _amend_routes.ROUTES + _risk_routes.ROUTES
+
 
 def create_app(
     session: TradingSession,
@@ -699,6 +706,7 @@ def create_app(
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/", dashboard)
     app.router.add_static("/static", STATIC)
+    install_docs(app)
     app.on_startup.append(_start_pump)
     app.on_cleanup.append(_stop_pump)
     return app

@@ -3,12 +3,14 @@ exchange), its token table, and the API served on a loopback port."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from oms_chain.devnet.world import DevAccount, Devnet, DevnetChain
@@ -33,13 +35,16 @@ class Api:
         return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture
-async def api(
+@contextlib.asynccontextmanager
+async def serve_api(
     oms_devnet: Devnet,
     l1: DevnetChain,
     devnet_accounts: tuple[DevAccount, ...],
     tmp_path: Path,
+    prepare: Callable[[web.Application, TradingSession, ManualClock], None] | None = None,
 ) -> AsyncIterator[Api]:
+    """The API over a fresh session; ``prepare(app, session, clock)`` runs before it serves
+    (to install the risk context, a hedger...)."""
     store_url = f"sqlite:///{tmp_path / 'api.db'}"
     session = TradingSession.from_devnet_runtime(
         oms_devnet.describe(),
@@ -57,6 +62,8 @@ async def api(
         app = create_app(
             session, tokens, config=ApiConfig(ws_idle_poll_s=0.2, burst=1_000_000), clock=clock
         )
+        if prepare is not None:
+            prepare(app, session, clock)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         try:
@@ -67,3 +74,14 @@ async def api(
         finally:
             await server.close()
             tokens.close()
+
+
+@pytest.fixture
+async def api(
+    oms_devnet: Devnet,
+    l1: DevnetChain,
+    devnet_accounts: tuple[DevAccount, ...],
+    tmp_path: Path,
+) -> AsyncIterator[Api]:
+    async with serve_api(oms_devnet, l1, devnet_accounts, tmp_path) as served:
+        yield served
