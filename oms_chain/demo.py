@@ -16,9 +16,11 @@ prints children, fills and balances. Then it checks:
 Then the checked steps of :mod:`oms_chain.demo_steps` run on the same world, in order: an iron
 condor priced before trading, a put bought on our OptionsMarket by RFQ and settled, one option on
 the Deribit-protocol exchange through ccxt, the portfolio risk of what the demo holds, a Safe
-2-of-3 MultiSend, a FROST 2-of-3 transfer; the audit log check closes the story. A step whose
-extra is not installed is skipped with the reason; features not in the demo yet are listed as
-skipped.
+2-of-3 MultiSend, a FROST 2-of-3 transfer; then, on one session over both chains and the
+exchange, a TWAP on the L2, the hedger firing on a price jump, the API and dashboard answering
+on a loopback port; the HTML report of the store; the audit log check closes the story. A step
+whose extra is not installed is skipped with the reason; features not in the demo yet are
+listed as skipped.
 """
 
 from __future__ import annotations
