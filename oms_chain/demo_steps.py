@@ -1100,6 +1100,82 @@ async def hedger_jump(world: Devnet, console: Console, session: Any) -> StepResu
     return result
 
 
+REORG_ETH = Decimal("0.1")
+
+
+async def _until(what: str, ok: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll ``ok`` (the engine works in the background) until it holds, or fail the step."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not ok():
+        if loop.time() > deadline:
+            raise DemoCheckFailed(
+                f"demo step 'injected reorg': {what} did not happen in {timeout} s"
+            )
+        await asyncio.sleep(0.1)
+
+
+async def reorg_step(world: Devnet, console: Console, session: Any) -> StepResult:
+    """A swap's block is reorged out (``anvil_reorg``): the engine reverses its fill, then
+    records it again from the block the swap is mined in anew; the position ends as before."""
+    name = "injected reorg"
+    result = StepResult(name)
+    l1 = world.l1
+    inst = session.instrument("ETH/USDC", chain_id=l1.chain_id)
+    venue = session.venues_for(inst, exchange=False)[0]
+    intent = session.intent(inst, "sell", REORG_ETH, venues=[venue], max_slippage_bps=200)
+    parent = await session.wait((await session.submit(intent)).order_id, timeout=60)
+    (child,) = session.children(parent.order_id)
+    _check(name, child.settlement is not None and child.settlement.block_number is not None,
+           f"the swap sold {REORG_ETH} ETH on {venue} and was included", result,
+           child.settlement)  # fmt: skip
+    included = child.settlement.block_number
+    first_fills = {
+        k for k, f in session.engine.projections.fills.items() if f.order_id == child.order_id
+    }
+    mark = session.store.last_position()
+    depth = l1.process.block_number() - included + 1
+    await asyncio.to_thread(l1.process.rpc, "anvil_reorg", [depth, []])
+
+    def types() -> list[str]:
+        return [r.event_type for r in session.store.read_all(from_position=mark)]
+
+    await _until("the reversal of the reorged fill", lambda: "FillReversed" in types())
+    _check(name, True, f"a reorg of {depth} block(s) from block {included}: the fill was "
+           "reversed (FillReversed)", result)  # fmt: skip
+
+    def again() -> bool:
+        fills = {
+            k for k, f in session.engine.projections.fills.items() if f.order_id == child.order_id
+        }
+        return bool(fills) and fills != first_fills
+
+    await _until("the swap's fill from its new block", again)
+    now = session.engine.order(child.order_id)
+    _check(name, now.status.value == "filled" and now.filled_quantity == REORG_ETH,
+           "the swap was mined again and its fill recorded again from the new block", result,
+           (now.status.value, now.filled_quantity))  # fmt: skip
+    new_block = now.settlement.block_number if now.settlement is not None else None
+    _check(name, session.engine.order(parent.order_id).status.value == "filled",
+           "the parent is filled again", result)  # fmt: skip
+    seen = types()
+    _check(name, seen.count("FillReversed") == 1 and seen.count("FillRecorded") == 1,
+           "exactly one reversal and one new fill were recorded", result, seen)  # fmt: skip
+    console.print(
+        f"child {child.order_id[-10:]}: included at block {included}, reorged out "
+        f"(depth {depth}), fill reversed, mined again at block {new_block}, fill recorded again",
+        highlight=False,
+    )
+    result.detail = {
+        "order_id": parent.order_id,
+        "included": included,
+        "depth": depth,
+        "included_again": new_block,
+        "events": seen,
+    }
+    return result
+
+
 async def dashboard_up(world: Devnet, console: Console, session: Any) -> StepResult:
     """Serve the API and the dashboard over the session on a free loopback port, then ask it
     what a person or a script would: the page, the health, the orders, the OpenAPI, the docs."""
