@@ -176,7 +176,7 @@ def install_hedger(app: web.Application, control: HedgerControl) -> None:
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, from_attributes=True)  # built from the risk results
 
 
 class UnderlyingGreeksOut(_Out):
@@ -312,30 +312,11 @@ async def risk_greeks(request: web.Request) -> web.Response:
     _query(request, _Query)
     held, market = await _portfolio(request)
     r = portfolio_risk(held, market)
-    rows = [
-        UnderlyingGreeksOut(
-            underlying=u.underlying,
-            spot=u.spot,
-            delta=u.delta,
-            delta_usd=u.delta_usd,
-            gamma_1pct=u.gamma_1pct,
-            gamma_1pct_usd=u.gamma_1pct_usd,
-            vega_1pt=u.vega_1pt,
-            theta_day=u.theta_day,
-            value=u.value,
-        )
-        for _, u in sorted(r.by_underlying.items())
-    ]
+    rows = [UnderlyingGreeksOut.model_validate(u) for _, u in sorted(r.by_underlying.items())]
     return _json(
         GreeksOut(
             underlyings=rows,
-            delta_usd=r.delta_usd,
-            gamma_1pct_usd=r.gamma_1pct_usd,
-            vega_1pt=r.vega_1pt,
-            theta_day=r.theta_day,
-            value=r.value,
-            cash=r.cash,
-            equity=r.equity,
+            **{name: getattr(r, name) for name in GreeksOut.model_fields if name != "underlyings"},
         )
     )
 
@@ -358,40 +339,14 @@ async def risk_var(request: web.Request) -> web.Response:
     v = parametric_var(
         held, market, cov, names, confidence=q.confidence, horizon_days=q.horizon_days
     )
-    return _json(
-        VarOut(
-            method=v.method,
-            confidence=v.confidence,
-            horizon_days=v.horizon_days,
-            var=v.var,
-            es=v.es,
-        )
-    )
+    return _json(VarOut.model_validate(v))
 
 
 async def risk_margin(request: web.Request) -> web.Response:
     """Portfolio margin: 9 moves x 3 vol states plus the extended table."""
     _query(request, _Query)
     held, market = await _portfolio(request)
-    m = portfolio_margin(held, market)
-    w = m.worst
-    worst = (
-        None
-        if w is None
-        else ScenarioOut(
-            underlying=w.underlying, move=w.move, vol=w.vol, extended=w.extended, pnl=w.pnl
-        )
-    )
-    return _json(
-        MarginOut(
-            equity=m.equity,
-            initial=m.initial,
-            maintenance=m.maintenance,
-            excess=m.excess,
-            maintenance_excess=m.maintenance_excess,
-            worst=worst,
-        )
-    )
+    return _json(MarginOut.model_validate(portfolio_margin(held, market)))
 
 
 async def risk_liquidation(request: web.Request) -> web.Response:
@@ -399,17 +354,7 @@ async def risk_liquidation(request: web.Request) -> web.Response:
     _query(request, _Query)
     held, market = await _portfolio(request)
     out = [
-        LiquidationOut(
-            underlying=r.underlying,
-            spot=r.spot,
-            equity=r.equity,
-            maintenance=r.maintenance,
-            liquidatable_now=r.liquidatable_now,
-            below=r.below,
-            above=r.above,
-            distance_pct=r.distance_pct,
-            reason=r.reason,
-        )
+        LiquidationOut.model_validate(r)
         for _, r in sorted(liquidation_prices(held, market).items())
     ]
     return _json(out)  # type: ignore[arg-type]
