@@ -217,21 +217,39 @@ class _SeriesPricer:
         if not m:
             return out
         rows = min(n_rows, max(16, CHUNK_PAIRS // m))
-        tiled = [np.tile(a[j], rows) for a in (self.is_call, self.strike, self.t, self.vol)]
-        q = self.q[j]
-        carry: Array = np.tile(q, rows) if q.any() else np.zeros(())
-        rate = np.asarray(self.rate, dtype=np.float64).reshape(())
+        # each contract's own terms once (see _kernel.price_paths_into), tiled to a chunk
+        t, v, k, q = self.t[j], self.vol[j], self.strike[j], self.q[j]
+        st = v * np.sqrt(t)
+        inv_st = 1.0 / st
+        df = np.exp(-self.rate * t)
+        cq = np.exp(-q * t)
+        g = cq / (df * k)
+        a = np.log(g) * inv_st + 0.5 * st
+        terms = [self.is_call[j], inv_st, a, st, g, k * df]
+        c_t, inv_t, a_t, st_t, g_t, kdf_t = (np.tile(x, rows) for x in terms)
+        cq_t = np.tile(cq, rows) if q.any() else None
         prices = np.empty(rows * m)
         qty, u = self.qty[j], self.u[j]
+        log_u = np.log(spot_u)
         for lo in range(0, n_rows, rows):
             hi = min(lo + rows, n_rows)
             size = (hi - lo) * m
-            c, k, t, v = (a[:size] for a in tiled)
-            qq = carry if carry.ndim == 0 else carry[:size]
             spot = np.ascontiguousarray(spot_u[lo:hi, u]).reshape(-1)
+            log_s = np.ascontiguousarray(log_u[lo:hi, u]).reshape(-1)
             p = prices[:size]
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                _kernel.price_into(p, c, spot, k, t, rate, qq, v)
+                _kernel.price_paths_into(
+                    p,
+                    c_t[:size],
+                    spot,
+                    log_s,
+                    inv_t[:size],
+                    a_t[:size],
+                    st_t[:size],
+                    g_t[:size],
+                    None if cq_t is None else cq_t[:size],
+                    kdf_t[:size],
+                )
             out[lo:hi] += p.reshape(hi - lo, m) @ qty
         return out
 

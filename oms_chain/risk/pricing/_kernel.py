@@ -138,11 +138,20 @@ def _prologue(
     np.multiply(d1, d1, out=e1)
     e1 *= -0.5
     np.exp(e1, out=e1)
+    n1, n2 = _signed_tails(c, w, m)
+    return n1, n2, cq
+
+
+def _signed_tails(c: npt.NDArray[np.bool_], w: _Work, m: int) -> tuple[Array, Array]:
+    """theta N(theta d1), theta N(theta d2) of the chunk whose d1, d2, e1 and F/K are in ``w``.
+
+    With T = N(-|d|) and c = sign(d) (+1 at d >= 0): N(d) = (1 + c) / 2 - c T, and
+    theta N(theta d) = N(d) - [put] = (c / 2 + ([call] - 1 / 2)) - c T. Each result is one
+    rounding of its exact value (T, -T, 1 - T or T - 1): an arithmetic select, as numpy's
+    masked copy is several times slower on a mixed book. Both rows at once.
+    """
     n1, n2 = _tails(w, m)
-    # With T = N(-|d|) and c = sign(d) (+1 at d >= 0): N(d) = (1 + c) / 2 - c T, and
-    # theta N(theta d) = N(d) - [put] = (c / 2 + ([call] - 1 / 2)) - c T. Each result is one
-    # rounding of its exact value (T, -T, 1 - T or T - 1): an arithmetic select, as numpy's masked
-    # copy is several times slower on a mixed book. Both rows at once.
+    d = w.rows("d", m)
     tails, sign, half = w.rows("tails", m), w.rows("sign", m), w.rows("half", m)
     hp = w.hp[:m]
     np.subtract(c, 0.5, out=hp)
@@ -151,7 +160,53 @@ def _prologue(
     half += hp
     tails *= sign
     np.subtract(half, tails, out=tails)
-    return n1, n2, cq
+    return n1, n2
+
+
+def price_paths_into(
+    out: Array,
+    c: npt.NDArray[np.bool_],
+    s: Array,
+    log_s: Array,
+    inv_st: Array,
+    a: Array,
+    st: Array,
+    g: Array,
+    cq: Array | None,
+    kdf: Array,
+) -> None:
+    """Discounted prices of contracts whose own terms are computed once (Monte Carlo: the
+    same contracts on many spots), all flat arrays of ``out``'s length: ``d1 = log_s * inv_st
+    + a`` (``inv_st = 1 / (vol sqrt t)``, ``a = log(g) inv_st + vol sqrt t / 2``), ``F / K =
+    s g`` (``g = e^{(r-q)t} / K``), price ``= theta (s cq N(theta d1) - kdf N(theta d2))`` with
+    ``cq = e^{-qt}`` (``None``: no carry) and ``kdf = K e^{-rt}``. Saves the square root, the
+    discount exponentials, the division and the logarithm of every (path, contract) pair."""
+    n = out.size
+    w = _Work(min(n, CHUNK))
+    for lo in range(0, n, CHUNK):
+        hi = min(lo + CHUNK, n)
+        m = hi - lo
+        b = w.buf
+        d = w.rows("d", m)
+        d1, d2 = d[0], d[1]
+        ss = s[lo:hi]
+        np.multiply(log_s[lo:hi], inv_st[lo:hi], out=d1)
+        d1 += a[lo:hi]
+        np.subtract(d1, st[lo:hi], out=d2)
+        e1 = b["e1"][:m]
+        np.multiply(d1, d1, out=e1)
+        e1 *= -0.5
+        np.exp(e1, out=e1)
+        np.multiply(ss, g[lo:hi], out=b["fk"][:m])
+        n1, n2 = _signed_tails(c[lo:hi], w, m)
+        o = out[lo:hi]
+        np.multiply(ss, n1, out=o)
+        if cq is not None:
+            o *= cq[lo:hi]
+        tmp = b["tmp"][:m]
+        np.multiply(kdf[lo:hi], n2, out=tmp)
+        o -= tmp
+        np.maximum(o, 0.0, out=o)  # rounding below the smallest normal can leave -1e-322
 
 
 def price_into(
