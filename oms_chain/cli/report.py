@@ -85,7 +85,10 @@ def report(
         typer.Option(
             "--arrival",
             metavar="ID=PRICE",
-            help="Benchmark price of a parent (default: its first fill; repeatable).",
+            help=(
+                "Benchmark price of a parent (default: the arrival price recorded at submit, "
+                "else its first fill; repeatable)."
+            ),
         ),
     ] = None,
     as_json: JsonOption = False,

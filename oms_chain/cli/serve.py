@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from oms_chain.cli._app import app
-from oms_chain.cli._args import ChainOption, ConfigOption, KeyEnvOption, TradeStoreOption
+from oms_chain.cli._args import (
+    ChainOption,
+    ConfigOption,
+    KeyEnvOption,
+    TradeStoreOption,
+    _parser,
+    _seconds,
+)
 from oms_chain.cli._output import say
 from oms_chain.cli._session import _default_store_url, _trading_session
 from oms_chain.model.errors import InvalidInput
@@ -32,9 +40,32 @@ def serve_cmd(
     exchange: Annotated[
         bool, typer.Option("--exchange/--no-exchange", help="Also trade on the exchange.")
     ] = True,
+    portfolio: Annotated[
+        Path | None,
+        typer.Option(
+            "--portfolio",
+            help="Portfolio TOML (see `oms risk --help`): holdings outside the engine, spots, "
+            "vols and daily vols that /api/v1/risk/* prices with the engine's positions.",
+        ),
+    ] = None,
+    hedge_policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--hedge-policy",
+            help="Hedge policy TOML (docs/hedging.md) that /api/v1/hedger starts and stops.",
+        ),
+    ] = None,
+    hedge_interval: Annotated[
+        float,
+        typer.Option(
+            "--hedge-interval",
+            parser=_parser(_seconds, "--hedge-interval", 3600.0),
+            help="Seconds between the hedger's evaluations.",
+        ),
+    ] = 5.0,
 ) -> None:
-    """Serve the API (/api/v1, /openapi.json) and the dashboard (/) until Ctrl-C. Every API
-    call needs a token from `oms token create` (same --store)."""
+    """Serve the API (/api/v1, /openapi.json, docs at /docs) and the dashboard (/) until
+    Ctrl-C. Every API call needs a token from `oms token create` (same --store)."""
     import asyncio
     import ipaddress
 
@@ -59,6 +90,7 @@ def serve_cmd(
                         "--scope trade`"
                     )
                 application = create_app(session, tokens)
+                _install_risk(application, session, portfolio, hedge_policy, hedge_interval)
                 await run_api(
                     application,
                     host,
@@ -70,3 +102,63 @@ def serve_cmd(
                 )
 
     asyncio.run(run())
+
+
+def _install_risk(
+    application: Any,
+    session: Any,
+    portfolio: Path | None,
+    policy_file: Path | None,
+    interval: float,
+) -> None:
+    """The risk context (--portfolio) and the hedger (--hedge-policy) of the API."""
+    import dataclasses
+    import time
+    from decimal import Decimal
+
+    from oms_chain.cli.risk import _load_portfolio
+    from oms_chain.model import SystemClock
+    from oms_chain.risk import HedgePolicy, MarketSnapshot
+    from oms_chain.service.api.risk_routes import (
+        HedgerControl,
+        RiskContext,
+        install_hedger,
+        install_risk,
+    )
+    from oms_chain.service.hedger import Hedger
+
+    held: list[Any] = []
+    vols: dict[str, Decimal] = {}
+    if portfolio is not None:
+        held, snap, daily = _load_portfolio(portfolio, time.time_ns())
+        vols = dict(snap.vols)
+
+        async def market() -> MarketSnapshot:
+            return dataclasses.replace(snap, now_ns=time.time_ns())
+
+        install_risk(
+            application,
+            RiskContext(
+                market=market, holdings=lambda: held, account=session.account, daily_vols=daily
+            ),
+        )
+    if policy_file is None:
+        return
+    pol = HedgePolicy.load(policy_file)
+    instrument = session.instrument(pol.instrument)
+    clock = SystemClock()
+
+    async def hedge_market() -> MarketSnapshot:
+        spot = await session.best_price(instrument, "sell", Decimal(1), list(pol.venues))
+        return MarketSnapshot(now_ns=clock.now_ns(), spots={pol.underlying: spot}, vols=vols)
+
+    hedger = Hedger(
+        engine=session.engine,
+        store=session.store,
+        policy=pol,
+        instrument=instrument,
+        account=session.account,
+        clock=clock,
+        holdings=lambda: held,
+    )
+    install_hedger(application, HedgerControl(hedger, hedge_market, interval_s=interval))

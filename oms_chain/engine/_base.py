@@ -15,6 +15,7 @@ from typing import Any
 from oms_chain.engine.config import EngineConfig
 from oms_chain.engine.journal import Journal
 from oms_chain.engine.placement import Placement
+from oms_chain.engine.reference import ReferencePrices
 from oms_chain.engine.runners import Runners
 from oms_chain.engine.split import Splitter
 from oms_chain.engine.translator import order_envelope, parent_events
@@ -45,6 +46,7 @@ class EngineBase:
     _config: EngineConfig
     _market_data: Any | None
     _view: RiskView
+    _refs: ReferencePrices
 
     def _require_ready(self) -> None:
         raise NotImplementedError
@@ -82,7 +84,10 @@ class EngineBase:
         return EventId("pending")
 
     def _parent_events(self, intent: Intent, decision: Any, pid: OrderId) -> list[Event]:
-        return parent_events(intent, decision, pid, now=self._now())
+        now = self._now()
+        ref = self._refs.entry(intent.instrument.id)
+        arrival = (ref.price, ref.source) if ref is not None and ref.fresh(now) else None
+        return parent_events(intent, decision, pid, now=now, arrival=arrival)
 
     def _check(self, intent: Intent) -> Any:
         """The pre-trade gate's decision for ``intent``, given every address the calls of its

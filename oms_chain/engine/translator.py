@@ -83,8 +83,16 @@ class Translation:
     reconcile: bool = False
 
 
-def parent_events(intent: Intent, decision: Any, pid: OrderId, *, now: int) -> list[Event]:
-    """The parent's first events: initialized, then accepted or rejected by the risk gate's
+def parent_events(
+    intent: Intent,
+    decision: Any,
+    pid: OrderId,
+    *,
+    now: int,
+    arrival: tuple[Decimal, str] | None = None,
+) -> list[Event]:
+    """The parent's first events: initialized (with the ``arrival`` reference price and its
+    source, when the engine has a fresh one), then accepted or rejected by the risk gate's
     ``decision`` (a :class:`~oms_chain.risk.RiskDecision`)."""
     qty = decision.quantity if decision.quantity is not None else (intent.quantity or Decimal(0))
     init = OrderInitialized(
@@ -96,6 +104,8 @@ def parent_events(intent: Intent, decision: Any, pid: OrderId, *, now: int) -> l
         intent=intent,
         quantity=qty,
         limit_price=intent.limit_price,
+        arrival_price=None if arrival is None else arrival[0],
+        arrival_source=None if arrival is None else arrival[1],
     )
     env: dict[str, Any] = {
         "event_id": _PENDING,

@@ -198,12 +198,20 @@ def _decode(hint: Any, value: Any) -> Any:
 @register_event()
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class OrderInitialized(Event):
-    """A parent order was created for ``intent`` with resolved base ``quantity``."""
+    """A parent order was created for ``intent`` with resolved base ``quantity``.
+
+    ``arrival_price`` is the engine's fresh reference price of the instrument at submit (quote
+    per base; the benchmark of execution reports) and ``arrival_source`` where it came from
+    (e.g. ``"mid of pool-a, cex"``); both ``None`` when the engine had none (and in events
+    written before they were recorded).
+    """
 
     order_id: OrderId
     intent: Intent
     quantity: Decimal
     limit_price: Decimal | None
+    arrival_price: Decimal | None = None
+    arrival_source: str | None = None
 
 
 @register_event()

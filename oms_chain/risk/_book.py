@@ -20,7 +20,7 @@ from oms_chain.model.errors import InvalidInput
 from oms_chain.model.instruments import OptionContract, Perpetual
 from oms_chain.risk.holdings import Holding
 from oms_chain.risk.market import MarketSnapshot
-from oms_chain.risk.pricing import Greeks, bsm, bsm_price, contract_arrays
+from oms_chain.risk.pricing import Greeks, _kernel, bsm, bsm_price, contract_arrays
 
 Array = npt.NDArray[np.float64]
 
@@ -98,6 +98,10 @@ class Book:
             return out
         qty = self.qty[self.opt]
         base = float(self.option_prices(self.spot0[self.opt_u]) @ qty)
+        if (vol is None or np.ndim(vol) == 1) and _in_domain(spot_u):
+            out += _SeriesPricer(self, vol, dt).value(spot_u)
+            out -= base
+            return out
         ou = self.opt_u
         rows = max(16, CHUNK_PAIRS // len(self.opt))
         for lo in range(0, spot_u.shape[0], rows):
@@ -152,6 +156,102 @@ class Book:
         s = self.spot0[self.opt_u]
         t = np.maximum(self.t, 0.0)
         return bsm(self.is_call, s, self.strike, t, self.rate, self.q, self.vol)
+
+
+def _in_domain(spot_u: Array) -> bool:
+    """Spots the pricer accepts without its per-call checks (else the checked path raises)."""
+    return bool(spot_u.size) and bool(spot_u.min() >= 1e-100) and bool(spot_u.max() <= 1e100)
+
+
+class _SeriesPricer:
+    """Option value of a book on many rows of spots, for Monte Carlo and historical revaluation.
+
+    Identical series (same underlying, kind, strike, expiry, vol, carry) are priced once with
+    their summed quantity. The per-contract arrays are validated once (a checked
+    :func:`bsm_price` at the snapshot) and tiled once to a chunk of rows, so each chunk of
+    about :data:`CHUNK_PAIRS` (path, series) pairs costs the fused kernel and nothing else;
+    contracts at or past expiry after aging, or with zero vol, go through the checked path.
+    """
+
+    def __init__(self, book: Book, vol: Array | None, dt: float) -> None:
+        v = book.vol if vol is None else np.asarray(vol, dtype=np.float64)
+        t = np.maximum(book.t - dt, 0.0)
+        key = np.stack(
+            [book.opt_u.astype(np.float64), book.is_call, book.strike, t, v, book.q], axis=1
+        )
+        uniq, inverse = np.unique(key, axis=0, return_inverse=True)
+        self.qty = np.bincount(
+            inverse.ravel(), weights=book.qty[book.opt], minlength=uniq.shape[0]
+        ).astype(np.float64, copy=False)
+        self.u = uniq[:, 0].astype(np.intp)
+        self.is_call = uniq[:, 1] != 0.0
+        self.strike, self.t, self.vol, self.q = (
+            np.ascontiguousarray(uniq[:, i]) for i in (2, 3, 4, 5)
+        )
+        self.rate = book.rate
+        # validates every series (InvalidInput names the bad argument)
+        price_options(
+            self.is_call, book.spot0[self.u], self.strike, self.t, self.rate, self.q, self.vol
+        )
+        self.live = np.flatnonzero((self.t > 0.0) & (self.vol > 0.0))
+        self.limit = np.flatnonzero(~((self.t > 0.0) & (self.vol > 0.0)))
+
+    def value(self, spot_u: Array) -> Array:
+        """Sum over series of quantity x price, for each row of ``spot_u`` (P, n_u): (P,)."""
+        n_rows = spot_u.shape[0]
+        out = np.zeros(n_rows)
+        if self.limit.size:
+            j = self.limit
+            prices = price_options(
+                self.is_call[j],
+                spot_u[:, self.u[j]],
+                self.strike[j],
+                self.t[j],
+                self.rate,
+                self.q[j],
+                self.vol[j],
+            )
+            out += prices @ self.qty[j]
+        j = self.live
+        m = j.size
+        if not m:
+            return out
+        rows = min(n_rows, max(16, CHUNK_PAIRS // m))
+        # each contract's own terms once (see _kernel.price_paths_into), tiled to a chunk
+        t, v, k, q = self.t[j], self.vol[j], self.strike[j], self.q[j]
+        st = v * np.sqrt(t)
+        inv_st = 1.0 / st
+        df = np.exp(-self.rate * t)
+        cq = np.exp(-q * t)
+        g = cq / (df * k)
+        a = np.log(g) * inv_st + 0.5 * st
+        terms = [self.is_call[j], inv_st, a, st, g, k * df]
+        c_t, inv_t, a_t, st_t, g_t, kdf_t = (np.tile(x, rows) for x in terms)
+        cq_t = np.tile(cq, rows) if q.any() else None
+        prices = np.empty(rows * m)
+        qty, u = self.qty[j], self.u[j]
+        log_u = np.log(spot_u)
+        for lo in range(0, n_rows, rows):
+            hi = min(lo + rows, n_rows)
+            size = (hi - lo) * m
+            spot = np.ascontiguousarray(spot_u[lo:hi, u]).reshape(-1)
+            log_s = np.ascontiguousarray(log_u[lo:hi, u]).reshape(-1)
+            p = prices[:size]
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                _kernel.price_paths_into(
+                    p,
+                    c_t[:size],
+                    spot,
+                    log_s,
+                    inv_t[:size],
+                    a_t[:size],
+                    st_t[:size],
+                    g_t[:size],
+                    None if cq_t is None else cq_t[:size],
+                    kdf_t[:size],
+                )
+            out[lo:hi] += p.reshape(hi - lo, m) @ qty
+        return out
 
 
 def hermite(x: Array, y: Array, dy: Array, at: Array) -> Array:

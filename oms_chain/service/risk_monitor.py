@@ -61,7 +61,15 @@ from oms_chain.risk import (
 from oms_chain.store.events import NewEvent
 from oms_chain.venues.base import Venue
 
-__all__ = ["MONITOR_STREAM", "RiskMonitor", "WebhookSender", "quote_feed"]
+__all__ = [
+    "MONITOR_STREAM",
+    "RiskMonitor",
+    "WebhookSender",
+    "pool_mids",
+    "push_feed",
+    "quote_feed",
+    "quote_mid",
+]
 
 log = logging.getLogger("oms_chain.risk_monitor")
 
@@ -509,13 +517,86 @@ async def quote_feed(
     while updates is None or n < updates:
         spots: dict[str, Decimal] = {}
         for underlying, (venue, instrument) in sources.items():
-            sell = await venue.quote(instrument, Side.SELL, size)
-            buy = await venue.quote(instrument, Side.BUY, size)
-            spots[underlying] = (sell.avg_price + buy.avg_price) / 2
+            spots[underlying] = await quote_mid(venue, instrument, size)
         yield MarketSnapshot(now_ns=clock.now_ns(), spots=spots, vols=dict(vols or {}))
         n += 1
         if updates is None or n < updates:
             await sleep(float(interval_s))
+
+
+async def quote_mid(venue: Venue, instrument: Instrument, size: Decimal) -> Decimal:
+    """The mid of ``venue``'s all-in sell and buy prices for ``size`` of ``instrument``."""
+    sell = await venue.quote(instrument, Side.SELL, size)
+    buy = await venue.quote(instrument, Side.BUY, size)
+    return (sell.avg_price + buy.avg_price) / 2
+
+
+async def pool_mids(
+    heads: AsyncIterator[object], venue: Venue, instrument: Instrument, size: Decimal
+) -> AsyncIterator[Decimal]:
+    """A pool's price pushed by its follower: the venue's mid (:func:`quote_mid`) on each
+    update of ``heads`` (:meth:`~oms_chain.venues.amm.PoolFollower.updates`: new heads,
+    swaps applied, reorgs)."""
+    async for _ in heads:
+        yield await quote_mid(venue, instrument, size)
+
+
+async def push_feed(
+    sources: Mapping[str, AsyncIterator[Decimal]],
+    *,
+    clock: Clock,
+    vols: Mapping[str, Decimal] | None = None,
+) -> AsyncIterator[MarketSnapshot]:
+    """Market snapshots driven by pushed prices rather than polling: each source yields the
+    newest spot of its underlying when its venue says it moved (a pool follower's new head or
+    swap through :func:`pool_mids`, an exchange's ticker websocket through
+    :meth:`~oms_chain.venues.cex.CcxtVenue.ticker_mids`). A snapshot (every underlying at its
+    latest price, stamped by ``clock``) follows each price once every underlying has one.
+    Feed it to :meth:`RiskMonitor.run`, which bounds the evaluation rate. Ends when every
+    source has ended; a source that fails ends the feed with its error.
+
+    Raises:
+        InvalidInput: empty ``sources`` or a source that is not an async iterator.
+    """
+    if not isinstance(sources, Mapping) or not sources:
+        raise InvalidInput("sources must map each underlying to an async iterator of prices")
+    for name, src in sources.items():
+        if not hasattr(src, "__anext__"):
+            raise InvalidInput(f"source of {name!r} must be an async iterator of Decimal prices")
+    queue: asyncio.Queue[tuple[str, Decimal] | BaseException | None] = asyncio.Queue()
+
+    async def pump(name: str, src: AsyncIterator[Decimal]) -> None:
+        try:
+            async for price in src:
+                await queue.put((name, price))
+        except Exception as exc:
+            await queue.put(exc)
+            return
+        await queue.put(None)
+
+    tasks = [asyncio.create_task(pump(n, s)) for n, s in sources.items()]
+    latest: dict[str, Decimal] = {}
+    running = len(tasks)
+    try:
+        while running:
+            item = await queue.get()
+            if item is None:
+                running -= 1
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            name, price = item
+            latest[name] = price
+            if len(latest) == len(sources):
+                yield MarketSnapshot(
+                    now_ns=clock.now_ns(), spots=dict(latest), vols=dict(vols or {})
+                )
+    finally:
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(BaseException):
+                await t
 
 
 def _clear_at(rule: AlertRule) -> Decimal:

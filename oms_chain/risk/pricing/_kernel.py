@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from oms_chain.risk.pricing._erf import _A, _B, _C, _D, _erfcx_large
+from oms_chain.risk.pricing._erf import _C, _D, _erf_small, _erfcx_large
 
 Array = npt.NDArray[np.float64]
 CHUNK = 16_384
@@ -32,29 +32,29 @@ _MID = 4.0
 
 
 class _Work:
-    """Scratch buffers for one chunk, allocated once per call."""
+    """Scratch buffers for one chunk, allocated once per call.
+
+    The two-row buffers (one row for d1, one for d2) are flat and viewed as ``(2, m)``, so a
+    partial last chunk is contiguous too and both rows are patched with one index.
+    """
 
     def __init__(self, n: int) -> None:
-        names = ("sqt", "st", "df", "cq", "fk", "d1", "d2", "e1", "n1", "n2", "a", "b", "tmp")
+        names = ("sqt", "st", "df", "cq", "fk", "e1", "a", "b", "tmp")
         self.buf = {name: np.empty(n) for name in names}
-        self.y = np.empty((2, n))
-        self.num = np.empty((2, n))
-        self.den = np.empty((2, n))
-        self.sg = np.empty(n)
-        self.tails = np.empty((2, n))
-        self.z = np.empty((2, n))
-        self.sm = np.empty((2, n))
-        self.tail = np.empty(n)
-        self.comp = np.empty(n)
+        pairs = ("d", "y", "num", "den", "tails", "sign", "half")
+        self.pair = {name: np.empty(2 * n) for name in pairs}
+        self.hp = np.empty(n)
+
+    def rows(self, name: str, m: int) -> Array:
+        return self.pair[name][: 2 * m].reshape(2, m)
 
 
 def _tails(w: _Work, m: int) -> tuple[Array, Array]:
-    """Lower tails N(-|d1|), N(-|d2|) of the chunk into w.n1, w.n2."""
+    """Lower tails N(-|d1|), N(-|d2|) of the chunk, the two rows of one (2, m) buffer."""
     b = w.buf
-    d1, d2, e1, fk = b["d1"][:m], b["d2"][:m], b["e1"][:m], b["fk"][:m]
-    y, num, den = w.y[:, :m], w.num[:, :m], w.den[:, :m]
-    np.abs(d1, out=y[0])
-    np.abs(d2, out=y[1])
+    e1, fk = b["e1"][:m], b["fk"][:m]
+    y, num, den = w.rows("y", m), w.rows("num", m), w.rows("den", m)
+    np.abs(w.rows("d", m), out=y)
     y *= _INV_SQRT_2
     # Cody's second interval on everything (most |d| / sqrt 2 fall in (0.47, 4]) ...
     np.multiply(y, _C[8], out=num)
@@ -67,39 +67,27 @@ def _tails(w: _Work, m: int) -> tuple[Array, Array]:
     num += _C[7]
     den += _D[7]
     num /= den  # erfcx(y)
-    # ... then the few outside it, by index.
-    for row in range(2):  # rows of a partial chunk are views: patch them one by one
-        big = np.flatnonzero(y[row] > _MID)
-        if big.size:
-            num[row][big] = _erfcx_large(y[row][big])
-    tails = w.tails[:, :m]
+    # ... then the third interval by index (a minority of a book: y > 4 is |d| > 5.7)
+    flat_y = y.reshape(-1)
+    flat_num = num.reshape(-1)
+    big = np.flatnonzero(flat_y > _MID)
+    if big.size:
+        flat_num[big] = _erfcx_large(flat_y[big])
+    tails = w.rows("tails", m)
     n1, n2 = tails[0], tails[1]
     np.multiply(e1, num[0], out=n1)
     n1 *= 0.5
     np.multiply(e1, fk, out=n2)
     n2 *= num[1]
     n2 *= 0.5
-    # Cody's first interval (|d| / sqrt 2 <= 0.46875, near the money: often half the book),
-    # evaluated everywhere and blended in arithmetically; masked copies cost more than this.
-    z, sm = w.z[:, :m], w.sm[:, :m]
-    np.multiply(y, y, out=z)
-    np.multiply(z, _A[4], out=num)
-    np.copyto(den, z)
-    for i in range(3):
-        num += _A[i]
-        num *= z
-        den += _B[i]
-        den *= z
-    num += _A[3]
-    den += _B[3]
-    num *= y
-    num /= den  # erf(y) on the first interval
-    num *= -0.5
-    num += 0.5  # N(-|d|) there
-    num -= tails
-    np.less_equal(y, _SMALL, out=sm)
-    num *= sm
-    tails += num
+    # ... and the first (|d| / sqrt 2 <= 0.46875, near the money: about a quarter of a book)
+    # by index too: N(-|d|) = (1 - erf(y)) / 2 there, evaluated on the few that need it.
+    small = np.flatnonzero(flat_y <= _SMALL)
+    if small.size:
+        near = _erf_small(flat_y[small])
+        near *= -0.5
+        near += 0.5
+        tails.reshape(-1)[small] = near
     return n1, n2
 
 
@@ -116,18 +104,18 @@ def _prologue(
 ) -> tuple[Array, Array, Any]:
     """sqrt(t), vol sqrt(t), discount factors, F/K, d1, d2, e1 into ``w``.
 
-    Returns N(theta d1), N(theta d2) and e^{-qt} (an array, or a 0-d one when there is no carry).
+    Returns theta N(theta d1), theta N(theta d2) (theta = +1 for a call, -1 for a put: the signed
+    factors of delta and of the price) and e^{-qt} (an array, or a 0-d one when there is no carry).
     """
     b = w.buf
     cq: Any
-    sqt, st, df, cq, fk, d1, d2, e1 = (
-        b[n][:m] for n in ("sqt", "st", "df", "cq", "fk", "d1", "d2", "e1")
-    )
+    sqt, st, df, cq, fk, e1 = (b[n][:m] for n in ("sqt", "st", "df", "cq", "fk", "e1"))
+    d = w.rows("d", m)
+    d1, d2 = d[0], d[1]
     tmp = b["tmp"][:m]
     np.sqrt(t, out=sqt)
     np.multiply(v, sqt, out=st)
-    np.multiply(r, t, out=df)
-    np.negative(df, out=df)
+    np.multiply(t, np.negative(r), out=df)
     np.exp(df, out=df)
     if q is None:  # Black-76: under is the forward, discounted like the premium
         cq = df
@@ -137,8 +125,7 @@ def _prologue(
         np.divide(s, df, out=fk)
         fk /= k
     else:
-        np.multiply(q, t, out=cq)
-        np.negative(cq, out=cq)
+        np.multiply(t, np.negative(q), out=cq)
         np.exp(cq, out=cq)
         np.divide(cq, df, out=fk)
         fk *= s
@@ -151,24 +138,75 @@ def _prologue(
     np.multiply(d1, d1, out=e1)
     e1 *= -0.5
     np.exp(e1, out=e1)
-    n1, n2 = _tails(w, m)
-    # N(theta d) is the lower tail where theta d < 0, its complement elsewhere.
-    sg = w.sg[:m]
-    np.multiply(c, 2.0, out=sg)
-    sg -= 1.0
-    tail = w.tail[:m]
-    comp = w.comp[:m]
-    for d, n in ((d1, n1), (d2, n2)):
-        # tail = 1.0 where theta d < 0 else 0.0; N = tail T + (1 - tail)(1 - T), exact either way
-        # (an arithmetic select: numpy's masked copy is several times slower here)
-        np.multiply(d, sg, out=tmp)
-        np.less(tmp, 0.0, out=tail)
-        np.subtract(1.0, n, out=comp)
-        n *= tail
-        np.subtract(1.0, tail, out=tmp)
-        comp *= tmp
-        n += comp
+    n1, n2 = _signed_tails(c, w, m)
     return n1, n2, cq
+
+
+def _signed_tails(c: npt.NDArray[np.bool_], w: _Work, m: int) -> tuple[Array, Array]:
+    """theta N(theta d1), theta N(theta d2) of the chunk whose d1, d2, e1 and F/K are in ``w``.
+
+    With T = N(-|d|) and c = sign(d) (+1 at d >= 0): N(d) = (1 + c) / 2 - c T, and
+    theta N(theta d) = N(d) - [put] = (c / 2 + ([call] - 1 / 2)) - c T. Each result is one
+    rounding of its exact value (T, -T, 1 - T or T - 1): an arithmetic select, as numpy's
+    masked copy is several times slower on a mixed book. Both rows at once.
+    """
+    n1, n2 = _tails(w, m)
+    d = w.rows("d", m)
+    tails, sign, half = w.rows("tails", m), w.rows("sign", m), w.rows("half", m)
+    hp = w.hp[:m]
+    np.subtract(c, 0.5, out=hp)
+    np.copysign(1.0, d, out=sign)
+    np.multiply(sign, 0.5, out=half)
+    half += hp
+    tails *= sign
+    np.subtract(half, tails, out=tails)
+    return n1, n2
+
+
+def price_paths_into(
+    out: Array,
+    c: npt.NDArray[np.bool_],
+    s: Array,
+    log_s: Array,
+    inv_st: Array,
+    a: Array,
+    st: Array,
+    g: Array,
+    cq: Array | None,
+    kdf: Array,
+) -> None:
+    """Discounted prices of contracts whose own terms are computed once (Monte Carlo: the
+    same contracts on many spots), all flat arrays of ``out``'s length: ``d1 = log_s * inv_st
+    + a`` (``inv_st = 1 / (vol sqrt t)``, ``a = log(g) inv_st + vol sqrt t / 2``), ``F / K =
+    s g`` (``g = e^{(r-q)t} / K``), price ``= theta (s cq N(theta d1) - kdf N(theta d2))`` with
+    ``cq = e^{-qt}`` (``None``: no carry) and ``kdf = K e^{-rt}``. Saves the square root, the
+    discount exponentials, the division and the logarithm of every (path, contract) pair."""
+    n = out.size
+    w = _Work(min(n, CHUNK))
+    for lo in range(0, n, CHUNK):
+        hi = min(lo + CHUNK, n)
+        m = hi - lo
+        b = w.buf
+        d = w.rows("d", m)
+        d1, d2 = d[0], d[1]
+        ss = s[lo:hi]
+        np.multiply(log_s[lo:hi], inv_st[lo:hi], out=d1)
+        d1 += a[lo:hi]
+        np.subtract(d1, st[lo:hi], out=d2)
+        e1 = b["e1"][:m]
+        np.multiply(d1, d1, out=e1)
+        e1 *= -0.5
+        np.exp(e1, out=e1)
+        np.multiply(ss, g[lo:hi], out=b["fk"][:m])
+        n1, n2 = _signed_tails(c[lo:hi], w, m)
+        o = out[lo:hi]
+        np.multiply(ss, n1, out=o)
+        if cq is not None:
+            o *= cq[lo:hi]
+        tmp = b["tmp"][:m]
+        np.multiply(kdf[lo:hi], n2, out=tmp)
+        o -= tmp
+        np.maximum(o, 0.0, out=o)  # rounding below the smallest normal can leave -1e-322
 
 
 def price_into(
@@ -192,15 +230,14 @@ def price_into(
         qq = None if q is None else _slice(q, lo, hi)
         n1, n2, cq = _prologue(cc, ss, kk, tt, rr, qq, vv, w, m)
         b = w.buf
-        under_df = b["a"][:m]
-        np.multiply(ss, cq, out=under_df)
         o = out[lo:hi]
-        np.multiply(under_df, n1, out=o)
+        np.multiply(ss, n1, out=o)
+        if cq is not _ONE:
+            o *= cq
         tmp = b["tmp"][:m]
         np.multiply(kk, b["df"][:m], out=tmp)
         tmp *= n2
         o -= tmp
-        o *= w.sg[:m]
         np.maximum(o, 0.0, out=o)  # rounding below the smallest normal can leave -1e-322
 
 
@@ -226,50 +263,54 @@ def greeks_into(
         qq: Any = None if q is None else _slice(q, lo, hi)
         n1, n2, cq = _prologue(cc, ss, kk, tt, rr, qq, vv, w, m)
         b = w.buf
-        sqt, st, df, d1, d2, e1 = (b[x][:m] for x in ("sqt", "st", "df", "d1", "d2", "e1"))
+        sqt, st, df, e1 = (b[x][:m] for x in ("sqt", "st", "df", "e1"))
+        d1, d2 = w.rows("d", m)
         big_a, big_b, tmp = b["a"][:m], b["b"][:m], b["tmp"][:m]
-        sg = w.sg[:m]
         p, de, ga, ve, th, rh, va, vo, ch = (
             x[lo:hi] for x in (price, delta, gamma, vega, theta, rho, vanna, volga, charm)
         )
-        # A = theta * S e^{-qt} N(theta d1), B = theta * K e^{-rt} N(theta d2); price = A - B
-        np.multiply(ss, cq, out=big_a)
-        np.multiply(big_a, e1, out=ve)  # vega, before the factors below
-        big_a *= n1
-        big_a *= sg
-        np.multiply(kk, df, out=big_b)
-        big_b *= n2
-        big_b *= sg
-        np.subtract(big_a, big_b, out=p)
-        np.maximum(p, 0.0, out=p)  # rounding below the smallest normal can leave -1e-322
-        np.multiply(cq, n1, out=de)
-        de *= sg
+        carry = cq is not _ONE
         # e1 -> pdf(d1)
         e1 *= _INV_SQRT_2PI
-        ve *= _INV_SQRT_2PI
+        # delta = theta e^{-qt} N(theta d1); A = S delta, B = theta K e^{-rt} N(theta d2)
+        if carry:
+            np.multiply(cq, n1, out=de)
+        else:
+            np.copyto(de, n1)
+        np.multiply(ss, de, out=big_a)
+        np.multiply(kk, df, out=big_b)
+        big_b *= n2
+        np.subtract(big_a, big_b, out=p)
+        np.maximum(p, 0.0, out=p)  # rounding below the smallest normal can leave -1e-322
+        # vega = S e^{-qt} pdf sqrt t, gamma = e^{-qt} pdf / (S vol sqrt t)
+        np.multiply(ss, e1, out=ve)
         ve *= sqt
         np.multiply(ss, st, out=tmp)
         np.divide(e1, tmp, out=ga)
-        ga *= cq
-        # decay = S e^{-qt} pdf vol / (2 sqrt t) = vega * vol / (2 t)
+        if carry:
+            ve *= cq
+            ga *= cq
+        # -decay = -S e^{-qt} pdf vol / (2 sqrt t) = -vega vol / (2 t)
         np.multiply(ve, vv, out=tmp)
         tmp /= tt
-        tmp *= 0.5
+        tmp *= -0.5
         if fwd_model:
             np.multiply(rr, p, out=th)
-            th -= tmp
+            th += tmp
             np.multiply(tt, p, out=rh)
             np.negative(rh, out=rh)
         else:
-            np.multiply(qq, big_a, out=th)
-            th -= tmp
-            np.multiply(rr, big_b, out=tmp)
-            th -= tmp
+            np.multiply(rr, big_b, out=th)
+            np.subtract(tmp, th, out=th)
+            if carry:
+                np.multiply(qq, big_a, out=tmp)
+                th += tmp
             np.multiply(big_b, tt, out=rh)
         # vanna = -e^{-qt} pdf d2 / vol ; volga = vega d1 d2 / vol
-        np.multiply(cq, e1, out=va)
-        va *= d2
+        np.multiply(e1, d2, out=va)
         va /= vv
+        if carry:
+            va *= cq
         np.negative(va, out=va)
         np.multiply(ve, d1, out=vo)
         vo *= d2
@@ -283,19 +324,16 @@ def greeks_into(
             tmp *= 0.5
             ch += tmp
         else:
-            # q delta - e^{-qt} pdf (2 (r - q) t - d2 vol sqrt t) / (2 t vol sqrt t)
-            np.subtract(rr, qq, out=big_b)
-            big_b *= tt
-            big_b *= 2.0
-            np.multiply(d2, st, out=tmp)
-            big_b -= tmp
-            big_b *= cq
-            big_b *= e1
-            np.multiply(tt, st, out=tmp)
-            tmp *= 2.0
-            big_b /= tmp
-            np.multiply(qq, de, out=ch)
-            ch -= big_b
+            # q delta + e^{-qt} pdf (d2 / (2 t) - (r - q) / (vol sqrt t))
+            np.divide(d2, tt, out=ch)
+            ch *= 0.5
+            np.divide(rr if qq is None or not carry else rr - qq, st, out=tmp)
+            ch -= tmp
+            ch *= e1
+            if carry:
+                ch *= cq
+                np.multiply(qq, de, out=tmp)
+                ch += tmp
 
 
 def _slice(a: Any, lo: int, hi: int) -> Any:

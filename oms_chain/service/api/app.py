@@ -22,6 +22,7 @@ from aiohttp import web
 
 from oms_chain.model.clock import Clock, SystemClock
 from oms_chain.model.errors import InvalidInput
+from oms_chain.service.api import amend_routes, risk_routes
 from oms_chain.service.api._http import (
     _CONFIG,
     _LIMITER,
@@ -53,6 +54,7 @@ from oms_chain.service.api._views import (
     list_positions,
     list_settlements,
 )
+from oms_chain.service.api.docs_routes import install_docs
 from oms_chain.service.api.limits import RateLimiter
 from oms_chain.service.api.models import (
     BalanceOut,
@@ -184,6 +186,8 @@ ROUTES: tuple[Route, ...] = (
     ),
 )
 
+ROUTES = ROUTES + amend_routes.ROUTES + risk_routes.ROUTES
+
 
 def create_app(
     session: TradingSession,
@@ -216,6 +220,7 @@ def create_app(
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/", dashboard)
     app.router.add_static("/static", STATIC)
+    install_docs(app)
     app.on_startup.append(_start_pump)
     app.on_cleanup.append(_stop_pump)
     return app

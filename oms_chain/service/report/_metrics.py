@@ -65,8 +65,10 @@ class ParentExecution:
     """Execution quality of one parent order.
 
     ``arrival_price`` is the benchmark: a price given by the caller (``arrival_source`` =
-    ``"given"``) or, because the engine does not record its reference price at submit, the
-    parent's first fill (``"first_fill"``); ``None`` without fills. ``slippage_bps`` is the
+    ``"given"``), else the reference price the engine recorded at submit (``"arrival"``: the
+    fresh mid of the venues that did not execute it, or a price set by hand), else, for orders
+    submitted without one (or by an engine before it recorded them), the parent's first fill
+    (``"first_fill"``); ``None`` without any of these. ``slippage_bps`` is the
     average price against it, positive when it cost (paid more on a buy, got less on a sell).
     ``shortfall`` (quote currency) is ``side * (filled notional - arrival * filled)`` plus the
     fees charged in the quote currency; fees in other currencies (gas in the chain's native
@@ -226,7 +228,8 @@ def build_report(
 
     ``parents`` keeps only those parent order ids (an unknown id is an error); ``since_ns``
     keeps parents accepted and risk events at or after that time; ``arrival_prices`` gives
-    the benchmark price of some parents (else their first fill is used).
+    the benchmark price of some parents (else the arrival price the engine recorded at submit,
+    else their first fill).
 
     Raises:
         InvalidInput: an argument is malformed or a named parent is not in the events.
@@ -247,6 +250,7 @@ def build_report(
     fill_order: list[str] = []  # fill keys in store order
     final_ts: dict[str, int] = {}
     accepted_ts: dict[str, int] = {}
+    recorded: dict[str, Decimal] = {}  # arrival (reference) price recorded at submit
     risk: list[RiskEvent] = []
     count = 0
     for e in events:
@@ -259,6 +263,8 @@ def build_report(
             ) from None
         if isinstance(e, OrderInitialized):
             accepted_ts.setdefault(e.order_id, e.ts_event)
+            if e.arrival_price is not None:
+                recorded.setdefault(e.order_id, e.arrival_price)
         elif isinstance(e, FillRecorded):
             fill_order.append(e.fill.key)
         elif isinstance(e, SettlementUpdated):
@@ -307,6 +313,8 @@ def build_report(
         avg = notional / filled if filled else None
         if p.order_id in given:
             arrival, source = given[p.order_id], "given"
+        elif p.order_id in recorded:
+            arrival, source = recorded[p.order_id], "arrival"
         elif fills:
             arrival, source = fills[0].price, "first_fill"
         else:

@@ -26,7 +26,7 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -241,6 +241,25 @@ class PoolFollower:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(left, 0.5)):
                     await changed.wait()
+
+    async def updates(self) -> AsyncIterator[Head]:
+        """Each change of the states as it is applied (a new block, a reorg's new branch, a
+        reload), as the head applied then; updates that come faster than they are read are
+        coalesced into the newest. Ends when the follower stops.
+
+        Raises :class:`FollowerStopped` if the follower fails.
+        """
+        changed = self._changed
+        while True:
+            if self._failure is not None:
+                raise FollowerStopped("PoolFollower failed") from self._failure
+            if not self._running:
+                return
+            await changed.wait()
+            changed = self._changed  # taken before yielding: a change meanwhile is not lost
+            head = self.head
+            if head is not None and self._running:
+                yield head
 
     async def catch_up(self, timeout: float = 10.0) -> Head:
         """Wait until the states are at the node's current latest block (as the node sees it

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import aiohttp
@@ -182,6 +183,34 @@ class _BookFeed(_CcxtCore):
             await asyncio.wait_for(ready.wait(), self._cfg.book_timeout_s)
         except TimeoutError:
             raise VenueTimeout(f"{self._id}: order book {market.symbol} not in sync") from None
+
+    async def ticker_mids(self, instrument: Instrument) -> AsyncIterator[Decimal]:
+        """The mid of best bid and ask of each book ticker the exchange pushes for
+        ``instrument`` (its real-time best bid / ask websocket, Binance's ``bookTicker``,
+        through ccxt.pro's ``watch_bids_asks``; the 24 h ``ticker`` stream carries no bid and
+        ask in its mini form), as it arrives; a ticker without both sides is skipped. A lost
+        connection is resubscribed with backoff.
+
+        Raises:
+            VenueRejected: the exchange lists no such spot market.
+        """
+        market = self.market(instrument)
+        backoff = Backoff(self._cfg.backoff_initial_s, self._cfg.backoff_max_s, rng=self._rng)
+        while True:
+            try:
+                tickers = await self._ex.watch_bids_asks([market.symbol])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # ccxt: NetworkError and the like
+                _log.info("%s: ticker %s lost (%s); resubscribing", self._id, market.symbol, exc)
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            backoff.reset()
+            ticker = tickers.get(market.symbol) or {}
+            bid, ask = ticker.get("bid"), ticker.get("ask")
+            if not bid or not ask:
+                continue
+            yield (Decimal(str(bid)) + Decimal(str(ask))) / 2
 
     def book_synced(self, instrument: Instrument) -> bool:
         """True while the websocket book of ``instrument`` is in sync."""

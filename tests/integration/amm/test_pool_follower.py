@@ -323,3 +323,25 @@ async def test_a_narrow_word_window_re_centres_on_the_price_as_it_moves(
         for (t_in, _, a), answer in zip(amounts, answers, strict=True):
             expected = quoter.decode("quoteExactInputSingle", answer["result"])[0]
             assert after.quote_exact_input(t_in, a).amount_out == expected
+
+
+@pytest.mark.parametrize("transport", ["ws", "http"])
+async def test_updates_push_each_applied_swap_and_end_when_the_follower_stops(
+    l1: DevnetChain, devnet_accounts: tuple[DevAccount, ...], transport: str
+) -> None:
+    trader = Trader(l1, devnet_accounts[9].address, random.Random(11))
+    pools = [p.address for p in trader.v2]
+    url = l1.ws_url if transport == "ws" else l1.rpc_url
+    async with RpcClient([url]) as rpc:
+        follower = PoolFollower(rpc, v2_pools=pools, config=PoolFollowerConfig(poll_interval=0.05))
+        await follower.start()
+        updates = follower.updates()
+        before = follower.states()
+        (receipt,) = trader.wait([trader.v2_swap()])
+        head = await asyncio.wait_for(anext(updates), 30)
+        while head.number < receipt["blockNumber"]:  # an earlier head may come first
+            head = await asyncio.wait_for(anext(updates), 30)
+        assert follower.states() != before  # the swap's Sync was applied when it was pushed
+        await follower.close()
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(anext(updates), 30)

@@ -129,6 +129,14 @@ async def test_openapi_is_3_1_and_names_every_route(api: Api) -> None:
         "/api/v1/events",
         "/api/v1/stream",
         "/api/v1/health",
+        "/api/v1/orders/{order_id}/amend",
+        "/api/v1/risk/greeks",
+        "/api/v1/risk/var",
+        "/api/v1/risk/margin",
+        "/api/v1/risk/liquidation",
+        "/api/v1/hedger",
+        "/api/v1/hedger/start",
+        "/api/v1/hedger/stop",
     }
     submit = doc["paths"]["/api/v1/intents"]["post"]
     assert submit["requestBody"]["content"]["application/json"]["schema"] == {

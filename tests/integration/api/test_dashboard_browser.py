@@ -68,3 +68,21 @@ async def test_dashboard_refuses_a_wrong_token(api: Api, page: Any) -> None:
     )
     assert await page.locator("#board").is_hidden()
     assert not api.session.engine.orders()
+
+
+async def test_swagger_ui_renders_every_route_offline(api: Api, page: Any) -> None:
+    from playwright.async_api import expect
+
+    from oms_chain.service.api.docs_routes import swagger_ui_dir
+
+    if not (swagger_ui_dir() / "swagger-ui-bundle.js").is_file():
+        pytest.skip("swagger-ui-dist is not installed (make setup installs it)")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    await page.goto(f"{api.url}/docs")
+    await expect(page.locator(".opblock").first).to_be_visible(timeout=15_000)
+    paths = await page.locator(".opblock-summary-path").all_text_contents()
+    assert {"/api/v1/risk/greeks", "/api/v1/hedger/start", "/api/v1/intents"} <= {
+        p.replace("\u200b", "") for p in paths
+    }
+    assert asked and all(u.startswith(api.url) for u in asked), asked  # nothing from elsewhere

@@ -264,3 +264,21 @@ async def test_a_malformed_frame_forces_a_resync(live_sim: ExchangeSimulator) ->
         for up in upstreams:
             await up.close()
         await runner.cleanup()
+
+
+async def test_ticker_mids_are_pushed_from_the_ticker_websocket(
+    live_sim: ExchangeSimulator,
+) -> None:
+    v = CcxtVenue(venue_config(live_sim))
+    await v.start(user_stream=False)
+    try:
+        mids = v.ticker_mids(v.market(SYMBOL).instrument)
+        seen = [await asyncio.wait_for(anext(mids), 30) for _ in range(2)]
+        _, bids, asks = live_sim.engine.depth("ETHUSDC", 1)
+        now = (Decimal(str(bids[0][0])) + Decimal(str(asks[0][0]))) / 2
+        # each pushed mid lies inside the book of its moment; the latest is near today's
+        assert all(isinstance(m, Decimal) and m > 0 for m in seen)
+        assert abs(seen[-1] - now) / now < Decimal("0.05")
+        await mids.aclose()
+    finally:
+        await v.close()

@@ -151,15 +151,16 @@ def test_demo_tells_the_story_and_every_step_is_checked(tmp_path: Path) -> None:
     assert "exact to the wei" in out or "the exchange took it all" in out
     assert "audit chain OK" in out
     assert "exchange ETH" in out and "wallet USDC" in out
-    for n in range(1, 9):
+    for n in range(1, 14):
         assert f"step {n}:" in out or n == 1
-    assert "hedger firing on a price jump: skipped" in out
+    assert "dashboard kept up after the demo (--serve): skipped" in out
     doc = json.loads(proc.stdout)
     assert doc["exact"] is True and doc["audit_ok"] is True
     steps = {s["name"]: s for s in doc["steps"]}
     assert list(steps) == [
         "routed sale", "iron condor", "on-chain put", "deribit option", "portfolio risk",
-        "safe multisend", "threshold transfer", "audit log",
+        "safe multisend", "threshold transfer", "twap on the L2", "hedger on a price jump",
+        "injected reorg", "dashboard", "html report", "audit log",
     ]  # fmt: skip
     assert all(s["status"] == "ok" and s["checks"] for s in doc["steps"]), doc["steps"]
 
@@ -194,6 +195,18 @@ def test_demo_tells_the_story_and_every_step_is_checked(tmp_path: Path) -> None:
     frost = steps["threshold transfer"]["detail"]
     assert frost["received_wei"] == 25 * 10**16 and frost["in_process_participants"] is True
     assert steps["audit log"]["checks"] == ["the hash chain of every event verifies"]
+
+    twap = steps["twap on the L2"]["detail"]
+    assert Decimal(twap["filled"]) == Decimal("0.3") and twap["children"] == 3
+    hedge = steps["hedger on a price jump"]["detail"]
+    assert Decimal(hedge["move_pct"]) < 0 and hedge["hedge"]["side"] == "sell"
+    assert abs(Decimal(hedge["delta_after"]) - Decimal(hedge["target"])) <= Decimal(hedge["band"])
+    reorg = steps["injected reorg"]["detail"]
+    assert reorg["included_again"] > reorg["included"]
+    assert reorg["events"].count("FillReversed") == 1
+    assert steps["dashboard"]["detail"]["parents"] >= 3
+    report = steps["html report"]["detail"]
+    assert report["sale_arrival_source"] == "arrival" and report["bytes"] > 1000
 
 
 def test_tx_status_follows_a_transaction_to_final(tmp_path: Path, l1: Any) -> None:

@@ -48,6 +48,13 @@ async def test_market_intent_is_risk_checked_sent_and_filled(world):
     ]
 
 
+async def test_the_reference_price_at_submit_is_recorded_as_the_arrival_price(world):
+    world.engine.set_reference_price(PAIR.id, Decimal(1990))
+    await world.engine.submit(world.intent("arr1", quantity="1"))
+    init = next(r.payload for r in world.store.read_all() if r.event_type == "OrderInitialized")
+    assert (init["arrival_price"], init["arrival_source"]) == ("1990", "set by hand")
+
+
 async def test_risk_reject_is_recorded_with_its_reason_and_nothing_is_sent(world):
     order = await world.engine.submit(
         world.intent("big", quantity="30.6", limit_price="2000", max_slippage_bps=None)

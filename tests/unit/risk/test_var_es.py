@@ -200,3 +200,24 @@ def test_grid_revaluation_equals_full_revaluation_of_every_path():
     assert float(grid.es) == pytest.approx(float(full.es), rel=1e-6)
     with pytest.raises(InvalidInput, match="revaluation must be"):
         monte_carlo_var(*args, rng=np.random.default_rng(3), paths=10, revaluation="fast")
+
+
+def test_path_revaluation_prices_identical_series_once_and_equals_per_contract_pricing():
+    from oms_chain.risk._book import compile_book, price_options
+
+    same = option("C", 2000, 30)
+    contracts = [same, same, option("P", 1900, 0.5), option("C", 2100, 30), option("P", 1800, 90)]
+    vols = {c.id: D("0.7") for c in contracts}
+    market = MarketSnapshot(now_ns=NOW, spots={"ETH": D(2000)}, vols=vols, carry={"ETH": D("0.02")})
+    qty = (-3, 5, 2, -1, 4)
+    holdings = [Holding(instrument=c, quantity=D(q)) for c, q in zip(contracts, qty, strict=True)]
+    book = compile_book(holdings, market)
+    spots = 2000.0 * np.exp(np.random.default_rng(4).normal(0.0, 0.05, (5_000, 1)))
+    dt = 1.0 / 365  # ages the half-day put past its expiry
+    got = book.pnl(spots, dt=dt)
+    prices = price_options(
+        book.is_call, spots[:, book.opt_u], book.strike, book.t - dt, book.rate, book.q, book.vol
+    )
+    base = price_options(book.is_call, 2000.0, book.strike, book.t, book.rate, book.q, book.vol)
+    want = prices @ book.qty[book.opt] - base @ book.qty[book.opt]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)

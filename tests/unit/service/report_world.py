@@ -103,7 +103,7 @@ def build_store(url: str) -> dict[str, str]:
                 ):
                     if iid == "sell1":
                         a.set_price(PAIR.id, Decimal(1990))
-                        engine.set_reference_price(PAIR.id, Decimal(1990))
+                        engine.set_reference_price(PAIR.id, Decimal(1995))
                     clock.advance(1_000_000_000)
                     parent = await engine.submit(
                         Intent.create(

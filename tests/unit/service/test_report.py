@@ -88,12 +88,13 @@ def test_split_parent_exact_slippage_shortfall_and_split(rep: ExecutionReport) -
     ]
 
 
-def test_sell_parent_defaults_to_its_first_fill_and_a_given_arrival_costs(
+def test_sell_parent_defaults_to_the_arrival_price_recorded_at_submit(
     store_url: str, rep: ExecutionReport
 ) -> None:
     p = next(p for p in rep.parents if p.order_id == "o-sell1")
+    # the engine's reference at submit was 1995 (set by hand); it sold 2 at 1990
     assert (p.arrival_price, p.arrival_source, p.slippage_bps, p.shortfall) == (
-        Decimal(1990), "first_fill", Decimal("0.00"), Decimal(0)
+        Decimal(1995), "arrival", Decimal("25.06"), Decimal(10)
     )  # fmt: skip
     with open_store(store_url) as es:
         again = report_from_store(
@@ -102,6 +103,26 @@ def test_sell_parent_defaults_to_its_first_fill_and_a_given_arrival_costs(
     (q,) = again.parents
     assert q.slippage_bps == Decimal("50.00")  # sold 10 below 2000
     assert q.shortfall == Decimal(20)  # 2 * 10, no fee on pa
+
+
+def test_orders_written_without_an_arrival_price_fall_back_to_their_first_fill(
+    store_url: str,
+) -> None:
+    from oms_chain.model.events import OrderInitialized, event_from_payload
+
+    with open_store(store_url) as es:
+        events = []
+        for rec in es.read_all():
+            payload = dict(rec.payload)
+            if rec.event_type == "OrderInitialized":  # as an engine before arrival prices wrote
+                assert payload.pop("arrival_price") is not None
+                payload.pop("arrival_source")
+            events.append(event_from_payload(rec.event_type, rec.version, payload))
+    assert any(isinstance(e, OrderInitialized) and e.arrival_price is None for e in events)
+    (p,) = build_report(events, parents=["o-sell1"]).parents
+    assert (p.arrival_price, p.arrival_source, p.slippage_bps) == (
+        Decimal(1990), "first_fill", Decimal("0.00")
+    )  # fmt: skip
 
 
 def test_risk_timeline_in_time_order(rep: ExecutionReport) -> None:

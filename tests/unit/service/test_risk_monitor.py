@@ -345,3 +345,76 @@ async def test_a_held_back_snapshot_that_is_refused_degrades_from_the_timer():
     clock.advance(NS)
     assert await mon.on_market(market(clock, 2000)) == ()
     assert mon.degraded is None
+
+
+# --- push feeds ------------------------------------------------------------------------------
+
+
+async def _pushed(clock: ManualClock, moves: list[tuple[float, str]]) -> Any:
+    """A price source that pushes ``moves`` (seconds after the previous one, price)."""
+    for dt, price in moves:
+        clock.advance(int(dt * NS))
+        yield D(price)
+
+
+async def test_push_feed_snapshots_each_pushed_price_once_every_underlying_has_one():
+    clock = ManualClock(NS)
+    eth: asyncio.Queue[D | None] = asyncio.Queue()
+    btc: asyncio.Queue[D | None] = asyncio.Queue()
+
+    async def drain(q: asyncio.Queue[D | None]) -> Any:
+        while (v := await q.get()) is not None:
+            yield v
+
+    from oms_chain.service.risk_monitor import push_feed
+
+    feed = push_feed({"ETH": drain(eth), "BTC": drain(btc)}, clock=clock, vols={})
+    eth.put_nowait(D(2000))
+    btc.put_nowait(D(40000))
+    first = await anext(feed)  # ETH alone gave none: BTC had no price yet
+    assert (first.spots, first.now_ns) == ({"ETH": D(2000), "BTC": D(40000)}, NS)
+    clock.advance(NS)
+    eth.put_nowait(D(2100))
+    second = await anext(feed)
+    assert (second.spots, second.now_ns) == ({"ETH": D(2100), "BTC": D(40000)}, 2 * NS)
+    eth.put_nowait(None)
+    btc.put_nowait(None)
+    with pytest.raises(StopAsyncIteration):
+        await anext(feed)
+
+
+async def test_monitor_fed_by_pushes_is_rate_bounded_and_alerts_on_the_newest_price():
+    from oms_chain.service.risk_monitor import push_feed
+
+    clock = ManualClock(NS)
+    never = asyncio.Event()
+
+    async def sleep(_: float) -> None:  # the timer never fires: run() flushes at the end
+        await never.wait()
+
+    monitor = RiskMonitor(
+        rules=[RULE], holdings=lambda: HELD, clock=clock, min_interval_s=1.0, sleep=sleep
+    )
+    # pushed at t = 0, 0.5 and 0.6 s: the first is evaluated, the others held back (rate),
+    # the newest of them evaluated when the feed ends
+    source = _pushed(clock, [(0.0, "2000"), (0.5, "2300"), (0.1, "2400")])
+    await monitor.run(push_feed({"ETH": source}, clock=clock))
+    assert monitor.evaluations == 2
+    (alert,) = monitor.alerts
+    assert (alert.rule.name, alert.value) == ("delta", D(16800))
+
+
+async def test_a_failing_push_source_ends_the_feed_with_its_error():
+    from oms_chain.service.risk_monitor import push_feed
+
+    async def broken() -> Any:
+        yield D(1)
+        raise ConnectionError("ticker websocket closed")
+
+    clock = ManualClock(NS)
+    feed = push_feed({"ETH": broken()}, clock=clock)
+    assert (await anext(feed)).spots == {"ETH": D(1)}
+    with pytest.raises(ConnectionError, match="ticker websocket closed"):
+        await anext(feed)
+    with pytest.raises(InvalidInput, match="must map each underlying"):
+        await anext(push_feed({}, clock=clock))  # checked on first use, before any task
