@@ -31,6 +31,7 @@ submit, the kill switch, reconcile), :mod:`~oms_chain.engine.orders` (cancel, am
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from decimal import Decimal
@@ -359,8 +360,14 @@ class Engine(OrderCommands, ParentCommands):
         """Stop working parent ``parent_id`` here (its lease was lost or released): its runner
         is cancelled and it is left to the store's next holder."""
         pid = OrderId(check_id("parent_id", parent_id))
-        self._runs.cancel(pid)
         self._runs.foreign.add(pid)
+        task = self._runs.tasks.get(pid)
+        if task is None:
+            return
+        if task is asyncio.current_task():  # the runner's own send was refused: end it there
+            asyncio.get_running_loop().call_soon(task.cancel)
+        else:
+            task.cancel()
 
     def runs_parent(self, parent_id: OrderId) -> bool:
         """Whether an algorithm or split runner of ``parent_id`` is running here."""

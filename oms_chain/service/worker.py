@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from oms_chain.engine import Engine
@@ -58,12 +59,16 @@ class LeaseFence:
         leases: the store's leases.
         owner: the worker's id.
         ttl_ns: how long a renewed lease lasts.
+
+    ``on_lost`` (set by :class:`Worker`) is called with a parent whose lease turned out lost
+    (a refused send, a failed heartbeat), to stop its work at once.
     """
 
     def __init__(self, leases: Leases, owner: str, *, ttl_ns: int) -> None:
         self._leases = leases
         self.owner = owner
         self.ttl_ns = ttl_ns
+        self.on_lost: Callable[[OrderId], None] | None = None
         #: Parent order id -> the lease this worker holds on it.
         self.held: dict[OrderId, Lease] = {}
         #: Sends refused because the lease was lost (for operators and tests).
@@ -114,17 +119,22 @@ class LeaseFence:
                 # nobody took it yet: renewing keeps the token (raises if someone did)
                 lease = self._renew(pid, lease)
             except LeaseLost as exc:
-                self.held.pop(pid, None)
-                self.refused.append(str(exc))
-                log.error("%s", exc)
+                self._lose(pid, exc)
                 raise
+
+    def _lose(self, pid: OrderId, exc: LeaseLost) -> None:
+        if self.held.pop(pid, None) is None:
+            return
+        self.refused.append(str(exc))
+        log.error("%s", exc)
+        if self.on_lost is not None:
+            self.on_lost(pid)
 
     def _renew(self, pid: OrderId, lease: Lease) -> Lease:
         try:
             lease = self._leases.heartbeat(lease, ttl_ns=self.ttl_ns)
         except LeaseLost as exc:
-            self.held.pop(pid, None)
-            self.refused.append(str(exc))
+            self._lose(pid, exc)
             raise
         self.held[pid] = lease
         return lease
@@ -135,8 +145,7 @@ class LeaseFence:
         for pid, lease in list(self.held.items()):
             try:
                 self._renew(pid, lease)
-            except LeaseLost as exc:
-                log.error("lease on %s lost: %s", pid, exc)
+            except LeaseLost:
                 lost.append(pid)
         return lost
 
@@ -186,6 +195,7 @@ class Worker:
         self.max_parents = max_parents
         self.poll_s = float(poll_s)
         self.stats = WorkerStats()
+        fence.on_lost = self._lost
         self._stop = asyncio.Event()
         self._next_beat = 0.0
 
@@ -215,8 +225,10 @@ class Worker:
         now = time.monotonic()
         if now >= self._next_beat:
             self._next_beat = now + self.fence.ttl_ns / _NS / 3
-            for pid in self.fence.heartbeat():
-                self._lost(pid)
+            self.fence.heartbeat()  # a lost lease stops its parent's work (on_lost)
+        # other workers' events: a parent taken over from a paused worker may have gained
+        # events from it after we read it; its stream's version moves on only here
+        self.engine.catch_up()
         self._finish_ended()
         room = self.max_parents - len(self.fence.held)
         if room <= 0 or self._stop.is_set():
@@ -250,7 +262,7 @@ class Worker:
             else:
                 await engine.submit(Intent.from_payload(item.payload))
         except LeaseLost:
-            self._lost(pid)
+            pass  # the fence stopped it (on_lost)
         except OmsError as exc:
             log.error("intent %s: %s", item.intent_id, exc)
             if pid not in engine.projections.orders:  # never recorded: end it as invalid
