@@ -38,10 +38,12 @@ def _trading_session(
     venue_market_data: bool = False,
     refresh_pools: bool = False,
     resume_parents: bool | list[str] = False,
+    worker_kw: dict[str, Any] | None = None,
 ) -> tuple[Any, str]:
     """The TradingSession for a trading command and the store URL it uses (not yet opened).
     ``resume_parents``: the open algo / split parents of the store this process works on
-    (default none: a command never works someone else's order)."""
+    (default none: a command never works someone else's order). ``worker_kw``: the session's
+    worker arguments (``oms worker``)."""
     from oms_chain.custody.local import LocalSigner
     from oms_chain.engine import load_config
     from oms_chain.service import TradingSession
@@ -54,6 +56,7 @@ def _trading_session(
             "venue_market_data": venue_market_data,
             "refresh_pools": refresh_pools,
             "resume_parents": resume_parents,
+            **(worker_kw or {}),
         }
         if store is not None:
             kw["store_url"] = store
@@ -98,6 +101,7 @@ def _trading_session(
         venue_market_data=venue_market_data,
         refresh_pools=refresh_pools,
         resume_parents=resume_parents,
+        **(worker_kw or {}),
     )
     return session, url
 

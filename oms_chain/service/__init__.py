@@ -5,6 +5,7 @@ from oms_chain.service.endpoints import ChainEndpoint, ExchangeEndpoint, local_e
 from oms_chain.service.hedger import Hedger, HedgeStatus, engine_holdings
 from oms_chain.service.risk_monitor import MONITOR_STREAM, RiskMonitor, WebhookSender, quote_feed
 from oms_chain.service.session import SessionTimeout, TradingSession, is_settled
+from oms_chain.service.worker import LeaseFence, Worker, WorkerStats
 
 __all__ = [
     "MONITOR_STREAM",
@@ -12,10 +13,13 @@ __all__ = [
     "ExchangeEndpoint",
     "HedgeStatus",
     "Hedger",
+    "LeaseFence",
     "RiskMonitor",
     "SessionTimeout",
     "TradingSession",
     "WebhookSender",
+    "Worker",
+    "WorkerStats",
     "engine_holdings",
     "is_settled",
     "local_exchange_urls",

@@ -54,7 +54,8 @@ from oms_chain.service.endpoints import (
     ccxt_venue_config,
     local_exchange_urls,
 )
-from oms_chain.store import EventStore, open_store
+from oms_chain.service.worker import LeaseFence, Worker
+from oms_chain.store import EventStore, Leases, PostgresEventStore, SqliteEventStore, open_store
 from oms_chain.store.url import redact_url
 from oms_chain.venues.amm import UniswapVenues
 from oms_chain.venues.amm.factory import open_uniswap_venues
@@ -117,6 +118,10 @@ class TradingSession:
         refresh_pools: ask the factories again instead of trusting the pool cache.
         resume_parents: open algo / split parents of the store the engine works on at start
             (``True`` all, ``False`` none, or their ids; see :class:`~oms_chain.engine.Engine`).
+        worker_id: run as one worker of several sharing the store (``oms worker``): the engine
+            works only the parents this worker claims from the store's queue, under leases of
+            ``lease_ttl_s`` seconds; :attr:`worker` runs the loop
+            (:class:`~oms_chain.service.worker.Worker`). ``resume_parents`` is then ignored.
 
     Raises (on entering):
         InvalidInput / ConfigError: bad store URL, unknown chain, exchange without the market.
@@ -140,6 +145,8 @@ class TradingSession:
         discover_pools: bool | None = None,
         refresh_pools: bool = False,
         resume_parents: bool | Sequence[str] = True,
+        worker_id: str | None = None,
+        lease_ttl_s: float = 15.0,
     ) -> None:
         if not chains and exchange is None:
             raise InvalidInput("a trading session needs at least one chain or an exchange")
@@ -166,6 +173,9 @@ class TradingSession:
         self._discover_pools = discover_pools
         self._refresh_pools = refresh_pools
         self._resume_parents = resume_parents
+        self._worker_id = worker_id
+        self._lease_ttl_ns = int(lease_ttl_s * 1_000_000_000)
+        self._worker: Worker | None = None
         self._store: EventStore | None = None
         self._uniswap: dict[int, UniswapVenues] = {}
         self._cex: CcxtVenue | None = None
@@ -267,6 +277,14 @@ class TradingSession:
             self._cex = CcxtVenue(ccxt_venue_config(self._exchange), clock=self._clock)
             await self._cex.start()
             venues.append(self._cex)
+        fence = None
+        if self._worker_id is not None:
+            if not isinstance(self._store, SqliteEventStore | PostgresEventStore):
+                raise InvalidInput(
+                    f"a worker needs a SQLite or PostgreSQL store, not {self._store_url}"
+                )
+            leases = Leases(self._store)
+            fence = LeaseFence(leases, self._worker_id, ttl_ns=self._lease_ttl_ns)
         self._engine = Engine(
             store=self._store,
             venues=venues,
@@ -276,8 +294,11 @@ class TradingSession:
             splitter=RoutingSplitter(),
             market_data=VenueMarketData(venues) if self._venue_market_data else None,
             resume_parents=self._resume_parents,
+            fence=fence,
         )
         await self._engine.start()
+        if fence is not None:
+            self._worker = Worker(self._engine, leases, fence)
 
     async def close(self) -> None:
         """Stop the engine, then close the exchange, the chains' venues and the store
@@ -310,6 +331,17 @@ class TradingSession:
         if self._engine is None:
             raise InvalidInput("the trading session is not open; use `async with session:`")
         return self._engine
+
+    @property
+    def worker(self) -> Worker:
+        """The worker loop of a session opened with ``worker_id``.
+
+        Raises:
+            InvalidInput: the session is no worker, or not open.
+        """
+        if self._worker is None:
+            raise InvalidInput("this session is not a worker (give it worker_id) or not open")
+        return self._worker
 
     @property
     def store(self) -> EventStore:
