@@ -226,9 +226,9 @@ class Worker:
         if now >= self._next_beat:
             self._next_beat = now + self.fence.ttl_ns / _NS / 3
             self.fence.heartbeat()  # a lost lease stops its parent's work (on_lost)
-        # other workers' events: a parent taken over from a paused worker may have gained
-        # events from it after we read it; its stream's version moves on only here
-        self.engine.catch_up()
+            # other workers' events (each claim reads them too): a parent taken over from a
+            # paused worker may have gained late events from it after we read it
+            self.engine.catch_up()
         self._finish_ended()
         room = self.max_parents - len(self.fence.held)
         if room <= 0 or self._stop.is_set():

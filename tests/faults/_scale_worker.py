@@ -1,9 +1,11 @@
-"""Child process of tests/faults/test_worker_takeover.py: one OMS worker on a PostgreSQL store.
+"""Child process of tests/faults/test_worker_takeover.py (and bench/bench_workers.py): one
+OMS worker on a PostgreSQL store.
 
 Run as ``python _scale_worker.py WORKDIR NAME``. Reads ``WORKDIR/cfg.json`` (simulator URLs,
-credentials, the store's URL, the lease ttl), builds an engine with a :class:`LeaseFence` and
-a CcxtVenue pointed at the simulator, touches ``WORKDIR/ready-NAME`` and runs a
-:class:`Worker` until SIGTERM (then drains and writes ``WORKDIR/stats-NAME.json``).
+credentials, the store's URL, the lease ttl; optional ``poll_s``, ``max_parents``), builds an
+engine with a :class:`LeaseFence` and a CcxtVenue pointed at the simulator, touches
+``WORKDIR/ready-NAME`` and runs a :class:`Worker` until SIGTERM (then drains and writes
+``WORKDIR/stats-NAME.json``). Logs go to ``WORKDIR/log-NAME.txt``.
 """
 
 from __future__ import annotations
@@ -51,7 +53,13 @@ async def main(workdir: Path, name: str) -> None:
     bid, ask = await _touch(venue, instrument)
     engine.set_reference_price(instrument.id, (bid + ask) / 2)
     await engine.start()
-    worker = Worker(engine, leases, fence, max_parents=int(cfg.get("max_parents", 8)))
+    worker = Worker(
+        engine,
+        leases,
+        fence,
+        max_parents=int(cfg.get("max_parents", 8)),
+        poll_s=float(cfg.get("poll_s", 0.1)),
+    )
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, worker.stop)
     (workdir / f"ready-{name}").touch()
     stats = await worker.run()
