@@ -259,6 +259,16 @@ class TradingSession:
     async def _open(self) -> None:
         self._store = open_store(self._store_url)
         venues: list[Venue] = []
+        fence = None
+        if self._worker_id is not None:
+            if not isinstance(self._store, SqliteEventStore | PostgresEventStore):
+                raise InvalidInput(
+                    f"a worker needs a SQLite or PostgreSQL store, not {self._store_url}"
+                )
+            leases = Leases(self._store)
+            fence = LeaseFence(leases, self._worker_id, ttl_ns=self._lease_ttl_ns)
+            for c in self._chains:  # one nonce sequence: one worker per signer and chain
+                fence.hold_account(f"account:{c.chain_id}:{self._signer.address.lower()}")
         for c in self._chains:
             uni = await open_uniswap_venues(
                 c.chain_id,
@@ -277,14 +287,6 @@ class TradingSession:
             self._cex = CcxtVenue(ccxt_venue_config(self._exchange), clock=self._clock)
             await self._cex.start()
             venues.append(self._cex)
-        fence = None
-        if self._worker_id is not None:
-            if not isinstance(self._store, SqliteEventStore | PostgresEventStore):
-                raise InvalidInput(
-                    f"a worker needs a SQLite or PostgreSQL store, not {self._store_url}"
-                )
-            leases = Leases(self._store)
-            fence = LeaseFence(leases, self._worker_id, ttl_ns=self._lease_ttl_ns)
         self._engine = Engine(
             store=self._store,
             venues=venues,

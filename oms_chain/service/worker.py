@@ -71,8 +71,35 @@ class LeaseFence:
         self.on_lost: Callable[[OrderId], None] | None = None
         #: Parent order id -> the lease this worker holds on it.
         self.held: dict[OrderId, Lease] = {}
+        #: Account resource -> its lease (see :meth:`hold_account`).
+        self.accounts: dict[str, Lease] = {}
+        #: Set when an account lease was lost: the worker must stop sending at once.
+        self.account_lost: str | None = None
         #: Sends refused because the lease was lost (for operators and tests).
         self.refused: list[str] = []
+
+    def hold_account(self, resource: str) -> Lease:
+        """Take the lease of an account whose sends must be serial (``account:<chain id>:
+        <address>``: one nonce sequence), kept by :meth:`heartbeat`, given up by the worker's
+        drain. Nonces are handed out in this process's memory, so two workers on one signer
+        would collide; the second one is refused here until the first one's lease is released
+        or has expired (it died), and then takes it over.
+
+        Raises:
+            LeaseLost: another worker holds it (its name is in the message).
+        """
+        lease = self._leases.try_acquire(resource, self.owner, ttl_ns=self.ttl_ns)
+        if lease is None:
+            holder = next((i.owner for i in self._leases.leases() if i.resource == resource), "?")
+            raise LeaseLost(
+                f"{resource} is held by worker {holder!r}: one worker per signer and chain "
+                f"(its nonces are handed out in memory); run this worker with another key, "
+                f"or without that chain, or start it once {holder!r} has stopped",
+                resource,
+                0,
+            )
+        self.accounts[resource] = lease
+        return lease
 
     def hold(self, parent_id: OrderId, lease: Lease) -> None:
         """Work ``parent_id`` under ``lease`` from now on."""
@@ -140,7 +167,15 @@ class LeaseFence:
         return lease
 
     def heartbeat(self) -> list[OrderId]:
-        """Renew every held lease; returns the parents whose lease was lost (dropped)."""
+        """Renew every held lease; returns the parents whose lease was lost (dropped). A lost
+        account lease sets :attr:`account_lost`."""
+        for resource, lease in list(self.accounts.items()):
+            try:
+                self.accounts[resource] = self._leases.heartbeat(lease, ttl_ns=self.ttl_ns)
+            except LeaseLost as exc:
+                del self.accounts[resource]
+                self.account_lost = str(exc)
+                log.error("account lease lost, stopping: %s", exc)
         lost = []
         for pid, lease in list(self.held.items()):
             try:
@@ -226,6 +261,9 @@ class Worker:
         if now >= self._next_beat:
             self._next_beat = now + self.fence.ttl_ns / _NS / 3
             self.fence.heartbeat()  # a lost lease stops its parent's work (on_lost)
+            if self.fence.account_lost is not None:  # another worker sends for the signer
+                self.stop()
+                return False
             # other workers' events (each claim reads them too): a parent taken over from a
             # paused worker may have gained late events from it after we read it
             self.engine.catch_up()
@@ -247,6 +285,10 @@ class Worker:
                 with contextlib.suppress(OmsError):
                     if self.leases.release(lease):
                         self.stats.released += 1
+        for resource, lease in list(self.fence.accounts.items()):
+            del self.fence.accounts[resource]
+            with contextlib.suppress(OmsError):
+                self.leases.release(lease)
 
     async def _start(self, item: ClaimedIntent) -> None:
         pid = parent_order_id(IntentId(item.intent_id))

@@ -20,6 +20,7 @@ from oms_chain.model.ids import OrderId
 from oms_chain.risk import RiskGate, RiskLimits, TradingState
 from oms_chain.service.worker import LeaseFence, Worker
 from oms_chain.store import Leases, SqliteEventStore, open_store, verify_audit
+from oms_chain.store.leases import LeaseLost
 from oms_chain.venues import PaperVenue
 
 ETH = Asset.cex("paper", "ETH", 8)
@@ -190,3 +191,22 @@ def test_bad_worker_arguments_name_them(tmp_path: Path) -> None:
             fence=object(),  # type: ignore[arg-type]
         )
     a.store.close()
+
+
+async def test_one_worker_per_signer_and_chain_the_account_moves_when_its_holder_dies(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    a, b = rig.node("a"), rig.node("b")
+    account = "account:31337:0xabc"
+    a.fence.hold_account(account)
+    with pytest.raises(LeaseLost, match="held by worker 'a'"):
+        b.fence.hold_account(account)
+    rig.lease_clock.advance(TTL + S)  # a died: its lease ran out unrenewed
+    assert b.fence.hold_account(account).token == 2
+    await a.engine.start()
+    assert not await a.worker.step()  # its heartbeat finds the account gone: it stops
+    assert a.fence.account_lost is not None and "held by 'b'" in a.fence.account_lost
+    await a.worker.run()  # drains at once (stop was asked)
+    await a.close()
+    b.store.close()
