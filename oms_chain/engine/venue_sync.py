@@ -233,10 +233,11 @@ class VenueSync:
             )
             if self.stopping:  # stop() cancelled us and wait_for swallowed it: record nothing
                 raise asyncio.CancelledError
-            if self._owns is not None:
-                # other workers' children the venue shows were recorded before they were sent
-                # (write-ahead): read them now, so the venue shows nothing our store lacks
-                self._journal.catch_up()
+            # several workers: other workers' children the venue shows were recorded before
+            # they were sent (write-ahead): read them now, so the venue shows nothing our
+            # store lacks; our own children may have gained events from their last holder
+            if self._owns is not None and self._journal.catch_up():
+                ours = [self._journal.proj.order(o.order_id) for o in ours]
             verdict = judge(
                 ours,
                 report,

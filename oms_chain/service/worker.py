@@ -230,6 +230,8 @@ class Worker:
         self.max_parents = max_parents
         self.poll_s = float(poll_s)
         self.stats = WorkerStats()
+        #: Held parents whose take-over failed (a venue could not be reconciled): retried.
+        self.retrying: set[OrderId] = set()
         fence.on_lost = self._lost
         self._stop = asyncio.Event()
         self._next_beat = 0.0
@@ -267,6 +269,8 @@ class Worker:
             # other workers' events (each claim reads them too): a parent taken over from a
             # paused worker may have gained late events from it after we read it
             self.engine.catch_up()
+            for pid in sorted(self.retrying):
+                await self._take_over(pid)
         self._finish_ended()
         room = self.max_parents - len(self.fence.held)
         if room <= 0 or self._stop.is_set():
@@ -300,7 +304,7 @@ class Worker:
             if pid in engine.projections.orders:
                 self.stats.taken_over += 1
                 log.info("taking over %s (last held by %s)", pid, item.lease.taken_over_from or "-")
-                await engine.take_over(pid)
+                await self._take_over(pid)
             else:
                 await engine.submit(Intent.from_payload(item.payload))
         except LeaseLost:
@@ -309,6 +313,19 @@ class Worker:
             log.error("intent %s: %s", item.intent_id, exc)
             if pid not in engine.projections.orders:  # never recorded: end it as invalid
                 self._finish(pid, "invalid")
+
+    async def _take_over(self, pid: OrderId) -> None:
+        """Take ``pid`` over; on a failed reconciliation keep it and try again next beat."""
+        self.retrying.discard(pid)
+        if not self.fence.owns(pid):
+            return
+        try:
+            await self.engine.take_over(pid)
+        except LeaseLost:
+            pass  # the fence stopped it (on_lost)
+        except OmsError as exc:
+            log.warning("take-over of %s failed, retrying next heartbeat: %s", pid, exc)
+            self.retrying.add(pid)
 
     def _finish_ended(self) -> None:
         engine = self.engine
@@ -333,6 +350,7 @@ class Worker:
             self._lost(pid)
 
     def _lost(self, pid: OrderId) -> None:
+        self.retrying.discard(pid)
         self.fence.drop(pid)
         self.engine.hand_over(pid)
         self.stats.lost += 1

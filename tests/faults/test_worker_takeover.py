@@ -6,13 +6,15 @@ three child processes (``_scale_worker.py``) each run a :class:`~oms_chain.servi
 a CcxtVenue on the simulator and the same PostgreSQL store (a server started by the suite). The
 test enqueues TWAP and direct buy intents, waits until worker ``w1`` has sent a child of a TWAP
 that is still running, SIGKILLs it, and lets the two others take its parents over once its
-leases expire. Checked against the simulator's and the store's own records:
+leases expire. Then it SIGSTOPs ``w2`` mid-TWAP until ``w3`` has taken its TWAPs over, and
+resumes it. Checked against the simulator's and the store's own records:
 
 - every intent is finished in the queue, and its parent filled exactly its quantity;
 - no client order id reached the simulator twice, each is a send recorded under its parent's
   lease (with the fencing token it was made under), and the simulator's executed quantity per
   order equals our fills;
 - a parent of ``w1`` was taken over (a lease at epoch 2) and finished by another worker;
+- ``w2``, resumed, was told by the store that ``w3`` holds its parents now (fencing);
 - the audit chain verifies.
 """
 
@@ -124,20 +126,33 @@ def test_sigkill_of_a_worker_mid_twap_another_takes_over_and_nothing_is_sent_twi
 
             twaps = {f"parent:{i.intent_id}" for i in intents if i.algo == "twap"}
 
-            def w1_mid_twap() -> bool:
+            def mid_twap(owner: str) -> set[str]:
                 held = {
                     info.resource
                     for info in leases.leases()
-                    if info.owner == "w1" and info.live and info.resource in twaps
+                    if info.owner == owner and info.live and info.resource in twaps
                 }
-                return any(leases.sends(r) for r in held)
+                return {r for r in held if leases.sends(r)}
 
-            _wait("w1 to send a TWAP child", w1_mid_twap, 60)
+            _wait("w1 to send a TWAP child", lambda: mid_twap("w1"), 60)
             victims = {
                 i.resource for i in leases.leases() if i.owner == "w1" and i.released_at_ns is None
             }
             procs["w1"].send_signal(signal.SIGKILL)
             procs["w1"].wait()
+            # w2 paused mid-TWAP past its leases (SIGSTOP), resumed once w3 took them over
+            _wait("w2 to send a TWAP child", lambda: mid_twap("w2"), 60)
+            paused = mid_twap("w2")
+            procs["w2"].send_signal(signal.SIGSTOP)
+            try:
+                taken = lambda: all(  # noqa: E731
+                    i.owner == "w3" or i.released_at_ns is not None
+                    for i in leases.leases()
+                    if i.resource in paused
+                )
+                _wait("w3 to take w2's TWAPs over", taken, 60)
+            finally:
+                procs["w2"].send_signal(signal.SIGCONT)
             _wait("every intent to finish", lambda: leases.open_intents() == 0, 90)
             for name in ("w2", "w3"):
                 procs[name].send_signal(signal.SIGTERM)
@@ -175,6 +190,10 @@ def test_sigkill_of_a_worker_mid_twap_another_takes_over_and_nothing_is_sent_twi
         assert mine.filled_quantity == o.executed_qty, o.client_order_id
         send = recorded[o.client_order_id]
         assert send.resource == f"parent:{mine.intent_id}"
+    # w2, resumed, learned from the store that it lost its leases (a refused send or
+    # heartbeat) and stopped working those parents
+    log_w2 = (tmp_path / "log-w2.txt").read_text()
+    assert "is stale" in log_w2 and "held by 'w3'" in log_w2, log_w2[-2000:]
     # w1's parents moved: taken over at epoch 2 by another worker, which sent under that epoch
     taken = [r for r in victims if lease_rows[r].token >= 2]
     assert taken, "no parent of the killed worker was taken over"
