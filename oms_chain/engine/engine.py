@@ -351,6 +351,8 @@ class Engine(OrderCommands, ParentCommands):
             async with self._sync.lock(vid):
                 self._sync.needs.add(vid)
                 await self._sync.reconcile_locked(vid)
+        if self._sync.wanted():  # sends of the last holder still in their receive window
+            self._sync.reconciler.poke()
         parent = self.order(parent.order_id)
         if parent.order_id not in self._runs.tasks:
             self._runs.resume([parent], lambda _pid: True)

@@ -127,6 +127,8 @@ class VenueSync:
                 continue
             if o.venue in self._venues and o.order_id in self._sending:
                 continue
+            if self._owns is not None and not self._owns(o.parent_id):
+                continue  # another worker's child: its holder settles it
             deadline = self.acceptance_deadline(o)
             prev = out.get(o.venue)
             if o.venue not in out or (deadline is not None and (prev is None or deadline < prev)):
