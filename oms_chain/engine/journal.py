@@ -167,7 +167,12 @@ class Journal:
         if not events:
             return
         version = self._versions.get(stream)
-        if version is None:  # not seen since the snapshot (or new): ask the store
+        if version is None and stream != ENGINE_STREAM and stream not in self.proj.orders:
+            # the stream of an order we do not know: new, as far as this engine decided. Asking
+            # the store would let a paused worker re-create a parent another one created
+            # meanwhile (several workers): at version 0 that is a ConcurrencyConflict instead
+            version = 0
+        elif version is None:  # not seen since the snapshot: ask the store
             version = self.store.stream_version(stream)
         for attempt in range(8):
             stamped, new = self._stamp(stream, events, version)

@@ -29,9 +29,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from oms_chain.engine import Engine
-from oms_chain.model import Intent, OmsError
+from oms_chain.model import Intent, InvalidIntent, OmsError
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import IntentId, OrderId, parent_order_id
 from oms_chain.model.orders import Order
@@ -232,6 +233,7 @@ class Worker:
         self.stats = WorkerStats()
         #: Held parents whose take-over failed (a venue could not be reconciled): retried.
         self.retrying: set[OrderId] = set()
+        self._payloads: dict[OrderId, dict[str, Any]] = {}
         fence.on_lost = self._lost
         self._stop = asyncio.Event()
         self._next_beat = 0.0
@@ -298,33 +300,35 @@ class Worker:
         pid = parent_order_id(IntentId(item.intent_id))
         self.fence.hold(pid, item.lease)
         self.stats.claimed += 1
+        self._payloads[pid] = item.payload
+        self.engine.catch_up()
+        if pid in self.engine.projections.orders:
+            self.stats.taken_over += 1
+            log.info("taking over %s (last held by %s)", pid, item.lease.taken_over_from or "-")
+        await self._take_over(pid)
+
+    async def _take_over(self, pid: OrderId) -> None:
+        """Work held parent ``pid``: take it over when the store has it, else submit its
+        intent. A retryable failure (a venue that cannot be reconciled now) keeps it held and
+        tries again next heartbeat; an invalid intent is finished as ``invalid``."""
+        self.retrying.discard(pid)
+        if not self.fence.owns(pid):
+            return
         engine = self.engine
         try:
             engine.catch_up()
             if pid in engine.projections.orders:
-                self.stats.taken_over += 1
-                log.info("taking over %s (last held by %s)", pid, item.lease.taken_over_from or "-")
-                await self._take_over(pid)
+                await engine.take_over(pid)
             else:
-                await engine.submit(Intent.from_payload(item.payload))
+                await engine.submit(Intent.from_payload(self._payloads[pid]))
         except LeaseLost:
             pass  # the fence stopped it (on_lost)
-        except OmsError as exc:
-            log.error("intent %s: %s", item.intent_id, exc)
-            if pid not in engine.projections.orders:  # never recorded: end it as invalid
+        except InvalidIntent as exc:
+            log.error("intent of %s refused: %s", pid, exc)
+            if pid not in engine.projections.orders:  # never recorded: end it
                 self._finish(pid, "invalid")
-
-    async def _take_over(self, pid: OrderId) -> None:
-        """Take ``pid`` over; on a failed reconciliation keep it and try again next beat."""
-        self.retrying.discard(pid)
-        if not self.fence.owns(pid):
-            return
-        try:
-            await self.engine.take_over(pid)
-        except LeaseLost:
-            pass  # the fence stopped it (on_lost)
         except OmsError as exc:
-            log.warning("take-over of %s failed, retrying next heartbeat: %s", pid, exc)
+            log.warning("%s: %s; trying again next heartbeat", pid, exc)
             self.retrying.add(pid)
 
     def _finish_ended(self) -> None:
@@ -340,6 +344,7 @@ class Worker:
             self._finish(pid, parent.status.value)
 
     def _finish(self, pid: OrderId, outcome: str) -> None:
+        self._payloads.pop(pid, None)
         lease = self.fence.drop(pid)
         if lease is None:
             return
@@ -351,6 +356,7 @@ class Worker:
 
     def _lost(self, pid: OrderId) -> None:
         self.retrying.discard(pid)
+        self._payloads.pop(pid, None)
         self.fence.drop(pid)
         self.engine.hand_over(pid)
         self.stats.lost += 1

@@ -20,6 +20,7 @@ from oms_chain.model.ids import OrderId
 from oms_chain.risk import RiskGate, RiskLimits, TradingState
 from oms_chain.service.worker import LeaseFence, Worker
 from oms_chain.store import Leases, SqliteEventStore, open_store, verify_audit
+from oms_chain.store.errors import ConcurrencyConflict
 from oms_chain.store.leases import LeaseLost
 from oms_chain.venues import PaperVenue
 
@@ -210,3 +211,36 @@ async def test_one_worker_per_signer_and_chain_the_account_moves_when_its_holder
     await a.worker.run()  # drains at once (stop was asked)
     await a.close()
     b.store.close()
+
+
+async def test_a_worker_paused_before_recording_its_parent_cannot_create_it_twice(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    a, b = rig.node("a"), rig.node("b")
+    await a.engine.start()
+    await b.engine.start()
+    intent = Intent.create(
+        intent_id="d1",
+        account="acct",
+        instrument=PAIR,
+        side="buy",
+        quantity="1",
+        venues=["paper"],
+        now_ns=rig.clock.now_ns(),
+        max_slippage_bps=50,
+    )
+    a.leases.enqueue("d1", intent.to_payload())
+    (claimed,) = a.leases.claim("a", ttl_ns=TTL)  # a claims, then pauses before submitting
+    a.fence.hold(OrderId("o-d1"), claimed.lease)
+    rig.lease_clock.advance(TTL + S)
+    assert await b.worker.step()  # b takes the lease and submits: the order fills
+    assert b.engine.order(OrderId("o-d1")).filled_quantity == Decimal(1)
+    rig.clock.advance(S)  # (the same events at the same instant would be an idempotent retry)
+    with pytest.raises(ConcurrencyConflict):  # a wakes up and submits from its stale view
+        await a.engine.submit(intent)
+    assert a.engine.catch_up() > 0  # and reads b's events without a second initialization
+    assert sum(rig.venue.received().values()) == 1
+    assert verify_audit(a.store).ok
+    await a.close()
+    await b.close()
