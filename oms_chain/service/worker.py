@@ -332,14 +332,12 @@ class Worker:
             self.retrying.add(pid)
 
     def _finish_ended(self) -> None:
-        engine = self.engine
+        orders = self.engine.projections.orders
         for pid in list(self.fence.held):
-            parent = engine.projections.orders.get(pid)
-            if parent is None or not parent.is_terminal or engine.runs_parent(pid):
+            parent = orders.get(pid)
+            if parent is None or not parent.is_terminal or self.engine.runs_parent(pid):
                 continue
-            if any(
-                o.parent_id == pid and not o.is_terminal for o in engine.projections.orders.values()
-            ):
+            if any(c in orders and not orders[c].is_terminal for c in parent.children):
                 continue
             self._finish(pid, parent.status.value)
 
