@@ -76,18 +76,22 @@ class Rig:
     def node(self, name: str) -> Node:
         return Node(name, self.path, self.clock, self.sleeper, self.lease_clock, self.venue)
 
-    def twap(self, intent_id: str) -> Intent:
-        return Intent.create(
+    def intent(self, intent_id: str, **kw: object) -> Intent:
+        args: dict[str, object] = dict(
             intent_id=intent_id,
             account="acct",
             instrument=PAIR,
             side="buy",
-            quantity="4",
+            quantity="1",
             venues=["paper"],
             now_ns=self.clock.now_ns(),
             max_slippage_bps=50,
-            algo="twap",
-            algo_params={"duration": "40s", "slices": 4},
+        )
+        return Intent.create(**(args | kw))  # type: ignore[arg-type]
+
+    def twap(self, intent_id: str) -> Intent:
+        return self.intent(
+            intent_id, quantity="4", algo="twap", algo_params={"duration": "40s", "slices": 4}
         )
 
 
@@ -220,16 +224,7 @@ async def test_a_worker_paused_before_recording_its_parent_cannot_create_it_twic
     a, b = rig.node("a"), rig.node("b")
     await a.engine.start()
     await b.engine.start()
-    intent = Intent.create(
-        intent_id="d1",
-        account="acct",
-        instrument=PAIR,
-        side="buy",
-        quantity="1",
-        venues=["paper"],
-        now_ns=rig.clock.now_ns(),
-        max_slippage_bps=50,
-    )
+    intent = rig.intent("d1")
     a.leases.enqueue("d1", intent.to_payload())
     (claimed,) = a.leases.claim("a", ttl_ns=TTL)  # a claims, then pauses before submitting
     a.fence.hold(OrderId("o-d1"), claimed.lease)
