@@ -39,6 +39,7 @@ from oms_chain.cli import token, serve  # noqa: F401
 from oms_chain.cli import options, options_trade  # noqa: F401
 from oms_chain.cli import report  # noqa: F401
 from oms_chain.cli import treasury  # noqa: F401
+from oms_chain.cli import workers  # noqa: F401
 
 # isort: on
 from oms_chain.cli._app import app

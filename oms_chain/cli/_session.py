@@ -39,11 +39,13 @@ def _trading_session(
     refresh_pools: bool = False,
     resume_parents: bool | list[str] = False,
     options: bool = False,
+    worker_kw: dict[str, Any] | None = None,
 ) -> tuple[Any, str]:
     """The TradingSession for a trading command and the store URL it uses (not yet opened).
     ``resume_parents``: the open algo / split parents of the store this process works on
     (default none: a command never works someone else's order). ``options``: also the
-    devnet's options venues (RFQ makers, the Deribit-protocol exchange)."""
+    devnet's options venues (RFQ makers, the Deribit-protocol exchange). ``worker_kw``: the
+    session's worker arguments (``oms worker``)."""
     from oms_chain.custody.local import LocalSigner
     from oms_chain.engine import load_config
     from oms_chain.service import TradingSession
@@ -61,6 +63,7 @@ def _trading_session(
             "venue_market_data": venue_market_data,
             "refresh_pools": refresh_pools,
             "resume_parents": resume_parents,
+            **(worker_kw or {}),
         }
         if store is not None:
             kw["store_url"] = store
@@ -106,6 +109,7 @@ def _trading_session(
         refresh_pools=refresh_pools,
         resume_parents=resume_parents,
         with_options=options,
+        **(worker_kw or {}),
     )
     return session, url
 

@@ -13,6 +13,7 @@ from oms_chain.engine.config import (
 )
 from oms_chain.engine.engine import ENGINE_STREAM, SNAPSHOT_NAME, Engine, EnginePhase
 from oms_chain.engine.eventlog import EventLog, InMemoryEventLog
+from oms_chain.engine.fence import SendFence
 
 __all__ = [
     "ENGINE_STREAM",
@@ -26,6 +27,7 @@ __all__ = [
     "InMemoryEventLog",
     "OmsConfig",
     "Secret",
+    "SendFence",
     "StoreConfig",
     "VenueConfig",
     "load_config",

@@ -31,6 +31,7 @@ submit, the kill switch, reconcile), :mod:`~oms_chain.engine.orders` (cancel, am
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from decimal import Decimal
@@ -40,6 +41,7 @@ from typing import Any
 from oms_chain.engine._checks import check_amount, check_id, check_text
 from oms_chain.engine.config import EngineConfig
 from oms_chain.engine.eventlog import EventLog
+from oms_chain.engine.fence import SendFence
 from oms_chain.engine.journal import ENGINE_STREAM, SNAPSHOT_NAME, Journal
 from oms_chain.engine.orders import OrderCommands
 from oms_chain.engine.parents import ParentCommands
@@ -152,6 +154,9 @@ class Engine(OrderCommands, ParentCommands):
         reference_max_age_s: how long a learned reference price may be used before it is
             refreshed (and, if it cannot be, withheld from the risk gate). See
             :mod:`oms_chain.engine.reference`.
+        fence: one of several workers on one store (:mod:`oms_chain.engine.fence`): the
+            engine works only the parents ``fence`` owns (``resume_parents`` is then ignored;
+            see :meth:`take_over`) and every send passes ``fence.before_send`` first.
     """
 
     def __init__(
@@ -168,7 +173,11 @@ class Engine(OrderCommands, ParentCommands):
         resume_parents: bool | Iterable[str] = True,
         retry: RetryPolicy | None = None,
         reference_max_age_s: float = 30.0,
+        fence: SendFence | None = None,
     ) -> None:
+        if fence is not None and not isinstance(fence, SendFence):
+            raise InvalidInput(f"fence must be a SendFence, got {type(fence).__name__}")
+        self._fence = fence
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidInput(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         self._store = store
@@ -234,6 +243,7 @@ class Engine(OrderCommands, ParentCommands):
             ready=lambda: self._phase is EnginePhase.READY,
             reconcile_in_background=self._background_reconcile,
             on_fill_reversed=self._revive,
+            owns=None if fence is None else fence.owns,
         )
         self._placement = Placement(
             journal=self._journal,
@@ -246,6 +256,7 @@ class Engine(OrderCommands, ParentCommands):
             reconcile_locked=self._sync.reconcile_locked,
             translate=self._sync.translate,
             sending=sending,
+            fence=fence,
         )
         #: Events folded at start after the snapshot (restart cost).
         self.replayed_at_start = 0
@@ -306,9 +317,63 @@ class Engine(OrderCommands, ParentCommands):
 
     def _works_on(self, parent_id: OrderId) -> bool:
         """Whether this engine works parent ``parent_id`` found in the store at start."""
+        if self._fence is not None:
+            return self._fence.owns(parent_id)
         if isinstance(self._resume_parents, bool):
             return self._resume_parents
         return parent_id in self._resume_parents
+
+    def catch_up(self) -> int:
+        """Fold what other workers of the store recorded since this engine last read it;
+        return how many events."""
+        return self._journal.catch_up()
+
+    async def take_over(self, parent_id: OrderId) -> Order:
+        """Work parent ``parent_id`` from now on (a worker claimed its lease): read the store,
+        reconcile the venues of its unsettled children, and run its algorithm or split route
+        again if it is still open. Its fence must own it already.
+
+        Raises:
+            EngineNotReady: not started, or refused to trade.
+            UnknownOrder: the store has no such parent.
+            ReconciliationFailed: a venue of its children could not be reconciled.
+        """
+        self._require_ready()
+        self.catch_up()
+        parent = self.order(parent_id)
+        self._runs.foreign.discard(parent.order_id)
+        venues = {
+            c.venue
+            for c in self._proj.orders.values()
+            if c.parent_id == parent.order_id and c.venue is not None
+        }
+        for vid in sorted(venues):
+            async with self._sync.lock(vid):
+                self._sync.needs.add(vid)
+                await self._sync.reconcile_locked(vid)
+        if self._sync.wanted():  # sends of the last holder still in their receive window
+            self._sync.reconciler.poke()
+        parent = self.order(parent.order_id)
+        if parent.order_id not in self._runs.tasks:
+            self._runs.resume([parent], lambda _pid: True)
+        return parent
+
+    def hand_over(self, parent_id: OrderId) -> None:
+        """Stop working parent ``parent_id`` here (its lease was lost or released): its runner
+        is cancelled and it is left to the store's next holder."""
+        pid = OrderId(check_id("parent_id", parent_id))
+        self._runs.foreign.add(pid)
+        task = self._runs.tasks.get(pid)
+        if task is None:
+            return
+        if task is asyncio.current_task():  # the runner's own send was refused: end it there
+            asyncio.get_running_loop().call_soon(task.cancel)
+        else:
+            task.cancel()
+
+    def runs_parent(self, parent_id: OrderId) -> bool:
+        """Whether an algorithm or split runner of ``parent_id`` is running here."""
+        return parent_id in self._runs.tasks
 
     def save_snapshot(self) -> bool:
         """Save the projections at the current position (if the store keeps snapshots)."""

@@ -31,7 +31,7 @@ from oms_chain.model.events import (
     event_from_payload,
 )
 from oms_chain.model.ids import EventId, OrderId
-from oms_chain.store.errors import StoreUnavailable
+from oms_chain.store.errors import ConcurrencyConflict, StoreUnavailable
 from oms_chain.store.events import NewEvent
 from oms_chain.store.projections import Projections
 
@@ -83,6 +83,10 @@ class Journal:
         self.snapshot_position = 0
         #: Position of the last event folded into the projections.
         self.last_position = 0
+        #: Every event up to here is folded (other writers' too); see :meth:`catch_up`.
+        self.read_position = 0
+        #: Positions of our own commits past :attr:`read_position` (folded already).
+        self._own: set[int] = set()
         #: Alerts raised (overfills), newest last, for operators and tests.
         self.alerts: list[str] = []
 
@@ -106,7 +110,9 @@ class Journal:
 
     def save_snapshot(self) -> bool:
         """Save the projections at the current position (if the store keeps snapshots)."""
-        if not isinstance(self.store, SnapshotLog):
+        if not isinstance(self.store, SnapshotLog) or self._own:
+            # other writers' events lie between ours unread: the projections are no fold of a
+            # prefix of the store, so they are no snapshot of any position
             return False
         self.store.save_snapshot(SNAPSHOT_NAME, self.last_position, self.proj.to_snapshot())
         self.snapshot_position = self.last_position
@@ -122,17 +128,83 @@ class Journal:
             self._versions[rec.stream_id] = rec.stream_version
             self.last_position = rec.position
             n += 1
+        self.read_position = self.last_position
+        return n
+
+    def catch_up(self) -> int:
+        """Fold the events other writers of the store appended since this journal last read
+        it (several workers on one store); return how many.
+
+        Our own commits are folded already and skipped. Streams are single-writer by lease
+        (a parent's stream is written by the worker holding its lease), so folding in position
+        order after our own later commits gives the same projections as a full replay.
+        """
+        n = 0
+        for rec in self.store.read_all(self.read_position):
+            self.read_position = rec.position
+            if rec.position in self._own:
+                self._own.discard(rec.position)
+                continue
+            event = event_from_payload(rec.event_type, rec.version, rec.payload)
+            self.proj.apply(event)
+            self._note_pause(event)
+            if rec.stream_version > self._versions.get(rec.stream_id, 0):
+                self._versions[rec.stream_id] = rec.stream_version
+            n += 1
+        self.last_position = max(self.last_position, self.read_position)
         return n
 
     # --- commit and fan-out ------------------------------------------------------------------
 
     def commit(self, stream: str, events: Sequence[Event]) -> None:
-        """Apply ``events`` to the projections and append them to ``stream``, or neither."""
+        """Apply ``events`` to the projections and append them to ``stream``, or neither.
+
+        The engine-wide stream is shared by every worker of a store: when another one extended
+        it first, the events are stamped again at its new version and appended once more
+        (they are facts of this engine, true whatever the others recorded). A conflict on any
+        other stream propagates: its writer is the holder of its lease.
+        """
         if not events:
             return
         version = self._versions.get(stream)
-        if version is None:  # not seen since the snapshot (or new): ask the store
+        if version is None and stream != ENGINE_STREAM and stream not in self.proj.orders:
+            # the stream of an order we do not know: new, as far as this engine decided. Asking
+            # the store would let a paused worker re-create a parent another one created
+            # meanwhile (several workers): at version 0 that is a ConcurrencyConflict instead
+            version = 0
+        elif version is None:  # not seen since the snapshot: ask the store
             version = self.store.stream_version(stream)
+        for attempt in range(8):
+            stamped, new = self._stamp(stream, events, version)
+            try:
+                with self.proj.transaction():
+                    self.proj.apply_all(stamped)
+                    recorded = self._append(stream, new, version)
+                break
+            except ConcurrencyConflict as exc:
+                if stream != ENGINE_STREAM or attempt == 7:
+                    raise
+                version = exc.actual
+        self._note_own(recorded)
+        for e in stamped:
+            self._note_pause(e)
+        self._on_committed(stamped)
+        self._versions[stream] = recorded[-1].stream_version
+        self.last_position = max(self.last_position, recorded[-1].position)
+        every = self._snapshot_every
+        if every and self.last_position - self.snapshot_position >= every:
+            try:
+                self.save_snapshot()
+            except Exception:
+                log.exception("could not save a projection snapshot")
+        for e in stamped:
+            for q in self._subscribers:
+                q.put_nowait(e)
+        self._check_overfill(stamped)
+
+    def _stamp(
+        self, stream: str, events: Sequence[Event], version: int
+    ) -> tuple[list[Event], list[NewEvent]]:
         first: str | None = None
         stamped: list[Event] = []
         for i, e in enumerate(events, start=1):
@@ -152,24 +224,15 @@ class Journal:
             )
             for e in stamped
         ]
-        with self.proj.transaction():
-            self.proj.apply_all(stamped)
-            recorded = self._append(stream, new, version)
-        for e in stamped:
-            self._note_pause(e)
-        self._on_committed(stamped)
-        self._versions[stream] = recorded[-1].stream_version
-        self.last_position = max(self.last_position, recorded[-1].position)
-        every = self._snapshot_every
-        if every and self.last_position - self.snapshot_position >= every:
-            try:
-                self.save_snapshot()
-            except Exception:
-                log.exception("could not save a projection snapshot")
-        for e in stamped:
-            for q in self._subscribers:
-                q.put_nowait(e)
-        self._check_overfill(stamped)
+        return stamped, new
+
+    def _note_own(self, recorded: Sequence[Any]) -> None:
+        """Advance :attr:`read_position` over our own appends while nobody wrote between."""
+        for rec in recorded:
+            if rec.position == self.read_position + 1 and not self._own:
+                self.read_position = rec.position
+            elif rec.position > self.read_position:
+                self._own.add(rec.position)
 
     def subscribe(self) -> AsyncIterator[Event]:
         """Async iterator over every event committed from now on (ends on :meth:`close`)."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from oms_chain.engine.config import EngineConfig
 from oms_chain.engine.eventlog import EventLog
+from oms_chain.engine.fence import SendFence
 from oms_chain.engine.journal import Journal
 from oms_chain.engine.reconciler import send_budget_s
 from oms_chain.engine.translator import NOT_SENT, child_events, order_envelope
@@ -69,6 +70,8 @@ class Placement:
         translate: the events of a venue's report (the engine's report translator).
         sending: where the children whose send is under way are kept (shared with the
             reconciliation, which leaves them alone).
+        fence: checks each send just before it leaves (several workers on one store);
+            ``None``: no check.
     """
 
     def __init__(
@@ -84,8 +87,10 @@ class Placement:
         reconcile_locked: Callable[[VenueId], Awaitable[None]],
         translate: Translate,
         sending: set[OrderId],
+        fence: SendFence | None = None,
     ) -> None:
         self._journal = journal
+        self._fence = fence
         self._store = store
         self._venues = venues
         self._config = config
@@ -191,6 +196,10 @@ class Placement:
         # A venue may need longer than the engine's default (an on-chain venue waits for an
         # approval or a wrap to be mined before it sends the swap).
         budget = send_budget_s(venue, self._config.send_timeout_s)
+        if self._fence is not None:
+            # raises LeaseLost if another worker holds the parent now: nothing leaves, and
+            # the child stays SENDING for the new holder to reconcile
+            self._fence.before_send(child)
         self.sending.add(child.order_id)
         try:
             report = await asyncio.wait_for(venue.place(request), budget)

@@ -59,6 +59,9 @@ class VenueSync:
         ready: whether the engine trades (the background reconciler works only then).
         reconcile_in_background: what the background reconciler calls for a venue.
         on_fill_reversed: called with the parent id when a pushed report took a fill back.
+        owns: whether this engine works a parent (``None``: every one). Reports and
+            reconciliations touch only the children of parents it works; other workers of the
+            store handle the rest.
     """
 
     def __init__(
@@ -74,8 +77,10 @@ class VenueSync:
         ready: Callable[[], bool],
         reconcile_in_background: Callable[[VenueId], Awaitable[None]],
         on_fill_reversed: Callable[[OrderId], None],
+        owns: Callable[[OrderId], bool] | None = None,
     ) -> None:
         self._journal = journal
+        self._owns = owns
         self._venues = venues
         self._config = config
         self._now = now_ns
@@ -122,6 +127,8 @@ class VenueSync:
                 continue
             if o.venue in self._venues and o.order_id in self._sending:
                 continue
+            if self._owns is not None and not self._owns(o.parent_id):
+                continue  # another worker's child: its holder settles it
             deadline = self.acceptance_deadline(o)
             prev = out.get(o.venue)
             if o.venue not in out or (deadline is not None and (prev is None or deadline < prev)):
@@ -194,6 +201,8 @@ class VenueSync:
             return
         order = proj.order(oid)
         stream = order.parent_id or order.order_id
+        if self._owns is not None and not self._owns(OrderId(stream)):
+            return  # another worker's parent: its holder applies the report
         if isinstance(report, FillReport):
             evs = fill_events(order, [report], known=proj.fills, now=self._now())
         else:
@@ -216,6 +225,9 @@ class VenueSync:
         now = self._now()
         commit = self._journal.commit
         ours = orders_to_check(self._journal.proj.orders.values(), venue_id, venue, now)
+        if self._owns is not None:
+            owns = self._owns
+            ours = [o for o in ours if o.parent_id is not None and owns(o.parent_id)]
         coids = [o.client_order_id for o in ours if o.client_order_id is not None]
         try:
             report = await asyncio.wait_for(
@@ -223,6 +235,11 @@ class VenueSync:
             )
             if self.stopping:  # stop() cancelled us and wait_for swallowed it: record nothing
                 raise asyncio.CancelledError
+            # several workers: other workers' children the venue shows were recorded before
+            # they were sent (write-ahead): read them now, so the venue shows nothing our
+            # store lacks; our own children may have gained events from their last holder
+            if self._owns is not None and self._journal.catch_up():
+                ours = [self._journal.proj.order(o.order_id) for o in ours]
             verdict = judge(
                 ours,
                 report,

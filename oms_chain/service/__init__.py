@@ -10,6 +10,7 @@ from oms_chain.service.endpoints import (
 from oms_chain.service.hedger import Hedger, HedgeStatus, engine_holdings
 from oms_chain.service.risk_monitor import MONITOR_STREAM, RiskMonitor, WebhookSender, quote_feed
 from oms_chain.service.session import SessionTimeout, TradingSession, is_settled
+from oms_chain.service.worker import LeaseFence, Worker, WorkerStats
 
 __all__ = [
     "MONITOR_STREAM",
@@ -17,11 +18,14 @@ __all__ = [
     "ExchangeEndpoint",
     "HedgeStatus",
     "Hedger",
+    "LeaseFence",
     "RiskMonitor",
     "SafeOwners",
     "SessionTimeout",
     "TradingSession",
     "WebhookSender",
+    "Worker",
+    "WorkerStats",
     "engine_holdings",
     "is_settled",
     "local_exchange_urls",

@@ -67,7 +67,8 @@ from oms_chain.service.endpoints import (
     ccxt_venue_config,
     local_exchange_urls,
 )
-from oms_chain.store import EventStore, open_store
+from oms_chain.service.worker import LeaseFence, Worker
+from oms_chain.store import EventStore, Leases, PostgresEventStore, SqliteEventStore, open_store
 from oms_chain.store.url import redact_url
 from oms_chain.venues.amm import UniswapVenues
 from oms_chain.venues.amm.factory import open_uniswap_venues
@@ -120,6 +121,10 @@ class TradingSession:
             relayer that executes and pays gas); from a config, ``signer = "safe"`` accounts.
         options_exchange: a Deribit-protocol options exchange to trade options on as well; the
             on-chain options venue of a chain comes with its ``option_makers``.
+        worker_id: run as one worker of several sharing the store (``oms worker``): the engine
+            works only the parents this worker claims from the store's queue, under leases of
+            ``lease_ttl_s`` seconds; :attr:`worker` runs the loop
+            (:class:`~oms_chain.service.worker.Worker`). ``resume_parents`` is then ignored.
 
     Raises (on entering):
         InvalidInput / ConfigError: bad store URL, unknown chain, exchange without the market.
@@ -145,6 +150,8 @@ class TradingSession:
         resume_parents: bool | Sequence[str] = True,
         safe: SafeOwners | None = None,
         options_exchange: ExchangeEndpoint | None = None,
+        worker_id: str | None = None,
+        lease_ttl_s: float = 15.0,
     ) -> None:
         if not chains and exchange is None:
             raise InvalidInput("a trading session needs at least one chain or an exchange")
@@ -174,6 +181,9 @@ class TradingSession:
         self._resume_parents = resume_parents
         self._options_exchange = options_exchange
         self._options: list[OptionVenue] = []
+        self._worker_id = worker_id
+        self._lease_ttl_ns = int(lease_ttl_s * 1_000_000_000)
+        self._worker: Worker | None = None
         self._store: EventStore | None = None
         self._uniswap: dict[int, UniswapVenues] = {}
         self._rpcs: list[Any] = []
@@ -269,6 +279,16 @@ class TradingSession:
     async def _open(self) -> None:
         self._store = open_store(self._store_url)
         venues: list[Venue] = []
+        fence = None
+        if self._worker_id is not None:
+            if not isinstance(self._store, SqliteEventStore | PostgresEventStore):
+                raise InvalidInput(
+                    f"a worker needs a SQLite or PostgreSQL store, not {self._store_url}"
+                )
+            leases = Leases(self._store)
+            fence = LeaseFence(leases, self._worker_id, ttl_ns=self._lease_ttl_ns)
+            for c in self._chains:  # one nonce sequence: one worker per signer and chain
+                fence.hold_account(f"account:{c.chain_id}:{self._signer.address.lower()}")
         for c in self._chains:
             uni = await open_uniswap_venues(
                 c.chain_id,
@@ -301,8 +321,11 @@ class TradingSession:
             splitter=RoutingSplitter(),
             market_data=VenueMarketData(venues) if self._venue_market_data else None,
             resume_parents=self._resume_parents,
+            fence=fence,
         )
         await self._engine.start()
+        if fence is not None:
+            self._worker = Worker(self._engine, leases, fence)
 
     def _safe_executor(self, c: ChainEndpoint) -> Callable[[Any], Any]:
         """The executor factory trading from the configured Safe on chain ``c``."""
@@ -366,6 +389,17 @@ class TradingSession:
         if self._engine is None:
             raise InvalidInput("the trading session is not open; use `async with session:`")
         return self._engine
+
+    @property
+    def worker(self) -> Worker:
+        """The worker loop of a session opened with ``worker_id``.
+
+        Raises:
+            InvalidInput: the session is no worker, or not open.
+        """
+        if self._worker is None:
+            raise InvalidInput("this session is not a worker (give it worker_id) or not open")
+        return self._worker
 
     @property
     def store(self) -> EventStore:

@@ -541,6 +541,20 @@ def _cases(world_root: str) -> list[Case]:
                 f"sqlite:///{world_root}/garbage.db"]:  # fmt: skip
         add(["report", "--store", url], says="")
     add(["report", "--store", "sqlite:///{store}"], says="cannot be read")
+    # oms submit / worker / workers: the intent file, the lease options, the store URL
+    sub = ["submit", "--store", "sqlite:///x.db"]
+    add(sub, says="--intent")
+    add([*sub, "--intent", f"{world_root}/no/such.json"], says="cannot read")
+    add([*sub, "--intent", world_root], says="cannot read")
+    work = ["worker", "--store", "sqlite:///x.db"]
+    for v in ["0", "-1", "nan", "1e9", "x"]:
+        add([*work, "--ttl", v], says="--ttl")
+    for v in ["0", "-3", "10001", "x"]:
+        add([*work, "--max-parents", v], says="--max-parents")
+    for v in BAD_IDS[:4]:
+        add([*work, "--id", v], says="--id")
+    add(["workers"], says="--store")
+    add(["workers", "--store", "mysql://x"], says="")
     return out
 
 
@@ -548,7 +562,8 @@ def _json_variant(case: Case) -> Case | None:
     """The same invocation with ``--json`` right after the command (where it takes one)."""
     argv = list(case.argv)
     takes_json = ("swap", "order", "quote", "route", "orders", "cancel", "halt",
-                  "resume-trading", "strategy", "report")  # fmt: skip
+                  "resume-trading", "strategy", "report", "submit", "worker",
+                  "workers")  # fmt: skip
     if not argv or (argv[0] not in takes_json and argv[:2] not in (["tx", "status"],)):
         return None
     at = 2 if argv[0] == "tx" else 1

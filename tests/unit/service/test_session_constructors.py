@@ -22,6 +22,7 @@ def test_public_api() -> None:
         "MONITOR_STREAM",
         "HedgeStatus",
         "Hedger",
+        "LeaseFence",
         "RiskMonitor",
         "WebhookSender",
         "engine_holdings",
@@ -33,6 +34,8 @@ def test_public_api() -> None:
         "TradingSession",
         "is_settled",
         "local_exchange_urls",
+        "Worker",
+        "WorkerStats",
     }
 
 

@@ -1,0 +1,244 @@
+"""Several OMS workers on one PostgreSQL store: intent → venue ack latency end to end, and the
+completion rate, with 1 and with 3 workers.
+
+Setup, all on loopback: a throwaway PostgreSQL cluster (``PostgresCluster``, fsync off: the
+OMS is measured, not the disk), the exchange simulator in a thread of this process with no
+agents and one maker account quoting a deep two-sided book (so every marketable buy fills at
+once and the book never moves), and N worker processes (``tests/faults/_scale_worker.py``: a
+:class:`~oms_chain.service.Worker` with a CcxtVenue through ccxt, unmodified). This process
+enqueues direct buy intents (marketable limit orders of 0.01 ETH).
+
+- **latency**: intents enqueued one at a time, paced (``PACED_PER_S``), so nothing queues up;
+  per intent, from just before ``Leases.enqueue`` to the venue's answer recorded in the store
+  (the child's first event after its ``OrderSubmitted``: accepted / filled), p50 and p99, and
+  the part of it from the worker's claim (lease ``acquired_at``) to that answer. Worker poll
+  interval 5 ms (an idle worker polls the queue; its wait is in the end-to-end figure).
+- **completion**: ``BURST`` intents enqueued at once; intents finished per second until the
+  queue is empty.
+- **baseline**, same run: ``CcxtVenue.place`` of the same order straight from this process
+  (no store, no queue, no risk gate): what the venue round trip costs by itself. Ratios are
+  OMS latency / bare place latency.
+
+The machine has 2 cores shared with other jobs: three workers, the simulator, PostgreSQL and
+this process compete for them, so 3 workers cannot be 3 times as fast here; read the ratio of
+the two completion rates against that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import ccxt.pro as ccxt_pro
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests" / "faults"))
+
+WORKER = HERE.parent / "tests" / "faults" / "_scale_worker.py"
+API_KEY, SECRET = "bench-key", "bench-secret"
+MAKER = "bench-maker"
+PACED = 60
+PACED_PER_S = 15
+BURST = 120
+BARE = 60
+ASK, BID = Decimal("2000.00"), Decimal("1990.00")
+_NS = 1_000_000_000
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _intent(instrument: Any, intent_id: str, now_ns: int) -> Any:
+    from oms_chain.model import Intent, Side
+
+    return Intent.create(
+        intent_id=intent_id,
+        account="bench",
+        instrument=instrument,
+        side=Side.BUY,
+        quantity="0.01",
+        venues=["binance"],
+        now_ns=now_ns,
+        limit_price=str(ASK),
+    )
+
+
+def _acks(records: list[Any]) -> dict[str, tuple[int, int]]:
+    """Intent id -> (child submitted ts, venue answer ts) from the store's events."""
+    from oms_chain.model import FillRecorded, IntentId, event_from_payload, parent_order_id
+
+    submitted: dict[str, int] = {}
+    out: dict[str, tuple[int, int]] = {}
+    for r in records:
+        e = event_from_payload(r.event_type, r.version, r.payload)
+        oid = e.fill.order_id if isinstance(e, FillRecorded) else getattr(e, "order_id", None)
+        intent = str(e.correlation_id or "")
+        if oid is None or oid == parent_order_id(IntentId(intent)):
+            continue  # the parent's own events
+        if r.event_type == "OrderSubmitted":
+            submitted[str(oid)] = e.ts_init
+        elif str(oid) in submitted and intent not in out:
+            out[intent] = (submitted[str(oid)], e.ts_init)
+    return out
+
+
+async def _bare_place(cfg: dict[str, Any]) -> tuple[list[float], Any]:
+    from _cex_worker import SYMBOL, venue_config
+
+    from oms_chain.model import IntentId, Side, SystemClock, client_order_id
+    from oms_chain.venues import PlaceOrder
+    from oms_chain.venues.cex import CcxtVenue
+
+    venue = CcxtVenue(venue_config(cfg), clock=SystemClock())
+    await venue.start()
+    try:
+        instrument = venue.market(SYMBOL).instrument
+        out = []
+        for i in range(BARE):
+            order = PlaceOrder(
+                client_order_id=client_order_id(IntentId(f"bare{i}"), 0, prefix="bare"),
+                instrument=instrument,
+                side=Side.BUY,
+                quantity=Decimal("0.01"),
+                limit_price=ASK,
+            )
+            started = time.perf_counter()
+            await venue.place(order)
+            out.append((time.perf_counter() - started) * 1e3)
+        return out, instrument
+    finally:
+        await venue.close()
+
+
+def _round(cluster: Any, sim: Any, urls: Any, instrument: Any, workers: int) -> dict[str, Any]:
+    from oms_chain.store import Leases, open_store
+
+    url = cluster.create_database(f"w{workers}")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        cfg = {"api_key": API_KEY, "secret": SECRET, "urls": urls, "store": url}
+        cfg |= {"ttl_s": 15.0, "poll_s": 0.005, "max_parents": 64}
+        (workdir / "cfg.json").write_text(json.dumps(cfg))
+        store = open_store(url)
+        leases = Leases(store)
+        names = [f"b{k}" for k in range(workers)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(WORKER), str(workdir), n],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            for n in names
+        ]
+        try:
+            deadline = time.monotonic() + 90
+            while not all((workdir / f"ready-{n}").exists() for n in names):
+                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                    raise RuntimeError("workers did not start: " + procs[0].stderr.read().decode())  # type: ignore[union-attr]
+                time.sleep(0.05)
+            # paced: latency without queueing
+            enqueued: dict[str, int] = {}
+            for i in range(PACED):
+                iid = f"p{i}"
+                now = time.time_ns()
+                enqueued[iid] = now
+                leases.enqueue(iid, _intent(instrument, iid, now).to_payload())
+                time.sleep(1 / PACED_PER_S)
+            _drain(leases, 60)
+            # burst: completion rate
+            payloads = [
+                (f"u{i}", _intent(instrument, f"u{i}", time.time_ns())) for i in range(BURST)
+            ]
+            started = time.perf_counter()
+            for iid, intent in payloads:
+                leases.enqueue(iid, intent.to_payload())
+            _drain(leases, 120)
+            rate = BURST / (time.perf_counter() - started)
+            acquired = {
+                r.resource.removeprefix("parent:"): r.acquired_at_ns for r in leases.leases()
+            }
+            records = list(store.read_all())
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            store.close()
+    acks = _acks(records)
+    e2e = [(acks[i][1] - t) / 1e6 for i, t in enqueued.items() if i in acks]
+    claim = [(acks[i][1] - acquired[i]) / 1e6 for i in enqueued if i in acks and i in acquired]
+    send = [(acks[i][1] - acks[i][0]) / 1e6 for i in enqueued if i in acks]
+    return {
+        "answered": len(e2e),
+        "e2e_p50_ms": round(statistics.median(e2e), 2),
+        "e2e_p99_ms": round(_pct(e2e, 0.99), 2),
+        "claim_to_ack_p50_ms": round(statistics.median(claim), 2),
+        "claim_to_ack_p99_ms": round(_pct(claim, 0.99), 2),
+        "send_to_ack_p50_ms": round(statistics.median(send), 2),
+        "completed_per_s": round(rate, 1),
+    }
+
+
+def _drain(leases: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while leases.open_intents():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{leases.open_intents()} intents still open after {timeout} s")
+        time.sleep(0.02)
+
+
+def run() -> dict[str, Any]:
+    from oms_chain.devnet.exchange import SimulatorConfig, run_in_thread
+    from oms_chain.testing.postgres import PostgresCluster
+
+    results: dict[str, Any] = {}
+    cluster = PostgresCluster(durable=False).start()
+    try:
+        config = SimulatorConfig(agents=False, weight_limit=10_000_000, order_limit_10s=1_000_000)
+        with run_in_thread(config) as sim:
+            start = {"USDC": Decimal(10_000_000), "ETH": Decimal(10_000)}
+            sim.call(lambda: sim.simulator.create_account(API_KEY, SECRET, start))
+            sim.call(lambda: sim.simulator.create_account("mk", "mk-s", start, account_id=MAKER))
+            engine = sim.simulator.engine
+            for side, px in (("SELL", ASK), ("BUY", BID)):
+                sim.call(
+                    lambda side=side, px=px: engine.place(
+                        MAKER, "ETHUSDC", side, "LIMIT", quantity=Decimal(200), price=px,
+                        time_in_force="GTC",
+                    )
+                )  # fmt: skip
+            urls = sim.simulator.binance_urls(ccxt_pro.binance().urls["api"])
+            cfg = {"api_key": API_KEY, "secret": SECRET, "urls": urls}
+            bare, instrument = asyncio.run(_bare_place(cfg))
+            results["baseline_bare_place_p50_ms"] = round(statistics.median(bare), 2)
+            results["baseline_bare_place_p99_ms"] = round(_pct(bare, 0.99), 2)
+            for n in (1, 3):
+                r = _round(cluster, sim, urls, instrument, n)
+                for k, v in r.items():
+                    results[f"workers{n}_{k}"] = v
+                results[f"workers{n}_e2e_p50_vs_bare"] = round(
+                    r["e2e_p50_ms"] / results["baseline_bare_place_p50_ms"], 2
+                )
+        results["completion_3_vs_1"] = round(
+            results["workers3_completed_per_s"] / results["workers1_completed_per_s"], 2
+        )
+    finally:
+        cluster.stop()
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))

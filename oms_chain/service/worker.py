@@ -1,0 +1,360 @@
+"""One OMS worker among several on one PostgreSQL store: claim parents, work them, hand over.
+
+:class:`Worker` runs an :class:`~oms_chain.engine.Engine` built with the worker's
+:class:`LeaseFence` (so the engine works only the parents this worker holds, and every send is
+recorded under the parent's lease with its fencing token before it leaves). Its loop:
+
+1. claims queued intents (:meth:`oms_chain.store.Leases.claim`, ``SKIP LOCKED``), up to
+   ``max_parents`` held at once;
+2. for each one reads the store (other workers' events), then submits the intent, or, when its
+   parent is in the store already (a take-over after the last holder's lease expired, or a
+   restart), takes the parent over: reconciles its children with the venues and runs its
+   algorithm again from what the store and the venues say;
+3. heartbeats its leases about three times per ttl; a lease found lost (another worker took
+   it: this one was paused past its expiry) stops that parent's work here at once;
+4. finishes the intent (``work_intents.outcome``) when its parent has ended;
+5. on :meth:`stop` (SIGTERM in ``oms worker``) claims nothing more, stops the engine's runners
+   and releases every lease, so other workers take the parents over at once.
+
+Safety never rests on the heartbeat timing: a send whose token is stale is refused by the store
+in the transaction that records it (:class:`~oms_chain.store.StaleFencingToken`), and the
+request does not leave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from oms_chain.engine import Engine
+from oms_chain.model import Intent, InvalidIntent, OmsError
+from oms_chain.model.errors import InvalidInput
+from oms_chain.model.ids import IntentId, OrderId, parent_order_id
+from oms_chain.model.orders import Order
+from oms_chain.store.leases import (
+    PARENT_PREFIX,
+    ClaimedIntent,
+    Lease,
+    LeaseExpired,
+    LeaseLost,
+    Leases,
+)
+
+__all__ = ["LeaseFence", "Worker", "WorkerStats"]
+
+log = logging.getLogger(__name__)
+
+_NS = 1_000_000_000
+
+
+class LeaseFence:
+    """The parents one worker holds, and the fenced record of each send (a
+    :class:`~oms_chain.engine.fence.SendFence`).
+
+    Args:
+        leases: the store's leases.
+        owner: the worker's id.
+        ttl_ns: how long a renewed lease lasts.
+
+    ``on_lost`` (set by :class:`Worker`) is called with a parent whose lease turned out lost
+    (a refused send, a failed heartbeat), to stop its work at once.
+    """
+
+    def __init__(self, leases: Leases, owner: str, *, ttl_ns: int) -> None:
+        self._leases = leases
+        self.owner = owner
+        self.ttl_ns = ttl_ns
+        self.on_lost: Callable[[OrderId], None] | None = None
+        #: Parent order id -> the lease this worker holds on it.
+        self.held: dict[OrderId, Lease] = {}
+        #: Account resource -> its lease (see :meth:`hold_account`).
+        self.accounts: dict[str, Lease] = {}
+        #: Set when an account lease was lost: the worker must stop sending at once.
+        self.account_lost: str | None = None
+        #: Sends refused because the lease was lost (for operators and tests).
+        self.refused: list[str] = []
+
+    def hold_account(self, resource: str) -> Lease:
+        """Take the lease of an account whose sends must be serial (``account:<chain id>:
+        <address>``: one nonce sequence), kept by :meth:`heartbeat`, given up by the worker's
+        drain. Nonces are handed out in this process's memory, so two workers on one signer
+        would collide; the second one is refused here until the first one's lease is released
+        or has expired (it died), and then takes it over.
+
+        Raises:
+            LeaseLost: another worker holds it (its name is in the message).
+        """
+        lease = self._leases.try_acquire(resource, self.owner, ttl_ns=self.ttl_ns)
+        if lease is None:
+            holder = next((i.owner for i in self._leases.leases() if i.resource == resource), "?")
+            raise LeaseLost(
+                f"{resource} is held by worker {holder!r}: one worker per signer and chain "
+                f"(its nonces are handed out in memory); run this worker with another key, "
+                f"or without that chain, or start it once {holder!r} has stopped",
+                resource,
+                0,
+            )
+        self.accounts[resource] = lease
+        return lease
+
+    def hold(self, parent_id: OrderId, lease: Lease) -> None:
+        """Work ``parent_id`` under ``lease`` from now on."""
+        self.held[parent_id] = lease
+
+    def drop(self, parent_id: OrderId) -> Lease | None:
+        """Stop working ``parent_id``; returns the lease it was held under."""
+        return self.held.pop(parent_id, None)
+
+    def owns(self, parent_id: OrderId) -> bool:
+        return parent_id in self.held
+
+    def before_send(self, child: Order) -> None:
+        """Record ``child``'s send (send id: its client order id) under its parent's lease.
+
+        Raises:
+            LeaseLost: the parent is not (or no longer) ours; nothing is recorded, and the
+                caller must not send.
+        """
+        pid = child.parent_id or child.order_id
+        lease = self.held.get(pid)
+        if lease is None:
+            raise LeaseLost(
+                f"send of {child.client_order_id} refused: worker {self.owner!r} holds no "
+                f"lease on parent {pid}",
+                PARENT_PREFIX + pid,
+                0,
+            )
+        payload = {
+            "order_id": str(child.order_id),
+            "venue": str(child.venue),
+            "side": child.side.value,
+            "quantity": str(child.quantity),
+        }
+        for attempt in range(2):
+            try:
+                self._leases.record_send(
+                    lease.resource, lease.token, str(child.client_order_id), payload
+                )
+                return
+            except LeaseExpired:
+                if attempt:
+                    raise
+                # nobody took it yet: renewing keeps the token (raises if someone did)
+                lease = self._renew(pid, lease)
+            except LeaseLost as exc:
+                self._lose(pid, exc)
+                raise
+
+    def _lose(self, pid: OrderId, exc: LeaseLost) -> None:
+        if self.held.pop(pid, None) is None:
+            return
+        self.refused.append(str(exc))
+        log.error("%s", exc)
+        if self.on_lost is not None:
+            self.on_lost(pid)
+
+    def _renew(self, pid: OrderId, lease: Lease) -> Lease:
+        try:
+            lease = self._leases.heartbeat(lease, ttl_ns=self.ttl_ns)
+        except LeaseLost as exc:
+            self._lose(pid, exc)
+            raise
+        self.held[pid] = lease
+        return lease
+
+    def heartbeat(self) -> list[OrderId]:
+        """Renew every held lease; returns the parents whose lease was lost (dropped). A lost
+        account lease sets :attr:`account_lost`."""
+        for resource, lease in list(self.accounts.items()):
+            try:
+                self.accounts[resource] = self._leases.heartbeat(lease, ttl_ns=self.ttl_ns)
+            except LeaseLost as exc:
+                del self.accounts[resource]
+                self.account_lost = str(exc)
+                log.error("account lease lost, stopping: %s", exc)
+        lost = []
+        for pid, lease in list(self.held.items()):
+            try:
+                self._renew(pid, lease)
+            except LeaseLost:
+                lost.append(pid)
+        return lost
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    """What one worker did (``oms worker --json`` prints it on exit)."""
+
+    claimed: int = 0
+    taken_over: int = 0
+    finished: int = 0
+    lost: int = 0
+    released: int = 0
+
+
+class Worker:
+    """Claims parents from the store's queue and works them in ``engine`` (see the module
+    docstring).
+
+    Args:
+        engine: an engine built with ``fence=`` this worker's ``fence``, started.
+        leases: the store's leases (the same store as the engine's).
+        fence: the engine's fence.
+        max_parents: most parents held at once.
+        poll_s: pause between rounds when there is nothing new.
+
+    Raises:
+        InvalidInput: a bad ``max_parents`` or ``poll_s``.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        leases: Leases,
+        fence: LeaseFence,
+        *,
+        max_parents: int = 64,
+        poll_s: float = 0.1,
+    ) -> None:
+        if isinstance(max_parents, bool) or not isinstance(max_parents, int) or max_parents < 1:
+            raise InvalidInput(f"max_parents must be a positive int, got {max_parents!r}")
+        if isinstance(poll_s, bool) or not isinstance(poll_s, int | float) or not poll_s > 0:
+            raise InvalidInput(f"poll_s must be a positive number of seconds, got {poll_s!r}")
+        self.engine = engine
+        self.leases = leases
+        self.fence = fence
+        self.max_parents = max_parents
+        self.poll_s = float(poll_s)
+        self.stats = WorkerStats()
+        #: Held parents whose take-over failed (a venue could not be reconciled): retried.
+        self.retrying: set[OrderId] = set()
+        self._payloads: dict[OrderId, dict[str, Any]] = {}
+        fence.on_lost = self._lost
+        self._stop = asyncio.Event()
+        self._next_beat = 0.0
+
+    @property
+    def worker_id(self) -> str:
+        return self.fence.owner
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to drain: claim nothing more, release every lease, return."""
+        self._stop.set()
+
+    async def run(self) -> WorkerStats:
+        """Work until :meth:`stop`; then release every lease held and return the stats."""
+        try:
+            while not self._stop.is_set():
+                busy = await self.step()
+                if not busy:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), self.poll_s)
+        finally:
+            await self.drain()
+        return self.stats
+
+    async def step(self) -> bool:
+        """One round: heartbeat if due, finish ended parents, claim and start new ones.
+        Returns whether anything was claimed."""
+        now = time.monotonic()
+        if now >= self._next_beat:
+            self._next_beat = now + self.fence.ttl_ns / _NS / 3
+            self.fence.heartbeat()  # a lost lease stops its parent's work (on_lost)
+            if self.fence.account_lost is not None:  # another worker sends for the signer
+                self.stop()
+                return False
+            # other workers' events (each claim reads them too): a parent taken over from a
+            # paused worker may have gained late events from it after we read it
+            self.engine.catch_up()
+            for pid in sorted(self.retrying):
+                await self._take_over(pid)
+        self._finish_ended()
+        room = self.max_parents - len(self.fence.held)
+        if room <= 0 or self._stop.is_set():
+            return False
+        claimed = self.leases.claim(self.worker_id, ttl_ns=self.fence.ttl_ns, limit=room)
+        for item in claimed:
+            await self._start(item)
+        return bool(claimed)
+
+    async def drain(self) -> None:
+        """Stop every runner and release every lease (other workers may take them at once)."""
+        for pid in list(self.fence.held):
+            self.engine.hand_over(pid)
+            lease = self.fence.drop(pid)
+            if lease is not None:
+                with contextlib.suppress(OmsError):
+                    if self.leases.release(lease):
+                        self.stats.released += 1
+        for resource, lease in list(self.fence.accounts.items()):
+            del self.fence.accounts[resource]
+            with contextlib.suppress(OmsError):
+                self.leases.release(lease)
+
+    async def _start(self, item: ClaimedIntent) -> None:
+        pid = parent_order_id(IntentId(item.intent_id))
+        self.fence.hold(pid, item.lease)
+        self.stats.claimed += 1
+        self._payloads[pid] = item.payload
+        self.engine.catch_up()
+        if pid in self.engine.projections.orders:
+            self.stats.taken_over += 1
+            log.info("taking over %s (last held by %s)", pid, item.lease.taken_over_from or "-")
+        await self._take_over(pid)
+
+    async def _take_over(self, pid: OrderId) -> None:
+        """Work held parent ``pid``: take it over when the store has it, else submit its
+        intent. A retryable failure (a venue that cannot be reconciled now) keeps it held and
+        tries again next heartbeat; an invalid intent is finished as ``invalid``."""
+        self.retrying.discard(pid)
+        if not self.fence.owns(pid):
+            return
+        engine = self.engine
+        try:
+            engine.catch_up()
+            if pid in engine.projections.orders:
+                await engine.take_over(pid)
+            else:
+                await engine.submit(Intent.from_payload(self._payloads[pid]))
+        except LeaseLost:
+            pass  # the fence stopped it (on_lost)
+        except InvalidIntent as exc:
+            log.error("intent of %s refused: %s", pid, exc)
+            if pid not in engine.projections.orders:  # never recorded: end it
+                self._finish(pid, "invalid")
+        except OmsError as exc:
+            log.warning("%s: %s; trying again next heartbeat", pid, exc)
+            self.retrying.add(pid)
+
+    def _finish_ended(self) -> None:
+        orders = self.engine.projections.orders
+        for pid in list(self.fence.held):
+            parent = orders.get(pid)
+            if parent is None or not parent.is_terminal or self.engine.runs_parent(pid):
+                continue
+            if any(c in orders and not orders[c].is_terminal for c in parent.children):
+                continue
+            self._finish(pid, parent.status.value)
+
+    def _finish(self, pid: OrderId, outcome: str) -> None:
+        self._payloads.pop(pid, None)
+        lease = self.fence.drop(pid)
+        if lease is None:
+            return
+        try:
+            self.leases.finish(lease, outcome)
+            self.stats.finished += 1
+        except LeaseLost:
+            self._lost(pid)
+
+    def _lost(self, pid: OrderId) -> None:
+        self.retrying.discard(pid)
+        self._payloads.pop(pid, None)
+        self.fence.drop(pid)
+        self.engine.hand_over(pid)
+        self.stats.lost += 1
