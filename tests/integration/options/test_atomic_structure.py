@@ -1,0 +1,218 @@
+"""A 4-leg iron condor on the devnet's OptionsMarket as ONE BatchExecutor transaction: it opens
+in one transaction, a leg whose quote became invalid (cancelled, expired, priced beyond the
+guard) means nothing at all happens, and at expiry it settles to the builder's payoff, to the
+wei."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from onchain_helpers import balance, erc20, market, onchain_venue, put_of, store_at
+
+from oms_chain.devnet.options_maker import OptionsMaker
+from oms_chain.devnet.options_market import set_feed_price, warp_to
+from oms_chain.devnet.world import DevAccount, DevnetChain
+from oms_chain.model.errors import VenueRejected
+from oms_chain.model.ids import client_order_id
+from oms_chain.model.intent import Side
+from oms_chain.strategies import OptionSeries, Structure, iron_condor, payoff_table
+from oms_chain.venues.base import PlaceOrder
+from oms_chain.venues.options import OnchainOptionsVenue
+from oms_chain.venues.options.batch import AtomicOptionsBatch, NetPremiumExceeded
+
+D = Decimal
+STRIKES = (2000, 2500, 3500, 4000)
+WETH_ABI = [
+    {
+        "name": "deposit",
+        "type": "function",
+        "inputs": [],
+        "outputs": [],
+        "stateMutability": "payable",
+    }
+]
+
+
+def _fund(l1: DevnetChain, owner: str, maker: str, executor: str) -> None:
+    weth = l1.book.address("WETH")
+    w3 = l1.w3
+    for who, eth in ((owner, 20), (maker, 50)):
+        tx = (
+            w3.eth.contract(address=weth, abi=WETH_ABI)
+            .functions.deposit()
+            .transact({"from": who, "value": eth * 10**18})
+        )
+        assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    for sym, amount in (("USDC", 20_000 * 10**6), ("WETH", 10 * 10**18)):
+        tx = erc20(l1, sym).functions.transfer(executor, amount).transact({"from": owner})
+        assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+
+
+def _list_wings(l1: DevnetChain, owner: str, expiry_s: int) -> None:
+    """The devnet lists 2500 / 3000 / 3500; an iron condor needs two more strikes."""
+    mk = market(l1).contract
+    usdc, weth = l1.book.address("USDC"), l1.book.address("WETH")
+    for strike in (2000, 4000):
+        for is_call in (True, False):
+            tx = mk.functions.listSeries(
+                weth, usdc, strike * 10**6, expiry_s, is_call, 10**17
+            ).transact({"from": owner})
+            assert l1.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+
+
+@pytest.fixture
+async def world(
+    l1: DevnetChain,
+    maker: OptionsMaker,
+    maker_account: DevAccount,
+    devnet_accounts: tuple[DevAccount, ...],
+    tmp_path: Path,
+) -> AsyncIterator[tuple[OnchainOptionsVenue, AtomicOptionsBatch, Structure]]:
+    owner = devnet_accounts[0]  # the world's BatchExecutor belongs to the deployer
+    executor = l1.book.address("BatchExecutor")
+    _fund(l1, owner.address, maker_account.address, executor)
+    async with onchain_venue(
+        l1, owner.private_key, store_at(tmp_path), (maker.url,), executor=executor
+    ) as venue:
+        expiry_ns = put_of(venue, 2500).expiry_ns
+        _list_wings(l1, owner.address, expiry_ns // 10**9)
+        await venue.discover()
+        c = put_of(venue, 2500)
+        series = OptionSeries(
+            underlying=c.underlying,
+            quote=c.quote,
+            settlement=c.settlement,
+            size_decimals=c.size_decimals,
+        )
+        structure = iron_condor(series, expiry_ns, STRIKES, "1", listed=venue.instruments())
+        yield venue, AtomicOptionsBatch(venue), structure
+
+
+def _orders(structure: Structure, tag: str) -> list[PlaceOrder]:
+    return [
+        PlaceOrder(
+            client_order_id=client_order_id(f"{tag}-leg{i}", 0),
+            instrument=leg.contract,
+            side=Side(leg.side.value),
+            quantity=leg.quantity,
+            limit_price=None,
+        )
+        for i, leg in enumerate(structure.legs)
+    ]
+
+
+def _snapshot(l1: DevnetChain, venue: OnchainOptionsVenue, structure: Structure) -> Any:
+    ex = venue.holder
+    sids = [venue.series_id(leg.contract) for leg in structure.legs]
+    return (
+        balance(l1, "USDC", ex),
+        balance(l1, "WETH", ex),
+        tuple(market(l1).position(ex, s) for s in sids),
+        l1.w3.eth.get_transaction_count(l1.accounts[0].address),
+    )
+
+
+async def test_iron_condor_opens_in_one_transaction_and_settles_to_the_builders_payoff(
+    l1: DevnetChain, world: tuple[OnchainOptionsVenue, AtomicOptionsBatch, Structure]
+) -> None:
+    venue, batch, structure = world
+    usdc0, weth0, _, nonce0 = _snapshot(l1, venue, structure)
+    prepared = await batch.prepare(
+        client_order_id("ic-open", 0), _orders(structure, "ic"), max_net_premium=D(0)
+    )
+    assert prepared.net_premium < 0  # the short iron condor is a credit
+    sent = await batch.send(prepared)
+    done = await batch.wait(sent.batch_id)
+    assert done.all_filled and done.filled == (10, 10, 10, 10)
+    assert l1.w3.eth.get_transaction_count(l1.accounts[0].address) == nonce0 + 1  # ONE tx
+    # sending the same batch again sends nothing
+    assert (await batch.send(prepared)).tx_hash == done.tx_hash
+    assert l1.w3.eth.get_transaction_count(l1.accounts[0].address) == nonce0 + 1
+    usdc1, weth1, positions, _ = _snapshot(l1, venue, structure)
+    assert positions == ((10, 0), (0, 10), (0, 10), (10, 0))
+    put_collateral = 10 * 2500 * 10**5  # 10 contracts x 0.1 ETH x 2,500 USDC
+    call_collateral = 10 * 10**17
+    assert usdc1 - usdc0 == -prepared.net_premium - put_collateral
+    assert weth1 - weth0 == -call_collateral
+
+    expiry_s = structure.expiries[0] // 10**9
+    warp_to(l1.w3, expiry_s + 60)
+    owner = l1.accounts[0].address
+    settle_at = D(1800)
+    set_feed_price(l1.w3, l1.book.address("OracleETHUSD"), settle_at, sender=owner)
+    long_put, short_put, short_call, long_call = (leg.contract for leg in structure.legs)
+    await venue.redeem(long_put)
+    await venue.withdraw(short_put)
+    await venue.withdraw(short_call)
+    assert (await venue.redeem(long_call)).payoff == 0  # out of the money
+    usdc2, weth2, _, _ = _snapshot(l1, venue, structure)
+    (row,) = payoff_table(structure, [settle_at], net_premium=D(0))
+    # what the structure received at expiry, net of the collateral it had posted
+    assert (usdc2 - usdc1) - put_collateral == int(row.payoff.scaleb(6))
+    assert weth2 - weth1 == call_collateral  # the calls expired worthless: collateral back
+    assert row.payoff == D(-500)
+
+
+async def test_a_cancelled_leg_quote_means_nothing_at_all_happens(
+    l1: DevnetChain,
+    world: tuple[OnchainOptionsVenue, AtomicOptionsBatch, Structure],
+    maker_account: DevAccount,
+) -> None:
+    venue, batch, structure = world
+    before = _snapshot(l1, venue, structure)
+    prepared = await batch.prepare(
+        client_order_id("ic-cxl", 0), _orders(structure, "cxl"), max_net_premium=D(0)
+    )
+    tx = market(l1).contract.functions.bumpNonce().transact({"from": maker_account.address})
+    assert l1.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    with pytest.raises(VenueRejected, match="no leg was sent"):
+        await batch.send(prepared)
+    assert _snapshot(l1, venue, structure) == before
+    assert await batch.status(prepared.batch_id) is None
+
+
+async def test_an_expired_leg_quote_means_nothing_at_all_happens(
+    l1: DevnetChain, world: tuple[OnchainOptionsVenue, AtomicOptionsBatch, Structure]
+) -> None:
+    venue, batch, structure = world
+    prepared = await batch.prepare(
+        client_order_id("ic-exp", 0), _orders(structure, "exp"), max_net_premium=D(0)
+    )
+    deadline = min(leg.quote.deadline for leg in prepared.legs)
+    warp_to(l1.w3, deadline + 1)
+    before = _snapshot(l1, venue, structure)
+    with pytest.raises(VenueRejected, match="no leg was sent"):
+        await batch.send(prepared)
+    assert _snapshot(l1, venue, structure) == before
+
+
+async def test_a_net_premium_beyond_the_guard_is_refused_before_and_on_chain(
+    l1: DevnetChain, world: tuple[OnchainOptionsVenue, AtomicOptionsBatch, Structure]
+) -> None:
+    venue, batch, structure = world
+    before = _snapshot(l1, venue, structure)
+    with pytest.raises(NetPremiumExceeded, match="max_net_premium -100000"):
+        await batch.prepare(
+            client_order_id("ic-g", 0), _orders(structure, "g"), max_net_premium=D(-100_000)
+        )
+    assert _snapshot(l1, venue, structure) == before
+    # the guard holds on chain too: the same fills with a guard the credit cannot meet,
+    # forced past the simulation, revert as a whole
+    prepared = await batch.prepare(
+        client_order_id("ic-g2", 0), _orders(structure, "g2"), max_net_premium=D(0)
+    )
+    too_tight = prepared.net_premium - 1  # demand 1 base unit more credit than the quotes give
+    data = batch._calldata(
+        list(prepared.legs), prepared.legs[0].listing.quote, too_tight, dict(prepared.pulls)
+    )
+    owner = l1.accounts[0].address
+    tx = l1.w3.eth.send_transaction(
+        {"from": owner, "to": batch.executor, "data": "0x" + data.hex(), "gas": 3_000_000}
+    )
+    assert l1.w3.eth.wait_for_transaction_receipt(tx)["status"] == 0
+    usdc, weth, positions, _ = _snapshot(l1, venue, structure)
+    assert (usdc, weth, positions) == before[:3]
