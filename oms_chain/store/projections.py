@@ -45,6 +45,14 @@ from oms_chain.model.events import (
     RiskAlertRaised,
     RiskMonitorDegraded,
     SettlementUpdated,
+    StructureAccepted,
+    StructureCompleted,
+    StructureLegFilled,
+    StructureLegsReversed,
+    StructureLegsSubmitted,
+    StructureRejected,
+    StructureSendStarted,
+    StructureSubmitted,
     TradingStateChanged,
     VenueReconciled,
     VenueReconciliationFailed,
@@ -560,6 +568,15 @@ _HANDLERS: dict[type[Event], Any] = {
     PortfolioAlertRaised: Projections._on_noted,
     PortfolioAlertCleared: Projections._on_noted,
     RiskMonitorDegraded: Projections._on_noted,
+    # structure parents: their legs' orders have events of their own
+    StructureSubmitted: Projections._on_noted,
+    StructureAccepted: Projections._on_noted,
+    StructureRejected: Projections._on_noted,
+    StructureSendStarted: Projections._on_noted,
+    StructureLegsSubmitted: Projections._on_noted,
+    StructureLegFilled: Projections._on_noted,
+    StructureLegsReversed: Projections._on_noted,
+    StructureCompleted: Projections._on_noted,
 }
 
 

@@ -41,6 +41,7 @@ from oms_chain.chain.types import MalformedReceipt, Receipt
 from oms_chain.model.amm_orders import AmmOrderState
 from oms_chain.model.errors import InvalidInput, VenueRejected, VenueTimeout, VenueUnavailable
 from oms_chain.model.ids import ClientOrderId, TxHash, VenueId
+from oms_chain.model.instruments import Instrument
 from oms_chain.model.intent import Side
 from oms_chain.model.orders import SettlementStatus
 from oms_chain.venues.amm._calls import encode_call
@@ -156,6 +157,14 @@ class AtomicOptionsBatch:
         """The BatchExecutor that sends the fills and holds the positions."""
         return self._venue.holder
 
+    def listing(self, instrument: Instrument) -> SeriesListing:
+        """The market's listing of ``instrument``.
+
+        Raises:
+            VenueRejected: the market does not list it.
+        """
+        return self._venue.listing(instrument)
+
     # -- preparing ----------------------------------------------------------------------------
 
     async def prepare(
@@ -213,16 +222,7 @@ class AtomicOptionsBatch:
                 )
             )
         assert quote_asset is not None
-        quote_token = legs[0].listing.quote
         net = sum(leg.premium if leg.order.side is Side.BUY else -leg.premium for leg in legs)
-        limit = _base_units(max_net_premium, quote_asset.decimals)
-        if net > limit:
-            raise NetPremiumExceeded(
-                f"{self._id}: batch {batch_id}: the best quotes net a premium of "
-                f"{_human(net, quote_asset.decimals)} {quote_asset.symbol} "
-                f"({'paid' if net > 0 else 'received'}), beyond max_net_premium "
-                f"{max_net_premium} {quote_asset.symbol}; nothing was sent"
-            )
         pulls: dict[str, int] = {}
         for leg in legs:
             if leg.order.side is Side.BUY:
@@ -231,13 +231,43 @@ class AtomicOptionsBatch:
                 token = leg.listing.collateral_token
                 amount = leg.contracts * leg.listing.collateral_per_contract
             pulls[token] = pulls.get(token, 0) + amount
-        calldata = self._calldata(legs, quote_token, limit, pulls)
-        return PreparedBatch(
+        loose = PreparedBatch(
             batch_id=batch_id,
             legs=tuple(legs),
             net_premium=net,
-            max_net_premium=limit,
+            max_net_premium=net,
             pulls=tuple(sorted(pulls.items())),
+            calldata=b"",
+        )
+        return self.guarded(loose, max_net_premium)
+
+    def guarded(self, prepared: PreparedBatch, max_net_premium: Decimal) -> PreparedBatch:
+        """``prepared`` with its guard at ``max_net_premium`` (quote asset; see
+        :meth:`prepare`): the same quotes, new calldata. Nothing is asked or sent.
+
+        Raises:
+            NetPremiumExceeded: the quotes' net premium is beyond ``max_net_premium``.
+        """
+        if not isinstance(max_net_premium, Decimal) or not max_net_premium.is_finite():
+            raise InvalidInput(f"max_net_premium must be a finite Decimal, got {max_net_premium!r}")
+        quote_asset = prepared.legs[0].listing.contract.quote
+        net = prepared.net_premium
+        limit = _base_units(max_net_premium, quote_asset.decimals)
+        if net > limit:
+            raise NetPremiumExceeded(
+                f"{self._id}: batch {prepared.batch_id}: the best quotes net a premium of "
+                f"{_human(net, quote_asset.decimals)} {quote_asset.symbol} "
+                f"({'paid' if net > 0 else 'received'}), beyond max_net_premium "
+                f"{max_net_premium} {quote_asset.symbol}; nothing was sent"
+            )
+        legs = list(prepared.legs)
+        calldata = self._calldata(legs, legs[0].listing.quote, limit, dict(prepared.pulls))
+        return PreparedBatch(
+            batch_id=prepared.batch_id,
+            legs=prepared.legs,
+            net_premium=net,
+            max_net_premium=limit,
+            pulls=prepared.pulls,
             calldata=calldata,
         )
 

@@ -216,3 +216,117 @@ async def test_a_net_premium_beyond_the_guard_is_refused_before_and_on_chain(
     assert l1.w3.eth.wait_for_transaction_receipt(tx)["status"] == 0
     usdc, weth, positions, _ = _snapshot(l1, venue, structure)
     assert (usdc, weth, positions) == before[:3]
+
+
+# --- the structure runner: one parent, one child per leg, every step an event ---------------
+
+
+class _Crash(Exception):
+    """Stands for the process dying at a step."""
+
+
+def _request(structure: Structure, sid: str, **limits: Any) -> Any:
+    from oms_chain.risk import MarketSnapshot
+    from oms_chain.service.structures import StructureRequest
+    from oms_chain.strategies import StructureLimits
+
+    market_now = structure.expiries[0] - 3 * 86_400 * 10**9
+    snap = MarketSnapshot(
+        now_ns=market_now,
+        spots={structure.underlying_symbol: D(3000)},
+        vols={leg.contract.id: D("0.65") for leg in structure.legs},
+    )
+    return StructureRequest(
+        structure_id=sid,
+        structure=structure,
+        account="main",
+        limits=StructureLimits(**limits),
+        market=snap,
+    )
+
+
+def _runner(store: Any, batch: AtomicOptionsBatch, on_step: Any = None) -> Any:
+    from oms_chain.model.clock import ManualClock
+    from oms_chain.service.structures import StructureRunner
+
+    return StructureRunner(store=store, clock=ManualClock(1), batch=batch, on_step=on_step)
+
+
+async def test_the_runner_records_every_step_and_opens_in_one_transaction(
+    l1: DevnetChain,
+    world: tuple[OnchainOptionsVenue, AtomicOptionsBatch, Structure],
+    tmp_path: Path,
+) -> None:
+    from oms_chain.service.structures import list_structures, read_structure
+
+    _venue, batch, structure = world
+    store = store_at(tmp_path, "structures.db")
+    nonce0 = l1.w3.eth.get_transaction_count(l1.accounts[0].address)
+    steps: list[str] = []
+    rec = await _runner(store, batch, steps.append).run(
+        _request(structure, "ic-1", max_loss=D(600), max_net_premium=D(0))
+    )
+    assert rec.status == "open" and rec.tx_hash is not None
+    assert steps == ["submitted", "accepted", "sending", "sent"] + [
+        f"leg {i} filled" for i in range(4)
+    ] + ["completed"]
+    assert l1.w3.eth.get_transaction_count(l1.accounts[0].address) == nonce0 + 1
+    assert rec.net_premium is not None and rec.net_premium < 0
+    assert rec.max_loss == 500 + rec.net_premium  # wing width x size, less the credit
+    assert rec.margin is not None and rec.margin > 0
+    assert sorted(rec.filled) == [0, 1, 2, 3]
+    assert [r.structure_id for r in list_structures(store)] == ["ic-1"]
+    assert read_structure(store, "ic-1") is not None
+    # the same request again: nothing more is sent, nothing more recorded
+    again = await _runner(store, batch).run(
+        _request(structure, "ic-1", max_loss=D(600), max_net_premium=D(0))
+    )
+    assert again.version == rec.version
+    assert l1.w3.eth.get_transaction_count(l1.accounts[0].address) == nonce0 + 1
+
+
+async def test_the_gate_judges_the_structure_as_a_whole_and_nothing_is_sent(
+    l1: DevnetChain,
+    world: tuple[OnchainOptionsVenue, AtomicOptionsBatch, Structure],
+    tmp_path: Path,
+) -> None:
+    _venue, batch, structure = world
+    store = store_at(tmp_path, "structures.db")
+    nonce0 = l1.w3.eth.get_transaction_count(l1.accounts[0].address)
+    rec = await _runner(store, batch).run(_request(structure, "ic-loss", max_loss=D(100)))
+    assert rec.status == "rejected" and "max_loss" in (rec.reason or "")
+    rec = await _runner(store, batch).run(_request(structure, "ic-m", max_margin=D(1)))
+    assert rec.status == "rejected" and "max_margin" in (rec.reason or "")
+    rec = await _runner(store, batch).run(_request(structure, "ic-p", max_net_premium=D(-1000)))
+    assert rec.status == "rejected" and "max_net_premium" in (rec.reason or "")
+    assert l1.w3.eth.get_transaction_count(l1.accounts[0].address) == nonce0
+
+
+@pytest.mark.parametrize("crash_at", ["submitted", "accepted", "sending", "after-send", "sent"])
+async def test_a_restart_at_any_step_sends_the_batch_exactly_once(
+    l1: DevnetChain,
+    world: tuple[OnchainOptionsVenue, AtomicOptionsBatch, Structure],
+    tmp_path: Path,
+    crash_at: str,
+) -> None:
+    _venue, batch, structure = world
+    store = store_at(tmp_path, "structures.db")
+    nonce0 = l1.w3.eth.get_transaction_count(l1.accounts[0].address)
+
+    def die(step: str) -> None:
+        if step == crash_at:
+            raise _Crash(step)
+
+    runner = _runner(store, batch, die)
+    if crash_at == "after-send":  # signed and broadcast, the process dies before recording it
+
+        def sent_then_die(rec: Any, status: Any) -> None:
+            raise _Crash("after-send")
+
+        runner._sent = sent_then_die
+    req = _request(structure, f"ic-{crash_at}")
+    with pytest.raises(_Crash):
+        await runner.run(req)
+    rec = await _runner(store, batch).resume(req)
+    assert rec.status == "open", rec.to_json()
+    assert l1.w3.eth.get_transaction_count(l1.accounts[0].address) == nonce0 + 1
