@@ -5,6 +5,7 @@ wei."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -330,3 +331,54 @@ async def test_a_restart_at_any_step_sends_the_batch_exactly_once(
     rec = await _runner(store, batch).resume(req)
     assert rec.status == "open", rec.to_json()
     assert l1.w3.eth.get_transaction_count(l1.accounts[0].address) == nonce0 + 1
+
+
+async def test_a_reorg_that_replaces_the_batch_reverses_every_leg_together(
+    l1: DevnetChain,
+    world: tuple[OnchainOptionsVenue, AtomicOptionsBatch, Structure],
+    devnet_accounts: tuple[DevAccount, ...],
+    tmp_path: Path,
+) -> None:
+    from eth_account import Account
+
+    from oms_chain.model.orders import SettlementStatus
+
+    venue, batch, structure = world
+    store = store_at(tmp_path, "structures.db")
+    owner = devnet_accounts[0]
+    before = _snapshot(l1, venue, structure)
+    l1.process.mine(4)  # blocks with state in memory to branch from (the dump has no history)
+    runner = _runner(store, batch)
+    rec = await runner.run(_request(structure, "ic-reorg"))
+    assert rec.status == "open" and rec.tx_hash is not None
+    tx = l1.w3.eth.get_transaction(rec.tx_hash)
+    included_at = int(tx["blockNumber"])
+    # the branch that wins carries another transaction of ours at the batch's nonce
+    other = Account.sign_transaction(
+        {
+            "to": owner.address,
+            "value": 0,
+            "gas": 21_000,
+            "nonce": int(tx["nonce"]),
+            "chainId": l1.chain_id,
+            "maxFeePerGas": int(tx["maxFeePerGas"]) * 2,
+            "maxPriorityFeePerGas": int(tx["maxPriorityFeePerGas"]) * 2,
+            "type": 2,
+        },
+        owner.private_key,
+    )
+    depth = l1.process.block_number() - included_at + 1
+    l1.process.rpc("anvil_reorg", [depth, [["0x" + other.raw_transaction.hex(), 0]]])
+    gone = (SettlementStatus.DROPPED, SettlementStatus.REPLACED)
+    for _ in range(200):
+        await venue.account.poll()
+        status = await batch.status(rec.reference)  # type: ignore[arg-type]
+        if status is not None and status.settlement in gone:
+            break
+        await asyncio.sleep(0.05)
+    assert status is not None and status.rolled_back and status.filled == (0, 0, 0, 0)
+    rec = await runner.reconcile("ic-reorg")
+    assert rec.status == "rolled_back" and rec.filled == {}
+    assert "every leg" in (rec.reason or "")
+    usdc, weth, positions, _ = _snapshot(l1, venue, structure)
+    assert (usdc, weth, positions) == before[:3]  # no leg, no premium moved
