@@ -382,3 +382,51 @@ async def test_a_reorg_that_replaces_the_batch_reverses_every_leg_together(
     assert "every leg" in (rec.reason or "")
     usdc, weth, positions, _ = _snapshot(l1, venue, structure)
     assert (usdc, weth, positions) == before[:3]  # no leg, no premium moved
+
+
+def test_the_cli_executes_an_iron_condor_in_one_transaction_then_lists_and_shows_it(
+    l1: DevnetChain,
+    devnet_accounts: tuple[DevAccount, ...],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from oms_chain.cli import main
+    from oms_chain.devnet.options_maker import MakerConfig, run_maker_in_thread
+
+    owner, maker_key = devnet_accounts[0], devnet_accounts[3]
+    _fund(l1, owner.address, maker_key.address, l1.book.address("BatchExecutor"))
+    expiry_s = market(l1).series(1).expiry
+    _list_wings(l1, owner.address, expiry_s)
+    day = datetime.fromtimestamp(expiry_s, UTC).strftime("%Y-%m-%d")
+    maker = run_maker_in_thread(
+        market(l1), maker_key.private_key, config=MakerConfig(max_size=1_000_000)
+    )
+    store = f"sqlite:///{tmp_path / 'cli.db'}"
+    nonce0 = l1.w3.eth.get_transaction_count(owner.address)
+    try:
+        argv = ["strategy", "iron-condor", "--underlying", "ETH", "--expiry", day,
+                "--strikes", "2000,2500,3500,4000", "--size", "1", "--venue", "onchain",
+                "--maker", maker.url, "--rpc-url", l1.rpc_url, "--store", store,
+                "--id", "ic-cli", "--max-loss", "600", "--max-premium", "0"]  # fmt: skip
+        assert main(argv) == 4  # stdin is no terminal: refused, nothing sent without --yes
+        assert "confirm with --yes" in capsys.readouterr().err
+        assert l1.w3.eth.get_transaction_count(owner.address) == nonce0
+        assert main([*argv, "--yes", "--json"]) == 0
+    finally:
+        maker.stop()
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "open" and doc["kind"] == "iron_condor" and doc["tx_hash"]
+    assert [leg["side"] for leg in doc["legs"]] == ["buy", "sell", "sell", "buy"]
+    assert all(leg["filled"] == "1" for leg in doc["legs"])
+    assert l1.w3.eth.get_transaction_count(owner.address) == nonce0 + 1
+    assert main(["strategy", "list", "--store", store, "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["structure_id"] == "ic-cli" and row["status"] == "open"
+    assert main(["--wide", "strategy", "show", "ic-cli", "--store", store]) == 0
+    out = capsys.readouterr().out
+    for text in ("iron_condor ic-cli (atomic): open", "StructureAccepted", "StructureLegFilled"):
+        assert text in out, text
+    assert main(["strategy", "show", "nope", "--store", store]) == 2
