@@ -291,7 +291,7 @@ def strategy(
         if v is None
     ]
     if missing:
-        raise InvalidInput(f"{kind} needs {', '.join(missing)}")
+        raise InvalidInput(f"{kind} needs {', '.join(missing)} (see `oms strategy --help`)")
     assert underlying is not None and expiry is not None and strikes is not None
     assert size is not None
     n_strikes, takes_type, takes_short, calendar = _KINDS[kind]
