@@ -11,7 +11,8 @@ in ONE BatchExecutor transaction with the net-premium guard, after the risk gate
 structure as a whole (``--max-loss``, ``--max-premium``, ``--max-margin``) and after
 confirmation (or ``--yes``), with progress; every step is an event in the store
 (:mod:`._strategy_run`). ``oms strategy list`` and ``oms strategy show ID`` read them back.
-The cross-venue policies (``--policy all-or-unwind|hedge-residual``) are not available yet.
+The cross-venue policies (``--policy all-or-unwind|hedge-residual``) are not on the command line
+yet (all-or-unwind: :mod:`oms_chain.service.leg_coordinator`).
 """
 
 from __future__ import annotations
@@ -326,8 +327,9 @@ def strategy(
         raise InvalidInput(f"--policy must be one of {', '.join(_POLICIES)}, got {_shown(policy)}")
     if policy != "atomic":
         raise InvalidInput(
-            f"--policy {policy}: the leg-risk coordinator across venues is not available yet; "
-            "use --venue onchain --policy atomic (all legs in one transaction)"
+            f"--policy {policy}: the leg-risk coordinator across venues is not on the command "
+            "line yet (Python: oms_chain.service.leg_coordinator); use --venue onchain "
+            "--policy atomic (all legs in one transaction)"
         )
     if venue == "onchain" and not maker:
         raise InvalidInput("--venue onchain trades by RFQ: give at least one --maker URL")

@@ -128,7 +128,8 @@ class StructureRequest:
 @dataclass(slots=True, kw_only=True)
 class StructureRecord:
     """A structure as its stream tells it. ``status``: ``submitted``, ``accepted``,
-    ``sending``, ``sent``, ``open``, ``rejected``, ``rolled_back`` (or ``unwound``)."""
+    ``sending``, ``sent``, ``open``, ``rejected``, ``rolled_back``; worked by the leg-risk
+    coordinator also ``unwound`` or ``exposed`` (an unwind missed)."""
 
     structure_id: str
     kind: str
@@ -156,7 +157,7 @@ class StructureRecord:
     @property
     def is_terminal(self) -> bool:
         """Nothing is left to do (it may still be rolled back by a reorg while ``open``)."""
-        return self.status in ("open", "rejected", "rolled_back", "unwound")
+        return self.status in ("open", "rejected", "rolled_back", "unwound", "exposed")
 
     def apply(self, event: Event, version: int) -> None:
         """Fold one event of the stream."""
@@ -315,8 +316,9 @@ class StructureRunner:
             raise InvalidInput(f"expected a StructureRequest, got {type(request).__name__}")
         if request.policy != "atomic":
             raise InvalidInput(
-                f"policy {request.policy!r} needs the leg-risk coordinator across venues, "
-                "which is not available yet; use policy 'atomic' (all legs on the on-chain market)"
+                f"policy {request.policy!r} is worked across venues by "
+                "oms_chain.service.leg_coordinator.LegCoordinator; this runner takes 'atomic' "
+                "(all legs on the on-chain market)"
             )
         self._batch_listing(request.structure)
         legs = _leg_payloads(request.structure, self._batch.venue_id)

@@ -1,0 +1,152 @@
+"""The leg-risk coordinator on two Deribit-protocol venues (two accounts of the devnet exchange,
+unmodified ccxt): a long straddle whose second leg the exchange refuses is unwound, leaving no
+option position and a recorded, bounded exposure; a second leg whose answer times out is found
+filled by its label and the structure completes, nothing sent twice."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+
+from oms_chain.devnet.deribit import DeribitSimulator
+from oms_chain.engine import InMemoryEventLog
+from oms_chain.model.clock import ManualClock
+from oms_chain.model.ids import ClientOrderId
+from oms_chain.model.intent import Side
+from oms_chain.service.leg_coordinator import LegCoordinator, LegRoute
+from oms_chain.venues.base import PlaceOrder
+from oms_chain.venues.cex import CcxtVenueConfig
+from oms_chain.venues.options import DeribitOptionsConfig, DeribitOptionsVenue
+
+D = Decimal
+CALL, PUT = "ETH-11DEC26-3000-C", "ETH-11DEC26-3000-P"
+KEYS = {"deribit-a": ("legs-a", "secret-a"), "deribit-b": ("legs-b", "secret-b")}
+
+
+@pytest.fixture
+async def venues(
+    sim: DeribitSimulator, sim_clock: ManualClock
+) -> AsyncIterator[dict[str, DeribitOptionsVenue]]:
+    out: dict[str, DeribitOptionsVenue] = {}
+    for vid, (key, secret) in KEYS.items():
+        sim.create_account(key, secret, {"ETH": D(100)})
+        cfg = DeribitOptionsConfig(
+            ccxt=CcxtVenueConfig(
+                exchange="deribit",
+                api_key=key,
+                secret=secret,
+                urls=sim.deribit_urls(),
+                venue_id=vid,
+                timeout_s=1.0,
+            ),
+            currencies=("ETH",),
+        )
+        out[vid] = await DeribitOptionsVenue(cfg, clock=sim_clock).__aenter__()
+    try:
+        yield out
+    finally:
+        for v in out.values():
+            await v.__aexit__(None, None, None)
+
+
+def _routes(venues: dict[str, DeribitOptionsVenue], tag: str) -> list[LegRoute]:
+    a, b = venues["deribit-a"], venues["deribit-b"]
+    return [
+        LegRoute(
+            venue=a,
+            order=PlaceOrder(
+                client_order_id=ClientOrderId(f"{tag}-call"),
+                instrument=a.contract(CALL),
+                side=Side.BUY,
+                quantity=D(2),
+            ),
+            liquidity_risk=D(1),  # sent first
+            delta_usd=D("0.5") * 3000,
+        ),
+        LegRoute(
+            venue=b,
+            order=PlaceOrder(
+                client_order_id=ClientOrderId(f"{tag}-put"),
+                instrument=b.contract(PUT),
+                side=Side.BUY,
+                quantity=D(2),
+            ),
+            liquidity_risk=D(0),
+            delta_usd=D("-0.5") * 3000,
+        ),
+    ]
+
+
+def _coordinator(sim: DeribitSimulator, clock: ManualClock, on_step: object) -> LegCoordinator:
+    async def sleep(seconds: float) -> None:  # the time limit runs on the injected clock
+        clock.advance(int(seconds * 1e9))
+
+    return LegCoordinator(
+        store=InMemoryEventLog(),
+        clock=clock,
+        sleep=sleep,
+        on_step=on_step,  # type: ignore[arg-type]
+    )
+
+
+async def test_a_refused_second_leg_is_unwound_and_no_option_position_is_left(
+    sim: DeribitSimulator, sim_clock: ManualClock, venues: dict[str, DeribitOptionsVenue]
+) -> None:
+    def step(kind: str) -> None:
+        if kind == "StructureLegFilled":  # the first leg filled: the exchange refuses the next
+            sim_clock.advance(2 * 10**9)  # two seconds pass before the second leg goes out
+            sim.inject_fault("fail", "private/buy", count=None, status=502, code=10040)
+
+    coordinator = _coordinator(sim, sim_clock, step)
+    rec = await coordinator.run(
+        "straddle-refused",
+        kind="straddle",
+        account="main",
+        routes=_routes(venues, "sr"),
+        time_limit_ns=5 * 10**9,
+        slippage_bps=D(1500),
+    )
+    sim.faults.clear()
+    assert rec.status == "unwound", rec.to_json()
+    assert rec.filled == {}  # the filled call was reversed
+    for v in venues.values():
+        assert await v.positions() == []  # no open option position anywhere
+    # exposure: the call's delta (2 x 0.5 x 3,000 USD) for the time the structure was partial
+    assert rec.max_delta_usd == D(3000)
+    assert rec.legged_ns >= 2 * 10**9
+    assert rec.exposure_usd_s == D(3000) * D(rec.legged_ns) / D(10**9)
+    assert rec.legged_ns <= 2 * 10**9 + 5 * 10**9 + 10**9  # bounded by the leg's time limit
+    types = [e.TYPE for e in rec.events]
+    assert types.count("StructureLegFilled") == 1 and "StructureLegsReversed" in types
+    assert types[-1] == "StructureCompleted"
+
+
+async def test_a_timed_out_second_leg_found_filled_completes_and_is_not_sent_twice(
+    sim: DeribitSimulator, sim_clock: ManualClock, venues: dict[str, DeribitOptionsVenue]
+) -> None:
+    armed = []
+
+    def step(kind: str) -> None:
+        if kind == "StructureLegFilled" and not armed:  # the answer to the next buy is held
+            armed.append(sim.inject_fault("timeout", "private/buy", count=1, delay_s=3.0))
+        elif kind == "StructureSendStarted" and armed:
+            sim_clock.advance(10**9)  # the venue waits out its 1 s timeout on this clock
+
+    coordinator = _coordinator(sim, sim_clock, step)
+    rec = await coordinator.run(
+        "straddle-timeout",
+        kind="straddle",
+        account="main",
+        routes=_routes(venues, "st"),
+        time_limit_ns=30 * 10**9,
+        slippage_bps=D(1500),
+    )
+    assert rec.status == "open", rec.to_json()
+    assert sorted(rec.filled) == [0, 1]
+    trades_b = sim.exchange.account(KEYS["deribit-b"][0]).trades
+    assert len(trades_b) == 1  # executed once: never re-sent
+    # partial while the second leg's answer was awaited and its order looked up by label
+    assert rec.max_delta_usd == D(3000) and rec.legged_ns >= 10**9
+    assert rec.exposure_usd_s == D(3000) * D(rec.legged_ns) / D(10**9)
