@@ -42,9 +42,16 @@ from oms_chain.model.events import (
     StructureSendStarted,
     StructureSubmitted,
 )
-from oms_chain.model.ids import ClientOrderId, EventId
+from oms_chain.model.ids import ClientOrderId
 from oms_chain.model.intent import Side
-from oms_chain.service.structures import StructureRecord, read_structure, structure_stream
+from oms_chain.service.structures import (
+    StructureRecord,
+    check_store_and_clock,
+    envelope,
+    read_structure,
+    require_structure,
+    structure_stream,
+)
 from oms_chain.strategies.legrisk import ExposureMeter, order_by_liquidity_risk
 from oms_chain.venues.base import OrderStatusReport, PlaceOrder, Venue, VenueOrderStatus
 
@@ -84,10 +91,7 @@ class LegCoordinator:
         poll_s: float = 0.05,
         on_step: Callable[[str], None] | None = None,
     ) -> None:
-        if not isinstance(store, EventLog):
-            raise InvalidInput(f"store must be an event store, got {type(store).__name__}")
-        if not callable(getattr(clock, "now_ns", None)):
-            raise InvalidInput("clock must have now_ns()")
+        check_store_and_clock(store, clock)
         self._store = store
         self._clock = clock
         self._sleep = sleep
@@ -332,14 +336,10 @@ class LegCoordinator:
         return self._record(sid)
 
     def _record(self, sid: str) -> StructureRecord:
-        rec = read_structure(self._store, sid)
-        if rec is None:
-            raise InvalidInput(f"unknown structure {sid!r}")
-        return rec
+        return require_structure(self._store, sid)
 
     def _envelope(self) -> dict[str, Any]:
-        now = self._clock.now_ns()
-        return {"event_id": EventId(""), "ts_event": now, "ts_init": now}
+        return envelope(self._clock)
 
     def _append(self, sid: str, version: int, event: Event) -> int:
         v = append_event(self._store, structure_stream(sid), version, event)

@@ -261,6 +261,36 @@ def list_structures(store: EventLog) -> list[StructureRecord]:
     return sorted(_fold(store.read_all(0)).values(), key=lambda r: r.ts_submitted)
 
 
+def check_store_and_clock(store: object, clock: object) -> None:
+    """The checks of a structure worker's ``store`` and ``clock`` arguments.
+
+    Raises:
+        InvalidInput: not an event store, or a clock without ``now_ns()``.
+    """
+    if not isinstance(store, EventLog):
+        raise InvalidInput(f"store must be an event store, got {type(store).__name__}")
+    if not callable(getattr(clock, "now_ns", None)):
+        raise InvalidInput("clock must have now_ns()")
+
+
+def envelope(clock: Clock) -> dict[str, Any]:
+    """The envelope fields of an event recorded now (its id is given when appended)."""
+    now = clock.now_ns()
+    return {"event_id": EventId(""), "ts_event": now, "ts_init": now}
+
+
+def require_structure(store: EventLog, structure_id: str) -> StructureRecord:
+    """:func:`read_structure`, for a structure that must exist.
+
+    Raises:
+        InvalidInput: unknown structure.
+    """
+    rec = read_structure(store, structure_id)
+    if rec is None:
+        raise InvalidInput(f"unknown structure {structure_id!r}")
+    return rec
+
+
 def _leg_payloads(structure: Structure, venue: str) -> tuple[dict[str, Any], ...]:
     return tuple(
         {
@@ -291,10 +321,7 @@ class StructureRunner:
         batch: AtomicOptionsBatch,
         on_step: Callable[[str], None] | None = None,
     ) -> None:
-        if not isinstance(store, EventLog):
-            raise InvalidInput(f"store must be an event store, got {type(store).__name__}")
-        if not callable(getattr(clock, "now_ns", None)):
-            raise InvalidInput("clock must have now_ns()")
+        check_store_and_clock(store, clock)
         if not isinstance(batch, AtomicOptionsBatch):
             raise InvalidInput(f"batch must be an AtomicOptionsBatch, got {type(batch).__name__}")
         self._store = store
@@ -542,14 +569,10 @@ class StructureRunner:
                 ) from None
 
     def _record(self, structure_id: str) -> StructureRecord:
-        rec = read_structure(self._store, structure_id)
-        if rec is None:
-            raise InvalidInput(f"unknown structure {structure_id!r}")
-        return rec
+        return require_structure(self._store, structure_id)
 
     def _envelope(self) -> dict[str, Any]:
-        now = self._clock.now_ns()
-        return {"event_id": EventId(""), "ts_event": now, "ts_init": now}
+        return envelope(self._clock)
 
     def _append(self, structure_id: str, version: int, event: Event, step: str) -> int:
         v = append_event(self._store, structure_stream(structure_id), version, event)
