@@ -16,9 +16,10 @@ Exposure: from the first fill until the structure is complete or unwound, the op
 (each filled leg's signed quantity x its ``delta_usd`` per unit) is integrated over time
 (:class:`~oms_chain.strategies.legrisk.ExposureMeter`) and recorded in ``StructureCompleted``.
 
-A restart with the same request continues: a leg recorded as filled is not sent again, a leg
-whose send was started is asked for by its client order id (the venue refuses a duplicate id
-anyway), never re-sent blindly.
+A restart with the same request continues: a leg recorded as filled is not sent again; a leg
+whose send was started is asked for by its client order id first, and placed only when the venue
+does not know it (the venue itself refuses a client order id it has seen), so no leg is sent
+twice and none is forgotten.
 """
 
 from __future__ import annotations
@@ -189,7 +190,8 @@ class LegCoordinator:
         )
         report: OrderStatusReport | None = None
         why = ""
-        if started:  # a restart: ask, never re-send
+        if started:  # a restart: ask first; a leg the venue does not know is placed (the
+            # venue refuses a client order id it has seen, so this never sends twice)
             report = await self._status(venue, coid)
         else:
             self._append(
@@ -203,11 +205,16 @@ class LegCoordinator:
                     reference=coid,
                 ),
             )
+        if report is None:
             try:
                 report = await venue.place(route.order)
             except VenueTimeout as exc:
                 why = f"leg {i} at {venue.venue_id}: {exc}"
-            except (VenueRejected, OmsError) as exc:
+            except VenueRejected as exc:
+                report = await self._status(venue, coid) if started else None
+                if report is None:
+                    return None, f"leg {i} refused by {venue.venue_id}: {exc}"
+            except OmsError as exc:
                 return None, f"leg {i} refused by {venue.venue_id}: {exc}"
             self._append(
                 sid,

@@ -150,3 +150,34 @@ async def test_a_timed_out_second_leg_found_filled_completes_and_is_not_sent_twi
     # partial while the second leg's answer was awaited and its order looked up by label
     assert rec.max_delta_usd == D(3000) and rec.legged_ns >= 10**9
     assert rec.exposure_usd_s == D(3000) * D(rec.legged_ns) / D(10**9)
+
+
+class _Crash(Exception):
+    """Stands for the process dying at a step."""
+
+
+@pytest.mark.parametrize("crash_at", ["StructureSendStarted", "StructureLegsSubmitted"])
+async def test_a_restart_at_the_second_leg_sends_no_leg_twice_and_forgets_none(
+    sim: DeribitSimulator,
+    sim_clock: ManualClock,
+    venues: dict[str, DeribitOptionsVenue],
+    crash_at: str,
+) -> None:
+    seen: list[str] = []
+
+    def die(kind: str) -> None:
+        seen.append(kind)
+        if kind == crash_at and seen.count(crash_at) == 2:  # at the second leg
+            raise _Crash(kind)
+
+    first = _coordinator(sim, sim_clock, die)
+    kw = {"kind": "straddle", "account": "main", "time_limit_ns": 5 * 10**9,
+          "slippage_bps": D(1500)}  # fmt: skip
+    with pytest.raises(_Crash):
+        await first.run("straddle-crash", routes=_routes(venues, "sc"), **kw)  # type: ignore[arg-type]
+    again = LegCoordinator(store=first._store, clock=sim_clock)  # type: ignore[attr-defined]
+    rec = await again.run("straddle-crash", routes=_routes(venues, "sc"), **kw)  # type: ignore[arg-type]
+    assert rec.status == "open", rec.to_json()
+    assert sorted(rec.filled) == [0, 1]
+    for key, _secret in KEYS.values():
+        assert len(sim.exchange.account(key).trades) == 1  # each leg executed exactly once
