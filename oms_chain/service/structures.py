@@ -48,6 +48,7 @@ from oms_chain.model.events import (
 from oms_chain.model.ids import ClientOrderId, EventId, IntentId, client_order_id
 from oms_chain.model.intent import Side
 from oms_chain.risk import MarketSnapshot
+from oms_chain.store.base import EventStore
 from oms_chain.strategies import (
     Structure,
     StructureLimitExceeded,
@@ -253,6 +254,8 @@ def _fold(records: Iterable[Any]) -> dict[str, StructureRecord]:
 def read_structure(store: EventLog, structure_id: str) -> StructureRecord | None:
     """Structure ``structure_id`` folded from its stream (``None``: never submitted)."""
     stream = structure_stream(structure_id)
+    if isinstance(store, EventStore):  # a store reads one stream without scanning the rest
+        return _fold(store.read_stream(stream)).get(structure_id)
     return _fold(r for r in store.read_all(0) if r.stream_id == stream).get(structure_id)
 
 
