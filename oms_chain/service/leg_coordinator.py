@@ -60,18 +60,22 @@ __all__ = ["LegCoordinator", "LegRoute"]
 
 log = logging.getLogger(__name__)
 _F = VenueOrderStatus
+_UNWIND_POLLS = 400
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegRoute:
     """One leg: ``order`` at ``venue``; ``liquidity_risk`` orders the legs (higher first);
     ``delta_usd`` is the leg's delta per unit of quantity in USD (delta x spot), for the
-    exposure."""
+    exposure; ``after_unwind`` runs once the leg's unwind filled (on the on-chain market:
+    :meth:`~oms_chain.venues.options.batch.AtomicOptionsBatch.close_pairs`, as selling back
+    there writes the series)."""
 
     venue: Venue
     order: PlaceOrder
     liquidity_risk: Decimal = Decimal(0)
     delta_usd: Decimal = Decimal(0)
+    after_unwind: Callable[[], Awaitable[object]] | None = None
 
 
 class LegCoordinator:
@@ -258,6 +262,18 @@ class LegCoordinator:
         )
         return report, ""
 
+    async def _settled(
+        self, venue: Venue, coid: ClientOrderId, report: OrderStatusReport
+    ) -> OrderStatusReport:
+        """An unwind that was accepted but not filled yet (an on-chain fill is mined later):
+        its report once terminal, or as it stands after ``_UNWIND_POLLS`` polls."""
+        for _ in range(_UNWIND_POLLS):
+            if report.status.is_terminal:
+                break
+            await self._sleep(self._poll_s)
+            report = await self._status(venue, coid) or report
+        return report
+
     async def _status(self, venue: Venue, coid: ClientOrderId) -> OrderStatusReport | None:
         try:
             return await venue.status(coid)
@@ -293,7 +309,11 @@ class LegCoordinator:
                 left.append(i)
                 continue
             if done.filled_quantity < order.quantity:
+                done = await self._settled(route.venue, order.client_order_id, done)
+            if done.filled_quantity < order.quantity:
                 left.append(i)
+            elif route.after_unwind is not None:
+                await route.after_unwind()
         unwound = tuple(i for i in sorted(filled) if i not in left)
         if unwound:
             self._append(

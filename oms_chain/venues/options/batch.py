@@ -44,7 +44,7 @@ from oms_chain.model.ids import ClientOrderId, TxHash, VenueId
 from oms_chain.model.instruments import Instrument
 from oms_chain.model.intent import Side
 from oms_chain.model.orders import SettlementStatus
-from oms_chain.venues.amm._calls import encode_call
+from oms_chain.venues.amm._calls import encode_call, eth_call
 from oms_chain.venues.amm.journal import entry_state, tx_entry
 from oms_chain.venues.base import PlaceOrder
 from oms_chain.venues.options.onchain import (
@@ -477,6 +477,36 @@ class AtomicOptionsBatch:
             )
             by_series[int(sid)] = by_series.get(int(sid), 0) + int(amount)
         return tuple(by_series.get(int(leg["series_id"]), 0) for leg in entry["legs"])
+
+    async def close_pairs(self, instrument: Instrument) -> int:
+        """Burn every long the executor holds of ``instrument``'s series against a short of the
+        same series for the collateral back (``close``: what selling back an option leaves on
+        this market, where a sale writes); returns the pairs closed (0: nothing to close, nothing
+        sent).
+
+        Raises:
+            VenueRejected: unknown series, or the close was refused (nothing sent).
+        """
+        listing = self._venue.listing(instrument)
+        sid = listing.series_id
+        rpc = self._account.rpc
+        market = self._venue.market_address
+        held = []
+        for token_id in (2 * sid, 2 * sid + 1):
+            (n,) = await eth_call(
+                rpc,
+                market,
+                encode_call("balanceOf(address,uint256)", self.executor, token_id),
+                ["uint256"],
+            )
+            held.append(int(n))
+        pairs = min(held)
+        if pairs == 0:
+            return 0
+        close = encode_call("close(uint256,uint256)", sid, pairs)
+        call = encode_call(_EXECUTE, [(market, 0, close, _ZERO, 0)], [])
+        await self._venue._send_and_wait(call, f"close {pairs} of series {sid}", to=self.executor)
+        return pairs
 
     # -- the account's listener protocol ----------------------------------------------------------
 

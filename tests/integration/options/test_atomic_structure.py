@@ -430,3 +430,65 @@ def test_the_cli_executes_an_iron_condor_in_one_transaction_then_lists_and_shows
     for text in ("iron_condor ic-cli (atomic): open", "StructureAccepted", "StructureLegFilled"):
         assert text in out, text
     assert main(["strategy", "show", "nope", "--store", store]) == 2
+
+
+async def test_a_straddle_on_chain_and_on_the_exchange_is_unwound_when_the_exchange_refuses(
+    l1: DevnetChain,
+    world: tuple[OnchainOptionsVenue, AtomicOptionsBatch, Structure],
+    sim: Any,
+    sim_clock: Any,
+    deribit_venue: Any,
+) -> None:
+    from oms_chain.engine import InMemoryEventLog
+    from oms_chain.model.ids import ClientOrderId
+    from oms_chain.service.leg_coordinator import LegCoordinator, LegRoute
+
+    venue, batch, _structure = world
+    put = put_of(venue, 3000)
+    call = deribit_venue.contract("ETH-11DEC26-3000-C")
+    sid = venue.series_id(put)
+
+    async def close_put() -> object:
+        return await batch.close_pairs(put)
+
+    routes = [
+        LegRoute(
+            venue=venue,
+            order=PlaceOrder(
+                client_order_id=ClientOrderId("xv-put"),
+                instrument=put,
+                side=Side.BUY,
+                quantity=D(1),
+            ),
+            liquidity_risk=D(1),  # the on-chain leg first
+            delta_usd=D("-0.5") * 3000,
+            after_unwind=close_put,
+        ),
+        LegRoute(
+            venue=deribit_venue,
+            order=PlaceOrder(
+                client_order_id=ClientOrderId("xv-call"),
+                instrument=call,
+                side=Side.BUY,
+                quantity=D(1),
+            ),
+            delta_usd=D("0.5") * 3000,
+        ),
+    ]
+    sim.inject_fault("fail", "private/buy", count=None, status=502, code=10040)
+
+    async def sleep(seconds: float) -> None:
+        sim_clock.advance(int(seconds * 1e9))
+        await asyncio.sleep(0.01)  # the chain mines meanwhile
+
+    coordinator = LegCoordinator(store=InMemoryEventLog(), clock=sim_clock, sleep=sleep)
+    rec = await coordinator.run(
+        "xv-straddle", kind="straddle", account="main", routes=routes,
+        time_limit_ns=10 * 10**9, slippage_bps=D(2000),
+    )  # fmt: skip
+    sim.faults.clear()
+    assert rec.status == "unwound", rec.to_json()
+    assert market(l1).position(venue.holder, sid) == (0, 0)  # bought, sold back, closed
+    assert await deribit_venue.positions() == []
+    assert rec.max_delta_usd == D(1500) and rec.legged_ns > 0
+    assert rec.exposure_usd_s == D(1500) * D(rec.legged_ns) / D(10**9)
