@@ -165,17 +165,18 @@ class LegCoordinator:
             return rec
         meter = ExposureMeter()
         order = order_by_liquidity_risk([r.liquidity_risk for r in legs])
-        filled: dict[int, OrderStatusReport] = {}
+        filled: dict[int, Decimal] = {}
         missed: tuple[int, str] | None = None
         for i in order:
             rec = self._record(structure_id)
-            if i in rec.filled:
+            if i in rec.filled:  # filled before a restart: not sent again, not forgotten
+                filled[i] = rec.filled[i][0]
                 continue
             report, why = await self._work(structure_id, i, legs[i], time_limit_ns, rec)
             if report is None:
                 missed = (i, why)
                 break
-            filled[i] = report
+            filled[i] = report.filled_quantity
             self._observe(meter, legs, filled)
         if missed is None:
             self._observe(meter, legs, filled, done=True)
@@ -232,7 +233,9 @@ class LegCoordinator:
                 ),
             )
         deadline = self._clock.now_ns() + limit_ns
-        while not _done(report) and self._clock.now_ns() < deadline:
+        polls = int(limit_ns / 1e9 / self._poll_s) + 1  # ends even if the clock stands still
+        while not _done(report) and self._clock.now_ns() < deadline and polls > 0:
+            polls -= 1
             await self._sleep(self._poll_s)
             report = await self._status(venue, coid)
         if not _done(report):
@@ -286,20 +289,20 @@ class LegCoordinator:
         self,
         sid: str,
         legs: tuple[LegRoute, ...],
-        filled: dict[int, OrderStatusReport],
+        filled: dict[int, Decimal],
         missed: tuple[int, str],
         slippage_bps: Decimal,
         meter: ExposureMeter,
     ) -> StructureRecord:
         left: list[int] = []
-        for i, report in sorted(filled.items()):
+        for i, qty in sorted(filled.items()):
             route = legs[i]
             back = route.order.side is Side.SELL
             order = PlaceOrder(  # at market, no worse than the venue's price by the bound
                 client_order_id=ClientOrderId(f"{route.order.client_order_id}-u"[:64]),
                 instrument=route.order.instrument,
                 side=Side.BUY if back else Side.SELL,
-                quantity=report.filled_quantity,
+                quantity=qty,
                 max_slippage_bps=slippage_bps,
             )
             try:
@@ -336,14 +339,14 @@ class LegCoordinator:
         self,
         meter: ExposureMeter,
         legs: tuple[LegRoute, ...],
-        filled: dict[int, OrderStatusReport],
+        filled: dict[int, Decimal],
         *,
         done: bool = False,
     ) -> None:
         delta = Decimal(0)
-        for i, r in filled.items():
+        for i, qty in filled.items():
             sign = 1 if legs[i].order.side is Side.BUY else -1
-            delta += legs[i].delta_usd * r.filled_quantity * sign
+            delta += legs[i].delta_usd * qty * sign
         partial = not done and 0 < len(filled) < len(legs)
         meter.observe(self._clock.now_ns(), delta, partial=partial)
 

@@ -181,3 +181,25 @@ async def test_a_restart_at_the_second_leg_sends_no_leg_twice_and_forgets_none(
     assert sorted(rec.filled) == [0, 1]
     for key, _secret in KEYS.values():
         assert len(sim.exchange.account(key).trades) == 1  # each leg executed exactly once
+
+
+async def test_a_leg_filled_before_a_restart_is_unwound_when_the_next_is_refused(
+    sim: DeribitSimulator, sim_clock: ManualClock, venues: dict[str, DeribitOptionsVenue]
+) -> None:
+    def die(kind: str) -> None:
+        if kind == "StructureLegFilled":
+            raise _Crash(kind)
+
+    first = _coordinator(sim, sim_clock, die)
+    kw = {"kind": "straddle", "account": "main", "time_limit_ns": 5 * 10**9,
+          "slippage_bps": D(1500)}  # fmt: skip
+    with pytest.raises(_Crash):
+        await first.run("straddle-restart", routes=_routes(venues, "sk"), **kw)  # type: ignore[arg-type]
+    sim.inject_fault("fail", "private/buy", count=None, status=502, code=10040)
+    again = _coordinator(sim, sim_clock, None)
+    again._store = first._store  # type: ignore[attr-defined]  # the same store after a restart
+    rec = await again.run("straddle-restart", routes=_routes(venues, "sk"), **kw)  # type: ignore[arg-type]
+    sim.faults.clear()
+    assert rec.status == "unwound", rec.to_json()
+    for v in venues.values():
+        assert await v.positions() == []  # the call filled before the restart was not forgotten
