@@ -12,7 +12,7 @@ structure as a whole (``--max-loss``, ``--max-premium``, ``--max-margin``) and a
 confirmation (or ``--yes``), with progress; every step is an event in the store
 (:mod:`._strategy_run`). ``oms strategy list`` and ``oms strategy show ID`` read them back.
 The cross-venue policies (``--policy all-or-unwind|hedge-residual``) are not on the command line
-yet (all-or-unwind: :mod:`oms_chain.service.leg_coordinator`).
+yet (both are in :mod:`oms_chain.service.leg_coordinator`).
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def strategy(
             "--policy",
             metavar="POLICY",
             help="atomic (all legs in one on-chain transaction); all-or-unwind and "
-            "hedge-residual (across venues) are not available yet.",
+            "hedge-residual (across venues) are not on the command line yet.",
         ),
     ] = "atomic",
     maker: Annotated[

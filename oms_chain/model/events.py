@@ -52,6 +52,7 @@ __all__ = [
     "SigningRefused",
     "StructureAccepted",
     "StructureCompleted",
+    "StructureHedged",
     "StructureLegFilled",
     "StructureLegsReversed",
     "StructureLegsSubmitted",
@@ -626,3 +627,21 @@ class StructureCompleted(Event):
     exposure_usd_s: Decimal = Decimal(0)
     max_delta_usd: Decimal = Decimal(0)
     legged_ns: int = 0
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StructureHedged(Event):
+    """Under ``hedge-residual`` the open delta of a partial structure was hedged (or, once the
+    structure is complete or unwound, the hedge closed): ``side`` ``quantity`` of
+    ``instrument_id`` at ``venue`` under ``reference``; ``delta_before_usd`` /
+    ``delta_after_usd`` the open delta around it."""
+
+    structure_id: str
+    venue: str
+    instrument_id: str
+    side: str
+    quantity: Decimal
+    delta_before_usd: Decimal
+    delta_after_usd: Decimal
+    reference: str

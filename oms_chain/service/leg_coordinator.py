@@ -1,5 +1,5 @@
 """The leg-risk coordinator: a structure whose legs are on different venues, worked leg by leg
-under the ``all-or-unwind`` policy, its unintended exposure measured and recorded.
+under ``all-or-unwind`` or ``hedge-residual``, its unintended exposure measured and recorded.
 
 :class:`LegCoordinator` sends the legs one at a time, the riskiest to fill first
 (:func:`~oms_chain.strategies.legrisk.order_by_liquidity_risk`), each recorded before it is sent
@@ -11,6 +11,12 @@ quantity is a miss. On a miss, every leg already filled is unwound at market, no
 than ``slippage_bps`` off the venue's price (an opposite market order with that bound):
 ``StructureLegsReversed`` and ``StructureCompleted(unwound)``; if an unwind itself misses,
 ``StructureCompleted(exposed)`` says so and names the leg left open.
+
+Under ``hedge-residual`` a miss does not unwind at once: the open delta is hedged on a
+:class:`HedgeRoute` to within its ``band_usd`` (``StructureHedged``), the missing leg is re-sent
+(a new client order id per attempt) every ``retry_s`` for up to ``work_limit_ns``; once it
+fills the hedge is closed and the structure completes, otherwise the hedge is closed and the
+filled legs are unwound as above.
 
 Exposure: from the first fill until the structure is complete or unwound, the open delta in USD
 (each filled leg's signed quantity x its ``delta_usd`` per unit) is integrated over time
@@ -37,6 +43,7 @@ from oms_chain.model.errors import InvalidInput, OmsError, VenueRejected, VenueT
 from oms_chain.model.events import (
     Event,
     StructureCompleted,
+    StructureHedged,
     StructureLegFilled,
     StructureLegsReversed,
     StructureLegsSubmitted,
@@ -44,6 +51,7 @@ from oms_chain.model.events import (
     StructureSubmitted,
 )
 from oms_chain.model.ids import ClientOrderId
+from oms_chain.model.instruments import Instrument
 from oms_chain.model.intent import Side
 from oms_chain.service.structures import (
     StructureRecord,
@@ -56,11 +64,29 @@ from oms_chain.service.structures import (
 from oms_chain.strategies.legrisk import ExposureMeter, order_by_liquidity_risk
 from oms_chain.venues.base import OrderStatusReport, PlaceOrder, Venue, VenueOrderStatus
 
-__all__ = ["LegCoordinator", "LegRoute"]
+__all__ = ["HedgeRoute", "LegCoordinator", "LegRoute"]
 
 log = logging.getLogger(__name__)
 _F = VenueOrderStatus
 _UNWIND_POLLS = 400
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HedgeRoute:
+    """Where ``hedge-residual`` hedges: ``instrument`` at ``venue`` (``delta_usd`` per unit,
+    quantities to ``size_decimals``), keeping |open delta| within ``band_usd`` while the missing
+    legs are re-sent every ``retry_s`` for up to ``work_limit_ns``; orders at market within
+    ``slippage_bps``, client order ids from ``client_order_id``."""
+
+    venue: Venue
+    instrument: Instrument
+    delta_usd: Decimal
+    band_usd: Decimal
+    work_limit_ns: int
+    client_order_id: str
+    size_decimals: int = 0
+    retry_s: float = 1.0
+    slippage_bps: Decimal = Decimal(500)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,18 +139,21 @@ class LegCoordinator:
         policy: str = "all-or-unwind",
         time_limit_ns: int,
         slippage_bps: Decimal,
+        hedge: HedgeRoute | None = None,
     ) -> StructureRecord:
         """Work the legs of ``routes`` (see the module doc); returns the structure as recorded.
+        ``hedge`` (required by ``hedge-residual``) is where the open delta is hedged.
 
         Raises:
-            InvalidInput: bad arguments, a policy other than ``all-or-unwind`` (hedge-residual
-                is not available yet), or a known id with other legs.
+            InvalidInput: bad arguments, an unknown policy, ``hedge-residual`` without a hedge,
+                or a known id with other legs.
         """
-        if policy != "all-or-unwind":
+        if policy not in ("all-or-unwind", "hedge-residual"):
             raise InvalidInput(
-                f"policy {policy!r}: the coordinator works 'all-or-unwind' (hedge-residual is "
-                "not available yet)"
+                f"policy must be 'all-or-unwind' or 'hedge-residual', got {policy!r}"
             )
+        if policy == "hedge-residual" and not isinstance(hedge, HedgeRoute):
+            raise InvalidInput("policy 'hedge-residual' needs hedge=HedgeRoute(...)")
         legs = tuple(routes)
         if not legs or not all(isinstance(r, LegRoute) for r in legs):
             raise InvalidInput("routes must be one LegRoute per leg (at least one)")
@@ -178,10 +207,130 @@ class LegCoordinator:
                 break
             filled[i] = report.filled_quantity
             self._observe(meter, legs, filled)
+        if missed is not None and policy == "hedge-residual" and filled:
+            assert hedge is not None
+            missed = await self._hedge_and_work(
+                structure_id, legs, filled, missed, hedge, time_limit_ns, meter
+            )
         if missed is None:
             self._observe(meter, legs, filled, done=True)
             return self._complete(structure_id, "open", meter)
         return await self._unwind(structure_id, legs, filled, missed, slippage_bps, meter)
+
+    # --- hedge-residual ------------------------------------------------------------------------
+
+    async def _hedge_and_work(
+        self,
+        sid: str,
+        legs: tuple[LegRoute, ...],
+        filled: dict[int, Decimal],
+        missed: tuple[int, str],
+        hedge: HedgeRoute,
+        limit_ns: int,
+        meter: ExposureMeter,
+    ) -> tuple[int, str] | None:
+        """Hedge the open delta within ``hedge.band_usd``, keep working the missing legs until
+        ``hedge.work_limit_ns``, then close the hedge; returns the leg still missing (then the
+        filled legs are unwound) or ``None`` when every leg filled."""
+        held = await self._rehedge(sid, legs, filled, hedge, Decimal(0), "h1", meter)
+        left: tuple[int, str] | None = missed
+        deadline = self._clock.now_ns() + hedge.work_limit_ns
+        attempt = 0
+        while left is not None and self._clock.now_ns() < deadline:
+            i = left[0]
+            attempt += 1
+            route = legs[i]
+            retry = LegRoute(
+                venue=route.venue,
+                order=PlaceOrder(
+                    client_order_id=ClientOrderId(f"{route.order.client_order_id}-r{attempt}"),
+                    instrument=route.order.instrument,
+                    side=route.order.side,
+                    quantity=route.order.quantity,
+                    limit_price=route.order.limit_price,
+                    max_slippage_bps=route.order.max_slippage_bps,
+                ),
+                liquidity_risk=route.liquidity_risk,
+                delta_usd=route.delta_usd,
+            )
+            await self._sleep(hedge.retry_s)
+            report, why = await self._work(sid, i, retry, limit_ns, self._record(sid))
+            if report is None:
+                left = (i, why)
+                continue
+            filled[i] = report.filled_quantity
+            left = next(((j, "") for j in range(len(legs)) if j not in filled), None)
+        if held:  # the structure is complete or about to be unwound: the hedge goes
+            await self._rehedge(sid, legs, filled, hedge, held, "h0", meter, close=True)
+        return left
+
+    async def _rehedge(
+        self,
+        sid: str,
+        legs: tuple[LegRoute, ...],
+        filled: dict[int, Decimal],
+        hedge: HedgeRoute,
+        held: Decimal,
+        tag: str,
+        meter: ExposureMeter,
+        *,
+        close: bool = False,
+    ) -> Decimal:
+        """Trade the hedge to offset the open delta (``close``: back to none); returns the
+        hedge quantity held afterwards (signed: positive long)."""
+        delta = self._delta(legs, filled) + held * hedge.delta_usd
+        if close:
+            target = Decimal(0)
+        elif abs(delta) <= hedge.band_usd:
+            return held
+        else:
+            unit = Decimal(1).scaleb(-hedge.size_decimals)
+            target = held - (delta / hedge.delta_usd).quantize(unit)
+        change = target - held
+        if change == 0:
+            return held
+        order = PlaceOrder(
+            client_order_id=ClientOrderId(f"{hedge.client_order_id}-{tag}"[:64]),
+            instrument=hedge.instrument,
+            side=Side.BUY if change > 0 else Side.SELL,
+            quantity=abs(change),
+            max_slippage_bps=hedge.slippage_bps,
+        )
+        try:
+            report = await hedge.venue.place(order)
+        except OmsError as exc:
+            log.warning("structure %s: hedge %s failed: %s", sid, tag, exc)
+            return held
+        done = report.filled_quantity * (1 if change > 0 else -1)
+        after = held + done
+        self._append(
+            sid,
+            self._record(sid).version,
+            StructureHedged(
+                **self._envelope(),
+                structure_id=sid,
+                venue=str(hedge.venue.venue_id),
+                instrument_id=str(hedge.instrument.id),
+                side=order.side.value,
+                quantity=report.filled_quantity,
+                delta_before_usd=delta,
+                delta_after_usd=self._delta(legs, filled) + after * hedge.delta_usd,
+                reference=order.client_order_id,
+            ),
+        )
+        partial = not close and 0 < len(filled) < len(legs)
+        meter.observe(
+            self._clock.now_ns(),
+            self._delta(legs, filled) + after * hedge.delta_usd,
+            partial=partial,
+        )
+        return after
+
+    def _delta(self, legs: tuple[LegRoute, ...], filled: dict[int, Decimal]) -> Decimal:
+        delta = Decimal(0)
+        for i, qty in filled.items():
+            delta += legs[i].delta_usd * qty * (1 if legs[i].order.side is Side.BUY else -1)
+        return delta
 
     # --- one leg -------------------------------------------------------------------------------
 
@@ -343,10 +492,7 @@ class LegCoordinator:
         *,
         done: bool = False,
     ) -> None:
-        delta = Decimal(0)
-        for i, qty in filled.items():
-            sign = 1 if legs[i].order.side is Side.BUY else -1
-            delta += legs[i].delta_usd * qty * sign
+        delta = self._delta(legs, filled)
         partial = not done and 0 < len(filled) < len(legs)
         meter.observe(self._clock.now_ns(), delta, partial=partial)
 

@@ -37,6 +37,7 @@ from oms_chain.model.events import (
     Event,
     StructureAccepted,
     StructureCompleted,
+    StructureHedged,
     StructureLegFilled,
     StructureLegsReversed,
     StructureLegsSubmitted,
@@ -86,6 +87,7 @@ _STRUCTURE_EVENTS = {
         StructureLegFilled,
         StructureLegsReversed,
         StructureCompleted,
+        StructureHedged,
     )
 }
 

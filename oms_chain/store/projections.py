@@ -47,6 +47,7 @@ from oms_chain.model.events import (
     SettlementUpdated,
     StructureAccepted,
     StructureCompleted,
+    StructureHedged,
     StructureLegFilled,
     StructureLegsReversed,
     StructureLegsSubmitted,
@@ -577,6 +578,7 @@ _HANDLERS: dict[type[Event], Any] = {
     StructureLegFilled: Projections._on_noted,
     StructureLegsReversed: Projections._on_noted,
     StructureCompleted: Projections._on_noted,
+    StructureHedged: Projections._on_noted,
 }
 
 

@@ -203,3 +203,49 @@ async def test_a_leg_filled_before_a_restart_is_unwound_when_the_next_is_refused
     assert rec.status == "unwound", rec.to_json()
     for v in venues.values():
         assert await v.positions() == []  # the call filled before the restart was not forgotten
+
+
+async def test_hedge_residual_keeps_delta_in_its_band_until_the_missing_leg_fills(
+    sim: DeribitSimulator, sim_clock: ManualClock, venues: dict[str, DeribitOptionsVenue]
+) -> None:
+    from oms_chain.service.leg_coordinator import HedgeRoute
+
+    starts: list[str] = []
+
+    def step(kind: str) -> None:
+        if kind == "StructureLegFilled" and not starts:  # the exchange refuses the next 2 buys
+            starts.append(kind)
+            sim.inject_fault("fail", "private/buy", count=2, status=502, code=10040)
+        elif kind == "StructureSendStarted" and starts == ["StructureLegFilled"]:
+            starts.append(kind)
+            sim_clock.advance(2 * 10**9)  # the call is alone for two seconds
+
+    a = venues["deribit-a"]
+    hedge = HedgeRoute(
+        venue=a,
+        instrument=a.contract("ETH-11DEC26-3300-C"),
+        delta_usd=D(1000),  # ~1/3 delta x 3,000 USD
+        band_usd=D(500),
+        work_limit_ns=60 * 10**9,
+        client_order_id="hr-hedge",
+        retry_s=1.0,
+        slippage_bps=D(2000),
+    )
+    coordinator = _coordinator(sim, sim_clock, step)
+    rec = await coordinator.run(
+        "straddle-hedged", kind="straddle", account="main", routes=_routes(venues, "hr"),
+        policy="hedge-residual", hedge=hedge, time_limit_ns=5 * 10**9, slippage_bps=D(1500),
+    )  # fmt: skip
+    sim.faults.clear()
+    assert rec.status == "open", rec.to_json()
+    hedges = [e for e in rec.events if e.TYPE == "StructureHedged"]
+    assert [(e.side, e.quantity) for e in hedges] == [("sell", D(3)), ("buy", D(3))]  # type: ignore[attr-defined]
+    assert abs(hedges[0].delta_after_usd) <= hedge.band_usd  # type: ignore[attr-defined]
+    # the call alone at 3,000 USD: 2 s, then the put's ambiguous answer (the exchange's
+    # "retry") waited out for its 5 s time limit; hedged to 0 from then until the put filled
+    assert rec.max_delta_usd == D(3000)
+    assert rec.exposure_usd_s == D(3000) * 7
+    names = {p.name: p.quantity for p in await a.positions()}
+    assert names == {CALL: D(2)}  # the hedge is closed
+    (put,) = await venues["deribit-b"].positions()
+    assert (put.name, put.quantity) == (PUT, D(2))
