@@ -49,6 +49,15 @@ from oms_chain.model.events import (
     SafeTransactionProposed,
     SafeTransactionSigned,
     SettlementUpdated,
+    StructureAccepted,
+    StructureCompleted,
+    StructureHedged,
+    StructureLegFilled,
+    StructureLegsReversed,
+    StructureLegsSubmitted,
+    StructureRejected,
+    StructureSendStarted,
+    StructureSubmitted,
     TradingStateChanged,
     VenueReconciled,
     VenueReconciliationFailed,
@@ -570,6 +579,16 @@ _HANDLERS: dict[type[Event], Any] = {
     SafeTransactionProposed: Projections._on_noted,
     SafeTransactionSigned: Projections._on_noted,
     SafeTransactionExecuted: Projections._on_noted,
+    # structure parents: their legs' orders have events of their own
+    StructureSubmitted: Projections._on_noted,
+    StructureAccepted: Projections._on_noted,
+    StructureRejected: Projections._on_noted,
+    StructureSendStarted: Projections._on_noted,
+    StructureLegsSubmitted: Projections._on_noted,
+    StructureLegFilled: Projections._on_noted,
+    StructureLegsReversed: Projections._on_noted,
+    StructureCompleted: Projections._on_noted,
+    StructureHedged: Projections._on_noted,
 }
 
 

@@ -434,7 +434,7 @@ def _cases(world_root: str) -> list[Case]:
                    ("--points", "202"), ("--points", "x")]:  # fmt: skip
         add([*ic, opt, v], says=opt)
     add([*ic, "--chart", f"{world_root}/no/such/dir/c.png"], says="--chart")
-    add(ic[:-1], says="not available yet")
+    add(ic[:-1], says="executing needs --venue onchain")
     for argv in (["strategy"], ["strategy", "straddle"], ["strategy", "straddle", "--nosuch"]):
         add(list(argv), says="--help")
     # oms risk: the portfolio / quotes files and every option are checked, nothing is opened
