@@ -20,14 +20,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from oms_chain.chain.executor import CallExecutor, EoaExecutor
 from oms_chain.chain.fees import FeePolicy
 from oms_chain.chain.nonces import NonceManager, StoreNonceJournal
 from oms_chain.chain.registry import ChainInfo
-from oms_chain.chain.rpc import RpcClient, RpcError
+from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
 from oms_chain.chain.sender import (
     BroadcastRejected,
     BroadcastUncertain,
@@ -52,6 +52,9 @@ from oms_chain.venues.amm.journal import (
     tx_entry,
     unwrap_state,
 )
+
+if TYPE_CHECKING:
+    from oms_chain.venues.base import OrderStatusReport
 
 __all__ = ["AmmOrderJournal", "ChainAccount", "SettlementListener"]
 
@@ -275,6 +278,43 @@ class ChainAccount:
                 f"of its {token} balance; try again when its transactions settle"
             )
         return held, sum(amount for nonce, amount in pulls if nonce >= before)
+
+    async def reconcile_journaled(
+        self,
+        venue: SettlementListener,
+        client_order_ids: Collection[ClientOrderId],
+        current: Callable[[ClientOrderId], Awaitable[OrderStatusReport]],
+    ) -> tuple[tuple[OrderStatusReport, ...], tuple[ClientOrderId, ...]]:
+        """What a venue trading through this account reconciles from its journal: after one
+        :meth:`poll`, ``current`` of each asked id ``venue`` journaled and of every one of its
+        orders still pending (submitted or reorged); the asked ids it never journaled are
+        unknown (sorted). Shared by every venue that trades through this account.
+
+        Raises:
+            VenueUnavailable: the node could not be reached for the poll.
+        """
+        try:
+            await self.poll()
+        except RpcUnavailable as exc:
+            raise VenueUnavailable(f"{venue.venue_id}: cannot reconcile: {exc}") from exc
+        reports: dict[ClientOrderId, OrderStatusReport] = {}
+        unknown: list[ClientOrderId] = []
+        for coid in client_order_ids:
+            entry = self.journal.get(coid)
+            if entry is None or entry.get("venue") != venue.venue_id:
+                unknown.append(coid)
+            else:
+                reports[coid] = await current(coid)
+        pending = (SettlementStatus.SUBMITTED, SettlementStatus.REORGED)
+        for key, entry in self.journal.entries().items():
+            coid = ClientOrderId(key)
+            if entry.get("venue") != venue.venue_id or coid in reports:
+                continue
+            if not self.is_tracked(TxHash(entry["tx"]["hash"])):
+                self.register(venue)
+            if self.tracker.state(TxHash(entry["tx"]["hash"])).status in pending:
+                reports[coid] = await current(coid)
+        return tuple(reports.values()), tuple(sorted(unknown))
 
     def reserve(self, token: str, spender: str, amount: int) -> None:
         """Add (or, negative, remove) an in-flight pull."""
