@@ -600,15 +600,8 @@ class _UniswapVenue(_Pricing, _Reports):
     async def reconcile(self, client_order_ids: Collection[ClientOrderId]) -> ReconciliationReport:
         """Reports for the asked ids and every order whose swap is not settled yet, from the
         journal and the chain; ids never journaled are ``unknown``."""
-        orders, unknown = await self._account.reconcile_journaled(
-            self, client_order_ids, self._current
-        )
-        return ReconciliationReport(
-            venue=self._id,
-            orders=orders,
-            unknown=unknown,
-            balances=await self.balances(),
-            ts_event=self._account.clock_ns(),
+        return await self._account.reconcile_journaled(
+            self, client_order_ids, self._current, self.balances
         )
 
     async def balances(self) -> Mapping[str, Decimal]:

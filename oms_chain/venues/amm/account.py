@@ -20,8 +20,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Protocol
 
 from oms_chain.chain.executor import CallExecutor, EoaExecutor
 from oms_chain.chain.fees import FeePolicy
@@ -52,9 +53,7 @@ from oms_chain.venues.amm.journal import (
     tx_entry,
     unwrap_state,
 )
-
-if TYPE_CHECKING:
-    from oms_chain.venues.base import OrderStatusReport
+from oms_chain.venues.base import OrderStatusReport, ReconciliationReport
 
 __all__ = ["AmmOrderJournal", "ChainAccount", "SettlementListener"]
 
@@ -284,11 +283,12 @@ class ChainAccount:
         venue: SettlementListener,
         client_order_ids: Collection[ClientOrderId],
         current: Callable[[ClientOrderId], Awaitable[OrderStatusReport]],
-    ) -> tuple[tuple[OrderStatusReport, ...], tuple[ClientOrderId, ...]]:
-        """What a venue trading through this account reconciles from its journal: after one
-        :meth:`poll`, ``current`` of each asked id ``venue`` journaled and of every one of its
-        orders still pending (submitted or reorged); the asked ids it never journaled are
-        unknown (sorted). Shared by every venue that trades through this account.
+        balances: Callable[[], Awaitable[Mapping[str, Decimal]]],
+    ) -> ReconciliationReport:
+        """``venue``'s reconciliation from its journal: after one :meth:`poll`, ``current`` of
+        each asked id it journaled and of every one of its orders still pending (submitted or
+        reorged), the asked ids it never journaled as unknown, and its ``balances``. Shared by
+        every venue that trades through this account.
 
         Raises:
             VenueUnavailable: the node could not be reached for the poll.
@@ -314,7 +314,13 @@ class ChainAccount:
                 self.register(venue)
             if self.tracker.state(TxHash(entry["tx"]["hash"])).status in pending:
                 reports[coid] = await current(coid)
-        return tuple(reports.values()), tuple(sorted(unknown))
+        return ReconciliationReport(
+            venue=venue.venue_id,
+            orders=tuple(reports.values()),
+            unknown=tuple(sorted(unknown)),
+            balances=await balances(),
+            ts_event=self.clock_ns(),
+        )
 
     def reserve(self, token: str, spender: str, amount: int) -> None:
         """Add (or, negative, remove) an in-flight pull."""
