@@ -201,7 +201,9 @@ class SafeExecutor:
         Pending (or reorged, to be rebroadcast): yes. Dropped or replaced: no. Mined: the
         Safe's nonce would have moved past it had ``execTransaction`` succeeded, so it reverted
         (e.g. a swap's own guard, GS013) and gives its nonce back; only a successful receipt
-        the nonce read has not caught up with yet keeps it taken."""
+        the nonce read has not caught up with yet keeps it taken. A receipt the node no longer
+        has while the tracker saw one is a reorg: the bytes will be mined again, taken."""
+        asked = False  # the node answered (and, past the next line, has no receipt)
         if self._rpc is not None:
             try:
                 receipt = await self._rpc.receipt(tx_hash)
@@ -209,6 +211,8 @@ class SafeExecutor:
                 return True  # cannot tell: keep the nonce taken
             except RpcError:
                 receipt = None
+            else:
+                asked = True
             if receipt is not None:
                 return receipt.status == 1
         tracker = self._relayer.tracker
@@ -217,7 +221,10 @@ class SafeExecutor:
         except InvalidInput:
             status = None
         if status is not None:
-            return status not in _DEAD and status not in _MINED
+            if status in _DEAD:
+                return False
+            # mined by the tracker's last poll, the Safe's nonce not past it: reverted
+            return asked or status not in _MINED
         if self._rpc is None:
             return False
         try:
