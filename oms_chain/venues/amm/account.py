@@ -159,6 +159,8 @@ class ChainAccount:
         # swaps signed and not known to be settled: hash -> (token, base units, nonce)
         self._pulls: dict[str, tuple[str, int, int]] = {}
         self.placing: set[str] = set()
+        #: client order ids whose unwrap runs in this process (a venue adds and discards them)
+        self.unwrapping: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -392,11 +394,23 @@ class ChainAccount:
 
     def prune(self) -> list[str]:
         """Drop journal entries whose transactions all settled more than
-        ``journal_retention_s`` ago (and nothing waits on them, e.g. an unwrap), with their
-        tracked transactions; returns the client order ids dropped."""
+        ``journal_retention_s`` ago (and nothing waits on them, e.g. an unwrap running in this
+        process), with their tracked transactions; returns the client order ids dropped. An
+        unwrap left ``pending`` by an earlier process is marked failed (its outcome unknown,
+        never sent again)."""
         horizon = self.clock_ns() - int(self.journal_retention_s * 1e9)
         dropped: list[str] = []
         for coid, entry in self.journal.entries().items():
+            if unwrap_state(entry) is UnwrapState.PENDING and coid not in self.unwrapping:
+                # started by a process that died before it knew the outcome: it may or may
+                # not have been sent, never retried blindly; the wallet may hold the WETH
+                self.journal.advance_unwrap(
+                    coid, UnwrapState.FAILED, "interrupted by a restart; check the WETH balance"
+                )
+                _log.warning(
+                    "%s: the unwrap after %s was interrupted by a restart", self.address, coid
+                )
+                entry = self.journal.get(coid) or entry
             if entry_state(entry) is not AmmOrderState.ENDED:
                 continue
             if int(entry["ended_ns"]) > horizon or unwrap_state(entry) is UnwrapState.PENDING:
