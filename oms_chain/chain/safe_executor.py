@@ -8,8 +8,9 @@ the engine tracks is the relayer's transaction, like any other; the assets and t
 Safe's.
 
 Safe nonces are handed out like account nonces: the next one is the Safe's on-chain nonce, or
-one past the highest nonce whose execution is still alive (tracked and not dropped or replaced,
-or known to the node); one Safe transaction in flight per nonce, under a lock. Every step is an
+one past the highest nonce whose execution is still alive (pending: tracked and not dropped or
+replaced, or known to the node; an execution mined while the Safe's nonce stayed put reverted
+and frees its nonce); one Safe transaction in flight per nonce, under a lock. Every step is an
 event (:mod:`oms_chain.custody.safe.proposals`): proposed, signed (per owner), executed (the
 relayer's signed transaction, recorded before the broadcast and before the venue's own journal).
 After a crash:
@@ -30,6 +31,7 @@ from collections.abc import Callable, Sequence
 
 from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
 from oms_chain.chain.sender import OnSigned, SentTransaction, TxSender
+from oms_chain.chain.types import MalformedReceipt
 from oms_chain.custody.base import Signer
 from oms_chain.custody.calls import Call
 from oms_chain.custody.safe import (
@@ -47,6 +49,7 @@ from oms_chain.store.base import EventStore
 __all__ = ["SafeExecutor"]
 
 _DEAD = (SettlementStatus.DROPPED, SettlementStatus.REPLACED)
+_MINED = (SettlementStatus.INCLUDED, SettlementStatus.CONFIRMED, SettlementStatus.FINAL)
 
 
 def _describe(call: Call) -> str:
@@ -193,11 +196,35 @@ class SafeExecutor:
         return self.log.proposals()
 
     async def _alive(self, tx_hash: str) -> bool:
+        """Does execution ``tx_hash`` of a Safe nonce the Safe has not passed yet still hold it?
+
+        Pending (or reorged, to be rebroadcast): yes. Dropped or replaced: no. Mined: the
+        Safe's nonce would have moved past it had ``execTransaction`` succeeded, so it reverted
+        (e.g. a swap's own guard, GS013) and gives its nonce back; only a successful receipt
+        the nonce read has not caught up with yet keeps it taken. A receipt the node no longer
+        has while the tracker saw one is a reorg: the bytes will be mined again, taken."""
+        asked = False  # the node answered (and, past the next line, has no receipt)
+        if self._rpc is not None:
+            try:
+                receipt = await self._rpc.receipt(tx_hash)
+            except (RpcUnavailable, MalformedReceipt):
+                return True  # cannot tell: keep the nonce taken
+            except RpcError:
+                receipt = None
+            else:
+                asked = True
+            if receipt is not None:
+                return receipt.status == 1
         tracker = self._relayer.tracker
         try:
-            return tracker.state(TxHash(tx_hash)).status not in _DEAD
+            status = tracker.state(TxHash(tx_hash)).status
         except InvalidInput:
-            pass
+            status = None
+        if status is not None:
+            if status in _DEAD:
+                return False
+            # mined by the tracker's last poll, the Safe's nonce not past it: reverted
+            return asked or status not in _MINED
         if self._rpc is None:
             return False
         try:

@@ -26,6 +26,7 @@ from oms_chain.model.events import (
 )
 from oms_chain.model.ids import EventId
 from oms_chain.store.base import EventStore
+from oms_chain.store.errors import ConcurrencyConflict
 from oms_chain.store.events import NewEvent
 
 __all__ = ["Proposal", "ProposalLog", "proposal_stream", "read_proposals"]
@@ -122,7 +123,11 @@ def read_proposals(store: EventStore, *, safe: str | None = None) -> list[Propos
 
 
 class ProposalLog:
-    """Appends one Safe's proposal events and keeps them folded in memory."""
+    """Appends one Safe's proposal events and keeps them folded in memory.
+
+    An append that loses to another writer of the same stream raises
+    :class:`~oms_chain.store.errors.ConcurrencyConflict` (nothing of it written) after the log
+    re-read the stream, so a retry works from what the other writer recorded."""
 
     def __init__(self, store: EventStore, chain_id: int, safe: str, clock_ns: Callable[[], int]):
         self._store = store
@@ -132,10 +137,16 @@ class ProposalLog:
         self.safe = safe
         self._events: list[Event] = []
         self._version = 0
-        for rec in store.read_stream(self.stream):
-            event = event_from_payload(rec.event_type, rec.version, rec.payload)
-            self._events.append(event)
-            self._version = rec.stream_version
+        self._reload()
+
+    def _reload(self) -> None:
+        """Fold the stream from the store again (after another writer appended to it)."""
+        events: list[Event] = []
+        version = 0
+        for rec in self._store.read_stream(self.stream):
+            events.append(event_from_payload(rec.event_type, rec.version, rec.payload))
+            version = rec.stream_version
+        self._events, self._version = events, version
 
     def proposals(self) -> list[Proposal]:
         """This Safe's proposals, oldest first."""
@@ -160,7 +171,13 @@ class ProposalLog:
                     correlation_id=e.correlation_id,
                 )
             )
-        recorded = self._store.append(self.stream, new, self._version)
+        try:
+            recorded = self._store.append(self.stream, new, self._version)
+        except ConcurrencyConflict:
+            # another writer got there first: nothing of ours was written; take in what it
+            # wrote so the next attempt (and the executor's nonce) sees it, then say so
+            self._reload()
+            raise
         self._version = recorded[-1].stream_version
         self._events.extend(stamped)
 

@@ -20,14 +20,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Protocol
 
 from oms_chain.chain.executor import CallExecutor, EoaExecutor
 from oms_chain.chain.fees import FeePolicy
 from oms_chain.chain.nonces import NonceManager, StoreNonceJournal
 from oms_chain.chain.registry import ChainInfo
-from oms_chain.chain.rpc import RpcClient, RpcError
+from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
 from oms_chain.chain.sender import (
     BroadcastRejected,
     BroadcastUncertain,
@@ -52,6 +53,7 @@ from oms_chain.venues.amm.journal import (
     tx_entry,
     unwrap_state,
 )
+from oms_chain.venues.base import OrderStatusReport, ReconciliationReport
 
 __all__ = ["AmmOrderJournal", "ChainAccount", "SettlementListener"]
 
@@ -157,6 +159,8 @@ class ChainAccount:
         # swaps signed and not known to be settled: hash -> (token, base units, nonce)
         self._pulls: dict[str, tuple[str, int, int]] = {}
         self.placing: set[str] = set()
+        #: client order ids whose unwrap runs in this process (a venue adds and discards them)
+        self.unwrapping: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -276,6 +280,50 @@ class ChainAccount:
             )
         return held, sum(amount for nonce, amount in pulls if nonce >= before)
 
+    async def reconcile_journaled(
+        self,
+        venue: SettlementListener,
+        client_order_ids: Collection[ClientOrderId],
+        current: Callable[[ClientOrderId], Awaitable[OrderStatusReport]],
+        balances: Callable[[], Awaitable[Mapping[str, Decimal]]],
+    ) -> ReconciliationReport:
+        """``venue``'s reconciliation from its journal: after one :meth:`poll`, ``current`` of
+        each asked id it journaled and of every one of its orders still pending (submitted or
+        reorged), the asked ids it never journaled as unknown, and its ``balances``. Shared by
+        every venue that trades through this account.
+
+        Raises:
+            VenueUnavailable: the node could not be reached for the poll.
+        """
+        try:
+            await self.poll()
+        except RpcUnavailable as exc:
+            raise VenueUnavailable(f"{venue.venue_id}: cannot reconcile: {exc}") from exc
+        reports: dict[ClientOrderId, OrderStatusReport] = {}
+        unknown: list[ClientOrderId] = []
+        for coid in client_order_ids:
+            entry = self.journal.get(coid)
+            if entry is None or entry.get("venue") != venue.venue_id:
+                unknown.append(coid)
+            else:
+                reports[coid] = await current(coid)
+        pending = (SettlementStatus.SUBMITTED, SettlementStatus.REORGED)
+        for key, entry in self.journal.entries().items():
+            coid = ClientOrderId(key)
+            if entry.get("venue") != venue.venue_id or coid in reports:
+                continue
+            if not self.is_tracked(TxHash(entry["tx"]["hash"])):
+                self.register(venue)
+            if self.tracker.state(TxHash(entry["tx"]["hash"])).status in pending:
+                reports[coid] = await current(coid)
+        return ReconciliationReport(
+            venue=venue.venue_id,
+            orders=tuple(reports.values()),
+            unknown=tuple(sorted(unknown)),
+            balances=await balances(),
+            ts_event=self.clock_ns(),
+        )
+
     def reserve(self, token: str, spender: str, amount: int) -> None:
         """Add (or, negative, remove) an in-flight pull."""
         key = (token.lower(), spender.lower())
@@ -346,11 +394,23 @@ class ChainAccount:
 
     def prune(self) -> list[str]:
         """Drop journal entries whose transactions all settled more than
-        ``journal_retention_s`` ago (and nothing waits on them, e.g. an unwrap), with their
-        tracked transactions; returns the client order ids dropped."""
+        ``journal_retention_s`` ago (and nothing waits on them, e.g. an unwrap running in this
+        process), with their tracked transactions; returns the client order ids dropped. An
+        unwrap left ``pending`` by an earlier process is marked failed (its outcome unknown,
+        never sent again)."""
         horizon = self.clock_ns() - int(self.journal_retention_s * 1e9)
         dropped: list[str] = []
         for coid, entry in self.journal.entries().items():
+            if unwrap_state(entry) is UnwrapState.PENDING and coid not in self.unwrapping:
+                # started by a process that died before it knew the outcome: it may or may
+                # not have been sent, never retried blindly; the wallet may hold the WETH
+                self.journal.advance_unwrap(
+                    coid, UnwrapState.FAILED, "interrupted by a restart; check the WETH balance"
+                )
+                _log.warning(
+                    "%s: the unwrap after %s was interrupted by a restart", self.address, coid
+                )
+                entry = self.journal.get(coid) or entry
             if entry_state(entry) is not AmmOrderState.ENDED:
                 continue
             if int(entry["ended_ns"]) > horizon or unwrap_state(entry) is UnwrapState.PENDING:
