@@ -10,6 +10,7 @@ address are refused on load with the file and line named — a typo must not sil
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterable, Mapping
@@ -149,12 +150,11 @@ def _parse_json(text: str, name: str) -> list[BlockListEntry]:
     return out
 
 
-def _stamp(path: Path) -> tuple[int, int, int]:
+def _stamp(path: Path) -> bytes:
     try:
-        st = path.stat()
+        return hashlib.sha256(path.read_bytes()).digest()
     except OSError as exc:
         raise ConfigError(f"block list {path} cannot be read: {exc}") from None
-    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 class AddressScreen:
@@ -167,7 +167,7 @@ class AddressScreen:
         self.lists = tuple(lists)
         if not all(isinstance(b, BlockList) for b in self.lists):
             raise InvalidInput("AddressScreen takes BlockList objects")
-        self._files: list[tuple[Path, tuple[int, int, int]]] = []
+        self._files: list[tuple[Path, bytes]] = []
 
     @classmethod
     def from_files(cls, paths: Iterable[Path | str]) -> AddressScreen:
@@ -182,9 +182,10 @@ class AddressScreen:
         return screen
 
     def refresh(self) -> bool:
-        """Re-read the list files that changed since they were loaded (modification time,
-        size or inode); ``True`` when any was re-read. A list that no longer loads raises
-        :class:`ConfigError` and the previous lists stay in force."""
+        """Re-read the list files whose content changed since they were loaded (compared by
+        SHA-256, so an edit within the same clock tick counts); ``True`` when any was re-read.
+        A list that no longer loads raises :class:`ConfigError` and the previous lists stay
+        in force."""
         if not self._files:
             return False
         changed = False

@@ -16,27 +16,33 @@ from onchain_helpers import balance, erc20, market, order, put_of, settle, store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "safe"))
 
-from safe_rig import create_safe, owner_signers, relayer_signer, safe_addresses  # noqa: E402
+from safe_rig import create_safe, owner_signers, relayer_signer, safe_addresses
 
-from oms_chain.chain.registry import chain_info  # noqa: E402
-from oms_chain.chain.rpc import RpcClient  # noqa: E402
-from oms_chain.chain.safe_executor import SafeExecutor  # noqa: E402
-from oms_chain.custody.safe import SafeAccount  # noqa: E402
-from oms_chain.devnet.options_maker import OptionsMaker  # noqa: E402
-from oms_chain.devnet.options_market import set_feed_price, warp_to  # noqa: E402
-from oms_chain.devnet.world import DevAccount, DevnetChain  # noqa: E402
-from oms_chain.model.errors import InvalidInput  # noqa: E402
-from oms_chain.store.base import EventStore  # noqa: E402
-from oms_chain.venues.amm.account import ChainAccount  # noqa: E402
-from oms_chain.venues.base import VenueOrderStatus  # noqa: E402
-from oms_chain.venues.options import OnchainOptionsVenue, onchain_options_venue  # noqa: E402
+from oms_chain.chain.registry import chain_info
+from oms_chain.chain.rpc import RpcClient
+from oms_chain.chain.safe_executor import SafeExecutor
+from oms_chain.compliance import AddressScreen
+from oms_chain.custody.safe import SafeAccount
+from oms_chain.devnet.options_maker import OptionsMaker
+from oms_chain.devnet.options_market import set_feed_price, warp_to
+from oms_chain.devnet.world import DevAccount, DevnetChain
+from oms_chain.model.errors import InvalidInput
+from oms_chain.store.base import EventStore
+from oms_chain.venues.amm.account import ChainAccount
+from oms_chain.venues.base import VenueOrderStatus
+from oms_chain.venues.options import OnchainOptionsVenue, onchain_options_venue
+from oms_chain.venues.screening import DestinationBlocked, ScreeningExecutor
 
 D = Decimal
 
 
 @asynccontextmanager
 async def safe_options_venue(
-    chain: DevnetChain, safe: str, store: EventStore, maker_url: str
+    chain: DevnetChain,
+    safe: str,
+    store: EventStore,
+    maker_url: str,
+    screen: AddressScreen | None = None,
 ) -> AsyncIterator[tuple[OnchainOptionsVenue, SafeExecutor]]:
     rpc = RpcClient([chain.rpc_url])
     account_of_safe = SafeAccount(rpc, safe, chain.chain_id, safe_addresses(chain))
@@ -46,7 +52,7 @@ async def safe_options_venue(
         executors.append(
             SafeExecutor(account_of_safe, owner_signers(chain)[:2], sender, store, rpc=rpc)
         )
-        return executors[0]
+        return executors[0] if screen is None else ScreeningExecutor(executors[0], screen)
 
     account = ChainAccount(
         rpc, chain_info(chain.chain_id), relayer_signer(chain), store, executor=make
@@ -68,7 +74,11 @@ async def test_a_put_bought_from_a_2_of_3_safe_is_redeemed_at_expiry_to_the_wei(
 ) -> None:
     funder = devnet_accounts[0]
     safe = await create_safe(l1, salt=7_301)
-    tx = erc20(l1, "USDC").functions.transfer(safe, 10_000 * 10**6).transact({"from": funder.address})
+    tx = (
+        erc20(l1, "USDC")
+        .functions.transfer(safe, 10_000 * 10**6)
+        .transact({"from": funder.address})
+    )
     assert l1.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
     relayer = relayer_signer(l1).address
     relayer_usdc = balance(l1, "USDC", relayer)
@@ -140,3 +150,40 @@ async def test_a_safe_account_with_a_batch_executor_as_well_is_refused(
     finally:
         await account.close()
         await rpc.close()
+
+
+async def test_a_market_listed_after_the_venue_started_is_refused_at_execution(
+    l1: DevnetChain,
+    maker: OptionsMaker,
+    devnet_accounts: tuple[DevAccount, ...],
+    tmp_path: Path,
+) -> None:
+    safe = await create_safe(l1, salt=7_303)
+    tx = (
+        erc20(l1, "USDC")
+        .functions.transfer(safe, 10_000 * 10**6)
+        .transact({"from": devnet_accounts[0].address})
+    )
+    assert l1.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    lists = tmp_path / "blocked.txt"
+    lists.write_text("0x000000000000000000000000000000000000dEaD,burn\n")
+    screen = AddressScreen.from_files([lists])
+    store = store_at(tmp_path)
+    async with safe_options_venue(l1, safe, store, maker.url, screen) as (venue, executor):
+        put = put_of(venue)
+        market_address = venue.market_address
+        # the list is updated while the session runs: the market is blocked now
+        lists.write_text(lists.read_text() + f"{market_address},test entry\n")
+        with pytest.raises(DestinationBlocked, match=r"blocked.txt:2 \(test entry\)") as info:
+            await venue.place(order(put, "blocked", "1"))
+        assert {m.role for m in info.value.matches} == {"destination", "argument"}
+        assert "nothing was signed or sent" in str(info.value)
+        assert executor.proposals() == []  # nothing proposed, nothing signed
+        assert await executor.account_nonce() == 0
+        assert await venue.status(order(put, "blocked", "1").client_order_id) is None
+        assert market(l1).position(safe, venue.series_id(put)) == (0, 0)
+        # taken off the list again: the same order goes through
+        lists.write_text("0x000000000000000000000000000000000000dEaD,burn\n")
+        placed = await venue.place(order(put, "blocked", "1"))
+        await settle(venue, placed.client_order_id)
+        assert market(l1).position(safe, venue.series_id(put)) == (10, 0)
