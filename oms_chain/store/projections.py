@@ -45,7 +45,10 @@ from oms_chain.model.events import (
     PortfolioAlertRaised,
     RiskAlertRaised,
     RiskMonitorDegraded,
+    SafeSignaturesRequested,
+    SafeSignatureSubmitted,
     SafeTransactionExecuted,
+    SafeTransactionExpired,
     SafeTransactionProposed,
     SafeTransactionSigned,
     SettlementUpdated,
@@ -570,6 +573,9 @@ _HANDLERS: dict[type[Event], Any] = {
     SafeTransactionProposed: Projections._on_noted,
     SafeTransactionSigned: Projections._on_noted,
     SafeTransactionExecuted: Projections._on_noted,
+    SafeSignaturesRequested: Projections._on_noted,
+    SafeSignatureSubmitted: Projections._on_noted,
+    SafeTransactionExpired: Projections._on_noted,
 }
 
 
