@@ -97,7 +97,10 @@ class SignatureCollector:
         if self._clock_ns() > p.requested.deadline_ns:
             reason = f"deadline {p.requested.deadline_ns} passed"
         elif p.nonce < await self.safe.nonce():
-            reason = f"Safe nonce {p.nonce} was used by another transaction"
+            reason = (
+                f"Safe nonce {p.nonce} was used on chain (by another transaction, or by this "
+                "one executed elsewhere)"
+            )
         if reason is not None:
             self.log.expired(p.transaction(), reason=reason)
             raise SignaturesExpired(
@@ -380,17 +383,21 @@ class SafeExecutor:
             return True  # cannot tell: keep the nonce taken
 
     async def _next_nonce(self) -> int:
+        """The lowest Safe nonce from the on-chain one that no live proposal takes: one
+        awaiting signatures before its deadline, or one whose execution is still alive."""
         current = await self.safe.nonce()
-        nxt = current
         now = self._clock_ns()
+        taken: set[int] = set()
         for p in self.log.proposals():
-            if p.nonce < current or p.nonce < nxt:
+            if p.nonce < current:
                 continue
-            if p.awaiting:  # collecting signatures: its nonce stays taken until the deadline
+            if p.awaiting:
                 assert p.requested is not None
                 if now <= p.requested.deadline_ns:
-                    nxt = p.nonce + 1
-                continue
-            if p.execution is not None and await self._alive(p.execution.tx_hash):
-                nxt = p.nonce + 1
+                    taken.add(p.nonce)
+            elif p.execution is not None and await self._alive(p.execution.tx_hash):
+                taken.add(p.nonce)
+        nxt = current
+        while nxt in taken:
+            nxt += 1
         return nxt
