@@ -215,6 +215,7 @@ class SafeExecutor:
         """Read the Safe's nonce and check that the next one can be given out (raises
         :class:`~oms_chain.chain.rpc.RpcUnavailable` when the node cannot say)."""
         async with self._lock:
+            self.log.reload()
             await self._next_nonce()
 
     async def execute_calls(
@@ -240,6 +241,7 @@ class SafeExecutor:
         if not calls or not all(isinstance(c, Call) for c in calls):
             raise InvalidInput("calls must be a non-empty sequence of Call")
         async with self._lock:
+            self.log.reload()  # proposals and signatures other processes recorded
             owners = await self.safe.owners()
             threshold = await self.safe.threshold()
             signers = [s for s in self._owners if s.address in owners][:threshold]

@@ -229,7 +229,6 @@ class ProposalLog:
         return _fold(self._events)
 
     def _append(self, events: Sequence[Event]) -> None:
-        self.reload()  # another process (``oms safe approve``) may have appended
         new: list[NewEvent] = []
         stamped: list[Event] = []
         for i, e in enumerate(events, start=1):
@@ -362,7 +361,9 @@ class ProposalLog:
 
     def reload(self) -> None:
         """Read events other processes appended to this Safe's stream (an owner's
-        ``oms safe approve`` on the same store)."""
+        ``oms safe approve`` on the same store). Call it before deciding on what was read (a
+        nonce): an append made on a stale view raises ``ConcurrencyConflict``, so two writers
+        never interleave a Safe's history."""
         for rec in self._store.read_stream(self.stream, from_version=self._version):
             self._events.append(event_from_payload(rec.event_type, rec.version, rec.payload))
             self._version = rec.stream_version
