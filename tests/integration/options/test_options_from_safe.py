@@ -124,6 +124,13 @@ async def test_a_put_bought_from_a_2_of_3_safe_is_redeemed_at_expiry_to_the_wei(
         assert await venue.positions() == []
         assert await executor.account_nonce() == 2  # the fill, the redeem
         assert executor.proposals()[-1].proposed.what.startswith("redeem series")
+        gas = [
+            l1.w3.eth.get_transaction_receipt(p.execution.tx_hash)["gasUsed"]
+            for p in executor.proposals()
+            if p.execution is not None
+        ]
+        print(f"gas: fill from the Safe {gas[0]}, redeem {gas[1]}")
+        assert len(gas) == 2 and all(g < 400_000 for g in gas)
     assert balance(l1, "USDC", relayer) == relayer_usdc  # the relayer only paid gas
     assert l1.w3.eth.get_balance(relayer) < relayer_eth
 
