@@ -84,15 +84,27 @@ class SignatureCollector:
             raise InvalidInput(f"Safe {self.safe.address} has no proposal {safe_tx_hash!r}")
         return found[-1]
 
-    async def awaiting(self, safe_tx_hash: str) -> Proposal:
+    async def awaiting(self, safe_tx_hash: str, *, resumable: bool = False) -> Proposal:
         """The proposal, still collecting; expires it (and raises) past its deadline or when
-        its nonce was used by another transaction."""
+        its nonce was used by another transaction. ``resumable``: also return a proposal whose
+        execution was signed while the Safe nonce is still unused (the executor decides
+        whether that execution is alive)."""
         self.log.reload()
         p = self.proposal(safe_tx_hash)
-        if p.execution is not None or p.expired is not None or p.requested is None:
+        if (
+            p.expired is not None
+            or p.requested is None
+            or (p.execution is not None and not resumable)
+        ):
             raise InvalidInput(
                 f"Safe proposal {p.safe_tx_hash} is {p.state}, not awaiting signatures"
             )
+        if p.execution is not None:
+            if p.nonce < await self.safe.nonce():
+                raise InvalidInput(
+                    f"Safe proposal {p.safe_tx_hash} is executed (tx {p.execution.tx_hash})"
+                )
+            return p
         reason = None
         if self._clock_ns() > p.requested.deadline_ns:
             reason = f"deadline {p.requested.deadline_ns} passed"
@@ -330,8 +342,10 @@ class SafeExecutor:
         self, safe_tx_hash: str, *, on_signed: OnSigned | None = None
     ) -> SentTransaction | None:
         """Execute an awaiting proposal once the threshold of signatures is in; ``None`` while
-        fewer are (nothing sent). Run it again after a restart: an executed proposal is
-        never sent twice (:meth:`proposal` then says ``executed`` with the relayer's tx).
+        fewer are (nothing sent). Run it again after a restart: an executed proposal (mined,
+        or its relayer transaction still alive) is refused, never sent twice; one whose
+        relayer transaction was journaled but never reached the node is signed again (the
+        Safe's nonce lets only one execution run).
 
         Raises:
             InvalidInput: unknown proposal, or executed / expired already.
@@ -341,7 +355,14 @@ class SafeExecutor:
                 :meth:`TxSender.send`.
         """
         async with self._lock:
-            p = await self.collector.awaiting(safe_tx_hash)
+            p = await self.collector.awaiting(safe_tx_hash, resumable=True)
+            if p.execution is not None and await self._alive(p.execution.tx_hash):
+                raise InvalidInput(
+                    f"Safe proposal {p.safe_tx_hash} is executed (tx {p.execution.tx_hash} "
+                    "in flight)"
+                )
+            # an execution that was signed and never reached the node (a crash before the
+            # broadcast) is signed again: the Safe runs its nonce once, whichever lands
             threshold = await self.safe.threshold()
             if len(p.submitted) < threshold:
                 return None

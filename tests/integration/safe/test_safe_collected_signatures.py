@@ -20,7 +20,8 @@ from oms_chain.chain.safe_executor import SafeExecutor, SignaturesExpired
 from oms_chain.chain.sender import TxSender
 from oms_chain.cli import main
 from oms_chain.custody.calls import Call
-from oms_chain.custody.safe import SafeAccount
+from oms_chain.custody.local import LocalSigner
+from oms_chain.custody.safe import SafeAccount, sign_safe_transaction
 from oms_chain.devnet.world import DevnetChain
 from oms_chain.model.clock import ManualClock
 from oms_chain.model.errors import InvalidInput
@@ -154,3 +155,42 @@ def test_a_deadline_ends_a_proposal_and_frees_its_nonce(l1: DevnetChain, tmp_pat
         _run(l1, safe, url, clock, lambda ex: ex.execute_ready(b.safe_tx_hash))
     rows = {p.safe_tx_hash: p.state for p in _run(l1, safe, url, clock, lambda ex: ex.proposals())}
     assert rows[b.safe_tx_hash] == "expired" and rows[c.safe_tx_hash] == "awaiting signatures"
+
+
+def test_killed_between_the_relayers_signature_and_the_broadcast_executes_once(
+    l1: DevnetChain, tmp_path: Path
+) -> None:
+    safe = asyncio.run(create_safe(l1, 8_103, eth=2 * ETH))
+    url = f"sqlite:///{tmp_path / 'oms.db'}"
+    clock = ManualClock(1_800_000_000 * 10**9)
+    pay = [Call.to_address(RECIPIENT, b"", ETH)]
+    p = _run(
+        l1, safe, url, clock,
+        lambda ex: ex.propose(pay, what="pay", deadline_ns=clock.now_ns() + 60 * MINUTE),
+    )  # fmt: skip
+    h = p.safe_tx_hash
+    for i in OWNERS[1:]:  # two owners' signatures, from elsewhere
+        owner = LocalSigner(l1.accounts[i].private_key)
+        sig = asyncio.run(sign_safe_transaction(owner, p.transaction()))
+        _run(l1, safe, url, clock, lambda ex, sig=sig: ex.submit_signature(h, sig))
+
+    class Killed(Exception):
+        pass
+
+    async def killed(_sent: Any) -> None:
+        raise Killed  # the process dies after the journal, before the broadcast
+
+    before = l1.w3.eth.get_balance(RECIPIENT)
+    with pytest.raises(Killed):
+        _run(l1, safe, url, clock, lambda ex: ex.execute_ready(h, on_signed=killed))
+    journaled = _run(l1, safe, url, clock, lambda ex: ex.proposal(h))
+    assert journaled.execution is not None  # recorded as signed, never broadcast
+    assert l1.w3.eth.get_balance(RECIPIENT) == before
+
+    sent = _run(l1, safe, url, clock, lambda ex: ex.execute_ready(h))  # after the restart
+    assert sent is not None  # signed again (here the same bytes: same relayer nonce and fees)
+    assert l1.w3.eth.wait_for_transaction_receipt(sent.tx_hash)["status"] == 1
+    with pytest.raises(InvalidInput, match="is executed"):
+        _run(l1, safe, url, clock, lambda ex: ex.execute_ready(h))
+    assert l1.w3.eth.get_balance(RECIPIENT) - before == ETH
+    assert _run(l1, safe, url, clock, lambda ex: ex.proposal(h)).execution.tx_hash == sent.tx_hash
