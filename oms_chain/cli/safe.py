@@ -1,12 +1,15 @@
-"""``oms safe show | export | hash | sign | execute | proposals``: Safe v1.4.1 from the shell.
+"""``oms safe show | export | hash | sign | execute | approve | proposals``: Safe v1.4.1 from
+the shell.
 
 A Safe{Wallet} Transaction Builder batch file is the unit that travels between people: ``export``
 writes one (owners can review it in the Safe web app), ``hash`` shows the SafeTx hash a given
 nonce gives it, ``sign`` prints one owner's signature, and ``execute`` checks the collected
 signatures against the Safe on chain and has a relayer account send it; these batch files are
 not written to an event store. ``proposals list | show`` read the Safe transactions the engine
-proposed, signed and sent when trading from a Safe (events in the store). Needs the ``safe``
-extra.
+proposed, signed and sent when trading from a Safe (events in the store); ``proposals export``
+writes one awaiting signatures as a batch file for its owners, and ``approve`` submits their
+signatures (and, given the relayer's key, executes once the threshold is met). Needs the
+``safe`` extra.
 """
 
 from __future__ import annotations
@@ -344,7 +347,9 @@ def proposals_list(
     if not rows:
         say("no Safe proposals in this store")
         return
-    out = table("Safe proposals", ("safe", "nonce", "safe tx hash", "what", "signers", "tx"))
+    out = table(
+        "Safe proposals", ("safe", "nonce", "safe tx hash", "what", "signers", "state", "tx")
+    )
     for r in rows:
         out.add_row(
             str(r["safe"]),
@@ -352,6 +357,7 @@ def proposals_list(
             str(r["safe_tx_hash"]),
             str(r["what"]),
             str(len(r["signers"])),  # type: ignore[arg-type]
+            str(r["state"]),
             str(r["tx_hash"] or "not sent"),
         )
     console.print(out)

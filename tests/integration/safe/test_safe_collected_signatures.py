@@ -104,6 +104,13 @@ def test_owners_sign_elsewhere_and_the_proposal_executes_once(
     assert main([*approve, "--signature", tokens[0]]) == 0
     row = json.loads(capsys.readouterr().out)
     assert (row["state"], row["signatures"], row["sent"]) == ("awaiting signatures", 1, None)
+    assert main(["safe", "proposals", "list", "--store", url, "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert (listed["state"], listed["threshold"], listed["tx_hash"]) == (
+        "awaiting signatures",
+        2,
+        None,
+    )
     # a restarted session still waits: one of two signatures, nothing sent
     assert _run(l1, safe, url, clock, lambda ex: ex.execute_ready(h)) is None
 
