@@ -48,7 +48,10 @@ __all__ = [
     "PortfolioAlertRaised",
     "RiskAlertRaised",
     "RiskMonitorDegraded",
+    "SafeSignatureSubmitted",
+    "SafeSignaturesRequested",
     "SafeTransactionExecuted",
+    "SafeTransactionExpired",
     "SafeTransactionProposed",
     "SafeTransactionSigned",
     "SettlementUpdated",
@@ -566,6 +569,45 @@ class SafeTransactionSigned(Event):
     safe_tx_hash: str
     owner: str
     kind: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SafeSignaturesRequested(Event):
+    """Safe transaction ``safe_tx_hash`` (Safe ``nonce``) waits for ``threshold`` owner
+    signatures collected elsewhere until ``deadline_ns`` (unix ns); its nonce stays taken."""
+
+    safe: str
+    safe_tx_hash: str
+    nonce: int
+    threshold: int
+    deadline_ns: int
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SafeSignatureSubmitted(Event):
+    """Owner ``owner`` submitted a checked signature of ``safe_tx_hash`` (``kind``: eoa or
+    eth_sign; ``signature``: its 65 bytes, hex: public once executed, kept so that whoever
+    holds the relayer can execute after a restart)."""
+
+    safe: str
+    safe_tx_hash: str
+    owner: str
+    kind: str
+    signature: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SafeTransactionExpired(Event):
+    """Safe transaction ``safe_tx_hash`` ended without execution (``reason``: deadline
+    passed, nonce used by another transaction); its Safe ``nonce`` is free again."""
+
+    safe: str
+    safe_tx_hash: str
+    nonce: int
+    reason: str
 
 
 @register_event()

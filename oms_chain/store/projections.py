@@ -45,7 +45,10 @@ from oms_chain.model.events import (
     PortfolioAlertRaised,
     RiskAlertRaised,
     RiskMonitorDegraded,
+    SafeSignaturesRequested,
+    SafeSignatureSubmitted,
     SafeTransactionExecuted,
+    SafeTransactionExpired,
     SafeTransactionProposed,
     SafeTransactionSigned,
     SettlementUpdated,
@@ -589,6 +592,9 @@ _HANDLERS: dict[type[Event], Any] = {
     StructureLegsReversed: Projections._on_noted,
     StructureCompleted: Projections._on_noted,
     StructureHedged: Projections._on_noted,
+    SafeSignaturesRequested: Projections._on_noted,
+    SafeSignatureSubmitted: Projections._on_noted,
+    SafeTransactionExpired: Projections._on_noted,
 }
 
 

@@ -388,6 +388,14 @@ def _cases(world_root: str) -> list[Case]:
     add(["safe", "execute", f"{world_root}/bad.toml", "--nonce", "0", "--signature", "zz",
          "--key-env", "OMS_NO_SUCH_KEY"], says="--signature 1")  # fmt: skip
     add(["safe", "show", dead], code=1, says="no RPC endpoint answered")
+    add(["safe", "approve", "0x" + "ab" * 32, "--store", f"sqlite:///{world_root}/none.db",
+         "--signature", "zz"], says="--signature 1")  # fmt: skip
+    add(["safe", "approve", "0x" + "ab" * 32, "--store", f"sqlite:///{world_root}/none.db",
+         "--signature", f"{dead}:0x{'11' * 64}1b", "--key-env", "OMS_NO_SUCH_KEY"],
+        says="OMS_NO_SUCH_KEY")  # fmt: skip
+    add(["safe", "proposals", "export", "0x" + "ab" * 32, "--store",
+         f"sqlite:///{world_root}/none.db", "--out", f"{world_root}/p.json"],
+        says="none.db")  # fmt: skip
     # oms strategy KIND: every argument checked before quotes are fetched or a file written
     ic = ["strategy", "iron-condor", "--underlying", "ETH", "--expiry", "2099-01-16",
           "--strikes", "1800,1900,2100,2200", "--size", "1", "--dry-run"]  # fmt: skip
