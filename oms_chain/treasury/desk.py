@@ -33,7 +33,7 @@ from typing import Any
 
 import aiohttp
 from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import is_address, keccak, to_checksum_address
 
 from oms_chain.chain.addressbook import load_address_book
 from oms_chain.chain.registry import ChainInfo, chain_info
@@ -374,12 +374,22 @@ class TreasuryDesk:
         Raises :class:`InvalidInput` / :class:`~oms_chain.custody.safe.SignatureRejected`."""
         st = self.state(run_id)
         p = _proposal(st, proposal_id)
-        owner, _, hex_sig = token.partition(":")
+        owner, _, hex_sig = (part.strip() for part in token.partition(":"))
+        declared_contract = hex_sig.startswith("contract:")  # `oms safe sign --threshold-group`
+        if not is_address(owner):
+            raise InvalidInput(f"signature {token[:20]!r}… does not start with an owner address")
         try:
-            raw = bytes.fromhex(hex_sig.strip().removeprefix("0x"))
-            code = await self.rpc.call("eth_getCode", [owner.strip(), "latest"])
-            contract = code not in (None, "0x", "0x0")
-            sig = (OwnerSignature.contract if contract else OwnerSignature.eoa)(owner.strip(), raw)
+            raw = bytes.fromhex(hex_sig.removeprefix("contract:").removeprefix("0x"))
+        except ValueError:
+            raise InvalidInput(
+                f"signature {token[:20]!r}… is not OWNER:0xHEX (or OWNER:contract:0xHEX)"
+            ) from None
+        code = await self.rpc.call("eth_getCode", [owner, "latest"])
+        contract = code not in (None, "0x", "0x0")
+        if declared_contract and not contract:
+            raise InvalidInput(f"signature owner {owner} is given as a contract but has no code")
+        try:
+            sig = (OwnerSignature.contract if contract else OwnerSignature.eoa)(owner, raw)
         except ValueError:
             raise InvalidInput(f"signature {token[:20]!r}… is not OWNER:0xHEX") from None
         tx = p.safe_tx(self.policy, self.multisend)
