@@ -443,7 +443,7 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         if (amount == 0) revert ZeroAmount();
         s = _existing(q.seriesId);
         _requireOpen(q.seriesId, s);
-        bytes32 h = hashQuote(q);
+        bytes32 h = _hashQuoteCalldata(q);
         if (block.timestamp > q.deadline) revert QuoteExpired(h, q.deadline);
         uint256 done = _quoteState[h];
         if (done & _CANCELLED != 0) revert QuoteIsCancelled(h);
@@ -460,6 +460,22 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         emit QuoteFilled(h, q.maker, msg.sender, q.seriesId, q.makerSells, amount, premiumTotal, done + amount);
     }
 
+    /// `hashQuote(q)` without ABI re-encoding: `Quote` is ten static words, hashed as they lie in
+    /// calldata after the type hash. Every field but `salt` (a uint256, any word valid) is read
+    /// through Solidity's checked calldata access in `_take`, which reverts on a word that is not a
+    /// valid address or bool, so the words hashed are the values checked and executed.
+    function _hashQuoteCalldata(Quote calldata q) private view returns (bytes32) {
+        bytes32 typeHash = QUOTE_TYPEHASH;
+        bytes32 structHash;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, typeHash)
+            calldatacopy(add(ptr, 0x20), q, 0x140)
+            structHash := keccak256(ptr, 0x160)
+        }
+        return _hashTypedDataV4(structHash);
+    }
+
     /// Check and record one quote of a `fillMany` and merge its token moves into `led`.
     function _record(_Ledger memory led, Quote calldata q, bytes calldata signature, uint256 amount)
         private
@@ -468,9 +484,10 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         Series storage s;
         (s, premium) = _take(q, signature, amount);
         (address seller, address buyer) = q.makerSells ? (q.maker, msg.sender) : (msg.sender, q.maker);
-        _add(_entry(led.pulls, uint160(s.isCall ? s.underlying : s.quote), seller) + 64, amount * s.collateralPerContract);
+        address quoteToken = s.quote;
+        _add(_entry(led.pulls, uint160(s.isCall ? s.underlying : quoteToken), seller) + 64, amount * s.collateralPerContract);
         if (premium != 0) {
-            uint256 r = _entry(led.pays, uint160(s.quote), q.maker);
+            uint256 r = _entry(led.pays, uint160(quoteToken), q.maker);
             _add(q.makerSells ? r + 64 : r + 96, premium);
         }
         _add(_entry(led.mints, longId(q.seriesId), buyer) + 64, amount);
