@@ -485,7 +485,10 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         (s, premium) = _take(q, signature, amount);
         (address seller, address buyer) = q.makerSells ? (q.maker, msg.sender) : (msg.sender, q.maker);
         address quoteToken = s.quote;
-        _add(_entry(led.pulls, uint160(s.isCall ? s.underlying : quoteToken), seller) + 64, amount * s.collateralPerContract);
+        _add(
+            _entry(led.pulls, uint160(s.isCall ? s.underlying : quoteToken), seller) + 64,
+            amount * s.collateralPerContract
+        );
         if (premium != 0) {
             uint256 r = _entry(led.pays, uint160(quoteToken), q.maker);
             _add(q.makerSells ? r + 64 : r + 96, premium);
@@ -537,7 +540,11 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
     }
 
     /// Record `i` of table `t`: (key, account, amount, owed).
-    function _at(uint256 t, uint256 i) private pure returns (uint256 key, address account, uint256 amount, uint256 owed) {
+    function _at(uint256 t, uint256 i)
+        private
+        pure
+        returns (uint256 key, address account, uint256 amount, uint256 owed)
+    {
         assembly ("memory-safe") {
             let r := add(add(t, 32), mul(i, _RECORD))
             key := mload(r)
