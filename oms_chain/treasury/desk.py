@@ -60,10 +60,10 @@ from oms_chain.model.ids import TxHash
 from oms_chain.model.orders import SettlementStatus
 from oms_chain.store import EventStore, NewEvent
 from oms_chain.treasury.measure import Measurement, measure, read_balances
-from oms_chain.treasury.options_book import MarketBook, OptionBook
+from oms_chain.treasury.options_book import ExpiredPosition, MarketBook, OptionBook
 from oms_chain.treasury.plan import Plan, make_plan
 from oms_chain.treasury.policy import TreasuryPolicy
-from oms_chain.treasury.proposals import Proposal, build_proposals, spot_quoter
+from oms_chain.treasury.proposals import Proposal, build_proposals, expiry_proposal, spot_quoter
 from oms_chain.venues.amm._calls import WalletFlows, wait_for_receipt
 
 __all__ = ["ApprovalMissing", "RunState", "TreasuryDesk", "budget_spent", "run_state"]
@@ -105,7 +105,7 @@ class RunState:
         ``inside band`` when the plan found nothing to do."""
         if self.plan is None:
             return "new"
-        if self.plan.get("chosen") is None:
+        if self.plan.get("chosen") is None and not self.proposals:
             return "inside band"
         if self.after is not None:
             return "remeasured"
@@ -297,6 +297,49 @@ class TreasuryDesk:
             "proposals": [p.to_json() for p in proposals],
             "spent_usd": str(spent),
         }
+        self._append(run_id, "planned", "TreasuryPlanned", payload, before.ts_ns)
+        return self.state(run_id)
+
+    async def plan_expiry(self, run_id: str) -> RunState:
+        """Record a run that closes out the executor's expired options: one Safe transaction
+        (settle each unsettled series from its feed's first round after expiry, then the
+        executor redeems every long and withdraws every short); the payouts stay in the
+        executor, which counts as the treasury. Nothing expired: the run records that, with no
+        proposal. A recorded run is returned as it is.
+
+        Raises :class:`InvalidInput` when the policy has no options market, and
+        :class:`~oms_chain.model.errors.VenueRejected` when a feed has no round after expiry."""
+        st = self.state(run_id)
+        if st.plan is not None:
+            return st
+        book = await self.book()
+        s = self.policy.safe
+        if not isinstance(book, MarketBook) or s.options_market is None:
+            raise InvalidInput(
+                "the policy names no options market: set 'safe.options_market' and "
+                "'safe.options_executor' to close out expired options"
+            )
+        before = await self.measure()
+        expired: list[ExpiredPosition] = await book.expired()
+        proposals = []
+        if expired:
+            nonce = await self._safe().nonce()
+            proposals = [
+                expiry_proposal(self.policy, expired, run_id=run_id, nonce=nonce,
+                                now_s=before.ts_ns // _NS)
+            ]  # fmt: skip
+        what = proposals[0].description if proposals else "no expired option position"
+        plan = {
+            "kind": "expiry",
+            "before": before.to_json(),
+            "target_delta": str(before.delta),
+            "needed_delta": "0",
+            "budget_left_usd": "0",
+            "candidates": [],
+            "chosen": None,
+            "explanation": what,
+        }
+        payload = {"plan": plan, "proposals": [p.to_json() for p in proposals], "spent_usd": "0"}
         self._append(run_id, "planned", "TreasuryPlanned", payload, before.ts_ns)
         return self.state(run_id)
 

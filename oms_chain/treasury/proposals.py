@@ -27,11 +27,12 @@ from oms_chain.custody.safe import Call, SafeTransaction, TransactionBatch
 from oms_chain.model.errors import ConfigError, InvalidInput
 from oms_chain.model.instruments import OptionKind
 from oms_chain.model.intent import Side
+from oms_chain.treasury.options_book import ExpiredPosition
 from oms_chain.treasury.plan import Candidate, SpotQuoter
 from oms_chain.treasury.policy import AssetSpec, TreasuryPolicy
 from oms_chain.venues.amm._calls import encode_call, eth_call
 
-__all__ = ["Proposal", "build_proposals", "spot_quoter"]
+__all__ = ["Proposal", "build_proposals", "expiry_proposal", "spot_quoter"]
 
 _QUOTE_TUPLE = "(address,address,uint256,bool,uint256,uint256,uint256,uint256,bool,uint256)"
 _FILL = f"fill({_QUOTE_TUPLE},bytes,uint256)"
@@ -324,3 +325,53 @@ async def build_proposals(
             )
         )
     return out
+
+
+def expiry_proposal(
+    policy: TreasuryPolicy,
+    expired: list[ExpiredPosition],
+    *,
+    run_id: str,
+    nonce: int,
+    now_s: int,
+) -> Proposal:
+    """One Safe transaction closing out ``expired``: the market's ``settle`` for each series
+    not settled yet, then one ``BatchExecutor.execute`` that redeems every long and withdraws
+    every short (the payouts land in the executor). Its notional (contracts times strike)
+    picks the approval rule; it spends no premium."""
+    market, executor = policy.safe.options_market, policy.safe.options_executor
+    if market is None or executor is None:
+        raise ConfigError("closing out options needs 'safe.options_market' and 'options_executor'")
+    if not expired:
+        raise InvalidInput("expiry_proposal needs at least one expired position")
+    calls: list[Call] = []
+    settled: set[int] = set()
+    inner = []
+    notional = Decimal(0)
+    labels = []
+    for e in expired:
+        sid = e.listing.series_id
+        if e.settle is not None and sid not in settled:
+            calls.append(Call(market, e.settle))
+            settled.add(sid)
+        name = "redeem" if e.long else "withdraw"
+        inner.append(
+            (market, 0, encode_call(f"{name}(uint256,uint256)", sid, e.contracts), _ZERO, 0)
+        )
+        notional += e.listing.quantity(e.contracts) * e.listing.contract.strike
+        labels.append(f"{name} {e.contracts} x {e.listing.contract.symbol}")
+    calls.append(Call(executor, encode_call(_EXECUTE, inner, [])))
+    needed, rule = policy.signatures_needed(notional)
+    return Proposal(
+        proposal_id=f"{run_id}-p0",
+        index=0,
+        nonce=nonce,
+        kind="expiry",
+        calls=tuple(calls),
+        notional_usd=notional.quantize(Decimal("0.01")),
+        premium_usd=Decimal(0),
+        signatures=needed,
+        rule=rule,
+        description=f"treasury expiry {run_id}: settle {len(settled)} series, " + ", ".join(labels),
+        not_before=now_s,
+    )
