@@ -329,7 +329,7 @@ class TreasuryDesk:
                                 now_s=before.ts_ns // _NS)
             ]  # fmt: skip
         what = proposals[0].description if proposals else "no expired option position"
-        plan = {
+        plan: dict[str, Any] = {
             "kind": "expiry",
             "before": before.to_json(),
             "target_delta": str(before.delta),
