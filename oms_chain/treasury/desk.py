@@ -38,7 +38,7 @@ import aiohttp
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
-from oms_chain.chain.addressbook import load_address_book
+from oms_chain.chain.addressbook import AddressBook, load_address_book
 from oms_chain.chain.registry import ChainInfo, chain_info
 from oms_chain.chain.rpc import RpcClient
 from oms_chain.chain.sender import SentTransaction, TxSender
@@ -63,7 +63,13 @@ from oms_chain.treasury.measure import Measurement, measure, read_balances
 from oms_chain.treasury.options_book import ExpiredPosition, MarketBook, OptionBook
 from oms_chain.treasury.plan import Plan, make_plan
 from oms_chain.treasury.policy import TreasuryPolicy
-from oms_chain.treasury.proposals import Proposal, build_proposals, expiry_proposal, spot_quoter
+from oms_chain.treasury.proposals import (
+    Proposal,
+    SpotRouter,
+    build_proposals,
+    expiry_proposal,
+    spot_quoter,
+)
 from oms_chain.venues.amm._calls import WalletFlows, wait_for_receipt
 
 __all__ = ["ApprovalMissing", "RunState", "TreasuryDesk", "budget_spent", "run_state"]
@@ -191,7 +197,9 @@ class TreasuryDesk:
 
     ``clock_ns`` stamps ``ts_init``; event times (``ts_event``) are chain time, which is what
     quote deadlines, TWAP slots and the budget period count in. An execution counts once
-    ``safe.confirmations`` blocks include it (polled every ``poll_s`` seconds).
+    ``safe.confirmations`` blocks include it (polled every ``poll_s`` seconds). With
+    ``safe.route``, spot sales are split across the pools of ``address_book`` (default: the
+    chain's address book).
     """
 
     def __init__(
@@ -203,6 +211,7 @@ class TreasuryDesk:
         clock_ns: Callable[[], int] = time.time_ns,
         receipt_timeout_s: float = 60.0,
         poll_s: float = 1.0,
+        address_book: AddressBook | None = None,
     ) -> None:
         self.policy = policy
         self.store = store
@@ -214,8 +223,15 @@ class TreasuryDesk:
             "MultiSendCallOnly"
         )
         self._book: OptionBook | None = None
+        self._address_book = address_book
 
     # -- plumbing -------------------------------------------------------------------------------
+
+    def _router(self) -> SpotRouter | None:
+        if not self.policy.safe.route:
+            return None
+        book = self._address_book or load_address_book(self.policy.safe.chain_id)
+        return SpotRouter(self.rpc, self.policy, book)
 
     async def book(self) -> OptionBook | None:
         """The options market view (opened once), or ``None`` when no options are allowed."""
@@ -278,8 +294,9 @@ class TreasuryDesk:
             return st
         before = await self.measure()
         spent = budget_spent(self.store, before.ts_ns, self.policy.limits.budget_period_days)
+        router = self._router() if "twap_sale" in self.policy.instruments.allowed else None
         quote = (
-            spot_quoter(self.rpc, self.policy)
+            (router.quote if router is not None else spot_quoter(self.rpc, self.policy))
             if "twap_sale" in self.policy.instruments.allowed
             else None
         )
@@ -347,9 +364,9 @@ class TreasuryDesk:
         if plan.chosen is None:
             return []
         nonce = await self._safe().nonce()
-        quote = (
-            spot_quoter(self.rpc, self.policy) if plan.chosen.instrument == "twap_sale" else None
-        )
+        sale = plan.chosen.instrument == "twap_sale"
+        quote = spot_quoter(self.rpc, self.policy) if sale else None
+        router = self._router() if sale else None
         safe_only = dict(before.balances)
         if self.policy.safe.options_executor is not None:
             # the executor's own balances are not the Safe's to move
@@ -362,6 +379,7 @@ class TreasuryDesk:
             now_s=before.ts_ns // _NS,
             balances=safe_only,
             spot_quote=quote,
+            router=router,
         )
 
     async def propose(self, run_id: str, out_dir: Any = None) -> RunState:

@@ -61,3 +61,44 @@ def test_a_twap_sale_runs_slice_by_slice_into_the_band(
     rows = (tmp_path / "report" / "treasury_proposals-sale.csv").read_text().splitlines()
     assert len(rows) == 4 and all(float(r.split(",")[-1]) > -100 for r in rows[1:])
     assert paths[0].name == "treasury-sale.html"
+
+
+def test_a_routed_sale_splits_each_slice_across_pools(
+    l1: DevnetChain, treasury: DevTreasury, tmp_path: Path
+) -> None:
+    text = policy_toml(
+        l1, treasury, makers=[], allowed=["twap_sale"], target_share=Decimal("0.10"),
+        twap_slices=1, max_slippage_bps=300, route=True,
+    )  # fmt: skip
+    policy = TreasuryPolicy.from_toml(text)
+    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+    relayer = LocalSigner(l1.accounts[9].private_key)
+
+    async def scenario() -> RunState:
+        async with RpcClient([l1.rpc_url]) as rpc:
+            desk = TreasuryDesk(policy, store, rpc, address_book=l1.book)
+            try:
+                st = await desk.plan("routed")
+                await desk.propose("routed")
+                for p in st.proposals:
+                    tx = p.safe_tx(policy, desk.multisend)
+                    for key in treasury.owner_keys[:2]:
+                        sig = await sign_safe_transaction(LocalSigner(key), tx)
+                        token = f"{sig.owner}:0x{sig.data.hex()}"
+                        await desk.add_signature("routed", p.proposal_id, token)
+                return await desk.execute("routed", relayer)
+            finally:
+                await desk.close()
+
+    done = asyncio.run(scenario())
+    print([p.description for p in done.proposals])
+    assert done.stage == "remeasured" and all(e["success"] for e in done.executed.values())
+    first = done.proposals[0].description
+    assert " via " in first and first.count(" %") >= 2  # more than one pool
+    usdc = policy.asset("USDC").address
+    for p in done.proposals:
+        received = int(done.executed[p.proposal_id]["received"][usdc])
+        minimum = Decimal(p.description.split("at least ")[1].split()[0]) * 10**6
+        assert received >= minimum
+    assert policy.exposure.low() <= Decimal(done.after["delta_share"]) <= policy.exposure.high()  # type: ignore[index]
+    store.close()
