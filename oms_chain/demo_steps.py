@@ -835,10 +835,11 @@ async def _threshold(world: Devnet, console: Console, directory: Path) -> StepRe
 
     step = "threshold transfer"
     result = StepResult(step)
-    passphrase = b"oms-demo-passphrase"  # devnet demo only: the shares live in a temp dir
     key = _auth.new_signing_key()
-    servers = [
-        ParticipantServer(directory, f"p{i}", passphrase, coordinator_key=_auth.public_hex(key))
+    servers = [  # devnet demo only: the shares (each with its own passphrase) live in a temp dir
+        ParticipantServer(
+            directory, f"p{i}", f"oms-demo-p{i}".encode(), coordinator_key=_auth.public_hex(key)
+        )
         for i in (1, 2, 3)
     ]
     try:

@@ -16,7 +16,9 @@ import {FrostSecp256k1} from "./FrostSecp256k1.sol";
 /// `Execute(Call[] calls,uint256 nonce,uint256 deadline)`. `rotateKey` installs a new group key
 /// and must be signed by the current group. `isValidSignature` (EIP-1271) accepts a group
 /// signature over `ThresholdMessage(bytes32 hash)` in this account's domain, so the group can be
-/// an owner of a Safe: the Safe passes its SafeTx hash, the group signs the wrapped digest.
+/// an owner of a Safe: the group signs the wrapped digest of the SafeTx hash. Safe v1.4.1 asks a
+/// contract owner the legacy form `isValidSignature(bytes data, bytes sig)` (magic 0x20c13b0b)
+/// with the SafeTx hash's preimage as `data`; that form checks `keccak256(data)` the same way.
 /// Signatures are 65 bytes (RFC 9591: compressed R || z) or 97 bytes (the same || R.y, cheaper).
 contract ThresholdAccount {
     struct Call {
@@ -34,6 +36,7 @@ contract ThresholdAccount {
     bytes32 private constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes4 private constant ERC1271_MAGIC = 0x1626ba7e;
+    bytes4 private constant LEGACY_ERC1271_MAGIC = 0x20c13b0b;
 
     /// The group key: x coordinate and y parity (0 even, 1 odd) of the compressed point.
     uint256 public groupKeyX;
@@ -141,6 +144,15 @@ contract ThresholdAccount {
     /// @notice EIP-1271: the magic value when the group signed `messageDigest(hash)`.
     function isValidSignature(bytes32 hash, bytes calldata signature) external view returns (bytes4) {
         return isGroupSignature(messageDigest(hash), signature) ? ERC1271_MAGIC : bytes4(0xffffffff);
+    }
+
+    /// @notice Legacy EIP-1271 (what Safe v1.4.1 calls on a contract owner, with the SafeTx hash's
+    ///         preimage): the legacy magic value when the group signed
+    ///         `messageDigest(keccak256(data))`, i.e. the same approval as the bytes32 form.
+    function isValidSignature(bytes calldata data, bytes calldata signature) external view returns (bytes4) {
+        return isGroupSignature(messageDigest(keccak256(data)), signature)
+            ? LEGACY_ERC1271_MAGIC
+            : bytes4(0xffffffff);
     }
 
     function _execute(Call[] memory calls, uint256 deadline, bytes calldata signature)

@@ -250,6 +250,16 @@ contract ThresholdAccountTest is TestBase {
         assertTrue(account.isValidSignature(hash, _signDigest(hash)) == bytes4(0xffffffff), "unwrapped refused");
     }
 
+    function testLegacyIsValidSignatureForSafeOwners() public {
+        bytes memory preimage = abi.encodePacked(hex"1901", keccak256("domain"), keccak256("safeTx"));
+        bytes memory sig = _signDigest(account.messageDigest(keccak256(preimage)));
+        assertTrue(account.isValidSignature(preimage, sig) == bytes4(0x20c13b0b), "legacy EIP-1271 magic");
+        assertTrue(account.isValidSignature(keccak256(preimage), sig) == bytes4(0x1626ba7e), "same approval");
+        assertTrue(account.isValidSignature(bytes("another preimage"), sig) == bytes4(0xffffffff), "other data");
+        sig[40] ^= 0x01;
+        assertTrue(account.isValidSignature(preimage, sig) == bytes4(0xffffffff), "tampered refused");
+    }
+
     // --- fuzz
 
     function testFuzzSignVerify(uint256 secret, uint256 k, bytes memory message) public {

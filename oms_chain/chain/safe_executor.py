@@ -159,7 +159,16 @@ class SafeExecutor:
             self.log.proposed(tx, proposer=relayer, what=what, calls=[_describe(c) for c in calls])
             signatures = [await sign_safe_transaction(s, tx) for s in signers]
             checked = check_signatures(
-                signatures, tx, owners=owners, threshold=threshold, executor=relayer
+                signatures,
+                tx,
+                owners=owners,
+                threshold=threshold,
+                executor=relayer,
+                # contract owners (a threshold group's account, a nested Safe): the Safe asks
+                # them through EIP-1271 at execution; ask them the same first
+                valid_contract_signers=await self.safe.accepted_contract_signers(
+                    tx, signatures, owners
+                ),
             )
             self.log.signed(tx, checked)
 

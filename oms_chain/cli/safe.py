@@ -205,27 +205,85 @@ def safe_hash(
     print_fields("Safe transaction", row)
 
 
+def _threshold_owner(directory: Path, passphrase_env: str, chain_id: int) -> Any:
+    """The threshold group in ``directory`` as a Safe owner (its deployed account)."""
+    from oms_chain.custody.threshold import (
+        Coordinator,
+        GroupRoster,
+        ThresholdSigner,
+        passphrase_from_env,
+    )
+
+    roster = GroupRoster.load(directory)
+    if roster.account is None or roster.chain_id is None:
+        raise InvalidInput(
+            f"the group in {directory} has no account yet: run `oms threshold deploy`"
+        )
+    if roster.chain_id != chain_id:
+        raise InvalidInput(
+            f"the group's account is on chain {roster.chain_id}; the batch is for {chain_id}"
+        )
+    coordinator = Coordinator.from_directory(directory, passphrase_from_env(passphrase_env))
+    return ThresholdSigner(coordinator, roster.account, roster.chain_id)
+
+
 @safe_app.command("sign")
 def safe_sign(
     file: FileArg,
     nonce: NonceOption,
     key_env: Annotated[
-        str, typer.Option("--key-env", metavar="VAR", help="Environment variable with the key.")
-    ],
+        str | None,
+        typer.Option("--key-env", metavar="VAR", help="Environment variable with the key."),
+    ] = None,
+    threshold_group: Annotated[
+        Path | None,
+        typer.Option(
+            "--threshold-group",
+            metavar="DIR",
+            help="Sign as this FROST group's ThresholdAccount (an EIP-1271 owner).",
+        ),
+    ] = None,
+    passphrase_env: Annotated[
+        str,
+        typer.Option(
+            "--passphrase-env",
+            metavar="VAR",
+            help="With --threshold-group: the coordinator key's passphrase variable.",
+        ),
+    ] = "OMS_THRESHOLD_COORDINATOR_PASSPHRASE",
     multisend: MultisendOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """One owner's signature of the batch at a nonce, as OWNER:SIGNATURE for ``execute``."""
+    """One owner's signature of the batch at a nonce, as OWNER:SIGNATURE for ``execute``.
+
+    With --threshold-group the group's participants (t of them online) approve the SafeTx, each
+    after checking it against its own policy: the token is OWNER:contract:SIGNATURE."""
     from oms_chain.custody import LocalSigner
-    from oms_chain.custody.safe import sign_safe_transaction
+    from oms_chain.custody.safe import SignatureKind, sign_safe_transaction
 
     n = _bounded_int(nonce, "--nonce", 0, _MAX_NONCE)
-    signer = LocalSigner.from_env(key_env)
-    tx = _safe_tx(_read_batch(file), n, multisend)
+    if (key_env is None) == (threshold_group is None):
+        raise InvalidInput("give one of --key-env or --threshold-group")
+    key = None if key_env is None else LocalSigner.from_env(key_env)
+    batch = _read_batch(file)
+    tx = _safe_tx(batch, n, multisend)
+    signer = (
+        key
+        if key is not None
+        else _threshold_owner(threshold_group, passphrase_env, batch.chain_id)  # type: ignore[arg-type]
+    )
     sig = asyncio.run(sign_safe_transaction(signer, tx))
-    token = f"{sig.owner}:0x{sig.data.hex()}"
+    kind = "contract:" if sig.kind is SignatureKind.CONTRACT else ""
+    token = f"{sig.owner}:{kind}0x{sig.data.hex()}"
     if as_json:
-        print_json({"owner": sig.owner, "signature": "0x" + sig.data.hex(), "token": token})
+        print_json(
+            {
+                "owner": sig.owner,
+                "kind": sig.kind.value,
+                "signature": "0x" + sig.data.hex(),
+                "token": token,
+            }
+        )
         return
     say(token)
 
@@ -237,7 +295,9 @@ def safe_execute(
     signature: Annotated[
         list[str],
         typer.Option(
-            "--signature", metavar="OWNER:SIG", help="An owner's signature from `oms safe sign`."
+            "--signature",
+            metavar="OWNER:SIG",
+            help="An owner's signature from `oms safe sign` (OWNER:contract:SIG for a contract).",
         ),
     ],
     key_env: Annotated[
@@ -261,11 +321,15 @@ def safe_execute(
     sigs = []
     for i, token in enumerate(signature, 1):
         owner, _, hex_sig = token.partition(":")
+        contract = hex_sig.startswith("contract:")
         try:
-            raw = bytes.fromhex(hex_sig.removeprefix("0x"))
+            raw = bytes.fromhex(hex_sig.removeprefix("contract:").removeprefix("0x"))
         except ValueError:
-            raise InvalidInput(f"--signature {i} is not OWNER:0xHEX") from None
-        sigs.append(OwnerSignature.eoa(_address(owner, f"--signature {i} owner"), raw))
+            raise InvalidInput(
+                f"--signature {i} is not OWNER:0xHEX (or OWNER:contract:0xHEX)"
+            ) from None
+        who = _address(owner, f"--signature {i} owner")
+        sigs.append(OwnerSignature.contract(who, raw) if contract else OwnerSignature.eoa(who, raw))
     relayer_key = LocalSigner.from_env(key_env)
     tx = _safe_tx(_read_batch(file), n, multisend)
     url = rpc_url or _devnet_url(None)

@@ -5,8 +5,10 @@ through them (each writes only its own encrypted share) and writes the public ro
 ``group.json``; ``deploy`` creates the group's ``ThresholdAccount`` and records it there.
 ``signer participant`` is one participant's long-running process: it serves the coordinator on
 127.0.0.1 and announces itself with one JSON line on stdout. ``status`` asks each participant
-(authenticated) whether it is online. Passphrases come from an environment variable
-(``--passphrase-env``, default ``OMS_THRESHOLD_PASSPHRASE``). Needs the ``threshold`` extra.
+(authenticated) whether it is online. Every participant has its own passphrase, from its own
+environment variable (``OMS_THRESHOLD_PASSPHRASE_<NAME>``, or ``--passphrase-env``) or file
+(``--passphrase-file``); the coordinator's key has another (``--passphrase-env``, default
+``OMS_THRESHOLD_COORDINATOR_PASSPHRASE``). Needs the ``threshold`` extra.
 """
 
 from __future__ import annotations
@@ -38,10 +40,28 @@ DirOption = Annotated[
 PassEnvOption = Annotated[
     str,
     typer.Option(
-        "--passphrase-env", metavar="VAR", help="Environment variable holding the passphrase."
+        "--passphrase-env",
+        metavar="VAR",
+        help="Environment variable holding the coordinator key's passphrase.",
     ),
 ]
-_DEFAULT_ENV = "OMS_THRESHOLD_PASSPHRASE"
+_DEFAULT_ENV = "OMS_THRESHOLD_COORDINATOR_PASSPHRASE"
+
+
+def _distinct_passphrases(coordinator_env: str, names: list[str]) -> None:
+    """Every participant's passphrase is set, and no two (nor the coordinator's) are equal."""
+    from oms_chain.custody.threshold import participant_passphrase_env, passphrase_from_env
+
+    seen: dict[bytes, str] = {passphrase_from_env(coordinator_env): coordinator_env}
+    for name in names:
+        var = participant_passphrase_env(name)
+        value = passphrase_from_env(var)
+        if value in seen:
+            raise InvalidInput(
+                f"{var} holds the same passphrase as {seen[value]}: each participant's share "
+                "needs its own passphrase, so that no single one opens several shares"
+            )
+        seen[value] = var
 
 
 def _names(value: str | None, n: int) -> list[str]:
@@ -66,7 +86,10 @@ def threshold_keygen(
     passphrase_env: PassEnvOption = _DEFAULT_ENV,
     as_json: JsonOption = False,
 ) -> None:
-    """Distributed key generation: n participant processes, each keeps only its own share."""
+    """Distributed key generation: n participant processes, each keeps only its own share.
+
+    All n must take part (the DKG needs every one); participant NAME seals its share with the
+    passphrase in OMS_THRESHOLD_PASSPHRASE_<NAME> (each different)."""
     from oms_chain.custody.threshold import passphrase_from_env, run_keygen, write_coordinator_key
     from oms_chain.custody.threshold.group import check_threshold
     from oms_chain.custody.threshold.process import spawn_participant
@@ -75,6 +98,7 @@ def threshold_keygen(
     who = _names(names, nn)
     if (directory / "group.json").exists():
         raise InvalidInput(f"{directory} already holds a group (group.json); pick another --dir")
+    _distinct_passphrases(passphrase_env, who)
     passphrase = passphrase_from_env(passphrase_env)
     key = write_coordinator_key(directory, passphrase)
     from oms_chain.custody.threshold import auth
@@ -82,14 +106,7 @@ def threshold_keygen(
     procs = []
     try:
         for name in who:
-            procs.append(
-                spawn_participant(
-                    directory,
-                    name,
-                    coordinator_key=auth.public_hex(key),
-                    passphrase_env=passphrase_env,
-                )
-            )
+            procs.append(spawn_participant(directory, name, coordinator_key=auth.public_hex(key)))
         roster = asyncio.run(run_keygen(directory, tt, nn, [p.identity for p in procs], key))
     finally:
         for p in procs:
@@ -210,7 +227,14 @@ def threshold_status(
         "online": online,
         "can_sign": online >= roster.t,
         "participants": [
-            {"name": s.name, "online": s.online, "state": s.state, "url": s.url, "detail": s.detail}
+            {
+                "name": s.name,
+                "online": s.online,
+                "state": s.state,
+                "policy": s.policy,
+                "url": s.url,
+                "detail": s.detail,
+            }
             for s in states
         ],
     }
@@ -219,7 +243,11 @@ def threshold_status(
         return
     print_fields("threshold group", {k: v for k, v in doc.items() if k != "participants"})
     for s in states:
-        say(f"{s.name}: {'online' if s.online else 'offline'} {s.state or s.detail or ''}".strip())
+        checks = " (own policy)" if s.policy else ""
+        say(
+            f"{s.name}: {'online' if s.online else 'offline'} {s.state or s.detail or ''}"
+            f"{checks}".strip()
+        )
 
 
 @signer_app.command("participant")
@@ -233,10 +261,39 @@ def signer_participant(
             "--coordinator-key", metavar="HEX", help="Join a key generation run by this key."
         ),
     ] = None,
-    passphrase_env: PassEnvOption = _DEFAULT_ENV,
+    passphrase_env: Annotated[
+        str | None,
+        typer.Option(
+            "--passphrase-env",
+            metavar="VAR",
+            help="Environment variable with this share's passphrase "
+            "(default OMS_THRESHOLD_PASSPHRASE_<NAME>).",
+        ),
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--passphrase-file", metavar="FILE", help="File (mode 0600) with the passphrase."
+        ),
+    ] = None,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy", metavar="FILE", help="This participant's own signing policy (TOML)."
+        ),
+    ] = None,
 ) -> None:
-    """Run one participant (serves 127.0.0.1; prints one JSON line when ready)."""
-    from oms_chain.custody.threshold import passphrase_from_env, run_participant
+    """Run one participant (serves 127.0.0.1; prints one JSON line when ready).
+
+    With --policy it checks every signing request against its own policy (after recomputing
+    the digest from the request) before it commits to a round."""
+    from oms_chain.custody import SigningPolicy
+    from oms_chain.custody.threshold import (
+        participant_passphrase_env,
+        passphrase_from_env,
+        passphrase_from_file,
+        run_participant,
+    )
     from oms_chain.custody.threshold.group import check_name
 
     check_name(name)
@@ -245,7 +302,14 @@ def signer_participant(
         len(coordinator_key) != 64 or any(c not in "0123456789abcdef" for c in coordinator_key)
     ):
         raise InvalidInput("--coordinator-key must be 32 bytes of lower-case hex")
-    passphrase = passphrase_from_env(passphrase_env)
+    if passphrase_env is not None and passphrase_file is not None:
+        raise InvalidInput("give --passphrase-env or --passphrase-file, not both")
+    policy = None if policy_file is None else SigningPolicy.load(policy_file)
+    passphrase = (
+        passphrase_from_file(passphrase_file)
+        if passphrase_file is not None
+        else passphrase_from_env(passphrase_env or participant_passphrase_env(name))
+    )
 
     def announce(identity: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(identity) + "\n")
@@ -262,6 +326,7 @@ def signer_participant(
             passphrase,
             port=bound,
             coordinator_key=coordinator_key,
+            policy=policy,
             announce=announce,
             stop=stop,
         )

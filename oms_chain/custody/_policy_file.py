@@ -128,8 +128,12 @@ def _parse_rule(raw: object, where: str, account: str) -> CallRule:
             f"{where}: 'function' must be a signature like 'transfer(address,uint256)'"
         )
     try:
-        tuple_type = parse_abi_type(function[function.index("(") :])
-        arg_types = tuple(c.to_type_str() for c in tuple_type.components)  # type: ignore[attr-defined]
+        args_text = function[function.index("(") :]
+        if args_text == "()":  # a function without arguments, e.g. WETH's deposit()
+            arg_types: tuple[str, ...] = ()
+        else:
+            tuple_type = parse_abi_type(args_text)
+            arg_types = tuple(c.to_type_str() for c in tuple_type.components)  # type: ignore[attr-defined]
         if not all(default_codec.is_encodable_type(t) for t in arg_types):
             raise ValueError
     except Exception:

@@ -393,7 +393,6 @@ class SafeAccount:
             )
         owners = await self.owners()
         approved = []
-        contract_ok = []
         for sig in signatures:
             if not isinstance(sig, OwnerSignature):
                 continue
@@ -405,12 +404,7 @@ class SafeAccount:
                 )
                 if n:
                     approved.append(sig.owner)
-            elif (
-                sig.kind is SignatureKind.CONTRACT
-                and sig.owner in owners
-                and await self._contract_accepts(sig, tx)
-            ):
-                contract_ok.append(sig.owner)
+        contract_ok = await self.accepted_contract_signers(tx, signatures, owners)
         return check_signatures(
             signatures,
             tx,
@@ -421,6 +415,28 @@ class SafeAccount:
             valid_contract_signers=contract_ok,
             ordered=ordered,
         )
+
+    async def accepted_contract_signers(
+        self,
+        tx: SafeTransaction,
+        signatures: Sequence[OwnerSignature],
+        owners: Sequence[str] | None = None,
+    ) -> list[ChecksumAddress]:
+        """The contract owners (EIP-1271, e.g. a threshold group's account) among
+        ``signatures`` whose contract accepts its signature for ``tx`` (reads only): what
+        :func:`check_signatures` takes as ``valid_contract_signers``. ``owners``: the Safe's,
+        if already read."""
+        current = await self.owners() if owners is None else owners
+        out: list[ChecksumAddress] = []
+        for sig in signatures:
+            if (
+                isinstance(sig, OwnerSignature)
+                and sig.kind is SignatureKind.CONTRACT
+                and sig.owner in current
+                and await self._contract_accepts(sig, tx)
+            ):
+                out.append(sig.owner)
+        return out
 
     async def _contract_accepts(self, sig: OwnerSignature, tx: SafeTransaction) -> bool:
         """Safe 1.4.1 asks owner contracts ``isValidSignature(bytes preimage, bytes sig)``."""

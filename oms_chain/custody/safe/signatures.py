@@ -118,10 +118,20 @@ class OwnerSignature:
 
 
 async def sign_safe_transaction(signer: Signer, tx: SafeTransaction) -> OwnerSignature:
-    """Have ``signer`` (an owner with ecrecover-able signatures) sign ``tx``'s SafeTx hash.
+    """Have ``signer`` (an owner) sign ``tx``'s SafeTx hash.
 
     A signer that cannot sign raw digests (a remote JSON-RPC signer) signs the SafeTx as EIP-712
-    typed data, which yields the same EOA signature over the same hash."""
+    typed data, which yields the same EOA signature over the same hash. A contract owner (a
+    threshold group's account, ``capabilities.contract_account``) approves the SafeTx as typed
+    data too, so its signers see what they approve; that gives an EIP-1271 contract signature."""
+    if signer.capabilities.contract_account:
+        if not isinstance(signer, TypedDataSigner):
+            raise InvalidInput(
+                f"contract owner {signer.address} cannot approve typed data; sign with its own "
+                "tool and pass OwnerSignature.contract(...)"
+            )
+        approval = await signer.sign_typed_data(tx.typed_data())
+        return OwnerSignature.contract(signer.address, approval)
     if not signer.capabilities.digests and isinstance(signer, TypedDataSigner):
         return OwnerSignature.eoa(signer.address, await signer.sign_typed_data(tx.typed_data()))
     if not signer.capabilities.ecdsa_hashes:

@@ -23,15 +23,22 @@ from oms_chain.custody.threshold.errors import (
     ParticipantAuthError,
     ShareStoreError,
     ThresholdError,
+    ThresholdRefused,
     ThresholdUnavailable,
 )
 from oms_chain.custody.threshold.group import GroupRoster, ParticipantInfo
-from oms_chain.custody.threshold.keystore import DEFAULT_PASSPHRASE_ENV, passphrase_from_env
+from oms_chain.custody.threshold.keystore import (
+    COORDINATOR_PASSPHRASE_ENV,
+    participant_passphrase_env,
+    passphrase_from_env,
+    passphrase_from_file,
+)
 from oms_chain.custody.threshold.participant import ParticipantServer, run_participant
+from oms_chain.custody.threshold.request import SigningRequest, typed_data_hash
 from oms_chain.custody.threshold.signer import ThresholdSigner
 
 __all__ = [
-    "DEFAULT_PASSPHRASE_ENV",
+    "COORDINATOR_PASSPHRASE_ENV",
     "AccountCall",
     "Coordinator",
     "FrostError",
@@ -41,16 +48,21 @@ __all__ = [
     "ParticipantServer",
     "ParticipantStatus",
     "ShareStoreError",
+    "SigningRequest",
     "ThresholdError",
+    "ThresholdRefused",
     "ThresholdSigner",
     "ThresholdUnavailable",
     "contract_signature",
     "execute_digest",
     "key_coordinates",
     "message_digest",
+    "participant_passphrase_env",
     "passphrase_from_env",
+    "passphrase_from_file",
     "rotate_digest",
     "run_keygen",
     "run_participant",
+    "typed_data_hash",
     "write_coordinator_key",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "key_coordinates",
     "message_digest",
     "rotate_digest",
+    "signed_nonce",
 ]
 
 _DOMAIN = keccak(
@@ -158,3 +159,27 @@ def key_coordinates(group_key: bytes) -> tuple[int, int]:
     if not isinstance(group_key, bytes) or len(group_key) != 33 or group_key[0] not in (2, 3):
         raise InvalidInput("a group key is a 33-byte compressed point")
     return int.from_bytes(group_key[1:], "big"), group_key[0] - 2
+
+
+def signed_nonce(
+    chain_id: int,
+    account: str,
+    group_key: bytes,
+    calls: list[AccountCall],
+    deadline: int,
+    signature: bytes,
+    first: int,
+    count: int = 64,
+) -> int | None:
+    """The account nonce in ``first .. first + count - 1`` that ``signature`` (65 or 97 bytes)
+    authorizes ``calls`` at, if any: how a restarted relayer learns which nonce an execution it
+    had sent takes (the nonce is signed, not sent)."""
+    from oms_chain.custody.threshold import _frost
+
+    if not isinstance(signature, bytes) or len(signature) not in (65, 97):
+        return None
+    for nonce in range(max(first, 0), max(first, 0) + count):
+        digest = execute_digest(chain_id, account, calls, nonce, deadline)
+        if _frost.verify(digest, group_key, signature[:65]):
+            return nonce
+    return None

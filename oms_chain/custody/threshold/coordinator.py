@@ -8,6 +8,11 @@ fails or times out in either round is left out and the round starts again with f
 from another subset, until a signature verifies or fewer than t remain
 (:class:`ThresholdUnavailable`). frost-rs's aggregation checks every share, and the final
 signature is verified against the group key before it is returned.
+
+What is signed travels in full (:class:`~.request.SigningRequest`): each participant recomputes
+the digest and checks its own policy when asked to commit; one that refuses is left out like an
+unreachable one, and when too few are left to reach t because of refusals the error is
+:class:`ThresholdRefused` (final) rather than :class:`ThresholdUnavailable` (retryable).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from oms_chain.custody.threshold.errors import (
     FrostError,
     ParticipantAuthError,
     ThresholdError,
+    ThresholdRefused,
     ThresholdUnavailable,
 )
 from oms_chain.custody.threshold.group import (
@@ -37,6 +43,7 @@ from oms_chain.custody.threshold.group import (
     read_endpoints,
 )
 from oms_chain.custody.threshold.keystore import read_sealed, write_sealed
+from oms_chain.custody.threshold.request import SigningRequest
 from oms_chain.model.clock import Clock, SystemClock
 from oms_chain.model.errors import InvalidInput
 
@@ -54,6 +61,7 @@ class ParticipantStatus:
     online: bool
     state: str | None
     detail: str | None = None
+    policy: bool | None = None  # whether it checks requests against its own policy
 
 
 class _Peer:
@@ -100,6 +108,8 @@ class _Peer:
             raise ThresholdError(f"participant {self.name} answered with non-JSON") from None
         if status != 200 or not isinstance(out, dict):
             reason = out.get("error") if isinstance(out, dict) else None
+            if isinstance(out, dict) and "refused" in out:
+                raise ThresholdRefused(f"participant {self.name} refused: {reason}")
             raise ThresholdError(f"participant {self.name} refused {path}: {reason or status}")
         return out
 
@@ -188,38 +198,67 @@ class Coordinator:
                     doc = await peer.call(
                         http, self._key, self._clock, "/v1/status", {}, self.timeout_s
                     )
-                    out.append(ParticipantStatus(p.name, url, True, str(doc.get("state"))))
+                    policy = doc.get("policy")
+                    out.append(
+                        ParticipantStatus(
+                            p.name, url, True, str(doc.get("state")),
+                            policy=policy if isinstance(policy, bool) else None,
+                        )
+                    )  # fmt: skip
                 except ThresholdError as exc:
                     out.append(ParticipantStatus(p.name, url, False, None, str(exc)))
         return out
 
     async def sign(self, message: bytes) -> bytes:
-        """The group's 65-byte RFC 9591 signature (compressed R || z) of ``message``.
+        """The group's 65-byte RFC 9591 signature (compressed R || z) of a raw ``message``
+        (participants with a policy refuse raw messages: use :meth:`sign_request`).
 
         Raises:
             InvalidInput: ``message`` is not 1-4096 bytes.
             ThresholdUnavailable: fewer than t participants answer.
+            ThresholdRefused: too many participants refused it.
         """
-        if not isinstance(message, bytes) or not 1 <= len(message) <= 4096:
+        if not isinstance(message, bytes):
             raise InvalidInput("the message to sign must be 1-4096 bytes")
+        return await self.sign_request(SigningRequest.raw(message))
+
+    async def sign_request(self, request: SigningRequest) -> bytes:
+        """The group's 65-byte signature of ``request.digest()``; every participant is shown
+        ``request`` and checks it (digest, own policy) before committing to the round.
+
+        Raises:
+            ThresholdUnavailable: fewer than t participants answer.
+            ThresholdRefused: refusals leave fewer than t participants willing to sign.
+        """
+        if not isinstance(request, SigningRequest):
+            raise InvalidInput("sign_request needs a SigningRequest")
         t = self.roster.t
         if self._directory is not None:
             self.endpoints = read_endpoints(self._directory)
         excluded: set[str] = set()
         reasons: dict[str, str] = {}
+        refused: set[str] = set()
         async with aiohttp.ClientSession() as http:
             while True:
                 peers = self._peers(excluded)
                 if len(peers) < t:
                     missing = [n for n in self.roster.names if n not in self.endpoints]
                     detail = "; ".join(f"{k}: {v}" for k, v in reasons.items())
+                    refusals = {k: v for k, v in reasons.items() if k in refused}
+                    if refusals:
+                        raise ThresholdRefused(
+                            f"need t={t} of n={self.roster.n} participants to sign this "
+                            f"{request.kind} request; {len(refusals)} refused it "
+                            f"({'; '.join(refusals.values())}), {len(peers)} left",
+                            refusals,
+                        )
                     raise ThresholdUnavailable(
                         f"need t={t} of n={self.roster.n} participants, only {len(peers)} "
                         f"usable (not running: {', '.join(missing) or 'none'}"
                         f"{'; ' + detail if detail else ''}); start more participants"
                     )
                 self.rounds += 1
-                result = await self._attempt(http, peers, message, excluded, reasons)
+                result = await self._attempt(http, peers, request, excluded, reasons, refused)
                 if result is not None:
                     return result
 
@@ -227,18 +266,21 @@ class Coordinator:
         self,
         http: aiohttp.ClientSession,
         peers: list[_Peer],
-        message: bytes,
+        signing: SigningRequest,
         excluded: set[str],
         reasons: dict[str, str],
+        refused: set[str],
     ) -> bytes | None:
         t = self.roster.t
+        message = signing.digest()
         session = os.urandom(16).hex()
         ident = {p.name: p.identifier for p in self.roster.participants}
         request = {"session": session, "message": message.hex()}
+        commit_doc = {**request, "request": signing.to_json()}
 
         async def commit(peer: _Peer) -> tuple[_Peer, str]:
             out = await peer.call(
-                http, self._key, self._clock, "/v1/sign/commit", request, self.timeout_s
+                http, self._key, self._clock, "/v1/sign/commit", commit_doc, self.timeout_s
             )
             return peer, str(out["commitments"])
 
@@ -249,7 +291,7 @@ class Coordinator:
                 try:
                     committed.append(await next_done)
                 except (ThresholdError, KeyError) as exc:
-                    self._drop(exc, tasks, peers, excluded, reasons)
+                    self._drop(exc, tasks, peers, excluded, reasons, refused)
                 if len(committed) == t:
                     break
         finally:
@@ -307,11 +349,14 @@ class Coordinator:
         peers: list[_Peer],
         excluded: set[str],
         reasons: dict[str, str],
+        refused: set[str],
     ) -> None:
         for task, peer in zip(tasks, peers, strict=True):
             if task.done() and not task.cancelled() and task.exception() is exc:
                 excluded.add(peer.name)
                 reasons[peer.name] = str(exc)
+                if isinstance(exc, ThresholdRefused):
+                    refused.add(peer.name)
 
 
 def _culprit_hex(identifier: str) -> str:

@@ -9,6 +9,7 @@ __all__ = [
     "ParticipantAuthError",
     "ShareStoreError",
     "ThresholdError",
+    "ThresholdRefused",
     "ThresholdUnavailable",
 ]
 
@@ -31,3 +32,12 @@ class ParticipantAuthError(ThresholdError, FinalError, PermissionError):
 
 class ShareStoreError(ThresholdError, FinalError, ValueError):
     """A key-share file cannot be read: wrong passphrase, corrupt, or an unknown version."""
+
+
+class ThresholdRefused(ThresholdError, FinalError, PermissionError):
+    """Too many participants refused the request (their own policy, or a digest that is not the
+    request's) for t of them to sign it. ``refusals`` maps participant names to their reasons."""
+
+    def __init__(self, message: str, refusals: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.refusals = dict(refusals or {})

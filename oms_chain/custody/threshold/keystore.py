@@ -1,5 +1,8 @@
-"""Key shares at rest: one file per participant, encrypted with a passphrase from the
-environment.
+"""Key shares at rest: one file per participant, each encrypted with that participant's own
+passphrase (no passphrase opens more than one share), from its own environment variable
+(``OMS_THRESHOLD_PASSPHRASE_<NAME>`` by default, see :func:`participant_passphrase_env`) or a
+file only its owner can read; the coordinator's key has another (``OMS_THRESHOLD_COORDINATOR_
+PASSPHRASE``).
 
 Format (JSON, ``"format": "oms-threshold-share", "version": 1``): the public header (participant
 name, FROST identifier, group key, t, n) in clear, and the secret body (the frost-rs key package,
@@ -23,15 +26,32 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from oms_chain.custody.threshold.errors import ShareStoreError
 from oms_chain.model.errors import ConfigError, InvalidInput
 
-__all__ = ["DEFAULT_PASSPHRASE_ENV", "passphrase_from_env", "read_sealed", "write_sealed"]
+__all__ = [
+    "COORDINATOR_PASSPHRASE_ENV",
+    "participant_passphrase_env",
+    "passphrase_from_env",
+    "passphrase_from_file",
+    "read_sealed",
+    "write_sealed",
+]
 
-DEFAULT_PASSPHRASE_ENV = "OMS_THRESHOLD_PASSPHRASE"
+COORDINATOR_PASSPHRASE_ENV = "OMS_THRESHOLD_COORDINATOR_PASSPHRASE"
+PASSPHRASE_ENV_PREFIX = "OMS_THRESHOLD_PASSPHRASE_"
+_MIN_LEN = 8
 _FORMAT = "oms-threshold-share"
 _VERSION = 1
 _SCRYPT = {"n": 2**15, "r": 8, "p": 1}
 
 
-def passphrase_from_env(var: str = DEFAULT_PASSPHRASE_ENV) -> bytes:
+def participant_passphrase_env(name: str) -> str:
+    """The default environment variable of participant ``name``'s passphrase:
+    ``OMS_THRESHOLD_PASSPHRASE_<NAME>`` (upper case, ``-`` as ``_``)."""
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("participant name must be a non-empty str")
+    return PASSPHRASE_ENV_PREFIX + name.upper().replace("-", "_")
+
+
+def passphrase_from_env(var: str = COORDINATOR_PASSPHRASE_ENV) -> bytes:
     """The passphrase in environment variable ``var`` (at least 8 characters).
 
     Raises:
@@ -41,10 +61,35 @@ def passphrase_from_env(var: str = DEFAULT_PASSPHRASE_ENV) -> bytes:
         raise InvalidInput("the passphrase environment variable name must be a non-empty str")
     value = os.environ.get(var)
     if value is None:
-        raise ConfigError(f"environment variable {var} is not set: put the share passphrase there")
-    if len(value) < 8:
-        raise ConfigError(f"the passphrase in {var} is shorter than 8 characters")
+        raise ConfigError(f"environment variable {var} is not set: put the passphrase there")
+    if len(value) < _MIN_LEN:
+        raise ConfigError(f"the passphrase in {var} is shorter than {_MIN_LEN} characters")
     return value.encode()
+
+
+def passphrase_from_file(path: Path) -> bytes:
+    """The passphrase in file ``path`` (one trailing newline dropped; at least 8 characters).
+    The file must be readable by its owner only (mode 0600 or 0400), like an SSH key.
+
+    Raises:
+        ConfigError: missing, readable by group or others, or too short.
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"passphrase file {path} cannot be read ({exc.__class__.__name__})"
+        ) from None
+    if mode & 0o077:
+        raise ConfigError(
+            f"passphrase file {path} is readable by others (mode {mode & 0o777:o}): chmod 600 it"
+        )
+    value = raw.removesuffix(b"\n").removesuffix(b"\r")
+    if len(value) < _MIN_LEN:
+        raise ConfigError(f"the passphrase in {path} is shorter than {_MIN_LEN} characters")
+    return value
 
 
 def _kdf(passphrase: bytes, salt: bytes, params: dict[str, int]) -> bytes:

@@ -4,6 +4,9 @@ It serves a small JSON API on loopback (aiohttp) for the coordinator: ``/v1/stat
 rounds ``/v1/dkg/round1|round2|round3`` (keygen mode, before it has a share) and the two signing
 rounds ``/v1/sign/commit`` (fresh nonces; the secret half never leaves the process) and
 ``/v1/sign/share`` (one signature share for the message committed to, nonces then erased).
+A commit carries the full :class:`~.request.SigningRequest`: the participant recomputes its
+digest, refuses one that differs from the message it is asked to sign, and checks the request
+against its own policy (:mod:`.approval`, optional) before it makes nonces.
 Every request must be signed by the coordinator's Ed25519 key (:mod:`.auth`), every response is
 signed with the participant's. After the DKG the share is written encrypted (:mod:`.keystore`)
 and the process goes on serving signing rounds; a restarted participant reads it back.
@@ -24,7 +27,9 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from oms_chain.custody.policy import PolicyViolation, SigningPolicy
 from oms_chain.custody.threshold import _frost, auth
+from oms_chain.custody.threshold.approval import ParticipantPolicy
 from oms_chain.custody.threshold.errors import (
     ParticipantAuthError,
     ShareStoreError,
@@ -38,6 +43,7 @@ from oms_chain.custody.threshold.group import (
     share_path,
 )
 from oms_chain.custody.threshold.keystore import read_sealed, write_sealed
+from oms_chain.custody.threshold.request import SigningRequest
 from oms_chain.model.clock import Clock, SystemClock
 from oms_chain.model.errors import InvalidInput
 
@@ -68,7 +74,11 @@ class _Dkg:
 
 
 class ParticipantServer:
-    """A participant's state and HTTP handlers; :meth:`start` binds 127.0.0.1."""
+    """A participant's state and HTTP handlers; :meth:`start` binds 127.0.0.1.
+
+    ``passphrase`` opens this participant's share only (each has its own); ``policy``, if set,
+    is checked for every signing request before the participant commits to a round.
+    """
 
     def __init__(
         self,
@@ -78,6 +88,7 @@ class ParticipantServer:
         *,
         coordinator_key: str | None = None,
         clock: Clock | None = None,
+        policy: SigningPolicy | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.name = check_name(name)
@@ -85,6 +96,9 @@ class ParticipantServer:
             raise InvalidInput("the share passphrase must be at least 8 bytes")
         self._passphrase = passphrase
         self._clock = clock or SystemClock()
+        self._policy = (
+            None if policy is None else ParticipantPolicy(policy, clock=self._clock, who=name)
+        )
         self._share: _Share | None = None
         self._dkg: _Dkg | None = None
         self._sessions: OrderedDict[str, tuple[bytes, str, str]] = OrderedDict()
@@ -161,6 +175,8 @@ class ParticipantServer:
                 if not isinstance(doc, dict):
                     raise InvalidInput("request body must be a JSON object")
                 out, status = await handler(doc), 200
+            except PolicyViolation as exc:
+                out, status = {"error": str(exc), "refused": exc.rule}, 409
             except (ThresholdError, InvalidInput) as exc:
                 out, status = {"error": str(exc)}, 409
             except (KeyError, TypeError, ValueError) as exc:
@@ -206,6 +222,7 @@ class ParticipantServer:
             "name": self.name,
             "state": "ready" if share else ("keygen" if self._dkg else "waiting"),
             "group_key": share.group_key.hex() if share else None,
+            "policy": self._policy is not None,
         }
 
     async def _dkg_round1(self, doc: dict[str, Any]) -> dict[str, Any]:
@@ -297,6 +314,15 @@ class ParticipantServer:
         session, message = self._message(doc)
         if session in self._sessions:
             raise ThresholdError(f"session {session} already has commitments")
+        raw = doc.get("request")
+        request = SigningRequest.raw(message) if raw is None else SigningRequest.from_json(raw)
+        if request.digest() != message:
+            raise PolicyViolation(
+                "digest",
+                f"the message to sign is not the digest of the {request.kind} request sent with it",
+            )
+        if self._policy is not None:
+            await self._policy.approve(request)
         nonces, commitments = _frost.preprocess(share.key_package)
         self._sessions[session] = (message, nonces, commitments)
         while len(self._sessions) > _MAX_SESSIONS:
@@ -327,11 +353,14 @@ async def run_participant(
     *,
     port: int = 0,
     coordinator_key: str | None = None,
+    policy: SigningPolicy | None = None,
     announce: Callable[[dict[str, Any]], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run a participant until ``stop`` is set (or forever); ``announce`` gets its identity."""
-    server = ParticipantServer(directory, name, passphrase, coordinator_key=coordinator_key)
+    server = ParticipantServer(
+        directory, name, passphrase, coordinator_key=coordinator_key, policy=policy
+    )
     await server.start(port)
     try:
         if announce is not None:

@@ -1,5 +1,8 @@
 """Participants as child processes (``oms signer participant``): start one and read the JSON
-line it announces itself with (no polling, no sleeps); stop it with SIGTERM."""
+line it announces itself with (no polling, no sleeps); stop it with SIGTERM.
+
+Each child gets its own passphrase only: every ``OMS_THRESHOLD_*PASSPHRASE*`` variable but the
+one it reads is removed from its environment."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from typing import Any
 
 from oms_chain.custody.threshold.errors import ThresholdError
 from oms_chain.custody.threshold.group import check_name
-from oms_chain.custody.threshold.keystore import DEFAULT_PASSPHRASE_ENV
+from oms_chain.custody.threshold.keystore import participant_passphrase_env
 
 __all__ = ["ParticipantProcess", "spawn_participant", "spawn_participants"]
 
@@ -57,12 +60,15 @@ def spawn_participant(
     name: str,
     *,
     coordinator_key: str | None = None,
-    passphrase_env: str = DEFAULT_PASSPHRASE_ENV,
+    passphrase_env: str | None = None,
     env: dict[str, str] | None = None,
+    policy: Path | None = None,
     timeout_s: float = 30.0,
 ) -> ParticipantProcess:
-    """Start ``oms signer participant`` for ``name`` in ``directory``; returns once it serves."""
-    return _wait(_start(directory, name, coordinator_key, passphrase_env, env), timeout_s)
+    """Start ``oms signer participant`` for ``name`` in ``directory``; returns once it serves.
+    Its passphrase is read from ``passphrase_env`` (default ``OMS_THRESHOLD_PASSPHRASE_<NAME>``);
+    ``policy``: its own signing policy file."""
+    return _wait(_start(directory, name, coordinator_key, passphrase_env, env, policy), timeout_s)
 
 
 def spawn_participants(
@@ -70,12 +76,15 @@ def spawn_participants(
     names: list[str],
     *,
     coordinator_key: str | None = None,
-    passphrase_env: str = DEFAULT_PASSPHRASE_ENV,
     env: dict[str, str] | None = None,
+    policies: dict[str, Path] | None = None,
     timeout_s: float = 60.0,
 ) -> list[ParticipantProcess]:
-    """Start several participants at once (they boot in parallel); returns once all serve."""
-    started = [_start(directory, n, coordinator_key, passphrase_env, env) for n in names]
+    """Start several participants at once (they boot in parallel); returns once all serve.
+    Each reads its own ``OMS_THRESHOLD_PASSPHRASE_<NAME>``; ``policies``: per-name policy files."""
+    started = [
+        _start(directory, n, coordinator_key, None, env, (policies or {}).get(n)) for n in names
+    ]
     out: list[ParticipantProcess] = []
     try:
         for s in started:
@@ -93,10 +102,12 @@ def _start(
     directory: Path,
     name: str,
     coordinator_key: str | None,
-    passphrase_env: str,
+    passphrase_env: str | None,
     env: dict[str, str] | None,
+    policy: Path | None,
 ) -> tuple[str, subprocess.Popen[bytes], str]:
     check_name(name)
+    passphrase_env = passphrase_env or participant_passphrase_env(name)
     cmd = [
         sys.executable,
         "-m",
@@ -112,7 +123,13 @@ def _start(
     ]
     if coordinator_key is not None:
         cmd += ["--coordinator-key", coordinator_key]
-    child_env = dict(os.environ if env is None else env)
+    if policy is not None:
+        cmd += ["--policy", str(policy)]
+    child_env = {
+        k: v
+        for k, v in (os.environ if env is None else env).items()
+        if k == passphrase_env or not (k.startswith("OMS_THRESHOLD") and "PASSPHRASE" in k)
+    }
     child_env.setdefault("RUST_BACKTRACE", "0")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env)
     return name, proc, passphrase_env

@@ -14,25 +14,23 @@ the contract's 97-byte form, checked by the account (EIP-1271), not by ``ecrecov
 * :meth:`sign_typed_data`: the same for EIP-712 typed data (its hash), so a
   :class:`~oms_chain.custody.policy.PolicySigner` can wrap the group and check a SafeTx before
   any signing round starts.
+
+Every request reaches the participants in full (:class:`~.request.SigningRequest`), so each
+recomputes the digest and applies its own policy too; participants with a policy refuse
+:meth:`sign_hash` (an opaque hash), so Safe co-signing goes through :meth:`sign_typed_data`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from eth_account.messages import encode_typed_data
 from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 
 from oms_chain.custody.base import SignedTransaction, SignerCapabilities, SignerUnsupported
-from oms_chain.custody.threshold.account import (
-    AccountCall,
-    contract_signature,
-    execute_digest,
-    message_digest,
-    rotate_digest,
-)
+from oms_chain.custody.threshold.account import AccountCall, contract_signature
 from oms_chain.custody.threshold.coordinator import Coordinator
+from oms_chain.custody.threshold.request import SigningRequest
 from oms_chain.model.errors import InvalidInput
 
 __all__ = ["ThresholdSigner"]
@@ -78,8 +76,8 @@ class ThresholdSigner:
             digests=True,
         )
 
-    async def _sign_digest(self, digest: bytes) -> bytes:
-        return contract_signature(await self._coordinator.sign(digest))
+    async def _sign(self, request: SigningRequest) -> bytes:
+        return contract_signature(await self._coordinator.sign_request(request))
 
     async def sign_transaction(self, tx: dict[str, Any]) -> SignedTransaction:
         """Refused: the account is a contract; use :meth:`sign_execute` and a relayer."""
@@ -92,31 +90,28 @@ class ThresholdSigner:
 
     async def sign_execute(self, calls: list[AccountCall], nonce: int, deadline: int) -> bytes:
         """The signature ``execute`` / ``executeBatch`` accept for these calls."""
-        return await self._sign_digest(
-            execute_digest(self.chain_id, self._address, calls, nonce, deadline)
+        return await self._sign(
+            SigningRequest.execute(self.chain_id, self._address, calls, nonce, deadline)
         )
 
     async def sign_rotation(self, new_group_key: bytes, nonce: int, deadline: int) -> bytes:
         """The current group's signature for ``rotateKey`` to ``new_group_key``."""
-        return await self._sign_digest(
-            rotate_digest(self.chain_id, self._address, new_group_key, nonce, deadline)
+        return await self._sign(
+            SigningRequest.rotate(self.chain_id, self._address, new_group_key, nonce, deadline)
         )
 
     async def sign_hash(self, digest: bytes) -> bytes:
         """An EIP-1271 approval of ``digest``: ``isValidSignature(digest, sig)`` holds."""
         if not isinstance(digest, bytes | bytearray) or len(digest) != 32:
             raise InvalidInput("sign_hash needs exactly 32 bytes")
-        return await self._sign_digest(message_digest(self.chain_id, self._address, bytes(digest)))
+        return await self._sign(
+            SigningRequest.approve_hash(self.chain_id, self._address, bytes(digest))
+        )
 
     async def sign_typed_data(self, typed_data: dict[str, Any]) -> bytes:
         """An EIP-1271 approval of the EIP-712 hash of ``typed_data`` (e.g. a SafeTx)."""
         if not isinstance(typed_data, dict):
             raise InvalidInput("typed data must be a dict (types, primaryType, domain, message)")
-        try:
-            signable = encode_typed_data(full_message=typed_data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidInput(f"typed data does not encode: {exc}") from None
-        from eth_utils import keccak
-
-        digest = keccak(b"\x19" + signable.version + signable.header + signable.body)
-        return await self.sign_hash(digest)
+        return await self._sign(
+            SigningRequest.approve_typed_data(self.chain_id, self._address, typed_data)
+        )

@@ -4,33 +4,17 @@ exchange), its token table, and the API served on a loopback port."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from api_client import Api
 
 from oms_chain.devnet.world import DevAccount, Devnet, DevnetChain
 from oms_chain.model import ManualClock
 from oms_chain.service import TradingSession
 from oms_chain.service.api import ApiConfig, TokenStore, create_app
-
-
-@dataclass
-class Api:
-    """The served API: its base URL, an HTTP client, the session, the tokens and the clock."""
-
-    url: str
-    http: aiohttp.ClientSession
-    session: TradingSession
-    tokens: TokenStore
-    clock: ManualClock
-    trade: str
-    read: str
-
-    def auth(self, token: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

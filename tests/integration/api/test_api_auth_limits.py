@@ -6,7 +6,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from conftest import Api
+from api_client import Api
 
 from oms_chain.service.api import ApiConfig, create_app
 

@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from conftest import Api
+from api_client import Api
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 

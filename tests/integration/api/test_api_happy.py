@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
-from conftest import Api
+from api_client import Api
 
 
 async def test_submit_fills_and_every_view_shows_it(api: Api) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from conftest import Api
+from api_client import Api
 
 SUBMIT = {"symbol": "WETH/USDC", "side": "buy", "quantity": "0.02"}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Api
+from api_client import Api
 
 CHROMIUM = Path(os.environ.get("OMS_CHROMIUM", "/usr/bin/chromium"))
 

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from typing import Any
 
-import ccxt.pro as ccxtpro
 import pytest
+from deribit_client import API_KEY, BALANCES, SECRET, START_NS, client
 
 from oms_chain.devnet.deribit import DeribitConfig, DeribitSimulator
 from oms_chain.model.clock import ManualClock
 
-API_KEY, SECRET = "deribit-test-key", "deribit-test-secret"
-BALANCES = {"ETH": Decimal(100), "BTC": Decimal(10)}
-START_NS = 1_796_288_400 * 1_000_000_000  # 2026-12-03T09:00:00Z
+__all__ = ["API_KEY", "BALANCES", "SECRET", "START_NS", "client"]
 
 
 @pytest.fixture
@@ -26,13 +23,6 @@ async def sim() -> AsyncIterator[DeribitSimulator]:
     async with DeribitSimulator(config) as simulator:
         simulator.create_account(API_KEY, SECRET, BALANCES)
         yield simulator
-
-
-def client(sim: DeribitSimulator, secret: str = SECRET) -> Any:
-    """Unmodified ``ccxt.pro.deribit`` pointed at the simulator (only ``urls['api']``)."""
-    exchange = ccxtpro.deribit({"apiKey": API_KEY, "secret": secret})
-    exchange.urls["api"] = sim.deribit_urls()
-    return exchange
 
 
 @pytest.fixture

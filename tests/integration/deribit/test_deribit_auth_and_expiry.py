@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import API_KEY, SECRET
+from deribit_client import API_KEY, SECRET
 
 from oms_chain.devnet.deribit import DeribitSimulator
 

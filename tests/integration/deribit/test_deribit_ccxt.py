@@ -9,7 +9,7 @@ from typing import Any
 
 import ccxt
 import pytest
-from conftest import API_KEY, client
+from deribit_client import API_KEY, client
 
 from oms_chain.devnet.deribit import DeribitSimulator
 

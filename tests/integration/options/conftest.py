@@ -8,17 +8,14 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from options_venue_config import API_KEY, SECRET, START_NS, venue_config
 
 from oms_chain.devnet.deribit import DeribitConfig, DeribitSimulator
 from oms_chain.devnet.options_maker import MakerConfig, OptionsMaker
 from oms_chain.devnet.options_market import OptionsMarketClient
 from oms_chain.devnet.world import DevAccount, DevnetChain
 from oms_chain.model.clock import ManualClock
-from oms_chain.venues.cex import CcxtVenueConfig
-from oms_chain.venues.options import DeribitOptionsConfig, DeribitOptionsVenue
-
-API_KEY, SECRET = "optvenue-key", "optvenue-secret"
-START_NS = 1_796_288_400 * 1_000_000_000  # Thursday 2026-12-03T09:00:00Z
+from oms_chain.venues.options import DeribitOptionsVenue
 
 
 @pytest.fixture
@@ -33,15 +30,6 @@ async def sim(sim_clock: ManualClock) -> AsyncIterator[DeribitSimulator]:
     async with DeribitSimulator(config) as simulator:
         simulator.create_account(API_KEY, SECRET, {"ETH": Decimal(100), "BTC": Decimal(10)})
         yield simulator
-
-
-def venue_config(sim: DeribitSimulator) -> DeribitOptionsConfig:
-    return DeribitOptionsConfig(
-        ccxt=CcxtVenueConfig(
-            exchange="deribit", api_key=API_KEY, secret=SECRET, urls=sim.deribit_urls()
-        ),
-        currencies=("ETH",),
-    )
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import API_KEY, SECRET, venue_config
+from options_venue_config import API_KEY, SECRET, venue_config
 
 from oms_chain.devnet.deribit import DeribitSimulator
 from oms_chain.model.assets import Asset

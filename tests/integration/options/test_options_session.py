@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import API_KEY, SECRET
 from onchain_helpers import balance, market, put_of
+from options_venue_config import API_KEY, SECRET
 
 from oms_chain.custody.local import LocalSigner
 from oms_chain.devnet.deribit import DeribitSimulator

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_utils import keccak
+from threshold_rig import oms
 
 pytest.importorskip("frost_rs")
 
@@ -43,31 +42,18 @@ pytestmark = pytest.mark.timeout(180)
 RECIPIENT = "0x000000000000000000000000000000000000dEaD"
 
 
+NAMES = ["p1", "p2", "p3", "a", "b", "c", "d", "e"]
+
+
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("OMS_THRESHOLD_PASSPHRASE", PASS)
-    return {**os.environ, "OMS_THRESHOLD_PASSPHRASE": PASS, "RUST_BACKTRACE": "0"}
-
-
-@pytest.fixture
-def procs() -> Iterator[list[ParticipantProcess]]:
-    running: list[ParticipantProcess] = []
-    yield running
-    for p in running:
-        if p.process.poll() is None:
-            os.kill(p.process.pid, signal.SIGCONT)
-        p.stop()
-
-
-def _oms(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "oms_chain.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """The coordinator's passphrase and one of its own for every participant."""
+    secrets = {"OMS_THRESHOLD_COORDINATOR_PASSPHRASE": PASS} | {
+        f"OMS_THRESHOLD_PASSPHRASE_{n.upper()}": f"{PASS}-{n}" for n in NAMES
+    }
+    for k, v in secrets.items():
+        monkeypatch.setenv(k, v)
+    return {**os.environ, **secrets, "RUST_BACKTRACE": "0"}
 
 
 @pytest.mark.slow
@@ -75,14 +61,14 @@ async def test_2_of_3_from_processes_signs_for_the_account_on_anvil(
     tmp_path: Path, env: dict[str, str], procs: list[ParticipantProcess], l1
 ) -> None:
     group = tmp_path / "group"
-    out = _oms(env, "threshold", "keygen", "--t", "2", "--n", "3", "--dir", str(group), "--json")
+    out = oms(env, "threshold", "keygen", "--t", "2", "--n", "3", "--dir", str(group), "--json")
     assert out.returncode == 0, out.stderr
     made = json.loads(out.stdout)
     assert made["threshold"] == "2 of 3" and made["participants"] == "p1, p2, p3"
 
     # participants restart from their sealed shares; p2 stays offline
     procs += spawn_participants(group, ["p1", "p3"], env=env)
-    status = _oms(env, "threshold", "status", "--dir", str(group), "--json")
+    status = oms(env, "threshold", "status", "--dir", str(group), "--json")
     assert status.returncode == 0, status.stderr
     doc = json.loads(status.stdout)
     assert (doc["online"], doc["can_sign"]) == (2, True)
@@ -112,7 +98,7 @@ async def test_2_of_3_from_processes_signs_for_the_account_on_anvil(
     art = load_artifact("ThresholdAccount")
     x, parity = key_coordinates(coordinator.roster.group_key)
     deploy_env = {**env, "OMS_TEST_PAYER_KEY": l1.accounts[1].private_key}
-    out = _oms(deploy_env, "threshold", "deploy", "--dir", str(group), "--key-env",
+    out = oms(deploy_env, "threshold", "deploy", "--dir", str(group), "--key-env",
                "OMS_TEST_PAYER_KEY", "--rpc-url", l1.rpc_url, "--json")  # fmt: skip
     assert out.returncode == 0, out.stderr
     deployed = json.loads(out.stdout)
@@ -122,7 +108,7 @@ async def test_2_of_3_from_processes_signs_for_the_account_on_anvil(
         x,
         parity,
     )
-    status = _oms(env, "threshold", "status", "--dir", str(group), "--json")
+    status = oms(env, "threshold", "status", "--dir", str(group), "--json")
     assert json.loads(status.stdout)["account"] == deployed["account"]
     w3.eth.send_transaction({"from": relayer, "to": account.address, "value": 10**18})
     chain_id = w3.eth.chain_id
@@ -169,12 +155,15 @@ async def test_2_of_3_from_processes_signs_for_the_account_on_anvil(
             {"from": relayer}
         )
     approval = await signer.sign_hash(b"\x5a" * 32)
-    assert account.functions.isValidSignature(b"\x5a" * 32, approval).call() == bytes.fromhex(
-        "1626ba7e"
-    )
-    assert account.functions.isValidSignature(b"\x5a" * 32, approval[:65]).call() == (
-        bytes.fromhex("1626ba7e")
-    )
+    is_valid = account.get_function_by_signature("isValidSignature(bytes32,bytes)")
+    assert is_valid(b"\x5a" * 32, approval).call() == bytes.fromhex("1626ba7e")
+    assert is_valid(b"\x5a" * 32, approval[:65]).call() == bytes.fromhex("1626ba7e")
+    # the legacy form Safe v1.4.1 calls: the same approval for data whose keccak is the hash
+    preimage = b"a SafeTx preimage"
+    legacy = account.get_function_by_signature("isValidSignature(bytes,bytes)")
+    approval = await signer.sign_hash(keccak(preimage))
+    assert legacy(preimage, approval).call() == bytes.fromhex("20c13b0b")
+    assert legacy(preimage + b"!", approval).call() == bytes.fromhex("ffffffff")
 
     # a second participant gone: fewer than t, refused with the reason
     survivors = [p for p in procs if p.process.poll() is None]
@@ -227,7 +216,22 @@ def test_a_participant_with_the_wrong_passphrase_does_not_start(
 
     folder = tmp_path / "participants"
     folder.mkdir()
-    write_sealed(folder / "p1.share", {"participant": "p1"}, {"x": "y"}, b"another passphrase")
+    # p1's share sealed with p2's passphrase: p1 (reading its own) does not start
+    write_sealed(folder / "p1.share", {"participant": "p1"}, {"x": "y"}, f"{PASS}-p2".encode())
     with pytest.raises(ThresholdError, match="exited with code 1 before serving"):
         spawn_participants(tmp_path, ["p1"], env=env)
     assert not (folder / "p1.endpoint.json").exists()
+
+
+def test_keygen_refuses_a_passphrase_shared_by_two_participants(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    same = {**env, "OMS_THRESHOLD_PASSPHRASE_P3": env["OMS_THRESHOLD_PASSPHRASE_P1"]}
+    out = oms(same, "threshold", "keygen", "--t", "2", "--n", "3", "--dir", str(tmp_path / "g"))
+    assert out.returncode == 2, out.stderr
+    said = " ".join(out.stderr.split())
+    assert "_P3 holds the same passphrase as OMS_THRESHOLD_PASSPHRASE_P1" in said
+    assert not (tmp_path / "g").exists()  # refused before anything was written
+    unset = {k: v for k, v in env.items() if k != "OMS_THRESHOLD_PASSPHRASE_P2"}
+    out = oms(unset, "threshold", "keygen", "--t", "2", "--n", "3", "--dir", str(tmp_path / "g"))
+    assert out.returncode == 2 and "OMS_THRESHOLD_PASSPHRASE_P2 is not set" in out.stderr

@@ -366,6 +366,9 @@ def _cases(world_root: str) -> list[Case]:
          "--out", f"{world_root}/no/such/b.json"], says="--out")  # fmt: skip
     add(["safe", "sign", f"{world_root}/bad.toml", "--nonce", "0", "--key-env",
          "OMS_NO_SUCH_KEY"], says="OMS_NO_SUCH_KEY")  # fmt: skip
+    add(["safe", "sign", f"{world_root}/bad.toml", "--nonce", "0"], says="--threshold-group")
+    add(["safe", "sign", f"{world_root}/bad.toml", "--nonce", "0", "--key-env", "K",
+         "--threshold-group", f"{world_root}/group"], says="one of --key-env")  # fmt: skip
     add(["safe", "execute", f"{world_root}/bad.toml", "--nonce", "0", "--signature", "zz",
          "--key-env", "OMS_NO_SUCH_KEY"], says="--signature 1")  # fmt: skip
     add(["safe", "show", dead], code=1, says="no RPC endpoint answered")
@@ -471,6 +474,14 @@ def _cases(world_root: str) -> list[Case]:
         says="--coordinator-key")  # fmt: skip
     add(["signer", "participant", "--name", "p1", "--dir", grp, "--passphrase-env",
          "OMS_NO_SUCH_PASS"], says="OMS_NO_SUCH_PASS")  # fmt: skip
+    add(["signer", "participant", "--name", "p1", "--dir", grp],
+        says="OMS_THRESHOLD_PASSPHRASE_P1")  # fmt: skip
+    add(["signer", "participant", "--name", "p1", "--dir", grp, "--passphrase-env", "V",
+         "--passphrase-file", f"{world_root}/p"], says="not both")  # fmt: skip
+    add(["signer", "participant", "--name", "p1", "--dir", grp, "--passphrase-file",
+         f"{world_root}/none.pass"], says="cannot be read")  # fmt: skip
+    add(["signer", "participant", "--name", "p1", "--dir", grp, "--policy",
+         f"{world_root}/none.toml"], says="does not exist")  # fmt: skip
     # oms token / oms serve: names, scopes, ids, ports and hosts before any store is opened
     add(["token"], says="--help")
     add(["token", "create"], says="--name")

@@ -328,3 +328,17 @@ def test_a_safe_tx_without_refund_fields_is_refused_as_malformed() -> None:
     bad = {**typed, "message": {**typed["message"], "gasToken": "0xnothex"}}
     with pytest.raises(InvalidInput, match="malformed message"):
         asyncio.run(_signer(policy=policy).sign_typed_data(bad))
+
+
+def test_a_rule_may_name_a_function_without_arguments() -> None:
+    policy = SigningPolicy.from_toml(
+        f'[signers."{ME}"]\nchains = [1]\nmax_value = "{MAX_VALUE}"\n'
+        f'[[signers."{ME}".rules]]\nname = "wrap"\ncontract = "{WETH}"\nfunction = "deposit()"\n'
+    )
+    signer = PolicySigner(LocalSigner(KEY), policy, clock=ManualClock())
+    deposit = keccak(text="deposit()")[:4]
+    tx = {"chainId": 1, "to": WETH, "value": 10**17, "data": deposit, "nonce": 0, "gas": 60_000,
+          "maxFeePerGas": 10**9, "maxPriorityFeePerGas": 10**8}  # fmt: skip
+    signer.check_transaction(tx)
+    with pytest.raises(PolicyViolation, match="allowed_calls"):
+        signer.check_transaction({**tx, "data": keccak(text="withdraw(uint256)")[:4]})

@@ -156,12 +156,22 @@ def test_bad_input_is_refused_before_anything_runs(bad: Any) -> None:
 # --- DKG and signing with in-process participants ---------------------------------------
 
 
+def _pass(name: str) -> bytes:
+    return PASS + b" of " + name.encode()  # every participant has its own
+
+
 async def _group(
-    tmp_path: Path, t: int, n: int
+    tmp_path: Path, t: int, n: int, policies: dict[str, Any] | None = None
 ) -> tuple[GroupRoster, Any, list[ParticipantServer]]:
     key = auth.new_signing_key()
     servers = [
-        ParticipantServer(tmp_path, f"p{i}", PASS, coordinator_key=auth.public_hex(key))
+        ParticipantServer(
+            tmp_path,
+            f"p{i}",
+            _pass(f"p{i}"),
+            coordinator_key=auth.public_hex(key),
+            policy=(policies or {}).get(f"p{i}"),
+        )
         for i in range(1, n + 1)
     ]
     for s in servers:
@@ -391,6 +401,150 @@ async def test_the_accounts_own_execute_is_policy_checked_before_a_round_starts(
     finally:
         for s in servers:
             await s.stop()
+
+
+# --- per-participant passphrases, participants checking what they sign -------------------
+
+
+async def test_each_share_opens_only_with_its_own_passphrase(tmp_path: Path) -> None:
+    from oms_chain.custody.threshold import participant_passphrase_env, passphrase_from_file
+    from oms_chain.model.errors import ConfigError
+
+    _roster, _key, servers = await _group(tmp_path, 2, 3)
+    for s in servers:
+        await s.stop()
+    folder = tmp_path / "participants"
+    for mine in ("p1", "p2", "p3"):
+        read_sealed(folder / f"{mine}.share", _pass(mine))
+        for other in {"p1", "p2", "p3"} - {mine}:
+            with pytest.raises(ShareStoreError, match="does not open"):
+                read_sealed(folder / f"{mine}.share", _pass(other))
+            with pytest.raises(ShareStoreError, match="does not open"):
+                ParticipantServer(tmp_path, mine, _pass(other))
+    ParticipantServer(tmp_path, "p2", _pass("p2"))  # restarts from its own share
+    assert participant_passphrase_env("desk-a") == "OMS_THRESHOLD_PASSPHRASE_DESK_A"
+
+    secret = tmp_path / "p1.pass"
+    secret.write_bytes(_pass("p1") + b"\n")
+    secret.chmod(0o644)
+    with pytest.raises(ConfigError, match="readable by others"):
+        passphrase_from_file(secret)
+    secret.chmod(0o600)
+    assert passphrase_from_file(secret) == _pass("p1")
+    secret.write_bytes(b"short\n")
+    with pytest.raises(ConfigError, match="shorter than 8"):
+        passphrase_from_file(secret)
+
+
+def _policy(extra: str = "") -> Any:
+    from oms_chain.custody import SigningPolicy
+
+    dead = "0x000000000000000000000000000000000000dEaD"
+    return SigningPolicy.from_toml(
+        f'[signers."{ACCOUNT}"]\nchains = [31337]\nmax_value = "10"\nmax_value_24h = "15"\n'
+        f'transfers_to = ["{dead}"]\n{extra}'
+    )
+
+
+async def test_participants_recompute_the_digest_and_apply_their_own_policy(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from oms_chain.custody.threshold import SigningRequest, ThresholdRefused
+
+    dead, evil = "0x000000000000000000000000000000000000dEaD", "0x" + "66" * 20
+    roster, key, servers = await _group(tmp_path, 2, 3, {"p1": _policy(), "p2": _policy()})
+    try:
+        endpoints = {s.name: s.url or "" for s in servers}
+        coordinator = Coordinator(roster, key, endpoints, timeout_s=5)
+        group = ThresholdSigner(coordinator, ACCOUNT, 31337)
+
+        # p1 and p2 refuse a transfer to an address outside their policy: only p3 would sign
+        with pytest.raises(ThresholdRefused, match="2 refused it") as refused:
+            await group.sign_execute([AccountCall(evil, 1, b"")], 0, 2**40)
+        assert sorted(refused.value.refusals) == ["p1", "p2"]
+        assert "rule 'transfers_to'" in refused.value.refusals["p1"]
+        assert "participant p2 refused the execute request" in caplog.text  # logged there
+        # an opaque hash or raw message cannot be inspected: refused by policy holders
+        with pytest.raises(ThresholdRefused, match="rule 'opaque'"):
+            await group.sign_hash(b"\x07" * 32)
+        with pytest.raises(ThresholdRefused, match="rule 'opaque'"):
+            await coordinator.sign(b"\x07" * 32)
+
+        # an allowed transfer: signed; the same request again (a retry) is not counted twice,
+        # another one over the participants' own 24 h limit is refused
+        calls = [AccountCall(dead, 10, b"")]
+        sig = await group.sign_execute(calls, 0, 2**40)
+        assert _frost.verify(execute_digest(31337, ACCOUNT, calls, 0, 2**40), roster.group_key,
+                             sig[:65])  # fmt: skip
+        assert await group.sign_execute(calls, 0, 2**40)
+        with pytest.raises(ThresholdRefused, match="24 h value would be 20 wei"):
+            await group.sign_execute(calls, 1, 2**40)
+
+        # a lying coordinator: it shows one request and asks for another digest's share
+        import aiohttp
+
+        from oms_chain.custody.threshold.coordinator import _Peer
+
+        p3 = _Peer("p3", servers[2].url or "", roster.participant("p3").auth_key)
+        shown = SigningRequest.execute(31337, ACCOUNT, calls, 5, 2**40)
+        other = execute_digest(31337, ACCOUNT, [AccountCall(evil, 10, b"")], 5, 2**40)
+        doc = {"session": "cd" * 16, "message": other.hex(), "request": shown.to_json()}
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(ThresholdRefused, match="not the digest of the execute request"):
+                await p3.call(http, key, SystemClock(), "/v1/sign/commit", doc, 5)
+    finally:
+        for s in servers:
+            await s.stop()
+
+
+async def test_one_refusing_participant_is_replaced_by_another(tmp_path: Path) -> None:
+    evil = "0x" + "66" * 20
+    roster, key, servers = await _group(tmp_path, 2, 3, {"p1": _policy()})
+    try:
+        coordinator = Coordinator(roster, key, {s.name: s.url or "" for s in servers})
+        group = ThresholdSigner(coordinator, ACCOUNT, 31337)
+        calls = [AccountCall(evil, 1, b"")]
+        chosen: list[tuple[str, ...]] = []
+
+        async def seen(phase: str, names: tuple[str, ...]) -> None:
+            chosen.append(names)
+
+        coordinator.on_phase = seen
+        assert [s.policy for s in await coordinator.status()] == [True, False, False]
+        sig = await group.sign_execute(calls, 0, 2**40)  # p1 refuses; p2 and p3 sign
+        assert chosen == [("p2", "p3")] and coordinator.rounds == 1
+        digest = execute_digest(31337, ACCOUNT, calls, 0, 2**40)
+        assert _frost.verify(digest, roster.group_key, sig[:65])
+    finally:
+        for s in servers:
+            await s.stop()
+
+
+def test_signing_requests_round_trip_and_refuse_bad_fields() -> None:
+    from oms_chain.custody.threshold import SigningRequest
+
+    calls = [AccountCall("0x" + "11" * 20, 5, b"\x01\x02")]
+    for req in (
+        SigningRequest.execute(31337, ACCOUNT, calls, 3, 99),
+        SigningRequest.rotate(31337, ACCOUNT, RFC_GROUP_KEY, 4, 99),
+        SigningRequest.approve_hash(31337, ACCOUNT, b"\x09" * 32),
+        SigningRequest.raw(b"hello"),
+    ):
+        back = SigningRequest.from_json(json.loads(json.dumps(req.to_json())))
+        assert back.digest() == req.digest()
+    assert SigningRequest.execute(31337, ACCOUNT, calls, 3, 99).digest() == execute_digest(
+        31337, ACCOUNT, calls, 3, 99
+    )
+    for bad in (
+        {"kind": "steal"},
+        {"kind": "execute", "chain_id": 31337, "account": ACCOUNT, "calls": "x"},
+        {"kind": "hash", "chain_id": 31337, "account": ACCOUNT, "payload": "zz"},
+        {"kind": "typed_data", "chain_id": 31337, "account": ACCOUNT, "typed_data": {"a": 1}},
+        {"kind": "raw", "payload": ""},
+        [],
+    ):
+        with pytest.raises(InvalidInput):
+            SigningRequest.from_json(bad)
 
 
 class TestThresholdSignerConformance(SignerConformance):
