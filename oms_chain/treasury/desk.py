@@ -443,7 +443,8 @@ class TreasuryDesk:
     async def add_signature(self, run_id: str, proposal_id: str, token: str) -> RunState:
         """Record ``OWNER:0xSIGNATURE`` for a proposal: an EOA owner's 65 bytes from
         ``oms safe sign`` (checked offline: it recovers to that owner for the proposal's SafeTx
-        hash) or, when ``OWNER`` is a contract (e.g. a threshold group's account), its EIP-1271
+        hash) or, when ``OWNER`` is a contract (e.g. a threshold group's account, token
+        ``OWNER:contract:0xSIGNATURE`` from ``oms safe sign --threshold-group``), its EIP-1271
         signature (checked by the Safe itself: ``checkNSignatures`` with one signature). The
         owner must own the Safe.
 
@@ -451,8 +452,9 @@ class TreasuryDesk:
         st = self.state(run_id)
         p = _proposal(st, proposal_id)
         owner, _, hex_sig = token.partition(":")
+        hex_sig = hex_sig.strip().removeprefix("contract:")  # `oms safe sign` marks contracts
         try:
-            raw = bytes.fromhex(hex_sig.strip().removeprefix("0x"))
+            raw = bytes.fromhex(hex_sig.removeprefix("0x"))
             code = await self.rpc.call("eth_getCode", [owner.strip(), "latest"])
             contract = code not in (None, "0x", "0x0")
             sig = (OwnerSignature.contract if contract else OwnerSignature.eoa)(owner.strip(), raw)
