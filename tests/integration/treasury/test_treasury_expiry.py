@@ -9,25 +9,16 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
-from treasury_helpers import jump
+from treasury_helpers import jump, sign_all
 
 from oms_chain.chain.rpc import RpcClient
 from oms_chain.custody import LocalSigner
-from oms_chain.custody.safe import sign_safe_transaction
 from oms_chain.devnet.options_maker import OptionsMakerThread
 from oms_chain.devnet.treasury import DevTreasury, policy_toml
 from oms_chain.devnet.world import DevnetChain
 from oms_chain.store import open_store
 from oms_chain.treasury import RunState, TreasuryDesk, TreasuryPolicy
 from oms_chain.venues.amm._calls import erc20_balance
-
-
-async def _sign_all(desk: TreasuryDesk, st: RunState, keys: tuple[str, ...]) -> None:
-    for p in st.proposals:
-        tx = p.safe_tx(desk.policy, desk.multisend)
-        for key in keys:
-            sig = await sign_safe_transaction(LocalSigner(key), tx)
-            await desk.add_signature(st.run_id, p.proposal_id, f"{sig.owner}:0x{sig.data.hex()}")
 
 
 def test_expired_options_are_settled_redeemed_and_withdrawn_through_the_safe(
@@ -50,7 +41,7 @@ def test_expired_options_are_settled_redeemed_and_withdrawn_through_the_safe(
             try:
                 st = await desk.plan("hedge")
                 st = await desk.propose("hedge")
-                await _sign_all(desk, st, keys)
+                await sign_all(desk, st.run_id, keys)
                 hedged = await desk.execute("hedge", relayer)
                 book = await desk.book()
                 assert book is not None
@@ -63,7 +54,7 @@ def test_expired_options_are_settled_redeemed_and_withdrawn_through_the_safe(
                 before = {t: await erc20_balance(rpc, t, executor) for t in (usdc, weth)}
                 st = await desk.plan_expiry("expiry")
                 st = await desk.propose("expiry")
-                await _sign_all(desk, st, keys)
+                await sign_all(desk, st.run_id, keys)
                 done = await desk.execute("expiry", relayer)
                 after = {t: await erc20_balance(rpc, t, executor) for t in (usdc, weth)}
                 left = len(await book.holdings())

@@ -9,9 +9,10 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+from treasury_helpers import sign_all
+
 from oms_chain.chain.rpc import RpcClient
 from oms_chain.custody import LocalSigner
-from oms_chain.custody.safe import sign_safe_transaction
 from oms_chain.devnet.treasury import DevTreasury, policy_toml
 from oms_chain.devnet.world import DevnetChain
 from oms_chain.store import open_store
@@ -37,10 +38,7 @@ def test_a_reorged_execution_is_followed_to_its_new_block_and_never_sent_twice(
             st = await desk.plan("reorg")
             await desk.propose("reorg")
             (p,) = st.proposals
-            tx = p.safe_tx(policy, desk.multisend)
-            for key in treasury.owner_keys[:2]:
-                sig = await sign_safe_transaction(LocalSigner(key), tx)
-                await desk.add_signature("reorg", p.proposal_id, f"{sig.owner}:0x{sig.data.hex()}")
+            await sign_all(desk, "reorg", treasury.owner_keys[:2])
             nonce0 = await desk._safe().nonce()
             first = await desk.execute("reorg", relayer)
             block = first.executed[p.proposal_id]["block"]

@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from oms_chain.custody import LocalSigner
 from oms_chain.custody.safe import sign_safe_transaction
 from oms_chain.custody.threshold.process import spawn_participants
 from oms_chain.devnet.options_maker import OptionsMakerThread
+from oms_chain.devnet.options_market import set_feed_price
 from oms_chain.devnet.treasury import create_treasury, policy_toml
 from oms_chain.devnet.world import DevnetChain
 from oms_chain.store import open_store
@@ -34,24 +33,6 @@ from oms_chain.treasury import RunState, TreasuryDesk, TreasuryPolicy
 
 PASS = "treasury-threshold-test"
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
-
-
-@pytest.fixture
-def env() -> dict[str, str]:
-    secrets = {"OMS_THRESHOLD_COORDINATOR_PASSPHRASE": PASS} | {
-        f"OMS_THRESHOLD_PASSPHRASE_P{i}": f"{PASS}-p{i}" for i in (1, 2, 3)
-    }
-    return {**os.environ, **secrets, "RUST_BACKTRACE": "0"}
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Any]]:
-    running: list[Any] = []
-    yield running
-    for p in running:
-        if p.process.poll() is None:
-            os.kill(p.process.pid, signal.SIGCONT)
-        p.stop()
 
 
 def _oms(env: dict[str, str], *args: str) -> dict[str, Any]:
@@ -68,11 +49,9 @@ def test_a_threshold_group_co_signs_the_treasury_hedge(
     l1: DevnetChain,
     maker: OptionsMakerThread,
     tmp_path: Path,
-    env: dict[str, str],
-    procs: list[Any],
 ) -> None:
-    from oms_chain.devnet.options_market import set_feed_price
-
+    env = {**os.environ, "OMS_THRESHOLD_COORDINATOR_PASSPHRASE": PASS, "RUST_BACKTRACE": "0"}
+    env.update({f"OMS_THRESHOLD_PASSPHRASE_P{i}": f"{PASS}-p{i}" for i in (1, 2, 3)})
     set_feed_price(
         l1.w3, l1.book.address("OracleETHUSD"), Decimal(3000), sender=l1.accounts[0].address
     )
@@ -86,7 +65,28 @@ def test_a_threshold_group_co_signs_the_treasury_hedge(
     treasury = create_treasury(
         l1, keys, 2, eth=100, usdc=450_000, salt=2113, contract_owners=[account]
     )
-    procs += spawn_participants(group, ["p1", "p3"], env=env)  # p2 offline
+    participants = spawn_participants(group, ["p1", "p3"], env=env)  # p2 offline
+    try:
+        done = _hedge(l1, treasury, maker, tmp_path, env, group, account, keys)
+    finally:
+        for proc in participants:
+            proc.stop()
+    for p in done.proposals:
+        assert set(done.signature_kinds[p.proposal_id].values()) == {"eoa", "contract"}
+        assert done.signature_kinds[p.proposal_id][account] == "contract"
+
+
+def _hedge(
+    l1: DevnetChain,
+    treasury: Any,
+    maker: OptionsMakerThread,
+    tmp_path: Path,
+    env: dict[str, str],
+    group: Path,
+    account: str,
+    keys: tuple[str, ...],
+) -> RunState:
+    """Plan and propose after the jump; the group and one EOA sign; approve and execute."""
     policy = TreasuryPolicy.from_toml(policy_toml(l1, treasury, makers=[maker.url]))
     store = open_store(f"sqlite:///{tmp_path / 't.db'}")
     relayer = LocalSigner(l1.accounts[9].private_key)
@@ -124,10 +124,8 @@ def test_a_threshold_group_co_signs_the_treasury_hedge(
                 await desk.close()
 
     done = asyncio.run(approve_and_execute())
+    store.close()
     assert done.stage == "remeasured" and all(e["success"] for e in done.executed.values())
-    for p in done.proposals:
-        assert set(done.signature_kinds[p.proposal_id].values()) == {"eoa", "contract"}
-        assert done.signature_kinds[p.proposal_id][account] == "contract"
     share = Decimal(done.after["delta_share"])  # type: ignore[index]
     assert policy.exposure.low() <= share <= policy.exposure.high()
-    store.close()
+    return done
