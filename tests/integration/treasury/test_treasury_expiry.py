@@ -67,6 +67,7 @@ def test_expired_options_are_settled_redeemed_and_withdrawn_through_the_safe(
     (p,) = done.proposals
     assert p.kind == "expiry" and "redeem" in p.description and "withdraw" in p.description
     assert done.executed[p.proposal_id]["success"] and left == 0
+    print(p.description, "gas", done.executed[p.proposal_id]["gas_used"])
     legs = hedged.plan["candidates"][hedged.plan["chosen"]]["legs"]  # type: ignore[index]
     put = next(leg for leg in legs if leg["side"] == "buy")
     strike = Decimal(put["instrument"].split("-")[2])

@@ -86,7 +86,7 @@ def test_a_routed_sale_splits_each_slice_across_pools(
                 await desk.close()
 
     done = asyncio.run(scenario())
-    print([p.description for p in done.proposals])
+    print([(p.description, done.executed[p.proposal_id]["gas_used"]) for p in done.proposals])
     assert done.stage == "remeasured" and all(e["success"] for e in done.executed.values())
     first = done.proposals[0].description
     assert " via " in first and first.count(" %") >= 2  # more than one pool
