@@ -144,9 +144,24 @@ class _Expiry(_Rfq):
             VenueRejected: unknown series, not expired, or no round after expiry yet.
         """
         listing = self.listing(instrument)
+        call = await self.settlement_call(instrument)
+        if call is None:
+            return False
+        await self._send_and_wait(call, f"settle series {listing.series_id}")
+        return True
+
+    async def settlement_call(self, instrument: Instrument) -> bytes | None:
+        """The market's ``settle(series, round)`` calldata for an expired series, with the
+        feed's first round after expiry (for any account to send, e.g. a Safe in a batch);
+        ``None`` when the series is settled already.
+
+        Raises:
+            VenueRejected: unknown series, not expired, or no round after expiry yet.
+        """
+        listing = self.listing(instrument)
         settled, _, _ = await self._series_state(listing.series_id)
         if settled:
-            return False
+            return None
         now = await self._chain_time()
         if now < listing.contract.expiry_ns // 1_000_000_000:
             raise VenueRejected(
@@ -154,11 +169,7 @@ class _Expiry(_Rfq):
                 f"{listing.contract.expiry_ns // 1_000_000_000}; chain time is {now}"
             )
         round_id = await self._settling_round(listing)
-        await self._send_and_wait(
-            encode_call("settle(uint256,uint80)", listing.series_id, round_id),
-            f"settle series {listing.series_id}",
-        )
-        return True
+        return encode_call("settle(uint256,uint80)", listing.series_id, round_id)
 
     async def redeem(self, instrument: Instrument) -> OptionSettlement:
         """Settle the series if needed, then burn every long for its payoff; the settlement
