@@ -41,15 +41,13 @@ def test_a_threshold_account_names_its_group_folder_and_relayer() -> None:
     [
         (('threshold_dir = "g"\n', ""), "accounts.desk.threshold_dir: required"),
         (('private_key_env = "RELAYER_KEY"\n', ""), "accounts.desk.private_key_env: required"),
-        (("\n", '\nthreshold_timeout_s = 0\n'), "accounts.desk.threshold_timeout_s"),
+        (("\n", "\nthreshold_timeout_s = 0\n"), "accounts.desk.threshold_timeout_s"),
         (("\n", '\ncoordinator_passphrase_env = ""\n'), "coordinator_passphrase_env"),
         (('signer = "threshold"', 'signer = "env_key"'), "accounts.desk.threshold_dir: only"),
         (("\n", "\ncoordinator_passphrase = 'x'\n"), "must not be written in the config"),
     ],
 )
-def test_bad_threshold_accounts_are_refused_naming_the_key(
-    edit: tuple[str, str], key: str
-) -> None:
+def test_bad_threshold_accounts_are_refused_naming_the_key(edit: tuple[str, str], key: str) -> None:
     text = CHAIN + THRESHOLD.format(dir="g")
     old, new = edit
     text = text[: text.rindex(old)] + new + text[text.rindex(old) + len(old) :]
@@ -119,7 +117,7 @@ def test_a_missing_group_folder_names_threshold_dir(tmp_path: Path) -> None:
 
 def test_the_relayer_key_signs_for_a_threshold_account(tmp_path: Path) -> None:
     cfg = parse_config(CHAIN + THRESHOLD.format(dir=tmp_path))
-    acct, signer, chains, _, _ = endpoints_from_config(
+    acct, signer, _, _, _ = endpoints_from_config(
         cfg, {"RELAYER_KEY": RELAYER}, account=None, store_url=None, with_exchange=False
     )
     assert acct.signer == "threshold" and signer.address.startswith("0x")
