@@ -5,6 +5,7 @@ from oms_chain.service.endpoints import (
     ChainEndpoint,
     ExchangeEndpoint,
     SafeOwners,
+    ThresholdGroup,
     local_exchange_urls,
 )
 from oms_chain.service.hedger import Hedger, HedgeStatus, engine_holdings
@@ -20,6 +21,7 @@ __all__ = [
     "RiskMonitor",
     "SafeOwners",
     "SessionTimeout",
+    "ThresholdGroup",
     "TradingSession",
     "WebhookSender",
     "engine_holdings",
