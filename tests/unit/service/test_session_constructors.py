@@ -29,6 +29,7 @@ def test_public_api() -> None:
         "ChainEndpoint",
         "ExchangeEndpoint",
         "SafeOwners",
+        "ThresholdGroup",
         "SessionTimeout",
         "TradingSession",
         "is_settled",
