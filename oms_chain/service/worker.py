@@ -29,6 +29,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from oms_chain.engine import Engine
@@ -43,6 +44,7 @@ from oms_chain.store.leases import (
     LeaseExpired,
     LeaseLost,
     Leases,
+    QueueListener,
 )
 
 __all__ = ["LeaseFence", "Worker", "WorkerStats"]
@@ -120,26 +122,66 @@ class LeaseFence:
             LeaseLost: the parent is not (or no longer) ours; nothing is recorded, and the
                 caller must not send.
         """
-        pid = child.parent_id or child.order_id
-        lease = self.held.get(pid)
-        if lease is None:
-            raise LeaseLost(
-                f"send of {child.client_order_id} refused: worker {self.owner!r} holds no "
-                f"lease on parent {pid}",
-                PARENT_PREFIX + pid,
-                0,
-            )
         payload = {
             "order_id": str(child.order_id),
             "venue": str(child.venue),
             "side": child.side.value,
             "quantity": str(child.quantity),
         }
+        self._record(child, "send", str(child.client_order_id), payload)
+
+    def before_cancel(self, child: Order) -> None:
+        """Record a cancel of ``child`` under its parent's lease (send id ``cancel:<client
+        order id>@<epoch>``: a repeated cancel is the same record, its token checked again).
+
+        Raises:
+            LeaseLost: the parent is not (or no longer) ours; the cancel must not leave.
+        """
+        payload = {"order_id": str(child.order_id), "venue": str(child.venue), "kind": "cancel"}
+        self._record(child, "cancel", f"cancel:{child.client_order_id}", payload, per_epoch=True)
+
+    def before_amend(self, child: Order, quantity: Decimal, limit_price: Decimal | None) -> None:
+        """Record an amend of ``child`` to ``quantity`` at ``limit_price`` under its parent's
+        lease (send id ``amend:<client order id>:<quantity>:<limit>@<epoch>``).
+
+        Raises:
+            LeaseLost: the parent is not (or no longer) ours; the amend must not leave.
+        """
+        limit = "-" if limit_price is None else str(limit_price)
+        payload = {
+            "order_id": str(child.order_id),
+            "venue": str(child.venue),
+            "kind": "amend",
+            "quantity": str(quantity),
+            "limit_price": limit,
+        }
+        send_id = f"amend:{child.client_order_id}:{quantity}:{limit}"
+        self._record(child, "amend", send_id, payload, per_epoch=True)
+
+    def _record(
+        self,
+        child: Order,
+        what: str,
+        send_id: str,
+        payload: dict[str, str],
+        *,
+        per_epoch: bool = False,
+    ) -> None:
+        """Record under the parent's lease (``per_epoch``: the send id gets ``@<epoch>``, so
+        the next holder records its own cancel or amend of the same child)."""
+        pid = child.parent_id or child.order_id
+        lease = self.held.get(pid)
+        if lease is None:
+            raise LeaseLost(
+                f"{what} of {child.client_order_id} refused: worker {self.owner!r} holds no "
+                f"lease on parent {pid}",
+                PARENT_PREFIX + pid,
+                0,
+            )
         for attempt in range(2):
             try:
-                self._leases.record_send(
-                    lease.resource, lease.token, str(child.client_order_id), payload
-                )
+                sid = f"{send_id}@{lease.token}" if per_epoch else send_id
+                self._leases.record_send(lease.resource, lease.token, sid, payload)
                 return
             except LeaseExpired:
                 if attempt:
@@ -207,6 +249,11 @@ class Worker:
         fence: the engine's fence.
         max_parents: most parents held at once.
         poll_s: pause between rounds when there is nothing new.
+        listen: on PostgreSQL, wait for the queue's ``NOTIFY`` (:meth:`Leases.listener`)
+            instead of claiming every round: an idle round then touches no database, and the
+            queue is claimed when work was announced, when the last claim filled the room
+            (more may wait), and at each heartbeat (leases of dead workers expire silently).
+            Without it, or on SQLite, every round claims.
 
     Raises:
         InvalidInput: a bad ``max_parents`` or ``poll_s``.
@@ -220,6 +267,7 @@ class Worker:
         *,
         max_parents: int = 64,
         poll_s: float = 0.1,
+        listen: bool = True,
     ) -> None:
         if isinstance(max_parents, bool) or not isinstance(max_parents, int) or max_parents < 1:
             raise InvalidInput(f"max_parents must be a positive int, got {max_parents!r}")
@@ -237,6 +285,11 @@ class Worker:
         fence.on_lost = self._lost
         self._stop = asyncio.Event()
         self._next_beat = 0.0
+        self.listen = listen
+        self._listener: QueueListener | None = None
+        #: Set by a notification or :meth:`stop`: ends the idle wait of :meth:`run`.
+        self._wake = asyncio.Event()
+        self._claim_due = True
 
     @property
     def worker_id(self) -> str:
@@ -245,24 +298,62 @@ class Worker:
     def stop(self) -> None:
         """Ask :meth:`run` to drain: claim nothing more, release every lease, return."""
         self._stop.set()
+        self._wake.set()
 
     async def run(self) -> WorkerStats:
         """Work until :meth:`stop`; then release every lease held and return the stats."""
+        if self.listen:
+            self._open_listener()
         try:
             while not self._stop.is_set():
                 busy = await self.step()
                 if not busy:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), self.poll_s)
+                        await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                    self._wake.clear()
         finally:
+            self._close_listener()
             await self.drain()
         return self.stats
+
+    def _open_listener(self) -> None:
+        try:
+            listener = self.leases.listener()
+        except OmsError as exc:
+            log.warning("no queue notifications (%s): polling", exc)
+            return
+        if listener is None:
+            return
+        self._listener = listener
+        asyncio.get_running_loop().add_reader(listener.fileno(), self._on_notify)
+
+    def _close_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(listener.fileno())
+            listener.close()
+
+    def _on_notify(self) -> None:
+        listener = self._listener
+        if listener is None:
+            return
+        try:
+            got = listener.drain()
+        except OmsError as exc:
+            log.warning("%s: polling from now on", exc)
+            self._close_listener()
+            got = 1
+        if got:
+            self._claim_due = True
+            self._wake.set()
 
     async def step(self) -> bool:
         """One round: heartbeat if due, finish ended parents, claim and start new ones.
         Returns whether anything was claimed."""
         now = time.monotonic()
         if now >= self._next_beat:
+            self._claim_due = True  # leases of dead workers expire without a notification
             self._next_beat = now + self.fence.ttl_ns / _NS / 3
             self.fence.heartbeat()  # a lost lease stops its parent's work (on_lost)
             if self.fence.account_lost is not None:  # another worker sends for the signer
@@ -277,7 +368,12 @@ class Worker:
         room = self.max_parents - len(self.fence.held)
         if room <= 0 or self._stop.is_set():
             return False
+        if self._listener is not None and not self._claim_due:
+            return False  # nothing announced since the last claim
+        self._claim_due = False  # a notification during the claim sets it again
         claimed = self.leases.claim(self.worker_id, ttl_ns=self.fence.ttl_ns, limit=room)
+        if len(claimed) == room:
+            self._claim_due = True  # the room was the limit: more may be waiting
         for item in claimed:
             await self._start(item)
         return bool(claimed)

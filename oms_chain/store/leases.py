@@ -29,6 +29,12 @@ long as the kernel keeps the socket; it carries no token a send can be checked a
 invisible to ``oms workers`` (no owner, no expiry), and has no SQLite equivalent. A lease row
 expires on its own, fences its holder, and is one mechanism for parents and accounts alike.
 
+**Waking workers.** On PostgreSQL, :meth:`Leases.enqueue` and :meth:`Leases.release` send a
+``NOTIFY`` on :data:`WORK_CHANNEL` in their transaction (delivered when it commits), and
+:meth:`Leases.listener` opens a session listening on it (``LISTEN``): an idle worker waits on
+that session's socket instead of polling the queue. SQLite has no notifications
+(``listener()`` returns ``None``): workers poll.
+
 Queue claims use ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (workers never wait on each
 other's candidates); the lease upsert's ``WHERE`` clause (free, released or expired) is the
 final arbiter, so a parent is held by one worker at a time. SQLite serializes every claim
@@ -47,12 +53,13 @@ from typing import Any
 from oms_chain.model import FinalError, RetryableError
 from oms_chain.store._sql import Cursor, SqlEventStore, _validate_requests
 from oms_chain.store.base import AppendRequest
-from oms_chain.store.errors import InvalidEvent, StoreError
+from oms_chain.store.errors import InvalidEvent, StoreError, StoreUnavailable
 from oms_chain.store.events import RecordedEvent, check_id, check_int, json_text
 from oms_chain.store.postgres import PostgresEventStore
 
 __all__ = [
     "PARENT_PREFIX",
+    "WORK_CHANNEL",
     "ClaimedIntent",
     "DuplicateIntent",
     "DuplicateSend",
@@ -62,12 +69,16 @@ __all__ = [
     "LeaseInfo",
     "LeaseLost",
     "Leases",
+    "QueueListener",
     "SendRecord",
     "StaleFencingToken",
 ]
 
 PARENT_PREFIX = "parent:"
 """Resource name prefix of a parent order claimed from the intents queue."""
+
+WORK_CHANNEL = "oms_work"
+"""PostgreSQL ``NOTIFY`` channel: new work in the queue (an intent enqueued, a lease released)."""
 
 _INT64_MAX = 2**63 - 1
 _LEASE_SCHEMA_LOCK_KEY = 0x6F6D_732D_6C65_61  # 'oms-lea'
@@ -268,6 +279,22 @@ class Leases:
             return int(self._x(cur, f"SELECT {_PG_NOW}").fetchone()[0])
         return time.time_ns()
 
+    def _notify(self, cur: Cursor) -> None:
+        if self._pg:
+            cur.execute(f"NOTIFY {WORK_CHANNEL}")
+
+    def listener(self) -> QueueListener | None:
+        """A new session listening for new work (PostgreSQL); ``None`` on SQLite, where
+        workers poll. Close it when done.
+
+        Raises:
+            StoreUnavailable: the server cannot be reached.
+        """
+        if not self._pg:
+            return None
+        assert isinstance(self._store, PostgresEventStore)
+        return QueueListener(self._store._connect())
+
     def _lock_lease(self, cur: Cursor, resource: str) -> tuple[Any, ...] | None:
         lock = " FOR UPDATE" if self._pg else ""
         row: tuple[Any, ...] | None = self._x(
@@ -338,6 +365,7 @@ class Leases:
                 (intent_id, text, now),
             ).fetchone()
             if inserted is not None:
+                self._notify(cur)
                 return True
             stored = self._x(
                 cur, "SELECT payload FROM work_intents WHERE intent_id = ?", (intent_id,)
@@ -452,6 +480,8 @@ class Leases:
                 "released_at IS NULL RETURNING epoch",
                 (now, lease.resource, lease.token),
             ).fetchone()
+            if done is not None and lease.resource.startswith(PARENT_PREFIX):
+                self._notify(cur)  # its intent can be claimed at once
         return done is not None
 
     # -- fenced sends --------------------------------------------------------------------------
@@ -571,3 +601,42 @@ class Leases:
         with self._tx() as cur:
             row = self._x(cur, "SELECT COUNT(*) FROM work_intents WHERE finished_at IS NULL")
             return int(row.fetchone()[0])
+
+
+class QueueListener:
+    """A PostgreSQL session ``LISTEN``-ing on :data:`WORK_CHANNEL` (from
+    :meth:`Leases.listener`). Wait until :meth:`fileno` is readable (``loop.add_reader``),
+    then call :meth:`drain`.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        try:
+            conn.execute(f"LISTEN {WORK_CHANNEL}")
+        except Exception:
+            conn.close()
+            raise
+
+    def fileno(self) -> int:
+        """The session's socket: readable when a notification (or anything) arrived."""
+        return int(self._conn.pgconn.socket)
+
+    def drain(self) -> int:
+        """Read what arrived without blocking; returns how many notifications it held.
+
+        Raises:
+            StoreUnavailable: the session broke (the caller falls back to polling).
+        """
+        pgconn = self._conn.pgconn
+        try:
+            pgconn.consume_input()
+        except Exception as exc:
+            raise StoreUnavailable(f"the queue listener's session broke: {exc}") from None
+        count = 0
+        while pgconn.notifies() is not None:
+            count += 1
+        return count
+
+    def close(self) -> None:
+        """Close the session (idempotent)."""
+        self._conn.close()
