@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -47,11 +47,16 @@ from oms_chain.store.leases import (
     QueueListener,
 )
 
-__all__ = ["LeaseFence", "Worker", "WorkerStats"]
+__all__ = ["LeaseFence", "Worker", "WorkerStats", "account_resource"]
 
 log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
+
+
+def account_resource(chain_id: int, address: str) -> str:
+    """The lease resource of one signer's nonce sequence on one chain."""
+    return f"account:{chain_id}:{address.lower()}"
 
 
 class LeaseFence:
@@ -80,6 +85,8 @@ class LeaseFence:
         self.account_lost: str | None = None
         #: Sends refused because the lease was lost (for operators and tests).
         self.refused: list[str] = []
+        #: Venue id -> the account resource whose nonces its sends use (:meth:`bind_venues`).
+        self.venue_accounts: dict[str, str] = {}
 
     def hold_account(self, resource: str) -> Lease:
         """Take the lease of an account whose sends must be serial (``account:<chain id>:
@@ -103,6 +110,20 @@ class LeaseFence:
             )
         self.accounts[resource] = lease
         return lease
+
+    def bind_venues(self, resource: str, venue_ids: Iterable[str]) -> None:
+        """Fence every send, cancel and amend on ``venue_ids`` with account lease ``resource``
+        (held: :meth:`hold_account`) as well as the parent's, in the same transaction: a
+        worker whose account moved to another worker (it was paused past its ttl) can never
+        use a nonce of that account again, even for a parent nobody has taken yet.
+
+        Raises:
+            InvalidInput: ``resource`` is not held.
+        """
+        if resource not in self.accounts:
+            raise InvalidInput(f"bind_venues: account {resource!r} is not held by this worker")
+        for venue_id in venue_ids:
+            self.venue_accounts[str(venue_id)] = resource
 
     def hold(self, parent_id: OrderId, lease: Lease) -> None:
         """Work ``parent_id`` under ``lease`` from now on."""
@@ -178,18 +199,38 @@ class LeaseFence:
                 PARENT_PREFIX + pid,
                 0,
             )
+        account = self.venue_accounts.get(str(child.venue))
         for attempt in range(2):
+            also: list[tuple[str, int]] = []
+            if account is not None:
+                held = self.accounts.get(account)
+                if held is None:
+                    gone = LeaseLost(
+                        f"{what} of {child.client_order_id} refused: worker {self.owner!r} "
+                        f"lost account {account!r} ({self.account_lost})",
+                        account,
+                        0,
+                    )
+                    self._lose(pid, gone)
+                    raise gone
+                also.append((account, held.token))
             try:
                 sid = f"{send_id}@{lease.token}" if per_epoch else send_id
-                self._leases.record_send(lease.resource, lease.token, sid, payload)
+                self._leases.record_send(
+                    lease.resource, lease.token, sid, payload, also_fenced=also
+                )
                 return
             except LeaseExpired:
                 if attempt:
                     raise
-                # nobody took it yet: renewing keeps the token (raises if someone did)
+                # nobody took them yet: renewing keeps the tokens (raises if someone did)
                 lease = self._renew(pid, lease)
+                if account is not None:
+                    self._renew_account(account)
             except LeaseLost as exc:
-                self._lose(pid, exc)
+                if exc.resource == account:  # the worker stops (account_lost)
+                    self._account_gone(account, exc)
+                self._lose(pid, exc)  # this parent's work stops now
                 raise
 
     def _lose(self, pid: OrderId, exc: LeaseLost) -> None:
@@ -209,16 +250,28 @@ class LeaseFence:
         self.held[pid] = lease
         return lease
 
+    def _renew_account(self, resource: str) -> None:
+        try:
+            self.accounts[resource] = self._leases.heartbeat(
+                self.accounts[resource], ttl_ns=self.ttl_ns
+            )
+        except LeaseLost as exc:
+            self._account_gone(resource, exc)
+            raise
+
+    def _account_gone(self, resource: str, exc: LeaseLost) -> None:
+        if self.accounts.pop(resource, None) is None:
+            return
+        self.account_lost = str(exc)
+        self.refused.append(str(exc))
+        log.error("account lease lost, stopping: %s", exc)
+
     def heartbeat(self) -> list[OrderId]:
         """Renew every held lease; returns the parents whose lease was lost (dropped). A lost
         account lease sets :attr:`account_lost`."""
-        for resource, lease in list(self.accounts.items()):
-            try:
-                self.accounts[resource] = self._leases.heartbeat(lease, ttl_ns=self.ttl_ns)
-            except LeaseLost as exc:
-                del self.accounts[resource]
-                self.account_lost = str(exc)
-                log.error("account lease lost, stopping: %s", exc)
+        for resource in list(self.accounts):
+            with contextlib.suppress(LeaseLost):
+                self._renew_account(resource)
         lost = []
         for pid, lease in list(self.held.items()):
             try:
@@ -356,14 +409,14 @@ class Worker:
             self._claim_due = True  # leases of dead workers expire without a notification
             self._next_beat = now + self.fence.ttl_ns / _NS / 3
             self.fence.heartbeat()  # a lost lease stops its parent's work (on_lost)
-            if self.fence.account_lost is not None:  # another worker sends for the signer
-                self.stop()
-                return False
             # other workers' events (each claim reads them too): a parent taken over from a
             # paused worker may have gained late events from it after we read it
             self.engine.catch_up()
             for pid in sorted(self.retrying):
                 await self._take_over(pid)
+        if self.fence.account_lost is not None:  # another worker sends for the signer
+            self.stop()
+            return False
         self._finish_ended()
         room = self.max_parents - len(self.fence.held)
         if room <= 0 or self._stop.is_set():

@@ -281,3 +281,40 @@ async def test_a_paused_workers_cancel_and_amend_are_refused_and_never_reach_the
     assert verify_audit(b.store).ok
     await a.close()
     await b.close()
+
+
+async def test_a_send_is_fenced_by_its_account_lease_too_when_nobody_took_the_parent(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    a, b = rig.node("a"), rig.node("b")
+    account = "account:31337:0xabc"
+    a.fence.hold_account(account)
+    a.fence.bind_venues(account, ["paper"])  # its sends use that account's nonces
+    with pytest.raises(InvalidInput, match="not held"):
+        b.fence.bind_venues(account, ["paper"])
+    await a.engine.start()
+    a.leases.enqueue("t1", rig.twap("t1").to_payload())
+    assert await a.worker.step()
+    await rig.sleeper.settle()
+    assert sum(rig.venue.received().values()) == 1
+    (first,) = a.leases.sends("parent:t1")
+    assert first.token == 1
+
+    # a pauses past its ttl; b starts on the same signer and takes the account, not the parent
+    rig.lease_clock.advance(TTL + S)
+    assert b.fence.hold_account(account).token == 2
+
+    # a wakes for its next slice: the account lease (checked with the parent's) refuses it
+    await rig.sleeper.advance_to(rig.clock.now_ns() + 10 * S)
+    await rig.sleeper.settle()
+    assert sum(rig.venue.received().values()) == 1  # nothing left with the old nonce sequence
+    assert a.fence.account_lost is not None
+    assert f"fencing token 1 for {account!r} is stale" in a.fence.account_lost
+    assert "held by 'b'" in a.fence.account_lost
+    assert not a.engine.runs_parent(OrderId("o-t1"))
+    assert len(a.leases.sends("parent:t1")) == 1
+    assert not await a.worker.step()  # and the worker stops
+    await a.worker.run()
+    await a.close()
+    b.store.close()
