@@ -424,7 +424,9 @@ class Worker:
         if self._listener is not None and not self._claim_due:
             return False  # nothing announced since the last claim
         self._claim_due = False  # a notification during the claim sets it again
-        claimed = self.leases.claim(self.worker_id, ttl_ns=self.fence.ttl_ns, limit=room)
+        claimed = self.leases.claim(
+            self.worker_id, ttl_ns=self.fence.ttl_ns, limit=room, holding=self.fence.accounts
+        )
         if len(claimed) == room:
             self._claim_due = True  # the room was the limit: more may be waiting
         for item in claimed:

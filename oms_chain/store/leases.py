@@ -6,6 +6,7 @@ Tables (created on first use, beside the event store's own; old stores gain them
     work_intents  intent_id, payload (canonical JSON), enqueued_at, finished_at, outcome
     leases        resource, owner, epoch, acquired_at, heartbeat_at, expires_at, released_at
     lease_sends   send_id, resource, epoch, owner, recorded_at, payload
+    intent_needs  intent_id, resource  (a parent sent under that lease too: see claim)
 
 A *resource* is any string: ``parent:<intent id>`` for a parent order claimed from the queue
 (:data:`PARENT_PREFIX`), ``account:<chain id>:<address>`` for a nonce sequence, or
@@ -45,7 +46,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +98,8 @@ _TABLES = {
         "send_id TEXT PRIMARY KEY, resource TEXT NOT NULL, epoch {i64} NOT NULL, "
         "owner TEXT NOT NULL, recorded_at {i64} NOT NULL, payload TEXT NOT NULL"
     ),
+    "intent_needs": "intent_id TEXT NOT NULL, resource TEXT NOT NULL, "
+    "PRIMARY KEY (intent_id, resource)",
 }
 _INDEXES = [
     "CREATE INDEX IF NOT EXISTS work_intents_open ON work_intents (enqueued_at, intent_id) "
@@ -377,19 +380,46 @@ class Leases:
             )
         return False
 
-    def claim(self, owner: str, *, ttl_ns: int, limit: int = 1) -> list[ClaimedIntent]:
+    def claim(
+        self,
+        owner: str,
+        *,
+        ttl_ns: int,
+        limit: int = 1,
+        holding: Collection[str] | None = None,
+    ) -> list[ClaimedIntent]:
         """Take up to ``limit`` unfinished intents nobody holds (never claimed, released, or
         whose holder's lease expired: a take-over) and lease their parents to ``owner``.
 
         Oldest first. Each returned lease has a new fencing token; ``taken_over_from`` is set
         for a take-over. Never blocks on other workers' claims (PostgreSQL: ``SKIP LOCKED``).
 
+        ``holding``: the leases ``owner`` holds besides parents (its accounts). A parent that
+        has sent under another lease too (``record_send(also_fenced=...)``: an on-chain child
+        under its signer's account) is then claimed only by a worker holding every such lease:
+        only that signer's journal and nonces can tell what the last holder sent. ``None``
+        claims regardless.
+
         Raises:
-            InvalidEvent: a bad owner, ttl or limit.
+            InvalidEvent: a bad owner, ttl, limit or holding.
         """
         check_id(owner, "owner")
         check_int(ttl_ns, "ttl_ns", 1, _INT64_MAX // 2)
         check_int(limit, "limit", 1, 10_000)
+        needs = ""
+        held: list[str] = []
+        if holding is not None:
+            if isinstance(holding, (str, bytes)):
+                raise InvalidEvent(f"holding must be a collection of resources, not {holding!r}")
+            held = sorted(holding)
+            for resource in held:
+                check_id(resource, "resource in holding")
+            other = f" AND n.resource NOT IN ({', '.join('?' * len(held))})" if held else ""
+            needs = (
+                " AND NOT EXISTS (SELECT 1 FROM intent_needs n WHERE n.intent_id = i.intent_id"
+                + other
+                + ")"
+            )
         skip = " FOR UPDATE OF i SKIP LOCKED" if self._pg else ""
         claimed = []
         with self._tx() as cur:
@@ -398,9 +428,11 @@ class Leases:
                 cur,
                 "SELECT i.intent_id, i.payload FROM work_intents i LEFT JOIN leases l "
                 "ON l.resource = CAST(? AS TEXT) || i.intent_id WHERE i.finished_at IS NULL AND "
-                "(l.resource IS NULL OR l.released_at IS NOT NULL OR l.expires_at <= ?) "
-                "ORDER BY i.enqueued_at, i.intent_id LIMIT ?" + skip,
-                (PARENT_PREFIX, now, limit),
+                "(l.resource IS NULL OR l.released_at IS NOT NULL OR l.expires_at <= ?)"
+                + needs
+                + " ORDER BY i.enqueued_at, i.intent_id LIMIT ?"
+                + skip,
+                (PARENT_PREFIX, now, *held, limit),
             ).fetchall()
             for intent_id, payload in rows:
                 lease = self._take(cur, PARENT_PREFIX + intent_id, owner, ttl_ns, now)
@@ -559,6 +591,14 @@ class Leases:
                         f"with its own payload; a send id names one send: use a new id"
                     )
                 return SendRecord(send_id, resource, token, str(row[2]), int(row[3]), payload), []
+            if resource.startswith(PARENT_PREFIX):
+                for other in sorted(fences.keys() - {resource}):  # claimable only with it
+                    self._x(
+                        cur,
+                        "INSERT INTO intent_needs (intent_id, resource) VALUES (?, ?) "
+                        "ON CONFLICT DO NOTHING",
+                        (resource[len(PARENT_PREFIX) :], other),
+                    )
             recorded = self._store._append_locked(cur, items, look_up_ids=True) if items else []
         return SendRecord(send_id, resource, token, owner, now, payload), recorded
 
