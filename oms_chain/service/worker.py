@@ -409,12 +409,15 @@ class Worker:
             self._claim_due = True  # leases of dead workers expire without a notification
             self._next_beat = now + self.fence.ttl_ns / _NS / 3
             self.fence.heartbeat()  # a lost lease stops its parent's work (on_lost)
+            if self.fence.account_lost is not None:  # another worker sends for the signer
+                self.stop()
+                return False
             # other workers' events (each claim reads them too): a parent taken over from a
             # paused worker may have gained late events from it after we read it
             self.engine.catch_up()
             for pid in sorted(self.retrying):
                 await self._take_over(pid)
-        if self.fence.account_lost is not None:  # another worker sends for the signer
+        if self.fence.account_lost is not None:  # a send found the account lost
             self.stop()
             return False
         self._finish_ended()
