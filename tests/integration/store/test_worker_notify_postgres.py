@@ -11,9 +11,10 @@ from typing import Any
 
 from oms_chain.engine import Engine
 from oms_chain.model import Asset, Intent, ManualClock, SpotPair
+from oms_chain.model.ids import IntentId
 from oms_chain.risk import RiskGate, RiskLimits
 from oms_chain.service.worker import LeaseFence, Worker
-from oms_chain.store import PostgresEventStore, open_store
+from oms_chain.store import PostgresEventStore, SqliteEventStore, open_store
 from oms_chain.store.leases import Leases
 from oms_chain.venues import PaperVenue
 
@@ -53,7 +54,7 @@ def test_enqueue_and_release_notify_a_listener_and_a_heartbeat_does_not(
             assert _readable(listener.fileno()) and listener.drain() == 1
         finally:
             listener.close()
-    with open_store("sqlite:///:memory:") as lite:
+    with SqliteEventStore(":memory:") as lite:
         assert Leases(lite).listener() is None  # SQLite: workers poll
 
 
@@ -63,6 +64,8 @@ async def test_an_idle_listening_worker_claims_only_when_work_is_announced(
     clock = ManualClock()
     venue = PaperVenue("paper", clock=clock, prices={PAIR.id: Decimal(2000)})
     with open_store(postgres_url) as store, open_store(postgres_url) as other:
+        assert isinstance(store, PostgresEventStore)
+        assert isinstance(other, PostgresEventStore)
         leases = Leases(store)
         claims: list[int] = []
         claim = leases.claim
@@ -104,7 +107,7 @@ async def test_an_idle_listening_worker_claims_only_when_work_is_announced(
             await asyncio.wait_for(worker._wake.wait(), WAIT_S)
             assert await worker.step()
             assert claims == [0, 1]
-            assert engine.order(engine.projections.intents["n1"]).filled_quantity == 1
+            assert engine.order(engine.projections.intents[IntentId("n1")]).filled_quantity == 1
         finally:
             worker._close_listener()
             await worker.drain()
