@@ -70,7 +70,7 @@ from oms_chain.service.endpoints import (
     ccxt_venue_config,
     local_exchange_urls,
 )
-from oms_chain.service.worker import LeaseFence, Worker
+from oms_chain.service.worker import LeaseFence, Worker, account_resource
 from oms_chain.store import EventStore, Leases, PostgresEventStore, SqliteEventStore, open_store
 from oms_chain.store.url import redact_url
 from oms_chain.venues.amm import UniswapVenues
@@ -304,7 +304,7 @@ class TradingSession:
             leases = Leases(self._store)
             fence = LeaseFence(leases, self._worker_id, ttl_ns=self._lease_ttl_ns)
             for c in self._chains:  # one nonce sequence: one worker per signer and chain
-                fence.hold_account(f"account:{c.chain_id}:{self._signer.address.lower()}")
+                fence.hold_account(account_resource(c.chain_id, self._signer.address))
         for c in self._chains:
             uni = await open_uniswap_venues(
                 c.chain_id,
@@ -318,6 +318,11 @@ class TradingSession:
                 executor=self._account_executor(c),
             )
             self._uniswap[c.chain_id] = uni
+            if fence is not None:  # their sends use the account's nonces: fenced by it too
+                fence.bind_venues(
+                    account_resource(c.chain_id, self._signer.address),
+                    [v.venue_id for v in uni.venues],
+                )
             uni.account.start()
             venues.extend(uni.venues)
         if self._exchange is not None:
