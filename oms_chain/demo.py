@@ -41,6 +41,7 @@ from web3 import Web3
 from oms_chain.demo_steps import (
     DemoCheckFailed,
     StepResult,
+    atomic_iron_condor,
     dashboard_up,
     deribit_option,
     hedger_jump,
@@ -406,6 +407,8 @@ def _steps(world: Devnet, console: Console, result: DemoResult) -> None:
     """Steps 2-8, in order; each prints its tables and raises DemoCheckFailed on a bad check."""
     plan: list[tuple[str, Any]] = [
         ("an iron condor priced before trading", lambda: iron_condor_preview(console)),
+        ("the iron condor opened atomically: one BatchExecutor transaction",
+         lambda: atomic_iron_condor(world, console, result.store_url)),
         ("a put on the OptionsMarket: RFQ, expiry, settle, redeem",
          lambda: onchain_put(world, console)),
         ("one option on the Deribit-protocol exchange via ccxt",
