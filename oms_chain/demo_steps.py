@@ -2,12 +2,14 @@
 exact expectation; a failed check raises :class:`DemoCheckFailed` naming the step, what was
 expected and what was seen.
 
-Steps (in demo order): an iron condor priced before trading; a put bought on our
+Steps (in demo order): an iron condor priced before trading, then opened atomically on our
+OptionsMarket (one BatchExecutor transaction via the StructureRunner); a put bought on our
 OptionsMarket by an EIP-712 RFQ quote, settled and redeemed; one option bought on the
 Deribit-protocol exchange through unmodified ``ccxt.deribit``; the portfolio risk of what the
-demo then holds; a Safe 2-of-3 MultiSend; a FROST 2-of-3 group executing a transfer from its
-ThresholdAccount. Each returns a :class:`StepResult`; a step whose extra is not installed or
-whose service the devnet did not start returns a skipped result with the reason.
+demo then holds; a Safe 2-of-3 MultiSend, then one engine trade from the Safe; a FROST 2-of-3
+group executing a transfer from its ThresholdAccount, then one engine trade from it. Each
+returns a :class:`StepResult`; a step whose extra is not installed or whose service the devnet
+did not start returns a skipped result with the reason.
 """
 
 from __future__ import annotations
@@ -85,6 +87,10 @@ def _check(step: str, ok: bool, what: str, result: StepResult, seen: object = No
 
 def _erc20(chain: DevnetChain, symbol: str) -> Any:
     return chain.w3.eth.contract(address=chain.book.address(symbol), abi=ERC20_ABI)
+
+
+def _eth(chain: DevnetChain) -> Any:
+    return chain.w3.eth  # web3's address / hash NewTypes: the demo passes checked strings
 
 
 def _send(chain: DevnetChain, fn: Any, sender: str, label: str, value: int = 0) -> Any:
@@ -307,7 +313,7 @@ async def _atomic_condor(world: Devnet, console: Console, store_url: str) -> Ste
     step = "atomic iron condor"
     result = StepResult(step)
     l1 = world.l1
-    w3 = l1.w3
+    w3: Any = l1.w3
     owner, maker_acct = l1.accounts[0], l1.accounts[ATOMIC_MAKER]
     executor = l1.book.address("BatchExecutor")  # the world's executor belongs to the deployer
     market = OptionsMarketClient.from_book(w3, l1.book)
@@ -995,7 +1001,7 @@ async def _engine_trade(
     are exactly what the account's balances moved."""
     l1 = world.l1
     usdc = _erc20(l1, "USDC")
-    eth0 = l1.w3.eth.get_balance(account)
+    eth0 = _eth(l1).get_balance(account)
     usdc0 = int(usdc.functions.balanceOf(account).call())
     vid = f"uniswap-v3-3000-{l1.chain_id}"
     async with session as s:
@@ -1027,7 +1033,7 @@ def _checked_trade(
     quantity, the engine's position and fill proceeds equal its balances' moves."""
     account, eth0, usdc0 = before
     l1 = world.l1
-    eth_paid = eth0 - l1.w3.eth.get_balance(account)
+    eth_paid = eth0 - _eth(l1).get_balance(account)
     usdc_got = int(_erc20(l1, "USDC").functions.balanceOf(account).call()) - usdc0
     _check(step, parent.status.value == "filled", f"the engine filled the {SAFE_TRADE_ETH} ETH "
            "sale", result, parent.status.value)  # fmt: skip
@@ -1048,7 +1054,7 @@ def _checked_trade(
         "usdc_received": usdc_got,
         "position": quantity,
         "tx_hash": tx_hash,
-        "gas": int(l1.w3.eth.get_transaction_receipt(tx_hash)["gasUsed"]) if tx_hash else None,
+        "gas": int(_eth(l1).get_transaction_receipt(tx_hash)["gasUsed"]) if tx_hash else None,
     }
 
 
@@ -1226,7 +1232,7 @@ async def _threshold_trade(
     l1 = world.l1
     step = "threshold transfer"
     usdc = _erc20(l1, "USDC")
-    eth0 = l1.w3.eth.get_balance(account)
+    eth0 = _eth(l1).get_balance(account)
     usdc0 = int(usdc.functions.balanceOf(account).call())
     vid = f"uniswap-v3-3000-{l1.chain_id}"
     with tempfile.TemporaryDirectory(prefix="oms-demo-threshold-store-") as tmp:
@@ -1273,7 +1279,7 @@ async def _threshold_trade(
             await venues.close()
             await rpc.close()
             store.close()
-    tx = l1.w3.eth.get_transaction(child.settlement.tx_hash) if child.settlement else {}
+    tx = _eth(l1).get_transaction(child.settlement.tx_hash) if child.settlement else {}
     _check(step, tx.get("to") == account and tx.get("from") == l1.accounts[9].address,
            "one executeBatch to the account, sent by the relayer", result, tx)  # fmt: skip
     return _checked_trade(world, step, result, (account, eth0, usdc0), parent, child,
