@@ -1010,6 +1010,9 @@ async def _engine_trade(
         )
         parent = await s.wait(parent.order_id, timeout=120)  # a hang guard, not a timing check
         (child,) = s.children(parent.order_id)
+        settled = lambda: s.engine.order(child.order_id).settlement is not None  # noqa: E731
+        await _until("'safe multisend': the trade's settlement", settled, timeout=120)
+        child = s.engine.order(child.order_id)
         positions = s.engine.positions()  # a store of its own: this trade only
         fills = [f for f in s.engine.projections.fills.values() if f.order_id == child.order_id]
         venue_account = s.chain_venues(l1.chain_id).account.address
@@ -1268,9 +1271,11 @@ async def _threshold_trade(
                 )
             )
             done = lambda: engine.order(parent.order_id).is_terminal  # noqa: E731
-            await _until("the threshold trade's fill", done, timeout=120)
+            await _until("'threshold transfer': the trade's fill", done, timeout=120)
             parent = engine.order(parent.order_id)
             (child_id,) = parent.children
+            settled = lambda: engine.order(child_id).settlement is not None  # noqa: E731
+            await _until("'threshold transfer': the trade's settlement", settled, timeout=120)
             child = engine.order(child_id)
             positions = engine.positions()
             fills = [f for f in engine.projections.fills.values() if f.order_id == child_id]
@@ -1483,9 +1488,7 @@ async def _until(what: str, ok: Callable[[], bool], timeout: float = 60.0) -> No
     deadline = loop.time() + timeout
     while not ok():
         if loop.time() > deadline:
-            raise DemoCheckFailed(
-                f"demo step 'injected reorg': {what} did not happen in {timeout} s"
-            )
+            raise DemoCheckFailed(f"demo step {what} did not happen in {timeout} s")
         await asyncio.sleep(0.1)
 
 
@@ -1514,7 +1517,8 @@ async def reorg_step(world: Devnet, console: Console, session: Any) -> StepResul
     def types() -> list[str]:
         return [r.event_type for r in session.store.read_all(from_position=mark)]
 
-    await _until("the reversal of the reorged fill", lambda: "FillReversed" in types())
+    reversed_ = lambda: "FillReversed" in types()  # noqa: E731
+    await _until("'injected reorg': the reversal of the reorged fill", reversed_)
     _check(name, True, f"a reorg of {depth} block(s) from block {included}: the fill was "
            "reversed (FillReversed)", result)  # fmt: skip
 
@@ -1524,7 +1528,7 @@ async def reorg_step(world: Devnet, console: Console, session: Any) -> StepResul
         }
         return bool(fills) and fills != first_fills
 
-    await _until("the swap's fill from its new block", again)
+    await _until("'injected reorg': the swap's fill from its new block", again)
     now = session.engine.order(child.order_id)
     _check(name, now.status.value == "filled" and now.filled_quantity == REORG_ETH,
            "the swap was mined again and its fill recorded again from the new block", result,
