@@ -19,6 +19,7 @@ from aiohttp import web
 from api_client import Api, serve_api
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_dashboard_browser import page  # noqa: F401  (the headless Chromium page fixture)
 
 from oms_chain.chain.registry import chain_info
 from oms_chain.chain.rpc import RpcClient
@@ -163,6 +164,31 @@ async def test_a_structure_posted_opens_atomically_and_is_listed_with_its_legs(
     assert types.count("StructureLegFilled") == 2
     status, missing = await asyncio.to_thread(_call, "GET", f"{url}/nope", api.read)
     assert status == 404 and missing["kind"] == "not_found"
+
+
+async def test_the_dashboard_shows_a_structure_with_its_legs(
+    desk_api: tuple[Api, list[str]],
+    page: Any,  # noqa: F811
+) -> None:
+    from playwright.async_api import expect
+
+    api, symbols = desk_api
+    body = json.dumps(_spread(symbols, "dash-spread")).encode()
+    status, out = await asyncio.to_thread(
+        _call, "POST", f"{api.url}/api/v1/structures", api.trade, body
+    )
+    assert status == 201 and out["status"] == "open", out
+    await page.goto(f"{api.url}/")
+    await page.fill("#token", api.read)
+    await page.click("#login-form button")
+    await expect(page.locator("#status")).to_have_text("live", timeout=15_000)
+    rows = page.locator('#structures tbody tr[data-structure-id="dash-spread"]')
+    await expect(rows).to_have_count(2, timeout=15_000)
+    first = rows.first
+    await expect(first.locator("td.state")).to_have_text("open")
+    await expect(first).to_contain_text(symbols[1])
+    await expect(rows.nth(1)).to_contain_text(symbols[0])
+    await expect(rows.nth(1)).to_contain_text("sell")
 
 
 NOT_AMOUNT = st.sampled_from(
