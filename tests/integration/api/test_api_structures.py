@@ -278,3 +278,20 @@ async def test_without_a_desk_posting_answers_not_configured_and_openapi_says_so
         op = paths[path].get("get") or paths[path]["post"]
         assert "not_configured" in op["responses"]["404"]["description"], path
     assert "SubmitStructure" in doc["components"]["schemas"]
+
+    @settings(
+        max_examples=60,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(sid=st.text(min_size=1, max_size=80))
+    def check(sid: str) -> None:
+        from urllib.parse import quote
+
+        url = f"{api.url}/api/v1/structures/{quote(sid, safe='')}"
+        status, out = _call("GET", url, api.read)
+        assert status in (404, 422), (sid, out)
+        assert out["kind"] in ("not_found", "validation"), out
+
+    await asyncio.to_thread(check)
