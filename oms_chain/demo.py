@@ -14,14 +14,16 @@ prints children, fills and balances. Then it checks:
 * the event store's hash-chained audit log verifies.
 
 Then the checked steps of :mod:`oms_chain.demo_steps` run on the same world, in order: an iron
-condor priced before trading, a put bought on our OptionsMarket by RFQ and settled, one option on
-the Deribit-protocol exchange through ccxt, the portfolio risk of what the demo holds, a Safe
-2-of-3 MultiSend, a FROST 2-of-3 transfer; then, on one session over both chains and the
+condor priced before trading and then opened atomically on our OptionsMarket (one BatchExecutor
+transaction through the StructureRunner), a put bought on our OptionsMarket by RFQ and settled,
+one option on the Deribit-protocol exchange through ccxt, the portfolio risk of what the demo
+holds, a Safe 2-of-3 MultiSend and one engine trade from the Safe, a FROST 2-of-3 transfer and
+one engine trade from the group's account; then, on one session over both chains and the
 exchange, a TWAP on the L2, the hedger firing on a price jump, an injected reorg (the fill
 reversed and recorded again), the API and dashboard answering
 on a loopback port; the HTML report of the store; the audit log check closes the story. A step
-whose extra is not installed is skipped with the reason; features not in the demo yet are
-listed as skipped.
+whose extra is not installed is skipped with the reason. ``serve=True`` (``oms demo --serve``)
+keeps the devnet and the dashboard up after the story until SIGINT.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from web3 import Web3
 from oms_chain.demo_steps import (
     DemoCheckFailed,
     StepResult,
+    atomic_iron_condor,
     dashboard_up,
     deribit_option,
     hedger_jump,
@@ -301,11 +304,13 @@ def run_demo(
     amount_eth: Decimal = Decimal(25),
     with_exchange: bool = True,
     with_deribit: bool = True,
+    serve: bool = False,
 ) -> DemoResult:
     """Sell ``amount_eth`` ETH for USDC through the engine, split across the exchange simulator
     (unless ``with_exchange=False``: the pools only) and the L1's Uniswap pools; print the plan,
     children, fills and balances; then run the checked steps of :mod:`oms_chain.demo_steps`
-    (the Deribit-protocol exchange's step only ``with_deribit``).
+    (the Deribit-protocol exchange's step only ``with_deribit``). With ``serve`` the devnet, a
+    session and the API + dashboard stay up after the story until SIGINT / SIGTERM.
 
     Returns the numbers for tests and scripts. Raises :class:`InvalidInput` for a bad amount,
     :class:`DevnetError` when the order does not fill, an AMM child's output differs from the
@@ -318,7 +323,11 @@ def run_demo(
         raise InvalidInput(f"amount_eth {amount_eth} exceeds the demo account's 100,000 ETH cap")
     if amount_eth != amount_eth.quantize(Decimal("0.0001"), rounding=ROUND_DOWN):
         raise InvalidInput(f"amount_eth {amount_eth} has more than 4 decimals (exchange step)")
-    for name, flag in (("with_exchange", with_exchange), ("with_deribit", with_deribit)):
+    for name, flag in (
+        ("with_exchange", with_exchange),
+        ("with_deribit", with_deribit),
+        ("serve", serve),
+    ):
         if not isinstance(flag, bool):
             raise InvalidInput(f"{name} must be True or False, got {flag!r}")
     console = console or Console()
@@ -354,9 +363,11 @@ def run_demo(
         _check_sale(result, amount_eth)
         result.steps.append(_sale_step(result, time.perf_counter() - sale_started))
         _steps(world, console, result)
+        _summary(console, result)
+        if serve:
+            asyncio.run(_serve(world, console, result))
     finally:
         world.stop()
-    _summary(console, result)
     return result
 
 
@@ -395,7 +406,7 @@ def _sale_step(result: DemoResult, seconds: float) -> StepResult:
 
 
 #: What issue 20's demo story also names that this demo does not run yet.
-NOT_IN_DEMO = (("dashboard kept up after the demo (--serve)", "use `oms serve`"),)
+NOT_IN_DEMO: tuple[tuple[str, str], ...] = ()
 
 
 def _header(console: Console, n: int, title: str) -> None:
@@ -406,13 +417,16 @@ def _steps(world: Devnet, console: Console, result: DemoResult) -> None:
     """Steps 2-8, in order; each prints its tables and raises DemoCheckFailed on a bad check."""
     plan: list[tuple[str, Any]] = [
         ("an iron condor priced before trading", lambda: iron_condor_preview(console)),
+        ("the iron condor opened atomically: one BatchExecutor transaction",
+         lambda: atomic_iron_condor(world, console, result.store_url)),
         ("a put on the OptionsMarket: RFQ, expiry, settle, redeem",
          lambda: onchain_put(world, console)),
         ("one option on the Deribit-protocol exchange via ccxt",
          lambda: deribit_option(world, console)),
         ("portfolio risk of what the demo holds", lambda: _risk(console, result)),
-        ("a Safe 2-of-3 executes a MultiSend", lambda: safe_multisend(world, console)),
-        ("a FROST 2-of-3 group transfers from its ThresholdAccount",
+        ("a Safe 2-of-3: a MultiSend, then one engine trade from the Safe",
+         lambda: safe_multisend(world, console)),
+        ("a FROST 2-of-3 group: a transfer, then one engine trade from its account",
          lambda: threshold_transfer(world, console)),
     ]  # fmt: skip
     for n, (title, run) in enumerate(plan, start=2):
@@ -441,15 +455,7 @@ def _steps(world: Devnet, console: Console, result: DemoResult) -> None:
 async def _story(world: Devnet, console: Console, result: DemoResult, n: int) -> int:
     """The steps on one session over the demo's store (both chains, the exchange): a TWAP on
     the L2, the hedger on a price jump, the dashboard answering. Returns the next step number."""
-    session = TradingSession.from_devnet_runtime(
-        world.describe(),
-        result.store_url,
-        world.l1.accounts[1].private_key,
-        chain_ids=[world.l1.chain_id, world.l2.chain_id],
-        with_exchange=result.with_exchange,
-        account="demo-trader",
-        poll_interval=0.1,
-    )
+    session = _story_session(world, result)
     story = (
         ("a TWAP on the L2", twap_l2),
         ("the hedger fires on a price jump", hedger_jump),
@@ -464,6 +470,58 @@ async def _story(world: Devnet, console: Console, result: DemoResult, n: int) ->
             _verdict(console, step)
             n += 1
     return n
+
+
+def _story_session(world: Devnet, result: DemoResult) -> TradingSession:
+    """The session of the story's steps (and of ``--serve``) over the demo's store."""
+    return TradingSession.from_devnet_runtime(
+        world.describe(),
+        result.store_url,
+        world.l1.accounts[1].private_key,
+        chain_ids=[world.l1.chain_id, world.l2.chain_id],
+        with_exchange=result.with_exchange,
+        account="demo-trader",
+        poll_interval=0.1,
+    )
+
+
+async def _serve(world: Devnet, console: Console, result: DemoResult) -> None:
+    """``--serve``: the API and the dashboard over a session on the demo's store, on a free
+    loopback port, until SIGINT / SIGTERM; then everything is stopped."""
+    import signal
+
+    from aiohttp import web
+
+    from oms_chain.service.api import TokenStore, create_app
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tokens = TokenStore(result.store_url)
+    token, _ = tokens.create("demo-serve", "trade")
+    try:
+        async with _story_session(world, result) as session:
+            runner = web.AppRunner(create_app(session, tokens), access_log=None)
+            await runner.setup()
+            try:
+                site = web.TCPSite(runner, "127.0.0.1", 0)
+                await site.start()
+                url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+                console.print(
+                    f"\n[bold]dashboard kept up at {url}/[/] (API {url}/api/v1, docs {url}/docs)"
+                    f"; trading token (devnet only): {token}\nCtrl-C stops the dashboard and "
+                    "the devnet.",
+                    highlight=False,
+                )
+                await stop.wait()
+            finally:
+                await runner.cleanup()
+    finally:
+        tokens.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    console.print("dashboard stopped; stopping the devnet", highlight=False)
 
 
 def _risk(console: Console, result: DemoResult) -> StepResult:

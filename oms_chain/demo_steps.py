@@ -2,12 +2,14 @@
 exact expectation; a failed check raises :class:`DemoCheckFailed` naming the step, what was
 expected and what was seen.
 
-Steps (in demo order): an iron condor priced before trading; a put bought on our
+Steps (in demo order): an iron condor priced before trading, then opened atomically on our
+OptionsMarket (one BatchExecutor transaction via the StructureRunner); a put bought on our
 OptionsMarket by an EIP-712 RFQ quote, settled and redeemed; one option bought on the
 Deribit-protocol exchange through unmodified ``ccxt.deribit``; the portfolio risk of what the
-demo then holds; a Safe 2-of-3 MultiSend; a FROST 2-of-3 group executing a transfer from its
-ThresholdAccount. Each returns a :class:`StepResult`; a step whose extra is not installed or
-whose service the devnet did not start returns a skipped result with the reason.
+demo then holds; a Safe 2-of-3 MultiSend, then one engine trade from the Safe; a FROST 2-of-3
+group executing a transfer from its ThresholdAccount, then one engine trade from it. Each
+returns a :class:`StepResult`; a step whose extra is not installed or whose service the devnet
+did not start returns a skipped result with the reason.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from oms_chain.model.instruments import OptionContract, OptionKind
 __all__ = [
     "DemoCheckFailed",
     "StepResult",
+    "atomic_iron_condor",
     "deribit_option",
     "iron_condor_preview",
     "onchain_put",
@@ -84,6 +87,10 @@ def _check(step: str, ok: bool, what: str, result: StepResult, seen: object = No
 
 def _erc20(chain: DevnetChain, symbol: str) -> Any:
     return chain.w3.eth.contract(address=chain.book.address(symbol), abi=ERC20_ABI)
+
+
+def _eth(chain: DevnetChain) -> Any:
+    return chain.w3.eth  # web3's address / hash NewTypes: the demo passes checked strings
 
 
 def _send(chain: DevnetChain, fn: Any, sender: str, label: str, value: int = 0) -> Any:
@@ -257,6 +264,185 @@ def iron_condor_preview(console: Console) -> StepResult:
         },
         "payoff": rows,
     }
+    return result
+
+
+# --- 2b. the iron condor opened atomically on the OptionsMarket ---------------------------
+
+ATOMIC_STRIKES = (2000, 2500, 3500, 4000)
+ATOMIC_WINGS = (2000, 4000)  # the devnet lists 2,500 / 3,000 / 3,500: the wings are listed here
+ATOMIC_MAKER = 4  # devnet account of the in-process RFQ maker (hedges only when told: never here)
+_WETH_DEPOSIT_ABI = [
+    {"name": "deposit", "type": "function", "inputs": [], "outputs": [],
+     "stateMutability": "payable"}
+]  # fmt: skip
+
+
+def atomic_iron_condor(world: Devnet, console: Console, store_url: str) -> StepResult:
+    """The 1-lot iron condor 2,000 / 2,500 / 3,500 / 4,000 on the devnet's OptionsMarket,
+    opened through :class:`~oms_chain.service.structures.StructureRunner` as ONE
+    ``BatchExecutor`` transaction (:class:`~oms_chain.venues.options.batch.AtomicOptionsBatch`)
+    from an in-process RFQ maker's quotes, recorded in the demo's store. Checks: the structure
+    is open, the deployer sent exactly one transaction, every leg filled, the executor's
+    positions are the legs, its USDC moved by the credit minus the put collateral to the base
+    unit, and the payoff table equals the independent leg sum."""
+    return asyncio.run(_atomic_condor(world, console, store_url))
+
+
+async def _atomic_condor(world: Devnet, console: Console, store_url: str) -> StepResult:
+    from oms_chain.chain.registry import chain_info
+    from oms_chain.chain.rpc import RpcClient
+    from oms_chain.custody.local import LocalSigner
+    from oms_chain.devnet.options_maker import MakerConfig, OptionsMaker
+    from oms_chain.model.clock import SystemClock
+    from oms_chain.risk import MarketSnapshot
+    from oms_chain.service.structures import StructureRequest, StructureRunner
+    from oms_chain.store import open_store
+    from oms_chain.strategies import (
+        OptionSeries,
+        StructureLimits,
+        iron_condor,
+        payoff_table,
+        price_grid,
+        structure_greeks,
+    )
+    from oms_chain.venues.amm.account import ChainAccount
+    from oms_chain.venues.options import onchain_options_venue
+    from oms_chain.venues.options.batch import AtomicOptionsBatch
+
+    step = "atomic iron condor"
+    result = StepResult(step)
+    l1 = world.l1
+    w3: Any = l1.w3
+    owner, maker_acct = l1.accounts[0], l1.accounts[ATOMIC_MAKER]
+    executor = l1.book.address("BatchExecutor")  # the world's executor belongs to the deployer
+    market = OptionsMarketClient.from_book(w3, l1.book)
+    weth = l1.book.address("WETH")
+    usdc = l1.book.address("USDC")
+    wrap = w3.eth.contract(address=weth, abi=_WETH_DEPOSIT_ABI)
+    for who, eth in ((owner.address, 20), (maker_acct.address, 50)):
+        _send(l1, wrap.functions.deposit(), who, "wrap ETH", value=eth * 10**18)
+    for sym, amount in (("USDC", 20_000 * 10**6), ("WETH", 10 * 10**18)):
+        _send(l1, _erc20(l1, sym).functions.transfer(executor, amount), owner.address, "fund")
+    expiry_s = next(s.expiry for s in market.all_series() if s.underlying == weth)
+    for strike in ATOMIC_WINGS:
+        for is_call in (True, False):
+            fn = market.contract.functions.listSeries(
+                weth, usdc, strike * 10**6, expiry_s, is_call, 10**17
+            )
+            _send(l1, fn, owner.address, f"list the {strike} wing")
+    maker = OptionsMaker(market, maker_acct.private_key, config=MakerConfig(max_size=1_000_000))
+    await asyncio.to_thread(maker.prepare)
+    store = open_store(store_url)
+    rpc = RpcClient([l1.rpc_url])
+    account = ChainAccount(rpc, chain_info(l1.chain_id), LocalSigner(owner.private_key), store)
+    try:
+        async with maker:
+            venue = onchain_options_venue(account, l1.book, (maker.url,), executor=executor)
+            async with venue:
+                listed = venue.instruments()
+                c0 = next(c for c in listed if c.underlying.symbol == "WETH")
+                series = OptionSeries(
+                    underlying=c0.underlying,
+                    quote=c0.quote,
+                    settlement=c0.settlement,
+                    size_decimals=c0.size_decimals,
+                )
+                ic = iron_condor(series, c0.expiry_ns, ATOMIC_STRIKES, "1", listed=listed)
+                spot = await venue.index_price(c0)
+                now_ns = (await venue.chain_time()) * 10**9
+                batch = AtomicOptionsBatch(venue)
+                holder = venue.holder
+                sids = [venue.series_id(leg.contract) for leg in ic.legs]
+                usdc0 = int(_erc20(l1, "USDC").functions.balanceOf(holder).call())
+                nonce0 = w3.eth.get_transaction_count(owner.address)
+                runner = StructureRunner(store=store, clock=SystemClock(), batch=batch)
+                rec = await runner.run(
+                    StructureRequest(
+                        structure_id="demo-iron-condor",
+                        structure=ic,
+                        account=owner.address,
+                        limits=StructureLimits(max_loss=Decimal(1000), max_net_premium=Decimal(0)),
+                        market=MarketSnapshot(
+                            now_ns=now_ns,
+                            spots={ic.underlying_symbol: spot},
+                            vols={leg.contract.id: CONDOR_VOL for leg in ic.legs},
+                        ),
+                    )
+                )
+                positions = tuple(market.position(holder, s) for s in sids)
+                usdc1 = int(_erc20(l1, "USDC").functions.balanceOf(holder).call())
+                nonce1 = w3.eth.get_transaction_count(owner.address)
+    finally:
+        await account.close()
+        await rpc.close()
+        store.close()
+    greeks = structure_greeks(ic, spot=spot, now_ns=now_ns, vol=CONDOR_VOL)
+    doc = rec.to_json()
+    table = Table(title=f"Iron condor opened atomically: ONE BatchExecutor tx {rec.tx_hash or '-'}")
+    for col in ("leg", "filled", "price", "delta", "gamma", "vega/pt", "theta/day", "long/short"):
+        table.add_column(col, justify="left" if col == "leg" else "right")
+    for leg, g, pos, row in zip(ic.legs, greeks.legs, positions, doc["legs"], strict=True):
+        table.add_row(
+            leg.describe(),
+            str(row["filled"]),
+            _d(Decimal(row["price"])),
+            _d(g.delta, "0.0001"),
+            _d(g.gamma, "0.000001"),
+            _d(g.vega_1pt, "0.0001"),
+            _d(g.theta_day, "0.0001"),
+            f"{pos[0]}/{pos[1]}",
+        )
+    t = greeks.total
+    table.add_section()
+    table.add_row(
+        "total (net premium)", "", _d(rec.net_premium or Decimal(0)), _d(t.delta, "0.0001"),
+        _d(t.gamma, "0.000001"),
+        _d(t.vega_1pt, "0.0001"), _d(t.theta_day, "0.0001"), "",
+    )  # fmt: skip
+    console.print(table)
+    net = rec.net_premium if rec.net_premium is not None else Decimal(0)
+    gas = int(w3.eth.get_transaction_receipt(rec.tx_hash)["gasUsed"]) if rec.tx_hash else 0
+    console.print(
+        f"structure {rec.structure_id}: {rec.status}, net premium {net} USDC at spot {spot:f}, "
+        f"max loss {_d(rec.max_loss or Decimal(0))}, margin {_d(rec.margin or Decimal(0))}; "
+        f"one transaction, gas {gas:,} (deployer nonce +{nonce1 - nonce0})",
+        highlight=False,
+    )
+    _check(step, rec.status == "open", "the structure is open", result, (rec.status, rec.reason))
+    _check(step, nonce1 - nonce0 == 1, "all four legs went out in ONE transaction", result,
+           nonce1 - nonce0)  # fmt: skip
+    _check(step, all(r["filled"] is not None for r in doc["legs"]), "every leg filled", result,
+           doc["legs"])  # fmt: skip
+    expected_pos = tuple(
+        (10, 0) if leg.side.value == "buy" else (0, 10) for leg in ic.legs
+    )  # 1 ETH of 0.1-ETH contracts per leg
+    _check(step, positions == expected_pos, "the executor's positions are the legs", result,
+           positions)  # fmt: skip
+    put_collateral = 10 * 2500 * 10**5  # the short 2,500 put: 10 contracts x 0.1 ETH x 2,500
+    moved = usdc1 - usdc0
+    _check(step, moved == int((-net).scaleb(6)) - put_collateral,
+           "USDC moved by the credit minus the put collateral, to the base unit", result,
+           moved)  # fmt: skip
+    grid = price_grid(ic, 9)
+    bad = [
+        r.price for r in payoff_table(ic, grid, net_premium=net)
+        if r.payoff != _independent_payoff(ic.legs, r.price)
+    ]  # fmt: skip
+    _check(step, not bad, f"payoff table == leg sum at {len(grid)} prices", result, bad)
+    result.detail = {
+        "structure_id": rec.structure_id,
+        "status": rec.status,
+        "tx_hash": rec.tx_hash,
+        "transactions": nonce1 - nonce0,
+        "gas": gas,
+        "legs": [leg.describe() for leg in ic.legs],
+        "positions": [list(p) for p in positions],
+        "net_premium": net,
+        "usdc_moved": moved,
+        "greeks": {"delta": t.delta, "gamma": t.gamma, "vega_1pt": t.vega_1pt,
+                   "theta_day": t.theta_day},
+    }  # fmt: skip
     return result
 
 
@@ -790,6 +976,7 @@ async def _safe(world: Devnet, console: Console) -> StepResult:
             after[to] - before[to],
         )
     _check(step, left == SAFE_FUNDING - sent_total, "the Safe kept exactly the rest", result, left)
+    trade = await _safe_trade(world, console, safe.address, owners[:2], result)
     result.detail = {
         "safe": safe.address,
         "owners": [o.address for o in owners],
@@ -798,8 +985,122 @@ async def _safe(world: Devnet, console: Console) -> StepResult:
         "left": left,
         "tx_hash": sent2.tx_hash,
         "nonce": state.nonce,
+        "trade": trade,
     }
     return result
+
+
+SAFE_TRADE_ETH = Decimal("0.05")
+
+
+async def _engine_trade(
+    world: Devnet, session: Any, account: str, step: str, result: StepResult
+) -> dict[str, Any]:
+    """Sell ``SAFE_TRADE_ETH`` on the L1's V3 pool through ``session``'s engine, trading as
+    ``account`` (a Safe or a ThresholdAccount); checks that the engine's position and fill
+    are exactly what the account's balances moved."""
+    l1 = world.l1
+    usdc = _erc20(l1, "USDC")
+    eth0 = _eth(l1).get_balance(account)
+    usdc0 = int(usdc.functions.balanceOf(account).call())
+    vid = f"uniswap-v3-3000-{l1.chain_id}"
+    async with session as s:
+        parent = await s.submit(
+            s.intent("ETH/USDC", "sell", str(SAFE_TRADE_ETH), venues=[vid], max_slippage_bps=100)
+        )
+        parent = await s.wait(parent.order_id, timeout=120)  # a hang guard, not a timing check
+        (child,) = s.children(parent.order_id)
+        settled = lambda: s.engine.order(child.order_id).settlement is not None  # noqa: E731
+        await _until("'safe multisend': the trade's settlement", settled, timeout=120)
+        child = s.engine.order(child.order_id)
+        positions = s.engine.positions()  # a store of its own: this trade only
+        fills = [f for f in s.engine.projections.fills.values() if f.order_id == child.order_id]
+        venue_account = s.chain_venues(l1.chain_id).account.address
+    _check(step, venue_account.lower() == account.lower(),
+           "the venue traded as the account itself", result, venue_account)  # fmt: skip
+    return _checked_trade(world, step, result, (account, eth0, usdc0), parent, child,
+                          positions, fills)  # fmt: skip
+
+
+def _checked_trade(
+    world: Devnet,
+    step: str,
+    result: StepResult,
+    before: tuple[str, int, int],
+    parent: Any,
+    child: Any,
+    positions: list[Any],
+    fills: list[Any],
+) -> dict[str, Any]:
+    """The checks of a trade from a custody account: filled, the account paid exactly the
+    quantity, the engine's position and fill proceeds equal its balances' moves."""
+    account, eth0, usdc0 = before
+    l1 = world.l1
+    eth_paid = eth0 - _eth(l1).get_balance(account)
+    usdc_got = int(_erc20(l1, "USDC").functions.balanceOf(account).call()) - usdc0
+    _check(step, parent.status.value == "filled", f"the engine filled the {SAFE_TRADE_ETH} ETH "
+           "sale", result, parent.status.value)  # fmt: skip
+    _check(step, eth_paid == int(SAFE_TRADE_ETH.scaleb(18)), "the account paid exactly "
+           f"{SAFE_TRADE_ETH} ETH (the relayer paid the gas)", result, eth_paid)  # fmt: skip
+    quantity = sum((p.quantity for p in positions), Decimal(0))
+    _check(step, -quantity == SAFE_TRADE_ETH, "the engine's position == the account's ETH moved",
+           result, quantity)  # fmt: skip
+    proceeds = sum((f.quantity * f.price for f in fills), Decimal(0)).quantize(Decimal("0.000001"))
+    _check(step, usdc_got > 0 and proceeds == Decimal(usdc_got).scaleb(-6),
+           "the fill's proceeds == the USDC the account received", result,
+           (proceeds, usdc_got))  # fmt: skip
+    tx_hash = child.settlement.tx_hash if child.settlement else None
+    return {
+        "order_id": parent.order_id,
+        "status": parent.status.value,
+        "eth_paid_wei": eth_paid,
+        "usdc_received": usdc_got,
+        "position": quantity,
+        "tx_hash": tx_hash,
+        "gas": int(_eth(l1).get_transaction_receipt(tx_hash)["gasUsed"]) if tx_hash else None,
+    }
+
+
+def _trade_table(console: Console, title: str, account: str, trade: dict[str, Any]) -> None:
+    table = Table(title=title)
+    for col in ("account", "status", "gas", "ETH paid", "USDC received", "engine position"):
+        table.add_column(col, justify="left" if col == "account" else "right")
+    table.add_row(
+        account,
+        trade["status"],
+        f"{trade['gas'] or 0:,}",
+        f"{Decimal(trade['eth_paid_wei']).scaleb(-18).normalize():f}",
+        _usdc(trade["usdc_received"]),
+        f"{trade['position'].normalize():f} ETH",
+    )
+    console.print(table)
+
+
+async def _safe_trade(
+    world: Devnet, console: Console, safe: str, owners: list[Any], result: StepResult
+) -> dict[str, Any]:
+    from oms_chain.custody.local import LocalSigner
+    from oms_chain.service import ChainEndpoint, SafeOwners, TradingSession
+
+    l1 = world.l1
+    l1.w3.eth.wait_for_transaction_receipt(
+        l1.w3.eth.send_transaction(
+            {"from": l1.accounts[0].address, "to": safe, "value": Web3.to_wei(1, "ether")}
+        )
+    )
+    with tempfile.TemporaryDirectory(prefix="oms-demo-safe-") as tmp:
+        session = TradingSession(
+            store_url=f"sqlite:///{Path(tmp) / 'oms.db'}",
+            chains=[ChainEndpoint(chain_id=l1.chain_id, rpc_url=l1.rpc_url, book=l1.book)],
+            signer=LocalSigner(l1.accounts[9].private_key),  # the relayer pays the gas
+            safe=SafeOwners(address=safe, owners=tuple(owners)),
+            account="demo-dao",
+            poll_interval=0.05,
+        )
+        trade = await _engine_trade(world, session, safe, "safe multisend", result)
+    _trade_table(console, "One trade from the Safe through the engine (2 of 3 owners sign)",
+                 safe, trade)  # fmt: skip
+    return trade
 
 
 # --- 7. FROST 2-of-3 ThresholdAccount -----------------------------------------------------
@@ -876,6 +1177,7 @@ async def _threshold(world: Devnet, console: Console, directory: Path) -> StepRe
         )
         got = w3.eth.get_balance(THRESHOLD_RECIPIENT) - before
         nonce = int(account.functions.nonce().call())
+        trade = await _threshold_trade(world, signer, roster.group_key, account.address, result)
     finally:
         for s in servers:
             await s.stop()
@@ -909,8 +1211,91 @@ async def _threshold(world: Devnet, console: Console, directory: Path) -> StepRe
         "received_wei": got,
         "gas": int(exec_receipt["gasUsed"]),
         "in_process_participants": True,
+        "trade": trade,
     }
+    _trade_table(console, "One trade from the threshold group through the engine (p1 + p2 sign)",
+                 account.address, trade)  # fmt: skip
     return result
+
+
+async def _threshold_trade(
+    world: Devnet, group: Any, group_key: bytes, account: str, result: StepResult
+) -> dict[str, Any]:
+    """The engine sells on the L1's V3 pool from the ThresholdAccount: the venue's wrap,
+    approval and swap go out as one ``executeBatch`` the group signs, sent by a relayer."""
+    from oms_chain.chain.rpc import RpcClient
+    from oms_chain.chain.threshold_executor import ThresholdExecutor
+    from oms_chain.custody.local import LocalSigner
+    from oms_chain.engine import Engine, EngineConfig
+    from oms_chain.model import Intent, ManualClock, SystemClock
+    from oms_chain.risk import RiskGate, RiskLimits
+    from oms_chain.store import open_store
+    from oms_chain.venues.amm import uniswap_venues
+
+    l1 = world.l1
+    step = "threshold transfer"
+    usdc = _erc20(l1, "USDC")
+    eth0 = _eth(l1).get_balance(account)
+    usdc0 = int(usdc.functions.balanceOf(account).call())
+    vid = f"uniswap-v3-3000-{l1.chain_id}"
+    # the signed execution's deadline counts from the chain's time: the put step warped it
+    # past the options' expiry, days ahead of the wall clock the executor reads by default
+    chain_clock = ManualClock(int(l1.w3.eth.get_block("latest")["timestamp"]) * NS)
+    with tempfile.TemporaryDirectory(prefix="oms-demo-threshold-store-") as tmp:
+        store = open_store(f"sqlite:///{Path(tmp) / 'oms.db'}")
+        rpc = RpcClient([l1.rpc_url])
+        venues = uniswap_venues(
+            l1.chain_id, l1.rpc_url, LocalSigner(l1.accounts[9].private_key), store,
+            book=l1.book, poll_interval=0.05,
+            executor=lambda sender: ThresholdExecutor(
+                group, group_key, sender, rpc=rpc, clock=chain_clock
+            ),
+        )  # fmt: skip
+        clock = SystemClock()
+        engine = Engine(
+            store=store,
+            venues=venues.venues,
+            risk=RiskGate(RiskLimits(), clock=clock),
+            clock=clock,
+            config=EngineConfig(split_poll_s=0.05, send_timeout_s=60),
+        )
+        try:
+            inst = next(i for i in venues.venue(vid).instruments() if i.symbol == "ETH/USDC")
+            venues.account.start()
+            await engine.start()
+            parent = await engine.submit(
+                Intent.create(
+                    intent_id="demo-threshold-sell-eth",
+                    account=account,
+                    instrument=inst,
+                    side="sell",
+                    quantity=str(SAFE_TRADE_ETH),
+                    venues=[vid],
+                    now_ns=clock.now_ns(),
+                    max_slippage_bps=100,
+                )
+            )
+            done = lambda: engine.order(parent.order_id).is_terminal  # noqa: E731
+            await _until("'threshold transfer': the trade's fill", done, timeout=120)
+            parent = engine.order(parent.order_id)
+            if parent.status.value != "filled":  # fail here, naming the status
+                _check(step, False, "the engine filled the sale", result, parent.status.value)
+            (child_id,) = parent.children
+            settled = lambda: engine.order(child_id).settlement is not None  # noqa: E731
+            await _until("'threshold transfer': the trade's settlement", settled, timeout=120)
+            child = engine.order(child_id)
+            positions = engine.positions()
+            fills = [f for f in engine.projections.fills.values() if f.order_id == child_id]
+        finally:
+            await engine.stop()
+            await venues.close()
+            await rpc.close()
+            store.close()
+    tx = _eth(l1).get_transaction(child.settlement.tx_hash) if child.settlement else {}
+    _check(step, tx.get("to") == account and tx.get("from") == l1.accounts[9].address,
+           "one executeBatch to the account, sent by the relayer", result, tx)  # fmt: skip
+    return _checked_trade(world, step, result, (account, eth0, usdc0), parent, child,
+                          positions, fills)  # fmt: skip
 
 
 def timed(fn: Callable[[], StepResult]) -> StepResult:
@@ -1110,9 +1495,7 @@ async def _until(what: str, ok: Callable[[], bool], timeout: float = 60.0) -> No
     deadline = loop.time() + timeout
     while not ok():
         if loop.time() > deadline:
-            raise DemoCheckFailed(
-                f"demo step 'injected reorg': {what} did not happen in {timeout} s"
-            )
+            raise DemoCheckFailed(f"demo step {what} did not happen in {timeout} s")
         await asyncio.sleep(0.1)
 
 
@@ -1141,7 +1524,8 @@ async def reorg_step(world: Devnet, console: Console, session: Any) -> StepResul
     def types() -> list[str]:
         return [r.event_type for r in session.store.read_all(from_position=mark)]
 
-    await _until("the reversal of the reorged fill", lambda: "FillReversed" in types())
+    reversed_ = lambda: "FillReversed" in types()  # noqa: E731
+    await _until("'injected reorg': the reversal of the reorged fill", reversed_)
     _check(name, True, f"a reorg of {depth} block(s) from block {included}: the fill was "
            "reversed (FillReversed)", result)  # fmt: skip
 
@@ -1151,7 +1535,7 @@ async def reorg_step(world: Devnet, console: Console, session: Any) -> StepResul
         }
         return bool(fills) and fills != first_fills
 
-    await _until("the swap's fill from its new block", again)
+    await _until("'injected reorg': the swap's fill from its new block", again)
     now = session.engine.order(child.order_id)
     _check(name, now.status.value == "filled" and now.filled_quantity == REORG_ETH,
            "the swap was mined again and its fill recorded again from the new block", result,

@@ -23,7 +23,7 @@ from oms_chain.model.errors import (
     UnknownOrder,
 )
 from oms_chain.service.api.limits import RateLimiter
-from oms_chain.service.api.models import ErrorOut, SubmitIntent
+from oms_chain.service.api.models import ErrorOut
 from oms_chain.service.api.tokens import Scope, TokenInfo, TokenStore
 from oms_chain.service.session import TradingSession
 
@@ -249,7 +249,10 @@ def _query(request: web.Request, model: type[_Q]) -> _Q:
     return model.model_validate(dict(request.query))
 
 
-async def _json_body(request: web.Request, model: type[SubmitIntent]) -> SubmitIntent:
+_B = TypeVar("_B", bound=BaseModel)
+
+
+async def _json_body(request: web.Request, model: type[_B]) -> _B:
     if request.content_type != "application/json":
         raise _Refusal(
             415,
@@ -303,6 +306,8 @@ class Route:
     query: type[_Query] | None = None
     path_params: tuple[str, ...] = ()
     websocket: bool = False
+    #: set: the route answers 404 ``not_configured`` (this text) on a server without its part
+    not_configured: str | None = None
 
 
 def _session(request: web.Request, needed: Scope) -> TradingSession:

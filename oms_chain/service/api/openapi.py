@@ -88,7 +88,9 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
         responses: dict[str, Any] = {str(r.status): ok}
         errors = dict(_ERRORS)
         if r.path_params or r.query is _fills_query():
-            errors["404"] = "No such order"
+            errors["404"] = "No such " + ("structure" if "structure" in r.path else "order")
+        if r.not_configured:
+            errors["404"] = " / ".join(x for x in (errors.get("404"), r.not_configured) if x)
         if r.scope is not None and r.scope.value == "trade":
             errors["409"] = (
                 "Refused: the engine is not ready, the order is already terminal, or the "

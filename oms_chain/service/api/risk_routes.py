@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -476,4 +477,12 @@ ROUTES: tuple[Route, ...] = (
         "Stop the hedger",
         HedgerOut,
     ),
+)
+
+#: what each route answers on a server without its part (listed in the OpenAPI document)
+_NO_RISK = "not_configured: the server prices no portfolio (no risk context installed)"
+_NO_HEDGER = "not_configured: the server runs no hedger (no hedge policy installed)"
+ROUTES = tuple(
+    dataclasses.replace(r, not_configured=_NO_HEDGER if "/hedger" in r.path else _NO_RISK)
+    for r in ROUTES
 )

@@ -137,6 +137,8 @@ async def test_openapi_is_3_1_and_names_every_route(api: Api) -> None:
         "/api/v1/hedger",
         "/api/v1/hedger/start",
         "/api/v1/hedger/stop",
+        "/api/v1/structures",
+        "/api/v1/structures/{structure_id}",
     }
     submit = doc["paths"]["/api/v1/intents"]["post"]
     assert submit["requestBody"]["content"]["application/json"]["schema"] == {

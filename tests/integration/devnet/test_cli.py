@@ -142,25 +142,55 @@ def test_devnet_up_prints_json_status_sees_it_and_ctrl_c_saves_state(tmp_path: P
 
 
 @pytest.mark.slow
+def _demo_serving(tmp_path: Path) -> tuple[int, str, str]:
+    """``oms demo --json --serve``: read the walk-through until the dashboard is kept up, ask
+    it for its page, then SIGINT; returns the exit code, stderr and stdout."""
+    import re
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [*OMS, "demo", "--json", "--serve"],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    err = ""
+    try:
+        while line := proc.stderr.readline():
+            err += line
+            if found := re.search(r"dashboard kept up at (http://127\.0\.0\.1:\d+)/", line):
+                with urllib.request.urlopen(found.group(1) + "/", timeout=30) as r:
+                    assert r.status == 200 and b"<html" in r.read().lower()
+                proc.send_signal(signal.SIGINT)
+                break
+        out, rest = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, err + rest, out
+
+
 def test_demo_tells_the_story_and_every_step_is_checked(tmp_path: Path) -> None:
-    proc = _run(["demo", "--json"], _env(tmp_path), timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stderr  # the walk-through; the JSON document is on stdout
+    code, out, stdout = _demo_serving(tmp_path)  # the walk-through; the JSON is on stdout
+    assert code == 0, out
+    assert "dashboard kept up at http://127.0.0.1:" in out and "dashboard stopped" in out
     assert "Route plan: sell 25 ETH for USDC" in out and "vs best single venue" in out
     assert "filled, 25 ETH sold" in out and "final" in out
     assert "exact to the wei" in out or "the exchange took it all" in out
     assert "audit chain OK" in out
     assert "exchange ETH" in out and "wallet USDC" in out
-    for n in range(1, 14):
+    for n in range(1, 15):
         assert f"step {n}:" in out or n == 1
-    assert "dashboard kept up after the demo (--serve): skipped" in out
-    doc = json.loads(proc.stdout)
+    doc = json.loads(stdout)
     assert doc["exact"] is True and doc["audit_ok"] is True
     steps = {s["name"]: s for s in doc["steps"]}
     assert list(steps) == [
-        "routed sale", "iron condor", "on-chain put", "deribit option", "portfolio risk",
-        "safe multisend", "threshold transfer", "twap on the L2", "hedger on a price jump",
-        "injected reorg", "dashboard", "html report", "audit log",
+        "routed sale", "iron condor", "atomic iron condor", "on-chain put", "deribit option",
+        "portfolio risk", "safe multisend", "threshold transfer", "twap on the L2",
+        "hedger on a price jump", "injected reorg", "dashboard", "html report", "audit log",
     ]  # fmt: skip
     assert all(s["status"] == "ok" and s["checks"] for s in doc["steps"]), doc["steps"]
 
@@ -173,6 +203,13 @@ def test_demo_tells_the_story_and_every_step_is_checked(tmp_path: Path) -> None:
     assert (d["net_premium"], d["max_profit"], d["max_loss"]) == ("-105.11", "105.11", "94.89")
     assert d["breakevens"] == ["2694.89", "3305.11"]
     assert all(r["payoff"] == r["leg_sum"] for r in d["payoff"])
+
+    atomic = steps["atomic iron condor"]
+    assert "all four legs went out in ONE transaction" in atomic["checks"]
+    a = atomic["detail"]
+    assert (a["status"], a["transactions"]) == ("open", 1)
+    assert a["positions"] == [[10, 0], [0, 10], [0, 10], [10, 0]]
+    assert Decimal(a["net_premium"]) < 0 and a["gas"] > 0
 
     put = steps["on-chain put"]["detail"]
     assert (put["settlement_price"], put["payoff_per_contract"]) == (2_750_500_000, 24_950_000)
@@ -191,9 +228,11 @@ def test_demo_tells_the_story_and_every_step_is_checked(tmp_path: Path) -> None:
     safe = steps["safe multisend"]["detail"]
     assert [t["amount"] for t in safe["transfers"]] == [1_250_000, 750_000]
     assert (safe["left"], safe["nonce"]) == (3_000_000, 1)
+    assert safe["trade"]["status"] == "filled" and safe["trade"]["eth_paid_wei"] == 5 * 10**16
 
     frost = steps["threshold transfer"]["detail"]
     assert frost["received_wei"] == 25 * 10**16 and frost["in_process_participants"] is True
+    assert frost["trade"]["status"] == "filled" and frost["trade"]["eth_paid_wei"] == 5 * 10**16
     assert steps["audit log"]["checks"] == ["the hash chain of every event verifies"]
 
     twap = steps["twap on the L2"]["detail"]

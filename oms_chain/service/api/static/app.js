@@ -1,5 +1,5 @@
-// oms-chain dashboard: orders and fills of the session, refreshed on every event of the
-// websocket stream. No build step, no dependencies.
+// oms-chain dashboard: orders, fills and structures (one row per leg) of the session,
+// refreshed on every event of the websocket stream. No build step, no dependencies.
 "use strict";
 
 let token = sessionStorage.getItem("oms-token") || "";
@@ -29,8 +29,40 @@ function cell(row, text, cls) {
   row.appendChild(td);
 }
 
+// One row per leg; the structure's own cells span its legs.
+function renderStructures(structures) {
+  const sb = $("structures").querySelector("tbody");
+  sb.replaceChildren();
+  for (const s of structures) {
+    s.legs.forEach((leg, i) => {
+      const tr = document.createElement("tr");
+      tr.dataset.structureId = s.structure_id;
+      tr.className = s.status;
+      if (i === 0) {
+        for (const [text, cls] of [[s.structure_id], [s.kind], [s.status, "state"]]) {
+          cell(tr, text, cls);
+          tr.lastChild.rowSpan = s.legs.length;
+        }
+      }
+      cell(tr, leg.symbol); cell(tr, leg.side); cell(tr, leg.quantity, "num");
+      cell(tr, leg.filled, "num"); cell(tr, leg.price, "num");
+      if (i === 0) {
+        cell(tr, s.net_premium, "num");
+        tr.lastChild.rowSpan = s.legs.length;
+        cell(tr, s.tx_hash ? s.tx_hash.slice(0, 12) + "…" : null);
+        tr.lastChild.rowSpan = s.legs.length;
+        tr.lastChild.title = s.reason || s.tx_hash || "";
+      }
+      sb.appendChild(tr);
+    });
+  }
+}
+
 async function refresh() {
-  const [orders, fills] = await Promise.all([api("/api/v1/orders"), api("/api/v1/fills")]);
+  const [orders, fills, structures] = await Promise.all([
+    api("/api/v1/orders"), api("/api/v1/fills"), api("/api/v1/structures"),
+  ]);
+  renderStructures(structures);
   const ob = $("orders").querySelector("tbody");
   ob.replaceChildren();
   for (const o of orders) {
