@@ -20,14 +20,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Protocol
 
 from oms_chain.chain.executor import CallExecutor, EoaExecutor
 from oms_chain.chain.fees import FeePolicy
 from oms_chain.chain.nonces import NonceManager, StoreNonceJournal
 from oms_chain.chain.registry import ChainInfo
-from oms_chain.chain.rpc import RpcClient, RpcError
+from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
 from oms_chain.chain.sender import (
     BroadcastRejected,
     BroadcastUncertain,
@@ -52,6 +53,7 @@ from oms_chain.venues.amm.journal import (
     tx_entry,
     unwrap_state,
 )
+from oms_chain.venues.base import OrderStatusReport, ReconciliationReport
 
 __all__ = ["AmmOrderJournal", "ChainAccount", "SettlementListener"]
 
@@ -328,6 +330,53 @@ class ChainAccount:
         while self.tracker.state(tx_hash).status in pending and loop.time() < end:
             await asyncio.sleep(self.poll_interval)
             await self.poll()
+
+    async def reconcile_journaled(
+        self,
+        venue: SettlementListener,
+        client_order_ids: Collection[ClientOrderId],
+        current: Callable[[ClientOrderId], Awaitable[OrderStatusReport]],
+        balances: Callable[[], Awaitable[Mapping[str, Decimal]]],
+    ) -> ReconciliationReport:
+        """Reconcile ``venue`` from the journal and the chain: the ``current`` report of each
+        asked id and of every order of the venue whose transaction is not settled yet
+        (re-registering the venue's transactions with the tracker after a restart); ids the
+        venue never journaled are ``unknown``. Shared by every venue that trades through this
+        account.
+
+        Raises:
+            VenueUnavailable: the node could not be reached.
+        """
+        venue_id = venue.venue_id
+        try:
+            await self.poll()
+        except RpcUnavailable as exc:
+            raise VenueUnavailable(f"{venue_id}: cannot reconcile: {exc}") from exc
+        reports: dict[ClientOrderId, OrderStatusReport] = {}
+        unknown: list[ClientOrderId] = []
+        for coid in client_order_ids:
+            entry = self.journal.get(coid)
+            if entry is None or entry.get("venue") != venue_id:
+                unknown.append(coid)
+            else:
+                reports[coid] = await current(coid)
+        pending = (SettlementStatus.SUBMITTED, SettlementStatus.REORGED)
+        for key, entry in self.journal.entries().items():
+            coid = ClientOrderId(key)
+            if entry.get("venue") != venue_id or coid in reports:
+                continue
+            tx_hash = TxHash(entry["tx"]["hash"])
+            if not self.is_tracked(tx_hash):
+                self.register(venue)
+            if self.tracker.state(tx_hash).status in pending:
+                reports[coid] = await current(coid)
+        return ReconciliationReport(
+            venue=venue_id,
+            orders=tuple(reports.values()),
+            unknown=tuple(sorted(unknown)),
+            balances=await balances(),
+            ts_event=self.clock_ns(),
+        )
 
     async def poll(self) -> list[SettlementReport]:
         """One tracker pass; every move is handed to the venue owning the transaction."""

@@ -322,33 +322,8 @@ class _Orders(_Rfq):
     async def reconcile(self, client_order_ids: Collection[ClientOrderId]) -> ReconciliationReport:
         """Reports for the asked ids and every fill not settled yet, from the journal and the
         chain; ids never journaled are ``unknown``."""
-        try:
-            await self._account.poll()
-        except RpcUnavailable as exc:
-            raise VenueUnavailable(f"{self._id}: cannot reconcile: {exc}") from exc
-        reports: dict[ClientOrderId, OrderStatusReport] = {}
-        unknown: list[ClientOrderId] = []
-        for coid in client_order_ids:
-            entry = self._account.journal.get(coid)
-            if entry is None or entry.get("venue") != self._id:
-                unknown.append(coid)
-            else:
-                reports[coid] = await self._current(coid)
-        for key, entry in self._account.journal.entries().items():
-            coid = ClientOrderId(key)
-            if entry.get("venue") != self._id or coid in reports:
-                continue
-            if not self._account.is_tracked(TxHash(entry["tx"]["hash"])):
-                self._account.register(self)
-            state = self._account.tracker.state(TxHash(entry["tx"]["hash"]))
-            if state.status in (_S.SUBMITTED, _S.REORGED):
-                reports[coid] = await self._current(coid)
-        return ReconciliationReport(
-            venue=self._id,
-            orders=tuple(reports.values()),
-            unknown=tuple(sorted(unknown)),
-            balances=await self.balances(),
-            ts_event=self._account.clock_ns(),
+        return await self._account.reconcile_journaled(
+            self, client_order_ids, self._current, self.balances
         )
 
     async def balances(self) -> Mapping[str, Decimal]:
