@@ -15,11 +15,11 @@ from rich.console import Console
 from oms_chain.demo_steps import (
     DemoCheckFailed,
     StepResult,
-    _check,
-    _independent_payoff,
     iron_condor_preview,
     portfolio_risk_step,
 )
+from oms_chain.demo_steps._base import _check
+from oms_chain.demo_steps.options import _independent_payoff
 from oms_chain.model.errors import DevnetError, OmsError
 
 D = Decimal
@@ -50,7 +50,7 @@ def test_iron_condor_preview_has_the_closed_form_numbers() -> None:
 @settings(max_examples=50, deadline=None)
 @given(st.decimals(min_value=0, max_value=20_000, places=2))
 def test_the_independent_leg_sum_is_the_iron_condor_shape(price: Decimal) -> None:
-    from oms_chain.demo_steps import CONDOR_EXPIRY_NS, CONDOR_STRIKES
+    from oms_chain.demo_steps.options import CONDOR_EXPIRY_NS, CONDOR_STRIKES
     from oms_chain.model.assets import Asset
     from oms_chain.strategies import OptionSeries, iron_condor
 
@@ -108,7 +108,7 @@ def test_steps_without_their_extra_or_service_are_skipped_with_the_reason(
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        demo_steps.importlib.util,
+        importlib.util,
         "find_spec",
         lambda name, *a: None if name in ("safe_eth", "frost_rs") else real(name, *a),
     )
