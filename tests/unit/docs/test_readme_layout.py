@@ -12,16 +12,21 @@ PKG = ROOT / "oms_chain"
 
 def _layout_rows() -> dict[str, str]:
     """First-column ``oms_chain/...`` paths of the layout table -> their row's text."""
+    return {path: text for paths, text in _layout_groups() for path in paths}
+
+
+def _layout_groups() -> list[tuple[list[str], str]]:
+    """The layout table's rows: their first-column ``oms_chain/...`` paths and their text."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
-    rows: dict[str, str] = {}
+    rows: list[tuple[list[str], str]] = []
     for line in section.splitlines():
         if not line.startswith("| `"):
             continue
         first, rest = line[1:].split("|", 1)
-        for path in re.findall(r"`([^`]+)`", first):
-            if path.startswith("oms_chain/"):
-                rows[path] = rest
+        paths = [p for p in re.findall(r"`([^`]+)`", first) if p.startswith("oms_chain/")]
+        if paths:
+            rows.append((paths, rest))
     return rows
 
 
@@ -61,19 +66,18 @@ def test_every_package_is_in_the_layout_table() -> None:
 
 
 def test_every_path_the_layout_table_names_exists() -> None:
-    rows = _layout_rows()
-    stale = [path for path in rows if not (ROOT / path).exists()]
-    for path, text in rows.items():
-        if not path.endswith("/"):
-            continue
+    groups = _layout_groups()
+    stale = [path for paths, _ in groups for path in paths if not (ROOT / path).exists()]
+    for paths, text in groups:
+        dirs = [ROOT / p for p in paths if p.endswith("/")] + [PKG]
         for name in re.findall(r"`([\w/.]+(?:/|\.py))`", text):
-            here, top = ROOT / path / name, PKG / name
             if name.endswith("/"):
-                found = (here / "__init__.py").exists() or (top / "__init__.py").exists()
+                found = any((d / name / "__init__.py").exists() for d in dirs)
             else:
-                found = here.exists() or top.exists() or any((ROOT / path).rglob(name))
+                found = any((d / name).exists() or any(d.rglob(name)) for d in dirs[:-1])
+                found = found or (PKG / name).exists()
             if not found:
-                stale.append(f"{path} names {name}")
+                stale.append(f"{paths[0]} names {name}")
     assert not stale, f"README's layout table names what is not in the tree: {stale}"
 
 
