@@ -45,7 +45,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from oms_chain.model import FinalError, RetryableError
-from oms_chain.store._sql import Cursor, SqlEventStore, _validate_requests
+from oms_chain.store._appends import _validate_requests
+from oms_chain.store._sql import Cursor, SqlEventStore
 from oms_chain.store.base import AppendRequest
 from oms_chain.store.errors import InvalidEvent, StoreError
 from oms_chain.store.events import RecordedEvent, check_id, check_int, json_text
