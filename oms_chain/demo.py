@@ -55,6 +55,8 @@ from oms_chain.demo_steps import (
     timed_async,
     twap_l2,
 )
+from oms_chain.demo_steps._base import _usdc
+from oms_chain.demo_steps.route_plan import _plan_dict, _print_plan
 from oms_chain.devnet.artifacts import load_protocol_artifact
 from oms_chain.devnet.deploy import ERC20_ABI
 from oms_chain.devnet.paths import build_dir
@@ -64,7 +66,7 @@ from oms_chain.model.errors import DevnetError, InvalidInput
 from oms_chain.model.instruments import Instrument
 from oms_chain.model.intent import Side
 from oms_chain.model.orders import Order, SettlementStatus
-from oms_chain.routing import LiquiditySource, RoutePlan, route
+from oms_chain.routing import LiquiditySource, route
 from oms_chain.service import TradingSession
 from oms_chain.store import open_store, verify_audit
 
@@ -507,50 +509,6 @@ def _filled(filled: Decimal, quantity: Decimal) -> str:
 def _short(order_id: str) -> str:
     """``#n`` for child ``n`` of the demo's parent."""
     return "#" + order_id.rsplit("/", 1)[-1]
-
-
-def _usdc(units: int) -> str:
-    return f"{Decimal(units).scaleb(-6):,.6f}"
-
-
-def _plan_dict(plan: RoutePlan) -> dict[str, Any]:
-    return {
-        "legs": [
-            {"venue": str(leg.venue), "amount_in": leg.amount_in, "amount_out": leg.amount_out}
-            for leg in plan.legs
-        ],
-        "expected_output": plan.expected_output,
-        "net_output": plan.net_output,
-        "best_single": None if plan.best_single is None else plan.best_single.name,
-        "vs_best_single_bps": plan.vs_best_single_bps,
-    }
-
-
-def _print_plan(console: Console, plan: RoutePlan, amount_eth: Decimal, where: str) -> None:
-    table = Table(title=f"Route plan: sell {amount_eth} ETH for USDC ({where})")
-    for col in ("venue", "kind", "ETH in", "USDC out (expected)", "gas (USDC)"):
-        table.add_column(col, justify="left" if col in ("venue", "kind") else "right")
-    for leg in plan.legs:
-        table.add_row(
-            str(leg.venue),
-            leg.kind,
-            f"{Decimal(leg.amount_in).scaleb(-18):,.4f}",
-            _usdc(leg.amount_out),
-            _usdc(leg.fixed_cost),
-        )
-    table.add_section()
-    table.add_row(
-        "total",
-        "",
-        f"{Decimal(plan.amount_in).scaleb(-18):,.4f}",
-        _usdc(plan.expected_output),
-        _usdc(plan.gas_cost),
-    )
-    console.print(table)
-    line = f"net output after gas: {_usdc(plan.net_output)} USDC"
-    if plan.best_single is not None:
-        line += f"; vs best single venue ({plan.best_single.name}): {plan.vs_best_single_bps:+} bps"
-    console.print(line)
 
 
 def _print(console: Console, result: DemoResult, db: Path) -> None:
