@@ -12,9 +12,14 @@ enqueues direct buy intents (marketable limit orders of 0.01 ETH).
   per intent, from just before ``Leases.enqueue`` to the venue's answer recorded in the store
   (the child's first event after its ``OrderSubmitted``: accepted / filled), p50 and p99, and
   the part of it from the worker's claim (lease ``acquired_at``) to that answer. Worker poll
-  interval 5 ms (an idle worker polls the queue; its wait is in the end-to-end figure).
+  interval 5 ms (an idle worker's round; its wait is in the end-to-end figure).
 - **completion**: ``BURST`` intents enqueued at once; intents finished per second until the
   queue is empty.
+- **idle** (before the paced part, ``IDLE_S``): transactions committed per second in the
+  store's database (``pg_stat_database``) and the workers' CPU (``/proc``), and then the
+  workers' CPU per intent over the paced and burst parts. Each round runs twice: workers
+  claiming every 5 ms round (``listen=False``, the code before ``LISTEN/NOTIFY``) and workers
+  woken by the queue's ``NOTIFY``.
 - **baseline**, same run: ``CcxtVenue.place`` of the same order straight from this process
   (no store, no queue, no risk gate): what the venue round trip costs by itself. Ratios are
   OMS latency / bare place latency.
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -49,6 +55,7 @@ PACED = 60
 PACED_PER_S = 15
 BURST = 120
 BARE = 60
+IDLE_S = 2.0
 ASK, BID = Decimal("2000.00"), Decimal("1990.00")
 _NS = 1_000_000_000
 
@@ -120,14 +127,32 @@ async def _bare_place(cfg: dict[str, Any]) -> tuple[list[float], Any]:
         await venue.close()
 
 
-def _round(cluster: Any, sim: Any, urls: Any, instrument: Any, workers: int) -> dict[str, Any]:
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _commits(store: Any) -> int:
+    """Transactions committed in the store's database so far (PostgreSQL statistics)."""
+    conn = store._live_connection()
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    row = conn.execute(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    ).fetchone()
+    return int(row[0])
+
+
+def _round(
+    cluster: Any, sim: Any, urls: Any, instrument: Any, workers: int, listen: bool
+) -> dict[str, Any]:
     from oms_chain.store import Leases, open_store
 
-    url = cluster.create_database(f"w{workers}")
+    url = cluster.create_database(f"w{workers}{'l' if listen else 'p'}")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         cfg = {"api_key": API_KEY, "secret": SECRET, "urls": urls, "store": url}
-        cfg |= {"ttl_s": 15.0, "poll_s": 0.005, "max_parents": 64}
+        cfg |= {"ttl_s": 15.0, "poll_s": 0.005, "max_parents": 64, "listen": listen}
         (workdir / "cfg.json").write_text(json.dumps(cfg))
         store = open_store(url)
         leases = Leases(store)
@@ -146,6 +171,14 @@ def _round(cluster: Any, sim: Any, urls: Any, instrument: Any, workers: int) -> 
                 if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                     raise RuntimeError("workers did not start: " + procs[0].stderr.read().decode())  # type: ignore[union-attr]
                 time.sleep(0.05)
+            # idle: what waiting for work costs (claim transactions, worker CPU)
+            time.sleep(1.0)  # past the workers' start-up work
+            cpu0, commits0, t0 = [_cpu_s(p.pid) for p in procs], _commits(store), time.monotonic()
+            time.sleep(IDLE_S)
+            idle_s = time.monotonic() - t0
+            idle_commits = _commits(store) - commits0
+            idle_cpu = sum(_cpu_s(p.pid) - c for p, c in zip(procs, cpu0, strict=True))
+            work_cpu0 = sum(_cpu_s(p.pid) for p in procs)
             # paced: latency without queueing
             enqueued: dict[str, int] = {}
             for i in range(PACED):
@@ -163,7 +196,9 @@ def _round(cluster: Any, sim: Any, urls: Any, instrument: Any, workers: int) -> 
             for iid, intent in payloads:
                 leases.enqueue(iid, intent.to_payload())
             _drain(leases, 120)
-            rate = BURST / (time.perf_counter() - started)
+            burst_s = time.perf_counter() - started
+            rate = BURST / burst_s
+            work_cpu = sum(_cpu_s(p.pid) for p in procs) - work_cpu0
             acquired = {
                 r.resource.removeprefix("parent:"): r.acquired_at_ns for r in leases.leases()
             }
@@ -189,6 +224,9 @@ def _round(cluster: Any, sim: Any, urls: Any, instrument: Any, workers: int) -> 
         "claim_to_ack_p99_ms": round(_pct(claim, 0.99), 2),
         "send_to_ack_p50_ms": round(statistics.median(send), 2),
         "completed_per_s": round(rate, 1),
+        "idle_commits_per_s": round(idle_commits / idle_s, 1),
+        "idle_worker_cpu_pct": round(100 * idle_cpu / idle_s, 1),
+        "worker_cpu_ms_per_intent": round(1e3 * work_cpu / (PACED + BURST), 2),
     }
 
 
@@ -225,16 +263,19 @@ def run() -> dict[str, Any]:
             bare, instrument = asyncio.run(_bare_place(cfg))
             results["baseline_bare_place_p50_ms"] = round(statistics.median(bare), 2)
             results["baseline_bare_place_p99_ms"] = round(_pct(bare, 0.99), 2)
-            for n in (1, 3):
-                r = _round(cluster, sim, urls, instrument, n)
-                for k, v in r.items():
-                    results[f"workers{n}_{k}"] = v
-                results[f"workers{n}_e2e_p50_vs_bare"] = round(
-                    r["e2e_p50_ms"] / results["baseline_bare_place_p50_ms"], 2
+            for mode, listen in (("poll", False), ("listen", True)):
+                for n in (1, 3):
+                    r = _round(cluster, sim, urls, instrument, n, listen)
+                    for k, v in r.items():
+                        results[f"{mode}_workers{n}_{k}"] = v
+                    results[f"{mode}_workers{n}_e2e_p50_vs_bare"] = round(
+                        r["e2e_p50_ms"] / results["baseline_bare_place_p50_ms"], 2
+                    )
+                results[f"{mode}_completion_3_vs_1"] = round(
+                    results[f"{mode}_workers3_completed_per_s"]
+                    / results[f"{mode}_workers1_completed_per_s"],
+                    2,
                 )
-        results["completion_3_vs_1"] = round(
-            results["workers3_completed_per_s"] / results["workers1_completed_per_s"], 2
-        )
     finally:
         cluster.stop()
     return results

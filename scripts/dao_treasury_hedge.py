@@ -12,7 +12,13 @@ What a DAO automating its treasury hedge does, end to end on a devnet of its own
    hedge as Safe transactions and writes the Transaction Builder files,
 4. two owners sign them with ``oms safe sign``; ``oms treasury approve`` records the
    signatures; ``oms treasury execute`` sends them through a relayer and re-measures,
-5. ``oms treasury report`` writes the governance report (HTML with plots, CSV).
+5. ``oms treasury report`` writes the governance report (HTML with plots, CSV),
+6. the options' expiry passes: ``oms treasury expire`` proposes their close-out (settle each
+   series from the oracle's first round after expiry, redeem the longs, withdraw the shorts)
+   as one Safe transaction, which the owners sign and the relayer executes like the hedge.
+
+The policy routes a spot sale across the devnet's pools (``safe.route``); options are valued at
+the vols implied by the maker's quotes (an SVI surface), the policy's flat vol as fallback.
 
 Run:  .venv/bin/python scripts/dao_treasury_hedge.py [--jump 3450] [--out DIR]
 """
@@ -57,6 +63,26 @@ def _oms(console: Console, *args: str) -> Any:
     return json.loads(text)
 
 
+def _sign_and_approve(
+    console: Console, policy: Path, run_id: str, proposed: dict[str, Any], keys: tuple[str, ...],
+    out: Path, common: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Two owners sign every proposal of ``run_id`` with ``oms safe sign``; approve records it."""
+    for p in proposed["proposals"]:
+        batch = str(out / f"{p['proposal_id']}.json")
+        for key in keys[:2]:
+            os.environ["DAO_OWNER_KEY"] = key
+            signed = _oms(
+                console, "safe", "sign", batch, "--nonce", str(p["nonce"]),
+                "--key-env", "DAO_OWNER_KEY",
+            )  # fmt: skip
+            _oms(
+                console, "treasury", "approve", str(policy), "--run", run_id,
+                "--proposal", p["proposal_id"], "--signature", signed["token"], *common,
+            )  # fmt: skip
+    os.environ.pop("DAO_OWNER_KEY", None)
+
+
 def run(jump: Decimal, out: Path, console: Console) -> dict[str, Any]:
     if not jump.is_finite() or not Decimal(100) <= jump <= Decimal(100_000):
         raise OmsError("--jump must be an ETH price between 100 and 100000 USD")
@@ -75,7 +101,7 @@ def run(jump: Decimal, out: Path, console: Console) -> dict[str, Any]:
         )
         try:
             policy = out / "treasury-policy.toml"
-            policy.write_text(policy_toml(l1, treasury, makers=[maker.url]))
+            policy.write_text(policy_toml(l1, treasury, makers=[maker.url], route=True))
             common = ("--store", f"sqlite:///{out / 'treasury.db'}", "--rpc-url", l1.rpc_url)
             calm = _oms(console, "treasury", "plan", str(policy), "--run", "calm", *common)
             set_feed_price(l1.w3, feed, jump, sender=deployer)
@@ -87,19 +113,7 @@ def run(jump: Decimal, out: Path, console: Console) -> dict[str, Any]:
                 *common,
             )  # fmt: skip
             signers = [a.address for a in l1.accounts[5:7]]
-            for p in proposed["proposals"]:
-                batch = str(out / f"{p['proposal_id']}.json")
-                for key in keys[:2]:
-                    os.environ["DAO_OWNER_KEY"] = key
-                    signed = _oms(
-                        console, "safe", "sign", batch, "--nonce", str(p["nonce"]),
-                        "--key-env", "DAO_OWNER_KEY",
-                    )  # fmt: skip
-                    _oms(
-                        console, "treasury", "approve", str(policy), "--run", "jump",
-                        "--proposal", p["proposal_id"], "--signature", signed["token"], *common,
-                    )  # fmt: skip
-            os.environ.pop("DAO_OWNER_KEY", None)
+            _sign_and_approve(console, policy, "jump", proposed, keys, out, common)
             os.environ["DAO_RELAYER_KEY"] = l1.accounts[9].private_key
             done = _oms(
                 console, "treasury", "execute", str(policy), "--run", "jump",
@@ -109,6 +123,7 @@ def run(jump: Decimal, out: Path, console: Console) -> dict[str, Any]:
                 console, "treasury", "report", str(policy), "--run", "jump", "--out",
                 str(out / "report"), "--store", common[1],
             )  # fmt: skip
+            expired = _expire(console, l1, treasury, policy, keys, out, common, feed, jump)
         finally:
             maker.stop()
     table = Table(title="DAO treasury hedge through a 2-of-3 Safe (devnet L1)")
@@ -126,9 +141,38 @@ def run(jump: Decimal, out: Path, console: Console) -> dict[str, Any]:
                       f"premium {p['premium_usd']} USD, signed {p['signatures']}, "
                       f"tx {p['executed']}")  # fmt: skip
     table.add_row("signed by", "\n".join(signers))
+    if expired is not None:
+        table.add_row("at expiry", expired["explanation"].splitlines()[0])
+        table.add_row("after the close-out", f"stage {expired['stage']}, delta share "
+                      f"{expired['delta_share_after']}")  # fmt: skip
     table.add_row("report", report["files"][0])
     console.print(table)
     return done
+
+
+def _expire(
+    console: Console, l1: Any, treasury: Any, policy: Path, keys: tuple[str, ...], out: Path,
+    common: tuple[str, ...], feed: str, price: Decimal,
+) -> dict[str, Any] | None:  # fmt: skip
+    """Past the latest expiry of the options the executor holds (the oracle posts a round
+    after it), propose, sign and execute their close-out; ``None`` when it holds none."""
+    market = OptionsMarketClient.from_book(l1.w3, l1.book)
+    held = [s for s in market.all_series() if any(market.position(treasury.executor, s.series_id))]
+    if not held:
+        return None
+    l1.process.rpc("evm_setNextBlockTimestamp", [max(s.expiry for s in held) + 60])
+    l1.process.rpc("evm_mine", [])
+    set_feed_price(l1.w3, feed, price, sender=l1.accounts[0].address)
+    _oms(console, "treasury", "expire", str(policy), "--run", "expiry", *common)
+    proposed = _oms(
+        console, "treasury", "propose", str(policy), "--run", "expiry", "--out", str(out),
+        *common,
+    )  # fmt: skip
+    _sign_and_approve(console, policy, "expiry", proposed, keys, out, common)
+    return _oms(  # type: ignore[no-any-return]
+        console, "treasury", "execute", str(policy), "--run", "expiry",
+        "--key-env", "DAO_RELAYER_KEY", *common,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

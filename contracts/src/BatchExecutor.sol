@@ -75,13 +75,15 @@ contract BatchExecutor is Ownable2Step, ERC1155Holder, ReentrancyGuardTransient,
         results = new bytes[](calls.length);
         for (uint256 i = 0; i < calls.length; ++i) {
             Call calldata c = calls[i];
-            if (c.target == address(this)) revert SelfCall(i);
-            uint256 start = c.guardToken == address(0) ? 0 : _balance(c.guardToken);
-            (bool ok, bytes memory ret) = c.target.call{value: c.value}(c.data);
-            if (!ok) revert CallFailed(i, c.target, ret);
-            if (c.guardToken != address(0)) {
-                int256 delta = _delta(start, _balance(c.guardToken));
-                if (delta < c.minDelta) revert CallGuardFailed(i, c.guardToken, delta, c.minDelta);
+            address target = c.target;
+            address guardToken = c.guardToken;
+            if (target == address(this)) revert SelfCall(i);
+            uint256 start = guardToken == address(0) ? 0 : _balance(guardToken);
+            (bool ok, bytes memory ret) = target.call{value: c.value}(c.data);
+            if (!ok) revert CallFailed(i, target, ret);
+            if (guardToken != address(0)) {
+                int256 delta = _delta(start, _balance(guardToken));
+                if (delta < c.minDelta) revert CallGuardFailed(i, guardToken, delta, c.minDelta);
             }
             results[i] = ret;
         }

@@ -327,7 +327,9 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
             revert BatchLengths(n, signatures.length, amounts.length);
         }
         premiums = new uint256[](n);
-        _Ledger memory led = _Ledger(new _Move[](n), 0, new _Move[](n), 0, new _Move[](2 * n), 0);
+        // one record per (token, seller), (quote token, maker) and (position, holder): at most
+        // one new record per quote in each table (two for the mints)
+        _Ledger memory led = _Ledger(_table(n), _table(n), _table(2 * n));
         for (uint256 i = 0; i < n; ++i) {
             premiums[i] = _record(led, quotes[i], signatures[i], amounts[i]);
         }
@@ -420,24 +422,18 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
 
     // -- internals ---------------------------------------------------------------------------
 
-    /// Token moves of a `fillMany`, merged per party: `pulls` (collateral token as `key`,
-    /// seller, amount), `pays` (quote token, maker; `amount` the caller owes the maker, `owed`
-    /// what the maker owes the caller), `mints` (position id, holder, contracts).
-    struct _Move {
-        uint256 key;
-        address account;
-        uint256 amount;
-        uint256 owed;
+    /// Token moves of a `fillMany`, merged per party, as tables in memory (see `_table`):
+    /// `pulls` (collateral token as key, seller; amount), `pays` (quote token, maker; `amount`
+    /// the caller owes the maker, `owed` what the maker owes the caller), `mints` (position id,
+    /// holder; contracts).
+    struct _Ledger {
+        uint256 pulls;
+        uint256 pays;
+        uint256 mints;
     }
 
-    struct _Ledger {
-        _Move[] pulls;
-        uint256 nPulls;
-        _Move[] pays;
-        uint256 nPays;
-        _Move[] mints;
-        uint256 nMints;
-    }
+    uint256 private constant _RECORD = 128; // key, account, amount, owed
+    uint256 private constant _ADDRESS_MASK = (1 << 160) - 1;
 
     /// Every check of a fill, then its record (`filled`, `QuoteFilled`); no token moves.
     function _take(Quote calldata q, bytes calldata signature, uint256 amount)
@@ -447,7 +443,7 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         if (amount == 0) revert ZeroAmount();
         s = _existing(q.seriesId);
         _requireOpen(q.seriesId, s);
-        bytes32 h = hashQuote(q);
+        bytes32 h = _hashQuoteCalldata(q);
         if (block.timestamp > q.deadline) revert QuoteExpired(h, q.deadline);
         uint256 done = _quoteState[h];
         if (done & _CANCELLED != 0) revert QuoteIsCancelled(h);
@@ -464,6 +460,22 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         emit QuoteFilled(h, q.maker, msg.sender, q.seriesId, q.makerSells, amount, premiumTotal, done + amount);
     }
 
+    /// `hashQuote(q)` without ABI re-encoding: `Quote` is ten static words, hashed as they lie in
+    /// calldata after the type hash. Every field but `salt` (a uint256, any word valid) is read
+    /// through Solidity's checked calldata access in `_take`, which reverts on a word that is not a
+    /// valid address or bool, so the words hashed are the values checked and executed.
+    function _hashQuoteCalldata(Quote calldata q) private view returns (bytes32) {
+        bytes32 typeHash = QUOTE_TYPEHASH;
+        bytes32 structHash;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, typeHash)
+            calldatacopy(add(ptr, 0x20), q, 0x140)
+            structHash := keccak256(ptr, 0x160)
+        }
+        return _hashTypedDataV4(structHash);
+    }
+
     /// Check and record one quote of a `fillMany` and merge its token moves into `led`.
     function _record(_Ledger memory led, Quote calldata q, bytes calldata signature, uint256 amount)
         private
@@ -472,69 +484,127 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         Series storage s;
         (s, premium) = _take(q, signature, amount);
         (address seller, address buyer) = q.makerSells ? (q.maker, msg.sender) : (msg.sender, q.maker);
-        uint256 j;
-        (j, led.nPulls) = _slot(led.pulls, led.nPulls, uint160(s.isCall ? s.underlying : s.quote), seller);
-        led.pulls[j].amount += amount * s.collateralPerContract;
+        address quoteToken = s.quote;
+        _add(
+            _entry(led.pulls, uint160(s.isCall ? s.underlying : quoteToken), seller) + 64,
+            amount * s.collateralPerContract
+        );
         if (premium != 0) {
-            (j, led.nPays) = _slot(led.pays, led.nPays, uint160(s.quote), q.maker);
-            if (q.makerSells) led.pays[j].amount += premium;
-            else led.pays[j].owed += premium;
+            uint256 r = _entry(led.pays, uint160(quoteToken), q.maker);
+            _add(q.makerSells ? r + 64 : r + 96, premium);
         }
-        (j, led.nMints) = _slot(led.mints, led.nMints, longId(q.seriesId), buyer);
-        led.mints[j].amount += amount;
-        (j, led.nMints) = _slot(led.mints, led.nMints, shortId(q.seriesId), seller);
-        led.mints[j].amount += amount;
+        _add(_entry(led.mints, longId(q.seriesId), buyer) + 64, amount);
+        _add(_entry(led.mints, shortId(q.seriesId), seller) + 64, amount);
     }
 
-    /// The index of the move (key, account) among `moves[0..count)`, appended if new; and the
-    /// count afterwards.
-    function _slot(_Move[] memory moves, uint256 count, uint256 key, address account)
+    /// A new table in memory with room for `capacity` records: a count word, then records of
+    /// four words (key, account, amount, owed).
+    function _table(uint256 capacity) private pure returns (uint256 t) {
+        assembly ("memory-safe") {
+            t := mload(0x40)
+            mstore(t, 0)
+            mstore(0x40, add(t, add(32, mul(capacity, _RECORD))))
+        }
+    }
+
+    /// The memory address of the record (key, account) of table `t`, appended with zero amounts
+    /// if new (the caller never appends more records than the table has room for).
+    function _entry(uint256 t, uint256 key, address account) private pure returns (uint256 r) {
+        assembly ("memory-safe") {
+            let who := and(account, _ADDRESS_MASK)
+            let count := mload(t)
+            let end := add(add(t, 32), mul(count, _RECORD))
+            for { r := add(t, 32) } lt(r, end) { r := add(r, _RECORD) } {
+                if and(eq(mload(r), key), eq(mload(add(r, 32)), who)) { break }
+            }
+            if eq(r, end) {
+                mstore(r, key)
+                mstore(add(r, 32), who)
+                mstore(add(r, 64), 0)
+                mstore(add(r, 96), 0)
+                mstore(t, add(count, 1))
+            }
+        }
+    }
+
+    /// Add `value` to the word at memory address `at` (checked).
+    function _add(uint256 at, uint256 value) private pure {
+        uint256 v;
+        assembly ("memory-safe") {
+            v := mload(at)
+        }
+        v += value;
+        assembly ("memory-safe") {
+            mstore(at, v)
+        }
+    }
+
+    /// Record `i` of table `t`: (key, account, amount, owed).
+    function _at(uint256 t, uint256 i)
         private
         pure
-        returns (uint256 j, uint256)
+        returns (uint256 key, address account, uint256 amount, uint256 owed)
     {
-        for (j = 0; j < count; ++j) {
-            if (moves[j].key == key && moves[j].account == account) return (j, count);
+        assembly ("memory-safe") {
+            let r := add(add(t, 32), mul(i, _RECORD))
+            key := mload(r)
+            account := mload(add(r, 32))
+            amount := mload(add(r, 64))
+            owed := mload(add(r, 96))
         }
-        moves[count].key = key;
-        moves[count].account = account;
-        return (count, count + 1);
+    }
+
+    function _count(uint256 t) private pure returns (uint256 count) {
+        assembly ("memory-safe") {
+            count := mload(t)
+        }
     }
 
     /// Collateral first (into the market), then each maker's net premium, then the mints.
     function _settleLedger(_Ledger memory led) private {
-        for (uint256 j = 0; j < led.nPulls; ++j) {
-            _Move memory m = led.pulls[j];
-            if (m.amount != 0) IERC20(address(uint160(m.key))).safeTransferFrom(m.account, address(this), m.amount);
+        uint256 count = _count(led.pulls);
+        for (uint256 j = 0; j < count; ++j) {
+            (uint256 token, address seller, uint256 amount,) = _at(led.pulls, j);
+            if (amount != 0) IERC20(address(uint160(token))).safeTransferFrom(seller, address(this), amount);
         }
-        for (uint256 j = 0; j < led.nPays; ++j) {
-            _Move memory m = led.pays[j];
-            IERC20 token = IERC20(address(uint160(m.key)));
-            if (m.amount > m.owed) token.safeTransferFrom(msg.sender, m.account, m.amount - m.owed);
-            else if (m.owed > m.amount) token.safeTransferFrom(m.account, msg.sender, m.owed - m.amount);
+        count = _count(led.pays);
+        for (uint256 j = 0; j < count; ++j) {
+            (uint256 token, address maker, uint256 amount, uint256 owed) = _at(led.pays, j);
+            if (amount > owed) IERC20(address(uint160(token))).safeTransferFrom(msg.sender, maker, amount - owed);
+            else if (owed > amount) IERC20(address(uint160(token))).safeTransferFrom(maker, msg.sender, owed - amount);
         }
         // one mint per holder: its positions in one TransferBatch (one acceptance check)
-        for (uint256 j = 0; j < led.nMints; ++j) {
-            address holder = led.mints[j].account;
+        count = _count(led.mints);
+        for (uint256 j = 0; j < count; ++j) {
+            (uint256 id, address holder, uint256 amount,) = _at(led.mints, j);
             if (holder == address(0)) continue; // already minted with an earlier holder's batch
-            uint256 count;
-            for (uint256 k = j; k < led.nMints; ++k) {
-                if (led.mints[k].account == holder) ++count;
+            uint256 same = 1;
+            for (uint256 k = j + 1; k < count; ++k) {
+                (, address other,,) = _at(led.mints, k);
+                if (other == holder) ++same;
             }
-            if (count == 1) {
-                _mint(holder, led.mints[j].key, led.mints[j].amount, "");
+            if (same == 1) {
+                _mint(holder, id, amount, "");
                 continue;
             }
-            uint256[] memory ids = new uint256[](count);
-            uint256[] memory values = new uint256[](count);
+            uint256[] memory ids = new uint256[](same);
+            uint256[] memory values = new uint256[](same);
             uint256 c;
-            for (uint256 k = j; k < led.nMints; ++k) {
-                if (led.mints[k].account != holder) continue;
-                ids[c] = led.mints[k].key;
-                values[c++] = led.mints[k].amount;
-                led.mints[k].account = address(0);
+            for (uint256 k = j; k < count; ++k) {
+                (uint256 kid, address other, uint256 kamount,) = _at(led.mints, k);
+                if (other != holder) continue;
+                ids[c] = kid;
+                values[c++] = kamount;
+                _forget(led.mints, k);
             }
             _mintBatch(holder, ids, values, "");
+        }
+    }
+
+    /// Mark record `i` of table `t` as done (its account zeroed).
+    function _forget(uint256 t, uint256 i) private pure {
+        assembly ("memory-safe") {
+            mstore(add(add(add(t, 32), mul(i, _RECORD)), 32), 0)
         }
     }
 

@@ -166,6 +166,24 @@ contract OptionsMarketFillManyTest is OptionsFixture {
         _assertSameAsSeparateFills(_fuzzBatch(sizeA, sizeB, premiumA, premiumB, flags));
     }
 
+    /// Fuzz: two to six legs, each on any of three series (two quote tokens' collateral, calls
+    /// and puts), either side, from either maker, with any size and premium: every party ends
+    /// where the same fills sent one by one leave it (merged pulls, net premiums, batch mints).
+    function testFuzz_any_mix_of_legs_equals_separate_fills(uint256 seed, uint8 legs) public {
+        uint256 n = bound(legs, 2, 6);
+        uint256[3] memory ids = [ethPut, ethCall, btcPut];
+        Batch memory b = _batch(n);
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 r = uint256(keccak256(abi.encode(seed, i)));
+            uint256 key = r & 1 != 0 ? MAKER2_KEY : MAKER_KEY;
+            uint256 size = 1 + ((r >> 8) % 40);
+            uint256 premium = (r >> 16) % 1_000e6;
+            OptionsMarket.Quote memory q = _q(key, ids[(r >> 2) % 3], r & 2 != 0, size, premium, 100 + i);
+            _set(b, i, key, q, 1 + ((r >> 32) % size));
+        }
+        _assertSameAsSeparateFills(b);
+    }
+
     function _fuzzBatch(uint256 sizeA, uint256 sizeB, uint256 premiumA, uint256 premiumB, uint8 flags)
         internal
         view

@@ -8,8 +8,9 @@ the engine tracks is the relayer's transaction, like any other; the assets and t
 Safe's.
 
 Safe nonces are handed out like account nonces: the next one is the Safe's on-chain nonce, or
-one past the highest nonce whose execution is still alive (tracked and not dropped or replaced,
-or known to the node); one Safe transaction in flight per nonce, under a lock. Every step is an
+one past the highest nonce whose execution is still alive (pending: tracked and not dropped or
+replaced, or known to the node; an execution mined while the Safe's nonce stayed put reverted
+and frees its nonce); one Safe transaction in flight per nonce, under a lock. Every step is an
 event (:mod:`oms_chain.custody.safe.proposals`): proposed, signed (per owner), executed (the
 relayer's signed transaction, recorded before the broadcast and before the venue's own journal).
 After a crash:
@@ -30,27 +31,131 @@ from collections.abc import Callable, Sequence
 
 from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
 from oms_chain.chain.sender import OnSigned, SentTransaction, TxSender
+from oms_chain.chain.types import MalformedReceipt
 from oms_chain.custody.base import Signer
 from oms_chain.custody.calls import Call
 from oms_chain.custody.safe import (
+    OwnerSignature,
     SafeAccount,
+    SafeTransaction,
     SignatureRejected,
     check_signatures,
     sign_safe_transaction,
 )
 from oms_chain.custody.safe.proposals import Proposal, ProposalLog
-from oms_chain.model.errors import InvalidInput
+from oms_chain.model.errors import FinalError, InvalidInput
 from oms_chain.model.ids import TxHash
 from oms_chain.model.orders import SettlementStatus
 from oms_chain.store.base import EventStore
 
-__all__ = ["SafeExecutor"]
+__all__ = ["SafeExecutor", "SignatureCollector", "SignaturesExpired"]
+
+
+class SignaturesExpired(FinalError):
+    """A proposal waiting for owner signatures ended unexecuted (deadline passed, or its
+    nonce was used by another transaction); nothing was sent and its nonce is free."""
+
 
 _DEAD = (SettlementStatus.DROPPED, SettlementStatus.REPLACED)
+_MINED = (SettlementStatus.INCLUDED, SettlementStatus.CONFIRMED, SettlementStatus.FINAL)
 
 
 def _describe(call: Call) -> str:
     return f"{call.to}:{call.value}:0x{call.data[:4].hex()}"
+
+
+class SignatureCollector:
+    """Owner signatures of a Safe's awaiting proposals, collected from elsewhere: checked
+    against the Safe's owners on chain and recorded as events (``oms safe approve`` runs one
+    on the owner's side, without the relayer's key). Proposals end at their deadline or when
+    their nonce is used by another transaction."""
+
+    def __init__(
+        self, safe: SafeAccount, log: ProposalLog, clock_ns: Callable[[], int] = time.time_ns
+    ) -> None:
+        self.safe = safe
+        self.log = log
+        self._clock_ns = clock_ns
+
+    def proposal(self, safe_tx_hash: str) -> Proposal:
+        """The latest proposal of ``safe_tx_hash`` (as last read).
+
+        Raises :class:`InvalidInput` when this Safe has none."""
+        wanted = safe_tx_hash.strip().lower()
+        found = [p for p in self.log.proposals() if p.safe_tx_hash.lower() == wanted]
+        if not found:
+            raise InvalidInput(f"Safe {self.safe.address} has no proposal {safe_tx_hash!r}")
+        return found[-1]
+
+    async def awaiting(self, safe_tx_hash: str, *, resumable: bool = False) -> Proposal:
+        """The proposal, still collecting; expires it (and raises) past its deadline or when
+        its nonce was used by another transaction. ``resumable``: also return a proposal whose
+        execution was signed while the Safe nonce is still unused (the executor decides
+        whether that execution is alive)."""
+        self.log.reload()
+        p = self.proposal(safe_tx_hash)
+        if (
+            p.expired is not None
+            or p.requested is None
+            or (p.execution is not None and not resumable)
+        ):
+            raise InvalidInput(
+                f"Safe proposal {p.safe_tx_hash} is {p.state}, not awaiting signatures"
+            )
+        if p.execution is not None:
+            if p.nonce < await self.safe.nonce():
+                raise InvalidInput(
+                    f"Safe proposal {p.safe_tx_hash} is executed (tx {p.execution.tx_hash})"
+                )
+            return p
+        reason = None
+        if self._clock_ns() > p.requested.deadline_ns:
+            reason = f"deadline {p.requested.deadline_ns} passed"
+        elif p.nonce < await self.safe.nonce():
+            reason = (
+                f"Safe nonce {p.nonce} was used on chain (by another transaction, or by this "
+                "one executed elsewhere)"
+            )
+        if reason is not None:
+            self.log.expired(p.transaction(), reason=reason)
+            raise SignaturesExpired(
+                f"Safe proposal {p.safe_tx_hash} expired: {reason}; nothing was sent and "
+                f"nonce {p.nonce} is free again"
+            )
+        return p
+
+    async def submit(self, safe_tx_hash: str, signature: OwnerSignature) -> Proposal:
+        """Record one owner's signature (EOA or ``eth_sign`` kind) of an awaiting proposal,
+        after checking it recovers to an owner of the Safe; the same owner twice is recorded
+        once.
+
+        Raises:
+            InvalidInput: unknown proposal, or it is not awaiting signatures.
+            SignaturesExpired: its deadline passed (recorded; nonce freed).
+            SignatureRejected: the signature is not a current owner's over this SafeTx.
+        """
+        if not isinstance(signature, OwnerSignature):
+            raise InvalidInput(f"signature must be an OwnerSignature, not {type(signature)}")
+        p = await self.awaiting(safe_tx_hash)
+        owners = await self.safe.owners()
+        check_signatures([signature], p.transaction(), owners=owners, threshold=1)
+        if signature.owner not in {s.owner for s in p.submitted}:
+            self.log.submitted(p.transaction(), signature)
+        return self.proposal(safe_tx_hash)
+
+    async def expire_due(self) -> list[Proposal]:
+        """End every awaiting proposal past its deadline (or whose nonce another transaction
+        used), freeing its nonce; returns them."""
+        out = []
+        self.log.reload()
+        for p in self.log.proposals():
+            if not p.awaiting:
+                continue
+            try:
+                await self.awaiting(p.safe_tx_hash)
+            except SignaturesExpired:
+                out.append(self.proposal(p.safe_tx_hash))
+        return out
 
 
 class SafeExecutor:
@@ -61,7 +166,12 @@ class SafeExecutor:
     events go to ``store``. Build one per Safe and hand it to the venues' account
     (``ChainAccount(..., executor=lambda sender: SafeExecutor(safe, owners, sender, store))``).
 
-    Raises :class:`InvalidInput` for no owners or a Safe on another chain than the relayer.
+    ``owners`` may be empty when the owners sign on their own machines: then every
+    transaction goes through :meth:`propose` → owners' signatures (:meth:`submit_signature`,
+    ``oms safe approve``) → :meth:`execute_ready`, and :meth:`execute_calls` refuses (fewer
+    signers than the threshold).
+
+    Raises :class:`InvalidInput` for a Safe on another chain than the relayer.
     """
 
     def __init__(
@@ -74,8 +184,6 @@ class SafeExecutor:
         rpc: RpcClient | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
-        if not owners:
-            raise InvalidInput("owners must name at least one signer of a Safe owner")
         if safe.chain_id != relayer.chain.chain_id:
             raise InvalidInput(
                 f"Safe {safe.address} is on chain {safe.chain_id}, the relayer on chain "
@@ -85,7 +193,9 @@ class SafeExecutor:
         self._owners = list(owners)
         self._relayer = relayer
         self._rpc = rpc
+        self._clock_ns = clock_ns
         self.log = ProposalLog(store, safe.chain_id, safe.address, clock_ns)
+        self.collector = SignatureCollector(safe, self.log, clock_ns)
         self._lock = asyncio.Lock()
         self._nonce_of: dict[str, int] = {
             p.execution.tx_hash.lower(): p.nonce for p in self.log.proposals() if p.execution
@@ -120,6 +230,7 @@ class SafeExecutor:
         """Read the Safe's nonce and check that the next one can be given out (raises
         :class:`~oms_chain.chain.rpc.RpcUnavailable` when the node cannot say)."""
         async with self._lock:
+            self.log.reload()
             await self._next_nonce()
 
     async def execute_calls(
@@ -145,6 +256,7 @@ class SafeExecutor:
         if not calls or not all(isinstance(c, Call) for c in calls):
             raise InvalidInput("calls must be a non-empty sequence of Call")
         async with self._lock:
+            self.log.reload()  # proposals and signatures other processes recorded
             owners = await self.safe.owners()
             threshold = await self.safe.threshold()
             signers = [s for s in self._owners if s.address in owners][:threshold]
@@ -171,20 +283,118 @@ class SafeExecutor:
                 ),
             )
             self.log.signed(tx, checked)
+            return await self._send(tx, checked, what, on_signed, gas_margin)
 
-            async def journal(sent: SentTransaction) -> None:
-                self.log.executed(tx, relayer=relayer, tx_hash=sent.tx_hash)
-                self._nonce_of[sent.tx_hash.lower()] = nonce
-                if on_signed is not None:
-                    await on_signed(sent)
+    async def _send(
+        self,
+        tx: SafeTransaction,
+        checked: Sequence[OwnerSignature],
+        what: str,
+        on_signed: OnSigned | None,
+        gas_margin: int = 0,
+    ) -> SentTransaction:
+        relayer = str(self._relayer.signer.address)
 
-            return await self._relayer.send(
-                to=self.address,
-                data=self.safe.exec_data(tx, checked),
-                what=f"{what} (Safe {self.address} nonce {nonce})",
-                on_signed=journal,
-                gas_margin=gas_margin,
+        async def journal(sent: SentTransaction) -> None:
+            self.log.executed(tx, relayer=relayer, tx_hash=sent.tx_hash)
+            self._nonce_of[sent.tx_hash.lower()] = tx.nonce
+            if on_signed is not None:
+                await on_signed(sent)
+
+        return await self._relayer.send(
+            to=self.address,
+            data=self.safe.exec_data(tx, checked),
+            what=f"{what} (Safe {self.address} nonce {tx.nonce})",
+            on_signed=journal,
+            gas_margin=gas_margin,
+        )
+
+    # -- signatures collected elsewhere ------------------------------------------------------------
+
+    async def propose(self, calls: Sequence[Call], *, what: str, deadline_ns: int) -> Proposal:
+        """Propose ``calls`` as one Safe transaction whose owner signatures are collected
+        elsewhere (``oms safe sign`` on the owners' machines, then :meth:`submit_signature` /
+        ``oms safe approve``); the session's own owner signers, if any, sign at once. The
+        proposal takes its Safe nonce until it is executed (:meth:`execute_ready`) or ends at
+        ``deadline_ns`` (unix ns; :meth:`expire_due`).
+
+        Raises:
+            InvalidInput: no calls, an item is not a :class:`Call`, or a deadline not in the
+                future.
+        """
+        if not calls or not all(isinstance(c, Call) for c in calls):
+            raise InvalidInput("calls must be a non-empty sequence of Call")
+        now = self._clock_ns()
+        if isinstance(deadline_ns, bool) or not isinstance(deadline_ns, int) or deadline_ns <= now:
+            raise InvalidInput(f"deadline_ns must be a unix time in ns after {now}")
+        async with self._lock:
+            self.log.reload()
+            owners = await self.safe.owners()
+            threshold = await self.safe.threshold()
+            nonce = await self._next_nonce()
+            tx = await self.safe.transaction(calls, nonce=nonce)
+            relayer = str(self._relayer.signer.address)
+            self.log.proposed(tx, proposer=relayer, what=what, calls=[_describe(c) for c in calls])
+            self.log.requested(tx, threshold=threshold, deadline_ns=deadline_ns)
+            for signer in [s for s in self._owners if s.address in owners][:threshold]:
+                self.log.submitted(tx, await sign_safe_transaction(signer, tx))
+            return self.proposal("0x" + tx.safe_tx_hash.hex())
+
+    def proposal(self, safe_tx_hash: str) -> Proposal:
+        """The latest proposal of ``safe_tx_hash`` (as last read; :class:`InvalidInput` when
+        this Safe has none)."""
+        return self.collector.proposal(safe_tx_hash)
+
+    async def submit_signature(self, safe_tx_hash: str, signature: OwnerSignature) -> Proposal:
+        """:meth:`SignatureCollector.submit` on this Safe's proposals."""
+        async with self._lock:
+            return await self.collector.submit(safe_tx_hash, signature)
+
+    async def execute_ready(
+        self, safe_tx_hash: str, *, on_signed: OnSigned | None = None
+    ) -> SentTransaction | None:
+        """Execute an awaiting proposal once the threshold of signatures is in; ``None`` while
+        fewer are (nothing sent). Run it again after a restart: an executed proposal (mined,
+        or its relayer transaction still alive) is refused, never sent twice; one whose
+        relayer transaction was journaled but never reached the node is signed again (the
+        Safe's nonce lets only one execution run).
+
+        Raises:
+            InvalidInput: unknown proposal, or executed / expired already.
+            SignaturesExpired: the deadline passed or the nonce was used (recorded).
+            SignatureRejected: a collected signature is no longer an owner's.
+            TransactionWouldRevert, BroadcastRejected, BroadcastUncertain: as
+                :meth:`TxSender.send`.
+        """
+        async with self._lock:
+            p = await self.collector.awaiting(safe_tx_hash, resumable=True)
+            if p.execution is not None and await self._alive(p.execution.tx_hash):
+                raise InvalidInput(
+                    f"Safe proposal {p.safe_tx_hash} is executed (tx {p.execution.tx_hash} "
+                    "in flight)"
+                )
+            # an execution that was signed and never reached the node (a crash before the
+            # broadcast) is signed again: the Safe runs its nonce once, whichever lands
+            threshold = await self.safe.threshold()
+            if len(p.submitted) < threshold:
+                return None
+            if p.nonce != await self.safe.nonce():
+                return None  # an earlier Safe transaction runs first
+            tx = p.transaction()
+            relayer = str(self._relayer.signer.address)
+            checked = check_signatures(
+                p.signatures(),
+                tx,
+                owners=await self.safe.owners(),
+                threshold=threshold,
+                executor=relayer,
             )
+            return await self._send(tx, checked, p.proposed.what, on_signed)
+
+    async def expire_due(self) -> list[Proposal]:
+        """:meth:`SignatureCollector.expire_due` on this Safe's proposals."""
+        async with self._lock:
+            return await self.collector.expire_due()
 
     # -- nonces ----------------------------------------------------------------------------------
 
@@ -193,11 +403,35 @@ class SafeExecutor:
         return self.log.proposals()
 
     async def _alive(self, tx_hash: str) -> bool:
+        """Does execution ``tx_hash`` of a Safe nonce the Safe has not passed yet still hold it?
+
+        Pending (or reorged, to be rebroadcast): yes. Dropped or replaced: no. Mined: the
+        Safe's nonce would have moved past it had ``execTransaction`` succeeded, so it reverted
+        (e.g. a swap's own guard, GS013) and gives its nonce back; only a successful receipt
+        the nonce read has not caught up with yet keeps it taken. A receipt the node no longer
+        has while the tracker saw one is a reorg: the bytes will be mined again, taken."""
+        asked = False  # the node answered (and, past the next line, has no receipt)
+        if self._rpc is not None:
+            try:
+                receipt = await self._rpc.receipt(tx_hash)
+            except (RpcUnavailable, MalformedReceipt):
+                return True  # cannot tell: keep the nonce taken
+            except RpcError:
+                receipt = None
+            else:
+                asked = True
+            if receipt is not None:
+                return receipt.status == 1
         tracker = self._relayer.tracker
         try:
-            return tracker.state(TxHash(tx_hash)).status not in _DEAD
+            status = tracker.state(TxHash(tx_hash)).status
         except InvalidInput:
-            pass
+            status = None
+        if status is not None:
+            if status in _DEAD:
+                return False
+            # mined by the tracker's last poll, the Safe's nonce not past it: reverted
+            return asked or status not in _MINED
         if self._rpc is None:
             return False
         try:
@@ -208,11 +442,21 @@ class SafeExecutor:
             return True  # cannot tell: keep the nonce taken
 
     async def _next_nonce(self) -> int:
+        """The lowest Safe nonce from the on-chain one that no live proposal takes: one
+        awaiting signatures before its deadline, or one whose execution is still alive."""
         current = await self.safe.nonce()
-        nxt = current
+        now = self._clock_ns()
+        taken: set[int] = set()
         for p in self.log.proposals():
-            if p.execution is None or p.nonce < current or p.nonce < nxt:
+            if p.nonce < current:
                 continue
-            if await self._alive(p.execution.tx_hash):
-                nxt = p.nonce + 1
+            if p.awaiting:
+                assert p.requested is not None
+                if now <= p.requested.deadline_ns:
+                    taken.add(p.nonce)
+            elif p.execution is not None and await self._alive(p.execution.tx_hash):
+                taken.add(p.nonce)
+        nxt = current
+        while nxt in taken:
+            nxt += 1
         return nxt

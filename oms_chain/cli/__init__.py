@@ -11,7 +11,7 @@
 ``oms audit verify|anchor|export``  the tamper-evident audit log: :mod:`.audit`
 ``oms completion bash|zsh|fish``    a shell completion script: :mod:`._app`
 ``oms safe show|export|hash|sign|execute``  Safe accounts and batch files: :mod:`.safe`
-``oms strategy KIND --dry-run``     an option structure before trading: :mod:`.strategy`
+``oms strategy KIND|list|show``   option structures: preview, execute, list: :mod:`.strategy`
 ``oms risk`` / ``oms risk surface``  portfolio risk of a file; SVI smiles: :mod:`.risk`
 ``oms threshold keygen|deploy|status`` / FROST groups, their account and participant processes:
 ``oms signer participant``         :mod:`.threshold`

@@ -44,18 +44,13 @@ def _trading_session(
     """The TradingSession for a trading command and the store URL it uses (not yet opened).
     ``resume_parents``: the open algo / split parents of the store this process works on
     (default none: a command never works someone else's order). ``options``: also the
-    devnet's options venues (RFQ makers, the Deribit-protocol exchange). ``worker_kw``: the
-    session's worker arguments (``oms worker``)."""
+    options venues (RFQ makers, the Deribit-protocol exchange) of the devnet or of the config's
+    ``kind = "options"`` venues. ``worker_kw``: the session's worker arguments (``oms worker``)."""
     from oms_chain.custody.local import LocalSigner
     from oms_chain.engine import load_config
     from oms_chain.service import TradingSession
 
     if config is not None:
-        if options:
-            raise InvalidInput(
-                "options trading runs on the devnet of `oms devnet up`; --config is not "
-                "supported for options yet"
-            )
         cfg = load_config(config)
         if chain is not None:
             cfg = replace_chains(cfg, chain)
@@ -67,7 +62,9 @@ def _trading_session(
         }
         if store is not None:
             kw["store_url"] = store
-        session = TradingSession.from_config(cfg, os.environ, with_exchange=exchange, **kw)
+        session = TradingSession.from_config(
+            cfg, os.environ, with_exchange=exchange, with_options=options, **kw
+        )
         return session, session.store_url
     runtime = _runtime_file()
     try:
@@ -188,12 +185,18 @@ def _precheck(
             )
 
 
-def _live_targets(cfg: Any, exchange: bool) -> list[str]:
+def _live_targets(cfg: Any, exchange: bool, options: bool = False) -> list[str]:
     """What in ``cfg`` trades for real: chains that are not a devnet, exchanges not in
-    sandbox mode."""
+    sandbox mode (``options``: the options exchanges too)."""
     out = [
         f"chain {c.name} ({c.chain_id})" for c in cfg.chains if c.chain_id not in _DEVNET_CHAIN_IDS
     ]
+    if options:
+        out += [
+            f"options exchange {v.name}"
+            for v in cfg.venues
+            if v.kind == "options" and v.exchange is not None and v.live
+        ]
     if exchange:
         out += [
             f"exchange {v.name} (not sandbox)"

@@ -1,14 +1,17 @@
 """``oms options buy|sell SERIES QTY``: one option order through the engine (risk gate,
-events, settlement) on the devnet's on-chain market (RFQ to its makers) or its
-Deribit-protocol exchange, with progress and a result table."""
+events, settlement) on an on-chain market (RFQ to its makers) or a Deribit-protocol exchange,
+those of the devnet or of ``--config``'s ``kind = "options"`` venues, with progress and a
+result table."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from oms_chain.cli._args import (
+    ConfigOption,
     DryRunOption,
     JsonOption,
     KeyEnvOption,
@@ -20,7 +23,7 @@ from oms_chain.cli._output import _print_plan, err_console
 from oms_chain.cli.options import options_app
 from oms_chain.model.errors import InvalidInput
 
-_VENUES = {"onchain": "options-", "deribit": "deribit"}
+_VENUES = ("onchain", "deribit")
 
 SeriesArg = Annotated[
     str,
@@ -50,15 +53,16 @@ LimitOpt = Annotated[
 
 
 def _venue_id(session: Any, venue: str | None) -> str | None:
+    """The id of the session's first options venue of kind ``venue`` (onchain / deribit)."""
     if venue is None:
         return None
-    prefix = _VENUES[venue]
-    for vid in session.venues():
-        if str(vid).startswith(prefix) and (
-            venue == "deribit" or str(vid)[len(prefix) :].isdigit()
-        ):
+    from oms_chain.venues.options import DeribitOptionsVenue, OnchainOptionsVenue
+
+    kind = OnchainOptionsVenue if venue == "onchain" else DeribitOptionsVenue
+    for vid, v in session.venues().items():
+        if isinstance(v, kind):
             return str(vid)
-    raise InvalidInput(f"--venue {venue}: the devnet runs no such options venue")
+    raise InvalidInput(f"--venue {venue}: the session has no such options venue")
 
 
 def _trade(
@@ -69,6 +73,7 @@ def _trade(
     limit: str | None,
     store: str | None,
     key_env: str | None,
+    config: Path | None,
     dry_run: bool,
     yes: bool,
     as_json: bool,
@@ -77,20 +82,33 @@ def _trade(
 
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from oms_chain.cli._session import _child_rows, _order_outcome, _trading_session
+    from oms_chain.cli._session import (
+        _child_rows,
+        _live_targets,
+        _order_outcome,
+        _plan_gate,
+        _trading_session,
+    )
 
-    del yes  # the devnet is never a live target; kept for the command's shape
     qty = _positive_decimal(quantity, "QTY")
     px = None if limit is None else _positive_decimal(limit, "--limit")
     if venue is not None:
         venue = venue.strip().lower()
         if venue not in _VENUES:
             raise InvalidInput(f"--venue must be onchain or deribit, got {venue!r}")
+    live: list[str] = []
+    if config is not None:
+        from oms_chain.engine import load_config
+
+        live = _live_targets(load_config(config), exchange=False, options=True)
+        if not dry_run:  # a live target asks first (refused without --yes off a terminal)
+            _plan_gate({"command": f"options {side}", "series": series, "live": live},
+                       dry_run=False, yes=yes, as_json=as_json)  # fmt: skip
     session, url = _trading_session(
         chain=None,
         store="sqlite:///:memory:" if dry_run else store,  # a dry run writes nothing
         key_env=key_env,
-        config=None,
+        config=config,
         exchange=False,
         options=True,
     )
@@ -111,7 +129,7 @@ def _trade(
                 "quoted_price": str(quote.avg_price.normalize()),
                 "quoted_premium": str((quote.avg_price * qty).normalize()),
                 "store": url,
-                "live": [],
+                "live": live,
             }
             if dry_run:
                 return plan
@@ -155,6 +173,7 @@ def buy_cmd(
     limit: LimitOpt = None,
     store: TradeStoreOption = None,
     key_env: KeyEnvOption = None,
+    config: ConfigOption = None,
     dry_run: DryRunOption = False,
     yes: YesOption = False,
     as_json: JsonOption = False,
@@ -162,7 +181,7 @@ def buy_cmd(
     """Buy an option through the engine (risk gate, events, settlement), with progress.
 
     --dry-run asks the venue for a price (an RFQ on chain; nothing is filled or written)."""
-    _trade("buy", series, quantity, venue, limit, store, key_env, dry_run, yes, as_json)
+    _trade("buy", series, quantity, venue, limit, store, key_env, config, dry_run, yes, as_json)
 
 
 @options_app.command("sell")
@@ -173,13 +192,14 @@ def sell_cmd(
     limit: LimitOpt = None,
     store: TradeStoreOption = None,
     key_env: KeyEnvOption = None,
+    config: ConfigOption = None,
     dry_run: DryRunOption = False,
     yes: YesOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Sell (write) an option through the engine; on chain the collateral is posted with the
     fill (calls in the underlying, puts in USDC)."""
-    _trade("sell", series, quantity, venue, limit, store, key_env, dry_run, yes, as_json)
+    _trade("sell", series, quantity, venue, limit, store, key_env, config, dry_run, yes, as_json)
 
 
 __all__ = ["buy_cmd", "sell_cmd"]

@@ -1,12 +1,15 @@
-"""``oms safe show | export | hash | sign | execute | proposals``: Safe v1.4.1 from the shell.
+"""``oms safe show | export | hash | sign | execute | approve | proposals``: Safe v1.4.1 from
+the shell.
 
 A Safe{Wallet} Transaction Builder batch file is the unit that travels between people: ``export``
 writes one (owners can review it in the Safe web app), ``hash`` shows the SafeTx hash a given
 nonce gives it, ``sign`` prints one owner's signature, and ``execute`` checks the collected
 signatures against the Safe on chain and has a relayer account send it; these batch files are
 not written to an event store. ``proposals list | show`` read the Safe transactions the engine
-proposed, signed and sent when trading from a Safe (events in the store). Needs the ``safe``
-extra.
+proposed, signed and sent when trading from a Safe (events in the store); ``proposals export``
+writes one awaiting signatures as a batch file for its owners, and ``approve`` submits their
+signatures (and, given the relayer's key, executes once the threshold is met). Needs the
+``safe`` extra.
 """
 
 from __future__ import annotations
@@ -91,6 +94,34 @@ MultisendOption = Annotated[
         help="MultiSendCallOnly address (default: the chain's address book).",
     ),
 ]
+
+
+def _parse_signatures(tokens: list[str]) -> list[Any]:
+    from oms_chain.custody.safe import OwnerSignature
+
+    sigs = []
+    for i, token in enumerate(tokens, 1):
+        owner, _, hex_sig = token.partition(":")
+        contract = hex_sig.startswith("contract:")
+        try:
+            raw = bytes.fromhex(hex_sig.removeprefix("contract:").removeprefix("0x"))
+        except ValueError:
+            raise InvalidInput(
+                f"--signature {i} is not OWNER:0xHEX (or OWNER:contract:0xHEX)"
+            ) from None
+        who = _address(owner, f"--signature {i} owner")
+        sigs.append(OwnerSignature.contract(who, raw) if contract else OwnerSignature.eoa(who, raw))
+    return sigs
+
+
+def _tx_addresses(tx: Any) -> Any:
+    """Addresses for a SafeAccount that only reads the Safe and runs ``tx`` as built."""
+    from oms_chain.custody.safe import SafeAddresses
+
+    ms: Any = tx.to if tx.operation else tx.safe
+    return SafeAddresses(
+        singleton=tx.safe, proxy_factory=tx.safe, fallback_handler=tx.safe, multisend_call_only=ms
+    )
 
 
 @safe_app.command("show")
@@ -315,21 +346,10 @@ def safe_execute(
     from oms_chain.chain.rpc import RpcClient
     from oms_chain.chain.sender import TxSender
     from oms_chain.custody import LocalSigner
-    from oms_chain.custody.safe import OwnerSignature, SafeAccount, SafeAddresses
+    from oms_chain.custody.safe import SafeAccount
 
     n = _bounded_int(nonce, "--nonce", 0, _MAX_NONCE)
-    sigs = []
-    for i, token in enumerate(signature, 1):
-        owner, _, hex_sig = token.partition(":")
-        contract = hex_sig.startswith("contract:")
-        try:
-            raw = bytes.fromhex(hex_sig.removeprefix("contract:").removeprefix("0x"))
-        except ValueError:
-            raise InvalidInput(
-                f"--signature {i} is not OWNER:0xHEX (or OWNER:contract:0xHEX)"
-            ) from None
-        who = _address(owner, f"--signature {i} owner")
-        sigs.append(OwnerSignature.contract(who, raw) if contract else OwnerSignature.eoa(who, raw))
+    sigs = _parse_signatures(signature)
     relayer_key = LocalSigner.from_env(key_env)
     tx = _safe_tx(_read_batch(file), n, multisend)
     url = rpc_url or _devnet_url(None)
@@ -343,12 +363,7 @@ def safe_execute(
                 info = chain_info(chain_id)
             except InvalidInput:
                 info = ChainInfo(chain_id=chain_id, name=f"chain-{chain_id}")
-            ms: Any = tx.to if tx.operation else tx.safe
-            addresses = SafeAddresses(
-                singleton=tx.safe, proxy_factory=tx.safe, fallback_handler=tx.safe,
-                multisend_call_only=ms,
-            )  # fmt: skip
-            account = SafeAccount(rpc, tx.safe, chain_id, addresses)
+            account = SafeAccount(rpc, tx.safe, chain_id, _tx_addresses(tx))
             return await account.execute(tx, sigs, TxSender(rpc, info, relayer_key))
 
     sent = asyncio.run(run())
@@ -396,7 +411,9 @@ def proposals_list(
     if not rows:
         say("no Safe proposals in this store")
         return
-    out = table("Safe proposals", ("safe", "nonce", "safe tx hash", "what", "signers", "tx"))
+    out = table(
+        "Safe proposals", ("safe", "nonce", "safe tx hash", "what", "signers", "state", "tx")
+    )
     for r in rows:
         out.add_row(
             str(r["safe"]),
@@ -404,6 +421,7 @@ def proposals_list(
             str(r["safe_tx_hash"]),
             str(r["what"]),
             str(len(r["signers"])),  # type: ignore[arg-type]
+            str(r["state"]),
             str(r["tx_hash"] or "not sent"),
         )
     console.print(out)
@@ -424,6 +442,130 @@ def proposals_show(
     if not found:
         raise InvalidInput(f"no proposal with SafeTx hash {_shown(safe_tx_hash)} in this store")
     row = found[-1].to_row()
+    if as_json:
+        print_json(row)
+        return
+    print_fields(f"Safe proposal {row['safe_tx_hash']}", row)
+
+
+def _proposal(store_url: str, safe_tx_hash: str) -> Any:
+    wanted = safe_tx_hash.strip().lower()
+    found = [p for p in _proposals(store_url, None) if p.safe_tx_hash.lower() == wanted]
+    if not found:
+        raise InvalidInput(f"no proposal with SafeTx hash {_shown(safe_tx_hash)} in this store")
+    return found[-1]
+
+
+@proposals_app.command("export")
+def proposals_export(
+    safe_tx_hash: Annotated[
+        str, typer.Argument(metavar="SAFE_TX_HASH", help="The proposal's SafeTx hash (0x...).")
+    ],
+    store: StoreOption,
+    out: Annotated[
+        Path, typer.Option("--out", metavar="FILE", help="Where to write the batch file.")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Write a proposal as a Transaction Builder batch file, for its owners to review and
+    sign elsewhere (``oms safe sign FILE --nonce N``, or the Safe web app)."""
+    import time
+
+    from oms_chain.custody.safe import TransactionBatch
+
+    p = _proposal(store, safe_tx_hash)
+    batch = TransactionBatch(
+        chain_id=p.proposed.chain_id,
+        safe=p.proposed.safe,
+        calls=tuple(p.calls_of()),
+        name=p.proposed.what[:60] or "oms proposal",
+        description=f"oms proposal {p.safe_tx_hash} at Safe nonce {p.nonce}",
+    )
+    try:
+        out.write_text(json.dumps(batch.to_json(time.time_ns() // 1_000_000), indent=2) + "\n")
+    except OSError as exc:
+        raise InvalidInput(f"--out {out} cannot be written: {exc.__class__.__name__}") from None
+    row = {"file": str(out), "safe_tx_hash": p.safe_tx_hash, "nonce": p.nonce, "state": p.state}
+    if as_json:
+        print_json(row)
+        return
+    say(f"wrote {out}: Safe tx {p.safe_tx_hash} at nonce {p.nonce} ({p.state})")
+
+
+@safe_app.command("approve")
+def safe_approve(
+    safe_tx_hash: Annotated[
+        str, typer.Argument(metavar="SAFE_TX_HASH", help="The proposal's SafeTx hash (0x...).")
+    ],
+    store: StoreOption,
+    signature: Annotated[
+        list[str],
+        typer.Option(
+            "--signature", metavar="OWNER:SIG", help="An owner's signature from `oms safe sign`."
+        ),
+    ],
+    key_env: Annotated[
+        str | None,
+        typer.Option(
+            "--key-env",
+            metavar="VAR",
+            help="Environment variable with the relayer's key: execute once the threshold is met.",
+        ),
+    ] = None,
+    rpc_url: RpcUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Submit owners' signatures of a proposal awaiting them: each is checked against the
+    Safe's owners on chain and recorded in the store; with ``--key-env`` the relayer executes
+    it as soon as the threshold is met (never twice)."""
+    import time
+
+    from oms_chain.chain.registry import ChainInfo, chain_info
+    from oms_chain.chain.rpc import RpcClient
+    from oms_chain.chain.safe_executor import SafeExecutor, SignatureCollector
+    from oms_chain.chain.sender import TxSender
+    from oms_chain.cli.views import _open_existing_store
+    from oms_chain.custody import LocalSigner
+    from oms_chain.custody.safe import SafeAccount
+    from oms_chain.custody.safe.proposals import ProposalLog
+
+    sigs = _parse_signatures(signature)
+    relayer_key = LocalSigner.from_env(key_env) if key_env else None
+    p = _proposal(store, safe_tx_hash)
+    tx = p.transaction()
+    url = rpc_url or _devnet_url(None)
+    event_store = _open_existing_store(store)
+
+    async def run() -> tuple[Any, str | None]:
+        async with RpcClient([url]) as rpc:
+            chain_id = await rpc.chain_id()
+            if chain_id != tx.chain_id:
+                raise InvalidInput(
+                    f"the proposal is for chain {tx.chain_id}; the RPC is {chain_id}"
+                )
+            account = SafeAccount(rpc, tx.safe, chain_id, _tx_addresses(tx))
+            collector = SignatureCollector(
+                account, ProposalLog(event_store, chain_id, tx.safe, time.time_ns)
+            )
+            for sig in sigs:
+                await collector.submit(p.safe_tx_hash, sig)
+            if relayer_key is None:
+                return collector.proposal(p.safe_tx_hash), None
+            try:
+                info = chain_info(chain_id)
+            except InvalidInput:
+                info = ChainInfo(chain_id=chain_id, name=f"chain-{chain_id}")
+            executor = SafeExecutor(
+                account, [], TxSender(rpc, info, relayer_key), event_store, rpc=rpc
+            )
+            sent = await executor.execute_ready(p.safe_tx_hash)
+            return executor.proposal(p.safe_tx_hash), None if sent is None else sent.tx_hash
+
+    try:
+        done, sent = asyncio.run(run())
+    finally:
+        event_store.close()
+    row = {**done.to_row(), "signatures": len(done.submitted), "sent": sent}
     if as_json:
         print_json(row)
         return

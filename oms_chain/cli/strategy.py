@@ -1,12 +1,18 @@
-"""``oms strategy KIND``: an option structure before trading (dry run only).
+"""``oms strategy KIND``: an option structure before trading, and its execution.
 
-Builds the structure (:mod:`oms_chain.strategies`), quotes every leg, and shows the legs,
-net premium, max profit / loss, breakevens, the payoff table at expiry, Greeks now and the
-portfolio margin it needs. Quotes come from the running devnet's Deribit-protocol exchange
+``--dry-run`` builds the structure (:mod:`oms_chain.strategies`), quotes every leg, and shows
+the legs, net premium, max profit / loss, breakevens, the payoff table at expiry, Greeks now and
+the portfolio margin it needs. Quotes come from the running devnet's Deribit-protocol exchange
 through unmodified ``ccxt.deribit`` with ``--venue deribit``, else from a small synthetic
-surface around ``--spot`` and ``--vol``. Executing a structure is not available yet: without
-``--dry-run`` the command says so and exits with a usage error, after every argument has been
-checked.
+surface around ``--spot`` and ``--vol``.
+
+``--venue onchain`` (with ``--maker URL``) executes it on the on-chain options market: every leg
+in ONE BatchExecutor transaction with the net-premium guard, after the risk gate judged the
+structure as a whole (``--max-loss``, ``--max-premium``, ``--max-margin``) and after
+confirmation (or ``--yes``), with progress; every step is an event in the store
+(:mod:`._strategy_run`). ``oms strategy list`` and ``oms strategy show ID`` read them back.
+The cross-venue policies (``--policy all-or-unwind|hedge-residual``) are not on the command line
+yet (both are in :mod:`oms_chain.service.leg_coordinator`).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import json
 import re
 import time
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,13 +31,19 @@ from oms_chain.cli._app import _runtime_file, app
 from oms_chain.cli._args import (
     DryRunOption,
     JsonOption,
+    KeyEnvOption,
+    RpcUrlOption,
+    TradeStoreOption,
+    YesOption,
     _bounded_int,
     _decimal_text,
     _positive_decimal,
     _shown,
     _symbol,
 )
-from oms_chain.cli._output import console, print_json, say, table
+from oms_chain.cli._output import print_json
+from oms_chain.cli._strategy_preview import _cents, _preview, _print, _write_chart
+from oms_chain.cli._strategy_run import _signed_decimal
 from oms_chain.model.errors import InvalidInput
 
 _KINDS = {
@@ -65,10 +77,15 @@ def _now_ns() -> int:
     return time.time_ns()
 
 
+_COMMANDS = ("list", "show")
+_POLICIES = ("atomic", "all-or-unwind", "hedge-residual")
+
+
 def _kind(value: str) -> str:
-    if value not in _KINDS:
+    if value not in _KINDS and value not in _COMMANDS:
         raise typer.BadParameter(
-            f"must be one of {', '.join(_KINDS)}, got {_shown(value)}", param_hint="'KIND'"
+            f"must be one of {', '.join(_KINDS)} (or list, show), got {_shown(value)}",
+            param_hint="'KIND'",
         )
     return value
 
@@ -110,29 +127,39 @@ def strategy(
     kind: Annotated[
         str,
         typer.Argument(
-            metavar="KIND", help=f"One of: {', '.join(_KINDS)}.", callback=_kind, show_default=False
+            metavar="KIND",
+            help=f"One of: {', '.join(_KINDS)}; or list, show ID.",
+            callback=_kind,
+            show_default=False,
         ),
     ],
-    underlying: Annotated[str, typer.Option("--underlying", metavar="SYMBOL", help="ETH or BTC.")],
+    structure_id: Annotated[
+        str | None,
+        typer.Argument(metavar="[ID]", help="show: the structure to show.", show_default=False),
+    ] = None,
+    underlying: Annotated[
+        str | None, typer.Option("--underlying", metavar="SYMBOL", help="ETH or BTC.")
+    ] = None,
     expiry: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--expiry",
             metavar="DATE",
             help="Expiry YYYY-MM-DD (08:00 UTC); the near expiry of a calendar or diagonal.",
         ),
-    ],
+    ] = None,
     strikes: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--strikes",
             metavar="K1,K2,...",
             help="Strikes, lowest first (diagonal: near,far; ratio-spread: long,short).",
         ),
-    ],
+    ] = None,
     size: Annotated[
-        str, typer.Option("--size", metavar="CONTRACTS", help="Contracts per unit of the ratio.")
-    ],
+        str | None,
+        typer.Option("--size", metavar="CONTRACTS", help="Contracts per unit of the ratio."),
+    ] = None,
     far_expiry: Annotated[
         str | None,
         typer.Option("--far-expiry", metavar="DATE", help="Far expiry (calendar, diagonal)."),
@@ -164,10 +191,56 @@ def strategy(
         typer.Option(
             "--venue",
             metavar="VENUE",
-            help="Quote from the running devnet's "
-            "Deribit-protocol exchange: deribit. Default: a synthetic surface.",
+            help="deribit: quote from the running devnet's Deribit-protocol exchange; onchain: "
+            "quote and execute on the on-chain options market (needs --maker). Default: a "
+            "synthetic surface.",
         ),
     ] = None,
+    policy: Annotated[
+        str,
+        typer.Option(
+            "--policy",
+            metavar="POLICY",
+            help="atomic (all legs in one on-chain transaction); all-or-unwind and "
+            "hedge-residual (across venues) are not on the command line yet.",
+        ),
+    ] = "atomic",
+    maker: Annotated[
+        list[str] | None,
+        typer.Option("--maker", metavar="URL", help="--venue onchain: RFQ maker URL(s)."),
+    ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            metavar="ADDRESS",
+            help="--venue onchain: the BatchExecutor (default: the chain's address book).",
+        ),
+    ] = None,
+    rpc_url: RpcUrlOption = None,
+    key_env: KeyEnvOption = None,
+    store: TradeStoreOption = None,
+    new_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id", metavar="ID", help="Structure id (default: KIND-<time>); reuse to resume."
+        ),
+    ] = None,
+    max_loss: Annotated[
+        str | None, typer.Option("--max-loss", metavar="USD", help="Limit: max loss at expiry.")
+    ] = None,
+    max_premium: Annotated[
+        str | None,
+        typer.Option(
+            "--max-premium",
+            metavar="USD",
+            help="Limit: max net premium paid (negative: the least credit).",
+        ),
+    ] = None,
+    max_margin: Annotated[
+        str | None, typer.Option("--max-margin", metavar="USD", help="Limit: max initial margin.")
+    ] = None,
+    yes: YesOption = False,
     spot: Annotated[
         str | None,
         typer.Option(
@@ -197,9 +270,31 @@ def strategy(
     dry_run: DryRunOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Show an option structure before trading: legs, quotes, net premium, max profit / loss,
-    breakevens, payoff at expiry, Greeks and margin. Execution is not available yet: pass
-    --dry-run."""
+    """Show an option structure before trading (legs, quotes, net premium, max profit / loss,
+    breakevens, payoff at expiry, Greeks and margin) with --dry-run, or execute it on the
+    on-chain market (--venue onchain, all legs in one transaction); list / show ID: the
+    structures of the event store."""
+    if kind in _COMMANDS:
+        from oms_chain.cli._strategy_run import store_command
+
+        store_command(kind, structure_id, store, as_json)
+        return
+    if structure_id is not None:
+        raise InvalidInput(f"unexpected argument {_shown(structure_id)} after {kind}")
+    missing = [
+        name
+        for name, v in (
+            ("--underlying", underlying),
+            ("--expiry", expiry),
+            ("--strikes", strikes),
+            ("--size", size),
+        )
+        if v is None
+    ]
+    if missing:
+        raise InvalidInput(f"{kind} needs {', '.join(missing)} (see `oms strategy --help`)")
+    assert underlying is not None and expiry is not None and strikes is not None
+    assert size is not None
     n_strikes, takes_type, takes_short, calendar = _KINDS[kind]
     und = _symbol(underlying, "--underlying")
     if und not in _UNDERLYINGS:
@@ -223,10 +318,28 @@ def strategy(
     if ratio is not None and kind != "ratio-spread":
         raise InvalidInput(f"--ratio is only for ratio-spread, not {kind}")
     ratio_t = _ratio(ratio) if ratio is not None else (1, 2)
-    if venue is not None and venue != "deribit":
+    if venue is not None and venue not in ("deribit", "onchain"):
         raise InvalidInput(
-            f"--venue must be deribit (the devnet's options exchange), got {_shown(venue)}"
+            f"--venue must be deribit (the devnet's options exchange) or onchain (the on-chain "
+            f"options market), got {_shown(venue)}"
         )
+    if policy not in _POLICIES:
+        raise InvalidInput(f"--policy must be one of {', '.join(_POLICIES)}, got {_shown(policy)}")
+    if policy != "atomic":
+        raise InvalidInput(
+            f"--policy {policy}: the leg-risk coordinator across venues is not on the command "
+            "line yet (Python: oms_chain.service.leg_coordinator); use --venue onchain "
+            "--policy atomic (all legs in one transaction)"
+        )
+    if venue == "onchain" and not maker:
+        raise InvalidInput("--venue onchain trades by RFQ: give at least one --maker URL")
+    if venue != "onchain" and (maker or executor):
+        raise InvalidInput("--maker and --executor are for --venue onchain")
+    limits = {
+        "max_loss": None if max_loss is None else _positive_decimal(max_loss, "--max-loss"),
+        "max_net_premium": None if max_premium is None else _signed_decimal(max_premium),
+        "max_margin": None if max_margin is None else _positive_decimal(max_margin, "--max-margin"),
+    }
     if venue is not None and spot is not None:
         raise InvalidInput("--spot is for synthetic quotes; --venue deribit quotes its index")
     spot_d = _positive_decimal(spot, "--spot") if spot is not None else None
@@ -239,6 +352,29 @@ def strategy(
     n_points = _bounded_int(points, "--points", 2, 201)
     if chart is not None and not chart.parent.is_dir():
         raise InvalidInput(f"--chart {chart}: folder {chart.parent} does not exist")
+    okind_ = "put" if option_type == "put" else "call"
+    if venue == "onchain":
+        if dry_run:
+            raise InvalidInput(
+                "--venue onchain executes (after confirmation); preview with --venue deribit "
+                "or synthetic quotes"
+            )
+        from oms_chain.cli._strategy_run import run_onchain
+        from oms_chain.model.instruments import OptionKind as _OK
+        from oms_chain.strategies import Direction as _Dir
+
+        ok = _OK.PUT if okind_ == "put" else _OK.CALL
+        dirn_ = None if direction is None else _Dir(direction)
+
+        def build(series: Any) -> Any:
+            return _build(kind, series, near, far, ks, qty, ok, dirn_, ratio_t)
+
+        sid = new_id or f"{kind}-{_now_ns() // 10**6}"
+        run_onchain(
+            build, und, sid, vol_d, maker or [], executor, rpc_url, key_env, store, limits,
+            yes, as_json,
+        )  # fmt: skip
+        return
     now_ns = _now_ns()
     if near <= now_ns:
         raise InvalidInput(f"--expiry {expiry} has passed; pick a future date")
@@ -256,8 +392,8 @@ def strategy(
     structure = _build(kind, series, near, far, ks, qty, okind, dirn, ratio_t)
     if not dry_run:
         raise InvalidInput(
-            "executing a structure is not available yet (structure intents, atomic on-chain "
-            "batches and the leg-risk coordinator are in progress); pass --dry-run to preview it"
+            f"executing needs --venue onchain (all legs in one transaction); --venue "
+            f"{venue or 'synthetic'} only previews: pass --dry-run"
         )
     if venue == "deribit":
         market = _deribit_quotes(structure, series)
@@ -324,10 +460,6 @@ class _Market:
         self, source: str, spot: Decimal, quotes: dict[str, Any], vols: dict[str, Decimal]
     ):
         self.source, self.spot, self.quotes, self.vols = source, spot, quotes, vols
-
-
-def _cents(x: Decimal) -> Decimal:
-    return x.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
 
 
 def _synthetic_quotes(
@@ -417,143 +549,3 @@ def _deribit_quotes(structure: Any, series: Any) -> _Market:
     except ccxt.BaseError as exc:
         raise InvalidInput(f"--venue deribit: the exchange did not answer ({exc})") from None
     return _Market(f"deribit devnet {urls['rest']}", spot, quotes, vols)
-
-
-def _preview(
-    structure: Any, market: _Market, rate: Decimal, now_ns: int, n_points: int
-) -> dict[str, Any]:
-    from oms_chain.risk import MarketSnapshot
-    from oms_chain.strategies import (
-        ExpiryValuation,
-        net_premium,
-        payoff_summary,
-        payoff_table,
-        price_grid,
-        structure_greeks,
-        structure_margin,
-    )
-
-    premium = net_premium(structure, market.quotes)
-    valuation = ExpiryValuation(vol=market.vols, rate=rate) if len(structure.expiries) > 1 else None
-    summary = payoff_summary(structure, net_premium=premium.net, valuation=valuation)
-    rows = payoff_table(
-        structure, price_grid(structure, n_points), net_premium=premium.net, valuation=valuation
-    )
-    greeks = structure_greeks(
-        structure, spot=market.spot, now_ns=now_ns, vol=market.vols, rate=rate
-    )
-    snap = MarketSnapshot(
-        now_ns=now_ns,
-        spots={structure.underlying_symbol: market.spot},
-        vols=market.vols,
-        rate=rate,
-    )
-    margin = structure_margin(structure, snap)
-
-    def g(x: Any) -> dict[str, str]:
-        return {
-            f: str(_cents_or(getattr(x, f)))
-            for f in ("value", "delta", "gamma", "vega_1pt", "theta_day", "rho_1pct")
-        }
-
-    return {
-        "dry_run": True,
-        "kind": structure.kind,
-        "quotes": market.source,
-        "spot": str(market.spot),
-        "legs": [
-            {
-                "leg": i,
-                "side": leg.side.value,
-                "quantity": str(leg.quantity),
-                "contract": leg.contract.symbol,
-                "instrument_id": leg.contract.id,
-                "bid": _s(market.quotes[leg.contract.id].bid),
-                "ask": _s(market.quotes[leg.contract.id].ask),
-                "price": str(p.price),
-                "premium": str(p.amount),
-                "vol": str(market.vols[leg.contract.id]),
-            }
-            for i, (leg, p) in enumerate(zip(structure.legs, premium.legs, strict=True))
-        ],
-        "net_premium": str(premium.net),
-        "premium_kind": "debit" if premium.net > 0 else "credit" if premium.net < 0 else "zero",
-        "max_profit": "unbounded" if summary.max_profit is None else str(summary.max_profit),
-        "max_loss": "unbounded" if summary.max_loss is None else str(summary.max_loss),
-        "breakevens": [str(b) for b in summary.breakevens],
-        "exact": summary.exact,
-        "payoff": [
-            {"price": str(r.price), "payoff": str(r.payoff), "pnl": str(r.pnl)} for r in rows
-        ],
-        "greeks": {"legs": [g(x) for x in greeks.legs], "total": g(greeks.total)},
-        "margin": {
-            "initial": str(_cents(margin.initial)),
-            "maintenance": str(_cents(margin.maintenance)),
-        },
-    }
-
-
-def _s(x: Decimal | None) -> str | None:
-    return None if x is None else str(x)
-
-
-def _cents_or(x: Decimal) -> Decimal:
-    return x.quantize(Decimal("1e-6"), rounding=ROUND_HALF_EVEN)
-
-
-def _write_chart(structure: Any, doc: dict[str, Any], path: Path) -> None:
-    from oms_chain.strategies import PayoffRow, payoff_chart_png
-
-    rows = [
-        PayoffRow(price=Decimal(r["price"]), payoff=Decimal(r["payoff"]), pnl=Decimal(r["pnl"]))
-        for r in doc["payoff"]
-    ]
-    png = payoff_chart_png(
-        rows, [Decimal(b) for b in doc["breakevens"]], title=f"{structure.kind} ({doc['quotes']})"
-    )
-    try:
-        path.write_bytes(png)
-    except OSError as exc:
-        raise InvalidInput(f"--chart {path}: cannot write there ({exc.strerror})") from None
-
-
-def _print(doc: dict[str, Any]) -> None:
-    legs = table(
-        f"{doc['kind']} (dry run: nothing sent; quotes: {doc['quotes']}, spot {doc['spot']})",
-        ("leg", "side", "qty", "contract", "bid", "ask", "vol", "premium"),
-        right=("qty", "bid", "ask", "vol", "premium"),
-    )
-    for leg in doc["legs"]:
-        legs.add_row(
-            str(leg["leg"]),
-            leg["side"],
-            leg["quantity"],
-            leg["contract"],
-            leg["bid"] or "-",
-            leg["ask"] or "-",
-            leg["vol"],
-            leg["premium"],
-        )
-    console.print(legs)
-    say(
-        f"net premium {doc['net_premium']} USD ({doc['premium_kind']}); max profit "
-        f"{doc['max_profit']}, max loss {doc['max_loss']}; breakevens "
-        f"{', '.join(doc['breakevens']) or 'none'}"
-        + ("" if doc["exact"] else " (at the first expiry, later legs by BSM)")
-    )
-    say(
-        f"margin: initial {doc['margin']['initial']} USD, maintenance "
-        f"{doc['margin']['maintenance']} USD (portfolio margin of the legs)"
-    )
-    pay = table("payoff at expiry", ("price", "payoff", "P&L"), right=("price", "payoff", "P&L"))
-    for r in doc["payoff"]:
-        pay.add_row(r["price"], r["payoff"], r["pnl"])
-    console.print(pay)
-    cols = ("value", "delta", "gamma", "vega_1pt", "theta_day", "rho_1pct")
-    gt = table("Greeks now (BSM)", ("leg", *cols), right=cols)
-    for i, x in enumerate(doc["greeks"]["legs"]):
-        gt.add_row(str(i), *(x[c] for c in cols))
-    gt.add_row("total", *(doc["greeks"]["total"][c] for c in cols))
-    console.print(gt)
-    if "chart" in doc:
-        say(f"chart written to {doc['chart']}")

@@ -136,6 +136,21 @@ def treasury_plan(
     _show(st, as_json)
 
 
+@treasury_app.command("expire")
+def treasury_expire(
+    policy: PolicyArg,
+    run: RunOption,
+    store: StoreOption,
+    rpc_url: RpcUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a run closing out the executor's expired options (settle, redeem, withdraw as one
+    Safe transaction); then propose, approve and execute it like a hedge."""
+    run_id = _identifier(run, "--run")
+    st = _with_desk(policy, store, rpc_url, lambda d: d.plan_expiry(run_id))
+    _show(st, as_json)
+
+
 @treasury_app.command("propose")
 def treasury_propose(
     policy: PolicyArg,

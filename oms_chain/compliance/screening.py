@@ -10,6 +10,7 @@ address are refused on load with the file and line named — a typo must not sil
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterable, Mapping
@@ -149,13 +150,56 @@ def _parse_json(text: str, name: str) -> list[BlockListEntry]:
     return out
 
 
+def _stamp(path: Path) -> bytes:
+    try:
+        return hashlib.sha256(path.read_bytes()).digest()
+    except OSError as exc:
+        raise ConfigError(f"block list {path} cannot be read: {exc}") from None
+
+
 class AddressScreen:
-    """Screens addresses against one or more block lists."""
+    """Screens addresses against one or more block lists.
+
+    Built with :meth:`from_files`, it also remembers the files and :meth:`refresh` re-reads
+    those that changed on disk (the user updates a list while the session runs)."""
 
     def __init__(self, lists: Iterable[BlockList]) -> None:
         self.lists = tuple(lists)
         if not all(isinstance(b, BlockList) for b in self.lists):
             raise InvalidInput("AddressScreen takes BlockList objects")
+        self._files: list[tuple[Path, bytes]] = []
+
+    @classmethod
+    def from_files(cls, paths: Iterable[Path | str]) -> AddressScreen:
+        """A screen over the list files ``paths`` (see :meth:`BlockList.from_file`) that
+        :meth:`refresh` keeps current.
+
+        Raises :class:`ConfigError` naming the file and line of a bad entry."""
+        files = [Path(p) for p in paths]
+        stamps = [_stamp(p) for p in files]
+        screen = cls(BlockList.from_file(p) for p in files)
+        screen._files = list(zip(files, stamps, strict=True))
+        return screen
+
+    def refresh(self) -> bool:
+        """Re-read the list files whose content changed since they were loaded (compared by
+        SHA-256, so an edit within the same clock tick counts); ``True`` when any was re-read.
+        A list that no longer loads raises :class:`ConfigError` and the previous lists stay
+        in force."""
+        if not self._files:
+            return False
+        changed = False
+        lists = list(self.lists)
+        files = list(self._files)
+        for i, (path, stamp) in enumerate(files):
+            now = _stamp(path)
+            if now != stamp:
+                lists[i] = BlockList.from_file(path)
+                files[i] = (path, now)
+                changed = True
+        if changed:
+            self.lists, self._files = tuple(lists), files
+        return changed
 
     def screen(self, addresses: Mapping[str, Iterable[str]]) -> list[ScreeningMatch]:
         """Every match among ``addresses`` (role -> addresses), in role then list order.

@@ -9,11 +9,14 @@ Errors answer 400 / 409 with ``{"error": "..."}`` (unknown or expired series, ba
 that is the maker). ``GET /health`` answers ``{"maker": address}``.
 
 Hedging: :meth:`OptionsMaker.hedge` reads the maker's positions in every series, sums their
-Black-Scholes delta per underlying (the same smile it prices with) and swaps the difference to
-the opposite delta through the chain's Uniswap V2 router (underlying against the series' quote
-token) when it exceeds ``hedge_band``; it returns what it traded. Tests call it when they
+Black-Scholes delta per underlying (the same smile it prices with) and trades the difference to
+the opposite delta when it exceeds ``hedge_band``: through the chain's Uniswap V2 router
+(underlying against the series' quote token), or on a spot exchange account
+(:class:`~oms_chain.devnet.maker_hedge.HedgeExchange`, the devnet's Binance-protocol simulator),
+as ``MakerConfig.hedge_on`` says (``pool``, ``exchange`` or ``cheapest``: the one whose all-in
+cost is lower, the pool's gas included); it returns what it traded. Tests call it when they
 choose (deterministic); :class:`OptionsMakerThread` can run it every ``hedge_interval_s``
-(what ``oms devnet up`` does).
+(what ``oms devnet up`` does, ``cheapest`` when the exchange simulator runs).
 
 Devnet only: the maker's key is a devnet key, its approvals are sent from an unlocked Anvil
 account at start, and its hedge swaps take any price the pool gives.
@@ -26,7 +29,7 @@ import contextlib
 import math
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -35,6 +38,7 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 
 from oms_chain.devnet.artifacts import load_protocol_artifact
+from oms_chain.devnet.maker_hedge import HedgeExchange, exchange_symbol
 from oms_chain.devnet.options_market import OptionsMarketClient, Quote, SeriesInfo
 from oms_chain.devnet.solidity import load_artifact
 from oms_chain.model.errors import DevnetError, InvalidInput
@@ -49,6 +53,7 @@ __all__ = [
 ]
 
 _YEAR_S = 365 * 24 * 3600
+_HEDGE_ON = ("pool", "exchange", "cheapest")
 _MAX = 2**256 - 1
 _APPROVE_ABI: list[dict[str, Any]] = [
     {
@@ -74,7 +79,10 @@ class MakerConfig:
         log-moneyness squared, ``spread`` (fraction of the model price, each side), a floor
         ``min_premium`` (quote units per whole underlying), quotes valid ``ttl_s`` seconds and at
         most ``max_size`` contracts. :meth:`OptionsMaker.hedge` trades once the delta is
-    ``hedge_band`` whole underlying away from the hedge held."""
+    ``hedge_band`` whole underlying away from the hedge held, on ``hedge_on``: ``pool`` (the
+    chain's Uniswap V2 router), ``exchange`` (the maker's exchange account) or ``cheapest``
+    (lower all-in cost; a pool swap counted at ``hedge_gas`` gas at the chain's gas price,
+    valued at the WETH feed's spot)."""
 
     base_vol: Decimal = Decimal("0.65")
     smile: Decimal = Decimal("0.4")
@@ -84,8 +92,16 @@ class MakerConfig:
     max_size: int = 10_000
     rate: float = 0.0
     hedge_band: Decimal = Decimal("0.05")
+    hedge_on: str = "pool"
+    hedge_gas: int = 150_000
 
     def __post_init__(self) -> None:
+        if self.hedge_on not in _HEDGE_ON:
+            raise InvalidInput(f"hedge_on must be one of {_HEDGE_ON}, got {self.hedge_on!r}")
+        if isinstance(self.hedge_gas, bool) or not isinstance(self.hedge_gas, int):
+            raise InvalidInput(f"hedge_gas must be an integer, got {self.hedge_gas!r}")
+        if self.hedge_gas < 0:
+            raise InvalidInput(f"hedge_gas must not be negative, got {self.hedge_gas}")
         if not (Decimal(0) < self.base_vol < Decimal(5)):
             raise InvalidInput(f"base_vol must be in (0, 5), got {self.base_vol}")
         if not (Decimal(0) <= self.spread < Decimal(1)):
@@ -98,15 +114,20 @@ class MakerConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HedgeTrade:
-    """One hedge swap: ``quantity`` whole underlying bought (positive) or sold (negative)
-    against ``quote``, to bring the hedge to ``target`` (minus the options' ``delta``)."""
+    """One hedge trade: ``quantity`` whole underlying bought (positive) or sold (negative)
+    against ``quote``, to bring the hedge to ``target`` (minus the options' ``delta``), on
+    ``venue`` (``pool``: ``tx_hash`` of the swap; ``exchange``: ``order_id``). ``costs``: the
+    all-in cost each venue asked was quoted (quote units paid, negative when received)."""
 
     underlying: str
     quote: str
     delta: Decimal
     target: Decimal
     quantity: Decimal
-    tx_hash: str
+    tx_hash: str | None
+    venue: str = "pool"
+    order_id: str | None = None
+    costs: Mapping[str, Decimal] = field(default_factory=dict)
 
 
 class OptionsMaker:
@@ -122,8 +143,14 @@ class OptionsMaker:
         host: str = "127.0.0.1",
         port: int = 0,
         contracts: Mapping[str, str] | None = None,
+        exchange: HedgeExchange | None = None,
     ) -> None:
+        if exchange is not None and not isinstance(exchange, HedgeExchange):
+            raise InvalidInput("exchange must be a HedgeExchange (cost and trade), e.g. CcxtHedge")
         self.market = market
+        #: the spot exchange account it may hedge on (``MakerConfig.hedge_on``)
+        self.exchange = exchange
+        self._symbols: dict[str, str] = {}
         #: the address book's contracts (``UniswapV2Router02`` to hedge on)
         self._book = contracts
         self._key = private_key
@@ -210,54 +237,141 @@ class OptionsMaker:
         return out
 
     def hedge(self) -> list[HedgeTrade]:
-        """Swap each underlying's hedge to minus its option delta where the two are
-        ``hedge_band`` or more apart; returns the swaps sent (each mined before the next).
+        """Trade each underlying's hedge to minus its option delta where the two are
+        ``hedge_band`` or more apart, on the venue ``MakerConfig.hedge_on`` picks; returns the
+        trades made (each done before the next).
 
         Raises:
-            DevnetError: the chain has no Uniswap V2 router, or a swap reverted.
+            DevnetError: no venue to hedge on (no Uniswap V2 router in the address book, no
+                exchange account), a swap reverted or an exchange order failed.
         """
-        router = self._router()
-        if router is None:
+        on = self.config.hedge_on
+        no_exchange = on == "pool" or self.exchange is None
+        if on != "exchange" and self._router() is None and no_exchange:
             raise DevnetError("the maker's address book names no UniswapV2Router02 to hedge on")
-        w3 = self.market.w3
-        r = w3.eth.contract(
-            address=to_checksum_address(router), abi=load_protocol_artifact("UniswapV2Router02").abi
-        )
+        if on == "exchange" and self.exchange is None:
+            raise DevnetError("hedge_on = 'exchange' but the maker has no exchange account")
         trades = []
-        quotes: dict[str, tuple[str, int]] = {
-            i.underlying: (i.quote, i.underlying_decimals) for i in self._infos.values()
+        quotes: dict[str, tuple[str, int, int]] = {
+            i.underlying: (i.quote, i.underlying_decimals, i.quote_decimals)
+            for i in self._infos.values()
         }
         for underlying, delta in sorted(self.delta().items()):
-            quote, decimals = quotes[underlying]
+            quote, decimals, quote_decimals = quotes[underlying]
             held = self.hedge_held.get(underlying, Decimal(0))
             target = -delta
             step = Decimal(1).scaleb(-min(decimals, 8))
             qty = (target - held).quantize(step, rounding=ROUND_FLOOR)
             if abs(qty) < self.config.hedge_band:
                 continue
-            units = int(abs(qty).scaleb(decimals))
-            deadline = int(w3.eth.get_block("latest")["timestamp"]) + 600
-            if qty > 0:
-                fn = r.functions.swapTokensForExactTokens(
-                    units, _MAX, [quote, underlying], self.address, deadline
-                )
+            costs = self.hedge_costs(underlying, quote, qty, decimals, quote_decimals)
+            venue = min(costs, key=lambda v: costs[v]) if on == "cheapest" else on
+            tx: str | None = None
+            order_id: str | None = None
+            if venue == "exchange":
+                assert self.exchange is not None
+                order_id, done = self.exchange.trade(self._pair(underlying, quote), qty)
             else:
-                fn = r.functions.swapExactTokensForTokens(
-                    units, 0, [underlying, quote], self.address, deadline
-                )
-            tx = self._send(fn, f"hedge {qty} of {underlying}")
-            self.hedge_held[underlying] = held + qty
+                tx, done = self._swap(underlying, quote, qty, decimals), qty
+            self.hedge_held[underlying] = held + done
             trades.append(
                 HedgeTrade(
                     underlying=underlying,
                     quote=quote,
                     delta=delta,
                     target=target,
-                    quantity=qty,
+                    quantity=done,
                     tx_hash=tx,
+                    venue=venue,
+                    order_id=order_id,
+                    costs=costs,
                 )
             )
         return trades
+
+    def hedge_costs(
+        self, underlying: str, quote: str, qty: Decimal, decimals: int, quote_decimals: int
+    ) -> dict[str, Decimal]:
+        """The all-in cost of trading ``qty`` underlying (> 0 buy, < 0 sell) on each venue
+        ``hedge_on`` may use, in whole quote units (paid; negative: received). The pool's
+        includes its fee and price impact (the router's amounts) and ``hedge_gas`` gas at
+        the chain's gas price valued at the WETH feed's spot; a venue that cannot fill it is
+        left out. Only the configured venue with ``pool`` / ``exchange``."""
+        on = self.config.hedge_on
+        out: dict[str, Decimal] = {}
+        if on in ("pool", "cheapest") and self._router() is not None:
+            out["pool"] = self._pool_cost(underlying, quote, qty, decimals, quote_decimals)
+        if on in ("exchange", "cheapest") and self.exchange is not None:
+            cost = self.exchange.cost(self._pair(underlying, quote), qty)
+            if cost is not None:
+                out["exchange"] = cost
+        if not out:
+            raise DevnetError(f"no hedge venue can trade {qty} of {underlying} ({on})")
+        return out
+
+    def _router_contract(self) -> Any:
+        router = self._router()
+        assert router is not None
+        return self.market.w3.eth.contract(
+            address=to_checksum_address(router), abi=load_protocol_artifact("UniswapV2Router02").abi
+        )
+
+    def _pool_cost(
+        self, underlying: str, quote: str, qty: Decimal, decimals: int, quote_decimals: int
+    ) -> Decimal:
+        r = self._router_contract()
+        units = int(abs(qty).scaleb(decimals))
+        try:
+            if qty > 0:
+                paid = r.functions.getAmountsIn(units, [quote, underlying]).call()[0]
+                amount = Decimal(paid).scaleb(-quote_decimals)
+            else:
+                got = r.functions.getAmountsOut(units, [underlying, quote]).call()[-1]
+                amount = -Decimal(got).scaleb(-quote_decimals)
+        except Exception as exc:  # web3 raises many types for a revert (pool too thin)
+            raise DevnetError(f"the pool cannot quote {qty} of {underlying}: {exc}") from exc
+        return amount + self._gas_cost()
+
+    def _gas_cost(self) -> Decimal:
+        """``hedge_gas`` at the chain's gas price in quote units (the WETH feed's spot), or 0
+        when no listed series has WETH as its underlying."""
+        weth = (self._book or {}).get("WETH")
+        info = next((i for i in self._infos.values() if i.underlying == weth), None)
+        if info is None or not self.config.hedge_gas:
+            return Decimal(0)
+        wei = self.config.hedge_gas * int(self.market.w3.eth.gas_price)
+        return Decimal(wei).scaleb(-18) * self.spot(info)
+
+    def _pair(self, underlying: str, quote: str) -> str:
+        if underlying not in self._symbols:
+            from oms_chain.devnet.deploy import ERC20_ABI
+
+            w3 = self.market.w3
+            names = [
+                str(
+                    w3.eth.contract(address=to_checksum_address(t), abi=ERC20_ABI)
+                    .functions.symbol()
+                    .call()
+                )
+                for t in (underlying, quote)
+            ]
+            self._symbols[underlying] = exchange_symbol(*names)
+        return self._symbols[underlying]
+
+    def _swap(self, underlying: str, quote: str, qty: Decimal, decimals: int) -> str:
+        w3 = self.market.w3
+        r = self._router_contract()
+        units = int(abs(qty).scaleb(decimals))
+        deadline = int(w3.eth.get_block("latest")["timestamp"]) + 600
+        if qty > 0:
+            fn = r.functions.swapTokensForExactTokens(
+                units, _MAX, [quote, underlying], self.address, deadline
+            )
+        else:
+            fn = r.functions.swapExactTokensForTokens(
+                units, 0, [underlying, quote], self.address, deadline
+            )
+        return self._send(fn, f"hedge {qty} of {underlying}")
 
     # --- pricing -----------------------------------------------------------------------------
 
@@ -450,10 +564,12 @@ def run_maker_in_thread(
     contracts: Mapping[str, str] | None = None,
     wrap_eth: int = 0,
     hedge_interval_s: float | None = None,
+    exchange: HedgeExchange | None = None,
 ) -> OptionsMakerThread:
     """Approve (and wrap ``wrap_eth`` wei), then serve a maker for ``market`` from a thread,
-    hedging every ``hedge_interval_s`` seconds on the router of ``contracts`` (``None``: no
-    hedging loop); call ``stop()`` at the end."""
-    maker = OptionsMaker(market, private_key, config=config, contracts=contracts)
+    hedging every ``hedge_interval_s`` seconds on the router of ``contracts`` or the
+    ``exchange`` account, as ``config.hedge_on`` says (``None``: no hedging loop); call
+    ``stop()`` at the end."""
+    maker = OptionsMaker(market, private_key, config=config, contracts=contracts, exchange=exchange)
     maker.prepare(wrap_eth=wrap_eth)
     return OptionsMakerThread(maker, hedge_interval_s=hedge_interval_s).start()

@@ -108,6 +108,7 @@ def policy_toml(
     webhook_url: str | None = None,
     twap_slices: int = 2,
     slice_interval_s: int = 0,
+    route: bool = False,
 ) -> str:
     """A policy file for ``treasury`` on the devnet's contracts (see
     :mod:`oms_chain.treasury.policy` for the keys)."""
@@ -127,6 +128,7 @@ makers = {list(makers)!r}
 swap_router = "{book.address("SwapRouter")}"
 quoter = "{book.address("QuoterV2")}"
 pool_fee = 500
+route = {"true" if route else "false"}
 multisend = "{book.address("MultiSendCallOnly")}"
 
 [[assets]]

@@ -103,7 +103,8 @@ class DevnetConfig:
 
     The options market's RFQ maker (``with_options_maker``) quotes the L1's ``OptionsMarket``
     over loopback HTTP from account :data:`OPTIONS_MAKER_ACCOUNT` and hedges its delta in the
-    L1's WETH/USDC pool; its URL is the L1's ``options_makers`` in :meth:`Devnet.describe`.
+    L1's WETH/USDC pool, or on an account of its own on the exchange simulator when that runs
+    and costs less; its URL is the L1's ``options_makers`` in :meth:`Devnet.describe`.
     """
 
     l1_chain_id: int = 31337
@@ -340,12 +341,26 @@ class Devnet:
         l1 = self.l1
         key = l1.accounts[OPTIONS_MAKER_ACCOUNT].private_key
         market = OptionsMarketClient.from_book(l1.w3, l1.book)
+        hedge, config = None, None
+        if self.exchange is not None:  # it hedges where it costs less: pool or exchange
+            from oms_chain.devnet.maker_hedge import CcxtHedge
+            from oms_chain.devnet.options_maker import MakerConfig
+
+            api, secret = "oms-devnet-options-maker", "oms-devnet-options-maker-secret"
+            self.exchange.create_account(
+                api, secret, {"USDC": 10_000_000, "ETH": 2_000, "BTC": 100}
+            )
+            sim = self.exchange.simulator
+            hedge = CcxtHedge.binance_simulator(api, secret, sim.binance_urls)
+            config = MakerConfig(hedge_on="cheapest")
         self.options_maker = run_maker_in_thread(
             market,
             key,
+            config=config,
             contracts=l1.book.contracts,
             wrap_eth=1_000 * 10**18,  # collateral for the calls it writes
             hedge_interval_s=2.0,
+            exchange=hedge,
         )
         self._progress(f"options RFQ maker at {self.options_maker.url}")
 

@@ -233,7 +233,11 @@ class VenueConfig:
     ``set_sandbox_mode``); ``rest_url`` a server speaking the exchange's API (the devnet
     simulator; a non-loopback host counts as live); ``live = true`` the production exchange,
     real money. One of them is required and they exclude each other (``live`` may accompany a
-    non-loopback ``rest_url``)."""
+    non-loopback ``rest_url``).
+
+    An ``options`` venue is either a Deribit-protocol exchange (``exchange = "deribit"``, where
+    it trades chosen as for ``ccxt``) or the on-chain ``OptionsMarket`` of ``chain``, quoted by
+    the RFQ ``makers`` (their http(s) URLs)."""
 
     name: str
     kind: str
@@ -245,17 +249,57 @@ class VenueConfig:
     testnet: bool = False
     live: bool = False
     rest_url: str | None = None
+    makers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         kinds = ("paper", "ccxt", "uniswap_v2", "uniswap_v3", "options")
         where = f"venues.{self.name}"
         if self.kind not in kinds:
             raise ConfigError(f"{where}.kind: {self.kind!r} is not one of {kinds}")
-        if self.kind != "ccxt":
+        if self.makers and not (self.kind == "options" and self.exchange is None):
+            raise ConfigError(f"{where}.makers: only for an on-chain venue of kind 'options'")
+        if self.kind == "options":
+            self._check_options(where)
+            if self.exchange is None:
+                return
+        elif self.kind != "ccxt":
             for key in ("testnet", "live", "rest_url"):
                 if getattr(self, key) not in (False, None):
-                    raise ConfigError(f"{where}.{key}: only for kind 'ccxt'")
+                    raise ConfigError(f"{where}.{key}: only for kind 'ccxt' or 'options'")
             return
+        self._check_exchange_target(where)
+
+    def _check_options(self, where: str) -> None:
+        """An options venue is a Deribit-protocol exchange (``exchange = "deribit"``) or the
+        on-chain market of ``chain`` asking the RFQ ``makers``."""
+        if self.exchange is not None:
+            if self.exchange != "deribit":
+                raise ConfigError(
+                    f"{where}.exchange: options exchanges speak Deribit's API; expected "
+                    f"'deribit', got {self.exchange!r}"
+                )
+            if self.chain is not None:
+                raise ConfigError(f"{where}.chain: set exchange or chain, not both")
+            return
+        if self.chain is None:
+            raise ConfigError(
+                f"{where}.chain: an options venue needs exchange = 'deribit' or the chain of "
+                "its on-chain market"
+            )
+        for key in ("testnet", "live", "rest_url"):
+            if getattr(self, key) not in (False, None):
+                raise ConfigError(f"{where}.{key}: only for an options exchange, not on chain")
+        if not self.makers:
+            raise ConfigError(f"{where}.makers: required, the RFQ makers' URLs to ask for quotes")
+        for i, url in enumerate(self.makers):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"{where}.makers[{i}]: must be http(s)://host:port, got {url!r}")
+            if parts.username or parts.password:
+                raise ConfigError(f"{where}.makers[{i}]: must not contain credentials")
+
+    def _check_exchange_target(self, where: str) -> None:
+        """Where an exchange venue trades: its sandbox, a local server or, confirmed, live."""
         if not self.exchange:
             raise ConfigError(f"{where}.exchange: required for kind 'ccxt'")
         if self.rest_url is not None:
@@ -290,8 +334,9 @@ class VenueConfig:
 
     @property
     def is_live(self) -> bool:
-        """True for a ``ccxt`` venue that trades real money (not the sandbox, not local)."""
-        return self.kind == "ccxt" and self.live
+        """True for an exchange venue (``ccxt``, or an ``options`` exchange) that trades real
+        money (not the sandbox, not local)."""
+        return self.kind in ("ccxt", "options") and self.live
 
     def credentials(self, env: Mapping[str, str] | None = None) -> dict[str, Secret]:
         """API credentials read from the environment (only those configured)."""
@@ -311,7 +356,14 @@ class AccountConfig:
 
     ``safe``: the account trades from the Safe at ``safe_address``; ``private_key_env`` names
     the relayer's key (it executes and pays gas), ``owner_key_envs`` the owners' keys that sign
-    (at least the Safe's threshold of them)."""
+    (at least the Safe's threshold of them).
+
+    ``threshold``: the account trades from the ``ThresholdAccount`` of the FROST group in
+    ``threshold_dir`` (its ``group.json`` names the account, chain and group key; the running
+    participants' endpoint files are read there before each signing round);
+    ``coordinator_passphrase_env`` names the variable with the coordinator key's passphrase,
+    ``private_key_env`` the relayer's key, ``threshold_timeout_s`` bounds each request to a
+    participant."""
 
     name: str
     signer: str
@@ -322,6 +374,9 @@ class AccountConfig:
     safe_address: str | None = None
     remote_url: str | None = None
     owner_key_envs: tuple[str, ...] = ()
+    threshold_dir: str | None = None
+    coordinator_passphrase_env: str = "OMS_THRESHOLD_COORDINATOR_PASSPHRASE"
+    threshold_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
         signers = ("keystore", "env_key", "safe", "threshold", "remote")
@@ -343,6 +398,18 @@ class AccountConfig:
                 raise ConfigError(f"{where}.private_key_env: required, the relayer's key variable")
             if not self.owner_key_envs:
                 raise ConfigError(f"{where}.owner_key_envs: required, the owners' key variables")
+        if self.signer == "threshold":
+            where = f"accounts.{self.name}"
+            if not self.threshold_dir:
+                raise ConfigError(f"{where}.threshold_dir: required, the group's folder")
+            if not self.private_key_env:
+                raise ConfigError(f"{where}.private_key_env: required, the relayer's key variable")
+            if not self.coordinator_passphrase_env:
+                raise ConfigError(f"{where}.coordinator_passphrase_env: must name a variable")
+            if not 0 < self.threshold_timeout_s <= 600:
+                raise ConfigError(f"{where}.threshold_timeout_s: must be in (0, 600] seconds")
+        elif self.threshold_dir is not None:
+            raise ConfigError(f"accounts.{self.name}.threshold_dir: only for signer 'threshold'")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,7 +21,7 @@ from oms_chain.store.events import (
     chain_hash,
 )
 
-__all__ = ["EventLog", "InMemoryEventLog", "SnapshotLog"]
+__all__ = ["EventLog", "InMemoryEventLog", "SnapshotLog", "append_event"]
 
 
 @runtime_checkable
@@ -166,3 +166,30 @@ class InMemoryEventLog:
 
     def __len__(self) -> int:
         return len(self._events)
+
+
+def append_event(log: EventLog, stream_id: str, version: int, event: Any) -> int:
+    """Append one domain ``event`` (an :class:`~oms_chain.model.events.Event`) to ``stream_id``
+    at ``version``, its event id ``<stream>#<version + 1>``; returns the new version.
+
+    Raises:
+        ConcurrencyConflict: another writer moved the stream past ``version``.
+    """
+    eid = f"{stream_id}#{version + 1}"
+    recs = log.append(
+        stream_id,
+        [
+            NewEvent(
+                event_id=eid,
+                event_type=event.TYPE,
+                version=event.VERSION,
+                payload={**event.to_payload(), "event_id": eid},
+                ts_event=event.ts_event,
+                ts_init=event.ts_init,
+                causation_id=event.causation_id,
+                correlation_id=event.correlation_id,
+            )
+        ],
+        version,
+    )
+    return int(recs[-1].stream_version)

@@ -40,6 +40,8 @@ class OrderCommands(EngineBase):
             UnknownOrder: no such order.
             VenueTimeout: the venue did not answer; the order stays open until reconciled.
             InvalidInput: ``order_id`` is not a string.
+            LeaseLost: (a worker's engine) another worker holds the parent now: the cancel
+                did not leave.
         """
         check_id("order_id", order_id)
         self._require_started("; cannot cancel yet")
@@ -118,6 +120,8 @@ class OrderCommands(EngineBase):
             InvalidInput: nothing to change, bad values, or the order has no single open child.
             VenueRejected: the venue refused; nothing changed.
             VenueTimeout: no answer; the child is reconciled before the venue is used again.
+            LeaseLost: (a worker's engine) another worker holds the parent now: the amend did
+                not leave.
         """
         check_id("order_id", order_id)
         check_amount("amend quantity", quantity, optional=True)

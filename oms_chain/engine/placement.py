@@ -247,6 +247,10 @@ class Placement:
                 if current.is_terminal:
                     continue
                 venue = self._venues[child.venue]
+                if self._fence is not None:
+                    # raises LeaseLost if another worker holds the parent now: the cancel
+                    # does not leave (the new holder decides)
+                    self._fence.before_cancel(current)
                 try:
                     report = await asyncio.wait_for(
                         venue.cancel(current.client_order_id),  # type: ignore[arg-type]
@@ -278,6 +282,8 @@ class Placement:
         request = AmendOrder(
             client_order_id=child.client_order_id, quantity=quantity, limit_price=limit_price
         )
+        if self._fence is not None:
+            self._fence.before_amend(child, quantity, limit_price)  # LeaseLost: nothing leaves
         try:
             report: OrderStatusReport = await asyncio.wait_for(
                 self._venues[child.venue].amend(request), self._config.send_timeout_s

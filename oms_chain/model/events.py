@@ -48,11 +48,23 @@ __all__ = [
     "PortfolioAlertRaised",
     "RiskAlertRaised",
     "RiskMonitorDegraded",
+    "SafeSignatureSubmitted",
+    "SafeSignaturesRequested",
     "SafeTransactionExecuted",
+    "SafeTransactionExpired",
     "SafeTransactionProposed",
     "SafeTransactionSigned",
     "SettlementUpdated",
     "SigningRefused",
+    "StructureAccepted",
+    "StructureCompleted",
+    "StructureHedged",
+    "StructureLegFilled",
+    "StructureLegsReversed",
+    "StructureLegsSubmitted",
+    "StructureRejected",
+    "StructureSendStarted",
+    "StructureSubmitted",
     "TradingStateChanged",
     "TransferRecorded",
     "VenueReconciled",
@@ -561,6 +573,45 @@ class SafeTransactionSigned(Event):
 
 @register_event()
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SafeSignaturesRequested(Event):
+    """Safe transaction ``safe_tx_hash`` (Safe ``nonce``) waits for ``threshold`` owner
+    signatures collected elsewhere until ``deadline_ns`` (unix ns); its nonce stays taken."""
+
+    safe: str
+    safe_tx_hash: str
+    nonce: int
+    threshold: int
+    deadline_ns: int
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SafeSignatureSubmitted(Event):
+    """Owner ``owner`` submitted a checked signature of ``safe_tx_hash`` (``kind``: eoa or
+    eth_sign; ``signature``: its 65 bytes, hex: public once executed, kept so that whoever
+    holds the relayer can execute after a restart)."""
+
+    safe: str
+    safe_tx_hash: str
+    owner: str
+    kind: str
+    signature: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SafeTransactionExpired(Event):
+    """Safe transaction ``safe_tx_hash`` ended without execution (``reason``: deadline
+    passed, nonce used by another transaction); its Safe ``nonce`` is free again."""
+
+    safe: str
+    safe_tx_hash: str
+    nonce: int
+    reason: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class SafeTransactionExecuted(Event):
     """``relayer`` signed the ``execTransaction`` of ``safe_tx_hash`` (Safe ``nonce``) as
     transaction ``tx_hash``, recorded before it is broadcast; the settlement tracker follows it
@@ -571,3 +622,126 @@ class SafeTransactionExecuted(Event):
     nonce: int
     relayer: str
     tx_hash: str
+
+
+# --- option structures (one parent per structure, one child per leg) --------------------------
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StructureSubmitted(Event):
+    """A multi-leg structure ``structure_id`` (builder ``kind``) was submitted for ``account``
+    under ``policy`` (``atomic``, ``all-or-unwind`` or ``hedge-residual``). ``legs`` holds,
+    per leg in order, its instrument payload, side, quantity and venue; ``limits`` the
+    structure's limits (max loss, max net premium, max margin; strings or null)."""
+
+    structure_id: str
+    kind: str
+    account: str
+    policy: str
+    legs: tuple[dict[str, Any], ...]
+    limits: dict[str, Any]
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StructureAccepted(Event):
+    """The risk gate passed the structure as a whole, on live quotes: ``net_premium`` (quote
+    asset, positive paid), ``max_loss`` at expiry (``None``: unbounded) and initial ``margin``."""
+
+    structure_id: str
+    net_premium: Decimal
+    max_loss: Decimal | None
+    margin: Decimal
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StructureRejected(Event):
+    """The structure was refused before any leg was sent: ``limit`` names the check that
+    failed (a limit, ``quotes`` when a leg had no fillable quote), ``reason`` says it."""
+
+    structure_id: str
+    limit: str
+    reason: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StructureSendStarted(Event):
+    """About to send ``legs`` (indices) at ``venue`` under ``reference`` (a batch or client
+    order id), recorded before anything is signed so a restart asks the venue first."""
+
+    structure_id: str
+    legs: tuple[int, ...]
+    venue: str
+    reference: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StructureLegsSubmitted(Event):
+    """``legs`` went out at ``venue`` under ``reference`` as ``tx_hash`` (on-chain; ``None``
+    for an exchange order)."""
+
+    structure_id: str
+    legs: tuple[int, ...]
+    venue: str
+    reference: str
+    tx_hash: str | None = None
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StructureLegFilled(Event):
+    """Leg ``leg`` filled ``quantity`` at ``price`` (quote per underlying) in ``reference``."""
+
+    structure_id: str
+    leg: int
+    quantity: Decimal
+    price: Decimal
+    reference: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StructureLegsReversed(Event):
+    """``legs`` no longer hold: their one transaction was dropped, replaced, reverted or
+    reorged out (every leg of an atomic batch together), or they were unwound."""
+
+    structure_id: str
+    legs: tuple[int, ...]
+    reason: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StructureCompleted(Event):
+    """The structure reached its end: ``outcome`` is ``open`` (every leg filled),
+    ``rejected``, ``rolled_back`` or ``unwound``. ``exposure_usd_s`` is the unintended
+    exposure of the time it was partial (|delta| in USD x seconds), ``max_delta_usd`` the
+    largest |delta| it left and ``legged_ns`` how long it was partial."""
+
+    structure_id: str
+    outcome: str
+    exposure_usd_s: Decimal = Decimal(0)
+    max_delta_usd: Decimal = Decimal(0)
+    legged_ns: int = 0
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StructureHedged(Event):
+    """Under ``hedge-residual`` the open delta of a partial structure was hedged (or, once the
+    structure is complete or unwound, the hedge closed): ``side`` ``quantity`` of
+    ``instrument_id`` at ``venue`` under ``reference``; ``delta_before_usd`` /
+    ``delta_after_usd`` the open delta around it."""
+
+    structure_id: str
+    venue: str
+    instrument_id: str
+    side: str
+    quantity: Decimal
+    delta_before_usd: Decimal
+    delta_after_usd: Decimal
+    reference: str

@@ -5,6 +5,7 @@ from oms_chain.service.endpoints import (
     ChainEndpoint,
     ExchangeEndpoint,
     SafeOwners,
+    ThresholdGroup,
     local_exchange_urls,
 )
 from oms_chain.service.hedger import Hedger, HedgeStatus, engine_holdings
@@ -22,6 +23,7 @@ __all__ = [
     "RiskMonitor",
     "SafeOwners",
     "SessionTimeout",
+    "ThresholdGroup",
     "TradingSession",
     "WebhookSender",
     "Worker",

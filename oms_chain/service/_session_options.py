@@ -6,12 +6,14 @@ the hooks of :mod:`oms_chain.venues.options.factory`. Also how a series name the
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from oms_chain.chain.addressbook import load_address_book
+from oms_chain.engine import OmsConfig
 from oms_chain.model.clock import Clock
 from oms_chain.model.errors import InvalidInput, OmsError
 from oms_chain.model.instruments import OptionContract
@@ -24,7 +26,13 @@ from oms_chain.venues.options import (
     onchain_options_venue,
 )
 
-__all__ = ["OptionVenue", "find_option", "open_option_venues", "options_exchange_from_runtime"]
+__all__ = [
+    "OptionVenue",
+    "find_option",
+    "open_option_venues",
+    "options_exchange_from_runtime",
+    "options_from_config",
+]
 
 OptionVenue = OnchainOptionsVenue | DeribitOptionsVenue
 
@@ -59,6 +67,49 @@ def options_exchange_from_runtime(
         raise InvalidInput(f"devnet runtime JSON: malformed 'deribit' entry ({exc!r})") from None
 
 
+def options_from_config(
+    config: OmsConfig, env: Mapping[str, str], chains: Sequence[ChainEndpoint]
+) -> tuple[list[ChainEndpoint], ExchangeEndpoint | None]:
+    """``chains`` with the RFQ makers of the config's on-chain ``kind = "options"`` venues
+    (named by the venue: ``options_venue_id``), and the first Deribit-protocol options
+    exchange (``exchange = "deribit"``; credentials from ``env``), or ``None``.
+
+    Raises:
+        ConfigError: a credential variable of the exchange is not set.
+    """
+    ids = {c.name: c.chain_id for c in config.chains}
+    makers: dict[int, list[str]] = {}
+    names: dict[int, str] = {}
+    exchange: ExchangeEndpoint | None = None
+    for v in config.venues:
+        if v.kind != "options":
+            continue
+        if v.exchange is None:
+            cid = ids[str(v.chain)]
+            makers.setdefault(cid, []).extend(v.makers)
+            names.setdefault(cid, v.name)
+        elif exchange is None:
+            creds = v.credentials(env)
+            exchange = ExchangeEndpoint(
+                exchange="deribit",
+                venue_id=v.name,
+                api_key=creds["api_key"].reveal() if "api_key" in creds else None,
+                secret=creds["secret"].reveal() if "secret" in creds else None,
+                rest_url=v.rest_url,
+                sandbox=v.testnet,
+                live=v.live,
+            )
+    out = [
+        dataclasses.replace(
+            c,
+            option_makers=tuple(makers.get(c.chain_id, ())),
+            options_venue_id=names.get(c.chain_id),
+        )
+        for c in chains
+    ]
+    return out, exchange
+
+
 async def open_option_venues(
     chains: Sequence[ChainEndpoint],
     uniswap: Mapping[int, UniswapVenues],
@@ -80,10 +131,18 @@ async def open_option_venues(
                 continue
             uni = uniswap[c.chain_id]
             book = c.book or load_address_book(c.chain_id)
-            venue = onchain_options_venue(uni.account, book, c.option_makers)
+            venue = onchain_options_venue(
+                uni.account, book, c.option_makers, venue_id=c.options_venue_id
+            )
             await venue.start()
             out.append(venue)
         if exchange is not None:
+            if exchange.reaches_production and not exchange.live:
+                raise InvalidInput(
+                    f"options exchange {exchange.venue_id!r} would trade real money on "
+                    f"{exchange.rest_url or 'Deribit'}; set live = true on the venue to confirm, "
+                    "or testnet = true for Deribit's testnet"
+                )
             dvenue = deribit_options_venue(
                 name=exchange.venue_id or "deribit",
                 rest_url=exchange.rest_url,

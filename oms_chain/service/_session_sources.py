@@ -19,9 +19,15 @@ from oms_chain.service.endpoints import (
     ChainEndpoint,
     ExchangeEndpoint,
     SafeOwners,
+    ThresholdGroup,
 )
 
-__all__ = ["endpoints_from_config", "endpoints_from_runtime"]
+__all__ = [
+    "endpoints_from_config",
+    "endpoints_from_runtime",
+    "safe_owners_from_config",
+    "threshold_group_from_config",
+]
 
 
 def endpoints_from_runtime(
@@ -155,9 +161,70 @@ def safe_owners_from_config(acct: Any, env: Mapping[str, str]) -> SafeOwners | N
     return SafeOwners(address=acct.safe_address, owners=owners)
 
 
+def threshold_group_from_config(
+    acct: Any, env: Mapping[str, str], chain_ids: Sequence[int]
+) -> ThresholdGroup | None:
+    """The threshold account an account trades from and the group signing for it (``None``
+    unless its signer is ``threshold``): the roster in ``threshold_dir``, the coordinator key
+    opened with the passphrase in ``coordinator_passphrase_env``. ``chain_ids``: the chains of
+    the session, which must be the account's one chain.
+
+    Raises:
+        ConfigError: no group or no deployed account there, another ``address``, the
+            passphrase unset or wrong, or a chain the account is not on (the key is named).
+    """
+    if acct.signer != "threshold":
+        return None
+    from oms_chain.custody.threshold import (
+        Coordinator,
+        GroupRoster,
+        ShareStoreError,
+        ThresholdError,
+        ThresholdSigner,
+    )
+
+    where = f"accounts.{acct.name}"
+    directory = Path(acct.threshold_dir).expanduser()
+    try:
+        roster = GroupRoster.load(directory)
+    except (InvalidInput, ShareStoreError) as exc:
+        raise ConfigError(f"{where}.threshold_dir: {exc}") from None
+    if roster.account is None or roster.chain_id is None:
+        raise ConfigError(
+            f"{where}.threshold_dir: the group in {directory} has no account yet; create it "
+            f"with `oms threshold deploy --dir {directory}`"
+        )
+    if acct.address is not None and acct.address.lower() != roster.account.lower():
+        raise ConfigError(
+            f"{where}.address: {acct.address} is not the group's account {roster.account}"
+        )
+    others = sorted(set(chain_ids) - {roster.chain_id})
+    if roster.chain_id not in chain_ids or others:
+        raise ConfigError(
+            f"{where}.threshold_dir: the group's account lives on chain {roster.chain_id} only; "
+            f"the configuration trades on {sorted(chain_ids)} (keep that one chain, or "
+            f"--chain {roster.chain_id})"
+        )
+    var = acct.coordinator_passphrase_env
+    passphrase = env.get(var)
+    if not passphrase:
+        raise ConfigError(f"{where}.coordinator_passphrase_env: {var!r} is not set")
+    try:
+        coordinator = Coordinator.from_directory(
+            directory, passphrase.encode(), timeout_s=acct.threshold_timeout_s
+        )
+    except ThresholdError as exc:
+        raise ConfigError(
+            f"{where}.coordinator_passphrase_env: {var!r} does not open the group's "
+            f"coordinator key ({exc})"
+        ) from None
+    signer = ThresholdSigner(coordinator, roster.account, roster.chain_id)
+    return ThresholdGroup(signer=signer, group_key=roster.group_key, chain_id=roster.chain_id)
+
+
 def _signer_from_config(acct: Any, env: Mapping[str, str]) -> Signer:
     where = f"accounts.{acct.name}"
-    if acct.signer in ("env_key", "safe"):  # a Safe account's signer is its relayer
+    if acct.signer in ("env_key", "safe", "threshold"):  # a contract account's: its relayer
         return _key_from_env(acct.private_key_env, f"{where}.private_key_env", env)
     if acct.signer == "keystore":
         password = env.get(acct.password_env) if acct.password_env else None
@@ -166,7 +233,7 @@ def _signer_from_config(acct: Any, env: Mapping[str, str]) -> Signer:
         return LocalSigner.from_keystore(Path(acct.keystore_path).expanduser(), password)
     raise ConfigError(
         f"{where}.signer: {acct.signer!r} is not supported by TradingSession yet; use "
-        f"'env_key', 'keystore' or 'safe'"
+        f"'env_key', 'keystore', 'safe' or 'threshold'"
     )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "ChainEndpoint",
     "ExchangeEndpoint",
     "SafeOwners",
+    "ThresholdGroup",
     "ccxt_venue_config",
     "local_exchange_urls",
 ]
@@ -29,12 +30,14 @@ __all__ = [
 class ChainEndpoint:
     """A chain to trade on: its id, RPC URL(s) and, for chains without a committed address book
     (a devnet), the address book itself; ``option_makers``: RFQ URLs of makers quoting the
-    chain's ``OptionsMarket`` (none: no on-chain options venue)."""
+    chain's ``OptionsMarket`` (none: no on-chain options venue); ``options_venue_id``: that
+    venue's id (default ``options-<chain id>``)."""
 
     chain_id: int
     rpc_url: str | tuple[str, ...]
     book: AddressBook | None = None
     option_makers: tuple[str, ...] = ()
+    options_venue_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +55,24 @@ class SafeOwners:
             raise InvalidInput(f"SafeOwners address {self.address!r} is not a 0x address")
         if not self.owners:
             raise InvalidInput("SafeOwners owners must name at least one owner signer")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThresholdGroup:
+    """Trade from a FROST group's ``ThresholdAccount`` on chain ``chain_id``: ``signer``
+    authorizes the account's executions (a ``ThresholdSigner``, or a ``PolicySigner`` wrapping
+    one; its ``address`` is the account), ``group_key`` is the group's 33-byte compressed key;
+    the session's signer is the relayer that sends them and pays gas."""
+
+    signer: Any
+    group_key: bytes
+    chain_id: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.group_key, bytes) or len(self.group_key) != 33:
+            raise InvalidInput("ThresholdGroup group_key must be the 33-byte compressed key")
+        if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int):
+            raise InvalidInput(f"ThresholdGroup chain_id {self.chain_id!r} is not an integer")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

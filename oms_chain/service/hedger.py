@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
 
 from oms_chain.engine import Engine, EventLog
+from oms_chain.engine.eventlog import append_event
 from oms_chain.model import Instrument, Intent, Order, Side
 from oms_chain.model.clock import Clock
 from oms_chain.model.errors import InvalidInput, OmsError
@@ -35,7 +36,6 @@ from oms_chain.risk import (
     decide_hedge,
     portfolio_risk,
 )
-from oms_chain.store.events import NewEvent
 
 __all__ = ["HedgeStatus", "Hedger", "engine_holdings"]
 
@@ -350,22 +350,5 @@ class Hedger:
         log.info("hedger %s: skipped: %s", self.policy.name, reason)
 
     def _append(self, event: HedgeDecided | HedgeSkipped) -> None:
-        eid = f"{self.stream}#{self._version + 1}"
-        rec = self._store.append(
-            self.stream,
-            [
-                NewEvent(
-                    event_id=eid,
-                    event_type=event.TYPE,
-                    version=event.VERSION,
-                    payload={**event.to_payload(), "event_id": eid},
-                    ts_event=event.ts_event,
-                    ts_init=event.ts_init,
-                    causation_id=event.causation_id,
-                    correlation_id=event.correlation_id,
-                )
-            ],
-            self._version,
-        )
-        self._version = rec[-1].stream_version
+        self._version = append_event(self._store, self.stream, self._version, event)
         self.events.append(event)

@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from oms_chain.engine import EventLog
+from oms_chain.engine.eventlog import append_event
 from oms_chain.model import Instrument, Side
 from oms_chain.model.clock import Clock
 from oms_chain.model.errors import InvalidInput
@@ -56,7 +57,6 @@ from oms_chain.risk import (
     portfolio_risk,
 )
 from oms_chain.service.webhooks import Sleep, WebhookSender
-from oms_chain.store.events import NewEvent
 from oms_chain.venues.base import Venue
 
 __all__ = [
@@ -347,22 +347,7 @@ class RiskMonitor:
         """Append ``event`` to the monitor's stream (if there is a store)."""
         if self._store is None:
             return
-        eid = f"{MONITOR_STREAM}#{self._version + 1}"
-        rec = self._store.append(
-            MONITOR_STREAM,
-            [
-                NewEvent(
-                    event_id=eid,
-                    event_type=event.TYPE,
-                    version=event.VERSION,
-                    payload={**event.to_payload(), "event_id": eid},
-                    ts_event=event.ts_event,
-                    ts_init=event.ts_init,
-                )
-            ],
-            self._version,
-        )
-        self._version = rec[-1].stream_version
+        self._version = append_event(self._store, MONITOR_STREAM, self._version, event)
 
 
 _EMPTY = RiskReading(ts_ns=0)

@@ -54,20 +54,23 @@ from oms_chain.service._session_options import (
     find_option,
     open_option_venues,
     options_exchange_from_runtime,
+    options_from_config,
 )
 from oms_chain.service._session_sources import (
     endpoints_from_config,
     endpoints_from_runtime,
     safe_owners_from_config,
+    threshold_group_from_config,
 )
 from oms_chain.service.endpoints import (
     ChainEndpoint,
     ExchangeEndpoint,
     SafeOwners,
+    ThresholdGroup,
     ccxt_venue_config,
     local_exchange_urls,
 )
-from oms_chain.service.worker import LeaseFence, Worker
+from oms_chain.service.worker import LeaseFence, Worker, account_resource
 from oms_chain.store import EventStore, Leases, PostgresEventStore, SqliteEventStore, open_store
 from oms_chain.store.url import redact_url
 from oms_chain.venues.amm import UniswapVenues
@@ -125,6 +128,8 @@ class TradingSession:
             works only the parents this worker claims from the store's queue, under leases of
             ``lease_ttl_s`` seconds; :attr:`worker` runs the loop
             (:class:`~oms_chain.service.worker.Worker`). ``resume_parents`` is then ignored.
+        threshold: trade from this FROST group's ThresholdAccount (on its one chain; the group
+            signs, ``signer`` is the relayer); from a config, ``signer = "threshold"`` accounts.
 
     Raises (on entering):
         InvalidInput / ConfigError: bad store URL, unknown chain, exchange without the market.
@@ -152,6 +157,7 @@ class TradingSession:
         options_exchange: ExchangeEndpoint | None = None,
         worker_id: str | None = None,
         lease_ttl_s: float = 15.0,
+        threshold: ThresholdGroup | None = None,
     ) -> None:
         if not chains and exchange is None:
             raise InvalidInput("a trading session needs at least one chain or an exchange")
@@ -169,6 +175,7 @@ class TradingSession:
         self._chains = tuple(chains)
         self._signer = signer
         self._safe = safe
+        self._threshold = _check_threshold(threshold, safe, ids)
         self._exchange = exchange
         self._limits = risk_limits or RiskLimits()
         self._engine_config = engine_config or EngineConfig()
@@ -242,6 +249,7 @@ class TradingSession:
         account: str | None = None,
         store_url: str | None = None,
         with_exchange: bool = True,
+        with_options: bool = False,
         **kw: Any,
     ) -> Self:
         """A session from a configuration file (:func:`oms_chain.engine.load_config`): every
@@ -249,7 +257,9 @@ class TradingSession:
         first ``kind = "ccxt"`` venue is the exchange, ``account`` (default: the first
         ``[[accounts]]``) signs. Secrets (RPC URLs, API keys, key or keystore password) are read
         from ``env``. ``store_url`` overrides the config's store; ``with_exchange=False``
-        leaves the exchange out.
+        leaves the exchange out; ``with_options=True`` also opens the ``kind = "options"``
+        venues (the on-chain market of a chain with its RFQ makers, the first Deribit-protocol
+        exchange).
 
         Raises:
             ConfigError: no account, an unsupported signer kind here, or a variable not set.
@@ -257,7 +267,13 @@ class TradingSession:
         acct, signer, chains, exchange, store_url = endpoints_from_config(
             config, env, account=account, store_url=store_url, with_exchange=with_exchange
         )
+        if with_options:
+            chains, options_exchange = options_from_config(config, env, chains)
+            kw.setdefault("options_exchange", options_exchange)
         kw.setdefault("safe", safe_owners_from_config(acct, env))
+        kw.setdefault(
+            "threshold", threshold_group_from_config(acct, env, [c.chain_id for c in chains])
+        )
         kw.setdefault("risk_limits", config.risk)
         kw.setdefault("engine_config", config.engine)
         kw.setdefault("account", acct.name)
@@ -288,7 +304,7 @@ class TradingSession:
             leases = Leases(self._store)
             fence = LeaseFence(leases, self._worker_id, ttl_ns=self._lease_ttl_ns)
             for c in self._chains:  # one nonce sequence: one worker per signer and chain
-                fence.hold_account(f"account:{c.chain_id}:{self._signer.address.lower()}")
+                fence.hold_account(account_resource(c.chain_id, self._signer.address))
         for c in self._chains:
             uni = await open_uniswap_venues(
                 c.chain_id,
@@ -299,9 +315,14 @@ class TradingSession:
                 discover=self._discover_pools,
                 refresh_pools=self._refresh_pools,
                 poll_interval=self._poll_interval,
-                executor=None if self._safe is None else self._safe_executor(c),
+                executor=self._account_executor(c),
             )
             self._uniswap[c.chain_id] = uni
+            if fence is not None:  # their sends use the account's nonces: fenced by it too
+                fence.bind_venues(
+                    account_resource(c.chain_id, self._signer.address),
+                    [v.venue_id for v in uni.venues],
+                )
             uni.account.start()
             venues.extend(uni.venues)
         if self._exchange is not None:
@@ -326,6 +347,29 @@ class TradingSession:
         await self._engine.start()
         if fence is not None:
             self._worker = Worker(self._engine, leases, fence)
+
+    def _account_executor(self, c: ChainEndpoint) -> Callable[[Any], Any] | None:
+        """How the venues of chain ``c`` execute: from the Safe, the threshold account, or
+        (``None``) the signer's own EOA."""
+        if self._safe is not None:
+            return self._safe_executor(c)
+        if self._threshold is not None:
+            return self._threshold_executor(c)
+        return None
+
+    def _threshold_executor(self, c: ChainEndpoint) -> Callable[[Any], Any]:
+        """The executor factory trading from the configured threshold account on chain ``c``."""
+        from oms_chain.chain.rpc import RpcClient
+        from oms_chain.chain.threshold_executor import ThresholdExecutor
+
+        group = self._threshold
+        assert group is not None
+        rpc = RpcClient([c.rpc_url] if isinstance(c.rpc_url, str) else list(c.rpc_url))
+        self._rpcs.append(rpc)
+        clock = self._clock
+        return lambda sender: ThresholdExecutor(
+            group.signer, group.group_key, sender, rpc=rpc, clock=clock
+        )
 
     def _safe_executor(self, c: ChainEndpoint) -> Callable[[Any], Any]:
         """The executor factory trading from the configured Safe on chain ``c``."""
@@ -364,7 +408,7 @@ class TradingSession:
             steps.append(("exchange", self._cex.close))
         steps += [(f"options venue {v.venue_id}", v.close) for v in self._options]
         steps += [(f"chain {cid}", uni.close) for cid, uni in self._uniswap.items()]
-        steps += [("Safe RPC client", rpc.close) for rpc in self._rpcs]
+        steps += [("account RPC client", rpc.close) for rpc in self._rpcs]
         for what, step in steps:
             try:
                 await step()
@@ -675,3 +719,21 @@ class TradingSession:
                     + "; it keeps working: follow it with `oms orders`"
                 )
             await asyncio.sleep(poll)
+
+
+def _check_threshold(
+    threshold: ThresholdGroup | None, safe: SafeOwners | None, chain_ids: Sequence[int]
+) -> ThresholdGroup | None:
+    """``threshold`` if the session can trade from it: not beside a Safe, and on exactly the
+    account's chain."""
+    if threshold is None:
+        return None
+    check_instance(threshold, "threshold", ThresholdGroup, "a ThresholdGroup")
+    if safe is not None:
+        raise InvalidInput("a session trades from one account: give safe or threshold, not both")
+    if list(chain_ids) != [threshold.chain_id]:
+        raise InvalidInput(
+            f"the threshold account lives on chain {threshold.chain_id} only; the session's "
+            f"chains are {list(chain_ids)}"
+        )
+    return threshold

@@ -27,8 +27,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from oms_chain.engine import Engine
@@ -43,13 +44,19 @@ from oms_chain.store.leases import (
     LeaseExpired,
     LeaseLost,
     Leases,
+    QueueListener,
 )
 
-__all__ = ["LeaseFence", "Worker", "WorkerStats"]
+__all__ = ["LeaseFence", "Worker", "WorkerStats", "account_resource"]
 
 log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
+
+
+def account_resource(chain_id: int, address: str) -> str:
+    """The lease resource of one signer's nonce sequence on one chain."""
+    return f"account:{chain_id}:{address.lower()}"
 
 
 class LeaseFence:
@@ -78,6 +85,8 @@ class LeaseFence:
         self.account_lost: str | None = None
         #: Sends refused because the lease was lost (for operators and tests).
         self.refused: list[str] = []
+        #: Venue id -> the account resource whose nonces its sends use (:meth:`bind_venues`).
+        self.venue_accounts: dict[str, str] = {}
 
     def hold_account(self, resource: str) -> Lease:
         """Take the lease of an account whose sends must be serial (``account:<chain id>:
@@ -102,6 +111,20 @@ class LeaseFence:
         self.accounts[resource] = lease
         return lease
 
+    def bind_venues(self, resource: str, venue_ids: Iterable[str]) -> None:
+        """Fence every send, cancel and amend on ``venue_ids`` with account lease ``resource``
+        (held: :meth:`hold_account`) as well as the parent's, in the same transaction: a
+        worker whose account moved to another worker (it was paused past its ttl) can never
+        use a nonce of that account again, even for a parent nobody has taken yet.
+
+        Raises:
+            InvalidInput: ``resource`` is not held.
+        """
+        if resource not in self.accounts:
+            raise InvalidInput(f"bind_venues: account {resource!r} is not held by this worker")
+        for venue_id in venue_ids:
+            self.venue_accounts[str(venue_id)] = resource
+
     def hold(self, parent_id: OrderId, lease: Lease) -> None:
         """Work ``parent_id`` under ``lease`` from now on."""
         self.held[parent_id] = lease
@@ -120,34 +143,94 @@ class LeaseFence:
             LeaseLost: the parent is not (or no longer) ours; nothing is recorded, and the
                 caller must not send.
         """
-        pid = child.parent_id or child.order_id
-        lease = self.held.get(pid)
-        if lease is None:
-            raise LeaseLost(
-                f"send of {child.client_order_id} refused: worker {self.owner!r} holds no "
-                f"lease on parent {pid}",
-                PARENT_PREFIX + pid,
-                0,
-            )
         payload = {
             "order_id": str(child.order_id),
             "venue": str(child.venue),
             "side": child.side.value,
             "quantity": str(child.quantity),
         }
+        self._record(child, "send", str(child.client_order_id), payload)
+
+    def before_cancel(self, child: Order) -> None:
+        """Record a cancel of ``child`` under its parent's lease (send id ``cancel:<client
+        order id>@<epoch>``: a repeated cancel is the same record, its token checked again).
+
+        Raises:
+            LeaseLost: the parent is not (or no longer) ours; the cancel must not leave.
+        """
+        payload = {"order_id": str(child.order_id), "venue": str(child.venue), "kind": "cancel"}
+        self._record(child, "cancel", f"cancel:{child.client_order_id}", payload, per_epoch=True)
+
+    def before_amend(self, child: Order, quantity: Decimal, limit_price: Decimal | None) -> None:
+        """Record an amend of ``child`` to ``quantity`` at ``limit_price`` under its parent's
+        lease (send id ``amend:<client order id>:<quantity>:<limit>@<epoch>``).
+
+        Raises:
+            LeaseLost: the parent is not (or no longer) ours; the amend must not leave.
+        """
+        limit = "-" if limit_price is None else str(limit_price)
+        payload = {
+            "order_id": str(child.order_id),
+            "venue": str(child.venue),
+            "kind": "amend",
+            "quantity": str(quantity),
+            "limit_price": limit,
+        }
+        send_id = f"amend:{child.client_order_id}:{quantity}:{limit}"
+        self._record(child, "amend", send_id, payload, per_epoch=True)
+
+    def _record(
+        self,
+        child: Order,
+        what: str,
+        send_id: str,
+        payload: dict[str, str],
+        *,
+        per_epoch: bool = False,
+    ) -> None:
+        """Record under the parent's lease (``per_epoch``: the send id gets ``@<epoch>``, so
+        the next holder records its own cancel or amend of the same child)."""
+        pid = child.parent_id or child.order_id
+        lease = self.held.get(pid)
+        if lease is None:
+            raise LeaseLost(
+                f"{what} of {child.client_order_id} refused: worker {self.owner!r} holds no "
+                f"lease on parent {pid}",
+                PARENT_PREFIX + pid,
+                0,
+            )
+        account = self.venue_accounts.get(str(child.venue))
         for attempt in range(2):
+            also: list[tuple[str, int]] = []
+            if account is not None:
+                held = self.accounts.get(account)
+                if held is None:
+                    gone = LeaseLost(
+                        f"{what} of {child.client_order_id} refused: worker {self.owner!r} "
+                        f"lost account {account!r} ({self.account_lost})",
+                        account,
+                        0,
+                    )
+                    self._lose(pid, gone)
+                    raise gone
+                also.append((account, held.token))
             try:
+                sid = f"{send_id}@{lease.token}" if per_epoch else send_id
                 self._leases.record_send(
-                    lease.resource, lease.token, str(child.client_order_id), payload
+                    lease.resource, lease.token, sid, payload, also_fenced=also
                 )
                 return
             except LeaseExpired:
                 if attempt:
                     raise
-                # nobody took it yet: renewing keeps the token (raises if someone did)
+                # nobody took them yet: renewing keeps the tokens (raises if someone did)
                 lease = self._renew(pid, lease)
+                if account is not None:
+                    self._renew_account(account)
             except LeaseLost as exc:
-                self._lose(pid, exc)
+                if exc.resource == account:  # the worker stops (account_lost)
+                    self._account_gone(account, exc)
+                self._lose(pid, exc)  # this parent's work stops now
                 raise
 
     def _lose(self, pid: OrderId, exc: LeaseLost) -> None:
@@ -167,16 +250,28 @@ class LeaseFence:
         self.held[pid] = lease
         return lease
 
+    def _renew_account(self, resource: str) -> None:
+        try:
+            self.accounts[resource] = self._leases.heartbeat(
+                self.accounts[resource], ttl_ns=self.ttl_ns
+            )
+        except LeaseLost as exc:
+            self._account_gone(resource, exc)
+            raise
+
+    def _account_gone(self, resource: str, exc: LeaseLost) -> None:
+        if self.accounts.pop(resource, None) is None:
+            return
+        self.account_lost = str(exc)
+        self.refused.append(str(exc))
+        log.error("account lease lost, stopping: %s", exc)
+
     def heartbeat(self) -> list[OrderId]:
         """Renew every held lease; returns the parents whose lease was lost (dropped). A lost
         account lease sets :attr:`account_lost`."""
-        for resource, lease in list(self.accounts.items()):
-            try:
-                self.accounts[resource] = self._leases.heartbeat(lease, ttl_ns=self.ttl_ns)
-            except LeaseLost as exc:
-                del self.accounts[resource]
-                self.account_lost = str(exc)
-                log.error("account lease lost, stopping: %s", exc)
+        for resource in list(self.accounts):
+            with contextlib.suppress(LeaseLost):
+                self._renew_account(resource)
         lost = []
         for pid, lease in list(self.held.items()):
             try:
@@ -207,6 +302,11 @@ class Worker:
         fence: the engine's fence.
         max_parents: most parents held at once.
         poll_s: pause between rounds when there is nothing new.
+        listen: on PostgreSQL, wait for the queue's ``NOTIFY`` (:meth:`Leases.listener`)
+            instead of claiming every round: an idle round then touches no database, and the
+            queue is claimed when work was announced, when the last claim filled the room
+            (more may wait), and at each heartbeat (leases of dead workers expire silently).
+            Without it, or on SQLite, every round claims.
 
     Raises:
         InvalidInput: a bad ``max_parents`` or ``poll_s``.
@@ -220,6 +320,7 @@ class Worker:
         *,
         max_parents: int = 64,
         poll_s: float = 0.1,
+        listen: bool = True,
     ) -> None:
         if isinstance(max_parents, bool) or not isinstance(max_parents, int) or max_parents < 1:
             raise InvalidInput(f"max_parents must be a positive int, got {max_parents!r}")
@@ -237,6 +338,11 @@ class Worker:
         fence.on_lost = self._lost
         self._stop = asyncio.Event()
         self._next_beat = 0.0
+        self.listen = listen
+        self._listener: QueueListener | None = None
+        #: Set by a notification or :meth:`stop`: ends the idle wait of :meth:`run`.
+        self._wake = asyncio.Event()
+        self._claim_due = True
 
     @property
     def worker_id(self) -> str:
@@ -245,24 +351,62 @@ class Worker:
     def stop(self) -> None:
         """Ask :meth:`run` to drain: claim nothing more, release every lease, return."""
         self._stop.set()
+        self._wake.set()
 
     async def run(self) -> WorkerStats:
         """Work until :meth:`stop`; then release every lease held and return the stats."""
+        if self.listen:
+            self._open_listener()
         try:
             while not self._stop.is_set():
                 busy = await self.step()
                 if not busy:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), self.poll_s)
+                        await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                    self._wake.clear()
         finally:
+            self._close_listener()
             await self.drain()
         return self.stats
+
+    def _open_listener(self) -> None:
+        try:
+            listener = self.leases.listener()
+        except OmsError as exc:
+            log.warning("no queue notifications (%s): polling", exc)
+            return
+        if listener is None:
+            return
+        self._listener = listener
+        asyncio.get_running_loop().add_reader(listener.fileno(), self._on_notify)
+
+    def _close_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(listener.fileno())
+            listener.close()
+
+    def _on_notify(self) -> None:
+        listener = self._listener
+        if listener is None:
+            return
+        try:
+            got = listener.drain()
+        except OmsError as exc:
+            log.warning("%s: polling from now on", exc)
+            self._close_listener()
+            got = 1
+        if got:
+            self._claim_due = True
+            self._wake.set()
 
     async def step(self) -> bool:
         """One round: heartbeat if due, finish ended parents, claim and start new ones.
         Returns whether anything was claimed."""
         now = time.monotonic()
         if now >= self._next_beat:
+            self._claim_due = True  # leases of dead workers expire without a notification
             self._next_beat = now + self.fence.ttl_ns / _NS / 3
             self.fence.heartbeat()  # a lost lease stops its parent's work (on_lost)
             if self.fence.account_lost is not None:  # another worker sends for the signer
@@ -273,11 +417,21 @@ class Worker:
             self.engine.catch_up()
             for pid in sorted(self.retrying):
                 await self._take_over(pid)
+        if self.fence.account_lost is not None:  # a send found the account lost
+            self.stop()
+            return False
         self._finish_ended()
         room = self.max_parents - len(self.fence.held)
         if room <= 0 or self._stop.is_set():
             return False
-        claimed = self.leases.claim(self.worker_id, ttl_ns=self.fence.ttl_ns, limit=room)
+        if self._listener is not None and not self._claim_due:
+            return False  # nothing announced since the last claim
+        self._claim_due = False  # a notification during the claim sets it again
+        claimed = self.leases.claim(
+            self.worker_id, ttl_ns=self.fence.ttl_ns, limit=room, holding=self.fence.accounts
+        )
+        if len(claimed) == room:
+            self._claim_due = True  # the room was the limit: more may be waiting
         for item in claimed:
             await self._start(item)
         return bool(claimed)

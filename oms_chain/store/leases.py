@@ -6,6 +6,7 @@ Tables (created on first use, beside the event store's own; old stores gain them
     work_intents  intent_id, payload (canonical JSON), enqueued_at, finished_at, outcome
     leases        resource, owner, epoch, acquired_at, heartbeat_at, expires_at, released_at
     lease_sends   send_id, resource, epoch, owner, recorded_at, payload
+    intent_needs  intent_id, resource  (a parent sent under that lease too: see claim)
 
 A *resource* is any string: ``parent:<intent id>`` for a parent order claimed from the queue
 (:data:`PARENT_PREFIX`), ``account:<chain id>:<address>`` for a nonce sequence, or
@@ -29,6 +30,12 @@ long as the kernel keeps the socket; it carries no token a send can be checked a
 invisible to ``oms workers`` (no owner, no expiry), and has no SQLite equivalent. A lease row
 expires on its own, fences its holder, and is one mechanism for parents and accounts alike.
 
+**Waking workers.** On PostgreSQL, :meth:`Leases.enqueue` and :meth:`Leases.release` send a
+``NOTIFY`` on :data:`WORK_CHANNEL` in their transaction (delivered when it commits), and
+:meth:`Leases.listener` opens a session listening on it (``LISTEN``): an idle worker waits on
+that session's socket instead of polling the queue. SQLite has no notifications
+(``listener()`` returns ``None``): workers poll.
+
 Queue claims use ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (workers never wait on each
 other's candidates); the lease upsert's ``WHERE`` clause (free, released or expired) is the
 final arbiter, so a parent is held by one worker at a time. SQLite serializes every claim
@@ -39,7 +46,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -48,12 +55,13 @@ from oms_chain.model import FinalError, RetryableError
 from oms_chain.store._appends import _validate_requests
 from oms_chain.store._sql import Cursor, SqlEventStore
 from oms_chain.store.base import AppendRequest
-from oms_chain.store.errors import InvalidEvent, StoreError
+from oms_chain.store.errors import InvalidEvent, StoreError, StoreUnavailable
 from oms_chain.store.events import RecordedEvent, check_id, check_int, json_text
 from oms_chain.store.postgres import PostgresEventStore
 
 __all__ = [
     "PARENT_PREFIX",
+    "WORK_CHANNEL",
     "ClaimedIntent",
     "DuplicateIntent",
     "DuplicateSend",
@@ -63,12 +71,16 @@ __all__ = [
     "LeaseInfo",
     "LeaseLost",
     "Leases",
+    "QueueListener",
     "SendRecord",
     "StaleFencingToken",
 ]
 
 PARENT_PREFIX = "parent:"
 """Resource name prefix of a parent order claimed from the intents queue."""
+
+WORK_CHANNEL = "oms_work"
+"""PostgreSQL ``NOTIFY`` channel: new work in the queue (an intent enqueued, a lease released)."""
 
 _INT64_MAX = 2**63 - 1
 _LEASE_SCHEMA_LOCK_KEY = 0x6F6D_732D_6C65_61  # 'oms-lea'
@@ -87,6 +99,8 @@ _TABLES = {
         "send_id TEXT PRIMARY KEY, resource TEXT NOT NULL, epoch {i64} NOT NULL, "
         "owner TEXT NOT NULL, recorded_at {i64} NOT NULL, payload TEXT NOT NULL"
     ),
+    "intent_needs": "intent_id TEXT NOT NULL, resource TEXT NOT NULL, "
+    "PRIMARY KEY (intent_id, resource)",
 }
 _INDEXES = [
     "CREATE INDEX IF NOT EXISTS work_intents_open ON work_intents (enqueued_at, intent_id) "
@@ -269,6 +283,22 @@ class Leases:
             return int(self._x(cur, f"SELECT {_PG_NOW}").fetchone()[0])
         return time.time_ns()
 
+    def _notify(self, cur: Cursor) -> None:
+        if self._pg:
+            cur.execute(f"NOTIFY {WORK_CHANNEL}")
+
+    def listener(self) -> QueueListener | None:
+        """A new session listening for new work (PostgreSQL); ``None`` on SQLite, where
+        workers poll. Close it when done.
+
+        Raises:
+            StoreUnavailable: the server cannot be reached.
+        """
+        if not self._pg:
+            return None
+        assert isinstance(self._store, PostgresEventStore)
+        return QueueListener(self._store._connect())
+
     def _lock_lease(self, cur: Cursor, resource: str) -> tuple[Any, ...] | None:
         lock = " FOR UPDATE" if self._pg else ""
         row: tuple[Any, ...] | None = self._x(
@@ -339,6 +369,7 @@ class Leases:
                 (intent_id, text, now),
             ).fetchone()
             if inserted is not None:
+                self._notify(cur)
                 return True
             stored = self._x(
                 cur, "SELECT payload FROM work_intents WHERE intent_id = ?", (intent_id,)
@@ -350,19 +381,46 @@ class Leases:
             )
         return False
 
-    def claim(self, owner: str, *, ttl_ns: int, limit: int = 1) -> list[ClaimedIntent]:
+    def claim(
+        self,
+        owner: str,
+        *,
+        ttl_ns: int,
+        limit: int = 1,
+        holding: Collection[str] | None = None,
+    ) -> list[ClaimedIntent]:
         """Take up to ``limit`` unfinished intents nobody holds (never claimed, released, or
         whose holder's lease expired: a take-over) and lease their parents to ``owner``.
 
         Oldest first. Each returned lease has a new fencing token; ``taken_over_from`` is set
         for a take-over. Never blocks on other workers' claims (PostgreSQL: ``SKIP LOCKED``).
 
+        ``holding``: the leases ``owner`` holds besides parents (its accounts). A parent that
+        has sent under another lease too (``record_send(also_fenced=...)``: an on-chain child
+        under its signer's account) is then claimed only by a worker holding every such lease:
+        only that signer's journal and nonces can tell what the last holder sent. ``None``
+        claims regardless.
+
         Raises:
-            InvalidEvent: a bad owner, ttl or limit.
+            InvalidEvent: a bad owner, ttl, limit or holding.
         """
         check_id(owner, "owner")
         check_int(ttl_ns, "ttl_ns", 1, _INT64_MAX // 2)
         check_int(limit, "limit", 1, 10_000)
+        needs = ""
+        held: list[str] = []
+        if holding is not None:
+            if isinstance(holding, (str, bytes)):
+                raise InvalidEvent(f"holding must be a collection of resources, not {holding!r}")
+            held = sorted(holding)
+            for resource in held:
+                check_id(resource, "resource in holding")
+            other = f" AND n.resource NOT IN ({', '.join('?' * len(held))})" if held else ""
+            needs = (
+                " AND NOT EXISTS (SELECT 1 FROM intent_needs n WHERE n.intent_id = i.intent_id"
+                + other
+                + ")"
+            )
         skip = " FOR UPDATE OF i SKIP LOCKED" if self._pg else ""
         claimed = []
         with self._tx() as cur:
@@ -371,9 +429,11 @@ class Leases:
                 cur,
                 "SELECT i.intent_id, i.payload FROM work_intents i LEFT JOIN leases l "
                 "ON l.resource = CAST(? AS TEXT) || i.intent_id WHERE i.finished_at IS NULL AND "
-                "(l.resource IS NULL OR l.released_at IS NOT NULL OR l.expires_at <= ?) "
-                "ORDER BY i.enqueued_at, i.intent_id LIMIT ?" + skip,
-                (PARENT_PREFIX, now, limit),
+                "(l.resource IS NULL OR l.released_at IS NOT NULL OR l.expires_at <= ?)"
+                + needs
+                + " ORDER BY i.enqueued_at, i.intent_id LIMIT ?"
+                + skip,
+                (PARENT_PREFIX, now, *held, limit),
             ).fetchall()
             for intent_id, payload in rows:
                 lease = self._take(cur, PARENT_PREFIX + intent_id, owner, ttl_ns, now)
@@ -453,6 +513,8 @@ class Leases:
                 "released_at IS NULL RETURNING epoch",
                 (now, lease.resource, lease.token),
             ).fetchone()
+            if done is not None and lease.resource.startswith(PARENT_PREFIX):
+                self._notify(cur)  # its intent can be claimed at once
         return done is not None
 
     # -- fenced sends --------------------------------------------------------------------------
@@ -530,6 +592,14 @@ class Leases:
                         f"with its own payload; a send id names one send: use a new id"
                     )
                 return SendRecord(send_id, resource, token, str(row[2]), int(row[3]), payload), []
+            if resource.startswith(PARENT_PREFIX):
+                for other in sorted(fences.keys() - {resource}):  # claimable only with it
+                    self._x(
+                        cur,
+                        "INSERT INTO intent_needs (intent_id, resource) VALUES (?, ?) "
+                        "ON CONFLICT DO NOTHING",
+                        (resource[len(PARENT_PREFIX) :], other),
+                    )
             recorded = self._store._append_locked(cur, items, look_up_ids=True) if items else []
         return SendRecord(send_id, resource, token, owner, now, payload), recorded
 
@@ -572,3 +642,42 @@ class Leases:
         with self._tx() as cur:
             row = self._x(cur, "SELECT COUNT(*) FROM work_intents WHERE finished_at IS NULL")
             return int(row.fetchone()[0])
+
+
+class QueueListener:
+    """A PostgreSQL session ``LISTEN``-ing on :data:`WORK_CHANNEL` (from
+    :meth:`Leases.listener`). Wait until :meth:`fileno` is readable (``loop.add_reader``),
+    then call :meth:`drain`.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        try:
+            conn.execute(f"LISTEN {WORK_CHANNEL}")
+        except Exception:
+            conn.close()
+            raise
+
+    def fileno(self) -> int:
+        """The session's socket: readable when a notification (or anything) arrived."""
+        return int(self._conn.pgconn.socket)
+
+    def drain(self) -> int:
+        """Read what arrived without blocking; returns how many notifications it held.
+
+        Raises:
+            StoreUnavailable: the session broke (the caller falls back to polling).
+        """
+        pgconn = self._conn.pgconn
+        try:
+            pgconn.consume_input()
+        except Exception as exc:
+            raise StoreUnavailable(f"the queue listener's session broke: {exc}") from None
+        count = 0
+        while pgconn.notifies() is not None:
+            count += 1
+        return count
+
+    def close(self) -> None:
+        """Close the session (idempotent)."""
+        self._conn.close()

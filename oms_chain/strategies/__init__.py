@@ -1,8 +1,9 @@
 """Multi-leg option strategies: builders of validated structures and their analytics before
 trading (net premium, payoff at expiry, max profit / loss, breakevens, Greeks, margin).
 
-Pure values and math, no I/O. Execution of structures (engine, atomic on-chain batches, the
-leg-risk coordinator) is not here yet.
+Pure values and math, no I/O, plus the pre-trade gate of a structure as a whole
+(:func:`check_structure`). Structures are executed by :mod:`oms_chain.service.structures`
+(all legs on the on-chain market in one transaction, :mod:`oms_chain.venues.options.batch`).
 """
 
 from oms_chain.strategies.analytics import (
@@ -37,6 +38,12 @@ from oms_chain.strategies.builders import (
     strangle,
 )
 from oms_chain.strategies.chart import payoff_chart_png
+from oms_chain.strategies.gate import (
+    StructureCheck,
+    StructureLimitExceeded,
+    StructureLimits,
+    check_structure,
+)
 from oms_chain.strategies.payoff import (
     ExpiryValuation,
     PayoffRow,
@@ -62,13 +69,17 @@ __all__ = [
     "PayoffSummary",
     "Side",
     "Structure",
+    "StructureCheck",
     "StructureGreeks",
+    "StructureLimitExceeded",
+    "StructureLimits",
     "bear_call_spread",
     "bear_put_spread",
     "bull_call_spread",
     "bull_put_spread",
     "butterfly",
     "calendar_spread",
+    "check_structure",
     "collar",
     "condor",
     "custom",

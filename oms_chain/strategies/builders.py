@@ -182,6 +182,71 @@ def _increasing(kind: str, specs: Sequence[_Spec], order: Sequence[int], why: st
         prev, prev_i = k, i
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """A structure's legs as (side, kind, strike number, ratio); kind ``None`` takes the
+    builder's ``option_kind``. ``increasing``: the legs whose strikes must rise, ``why`` says
+    how to fix them."""
+
+    legs: tuple[tuple[Side, OptionKind | None, int, int], ...]
+    increasing: tuple[int, ...] = ()
+    why: str = "pass the strikes in increasing order"
+
+
+_LOWER_FIRST = "pass the lower strike first"
+#: Every fixed-shape builder, as its table row in the module doc reads (default direction LONG).
+_SHAPES: dict[str, _Shape] = {
+    "straddle": _Shape(((_B, _C, 0, 1), (_B, _P, 0, 1))),
+    "strangle": _Shape(
+        ((_B, _P, 0, 1), (_B, _C, 1, 1)),
+        (0, 1),
+        "a strangle's call strike is above its put strike",
+    ),
+    "bull_call_spread": _Shape(((_B, _C, 0, 1), (_S, _C, 1, 1)), (0, 1), _LOWER_FIRST),
+    "bear_call_spread": _Shape(((_S, _C, 0, 1), (_B, _C, 1, 1)), (0, 1), _LOWER_FIRST),
+    "bull_put_spread": _Shape(((_B, _P, 0, 1), (_S, _P, 1, 1)), (0, 1), _LOWER_FIRST),
+    "bear_put_spread": _Shape(((_S, _P, 0, 1), (_B, _P, 1, 1)), (0, 1), _LOWER_FIRST),
+    "butterfly": _Shape(((_B, None, 0, 1), (_S, None, 1, 2), (_B, None, 2, 1)), (0, 1, 2)),
+    "condor": _Shape(
+        ((_B, None, 0, 1), (_S, None, 1, 1), (_S, None, 2, 1), (_B, None, 3, 1)), (0, 1, 2, 3)
+    ),
+    "iron_condor": _Shape(
+        ((_S, _P, 0, 1), (_B, _P, 1, 1), (_B, _C, 2, 1), (_S, _C, 3, 1)), (0, 1, 2, 3)
+    ),
+    "iron_butterfly": _Shape(
+        ((_S, _P, 0, 1), (_B, _P, 1, 1), (_B, _C, 1, 1), (_S, _C, 2, 1)), (0, 1, 3)
+    ),
+    "collar": _Shape(
+        ((_B, _P, 0, 1), (_S, _C, 1, 1)), (0, 1), "a collar's call strike is above its put strike"
+    ),
+    "risk_reversal": _Shape(
+        ((_S, _P, 0, 1), (_B, _C, 1, 1)),
+        (0, 1),
+        "a risk reversal's call strike is above its put strike",
+    ),
+}
+
+
+def _shaped(
+    kind: str,
+    series: OptionSeries,
+    expiry_ns: int,
+    strikes: Sequence[Strike],
+    size: Decimal | int | str,
+    direction: Direction,
+    listed: Listed,
+    option_kind: OptionKind = OptionKind.CALL,
+) -> Structure:
+    shape = _SHAPES[kind]
+    specs: list[_Spec] = [
+        (side, okind or option_kind, strikes[k], expiry_ns, ratio)
+        for side, okind, k, ratio in shape.legs
+    ]
+    if shape.increasing:
+        _increasing(kind, specs, shape.increasing, shape.why)
+    return _build(kind, series, specs, size, direction, listed)
+
+
 def straddle(
     series: OptionSeries,
     expiry_ns: int,
@@ -192,8 +257,7 @@ def straddle(
     listed: Listed = None,
 ) -> Structure:
     """Buy a call and a put at one strike and expiry (SHORT sells both)."""
-    specs: list[_Spec] = [(_B, _C, strike, expiry_ns, 1), (_B, _P, strike, expiry_ns, 1)]
-    return _build("straddle", series, specs, size, direction, listed)
+    return _shaped("straddle", series, expiry_ns, (strike,), size, direction, listed)
 
 
 def strangle(
@@ -207,28 +271,8 @@ def strangle(
     listed: Listed = None,
 ) -> Structure:
     """Buy a put at ``put_strike`` and a call at a higher ``call_strike`` (SHORT sells both)."""
-    specs: list[_Spec] = [(_B, _P, put_strike, expiry_ns, 1), (_B, _C, call_strike, expiry_ns, 1)]
-    _increasing("strangle", specs, (0, 1), "a strangle's call strike is above its put strike")
-    return _build("strangle", series, specs, size, direction, listed)
-
-
-def _vertical(
-    kind: str,
-    okind: OptionKind,
-    low_side: Side,
-    series: OptionSeries,
-    expiry_ns: int,
-    low_strike: Strike,
-    high_strike: Strike,
-    size: Decimal | int | str,
-    listed: Listed,
-) -> Structure:
-    specs: list[_Spec] = [
-        (low_side, okind, low_strike, expiry_ns, 1),
-        (low_side.opposite, okind, high_strike, expiry_ns, 1),
-    ]
-    _increasing(kind, specs, (0, 1), "pass the lower strike first")
-    return _build(kind, series, specs, size, Direction.LONG, listed)
+    ks = (put_strike, call_strike)
+    return _shaped("strangle", series, expiry_ns, ks, size, direction, listed)
 
 
 def bull_call_spread(
@@ -241,9 +285,8 @@ def bull_call_spread(
     listed: Listed = None,
 ) -> Structure:
     """Buy the lower-strike call, sell the higher-strike call (a debit)."""
-    return _vertical(
-        "bull_call_spread", _C, _B, series, expiry_ns, low_strike, high_strike, size, listed
-    )
+    ks = (low_strike, high_strike)
+    return _shaped("bull_call_spread", series, expiry_ns, ks, size, Direction.LONG, listed)
 
 
 def bear_call_spread(
@@ -256,9 +299,8 @@ def bear_call_spread(
     listed: Listed = None,
 ) -> Structure:
     """Sell the lower-strike call, buy the higher-strike call (a credit)."""
-    return _vertical(
-        "bear_call_spread", _C, _S, series, expiry_ns, low_strike, high_strike, size, listed
-    )
+    ks = (low_strike, high_strike)
+    return _shaped("bear_call_spread", series, expiry_ns, ks, size, Direction.LONG, listed)
 
 
 def bull_put_spread(
@@ -271,9 +313,8 @@ def bull_put_spread(
     listed: Listed = None,
 ) -> Structure:
     """Buy the lower-strike put, sell the higher-strike put (a credit)."""
-    return _vertical(
-        "bull_put_spread", _P, _B, series, expiry_ns, low_strike, high_strike, size, listed
-    )
+    ks = (low_strike, high_strike)
+    return _shaped("bull_put_spread", series, expiry_ns, ks, size, Direction.LONG, listed)
 
 
 def bear_put_spread(
@@ -286,9 +327,8 @@ def bear_put_spread(
     listed: Listed = None,
 ) -> Structure:
     """Sell the lower-strike put, buy the higher-strike put (a debit)."""
-    return _vertical(
-        "bear_put_spread", _P, _S, series, expiry_ns, low_strike, high_strike, size, listed
-    )
+    ks = (low_strike, high_strike)
+    return _shaped("bear_put_spread", series, expiry_ns, ks, size, Direction.LONG, listed)
 
 
 def butterfly(
@@ -302,14 +342,8 @@ def butterfly(
     listed: Listed = None,
 ) -> Structure:
     """Buy K1, sell two K2, buy K3 (K1 < K2 < K3), all calls or all puts."""
-    k1, k2, k3 = _strikes("butterfly", strikes, 3)
-    specs: list[_Spec] = [
-        (_B, option_kind, k1, expiry_ns, 1),
-        (_S, option_kind, k2, expiry_ns, 2),
-        (_B, option_kind, k3, expiry_ns, 1),
-    ]
-    _increasing("butterfly", specs, (0, 1, 2), "pass the strikes in increasing order")
-    return _build("butterfly", series, specs, size, direction, listed)
+    ks = _strikes("butterfly", strikes, 3)
+    return _shaped("butterfly", series, expiry_ns, ks, size, direction, listed, option_kind)
 
 
 def condor(
@@ -323,15 +357,8 @@ def condor(
     listed: Listed = None,
 ) -> Structure:
     """Buy K1, sell K2, sell K3, buy K4 (increasing), all calls or all puts."""
-    k1, k2, k3, k4 = _strikes("condor", strikes, 4)
-    specs: list[_Spec] = [
-        (_B, option_kind, k1, expiry_ns, 1),
-        (_S, option_kind, k2, expiry_ns, 1),
-        (_S, option_kind, k3, expiry_ns, 1),
-        (_B, option_kind, k4, expiry_ns, 1),
-    ]
-    _increasing("condor", specs, (0, 1, 2, 3), "pass the strikes in increasing order")
-    return _build("condor", series, specs, size, direction, listed)
+    ks = _strikes("condor", strikes, 4)
+    return _shaped("condor", series, expiry_ns, ks, size, direction, listed, option_kind)
 
 
 def iron_condor(
@@ -345,15 +372,8 @@ def iron_condor(
 ) -> Structure:
     """Buy put K1, sell put K2, sell call K3, buy call K4 (increasing): the credit iron condor
     (``direction=SHORT``, the default); LONG buys the body and sells the wings."""
-    k1, k2, k3, k4 = _strikes("iron_condor", strikes, 4)
-    specs: list[_Spec] = [
-        (_S, _P, k1, expiry_ns, 1),
-        (_B, _P, k2, expiry_ns, 1),
-        (_B, _C, k3, expiry_ns, 1),
-        (_S, _C, k4, expiry_ns, 1),
-    ]
-    _increasing("iron_condor", specs, (0, 1, 2, 3), "pass the strikes in increasing order")
-    return _build("iron_condor", series, specs, size, direction, listed)
+    ks = _strikes("iron_condor", strikes, 4)
+    return _shaped("iron_condor", series, expiry_ns, ks, size, direction, listed)
 
 
 def iron_butterfly(
@@ -367,15 +387,8 @@ def iron_butterfly(
 ) -> Structure:
     """Buy put K1, sell put K2, sell call K2, buy call K3 (K1 < K2 < K3): the credit iron
     butterfly (``direction=SHORT``, the default)."""
-    k1, k2, k3 = _strikes("iron_butterfly", strikes, 3)
-    specs: list[_Spec] = [
-        (_S, _P, k1, expiry_ns, 1),
-        (_B, _P, k2, expiry_ns, 1),
-        (_B, _C, k2, expiry_ns, 1),
-        (_S, _C, k3, expiry_ns, 1),
-    ]
-    _increasing("iron_butterfly", specs, (0, 1, 3), "pass the strikes in increasing order")
-    return _build("iron_butterfly", series, specs, size, direction, listed)
+    ks = _strikes("iron_butterfly", strikes, 3)
+    return _shaped("iron_butterfly", series, expiry_ns, ks, size, direction, listed)
 
 
 def collar(
@@ -389,9 +402,8 @@ def collar(
 ) -> Structure:
     """Buy a put at ``put_strike``, sell a call at a higher ``call_strike``: the option legs of
     a collar on a long underlying held elsewhere (the holding is not a leg)."""
-    specs: list[_Spec] = [(_B, _P, put_strike, expiry_ns, 1), (_S, _C, call_strike, expiry_ns, 1)]
-    _increasing("collar", specs, (0, 1), "a collar's call strike is above its put strike")
-    return _build("collar", series, specs, size, Direction.LONG, listed)
+    ks = (put_strike, call_strike)
+    return _shaped("collar", series, expiry_ns, ks, size, Direction.LONG, listed)
 
 
 def risk_reversal(
@@ -406,11 +418,8 @@ def risk_reversal(
 ) -> Structure:
     """Sell a put at ``put_strike``, buy a call at a higher ``call_strike`` (bullish); SHORT
     buys the put and sells the call."""
-    specs: list[_Spec] = [(_S, _P, put_strike, expiry_ns, 1), (_B, _C, call_strike, expiry_ns, 1)]
-    _increasing(
-        "risk_reversal", specs, (0, 1), "a risk reversal's call strike is above its put strike"
-    )
-    return _build("risk_reversal", series, specs, size, direction, listed)
+    ks = (put_strike, call_strike)
+    return _shaped("risk_reversal", series, expiry_ns, ks, size, direction, listed)
 
 
 def _check_expiries(kind: str, specs: Sequence[_Spec]) -> None:

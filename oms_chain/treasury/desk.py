@@ -14,6 +14,9 @@ repeated step appends nothing):
   *before* broadcasting; ``ProposalExecuted``: its receipt once mined (gas, block, the Safe's
   ``ExecutionSuccess``, the stable-coin flows of the Safe).
 * ``TreasuryRemeasured``: the treasury after the last proposal settled.
+* ``ProposalReorged``: an executed proposal's block left the chain (found when ``execute`` runs
+  again); the proposal counts as sent again: the same signed bytes are followed (rebroadcast by
+  the settlement tracker) to their new block, recorded again, and the treasury re-measured.
 
 Never twice: a proposal already executed is skipped; a proposal whose ``execTransaction`` was
 signed before a crash is rebroadcast from its recorded bytes (same hash) and followed; a
@@ -33,14 +36,15 @@ from typing import Any
 
 import aiohttp
 from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import is_address, keccak, to_checksum_address
 
-from oms_chain.chain.addressbook import load_address_book
+from oms_chain.chain.addressbook import AddressBook, load_address_book
 from oms_chain.chain.registry import ChainInfo, chain_info
 from oms_chain.chain.rpc import RpcClient
 from oms_chain.chain.sender import SentTransaction, TxSender
+from oms_chain.chain.tracker import SettlementTracker
 from oms_chain.chain.types import Receipt
-from oms_chain.custody.base import Signer
+from oms_chain.custody.base import SignedTransaction, Signer
 from oms_chain.custody.safe import (
     OwnerSignature,
     SafeAccount,
@@ -52,12 +56,20 @@ from oms_chain.custody.safe import (
     pack_signatures,
 )
 from oms_chain.model.errors import FinalError, InvalidInput, OmsError
+from oms_chain.model.ids import TxHash
+from oms_chain.model.orders import SettlementStatus
 from oms_chain.store import EventStore, NewEvent
 from oms_chain.treasury.measure import Measurement, measure, read_balances
-from oms_chain.treasury.options_book import MarketBook, OptionBook
+from oms_chain.treasury.options_book import ExpiredPosition, MarketBook, OptionBook
 from oms_chain.treasury.plan import Plan, make_plan
 from oms_chain.treasury.policy import TreasuryPolicy
-from oms_chain.treasury.proposals import Proposal, build_proposals, spot_quoter
+from oms_chain.treasury.proposals import (
+    Proposal,
+    SpotRouter,
+    build_proposals,
+    expiry_proposal,
+    spot_quoter,
+)
 from oms_chain.venues.amm._calls import WalletFlows, wait_for_receipt
 
 __all__ = ["ApprovalMissing", "RunState", "TreasuryDesk", "budget_spent", "run_state"]
@@ -86,7 +98,12 @@ class RunState:
     sent: dict[str, dict[str, Any]] = field(default_factory=dict)
     executed: dict[str, dict[str, Any]] = field(default_factory=dict)
     after: dict[str, Any] | None = None
+    reorged: list[dict[str, Any]] = field(default_factory=list)
     events: list[Any] = field(default_factory=list)
+
+    def reorgs_of(self, proposal_id: str) -> int:
+        """How often an execution of ``proposal_id`` left the chain."""
+        return sum(1 for r in self.reorged if r["proposal_id"] == proposal_id)
 
     @property
     def stage(self) -> str:
@@ -94,7 +111,7 @@ class RunState:
         ``inside band`` when the plan found nothing to do."""
         if self.plan is None:
             return "new"
-        if self.plan.get("chosen") is None:
+        if self.plan.get("chosen") is None and not self.proposals:
             return "inside band"
         if self.after is not None:
             return "remeasured"
@@ -129,6 +146,10 @@ def run_state(store: EventStore, run_id: str) -> RunState:
             st.executed[p["proposal_id"]] = p
         elif e.event_type == "TreasuryRemeasured":
             st.after = p["after"]
+        elif e.event_type == "ProposalReorged":
+            st.reorged.append(p)
+            st.executed.pop(p["proposal_id"], None)
+            st.after = None  # measured on a chain that is gone
     return st
 
 
@@ -136,14 +157,14 @@ def budget_spent(store: EventStore, now_ns: int, period_days: int) -> Decimal:
     """Option premium paid (USD) by proposals executed in the ``period_days`` before ``now_ns``;
     a proposal that nets a credit (a zero-cost collar) spends nothing, and earns no budget."""
     start = max(0, now_ns - period_days * 86_400 * _NS)
-    return sum(
-        (
-            max(Decimal(e.payload["premium_usd"]), Decimal(0))
-            for e in store.read_between(start, now_ns + 1)
-            if e.event_type == "ProposalExecuted" and e.payload.get("success")
-        ),
-        Decimal(0),
-    )
+    paid: dict[tuple[str | None, str], Decimal] = {}  # a reorged execution paid nothing
+    for e in store.read_between(start, now_ns + 1):
+        key = (e.correlation_id, str(e.payload.get("proposal_id")))
+        if e.event_type == "ProposalExecuted" and e.payload.get("success"):
+            paid[key] = max(Decimal(e.payload["premium_usd"]), Decimal(0))
+        elif e.event_type == "ProposalReorged":
+            paid.pop(key, None)
+    return sum(paid.values(), Decimal(0))
 
 
 class _JournaledRelayer:
@@ -176,7 +197,9 @@ class TreasuryDesk:
 
     ``clock_ns`` stamps ``ts_init``; event times (``ts_event``) are chain time, which is what
     quote deadlines, TWAP slots and the budget period count in. An execution counts once
-    ``safe.confirmations`` blocks include it (polled every ``poll_s`` seconds).
+    ``safe.confirmations`` blocks include it (polled every ``poll_s`` seconds). With
+    ``safe.route``, spot sales are split across the pools of ``address_book`` (default: the
+    chain's address book).
     """
 
     def __init__(
@@ -188,6 +211,7 @@ class TreasuryDesk:
         clock_ns: Callable[[], int] = time.time_ns,
         receipt_timeout_s: float = 60.0,
         poll_s: float = 1.0,
+        address_book: AddressBook | None = None,
     ) -> None:
         self.policy = policy
         self.store = store
@@ -199,8 +223,15 @@ class TreasuryDesk:
             "MultiSendCallOnly"
         )
         self._book: OptionBook | None = None
+        self._address_book = address_book
 
     # -- plumbing -------------------------------------------------------------------------------
+
+    def _router(self) -> SpotRouter | None:
+        if not self.policy.safe.route:
+            return None
+        book = self._address_book or load_address_book(self.policy.safe.chain_id)
+        return SpotRouter(self.rpc, self.policy, book)
 
     async def book(self) -> OptionBook | None:
         """The options market view (opened once), or ``None`` when no options are allowed."""
@@ -263,8 +294,9 @@ class TreasuryDesk:
             return st
         before = await self.measure()
         spent = budget_spent(self.store, before.ts_ns, self.policy.limits.budget_period_days)
+        router = self._router() if "twap_sale" in self.policy.instruments.allowed else None
         quote = (
-            spot_quoter(self.rpc, self.policy)
+            (router.quote if router is not None else spot_quoter(self.rpc, self.policy))
             if "twap_sale" in self.policy.instruments.allowed
             else None
         )
@@ -285,13 +317,56 @@ class TreasuryDesk:
         self._append(run_id, "planned", "TreasuryPlanned", payload, before.ts_ns)
         return self.state(run_id)
 
+    async def plan_expiry(self, run_id: str) -> RunState:
+        """Record a run that closes out the executor's expired options: one Safe transaction
+        (settle each unsettled series from its feed's first round after expiry, then the
+        executor redeems every long and withdraws every short); the payouts stay in the
+        executor, which counts as the treasury. Nothing expired: the run records that, with no
+        proposal. A recorded run is returned as it is.
+
+        Raises :class:`InvalidInput` when the policy has no options market, and
+        :class:`~oms_chain.model.errors.VenueRejected` when a feed has no round after expiry."""
+        st = self.state(run_id)
+        if st.plan is not None:
+            return st
+        book = await self.book()
+        s = self.policy.safe
+        if not isinstance(book, MarketBook) or s.options_market is None:
+            raise InvalidInput(
+                "the policy names no options market: set 'safe.options_market' and "
+                "'safe.options_executor' to close out expired options"
+            )
+        before = await self.measure()
+        expired: list[ExpiredPosition] = await book.expired()
+        proposals = []
+        if expired:
+            nonce = await self._safe().nonce()
+            proposals = [
+                expiry_proposal(self.policy, expired, run_id=run_id, nonce=nonce,
+                                now_s=before.ts_ns // _NS)
+            ]  # fmt: skip
+        what = proposals[0].description if proposals else "no expired option position"
+        plan: dict[str, Any] = {
+            "kind": "expiry",
+            "before": before.to_json(),
+            "target_delta": str(before.delta),
+            "needed_delta": "0",
+            "budget_left_usd": "0",
+            "candidates": [],
+            "chosen": None,
+            "explanation": what,
+        }
+        payload = {"plan": plan, "proposals": [p.to_json() for p in proposals], "spent_usd": "0"}
+        self._append(run_id, "planned", "TreasuryPlanned", payload, before.ts_ns)
+        return self.state(run_id)
+
     async def _proposals(self, run_id: str, plan: Plan, before: Measurement) -> list[Proposal]:
         if plan.chosen is None:
             return []
         nonce = await self._safe().nonce()
-        quote = (
-            spot_quoter(self.rpc, self.policy) if plan.chosen.instrument == "twap_sale" else None
-        )
+        sale = plan.chosen.instrument == "twap_sale"
+        quote = spot_quoter(self.rpc, self.policy) if sale else None
+        router = self._router() if sale else None
         safe_only = dict(before.balances)
         if self.policy.safe.options_executor is not None:
             # the executor's own balances are not the Safe's to move
@@ -304,6 +379,7 @@ class TreasuryDesk:
             now_s=before.ts_ns // _NS,
             balances=safe_only,
             spot_quote=quote,
+            router=router,
         )
 
     async def propose(self, run_id: str, out_dir: Any = None) -> RunState:
@@ -367,19 +443,30 @@ class TreasuryDesk:
     async def add_signature(self, run_id: str, proposal_id: str, token: str) -> RunState:
         """Record ``OWNER:0xSIGNATURE`` for a proposal: an EOA owner's 65 bytes from
         ``oms safe sign`` (checked offline: it recovers to that owner for the proposal's SafeTx
-        hash) or, when ``OWNER`` is a contract (e.g. a threshold group's account), its EIP-1271
+        hash) or, when ``OWNER`` is a contract (e.g. a threshold group's account, token
+        ``OWNER:contract:0xSIGNATURE`` from ``oms safe sign --threshold-group``), its EIP-1271
         signature (checked by the Safe itself: ``checkNSignatures`` with one signature). The
         owner must own the Safe.
 
         Raises :class:`InvalidInput` / :class:`~oms_chain.custody.safe.SignatureRejected`."""
         st = self.state(run_id)
         p = _proposal(st, proposal_id)
-        owner, _, hex_sig = token.partition(":")
+        owner, _, hex_sig = (part.strip() for part in token.partition(":"))
+        declared_contract = hex_sig.startswith("contract:")  # `oms safe sign --threshold-group`
+        if not is_address(owner):
+            raise InvalidInput(f"signature {token[:20]!r}… does not start with an owner address")
         try:
-            raw = bytes.fromhex(hex_sig.strip().removeprefix("0x"))
-            code = await self.rpc.call("eth_getCode", [owner.strip(), "latest"])
-            contract = code not in (None, "0x", "0x0")
-            sig = (OwnerSignature.contract if contract else OwnerSignature.eoa)(owner.strip(), raw)
+            raw = bytes.fromhex(hex_sig.removeprefix("contract:").removeprefix("0x"))
+        except ValueError:
+            raise InvalidInput(
+                f"signature {token[:20]!r}… is not OWNER:0xHEX (or OWNER:contract:0xHEX)"
+            ) from None
+        code = await self.rpc.call("eth_getCode", [owner, "latest"])
+        contract = code not in (None, "0x", "0x0")
+        if declared_contract and not contract:
+            raise InvalidInput(f"signature owner {owner} is given as a contract but has no code")
+        try:
+            sig = (OwnerSignature.contract if contract else OwnerSignature.eoa)(owner, raw)
         except ValueError:
             raise InvalidInput(f"signature {token[:20]!r}… is not OWNER:0xHEX") from None
         tx = p.safe_tx(self.policy, self.multisend)
@@ -426,6 +513,7 @@ class TreasuryDesk:
         st = self.state(run_id)
         if st.plan is None or not st.created:
             raise InvalidInput(f"run {run_id!r} has no proposals; run plan and propose first")
+        st = await self.check_executed(run_id)
         safe = self._safe()
         try:
             info = chain_info(self.policy.safe.chain_id)
@@ -476,21 +564,63 @@ class TreasuryDesk:
                     "proposal_id": pid,
                     "tx_hash": s.tx_hash,
                     "raw": "0x" + s.signed.raw.hex(),
+                    "sender": s.signed.sender,
+                    "nonce": s.signed.nonce,
                 }
                 self._append(run_id, f"{pid}:sent", "ProposalSent", payload, ts_ns)
 
             relay = _JournaledRelayer(TxSender(self.rpc, info, relayer), journal)
             out = await safe.execute(tx, sigs, relay, what=f"treasury {p.proposal_id}")
-            await self._settle(run_id, p, out.tx_hash)
+            await self._settle(run_id, p, out.tx_hash, out.signed)
             st = self.state(run_id)
         if st.proposals and len(st.executed) == len(st.proposals) and st.after is None:
             after = await self.measure()
+            n = len(st.reorged)  # re-measured once more after every reorg
             self._append(
-                run_id, "remeasured", "TreasuryRemeasured", {"after": after.to_json()}, after.ts_ns
+                run_id,
+                "remeasured" + (f":{n}" if n else ""),
+                "TreasuryRemeasured",
+                {"after": after.to_json()},
+                after.ts_ns,
             )
         return self.state(run_id)
 
+    async def check_executed(self, run_id: str) -> RunState:
+        """Check that every recorded execution is still in its block; one whose block left the
+        chain (a reorg deeper than ``safe.confirmations``) is recorded ``ProposalReorged``: it
+        counts as sent again (``execute`` follows the same signed bytes to their new block,
+        never signs a second one while they can land) and the run is re-measured after it."""
+        st = self.state(run_id)
+        for pid, done in list(st.executed.items()):
+            if "block_hash" not in done:
+                continue
+            receipt = await self.rpc.receipt(done["tx_hash"])
+            if receipt is not None and receipt.block_hash == done["block_hash"]:
+                continue
+            payload = {
+                "proposal_id": pid,
+                "tx_hash": done["tx_hash"],
+                "block": done["block"],
+                "block_hash": done["block_hash"],
+                "now_in_block": receipt.block_number if receipt is not None else None,
+            }
+            n = st.reorgs_of(pid)
+            self._append(
+                run_id, f"{pid}:reorged:{n}", "ProposalReorged", payload, await self.chain_ns()
+            )
+            st = self.state(run_id)
+        return st
+
     async def _resume_sent(self, run_id: str, p: Proposal, sent: dict[str, Any]) -> None:
+        if "sender" in sent:
+            signed = SignedTransaction(
+                raw=bytes.fromhex(sent["raw"][2:]),
+                tx_hash=TxHash(sent["tx_hash"]),
+                sender=to_checksum_address(sent["sender"]),
+                nonce=int(sent["nonce"]),
+            )
+            await self._settle(run_id, p, sent["tx_hash"], signed)
+            return
         receipt = await self.rpc.receipt(sent["tx_hash"])
         if receipt is None:
             # the bytes may never have reached the node: the same bytes give the same hash;
@@ -498,6 +628,9 @@ class TreasuryDesk:
             with contextlib.suppress(OmsError):
                 await self.rpc.call("eth_sendRawTransaction", [sent["raw"]])
         await self._settle(run_id, p, sent["tx_hash"])
+
+    def _safe_tx_hash(self, p: Proposal) -> str:
+        return p.safe_tx(self.policy, self.multisend).safe_tx_hash.hex()
 
     async def _found_elsewhere(self, run_id: str, p: Proposal, safe_tx_hash: str) -> None:
         logs = await self.rpc.call(
@@ -530,8 +663,54 @@ class TreasuryDesk:
                 continue
             await asyncio.sleep(self.poll_s)
 
-    async def _settle(self, run_id: str, p: Proposal, tx_hash: str) -> None:
-        receipt = await self._final(p, tx_hash)
+    async def _tracked_final(self, p: Proposal, signed: SignedTransaction) -> Receipt | None:
+        """Our signed ``execTransaction`` followed by the engine's settlement tracker until
+        ``safe.confirmations`` blocks include it: a reorg (receipt gone or moved) and a drop
+        from the pool are rebroadcast from the same bytes. ``None`` when the relayer's nonce
+        went to another transaction (the Safe may still have executed the SafeTx: the caller
+        looks for its log)."""
+        try:
+            info = chain_info(self.policy.safe.chain_id)
+        except InvalidInput:
+            info = ChainInfo(chain_id=self.policy.safe.chain_id, name="treasury")
+        tracker = SettlementTracker(self.rpc, info, clock_ns=self.clock_ns)
+        tracker.track(signed)
+        need = self.policy.safe.confirmations
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.receipt_timeout_s
+        included = (SettlementStatus.INCLUDED, SettlementStatus.CONFIRMED, SettlementStatus.FINAL)
+        while True:
+            await tracker.poll()
+            state = tracker.state(signed.tx_hash)
+            if state.status is SettlementStatus.REPLACED:
+                return None
+            if state.status is SettlementStatus.DROPPED:
+                raise FinalError(
+                    f"proposal {p.proposal_id}: execTransaction {signed.tx_hash} was dropped "
+                    "and the node refuses it again; the Safe nonce is unused, plan a new run"
+                )
+            if state.status in included and state.confirmations + 1 >= need:
+                receipt = await self.rpc.receipt(signed.tx_hash)
+                if receipt is not None and receipt.block_number == state.block_number:
+                    return receipt
+            if loop.time() > deadline:
+                raise OmsError(
+                    f"treasury {p.proposal_id}: {signed.tx_hash} not settled within "
+                    f"{self.receipt_timeout_s:g} s ({state.status.value}); run execute again"
+                )
+            await asyncio.sleep(self.poll_s)
+
+    async def _settle(
+        self, run_id: str, p: Proposal, tx_hash: str, signed: SignedTransaction | None = None
+    ) -> None:
+        if signed is None:
+            receipt = await self._final(p, tx_hash)
+        else:
+            found = await self._tracked_final(p, signed)
+            if found is None:
+                await self._found_elsewhere(run_id, p, "0x" + self._safe_tx_hash(p))
+                return
+            receipt = found
         safe = self.policy.safe.address.lower()
         success = any(
             log.address.lower() == safe
@@ -546,6 +725,7 @@ class TreasuryDesk:
             "proposal_id": p.proposal_id,
             "tx_hash": receipt.tx_hash,
             "block": receipt.block_number,
+            "block_hash": receipt.block_hash,
             "gas_used": receipt.gas_used,
             "confirmations": self.policy.safe.confirmations,
             "success": success,
@@ -553,7 +733,9 @@ class TreasuryDesk:
             "sent": {to_checksum_address(k): str(v) for k, v in flows.sent.items()},
             "received": {to_checksum_address(k): str(v) for k, v in flows.received.items()},
         }
-        self._append(run_id, f"{p.proposal_id}:executed", "ProposalExecuted", payload, ts)
+        n = self.state(run_id).reorgs_of(p.proposal_id)
+        event_id = f"{p.proposal_id}:executed" + (f":{n}" if n else "")
+        self._append(run_id, event_id, "ProposalExecuted", payload, ts)
         if not success:
             raise FinalError(
                 f"proposal {p.proposal_id}: execTransaction {tx_hash} mined but the Safe reported "

@@ -19,6 +19,7 @@ from oms_chain.model.errors import InvalidInput
 from oms_chain.risk import Holding, MarketSnapshot, PortfolioRisk, parametric_var, portfolio_risk
 from oms_chain.treasury.options_book import OptionBook, OptionHolding
 from oms_chain.treasury.policy import TreasuryPolicy
+from oms_chain.treasury.vols import VolMarks, market_marks
 from oms_chain.venues.amm._calls import encode_call, erc20_balance, eth_call, native_balance
 
 __all__ = ["Measurement", "measure", "read_prices", "value"]
@@ -45,6 +46,7 @@ class Measurement:
     delta_share: Decimal
     equity: Decimal
     var_1d: Decimal
+    marks: VolMarks | None = None
 
     def to_json(self) -> dict[str, object]:
         """JSON-safe summary (Decimals as strings)."""
@@ -63,6 +65,7 @@ class Measurement:
             "vega_1pt": str(_q(self.risk.vega_1pt, "0.01")),
             "theta_day": str(_q(self.risk.theta_day, "0.01")),
             "var_1d": str(self.var_1d),
+            "vols": self.marks.source if self.marks else "flat instruments.vol",
         }
 
 
@@ -76,9 +79,12 @@ def value(
     options: Sequence[OptionHolding],
     spots: Mapping[str, Decimal],
     ts_ns: int,
+    marks: VolMarks | None = None,
 ) -> Measurement:
     """Value ``balances`` (symbol -> whole units) and ``options`` at ``spots`` (underlying ->
-    USD) with the risk engine. Raises :class:`InvalidInput` for a missing price."""
+    USD) with the risk engine, options at the vols of ``marks`` (default: the policy's flat
+    ``instruments.vol``). Raises :class:`InvalidInput` for a missing price."""
+    marks = marks or VolMarks(flat=policy.instruments.vol)
     chain = policy.safe.chain_id
     under = policy.exposure.underlying
     spot = spots.get(under)
@@ -120,10 +126,14 @@ def value(
             raise InvalidInput(
                 f"option {o.contract.symbol} is on {sym}, which no policy asset lists; add it"
             )
-        vols[str(o.contract.id)] = policy.instruments.vol
+        vol = marks.vol_of(o.contract)
+        if vol is not None:  # else the underlying's fitted surface prices it
+            vols[str(o.contract.id)] = vol
         holdings.append(Holding(instrument=o.contract, quantity=o.quantity, venue="executor"))
     cash = frozenset(a.symbol for a in policy.assets if a.underlying is None)
-    market = MarketSnapshot(now_ns=ts_ns, spots=symbol_spot, vols=vols, cash_symbols=cash)
+    market = MarketSnapshot(
+        now_ns=ts_ns, spots=symbol_spot, vols=vols, cash_symbols=cash, surfaces=marks.surfaces
+    )
     risk = portfolio_risk(holdings, market)
     exposed = {s for s, u in moves_with.items() if u == under}
     delta = sum((r.delta for s, r in risk.by_underlying.items() if s in exposed), Decimal(0))
@@ -146,6 +156,7 @@ def value(
         delta_share=_q(delta_usd / equity) if equity > 0 else Decimal(0),
         equity=_q(equity, "0.01"),
         var_1d=_q(var, "0.01"),
+        marks=marks,
     )
 
 
@@ -187,10 +198,20 @@ async def read_balances(rpc: RpcClient, policy: TreasuryPolicy) -> dict[str, Dec
     return out
 
 
-async def measure(rpc: RpcClient, policy: TreasuryPolicy, book: OptionBook | None) -> Measurement:
-    """Read and value the treasury now (chain time)."""
+async def measure(
+    rpc: RpcClient,
+    policy: TreasuryPolicy,
+    book: OptionBook | None,
+    marks: VolMarks | None = None,
+) -> Measurement:
+    """Read and value the treasury now (chain time), options at ``marks`` (default: the
+    makers' quotes on ``book``, see :func:`~oms_chain.treasury.vols.market_marks`)."""
     block = await rpc.get_block("latest")
     ts_ns = int(block["timestamp"], 16) * 1_000_000_000 if block else 0
     balances = await read_balances(rpc, policy)
     options = await book.holdings() if book is not None else []
-    return value(policy, balances, options, await read_prices(rpc, policy), ts_ns)
+    prices = await read_prices(rpc, policy)
+    if marks is None:
+        spot = prices.get(policy.exposure.underlying, Decimal(0))
+        marks = await market_marks(book, policy, spot, ts_ns) if spot > 0 else None
+    return value(policy, balances, options, prices, ts_ns, marks)

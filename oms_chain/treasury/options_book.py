@@ -33,7 +33,7 @@ from oms_chain.venues.options.onchain import (
     SeriesListing,
 )
 
-__all__ = ["MarketBook", "OptionBook", "OptionHolding"]
+__all__ = ["ExpiredPosition", "MarketBook", "OptionBook", "OptionHolding"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,18 @@ class OptionHolding:
     quantity: Decimal
     collateral: Decimal = Decimal(0)
     collateral_symbol: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredPosition:
+    """A position of the executor in an expired series: ``contracts`` on-chain contracts, long
+    (redeemed for the payoff) or short (withdrawn for the collateral left); ``settle``: the
+    market's ``settle`` calldata when the series is not settled yet."""
+
+    listing: SeriesListing
+    contracts: int
+    long: bool
+    settle: bytes | None
 
 
 class OptionBook(Protocol):
@@ -127,6 +139,23 @@ class MarketBook:
             OptionHolding(p.contract, p.quantity, p.collateral, p.collateral_currency)
             for p in await self._venue.positions()
         ]
+
+    async def expired(self) -> list[ExpiredPosition]:
+        """The executor's positions in series expired by chain time, longs and shorts apart.
+
+        Raises :class:`~oms_chain.model.errors.VenueRejected` when a series to settle has no
+        feed round after its expiry yet (wait for the oracle)."""
+        block = await self._rpc.get_block("latest")
+        now_ns = int(block["timestamp"], 16) * 1_000_000_000 if block else 0
+        out: list[ExpiredPosition] = []
+        for p in await self._venue.positions():
+            if p.contract.expiry_ns > now_ns:
+                continue
+            listing = self._venue.listing(p.contract)
+            contracts = int((abs(p.quantity) / listing.unit).to_integral_value())
+            settle = await self._venue.settlement_call(p.contract)
+            out.append(ExpiredPosition(listing, contracts, p.quantity > 0, settle))
+        return out
 
     async def quote(self, listing: SeriesListing, side: Side, contracts: int) -> MakerQuote:
         """RFQ every maker for the executor; the best valid answer (fields checked here, the

@@ -134,7 +134,7 @@ def _round_up(x: Decimal) -> int:
 
 def _unit_delta(policy: TreasuryPolicy, listing: SeriesListing, m: Measurement) -> Decimal:
     one = OptionHolding(listing.contract, Decimal(1))
-    return value(policy, {}, [one], {policy.exposure.underlying: m.spot}, m.ts_ns).delta
+    return value(policy, {}, [one], {policy.exposure.underlying: m.spot}, m.ts_ns, m.marks).delta
 
 
 def _usd(q: MakerQuote, listing: SeriesListing, contracts: int) -> Decimal:
@@ -179,7 +179,7 @@ class _Planner:
                 sign = 1 if leg.side is Side.BUY else -1
                 options.append(OptionHolding(leg.listing.contract, sign * leg.quantity))
         spots = {self.policy.exposure.underlying: self.m.spot}
-        return value(self.policy, bal, options, spots, self.m.ts_ns)
+        return value(self.policy, bal, options, spots, self.m.ts_ns, self.m.marks)
 
     def check(self, c: Candidate) -> Candidate:
         lim = self.policy.limits
@@ -372,6 +372,9 @@ def _explain(plan_before: Measurement, chosen: Candidate, others: Sequence[Candi
         f"{plan_before.delta_share:.4f} -> {chosen.after.delta_share:.4f}, 1-day VaR99 "
         f"{plan_before.var_1d:,.0f} -> {chosen.after.var_1d:,.0f} USD"
     ]
+    if (chosen.legs and any(leg.listing is not None for leg in chosen.legs)) or plan_before.options:
+        source = plan_before.marks.source if plan_before.marks else "flat instruments.vol"
+        lines.append(f"options valued at {source}")
     for c in others:
         if c is chosen:
             continue

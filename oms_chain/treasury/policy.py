@@ -14,6 +14,7 @@ Sections (every key is checked; an unknown key, a missing one or a bad value rai
     swap_router = "0x…"          # Uniswap v3 SwapRouter and QuoterV2, for spot sales
     quoter = "0x…"
     pool_fee = 500
+    route = true                 # split spot sales across the address book's pools (default false)
     multisend = "0x…"            # MultiSendCallOnly (default: the chain's address book)
     confirmations = 1            # blocks on top of an execution before it counts as final
 
@@ -104,7 +105,7 @@ _TOP = {"name", "safe", "assets", "prices", "exposure", "instruments", "limits",
 _TOP_OPTIONAL = {"schedule", "notify"}
 _SAFE = {
     "chain_id", "address", "options_executor", "options_market", "makers", "swap_router",
-    "quoter", "pool_fee", "multisend", "confirmations",
+    "quoter", "pool_fee", "multisend", "confirmations", "route",
 }  # fmt: skip
 _SAFE_REQUIRED = {"chain_id", "address"}
 _ASSET = {"symbol", "native", "address", "decimals", "underlying", "stable"}
@@ -192,6 +193,7 @@ class SafeSpec:
     pool_fee: int = 500
     multisend: ChecksumAddress | None = None
     confirmations: int = 1
+    route: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -378,7 +380,14 @@ def _safe(table: object) -> SafeSpec:
         pool_fee=_int(t.get("pool_fee", 500), "safe.pool_fee", 1, 1_000_000),
         multisend=_opt_address(t, "multisend", "safe"),
         confirmations=_int(t.get("confirmations", 1), "safe.confirmations", 1, 1000),
+        route=_flag(t.get("route", False), "safe.route"),
     )
+
+
+def _flag(value: object, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"policy key '{key}' must be true or false, got {value!r}")
+    return value
 
 
 def _assets(value: object, chain_id: int) -> tuple[AssetSpec, ...]:

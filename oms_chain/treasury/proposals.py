@@ -22,16 +22,18 @@ from typing import Any
 
 from eth_typing import ChecksumAddress
 
+from oms_chain.chain.addressbook import AddressBook, PoolEntry
 from oms_chain.chain.rpc import RpcClient
 from oms_chain.custody.safe import Call, SafeTransaction, TransactionBatch
 from oms_chain.model.errors import ConfigError, InvalidInput
 from oms_chain.model.instruments import OptionKind
 from oms_chain.model.intent import Side
+from oms_chain.treasury.options_book import ExpiredPosition
 from oms_chain.treasury.plan import Candidate, SpotQuoter
 from oms_chain.treasury.policy import AssetSpec, TreasuryPolicy
 from oms_chain.venues.amm._calls import encode_call, eth_call
 
-__all__ = ["Proposal", "build_proposals", "spot_quoter"]
+__all__ = ["Proposal", "SpotRouter", "build_proposals", "expiry_proposal", "spot_quoter"]
 
 _QUOTE_TUPLE = "(address,address,uint256,bool,uint256,uint256,uint256,uint256,bool,uint256)"
 _FILL = f"fill({_QUOTE_TUPLE},bytes,uint256)"
@@ -40,6 +42,7 @@ _SWAP = "exactInputSingle((address,address,uint24,address,uint256,uint256,uint25
 _QUOTE_V2 = "quoteExactInputSingle((address,address,uint256,uint24,uint160))"
 _ZERO = "0x0000000000000000000000000000000000000000"
 _SWAP_DEADLINE_S = 7 * 86_400
+_V2_SWAP = "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,6 +168,67 @@ def spot_quoter(rpc: RpcClient, policy: TreasuryPolicy) -> SpotQuoter:
     return quote
 
 
+class SpotRouter:
+    """Sales of the wrapped underlying for the stable split across every pool of the pair in
+    the chain's ``book`` (Uniswap v2 and v3, one hop) by the router (:func:`~oms_chain.routing.
+    route`: the best net output after gas); pool states are read once, at the first quote.
+
+    :meth:`quote` is a :data:`~oms_chain.treasury.plan.SpotQuoter`; :meth:`split` gives each
+    pool's input and quoted output, which :func:`build_proposals` turns into one swap per pool.
+    """
+
+    def __init__(self, rpc: RpcClient, policy: TreasuryPolicy, book: AddressBook) -> None:
+        stable, wrapped, _native = _assets(policy)
+        if wrapped is None:
+            raise ConfigError("a routed sale needs the wrapped underlying listed in 'assets'")
+        self.rpc, self.policy, self.book = rpc, policy, book
+        self.sell, self.buy = _addr(wrapped), _addr(stable)
+        self.wrapped, self.stable = wrapped, stable
+        self._sources: list[Any] | None = None
+        self._pools = {_venue(p): p for p in book.pools_for(self.sell, self.buy)}
+        if not self._pools:
+            raise ConfigError(
+                f"policy key 'safe.route': the address book of chain {book.chain_id} lists no "
+                f"pool for {wrapped.symbol}/{stable.symbol}"
+            )
+
+    async def split(self, amount: int) -> list[tuple[PoolEntry, int, int]]:
+        """``(pool, input, quoted output)`` per pool used for ``amount`` base units."""
+        from oms_chain.routing import route, sources_for_pair
+
+        if self._sources is None:
+            sell = _symbol(self.book, self.sell)
+            buy = _symbol(self.book, self.buy)
+            self._sources = await sources_for_pair(self.rpc, self.book, sell, buy, paths=False)
+        plan = route(self._sources, amount, compare_greedy=False, max_price_impact_bps=None)
+        return [
+            (self._pools[leg.venue], leg.amount_in, leg.amount_out)
+            for leg in plan.legs
+            if leg.amount_in > 0
+        ]
+
+    async def quote(self, units: Decimal) -> Decimal:
+        """What selling ``units`` across the pools gives (whole stable units)."""
+        amount = _units(self.wrapped, units)
+        if amount <= 0:
+            return Decimal(0)
+        out = sum(o for _p, _i, o in await self.split(amount))
+        return Decimal(out).scaleb(-self.stable.decimals)
+
+
+def _venue(pool: PoolEntry) -> str:
+    from oms_chain.routing.live import pool_venue_id
+
+    return pool_venue_id(pool)
+
+
+def _symbol(book: AddressBook, address: str) -> str:
+    for sym, tok in book.tokens.items():
+        if tok.address.lower() == address.lower():
+            return sym
+    raise ConfigError(f"token {address} is not in the address book of chain {book.chain_id}")
+
+
 def _option_calls(
     policy: TreasuryPolicy, chosen: Candidate, weth_held: Decimal
 ) -> tuple[list[Call], int]:
@@ -233,11 +297,14 @@ async def build_proposals(
     now_s: int,
     balances: dict[str, Decimal],
     spot_quote: SpotQuoter | None = None,
+    router: SpotRouter | None = None,
 ) -> list[Proposal]:
     """The Safe transactions for ``chosen`` from Safe nonce ``first_nonce`` on.
 
     ``balances``: the Safe's holdings (to wrap only the ETH a call's collateral lacks);
-    ``spot_quote`` (spot sales): prices each slice for its minimum out.
+    ``spot_quote`` (spot sales): prices each slice for its minimum out; with ``router`` each
+    slice is split across pools instead (one approve + swap per pool, each with its own
+    minimum out).
     """
     stable, wrapped, native = _assets(policy)
     if chosen.instrument != "twap_sale":
@@ -268,14 +335,19 @@ async def build_proposals(
     total = _units(wrapped, leg.quantity)
     sizes = [total // n + (1 if i < total % n else 0) for i in range(n)]
     weth_units = _units(wrapped, balances.get(wrapped.symbol, Decimal(0)))
-    router = policy.safe.swap_router
+    swap_router = policy.safe.swap_router
     slippage = policy.limits.max_slippage_bps
     out: list[Proposal] = []
     index_usd = chosen.notional_usd / total if total else Decimal(0)
     for i, size in enumerate(s for s in sizes if s > 0):
         slice_units = Decimal(size).scaleb(-wrapped.decimals)
-        quoted = await spot_quote(slice_units)
-        min_out = _units(stable, quoted * (10_000 - slippage) / 10_000)
+        split = await router.split(size) if router is not None else None
+        if split is None:
+            quoted = await spot_quote(slice_units)
+            min_out = _units(stable, quoted * (10_000 - slippage) / 10_000)
+        else:
+            quoted = Decimal(sum(o for _p, _a, o in split)).scaleb(-stable.decimals)
+            min_out = sum(o * (10_000 - slippage) // 10_000 for _p, _a, o in split)
         calls = []
         from_weth = min(size, weth_units)
         weth_units -= from_weth
@@ -289,18 +361,27 @@ async def build_proposals(
                     size - from_weth,
                 )
             )
-        calls.append(
-            Call(
-                _addr(wrapped),
-                encode_call("approve(address,uint256)", router, size),
-            )
-        )
         deadline = now_s + policy.schedule.slice_interval_s * i + _SWAP_DEADLINE_S
-        args = (
-            wrapped.address, stable.address, policy.safe.pool_fee, policy.safe.address, deadline,
-            size, min_out, 0,
-        )  # fmt: skip
-        calls.append(Call(router, encode_call(_SWAP, args)))
+        via = ""
+        if split is None:
+            calls += _swap_calls(policy, swap_router, policy.safe.pool_fee, size, min_out, deadline)
+        else:
+            assert router is not None
+            for pool, amount, got in split:
+                leg_min = got * (10_000 - slippage) // 10_000
+                if pool.protocol == "uniswap-v2":
+                    v2 = router.book.address("UniswapV2Router02")
+                    path = [wrapped.address, stable.address]
+                    v2_args = (amount, leg_min, path, policy.safe.address, deadline)
+                    calls.append(
+                        Call(_addr(wrapped), encode_call("approve(address,uint256)", v2, amount))
+                    )
+                    calls.append(Call(v2, encode_call(_V2_SWAP, *v2_args)))
+                else:
+                    calls += _swap_calls(policy, swap_router, pool.fee, amount, leg_min, deadline)
+            via = " via " + ", ".join(
+                f"{_venue(pool)} {Decimal(100 * amount / size):.0f} %" for pool, amount, _o in split
+            )
         notional = (index_usd * size).quantize(Decimal("0.01"))
         needed, rule = policy.signatures_needed(notional)
         out.append(
@@ -317,10 +398,80 @@ async def build_proposals(
                 description=(
                     f"treasury hedge {run_id}: TWAP slice {i + 1}/{n}, sell {slice_units} "
                     f"{wrapped.symbol} for at least {Decimal(min_out).scaleb(-stable.decimals)} "
-                    f"{stable.symbol}"
-                ),
+                    f"{stable.symbol}{via}"
+                )[:200],
                 not_before=now_s + policy.schedule.slice_interval_s * i,
                 expected_usd=quoted,
             )
         )
     return out
+
+
+def _swap_calls(
+    policy: TreasuryPolicy,
+    router: ChecksumAddress,
+    fee: int,
+    amount: int,
+    min_out: int,
+    deadline: int,
+) -> list[Call]:
+    """Approve the v3 ``router`` for exactly ``amount`` and swap it on the pool of ``fee``."""
+    stable, wrapped, _native = _assets(policy)
+    assert wrapped is not None
+    args = (
+        wrapped.address, stable.address, fee, policy.safe.address, deadline, amount, min_out, 0,
+    )  # fmt: skip
+    return [
+        Call(_addr(wrapped), encode_call("approve(address,uint256)", router, amount)),
+        Call(router, encode_call(_SWAP, args)),
+    ]
+
+
+def expiry_proposal(
+    policy: TreasuryPolicy,
+    expired: list[ExpiredPosition],
+    *,
+    run_id: str,
+    nonce: int,
+    now_s: int,
+) -> Proposal:
+    """One Safe transaction closing out ``expired``: the market's ``settle`` for each series
+    not settled yet, then one ``BatchExecutor.execute`` that redeems every long and withdraws
+    every short (the payouts land in the executor). Its notional (contracts times strike)
+    picks the approval rule; it spends no premium."""
+    market, executor = policy.safe.options_market, policy.safe.options_executor
+    if market is None or executor is None:
+        raise ConfigError("closing out options needs 'safe.options_market' and 'options_executor'")
+    if not expired:
+        raise InvalidInput("expiry_proposal needs at least one expired position")
+    calls: list[Call] = []
+    settled: set[int] = set()
+    inner = []
+    notional = Decimal(0)
+    labels = []
+    for e in expired:
+        sid = e.listing.series_id
+        if e.settle is not None and sid not in settled:
+            calls.append(Call(market, e.settle))
+            settled.add(sid)
+        name = "redeem" if e.long else "withdraw"
+        inner.append(
+            (market, 0, encode_call(f"{name}(uint256,uint256)", sid, e.contracts), _ZERO, 0)
+        )
+        notional += e.listing.quantity(e.contracts) * e.listing.contract.strike
+        labels.append(f"{name} {e.contracts} x {e.listing.contract.symbol}")
+    calls.append(Call(executor, encode_call(_EXECUTE, inner, [])))
+    needed, rule = policy.signatures_needed(notional)
+    return Proposal(
+        proposal_id=f"{run_id}-p0",
+        index=0,
+        nonce=nonce,
+        kind="expiry",
+        calls=tuple(calls),
+        notional_usd=notional.quantize(Decimal("0.01")),
+        premium_usd=Decimal(0),
+        signatures=needed,
+        rule=rule,
+        description=f"treasury expiry {run_id}: settle {len(settled)} series, " + ", ".join(labels),
+        not_before=now_s,
+    )

@@ -2,10 +2,10 @@
 OMS worker on a PostgreSQL store.
 
 Run as ``python _scale_worker.py WORKDIR NAME``. Reads ``WORKDIR/cfg.json`` (simulator URLs,
-credentials, the store's URL, the lease ttl; optional ``poll_s``, ``max_parents``), builds an
-engine with a :class:`LeaseFence` and a CcxtVenue pointed at the simulator, touches
-``WORKDIR/ready-NAME`` and runs a :class:`Worker` until SIGTERM (then drains and writes
-``WORKDIR/stats-NAME.json``). Logs go to ``WORKDIR/log-NAME.txt``.
+credentials, the store's URL, the lease ttl; optional ``poll_s``, ``max_parents``,
+``listen``), builds an engine with a :class:`LeaseFence` and a CcxtVenue pointed at the
+simulator, touches ``WORKDIR/ready-NAME`` and runs a :class:`Worker` until SIGTERM (then
+drains and writes ``WORKDIR/stats-NAME.json``). Logs go to ``WORKDIR/log-NAME.txt``.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ async def main(workdir: Path, name: str) -> None:
         fence,
         max_parents=int(cfg.get("max_parents", 8)),
         poll_s=float(cfg.get("poll_s", 0.1)),
+        listen=bool(cfg.get("listen", True)),
     )
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, worker.stop)
     (workdir / f"ready-{name}").touch()

@@ -14,24 +14,40 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from oms_chain.custody.safe.signatures import OwnerSignature
-from oms_chain.custody.safe.transaction import SafeTransaction
+from eth_utils import to_checksum_address
+
+from oms_chain.custody.calls import Call
+from oms_chain.custody.policy import _multisend_calls
+from oms_chain.custody.safe.signatures import OwnerSignature, SignatureKind
+from oms_chain.custody.safe.transaction import Operation, SafeTransaction
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.events import (
     Event,
+    SafeSignaturesRequested,
+    SafeSignatureSubmitted,
     SafeTransactionExecuted,
+    SafeTransactionExpired,
     SafeTransactionProposed,
     SafeTransactionSigned,
     event_from_payload,
 )
 from oms_chain.model.ids import EventId
 from oms_chain.store.base import EventStore
+from oms_chain.store.errors import ConcurrencyConflict
 from oms_chain.store.events import NewEvent
 
 __all__ = ["Proposal", "ProposalLog", "proposal_stream", "read_proposals"]
 
 _PREFIX = "safe-proposals/"
-_SAFE_EVENTS = (SafeTransactionProposed, SafeTransactionSigned, SafeTransactionExecuted)
+_SAFE_EVENTS = (
+    SafeTransactionProposed,
+    SafeTransactionSigned,
+    SafeTransactionExecuted,
+    SafeSignaturesRequested,
+    SafeSignatureSubmitted,
+    SafeTransactionExpired,
+)
+_LATER = _SAFE_EVENTS[1:]
 
 
 def proposal_stream(chain_id: int, safe: str) -> str:
@@ -48,6 +64,66 @@ class Proposal:
     proposed: SafeTransactionProposed
     signers: tuple[str, ...] = ()
     execution: SafeTransactionExecuted | None = None
+    requested: SafeSignaturesRequested | None = None
+    submitted: tuple[SafeSignatureSubmitted, ...] = ()
+    expired: SafeTransactionExpired | None = None
+
+    @property
+    def awaiting(self) -> bool:
+        """Signatures are being collected elsewhere: requested, not executed, not expired."""
+        return self.requested is not None and self.execution is None and self.expired is None
+
+    @property
+    def state(self) -> str:
+        """``executed`` (the relayer signed it), ``expired``, ``awaiting signatures`` or
+        ``not sent`` (signed by the session's own owners, never executed)."""
+        if self.execution is not None:
+            return "executed"
+        if self.expired is not None:
+            return "expired"
+        return "awaiting signatures" if self.requested is not None else "not sent"
+
+    def transaction(self) -> SafeTransaction:
+        """The proposed :class:`SafeTransaction`, rebuilt from the event (the executor's
+        transactions pay no refund: gas fields 0); raises :class:`InvalidInput` when it does
+        not give the recorded hash."""
+        p = self.proposed
+        tx = SafeTransaction(
+            safe=to_checksum_address(p.safe),
+            chain_id=p.chain_id,
+            to=to_checksum_address(p.to),
+            value=p.value,
+            data=bytes.fromhex(p.data.removeprefix("0x")),
+            operation=Operation(p.operation),
+            nonce=p.nonce,
+        )
+        if "0x" + tx.safe_tx_hash.hex() != p.safe_tx_hash.lower():
+            raise InvalidInput(
+                f"proposal {p.safe_tx_hash} cannot be rebuilt from its event (it was not "
+                "proposed by the engine's executor)"
+            )
+        return tx
+
+    def calls_of(self) -> list[Call]:
+        """The calls the proposal runs: its one CALL, or each call of its MultiSendCallOnly
+        batch."""
+        tx = self.transaction()
+        if int(tx.operation) == 0:
+            return [Call.to_address(tx.to, tx.data, tx.value)]
+        return [
+            Call.to_address(to, body, value) for _op, to, value, body in _multisend_calls(tx.data)
+        ]
+
+    def signatures(self) -> list[OwnerSignature]:
+        """The owner signatures submitted for collection, in submission order."""
+        return [
+            OwnerSignature(
+                owner=to_checksum_address(s.owner),
+                kind=SignatureKind(s.kind),
+                data=bytes.fromhex(s.signature[2:]),
+            )
+            for s in self.submitted
+        ]
 
     @property
     def safe_tx_hash(self) -> str:
@@ -79,6 +155,10 @@ class Proposal:
             "tx_hash": None if self.execution is None else self.execution.tx_hash,
             "relayer": None if self.execution is None else self.execution.relayer,
             "sent_ns": None if self.execution is None else self.execution.ts_event,
+            "state": self.state,
+            "threshold": None if self.requested is None else self.requested.threshold,
+            "deadline_ns": None if self.requested is None else self.requested.deadline_ns,
+            "expired": None if self.expired is None else self.expired.reason,
         }
 
 
@@ -93,7 +173,7 @@ def _fold(events: Iterable[Event]) -> list[Proposal]:
             latest[e.safe_tx_hash] = len(out)
             out.append(Proposal(e))
             continue
-        if not isinstance(e, SafeTransactionSigned | SafeTransactionExecuted):
+        if not isinstance(e, _LATER):
             continue
         i = latest.get(e.safe_tx_hash)
         if i is None:
@@ -102,7 +182,15 @@ def _fold(events: Iterable[Event]) -> list[Proposal]:
         if isinstance(e, SafeTransactionSigned):
             if e.owner not in p.signers:
                 out[i] = replace(p, signers=(*p.signers, e.owner))
+        elif isinstance(e, SafeSignatureSubmitted):
+            if e.owner not in {x.owner for x in p.submitted}:
+                out[i] = replace(p, submitted=(*p.submitted, e))
+        elif isinstance(e, SafeSignaturesRequested):
+            out[i] = replace(p, requested=e)
+        elif isinstance(e, SafeTransactionExpired):
+            out[i] = replace(p, expired=e)
         else:
+            assert isinstance(e, SafeTransactionExecuted)
             out[i] = replace(p, execution=e)
     return out
 
@@ -122,7 +210,11 @@ def read_proposals(store: EventStore, *, safe: str | None = None) -> list[Propos
 
 
 class ProposalLog:
-    """Appends one Safe's proposal events and keeps them folded in memory."""
+    """Appends one Safe's proposal events and keeps them folded in memory.
+
+    An append that loses to another writer of the same stream raises
+    :class:`~oms_chain.store.errors.ConcurrencyConflict` (nothing of it written) after the log
+    re-read the stream, so a retry works from what the other writer recorded."""
 
     def __init__(self, store: EventStore, chain_id: int, safe: str, clock_ns: Callable[[], int]):
         self._store = store
@@ -132,13 +224,19 @@ class ProposalLog:
         self.safe = safe
         self._events: list[Event] = []
         self._version = 0
-        for rec in store.read_stream(self.stream):
-            event = event_from_payload(rec.event_type, rec.version, rec.payload)
-            self._events.append(event)
-            self._version = rec.stream_version
+        self._reload()
+
+    def _reload(self) -> None:
+        """Fold the stream from the store again (after another writer appended to it)."""
+        events: list[Event] = []
+        version = 0
+        for rec in self._store.read_stream(self.stream):
+            events.append(event_from_payload(rec.event_type, rec.version, rec.payload))
+            version = rec.stream_version
+        self._events, self._version = events, version
 
     def proposals(self) -> list[Proposal]:
-        """This Safe's proposals, oldest first."""
+        """This Safe's proposals, oldest first (as last read; :meth:`reload` for news)."""
         return _fold(self._events)
 
     def _append(self, events: Sequence[Event]) -> None:
@@ -160,7 +258,13 @@ class ProposalLog:
                     correlation_id=e.correlation_id,
                 )
             )
-        recorded = self._store.append(self.stream, new, self._version)
+        try:
+            recorded = self._store.append(self.stream, new, self._version)
+        except ConcurrencyConflict:
+            # another writer got there first: nothing of ours was written; take in what it
+            # wrote so the next attempt (and the executor's nonce) sees it, then say so
+            self._reload()
+            raise
         self._version = recorded[-1].stream_version
         self._events.extend(stamped)
 
@@ -223,3 +327,60 @@ class ProposalLog:
                 )
             ]
         )
+
+    def requested(self, tx: SafeTransaction, *, threshold: int, deadline_ns: int) -> None:
+        """Record that ``tx`` waits for ``threshold`` signatures collected until
+        ``deadline_ns``."""
+        env = self._envelope(tx)
+        self._append(
+            [
+                SafeSignaturesRequested(
+                    **env,
+                    safe=tx.safe,
+                    safe_tx_hash=env["correlation_id"],
+                    nonce=tx.nonce,
+                    threshold=threshold,
+                    deadline_ns=deadline_ns,
+                )
+            ]
+        )
+
+    def submitted(self, tx: SafeTransaction, signature: OwnerSignature) -> None:
+        """Record one checked owner signature collected for ``tx`` (its bytes included)."""
+        env = self._envelope(tx)
+        self._append(
+            [
+                SafeSignatureSubmitted(
+                    **env,
+                    safe=tx.safe,
+                    safe_tx_hash=env["correlation_id"],
+                    owner=signature.owner,
+                    kind=signature.kind.value,
+                    signature="0x" + signature.data.hex(),
+                )
+            ]
+        )
+
+    def expired(self, tx: SafeTransaction, *, reason: str) -> None:
+        """Record that ``tx`` ended without execution (its nonce is free again)."""
+        env = self._envelope(tx)
+        self._append(
+            [
+                SafeTransactionExpired(
+                    **env,
+                    safe=tx.safe,
+                    safe_tx_hash=env["correlation_id"],
+                    nonce=tx.nonce,
+                    reason=reason,
+                )
+            ]
+        )
+
+    def reload(self) -> None:
+        """Read events other processes appended to this Safe's stream (an owner's
+        ``oms safe approve`` on the same store). Call it before deciding on what was read (a
+        nonce): an append made on a stale view raises ``ConcurrencyConflict``, so two writers
+        never interleave a Safe's history."""
+        for rec in self._store.read_stream(self.stream, from_version=self._version):
+            self._events.append(event_from_payload(rec.event_type, rec.version, rec.payload))
+            self._version = rec.stream_version

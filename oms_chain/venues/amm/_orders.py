@@ -479,6 +479,7 @@ class _UniswapVenue(_Pricing, _Reports):
         )
         if not native_out:
             return
+        self._account.unwrapping.add(coid)
         self._account.journal.advance_unwrap(coid, UnwrapState.PENDING)
         amount = int(entry["amount"]) if side is Side.BUY else int(entry["bound"])
 
@@ -505,6 +506,8 @@ class _UniswapVenue(_Pricing, _Reports):
                 _log.warning("%s: unwrap after %s failed: %s", self._id, coid, exc)
             else:
                 account.journal.advance_unwrap(coid, UnwrapState.SENT, tx)
+            finally:
+                account.unwrapping.discard(coid)
 
         task = asyncio.create_task(run(), name=f"{self._id}-unwrap-{coid}")
         self._tasks.add(task)

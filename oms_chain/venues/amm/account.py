@@ -159,6 +159,8 @@ class ChainAccount:
         # swaps signed and not known to be settled: hash -> (token, base units, nonce)
         self._pulls: dict[str, tuple[str, int, int]] = {}
         self.placing: set[str] = set()
+        #: client order ids whose unwrap runs in this process (a venue adds and discards them)
+        self.unwrapping: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -278,6 +280,50 @@ class ChainAccount:
             )
         return held, sum(amount for nonce, amount in pulls if nonce >= before)
 
+    async def reconcile_journaled(
+        self,
+        venue: SettlementListener,
+        client_order_ids: Collection[ClientOrderId],
+        current: Callable[[ClientOrderId], Awaitable[OrderStatusReport]],
+        balances: Callable[[], Awaitable[Mapping[str, Decimal]]],
+    ) -> ReconciliationReport:
+        """``venue``'s reconciliation from its journal: after one :meth:`poll`, ``current`` of
+        each asked id it journaled and of every one of its orders still pending (submitted or
+        reorged), the asked ids it never journaled as unknown, and its ``balances``. Shared by
+        every venue that trades through this account.
+
+        Raises:
+            VenueUnavailable: the node could not be reached for the poll.
+        """
+        try:
+            await self.poll()
+        except RpcUnavailable as exc:
+            raise VenueUnavailable(f"{venue.venue_id}: cannot reconcile: {exc}") from exc
+        reports: dict[ClientOrderId, OrderStatusReport] = {}
+        unknown: list[ClientOrderId] = []
+        for coid in client_order_ids:
+            entry = self.journal.get(coid)
+            if entry is None or entry.get("venue") != venue.venue_id:
+                unknown.append(coid)
+            else:
+                reports[coid] = await current(coid)
+        pending = (SettlementStatus.SUBMITTED, SettlementStatus.REORGED)
+        for key, entry in self.journal.entries().items():
+            coid = ClientOrderId(key)
+            if entry.get("venue") != venue.venue_id or coid in reports:
+                continue
+            if not self.is_tracked(TxHash(entry["tx"]["hash"])):
+                self.register(venue)
+            if self.tracker.state(TxHash(entry["tx"]["hash"])).status in pending:
+                reports[coid] = await current(coid)
+        return ReconciliationReport(
+            venue=venue.venue_id,
+            orders=tuple(reports.values()),
+            unknown=tuple(sorted(unknown)),
+            balances=await balances(),
+            ts_event=self.clock_ns(),
+        )
+
     def reserve(self, token: str, spender: str, amount: int) -> None:
         """Add (or, negative, remove) an in-flight pull."""
         key = (token.lower(), spender.lower())
@@ -390,53 +436,6 @@ class ChainAccount:
         )
         return coid, entry, settlement
 
-    async def reconcile_journaled(
-        self,
-        venue: SettlementListener,
-        client_order_ids: Collection[ClientOrderId],
-        current: Callable[[ClientOrderId], Awaitable[OrderStatusReport]],
-        balances: Callable[[], Awaitable[Mapping[str, Decimal]]],
-    ) -> ReconciliationReport:
-        """Reconcile ``venue`` from the journal and the chain: the ``current`` report of each
-        asked id and of every order of the venue whose transaction is not settled yet
-        (re-registering the venue's transactions with the tracker after a restart); ids the
-        venue never journaled are ``unknown``. Shared by every venue that trades through this
-        account.
-
-        Raises:
-            VenueUnavailable: the node could not be reached.
-        """
-        venue_id = venue.venue_id
-        try:
-            await self.poll()
-        except RpcUnavailable as exc:
-            raise VenueUnavailable(f"{venue_id}: cannot reconcile: {exc}") from exc
-        reports: dict[ClientOrderId, OrderStatusReport] = {}
-        unknown: list[ClientOrderId] = []
-        for coid in client_order_ids:
-            entry = self.journal.get(coid)
-            if entry is None or entry.get("venue") != venue_id:
-                unknown.append(coid)
-            else:
-                reports[coid] = await current(coid)
-        pending = (SettlementStatus.SUBMITTED, SettlementStatus.REORGED)
-        for key, entry in self.journal.entries().items():
-            coid = ClientOrderId(key)
-            if entry.get("venue") != venue_id or coid in reports:
-                continue
-            tx_hash = TxHash(entry["tx"]["hash"])
-            if not self.is_tracked(tx_hash):
-                self.register(venue)
-            if self.tracker.state(tx_hash).status in pending:
-                reports[coid] = await current(coid)
-        return ReconciliationReport(
-            venue=venue_id,
-            orders=tuple(reports.values()),
-            unknown=tuple(sorted(unknown)),
-            balances=await balances(),
-            ts_event=self.clock_ns(),
-        )
-
     async def poll(self) -> list[SettlementReport]:
         """One tracker pass; every move is handed to the venue owning the transaction."""
         async with self._poll_lock:
@@ -454,11 +453,23 @@ class ChainAccount:
 
     def prune(self) -> list[str]:
         """Drop journal entries whose transactions all settled more than
-        ``journal_retention_s`` ago (and nothing waits on them, e.g. an unwrap), with their
-        tracked transactions; returns the client order ids dropped."""
+        ``journal_retention_s`` ago (and nothing waits on them, e.g. an unwrap running in this
+        process), with their tracked transactions; returns the client order ids dropped. An
+        unwrap left ``pending`` by an earlier process is marked failed (its outcome unknown,
+        never sent again)."""
         horizon = self.clock_ns() - int(self.journal_retention_s * 1e9)
         dropped: list[str] = []
         for coid, entry in self.journal.entries().items():
+            if unwrap_state(entry) is UnwrapState.PENDING and coid not in self.unwrapping:
+                # started by a process that died before it knew the outcome: it may or may
+                # not have been sent, never retried blindly; the wallet may hold the WETH
+                self.journal.advance_unwrap(
+                    coid, UnwrapState.FAILED, "interrupted by a restart; check the WETH balance"
+                )
+                _log.warning(
+                    "%s: the unwrap after %s was interrupted by a restart", self.address, coid
+                )
+                entry = self.journal.get(coid) or entry
             if entry_state(entry) is not AmmOrderState.ENDED:
                 continue
             if int(entry["ended_ns"]) > horizon or unwrap_state(entry) is UnwrapState.PENDING:

@@ -104,3 +104,55 @@ def test_bad_arguments_are_refused_before_anything_is_opened(
     assert "QTY" in capsys.readouterr().err
     assert main(["options", "buy", "ETH-11DEC26-3000-P", "1", "--venue", "ftx"]) == 2
     assert "--venue must be onchain or deribit" in capsys.readouterr().err
+
+
+def test_buy_and_sell_through_the_options_venues_of_a_config_file(
+    l1: DevnetChain,
+    runtime: dict[str, Any],
+    devnet_accounts: tuple[DevAccount, ...],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    books = tmp_path / "deployments"
+    books.mkdir()
+    (books / f"devnet-{l1.chain_id}.json").write_text(json.dumps(l1.book.to_json()))
+    monkeypatch.setenv("OMS_CHAIN_DEPLOYMENTS", str(books))
+    monkeypatch.setenv("DESK_KEY", devnet_accounts[1].private_key)
+    monkeypatch.setenv("DX_ID", "cli-id")
+    monkeypatch.setenv("DX_SECRET", "cli-secret")
+    world = runtime["chains"]
+    config = tmp_path / "oms.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "desk.db"}"\n\n'
+        f'[[chains]]\nname = "devnet"\nchain_id = {l1.chain_id}\nrpc_url = "{l1.rpc_url}"\n\n'
+        '[[venues]]\nname = "desk-deribit"\nkind = "options"\nexchange = "deribit"\n'
+        f'rest_url = "{world["deribit"]["rest_url"]}"\n'
+        'api_key_env = "DX_ID"\nsecret_env = "DX_SECRET"\n\n'
+        '[[venues]]\nname = "desk-rfq"\nkind = "options"\nchain = "devnet"\n'
+        f"makers = {json.dumps(world['l1']['options_makers'])}\n\n"
+        '[[accounts]]\nname = "desk"\nsigner = "env_key"\nprivate_key_env = "DESK_KEY"\n'
+    )
+    sid = _put_name(l1)
+    args = ["options", "buy", sid, "0.5", "--venue", "onchain", "--config", str(config), "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "filled" and D(out["filled"]) == D("0.5")
+    assert out["order_id"].startswith("o-desk-") and (tmp_path / "desk.db").is_file()
+    (child,) = out["children"]
+    assert child["venue"] == "desk-rfq" and child["tx_hash"].startswith("0x")
+
+    url = world["deribit"]["rest_url"]
+    assert (
+        main(["options", "chain", "ETH", "--venue", "deribit", "--deribit-url", url, "--json"]) == 0
+    )
+    rows = json.loads(capsys.readouterr().out)
+    bid = next(r for r in rows if r["kind"] == "put" and r["bid"] is not None)
+    sell = ["options", "sell", bid["name"], "1", "--venue", "deribit", "--config", str(config)]
+    assert main([*sell, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "filled" and out["children"][0]["venue"] == "desk-deribit"
+
+    monkeypatch.delenv("DX_SECRET")
+    assert main([*sell, "--json"]) == 2
+    assert "venues.desk-deribit.secret_env" in capsys.readouterr().out

@@ -3,7 +3,6 @@ Uniswap venues trading from it with a relayer account paying gas."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from oms_chain.custody.safe import SafeAccount, SafeAddresses, SafeFactory
 from oms_chain.devnet.world import DevnetChain
 from oms_chain.store.base import EventStore
 from oms_chain.venues.amm import UniswapVenues, uniswap_venues
+from oms_chain.venues.amm._calls import wait_for_receipt
 
 RELAYER = 9
 OWNERS = (5, 6, 7)
@@ -47,10 +47,8 @@ async def create_safe(chain: DevnetChain, salt: int, eth: int = 0) -> str:
         safe, sent = await factory.create(
             sender, [s.address for s in owner_signers(chain)], 2, salt
         )
-        for _ in range(400):
-            if await rpc.receipt(sent.tx_hash) is not None:
-                break
-            await asyncio.sleep(0.01)
+        # a hang guard only (a busy machine is slow): wait_for_receipt raises if it reverted
+        await wait_for_receipt(rpc, sent.tx_hash, "Safe creation", timeout=120)
     if eth:
         w3 = chain.w3
         w3.eth.wait_for_transaction_receipt(

@@ -9,6 +9,7 @@ nonce (recovered from its signature), so the next one takes the one after."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,13 @@ def _selector(tx: dict[str, Any]) -> bytes:
 
 
 async def _mined(rpc: RpcClient, tx_hash: str) -> dict[str, Any]:
-    receipt = await rpc.call("eth_getTransactionReceipt", [tx_hash])
-    assert receipt is not None, f"{tx_hash} was not mined (automine)"
+    # automine mines right after the send returns, not before: on a busy machine the receipt
+    # can lag the hash by a moment, so wait for it (bounded) instead of reading it once
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 60
+    while (receipt := await rpc.call("eth_getTransactionReceipt", [tx_hash])) is None:
+        assert loop.time() < end, f"{tx_hash} was not mined within 60 s (automine)"
+        await asyncio.sleep(0.05)
     return dict(receipt)
 
 

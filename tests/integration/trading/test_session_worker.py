@@ -61,4 +61,6 @@ async def test_a_worker_session_owns_its_signer_and_works_a_queued_swap(
         assert parent.status.value == "filled", (kids, events)
         (send,) = leases.sends(f"parent:{intent.intent_id}")
         assert send.owner == "a" and send.token == 1
+        fence = a.worker.fence  # the pools' sends were fenced by the signer's account too
+        assert fence.venue_accounts and set(fence.venue_accounts.values()) == set(fence.accounts)
         assert a.worker.stats.finished == 1

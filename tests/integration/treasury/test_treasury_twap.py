@@ -7,13 +7,24 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+from treasury_helpers import sign_all
+
 from oms_chain.chain.rpc import RpcClient
 from oms_chain.custody import LocalSigner
-from oms_chain.custody.safe import sign_safe_transaction
 from oms_chain.devnet.treasury import DevTreasury, policy_toml
 from oms_chain.devnet.world import DevnetChain
 from oms_chain.store import open_store
 from oms_chain.treasury import RunState, TreasuryDesk, TreasuryPolicy
+
+
+def _sold_above_minimum_into_the_band(policy: TreasuryPolicy, done: RunState) -> None:
+    """Every slice got at least its minimum out; the treasury ends inside its band."""
+    usdc = policy.asset("USDC").address
+    for p in done.proposals:
+        received = int(done.executed[p.proposal_id]["received"][usdc])
+        minimum = Decimal(p.description.split("at least ")[1].split()[0]) * 10**6
+        assert received >= minimum
+    assert policy.exposure.low() <= Decimal(done.after["delta_share"]) <= policy.exposure.high()  # type: ignore[index]
 
 
 def test_a_twap_sale_runs_slice_by_slice_into_the_band(
@@ -30,15 +41,9 @@ def test_a_twap_sale_runs_slice_by_slice_into_the_band(
     async def scenario() -> tuple[RunState, RunState]:
         async with RpcClient([l1.rpc_url]) as rpc:
             desk = TreasuryDesk(policy, store, rpc)
-            st = await desk.plan("sale")
+            await desk.plan("sale")
             await desk.propose("sale")
-            for p in st.proposals:
-                tx = p.safe_tx(policy, desk.multisend)
-                for key in treasury.owner_keys[:2]:
-                    sig = await sign_safe_transaction(LocalSigner(key), tx)
-                    await desk.add_signature(
-                        "sale", p.proposal_id, f"{sig.owner}:0x{sig.data.hex()}"
-                    )
+            await sign_all(desk, "sale", treasury.owner_keys[:2])
             first = await desk.execute("sale", relayer)  # slice 1 now, slices 2-3 later
             await rpc.call("evm_increaseTime", [1300])
             await rpc.call("evm_mine", [])
@@ -49,15 +54,41 @@ def test_a_twap_sale_runs_slice_by_slice_into_the_band(
     assert len(nonces) == 3 and nonces == list(range(nonces[0], nonces[0] + 3))
     assert list(first.executed) == ["sale-p0"] and first.stage == "executing"
     assert done.stage == "remeasured" and all(e["success"] for e in done.executed.values())
-    usdc = policy.asset("USDC").address
-    for p in done.proposals:
-        received = int(done.executed[p.proposal_id]["received"][usdc])
-        minimum = Decimal(p.description.split("at least ")[1].split()[0]) * 10**6
-        assert received >= minimum
-    assert policy.exposure.low() <= Decimal(done.after["delta_share"]) <= policy.exposure.high()  # type: ignore[index]
+    _sold_above_minimum_into_the_band(policy, done)
     from oms_chain.treasury import write_report
 
     paths = write_report(done, store, policy, tmp_path / "report")
     rows = (tmp_path / "report" / "treasury_proposals-sale.csv").read_text().splitlines()
     assert len(rows) == 4 and all(float(r.split(",")[-1]) > -100 for r in rows[1:])
     assert paths[0].name == "treasury-sale.html"
+
+
+def test_a_routed_sale_splits_each_slice_across_pools(
+    l1: DevnetChain, treasury: DevTreasury, tmp_path: Path
+) -> None:
+    text = policy_toml(
+        l1, treasury, makers=[], allowed=["twap_sale"], target_share=Decimal("0.10"),
+        twap_slices=1, max_slippage_bps=300, route=True,
+    )  # fmt: skip
+    policy = TreasuryPolicy.from_toml(text)
+    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+    relayer = LocalSigner(l1.accounts[9].private_key)
+
+    async def scenario() -> RunState:
+        async with RpcClient([l1.rpc_url]) as rpc:
+            desk = TreasuryDesk(policy, store, rpc, address_book=l1.book)
+            try:
+                await desk.plan("routed")
+                await desk.propose("routed")
+                await sign_all(desk, "routed", treasury.owner_keys[:2])
+                return await desk.execute("routed", relayer)
+            finally:
+                await desk.close()
+
+    done = asyncio.run(scenario())
+    print([(p.description, done.executed[p.proposal_id]["gas_used"]) for p in done.proposals])
+    assert done.stage == "remeasured" and all(e["success"] for e in done.executed.values())
+    first = done.proposals[0].description
+    assert " via " in first and first.count(" %") >= 2  # more than one pool
+    _sold_above_minimum_into_the_band(policy, done)
+    store.close()

@@ -172,3 +172,38 @@ def test_an_unwrap_moves_along_its_table_is_stored_as_before_and_survives_a_reop
         assert (again.get("c1") or {})["unwrap"] == tx  # the stored form of earlier versions
         assert (again.get("c2") or {})["unwrap"] == "failed: no WETH"
         assert [unwrap_state(again.get(c) or {}) for c in ("c1", "c2")] == [U.SENT, U.FAILED]
+
+
+def test_an_unwrap_left_pending_by_a_dead_process_is_marked_failed_and_the_entry_pruned(
+    tmp_path: Path,
+) -> None:
+    from oms_chain.chain.registry import chain_info
+    from oms_chain.chain.rpc import RpcClient
+    from oms_chain.custody.local import LocalSigner
+    from oms_chain.venues.amm.account import ChainAccount
+
+    key = "0x" + f"{7:064x}"
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        before = ChainAccount(
+            RpcClient(["http://127.0.0.1:9"]), chain_info(31337), LocalSigner(key), store
+        )
+        for coid in ("died", "running"):
+            before.journal.put(coid, {**_entry(), "tx": {"hash": "0x" + coid.encode().hex()}})
+            before.journal.advance(coid, A.ENDED, ended_ns=1)
+            before.journal.advance_unwrap(coid, U.PENDING)
+        # a new process: "running" is this process's own unwrap, still going
+        account = ChainAccount(
+            RpcClient(["http://127.0.0.1:9"]),
+            chain_info(31337),
+            LocalSigner(key),
+            store,
+            journal_retention_s=0,
+            clock_ns=lambda: 10**12,
+        )
+        account.unwrapping.add("running")
+        assert account.prune() == ["died"]
+        assert unwrap_state(account.journal.get("running") or {}) is U.PENDING
+        again = AmmOrderJournal(store, 31337, account.address)
+        assert again.get("died") is None
+        account.unwrapping.discard("running")
+        assert account.prune() == ["running"]

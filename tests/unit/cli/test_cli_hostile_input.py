@@ -388,6 +388,14 @@ def _cases(world_root: str) -> list[Case]:
     add(["safe", "execute", f"{world_root}/bad.toml", "--nonce", "0", "--signature", "zz",
          "--key-env", "OMS_NO_SUCH_KEY"], says="--signature 1")  # fmt: skip
     add(["safe", "show", dead], code=1, says="no RPC endpoint answered")
+    add(["safe", "approve", "0x" + "ab" * 32, "--store", f"sqlite:///{world_root}/none.db",
+         "--signature", "zz"], says="--signature 1")  # fmt: skip
+    add(["safe", "approve", "0x" + "ab" * 32, "--store", f"sqlite:///{world_root}/none.db",
+         "--signature", f"{dead}:0x{'11' * 64}1b", "--key-env", "OMS_NO_SUCH_KEY"],
+        says="OMS_NO_SUCH_KEY")  # fmt: skip
+    add(["safe", "proposals", "export", "0x" + "ab" * 32, "--store",
+         f"sqlite:///{world_root}/none.db", "--out", f"{world_root}/p.json"],
+        says="none.db")  # fmt: skip
     # oms strategy KIND: every argument checked before quotes are fetched or a file written
     ic = ["strategy", "iron-condor", "--underlying", "ETH", "--expiry", "2099-01-16",
           "--strikes", "1800,1900,2100,2200", "--size", "1", "--dry-run"]  # fmt: skip
@@ -434,7 +442,7 @@ def _cases(world_root: str) -> list[Case]:
                    ("--points", "202"), ("--points", "x")]:  # fmt: skip
         add([*ic, opt, v], says=opt)
     add([*ic, "--chart", f"{world_root}/no/such/dir/c.png"], says="--chart")
-    add(ic[:-1], says="not available yet")
+    add(ic[:-1], says="executing needs --venue onchain")
     for argv in (["strategy"], ["strategy", "straddle"], ["strategy", "straddle", "--nosuch"]):
         add(list(argv), says="--help")
     # oms risk: the portfolio / quotes files and every option are checked, nothing is opened

@@ -49,3 +49,27 @@ def test_an_unsafe_config_is_refused_in_one_line_before_anything_opens(
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and key in lines[0], proc.stderr
     assert not store.exists()
+
+
+def test_options_on_a_live_options_exchange_ask_first_and_refuse_without_a_terminal(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "desk.db"
+    config = tmp_path / "oms.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{store}"\n\n[risk]\nmax_order_notional = "1000"\n\n'
+        '[[venues]]\nname = "deribit"\nkind = "options"\nexchange = "deribit"\nlive = true\n'
+        f'api_key_env = "DX_ID"\nsecret_env = "DX_SECRET"\n\n{ACCOUNT}'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "oms_chain.cli", "options", "buy", "ETH-11DEC26-3000-P", "1",
+         "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin", "DESK_KEY": KEY, "DX_ID": "i", "DX_SECRET": "s"},
+    )  # fmt: skip
+    assert proc.returncode == 4, proc.stderr
+    assert "live target (options exchange deribit): nothing sent" in proc.stderr
+    assert not store.exists()

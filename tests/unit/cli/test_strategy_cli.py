@@ -93,14 +93,43 @@ def test_chart_is_written_only_where_asked(
     assert out.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_without_dry_run_execution_is_refused_as_not_available(
+def test_without_dry_run_a_quoting_venue_refuses_to_execute(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     code = main(["strategy", "straddle", "--underlying", "ETH", "--expiry", "2027-01-15",
                  "--strikes", "2000", "--size", "1"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2
-    assert "executing a structure is not available yet" in err and "--dry-run" in err
+    assert "executing needs --venue onchain" in err and "--dry-run" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--policy", "all-or-unwind"], "leg-risk coordinator"),
+        (["--policy", "sometimes"], "--policy must be one of"),
+        (["--venue", "onchain"], "at least one --maker"),
+        (["--maker", "http://127.0.0.1:1"], "--maker and --executor are for --venue onchain"),
+        (["--venue", "onchain", "--maker", "http://x", "--dry-run"], "--venue onchain executes"),
+        (["--max-premium", "lots", "--dry-run"], "--max-premium must be a number"),
+    ],
+)
+def test_execution_arguments_are_checked_before_anything_is_opened(
+    capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    code = main(["strategy", "straddle", "--underlying", "ETH", "--expiry", "2027-01-15",
+                 "--strikes", "2000", "--size", "1", *extra])  # fmt: skip
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_list_and_show_need_their_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["strategy", "show", "--store", "sqlite:///:memory:"]) == 2
+    assert "show needs the structure's ID" in capsys.readouterr().err
+    assert main(["strategy", "straddle"]) == 2
+    assert "needs --underlying, --expiry, --strikes, --size" in capsys.readouterr().err
+    assert main(["strategy", "list", "--store", "sqlite:///:memory:", "--json"]) == 0
+    assert capsys.readouterr().out.strip() == "[]"
 
 
 def test_table_output_shows_legs_premium_payoff_and_greeks(

@@ -67,13 +67,19 @@ def test_proposed_signed_executed_fold_into_one_proposal_that_survives_a_reopen(
     again.close()
 
 
-def test_two_writers_cannot_interleave_one_safes_stream(tmp_path: object) -> None:
+def test_two_writers_cannot_interleave_one_safes_stream_and_the_loser_catches_up(
+    tmp_path: object,
+) -> None:
     store = open_store(f"sqlite:///{tmp_path}/oms.db")
     first = ProposalLog(store, 31337, SAFE, int)
     second = ProposalLog(store, 31337, SAFE, int)
     first.proposed(_tx(0), proposer="a", what="one", calls=[])
     with pytest.raises(ConcurrencyConflict):
         second.proposed(_tx(1), proposer="b", what="two", calls=[])
+    # the loser re-read the stream: it sees the winner's proposal and its retry is appended
+    assert [p.proposed.what for p in second.proposals()] == ["one"]
+    second.proposed(_tx(1), proposer="b", what="two", calls=[])
+    assert [p.nonce for p in read_proposals(store, safe=SAFE)] == [0, 1]
     with pytest.raises(InvalidInput, match="not for this log's Safe"):
         first.proposed(
             SafeTransaction(safe=TOKEN, chain_id=31337, to=TOKEN, nonce=0),

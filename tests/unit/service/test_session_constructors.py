@@ -30,6 +30,7 @@ def test_public_api() -> None:
         "ChainEndpoint",
         "ExchangeEndpoint",
         "SafeOwners",
+        "ThresholdGroup",
         "SessionTimeout",
         "TradingSession",
         "is_settled",
@@ -189,3 +190,22 @@ def test_settled_means_terminal_and_the_transaction_deep_enough_or_final() -> No
     assert is_settled(order(filled, fin), 12)
     sub = SettlementState(tx_hash=tx)  # type: ignore[arg-type]
     assert not is_settled(order(filled, sub))
+
+
+def test_a_threshold_account_session_is_one_account_on_its_one_chain() -> None:
+    from oms_chain.custody.local import LocalSigner
+    from oms_chain.service import ChainEndpoint, SafeOwners, ThresholdGroup
+
+    group = ThresholdGroup(signer=object(), group_key=b"\x02" * 33, chain_id=31337)
+    relayer = LocalSigner(KEY)
+    chain = ChainEndpoint(chain_id=31337, rpc_url="http://127.0.0.1:9")
+    other = ChainEndpoint(chain_id=31338, rpc_url="http://127.0.0.1:9")
+    kw: dict[str, Any] = {"store_url": "sqlite:///:memory:", "signer": relayer}
+    TradingSession(chains=[chain], threshold=group, **kw)  # nothing opened yet
+    with pytest.raises(InvalidInput, match="lives on chain 31337 only"):
+        TradingSession(chains=[chain, other], threshold=group, **kw)
+    with pytest.raises(InvalidInput, match="safe or threshold, not both"):
+        safe = SafeOwners(address="0x" + "ab" * 20, owners=(relayer,))
+        TradingSession(chains=[chain], threshold=group, safe=safe, **kw)
+    with pytest.raises(InvalidInput, match="33-byte"):
+        ThresholdGroup(signer=object(), group_key=b"\x02", chain_id=31337)

@@ -239,3 +239,82 @@ async def test_a_worker_paused_before_recording_its_parent_cannot_create_it_twic
     assert verify_audit(a.store).ok
     await a.close()
     await b.close()
+
+
+async def test_a_paused_workers_cancel_and_amend_are_refused_and_never_reach_the_venue(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    a, b = rig.node("a"), rig.node("b")
+    await a.engine.start()
+    await b.engine.start()
+    a.leases.enqueue("r1", rig.intent("r1", limit_price="1900").to_payload())  # rests
+    assert await a.worker.step()
+    pid = OrderId("o-r1")
+    (child,) = a.engine.projections.children(a.engine.order(pid))
+    coid = child.client_order_id
+    assert coid is not None and not child.is_terminal
+    await a.engine.amend(pid, limit_price=Decimal(1950))  # a holds the parent: it goes out
+    assert (await rig.venue.status(coid)).limit_price == Decimal(1950)  # type: ignore[union-attr]
+
+    # a pauses past its lease; b takes the parent over
+    rig.lease_clock.advance(TTL + S)
+    assert await b.worker.step()
+    assert b.fence.held[pid].token == 2
+
+    # a wakes up: its amend and its cancel are refused by the store, nothing leaves
+    with pytest.raises(LeaseLost, match="fencing token 1 for 'parent:r1' is stale"):
+        await a.engine.amend(pid, limit_price=Decimal(1960))
+    assert "held by 'b'" in a.fence.refused[0]
+    assert not a.fence.owns(pid)
+    with pytest.raises(LeaseLost, match="holds no lease on parent o-r1"):
+        await a.engine.cancel(pid)
+    status = await rig.venue.status(coid)
+    assert status is not None and not status.status.is_terminal
+    assert status.limit_price == Decimal(1950)
+
+    # the holder's cancel is recorded under its own epoch and goes out
+    b.engine.catch_up()
+    assert (await b.engine.cancel(pid)).is_terminal
+    sends = [(s.send_id, s.token) for s in b.leases.sends("parent:r1")]
+    assert sorted(sends) == [(f"amend:{coid}:1:1950@1", 1), (f"cancel:{coid}@2", 2), (coid, 1)]
+    assert verify_audit(b.store).ok
+    await a.close()
+    await b.close()
+
+
+async def test_a_send_is_fenced_by_its_account_lease_too_when_nobody_took_the_parent(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    a, b = rig.node("a"), rig.node("b")
+    account = "account:31337:0xabc"
+    a.fence.hold_account(account)
+    a.fence.bind_venues(account, ["paper"])  # its sends use that account's nonces
+    with pytest.raises(InvalidInput, match="not held"):
+        b.fence.bind_venues(account, ["paper"])
+    await a.engine.start()
+    a.leases.enqueue("t1", rig.twap("t1").to_payload())
+    assert await a.worker.step()
+    await rig.sleeper.settle()
+    assert sum(rig.venue.received().values()) == 1
+    (first,) = a.leases.sends("parent:t1")
+    assert first.token == 1
+
+    # a pauses past its ttl; b starts on the same signer and takes the account, not the parent
+    rig.lease_clock.advance(TTL + S)
+    assert b.fence.hold_account(account).token == 2
+
+    # a wakes for its next slice: the account lease (checked with the parent's) refuses it
+    await rig.sleeper.advance_to(rig.clock.now_ns() + 10 * S)
+    await rig.sleeper.settle()
+    assert sum(rig.venue.received().values()) == 1  # nothing left with the old nonce sequence
+    assert a.fence.account_lost is not None
+    assert f"fencing token 1 for {account!r} is stale" in a.fence.account_lost
+    assert "held by 'b'" in a.fence.account_lost
+    assert not a.engine.runs_parent(OrderId("o-t1"))
+    assert len(a.leases.sends("parent:t1")) == 1
+    assert not await a.worker.step()  # and the worker stops
+    await a.worker.run()
+    await a.close()
+    b.store.close()

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from oms_chain.store import ConcurrencyConflict, NewEvent, SqliteEventStore, verify_audit
+from oms_chain.store import (
+    ConcurrencyConflict,
+    InvalidEvent,
+    NewEvent,
+    SqliteEventStore,
+    verify_audit,
+)
 from oms_chain.store.leases import (
     PARENT_PREFIX,
     DuplicateIntent,
@@ -210,3 +216,26 @@ class LeaseConformance:
                 parent.lease.resource, parent.lease.token, "s2", {}, also_fenced=fences
             )
         assert [s.send_id for s in leases.sends(parent.lease.resource)] == ["s1"]
+
+    def test_a_parent_sent_under_an_account_is_claimed_only_by_a_holder_of_that_account(
+        self, leases: Leases, clock: ManualClock
+    ) -> None:
+        leases.enqueue("chain", {})
+        clock.now += 1
+        leases.enqueue("cex", {})
+        (parent,) = leases.claim("a", ttl_ns=TTL, holding=["account:1:0xa"])
+        account = leases.try_acquire("account:1:0xa", "a", ttl_ns=TTL)
+        assert account is not None
+        fences = [(account.resource, account.token)]
+        leases.record_send(parent.lease.resource, parent.lease.token, "s1", {}, also_fenced=fences)
+        clock.now += TTL + 1  # a died: both its leases expire
+        # a worker without that signer (another key, or exchange venues only) cannot reconcile
+        # the child: it never gets the parent, and takes the other intent
+        (cex,) = leases.claim("b", ttl_ns=TTL, limit=5, holding=[])
+        assert cex.intent_id == "cex"
+        assert leases.claim("c", ttl_ns=TTL, holding=["account:1:0xc"]) == []
+        assert leases.try_acquire("account:1:0xa", "d", ttl_ns=TTL) is not None
+        (back,) = leases.claim("d", ttl_ns=TTL, holding=["account:1:0xc", "account:1:0xa"])
+        assert (back.intent_id, back.lease.taken_over_from) == ("chain", "a")
+        with pytest.raises(InvalidEvent, match="holding"):
+            leases.claim("d", ttl_ns=TTL, holding="account:1:0xa")

@@ -51,3 +51,15 @@ def test_a_report_of_an_unknown_run_says_so(
     code, doc = _run(["treasury", "report", str(policy), "--run", "w1", "--store", url,
                       "--out", str(tmp_path / "r")], capsys)  # fmt: skip
     assert code == 2 and "w1" in doc["error"] and not (tmp_path / "r").exists()
+
+
+def test_expire_and_a_bad_route_flag_are_refused_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(GOOD.replace("[safe]\n", '[safe]\nroute = "yes"\n', 1))
+    store = f"sqlite:///{tmp_path / 't.db'}"
+    code, doc = _run(["treasury", "expire", str(policy), "--run", "x1", "--store", store,
+                      "--rpc-url", "http://127.0.0.1:1"], capsys)  # fmt: skip
+    assert code == 2 and "safe.route" in doc["error"]
+    assert not (tmp_path / "t.db").exists()

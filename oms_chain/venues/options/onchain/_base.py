@@ -134,7 +134,8 @@ class _Base(_Reports):
 
     @property
     def holder(self) -> str:
-        """Who takes the quotes and holds funds and positions: the executor, else the signer."""
+        """Who takes the quotes and holds funds and positions: the BatchExecutor, else the
+        account (the signer, or the contract account its executor runs calls for)."""
         return self._cfg.executor or to_checksum_address(self._account.address)
 
     async def _held(self, token: str) -> tuple[int, int]:

@@ -11,6 +11,7 @@ from eth_abi import decode as abi_decode
 from oms_chain.chain.revert import TransactionWouldRevert
 from oms_chain.chain.sender import BroadcastRejected
 from oms_chain.chain.types import Receipt
+from oms_chain.custody.calls import Call
 from oms_chain.model.errors import VenueRejected
 from oms_chain.model.instruments import Instrument
 from oms_chain.venues.amm._calls import WalletFlows, encode_call, eth_call, wait_for_receipt
@@ -111,10 +112,19 @@ class _Expiry(_Rfq):
         # within the latest round's phase (Chainlink ids are phase << 64 | n), by bisection
         return await first_round_at_or_after(int(rid), expiry, updated_at)
 
-    async def _send_and_wait(self, data: bytes, what: str, *, to: str | None = None) -> Receipt:
+    async def _send_and_wait(
+        self, data: bytes, what: str, *, to: str | None = None, as_account: bool = False
+    ) -> Receipt:
+        """Send one call and wait for its receipt: from the relayer / signer itself, or with
+        ``as_account`` through the account's executor (a Safe's own transaction)."""
+        account = self._account
         for attempt in (1, 2):
             try:
-                sent = await self._account.sender.send(to=to or self._market, data=data, what=what)
+                if as_account:
+                    call = Call.to_address(to or self._market, data)
+                    sent = await account.execute_calls([call], what=what)
+                else:
+                    sent = await account.sender.send(to=to or self._market, data=data, what=what)
                 break
             except BroadcastRejected as exc:
                 # another wallet used our nonce: the sender has resynced, sign once more
@@ -134,9 +144,24 @@ class _Expiry(_Rfq):
             VenueRejected: unknown series, not expired, or no round after expiry yet.
         """
         listing = self.listing(instrument)
+        call = await self.settlement_call(instrument)
+        if call is None:
+            return False
+        await self._send_and_wait(call, f"settle series {listing.series_id}")
+        return True
+
+    async def settlement_call(self, instrument: Instrument) -> bytes | None:
+        """The market's ``settle(series, round)`` calldata for an expired series, with the
+        feed's first round after expiry (for any account to send, e.g. a Safe in a batch);
+        ``None`` when the series is settled already.
+
+        Raises:
+            VenueRejected: unknown series, not expired, or no round after expiry yet.
+        """
+        listing = self.listing(instrument)
         settled, _, _ = await self._series_state(listing.series_id)
         if settled:
-            return False
+            return None
         now = await self._chain_time()
         if now < listing.contract.expiry_ns // 1_000_000_000:
             raise VenueRejected(
@@ -144,11 +169,7 @@ class _Expiry(_Rfq):
                 f"{listing.contract.expiry_ns // 1_000_000_000}; chain time is {now}"
             )
         round_id = await self._settling_round(listing)
-        await self._send_and_wait(
-            encode_call("settle(uint256,uint80)", listing.series_id, round_id),
-            f"settle series {listing.series_id}",
-        )
-        return True
+        return encode_call("settle(uint256,uint80)", listing.series_id, round_id)
 
     async def redeem(self, instrument: Instrument) -> OptionSettlement:
         """Settle the series if needed, then burn every long for its payoff; the settlement
@@ -183,7 +204,7 @@ class _Expiry(_Rfq):
         if self._cfg.executor is not None:
             call = encode_call(_EXECUTE, [(self._market, 0, call, _ZERO, 0)], [])
         receipt = await self._send_and_wait(
-            call, f"{name} series {sid}", to=self._cfg.executor or self._market
+            call, f"{name} series {sid}", to=self._cfg.executor or self._market, as_account=True
         )
         flows = WalletFlows.from_receipt(receipt, self.holder)
         token = listing.collateral_token

@@ -1,6 +1,7 @@
 """Orders of the on-chain options venue: a fill of the best quote sent through the shared
 :class:`~oms_chain.venues.amm.account.ChainAccount` (journaled between signing and broadcasting,
-so a restart finds it and never sends it twice), directly or as one ``BatchExecutor`` batch;
+so a restart finds it and never sends it twice), directly, as one ``BatchExecutor`` batch, or as
+one transaction of the account's contract account (a Safe: approvals and fill in one batch);
 its settlement moves turned into order reports; status, cancel, reconcile and balances."""
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from oms_chain.chain.rpc import RpcError, RpcUnavailable
 from oms_chain.chain.sender import BroadcastRejected, BroadcastUncertain, SentTransaction
 from oms_chain.chain.tracker import SettlementReport
 from oms_chain.chain.types import Receipt
+from oms_chain.custody.calls import Call
 from oms_chain.model.assets import Asset
 from oms_chain.model.errors import VenueRejected, VenueTimeout, VenueUnavailable
 from oms_chain.model.ids import ClientOrderId, TradeId, TxHash, VenueOrderId
 from oms_chain.model.intent import Side
 from oms_chain.venues.amm._calls import encode_call, erc20_balance, native_balance
-from oms_chain.venues.amm.approvals import ensure_allowance
+from oms_chain.venues.amm.approvals import approval_calls, ensure_allowance
 from oms_chain.venues.amm.journal import tx_entry
 from oms_chain.venues.base import (
     AmendOrder,
@@ -112,7 +114,13 @@ class _Orders(_Rfq):
                     "was sent"
                 )
             need = account.reserved(token, self._market) + spend
-            if self._cfg.executor is None:  # the executor approves inside its batch
+            calls: list[Call] = []
+            if account.executor.batches:  # a contract account approves inside its batch
+                calls = await approval_calls(
+                    account.rpc, token, account.address, self._market, need, account.approvals
+                )
+                calls.append(Call.to_address(self._market, fill))
+            elif self._cfg.executor is None:  # the BatchExecutor approves inside its batch
                 await ensure_allowance(
                     account.sender, account.rpc, token, self._market, need, account.approvals
                 )
@@ -136,8 +144,8 @@ class _Orders(_Rfq):
             }
 
             async def journal(sent: SentTransaction) -> None:
-                account.track_pull(sent.tx_hash, token, spend, sent.signed.nonce)
                 entry["tx"] = tx_entry(sent)
+                account.track_pull(sent.tx_hash, token, spend, account.pull_nonce(entry["tx"]))
                 account.journal.put(coid, entry)
                 self._coid_of[sent.tx_hash] = coid
                 account.own(sent.tx_hash, self)
@@ -146,9 +154,12 @@ class _Orders(_Rfq):
             account.reserve(token, self._market, spend)
             try:
                 try:
-                    sent = await account.sender.send(
-                        to=to, data=calldata, what=what, on_signed=journal
-                    )
+                    if calls:
+                        sent = await account.execute_calls(calls, what=what, on_signed=journal)
+                    else:
+                        sent = await account.sender.send(
+                            to=to, data=calldata, what=what, on_signed=journal
+                        )
                     tx_hash = sent.tx_hash
                 except BroadcastUncertain as exc:
                     tx_hash = exc.tx_hash

@@ -25,7 +25,10 @@ from oms_chain.venues.options.onchain.orders import _Orders
 
 
 class OnchainOptionsVenue(_Orders, _Expiry):
-    """Options on our ``OptionsMarket`` through RFQ to makers, for the signer of ``account``.
+    """Options on our ``OptionsMarket`` through RFQ to makers, for the trading account of
+    ``account``: its signer, or the contract account (a Safe) its executor runs the calls of
+    (then each fill, with its approvals, and each redeem / withdraw is one transaction of that
+    account, executed by the relayer).
 
     Call :meth:`start` (discovers the series) before trading; ``async with`` starts and closes
     (the account and its RPC client stay the caller's). Capabilities: nothing rests (a quote
@@ -35,11 +38,10 @@ class OnchainOptionsVenue(_Orders, _Expiry):
     def __init__(self, account: ChainAccount, config: OnchainOptionsConfig) -> None:
         if not isinstance(config, OnchainOptionsConfig):
             raise InvalidInput(f"expected an OnchainOptionsConfig, got {type(config).__name__}")
-        if account.executor.batches:
-            # its fills, approvals and exercises are still sent from the signer's own address
+        if account.executor.batches and config.executor is not None:
             raise InvalidInput(
-                f"the on-chain options venue cannot trade from contract account {account.address} "
-                "yet; give it a ChainAccount without an executor"
+                f"the account {account.address} is a contract account already; give the venue "
+                f"either that account or the BatchExecutor {config.executor}, not both"
             )
         self._account = account
         self._cfg = config
@@ -59,7 +61,7 @@ class OnchainOptionsVenue(_Orders, _Expiry):
                         entry["tx"]["hash"],
                         entry["token_in"],
                         int(entry["spend"]),
-                        int(entry["tx"]["nonce"]),
+                        account.pull_nonce(entry["tx"]),
                     )
                     account.reserve(entry["token_in"], self._market, int(entry["spend"]))
                 if entry.get("cancel"):
