@@ -1,7 +1,12 @@
 """What V2 and V3 venues share: construction from the journal, placing a swap (balance,
 wrap, allowance, journal before broadcast), settlement moves into reports, cancel, reconcile.
 Pricing is in :mod:`~oms_chain.venues.amm._pricing`, reports in
-:mod:`~oms_chain.venues.amm._reports`, the journal in :mod:`~oms_chain.venues.amm.journal`."""
+:mod:`~oms_chain.venues.amm._reports`, the journal in :mod:`~oms_chain.venues.amm.journal`,
+the journaled settlement, cancel and reconcile steps every on-chain venue shares in
+:class:`~oms_chain.venues.amm.account.ChainAccount`.
+
+(About 600 lines: placing a swap is one write-ahead sequence — balance, wrap, allowance,
+journal, broadcast — whose steps share the venue's reservations and journal entry.)"""
 
 from __future__ import annotations
 
