@@ -123,10 +123,20 @@ def receipt_status(payload: Mapping[str, Any]) -> int:
     return value
 
 
+def _created(payload: Mapping[str, Any]) -> str | None:
+    """A receipt's ``contractAddress``: ``None`` unless it created a contract."""
+    raw = payload.get("contractAddress")
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or len(raw) != 42 or not raw.startswith("0x"):
+        raise InvalidInput(f"receipt has bad 'contractAddress': {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """A mined transaction's receipt: where it was mined, whether it succeeded, the gas it
-    paid (wei) and its event logs."""
+    paid (wei), its event logs and, for a contract creation, the new contract's address."""
 
     tx_hash: TxHash
     block_number: int
@@ -135,6 +145,7 @@ class Receipt:
     gas_used: int
     effective_gas_price: int
     logs: tuple[LogEntry, ...] = ()
+    contract_address: str | None = None
 
     @classmethod
     def from_rpc(cls, payload: Mapping[str, Any]) -> Receipt:
@@ -155,6 +166,7 @@ class Receipt:
                 gas_used=int(payload.get("gasUsed", "0x0"), 16),
                 effective_gas_price=int(payload.get("effectiveGasPrice", "0x0"), 16),
                 logs=tuple(LogEntry.from_rpc(log) for log in logs),
+                contract_address=_created(payload),
             )
         except (InvalidInput, TypeError, ValueError) as exc:
             raise MalformedReceipt(

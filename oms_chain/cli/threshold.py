@@ -157,46 +157,73 @@ def threshold_deploy(
     except (ValueError, TypeError):
         raise ConfigError(f"environment variable {key_env} does not hold a valid key") from None
     url = rpc_url or _devnet_url(None)
-    from web3 import Web3
-    from web3.exceptions import Web3Exception
-
     from oms_chain.devnet.solidity import load_artifact
 
     art = load_artifact("ThresholdAccount")
     x, parity = key_coordinates(roster.group_key)
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
-    try:
-        chain_id = w3.eth.chain_id
-        tx = (
-            w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-            .constructor(x, parity)
-            .build_transaction(
-                {
-                    "from": payer.address,
-                    "nonce": w3.eth.get_transaction_count(payer.address),
-                    "chainId": chain_id,
-                }
-            )
-        )
-        signed = payer.sign_transaction(tx)
-        receipt = w3.eth.wait_for_transaction_receipt(
-            w3.eth.send_raw_transaction(signed.raw_transaction), timeout=120
-        )
-    except (OSError, Web3Exception, ValueError) as exc:
-        from oms_chain.model.errors import OmsError
-
-        raise OmsError(f"deploying the threshold account via {url} failed: {exc}") from None
-    if receipt["status"] != 1:
-        from oms_chain.model.errors import OmsError
-
-        raise OmsError(f"the deployment transaction {receipt['transactionHash'].hex()} reverted")
-    account = str(receipt["contractAddress"])
+    account, chain_id, gas_used = asyncio.run(
+        _deploy_account(url, payer.key, _creation_code(art, x, parity))
+    )
     dataclasses.replace(roster, account=account, chain_id=chain_id).save(directory)
-    row = {"account": account, "chain_id": chain_id, "gas_used": receipt["gasUsed"]}
+    row = {"account": account, "chain_id": chain_id, "gas_used": gas_used}
     if as_json:
         print_json(row)
     else:
         say(f"threshold account {account} on chain {chain_id} (owned by the group key)")
+
+
+def _creation_code(art: dict[str, Any], x: int, parity: int) -> bytes:
+    """The ThresholdAccount's bytecode followed by its constructor arguments (the group key's
+    x coordinate and y parity)."""
+    from eth_abi import encode as abi_encode
+
+    ctor = next(e for e in art["abi"] if e.get("type") == "constructor")
+    types = [str(arg["type"]) for arg in ctor["inputs"]]
+    code = bytes.fromhex(str(art["bytecode"]).removeprefix("0x"))
+    return code + abi_encode(types, [x, parity])
+
+
+async def _deploy_account(url: str, payer_key: bytes, code: bytes) -> tuple[str, int, int]:
+    """Send the contract creation ``code`` from ``payer_key`` through our async RPC client and
+    wait for it to be mined; returns (account, chain id, gas used).
+
+    Raises:
+        OmsError: the node is unreachable, refused the transaction, or it reverted.
+    """
+    from eth_utils import to_checksum_address
+
+    from oms_chain.chain.rpc import RpcClient
+    from oms_chain.custody import LocalSigner
+    from oms_chain.model.errors import OmsError
+    from oms_chain.venues.amm._calls import wait_for_receipt
+
+    signer = LocalSigner(payer_key)
+    async with RpcClient([url], timeout=30.0) as rpc:
+        try:
+            chain_id = await rpc.chain_id()
+            data = "0x" + code.hex()
+            gas = int(
+                await rpc.call("eth_estimateGas", [{"from": signer.address, "data": data}]), 16
+            )
+            tx = {
+                "chainId": chain_id,
+                "nonce": await rpc.nonce(signer.address),
+                "to": "",  # a contract creation
+                "data": data,
+                "value": 0,
+                "gas": gas * 12 // 10,
+                "gasPrice": await rpc.gas_price(),
+            }
+            signed = await signer.sign_transaction(tx)
+            tx_hash = await rpc.call("eth_sendRawTransaction", ["0x" + signed.raw.hex()])
+            receipt = await wait_for_receipt(
+                rpc, str(tx_hash), "the threshold account deployment", timeout=120.0
+            )
+        except OmsError as exc:
+            raise OmsError(f"deploying the threshold account via {url} failed: {exc}") from None
+    if receipt.contract_address is None:
+        raise OmsError(f"the deployment transaction {receipt.tx_hash} created no contract")
+    return to_checksum_address(receipt.contract_address), chain_id, receipt.gas_used
 
 
 @threshold_app.command("status")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from eth_account.messages import SignableMessage, encode_typed_data
 from eth_typing import ChecksumAddress
 
 from oms_chain.model.errors import InvalidInput, OmsError
@@ -22,6 +23,7 @@ __all__ = [
     "SignerCapabilities",
     "SignerUnsupported",
     "TypedDataSigner",
+    "typed_data_message",
 ]
 
 
@@ -108,3 +110,18 @@ class TypedDataSigner(Protocol):
     async def sign_typed_data(self, typed_data: dict[str, Any]) -> bytes:
         """Sign ``typed_data`` (types, primaryType, domain, message); 65 bytes r || s || v."""
         ...
+
+
+def typed_data_message(typed_data: object) -> SignableMessage:
+    """The EIP-712 message of ``typed_data`` (the ``eth_signTypedData_v4`` shape), as every
+    typed-data signer signs or checks it.
+
+    Raises:
+        InvalidInput: not a dict, or not encodable as EIP-712.
+    """
+    if not isinstance(typed_data, dict):
+        raise InvalidInput("typed data must be a dict with types, primaryType, domain, message")
+    try:
+        return encode_typed_data(full_message=typed_data)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise InvalidInput(f"typed data cannot be encoded: {exc}") from None

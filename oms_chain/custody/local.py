@@ -16,11 +16,11 @@ from typing import Any
 import coincurve
 import rlp
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_typing import ChecksumAddress
 from eth_utils import keccak
 
-from oms_chain.custody.base import SignedTransaction, SignerCapabilities
+from oms_chain.custody.base import SignedTransaction, SignerCapabilities, typed_data_message
+from oms_chain.custody.calls import _bytes
 from oms_chain.model.errors import ConfigError, InvalidInput
 from oms_chain.model.ids import TxHash
 
@@ -41,17 +41,6 @@ _FAST_1559 = frozenset(
         "accessList",
     }
 )
-
-
-def _as_bytes(value: Any, what: str) -> bytes:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    if isinstance(value, str):
-        try:
-            return bytes.fromhex(value.removeprefix("0x"))
-        except ValueError:
-            raise InvalidInput(f"transaction {what} is not hex: {value[:20]!r}") from None
-    raise InvalidInput(f"transaction {what} must be bytes or hex, not {type(value).__name__}")
 
 
 class LocalSigner:
@@ -163,10 +152,10 @@ class LocalSigner:
         chain_id, nonce, tip, max_fee, gas, value = ints
         if tip > max_fee:
             raise InvalidInput("maxPriorityFeePerGas must be <= maxFeePerGas")
-        to = _as_bytes(tx["to"], "to")
+        to = _bytes(tx["to"], "transaction to")
         if len(to) != 20:
             raise InvalidInput(f"transaction 'to' must be 20 bytes, got {len(to)}")
-        data = _as_bytes(tx.get("data", b""), "data")
+        data = _bytes(tx.get("data", b""), "transaction data")
         payload = [chain_id, nonce, tip, max_fee, gas, to, value, data, []]
         digest = keccak(b"\x02" + rlp.encode(payload))
         sig = self._ecdsa.sign_recoverable(digest, hasher=None)
@@ -189,11 +178,6 @@ class LocalSigner:
 
     async def sign_typed_data(self, typed_data: dict[str, Any]) -> bytes:
         """Sign EIP-712 ``typed_data`` (the ``eth_signTypedData_v4`` shape); 65 bytes, v 27/28."""
-        if not isinstance(typed_data, dict):
-            raise InvalidInput("typed data must be a dict with types, primaryType, domain, message")
-        try:
-            message = encode_typed_data(full_message=typed_data)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise InvalidInput(f"typed data cannot be encoded: {exc}") from None
+        message = typed_data_message(typed_data)
         signed = await asyncio.to_thread(Account.sign_message, message, self._account.key)
         return bytes(signed.signature)

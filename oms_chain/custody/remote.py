@@ -18,13 +18,17 @@ from typing import Any
 import aiohttp
 import rlp
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_account.typed_transactions import TypedTransaction
 from eth_typing import ChecksumAddress
 from eth_utils import is_address, keccak, to_checksum_address
 from hexbytes import HexBytes
 
-from oms_chain.custody.base import SignedTransaction, SignerCapabilities, SignerUnsupported
+from oms_chain.custody.base import (
+    SignedTransaction,
+    SignerCapabilities,
+    SignerUnsupported,
+    typed_data_message,
+)
 from oms_chain.model.errors import FinalError, InvalidInput, RetryableError
 from oms_chain.model.ids import TxHash
 
@@ -362,12 +366,7 @@ class RemoteSigner:
 
     async def sign_typed_data(self, typed_data: dict[str, Any]) -> bytes:
         """``eth_signTypedData_v4``; the signature must recover to the account."""
-        if not isinstance(typed_data, dict):
-            raise InvalidInput("typed data must be a dict with types, primaryType, domain, message")
-        try:
-            message = encode_typed_data(full_message=typed_data)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise InvalidInput(f"typed data cannot be encoded: {exc}") from None
+        message = typed_data_message(typed_data)
         sig_hex = await self._call(
             "eth_signTypedData_v4", [self._address, json.dumps(typed_data, default=str)]
         )

@@ -27,6 +27,10 @@ submit, the kill switch, reconcile), :mod:`~oms_chain.engine.orders` (cancel, am
 :mod:`~oms_chain.engine.parents` (the commands of algorithmic and split parents:
 ``spawn_child``, ``spawn_routed``, ``pause``, ``resume``, ``stop_algo``, …), on the shared
 :class:`~oms_chain.engine._base.EngineBase`.
+
+(Longer than 600 lines: the lifecycle (replay, reconcile before trading), submit, the kill
+switch and the queries are the surface of the one object users hold; the work behind them
+lives in the modules above.)
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ from oms_chain.model.checks import (
     check_decimal,
     check_instance,
     check_int,
-    check_ns,
     check_str,
     shown,
 )
@@ -31,6 +30,8 @@ from oms_chain.model.ids import AccountId, InstrumentId
 from oms_chain.model.intent import Intent
 from oms_chain.model.trading_state import TradingState
 from oms_chain.risk._checked_view import CheckedView
+from oms_chain.risk.rate_limit import MAX_BURST as _MAX_BURST
+from oms_chain.risk.rate_limit import TokenBucket
 
 __all__ = [
     "CheckResult",
@@ -46,7 +47,6 @@ _BPS = Decimal(10_000)
 _ZERO = Decimal(0)
 _CODE = re.compile(r"[A-Za-z0-9.\-_+]{1,32}")
 _CODE_RULE = "1-32 characters from A-Z a-z 0-9 . - _ +"
-_MAX_BURST = 10**6
 _MAX_CHAIN = (1 << 63) - 1
 #: Decimal limits and their upper bounds (``None``: any finite positive value).
 _DECIMAL_LIMITS: tuple[tuple[str, Decimal | None], ...] = (
@@ -196,46 +196,6 @@ class RiskDecision:
             if not c.passed:
                 return c.reason
         return ""
-
-
-class TokenBucket:
-    """Token bucket on integer-nanosecond timestamps: ``rate`` tokens per second, ``burst`` max.
-
-    Raises:
-        InvalidInput: ``rate_per_s`` not a Decimal (or int) in (0, 1e9], ``burst`` not an int in
-            1..1,000,000, or a timestamp not an int of nanoseconds.
-    """
-
-    __slots__ = ("_burst", "_last_ns", "_ns_per_token", "_tokens")
-
-    def __init__(self, rate_per_s: Decimal, burst: int, now_ns: int) -> None:
-        rate = check_decimal(rate_per_s, "rate_per_s", gt=0, le=10**9)
-        check_int(burst, "burst", minimum=1, maximum=_MAX_BURST)
-        check_ns(now_ns, "now_ns")
-        self._ns_per_token = int(Decimal(1_000_000_000) / rate)
-        self._burst = burst * self._ns_per_token
-        self._tokens = self._burst  # tokens scaled by ns_per_token to stay in integers
-        self._last_ns = now_ns
-
-    def _refill(self, now_ns: int) -> None:
-        if now_ns > self._last_ns:
-            self._tokens = min(self._burst, self._tokens + (now_ns - self._last_ns))
-            self._last_ns = now_ns
-
-    def available(self, now_ns: int) -> bool:
-        """Whether a token could be taken at ``now_ns`` (none is taken)."""
-        check_ns(now_ns, "now_ns")
-        self._refill(now_ns)
-        return self._tokens >= self._ns_per_token
-
-    def take(self, now_ns: int) -> bool:
-        """Take one token if available; return whether it was taken."""
-        check_ns(now_ns, "now_ns")
-        self._refill(now_ns)
-        if self._tokens >= self._ns_per_token:
-            self._tokens -= self._ns_per_token
-            return True
-        return False
 
 
 def _fmt(d: Decimal) -> str:

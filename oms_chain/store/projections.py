@@ -72,14 +72,13 @@ from oms_chain.model.ids import (
     InstrumentId,
     IntentId,
     OrderId,
-    TxHash,
     VenueId,
 )
-from oms_chain.model.instruments import instrument_from_payload
-from oms_chain.model.intent import Intent, Side
-from oms_chain.model.orders import Order, OrderStatus, SettlementState, SettlementStatus
+from oms_chain.model.intent import Intent
+from oms_chain.model.orders import Order, OrderStatus
 from oms_chain.model.positions import Portfolio, Position, PositionKey
 from oms_chain.model.trading_state import TradingState, advance_trading_state
+from oms_chain.store._order_payload import order_from_payload, order_to_payload
 
 __all__ = ["SNAPSHOT_VERSION", "Projections"]
 
@@ -209,7 +208,7 @@ class Projections:
         return {
             "format": SNAPSHOT_VERSION,
             "event_count": self.event_count,
-            "orders": [_order_to_payload(o) for o in self.orders.values()],
+            "orders": [order_to_payload(o) for o in self.orders.values()],
             "intents": [i.to_payload() for i in self.intent_data.values()],
             "fills": [f.to_payload() for f in self.fills.values()],
             "trading_state": dict(self.trading_state),
@@ -236,7 +235,7 @@ class Projections:
                 it = Intent.from_payload(raw)
                 p.intent_data[it.intent_id] = it
             for raw in state["orders"]:
-                o = _order_from_payload(raw)
+                o = order_from_payload(raw)
                 p.orders[o.order_id] = o
                 if o.parent_id is None:
                     p.intents[o.intent_id] = o.order_id
@@ -596,73 +595,3 @@ _HANDLERS: dict[type[Event], Any] = {
     SafeSignatureSubmitted: Projections._on_noted,
     SafeTransactionExpired: Projections._on_noted,
 }
-
-
-def _dec(v: str | None) -> Decimal | None:
-    return None if v is None else Decimal(v)
-
-
-def _order_to_payload(o: Order) -> dict[str, Any]:
-    st = o.settlement
-    return {
-        "order_id": o.order_id,
-        "intent_id": o.intent_id,
-        "account": o.account,
-        "instrument": o.instrument.to_payload(),
-        "side": o.side.value,
-        "quantity": str(o.quantity),
-        "limit_price": None if o.limit_price is None else str(o.limit_price),
-        "status": o.status.value,
-        "parent_id": o.parent_id,
-        "seq": o.seq,
-        "client_order_id": o.client_order_id,
-        "venue": o.venue,
-        "venue_order_id": o.venue_order_id,
-        "filled_quantity": str(o.filled_quantity),
-        "avg_fill_price": None if o.avg_fill_price is None else str(o.avg_fill_price),
-        "reason": o.reason,
-        "settlement": None
-        if st is None
-        else {
-            "tx_hash": st.tx_hash,
-            "status": st.status.value,
-            "confirmations": st.confirmations,
-            "block_number": st.block_number,
-        },
-        "children": list(o.children),
-        "ts_init": o.ts_init,
-        "ts_last": o.ts_last,
-    }
-
-
-def _order_from_payload(p: dict[str, Any]) -> Order:
-    st = p["settlement"]
-    return Order(
-        order_id=OrderId(p["order_id"]),
-        intent_id=IntentId(p["intent_id"]),
-        account=AccountId(p["account"]),
-        instrument=instrument_from_payload(p["instrument"]),
-        side=Side(p["side"]),
-        quantity=Decimal(p["quantity"]),
-        limit_price=_dec(p["limit_price"]),
-        status=OrderStatus(p["status"]),
-        parent_id=p["parent_id"],
-        seq=p["seq"],
-        client_order_id=p["client_order_id"],
-        venue=p["venue"],
-        venue_order_id=p["venue_order_id"],
-        filled_quantity=Decimal(p["filled_quantity"]),
-        avg_fill_price=_dec(p["avg_fill_price"]),
-        reason=p["reason"],
-        settlement=None
-        if st is None
-        else SettlementState(
-            tx_hash=TxHash(st["tx_hash"]),
-            status=SettlementStatus(st["status"]),
-            confirmations=st["confirmations"],
-            block_number=st["block_number"],
-        ),
-        children=tuple(OrderId(c) for c in p["children"]),
-        ts_init=p["ts_init"],
-        ts_last=p["ts_last"],
-    )

@@ -19,6 +19,10 @@ Market streams: ``<symbol>@depth`` (every ``depth_interval_s``, default 1 s),
 every second), ``<symbol>@kline_<interval>`` (see :mod:`.klines`).
 Diff-depth events carry ``U`` (first) and ``u`` (last) update id; consecutive events of one
 stream satisfy ``U == previous u + 1`` unless a ``skip_depth`` fault drops one.
+
+(Longer than 600 lines: :class:`StreamHub` is one object over the connections, their
+subscriptions and the per-symbol depth buffers that every stream kind shares; the events' JSON
+is in :mod:`.wire`.)
 """
 
 from __future__ import annotations

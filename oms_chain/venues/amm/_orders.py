@@ -1,7 +1,12 @@
 """What V2 and V3 venues share: construction from the journal, placing a swap (balance,
 wrap, allowance, journal before broadcast), settlement moves into reports, cancel, reconcile.
 Pricing is in :mod:`~oms_chain.venues.amm._pricing`, reports in
-:mod:`~oms_chain.venues.amm._reports`, the journal in :mod:`~oms_chain.venues.amm.journal`."""
+:mod:`~oms_chain.venues.amm._reports`, the journal in :mod:`~oms_chain.venues.amm.journal`,
+the journaled settlement, cancel and reconcile steps every on-chain venue shares in
+:class:`~oms_chain.venues.amm.account.ChainAccount`.
+
+(About 600 lines: placing a swap is one write-ahead sequence — balance, wrap, allowance,
+journal, broadcast — whose steps share the venue's reservations and journal entry.)"""
 
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ from oms_chain.model.errors import (
 from oms_chain.model.ids import ClientOrderId, TxHash, VenueId
 from oms_chain.model.instruments import Instrument, SpotPair, instrument_from_payload
 from oms_chain.model.intent import Side
-from oms_chain.model.orders import SettlementState, SettlementStatus
+from oms_chain.model.orders import SettlementStatus
 from oms_chain.venues.amm._calls import (
     encode_call,
     erc20_balance,
@@ -187,14 +192,7 @@ class _UniswapVenue(_Pricing, _Reports):
 
     def owned_transactions(self) -> list[tuple[TxHash, dict[str, Any]]]:
         """(hash, journaled tx) of the swaps and cancellations this venue signed."""
-        out = []
-        for entry in self._account.journal.entries().values():
-            if entry.get("venue") != self._id:
-                continue
-            out.append((TxHash(entry["tx"]["hash"]), entry["tx"]))
-            if entry.get("cancel"):
-                out.append((TxHash(entry["cancel"]["hash"]), entry["cancel"]))
-        return out
+        return self._account.journaled_transactions(self._id)
 
     # -- placing ---------------------------------------------------------------------------------
 
@@ -459,45 +457,16 @@ class _UniswapVenue(_Pricing, _Reports):
             )
 
     async def _current(self, coid: ClientOrderId) -> OrderStatusReport:
-        entry = self._account.journal.get(coid)
-        assert entry is not None
-        tx_hash = TxHash(entry["tx"]["hash"])
-        if not self._account.is_tracked(tx_hash):
-            self._account.register(self)
-        return await self._build(coid, self._account.tracker.state(tx_hash), None)
+        return await self._build(coid, self._account.journaled_state(self, coid), None)
 
     async def on_settlement(self, report: SettlementReport) -> None:
         """Turn a settlement move of one of our transactions into an order report on
-        :meth:`events` (called by the account's poll)."""
-        coid = self._coid_of.get(report.tx_hash)
-        if coid is None:
+        :meth:`events` (called by the account's poll); a filled swap buying the native asset
+        starts its unwrap."""
+        booked = self._account.settle_journaled(self._coid_of, report, self._router)
+        if booked is None:
             return
-        entry = self._account.journal.get(coid)
-        if entry is None or entry["tx"]["hash"] != report.tx_hash:
-            return  # a cancellation: the swap's own REPLACED move reports the outcome
-        # The first move that says the swap no longer waits in the mempool releases what it
-        # reserved (a swap first seen already confirmed skips INCLUDED).
-        done = (_S.INCLUDED, _S.CONFIRMED, _S.FINAL, _S.DROPPED, _S.REPLACED)
-        if report.status in (_S.FINAL, _S.DROPPED, _S.REPLACED):
-            # until then holdings() asks the chain whether it was mined (a reorg can undo that)
-            self._account.forget_pull(report.tx_hash)
-        ended = report.status in (_S.FINAL, _S.DROPPED, _S.REPLACED)
-        state = entry_state(entry)
-        if state is AmmOrderState.PENDING and report.status in done:
-            self._account.reserve(entry["token_in"], self._router, -int(entry["spend"]))
-        if ended and state is not AmmOrderState.ENDED:
-            # from now on nothing moves: the account prunes it after its retention
-            self._account.journal.advance(
-                coid, AmmOrderState.ENDED, ended_ns=self._account.clock_ns()
-            )
-        elif state is AmmOrderState.PENDING and report.status in done:
-            self._account.journal.advance(coid, AmmOrderState.MINED)
-        settlement = SettlementState(
-            tx_hash=report.tx_hash,
-            status=report.status,
-            confirmations=report.confirmations,
-            block_number=report.block_number,
-        )
+        coid, entry, settlement = booked
         built = await self._build(coid, settlement, report.block_hash)
         self._queue.put_nowait(built)
         if (

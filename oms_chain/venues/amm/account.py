@@ -42,7 +42,7 @@ from oms_chain.custody.calls import Call
 from oms_chain.model.amm_orders import AmmOrderState, UnwrapState
 from oms_chain.model.errors import InvalidInput, OmsError, VenueRejected, VenueUnavailable
 from oms_chain.model.ids import ClientOrderId, TxHash, VenueId
-from oms_chain.model.orders import SettlementStatus
+from oms_chain.model.orders import SettlementState, SettlementStatus
 from oms_chain.store.base import EventStore
 from oms_chain.venues.amm._calls import erc20_balance
 from oms_chain.venues.amm.approvals import ApprovalPolicy
@@ -376,6 +376,65 @@ class ChainAccount:
         while self.tracker.state(tx_hash).status in pending and loop.time() < end:
             await asyncio.sleep(self.poll_interval)
             await self.poll()
+
+    def journaled_transactions(self, venue_id: str) -> list[tuple[TxHash, dict[str, Any]]]:
+        """(hash, journaled tx) of every order transaction and cancellation ``venue_id``
+        signed through this account."""
+        out = []
+        for entry in self.journal.entries().values():
+            if entry.get("venue") != venue_id:
+                continue
+            out.append((TxHash(entry["tx"]["hash"]), entry["tx"]))
+            if entry.get("cancel"):
+                out.append((TxHash(entry["cancel"]["hash"]), entry["cancel"]))
+        return out
+
+    def journaled_state(self, venue: SettlementListener, coid: ClientOrderId) -> SettlementState:
+        """The settlement state of the journaled order ``coid`` of ``venue`` (its transactions
+        registered with the tracker first, after a restart)."""
+        entry = self.journal.get(coid)
+        assert entry is not None
+        tx_hash = TxHash(entry["tx"]["hash"])
+        if not self.is_tracked(tx_hash):
+            self.register(venue)
+        return self.tracker.state(tx_hash)
+
+    def settle_journaled(
+        self, coid_of: Mapping[TxHash, ClientOrderId], report: SettlementReport, spender: str
+    ) -> tuple[ClientOrderId, dict[str, Any], SettlementState] | None:
+        """Book one settlement move of an order transaction in the journal: the first move
+        that says it no longer waits in the mempool releases what it reserved for ``spender``
+        (one first seen already confirmed skips INCLUDED) and moves the entry to MINED; a final
+        move (FINAL, DROPPED, REPLACED) forgets its pull and ends the entry. Returns the order,
+        its entry and the new settlement state; ``None`` for a transaction that is not an
+        order's own (unknown, or a cancellation: the order's REPLACED move reports that)."""
+        coid = coid_of.get(report.tx_hash)
+        if coid is None:
+            return None
+        entry = self.journal.get(coid)
+        if entry is None or entry["tx"]["hash"] != report.tx_hash:
+            return None
+        s = SettlementStatus
+        done = (s.INCLUDED, s.CONFIRMED, s.FINAL, s.DROPPED, s.REPLACED)
+        ended = report.status in (s.FINAL, s.DROPPED, s.REPLACED)
+        if ended:
+            # until then holdings() asks the chain whether it was mined (a reorg can undo that)
+            self.forget_pull(report.tx_hash)
+        state = entry_state(entry)
+        if state is AmmOrderState.PENDING and report.status in done:
+            self.reserve(entry["token_in"], spender, -int(entry["spend"]))
+        if ended and state is not AmmOrderState.ENDED:
+            # from now on nothing moves: prune() drops it after its retention
+            self.journal.advance(coid, AmmOrderState.ENDED, ended_ns=self.clock_ns())
+        elif state is AmmOrderState.PENDING and report.status in done:
+            self.journal.advance(coid, AmmOrderState.MINED)
+        settlement = SettlementState(
+            tx_hash=report.tx_hash,
+            status=report.status,
+            confirmations=report.confirmations,
+            block_number=report.block_number,
+        )
+        return coid, entry, settlement
 
     async def poll(self) -> list[SettlementReport]:
         """One tracker pass; every move is handed to the venue owning the transaction."""

@@ -30,16 +30,15 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
 from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
 from oms_chain.chain.ws import Head, LogEntry, LogFilter, Subscription
 from oms_chain.model.errors import ConfigError, InvalidInput, OmsError, RetryableError
+from oms_chain.venues.amm.pool_logs import POOL_TOPICS, PoolState, apply_log, off_centre
 from oms_chain.venues.amm.v2_math import DEFAULT_FEE_BPS
-from oms_chain.venues.amm.v2_pool import V2PoolState, fetch_v2_pool
-from oms_chain.venues.amm.v3_math import MAX_TICK, MIN_TICK
-from oms_chain.venues.amm.v3_pool import V3PoolState, fetch_v3_pool
+from oms_chain.venues.amm.v2_pool import fetch_v2_pool
+from oms_chain.venues.amm.v3_pool import fetch_v3_pool
 
 __all__ = [
     "FollowerLagging",
@@ -50,13 +49,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-PoolState = V2PoolState | V3PoolState
-
-_SYNC = "0x" + keccak(text="Sync(uint112,uint112)").hex()
-_SWAP = "0x" + keccak(text="Swap(address,address,int256,int256,uint160,uint128,int24)").hex()
-_MINT = "0x" + keccak(text="Mint(address,address,int24,int24,uint128,uint256,uint256)").hex()
-_BURN = "0x" + keccak(text="Burn(address,int24,int24,uint128,uint256,uint256)").hex()
 
 
 class FollowerStopped(OmsError, RuntimeError):
@@ -146,7 +138,7 @@ class PoolFollower:
                 self._kinds[key] = kind
         self._filter = LogFilter(
             addresses=tuple(to_checksum_address(a) for a in self._kinds),
-            topics=((_SYNC, _SWAP, _MINT, _BURN),),
+            topics=(POOL_TOPICS,),
         )
         self._states: dict[str, PoolState] = {}
         self._history: deque[_Applied] = deque(maxlen=self.config.history_depth)
@@ -367,7 +359,7 @@ class PoolFollower:
         if radius is None:
             return
         last = self._history[-1]
-        stale = [k for k, st in last.states.items() if _off_centre(st, radius)]
+        stale = [k for k, st in last.states.items() if off_centre(st, radius)]
         if not stale:
             return
         fresh: dict[str, PoolState] = {}
@@ -468,7 +460,7 @@ class PoolFollower:
             for log in sorted(by_block.get(head.number, ()), key=lambda x: x.log_index):
                 key = log.address.lower()
                 if key in states:
-                    states[key] = _apply(states[key], log)
+                    states[key] = apply_log(states[key], log)
             if i >= keep_from:
                 entries.append(_Applied(head, dict(states)))
         head = new[-1] if new else base.head
@@ -562,50 +554,3 @@ class PoolFollower:
                     raise _Raced(f"log of block {log.block_number} is from another branch")
                 out.append(log)
         return out
-
-
-def _off_centre(state: PoolState, radius: int) -> bool:
-    """True when a V3 state's current tick-bitmap word lies in the outer half of its loaded
-    window (an edge clipped at the end of the tick range does not count)."""
-    if not isinstance(state, V3PoolState) or state.word_range is None:
-        return False
-    lo, hi = state.word_range
-    here = (state.tick // state.tick_spacing) >> 8
-    margin = radius // 2
-    min_word = (MIN_TICK // state.tick_spacing) >> 8
-    max_word = (MAX_TICK // state.tick_spacing) >> 8
-    low_edge = lo > min_word and here < lo + margin
-    high_edge = hi < max_word and here > hi - margin
-    return low_edge or high_edge or not lo <= here <= hi
-
-
-def _apply(state: PoolState, log: LogEntry) -> PoolState:
-    """The state after one pool log (others are ignored). Raises :class:`InvalidInput` if the log
-    cannot be decoded."""
-    topic = log.topics[0] if log.topics else ""
-    try:
-        data = bytes.fromhex(log.data[2:])
-        if isinstance(state, V2PoolState):
-            if topic != _SYNC:
-                return state
-            reserve0, reserve1 = abi_decode(["uint112", "uint112"], data)
-            return state.apply_sync(reserve0, reserve1, block_number=log.block_number)
-        if topic == _SWAP:
-            _, _, sqrt_price, liquidity, tick = abi_decode(
-                ["int256", "int256", "uint160", "uint128", "int24"], data
-            )
-            return state.apply_swap(sqrt_price, liquidity, tick, block_number=log.block_number)
-        if topic in (_MINT, _BURN):
-            lower = abi_decode(["int24"], bytes.fromhex(log.topics[2][2:]))[0]
-            upper = abi_decode(["int24"], bytes.fromhex(log.topics[3][2:]))[0]
-            if topic == _MINT:
-                amount = abi_decode(["address", "uint128", "uint256", "uint256"], data)[1]
-                return state.apply_mint(lower, upper, amount, block_number=log.block_number)
-            amount = abi_decode(["uint128", "uint256", "uint256"], data)[0]
-            return state.apply_burn(lower, upper, amount, block_number=log.block_number)
-    except (ValueError, IndexError) as exc:
-        raise InvalidInput(
-            f"cannot decode log {log.log_index} of block {log.block_number} from pool "
-            f"{log.address}: {exc}"
-        ) from exc
-    return state

@@ -8,6 +8,10 @@ raises :class:`MathRevert`.
 
 Units: prices are Q64.96 square roots (``sqrtPriceX96``), liquidity is the pool's ``L``, amounts
 are token base units, fees are in hundredths of a basis point (``500`` = 0.05 %).
+
+(Longer than 600 lines: the libraries and the swap loop that composes them are one exact model
+of the pool contract, audited together against its rounding; the pool state and its loading
+live in :mod:`.v3_pool`.)
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ feed, order stream, reports) with Deribit's differences at the edge:
   may have executed it. The venue's HTTP session refuses that silent re-send for order writes
   (an aiohttp client middleware), so a dropped answer surfaces as an ambiguous outcome, and the
   venue then finds the order by its label among open and past orders: found, never doubled.
+  (:mod:`._deribit_http` holds that guard, :mod:`._deribit_parse` what is read from ccxt's dicts.)
 * Option chain, Greeks and IV come from the venue (``fetch_option_chain``, ``fetch_greeks``),
   positions from ``fetch_positions``, expiry deliveries from the settlement history.
 """
@@ -22,8 +23,7 @@ feed, order stream, reports) with Deribit's differences at the edge:
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -31,11 +31,10 @@ from typing import Any
 import aiohttp
 import ccxt
 
-from oms_chain.model.assets import Asset
 from oms_chain.model.clock import Clock
 from oms_chain.model.errors import ConfigError, InvalidInput, VenueRejected, VenueTimeout
 from oms_chain.model.ids import ClientOrderId, VenueOrderId
-from oms_chain.model.instruments import Instrument, OptionContract, OptionKind, Settlement
+from oms_chain.model.instruments import Instrument, OptionContract, OptionKind
 from oms_chain.model.intent import Side
 from oms_chain.venues.base import (
     OrderStatusReport,
@@ -51,38 +50,24 @@ from oms_chain.venues.cex.normalize import (
     to_ccxt_number,
 )
 from oms_chain.venues.cex.venue import CcxtVenue
+from oms_chain.venues.options._deribit_http import no_silent_resend
+from oms_chain.venues.options._deribit_parse import (
+    BPS,
+    chain_key,
+    contract_key,
+    option_market,
+    position,
+    settlement,
+    tick_steps,
+    ticker,
+)
 from oms_chain.venues.options.types import OptionPosition, OptionSettlement, OptionTicker
 
 __all__ = ["DeribitOptionsConfig", "DeribitOptionsVenue"]
 
-_MS_TO_NS = 1_000_000
-_BPS = Decimal(10_000)
-#: Deribit's order writes: a GET that must never be re-sent behind our back.
-_ORDER_WRITES = ("/private/buy", "/private/sell", "/private/edit")
 _MAX_LABEL = 64
 #: Deribit caps option fees at 12.5 % of the premium.
 _FEE_CAP = Decimal("0.125")
-
-
-class _OrderResendRefused(aiohttp.ClientConnectionError):
-    """The connection dropped while an order write was in flight; aiohttp would have re-sent
-    the GET (and the exchange may have executed it already), so it is not re-sent. ccxt maps
-    this to a network error; the venue reconciles by label."""
-
-
-async def _no_silent_resend(
-    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-) -> aiohttp.ClientResponse:
-    try:
-        return await handler(request)
-    except aiohttp.ClientConnectorError:
-        raise  # never connected: provably not sent
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-        if request.url.path.endswith(_ORDER_WRITES):
-            raise _OrderResendRefused(
-                f"connection lost during {request.method} {request.url.path}; not re-sent"
-            ) from exc
-        raise
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,18 +96,6 @@ class DeribitOptionsConfig:
                 "options venue key 'currencies' must list upper-case codes, "
                 f"got {self.currencies!r}"
             )
-
-
-def _opt_decimal(value: object, what: str) -> Decimal | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return exact_decimal(value, what=what)
-
-
-def _iv(value: object, what: str) -> Decimal | None:
-    """Deribit reports implied volatility in percent; we keep fractions."""
-    d = _opt_decimal(value, what)
-    return None if d is None else d / 100
 
 
 class DeribitOptionsVenue(CcxtVenue):
@@ -155,7 +128,7 @@ class DeribitOptionsVenue(CcxtVenue):
             VenueUnavailable / VenueTimeout: markets could not be loaded.
         """
         if self._http is None:
-            self._http = aiohttp.ClientSession(middlewares=(_no_silent_resend,))
+            self._http = aiohttp.ClientSession(middlewares=(no_silent_resend,))
             self._ex.session = self._http
             self._ex.own_session = False
         await self._rest("load markets", self._ex.load_markets)
@@ -167,19 +140,9 @@ class DeribitOptionsVenue(CcxtVenue):
                 continue
             built = self._option_market(market, tick)
             self._markets[symbol] = built
-            steps = (market.get("info") or {}).get("tick_size_steps") or []
-            self._tick_steps[symbol] = sorted(
-                (
-                    (
-                        exact_decimal(st["above_price"], what="tick step price"),
-                        exact_decimal(st["tick_size"], what="tick step"),
-                    )
-                    for st in steps
-                ),
-                reverse=True,
-            )
+            self._tick_steps[symbol] = tick_steps(market)
             assert isinstance(built.instrument, OptionContract)
-            self._by_contract[_key(built.instrument)] = symbol
+            self._by_contract[contract_key(built.instrument)] = symbol
         if not self._markets:
             raise VenueRejected(
                 f"{self._id}: the exchange lists no options on {list(self._ocfg.currencies)}"
@@ -199,40 +162,12 @@ class DeribitOptionsVenue(CcxtVenue):
         return await self.start()
 
     def _option_market(self, market: Mapping[str, Any], tick: bool) -> CcxtMarket:
-        precision = market.get("precision") or {}
-
-        def step(value: object) -> Decimal | None:
-            if value is None:
-                return None
-            d = exact_decimal(value, what="precision")
-            return d if tick else Decimal(1).scaleb(-int(d))
-
-        amount_step = step(precision.get("amount"))
-        price_step = step(precision.get("price"))
-        minimum = (market.get("limits") or {}).get("amount", {}).get("min")
-        if amount_step is None and minimum is not None:
-            amount_step = exact_decimal(minimum, what="minimum amount")
-        exponent = (amount_step or Decimal(1)).normalize().as_tuple().exponent
-        assert isinstance(exponent, int)
-        code = str(market["base"])
-        contract = OptionContract(
-            underlying=_asset(self._id, code, 8),
-            quote=_asset(self._id, self._ocfg.quote_code, self._ocfg.quote_decimals),
-            strike=_plain(exact_decimal(market["strike"], what="strike")),
-            expiry_ns=int(market["expiry"]) * _MS_TO_NS,
-            option_kind=OptionKind.CALL if market["optionType"] == "call" else OptionKind.PUT,
-            settlement=Settlement.CASH,
-            size_decimals=max(0, -exponent),
-        )
-        taker = _opt_decimal(market.get("taker"), "taker fee") or Decimal(0)
-        maker = _opt_decimal(market.get("maker"), "maker fee") or Decimal(0)
-        return CcxtMarket(
-            symbol=str(market["symbol"]),
-            instrument=contract,
-            amount_step=amount_step,
-            price_step=price_step,
-            taker_fee_bps=taker * _BPS,
-            maker_fee_bps=maker * _BPS,
+        return option_market(
+            self._id,
+            market,
+            tick=tick,
+            quote_code=self._ocfg.quote_code,
+            quote_decimals=self._ocfg.quote_decimals,
         )
 
     # --- instruments -----------------------------------------------------------------------
@@ -246,7 +181,7 @@ class DeribitOptionsVenue(CcxtVenue):
         if isinstance(instrument, str):
             found = self._markets.get(instrument)
         elif isinstance(instrument, OptionContract):
-            symbol = self._by_contract.get(_key(instrument))
+            symbol = self._by_contract.get(contract_key(instrument))
             if symbol is not None and self._markets[symbol].instrument.quote != instrument.quote:
                 symbol = None
             found = None if symbol is None else self._markets.get(symbol)
@@ -477,47 +412,15 @@ class DeribitOptionsVenue(CcxtVenue):
         """
         q = await super().quote(instrument, side, quantity)
         market = self.market(instrument)
-        per_contract = market.taker_fee_bps / _BPS
+        per_contract = market.taker_fee_bps / BPS
         fee = min(per_contract * quantity, q.avg_price * quantity * _FEE_CAP)
         return replace(q, fee=fee)
 
     # --- options market data -----------------------------------------------------------------
 
     def _ticker(self, symbol: str, g: Mapping[str, Any], ts: int) -> OptionTicker:
-        market = self._markets[symbol]
-        contract = market.instrument
-        assert isinstance(contract, OptionContract)
-
-        def num(key: str) -> Decimal | None:
-            return _opt_decimal(g.get(key), key)
-
-        def price(key: str) -> Decimal | None:
-            d = num(key)
-            return None if d is None or d <= 0 else market.price(d)
-
-        return OptionTicker(
-            venue=self._id,
-            name=str(self._ex.market(symbol)["id"]),
-            contract=contract,
-            premium_currency=contract.base.symbol,
-            bid=price("bidPrice"),
-            ask=price("askPrice"),
-            mark=price("markPrice"),
-            bid_iv=_iv(g.get("bidImpliedVolatility"), "bid iv"),
-            ask_iv=_iv(g.get("askImpliedVolatility"), "ask iv"),
-            mark_iv=_iv(
-                g.get("markImpliedVolatility")
-                or g.get("impliedVolatility")
-                or (g.get("info") or {}).get("mark_iv"),
-                "mark iv",
-            ),
-            delta=num("delta"),
-            gamma=num("gamma"),
-            vega=num("vega"),
-            theta=num("theta"),
-            underlying_price=num("underlyingPrice"),
-            ts_event=_ts(g.get("timestamp"), ts),
-        )
+        name = str(self._ex.market(symbol)["id"])
+        return ticker(self._id, name, self._markets[symbol], g, ts)
 
     async def greeks(self, instrument: Instrument) -> OptionTicker:
         """Bid / ask / mark, IVs and Greeks of one option from the venue (``public/ticker``).
@@ -564,7 +467,7 @@ class DeribitOptionsVenue(CcxtVenue):
                 rows.append(self._ticker(symbol, g, now))
             else:
                 rows.append(self._ticker(symbol, entry, now))
-        rows.sort(key=_chain_key)
+        rows.sort(key=chain_key)
         return rows
 
     async def positions(self) -> list[OptionPosition]:
@@ -581,26 +484,10 @@ class DeribitOptionsVenue(CcxtVenue):
                 symbol = p.get("symbol")
                 if symbol not in self._markets:
                     continue
-                market = self._markets[symbol]
-                info = p.get("info") or {}
-                size = exact_decimal(info.get("size", p.get("contracts") or 0), what="size")
-                if size == 0:
-                    continue
-                contract = market.instrument
-                assert isinstance(contract, OptionContract)
-                out.append(
-                    OptionPosition(
-                        venue=self._id,
-                        name=str(info.get("instrument_name") or self._ex.market(symbol)["id"]),
-                        contract=contract,
-                        quantity=market.amount(size),
-                        premium_currency=contract.base.symbol,
-                        average_price=_opt_decimal(info.get("average_price"), "average price"),
-                        mark=_opt_decimal(info.get("mark_price"), "mark price"),
-                        collateral=_opt_decimal(info.get("initial_margin"), "margin") or Decimal(0),
-                        collateral_currency=currency,
-                    )
-                )
+                name = str(self._ex.market(symbol)["id"])
+                found = position(self._id, name, self._markets[symbol], p, currency)
+                if found is not None:
+                    out.append(found)
         out.sort(key=lambda p: p.name)
         return out
 
@@ -622,20 +509,7 @@ class DeribitOptionsVenue(CcxtVenue):
                     found = self._expired_contract(name)
                 if found is None:
                     continue
-                contract = found
-                out.append(
-                    OptionSettlement(
-                        venue=self._id,
-                        name=name,
-                        contract=contract,
-                        quantity=exact_decimal(s["position"], what="position"),
-                        settlement_price=exact_decimal(s["index_price"], what="delivery price"),
-                        payoff=exact_decimal(s["session_profit_loss"], what="delivered cash"),
-                        payoff_currency=currency,
-                        reference=f"{name}@{s['timestamp']}",
-                        ts_event=int(s["timestamp"]) * _MS_TO_NS,
-                    )
-                )
+                out.append(settlement(self._id, found, s, currency))
         out.sort(key=lambda s: (s.ts_event, s.name))
         return out
 
@@ -647,37 +521,3 @@ class DeribitOptionsVenue(CcxtVenue):
                 assert isinstance(built.instrument, OptionContract)
                 return built.instrument
         return None
-
-
-def _key(c: OptionContract) -> tuple[str, Decimal, int, OptionKind]:
-    """What names one listed option: underlying code, strike, expiry, call or put (a contract
-    built elsewhere with another quantity precision is still the same option)."""
-    return (c.underlying.symbol, c.strike, c.expiry_ns, c.option_kind)
-
-
-def _plain(d: Decimal) -> Decimal:
-    """``3000.0`` as ``3000``; a fractional value unchanged."""
-    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
-
-
-def _asset(venue: str, code: str, decimals: int) -> Asset:
-    return Asset.cex(venue, code, decimals)
-
-
-def _ts(value: object, default: int) -> int:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return int(value) * _MS_TO_NS
-    return default
-
-
-def _chain_key(t: OptionTicker) -> tuple[int, Decimal, int]:
-    return (
-        t.contract.expiry_ns,
-        t.contract.strike,
-        0 if t.contract.option_kind is OptionKind.CALL else 1,
-    )
-
-
-def chain_rows(tickers: Sequence[OptionTicker]) -> list[OptionTicker]:
-    """``tickers`` in chain order (expiry, strike, call before put)."""
-    return sorted(tickers, key=_chain_key)

@@ -97,3 +97,13 @@ def test_a_receipt_with_a_broken_field_is_malformed_never_a_builtin_error(
         assert isinstance(exc, RetryableError)
         return
     assert isinstance(receipt, Receipt)
+
+
+def test_a_contract_creation_carries_its_address_and_a_call_none() -> None:
+    created = "0x" + "5f" * 20
+    ok = {**_BASE, "status": "0x1"}
+    assert Receipt.from_rpc({**ok, "contractAddress": created}).contract_address == created
+    assert Receipt.from_rpc({**ok, "contractAddress": None}).contract_address is None
+    assert Receipt.from_rpc(ok).contract_address is None
+    with pytest.raises(MalformedReceipt, match="contractAddress"):
+        Receipt.from_rpc({**ok, "contractAddress": "0x1234"})

@@ -5,20 +5,19 @@ makes a builtin exception escape."""
 
 from __future__ import annotations
 
-import contextlib
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from validation_support import (
     Case,
-    anything,
     bad_decimal,
     bad_int,
     bad_name,
     bad_text,
+    case_tests,
     cases,
     given_,
     not_a,
@@ -32,7 +31,6 @@ from oms_chain.model import (
     InvalidInput,
     InvalidIntent,
     ManualClock,
-    OmsError,
     OptionContract,
     OptionKind,
     Perpetual,
@@ -466,26 +464,10 @@ CASES: list[Case] = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=str)
-@settings(max_examples=40)
-@given(data=st.data())
-def test_a_bad_argument_is_refused_with_the_exact_error_naming_it(case: Case, data: Any) -> None:
-    bad = data.draw(case.bad, label=case.argument)
-    with pytest.raises(OmsError) as info:
-        case.call(**{**case.valid, case.argument: bad})
-    assert type(info.value) is case.error, f"{type(info.value).__name__}: {info.value}"
-    assert case.fragment in str(info.value)
-
-
-@pytest.mark.parametrize("case", CASES, ids=str)
-@settings(max_examples=25)
-@given(data=st.data())
-def test_any_value_gives_a_result_or_an_oms_error_never_a_builtin_one(
-    case: Case, data: Any
-) -> None:
-    value = data.draw(anything(), label=case.argument)
-    with contextlib.suppress(OmsError):
-        case.call(**{**case.valid, case.argument: value})
+(
+    test_a_bad_argument_is_refused_with_the_exact_error_naming_it,
+    test_any_value_gives_a_result_or_an_oms_error_never_a_builtin_one,
+) = case_tests(CASES)
 
 
 def test_valid_arguments_still_build_every_value() -> None:

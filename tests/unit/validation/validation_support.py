@@ -7,15 +7,18 @@ the exact error class expected and the words the message must contain (the argum
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oms_chain.model.checks import MAX_NS, MAX_UINT256
-from oms_chain.model.errors import InvalidInput
+from oms_chain.model.errors import InvalidInput, OmsError
 
 NAN_INF: list[object] = [
     float("nan"),
@@ -214,3 +217,29 @@ def cases(
         Case(entry, call, valid, arg, strategy, error, names.get(arg, ""))
         for arg, strategy in bad.items()
     ]
+
+
+def case_tests(cases: list[Case]) -> tuple[Callable[..., None], Callable[..., None]]:
+    """The two tests every case table runs: a bad value of the argument is refused with exactly
+    the case's error naming it; any value at all gives a result or an ``OmsError``, never a
+    builtin error. Bind them to ``test_*`` names in the test module."""
+
+    @pytest.mark.parametrize("case", cases, ids=str)
+    @settings(max_examples=40)
+    @given(data=st.data())
+    def refused(case: Case, data: Any) -> None:
+        bad = data.draw(case.bad, label=case.argument)
+        with pytest.raises(OmsError) as info:
+            case.call(**{**case.valid, case.argument: bad})
+        assert type(info.value) is case.error, f"{type(info.value).__name__}: {info.value}"
+        assert case.fragment in str(info.value)
+
+    @pytest.mark.parametrize("case", cases, ids=str)
+    @settings(max_examples=25)
+    @given(data=st.data())
+    def never_builtin(case: Case, data: Any) -> None:
+        value = data.draw(anything(), label=case.argument)
+        with contextlib.suppress(OmsError):
+            case.call(**{**case.valid, case.argument: value})
+
+    return refused, never_builtin

@@ -20,15 +20,13 @@ from oms_chain.chain.sender import BroadcastRejected, BroadcastUncertain, SentTr
 from oms_chain.chain.tracker import SettlementReport
 from oms_chain.chain.types import Receipt
 from oms_chain.custody.calls import Call
-from oms_chain.model.amm_orders import AmmOrderState
 from oms_chain.model.assets import Asset
 from oms_chain.model.errors import VenueRejected, VenueTimeout, VenueUnavailable
 from oms_chain.model.ids import ClientOrderId, TradeId, TxHash, VenueOrderId
 from oms_chain.model.intent import Side
-from oms_chain.model.orders import SettlementState
 from oms_chain.venues.amm._calls import encode_call, erc20_balance, native_balance
 from oms_chain.venues.amm.approvals import approval_calls, ensure_allowance
-from oms_chain.venues.amm.journal import entry_state, tx_entry
+from oms_chain.venues.amm.journal import tx_entry
 from oms_chain.venues.base import (
     AmendOrder,
     FillReport,
@@ -37,7 +35,7 @@ from oms_chain.venues.base import (
     ReconciliationReport,
     VenueReport,
 )
-from oms_chain.venues.options.onchain._base import _EXECUTE, _PREC, _S, _ZERO, SeriesListing
+from oms_chain.venues.options.onchain._base import _EXECUTE, _PREC, _ZERO, SeriesListing
 from oms_chain.venues.options.onchain.rfq import MakerQuote, _Rfq
 from oms_chain.venues.options.quotes import FILL
 
@@ -234,23 +232,11 @@ class _Orders(_Rfq):
         return None
 
     async def _current(self, coid: ClientOrderId) -> OrderStatusReport:
-        entry = self._account.journal.get(coid)
-        assert entry is not None
-        tx_hash = TxHash(entry["tx"]["hash"])
-        if not self._account.is_tracked(tx_hash):
-            self._account.register(self)
-        return await self._build(coid, self._account.tracker.state(tx_hash), None)
+        return await self._build(coid, self._account.journaled_state(self, coid), None)
 
     def owned_transactions(self) -> list[tuple[TxHash, dict[str, Any]]]:
         """(hash, journaled tx) of the fills and cancellations this venue signed."""
-        out = []
-        for entry in self._account.journal.entries().values():
-            if entry.get("venue") != self._id:
-                continue
-            out.append((TxHash(entry["tx"]["hash"]), entry["tx"]))
-            if entry.get("cancel"):
-                out.append((TxHash(entry["cancel"]["hash"]), entry["cancel"]))
-        return out
+        return self._account.journaled_transactions(self._id)
 
     def forget_transaction(self, tx_hash: TxHash) -> None:
         """The account pruned ``tx_hash``."""
@@ -259,32 +245,10 @@ class _Orders(_Rfq):
     async def on_settlement(self, report: SettlementReport) -> None:
         """A settlement move of one of our fill transactions -> an order report on
         :meth:`events` (called by the account's poll)."""
-        coid = self._coid_of.get(report.tx_hash)
-        if coid is None:
-            return
-        entry = self._account.journal.get(coid)
-        if entry is None or entry["tx"]["hash"] != report.tx_hash:
-            return
-        done = (_S.INCLUDED, _S.CONFIRMED, _S.FINAL, _S.DROPPED, _S.REPLACED)
-        ended = report.status in (_S.FINAL, _S.DROPPED, _S.REPLACED)
-        if ended:
-            self._account.forget_pull(report.tx_hash)
-        state = entry_state(entry)
-        if state is AmmOrderState.PENDING and report.status in done:
-            self._account.reserve(entry["token_in"], self._market, -int(entry["spend"]))
-        if ended and state is not AmmOrderState.ENDED:
-            self._account.journal.advance(
-                coid, AmmOrderState.ENDED, ended_ns=self._account.clock_ns()
-            )
-        elif state is AmmOrderState.PENDING and report.status in done:
-            self._account.journal.advance(coid, AmmOrderState.MINED)
-        settlement = SettlementState(
-            tx_hash=report.tx_hash,
-            status=report.status,
-            confirmations=report.confirmations,
-            block_number=report.block_number,
-        )
-        self._queue.put_nowait(await self._build(coid, settlement, report.block_hash))
+        booked = self._account.settle_journaled(self._coid_of, report, self._market)
+        if booked is not None:
+            coid, _, settlement = booked
+            self._queue.put_nowait(await self._build(coid, settlement, report.block_hash))
 
     def events(self) -> AsyncIterator[VenueReport]:
         """Every order report the venue pushes (settlement moves of its fills)."""
