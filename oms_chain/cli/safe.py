@@ -465,10 +465,7 @@ def safe_propose(
         raise InvalidInput(f"--chain {chain_id} is not the file's chain {batch.chain_id}")
     ms = _multisend_for(chain_id, multisend) if len(batch.calls) > 1 else None
     url = rpc_url or _devnet_url(None)
-    if store.startswith("sqlite:///") and Path(store.removeprefix("sqlite:///")).is_file():
-        event_store = _open_existing_store(store)  # an event store, or a clear error
-    else:
-        event_store = open_store(store)
+    opened: list[Any] = []
 
     async def run() -> Any:
         async with RpcClient([url]) as rpc:
@@ -478,6 +475,13 @@ def safe_propose(
             probe = _safe_tx(batch, 0, ms)
             account = SafeAccount(rpc, address, chain_id, _tx_addresses(probe))
             await account.state()  # a Safe at that address (clear error otherwise)
+            # the store only now: a request refused above creates no file
+            path = Path(store.removeprefix("sqlite:///"))
+            if store.startswith("sqlite:///") and path.is_file():
+                opened.append(_open_existing_store(store))  # an event store, or a clear error
+            else:
+                opened.append(open_store(store))
+            event_store = opened[0]
             log = ProposalLog(event_store, chain_id, address, time.time_ns)
             collector = SignatureCollector(account, log)
 
@@ -498,7 +502,8 @@ def safe_propose(
     try:
         p = asyncio.run(run())
     finally:
-        event_store.close()
+        for st in opened:
+            st.close()
     row = p.to_row()
     if as_json:
         print_json(row)
