@@ -293,7 +293,12 @@ class SafeExecutor:
     ``owners`` may be empty when the owners sign on their own machines: then every
     transaction goes through :meth:`propose` → owners' signatures (:meth:`submit_signature`,
     ``oms safe approve``) → :meth:`execute_ready`, and :meth:`execute_calls` refuses (fewer
-    signers than the threshold).
+    signers than the threshold) — unless ``await_signatures_ns`` is given: then
+    :meth:`execute_calls` proposes the calls (deadline: now + ``await_signatures_ns``) and
+    waits, the venue's order in flight, "awaiting signatures", checking every ``poll_s``
+    seconds (``sleep``) until the owners' signatures are in (``oms safe approve``), then
+    executes it; called again with the same calls (a restarted venue), it resumes the awaiting
+    proposal instead of proposing them again.
 
     Raises :class:`InvalidInput` for a Safe on another chain than the relayer.
     """
@@ -307,7 +312,20 @@ class SafeExecutor:
         *,
         rpc: RpcClient | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        await_signatures_ns: int | None = None,
+        poll_s: float = 1.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        if await_signatures_ns is not None and (
+            isinstance(await_signatures_ns, bool)
+            or not isinstance(await_signatures_ns, int)
+            or await_signatures_ns <= 0
+        ):
+            raise InvalidInput(
+                f"await_signatures_ns must be a positive int (ns), got {await_signatures_ns!r}"
+            )
+        if not (isinstance(poll_s, int | float) and poll_s > 0):
+            raise InvalidInput(f"poll_s must be > 0 seconds, got {poll_s!r}")
         if safe.chain_id != relayer.chain.chain_id:
             raise InvalidInput(
                 f"Safe {safe.address} is on chain {safe.chain_id}, the relayer on chain "
@@ -318,6 +336,9 @@ class SafeExecutor:
         self._relayer = relayer
         self._rpc = rpc
         self._clock_ns = clock_ns
+        self._await_ns = await_signatures_ns
+        self._poll_s = float(poll_s)
+        self._sleep = sleep
         self.log = ProposalLog(store, safe.chain_id, safe.address, clock_ns)
         self.collector = SignatureCollector(safe, self.log, clock_ns)
         self._lock = asyncio.Lock()
@@ -372,8 +393,11 @@ class SafeExecutor:
 
         Raises:
             InvalidInput: no calls, or an item is not a :class:`Call`.
-            SignatureRejected: fewer owner signers than the threshold, or a signature the
-                Safe would refuse; nothing was sent.
+            SignatureRejected: fewer owner signers than the threshold (and no
+                ``await_signatures_ns``), or a signature the Safe would refuse; nothing was
+                sent.
+            SignaturesExpired: with ``await_signatures_ns``, the owners' signatures did not
+                come in time (recorded; nothing sent).
             TransactionWouldRevert, BroadcastRejected, BroadcastUncertain: as
                 :meth:`TxSender.send` (the relayer's outcome).
         """
@@ -384,30 +408,68 @@ class SafeExecutor:
             owners = await self.safe.owners()
             threshold = await self.safe.threshold()
             signers = [s for s in self._owners if s.address in owners][:threshold]
-            if len(signers) < threshold:
+            waiting = None
+            if len(signers) < threshold and self._await_ns is not None:
+                waiting = await self._awaiting_same(calls) or await self._propose_locked(
+                    calls, what, self._clock_ns() + self._await_ns
+                )
+            elif len(signers) < threshold:
                 raise SignatureRejected(
                     f"Safe {self.address} needs {threshold} owner signatures; only "
                     f"{len(signers)} of the configured signers own it; nothing was sent"
                 )
-            nonce = await self._next_nonce()
-            tx = await self.safe.transaction(calls, nonce=nonce)
-            relayer = str(self._relayer.signer.address)
-            self.log.proposed(tx, proposer=relayer, what=what, calls=[_describe(c) for c in calls])
-            signatures = [await sign_safe_transaction(s, tx) for s in signers]
-            checked = check_signatures(
-                signatures,
-                tx,
-                owners=owners,
-                threshold=threshold,
-                executor=relayer,
-                # contract owners (a threshold group's account, a nested Safe): the Safe asks
-                # them through EIP-1271 at execution; ask them the same first
-                valid_contract_signers=await self.safe.accepted_contract_signers(
-                    tx, signatures, owners
-                ),
+            if waiting is None:
+                nonce = await self._next_nonce()
+                tx = await self.safe.transaction(calls, nonce=nonce)
+                relayer = str(self._relayer.signer.address)
+                self.log.proposed(
+                    tx, proposer=relayer, what=what, calls=[_describe(c) for c in calls]
+                )
+                signatures = [await sign_safe_transaction(s, tx) for s in signers]
+                checked = check_signatures(
+                    signatures,
+                    tx,
+                    owners=owners,
+                    threshold=threshold,
+                    executor=relayer,
+                    # contract owners (a threshold group's account, a nested Safe): the Safe
+                    # asks them through EIP-1271 at execution; ask them the same first
+                    valid_contract_signers=await self.safe.accepted_contract_signers(
+                        tx, signatures, owners
+                    ),
+                )
+                self.log.signed(tx, checked)
+                return await self._send(tx, checked, what, on_signed, gas_margin)
+        return await self._wait_and_execute(waiting.safe_tx_hash, on_signed, gas_margin)
+
+    async def _wait_and_execute(
+        self, safe_tx_hash: str, on_signed: OnSigned | None, gas_margin: int
+    ) -> SentTransaction:
+        """Until the owners' signatures are in: then execute (:meth:`execute_ready`). Ends with
+        :class:`SignaturesExpired` at the deadline (nothing sent)."""
+        while True:
+            sent = await self.execute_ready(
+                safe_tx_hash, on_signed=on_signed, gas_margin=gas_margin
             )
-            self.log.signed(tx, checked)
-            return await self._send(tx, checked, what, on_signed, gas_margin)
+            if sent is not None:
+                return sent
+            await self._sleep(self._poll_s)
+
+    async def _awaiting_same(self, calls: Sequence[Call]) -> Proposal | None:
+        """A live proposal awaiting signatures that runs exactly ``calls`` (a venue's call
+        again after a restart), or ``None``."""
+        now = self._clock_ns()
+        current = await self.safe.nonce()
+        for p in reversed(self.log.proposals()):
+            if not p.awaiting or p.nonce < current:
+                continue
+            assert p.requested is not None
+            if now > p.requested.deadline_ns:
+                continue
+            tx = await self.safe.transaction(calls, nonce=p.nonce)
+            if "0x" + tx.safe_tx_hash.hex() == p.safe_tx_hash.lower():
+                return p
+        return None
 
     async def _send(
         self,
@@ -451,21 +513,24 @@ class SafeExecutor:
         _check_deadline(deadline_ns, self._clock_ns())
         async with self._lock:
             self.log.reload()
-            owners = await self.safe.owners()
-            threshold = await self.safe.threshold()
-            nonce = await self._next_nonce()
-            tx = await self.safe.transaction(calls, nonce=nonce)
-            await self.collector.propose(
-                tx,
-                proposer=str(self._relayer.signer.address),
-                what=what,
-                calls=[_describe(c) for c in calls],
-                deadline_ns=deadline_ns,
-                alive=self._alive,
-            )
-            for signer in [s for s in self._owners if s.address in owners][:threshold]:
-                self.log.submitted(tx, await sign_safe_transaction(signer, tx))
-            return self.proposal("0x" + tx.safe_tx_hash.hex())
+            return await self._propose_locked(calls, what, deadline_ns)
+
+    async def _propose_locked(self, calls: Sequence[Call], what: str, deadline_ns: int) -> Proposal:
+        owners = await self.safe.owners()
+        threshold = await self.safe.threshold()
+        nonce = await self._next_nonce()
+        tx = await self.safe.transaction(calls, nonce=nonce)
+        await self.collector.propose(
+            tx,
+            proposer=str(self._relayer.signer.address),
+            what=what,
+            calls=[_describe(c) for c in calls],
+            deadline_ns=deadline_ns,
+            alive=self._alive,
+        )
+        for signer in [s for s in self._owners if s.address in owners][:threshold]:
+            self.log.submitted(tx, await sign_safe_transaction(signer, tx))
+        return self.proposal("0x" + tx.safe_tx_hash.hex())
 
     def proposal(self, safe_tx_hash: str) -> Proposal:
         """The latest proposal of ``safe_tx_hash`` (as last read; :class:`InvalidInput` when
@@ -478,7 +543,7 @@ class SafeExecutor:
             return await self.collector.submit(safe_tx_hash, signature)
 
     async def execute_ready(
-        self, safe_tx_hash: str, *, on_signed: OnSigned | None = None
+        self, safe_tx_hash: str, *, on_signed: OnSigned | None = None, gas_margin: int = 0
     ) -> SentTransaction | None:
         """Execute an awaiting proposal once the threshold of signatures is in; ``None`` while
         fewer are (nothing sent). Run it again after a restart: an executed proposal (mined,
@@ -516,7 +581,7 @@ class SafeExecutor:
                 threshold=threshold,
                 executor=relayer,
             )
-            return await self._send(tx, checked, p.proposed.what, on_signed)
+            return await self._send(tx, checked, p.proposed.what, on_signed, gas_margin)
 
     async def expire_due(self) -> list[Proposal]:
         """:meth:`SignatureCollector.expire_due` on this Safe's proposals."""
