@@ -10,21 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from safe_rig import OWNERS, create_safe, relayer_signer, safe_addresses
+from safe_rig import OWNERS, create_safe, on_executor
 
-from oms_chain.chain.registry import chain_info
-from oms_chain.chain.rpc import RpcClient
 from oms_chain.chain.safe_executor import SafeExecutor, SignaturesExpired
-from oms_chain.chain.sender import TxSender
 from oms_chain.cli import main
 from oms_chain.custody.calls import Call
 from oms_chain.custody.local import LocalSigner
 from oms_chain.custody.safe import sign_safe_transaction
-from oms_chain.custody.safe.account import SafeAccount
 from oms_chain.devnet.world import DevnetChain
 from oms_chain.model.clock import ManualClock
 from oms_chain.model.errors import InvalidInput
-from oms_chain.store import open_store
 
 RECIPIENT = "0x000000000000000000000000000000000000bEEF"
 ETH = 10**18
@@ -37,23 +32,8 @@ class Killed(Exception):
 
 def _run(l1: DevnetChain, safe: str, url: str, clock: ManualClock, sleep: Any, fn: Any) -> Any:
     """``fn`` on a fresh waiting executor over the store (each call is a restarted session)."""
-
-    async def go() -> Any:
-        store = open_store(url)
-        rpc = RpcClient([l1.rpc_url])
-        try:
-            sender = TxSender(rpc, chain_info(l1.chain_id), relayer_signer(l1))
-            account = SafeAccount(rpc, safe, l1.chain_id, safe_addresses(l1))
-            ex = SafeExecutor(
-                account, [], sender, store, rpc=rpc, clock_ns=clock.now_ns,
-                await_signatures_ns=HOUR, poll_s=5.0, sleep=sleep,
-            )  # fmt: skip
-            return await fn(ex)
-        finally:
-            await rpc.close()
-            store.close()
-
-    return asyncio.run(go())
+    return on_executor(l1, safe, url, fn, clock_ns=clock.now_ns, await_signatures_ns=HOUR,
+                       poll_s=5.0, sleep=sleep)  # fmt: skip
 
 
 async def _killed(_s: float) -> None:

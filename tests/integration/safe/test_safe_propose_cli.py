@@ -11,16 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from safe_rig import OWNERS, create_safe, relayer_signer, safe_addresses
+from safe_rig import OWNERS, cli_sign, create_safe, on_executor
 
-from oms_chain.chain.registry import chain_info
-from oms_chain.chain.rpc import RpcClient
-from oms_chain.chain.safe_executor import SafeExecutor
-from oms_chain.chain.sender import TxSender
 from oms_chain.cli import main
-from oms_chain.custody.safe import SafeAccount
 from oms_chain.devnet.world import DevnetChain
-from oms_chain.store import open_store
 
 RECIPIENT = "0x000000000000000000000000000000000000bEEF"
 OTHER = "0x000000000000000000000000000000000000cafE"
@@ -40,34 +34,11 @@ def _batch(l1: DevnetChain, safe: str, path: Path, capsys: pytest.CaptureFixture
     capsys.readouterr()
 
 
-def _sign(
-    l1: DevnetChain,
-    batch: Path,
-    nonce: int,
-    account: int,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> str:
-    monkeypatch.setenv("OMS_TEST_OWNER", l1.accounts[account].private_key)
-    argv = ["safe", "sign", str(batch), "--nonce", str(nonce), "--key-env", "OMS_TEST_OWNER"]
-    return str(_oms(argv, capsys)["token"])
+_sign = cli_sign
 
 
 def _executor(l1: DevnetChain, safe: str, url: str, fn: Any) -> Any:
-    """``fn`` on a fresh engine-side executor over the store (a restarted session)."""
-
-    async def go() -> Any:
-        store = open_store(url)
-        rpc = RpcClient([l1.rpc_url])
-        try:
-            sender = TxSender(rpc, chain_info(l1.chain_id), relayer_signer(l1))
-            account = SafeAccount(rpc, safe, l1.chain_id, safe_addresses(l1))
-            return await fn(SafeExecutor(account, [], sender, store, rpc=rpc))
-        finally:
-            await rpc.close()
-            store.close()
-
-    return asyncio.run(go())
+    return on_executor(l1, safe, url, fn)
 
 
 def test_propose_a_file_two_owners_sign_approve_executes_once(
