@@ -363,6 +363,12 @@ class SafeExecutor:
         """A Safe runs several calls atomically through MultiSendCallOnly: ``True``."""
         return True
 
+    @property
+    def send_wait_s(self) -> float:
+        """How much longer a venue's send may take because it waits for owners' signatures
+        collected elsewhere (``await_signatures_ns``; 0 without)."""
+        return 0.0 if self._await_ns is None else self._await_ns / 1e9
+
     async def account_nonce(self) -> int:
         """The Safe's nonce at the latest block."""
         return await self.safe.nonce()
