@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
 from oms_chain.chain.sender import OnSigned, SentTransaction, TxSender
@@ -48,7 +49,7 @@ from oms_chain.model.ids import TxHash
 from oms_chain.model.orders import SettlementStatus
 from oms_chain.store.base import EventStore
 
-__all__ = ["SafeExecutor", "SignatureCollector", "SignaturesExpired"]
+__all__ = ["SafeExecutor", "SignatureCollector", "SignaturesExpired", "execution_alive"]
 
 
 class SignaturesExpired(FinalError):
@@ -62,6 +63,56 @@ _MINED = (SettlementStatus.INCLUDED, SettlementStatus.CONFIRMED, SettlementStatu
 
 def _describe(call: Call) -> str:
     return f"{call.to}:{call.value}:0x{call.data[:4].hex()}"
+
+
+def _check_deadline(deadline_ns: int, now: int) -> None:
+    if isinstance(deadline_ns, bool) or not isinstance(deadline_ns, int) or deadline_ns <= now:
+        raise InvalidInput(f"deadline_ns must be a unix time in ns after {now}")
+
+
+Alive = Callable[[str], Awaitable[bool]]
+
+
+async def execution_alive(tx_hash: str, rpc: RpcClient | None, tracker: Any = None) -> bool:
+    """Does execution ``tx_hash`` of a Safe nonce the Safe has not passed yet still hold it?
+
+    Pending (or reorged, to be rebroadcast): yes. Dropped or replaced: no. Mined: the
+    Safe's nonce would have moved past it had ``execTransaction`` succeeded, so it reverted
+    (e.g. a swap's own guard, GS013) and gives its nonce back; only a successful receipt
+    the nonce read has not caught up with yet keeps it taken. A receipt the node no longer
+    has while the tracker saw one is a reorg: the bytes will be mined again, taken.
+    ``tracker``: the relayer's settlement tracker, when this process has one."""
+    asked = False  # the node answered (and, past the next line, has no receipt)
+    if rpc is not None:
+        try:
+            receipt = await rpc.receipt(tx_hash)
+        except (RpcUnavailable, MalformedReceipt):
+            return True  # cannot tell: keep the nonce taken
+        except RpcError:
+            receipt = None
+        else:
+            asked = True
+        if receipt is not None:
+            return receipt.status == 1
+    status = None
+    if tracker is not None:
+        try:
+            status = tracker.state(TxHash(tx_hash)).status
+        except InvalidInput:
+            status = None
+    if status is not None:
+        if status in _DEAD:
+            return False
+        # mined by the tracker's last poll, the Safe's nonce not past it: reverted
+        return asked or status not in _MINED
+    if rpc is None:
+        return False
+    try:
+        return await rpc.call("eth_getTransactionByHash", [tx_hash]) is not None
+    except RpcError:
+        return False
+    except RpcUnavailable:
+        return True  # cannot tell: keep the nonce taken
 
 
 class SignatureCollector:
@@ -127,7 +178,8 @@ class SignatureCollector:
     async def submit(self, safe_tx_hash: str, signature: OwnerSignature) -> Proposal:
         """Record one owner's signature (EOA or ``eth_sign`` kind) of an awaiting proposal,
         after checking it recovers to an owner of the Safe; the same owner twice is recorded
-        once.
+        once (also after the proposal's execution was signed, so submitting again to resume it
+        after a crash is harmless).
 
         Raises:
             InvalidInput: unknown proposal, or it is not awaiting signatures.
@@ -136,7 +188,16 @@ class SignatureCollector:
         """
         if not isinstance(signature, OwnerSignature):
             raise InvalidInput(f"signature must be an OwnerSignature, not {type(signature)}")
-        p = await self.awaiting(safe_tx_hash)
+        p = await self.awaiting(safe_tx_hash, resumable=True)
+        if p.execution is not None:
+            # its execution was signed (a crash may have kept it from the node): a signature
+            # already collected is no news; a new one changes nothing that can still run
+            if signature.owner in {s.owner for s in p.submitted}:
+                return p
+            raise InvalidInput(
+                f"Safe proposal {p.safe_tx_hash} is executed (tx {p.execution.tx_hash}), not "
+                "awaiting signatures"
+            )
         owners = await self.safe.owners()
         check_signatures([signature], p.transaction(), owners=owners, threshold=1)
         if signature.owner not in {s.owner for s in p.submitted}:
@@ -157,6 +218,69 @@ class SignatureCollector:
                 out.append(self.proposal(p.safe_tx_hash))
         return out
 
+    async def _taken(self, alive: Alive) -> tuple[int, set[int]]:
+        """The Safe's on-chain nonce and the nonces from it that a live proposal takes: one
+        awaiting signatures before its deadline, or one whose execution is still ``alive``."""
+        current = await self.safe.nonce()
+        now = self._clock_ns()
+        taken: set[int] = set()
+        for p in self.log.proposals():
+            if p.nonce < current:
+                continue
+            if p.awaiting:
+                assert p.requested is not None
+                if now <= p.requested.deadline_ns:
+                    taken.add(p.nonce)
+            elif p.execution is not None and await alive(p.execution.tx_hash):
+                taken.add(p.nonce)
+        return current, taken
+
+    async def next_nonce(self, alive: Alive) -> int:
+        """The lowest Safe nonce from the on-chain one that no live proposal takes (as last
+        read; :meth:`ProposalLog.reload` first)."""
+        current, taken = await self._taken(alive)
+        nxt = current
+        while nxt in taken:
+            nxt += 1
+        return nxt
+
+    async def propose(
+        self,
+        tx: SafeTransaction,
+        *,
+        proposer: str,
+        what: str,
+        calls: Sequence[str],
+        deadline_ns: int,
+        alive: Alive,
+    ) -> Proposal:
+        """Record ``tx`` as a proposal awaiting the Safe's threshold of owner signatures until
+        ``deadline_ns`` (unix ns). Reads the log again first.
+
+        Raises:
+            InvalidInput: a deadline not in the future, ``tx`` for another Safe, or its nonce
+                already used on chain or taken by a live proposal (nothing recorded).
+        """
+        _check_deadline(deadline_ns, self._clock_ns())
+        if tx.safe.lower() != str(self.safe.address).lower() or tx.chain_id != self.safe.chain_id:
+            raise InvalidInput(
+                f"the Safe tx is for Safe {tx.safe} on chain {tx.chain_id}, not "
+                f"{self.safe.address} on chain {self.safe.chain_id}"
+            )
+        self.log.reload()
+        current, taken = await self._taken(alive)
+        if tx.nonce < current:
+            raise InvalidInput(f"nonce {tx.nonce} was used: the Safe's nonce is {current}")
+        if tx.nonce in taken:
+            raise InvalidInput(
+                f"nonce {tx.nonce} is taken by a live proposal of Safe {tx.safe}; wait for "
+                "it to execute or expire, or take another nonce"
+            )
+        threshold = await self.safe.threshold()
+        self.log.proposed(tx, proposer=proposer, what=what, calls=calls)
+        self.log.requested(tx, threshold=threshold, deadline_ns=deadline_ns)
+        return self.proposal("0x" + tx.safe_tx_hash.hex())
+
 
 class SafeExecutor:
     """Runs a venue's calls as Safe transactions of ``safe`` (see the module docstring).
@@ -169,7 +293,12 @@ class SafeExecutor:
     ``owners`` may be empty when the owners sign on their own machines: then every
     transaction goes through :meth:`propose` → owners' signatures (:meth:`submit_signature`,
     ``oms safe approve``) → :meth:`execute_ready`, and :meth:`execute_calls` refuses (fewer
-    signers than the threshold).
+    signers than the threshold) — unless ``await_signatures_ns`` is given: then
+    :meth:`execute_calls` proposes the calls (deadline: now + ``await_signatures_ns``) and
+    waits, the venue's order in flight, "awaiting signatures", checking every ``poll_s``
+    seconds (``sleep``) until the owners' signatures are in (``oms safe approve``), then
+    executes it; called again with the same calls (a restarted venue), it resumes the awaiting
+    proposal instead of proposing them again.
 
     Raises :class:`InvalidInput` for a Safe on another chain than the relayer.
     """
@@ -183,7 +312,20 @@ class SafeExecutor:
         *,
         rpc: RpcClient | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        await_signatures_ns: int | None = None,
+        poll_s: float = 1.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        if await_signatures_ns is not None and (
+            isinstance(await_signatures_ns, bool)
+            or not isinstance(await_signatures_ns, int)
+            or await_signatures_ns <= 0
+        ):
+            raise InvalidInput(
+                f"await_signatures_ns must be a positive int (ns), got {await_signatures_ns!r}"
+            )
+        if not (isinstance(poll_s, int | float) and poll_s > 0):
+            raise InvalidInput(f"poll_s must be > 0 seconds, got {poll_s!r}")
         if safe.chain_id != relayer.chain.chain_id:
             raise InvalidInput(
                 f"Safe {safe.address} is on chain {safe.chain_id}, the relayer on chain "
@@ -194,6 +336,9 @@ class SafeExecutor:
         self._relayer = relayer
         self._rpc = rpc
         self._clock_ns = clock_ns
+        self._await_ns = await_signatures_ns
+        self._poll_s = float(poll_s)
+        self._sleep = sleep
         self.log = ProposalLog(store, safe.chain_id, safe.address, clock_ns)
         self.collector = SignatureCollector(safe, self.log, clock_ns)
         self._lock = asyncio.Lock()
@@ -217,6 +362,12 @@ class SafeExecutor:
     def batches(self) -> bool:
         """A Safe runs several calls atomically through MultiSendCallOnly: ``True``."""
         return True
+
+    @property
+    def send_wait_s(self) -> float:
+        """How much longer a venue's send may take because it waits for owners' signatures
+        collected elsewhere (``await_signatures_ns``; 0 without)."""
+        return 0.0 if self._await_ns is None else self._await_ns / 1e9
 
     async def account_nonce(self) -> int:
         """The Safe's nonce at the latest block."""
@@ -248,8 +399,11 @@ class SafeExecutor:
 
         Raises:
             InvalidInput: no calls, or an item is not a :class:`Call`.
-            SignatureRejected: fewer owner signers than the threshold, or a signature the
-                Safe would refuse; nothing was sent.
+            SignatureRejected: fewer owner signers than the threshold (and no
+                ``await_signatures_ns``), or a signature the Safe would refuse; nothing was
+                sent.
+            SignaturesExpired: with ``await_signatures_ns``, the owners' signatures did not
+                come in time (recorded; nothing sent).
             TransactionWouldRevert, BroadcastRejected, BroadcastUncertain: as
                 :meth:`TxSender.send` (the relayer's outcome).
         """
@@ -260,30 +414,68 @@ class SafeExecutor:
             owners = await self.safe.owners()
             threshold = await self.safe.threshold()
             signers = [s for s in self._owners if s.address in owners][:threshold]
-            if len(signers) < threshold:
+            waiting = None
+            if len(signers) < threshold and self._await_ns is not None:
+                waiting = await self._awaiting_same(calls) or await self._propose_locked(
+                    calls, what, self._clock_ns() + self._await_ns
+                )
+            elif len(signers) < threshold:
                 raise SignatureRejected(
                     f"Safe {self.address} needs {threshold} owner signatures; only "
                     f"{len(signers)} of the configured signers own it; nothing was sent"
                 )
-            nonce = await self._next_nonce()
-            tx = await self.safe.transaction(calls, nonce=nonce)
-            relayer = str(self._relayer.signer.address)
-            self.log.proposed(tx, proposer=relayer, what=what, calls=[_describe(c) for c in calls])
-            signatures = [await sign_safe_transaction(s, tx) for s in signers]
-            checked = check_signatures(
-                signatures,
-                tx,
-                owners=owners,
-                threshold=threshold,
-                executor=relayer,
-                # contract owners (a threshold group's account, a nested Safe): the Safe asks
-                # them through EIP-1271 at execution; ask them the same first
-                valid_contract_signers=await self.safe.accepted_contract_signers(
-                    tx, signatures, owners
-                ),
+            if waiting is None:
+                nonce = await self._next_nonce()
+                tx = await self.safe.transaction(calls, nonce=nonce)
+                relayer = str(self._relayer.signer.address)
+                self.log.proposed(
+                    tx, proposer=relayer, what=what, calls=[_describe(c) for c in calls]
+                )
+                signatures = [await sign_safe_transaction(s, tx) for s in signers]
+                checked = check_signatures(
+                    signatures,
+                    tx,
+                    owners=owners,
+                    threshold=threshold,
+                    executor=relayer,
+                    # contract owners (a threshold group's account, a nested Safe): the Safe
+                    # asks them through EIP-1271 at execution; ask them the same first
+                    valid_contract_signers=await self.safe.accepted_contract_signers(
+                        tx, signatures, owners
+                    ),
+                )
+                self.log.signed(tx, checked)
+                return await self._send(tx, checked, what, on_signed, gas_margin)
+        return await self._wait_and_execute(waiting.safe_tx_hash, on_signed, gas_margin)
+
+    async def _wait_and_execute(
+        self, safe_tx_hash: str, on_signed: OnSigned | None, gas_margin: int
+    ) -> SentTransaction:
+        """Until the owners' signatures are in: then execute (:meth:`execute_ready`). Ends with
+        :class:`SignaturesExpired` at the deadline (nothing sent)."""
+        while True:
+            sent = await self.execute_ready(
+                safe_tx_hash, on_signed=on_signed, gas_margin=gas_margin
             )
-            self.log.signed(tx, checked)
-            return await self._send(tx, checked, what, on_signed, gas_margin)
+            if sent is not None:
+                return sent
+            await self._sleep(self._poll_s)
+
+    async def _awaiting_same(self, calls: Sequence[Call]) -> Proposal | None:
+        """A live proposal awaiting signatures that runs exactly ``calls`` (a venue's call
+        again after a restart), or ``None``."""
+        now = self._clock_ns()
+        current = await self.safe.nonce()
+        for p in reversed(self.log.proposals()):
+            if not p.awaiting or p.nonce < current:
+                continue
+            assert p.requested is not None
+            if now > p.requested.deadline_ns:
+                continue
+            tx = await self.safe.transaction(calls, nonce=p.nonce)
+            if "0x" + tx.safe_tx_hash.hex() == p.safe_tx_hash.lower():
+                return p
+        return None
 
     async def _send(
         self,
@@ -324,21 +516,27 @@ class SafeExecutor:
         """
         if not calls or not all(isinstance(c, Call) for c in calls):
             raise InvalidInput("calls must be a non-empty sequence of Call")
-        now = self._clock_ns()
-        if isinstance(deadline_ns, bool) or not isinstance(deadline_ns, int) or deadline_ns <= now:
-            raise InvalidInput(f"deadline_ns must be a unix time in ns after {now}")
+        _check_deadline(deadline_ns, self._clock_ns())
         async with self._lock:
             self.log.reload()
-            owners = await self.safe.owners()
-            threshold = await self.safe.threshold()
-            nonce = await self._next_nonce()
-            tx = await self.safe.transaction(calls, nonce=nonce)
-            relayer = str(self._relayer.signer.address)
-            self.log.proposed(tx, proposer=relayer, what=what, calls=[_describe(c) for c in calls])
-            self.log.requested(tx, threshold=threshold, deadline_ns=deadline_ns)
-            for signer in [s for s in self._owners if s.address in owners][:threshold]:
-                self.log.submitted(tx, await sign_safe_transaction(signer, tx))
-            return self.proposal("0x" + tx.safe_tx_hash.hex())
+            return await self._propose_locked(calls, what, deadline_ns)
+
+    async def _propose_locked(self, calls: Sequence[Call], what: str, deadline_ns: int) -> Proposal:
+        owners = await self.safe.owners()
+        threshold = await self.safe.threshold()
+        nonce = await self._next_nonce()
+        tx = await self.safe.transaction(calls, nonce=nonce)
+        await self.collector.propose(
+            tx,
+            proposer=str(self._relayer.signer.address),
+            what=what,
+            calls=[_describe(c) for c in calls],
+            deadline_ns=deadline_ns,
+            alive=self._alive,
+        )
+        for signer in [s for s in self._owners if s.address in owners][:threshold]:
+            self.log.submitted(tx, await sign_safe_transaction(signer, tx))
+        return self.proposal("0x" + tx.safe_tx_hash.hex())
 
     def proposal(self, safe_tx_hash: str) -> Proposal:
         """The latest proposal of ``safe_tx_hash`` (as last read; :class:`InvalidInput` when
@@ -351,7 +549,7 @@ class SafeExecutor:
             return await self.collector.submit(safe_tx_hash, signature)
 
     async def execute_ready(
-        self, safe_tx_hash: str, *, on_signed: OnSigned | None = None
+        self, safe_tx_hash: str, *, on_signed: OnSigned | None = None, gas_margin: int = 0
     ) -> SentTransaction | None:
         """Execute an awaiting proposal once the threshold of signatures is in; ``None`` while
         fewer are (nothing sent). Run it again after a restart: an executed proposal (mined,
@@ -389,7 +587,7 @@ class SafeExecutor:
                 threshold=threshold,
                 executor=relayer,
             )
-            return await self._send(tx, checked, p.proposed.what, on_signed)
+            return await self._send(tx, checked, p.proposed.what, on_signed, gas_margin)
 
     async def expire_due(self) -> list[Proposal]:
         """:meth:`SignatureCollector.expire_due` on this Safe's proposals."""
@@ -403,60 +601,10 @@ class SafeExecutor:
         return self.log.proposals()
 
     async def _alive(self, tx_hash: str) -> bool:
-        """Does execution ``tx_hash`` of a Safe nonce the Safe has not passed yet still hold it?
-
-        Pending (or reorged, to be rebroadcast): yes. Dropped or replaced: no. Mined: the
-        Safe's nonce would have moved past it had ``execTransaction`` succeeded, so it reverted
-        (e.g. a swap's own guard, GS013) and gives its nonce back; only a successful receipt
-        the nonce read has not caught up with yet keeps it taken. A receipt the node no longer
-        has while the tracker saw one is a reorg: the bytes will be mined again, taken."""
-        asked = False  # the node answered (and, past the next line, has no receipt)
-        if self._rpc is not None:
-            try:
-                receipt = await self._rpc.receipt(tx_hash)
-            except (RpcUnavailable, MalformedReceipt):
-                return True  # cannot tell: keep the nonce taken
-            except RpcError:
-                receipt = None
-            else:
-                asked = True
-            if receipt is not None:
-                return receipt.status == 1
-        tracker = self._relayer.tracker
-        try:
-            status = tracker.state(TxHash(tx_hash)).status
-        except InvalidInput:
-            status = None
-        if status is not None:
-            if status in _DEAD:
-                return False
-            # mined by the tracker's last poll, the Safe's nonce not past it: reverted
-            return asked or status not in _MINED
-        if self._rpc is None:
-            return False
-        try:
-            return await self._rpc.call("eth_getTransactionByHash", [tx_hash]) is not None
-        except RpcError:
-            return False
-        except RpcUnavailable:
-            return True  # cannot tell: keep the nonce taken
+        """:func:`execution_alive` with this executor's node and relayer tracker."""
+        return await execution_alive(tx_hash, self._rpc, self._relayer.tracker)
 
     async def _next_nonce(self) -> int:
-        """The lowest Safe nonce from the on-chain one that no live proposal takes: one
-        awaiting signatures before its deadline, or one whose execution is still alive."""
-        current = await self.safe.nonce()
-        now = self._clock_ns()
-        taken: set[int] = set()
-        for p in self.log.proposals():
-            if p.nonce < current:
-                continue
-            if p.awaiting:
-                assert p.requested is not None
-                if now <= p.requested.deadline_ns:
-                    taken.add(p.nonce)
-            elif p.execution is not None and await self._alive(p.execution.tx_hash):
-                taken.add(p.nonce)
-        nxt = current
-        while nxt in taken:
-            nxt += 1
-        return nxt
+        """:meth:`SignatureCollector.next_nonce` (what is alive asked of the node and the
+        relayer's tracker)."""
+        return await self.collector.next_nonce(self._alive)

@@ -1,12 +1,14 @@
-"""``oms safe show | export | hash | sign | execute | approve | proposals``: Safe v1.4.1 from
-the shell.
+"""``oms safe show | export | hash | sign | execute | propose | list | approve | proposals``:
+Safe v1.4.1 from the shell.
 
 A Safe{Wallet} Transaction Builder batch file is the unit that travels between people: ``export``
 writes one (owners can review it in the Safe web app), ``hash`` shows the SafeTx hash a given
 nonce gives it, ``sign`` prints one owner's signature, and ``execute`` checks the collected
 signatures against the Safe on chain and has a relayer account send it; these batch files are
-not written to an event store. ``proposals list | show`` read the Safe transactions the engine
-proposed, signed and sent when trading from a Safe (events in the store); ``proposals export``
+not written to an event store unless ``propose`` imports one as a proposal awaiting the
+owners' signatures. ``list`` (``proposals list``), ``show SAFE_TX_HASH`` and ``proposals
+show`` read the proposals in the store (imported ones, and the Safe transactions the engine
+proposed, signed and sent when trading from a Safe); ``proposals export``
 writes one awaiting signatures as a batch file for its owners, and ``approve`` submits their
 signatures (and, given the relayer's key, executes once the threshold is met). Needs the
 ``safe`` extra.
@@ -16,13 +18,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from oms_chain.cli._app import _devnet_url, app
-from oms_chain.cli._args import JsonOption, RpcUrlOption, StoreOption, _bounded_int, _shown
+from oms_chain.cli._args import (
+    JsonOption,
+    RpcUrlOption,
+    StoreOption,
+    _bounded_int,
+    _duration,
+    _shown,
+    _text,
+)
 from oms_chain.cli._output import console, print_fields, print_json, say, table
 from oms_chain.model.errors import InvalidInput
 
@@ -33,6 +44,7 @@ safe_app = typer.Typer(
 app.add_typer(safe_app, name="safe")
 
 _MAX_NONCE = 2**64
+_SAFE_TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
 def _address(value: str, what: str) -> str:
@@ -126,14 +138,35 @@ def _tx_addresses(tx: Any) -> Any:
 
 @safe_app.command("show")
 def safe_show(
-    safe: Annotated[str, typer.Argument(metavar="SAFE", help="The Safe's address.")],
+    safe: Annotated[
+        str,
+        typer.Argument(
+            metavar="SAFE|SAFE_TX_HASH",
+            help="A Safe's address (its state on chain) or a proposal's SafeTx hash (--store).",
+        ),
+    ],
     rpc_url: RpcUrlOption = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            metavar="URL",
+            envvar="OMS_STORE_URL",
+            help="Event store URL, to show a proposal (env OMS_STORE_URL).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Owners, threshold, nonce, modules, guard, fallback handler and version of a Safe."""
+    """A Safe's owners, threshold, nonce, modules, guard, fallback handler and version; or,
+    given a SafeTx hash, that proposal (as ``oms safe proposals show``)."""
     from oms_chain.chain.rpc import RpcClient
     from oms_chain.custody.safe import SafeAccount, SafeAddresses
 
+    if _SAFE_TX_HASH.fullmatch(safe.strip()):
+        if store is None:
+            raise InvalidInput("SAFE_TX_HASH needs --store (the store the proposal is in)")
+        _show_proposal(safe, store, as_json)
+        return
     address = _address(safe, "SAFE")
     url = rpc_url or _devnet_url(None)
     zero: Any = "0x" + "00" * 20
@@ -374,6 +407,114 @@ def safe_execute(
     say(f"sent execTransaction {sent.tx_hash} for Safe tx {row['safe_tx_hash']}")
 
 
+@safe_app.command("propose")
+def safe_propose(
+    file: FileArg,
+    safe: Annotated[
+        str, typer.Option("--safe", metavar="ADDRESS", help="The Safe (must be the file's).")
+    ],
+    chain: Annotated[
+        str, typer.Option("--chain", metavar="ID", help="Chain id (must be the file's).")
+    ],
+    store: StoreOption,
+    nonce: Annotated[
+        str | None,
+        typer.Option(
+            "--nonce", metavar="N", help="Safe nonce to take (default: the next free one)."
+        ),
+    ] = None,
+    deadline: Annotated[
+        str,
+        typer.Option(
+            "--deadline",
+            metavar="DURATION",
+            help="How long owners have to sign, from now (e.g. 30m, 24h, 7d).",
+        ),
+    ] = "24h",
+    proposer: Annotated[
+        str, typer.Option("--proposer", metavar="NAME", help="Who proposes (recorded).")
+    ] = "oms safe propose",
+    multisend: MultisendOption = None,
+    rpc_url: RpcUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import a Transaction Builder batch file as a proposal awaiting the owners' signatures.
+
+    The file is checked (checksum, calls, the Safe and chain given), the Safe read on chain
+    (threshold, nonce), and the proposal recorded in the store; prints its SafeTx hash and
+    nonce. Owners then sign the same file at that nonce (``oms safe sign FILE --nonce N``) and
+    submit with ``oms safe approve SAFE_TX_HASH``, which executes it once."""
+    import time
+
+    from oms_chain.chain.rpc import RpcClient
+    from oms_chain.chain.safe_executor import SignatureCollector, _describe, execution_alive
+    from oms_chain.cli.views import _open_existing_store
+    from oms_chain.custody.safe import SafeAccount
+    from oms_chain.custody.safe.proposals import ProposalLog
+    from oms_chain.store import open_store
+
+    address = _address(safe, "--safe")
+    chain_id = _bounded_int(chain, "--chain", 1, 2**63)
+    n = None if nonce is None else _bounded_int(nonce, "--nonce", 0, _MAX_NONCE)
+    window_ns = int(_duration(deadline, "--deadline").removesuffix("ns"))
+    who = _text(proposer, "--proposer")
+    batch = _read_batch(file)
+    if batch.safe != address:
+        raise InvalidInput(f"--safe {address} is not the file's Safe {batch.safe}")
+    if batch.chain_id != chain_id:
+        raise InvalidInput(f"--chain {chain_id} is not the file's chain {batch.chain_id}")
+    ms = _multisend_for(chain_id, multisend) if len(batch.calls) > 1 else None
+    url = rpc_url or _devnet_url(None)
+    opened: list[Any] = []
+
+    async def run() -> Any:
+        async with RpcClient([url]) as rpc:
+            on_chain = await rpc.chain_id()
+            if on_chain != chain_id:
+                raise InvalidInput(f"--chain {chain_id} is not the RPC's chain {on_chain}")
+            probe = _safe_tx(batch, 0, ms)
+            account = SafeAccount(rpc, address, chain_id, _tx_addresses(probe))
+            await account.state()  # a Safe at that address (clear error otherwise)
+            # the store only now: a request refused above creates no file
+            path = Path(store.removeprefix("sqlite:///"))
+            if store.startswith("sqlite:///") and path.is_file():
+                opened.append(_open_existing_store(store))  # an event store, or a clear error
+            else:
+                opened.append(open_store(store))
+            event_store = opened[0]
+            log = ProposalLog(event_store, chain_id, address, time.time_ns)
+            collector = SignatureCollector(account, log)
+
+            async def alive(tx_hash: str) -> bool:
+                return await execution_alive(tx_hash, rpc)
+
+            log.reload()
+            tx = _safe_tx(batch, await collector.next_nonce(alive) if n is None else n, ms)
+            return await collector.propose(
+                tx,
+                proposer=who,
+                what=batch.name or file.name,
+                calls=[_describe(c) for c in batch.calls],
+                deadline_ns=time.time_ns() + window_ns,
+                alive=alive,
+            )
+
+    try:
+        p = asyncio.run(run())
+    finally:
+        for st in opened:
+            st.close()
+    row = p.to_row()
+    if as_json:
+        print_json(row)
+        return
+    say(
+        f"proposed Safe tx {p.safe_tx_hash} at nonce {p.nonce} "
+        f"({row['threshold']} signature(s) needed); owners sign with "
+        f"`oms safe sign {file} --nonce {p.nonce}`"
+    )
+
+
 # -- proposals recorded by the engine ------------------------------------------------------------
 
 proposals_app = typer.Typer(
@@ -394,6 +535,7 @@ def _proposals(store_url: str, safe: str | None) -> list[Any]:
         store.close()
 
 
+@safe_app.command("list")
 @proposals_app.command("list")
 def proposals_list(
     store: StoreOption,
@@ -437,11 +579,11 @@ def proposals_show(
 ) -> None:
     """One proposal: its fields, calls, owners that signed and the relayer's transaction (the
     latest attempt when the same SafeTx was proposed again)."""
-    wanted = safe_tx_hash.strip().lower()
-    found = [p for p in _proposals(store, None) if p.safe_tx_hash.lower() == wanted]
-    if not found:
-        raise InvalidInput(f"no proposal with SafeTx hash {_shown(safe_tx_hash)} in this store")
-    row = found[-1].to_row()
+    _show_proposal(safe_tx_hash, store, as_json)
+
+
+def _show_proposal(safe_tx_hash: str, store: str, as_json: bool) -> None:
+    row = _proposal(store, safe_tx_hash).to_row()
     if as_json:
         print_json(row)
         return
@@ -499,11 +641,13 @@ def safe_approve(
     ],
     store: StoreOption,
     signature: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
-            "--signature", metavar="OWNER:SIG", help="An owner's signature from `oms safe sign`."
+            "--signature",
+            metavar="OWNER:SIG",
+            help="An owner's signature from `oms safe sign` (repeatable).",
         ),
-    ],
+    ] = None,
     key_env: Annotated[
         str | None,
         typer.Option(
@@ -517,7 +661,8 @@ def safe_approve(
 ) -> None:
     """Submit owners' signatures of a proposal awaiting them: each is checked against the
     Safe's owners on chain and recorded in the store; with ``--key-env`` the relayer executes
-    it as soon as the threshold is met (never twice)."""
+    it as soon as the threshold is met (never twice). ``--key-env`` alone executes with the
+    signatures already recorded, e.g. after a crash."""
     import time
 
     from oms_chain.chain.registry import ChainInfo, chain_info
@@ -529,7 +674,9 @@ def safe_approve(
     from oms_chain.custody.safe import SafeAccount
     from oms_chain.custody.safe.proposals import ProposalLog
 
-    sigs = _parse_signatures(signature)
+    if not signature and not key_env:
+        raise InvalidInput("give --signature (one or more), --key-env, or both")
+    sigs = _parse_signatures(signature or [])
     relayer_key = LocalSigner.from_env(key_env) if key_env else None
     p = _proposal(store, safe_tx_hash)
     tx = p.transaction()

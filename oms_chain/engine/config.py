@@ -356,7 +356,10 @@ class AccountConfig:
 
     ``safe``: the account trades from the Safe at ``safe_address``; ``private_key_env`` names
     the relayer's key (it executes and pays gas), ``owner_key_envs`` the owners' keys that sign
-    (at least the Safe's threshold of them).
+    (at least the Safe's threshold of them). With ``await_signatures_s`` (1 s to 30 days) the
+    owners may sign elsewhere instead (``owner_key_envs`` may then be empty): an order the
+    session's owners cannot sign alone waits "awaiting signatures" that long for ``oms safe
+    approve``, then executes (see ``SafeExecutor``).
 
     ``threshold``: the account trades from the ``ThresholdAccount`` of the FROST group in
     ``threshold_dir`` (its ``group.json`` names the account, chain and group key; the running
@@ -377,6 +380,7 @@ class AccountConfig:
     threshold_dir: str | None = None
     coordinator_passphrase_env: str = "OMS_THRESHOLD_COORDINATOR_PASSPHRASE"
     threshold_timeout_s: float = 5.0
+    await_signatures_s: int | None = None
 
     def __post_init__(self) -> None:
         signers = ("keystore", "env_key", "safe", "threshold", "remote")
@@ -396,8 +400,14 @@ class AccountConfig:
                 raise ConfigError(f"{where}.safe_address: required, a 0x address of the Safe")
             if not self.private_key_env:
                 raise ConfigError(f"{where}.private_key_env: required, the relayer's key variable")
-            if not self.owner_key_envs:
-                raise ConfigError(f"{where}.owner_key_envs: required, the owners' key variables")
+            wait = self.await_signatures_s
+            if wait is not None and (isinstance(wait, bool) or not 1 <= wait <= 30 * 86_400):
+                raise ConfigError(f"{where}.await_signatures_s: 1 to 2592000 seconds, got {wait!r}")
+            if not self.owner_key_envs and wait is None:
+                raise ConfigError(
+                    f"{where}.owner_key_envs: required, the owners' key variables (or "
+                    "await_signatures_s, for owners who sign elsewhere)"
+                )
         if self.signer == "threshold":
             where = f"accounts.{self.name}"
             if not self.threshold_dir:

@@ -158,7 +158,12 @@ def safe_owners_from_config(acct: Any, env: Mapping[str, str]) -> SafeOwners | N
     owners = tuple(
         _key_from_env(n, f"{where}[{i}]", env) for i, n in enumerate(acct.owner_key_envs)
     )
-    return SafeOwners(address=acct.safe_address, owners=owners)
+    wait = getattr(acct, "await_signatures_s", None)
+    return SafeOwners(
+        address=acct.safe_address,
+        owners=owners,
+        await_signatures_ns=None if wait is None else wait * 1_000_000_000,
+    )
 
 
 def threshold_group_from_config(

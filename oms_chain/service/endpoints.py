@@ -43,18 +43,24 @@ class ChainEndpoint:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SafeOwners:
     """Trade from the Safe at ``address``: ``owners`` sign its transactions (the first
-    threshold of them that own it); the session's signer is the relayer that pays gas."""
+    threshold of them that own it); the session's signer is the relayer that pays gas.
+    ``await_signatures_ns``: owners who sign elsewhere (``owners`` may be empty): an order
+    waits that long "awaiting signatures" for ``oms safe approve`` (``SafeExecutor``)."""
 
     address: str
     owners: tuple[Signer, ...]
+    await_signatures_ns: int | None = None
 
     def __post_init__(self) -> None:
         from eth_utils import is_address
 
         if not isinstance(self.address, str) or not is_address(self.address):
             raise InvalidInput(f"SafeOwners address {self.address!r} is not a 0x address")
-        if not self.owners:
-            raise InvalidInput("SafeOwners owners must name at least one owner signer")
+        if not self.owners and self.await_signatures_ns is None:
+            raise InvalidInput(
+                "SafeOwners owners must name at least one owner signer (or give "
+                "await_signatures_ns, for owners who sign elsewhere)"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -394,8 +394,9 @@ class TradingSession:
             ),
         )
         store, owners, clock = self._store, self._safe.owners, self._clock
+        wait = self._safe.await_signatures_ns
         return lambda sender: SafeExecutor(
-            safe, owners, sender, store, rpc=rpc, clock_ns=clock.now_ns
+            safe, owners, sender, store, rpc=rpc, clock_ns=clock.now_ns, await_signatures_ns=wait
         )
 
     async def close(self) -> None:

@@ -155,8 +155,10 @@ class _UniswapVenue(_Pricing, _Reports):
     @property
     def send_timeout_s(self) -> float:
         """How long :meth:`place` may take: it can wait for a wrap and an approval to be mined
-        before it sends the swap (the engine gives a venue at least this long)."""
-        return 2 * self._account.approvals.timeout + 15.0
+        before it sends the swap (the engine gives a venue at least this long), and for the
+        owners' signatures when the account is a Safe whose owners sign elsewhere."""
+        wait = float(getattr(self._account.executor, "send_wait_s", 0.0))
+        return 2 * self._account.approvals.timeout + 15.0 + wait
 
     @property
     def account(self) -> ChainAccount:

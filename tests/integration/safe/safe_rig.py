@@ -82,3 +82,37 @@ def safe_venues(
         **kw,
     )
     return venues, rpc
+
+
+def on_executor(chain: DevnetChain, safe: str, url: str, fn: Any, **kwargs: Any) -> Any:
+    """``fn(executor)`` (sync or async) on a fresh remote-owners executor of ``safe`` over the
+    store at ``url``: each call is a restarted session. ``kwargs`` go to the executor."""
+    import asyncio
+    import inspect
+
+    from oms_chain.store import open_store
+
+    async def go() -> Any:
+        store = open_store(url)
+        rpc = RpcClient([chain.rpc_url])
+        try:
+            sender = TxSender(rpc, chain_info(chain.chain_id), relayer_signer(chain))
+            account = SafeAccount(rpc, safe, chain.chain_id, safe_addresses(chain))
+            out = fn(SafeExecutor(account, [], sender, store, rpc=rpc, **kwargs))
+            return await out if inspect.isawaitable(out) else out
+        finally:
+            await rpc.close()
+            store.close()
+
+    return asyncio.run(go())
+
+
+def cli_sign(chain: DevnetChain, batch: Any, nonce: int, account: int, monkeypatch: Any,
+             capsys: Any) -> str:  # fmt: skip
+    """Account ``account``'s ``oms safe sign`` token for the batch file at ``nonce``."""
+    from oms_chain.cli import main
+
+    monkeypatch.setenv("OMS_TEST_OWNER", chain.accounts[account].private_key)
+    argv = ["safe", "sign", str(batch), "--nonce", str(nonce), "--key-env", "OMS_TEST_OWNER"]
+    assert main(argv) == 0
+    return str(capsys.readouterr().out.strip())

@@ -7,25 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from safe_rig import OWNERS, create_safe, relayer_signer, safe_addresses
+from safe_rig import OWNERS, cli_sign, create_safe, on_executor, relayer_signer
 
-from oms_chain.chain.registry import chain_info
-from oms_chain.chain.rpc import RpcClient
 from oms_chain.chain.safe_executor import SafeExecutor, SignaturesExpired
-from oms_chain.chain.sender import TxSender
 from oms_chain.cli import main
 from oms_chain.custody.calls import Call
 from oms_chain.custody.local import LocalSigner
-from oms_chain.custody.safe import SafeAccount, sign_safe_transaction
+from oms_chain.custody.safe import sign_safe_transaction
 from oms_chain.devnet.world import DevnetChain
 from oms_chain.model.clock import ManualClock
 from oms_chain.model.errors import InvalidInput
-from oms_chain.store import open_store
 
 RECIPIENT = "0x000000000000000000000000000000000000bEEF"
 ETH = 10**18
@@ -37,35 +33,10 @@ def _run(
     l1: DevnetChain, safe: str, url: str, clock: ManualClock, fn: Callable[[SafeExecutor], Any]
 ) -> Any:
     """``fn`` on a fresh executor over the store (each call is a restart of the session)."""
-
-    async def go() -> Any:
-        store = open_store(url)
-        rpc = RpcClient([l1.rpc_url])
-        try:
-            sender = TxSender(rpc, chain_info(l1.chain_id), relayer_signer(l1))
-            account = SafeAccount(rpc, safe, l1.chain_id, safe_addresses(l1))
-            ex = SafeExecutor(account, [], sender, store, rpc=rpc, clock_ns=clock.now_ns)
-            out = fn(ex)
-            return await out if isinstance(out, Awaitable) else out
-        finally:
-            await rpc.close()
-            store.close()
-
-    return asyncio.run(go())
+    return on_executor(l1, safe, url, fn, clock_ns=clock.now_ns)
 
 
-def _sign(
-    l1: DevnetChain,
-    batch: Path,
-    nonce: int,
-    account: int,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> str:
-    monkeypatch.setenv("OMS_TEST_OWNER", l1.accounts[account].private_key)
-    argv = ["safe", "sign", str(batch), "--nonce", str(nonce), "--key-env", "OMS_TEST_OWNER"]
-    assert main(argv) == 0
-    return capsys.readouterr().out.strip()
+_sign = cli_sign
 
 
 def test_owners_sign_elsewhere_and_the_proposal_executes_once(

@@ -82,3 +82,51 @@ async def test_a_session_on_a_safe_account_fills_an_order_from_the_safe(
         assert proposal.execution is not None
     assert before - l1.w3.eth.get_balance(safe) == 5 * 10**16
     assert Decimal(0) < Decimal(l1.w3.eth.get_balance(safe))
+
+
+async def test_an_order_from_a_safe_whose_owners_sign_elsewhere_waits_for_approve(
+    l1: DevnetChain, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from oms_chain.cli import main
+    from oms_chain.custody.local import LocalSigner
+    from oms_chain.custody.safe import sign_safe_transaction
+
+    safe = await create_safe(l1, salt=1602, eth=10**18)
+    before = l1.w3.eth.get_balance(safe)
+    url = f"sqlite:///{tmp_path / 'oms.db'}"
+    session = TradingSession(
+        store_url=url,
+        chains=[ChainEndpoint(chain_id=l1.chain_id, rpc_url=l1.rpc_url, book=l1.book)],
+        signer=LocalSigner(l1.accounts[RELAYER].private_key),
+        safe=SafeOwners(address=safe, owners=(), await_signatures_ns=3600 * 10**9),
+        account="dao",
+        poll_interval=0.05,
+    )
+    async with session as s:
+        vid = f"uniswap-v3-3000-{l1.chain_id}"
+        # submit returns once the child's send ends: here when the owners have signed
+        submitted = asyncio.create_task(
+            s.submit(s.intent("ETH/USDC", "sell", "0.05", venues=[vid], max_slippage_bps=100))
+        )
+        for _ in range(2400):  # hang guard: until the order's Safe tx awaits signatures
+            waiting = [p for p in read_proposals(s.store, safe=safe) if p.awaiting]
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        (p,) = waiting
+        assert p.state == "awaiting signatures" and p.execution is None
+        assert l1.w3.eth.get_balance(safe) == before  # nothing ran yet
+        argv = ["safe", "approve", p.safe_tx_hash, "--store", url, "--rpc-url", l1.rpc_url]
+        for i in OWNERS[:2]:
+            owner = LocalSigner(l1.accounts[i].private_key)
+            sig = await sign_safe_transaction(owner, p.transaction())
+            argv += ["--signature", f"{sig.owner}:0x{sig.data.hex()}"]
+        assert await asyncio.to_thread(main, argv) == 0  # the owners, from elsewhere
+        parent = await asyncio.wait_for(submitted, 120)  # hang guard: a busy machine
+        parent = await s.wait(parent.order_id, timeout=120)  # hang guard: a busy machine
+        assert parent.status is OrderStatus.FILLED
+        (done,) = read_proposals(s.store, safe=safe)
+        assert done.safe_tx_hash == p.safe_tx_hash and done.state == "executed"
+    assert before - l1.w3.eth.get_balance(safe) == 5 * 10**16

@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oms_chain.cli import EXIT_CODES, main
+from oms_chain.custody.safe import Call, TransactionBatch
 from oms_chain.store import NewEvent, open_store
 
 WETH = "0x1111111111111111111111111111111111111111"
@@ -106,6 +107,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, dead_port: int) -> World:
     config = root / "bad.toml"
     config.write_text('[[chains]]\nname = "x"\nchain_id = 31337\nno_such_key = 1\n')
     (root / "broken.toml").write_text("[[chains]\nname = ")
+    dead = "0x000000000000000000000000000000000000dEaD"
+    batch = TransactionBatch.of(31337, dead, [Call.to_address(dead, b"", 1)])
+    (root / "batch.json").write_text(json.dumps(batch.to_json(0)))
     return World(root, runtime, f"sqlite:///{store}", garbage, config)
 
 
@@ -396,6 +400,28 @@ def _cases(world_root: str) -> list[Case]:
     add(["safe", "proposals", "export", "0x" + "ab" * 32, "--store",
          f"sqlite:///{world_root}/none.db", "--out", f"{world_root}/p.json"],
         says="none.db")  # fmt: skip
+    # oms safe propose / list / show SAFE_TX_HASH: the file and options before chain or store
+    prop = ["safe", "propose", f"{world_root}/batch.json", "--safe", dead, "--chain", "31337",
+            "--store", f"sqlite:///{world_root}/new.db"]  # fmt: skip
+    for v in ["", "0x12", "0x" + "g" * 40]:
+        add(with_opt(prop, "--safe", v), says="--safe")
+    add(with_opt(prop, "--safe", "0x" + "11" * 20), says="not the file's Safe")
+    add(with_opt(prop, "--chain", "1"), says="not the file's chain")
+    for v in _spread(NOT_AN_INT, 1):
+        add(with_opt(prop, "--chain", v), says="--chain")
+        add([*prop, "--nonce", v], says="--nonce")
+    for v in _spread(BAD_DURATIONS, 2, 4):
+        add([*prop, "--deadline", v], says="--deadline")
+    add([*prop, "--proposer", "x" * 201], says="--proposer")
+    add(["safe", "propose", f"{world_root}/none.json", *prop[3:]], says="cannot be read")
+    add(["safe", "propose", f"{world_root}/bad.toml", *prop[3:]], says="not JSON")
+    add(prop, code=1, says="no RPC endpoint answered")  # valid: the dead devnet, no store made
+    add(["safe", "list", "--store", f"sqlite:///{world_root}/none.db"], says="none.db")
+    add(["safe", "list", "--store", "sqlite:///{store}", "--safe", "0x12"], says="--safe")
+    add(["safe", "show", "0x" + "ab" * 32], says="needs --store")
+    add(["safe", "show", "0x" + "ab" * 32, "--store", "sqlite:///{store}"], says="no proposal")
+    add(["safe", "approve", "0x" + "ab" * 32, "--store", "sqlite:///{store}"],
+        says="give --signature")  # fmt: skip
     # oms strategy KIND: every argument checked before quotes are fetched or a file written
     ic = ["strategy", "iron-condor", "--underlying", "ETH", "--expiry", "2099-01-16",
           "--strikes", "1800,1900,2100,2200", "--size", "1", "--dry-run"]  # fmt: skip

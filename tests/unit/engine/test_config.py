@@ -169,3 +169,35 @@ def test_fuzzed_config_values_load_or_raise_config_error(section, key, value):
 def test_arbitrary_text_never_escapes_as_anything_but_config_error(text):
     with contextlib.suppress(ConfigError):
         parse_config(text)
+
+
+_SAFE_ACCOUNT = """
+[[accounts]]
+name = "dao"
+signer = "safe"
+safe_address = "0x000000000000000000000000000000000000dEaD"
+private_key_env = "OMS_RELAYER_KEY"
+"""
+
+
+def test_a_safe_whose_owners_sign_elsewhere_needs_await_signatures_s():
+    with pytest.raises(ConfigError, match="owner_key_envs: required"):
+        parse_config(_SAFE_ACCOUNT)
+    (acct,) = parse_config(_SAFE_ACCOUNT + "await_signatures_s = 3600\n").accounts
+    assert (acct.owner_key_envs, acct.await_signatures_s) == ((), 3600)
+    for bad in ["0", "2592001", "-5", "true", '"1h"']:
+        with pytest.raises(ConfigError, match="await_signatures_s"):
+            parse_config(_SAFE_ACCOUNT + f"await_signatures_s = {bad}\n")
+
+
+def test_safe_owners_may_be_remote_with_a_wait():
+    from oms_chain.model.errors import InvalidInput
+    from oms_chain.service._session_sources import safe_owners_from_config
+    from oms_chain.service.endpoints import SafeOwners
+
+    (acct,) = parse_config(_SAFE_ACCOUNT + "await_signatures_s = 60\n").accounts
+    owners = safe_owners_from_config(acct, {})
+    assert owners is not None and owners.owners == ()
+    assert owners.await_signatures_ns == 60 * 10**9
+    with pytest.raises(InvalidInput, match="await_signatures_ns"):
+        SafeOwners(address="0x000000000000000000000000000000000000dEaD", owners=())

@@ -121,8 +121,12 @@ class _Base(_Reports):
 
     @property
     def send_timeout_s(self) -> float:
-        """:meth:`place` asks every maker and may wait for an approval to be mined."""
-        return len(self._cfg.makers) * self._cfg.rfq_timeout_s + self._account.approvals.timeout
+        """:meth:`place` asks every maker and may wait for an approval to be mined (and for a
+        Safe's owners' signatures, when they sign elsewhere)."""
+        wait = float(getattr(self._account.executor, "send_wait_s", 0.0))
+        return (
+            len(self._cfg.makers) * self._cfg.rfq_timeout_s + self._account.approvals.timeout + wait
+        )
 
     @property
     def account(self) -> ChainAccount:
