@@ -53,11 +53,15 @@ from oms_chain.demo_steps import (
     portfolio_risk_step,
     reorg_step,
     safe_multisend,
+    serve_dashboard,
+    story_session,
     threshold_transfer,
     timed,
     timed_async,
     twap_l2,
 )
+from oms_chain.demo_steps._base import _usdc
+from oms_chain.demo_steps.route_plan import _plan_dict, _print_plan
 from oms_chain.devnet.artifacts import load_protocol_artifact
 from oms_chain.devnet.deploy import ERC20_ABI
 from oms_chain.devnet.paths import build_dir
@@ -67,7 +71,7 @@ from oms_chain.model.errors import DevnetError, InvalidInput
 from oms_chain.model.instruments import Instrument
 from oms_chain.model.intent import Side
 from oms_chain.model.orders import Order, SettlementStatus
-from oms_chain.routing import LiquiditySource, RoutePlan, route
+from oms_chain.routing import LiquiditySource, route
 from oms_chain.service import TradingSession
 from oms_chain.store import open_store, verify_audit
 
@@ -365,7 +369,7 @@ def run_demo(
         _steps(world, console, result)
         _summary(console, result)
         if serve:
-            asyncio.run(_serve(world, console, result))
+            asyncio.run(serve_dashboard(world, console, result.store_url, result.with_exchange))
     finally:
         world.stop()
     return result
@@ -455,7 +459,7 @@ def _steps(world: Devnet, console: Console, result: DemoResult) -> None:
 async def _story(world: Devnet, console: Console, result: DemoResult, n: int) -> int:
     """The steps on one session over the demo's store (both chains, the exchange): a TWAP on
     the L2, the hedger on a price jump, the dashboard answering. Returns the next step number."""
-    session = _story_session(world, result)
+    session = story_session(world, result.store_url, result.with_exchange)
     story = (
         ("a TWAP on the L2", twap_l2),
         ("the hedger fires on a price jump", hedger_jump),
@@ -470,58 +474,6 @@ async def _story(world: Devnet, console: Console, result: DemoResult, n: int) ->
             _verdict(console, step)
             n += 1
     return n
-
-
-def _story_session(world: Devnet, result: DemoResult) -> TradingSession:
-    """The session of the story's steps (and of ``--serve``) over the demo's store."""
-    return TradingSession.from_devnet_runtime(
-        world.describe(),
-        result.store_url,
-        world.l1.accounts[1].private_key,
-        chain_ids=[world.l1.chain_id, world.l2.chain_id],
-        with_exchange=result.with_exchange,
-        account="demo-trader",
-        poll_interval=0.1,
-    )
-
-
-async def _serve(world: Devnet, console: Console, result: DemoResult) -> None:
-    """``--serve``: the API and the dashboard over a session on the demo's store, on a free
-    loopback port, until SIGINT / SIGTERM; then everything is stopped."""
-    import signal
-
-    from aiohttp import web
-
-    from oms_chain.service.api import TokenStore, create_app
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    tokens = TokenStore(result.store_url)
-    token, _ = tokens.create("demo-serve", "trade")
-    try:
-        async with _story_session(world, result) as session:
-            runner = web.AppRunner(create_app(session, tokens), access_log=None)
-            await runner.setup()
-            try:
-                site = web.TCPSite(runner, "127.0.0.1", 0)
-                await site.start()
-                url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-                console.print(
-                    f"\n[bold]dashboard kept up at {url}/[/] (API {url}/api/v1, docs {url}/docs)"
-                    f"; trading token (devnet only): {token}\nCtrl-C stops the dashboard and "
-                    "the devnet.",
-                    highlight=False,
-                )
-                await stop.wait()
-            finally:
-                await runner.cleanup()
-    finally:
-        tokens.close()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-    console.print("dashboard stopped; stopping the devnet", highlight=False)
 
 
 def _risk(console: Console, result: DemoResult) -> StepResult:
@@ -565,50 +517,6 @@ def _filled(filled: Decimal, quantity: Decimal) -> str:
 def _short(order_id: str) -> str:
     """``#n`` for child ``n`` of the demo's parent."""
     return "#" + order_id.rsplit("/", 1)[-1]
-
-
-def _usdc(units: int) -> str:
-    return f"{Decimal(units).scaleb(-6):,.6f}"
-
-
-def _plan_dict(plan: RoutePlan) -> dict[str, Any]:
-    return {
-        "legs": [
-            {"venue": str(leg.venue), "amount_in": leg.amount_in, "amount_out": leg.amount_out}
-            for leg in plan.legs
-        ],
-        "expected_output": plan.expected_output,
-        "net_output": plan.net_output,
-        "best_single": None if plan.best_single is None else plan.best_single.name,
-        "vs_best_single_bps": plan.vs_best_single_bps,
-    }
-
-
-def _print_plan(console: Console, plan: RoutePlan, amount_eth: Decimal, where: str) -> None:
-    table = Table(title=f"Route plan: sell {amount_eth} ETH for USDC ({where})")
-    for col in ("venue", "kind", "ETH in", "USDC out (expected)", "gas (USDC)"):
-        table.add_column(col, justify="left" if col in ("venue", "kind") else "right")
-    for leg in plan.legs:
-        table.add_row(
-            str(leg.venue),
-            leg.kind,
-            f"{Decimal(leg.amount_in).scaleb(-18):,.4f}",
-            _usdc(leg.amount_out),
-            _usdc(leg.fixed_cost),
-        )
-    table.add_section()
-    table.add_row(
-        "total",
-        "",
-        f"{Decimal(plan.amount_in).scaleb(-18):,.4f}",
-        _usdc(plan.expected_output),
-        _usdc(plan.gas_cost),
-    )
-    console.print(table)
-    line = f"net output after gas: {_usdc(plan.net_output)} USDC"
-    if plan.best_single is not None:
-        line += f"; vs best single venue ({plan.best_single.name}): {plan.vs_best_single_bps:+} bps"
-    console.print(line)
 
 
 def _print(console: Console, result: DemoResult, db: Path) -> None:

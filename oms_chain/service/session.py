@@ -14,12 +14,10 @@ world started by ``oms devnet up``, from its runtime JSON) and :meth:`TradingSes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from decimal import ROUND_DOWN, Decimal
 from typing import Any, Self
 
 from oms_chain.custody.base import Signer
@@ -28,30 +26,22 @@ from oms_chain.engine import Engine, EngineConfig, OmsConfig
 from oms_chain.engine.algo_runner import VenueMarketData
 from oms_chain.engine.split import RoutingSplitter
 from oms_chain.model.checks import (
-    check_bool,
-    check_decimal,
     check_instance,
-    check_int,
     check_str,
 )
 from oms_chain.model.clock import Clock, SystemClock
 from oms_chain.model.errors import InvalidInput, OmsError
 from oms_chain.model.ids import OrderId
-from oms_chain.model.instruments import Instrument, OptionContract, SpotPair
-from oms_chain.model.intent import Intent, Side
+from oms_chain.model.intent import Intent
 from oms_chain.model.orders import Order
 from oms_chain.risk import RiskGate, RiskLimits
+from oms_chain.service._session_accounts import account_executor, check_threshold
 from oms_chain.service._session_checks import (
-    check_instrument,
-    check_intent_args,
-    check_side,
-    check_venue_ids,
     check_wait_args,
     is_settled,
 )
 from oms_chain.service._session_options import (
     OptionVenue,
-    find_option,
     open_option_venues,
     options_exchange_from_runtime,
     options_from_config,
@@ -62,6 +52,8 @@ from oms_chain.service._session_sources import (
     safe_owners_from_config,
     threshold_group_from_config,
 )
+from oms_chain.service._session_venues import SessionVenues
+from oms_chain.service._session_worker import worker_fence
 from oms_chain.service.endpoints import (
     ChainEndpoint,
     ExchangeEndpoint,
@@ -70,8 +62,8 @@ from oms_chain.service.endpoints import (
     ccxt_venue_config,
     local_exchange_urls,
 )
-from oms_chain.service.worker import LeaseFence, Worker, account_resource
-from oms_chain.store import EventStore, Leases, PostgresEventStore, SqliteEventStore, open_store
+from oms_chain.service.worker import Worker, account_resource
+from oms_chain.store import EventStore, open_store
 from oms_chain.store.url import redact_url
 from oms_chain.venues.amm import UniswapVenues
 from oms_chain.venues.amm.factory import open_uniswap_venues
@@ -94,7 +86,7 @@ class SessionTimeout(OmsError, TimeoutError):
     """An order did not reach the awaited state in time (it keeps working; nothing is undone)."""
 
 
-class TradingSession:
+class TradingSession(SessionVenues):
     """The engine over the Uniswap venues of ``chains`` (signed by ``signer``) and, optionally,
     an exchange. Use as ``async with``::
 
@@ -175,7 +167,7 @@ class TradingSession:
         self._chains = tuple(chains)
         self._signer = signer
         self._safe = safe
-        self._threshold = _check_threshold(threshold, safe, ids)
+        self._threshold = check_threshold(threshold, safe, ids)
         self._exchange = exchange
         self._limits = risk_limits or RiskLimits()
         self._engine_config = engine_config or EngineConfig()
@@ -297,14 +289,14 @@ class TradingSession:
         venues: list[Venue] = []
         fence = None
         if self._worker_id is not None:
-            if not isinstance(self._store, SqliteEventStore | PostgresEventStore):
-                raise InvalidInput(
-                    f"a worker needs a SQLite or PostgreSQL store, not {self._store_url}"
-                )
-            leases = Leases(self._store)
-            fence = LeaseFence(leases, self._worker_id, ttl_ns=self._lease_ttl_ns)
-            for c in self._chains:  # one nonce sequence: one worker per signer and chain
-                fence.hold_account(account_resource(c.chain_id, self._signer.address))
+            leases, fence = worker_fence(
+                self._store,
+                self._store_url,
+                self._worker_id,
+                self._lease_ttl_ns,
+                self._chains,
+                self._signer.address,
+            )
         for c in self._chains:
             uni = await open_uniswap_venues(
                 c.chain_id,
@@ -315,7 +307,14 @@ class TradingSession:
                 discover=self._discover_pools,
                 refresh_pools=self._refresh_pools,
                 poll_interval=self._poll_interval,
-                executor=self._account_executor(c),
+                executor=account_executor(
+                    c,
+                    safe=self._safe,
+                    threshold=self._threshold,
+                    store=self._store,
+                    clock=self._clock,
+                    rpcs=self._rpcs,
+                ),
             )
             self._uniswap[c.chain_id] = uni
             if fence is not None:  # their sends use the account's nonces: fenced by it too
@@ -347,57 +346,6 @@ class TradingSession:
         await self._engine.start()
         if fence is not None:
             self._worker = Worker(self._engine, leases, fence)
-
-    def _account_executor(self, c: ChainEndpoint) -> Callable[[Any], Any] | None:
-        """How the venues of chain ``c`` execute: from the Safe, the threshold account, or
-        (``None``) the signer's own EOA."""
-        if self._safe is not None:
-            return self._safe_executor(c)
-        if self._threshold is not None:
-            return self._threshold_executor(c)
-        return None
-
-    def _threshold_executor(self, c: ChainEndpoint) -> Callable[[Any], Any]:
-        """The executor factory trading from the configured threshold account on chain ``c``."""
-        from oms_chain.chain.rpc import RpcClient
-        from oms_chain.chain.threshold_executor import ThresholdExecutor
-
-        group = self._threshold
-        assert group is not None
-        rpc = RpcClient([c.rpc_url] if isinstance(c.rpc_url, str) else list(c.rpc_url))
-        self._rpcs.append(rpc)
-        clock = self._clock
-        return lambda sender: ThresholdExecutor(
-            group.signer, group.group_key, sender, rpc=rpc, clock=clock
-        )
-
-    def _safe_executor(self, c: ChainEndpoint) -> Callable[[Any], Any]:
-        """The executor factory trading from the configured Safe on chain ``c``."""
-        from oms_chain.chain.addressbook import load_address_book
-        from oms_chain.chain.rpc import RpcClient
-        from oms_chain.chain.safe_executor import SafeExecutor
-        from oms_chain.custody.safe import SafeAccount, SafeAddresses
-
-        assert self._safe is not None and self._store is not None
-        book = c.book or load_address_book(c.chain_id)
-        rpc = RpcClient([c.rpc_url] if isinstance(c.rpc_url, str) else list(c.rpc_url))
-        self._rpcs.append(rpc)
-        safe = SafeAccount(
-            rpc,
-            self._safe.address,
-            c.chain_id,
-            SafeAddresses(
-                singleton=book.address("SafeL2"),
-                proxy_factory=book.address("SafeProxyFactory"),
-                fallback_handler=book.address("CompatibilityFallbackHandler"),
-                multisend_call_only=book.address("MultiSendCallOnly"),
-            ),
-        )
-        store, owners, clock = self._store, self._safe.owners, self._clock
-        wait = self._safe.await_signatures_ns
-        return lambda sender: SafeExecutor(
-            safe, owners, sender, store, rpc=rpc, clock_ns=clock.now_ns, await_signatures_ns=wait
-        )
 
     async def close(self) -> None:
         """Stop the engine, then close the exchange, the chains' venues and the store
@@ -487,189 +435,6 @@ class TradingSession:
         """The exchange venue, when the session has one."""
         return self._cex
 
-    def chain_venues(self, chain_id: int) -> UniswapVenues:
-        """The Uniswap venues of ``chain_id`` (for balances, the account, the address book)."""
-        try:
-            return self._uniswap[chain_id]
-        except KeyError:
-            raise InvalidInput(
-                f"the session does not trade on chain {chain_id}; it has {list(self._uniswap)}"
-            ) from None
-
-    def venues(self) -> dict[str, Venue]:
-        """Every venue of the session by id (chains' pools first, then the exchange)."""
-        out: dict[str, Venue] = {}
-        for uni in self._uniswap.values():
-            out.update({v.venue_id: v for v in uni.venues})
-        if self._cex is not None:
-            out[self._cex.venue_id] = self._cex
-        out.update({v.venue_id: v for v in self._options})
-        return out
-
-    def option(self, series: str, *, venue: str | None = None) -> tuple[OptionContract, str]:
-        """``(contract, venue id)`` of an option series on the session's options venues:
-        ``ETH-11DEC26-3000-P`` (any venue, ``venue`` to pick one) or an on-chain series id.
-        Raises :class:`InvalidInput` naming what is wrong (see :func:`find_option`)."""
-        return find_option(self._options, series, venue)
-
-    def instrument(self, symbol: str, *, chain_id: int | None = None) -> Instrument:
-        """The spot instrument ``symbol`` (``ETH/USDC``, ``WETH/USDC``) as the chain's pools
-        route it (first chain by default), else as the exchange lists it.
-
-        Raises:
-            InvalidInput: no venue of the session trades ``symbol``; lists what they do trade.
-        """
-        check_str(symbol, "symbol", rule="a pair such as 'ETH/USDC'")
-        if chain_id is not None:
-            check_int(chain_id, "chain_id", minimum=1)
-        wanted = symbol.strip().upper()
-        chains = [chain_id] if chain_id is not None else list(self._uniswap)
-        known: set[str] = set()
-        for cid in chains:
-            for v in self.chain_venues(cid).venues:
-                for inst in v.instruments():
-                    known.add(inst.symbol)
-                    if inst.symbol.upper() == wanted:
-                        return inst
-        if self._cex is not None and chain_id is None:
-            for listed in self._cex.instruments():
-                known.add(listed.symbol)
-                if listed.symbol.upper() == wanted:
-                    return listed
-        raise InvalidInput(f"no venue trades {symbol!r}; known pairs: {', '.join(sorted(known))}")
-
-    def venues_for(self, instrument: Instrument, *, exchange: bool = True) -> list[str]:
-        """Ids of the session's venues that trade ``instrument`` (by symbol; on-chain venues
-        only on the instrument's chain), the exchange last.
-
-        Raises:
-            InvalidInput: ``instrument`` is not an Instrument or ``exchange`` not a bool.
-        """
-        check_instrument(instrument)
-        check_bool(exchange, "exchange")
-        chains = instrument.chain_ids
-        out = []
-        for cid, uni in self._uniswap.items():
-            if chains and cid not in chains:
-                continue
-            for v in uni.venues:
-                if any(i.symbol == instrument.symbol for i in v.instruments()):
-                    out.append(str(v.venue_id))
-        for ov in self._options:
-            if instrument in ov.instruments():
-                out.append(str(ov.venue_id))
-        if exchange and self._cex is not None and isinstance(instrument, SpotPair):
-            with contextlib.suppress(OmsError):
-                self._cex.market(instrument)
-                out.append(str(self._cex.venue_id))
-        return out
-
-    def intent(
-        self,
-        symbol: str | Instrument,
-        side: str,
-        quantity: Decimal | int | str | None = None,
-        *,
-        venues: Sequence[str] | None = None,
-        exchange: bool = True,
-        intent_id: str | None = None,
-        **kw: Any,
-    ) -> Intent:
-        """An intent on this session's account: ``side`` (``buy`` / ``sell``) ``quantity`` of
-        the base of ``symbol`` (or ``notional=`` in its quote), on ``venues`` (default: every
-        venue trading it; several venues are split by the router). Other keywords go to
-        :meth:`Intent.create` (``limit_price``, ``max_slippage_bps``, ``algo``,
-        ``algo_params``, ``deadline_ns``...).
-
-        Raises:
-            InvalidInput / InvalidIntent: unknown symbol or venue, bad quantity or parameter,
-                or an unknown keyword; the message names it.
-        """
-        check_intent_args(symbol, kw)
-        venues = check_venue_ids(venues)
-        check_bool(exchange, "exchange")
-        inst = self.instrument(symbol) if isinstance(symbol, str) else symbol
-        trading = self.venues_for(inst, exchange=exchange)
-        if venues:
-            unknown = [v for v in venues if v not in trading]
-            if unknown:
-                raise InvalidInput(
-                    f"venue {unknown[0]!r} does not trade {inst.symbol} in this session; "
-                    f"venues that do: {', '.join(trading) or 'none'}"
-                )
-            chosen = list(venues)
-        else:
-            chosen = trading
-        if not chosen:
-            raise InvalidInput(f"no venue of this session trades {inst.symbol}")
-        now = self._clock.now_ns()
-        return Intent.create(
-            intent_id=intent_id or f"{self._account}-{now}",
-            account=self._account,
-            instrument=inst,
-            side=side,
-            quantity=quantity,
-            venues=chosen,
-            now_ns=now,
-            **kw,
-        )
-
-    async def best_price(
-        self,
-        instrument: Instrument,
-        side: str,
-        quantity: Decimal,
-        venues: Sequence[str] | None = None,
-    ) -> Decimal:
-        """The best all-in average price (quote per base, venue fee included) any one of
-        ``venues`` (default: all trading ``instrument``) quotes for ``quantity``.
-
-        Raises:
-            InvalidInput: no venue can quote that size, or a bad argument (named).
-        """
-        check_instrument(instrument)
-        want = check_side(side)
-        check_decimal(quantity, "quantity", gt=0)
-        venues = check_venue_ids(venues)
-        ids = list(venues) if venues else self.venues_for(instrument)
-        found = self.venues()
-        best: Decimal | None = None
-        for vid in ids:
-            try:
-                q = await found[vid].quote(instrument, want, quantity)
-            except (OmsError, KeyError):
-                continue
-            if q.avg_price <= 0:
-                continue
-            fee = q.fee / quantity if quantity else Decimal(0)
-            price = q.avg_price + fee if want is Side.BUY else q.avg_price - fee
-            if best is None or (price < best if want is Side.BUY else price > best):
-                best = price
-        if best is None:
-            raise InvalidInput(f"no venue quotes {quantity} {instrument.symbol} ({side})")
-        return best
-
-    async def quantity_for_notional(
-        self,
-        instrument: Instrument,
-        side: str,
-        notional: Decimal,
-        venues: Sequence[str] | None = None,
-    ) -> Decimal:
-        """The base quantity worth ``notional`` (quote) at the best single venue's all-in price
-        for that size, rounded down to the instrument's precision; routing across several
-        venues then does at least as well. Raises :class:`InvalidInput` like
-        :meth:`best_price`."""
-        check_instrument(instrument)
-        check_side(side)
-        notional = check_decimal(notional, "notional", gt=0)
-        venues = check_venue_ids(venues)
-        rough = await self.best_price(instrument, side, Decimal(1), venues)
-        size = (notional / rough).quantize(Decimal(1).scaleb(-instrument.size_decimals))
-        price = await self.best_price(instrument, side, size, venues)
-        step = Decimal(1).scaleb(-min(instrument.size_decimals, 8))
-        return (notional / price).quantize(step, rounding=ROUND_DOWN)
-
     async def submit(self, intent: Intent) -> Order:
         """Submit ``intent`` to the engine; returns the parent order (see
         :meth:`oms_chain.engine.Engine.submit` for what it raises)."""
@@ -720,21 +485,3 @@ class TradingSession:
                     + "; it keeps working: follow it with `oms orders`"
                 )
             await asyncio.sleep(poll)
-
-
-def _check_threshold(
-    threshold: ThresholdGroup | None, safe: SafeOwners | None, chain_ids: Sequence[int]
-) -> ThresholdGroup | None:
-    """``threshold`` if the session can trade from it: not beside a Safe, and on exactly the
-    account's chain."""
-    if threshold is None:
-        return None
-    check_instance(threshold, "threshold", ThresholdGroup, "a ThresholdGroup")
-    if safe is not None:
-        raise InvalidInput("a session trades from one account: give safe or threshold, not both")
-    if list(chain_ids) != [threshold.chain_id]:
-        raise InvalidInput(
-            f"the threshold account lives on chain {threshold.chain_id} only; the session's "
-            f"chains are {list(chain_ids)}"
-        )
-    return threshold

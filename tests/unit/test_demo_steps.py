@@ -108,7 +108,7 @@ def test_steps_without_their_extra_or_service_are_skipped_with_the_reason(
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        demo_steps.importlib.util,
+        importlib.util,
         "find_spec",
         lambda name, *a: None if name in ("safe_eth", "frost_rs") else real(name, *a),
     )
