@@ -166,7 +166,10 @@ def _covariance(book: Book, cov: Any, underlyings: Sequence[str]) -> Array:
     names = list(underlyings)
     if len(set(names)) != len(names):
         raise InvalidInput(f"underlyings must not repeat a symbol, got {names}")
-    m = to_float_array(cov, "cov", ndim=2)
+    if not names and np.size(np.asarray(cov, dtype=object)) == 0:
+        m = np.zeros((0, 0))  # an empty book: no underlying, no row
+    else:
+        m = to_float_array(cov, "cov", ndim=2)
     if m.shape != (len(names), len(names)):
         raise InvalidInput(
             f"cov must be {len(names)}x{len(names)} (one row per underlying), got {m.shape}"

@@ -221,3 +221,11 @@ def test_path_revaluation_prices_identical_series_once_and_equals_per_contract_p
     base = price_options(book.is_call, 2000.0, book.strike, book.t, book.rate, book.q, book.vol)
     want = prices @ book.qty[book.opt] - base @ book.qty[book.opt]
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+
+
+def test_an_empty_book_has_zero_parametric_var_and_an_empty_cov_is_accepted():
+    market = MarketSnapshot(now_ns=NOW, spots={"ETH": D(2000)})
+    v = parametric_var([], market, [], [])
+    assert v.var == 0 and v.es == 0
+    with pytest.raises(InvalidInput):
+        parametric_var([], market, [[1.0]], [])  # a row for no underlying
