@@ -73,12 +73,16 @@ const deltaSamples = []; // [sample number, delta] of every refresh, newest last
 let samples = 0;
 let lastRefresh = 0;
 
+// null when not configured; a refusal of a configured route (the risk engine cannot price the
+// book yet...) is kept in riskErrors and shown next to the panel, the rest of the board goes on.
+let riskErrors = [];
 async function optional(path) {
   try {
     return await api(path);
   } catch (e) {
-    if (e.kind === "not_configured") return null;
-    throw e;
+    if (e.kind === "not_configured" && !path.startsWith("/api/v1/risk/var")) return null;
+    riskErrors.push(path.split("/").pop() + ": " + e.message);
+    return undefined;
   }
 }
 
@@ -98,9 +102,10 @@ function rows(tableId, items, fill) {
 
 async function refreshRisk() {
   let greeks = null, varOut = null, margin = null, liq = null, hedger = null;
+  riskErrors = [];
   if (riskConfigured !== false) {
     greeks = await optional("/api/v1/risk/greeks");
-    riskConfigured = greeks !== null;
+    if (greeks !== undefined) riskConfigured = greeks !== null;
     if (riskConfigured) {
       [varOut, margin, liq] = await Promise.all([
         optional("/api/v1/risk/var"), optional("/api/v1/risk/margin"),
@@ -110,10 +115,11 @@ async function refreshRisk() {
   }
   if (hedgerConfigured !== false) {
     hedger = await optional("/api/v1/hedger");
-    hedgerConfigured = hedger !== null;
+    if (hedger !== undefined) hedgerConfigured = hedger !== null;
   }
   $("risk").classList.toggle("configured", !!riskConfigured);
-  $("risk-status").textContent = riskConfigured ? "" : "not configured (oms serve --portfolio FILE)";
+  $("risk-status").textContent = riskConfigured === false
+    ? "not configured (oms serve --portfolio FILE)" : riskErrors.join("; ");
   const put = (id, v) => { $(id).textContent = show(v); };
   put("risk-delta-usd", greeks && greeks.delta_usd); put("risk-gamma", greeks && greeks.gamma_1pct_usd);
   put("risk-vega", greeks && greeks.vega_1pt); put("risk-theta", greeks && greeks.theta_day);
@@ -237,12 +243,15 @@ async function refresh() {
     cell(tr, r.parent); cell(tr, r.venue); cell(tr, r.children, "num");
     cell(tr, show(r.filled, 6), "num"); cell(tr, show(r.share, 1) + " %", "num");
   });
+  const symbols = new Map(orders.map((o) => [o.instrument_id, o.symbol]));
   const marks = new Map();
   for (const f of fills) marks.set(f.instrument_id, num(f.price)); // fills are in recorded order
   rows("positions", positions, (tr, p) => {
     const mark = marks.has(p.instrument_id) ? marks.get(p.instrument_id) : NaN;
     const unreal = num(p.quantity) * (mark - num(p.avg_price));
-    cell(tr, p.venue); cell(tr, p.instrument_id); cell(tr, p.quantity, "num");
+    cell(tr, p.venue); cell(tr, symbols.get(p.instrument_id) || p.instrument_id);
+    tr.lastChild.title = p.instrument_id;
+    cell(tr, p.quantity, "num");
     cell(tr, show(p.avg_price, 6), "num"); cell(tr, show(mark, 6), "num");
     cell(tr, show(p.realized_pnl), "num"); cell(tr, show(unreal), "num");
     cell(tr, show(p.fees, 6), "num");
@@ -255,7 +264,8 @@ async function refresh() {
     cell(tr, s.status, "state"); cell(tr, s.confirmations, "num"); cell(tr, s.block_number, "num");
   });
   const { greeks, hedger } = await refreshRisk();
-  drawCharts(fills, positions, greeks, hedger);
+  drawCharts(fills, positions, greeks || null, hedger || null);
+  if (token) setStatus("live", true);
 }
 
 // At most one refresh in flight and about two a second (the API rate-limits each token).

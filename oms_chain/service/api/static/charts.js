@@ -85,10 +85,11 @@ function barChart(svg, rows, empty) {
   const max = Math.max(...rows.map((r) => r.value));
   const total = rows.reduce((a, r) => a + r.value, 0);
   const step = Math.min(28, (H - PAD.t - PAD.b) / rows.length);
-  const left = 110, right = 70;
+  const left = 130, right = 70;
   rows.forEach((r, i) => {
     const y = PAD.t + i * step;
-    svg.appendChild(svgEl("text", { x: left - 6, y: y + step * 0.65, class: "axis" }, r.label));
+    const label = r.label.length > 22 ? r.label.slice(0, 21) + "…" : r.label;
+    svg.appendChild(svgEl("text", { x: left - 6, y: y + step * 0.65, class: "axis" }, label));
     const bar = svgEl("rect", { x: left, y: y + 2, height: Math.max(step - 6, 2),
       width: Math.max(((W - left - right) * r.value) / max, 1), class: "bar" });
     bar.dataset.label = r.label;
