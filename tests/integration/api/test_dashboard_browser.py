@@ -59,6 +59,7 @@ async def test_dashboard_shows_an_order_appear_and_fill(api: Api, page: Any) -> 
     await _expect_charts(page, len(api.session.engine.projections.fills))
     await expect(page.locator("#risk-status")).to_have_text(re.compile(r"^not configured"))
     assert await page.locator("#risk-var").text_content() == "-"
+    await expect(page.locator("#delta-source")).to_have_text("(net spot position) no hedger band")
     routing = page.locator("#routing tbody tr")
     await expect(routing.first).to_have_attribute("data-order-id", order_id)
     await expect(page.locator("#positions tbody tr")).not_to_have_count(0)

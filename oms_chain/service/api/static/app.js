@@ -171,12 +171,10 @@ function drawCharts(fills, positions, greeks, hedger) {
   const x = (f, i) => (flat ? i : num(f.ts_event) / 1e9); // seconds; the fill number if all at once
   const markers = byTime.map((f, i) => ({ x: x(f, i), y: num(f.price), cls: f.side,
     title: `${f.side} ${f.quantity} @ ${f.price} on ${f.venue}` }));
-  const spot = greeks && greeks.underlyings.length ? num(greeks.underlyings[0].spot) : null;
   lineChart($("chart-price"), {
     series: [{ points: markers.map((m) => [m.x, m.y]), cls: "price" }],
     markers, band: null, empty: "no fills yet",
   });
-  if (spot !== null && markers.length) $("chart-price").dataset.spot = String(spot);
   // PnL after each fill, every instrument marked at its last fill price (gross of fees)
   const pos = new Map(); let cash = 0; const pnl = [];
   byTime.forEach((f, i) => {
@@ -191,11 +189,15 @@ function drawCharts(fills, positions, greeks, hedger) {
   lineChart($("chart-pnl"), { series: [{ points: pnl, cls: "pnl" }], zero: true,
     empty: "no fills yet" });
   // delta: the risk engine's (first underlying) when configured, else the net spot position
+  // (a spot instrument's id starts with spot:)
   let delta = null, source = "";
   if (greeks && greeks.underlyings.length) {
     delta = num(greeks.underlyings[0].delta); source = `(${greeks.underlyings[0].underlying}, risk engine)`;
-  } else if (positions.length) {
-    delta = positions.reduce((a, p) => a + num(p.quantity), 0); source = "(net position)";
+  } else {
+    const spot = positions.filter((p) => p.instrument_id.startsWith("spot:"));
+    if (spot.length) {
+      delta = spot.reduce((a, p) => a + num(p.quantity), 0); source = "(net spot position)";
+    }
   }
   if (delta !== null && Number.isFinite(delta)) {
     samples += 1;
