@@ -169,11 +169,14 @@ function drawCharts(fills, positions, greeks, hedger) {
   const times = byTime.map((f) => num(f.ts_event));
   const flat = times.length && times[0] === times[times.length - 1];
   const x = (f, i) => (flat ? i : num(f.ts_event) / 1e9); // seconds; the fill number if all at once
+  const span = times.length ? (times[times.length - 1] - times[0]) / 1e9 : 0;
+  const xfmt = flat ? (v) => "fill " + (Math.round(v) + 1)
+    : (v) => new Date(v * 1000).toISOString().slice(11, span < 60 ? 23 : 19) + " UTC";
   const markers = byTime.map((f, i) => ({ x: x(f, i), y: num(f.price), cls: f.side,
     title: `${f.side} ${f.quantity} @ ${f.price} on ${f.venue}` }));
   lineChart($("chart-price"), {
     series: [{ points: markers.map((m) => [m.x, m.y]), cls: "price" }],
-    markers, band: null, empty: "no fills yet",
+    markers, band: null, xfmt, empty: "no fills yet",
   });
   // PnL after each fill, every instrument marked at its last fill price (gross of fees)
   const pos = new Map(); let cash = 0; const pnl = [];
@@ -186,7 +189,7 @@ function drawCharts(fills, positions, greeks, hedger) {
     for (const v of pos.values()) value += v.qty * v.mark;
     pnl.push([x(f, i), value]);
   });
-  lineChart($("chart-pnl"), { series: [{ points: pnl, cls: "pnl" }], zero: true,
+  lineChart($("chart-pnl"), { series: [{ points: pnl, cls: "pnl" }], zero: true, xfmt,
     empty: "no fills yet" });
   // delta: the risk engine's (first underlying) when configured, else the net spot position
   // (a spot instrument's id starts with spot:)
@@ -214,7 +217,7 @@ function drawCharts(fills, positions, greeks, hedger) {
   }
   $("delta-source").textContent = source;
   lineChart($("chart-delta"), { series: [{ points: deltaSamples.slice(), cls: "delta" }], band,
-    zero: true, empty: "no position yet" });
+    zero: true, xfmt: (v) => "refresh " + Math.round(v), empty: "no position yet" });
   const venues = new Map();
   for (const f of fills) venues.set(f.venue, (venues.get(f.venue) || 0) + num(f.quantity));
   barChart($("chart-venues"), [...venues].map(([label, value]) => ({ label, value })),

@@ -33,7 +33,8 @@ function extent(values) {
 }
 
 // A line chart. spec: {series: [{points: [[x, y]...], cls}], markers: [{x, y, cls, title}],
-// band: {lo, hi, label} | null, zero: bool (draw y = 0), empty: text when there is no data}.
+// band: {lo, hi, label} | null, zero: bool (draw y = 0), xfmt: x -> label of the x axis's ends,
+// empty: text when there is no data}.
 function lineChart(svg, spec) {
   const series = (spec.series || []).filter((s) => s.points.length);
   const markers = spec.markers || [];
@@ -62,6 +63,9 @@ function lineChart(svg, spec) {
   for (const [v, y] of [[y1, PAD.t + 9], [y0, H - PAD.b]]) {
     svg.appendChild(svgEl("text", { x: PAD.l - 4, y, class: "axis" }, fmt(v)));
   }
+  const xfmt = spec.xfmt || fmt;
+  svg.appendChild(svgEl("text", { x: PAD.l, y: H - 6, class: "axis start" }, xfmt(x0)));
+  svg.appendChild(svgEl("text", { x: W - PAD.r, y: H - 6, class: "axis" }, xfmt(x1)));
   let drawn = 0;
   for (const s of series) {
     const d = s.points.map(([x, y], i) => `${i ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`);
