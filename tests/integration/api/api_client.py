@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
@@ -13,8 +15,16 @@ from aiohttp.test_utils import TestServer
 
 from oms_chain.devnet.world import DevAccount, Devnet, DevnetChain
 from oms_chain.model import ManualClock
+from oms_chain.risk import HedgePolicy, MarketSnapshot
 from oms_chain.service import TradingSession
 from oms_chain.service.api import ApiConfig, TokenStore, create_app
+from oms_chain.service.api.risk_routes import (
+    HedgerControl,
+    RiskContext,
+    install_hedger,
+    install_risk,
+)
+from oms_chain.service.hedger import Hedger
 
 
 @dataclass
@@ -72,3 +82,40 @@ async def serve_api(
         finally:
             await server.close()
             tokens.close()
+
+
+SPOT = Decimal(2000)
+DAILY = Decimal("0.04")
+Z99 = 2.3263478740408408
+
+
+async def _never(_: float) -> None:  # the hedger's loop waits here: only start() evaluates
+    await asyncio.Event().wait()
+
+
+def prepare_risk(app: web.Application, session: TradingSession, clock: ManualClock) -> None:
+    """Install a risk context (WETH at SPOT, DAILY vol) and an idle hedger (band 0.1)."""
+
+    async def market() -> MarketSnapshot:
+        return MarketSnapshot(now_ns=clock.now_ns(), spots={"WETH": SPOT})
+
+    install_risk(app, RiskContext(market=market, daily_vols={"WETH": DAILY}))
+    instrument = session.instrument("WETH/USDC")
+    policy = HedgePolicy(
+        name="api-test",
+        underlying="WETH",
+        instrument="WETH/USDC",
+        venues=tuple(session.venues_for(instrument)),
+        band=Decimal("0.1"),
+        max_hedge=Decimal(1),
+        max_slippage_bps=Decimal(500),
+    )
+    hedger = Hedger(
+        engine=session.engine,
+        store=session.store,
+        policy=policy,
+        instrument=instrument,
+        account=session.account,
+        clock=clock,
+    )
+    install_hedger(app, HedgerControl(hedger, market, interval_s=1.0, sleep=_never))

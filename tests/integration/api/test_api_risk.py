@@ -4,71 +4,12 @@ token (its hedge going through the engine), and amend's refusals writing nothing
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from aiohttp import web
-from api_client import Api, serve_api
+from api_client import DAILY, Api
 
-from oms_chain.devnet.world import DevAccount, Devnet, DevnetChain
-from oms_chain.model import ManualClock
-from oms_chain.risk import HedgePolicy, MarketSnapshot
-from oms_chain.service import TradingSession
-from oms_chain.service.api.risk_routes import (
-    HedgerControl,
-    RiskContext,
-    install_hedger,
-    install_risk,
-)
-from oms_chain.service.hedger import Hedger
-
-SPOT = Decimal(2000)
-DAILY = Decimal("0.04")
 Z99 = 2.3263478740408408
-
-
-async def _never(_: float) -> None:  # the hedger's loop waits here: only start() evaluates
-    await asyncio.Event().wait()
-
-
-def _prepare(app: web.Application, session: TradingSession, clock: ManualClock) -> None:
-    async def market() -> MarketSnapshot:
-        return MarketSnapshot(now_ns=clock.now_ns(), spots={"WETH": SPOT})
-
-    install_risk(app, RiskContext(market=market, daily_vols={"WETH": DAILY}))
-    instrument = session.instrument("WETH/USDC")
-    policy = HedgePolicy(
-        name="api-test",
-        underlying="WETH",
-        instrument="WETH/USDC",
-        venues=tuple(session.venues_for(instrument)),
-        band=Decimal("0.1"),
-        max_hedge=Decimal(1),
-        max_slippage_bps=Decimal(500),
-    )
-    hedger = Hedger(
-        engine=session.engine,
-        store=session.store,
-        policy=policy,
-        instrument=instrument,
-        account=session.account,
-        clock=clock,
-    )
-    install_hedger(app, HedgerControl(hedger, market, interval_s=1.0, sleep=_never))
-
-
-@pytest.fixture
-async def risk_api(
-    oms_devnet: Devnet,
-    l1: DevnetChain,
-    devnet_accounts: tuple[DevAccount, ...],
-    tmp_path: Path,
-) -> AsyncIterator[Api]:
-    async with serve_api(oms_devnet, l1, devnet_accounts, tmp_path, _prepare) as served:
-        yield served
 
 
 async def _get(api: Api, path: str, token: str | None = None) -> tuple[int, object]:

@@ -1,6 +1,7 @@
 """The dashboard in headless Chromium (Debian's, driven by Playwright): signed in with a token
-it shows an order submitted from its form appear and fill, live over the websocket; a wrong
-token sees the refusal."""
+it shows an order submitted from its form appear and fill, live over the websocket, with the
+charts drawn from its fills and the risk panel saying "not configured" (or showing numbers on a
+server with a risk context); a wrong token sees the refusal."""
 
 from __future__ import annotations
 
@@ -55,6 +56,60 @@ async def test_dashboard_shows_an_order_appear_and_fill(api: Api, page: Any) -> 
     fills = page.locator("#fills tbody tr")
     await expect(fills).to_have_count(len(api.session.engine.projections.fills))
     assert await page.locator("#order-error").text_content() == ""
+    await _expect_charts(page, len(api.session.engine.projections.fills))
+    await expect(page.locator("#risk-status")).to_have_text(re.compile(r"^not configured"))
+    assert await page.locator("#risk-var").text_content() == "-"
+    await expect(page.locator("#delta-source")).to_have_text("(net spot position) no hedger band")
+    routing = page.locator("#routing tbody tr")
+    await expect(routing.first).to_have_attribute("data-order-id", order_id)
+    await expect(page.locator("#positions tbody tr")).not_to_have_count(0)
+
+
+async def _expect_charts(page: Any, fills: int) -> None:
+    """Every chart is an SVG with data: a marker per fill on the price chart, a PnL line through
+    the fills, a delta line and a bar per venue."""
+    from playwright.async_api import expect
+
+    price = page.locator("#chart-price")
+    await expect(price.locator("circle.marker")).to_have_count(fills, timeout=15_000)
+    await expect(price).to_have_attribute("data-points", str(2 * fills))
+    path = page.locator("#chart-pnl path.line")
+    await expect(path).to_have_count(1)
+    assert (await path.get_attribute("d") or "").startswith("M")
+    await expect(page.locator("#chart-delta path.line")).to_have_count(1)
+    await expect(page.locator("#chart-venues rect.bar")).not_to_have_count(0)
+
+
+async def test_dashboard_risk_panel_shows_numbers_and_the_delta_band(
+    risk_api: Api, page: Any
+) -> None:
+    from playwright.async_api import expect
+
+    api = risk_api
+    await page.goto(f"{api.url}/")
+    await page.fill("#token", api.read)
+    await page.click("#login-form button")
+    await expect(page.locator("#status")).to_have_text("live", timeout=15_000)
+    body = {"symbol": "WETH/USDC", "side": "buy", "quantity": "0.5", "intent_id": "dash-risk"}
+    async with api.http.post(
+        f"{api.url}/api/v1/intents", json=body, headers=api.auth(api.trade)
+    ) as r:
+        assert r.status == 201, await r.text()
+        order_id = (await r.json())["order_id"]
+    assert (await api.session.wait(order_id, timeout=60, poll=0.05)).status.value == "filled"
+    row = page.locator("#orders tbody tr").first
+    await expect(row.locator("td.state")).to_have_text("filled", timeout=30_000)
+    await expect(page.locator("#risk-status")).to_have_text("")
+    number = re.compile(r"^-?[0-9][0-9,]*(\.[0-9]+)?$")
+    await expect(page.locator("#risk-delta-usd")).to_have_text("1,000", timeout=15_000)
+    for field in ("#risk-var", "#risk-es", "#risk-initial", "#risk-maintenance", "#risk-equity"):
+        await expect(page.locator(field)).to_have_text(number)
+    liq = page.locator("#liquidation tbody tr")
+    await expect(liq).to_have_count(1)
+    await expect(liq.locator("td").first).to_have_text("WETH")
+    await _expect_charts(page, len(api.session.engine.projections.fills))
+    await expect(page.locator("#chart-delta rect.band")).to_have_count(1)
+    await expect(page.locator("#delta-source")).to_contain_text("risk engine")
 
 
 async def test_dashboard_refuses_a_wrong_token(api: Api, page: Any) -> None:

@@ -1,11 +1,14 @@
-// oms-chain dashboard: orders, fills and structures (one row per leg) of the session,
-// refreshed on every event of the websocket stream. No build step, no dependencies.
+// oms-chain dashboard: orders, fills, routing split, positions and PnL, risk (Greeks, VaR,
+// margin, distance to liquidation), settlement and structures (one row per leg) of the session,
+// with SVG charts (charts.js), refreshed on every event of the websocket stream and every few
+// seconds (prices move without events). No build step, no dependencies.
 "use strict";
 
 let token = sessionStorage.getItem("oms-token") || "";
 let socket = null;
 let last = 0;
 let refreshing = null;
+let ticker = null;
 
 const $ = (id) => document.getElementById(id);
 
@@ -18,7 +21,11 @@ async function api(path, options = {}) {
   const headers = Object.assign({ Authorization: "Bearer " + token }, options.headers || {});
   const r = await fetch(path, Object.assign({}, options, { headers }));
   const body = await r.json();
-  if (!r.ok) throw new Error(body.error || r.statusText);
+  if (!r.ok) {
+    const err = new Error(body.error || r.statusText);
+    err.kind = body.kind;
+    throw err;
+  }
   return body;
 }
 
@@ -58,39 +65,227 @@ function renderStructures(structures) {
   }
 }
 
+// The risk routes answer 404 not_configured on a server started without --portfolio (and the
+// hedger routes without a hedge policy): asked once, then shown as "not configured".
+let riskConfigured = null;
+let hedgerConfigured = null;
+const deltaSamples = []; // [sample number, delta] of every refresh, newest last
+let samples = 0;
+let lastRefresh = 0;
+
+// null when not configured; a refusal of a configured route (the risk engine cannot price the
+// book yet...) is kept in riskErrors and shown next to the panel, the rest of the board goes on.
+let riskErrors = [];
+async function optional(path) {
+  try {
+    return await api(path);
+  } catch (e) {
+    if (e.kind === "not_configured" && !path.startsWith("/api/v1/risk/var")) return null;
+    riskErrors.push(path.split("/").pop() + ": " + e.message);
+    return undefined;
+  }
+}
+
+const num = (v) => (v === null || v === undefined ? NaN : Number(v));
+const show = (v, digits = 2) => (Number.isFinite(num(v))
+  ? num(v).toLocaleString("en-US", { maximumFractionDigits: digits }) : "-");
+
+function rows(tableId, items, fill) {
+  const tb = $(tableId).querySelector("tbody");
+  tb.replaceChildren();
+  for (const item of items) {
+    const tr = document.createElement("tr");
+    fill(tr, item);
+    tb.appendChild(tr);
+  }
+}
+
+async function refreshRisk() {
+  let greeks = null, varOut = null, margin = null, liq = null, hedger = null;
+  riskErrors = [];
+  if (riskConfigured !== false) {
+    greeks = await optional("/api/v1/risk/greeks");
+    if (greeks !== undefined) riskConfigured = greeks !== null;
+    if (riskConfigured) {
+      [varOut, margin, liq] = await Promise.all([
+        optional("/api/v1/risk/var"), optional("/api/v1/risk/margin"),
+        optional("/api/v1/risk/liquidation"),
+      ]);
+    }
+  }
+  if (hedgerConfigured !== false) {
+    hedger = await optional("/api/v1/hedger");
+    if (hedger !== undefined) hedgerConfigured = hedger !== null;
+  }
+  $("risk").classList.toggle("configured", !!riskConfigured);
+  $("risk-status").textContent = riskConfigured === false
+    ? "not configured (oms serve --portfolio FILE)" : riskErrors.join("; ");
+  const put = (id, v) => { $(id).textContent = show(v); };
+  put("risk-delta-usd", greeks && greeks.delta_usd); put("risk-gamma", greeks && greeks.gamma_1pct_usd);
+  put("risk-vega", greeks && greeks.vega_1pt); put("risk-theta", greeks && greeks.theta_day);
+  put("risk-equity", greeks && greeks.equity);
+  put("risk-var", varOut && varOut.var); put("risk-es", varOut && varOut.es);
+  put("risk-initial", margin && margin.initial); put("risk-maintenance", margin && margin.maintenance);
+  put("risk-excess", margin && margin.excess);
+  rows("liquidation", liq || [], (tr, l) => {
+    tr.title = l.reason;
+    cell(tr, l.underlying); cell(tr, show(l.spot), "num"); cell(tr, show(l.below), "num");
+    cell(tr, show(l.above), "num");
+    cell(tr, l.distance_pct === null ? "-" : show(l.distance_pct) + " %", "num");
+    cell(tr, l.liquidatable_now ? "LIQUIDATABLE" : "no", "state");
+    tr.className = l.liquidatable_now ? "rejected" : "";
+  });
+  return { greeks, hedger };
+}
+
+// Children per venue of each parent (from the fills of its children), newest parent first.
+function routingSplit(orders, fills) {
+  const parentOf = new Map();
+  for (const o of orders) for (const c of o.children) parentOf.set(c, o.order_id);
+  const split = new Map();
+  for (const o of orders) split.set(o.order_id, new Map());
+  for (const f of fills) {
+    const parent = parentOf.get(f.order_id) || (split.has(f.order_id) ? f.order_id : null);
+    if (!parent) continue;
+    const venues = split.get(parent);
+    const v = venues.get(f.venue) || { children: new Set(), filled: 0 };
+    v.children.add(f.order_id); v.filled += num(f.quantity);
+    venues.set(f.venue, v);
+  }
+  const out = [];
+  for (const o of orders.slice(0, 10)) {
+    const venues = split.get(o.order_id);
+    const total = [...venues.values()].reduce((a, v) => a + v.filled, 0);
+    for (const [venue, v] of venues) {
+      out.push({ parent: o.order_id, venue, children: v.children.size, filled: v.filled,
+        share: total ? (100 * v.filled) / total : 0 });
+    }
+  }
+  return out;
+}
+
+function drawCharts(fills, positions, greeks, hedger) {
+  const byTime = fills.slice().sort((a, b) => a.ts_event - b.ts_event);
+  const times = byTime.map((f) => num(f.ts_event));
+  const flat = times.length && times[0] === times[times.length - 1];
+  const x = (f, i) => (flat ? i : num(f.ts_event) / 1e9); // seconds; the fill number if all at once
+  const span = times.length ? (times[times.length - 1] - times[0]) / 1e9 : 0;
+  const xfmt = flat ? (v) => "fill " + (Math.round(v) + 1)
+    : (v) => new Date(v * 1000).toISOString().slice(11, span < 60 ? 23 : 19) + " UTC";
+  const markers = byTime.map((f, i) => ({ x: x(f, i), y: num(f.price), cls: f.side,
+    title: `${f.side} ${f.quantity} @ ${f.price} on ${f.venue}` }));
+  lineChart($("chart-price"), {
+    series: [{ points: markers.map((m) => [m.x, m.y]), cls: "price" }],
+    markers, band: null, xfmt, empty: "no fills yet",
+  });
+  // PnL after each fill, every instrument marked at its last fill price (gross of fees)
+  const pos = new Map(); let cash = 0; const pnl = [];
+  byTime.forEach((f, i) => {
+    const q = num(f.quantity) * (f.side === "buy" ? 1 : -1);
+    const p = pos.get(f.instrument_id) || { qty: 0, mark: 0 };
+    p.qty += q; p.mark = num(f.price); cash -= q * num(f.price);
+    pos.set(f.instrument_id, p);
+    let value = cash;
+    for (const v of pos.values()) value += v.qty * v.mark;
+    pnl.push([x(f, i), value]);
+  });
+  lineChart($("chart-pnl"), { series: [{ points: pnl, cls: "pnl" }], zero: true, xfmt,
+    empty: "no fills yet" });
+  // delta: the risk engine's (first underlying) when configured, else the net spot position
+  // (a spot instrument's id starts with spot:)
+  let delta = null, source = "";
+  if (greeks && greeks.underlyings.length) {
+    delta = num(greeks.underlyings[0].delta); source = `(${greeks.underlyings[0].underlying}, risk engine)`;
+  } else {
+    const spot = positions.filter((p) => p.instrument_id.startsWith("spot:"));
+    if (spot.length) {
+      delta = spot.reduce((a, p) => a + num(p.quantity), 0); source = "(net spot position)";
+    }
+  }
+  if (delta !== null && Number.isFinite(delta)) {
+    samples += 1;
+    deltaSamples.push([samples, delta]);
+    if (deltaSamples.length > 200) deltaSamples.shift();
+  }
+  let band = null;
+  if (hedger) {
+    const t = num(hedger.target), b = num(hedger.band);
+    band = { lo: t - b, hi: t + b, label: `hedger ${hedger.policy}: ${t} ± ${b}` };
+    source += ` band ${t} ± ${b}`;
+  } else {
+    source += " no hedger band";
+  }
+  $("delta-source").textContent = source;
+  lineChart($("chart-delta"), { series: [{ points: deltaSamples.slice(), cls: "delta" }], band,
+    zero: true, xfmt: (v) => "refresh " + Math.round(v), empty: "no position yet" });
+  const venues = new Map();
+  for (const f of fills) venues.set(f.venue, (venues.get(f.venue) || 0) + num(f.quantity));
+  barChart($("chart-venues"), [...venues].map(([label, value]) => ({ label, value })),
+    "no fills yet");
+}
+
 async function refresh() {
-  const [orders, fills, structures] = await Promise.all([
+  lastRefresh = Date.now();
+  const [orders, fills, structures, positions, settlements] = await Promise.all([
     api("/api/v1/orders"), api("/api/v1/fills"), api("/api/v1/structures"),
+    api("/api/v1/positions"), api("/api/v1/settlements"),
   ]);
   renderStructures(structures);
-  const ob = $("orders").querySelector("tbody");
-  ob.replaceChildren();
-  for (const o of orders) {
-    const tr = document.createElement("tr");
+  rows("orders", orders, (tr, o) => {
     tr.dataset.orderId = o.order_id;
     tr.className = o.status;
     cell(tr, o.order_id); cell(tr, o.symbol); cell(tr, o.side);
     cell(tr, o.quantity, "num"); cell(tr, o.filled_quantity, "num");
     cell(tr, o.avg_fill_price, "num"); cell(tr, o.status, "state");
-    ob.appendChild(tr);
-  }
-  const fb = $("fills").querySelector("tbody");
-  fb.replaceChildren();
-  for (const f of fills) {
-    const tr = document.createElement("tr");
+  });
+  rows("fills", fills, (tr, f) => {
     tr.dataset.orderId = f.order_id;
     cell(tr, f.order_id); cell(tr, f.venue); cell(tr, f.side);
     cell(tr, f.quantity, "num"); cell(tr, f.price, "num"); cell(tr, f.fee, "num");
-    fb.appendChild(tr);
-  }
+  });
+  rows("routing", routingSplit(orders, fills), (tr, r) => {
+    tr.dataset.orderId = r.parent;
+    cell(tr, r.parent); cell(tr, r.venue); cell(tr, r.children, "num");
+    cell(tr, show(r.filled, 6), "num"); cell(tr, show(r.share, 1) + " %", "num");
+  });
+  const symbols = new Map(orders.map((o) => [o.instrument_id, o.symbol]));
+  const marks = new Map();
+  for (const f of fills) marks.set(f.instrument_id, num(f.price)); // fills are in recorded order
+  rows("positions", positions, (tr, p) => {
+    const mark = marks.has(p.instrument_id) ? marks.get(p.instrument_id) : NaN;
+    const unreal = num(p.quantity) * (mark - num(p.avg_price));
+    cell(tr, p.venue); cell(tr, symbols.get(p.instrument_id) || p.instrument_id);
+    tr.lastChild.title = p.instrument_id;
+    cell(tr, p.quantity, "num");
+    cell(tr, show(p.avg_price, 6), "num"); cell(tr, show(mark, 6), "num");
+    cell(tr, show(p.realized_pnl), "num"); cell(tr, show(unreal), "num");
+    cell(tr, show(p.fees, 6), "num");
+    cell(tr, show(num(p.realized_pnl) + (Number.isFinite(unreal) ? unreal : 0)), "num");
+  });
+  rows("settlements", settlements, (tr, s) => {
+    tr.dataset.orderId = s.order_id;
+    tr.className = s.status;
+    cell(tr, s.order_id); cell(tr, s.tx_hash.slice(0, 14) + "…"); tr.lastChild.title = s.tx_hash;
+    cell(tr, s.status, "state"); cell(tr, s.confirmations, "num"); cell(tr, s.block_number, "num");
+  });
+  const { greeks, hedger } = await refreshRisk();
+  drawCharts(fills, positions, greeks || null, hedger || null);
+  if (token) setStatus("live", true);
 }
 
+// At most one refresh in flight and about two a second (the API rate-limits each token).
+let pending = false;
 function scheduleRefresh() {
-  if (refreshing) return;
+  if (refreshing) { pending = true; return; }
+  const wait = Math.max(100, 500 - (Date.now() - lastRefresh));
   refreshing = setTimeout(() => {
-    refreshing = null;
-    refresh().catch((e) => setStatus("error: " + e.message));
-  }, 100);
+    refresh()
+      .catch((e) => setStatus("error: " + e.message))
+      .finally(() => {
+        refreshing = null;
+        if (pending) { pending = false; scheduleRefresh(); }
+      });
+  }, wait);
 }
 
 function connect() {
@@ -106,6 +301,7 @@ function connect() {
       $("board").hidden = false;
       setStatus("live", true);
       scheduleRefresh();
+      if (!ticker) ticker = setInterval(() => { if (token) scheduleRefresh(); }, 5000);
     } else if (msg.type === "event") {
       last = msg.event.position;
       $("position").textContent = String(last);
