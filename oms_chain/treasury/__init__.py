@@ -8,7 +8,14 @@ signatures, executes when the policy's approval rule is met and re-measures; :fu
 writes the governance report (HTML with plots, CSV).
 """
 
-from oms_chain.treasury.desk import ApprovalMissing, RunState, TreasuryDesk, budget_spent, run_state
+from oms_chain.treasury.desk import (
+    ApprovalMissing,
+    ExecutionReverted,
+    RunState,
+    TreasuryDesk,
+    budget_spent,
+    run_state,
+)
 from oms_chain.treasury.measure import Measurement, measure, value
 from oms_chain.treasury.options_book import MarketBook, OptionBook, OptionHolding
 from oms_chain.treasury.plan import Candidate, Leg, Plan, PolicyViolation, make_plan
@@ -19,6 +26,7 @@ from oms_chain.treasury.report import render_report, write_report
 __all__ = [
     "INSTRUMENTS",
     "ApprovalMissing",
+    "ExecutionReverted",
     "Candidate",
     "Leg",
     "MarketBook",
