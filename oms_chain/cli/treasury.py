@@ -116,8 +116,16 @@ def _show(st: Any, as_json: bool) -> None:
     if doc["proposals"]:
         out = table(
             "Proposals",
-            ("proposal", "nonce", "kind", "notional USD", "premium USD", "signed", "state",
-             "executed"),
+            (
+                "proposal",
+                "nonce",
+                "kind",
+                "notional USD",
+                "premium USD",
+                "signed",
+                "state",
+                "executed",
+            ),
             right=("nonce", "notional USD", "premium USD"),
         )
         for p in doc["proposals"]:

@@ -26,8 +26,8 @@ from oms_chain.treasury.report import render_report, write_report
 __all__ = [
     "INSTRUMENTS",
     "ApprovalMissing",
-    "ExecutionReverted",
     "Candidate",
+    "ExecutionReverted",
     "Leg",
     "MarketBook",
     "Measurement",
