@@ -799,14 +799,9 @@ class TreasuryDesk:
             for log in receipt.logs
         )
         flows = WalletFlows.from_receipt(receipt, self.policy.safe.address)
-        block = await self.rpc.get_block(receipt.block_number)
-        ts = int(block["timestamp"], 16) * _NS if block else await self.chain_ns()
+        mined, ts = await self._mined_fields(p, receipt)
         payload = {
-            "proposal_id": p.proposal_id,
-            "tx_hash": receipt.tx_hash,
-            "block": receipt.block_number,
-            "block_hash": receipt.block_hash,
-            "gas_used": receipt.gas_used,
+            **mined,
             "confirmations": self.policy.safe.confirmations,
             "success": success,
             "premium_usd": str(p.premium_usd),
@@ -822,20 +817,25 @@ class TreasuryDesk:
                 "ExecutionFailure; the nonce is used, plan a new run"
             )
 
-    async def _reverted(self, run_id: str, p: Proposal, receipt: Receipt) -> None:
-        """Record a mined-but-reverted ``execTransaction`` and raise :class:`ExecutionReverted`."""
-        st = self.state(run_id)
-        n = st.reverts_of(p.proposal_id)
-        payload = {
+    async def _mined_fields(self, p: Proposal, receipt: Receipt) -> tuple[dict[str, Any], int]:
+        """What every receipt event records, and the including block's time (ns)."""
+        block = await self.rpc.get_block(receipt.block_number)
+        ts = int(block["timestamp"], 16) * _NS if block else await self.chain_ns()
+        fields = {
             "proposal_id": p.proposal_id,
             "tx_hash": receipt.tx_hash,
             "block": receipt.block_number,
             "block_hash": receipt.block_hash,
             "gas_used": receipt.gas_used,
-            "safe_nonce": p.nonce,
         }
-        block = await self.rpc.get_block(receipt.block_number)
-        ts = int(block["timestamp"], 16) * _NS if block else await self.chain_ns()
+        return fields, ts
+
+    async def _reverted(self, run_id: str, p: Proposal, receipt: Receipt) -> None:
+        """Record a mined-but-reverted ``execTransaction`` and raise :class:`ExecutionReverted`."""
+        st = self.state(run_id)
+        n = st.reverts_of(p.proposal_id)
+        mined, ts = await self._mined_fields(p, receipt)
+        payload = {**mined, "safe_nonce": p.nonce}
         self._append(run_id, f"{p.proposal_id}:reverted:{n}", "ProposalReverted", payload, ts)
         raise ExecutionReverted(
             f"proposal {p.proposal_id}: execTransaction {receipt.tx_hash} reverted on chain "
