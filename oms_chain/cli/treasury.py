@@ -86,11 +86,22 @@ def _summary(st: Any) -> dict[str, Any]:
                 "signatures": f"{len(st.signatures.get(p.proposal_id, {}))}/{p.signatures}",
                 "safe_tx_hash": st.safe_tx_hashes.get(p.proposal_id),
                 "executed": (st.executed.get(p.proposal_id) or {}).get("tx_hash"),
+                "reverted": [r["tx_hash"] for r in st.reverted.get(p.proposal_id, [])],
+                "state": _proposal_state(st, p.proposal_id),
             }
             for p in st.proposals
         ],
         "explanation": plan.get("explanation", ""),
     }
+
+
+def _proposal_state(st: Any, pid: str) -> str:
+    """``executed``, ``reverted`` (execute again or plan a new run), ``sent`` or ``open``."""
+    if pid in st.executed:
+        return "executed"
+    if st.is_reverted(pid):
+        return "reverted"
+    return "sent" if pid in st.sent else "open"
 
 
 def _show(st: Any, as_json: bool) -> None:
@@ -105,13 +116,23 @@ def _show(st: Any, as_json: bool) -> None:
     if doc["proposals"]:
         out = table(
             "Proposals",
-            ("proposal", "nonce", "kind", "notional USD", "premium USD", "signed", "executed"),
+            (
+                "proposal",
+                "nonce",
+                "kind",
+                "notional USD",
+                "premium USD",
+                "signed",
+                "state",
+                "executed",
+            ),
             right=("nonce", "notional USD", "premium USD"),
         )
         for p in doc["proposals"]:
             out.add_row(
                 p["proposal_id"], str(p["nonce"]), p["kind"], p["notional_usd"],
-                p["premium_usd"], p["signatures"], p["executed"] or "-",
+                p["premium_usd"], p["signatures"], p["state"],
+                p["executed"] or (p["reverted"][-1] + " (reverted)" if p["reverted"] else "-"),
             )  # fmt: skip
         _console.print(out)
     if doc["explanation"]:

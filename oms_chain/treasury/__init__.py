@@ -8,7 +8,14 @@ signatures, executes when the policy's approval rule is met and re-measures; :fu
 writes the governance report (HTML with plots, CSV).
 """
 
-from oms_chain.treasury.desk import ApprovalMissing, RunState, TreasuryDesk, budget_spent, run_state
+from oms_chain.treasury.desk import (
+    ApprovalMissing,
+    ExecutionReverted,
+    RunState,
+    TreasuryDesk,
+    budget_spent,
+    run_state,
+)
 from oms_chain.treasury.measure import Measurement, measure, value
 from oms_chain.treasury.options_book import MarketBook, OptionBook, OptionHolding
 from oms_chain.treasury.plan import Candidate, Leg, Plan, PolicyViolation, make_plan
@@ -20,6 +27,7 @@ __all__ = [
     "INSTRUMENTS",
     "ApprovalMissing",
     "Candidate",
+    "ExecutionReverted",
     "Leg",
     "MarketBook",
     "Measurement",

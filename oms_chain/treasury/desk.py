@@ -13,6 +13,9 @@ repeated step appends nothing):
 * ``ProposalSent``: the relayer's signed ``execTransaction`` (hash and raw bytes), recorded
   *before* broadcasting; ``ProposalExecuted``: its receipt once mined (gas, block, the Safe's
   ``ExecutionSuccess``, the stable-coin flows of the Safe).
+* ``ProposalReverted``: the ``execTransaction`` was mined but reverted (the Safe nonce is
+  unused, the owners' signatures stay valid): the proposal is ``reverted``; ``execute`` sends a
+  new ``execTransaction`` for it (a new relayer nonce), or plan a new run to abandon it.
 * ``TreasuryRemeasured``: the treasury after the last proposal settled.
 * ``ProposalReorged``: an executed proposal's block left the chain (found when ``execute`` runs
   again); the proposal counts as sent again: the same signed bytes are followed (rebroadcast by
@@ -39,6 +42,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import is_address, keccak, to_checksum_address
 
 from oms_chain.chain.addressbook import AddressBook, load_address_book
+from oms_chain.chain.nonces import NonceManager, StoreNonceJournal
 from oms_chain.chain.registry import ChainInfo, chain_info
 from oms_chain.chain.rpc import RpcClient
 from oms_chain.chain.sender import SentTransaction, TxSender
@@ -70,17 +74,30 @@ from oms_chain.treasury.proposals import (
     expiry_proposal,
     spot_quoter,
 )
-from oms_chain.venues.amm._calls import WalletFlows, wait_for_receipt
+from oms_chain.venues.amm._calls import WalletFlows
 
-__all__ = ["ApprovalMissing", "RunState", "TreasuryDesk", "budget_spent", "run_state"]
+__all__ = [
+    "ApprovalMissing",
+    "ExecutionReverted",
+    "RunState",
+    "TreasuryDesk",
+    "budget_spent",
+    "run_state",
+]
 
 _NS = 1_000_000_000
 _CHECK_N = keccak(text="checkNSignatures(bytes32,bytes,bytes,uint256)")[:4]
 _EXECUTION_SUCCESS = "0x" + keccak(text="ExecutionSuccess(bytes32,uint256)").hex()
+_LOG_CHUNK_BLOCKS = 2_000  # eth_getLogs range per request (providers cap the range)
 
 
 class ApprovalMissing(FinalError, ValueError):
     """A proposal lacks the owner signatures its policy rule asks for; nothing was sent."""
+
+
+class ExecutionReverted(FinalError):
+    """A proposal's ``execTransaction`` was mined but reverted; recorded ``ProposalReverted``.
+    The Safe nonce is unused and the signatures stay valid: ``execute`` again sends a new one."""
 
 
 @dataclass(slots=True)
@@ -99,16 +116,31 @@ class RunState:
     executed: dict[str, dict[str, Any]] = field(default_factory=dict)
     after: dict[str, Any] | None = None
     reorged: list[dict[str, Any]] = field(default_factory=list)
+    reverted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    created_block: int | None = None
     events: list[Any] = field(default_factory=list)
 
     def reorgs_of(self, proposal_id: str) -> int:
         """How often an execution of ``proposal_id`` left the chain."""
         return sum(1 for r in self.reorged if r["proposal_id"] == proposal_id)
 
+    def reverts_of(self, proposal_id: str) -> int:
+        """How many ``execTransaction`` of ``proposal_id`` were mined and reverted."""
+        return len(self.reverted.get(proposal_id, []))
+
+    def is_reverted(self, proposal_id: str) -> bool:
+        """Its last ``execTransaction`` reverted and no new one was sent since."""
+        return (
+            bool(self.reverted.get(proposal_id))
+            and proposal_id not in self.sent
+            and proposal_id not in self.executed
+        )
+
     @property
     def stage(self) -> str:
-        """``new``, ``planned``, ``proposed``, ``executing``, ``executed`` or ``remeasured``;
-        ``inside band`` when the plan found nothing to do."""
+        """``new``, ``planned``, ``proposed``, ``executing``, ``reverted`` (a proposal's
+        ``execTransaction`` reverted: execute again or plan a new run), ``executed`` or
+        ``remeasured``; ``inside band`` when the plan found nothing to do."""
         if self.plan is None:
             return "new"
         if self.plan.get("chosen") is None and not self.proposals:
@@ -117,6 +149,8 @@ class RunState:
             return "remeasured"
         if self.proposals and len(self.executed) == len(self.proposals):
             return "executed"
+        if any(self.is_reverted(p.proposal_id) for p in self.proposals):
+            return "reverted"
         if self.sent or self.executed:
             return "executing"
         return "proposed" if self.created else "planned"
@@ -134,6 +168,8 @@ def run_state(store: EventStore, run_id: str) -> RunState:
         elif e.event_type == "ProposalCreated":
             st.created.add(p["proposal_id"])
             st.safe_tx_hashes[p["proposal_id"]] = p["safe_tx_hash"]
+            if p.get("block") is not None and st.created_block is None:
+                st.created_block = int(p["block"])
         elif e.event_type == "OwnersNotified":
             st.notified = True
         elif e.event_type == "SignatureCollected":
@@ -144,6 +180,9 @@ def run_state(store: EventStore, run_id: str) -> RunState:
             st.sent[p["proposal_id"]] = p
         elif e.event_type == "ProposalExecuted":
             st.executed[p["proposal_id"]] = p
+        elif e.event_type == "ProposalReverted":
+            st.reverted.setdefault(p["proposal_id"], []).append(p)
+            st.sent.pop(p["proposal_id"], None)  # the next execute sends a new one
         elif e.event_type == "TreasuryRemeasured":
             st.after = p["after"]
         elif e.event_type == "ProposalReorged":
@@ -199,7 +238,8 @@ class TreasuryDesk:
     quote deadlines, TWAP slots and the budget period count in. An execution counts once
     ``safe.confirmations`` blocks include it (polled every ``poll_s`` seconds). With
     ``safe.route``, spot sales are split across the pools of ``address_book`` (default: the
-    chain's address book).
+    chain's address book). A proposal whose Safe nonce was used elsewhere is looked for in the
+    Safe's logs ``log_chunk_blocks`` blocks per request from its creation block.
     """
 
     def __init__(
@@ -212,13 +252,18 @@ class TreasuryDesk:
         receipt_timeout_s: float = 60.0,
         poll_s: float = 1.0,
         address_book: AddressBook | None = None,
+        log_chunk_blocks: int = _LOG_CHUNK_BLOCKS,
     ) -> None:
+        chunk = log_chunk_blocks
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise InvalidInput(f"log_chunk_blocks must be an integer >= 1, got {chunk!r}")
         self.policy = policy
         self.store = store
         self.rpc = rpc
         self.clock_ns = clock_ns
         self.receipt_timeout_s = receipt_timeout_s
         self.poll_s = poll_s
+        self.log_chunk_blocks = log_chunk_blocks
         self.multisend = policy.safe.multisend or load_address_book(policy.safe.chain_id).address(
             "MultiSendCallOnly"
         )
@@ -392,10 +437,11 @@ class TreasuryDesk:
         if st.plan is None:
             raise InvalidInput(f"run {run_id!r} has no plan; run `oms treasury plan` first")
         ts = await self.chain_ns()
+        block = await self.rpc.block_number()  # where a search for its execution starts
         for p in st.proposals:
             h = "0x" + p.safe_tx(self.policy, self.multisend).safe_tx_hash.hex()
             if p.proposal_id not in st.created:
-                payload = {**p.to_json(), "safe_tx_hash": h}
+                payload = {**p.to_json(), "safe_tx_hash": h, "block": block}
                 self._append(run_id, f"{p.proposal_id}:created", "ProposalCreated", payload, ts)
             if out_dir is not None:
                 path = Path(out_dir) / f"{p.proposal_id}.json"
@@ -557,8 +603,13 @@ class TreasuryDesk:
                     f"signatures by {rule}, has {len(sigs)}; nothing was sent"
                 )
 
+            attempt = st.reverts_of(p.proposal_id)  # a reverted one is sent anew
+
             async def journal(
-                s: SentTransaction, pid: str = p.proposal_id, ts_ns: int = now_s * _NS
+                s: SentTransaction,
+                pid: str = p.proposal_id,
+                ts_ns: int = now_s * _NS,
+                n: int = attempt,
             ) -> None:
                 payload = {
                     "proposal_id": pid,
@@ -567,9 +618,15 @@ class TreasuryDesk:
                     "sender": s.signed.sender,
                     "nonce": s.signed.nonce,
                 }
-                self._append(run_id, f"{pid}:sent", "ProposalSent", payload, ts_ns)
+                event_id = f"{pid}:sent" + (f":{n}" if n else "")
+                self._append(run_id, event_id, "ProposalSent", payload, ts_ns)
 
-            relay = _JournaledRelayer(TxSender(self.rpc, info, relayer), journal)
+            # the relayer's nonces come from the journal the engine's accounts keep in the
+            # same store, so an engine account with the same key never gets the same nonce
+            nonces = NonceManager(
+                self.rpc, info.chain_id, relayer.address, journal=StoreNonceJournal(self.store)
+            )
+            relay = _JournaledRelayer(TxSender(self.rpc, info, relayer, nonces=nonces), journal)
             out = await safe.execute(tx, sigs, relay, what=f"treasury {p.proposal_id}")
             await self._settle(run_id, p, out.tx_hash, out.signed)
             st = self.state(run_id)
@@ -633,14 +690,22 @@ class TreasuryDesk:
         return p.safe_tx(self.policy, self.multisend).safe_tx_hash.hex()
 
     async def _found_elsewhere(self, run_id: str, p: Proposal, safe_tx_hash: str) -> None:
-        logs = await self.rpc.call(
-            "eth_getLogs",
-            [{"address": self.policy.safe.address, "fromBlock": "0x0", "toBlock": "latest",
-              "topics": [_EXECUTION_SUCCESS, safe_tx_hash]}],
-        )  # fmt: skip
-        for log in logs or []:
-            await self._settle(run_id, p, str(log["transactionHash"]))
-            return
+        """Look for the Safe's ``ExecutionSuccess`` of ``safe_tx_hash`` from the block the
+        proposal was created in (0 for runs recorded before it was kept), ``log_chunk_blocks``
+        blocks per ``eth_getLogs``."""
+        start = self.state(run_id).created_block or 0
+        latest = await self.rpc.block_number()
+        while start <= latest:
+            end = min(latest, start + self.log_chunk_blocks - 1)
+            logs = await self.rpc.call(
+                "eth_getLogs",
+                [{"address": self.policy.safe.address, "fromBlock": hex(start),
+                  "toBlock": hex(end), "topics": [_EXECUTION_SUCCESS, safe_tx_hash]}],
+            )  # fmt: skip
+            for log in logs or []:
+                await self._settle(run_id, p, str(log["transactionHash"]))
+                return
+            start = end + 1
         raise FinalError(
             f"proposal {p.proposal_id}: the Safe's nonce moved past {p.nonce} without executing "
             "it (another transaction took the nonce); plan a new run"
@@ -651,16 +716,29 @@ class TreasuryDesk:
         (a reorg that drops it: wait for it again)."""
         need = self.policy.safe.confirmations
         what = f"treasury {p.proposal_id}"
-        receipt = await wait_for_receipt(self.rpc, tx_hash, what, timeout=self.receipt_timeout_s)
+        receipt = await self._mined(tx_hash, what)
         while True:
             if await self.rpc.block_number() - receipt.block_number + 1 >= need:
                 again = await self.rpc.receipt(tx_hash)
                 if again is not None and again.block_hash == receipt.block_hash:
                     return again
-                receipt = await wait_for_receipt(
-                    self.rpc, tx_hash, what, timeout=self.receipt_timeout_s
-                )
+                receipt = await self._mined(tx_hash, what)
                 continue
+            await asyncio.sleep(self.poll_s)
+
+    async def _mined(self, tx_hash: str, what: str) -> Receipt:
+        """The receipt once mined, whether it succeeded or reverted."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.receipt_timeout_s
+        while True:
+            receipt = await self.rpc.receipt(tx_hash)
+            if receipt is not None:
+                return receipt
+            if loop.time() > deadline:
+                raise OmsError(
+                    f"{what}: {tx_hash} not mined within {self.receipt_timeout_s:g} s; "
+                    "run execute again"
+                )
             await asyncio.sleep(self.poll_s)
 
     async def _tracked_final(self, p: Proposal, signed: SignedTransaction) -> Receipt | None:
@@ -711,6 +789,8 @@ class TreasuryDesk:
                 await self._found_elsewhere(run_id, p, "0x" + self._safe_tx_hash(p))
                 return
             receipt = found
+        if receipt.status != 1:
+            await self._reverted(run_id, p, receipt)
         safe = self.policy.safe.address.lower()
         success = any(
             log.address.lower() == safe
@@ -719,14 +799,9 @@ class TreasuryDesk:
             for log in receipt.logs
         )
         flows = WalletFlows.from_receipt(receipt, self.policy.safe.address)
-        block = await self.rpc.get_block(receipt.block_number)
-        ts = int(block["timestamp"], 16) * _NS if block else await self.chain_ns()
+        mined, ts = await self._mined_fields(p, receipt)
         payload = {
-            "proposal_id": p.proposal_id,
-            "tx_hash": receipt.tx_hash,
-            "block": receipt.block_number,
-            "block_hash": receipt.block_hash,
-            "gas_used": receipt.gas_used,
+            **mined,
             "confirmations": self.policy.safe.confirmations,
             "success": success,
             "premium_usd": str(p.premium_usd),
@@ -741,6 +816,33 @@ class TreasuryDesk:
                 f"proposal {p.proposal_id}: execTransaction {tx_hash} mined but the Safe reported "
                 "ExecutionFailure; the nonce is used, plan a new run"
             )
+
+    async def _mined_fields(self, p: Proposal, receipt: Receipt) -> tuple[dict[str, Any], int]:
+        """What every receipt event records, and the including block's time (ns)."""
+        block = await self.rpc.get_block(receipt.block_number)
+        ts = int(block["timestamp"], 16) * _NS if block else await self.chain_ns()
+        fields = {
+            "proposal_id": p.proposal_id,
+            "tx_hash": receipt.tx_hash,
+            "block": receipt.block_number,
+            "block_hash": receipt.block_hash,
+            "gas_used": receipt.gas_used,
+        }
+        return fields, ts
+
+    async def _reverted(self, run_id: str, p: Proposal, receipt: Receipt) -> None:
+        """Record a mined-but-reverted ``execTransaction`` and raise :class:`ExecutionReverted`."""
+        st = self.state(run_id)
+        n = st.reverts_of(p.proposal_id)
+        mined, ts = await self._mined_fields(p, receipt)
+        payload = {**mined, "safe_nonce": p.nonce}
+        self._append(run_id, f"{p.proposal_id}:reverted:{n}", "ProposalReverted", payload, ts)
+        raise ExecutionReverted(
+            f"proposal {p.proposal_id}: execTransaction {receipt.tx_hash} reverted on chain "
+            f"(block {receipt.block_number}, gas {receipt.gas_used}); the Safe nonce {p.nonce} "
+            "is unused and the signatures stay valid: run execute again to send it anew, or "
+            "plan a new run to abandon it"
+        )
 
 
 def _proposal(st: RunState, proposal_id: str) -> Proposal:

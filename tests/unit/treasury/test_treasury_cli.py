@@ -63,3 +63,34 @@ def test_expire_and_a_bad_route_flag_are_refused_naming_the_key(
                       "--rpc-url", "http://127.0.0.1:1"], capsys)  # fmt: skip
     assert code == 2 and "safe.route" in doc["error"]
     assert not (tmp_path / "t.db").exists()
+
+
+def test_approve_with_an_owner_that_is_no_address_is_refused_and_records_nothing(
+    tmp_path: Path,
+) -> None:
+    """Refused before any node is asked (the RPC URL listens nowhere)."""
+    import asyncio
+
+    from oms_chain.chain.rpc import RpcClient
+    from oms_chain.model.errors import InvalidInput
+    from oms_chain.store import NewEvent, open_store
+    from oms_chain.treasury import TreasuryDesk, TreasuryPolicy
+
+    proposal = {
+        "proposal_id": "w1-p0", "index": 0, "nonce": 0, "kind": "put", "calls": [],
+        "notional_usd": "1000", "premium_usd": "10", "signatures": 2, "rule": "default",
+        "description": "test", "not_before": 0, "expires": None,
+    }  # fmt: skip
+    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+    planned = {"plan": {"chosen": None}, "proposals": [proposal], "spent_usd": "0"}
+    store.append("treasury-w1", [NewEvent("w1:planned", "TreasuryPlanned", 1, planned, 1, 1)], None)
+    policy = TreasuryPolicy.from_toml(GOOD)
+
+    async def approve() -> None:
+        async with RpcClient(["http://127.0.0.1:1"]) as rpc:
+            desk = TreasuryDesk(policy, store, rpc)
+            with pytest.raises(InvalidInput, match="owner address"):
+                await desk.add_signature("w1", "w1-p0", "alice:0x1234")
+
+    asyncio.run(approve())
+    assert [e.event_type for e in store.read_stream("treasury-w1")] == ["TreasuryPlanned"]
