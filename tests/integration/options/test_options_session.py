@@ -100,7 +100,7 @@ async def test_an_option_limit_above_every_quote_is_refused_by_the_engine_before
             s.option("ETH/USDC")
 
 
-async def test_a_put_bought_through_the_engine_on_the_deribit_protocol_exchange(
+async def test_a_put_bought_through_the_engine_on_the_deribit_protocol_exchange_settles_exactly(
     l1: DevnetChain,
     trader: DevAccount,
     sim: DeribitSimulator,
@@ -128,3 +128,14 @@ async def test_a_put_bought_through_the_engine_on_the_deribit_protocol_exchange(
         assert parent.status is OrderStatus.FILLED and parent.filled_quantity == D(2)
         positions = await venue.positions()
         assert [(p.name, p.quantity) for p in positions] == [(venue.venue_name(put), D(2))]
+        # expiry: delivered at 2,500 USD the put pays (strike - 2,500) / 2,500 ETH per contract
+        sim_clock.set(put.expiry_ns + 1_000_000_000)
+        assert sim.settle_expired({"ETH": D(2500)}) != []
+        (settled,) = await venue.settlements()
+        per_contract = max(put.strike - D(2500), D(0)) / D(2500)
+        assert (settled.quantity, settled.settlement_price, settled.payoff) == (
+            D(2),
+            D(2500),
+            per_contract * 2,
+        )
+        assert await venue.positions() == []
