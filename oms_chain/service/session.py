@@ -366,10 +366,7 @@ class TradingSession:
         assert group is not None
         rpc = RpcClient([c.rpc_url] if isinstance(c.rpc_url, str) else list(c.rpc_url))
         self._rpcs.append(rpc)
-        clock = self._clock
-        return lambda sender: ThresholdExecutor(
-            group.signer, group.group_key, sender, rpc=rpc, clock=clock
-        )
+        return lambda sender: ThresholdExecutor(group.signer, group.group_key, sender, rpc=rpc)
 
     def _safe_executor(self, c: ChainEndpoint) -> Callable[[Any], Any]:
         """The executor factory trading from the configured Safe on chain ``c``."""
