@@ -249,3 +249,37 @@ async def test_hedge_residual_keeps_delta_in_its_band_until_the_missing_leg_fill
     assert names == {CALL: D(2)}  # the hedge is closed
     (put,) = await venues["deribit-b"].positions()
     assert (put.name, put.quantity) == (PUT, D(2))
+
+
+async def test_a_leg_filled_short_of_its_quantity_is_unwound_with_the_filled_legs(
+    sim: DeribitSimulator, sim_clock: ManualClock, venues: dict[str, DeribitOptionsVenue]
+) -> None:
+    # the put is bought at the best ask only, 30 against the 25 the maker shows there: 25 fill,
+    # the rest is cancelled at the time limit; those 25 are a position too and must be reversed
+    routes = _routes(venues, "sp")
+    b = venues["deribit-b"]
+    put = routes[1].order
+    ask = (await b.quote(put.instrument, Side.BUY, D(1))).avg_price
+    routes[1] = LegRoute(
+        venue=b,
+        order=PlaceOrder(
+            client_order_id=put.client_order_id,
+            instrument=put.instrument,
+            side=Side.BUY,
+            quantity=D(30),
+            limit_price=ask,
+        ),
+        liquidity_risk=routes[1].liquidity_risk,
+        delta_usd=routes[1].delta_usd,
+    )
+    coordinator = _coordinator(sim, sim_clock, None)
+    rec = await coordinator.run(
+        "straddle-short", kind="straddle", account="main", routes=routes,
+        time_limit_ns=5 * 10**9, slippage_bps=D(1500),
+    )  # fmt: skip
+    assert rec.status == "unwound", rec.to_json()
+    assert "filled 25 of 30" in (rec.reason or ""), rec.to_json()
+    for v in venues.values():
+        assert await v.positions() == []  # the call and the 25 puts were both reversed
+    (reversed_,) = [e for e in rec.events if e.TYPE == "StructureLegsReversed"]
+    assert reversed_.legs == (0, 1)  # type: ignore[attr-defined]
