@@ -235,8 +235,13 @@ class LegCoordinator:
     ) -> tuple[int, str] | None:
         """Hedge the open delta within ``hedge.band_usd``, keep working the missing legs until
         ``hedge.work_limit_ns``, then close the hedge; returns the leg still missing (then the
-        filled legs are unwound) or ``None`` when every leg filled."""
-        held = await self._rehedge(sid, legs, filled, hedge, Decimal(0), "h1", meter)
+        filled legs are unwound) or ``None`` when every leg filled. After a restart the hedge
+        already traded (the recorded ``StructureHedged``) is held, not forgotten."""
+        hedged = [e for e in self._record(sid).events if isinstance(e, StructureHedged)]
+        held = sum(
+            (e.quantity if e.side == Side.BUY.value else -e.quantity for e in hedged), Decimal(0)
+        )
+        held = await self._rehedge(sid, legs, filled, hedge, held, f"h{len(hedged) + 1}", meter)
         left: tuple[int, str] | None = missed
         deadline = self._clock.now_ns() + hedge.work_limit_ns
         attempt = 0
