@@ -175,15 +175,16 @@ contract OptionsMarketTradingTest is OptionsFixture {
     }
 
     /// The fill hashes the quote's calldata words as they are: a word that is not a clean address
-    /// or bool (here the maker's or the taker's upper bits, or makerSells = 2) must revert, never
-    /// be read as another quote than the one hashed.
+    /// or bool (here the maker's or the taker's upper bits, makerSells = 2 or allowPartial = 2)
+    /// must revert, never be read as another quote than the one hashed.
     function test_quote_words_with_dirty_bits_are_refused() public {
         OptionsMarket.Quote memory q = _quote(ethPut, true, 10, 1e6);
         bytes memory sig = _sign(MAKER_KEY, q);
         bytes memory clean = abi.encodeCall(market.fill, (q, sig, 1));
-        uint256[3] memory words = [uint256(0), 1, 3]; // maker, taker, makerSells
-        uint256[3] memory dirt = [uint256(1) << 200, uint256(1) << 160, 2];
-        for (uint256 i = 0; i < 3; ++i) {
+        // maker, taker, makerSells, allowPartial
+        uint256[4] memory words = [uint256(0), 1, 3, 8];
+        uint256[4] memory dirt = [uint256(1) << 200, uint256(1) << 160, 2, 2];
+        for (uint256 i = 0; i < 4; ++i) {
             bytes memory data = bytes.concat(clean);
             uint256 at = 4 + 32 * words[i];
             uint256 d = dirt[i];

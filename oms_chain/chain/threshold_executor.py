@@ -28,10 +28,9 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
-from oms_chain.chain.rpc import RpcClient, RpcError
+from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
 from oms_chain.chain.sender import OnSigned, SentTransaction, TxSender
 from oms_chain.custody.threshold.account import AccountCall, signed_nonce
-from oms_chain.model.clock import Clock, SystemClock
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.ids import TxHash
 from oms_chain.model.orders import SettlementStatus
@@ -75,7 +74,8 @@ class ThresholdExecutor:
 
     ``signer``: the group (see :class:`ExecuteSigner`); ``group_key``: its compressed key (for
     :meth:`reconcile`); ``relayer``: the sender of the EOA that submits and pays gas;
-    ``deadline_s``: how long a signed execution stays valid (the account refuses it after).
+    ``deadline_s``: how long a signed execution stays valid, counted from the chain's latest
+    block time (the account refuses it after).
     Hand it to the venues' account as ``executor=lambda sender: ThresholdExecutor(signer, key,
     sender, rpc=rpc)``.
     """
@@ -88,7 +88,6 @@ class ThresholdExecutor:
         *,
         rpc: RpcClient,
         deadline_s: int = 900,
-        clock: Clock | None = None,
     ) -> None:
         if not isinstance(signer, ExecuteSigner):
             raise InvalidInput("signer must sign the account's executions (a ThresholdSigner)")
@@ -107,7 +106,6 @@ class ThresholdExecutor:
         self._relayer = relayer
         self._rpc = rpc
         self._deadline_s = deadline_s
-        self._clock = clock or SystemClock()
         self._lock = asyncio.Lock()
         self._nonce_of: dict[str, int] = {}
 
@@ -138,6 +136,15 @@ class ThresholdExecutor:
         )
         (nonce,) = abi_decode(["uint256"], bytes.fromhex(str(raw).removeprefix("0x")))
         return int(nonce)
+
+    async def _chain_time(self) -> int:
+        """The latest block's timestamp: the clock the account checks ``deadline`` against
+        (a devnet warped ahead, or a host clock behind the chain, must not sign an execution
+        that is already expired)."""
+        head = await self._rpc.head("latest")
+        if head is None:
+            raise RpcUnavailable("the node has no latest block: no chain time for the deadline")
+        return head.timestamp
 
     def nonce_of(self, tx_hash: str, tx_nonce: int) -> int:
         """The account nonce execution ``tx_hash`` takes (``tx_nonce`` when not ours)."""
@@ -182,7 +189,7 @@ class ThresholdExecutor:
         checked = _calls(calls)
         async with self._lock:
             nonce = await self._next_nonce()
-            deadline = self._clock.now_ns() // 10**9 + self._deadline_s
+            deadline = await self._chain_time() + self._deadline_s
             signature = await self._signer.sign_execute(checked, nonce, deadline)
             if len(checked) == 1:
                 (c,) = checked

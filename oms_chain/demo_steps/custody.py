@@ -16,7 +16,6 @@ from rich.table import Table
 from web3 import Web3
 
 from oms_chain.demo_steps._base import (
-    NS,
     StepResult,
     _check,
     _erc20,
@@ -395,7 +394,7 @@ async def _threshold_trade(
     from oms_chain.chain.threshold_executor import ThresholdExecutor
     from oms_chain.custody.local import LocalSigner
     from oms_chain.engine import Engine, EngineConfig
-    from oms_chain.model import Intent, ManualClock, SystemClock
+    from oms_chain.model import Intent, SystemClock
     from oms_chain.risk import RiskGate, RiskLimits
     from oms_chain.store import open_store
     from oms_chain.venues.amm import uniswap_venues
@@ -406,18 +405,15 @@ async def _threshold_trade(
     eth0 = _eth(l1).get_balance(account)
     usdc0 = int(usdc.functions.balanceOf(account).call())
     vid = f"uniswap-v3-3000-{l1.chain_id}"
-    # the signed execution's deadline counts from the chain's time: the put step warped it
-    # past the options' expiry, days ahead of the wall clock the executor reads by default
-    chain_clock = ManualClock(int(l1.w3.eth.get_block("latest")["timestamp"]) * NS)
+    # the signed execution's deadline counts from the chain's time (the put step warped it
+    # past the options' expiry, days ahead of the wall clock)
     with tempfile.TemporaryDirectory(prefix="oms-demo-threshold-store-") as tmp:
         store = open_store(f"sqlite:///{Path(tmp) / 'oms.db'}")
         rpc = RpcClient([l1.rpc_url])
         venues = uniswap_venues(
             l1.chain_id, l1.rpc_url, LocalSigner(l1.accounts[9].private_key), store,
             book=l1.book, poll_interval=0.05,
-            executor=lambda sender: ThresholdExecutor(
-                group, group_key, sender, rpc=rpc, clock=chain_clock
-            ),
+            executor=lambda sender: ThresholdExecutor(group, group_key, sender, rpc=rpc),
         )  # fmt: skip
         clock = SystemClock()
         engine = Engine(

@@ -34,12 +34,12 @@ def account_executor(
         assert store is not None
         return _safe_executor(c, safe, store, clock, rpcs)
     if threshold is not None:
-        return _threshold_executor(c, threshold, clock, rpcs)
+        return _threshold_executor(c, threshold, rpcs)
     return None
 
 
 def _threshold_executor(
-    c: ChainEndpoint, group: ThresholdGroup, clock: Clock, rpcs: list[Any]
+    c: ChainEndpoint, group: ThresholdGroup, rpcs: list[Any]
 ) -> Callable[[Any], Any]:
     """The executor factory trading from the configured threshold account on chain ``c``."""
     from oms_chain.chain.rpc import RpcClient
@@ -47,9 +47,7 @@ def _threshold_executor(
 
     rpc = RpcClient([c.rpc_url] if isinstance(c.rpc_url, str) else list(c.rpc_url))
     rpcs.append(rpc)
-    return lambda sender: ThresholdExecutor(
-        group.signer, group.group_key, sender, rpc=rpc, clock=clock
-    )
+    return lambda sender: ThresholdExecutor(group.signer, group.group_key, sender, rpc=rpc)
 
 
 def _safe_executor(

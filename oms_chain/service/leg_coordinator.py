@@ -195,13 +195,16 @@ class LegCoordinator:
         meter = ExposureMeter()
         order = order_by_liquidity_risk([r.liquidity_risk for r in legs])
         filled: dict[int, Decimal] = {}
+        # what missed legs filled short of their quantity before they were cancelled: no leg
+        # of the structure, still a position; unwound with the filled legs
+        short: dict[int, Decimal] = {}
         missed: tuple[int, str] | None = None
         for i in order:
             rec = self._record(structure_id)
             if i in rec.filled:  # filled before a restart: not sent again, not forgotten
                 filled[i] = rec.filled[i][0]
                 continue
-            report, why = await self._work(structure_id, i, legs[i], time_limit_ns, rec)
+            report, why = await self._work(structure_id, i, legs[i], time_limit_ns, rec, short)
             if report is None:
                 missed = (i, why)
                 break
@@ -210,12 +213,12 @@ class LegCoordinator:
         if missed is not None and policy == "hedge-residual" and filled:
             assert hedge is not None
             missed = await self._hedge_and_work(
-                structure_id, legs, filled, missed, hedge, time_limit_ns, meter
+                structure_id, legs, filled, missed, hedge, time_limit_ns, meter, short
             )
         if missed is None:
             self._observe(meter, legs, filled, done=True)
             return self._complete(structure_id, "open", meter)
-        return await self._unwind(structure_id, legs, filled, missed, slippage_bps, meter)
+        return await self._unwind(structure_id, legs, filled, missed, slippage_bps, meter, short)
 
     # --- hedge-residual ------------------------------------------------------------------------
 
@@ -228,11 +231,17 @@ class LegCoordinator:
         hedge: HedgeRoute,
         limit_ns: int,
         meter: ExposureMeter,
+        short: dict[int, Decimal],
     ) -> tuple[int, str] | None:
         """Hedge the open delta within ``hedge.band_usd``, keep working the missing legs until
         ``hedge.work_limit_ns``, then close the hedge; returns the leg still missing (then the
-        filled legs are unwound) or ``None`` when every leg filled."""
-        held = await self._rehedge(sid, legs, filled, hedge, Decimal(0), "h1", meter)
+        filled legs are unwound) or ``None`` when every leg filled. After a restart the hedge
+        already traded (the recorded ``StructureHedged``) is held, not forgotten."""
+        hedged = [e for e in self._record(sid).events if isinstance(e, StructureHedged)]
+        held = sum(
+            (e.quantity if e.side == Side.BUY.value else -e.quantity for e in hedged), Decimal(0)
+        )
+        held = await self._rehedge(sid, legs, filled, hedge, held, f"h{len(hedged) + 1}", meter)
         left: tuple[int, str] | None = missed
         deadline = self._clock.now_ns() + hedge.work_limit_ns
         attempt = 0
@@ -254,7 +263,7 @@ class LegCoordinator:
                 delta_usd=route.delta_usd,
             )
             await self._sleep(hedge.retry_s)
-            report, why = await self._work(sid, i, retry, limit_ns, self._record(sid))
+            report, why = await self._work(sid, i, retry, limit_ns, self._record(sid), short)
             if report is None:
                 left = (i, why)
                 continue
@@ -335,8 +344,16 @@ class LegCoordinator:
     # --- one leg -------------------------------------------------------------------------------
 
     async def _work(
-        self, sid: str, i: int, route: LegRoute, limit_ns: int, rec: StructureRecord
+        self,
+        sid: str,
+        i: int,
+        route: LegRoute,
+        limit_ns: int,
+        rec: StructureRecord,
+        short: dict[int, Decimal],
     ) -> tuple[OrderStatusReport | None, str]:
+        """Send leg ``i`` (or find it after a restart) and wait for its fill: its report, or
+        ``None`` and why it missed; what a missed leg did fill is added to ``short[i]``."""
         coid = route.order.client_order_id
         venue = route.venue
         started = any(
@@ -395,6 +412,8 @@ class LegCoordinator:
             report = await self._status(venue, coid)
         if report is None or report.filled_quantity < route.order.quantity:
             got = "nothing" if report is None else f"{report.filled_quantity}"
+            if report is not None and report.filled_quantity > 0:
+                short[i] = short.get(i, Decimal(0)) + report.filled_quantity
             return None, why or (
                 f"leg {i} at {venue.venue_id} filled {got} of {route.order.quantity} within "
                 f"{limit_ns / 1e9:g} s"
@@ -442,9 +461,13 @@ class LegCoordinator:
         missed: tuple[int, str],
         slippage_bps: Decimal,
         meter: ExposureMeter,
+        short: dict[int, Decimal],
     ) -> StructureRecord:
         left: list[int] = []
-        for i, qty in sorted(filled.items()):
+        held = dict(filled)
+        for i, qty in short.items():  # a missed leg's partial fill is reversed as well
+            held[i] = held.get(i, Decimal(0)) + qty
+        for i, qty in sorted(held.items()):
             route = legs[i]
             back = route.order.side is Side.SELL
             order = PlaceOrder(  # at market, no worse than the venue's price by the bound
@@ -466,7 +489,7 @@ class LegCoordinator:
                 left.append(i)
             elif route.after_unwind is not None:
                 await route.after_unwind()
-        unwound = tuple(i for i in sorted(filled) if i not in left)
+        unwound = tuple(i for i in sorted(held) if i not in left)
         if unwound:
             self._append(
                 sid,
@@ -478,7 +501,7 @@ class LegCoordinator:
                     reason=f"{missed[1]}; unwound at market within {slippage_bps} bps",
                 ),
             )
-        still = {i: filled[i] for i in left}
+        still = {i: held[i] for i in left}
         self._observe(meter, legs, still, done=not still)
         return self._complete(sid, "exposed" if left else "unwound", meter)
 

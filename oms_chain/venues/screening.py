@@ -40,17 +40,28 @@ class DestinationBlocked(VenueRejected):
 
 
 def call_addresses(call: Call) -> dict[str, list[str]]:
-    """The addresses one call reaches: its target (``destination``) and every ABI word of
-    its arguments shaped like an address (12 zero bytes, then 20 not all zero: a spender, a
-    recipient, a token) as ``argument``. A number below 2**160 reads as an address too; it
-    can only match if a list names exactly that value."""
+    """The addresses one call reaches: its target (``destination``), every ABI word of its
+    arguments shaped like an address (12 zero bytes, then 20 not all zero: a spender, a
+    recipient, a token) as ``argument``, and as ``embedded`` every other 20-byte window of the
+    arguments (lowercase, not all zero): the tokens of a packed Uniswap path
+    (``exactInput``), the arguments of a call nested in a ``bytes`` value (offset by its
+    selector). A number below 2**160 reads as an address too, and so does any 20 bytes of a
+    blob; either can only match if a list names exactly that value."""
     args: list[str] = []
     data = call.data[4:]
+    aligned: set[int] = set()
     for i in range(0, len(data) - 31, 32):
         word = data[i : i + 32]
         if not any(word[:12]) and any(word[12:]):
             args.append(to_checksum_address(word[12:]))
-    return {"destination": [str(call.to)], "argument": args}
+            aligned.add(i + 12)
+    raw = data.hex()
+    embedded = dict.fromkeys(
+        "0x" + raw[2 * k : 2 * k + 40]
+        for k in range(len(data) - 19)
+        if k not in aligned and any(data[k : k + 20])
+    )
+    return {"destination": [str(call.to)], "argument": args, "embedded": list(embedded)}
 
 
 class ScreeningExecutor:

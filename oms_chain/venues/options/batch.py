@@ -460,8 +460,12 @@ class AtomicOptionsBatch:
             return None
 
     def _filled(self, entry: dict[str, Any], receipt: Receipt) -> tuple[int, ...]:
+        """Contracts per leg from the market's ``QuoteFilled`` logs: the batch makes one
+        ``fill`` per leg, in leg order, and each emits one, so the i-th log is leg i (two legs
+        on one series are told apart). A receipt with another count of them is read per
+        series instead."""
         market = self._venue.market_address.lower()
-        by_series: dict[int, int] = {}
+        fills: list[tuple[int, int]] = []
         for log in receipt.logs:
             topics = [t.lower() for t in log.topics]
             if log.address.lower() != market or not topics or topics[0] != _QUOTE_FILLED:
@@ -470,8 +474,16 @@ class AtomicOptionsBatch:
                 ["uint256", "bool", "uint256", "uint256", "uint256"],
                 bytes.fromhex(log.data[2:]),
             )
-            by_series[int(sid)] = by_series.get(int(sid), 0) + int(amount)
-        return tuple(by_series.get(int(leg["series_id"]), 0) for leg in entry["legs"])
+            fills.append((int(sid), int(amount)))
+        legs = entry["legs"]
+        if len(fills) == len(legs) and all(
+            sid == int(leg["series_id"]) for (sid, _), leg in zip(fills, legs, strict=True)
+        ):
+            return tuple(amount for _, amount in fills)
+        by_series: dict[int, int] = {}
+        for sid, amount in fills:
+            by_series[sid] = by_series.get(sid, 0) + amount
+        return tuple(by_series.get(int(leg["series_id"]), 0) for leg in legs)
 
     async def close_pairs(self, instrument: Instrument) -> int:
         """Burn every long the executor holds of ``instrument``'s series against a short of the

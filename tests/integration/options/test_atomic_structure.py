@@ -492,3 +492,24 @@ async def test_a_straddle_on_chain_and_on_the_exchange_is_unwound_when_the_excha
     assert await deribit_venue.positions() == []
     assert rec.max_delta_usd == D(1500) and rec.legged_ns > 0
     assert rec.exposure_usd_s == D(1500) * D(rec.legged_ns) / D(10**9)
+
+
+async def test_two_legs_on_one_series_report_their_own_fills(
+    l1: DevnetChain, world: tuple[OnchainOptionsVenue, AtomicOptionsBatch, Structure]
+) -> None:
+    venue, batch, structure = world
+    put = structure.legs[0].contract  # the long wing
+    orders = [
+        PlaceOrder(
+            client_order_id=client_order_id(f"same-leg{i}", 0),
+            instrument=put,
+            side=Side.BUY,
+            quantity=D(q),
+            limit_price=None,
+        )
+        for i, q in enumerate(("1", "2"))
+    ]
+    prepared = await batch.prepare(client_order_id("same", 0), orders, max_net_premium=D(10**6))
+    done = await batch.wait((await batch.send(prepared)).batch_id)
+    assert done.succeeded and done.filled == (10, 20)  # not 30 each: one log per leg's fill
+    assert market(l1).position(venue.holder, venue.series_id(put)) == (30, 0)

@@ -249,3 +249,75 @@ async def test_hedge_residual_keeps_delta_in_its_band_until_the_missing_leg_fill
     assert names == {CALL: D(2)}  # the hedge is closed
     (put,) = await venues["deribit-b"].positions()
     assert (put.name, put.quantity) == (PUT, D(2))
+
+
+async def test_a_leg_filled_short_of_its_quantity_is_unwound_with_the_filled_legs(
+    sim: DeribitSimulator, sim_clock: ManualClock, venues: dict[str, DeribitOptionsVenue]
+) -> None:
+    # the put is bought at the best ask only, 30 against the 25 the maker shows there: 25 fill,
+    # the rest is cancelled at the time limit; those 25 are a position too and must be reversed
+    routes = _routes(venues, "sp")
+    b = venues["deribit-b"]
+    put = routes[1].order
+    ask = (await b.quote(put.instrument, Side.BUY, D(1))).avg_price
+    routes[1] = LegRoute(
+        venue=b,
+        order=PlaceOrder(
+            client_order_id=put.client_order_id,
+            instrument=put.instrument,
+            side=Side.BUY,
+            quantity=D(30),
+            limit_price=ask,
+        ),
+        liquidity_risk=routes[1].liquidity_risk,
+        delta_usd=routes[1].delta_usd,
+    )
+    coordinator = _coordinator(sim, sim_clock, None)
+    rec = await coordinator.run(
+        "straddle-short", kind="straddle", account="main", routes=routes,
+        time_limit_ns=5 * 10**9, slippage_bps=D(1500),
+    )  # fmt: skip
+    assert rec.status == "unwound", rec.to_json()
+    assert "filled 25 of 30" in (rec.reason or ""), rec.to_json()
+    for v in venues.values():
+        assert await v.positions() == []  # the call and the 25 puts were both reversed
+    (reversed_,) = [e for e in rec.events if e.TYPE == "StructureLegsReversed"]
+    assert reversed_.legs == (0, 1)  # type: ignore[attr-defined]
+
+
+async def test_hedge_residual_after_a_restart_keeps_and_closes_the_hedge_it_placed(
+    sim: DeribitSimulator, sim_clock: ManualClock, venues: dict[str, DeribitOptionsVenue]
+) -> None:
+    from oms_chain.service.leg_coordinator import HedgeRoute
+
+    def die(kind: str) -> None:
+        if kind == "StructureLegFilled":  # the call filled: the exchange refuses the next 2 buys
+            sim.inject_fault("fail", "private/buy", count=2, status=502, code=10040)
+        elif kind == "StructureHedged":  # the process dies right after hedging
+            raise _Crash(kind)
+
+    a = venues["deribit-a"]
+    hedge = HedgeRoute(
+        venue=a,
+        instrument=a.contract("ETH-11DEC26-3300-C"),
+        delta_usd=D(1000),
+        band_usd=D(500),
+        work_limit_ns=60 * 10**9,
+        client_order_id="hk-hedge",
+        retry_s=1.0,
+        slippage_bps=D(2000),
+    )
+    kw = {"kind": "straddle", "account": "main", "policy": "hedge-residual", "hedge": hedge,
+          "time_limit_ns": 5 * 10**9, "slippage_bps": D(1500)}  # fmt: skip
+    first = _coordinator(sim, sim_clock, die)
+    with pytest.raises(_Crash):
+        await first.run("straddle-hedge-restart", routes=_routes(venues, "hk"), **kw)  # type: ignore[arg-type]
+    again = _coordinator(sim, sim_clock, None)
+    again._store = first._store  # type: ignore[attr-defined]  # the same store after a restart
+    rec = await again.run("straddle-hedge-restart", routes=_routes(venues, "hk"), **kw)  # type: ignore[arg-type]
+    sim.faults.clear()
+    assert rec.status == "open", rec.to_json()
+    hedges = [e for e in rec.events if e.TYPE == "StructureHedged"]
+    assert [(e.side, e.quantity) for e in hedges] == [("sell", D(3)), ("buy", D(3))]  # type: ignore[attr-defined]
+    names = {p.name: p.quantity for p in await a.positions()}
+    assert names == {CALL: D(2)}  # the hedge sold before the restart was bought back

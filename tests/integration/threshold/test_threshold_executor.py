@@ -155,6 +155,14 @@ async def test_the_group_trades_from_its_account_through_a_relayer(tmp_path: Pat
                 l1.process.rpc("evm_mine", [])
             assert (await _mined(rpc, pending.tx_hash))["status"] == "0x1"
             assert await executor.account_nonce() == 2
+
+            # the chain runs two hours ahead of the host (a warped devnet): the deadline counts
+            # from the chain's time, so the execution is not signed already expired
+            await rpc.call("evm_increaseTime", [7200])
+            await rpc.call("evm_mine", [])
+            later = await executor.execute_calls([AccountCall(weth, 0, pay)], what="pay later")
+            assert (await _mined(rpc, later.tx_hash))["status"] == "0x1"
+            assert await executor.account_nonce() == 3
     finally:
         for s in servers:
             await s.stop()

@@ -102,3 +102,25 @@ def test_refresh_without_files_and_bad_screen() -> None:
     assert AddressScreen([]).refresh() is False
     with pytest.raises(InvalidInput, match="AddressScreen"):
         ScreeningExecutor(_Inner(), object())  # type: ignore[arg-type]
+
+
+def test_the_tokens_of_a_packed_swap_path_and_a_nested_calls_arguments_are_screened(
+    tmp_path: Path,
+) -> None:
+    # exactInput's path packs token (20 bytes), fee (3), token...: no token is word-aligned
+    mid = "0x" + "ab" * 20
+    path = bytes.fromhex(TOKEN[2:]) + (3000).to_bytes(3, "big") + bytes.fromhex(mid[2:])
+    swap = encode_call(
+        "exactInput((bytes,address,uint256,uint256,uint256))", (path, ROUTER, 1, 10, 9)
+    )
+    got = call_addresses(Call.to_address(ROUTER, swap))
+    assert {TOKEN.lower(), mid} <= set(got["embedded"])
+    # an approve nested in an executor's call data sits 4 bytes off the word grid
+    nested = encode_call("run(bytes)", _approve(BAD).data)
+    assert BAD.lower() in call_addresses(Call.to_address(ROUTER, nested))["embedded"]
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{mid},sanctioned\n")
+    (hit,) = AddressScreen.from_files([listed]).screen(
+        call_addresses(Call.to_address(ROUTER, swap))
+    )
+    assert (hit.address, hit.role) == (mid, "embedded")
