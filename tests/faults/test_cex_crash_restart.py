@@ -59,6 +59,8 @@ def _cross_one(sim: SimulatorThread, rng: random.Random) -> None:
             return
         target = rng.choice(resting)
         qty = min(target.remaining, Decimal(rng.randint(1, 4)) / 100)
+        if qty * target.price < engine.market(SYMBOL).min_notional:
+            return  # a remainder too small to cross: the exchange refuses the IOC (NOTIONAL)
         engine.place(
             CROSSER,
             SYMBOL,
