@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from oms_chain.model.checks import check_decimal
-from oms_chain.model.errors import InvalidIntent
+from oms_chain.model.errors import InvalidInput, InvalidIntent
 from oms_chain.strategies.payoff import ExpiryValuation, payoff_summary
 from oms_chain.strategies.structure import Structure
 
@@ -98,9 +98,9 @@ def check_structure(
         InvalidInput: a bad argument (named).
     """
     if not isinstance(structure, Structure):
-        raise StructureLimitExceeded("structure must be a Structure", "structure")
+        raise InvalidInput(f"structure must be a Structure, got {type(structure).__name__}")
     if not isinstance(limits, StructureLimits):
-        raise StructureLimitExceeded("limits must be StructureLimits", "limits")
+        raise InvalidInput(f"limits must be StructureLimits, got {type(limits).__name__}")
     premium = check_decimal(net_premium, "net_premium", strings=True)
     need = check_decimal(margin, "margin", ge=0, strings=True)
     summary = payoff_summary(structure, net_premium=premium, valuation=valuation)

@@ -75,3 +75,18 @@ def test_limits_round_trip_and_reject_bad_values() -> None:
         StructureLimits(max_loss=D(-1))
     with pytest.raises(InvalidInput, match="max_margin"):
         StructureLimits(max_margin="lots")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("structure", "limits", "named"),
+    [
+        ("not a structure", StructureLimits(), "structure must be a Structure"),
+        (CONDOR, {"max_loss": 700}, "limits must be StructureLimits"),
+    ],
+)
+def test_a_wrong_argument_type_is_invalid_input_not_a_limit(
+    structure: object, limits: object, named: str
+) -> None:
+    with pytest.raises(InvalidInput, match=named) as exc:
+        check_structure(structure, limits, net_premium=D(0), margin=D(0))  # type: ignore[arg-type]
+    assert not isinstance(exc.value, StructureLimitExceeded)
