@@ -524,13 +524,15 @@ proposals_app = typer.Typer(
 safe_app.add_typer(proposals_app, name="proposals")
 
 
-def _proposals(store_url: str, safe: str | None) -> list[Any]:
+def _proposals(store_url: str, safe: str | None, chain: str | None = None) -> list[Any]:
     from oms_chain.cli.views import _open_existing_store
     from oms_chain.custody.safe.proposals import read_proposals
 
+    address = None if safe is None else _address(safe, "--safe")
+    chain_id = None if chain is None else _bounded_int(chain, "--chain", 1, 2**63)
     store = _open_existing_store(store_url)
     try:
-        return read_proposals(store, safe=None if safe is None else _address(safe, "--safe"))
+        return read_proposals(store, safe=address, chain_id=chain_id)
     finally:
         store.close()
 
@@ -542,11 +544,14 @@ def proposals_list(
     safe: Annotated[
         str | None, typer.Option("--safe", metavar="ADDRESS", help="Only this Safe's.")
     ] = None,
+    chain: Annotated[
+        str | None, typer.Option("--chain", metavar="ID", help="Only proposals on this chain.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Every proposal in the store, oldest first: Safe, nonce, hash, owners that signed, and
     the relayer's transaction once one was signed."""
-    rows = [p.to_row() for p in _proposals(store, safe)]
+    rows = [p.to_row() for p in _proposals(store, safe, chain)]
     if as_json:
         print_json(rows)
         return

@@ -285,6 +285,26 @@ class SqlEventStore:
             (stream_id, from_version),
         )
 
+    _binary_order = ""
+    """How the dialect compares ``stream_id`` by code point (SQLite's default collation does;
+    PostgreSQL's follows the database's locale unless told ``COLLATE "C"``)."""
+
+    def read_prefix(self, prefix: str) -> list[RecordedEvent]:
+        check_id(prefix, "prefix")
+        # a range over the (stream_id, stream_version) index, by code point: from ``prefix`` up
+        # to the first string after every id that starts with it
+        head = prefix.rstrip(chr(0x10FFFF))
+        col = f"stream_id{self._binary_order}"
+        if head:
+            after = ord(head[-1]) + 1
+            upper = head[:-1] + chr(0xE000 if 0xD800 <= after <= 0xDFFF else after)
+            sql = f"SELECT {_RECORDED_COLUMNS} FROM events WHERE {col} >= ? AND {col} < ? "
+            params: tuple[str, ...] = (prefix, upper)
+        else:
+            sql, params = f"SELECT {_RECORDED_COLUMNS} FROM events WHERE {col} >= ? ", (prefix,)
+        rows = self._fetch_recorded(sql + "ORDER BY position", params)
+        return [r for r in rows if r.stream_id.startswith(prefix)]
+
     def read_all(self, from_position: int = 0, limit: int | None = None) -> Iterator[RecordedEvent]:
         check_int(from_position, "from_position", 0, _INT64_MAX)
         if limit is not None:

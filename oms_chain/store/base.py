@@ -88,6 +88,11 @@ class EventStore(Protocol):
         """Events of ``stream_id`` with ``stream_version > from_version`` (exclusive)."""
         ...
 
+    def read_prefix(self, prefix: str) -> list[RecordedEvent]:
+        """Events of every stream whose id starts with ``prefix`` (not empty), in position
+        order; reads those streams only, not the whole log."""
+        ...
+
     def read_all(self, from_position: int = 0, limit: int | None = None) -> Iterator[RecordedEvent]:
         """Events with ``position > from_position`` (exclusive), at most ``limit`` of them.
 

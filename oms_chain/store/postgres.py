@@ -119,6 +119,7 @@ class PostgresEventStore(SqlEventStore):
     """
 
     _placeholder = "%s"
+    _binary_order = ' COLLATE "C"'
     _integrity_errors = (psycopg.IntegrityError,) if psycopg is not None else ()
 
     def __init__(

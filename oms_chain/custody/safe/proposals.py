@@ -195,14 +195,22 @@ def _fold(events: Iterable[Event]) -> list[Proposal]:
     return out
 
 
-def read_proposals(store: EventStore, *, safe: str | None = None) -> list[Proposal]:
-    """Every proposal in ``store`` (of ``safe`` only when given), oldest first."""
+def read_proposals(
+    store: EventStore, *, safe: str | None = None, chain_id: int | None = None
+) -> list[Proposal]:
+    """Every proposal in ``store`` (of ``safe`` / on ``chain_id`` only when given), oldest
+    first. Reads the Safes' proposal streams only, not the whole log."""
+    if chain_id is not None and (type(chain_id) is not int or chain_id < 1):
+        raise InvalidInput(f"chain_id must be a positive int, not {chain_id!r}")
+    if safe is not None and chain_id is not None:
+        records = store.read_stream(proposal_stream(chain_id, safe))
+    else:
+        prefix = _PREFIX if chain_id is None else f"{_PREFIX}{chain_id}/"
+        records = store.read_prefix(prefix)
+        if safe is not None:
+            records = [r for r in records if r.stream_id.endswith("/" + safe.lower())]
     events: list[Event] = []
-    for rec in store.read_all():
-        if not rec.stream_id.startswith(_PREFIX):
-            continue
-        if safe is not None and not rec.stream_id.endswith("/" + safe.lower()):
-            continue
+    for rec in records:
         event = event_from_payload(rec.event_type, rec.version, rec.payload)
         if isinstance(event, _SAFE_EVENTS):
             events.append(event)

@@ -82,3 +82,34 @@ def test_dropped_connection_fails_one_call_then_reconnects(postgres_url: str) ->
         store.append("a", [ev(2)], 1)
         assert [e.event_id for e in store.read_stream("a")] == ["e1", "e2"]
         assert verify_audit(store).ok
+
+
+def test_read_prefix_is_by_code_point_in_a_database_with_a_natural_language_collation(
+    postgres_cluster: PostgresCluster,
+) -> None:
+    # An ICU 'en-US' database sorts punctuation before letters and folds case: the range
+    # ['desk/z', 'desk/{') is empty there although 'desk/z1' starts with 'desk/z'.
+    name = f"oms_icu_{postgres_cluster.port}"
+    with psycopg.connect(postgres_cluster.url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(
+            f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' "
+            "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        )
+    try:
+        ids = ["safe-proposals/1/0xab", "safe-proposals0", "safeproposals/2", "Safe-proposals/1"]
+        ids += ["safe-proposals/2/0xcd", "safe-proposals.", "safe-proposals/", "desk/z1", "desk/Z"]
+        with psycopg.connect(postgres_cluster.url_for(name), autocommit=True) as conn:
+            order = [
+                r[0] for r in conn.execute("SELECT v FROM unnest(%s::text[]) v ORDER BY v", (ids,))
+            ]
+        assert order != sorted(ids)  # the database really collates differently
+        with open_store(postgres_cluster.url_for(name)) as store:
+            for n, sid in enumerate(ids, start=1):
+                store.append(sid, [ev(n)], 0)
+            for prefix in ("safe-proposals/", "desk/z"):
+                got = [r.stream_id for r in store.read_prefix(prefix)]
+                assert got == [s for s in ids if s.startswith(prefix)], prefix
+    finally:
+        with psycopg.connect(postgres_cluster.url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

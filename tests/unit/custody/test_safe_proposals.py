@@ -103,3 +103,28 @@ async def test_an_eoa_executor_sends_exactly_one_call() -> None:
     with pytest.raises(InvalidInput, match="call target"):
         Call.to_address("0x12")
     await rpc.close()
+
+
+def test_read_proposals_filters_by_chain_and_safe_and_reads_only_the_proposal_streams(
+    tmp_path: object,
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/oms.db")
+    for chain_id in (1, 10, 31337):  # 1 is a prefix of 10 as text: the filter is on '1/'
+        for safe in (SAFE, TOKEN):
+            tx = SafeTransaction(safe=safe, chain_id=chain_id, to=TOKEN, nonce=chain_id)
+            ProposalLog(store, chain_id, safe, int).proposed(
+                tx, proposer="a", what=f"{chain_id}", calls=[]
+            )
+
+    def seen(**kw: object) -> list[tuple[str, str]]:
+        return [(p.proposed.what, p.proposed.safe.lower()) for p in read_proposals(store, **kw)]
+
+    assert len(seen()) == 6
+    assert seen(chain_id=1) == [("1", SAFE), ("1", TOKEN)]
+    assert seen(chain_id=10, safe=TOKEN) == [("10", TOKEN)]
+    assert seen(safe=SAFE) == [("1", SAFE), ("10", SAFE), ("31337", SAFE)]
+    assert seen(chain_id=5) == []
+    for bad in (0, -1, True, "1"):
+        with pytest.raises(InvalidInput, match="chain_id"):
+            read_proposals(store, chain_id=bad)  # type: ignore[arg-type]
+    store.close()

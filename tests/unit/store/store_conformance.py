@@ -209,6 +209,35 @@ class EventStoreConformance:
         assert store.read_stream("a", from_version=3) == []
         assert store.read_stream("missing") == []
 
+    def test_read_prefix_reads_exactly_the_streams_whose_id_starts_with_it(
+        self, store: EventStore
+    ) -> None:
+        # ids a locale's collation orders around the prefix (punctuation ignored, case folded)
+        ids = [
+            "safe-proposals/10/0xab",
+            "safeproposals/1",
+            "safe-proposals0",
+            "Safe-proposals/1/0xab",
+            "safe-proposals/1/0xab",
+            "safe-proposals",
+            "safe-proposals/" + chr(0x10FFFF),
+            "safe-proposals/1/0xab",
+            "safe-proposals.1",
+            "x" + chr(0xD7FF) + "a",
+            "x" + chr(0xE000),
+        ]
+        versions: dict[str, int] = {}
+        for n, sid in enumerate(ids, start=1):
+            store.append(sid, [ev(n)], versions.get(sid, 0))
+            versions[sid] = versions.get(sid, 0) + 1
+        for prefix in ("safe-proposals/", "safe-proposals/1/", "safe", "x" + chr(0xD7FF)):
+            got = store.read_prefix(prefix)
+            want = [p for p, sid in enumerate(ids, start=1) if sid.startswith(prefix)]
+            assert [r.position for r in got] == want, prefix
+        assert store.read_prefix("nothing/") == []
+        with pytest.raises(InvalidEvent):
+            store.read_prefix("")
+
     def test_read_all_is_exclusive_of_from_position_and_honours_limit(
         self, store: EventStore
     ) -> None:
