@@ -34,6 +34,9 @@ Conformance suites (subclass them in your own tests; see each module):
 adapter, :class:`~oms_chain.testing.signer.SignerConformance` for a
 :class:`~oms_chain.custody.Signer`.
 
+Waiting on real components: :func:`oms_chain.testing.waiting.until` polls a condition with a
+hang guard counted in polls (a loaded machine gets more time, never less).
+
 Command-line options: ``--oms-fresh-devnet`` deploys afresh instead of loading the saved state.
 Nothing starts unless a test asks for one of these fixtures.
 """

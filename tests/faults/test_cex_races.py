@@ -14,7 +14,7 @@ Time is the wall clock here (venue I/O); tests wait for conditions, never for fi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -37,6 +37,7 @@ from oms_chain.model.instruments import SpotPair
 from oms_chain.model.orders import Order, OrderStatus
 from oms_chain.risk import RiskGate, RiskLimits
 from oms_chain.testing import running_simulator
+from oms_chain.testing.waiting import until
 from oms_chain.venues.cex import CcxtVenue, CcxtVenueConfig
 
 API_KEY, SECRET = "race-key", "race-secret"
@@ -148,15 +149,6 @@ async def world(*, recv_window_ms: int, timeout_s: float = 1.0) -> AsyncIterator
         finally:
             await engine.stop()
             await venue.close()
-
-
-async def until(what: str, check: Callable[[], bool], seconds: float = 30) -> None:
-    """Wait (real time: venue I/O) until ``check()``."""
-    for _ in range(int(seconds / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def child_of(engine: Engine, parent: Order, index: int = 0) -> Order:

@@ -5,8 +5,7 @@ quote the same market. The engine trades both through one store."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -142,15 +141,6 @@ def intent(pair: SpotPair, intent_id: str, now_ns: int, **kw: Any) -> Intent:
     )
     args.update(kw)
     return Intent.create(**args)
-
-
-async def until(what: str, check: Callable[[], bool], seconds: float = 20) -> None:
-    """Wait in real time (venue I/O) until ``check()``."""
-    for _ in range(int(seconds / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def children(engine: Engine, parent: Order) -> list[Order]:

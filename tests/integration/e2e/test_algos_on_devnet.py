@@ -32,7 +32,6 @@ from e2e_world import (
     native_pair,
     sent_since,
     store_at,
-    until,
 )
 
 from oms_chain.algos import ManualSleeper, TwapScheduler
@@ -44,6 +43,7 @@ from oms_chain.model import ManualClock, OrderStatus, Side, client_order_id
 from oms_chain.model.events import ChildOrderCreated
 from oms_chain.model.instruments import SpotPair
 from oms_chain.store.base import EventStore
+from oms_chain.testing.waiting import until
 from oms_chain.venues import PlaceOrder, VenueOrderStatus
 from oms_chain.venues.amm.factory import UniswapVenues
 from oms_chain.venues.cex import CcxtVenue

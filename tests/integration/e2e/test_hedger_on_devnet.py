@@ -25,7 +25,6 @@ from e2e_world import (
     make_engine,
     native_pair,
     store_at,
-    until,
 )
 
 from oms_chain.devnet.exchange import ExchangeSimulator, SimulatorConfig
@@ -37,6 +36,7 @@ from oms_chain.model.instruments import OptionContract, OptionKind
 from oms_chain.risk import NS_PER_YEAR, HedgePolicy, Holding, MarketSnapshot
 from oms_chain.service.hedger import Hedger
 from oms_chain.testing import running_simulator
+from oms_chain.testing.waiting import until
 from oms_chain.venues import PlaceOrder, VenueOrderStatus
 from oms_chain.venues.cex import CcxtVenue
 

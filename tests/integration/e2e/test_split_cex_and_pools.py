@@ -19,7 +19,6 @@ from e2e_world import (
     native_pair,
     sent_since,
     store_at,
-    until,
     usdc,
 )
 
@@ -27,6 +26,7 @@ from oms_chain.devnet.exchange import ExchangeSimulator
 from oms_chain.devnet.world import DevAccount, DevnetChain
 from oms_chain.engine.split import RoutingSplitter
 from oms_chain.model import OrderStatus, SystemClock
+from oms_chain.testing.waiting import until
 from oms_chain.venues.cex import CcxtVenue
 
 BPS = Decimal(10_000)

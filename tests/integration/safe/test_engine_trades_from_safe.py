@@ -5,7 +5,6 @@ settles to final and the engine's positions equal what the Safe's balances moved
 
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +25,7 @@ from oms_chain.model.intent import Side
 from oms_chain.model.orders import SettlementStatus
 from oms_chain.risk import RiskGate, RiskLimits
 from oms_chain.store import open_store
+from oms_chain.testing.waiting import until as _until
 from oms_chain.venues.base import PlaceOrder
 
 V3 = "uniswap-v3-3000-{}"
@@ -36,14 +36,6 @@ def _erc20(chain: DevnetChain, symbol: str, who: str) -> int:
 
     c = chain.w3.eth.contract(address=chain.book.address(symbol), abi=ERC20_ABI)
     return int(c.functions.balanceOf(who).call())
-
-
-async def _until(what: str, check: object, seconds: float = 30) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _engine(store: Any, venues: Any, screen: AddressScreen | None = None) -> Engine:

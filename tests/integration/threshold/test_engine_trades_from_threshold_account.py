@@ -8,7 +8,6 @@ executor=...)``): skipped where it is not there yet."""
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,17 +35,10 @@ from oms_chain.model import Intent, OrderStatus, SystemClock
 from oms_chain.model.orders import SettlementStatus
 from oms_chain.risk import RiskGate, RiskLimits
 from oms_chain.store import open_store
+from oms_chain.testing.waiting import until as _until
 from oms_chain.venues.amm import uniswap_venues
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
-
-
-async def _until(what: str, check: Any, seconds: float = 60) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if check():
-            return
-        await asyncio.sleep(0.05)  # polling a real engine and chain, not synchronising tests
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_a_swap_order_from_the_threshold_account_fills_and_positions_equal_its_balances(
