@@ -163,6 +163,34 @@ def run() -> dict[str, Any]:
         )
         chain.revert(snap)
 
+        # the same four legs as ONE package quote (one signature, one record, fillPackage)
+        package = (
+            maker.address,
+            _NONE,
+            [(series_id, True, 1, 40 * 10**6) for series_id in legs],
+            1,
+            deadline,
+            0,
+            False,
+            next(salt),
+        )
+        pkg_sig = market.sign_package(package, maker.private_key)
+        snap = chain.snapshot()
+        data = market.contract.encode_abi("fillPackage", args=[package, pkg_sig, 1])
+        legs_package, _ = _send(
+            chain,
+            batch.functions.execute(
+                [(market.address, 0, data, _NONE, 0)], [(usdc.address, -160 * 10**6)]
+            ),
+            owner.address,
+        )
+        chain.revert(snap)
+        snap = chain.snapshot()
+        legs_package_direct, _ = _send(
+            chain, market.contract.functions.fillPackage(package, pkg_sig, 1), taker.address
+        )
+        chain.revert(snap)
+
         fill_gas, fill_lat = [], []
         for _ in range(FILLS):
             q, sig = quote()
@@ -203,7 +231,13 @@ def run() -> dict[str, Any]:
         "four_leg_structure_separate_gas": legs_separate,
         "four_leg_structure_batch_gas": legs_batched,
         "four_leg_batch_vs_separate_pct": round(100 * legs_batched / legs_separate, 1),
-        "target_four_leg_le_60pct": legs_batched / legs_separate <= 0.60,
+        "four_leg_package_batch_gas": legs_package,
+        "four_leg_package_vs_separate_pct": round(100 * legs_package / legs_separate, 1),
+        "target_four_leg_package_le_60pct": legs_package / legs_separate <= 0.60,
+        "four_leg_package_direct_gas": legs_package_direct,
+        "four_leg_package_direct_vs_separate_pct": round(
+            100 * legs_package_direct / legs_separate, 1
+        ),
         "settle_gas": settle_gas,
         "redeem_gas": redeem_gas,
         "withdraw_gas": withdraw_gas,
