@@ -85,7 +85,8 @@ class MakerConfig:
     ``hedge_band`` whole underlying away from the hedge held, on ``hedge_on``: ``pool`` (the
     chain's Uniswap V2 router), ``exchange`` (the maker's exchange account) or ``cheapest``
     (lower all-in cost; a pool swap counted at ``hedge_gas`` gas at the chain's gas price,
-    valued at the WETH feed's spot)."""
+    valued at the WETH feed's spot). ``packages``: answer ``/rfq/package`` (False: only
+    single quotes, as a maker without package support)."""
 
     base_vol: Decimal = Decimal("0.65")
     smile: Decimal = Decimal("0.4")
@@ -97,6 +98,7 @@ class MakerConfig:
     hedge_band: Decimal = Decimal("0.05")
     hedge_on: str = "pool"
     hedge_gas: int = 150_000
+    packages: bool = True
 
     def __post_init__(self) -> None:
         if self.hedge_on not in _HEDGE_ON:

@@ -96,7 +96,9 @@ def _legs(data: Any) -> list[tuple[int, bool, int]]:
 
 
 async def rfq_package(maker: OptionsMaker, request: web.Request) -> web.Response:
-    """``POST /rfq/package`` (see the module doc)."""
+    """``POST /rfq/package`` (see the module doc); 404 when the maker quotes no packages."""
+    if not maker.config.packages:
+        return web.json_response({"error": "this maker quotes no packages"}, status=404)
     try:
         data = await request.json()
         if not isinstance(data, dict):
