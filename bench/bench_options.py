@@ -2,12 +2,13 @@
 of 4 fills through the BatchExecutor (one ``fillMany`` call under a premium guard) against the
 same 4 fills as separate transactions, and for comparison the executor running 4 ``fill``
 calls and ``fillMany`` sent directly by the taker; settle, redeem, withdraw; and a four-leg
-structure (one fill on each of four series) both ways. Gas is each receipt's ``gasUsed``
-(intrinsic 21,000 included, as a user pays).
+structure (one fill on each of four series) as four transactions, as one executor ``fillMany``
+and as ONE package quote (``fillPackage``, through the executor and sent by the taker). Gas is
+each receipt's ``gasUsed`` (intrinsic 21,000 included, as a user pays).
 
 Baseline in the same run: a plain ERC-20 transfer (gas and send-to-receipt latency). Fill gas
 and latency are reported as p50/p90/p99 over :data:`FILLS` fills. Targets: the batch costs
-<= 60 % of the separate transactions (issue 19), and so does the four-leg structure (issue 17).
+<= 60 % of the separate transactions (issue 19), and so does the four-leg package (issue 17).
 """
 
 from __future__ import annotations
