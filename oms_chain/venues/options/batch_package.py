@@ -88,7 +88,10 @@ async def best_package(
     for pkg in answers:
         if isinstance(pkg, str):
             continue
-        problem = await _problem(venue, pkg, legs, next_block)
+        try:
+            problem = await _problem(venue, pkg, legs, next_block)
+        except (RpcError, ValueError) as exc:  # the node refused a check call: not fillable
+            problem = f"package from {pkg.source} not checked: {exc}"
         if problem is None:
             good.append(pkg)
         else:
