@@ -16,7 +16,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 FORGE = ROOT / "node_modules" / "@foundry-rs" / "forge-linux-amd64" / "bin" / "forge"
 CONTRACTS = ("OptionsMarket", "BatchExecutor")
-SKIP = {"balanceOf", "filled", "hashQuote", "longId", "shortId", "nonces", "decimals"}
+SKIP = {
+    "balanceOf",
+    "filled",
+    "hashQuote",
+    "hashPackage",
+    "longId",
+    "shortId",
+    "nonces",
+    "decimals",
+}
 
 
 def run() -> dict[str, Any]:

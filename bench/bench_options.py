@@ -2,12 +2,13 @@
 of 4 fills through the BatchExecutor (one ``fillMany`` call under a premium guard) against the
 same 4 fills as separate transactions, and for comparison the executor running 4 ``fill``
 calls and ``fillMany`` sent directly by the taker; settle, redeem, withdraw; and a four-leg
-structure (one fill on each of four series) both ways. Gas is each receipt's ``gasUsed``
-(intrinsic 21,000 included, as a user pays).
+structure (one fill on each of four series) as four transactions, as one executor ``fillMany``
+and as ONE package quote (``fillPackage``, through the executor and sent by the taker). Gas is
+each receipt's ``gasUsed`` (intrinsic 21,000 included, as a user pays).
 
 Baseline in the same run: a plain ERC-20 transfer (gas and send-to-receipt latency). Fill gas
 and latency are reported as p50/p90/p99 over :data:`FILLS` fills. Targets: the batch costs
-<= 60 % of the separate transactions (issue 19), and so does the four-leg structure (issue 17).
+<= 60 % of the separate transactions (issue 19), and so does the four-leg package (issue 17).
 """
 
 from __future__ import annotations
@@ -163,6 +164,34 @@ def run() -> dict[str, Any]:
         )
         chain.revert(snap)
 
+        # the same four legs as ONE package quote (one signature, one record, fillPackage)
+        package = (
+            maker.address,
+            _NONE,
+            [(series_id, True, 1, 40 * 10**6) for series_id in legs],
+            1,
+            deadline,
+            0,
+            False,
+            next(salt),
+        )
+        pkg_sig = market.sign_package(package, maker.private_key)
+        snap = chain.snapshot()
+        data = market.contract.encode_abi("fillPackage", args=[package, pkg_sig, 1])
+        legs_package, _ = _send(
+            chain,
+            batch.functions.execute(
+                [(market.address, 0, data, _NONE, 0)], [(usdc.address, -160 * 10**6)]
+            ),
+            owner.address,
+        )
+        chain.revert(snap)
+        snap = chain.snapshot()
+        legs_package_direct, _ = _send(
+            chain, market.contract.functions.fillPackage(package, pkg_sig, 1), taker.address
+        )
+        chain.revert(snap)
+
         fill_gas, fill_lat = [], []
         for _ in range(FILLS):
             q, sig = quote()
@@ -203,7 +232,13 @@ def run() -> dict[str, Any]:
         "four_leg_structure_separate_gas": legs_separate,
         "four_leg_structure_batch_gas": legs_batched,
         "four_leg_batch_vs_separate_pct": round(100 * legs_batched / legs_separate, 1),
-        "target_four_leg_le_60pct": legs_batched / legs_separate <= 0.60,
+        "four_leg_package_batch_gas": legs_package,
+        "four_leg_package_vs_separate_pct": round(100 * legs_package / legs_separate, 1),
+        "target_four_leg_package_le_60pct": legs_package / legs_separate <= 0.60,
+        "four_leg_package_direct_gas": legs_package_direct,
+        "four_leg_package_direct_vs_separate_pct": round(
+            100 * legs_package_direct / legs_separate, 1
+        ),
         "settle_gas": settle_gas,
         "redeem_gas": redeem_gas,
         "withdraw_gas": withdraw_gas,

@@ -11,6 +11,11 @@ import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {MemoryTables} from "./MemoryTables.sol";
+
+// (About 760 lines: one contract holds the series, quote records and nonces and every entry
+// point that moves them; the memory tables are a library (MemoryTables.sol). Splitting the
+// quote and package fills into an abstract base with the shared storage is possible, not done.)
 
 /// @title OptionsMarket
 /// @notice European options on ERC-20 underlyings, quoted and cash-settled in a stablecoin.
@@ -82,6 +87,39 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         uint256 salt;
     }
 
+    /// One leg of a `Package`: `ratio` contracts of series `seriesId` per unit of the package,
+    /// sold (written) by the maker when `makerSells`, at `premium` quote base units per contract.
+    struct Leg {
+        uint256 seriesId;
+        bool makerSells;
+        uint256 ratio;
+        uint256 premium;
+    }
+
+    /// A maker's signed offer for a whole structure (a package quote): every leg fills together,
+    /// `units` at a time (each leg `units * ratio` contracts), at most `size` units in all, with
+    /// one signature, one deadline / nonce / taker check and one fill record for all legs, and
+    /// the premium netted into one transfer. All legs settle in one quote token; `taker`,
+    /// `deadline`, `nonce`, `allowPartial` (here: fewer than `size` units) and `salt` as in `Quote`.
+    struct Package {
+        address maker;
+        address taker;
+        Leg[] legs;
+        uint256 size;
+        uint256 deadline;
+        uint256 nonce;
+        bool allowPartial;
+        uint256 salt;
+    }
+
+    bytes32 public constant LEG_TYPEHASH =
+        keccak256("Leg(uint256 seriesId,bool makerSells,uint256 ratio,uint256 premium)");
+    bytes32 public constant PACKAGE_TYPEHASH = keccak256(
+        "Package(address maker,address taker,Leg[] legs,uint256 size,uint256 deadline,uint256 nonce,"
+        "bool allowPartial,uint256 salt)Leg(uint256 seriesId,bool makerSells,uint256 ratio,uint256 premium)"
+    );
+    uint256 public constant MAX_PACKAGE_LEGS = 16;
+
     bytes32 public constant QUOTE_TYPEHASH = keccak256(
         "Quote(address maker,address taker,uint256 seriesId,bool makerSells,uint256 size,"
         "uint256 premium,uint256 deadline,uint256 nonce,bool allowPartial,uint256 salt)"
@@ -93,8 +131,8 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
     mapping(address underlying => AggregatorV3Interface) public feedOf;
     mapping(address account => bool) public isLister;
     mapping(address maker => uint256) public nonces;
-    /// Per quote hash, one slot read once per fill: the contracts filled, and `_CANCELLED` set
-    /// once the maker cancelled the quote (`filled` and `cancelled` read it).
+    /// Per quote (or package) hash, one slot read once per fill: the contracts (package units)
+    /// filled, and `_CANCELLED` set once the maker cancelled it (`filled` and `cancelled` read it).
     mapping(bytes32 quoteHash => uint256) private _quoteState;
     uint256 private constant _CANCELLED = 1 << 255;
 
@@ -120,6 +158,18 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         uint256 amount,
         uint256 premiumTotal,
         uint256 filledTotal
+    );
+    /// One fill of a package: `units` more (`filledTotal` in all); `premiumPaid` is what the
+    /// taker owed for the legs the maker sold, `premiumReceived` what the maker owed for the legs
+    /// it bought (only their difference moved). The legs' positions show in `TransferBatch`.
+    event PackageFilled(
+        bytes32 indexed packageHash,
+        address indexed maker,
+        address indexed taker,
+        uint256 units,
+        uint256 filledTotal,
+        uint256 premiumPaid,
+        uint256 premiumReceived
     );
     event QuoteCancelled(bytes32 indexed quoteHash, address indexed maker);
     event NonceBumped(address indexed maker, uint256 newNonce);
@@ -147,6 +197,7 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
     error Overfill(bytes32 quoteHash, uint256 size, uint256 alreadyFilled, uint256 amount);
     error PartialFillNotAllowed(bytes32 quoteHash, uint256 size, uint256 amount);
     error BadSignature(bytes32 quoteHash, address maker);
+    error InvalidPackage(uint256 leg, string reason);
     error NotMaker(address maker, address caller);
     error RoundBeforeExpiry(uint80 roundId, uint256 updatedAt, uint64 expiry);
     error NotFirstRoundAfterExpiry(uint80 roundId, uint80 earlierRoundId, uint256 earlierUpdatedAt);
@@ -267,7 +318,24 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         return q.size - state;
     }
 
-    /// @notice Contracts filled so far of the quote with EIP-712 digest `quoteHash`.
+    /// @notice The EIP-712 digest a maker signs for the package `p`; also its record's key.
+    function hashPackage(Package calldata p) public view returns (bytes32) {
+        return _hashPackageCalldata(p);
+    }
+
+    /// @notice Units of package `p` still fillable now (0 if expired, cancelled, nonce-bumped,
+    ///         or any leg's series expired or unknown).
+    function remainingPackage(Package calldata p) external view returns (uint256) {
+        uint256 state = _quoteState[_hashPackageCalldata(p)];
+        if (state & _CANCELLED != 0 || p.nonce != nonces[p.maker] || block.timestamp > p.deadline) return 0;
+        for (uint256 i = 0; i < p.legs.length; ++i) {
+            if (_series[p.legs[i].seriesId].expiry <= block.timestamp) return 0;
+        }
+        return state >= p.size ? 0 : p.size - state;
+    }
+
+    /// @notice Contracts filled so far of the quote with EIP-712 digest `quoteHash` (units of a
+    ///         package with that digest).
     function filled(bytes32 quoteHash) external view returns (uint256) {
         return _quoteState[quoteHash] & ~_CANCELLED;
     }
@@ -329,11 +397,52 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         premiums = new uint256[](n);
         // one record per (token, seller), (quote token, maker) and (position, holder): at most
         // one new record per quote in each table (two for the mints)
-        _Ledger memory led = _Ledger(_table(n), _table(n), _table(2 * n));
+        _Ledger memory led = _Ledger(MemoryTables.table(n), MemoryTables.table(n), MemoryTables.table(2 * n));
         for (uint256 i = 0; i < n; ++i) {
             premiums[i] = _record(led, quotes[i], signatures[i], amounts[i]);
         }
         _settleLedger(led);
+    }
+
+    /// @notice Fill `units` units of a signed package quote, every leg at once (leg i:
+    ///         `units * legs[i].ratio` contracts); the caller is the taker. All the checks of
+    ///         `fill`, once for the package (deadline, cancelled, nonce, taker, self-trade, size,
+    ///         partial, signature) and per leg (series listed and open, ratio > 0, one quote
+    ///         token); one record, one `PackageFilled`. Tokens move once per party: the collateral
+    ///         per (token, seller) into the market first, then the net premium in one transfer
+    ///         (taker to maker, or back), then one batch mint to each side.
+    /// @return premiumPaid what the taker owed for the legs the maker sold (quote base units)
+    /// @return premiumReceived what the maker owed for the legs it bought
+    function fillPackage(Package calldata p, bytes calldata signature, uint256 units)
+        external
+        nonReentrant
+        returns (uint256 premiumPaid, uint256 premiumReceived)
+    {
+        (bytes32 h, uint256 done) = _takePackage(p, signature, units);
+        _PackageMoves memory m = _packageMoves(p, units);
+        (premiumPaid, premiumReceived) = (m.paid, m.received);
+        address maker = p.maker;
+        emit PackageFilled(h, maker, msg.sender, units, done + units, premiumPaid, premiumReceived);
+        uint256 count = MemoryTables.length(m.pulls);
+        for (uint256 j = 0; j < count; ++j) {
+            (uint256 token, address seller, uint256 amount,) = MemoryTables.record(m.pulls, j);
+            if (amount != 0) IERC20(address(uint160(token))).safeTransferFrom(seller, address(this), amount);
+        }
+        if (premiumPaid > premiumReceived) {
+            IERC20(m.quoteToken).safeTransferFrom(msg.sender, maker, premiumPaid - premiumReceived);
+        } else if (premiumReceived > premiumPaid) {
+            IERC20(m.quoteToken).safeTransferFrom(maker, msg.sender, premiumReceived - premiumPaid);
+        }
+        _mintBatch(msg.sender, m.takerIds, m.amounts, "");
+        _mintBatch(maker, m.makerIds, m.amounts, "");
+    }
+
+    /// @notice Cancel one package quote of the caller (the maker) for good.
+    function cancelPackage(Package calldata p) external {
+        if (p.maker != msg.sender) revert NotMaker(p.maker, msg.sender);
+        bytes32 h = _hashPackageCalldata(p);
+        _quoteState[h] |= _CANCELLED;
+        emit QuoteCancelled(h, msg.sender);
     }
 
     /// @notice Cancel one quote of the caller (the maker) for good.
@@ -432,8 +541,6 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         uint256 mints;
     }
 
-    uint256 private constant _RECORD = 128; // key, account, amount, owed
-    uint256 private constant _ADDRESS_MASK = (1 << 160) - 1;
 
     /// Every check of a fill, then its record (`filled`, `QuoteFilled`); no token moves.
     function _take(Quote calldata q, bytes calldata signature, uint256 amount)
@@ -476,6 +583,110 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         return _hashTypedDataV4(structHash);
     }
 
+    /// The token moves of one package fill: collateral per (token, seller) in `pulls` (a
+    /// `MemoryTables` table), the positions each side receives (`amounts[i]` of `takerIds[i]` /
+    /// `makerIds[i]`), and the premium owed each way in `quoteToken`.
+    struct _PackageMoves {
+        uint256 pulls;
+        uint256[] amounts;
+        uint256[] takerIds;
+        uint256[] makerIds;
+        address quoteToken;
+        uint256 paid;
+        uint256 received;
+    }
+
+    /// Check every leg of `p` (series listed and open, ratio > 0, one quote token) and gather
+    /// the moves of filling `units` units.
+    function _packageMoves(Package calldata p, uint256 units) private view returns (_PackageMoves memory m) {
+        uint256 n = p.legs.length;
+        m.pulls = MemoryTables.table(n);
+        m.amounts = new uint256[](n);
+        m.takerIds = new uint256[](n);
+        m.makerIds = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            _packageLeg(m, p.legs[i], i, units, p.maker);
+        }
+    }
+
+    function _packageLeg(_PackageMoves memory m, Leg calldata leg, uint256 i, uint256 units, address maker)
+        private
+        view
+    {
+        uint256 seriesId = leg.seriesId;
+        Series storage s = _existing(seriesId);
+        _requireOpen(seriesId, s);
+        if (leg.ratio == 0) revert InvalidPackage(i, "ratio must be > 0");
+        address q = s.quote;
+        if (i == 0) m.quoteToken = q;
+        else if (q != m.quoteToken) revert InvalidPackage(i, "every leg must settle in the quote token of leg 0");
+        uint256 contracts = units * leg.ratio;
+        m.amounts[i] = contracts;
+        bool makerSells = leg.makerSells;
+        MemoryTables.addTo(
+            MemoryTables.entry(m.pulls, uint160(s.isCall ? s.underlying : q), makerSells ? maker : msg.sender) + 64,
+            contracts * s.collateralPerContract
+        );
+        if (makerSells) {
+            m.paid += contracts * leg.premium;
+            (m.takerIds[i], m.makerIds[i]) = (longId(seriesId), shortId(seriesId));
+        } else {
+            m.received += contracts * leg.premium;
+            (m.takerIds[i], m.makerIds[i]) = (shortId(seriesId), longId(seriesId));
+        }
+    }
+
+    /// Every package-wide check of `fillPackage`, then its record; returns the package's digest
+    /// and the units filled before. The legs are checked by `_packageMoves`.
+    function _takePackage(Package calldata p, bytes calldata signature, uint256 units)
+        private
+        returns (bytes32 h, uint256 done)
+    {
+        if (units == 0) revert ZeroAmount();
+        uint256 n = p.legs.length;
+        if (n == 0 || n > MAX_PACKAGE_LEGS) revert InvalidPackage(n, "a package has 1 to 16 legs");
+        h = _hashPackageCalldata(p);
+        if (block.timestamp > p.deadline) revert QuoteExpired(h, p.deadline);
+        done = _quoteState[h];
+        if (done & _CANCELLED != 0) revert QuoteIsCancelled(h);
+        address maker = p.maker;
+        uint256 nonce = nonces[maker];
+        if (p.nonce != nonce) revert StaleNonce(maker, p.nonce, nonce);
+        if (p.taker != address(0) && p.taker != msg.sender) revert WrongTaker(p.taker, msg.sender);
+        if (maker == msg.sender) revert SelfTrade(msg.sender);
+        if (done + units > p.size || done + units >= _CANCELLED) revert Overfill(h, p.size, done, units);
+        if (!p.allowPartial && units != p.size) revert PartialFillNotAllowed(h, p.size, units);
+        if (!SignatureChecker.isValidSignatureNowCalldata(maker, h, signature)) revert BadSignature(h, maker);
+        _quoteState[h] = done + units;
+    }
+
+    /// The EIP-712 digest of a package: each leg's struct hash over its four calldata words as
+    /// they lie (every word but the `makerSells` bool is a uint256, any word valid, and
+    /// `fillPackage` reads `makerSells` through checked calldata access, which reverts on a dirty
+    /// word), then the package's fields ABI-encoded from checked reads.
+    function _hashPackageCalldata(Package calldata p) private view returns (bytes32) {
+        Leg[] calldata legs = p.legs;
+        bytes32 legTypeHash = LEG_TYPEHASH;
+        bytes32 legsHash;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let hashes := add(ptr, 0xa0)
+            for { let i := 0 } lt(i, legs.length) { i := add(i, 1) } {
+                mstore(ptr, legTypeHash)
+                calldatacopy(add(ptr, 0x20), add(legs.offset, mul(i, 0x80)), 0x80)
+                mstore(add(hashes, mul(i, 0x20)), keccak256(ptr, 0xa0))
+            }
+            legsHash := keccak256(hashes, mul(legs.length, 0x20))
+        }
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    PACKAGE_TYPEHASH, p.maker, p.taker, legsHash, p.size, p.deadline, p.nonce, p.allowPartial, p.salt
+                )
+            )
+        );
+    }
+
     /// Check and record one quote of a `fillMany` and merge its token moves into `led`.
     function _record(_Ledger memory led, Quote calldata q, bytes calldata signature, uint256 amount)
         private
@@ -485,102 +696,40 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
         (s, premium) = _take(q, signature, amount);
         (address seller, address buyer) = q.makerSells ? (q.maker, msg.sender) : (msg.sender, q.maker);
         address quoteToken = s.quote;
-        _add(
-            _entry(led.pulls, uint160(s.isCall ? s.underlying : quoteToken), seller) + 64,
+        MemoryTables.addTo(
+            MemoryTables.entry(led.pulls, uint160(s.isCall ? s.underlying : quoteToken), seller) + 64,
             amount * s.collateralPerContract
         );
         if (premium != 0) {
-            uint256 r = _entry(led.pays, uint160(quoteToken), q.maker);
-            _add(q.makerSells ? r + 64 : r + 96, premium);
+            uint256 r = MemoryTables.entry(led.pays, uint160(quoteToken), q.maker);
+            MemoryTables.addTo(q.makerSells ? r + 64 : r + 96, premium);
         }
-        _add(_entry(led.mints, longId(q.seriesId), buyer) + 64, amount);
-        _add(_entry(led.mints, shortId(q.seriesId), seller) + 64, amount);
+        MemoryTables.addTo(MemoryTables.entry(led.mints, longId(q.seriesId), buyer) + 64, amount);
+        MemoryTables.addTo(MemoryTables.entry(led.mints, shortId(q.seriesId), seller) + 64, amount);
     }
 
-    /// A new table in memory with room for `capacity` records: a count word, then records of
-    /// four words (key, account, amount, owed).
-    function _table(uint256 capacity) private pure returns (uint256 t) {
-        assembly ("memory-safe") {
-            t := mload(0x40)
-            mstore(t, 0)
-            mstore(0x40, add(t, add(32, mul(capacity, _RECORD))))
-        }
-    }
-
-    /// The memory address of the record (key, account) of table `t`, appended with zero amounts
-    /// if new (the caller never appends more records than the table has room for).
-    function _entry(uint256 t, uint256 key, address account) private pure returns (uint256 r) {
-        assembly ("memory-safe") {
-            let who := and(account, _ADDRESS_MASK)
-            let count := mload(t)
-            let end := add(add(t, 32), mul(count, _RECORD))
-            for { r := add(t, 32) } lt(r, end) { r := add(r, _RECORD) } {
-                if and(eq(mload(r), key), eq(mload(add(r, 32)), who)) { break }
-            }
-            if eq(r, end) {
-                mstore(r, key)
-                mstore(add(r, 32), who)
-                mstore(add(r, 64), 0)
-                mstore(add(r, 96), 0)
-                mstore(t, add(count, 1))
-            }
-        }
-    }
-
-    /// Add `value` to the word at memory address `at` (checked).
-    function _add(uint256 at, uint256 value) private pure {
-        uint256 v;
-        assembly ("memory-safe") {
-            v := mload(at)
-        }
-        v += value;
-        assembly ("memory-safe") {
-            mstore(at, v)
-        }
-    }
-
-    /// Record `i` of table `t`: (key, account, amount, owed).
-    function _at(uint256 t, uint256 i)
-        private
-        pure
-        returns (uint256 key, address account, uint256 amount, uint256 owed)
-    {
-        assembly ("memory-safe") {
-            let r := add(add(t, 32), mul(i, _RECORD))
-            key := mload(r)
-            account := mload(add(r, 32))
-            amount := mload(add(r, 64))
-            owed := mload(add(r, 96))
-        }
-    }
-
-    function _count(uint256 t) private pure returns (uint256 count) {
-        assembly ("memory-safe") {
-            count := mload(t)
-        }
-    }
 
     /// Collateral first (into the market), then each maker's net premium, then the mints.
     function _settleLedger(_Ledger memory led) private {
-        uint256 count = _count(led.pulls);
+        uint256 count = MemoryTables.length(led.pulls);
         for (uint256 j = 0; j < count; ++j) {
-            (uint256 token, address seller, uint256 amount,) = _at(led.pulls, j);
+            (uint256 token, address seller, uint256 amount,) = MemoryTables.record(led.pulls, j);
             if (amount != 0) IERC20(address(uint160(token))).safeTransferFrom(seller, address(this), amount);
         }
-        count = _count(led.pays);
+        count = MemoryTables.length(led.pays);
         for (uint256 j = 0; j < count; ++j) {
-            (uint256 token, address maker, uint256 amount, uint256 owed) = _at(led.pays, j);
+            (uint256 token, address maker, uint256 amount, uint256 owed) = MemoryTables.record(led.pays, j);
             if (amount > owed) IERC20(address(uint160(token))).safeTransferFrom(msg.sender, maker, amount - owed);
             else if (owed > amount) IERC20(address(uint160(token))).safeTransferFrom(maker, msg.sender, owed - amount);
         }
         // one mint per holder: its positions in one TransferBatch (one acceptance check)
-        count = _count(led.mints);
+        count = MemoryTables.length(led.mints);
         for (uint256 j = 0; j < count; ++j) {
-            (uint256 id, address holder, uint256 amount,) = _at(led.mints, j);
+            (uint256 id, address holder, uint256 amount,) = MemoryTables.record(led.mints, j);
             if (holder == address(0)) continue; // already minted with an earlier holder's batch
             uint256 same = 1;
             for (uint256 k = j + 1; k < count; ++k) {
-                (, address other,,) = _at(led.mints, k);
+                (, address other,,) = MemoryTables.record(led.mints, k);
                 if (other == holder) ++same;
             }
             if (same == 1) {
@@ -591,22 +740,16 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
             uint256[] memory values = new uint256[](same);
             uint256 c;
             for (uint256 k = j; k < count; ++k) {
-                (uint256 kid, address other, uint256 kamount,) = _at(led.mints, k);
+                (uint256 kid, address other, uint256 kamount,) = MemoryTables.record(led.mints, k);
                 if (other != holder) continue;
                 ids[c] = kid;
                 values[c++] = kamount;
-                _forget(led.mints, k);
+                MemoryTables.forget(led.mints, k);
             }
             _mintBatch(holder, ids, values, "");
         }
     }
 
-    /// Mark record `i` of table `t` as done (its account zeroed).
-    function _forget(uint256 t, uint256 i) private pure {
-        assembly ("memory-safe") {
-            mstore(add(add(add(t, 32), mul(i, _RECORD)), 32), 0)
-        }
-    }
 
     function _existing(uint256 seriesId) private view returns (Series storage s) {
         s = _series[seriesId];

@@ -6,7 +6,9 @@ is the taker's: ``buy`` means the maker sells and writes) answers ``{"quote": {.
 :func:`oms_chain.risk.pricing.bsm_price` from the series' feed (spot), the chain's time (time to
 expiry) and a volatility smile, widened by a spread, valid for ``ttl_s`` seconds of chain time.
 Errors answer 400 / 409 with ``{"error": "..."}`` (unknown or expired series, bad size, a taker
-that is the maker). ``GET /health`` answers ``{"maker": address}``.
+that is the maker). ``POST /rfq/package`` prices every leg of a structure the same way and signs
+them as ONE package quote (see :mod:`oms_chain.devnet.options_maker_package`). ``GET /health``
+answers ``{"maker": address}``.
 
 Hedging: :meth:`OptionsMaker.hedge` reads the maker's positions in every series, sums their
 Black-Scholes delta per underlying (the same smile it prices with) and trades the difference to
@@ -39,6 +41,7 @@ from eth_utils import to_checksum_address
 
 from oms_chain.devnet.artifacts import load_protocol_artifact
 from oms_chain.devnet.maker_hedge import HedgeExchange, exchange_symbol
+from oms_chain.devnet.options_maker_package import rfq_package
 from oms_chain.devnet.options_market import OptionsMarketClient, Quote, SeriesInfo
 from oms_chain.devnet.solidity import load_artifact
 from oms_chain.model.errors import DevnetError, InvalidInput
@@ -82,7 +85,8 @@ class MakerConfig:
     ``hedge_band`` whole underlying away from the hedge held, on ``hedge_on``: ``pool`` (the
     chain's Uniswap V2 router), ``exchange`` (the maker's exchange account) or ``cheapest``
     (lower all-in cost; a pool swap counted at ``hedge_gas`` gas at the chain's gas price,
-    valued at the WETH feed's spot)."""
+    valued at the WETH feed's spot). ``packages``: answer ``/rfq/package`` (False: only
+    single quotes, as a maker without package support)."""
 
     base_vol: Decimal = Decimal("0.65")
     smile: Decimal = Decimal("0.4")
@@ -94,6 +98,7 @@ class MakerConfig:
     hedge_band: Decimal = Decimal("0.05")
     hedge_on: str = "pool"
     hedge_gas: int = 150_000
+    packages: bool = True
 
     def __post_init__(self) -> None:
         if self.hedge_on not in _HEDGE_ON:
@@ -411,41 +416,57 @@ class OptionsMaker:
             raise InvalidInput(f"size {size} is above the maker's {self.config.max_size}")
         if taker.lower() == self.address.lower():
             raise InvalidInput("the taker is the maker")
-        info = self._infos.get(series_id)
-        if info is None:
-            info = self._infos[series_id] = self.market.series(series_id)
         now = int(self.market.w3.eth.get_block("latest")["timestamp"])
-        if now >= info.expiry:
-            raise InvalidInput(f"series {series_id} expired at {info.expiry}")
-        per_unit = self.price(info, now)
-        factor = 1 + self.config.spread if taker_buys else 1 - self.config.spread
-        per_contract = (
-            per_unit
-            * factor
-            * Decimal(info.contract_size).scaleb(-info.underlying_decimals)
-            * Decimal(10) ** info.quote_decimals
-        )
-        premium = int(
-            per_contract.to_integral_value(rounding=ROUND_CEILING if taker_buys else ROUND_FLOOR)
-        )
-        with self._lock:
-            self._salt += 1
-            salt = self._salt
+        premium = self.premium(series_id, taker_buys, now)
         q = Quote(
             maker=self.address,
             series_id=series_id,
             maker_sells=taker_buys,
             size=size,
-            premium=max(premium, 1),
+            premium=premium,
             deadline=now + self.config.ttl_s,
             nonce=self.market.nonce(self.address),
             taker=taker,
             allow_partial=True,
-            salt=salt,
+            salt=self.next_salt(),
         )
         signature = self.market.sign(q, self._key)
         self.quotes_signed += 1
         return q, signature
+
+    def premium(self, series_id: int, taker_buys: bool, now: int) -> int:
+        """Premium per contract (quote base units, at least 1) of ``series_id`` at chain time
+        ``now``, widened by the spread and rounded in the maker's favour.
+
+        Raises:
+            InvalidInput: the series expired.
+        """
+        info = self._infos.get(series_id)
+        if info is None:
+            info = self._infos[series_id] = self.market.series(series_id)
+        if now >= info.expiry:
+            raise InvalidInput(f"series {series_id} expired at {info.expiry}")
+        factor = 1 + self.config.spread if taker_buys else 1 - self.config.spread
+        per_contract = (
+            self.price(info, now)
+            * factor
+            * Decimal(info.contract_size).scaleb(-info.underlying_decimals)
+            * Decimal(10) ** info.quote_decimals
+        )
+        rounding = ROUND_CEILING if taker_buys else ROUND_FLOOR
+        return max(int(per_contract.to_integral_value(rounding=rounding)), 1)
+
+    def next_salt(self) -> int:
+        """A fresh salt for the next signed quote or package (thread-safe)."""
+        with self._lock:
+            self._salt += 1
+            return self._salt
+
+    def sign_package(self, fields: tuple[Any, ...]) -> bytes:
+        """The maker's signature of a package's ABI tuple (see ``options_maker_package``)."""
+        signature = self.market.sign_package(fields, self._key)
+        self.quotes_signed += 1
+        return signature
 
     # --- HTTP --------------------------------------------------------------------------------
 
@@ -468,6 +489,9 @@ class OptionsMaker:
         quote = quote_json(q)
         return web.json_response({"quote": quote, "signature": "0x" + sig.hex()})
 
+    async def _rfq_package(self, request: web.Request) -> web.Response:
+        return await rfq_package(self, request)
+
     async def _health(self, _: web.Request) -> web.Response:
         return web.json_response({"maker": self.address})
 
@@ -475,6 +499,7 @@ class OptionsMaker:
         """Serve ``/rfq`` and ``/health``; :attr:`url` is set once listening."""
         app = web.Application()
         app.router.add_post("/rfq", self._rfq)
+        app.router.add_post("/rfq/package", self._rfq_package)
         app.router.add_get("/health", self._health)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()

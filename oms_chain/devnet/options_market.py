@@ -16,7 +16,7 @@ venue proper lives elsewhere; this is what tests and benchmarks need to drive th
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -331,6 +331,24 @@ class OptionsMarketClient:
     def sign(self, quote: Quote, private_key: str | bytes) -> bytes:
         """:func:`sign_quote` for this market and chain."""
         return sign_quote(quote, private_key, chain_id=self.chain_id, market=self.address)
+
+    def hash_package(self, fields: Sequence[Any]) -> bytes:
+        """The EIP-712 digest the contract computes for a package's ABI tuple ``fields``
+        (:class:`~oms_chain.venues.options.packages.SignedPackage.as_tuple`)."""
+        return bytes(self.contract.functions.hashPackage(tuple(fields)).call())
+
+    def sign_package(self, fields: Sequence[Any], private_key: str | bytes) -> bytes:
+        """65-byte ``r || s || v`` EIP-712 signature of a package's ABI tuple ``fields`` for
+        this market and chain."""
+        from eth_account import Account
+        from eth_account.messages import encode_typed_data
+
+        from oms_chain.venues.options.packages import package_typed_data
+
+        message = package_typed_data(fields, chain_id=self.chain_id, market=self.address)
+        return bytes(
+            Account.sign_message(encode_typed_data(full_message=message), private_key).signature
+        )
 
     def check_fill(self, quote: Quote, signature: bytes, amount: int, *, taker: str) -> None:
         """Everything :meth:`fill` would be refused for, checked with calls only (nothing sent):

@@ -1,18 +1,25 @@
 """All legs of an option structure on the on-chain market as ONE ``BatchExecutor`` transaction.
 
+(About 620 lines: preparing, sending and settling one batch share its journal entry; the package
+RFQ and its log reading live in :mod:`~oms_chain.venues.options.batch_package`.)
+
 :class:`AtomicOptionsBatch` works beside an :class:`~oms_chain.venues.options.OnchainOptionsVenue`
 configured with an executor (the executor holds the funds and the positions):
 
-* :meth:`~AtomicOptionsBatch.prepare` asks the makers for every leg and checks each best quote
-  exactly as the venue checks a single fill (series, side, size, deadline against chain time,
-  the maker's nonce, what the market still lets fill, the signature, the leg's limit price),
-  then checks the structure's net premium against ``max_net_premium``. Nothing is signed.
+* :meth:`~AtomicOptionsBatch.prepare` asks the makers first for ONE package quote over all legs
+  (:mod:`~oms_chain.venues.options.batch_package`: one maker signature, filled by one
+  ``fillPackage``: one signature check, one record, the premium netted on chain), else for every
+  leg, and checks the best answer exactly as the venue checks a single fill (series, side, size,
+  deadline against chain time, the maker's nonce, what the market still lets fill, the
+  signature, each leg's limit price), then checks the structure's net premium against
+  ``max_net_premium``. Nothing is signed.
 * :meth:`~AtomicOptionsBatch.send` signs one ``execute`` call: one exact approval per token
-  pulled, one ``fill`` per leg, and aggregate guards: the quote token may fall by at most
-  ``max_net_premium`` plus the put collateral posted, and every other collateral token by at most
-  the collateral posted. A leg whose quote became invalid in between (expired, cancelled, filled
-  by someone else) or a premium beyond the guard reverts the whole batch; the sender's simulation
-  catches that before signing, so nothing is broadcast and nothing moves.
+  pulled, one ``fillPackage`` (or one ``fill`` per leg), and aggregate guards: the quote token
+  may fall by at most ``max_net_premium`` plus the put collateral posted, and every other
+  collateral token by at most the collateral posted. A quote that became invalid in between
+  (expired, cancelled, filled by someone else) or a premium beyond the guard reverts the whole
+  batch; the sender's simulation catches that before signing, so nothing is broadcast and
+  nothing moves.
 * The transaction is journaled between signing and broadcasting in the shared
   :class:`~oms_chain.venues.amm.account.ChainAccount` under the batch id, so a process killed
   after sending finds it again and never sends it twice. Its settlement is the settlement of
@@ -47,9 +54,11 @@ from oms_chain.model.orders import SettlementStatus
 from oms_chain.venues.amm._calls import encode_call, eth_call
 from oms_chain.venues.amm.journal import entry_state, tx_entry
 from oms_chain.venues.base import PlaceOrder
+from oms_chain.venues.options.batch_package import PackageRequest, best_package, package_fills
 from oms_chain.venues.options.onchain import MakerQuote, OnchainOptionsVenue, SeriesListing
 from oms_chain.venues.options.onchain._base import _EXECUTE, _ZERO
 from oms_chain.venues.options.onchain.orders import _QUOTE_FILLED
+from oms_chain.venues.options.packages import FILL_PACKAGE, SignedPackage
 from oms_chain.venues.options.quotes import FILL as _FILL
 
 __all__ = ["AtomicOptionsBatch", "BatchLeg", "BatchStatus", "NetPremiumExceeded", "PreparedBatch"]
@@ -65,14 +74,14 @@ class NetPremiumExceeded(VenueRejected):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BatchLeg:
-    """One leg of a batch: the order, its series, on-chain contracts and the quote to fill.
-    ``premium`` is the leg's total premium in quote base units (paid for a buy, received for a
-    sell)."""
+    """One leg of a batch: the order, its series, on-chain contracts and the quote to fill
+    (``None`` when the batch fills a package quote over all legs). ``premium`` is the leg's total
+    premium in quote base units (paid for a buy, received for a sell)."""
 
     order: PlaceOrder
     listing: SeriesListing
     contracts: int
-    quote: MakerQuote
+    quote: MakerQuote | None
     premium: int
 
 
@@ -80,7 +89,8 @@ class BatchLeg:
 class PreparedBatch:
     """A checked, unsigned batch. ``net_premium`` is in quote base units, positive when the
     structure pays (a debit), negative when it receives; ``max_net_premium`` the guard in the same
-    units; ``calldata`` the executor's ``execute`` call."""
+    units; ``calldata`` the executor's ``execute`` call; ``package`` the maker's package quote
+    over all legs, when it fills one (else each leg has its own quote)."""
 
     batch_id: ClientOrderId
     legs: tuple[BatchLeg, ...]
@@ -88,6 +98,15 @@ class PreparedBatch:
     max_net_premium: int
     pulls: tuple[tuple[str, int], ...]
     calldata: bytes
+    package: SignedPackage | None = None
+
+    @property
+    def deadline(self) -> int:
+        """The last chain time (unix seconds, inclusive) the batch can be mined at: the
+        package's deadline, or the earliest of the legs' quotes."""
+        if self.package is not None:
+            return self.package.deadline
+        return min(leg.quote.deadline for leg in self.legs if leg.quote is not None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,7 +206,7 @@ class AtomicOptionsBatch:
         if not isinstance(max_net_premium, Decimal) or not max_net_premium.is_finite():
             raise InvalidInput(f"max_net_premium must be a finite Decimal, got {max_net_premium!r}")
         venue = self._venue
-        legs: list[BatchLeg] = []
+        asked: list[PackageRequest] = []
         quote_asset = None
         for i, order in enumerate(legs_in):
             if not isinstance(order, PlaceOrder):
@@ -195,46 +214,71 @@ class AtomicOptionsBatch:
             try:
                 listing = venue.listing(order.instrument)
                 contracts = venue._contracts(listing, order.quantity)
-                best, _now = await venue._best(order, listing, contracts)
             except (VenueRejected, InvalidInput) as exc:
-                raise VenueRejected(
-                    f"{self._id}: leg {i} ({order.side.value} {order.quantity} "
-                    f"{order.instrument.symbol}): {exc}"
-                ) from None
-            except RpcUnavailable as exc:
-                raise VenueUnavailable(f"{self._id}: leg {i} not quoted: {exc}") from exc
+                raise VenueRejected(f"{self._id}: {_leg_name(i, order)}: {exc}") from None
             if quote_asset is None:
                 quote_asset = listing.contract.quote
             elif listing.contract.quote != quote_asset:
                 raise InvalidInput(f"orders[{i}]: settles in another quote asset than leg 0")
-            legs.append(
-                BatchLeg(
-                    order=order,
-                    listing=listing,
-                    contracts=contracts,
-                    quote=best,
-                    premium=contracts * best.premium,
+            asked.append(PackageRequest(order=order, listing=listing, contracts=contracts))
+        try:
+            package, _refused = await best_package(venue, asked)
+        except RpcUnavailable as exc:
+            raise VenueUnavailable(f"{self._id}: batch {batch_id} not quoted: {exc}") from exc
+        legs: list[BatchLeg] = []
+        if package is not None:
+            for a, pleg in zip(asked, package.legs, strict=True):
+                legs.append(
+                    BatchLeg(
+                        order=a.order,
+                        listing=a.listing,
+                        contracts=a.contracts,
+                        quote=None,
+                        premium=a.contracts * pleg.premium,
+                    )
                 )
-            )
-        assert quote_asset is not None
+        else:
+            legs = [await self._quoted(i, a) for i, a in enumerate(asked)]
         net = sum(leg.premium if leg.order.side is Side.BUY else -leg.premium for leg in legs)
         pulls: dict[str, int] = {}
         for leg in legs:
-            if leg.order.side is Side.BUY:
-                token, amount = leg.listing.quote, leg.premium
-            else:
+            if leg.order.side is Side.SELL:
                 token = leg.listing.collateral_token
                 amount = leg.contracts * leg.listing.collateral_per_contract
-            pulls[token] = pulls.get(token, 0) + amount
+                pulls[token] = pulls.get(token, 0) + amount
+            elif package is None:
+                pulls[leg.listing.quote] = pulls.get(leg.listing.quote, 0) + leg.premium
+        if package is not None and net > 0:
+            # one netted premium transfer: the executor pays only the debit
+            quote_token = legs[0].listing.quote
+            pulls[quote_token] = pulls.get(quote_token, 0) + net
         loose = PreparedBatch(
             batch_id=batch_id,
             legs=tuple(legs),
             net_premium=net,
             max_net_premium=net,
-            pulls=tuple(sorted(pulls.items())),
+            pulls=tuple(sorted((t, a) for t, a in pulls.items() if a > 0)),
             calldata=b"",
+            package=package,
         )
         return self.guarded(loose, max_net_premium)
+
+    async def _quoted(self, i: int, asked: PackageRequest) -> BatchLeg:
+        """Leg ``i`` with the best single quote for it."""
+        order, listing, contracts = asked.order, asked.listing, asked.contracts
+        try:
+            best, _now = await self._venue._best(order, listing, contracts)
+        except (VenueRejected, InvalidInput) as exc:
+            raise VenueRejected(f"{self._id}: {_leg_name(i, order)}: {exc}") from None
+        except RpcUnavailable as exc:
+            raise VenueUnavailable(f"{self._id}: leg {i} not quoted: {exc}") from exc
+        return BatchLeg(
+            order=order,
+            listing=listing,
+            contracts=contracts,
+            quote=best,
+            premium=contracts * best.premium,
+        )
 
     def guarded(self, prepared: PreparedBatch, max_net_premium: Decimal) -> PreparedBatch:
         """``prepared`` with its guard at ``max_net_premium`` (quote asset; see
@@ -256,7 +300,9 @@ class AtomicOptionsBatch:
                 f"{max_net_premium} {quote_asset.symbol}; nothing was sent"
             )
         legs = list(prepared.legs)
-        calldata = self._calldata(legs, legs[0].listing.quote, limit, dict(prepared.pulls))
+        calldata = self._calldata(
+            legs, legs[0].listing.quote, limit, dict(prepared.pulls), package=prepared.package
+        )
         return PreparedBatch(
             batch_id=prepared.batch_id,
             legs=prepared.legs,
@@ -264,17 +310,28 @@ class AtomicOptionsBatch:
             max_net_premium=limit,
             pulls=prepared.pulls,
             calldata=calldata,
+            package=prepared.package,
         )
 
     def _calldata(
-        self, legs: list[BatchLeg], quote_token: str, limit: int, pulls: dict[str, int]
+        self,
+        legs: list[BatchLeg],
+        quote_token: str,
+        limit: int,
+        pulls: dict[str, int],
+        *,
+        package: SignedPackage | None = None,
     ) -> bytes:
         market = self._venue.market_address
         calls: list[tuple[str, int, bytes, str, int]] = [
             (token, 0, encode_call("approve(address,uint256)", market, amount), _ZERO, 0)
             for token, amount in sorted(pulls.items())
         ]
-        for leg in legs:
+        if package is not None:
+            fill = encode_call(FILL_PACKAGE, package.as_tuple(), package.signature, package.size)
+            calls.append((market, 0, fill, _ZERO, 0))
+        for leg in legs if package is None else ():
+            assert leg.quote is not None
             fill = encode_call(_FILL, leg.quote.as_tuple(), leg.quote.signature, leg.contracts)
             calls.append((market, 0, fill, _ZERO, 0))
         # collateral posted by the writes is no premium: the quote guard allows for the put
@@ -357,10 +414,11 @@ class AtomicOptionsBatch:
                         "quantity": str(leg.order.quantity),
                         "contracts": leg.contracts,
                         "premium": str(leg.premium),
-                        "quote": leg.quote.to_json(),
+                        "quote": None if leg.quote is None else leg.quote.to_json(),
                     }
                     for leg in prepared.legs
                 ],
+                "package": None if prepared.package is None else prepared.package.to_json(),
                 "net_premium": str(prepared.net_premium),
                 "max_net_premium": str(prepared.max_net_premium),
                 "pulls": [[t, str(a)] for t, a in prepared.pulls],
@@ -460,11 +518,14 @@ class AtomicOptionsBatch:
             return None
 
     def _filled(self, entry: dict[str, Any], receipt: Receipt) -> tuple[int, ...]:
-        """Contracts per leg from the market's ``QuoteFilled`` logs: the batch makes one
-        ``fill`` per leg, in leg order, and each emits one, so the i-th log is leg i (two legs
-        on one series are told apart). A receipt with another count of them is read per
-        series instead."""
+        """Contracts per leg from the market's logs. A package: its one ``PackageFilled`` log
+        gives the units, each leg fills ``units * ratio``. Else the ``QuoteFilled`` logs: the
+        batch makes one ``fill`` per leg, in leg order, and each emits one, so the i-th log is
+        leg i (two legs on one series are told apart). A receipt with another count of them is
+        read per series instead."""
         market = self._venue.market_address.lower()
+        if entry.get("package") is not None:
+            return package_fills(self._venue, entry["package"], receipt)
         fills: list[tuple[int, int]] = []
         for log in receipt.logs:
             topics = [t.lower() for t in log.topics]
@@ -552,6 +613,10 @@ class AtomicOptionsBatch:
         elif state is AmmOrderState.PENDING and report.status in done:
             self._account.journal.advance(coid, AmmOrderState.MINED)
         _log.info("%s: batch %s %s", self._id, coid, report.status.value)
+
+
+def _leg_name(i: int, order: PlaceOrder) -> str:
+    return f"leg {i} ({order.side.value} {order.quantity} {order.instrument.symbol})"
 
 
 def _base_units(amount: Decimal, decimals: int) -> int:

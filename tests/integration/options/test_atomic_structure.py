@@ -183,8 +183,8 @@ async def test_an_expired_leg_quote_means_nothing_at_all_happens(
     prepared = await batch.prepare(
         client_order_id("ic-exp", 0), _orders(structure, "exp"), max_net_premium=D(0)
     )
-    deadline = min(leg.quote.deadline for leg in prepared.legs)
-    warp_to(l1.w3, deadline + 1)
+    assert prepared.package is not None  # the maker signs all four legs as one package
+    warp_to(l1.w3, prepared.deadline + 1)
     before = _snapshot(l1, venue, structure)
     with pytest.raises(VenueRejected, match="no leg was sent"):
         await batch.send(prepared)
@@ -208,7 +208,11 @@ async def test_a_net_premium_beyond_the_guard_is_refused_before_and_on_chain(
     )
     too_tight = prepared.net_premium - 1  # demand 1 base unit more credit than the quotes give
     data = batch._calldata(
-        list(prepared.legs), prepared.legs[0].listing.quote, too_tight, dict(prepared.pulls)
+        list(prepared.legs),
+        prepared.legs[0].listing.quote,
+        too_tight,
+        dict(prepared.pulls),
+        package=prepared.package,
     )
     owner = l1.accounts[0].address
     tx = l1.w3.eth.send_transaction(
