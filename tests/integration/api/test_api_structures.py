@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from api_client import Api, serve_api
+from api_client import ERC20_TRANSFER, Api, serve_api
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_dashboard_browser import page  # noqa: F401  (the headless Chromium page fixture)
@@ -37,16 +37,6 @@ from oms_chain.venues.options import onchain_options_venue
 from oms_chain.venues.options.batch import AtomicOptionsBatch
 
 pytestmark = [pytest.mark.timeout(300)]
-
-ERC20_TRANSFER = [
-    {
-        "name": "transfer",
-        "type": "function",
-        "inputs": [{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"}],
-        "outputs": [{"name": "", "type": "bool"}],
-        "stateMutability": "nonpayable",
-    }
-]
 
 
 @pytest.fixture

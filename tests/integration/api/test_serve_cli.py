@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from api_client import ERC20_TRANSFER
 from web3 import Web3
 
 from oms_chain.devnet.world import DevAccount, Devnet, DevnetChain
@@ -52,30 +53,25 @@ def _line(proc: subprocess.Popen[str], pattern: str, timeout: float = 120) -> re
     raise AssertionError(f"no line matching {pattern!r} in {seen}")
 
 
+def _oms_json(env: dict[str, str], *args: str) -> Any:
+    """Run ``oms ARGS --json`` to its end; its JSON output."""
+    done = subprocess.run(
+        [*OMS, *args, "--json"], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return json.loads(done.stdout)
+
+
 def test_token_then_serve_then_ctrl_c(oms_devnet: Devnet, l1: DevnetChain, tmp_path: Path) -> None:
     runtime = tmp_path / "devnet-running.json"
     runtime.write_text(json.dumps({"pid": os.getpid(), "chains": oms_devnet.describe()}))
     env = {**os.environ, "OMS_CHAIN_RUNTIME": str(runtime), "COLUMNS": "200"}
     store = f"sqlite:///{tmp_path / 'serve.db'}"
-    made = subprocess.run(
-        [*OMS, "token", "create", "--name", "cli", "--scope", "trade", "--store", store, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    token = json.loads(made.stdout)["token"]
-    listed = subprocess.run(
-        [*OMS, "token", "list", "--store", store, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert [t["name"] for t in json.loads(listed.stdout)] == ["cli"]
-    assert token not in listed.stdout
+    token = _oms_json(
+        env, "token", "create", "--name", "cli", "--scope", "trade", "--store", store
+    )["token"]
+    listed = _oms_json(env, "token", "list", "--store", store)
+    assert [t["name"] for t in listed] == ["cli"]
+    assert token not in json.dumps(listed)
     proc = subprocess.Popen(
         [*OMS, "serve", "--port", "0", "--no-exchange", "--store", store],
         env=env,
@@ -103,17 +99,6 @@ def test_token_then_serve_then_ctrl_c(oms_devnet: Devnet, l1: DevnetChain, tmp_p
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-
-
-ERC20_TRANSFER = [
-    {
-        "name": "transfer",
-        "type": "function",
-        "inputs": [{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"}],
-        "outputs": [{"name": "", "type": "bool"}],
-        "stateMutability": "nonpayable",
-    }
-]
 
 
 def _two_puts(l1: DevnetChain) -> tuple[str, str]:
@@ -176,15 +161,9 @@ def test_serve_with_a_config_naming_onchain_options_takes_structures(
         "DESK_KEY": owner.private_key,
         "COLUMNS": "200",
     }
-    made = subprocess.run(
-        [*OMS, "token", "create", "--name", "desk", "--scope", "trade", "--store", store, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    token = json.loads(made.stdout)["token"]
+    token = _oms_json(
+        env, "token", "create", "--name", "desk", "--scope", "trade", "--store", store
+    )["token"]
     low, high = _two_puts(l1)
     spread = {
         "structure_id": "served-spread",
