@@ -104,8 +104,13 @@ def serve_cmd(
 
     async def run() -> None:
         async with session, contextlib.AsyncExitStack() as stack:
+            skipped: list[str] = []
             desk = (
-                await stack.enter_async_context(session_desk(session, vol=vol)) if options else None
+                await stack.enter_async_context(
+                    session_desk(session, vol=vol, on_skip=skipped.append)
+                )
+                if options
+                else None
             )
             with TokenStore(url) as tokens:
                 if not any(t.active for t in tokens.list()):
@@ -122,10 +127,8 @@ def serve_cmd(
                         "of the chain's BatchExecutor"
                     )
                 elif options:
-                    say(
-                        "structures: not taken (no chain with RFQ makers whose address book "
-                        "names a BatchExecutor)"
-                    )
+                    why = "; ".join(skipped) or "no chain with RFQ makers"
+                    say(f"structures: not taken ({why})")
                 await run_api(
                     application,
                     host,

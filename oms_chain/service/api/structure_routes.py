@@ -13,6 +13,7 @@ content answers the structure as recorded (it is never sent twice), with other c
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -50,6 +51,8 @@ __all__ = [
     "install_structures",
     "session_desk",
 ]
+
+_log = logging.getLogger(__name__)
 
 _STRUCTURE_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$"
 _KIND = r"^[a-z][a-z0-9_]{0,31}$"
@@ -185,18 +188,22 @@ class StructureDesk:
 
 @contextlib.asynccontextmanager
 async def session_desk(
-    session: TradingSession, *, vol: Decimal
+    session: TradingSession,
+    *,
+    vol: Decimal,
+    on_skip: Callable[[str], None] | None = None,
 ) -> AsyncIterator[StructureDesk | None]:
     """The structure desk of an open ``session``: on the first of its chains with an on-chain
-    options market (RFQ makers configured) whose address book names a ``BatchExecutor``, a
-    second venue on that market holding the legs in the executor (id ``<options venue>-
-    structures``; the chain's account signs, so the executor must be that account's), and a
+    options market (RFQ makers configured) whose address book names a ``BatchExecutor`` owned
+    by the chain's account (it signs), a second venue on that market holding the legs in the
+    executor (id ``<options venue>-structures``) and a
     :class:`~oms_chain.service.structures.StructureRunner` recording in the session's store;
-    ``vol`` prices every leg's margin. ``None`` when the session has no such market. The venue
-    is closed on exit.
+    ``vol`` prices every leg's margin. ``None`` when no chain has such a market; a chain passed
+    over for its executor (none in the book, another owner) is told to ``on_skip(reason)``.
+    The venue is closed on exit.
 
     Raises:
-        InvalidInput: ``vol`` outside (0, 5); VenueUnavailable: the makers do not answer.
+        InvalidInput: ``vol`` outside (0, 5); VenueUnavailable: the node does not answer.
     """
     if not isinstance(vol, Decimal) or not Decimal(0) < vol < Decimal(5):
         raise InvalidInput(f"vol must be a Decimal in (0, 5), got {vol!r}")
@@ -205,6 +212,7 @@ async def session_desk(
             continue
         book = chain.book or load_address_book(chain.chain_id)
         if "BatchExecutor" not in book.contracts:
+            _skipped(on_skip, f"chain {chain.chain_id}: its address book names no BatchExecutor")
             continue
         account = session.chain_venues(chain.chain_id).account
         name = chain.options_venue_id or f"options-{chain.chain_id}"
@@ -215,12 +223,26 @@ async def session_desk(
             venue_id=f"{name}-structures",
             executor=book.address("BatchExecutor"),
         )
-        async with venue:
+        try:
+            await venue.start()  # checks that the executor is the signer's
+        except InvalidInput as exc:
+            await venue.close()
+            _skipped(on_skip, f"chain {chain.chain_id}: {exc}")
+            continue
+        try:
             batch = AtomicOptionsBatch(venue)
             runner = StructureRunner(store=session.store, clock=SystemClock(), batch=batch)
             yield StructureDesk.onchain(runner, venue, session.account, vol)
+        finally:
+            await venue.close()
         return
     yield None
+
+
+def _skipped(on_skip: Callable[[str], None] | None, reason: str) -> None:
+    _log.warning("no structure desk on %s", reason)
+    if on_skip is not None:
+        on_skip(reason)
 
 
 _DESK = web.AppKey("structure_desk", StructureDesk)
