@@ -63,26 +63,55 @@ def serve_cmd(
             help="Seconds between the hedger's evaluations.",
         ),
     ] = 5.0,
+    structure_vol: Annotated[
+        str,
+        typer.Option(
+            "--structure-vol",
+            metavar="VOL",
+            help="With --config naming an on-chain options venue: the vol every leg of a "
+            "structure posted to /api/v1/structures is margined at.",
+        ),
+    ] = "0.6",
 ) -> None:
     """Serve the API (/api/v1, /openapi.json, docs at /docs) and the dashboard (/) until
-    Ctrl-C. Every API call needs a token from `oms token create` (same --store)."""
+    Ctrl-C. Every API call needs a token from `oms token create` (same --store). With --config
+    naming an on-chain options venue (kind = "options", chain, makers) the options venues are
+    opened and POST /api/v1/structures opens structures in the chain's BatchExecutor."""
     import asyncio
+    import contextlib
     import ipaddress
+    from decimal import Decimal, InvalidOperation
 
     from oms_chain.service.api import TokenStore, create_app, run_api
+    from oms_chain.service.api.structure_routes import install_structures, session_desk
 
     if host != "localhost":
         try:
             ipaddress.ip_address(host)
         except ValueError:
             raise InvalidInput(f"--host {host!r:.60} is not an IP address or localhost") from None
+    try:
+        vol = Decimal(structure_vol)
+    except InvalidOperation:
+        vol = Decimal("NaN")
+    if not vol.is_finite() or not 0 < vol < 5:
+        raise InvalidInput(f"--structure-vol must be a number in (0, 5), got {structure_vol!r:.40}")
+    options = config is not None and _onchain_options(config)
     url = _default_store_url(store, config)
     session, url = _trading_session(
-        chain=chain, store=url, key_env=key_env, config=config, exchange=exchange
+        chain=chain, store=url, key_env=key_env, config=config, exchange=exchange, options=options
     )
 
     async def run() -> None:
-        async with session:
+        async with session, contextlib.AsyncExitStack() as stack:
+            skipped: list[str] = []
+            desk = (
+                await stack.enter_async_context(
+                    session_desk(session, vol=vol, on_skip=skipped.append)
+                )
+                if options
+                else None
+            )
             with TokenStore(url) as tokens:
                 if not any(t.active for t in tokens.list()):
                     say(
@@ -91,6 +120,15 @@ def serve_cmd(
                     )
                 application = create_app(session, tokens)
                 _install_risk(application, session, portfolio, hedge_policy, hedge_interval)
+                if desk is not None:
+                    install_structures(application, desk)
+                    say(
+                        "structures: POST /api/v1/structures opens them in one transaction "
+                        "of the chain's BatchExecutor"
+                    )
+                elif options:
+                    why = "; ".join(skipped) or "no chain with RFQ makers"
+                    say(f"structures: not taken ({why})")
                 await run_api(
                     application,
                     host,
@@ -102,6 +140,13 @@ def serve_cmd(
                 )
 
     asyncio.run(run())
+
+
+def _onchain_options(config: Path) -> bool:
+    """Whether the config names an on-chain options venue (the structures need one)."""
+    from oms_chain.engine import load_config
+
+    return any(v.kind == "options" and v.exchange is None for v in load_config(config).venues)
 
 
 def _install_risk(

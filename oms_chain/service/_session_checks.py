@@ -12,11 +12,13 @@ from oms_chain.model.errors import InvalidInput
 from oms_chain.model.instruments import Instrument
 from oms_chain.model.intent import Side
 from oms_chain.model.orders import Order, SettlementStatus
+from oms_chain.venues.base import ListsInstruments, Venue
 
 __all__ = [
     "INTENT_KEYWORDS",
     "check_instrument",
     "check_intent_args",
+    "check_own_venues",
     "check_side",
     "check_venue_ids",
     "check_wait_args",
@@ -117,3 +119,21 @@ def is_settled(order: Order, confirmations: int = 0) -> bool:
         return True
     mined = st.status in (SettlementStatus.INCLUDED, SettlementStatus.CONFIRMED)
     return mined and st.confirmations >= confirmations
+
+
+def check_own_venues(venues: object) -> tuple[Venue, ...]:
+    """The caller's own venues of a session: :class:`Venue` adapters that list their
+    instruments, each id once. Raises :class:`InvalidInput` naming the one that is not."""
+    if isinstance(venues, str | bytes) or not isinstance(venues, Sequence):
+        raise InvalidInput(f"venues must be a sequence of Venue adapters, got {venues!r:.60}")
+    out: list[Venue] = []
+    for i, v in enumerate(venues):
+        if not isinstance(v, Venue) or not isinstance(v, ListsInstruments):
+            raise InvalidInput(
+                f"venues[{i}] must be a Venue that lists its instruments (instruments()), "
+                f"got {type(v).__name__}"
+            )
+        if any(o.venue_id == v.venue_id for o in out):
+            raise InvalidInput(f"venues[{i}]: venue id {v.venue_id!r} is given twice")
+        out.append(v)
+    return tuple(out)

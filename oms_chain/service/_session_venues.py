@@ -32,7 +32,7 @@ from oms_chain.service._session_options import (
     find_option,
 )
 from oms_chain.venues.amm import UniswapVenues
-from oms_chain.venues.base import Venue
+from oms_chain.venues.base import ListsInstruments, Venue
 from oms_chain.venues.cex import CcxtVenue
 
 __all__ = ["SessionVenues"]
@@ -45,6 +45,7 @@ class SessionVenues:
     _uniswap: dict[int, UniswapVenues]
     _cex: CcxtVenue | None
     _options: list[OptionVenue]
+    _own: tuple[Venue, ...]
     _clock: Clock
     _account: str
 
@@ -58,13 +59,15 @@ class SessionVenues:
             ) from None
 
     def venues(self) -> dict[str, Venue]:
-        """Every venue of the session by id (chains' pools first, then the exchange)."""
+        """Every venue of the session by id (chains' pools first, then the exchange, the
+        options venues and the caller's own)."""
         out: dict[str, Venue] = {}
         for uni in self._uniswap.values():
             out.update({v.venue_id: v for v in uni.venues})
         if self._cex is not None:
             out[self._cex.venue_id] = self._cex
         out.update({v.venue_id: v for v in self._options})
+        out.update({v.venue_id: v for v in self._own})
         return out
 
     def option(self, series: str, *, venue: str | None = None) -> tuple[OptionContract, str]:
@@ -75,7 +78,8 @@ class SessionVenues:
 
     def instrument(self, symbol: str, *, chain_id: int | None = None) -> Instrument:
         """The spot instrument ``symbol`` (``ETH/USDC``, ``WETH/USDC``) as the chain's pools
-        route it (first chain by default), else as the exchange lists it.
+        route it (first chain by default), else as the exchange lists it, else as one of the
+        caller's own venues does.
 
         Raises:
             InvalidInput: no venue of the session trades ``symbol``; lists what they do trade.
@@ -97,11 +101,18 @@ class SessionVenues:
                 known.add(listed.symbol)
                 if listed.symbol.upper() == wanted:
                     return listed
+        if chain_id is None:
+            for own in self._own:
+                for item in _listed(own):
+                    known.add(item.symbol)
+                    if item.symbol.upper() == wanted:
+                        return item
         raise InvalidInput(f"no venue trades {symbol!r}; known pairs: {', '.join(sorted(known))}")
 
     def venues_for(self, instrument: Instrument, *, exchange: bool = True) -> list[str]:
         """Ids of the session's venues that trade ``instrument`` (by symbol; on-chain venues
-        only on the instrument's chain), the exchange last.
+        only on the instrument's chain; the caller's own venues where they list it), the
+        exchange last.
 
         Raises:
             InvalidInput: ``instrument`` is not an Instrument or ``exchange`` not a bool.
@@ -119,6 +130,7 @@ class SessionVenues:
         for ov in self._options:
             if instrument in ov.instruments():
                 out.append(str(ov.venue_id))
+        out.extend(str(v.venue_id) for v in self._own if instrument in _listed(v))
         if exchange and self._cex is not None and isinstance(instrument, SpotPair):
             with contextlib.suppress(OmsError):
                 self._cex.market(instrument)
@@ -230,3 +242,8 @@ class SessionVenues:
         price = await self.best_price(instrument, side, size, venues)
         step = Decimal(1).scaleb(-min(instrument.size_decimals, 8))
         return (notional / price).quantize(step, rounding=ROUND_DOWN)
+
+
+def _listed(venue: Venue) -> Sequence[Instrument]:
+    """What one of the caller's own venues lists (checked at construction: it lists)."""
+    return venue.instruments() if isinstance(venue, ListsInstruments) else ()

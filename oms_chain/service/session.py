@@ -37,6 +37,7 @@ from oms_chain.model.orders import Order
 from oms_chain.risk import RiskGate, RiskLimits
 from oms_chain.service._session_accounts import account_executor, check_threshold
 from oms_chain.service._session_checks import (
+    check_own_venues,
     check_wait_args,
     is_settled,
 )
@@ -122,6 +123,10 @@ class TradingSession(SessionVenues):
             (:class:`~oms_chain.service.worker.Worker`). ``resume_parents`` is then ignored.
         threshold: trade from this FROST group's ThresholdAccount (on its one chain; the group
             signs, ``signer`` is the relayer); from a config, ``signer = "threshold"`` accounts.
+        venues: venues built by the caller (a :class:`~oms_chain.venues.PaperVenue` for a dry
+            run, an adapter of your own that passes :mod:`oms_chain.testing.venue`), traded
+            beside the session's own; each lists its instruments
+            (:class:`~oms_chain.venues.base.ListsInstruments`). The caller opens and closes them.
 
     Raises (on entering):
         InvalidInput / ConfigError: bad store URL, unknown chain, exchange without the market.
@@ -150,9 +155,11 @@ class TradingSession(SessionVenues):
         worker_id: str | None = None,
         lease_ttl_s: float = 15.0,
         threshold: ThresholdGroup | None = None,
+        venues: Sequence[Venue] = (),
     ) -> None:
-        if not chains and exchange is None:
-            raise InvalidInput("a trading session needs at least one chain or an exchange")
+        own = check_own_venues(venues)
+        if not chains and exchange is None and not own:
+            raise InvalidInput("a trading session needs at least one chain, an exchange or a venue")
         ids = [c.chain_id for c in chains]
         if len(set(ids)) != len(ids):
             raise InvalidInput(f"chain listed twice in {ids}")
@@ -180,6 +187,7 @@ class TradingSession(SessionVenues):
         self._resume_parents = resume_parents
         self._options_exchange = options_exchange
         self._options: list[OptionVenue] = []
+        self._own = own
         self._worker_id = worker_id
         self._lease_ttl_ns = int(lease_ttl_s * 1_000_000_000)
         self._worker: Worker | None = None
@@ -332,6 +340,13 @@ class TradingSession(SessionVenues):
             self._chains, self._uniswap, self._options_exchange, self._clock
         )
         venues.extend(self._options)
+        taken = {v.venue_id for v in venues}
+        for v in self._own:
+            if v.venue_id in taken:
+                raise InvalidInput(
+                    f"venue id {v.venue_id!r} is the session's own already; give yours another"
+                )
+        venues.extend(self._own)
         self._engine = Engine(
             store=self._store,
             venues=venues,

@@ -25,16 +25,15 @@ Never twice: a proposal already executed is skipped; a proposal whose ``execTran
 signed before a crash is rebroadcast from its recorded bytes (same hash) and followed; a
 proposal whose Safe nonce was consumed by someone else is found by its ``ExecutionSuccess`` log
 and recorded, not sent. The Safe contract itself refuses a SafeTx a second time (its nonce).
+
+The run as its events tell it is :mod:`oms_chain.treasury.run`; following an execution to its
+final block and recording it, :mod:`oms_chain.treasury.execution` (the desk's base class).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -43,12 +42,9 @@ from eth_utils import is_address, keccak, to_checksum_address
 
 from oms_chain.chain.addressbook import AddressBook, load_address_book
 from oms_chain.chain.nonces import NonceManager, StoreNonceJournal
-from oms_chain.chain.registry import ChainInfo, chain_info
 from oms_chain.chain.rpc import RpcClient
 from oms_chain.chain.sender import SentTransaction, TxSender
-from oms_chain.chain.tracker import SettlementTracker
-from oms_chain.chain.types import Receipt
-from oms_chain.custody.base import SignedTransaction, Signer
+from oms_chain.custody.base import Signer
 from oms_chain.custody.safe import (
     OwnerSignature,
     SafeAccount,
@@ -60,9 +56,13 @@ from oms_chain.custody.safe import (
     pack_signatures,
 )
 from oms_chain.model.errors import FinalError, InvalidInput, OmsError
-from oms_chain.model.ids import TxHash
-from oms_chain.model.orders import SettlementStatus
-from oms_chain.store import EventStore, NewEvent
+from oms_chain.store import EventStore
+from oms_chain.treasury.execution import (
+    ExecutionReverted,
+    _Execution,
+    _JournaledRelayer,
+    _treasury_chain,
+)
 from oms_chain.treasury.measure import Measurement, measure, read_balances
 from oms_chain.treasury.options_book import ExpiredPosition, MarketBook, OptionBook
 from oms_chain.treasury.plan import Plan, make_plan
@@ -74,7 +74,7 @@ from oms_chain.treasury.proposals import (
     expiry_proposal,
     spot_quoter,
 )
-from oms_chain.venues.amm._calls import WalletFlows
+from oms_chain.treasury.run import RunState, budget_spent, run_state
 
 __all__ = [
     "ApprovalMissing",
@@ -87,7 +87,6 @@ __all__ = [
 
 _NS = 1_000_000_000
 _CHECK_N = keccak(text="checkNSignatures(bytes32,bytes,bytes,uint256)")[:4]
-_EXECUTION_SUCCESS = "0x" + keccak(text="ExecutionSuccess(bytes32,uint256)").hex()
 _LOG_CHUNK_BLOCKS = 2_000  # eth_getLogs range per request (providers cap the range)
 
 
@@ -95,143 +94,7 @@ class ApprovalMissing(FinalError, ValueError):
     """A proposal lacks the owner signatures its policy rule asks for; nothing was sent."""
 
 
-class ExecutionReverted(FinalError):
-    """A proposal's ``execTransaction`` was mined but reverted; recorded ``ProposalReverted``.
-    The Safe nonce is unused and the signatures stay valid: ``execute`` again sends a new one."""
-
-
-@dataclass(slots=True)
-class RunState:
-    """A run as its events tell it."""
-
-    run_id: str
-    plan: dict[str, Any] | None = None
-    proposals: list[Proposal] = field(default_factory=list)
-    safe_tx_hashes: dict[str, str] = field(default_factory=dict)
-    created: set[str] = field(default_factory=set)
-    notified: bool = False
-    signatures: dict[str, dict[str, str]] = field(default_factory=dict)
-    signature_kinds: dict[str, dict[str, str]] = field(default_factory=dict)
-    sent: dict[str, dict[str, Any]] = field(default_factory=dict)
-    executed: dict[str, dict[str, Any]] = field(default_factory=dict)
-    after: dict[str, Any] | None = None
-    reorged: list[dict[str, Any]] = field(default_factory=list)
-    reverted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    created_block: int | None = None
-    events: list[Any] = field(default_factory=list)
-
-    def reorgs_of(self, proposal_id: str) -> int:
-        """How often an execution of ``proposal_id`` left the chain."""
-        return sum(1 for r in self.reorged if r["proposal_id"] == proposal_id)
-
-    def reverts_of(self, proposal_id: str) -> int:
-        """How many ``execTransaction`` of ``proposal_id`` were mined and reverted."""
-        return len(self.reverted.get(proposal_id, []))
-
-    def is_reverted(self, proposal_id: str) -> bool:
-        """Its last ``execTransaction`` reverted and no new one was sent since."""
-        return (
-            bool(self.reverted.get(proposal_id))
-            and proposal_id not in self.sent
-            and proposal_id not in self.executed
-        )
-
-    @property
-    def stage(self) -> str:
-        """``new``, ``planned``, ``proposed``, ``executing``, ``reverted`` (a proposal's
-        ``execTransaction`` reverted: execute again or plan a new run), ``executed`` or
-        ``remeasured``; ``inside band`` when the plan found nothing to do."""
-        if self.plan is None:
-            return "new"
-        if self.plan.get("chosen") is None and not self.proposals:
-            return "inside band"
-        if self.after is not None:
-            return "remeasured"
-        if self.proposals and len(self.executed) == len(self.proposals):
-            return "executed"
-        if any(self.is_reverted(p.proposal_id) for p in self.proposals):
-            return "reverted"
-        if self.sent or self.executed:
-            return "executing"
-        return "proposed" if self.created else "planned"
-
-
-def run_state(store: EventStore, run_id: str) -> RunState:
-    """Replay the run's stream."""
-    st = RunState(run_id)
-    for e in store.read_stream(f"treasury-{run_id}"):
-        st.events.append(e)
-        p = e.payload
-        if e.event_type == "TreasuryPlanned":
-            st.plan = p["plan"]
-            st.proposals = [Proposal.from_json(x) for x in p["proposals"]]
-        elif e.event_type == "ProposalCreated":
-            st.created.add(p["proposal_id"])
-            st.safe_tx_hashes[p["proposal_id"]] = p["safe_tx_hash"]
-            if p.get("block") is not None and st.created_block is None:
-                st.created_block = int(p["block"])
-        elif e.event_type == "OwnersNotified":
-            st.notified = True
-        elif e.event_type == "SignatureCollected":
-            st.signatures.setdefault(p["proposal_id"], {})[p["owner"]] = p["signature"]
-            kinds = st.signature_kinds.setdefault(p["proposal_id"], {})
-            kinds[p["owner"]] = p.get("kind", "eoa")
-        elif e.event_type == "ProposalSent":
-            st.sent[p["proposal_id"]] = p
-        elif e.event_type == "ProposalExecuted":
-            st.executed[p["proposal_id"]] = p
-        elif e.event_type == "ProposalReverted":
-            st.reverted.setdefault(p["proposal_id"], []).append(p)
-            st.sent.pop(p["proposal_id"], None)  # the next execute sends a new one
-        elif e.event_type == "TreasuryRemeasured":
-            st.after = p["after"]
-        elif e.event_type == "ProposalReorged":
-            st.reorged.append(p)
-            st.executed.pop(p["proposal_id"], None)
-            st.after = None  # measured on a chain that is gone
-    return st
-
-
-def budget_spent(store: EventStore, now_ns: int, period_days: int) -> Decimal:
-    """Option premium paid (USD) by proposals executed in the ``period_days`` before ``now_ns``;
-    a proposal that nets a credit (a zero-cost collar) spends nothing, and earns no budget."""
-    start = max(0, now_ns - period_days * 86_400 * _NS)
-    paid: dict[tuple[str | None, str], Decimal] = {}  # a reorged execution paid nothing
-    for e in store.read_between(start, now_ns + 1):
-        key = (e.correlation_id, str(e.payload.get("proposal_id")))
-        if e.event_type == "ProposalExecuted" and e.payload.get("success"):
-            paid[key] = max(Decimal(e.payload["premium_usd"]), Decimal(0))
-        elif e.event_type == "ProposalReorged":
-            paid.pop(key, None)
-    return sum(paid.values(), Decimal(0))
-
-
-class _JournaledRelayer:
-    """The relayer :class:`SafeAccount` sends through, recording the signed bytes first."""
-
-    def __init__(self, sender: TxSender, on_signed: Callable[[SentTransaction], Any]) -> None:
-        self._sender = sender
-        self._on_signed = on_signed
-
-    @property
-    def signer(self) -> Signer:
-        return self._sender.signer
-
-    async def send(
-        self,
-        *,
-        to: str,
-        data: bytes | str = b"",
-        value: int = 0,
-        gas: int | None = None,
-        what: str = "transaction",
-    ) -> SentTransaction:
-        return await self._sender.send(
-            to=to, data=data, value=value, gas=gas, what=what, on_signed=self._on_signed
-        )
-
-
-class TreasuryDesk:
+class TreasuryDesk(_Execution):
     """One treasury (``policy``) on one node (``rpc``) with its event ``store``.
 
     ``clock_ns`` stamps ``ts_init``; event times (``ts_event``) are chain time, which is what
@@ -293,35 +156,12 @@ class TreasuryDesk:
             await self._book.close()
         self._book = None
 
-    async def chain_ns(self) -> int:
-        """The latest block's timestamp in ns."""
-        block = await self.rpc.get_block("latest")
-        return int(block["timestamp"], 16) * _NS if block else 0
-
     def _safe(self) -> SafeAccount:
         s = self.policy.safe.address
         addresses = SafeAddresses(
             singleton=s, proxy_factory=s, fallback_handler=s, multisend_call_only=self.multisend
         )
         return SafeAccount(self.rpc, s, self.policy.safe.chain_id, addresses)
-
-    def _append(
-        self, run_id: str, event_id: str, kind: str, payload: dict[str, Any], ts: int
-    ) -> None:
-        event = NewEvent(
-            event_id=f"{run_id}:{event_id}",
-            event_type=kind,
-            version=1,
-            payload=payload,
-            ts_event=ts,
-            ts_init=self.clock_ns(),
-            correlation_id=f"treasury-{run_id}",
-        )
-        self.store.append(f"treasury-{run_id}", [event], None)
-
-    def state(self, run_id: str) -> RunState:
-        """The run as recorded."""
-        return run_state(self.store, run_id)
 
     async def measure(self) -> Measurement:
         """The treasury now."""
@@ -561,10 +401,7 @@ class TreasuryDesk:
             raise InvalidInput(f"run {run_id!r} has no proposals; run plan and propose first")
         st = await self.check_executed(run_id)
         safe = self._safe()
-        try:
-            info = chain_info(self.policy.safe.chain_id)
-        except InvalidInput:
-            info = ChainInfo(chain_id=self.policy.safe.chain_id, name="treasury")
+        info = _treasury_chain(self.policy.safe.chain_id)
         for p in sorted(st.proposals, key=lambda x: x.nonce):
             if p.proposal_id in st.executed:
                 continue
@@ -641,208 +478,6 @@ class TreasuryDesk:
                 after.ts_ns,
             )
         return self.state(run_id)
-
-    async def check_executed(self, run_id: str) -> RunState:
-        """Check that every recorded execution is still in its block; one whose block left the
-        chain (a reorg deeper than ``safe.confirmations``) is recorded ``ProposalReorged``: it
-        counts as sent again (``execute`` follows the same signed bytes to their new block,
-        never signs a second one while they can land) and the run is re-measured after it."""
-        st = self.state(run_id)
-        for pid, done in list(st.executed.items()):
-            if "block_hash" not in done:
-                continue
-            receipt = await self.rpc.receipt(done["tx_hash"])
-            if receipt is not None and receipt.block_hash == done["block_hash"]:
-                continue
-            payload = {
-                "proposal_id": pid,
-                "tx_hash": done["tx_hash"],
-                "block": done["block"],
-                "block_hash": done["block_hash"],
-                "now_in_block": receipt.block_number if receipt is not None else None,
-            }
-            n = st.reorgs_of(pid)
-            self._append(
-                run_id, f"{pid}:reorged:{n}", "ProposalReorged", payload, await self.chain_ns()
-            )
-            st = self.state(run_id)
-        return st
-
-    async def _resume_sent(self, run_id: str, p: Proposal, sent: dict[str, Any]) -> None:
-        if "sender" in sent:
-            signed = SignedTransaction(
-                raw=bytes.fromhex(sent["raw"][2:]),
-                tx_hash=TxHash(sent["tx_hash"]),
-                sender=to_checksum_address(sent["sender"]),
-                nonce=int(sent["nonce"]),
-            )
-            await self._settle(run_id, p, sent["tx_hash"], signed)
-            return
-        receipt = await self.rpc.receipt(sent["tx_hash"])
-        if receipt is None:
-            # the bytes may never have reached the node: the same bytes give the same hash;
-            # "already known" or "nonce too low" (it was mined or replaced): the wait tells
-            with contextlib.suppress(OmsError):
-                await self.rpc.call("eth_sendRawTransaction", [sent["raw"]])
-        await self._settle(run_id, p, sent["tx_hash"])
-
-    def _safe_tx_hash(self, p: Proposal) -> str:
-        return p.safe_tx(self.policy, self.multisend).safe_tx_hash.hex()
-
-    async def _found_elsewhere(self, run_id: str, p: Proposal, safe_tx_hash: str) -> None:
-        """Look for the Safe's ``ExecutionSuccess`` of ``safe_tx_hash`` from the block the
-        proposal was created in (0 for runs recorded before it was kept), ``log_chunk_blocks``
-        blocks per ``eth_getLogs``."""
-        start = self.state(run_id).created_block or 0
-        latest = await self.rpc.block_number()
-        while start <= latest:
-            end = min(latest, start + self.log_chunk_blocks - 1)
-            logs = await self.rpc.call(
-                "eth_getLogs",
-                [{"address": self.policy.safe.address, "fromBlock": hex(start),
-                  "toBlock": hex(end), "topics": [_EXECUTION_SUCCESS, safe_tx_hash]}],
-            )  # fmt: skip
-            for log in logs or []:
-                await self._settle(run_id, p, str(log["transactionHash"]))
-                return
-            start = end + 1
-        raise FinalError(
-            f"proposal {p.proposal_id}: the Safe's nonce moved past {p.nonce} without executing "
-            "it (another transaction took the nonce); plan a new run"
-        )
-
-    async def _final(self, p: Proposal, tx_hash: str) -> Receipt:
-        """The receipt once ``safe.confirmations`` blocks include it and it is still canonical
-        (a reorg that drops it: wait for it again)."""
-        need = self.policy.safe.confirmations
-        what = f"treasury {p.proposal_id}"
-        receipt = await self._mined(tx_hash, what)
-        while True:
-            if await self.rpc.block_number() - receipt.block_number + 1 >= need:
-                again = await self.rpc.receipt(tx_hash)
-                if again is not None and again.block_hash == receipt.block_hash:
-                    return again
-                receipt = await self._mined(tx_hash, what)
-                continue
-            await asyncio.sleep(self.poll_s)
-
-    async def _mined(self, tx_hash: str, what: str) -> Receipt:
-        """The receipt once mined, whether it succeeded or reverted."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.receipt_timeout_s
-        while True:
-            receipt = await self.rpc.receipt(tx_hash)
-            if receipt is not None:
-                return receipt
-            if loop.time() > deadline:
-                raise OmsError(
-                    f"{what}: {tx_hash} not mined within {self.receipt_timeout_s:g} s; "
-                    "run execute again"
-                )
-            await asyncio.sleep(self.poll_s)
-
-    async def _tracked_final(self, p: Proposal, signed: SignedTransaction) -> Receipt | None:
-        """Our signed ``execTransaction`` followed by the engine's settlement tracker until
-        ``safe.confirmations`` blocks include it: a reorg (receipt gone or moved) and a drop
-        from the pool are rebroadcast from the same bytes. ``None`` when the relayer's nonce
-        went to another transaction (the Safe may still have executed the SafeTx: the caller
-        looks for its log)."""
-        try:
-            info = chain_info(self.policy.safe.chain_id)
-        except InvalidInput:
-            info = ChainInfo(chain_id=self.policy.safe.chain_id, name="treasury")
-        tracker = SettlementTracker(self.rpc, info, clock_ns=self.clock_ns)
-        tracker.track(signed)
-        need = self.policy.safe.confirmations
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.receipt_timeout_s
-        included = (SettlementStatus.INCLUDED, SettlementStatus.CONFIRMED, SettlementStatus.FINAL)
-        while True:
-            await tracker.poll()
-            state = tracker.state(signed.tx_hash)
-            if state.status is SettlementStatus.REPLACED:
-                return None
-            if state.status is SettlementStatus.DROPPED:
-                raise FinalError(
-                    f"proposal {p.proposal_id}: execTransaction {signed.tx_hash} was dropped "
-                    "and the node refuses it again; the Safe nonce is unused, plan a new run"
-                )
-            if state.status in included and state.confirmations + 1 >= need:
-                receipt = await self.rpc.receipt(signed.tx_hash)
-                if receipt is not None and receipt.block_number == state.block_number:
-                    return receipt
-            if loop.time() > deadline:
-                raise OmsError(
-                    f"treasury {p.proposal_id}: {signed.tx_hash} not settled within "
-                    f"{self.receipt_timeout_s:g} s ({state.status.value}); run execute again"
-                )
-            await asyncio.sleep(self.poll_s)
-
-    async def _settle(
-        self, run_id: str, p: Proposal, tx_hash: str, signed: SignedTransaction | None = None
-    ) -> None:
-        if signed is None:
-            receipt = await self._final(p, tx_hash)
-        else:
-            found = await self._tracked_final(p, signed)
-            if found is None:
-                await self._found_elsewhere(run_id, p, "0x" + self._safe_tx_hash(p))
-                return
-            receipt = found
-        if receipt.status != 1:
-            await self._reverted(run_id, p, receipt)
-        safe = self.policy.safe.address.lower()
-        success = any(
-            log.address.lower() == safe
-            and log.topics
-            and log.topics[0].lower() == _EXECUTION_SUCCESS
-            for log in receipt.logs
-        )
-        flows = WalletFlows.from_receipt(receipt, self.policy.safe.address)
-        mined, ts = await self._mined_fields(p, receipt)
-        payload = {
-            **mined,
-            "confirmations": self.policy.safe.confirmations,
-            "success": success,
-            "premium_usd": str(p.premium_usd),
-            "sent": {to_checksum_address(k): str(v) for k, v in flows.sent.items()},
-            "received": {to_checksum_address(k): str(v) for k, v in flows.received.items()},
-        }
-        n = self.state(run_id).reorgs_of(p.proposal_id)
-        event_id = f"{p.proposal_id}:executed" + (f":{n}" if n else "")
-        self._append(run_id, event_id, "ProposalExecuted", payload, ts)
-        if not success:
-            raise FinalError(
-                f"proposal {p.proposal_id}: execTransaction {tx_hash} mined but the Safe reported "
-                "ExecutionFailure; the nonce is used, plan a new run"
-            )
-
-    async def _mined_fields(self, p: Proposal, receipt: Receipt) -> tuple[dict[str, Any], int]:
-        """What every receipt event records, and the including block's time (ns)."""
-        block = await self.rpc.get_block(receipt.block_number)
-        ts = int(block["timestamp"], 16) * _NS if block else await self.chain_ns()
-        fields = {
-            "proposal_id": p.proposal_id,
-            "tx_hash": receipt.tx_hash,
-            "block": receipt.block_number,
-            "block_hash": receipt.block_hash,
-            "gas_used": receipt.gas_used,
-        }
-        return fields, ts
-
-    async def _reverted(self, run_id: str, p: Proposal, receipt: Receipt) -> None:
-        """Record a mined-but-reverted ``execTransaction`` and raise :class:`ExecutionReverted`."""
-        st = self.state(run_id)
-        n = st.reverts_of(p.proposal_id)
-        mined, ts = await self._mined_fields(p, receipt)
-        payload = {**mined, "safe_nonce": p.nonce}
-        self._append(run_id, f"{p.proposal_id}:reverted:{n}", "ProposalReverted", payload, ts)
-        raise ExecutionReverted(
-            f"proposal {p.proposal_id}: execTransaction {receipt.tx_hash} reverted on chain "
-            f"(block {receipt.block_number}, gas {receipt.gas_used}); the Safe nonce {p.nonce} "
-            "is unused and the signatures stay valid: run execute again to send it anew, or "
-            "plan a new run to abandon it"
-        )
 
 
 def _proposal(st: RunState, proposal_id: str) -> Proposal:

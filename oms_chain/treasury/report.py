@@ -18,8 +18,8 @@ from typing import Any
 
 from oms_chain.service.report import charts_unavailable
 from oms_chain.store import EventStore
-from oms_chain.treasury.desk import RunState, budget_spent
 from oms_chain.treasury.policy import TreasuryPolicy
+from oms_chain.treasury.run import RunState, budget_spent
 
 __all__ = ["MEASURES", "render_report", "report_rows", "write_report"]
 

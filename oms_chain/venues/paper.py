@@ -16,7 +16,7 @@ import asyncio
 import json
 import random
 from collections import deque
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from enum import Enum
@@ -88,6 +88,12 @@ class PaperVenue:
         partial_fill_probability: chance that a crossing order fills only partially.
         journal_path: JSON-lines file that persists the venue's state across processes.
         balances: reported free balances per asset code.
+        instruments: the instruments it lists (:meth:`instruments`; what a
+            :class:`~oms_chain.service.TradingSession` given this venue trades on it), each
+            priced in ``prices``.
+
+    Raises:
+        InvalidInput: a listed instrument has no price.
     """
 
     def __init__(
@@ -101,10 +107,18 @@ class PaperVenue:
         partial_fill_probability: float = 0.0,
         journal_path: str | Path | None = None,
         balances: Mapping[str, Decimal] | None = None,
+        instruments: Sequence[Instrument] = (),
     ) -> None:
         self._id = VenueId(venue_id)
         self._clock = clock
         self._prices: dict[InstrumentId, Decimal] = dict(prices or {})
+        self._listed = tuple(instruments)
+        for inst in self._listed:
+            if not isinstance(inst, Instrument) or inst.id not in self._prices:
+                raise InvalidInput(
+                    f"{venue_id}: listed instrument {inst!r:.80} must be an Instrument with a "
+                    "price in prices"
+                )
         self._rng = rng or random.Random(0)
         self._fee_bps = taker_fee_bps
         self._partial_p = partial_fill_probability
@@ -132,6 +146,10 @@ class PaperVenue:
     def capabilities(self) -> VenueCapabilities:
         """Orders rest, amend works and fills come with the place report."""
         return VenueCapabilities()
+
+    def instruments(self) -> tuple[Instrument, ...]:
+        """The instruments given at construction (a listing; others trade too when priced)."""
+        return self._listed
 
     def inject(self, fault: Fault, *, op: str = "place", times: int = 1) -> None:
         """Make the next ``times`` requests of ``op`` (place, cancel, amend, status,

@@ -3,7 +3,8 @@ them, show one with its legs and events — all read from the event store's stru
 
 Submitting needs a :class:`StructureDesk` (a :class:`~oms_chain.service.structures.StructureRunner`
 over the on-chain options market, the listed contracts and a market snapshot for the margin);
-install one with :func:`install_structures` after :func:`~oms_chain.service.api.create_app`.
+install one with :func:`install_structures` after :func:`~oms_chain.service.api.create_app`
+(:func:`session_desk` builds it from a session's on-chain options market, as ``oms serve`` does).
 Without one ``POST /api/v1/structures`` answers 404 ``not_configured``; listing and showing
 always work. A structure id names one structure for life: posting it again with the same
 content answers the structure as recorded (it is never sent twice), with other content 422.
@@ -11,7 +12,9 @@ content answers the structure as recorded (it is never sent twice), with other c
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -19,12 +22,15 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from oms_chain.chain.addressbook import load_address_book
+from oms_chain.model.clock import SystemClock
 from oms_chain.model.errors import InvalidInput
 from oms_chain.model.instruments import OptionContract
 from oms_chain.risk import MarketSnapshot
 from oms_chain.service.api._http import Route, _json, _json_body, _Refusal, _session
 from oms_chain.service.api.models import Amount, _Num
 from oms_chain.service.api.tokens import Scope
+from oms_chain.service.session import TradingSession
 from oms_chain.service.structures import (
     StructureRecord,
     StructureRequest,
@@ -34,6 +40,8 @@ from oms_chain.service.structures import (
 )
 from oms_chain.strategies import Structure, StructureLimits
 from oms_chain.strategies.structure import Leg, Side
+from oms_chain.venues.options import onchain_options_venue
+from oms_chain.venues.options.batch import AtomicOptionsBatch
 
 __all__ = [
     "StructureDesk",
@@ -41,7 +49,10 @@ __all__ = [
     "StructureOut",
     "SubmitStructure",
     "install_structures",
+    "session_desk",
 ]
+
+_log = logging.getLogger(__name__)
 
 _STRUCTURE_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$"
 _KIND = r"^[a-z][a-z0-9_]{0,31}$"
@@ -175,6 +186,65 @@ class StructureDesk:
         return cls(runner=runner, instruments=venue.instruments, market=market, account=account)
 
 
+@contextlib.asynccontextmanager
+async def session_desk(
+    session: TradingSession,
+    *,
+    vol: Decimal,
+    on_skip: Callable[[str], None] | None = None,
+) -> AsyncIterator[StructureDesk | None]:
+    """The structure desk of an open ``session``: on the first of its chains with an on-chain
+    options market (RFQ makers configured) whose address book names a ``BatchExecutor`` owned
+    by the chain's account (it signs), a second venue on that market holding the legs in the
+    executor (id ``<options venue>-structures``) and a
+    :class:`~oms_chain.service.structures.StructureRunner` recording in the session's store;
+    ``vol`` prices every leg's margin. ``None`` when no chain has such a market; a chain passed
+    over for its executor (none in the book, another owner) is told to ``on_skip(reason)``.
+    The venue is closed on exit.
+
+    Raises:
+        InvalidInput: ``vol`` outside (0, 5); VenueUnavailable: the node does not answer.
+    """
+    if not isinstance(vol, Decimal) or not Decimal(0) < vol < Decimal(5):
+        raise InvalidInput(f"vol must be a Decimal in (0, 5), got {vol!r}")
+    for chain in session.chains:
+        if not chain.option_makers:
+            continue
+        book = chain.book or load_address_book(chain.chain_id)
+        if "BatchExecutor" not in book.contracts:
+            _skipped(on_skip, f"chain {chain.chain_id}: its address book names no BatchExecutor")
+            continue
+        account = session.chain_venues(chain.chain_id).account
+        name = chain.options_venue_id or f"options-{chain.chain_id}"
+        venue = onchain_options_venue(
+            account,
+            book,
+            chain.option_makers,
+            venue_id=f"{name}-structures",
+            executor=book.address("BatchExecutor"),
+        )
+        try:
+            await venue.start()  # checks that the executor is the signer's
+        except InvalidInput as exc:
+            await venue.close()
+            _skipped(on_skip, f"chain {chain.chain_id}: {exc}")
+            continue
+        try:
+            batch = AtomicOptionsBatch(venue)
+            runner = StructureRunner(store=session.store, clock=SystemClock(), batch=batch)
+            yield StructureDesk.onchain(runner, venue, session.account, vol)
+        finally:
+            await venue.close()
+        return
+    yield None
+
+
+def _skipped(on_skip: Callable[[str], None] | None, reason: str) -> None:
+    _log.warning("no structure desk on %s", reason)
+    if on_skip is not None:
+        on_skip(reason)
+
+
 _DESK = web.AppKey("structure_desk", StructureDesk)
 
 
@@ -227,7 +297,8 @@ async def submit_structure(request: web.Request) -> web.Response:
             404,
             "not_configured",
             "this server takes no structures: serve it with an on-chain options market "
-            "(install_structures() in code)",
+            '(`oms serve --config` naming a kind = "options" venue on a chain, or '
+            "install_structures() in code)",
         )
     body = await _json_body(request, SubmitStructure)
     structure = Structure(kind=body.kind, legs=_legs(body, desk.instruments()))

@@ -84,6 +84,17 @@ async def serve_api(
             tokens.close()
 
 
+#: ERC-20 ``transfer`` (funding the devnet's BatchExecutor with USDC)
+ERC20_TRANSFER = [
+    {
+        "name": "transfer",
+        "type": "function",
+        "inputs": [{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "bool"}],
+        "stateMutability": "nonpayable",
+    }
+]
+
 SPOT = Decimal(2000)
 DAILY = Decimal("0.04")
 Z99 = 2.3263478740408408

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from api_client import Api, serve_api
+from api_client import ERC20_TRANSFER, Api, serve_api
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_dashboard_browser import page  # noqa: F401  (the headless Chromium page fixture)
@@ -28,6 +28,7 @@ from oms_chain.devnet.options_maker import MakerConfig, OptionsMaker
 from oms_chain.devnet.options_market import OptionsMarketClient
 from oms_chain.devnet.world import DevAccount, Devnet, DevnetChain
 from oms_chain.model import ManualClock, SystemClock
+from oms_chain.model.errors import InvalidInput
 from oms_chain.service import TradingSession
 from oms_chain.service.api.structure_routes import StructureDesk, install_structures
 from oms_chain.service.structures import StructureRunner
@@ -37,16 +38,6 @@ from oms_chain.venues.options import onchain_options_venue
 from oms_chain.venues.options.batch import AtomicOptionsBatch
 
 pytestmark = [pytest.mark.timeout(300)]
-
-ERC20_TRANSFER = [
-    {
-        "name": "transfer",
-        "type": "function",
-        "inputs": [{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"}],
-        "outputs": [{"name": "", "type": "bool"}],
-        "stateMutability": "nonpayable",
-    }
-]
 
 
 @pytest.fixture
@@ -295,3 +286,37 @@ async def test_without_a_desk_posting_answers_not_configured_and_openapi_says_so
         assert out["kind"] in ("not_found", "validation"), out
 
     await asyncio.to_thread(check)
+
+
+async def test_session_desk_needs_the_executor_to_be_the_signers(
+    l1: DevnetChain, devnet_accounts: tuple[DevAccount, ...], tmp_path: Path
+) -> None:
+    """``session_desk`` (what ``oms serve --config`` installs): the deployer's session gets a
+    desk listing the market's series; another account's session gets none, and is told why."""
+    from oms_chain.service.api.structure_routes import session_desk
+
+    runtime = {"l1": {**l1.describe(), "options_makers": ["http://127.0.0.1:1"]}}
+    for who, key in (("deployer", devnet_accounts[0]), ("other", devnet_accounts[6])):
+        session = TradingSession.from_devnet_runtime(
+            runtime,
+            f"sqlite:///{tmp_path / f'{who}.db'}",
+            key.private_key,
+            with_exchange=False,
+            with_options=True,
+        )
+        skipped: list[str] = []
+        async with (
+            session,
+            session_desk(session, vol=Decimal("0.6"), on_skip=skipped.append) as desk,
+        ):
+            if who == "deployer":
+                assert desk is not None and skipped == []
+                assert any(c.symbol.startswith("WETH-") for c in desk.instruments())
+            else:
+                assert desk is None
+                (why,) = skipped
+                assert f"chain {l1.chain_id}:" in why and "is owned by" in why
+                assert key.address.lower() in why.lower()
+    with pytest.raises(InvalidInput, match="vol must be a Decimal in"):
+        async with session_desk(session, vol=Decimal(5)):
+            pass

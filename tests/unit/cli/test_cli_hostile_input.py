@@ -557,6 +557,8 @@ def _cases(world_root: str) -> list[Case]:
         add(["serve", "--port", v], says="--port")
     for v in ["", "example.com", "1.2.3", "127.0.0.1;rm"]:
         add(["serve", "--host", v], says="--host")
+    for v in ["", "0", "-1", "5", "NaN", "Infinity", "abc", "1e999"]:
+        add(["serve", "--structure-vol", v], says="--structure-vol")
     add(["serve", "extra"], says="--help")
     add(["serve"], says="does not answer")
     # oms report: every option checked before the store is opened; a store it cannot read

@@ -147,3 +147,39 @@ def test_an_unknown_intent_keyword_is_refused_by_name() -> None:
         assert "'limit'" in str(exc) and "limit_price" in str(exc)
     else:
         raise AssertionError("an unknown keyword was accepted")
+
+
+@settings(max_examples=40, deadline=None)
+@given(value=ANYTHING)
+def test_own_venues_that_are_no_venue_list_are_refused_naming_the_argument(value: object) -> None:
+    import pytest
+
+    with pytest.raises(InvalidInput, match=r"venues(\[0\])? must be"):
+        TradingSession(
+            store_url="sqlite:///never-opened.db",
+            chains=[],
+            signer=LocalSigner(KEY),
+            venues=value if isinstance(value, str | bytes) else [value],  # type: ignore[arg-type,list-item]
+        )
+
+
+def test_own_venues_listing_an_unpriced_instrument_or_given_twice_are_refused() -> None:
+    import pytest
+
+    from oms_chain.model import ManualClock
+    from oms_chain.venues import PaperVenue
+
+    clock = ManualClock()
+    with pytest.raises(InvalidInput, match="must be an Instrument with a price in prices"):
+        PaperVenue("paper", clock=clock, instruments=[PAIR])
+    paper = PaperVenue("paper", clock=clock, prices={PAIR.id: Decimal(1)}, instruments=[PAIR])
+    assert paper.instruments() == (PAIR,)
+    with pytest.raises(InvalidInput, match=r"venues\[1\]: venue id 'paper' is given twice"):
+        TradingSession(
+            store_url="sqlite:///never-opened.db",
+            chains=[],
+            signer=LocalSigner(KEY),
+            venues=[paper, paper],
+        )
+    with pytest.raises(InvalidInput, match="at least one chain, an exchange or a venue"):
+        TradingSession(store_url="sqlite:///never-opened.db", chains=[], signer=LocalSigner(KEY))

@@ -84,7 +84,9 @@ def test_approve_with_an_owner_that_is_no_address_is_refused_and_records_nothing
     store = open_store(f"sqlite:///{tmp_path / 't.db'}")
     planned = {"plan": {"chosen": None}, "proposals": [proposal], "spent_usd": "0"}
     store.append("treasury-w1", [NewEvent("w1:planned", "TreasuryPlanned", 1, planned, 1, 1)], None)
-    policy = TreasuryPolicy.from_toml(GOOD)
+    # MultiSendCallOnly named in the policy: no devnet address book needed (a fresh clone has none)
+    multisend = 'multisend = "0x40A2aCCbd92BCA938b02010E17A5b8929b49130D"\n'
+    policy = TreasuryPolicy.from_toml(GOOD.replace("[safe]\n", "[safe]\n" + multisend, 1))
 
     async def approve() -> None:
         async with RpcClient(["http://127.0.0.1:1"]) as rpc:
