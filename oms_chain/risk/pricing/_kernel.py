@@ -20,6 +20,7 @@ Elements with ``vol * sqrt(t) == 0`` are left to the caller (``black._limits``).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,9 @@ _HALF = _F(0.5)
 _NEG_HALF = _F(-0.5)
 _TINY = _F(1e-300)  # |d| + _TINY == |d| for |d| > 1e-283: d / (|d| + _TINY) is sign(d) there
 _ONE = np.float64(1.0).reshape(())
+#: fraction of a chunk outside Cody's second interval above which that interval's rational
+#: is evaluated on the gathered elements that need it rather than on the whole chunk
+_GATHER = 0.3
 
 _mul, _add, _sub, _div = np.multiply, np.add, np.subtract, np.divide
 
@@ -65,6 +69,42 @@ class _Work:
         return self.pair[name][: 2 * m].reshape(2, m)
 
 
+class _Local(threading.local):
+    work: _Work | None = None
+    size = 0
+
+
+_LOCAL = _Local()
+
+
+def _work(n: int) -> _Work:
+    """This thread's scratch buffers for chunks of up to ``n``, kept between calls (about
+    7 MB at most per pricing thread). Fresh buffers of this size come from ``mmap`` and fault
+    their pages in on every call: that cost 20 ns a price in Monte Carlo revaluation, where
+    the kernel is called once per 128k (path, contract) pairs."""
+    if _LOCAL.work is None or _LOCAL.size < n:
+        _LOCAL.work = _Work(n)
+        _LOCAL.size = n
+    return _LOCAL.work
+
+
+def _erfcx_mid_into(y: Array, num: Array, den: Array) -> None:
+    """erfcx(y) into ``num`` by Cody's second-interval rational (``den`` is scratch)."""
+    c, dd = _C64, _D64
+    _mul(y, c[8], num)
+    _add(y, dd[0], den)
+    _mul(den, y, den)
+    for i in range(7):
+        _add(num, c[i], num)
+        _mul(num, y, num)
+        if i:
+            _add(den, dd[i], den)
+            _mul(den, y, den)
+    _add(num, c[7], num)
+    _add(den, dd[7], den)
+    _div(num, den, num)
+
+
 def _tails(w: _Work, m: int) -> tuple[Array, Array]:
     """Lower tails N(-|d1|), N(-|d2|) of the chunk, the two rows of one (2, m) buffer.
 
@@ -79,31 +119,31 @@ def _tails(w: _Work, m: int) -> tuple[Array, Array]:
     _add(y, _TINY, sign)
     _div(d, sign, sign)
     _mul(y, _INV_SQRT_2, y)
-    # Cody's second interval on everything (most |d| / sqrt 2 fall in (0.47, 4]) ...
-    c, dd = _C64, _D64
-    _mul(y, c[8], num)
-    _add(y, dd[0], den)
-    _mul(den, y, den)
-    for i in range(7):
-        _add(num, c[i], num)
-        _mul(num, y, num)
-        if i:
-            _add(den, dd[i], den)
-            _mul(den, y, den)
-    _add(num, c[7], num)
-    _add(den, dd[7], den)
-    _div(num, den, num)  # erfcx(y)
-    # ... then the other two intervals by index: y > 4 (|d| > 5.7, a minority of a book) and
-    # y <= 0.46875 (near the money: about a quarter), found together with one scan
+    # Cody's three intervals: y <= 0.46875 (near the money), y in (0.46875, 4] (most of a
+    # book), y > 4 (|d| > 5.7, deep in or out of the money); the first and last by index
     flat_y = y.reshape(-1)
     flat_num = num.reshape(-1)
-    mask = w.mask[: 2 * m]
-    np.greater(flat_y, _MID, mask)
-    big = np.flatnonzero(mask)
+    lo, hi = w.mask[: 2 * m], w.mask2[: 2 * m]
+    np.less_equal(flat_y, _SMALL, lo)
+    np.greater(flat_y, _MID, hi)
+    others = np.count_nonzero(lo) + np.count_nonzero(hi)
+    if others > _GATHER * 2 * m:
+        # Monte Carlo paths near the money: most elements are not in the second interval, so
+        # its rational runs on those that are only, in the spare rows of other buffers
+        np.logical_or(lo, hi, hi)
+        np.logical_not(hi, hi)
+        mid = np.flatnonzero(hi)
+        k = mid.size
+        yc = np.take(flat_y, mid, out=w.pair["tails"][:k])
+        _erfcx_mid_into(yc, w.pair["den"][:k], w.pair["half"][:k])
+        flat_num[mid] = w.pair["den"][:k]
+        np.greater(flat_y, _MID, hi)
+    else:
+        _erfcx_mid_into(y, num, den)
+    big = np.flatnonzero(hi)
     if big.size:
         flat_num[big] = _erfcx_large(flat_y[big])
-    np.less_equal(flat_y, _SMALL, mask)
-    small = np.flatnonzero(mask)
+    small = np.flatnonzero(lo)
     tails = w.rows("tails", m)
     n1, n2 = tails[0], tails[1]
     _mul(e1, num[0], n1)
@@ -209,7 +249,7 @@ def price_paths_into(
     ``cq = e^{-qt}`` (``None``: no carry) and ``kdf = K e^{-rt}``. Saves the square root, the
     discount exponentials, the division and the logarithm of every (path, contract) pair."""
     n = out.size
-    w = _Work(min(n, CHUNK))
+    w = _work(min(n, CHUNK))
     for lo in range(0, n, CHUNK):
         hi = min(lo + CHUNK, n)
         m = hi - lo
@@ -248,7 +288,7 @@ def price_into(
 ) -> None:
     """Discounted prices into ``out`` (all inputs flat or 0-d, same length as ``out``)."""
     n = out.size
-    w = _Work(min(n, CHUNK))
+    w = _work(min(n, CHUNK))
     for lo in range(0, n, CHUNK):
         hi = min(lo + CHUNK, n)
         m = hi - lo
@@ -284,7 +324,7 @@ def greeks_into(
     price, delta, gamma, vega, theta, rho = out[:6]
     higher = len(out) == 9
     n = price.size
-    w = _Work(min(n, CHUNK))
+    w = _work(min(n, CHUNK))
     fwd_model = q is None
     for lo in range(0, n, CHUNK):
         hi = min(lo + CHUNK, n)
