@@ -26,13 +26,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from oms_chain.risk.pricing._erf import _C, _D, _erf_small, _erfcx_large
+from oms_chain.risk.pricing._erf import _A, _B, _C, _D, _INV_SQRT_PI, _P, _Q
 
 Array = npt.NDArray[np.float64]
 CHUNK = 32_768
 _F = np.float64
 _C64 = tuple(_F(x) for x in _C)
 _D64 = tuple(_F(x) for x in _D)
+_A64 = tuple(_F(x) for x in _A)
+_B64 = tuple(_F(x) for x in _B)
+_P64 = tuple(_F(x) for x in _P)
+_Q64 = tuple(_F(x) for x in _Q)
+_ONE_F = _F(1.0)
+_INV_SQRT_PI_F = _F(_INV_SQRT_PI)
 _INV_SQRT_2 = _F(0.70710678118654752440)
 _INV_SQRT_2PI = _F(0.39894228040143267794)
 _SMALL = _F(0.46875)
@@ -59,7 +65,7 @@ class _Work:
         names = ("sqt", "st", "df", "cq", "fk", "e1", "a", "b", "tmp", "zero")
         self.buf = {name: np.empty(n) for name in names}
         self.buf["zero"].fill(0.0)
-        pairs = ("d", "y", "num", "den", "tails", "sign", "half")
+        pairs = ("d", "y", "num", "den", "tails", "sign", "half", "scr")
         self.pair = {name: np.empty(2 * n) for name in pairs}
         self.hp = np.empty(n)
         self.mask = np.empty(2 * n, dtype=np.bool_)
@@ -141,8 +147,12 @@ def _tails(w: _Work, m: int) -> tuple[Array, Array]:
     else:
         _erfcx_mid_into(y, num, den)
     big = np.flatnonzero(hi)
-    if big.size:
-        flat_num[big] = _erfcx_large(flat_y[big])
+    k = big.size
+    if k:
+        yb = np.take(flat_y, big, out=w.pair["tails"][:k])
+        far = w.pair["den"][:k]
+        _erfcx_large_into(yb, far, w.pair["half"][:k], w.pair["scr"][:k])
+        flat_num[big] = far
     small = np.flatnonzero(lo)
     tails = w.rows("tails", m)
     n1, n2 = tails[0], tails[1]
@@ -151,13 +161,60 @@ def _tails(w: _Work, m: int) -> tuple[Array, Array]:
     _mul(e1, fk, n2)
     _mul(n2, num[1], n2)
     _mul(n2, _HALF, n2)
-    # N(-|d|) = (1 - erf(y)) / 2 on the first interval, evaluated on the few that need it.
-    if small.size:
-        near = _erf_small(flat_y[small])
-        near *= -0.5
-        near += 0.5
+    # N(-|d|) = (1 - erf(y)) / 2 on the first interval, evaluated on those that need it in
+    # the spare rows of buffers done with (no temporaries: fresh ones fault their pages in)
+    k = small.size
+    if k:
+        ys = np.take(flat_y, small, out=w.pair["den"][:k])
+        near = w.pair["num"][:k]
+        _near_tail_into(ys, near, w.pair["half"][:k], w.pair["y"][:k])
         tails.reshape(-1)[small] = near
     return n1, n2
+
+
+def _erfcx_large_into(y: Array, out: Array, z: Array, den: Array) -> None:
+    """erfcx(y) into ``out`` for y > 4: :func:`._erf._erfcx_large` (Cody's third interval)
+    step for step, into buffers (``z``, ``den`` scratch)."""
+    p, qq = _P64, _Q64
+    _mul(y, y, z)
+    _div(_ONE_F, z, z)
+    _mul(z, p[5], out)
+    _add(z, qq[0], den)
+    _mul(den, z, den)
+    for i in range(4):
+        _add(out, p[i], out)
+        _mul(out, z, out)
+        if i:
+            _add(den, qq[i], den)
+            _mul(den, z, den)
+    _add(out, p[4], out)
+    _add(den, qq[4], den)
+    _mul(out, z, out)
+    _div(out, den, out)
+    _sub(_INV_SQRT_PI_F, out, out)
+    _div(out, y, out)
+
+
+def _near_tail_into(x: Array, out: Array, z: Array, den: Array) -> None:
+    """(1 - erf(x)) / 2 into ``out`` for |x| <= 0.46875: :func:`._erf._erf_small` (Cody's
+    first interval) step for step, into buffers (``z``, ``den`` scratch)."""
+    a, bb = _A64, _B64
+    _mul(x, x, z)
+    _mul(z, a[4], out)
+    _add(z, bb[0], den)
+    _mul(den, z, den)
+    for i in range(3):
+        _add(out, a[i], out)
+        _mul(out, z, out)
+        if i:
+            _add(den, bb[i], den)
+            _mul(den, z, den)
+    _add(out, a[3], out)
+    _add(den, bb[3], den)
+    _mul(out, x, out)
+    _div(out, den, out)
+    _mul(out, _NEG_HALF, out)
+    _add(out, _HALF, out)
 
 
 def _prologue(
