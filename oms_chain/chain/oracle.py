@@ -119,7 +119,8 @@ async def oracle_answers(client: WsRpcClient, feed: str) -> AsyncIterator[Oracle
     :class:`~oms_chain.chain.rpc.RpcUnavailable`).
 
     Raises:
-        InvalidInput: ``feed`` is not an address or not a feed (before anything is subscribed).
+        InvalidInput: ``feed`` is not an address (before anything is subscribed) or answers
+            nothing to ``decimals()`` / ``latestRoundData()`` (the subscription is closed).
     """
     address = _feed_address(feed)
     sub = await client.subscribe_logs(
