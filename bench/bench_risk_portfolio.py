@@ -1,9 +1,11 @@
 """Portfolio risk: Monte Carlo VaR with full revaluation and portfolio margin, p50 / p99.
 
 * Monte Carlo VaR / ES, 100k paths x 200 options on two underlyings (target < 2 s), twice:
-  ``revaluation="full"`` (every option repriced on every path: 20M BSM prices, the baseline)
-  and ``"grid"`` (every option priced exactly on 4097 spots per underlying, interpolated), with
-  the relative difference of their VaRs.
+  ``revaluation="full"`` (every option repriced on every path: 20M BSM prices) and ``"grid"``
+  (every option priced exactly on 4097 spots per underlying, interpolated), with the relative
+  difference of their VaRs. Baseline of the full revaluation, interleaved with it run by run:
+  the same 20M prices by the textbook formulas (numpy + scipy's ``ndtr``), with the largest
+  difference of the two PnL vectors relative to the largest PnL.
 * Portfolio margin of a 500-position portfolio (options on three underlyings, perpetuals, wallet
   and exchange balances): 9 moves x 3 vol states plus the extended table (target < 50 ms).
   Baseline: the portfolio's Greeks (``portfolio_risk``) on the same holdings. Also, for
@@ -30,6 +32,7 @@ from oms_chain.risk import (
     portfolio_margin,
     portfolio_risk,
 )
+from oms_chain.risk._book import Book, compile_book
 
 NOW = 1_700_000_000 * 10**9
 DAY = 86_400 * 10**9
@@ -78,6 +81,56 @@ def _time(fn: Callable[[], Any], runs: int) -> tuple[list[float], list[float]]:
     return wall, cpu
 
 
+def _interleaved(
+    fns: dict[str, Callable[[], Any]], runs: int
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Like :func:`_time` for several callables, one run of each in turn (a change of the
+    machine's load hits all alike)."""
+    out: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in fns}
+    gc.collect()
+    for _ in range(runs):
+        for name, fn in fns.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            out[name][0].append(time.perf_counter() - t0)
+            out[name][1].append(time.process_time() - c0)
+    return out
+
+
+def _mc_spots(book: Book, cov: np.ndarray) -> np.ndarray:
+    """The spots ``monte_carlo_var`` draws with ``default_rng(1)`` (Cholesky factor)."""
+    z = np.random.default_rng(1).standard_normal((PATHS, book.n_underlyings))
+    returns = z @ np.linalg.cholesky(cov).T - 0.5 * np.diag(cov)
+    return book.spot0 * np.exp(returns)  # type: ignore[no-any-return]
+
+
+def _textbook_pnl(book: Book, spots: np.ndarray) -> np.ndarray:
+    """Baseline full revaluation: the textbook BSM price (scipy's compiled ``ndtr``, one
+    temporary per operation) of every option on every path, in chunks of ~128k pairs, aged by
+    one day like ``monte_carlo_var``; options only (the book has nothing else)."""
+    from scipy.special import ndtr
+
+    m = len(book.opt)
+    qty = book.qty[book.opt]
+    sign = np.where(book.is_call, 1.0, -1.0)
+    k, q, v, r = book.strike, book.q, book.vol, book.rate
+
+    def prices(s: np.ndarray, t: np.ndarray) -> np.ndarray:
+        st = v * np.sqrt(t)
+        d1 = (np.log(s / k) + (r - q + 0.5 * v * v) * t) / st
+        d2 = d1 - st
+        return sign * (s * np.exp(-q * t) * ndtr(sign * d1) - k * np.exp(-r * t) * ndtr(sign * d2))
+
+    base = float(prices(book.spot0[book.opt_u], book.t) @ qty)
+    t = book.t - 1 / 365
+    out = np.empty(spots.shape[0])
+    rows = max(16, (1 << 17) // m)
+    for lo in range(0, spots.shape[0], rows):
+        hi = lo + rows
+        out[lo:hi] = prices(spots[lo:hi, book.opt_u], t) @ qty - base
+    return out
+
+
 def run() -> dict[str, Any]:
     rng = np.random.default_rng(5)
     # --- Monte Carlo VaR, 100k paths x 200 options --------------------------------------------
@@ -101,9 +154,15 @@ def run() -> dict[str, Any]:
             revaluation="grid",
         )
 
-    full_runs = _time(mc, 5)
+    book = compile_book(opts, market)
+    spots = _mc_spots(book, np.asarray(cov))
+    runs = _interleaved({"full": mc, "textbook": lambda: _textbook_pnl(book, spots)}, 7)
+    full_runs, base_runs = runs["full"], runs["textbook"]
     grid_runs = _time(mc_grid, 7)
     result, grid_result = mc(), mc_grid()
+    ours_pnl = book.pnl(spots, dt=1 / 365)
+    base_pnl = _textbook_pnl(book, spots)
+    pnl_rel = float(np.abs(ours_pnl - base_pnl).max() / np.abs(base_pnl).max())
     # --- portfolio margin, 500 positions ------------------------------------------------------
     names = ["ETH", "BTC", "SOL"]
     pm_opts, pm_vols = _options(440, rng, names)
@@ -123,6 +182,8 @@ def run() -> dict[str, Any]:
     margin = portfolio_margin(holdings, pm_market)
     liq_runs = _time(lambda: liquidation_prices(holdings, pm_market), 5)
 
+    base50, base99 = _percentiles(base_runs[0])
+    base_cpu50, base_cpu99 = _percentiles(base_runs[1])
     full50, full99 = _percentiles(full_runs[0])
     full_cpu50, full_cpu99 = _percentiles(full_runs[1])
     grid50, grid99 = _percentiles(grid_runs[0])
@@ -140,6 +201,12 @@ def run() -> dict[str, Any]:
         "mc_full_reval_p99_s": round(full99, 3),
         "mc_full_reval_cpu_p50_s": round(full_cpu50, 3),
         "mc_full_reval_cpu_p99_s": round(full_cpu99, 3),
+        "mc_baseline_textbook_p50_s": round(base50, 3),
+        "mc_baseline_textbook_p99_s": round(base99, 3),
+        "mc_baseline_textbook_cpu_p50_s": round(base_cpu50, 3),
+        "mc_baseline_textbook_cpu_p99_s": round(base_cpu99, 3),
+        "mc_full_over_baseline_cpu_p50": round(full_cpu50 / base_cpu50, 2),
+        "mc_full_vs_baseline_pnl_rel_diff": f"{pnl_rel:.1e}",
         "mc_grid_reval_p50_s": round(grid50, 3),
         "mc_grid_reval_p99_s": round(grid99, 3),
         "mc_grid_reval_cpu_p50_s": round(grid_cpu50, 3),

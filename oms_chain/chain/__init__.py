@@ -1,6 +1,6 @@
 """Chain layer: RPC clients (HTTP and websocket, with subscriptions), address books, chain
-registry, fees, nonces, revert decoding, sending, and settlement tracking through confirmations
-and reorgs."""
+registry, fees, nonces, Chainlink-style oracle feeds, revert decoding, sending, and settlement
+tracking through confirmations and reorgs."""
 
 from oms_chain.chain.addressbook import (
     AddressBook,
@@ -12,6 +12,12 @@ from oms_chain.chain.addressbook import (
 )
 from oms_chain.chain.fees import FeeCapExceeded, FeeHistory, FeePolicy, FeeQuote, suggest_fees
 from oms_chain.chain.nonces import NonceManager, NonceSync, StoreNonceJournal
+from oms_chain.chain.oracle import (
+    ANSWER_UPDATED_TOPIC,
+    OracleAnswer,
+    oracle_answers,
+    read_latest_answer,
+)
 from oms_chain.chain.registry import ChainInfo, FinalityModel, chain_info, register_chain
 from oms_chain.chain.revert import RevertReason, TransactionWouldRevert, decode_revert
 from oms_chain.chain.rpc import RpcClient, RpcError, RpcUnavailable
@@ -27,6 +33,7 @@ from oms_chain.chain.types import Receipt
 from oms_chain.chain.ws import Head, LogEntry, LogFilter, Subscription, WsRpcClient
 
 __all__ = [
+    "ANSWER_UPDATED_TOPIC",
     "AddressBook",
     "BroadcastRejected",
     "BroadcastUncertain",
@@ -42,6 +49,7 @@ __all__ = [
     "MalformedReceipt",
     "NonceManager",
     "NonceSync",
+    "OracleAnswer",
     "PoolEntry",
     "Receipt",
     "RevertReason",
@@ -63,6 +71,8 @@ __all__ = [
     "deployments_dir",
     "load_address_book",
     "lookup_settlement",
+    "oracle_answers",
+    "read_latest_answer",
     "receipt_status",
     "register_chain",
     "suggest_fees",

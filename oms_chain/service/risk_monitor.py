@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from oms_chain.chain.oracle import oracle_answers
+from oms_chain.chain.ws import WsRpcClient
 from oms_chain.engine import EventLog
 from oms_chain.engine.eventlog import append_event
 from oms_chain.model import Instrument, Side
@@ -63,6 +65,7 @@ __all__ = [
     "MONITOR_STREAM",
     "RiskMonitor",
     "WebhookSender",
+    "oracle_prices",
     "pool_mids",
     "push_feed",
     "quote_feed",
@@ -405,6 +408,28 @@ async def pool_mids(
         yield await quote_mid(venue, instrument, size)
 
 
+async def oracle_prices(client: WsRpcClient, feed: str) -> AsyncIterator[Decimal]:
+    """A Chainlink-style feed's price pushed on each new round: the latest answer at once,
+    then each ``AnswerUpdated`` log of the feed (:func:`~oms_chain.chain.oracle.oracle_answers`:
+    a log subscription that survives reconnects, repeats and reorgs), in whole units. A round
+    whose answer is not positive (a broken or paused feed) is logged and skipped, so it
+    neither ends the feed nor reaches the risk functions. A source for :func:`push_feed`.
+
+    Raises:
+        InvalidInput: ``feed`` is not an address or not a feed.
+    """
+    async for answer in oracle_answers(client, feed):
+        if answer.answer <= 0:
+            log.warning(
+                "oracle %s round %d answered %d: not a price, skipped",
+                answer.feed,
+                answer.round_id,
+                answer.answer,
+            )
+            continue
+        yield answer.price
+
+
 async def push_feed(
     sources: Mapping[str, AsyncIterator[Decimal]],
     *,
@@ -414,7 +439,8 @@ async def push_feed(
     """Market snapshots driven by pushed prices rather than polling: each source yields the
     newest spot of its underlying when its venue says it moved (a pool follower's new head or
     swap through :func:`pool_mids`, an exchange's ticker websocket through
-    :meth:`~oms_chain.venues.cex.CcxtVenue.ticker_mids`). A snapshot (every underlying at its
+    :meth:`~oms_chain.venues.cex.CcxtVenue.ticker_mids`, an oracle's new round through
+    :func:`oracle_prices`). A snapshot (every underlying at its
     latest price, stamped by ``clock``) follows each price once every underlying has one.
     Feed it to :meth:`RiskMonitor.run`, which bounds the evaluation rate. Ends when every
     source has ended; a source that fails ends the feed with its error.

@@ -29,6 +29,7 @@ __all__ = ["Greeks", "black76", "black76_price", "bsm", "bsm_price"]
 Array = npt.NDArray[np.float64]
 _INV_SQRT_2PI = 0.39894228040143267794
 _INV_SQRT_2 = 0.70710678118654752440
+_NAN = np.float64(np.nan)
 _TAIL = -1.0  # both sign*d1 and sign*d2 below this: use the cancellation-free tail form
 
 
@@ -258,25 +259,30 @@ def _fast_greeks(
     *,
     forward: bool,
     out: Greeks | None = None,
+    higher: bool = True,
 ) -> Greeks:
     shape, (c, s, k, tt, rr, qq, v) = _flat((is_call, under, strike, t, r, q, vol))
     n = math.prod(shape)
+    names = Greeks.__slots__ if higher else Greeks.__slots__[:6]
+    outs: tuple[Array, ...]
     if out is None:
-        outs = tuple(np.empty(n) for _ in range(9))
+        # one block: a single large allocation faults its pages in far faster than nine
+        outs = tuple(np.empty((len(names), n)))
     else:
-        outs = tuple(
-            _out_view(getattr(out, name), shape, f"out.{name}") for name in Greeks.__slots__
-        )
+        outs = tuple(_out_view(getattr(out, name), shape, f"out.{name}") for name in names)
     _kernel.greeks_into(outs, c, s, k, tt, rr, None if forward else qq, v)
     degenerate = _degenerate(vol, t, shape)
     if degenerate.size:
         sub = [np.broadcast_to(a, (n,))[degenerate] for a in (c, s, k, tt, rr, qq, v)]
         ref = _greeks_reference(*sub, forward=forward)
-        for o, name in zip(outs, Greeks.__slots__, strict=True):
+        for o, name in zip(outs, names, strict=True):
             o[degenerate] = getattr(ref, name)
     if out is not None:
         return out
-    return Greeks(*(o.reshape(shape) for o in outs))
+    arrays = [o.reshape(shape) for o in outs]
+    if not higher:
+        arrays += [np.broadcast_to(_NAN, shape)] * 3
+    return Greeks(*arrays)
 
 
 def _out_view(arr: object, shape: tuple[int, ...], name: str) -> Array:
@@ -330,6 +336,7 @@ def bsm(
     vol: npt.ArrayLike,
     *,
     out: Greeks | None = None,
+    higher: bool = True,
 ) -> Greeks:
     """Black-Scholes-Merton price and Greeks of spot-settled European options.
 
@@ -340,12 +347,16 @@ def bsm(
     1000 years, vol up to 1000 (100,000 %), rates within +-10 (+-1000 %) per year.
 
     ``out``: a :class:`Greeks` from an earlier call with the same shapes, overwritten in place
-    and returned (a risk loop that reprices every tick saves the allocation: about 30 % at
+    and returned (a risk loop that reprices every tick saves the allocation: about 20 % at
     1M contracts).
+
+    ``higher=False``: only the price, the first-order Greeks and gamma are computed (about a
+    third less work); ``vanna``, ``volga`` and ``charm`` are then read-only NaN arrays (and
+    left untouched in ``out``).
     """
     ic, s, k, tt, rr, qq, v = _prepare(is_call, spot, strike, t, r, q, vol, "spot")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _fast_greeks(ic, s, k, tt, rr, qq, v, forward=False, out=out)
+        return _fast_greeks(ic, s, k, tt, rr, qq, v, forward=False, out=out, higher=higher)
 
 
 def black76(
@@ -357,16 +368,17 @@ def black76(
     vol: npt.ArrayLike,
     *,
     out: Greeks | None = None,
+    higher: bool = True,
 ) -> Greeks:
     """Black-76 price and Greeks of European options on a forward or futures price.
 
     Premium discounted at ``r`` over ``t``; ``delta`` is dV/dF, ``rho`` is ``-t * price`` (the
     forward held fixed), ``theta`` likewise at a fixed forward. Raises :class:`InvalidInput` on
-    the same bad inputs as :func:`bsm`; ``out`` as for :func:`bsm`.
+    the same bad inputs as :func:`bsm`; ``out`` and ``higher`` as for :func:`bsm`.
     """
     ic, f, k, tt, rr, _, v = _prepare(is_call, forward, strike, t, r, 0.0, vol, "forward")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _fast_greeks(ic, f, k, tt, rr, rr, v, forward=True, out=out)
+        return _fast_greeks(ic, f, k, tt, rr, rr, v, forward=True, out=out, higher=higher)
 
 
 def _tail_fix(

@@ -324,6 +324,33 @@ def test_out_reuses_the_arrays_of_an_earlier_result():
     )
 
 
+def test_first_order_only_equals_the_full_set_bit_for_bit_and_leaves_the_cross_greeks_nan():
+    rng = np.random.default_rng(11)
+    n = 70_000  # more than two kernel chunks, with a partial last one
+    c = rng.random(n) < 0.5
+    s = 100.0 * np.exp(rng.uniform(-1.0, 1.0, n))
+    k = 100.0 * np.exp(rng.uniform(-0.8, 0.8, n))
+    t = np.exp(rng.uniform(math.log(1 / 365 / 24), math.log(3.0), n))
+    t[::997] = 0.0  # the limit path too
+    v = rng.uniform(0.05, 1.5, n)
+    for forward in (False, True):
+        args = (c, s, k, t, 0.03, *(() if forward else (0.01,)), v)
+        fn = black76 if forward else bsm
+        full, first = fn(*args), fn(*args, higher=False)
+        for name in GREEK_NAMES[:6]:
+            np.testing.assert_array_equal(getattr(first, name), getattr(full, name))
+        for name in GREEK_NAMES[6:]:
+            arr = getattr(first, name)
+            assert arr.shape == (n,) and np.isnan(arr).all() and not arr.flags.writeable
+        into = fn(*args)
+        for name in GREEK_NAMES:
+            getattr(into, name).fill(-7.0)
+        assert fn(*args, out=into, higher=False) is into
+        for name in GREEK_NAMES[:6]:
+            np.testing.assert_array_equal(getattr(into, name), getattr(full, name))
+        assert all((getattr(into, name) == -7.0).all() for name in GREEK_NAMES[6:])
+
+
 def test_out_of_the_wrong_shape_or_dtype_is_rejected_before_any_work():
     g = bsm(True, 100.0, np.ones(3) * 100, 0.5, 0.0, 0.0, 0.4)
     with pytest.raises(InvalidInput, match=r"out.price must be a writeable C-contiguous float64"):
