@@ -19,9 +19,12 @@ from oms_chain.model.events import (
 from oms_chain.model.intent import Side
 from oms_chain.service.structures import StructureRecord
 from oms_chain.strategies.legrisk import ExposureMeter
+from oms_chain.venues.base import OrderStatusReport
 
 __all__ = [
     "attempts",
+    "avg_price",
+    "done",
     "first_miss",
     "hedge_held",
     "hedge_orders",
@@ -157,3 +160,16 @@ def replayed_exposure(
         observe(e.ts_event)
     observe(max(now_ns, rec.ts_last))
     return meter
+
+
+def done(report: OrderStatusReport | None) -> bool:
+    """The venue's last word on an order: it will not fill more."""
+    return report is not None and report.status.is_terminal
+
+
+def avg_price(report: OrderStatusReport) -> Decimal:
+    """The order's average fill price (its limit, or 0, when the venue lists no fills)."""
+    qty = sum((f.quantity for f in report.fills), Decimal(0))
+    if qty == 0:
+        return report.limit_price or Decimal(0)
+    return sum((f.quantity * f.price for f in report.fills), Decimal(0)) / qty

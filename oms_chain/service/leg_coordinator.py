@@ -296,11 +296,11 @@ class LegCoordinator:
             )
         deadline = t0 + w.limit_ns
         polls = int(w.limit_ns / 1e9 / self._poll_s) + 1  # ends even if the clock stands still
-        while not _done(report) and self._clock.now_ns() < deadline and polls > 0:
+        while not st.done(report) and self._clock.now_ns() < deadline and polls > 0:
             polls -= 1
             await self._sleep(self._poll_s)
             report = await self._status(venue, coid) or report
-        if not _done(report):
+        if not st.done(report):
             try:  # its time is up: take it off the book, then believe what the venue says
                 await venue.cancel(coid)
             except OmsError as exc:
@@ -316,7 +316,7 @@ class LegCoordinator:
                     structure_id=w.sid,
                     leg=i,
                     quantity=got,
-                    price=_avg_price(report),
+                    price=st.avg_price(report),
                     reference=coid,
                 ),
             )
@@ -593,14 +593,3 @@ class LegCoordinator:
         )
         self._on_step(event.TYPE)
         return v
-
-
-def _done(report: OrderStatusReport | None) -> bool:
-    return report is not None and report.status.is_terminal
-
-
-def _avg_price(report: OrderStatusReport) -> Decimal:
-    qty = sum((f.quantity for f in report.fills), Decimal(0))
-    if qty == 0:
-        return report.limit_price or Decimal(0)
-    return sum((f.quantity * f.price for f in report.fills), Decimal(0)) / qty
