@@ -65,6 +65,7 @@ __all__ = [
     "StructureCompleted",
     "StructureHedged",
     "StructureLegFilled",
+    "StructureLegMissed",
     "StructureLegsReversed",
     "StructureLegsSubmitted",
     "StructureRejected",
@@ -459,12 +460,17 @@ class StructureRejected(Event):
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class StructureSendStarted(Event):
     """About to send ``legs`` (indices) at ``venue`` under ``reference`` (a batch or client
-    order id), recorded before anything is signed so a restart asks the venue first."""
+    order id), recorded before anything is signed so a restart asks the venue first. The
+    leg-risk coordinator records one before every order it sends: a leg attempt, an unwind
+    (``reference`` ending ``-u``) or, with empty ``legs``, a hedge order."""
 
     structure_id: str
     legs: tuple[int, ...]
     venue: str
     reference: str
+    #: the coordinator's order: its side and quantity (``None`` for an atomic batch)
+    side: str | None = None
+    quantity: Decimal | None = None
 
 
 @register_event()
@@ -483,13 +489,29 @@ class StructureLegsSubmitted(Event):
 @register_event()
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class StructureLegFilled(Event):
-    """Leg ``leg`` filled ``quantity`` at ``price`` (quote per underlying) in ``reference``."""
+    """Leg ``leg`` filled ``quantity`` at ``price`` (quote per underlying) in ``reference``. A
+    leg worked across venues may fill in several attempts (one event per attempt, each with its
+    own ``reference``): the leg holds their sum."""
 
     structure_id: str
     leg: int
     quantity: Decimal
     price: Decimal
     reference: str
+
+
+@register_event()
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StructureLegMissed(Event):
+    """Attempt ``reference`` of leg ``leg`` ended short of what it asked (refused, not filled in
+    its time limit, or filled in part: that part is the ``StructureLegFilled`` of the same
+    ``reference`` recorded before); ``reason`` says why. Recorded by the leg-risk coordinator,
+    so a restart knows the attempt is over and what the policy does next."""
+
+    structure_id: str
+    leg: int
+    reference: str
+    reason: str
 
 
 @register_event()

@@ -2,30 +2,34 @@
 under ``all-or-unwind`` or ``hedge-residual``, its unintended exposure measured and recorded.
 
 :class:`LegCoordinator` sends the legs one at a time, the riskiest to fill first
-(:func:`~oms_chain.strategies.legrisk.order_by_liquidity_risk`), each recorded before it is sent
-(``StructureSendStarted``) and after (``StructureLegsSubmitted``), in the structure's stream (the
+(:func:`~oms_chain.strategies.legrisk.order_by_liquidity_risk`), in the structure's stream (the
 events of :mod:`oms_chain.service.structures`, so ``oms strategy list / show`` read it too). A
 leg must fill within ``time_limit_ns`` of its send (the injected clock): a refusal, a timeout
 whose order the venue cannot show filled by then (it is cancelled), or a fill short of the
-quantity is a miss. On a miss, every leg already filled is unwound at market, no worse
-than ``slippage_bps`` off the venue's price (an opposite market order with that bound):
-``StructureLegsReversed`` and ``StructureCompleted(unwound)``; if an unwind itself misses,
-``StructureCompleted(exposed)`` says so and names the leg left open.
+quantity is a miss (``StructureLegMissed``; what it did fill is its ``StructureLegFilled``). On a
+miss, every leg holding something is unwound at market, no worse than ``slippage_bps`` off the
+venue's price (an opposite market order with that bound): ``StructureLegsReversed`` and
+``StructureCompleted(unwound)``; if an unwind itself misses, ``StructureCompleted(exposed)``
+says so and names the leg left open.
 
 Under ``hedge-residual`` a miss does not unwind at once: the open delta is hedged on a
 :class:`HedgeRoute` to within its ``band_usd`` (``StructureHedged``), the missing leg is re-sent
-(a new client order id per attempt) every ``retry_s`` for up to ``work_limit_ns``; once it
-fills the hedge is closed and the structure completes, otherwise the hedge is closed and the
-filled legs are unwound as above.
+for what it still lacks (a new client order id per attempt) every ``retry_s`` until
+``work_limit_ns`` after the first miss, the hedge following the delta after every fill; once
+every leg is complete the hedge is closed and the structure completes, otherwise the hedge is
+closed and the legs are unwound as above.
 
-Exposure: from the first fill until the structure is complete or unwound, the open delta in USD
-(each filled leg's signed quantity x its ``delta_usd`` per unit) is integrated over time
-(:class:`~oms_chain.strategies.legrisk.ExposureMeter`) and recorded in ``StructureCompleted``.
+Exposure: while the structure is partial, the open delta in USD (each leg's signed quantity held
+x its ``delta_usd`` per unit, plus the hedge) is integrated over time
+(:class:`~oms_chain.strategies.legrisk.ExposureMeter`), replayed from the recorded events, and
+recorded in ``StructureCompleted``.
 
-A restart with the same request continues: a leg recorded as filled is not sent again; a leg
-whose send was started is asked for by its client order id first, and placed only when the venue
-does not know it (the venue itself refuses a client order id it has seen), so no leg is sent
-twice and none is forgotten.
+Crash safety: every order (leg attempt, hedge, unwind) is recorded before it is sent
+(``StructureSendStarted`` with its side and quantity) and its outcome after; all decisions are
+taken from the recorded stream. A restart with the same request continues where the stream
+ends: an order started but not recorded is asked for by its client order id first — found, it
+is followed, never sent again; a hedge the venue does not know was never executed and is
+recorded so. A leg attempt the venue does not know is placed under the same id.
 """
 
 from __future__ import annotations
@@ -33,9 +37,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
 
 from oms_chain.engine.eventlog import EventLog, append_event
 from oms_chain.model.clock import Clock
@@ -45,6 +48,7 @@ from oms_chain.model.events import (
     StructureCompleted,
     StructureHedged,
     StructureLegFilled,
+    StructureLegMissed,
     StructureLegsReversed,
     StructureLegsSubmitted,
     StructureSendStarted,
@@ -53,6 +57,7 @@ from oms_chain.model.events import (
 from oms_chain.model.ids import ClientOrderId
 from oms_chain.model.instruments import Instrument
 from oms_chain.model.intent import Side
+from oms_chain.service import _leg_state as st
 from oms_chain.service.structures import (
     StructureRecord,
     check_store_and_clock,
@@ -61,13 +66,12 @@ from oms_chain.service.structures import (
     require_structure,
     structure_stream,
 )
-from oms_chain.strategies.legrisk import ExposureMeter, order_by_liquidity_risk
-from oms_chain.venues.base import OrderStatusReport, PlaceOrder, Venue, VenueOrderStatus
+from oms_chain.strategies.legrisk import order_by_liquidity_risk
+from oms_chain.venues.base import OrderStatusReport, PlaceOrder, Venue
 
 __all__ = ["HedgeRoute", "LegCoordinator", "LegRoute"]
 
 log = logging.getLogger(__name__)
-_F = VenueOrderStatus
 _UNWIND_POLLS = 400
 
 
@@ -95,7 +99,7 @@ class LegRoute:
     ``delta_usd`` is the leg's delta per unit of quantity in USD (delta x spot), for the
     exposure; ``after_unwind`` runs once the leg's unwind filled (on the on-chain market:
     :meth:`~oms_chain.venues.options.batch.AtomicOptionsBatch.close_pairs`, as selling back
-    there writes the series)."""
+    there writes the series; it runs again after a restart, so it must be idempotent)."""
 
     venue: Venue
     order: PlaceOrder
@@ -104,10 +108,27 @@ class LegRoute:
     after_unwind: Callable[[], Awaitable[object]] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """One run's fixed inputs."""
+
+    sid: str
+    legs: tuple[LegRoute, ...]
+    order: tuple[int, ...]
+    policy: str
+    limit_ns: int
+    slippage_bps: Decimal
+    hedge: HedgeRoute | None
+
+    def unwind_id(self, i: int) -> ClientOrderId:
+        return ClientOrderId(f"{self.legs[i].order.client_order_id}-u"[:64])
+
+
 class LegCoordinator:
-    """Works cross-venue structures under ``all-or-unwind`` (see the module doc). ``sleep``
-    waits between status polls (tests pass one that advances their clock); ``on_step`` is
-    called with each recorded event's type (progress; fault injection in tests).
+    """Works cross-venue structures under ``all-or-unwind`` or ``hedge-residual`` (see the
+    module doc). ``sleep`` waits between status polls (tests pass one that advances their
+    clock); ``on_step`` is called with each recorded event's type (progress; fault injection in
+    tests).
 
     Raises:
         InvalidInput: a bad argument (named).
@@ -142,7 +163,8 @@ class LegCoordinator:
         hedge: HedgeRoute | None = None,
     ) -> StructureRecord:
         """Work the legs of ``routes`` (see the module doc); returns the structure as recorded.
-        ``hedge`` (required by ``hedge-residual``) is where the open delta is hedged.
+        ``hedge`` (required by ``hedge-residual``) is where the open delta is hedged. Called
+        again with the same arguments after a restart, it continues the structure.
 
         Raises:
             InvalidInput: bad arguments, an unknown policy, ``hedge-residual`` without a hedge,
@@ -176,9 +198,8 @@ class LegCoordinator:
         if rec is None:
             self._append(
                 structure_id,
-                0,
                 StructureSubmitted(
-                    **self._envelope(),
+                    **envelope(self._clock),
                     structure_id=structure_id,
                     kind=kind,
                     account=account,
@@ -186,252 +207,310 @@ class LegCoordinator:
                     legs=payload,
                     limits={"time_limit_ns": time_limit_ns, "slippage_bps": str(slippage_bps)},
                 ),
+                version=0,
             )
         elif rec.legs != payload or rec.policy != policy:
             raise InvalidInput(f"structure {structure_id} is known with other legs or policy")
-        rec = self._record(structure_id)
-        if rec.is_terminal:
-            return rec
-        meter = ExposureMeter()
-        order = order_by_liquidity_risk([r.liquidity_risk for r in legs])
-        filled: dict[int, Decimal] = {}
-        # what missed legs filled short of their quantity before they were cancelled: no leg
-        # of the structure, still a position; unwound with the filled legs
-        short: dict[int, Decimal] = {}
-        missed: tuple[int, str] | None = None
-        for i in order:
-            rec = self._record(structure_id)
-            if i in rec.filled:  # filled before a restart: not sent again, not forgotten
-                filled[i] = rec.filled[i][0]
-                continue
-            report, why = await self._work(structure_id, i, legs[i], time_limit_ns, rec, short)
-            if report is None:
-                missed = (i, why)
-                break
-            filled[i] = report.filled_quantity
-            self._observe(meter, legs, filled)
-        if missed is not None and policy == "hedge-residual" and filled:
-            assert hedge is not None
-            missed = await self._hedge_and_work(
-                structure_id, legs, filled, missed, hedge, time_limit_ns, meter, short
-            )
-        if missed is None:
-            self._observe(meter, legs, filled, done=True)
-            return self._complete(structure_id, "open", meter)
-        return await self._unwind(structure_id, legs, filled, missed, slippage_bps, meter, short)
-
-    # --- hedge-residual ------------------------------------------------------------------------
-
-    async def _hedge_and_work(
-        self,
-        sid: str,
-        legs: tuple[LegRoute, ...],
-        filled: dict[int, Decimal],
-        missed: tuple[int, str],
-        hedge: HedgeRoute,
-        limit_ns: int,
-        meter: ExposureMeter,
-        short: dict[int, Decimal],
-    ) -> tuple[int, str] | None:
-        """Hedge the open delta within ``hedge.band_usd``, keep working the missing legs until
-        ``hedge.work_limit_ns``, then close the hedge; returns the leg still missing (then the
-        filled legs are unwound) or ``None`` when every leg filled. After a restart the hedge
-        already traded (the recorded ``StructureHedged``) is held, not forgotten."""
-        hedged = [e for e in self._record(sid).events if isinstance(e, StructureHedged)]
-        held = sum(
-            (e.quantity if e.side == Side.BUY.value else -e.quantity for e in hedged), Decimal(0)
+        if self._record(structure_id).is_terminal:
+            return self._record(structure_id)
+        w = _Work(
+            sid=structure_id,
+            legs=legs,
+            order=order_by_liquidity_risk([r.liquidity_risk for r in legs]),
+            policy=policy,
+            limit_ns=time_limit_ns,
+            slippage_bps=slippage_bps,
+            hedge=hedge if policy == "hedge-residual" else None,
         )
-        held = await self._rehedge(sid, legs, filled, hedge, held, f"h{len(hedged) + 1}", meter)
-        left: tuple[int, str] | None = missed
-        deadline = self._clock.now_ns() + hedge.work_limit_ns
-        attempt = 0
-        while left is not None and self._clock.now_ns() < deadline:
-            i = left[0]
-            attempt += 1
-            route = legs[i]
-            retry = LegRoute(
-                venue=route.venue,
-                order=PlaceOrder(
-                    client_order_id=ClientOrderId(f"{route.order.client_order_id}-r{attempt}"),
-                    instrument=route.order.instrument,
-                    side=route.order.side,
-                    quantity=route.order.quantity,
-                    limit_price=route.order.limit_price,
-                    max_slippage_bps=route.order.max_slippage_bps,
-                ),
-                liquidity_risk=route.liquidity_risk,
-                delta_usd=route.delta_usd,
-            )
-            await self._sleep(hedge.retry_s)
-            report, why = await self._work(sid, i, retry, limit_ns, self._record(sid), short)
-            if report is None:
-                left = (i, why)
-                continue
-            filled[i] = report.filled_quantity
-            left = next(((j, "") for j in range(len(legs)) if j not in filled), None)
-        if held:  # the structure is complete or about to be unwound: the hedge goes
-            await self._rehedge(sid, legs, filled, hedge, held, "h0", meter, close=True)
-        return left
+        if w.hedge is not None:
+            await self._reconcile_hedges(w)
+        rec = self._record(structure_id)
+        first = st.first_miss(rec)  # a miss recorded before a restart stands
+        miss = await self._legs_in_order(w) if first is None else first.reason
+        held_hedge = st.hedge_held(self._record(structure_id)) != 0
+        if miss is not None and w.hedge is not None and (self._holds_any(w) or held_hedge):
+            miss = await self._hedge_and_work(w)
+        if miss is None:
+            return self._complete(w, "open")
+        return await self._unwind(w, miss)
 
-    async def _rehedge(
-        self,
-        sid: str,
-        legs: tuple[LegRoute, ...],
-        filled: dict[int, Decimal],
-        hedge: HedgeRoute,
-        held: Decimal,
-        tag: str,
-        meter: ExposureMeter,
-        *,
-        close: bool = False,
-    ) -> Decimal:
-        """Trade the hedge to offset the open delta (``close``: back to none); returns the
-        hedge quantity held afterwards (signed: positive long)."""
-        delta = self._delta(legs, filled) + held * hedge.delta_usd
+    # --- the legs in order -------------------------------------------------------------------
+
+    async def _legs_in_order(self, w: _Work) -> str | None:
+        """Send every leg not yet complete, riskiest first, until one misses; returns why it
+        missed (``None``: every leg complete)."""
+        for i in w.order:
+            rec = self._record(w.sid)
+            if self._complete_leg(w, rec, i):
+                continue
+            tried = st.attempts(rec, i, w.unwind_id(i))
+            route = w.legs[i]
+            order = route.order
+            if tried:  # an attempt in flight when the process stopped: followed, not re-sent
+                order = replace(order, client_order_id=ClientOrderId(tried[-1]))
+            why = await self._attempt(w, i, order)
+            if why is not None:
+                return why
+        return None
+
+    async def _attempt(self, w: _Work, i: int, order: PlaceOrder) -> str | None:
+        """Send attempt ``order`` of leg ``i`` (or find it after a restart) and wait for its
+        fill within the time limit (from its recorded start); records what it filled and, if
+        it fell short, the miss. Returns why it missed (``None``: it filled)."""
+        coid = order.client_order_id
+        venue = w.legs[i].venue
+        rec = self._record(w.sid)
+        begun = st.started(rec, coid)
+        report: OrderStatusReport | None = None
+        why = ""
+        asked = order.quantity
+        if begun is not None:  # a restart: ask first; the limit runs from the recorded send
+            t0 = st.sent_at(rec, coid) or begun.ts_event
+            asked = begun.quantity if begun.quantity is not None else asked
+            order = replace(order, quantity=asked)
+            report = await self._status(venue, coid)
+        else:
+            self._start(w, (i,), venue, order)
+            t0 = self._clock.now_ns()
+        if report is None:
+            try:
+                report = await venue.place(order)
+            except VenueTimeout as exc:
+                why = f"leg {i} at {venue.venue_id}: {exc}"
+            except VenueRejected as exc:
+                report = await self._status(venue, coid) if begun is not None else None
+                if report is None:
+                    return self._miss(w, i, coid, f"leg {i} refused by {venue.venue_id}: {exc}")
+            except OmsError as exc:
+                return self._miss(w, i, coid, f"leg {i} refused by {venue.venue_id}: {exc}")
+        if not st.submitted(self._record(w.sid), coid):
+            self._append(
+                w.sid,
+                StructureLegsSubmitted(
+                    **envelope(self._clock),
+                    structure_id=w.sid,
+                    legs=(i,),
+                    venue=str(venue.venue_id),
+                    reference=coid,
+                ),
+            )
+        deadline = t0 + w.limit_ns
+        polls = int(w.limit_ns / 1e9 / self._poll_s) + 1  # ends even if the clock stands still
+        while not st.done(report) and self._clock.now_ns() < deadline and polls > 0:
+            polls -= 1
+            await self._sleep(self._poll_s)
+            report = await self._status(venue, coid) or report
+        if not st.done(report):
+            try:  # its time is up: take it off the book, then believe what the venue says
+                await venue.cancel(coid)
+            except OmsError as exc:
+                log.info("structure %s: cancel of leg %d: %s", w.sid, i, exc)
+            report = await self._status(venue, coid) or report
+        got = Decimal(0) if report is None else report.filled_quantity
+        if got > 0:
+            assert report is not None
+            self._append(
+                w.sid,
+                StructureLegFilled(
+                    **envelope(self._clock),
+                    structure_id=w.sid,
+                    leg=i,
+                    quantity=got,
+                    price=st.avg_price(report),
+                    reference=coid,
+                ),
+            )
+        if got < asked:
+            return self._miss(
+                w,
+                i,
+                coid,
+                why
+                or (
+                    f"leg {i} at {venue.venue_id} filled {got if got else 'nothing'} of "
+                    f"{asked} within {w.limit_ns / 1e9:g} s"
+                ),
+            )
+        return None
+
+    def _miss(self, w: _Work, i: int, coid: str, reason: str) -> str:
+        self._append(
+            w.sid,
+            StructureLegMissed(
+                **envelope(self._clock), structure_id=w.sid, leg=i, reference=coid, reason=reason
+            ),
+        )
+        return reason
+
+    # --- hedge-residual ----------------------------------------------------------------------
+
+    async def _hedge_and_work(self, w: _Work) -> str | None:
+        """Hedge the open delta within ``band_usd`` and re-send what the missing legs lack until
+        ``work_limit_ns`` after the first miss, re-hedging after every fill; then close the
+        hedge. Returns why a leg is still missing (then the legs are unwound) or ``None``."""
+        hedge = w.hedge
+        assert hedge is not None
+        first = st.first_miss(self._record(w.sid))
+        assert first is not None
+        deadline = first.ts_event + hedge.work_limit_ns
+        why: str | None = first.reason
+        await self._rehedge(w)
+        while self._clock.now_ns() < deadline:
+            rec = self._record(w.sid)
+            todo = [i for i in w.order if not self._complete_leg(w, rec, i)]
+            if not todo:
+                why = None
+                break
+            i = todo[0]
+            route = w.legs[i]
+            tried = st.attempts(rec, i, w.unwind_id(i))
+            last = tried[-1] if tried else None
+            if last is not None and st.missed(rec, last) is None:  # in flight at a restart
+                coid = ClientOrderId(last)
+            else:
+                coid = (
+                    route.order.client_order_id
+                    if not tried
+                    else ClientOrderId(f"{route.order.client_order_id}-r{len(tried)}"[:64])
+                )
+                if tried:
+                    await self._sleep(hedge.retry_s)
+            lacking = route.order.quantity - st.held(rec, i)
+            why = await self._attempt(
+                w, i, replace(route.order, client_order_id=coid, quantity=lacking)
+            )
+            await self._rehedge(w)
+        else:
+            rec = self._record(w.sid)
+            if all(self._complete_leg(w, rec, i) for i in w.order):
+                why = None
+        await self._rehedge(w, close=True)  # complete or about to be unwound: the hedge goes
+        return why
+
+    async def _rehedge(self, w: _Work, *, close: bool = False) -> None:
+        """Trade the hedge to offset the open delta (``close``: back to none)."""
+        hedge = w.hedge
+        assert hedge is not None
+        rec = self._record(w.sid)
+        held = st.hedge_held(rec)
+        delta = self._delta(w, rec) + held * hedge.delta_usd
         if close:
             target = Decimal(0)
         elif abs(delta) <= hedge.band_usd:
-            return held
+            return
         else:
             unit = Decimal(1).scaleb(-hedge.size_decimals)
             target = held - (delta / hedge.delta_usd).quantize(unit)
         change = target - held
         if change == 0:
-            return held
+            return
+        n = len(st.hedge_orders(rec)) + 1
         order = PlaceOrder(
-            client_order_id=ClientOrderId(f"{hedge.client_order_id}-{tag}"[:64]),
+            client_order_id=ClientOrderId(f"{hedge.client_order_id}-h{n}"[:64]),
             instrument=hedge.instrument,
             side=Side.BUY if change > 0 else Side.SELL,
             quantity=abs(change),
             max_slippage_bps=hedge.slippage_bps,
         )
+        self._start(w, (), hedge.venue, order)
         try:
-            report = await hedge.venue.place(order)
+            report: OrderStatusReport | None = await hedge.venue.place(order)
         except OmsError as exc:
-            log.warning("structure %s: hedge %s failed: %s", sid, tag, exc)
-            return held
-        done = report.filled_quantity * (1 if change > 0 else -1)
-        after = held + done
+            log.warning("structure %s: hedge %s failed: %s", w.sid, order.client_order_id, exc)
+            report = await self._status(hedge.venue, order.client_order_id)
+        if report is not None and not report.status.is_terminal:
+            report = await self._settled(hedge.venue, order.client_order_id, report)
+        self._hedged(w, order.client_order_id, order.side, report, delta)
+
+    async def _reconcile_hedges(self, w: _Work) -> None:
+        """After a restart: a hedge order started but not recorded is asked for by its id;
+        what it filled is recorded (nothing, when the venue never saw it)."""
+        hedge = w.hedge
+        assert hedge is not None
+        for e in st.unrecorded_hedges(self._record(w.sid)):
+            coid = ClientOrderId(e.reference)
+            report = await self._status(hedge.venue, coid)
+            if report is not None and not report.status.is_terminal:
+                report = await self._settled(hedge.venue, coid, report)
+            rec = self._record(w.sid)
+            delta = self._delta(w, rec) + st.hedge_held(rec) * hedge.delta_usd
+            self._hedged(w, coid, Side(e.side or Side.BUY.value), report, delta)
+
+    def _hedged(
+        self,
+        w: _Work,
+        coid: ClientOrderId,
+        side: Side,
+        report: OrderStatusReport | None,
+        delta_before: Decimal,
+    ) -> None:
+        hedge = w.hedge
+        assert hedge is not None
+        done = Decimal(0) if report is None else report.filled_quantity
+        held = st.hedge_held(self._record(w.sid)) + (done if side is Side.BUY else -done)
         self._append(
-            sid,
-            self._record(sid).version,
+            w.sid,
             StructureHedged(
-                **self._envelope(),
-                structure_id=sid,
+                **envelope(self._clock),
+                structure_id=w.sid,
                 venue=str(hedge.venue.venue_id),
                 instrument_id=str(hedge.instrument.id),
-                side=order.side.value,
-                quantity=report.filled_quantity,
-                delta_before_usd=delta,
-                delta_after_usd=self._delta(legs, filled) + after * hedge.delta_usd,
-                reference=order.client_order_id,
-            ),
-        )
-        partial = not close and 0 < len(filled) < len(legs)
-        meter.observe(
-            self._clock.now_ns(),
-            self._delta(legs, filled) + after * hedge.delta_usd,
-            partial=partial,
-        )
-        return after
-
-    def _delta(self, legs: tuple[LegRoute, ...], filled: dict[int, Decimal]) -> Decimal:
-        delta = Decimal(0)
-        for i, qty in filled.items():
-            delta += legs[i].delta_usd * qty * (1 if legs[i].order.side is Side.BUY else -1)
-        return delta
-
-    # --- one leg -------------------------------------------------------------------------------
-
-    async def _work(
-        self,
-        sid: str,
-        i: int,
-        route: LegRoute,
-        limit_ns: int,
-        rec: StructureRecord,
-        short: dict[int, Decimal],
-    ) -> tuple[OrderStatusReport | None, str]:
-        """Send leg ``i`` (or find it after a restart) and wait for its fill: its report, or
-        ``None`` and why it missed; what a missed leg did fill is added to ``short[i]``."""
-        coid = route.order.client_order_id
-        venue = route.venue
-        started = any(
-            isinstance(e, StructureSendStarted) and e.reference == coid for e in rec.events
-        )
-        report: OrderStatusReport | None = None
-        why = ""
-        if started:  # a restart: ask first; a leg the venue does not know is placed (the
-            # venue refuses a client order id it has seen, so this never sends twice)
-            report = await self._status(venue, coid)
-        else:
-            self._append(
-                sid,
-                rec.version,
-                StructureSendStarted(
-                    **self._envelope(),
-                    structure_id=sid,
-                    legs=(i,),
-                    venue=str(venue.venue_id),
-                    reference=coid,
-                ),
-            )
-        if report is None:
-            try:
-                report = await venue.place(route.order)
-            except VenueTimeout as exc:
-                why = f"leg {i} at {venue.venue_id}: {exc}"
-            except VenueRejected as exc:
-                report = await self._status(venue, coid) if started else None
-                if report is None:
-                    return None, f"leg {i} refused by {venue.venue_id}: {exc}"
-            except OmsError as exc:
-                return None, f"leg {i} refused by {venue.venue_id}: {exc}"
-            self._append(
-                sid,
-                self._record(sid).version,
-                StructureLegsSubmitted(
-                    **self._envelope(),
-                    structure_id=sid,
-                    legs=(i,),
-                    venue=str(venue.venue_id),
-                    reference=coid,
-                ),
-            )
-        deadline = self._clock.now_ns() + limit_ns
-        polls = int(limit_ns / 1e9 / self._poll_s) + 1  # ends even if the clock stands still
-        while not _done(report) and self._clock.now_ns() < deadline and polls > 0:
-            polls -= 1
-            await self._sleep(self._poll_s)
-            report = await self._status(venue, coid)
-        if not _done(report):
-            try:  # its time is up: take it off the book, then believe what the venue says
-                await venue.cancel(coid)
-            except OmsError as exc:
-                log.info("structure %s: cancel of leg %d: %s", sid, i, exc)
-            report = await self._status(venue, coid)
-        if report is None or report.filled_quantity < route.order.quantity:
-            got = "nothing" if report is None else f"{report.filled_quantity}"
-            if report is not None and report.filled_quantity > 0:
-                short[i] = short.get(i, Decimal(0)) + report.filled_quantity
-            return None, why or (
-                f"leg {i} at {venue.venue_id} filled {got} of {route.order.quantity} within "
-                f"{limit_ns / 1e9:g} s"
-            )
-        price = _avg_price(report)
-        self._append(
-            sid,
-            self._record(sid).version,
-            StructureLegFilled(
-                **self._envelope(),
-                structure_id=sid,
-                leg=i,
-                quantity=report.filled_quantity,
-                price=price,
+                side=side.value,
+                quantity=done,
+                delta_before_usd=delta_before,
+                delta_after_usd=self._delta(w, self._record(w.sid)) + held * hedge.delta_usd,
                 reference=coid,
             ),
         )
-        return report, ""
+
+    # --- unwinding ---------------------------------------------------------------------------
+
+    async def _unwind(self, w: _Work, why: str) -> StructureRecord:
+        """Every leg holding something is sold (or bought) back at market within the slippage
+        bound, under its own id; after a restart an unwind already sent is followed, not
+        re-sent."""
+        rec = self._record(w.sid)
+        holding = {i: st.held(rec, i) for i in range(len(w.legs)) if st.held(rec, i) > 0}
+        left: list[int] = []
+        for i, qty in sorted(holding.items()):
+            route = w.legs[i]
+            coid = w.unwind_id(i)
+            order = PlaceOrder(  # at market, no worse than the venue's price by the bound
+                client_order_id=coid,
+                instrument=route.order.instrument,
+                side=Side.BUY if route.order.side is Side.SELL else Side.SELL,
+                quantity=qty,
+                max_slippage_bps=w.slippage_bps,
+            )
+            report: OrderStatusReport | None = None
+            if st.started(self._record(w.sid), coid) is not None:
+                report = await self._status(route.venue, coid)
+            else:
+                self._start(w, (i,), route.venue, order)
+            if report is None:
+                try:
+                    report = await route.venue.place(order)
+                except OmsError as exc:
+                    log.warning("structure %s: unwind of leg %d failed: %s", w.sid, i, exc)
+                    report = await self._status(route.venue, coid)
+            if report is not None and report.filled_quantity < qty:
+                report = await self._settled(route.venue, coid, report)
+            if report is None or report.filled_quantity < qty:
+                left.append(i)
+            elif route.after_unwind is not None:
+                await route.after_unwind()
+        unwound = tuple(i for i in sorted(holding) if i not in left)
+        if unwound:
+            self._append(
+                w.sid,
+                StructureLegsReversed(
+                    **envelope(self._clock),
+                    structure_id=w.sid,
+                    legs=unwound,
+                    reason=f"{why}; unwound at market within {w.slippage_bps} bps",
+                ),
+            )
+        return self._complete(w, "exposed" if left else "unwound")
 
     async def _settled(
         self, venue: Venue, coid: ClientOrderId, report: OrderStatusReport
@@ -445,113 +524,72 @@ class LegCoordinator:
             report = await self._status(venue, coid) or report
         return report
 
+    # --- helpers -----------------------------------------------------------------------------
+
     async def _status(self, venue: Venue, coid: ClientOrderId) -> OrderStatusReport | None:
         try:
             return await venue.status(coid)
         except OmsError:
             return None
 
-    # --- unwinding -----------------------------------------------------------------------------
+    def _complete_leg(self, w: _Work, rec: StructureRecord, i: int) -> bool:
+        return st.held(rec, i) >= w.legs[i].order.quantity
 
-    async def _unwind(
-        self,
-        sid: str,
-        legs: tuple[LegRoute, ...],
-        filled: dict[int, Decimal],
-        missed: tuple[int, str],
-        slippage_bps: Decimal,
-        meter: ExposureMeter,
-        short: dict[int, Decimal],
-    ) -> StructureRecord:
-        left: list[int] = []
-        held = dict(filled)
-        for i, qty in short.items():  # a missed leg's partial fill is reversed as well
-            held[i] = held.get(i, Decimal(0)) + qty
-        for i, qty in sorted(held.items()):
-            route = legs[i]
-            back = route.order.side is Side.SELL
-            order = PlaceOrder(  # at market, no worse than the venue's price by the bound
-                client_order_id=ClientOrderId(f"{route.order.client_order_id}-u"[:64]),
-                instrument=route.order.instrument,
-                side=Side.BUY if back else Side.SELL,
-                quantity=qty,
-                max_slippage_bps=slippage_bps,
-            )
-            try:
-                done = await route.venue.place(order)
-            except OmsError as exc:
-                log.warning("structure %s: unwind of leg %d failed: %s", sid, i, exc)
-                left.append(i)
-                continue
-            if done.filled_quantity < order.quantity:
-                done = await self._settled(route.venue, order.client_order_id, done)
-            if done.filled_quantity < order.quantity:
-                left.append(i)
-            elif route.after_unwind is not None:
-                await route.after_unwind()
-        unwound = tuple(i for i in sorted(held) if i not in left)
-        if unwound:
-            self._append(
-                sid,
-                self._record(sid).version,
-                StructureLegsReversed(
-                    **self._envelope(),
-                    structure_id=sid,
-                    legs=unwound,
-                    reason=f"{missed[1]}; unwound at market within {slippage_bps} bps",
-                ),
-            )
-        still = {i: held[i] for i in left}
-        self._observe(meter, legs, still, done=not still)
-        return self._complete(sid, "exposed" if left else "unwound", meter)
+    def _holds_any(self, w: _Work) -> bool:
+        rec = self._record(w.sid)
+        return any(st.held(rec, i) > 0 for i in range(len(w.legs)))
 
-    # --- helpers -------------------------------------------------------------------------------
+    def _delta(self, w: _Work, rec: StructureRecord) -> Decimal:
+        holding = {i: st.held(rec, i) for i in range(len(w.legs))}
+        return st.leg_delta([r.order.side for r in w.legs], [r.delta_usd for r in w.legs], holding)
 
-    def _observe(
-        self,
-        meter: ExposureMeter,
-        legs: tuple[LegRoute, ...],
-        filled: dict[int, Decimal],
-        *,
-        done: bool = False,
-    ) -> None:
-        delta = self._delta(legs, filled)
-        partial = not done and 0 < len(filled) < len(legs)
-        meter.observe(self._clock.now_ns(), delta, partial=partial)
-
-    def _complete(self, sid: str, outcome: str, meter: ExposureMeter) -> StructureRecord:
+    def _start(self, w: _Work, legs: tuple[int, ...], venue: Venue, order: PlaceOrder) -> None:
+        """The write-ahead record of ``order``: a restart finds it and asks the venue first."""
         self._append(
-            sid,
-            self._record(sid).version,
+            w.sid,
+            StructureSendStarted(
+                **envelope(self._clock),
+                structure_id=w.sid,
+                legs=legs,
+                venue=str(venue.venue_id),
+                reference=order.client_order_id,
+                side=order.side.value,
+                quantity=order.quantity,
+            ),
+        )
+
+    def _complete(self, w: _Work, outcome: str) -> StructureRecord:
+        rec = self._record(w.sid)
+        meter = st.replayed_exposure(
+            rec,
+            [r.order.side for r in w.legs],
+            [r.delta_usd for r in w.legs],
+            [r.order.quantity for r in w.legs],
+            Decimal(0) if w.hedge is None else w.hedge.delta_usd,
+            self._clock.now_ns(),
+        )
+        self._append(
+            w.sid,
             StructureCompleted(
-                **self._envelope(),
-                structure_id=sid,
+                **envelope(self._clock),
+                structure_id=w.sid,
                 outcome=outcome,
                 exposure_usd_s=meter.exposure_usd_s,
                 max_delta_usd=meter.max_delta_usd,
                 legged_ns=meter.legged_ns,
             ),
         )
-        return self._record(sid)
+        return self._record(w.sid)
 
     def _record(self, sid: str) -> StructureRecord:
         return require_structure(self._store, sid)
 
-    def _envelope(self) -> dict[str, Any]:
-        return envelope(self._clock)
-
-    def _append(self, sid: str, version: int, event: Event) -> int:
-        v = append_event(self._store, structure_stream(sid), version, event)
+    def _append(self, sid: str, event: Event, *, version: int | None = None) -> int:
+        v = append_event(
+            self._store,
+            structure_stream(sid),
+            self._record(sid).version if version is None else version,
+            event,
+        )
         self._on_step(event.TYPE)
         return v
-
-
-def _done(report: OrderStatusReport | None) -> bool:
-    return report is not None and report.status.is_terminal
-
-
-def _avg_price(report: OrderStatusReport) -> Decimal:
-    qty = sum((f.quantity for f in report.fills), Decimal(0))
-    if qty == 0:
-        return report.limit_price or Decimal(0)
-    return sum((f.quantity * f.price for f in report.fills), Decimal(0)) / qty

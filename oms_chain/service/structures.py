@@ -39,6 +39,7 @@ from oms_chain.model.events import (
     StructureCompleted,
     StructureHedged,
     StructureLegFilled,
+    StructureLegMissed,
     StructureLegsReversed,
     StructureLegsSubmitted,
     StructureRejected,
@@ -85,6 +86,7 @@ _STRUCTURE_EVENTS = {
         StructureSendStarted,
         StructureLegsSubmitted,
         StructureLegFilled,
+        StructureLegMissed,
         StructureLegsReversed,
         StructureCompleted,
         StructureHedged,
@@ -132,7 +134,9 @@ class StructureRequest:
 class StructureRecord:
     """A structure as its stream tells it. ``status``: ``submitted``, ``accepted``,
     ``sending``, ``sent``, ``open``, ``rejected``, ``rolled_back``; worked by the leg-risk
-    coordinator also ``unwound`` or ``exposed`` (an unwind missed)."""
+    coordinator also ``unwound`` or ``exposed`` (an unwind missed). ``filled`` is, per leg, the
+    quantity it holds and its average price: the sum over the leg's attempts (one
+    ``StructureLegFilled`` per attempt ``reference``; the same reference again replaces it)."""
 
     structure_id: str
     kind: str
@@ -148,6 +152,7 @@ class StructureRecord:
     reference: str | None = None
     tx_hash: str | None = None
     filled: dict[int, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    fills: dict[int, dict[str, tuple[Decimal, Decimal]]] = field(default_factory=dict)
     reason: str | None = None
     exposure_usd_s: Decimal = Decimal(0)
     max_delta_usd: Decimal = Decimal(0)
@@ -176,16 +181,21 @@ class StructureRecord:
             )
         elif isinstance(event, StructureRejected):
             self.status, self.reason = "rejected", event.reason
-        elif isinstance(event, StructureSendStarted):
+        elif isinstance(event, StructureSendStarted) and event.legs:  # empty: a hedge order
             self.status, self.venue, self.reference = "sending", event.venue, event.reference
-        elif isinstance(event, StructureLegsSubmitted):
+        elif isinstance(event, StructureLegsSubmitted) and event.legs:
             self.status, self.tx_hash = "sent", event.tx_hash
         elif isinstance(event, StructureLegFilled):
-            self.filled[event.leg] = (event.quantity, event.price)
+            self.fills.setdefault(event.leg, {})[event.reference] = (event.quantity, event.price)
+            parts = self.fills[event.leg].values()
+            qty = sum((q for q, _ in parts), Decimal(0))
+            avg = sum((q * p for q, p in parts), Decimal(0)) / qty if qty else event.price
+            self.filled[event.leg] = (qty, avg)
         elif isinstance(event, StructureLegsReversed):
             self.status, self.reason = "rolled_back", event.reason
             for i in event.legs:
                 self.filled.pop(i, None)
+                self.fills.pop(i, None)
         elif isinstance(event, StructureCompleted):
             self.status = event.outcome
             self.exposure_usd_s = event.exposure_usd_s

@@ -321,3 +321,71 @@ async def test_hedge_residual_after_a_restart_keeps_and_closes_the_hedge_it_plac
     assert [(e.side, e.quantity) for e in hedges] == [("sell", D(3)), ("buy", D(3))]  # type: ignore[attr-defined]
     names = {p.name: p.quantity for p in await a.positions()}
     assert names == {CALL: D(2)}  # the hedge sold before the restart was bought back
+
+
+async def test_hedge_residual_retries_the_rest_of_a_partly_filled_leg_with_delta_in_its_band(
+    sim: DeribitSimulator, sim_clock: ManualClock, venues: dict[str, DeribitOptionsVenue]
+) -> None:
+    from oms_chain.service.leg_coordinator import HedgeRoute
+
+    # the put is bought at the best ask only, 30 against the 25 shown there: 25 fill; then
+    # another seller shows 10 more there and the exchange refuses the next buy (fault): the
+    # retry after it asks for the 5 still missing. Deltas per unit are the ones given to the
+    # coordinator.
+    routes = _routes(venues, "pp")
+    b = venues["deribit-b"]
+    put = routes[1].order
+    ask = (await b.quote(put.instrument, Side.BUY, D(1))).avg_price
+    routes[1] = LegRoute(
+        venue=b,
+        order=PlaceOrder(
+            client_order_id=put.client_order_id,
+            instrument=put.instrument,
+            side=Side.BUY,
+            quantity=D(30),
+            limit_price=ask,
+        ),
+        liquidity_risk=routes[1].liquidity_risk,
+        delta_usd=D(-100),  # 30 x -100 offsets the calls' 2 x 1,500
+    )
+    armed: list[str] = []
+
+    def step(kind: str) -> None:
+        if kind == "StructureLegMissed" and not armed:
+            armed.append(kind)
+            sim.create_account("legs-c", "secret-c", {"ETH": D(100)})  # a seller at the ask
+            sim.exchange.place("legs-c", PUT, "sell", D(10), price=ask)
+            sim.inject_fault("fail", "private/buy", count=1, status=502, code=10040)
+
+    a = venues["deribit-a"]
+    hedge = HedgeRoute(
+        venue=a,
+        instrument=a.contract("ETH-11DEC26-3300-C"),
+        delta_usd=D(250),
+        band_usd=D(200),
+        work_limit_ns=60 * 10**9,
+        client_order_id="pp-hedge",
+        retry_s=1.0,
+        slippage_bps=D(2000),
+    )
+    coordinator = _coordinator(sim, sim_clock, step)
+    rec = await coordinator.run(
+        "straddle-partial", kind="straddle", account="main", routes=routes,
+        policy="hedge-residual", hedge=hedge, time_limit_ns=5 * 10**9, slippage_bps=D(1500),
+    )  # fmt: skip
+    sim.faults.clear()
+    assert rec.status == "open", rec.to_json()
+    assert rec.filled[1][0] == D(30) and rec.filled[0][0] == D(2)
+    asked = {e.reference: e.quantity for e in rec.events if e.TYPE == "StructureSendStarted"}  # type: ignore[attr-defined]
+    assert asked["pp-put"] == D(30) and asked["pp-put-r1"] == D(5) and asked["pp-put-r2"] == D(5)
+    fills = [(e.reference, e.quantity) for e in rec.events if e.TYPE == "StructureLegFilled"]  # type: ignore[attr-defined]
+    assert fills == [("pp-call", D(2)), ("pp-put", D(25)), ("pp-put-r2", D(5))]
+    hedges = [e for e in rec.events if e.TYPE == "StructureHedged"]
+    # 25 of 30 puts leave 3,000 - 2,500 = 500 USD open: 2 calls of 250 sold; the last 5 puts
+    # then leave -500 with the hedge: bought back. In the band after every hedge.
+    assert [(e.side, e.quantity) for e in hedges] == [("sell", D(2)), ("buy", D(2))]  # type: ignore[attr-defined]
+    assert all(abs(e.delta_after_usd) <= hedge.band_usd for e in hedges)  # type: ignore[attr-defined]
+    trades = sim.exchange.account(KEYS["deribit-b"][0]).trades
+    assert sum(D(str(t["amount"])) for t in trades) == D(30)  # type: ignore[index]
+    names = {p.name: p.quantity for p in await a.positions()}
+    assert names == {CALL: D(2)}  # the hedge is closed
