@@ -382,3 +382,26 @@ def test_an_intent_enqueued_with_needs_is_claimed_only_by_a_worker_holding_them(
         a.leases.enqueue("n3", rig.intent("n3").to_payload(), needs=[""])
     assert a.leases.open_intents() == 1  # nothing recorded for the refused ones
     a.store.close()
+
+
+def test_a_signers_journals_are_written_only_while_its_account_lease_is_held(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    a, b = rig.node("a"), rig.node("b")
+    account = "account:31337:0xabc"
+    a.fence.hold_account(account)
+    a.store.save_snapshot("nonces/31337/0xabc", 0, {"next": 1})  # a holds it: written
+    rig.lease_clock.advance(TTL + S)  # a pauses past its ttl; b takes the account
+    assert b.fence.try_hold_account(account) is not None
+    with pytest.raises(LeaseLost, match="fencing token 1 for 'account:31337:0xabc' is stale"):
+        a.store.save_snapshot("amm-orders/31337/0xabc/oms-1", 0, {"tx": "0x01"})
+    with pytest.raises(LeaseLost):
+        a.store.delete_snapshots(["nonces/31337/0xabc"])
+    assert a.store.load_snapshot("amm-orders/31337/0xabc/oms-1") is None  # nothing landed
+    assert a.store.load_snapshot("nonces/31337/0xabc") == (0, {"next": 1})
+    a.store.save_snapshot("nonces/31337/0xdef", 0, {"next": 7})  # another signer: not fenced
+    b.store.save_snapshot("nonces/31337/0xabc", 0, {"next": 2})  # the holder writes
+    assert a.store.load_snapshot("nonces/31337/0xabc") == (0, {"next": 2})
+    a.store.close()
+    b.store.close()
