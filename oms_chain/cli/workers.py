@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import socket
 import sys
 import time
@@ -48,6 +49,23 @@ def _leases(store_url: str) -> tuple[Any, Any]:
         raise
 
 
+_ACCOUNT = re.compile(r"account:([0-9]{1,12}):(0x[0-9a-fA-F]{40})")
+_RESOURCE = re.compile(r"[a-z][a-z-]*:[A-Za-z0-9._:-]{1,200}")
+
+
+def _resource(text: str) -> str:
+    """A ``--needs`` resource, checked (an account's address lower-cased, as workers hold it)."""
+    found = _ACCOUNT.fullmatch(text)
+    if found is not None:
+        return f"account:{int(found[1])}:{found[2].lower()}"
+    if text.startswith("account:") or not _RESOURCE.fullmatch(text):
+        raise InvalidInput(
+            f"--needs {text!r}: expected account:<chain id>:<0x address> or kind:name "
+            f"(as `oms workers` lists leases)"
+        )
+    return text
+
+
 @app.command("submit")
 def submit_cmd(
     intent_file: Annotated[
@@ -60,14 +78,28 @@ def submit_cmd(
         ),
     ],
     store: StoreOption,
+    needs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--needs",
+            metavar="RESOURCE",
+            help="A lease the worker must hold to claim it, e.g. account:<chain id>:<address> "
+            "for a swap (the signer whose nonces it uses; `oms workers` lists them). "
+            "Repeatable.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Queue an intent in the store for the workers (`oms worker`) to execute.
 
     Idempotent: the same intent queued again is a no-op; another intent under a known id is
-    refused. Nothing is sent from here: the first worker free claims it.
+    refused. Nothing is sent from here: the first worker free claims it (with --needs, the
+    first one holding those leases: an on-chain intent goes to its signer's worker, never to
+    a standby or CEX-only worker).
     """
     from oms_chain.model import Intent
+
+    resources = [_resource(r) for r in needs or []]
 
     try:
         text = sys.stdin.read() if intent_file == "-" else Path(intent_file).read_text()
@@ -82,7 +114,7 @@ def submit_cmd(
 
     db, leases = _leases(store)
     try:
-        new = leases.enqueue(intent.intent_id, intent.to_payload())
+        new = leases.enqueue(intent.intent_id, intent.to_payload(), needs=resources)
         waiting = leases.open_intents()
     except DuplicateIntent as exc:
         raise InvalidInput(str(exc)) from None

@@ -362,6 +362,30 @@ class Engine(OrderCommands, ParentCommands):
             self._runs.resume([parent], lambda _pid: True)
         return parent
 
+    async def add_venues(self, venues: Iterable[Venue]) -> None:
+        """Trade on ``venues`` too from now on (a worker that took over a signer's account
+        lease opens its on-chain venues then): each is reconciled, then its reports pumped.
+
+        Raises:
+            EngineNotReady: not started, or refused to trade.
+            InvalidInput: a venue id the engine has already (nothing is added).
+            ReconciliationFailed: a new venue could not be reconciled (it stays added; the
+                background reconciler tries again).
+        """
+        self._require_ready()
+        new = list(venues)
+        ids = [v.venue_id for v in new]
+        dup = sorted({i for i in ids if i in self._venues or ids.count(i) > 1})
+        if dup:
+            raise InvalidInput(f"venues {dup} are registered already")
+        for v in new:
+            self._venues[v.venue_id] = v
+            self._sync.start_pump(v.venue_id, v)
+        for vid in ids:
+            async with self._sync.lock(vid):
+                self._sync.needs.add(vid)
+                await self._sync.reconcile_locked(vid)
+
     def hand_over(self, parent_id: OrderId) -> None:
         """Stop working parent ``parent_id`` here (its lease was lost or released): its runner
         is cancelled and it is left to the store's next holder."""

@@ -174,7 +174,13 @@ class VenueSync:
     def start_pumps(self) -> None:
         """Apply every venue's pushed reports from now on."""
         for vid, venue in self._venues.items():
-            self._pumps.append(asyncio.create_task(self._pump(vid, venue), name=f"pump-{vid}"))
+            self.start_pump(vid, venue)
+
+    def start_pump(self, venue_id: VenueId, venue: Venue) -> None:
+        """Apply ``venue``'s pushed reports from now on (a venue added to a running engine)."""
+        self._pumps.append(
+            asyncio.create_task(self._pump(venue_id, venue), name=f"pump-{venue_id}")
+        )
 
     async def stop_pumps(self) -> None:
         for t in self._pumps:

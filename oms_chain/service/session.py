@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -63,7 +64,7 @@ from oms_chain.service.endpoints import (
     ccxt_venue_config,
     local_exchange_urls,
 )
-from oms_chain.service.worker import Worker, account_resource
+from oms_chain.service.worker import LeaseFence, Worker, account_resource
 from oms_chain.store import EventStore, open_store
 from oms_chain.store.url import redact_url
 from oms_chain.venues.amm import UniswapVenues
@@ -121,6 +122,9 @@ class TradingSession(SessionVenues):
             works only the parents this worker claims from the store's queue, under leases of
             ``lease_ttl_s`` seconds; :attr:`worker` runs the loop
             (:class:`~oms_chain.service.worker.Worker`). ``resume_parents`` is then ignored.
+            A chain whose signer account another worker holds is not opened: the worker
+            stands by for it (:meth:`~oms_chain.service.worker.Worker.stand_by`) and opens its
+            venues when it takes the account over.
         threshold: trade from this FROST group's ThresholdAccount (on its one chain; the group
             signs, ``signer`` is the relayer); from a config, ``signer = "threshold"`` accounts.
         venues: venues built by the caller (a :class:`~oms_chain.venues.PaperVenue` for a dry
@@ -296,8 +300,9 @@ class TradingSession(SessionVenues):
         self._store = open_store(self._store_url)
         venues: list[Venue] = []
         fence = None
+        standby: list[ChainEndpoint] = []
         if self._worker_id is not None:
-            leases, fence = worker_fence(
+            leases, fence, standby = worker_fence(
                 self._store,
                 self._store_url,
                 self._worker_id,
@@ -305,39 +310,15 @@ class TradingSession(SessionVenues):
                 self._chains,
                 self._signer.address,
             )
-        for c in self._chains:
-            uni = await open_uniswap_venues(
-                c.chain_id,
-                c.rpc_url if isinstance(c.rpc_url, str) else list(c.rpc_url),
-                self._signer,
-                self._store,
-                book=c.book,
-                discover=self._discover_pools,
-                refresh_pools=self._refresh_pools,
-                poll_interval=self._poll_interval,
-                executor=account_executor(
-                    c,
-                    safe=self._safe,
-                    threshold=self._threshold,
-                    store=self._store,
-                    clock=self._clock,
-                    rpcs=self._rpcs,
-                ),
-            )
-            self._uniswap[c.chain_id] = uni
-            if fence is not None:  # their sends use the account's nonces: fenced by it too
-                fence.bind_venues(
-                    account_resource(c.chain_id, self._signer.address),
-                    [v.venue_id for v in uni.venues],
-                )
-            uni.account.start()
-            venues.extend(uni.venues)
+        opening = [c for c in self._chains if c not in standby]
+        for c in opening:
+            venues.extend(await self._open_chain(c, fence))
         if self._exchange is not None:
             self._cex = CcxtVenue(ccxt_venue_config(self._exchange), clock=self._clock)
             await self._cex.start()
             venues.append(self._cex)
         self._options = await open_option_venues(
-            self._chains, self._uniswap, self._options_exchange, self._clock
+            opening, self._uniswap, self._options_exchange, self._clock
         )
         venues.extend(self._options)
         taken = {v.venue_id for v in venues}
@@ -361,6 +342,51 @@ class TradingSession(SessionVenues):
         await self._engine.start()
         if fence is not None:
             self._worker = Worker(self._engine, leases, fence)
+            for c in standby:  # another worker sends for the signer there: wait for it
+                _log.info("worker %s stands by for chain %d", self._worker_id, c.chain_id)
+                self._worker.stand_by(
+                    account_resource(c.chain_id, self._signer.address),
+                    functools.partial(self._join_chain, c, fence),
+                )
+
+    async def _open_chain(self, c: ChainEndpoint, fence: LeaseFence | None) -> list[Venue]:
+        """Open the Uniswap venues of chain ``c`` for the signer (its account's sends fenced by
+        the account lease in a worker) and start its settlement polling."""
+        assert self._store is not None
+        uni = await open_uniswap_venues(
+            c.chain_id,
+            c.rpc_url if isinstance(c.rpc_url, str) else list(c.rpc_url),
+            self._signer,
+            self._store,
+            book=c.book,
+            discover=self._discover_pools,
+            refresh_pools=self._refresh_pools,
+            poll_interval=self._poll_interval,
+            executor=account_executor(
+                c,
+                safe=self._safe,
+                threshold=self._threshold,
+                store=self._store,
+                clock=self._clock,
+                rpcs=self._rpcs,
+            ),
+        )
+        self._uniswap[c.chain_id] = uni
+        if fence is not None:  # their sends use the account's nonces: fenced by it too
+            fence.bind_venues(
+                account_resource(c.chain_id, self._signer.address),
+                [v.venue_id for v in uni.venues],
+            )
+        uni.account.start()
+        return list(uni.venues)
+
+    async def _join_chain(self, c: ChainEndpoint, fence: LeaseFence) -> list[Venue]:
+        """A standby worker took chain ``c``'s account: open its venues now (the journals and
+        nonces read from the store after the last holder's writes), options venue included."""
+        venues = await self._open_chain(c, fence)
+        options = await open_option_venues([c], self._uniswap, None, self._clock)
+        self._options.extend(options)
+        return venues + list(options)
 
     async def close(self) -> None:
         """Stop the engine, then close the exchange, the chains' venues and the store

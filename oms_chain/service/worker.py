@@ -25,16 +25,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from oms_chain.engine import Engine
 from oms_chain.model import Intent, InvalidIntent, OmsError
-from oms_chain.model.errors import InvalidInput
+from oms_chain.model.errors import InvalidInput, ReconciliationFailed
 from oms_chain.model.ids import IntentId, OrderId, parent_order_id
 from oms_chain.model.orders import Order
 from oms_chain.store.leases import (
@@ -46,6 +47,7 @@ from oms_chain.store.leases import (
     Leases,
     QueueListener,
 )
+from oms_chain.venues.base import Venue
 
 __all__ = ["LeaseFence", "Worker", "WorkerStats", "account_resource"]
 
@@ -87,6 +89,7 @@ class LeaseFence:
         self.refused: list[str] = []
         #: Venue id -> the account resource whose nonces its sends use (:meth:`bind_venues`).
         self.venue_accounts: dict[str, str] = {}
+        self._fenced_journals: set[str] = set()
 
     def hold_account(self, resource: str) -> Lease:
         """Take the lease of an account whose sends must be serial (``account:<chain id>:
@@ -108,8 +111,29 @@ class LeaseFence:
                 resource,
                 0,
             )
-        self.accounts[resource] = lease
+        self._held_account(resource, lease)
         return lease
+
+    def try_hold_account(self, resource: str) -> Lease | None:
+        """Like :meth:`hold_account`, but ``None`` (instead of raising) while another worker
+        holds ``resource``: a standby worker asks again at each heartbeat."""
+        lease = self._leases.try_acquire(resource, self.owner, ttl_ns=self.ttl_ns)
+        if lease is not None:
+            self._held_account(resource, lease)
+        return lease
+
+    def _held_account(self, resource: str, lease: Lease) -> None:
+        """Hold ``lease``; an ``account:<chain id>:<address>`` lease also fences that signer's
+        journals in the store (nonces, settlement, AMM orders: written only while held)."""
+        self.accounts[resource] = lease
+        parts = resource.split(":")
+        if len(parts) != 3 or parts[0] != "account" or resource in self._fenced_journals:
+            return
+        self._fenced_journals.add(resource)
+        for journal in ("nonces", "settlement", "amm-orders"):
+            self._leases.fence_snapshots(
+                f"{journal}/{parts[1]}/{parts[2]}", functools.partial(self.accounts.get, resource)
+            )
 
     def bind_venues(self, resource: str, venue_ids: Iterable[str]) -> None:
         """Fence every send, cancel and amend on ``venue_ids`` with account lease ``resource``
@@ -290,6 +314,8 @@ class WorkerStats:
     finished: int = 0
     lost: int = 0
     released: int = 0
+    #: Accounts a standby worker took (:meth:`Worker.stand_by`).
+    accounts_joined: int = 0
 
 
 class Worker:
@@ -343,10 +369,60 @@ class Worker:
         #: Set by a notification or :meth:`stop`: ends the idle wait of :meth:`run`.
         self._wake = asyncio.Event()
         self._claim_due = True
+        #: Account resource -> opens its venues once this worker holds it (:meth:`stand_by`).
+        self.standby: dict[str, Callable[[], Awaitable[Sequence[Venue]]]] = {}
 
     @property
     def worker_id(self) -> str:
         return self.fence.owner
+
+    def stand_by(
+        self, resource: str, open_venues: Callable[[], Awaitable[Sequence[Venue]]]
+    ) -> None:
+        """Wait for account lease ``resource`` (``account:<chain id>:<address>``: a signer
+        another worker sends for now) and take it when it is free: at each heartbeat the worker
+        tries to acquire it; once it holds it (the owner drained, or died and its lease
+        expired), ``open_venues()`` builds that signer's venues (reading its journals and
+        nonces from the store *now*, after the last owner's writes), their sends are fenced
+        by the account lease (:meth:`LeaseFence.bind_venues`) and the engine trades on them
+        (:meth:`~oms_chain.engine.Engine.add_venues`). Until then the worker claims no intent
+        that needs the account (enqueued with ``needs``, or sent under it).
+
+        Raises:
+            InvalidInput: this worker holds ``resource`` already, or waits for it.
+        """
+        if resource in self.fence.accounts or resource in self.standby:
+            raise InvalidInput(f"worker {self.worker_id!r} holds or waits for {resource} already")
+        self.standby[resource] = open_venues
+
+    async def _join_accounts(self) -> None:
+        for resource, open_venues in list(self.standby.items()):
+            lease = self.fence.try_hold_account(resource)
+            if lease is None:
+                continue
+            try:
+                venues = list(await open_venues())
+            except Exception as exc:  # a node down: give the account back, ask again later
+                log.warning("could not open the venues of %s: %r; releasing it", resource, exc)
+                del self.fence.accounts[resource]
+                with contextlib.suppress(OmsError):
+                    self.leases.release(lease)
+                continue
+            del self.standby[resource]
+            self.fence.heartbeat()  # opening took a while: keep what this worker holds
+            self.fence.bind_venues(resource, [v.venue_id for v in venues])
+            self.stats.accounts_joined += 1
+            self._claim_due = True  # the intents that need it are claimable now
+            log.info(
+                "holds %s now (epoch %d, after %s)",
+                resource,
+                lease.token,
+                lease.taken_over_from or "a release",
+            )
+            try:
+                await self.engine.add_venues(venues)
+            except ReconciliationFailed as exc:  # added; the background reconciler retries
+                log.warning("%s: %s", resource, exc)
 
     def stop(self) -> None:
         """Ask :meth:`run` to drain: claim nothing more, release every lease, return."""
@@ -412,6 +488,8 @@ class Worker:
             if self.fence.account_lost is not None:  # another worker sends for the signer
                 self.stop()
                 return False
+            if self.standby and not self._stop.is_set():
+                await self._join_accounts()
             # other workers' events (each claim reads them too): a parent taken over from a
             # paused worker may have gained late events from it after we read it
             self.engine.catch_up()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from hashlib import sha256
 from types import TracebackType
@@ -78,6 +78,8 @@ class SqlEventStore:
         self._lock = threading.RLock()
         self._closed = False
         self._sql_cache: dict[str, str] = {}
+        #: (name prefix, check) pairs: see :meth:`fence_snapshots`.
+        self._snapshot_fences: list[tuple[str, Callable[[Cursor, str], None]]] = []
 
     # -- dialect hooks -----------------------------------------------------------------------
 
@@ -417,6 +419,19 @@ class SqlEventStore:
 
     # -- snapshots ---------------------------------------------------------------------------
 
+    def fence_snapshots(self, prefix: str, check: Callable[[Cursor, str], None]) -> None:
+        """Run ``check(cursor, name)`` inside the transaction of every later write or delete
+        of a snapshot whose name starts with ``prefix``; a raise aborts that write (nothing
+        changes). Workers fence their signer's journals with the account lease this way
+        (:meth:`oms_chain.store.Leases.fence_snapshots`)."""
+        self._snapshot_fences.append((prefix, check))
+
+    def _check_fences(self, cur: Cursor, names: Sequence[str]) -> None:
+        for prefix, check in self._snapshot_fences:
+            for name in names:
+                if name.startswith(prefix):
+                    check(cur, name)
+
     def save_snapshot(self, name: str, position: int, state: dict[str, Any]) -> None:
         check_id(name, "snapshot name")
         check_int(position, "snapshot position", 0, _INT64_MAX)
@@ -425,6 +440,7 @@ class SqlEventStore:
         with self._lock:
             self._check_open()
             with self._write_tx() as cur:
+                self._check_fences(cur, [name])
                 cur.execute("SELECT position FROM chain_head WHERE id = 1")
                 last = cur.fetchone()[0]
                 if position > last:
@@ -459,6 +475,7 @@ class SqlEventStore:
         with self._lock:
             self._check_open()
             with self._write_tx() as cur:
+                self._check_fences(cur, names)
                 cur.executemany(self._q("DELETE FROM snapshots WHERE name = ?"), rows)
                 cur.executemany(self._q("DELETE FROM snapshot_seals WHERE name = ?"), rows)
 

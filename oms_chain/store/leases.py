@@ -6,7 +6,7 @@ Tables (created on first use, beside the event store's own; old stores gain them
     work_intents  intent_id, payload (canonical JSON), enqueued_at, finished_at, outcome
     leases        resource, owner, epoch, acquired_at, heartbeat_at, expires_at, released_at
     lease_sends   send_id, resource, epoch, owner, recorded_at, payload
-    intent_needs  intent_id, resource  (a parent sent under that lease too: see claim)
+    intent_needs  intent_id, resource  (needs that lease: enqueued with it, or sent under it)
 
 A *resource* is any string: ``parent:<intent id>`` for a parent order claimed from the queue
 (:data:`PARENT_PREFIX`), ``account:<chain id>:<address>`` for a nonce sequence, or
@@ -40,6 +40,9 @@ Queue claims use ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (workers ne
 other's candidates); the lease upsert's ``WHERE`` clause (free, released or expired) is the
 final arbiter, so a parent is held by one worker at a time. SQLite serializes every claim
 (``BEGIN IMMEDIATE``): single host, same API, same semantics.
+
+(A little over 600 lines: the queue, the leases and every fenced write share one transaction
+helper and one token check; split, each half would re-export the other's.)
 """
 
 from __future__ import annotations
@@ -250,16 +253,25 @@ class Leases:
 
     # -- the queue -----------------------------------------------------------------------------
 
-    def enqueue(self, intent_id: str, payload: dict[str, Any]) -> bool:
+    def enqueue(
+        self, intent_id: str, payload: dict[str, Any], *, needs: Collection[str] = ()
+    ) -> bool:
         """Put an intent in the queue; from any process. Returns ``False`` if it was queued
         before with the same payload (a retried enqueue).
 
+        ``needs``: leases a worker must hold to claim it (``account:<chain id>:<address>`` of
+        the signer its on-chain venues send with; see :meth:`claim`'s ``holding``).
+
         Raises:
             DuplicateIntent: ``intent_id`` is queued already with another payload.
-            InvalidEvent: a bad id or a payload that is not a JSON-safe dict.
+            InvalidEvent: a bad id, a payload that is not a JSON-safe dict, or bad needs.
         """
         check_id(intent_id, "intent_id")
         text = json_text(payload, f"payload of intent {intent_id!r}")
+        if isinstance(needs, (str, bytes)):
+            raise InvalidEvent(f"needs must be a collection of resources, not {needs!r}")
+        for resource in needs:
+            check_id(resource, "resource in needs")
         with self._tx() as cur:
             now = self._now(cur)
             inserted = self._x(
@@ -269,6 +281,12 @@ class Leases:
                 (intent_id, text, now),
             ).fetchone()
             if inserted is not None:
+                for resource in sorted(set(needs)):
+                    self._x(
+                        cur,
+                        "INSERT INTO intent_needs (intent_id, resource) VALUES (?, ?)",
+                        (intent_id, resource),
+                    )
                 self._notify(cur)
                 return True
             stored = self._x(
@@ -416,6 +434,24 @@ class Leases:
             if done is not None and lease.resource.startswith(PARENT_PREFIX):
                 self._notify(cur)  # its intent can be claimed at once
         return done is not None
+
+    def fence_snapshots(self, prefix: str, lease: Callable[[], Lease | None]) -> None:
+        """Fence every later write of this store's snapshots named ``prefix…`` (a signer's
+        nonce, settlement and AMM order journals) by the lease ``lease()`` returns, checked
+        in the write's own transaction: once another worker took the lease (or ``lease()``
+        is ``None``: it was lost) the write is refused with :class:`StaleFencingToken` /
+        :class:`LeaseLost`, so a paused worker's late journal entry (a signed transaction it
+        would broadcast next) never lands, and the new holder's view of the journals, read
+        when it took the lease, stays complete."""
+        check_id(prefix, "prefix")
+
+        def check(cur: Cursor, name: str) -> None:
+            held = lease()
+            if held is None:
+                raise LeaseLost(f"writing {name!r} refused: its lease is not held", prefix, 0)
+            self._fenced(cur, held, f"writing {name!r}", renewing=True)
+
+        self._store.fence_snapshots(prefix, check)
 
     # -- fenced sends --------------------------------------------------------------------------
 

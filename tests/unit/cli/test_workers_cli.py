@@ -83,3 +83,25 @@ def test_submit_refuses_a_bad_intent_and_writes_nothing(
     assert not (tmp_path / "oms.db").exists()
     code, _, err = _run(capsys, "worker", "--store", url, "--ttl", "0")
     assert code == 2 and "--ttl" in err
+
+
+def test_submit_with_needs_is_claimed_only_by_a_worker_holding_the_account(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path}/oms.db"
+    path = _intent_file(tmp_path)
+    address = "0x" + "Ab" * 20
+    for bad in ("account:1:0x12", "account:x:" + address, "Bad Resource"):
+        code, _, err = _run(capsys, "submit", "--intent", str(path), "--store", url, "--needs", bad)
+        assert code == 2 and "--needs" in err, err
+    assert not (tmp_path / "oms.db").exists()  # refused before the store was opened
+    code, _, _ = _run(
+        capsys, "submit", "--intent", str(path), "--store", url, "--needs", f"account:1:{address}"
+    )
+    assert code == 0
+    with open_store(url) as store:
+        assert isinstance(store, SqliteEventStore)
+        leases = Leases(store)
+        assert leases.claim("w-a", ttl_ns=60 * S, holding=[]) == []
+        (claimed,) = leases.claim("w-b", ttl_ns=60 * S, holding=[f"account:1:{address.lower()}"])
+        assert claimed.intent_id == "q1"

@@ -20,7 +20,7 @@ from oms_chain.model.ids import OrderId
 from oms_chain.risk import RiskGate, RiskLimits, TradingState
 from oms_chain.service.worker import LeaseFence, Worker
 from oms_chain.store import Leases, SqliteEventStore, open_store, verify_audit
-from oms_chain.store.errors import ConcurrencyConflict
+from oms_chain.store.errors import ConcurrencyConflict, InvalidEvent
 from oms_chain.store.leases import LeaseLost
 from oms_chain.venues import PaperVenue
 
@@ -317,4 +317,91 @@ async def test_a_send_is_fenced_by_its_account_lease_too_when_nobody_took_the_pa
     assert not await a.worker.step()  # and the worker stops
     await a.worker.run()
     await a.close()
+    b.store.close()
+
+
+async def test_a_standby_worker_takes_the_account_and_its_intents_when_the_holder_dies(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    chain = PaperVenue("chain", clock=rig.clock, prices={PAIR.id: PRICE})  # the signer's venue
+    account = "account:31337:0xabc"
+    a, b = rig.node("a"), rig.node("b")
+    a.fence.hold_account(account)
+    a.fence.bind_venues(account, ["chain"])
+    await a.engine.start()
+    await a.engine.add_venues([chain])
+    opened: list[str] = []
+
+    async def open_chain() -> list[PaperVenue]:
+        opened.append(b.fence.accounts[account].resource)  # held before anything is opened
+        return [chain]
+
+    b.worker.stand_by(account, open_chain)
+    with pytest.raises(InvalidInput, match="waits for"):
+        b.worker.stand_by(account, open_chain)
+    await b.engine.start()
+    swap = rig.intent("n1", venues=["chain"])
+    assert a.leases.enqueue("n1", swap.to_payload(), needs=[account])
+    assert a.leases.enqueue("p1", rig.intent("p1").to_payload())
+    assert await b.worker.step()  # b cannot have the account: it claims only p1
+    assert set(b.fence.held) == {OrderId("o-p1")} and not opened
+    assert b.worker.standby and account not in b.fence.accounts
+
+    rig.lease_clock.advance(TTL + S)  # a died: its account lease ran out unrenewed
+    b.worker._next_beat = 0.0  # its next heartbeat is due (a real-time schedule)
+    assert await b.worker.step()  # takes the account, opens its venue, claims n1
+    assert opened == [account] and not b.worker.standby
+    assert b.fence.accounts[account].token == 2 and b.fence.venue_accounts == {"chain": account}
+    assert b.worker.stats.accounts_joined == 1
+    assert b.engine.order(OrderId("o-n1")).filled_quantity == Decimal(1)
+    (send,) = b.leases.sends("parent:n1")
+    assert send.owner == "b"
+    with pytest.raises(InvalidInput, match="registered already"):
+        await b.engine.add_venues([chain])
+    assert not await a.worker.step()  # a, back, finds the account gone and stops
+    assert a.fence.account_lost is not None
+    await a.close()
+    await b.close()
+
+
+def test_an_intent_enqueued_with_needs_is_claimed_only_by_a_worker_holding_them(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    a = rig.node("a")
+    needs = ["account:1:0xabc", "api-key:binance:k1"]
+    assert a.leases.enqueue("n1", rig.intent("n1").to_payload(), needs=needs)
+    assert a.leases.claim("a", ttl_ns=TTL, holding=needs[:1]) == []
+    assert a.leases.claim("a", ttl_ns=TTL, limit=5, holding=[]) == []
+    (got,) = a.leases.claim("a", ttl_ns=TTL, holding=needs)
+    assert got.intent_id == "n1"
+    with pytest.raises(InvalidEvent, match="needs must be a collection"):
+        a.leases.enqueue("n2", rig.intent("n2").to_payload(), needs="account:1:0xabc")
+    with pytest.raises(InvalidEvent):
+        a.leases.enqueue("n3", rig.intent("n3").to_payload(), needs=[""])
+    assert a.leases.open_intents() == 1  # nothing recorded for the refused ones
+    a.store.close()
+
+
+def test_a_signers_journals_are_written_only_while_its_account_lease_is_held(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    a, b = rig.node("a"), rig.node("b")
+    account = "account:31337:0xabc"
+    a.fence.hold_account(account)
+    a.store.save_snapshot("nonces/31337/0xabc", 0, {"next": 1})  # a holds it: written
+    rig.lease_clock.advance(TTL + S)  # a pauses past its ttl; b takes the account
+    assert b.fence.try_hold_account(account) is not None
+    with pytest.raises(LeaseLost, match="fencing token 1 for 'account:31337:0xabc' is stale"):
+        a.store.save_snapshot("amm-orders/31337/0xabc/oms-1", 0, {"tx": "0x01"})
+    with pytest.raises(LeaseLost):
+        a.store.delete_snapshots(["nonces/31337/0xabc"])
+    assert a.store.load_snapshot("amm-orders/31337/0xabc/oms-1") is None  # nothing landed
+    assert a.store.load_snapshot("nonces/31337/0xabc") == (0, {"next": 1})
+    a.store.save_snapshot("nonces/31337/0xdef", 0, {"next": 7})  # another signer: not fenced
+    b.store.save_snapshot("nonces/31337/0xabc", 0, {"next": 2})  # the holder writes
+    assert a.store.load_snapshot("nonces/31337/0xabc") == (0, {"next": 2})
+    a.store.close()
     b.store.close()
