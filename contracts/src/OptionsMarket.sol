@@ -661,9 +661,10 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
     }
 
     /// The EIP-712 digest of a package: each leg's struct hash over its four calldata words as
-    /// they lie (every word but the `makerSells` bool is a uint256, any word valid, and
-    /// `fillPackage` reads `makerSells` through checked calldata access, which reverts on a dirty
-    /// word), then the package's fields ABI-encoded from checked reads.
+    /// they lie (every word but the `makerSells` bool is a uint256, any word valid; a
+    /// `makerSells` word other than 0 or 1 reverts here, so `hashPackage`, `remainingPackage`
+    /// and `cancelPackage` never act on a digest no maker can sign), then the package's fields
+    /// ABI-encoded from checked reads.
     function _hashPackageCalldata(Package calldata p) private view returns (bytes32) {
         Leg[] calldata legs = p.legs;
         bytes32 legTypeHash = LEG_TYPEHASH;
@@ -674,6 +675,8 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
             for { let i := 0 } lt(i, legs.length) { i := add(i, 1) } {
                 mstore(ptr, legTypeHash)
                 calldatacopy(add(ptr, 0x20), add(legs.offset, mul(i, 0x80)), 0x80)
+                // makerSells must be a clean bool, as Solidity's own calldata read demands
+                if gt(mload(add(ptr, 0x40)), 1) { revert(0, 0) }
                 mstore(add(hashes, mul(i, 0x20)), keccak256(ptr, 0xa0))
             }
             legsHash := keccak256(hashes, mul(legs.length, 0x20))
