@@ -324,12 +324,17 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
     }
 
     /// @notice Units of package `p` still fillable now (0 if expired, cancelled, nonce-bumped,
-    ///         or any leg's series expired or unknown).
+    ///         any leg's series expired or unknown, or a shape `fillPackage` refuses: no or
+    ///         more than 16 legs, a zero ratio, legs in different quote tokens).
     function remainingPackage(Package calldata p) external view returns (uint256) {
         uint256 state = _quoteState[_hashPackageCalldata(p)];
         if (state & _CANCELLED != 0 || p.nonce != nonces[p.maker] || block.timestamp > p.deadline) return 0;
-        for (uint256 i = 0; i < p.legs.length; ++i) {
-            if (_series[p.legs[i].seriesId].expiry <= block.timestamp) return 0;
+        uint256 n = p.legs.length;
+        if (n == 0 || n > MAX_PACKAGE_LEGS) return 0;
+        address quoteToken = _series[p.legs[0].seriesId].quote;
+        for (uint256 i = 0; i < n; ++i) {
+            Series storage s = _series[p.legs[i].seriesId];
+            if (s.expiry <= block.timestamp || p.legs[i].ratio == 0 || s.quote != quoteToken) return 0;
         }
         return state >= p.size ? 0 : p.size - state;
     }

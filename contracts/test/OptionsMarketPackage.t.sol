@@ -380,6 +380,27 @@ contract OptionsMarketPackageTest is OptionsFixture {
         );
     }
 
+    /// `remainingPackage` says 0 for every shape `fillPackage` refuses, not only for the
+    /// package-wide reasons: callers (our batch) read it as "what the market still lets fill".
+    function test_nothing_remains_of_a_package_whose_shape_cannot_fill() public {
+        OptionsMarket.Package memory ok = _pkg(_condorLegs(), 2);
+        assertEq(market.remainingPackage(ok), 2, "a fillable package");
+        assertEq(market.remainingPackage(_pkg(new OptionsMarket.Leg[](0), 2)), 0, "no legs");
+        OptionsMarket.Leg[] memory many = new OptionsMarket.Leg[](17);
+        for (uint256 i = 0; i < 17; ++i) {
+            many[i] = _leg(ethPut, true, 1, 1e6);
+        }
+        assertEq(market.remainingPackage(_pkg(many, 2)), 0, "17 legs");
+        OptionsMarket.Leg[] memory legs = _condorLegs();
+        legs[2].ratio = 0;
+        assertEq(market.remainingPackage(_pkg(legs, 2)), 0, "a zero ratio");
+        DevToken dai = new DevToken("Dai", "DAI", 18);
+        uint256 daiCall = market.listSeries(address(weth), address(dai), 3_000e18, EXPIRY, true, ETH_SIZE);
+        legs = _condorLegs();
+        legs[3] = _leg(daiCall, true, 1, 1e18);
+        assertEq(market.remainingPackage(_pkg(legs, 2)), 0, "legs in two quote tokens");
+    }
+
     function test_every_leg_must_settle_in_one_quote_token() public {
         DevToken dai = new DevToken("Dai", "DAI", 18);
         uint256 daiCall = market.listSeries(address(weth), address(dai), 3_000e18, EXPIRY, true, ETH_SIZE);
