@@ -1,6 +1,6 @@
 """All legs of an option structure on the on-chain market as ONE ``BatchExecutor`` transaction.
 
-(About 620 lines: preparing, sending and settling one batch share its journal entry; the package
+(About 650 lines: preparing, sending and settling one batch share its journal entry; the package
 RFQ and its log reading live in :mod:`~oms_chain.venues.options.batch_package`.)
 
 :class:`AtomicOptionsBatch` works beside an :class:`~oms_chain.venues.options.OnchainOptionsVenue`
@@ -231,16 +231,18 @@ class AtomicOptionsBatch:
             singles = await asyncio.gather(
                 *(self._quoted(i, a) for i, a in enumerate(asked)), return_exceptions=True
             )
-            package, _refused = await offered
-        except RpcUnavailable as error:
-            raise VenueUnavailable(f"{self._id}: batch {batch_id} not quoted: {error}") from error
+            package, refused = await offered
+        except RpcUnavailable as exc:
+            raise VenueUnavailable(f"{self._id}: batch {batch_id} not quoted: {exc}") from exc
         finally:
             offered.cancel()
+        for reason in refused:
+            _log.info("%s: batch %s: package refused: %s", self._id, batch_id, reason)
         single_legs = [leg for leg in singles if isinstance(leg, BatchLeg)]
         failed = [e for e in singles if isinstance(e, BaseException)]
-        for refused in failed:
-            if not isinstance(refused, VenueRejected | VenueUnavailable):
-                raise refused
+        for error in failed:
+            if not isinstance(error, VenueRejected | VenueUnavailable):
+                raise error
         if package is not None:
             legs = [
                 BatchLeg(
