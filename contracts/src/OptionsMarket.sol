@@ -13,7 +13,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {MemoryTables} from "./MemoryTables.sol";
 
-// (About 760 lines: one contract holds the series, quote records and nonces and every entry
+// (About 775 lines: one contract holds the series, quote records and nonces and every entry
 // point that moves them; the memory tables are a library (MemoryTables.sol). Splitting the
 // quote and package fills into an abstract base with the shared storage is possible, not done.)
 
