@@ -13,7 +13,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {MemoryTables} from "./MemoryTables.sol";
 
-// (About 760 lines: one contract holds the series, quote records and nonces and every entry
+// (About 775 lines: one contract holds the series, quote records and nonces and every entry
 // point that moves them; the memory tables are a library (MemoryTables.sol). Splitting the
 // quote and package fills into an abstract base with the shared storage is possible, not done.)
 
@@ -324,12 +324,17 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
     }
 
     /// @notice Units of package `p` still fillable now (0 if expired, cancelled, nonce-bumped,
-    ///         or any leg's series expired or unknown).
+    ///         any leg's series expired or unknown, or a shape `fillPackage` refuses: no or
+    ///         more than 16 legs, a zero ratio, legs in different quote tokens).
     function remainingPackage(Package calldata p) external view returns (uint256) {
         uint256 state = _quoteState[_hashPackageCalldata(p)];
         if (state & _CANCELLED != 0 || p.nonce != nonces[p.maker] || block.timestamp > p.deadline) return 0;
-        for (uint256 i = 0; i < p.legs.length; ++i) {
-            if (_series[p.legs[i].seriesId].expiry <= block.timestamp) return 0;
+        uint256 n = p.legs.length;
+        if (n == 0 || n > MAX_PACKAGE_LEGS) return 0;
+        address quoteToken = _series[p.legs[0].seriesId].quote;
+        for (uint256 i = 0; i < n; ++i) {
+            Series storage s = _series[p.legs[i].seriesId];
+            if (s.expiry <= block.timestamp || p.legs[i].ratio == 0 || s.quote != quoteToken) return 0;
         }
         return state >= p.size ? 0 : p.size - state;
     }
@@ -661,9 +666,10 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
     }
 
     /// The EIP-712 digest of a package: each leg's struct hash over its four calldata words as
-    /// they lie (every word but the `makerSells` bool is a uint256, any word valid, and
-    /// `fillPackage` reads `makerSells` through checked calldata access, which reverts on a dirty
-    /// word), then the package's fields ABI-encoded from checked reads.
+    /// they lie (every word but the `makerSells` bool is a uint256, any word valid; a
+    /// `makerSells` word other than 0 or 1 reverts here, so `hashPackage`, `remainingPackage`
+    /// and `cancelPackage` never act on a digest no maker can sign), then the package's fields
+    /// ABI-encoded from checked reads.
     function _hashPackageCalldata(Package calldata p) private view returns (bytes32) {
         Leg[] calldata legs = p.legs;
         bytes32 legTypeHash = LEG_TYPEHASH;
@@ -674,6 +680,8 @@ contract OptionsMarket is ERC1155, EIP712, Ownable, ReentrancyGuardTransient, Mu
             for { let i := 0 } lt(i, legs.length) { i := add(i, 1) } {
                 mstore(ptr, legTypeHash)
                 calldatacopy(add(ptr, 0x20), add(legs.offset, mul(i, 0x80)), 0x80)
+                // makerSells must be a clean bool, as Solidity's own calldata read demands
+                if gt(mload(add(ptr, 0x40)), 1) { revert(0, 0) }
                 mstore(add(hashes, mul(i, 0x20)), keccak256(ptr, 0xa0))
             }
             legsHash := keccak256(hashes, mul(legs.length, 0x20))

@@ -244,6 +244,37 @@ contract OptionsMarketPackageTest is OptionsFixture {
         assertEq(market.filled(market.hashPackage(p)), 0, "nothing recorded");
     }
 
+    /// A dirty `makerSells` word reverts in every entry point that hashes a package, before
+    /// the signature is even looked at: `hashPackage`, `remainingPackage` and `cancelPackage`
+    /// (which would otherwise cancel a digest nobody signed and leave the package live).
+    function test_a_dirty_maker_sells_word_reverts_before_any_hash_is_used() public {
+        OptionsMarket.Package memory p = _pkg(_condorLegs(), 2);
+        bytes memory sig = _signP(MAKER_KEY, p);
+        bytes32 h = market.hashPackage(p);
+        // p is the first argument of each call: its legs start 4 + 32 * (head words) + 32 * 8
+        // + 32 bytes in; makerSells of leg 1 is its second word
+        bytes[4] memory calls = [
+            abi.encodeCall(market.hashPackage, (p)),
+            abi.encodeCall(market.remainingPackage, (p)),
+            abi.encodeCall(market.cancelPackage, (p)),
+            abi.encodeCall(market.fillPackage, (p, sig, 1))
+        ];
+        uint256[4] memory heads = [uint256(1), 1, 1, 3];
+        for (uint256 c = 0; c < 4; ++c) {
+            bytes memory data = calls[c];
+            uint256 at = 4 + 32 * heads[c] + 32 * 8 + 32 + 32 * 4 + 32 + 31;
+            assertEq(uint8(data[at]), 0, string.concat("leg 1 is a maker buy in call ", vm.toString(c)));
+            data[at] = 0x02; // neither 0 nor 1
+            vm.prank(c == 3 ? taker : maker);
+            (bool ok, bytes memory err) = address(market).call(data);
+            assertTrue(!ok, "a dirty bool word reverts");
+            assertEq(err.length, 0, "reverted by the word check, not by a later one (BadSignature)");
+        }
+        assertTrue(!market.cancelled(h), "the signed package is not cancelled");
+        assertEq(market.filled(h), 0, "nothing recorded");
+        _fillP(p, sig, 1); // the clean package still fills
+    }
+
     function test_an_expired_package_is_refused_and_its_deadline_is_inclusive() public {
         OptionsMarket.Package memory p = _pkg(_condorLegs(), 2);
         bytes memory sig = _signP(MAKER_KEY, p);
@@ -347,6 +378,27 @@ contract OptionsMarketPackageTest is OptionsFixture {
         _assertRefused(
             unknown, _signP(MAKER_KEY, unknown), 1, abi.encodeWithSelector(OptionsMarket.UnknownSeries.selector, 99)
         );
+    }
+
+    /// `remainingPackage` says 0 for every shape `fillPackage` refuses, not only for the
+    /// package-wide reasons: callers (our batch) read it as "what the market still lets fill".
+    function test_nothing_remains_of_a_package_whose_shape_cannot_fill() public {
+        OptionsMarket.Package memory ok = _pkg(_condorLegs(), 2);
+        assertEq(market.remainingPackage(ok), 2, "a fillable package");
+        assertEq(market.remainingPackage(_pkg(new OptionsMarket.Leg[](0), 2)), 0, "no legs");
+        OptionsMarket.Leg[] memory many = new OptionsMarket.Leg[](17);
+        for (uint256 i = 0; i < 17; ++i) {
+            many[i] = _leg(ethPut, true, 1, 1e6);
+        }
+        assertEq(market.remainingPackage(_pkg(many, 2)), 0, "17 legs");
+        OptionsMarket.Leg[] memory legs = _condorLegs();
+        legs[2].ratio = 0;
+        assertEq(market.remainingPackage(_pkg(legs, 2)), 0, "a zero ratio");
+        DevToken dai = new DevToken("Dai", "DAI", 18);
+        uint256 daiCall = market.listSeries(address(weth), address(dai), 3_000e18, EXPIRY, true, ETH_SIZE);
+        legs = _condorLegs();
+        legs[3] = _leg(daiCall, true, 1, 1e18);
+        assertEq(market.remainingPackage(_pkg(legs, 2)), 0, "legs in two quote tokens");
     }
 
     function test_every_leg_must_settle_in_one_quote_token() public {

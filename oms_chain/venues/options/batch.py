@@ -1,18 +1,19 @@
 """All legs of an option structure on the on-chain market as ONE ``BatchExecutor`` transaction.
 
-(About 620 lines: preparing, sending and settling one batch share its journal entry; the package
+(About 650 lines: preparing, sending and settling one batch share its journal entry; the package
 RFQ and its log reading live in :mod:`~oms_chain.venues.options.batch_package`.)
 
 :class:`AtomicOptionsBatch` works beside an :class:`~oms_chain.venues.options.OnchainOptionsVenue`
 configured with an executor (the executor holds the funds and the positions):
 
-* :meth:`~AtomicOptionsBatch.prepare` asks the makers first for ONE package quote over all legs
-  (:mod:`~oms_chain.venues.options.batch_package`: one maker signature, filled by one
-  ``fillPackage``: one signature check, one record, the premium netted on chain), else for every
-  leg, and checks the best answer exactly as the venue checks a single fill (series, side, size,
+* :meth:`~AtomicOptionsBatch.prepare` asks the makers at once for ONE package quote over all
+  legs (:mod:`~oms_chain.venues.options.batch_package`: one maker signature, filled by one
+  ``fillPackage``: one signature check, one record, the premium netted on chain) and for every
+  leg alone, checks each answer exactly as the venue checks a single fill (series, side, size,
   deadline against chain time, the maker's nonce, what the market still lets fill, the
-  signature, each leg's limit price), then checks the structure's net premium against
-  ``max_net_premium``. Nothing is signed.
+  signature, each leg's limit price), and takes the best package unless the best single quotes
+  net a lower premium (a tie goes to the package, which costs less gas), then checks the
+  structure's net premium against ``max_net_premium``. Nothing is signed.
 * :meth:`~AtomicOptionsBatch.send` signs one ``execute`` call: one exact approval per token
   pulled, one ``fillPackage`` (or one ``fill`` per leg), and aggregate guards: the quote token
   may fall by at most ``max_net_premium`` plus the put collateral posted, and every other
@@ -188,14 +189,16 @@ class AtomicOptionsBatch:
         *,
         max_net_premium: Decimal,
     ) -> PreparedBatch:
-        """Quote and check every leg and the net premium; nothing is signed or sent.
+        """Quote and check every leg and the net premium; nothing is signed or sent. The best
+        package quote over all legs is used unless the best single quotes net less.
 
         ``max_net_premium`` is in the quote asset (USDC): the most the structure may pay, or,
         when negative, the least credit it must receive.
 
         Raises:
             InvalidInput: bad arguments (named).
-            VenueRejected: a leg has no fillable quote (each maker's reason, the leg named).
+            VenueRejected: no fillable package and a leg has no fillable quote (each maker's
+                reason, the leg named).
             NetPremiumExceeded: the best quotes' net premium is beyond ``max_net_premium``.
         """
         if not isinstance(batch_id, str) or not batch_id:
@@ -221,25 +224,43 @@ class AtomicOptionsBatch:
             elif listing.contract.quote != quote_asset:
                 raise InvalidInput(f"orders[{i}]: settles in another quote asset than leg 0")
             asked.append(PackageRequest(order=order, listing=listing, contracts=contracts))
+        # the package and the single quotes are asked together: a package is taken only when
+        # its net premium is no worse than the best single quotes' (or no leg is quoted alone)
+        offered = asyncio.ensure_future(best_package(venue, asked))
         try:
-            package, _refused = await best_package(venue, asked)
+            singles = await asyncio.gather(
+                *(self._quoted(i, a) for i, a in enumerate(asked)), return_exceptions=True
+            )
+            package, refused = await offered
         except RpcUnavailable as exc:
             raise VenueUnavailable(f"{self._id}: batch {batch_id} not quoted: {exc}") from exc
-        legs: list[BatchLeg] = []
+        finally:
+            offered.cancel()
+        for reason in refused:
+            _log.info("%s: batch %s: package refused: %s", self._id, batch_id, reason)
+        single_legs = [leg for leg in singles if isinstance(leg, BatchLeg)]
+        failed = [e for e in singles if isinstance(e, BaseException)]
+        for error in failed:
+            if not isinstance(error, VenueRejected | VenueUnavailable):
+                raise error
         if package is not None:
-            for a, pleg in zip(asked, package.legs, strict=True):
-                legs.append(
-                    BatchLeg(
-                        order=a.order,
-                        listing=a.listing,
-                        contracts=a.contracts,
-                        quote=None,
-                        premium=a.contracts * pleg.premium,
-                    )
+            legs = [
+                BatchLeg(
+                    order=a.order,
+                    listing=a.listing,
+                    contracts=a.contracts,
+                    quote=None,
+                    premium=a.contracts * pleg.premium,
                 )
+                for a, pleg in zip(asked, package.legs, strict=True)
+            ]
+            if not failed and _net(single_legs) < _net(legs):
+                package, legs = None, single_legs
+        elif failed:
+            raise failed[0]
         else:
-            legs = [await self._quoted(i, a) for i, a in enumerate(asked)]
-        net = sum(leg.premium if leg.order.side is Side.BUY else -leg.premium for leg in legs)
+            legs = single_legs
+        net = _net(legs)
         pulls: dict[str, int] = {}
         for leg in legs:
             if leg.order.side is Side.SELL:
@@ -613,6 +634,11 @@ class AtomicOptionsBatch:
         elif state is AmmOrderState.PENDING and report.status in done:
             self._account.journal.advance(coid, AmmOrderState.MINED)
         _log.info("%s: batch %s %s", self._id, coid, report.status.value)
+
+
+def _net(legs: Sequence[BatchLeg]) -> int:
+    """Net premium of ``legs`` in quote base units: positive when the structure pays."""
+    return sum(leg.premium if leg.order.side is Side.BUY else -leg.premium for leg in legs)
 
 
 def _leg_name(i: int, order: PlaceOrder) -> str:

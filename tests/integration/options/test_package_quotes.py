@@ -125,6 +125,31 @@ async def test_the_digest_we_compute_is_the_contracts_and_the_maker_signs_it(
     assert left == 10
 
 
+def test_our_digest_is_the_contracts_for_random_packages(l1: DevnetChain) -> None:
+    """Seeded random packages: 0 to 20 legs (beyond the 16 a fill takes: the digest is still
+    defined), extreme and random words in every field, either taker."""
+    import random
+
+    from eth_utils import to_checksum_address
+
+    mk = market(l1)
+    rng = random.Random(20261203)
+
+    def word() -> int:
+        return rng.choice([0, 1, 2**256 - 1, rng.getrandbits(rng.choice([8, 64, 256]))])
+
+    def address() -> str:
+        return to_checksum_address(rng.getrandbits(160).to_bytes(20, "big"))
+
+    for n in (0, 1, 2, 3, 4, 7, 16, 20):
+        for _ in range(4):
+            legs = [(word(), rng.random() < 0.5, word(), word()) for _ in range(n)]
+            taker = rng.choice(["0x" + "00" * 20, address()])
+            fields = (address(), taker, legs, word(), word(), word(), rng.random() < 0.5, word())
+            ours = package_digest(fields, chain_id=l1.chain_id, market=mk.address)
+            assert ours == mk.hash_package(fields), fields
+
+
 async def test_the_maker_refuses_bad_package_requests_with_the_reason(
     maker: OptionsMaker, maker_account: DevAccount, devnet_accounts: tuple[DevAccount, ...]
 ) -> None:
@@ -241,3 +266,54 @@ async def test_a_package_structure_fills_each_leg_its_own_contracts_and_nets_the
 
     usdc = erc20(l1, "USDC")
     assert usdc.functions.allowance(venue.holder, venue.market_address).call() == 0
+
+
+async def test_a_package_is_taken_only_when_no_worse_than_the_best_single_quotes(
+    l1: DevnetChain,
+    devnet_accounts: tuple[DevAccount, ...],
+    maker_account: DevAccount,
+    tmp_path: Path,
+) -> None:
+    owner = devnet_accounts[0]
+    executor = l1.book.address("BatchExecutor")
+    _fund(l1, owner.address, executor, maker_account.address)
+
+    def agent(spread: str, packages: bool) -> OptionsMaker:
+        return OptionsMaker(
+            OptionsMarketClient.from_book(l1.w3, l1.book),
+            maker_account.private_key,
+            config=MakerConfig(max_size=1_000_000, spread=D(spread), packages=packages),
+        )
+
+    wide_package, tight_single = agent("0.10", True), agent("0", False)
+    await asyncio.to_thread(wide_package.prepare)
+    for i, (pair, want_package) in enumerate(
+        (((wide_package, tight_single), False), ((agent("0", True), agent("0.10", False)), True))
+    ):
+        async with (
+            pair[0],
+            pair[1],
+            onchain_venue(
+                l1,
+                owner.private_key,
+                store_at(tmp_path, f"v{i}.db"),
+                (pair[0].url, pair[1].url),
+                executor=executor,
+            ) as v,
+        ):
+            batch = AtomicOptionsBatch(v)
+            orders = _spread(v, f"cmp{i}")
+            prepared = await batch.prepare(
+                client_order_id(f"cmp{i}", 0), orders, max_net_premium=D(10_000)
+            )
+            pkg, _ = await best_package(v, _requests(v, orders))
+            assert pkg is not None
+            package_net = pkg.premiums(pkg.size)[0] - pkg.premiums(pkg.size)[1]
+            if want_package:  # the package from the tight maker beats the wide single quotes
+                assert prepared.package is not None and prepared.net_premium == package_net
+            else:  # the tight maker's single quotes net less than the wide maker's package
+                assert prepared.package is None, (prepared.net_premium, package_net)
+                assert all(leg.quote is not None for leg in prepared.legs)
+                assert prepared.net_premium < package_net
+                done = await batch.wait((await batch.send(prepared)).batch_id)
+                assert done.all_filled and done.filled == (10, 10)
