@@ -66,6 +66,8 @@ class RiskContext:
             an underlying without one makes ``/risk/var`` answer 409 ``not_configured``.
         alerts: the alert rules ``/risk/alerts`` evaluates (unique names; ``VAR`` rules read
             the 99 % 1-day parametric VaR of ``daily_vols``).
+        with_engine: add the engine's positions to ``holdings`` (``False``: ``holdings``
+            already hold what the engine traded, e.g. balances read from the venues).
     """
 
     market: Callable[[], Awaitable[MarketSnapshot]]
@@ -73,6 +75,7 @@ class RiskContext:
     account: str | None = None
     daily_vols: Mapping[str, Decimal] = field(default_factory=dict)
     alerts: Sequence[AlertRule] = ()
+    with_engine: bool = True
 
     def __post_init__(self) -> None:
         if not callable(self.market) or not callable(self.holdings):
@@ -81,6 +84,10 @@ class RiskContext:
             raise InvalidInput("RiskContext.alerts must be a sequence of AlertRule")
         object.__setattr__(self, "alerts", tuple(self.alerts))
         evaluate_alerts(self.alerts, RiskReading(ts_ns=0), AlertState())  # checks the rules
+        if not isinstance(self.with_engine, bool):
+            raise InvalidInput(
+                f"RiskContext.with_engine must be True or False, got {self.with_engine!r}"
+            )
         for name, v in self.daily_vols.items():
             if not isinstance(v, Decimal) or not v.is_finite() or not 0 < v < 10:
                 raise InvalidInput(f"daily vol of {name!r} must be a Decimal in (0, 10), got {v!r}")
@@ -316,7 +323,7 @@ async def _portfolio(
     """The holdings and the market of ``ctx`` (default: the checked context of the request)."""
     ctx = ctx or _context(request)
     engine = request.app[_SESSION].engine
-    held = [*ctx.holdings(), *engine_holdings(engine, ctx.account)]
+    held = [*ctx.holdings(), *(engine_holdings(engine, ctx.account) if ctx.with_engine else ())]
     market = await ctx.market()
     if not isinstance(market, MarketSnapshot):
         raise InvalidInput(f"the risk context's market gave {type(market).__name__}")
