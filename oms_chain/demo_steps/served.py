@@ -393,7 +393,7 @@ async def serve_dashboard(
                 url = f"http://127.0.0.1:{runner.addresses[0][1]}"
                 console.print(
                     f"\n[bold]dashboard kept up at {url}/[/] (API {url}/api/v1, docs {url}/docs)"
-                    f"; trading token (devnet only): {token}\nrisk, alerts, the hedger "
+                    f"\ntrading token (devnet only): {token}\nrisk, alerts, the hedger "
                     "(running) and structures are served; Ctrl-C stops the dashboard and the "
                     "devnet.",
                     highlight=False,

@@ -165,6 +165,8 @@ def _demo_serving(tmp_path: Path) -> tuple[int, str, str]:
                 url = found.group(1)
                 with urllib.request.urlopen(url + "/", timeout=30) as r:
                     assert r.status == 200 and b"<html" in r.read().lower()
+                line = proc.stderr.readline()  # the token, on the next line
+                err += line
                 token = re.search(r"trading token \(devnet only\): (oms_\S+)", line)
                 assert token is not None, line
                 served = _served_risk(url, token.group(1))
