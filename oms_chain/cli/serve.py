@@ -96,6 +96,17 @@ def serve_cmd(
         vol = Decimal("NaN")
     if not vol.is_finite() or not 0 < vol < 5:
         raise InvalidInput(f"--structure-vol must be a number in (0, 5), got {structure_vol!r:.40}")
+    if portfolio is not None:  # bad files are refused before anything opens
+        import time
+
+        from oms_chain.cli.risk import _load_portfolio
+
+        _load_portfolio(portfolio, time.time_ns())
+        load_alert_rules(portfolio)
+    if hedge_policy is not None:
+        from oms_chain.risk import HedgePolicy
+
+        HedgePolicy.load(hedge_policy)
     options = config is not None and _onchain_options(config)
     url = _default_store_url(store, config)
     session, url = _trading_session(
