@@ -45,6 +45,7 @@ from oms_chain.demo_steps import (
     StepResult,
     atomic_iron_condor,
     dashboard_up,
+    demo_book,
     deribit_option,
     hedger_jump,
     html_report,
@@ -369,7 +370,10 @@ def run_demo(
         _steps(world, console, result)
         _summary(console, result)
         if serve:
-            asyncio.run(serve_dashboard(world, console, result.store_url, result.with_exchange))
+            book = demo_book(result.balances_after, result.steps)
+            asyncio.run(
+                serve_dashboard(world, console, result.store_url, result.with_exchange, book)
+            )
     finally:
         world.stop()
     return result
@@ -458,13 +462,20 @@ def _steps(world: Devnet, console: Console, result: DemoResult) -> None:
 
 async def _story(world: Devnet, console: Console, result: DemoResult, n: int) -> int:
     """The steps on one session over the demo's store (both chains, the exchange): a TWAP on
-    the L2, the hedger on a price jump, the dashboard answering. Returns the next step number."""
+    the L2, the hedger on a price jump, the dashboard answering (serving the risk of the
+    portfolio-risk step, the hedger's policy and a structure desk). Returns the next step
+    number."""
     session = story_session(world, result.store_url, result.with_exchange)
+
+    async def dashboard(world: Devnet, console: Console, session: Any) -> StepResult:
+        book = demo_book(result.balances_after, result.steps)  # the steps' book so far
+        return await dashboard_up(world, console, session, book)
+
     story = (
         ("a TWAP on the L2", twap_l2),
         ("the hedger fires on a price jump", hedger_jump),
         ("an injected reorg: the fill rolled back and recorded again", reorg_step),
-        ("the dashboard URL answers", dashboard_up),
+        ("the dashboard URL answers", dashboard),
     )
     async with session:
         for title, fn in story:

@@ -105,7 +105,7 @@ def _load_portfolio(path: Path, now_ns: int) -> tuple[list[Any], Any, dict[str, 
         raise InvalidInput(f"cannot read portfolio {str(path)!r}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"portfolio {str(path)!r} is not valid TOML: {exc}") from None
-    _table(data, "portfolio", {"market", "holdings"})
+    _table(data, "portfolio", {"market", "holdings", "alerts"})  # alerts: see `oms serve`
     market = _table(data.get("market"), "market", {"spots", "vols", "daily_vols"})
     spots = {
         _symbol(k, "market.spots key"): _num(v, f"market.spots.{k}", positive=True)

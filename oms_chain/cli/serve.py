@@ -96,6 +96,17 @@ def serve_cmd(
         vol = Decimal("NaN")
     if not vol.is_finite() or not 0 < vol < 5:
         raise InvalidInput(f"--structure-vol must be a number in (0, 5), got {structure_vol!r:.40}")
+    if portfolio is not None:  # bad files are refused before anything opens
+        import time
+
+        from oms_chain.cli.risk import _load_portfolio
+
+        _load_portfolio(portfolio, time.time_ns())
+        load_alert_rules(portfolio)
+    if hedge_policy is not None:
+        from oms_chain.risk import HedgePolicy
+
+        HedgePolicy.load(hedge_policy)
     options = config is not None and _onchain_options(config)
     url = _default_store_url(store, config)
     session, url = _trading_session(
@@ -176,6 +187,7 @@ def _install_risk(
     vols: dict[str, Decimal] = {}
     if portfolio is not None:
         held, snap, daily = _load_portfolio(portfolio, time.time_ns())
+        rules = load_alert_rules(portfolio)
         vols = dict(snap.vols)
 
         async def market() -> MarketSnapshot:
@@ -184,7 +196,11 @@ def _install_risk(
         install_risk(
             application,
             RiskContext(
-                market=market, holdings=lambda: held, account=session.account, daily_vols=daily
+                market=market,
+                holdings=lambda: held,
+                account=session.account,
+                daily_vols=daily,
+                alerts=rules,
             ),
         )
     if policy_file is None:
@@ -207,3 +223,53 @@ def _install_risk(
         holdings=lambda: held,
     )
     install_hedger(application, HedgerControl(hedger, hedge_market, interval_s=interval))
+
+
+_ALERT_KEYS = {"name", "metric", "threshold", "clear_at", "underlying"}
+
+
+def load_alert_rules(path: Path) -> tuple[Any, ...]:
+    """The ``[[alerts]]`` of a portfolio file as alert rules (``GET /api/v1/risk/alerts``):
+    ``name``, ``metric`` (``margin_excess``, ``liquidation_distance_pct``, ``abs_delta_usd``,
+    ``var``), ``threshold``, optional ``clear_at`` and ``underlying``.
+
+    Raises:
+        InvalidInput: an unreadable file, a bad table or value (naming ``alerts[i].key``).
+    """
+    import tomllib
+
+    from oms_chain.cli.risk import _num, _table
+    from oms_chain.risk import AlertRule, AlertState, Metric, RiskReading, evaluate_alerts
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidInput(f"cannot read portfolio {str(path)!r}: {exc}") from None
+    rows = data.get("alerts", [])
+    if not isinstance(rows, list):
+        raise InvalidInput("alerts: expected [[alerts]] tables")
+    metrics = {m.value: m for m in Metric}
+    rules = []
+    for i, row in enumerate(rows):
+        where = f"alerts[{i}]"
+        _table(row, where, _ALERT_KEYS)
+        for key in ("name", "metric", "threshold"):
+            if key not in row:
+                raise InvalidInput(f"{where}.{key}: missing")
+        if row["metric"] not in metrics:
+            raise InvalidInput(f"{where}.metric: expected one of {sorted(metrics)}")
+        for key in ("name", "underlying"):
+            if key in row and not isinstance(row[key], str):
+                raise InvalidInput(f"{where}.{key}: expected a string")
+        clear = row.get("clear_at")
+        rules.append(
+            AlertRule(
+                name=row["name"],
+                metric=metrics[row["metric"]],
+                threshold=_num(row["threshold"], f"{where}.threshold"),
+                clear_at=None if clear is None else _num(clear, f"{where}.clear_at"),
+                underlying=row.get("underlying"),
+            )
+        )
+    evaluate_alerts(rules, RiskReading(ts_ns=0), AlertState())  # unique names
+    return tuple(rules)

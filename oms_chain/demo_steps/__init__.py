@@ -12,7 +12,8 @@ returns a :class:`StepResult`; a step whose extra is not installed or whose serv
 did not start returns a skipped result with the reason.
 
 Modules: ``_base`` (the result record, the check, helpers, timers), ``options``, ``atomic``,
-``risk``, ``custody``, ``story`` (the steps on one session, the HTML report, ``--serve``),
+``risk``, ``custody``, ``story`` (the steps on one session, the HTML report), ``served``
+(the served API's risk context, hedger and structure desk: the dashboard step, ``--serve``),
 ``route_plan`` (the route plan's table).
 """
 
@@ -34,12 +35,11 @@ from oms_chain.demo_steps.options import (
     onchain_put,
 )
 from oms_chain.demo_steps.risk import portfolio_risk_step
+from oms_chain.demo_steps.served import DemoBook, dashboard_up, demo_book, serve_dashboard
 from oms_chain.demo_steps.story import (
-    dashboard_up,
     hedger_jump,
     html_report,
     reorg_step,
-    serve_dashboard,
     story_session,
     twap_l2,
 )
@@ -47,12 +47,14 @@ from oms_chain.demo_steps.story import (
 __all__ = [
     "CONDOR_EXPIRY_NS",
     "CONDOR_STRIKES",
+    "DemoBook",
     "DemoCheckFailed",
     "StepResult",
     "_check",
     "_independent_payoff",
     "atomic_iron_condor",
     "dashboard_up",
+    "demo_book",
     "deribit_option",
     "hedger_jump",
     "html_report",

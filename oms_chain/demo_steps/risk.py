@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -17,6 +18,8 @@ from oms_chain.model.assets import Asset
 from oms_chain.model.instruments import OptionContract, OptionKind
 
 # --- 5. portfolio risk --------------------------------------------------------------------
+
+DAILY_VOL = Decimal("0.04")  # the daily ETH vol the step assumes
 
 
 def portfolio_risk_step(
@@ -34,8 +37,6 @@ def portfolio_risk_step(
     import numpy as np
 
     from oms_chain.risk import (
-        Holding,
-        MarketSnapshot,
         liquidation_prices,
         monte_carlo_var,
         parametric_var,
@@ -45,37 +46,10 @@ def portfolio_risk_step(
 
     step = "portfolio risk"
     result = StepResult(step)
-    usd = Asset.cex("deribit", "USD", 2)
-    holdings: list[Holding] = []
-    for label, qty in balances.items():
-        where, sym = label.split(" ", 1)
-        if (sym == "ETH" and where == "wallet") or qty == 0:
-            continue
-        asset = Asset.cex(where, sym)
-        holdings.append(Holding(instrument=asset, quantity=qty, venue=where))
-    vols: dict[str, Decimal] = {}
-    now_ns = time.time_ns()
-    if deribit is not None and deribit.status == "ok":
-        d = deribit.detail
-        put = OptionContract(
-            underlying=Asset.cex("deribit", "ETH"),
-            quote=usd,
-            strike=d["strike"],
-            expiry_ns=d["expiry_ms"] * 10**6,
-            option_kind=OptionKind.PUT,
-        )
-        holdings.append(Holding(instrument=put, quantity=Decimal(1), venue="deribit"))
-        holdings.append(
-            Holding(
-                instrument=Asset.cex("deribit", "ETH"), quantity=d["exchange_eth"], venue="deribit"
-            )
-        )
-        vols[put.id] = d["mark_iv"] or Decimal("0.6")
-    spots = {"ETH": spot, "WETH": spot}
-    market = MarketSnapshot(now_ns=now_ns, spots=spots, vols=vols)
+    holdings, market = demo_portfolio(balances, deribit, spot)
     risk = portfolio_risk(holdings, market)
     names = sorted(risk.by_underlying)
-    daily = 0.04
+    daily = float(DAILY_VOL)
     cov = np.full((len(names), len(names)), daily**2)  # ETH and WETH: one price
     pvar = parametric_var(holdings, market, cov, names, confidence=0.99)
     mvar = monte_carlo_var(
@@ -172,6 +146,8 @@ def portfolio_risk_step(
     else:
         console.print(f"[green]equity == maintenance at {len(tol_checks)} liquidation price(s)[/]")
     result.detail = {
+        "spot": spot,
+        "now_ns": market.now_ns,
         "holdings": [
             {"instrument": str(h.instrument), "quantity": h.quantity, "venue": h.venue}
             for h in holdings
@@ -202,3 +178,45 @@ def portfolio_risk_step(
         },
     }
     return result
+
+
+def demo_portfolio(
+    balances: dict[str, Decimal],
+    deribit: StepResult | None,
+    spot: Decimal,
+    now_ns: int | None = None,
+) -> tuple[list[Any], Any]:
+    """The holdings and the market snapshot (at ``now_ns``, default now) the portfolio-risk
+    step prices (and the served dashboard's risk context with it): see
+    :func:`portfolio_risk_step`."""
+    from oms_chain.risk import Holding, MarketSnapshot
+
+    usd = Asset.cex("deribit", "USD", 2)
+    holdings: list[Holding] = []
+    for label, qty in balances.items():
+        where, sym = label.split(" ", 1)
+        if (sym == "ETH" and where == "wallet") or qty == 0:
+            continue
+        asset = Asset.cex(where, sym)
+        holdings.append(Holding(instrument=asset, quantity=qty, venue=where))
+    vols: dict[str, Decimal] = {}
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    if deribit is not None and deribit.status == "ok":
+        d = deribit.detail
+        put = OptionContract(
+            underlying=Asset.cex("deribit", "ETH"),
+            quote=usd,
+            strike=d["strike"],
+            expiry_ns=d["expiry_ms"] * 10**6,
+            option_kind=OptionKind.PUT,
+        )
+        holdings.append(Holding(instrument=put, quantity=Decimal(1), venue="deribit"))
+        holdings.append(
+            Holding(
+                instrument=Asset.cex("deribit", "ETH"), quantity=d["exchange_eth"], venue="deribit"
+            )
+        )
+        vols[put.id] = d["mark_iv"] or Decimal("0.6")
+    spots = {"ETH": spot, "WETH": spot}
+    market = MarketSnapshot(now_ns=now_ns, spots=spots, vols=vols)
+    return holdings, market

@@ -1,5 +1,6 @@
 """The story of ``oms demo`` on one session over the demo's store: a TWAP on the L2, the hedger
-on a price jump, an injected reorg, the dashboard answering; then the HTML report."""
+on a price jump, an injected reorg; then the HTML report. (The dashboard step and ``--serve``
+are in :mod:`.served`.)"""
 
 from __future__ import annotations
 
@@ -43,47 +44,6 @@ def story_session(world: Devnet, store_url: str, with_exchange: bool) -> Trading
         account="demo-trader",
         poll_interval=0.1,
     )
-
-
-async def serve_dashboard(
-    world: Devnet, console: Console, store_url: str, with_exchange: bool
-) -> None:
-    """``--serve``: the API and the dashboard over a session on the demo's store, on a free
-    loopback port, until SIGINT / SIGTERM; then everything is stopped."""
-    import signal
-
-    from aiohttp import web
-
-    from oms_chain.service.api import TokenStore, create_app
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    tokens = TokenStore(store_url)
-    token, _ = tokens.create("demo-serve", "trade")
-    try:
-        async with story_session(world, store_url, with_exchange) as session:
-            runner = web.AppRunner(create_app(session, tokens), access_log=None)
-            await runner.setup()
-            try:
-                site = web.TCPSite(runner, "127.0.0.1", 0)
-                await site.start()
-                url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-                console.print(
-                    f"\n[bold]dashboard kept up at {url}/[/] (API {url}/api/v1, docs {url}/docs)"
-                    f"; trading token (devnet only): {token}\nCtrl-C stops the dashboard and "
-                    "the devnet.",
-                    highlight=False,
-                )
-                await stop.wait()
-            finally:
-                await runner.cleanup()
-    finally:
-        tokens.close()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-    console.print("dashboard stopped; stopping the devnet", highlight=False)
 
 
 async def twap_l2(world: Devnet, console: Console, session: Any) -> StepResult:
@@ -139,13 +99,37 @@ async def twap_l2(world: Devnet, console: Console, session: Any) -> StepResult:
     return result
 
 
+def jump_book(call: OptionContract) -> list[Any]:
+    """The book the hedger step hedges: :data:`HEDGE_CALLS` of ``call``, held outside the
+    engine."""
+    from oms_chain.risk import Holding
+
+    return [Holding(instrument=call, quantity=HEDGE_CALLS, venue="demo-book")]
+
+
+def jump_policy(underlying: str, venues: list[str], target: Decimal) -> Any:
+    """The hedge policy of the hedger step (``demo-jump``): ``target`` ± :data:`HEDGE_BAND`."""
+    from oms_chain.risk import HedgePolicy
+
+    return HedgePolicy(
+        name="demo-jump",
+        underlying=underlying,
+        instrument="ETH/USDC",
+        venues=tuple(venues),
+        target=target,
+        band=HEDGE_BAND,
+        max_hedge=Decimal(20),
+        max_slippage_bps=Decimal(300),
+    )
+
+
 async def hedger_jump(world: Devnet, console: Console, session: Any) -> StepResult:
     """Short gamma held outside the engine, a delta band, a price jump on the L1 pools: the
     hedger fires once, through the engine, and delta is back inside its band."""
     from oms_chain.model.clock import SystemClock
     from oms_chain.model.events import HedgeDecided, event_from_payload
     from oms_chain.model.ids import IntentId
-    from oms_chain.risk import HedgePolicy, Holding, MarketSnapshot
+    from oms_chain.risk import HedgePolicy, MarketSnapshot
     from oms_chain.service.hedger import Hedger
 
     name = "hedger on a price jump"
@@ -166,7 +150,7 @@ async def hedger_jump(world: Devnet, console: Console, session: Any) -> StepResu
         expiry_ns=clock.now_ns() + 2 * DAY_NS,
         option_kind=OptionKind.CALL,
     )
-    held = [Holding(instrument=call, quantity=HEDGE_CALLS, venue="demo-book")]
+    held = jump_book(call)
     underlying = held[0].underlying
 
     def market(price: Decimal) -> MarketSnapshot:
@@ -184,16 +168,7 @@ async def hedger_jump(world: Devnet, console: Console, session: Any) -> StepResu
         instrument=inst, account="demo-hedger", clock=clock, holdings=lambda: held,
     )  # fmt: skip
     target = probe.delta(market(spot0)).quantize(Decimal("0.01"))
-    policy = HedgePolicy(
-        name="demo-jump",
-        underlying=underlying,
-        instrument="ETH/USDC",
-        venues=tuple(venues),
-        target=target,
-        band=HEDGE_BAND,
-        max_hedge=Decimal(20),
-        max_slippage_bps=Decimal(300),
-    )
+    policy = jump_policy(underlying, venues, target)
     hedger = Hedger(
         engine=session.engine,
         store=session.store,
@@ -252,6 +227,9 @@ async def hedger_jump(world: Devnet, console: Console, session: Any) -> StepResu
         "band": HEDGE_BAND,
         "hedge": {"side": d.side, "quantity": d.quantity, "order_id": oid},
         "reason": d.reason,
+        "call_strike": call.strike,
+        "call_expiry_ns": call.expiry_ns,
+        "venues": list(venues),
     }
     return result
 
@@ -318,62 +296,6 @@ async def reorg_step(world: Devnet, console: Console, session: Any) -> StepResul
         "included_again": new_block,
         "events": seen,
     }
-    return result
-
-
-async def dashboard_up(world: Devnet, console: Console, session: Any) -> StepResult:
-    """Serve the API and the dashboard over the session on a free loopback port, then ask it
-    what a person or a script would: the page, the health, the orders, the OpenAPI, the docs."""
-    import aiohttp
-    from aiohttp import web
-
-    from oms_chain.service.api import TokenStore, create_app
-
-    name = "dashboard"
-    result = StepResult(name)
-    tokens = TokenStore(session.store_url)
-    token, _ = tokens.create("demo", "read")
-    app = create_app(session, tokens)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        auth = {"Authorization": f"Bearer {token}"}
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{url}/") as r:
-                page = await r.text()
-                _check(name, r.status == 200 and "<html" in page.lower(),
-                       f"{url}/ serves the dashboard", result, r.status)  # fmt: skip
-            async with http.get(f"{url}/api/v1/health", headers=auth) as r:
-                health = await r.json()
-                ready = r.status == 200 and health.get("phase") == "ready"
-                _check(name, ready, "/api/v1/health answers the token: ready", result, health)
-            async with http.get(f"{url}/api/v1/orders") as r:
-                _check(name, r.status == 401, "no token: 401", result, r.status)
-            async with http.get(f"{url}/api/v1/orders", headers=auth) as r:
-                orders = await r.json()
-                _check(name, r.status == 200 and len(orders) >= 3,
-                       f"/api/v1/orders lists the story's {len(orders)} parents", result,
-                       r.status)  # fmt: skip
-            async with http.get(f"{url}/openapi.json") as r:
-                doc = await r.json()
-                _check(name, doc.get("openapi") == "3.1.0", "/openapi.json is OpenAPI 3.1",
-                       result)  # fmt: skip
-            async with http.get(f"{url}/docs") as r:
-                docs_status = r.status
-        if docs_status == 200:
-            result.checks.append("/docs serves Swagger UI from this server")
-        console.print(
-            f"dashboard [bold]{url}/[/] (API {url}/api/v1, docs {url}/docs): up for this step; "
-            "`oms serve` keeps one up",
-            highlight=False,
-        )
-        result.detail = {"url": url, "parents": len(orders), "docs": docs_status}
-    finally:
-        await runner.cleanup()
-        tokens.close()
     return result
 
 

@@ -3,7 +3,15 @@ VaR / ES, portfolio margin and liquidation prices, alert rules (pure, vectorized
 in ``risk.pricing``).
 """
 
-from oms_chain.risk.alerts import Alert, AlertRule, AlertState, Metric, RiskReading, evaluate_alerts
+from oms_chain.risk.alerts import (
+    Alert,
+    AlertRule,
+    AlertState,
+    Metric,
+    RiskReading,
+    evaluate_alerts,
+    metric_value,
+)
 from oms_chain.risk.hedging import (
     HedgeDecision,
     HedgePolicy,
@@ -91,6 +99,7 @@ __all__ = [
     "liquidation_price",
     "liquidation_prices",
     "load_price_history",
+    "metric_value",
     "monte_carlo_var",
     "parametric_var",
     "portfolio_margin",

@@ -25,7 +25,15 @@ from oms_chain.risk.margin import MarginResult
 from oms_chain.risk.portfolio import PortfolioRisk
 from oms_chain.risk.var import VarResult
 
-__all__ = ["Alert", "AlertRule", "AlertState", "Metric", "RiskReading", "evaluate_alerts"]
+__all__ = [
+    "Alert",
+    "AlertRule",
+    "AlertState",
+    "Metric",
+    "RiskReading",
+    "evaluate_alerts",
+    "metric_value",
+]
 
 
 class Metric(Enum):
@@ -171,7 +179,9 @@ class Alert:
     message: str
 
 
-def _value(rule: AlertRule, r: RiskReading) -> Decimal | None:
+def metric_value(rule: AlertRule, r: RiskReading) -> Decimal | None:
+    """The value ``rule`` watches in ``r`` (|delta| for ``ABS_DELTA_USD``), ``None`` when the
+    reading lacks it (or, for a liquidation distance, when no liquidation price is in range)."""
     m = rule.metric
     if m is Metric.MARGIN_EXCESS:
         return r.margin_excess
@@ -218,7 +228,7 @@ def evaluate_alerts(
     active = set(state.active)
     alerts: list[Alert] = []
     for rule in rules:
-        value = _value(rule, reading)
+        value = metric_value(rule, reading)
         safe_none = (
             value is None
             and rule.metric is Metric.LIQUIDATION_DISTANCE_PCT

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from oms_chain.model.clock import Clock, SystemClock
 from oms_chain.model.errors import InvalidInput
-from oms_chain.service.api import amend_routes, risk_routes, structure_routes
+from oms_chain.service.api import alert_routes, amend_routes, risk_routes, structure_routes
 from oms_chain.service.api._http import (
     _CONFIG,
     _LIMITER,
@@ -186,7 +186,13 @@ ROUTES: tuple[Route, ...] = (
     ),
 )
 
-ROUTES = ROUTES + amend_routes.ROUTES + risk_routes.ROUTES + structure_routes.ROUTES
+ROUTES = (
+    ROUTES
+    + amend_routes.ROUTES
+    + risk_routes.ROUTES
+    + alert_routes.ROUTES
+    + structure_routes.ROUTES
+)
 
 
 def create_app(

@@ -24,8 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oms_chain.model.errors import InvalidInput, OmsError
 from oms_chain.risk import (
+    AlertRule,
+    AlertState,
     Holding,
     MarketSnapshot,
+    RiskReading,
+    VarResult,
+    evaluate_alerts,
     liquidation_prices,
     parametric_var,
     portfolio_margin,
@@ -59,16 +64,30 @@ class RiskContext:
         account: whose engine positions count (``None``: every account's).
         daily_vols: daily log-return vol per underlying, for VaR (independent underlyings);
             an underlying without one makes ``/risk/var`` answer 409 ``not_configured``.
+        alerts: the alert rules ``/risk/alerts`` evaluates (unique names; ``VAR`` rules read
+            the 99 % 1-day parametric VaR of ``daily_vols``).
+        with_engine: add the engine's positions to ``holdings`` (``False``: ``holdings``
+            already hold what the engine traded, e.g. balances read from the venues).
     """
 
     market: Callable[[], Awaitable[MarketSnapshot]]
     holdings: Callable[[], Sequence[Holding]] = tuple
     account: str | None = None
     daily_vols: Mapping[str, Decimal] = field(default_factory=dict)
+    alerts: Sequence[AlertRule] = ()
+    with_engine: bool = True
 
     def __post_init__(self) -> None:
         if not callable(self.market) or not callable(self.holdings):
             raise InvalidInput("RiskContext.market and .holdings must be callables")
+        if isinstance(self.alerts, str) or not isinstance(self.alerts, Sequence):
+            raise InvalidInput("RiskContext.alerts must be a sequence of AlertRule")
+        object.__setattr__(self, "alerts", tuple(self.alerts))
+        evaluate_alerts(self.alerts, RiskReading(ts_ns=0), AlertState())  # checks the rules
+        if not isinstance(self.with_engine, bool):
+            raise InvalidInput(
+                f"RiskContext.with_engine must be True or False, got {self.with_engine!r}"
+            )
         for name, v in self.daily_vols.items():
             if not isinstance(v, Decimal) or not v.is_finite() or not 0 < v < 10:
                 raise InvalidInput(f"daily vol of {name!r} must be a Decimal in (0, 10), got {v!r}")
@@ -298,10 +317,13 @@ def _context(request: web.Request) -> RiskContext:
     return ctx
 
 
-async def _portfolio(request: web.Request) -> tuple[list[Holding], MarketSnapshot]:
-    ctx = _context(request)
+async def _portfolio(
+    request: web.Request, ctx: RiskContext | None = None
+) -> tuple[list[Holding], MarketSnapshot]:
+    """The holdings and the market of ``ctx`` (default: the checked context of the request)."""
+    ctx = ctx or _context(request)
     engine = request.app[_SESSION].engine
-    held = [*ctx.holdings(), *engine_holdings(engine, ctx.account)]
+    held = [*ctx.holdings(), *(engine_holdings(engine, ctx.account) if ctx.with_engine else ())]
     market = await ctx.market()
     if not isinstance(market, MarketSnapshot):
         raise InvalidInput(f"the risk context's market gave {type(market).__name__}")
@@ -336,11 +358,23 @@ async def risk_var(request: web.Request) -> web.Response:
             f"no daily vol for {', '.join(missing)}: VaR needs one per underlying "
             "(RiskContext.daily_vols, or market.daily_vols in the portfolio file)",
         )
-    cov = [[float(ctx.daily_vols[a]) ** 2 if a == b else 0.0 for b in names] for a in names]
-    v = parametric_var(
-        held, market, cov, names, confidence=q.confidence, horizon_days=q.horizon_days
-    )
+    v = _context_var(ctx, held, market, names, q.confidence, q.horizon_days)
     return _json(VarOut.model_validate(v))
+
+
+def _context_var(
+    ctx: RiskContext,
+    held: Sequence[Holding],
+    market: MarketSnapshot,
+    names: Sequence[str],
+    confidence: float,
+    horizon_days: int,
+) -> VarResult:
+    """Parametric VaR of ``held`` with the context's daily vols (every name must have one)."""
+    cov = [[float(ctx.daily_vols[a]) ** 2 if a == b else 0.0 for b in names] for a in names]
+    return parametric_var(
+        held, market, cov, list(names), confidence=confidence, horizon_days=horizon_days
+    )
 
 
 async def risk_margin(request: web.Request) -> web.Response:

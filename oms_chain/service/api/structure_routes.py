@@ -48,6 +48,7 @@ __all__ = [
     "StructureDetail",
     "StructureOut",
     "SubmitStructure",
+    "chain_desk",
     "install_structures",
     "session_desk",
 ]
@@ -216,27 +217,63 @@ async def session_desk(
             continue
         account = session.chain_venues(chain.chain_id).account
         name = chain.options_venue_id or f"options-{chain.chain_id}"
-        venue = onchain_options_venue(
-            account,
-            book,
-            chain.option_makers,
-            venue_id=f"{name}-structures",
-            executor=book.address("BatchExecutor"),
-        )
+        stack = contextlib.AsyncExitStack()
         try:
-            await venue.start()  # checks that the executor is the signer's
+            desk = chain_desk(
+                account,
+                book,
+                chain.option_makers,
+                store=session.store,
+                owner=session.account,
+                vol=vol,
+                venue_id=f"{name}-structures",
+            )
+            opened = await stack.enter_async_context(desk)
         except InvalidInput as exc:
-            await venue.close()
             _skipped(on_skip, f"chain {chain.chain_id}: {exc}")
             continue
-        try:
-            batch = AtomicOptionsBatch(venue)
-            runner = StructureRunner(store=session.store, clock=SystemClock(), batch=batch)
-            yield StructureDesk.onchain(runner, venue, session.account, vol)
-        finally:
-            await venue.close()
+        async with stack:
+            yield opened
         return
     yield None
+
+
+@contextlib.asynccontextmanager
+async def chain_desk(
+    account: Any,
+    book: Any,
+    makers: Sequence[str],
+    *,
+    store: Any,
+    owner: str,
+    vol: Decimal,
+    venue_id: str,
+) -> AsyncIterator[StructureDesk]:
+    """A structure desk on one chain: the on-chain options market of ``book`` quoted by the
+    RFQ ``makers``, the legs held in the book's ``BatchExecutor`` (which ``account``, a
+    :class:`~oms_chain.venues.amm.account.ChainAccount`, must own: it signs), a
+    :class:`~oms_chain.service.structures.StructureRunner` recording in ``store`` for
+    ``owner``; ``vol`` prices every leg's margin. The venue is closed on exit.
+
+    Raises:
+        InvalidInput: the book names no BatchExecutor, or it is not the account's.
+    """
+    if "BatchExecutor" not in book.contracts:
+        raise InvalidInput("the address book names no BatchExecutor")
+    venue = onchain_options_venue(
+        account, book, tuple(makers), venue_id=venue_id, executor=book.address("BatchExecutor")
+    )
+    try:
+        await venue.start()  # checks that the executor is the signer's
+    except BaseException:
+        await venue.close()
+        raise
+    try:
+        batch = AtomicOptionsBatch(venue)
+        runner = StructureRunner(store=store, clock=SystemClock(), batch=batch)
+        yield StructureDesk.onchain(runner, venue, owner, vol)
+    finally:
+        await venue.close()
 
 
 def _skipped(on_skip: Callable[[str], None] | None, reason: str) -> None:

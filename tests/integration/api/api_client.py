@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from oms_chain.devnet.world import DevAccount, Devnet, DevnetChain
 from oms_chain.model import ManualClock
-from oms_chain.risk import HedgePolicy, MarketSnapshot
+from oms_chain.risk import AlertRule, HedgePolicy, MarketSnapshot, Metric
 from oms_chain.service import TradingSession
 from oms_chain.service.api import ApiConfig, TokenStore, create_app
 from oms_chain.service.api.risk_routes import (
@@ -100,6 +100,32 @@ DAILY = Decimal("0.04")
 Z99 = 2.3263478740408408
 
 
+#: the risk context's alert rules: |delta| over 500 USD (cleared at 400), a band from 800 to
+#: 1,200 (hysteresis), a VaR cap far away, a liquidation distance (none for a long spot book)
+ALERT_RULES = (
+    AlertRule(
+        name="delta-cap",
+        metric=Metric.ABS_DELTA_USD,
+        threshold=Decimal(500),
+        clear_at=Decimal(400),
+    ),
+    AlertRule(
+        name="delta-band",
+        metric=Metric.ABS_DELTA_USD,
+        threshold=Decimal(1200),
+        clear_at=Decimal(800),
+        underlying="WETH",
+    ),
+    AlertRule(name="var-cap", metric=Metric.VAR, threshold=Decimal(1_000_000)),
+    AlertRule(
+        name="weth-liquidation",
+        metric=Metric.LIQUIDATION_DISTANCE_PCT,
+        threshold=Decimal(10),
+        underlying="WETH",
+    ),
+)
+
+
 async def _never(_: float) -> None:  # the hedger's loop waits here: only start() evaluates
     await asyncio.Event().wait()
 
@@ -110,7 +136,7 @@ def prepare_risk(app: web.Application, session: TradingSession, clock: ManualClo
     async def market() -> MarketSnapshot:
         return MarketSnapshot(now_ns=clock.now_ns(), spots={"WETH": SPOT})
 
-    install_risk(app, RiskContext(market=market, daily_vols={"WETH": DAILY}))
+    install_risk(app, RiskContext(market=market, daily_vols={"WETH": DAILY}, alerts=ALERT_RULES))
     instrument = session.instrument("WETH/USDC")
     policy = HedgePolicy(
         name="api-test",

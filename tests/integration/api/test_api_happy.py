@@ -134,6 +134,7 @@ async def test_openapi_is_3_1_and_names_every_route(api: Api) -> None:
         "/api/v1/risk/var",
         "/api/v1/risk/margin",
         "/api/v1/risk/liquidation",
+        "/api/v1/risk/alerts",
         "/api/v1/hedger",
         "/api/v1/hedger/start",
         "/api/v1/hedger/stop",

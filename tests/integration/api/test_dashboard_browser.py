@@ -8,11 +8,17 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from api_client import Api
+from api_client import ALERT_RULES, Api
+
+from oms_chain.model.ids import IntentId
+from oms_chain.risk import MarketSnapshot
+from oms_chain.service.hedger import engine_holdings
+from oms_chain.service.risk_monitor import RiskMonitor
 
 CHROMIUM = Path(os.environ.get("OMS_CHROMIUM", "/usr/bin/chromium"))
 
@@ -63,6 +69,24 @@ async def test_dashboard_shows_an_order_appear_and_fill(api: Api, page: Any) -> 
     routing = page.locator("#routing tbody tr")
     await expect(routing.first).to_have_attribute("data-order-id", order_id)
     await expect(page.locator("#positions tbody tr")).not_to_have_count(0)
+    await expect(page.locator("#alerts-status")).to_have_text(re.compile(r"^not configured"))
+    await expect(page.locator("#hedger-status")).to_have_text(re.compile(r"^not configured"))
+    await expect(page.locator("#hedger-policy")).to_have_text("-")
+    await _expect_balances(page, api)
+
+
+async def _expect_balances(page: Any, api: Api) -> None:
+    """A row per asset of each venue the session trades, as the venue reports it now."""
+    from playwright.async_api import expect
+
+    venues = api.session.venues()
+    first = sorted(venues)[0]
+    held = await venues[first].balances()
+    rows = page.locator(f'#balances tbody tr[data-venue="{first}"]')
+    await expect(rows).to_have_count(len(held), timeout=15_000)
+    assert len(held) > 0
+    asset = await rows.first.locator("td").nth(1).text_content()
+    assert asset in held
 
 
 async def _expect_charts(page: Any, fills: int) -> None:
@@ -110,6 +134,47 @@ async def test_dashboard_risk_panel_shows_numbers_and_the_delta_band(
     await _expect_charts(page, len(api.session.engine.projections.fills))
     await expect(page.locator("#chart-delta rect.band")).to_have_count(1)
     await expect(page.locator("#delta-source")).to_contain_text("risk engine")
+    await _expect_balances(page, api)
+
+    # alerts: |delta| 1,000 USD is over the cap (500) now; nothing recorded yet
+    cap = page.locator('#alert-rules tbody tr[data-rule="delta-cap"]')
+    await expect(page.locator("#alert-rules tbody tr")).to_have_count(len(ALERT_RULES))
+    await expect(cap.locator("td.state")).to_have_text("RAISED")
+    await expect(cap.locator("td").nth(2)).to_have_text("1,000")
+    await expect(page.locator("#alerts-status")).to_have_text("1 of 4 rules active")
+    await expect(page.locator("#alert-events tbody tr")).to_have_count(0)
+    # the monitor, at a spot of 3,000, records the cap and the band: the page lists both events
+    # and keeps the band raised at 1,000 (inside its clearing band, 800 to 1,200)
+    monitor = RiskMonitor(
+        rules=ALERT_RULES,
+        holdings=lambda: engine_holdings(api.session.engine),
+        clock=api.clock,
+        min_interval_s=0,
+        store=api.session.store,
+    )
+    spot = MarketSnapshot(now_ns=api.clock.now_ns(), spots={"WETH": Decimal(3000)})
+    assert len(await monitor.on_market(spot) or ()) == 2
+    events = page.locator("#alert-events tbody tr")
+    await expect(events).to_have_count(2, timeout=15_000)
+    await expect(events.first.locator("td.state")).to_have_text("raised")
+    band = page.locator('#alert-rules tbody tr[data-rule="delta-band"]')
+    await expect(band.locator("td.state")).to_have_text("raised (clearing band)", timeout=15_000)
+    await expect(page.locator("#alerts-status")).to_have_text("2 of 4 rules active")
+
+    # the hedger: idle, then started over the API: its delta against the band, its hedge
+    await expect(page.locator("#hedger-policy")).to_have_text("api-test (WETH/USDC)")
+    await expect(page.locator("#hedger-running")).to_have_text("stopped")
+    await expect(page.locator("#hedger-inband")).to_have_text("not evaluated yet")
+    await expect(page.locator("#hedger-band")).to_have_text("-0.1 .. 0.1 (0 ± 0.1)")
+    async with api.http.post(f"{api.url}/api/v1/hedger/start", headers=api.auth(api.trade)) as r:
+        assert r.status == 202, await r.text()
+    hedge = api.session.engine.projections.intents[IntentId("hedge-api-test-1")]
+    await api.session.wait(hedge, timeout=60, poll=0.05)
+    await expect(page.locator("#hedger-running")).to_have_text("running", timeout=15_000)
+    await expect(page.locator("#hedger-delta")).to_have_text("0.5")
+    await expect(page.locator("#hedger-inband")).to_have_text("OUTSIDE the band")
+    await expect(page.locator("#hedger-action")).to_have_text("hedge")
+    await expect(page.locator("#hedger-hedges")).to_have_text("1")
 
 
 async def test_dashboard_refuses_a_wrong_token(api: Api, page: Any) -> None:

@@ -157,12 +157,19 @@ def _demo_serving(tmp_path: Path) -> tuple[int, str, str]:
     )
     assert proc.stderr is not None
     err = ""
+    served = False
     try:
         while line := proc.stderr.readline():
             err += line
             if found := re.search(r"dashboard kept up at (http://127\.0\.0\.1:\d+)/", line):
-                with urllib.request.urlopen(found.group(1) + "/", timeout=30) as r:
+                url = found.group(1)
+                with urllib.request.urlopen(url + "/", timeout=30) as r:
                     assert r.status == 200 and b"<html" in r.read().lower()
+                line = proc.stderr.readline()  # the token, on the next line
+                err += line
+                token = re.search(r"trading token \(devnet only\): (oms_\S+)", line)
+                assert token is not None, line
+                served = _served_risk(url, token.group(1))
                 proc.send_signal(signal.SIGINT)
                 break
         out, rest = proc.communicate(timeout=120)
@@ -170,7 +177,32 @@ def _demo_serving(tmp_path: Path) -> tuple[int, str, str]:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+    assert served, f"the demo never said its dashboard was kept up:\n{(err + rest)[-4000:]}"
     return proc.returncode, err + rest, out
+
+
+def _served_risk(url: str, token: str) -> bool:
+    """The served demo answers its risk, alerts, hedger (running) and structures."""
+    import urllib.request
+
+    def get(path: str) -> Any:
+        req = urllib.request.Request(url + path, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            assert r.status == 200, path
+            return json.loads(r.read())
+
+    greeks = get("/api/v1/risk/greeks")
+    assert {u["underlying"] for u in greeks["underlyings"]} >= {"ETH"}
+    assert [r["name"] for r in get("/api/v1/risk/alerts")["rules"]] == [
+        "delta-100k",
+        "margin-excess",
+    ]
+    hedger = get("/api/v1/hedger")
+    assert hedger["policy"] == "demo-jump" and hedger["running"] is True
+    assert hedger["evaluations"] >= 1 and hedger["delta"] is not None
+    ids = [s["structure_id"] for s in get("/api/v1/structures")]
+    assert {"demo-iron-condor", "demo-served-spread"} <= set(ids)
+    return True
 
 
 def test_demo_tells_the_story_and_every_step_is_checked(tmp_path: Path) -> None:
@@ -243,7 +275,11 @@ def test_demo_tells_the_story_and_every_step_is_checked(tmp_path: Path) -> None:
     reorg = steps["injected reorg"]["detail"]
     assert reorg["included_again"] > reorg["included"]
     assert reorg["events"].count("FillReversed") == 1
-    assert steps["dashboard"]["detail"]["parents"] >= 3
+    dash = steps["dashboard"]
+    assert dash["detail"]["parents"] >= 3
+    assert "demo-served-spread" in dash["detail"]["structures"]
+    assert dash["detail"]["hedger"] == {"policy": "demo-jump", "running": False}
+    assert any(c.startswith("/api/v1/risk/greeks: the portfolio-risk step") for c in dash["checks"])
     report = steps["html report"]["detail"]
     assert report["sale_arrival_source"] == "arrival" and report["bytes"] > 1000
 

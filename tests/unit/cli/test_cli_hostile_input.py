@@ -107,6 +107,11 @@ def world(tmp_path_factory: pytest.TempPathFactory, dead_port: int) -> World:
     config = root / "bad.toml"
     config.write_text('[[chains]]\nname = "x"\nchain_id = 31337\nno_such_key = 1\n')
     (root / "broken.toml").write_text("[[chains]\nname = ")
+    (root / "bad-alerts.toml").write_text(
+        '[[alerts]]\nname = "x"\nmetric = "gamma"\nthreshold = 1\n\n'
+        '[market]\nspots = { ETH = 2000 }\n\n[[holdings]]\nkind = "spot"\n'
+        'underlying = "ETH"\nquantity = 1\n'
+    )
     dead = "0x000000000000000000000000000000000000dEaD"
     batch = TransactionBatch.of(31337, dead, [Call.to_address(dead, b"", 1)])
     (root / "batch.json").write_text(json.dumps(batch.to_json(0)))
@@ -560,6 +565,9 @@ def _cases(world_root: str) -> list[Case]:
     for v in ["", "0", "-1", "5", "NaN", "Infinity", "abc", "1e999"]:
         add(["serve", "--structure-vol", v], says="--structure-vol")
     add(["serve", "extra"], says="--help")
+    add(["serve", "--portfolio", f"{world_root}/bad-alerts.toml"], says="alerts[0].metric")
+    add(["serve", "--portfolio", f"{world_root}/broken.toml"], says="not valid TOML")
+    add(["serve", "--hedge-policy", f"{world_root}/none.toml"], says="")
     add(["serve"], says="does not answer")
     # oms report: every option checked before the store is opened; a store it cannot read
     rep = ["report", "--store", "sqlite:///x.db"]

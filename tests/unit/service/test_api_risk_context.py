@@ -44,3 +44,21 @@ def test_install_refuses_the_wrong_object() -> None:
         install_risk(app, object())  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="control must be a HedgerControl"):
         install_hedger(app, object())  # type: ignore[arg-type]
+
+
+def test_alert_rules_are_checked_when_the_context_is_made() -> None:
+    from oms_chain.risk import AlertRule, Metric
+
+    rule = AlertRule(name="cap", metric=Metric.VAR, threshold=Decimal(10))
+    assert RiskContext(market=_market, alerts=[rule]).alerts == (rule,)
+    with pytest.raises(InvalidInput, match="'cap' is used twice"):
+        RiskContext(market=_market, alerts=[rule, rule])
+    with pytest.raises(InvalidInput, match=r"rules\[0\]"):
+        RiskContext(market=_market, alerts=["cap"])  # type: ignore[list-item]
+    with pytest.raises(InvalidInput, match="alerts must be a sequence"):
+        RiskContext(market=_market, alerts="cap")  # type: ignore[arg-type]
+
+
+def test_with_engine_must_be_a_bool() -> None:
+    with pytest.raises(InvalidInput, match="with_engine must be True or False"):
+        RiskContext(market=_market, with_engine=1)  # type: ignore[arg-type]

@@ -1,5 +1,6 @@
-// oms-chain dashboard: orders, fills, routing split, positions and PnL, risk (Greeks, VaR,
-// margin, distance to liquidation), settlement and structures (one row per leg) of the session,
+// oms-chain dashboard: orders, fills, routing split, positions and PnL, balances per venue, risk
+// (Greeks, VaR, margin, distance to liquidation), alerts, the hedger, settlement and structures
+// (one row per leg) of the session,
 // with SVG charts (charts.js), refreshed on every event of the websocket stream and every few
 // seconds (prices move without events). No build step, no dependencies.
 "use strict";
@@ -135,7 +136,96 @@ async function refreshRisk() {
     cell(tr, l.liquidatable_now ? "LIQUIDATABLE" : "no", "state");
     tr.className = l.liquidatable_now ? "rejected" : "";
   });
+  if (riskConfigured) await refreshAlerts();
+  else renderAlerts(riskConfigured === false ? "not configured (a risk context with alert rules)" : "");
+  renderHedger(hedger);
   return { greeks, hedger };
+}
+
+// Alert rules evaluated now, and the recorded alert events (paged from the last one seen;
+// the newest 50 kept, newest first).
+let alertsAfter = 0;
+let alertEvents = [];
+let alertRules = [];
+async function refreshAlerts() {
+  let note = "";
+  for (let pages = 0; pages < 20; pages += 1) {
+    const page = await optional("/api/v1/risk/alerts?after=" + alertsAfter);
+    if (!page) { note = riskErrors.join("; "); break; }
+    alertRules = page.rules;
+    alertEvents = page.events.slice().reverse().concat(alertEvents).slice(0, 50);
+    const done = page.next_after === alertsAfter || page.next_after >= page.last_position;
+    alertsAfter = page.next_after;
+    if (done) break;
+  }
+  if (!note) {
+    const active = alertRules.filter((r) => r.active).length;
+    note = alertRules.length ? `${active} of ${alertRules.length} rules active` : "no alert rules";
+  }
+  renderAlerts(note);
+}
+
+function renderAlerts(note) {
+  $("alerts-status").textContent = note;
+  rows("alert-rules", alertRules, (tr, r) => {
+    tr.dataset.rule = r.name;
+    tr.className = r.active ? "rejected" : "filled";
+    tr.title = r.message || "";
+    cell(tr, r.name); cell(tr, r.metric + (r.underlying ? " " + r.underlying : ""));
+    cell(tr, r.value === null ? "-" : show(r.value), "num");
+    cell(tr, (r.alert_when_above ? "> " : "< ") + show(r.threshold), "num");
+    cell(tr, show(r.clear_at), "num");
+    cell(tr, r.active ? (r.breached ? "RAISED" : "raised (clearing band)") : "ok", "state");
+  });
+  rows("alert-events", alertEvents, (tr, e) => {
+    tr.className = e.raised ? "rejected" : "filled";
+    cell(tr, e.position, "num");
+    cell(tr, new Date(e.ts_event / 1e6).toISOString().slice(0, 19).replace("T", " "));
+    cell(tr, e.rule || e.order_id); cell(tr, e.raised ? "raised" : "cleared", "state");
+    cell(tr, e.value === null ? show(e.quantity, 6) : show(e.value), "num"); cell(tr, e.message);
+  });
+}
+
+// The hedger: policy, whether it runs, its last delta against target ± band, its last hedge.
+function renderHedger(h) {
+  const put = (id, text) => { $(id).textContent = text === null || text === undefined ? "-" : String(text); };
+  $("hedger").classList.toggle("configured", !!h);
+  $("hedger-status").textContent = hedgerConfigured === false
+    ? "not configured (oms serve --hedge-policy FILE)" : (h && h.error) || "";
+  if (!h) {
+    for (const id of ["policy", "running", "delta", "band", "inband", "evaluations", "hedges",
+      "action", "inflight", "reason"]) put("hedger-" + id, null);
+    return;
+  }
+  const t = num(h.target), b = num(h.band), d = num(h.delta);
+  put("hedger-policy", `${h.policy} (${h.instrument})`);
+  put("hedger-running", h.running ? "running" : "stopped");
+  put("hedger-delta", h.delta === null ? null : show(d, 4));
+  put("hedger-band", `${show(t - b, 4)} .. ${show(t + b, 4)} (${h.target} ± ${h.band})`);
+  put("hedger-inband", h.delta === null ? "not evaluated yet"
+    : (Math.abs(d - t) <= b ? "inside the band" : "OUTSIDE the band"));
+  put("hedger-evaluations", h.evaluations); put("hedger-hedges", h.hedges);
+  put("hedger-action", h.last_action); put("hedger-inflight", h.in_flight);
+  put("hedger-reason", h.last_reason);
+}
+
+// Balances per venue, as each venue reports them (at most every 5 s: each asks the venue).
+let balancesAt = 0;
+async function refreshBalances() {
+  if (Date.now() - balancesAt < 5000) return;
+  balancesAt = Date.now();
+  const venues = await api("/api/v1/balances");
+  const flat = [];
+  const failed = [];
+  for (const v of venues) {
+    if (v.error) failed.push(`${v.venue}: ${v.error}`);
+    for (const [asset, amount] of Object.entries(v.balances)) flat.push({ venue: v.venue, asset, amount });
+  }
+  $("balances-status").textContent = failed.join("; ");
+  rows("balances", flat, (tr, b) => {
+    tr.dataset.venue = b.venue;
+    cell(tr, b.venue); cell(tr, b.asset); cell(tr, b.amount, "num");
+  });
 }
 
 // Children per venue of each parent (from the fills of its children), newest parent first.
@@ -268,7 +358,7 @@ async function refresh() {
     cell(tr, s.order_id); cell(tr, s.tx_hash.slice(0, 14) + "…"); tr.lastChild.title = s.tx_hash;
     cell(tr, s.status, "state"); cell(tr, s.confirmations, "num"); cell(tr, s.block_number, "num");
   });
-  const { greeks, hedger } = await refreshRisk();
+  const [{ greeks, hedger }] = await Promise.all([refreshRisk(), refreshBalances()]);
   drawCharts(fills, positions, greeks || null, hedger || null);
   if (token) setStatus("live", true);
 }
