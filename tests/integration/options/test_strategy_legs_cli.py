@@ -140,3 +140,36 @@ def test_a_straddle_across_the_chain_and_the_exchange_opens_and_shows_legs_per_v
     assert main([*argv, "--yes", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "open"
     assert len(sim.exchange.account("legs-id").trades) == 1
+
+
+@pytest.mark.timeout(300)
+def test_when_the_exchange_refuses_its_leg_the_put_on_chain_is_unwound_and_exit_is_1(
+    l1: DevnetChain,
+    devnet_accounts: tuple[DevAccount, ...],
+    desk: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sim = desk["sim"].simulator
+    desk["sim"].call(
+        lambda: sim.inject_fault("fail", "private/buy", count=None, status=502, code=10040)
+    )
+    argv = ["strategy", "straddle", "--underlying", "ETH", "--expiry", desk["day"],
+            "--strikes", str(STRIKE), "--size", "1", "--policy", "all-or-unwind",
+            "--venue", "deribit", "--venue", "onchain", "--config", str(desk["config"]),
+            "--id", "xv-refused", "--unwind-slippage", "2000", "--leg-time-limit", "3",
+            "--yes", "--json"]  # fmt: skip
+    try:
+        assert main(argv) == 1
+    finally:
+        desk["sim"].call(lambda: sim.faults.clear())
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "unwound", doc
+    # the exchange's 502 is no answer: the order is looked for by label for the leg's 3 s, then
+    # the leg is missed and the put is sold back on chain
+    assert doc["reason"].startswith("leg 0 at desk-deribit") and "2000 bps" in doc["reason"]
+    assert sim.exchange.account("legs-id").trades == []
+    m = market(l1)
+    (put,) = [x for x in m.all_series() if x.expiry == desk["expiry_s"] and not x.is_call]
+    longs, shorts = m.position(devnet_accounts[1].address, put.series_id)
+    assert longs == shorts  # bought and sold back: no net option position on chain
+    assert D(doc["max_delta_usd"]) > 0 and D(doc["exposure_usd_s"]) > 0
