@@ -238,8 +238,15 @@ def cross_venue(
 ) -> None:
     """``--policy all-or-unwind|hedge-residual``: checked (:func:`check_plan`), then shown
     (``--dry-run``) or worked by the leg coordinator (:func:`run_legs`)."""
+    import re
+
     import typer
 
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}", sid, re.ASCII):
+        raise InvalidInput(
+            f"--id {_shown(sid)}: across venues an id is 1-40 ASCII letters, digits, '_', '.' "
+            "or '-' (it labels every order at the venues)"
+        )
     for name, value in (("--maker", maker), ("--executor", executor)):
         if value:
             raise InvalidInput(
@@ -383,7 +390,7 @@ async def _work(
                 LegRoute(
                     venue=v,
                     order=PlaceOrder(
-                        client_order_id=ClientOrderId(f"{sid}-l{i}"[:60]),
+                        client_order_id=ClientOrderId(f"{sid}-l{i}"),
                         instrument=contracts[i],
                         side=Side(leg.side.value),
                         quantity=leg.quantity,
@@ -402,7 +409,7 @@ async def _work(
                 delta_usd=_delta_usd(hedge_contract, spot, vol),
                 band_usd=plan.hedge_band_usd,
                 work_limit_ns=int(plan.hedge_time_limit_s * 10**9),
-                client_order_id=f"{sid}-hedge"[:50],
+                client_order_id=f"{sid}-hedge",
                 size_decimals=hedge_contract.size_decimals,
                 slippage_bps=plan.slippage_bps,
             )

@@ -520,7 +520,8 @@ def _cross_venue(
     okind = OptionKind.PUT if option_type == "put" else OptionKind.CALL
     dirn = None if direction is None else Direction(direction)
     structure = _build(kind, series, near, far, ks, qty, okind, dirn, ratio_t)
-    kw["sid"] = kw["sid"] or f"{kind}-{_now_ns() // 10**6}"
+    if kw["sid"] is None:
+        kw["sid"] = f"{kind}-{_now_ns() // 10**6}"
     cross_venue(structure, und, *args, **kw)
 
 

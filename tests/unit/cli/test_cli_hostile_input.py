@@ -498,6 +498,8 @@ def _cases(world_root: str) -> list[Case]:
                    ("--max-loss", "9"), ("--max-premium", "1"), ("--max-margin", "9")]:  # fmt: skip
         add([*xv, opt, v], says=opt)
     add([*xv, "--yes", "--vol", "9"], says="--vol")
+    for v in [*BAD_IDS, "x" * 41, "a;b", "-x"]:
+        add([*xv, "--id", v], says="--id")
     add(xv, says="does not answer")
     add([*xv, "--yes"], says="does not answer")
     for argv in (["strategy"], ["strategy", "straddle"], ["strategy", "straddle", "--nosuch"]):
