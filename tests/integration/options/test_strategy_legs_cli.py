@@ -173,3 +173,37 @@ def test_when_the_exchange_refuses_its_leg_the_put_on_chain_is_unwound_and_exit_
     longs, shorts = m.position(devnet_accounts[1].address, put.series_id)
     assert longs == shorts  # bought and sold back: no net option position on chain
     assert D(doc["max_delta_usd"]) > 0 and D(doc["exposure_usd_s"]) > 0
+
+
+@pytest.mark.timeout(300)
+def test_hedge_residual_hedges_the_put_on_the_exchange_until_the_call_fills(
+    l1: DevnetChain,
+    devnet_accounts: tuple[DevAccount, ...],
+    desk: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sim = desk["sim"].simulator
+    desk["sim"].call(lambda: sim.inject_fault("fail", "private/buy", count=2, status=502))
+    day = datetime.strptime(desk["day"], "%Y-%m-%d")
+    hedge_put = f"ETH-{day.day}{day:%b%y}-{STRIKE}-P".upper()  # the exchange's put, same expiry
+    argv = ["strategy", "straddle", "--underlying", "ETH", "--expiry", desk["day"],
+            "--strikes", str(STRIKE), "--size", "1", "--policy", "hedge-residual",
+            "--venue", "deribit", "--venue", "onchain", "--config", str(desk["config"]),
+            "--id", "xv-hedged", "--unwind-slippage", "2000", "--leg-time-limit", "2",
+            "--hedge-venue", "deribit", "--hedge-instrument", hedge_put, "--hedge-band", "500",
+            "--yes", "--json"]  # fmt: skip
+    try:
+        assert main(argv) == 0
+    finally:
+        desk["sim"].call(lambda: sim.faults.clear())
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "open", doc
+    hedges = [e for e in doc["events"] if e["type"] == "StructureHedged"]
+    assert [(e["side"], D(e["quantity"])) for e in hedges] == [("sell", D(1)), ("buy", D(1))]
+    assert abs(D(hedges[0]["delta_after_usd"])) <= 500  # in its band while the call was missing
+    trades = sim.exchange.account("legs-id").trades
+    calls = [t["label"] for t in trades if t["instrument_name"].endswith("-C")]
+    assert calls == ["xv-hedged-l0-r2"]  # the third attempt filled; nothing sent twice
+    m = market(l1)
+    (put,) = [x for x in m.all_series() if x.expiry == desk["expiry_s"] and not x.is_call]
+    assert m.position(devnet_accounts[1].address, put.series_id) == (10, 0)
