@@ -126,7 +126,8 @@ def test_a_straddle_across_the_chain_and_the_exchange_opens_and_shows_legs_per_v
     assert main(["--wide", "strategy", "show", "xv-cli", "--store", desk["store"]]) == 0
     out = capsys.readouterr().out
     for text in ("straddle xv-cli (all-or-unwind): open", "desk-deribit", "desk-rfq",
-                 "unintended exposure", "StructureSendStarted", "StructureCompleted"):  # fmt: skip
+                 "unintended exposure", "leg time limit 60 s, unwinds within 500 bps",
+                 "StructureSendStarted", "StructureCompleted"):  # fmt: skip
         assert text in out, text
     store = open_store(desk["store"])
     try:
