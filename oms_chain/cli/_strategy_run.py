@@ -349,11 +349,19 @@ def _print_record(doc: dict[str, Any]) -> None:
             leg["price"] or "-",
         )
     console.print(t)
-    say(
-        f"net premium {doc['net_premium'] or '-'} (positive: paid), max loss "
-        f"{doc['max_loss'] or '-'}, margin {doc['margin'] or '-'}; tx {doc['tx_hash'] or '-'}"
-        + (f"; {doc['reason']}" if doc["reason"] else "")
-    )
+    limits = doc.get("limits") or {}
+    if doc["policy"] != "atomic" and "time_limit_ns" in limits:  # the leg coordinator's bounds
+        say(
+            f"leg time limit {int(limits['time_limit_ns']) / 1e9:g} s, unwinds within "
+            f"{limits.get('slippage_bps', '-')} bps"
+            + (f"; {doc['reason']}" if doc["reason"] else "")
+        )
+    else:
+        say(
+            f"net premium {doc['net_premium'] or '-'} (positive: paid), max loss "
+            f"{doc['max_loss'] or '-'}, margin {doc['margin'] or '-'}; tx {doc['tx_hash'] or '-'}"
+            + (f"; {doc['reason']}" if doc["reason"] else "")
+        )
     say(
         f"unintended exposure {doc['exposure_usd_s']} USD x s (max |delta| "
         f"{doc['max_delta_usd']} USD, partial for {doc['legged_ns'] / 1e9:g} s)"

@@ -11,13 +11,13 @@ in ONE BatchExecutor transaction with the net-premium guard, after the risk gate
 structure as a whole (``--max-loss``, ``--max-premium``, ``--max-margin``) and after
 confirmation (or ``--yes``), with progress; every step is an event in the store
 (:mod:`._strategy_run`). ``oms strategy list`` and ``oms strategy show ID`` read them back.
-The cross-venue policies (``--policy all-or-unwind|hedge-residual``) are not on the command line
-yet (both are in :mod:`oms_chain.service.leg_coordinator`).
+``--policy all-or-unwind|hedge-residual`` with ``--venue`` per leg (or one for all) works the
+legs one by one across the session's options venues through the leg-risk coordinator
+(:mod:`._strategy_legs`); ``--dry-run`` shows the legs per venue and the policy.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from datetime import UTC, datetime
@@ -27,8 +27,9 @@ from typing import Annotated, Any
 
 import typer
 
-from oms_chain.cli._app import _runtime_file, app
+from oms_chain.cli._app import app
 from oms_chain.cli._args import (
+    ConfigOption,
     DryRunOption,
     JsonOption,
     KeyEnvOption,
@@ -42,7 +43,14 @@ from oms_chain.cli._args import (
     _symbol,
 )
 from oms_chain.cli._output import print_json
-from oms_chain.cli._strategy_preview import _cents, _preview, _print, _write_chart
+from oms_chain.cli._strategy_legs import (
+    HEDGE_BAND_USD,
+    HEDGE_TIME_LIMIT_S,
+    LEG_TIME_LIMIT_S,
+    UNWIND_SLIPPAGE_BPS,
+)
+from oms_chain.cli._strategy_preview import _preview, _print, _write_chart
+from oms_chain.cli._strategy_quotes import _deribit_quotes, _synthetic_quotes
 from oms_chain.cli._strategy_run import _signed_decimal
 from oms_chain.model.errors import InvalidInput
 
@@ -69,7 +77,6 @@ _UNDERLYINGS = ("ETH", "BTC")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _RATIO_RE = re.compile(r"([0-9]{1,3})x([0-9]{1,3})", re.ASCII)
 _EXPIRY_HOUR = 8  # Deribit's options expire at 08:00 UTC
-_HALF_SPREAD = Decimal("0.02")  # synthetic quotes: mid -/+ 2 %
 
 
 def _now_ns() -> int:
@@ -187,13 +194,14 @@ def strategy(
         str | None, typer.Option("--ratio", metavar="NxM", help="ratio-spread: default 1x2.")
     ] = None,
     venue: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--venue",
             metavar="VENUE",
             help="deribit: quote from the running devnet's Deribit-protocol exchange; onchain: "
-            "quote and execute on the on-chain options market (needs --maker). Default: a "
-            "synthetic surface.",
+            "quote and execute on the on-chain options market (needs --maker). With --policy "
+            "all-or-unwind|hedge-residual: once for all legs or once per leg, in leg order. "
+            "Default: a synthetic surface.",
         ),
     ] = None,
     policy: Annotated[
@@ -201,10 +209,59 @@ def strategy(
         typer.Option(
             "--policy",
             metavar="POLICY",
-            help="atomic (all legs in one on-chain transaction); all-or-unwind and "
-            "hedge-residual (across venues) are not on the command line yet.",
+            help="atomic (all legs in one on-chain transaction); all-or-unwind (legs one by "
+            "one across venues, the filled ones unwound at market if one misses) or "
+            "hedge-residual (the open delta hedged while a missing leg is re-sent).",
         ),
     ] = "atomic",
+    leg_time_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--leg-time-limit",
+            metavar="SECONDS",
+            help=f"Cross-venue: a leg must fill within this (default {LEG_TIME_LIMIT_S}).",
+        ),
+    ] = None,
+    unwind_slippage: Annotated[
+        str | None,
+        typer.Option(
+            "--unwind-slippage",
+            metavar="BPS",
+            help="Cross-venue: unwinds and hedges at market no worse than this off the venue's "
+            f"price (default {UNWIND_SLIPPAGE_BPS}).",
+        ),
+    ] = None,
+    hedge_venue: Annotated[
+        str | None,
+        typer.Option("--hedge-venue", metavar="VENUE", help="hedge-residual: onchain or deribit."),
+    ] = None,
+    hedge_instrument: Annotated[
+        str | None,
+        typer.Option(
+            "--hedge-instrument",
+            metavar="NAME",
+            help="hedge-residual: the option the open delta is hedged with, e.g. "
+            "ETH-11DEC26-3000-P.",
+        ),
+    ] = None,
+    hedge_band: Annotated[
+        str | None,
+        typer.Option(
+            "--hedge-band",
+            metavar="USD",
+            help=f"hedge-residual: keep |open delta| within this (default {HEDGE_BAND_USD}).",
+        ),
+    ] = None,
+    hedge_time_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--hedge-time-limit",
+            metavar="SECONDS",
+            help="hedge-residual: re-send a missing leg for up to this, then unwind (default "
+            f"{HEDGE_TIME_LIMIT_S}).",
+        ),
+    ] = None,
+    config: ConfigOption = None,
     maker: Annotated[
         list[str] | None,
         typer.Option("--maker", metavar="URL", help="--venue onchain: RFQ maker URL(s)."),
@@ -318,29 +375,55 @@ def strategy(
     if ratio is not None and kind != "ratio-spread":
         raise InvalidInput(f"--ratio is only for ratio-spread, not {kind}")
     ratio_t = _ratio(ratio) if ratio is not None else (1, 2)
-    if venue is not None and venue not in ("deribit", "onchain"):
-        raise InvalidInput(
-            f"--venue must be deribit (the devnet's options exchange) or onchain (the on-chain "
-            f"options market), got {_shown(venue)}"
-        )
+    venues = list(venue or [])
+    cross = {
+        "--leg-time-limit": leg_time_limit,
+        "--unwind-slippage": unwind_slippage,
+        "--hedge-venue": hedge_venue,
+        "--hedge-instrument": hedge_instrument,
+        "--hedge-band": hedge_band,
+        "--hedge-time-limit": hedge_time_limit,
+        "--config": config,
+    }
     if policy not in _POLICIES:
         raise InvalidInput(f"--policy must be one of {', '.join(_POLICIES)}, got {_shown(policy)}")
     if policy != "atomic":
+        for name, value in (("--max-loss", max_loss), ("--max-premium", max_premium),
+                            ("--max-margin", max_margin)):  # fmt: skip
+            if value is not None:
+                raise InvalidInput(
+                    f"{name}: the structure's risk gate runs for --policy atomic only; the "
+                    f"{policy} coordinator bounds a leg's time and slippage instead"
+                )
+        return _cross_venue(
+            kind, und, near, far, ks, qty, option_type, direction, ratio_t, venues, policy,
+            cross, maker, executor, spot, chart, vol_d=vol, sid=new_id, store=store,
+            key_env=key_env, yes=yes, dry_run=dry_run, as_json=as_json,
+        )  # fmt: skip
+    given = [k for k, v in cross.items() if v is not None]
+    if given:
+        raise InvalidInput(f"{given[0]} is for --policy all-or-unwind or hedge-residual")
+    if len(venues) > 1:
         raise InvalidInput(
-            f"--policy {policy}: the leg-risk coordinator across venues is not on the command "
-            "line yet (Python: oms_chain.service.leg_coordinator); use --venue onchain "
-            "--policy atomic (all legs in one transaction)"
+            "--venue given more than once: legs on several venues need --policy "
+            "all-or-unwind or hedge-residual"
         )
-    if venue == "onchain" and not maker:
+    venue1 = venues[0] if venues else None
+    if venue1 is not None and venue1 not in ("deribit", "onchain"):
+        raise InvalidInput(
+            f"--venue must be deribit (the devnet's options exchange) or onchain (the on-chain "
+            f"options market), got {_shown(venue1)}"
+        )
+    if venue1 == "onchain" and not maker:
         raise InvalidInput("--venue onchain trades by RFQ: give at least one --maker URL")
-    if venue != "onchain" and (maker or executor):
+    if venue1 != "onchain" and (maker or executor):
         raise InvalidInput("--maker and --executor are for --venue onchain")
     limits = {
         "max_loss": None if max_loss is None else _positive_decimal(max_loss, "--max-loss"),
         "max_net_premium": None if max_premium is None else _signed_decimal(max_premium),
         "max_margin": None if max_margin is None else _positive_decimal(max_margin, "--max-margin"),
     }
-    if venue is not None and spot is not None:
+    if venue1 is not None and spot is not None:
         raise InvalidInput("--spot is for synthetic quotes; --venue deribit quotes its index")
     spot_d = _positive_decimal(spot, "--spot") if spot is not None else None
     vol_d = _positive_decimal(vol, "--vol")
@@ -353,7 +436,7 @@ def strategy(
     if chart is not None and not chart.parent.is_dir():
         raise InvalidInput(f"--chart {chart}: folder {chart.parent} does not exist")
     okind_ = "put" if option_type == "put" else "call"
-    if venue == "onchain":
+    if venue1 == "onchain":
         if dry_run:
             raise InvalidInput(
                 "--venue onchain executes (after confirmation); preview with --venue deribit "
@@ -383,7 +466,7 @@ def strategy(
     from oms_chain.model.instruments import OptionKind
     from oms_chain.strategies import Direction, OptionSeries
 
-    label = venue or "synthetic"
+    label = venue1 or "synthetic"
     series = OptionSeries(
         underlying=Asset.cex(label, und), quote=Asset.cex(label, "USD", 2), size_decimals=4
     )
@@ -393,9 +476,9 @@ def strategy(
     if not dry_run:
         raise InvalidInput(
             f"executing needs --venue onchain (all legs in one transaction); --venue "
-            f"{venue or 'synthetic'} only previews: pass --dry-run"
+            f"{venue1 or 'synthetic'} only previews: pass --dry-run"
         )
-    if venue == "deribit":
+    if venue1 == "deribit":
         market = _deribit_quotes(structure, series)
     else:
         market = _synthetic_quotes(structure, spot_d or _median(ks), vol_d, rate_d, now_ns)
@@ -407,6 +490,39 @@ def strategy(
         print_json(doc)
         return
     _print(doc)
+
+
+def _cross_venue(
+    kind: str,
+    und: str,
+    near: int,
+    far: int | None,
+    ks: list[Decimal],
+    qty: Decimal,
+    option_type: str | None,
+    direction: str | None,
+    ratio_t: tuple[int, int],
+    *args: Any,
+    **kw: Any,
+) -> None:
+    """``--policy all-or-unwind|hedge-residual`` (:func:`._strategy_legs.cross_venue`) on the
+    structure built from a neutral series: each venue is asked for its legs once open."""
+    from oms_chain.cli._strategy_legs import cross_venue
+    from oms_chain.model.assets import Asset
+    from oms_chain.model.instruments import OptionKind
+    from oms_chain.strategies import Direction, OptionSeries
+
+    if near <= _now_ns():
+        raise InvalidInput("--expiry has passed; pick a future date")
+    series = OptionSeries(
+        underlying=Asset.cex("legs", und), quote=Asset.cex("legs", "USD", 2), size_decimals=4
+    )
+    okind = OptionKind.PUT if option_type == "put" else OptionKind.CALL
+    dirn = None if direction is None else Direction(direction)
+    structure = _build(kind, series, near, far, ks, qty, okind, dirn, ratio_t)
+    if kw["sid"] is None:
+        kw["sid"] = f"{kind}-{_now_ns() // 10**6}"
+    cross_venue(structure, und, *args, **kw)
 
 
 def _median(ks: list[Decimal]) -> Decimal:
@@ -451,101 +567,3 @@ def _build(
         ),
     }
     return builders[kind]()
-
-
-class _Market:
-    """Quotes (USD per contract), vols per leg, the spot and the source of one preview."""
-
-    def __init__(
-        self, source: str, spot: Decimal, quotes: dict[str, Any], vols: dict[str, Decimal]
-    ):
-        self.source, self.spot, self.quotes, self.vols = source, spot, quotes, vols
-
-
-def _synthetic_quotes(
-    structure: Any, spot: Decimal, vol: Decimal, rate: Decimal, now_ns: int
-) -> _Market:
-    """Mid from BSM off a small SVI surface (ATM vol ``vol``, a mild put skew) at ``spot``;
-    bid / ask 2 % either side."""
-    from oms_chain.risk.pricing import NS_PER_YEAR, SVIParams, VolSurface, bsm_price
-    from oms_chain.strategies import LegQuote
-
-    ts = [(e - now_ns) / NS_PER_YEAR for e in structure.expiries]
-    v = float(vol)
-    params = [SVIParams(v * v * t * 0.9, 0.5 * v * v * t, -0.3, 0.0, 0.2) for t in ts]
-    surf = VolSurface.from_params(ts, float(spot), params)
-    quotes: dict[str, Any] = {}
-    vols: dict[str, Decimal] = {}
-    for leg in structure.legs:
-        c = leg.contract
-        t = (c.expiry_ns - now_ns) / NS_PER_YEAR
-        iv = float(surf.implied_vol(float(c.strike), t))
-        mid = Decimal(
-            repr(
-                float(
-                    bsm_price(
-                        c.option_kind.value == "call",
-                        float(spot),
-                        float(c.strike),
-                        t,
-                        float(rate),
-                        0.0,
-                        iv,
-                    )
-                )
-            )
-        )
-        quotes[c.id] = LegQuote(
-            bid=_cents(max(mid * (1 - _HALF_SPREAD), Decimal(0))),
-            ask=max(_cents(mid * (1 + _HALF_SPREAD)), Decimal("0.01")),
-        )
-        vols[c.id] = Decimal(repr(iv)).quantize(Decimal("1e-6"))
-    return _Market("synthetic surface", spot, quotes, vols)
-
-
-def _deribit_quotes(structure: Any, series: Any) -> _Market:
-    """Every leg's ticker from the running devnet's Deribit-protocol exchange (ccxt.deribit,
-    only ``urls['api']`` changed); premiums in the underlying become USD at the index."""
-    runtime = _runtime_file()
-    try:
-        dx = json.loads(runtime.read_text())["chains"]["deribit"]
-        urls = {"rest": str(dx["rest_url"]), "ws": str(dx["ws_url"])}
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InvalidInput(
-            "--venue deribit: no devnet with the Deribit-protocol exchange is running (start "
-            "one with `oms devnet up`)"
-        ) from None
-    import ccxt
-
-    from oms_chain.model.instruments import OptionKind
-    from oms_chain.strategies import LegQuote
-
-    ex = ccxt.deribit({"timeout": 10_000})
-    ex.urls["api"] = urls
-    try:
-        markets = ex.load_markets()
-        listed: dict[str, str] = {}
-        und = structure.underlying_symbol
-        for sym, m in markets.items():
-            if m.get("option") and m.get("base") == und and m.get("expiry"):
-                k = OptionKind.CALL if m.get("optionType") == "call" else OptionKind.PUT
-                c = series.contract(k, Decimal(repr(m["strike"])), int(m["expiry"]) * 10**6)
-                listed[c.id] = sym
-        structure.check_listed(set(listed))
-        quotes: dict[str, Any] = {}
-        vols: dict[str, Decimal] = {}
-        spot = Decimal(0)
-        for leg in structure.legs:
-            tk = ex.fetch_ticker(listed[leg.contract.id])
-            info = tk.get("info") or {}
-            index = Decimal(str(info.get("index_price") or info.get("underlying_price")))
-            spot = index
-
-            def usd(x: Any, index: Decimal = index) -> Decimal | None:
-                return None if x is None else _cents(Decimal(str(x)) * index)
-
-            quotes[leg.contract.id] = LegQuote(bid=usd(tk.get("bid")), ask=usd(tk.get("ask")))
-            vols[leg.contract.id] = Decimal(str(info["mark_iv"])) / 100
-    except ccxt.BaseError as exc:
-        raise InvalidInput(f"--venue deribit: the exchange did not answer ({exc})") from None
-    return _Market(f"deribit devnet {urls['rest']}", spot, quotes, vols)

@@ -474,6 +474,39 @@ def _cases(world_root: str) -> list[Case]:
         add([*ic, opt, v], says=opt)
     add([*ic, "--chart", f"{world_root}/no/such/dir/c.png"], says="--chart")
     add(ic[:-1], says="executing needs --venue onchain")
+    # oms strategy --policy all-or-unwind|hedge-residual: venues and bounds before anything opens
+    xv = [*ic[:-1], "--policy", "all-or-unwind", "--venue", "deribit"]
+    hr = [*ic[:-1], "--policy", "hedge-residual", "--venue", "deribit"]
+    for v in ["ftx", "", "ONCHAIN", "deribit;rm", "ｏｎｃｈａｉｎ"]:
+        add([*ic[:-1], "--policy", "all-or-unwind", "--venue", v], says="--venue must be")
+    add([*ic[:-1], "--policy", "all-or-unwind"], says="needs --venue")
+    add([*ic[:-1], "--policy", "all-or-unwind", "--venue", "onchain"], says="atomically")
+    add([*xv, "--venue", "onchain"], says="--venue given 2 times")
+    add([*ic[:-1], "--venue", "onchain", "--venue", "deribit"], says="need --policy")
+    for opt in ("--leg-time-limit", "--unwind-slippage", "--hedge-band", "--hedge-time-limit"):
+        add([*ic, opt, "5"], says=f"{opt} is for --policy")
+        for v in ["0", "-1", "x", "1e3", "nan"]:
+            add([*hr, "--hedge-venue", "deribit", "--hedge-instrument", "ETH-1JAN99-1-C", opt, v],
+                says=opt)  # fmt: skip
+    add([*xv, "--unwind-slippage", "10001"], says="--unwind-slippage must be at most")
+    add([*xv, "--leg-time-limit", "86401"], says="--leg-time-limit must be at most")
+    add([*xv, "--hedge-band", "5"], says="--hedge-band is for --policy hedge-residual")
+    add([*xv, "--hedge-venue", "deribit"], says="--hedge-venue and --hedge-instrument are for")
+    add(hr, says="needs --hedge-venue")
+    add([*hr, "--hedge-venue", "deribit"], says="needs --hedge-venue")
+    add([*hr, "--hedge-venue", "ftx", "--hedge-instrument", "ETH-1JAN99-1-C"],
+        says="--hedge-venue must be")  # fmt: skip
+    for v in ["ETH", "ETH-1JAN99-1", "../x", "ETH-1JAN99-1-C;rm"]:
+        add([*hr, "--hedge-venue", "deribit", "--hedge-instrument", v],
+            says="--hedge-instrument")  # fmt: skip
+    for opt, v in [("--maker", "http://x"), ("--executor", "0x12"), ("--spot", "3"),
+                   ("--max-loss", "9"), ("--max-premium", "1"), ("--max-margin", "9")]:  # fmt: skip
+        add([*xv, opt, v], says=opt)
+    add([*xv, "--yes", "--vol", "9"], says="--vol")
+    for v in [*BAD_IDS, "x" * 41, "a;b", "-x"]:
+        add([*xv, "--id", v], says="--id")
+    add(xv, says="does not answer")
+    add([*xv, "--yes"], says="does not answer")
     for argv in (["strategy"], ["strategy", "straddle"], ["strategy", "straddle", "--nosuch"]):
         add(list(argv), says="--help")
     # oms risk: the portfolio / quotes files and every option are checked, nothing is opened

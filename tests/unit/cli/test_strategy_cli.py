@@ -106,7 +106,15 @@ def test_without_dry_run_a_quoting_venue_refuses_to_execute(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--policy", "all-or-unwind"], "leg-risk coordinator"),
+        (["--policy", "all-or-unwind"], "needs --venue: one for every leg (2"),
+        (["--policy", "all-or-unwind", "--venue", "onchain"], "goes atomically"),
+        (
+            ["--policy", "all-or-unwind", "--venue", "deribit", "--hedge-band", "9"],
+            "--hedge-band is for --policy hedge-residual",
+        ),
+        (["--policy", "hedge-residual", "--venue", "deribit"], "needs --hedge-venue"),
+        (["--venue", "onchain", "--venue", "deribit"], "need --policy all-or-unwind"),
+        (["--leg-time-limit", "5", "--dry-run"], "is for --policy all-or-unwind"),
         (["--policy", "sometimes"], "--policy must be one of"),
         (["--venue", "onchain"], "at least one --maker"),
         (["--maker", "http://127.0.0.1:1"], "--maker and --executor are for --venue onchain"),
@@ -142,3 +150,24 @@ def test_table_output_shows_legs_premium_payoff_and_greeks(
     for text in ("ETH-15JAN27-2000-C", "net premium", "(debit)", "breakevens", "payoff at expiry",
                  "Greeks now", "margin: initial"):  # fmt: skip
         assert text in out, text
+
+
+def test_a_cross_venue_dry_run_shows_every_leg_with_its_venue_and_the_policy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    doc = _run(capsys, "iron-condor", "--underlying", "ETH", "--expiry", "2027-01-15",
+               "--strikes", "1800,1900,2100,2200", "--size", "2", "--policy", "hedge-residual",
+               "--venue", "deribit", "--venue", "onchain", "--venue", "deribit", "--venue",
+               "onchain", "--hedge-venue", "deribit", "--hedge-instrument",
+               "eth-15jan27-2000-p", "--leg-time-limit", "12.5", "--id", "ic-x")  # fmt: skip
+    assert doc["policy"] == "hedge-residual" and doc["structure_id"] == "ic-x"
+    assert [(leg["contract"], leg["venue"]) for leg in doc["legs"]] == [  # type: ignore[attr-defined]
+        ("ETH-15JAN27-1800-P", "deribit"),
+        ("ETH-15JAN27-1900-P", "onchain"),
+        ("ETH-15JAN27-2100-C", "deribit"),
+        ("ETH-15JAN27-2200-C", "onchain"),
+    ]
+    assert doc["send_order"] == [1, 3, 0, 2]  # the on-chain RFQ legs first
+    assert doc["leg_time_limit_s"] == "12.5" and doc["unwind_slippage_bps"] == "500"
+    assert doc["hedge"] == {"venue": "deribit", "instrument": "ETH-15JAN27-2000-P",
+                            "band_usd": "500", "time_limit_s": "120"}  # fmt: skip
